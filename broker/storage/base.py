@@ -1,0 +1,135 @@
+"""The async storage interface every backend implements.
+
+Backends: ``memory`` (throw-away), ``sqlite`` (the embedded default) and
+``mongodb`` (production).  Entities go in and come out in the expanded internal
+form described in ``docs/architecture.md``; the store never sees a @context.
+
+All writes to an entity go through :meth:`Store.modify`: the backend reads the
+current state, calls a pure function with it, and writes the result atomically,
+so that concurrent writes to one entity never lose each other.  A batch is
+:meth:`Store.modify_many`: each entity is applied whole or not at all, and the
+batch is one transaction where the backend allows it.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ngsi_ld.errors import NgsiLdError
+
+Entity = dict[str, Any]
+#: A pure function from the current entity (None if absent) to the new one
+#: (None deletes it).  It may raise an NgsiLdError to refuse the change; then
+#: nothing is written.
+Mutation = Callable[[Entity | None], Entity | None]
+
+DEFAULT_TENANT = ""
+
+
+@dataclass(slots=True)
+class Change:
+    """The outcome of one entity write: the state before and after."""
+
+    entity_id: str
+    before: Entity | None
+    after: Entity | None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """One entry of :meth:`Store.modify_many`: a change, or the error that refused it."""
+
+    entity_id: str
+    change: Change | None = None
+    error: NgsiLdError | None = None
+
+
+@dataclass(slots=True)
+class ContextRecord:
+    """A JSON-LD context the broker hosts, cached or created implicitly (clause 5.13)."""
+
+    url: str
+    kind: str  # "Hosted" | "Cached" | "ImplicitlyCreated"
+    document: Any  # the parsed JSON document
+    created_at: str
+    extra: dict[str, Any] = field(default_factory=dict)  # lastUsage, numberOfHits...
+
+
+@dataclass(slots=True)
+class EntityScan:
+    """A simple selection of entities; the query issue extends it with the query AST."""
+
+    ids: Sequence[str] | None = None
+    types: Sequence[str] | None = None  # expanded type IRIs, any of
+    id_pattern: str | None = None
+    offset: int = 0
+    limit: int | None = None
+
+
+class Store(abc.ABC):
+    """Async storage of entities, tenants and contexts for one broker process."""
+
+    #: short name shown by /version and /health ("memory", "sqlite", "mongodb")
+    kind: str = "abstract"
+
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Connect, create the schema; called once at start-up."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Flush and release resources; called once at shutdown."""
+
+    @abc.abstractmethod
+    async def health(self) -> dict[str, Any]:
+        """Check the store answers; return details for /health or raise ServiceUnavailable."""
+
+    # -- tenants -----------------------------------------------------------------
+    @abc.abstractmethod
+    async def tenant_exists(self, tenant: str) -> bool:
+        """True for the default tenant and for every tenant created so far."""
+
+    @abc.abstractmethod
+    async def ensure_tenant(self, tenant: str) -> None:
+        """Create the tenant if it does not exist (operations that create entities do)."""
+
+    @abc.abstractmethod
+    async def list_tenants(self) -> list[str]:
+        """Every tenant but the default one."""
+
+    # -- entities ----------------------------------------------------------------
+    @abc.abstractmethod
+    async def get_entity(self, tenant: str, entity_id: str) -> Entity | None:
+        """The stored entity, or None."""
+
+    @abc.abstractmethod
+    async def modify(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
+        """Apply ``mutation`` to one entity atomically; errors it raises propagate."""
+
+    @abc.abstractmethod
+    async def modify_many(
+        self, tenant: str, mutations: Sequence[tuple[str, Mutation]]
+    ) -> list[Outcome]:
+        """Apply several mutations, each whole or not at all, in one transaction if possible."""
+
+    @abc.abstractmethod
+    async def scan_entities(self, tenant: str, scan: EntityScan) -> tuple[list[Entity], int]:
+        """Entities matching ``scan`` in a stable order (by id), and the total count."""
+
+    # -- contexts (clause 5.13) -------------------------------------------------------
+    @abc.abstractmethod
+    async def put_context(self, record: ContextRecord) -> None:
+        """Insert or replace a context record."""
+
+    @abc.abstractmethod
+    async def get_context(self, url: str) -> ContextRecord | None:
+        """The context record for ``url``, or None."""
+
+    @abc.abstractmethod
+    async def list_contexts(self) -> list[ContextRecord]:
+        """Every context record."""
+
+    @abc.abstractmethod
+    async def delete_context(self, url: str) -> bool:
+        """Remove a context record; False if there was none."""
