@@ -1,0 +1,156 @@
+"""The aiohttp application: state, middlewares, start-up and shutdown, routes."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from broker.config import Settings
+from broker.contexts import ContextResolver
+from broker.events import ChangeBus
+from broker.http import json_response, tenant_of
+from broker.metrics import Metrics
+from broker.storage import open_store
+from broker.storage.base import Store
+from ngsi_ld.errors import InternalError, NgsiLdError, NonexistentTenant
+
+log = logging.getLogger("broker")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PROBLEM_JSON = "application/json"
+
+
+@dataclass
+class Broker:
+    """Everything a request handler needs, kept on the application."""
+
+    settings: Settings
+    store: Store
+    resolver: ContextResolver
+    metrics: Metrics = field(default_factory=Metrics)
+    events: ChangeBus = field(default_factory=ChangeBus)
+    started: float = field(default_factory=time.time)
+    _tenants: set[str] = field(default_factory=set)
+
+    async def tenant(self, request: web.Request, *, create: bool = False) -> str:
+        """The request's tenant; an unknown one is 404 unless the operation creates entities."""
+        tenant = tenant_of(request, self.settings.multi_tenancy)
+        if not tenant or tenant in self._tenants:
+            return tenant
+        if create:
+            await self.store.ensure_tenant(tenant)
+        elif not await self.store.tenant_exists(tenant):
+            raise NonexistentTenant(f"tenant {tenant!r} does not exist")
+        self._tenants.add(tenant)
+        return tenant
+
+
+BROKER = web.AppKey("broker", Broker)
+
+
+def broker_of(request: web.Request) -> Broker:
+    return request.app[BROKER]
+
+
+def problem_response(error: NgsiLdError, headers: dict[str, str] | None = None) -> web.Response:
+    return json_response(error.to_problem(), status=error.status, headers=headers)
+
+
+def _http_problem(exc: web.HTTPException) -> web.Response:
+    names = {404: "ResourceNotFound", 405: "InvalidRequest", 413: "PayloadTooLarge"}
+    body = {
+        "type": "https://uri.etsi.org/ngsi-ld/errors/" + names.get(exc.status, "InvalidRequest"),
+        "title": exc.reason,
+        "status": exc.status,
+        "detail": exc.text if exc.status not in (404, 405) else exc.reason,
+    }
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+    return json_response(body, status=exc.status, headers=headers)
+
+
+@web.middleware
+async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Errors as ProblemDetails, request ids, metrics and CORS for every request."""
+    broker = request.app[BROKER]
+    started = time.perf_counter()
+    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+    origin = broker.settings.cors_origin
+    try:
+        if origin and request.method == "OPTIONS":
+            response: web.StreamResponse = web.Response(status=204)
+        else:
+            response = await handler(request)
+    except NgsiLdError as exc:
+        response = problem_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = _http_problem(exc)
+    except Exception:
+        log.exception("unexpected error in %s %s", request.method, request.path,
+                      extra={"request_id": request_id})
+        response = problem_response(
+            InternalError(f"internal error; the broker log has the details (request id "
+                          f"{request_id})")
+        )
+    response.headers["X-Request-Id"] = request_id
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, PUT, DELETE, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = (
+            "Content-Type, Accept, Link, NGSILD-Tenant, Fiware-Service, Authorization"
+        )
+        response.headers["Access-Control-Expose-Headers"] = (
+            "Link, Location, NGSILD-Results-Count, NGSILD-Tenant, X-Request-Id"
+        )
+    route = request.match_info.route.resource
+    name = route.canonical if route is not None else "unmatched"
+    broker.metrics.observe(request.method, name, response.status, time.perf_counter() - started)
+    return response
+
+
+def add_route(app: web.Application, method: str, path: str, handler: Handler) -> None:
+    """Register ``path`` and ``path/``: IoT Agents post with a trailing slash, no redirect."""
+    app.router.add_route(method, path, handler)
+    app.router.add_route(method, path.rstrip("/") + "/", handler)
+
+
+def create_app(settings: Settings, store: Store | None = None) -> web.Application:
+    """The broker application; the store is opened at start-up and closed at cleanup."""
+    store = store if store is not None else open_store(settings.store)
+    resolver = ContextResolver(
+        store,
+        core_version=settings.core_context_version,
+        base_url=settings.base_url,
+        timeout=settings.context_timeout,
+        max_size=settings.context_max_size,
+        cache_size=settings.context_cache_size,
+        preload_dir=settings.context_dir,
+    )
+    app = web.Application(
+        middlewares=[edge_middleware],
+        client_max_size=settings.max_body_size,
+        handler_args={"max_field_size": 16384},
+    )
+    app[BROKER] = Broker(settings=settings, store=store, resolver=resolver)
+
+    async def startup(app: web.Application) -> None:
+        await store.open()
+        await resolver.start()
+
+    async def cleanup(app: web.Application) -> None:
+        await resolver.close()
+        await store.close()
+
+    app.on_startup.append(startup)
+    app.on_cleanup.append(cleanup)
+
+    from broker.routes import setup_routes
+
+    setup_routes(app)
+    return app

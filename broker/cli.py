@@ -1,0 +1,52 @@
+"""The ``ngsi-ld-broker`` command (also ``python -m broker``)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from broker.app import create_app
+from broker.config import Settings, load_settings
+from broker.logs import setup_logging
+
+log = logging.getLogger("broker")
+
+
+def run(settings: Settings) -> None:
+    """Serve the broker until interrupted."""
+    setup_logging(settings.log_level, settings.log_json)
+    app = create_app(settings)
+    log.info(
+        "NGSI-LD broker listening on http://%s:%d/ngsi-ld/v1 (store %s, core context v%s)",
+        settings.host,
+        settings.port,
+        settings.store.split("@")[-1],  # never log credentials
+        settings.core_context_version,
+    )
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=None,
+        reuse_port=bool(settings.extra.get("reuse_port")),
+        handle_signals=True,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = load_settings(argv)
+    try:
+        run(settings)
+    except OSError as exc:  # port in use, bad address: a clear line, not a trace
+        print(f"ngsi-ld-broker: cannot serve on {settings.host}:{settings.port}: {exc}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

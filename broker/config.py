@@ -1,0 +1,254 @@
+"""Broker settings: every option is a command-line flag and an environment variable.
+
+The table ``OPTIONS`` is the single source: the command line, ``--help`` and the
+README's options table are all generated from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+CORE_VERSIONS = ("1.3", "1.6", "1.7", "1.8", "1.9")
+
+
+def _bool(text: str | bool) -> bool:
+    if isinstance(text, bool):
+        return text
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _positive_int(text: str | int) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"must be a positive integer: {text!r}")
+    return value
+
+
+def _core_version(text: str) -> str:
+    version = text.strip().lstrip("v")
+    if version not in CORE_VERSIONS:
+        raise ValueError(f"core context version {text!r} not one of {', '.join(CORE_VERSIONS)}")
+    return version
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError(f"unknown log level {text!r}")
+    return level
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    name: str  # attribute of Settings
+    flag: str
+    env: str
+    default: Any
+    convert: Any
+    help: str
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("host", "--host", "NGSI_LD_HOST", "0.0.0.0", str, "address to listen on"),
+    Option("port", "--port", "NGSI_LD_PORT", 1026, int, "TCP port to listen on (Orion-LD's 1026)"),
+    Option(
+        "store",
+        "--store",
+        "NGSI_LD_STORE",
+        "sqlite:///./ngsi-ld-data/broker.db",
+        str,
+        "store URL: sqlite:///path/file.db (embedded, default), memory: (throw-away), "
+        "mongodb://... (MongoDB backend)",
+    ),
+    Option(
+        "core_context_version",
+        "--core-context",
+        "NGSI_LD_CORE_CONTEXT",
+        "1.8",
+        _core_version,
+        "NGSI-LD core @context version: " + ", ".join(CORE_VERSIONS),
+    ),
+    Option(
+        "default_page_size",
+        "--default-page-size",
+        "NGSI_LD_DEFAULT_PAGE_SIZE",
+        20,
+        _positive_int,
+        "entities per page when a query gives no limit",
+    ),
+    Option(
+        "max_page_size",
+        "--max-page-size",
+        "NGSI_LD_MAX_PAGE_SIZE",
+        1000,
+        _positive_int,
+        "largest limit a query may ask for (more answers 403 TooManyResults)",
+    ),
+    Option(
+        "max_body_size",
+        "--max-body-size",
+        "NGSI_LD_MAX_BODY_SIZE",
+        8 * 1024 * 1024,
+        _positive_int,
+        "largest request body in bytes (more answers 413)",
+    ),
+    Option(
+        "max_batch_size",
+        "--max-batch-size",
+        "NGSI_LD_MAX_BATCH_SIZE",
+        1000,
+        _positive_int,
+        "most entities in one batch operation (more answers 400)",
+    ),
+    Option(
+        "context_dir",
+        "--context-dir",
+        "NGSI_LD_CONTEXT_DIR",
+        "",
+        str,
+        "directory of pre-loaded @context files for offline sites (index.json maps URL to file)",
+    ),
+    Option(
+        "context_timeout",
+        "--context-timeout",
+        "NGSI_LD_CONTEXT_TIMEOUT",
+        5.0,
+        float,
+        "seconds to wait for a remote @context",
+    ),
+    Option(
+        "context_max_size",
+        "--context-max-size",
+        "NGSI_LD_CONTEXT_MAX_SIZE",
+        1024 * 1024,
+        _positive_int,
+        "largest remote @context document in bytes",
+    ),
+    Option(
+        "context_cache_size",
+        "--context-cache-size",
+        "NGSI_LD_CONTEXT_CACHE_SIZE",
+        512,
+        _positive_int,
+        "compiled @contexts kept in memory",
+    ),
+    Option("log_level", "--log-level", "NGSI_LD_LOG_LEVEL", "INFO", _log_level, "log level"),
+    Option("log_json", "--log-json", "NGSI_LD_LOG_JSON", False, _bool, "log as JSON lines"),
+    Option(
+        "multi_tenancy",
+        "--multi-tenancy",
+        "NGSI_LD_MULTI_TENANCY",
+        True,
+        _bool,
+        "accept NGSILD-Tenant / Fiware-Service headers (off: 501 NoMultiTenantSupport)",
+    ),
+    Option(
+        "cors_origin",
+        "--cors-origin",
+        "NGSI_LD_CORS_ORIGIN",
+        "",
+        str,
+        "value of Access-Control-Allow-Origin (empty: CORS off; * allows any origin)",
+    ),
+    Option(
+        "public_url",
+        "--public-url",
+        "NGSI_LD_PUBLIC_URL",
+        "",
+        str,
+        "base URL clients reach the broker at, for hosted @context URLs "
+        "(default http://<host>:<port>)",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The broker's configuration; defaults are those of ``OPTIONS``."""
+
+    host: str = "0.0.0.0"
+    port: int = 1026
+    store: str = "sqlite:///./ngsi-ld-data/broker.db"
+    core_context_version: str = "1.8"
+    default_page_size: int = 20
+    max_page_size: int = 1000
+    max_body_size: int = 8 * 1024 * 1024
+    max_batch_size: int = 1000
+    context_dir: str = ""
+    context_timeout: float = 5.0
+    context_max_size: int = 1024 * 1024
+    context_cache_size: int = 512
+    log_level: str = "INFO"
+    log_json: bool = False
+    multi_tenancy: bool = True
+    cors_origin: str = ""
+    public_url: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        """The URL clients use to reach this broker (for hosted context URLs)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ngsi-ld-broker",
+        description="NGSI-LD context broker (ETSI GS CIM 009). Every option can also be set "
+        "with the environment variable shown; a flag wins over the variable.",
+    )
+    for opt in OPTIONS:
+        parser.add_argument(
+            opt.flag,
+            dest=opt.name,
+            default=None,
+            metavar=opt.env,
+            help=f"{opt.help} [env {opt.env}, default {opt.default!r}]",
+        )
+    return parser
+
+
+def load_settings(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from flags, then environment variables, then defaults.
+
+    Raises SystemExit (via argparse) with a clear message on an invalid value.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for opt in OPTIONS:
+        raw = getattr(args, opt.name)
+        source = opt.flag
+        if raw is None and opt.env in env:
+            raw, source = env[opt.env], opt.env
+        if raw is None:
+            continue
+        try:
+            values[opt.name] = opt.convert(raw)
+        except ValueError as exc:
+            parser.error(f"{source}: {exc}")
+    known = {f.name for f in fields(Settings)}
+    return Settings(**{k: v for k, v in values.items() if k in known})
+
+
+def options_table() -> str:
+    """The README's options table, in Markdown."""
+    rows = ["| flag | environment variable | default | meaning |", "| --- | --- | --- | --- |"]
+    for opt in OPTIONS:
+        rows.append(f"| `{opt.flag}` | `{opt.env}` | `{opt.default}` | {opt.help} |")
+    return "\n".join(rows)

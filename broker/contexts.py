@@ -1,0 +1,307 @@
+"""Resolving @context references into compiled contexts, without blocking.
+
+Where a context document comes from, first match wins:
+
+1. the bundled ETSI core contexts (never fetched);
+2. contexts this broker hosts (clause 5.13: kinds Hosted and ImplicitlyCreated),
+   recognised by their path ``/ngsi-ld/v1/jsonldContexts/{id}``, served locally;
+3. the in-memory document cache, then the store's persisted copies (kind Cached),
+   so a restart does not refetch;
+4. the pre-load directory (``--context-dir``) for offline sites;
+5. an HTTP(S) fetch with a timeout, a size limit and a redirect limit; contexts
+   that import contexts are followed for a bounded number of rounds.
+
+A document that cannot be had answers 503 LdContextNotAvailable.  The compiled
+result (term maps, see ``ngsi_ld.jsonld``) is cached by context value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from broker.storage.base import ContextRecord, Store
+from ngsi_ld.errors import BadRequestData, LdContextNotAvailable
+from ngsi_ld.jsonld import (
+    ActiveContext,
+    ContextCache,
+    MissingContext,
+    bundled_document,
+    cache_key,
+    compile_context,
+    core_context_url,
+    referenced_urls,
+)
+from ngsi_ld.timeutil import now_iso
+
+log = logging.getLogger("broker.contexts")
+
+HOSTED_PATH = "/ngsi-ld/v1/jsonldContexts/"
+_HOSTED_RE = re.compile(r"^https?://[^/]+" + re.escape(HOSTED_PATH) + r"([A-Za-z0-9_.:-]+)$")
+MAX_IMPORT_ROUNDS = 8
+MAX_REDIRECTS = 3
+MAX_DOCUMENTS = 1024
+
+
+def _canonical(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+class ContextResolver:
+    """Turns request context values into ActiveContexts; owns the context caches."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        core_version: str = "1.8",
+        base_url: str = "http://localhost:1026",
+        timeout: float = 5.0,
+        max_size: int = 1024 * 1024,
+        cache_size: int = 512,
+        preload_dir: str = "",
+        session: Callable[[], aiohttp.ClientSession] | None = None,
+    ) -> None:
+        self.store = store
+        self.core_url = core_context_url(core_version)
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_size = max_size
+        self.compiled = ContextCache(cache_size)
+        self._documents: dict[str, Any] = {}
+        self._implicit: dict[bytes, str] = {}
+        self._preloaded: dict[str, Path] = {}
+        self._preload_dir = preload_dir
+        self._session_factory = session
+        self._own_session: aiohttp.ClientSession | None = None
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+
+    async def start(self) -> None:
+        """Index the pre-load directory (``index.json``: URL -> file name)."""
+        if not self._preload_dir:
+            return
+        directory = Path(self._preload_dir)
+        index = directory / "index.json"
+        try:
+            mapping = orjson.loads(await asyncio.to_thread(index.read_bytes))
+        except (OSError, orjson.JSONDecodeError) as exc:
+            log.warning("context directory %s has no usable index.json: %s", directory, exc)
+            return
+        for url, name in mapping.items():
+            self._preloaded[url] = directory / name
+        log.info("%d pre-loaded @context URLs from %s", len(self._preloaded), directory)
+
+    async def close(self) -> None:
+        if self._own_session is not None:
+            await self._own_session.close()
+
+    # -- resolution ---------------------------------------------------------------
+    async def active(self, context: Any) -> ActiveContext:
+        """The compiled context for a request's context value (None: core only)."""
+        key = cache_key(context, self.core_url)
+        cached = self.compiled.get(key)
+        if cached is not None:
+            return cached
+        documents: dict[str, Any] = {}
+        for _ in range(MAX_IMPORT_ROUNDS):
+            missing = sorted(referenced_urls(context, documents))
+            if not missing:
+                break
+            fetched = await asyncio.gather(*(self.document(url) for url in missing))
+            documents.update(zip(missing, fetched, strict=True))
+        else:
+            raise LdContextNotAvailable(
+                f"@context imports nest deeper than {MAX_IMPORT_ROUNDS} levels"
+            )
+        try:
+            active = compile_context(context, documents, self.core_url)
+        except MissingContext as exc:  # a URL the rounds above could not foresee
+            raise LdContextNotAvailable(f"@context {exc} could not be resolved") from None
+        self.compiled.put(key, active)
+        return active
+
+    async def document(self, url: str) -> Any:
+        """The JSON document behind a context URL, from the first source that has it."""
+        bundled = bundled_document(url, self.core_url)
+        if bundled is not None:
+            return bundled
+        if url in self._documents:
+            return self._documents[url]
+        future = self._inflight.get(url)
+        if future is not None:  # another request is already fetching it
+            return await asyncio.shield(future)
+        future = asyncio.get_running_loop().create_future()
+        self._inflight[url] = future
+        try:
+            document = await self._load(url)
+            if len(self._documents) >= MAX_DOCUMENTS:
+                self._documents.pop(next(iter(self._documents)))
+            self._documents[url] = document
+            future.set_result(document)
+            return document
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning
+            raise
+        finally:
+            del self._inflight[url]
+
+    async def _load(self, url: str) -> Any:
+        hosted = _HOSTED_RE.match(url)
+        if hosted:
+            record = await self.store.get_context(self.hosted_url(hosted.group(1)))
+            if record is not None and record.kind != "Cached":
+                return record.document
+        record = await self.store.get_context(url)
+        if record is not None:
+            return record.document
+        path = self._preloaded.get(url)
+        if path is not None:
+            try:
+                return self._check(url, orjson.loads(await asyncio.to_thread(path.read_bytes)))
+            except (OSError, orjson.JSONDecodeError) as exc:
+                log.warning("pre-loaded @context %s unreadable (%s); fetching", url, exc)
+        document = await self.fetch(url)
+        await self.store.put_context(
+            ContextRecord(url=url, kind="Cached", document=document, created_at=now_iso(),
+                          extra={"localId": self._local_id(url)})
+        )
+        return document
+
+    async def fetch(self, url: str) -> Any:
+        """GET a remote context (http and https only) within the configured limits."""
+        if not url.startswith(("http://", "https://")):
+            raise LdContextNotAvailable(f"@context {url!r}: only http and https URLs are fetched")
+        session = self._session()
+        try:
+            async with session.get(
+                url,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                max_redirects=MAX_REDIRECTS,
+                headers={"Accept": "application/ld+json, application/json;q=0.9"},
+            ) as response:
+                if response.status != 200:
+                    raise LdContextNotAvailable(
+                        f"@context {url} answered HTTP {response.status}"
+                    )
+                raw = bytearray()
+                async for chunk in response.content.iter_chunked(65536):
+                    raw += chunk
+                    if len(raw) > self.max_size:
+                        raise LdContextNotAvailable(
+                            f"@context {url} is larger than {self.max_size} bytes"
+                        )
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc) or type(
+                exc
+            ).__name__
+            raise LdContextNotAvailable(f"@context {url} could not be retrieved: {reason}") from None
+        try:
+            return self._check(url, orjson.loads(raw))
+        except orjson.JSONDecodeError:
+            raise LdContextNotAvailable(f"@context {url} is not JSON") from None
+
+    @staticmethod
+    def _check(url: str, document: Any) -> Any:
+        if not isinstance(document, dict) or "@context" not in document:
+            raise LdContextNotAvailable(f"{url} is not a JSON-LD context (no @context member)")
+        return document
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._session_factory is not None:
+            return self._session_factory()
+        if self._own_session is None or self._own_session.closed:
+            self._own_session = aiohttp.ClientSession()
+        return self._own_session
+
+    # -- hosting (clause 5.13) ---------------------------------------------------------
+    def hosted_url(self, local_id: str) -> str:
+        return f"{self.base_url}{HOSTED_PATH}{local_id}"
+
+    @staticmethod
+    def _local_id(url: str) -> str:
+        return hashlib.sha256(url.encode()).hexdigest()[:32]
+
+    async def response_url(self, context: Any) -> str:
+        """The single URL to put in a response's Link header for a request context."""
+        if context is None:
+            return self.core_url
+        if isinstance(context, str):
+            return context
+        key = _canonical(context)
+        url = self._implicit.get(key)
+        if url is None:
+            local_id = hashlib.sha256(key).hexdigest()[:32]
+            url = self.hosted_url(local_id)
+            if await self.store.get_context(url) is None:
+                await self.store.put_context(
+                    ContextRecord(url=url, kind="ImplicitlyCreated",
+                                  document={"@context": context}, created_at=now_iso(),
+                                  extra={"localId": local_id})
+                )
+            self._implicit[key] = url
+        return url
+
+    def body_context(self, context: Any) -> Any:
+        """The @context member of an application/ld+json response."""
+        if context is None:
+            return self.core_url
+        items = context if isinstance(context, list) else [context]
+        if self.core_url in items:
+            return context
+        return [*items, self.core_url]
+
+    async def add_hosted(self, document: Any) -> ContextRecord:
+        """5.13.2 Add @context: store a client's context; it is served from the broker."""
+        if not isinstance(document, dict) or set(document) != {"@context"}:
+            raise BadRequestData("the body must be a JSON object with @context as only member")
+        value = document["@context"]
+        if not isinstance(value, dict | list | str):
+            raise BadRequestData("@context must be an object, an array or a URL")
+        local_id = uuid.uuid4().hex
+        # compile now: a context the broker cannot use is refused before it is stored
+        await self.active(value)
+        record = ContextRecord(url=self.hosted_url(local_id), kind="Hosted",
+                               document=document, created_at=now_iso(),
+                               extra={"localId": local_id})
+        await self.store.put_context(record)
+        return record
+
+    async def find(self, context_id: str) -> ContextRecord | None:
+        """A stored context by local id, or by original URL for Cached ones."""
+        record = await self.store.get_context(self.hosted_url(context_id))
+        if record is not None:
+            return record
+        record = await self.store.get_context(context_id)
+        if record is not None:
+            return record
+        for candidate in await self.store.list_contexts():
+            if candidate.extra.get("localId") == context_id:
+                return candidate
+        return None
+
+    async def forget(self, record: ContextRecord) -> None:
+        """Remove a stored context and everything compiled from it."""
+        await self.store.delete_context(record.url)
+        self._documents.pop(record.url, None)
+        self.compiled.invalidate(record.url)
+        self._implicit = {k: v for k, v in self._implicit.items() if v != record.url}
+
+    async def reload(self, record: ContextRecord) -> ContextRecord:
+        """5.13.5 with reload=true: download a Cached context again and replace it."""
+        document = await self.fetch(record.url)
+        fresh = ContextRecord(url=record.url, kind="Cached", document=document,
+                              created_at=now_iso(), extra=dict(record.extra))
+        await self.store.put_context(fresh)
+        self._documents[record.url] = document
+        self.compiled.invalidate(record.url)
+        return fresh

@@ -1,0 +1,246 @@
+"""HTTP edge: media types, Accept negotiation, Link headers, tenants, bodies, responses.
+
+ETSI GS CIM 009 v1.8 clause 6.3 (HTTP binding): 6.3.4 MIME types, 6.3.5 JSON-LD
+@context resolution, 6.3.6 Accept negotiation, 6.3.14 tenants.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ngsi_ld.errors import (
+    BadRequestData,
+    InvalidRequest,
+    NoMultiTenantSupport,
+    NotAcceptable,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+
+JSON = "application/json"
+LD_JSON = "application/ld+json"
+GEO_JSON = "application/geo+json"
+MERGE_PATCH = "application/merge-patch+json"
+CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
+TENANT_HEADERS = ("NGSILD-Tenant", "Fiware-Service")
+
+# 6.3.5: Link: <url>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"
+_LINK_RE = re.compile(r"^\s*<([^>]*)>\s*((?:;\s*[A-Za-z*-]+\s*=\s*(?:\"[^\"]*\"|[^;,\s]+)\s*)*)$")
+_PARAM_RE = re.compile(r";\s*([A-Za-z*-]+)\s*=\s*(\"[^\"]*\"|[^;,\s]+)")
+_TENANT_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
+
+
+def link_header(url: str) -> str:
+    """The Link header value that carries a response's @context (6.3.5)."""
+    return f'<{url}>; rel="{CONTEXT_REL}"; type="{LD_JSON}"'
+
+
+def parse_link_context(value: str | None) -> str | None:
+    """The @context URL of a Link header, or None when the header has no context link.
+
+    A Link header that is present but cannot be parsed, or whose context link is
+    not an absolute http(s) URL, answers 400 BadRequestData (6.3.5).
+    """
+    if value is None:
+        return None
+    found: str | None = None
+    for part in _split_links(value):
+        match = _LINK_RE.match(part)
+        if not match:
+            raise BadRequestData(f"malformed Link header: {value!r}")
+        params = {k.lower(): v.strip('"') for k, v in _PARAM_RE.findall(match.group(2))}
+        if params.get("rel") != CONTEXT_REL:
+            continue
+        if found is not None:
+            raise BadRequestData("more than one JSON-LD context in the Link header")
+        url = match.group(1).strip()
+        if not re.match(r"^https?://[^\s/]+", url):
+            raise BadRequestData(f"the JSON-LD context in the Link header is not an http(s) URL: {url!r}")
+        found = url
+    return found
+
+
+def _split_links(value: str) -> list[str]:
+    parts, depth, current = [], False, []
+    for char in value:
+        if char == "<":
+            depth = True
+        elif char == ">":
+            depth = False
+        if char == "," and not depth:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [p for p in parts if p.strip()]
+
+
+def _media_ranges(accept: str) -> list[tuple[str, float, int]]:
+    ranges = []
+    for index, item in enumerate(accept.split(",")):
+        pieces = [p.strip() for p in item.split(";")]
+        media = pieces[0].lower()
+        if not media:
+            continue
+        quality = 1.0
+        for param in pieces[1:]:
+            if param.startswith("q="):
+                try:
+                    quality = float(param[2:])
+                except ValueError:
+                    quality = 0.0
+        ranges.append((media, quality, index))
+    return ranges
+
+
+def negotiate(accept: str | None, offered: tuple[str, ...]) -> str:
+    """The offered media type the Accept header prefers (6.3.6); 406 if none matches.
+
+    ``offered`` is in the broker's order of preference; ``*/*`` and
+    ``application/*`` pick the first one.  No Accept header means the first.
+    """
+    if not accept or not accept.strip():
+        return offered[0]
+    best: tuple[float, int, int] | None = None
+    chosen = None
+    for media, quality, index in _media_ranges(accept):
+        if quality <= 0:
+            continue
+        for rank, candidate in enumerate(offered):
+            if media in (candidate, "*/*") or (
+                media.endswith("/*") and candidate.startswith(media[:-1])
+            ):
+                # an exact match outranks a wildcard of the same quality
+                specificity = 0 if media == candidate else 1
+                key = (-quality, specificity, rank if specificity else index)
+                if best is None or key < best:
+                    best, chosen = key, candidate
+                break
+    if chosen is None:
+        raise NotAcceptable(
+            f"none of the media types in Accept ({accept}) is offered here: {', '.join(offered)}"
+        )
+    return chosen
+
+
+def tenant_of(request: web.Request, multi_tenancy: bool) -> str:
+    """The tenant named by NGSILD-Tenant (or its alias Fiware-Service); '' is the default."""
+    for header in TENANT_HEADERS:
+        value = request.headers.get(header)
+        if value is not None and value.strip():
+            if not multi_tenancy:
+                raise NoMultiTenantSupport("this broker runs without multi-tenancy support")
+            tenant = value.strip().lower() if header == "Fiware-Service" else value.strip()
+            if not _TENANT_RE.match(tenant):
+                raise BadRequestData(
+                    f"invalid tenant {tenant!r}: 1 to 50 letters, digits, '_' or '-'"
+                )
+            return tenant
+    return ""
+
+
+@dataclass(slots=True)
+class Body:
+    """A parsed request body and where its @context comes from."""
+
+    data: Any
+    media_type: str  # JSON, LD_JSON or MERGE_PATCH
+    context: Any  # the user context value: a URL, a dict, a list, or None (core only)
+    link_context: str | None
+
+
+async def read_body(
+    request: web.Request,
+    max_size: int,
+    accept_types: tuple[str, ...] = (JSON, LD_JSON),
+) -> Body:
+    """Read, size-check and parse a JSON body and locate its @context (6.3.5)."""
+    content_type = request.content_type.lower() if request.body_exists else ""
+    if content_type not in accept_types:
+        raise UnsupportedMediaType(
+            f"Content-Type {request.headers.get('Content-Type', '(none)')!r} is not accepted "
+            f"here; use {' or '.join(accept_types)}"
+        )
+    if request.content_length is not None and request.content_length > max_size:
+        raise PayloadTooLarge(f"request body of {request.content_length} bytes exceeds {max_size}")
+    raw = bytearray()
+    async for chunk in request.content.iter_chunked(65536):
+        raw += chunk
+        if len(raw) > max_size:
+            raise PayloadTooLarge(f"request body exceeds {max_size} bytes")
+    if not raw:
+        raise InvalidRequest("the request body is empty")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+    link = parse_link_context(request.headers.get("Link"))
+    context: Any = None
+    if content_type == LD_JSON:
+        if link is not None:
+            raise BadRequestData("a Link header with a JSON-LD context is not allowed with "
+                                 "Content-Type application/ld+json: put @context in the body")
+        if isinstance(data, dict):
+            if "@context" not in data:
+                raise BadRequestData("Content-Type application/ld+json requires @context in the body")
+            context = data.pop("@context")
+        elif isinstance(data, list):
+            for item in data:
+                if not isinstance(item, dict) or "@context" not in item:
+                    raise BadRequestData("Content-Type application/ld+json requires @context "
+                                         "in every element of the body")
+    else:
+        if isinstance(data, dict) and "@context" in data:
+            raise BadRequestData("@context in the body requires Content-Type application/ld+json; "
+                                 "with application/json give the context in a Link header")
+        if isinstance(data, list) and any(isinstance(i, dict) and "@context" in i for i in data):
+            raise BadRequestData("@context in the body requires Content-Type application/ld+json")
+        context = link
+    return Body(data=data, media_type=content_type, context=context, link_context=link)
+
+
+def json_response(
+    data: Any,
+    status: int = 200,
+    content_type: str = JSON,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """A response with an orjson body."""
+    return web.Response(
+        body=orjson.dumps(data),
+        status=status,
+        content_type=content_type,
+        headers=headers,
+    )
+
+
+def flag(request: web.Request, name: str) -> bool:
+    """A boolean query parameter (true/false)."""
+    value = request.query.get(name)
+    if value is None:
+        return False
+    if value in ("true", "false"):
+        return value == "true"
+    raise BadRequestData(f"query parameter {name} must be true or false, not {value!r}")
+
+
+def options(request: web.Request, allowed: frozenset[str]) -> set[str]:
+    """The comma-separated ``options`` values, each checked against ``allowed``."""
+    found: set[str] = set()
+    for raw in request.query.getall("options", []):
+        for item in raw.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            if item not in allowed:
+                raise BadRequestData(
+                    f"unknown option {item!r}; allowed here: {', '.join(sorted(allowed))}"
+                )
+            found.add(item)
+    return found

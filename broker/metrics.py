@@ -1,0 +1,67 @@
+"""Request metrics in the Prometheus text format (``GET /metrics``)."""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """Counters by route and status, and latency histograms by route."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
+        self._hist: dict[tuple[str, str], list[int]] = {}
+        self._sum: dict[tuple[str, str], float] = defaultdict(float)
+        self.counters: dict[str, int] = defaultdict(int)
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests[(method, route, status)] += 1
+        key = (method, route)
+        hist = self._hist.get(key)
+        if hist is None:
+            hist = self._hist[key] = [0] * (len(BUCKETS) + 1)
+        hist[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self._sum[key] += seconds
+
+    def incr(self, name: str, amount: int = 1) -> None:
+        """A free counter, exposed as ``ngsi_ld_<name>_total``."""
+        self.counters[name] += amount
+
+    def render(self) -> str:
+        lines = [
+            "# HELP ngsi_ld_http_requests_total HTTP requests by method, route and status.",
+            "# TYPE ngsi_ld_http_requests_total counter",
+        ]
+        for (method, route, status), count in sorted(self.requests.items()):
+            lines.append(
+                f'ngsi_ld_http_requests_total{{method="{method}",route="{route}",'
+                f'status="{status}"}} {count}'
+            )
+        lines += [
+            "# HELP ngsi_ld_http_request_duration_seconds Request latency by method and route.",
+            "# TYPE ngsi_ld_http_request_duration_seconds histogram",
+        ]
+        for (method, route), hist in sorted(self._hist.items()):
+            labels = f'method="{method}",route="{route}"'
+            cumulative = 0
+            for bound, count in zip(BUCKETS, hist, strict=False):
+                cumulative += count
+                lines.append(
+                    f'ngsi_ld_http_request_duration_seconds_bucket{{{labels},le="{bound}"}} '
+                    f"{cumulative}"
+                )
+            cumulative += hist[-1]
+            lines.append(
+                f'ngsi_ld_http_request_duration_seconds_bucket{{{labels},le="+Inf"}} {cumulative}'
+            )
+            lines.append(
+                f"ngsi_ld_http_request_duration_seconds_sum{{{labels}}} {self._sum[(method, route)]}"
+            )
+            lines.append(f"ngsi_ld_http_request_duration_seconds_count{{{labels}}} {cumulative}")
+        for name, value in sorted(self.counters.items()):
+            lines.append(f"# TYPE ngsi_ld_{name}_total counter")
+            lines.append(f"ngsi_ld_{name}_total {value}")
+        return "\n".join(lines) + "\n"

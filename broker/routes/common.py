@@ -1,0 +1,146 @@
+"""Pieces every entity route shares: ids, contexts, representations, change events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from broker.app import Broker
+from broker.http import GEO_JSON, JSON, LD_JSON, json_response, link_header, options
+from broker.storage.base import Change
+from ngsi_ld.attributes import is_iri
+from ngsi_ld.changes import diff
+from ngsi_ld.errors import BadRequestData
+from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.representation import render_entity, select_attributes, to_feature
+
+ENTITIES = "/ngsi-ld/v1/entities"
+READ_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "sysAttrs"})
+FORMATS = {"keyValues": "keyValues", "simplified": "keyValues", "concise": "concise",
+           "normalized": "normalized"}
+
+
+def path_entity_id(request: web.Request) -> str:
+    """The ``{entityId}`` of the path, which must be an absolute URI (clause 4.5.2)."""
+    entity_id = request.match_info["entityId"]
+    if not is_iri(entity_id):
+        raise BadRequestData(f"entity id {entity_id!r} is not an absolute URI")
+    return entity_id
+
+
+def csv(request: web.Request, name: str) -> list[str] | None:
+    """A comma-separated query parameter, or None when absent."""
+    raw = request.query.getall(name, None)
+    if raw is None:
+        return None
+    items = [item.strip() for value in raw for item in value.split(",") if item.strip()]
+    if not items:
+        raise BadRequestData(f"query parameter {name} is empty")
+    return items
+
+
+@dataclass(slots=True)
+class View:
+    """How to render entities for one request (5.7.1 retrieval options)."""
+
+    media_type: str
+    fmt: str
+    sys_attrs: bool
+    lang: str | None
+    attrs: set[str] | None
+    pick: set[str] | None
+    omit: set[str] | None
+    dataset_ids: list[str] | None
+    geometry_property: str
+
+    def select(self, entity: dict[str, Any]) -> dict[str, Any]:
+        if (self.attrs is None and self.pick is None and self.omit is None
+                and self.dataset_ids is None):
+            return entity
+        return select_attributes(entity, attrs=self.attrs, pick=self.pick, omit=self.omit,
+                                 dataset_ids=self.dataset_ids)
+
+    def render(self, ctx: ActiveContext, entity: dict[str, Any]) -> dict[str, Any]:
+        """Select (on expanded names), compact, then render one entity."""
+        compacted = ctx.compact_entity(self.select(entity))
+        if self.media_type == GEO_JSON:
+            return to_feature(compacted, geometry_property=ctx.compact_iri(self.geometry_property),
+                              fmt=self.fmt, sys_attrs=self.sys_attrs, lang=self.lang)  # type: ignore[arg-type]
+        return render_entity(compacted, fmt=self.fmt, sys_attrs=self.sys_attrs,  # type: ignore[arg-type]
+                             lang=self.lang)
+
+
+def _names(ctx: ActiveContext, names: Iterable[str] | None) -> set[str] | None:
+    if names is None:
+        return None
+    return {name if name in ("id", "type", "scope") else ctx.expand_term(name) for name in names}
+
+
+def view_of(request: web.Request, ctx: ActiveContext, media_type: str) -> View:
+    """Parse the retrieval options of a GET (options, format, attrs, pick, omit, lang...)."""
+    opts = options(request, READ_OPTIONS)
+    formats = {FORMATS[o] for o in opts if o in FORMATS}
+    fmt_param = request.query.get("format")
+    if fmt_param is not None:
+        if fmt_param not in FORMATS:
+            raise BadRequestData(f"unknown format {fmt_param!r}; use normalized, concise, "
+                                 "keyValues or simplified")
+        formats.add(FORMATS[fmt_param])
+    if len(formats) > 1:
+        raise BadRequestData(f"conflicting representations requested: {', '.join(sorted(formats))}")
+    pick, omit = csv(request, "pick"), csv(request, "omit")
+    if pick is not None and omit is not None:
+        raise BadRequestData("pick and omit cannot be used together")
+    return View(
+        media_type=media_type,
+        fmt=formats.pop() if formats else "normalized",
+        sys_attrs="sysAttrs" in opts,
+        lang=request.query.get("lang"),
+        attrs=_names(ctx, csv(request, "attrs")),
+        pick=_names(ctx, pick),
+        omit=_names(ctx, omit),
+        dataset_ids=csv(request, "datasetId"),
+        geometry_property=ctx.expand_term(request.query.get("geometryProperty", "location")),
+    )
+
+
+async def respond(
+    broker: Broker,
+    data: Any,
+    media_type: str,
+    context: Any,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """A JSON response with its @context: in the Link header for JSON and GeoJSON,
+    in the body for JSON-LD (clause 6.3.5)."""
+    headers = dict(headers or {})
+    if media_type == LD_JSON:
+        body_context = broker.resolver.body_context(context)
+        if isinstance(data, list):
+            data = [{"@context": body_context, **item} for item in data]
+        else:
+            data = {"@context": body_context, **data}
+    else:
+        headers["Link"] = link_header(await broker.resolver.response_url(context))
+    return json_response(data, status=status, content_type=media_type, headers=headers)
+
+
+async def link_only(broker: Broker, context: Any) -> dict[str, str]:
+    """Headers for a bodiless answer to a request that carried an inline @context."""
+    if context is None or isinstance(context, str):
+        return {}
+    return {"Link": link_header(await broker.resolver.response_url(context))}
+
+
+def publish(broker: Broker, tenant: str, change: Change) -> None:
+    """Tell the subscriptions what changed (one event per entity write)."""
+    event = diff(tenant, change.before, change.after)
+    if event is not None:
+        broker.events.publish(event)
+
+
+READ_MEDIA = (JSON, LD_JSON, GEO_JSON)

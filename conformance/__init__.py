@@ -1,0 +1,1 @@
+"""HTTP-level NGSI-LD conformance cases, runnable against any broker URL."""
