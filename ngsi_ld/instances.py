@@ -1,0 +1,204 @@
+"""Attribute instances in the internal form: NGSI-LD Null, timestamps, merging.
+
+Shared by the write operations (``ngsi_ld.operations``, ``ngsi_ld.batch``) and
+the change computation (``ngsi_ld.changes``).  Pure functions; inputs are never
+modified, results are fresh copies.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ngsi_ld.errors import BadRequestData, ResourceNotFound
+
+Entity = dict[str, Any]
+Instance = dict[str, Any]
+
+#: The NGSI-LD Null (clause 5.2.1): as the main member of an instance, or as a
+#: member's value, it asks merge/update operations to delete the target.
+DELETE = "urn:ngsi-ld:null"
+
+#: Main member of each attribute kind (clause 4.5 and docs/architecture.md).
+MAIN_MEMBER: dict[str, str] = {
+    "Property": "value",
+    "GeoProperty": "value",
+    "Relationship": "object",
+    "LanguageProperty": "languageMap",
+    "VocabProperty": "vocab",
+    "JsonProperty": "json",
+    "ListProperty": "valueList",
+    "ListRelationship": "objectList",
+}
+_MAIN_MEMBERS = frozenset(MAIN_MEMBER.values())
+_KIND_MEMBERS = _MAIN_MEMBERS | {"objectType"}
+STAMPS = ("createdAt", "modifiedAt")
+
+
+def is_delete(instance: Any) -> bool:
+    """True if ``instance`` is an NGSI-LD Null: its main member is ``urn:ngsi-ld:null``.
+
+    The languageMap form is ``{"@none": "urn:ngsi-ld:null"}`` (clause 5.2.1).
+    """
+    if instance == DELETE:
+        return True
+    if not isinstance(instance, dict):
+        return False
+    return any(
+        member in instance and instance[member] in (DELETE, [DELETE], {"@none": DELETE})
+        for member in _MAIN_MEMBERS
+    )
+
+
+def strip_stamps(instance: Any) -> Any:
+    """A copy of an instance without createdAt/modifiedAt at any depth, for comparisons."""
+    if not isinstance(instance, dict):
+        return instance
+    out = {k: v for k, v in instance.items() if k not in STAMPS and k != "sub"}
+    if isinstance(instance.get("sub"), dict):
+        out["sub"] = {name: strip_stamps(sub) for name, sub in instance["sub"].items()}
+    return out
+
+
+def find_instance(instances: list[Instance], dataset_id: str | None) -> int | None:
+    """Index of the instance with ``dataset_id`` (None: the default instance), or None."""
+    for i, inst in enumerate(instances):
+        if inst.get("datasetId") == dataset_id:
+            return i
+    return None
+
+
+def dataset_label(dataset_id: str | None) -> str:
+    """Human wording of an instance selector for error details."""
+    return "the default instance" if dataset_id is None else f"datasetId {dataset_id}"
+
+
+def attrs_of(fragment: Entity) -> dict[str, list[Instance]]:
+    """The ``attrs`` of an internal-form entity or fragment, checked for shape."""
+    attrs = fragment.get("attrs") or {}
+    if not isinstance(attrs, dict):
+        raise BadRequestData("attributes must be an object of attribute name to instances")
+    for name, instances in attrs.items():
+        if not isinstance(instances, list) or not all(isinstance(i, dict) for i in instances):
+            raise BadRequestData(f"attribute {name} must be a list of attribute instances")
+    return attrs
+
+
+def check_instance(name: str, instance: Any) -> Instance:
+    """``instance`` if it is an attribute instance (a JSON object), else BadRequestData."""
+    if not isinstance(instance, dict):
+        raise BadRequestData(f"attribute {name} must be a JSON object")
+    return instance
+
+
+def reject_nulls(fragment: Entity, operation: str) -> None:
+    """Raise BadRequestData if the fragment uses the NGSI-LD Null (clause 5.2.1)."""
+    for name, instances in attrs_of(fragment).items():
+        for inst in instances:
+            reject_instance_null(name, inst, operation)
+    if fragment.get("scope") in (DELETE, [DELETE]):
+        raise BadRequestData(f"{operation} cannot take urn:ngsi-ld:null as scope")
+
+
+def reject_instance_null(name: str, instance: Instance, operation: str) -> None:
+    """Raise BadRequestData if the instance or one of its sub-attributes is an NGSI-LD Null."""
+    subs = instance.get("sub") or {}
+    if is_delete(instance) or any(is_delete(s) for s in subs.values()):
+        raise BadRequestData(f"{operation} cannot take urn:ngsi-ld:null (attribute {name})")
+
+
+def restamp(new: Instance, old: Instance | None, now: str) -> Instance:
+    """A copy of ``new``, written over ``old`` (None: a new instance), with timestamps.
+
+    createdAt comes from ``old`` when there is one; modifiedAt is ``now``.
+    Sub-attributes that existed keep createdAt, and keep modifiedAt as well when
+    they did not change.
+    """
+    out = {k: copy.deepcopy(v) for k, v in new.items() if k not in STAMPS and k != "sub"}
+    out["createdAt"] = old.get("createdAt", now) if old else now
+    out["modifiedAt"] = now
+    subs = new.get("sub")
+    if isinstance(subs, dict):
+        old_subs = (old or {}).get("sub") or {}
+        out["sub"] = {}
+        for name, sub in subs.items():
+            before = old_subs.get(name)
+            stamped = restamp(check_instance(name, sub), before, now)
+            if before is not None and strip_stamps(before) == strip_stamps(sub):
+                stamped["modifiedAt"] = before.get("modifiedAt", now)
+            out["sub"][name] = stamped
+    return out
+
+
+def stamp_new(instance: Instance, now: str) -> Instance:
+    """A copy of a new instance with createdAt/modifiedAt = now on it and every sub-attribute."""
+    return restamp(instance, None, now)
+
+
+def merge_instance(old: Instance, fragment: Instance, now: str, *, deep: bool) -> Instance:
+    """Merge ``fragment``'s members into ``old`` (5.6.4 partial update, 5.6.17 merge).
+
+    A member set to :data:`DELETE` is removed, and so is a sub-attribute that is
+    an NGSI-LD Null.  Other sub-attributes are merged recursively when ``deep``
+    (merge) or replaced whole (partial attribute update).  A fragment of another
+    kind drops the old kind's main member.
+    """
+    merged = {k: copy.deepcopy(v) for k, v in old.items() if k not in STAMPS}
+    new_kind = fragment.get("type")
+    if new_kind is not None and new_kind != old.get("type"):
+        for member in _KIND_MEMBERS:
+            merged.pop(member, None)
+    for member, value in fragment.items():
+        if member in STAMPS or member in ("sub", "datasetId"):
+            continue
+        if value == DELETE and member not in _MAIN_MEMBERS:
+            merged.pop(member, None)
+        else:
+            merged[member] = copy.deepcopy(value)
+    subs: dict[str, Instance] = dict(merged.get("sub") or {})
+    for name, sub in (fragment.get("sub") or {}).items():
+        check_instance(name, sub)
+        if is_delete(sub):
+            subs.pop(name, None)
+        elif deep and name in subs:
+            subs[name] = merge_instance(subs[name], sub, now, deep=True)
+        else:
+            subs[name] = copy.deepcopy(sub)
+    if subs:
+        merged["sub"] = subs
+    else:
+        merged.pop("sub", None)
+    return restamp(merged, old, now)
+
+
+def require_entity(current: Entity | None, entity_id: str) -> Entity:
+    """A private copy of the current entity, or ResourceNotFound naming ``entity_id``."""
+    if current is None:
+        raise ResourceNotFound(f"entity {entity_id} does not exist")
+    return copy.deepcopy(current)
+
+
+def touch(entity: Entity, now: str) -> Entity:
+    """Set the entity's modifiedAt to ``now`` (something in it was written)."""
+    entity["modifiedAt"] = now
+    return entity
+
+
+__all__ = [
+    "DELETE",
+    "MAIN_MEMBER",
+    "STAMPS",
+    "attrs_of",
+    "check_instance",
+    "dataset_label",
+    "find_instance",
+    "is_delete",
+    "merge_instance",
+    "reject_instance_null",
+    "reject_nulls",
+    "require_entity",
+    "restamp",
+    "stamp_new",
+    "strip_stamps",
+    "touch",
+]

@@ -1,0 +1,388 @@
+"""Entity write semantics as pure functions (ETSI GS CIM 009 v1.8, clause 5.6).
+
+Every operation is a *mutation builder*: it takes the already parsed, validated
+and expanded request data plus the timestamp ``now`` and returns a function from
+the current entity (``None`` if absent) to the new entity (``None`` deletes it),
+the :data:`broker.storage.base.Mutation` the store applies atomically.  The
+functions never modify their inputs (the store may keep ``current`` as the
+"before" state) and may be called more than once (a backend may retry).
+
+Operations that report which attributes were written (5.6.2, 5.6.3) return an
+:class:`AttrsMutation`: callable like any mutation, with the
+:class:`UpdateResult` of its last call in ``.result``.
+
+Entity-level fragments (append, update, merge, replace) are internal-form
+entities: ``attrs`` plus optional ``type`` and ``scope``; their ``id`` is ignored
+except by :func:`replace_entity`.  The single-attribute operations (5.6.4,
+5.6.5, 5.6.19) live in :mod:`ngsi_ld.attribute_ops` and are re-exported here;
+the batch operations are in :mod:`ngsi_ld.batch`.  Names in results are full
+IRIs, as the store keeps them.
+
+Choices where the spec is silent or loose (Orion-LD/Scorpio users' expectations):
+
+- Timestamps: a written attribute instance keeps its ``createdAt`` and gets
+  ``modifiedAt = now`` even when the value written equals the old one (a write is
+  a modification, as in Orion-LD); sub-attributes equal to the old ones keep their
+  stamps.  The entity gets ``modifiedAt = now`` whenever anything was written.
+- The NGSI-LD Null (:data:`DELETE`) is accepted by update (5.6.2: deletes the
+  matching instance), partial update (5.6.4: deletes a member or a sub-attribute)
+  and merge (5.6.17: deletes an attribute, member, sub-attribute or the scope);
+  create, append, replace and upsert reject it with BadRequestData (clause 5.2.1).
+- Types: append (5.6.3), merge (5.6.17) and upsert-update add the fragment's
+  types to the entity's (multi-typed entities, clause 4.16); update (5.6.2)
+  ignores them; replace (5.6.18) and upsert-replace replace them.
+- Scope is handled like an attribute named ``scope``: update replaces it only
+  if the entity has one (else it is reported in notUpdated); append replaces it
+  unless noOverwrite and the entity has one; merge replaces it (JSON arrays are
+  replaced by RFC 7396) or deletes it with ``urn:ngsi-ld:null``.
+- Merge (5.6.17) merges instances member by member and sub-attributes
+  recursively; Property values that are JSON objects are replaced whole, not
+  merged (they are opaque to the broker, see docs/architecture.md).  Partial
+  attribute update (5.6.4) replaces each given sub-attribute whole.
+- A fragment giving another attribute kind (``type``) drops the old kind's main
+  member, so an instance never carries two main members.
+- Replace entity (5.6.18) keeps the ``createdAt`` of instances that exist under
+  the same name and datasetId.
+- An update or append that writes nothing (every attribute in notUpdated)
+  leaves the entity untouched (no new ``modifiedAt``); a merge always stamps
+  ``modifiedAt``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ngsi_ld.attribute_ops import delete_attribute, replace_attribute, update_attribute
+from ngsi_ld.errors import AlreadyExists, BadRequestData
+from ngsi_ld.instances import (
+    DELETE,
+    STAMPS,
+    attrs_of,
+    dataset_label,
+    find_instance,
+    is_delete,
+    merge_instance,
+    reject_nulls,
+    require_entity,
+    restamp,
+    stamp_new,
+    touch,
+)
+
+Entity = dict[str, Any]
+Instance = dict[str, Any]
+Mutation = Callable[[Entity | None], Entity | None]
+
+
+@dataclass(slots=True)
+class NotUpdated:
+    """One entry of ``notUpdated`` (clause 5.2.19): an attribute and why it was not written."""
+
+    attr: str
+    reason: str
+
+
+@dataclass(slots=True)
+class UpdateResult:
+    """The outcome of an attribute write (clause 5.2.18); names are full IRIs."""
+
+    updated: list[str] = field(default_factory=list)
+    not_updated: list[NotUpdated] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The UpdateResult body (names stay fully qualified, as clause 6.3.6 asks)."""
+        return {
+            "updated": list(self.updated),
+            "notUpdated": [{"attributeName": n.attr, "reason": n.reason} for n in self.not_updated],
+        }
+
+    def add_updated(self, name: str) -> None:
+        """Record ``name`` as written (once)."""
+        if name not in self.updated:
+            self.updated.append(name)
+
+
+class AttrsMutation:
+    """A mutation that also reports what it wrote: ``.result`` after each call."""
+
+    def __init__(self, apply: Callable[[Entity | None, UpdateResult], Entity | None]) -> None:
+        self._apply = apply
+        self.result = UpdateResult()
+
+    def __call__(self, current: Entity | None) -> Entity | None:
+        result = UpdateResult()
+        new = self._apply(current, result)
+        self.result = result
+        return new
+
+
+def _types(fragment: Entity) -> list[str]:
+    types = fragment.get("type") or []
+    return [types] if isinstance(types, str) else list(types)
+
+
+def _union(first: Iterable[str], second: Iterable[str]) -> list[str]:
+    out = list(first)
+    out.extend(t for t in second if t not in out)
+    return out
+
+
+def _scope(fragment: Entity) -> list[str]:
+    scope = fragment["scope"]
+    return [scope] if isinstance(scope, str) else list(scope)
+
+
+def stamp_entity(new: Entity, now: str, old: Entity | None = None) -> Entity:
+    """A copy of ``new`` stamped as written at ``now`` over ``old`` (None: created).
+
+    The entity and every instance keep the createdAt of ``old`` (same attribute
+    name and datasetId); everything else is stamped ``now``.
+    """
+    out = {k: copy.deepcopy(v) for k, v in new.items() if k not in STAMPS and k != "attrs"}
+    out["createdAt"] = old.get("createdAt", now) if old else now
+    out["modifiedAt"] = now
+    old_attrs = (old or {}).get("attrs") or {}
+    attrs: dict[str, list[Instance]] = {}
+    for name, instances in attrs_of(new).items():
+        before = old_attrs.get(name) or []
+        stamped = []
+        for inst in instances:
+            index = find_instance(before, inst.get("datasetId"))
+            stamped.append(restamp(inst, None if index is None else before[index], now))
+        attrs[name] = stamped
+    out["attrs"] = attrs
+    return out
+
+
+# 5.6.1 Create Entity
+def create_entity(new: Entity, now: str) -> Mutation:
+    """5.6.1 Create Entity: refuse an existing id (AlreadyExists), stamp everything ``now``."""
+    entity_id = new.get("id")
+    if not isinstance(entity_id, str) or not entity_id:
+        raise BadRequestData("the entity to create has no id")
+    reject_nulls(new, "create")
+    stamped = stamp_entity(new, now)
+
+    def mutation(current: Entity | None) -> Entity | None:
+        if current is not None:
+            raise AlreadyExists(f"entity {entity_id} already exists")
+        return copy.deepcopy(stamped)
+
+    return mutation
+
+
+# 5.6.2 Update Entity Attributes
+def apply_update(entity: Entity, fragment: Entity, now: str, result: UpdateResult) -> bool:
+    """Replace, in place, the instances of ``fragment`` that exist in ``entity``.
+
+    The others go to ``result.not_updated``; an NGSI-LD Null deletes the matching
+    instance.  Returns True if anything was written.
+    """
+    changed = False
+    attrs = entity.setdefault("attrs", {})
+    for name, instances in attrs_of(fragment).items():
+        for inst in instances:
+            dataset_id = inst.get("datasetId")
+            existing = attrs.get(name)
+            index = find_instance(existing, dataset_id) if existing else None
+            if existing is None or index is None:
+                reason = (
+                    "attribute does not exist"
+                    if existing is None
+                    else f"attribute has no instance with {dataset_label(dataset_id)}"
+                )
+                result.not_updated.append(NotUpdated(name, reason))
+                continue
+            if is_delete(inst):
+                del existing[index]
+                if not existing:
+                    del attrs[name]
+            else:
+                existing[index] = restamp(inst, existing[index], now)
+            result.add_updated(name)
+            changed = True
+    if "scope" in fragment:
+        if "scope" in entity:
+            entity["scope"] = _scope(fragment)
+            result.add_updated("scope")
+            changed = True
+        else:
+            result.not_updated.append(NotUpdated("scope", "entity has no scope"))
+    return changed
+
+
+def update_attributes(entity_id: str, fragment: Entity, now: str) -> AttrsMutation:
+    """5.6.2 Update Entity Attributes: only existing (name, datasetId) instances are replaced.
+
+    Missing entity: ResourceNotFound.  Nothing written: the entity is returned as is.
+    """
+    attrs_of(fragment)
+
+    def apply(current: Entity | None, result: UpdateResult) -> Entity | None:
+        entity = require_entity(current, entity_id)
+        if apply_update(entity, fragment, now, result):
+            return touch(entity, now)
+        return current
+
+    return AttrsMutation(apply)
+
+
+# 5.6.3 Append Entity Attributes
+def apply_append(
+    entity: Entity, fragment: Entity, now: str, result: UpdateResult, *, no_overwrite: bool
+) -> bool:
+    """Add, in place, the fragment's instances, types and scope to ``entity``.
+
+    Existing instances are replaced unless ``no_overwrite`` (then reported in
+    ``result.not_updated``).  Returns True if anything was written.
+    """
+    changed = False
+    attrs = entity.setdefault("attrs", {})
+    for name, instances in attrs_of(fragment).items():
+        for inst in instances:
+            dataset_id = inst.get("datasetId")
+            existing = attrs.get(name) or []
+            index = find_instance(existing, dataset_id)
+            if index is None:
+                attrs[name] = [*existing, stamp_new(inst, now)]
+            elif no_overwrite:
+                reason = f"{dataset_label(dataset_id)} exists and noOverwrite is set"
+                result.not_updated.append(NotUpdated(name, reason))
+                continue
+            else:
+                existing[index] = restamp(inst, existing[index], now)
+            result.add_updated(name)
+            changed = True
+    types = _union(entity.get("type") or [], _types(fragment))
+    if types != (entity.get("type") or []):
+        entity["type"] = types
+        changed = True
+    if "scope" in fragment:
+        if no_overwrite and "scope" in entity:
+            result.not_updated.append(NotUpdated("scope", "scope exists and noOverwrite is set"))
+        else:
+            entity["scope"] = _scope(fragment)
+            result.add_updated("scope")
+            changed = True
+    return changed
+
+
+def append_attributes(
+    entity_id: str, fragment: Entity, now: str, *, no_overwrite: bool = False
+) -> AttrsMutation:
+    """5.6.3 Append Entity Attributes: add new attributes, replace existing unless noOverwrite.
+
+    The fragment's types are added to the entity's.  Missing entity: ResourceNotFound.
+    """
+    reject_nulls(fragment, "append")
+
+    def apply(current: Entity | None, result: UpdateResult) -> Entity | None:
+        entity = require_entity(current, entity_id)
+        if apply_append(entity, fragment, now, result, no_overwrite=no_overwrite):
+            return touch(entity, now)
+        return current
+
+    return AttrsMutation(apply)
+
+
+# 5.6.6 Delete Entity
+def delete_entity(entity_id: str) -> Mutation:
+    """5.6.6 Delete Entity: the mutation returns None; missing entity: ResourceNotFound."""
+
+    def mutation(current: Entity | None) -> Entity | None:
+        require_entity(current, entity_id)
+        return None
+
+    return mutation
+
+
+# 5.6.17 Merge Entity (IETF RFC 7396 merge-patch at the attribute level)
+def apply_merge(entity: Entity, fragment: Entity, now: str) -> None:
+    """Merge ``fragment`` into ``entity`` in place (see :func:`merge_entity`)."""
+    attrs = entity.setdefault("attrs", {})
+    for name, instances in attrs_of(fragment).items():
+        for inst in instances:
+            existing = attrs.get(name) or []
+            index = find_instance(existing, inst.get("datasetId"))
+            if is_delete(inst):
+                if index is not None:
+                    del existing[index]
+                    if not existing:
+                        del attrs[name]
+            elif index is None:
+                attrs[name] = [*existing, merge_instance({}, inst, now, deep=True)]
+            else:
+                existing[index] = merge_instance(existing[index], inst, now, deep=True)
+    entity["type"] = _union(entity.get("type") or [], _types(fragment))
+    if "scope" in fragment:
+        if fragment["scope"] in (DELETE, [DELETE]):
+            entity.pop("scope", None)
+        else:
+            entity["scope"] = _scope(fragment)
+
+
+def merge_entity(entity_id: str, fragment: Entity, now: str) -> Mutation:
+    """5.6.17 Merge Entity: attributes added or merged, NGSI-LD Null deletes.
+
+    Instances are matched by datasetId; members of a matched instance are merged
+    and its sub-attributes merged recursively; an NGSI-LD Null removes the
+    attribute instance, member or sub-attribute (absent targets are ignored);
+    types are added; scope replaced or, with the Null, removed.  Missing
+    entity: ResourceNotFound.
+    """
+    attrs_of(fragment)
+
+    def mutation(current: Entity | None) -> Entity | None:
+        entity = require_entity(current, entity_id)
+        apply_merge(entity, fragment, now)
+        return touch(entity, now)
+
+    return mutation
+
+
+# 5.6.18 Replace Entity
+def replace_entity(entity_id: str, new: Entity, now: str) -> Mutation:
+    """5.6.18 Replace Entity: types, scope and attributes replaced by ``new``'s.
+
+    The entity's createdAt (and that of instances with the same name and
+    datasetId) is kept.  ``new["id"]``, when given, must be ``entity_id``
+    (BadRequestData).  Missing entity: ResourceNotFound.
+    """
+    if new.get("id", entity_id) != entity_id:
+        raise BadRequestData(f"entity id {new.get('id')} does not match {entity_id}")
+    reject_nulls(new, "replace")
+
+    def mutation(current: Entity | None) -> Entity | None:
+        old = require_entity(current, entity_id)
+        replaced = stamp_entity(new, now, old)
+        replaced["id"] = entity_id
+        if not replaced.get("type"):
+            replaced["type"] = old.get("type", [])
+        return replaced
+
+    return mutation
+
+
+__all__ = [
+    "DELETE",
+    "AttrsMutation",
+    "Mutation",
+    "NotUpdated",
+    "UpdateResult",
+    "append_attributes",
+    "apply_append",
+    "apply_merge",
+    "apply_update",
+    "create_entity",
+    "delete_attribute",
+    "delete_entity",
+    "merge_entity",
+    "replace_attribute",
+    "replace_entity",
+    "stamp_entity",
+    "update_attribute",
+    "update_attributes",
+]

@@ -1,0 +1,97 @@
+"""Instance helpers (ngsi_ld.instances): NGSI-LD Null, timestamps, merging."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ngsi_ld.errors import BadRequestData
+from ngsi_ld.instances import (
+    DELETE,
+    attrs_of,
+    is_delete,
+    merge_instance,
+    reject_nulls,
+    restamp,
+    stamp_new,
+    strip_stamps,
+)
+
+ACC = "https://example.org/accuracy"
+T0, T1 = "2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z"
+
+
+@pytest.mark.parametrize(
+    "instance",
+    [
+        DELETE,
+        {"type": "Property", "value": DELETE},
+        {"type": "Relationship", "object": DELETE},
+        {"type": "LanguageProperty", "languageMap": {"@none": DELETE}},
+        {"type": "ListProperty", "valueList": [DELETE]},
+        {"value": DELETE},
+    ],
+)
+def test_ngsi_ld_null_forms(instance: Any) -> None:
+    assert is_delete(instance)
+
+
+@pytest.mark.parametrize(
+    "instance",
+    [
+        {"type": "Property", "value": "urn:ngsi-ld:other"},
+        {"type": "Property", "value": 0, "unitCode": DELETE},
+        {"type": "LanguageProperty", "languageMap": {"en": DELETE}},
+        "text",
+    ],
+)
+def test_not_ngsi_ld_null(instance: Any) -> None:
+    assert not is_delete(instance)
+
+
+def test_restamp_keeps_created_at_and_unchanged_sub_stamps() -> None:
+    old = stamp_new(
+        {"type": "Property", "value": 1, "sub": {ACC: {"type": "Property", "value": 2}}}, T0
+    )
+    new = restamp(
+        {"type": "Property", "value": 3, "sub": {ACC: {"type": "Property", "value": 2}}}, old, T1
+    )
+    assert (new["createdAt"], new["modifiedAt"]) == (T0, T1)
+    assert (new["sub"][ACC]["createdAt"], new["sub"][ACC]["modifiedAt"]) == (T0, T0)
+
+
+def test_merge_instance_replaces_or_merges_sub_attributes() -> None:
+    old = stamp_new(
+        {
+            "type": "Property",
+            "value": 1,
+            "sub": {ACC: {"type": "Property", "value": 2, "unitCode": "M"}},
+        },
+        T0,
+    )
+    fragment = {"sub": {ACC: {"value": 5}}}
+    deep = merge_instance(old, fragment, T1, deep=True)
+    assert deep["sub"][ACC]["unitCode"] == "M" and deep["sub"][ACC]["value"] == 5
+    shallow = merge_instance(old, fragment, T1, deep=False)
+    assert "unitCode" not in shallow["sub"][ACC]
+
+
+def test_shape_errors_are_bad_request_data() -> None:
+    with pytest.raises(BadRequestData, match="attributes"):
+        attrs_of({"attrs": ["x"]})
+    with pytest.raises(BadRequestData, match=ACC):
+        attrs_of({"attrs": {ACC: {"type": "Property"}}})
+    with pytest.raises(BadRequestData, match="scope"):
+        reject_nulls({"scope": [DELETE]}, "create")
+    with pytest.raises(BadRequestData, match=ACC):
+        merge_instance({"type": "Property", "value": 1}, {"sub": {ACC: 3}}, T1, deep=True)
+
+
+@given(st.integers(), st.integers())
+def test_strip_stamps_ignores_only_the_stamps(a: int, b: int) -> None:
+    x = stamp_new({"type": "Property", "value": a}, T0)
+    y = stamp_new({"type": "Property", "value": b}, T1)
+    assert (strip_stamps(x) == strip_stamps(y)) == (a == b)

@@ -1,0 +1,326 @@
+"""Entity write semantics (ngsi_ld.operations): clause 5.6 create/update/append/merge/replace."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ngsi_ld.errors import AlreadyExists, BadRequestData, ResourceNotFound
+from ngsi_ld.operations import (
+    DELETE,
+    append_attributes,
+    create_entity,
+    delete_attribute,
+    delete_entity,
+    merge_entity,
+    replace_entity,
+    update_attributes,
+)
+
+EID = "urn:ngsi-ld:Sensor:1"
+SENSOR = "https://example.org/Sensor"
+DEVICE = "https://example.org/Device"
+TEMP = "https://example.org/temperature"
+HUM = "https://example.org/humidity"
+ACC = "https://example.org/accuracy"
+T0, T1, T2 = "2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z", "2026-01-03T00:00:00.000Z"
+
+
+def prop(value: Any, **extra: Any) -> dict[str, Any]:
+    return {"type": "Property", "value": value, **extra}
+
+
+def sensor(**attrs: list[dict[str, Any]]) -> dict[str, Any]:
+    names = {"temp": TEMP, "hum": HUM}
+    return {"id": EID, "type": [SENSOR], "attrs": {names[k]: v for k, v in attrs.items()}}
+
+
+def created(**attrs: list[dict[str, Any]]) -> dict[str, Any]:
+    entity = create_entity(sensor(**attrs), T0)(None)
+    assert entity is not None
+    return entity
+
+
+# -- 5.6.1 create -----------------------------------------------------------------------
+
+
+def test_create_stamps_entity_instances_and_sub_attributes() -> None:
+    entity = created(temp=[prop(20, sub={ACC: prop(0.5)})])
+    assert entity["createdAt"] == entity["modifiedAt"] == T0
+    inst = entity["attrs"][TEMP][0]
+    assert (inst["createdAt"], inst["modifiedAt"]) == (T0, T0)
+    assert inst["sub"][ACC]["createdAt"] == T0
+    assert inst["value"] == 20
+
+
+def test_create_existing_raises_already_exists_naming_the_id() -> None:
+    with pytest.raises(AlreadyExists, match=EID):
+        create_entity(sensor(), T1)(created())
+
+
+def test_create_does_not_modify_its_input() -> None:
+    new = sensor(temp=[prop(1)])
+    before = copy.deepcopy(new)
+    create_entity(new, T0)(None)
+    assert new == before
+
+
+def test_create_rejects_ngsi_ld_null_and_missing_id() -> None:
+    with pytest.raises(BadRequestData, match=TEMP):
+        create_entity(sensor(temp=[prop(DELETE)]), T0)
+    with pytest.raises(BadRequestData, match="id"):
+        create_entity({"type": [SENSOR], "attrs": {}}, T0)
+
+
+# -- 5.6.2 update -----------------------------------------------------------------------
+
+
+def test_update_replaces_existing_and_reports_the_others() -> None:
+    current = created(temp=[prop(20, unitCode="CEL")])
+    mutation = update_attributes(EID, sensor(temp=[prop(21)], hum=[prop(50)]), T1)
+    new = mutation(current)
+    assert new is not None
+    inst = new["attrs"][TEMP][0]
+    assert inst["value"] == 21 and "unitCode" not in inst
+    assert (inst["createdAt"], inst["modifiedAt"]) == (T0, T1)
+    assert HUM not in new["attrs"]
+    assert new["modifiedAt"] == T1
+    assert mutation.result.updated == [TEMP]
+    assert [n.attr for n in mutation.result.not_updated] == [HUM]
+    assert mutation.result.to_dict()["notUpdated"][0]["attributeName"] == HUM
+
+
+def test_update_matches_instances_by_dataset_id() -> None:
+    current = created(temp=[prop(20), prop(30, datasetId="urn:ds:1")])
+    mutation = update_attributes(EID, sensor(temp=[prop(31, datasetId="urn:ds:2")]), T1)
+    assert mutation(current) == current
+    assert "datasetId urn:ds:2" in mutation.result.not_updated[0].reason
+    mutation = update_attributes(EID, sensor(temp=[prop(31, datasetId="urn:ds:1")]), T1)
+    new = mutation(current)
+    assert new is not None
+    assert [i["value"] for i in new["attrs"][TEMP]] == [20, 31]
+
+
+def test_update_with_null_deletes_the_instance() -> None:
+    current = created(temp=[prop(20)], hum=[prop(50)])
+    new = update_attributes(EID, sensor(temp=[prop(DELETE)]), T1)(current)
+    assert new is not None and set(new["attrs"]) == {HUM}
+
+
+def test_update_missing_entity_raises_not_found() -> None:
+    with pytest.raises(ResourceNotFound, match=EID):
+        update_attributes(EID, sensor(temp=[prop(1)]), T1)(None)
+
+
+def test_update_result_is_reset_on_each_call() -> None:
+    mutation = update_attributes(EID, sensor(temp=[prop(1)], hum=[prop(2)]), T1)
+    mutation(created(temp=[prop(0)]))
+    mutation(created(temp=[prop(0)], hum=[prop(0)]))
+    assert mutation.result.not_updated == []
+    assert sorted(mutation.result.updated) == sorted([TEMP, HUM])
+
+
+# -- 5.6.3 append ------------------------------------------------------------------------
+
+
+def test_append_adds_new_and_replaces_existing() -> None:
+    current = created(temp=[prop(20)])
+    mutation = append_attributes(EID, sensor(temp=[prop(21)], hum=[prop(50)]), T1)
+    new = mutation(current)
+    assert new is not None
+    assert new["attrs"][TEMP][0]["value"] == 21
+    assert new["attrs"][TEMP][0]["createdAt"] == T0
+    assert new["attrs"][HUM][0]["createdAt"] == T1
+    assert sorted(mutation.result.updated) == sorted([TEMP, HUM])
+
+
+def test_append_no_overwrite_keeps_existing_and_reports_them() -> None:
+    current = created(temp=[prop(20)])
+    mutation = append_attributes(
+        EID, sensor(temp=[prop(21)], hum=[prop(50)]), T1, no_overwrite=True
+    )
+    new = mutation(current)
+    assert new is not None
+    assert new["attrs"][TEMP] == current["attrs"][TEMP]
+    assert new["attrs"][HUM][0]["value"] == 50
+    assert [n.attr for n in mutation.result.not_updated] == [TEMP]
+
+
+def test_append_adds_new_dataset_instance_and_types() -> None:
+    current = created(temp=[prop(20)])
+    fragment = sensor(temp=[prop(9, datasetId="urn:ds:1")])
+    fragment["type"] = [DEVICE]
+    new = append_attributes(EID, fragment, T1)(current)
+    assert new is not None
+    assert new["type"] == [SENSOR, DEVICE]
+    assert [i.get("datasetId") for i in new["attrs"][TEMP]] == [None, "urn:ds:1"]
+
+
+def test_append_errors() -> None:
+    with pytest.raises(ResourceNotFound):
+        append_attributes(EID, sensor(temp=[prop(1)]), T1)(None)
+    with pytest.raises(BadRequestData):
+        append_attributes(EID, sensor(temp=[prop(DELETE)]), T1)
+
+
+# -- 5.6.6 delete entity -----------------------------------------------------------------
+
+
+def test_delete_entity() -> None:
+    assert delete_entity(EID)(created()) is None
+    with pytest.raises(ResourceNotFound, match=EID):
+        delete_entity(EID)(None)
+
+
+# -- 5.6.17 merge ------------------------------------------------------------------------
+
+
+def test_merge_merges_members_and_sub_attributes() -> None:
+    current = created(temp=[prop(20, unitCode="CEL", sub={ACC: prop(0.5, unitCode="X")})])
+    patch = sensor(temp=[{"value": 22, "sub": {ACC: {"value": 0.1}}}], hum=[prop(40)])
+    new = merge_entity(EID, patch, T1)(current)
+    assert new is not None
+    inst = new["attrs"][TEMP][0]
+    assert (inst["value"], inst["unitCode"], inst["type"]) == (22, "CEL", "Property")
+    assert inst["sub"][ACC]["value"] == 0.1 and inst["sub"][ACC]["unitCode"] == "X"
+    assert (inst["createdAt"], inst["modifiedAt"]) == (T0, T1)
+    assert new["attrs"][HUM][0]["value"] == 40
+
+
+def test_merge_null_deletes_attribute_member_sub_attribute_and_scope() -> None:
+    current = created(temp=[prop(20, unitCode="CEL", sub={ACC: prop(1)})], hum=[prop(50)])
+    current["scope"] = ["/a"]
+    patch = sensor(temp=[{"unitCode": DELETE, "sub": {ACC: prop(DELETE)}}], hum=[prop(DELETE)])
+    patch["scope"] = DELETE
+    new = merge_entity(EID, patch, T1)(current)
+    assert new is not None
+    assert set(new["attrs"]) == {TEMP} and "scope" not in new
+    assert new["attrs"][TEMP][0] == {
+        "type": "Property",
+        "value": 20,
+        "createdAt": T0,
+        "modifiedAt": T1,
+    }
+
+
+def test_merge_kind_change_drops_old_main_member() -> None:
+    current = created(temp=[prop(20)])
+    patch = sensor(temp=[{"type": "Relationship", "object": "urn:ngsi-ld:X:1"}])
+    new = merge_entity(EID, patch, T1)(current)
+    assert new is not None
+    inst = new["attrs"][TEMP][0]
+    assert "value" not in inst and inst["object"] == "urn:ngsi-ld:X:1"
+
+
+def test_merge_adds_types_and_replaces_scope() -> None:
+    current = created()
+    current["scope"] = ["/a"]
+    patch = {"id": EID, "type": [DEVICE], "scope": ["/b"], "attrs": {}}
+    new = merge_entity(EID, patch, T1)(current)
+    assert new is not None
+    assert new["type"] == [SENSOR, DEVICE] and new["scope"] == ["/b"]
+
+
+def test_merge_missing_entity() -> None:
+    with pytest.raises(ResourceNotFound):
+        merge_entity(EID, sensor(), T1)(None)
+
+
+# -- 5.6.18 replace entity ----------------------------------------------------------------
+
+
+def test_replace_entity_replaces_everything_but_created_at() -> None:
+    current = created(temp=[prop(20)], hum=[prop(50)])
+    current["scope"] = ["/a"]
+    replacement = sensor(hum=[prop(60)])
+    replacement["type"] = [DEVICE]
+    new = replace_entity(EID, replacement, T1)(current)
+    assert new is not None
+    assert set(new["attrs"]) == {HUM} and new["type"] == [DEVICE] and "scope" not in new
+    assert (new["createdAt"], new["modifiedAt"]) == (T0, T1)
+    assert new["attrs"][HUM][0]["value"] == 60
+
+
+def test_replace_entity_errors() -> None:
+    with pytest.raises(BadRequestData, match="urn:ngsi-ld:Other"):
+        replace_entity(EID, {"id": "urn:ngsi-ld:Other", "attrs": {}}, T1)
+    with pytest.raises(ResourceNotFound):
+        replace_entity(EID, sensor(), T1)(None)
+
+
+# -- properties ---------------------------------------------------------------------------
+
+values = st.one_of(st.integers(), st.text(max_size=5), st.booleans(), st.floats(allow_nan=False))
+names = st.sampled_from([TEMP, HUM, "https://example.org/a", "https://example.org/b"])
+attr_dicts = st.dictionaries(names, values.map(lambda v: [prop(v)]), max_size=4)
+
+
+def _entity(attrs: dict[str, Any]) -> dict[str, Any]:
+    entity = create_entity({"id": EID, "type": [SENSOR], "attrs": attrs}, T0)(None)
+    assert entity is not None
+    return entity
+
+
+@given(attr_dicts, values)
+def test_append_then_delete_gives_back_the_attributes(attrs: dict[str, Any], v: Any) -> None:
+    current = _entity(attrs)
+    new_name = "https://example.org/new"
+    appended = append_attributes(EID, {"attrs": {new_name: [prop(v)]}}, T1)(current)
+    back = delete_attribute(EID, new_name, T2)(appended)
+    assert back is not None and back["attrs"] == current["attrs"]
+
+
+@given(attr_dicts)
+def test_empty_merge_changes_nothing_but_modified_at(attrs: dict[str, Any]) -> None:
+    current = _entity(attrs)
+    new = merge_entity(EID, {"attrs": {}}, T1)(current)
+    assert new is not None and new["modifiedAt"] == T1
+    assert {**new, "modifiedAt": T0} == current
+
+
+@given(attr_dicts, attr_dicts)
+def test_update_never_adds_an_attribute(attrs: dict[str, Any], patch: dict[str, Any]) -> None:
+    current = _entity(attrs)
+    mutation = update_attributes(EID, {"attrs": patch}, T1)
+    new = mutation(current)
+    assert new is not None and set(new["attrs"]) <= set(current["attrs"])
+    assert set(mutation.result.updated) == set(patch) & set(attrs)
+
+
+@given(attr_dicts, attr_dicts, st.sampled_from(["update", "append", "merge", "replace"]))
+def test_created_at_never_changes(attrs: dict[str, Any], patch: dict[str, Any], op: str) -> None:
+    current = _entity(attrs)
+    fragment = {"id": EID, "attrs": patch}
+    builders: dict[str, Callable[[], Callable[[Any], Any]]] = {
+        "update": lambda: update_attributes(EID, fragment, T1),
+        "append": lambda: append_attributes(EID, fragment, T1),
+        "merge": lambda: merge_entity(EID, fragment, T1),
+        "replace": lambda: replace_entity(EID, fragment, T1),
+    }
+    new = builders[op]()(current)
+    assert new is not None and new["createdAt"] == T0
+    for name, instances in new["attrs"].items():
+        expected = T0 if name in attrs else T1
+        assert all(inst["createdAt"] == expected for inst in instances)
+
+
+@given(attr_dicts, attr_dicts)
+def test_operations_never_modify_the_current_entity(
+    attrs: dict[str, Any], patch: dict[str, Any]
+) -> None:
+    current = _entity(attrs)
+    snapshot = copy.deepcopy(current)
+    fragment = {"id": EID, "attrs": patch}
+    for mutation in (
+        update_attributes(EID, fragment, T1),
+        append_attributes(EID, fragment, T1),
+        merge_entity(EID, fragment, T1),
+        replace_entity(EID, fragment, T1),
+    ):
+        mutation(current)
+        assert current == snapshot
