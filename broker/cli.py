@@ -32,7 +32,7 @@ def run(settings: Settings) -> None:
         port=settings.port,
         print=None,
         access_log=None,
-        reuse_port=bool(settings.extra.get("reuse_port")),
+        reuse_port=settings.reuse_port,
         handle_signals=True,
     )
 

@@ -160,6 +160,14 @@ OPTIONS: tuple[Option, ...] = (
         "value of Access-Control-Allow-Origin (empty: CORS off; * allows any origin)",
     ),
     Option(
+        "reuse_port",
+        "--reuse-port",
+        "NGSI_LD_REUSE_PORT",
+        False,
+        _bool,
+        "share the port with other broker processes (SO_REUSEPORT), for several workers",
+    ),
+    Option(
         "public_url",
         "--public-url",
         "NGSI_LD_PUBLIC_URL",
@@ -191,6 +199,7 @@ class Settings:
     log_json: bool = False
     multi_tenancy: bool = True
     cors_origin: str = ""
+    reuse_port: bool = False
     public_url: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 

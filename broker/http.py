@@ -159,8 +159,13 @@ async def read_body(
     request: web.Request,
     max_size: int,
     accept_types: tuple[str, ...] = (JSON, LD_JSON),
+    *,
+    context_rules: bool = True,
 ) -> Body:
-    """Read, size-check and parse a JSON body and locate its @context (6.3.5)."""
+    """Read, size-check and parse a JSON body and locate its @context (6.3.5).
+
+    ``context_rules=False`` is for bodies that are contexts themselves (5.13.2).
+    """
     content_type = request.content_type.lower() if request.body_exists else ""
     if content_type not in accept_types:
         raise UnsupportedMediaType(
@@ -180,6 +185,8 @@ async def read_body(
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+    if not context_rules:
+        return Body(data=data, media_type=content_type, context=None, link_context=None)
     link = parse_link_context(request.headers.get("Link"))
     context: Any = None
     if content_type == LD_JSON:

@@ -47,3 +47,10 @@ def test_every_option_is_in_help_and_in_the_readme_table() -> None:
 def test_base_url_for_hosted_contexts() -> None:
     assert Settings(port=1026).base_url == "http://localhost:1026"
     assert Settings(public_url="https://ctx.example.org/").base_url == "https://ctx.example.org"
+
+
+def test_readme_lists_every_option() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert options_table() in readme

@@ -36,11 +36,9 @@ def _local_id(request: web.Request) -> str:
 # 5.13.2 Add @context
 async def add_context(request: web.Request) -> web.Response:
     broker = broker_of(request)
-    body = await read_body(request, broker.settings.max_body_size, (JSON, LD_JSON))
-    document = body.data
-    if body.context is not None and body.media_type == LD_JSON:
-        document = {"@context": body.context, **(body.data if isinstance(body.data, dict) else {})}
-    record = await broker.resolver.add_hosted(document)
+    body = await read_body(request, broker.settings.max_body_size, (JSON, LD_JSON),
+                           context_rules=False)
+    record = await broker.resolver.add_hosted(body.data)
     return web.Response(status=201, headers={"Location": f"{BASE}/{record.extra['localId']}"})
 
 

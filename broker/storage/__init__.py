@@ -1,0 +1,84 @@
+"""Storage backends behind one async interface (:class:`Store`).
+
+``open_store(url)`` picks the backend from a URL:
+
+* ``memory:`` — :class:`MemoryStore`, nothing persisted;
+* ``sqlite:///abs/path/file.db`` or ``sqlite:relative/path.db`` — :class:`SqliteStore`,
+  the embedded default (parent directories are created when it opens);
+* ``mongodb://...`` — not built yet.
+
+The store returned is not open yet: call ``await store.open()`` once at start-up
+and ``await store.close()`` at shutdown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import (
+    DEFAULT_TENANT,
+    Change,
+    ContextRecord,
+    Entity,
+    EntityScan,
+    Mutation,
+    Outcome,
+    Store,
+)
+from .memory import MemoryStore
+from .sqlite import SqliteStore
+
+
+def open_store(url: str) -> Store:
+    """The (unopened) store a storage URL names; ValueError for a URL it cannot serve."""
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError("the storage URL is empty; use memory:, sqlite:PATH or mongodb://...")
+    url = url.strip()
+    scheme, sep, rest = url.partition(":")
+    scheme = scheme.lower()
+    if not sep:
+        raise ValueError(
+            f"storage URL {url!r} has no scheme; use memory:, sqlite:PATH or mongodb://"
+        )
+    if scheme == "memory":
+        if rest not in ("", "//"):
+            raise ValueError(f"storage URL {url!r}: memory: takes no path")
+        return MemoryStore()
+    if scheme == "sqlite":
+        return SqliteStore(_sqlite_path(url, rest))
+    if scheme in ("mongodb", "mongodb+srv"):
+        raise ValueError("MongoDB backend not built yet; use memory: or sqlite:PATH for now")
+    raise ValueError(
+        f"unknown storage URL scheme {scheme!r} in {url!r}; use memory:, sqlite:PATH or mongodb://"
+    )
+
+
+def _sqlite_path(url: str, rest: str) -> Path:
+    if rest.startswith("///"):
+        path = "/" + rest[3:].lstrip("/")  # sqlite:///abs/path.db
+    elif rest.startswith("//"):
+        raise ValueError(
+            f"storage URL {url!r}: use sqlite:///absolute/path.db or sqlite:relative/path.db"
+        )
+    else:
+        path = rest
+    if path in ("", "/") or path.endswith("/"):
+        raise ValueError(f"storage URL {url!r} names no database file")
+    if path == ":memory:":
+        raise ValueError(f"storage URL {url!r}: for a store in memory use memory:")
+    return Path(path).expanduser()
+
+
+__all__ = [
+    "DEFAULT_TENANT",
+    "Change",
+    "ContextRecord",
+    "Entity",
+    "EntityScan",
+    "MemoryStore",
+    "Mutation",
+    "Outcome",
+    "SqliteStore",
+    "Store",
+    "open_store",
+]

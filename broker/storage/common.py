@@ -1,0 +1,129 @@
+"""Helpers every storage backend shares: scan validation, id patterns, copies.
+
+The backends must agree exactly on what a scan selects, so the checks and the
+matching rules live here once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError
+
+from .base import Entity, EntityScan
+
+log = logging.getLogger(__name__)
+
+# Characters with a meaning in a Python regular expression.
+_REGEX_SPECIAL = frozenset(".^$*+?{}[]\\|()")
+# Quantifiers that make the character before them optional.
+_OPTIONAL_QUANTIFIERS = frozenset("*?{")
+
+
+def copy_entity(entity: Entity) -> Entity:
+    """A deep copy of a JSON-compatible entity (an orjson round trip)."""
+    copied: Entity = orjson.loads(orjson.dumps(entity))
+    return copied
+
+
+def check_scan(scan: EntityScan) -> re.Pattern[str] | None:
+    """Validate ``scan`` and compile its id pattern.
+
+    Raises BadRequestData for a negative offset or limit and for an id pattern
+    that is not a valid regular expression.
+    """
+    if not isinstance(scan.offset, int) or scan.offset < 0:
+        raise BadRequestData(f"offset must be a non-negative integer, got {scan.offset!r}")
+    if scan.limit is not None and (not isinstance(scan.limit, int) or scan.limit < 0):
+        raise BadRequestData(f"limit must be a non-negative integer, got {scan.limit!r}")
+    if scan.id_pattern is None:
+        return None
+    try:
+        return re.compile(scan.id_pattern)
+    except (re.error, TypeError) as exc:
+        raise BadRequestData(
+            f"idPattern {scan.id_pattern!r} is not a valid regular expression: {exc}"
+        ) from exc
+
+
+def literal_prefix(pattern: str) -> str:
+    """The literal text every match of an anchored ``pattern`` starts with ("" if none).
+
+    Only patterns that start with ``^`` and contain no ``|`` qualify (an
+    alternative could match anywhere).  The prefix stops at the first special
+    character; a character made optional by a following quantifier is dropped.
+    """
+    if not pattern.startswith("^") or "|" in pattern:
+        return ""
+    prefix: list[str] = []
+    for char in pattern[1:]:
+        if char in _REGEX_SPECIAL:
+            if char in _OPTIONAL_QUANTIFIERS and prefix:
+                prefix.pop()
+            break
+        prefix.append(char)
+    return "".join(prefix)
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with ``prefix``."""
+    if not prefix or prefix[-1] == "\U0010ffff":
+        return None
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def page(items: list[Any], offset: int, limit: int | None) -> list[Any]:
+    """The slice ``[offset, offset + limit)`` of ``items``."""
+    if limit is None:
+        return items[offset:]
+    return items[offset : offset + limit]
+
+
+def entity_types(entity: Entity) -> set[str]:
+    """The set of types of an entity in the internal form."""
+    types = entity.get("type")
+    if isinstance(types, str):
+        return {types}
+    if isinstance(types, list):
+        return {t for t in types if isinstance(t, str)}
+    return set()
+
+
+def entity_attr_names(entity: Entity) -> set[str]:
+    """The set of attribute names of an entity in the internal form."""
+    attrs = entity.get("attrs")
+    if isinstance(attrs, dict):
+        return set(attrs)
+    return set()
+
+
+def matches(
+    entity_id: str,
+    entity: Entity,
+    ids: Iterable[str] | None,
+    types: set[str] | None,
+    pattern: re.Pattern[str] | None,
+) -> bool:
+    """Whether an entity passes the ids / types (any of) / id pattern filters."""
+    if ids is not None and entity_id not in ids:
+        return False
+    if types is not None and not (entity_types(entity) & types):
+        return False
+    return pattern is None or pattern.search(entity_id) is not None
+
+
+def as_ngsi_error(entity_id: str, exc: Exception) -> NgsiLdError:
+    """The error reported for one failed mutation of a batch.
+
+    A mutation refuses a change with an NgsiLdError; anything else is a bug,
+    logged here and reported as an InternalError.
+    """
+    if isinstance(exc, NgsiLdError):
+        return exc
+    log.error("mutation of entity %s failed", entity_id, exc_info=exc)
+    return InternalError(f"the update of entity {entity_id} failed unexpectedly")

@@ -1,0 +1,138 @@
+"""A throw-away in-memory store (``memory:``): tests, demos, benchmarks of the rest.
+
+Everything lives in dicts in the event loop's thread; each method runs without
+awaiting, so every operation is atomic with respect to the others.  Entities are
+copied in and out, so a caller that edits what it got back never changes the
+store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .base import (
+    DEFAULT_TENANT,
+    Change,
+    ContextRecord,
+    Entity,
+    EntityScan,
+    Mutation,
+    Outcome,
+    Store,
+)
+from .common import as_ngsi_error, check_scan, copy_entity, literal_prefix, matches, page
+
+
+class MemoryStore(Store):
+    """Entities, tenants and contexts in process memory; lost at exit."""
+
+    kind = "memory"
+
+    def __init__(self) -> None:
+        self._entities: dict[str, dict[str, Entity]] = {DEFAULT_TENANT: {}}
+        self._contexts: dict[str, ContextRecord] = {}
+
+    async def health(self) -> dict[str, Any]:
+        """Always healthy; reports the number of tenants and entities."""
+        return {
+            "kind": self.kind,
+            "tenants": len(self._entities),
+            "entities": sum(len(e) for e in self._entities.values()),
+        }
+
+    # -- tenants -----------------------------------------------------------------
+    async def tenant_exists(self, tenant: str) -> bool:
+        """True for the default tenant and every tenant created so far."""
+        return tenant in self._entities
+
+    async def ensure_tenant(self, tenant: str) -> None:
+        """Create the tenant if it does not exist."""
+        self._entities.setdefault(tenant, {})
+
+    async def list_tenants(self) -> list[str]:
+        """Every tenant but the default one, sorted."""
+        return sorted(t for t in self._entities if t != DEFAULT_TENANT)
+
+    # -- entities ----------------------------------------------------------------
+    async def get_entity(self, tenant: str, entity_id: str) -> Entity | None:
+        """A copy of the stored entity, or None."""
+        entity = self._entities.get(tenant, {}).get(entity_id)
+        return None if entity is None else copy_entity(entity)
+
+    def _apply(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
+        # The mutation works on a copy: if it raises, the stored entity is untouched.
+        # Stored entities are replaced, never edited, so `before` can be handed out.
+        entities = self._entities.get(tenant, {})
+        before = entities.get(entity_id)
+        after = mutation(None if before is None else copy_entity(before))
+        if after is None:
+            entities.pop(entity_id, None)
+        else:
+            stored = copy_entity(after)
+            # Storing an entity makes its tenant exist.
+            self._entities.setdefault(tenant, entities)[entity_id] = stored
+        return Change(entity_id, before, after)
+
+    async def modify(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
+        """Apply ``mutation`` to one entity; what it raises propagates and nothing is written."""
+        return self._apply(tenant, entity_id, mutation)
+
+    async def modify_many(
+        self, tenant: str, mutations: Sequence[tuple[str, Mutation]]
+    ) -> list[Outcome]:
+        """Apply each mutation in order, each whole or not at all; one Outcome per input."""
+        outcomes: list[Outcome] = []
+        for entity_id, mutation in mutations:
+            try:
+                change = self._apply(tenant, entity_id, mutation)
+            except Exception as exc:
+                outcomes.append(Outcome(entity_id, error=as_ngsi_error(entity_id, exc)))
+            else:
+                outcomes.append(Outcome(entity_id, change=change))
+        return outcomes
+
+    async def scan_entities(self, tenant: str, scan: EntityScan) -> tuple[list[Entity], int]:
+        """Entities matching ``scan`` sorted by id (the requested page) and the total count."""
+        pattern = check_scan(scan)
+        entities = self._entities.get(tenant, {})
+        ids = None if scan.ids is None else set(scan.ids)
+        types = None if scan.types is None else set(scan.types)
+        prefix = literal_prefix(scan.id_pattern) if scan.id_pattern else ""
+        candidates = entities.keys() if ids is None else ids & entities.keys()
+        selected = sorted(
+            entity_id
+            for entity_id in candidates
+            if entity_id.startswith(prefix)
+            and matches(entity_id, entities[entity_id], None, types, pattern)
+        )
+        found = [copy_entity(entities[i]) for i in page(selected, scan.offset, scan.limit)]
+        return found, len(selected)
+
+    # -- contexts (clause 5.13) -------------------------------------------------------
+    async def put_context(self, record: ContextRecord) -> None:
+        """Insert or replace a context record (a copy is kept)."""
+        self._contexts[record.url] = _copy_record(record)
+
+    async def get_context(self, url: str) -> ContextRecord | None:
+        """A copy of the context record for ``url``, or None."""
+        record = self._contexts.get(url)
+        return None if record is None else _copy_record(record)
+
+    async def list_contexts(self) -> list[ContextRecord]:
+        """Copies of every context record, sorted by URL."""
+        return [_copy_record(self._contexts[url]) for url in sorted(self._contexts)]
+
+    async def delete_context(self, url: str) -> bool:
+        """Remove a context record; False if there was none."""
+        return self._contexts.pop(url, None) is not None
+
+
+def _copy_record(record: ContextRecord) -> ContextRecord:
+    return ContextRecord(
+        url=record.url,
+        kind=record.kind,
+        document=copy_entity({"d": record.document})["d"],
+        created_at=record.created_at,
+        extra=copy_entity(record.extra),
+    )

@@ -1,0 +1,209 @@
+"""The embedded SQLite store (``sqlite:path``), the broker's default backend.
+
+Threads, so that no SQLite call ever blocks the event loop:
+
+* one writer thread owns the only write connection.  Every write is a job on
+  its queue; the jobs queued at the same moment run in ONE transaction (group
+  commit), each inside its own SAVEPOINT so that a job that fails is rolled
+  back alone.  A caller's future is resolved only after the COMMIT.  Because
+  all writes are serialised there, :meth:`SqliteStore.modify` (read, apply the
+  mutation, write) is atomic.
+* a small pool of reader threads, each with its own connection; WAL lets them
+  read the last committed state while the writer writes, so reads never wait
+  for writes.
+
+The thread machinery is in ``sqlite_threads``, the SQL in ``sqlite_sql``.
+
+Durability: WAL journal with ``synchronous=NORMAL``.  A COMMIT has written the
+WAL pages to the operating system before the writer acknowledges it, so a write
+the broker acknowledged survives the process being killed, even by SIGKILL; a
+power loss or OS crash may lose the last transactions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from ngsi_ld.errors import ServiceUnavailable
+
+from . import sqlite_sql as sql
+from .base import (
+    DEFAULT_TENANT,
+    Change,
+    ContextRecord,
+    Entity,
+    EntityScan,
+    Mutation,
+    Outcome,
+    Store,
+)
+from .common import as_ngsi_error, check_scan
+from .sqlite_threads import Worker
+
+T = TypeVar("T")
+
+
+class SqliteStore(Store):
+    """Entities, tenants and contexts in one SQLite file (see the module docstring)."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: str | Path, *, readers: int = 2) -> None:
+        self.path = Path(path)
+        self._writer = Worker(self.path, writer=True)
+        self._readers = Worker(self.path, writer=False, threads=readers)
+        self._open = False
+        self._known_tenants: set[str] = {DEFAULT_TENANT}
+
+    @property
+    def commit_count(self) -> int:
+        """Write transactions committed so far (each carries one or more writes)."""
+        return self._writer.batch_count
+
+    @property
+    def job_count(self) -> int:
+        """Writes (jobs of the writer thread) committed or refused so far."""
+        return self._writer.job_count
+
+    # -- life cycle ----------------------------------------------------------------
+    async def open(self) -> None:
+        """Create the file (and its directory) and the schema; start the threads."""
+        if self._open:
+            return
+        try:
+            await self._writer.start()
+            await self._readers.start()
+        except (OSError, sqlite3.Error) as exc:
+            await self._readers.stop()
+            await self._writer.stop()
+            raise ServiceUnavailable(f"cannot open the SQLite store {self.path}: {exc}") from exc
+        self._open = True
+
+    async def close(self) -> None:
+        """Finish the queued work, stop the threads and close every connection."""
+        if not self._open:
+            return
+        self._open = False
+        await self._readers.stop()
+        await self._writer.stop()
+
+    async def health(self) -> dict[str, Any]:
+        """Run a trivial query on the writer thread; ServiceUnavailable if it fails."""
+        version = await self._write(
+            lambda conn: conn.execute("SELECT sqlite_version()").fetchone()[0]
+        )
+        return {"kind": self.kind, "path": str(self.path), "sqlite": version}
+
+    async def _write(self, run: Callable[[sqlite3.Connection], T]) -> T:
+        if not self._open:
+            raise ServiceUnavailable(f"the SQLite store {self.path} is not open")
+        return await self._writer.submit(run)
+
+    async def _read(self, run: Callable[[sqlite3.Connection], T]) -> T:
+        if not self._open:
+            raise ServiceUnavailable(f"the SQLite store {self.path} is not open")
+        return await self._readers.submit(run)
+
+    # -- tenants -----------------------------------------------------------------
+    async def tenant_exists(self, tenant: str) -> bool:
+        """True for the default tenant and every tenant created so far."""
+        if tenant in self._known_tenants:
+            return True
+        found = await self._read(lambda conn: sql.tenant_row_exists(conn, tenant))
+        if found:
+            self._known_tenants.add(tenant)
+        return found
+
+    async def ensure_tenant(self, tenant: str) -> None:
+        """Create the tenant if it does not exist."""
+        if tenant not in self._known_tenants:
+            await self._write(lambda conn: sql.insert_tenant(conn, tenant))
+            self._known_tenants.add(tenant)
+
+    async def list_tenants(self) -> list[str]:
+        """Every tenant but the default one, sorted."""
+        return await self._read(sql.tenant_names)
+
+    # -- entities ----------------------------------------------------------------
+    async def get_entity(self, tenant: str, entity_id: str) -> Entity | None:
+        """The stored entity, or None."""
+        doc = await self._read(lambda conn: sql.read_doc(conn, tenant, entity_id))
+        return None if doc is None else orjson.loads(doc)
+
+    @staticmethod
+    def _apply(conn: sqlite3.Connection, tenant: str, entity_id: str, mutation: Mutation) -> Change:
+        # Runs on the writer thread, inside the job's SAVEPOINT.
+        doc = sql.read_doc(conn, tenant, entity_id)
+        before = None if doc is None else orjson.loads(doc)
+        # The mutation gets its own copy so that `before` stays as it was stored.
+        after = mutation(None if doc is None else orjson.loads(doc))
+        if after is not None:
+            sql.insert_tenant(conn, tenant)  # storing an entity makes its tenant exist
+        sql.write_entity(conn, tenant, entity_id, before, after)
+        return Change(entity_id, before, after)
+
+    async def modify(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
+        """Apply ``mutation`` to one entity atomically; what it raises propagates."""
+        change = await self._write(lambda conn: self._apply(conn, tenant, entity_id, mutation))
+        if change.after is not None:
+            self._known_tenants.add(tenant)
+        return change
+
+    async def modify_many(
+        self, tenant: str, mutations: Sequence[tuple[str, Mutation]]
+    ) -> list[Outcome]:
+        """Apply each mutation in order in one transaction, each whole or not at all."""
+        items = list(mutations)
+
+        def run(conn: sqlite3.Connection) -> list[Outcome]:
+            outcomes: list[Outcome] = []
+            for entity_id, mutation in items:
+                conn.execute("SAVEPOINT item")
+                try:
+                    change = self._apply(conn, tenant, entity_id, mutation)
+                except sqlite3.Error:
+                    raise
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO item")
+                    outcomes.append(Outcome(entity_id, error=as_ngsi_error(entity_id, exc)))
+                else:
+                    outcomes.append(Outcome(entity_id, change=change))
+                conn.execute("RELEASE item")
+            return outcomes
+
+        if not items:
+            return []
+        outcomes = await self._write(run)
+        if any(o.change is not None and o.change.after is not None for o in outcomes):
+            self._known_tenants.add(tenant)
+        return outcomes
+
+    async def scan_entities(self, tenant: str, scan: EntityScan) -> tuple[list[Entity], int]:
+        """Entities matching ``scan`` sorted by id (the requested page) and the total count."""
+        pattern = check_scan(scan)
+        return await self._read(lambda conn: sql.scan(conn, tenant, scan, pattern))
+
+    # -- contexts (clause 5.13) -------------------------------------------------------
+    async def put_context(self, record: ContextRecord) -> None:
+        """Insert or replace a context record."""
+        await self._write(lambda conn: sql.put_context(conn, record))
+
+    async def get_context(self, url: str) -> ContextRecord | None:
+        """The context record for ``url``, or None."""
+        return await self._read(lambda conn: sql.get_context(conn, url))
+
+    async def list_contexts(self) -> list[ContextRecord]:
+        """Every context record, sorted by URL."""
+        return await self._read(sql.list_contexts)
+
+    async def delete_context(self, url: str) -> bool:
+        """Remove a context record; False if there was none."""
+        return await self._write(lambda conn: sql.delete_context(conn, url))
+
+
+__all__ = ["SqliteStore"]

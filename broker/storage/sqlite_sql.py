@@ -1,0 +1,304 @@
+"""The SQLite schema and the statements of :class:`SqliteStore`, as plain functions.
+
+Every function takes an open ``sqlite3.Connection`` and runs on the thread that
+owns it (the writer thread or a reader thread); nothing here knows about
+asyncio.  Entity documents are orjson BLOBs; the index tables ``entity_types``
+and ``entity_attrs`` are kept in step with every write so that selecting by type
+or by attribute name reads an index instead of the entities table.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .base import DEFAULT_TENANT, ContextRecord, Entity, EntityScan
+from .common import (
+    entity_attr_names,
+    entity_types,
+    literal_prefix,
+    page,
+    prefix_upper_bound,
+)
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tenants (
+    name TEXT PRIMARY KEY
+) WITHOUT ROWID;
+-- A rowid table: documents can be large, which WITHOUT ROWID tables handle badly.
+CREATE TABLE IF NOT EXISTS entities (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    doc BLOB NOT NULL,
+    created_at TEXT,
+    modified_at TEXT,
+    PRIMARY KEY (tenant, id)
+);
+CREATE TABLE IF NOT EXISTS entity_types (
+    tenant TEXT NOT NULL,
+    type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (tenant, type, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entity_attrs (
+    tenant TEXT NOT NULL,
+    attr TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (tenant, attr, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS contexts (
+    url TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    document BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    extra BLOB NOT NULL
+);
+"""
+
+
+def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL journal.
+
+    ``synchronous=NORMAL`` in WAL mode: a COMMIT has handed its pages to the
+    operating system before it returns, so an acknowledged write survives the
+    broker process being killed (even with SIGKILL); only a power loss or an OS
+    crash can lose the last few transactions.
+    """
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        # After a burst of writes, truncate the WAL back to a bounded size.
+        conn.execute("PRAGMA journal_size_limit = 67108864")
+    return conn
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    """Create the tables if needed (inside the caller's transaction)."""
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+        (str(SCHEMA_VERSION),),
+    )
+
+
+# -- tenants -------------------------------------------------------------------------
+def tenant_row_exists(conn: sqlite3.Connection, tenant: str) -> bool:
+    """Whether ``tenant`` has a row in the tenants table."""
+    row = conn.execute("SELECT 1 FROM tenants WHERE name = ?", (tenant,)).fetchone()
+    return row is not None
+
+
+def insert_tenant(conn: sqlite3.Connection, tenant: str) -> None:
+    """Record ``tenant`` (the default tenant is implicit and has no row)."""
+    if tenant != DEFAULT_TENANT:
+        conn.execute("INSERT OR IGNORE INTO tenants (name) VALUES (?)", (tenant,))
+
+
+def tenant_names(conn: sqlite3.Connection) -> list[str]:
+    """Every recorded tenant, sorted."""
+    rows = conn.execute("SELECT name FROM tenants ORDER BY name").fetchall()
+    return [name for (name,) in rows if name != DEFAULT_TENANT]
+
+
+# -- entities ------------------------------------------------------------------------
+def read_doc(conn: sqlite3.Connection, tenant: str, entity_id: str) -> bytes | None:
+    """The stored document of one entity as bytes, or None."""
+    row = conn.execute(
+        "SELECT doc FROM entities WHERE tenant = ? AND id = ?", (tenant, entity_id)
+    ).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def write_entity(
+    conn: sqlite3.Connection,
+    tenant: str,
+    entity_id: str,
+    before: Entity | None,
+    after: Entity | None,
+) -> None:
+    """Store ``after`` in place of ``before`` (None: delete) and update the index tables."""
+    old_types = entity_types(before) if before is not None else set()
+    old_attrs = entity_attr_names(before) if before is not None else set()
+    if after is None:
+        if before is None:
+            return
+        conn.execute("DELETE FROM entities WHERE tenant = ? AND id = ?", (tenant, entity_id))
+        new_types: set[str] = set()
+        new_attrs: set[str] = set()
+    else:
+        doc = orjson.dumps(after)
+        created, modified = after.get("createdAt"), after.get("modifiedAt")
+        conn.execute(
+            "INSERT INTO entities (tenant, id, doc, created_at, modified_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO UPDATE SET"
+            " doc = excluded.doc, created_at = excluded.created_at,"
+            " modified_at = excluded.modified_at",
+            (
+                tenant,
+                entity_id,
+                doc,
+                created if isinstance(created, str) else None,
+                modified if isinstance(modified, str) else None,
+            ),
+        )
+        new_types, new_attrs = entity_types(after), entity_attr_names(after)
+    _sync_index(conn, "entity_types", "type", tenant, entity_id, old_types, new_types)
+    _sync_index(conn, "entity_attrs", "attr", tenant, entity_id, old_attrs, new_attrs)
+
+
+def _sync_index(
+    conn: sqlite3.Connection,
+    table: str,
+    column: str,
+    tenant: str,
+    entity_id: str,
+    old: set[str],
+    new: set[str],
+) -> None:
+    # Only the difference is written: most updates change values, not names.
+    removed, added = old - new, new - old
+    if removed:
+        conn.executemany(
+            f"DELETE FROM {table} WHERE tenant = ? AND {column} = ? AND id = ?",
+            [(tenant, name, entity_id) for name in removed],
+        )
+    if added:
+        conn.executemany(
+            f"INSERT OR IGNORE INTO {table} (tenant, {column}, id) VALUES (?, ?, ?)",
+            [(tenant, name, entity_id) for name in added],
+        )
+
+
+def _id_source(tenant: str, query: EntityScan) -> tuple[str, list[Any]]:
+    """A SELECT of the ids matching ``query`` but its regular expression.
+
+    Every filter is on the id alone, so the ids come from an index: the
+    ``entity_types`` key when types are asked for, else the entities key.  An
+    id pattern anchored with a literal prefix becomes a key range.
+    """
+    types = sorted(set(query.types)) if query.types is not None else None
+    if types is not None and len(types) == 1:
+        # (tenant, type, id) is the key: ids come unique and in order.
+        source = "SELECT id FROM entity_types WHERE tenant = ? AND type = ?"
+        params: list[Any] = [tenant, types[0]]
+    elif types is not None:
+        source = (
+            "SELECT DISTINCT id FROM entity_types WHERE tenant = ?"
+            " AND type IN (SELECT value FROM json_each(?))"
+        )
+        params = [tenant, orjson.dumps(types).decode()]
+    else:
+        source = "SELECT id FROM entities WHERE tenant = ?"
+        params = [tenant]
+    if query.ids is not None:
+        source += " AND id IN (SELECT value FROM json_each(?))"
+        params.append(orjson.dumps(list(query.ids)).decode())
+    prefix = literal_prefix(query.id_pattern) if query.id_pattern else ""
+    if prefix:
+        source += " AND id >= ?"
+        params.append(prefix)
+        upper = prefix_upper_bound(prefix)
+        if upper is not None:
+            source += " AND id < ?"
+            params.append(upper)
+    return source, params
+
+
+def scan(
+    conn: sqlite3.Connection, tenant: str, query: EntityScan, pattern: re.Pattern[str] | None
+) -> tuple[list[Entity], int]:
+    """Entities matching ``query`` sorted by id (the page asked for) and the total count.
+
+    The matching ids are counted and paged on an index (see ``_id_source``); a
+    regular expression is applied here to the candidate ids only; the documents
+    of the page alone are read.  One read transaction, so count and page agree.
+    """
+    source, params = _id_source(tenant, query)
+    conn.execute("BEGIN")
+    try:
+        if pattern is None:
+            (total,) = conn.execute(f"SELECT COUNT(*) FROM ({source})", params).fetchone()
+            limit = -1 if query.limit is None else query.limit
+            wanted = [
+                entity_id
+                for (entity_id,) in conn.execute(
+                    f"{source} ORDER BY id LIMIT ? OFFSET ?", [*params, limit, query.offset]
+                )
+            ]
+        else:
+            ids = [
+                entity_id
+                for (entity_id,) in conn.execute(f"{source} ORDER BY id", params)
+                if pattern.search(entity_id) is not None
+            ]
+            total = len(ids)
+            wanted = page(ids, query.offset, query.limit)
+        rows = (
+            conn.execute(
+                "SELECT doc FROM entities WHERE tenant = ? AND id IN"
+                " (SELECT value FROM json_each(?)) ORDER BY id",
+                (tenant, orjson.dumps(wanted).decode()),
+            ).fetchall()
+            if wanted
+            else []
+        )
+    finally:
+        conn.execute("COMMIT")
+    return [orjson.loads(doc) for (doc,) in rows], int(total)
+
+
+# -- contexts ------------------------------------------------------------------------
+def put_context(conn: sqlite3.Connection, record: ContextRecord) -> None:
+    """Insert or replace a context record."""
+    conn.execute(
+        "INSERT OR REPLACE INTO contexts (url, kind, document, created_at, extra)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (
+            record.url,
+            record.kind,
+            orjson.dumps(record.document),
+            record.created_at,
+            orjson.dumps(record.extra),
+        ),
+    )
+
+
+def _record(row: tuple[Any, ...]) -> ContextRecord:
+    url, kind, document, created_at, extra = row
+    return ContextRecord(url, kind, orjson.loads(document), created_at, orjson.loads(extra))
+
+
+_CONTEXT_COLUMNS = "url, kind, document, created_at, extra"
+
+
+def get_context(conn: sqlite3.Connection, url: str) -> ContextRecord | None:
+    """The context record for ``url``, or None."""
+    row = conn.execute(f"SELECT {_CONTEXT_COLUMNS} FROM contexts WHERE url = ?", (url,)).fetchone()
+    return None if row is None else _record(row)
+
+
+def list_contexts(conn: sqlite3.Connection) -> list[ContextRecord]:
+    """Every context record, sorted by URL."""
+    rows = conn.execute(f"SELECT {_CONTEXT_COLUMNS} FROM contexts ORDER BY url").fetchall()
+    return [_record(row) for row in rows]
+
+
+def delete_context(conn: sqlite3.Connection, url: str) -> bool:
+    """Remove a context record; False if there was none."""
+    return conn.execute("DELETE FROM contexts WHERE url = ?", (url,)).rowcount > 0

@@ -1,0 +1,262 @@
+"""SQLite specifics: persistence, WAL, durability under SIGKILL, group commit, threads."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from storage_contract import add_attr, create, entity
+
+from broker.storage import DEFAULT_TENANT, ContextRecord, EntityScan, Mutation, SqliteStore
+from ngsi_ld.errors import BadRequestData, ServiceUnavailable
+
+ROOT = Path(__file__).resolve().parent.parent
+U = "https://example.org/U"
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "broker.db")
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+def slow(mutation: Mutation, seconds: float) -> Mutation:
+    """``mutation``, taking ``seconds`` of the writer thread's time."""
+
+    def run(current: dict | None) -> dict | None:
+        time.sleep(seconds)
+        return mutation(current)
+
+    return run
+
+
+async def test_data_persists_across_close_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "broker.db"
+    first = SqliteStore(path)
+    await first.open()
+    e = entity("urn:ngsi-ld:T:1", p=1)
+    await first.modify("tenant1", e["id"], create(e))
+    await first.modify(DEFAULT_TENANT, "urn:ngsi-ld:T:2", create(entity("urn:ngsi-ld:T:2")))
+    record = ContextRecord("urn:ctx", "Hosted", {"@context": {"p": "x:p"}}, "2026-01-01T00:00:00Z")
+    await first.put_context(record)
+    await first.close()
+
+    second = SqliteStore(path)
+    await second.open()
+    try:
+        assert await second.get_entity("tenant1", e["id"]) == e
+        assert await second.get_entity(DEFAULT_TENANT, e["id"]) is None
+        assert await second.list_tenants() == ["tenant1"]
+        assert await second.tenant_exists("tenant1")
+        assert await second.get_context("urn:ctx") == record
+        _, total = await second.scan_entities(DEFAULT_TENANT, EntityScan())
+        assert total == 1
+    finally:
+        await second.close()
+
+
+async def test_wal_mode_and_synchronous_normal(store: SqliteStore) -> None:
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    # synchronous is per connection: ask the writer's own connection.
+    level = await store._write(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0])
+    assert level == 1  # NORMAL
+
+
+async def test_index_tables_follow_every_write(store: SqliteStore) -> None:
+    e = entity("urn:ngsi-ld:T:1", p=1, q=2)
+    await store.modify("t", e["id"], create(e))
+
+    def retype(current: dict | None) -> dict | None:
+        assert current is not None
+        current["type"] = [U]
+        del current["attrs"]["https://example.org/q"]
+        current["attrs"]["https://example.org/r"] = [{"type": "Property", "value": 3}]
+        return current
+
+    def index(table: str) -> list[tuple[str, str, str]]:
+        with sqlite3.connect(store.path) as conn:
+            return sorted(conn.execute(f"SELECT * FROM {table}").fetchall())
+
+    await store.modify("t", e["id"], retype)
+    assert index("entity_types") == [("t", U, e["id"])]
+    assert index("entity_attrs") == [
+        ("t", "https://example.org/p", e["id"]),
+        ("t", "https://example.org/r", e["id"]),
+    ]
+    await store.modify("t", e["id"], lambda current: None)
+    assert index("entity_types") == [] and index("entity_attrs") == []
+
+
+async def test_group_commit_groups_concurrent_writes(store: SqliteStore) -> None:
+    commits, jobs = store.commit_count, store.job_count
+    head = entity("urn:ngsi-ld:T:head")
+    first = asyncio.ensure_future(store.modify("t", head["id"], slow(create(head), 0.1)))
+    await asyncio.sleep(0.01)  # the writer is now busy with the slow job
+
+    def refused(current: dict | None) -> dict | None:
+        raise BadRequestData("refused")
+
+    mutations = [
+        (f"urn:ngsi-ld:T:{n}", refused if n % 3 == 0 else create(entity(f"urn:ngsi-ld:T:{n}")))
+        for n in range(99)
+    ]
+
+    def half_written(current: dict | None) -> dict | None:
+        # The tenant row is written before the document fails to serialise.
+        return {"id": "urn:ghost", "type": [U], "attrs": {"x": object()}}
+
+    results = await asyncio.gather(
+        first,
+        *(store.modify("t", i, m) for i, m in mutations),
+        store.modify("ghost", "urn:ghost", half_written),
+        return_exceptions=True,
+    )
+    assert store.job_count - jobs == 101
+    assert store.commit_count - commits <= 3  # 101 writes, at most a few transactions
+    assert isinstance(results[-1], TypeError)
+    assert not await store.tenant_exists("ghost")
+    # Each write of the group stood alone: the refused ones left nothing, the others all landed.
+    for (entity_id, _), result in zip(mutations, results[1:-1], strict=True):
+        stored = await store.get_entity("t", entity_id)
+        if int(entity_id.rsplit(":", 1)[1]) % 3 == 0:
+            assert isinstance(result, BadRequestData) and stored is None
+        else:
+            assert stored is not None and stored["id"] == entity_id
+
+
+async def test_event_loop_keeps_running_during_a_big_batch(store: SqliteStore) -> None:
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0.001)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    batch = [
+        (f"urn:ngsi-ld:T:{n}", slow(create(entity(f"urn:ngsi-ld:T:{n}")), 0.002))
+        for n in range(150)
+    ]
+    outcomes = await store.modify_many(DEFAULT_TENANT, batch)
+    during = ticks - before
+    stop.set()
+    await task
+    assert all(o.error is None for o in outcomes)
+    assert during >= 10  # a blocked loop would not have ticked at all
+
+
+async def test_reads_are_served_while_the_writer_is_busy(store: SqliteStore) -> None:
+    e = entity("urn:ngsi-ld:T:1", p=1)
+    await store.modify(DEFAULT_TENANT, e["id"], create(e))
+    write = asyncio.ensure_future(
+        store.modify(DEFAULT_TENANT, e["id"], slow(add_attr("q", 2), 0.3))
+    )
+    await asyncio.sleep(0.02)
+    assert await store.get_entity(DEFAULT_TENANT, e["id"]) == e  # last committed state
+    assert not write.done()
+    await write
+    got = await store.get_entity(DEFAULT_TENANT, e["id"])
+    assert got is not None and "https://example.org/q" in got["attrs"]
+
+
+async def test_cancelled_caller_does_not_stop_the_store(store: SqliteStore) -> None:
+    e = entity("urn:ngsi-ld:T:1", p=1)
+    write = asyncio.ensure_future(store.modify(DEFAULT_TENANT, e["id"], slow(create(e), 0.1)))
+    await asyncio.sleep(0.02)
+    write.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await write
+    # The write was already under way: it completes, and the store keeps working.
+    await store.modify(DEFAULT_TENANT, "urn:ngsi-ld:T:2", create(entity("urn:ngsi-ld:T:2")))
+    assert await store.get_entity(DEFAULT_TENANT, e["id"]) == e
+
+
+async def test_closed_store_is_unavailable(tmp_path: Path) -> None:
+    s = SqliteStore(tmp_path / "x.db")
+    with pytest.raises(ServiceUnavailable):
+        await s.get_entity(DEFAULT_TENANT, "urn:x")
+    await s.open()
+    await s.close()
+    with pytest.raises(ServiceUnavailable):
+        await s.modify(DEFAULT_TENANT, "urn:x", create(entity("urn:x")))
+    with pytest.raises(ServiceUnavailable):
+        await s.scan_entities(DEFAULT_TENANT, EntityScan())
+
+
+async def test_open_failure_is_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    s = SqliteStore(tmp_path / "file" / "broker.db")
+    with pytest.raises(ServiceUnavailable, match="cannot open"):
+        await s.open()
+
+
+CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    sys.path.insert(0, sys.argv[2])
+    from broker.storage import SqliteStore
+
+    async def writer(store, worker):
+        n = 0
+        while True:
+            entity_id = f"urn:ngsi-ld:T:{worker}-{n}"
+            doc = {"id": entity_id, "type": ["https://example.org/T"], "attrs": {}}
+            await store.modify("", entity_id, lambda current, doc=doc: doc)
+            print("done", entity_id, flush=True)
+            n += 1
+
+    async def main():
+        store = SqliteStore(sys.argv[1])
+        await store.open()
+        await asyncio.gather(*(writer(store, w) for w in range(8)))
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.slow
+async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
+    path = tmp_path / "killed.db"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD, str(path), str(ROOT), stdout=asyncio.subprocess.PIPE
+    )
+    assert child.stdout is not None
+    acknowledged: list[str] = []
+    try:
+        while len(acknowledged) < 300:
+            line = await asyncio.wait_for(child.stdout.readline(), timeout=30)
+            assert line, "the child process stopped early"
+            acknowledged.append(line.decode().split()[1])
+    finally:
+        child.send_signal(signal.SIGKILL)
+    rest = await child.stdout.read()
+    await child.wait()
+    assert child.returncode == -signal.SIGKILL
+    # Lines still in the pipe were acknowledged too; a line cut short was not.
+    acknowledged += [line.split()[1] for line in rest.decode().split("\n")[:-1]]
+
+    reopened = SqliteStore(path)
+    await reopened.open()
+    try:
+        found, total = await reopened.scan_entities(DEFAULT_TENANT, EntityScan(ids=acknowledged))
+        assert [e["id"] for e in found] == sorted(acknowledged)
+        assert total == len(acknowledged) == len(set(acknowledged))
+    finally:
+        await reopened.close()
