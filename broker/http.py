@@ -166,7 +166,9 @@ async def read_body(
 
     ``context_rules=False`` is for bodies that are contexts themselves (5.13.2).
     """
-    content_type = request.content_type.lower() if request.body_exists else ""
+    if not request.body_exists:
+        raise InvalidRequest("the request body is empty")
+    content_type = request.content_type.lower()
     if content_type not in accept_types:
         raise UnsupportedMediaType(
             f"Content-Type {request.headers.get('Content-Type', '(none)')!r} is not accepted "

@@ -1,7 +1,9 @@
 """Clauses 5.6.7 to 5.6.10 and 5.6.20 of ETSI GS CIM 009 v1.8: batch entity operations.
 
 Each entity is applied whole or not at all; the batch is one store call
-(``modify_many``, one transaction where the store allows it).  Success of every
+(``modify_many``, one transaction where the store allows it), in array order:
+an id that appears twice is written twice, so in a create batch the second
+copy fails with AlreadyExists and in an upsert the later copy wins (as Orion-LD).  Success of every
 entity answers 201 or 204; otherwise 207 with a BatchOperationResult
 (clause 5.2.16: ``success`` ids, ``errors`` with ``entityId`` and a ProblemDetails).
 """
@@ -42,6 +44,8 @@ async def _parse_all(
     body = await read_body(request, broker.settings.max_body_size)
     if not isinstance(body.data, list):
         raise BadRequestData("the body of a batch operation must be a JSON array of entities")
+    if not body.data:
+        raise BadRequestData("a batch must contain at least one entity")
     if len(body.data) > broker.settings.max_batch_size:
         raise BadRequestData(f"batch of {len(body.data)} entities exceeds the maximum of "
                              f"{broker.settings.max_batch_size}")
@@ -104,8 +108,7 @@ async def batch_create(request: web.Request) -> web.Response:
         broker, request, require_type=True, key_values=bool(opts & {"keyValues", "simplified"}))
     tenant = await broker.tenant(request, create=True)
     now = now_iso()
-    unique = batch.check_batch(entities, broker.settings.max_batch_size) if entities else []
-    outcomes = await _apply(broker, tenant, unique,
+    outcomes = await _apply(broker, tenant, entities,
                             lambda e: batch.batch_create_mutation(e, now))
     return _result(outcomes, errors, all_ok_status=201)
 
@@ -122,9 +125,7 @@ async def batch_upsert(request: web.Request) -> web.Response:
         key_values=bool(opts & {"keyValues", "simplified"}))
     tenant = await broker.tenant(request, create=True)
     now = now_iso()
-    unique = (batch.check_batch(entities, broker.settings.max_batch_size, duplicates="combine")
-              if entities else [])
-    outcomes = await _apply(broker, tenant, unique,
+    outcomes = await _apply(broker, tenant, entities,
                             lambda e: batch.batch_upsert_mutation(e, now, mode))
     created = [o.entity_id for o in outcomes
                if o.change is not None and o.change.before is None and o.error is None]
@@ -143,11 +144,9 @@ async def batch_update(request: web.Request) -> web.Response:
         broker, request, require_type=False, key_values=bool(opts & {"keyValues", "simplified"}))
     tenant = await broker.tenant(request)
     now = now_iso()
-    unique = (batch.check_batch(entities, broker.settings.max_batch_size, duplicates="combine")
-              if entities else [])
     no_overwrite = "noOverwrite" in opts
     outcomes = await _apply(
-        broker, tenant, unique,
+        broker, tenant, entities,
         lambda e: batch.batch_update_mutation(e, now, no_overwrite=no_overwrite))
     return _result(outcomes, errors, all_ok_status=204)
 
@@ -160,9 +159,7 @@ async def batch_merge(request: web.Request) -> web.Response:
         broker, request, require_type=False, key_values=bool(opts & {"keyValues", "simplified"}))
     tenant = await broker.tenant(request)
     now = now_iso()
-    unique = (batch.check_batch(entities, broker.settings.max_batch_size, duplicates="merge")
-              if entities else [])
-    outcomes = await _apply(broker, tenant, unique,
+    outcomes = await _apply(broker, tenant, entities,
                             lambda e: batch.batch_merge_mutation(e, now))
     return _result(outcomes, errors, all_ok_status=204)
 
@@ -174,9 +171,13 @@ async def batch_delete(request: web.Request) -> web.Response:
     ids = body.data
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise BadRequestData("the body of a batch delete must be a JSON array of entity ids")
-    unique = batch.check_batch(ids, broker.settings.max_batch_size)
+    if not ids:
+        raise BadRequestData("a batch must contain at least one entity id")
+    if len(ids) > broker.settings.max_batch_size:
+        raise BadRequestData(f"batch of {len(ids)} entities exceeds the maximum of "
+                             f"{broker.settings.max_batch_size}")
     tenant = await broker.tenant(request)
-    outcomes = await _apply(broker, tenant, unique, batch.batch_delete_mutation,
+    outcomes = await _apply(broker, tenant, ids, batch.batch_delete_mutation,
                             id_of=lambda i: i)
     return _result(outcomes, [], all_ok_status=204)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -55,6 +56,11 @@ def _fragment(ctx: ActiveContext, data: Any, key_values: bool, allow_null: bool 
     return ctx.expand_entity(fragment)
 
 
+def _types(ctx: ActiveContext, wanted: str) -> set[str]:
+    """The expanded names of a ``type`` query parameter (a comma-separated list)."""
+    return {ctx.expand_term(t.strip()) for t in wanted.split(",") if t.strip()}
+
+
 async def _write(broker: Broker, tenant: str, entity_id: str,
                  mutation: operations.Mutation) -> None:
     change = await broker.store.modify(tenant, entity_id, mutation)
@@ -84,7 +90,8 @@ async def create_entity(request: web.Request) -> web.Response:
     entity = ctx.expand_entity(parse_entity(body.data, key_values=_key_values(opts)))
     tenant = await broker.tenant(request, create=True)
     await _write(broker, tenant, entity["id"], operations.create_entity(entity, now_iso()))
-    headers = {"Location": f"{ENTITIES}/{entity['id']}", **await link_only(broker, body.context)}
+    location = f"{ENTITIES}/{quote(entity['id'], safe=':')}"
+    headers = {"Location": location, **await link_only(broker, body.context)}
     return web.Response(status=201, headers=headers)
 
 
@@ -102,8 +109,7 @@ async def retrieve_entity(request: web.Request) -> web.Response:
         raise ResourceNotFound(f"entity {entity_id} not found")
     wanted = request.query.get("type")
     if wanted is not None:
-        types = {ctx.expand_term(t.strip()) for t in wanted.split(",") if t.strip()}
-        if not types & set(entity.get("type", ())):
+        if not _types(ctx, wanted) & set(entity.get("type", ())):
             raise ResourceNotFound(f"entity {entity_id} has none of the types {wanted}")
     return await respond(broker, view.render(ctx, entity), media, context)
 
@@ -113,7 +119,19 @@ async def delete_entity(request: web.Request) -> web.Response:
     broker = broker_of(request)
     entity_id = path_entity_id(request)
     tenant = await broker.tenant(request)
-    await _write(broker, tenant, entity_id, operations.delete_entity(entity_id))
+    mutation = operations.delete_entity(entity_id)
+    wanted = request.query.get("type")
+    if wanted is not None:
+        context = parse_link_context(request.headers.get("Link"))
+        types = _types(await broker.resolver.active(context), wanted)
+        delete = mutation
+
+        def mutation(current: dict[str, Any] | None) -> dict[str, Any] | None:
+            if current is not None and not types & set(current.get("type", ())):
+                raise ResourceNotFound(f"entity {entity_id} has none of the types {wanted}")
+            return delete(current)
+
+    await _write(broker, tenant, entity_id, mutation)
     return web.Response(status=204)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ngsi_ld.errors import NgsiLdError
+from ngsi_ld.query import EntityQuery
 
 Entity = dict[str, Any]
 #: A pure function from the current entity (None if absent) to the new one
@@ -69,6 +70,27 @@ class EntityScan:
     limit: int | None = None
 
 
+@dataclass(slots=True)
+class TypeSummary:
+    """What entities of one type hold (clauses 5.7.5 to 5.7.8), names expanded."""
+
+    type: str
+    entity_count: int = 0
+    #: attribute name -> the attribute kinds (Property, Relationship...) seen with it
+    attributes: dict[str, set[str]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class AttributeSummary:
+    """Where one attribute name occurs (clauses 5.7.9 to 5.7.12), names expanded."""
+
+    name: str
+    #: attribute instances with this name, over every entity
+    instance_count: int = 0
+    kinds: set[str] = field(default_factory=set)
+    type_names: set[str] = field(default_factory=set)
+
+
 class Store(abc.ABC):
     """Async storage of entities, tenants and contexts for one broker process."""
 
@@ -116,6 +138,63 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def scan_entities(self, tenant: str, scan: EntityScan) -> tuple[list[Entity], int]:
         """Entities matching ``scan`` in a stable order (by id), and the total count."""
+
+    # -- queries (clauses 5.7.2, 4.9 to 4.11, 4.17) -----------------------------------
+    @abc.abstractmethod
+    async def query_entities(
+        self,
+        tenant: str,
+        query: EntityQuery,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        count: bool = False,
+    ) -> tuple[list[Entity], int | None]:
+        """The entities ``matches(entity, query)`` selects, sorted by id, paged.
+
+        Names in ``query`` must already be expanded (``resolve_names``).  The second
+        item is the number of matching entities when ``count`` is true, else None.
+        BadRequestData for a negative offset or limit; TooComplexQuery when a
+        regular expression runs out of time.
+        """
+
+    # -- discovery (clauses 5.7.5 to 5.7.12) ----------------------------------------
+    async def type_names(self, tenant: str) -> list[str]:
+        """Every entity type with at least one entity, sorted (expanded IRIs)."""
+        return sorted({s.type for s in await self.type_summaries(tenant)})
+
+    async def type_summaries(
+        self, tenant: str, types: Sequence[str] | None = None
+    ) -> list[TypeSummary]:
+        """A summary per entity type (only ``types`` if given), sorted by type.
+
+        The default reads every entity; a backend may answer from its indexes
+        (MongoDB: an aggregation grouping on the type, then on attribute names).
+        """
+        from ngsi_ld.query import TypeName, TypeOr
+
+        from .discovery import summarize_types
+
+        query = EntityQuery()
+        if types is not None:
+            names = tuple(TypeName(t) for t in types)
+            query = EntityQuery(type_expr=names[0] if len(names) == 1 else TypeOr(names))
+        entities, _ = await self.query_entities(tenant, query)
+        return summarize_types(entities, types)
+
+    async def attribute_names(self, tenant: str) -> list[str]:
+        """Every attribute name some entity has, sorted (expanded IRIs)."""
+        return sorted(s.name for s in await self.attribute_summaries(tenant))
+
+    async def attribute_summaries(
+        self, tenant: str, names: Sequence[str] | None = None
+    ) -> list[AttributeSummary]:
+        """A summary per attribute name (only ``names`` if given), sorted by name."""
+        from .discovery import summarize_attributes
+
+        query = EntityQuery() if names is None else EntityQuery(attrs=tuple(names))
+        entities, _ = await self.query_entities(tenant, query)
+        return summarize_attributes(entities, names)
 
     # -- contexts (clause 5.13) -------------------------------------------------------
     @abc.abstractmethod
