@@ -1,0 +1,248 @@
+"""Output representations of entities from the internal form.
+
+Clause 4.5 (normalized, 4.5.1 concise, 4.5.3/4.5.4 simplified a.k.a.
+keyValues), 5.7.1 retrieval options (sysAttrs, attrs, pick, omit, datasetId),
+4.15 languages (``lang``) and 4.5.16/4.5.17 GeoJSON.  Names must already be
+compacted by the caller; nothing here renames anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from ngsi_ld.attributes import MAIN_MEMBER
+from ngsi_ld.geojson import is_geometry
+
+__all__ = [
+    "Format",
+    "best_language",
+    "render_attribute",
+    "render_entity",
+    "select_attributes",
+    "to_feature",
+    "to_feature_collection",
+]
+
+Format = Literal["normalized", "concise", "keyValues"]
+_SYS = ("createdAt", "modifiedAt", "deletedAt")
+_COMMON = ("objectType", "observedAt", "unitCode", "datasetId")
+
+
+def render_entity(
+    entity: dict[str, Any],
+    *,
+    fmt: Format = "normalized",
+    sys_attrs: bool = False,
+    lang: str | None = None,
+) -> dict[str, Any]:
+    """Render an internal-form entity as the JSON object a client receives."""
+    out: dict[str, Any] = {}
+    if "id" in entity:
+        out["id"] = entity["id"]
+    if entity.get("type"):
+        out["type"] = _one_or_list(entity["type"])
+    if entity.get("scope"):
+        out["scope"] = _one_or_list(entity["scope"])
+    if sys_attrs:
+        out.update({k: entity[k] for k in _SYS if k in entity})
+    for name, instances in entity.get("attrs", {}).items():
+        if instances:
+            out[name] = render_attribute(instances, fmt=fmt, sys_attrs=sys_attrs, lang=lang)
+    return out
+
+
+def render_attribute(
+    instances: list[dict[str, Any]],
+    *,
+    fmt: Format = "normalized",
+    sys_attrs: bool = False,
+    lang: str | None = None,
+) -> Any:
+    """Render one attribute: an object for one instance, an array for several."""
+    if fmt == "keyValues":
+        if len(instances) == 1 and "datasetId" not in instances[0]:
+            return _simplified(instances[0], lang)
+        # 4.5.4 multi-attribute simplified: {"dataset": {datasetId | "@none": value}}
+        return {
+            "dataset": {
+                inst.get("datasetId", "@none"): _simplified(inst, lang) for inst in instances
+            }
+        }
+    concise = fmt == "concise"
+    if len(instances) == 1:
+        return _render(instances[0], concise, sys_attrs, lang, alone=True)
+    return [_render(inst, concise, sys_attrs, lang, alone=False) for inst in instances]
+
+
+def _one_or_list(values: list[str]) -> str | list[str]:
+    return values[0] if len(values) == 1 else list(values)
+
+
+def _render(
+    inst: dict[str, Any], concise: bool, sys_attrs: bool, lang: str | None, *, alone: bool
+) -> Any:
+    kind = inst["type"]
+    main = MAIN_MEMBER[kind]
+    out: dict[str, Any] = {"type": kind}
+    value = inst[main]
+    if kind == "LanguageProperty" and lang is not None and lang != "*":
+        # 4.15 a LanguageProperty in one language is rendered as a Property with "lang".
+        tag, text = best_language(value, lang)
+        out = {"type": "Property", "value": text, "lang": tag}
+    elif kind == "ListRelationship" and not concise:
+        out["objectList"] = [{"object": target} for target in value]
+    else:
+        out[main] = value
+    out.update({k: inst[k] for k in _COMMON if k in inst})
+    if sys_attrs:
+        out.update({k: inst[k] for k in _SYS if k in inst})
+    for name, sub in inst.get("sub", {}).items():
+        out[name] = _render(sub, concise, sys_attrs, lang, alone=True)
+    if concise:
+        return _concise(out, alone)
+    return out
+
+
+def _concise(out: dict[str, Any], alone: bool) -> Any:
+    # 4.5.1 concise: drop "type" wherever the parser can infer it back.
+    kind = out["type"]
+    if kind == "Property":
+        value = out.get("value")
+        if is_geometry(value):
+            return out  # without "type" it would read as a GeoProperty
+        del out["type"]
+        if alone and len(out) == 1 and _bare_ok(value):
+            return value
+        return out
+    del out["type"]
+    if kind == "GeoProperty" and alone and len(out) == 1:
+        return out["value"]
+    return out
+
+
+def _bare_ok(value: Any) -> bool:
+    # A bare object or an array holding objects could read back as something else.
+    if isinstance(value, dict):
+        return False
+    return not (isinstance(value, list) and any(isinstance(v, dict | list) for v in value))
+
+
+def _simplified(inst: dict[str, Any], lang: str | None) -> Any:
+    kind = inst["type"]
+    main = MAIN_MEMBER[kind]
+    value = inst[main]
+    if kind in ("Property", "GeoProperty", "Relationship"):
+        return value
+    if kind == "LanguageProperty" and lang is not None and lang != "*":
+        return best_language(value, lang)[1]
+    return {main: value}
+
+
+def best_language(language_map: dict[str, Any], lang: str) -> tuple[str, Any]:
+    """Pick the best entry of a languageMap for ``lang`` (clause 4.15).
+
+    ``lang`` is a tag or a comma-separated, optionally q-weighted list
+    (``fr-CH,fr;q=0.9,en;q=0.8``).  Exact tag, then same primary language, then
+    ``@none``, then the first entry.
+    """
+    wanted: list[tuple[float, int, str]] = []
+    for i, part in enumerate(lang.split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        if tag:
+            wanted.append((-q, i, tag.lower()))
+    lowered = {key.lower(): key for key in language_map}
+    for _, _, tag in sorted(wanted):
+        if tag == "*":
+            break
+        if tag in lowered:
+            key = lowered[tag]
+            return key, language_map[key]
+        primary = tag.split("-")[0]
+        for low, key in lowered.items():
+            if low.split("-")[0] == primary:
+                return key, language_map[key]
+    if "@none" in language_map:
+        return "@none", language_map["@none"]
+    key = next(iter(language_map))
+    return key, language_map[key]
+
+
+def select_attributes(
+    entity: dict[str, Any],
+    *,
+    attrs: Iterable[str] | None = None,
+    pick: Iterable[str] | None = None,
+    omit: Iterable[str] | None = None,
+    dataset_ids: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """Project an internal-form entity (5.7.1 ``attrs``, ``pick``, ``omit``, ``datasetId``).
+
+    ``pick``/``omit`` name entity members (``id``, ``type``, ``scope`` or
+    attributes); ``attrs`` names attributes only; ``dataset_ids`` keeps the
+    instances with those datasetIds (``@none`` for the default instance).
+    Returns a new entity; attributes left without instances are dropped.
+    """
+    keep_attrs = set(attrs) if attrs is not None else None
+    picked = set(pick) if pick is not None else None
+    omitted = set(omit) if omit is not None else set()
+    datasets = set(dataset_ids) if dataset_ids is not None else None
+    out: dict[str, Any] = {}
+    for key, value in entity.items():
+        if key == "attrs":
+            continue
+        if key in ("id", "type", "scope") and (
+            key in omitted or (picked is not None and key not in picked)
+        ):
+            continue
+        out[key] = value
+    selected: dict[str, list[dict[str, Any]]] = {}
+    for name, instances in entity.get("attrs", {}).items():
+        if keep_attrs is not None and name not in keep_attrs:
+            continue
+        if name in omitted or (picked is not None and name not in picked):
+            continue
+        if datasets is not None:
+            instances = [i for i in instances if i.get("datasetId", "@none") in datasets]
+        if instances:
+            selected[name] = instances
+    out["attrs"] = selected
+    return out
+
+
+def to_feature(
+    entity: dict[str, Any],
+    *,
+    geometry_property: str = "location",
+    fmt: Format = "normalized",
+    sys_attrs: bool = False,
+    lang: str | None = None,
+) -> dict[str, Any]:
+    """Render an internal-form entity as a GeoJSON Feature (clause 4.5.16).
+
+    ``geometry`` is the value of ``geometry_property`` (its default instance,
+    else the first) or null; ``properties`` holds the entity type and every
+    attribute, rendered in ``fmt``.
+    """
+    rendered = render_entity(entity, fmt=fmt, sys_attrs=sys_attrs, lang=lang)
+    geometry = None
+    instances = entity.get("attrs", {}).get(geometry_property, [])
+    geo = [i for i in instances if i.get("type") == "GeoProperty"]
+    if geo:
+        default = [i for i in geo if "datasetId" not in i]
+        geometry = (default or geo)[0].get("value")
+    feature: dict[str, Any] = {"id": rendered.pop("id", None), "type": "Feature"}
+    feature["geometry"] = geometry
+    feature["properties"] = rendered
+    return feature
+
+
+def to_feature_collection(features: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Wrap features in a GeoJSON FeatureCollection (clause 4.5.17)."""
+    return {"type": "FeatureCollection", "features": list(features)}
