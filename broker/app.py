@@ -92,11 +92,16 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise
         response = _http_problem(exc)
     except Exception:
-        log.exception("unexpected error in %s %s", request.method, request.path,
-                      extra={"request_id": request_id})
+        log.exception(
+            "unexpected error in %s %s",
+            request.method,
+            request.path,
+            extra={"request_id": request_id},
+        )
         response = problem_response(
-            InternalError(f"internal error; the broker log has the details (request id "
-                          f"{request_id})")
+            InternalError(
+                f"internal error; the broker log has the details (request id {request_id})"
+            )
         )
     response.headers["X-Request-Id"] = request_id
     if origin:

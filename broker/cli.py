@@ -42,8 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run(settings)
     except OSError as exc:  # port in use, bad address: a clear line, not a trace
-        print(f"ngsi-ld-broker: cannot serve on {settings.host}:{settings.port}: {exc}",
-              file=sys.stderr)
+        print(
+            f"ngsi-ld-broker: cannot serve on {settings.host}:{settings.port}: {exc}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

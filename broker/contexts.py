@@ -172,8 +172,13 @@ class ContextResolver:
                 log.warning("pre-loaded @context %s unreadable (%s); fetching", url, exc)
         document = await self.fetch(url)
         await self.store.put_context(
-            ContextRecord(url=url, kind="Cached", document=document, created_at=now_iso(),
-                          extra={"localId": self._local_id(url)})
+            ContextRecord(
+                url=url,
+                kind="Cached",
+                document=document,
+                created_at=now_iso(),
+                extra={"localId": self._local_id(url)},
+            )
         )
         return document
 
@@ -190,9 +195,7 @@ class ContextResolver:
                 headers={"Accept": "application/ld+json, application/json;q=0.9"},
             ) as response:
                 if response.status != 200:
-                    raise LdContextNotAvailable(
-                        f"@context {url} answered HTTP {response.status}"
-                    )
+                    raise LdContextNotAvailable(f"@context {url} answered HTTP {response.status}")
                 raw = bytearray()
                 async for chunk in response.content.iter_chunked(65536):
                     raw += chunk
@@ -200,11 +203,15 @@ class ContextResolver:
                         raise LdContextNotAvailable(
                             f"@context {url} is larger than {self.max_size} bytes"
                         )
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc) or type(
-                exc
-            ).__name__
-            raise LdContextNotAvailable(f"@context {url} could not be retrieved: {reason}") from None
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            reason = (
+                "timed out"
+                if isinstance(exc, asyncio.TimeoutError)
+                else str(exc) or type(exc).__name__
+            )
+            raise LdContextNotAvailable(
+                f"@context {url} could not be retrieved: {reason}"
+            ) from None
         try:
             return self._check(url, orjson.loads(raw))
         except orjson.JSONDecodeError:
@@ -244,9 +251,13 @@ class ContextResolver:
             url = self.hosted_url(local_id)
             if await self.store.get_context(url) is None:
                 await self.store.put_context(
-                    ContextRecord(url=url, kind="ImplicitlyCreated",
-                                  document={"@context": context}, created_at=now_iso(),
-                                  extra={"localId": local_id})
+                    ContextRecord(
+                        url=url,
+                        kind="ImplicitlyCreated",
+                        document={"@context": context},
+                        created_at=now_iso(),
+                        extra={"localId": local_id},
+                    )
                 )
             self._implicit[key] = url
         return url
@@ -270,9 +281,13 @@ class ContextResolver:
         local_id = uuid.uuid4().hex
         # compile now: a context the broker cannot use is refused before it is stored
         await self.active(value)
-        record = ContextRecord(url=self.hosted_url(local_id), kind="Hosted",
-                               document=document, created_at=now_iso(),
-                               extra={"localId": local_id})
+        record = ContextRecord(
+            url=self.hosted_url(local_id),
+            kind="Hosted",
+            document=document,
+            created_at=now_iso(),
+            extra={"localId": local_id},
+        )
         await self.store.put_context(record)
         return record
 
@@ -299,8 +314,13 @@ class ContextResolver:
     async def reload(self, record: ContextRecord) -> ContextRecord:
         """5.13.5 with reload=true: download a Cached context again and replace it."""
         document = await self.fetch(record.url)
-        fresh = ContextRecord(url=record.url, kind="Cached", document=document,
-                              created_at=now_iso(), extra=dict(record.extra))
+        fresh = ContextRecord(
+            url=record.url,
+            kind="Cached",
+            document=document,
+            created_at=now_iso(),
+            extra=dict(record.extra),
+        )
         await self.store.put_context(fresh)
         self._documents[record.url] = document
         self.compiled.invalidate(record.url)

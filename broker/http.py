@@ -60,13 +60,17 @@ def parse_link_context(value: str | None) -> str | None:
             raise BadRequestData("more than one JSON-LD context in the Link header")
         url = match.group(1).strip()
         if not re.match(r"^https?://[^\s/]+", url):
-            raise BadRequestData(f"the JSON-LD context in the Link header is not an http(s) URL: {url!r}")
+            raise BadRequestData(
+                f"the JSON-LD context in the Link header is not an http(s) URL: {url!r}"
+            )
         found = url
     return found
 
 
 def _split_links(value: str) -> list[str]:
-    parts, depth, current = [], False, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = False
     for char in value:
         if char == "<":
             depth = True
@@ -193,21 +197,29 @@ async def read_body(
     context: Any = None
     if content_type == LD_JSON:
         if link is not None:
-            raise BadRequestData("a Link header with a JSON-LD context is not allowed with "
-                                 "Content-Type application/ld+json: put @context in the body")
+            raise BadRequestData(
+                "a Link header with a JSON-LD context is not allowed with "
+                "Content-Type application/ld+json: put @context in the body"
+            )
         if isinstance(data, dict):
             if "@context" not in data:
-                raise BadRequestData("Content-Type application/ld+json requires @context in the body")
+                raise BadRequestData(
+                    "Content-Type application/ld+json requires @context in the body"
+                )
             context = data.pop("@context")
         elif isinstance(data, list):
             for item in data:
                 if not isinstance(item, dict) or "@context" not in item:
-                    raise BadRequestData("Content-Type application/ld+json requires @context "
-                                         "in every element of the body")
+                    raise BadRequestData(
+                        "Content-Type application/ld+json requires @context "
+                        "in every element of the body"
+                    )
     else:
         if isinstance(data, dict) and "@context" in data:
-            raise BadRequestData("@context in the body requires Content-Type application/ld+json; "
-                                 "with application/json give the context in a Link header")
+            raise BadRequestData(
+                "@context in the body requires Content-Type application/ld+json; "
+                "with application/json give the context in a Link header"
+            )
         if isinstance(data, list) and any(isinstance(i, dict) and "@context" in i for i in data):
             raise BadRequestData("@context in the body requires Content-Type application/ld+json")
         context = link

@@ -57,9 +57,8 @@ class Metrics:
             lines.append(
                 f'ngsi_ld_http_request_duration_seconds_bucket{{{labels},le="+Inf"}} {cumulative}'
             )
-            lines.append(
-                f"ngsi_ld_http_request_duration_seconds_sum{{{labels}}} {self._sum[(method, route)]}"
-            )
+            total = self._sum[(method, route)]
+            lines.append(f"ngsi_ld_http_request_duration_seconds_sum{{{labels}}} {total}")
             lines.append(f"ngsi_ld_http_request_duration_seconds_count{{{labels}}} {cumulative}")
         for name, value in sorted(self.counters.items()):
             lines.append(f"# TYPE ngsi_ld_{name}_total counter")

@@ -59,12 +59,14 @@ class Client:
         all_headers = dict(headers or {})
         if data is not None and content_type and "Content-Type" not in all_headers:
             all_headers["Content-Type"] = content_type
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers=all_headers)
+        req = urllib.request.Request(
+            self.base + path, data=data, method=method, headers=all_headers
+        )
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return Reply(resp.status, {k.lower(): v for k, v in resp.headers.items()},
-                             resp.read())
+                return Reply(
+                    resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+                )
         except urllib.error.HTTPError as err:
             return Reply(err.code, {k.lower(): v for k, v in err.headers.items()}, err.read())
 

@@ -22,8 +22,11 @@ from conformance.process import BrokerProcess
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ngsi-ld conformance")
-    group.addoption("--broker-url", default=os.environ.get("NGSI_LD_BROKER_URL"),
-                    help="base URL of the broker under test (default: start this broker)")
+    group.addoption(
+        "--broker-url",
+        default=os.environ.get("NGSI_LD_BROKER_URL"),
+        help="base URL of the broker under test (default: start this broker)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -18,7 +18,7 @@ class ContextServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 server.hits[self.path] = server.hits.get(self.path, 0) + 1
                 if self.path in server.delay:
                     threading.Event().wait(server.delay[self.path])

@@ -29,8 +29,20 @@ class BrokerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> BrokerProcess:
-        cmd = [sys.executable, "-m", "broker", "--host", "127.0.0.1", "--port", str(self.port),
-               "--store", self.store, "--log-level", "WARNING", *self.extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "broker",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--store",
+            self.store,
+            "--log-level",
+            "WARNING",
+            *self.extra,
+        ]
         self.process = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -12,8 +12,12 @@ pytestmark = pytest.mark.clause("6.3.5")
 
 
 def _entity(uid: str, **attrs: object) -> dict:
-    return {"id": f"urn:ngsi-ld:Ctx:{uid}", "type": "Ctx",
-            "temperature": {"type": "Property", "value": 21}, **attrs}
+    return {
+        "id": f"urn:ngsi-ld:Ctx:{uid}",
+        "type": "Ctx",
+        "temperature": {"type": "Property", "value": 21},
+        **attrs,
+    }
 
 
 def test_context_in_json_body_is_rejected(client: Client, uid: str) -> None:
@@ -22,8 +26,12 @@ def test_context_in_json_body_is_rejected(client: Client, uid: str) -> None:
 
 
 def test_link_header_with_ld_json_is_rejected(client: Client, uid: str) -> None:
-    reply = client.post("/ngsi-ld/v1/entities", {**_entity(uid), "@context": CORE_CONTEXT},
-                        content_type="application/ld+json", headers={"Link": link(CORE_CONTEXT)})
+    reply = client.post(
+        "/ngsi-ld/v1/entities",
+        {**_entity(uid), "@context": CORE_CONTEXT},
+        content_type="application/ld+json",
+        headers={"Link": link(CORE_CONTEXT)},
+    )
     assert reply.status == 400 and reply.problem_type == BAD
 
 
@@ -32,22 +40,34 @@ def test_ld_json_without_context_is_rejected(client: Client, uid: str) -> None:
     assert reply.status == 400 and reply.problem_type == BAD
 
 
-@pytest.mark.parametrize("header", [
-    "not a link",
-    "<https://example.org/ctx.jsonld; rel=\"http://www.w3.org/ns/json-ld#context\"",
-    '<ftp://example.org/c.jsonld>; rel="http://www.w3.org/ns/json-ld#context"',
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "not a link",
+        '<https://example.org/ctx.jsonld; rel="http://www.w3.org/ns/json-ld#context"',
+        '<ftp://example.org/c.jsonld>; rel="http://www.w3.org/ns/json-ld#context"',
+    ],
+)
 def test_malformed_link_header_is_rejected(client: Client, uid: str, header: str) -> None:
     reply = client.post("/ngsi-ld/v1/entities", _entity(uid), headers={"Link": header})
     assert reply.status == 400 and reply.problem_type == BAD
 
 
-def test_link_context_expands_and_compacts(client: Client, context_server: ContextServer,
-                                           uid: str) -> None:
-    url = context_server.add(f"/ctx-{uid}.jsonld", {"@context": {
-        "temperature": "https://example.org/vocab/temperature", "Ctx": "https://example.org/Ctx"}})
-    assert client.post("/ngsi-ld/v1/entities", _entity(uid),
-                       headers={"Link": link(url)}).status == 201
+def test_link_context_expands_and_compacts(
+    client: Client, context_server: ContextServer, uid: str
+) -> None:
+    url = context_server.add(
+        f"/ctx-{uid}.jsonld",
+        {
+            "@context": {
+                "temperature": "https://example.org/vocab/temperature",
+                "Ctx": "https://example.org/Ctx",
+            }
+        },
+    )
+    assert (
+        client.post("/ngsi-ld/v1/entities", _entity(uid), headers={"Link": link(url)}).status == 201
+    )
     path = entity_path(f"urn:ngsi-ld:Ctx:{uid}")
     # without the context the broker answers with full IRIs
     plain = client.get(path).json
@@ -65,14 +85,15 @@ def test_inline_context_gets_a_hosted_context_url(client: Client, uid: str) -> N
     assert reply.status == 201
     header = reply.header("Link") or ""
     assert "/ngsi-ld/v1/jsonldContexts/" in header
-    hosted = header[header.index("<") + 1:header.index(">")]
-    served = client.get(hosted[hosted.index("/ngsi-ld/"):])
+    hosted = header[header.index("<") + 1 : header.index(">")]
+    served = client.get(hosted[hosted.index("/ngsi-ld/") :])
     assert served.status == 200
     assert served.json["@context"] == body["@context"]
 
 
-def test_unreachable_remote_context_is_503(client: Client, context_server: ContextServer,
-                                           uid: str) -> None:
+def test_unreachable_remote_context_is_503(
+    client: Client, context_server: ContextServer, uid: str
+) -> None:
     missing = f"{context_server.base}/missing-{uid}.jsonld"
     reply = client.post("/ngsi-ld/v1/entities", _entity(uid), headers={"Link": link(missing)})
     assert reply.status == 503
@@ -80,8 +101,9 @@ def test_unreachable_remote_context_is_503(client: Client, context_server: Conte
     assert client.get(entity_path(f"urn:ngsi-ld:Ctx:{uid}")).status == 404
 
 
-def test_remote_context_is_fetched_once(client: Client, context_server: ContextServer,
-                                        uid: str) -> None:
+def test_remote_context_is_fetched_once(
+    client: Client, context_server: ContextServer, uid: str
+) -> None:
     path = f"/once-{uid}.jsonld"
     url = context_server.add(path, {"@context": {"temperature": "https://example.org/t"}})
     for n in range(3):
@@ -92,10 +114,13 @@ def test_remote_context_is_fetched_once(client: Client, context_server: ContextS
 
 def test_ld_json_response_carries_context_in_body(client: Client, uid: str) -> None:
     assert client.post("/ngsi-ld/v1/entities", _entity(uid)).status == 201
-    reply = client.get(entity_path(f"urn:ngsi-ld:Ctx:{uid}"),
-                       headers={"Accept": "application/ld+json"})
+    reply = client.get(
+        entity_path(f"urn:ngsi-ld:Ctx:{uid}"), headers={"Accept": "application/ld+json"}
+    )
     assert reply.status == 200
-    assert reply.header("Content-Type", ).startswith("application/ld+json")
+    assert reply.header(
+        "Content-Type",
+    ).startswith("application/ld+json")
     context = reply.json["@context"]
     assert CORE_CONTEXT in (context if isinstance(context, list) else [context])
     assert reply.header("Link") is None

@@ -10,8 +10,7 @@ ERR = "https://uri.etsi.org/ngsi-ld/errors/"
 
 
 def _entity(uid: str) -> dict:
-    return {"id": f"urn:ngsi-ld:Http:{uid}", "type": "Http",
-            "p": {"type": "Property", "value": 1}}
+    return {"id": f"urn:ngsi-ld:Http:{uid}", "type": "Http", "p": {"type": "Property", "value": 1}}
 
 
 @pytest.mark.clause("6.3.4")
@@ -35,13 +34,16 @@ def test_body_over_the_limit_is_413(client: Client, uid: str) -> None:
 
 
 @pytest.mark.clause("6.3.6")
-@pytest.mark.parametrize("accept,expected", [
-    ("application/json", "application/json"),
-    ("application/ld+json", "application/ld+json"),
-    ("*/*", "application/json"),
-    ("application/ld+json;q=0.5, application/json;q=0.9", "application/json"),
-    ("text/html, application/*;q=0.1", "application/json"),
-])
+@pytest.mark.parametrize(
+    "accept,expected",
+    [
+        ("application/json", "application/json"),
+        ("application/ld+json", "application/ld+json"),
+        ("*/*", "application/json"),
+        ("application/ld+json;q=0.5, application/json;q=0.9", "application/json"),
+        ("text/html, application/*;q=0.1", "application/json"),
+    ],
+)
 def test_accept_negotiation(client: Client, uid: str, accept: str, expected: str) -> None:
     assert client.post("/ngsi-ld/v1/entities", _entity(uid)).status == 201
     reply = client.get(entity_path(_entity(uid)["id"]), headers={"Accept": accept})

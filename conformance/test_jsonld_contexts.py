@@ -46,11 +46,13 @@ def test_list_contexts_with_kind_and_details(client: Client, uid: str) -> None:
 
 
 @pytest.mark.clause("5.13.4")
-def test_hosted_context_url_resolves_locally(client: Client, uid: str,
-                                             broker_url: str) -> None:
+def test_hosted_context_url_resolves_locally(client: Client, uid: str, broker_url: str) -> None:
     location = _add(client, uid)
-    entity = {"id": f"urn:ngsi-ld:Car:{uid}", "type": "Car",
-              "speed": {"type": "Property", "value": 80}}
+    entity = {
+        "id": f"urn:ngsi-ld:Car:{uid}",
+        "type": "Car",
+        "speed": {"type": "Property", "value": 80},
+    }
     hosted = broker_url + location
     assert client.post("/ngsi-ld/v1/entities", entity, headers={"Link": link(hosted)}).status == 201
     full = client.get(entity_path(entity["id"])).json
@@ -66,12 +68,16 @@ def test_delete_hosted_context(client: Client, uid: str) -> None:
 
 
 @pytest.mark.clause("5.13.5")
-def test_cached_context_reload_and_delete(client: Client, context_server: ContextServer,
-                                          uid: str) -> None:
+def test_cached_context_reload_and_delete(
+    client: Client, context_server: ContextServer, uid: str
+) -> None:
     path = f"/cached-{uid}.jsonld"
     url = context_server.add(path, {"@context": {"speed": "https://example.org/v1/speed"}})
-    entity = {"id": f"urn:ngsi-ld:Car:{uid}", "type": "Car",
-              "speed": {"type": "Property", "value": 1}}
+    entity = {
+        "id": f"urn:ngsi-ld:Car:{uid}",
+        "type": "Car",
+        "speed": {"type": "Property", "value": 1},
+    }
     assert client.post("/ngsi-ld/v1/entities", entity, headers={"Link": link(url)}).status == 201
     cached = [d for d in client.get(BASE + "?kind=Cached&details=true").json if d["URL"] == url]
     assert cached, "a fetched context is listed as Cached"

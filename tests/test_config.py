@@ -20,11 +20,19 @@ def test_environment_sets_and_flags_override() -> None:
     assert load_settings(["--port", "3000"], environ=env).port == 3000
 
 
-@pytest.mark.parametrize("argv", [
-    ["--core-context", "1.2"], ["--port", "x"], ["--max-page-size", "0"],
-    ["--log-level", "loud"], ["--multi-tenancy", "maybe"],
-])
-def test_invalid_values_exit_with_a_message(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--core-context", "1.2"],
+        ["--port", "x"],
+        ["--max-page-size", "0"],
+        ["--log-level", "loud"],
+        ["--multi-tenancy", "maybe"],
+    ],
+)
+def test_invalid_values_exit_with_a_message(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as info:
         load_settings(argv, environ={})
     assert info.value.code == 2
@@ -33,7 +41,9 @@ def test_invalid_values_exit_with_a_message(argv: list[str], capsys: pytest.Capt
 
 @pytest.mark.parametrize("version", ["1.3", "1.6", "1.7", "1.8", "1.9", "v1.9"])
 def test_every_bundled_core_version_is_accepted(version: str) -> None:
-    assert load_settings(["--core-context", version], environ={}).core_context_version == version[-3:]
+    assert (
+        load_settings(["--core-context", version], environ={}).core_context_version == version[-3:]
+    )
 
 
 def test_every_option_is_in_help_and_in_the_readme_table() -> None:

@@ -19,19 +19,31 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
     try:
         client = Client(broker.url)
         for n in range(200):
-            entity = {"id": f"urn:ngsi-ld:Lamp:{n}", "type": "Lamp",
-                      "power": {"type": "Property", "value": n}}
+            entity = {
+                "id": f"urn:ngsi-ld:Lamp:{n}",
+                "type": "Lamp",
+                "power": {"type": "Property", "value": n},
+            }
             if n % 3 == 0:  # batches too
                 reply = client.post("/ngsi-ld/v1/entityOperations/upsert", [entity])
                 assert reply.status in (201, 204)
             else:
                 assert client.post("/ngsi-ld/v1/entities", entity).status == 201
             acknowledged.append(entity["id"])
-        assert client.patch(entity_path("urn:ngsi-ld:Lamp:1") + "/attrs",
-                            {"power": {"type": "Property", "value": -1}}).status == 204
+        assert (
+            client.patch(
+                entity_path("urn:ngsi-ld:Lamp:1") + "/attrs",
+                {"power": {"type": "Property", "value": -1}},
+            ).status
+            == 204
+        )
         tenant = {"NGSILD-Tenant": "durable"}
-        assert client.post("/ngsi-ld/v1/entities", {"id": "urn:ngsi-ld:Lamp:t", "type": "Lamp"},
-                           headers=tenant).status == 201
+        assert (
+            client.post(
+                "/ngsi-ld/v1/entities", {"id": "urn:ngsi-ld:Lamp:t", "type": "Lamp"}, headers=tenant
+            ).status
+            == 201
+        )
     finally:
         broker.kill()  # SIGKILL right after the last acknowledgement
 

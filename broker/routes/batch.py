@@ -38,7 +38,11 @@ def _claimed_id(item: Any) -> str:
 
 
 async def _parse_all(
-    broker: Broker, request: web.Request, *, require_type: bool, key_values: bool,
+    broker: Broker,
+    request: web.Request,
+    *,
+    require_type: bool,
+    key_values: bool,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
     """Parse and expand every entity of the body; bad ones become errors, not a failed batch."""
     body = await read_body(request, broker.settings.max_body_size)
@@ -47,8 +51,10 @@ async def _parse_all(
     if not body.data:
         raise BadRequestData("a batch must contain at least one entity")
     if len(body.data) > broker.settings.max_batch_size:
-        raise BadRequestData(f"batch of {len(body.data)} entities exceeds the maximum of "
-                             f"{broker.settings.max_batch_size}")
+        raise BadRequestData(
+            f"batch of {len(body.data)} entities exceeds the maximum of "
+            f"{broker.settings.max_batch_size}"
+        )
     parsed: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     shared = None if body.media_type == LD_JSON else await broker.resolver.active(body.context)
@@ -68,7 +74,10 @@ async def _parse_all(
 
 
 async def _apply(
-    broker: Broker, tenant: str, entities: list[Any], build: Callable[[Any], Mutation],
+    broker: Broker,
+    tenant: str,
+    entities: list[Any],
+    build: Callable[[Any], Mutation],
     id_of: Callable[[Any], str] = lambda e: e["id"],
 ) -> list[Outcome]:
     mutations: list[tuple[str, Mutation]] = []
@@ -85,8 +94,13 @@ async def _apply(
     return failed + outcomes
 
 
-def _result(outcomes: list[Outcome], errors: list[dict[str, Any]], *,
-            all_ok_status: int, body_when_ok: list[str] | None = None) -> web.Response:
+def _result(
+    outcomes: list[Outcome],
+    errors: list[dict[str, Any]],
+    *,
+    all_ok_status: int,
+    body_when_ok: list[str] | None = None,
+) -> web.Response:
     success = [o.entity_id for o in outcomes if o.error is None]
     errors = errors + [_error(o.entity_id, o.error) for o in outcomes if o.error is not None]
     if errors:
@@ -105,11 +119,11 @@ async def batch_create(request: web.Request) -> web.Response:
     broker = broker_of(request)
     opts = _key_values(request, frozenset())
     entities, errors, _ = await _parse_all(
-        broker, request, require_type=True, key_values=bool(opts & {"keyValues", "simplified"}))
+        broker, request, require_type=True, key_values=bool(opts & {"keyValues", "simplified"})
+    )
     tenant = await broker.tenant(request, create=True)
     now = now_iso()
-    outcomes = await _apply(broker, tenant, entities,
-                            lambda e: batch.batch_create_mutation(e, now))
+    outcomes = await _apply(broker, tenant, entities, lambda e: batch.batch_create_mutation(e, now))
     return _result(outcomes, errors, all_ok_status=201)
 
 
@@ -121,14 +135,21 @@ async def batch_upsert(request: web.Request) -> web.Response:
         raise BadRequestData("options replace and update cannot be used together")
     mode = "update" if "update" in opts else "replace"
     entities, errors, _ = await _parse_all(
-        broker, request, require_type=mode == "replace",
-        key_values=bool(opts & {"keyValues", "simplified"}))
+        broker,
+        request,
+        require_type=mode == "replace",
+        key_values=bool(opts & {"keyValues", "simplified"}),
+    )
     tenant = await broker.tenant(request, create=True)
     now = now_iso()
-    outcomes = await _apply(broker, tenant, entities,
-                            lambda e: batch.batch_upsert_mutation(e, now, mode))
-    created = [o.entity_id for o in outcomes
-               if o.change is not None and o.change.before is None and o.error is None]
+    outcomes = await _apply(
+        broker, tenant, entities, lambda e: batch.batch_upsert_mutation(e, now, mode)
+    )
+    created = [
+        o.entity_id
+        for o in outcomes
+        if o.change is not None and o.change.before is None and o.error is None
+    ]
     if errors or any(o.error is not None for o in outcomes):
         return _result(outcomes, errors, all_ok_status=204)
     if created:
@@ -141,13 +162,17 @@ async def batch_update(request: web.Request) -> web.Response:
     broker = broker_of(request)
     opts = _key_values(request, frozenset({"noOverwrite"}))
     entities, errors, _ = await _parse_all(
-        broker, request, require_type=False, key_values=bool(opts & {"keyValues", "simplified"}))
+        broker, request, require_type=False, key_values=bool(opts & {"keyValues", "simplified"})
+    )
     tenant = await broker.tenant(request)
     now = now_iso()
     no_overwrite = "noOverwrite" in opts
     outcomes = await _apply(
-        broker, tenant, entities,
-        lambda e: batch.batch_update_mutation(e, now, no_overwrite=no_overwrite))
+        broker,
+        tenant,
+        entities,
+        lambda e: batch.batch_update_mutation(e, now, no_overwrite=no_overwrite),
+    )
     return _result(outcomes, errors, all_ok_status=204)
 
 
@@ -156,11 +181,11 @@ async def batch_merge(request: web.Request) -> web.Response:
     broker = broker_of(request)
     opts = _key_values(request, frozenset())
     entities, errors, _ = await _parse_all(
-        broker, request, require_type=False, key_values=bool(opts & {"keyValues", "simplified"}))
+        broker, request, require_type=False, key_values=bool(opts & {"keyValues", "simplified"})
+    )
     tenant = await broker.tenant(request)
     now = now_iso()
-    outcomes = await _apply(broker, tenant, entities,
-                            lambda e: batch.batch_merge_mutation(e, now))
+    outcomes = await _apply(broker, tenant, entities, lambda e: batch.batch_merge_mutation(e, now))
     return _result(outcomes, errors, all_ok_status=204)
 
 
@@ -174,11 +199,11 @@ async def batch_delete(request: web.Request) -> web.Response:
     if not ids:
         raise BadRequestData("a batch must contain at least one entity id")
     if len(ids) > broker.settings.max_batch_size:
-        raise BadRequestData(f"batch of {len(ids)} entities exceeds the maximum of "
-                             f"{broker.settings.max_batch_size}")
+        raise BadRequestData(
+            f"batch of {len(ids)} entities exceeds the maximum of {broker.settings.max_batch_size}"
+        )
     tenant = await broker.tenant(request)
-    outcomes = await _apply(broker, tenant, ids, batch.batch_delete_mutation,
-                            id_of=lambda i: i)
+    outcomes = await _apply(broker, tenant, ids, batch.batch_delete_mutation, id_of=lambda i: i)
     return _result(outcomes, [], all_ok_status=204)
 
 

@@ -15,12 +15,16 @@ from ngsi_ld.attributes import is_iri
 from ngsi_ld.changes import diff
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.jsonld import ActiveContext
-from ngsi_ld.representation import render_entity, select_attributes, to_feature
+from ngsi_ld.representation import Format, render_entity, select_attributes, to_feature
 
 ENTITIES = "/ngsi-ld/v1/entities"
 READ_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "sysAttrs"})
-FORMATS = {"keyValues": "keyValues", "simplified": "keyValues", "concise": "concise",
-           "normalized": "normalized"}
+FORMATS: dict[str, Format] = {
+    "keyValues": "keyValues",
+    "simplified": "keyValues",
+    "concise": "concise",
+    "normalized": "normalized",
+}
 
 
 def path_entity_id(request: web.Request) -> str:
@@ -47,7 +51,7 @@ class View:
     """How to render entities for one request (5.7.1 retrieval options)."""
 
     media_type: str
-    fmt: str
+    fmt: Format
     sys_attrs: bool
     lang: str | None
     attrs: set[str] | None
@@ -57,20 +61,34 @@ class View:
     geometry_property: str
 
     def select(self, entity: dict[str, Any]) -> dict[str, Any]:
-        if (self.attrs is None and self.pick is None and self.omit is None
-                and self.dataset_ids is None):
+        if (
+            self.attrs is None
+            and self.pick is None
+            and self.omit is None
+            and self.dataset_ids is None
+        ):
             return entity
-        return select_attributes(entity, attrs=self.attrs, pick=self.pick, omit=self.omit,
-                                 dataset_ids=self.dataset_ids)
+        return select_attributes(
+            entity, attrs=self.attrs, pick=self.pick, omit=self.omit, dataset_ids=self.dataset_ids
+        )
 
     def render(self, ctx: ActiveContext, entity: dict[str, Any]) -> dict[str, Any]:
         """Select (on expanded names), compact, then render one entity."""
         compacted = ctx.compact_entity(self.select(entity))
         if self.media_type == GEO_JSON:
-            return to_feature(compacted, geometry_property=ctx.compact_iri(self.geometry_property),
-                              fmt=self.fmt, sys_attrs=self.sys_attrs, lang=self.lang)  # type: ignore[arg-type]
-        return render_entity(compacted, fmt=self.fmt, sys_attrs=self.sys_attrs,  # type: ignore[arg-type]
-                             lang=self.lang)
+            return to_feature(
+                compacted,
+                geometry_property=ctx.compact_iri(self.geometry_property),
+                fmt=self.fmt,
+                sys_attrs=self.sys_attrs,
+                lang=self.lang,
+            )
+        return render_entity(
+            compacted,
+            fmt=self.fmt,
+            sys_attrs=self.sys_attrs,
+            lang=self.lang,
+        )
 
 
 def _names(ctx: ActiveContext, names: Iterable[str] | None) -> set[str] | None:
@@ -86,8 +104,9 @@ def view_of(request: web.Request, ctx: ActiveContext, media_type: str) -> View:
     fmt_param = request.query.get("format")
     if fmt_param is not None:
         if fmt_param not in FORMATS:
-            raise BadRequestData(f"unknown format {fmt_param!r}; use normalized, concise, "
-                                 "keyValues or simplified")
+            raise BadRequestData(
+                f"unknown format {fmt_param!r}; use normalized, concise, keyValues or simplified"
+            )
         formats.add(FORMATS[fmt_param])
     if len(formats) > 1:
         raise BadRequestData(f"conflicting representations requested: {', '.join(sorted(formats))}")

@@ -42,8 +42,13 @@ def _key_values(opts: set[str]) -> bool:
     return bool(opts & {"keyValues", "simplified"})
 
 
-def _fragment(ctx: ActiveContext, data: Any, key_values: bool, allow_null: bool = False,
-              entity_id: str | None = None) -> dict[str, Any]:
+def _fragment(
+    ctx: ActiveContext,
+    data: Any,
+    key_values: bool,
+    allow_null: bool = False,
+    entity_id: str | None = None,
+) -> dict[str, Any]:
     """A request body of attributes, validated and expanded (an internal-form fragment)."""
     parsed = parse_fragment(data, key_values=key_values, allow_null=allow_null)
     if entity_id is not None and parsed.id is not None and parsed.id != entity_id:
@@ -61,22 +66,26 @@ def _types(ctx: ActiveContext, wanted: str) -> set[str]:
     return {ctx.expand_term(t.strip()) for t in wanted.split(",") if t.strip()}
 
 
-async def _write(broker: Broker, tenant: str, entity_id: str,
-                 mutation: operations.Mutation) -> None:
+async def _write(
+    broker: Broker, tenant: str, entity_id: str, mutation: operations.Mutation
+) -> None:
     change = await broker.store.modify(tenant, entity_id, mutation)
     publish(broker, tenant, change)
 
 
-def _attrs_result(broker: Broker, ctx: ActiveContext,
-                  mutation: operations.AttrsMutation, headers: dict[str, str]) -> web.Response:
+def _attrs_result(
+    broker: Broker, ctx: ActiveContext, mutation: operations.AttrsMutation, headers: dict[str, str]
+) -> web.Response:
     """204 when every attribute was written, else 207 with the UpdateResult (5.2.18)."""
     result = mutation.result
     if not result.not_updated:
         return web.Response(status=204, headers=headers)
     body = {
         "updated": [ctx.compact_iri(n) for n in result.updated],
-        "notUpdated": [{"attributeName": ctx.compact_iri(n.attr), "reason": n.reason}
-                       for n in result.not_updated],
+        "notUpdated": [
+            {"attributeName": ctx.compact_iri(n.attr), "reason": n.reason}
+            for n in result.not_updated
+        ],
     }
     return json_response(body, status=207, headers=headers)
 
@@ -108,9 +117,8 @@ async def retrieve_entity(request: web.Request) -> web.Response:
     if entity is None:
         raise ResourceNotFound(f"entity {entity_id} not found")
     wanted = request.query.get("type")
-    if wanted is not None:
-        if not _types(ctx, wanted) & set(entity.get("type", ())):
-            raise ResourceNotFound(f"entity {entity_id} has none of the types {wanted}")
+    if wanted is not None and not _types(ctx, wanted) & set(entity.get("type", ())):
+        raise ResourceNotFound(f"entity {entity_id} has none of the types {wanted}")
     return await respond(broker, view.render(ctx, entity), media, context)
 
 
@@ -144,8 +152,9 @@ async def append_attrs(request: web.Request) -> web.Response:
     ctx = await broker.resolver.active(body.context)
     fragment = _fragment(ctx, body.data, _key_values(opts), entity_id=entity_id)
     tenant = await broker.tenant(request)
-    mutation = operations.append_attributes(entity_id, fragment, now_iso(),
-                                            no_overwrite="noOverwrite" in opts)
+    mutation = operations.append_attributes(
+        entity_id, fragment, now_iso(), no_overwrite="noOverwrite" in opts
+    )
     await _write(broker, tenant, entity_id, mutation)
     return _attrs_result(broker, ctx, mutation, await link_only(broker, body.context))
 
@@ -164,14 +173,15 @@ async def update_attrs(request: web.Request) -> web.Response:
     return _attrs_result(broker, ctx, mutation, await link_only(broker, body.context))
 
 
-def _one_attribute(ctx: ActiveContext, request: web.Request, data: Any, key_values: bool,
-                   allow_null: bool) -> tuple[str, dict[str, Any]]:
+def _one_attribute(
+    ctx: ActiveContext, request: web.Request, data: Any, key_values: bool, allow_null: bool
+) -> tuple[str, dict[str, Any]]:
     name = request.match_info["attrId"]
     instances = parse_attribute(name, data, key_values=key_values, allow_null=allow_null)
     if len(instances) != 1:
         raise BadRequestData("a single attribute instance is expected in the body")
     expanded = ctx.expand_entity({"attrs": {name: instances}})["attrs"]
-    (iri, (instance,)), = expanded.items()
+    ((iri, (instance,)),) = expanded.items()
     return iri, instance
 
 
@@ -184,8 +194,12 @@ async def patch_attr(request: web.Request) -> web.Response:
     ctx = await broker.resolver.active(body.context)
     name, fragment = _one_attribute(ctx, request, body.data, _key_values(opts), True)
     tenant = await broker.tenant(request)
-    await _write(broker, tenant, entity_id,
-                 attribute_ops.update_attribute(entity_id, name, fragment, now_iso()))
+    await _write(
+        broker,
+        tenant,
+        entity_id,
+        attribute_ops.update_attribute(entity_id, name, fragment, now_iso()),
+    )
     return web.Response(status=204, headers=await link_only(broker, body.context))
 
 
@@ -198,8 +212,12 @@ async def replace_attr(request: web.Request) -> web.Response:
     ctx = await broker.resolver.active(body.context)
     name, instance = _one_attribute(ctx, request, body.data, _key_values(opts), False)
     tenant = await broker.tenant(request)
-    await _write(broker, tenant, entity_id,
-                 attribute_ops.replace_attribute(entity_id, name, instance, now_iso()))
+    await _write(
+        broker,
+        tenant,
+        entity_id,
+        attribute_ops.replace_attribute(entity_id, name, instance, now_iso()),
+    )
     return web.Response(status=204, headers=await link_only(broker, body.context))
 
 
@@ -213,8 +231,14 @@ async def delete_attr(request: web.Request) -> web.Response:
     dataset_id = request.query.get("datasetId")
     delete_all = flag(request, "deleteAll")
     tenant = await broker.tenant(request)
-    await _write(broker, tenant, entity_id, attribute_ops.delete_attribute(
-        entity_id, name, now_iso(), dataset_id=dataset_id, delete_all=delete_all))
+    await _write(
+        broker,
+        tenant,
+        entity_id,
+        attribute_ops.delete_attribute(
+            entity_id, name, now_iso(), dataset_id=dataset_id, delete_all=delete_all
+        ),
+    )
     return web.Response(status=204)
 
 
@@ -227,8 +251,7 @@ async def merge_entity(request: web.Request) -> web.Response:
     ctx = await broker.resolver.active(body.context)
     fragment = _fragment(ctx, body.data, _key_values(opts), allow_null=True, entity_id=entity_id)
     tenant = await broker.tenant(request)
-    await _write(broker, tenant, entity_id,
-                 operations.merge_entity(entity_id, fragment, now_iso()))
+    await _write(broker, tenant, entity_id, operations.merge_entity(entity_id, fragment, now_iso()))
     return web.Response(status=204, headers=await link_only(broker, body.context))
 
 
@@ -244,10 +267,11 @@ async def replace_entity(request: web.Request) -> web.Response:
         data = {"id": entity_id, **data}
     entity = ctx.expand_entity(parse_entity(data, key_values=_key_values(opts)))
     if entity["id"] != entity_id:
-        raise BadRequestData(f"the body's id {entity['id']!r} differs from the path's {entity_id!r}")
+        raise BadRequestData(
+            f"the body's id {entity['id']!r} differs from the path's {entity_id!r}"
+        )
     tenant = await broker.tenant(request)
-    await _write(broker, tenant, entity_id,
-                 operations.replace_entity(entity_id, entity, now_iso()))
+    await _write(broker, tenant, entity_id, operations.replace_entity(entity_id, entity, now_iso()))
     return web.Response(status=204, headers=await link_only(broker, body.context))
 
 

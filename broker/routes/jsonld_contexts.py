@@ -36,8 +36,9 @@ def _local_id(request: web.Request) -> str:
 # 5.13.2 Add @context
 async def add_context(request: web.Request) -> web.Response:
     broker = broker_of(request)
-    body = await read_body(request, broker.settings.max_body_size, (JSON, LD_JSON),
-                           context_rules=False)
+    body = await read_body(
+        request, broker.settings.max_body_size, (JSON, LD_JSON), context_rules=False
+    )
     record = await broker.resolver.add_hosted(body.data)
     return web.Response(status=201, headers={"Location": f"{BASE}/{record.extra['localId']}"})
 

@@ -26,7 +26,10 @@ def git_commit() -> str | None:
     try:
         out = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=2, check=False,
+            capture_output=True,
+            text=True,
+            timeout=2,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -35,16 +38,18 @@ def git_commit() -> str | None:
 
 async def version(request: web.Request) -> web.Response:
     broker = broker_of(request)
-    return json_response({
-        "name": "ngsi-ld-broker",
-        "version": PACKAGE_VERSION,
-        "gitCommit": git_commit(),
-        "python": platform.python_version(),
-        "uptime": round(time.time() - broker.started, 3),
-        "store": broker.store.kind,
-        "coreContext": broker.resolver.core_url,
-        "multiTenancy": broker.settings.multi_tenancy,
-    })
+    return json_response(
+        {
+            "name": "ngsi-ld-broker",
+            "version": PACKAGE_VERSION,
+            "gitCommit": git_commit(),
+            "python": platform.python_version(),
+            "uptime": round(time.time() - broker.started, 3),
+            "store": broker.store.kind,
+            "coreContext": broker.resolver.core_url,
+            "multiTenancy": broker.settings.multi_tenancy,
+        }
+    )
 
 
 async def health(request: web.Request) -> web.Response:
@@ -52,14 +57,16 @@ async def health(request: web.Request) -> web.Response:
     try:
         details = await broker.store.health()
     except NgsiLdError as exc:
-        return json_response({"status": "fail", "store": broker.store.kind, "detail": exc.detail},
-                             status=503)
+        return json_response(
+            {"status": "fail", "store": broker.store.kind, "detail": exc.detail}, status=503
+        )
     return json_response({"status": "pass", "store": broker.store.kind, "details": details})
 
 
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(text=broker_of(request).metrics.render(),
-                        content_type="text/plain", charset="utf-8")
+    return web.Response(
+        text=broker_of(request).metrics.render(), content_type="text/plain", charset="utf-8"
+    )
 
 
 def setup(app: web.Application) -> None:
