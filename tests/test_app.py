@@ -1,0 +1,125 @@
+"""The application edge: errors, request ids, metrics, health, CORS, multi-tenancy switch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from broker.app import BROKER, add_route, create_app
+from broker.config import Settings
+
+JSON = {"Content-Type": "application/json"}
+
+
+async def _client(settings: Settings) -> TestClient:
+    app = create_app(settings)
+
+    async def boom(request: web.Request) -> web.Response:
+        raise RuntimeError("secret internal detail")
+
+    add_route(app, "GET", "/boom", boom)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[TestClient]:
+    c = await _client(Settings(store="memory:"))
+    yield c
+    await c.close()
+
+
+async def test_unexpected_error_is_500_without_trace_and_logged(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        resp = await client.get("/boom", headers={"X-Request-Id": "req-42"})
+    body = await resp.json()
+    assert resp.status == 500
+    assert body["type"] == "https://uri.etsi.org/ngsi-ld/errors/InternalError"
+    assert "secret" not in body["detail"] and "req-42" in body["detail"]
+    assert resp.headers["X-Request-Id"] == "req-42"
+    assert any("secret internal detail" in (r.exc_text or "") for r in caplog.records)
+
+
+async def test_unknown_path_and_method_are_problem_details(client: TestClient) -> None:
+    resp = await client.get("/ngsi-ld/v1/nothing-here")
+    assert resp.status == 404
+    assert (await resp.json())["type"].endswith("/ResourceNotFound")
+    resp = await client.request("PATCH", "/version")
+    assert resp.status == 405 and "status" in await resp.json()
+
+
+async def test_health_and_metrics(client: TestClient) -> None:
+    resp = await client.get("/health")
+    assert resp.status == 200 and (await resp.json())["status"] == "pass"
+    await client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:X:1")
+    text = await (await client.get("/metrics")).text()
+    assert 'route="/ngsi-ld/v1/entities/{entityId}",status="404"} 1' in text
+    assert "ngsi_ld_http_request_duration_seconds_bucket" in text
+
+
+async def test_version_names_store_and_core_context(client: TestClient) -> None:
+    body = await (await client.get("/ngsi-ld/ex/v1/version")).json()
+    assert body["store"] == "memory"
+    assert body["coreContext"].endswith("ngsi-ld-core-context-v1.8.jsonld")
+    assert body["uptime"] >= 0
+
+
+async def test_configured_core_context_version_applies() -> None:
+    c = await _client(Settings(store="memory:", core_context_version="1.6"))
+    try:
+        body = await (await c.get("/version")).json()
+        assert body["coreContext"].endswith("v1.6.jsonld")
+        resp = await c.post("/ngsi-ld/v1/entities", json={"id": "urn:a:1", "type": "T"})
+        assert resp.status == 201
+        resp = await c.get("/ngsi-ld/v1/entities/urn:a:1")
+        assert "v1.6.jsonld" in resp.headers["Link"]
+    finally:
+        await c.close()
+
+
+async def test_cors_headers_and_preflight() -> None:
+    c = await _client(Settings(store="memory:", cors_origin="*"))
+    try:
+        resp = await c.options("/ngsi-ld/v1/entities")
+        assert resp.status == 204
+        assert resp.headers["Access-Control-Allow-Origin"] == "*"
+        assert "Link" in resp.headers["Access-Control-Expose-Headers"]
+    finally:
+        await c.close()
+
+
+async def test_without_multi_tenancy_a_tenant_is_501() -> None:
+    c = await _client(Settings(store="memory:", multi_tenancy=False))
+    try:
+        resp = await c.get("/ngsi-ld/v1/entities/urn:a:1", headers={"NGSILD-Tenant": "x"})
+        assert resp.status == 501
+        assert (await resp.json())["type"].endswith("/NoMultiTenantSupport")
+    finally:
+        await c.close()
+
+
+async def test_invalid_tenant_name_is_400(client: TestClient) -> None:
+    resp = await client.post(
+        "/ngsi-ld/v1/entities",
+        json={"id": "urn:a:1", "type": "T"},
+        headers={"NGSILD-Tenant": "../etc"},
+    )
+    assert resp.status == 400
+
+
+async def test_change_events_are_published_once_per_write(client: TestClient) -> None:
+    events = []
+    client.app[BROKER].events.subscribe(events.append)
+    entity = {"id": "urn:a:2", "type": "T", "p": {"type": "Property", "value": 1}}
+    await client.post("/ngsi-ld/v1/entities", json=entity)
+    await client.patch("/ngsi-ld/v1/entities/urn:a:2/attrs", json={"p": 2})
+    await client.delete("/ngsi-ld/v1/entities/urn:a:2")
+    assert [e.trigger for e in events] == ["entityCreated", "entityUpdated", "entityDeleted"]
+    assert list(events[1].attributes.values()) == ["attributeUpdated"]
