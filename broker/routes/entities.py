@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -12,6 +13,7 @@ from broker.http import (
     JSON,
     LD_JSON,
     MERGE_PATCH,
+    Body,
     flag,
     json_response,
     negotiate,
@@ -38,69 +40,102 @@ from ngsi_ld.timeutil import now_iso
 WRITE_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "noOverwrite"})
 
 
-def _key_values(opts: set[str]) -> bool:
-    return bool(opts & {"keyValues", "simplified"})
-
-
-def _fragment(
-    ctx: ActiveContext,
-    data: Any,
-    key_values: bool,
-    allow_null: bool = False,
-    entity_id: str | None = None,
-) -> dict[str, Any]:
-    """A request body of attributes, validated and expanded (an internal-form fragment)."""
-    parsed = parse_fragment(data, key_values=key_values, allow_null=allow_null)
-    if entity_id is not None and parsed.id is not None and parsed.id != entity_id:
-        raise BadRequestData(f"the body's id {parsed.id!r} differs from the path's {entity_id!r}")
-    fragment: dict[str, Any] = {"attrs": parsed.attrs}
-    if parsed.type is not None:
-        fragment["type"] = parsed.type
-    if parsed.scope is not None:
-        fragment["scope"] = parsed.scope
-    return ctx.expand_entity(fragment)
-
-
 def _types(ctx: ActiveContext, wanted: str) -> set[str]:
     """The expanded names of a ``type`` query parameter (a comma-separated list)."""
     return {ctx.expand_term(t.strip()) for t in wanted.split(",") if t.strip()}
 
 
-async def _write(
-    broker: Broker, tenant: str, entity_id: str, mutation: operations.Mutation
-) -> None:
-    change = await broker.store.modify(tenant, entity_id, mutation)
-    publish(broker, tenant, change)
+@dataclass(slots=True)
+class WriteRequest:
+    """What every write of clause 5.6 starts from: the parsed body and its context."""
 
+    broker: Broker
+    request: web.Request
+    entity_id: str
+    body: Body
+    opts: set[str]
+    ctx: ActiveContext
 
-def _attrs_result(
-    broker: Broker, ctx: ActiveContext, mutation: operations.AttrsMutation, headers: dict[str, str]
-) -> web.Response:
-    """204 when every attribute was written, else 207 with the UpdateResult (5.2.18)."""
-    result = mutation.result
-    if not result.not_updated:
-        return web.Response(status=204, headers=headers)
-    body = {
-        "updated": [ctx.compact_iri(n) for n in result.updated],
-        "notUpdated": [
-            {"attributeName": ctx.compact_iri(n.attr), "reason": n.reason}
-            for n in result.not_updated
-        ],
-    }
-    return json_response(body, status=207, headers=headers)
+    @classmethod
+    async def read(
+        cls, request: web.Request, media: tuple[str, ...] = (JSON, LD_JSON), *, path_id: bool = True
+    ) -> WriteRequest:
+        broker = broker_of(request)
+        entity_id = path_entity_id(request) if path_id else ""
+        body = await read_body(request, broker.settings.max_body_size, media)
+        opts = options(request, WRITE_OPTIONS)
+        ctx = await broker.resolver.active(body.context)
+        return cls(broker, request, entity_id, body, opts, ctx)
+
+    @property
+    def key_values(self) -> bool:
+        return bool(self.opts & {"keyValues", "simplified"})
+
+    def fragment(self, *, allow_null: bool = False) -> dict[str, Any]:
+        """The body as attributes, validated and expanded (an internal-form fragment)."""
+        parsed = parse_fragment(self.body.data, key_values=self.key_values, allow_null=allow_null)
+        if parsed.id is not None and parsed.id != self.entity_id:
+            raise BadRequestData(
+                f"the body's id {parsed.id!r} differs from the path's {self.entity_id!r}"
+            )
+        fragment: dict[str, Any] = {"attrs": parsed.attrs}
+        if parsed.type is not None:
+            fragment["type"] = parsed.type
+        if parsed.scope is not None:
+            fragment["scope"] = parsed.scope
+        return self.ctx.expand_entity(fragment)
+
+    def entity(self, data: Any) -> dict[str, Any]:
+        """A whole entity body, validated and expanded."""
+        return self.ctx.expand_entity(parse_entity(data, key_values=self.key_values))
+
+    def attribute(self, *, allow_null: bool) -> tuple[str, dict[str, Any]]:
+        """The body as the one instance of the path's attribute: (expanded name, instance)."""
+        name = self.request.match_info["attrId"]
+        instances = parse_attribute(
+            name, self.body.data, key_values=self.key_values, allow_null=allow_null
+        )
+        if len(instances) != 1:
+            raise BadRequestData("a single attribute instance is expected in the body")
+        ((iri, (instance,)),) = self.ctx.expand_entity({"attrs": {name: instances}})[
+            "attrs"
+        ].items()
+        return iri, instance
+
+    async def apply(self, mutation: operations.Mutation, *, create: bool = False) -> None:
+        """Write through the store (atomically) and publish the change event."""
+        tenant = await self.broker.tenant(self.request, create=create)
+        entity_id = self.entity_id
+        change = await self.broker.store.modify(tenant, entity_id, mutation)
+        publish(self.broker, tenant, change)
+
+    async def no_content(self) -> web.Response:
+        return web.Response(status=204, headers=await link_only(self.broker, self.body.context))
+
+    async def attrs_result(self, mutation: operations.AttrsMutation) -> web.Response:
+        """204 when every attribute was written, else 207 with the UpdateResult (5.2.18)."""
+        result = mutation.result
+        if not result.not_updated:
+            return await self.no_content()
+        compact = self.ctx.compact_iri
+        body = {
+            "updated": [compact(n) for n in result.updated],
+            "notUpdated": [
+                {"attributeName": compact(n.attr), "reason": n.reason} for n in result.not_updated
+            ],
+        }
+        headers = await link_only(self.broker, self.body.context)
+        return json_response(body, status=207, headers=headers)
 
 
 # 5.6.1 Create Entity
 async def create_entity(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    body = await read_body(request, broker.settings.max_body_size)
-    opts = options(request, WRITE_OPTIONS)
-    ctx = await broker.resolver.active(body.context)
-    entity = ctx.expand_entity(parse_entity(body.data, key_values=_key_values(opts)))
-    tenant = await broker.tenant(request, create=True)
-    await _write(broker, tenant, entity["id"], operations.create_entity(entity, now_iso()))
+    write = await WriteRequest.read(request, path_id=False)
+    entity = write.entity(write.body.data)
+    write.entity_id = entity["id"]
+    await write.apply(operations.create_entity(entity, now_iso()), create=True)
     location = f"{ENTITIES}/{quote(entity['id'], safe=':')}"
-    headers = {"Location": location, **await link_only(broker, body.context)}
+    headers = {"Location": location, **await link_only(write.broker, write.body.context)}
     return web.Response(status=201, headers=headers)
 
 
@@ -139,86 +174,45 @@ async def delete_entity(request: web.Request) -> web.Response:
                 raise ResourceNotFound(f"entity {entity_id} has none of the types {wanted}")
             return delete(current)
 
-    await _write(broker, tenant, entity_id, mutation)
+    change = await broker.store.modify(tenant, entity_id, mutation)
+    publish(broker, tenant, change)
     return web.Response(status=204)
 
 
 # 5.6.3 Append Entity Attributes
 async def append_attrs(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    entity_id = path_entity_id(request)
-    body = await read_body(request, broker.settings.max_body_size)
-    opts = options(request, WRITE_OPTIONS)
-    ctx = await broker.resolver.active(body.context)
-    fragment = _fragment(ctx, body.data, _key_values(opts), entity_id=entity_id)
-    tenant = await broker.tenant(request)
+    write = await WriteRequest.read(request)
+    no_overwrite = "noOverwrite" in write.opts
     mutation = operations.append_attributes(
-        entity_id, fragment, now_iso(), no_overwrite="noOverwrite" in opts
+        write.entity_id, write.fragment(), now_iso(), no_overwrite=no_overwrite
     )
-    await _write(broker, tenant, entity_id, mutation)
-    return _attrs_result(broker, ctx, mutation, await link_only(broker, body.context))
+    await write.apply(mutation)
+    return await write.attrs_result(mutation)
 
 
 # 5.6.2 Update Entity Attributes
 async def update_attrs(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    entity_id = path_entity_id(request)
-    body = await read_body(request, broker.settings.max_body_size)
-    opts = options(request, WRITE_OPTIONS)
-    ctx = await broker.resolver.active(body.context)
-    fragment = _fragment(ctx, body.data, _key_values(opts), allow_null=True, entity_id=entity_id)
-    tenant = await broker.tenant(request)
-    mutation = operations.update_attributes(entity_id, fragment, now_iso())
-    await _write(broker, tenant, entity_id, mutation)
-    return _attrs_result(broker, ctx, mutation, await link_only(broker, body.context))
-
-
-def _one_attribute(
-    ctx: ActiveContext, request: web.Request, data: Any, key_values: bool, allow_null: bool
-) -> tuple[str, dict[str, Any]]:
-    name = request.match_info["attrId"]
-    instances = parse_attribute(name, data, key_values=key_values, allow_null=allow_null)
-    if len(instances) != 1:
-        raise BadRequestData("a single attribute instance is expected in the body")
-    expanded = ctx.expand_entity({"attrs": {name: instances}})["attrs"]
-    ((iri, (instance,)),) = expanded.items()
-    return iri, instance
+    write = await WriteRequest.read(request)
+    fragment = write.fragment(allow_null=True)
+    mutation = operations.update_attributes(write.entity_id, fragment, now_iso())
+    await write.apply(mutation)
+    return await write.attrs_result(mutation)
 
 
 # 5.6.4 Partial Attribute Update
 async def patch_attr(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    entity_id = path_entity_id(request)
-    body = await read_body(request, broker.settings.max_body_size)
-    opts = options(request, WRITE_OPTIONS)
-    ctx = await broker.resolver.active(body.context)
-    name, fragment = _one_attribute(ctx, request, body.data, _key_values(opts), True)
-    tenant = await broker.tenant(request)
-    await _write(
-        broker,
-        tenant,
-        entity_id,
-        attribute_ops.update_attribute(entity_id, name, fragment, now_iso()),
-    )
-    return web.Response(status=204, headers=await link_only(broker, body.context))
+    write = await WriteRequest.read(request)
+    name, fragment = write.attribute(allow_null=True)
+    await write.apply(attribute_ops.update_attribute(write.entity_id, name, fragment, now_iso()))
+    return await write.no_content()
 
 
 # 5.6.19 Replace Attribute
 async def replace_attr(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    entity_id = path_entity_id(request)
-    body = await read_body(request, broker.settings.max_body_size)
-    opts = options(request, WRITE_OPTIONS)
-    ctx = await broker.resolver.active(body.context)
-    name, instance = _one_attribute(ctx, request, body.data, _key_values(opts), False)
-    tenant = await broker.tenant(request)
-    await _write(
-        broker,
-        tenant,
-        entity_id,
-        attribute_ops.replace_attribute(entity_id, name, instance, now_iso()),
-    )
-    return web.Response(status=204, headers=await link_only(broker, body.context))
+    write = await WriteRequest.read(request)
+    name, instance = write.attribute(allow_null=False)
+    await write.apply(attribute_ops.replace_attribute(write.entity_id, name, instance, now_iso()))
+    return await write.no_content()
 
 
 # 5.6.5 Delete Entity Attribute
@@ -226,53 +220,41 @@ async def delete_attr(request: web.Request) -> web.Response:
     broker = broker_of(request)
     entity_id = path_entity_id(request)
     context = parse_link_context(request.headers.get("Link"))
-    ctx = await broker.resolver.active(context)
-    name = ctx.expand_term(request.match_info["attrId"])
-    dataset_id = request.query.get("datasetId")
-    delete_all = flag(request, "deleteAll")
-    tenant = await broker.tenant(request)
-    await _write(
-        broker,
-        tenant,
+    name = (await broker.resolver.active(context)).expand_term(request.match_info["attrId"])
+    mutation = attribute_ops.delete_attribute(
         entity_id,
-        attribute_ops.delete_attribute(
-            entity_id, name, now_iso(), dataset_id=dataset_id, delete_all=delete_all
-        ),
+        name,
+        now_iso(),
+        dataset_id=request.query.get("datasetId"),
+        delete_all=flag(request, "deleteAll"),
     )
+    tenant = await broker.tenant(request)
+    change = await broker.store.modify(tenant, entity_id, mutation)
+    publish(broker, tenant, change)
     return web.Response(status=204)
 
 
 # 5.6.17 Merge Entity
 async def merge_entity(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    entity_id = path_entity_id(request)
-    body = await read_body(request, broker.settings.max_body_size, (JSON, LD_JSON, MERGE_PATCH))
-    opts = options(request, WRITE_OPTIONS)
-    ctx = await broker.resolver.active(body.context)
-    fragment = _fragment(ctx, body.data, _key_values(opts), allow_null=True, entity_id=entity_id)
-    tenant = await broker.tenant(request)
-    await _write(broker, tenant, entity_id, operations.merge_entity(entity_id, fragment, now_iso()))
-    return web.Response(status=204, headers=await link_only(broker, body.context))
+    write = await WriteRequest.read(request, (JSON, LD_JSON, MERGE_PATCH))
+    fragment = write.fragment(allow_null=True)
+    await write.apply(operations.merge_entity(write.entity_id, fragment, now_iso()))
+    return await write.no_content()
 
 
 # 5.6.18 Replace Entity
 async def replace_entity(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    entity_id = path_entity_id(request)
-    body = await read_body(request, broker.settings.max_body_size)
-    opts = options(request, WRITE_OPTIONS)
-    ctx = await broker.resolver.active(body.context)
-    data = body.data
+    write = await WriteRequest.read(request)
+    data = write.body.data
     if isinstance(data, dict) and "id" not in data:
-        data = {"id": entity_id, **data}
-    entity = ctx.expand_entity(parse_entity(data, key_values=_key_values(opts)))
-    if entity["id"] != entity_id:
+        data = {"id": write.entity_id, **data}
+    entity = write.entity(data)
+    if entity["id"] != write.entity_id:
         raise BadRequestData(
-            f"the body's id {entity['id']!r} differs from the path's {entity_id!r}"
+            f"the body's id {entity['id']!r} differs from the path's {write.entity_id!r}"
         )
-    tenant = await broker.tenant(request)
-    await _write(broker, tenant, entity_id, operations.replace_entity(entity_id, entity, now_iso()))
-    return web.Response(status=204, headers=await link_only(broker, body.context))
+    await write.apply(operations.replace_entity(write.entity_id, entity, now_iso()))
+    return await write.no_content()
 
 
 def setup(app: web.Application) -> None:
