@@ -30,12 +30,16 @@ from ngsi_ld.errors import (
     InternalError,
     ResourceNotFound,
 )
+from ngsi_ld.query import EntityQuery, QExpr, TypeName, parse_geo_query, parse_q, resolve_names
 
 T = "https://example.org/T"
 U = "https://example.org/U"
 V = "https://example.org/V"
 P = "https://example.org/p"
 NOW = "2026-11-22T00:00:00.000Z"
+P_HEIGHT = "https://example.org/height"
+P_STATE = "https://example.org/state"
+LOC = "https://example.org/loc"
 
 
 def entity(entity_id: str, types: list[str] | None = None, **values: Any) -> Entity:
@@ -50,6 +54,11 @@ def entity(entity_id: str, types: list[str] | None = None, **values: Any) -> Ent
             for name, value in values.items()
         },
     }
+
+
+def example_q(text: str) -> QExpr:
+    """A q expression whose names are under https://example.org/ (as ``entity`` makes them)."""
+    return resolve_names(parse_q(text), lambda name: "https://example.org/" + name)
 
 
 def create(new: Entity) -> Mutation:
@@ -493,6 +502,72 @@ class StorageContract:
             assert [e["id"] for e in found] == expected and total == len(expected)
         found, total = await store.scan_entities(tenant, EntityScan())
         assert [e["id"] for e in found] == sorted(model) and total == len(model)
+
+    # -- queries (clauses 4.9, 4.10, 5.7.2) -------------------------------------------
+    async def _city(self, store: Store) -> str:
+        """Ten entities of types T or U with numbers, strings and points; a fresh tenant."""
+        tenant = fresh_tenant()
+        items = []
+        for n in range(10):
+            e = entity(f"urn:c:{n}", [T] if n % 2 else [T, U], height=n,
+                       state="on" if n % 3 else "off")
+            e["attrs"][LOC] = [{"type": "GeoProperty",
+                                "value": {"type": "Point", "coordinates": [n / 10, 0.0]}}]
+            items.append((e["id"], create(e)))
+        await store.modify_many(tenant, items)
+        return tenant
+
+    async def _ids(self, store: Store, tenant: str, query: EntityQuery, **page: Any) -> list[str]:
+        found, _ = await store.query_entities(tenant, query, **page)
+        return [e["id"] for e in found]
+
+    async def test_query_by_type_and_q(self, store: Store) -> None:
+        tenant = await self._city(store)
+        query = EntityQuery(type_expr=TypeName(U), q=example_q('height>=4;state=="on"'))
+        found, total = await store.query_entities(tenant, query, count=True)
+        assert [e["id"] for e in found] == ["urn:c:4", "urn:c:8"] and total == 2
+        assert found[0] == await store.get_entity(tenant, "urn:c:4")
+
+    async def test_query_paging_count_and_limit_zero(self, store: Store) -> None:
+        tenant = await self._city(store)
+        query = EntityQuery(type_expr=TypeName(T))
+        everything = await self._ids(store, tenant, query)
+        assert everything == sorted(f"urn:c:{n}" for n in range(10))
+        pages = [await self._ids(store, tenant, query, offset=o, limit=3) for o in range(0, 10, 3)]
+        assert [i for p in pages for i in p] == everything
+        assert await store.query_entities(tenant, query, limit=0, count=True) == ([], 10)
+        assert await store.query_entities(tenant, query, limit=0) == ([], None)
+
+    async def test_query_ids_pattern_attrs_and_tenants(self, store: Store) -> None:
+        tenant = await self._city(store)
+        assert await self._ids(store, tenant, EntityQuery(ids=["urn:c:7", "urn:c:2", "x:no"])) == [
+            "urn:c:2", "urn:c:7"]
+        assert await self._ids(store, tenant, EntityQuery(id_pattern="^urn:c:[0-2]$")) == [
+            "urn:c:0", "urn:c:1", "urn:c:2"]
+        assert await self._ids(store, tenant, EntityQuery(attrs=["https://example.org/none"])) == []
+        assert await self._ids(store, fresh_tenant(), EntityQuery(type_expr=TypeName(T))) == []
+
+    async def test_query_geo_near(self, store: Store) -> None:
+        tenant = await self._city(store)
+        near = parse_geo_query("near;maxDistance==12000", "Point", [0.5, 0.0], LOC)
+        assert await self._ids(store, tenant, EntityQuery(geo_q=near)) == [
+            "urn:c:4", "urn:c:5", "urn:c:6"]
+
+    async def test_query_follows_updates_and_deletes(self, store: Store) -> None:
+        tenant = await self._city(store)
+        await store.modify(tenant, "urn:c:4", add_attr("height", 100))
+        await store.modify(tenant, "urn:c:8", delete)
+        query = EntityQuery(q=example_q("height>=8"))
+        assert await self._ids(store, tenant, query) == ["urn:c:4", "urn:c:9"]
+
+    async def test_discovery(self, store: Store) -> None:
+        tenant = await self._city(store)
+        assert await store.type_names(tenant) == [T, U]
+        assert await store.attribute_names(tenant) == sorted([P_HEIGHT, P_STATE, LOC])
+        (u,) = await store.type_summaries(tenant, [U])
+        assert u.entity_count == 5 and u.attributes[LOC] == {"GeoProperty"}
+        (height,) = await store.attribute_summaries(tenant, [P_HEIGHT])
+        assert height.instance_count == 10 and height.type_names == {T, U}
 
     # -- contexts (clause 5.13) -------------------------------------------------------
     async def test_contexts(self, store: Store) -> None:

@@ -6,9 +6,14 @@ from aiohttp import web
 
 
 def setup_routes(app: web.Application) -> None:
-    from broker.routes import batch, entities, jsonld_contexts, system
+    from broker.routes import batch, discovery, entities, jsonld_contexts, query, system
 
     system.setup(app)
     jsonld_contexts.setup(app)
     entities.setup(app)
     batch.setup(app)
+    query.setup(app)
+    discovery.setup(app)
+    from broker.routes import subscriptions
+
+    subscriptions.setup(app)

@@ -14,7 +14,7 @@ batch is one transaction where the backend allows it.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,6 +157,15 @@ class Store(abc.ABC):
         BadRequestData for a negative offset or limit; TooComplexQuery when a
         regular expression runs out of time.
         """
+
+    def data_version(self, tenant: str) -> Hashable | None:
+        """A cheap token that changes whenever stored entities may have changed, or None.
+
+        Answered without I/O to the database server, so that the HTTP layer can
+        validate cached query answers on every request; None (the default)
+        means the backend cannot tell, and nothing is cached.
+        """
+        return None
 
     # -- discovery (clauses 5.7.5 to 5.7.12) ----------------------------------------
     async def type_names(self, tenant: str) -> list[str]:

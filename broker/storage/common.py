@@ -51,6 +51,14 @@ def check_scan(scan: EntityScan) -> re.Pattern[str] | None:
         ) from exc
 
 
+def check_page(offset: int, limit: int | None) -> None:
+    """BadRequestData unless offset is an integer >= 0 and limit None or an integer >= 0."""
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise BadRequestData(f"offset must be a non-negative integer, got {offset!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise BadRequestData(f"limit must be a non-negative integer, got {limit!r}")
+
+
 def literal_prefix(pattern: str) -> str:
     """The literal text every match of an anchored ``pattern`` starts with ("" if none).
 

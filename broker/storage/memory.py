@@ -8,8 +8,11 @@ store.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
+
+from ngsi_ld.query import EntityQuery
+from ngsi_ld.query import matches as query_matches
 
 from .base import (
     DEFAULT_TENANT,
@@ -21,7 +24,15 @@ from .base import (
     Outcome,
     Store,
 )
-from .common import as_ngsi_error, check_scan, copy_entity, literal_prefix, matches, page
+from .common import (
+    as_ngsi_error,
+    check_page,
+    check_scan,
+    copy_entity,
+    literal_prefix,
+    matches,
+    page,
+)
 
 
 class MemoryStore(Store):
@@ -32,6 +43,7 @@ class MemoryStore(Store):
     def __init__(self) -> None:
         self._entities: dict[str, dict[str, Entity]] = {DEFAULT_TENANT: {}}
         self._contexts: dict[str, ContextRecord] = {}
+        self._writes = 0
 
     async def health(self) -> dict[str, Any]:
         """Always healthy; reports the number of tenants and entities."""
@@ -65,6 +77,7 @@ class MemoryStore(Store):
         # Stored entities are replaced, never edited, so `before` can be handed out.
         entities = self._entities.get(tenant, {})
         before = entities.get(entity_id)
+        self._writes += 1
         after = mutation(None if before is None else copy_entity(before))
         if after is None:
             entities.pop(entity_id, None)
@@ -108,6 +121,33 @@ class MemoryStore(Store):
         )
         found = [copy_entity(entities[i]) for i in page(selected, scan.offset, scan.limit)]
         return found, len(selected)
+
+    def data_version(self, tenant: str) -> Hashable | None:
+        """The number of writes attempted so far (any tenant)."""
+        return self._writes
+
+    async def query_entities(
+        self,
+        tenant: str,
+        query: EntityQuery,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        count: bool = False,
+    ) -> tuple[list[Entity], int | None]:
+        """Evaluate ``matches`` on every entity of the tenant; sorted by id, paged."""
+        check_page(offset, limit)
+        entities = self._entities.get(tenant, {})
+        candidates = entities.keys() if query.ids is None else set(query.ids) & entities.keys()
+        selected: list[str] = []
+        stop = None if count or limit is None else offset + limit
+        for entity_id in sorted(candidates):
+            if query_matches(entities[entity_id], query):
+                selected.append(entity_id)
+                if stop is not None and len(selected) >= stop:
+                    break
+        found = [copy_entity(entities[i]) for i in page(selected, offset, limit)]
+        return found, len(selected) if count else None
 
     # -- contexts (clause 5.13) -------------------------------------------------------
     async def put_context(self, record: ContextRecord) -> None:

@@ -22,14 +22,16 @@ power loss or OS crash may lose the last transactions.
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
 from ngsi_ld.errors import ServiceUnavailable
+from ngsi_ld.query import EntityQuery
 
 from . import sqlite_sql as sql
 from .base import (
@@ -42,7 +44,8 @@ from .base import (
     Outcome,
     Store,
 )
-from .common import as_ngsi_error, check_scan
+from .common import as_ngsi_error, check_page, check_scan
+from .sqlite_query import run_query
 from .sqlite_threads import Worker
 
 T = TypeVar("T")
@@ -59,6 +62,7 @@ class SqliteStore(Store):
         self._readers = Worker(self.path, writer=False, threads=readers)
         self._open = False
         self._known_tenants: set[str] = {DEFAULT_TENANT}
+        self._shm: int | None = None  # descriptor of the WAL index, read by data_version
 
     @property
     def commit_count(self) -> int:
@@ -91,6 +95,9 @@ class SqliteStore(Store):
         self._open = False
         await self._readers.stop()
         await self._writer.stop()
+        if self._shm is not None:
+            os.close(self._shm)
+            self._shm = None
 
     async def health(self) -> dict[str, Any]:
         """Run a trivial query on the writer thread; ServiceUnavailable if it fails."""
@@ -187,6 +194,53 @@ class SqliteStore(Store):
         """Entities matching ``scan`` sorted by id (the requested page) and the total count."""
         pattern = check_scan(scan)
         return await self._read(lambda conn: sql.scan(conn, tenant, scan, pattern))
+
+    async def query_entities(
+        self,
+        tenant: str,
+        query: EntityQuery,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        count: bool = False,
+    ) -> tuple[list[Entity], int | None]:
+        """Matching entities sorted by id, paged; indexes first, then ``matches`` (sqlite_query)."""
+        check_page(offset, limit)
+        return await self._read(lambda conn: run_query(conn, tenant, query, offset, limit, count))
+
+    def data_version(self, tenant: str) -> Hashable | None:
+        """This process's write count and the WAL index header (48 bytes of ``-shm``).
+
+        The header holds the commit counter, the last frame and the WAL salts, so
+        it changes with every commit, also by other broker processes on this file.
+        """
+        if not self._open:
+            return None
+        try:
+            if self._shm is None:
+                self._shm = os.open(f"{self.path}-shm", os.O_RDONLY)
+            header = os.pread(self._shm, 48, 0)
+        except OSError:
+            return None
+        return self._writer.job_count, header
+
+    async def type_names(self, tenant: str) -> list[str]:
+        """Every entity type with at least one entity, sorted, from the type index."""
+        rows = await self._read(
+            lambda conn: conn.execute(
+                "SELECT DISTINCT type FROM entity_types WHERE tenant = ? ORDER BY type", (tenant,)
+            ).fetchall()
+        )
+        return [name for (name,) in rows]
+
+    async def attribute_names(self, tenant: str) -> list[str]:
+        """Every attribute name some entity has, sorted, from the attribute index."""
+        rows = await self._read(
+            lambda conn: conn.execute(
+                "SELECT DISTINCT attr FROM entity_attrs WHERE tenant = ? ORDER BY attr", (tenant,)
+            ).fetchall()
+        )
+        return [name for (name,) in rows]
 
     # -- contexts (clause 5.13) -------------------------------------------------------
     async def put_context(self, record: ContextRecord) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from . import sqlite_index
 from .base import DEFAULT_TENANT, ContextRecord, Entity, EntityScan
 from .common import (
     entity_attr_names,
@@ -25,7 +26,8 @@ from .common import (
     prefix_upper_bound,
 )
 
-SCHEMA_VERSION = 1
+# 2: the query indexes of sqlite_index (attribute values, R*Tree)
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -91,8 +93,11 @@ def create_schema(conn: sqlite3.Connection) -> None:
     for statement in SCHEMA.split(";"):
         if statement.strip():
             conn.execute(statement)
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    # A file written by an older version: its entities are not in the newer indexes yet.
+    sqlite_index.create(conn, rebuild=row is not None and int(row[0]) < SCHEMA_VERSION)
     conn.execute(
-        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
         (str(SCHEMA_VERSION),),
     )
 
@@ -160,6 +165,7 @@ def write_entity(
         new_types, new_attrs = entity_types(after), entity_attr_names(after)
     _sync_index(conn, "entity_types", "type", tenant, entity_id, old_types, new_types)
     _sync_index(conn, "entity_attrs", "attr", tenant, entity_id, old_attrs, new_attrs)
+    sqlite_index.sync(conn, tenant, entity_id, before, after)
 
 
 def _sync_index(

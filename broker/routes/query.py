@@ -1,0 +1,403 @@
+"""Clauses 5.7.2 (Query Entities, GET and POST) and Purge Entities over HTTP.
+
+The request's selectors become one :class:`ngsi_ld.query.EntityQuery` whose
+names are expanded with the request's @context; the store executes it (sorted
+by id, paged) and the entities are rendered like a retrieval (5.7.1 options).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from broker.app import Broker, add_route, broker_of
+from broker.http import GEO_JSON, flag, negotiate, options, parse_link_context, read_body
+from broker.routes.common import (
+    ENTITIES,
+    FORMATS,
+    READ_MEDIA,
+    READ_OPTIONS,
+    View,
+    csv,
+    publish,
+    respond,
+    view_of,
+)
+from broker.storage.base import Entity
+from ngsi_ld import operations
+from ngsi_ld.attributes import is_iri
+from ngsi_ld.errors import BadRequestData, TooManyResults
+from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.query import (
+    EntityQuery,
+    GeoQuery,
+    parse_geo_query,
+    parse_q,
+    parse_scope_q,
+    parse_type_expr,
+    resolve_names,
+)
+from ngsi_ld.representation import to_feature_collection
+
+QUERY = "/ngsi-ld/v1/entityOperations/query"
+RESULTS_COUNT = "NGSILD-Results-Count"
+_GEO_PARAMS = ("georel", "geometry", "coordinates")
+#: entities deleted per store transaction by a purge
+PURGE_BATCH = 500
+#: answers kept by the GET query cache, and the largest body it keeps
+CACHE_ENTRIES = 256
+CACHE_MAX_BODY = 256 * 1024
+
+
+def _ids(values: list[str] | None, what: str = "id") -> list[str] | None:
+    if values is None:
+        return None
+    for value in values:
+        if not is_iri(value):
+            raise BadRequestData(f"{what} {value!r} is not an absolute URI")
+    return values
+
+
+def _geo(params: Mapping[str, Any], where: str) -> GeoQuery | None:
+    """4.10: georel, geometry and coordinates come together (geoproperty is optional)."""
+    given = [name for name in _GEO_PARAMS if params.get(name) is not None]
+    if not given:
+        if params.get("geoproperty") is not None:
+            raise BadRequestData(f"geoproperty in {where} needs georel, geometry and coordinates")
+        return None
+    missing = [name for name in _GEO_PARAMS if params.get(name) is None]
+    if missing:
+        raise BadRequestData(f"a geo-query in {where} also needs {', '.join(missing)}")
+    geoproperty = params.get("geoproperty") or "location"
+    return parse_geo_query(params["georel"], params["geometry"], params["coordinates"],
+                           geoproperty)
+
+
+def _integer(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit():
+        raise BadRequestData(f"{name} must be a non-negative integer, not {raw!r}")
+    return int(raw)
+
+
+def page_of(broker: Broker, request: web.Request, count: bool) -> tuple[int, int]:
+    """offset and limit (6.3.10): the configured default, 403 TooManyResults over the maximum."""
+    settings = broker.settings
+    offset = _integer(request, "offset") or 0
+    limit = _integer(request, "limit")
+    if limit is None:
+        limit = settings.default_page_size
+    if limit > settings.max_page_size:
+        raise TooManyResults(
+            f"limit {limit} exceeds the maximum page size {settings.max_page_size}"
+        )
+    if limit == 0 and not count:
+        raise BadRequestData("limit=0 is only allowed together with count=true")
+    return offset, limit
+
+
+def _resolve(ctx: ActiveContext, query: EntityQuery) -> EntityQuery:
+    return resolve_names(query, ctx.expand_term, ctx.expand_term)
+
+
+def query_of(request: web.Request, ctx: ActiveContext) -> EntityQuery:
+    """The selectors of GET /entities (5.7.2) and of a purge, names expanded."""
+    params = request.query
+    type_text = params.get("type")
+    q_text, scope_text = params.get("q"), params.get("scopeQ")
+    query = EntityQuery(
+        ids=_ids(csv(request, "id")),
+        id_pattern=params.get("idPattern"),
+        type_expr=None if type_text is None else parse_type_expr(type_text),
+        attrs=csv(request, "attrs"),
+        q=None if q_text is None else parse_q(q_text),
+        scope_q=None if scope_text is None else parse_scope_q(scope_text),
+        geo_q=_geo(params, "the query"),
+        dataset_ids=csv(request, "datasetId"),
+        lang=params.get("lang"),
+    )
+    if not query.has_selector:
+        raise BadRequestData(
+            "a query needs at least one of type, id, idPattern, attrs, q, scopeQ or a geo-query"
+        )
+    return _resolve(ctx, query)
+
+
+def _paging_links(request: web.Request, offset: int, limit: int, more: bool) -> list[str]:
+    links = []
+    base = [(k, v) for k, v in request.query.items() if k not in ("offset", "limit")]
+
+    def url(at: int) -> str:
+        return f"{request.path}?{urlencode([*base, ('limit', str(limit)), ('offset', str(at))])}"
+
+    if offset > 0 and limit > 0:
+        links.append(f'<{url(max(0, offset - limit))}>; rel="prev"')
+    if more and limit > 0:
+        links.append(f'<{url(offset + limit)}>; rel="next"')
+    return links
+
+
+async def answer(
+    broker: Broker,
+    request: web.Request,
+    tenant: str,
+    queries: list[EntityQuery],
+    view: View,
+    ctx: ActiveContext,
+    context: Any,
+) -> web.Response:
+    """Run the queries (OR-ed), page, render; count and paging headers (6.3.10, 6.3.13)."""
+    count = flag(request, "count")
+    offset, limit = page_of(broker, request, count)
+    total: int | None
+    if len(queries) == 1:
+        # one more than the page tells whether a next page exists without counting
+        found, total = await broker.store.query_entities(
+            tenant, queries[0], offset=offset, limit=limit if count else limit + 1, count=count
+        )
+        more = offset + limit < total if total is not None else len(found) > limit
+        found = found[:limit]
+    else:
+        merged: dict[str, Entity] = {}
+        for query in queries:
+            every, _ = await broker.store.query_entities(tenant, query)
+            merged.update((e["id"], e) for e in every)
+        ordered = [merged[i] for i in sorted(merged)]
+        found, total = ordered[offset:offset + limit], len(ordered)
+        more = offset + limit < total
+    rendered = [view.render(ctx, entity) for entity in found]
+    data: Any = rendered
+    if view.media_type == GEO_JSON:
+        data = to_feature_collection(rendered)
+    headers = {RESULTS_COUNT: str(total)} if count else {}
+    response = await respond(broker, data, view.media_type, context, headers=headers)
+    links = _paging_links(request, offset, limit, more)
+    if links:
+        # one Link header (some clients keep only one): the context link, then the pages
+        response.headers["Link"] = ", ".join(filter(None, [response.headers.get("Link"), *links]))
+    return response
+
+
+def _without_geojson_format(request: web.Request) -> tuple[web.Request, bool]:
+    # format=geojson selects the GeoJSON media type (6.3.7); the rest of format is a view option
+    if request.query.get("format") != "geojson":
+        return request, False
+    rest = [(k, v) for k, v in request.query.items() if k != "format"]
+    return request.clone(rel_url=request.rel_url.with_query(rest)), True
+
+
+class AnswerCache:
+    """Rendered answers of GET queries, valid while the store's data_version holds.
+
+    Dashboards and benchmarks repeat the same queries; an answer is reused only
+    if nothing was written since it was computed (the version is read before the
+    query runs) and the request's @context compiles to the same ActiveContext.
+    """
+
+    def __init__(self, size: int = CACHE_ENTRIES) -> None:
+        self.size = size
+        # key -> (version, ctx, status, body, content type, headers)
+        self._entries: OrderedDict[tuple[str, ...], tuple[Any, ...]] = OrderedDict()
+
+    def get(
+        self, key: tuple[str, ...], version: Hashable, ctx: ActiveContext
+    ) -> web.Response | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] != version or entry[1] is not ctx:
+            return None
+        self._entries.move_to_end(key)
+        response = web.Response(body=entry[3], status=entry[2], content_type=entry[4])
+        response.headers.extend(entry[5])
+        return response
+
+    def put(self, key: tuple[str, ...], version: Hashable, ctx: ActiveContext,
+            response: web.Response) -> None:
+        body = response.body
+        if not isinstance(body, bytes) or len(body) > CACHE_MAX_BODY:
+            return
+        skip = {"content-type", "content-length"}
+        headers = [(k, v) for k, v in response.headers.items() if k.lower() not in skip]
+        self._entries[key] = (version, ctx, response.status, body, response.content_type,
+                              headers)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+
+ANSWERS = web.AppKey("query_answers", AnswerCache)
+
+
+# 5.7.2 Query Entities (GET)
+async def query_entities(request: web.Request) -> web.Response:
+    broker = broker_of(request)
+    context = parse_link_context(request.headers.get("Link"))
+    ctx = await broker.resolver.active(context)
+    tenant = await broker.tenant(request)
+    version = broker.store.data_version(tenant)
+    key = (tenant, request.path_qs, request.headers.get("Accept", ""),
+           request.headers.get("Link", ""))
+    cache = request.app[ANSWERS]
+    if version is not None:
+        cached = cache.get(key, version, ctx)
+        if cached is not None:
+            return cached
+    request, geojson = _without_geojson_format(request)
+    media = GEO_JSON if geojson else negotiate(request.headers.get("Accept"), READ_MEDIA)
+    view = view_of(request, ctx, media)
+    query = query_of(request, ctx)
+    response = await answer(broker, request, tenant, [query], view, ctx, context)
+    if version is not None:
+        cache.put(key, version, ctx, response)
+    return response
+
+
+def _strings(body: Mapping[str, Any], name: str) -> list[str] | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not value or not all(
+        isinstance(v, str) and v for v in value
+    ):
+        raise BadRequestData(f"{name} must be a non-empty array of strings")
+    return value
+
+
+def _text(body: Mapping[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise BadRequestData(f"{name} must be a string")
+    return value
+
+
+def _selectors(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    entities = body.get("entities")
+    if entities is None:
+        return [{}]
+    if not isinstance(entities, list) or not entities:
+        raise BadRequestData("entities must be a non-empty array of EntitySelector")
+    for selector in entities:
+        if not isinstance(selector, dict):
+            raise BadRequestData("every member of entities must be an EntitySelector object")
+        unknown = set(selector) - {"id", "idPattern", "type"}
+        if unknown:
+            raise BadRequestData(f"unknown EntitySelector member(s): {', '.join(sorted(unknown))}")
+        if not any(selector.get(k) is not None for k in ("id", "idPattern", "type")):
+            raise BadRequestData("an EntitySelector needs id, idPattern or type")
+    return entities
+
+
+def post_queries(body: Any) -> tuple[list[EntityQuery], dict[str, Any]]:
+    """The Query body (5.2.23): one EntityQuery per EntitySelector, and the view members."""
+    if not isinstance(body, dict):
+        raise BadRequestData("the body must be a Query object")
+    if body.get("type") != "Query":
+        raise BadRequestData('the body must be a Query: its type must be "Query"')
+    geo_q = body.get("geoQ")
+    if geo_q is not None and not isinstance(geo_q, dict):
+        raise BadRequestData("geoQ must be a GeoQuery object")
+    q_text, scope_text = _text(body, "q"), _text(body, "scopeQ")
+    common = EntityQuery(
+        attrs=_strings(body, "attrs"),
+        q=None if q_text is None else parse_q(q_text),
+        scope_q=None if scope_text is None else parse_scope_q(scope_text),
+        geo_q=None if geo_q is None else _geo(geo_q, "geoQ"),
+        dataset_ids=_strings(body, "datasetId"),
+        lang=_text(body, "lang"),
+    )
+    queries = []
+    for selector in _selectors(body):
+        entity_id, pattern, types = (_text(selector, k) for k in ("id", "idPattern", "type"))
+        queries.append(replace(
+            common,
+            ids=None if entity_id is None else _ids([entity_id]),
+            # 5.2.33: the id takes precedence over idPattern
+            id_pattern=pattern if entity_id is None else None,
+            type_expr=None if types is None else parse_type_expr(types),
+        ))
+    if not any(query.has_selector for query in queries):
+        raise BadRequestData("a Query needs entities, attrs, q, scopeQ or geoQ")
+    view = {name: _strings(body, name) for name in ("attrs", "pick", "omit", "datasetId")}
+    view["lang"] = body.get("lang")
+    return queries, view
+
+
+def _names(ctx: ActiveContext, names: list[str] | None) -> set[str] | None:
+    if names is None:
+        return None
+    return {n if n in ("id", "type", "scope") else ctx.expand_term(n) for n in names}
+
+
+def _post_view(request: web.Request, ctx: ActiveContext, media: str,
+               members: dict[str, Any]) -> View:
+    opts = options(request, READ_OPTIONS)
+    formats = {FORMATS[o] for o in opts if o in FORMATS}
+    if len(formats) > 1:
+        raise BadRequestData(f"conflicting representations requested: {', '.join(formats)}")
+    if members["pick"] is not None and members["omit"] is not None:
+        raise BadRequestData("pick and omit cannot be used together")
+    return View(
+        media_type=media,
+        fmt=formats.pop() if formats else "normalized",
+        sys_attrs="sysAttrs" in opts,
+        lang=members["lang"],
+        attrs=_names(ctx, members["attrs"]),
+        pick=_names(ctx, members["pick"]),
+        omit=_names(ctx, members["omit"]),
+        dataset_ids=members["datasetId"],
+        geometry_property=ctx.expand_term("location"),
+    )
+
+
+# 5.7.2 Query Entities (POST /entityOperations/query, the body is a Query 5.2.23)
+async def query_post(request: web.Request) -> web.Response:
+    broker = broker_of(request)
+    media = negotiate(request.headers.get("Accept"), READ_MEDIA)
+    body = await read_body(request, broker.settings.max_body_size)
+    ctx = await broker.resolver.active(body.context)
+    queries, members = post_queries(body.data)
+    view = _post_view(request, ctx, media, members)
+    tenant = await broker.tenant(request)
+    resolved = [_resolve(ctx, query) for query in queries]
+    return await answer(broker, request, tenant, resolved, view, ctx, body.context)
+
+
+# Purge Entities (DELETE /entities with query selectors; ETSI GS CIM 009 v1.9.1 6.4.3.3)
+async def purge_entities(request: web.Request) -> web.Response:
+    broker = broker_of(request)
+    context = parse_link_context(request.headers.get("Link"))
+    ctx = await broker.resolver.active(context)
+    for name in ("limit", "offset", "count"):
+        if name in request.query:
+            raise BadRequestData(f"{name} is not a parameter of a purge")
+    query = query_of(request, ctx)
+    tenant = await broker.tenant(request)
+    found, _ = await broker.store.query_entities(tenant, query)
+    ids = [entity["id"] for entity in found]
+    for start in range(0, len(ids), PURGE_BATCH):
+        chunk = ids[start:start + PURGE_BATCH]
+        outcomes = await broker.store.modify_many(
+            tenant, [(i, operations.delete_entity(i)) for i in chunk]
+        )
+        for outcome in outcomes:
+            if outcome.change is not None:
+                publish(broker, tenant, outcome.change)
+    return web.Response(status=204)
+
+
+def setup(app: web.Application) -> None:
+    app[ANSWERS] = AnswerCache()
+    add_route(app, "GET", ENTITIES, query_entities)
+    add_route(app, "DELETE", ENTITIES, purge_entities)
+    add_route(app, "POST", QUERY, query_post)
+
+
+__all__ = ["AnswerCache", "answer", "page_of", "post_queries", "query_of", "setup"]

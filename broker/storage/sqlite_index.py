@@ -1,0 +1,190 @@
+"""The query indexes of the SQLite store: attribute values and an R*Tree of geometries.
+
+Kept in step with every entity write by :func:`sync`, on the writer thread:
+
+* ``attr_values`` holds, per entity and top-level attribute, every number and
+  string a q term without sub-attribute, member or key compares against
+  (clause 4.9; the same targets as ``ngsi_ld.query.evaluate``).  ``val`` has no
+  type affinity, so numbers stay numbers and strings strings (in SQLite every
+  number sorts before every string); ``vocab`` marks VocabProperty IRIs.
+* ``geo_rows`` / ``geo_rtree`` hold the bounding box of every attribute instance
+  whose value is a GeoJSON geometry (clause 4.10), keyed by tenant, entity and
+  attribute: a geo-query reads the boxes that intersect ``bbox_for(query)``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+
+from .base import Entity
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS attr_values (
+    tenant TEXT NOT NULL,
+    attr TEXT NOT NULL,
+    id TEXT NOT NULL,
+    val NOT NULL,
+    vocab INTEGER NOT NULL,
+    PRIMARY KEY (tenant, attr, id, val, vocab)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS geo_rows (
+    rid INTEGER PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    attr TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS geo_rows_entity ON geo_rows (tenant, id);
+CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree USING rtree (id, minx, maxx, miny, maxy);
+"""
+
+_MAIN_MEMBER = {
+    "Property": "value",
+    "GeoProperty": "value",
+    "Relationship": "object",
+    "VocabProperty": "vocab",
+    "JsonProperty": "json",
+    "ListProperty": "valueList",
+    "ListRelationship": "objectList",
+}
+_GEOMETRIES = frozenset(
+    ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
+)
+_INT64 = (-(2**63), 2**63 - 1)
+
+ValueRow = tuple[str, Any, int]  # (attribute, value, vocab flag)
+Box = tuple[str, float, float, float, float]  # (attribute, minx, maxx, miny, maxy)
+
+
+def sql_number(value: int | float) -> int | float:
+    """A JSON number as SQLite can bind it (integers beyond 64 bits become floats)."""
+    if isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]:
+        return float(value)
+    return value
+
+
+def _attributes(entity: Entity | None) -> dict[str, list[Any]]:
+    attrs = entity.get("attrs") if entity is not None else None
+    if not isinstance(attrs, dict):
+        return {}
+    return {n: (i if isinstance(i, list) else [i]) for n, i in attrs.items()}
+
+
+def _targets(instance: dict[str, Any]) -> list[Any]:
+    kind = instance.get("type")
+    if kind == "LanguageProperty":
+        lang_map = instance.get("languageMap")
+        if not isinstance(lang_map, dict):
+            return []
+        return [s for v in lang_map.values() for s in (v if isinstance(v, list) else [v])]
+    member = _MAIN_MEMBER.get(kind if isinstance(kind, str) else "", "value")
+    if member not in instance:
+        return []
+    value = instance[member]
+    out = []
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, dict) and "@value" in item:
+            item = item["@value"]
+        out.append(item)
+    return out
+
+
+def value_rows(entity: Entity | None) -> set[ValueRow]:
+    """The ``attr_values`` rows of an entity (numbers and strings of top-level attributes)."""
+    rows: set[ValueRow] = set()
+    for name, instances in _attributes(entity).items():
+        for instance in instances:
+            if not isinstance(instance, dict):
+                continue
+            vocab = 1 if instance.get("type") == "VocabProperty" else 0
+            for value in _targets(instance):
+                if isinstance(value, str):
+                    rows.add((name, value, vocab))
+                elif isinstance(value, int | float) and not isinstance(value, bool):
+                    rows.add((name, sql_number(value), 0))
+    return rows
+
+
+def _extent(coords: Any, box: list[float]) -> bool:
+    """Grow ``box`` [minx, maxx, miny, maxy] by every position in ``coords``; False if malformed."""
+    if not isinstance(coords, list) or not coords:
+        return False
+    if all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords):
+        if len(coords) < 2:
+            return False
+        x, y = float(coords[0]), float(coords[1])
+        box[0], box[1] = min(box[0], x), max(box[1], x)
+        box[2], box[3] = min(box[2], y), max(box[3], y)
+        return True
+    return all(_extent(c, box) for c in coords)
+
+
+def geo_boxes(entity: Entity | None) -> list[Box]:
+    """The bounding box of every attribute instance whose value is a GeoJSON geometry."""
+    boxes: list[Box] = []
+    for name, instances in _attributes(entity).items():
+        for instance in instances:
+            value = instance.get("value") if isinstance(instance, dict) else None
+            if not isinstance(value, dict) or value.get("type") not in _GEOMETRIES:
+                continue
+            box = [float("inf"), float("-inf"), float("inf"), float("-inf")]
+            if _extent(value.get("coordinates"), box):
+                boxes.append((name, box[0], box[1], box[2], box[3]))
+    return sorted(set(boxes))
+
+
+def sync(
+    conn: sqlite3.Connection,
+    tenant: str,
+    entity_id: str,
+    before: Entity | None,
+    after: Entity | None,
+) -> None:
+    """Bring the query indexes of one entity from ``before`` to ``after`` (None: absent)."""
+    old, new = value_rows(before), value_rows(after)
+    if old - new:
+        conn.executemany(
+            "DELETE FROM attr_values WHERE tenant = ? AND attr = ? AND id = ? AND val = ?"
+            " AND vocab = ?",
+            [(tenant, a, entity_id, v, k) for a, v, k in old - new],
+        )
+    if new - old:
+        conn.executemany(
+            "INSERT OR IGNORE INTO attr_values (tenant, attr, id, val, vocab)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(tenant, a, entity_id, v, k) for a, v, k in new - old],
+        )
+    old_boxes, new_boxes = geo_boxes(before), geo_boxes(after)
+    if old_boxes == new_boxes:
+        return
+    if old_boxes:
+        conn.execute(
+            "DELETE FROM geo_rtree WHERE id IN"
+            " (SELECT rid FROM geo_rows WHERE tenant = ? AND id = ?)",
+            (tenant, entity_id),
+        )
+        conn.execute("DELETE FROM geo_rows WHERE tenant = ? AND id = ?", (tenant, entity_id))
+    for attr, minx, maxx, miny, maxy in new_boxes:
+        cursor = conn.execute(
+            "INSERT INTO geo_rows (tenant, id, attr) VALUES (?, ?, ?)", (tenant, entity_id, attr)
+        )
+        conn.execute(
+            "INSERT INTO geo_rtree (id, minx, maxx, miny, maxy) VALUES (?, ?, ?, ?, ?)",
+            (cursor.lastrowid, minx, maxx, miny, maxy),
+        )
+
+
+def create(conn: sqlite3.Connection, rebuild: bool) -> None:
+    """Create the index tables; ``rebuild`` fills them from the stored entities."""
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    if not rebuild:
+        return
+    conn.execute("DELETE FROM attr_values")
+    conn.execute("DELETE FROM geo_rtree")
+    conn.execute("DELETE FROM geo_rows")
+    for tenant, entity_id, doc in conn.execute("SELECT tenant, id, doc FROM entities").fetchall():
+        sync(conn, tenant, entity_id, None, orjson.loads(doc))

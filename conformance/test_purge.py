@@ -1,0 +1,57 @@
+"""Purge Entities: DELETE /entities with query selectors (ETSI GS CIM 009 v1.9.1 6.4.3.3)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from conformance.client import Client
+from conformance.data import BAD_DATA, ENTITIES, absent, create, eid, entity, is_problem, prop
+
+
+def fleet(client: Client, uid: str, n: int = 5) -> tuple[str, list[str]]:
+    t = f"Car{uid}"
+    made = []
+    for i in range(n):
+        made.append(eid("Car", uid, i))
+        create(client, entity(made[-1], t, speed=prop(10 * i)))
+    return t, made
+
+
+def remaining(client: Client, t: str) -> list[str]:
+    reply = client.get(f"{ENTITIES}?type={t}&limit=100")
+    assert reply.status == 200
+    return [item["id"] for item in reply.json]
+
+
+@pytest.mark.clause("6.4.3.3")
+def test_purge_by_type_and_q(client: Client, uid: str) -> None:
+    t, made = fleet(client, uid)
+    reply = client.delete(f"{ENTITIES}?type={t}&q={quote('speed>=20', safe='')}")
+    assert reply.status == 204
+    assert remaining(client, t) == made[:2]
+    assert all(absent(client, i) for i in made[2:])
+
+
+@pytest.mark.clause("6.4.3.3")
+def test_purge_by_id_pattern_and_ids(client: Client, uid: str) -> None:
+    t, made = fleet(client, uid)
+    assert client.delete(f"{ENTITIES}?id={made[0]},{made[4]}").status == 204
+    assert remaining(client, t) == made[1:4]
+    pattern = quote(f"^urn:ngsi-ld:Car:{uid}-[12]$", safe="")
+    assert client.delete(f"{ENTITIES}?idPattern={pattern}").status == 204
+    assert remaining(client, t) == [made[3]]
+
+
+@pytest.mark.clause("6.4.3.3")
+def test_purge_of_nothing_is_204(client: Client, uid: str) -> None:
+    t, made = fleet(client, uid, 2)
+    assert client.delete(f"{ENTITIES}?type={t}&q=speed>1000").status == 204
+    assert remaining(client, t) == made
+
+
+@pytest.mark.clause("6.4.3.3")
+@pytest.mark.parametrize("query", ["", "?limit=5", "?type=T&q=speed%3D%3D", "?type=T&limit=2"])
+def test_purge_without_selector_or_bad_is_400(client: Client, query: str) -> None:
+    assert is_problem(client.delete(f"{ENTITIES}{query}"), 400, BAD_DATA)
