@@ -14,6 +14,3 @@ def setup_routes(app: web.Application) -> None:
     batch.setup(app)
     query.setup(app)
     discovery.setup(app)
-    from broker.routes import subscriptions
-
-    subscriptions.setup(app)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .base import (
     DEFAULT_TENANT,
+    AttributeSummary,
     Change,
     ContextRecord,
     Entity,
@@ -24,6 +25,7 @@ from .base import (
     Mutation,
     Outcome,
     Store,
+    TypeSummary,
 )
 from .memory import MemoryStore
 from .sqlite import SqliteStore
@@ -71,6 +73,7 @@ def _sqlite_path(url: str, rest: str) -> Path:
 
 __all__ = [
     "DEFAULT_TENANT",
+    "AttributeSummary",
     "Change",
     "ContextRecord",
     "Entity",
@@ -80,5 +83,6 @@ __all__ = [
     "Outcome",
     "SqliteStore",
     "Store",
+    "TypeSummary",
     "open_store",
 ]
