@@ -509,10 +509,12 @@ class StorageContract:
         tenant = fresh_tenant()
         items = []
         for n in range(10):
-            e = entity(f"urn:c:{n}", [T] if n % 2 else [T, U], height=n,
-                       state="on" if n % 3 else "off")
-            e["attrs"][LOC] = [{"type": "GeoProperty",
-                                "value": {"type": "Point", "coordinates": [n / 10, 0.0]}}]
+            e = entity(
+                f"urn:c:{n}", [T] if n % 2 else [T, U], height=n, state="on" if n % 3 else "off"
+            )
+            e["attrs"][LOC] = [
+                {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [n / 10, 0.0]}}
+            ]
             items.append((e["id"], create(e)))
         await store.modify_many(tenant, items)
         return tenant
@@ -541,9 +543,14 @@ class StorageContract:
     async def test_query_ids_pattern_attrs_and_tenants(self, store: Store) -> None:
         tenant = await self._city(store)
         assert await self._ids(store, tenant, EntityQuery(ids=["urn:c:7", "urn:c:2", "x:no"])) == [
-            "urn:c:2", "urn:c:7"]
+            "urn:c:2",
+            "urn:c:7",
+        ]
         assert await self._ids(store, tenant, EntityQuery(id_pattern="^urn:c:[0-2]$")) == [
-            "urn:c:0", "urn:c:1", "urn:c:2"]
+            "urn:c:0",
+            "urn:c:1",
+            "urn:c:2",
+        ]
         assert await self._ids(store, tenant, EntityQuery(attrs=["https://example.org/none"])) == []
         assert await self._ids(store, fresh_tenant(), EntityQuery(type_expr=TypeName(T))) == []
 
@@ -551,7 +558,10 @@ class StorageContract:
         tenant = await self._city(store)
         near = parse_geo_query("near;maxDistance==12000", "Point", [0.5, 0.0], LOC)
         assert await self._ids(store, tenant, EntityQuery(geo_q=near)) == [
-            "urn:c:4", "urn:c:5", "urn:c:6"]
+            "urn:c:4",
+            "urn:c:5",
+            "urn:c:6",
+        ]
 
     async def test_query_follows_updates_and_deletes(self, store: Store) -> None:
         tenant = await self._city(store)
@@ -596,6 +606,40 @@ class StorageContract:
         assert await store.delete_context(hosted.url) is False
         assert await store.get_context(hosted.url) is None
         assert [r.url for r in await store.list_contexts()] == [cached.url]
+
+    # -- records -------------------------------------------------------------------------
+    async def test_records_are_per_tenant_and_collection(self, store: Store) -> None:
+        sub = {"id": "urn:ngsi-ld:Subscription:1", "q": "p>1", "nested": {"a": [1, 2]}}
+        assert await store.get_record("", "subscriptions", sub["id"]) is None
+        await store.put_record("", "subscriptions", sub["id"], sub)
+        await store.put_record("city", "subscriptions", sub["id"], {**sub, "q": "p>2"})
+        await store.put_record("", "registrations", "urn:r:1", {"id": "urn:r:1"})
+        assert await store.get_record("", "subscriptions", sub["id"]) == sub
+        assert (await store.get_record("city", "subscriptions", sub["id"]))["q"] == "p>2"
+        assert await store.list_records("", "registrations") == [{"id": "urn:r:1"}]
+        await store.put_record("", "subscriptions", "urn:a", {"id": "urn:a"})
+        assert [d["id"] for d in await store.list_records("", "subscriptions")] == [
+            "urn:a",
+            sub["id"],
+        ]
+        assert [(t, d["id"]) for t, d in await store.all_records("subscriptions")] == [
+            ("", "urn:a"),
+            ("", sub["id"]),
+            ("city", sub["id"]),
+        ]
+
+    async def test_records_replace_delete_and_copy(self, store: Store) -> None:
+        doc = {"id": "urn:s:1", "timesSent": 0}
+        await store.put_record("", "subscriptions", "urn:s:1", doc)
+        doc["timesSent"] = 99  # the store kept its own copy
+        got = await store.get_record("", "subscriptions", "urn:s:1")
+        assert got == {"id": "urn:s:1", "timesSent": 0}
+        got["timesSent"] = 5
+        await store.put_record("", "subscriptions", "urn:s:1", got)
+        assert (await store.get_record("", "subscriptions", "urn:s:1"))["timesSent"] == 5
+        assert await store.delete_record("", "subscriptions", "urn:s:1") is True
+        assert await store.delete_record("", "subscriptions", "urn:s:1") is False
+        assert await store.list_records("", "subscriptions") == []
 
     # -- concurrency ------------------------------------------------------------------
     async def test_concurrent_modifies_lose_nothing(self, store: Store) -> None:

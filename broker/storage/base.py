@@ -221,3 +221,31 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def delete_context(self, url: str) -> bool:
         """Remove a context record; False if there was none."""
+
+    # -- records: subscriptions, registrations and other per-tenant documents ---------
+    @abc.abstractmethod
+    async def put_record(
+        self, tenant: str, collection: str, record_id: str, document: dict[str, Any]
+    ) -> None:
+        """Insert or replace the JSON document ``record_id`` of ``collection`` in ``tenant``."""
+
+    @abc.abstractmethod
+    async def get_record(
+        self, tenant: str, collection: str, record_id: str
+    ) -> dict[str, Any] | None:
+        """The document, or None."""
+
+    @abc.abstractmethod
+    async def list_records(self, tenant: str, collection: str) -> list[dict[str, Any]]:
+        """Every document of ``collection`` in ``tenant``, sorted by record id."""
+
+    @abc.abstractmethod
+    async def delete_record(self, tenant: str, collection: str, record_id: str) -> bool:
+        """Remove a document; False if there was none."""
+
+    @abc.abstractmethod
+    async def all_records(self, collection: str) -> list[tuple[str, dict[str, Any]]]:
+        """(tenant, document) for every document of ``collection`` in every tenant.
+
+        Sorted by tenant then record id; used to resume subscriptions after a restart.
+        """

@@ -43,6 +43,7 @@ class MemoryStore(Store):
     def __init__(self) -> None:
         self._entities: dict[str, dict[str, Entity]] = {DEFAULT_TENANT: {}}
         self._contexts: dict[str, ContextRecord] = {}
+        self._records: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self._writes = 0
 
     async def health(self) -> dict[str, Any]:
@@ -166,6 +167,38 @@ class MemoryStore(Store):
     async def delete_context(self, url: str) -> bool:
         """Remove a context record; False if there was none."""
         return self._contexts.pop(url, None) is not None
+
+    # -- records -----------------------------------------------------------------------
+    async def put_record(
+        self, tenant: str, collection: str, record_id: str, document: dict[str, Any]
+    ) -> None:
+        """Insert or replace a document (a copy is kept)."""
+        self._records.setdefault((tenant, collection), {})[record_id] = copy_entity(document)
+
+    async def get_record(
+        self, tenant: str, collection: str, record_id: str
+    ) -> dict[str, Any] | None:
+        """A copy of the document, or None."""
+        document = self._records.get((tenant, collection), {}).get(record_id)
+        return None if document is None else copy_entity(document)
+
+    async def list_records(self, tenant: str, collection: str) -> list[dict[str, Any]]:
+        """Copies of every document of the collection, sorted by record id."""
+        documents = self._records.get((tenant, collection), {})
+        return [copy_entity(documents[key]) for key in sorted(documents)]
+
+    async def delete_record(self, tenant: str, collection: str, record_id: str) -> bool:
+        """Remove a document; False if there was none."""
+        return self._records.get((tenant, collection), {}).pop(record_id, None) is not None
+
+    async def all_records(self, collection: str) -> list[tuple[str, dict[str, Any]]]:
+        """(tenant, copy) for every document of the collection, by tenant then id."""
+        return [
+            (tenant, copy_entity(documents[key]))
+            for (tenant, name), documents in sorted(self._records.items())
+            if name == collection
+            for key in sorted(documents)
+        ]
 
 
 def _copy_record(record: ContextRecord) -> ContextRecord:

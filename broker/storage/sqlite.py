@@ -259,5 +259,36 @@ class SqliteStore(Store):
         """Remove a context record; False if there was none."""
         return await self._write(lambda conn: sql.delete_context(conn, url))
 
+    # -- records -----------------------------------------------------------------------
+    async def put_record(
+        self, tenant: str, collection: str, record_id: str, document: dict[str, Any]
+    ) -> None:
+        """Insert or replace a record document."""
+        encoded = orjson.dumps(document)
+        await self._write(lambda conn: sql.put_record(conn, tenant, collection, record_id, encoded))
+
+    async def get_record(
+        self, tenant: str, collection: str, record_id: str
+    ) -> dict[str, Any] | None:
+        """The record document, or None."""
+        raw = await self._read(lambda conn: sql.get_record(conn, tenant, collection, record_id))
+        return None if raw is None else orjson.loads(raw)
+
+    async def list_records(self, tenant: str, collection: str) -> list[dict[str, Any]]:
+        """Every document of the collection in the tenant, sorted by record id."""
+        rows = await self._read(lambda conn: sql.list_records(conn, tenant, collection))
+        return [orjson.loads(raw) for raw in rows]
+
+    async def delete_record(self, tenant: str, collection: str, record_id: str) -> bool:
+        """Remove a record; False if there was none."""
+        return await self._write(
+            lambda conn: sql.delete_record(conn, tenant, collection, record_id)
+        )
+
+    async def all_records(self, collection: str) -> list[tuple[str, dict[str, Any]]]:
+        """(tenant, document) for every document of the collection, by tenant then id."""
+        rows = await self._read(lambda conn: sql.all_records(conn, collection))
+        return [(tenant, orjson.loads(raw)) for tenant, raw in rows]
+
 
 __all__ = ["SqliteStore"]

@@ -58,6 +58,13 @@ CREATE TABLE IF NOT EXISTS entity_attrs (
     id TEXT NOT NULL,
     PRIMARY KEY (tenant, attr, id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+    tenant TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    document BLOB NOT NULL,
+    PRIMARY KEY (tenant, collection, id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS contexts (
     url TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -308,3 +315,52 @@ def list_contexts(conn: sqlite3.Connection) -> list[ContextRecord]:
 def delete_context(conn: sqlite3.Connection, url: str) -> bool:
     """Remove a context record; False if there was none."""
     return conn.execute("DELETE FROM contexts WHERE url = ?", (url,)).rowcount > 0
+
+
+# -- records -------------------------------------------------------------------------
+def put_record(
+    conn: sqlite3.Connection, tenant: str, collection: str, record_id: str, document: bytes
+) -> None:
+    """Insert or replace a record document (already orjson-encoded)."""
+    conn.execute(
+        "INSERT OR REPLACE INTO records (tenant, collection, id, document) VALUES (?, ?, ?, ?)",
+        (tenant, collection, record_id, document),
+    )
+
+
+def get_record(
+    conn: sqlite3.Connection, tenant: str, collection: str, record_id: str
+) -> bytes | None:
+    """The encoded record document, or None."""
+    row = conn.execute(
+        "SELECT document FROM records WHERE tenant = ? AND collection = ? AND id = ?",
+        (tenant, collection, record_id),
+    ).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def list_records(conn: sqlite3.Connection, tenant: str, collection: str) -> list[bytes]:
+    """The encoded documents of a collection in a tenant, by id."""
+    rows = conn.execute(
+        "SELECT document FROM records WHERE tenant = ? AND collection = ? ORDER BY id",
+        (tenant, collection),
+    ).fetchall()
+    return [bytes(row[0]) for row in rows]
+
+
+def delete_record(conn: sqlite3.Connection, tenant: str, collection: str, record_id: str) -> bool:
+    """Remove a record; False if there was none."""
+    cursor = conn.execute(
+        "DELETE FROM records WHERE tenant = ? AND collection = ? AND id = ?",
+        (tenant, collection, record_id),
+    )
+    return cursor.rowcount > 0
+
+
+def all_records(conn: sqlite3.Connection, collection: str) -> list[tuple[str, bytes]]:
+    """(tenant, encoded document) for a collection in every tenant, by tenant then id."""
+    rows = conn.execute(
+        "SELECT tenant, document FROM records WHERE collection = ? ORDER BY tenant, id",
+        (collection,),
+    ).fetchall()
+    return [(row[0], bytes(row[1])) for row in rows]
