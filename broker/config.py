@@ -160,6 +160,38 @@ OPTIONS: tuple[Option, ...] = (
         "value of Access-Control-Allow-Origin (empty: CORS off; * allows any origin)",
     ),
     Option(
+        "notification_timeout",
+        "--notification-timeout",
+        "NGSI_LD_NOTIFICATION_TIMEOUT",
+        10.0,
+        float,
+        "seconds to wait for a notification endpoint (a subscription's endpoint.timeout wins)",
+    ),
+    Option(
+        "notification_retries",
+        "--notification-retries",
+        "NGSI_LD_NOTIFICATION_RETRIES",
+        2,
+        int,
+        "retries of a failed notification (timeouts, refused connections, 5xx)",
+    ),
+    Option(
+        "notification_backoff",
+        "--notification-backoff",
+        "NGSI_LD_NOTIFICATION_BACKOFF",
+        0.1,
+        float,
+        "seconds before the first retry; doubles at each retry, at most 5 s",
+    ),
+    Option(
+        "notification_queue_size",
+        "--notification-queue-size",
+        "NGSI_LD_NOTIFICATION_QUEUE_SIZE",
+        10000,
+        _positive_int,
+        "pending notifications kept per subscription; overflow is counted, never silent",
+    ),
+    Option(
         "reuse_port",
         "--reuse-port",
         "NGSI_LD_REUSE_PORT",
@@ -199,6 +231,10 @@ class Settings:
     log_json: bool = False
     multi_tenancy: bool = True
     cors_origin: str = ""
+    notification_timeout: float = 10.0
+    notification_retries: int = 2
+    notification_backoff: float = 0.1
+    notification_queue_size: int = 10000
     reuse_port: bool = False
     public_url: str = ""
     extra: dict[str, Any] = field(default_factory=dict)

@@ -54,3 +54,21 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
             assert reply.status == 200, entity_id
             assert reply.json["power"]["value"] == (-1 if n == 1 else n)
         assert client.get(entity_path("urn:ngsi-ld:Lamp:t"), headers=tenant).status == 200
+
+
+def test_subscriptions_survive_a_restart(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path}/subs.db"
+    subscription = {
+        "id": "urn:ngsi-ld:Subscription:durable",
+        "type": "Subscription",
+        "entities": [{"type": "Lamp"}],
+        "notification": {"endpoint": {"uri": "http://127.0.0.1:9/notify"}},
+    }
+    with BrokerProcess(store) as broker:
+        client = Client(broker.url)
+        assert client.post("/ngsi-ld/v1/subscriptions", subscription).status == 201
+        broker.kill()
+    with BrokerProcess(store) as again:
+        reply = Client(again.url).get("/ngsi-ld/v1/subscriptions/urn:ngsi-ld:Subscription:durable")
+        assert reply.status == 200
+        assert reply.json["entities"] == [{"type": "Lamp"}]

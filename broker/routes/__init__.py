@@ -6,7 +6,15 @@ from aiohttp import web
 
 
 def setup_routes(app: web.Application) -> None:
-    from broker.routes import batch, discovery, entities, jsonld_contexts, query, system
+    from broker.routes import (
+        batch,
+        discovery,
+        entities,
+        jsonld_contexts,
+        query,
+        subscriptions,
+        system,
+    )
 
     system.setup(app)
     jsonld_contexts.setup(app)
@@ -14,3 +22,4 @@ def setup_routes(app: web.Application) -> None:
     batch.setup(app)
     query.setup(app)
     discovery.setup(app)
+    subscriptions.setup(app)

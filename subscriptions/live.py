@@ -1,0 +1,71 @@
+"""A subscription as the running broker holds it, and the notifications it has to send."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from ngsi_ld.changes import ChangeEvent
+from subscriptions import delivery as _delivery
+from subscriptions.delivery import Channel
+from subscriptions.matching import Matcher
+from subscriptions.notification import Rendering
+
+
+@dataclass(slots=True)
+class Job:
+    """One notification to send: changes (events) or current states (entities)."""
+
+    events: list[ChangeEvent] | None = None
+    entities: list[dict[str, Any]] | None = None
+
+
+@dataclass(eq=False)
+class Live:
+    """A subscription as the running broker holds it."""
+
+    tenant: str
+    doc: dict[str, Any]
+    matcher: Matcher
+    rendering: Rendering
+    link_url: str
+    body_context: Any
+    channel: Channel
+    expires: float | None = None
+    next_allowed: float = 0.0
+    pending: dict[str, ChangeEvent] = field(default_factory=dict)
+    flush: asyncio.TimerHandle | None = None
+    periodic: asyncio.Task[None] | None = None
+    cooldown_until: float = 0.0
+    deleted: bool = False
+
+    @property
+    def id(self) -> str:
+        return str(self.doc["id"])
+
+    def on_change(self, now: float) -> bool:
+        """True if the subscription reacts to changes now (active, not periodic)."""
+        return (self.doc.get("isActive", True) and "timeInterval" not in self.doc
+                and (self.expires is None or now < self.expires))
+
+
+def merge_jobs(first: Job, then: Job) -> Job | None:
+    """Fold two queued change notifications into one (None: keep them apart).
+
+    Changes queued behind a slow delivery go out together, in order, up to
+    ``delivery.BATCH_MAX`` entities; current-state (periodic) jobs are never merged.
+    """
+    if first.events is None or then.events is None:
+        return None
+    if len(first.events) + len(then.events) > _delivery.BATCH_MAX:
+        return None
+    return Job(events=first.events + then.events)
+
+
+def sub_key(tenant: str, sub_id: str) -> str:
+    """The key of a subscription across tenants (index, queues, write-back)."""
+    return f"{tenant}\x00{sub_id}"
+
+
+__all__ = ["Job", "Live", "merge_jobs", "sub_key"]

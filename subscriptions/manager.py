@@ -1,0 +1,364 @@
+"""The subscriptions of a broker process: their API, matching and delivery (clauses 5.8, 5.11).
+
+:class:`SubscriptionManager` keeps every subscription in memory (compiled for
+matching, indexed by entity id and type), writes them through to a
+:class:`~subscriptions.repository.Repository`, listens to the change bus, and
+feeds one :class:`~subscriptions.delivery.Channel` per subscription.
+
+Choices:
+
+* ``throttling`` coalesces: a change inside the throttling period is not lost;
+  the latest state of every entity changed meanwhile is sent in one notification
+  when the period ends.
+* ``timeInterval`` subscriptions do not react to changes; every interval they
+  send the current state of the entities they select (if any).
+* ``endpoint.cooldown``: after a failure, notifications due before the cooldown
+  has passed are not sent (5.2.15); they are counted as dropped.
+* Changes that queue up behind a delivery in progress are sent together, in
+  order, in one notification (up to ``delivery.BATCH_MAX`` entities): a busy
+  subscriber gets fewer, fuller notifications instead of falling behind.
+* Delivery counters (``timesSent``...) are written back to the repository at
+  most every ``FLUSH_INTERVAL`` seconds, and at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from ngsi_ld.changes import ChangeEvent
+from ngsi_ld.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
+from ngsi_ld.timeutil import now_iso, parse_datetime
+from subscriptions import state
+from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery, DeliveryError
+from subscriptions.live import Job, Live, merge_jobs, sub_key
+from subscriptions.matching import SubscriptionIndex, compile_matcher
+from subscriptions.model import check_subscription, merge_fragment, parse_members
+from subscriptions.notification import Rendering, notification_body, notification_headers
+from subscriptions.repository import Repository, repository_for
+
+log = logging.getLogger("broker.subscriptions")
+
+#: seconds between write-backs of delivery counters
+FLUSH_INTERVAL = 5.0
+
+
+class SubscriptionManager:
+    """Subscriptions of every tenant: CRUD, matching of change events, delivery."""
+
+    def __init__(self, store: Any, resolver: Any, metrics: Any = None,
+                 repository: Repository | None = None, delivery: Delivery | None = None,
+                 queue_size: int = QUEUE_SIZE) -> None:
+        self.store = store
+        self.resolver = resolver
+        self.metrics = metrics
+        self.repository = repository if repository is not None else repository_for(store)
+        self.delivery = delivery if delivery is not None else Delivery()
+        self.queue_size = queue_size
+        self.index = SubscriptionIndex()
+        #: how many (change, subscription) pairs were evaluated: the index keeps it low
+        self.evaluations = 0
+        self._live: dict[str, Live] = {}
+        self._dirty: set[str] = set()
+        self._flusher: asyncio.Task[None] | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load the stored subscriptions (periodic ones resume) and start the write-back."""
+        for tenant, doc in await self.repository.all():
+            try:
+                await self._activate(tenant, doc)
+            except Exception:
+                log.exception("subscription %s of tenant %r could not be resumed",
+                              doc.get("id"), tenant)
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+        log.info("%d subscriptions loaded", len(self._live))
+
+    async def close(self) -> None:
+        """Stop every worker and timer, write back the counters, close the connections."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+        lives = list(self._live.values())
+        for live in lives:
+            await self._stop(live)
+        await self._flush(lives)
+        await self.delivery.close()
+
+    async def drain(self) -> None:
+        """Wait until every queued notification has been handled (for tests and benchmarks)."""
+        for live in list(self._live.values()):
+            await live.channel.drain()
+
+    # -- API (5.8) --------------------------------------------------------------------
+    async def create(self, tenant: str, data: Any, context: Any) -> str:
+        """5.8.1 Create Subscription; returns the subscription id."""
+        ctx = await self.resolver.active(context)
+        now = now_iso()
+        members = parse_members(data, ctx.expand_term, parse_datetime(now), partial=False)
+        for required in ("type", "notification"):
+            if required not in members:
+                raise BadRequestData(f"a subscription needs {required!r}")
+        sub_id = members.pop("id", None) or f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
+        if sub_key(tenant, sub_id) in self._live or await self.repository.get(tenant, sub_id):
+            raise AlreadyExists(f"subscription {sub_id} already exists")
+        doc = {"id": sub_id, **members}
+        doc.setdefault("isActive", True)
+        if "jsonldContext" not in doc:
+            doc["jsonldContext"] = await self.resolver.response_url(context)
+        doc["_context"] = context
+        doc["createdAt"] = doc["modifiedAt"] = now
+        check_subscription(doc)
+        live = await self._compile(tenant, doc)
+        await self.repository.put(tenant, doc)
+        self._register(live)
+        return sub_id
+
+    def get(self, tenant: str, sub_id: str) -> dict[str, Any]:
+        """5.8.3 Retrieve Subscription: the stored document (internal names)."""
+        live = self._live.get(sub_key(tenant, sub_id))
+        if live is None:
+            raise ResourceNotFound(f"subscription {sub_id} not found")
+        return live.doc
+
+    def of_tenant(self, tenant: str) -> list[dict[str, Any]]:
+        """5.8.4 Query Subscriptions: every subscription of the tenant, sorted by id."""
+        return sorted((live.doc for live in self._live.values() if live.tenant == tenant),
+                      key=lambda doc: str(doc["id"]))
+
+    async def update(self, tenant: str, sub_id: str, data: Any, context: Any) -> None:
+        """5.8.2 Update Subscription with a fragment."""
+        live = self._live.get(sub_key(tenant, sub_id))
+        if live is None:
+            raise ResourceNotFound(f"subscription {sub_id} not found")
+        ctx = await self.resolver.active(context)
+        now = now_iso()
+        fragment = parse_members(data, ctx.expand_term, parse_datetime(now), partial=True)
+        if fragment.pop("id", sub_id) != sub_id:
+            raise BadRequestData("the fragment's id differs from the subscription's")
+        fragment.pop("type", None)
+        if not fragment:
+            raise BadRequestData("the fragment has no member to update")
+        doc = merge_fragment(live.doc, fragment)
+        if "q" in fragment:
+            doc["_context"] = context
+        if "jsonldContext" in fragment and fragment["jsonldContext"] is None:
+            doc["jsonldContext"] = await self.resolver.response_url(doc.get("_context"))
+        doc["modifiedAt"] = now
+        check_subscription(doc)
+        fresh = await self._compile(tenant, doc)
+        await self.repository.put(tenant, doc)
+        fresh.channel = live.channel  # what is queued is still sent, in order
+        fresh.pending, fresh.next_allowed = live.pending, live.next_allowed
+        await self._stop(live, keep_channel=True)
+        self._register(fresh)
+        if fresh.pending:  # changes held back by throttling are not lost either
+            if "throttling" in doc:
+                loop = asyncio.get_running_loop()
+                fresh.flush = loop.call_at(fresh.next_allowed, self._release, fresh)
+            else:
+                fresh.next_allowed = 0.0
+                self._release(fresh)
+
+    async def delete(self, tenant: str, sub_id: str) -> None:
+        """5.8.5 Delete Subscription."""
+        live = self._live.get(sub_key(tenant, sub_id))
+        if live is None:
+            raise ResourceNotFound(f"subscription {sub_id} not found")
+        await self._stop(live)
+        self._dirty.discard(sub_key(tenant, sub_id))
+        await self.repository.delete(tenant, sub_id)
+
+    @staticmethod
+    def status(doc: dict[str, Any]) -> state.Status:
+        return state.status_of(doc, now_iso())
+
+    # -- compiling and registering -----------------------------------------------------
+    async def _compile(self, tenant: str, doc: dict[str, Any]) -> Live:
+        key = sub_key(tenant, doc["id"])
+        query_ctx = await self.resolver.active(doc.get("_context"))
+        notify_ctx = await self.resolver.active(doc["jsonldContext"])
+        matcher = compile_matcher(doc, query_ctx.expand_term)
+        live = Live(
+            tenant=tenant, doc=doc, matcher=matcher,
+            rendering=Rendering.of(doc, notify_ctx),
+            link_url=doc["jsonldContext"],
+            body_context=self.resolver.body_context(doc["jsonldContext"]),
+            channel=Channel(lambda job: self._handle(key, job), self.queue_size, merge_jobs),
+        )
+        if "expiresAt" in doc:
+            live.expires = parse_datetime(doc["expiresAt"]).timestamp()
+        return live
+
+    async def _activate(self, tenant: str, doc: dict[str, Any]) -> None:
+        self._register(await self._compile(tenant, doc))
+
+    def _register(self, live: Live) -> None:
+        key = sub_key(live.tenant, live.id)
+        self._live[key] = live
+        self.index.add(key, live.tenant, live.matcher)
+        if "timeInterval" in live.doc:
+            live.periodic = asyncio.get_running_loop().create_task(self._periodic(live))
+
+    async def _stop(self, live: Live, *, keep_channel: bool = False) -> None:
+        key = sub_key(live.tenant, live.id)
+        if self._live.get(key) is live:
+            del self._live[key]
+            self.index.remove(key)
+        live.deleted = True
+        if live.flush is not None:
+            live.flush.cancel()
+        if live.periodic is not None:
+            live.periodic.cancel()
+        if not keep_channel:
+            await live.channel.close()
+
+    # -- matching (5.11) ---------------------------------------------------------------
+    def on_change(self, event: ChangeEvent) -> None:
+        """The change bus listener: find the subscriptions concerned and queue notifications."""
+        types: set[str] = set()
+        for entity in (event.before, event.after):
+            if entity is not None:
+                types.update(entity.get("type", ()))
+        keys = self.index.candidates(event.tenant, event.entity_id, types)
+        if not keys:
+            return
+        now = time.time()
+        for key in sorted(keys):
+            live = self._live[key]
+            self.evaluations += 1
+            try:
+                concerned = live.on_change(now) and live.matcher.concerns(event)
+            except NgsiLdError as exc:  # e.g. an idPattern that runs out of time
+                log.warning("subscription %s: cannot evaluate a change: %s", live.id, exc)
+                continue
+            if concerned:
+                self._dispatch(live, event)
+
+    def _dispatch(self, live: Live, event: ChangeEvent) -> None:
+        throttling = live.doc.get("throttling")
+        if throttling is None:
+            self._enqueue(live, Job(events=[event]))
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if not live.pending and now >= live.next_allowed:
+            live.next_allowed = now + throttling
+            self._enqueue(live, Job(events=[event]))
+            return
+        earlier = live.pending.pop(event.entity_id, None)
+        if earlier is not None:  # keep the oldest "before" and every attribute touched
+            event = ChangeEvent(event.tenant, event.entity_id, earlier.before, event.after,
+                                event.trigger, {**earlier.attributes, **event.attributes})
+        live.pending[event.entity_id] = event
+        if live.flush is None:
+            live.flush = loop.call_at(live.next_allowed, self._release, live)
+
+    def _release(self, live: Live) -> None:
+        live.flush = None
+        if live.deleted or not live.pending:
+            return
+        events = list(live.pending.values())
+        live.pending.clear()
+        live.next_allowed = asyncio.get_running_loop().time() + live.doc.get("throttling", 0)
+        self._enqueue(live, Job(events=events))
+
+    def _enqueue(self, live: Live, job: Job) -> None:
+        if live.channel.offer(job):
+            return
+        count = len(job.events or job.entities or ())
+        log.warning("subscription %s: queue full, %d notification(s) dropped", live.id, count)
+        self._count("notifications_dropped")
+        state.record_failure(live.doc, now_iso(), attempted=False)
+        self._dirty.add(sub_key(live.tenant, live.id))
+
+    # -- delivery ----------------------------------------------------------------------
+    async def _handle(self, key: str, job: Job) -> None:
+        live = self._live.get(key)
+        if live is None:
+            return
+        self._dirty.add(key)
+        now = now_iso()
+        if time.monotonic() < live.cooldown_until:
+            self._count("notifications_dropped")
+            state.record_failure(live.doc, now, attempted=False)
+            return
+        rendering = live.rendering
+        try:
+            if job.events is not None:
+                data = [rendering.change(event, now) for event in job.events]
+            else:
+                data = [rendering.entity(entity) for entity in job.entities or ()]
+        except Exception:  # a bug, not the subscriber's fault: counted, never silent
+            log.exception("subscription %s: notification could not be rendered", live.id)
+            self._count("notifications_failed")
+            state.record_failure(live.doc, now, attempted=False)
+            return
+        body = notification_body(live.id, data, rendering.accept, now, live.body_context)
+        endpoint = live.doc["notification"]["endpoint"]
+        headers = notification_headers(rendering.accept, live.link_url, live.tenant,
+                                       endpoint.get("receiverInfo"))
+        try:
+            await self.delivery.send(endpoint, headers, body)
+        except DeliveryError as exc:
+            log.warning("subscription %s: notification failed: %s", live.id, exc)
+            self._count("notifications_failed")
+            state.record_failure(live.doc, now if self.delivery.retries == 0 else now_iso())
+            if "cooldown" in endpoint:
+                live.cooldown_until = time.monotonic() + endpoint["cooldown"] / 1000
+            return
+        self._count("notifications_sent")
+        state.record_success(live.doc, now)
+
+    async def _periodic(self, live: Live) -> None:
+        # 5.2.12 timeInterval: the current state of the selected entities, every interval
+        interval = float(live.doc["timeInterval"])
+        while not live.deleted:
+            await asyncio.sleep(interval)
+            if state.status_of(live.doc, now_iso()) != state.ACTIVE:
+                continue
+            try:
+                entities = await self._current(live)
+            except Exception:
+                log.exception("subscription %s: periodic query failed", live.id)
+                continue
+            if entities:
+                self._enqueue(live, Job(entities=entities))
+
+    async def _current(self, live: Live) -> list[dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for query in live.matcher.periodic_queries():
+            entities, _ = await self.store.query_entities(live.tenant, query)
+            for entity in entities:
+                found.setdefault(entity["id"], entity)
+        return [found[k] for k in sorted(found)]
+
+    # -- bookkeeping -------------------------------------------------------------------
+    def _count(self, name: str) -> None:
+        if self.metrics is not None:
+            self.metrics.incr(name)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("subscription counters could not be written back")
+
+    async def _flush(self, stopped: list[Live] | None = None) -> None:
+        dirty, self._dirty = self._dirty, set()
+        lives = dict(self._live)
+        lives.update({sub_key(live.tenant, live.id): live for live in stopped or ()})
+        for key in sorted(dirty):
+            live = lives.get(key)
+            if live is not None:
+                # a snapshot: deliveries go on updating the live document meanwhile
+                await self.repository.put(live.tenant, orjson.loads(orjson.dumps(live.doc)))
+
+
+__all__ = ["FLUSH_INTERVAL", "SubscriptionManager"]

@@ -1,0 +1,199 @@
+"""Which subscriptions a change event concerns (clauses 5.8 and 5.11).
+
+Pure.  :class:`Matcher` is a stored subscription compiled once (type
+expressions and ``q`` parsed and resolved, patterns compiled);
+:class:`SubscriptionIndex` finds the matchers that can match an entity by its
+id and types, so the cost of a change does not grow with the number of
+subscriptions that cannot match it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ngsi_ld.changes import ChangeEvent
+from ngsi_ld.query import (
+    EntityQuery,
+    TypeAnd,
+    TypeExpr,
+    TypeName,
+    compile_pattern,
+    matches,
+    matches_types,
+    parse_geo_query,
+    parse_q,
+    parse_scope_q,
+    parse_type_expr,
+    resolve_names,
+)
+from ngsi_ld.query.regexes import search
+from subscriptions.model import DEFAULT_TRIGGERS
+
+Expand = Callable[[str], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """One item of ``entities`` (5.2.33 EntitySelector); ``id`` takes precedence."""
+
+    types: TypeExpr
+    id: str | None = None
+    id_pattern: str | None = None
+
+    def matches(self, entity_id: str, entity_types: Iterable[str]) -> bool:
+        if self.id is not None:
+            if entity_id != self.id:
+                return False
+        elif self.id_pattern is not None and not search(self.id_pattern, entity_id):
+            return False
+        return matches_types(self.types, entity_types)
+
+    def query(self) -> EntityQuery:
+        """The selector as an entity query (for periodic notifications)."""
+        if self.id is not None:
+            return EntityQuery(ids=(self.id,), type_expr=self.types)
+        return EntityQuery(id_pattern=self.id_pattern, type_expr=self.types)
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """A subscription compiled for matching; names are expanded IRIs."""
+
+    selectors: tuple[Selector, ...]
+    watched: frozenset[str] | None
+    triggers: frozenset[str]
+    filters: EntityQuery | None  # q, geoQ, scopeQ and datasetId
+
+    def concerns(self, event: ChangeEvent) -> bool:
+        """True if ``event`` triggers a notification (5.11 notification triggers)."""
+        entity = event.after if event.after is not None else event.before
+        if entity is None:
+            return False
+        if self.selectors and not any(
+            s.matches(event.entity_id, entity.get("type", ())) for s in self.selectors
+        ):
+            return False
+        if not self._triggered(event, entity):
+            return False
+        return self.filters is None or matches(entity, self.filters)
+
+    def _triggered(self, event: ChangeEvent, entity: dict[str, Any]) -> bool:
+        watched = self.watched
+        if event.trigger in ("entityCreated", "entityDeleted"):
+            if event.trigger in self.triggers and (
+                watched is None or watched & set(entity.get("attrs", {}))
+            ):
+                return True
+            if event.trigger == "entityDeleted":
+                return False
+        changed = {name: what for name, what in event.attributes.items()
+                   if watched is None or name in watched}
+        # entityUpdated = attributeCreated + attributeUpdated + attributeDeleted, and
+        # also a change of type or scope when no attribute is watched
+        if (event.trigger == "entityUpdated" and "entityUpdated" in self.triggers
+                and (changed or (watched is None and not event.attributes))):
+            return True
+        return any(what in self.triggers for what in changed.values())
+
+    def periodic_queries(self) -> list[EntityQuery]:
+        """One query per selector, with the filters, for the current state (timeInterval)."""
+        out = []
+        for selector in self.selectors:
+            base = selector.query()
+            if self.filters is not None:
+                base = EntityQuery(ids=base.ids, id_pattern=base.id_pattern,
+                                   type_expr=base.type_expr, q=self.filters.q,
+                                   geo_q=self.filters.geo_q, scope_q=self.filters.scope_q,
+                                   dataset_ids=self.filters.dataset_ids)
+            out.append(base)
+        return out
+
+
+def compile_matcher(doc: dict[str, Any], expand: Expand) -> Matcher:
+    """Compile a stored subscription; ``expand`` resolves the names in its ``q``."""
+    selectors = []
+    for sel in doc.get("entities") or ():
+        if "idPattern" in sel:
+            compile_pattern(sel["idPattern"], "idPattern")
+        selectors.append(Selector(parse_type_expr(sel["type"]), sel.get("id"),
+                                  sel.get("idPattern")))
+    watched = doc.get("watchedAttributes")
+    q = None if "q" not in doc else resolve_names(parse_q(doc["q"]), expand, expand)
+    geo = doc.get("geoQ")
+    geo_q = None if geo is None else parse_geo_query(
+        geo["georel"], geo["geometry"], geo["coordinates"], geo["geoproperty"])
+    scope_q = None if "scopeQ" not in doc else parse_scope_q(doc["scopeQ"])
+    dataset_ids = doc.get("datasetId")
+    filters = None
+    if q is not None or geo_q is not None or scope_q is not None:
+        filters = EntityQuery(q=q, geo_q=geo_q, scope_q=scope_q, dataset_ids=dataset_ids)
+    return Matcher(
+        selectors=tuple(selectors),
+        watched=None if watched is None else frozenset(watched),
+        triggers=frozenset(doc.get("notificationTrigger") or DEFAULT_TRIGGERS),
+        filters=filters,
+    )
+
+
+def _index_names(expr: TypeExpr) -> list[str]:
+    """Type names such that an entity matching ``expr`` has at least one of them."""
+    if isinstance(expr, TypeName):
+        return [expr.name]
+    if isinstance(expr, TypeAnd):
+        return _index_names(expr.terms[0])
+    return [name for term in expr.terms for name in _index_names(term)]
+
+
+class SubscriptionIndex:
+    """Subscription keys by tenant and entity id, entity type, or neither (any entity).
+
+    A selector with an ``id`` is indexed by that id; any other selector by the
+    type names an entity must have one of; a subscription without entities
+    (watchedAttributes only) goes in the tenant's catch-all set.
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self._by_type: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self._any: dict[str, set[str]] = defaultdict(set)
+        self._slots: dict[str, list[tuple[dict[Any, set[str]], Any]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def add(self, key: str, tenant: str, matcher: Matcher) -> None:
+        self.remove(key)
+        slots: list[tuple[dict[Any, set[str]], Any]] = []
+        if not matcher.selectors:
+            slots.append((self._any, tenant))
+        for selector in matcher.selectors:
+            if selector.id is not None:
+                slots.append((self._by_id, (tenant, selector.id)))
+            else:
+                slots += [(self._by_type, (tenant, name))
+                          for name in _index_names(selector.types)]
+        for table, slot in slots:
+            table[slot].add(key)
+        self._slots[key] = slots
+
+    def remove(self, key: str) -> None:
+        for table, slot in self._slots.pop(key, ()):
+            keys = table.get(slot)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del table[slot]
+
+    def candidates(self, tenant: str, entity_id: str, types: Iterable[str]) -> set[str]:
+        """Keys of the subscriptions that may concern this entity (a superset)."""
+        found = set(self._any.get(tenant, ()))
+        found |= self._by_id.get((tenant, entity_id), set())
+        for name in types:
+            found |= self._by_type.get((tenant, name), set())
+        return found
+
+
+__all__ = ["Matcher", "Selector", "SubscriptionIndex", "compile_matcher"]

@@ -1,0 +1,188 @@
+"""The content of a notification (clause 5.3.1 Notification, 5.2.14 NotificationParams).
+
+Pure.  :class:`Rendering` is what a subscription says about the entities it
+sends (attributes, pick/omit, format, sysAttrs, lang, showChanges, GeoJSON);
+:func:`notification_body` wraps the rendered entities.  Choices:
+
+* an entity deletion is sent as ``{"id", "type", "deletedAt"}``;
+* a deleted attribute (trigger ``attributeDeleted``) is sent as a Property whose
+  value is the NGSI-LD Null ``urn:ngsi-ld:null``, with ``deletedAt``;
+* ``showChanges`` adds the previous main member of every updated or deleted
+  attribute instance (``previousValue``, ``previousObject``, ``previousLanguageMap``,
+  ``previousVocab``, ``previousJson``, ``previousValueList``, ``previousObjectList``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ngsi_ld.changes import ChangeEvent
+from ngsi_ld.instances import MAIN_MEMBER
+from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.representation import render_entity, select_attributes, to_feature
+
+GEO_JSON = "application/geo+json"
+LD_JSON = "application/ld+json"
+NGSI_NULL = "urn:ngsi-ld:null"
+_PREVIOUS = {
+    "Property": "previousValue",
+    "GeoProperty": "previousValue",
+    "Relationship": "previousObject",
+    "LanguageProperty": "previousLanguageMap",
+    "VocabProperty": "previousVocab",
+    "JsonProperty": "previousJson",
+    "ListProperty": "previousValueList",
+    "ListRelationship": "previousObjectList",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rendering:
+    """How one subscription renders entities; names are expanded IRIs."""
+
+    ctx: ActiveContext
+    accept: str = "application/json"
+    fmt: Literal["normalized", "concise", "keyValues"] = "normalized"
+    sys_attrs: bool = False
+    lang: str | None = None
+    attrs: frozenset[str] | None = None
+    pick: frozenset[str] | None = None
+    omit: frozenset[str] | None = None
+    dataset_ids: tuple[str, ...] | None = None
+    show_changes: bool = False
+    deleted_attrs: bool = False
+    geometry_property: str = "https://uri.etsi.org/ngsi-ld/location"
+
+    @classmethod
+    def of(cls, doc: dict[str, Any], ctx: ActiveContext) -> Rendering:
+        """The rendering a stored subscription asks for, compacted with ``ctx``."""
+        n = doc["notification"]
+
+        def names(member: str) -> frozenset[str] | None:
+            return frozenset(n[member]) if member in n else None
+
+        triggers = doc.get("notificationTrigger") or ()
+        return cls(
+            ctx=ctx,
+            accept=n["endpoint"].get("accept", "application/json"),
+            fmt=n.get("format", "normalized"),
+            sys_attrs=bool(n.get("sysAttrs")),
+            lang=doc.get("lang"),
+            attrs=names("attributes"),
+            pick=names("pick"),
+            omit=names("omit"),
+            dataset_ids=tuple(doc["datasetId"]) if "datasetId" in doc else None,
+            show_changes=bool(n.get("showChanges")),
+            deleted_attrs="attributeDeleted" in triggers or "entityUpdated" in triggers,
+            geometry_property=ctx.expand_term("location"),
+        )
+
+    def _select(self, entity: dict[str, Any]) -> dict[str, Any]:
+        if self.attrs is None and self.pick is None and self.omit is None \
+                and self.dataset_ids is None:
+            return entity
+        return select_attributes(entity, attrs=self.attrs, pick=self.pick, omit=self.omit,
+                                 dataset_ids=self.dataset_ids)
+
+    def _wanted(self, name: str) -> bool:
+        return ((self.attrs is None or name in self.attrs)
+                and (self.pick is None or name in self.pick)
+                and (self.omit is None or name not in self.omit))
+
+    def entity(self, entity: dict[str, Any]) -> dict[str, Any]:
+        """One entity in its current state."""
+        compacted = self.ctx.compact_entity(self._select(entity))
+        if self.accept == GEO_JSON:
+            return to_feature(compacted, fmt=self.fmt, sys_attrs=self.sys_attrs, lang=self.lang,
+                              geometry_property=self.ctx.compact_iri(self.geometry_property))
+        return render_entity(compacted, fmt=self.fmt, sys_attrs=self.sys_attrs, lang=self.lang)
+
+    def change(self, event: ChangeEvent, now_iso: str) -> dict[str, Any]:
+        """One entity as a change event leaves it, with what the subscription asks about it."""
+        if event.after is None:
+            before = event.before or {}
+            out: dict[str, Any] = {"id": event.entity_id}
+            if before.get("type"):
+                types = [self.ctx.compact_iri(t) for t in before["type"]]
+                out["type"] = types[0] if len(types) == 1 else types
+            out["deletedAt"] = now_iso
+            if self.accept == GEO_JSON:
+                return {"id": out.pop("id"), "type": "Feature", "geometry": None,
+                        "properties": out}
+            return out
+        rendered = self.entity(event.after)
+        target = rendered["properties"] if self.accept == GEO_JSON else rendered
+        for name, what in event.attributes.items():
+            if not self._wanted(name):
+                continue
+            short = self.ctx.compact_iri(name)
+            if what == "attributeDeleted" and self.deleted_attrs:
+                target[short] = self._deleted(name, event, now_iso)
+            elif what == "attributeUpdated" and self.show_changes and short in target:
+                target[short] = self._with_previous(target[short], name, event)
+        return rendered
+
+    def _previous(self, name: str, event: ChangeEvent) -> dict[Any, dict[str, Any]]:
+        before = self.ctx.compact_attrs({name: (event.before or {}).get("attrs", {}).get(name, [])})
+        return {inst.get("datasetId"): inst for inst in next(iter(before.values()), [])}
+
+    def _deleted(self, name: str, event: ChangeEvent, now_iso: str) -> Any:
+        marker: dict[str, Any] = {"type": "Property", "value": NGSI_NULL, "deletedAt": now_iso}
+        if self.fmt == "keyValues":
+            return NGSI_NULL
+        if self.fmt == "concise":
+            del marker["type"]
+        if self.show_changes:
+            previous = self._previous(name, event).get(None)
+            if previous is not None:
+                marker[_PREVIOUS[previous["type"]]] = previous[MAIN_MEMBER[previous["type"]]]
+        return marker
+
+    def _with_previous(self, rendered: Any, name: str, event: ChangeEvent) -> Any:
+        previous = self._previous(name, event)
+        items = rendered if isinstance(rendered, list) else [rendered]
+        out = []
+        for item in items:
+            if not isinstance(item, dict):  # a concise bare value
+                item = {"value": item}
+            old = previous.get(item.get("datasetId"))
+            if old is not None:
+                item = {**item, _PREVIOUS[old["type"]]: old[MAIN_MEMBER[old["type"]]]}
+            out.append(item)
+        return out if isinstance(rendered, list) else out[0]
+
+
+def notification_body(subscription_id: str, data: list[dict[str, Any]], accept: str,
+                      now_iso: str, body_context: Any = None) -> dict[str, Any]:
+    """The Notification (5.3.1); GeoJSON data as a FeatureCollection, ``@context`` for JSON-LD."""
+    body: dict[str, Any] = {}
+    if accept == LD_JSON:
+        body["@context"] = body_context
+    body.update({
+        "id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
+        "type": "Notification",
+        "subscriptionId": subscription_id,
+        "notifiedAt": now_iso,
+        "data": {"type": "FeatureCollection", "features": data} if accept == GEO_JSON else data,
+    })
+    return body
+
+
+def notification_headers(accept: str, link_url: str, tenant: str,
+                         receiver_info: list[dict[str, str]] | None) -> dict[str, str]:
+    """HTTP headers (or MQTT metadata) of a notification: Content-Type, Link for JSON and
+    GeoJSON (6.3.5), NGSILD-Tenant, and every ``receiverInfo`` entry."""
+    headers = {"Content-Type": accept}
+    if accept != LD_JSON:
+        headers["Link"] = (f'<{link_url}>; rel="http://www.w3.org/ns/json-ld#context"; '
+                           f'type="application/ld+json"')
+    if tenant:
+        headers["NGSILD-Tenant"] = tenant
+    for item in receiver_info or ():
+        headers[item["key"]] = item["value"]
+    return headers
+
+
+__all__ = ["Rendering", "notification_body", "notification_headers"]

@@ -1,0 +1,94 @@
+"""Persistence of subscriptions behind a small async interface.
+
+:class:`StoreRepository` keeps them as generic records of the broker's store
+(``put_record``/``get_record``/``list_records``/``delete_record``/``all_records``);
+:class:`MemoryRepository` is the fallback for a store without records (nothing
+survives a restart then).  Documents are JSON-serialisable dicts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import orjson
+
+COLLECTION = "subscriptions"
+Document = dict[str, Any]
+
+
+class Repository(Protocol):
+    """Where subscriptions are kept, per tenant, by id."""
+
+    async def put(self, tenant: str, doc: Document) -> None:
+        """Insert or replace ``doc`` (its ``id`` is the key)."""
+
+    async def get(self, tenant: str, sub_id: str) -> Document | None:
+        """The stored document, or None."""
+
+    async def of_tenant(self, tenant: str) -> list[Document]:
+        """Every subscription of the tenant, sorted by id."""
+
+    async def delete(self, tenant: str, sub_id: str) -> bool:
+        """Remove one; False if there was none."""
+
+    async def all(self) -> list[tuple[str, Document]]:
+        """(tenant, document) for every subscription of every tenant."""
+
+
+class MemoryRepository:
+    """Subscriptions in a dict (serialised, as a store would keep them): for tests and
+    stores without records."""
+
+    def __init__(self) -> None:
+        self._docs: dict[tuple[str, str], bytes] = {}
+
+    async def put(self, tenant: str, doc: Document) -> None:
+        self._docs[(tenant, doc["id"])] = orjson.dumps(doc)
+
+    async def get(self, tenant: str, sub_id: str) -> Document | None:
+        raw = self._docs.get((tenant, sub_id))
+        return orjson.loads(raw) if raw is not None else None
+
+    async def of_tenant(self, tenant: str) -> list[Document]:
+        return [orjson.loads(d) for (t, _), d in sorted(self._docs.items()) if t == tenant]
+
+    async def delete(self, tenant: str, sub_id: str) -> bool:
+        return self._docs.pop((tenant, sub_id), None) is not None
+
+    async def all(self) -> list[tuple[str, Document]]:
+        return [(t, orjson.loads(d)) for (t, _), d in sorted(self._docs.items())]
+
+
+class StoreRepository:
+    """Subscriptions as records of the broker's store, collection ``subscriptions``."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    async def put(self, tenant: str, doc: Document) -> None:
+        await self.store.put_record(tenant, COLLECTION, doc["id"], doc)
+
+    async def get(self, tenant: str, sub_id: str) -> Document | None:
+        doc: Document | None = await self.store.get_record(tenant, COLLECTION, sub_id)
+        return doc
+
+    async def of_tenant(self, tenant: str) -> list[Document]:
+        docs: list[Document] = await self.store.list_records(tenant, COLLECTION)
+        return docs
+
+    async def delete(self, tenant: str, sub_id: str) -> bool:
+        return bool(await self.store.delete_record(tenant, COLLECTION, sub_id))
+
+    async def all(self) -> list[tuple[str, Document]]:
+        pairs: list[tuple[str, Document]] = await self.store.all_records(COLLECTION)
+        return pairs
+
+
+def repository_for(store: Any) -> Repository:
+    """A StoreRepository when the store keeps records, else a MemoryRepository."""
+    if hasattr(store, "put_record"):
+        return StoreRepository(store)
+    return MemoryRepository()
+
+
+__all__ = ["COLLECTION", "MemoryRepository", "Repository", "StoreRepository", "repository_for"]

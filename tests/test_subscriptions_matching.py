@@ -1,0 +1,132 @@
+"""Matching change events against subscriptions, and the index (clause 5.11)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from subscriptions_harness import Harness, room
+
+from ngsi_ld.changes import ChangeEvent, diff
+from subscriptions import SubscriptionIndex, compile_matcher, parse_members
+
+V = "https://example.org/"
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def expand(term: str) -> str:
+    return term if ":" in term else V + term
+
+
+def matcher(**members: Any) -> Any:
+    doc = parse_members({"notification": {"endpoint": {"uri": "http://e.org/n"}}, **members},
+                        expand, NOW, partial=False)
+    return compile_matcher(doc, expand)
+
+
+def entity(n: int = 1, types: tuple[str, ...] = ("Room",), **attrs: Any) -> dict[str, Any]:
+    return {"id": f"urn:x:{n}", "type": [V + t for t in types],
+            "attrs": {V + k: [{"type": "Property", "value": v, "modifiedAt": str(v)}]
+                      for k, v in attrs.items()}}
+
+
+def event(before: dict[str, Any] | None, after: dict[str, Any] | None) -> ChangeEvent:
+    found = diff("", before, after)
+    assert found is not None
+    return found
+
+
+ROOMS = {"entities": [{"type": "Room"}]}
+CREATE = event(None, entity(t=1))
+UPDATE = event(entity(t=1), entity(t=2))
+APPEND = event(entity(t=1), entity(t=1, h=5))
+REMOVE = event(entity(t=1, h=5), entity(t=1))
+DELETE = event(entity(t=1), None)
+
+
+@pytest.mark.parametrize("triggers,expected", [
+    (None, [CREATE, UPDATE, APPEND]),
+    (["entityCreated"], [CREATE]),
+    (["entityUpdated"], [UPDATE, APPEND, REMOVE]),
+    (["entityDeleted"], [DELETE]),
+    (["attributeCreated"], [CREATE, APPEND]),
+    (["attributeUpdated"], [UPDATE]),
+    (["attributeDeleted"], [REMOVE]),
+])
+def test_notification_triggers(triggers: list[str] | None, expected: list[ChangeEvent]) -> None:
+    members = dict(ROOMS, **({"notificationTrigger": triggers} if triggers else {}))
+    m = matcher(**members)
+    events = [CREATE, UPDATE, APPEND, REMOVE, DELETE]
+    assert [e for e in events if m.concerns(e)] == expected
+
+
+def test_watched_attributes_restrict_attribute_triggers() -> None:
+    m = matcher(watchedAttributes=["h"])
+    assert not m.concerns(UPDATE)
+    assert m.concerns(APPEND)
+
+
+def test_type_expressions_and_selectors() -> None:
+    both = matcher(entities=[{"type": "Room;Hot"}])
+    either = matcher(entities=[{"type": "Office|Hot"}])
+    hot_room = event(None, entity(types=("Room", "Hot"), t=1))
+    assert both.concerns(hot_room) and either.concerns(hot_room)
+    assert not both.concerns(CREATE) and not either.concerns(CREATE)
+    by_id = matcher(entities=[{"type": "Room", "id": "urn:x:2"}])
+    assert not by_id.concerns(CREATE)
+    assert by_id.concerns(event(None, entity(2, t=1)))
+
+
+def test_q_is_evaluated_on_the_new_state() -> None:
+    m = matcher(q="t>1", **ROOMS)
+    assert m.concerns(UPDATE)
+    assert not m.concerns(event(entity(t=2), entity(t=0)))
+
+
+@given(st.lists(st.sampled_from(["Room", "Office", "Hall"]), min_size=1, max_size=3),
+       st.integers(0, 30))
+def test_index_candidates_include_every_subscription_that_matches(
+        types: list[str], n: int) -> None:
+    index = SubscriptionIndex()
+    subs = {
+        "room": matcher(entities=[{"type": "Room"}]),
+        "office-or-hall": matcher(entities=[{"type": "Office|Hall"}]),
+        "room-and-hall": matcher(entities=[{"type": "Room;Hall"}]),
+        "id7": matcher(entities=[{"type": "Room", "id": "urn:x:7"}]),
+        "watched": matcher(watchedAttributes=["t"]),
+    }
+    for key, m in subs.items():
+        index.add(key, "", m)
+    change = event(None, entity(n, tuple(types), t=1))
+    candidates = index.candidates("", change.entity_id, [V + t for t in types])
+    assert {k for k, m in subs.items() if m.concerns(change)} <= candidates
+    assert index.candidates("other-tenant", change.entity_id, [V + t for t in types]) == set()
+    for key in subs:
+        index.remove(key)
+    assert len(index) == 0 and index.candidates("", change.entity_id, [V + types[0]]) == set()
+
+
+@pytest.fixture
+async def h() -> AsyncIterator[Harness]:
+    harness = await Harness().start()
+    yield harness
+    await harness.close()
+
+
+async def test_one_update_evaluates_only_the_subscriptions_of_that_entity(h: Harness) -> None:
+    for n in range(1000):
+        await h.manager.create("", {
+            "type": "Subscription",
+            "entities": [{"type": "Room", "id": f"urn:ngsi-ld:Room:{n}"}],
+            "notification": {"endpoint": {"uri": h.receiver.url(f"room{n}")}}}, None)
+    await h.manager.create("", {"type": "Subscription", "entities": [{"type": "Office"}],
+                                "notification": {"endpoint": {"uri": h.receiver.url()}}}, None)
+    before = h.manager.evaluations
+    await h.create(room(500))
+    assert h.manager.evaluations - before == 1
+    [got] = await h.receiver.wait_for(1, "room500")
+    assert got.body["data"][0]["id"] == "urn:ngsi-ld:Room:500"
