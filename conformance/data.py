@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.client import Client, Reply, entity_path, link
+from conformance.shared_data import smart_data_models_dir
 
 ENTITIES = "/ngsi-ld/v1/entities"
 BATCH = "/ngsi-ld/v1/entityOperations"
@@ -19,7 +20,7 @@ NOT_FOUND = ERR + "ResourceNotFound"
 EXISTS = ERR + "AlreadyExists"
 NULL = "urn:ngsi-ld:null"
 
-SDM_DIR = Path("/work/shared/data/smart-data-models")
+SDM_DIR = smart_data_models_dir()
 # the Smart Data Models examples that are valid NGSI-LD as published
 SDM_VALID = ["AirQualityObserved", "Dataset", "Distribution", "Streetlight",
              "TrafficFlowObserved", "WeatherObserved"]

@@ -609,23 +609,24 @@ class StorageContract:
 
     # -- records -------------------------------------------------------------------------
     async def test_records_are_per_tenant_and_collection(self, store: Store) -> None:
-        sub = {"id": "urn:ngsi-ld:Subscription:1", "q": "p>1", "nested": {"a": [1, 2]}}
-        assert await store.get_record("", "subscriptions", sub["id"]) is None
-        await store.put_record("", "subscriptions", sub["id"], sub)
-        await store.put_record("city", "subscriptions", sub["id"], {**sub, "q": "p>2"})
+        sub_id = "urn:ngsi-ld:Subscription:1"
+        sub: dict[str, Any] = {"id": sub_id, "q": "p>1", "nested": {"a": [1, 2]}}
+        assert await store.get_record("", "subscriptions", sub_id) is None
+        await store.put_record("", "subscriptions", sub_id, sub)
+        await store.put_record("city", "subscriptions", sub_id, {**sub, "q": "p>2"})
         await store.put_record("", "registrations", "urn:r:1", {"id": "urn:r:1"})
-        assert await store.get_record("", "subscriptions", sub["id"]) == sub
-        assert (await store.get_record("city", "subscriptions", sub["id"]))["q"] == "p>2"
+        assert await store.get_record("", "subscriptions", sub_id) == sub
+        assert await store.get_record("city", "subscriptions", sub_id) == {**sub, "q": "p>2"}
         assert await store.list_records("", "registrations") == [{"id": "urn:r:1"}]
         await store.put_record("", "subscriptions", "urn:a", {"id": "urn:a"})
         assert [d["id"] for d in await store.list_records("", "subscriptions")] == [
             "urn:a",
-            sub["id"],
+            sub_id,
         ]
         assert [(t, d["id"]) for t, d in await store.all_records("subscriptions")] == [
             ("", "urn:a"),
-            ("", sub["id"]),
-            ("city", sub["id"]),
+            ("", sub_id),
+            ("city", sub_id),
         ]
 
     async def test_records_replace_delete_and_copy(self, store: Store) -> None:
@@ -634,9 +635,10 @@ class StorageContract:
         doc["timesSent"] = 99  # the store kept its own copy
         got = await store.get_record("", "subscriptions", "urn:s:1")
         assert got == {"id": "urn:s:1", "timesSent": 0}
+        assert got is not None
         got["timesSent"] = 5
         await store.put_record("", "subscriptions", "urn:s:1", got)
-        assert (await store.get_record("", "subscriptions", "urn:s:1"))["timesSent"] == 5
+        assert await store.get_record("", "subscriptions", "urn:s:1") == got
         assert await store.delete_record("", "subscriptions", "urn:s:1") is True
         assert await store.delete_record("", "subscriptions", "urn:s:1") is False
         assert await store.list_records("", "subscriptions") == []

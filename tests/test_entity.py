@@ -10,12 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conformance.shared_data import smart_data_models_dir
 from ngsi_ld.attributes import is_deletion
 from ngsi_ld.entity import parse_attributes, parse_entity, parse_fragment, stamp
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.representation import render_entity
 
-SDM = Path("/work/shared/data/smart-data-models")
+SDM = smart_data_models_dir()
 NORMALIZED = sorted(SDM.glob("*/example-normalized.jsonld"))
 KEY_VALUES = sorted(SDM.glob("*/example.jsonld"))
 # The Catalogue example breaks the spec: Relationships with "value" instead of

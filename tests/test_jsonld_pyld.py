@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,6 +18,7 @@ from hypothesis import strategies as st
 from pyld import jsonld
 from pyld.context_resolver import ContextResolver
 
+from conformance.shared_data import smart_data_models_dir
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.jsonld import ActiveContext, bundled_document, compile_context, core_context_url
 
@@ -26,15 +26,7 @@ CORE = core_context_url("1.8")
 NGSI = "https://uri.etsi.org/ngsi-ld/"
 
 
-def _sdm_dir() -> Path:
-    for base in (Path(__file__).resolve().parents[2], Path("/work")):
-        candidate = base / "shared" / "data" / "smart-data-models"
-        if candidate.is_dir():
-            return candidate
-    return Path("/work/shared/data/smart-data-models")
-
-
-SDM = _sdm_dir()
+SDM = smart_data_models_dir()
 SDM_FILES = sorted(SDM.glob("*.context.jsonld"))
 DOCUMENTS: dict[str, Any] = {
     f"https://fake.example.org/sdm/{path.name}": orjson.loads(path.read_bytes())

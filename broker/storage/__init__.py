@@ -5,7 +5,8 @@
 * ``memory:`` — :class:`MemoryStore`, nothing persisted;
 * ``sqlite:///abs/path/file.db`` or ``sqlite:relative/path.db`` — :class:`SqliteStore`,
   the embedded default (parent directories are created when it opens);
-* ``mongodb://...`` — not built yet.
+* ``mongodb://...`` or ``mongodb+srv://...`` — :class:`MongoStore`, the production
+  backend (PyMongo's asyncio API; see docs/mongodb.md).
 
 The store returned is not open yet: call ``await store.open()`` once at start-up
 and ``await store.close()`` at shutdown.
@@ -28,6 +29,7 @@ from .base import (
     TypeSummary,
 )
 from .memory import MemoryStore
+from .mongodb import MongoStore
 from .sqlite import SqliteStore
 
 
@@ -49,7 +51,7 @@ def open_store(url: str) -> Store:
     if scheme == "sqlite":
         return SqliteStore(_sqlite_path(url, rest))
     if scheme in ("mongodb", "mongodb+srv"):
-        raise ValueError("MongoDB backend not built yet; use memory: or sqlite:PATH for now")
+        return MongoStore(url)
     raise ValueError(
         f"unknown storage URL scheme {scheme!r} in {url!r}; use memory:, sqlite:PATH or mongodb://"
     )
@@ -79,6 +81,7 @@ __all__ = [
     "Entity",
     "EntityScan",
     "MemoryStore",
+    "MongoStore",
     "Mutation",
     "Outcome",
     "SqliteStore",

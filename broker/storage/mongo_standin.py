@@ -1,0 +1,375 @@
+"""An in-memory stand-in for the part of PyMongo's asyncio API the MongoDB backend uses.
+
+It is **not MongoDB**: it lets the backend's own code paths (encoding, filters,
+conditional writes, batches, retries, fault handling) run in CI, where no
+MongoDB server can be installed.  Documents live in mongomock collections, whose
+matching engine evaluates the non-geo part of filters; the geo operators the
+backend sends (``$nearSphere``, ``$geoWithin``, ``$geoIntersects`` and ``$not``
+of it, as top-level fields) are evaluated here with shapely on the plane, not on
+the sphere as MongoDB does.  ``bulk_write`` is implemented here (mongomock's does
+not work with PyMongo 4.20) and reports failures as PyMongo's BulkWriteError.
+
+Extras for tests: ``client.calls`` records every call (method, database,
+collection, arguments); ``client.go_down()`` makes every call fail like an
+unreachable server until ``client.come_back()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import mongomock
+from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError, ServerSelectionTimeoutError
+
+from ngsi_ld.query.geo import distance_m, entity_shape
+
+_GEO_OPERATORS = ("$nearSphere", "$geoWithin", "$geoIntersects", "$not")
+
+
+@dataclass(slots=True)
+class Call:
+    """One recorded call: ``method`` on ``database``.``collection`` with its arguments."""
+
+    method: str
+    database: str
+    collection: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+class StandInCursor:
+    """The result of ``find`` / ``aggregate``: async iteration and ``to_list``."""
+
+    def __init__(self, docs: list[dict[str, Any]]) -> None:
+        self._docs = docs
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
+        for doc in self._docs:
+            await asyncio.sleep(0)
+            yield doc
+
+    async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
+        """Every document (or the first ``length``)."""
+        await asyncio.sleep(0)
+        return self._docs if length is None else self._docs[:length]
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+@dataclass(slots=True)
+class _Result:
+    """What insert/replace/update/delete return (the attributes the backend reads)."""
+
+    matched_count: int = 0
+    modified_count: int = 0
+    deleted_count: int = 0
+    inserted_id: Any = None
+    upserted_id: Any = None
+    acknowledged: bool = True
+
+
+class StandInClient:
+    """Stands in for ``pymongo.AsyncMongoClient`` (the backend's ``client_factory``)."""
+
+    def __init__(self, url: str = "mongodb://stand-in/", **options: Any) -> None:
+        self.url = url
+        self.options = options
+        self.calls: list[Call] = []
+        self.down = False
+        self.closed = False
+        self._mock: mongomock.MongoClient = mongomock.MongoClient()
+
+    def go_down(self) -> None:
+        """Every call fails as with an unreachable server, until :meth:`come_back`."""
+        self.down = True
+
+    def come_back(self) -> None:
+        """The server is reachable again; the data are still there."""
+        self.down = False
+
+    def __getitem__(self, name: str) -> StandInDatabase:
+        return StandInDatabase(self, name)
+
+    @property
+    def admin(self) -> StandInDatabase:
+        return StandInDatabase(self, "admin")
+
+    async def list_database_names(self) -> list[str]:
+        await self._enter("list_database_names", "", "", ())
+        return list(self._mock.list_database_names())
+
+    async def drop_database(self, name: str) -> None:
+        await self._enter("drop_database", name, "", ())
+        self._mock.drop_database(name)
+
+    async def close(self) -> None:
+        self.closed = True
+
+    async def _enter(
+        self, method: str, db: str, coll: str, args: tuple[Any, ...], **kw: Any
+    ) -> None:
+        self.calls.append(Call(method, db, coll, copy.deepcopy(args), copy.deepcopy(kw)))
+        await asyncio.sleep(0)
+        if self.down:
+            raise ServerSelectionTimeoutError("stand-in: no server reachable (go_down)")
+
+
+class StandInDatabase:
+    """Stands in for ``AsyncDatabase``."""
+
+    def __init__(self, client: StandInClient, name: str) -> None:
+        self.client = client
+        self.name = name
+
+    def __getitem__(self, name: str) -> StandInCollection:
+        return StandInCollection(self.client, self.name, name)
+
+    async def command(self, name: str, *args: Any) -> dict[str, Any]:
+        await self.client._enter("command", self.name, "", (name, *args))
+        return {"ok": 1.0}
+
+    async def list_collection_names(self) -> list[str]:
+        await self.client._enter("list_collection_names", self.name, "", ())
+        return list(self.client._mock[self.name].list_collection_names())
+
+
+class StandInCollection:
+    """Stands in for ``AsyncCollection``: the methods the backend calls."""
+
+    def __init__(self, client: StandInClient, database: str, name: str) -> None:
+        self.client = client
+        self.database = database
+        self.name = name
+        self._coll = client._mock[database][name]
+
+    async def _enter(self, method: str, *args: Any, **kw: Any) -> None:
+        await self.client._enter(method, self.database, self.name, args, **kw)
+
+    # -- reads ------------------------------------------------------------------------
+    def _select(self, flt: dict[str, Any], sort: Any = None) -> list[dict[str, Any]]:
+        rest, geo = _split_geo(flt)
+        docs = list(self._coll.find(rest, sort=sort))
+        return [d for d in docs if all(_geo_applies(path, op, d) for path, op in geo)]
+
+    async def find_one(self, flt: dict[str, Any], *args: Any, **kw: Any) -> dict[str, Any] | None:
+        await self._enter("find_one", flt, *args, **kw)
+        found = self._select(flt)
+        return found[0] if found else None
+
+    def find(
+        self,
+        flt: dict[str, Any] | None = None,
+        projection: Any = None,
+        *,
+        sort: Any = None,
+        skip: int = 0,
+        limit: int = 0,
+        **kw: Any,
+    ) -> _LazyCursor:
+        return _LazyCursor(self, flt or {}, sort, skip, limit, kw)
+
+    async def count_documents(self, flt: dict[str, Any], **kw: Any) -> int:
+        await self._enter("count_documents", flt, **kw)
+        rest, geo = _split_geo(flt)
+        if geo:
+            raise ValueError("stand-in: count_documents does not take geo operators (as MongoDB)")
+        return int(self._coll.count_documents(rest))
+
+    async def aggregate(self, pipeline: list[dict[str, Any]], **kw: Any) -> StandInCursor:
+        await self._enter("aggregate", pipeline, **kw)
+        return StandInCursor(list(self._coll.aggregate(pipeline)))
+
+    # -- writes -----------------------------------------------------------------------
+    async def insert_one(self, doc: dict[str, Any], **kw: Any) -> _Result:
+        await self._enter("insert_one", doc, **kw)
+        return self._insert(doc)
+
+    def _insert(self, doc: dict[str, Any]) -> _Result:
+        self._coll.insert_one(copy.deepcopy(doc))
+        return _Result(inserted_id=doc.get("_id"))
+
+    async def replace_one(self, flt: dict[str, Any], doc: dict[str, Any], **kw: Any) -> _Result:
+        await self._enter("replace_one", flt, doc, **kw)
+        return self._replace(flt, doc, bool(kw.get("upsert")))
+
+    def _replace(self, flt: dict[str, Any], doc: dict[str, Any], upsert: bool) -> _Result:
+        result = self._coll.replace_one(flt, copy.deepcopy(doc), upsert=upsert)
+        return _Result(result.matched_count, result.modified_count, upserted_id=result.upserted_id)
+
+    async def update_one(self, flt: dict[str, Any], update: dict[str, Any], **kw: Any) -> _Result:
+        await self._enter("update_one", flt, update, **kw)
+        result = self._coll.update_one(flt, update, upsert=bool(kw.get("upsert")))
+        return _Result(result.matched_count, result.modified_count, upserted_id=result.upserted_id)
+
+    async def delete_one(self, flt: dict[str, Any], **kw: Any) -> _Result:
+        await self._enter("delete_one", flt, **kw)
+        return _Result(deleted_count=self._coll.delete_one(flt).deleted_count)
+
+    async def delete_many(self, flt: dict[str, Any], **kw: Any) -> _Result:
+        await self._enter("delete_many", flt, **kw)
+        return _Result(deleted_count=self._coll.delete_many(flt).deleted_count)
+
+    async def bulk_write(self, requests: Iterable[Any], ordered: bool = True, **kw: Any) -> Any:
+        ops = list(requests)
+        await self._enter("bulk_write", [_describe(op) for op in ops], ordered=ordered, **kw)
+        counts = {"nInserted": 0, "nMatched": 0, "nModified": 0, "nRemoved": 0, "nUpserted": 0}
+        errors: list[dict[str, Any]] = []
+        for index, op in enumerate(ops):
+            kind, args = _describe(op)
+            try:
+                if kind == "insert_one":
+                    self._insert(args["document"])
+                    counts["nInserted"] += 1
+                elif kind == "replace_one":
+                    result = self._replace(args["filter"], args["document"], False)
+                    counts["nMatched"] += result.matched_count
+                    counts["nModified"] += result.modified_count
+                else:
+                    counts["nRemoved"] += self._coll.delete_one(args["filter"]).deleted_count
+            except DuplicateKeyError as exc:
+                errors.append({"index": index, "code": 11000, "errmsg": str(exc), "op": args})
+                if ordered:
+                    break
+        details = {**counts, "writeErrors": errors, "writeConcernErrors": [], "upserted": []}
+        if errors:
+            raise BulkWriteError(details)
+        return _BulkResult(details)
+
+    async def create_index(self, keys: Any, **kw: Any) -> str:
+        await self._enter("create_index", keys, **kw)
+        if any(kind == "2dsphere" for _, kind in keys):
+            return str(kw.get("name", "geo"))  # mongomock has no geo index; nothing to build
+        return str(self._coll.create_index(keys, **kw))
+
+
+class _LazyCursor:
+    """``find`` is not a coroutine in PyMongo: the call is recorded when iterated."""
+
+    def __init__(
+        self,
+        coll: StandInCollection,
+        flt: dict[str, Any],
+        sort: Any,
+        skip: int,
+        limit: int,
+        kw: dict[str, Any],
+    ) -> None:
+        self._coll, self._filter, self._sort = coll, flt, sort
+        self._skip, self._limit, self._kw = skip, limit, kw
+        self._docs: list[dict[str, Any]] | None = None
+
+    async def _load(self) -> list[dict[str, Any]]:
+        if self._docs is None:
+            await self._coll._enter(
+                "find", self._filter, sort=self._sort, skip=self._skip, limit=self._limit
+            )
+            docs = self._coll._select(self._filter, self._sort)[self._skip :]
+            self._docs = docs[: self._limit] if self._limit else docs
+        return self._docs
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
+        for doc in await self._load():
+            await asyncio.sleep(0)
+            if self._coll.client.down:
+                raise ServerSelectionTimeoutError("stand-in: connection lost while reading")
+            yield copy.deepcopy(doc)
+
+    async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
+        docs = copy.deepcopy(await self._load())
+        return docs if length is None else docs[:length]
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+@dataclass(slots=True)
+class _BulkResult:
+    bulk_api_result: dict[str, Any]
+
+    @property
+    def matched_count(self) -> int:
+        return int(self.bulk_api_result["nMatched"])
+
+    @property
+    def deleted_count(self) -> int:
+        return int(self.bulk_api_result["nRemoved"])
+
+    @property
+    def inserted_count(self) -> int:
+        return int(self.bulk_api_result["nInserted"])
+
+
+def _describe(op: Any) -> tuple[str, dict[str, Any]]:
+    """The kind and arguments of a PyMongo bulk request (InsertOne, ReplaceOne, DeleteOne)."""
+    if isinstance(op, InsertOne):
+        return "insert_one", {"document": op._doc}
+    if isinstance(op, ReplaceOne):
+        return "replace_one", {"filter": op._filter, "document": op._doc}
+    if isinstance(op, DeleteOne):
+        return "delete_one", {"filter": op._filter}
+    if isinstance(op, UpdateOne):
+        raise TypeError("stand-in: UpdateOne in bulk_write is not used by the backend")
+    raise TypeError(f"stand-in: unknown bulk request {op!r}")
+
+
+# -- geo operators, evaluated on the plane ------------------------------------------------
+
+
+def _split_geo(flt: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
+    rest: dict[str, Any] = {}
+    geo: list[tuple[str, dict[str, Any]]] = []
+    for key, value in flt.items():
+        if (
+            key.startswith("geo.")
+            and isinstance(value, dict)
+            and any(op in value for op in _GEO_OPERATORS)
+        ):
+            geo.append((key, value))
+        else:
+            rest[key] = value
+    return rest, geo
+
+
+def _values(doc: dict[str, Any], path: str) -> list[Any]:
+    node: Any = doc
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if node is None:
+        return []
+    return node if isinstance(node, list) else [node]
+
+
+def _geo_applies(path: str, ops: dict[str, Any], doc: dict[str, Any]) -> bool:
+    shapes = [s for s in (entity_shape(v) for v in _values(doc, path)) if s is not None]
+    if "$exists" in ops and bool(shapes) != bool(ops["$exists"]):
+        return False
+    if "$nearSphere" in ops:
+        near = ops["$nearSphere"]
+        lon, lat = near["$geometry"]["coordinates"][:2]
+        low, high = near.get("$minDistance", 0.0), near.get("$maxDistance", float("inf"))
+        return any(low <= distance_m(lon, lat, s) <= high for s in shapes)
+    if "$geoWithin" in ops:
+        target = entity_shape(ops["$geoWithin"]["$geometry"])
+        return target is not None and any(s.within(target) for s in shapes)
+    if "$geoIntersects" in ops:
+        target = entity_shape(ops["$geoIntersects"]["$geometry"])
+        return target is not None and any(s.intersects(target) for s in shapes)
+    if "$not" in ops:
+        target = entity_shape(ops["$not"]["$geoIntersects"]["$geometry"])
+        return target is not None and not any(s.intersects(target) for s in shapes)
+    return True
+
+
+__all__ = ["Call", "StandInClient", "StandInCollection", "StandInCursor", "StandInDatabase"]
