@@ -29,7 +29,6 @@ from .base import (
     TypeSummary,
 )
 from .memory import MemoryStore
-from .mongodb import MongoStore
 from .sqlite import SqliteStore
 
 
@@ -51,6 +50,13 @@ def open_store(url: str) -> Store:
     if scheme == "sqlite":
         return SqliteStore(_sqlite_path(url, rest))
     if scheme in ("mongodb", "mongodb+srv"):
+        try:
+            from .mongodb import MongoStore
+        except ImportError as exc:  # pymongo is an extra: the embedded store needs nothing
+            raise ValueError(
+                f"the MongoDB backend needs pymongo ({exc}); "
+                "install it with: pip install 'ngsi-ld-broker[mongodb]'"
+            ) from None
         return MongoStore(url)
     raise ValueError(
         f"unknown storage URL scheme {scheme!r} in {url!r}; use memory:, sqlite:PATH or mongodb://"
@@ -89,3 +95,12 @@ __all__ = [
     "TypeSummary",
     "open_store",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # MongoStore imports pymongo, an optional dependency: load it only when asked for
+    if name == "MongoStore":
+        from .mongodb import MongoStore
+
+        return MongoStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
