@@ -18,7 +18,10 @@ log = logging.getLogger("broker")
 def run(settings: Settings) -> None:
     """Serve the broker until interrupted."""
     setup_logging(settings.log_level, settings.log_json)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ValueError as exc:  # a store URL the broker cannot serve
+        raise SystemExit(f"ngsi-ld-broker: {exc}") from None
     log.info(
         "NGSI-LD broker listening on http://%s:%d/ngsi-ld/v1 (store %s, core context v%s)",
         settings.host,

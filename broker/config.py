@@ -64,10 +64,10 @@ OPTIONS: tuple[Option, ...] = (
         "store",
         "--store",
         "NGSI_LD_STORE",
-        "sqlite:///./ngsi-ld-data/broker.db",
+        "sqlite:ngsi-ld-data/broker.db",
         str,
-        "store URL: sqlite:///path/file.db (embedded, default), memory: (throw-away), "
-        "mongodb://... (MongoDB backend)",
+        "store URL: sqlite:relative/file.db or sqlite:///absolute/file.db (embedded, "
+        "default), memory: (throw-away), mongodb://... (MongoDB backend)",
     ),
     Option(
         "core_context_version",
@@ -217,7 +217,7 @@ class Settings:
 
     host: str = "0.0.0.0"
     port: int = 1026
-    store: str = "sqlite:///./ngsi-ld-data/broker.db"
+    store: str = "sqlite:ngsi-ld-data/broker.db"
     core_context_version: str = "1.8"
     default_page_size: int = 20
     max_page_size: int = 1000

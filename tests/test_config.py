@@ -9,7 +9,7 @@ def test_defaults_serve_port_1026_on_the_embedded_store() -> None:
     settings = load_settings([], environ={})
     assert settings == Settings()
     assert settings.port == 1026 and settings.host == "0.0.0.0"
-    assert settings.store.startswith("sqlite:///") and "ngsi-ld-data" in settings.store
+    assert settings.store == "sqlite:ngsi-ld-data/broker.db"  # relative to the working directory
     assert settings.core_context_version == "1.8"
 
 
@@ -64,3 +64,20 @@ def test_readme_lists_every_option() -> None:
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert options_table() in readme
+
+
+def test_default_store_is_relative_to_the_working_directory(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from broker.storage import SqliteStore, open_store
+
+    monkeypatch.chdir(tmp_path)
+    store = open_store(Settings().store)
+    assert isinstance(store, SqliteStore)
+    assert store.path.resolve() == (tmp_path / "ngsi-ld-data" / "broker.db").resolve()
+
+
+def test_an_unusable_store_url_is_a_clear_exit(capsys: pytest.CaptureFixture[str]) -> None:
+    from broker.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--store", "postgres://nowhere/x", "--port", "0"])
+    assert "unknown storage URL scheme" in str(info.value.code)
