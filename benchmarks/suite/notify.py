@@ -1,0 +1,151 @@
+"""Notification latency: PATCHes at a fixed rate, a subscription, and a local receiver
+timing each notification from the moment its PATCH was sent (clause 5.8, 5.11)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from benchmarks.suite.openloop import run_open_loop
+from benchmarks.suite.scenarios import JSON, BenchContext, Skip, small_entity
+from benchmarks.suite.servers import free_port
+from benchmarks.suite.spec import RequestSpec
+from benchmarks.suite.stats import summarize
+
+SUBSCRIPTIONS = "/ngsi-ld/v1/subscriptions"
+NOTIFY_TYPE = "BenchNotify"
+POOL = 100
+
+
+@dataclass
+class NotifyResult:
+    """What the receiver saw."""
+
+    rate: float
+    sent: int = 0
+    update_errors: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    @property
+    def lost(self) -> int:
+        return max(0, self.sent - self.update_errors - len(self.latencies_ms))
+
+    def summary(self) -> dict[str, float | None]:
+        return summarize(self.latencies_ms)
+
+
+def notified_values(payload: Any) -> list[int]:
+    """The ``temperature`` values carried by a notification (normalized or keyValues)."""
+    values: list[int] = []
+    if not isinstance(payload, dict):
+        return values
+    for entity in payload.get("data") or []:
+        if not isinstance(entity, dict):
+            continue
+        attr = next((v for k, v in entity.items() if k.endswith("temperature")), None)
+        if isinstance(attr, list) and attr:
+            attr = attr[0]
+        value = attr.get("value") if isinstance(attr, dict) else attr
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            values.append(int(value))
+    return values
+
+
+async def run_notifications(
+    ctx: BenchContext, *, rate: float, duration_s: float, grace_s: float = 5.0
+) -> NotifyResult:
+    """Subscribe, update at ``rate`` for ``duration_s``, collect notifications.
+
+    Raises Skip when the broker has no subscriptions (probe answered 4xx/5xx).
+    """
+    result = NotifyResult(rate=rate)
+    clock: dict[str, float] = {}  # "start": when update 1 was due
+    seen: set[int] = set()
+    done = asyncio.Event()
+
+    async def receive(request: web.Request) -> web.Response:
+        now = time.perf_counter()
+        try:
+            payload = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return web.Response(status=400)
+        start = clock.get("start")
+        for value in notified_values(payload):
+            # Update i (from 1) carries value i and was due at start + (i - 1) / rate.
+            if start is not None and value >= 1 and value not in seen:
+                seen.add(value)
+                result.latencies_ms.append((now - start - (value - 1) / rate) * 1000)
+        if result.sent and len(seen) >= result.sent - result.update_errors:
+            done.set()
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/notify", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    subscription_url: str | None = None
+    try:
+        # Values start above the pool's own so the set-up upsert never counts.
+        await ctx.upsert([
+            orjson.loads(small_entity(f"urn:ngsi-ld:{NOTIFY_TYPE}:{i}", NOTIFY_TYPE, "-1"))
+            for i in range(POOL)
+        ])
+        subscription = {
+            "id": f"urn:ngsi-ld:Subscription:bench:{ctx.run_id}",
+            "type": "Subscription",
+            "entities": [{"type": NOTIFY_TYPE}],
+            "watchedAttributes": ["temperature"],
+            "notification": {
+                "attributes": ["temperature"],
+                "format": "normalized",
+                "endpoint": {"uri": f"http://127.0.0.1:{port}/notify", "accept": JSON},
+            },
+        }
+        async with ctx.session.post(
+            ctx.base_url + SUBSCRIPTIONS, data=orjson.dumps(subscription),
+            headers={"Content-Type": JSON},
+        ) as resp:
+            await resp.read()
+            if resp.status >= 400:
+                raise Skip(f"feature not available (HTTP {resp.status} on probe)")
+            location = resp.headers.get("Location", "")
+            subscription_url = (location if location.startswith("http")
+                                else ctx.base_url + location) if location else None
+        await asyncio.sleep(0.2)  # let the subscription settle (initial notifications)
+
+        spec = RequestSpec(
+            "PATCH", (f"/ngsi-ld/v1/entities/urn:ngsi-ld:{NOTIFY_TYPE}:__N__/attrs",),
+            '{"temperature":{"type":"Property","value":__I__}}', count=POOL,
+            headers={"Content-Type": JSON},
+        )
+
+        def started(start: float) -> None:
+            clock["start"] = start
+
+        updates = await run_open_loop(ctx.base_url, spec, rate=rate, duration_s=duration_s,
+                                      run_id=ctx.run_id, on_start=started)
+        result.sent = updates.sent
+        result.update_errors = updates.errors
+        result.duration_s = updates.duration_s
+        if len(seen) < result.sent - result.update_errors:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), grace_s)
+    finally:
+        if subscription_url:
+            try:
+                async with ctx.session.delete(subscription_url) as resp:
+                    await resp.read()
+            except aiohttp.ClientError:
+                pass
+        await runner.cleanup()
+    return result
