@@ -22,12 +22,11 @@ Choices where the spec is silent:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from ngsi_ld.errors import BadRequestData, InvalidRequest
-from ngsi_ld.instances import find_instance, reject_nulls, require_entity, touch
+from ngsi_ld.instances import clone, find_instance, reject_nulls, require_entity, touch
 from ngsi_ld.operations import (
     UpdateResult,
     apply_append,
@@ -59,15 +58,15 @@ def batch_upsert_mutation(new: Entity, now: str, mode: str = "replace") -> Mutat
         raise InvalidRequest(f"upsert options must be 'replace' or 'update', not {mode!r}")
     entity_id = _id_of(new)
     reject_nulls(new, "upsert")
-    create = create_entity(new, now)
-    replace = replace_entity(entity_id, new, now)
+    create = create_entity(new, now, check_nulls=False)
+    replace = replace_entity(entity_id, new, now, check_nulls=False)
 
     def mutation(current: Entity | None) -> Entity | None:
         if current is None:
             return create(None)
         if mode == "replace":
             return replace(current)
-        entity = copy.deepcopy(current)
+        entity = clone(current)
         if apply_append(entity, new, now, UpdateResult(), no_overwrite=False):
             return touch(entity, now)
         return current
@@ -111,8 +110,8 @@ def _id_of(entity: Any) -> str:
 
 def _combine_instances(earlier: Entity, later: Entity, *, merge: bool) -> Entity:
     if not merge:
-        return copy.deepcopy(later)
-    combined = {**copy.deepcopy(earlier), **copy.deepcopy(later)}
+        return clone(later)
+    combined = {**clone(earlier), **clone(later)}
     if "sub" in earlier or "sub" in later:
         combined["sub"] = {**earlier.get("sub", {}), **later.get("sub", {})}
     return combined
@@ -120,20 +119,20 @@ def _combine_instances(earlier: Entity, later: Entity, *, merge: bool) -> Entity
 
 def combine_fragments(earlier: Entity, later: Entity, *, merge: bool = False) -> Entity:
     """Two fragments for one entity as one, ``later`` winning (see the module docstring)."""
-    out = copy.deepcopy(earlier)
+    out = clone(earlier)
     types = list(out.get("type") or [])
     types.extend(t for t in later.get("type") or [] if t not in types)
     if types:
         out["type"] = types
     if "scope" in later:
-        out["scope"] = copy.deepcopy(later["scope"])
+        out["scope"] = clone(later["scope"])
     attrs = out.setdefault("attrs", {})
     for name, instances in (later.get("attrs") or {}).items():
         existing = attrs.setdefault(name, [])
         for inst in instances:
             index = find_instance(existing, inst.get("datasetId"))
             if index is None:
-                existing.append(copy.deepcopy(inst))
+                existing.append(clone(inst))
             else:
                 existing[index] = _combine_instances(existing[index], inst, merge=merge)
     return out

@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
+
 from ngsi_ld.errors import BadRequestData, ResourceNotFound
 
 Entity = dict[str, Any]
@@ -35,6 +37,17 @@ _KIND_MEMBERS = _MAIN_MEMBERS | {"objectType"}
 STAMPS = ("createdAt", "modifiedAt")
 
 
+def clone(value: Any) -> Any:
+    """A deep copy of JSON data (the internal form is JSON): orjson, ~20x copy.deepcopy."""
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except TypeError:  # not plain JSON (e.g. an integer beyond 64 bits): the slow way
+        return copy.deepcopy(value)
+
+
+_NULLS = (DELETE, [DELETE], {"@none": DELETE})
+
+
 def is_delete(instance: Any) -> bool:
     """True if ``instance`` is an NGSI-LD Null: its main member is ``urn:ngsi-ld:null``.
 
@@ -44,10 +57,10 @@ def is_delete(instance: Any) -> bool:
         return True
     if not isinstance(instance, dict):
         return False
-    return any(
-        member in instance and instance[member] in (DELETE, [DELETE], {"@none": DELETE})
-        for member in _MAIN_MEMBERS
-    )
+    member = MAIN_MEMBER.get(instance.get("type"))  # type: ignore[arg-type]
+    if member is not None:
+        return instance.get(member, None) in _NULLS if member in instance else False
+    return any(member in instance and instance[member] in _NULLS for member in _MAIN_MEMBERS)
 
 
 def strip_stamps(instance: Any) -> Any:
@@ -114,7 +127,7 @@ def restamp(new: Instance, old: Instance | None, now: str) -> Instance:
     Sub-attributes that existed keep createdAt, and keep modifiedAt as well when
     they did not change.
     """
-    out = {k: copy.deepcopy(v) for k, v in new.items() if k not in STAMPS and k != "sub"}
+    out = clone({k: v for k, v in new.items() if k not in STAMPS and k != "sub"})
     out["createdAt"] = old.get("createdAt", now) if old else now
     out["modifiedAt"] = now
     subs = new.get("sub")
@@ -143,7 +156,7 @@ def merge_instance(old: Instance, fragment: Instance, now: str, *, deep: bool) -
     (merge) or replaced whole (partial attribute update).  A fragment of another
     kind drops the old kind's main member.
     """
-    merged = {k: copy.deepcopy(v) for k, v in old.items() if k not in STAMPS}
+    merged = clone({k: v for k, v in old.items() if k not in STAMPS})
     new_kind = fragment.get("type")
     if new_kind is not None and new_kind != old.get("type"):
         for member in _KIND_MEMBERS:
@@ -154,7 +167,7 @@ def merge_instance(old: Instance, fragment: Instance, now: str, *, deep: bool) -
         if value == DELETE and member not in _MAIN_MEMBERS:
             merged.pop(member, None)
         else:
-            merged[member] = copy.deepcopy(value)
+            merged[member] = clone(value)
     subs: dict[str, Instance] = dict(merged.get("sub") or {})
     for name, sub in (fragment.get("sub") or {}).items():
         check_instance(name, sub)
@@ -163,7 +176,7 @@ def merge_instance(old: Instance, fragment: Instance, now: str, *, deep: bool) -
         elif deep and name in subs:
             subs[name] = merge_instance(subs[name], sub, now, deep=True)
         else:
-            subs[name] = copy.deepcopy(sub)
+            subs[name] = clone(sub)
     if subs:
         merged["sub"] = subs
     else:
@@ -175,7 +188,7 @@ def require_entity(current: Entity | None, entity_id: str) -> Entity:
     """A private copy of the current entity, or ResourceNotFound naming ``entity_id``."""
     if current is None:
         raise ResourceNotFound(f"entity {entity_id} does not exist")
-    return copy.deepcopy(current)
+    return clone(current)
 
 
 def touch(entity: Entity, now: str) -> Entity:

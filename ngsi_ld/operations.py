@@ -50,7 +50,6 @@ Choices where the spec is silent or loose (Orion-LD/Scorpio users' expectations)
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +60,7 @@ from ngsi_ld.instances import (
     DELETE,
     STAMPS,
     attrs_of,
+    clone,
     dataset_label,
     find_instance,
     is_delete,
@@ -141,7 +141,7 @@ def stamp_entity(new: Entity, now: str, old: Entity | None = None) -> Entity:
     The entity and every instance keep the createdAt of ``old`` (same attribute
     name and datasetId); everything else is stamped ``now``.
     """
-    out = {k: copy.deepcopy(v) for k, v in new.items() if k not in STAMPS and k != "attrs"}
+    out = clone({k: v for k, v in new.items() if k not in STAMPS and k != "attrs"})
     out["createdAt"] = old.get("createdAt", now) if old else now
     out["modifiedAt"] = now
     old_attrs = (old or {}).get("attrs") or {}
@@ -158,18 +158,22 @@ def stamp_entity(new: Entity, now: str, old: Entity | None = None) -> Entity:
 
 
 # 5.6.1 Create Entity
-def create_entity(new: Entity, now: str) -> Mutation:
-    """5.6.1 Create Entity: refuse an existing id (AlreadyExists), stamp everything ``now``."""
+def create_entity(new: Entity, now: str, *, check_nulls: bool = True) -> Mutation:
+    """5.6.1 Create Entity: refuse an existing id (AlreadyExists), stamp everything ``now``.
+
+    ``check_nulls=False`` is for callers that already refused the NGSI-LD Null.
+    """
     entity_id = new.get("id")
     if not isinstance(entity_id, str) or not entity_id:
         raise BadRequestData("the entity to create has no id")
-    reject_nulls(new, "create")
+    if check_nulls:
+        reject_nulls(new, "create")
     stamped = stamp_entity(new, now)
 
     def mutation(current: Entity | None) -> Entity | None:
         if current is not None:
             raise AlreadyExists(f"entity {entity_id} already exists")
-        return copy.deepcopy(stamped)
+        return clone(stamped)
 
     return mutation
 
@@ -344,7 +348,9 @@ def merge_entity(entity_id: str, fragment: Entity, now: str) -> Mutation:
 
 
 # 5.6.18 Replace Entity
-def replace_entity(entity_id: str, new: Entity, now: str) -> Mutation:
+def replace_entity(
+    entity_id: str, new: Entity, now: str, *, check_nulls: bool = True
+) -> Mutation:
     """5.6.18 Replace Entity: types, scope and attributes replaced by ``new``'s.
 
     The entity's createdAt (and that of instances with the same name and
@@ -353,7 +359,8 @@ def replace_entity(entity_id: str, new: Entity, now: str) -> Mutation:
     """
     if new.get("id", entity_id) != entity_id:
         raise BadRequestData(f"entity id {new.get('id')} does not match {entity_id}")
-    reject_nulls(new, "replace")
+    if check_nulls:
+        reject_nulls(new, "replace")
 
     def mutation(current: Entity | None) -> Entity | None:
         old = require_entity(current, entity_id)
