@@ -16,6 +16,7 @@ from broker.contexts import ContextResolver
 from broker.events import ChangeBus
 from broker.http import json_response, tenant_of
 from broker.metrics import Metrics
+from broker.render_cache import RenderCache
 from broker.storage import open_store
 from broker.storage.base import Store
 from ngsi_ld.errors import InternalError, NgsiLdError, NonexistentTenant
@@ -40,6 +41,8 @@ class Broker:
     metrics: Metrics = field(default_factory=Metrics)
     events: ChangeBus = field(default_factory=ChangeBus)
     started: float = field(default_factory=time.time)
+    #: rendered entities by (tenant, id, version, view, context), see broker.render_cache
+    renders: RenderCache = field(default_factory=RenderCache)
     _tenants: set[str] = field(default_factory=set)
 
     async def tenant(self, request: web.Request, *, create: bool = False) -> str:
@@ -124,10 +127,24 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
+_RESOURCES = web.AppKey("resources_by_path", dict[str, web.Resource])
+
+
 def add_route(app: web.Application, method: str, path: str, handler: Handler) -> None:
-    """Register ``path`` and ``path/``: IoT Agents post with a trailing slash, no redirect."""
-    app.router.add_route(method, path, handler)
-    app.router.add_route(method, path.rstrip("/") + "/", handler)
+    """Register ``path`` and ``path/``: IoT Agents post with a trailing slash, no redirect.
+
+    Every method of one path shares one resource: aiohttp tries the resources
+    under a path prefix one by one, so one resource per method made every
+    request of /entities/... try some twenty patterns.
+    """
+    resources = app.get(_RESOURCES)
+    if resources is None:
+        resources = app[_RESOURCES] = {}
+    for each in (path, path.rstrip("/") + "/"):
+        resource = resources.get(each)
+        if resource is None:
+            resource = resources[each] = app.router.add_resource(each)
+        resource.add_route(method, handler)
 
 
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:

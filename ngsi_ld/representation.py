@@ -8,13 +8,15 @@ compacted by the caller; nothing here renames anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from ngsi_ld.attributes import MAIN_MEMBER
 from ngsi_ld.geojson import is_geometry
 
 __all__ = [
+    "Compact",
+    "DuplicateName",
     "Format",
     "best_language",
     "render_attribute",
@@ -25,8 +27,14 @@ __all__ = [
 ]
 
 Format = Literal["normalized", "concise", "keyValues"]
+#: Maps a name (an expanded IRI) to the name a client sees; None: names stay as they are.
+Compact = Callable[[str], str] | None
 _SYS = ("createdAt", "modifiedAt", "deletedAt")
-_COMMON = ("objectType", "observedAt", "unitCode", "datasetId")
+_COMMON = ("observedAt", "unitCode", "datasetId")
+
+
+class DuplicateName(ValueError):
+    """Two names of one entity compact to the same name (see :func:`render_entity`)."""
 
 
 def render_entity(
@@ -35,20 +43,43 @@ def render_entity(
     fmt: Format = "normalized",
     sys_attrs: bool = False,
     lang: str | None = None,
+    compact: Compact = None,
 ) -> dict[str, Any]:
-    """Render an internal-form entity as the JSON object a client receives."""
+    """Render an internal-form entity as the JSON object a client receives.
+
+    ``compact``, when given, renames in the same pass what compaction renames
+    (entity types, attribute and sub-attribute names, ``objectType``, ``vocab``,
+    typed-literal ``@type``): the result equals rendering the compacted entity.
+    DuplicateName when two attribute (or sub-attribute) names compact to one.
+    """
     out: dict[str, Any] = {}
     if "id" in entity:
         out["id"] = entity["id"]
-    if entity.get("type"):
-        out["type"] = _one_or_list(entity["type"])
+    types = entity.get("type")
+    if types:
+        if compact is not None:
+            types = [compact(t) for t in types]
+        out["type"] = _one_or_list(types)
     if entity.get("scope"):
         out["scope"] = _one_or_list(entity["scope"])
     if sys_attrs:
         out.update({k: entity[k] for k in _SYS if k in entity})
-    for name, instances in entity.get("attrs", {}).items():
+    attrs = entity.get("attrs", {})
+    if compact is None:
+        for name, instances in attrs.items():
+            if instances:
+                out[name] = render_attribute(instances, fmt=fmt, sys_attrs=sys_attrs, lang=lang)
+        return out
+    seen: set[str] = set()
+    for name, instances in attrs.items():
+        short = compact(name)
+        if short in seen:
+            raise DuplicateName(f"attributes {name!r} and another both compact to {short!r}")
+        seen.add(short)
         if instances:
-            out[name] = render_attribute(instances, fmt=fmt, sys_attrs=sys_attrs, lang=lang)
+            out[short] = render_attribute(
+                instances, fmt=fmt, sys_attrs=sys_attrs, lang=lang, compact=compact
+            )
     return out
 
 
@@ -58,21 +89,41 @@ def render_attribute(
     fmt: Format = "normalized",
     sys_attrs: bool = False,
     lang: str | None = None,
+    compact: Compact = None,
 ) -> Any:
-    """Render one attribute: an object for one instance, an array for several."""
+    """Render one attribute: an object for one instance, an array for several.
+
+    ``compact`` as for :func:`render_entity`.
+    """
     if fmt == "keyValues":
         if len(instances) == 1 and "datasetId" not in instances[0]:
-            return _simplified(instances[0], lang)
+            return _simplified(instances[0], lang, compact)
         # 4.5.4 multi-attribute simplified: {"dataset": {datasetId | "@none": value}}
         return {
             "dataset": {
-                inst.get("datasetId", "@none"): _simplified(inst, lang) for inst in instances
+                inst.get("datasetId", "@none"): _simplified(inst, lang, compact)
+                for inst in instances
             }
         }
     concise = fmt == "concise"
     if len(instances) == 1:
-        return _render(instances[0], concise, sys_attrs, lang, alone=True)
-    return [_render(inst, concise, sys_attrs, lang, alone=False) for inst in instances]
+        return _render(instances[0], concise, sys_attrs, lang, compact, alone=True)
+    return [_render(inst, concise, sys_attrs, lang, compact, alone=False) for inst in instances]
+
+
+def _compacted_value(kind: str, main: str, value: Any, compact: Compact) -> Any:
+    """The main member's value with the names compaction renames compacted."""
+    if compact is None:
+        return value
+    if main == "vocab":
+        return [compact(v) for v in value] if value.__class__ is list else compact(value)
+    if main == "value" and value.__class__ is dict and "@type" in value:
+        value = dict(value)
+        literal = value["@type"]
+        value["@type"] = (
+            [compact(t) for t in literal] if literal.__class__ is list else compact(literal)
+        )
+    return value
 
 
 def _one_or_list(values: list[str]) -> str | list[str]:
@@ -80,12 +131,18 @@ def _one_or_list(values: list[str]) -> str | list[str]:
 
 
 def _render(
-    inst: dict[str, Any], concise: bool, sys_attrs: bool, lang: str | None, *, alone: bool
+    inst: dict[str, Any],
+    concise: bool,
+    sys_attrs: bool,
+    lang: str | None,
+    compact: Compact,
+    *,
+    alone: bool,
 ) -> Any:
     kind = inst["type"]
     main = MAIN_MEMBER[kind]
     out: dict[str, Any] = {"type": kind}
-    value = inst[main]
+    value = _compacted_value(kind, main, inst[main], compact)
     if kind == "LanguageProperty" and lang is not None and lang != "*":
         # 4.15 a LanguageProperty in one language is rendered as a Property with "lang".
         tag, text = best_language(value, lang)
@@ -94,11 +151,29 @@ def _render(
         out["objectList"] = [{"object": target} for target in value]
     else:
         out[main] = value
-    out.update({k: inst[k] for k in _COMMON if k in inst})
+    if "objectType" in inst:
+        names = inst["objectType"]
+        if compact is not None:
+            names = [compact(n) for n in names] if names.__class__ is list else compact(names)
+        out["objectType"] = names
+    for key in _COMMON:
+        if key in inst:
+            out[key] = inst[key]
     if sys_attrs:
         out.update({k: inst[k] for k in _SYS if k in inst})
-    for name, sub in inst.get("sub", {}).items():
-        out[name] = _render(sub, concise, sys_attrs, lang, alone=True)
+    subs = inst.get("sub")
+    if subs:
+        if compact is None:
+            for name, sub in subs.items():
+                out[name] = _render(sub, concise, sys_attrs, lang, None, alone=True)
+        else:
+            seen: set[str] = set()
+            for name, sub in subs.items():
+                short = compact(name)
+                if short in seen:
+                    raise DuplicateName(f"sub-attributes of {name!r} compact to {short!r}")
+                seen.add(short)
+                out[short] = _render(sub, concise, sys_attrs, lang, compact, alone=True)
     if concise:
         return _concise(out, alone)
     return out
@@ -128,10 +203,10 @@ def _bare_ok(value: Any) -> bool:
     return not (isinstance(value, list) and any(isinstance(v, dict | list) for v in value))
 
 
-def _simplified(inst: dict[str, Any], lang: str | None) -> Any:
+def _simplified(inst: dict[str, Any], lang: str | None, compact: Compact = None) -> Any:
     kind = inst["type"]
     main = MAIN_MEMBER[kind]
-    value = inst[main]
+    value = _compacted_value(kind, main, inst[main], compact)
     if kind in ("Property", "GeoProperty", "Relationship"):
         return value
     if kind == "LanguageProperty" and lang is not None and lang != "*":

@@ -260,3 +260,88 @@ async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
         assert total == len(acknowledged) == len(set(acknowledged))
     finally:
         await reopened.close()
+
+
+# -- versions (entities.version), the key of the render caches -----------------------
+async def _version(store: SqliteStore, entity_id: str, tenant: str = DEFAULT_TENANT) -> int | None:
+    found = await store.read_versioned(tenant, entity_id)
+    return None if found is None else found.version
+
+
+async def test_every_write_gives_a_new_version(store: SqliteStore) -> None:
+    e = entity("urn:ngsi-ld:T:v1", p=1)
+    await store.modify(DEFAULT_TENANT, e["id"], create(e))
+    seen = [await _version(store, e["id"])]
+    for n in range(3):
+        await store.modify(DEFAULT_TENANT, e["id"], add_attr("q", n))
+        seen.append(await _version(store, e["id"]))
+    await store.modify(DEFAULT_TENANT, e["id"], lambda current: None)
+    assert await _version(store, e["id"]) is None
+    await store.modify(DEFAULT_TENANT, e["id"], create(e))  # the same id again
+    seen.append(await _version(store, e["id"]))
+    assert len(set(seen)) == len(seen)
+    found = await store.read_versioned(DEFAULT_TENANT, e["id"])
+    assert found is not None and found.entity == e
+
+
+async def test_versions_differ_across_processes_sharing_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    one, two = SqliteStore(path), SqliteStore(path)
+    await one.open()
+    await two.open()
+    try:
+        e = entity("urn:ngsi-ld:T:v2", p=1)
+        await one.modify(DEFAULT_TENANT, e["id"], create(e))
+        first = await _version(two, e["id"])
+        await two.modify(DEFAULT_TENANT, e["id"], add_attr("q", 1))
+        second = await _version(one, e["id"])
+        seen = await one.read_versioned(DEFAULT_TENANT, e["id"])  # the other's write
+        assert seen is not None and "https://example.org/q" in seen.entity["attrs"]
+        await one.modify(DEFAULT_TENANT, e["id"], add_attr("q", 2))
+        assert len({first, second, await _version(two, e["id"])}) == 3
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_query_versioned_reads_documents_only_where_wanted(store: SqliteStore) -> None:
+    from ngsi_ld.query import EntityQuery, TypeName
+
+    for n in range(5):
+        e = entity(f"urn:ngsi-ld:T:w{n}", p=n)
+        await store.modify(DEFAULT_TENANT, e["id"], create(e))
+    query = EntityQuery(type_expr=TypeName(entity("x")["type"][0]))
+    every, _ = await store.query_entities(DEFAULT_TENANT, query)
+    items, total = await store.query_versioned(
+        DEFAULT_TENANT, query, lambda i, v: i.endswith(("1", "3")), limit=4, count=True
+    )
+    assert total == 5 and [i.entity_id for i in items] == [e["id"] for e in every[:4]]
+    assert [i.has_document for i in items] == [False, True, False, True]
+    assert [i.entity for i in items if i.has_document] == [every[1], every[3]]
+    with pytest.raises(LookupError):
+        _ = items[0].entity
+
+
+async def test_a_schema_2_file_gains_versions(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    first = SqliteStore(path)
+    await first.open()
+    e = entity("urn:ngsi-ld:T:old", p=1)
+    await first.modify(DEFAULT_TENANT, e["id"], create(e))
+    await first.close()
+    conn = sqlite3.connect(path)  # make it look like a file written before the version column
+    conn.executescript(
+        "ALTER TABLE entities DROP COLUMN version;"
+        "DELETE FROM meta WHERE key = 'entity_version';"
+        "UPDATE meta SET value = '2' WHERE key = 'schema_version';"
+    )
+    conn.close()
+    second = SqliteStore(path)
+    await second.open()
+    try:
+        assert await _version(second, e["id"]) == 0
+        assert await second.get_entity(DEFAULT_TENANT, e["id"]) == e
+        await second.modify(DEFAULT_TENANT, e["id"], add_attr("q", 1))
+        assert (await _version(second, e["id"]) or 0) > 0
+    finally:
+        await second.close()

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from broker.app import Broker
 from broker.http import GEO_JSON, JSON, LD_JSON, json_response, link_header, options
+from broker.render_cache import join_array, with_context
 from broker.storage.base import Change
+from broker.storage.versioned import Versioned, Wanted
 from ngsi_ld.attributes import is_iri
 from ngsi_ld.changes import diff
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.jsonld import ActiveContext
-from ngsi_ld.representation import Format, render_entity, select_attributes, to_feature
+from ngsi_ld.representation import (
+    DuplicateName,
+    Format,
+    render_entity,
+    select_attributes,
+    to_feature,
+)
 
 ENTITIES = "/ngsi-ld/v1/entities"
 READ_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "sysAttrs"})
@@ -59,6 +68,27 @@ class View:
     omit: set[str] | None
     dataset_ids: list[str] | None
     geometry_property: str
+    _key: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """Everything that decides the rendering of an entity but the entity and context."""
+        if self._key is None:
+            def names(values: Iterable[str] | None) -> frozenset[str] | None:
+                return None if values is None else frozenset(values)
+
+            self._key = (
+                self.media_type,
+                self.fmt,
+                self.sys_attrs,
+                self.lang,
+                names(self.attrs),
+                names(self.pick),
+                names(self.omit),
+                None if self.dataset_ids is None else tuple(self.dataset_ids),
+                self.geometry_property if self.media_type == GEO_JSON else None,
+            )
+        return self._key
 
     def select(self, entity: dict[str, Any]) -> dict[str, Any]:
         if (
@@ -74,7 +104,20 @@ class View:
 
     def render(self, ctx: ActiveContext, entity: dict[str, Any]) -> dict[str, Any]:
         """Select (on expanded names), compact, then render one entity."""
-        compacted = ctx.compact_entity(self.select(entity))
+        selected = self.select(entity)
+        if self.media_type != GEO_JSON:
+            try:
+                # one pass renaming while rendering: the same as compacting first
+                return render_entity(
+                    selected,
+                    fmt=self.fmt,
+                    sys_attrs=self.sys_attrs,
+                    lang=self.lang,
+                    compact=ctx.compact_iri,
+                )
+            except DuplicateName:
+                pass  # compact_entity names the clash in a BadRequestData
+        compacted = ctx.compact_entity(selected)
         if self.media_type == GEO_JSON:
             return to_feature(
                 compacted,
@@ -89,6 +132,34 @@ class View:
             sys_attrs=self.sys_attrs,
             lang=self.lang,
         )
+
+
+def render_cached(
+    broker: Broker, tenant: str, view: View, ctx: ActiveContext, item: Versioned
+) -> bytes | None:
+    """The JSON of one entity as ``view`` renders it, from the render cache when it has it.
+
+    None when the cache lacks it and ``item`` carries no document.
+    """
+    key: Hashable = (tenant, item.entity_id, item.version, view.key, ctx)
+    cache = broker.renders
+    body = cache.get(key)
+    if body is None:
+        if not item.has_document:
+            return None
+        body = orjson.dumps(view.render(ctx, item.entity))
+        cache.put(key, body)
+    return body
+
+
+def uncached(broker: Broker, tenant: str, view: View, ctx: ActiveContext) -> Wanted:
+    """``wanted(entity_id, version)`` for a versioned read: True when not cached."""
+    cache, view_key = broker.renders, view.key
+
+    def wanted(entity_id: str, version: int) -> bool:
+        return (tenant, entity_id, version, view_key, ctx) not in cache
+
+    return wanted
 
 
 def _names(ctx: ActiveContext, names: Iterable[str] | None) -> set[str] | None:
@@ -146,6 +217,35 @@ async def respond(
     else:
         headers["Link"] = link_header(await broker.resolver.response_url(context))
     return json_response(data, status=status, content_type=media_type, headers=headers)
+
+
+async def respond_rendered(
+    broker: Broker,
+    parts: list[bytes] | bytes,
+    media_type: str,
+    context: Any,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """As :func:`respond` for entities already encoded: one (bytes) or an array (list).
+
+    The bytes are those ``respond`` would produce from the decoded entities.
+    """
+    headers = dict(headers or {})
+    if media_type == LD_JSON:
+        body_context = orjson.dumps(broker.resolver.body_context(context))
+        if isinstance(parts, bytes):
+            body = with_context(body_context, parts)
+        else:
+            body = join_array([with_context(body_context, part) for part in parts])
+    else:
+        headers["Link"] = link_header(await broker.resolver.response_url(context))
+        if isinstance(parts, bytes):
+            body = parts
+        elif media_type == GEO_JSON:
+            body = b'{"type":"FeatureCollection","features":' + join_array(parts) + b"}"
+        else:
+            body = join_array(parts)
+    return web.Response(body=body, status=200, content_type=media_type, headers=headers)
 
 
 async def link_only(broker: Broker, context: Any) -> dict[str, str]:

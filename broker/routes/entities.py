@@ -27,9 +27,12 @@ from broker.routes.common import (
     link_only,
     path_entity_id,
     publish,
+    render_cached,
     respond,
+    respond_rendered,
     view_of,
 )
+from broker.storage.versioned import versioned
 from ngsi_ld import attribute_ops, operations
 from ngsi_ld.attributes import parse_attribute
 from ngsi_ld.entity import parse_entity, parse_fragment
@@ -148,10 +151,18 @@ async def retrieve_entity(request: web.Request) -> web.Response:
     ctx = await broker.resolver.active(context)
     view = view_of(request, ctx, media)
     tenant = await broker.tenant(request)
-    entity = await broker.store.get_entity(tenant, entity_id)
+    wanted = request.query.get("type")
+    store = broker.store
+    reads = versioned(store)
+    if wanted is None and reads is not None:
+        item = await reads.read_versioned(tenant, entity_id)
+        body = None if item is None else render_cached(broker, tenant, view, ctx, item)
+        if body is None:
+            raise ResourceNotFound(f"entity {entity_id} not found")
+        return await respond_rendered(broker, body, media, context)
+    entity = await store.get_entity(tenant, entity_id)
     if entity is None:
         raise ResourceNotFound(f"entity {entity_id} not found")
-    wanted = request.query.get("type")
     if wanted is not None and not _types(ctx, wanted) & set(entity.get("type", ())):
         raise ResourceNotFound(f"entity {entity_id} has none of the types {wanted}")
     return await respond(broker, view.render(ctx, entity), media, context)

@@ -7,9 +7,9 @@ by id, paged) and the entities are rendered like a retrieval (5.7.1 options).
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,6 +17,7 @@ from aiohttp import web
 
 from broker.app import Broker, add_route, broker_of
 from broker.http import GEO_JSON, flag, negotiate, options, parse_link_context, read_body
+from broker.render_cache import AnswerCache
 from broker.routes.common import (
     ENTITIES,
     FORMATS,
@@ -25,10 +26,14 @@ from broker.routes.common import (
     View,
     csv,
     publish,
+    render_cached,
     respond,
+    respond_rendered,
+    uncached,
     view_of,
 )
 from broker.storage.base import Entity
+from broker.storage.versioned import VersionedReads, versioned
 from ngsi_ld import operations
 from ngsi_ld.attributes import is_iri
 from ngsi_ld.errors import BadRequestData, TooManyResults
@@ -49,9 +54,6 @@ RESULTS_COUNT = "NGSILD-Results-Count"
 _GEO_PARAMS = ("georel", "geometry", "coordinates")
 #: entities deleted per store transaction by a purge
 PURGE_BATCH = 500
-#: answers kept by the GET query cache, and the largest body it keeps
-CACHE_ENTRIES = 256
-CACHE_MAX_BODY = 256 * 1024
 
 
 def _ids(values: list[str] | None, what: str = "id") -> list[str] | None:
@@ -103,6 +105,10 @@ def page_of(broker: Broker, request: web.Request, count: bool) -> tuple[int, int
     return offset, limit
 
 
+# Type selectors repeat from request to request; their AST is immutable.
+_type_expr = lru_cache(maxsize=256)(parse_type_expr)
+
+
 def _resolve(ctx: ActiveContext, query: EntityQuery) -> EntityQuery:
     return resolve_names(query, ctx.expand_term, ctx.expand_term)
 
@@ -115,7 +121,7 @@ def query_of(request: web.Request, ctx: ActiveContext) -> EntityQuery:
     query = EntityQuery(
         ids=_ids(csv(request, "id")),
         id_pattern=params.get("idPattern"),
-        type_expr=None if type_text is None else parse_type_expr(type_text),
+        type_expr=None if type_text is None else _type_expr(type_text),
         attrs=csv(request, "attrs"),
         q=None if q_text is None else parse_q(q_text),
         scope_q=None if scope_text is None else parse_scope_q(scope_text),
@@ -131,17 +137,48 @@ def query_of(request: web.Request, ctx: ActiveContext) -> EntityQuery:
 
 
 def _paging_links(request: web.Request, offset: int, limit: int, more: bool) -> list[str]:
-    links = []
-    base = [(k, v) for k, v in request.query.items() if k not in ("offset", "limit")]
+    links: list[str] = []
+    if not (more or offset > 0) or limit <= 0:
+        return links
+    base = urlencode([(k, v) for k, v in request.query.items() if k not in ("offset", "limit")])
+    prefix = f"{request.path}?{base}&" if base else f"{request.path}?"
 
     def url(at: int) -> str:
-        return f"{request.path}?{urlencode([*base, ('limit', str(limit)), ('offset', str(at))])}"
+        return f"{prefix}limit={limit}&offset={at}"
 
     if offset > 0 and limit > 0:
         links.append(f'<{url(max(0, offset - limit))}>; rel="prev"')
     if more and limit > 0:
         links.append(f'<{url(offset + limit)}>; rel="next"')
     return links
+
+
+async def _rendered_page(
+    broker: Broker,
+    store: VersionedReads,
+    tenant: str,
+    query: EntityQuery,
+    view: View,
+    ctx: ActiveContext,
+    page: tuple[int, int, bool],
+) -> tuple[list[bytes], int | None, bool]:
+    """The page rendered, the count and whether more follow; only cache misses are decoded."""
+    offset, limit, count = page
+    # one more than the page tells whether a next page exists without counting
+    items, total = await store.query_versioned(
+        tenant, query, uncached(broker, tenant, view, ctx),
+        offset=offset, limit=limit if count else limit + 1, count=count,
+    )
+    more = offset + limit < total if total is not None else len(items) > limit
+    parts = []
+    for item in items[:limit]:
+        body = render_cached(broker, tenant, view, ctx, item)
+        if body is None:  # dropped from the cache since the read: read it again
+            again = await store.read_versioned(tenant, item.entity_id)
+            body = b"" if again is None else render_cached(broker, tenant, view, ctx, again)
+        if body:
+            parts.append(body)
+    return parts, total, more
 
 
 async def answer(
@@ -157,27 +194,37 @@ async def answer(
     count = flag(request, "count")
     offset, limit = page_of(broker, request, count)
     total: int | None
-    if len(queries) == 1:
-        # one more than the page tells whether a next page exists without counting
-        found, total = await broker.store.query_entities(
-            tenant, queries[0], offset=offset, limit=limit if count else limit + 1, count=count
+    store = broker.store
+    reads = versioned(store)
+    headers: dict[str, str]
+    if len(queries) == 1 and reads is not None:
+        parts, total, more = await _rendered_page(
+            broker, reads, tenant, queries[0], view, ctx, (offset, limit, count)
         )
-        more = offset + limit < total if total is not None else len(found) > limit
-        found = found[:limit]
+        headers = {RESULTS_COUNT: str(total)} if count else {}
+        response = await respond_rendered(broker, parts, view.media_type, context, headers)
     else:
-        merged: dict[str, Entity] = {}
-        for query in queries:
-            every, _ = await broker.store.query_entities(tenant, query)
-            merged.update((e["id"], e) for e in every)
-        ordered = [merged[i] for i in sorted(merged)]
-        found, total = ordered[offset:offset + limit], len(ordered)
-        more = offset + limit < total
-    rendered = [view.render(ctx, entity) for entity in found]
-    data: Any = rendered
-    if view.media_type == GEO_JSON:
-        data = to_feature_collection(rendered)
-    headers = {RESULTS_COUNT: str(total)} if count else {}
-    response = await respond(broker, data, view.media_type, context, headers=headers)
+        if len(queries) == 1:
+            found, total = await store.query_entities(
+                tenant, queries[0], offset=offset, limit=limit if count else limit + 1,
+                count=count,
+            )
+            more = offset + limit < total if total is not None else len(found) > limit
+            found = found[:limit]
+        else:
+            merged: dict[str, Entity] = {}
+            for query in queries:
+                every, _ = await store.query_entities(tenant, query)
+                merged.update((e["id"], e) for e in every)
+            ordered = [merged[i] for i in sorted(merged)]
+            found, total = ordered[offset:offset + limit], len(ordered)
+            more = offset + limit < total
+        rendered = [view.render(ctx, entity) for entity in found]
+        data: Any = rendered
+        if view.media_type == GEO_JSON:
+            data = to_feature_collection(rendered)
+        headers = {RESULTS_COUNT: str(total)} if count else {}
+        response = await respond(broker, data, view.media_type, context, headers=headers)
     links = _paging_links(request, offset, limit, more)
     if links:
         # one Link header (some clients keep only one): the context link, then the pages
@@ -191,44 +238,6 @@ def _without_geojson_format(request: web.Request) -> tuple[web.Request, bool]:
         return request, False
     rest = [(k, v) for k, v in request.query.items() if k != "format"]
     return request.clone(rel_url=request.rel_url.with_query(rest)), True
-
-
-class AnswerCache:
-    """Rendered answers of GET queries, valid while the store's data_version holds.
-
-    Dashboards and benchmarks repeat the same queries; an answer is reused only
-    if nothing was written since it was computed (the version is read before the
-    query runs) and the request's @context compiles to the same ActiveContext.
-    """
-
-    def __init__(self, size: int = CACHE_ENTRIES) -> None:
-        self.size = size
-        # key -> (version, ctx, status, body, content type, headers)
-        self._entries: OrderedDict[tuple[str, ...], tuple[Any, ...]] = OrderedDict()
-
-    def get(
-        self, key: tuple[str, ...], version: Hashable, ctx: ActiveContext
-    ) -> web.Response | None:
-        entry = self._entries.get(key)
-        if entry is None or entry[0] != version or entry[1] is not ctx:
-            return None
-        self._entries.move_to_end(key)
-        response = web.Response(body=entry[3], status=entry[2], content_type=entry[4])
-        response.headers.extend(entry[5])
-        return response
-
-    def put(self, key: tuple[str, ...], version: Hashable, ctx: ActiveContext,
-            response: web.Response) -> None:
-        body = response.body
-        if not isinstance(body, bytes) or len(body) > CACHE_MAX_BODY:
-            return
-        skip = {"content-type", "content-length"}
-        headers = [(k, v) for k, v in response.headers.items() if k.lower() not in skip]
-        self._entries[key] = (version, ctx, response.status, body, response.content_type,
-                              headers)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
 
 
 ANSWERS = web.AppKey("query_answers", AnswerCache)

@@ -22,7 +22,7 @@ power loss or OS crash may lose the last transactions.
 
 from __future__ import annotations
 
-import os
+import mmap
 import sqlite3
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
@@ -45,8 +45,9 @@ from .base import (
     Store,
 )
 from .common import as_ngsi_error, check_page, check_scan
-from .sqlite_query import run_query
+from .sqlite_query import run_query, run_query_versioned
 from .sqlite_threads import Worker
+from .versioned import Versioned, Wanted
 
 T = TypeVar("T")
 
@@ -62,7 +63,9 @@ class SqliteStore(Store):
         self._readers = Worker(self.path, writer=False, threads=readers)
         self._open = False
         self._known_tenants: set[str] = {DEFAULT_TENANT}
-        self._shm: int | None = None  # descriptor of the WAL index, read by data_version
+        # The WAL index (``-shm``) mapped read-only, read by data_version: a memory
+        # read, where a pread would release the GIL and wait for a reader thread.
+        self._shm: mmap.mmap | None = None
 
     @property
     def commit_count(self) -> int:
@@ -96,7 +99,7 @@ class SqliteStore(Store):
         await self._readers.stop()
         await self._writer.stop()
         if self._shm is not None:
-            os.close(self._shm)
+            self._shm.close()
             self._shm = None
 
     async def health(self) -> dict[str, Any]:
@@ -208,6 +211,27 @@ class SqliteStore(Store):
         check_page(offset, limit)
         return await self._read(lambda conn: run_query(conn, tenant, query, offset, limit, count))
 
+    # -- versioned reads (see versioned.VersionedReads) ------------------------------
+    async def read_versioned(self, tenant: str, entity_id: str) -> Versioned | None:
+        """The entity with its version (``entities.version``), not decoded yet, or None."""
+        return await self._read(lambda conn: sql.read_versioned(conn, tenant, entity_id))
+
+    async def query_versioned(
+        self,
+        tenant: str,
+        query: EntityQuery,
+        wanted: Wanted,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        count: bool = False,
+    ) -> tuple[list[Versioned], int | None]:
+        """As :meth:`query_entities` with versions; documents only where ``wanted`` says."""
+        check_page(offset, limit)
+        return await self._read(
+            lambda conn: run_query_versioned(conn, tenant, query, offset, limit, count, wanted)
+        )
+
     def data_version(self, tenant: str) -> Hashable | None:
         """This process's write count and the WAL index header (48 bytes of ``-shm``).
 
@@ -218,9 +242,10 @@ class SqliteStore(Store):
             return None
         try:
             if self._shm is None:
-                self._shm = os.open(f"{self.path}-shm", os.O_RDONLY)
-            header = os.pread(self._shm, 48, 0)
-        except OSError:
+                with open(f"{self.path}-shm", "rb") as shm:
+                    self._shm = mmap.mmap(shm.fileno(), 48, access=mmap.ACCESS_READ)
+            header = self._shm[:48]
+        except (OSError, ValueError):
             return None
         return self._writer.job_count, header
 

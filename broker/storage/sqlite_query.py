@@ -22,6 +22,7 @@ needed for a count).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -52,13 +53,15 @@ from ngsi_ld.query.regexes import search
 from .base import Entity
 from .common import literal_prefix, prefix_upper_bound
 from .sqlite_index import sql_number
+from .versioned import Versioned, Wanted
 
 _ORDER_OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<="}
+_ENTITY_COLUMN = re.compile(r"\be\.(id|tenant)\b")
 
 
 @dataclass(slots=True)
 class Plan:
-    """One SELECT of ``(id, doc)`` rows in id order and what is left to do in Python."""
+    """One SELECT of ``(id, version, doc)`` rows in id order and what is left to do in Python."""
 
     sql: str
     params: list[Any]
@@ -216,7 +219,7 @@ def _required_attr(expr: QExpr | None) -> str | None:
 
 
 def compile_query(tenant: str, query: EntityQuery) -> Plan:
-    """The SELECT of candidate ``(id, doc)`` rows for ``query``, in id order."""
+    """The SELECT of candidate ``(id, version, doc)`` rows for ``query``, in id order."""
     params: list[Any] = []
     conds: list[str] = []
     exact = True
@@ -295,8 +298,12 @@ def compile_query(tenant: str, query: EntityQuery) -> Plan:
             if cond is not None:
                 conds.append(cond)
             exact = exact and q_exact
+    if id_col == "t.id":
+        # The same row (the join is on tenant and id), but SQLite can now test the
+        # conditions on the index row, before it looks the entity up.
+        conds = [_ENTITY_COLUMN.sub(r"t.\1", c) for c in conds]
     where = "".join(f" AND {c}" for c in conds)
-    sql = f"SELECT e.id, e.doc {source}{where} ORDER BY {id_col}"
+    sql = f"SELECT e.id, e.version, e.doc {source}{where} ORDER BY {id_col}"
     return Plan(sql, params, query.id_pattern, exact)
 
 
@@ -309,6 +316,28 @@ def run_query(
     count: bool,
 ) -> tuple[list[Entity], int | None]:
     """Execute ``compile_query`` in one read transaction; the page and the count if asked."""
+    found, total = run_query_versioned(conn, tenant, query, offset, limit, count, _every)
+    return [item.entity for item in found], total
+
+
+def _every(entity_id: str, version: int) -> bool:
+    return True
+
+
+def run_query_versioned(
+    conn: sqlite3.Connection,
+    tenant: str,
+    query: EntityQuery,
+    offset: int,
+    limit: int | None,
+    count: bool,
+    wanted: Wanted,
+) -> tuple[list[Versioned], int | None]:
+    """As :func:`run_query`, with versions; documents kept only where ``wanted`` asks.
+
+    Versions and documents come from the same read transaction as the ids, so a
+    cache keyed by the version never serves a stale rendering.
+    """
     plan = compile_query(tenant, query)
     conn.execute("BEGIN")
     try:
@@ -322,7 +351,9 @@ def run_query(
                 f"{plan.sql} LIMIT ? OFFSET ?",
                 [*plan.params, -1 if limit is None else limit, offset],
             ).fetchall()
-            return [orjson.loads(doc) for _, doc in rows], total
+            return [
+                Versioned(i, v, raw=doc if wanted(i, v) else None) for i, v, doc in rows
+            ], total
         return _stream(conn, plan, query, offset, limit, count)
     finally:
         conn.execute("COMMIT")
@@ -335,11 +366,11 @@ def _stream(
     offset: int,
     limit: int | None,
     count: bool,
-) -> tuple[list[Entity], int | None]:
+) -> tuple[list[Versioned], int | None]:
     stop = None if limit is None else offset + limit
-    found: list[Entity] = []
+    found: list[Versioned] = []
     seen = 0
-    for entity_id, doc in conn.execute(plan.sql, plan.params):
+    for entity_id, version, doc in conn.execute(plan.sql, plan.params):
         if plan.id_pattern is not None and not search(plan.id_pattern, entity_id):
             continue
         entity = None
@@ -348,11 +379,11 @@ def _stream(
             if not matches(entity, query):
                 continue
         if seen >= offset and (stop is None or seen < stop):
-            found.append(entity if entity is not None else orjson.loads(doc))
+            found.append(Versioned(entity_id, version, raw=doc, entity=entity))
         seen += 1
         if not count and stop is not None and seen >= stop:
             break
     return found, seen if count else None
 
 
-__all__ = ["Plan", "compile_query", "run_query"]
+__all__ = ["Plan", "compile_query", "run_query", "run_query_versioned"]

@@ -25,9 +25,12 @@ from .common import (
     page,
     prefix_upper_bound,
 )
+from .versioned import Versioned
 
 # 2: the query indexes of sqlite_index (attribute values, R*Tree)
-SCHEMA_VERSION = 2
+# 3: entities.version, changed by every write (render caches are keyed by it)
+SCHEMA_VERSION = 3
+_INDEXES_SINCE = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -44,6 +47,7 @@ CREATE TABLE IF NOT EXISTS entities (
     doc BLOB NOT NULL,
     created_at TEXT,
     modified_at TEXT,
+    version INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant, id)
 );
 CREATE TABLE IF NOT EXISTS entity_types (
@@ -101,8 +105,13 @@ def create_schema(conn: sqlite3.Connection) -> None:
         if statement.strip():
             conn.execute(statement)
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    # A file written by an older version: its entities are not in the newer indexes yet.
-    sqlite_index.create(conn, rebuild=row is not None and int(row[0]) < SCHEMA_VERSION)
+    columns = {info[1] for info in conn.execute("PRAGMA table_info(entities)")}
+    if "version" not in columns:
+        # A file of schema 1 or 2: its rows start at version 0, below every new one.
+        conn.execute("ALTER TABLE entities ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
+    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('entity_version', '0')")
+    # A file written before schema 2: its entities are not in the query indexes yet.
+    sqlite_index.create(conn, rebuild=row is not None and int(row[0]) < _INDEXES_SINCE)
     conn.execute(
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
         (str(SCHEMA_VERSION),),
@@ -137,6 +146,30 @@ def read_doc(conn: sqlite3.Connection, tenant: str, entity_id: str) -> bytes | N
     return None if row is None else bytes(row[0])
 
 
+def read_versioned(conn: sqlite3.Connection, tenant: str, entity_id: str) -> Versioned | None:
+    """The stored version and document of one entity (not decoded), or None."""
+    # fetchall: the statement is finished, so no read transaction stays open on
+    # the connection (the event loop's connection must see the next commit).
+    rows = conn.execute(
+        "SELECT version, doc FROM entities WHERE tenant = ? AND id = ?", (tenant, entity_id)
+    ).fetchall()
+    return Versioned(entity_id, rows[0][0], raw=rows[0][1]) if rows else None
+
+
+def next_version(conn: sqlite3.Connection) -> int:
+    """A version number no entity of this file had before (a counter in ``meta``).
+
+    Kept in the database, not in the process, so that several broker processes
+    writing one file never hand out the same number; a write rolled back only
+    leaves a gap.
+    """
+    (value,) = conn.execute(
+        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'entity_version'"
+        " RETURNING value"
+    ).fetchone()
+    return int(value)
+
+
 def write_entity(
     conn: sqlite3.Connection,
     tenant: str,
@@ -157,16 +190,17 @@ def write_entity(
         doc = orjson.dumps(after)
         created, modified = after.get("createdAt"), after.get("modifiedAt")
         conn.execute(
-            "INSERT INTO entities (tenant, id, doc, created_at, modified_at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO UPDATE SET"
+            "INSERT INTO entities (tenant, id, doc, created_at, modified_at, version)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO UPDATE SET"
             " doc = excluded.doc, created_at = excluded.created_at,"
-            " modified_at = excluded.modified_at",
+            " modified_at = excluded.modified_at, version = excluded.version",
             (
                 tenant,
                 entity_id,
                 doc,
                 created if isinstance(created, str) else None,
                 modified if isinstance(modified, str) else None,
+                next_version(conn),
             ),
         )
         new_types, new_attrs = entity_types(after), entity_attr_names(after)
