@@ -58,12 +58,11 @@ def batch_upsert_mutation(new: Entity, now: str, mode: str = "replace") -> Mutat
         raise InvalidRequest(f"upsert options must be 'replace' or 'update', not {mode!r}")
     entity_id = _id_of(new)
     reject_nulls(new, "upsert")
-    create = create_entity(new, now, check_nulls=False)
     replace = replace_entity(entity_id, new, now, check_nulls=False)
 
     def mutation(current: Entity | None) -> Entity | None:
-        if current is None:
-            return create(None)
+        if current is None:  # built here: an upsert of an existing entity never pays for it
+            return create_entity(new, now, check_nulls=False)(None)
         if mode == "replace":
             return replace(current)
         entity = clone(current)
