@@ -456,6 +456,12 @@ def test_query_paths_are_encoded_and_limited() -> None:
         assert " " not in path and '"' not in path and "limit=20" in path
 
 
+def test_query_paths_outnumber_the_answer_cache() -> None:
+    from broker.render_cache import AnswerCache
+
+    assert len(set(query_paths())) > AnswerCache().size  # rotation: an LRU never hits
+
+
 def test_lua_script_is_shipped() -> None:
     assert LUA_SCRIPT.is_file()
 
