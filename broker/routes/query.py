@@ -107,6 +107,9 @@ def page_of(broker: Broker, request: web.Request, count: bool) -> tuple[int, int
 
 # Type selectors repeat from request to request; their AST is immutable.
 _type_expr = lru_cache(maxsize=256)(parse_type_expr)
+# Dashboards repeat their q texts; the ASTs are immutable, so parses are shared
+# (errors are not cached: a bad q is parsed, and refused, every time).
+_q = lru_cache(maxsize=1024)(parse_q)
 
 
 def _resolve(ctx: ActiveContext, query: EntityQuery) -> EntityQuery:
@@ -123,7 +126,7 @@ def query_of(request: web.Request, ctx: ActiveContext) -> EntityQuery:
         id_pattern=params.get("idPattern"),
         type_expr=None if type_text is None else _type_expr(type_text),
         attrs=csv(request, "attrs"),
-        q=None if q_text is None else parse_q(q_text),
+        q=None if q_text is None else _q(q_text),
         scope_q=None if scope_text is None else parse_scope_q(scope_text),
         geo_q=_geo(params, "the query"),
         dataset_ids=csv(request, "datasetId"),
@@ -316,7 +319,7 @@ def post_queries(body: Any) -> tuple[list[EntityQuery], dict[str, Any]]:
     q_text, scope_text = _text(body, "q"), _text(body, "scopeQ")
     common = EntityQuery(
         attrs=_strings(body, "attrs"),
-        q=None if q_text is None else parse_q(q_text),
+        q=None if q_text is None else _q(q_text),
         scope_q=None if scope_text is None else parse_scope_q(scope_text),
         geo_q=None if geo_q is None else _geo(geo_q, "geoQ"),
         dataset_ids=_strings(body, "datasetId"),
