@@ -20,7 +20,7 @@ from typing import Any
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.geojson import is_geometry, validate_geometry
 from ngsi_ld.instances import DELETE as NULL
-from ngsi_ld.instances import MAIN_MEMBER, is_delete
+from ngsi_ld.instances import MAIN_MEMBER, MAIN_MEMBERS, is_delete
 from ngsi_ld.timeutil import is_date, is_datetime, is_time
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
 ]
 
 KINDS = frozenset(MAIN_MEMBER)
-_MAIN_MEMBERS = frozenset(MAIN_MEMBER.values())
 # Concise input: a main member without "type" gives the kind (4.5.1).
 _KIND_OF_MEMBER = {
     "value": "Property",
@@ -68,7 +67,7 @@ RESERVED_NAMES = frozenset(
         "instanceId",
         *_COMMON,
         *_IGNORED,
-        *_MAIN_MEMBERS,
+        *MAIN_MEMBERS,
     }
 )
 
@@ -122,7 +121,7 @@ def parse_attribute(
 def _looks_multi(items: list[Any]) -> bool:
     """An array is a multi-attribute when its items look like attribute instances."""
     return any(
-        isinstance(item, dict) and (_kind_name(item) in KINDS or _MAIN_MEMBERS & item.keys())
+        isinstance(item, dict) and (_kind_name(item) in KINDS or MAIN_MEMBERS & item.keys())
         for item in items
     )
 
@@ -204,7 +203,7 @@ def _members(
     for key, val in raw.items():
         if key in ("type", main) or key in _IGNORED:
             continue
-        if key in _MAIN_MEMBERS:
+        if key in MAIN_MEMBERS:
             raise BadRequestData(f"{where}: {key!r} is not a member of a {kind}")
         if key == "objectType":
             if kind not in ("Relationship", "ListRelationship"):

@@ -32,8 +32,8 @@ MAIN_MEMBER: dict[str, str] = {
     "ListProperty": "valueList",
     "ListRelationship": "objectList",
 }
-_MAIN_MEMBERS = frozenset(MAIN_MEMBER.values())
-_KIND_MEMBERS = _MAIN_MEMBERS | {"objectType"}
+MAIN_MEMBERS = frozenset(MAIN_MEMBER.values())
+_KIND_MEMBERS = MAIN_MEMBERS | {"objectType"}
 STAMPS = ("createdAt", "modifiedAt")
 
 
@@ -60,7 +60,7 @@ def is_delete(instance: Any) -> bool:
     member = MAIN_MEMBER.get(instance.get("type"))  # type: ignore[arg-type]
     if member is not None:
         return instance.get(member, None) in _NULLS if member in instance else False
-    return any(member in instance and instance[member] in _NULLS for member in _MAIN_MEMBERS)
+    return any(member in instance and instance[member] in _NULLS for member in MAIN_MEMBERS)
 
 
 def strip_stamps(instance: Any) -> Any:
@@ -164,7 +164,7 @@ def merge_instance(old: Instance, fragment: Instance, now: str, *, deep: bool) -
     for member, value in fragment.items():
         if member in STAMPS or member in ("sub", "datasetId"):
             continue
-        if value == DELETE and member not in _MAIN_MEMBERS:
+        if value == DELETE and member not in MAIN_MEMBERS:
             merged.pop(member, None)
         else:
             merged[member] = clone(value)

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from broker.app import Broker, add_route, broker_of
 from broker.http import LD_JSON, json_response, options, read_body
-from broker.routes.common import publish
+from broker.routes.common import commit_many, wants_key_values
 from broker.storage.base import Mutation, Outcome
 from ngsi_ld import batch
 from ngsi_ld.entity import parse_entity
@@ -87,11 +87,7 @@ async def _apply(
             mutations.append((id_of(entity), build(entity)))
         except NgsiLdError as exc:
             failed.append(Outcome(entity_id=id_of(entity), error=exc))
-    outcomes = await broker.store.modify_many(tenant, mutations) if mutations else []
-    for outcome in outcomes:
-        if outcome.change is not None:
-            publish(broker, tenant, outcome.change)
-    return failed + outcomes
+    return failed + await commit_many(broker, tenant, mutations)
 
 
 def _result(
@@ -110,16 +106,16 @@ def _result(
     return web.Response(status=all_ok_status)
 
 
-def _key_values(request: web.Request, allowed: frozenset[str]) -> set[str]:
+def _options(request: web.Request, allowed: frozenset[str]) -> set[str]:
     return options(request, allowed | {"keyValues", "simplified", "normalized", "concise"})
 
 
 # 5.6.7 Batch Entity Creation
 async def batch_create(request: web.Request) -> web.Response:
     broker = broker_of(request)
-    opts = _key_values(request, frozenset())
+    opts = _options(request, frozenset())
     entities, errors, _ = await _parse_all(
-        broker, request, require_type=True, key_values=bool(opts & {"keyValues", "simplified"})
+        broker, request, require_type=True, key_values=wants_key_values(opts)
     )
     tenant = await broker.tenant(request, create=True)
     now = now_iso()
@@ -130,7 +126,7 @@ async def batch_create(request: web.Request) -> web.Response:
 # 5.6.8 Batch Entity Upsert (options=replace|update)
 async def batch_upsert(request: web.Request) -> web.Response:
     broker = broker_of(request)
-    opts = _key_values(request, frozenset({"replace", "update"}))
+    opts = _options(request, frozenset({"replace", "update"}))
     if {"replace", "update"} <= opts:
         raise BadRequestData("options replace and update cannot be used together")
     mode = "update" if "update" in opts else "replace"
@@ -138,7 +134,7 @@ async def batch_upsert(request: web.Request) -> web.Response:
         broker,
         request,
         require_type=mode == "replace",
-        key_values=bool(opts & {"keyValues", "simplified"}),
+        key_values=wants_key_values(opts),
     )
     tenant = await broker.tenant(request, create=True)
     now = now_iso()
@@ -160,9 +156,9 @@ async def batch_upsert(request: web.Request) -> web.Response:
 # 5.6.9 Batch Entity Update (options=noOverwrite)
 async def batch_update(request: web.Request) -> web.Response:
     broker = broker_of(request)
-    opts = _key_values(request, frozenset({"noOverwrite"}))
+    opts = _options(request, frozenset({"noOverwrite"}))
     entities, errors, _ = await _parse_all(
-        broker, request, require_type=False, key_values=bool(opts & {"keyValues", "simplified"})
+        broker, request, require_type=False, key_values=wants_key_values(opts)
     )
     tenant = await broker.tenant(request)
     now = now_iso()
@@ -179,9 +175,9 @@ async def batch_update(request: web.Request) -> web.Response:
 # 5.6.20 Batch Entity Merge
 async def batch_merge(request: web.Request) -> web.Response:
     broker = broker_of(request)
-    opts = _key_values(request, frozenset())
+    opts = _options(request, frozenset())
     entities, errors, _ = await _parse_all(
-        broker, request, require_type=False, key_values=bool(opts & {"keyValues", "simplified"})
+        broker, request, require_type=False, key_values=wants_key_values(opts)
     )
     tenant = await broker.tenant(request)
     now = now_iso()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +12,7 @@ from aiohttp import web
 from broker.app import Broker
 from broker.http import GEO_JSON, JSON, LD_JSON, json_response, link_header, options
 from broker.render_cache import join_array, with_context
-from broker.storage.base import Change
+from broker.storage.base import Change, Mutation, Outcome
 from broker.storage.versioned import Versioned, Wanted
 from ngsi_ld.attributes import is_iri
 from ngsi_ld.changes import diff
@@ -74,6 +74,7 @@ class View:
     def key(self) -> tuple[Any, ...]:
         """Everything that decides the rendering of an entity but the entity and context."""
         if self._key is None:
+
             def names(values: Iterable[str] | None) -> frozenset[str] | None:
                 return None if values is None else frozenset(values)
 
@@ -260,6 +261,29 @@ def publish(broker: Broker, tenant: str, change: Change) -> None:
     event = diff(tenant, change.before, change.after)
     if event is not None:
         broker.events.publish(event)
+
+
+async def commit(broker: Broker, tenant: str, entity_id: str, mutation: Mutation) -> Change:
+    """Write one entity through the store (atomically) and publish its change event."""
+    change = await broker.store.modify(tenant, entity_id, mutation)
+    publish(broker, tenant, change)
+    return change
+
+
+async def commit_many(
+    broker: Broker, tenant: str, mutations: Sequence[tuple[str, Mutation]]
+) -> list[Outcome]:
+    """Write several entities (each whole or not at all); publish every change that happened."""
+    outcomes = await broker.store.modify_many(tenant, mutations) if mutations else []
+    for outcome in outcomes:
+        if outcome.change is not None:
+            publish(broker, tenant, outcome.change)
+    return outcomes
+
+
+def wants_key_values(opts: set[str]) -> bool:
+    """``options=keyValues`` (or its alias ``simplified``): attributes sent as bare values."""
+    return bool(opts & {"keyValues", "simplified"})
 
 
 READ_MEDIA = (JSON, LD_JSON, GEO_JSON)

@@ -24,13 +24,14 @@ from broker.http import (
 from broker.routes.common import (
     ENTITIES,
     READ_MEDIA,
+    commit,
     link_only,
     path_entity_id,
-    publish,
     render_cached,
     respond,
     respond_rendered,
     view_of,
+    wants_key_values,
 )
 from broker.storage.versioned import versioned
 from ngsi_ld import attribute_ops, operations
@@ -72,7 +73,7 @@ class WriteRequest:
 
     @property
     def key_values(self) -> bool:
-        return bool(self.opts & {"keyValues", "simplified"})
+        return wants_key_values(self.opts)
 
     def fragment(self, *, allow_null: bool = False) -> dict[str, Any]:
         """The body as attributes, validated and expanded (an internal-form fragment)."""
@@ -108,9 +109,7 @@ class WriteRequest:
     async def apply(self, mutation: operations.Mutation, *, create: bool = False) -> None:
         """Write through the store (atomically) and publish the change event."""
         tenant = await self.broker.tenant(self.request, create=create)
-        entity_id = self.entity_id
-        change = await self.broker.store.modify(tenant, entity_id, mutation)
-        publish(self.broker, tenant, change)
+        await commit(self.broker, tenant, self.entity_id, mutation)
 
     async def no_content(self) -> web.Response:
         return web.Response(status=204, headers=await link_only(self.broker, self.body.context))
@@ -185,8 +184,7 @@ async def delete_entity(request: web.Request) -> web.Response:
                 raise ResourceNotFound(f"entity {entity_id} has none of the types {wanted}")
             return delete(current)
 
-    change = await broker.store.modify(tenant, entity_id, mutation)
-    publish(broker, tenant, change)
+    await commit(broker, tenant, entity_id, mutation)
     return web.Response(status=204)
 
 
@@ -240,8 +238,7 @@ async def delete_attr(request: web.Request) -> web.Response:
         delete_all=flag(request, "deleteAll"),
     )
     tenant = await broker.tenant(request)
-    change = await broker.store.modify(tenant, entity_id, mutation)
-    publish(broker, tenant, change)
+    await commit(broker, tenant, entity_id, mutation)
     return web.Response(status=204)
 
 

@@ -24,8 +24,8 @@ from broker.routes.common import (
     READ_MEDIA,
     READ_OPTIONS,
     View,
+    commit_many,
     csv,
-    publish,
     render_cached,
     respond,
     respond_rendered,
@@ -396,12 +396,7 @@ async def purge_entities(request: web.Request) -> web.Response:
     ids = [entity["id"] for entity in found]
     for start in range(0, len(ids), PURGE_BATCH):
         chunk = ids[start:start + PURGE_BATCH]
-        outcomes = await broker.store.modify_many(
-            tenant, [(i, operations.delete_entity(i)) for i in chunk]
-        )
-        for outcome in outcomes:
-            if outcome.change is not None:
-                publish(broker, tenant, outcome.change)
+        await commit_many(broker, tenant, [(i, operations.delete_entity(i)) for i in chunk])
     return web.Response(status=204)
 
 
