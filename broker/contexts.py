@@ -52,10 +52,6 @@ MAX_REDIRECTS = 3
 MAX_DOCUMENTS = 1024
 
 
-def _canonical(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-
-
 class ContextResolver:
     """Turns request context values into ActiveContexts; owns the context caches."""
 
@@ -244,7 +240,7 @@ class ContextResolver:
             return self.core_url
         if isinstance(context, str):
             return context
-        key = _canonical(context)
+        key = cache_key(context, self.core_url)
         url = self._implicit.get(key)
         if url is None:
             local_id = hashlib.sha256(key).hexdigest()[:32]
