@@ -33,6 +33,7 @@ import orjson
 from ngsi_ld.errors import ServiceUnavailable
 from ngsi_ld.query import EntityQuery
 
+from . import sqlite_feed as feed
 from . import sqlite_sql as sql
 from .base import (
     DEFAULT_TENANT,
@@ -45,6 +46,7 @@ from .base import (
     Store,
 )
 from .common import as_ngsi_error, check_page, check_scan
+from .shared import CONTEXT, ENTITY, RECORD, FeedItem
 from .sqlite_query import run_query, run_query_versioned
 from .sqlite_threads import Worker
 from .versioned import Versioned, Wanted
@@ -66,6 +68,8 @@ class SqliteStore(Store):
         # The WAL index (``-shm``) mapped read-only, read by data_version: a memory
         # read, where a pread would release the GIL and wait for a reader thread.
         self._shm: mmap.mmap | None = None
+        # Set by share(): changes are also appended to the feed (see sqlite_feed).
+        self._origin: str | None = None
 
     @property
     def commit_count(self) -> int:
@@ -84,6 +88,8 @@ class SqliteStore(Store):
             return
         try:
             await self._writer.start()
+            if self._origin is not None:
+                await self._writer.submit(feed.create_tables)
             await self._readers.start()
         except (OSError, sqlite3.Error) as exc:
             await self._readers.stop()
@@ -145,8 +151,9 @@ class SqliteStore(Store):
         doc = await self._read(lambda conn: sql.read_doc(conn, tenant, entity_id))
         return None if doc is None else orjson.loads(doc)
 
-    @staticmethod
-    def _apply(conn: sqlite3.Connection, tenant: str, entity_id: str, mutation: Mutation) -> Change:
+    def _apply(
+        self, conn: sqlite3.Connection, tenant: str, entity_id: str, mutation: Mutation
+    ) -> Change:
         # Runs on the writer thread, inside the job's SAVEPOINT.
         doc = sql.read_doc(conn, tenant, entity_id)
         before = None if doc is None else orjson.loads(doc)
@@ -155,6 +162,9 @@ class SqliteStore(Store):
         if after is not None:
             sql.insert_tenant(conn, tenant)  # storing an entity makes its tenant exist
         sql.write_entity(conn, tenant, entity_id, before, after)
+        if self._origin is not None and (before is not None or after is not None):
+            feed.append(conn, self._origin, tenant, ENTITY, entity_id, before=doc,
+                        after=None if after is None else orjson.dumps(after))
         return Change(entity_id, before, after)
 
     async def modify(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
@@ -270,7 +280,11 @@ class SqliteStore(Store):
     # -- contexts (clause 5.13) -------------------------------------------------------
     async def put_context(self, record: ContextRecord) -> None:
         """Insert or replace a context record."""
-        await self._write(lambda conn: sql.put_context(conn, record))
+        def run(conn: sqlite3.Connection) -> None:
+            sql.put_context(conn, record)
+            self._announce(conn, DEFAULT_TENANT, CONTEXT, record.url)
+
+        await self._write(run)
 
     async def get_context(self, url: str) -> ContextRecord | None:
         """The context record for ``url``, or None."""
@@ -282,7 +296,13 @@ class SqliteStore(Store):
 
     async def delete_context(self, url: str) -> bool:
         """Remove a context record; False if there was none."""
-        return await self._write(lambda conn: sql.delete_context(conn, url))
+        def run(conn: sqlite3.Connection) -> bool:
+            deleted = sql.delete_context(conn, url)
+            if deleted:
+                self._announce(conn, DEFAULT_TENANT, CONTEXT, url)
+            return deleted
+
+        return await self._write(run)
 
     # -- records -----------------------------------------------------------------------
     async def put_record(
@@ -290,7 +310,12 @@ class SqliteStore(Store):
     ) -> None:
         """Insert or replace a record document."""
         encoded = orjson.dumps(document)
-        await self._write(lambda conn: sql.put_record(conn, tenant, collection, record_id, encoded))
+
+        def run(conn: sqlite3.Connection) -> None:
+            sql.put_record(conn, tenant, collection, record_id, encoded)
+            self._announce(conn, tenant, RECORD, record_id, collection)
+
+        await self._write(run)
 
     async def get_record(
         self, tenant: str, collection: str, record_id: str
@@ -306,14 +331,62 @@ class SqliteStore(Store):
 
     async def delete_record(self, tenant: str, collection: str, record_id: str) -> bool:
         """Remove a record; False if there was none."""
-        return await self._write(
-            lambda conn: sql.delete_record(conn, tenant, collection, record_id)
-        )
+        def run(conn: sqlite3.Connection) -> bool:
+            deleted = sql.delete_record(conn, tenant, collection, record_id)
+            if deleted:
+                self._announce(conn, tenant, RECORD, record_id, collection)
+            return deleted
+
+        return await self._write(run)
 
     async def all_records(self, collection: str) -> list[tuple[str, dict[str, Any]]]:
         """(tenant, document) for every document of the collection, by tenant then id."""
         rows = await self._read(lambda conn: sql.all_records(conn, collection))
         return [(tenant, orjson.loads(raw)) for tenant, raw in rows]
+
+    # -- sharing the file between processes (see shared.SharedStore, sqlite_feed) ---------
+    def share(self, origin: str) -> None:
+        """Append every change to the feed under ``origin`` (before :meth:`open`)."""
+        self._origin = origin
+
+    def _announce(
+        self, conn: sqlite3.Connection, tenant: str, kind: str, key: str, collection: str = ""
+    ) -> None:
+        if self._origin is not None:
+            feed.append(conn, self._origin, tenant, kind, key, collection=collection)
+
+    async def feed_head(self) -> int:
+        """The position after the last item of the feed."""
+        return await self._read(feed.head)
+
+    async def read_feed(self, after: int, limit: int = 1000) -> tuple[list[FeedItem], int, int]:
+        """Items other processes appended after ``after`` (see sqlite_feed.read)."""
+        origin = self._origin or ""
+        return await self._read(lambda conn: feed.read(conn, after, origin, limit))
+
+    async def trim_feed(self, older_than: float) -> int:
+        """Delete the feed items written before ``older_than``."""
+        return await self._write(lambda conn: feed.trim(conn, older_than))
+
+    async def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+        """Hold the lease ``name`` if it is free, expired or ours."""
+        return await self._write(lambda conn: feed.acquire(conn, name, owner, ttl))
+
+    async def renew_leases(self, owner: str, ttl: float) -> list[str]:
+        """Extend the leases ``owner`` holds; their names."""
+        return await self._write(lambda conn: feed.renew(conn, owner, ttl))
+
+    async def release_leases(self, owner: str, names: list[str] | None = None) -> None:
+        """Give up leases of ``owner`` (None: all)."""
+        await self._write(lambda conn: feed.release(conn, owner, names))
+
+    async def drop_lease(self, name: str) -> None:
+        """Remove the lease ``name`` whoever holds it."""
+        await self._write(lambda conn: feed.drop(conn, name))
+
+    async def lease_holders(self, prefix: str) -> dict[str, str]:
+        """Unexpired leases under ``prefix``: name -> owner."""
+        return await self._read(lambda conn: feed.holders(conn, prefix))
 
 
 __all__ = ["SqliteStore"]
