@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from broker.cluster import ClusterNode, process_id
 from broker.config import Settings
 from broker.contexts import ContextResolver
 from broker.events import ChangeBus
@@ -19,6 +20,7 @@ from broker.metrics import Metrics
 from broker.render_cache import RenderCache
 from broker.storage import open_store
 from broker.storage.base import Store
+from broker.storage.shared import shared
 from ngsi_ld.errors import InternalError, NgsiLdError, NonexistentTenant
 
 log = logging.getLogger("broker")
@@ -43,6 +45,8 @@ class Broker:
     started: float = field(default_factory=time.time)
     #: rendered entities by (tenant, id, version, view, context), see broker.render_cache
     renders: RenderCache = field(default_factory=RenderCache)
+    #: set when this process shares its store with others (broker.cluster)
+    node: ClusterNode | None = None
     _tenants: set[str] = field(default_factory=set)
 
     async def tenant(self, request: web.Request, *, create: bool = False) -> str:
@@ -164,13 +168,22 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         client_max_size=settings.max_body_size,
         handler_args={"max_field_size": 16384},
     )
-    app[BROKER] = Broker(settings=settings, store=store, resolver=resolver)
+    broker = app[BROKER] = Broker(settings=settings, store=store, resolver=resolver)
+    node = broker.node = _cluster_node(settings, broker)
 
     async def startup(app: web.Application) -> None:
         await store.open()
         await resolver.start()
+        if node is not None:
+            await node.begin()  # before anything is loaded: no change falls in between
+
+    async def follow(app: web.Application) -> None:
+        if node is not None:
+            node.start()
 
     async def cleanup(app: web.Application) -> None:
+        if node is not None:
+            await node.close()
         await resolver.close()
         await store.close()
 
@@ -180,4 +193,26 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     from broker.routes import setup_routes
 
     setup_routes(app)
+    app.on_startup.append(follow)  # last: every component has loaded its state
     return app
+
+
+def _cluster_node(settings: Settings, broker: Broker) -> ClusterNode | None:
+    """A ClusterNode if this process shares its store with others (docs/scaling.md)."""
+    wanted = settings.cluster or settings.workers > 1
+    if not (wanted or settings.reuse_port):
+        return None
+    store = shared(broker.store)
+    if store is None:
+        if wanted:
+            raise ValueError(
+                f"--cluster needs a store that processes can share (sqlite:PATH); "
+                f"{broker.store.kind} cannot be"
+            )
+        log.warning("--reuse-port with the %s store: every process has its own data",
+                    broker.store.kind)
+        return None
+    origin = process_id()
+    store.share(origin)
+    return ClusterNode(store, broker.events, broker.resolver.invalidate, origin=origin,
+                       poll_interval=settings.cluster_poll_interval)

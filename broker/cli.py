@@ -11,6 +11,7 @@ from aiohttp import web
 from broker.app import create_app
 from broker.config import Settings, load_settings
 from broker.logs import setup_logging
+from broker.workers import supervise
 
 log = logging.getLogger("broker")
 
@@ -42,6 +43,9 @@ def run(settings: Settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings(argv)
+    if settings.workers > 1:
+        setup_logging(settings.log_level, settings.log_json)
+        return supervise(settings.workers, sys.argv[1:] if argv is None else list(argv))
     try:
         run(settings)
     except OSError as exc:  # port in use, bad address: a clear line, not a trace

@@ -33,6 +33,13 @@ def _positive_int(text: str | int) -> int:
     return value
 
 
+def _positive_float(text: str | float) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"must be a positive number: {text!r}")
+    return value
+
+
 def _core_version(text: str) -> str:
     version = text.strip().lstrip("v")
     if version not in CORE_VERSIONS:
@@ -200,6 +207,41 @@ OPTIONS: tuple[Option, ...] = (
         "share the port with other broker processes (SO_REUSEPORT), for several workers",
     ),
     Option(
+        "workers",
+        "--workers",
+        "NGSI_LD_WORKERS",
+        1,
+        _positive_int,
+        "broker processes serving the port together (SO_REUSEPORT) on the shared store; "
+        "more than 1 turns on --cluster",
+    ),
+    Option(
+        "cluster",
+        "--cluster",
+        "NGSI_LD_CLUSTER",
+        False,
+        _bool,
+        "this process shares its store with other broker processes: follow their changes, "
+        "deliver only the subscriptions it holds a lease on (docs/scaling.md)",
+    ),
+    Option(
+        "cluster_lease_ttl",
+        "--cluster-lease-ttl",
+        "NGSI_LD_CLUSTER_LEASE_TTL",
+        10.0,
+        _positive_float,
+        "seconds a subscription lease lasts unless renewed; a dead process's subscriptions "
+        "move to another process after this",
+    ),
+    Option(
+        "cluster_poll_interval",
+        "--cluster-poll-interval",
+        "NGSI_LD_CLUSTER_POLL_INTERVAL",
+        0.02,
+        _positive_float,
+        "seconds between two looks at the change feed of the other processes",
+    ),
+    Option(
         "public_url",
         "--public-url",
         "NGSI_LD_PUBLIC_URL",
@@ -236,6 +278,10 @@ class Settings:
     notification_backoff: float = 0.1
     notification_queue_size: int = 10000
     reuse_port: bool = False
+    workers: int = 1
+    cluster: bool = False
+    cluster_lease_ttl: float = 10.0
+    cluster_poll_interval: float = 0.02
     public_url: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 

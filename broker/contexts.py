@@ -303,9 +303,14 @@ class ContextResolver:
     async def forget(self, record: ContextRecord) -> None:
         """Remove a stored context and everything compiled from it."""
         await self.store.delete_context(record.url)
-        self._documents.pop(record.url, None)
-        self.compiled.invalidate(record.url)
-        self._implicit = {k: v for k, v in self._implicit.items() if v != record.url}
+        self.invalidate(record.url)
+
+    def invalidate(self, url: str) -> None:
+        """Drop what this process remembers of ``url`` (changed here or by another process)."""
+        self._documents.pop(url, None)
+        self.compiled.invalidate(url)
+        if url in self._implicit.values():
+            self._implicit = {k: v for k, v in self._implicit.items() if v != url}
 
     async def reload(self, record: ContextRecord) -> ContextRecord:
         """5.13.5 with reload=true: download a Cached context again and replace it."""
@@ -318,6 +323,6 @@ class ContextResolver:
             extra=dict(record.extra),
         )
         await self.store.put_context(fresh)
+        self.invalidate(record.url)
         self._documents[record.url] = document
-        self.compiled.invalidate(record.url)
         return fresh

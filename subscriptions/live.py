@@ -39,6 +39,8 @@ class Live:
     periodic: asyncio.Task[None] | None = None
     cooldown_until: float = 0.0
     deleted: bool = False
+    #: this process delivers it (subscriptions.ownership)
+    owned: bool = True
 
     @property
     def id(self) -> str:

@@ -19,6 +19,12 @@ Choices:
   subscriber gets fewer, fuller notifications instead of falling behind.
 * Delivery counters (``timesSent``...) are written back to the repository at
   most every ``FLUSH_INTERVAL`` seconds, and at shutdown.
+* Several processes on one shared store (``subscriptions.ownership``): every
+  process knows every subscription, but only its owner matches changes, runs
+  its timer and writes its counters back.  Another process's create, update or
+  delete arrives through :meth:`SubscriptionManager.reload`; the API reads the
+  repository when the local view may lag (``get``, ``of_tenant``), so a
+  subscription created through one process is visible at once through all.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from subscriptions.live import Job, Live, merge_jobs, sub_key
 from subscriptions.matching import SubscriptionIndex, compile_matcher
 from subscriptions.model import check_subscription, merge_fragment, parse_members
 from subscriptions.notification import Rendering, notification_body, notification_headers
+from subscriptions.ownership import Ownership, SoleOwner
 from subscriptions.repository import Repository, repository_for
 
 log = logging.getLogger("broker.subscriptions")
@@ -53,7 +60,7 @@ class SubscriptionManager:
 
     def __init__(self, store: Any, resolver: Any, metrics: Any = None,
                  repository: Repository | None = None, delivery: Delivery | None = None,
-                 queue_size: int = QUEUE_SIZE) -> None:
+                 queue_size: int = QUEUE_SIZE, ownership: Ownership | None = None) -> None:
         self.store = store
         self.resolver = resolver
         self.metrics = metrics
@@ -66,27 +73,37 @@ class SubscriptionManager:
         self._live: dict[str, Live] = {}
         self._dirty: set[str] = set()
         self._flusher: asyncio.Task[None] | None = None
+        self.ownership: Ownership = ownership if ownership is not None else SoleOwner()
+        self._leaser: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
         """Load the stored subscriptions (periodic ones resume) and start the write-back."""
+        shared = self.ownership.shared
         for tenant, doc in await self.repository.all():
             try:
-                await self._activate(tenant, doc)
+                await self._activate(tenant, doc, owned=not shared)
             except Exception:
                 log.exception("subscription %s of tenant %r could not be resumed",
                               doc.get("id"), tenant)
-        self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
-        log.info("%d subscriptions loaded", len(self._live))
+        loop = asyncio.get_running_loop()
+        self._flusher = loop.create_task(self._flush_loop())
+        if shared:
+            await self._lease_round()
+            self._leaser = loop.create_task(self._lease_loop())
+        log.info("%d subscriptions loaded, %d delivered by this process", len(self._live),
+                 sum(live.owned for live in self._live.values()))
 
     async def close(self) -> None:
         """Stop every worker and timer, write back the counters, close the connections."""
-        if self._flusher is not None:
-            self._flusher.cancel()
+        for task in (self._flusher, self._leaser):
+            if task is not None:
+                task.cancel()
         lives = list(self._live.values())
         for live in lives:
             await self._stop(live)
         await self._flush(lives)
+        await self.ownership.close()
         await self.delivery.close()
 
     async def drain(self) -> None:
@@ -115,26 +132,36 @@ class SubscriptionManager:
         check_subscription(doc)
         live = await self._compile(tenant, doc)
         await self.repository.put(tenant, doc)
+        live.owned = await self.ownership.claim(sub_key(tenant, sub_id))
         self._register(live)
         return sub_id
 
-    def get(self, tenant: str, sub_id: str) -> dict[str, Any]:
+    async def get(self, tenant: str, sub_id: str) -> dict[str, Any]:
         """5.8.3 Retrieve Subscription: the stored document (internal names)."""
-        live = self._live.get(sub_key(tenant, sub_id))
-        if live is None:
-            raise ResourceNotFound(f"subscription {sub_id} not found")
-        return live.doc
+        return (await self._find(tenant, sub_id)).doc
 
-    def of_tenant(self, tenant: str) -> list[dict[str, Any]]:
+    async def of_tenant(self, tenant: str) -> list[dict[str, Any]]:
         """5.8.4 Query Subscriptions: every subscription of the tenant, sorted by id."""
+        if self.ownership.shared:  # the repository is the truth; catch up with it
+            stored = {str(doc["id"]) for doc in await self.repository.of_tenant(tenant)}
+            known = {live.id for live in self._live.values() if live.tenant == tenant}
+            for sub_id in sorted(stored ^ known):
+                await self.reload(tenant, sub_id)
         return sorted((live.doc for live in self._live.values() if live.tenant == tenant),
                       key=lambda doc: str(doc["id"]))
 
-    async def update(self, tenant: str, sub_id: str, data: Any, context: Any) -> None:
-        """5.8.2 Update Subscription with a fragment."""
+    async def _find(self, tenant: str, sub_id: str) -> Live:
         live = self._live.get(sub_key(tenant, sub_id))
+        if live is None and self.ownership.shared:  # created by another process just now?
+            await self.reload(tenant, sub_id)
+            live = self._live.get(sub_key(tenant, sub_id))
         if live is None:
             raise ResourceNotFound(f"subscription {sub_id} not found")
+        return live
+
+    async def update(self, tenant: str, sub_id: str, data: Any, context: Any) -> None:
+        """5.8.2 Update Subscription with a fragment."""
+        live = await self._find(tenant, sub_id)
         ctx = await self.resolver.active(context)
         now = now_iso()
         fragment = parse_members(data, ctx.expand_term, parse_datetime(now), partial=True)
@@ -152,12 +179,16 @@ class SubscriptionManager:
         check_subscription(doc)
         fresh = await self._compile(tenant, doc)
         await self.repository.put(tenant, doc)
+        await self._replace(live, fresh)
+
+    async def _replace(self, live: Live, fresh: Live) -> None:
         fresh.channel = live.channel  # what is queued is still sent, in order
         fresh.pending, fresh.next_allowed = live.pending, live.next_allowed
+        fresh.owned = live.owned
         await self._stop(live, keep_channel=True)
         self._register(fresh)
         if fresh.pending:  # changes held back by throttling are not lost either
-            if "throttling" in doc:
+            if "throttling" in fresh.doc:
                 loop = asyncio.get_running_loop()
                 fresh.flush = loop.call_at(fresh.next_allowed, self._release, fresh)
             else:
@@ -166,12 +197,36 @@ class SubscriptionManager:
 
     async def delete(self, tenant: str, sub_id: str) -> None:
         """5.8.5 Delete Subscription."""
-        live = self._live.get(sub_key(tenant, sub_id))
-        if live is None:
-            raise ResourceNotFound(f"subscription {sub_id} not found")
+        live = await self._find(tenant, sub_id)
         await self._stop(live)
         self._dirty.discard(sub_key(tenant, sub_id))
         await self.repository.delete(tenant, sub_id)
+        await self.ownership.drop(sub_key(tenant, sub_id))
+
+    async def reload(self, tenant: str, sub_id: str) -> None:
+        """Catch up with a subscription another process created, changed or deleted."""
+        key = sub_key(tenant, sub_id)
+        doc = await self.repository.get(tenant, sub_id)
+        live = self._live.get(key)
+        if doc is None:
+            if live is not None:
+                await self._stop(live)
+                self._dirty.discard(key)
+            return
+        if live is not None and live.doc == doc:
+            return
+        try:
+            fresh = await self._compile(tenant, doc)
+        except Exception:
+            log.exception("subscription %s of tenant %r could not be loaded", sub_id, tenant)
+            return
+        if live is None:
+            fresh.owned = False  # a lease round decides
+            self._register(fresh)
+            return
+        if live.owned:  # this process's counters are newer than the stored ones
+            state.keep_delivery_state(live.doc, fresh.doc)
+        await self._replace(live, fresh)
 
     @staticmethod
     def status(doc: dict[str, Any]) -> state.Status:
@@ -194,15 +249,46 @@ class SubscriptionManager:
             live.expires = parse_datetime(doc["expiresAt"]).timestamp()
         return live
 
-    async def _activate(self, tenant: str, doc: dict[str, Any]) -> None:
-        self._register(await self._compile(tenant, doc))
+    async def _activate(self, tenant: str, doc: dict[str, Any], *, owned: bool = True) -> None:
+        live = await self._compile(tenant, doc)
+        live.owned = owned
+        self._register(live)
 
     def _register(self, live: Live) -> None:
         key = sub_key(live.tenant, live.id)
         self._live[key] = live
         self.index.add(key, live.tenant, live.matcher)
-        if "timeInterval" in live.doc:
+        self._start_timer(live)
+
+    def _start_timer(self, live: Live) -> None:
+        if "timeInterval" in live.doc and live.owned and live.periodic is None:
             live.periodic = asyncio.get_running_loop().create_task(self._periodic(live))
+
+    # -- ownership (subscriptions.ownership) ---------------------------------------------
+    async def _lease_round(self) -> None:
+        owned = {key for key, live in self._live.items() if live.owned}
+        gained, lost = await self.ownership.round(list(self._live), owned)
+        for key in lost:
+            live = self._live.get(key)
+            if live is not None:
+                log.warning("subscription %s: lease lost, another process delivers it", live.id)
+                live.owned = False
+                if live.periodic is not None:
+                    live.periodic.cancel()
+                    live.periodic = None
+        for key in gained:
+            live = self._live.get(key)
+            if live is not None:
+                live.owned = True
+                self._start_timer(live)
+
+    async def _lease_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.ownership.interval)
+            try:
+                await self._lease_round()
+            except Exception:
+                log.exception("subscription leases could not be renewed")
 
     async def _stop(self, live: Live, *, keep_channel: bool = False) -> None:
         key = sub_key(live.tenant, live.id)
@@ -230,6 +316,8 @@ class SubscriptionManager:
         now = time.time()
         for key in sorted(keys):
             live = self._live[key]
+            if not live.owned:
+                continue
             self.evaluations += 1
             try:
                 concerned = live.on_change(now) and live.matcher.concerns(event)

@@ -51,6 +51,22 @@ def status_of(doc: dict[str, Any], now_iso: str) -> Status:
     return ACTIVE if doc.get("isActive", True) else PAUSED
 
 
+#: the members of ``notification`` that deliveries update (kept by the delivering process)
+DELIVERY_MEMBERS = ("status", "timesSent", "timesFailed", "timesDropped", "lastNotification",
+                    "lastSuccess", "lastFailure")
+
+
+def keep_delivery_state(source: dict[str, Any], target: dict[str, Any]) -> None:
+    """Copy the delivery members of ``source`` into ``target`` (a newer definition)."""
+    old, new = source.get("notification", {}), target.get("notification")
+    if isinstance(new, dict):
+        for name in DELIVERY_MEMBERS:
+            if name in old:
+                new[name] = old[name]
+            else:
+                new.pop(name, None)
+
+
 def record_success(doc: dict[str, Any], now_iso: str) -> None:
     """A notification was delivered."""
     notification = doc["notification"]
@@ -73,5 +89,5 @@ def record_failure(doc: dict[str, Any], now_iso: str, *, attempted: bool = True)
         notification["timesDropped"] = notification.get("timesDropped", 0) + 1
 
 
-__all__ = ["ACTIVE", "EXPIRED", "PAUSED", "Status", "record_failure", "record_success",
-           "status_of"]
+__all__ = ["ACTIVE", "DELIVERY_MEMBERS", "EXPIRED", "PAUSED", "Status", "keep_delivery_state",
+           "record_failure", "record_success", "status_of"]

@@ -26,6 +26,8 @@ from broker.http import (
 from broker.routes.common import link_only, respond
 from ngsi_ld.errors import BadRequestData, TooManyResults
 from subscriptions import Delivery, SubscriptionManager, compact_subscription
+from subscriptions.ownership import LeaseOwner
+from subscriptions.repository import COLLECTION
 
 log = logging.getLogger("broker.subscriptions")
 
@@ -89,7 +91,7 @@ async def query_subscriptions(request: web.Request) -> web.Response:
     if limit == 0 and not count:
         raise BadRequestData("limit=0 is only allowed together with count=true")
     tenant = await broker.tenant(request)
-    docs = manager_of(request).of_tenant(tenant)
+    docs = await manager_of(request).of_tenant(tenant)
     page, media, context = await _render(request, docs[offset:offset + limit])
     headers = {RESULTS_COUNT: str(len(docs))} if count else {}
     return await respond(broker, page, media, context, headers=headers)
@@ -99,7 +101,7 @@ async def query_subscriptions(request: web.Request) -> web.Response:
 async def retrieve_subscription(request: web.Request) -> web.Response:
     broker = broker_of(request)
     tenant = await broker.tenant(request)
-    doc = manager_of(request).get(tenant, _sub_id(request))
+    doc = await manager_of(request).get(tenant, _sub_id(request))
     rendered, media, context = await _render(request, [doc])
     return await respond(broker, rendered[0], media, context)
 
@@ -133,10 +135,16 @@ def setup(app: web.Application) -> None:
         backoff=settings.notification_backoff,
         default_timeout=settings.notification_timeout,
     )
+    ownership = None
+    if broker.node is not None:
+        ownership = LeaseOwner(broker.node.store, broker.node.origin,
+                               settings.cluster_lease_ttl)
     manager = SubscriptionManager(
         broker.store, broker.resolver, broker.metrics, delivery=delivery,
-        queue_size=settings.notification_queue_size)
+        queue_size=settings.notification_queue_size, ownership=ownership)
     app[MANAGER] = manager
+    if broker.node is not None:
+        broker.node.on_record(COLLECTION, manager.reload)
     unsubscribe = broker.events.subscribe(manager.on_change)
 
     async def start(app: web.Application) -> None:

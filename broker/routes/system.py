@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import time
@@ -60,7 +61,11 @@ async def health(request: web.Request) -> web.Response:
         return json_response(
             {"status": "fail", "store": broker.store.kind, "detail": exc.detail}, status=503
         )
-    return json_response({"status": "pass", "store": broker.store.kind, "details": details})
+    process: dict[str, object] = {"pid": os.getpid()}
+    if broker.node is not None:  # one of several processes on a shared store
+        process.update(cluster=broker.node.origin, changesReceived=broker.node.received)
+    return json_response({"status": "pass", "store": broker.store.kind, "details": details,
+                          "process": process})
 
 
 async def metrics(request: web.Request) -> web.Response:
