@@ -22,6 +22,7 @@ from subscriptions.model import (
     parse_members,
 )
 from subscriptions.notification import Rendering, notification_body, notification_headers
+from subscriptions.ownership import LeaseOwner, Ownership, SoleOwner
 from subscriptions.repository import (
     MemoryRepository,
     Repository,
@@ -38,13 +39,16 @@ __all__ = [
     "DeliveryError",
     "HttpSender",
     "Job",
+    "LeaseOwner",
     "Live",
     "Matcher",
     "MemoryRepository",
     "MqttSender",
+    "Ownership",
     "Rendering",
     "Repository",
     "Selector",
+    "SoleOwner",
     "StoreRepository",
     "SubscriptionIndex",
     "SubscriptionManager",

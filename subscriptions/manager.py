@@ -41,13 +41,14 @@ from ngsi_ld.changes import ChangeEvent
 from ngsi_ld.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
 from ngsi_ld.timeutil import now_iso, parse_datetime
 from subscriptions import state
-from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery, DeliveryError
+from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery
 from subscriptions.live import Job, Live, merge_jobs, sub_key
 from subscriptions.matching import SubscriptionIndex, compile_matcher
 from subscriptions.model import check_subscription, merge_fragment, parse_members
-from subscriptions.notification import Rendering, notification_body, notification_headers
-from subscriptions.ownership import Ownership, SoleOwner
+from subscriptions.notification import Rendering
+from subscriptions.ownership import Ownership, SoleOwner, apply_round
 from subscriptions.repository import Repository, repository_for
+from subscriptions.sender import current_state, send
 
 log = logging.getLogger("broker.subscriptions")
 
@@ -266,21 +267,7 @@ class SubscriptionManager:
 
     # -- ownership (subscriptions.ownership) ---------------------------------------------
     async def _lease_round(self) -> None:
-        owned = {key for key, live in self._live.items() if live.owned}
-        gained, lost = await self.ownership.round(list(self._live), owned)
-        for key in lost:
-            live = self._live.get(key)
-            if live is not None:
-                log.warning("subscription %s: lease lost, another process delivers it", live.id)
-                live.owned = False
-                if live.periodic is not None:
-                    live.periodic.cancel()
-                    live.periodic = None
-        for key in gained:
-            live = self._live.get(key)
-            if live is not None:
-                live.owned = True
-                self._start_timer(live)
+        await apply_round(self.ownership, self._live, self._start_timer)
 
     async def _lease_loop(self) -> None:
         while True:
@@ -370,37 +357,7 @@ class SubscriptionManager:
         if live is None:
             return
         self._dirty.add(key)
-        now = now_iso()
-        if time.monotonic() < live.cooldown_until:
-            self._count("notifications_dropped")
-            state.record_failure(live.doc, now, attempted=False)
-            return
-        rendering = live.rendering
-        try:
-            if job.events is not None:
-                data = [rendering.change(event, now) for event in job.events]
-            else:
-                data = [rendering.entity(entity) for entity in job.entities or ()]
-        except Exception:  # a bug, not the subscriber's fault: counted, never silent
-            log.exception("subscription %s: notification could not be rendered", live.id)
-            self._count("notifications_failed")
-            state.record_failure(live.doc, now, attempted=False)
-            return
-        body = notification_body(live.id, data, rendering.accept, now, live.body_context)
-        endpoint = live.doc["notification"]["endpoint"]
-        headers = notification_headers(rendering.accept, live.link_url, live.tenant,
-                                       endpoint.get("receiverInfo"))
-        try:
-            await self.delivery.send(endpoint, headers, body)
-        except DeliveryError as exc:
-            log.warning("subscription %s: notification failed: %s", live.id, exc)
-            self._count("notifications_failed")
-            state.record_failure(live.doc, now if self.delivery.retries == 0 else now_iso())
-            if "cooldown" in endpoint:
-                live.cooldown_until = time.monotonic() + endpoint["cooldown"] / 1000
-            return
-        self._count("notifications_sent")
-        state.record_success(live.doc, now)
+        await send(live, job, self.delivery, self._count)
 
     async def _periodic(self, live: Live) -> None:
         # 5.2.12 timeInterval: the current state of the selected entities, every interval
@@ -410,20 +367,12 @@ class SubscriptionManager:
             if state.status_of(live.doc, now_iso()) != state.ACTIVE:
                 continue
             try:
-                entities = await self._current(live)
+                entities = await current_state(self.store, live)
             except Exception:
                 log.exception("subscription %s: periodic query failed", live.id)
                 continue
             if entities:
                 self._enqueue(live, Job(entities=entities))
-
-    async def _current(self, live: Live) -> list[dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for query in live.matcher.periodic_queries():
-            entities, _ = await self.store.query_entities(live.tenant, query)
-            for entity in entities:
-                found.setdefault(entity["id"], entity)
-        return [found[k] for k in sorted(found)]
 
     # -- bookkeeping -------------------------------------------------------------------
     def _count(self, name: str) -> None:

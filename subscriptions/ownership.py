@@ -22,12 +22,17 @@ Rules (docs/scaling.md):
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
+
+from subscriptions.live import Live
 
 if TYPE_CHECKING:
     from broker.storage.shared import SharedStore
+
+log = logging.getLogger("broker.subscriptions")
 
 SUBSCRIPTION = "subscription:"
 PROCESS = "process:"
@@ -112,4 +117,24 @@ class LeaseOwner:
         await self.store.release_leases(self.owner)
 
 
-__all__ = ["PROCESS", "SUBSCRIPTION", "LeaseOwner", "Ownership", "SoleOwner"]
+async def apply_round(ownership: Ownership, lives: dict[str, Live],
+                      start_timer: Callable[[Live], None]) -> None:
+    """Run one lease round and mark the subscriptions gained and lost (timers follow)."""
+    owned = {key for key, live in lives.items() if live.owned}
+    gained, lost = await ownership.round(list(lives), owned)
+    for key in lost:
+        live = lives.get(key)
+        if live is not None:
+            log.warning("subscription %s: lease lost, another process delivers it", live.id)
+            live.owned = False
+            if live.periodic is not None:
+                live.periodic.cancel()
+                live.periodic = None
+    for key in gained:
+        live = lives.get(key)
+        if live is not None:
+            live.owned = True
+            start_timer(live)
+
+
+__all__ = ["PROCESS", "SUBSCRIPTION", "LeaseOwner", "Ownership", "SoleOwner", "apply_round"]

@@ -25,8 +25,7 @@ from broker.http import (
 )
 from broker.routes.common import link_only, respond
 from ngsi_ld.errors import BadRequestData, TooManyResults
-from subscriptions import Delivery, SubscriptionManager, compact_subscription
-from subscriptions.ownership import LeaseOwner
+from subscriptions import Delivery, LeaseOwner, SubscriptionManager, compact_subscription
 from subscriptions.repository import COLLECTION
 
 log = logging.getLogger("broker.subscriptions")

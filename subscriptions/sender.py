@@ -1,0 +1,70 @@
+"""Sending one notification of a subscription, and the current state a periodic one sends.
+
+Clause 5.8 (notification members), 5.2.12 (``timeInterval``), 5.2.15
+(``endpoint.cooldown``).  The outcome of every attempt is recorded in the
+subscription's document (``subscriptions.state``); ``count`` gets the metric
+names ``notifications_sent``, ``notifications_failed`` and ``notifications_dropped``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ngsi_ld.timeutil import now_iso
+from subscriptions import state
+from subscriptions.delivery import Delivery, DeliveryError
+from subscriptions.live import Job, Live
+from subscriptions.notification import notification_body, notification_headers
+
+log = logging.getLogger("broker.subscriptions")
+
+
+async def send(live: Live, job: Job, delivery: Delivery, count: Callable[[str], None]) -> None:
+    """Render ``job`` for ``live`` and deliver it (after its cooldown), recording the outcome."""
+    now = now_iso()
+    if time.monotonic() < live.cooldown_until:
+        count("notifications_dropped")
+        state.record_failure(live.doc, now, attempted=False)
+        return
+    rendering = live.rendering
+    try:
+        if job.events is not None:
+            data = [rendering.change(event, now) for event in job.events]
+        else:
+            data = [rendering.entity(entity) for entity in job.entities or ()]
+    except Exception:  # a bug, not the subscriber's fault: counted, never silent
+        log.exception("subscription %s: notification could not be rendered", live.id)
+        count("notifications_failed")
+        state.record_failure(live.doc, now, attempted=False)
+        return
+    body = notification_body(live.id, data, rendering.accept, now, live.body_context)
+    endpoint = live.doc["notification"]["endpoint"]
+    headers = notification_headers(rendering.accept, live.link_url, live.tenant,
+                                   endpoint.get("receiverInfo"))
+    try:
+        await delivery.send(endpoint, headers, body)
+    except DeliveryError as exc:
+        log.warning("subscription %s: notification failed: %s", live.id, exc)
+        count("notifications_failed")
+        state.record_failure(live.doc, now if delivery.retries == 0 else now_iso())
+        if "cooldown" in endpoint:
+            live.cooldown_until = time.monotonic() + endpoint["cooldown"] / 1000
+        return
+    count("notifications_sent")
+    state.record_success(live.doc, now)
+
+
+async def current_state(store: Any, live: Live) -> list[dict[str, Any]]:
+    """The entities a periodic subscription selects now, by id, each once."""
+    found: dict[str, dict[str, Any]] = {}
+    for query in live.matcher.periodic_queries():
+        entities, _ = await store.query_entities(live.tenant, query)
+        for entity in entities:
+            found.setdefault(entity["id"], entity)
+    return [found[k] for k in sorted(found)]
+
+
+__all__ = ["current_state", "send"]
