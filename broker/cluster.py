@@ -58,7 +58,7 @@ class ClusterNode:
         invalidate_context: Callable[[str], None],
         *,
         origin: str,
-        poll_interval: float = 0.02,
+        poll_interval: float = 0.01,
     ) -> None:
         self.store = store
         self.bus = bus

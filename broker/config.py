@@ -237,7 +237,7 @@ OPTIONS: tuple[Option, ...] = (
         "cluster_poll_interval",
         "--cluster-poll-interval",
         "NGSI_LD_CLUSTER_POLL_INTERVAL",
-        0.02,
+        0.01,
         _positive_float,
         "seconds between two looks at the change feed of the other processes",
     ),
@@ -281,7 +281,7 @@ class Settings:
     workers: int = 1
     cluster: bool = False
     cluster_lease_ttl: float = 10.0
-    cluster_poll_interval: float = 0.02
+    cluster_poll_interval: float = 0.01
     public_url: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -213,6 +213,8 @@ class SubscriptionManager:
             if live is not None:
                 await self._stop(live)
                 self._dirty.discard(key)
+                if live.owned:  # a lease round may have claimed it after its deletion
+                    await self.ownership.drop(key)
             return
         if live is not None and live.doc == doc:
             return
