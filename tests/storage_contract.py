@@ -100,6 +100,13 @@ def fresh_tenant() -> str:
     return f"t{uuid.uuid4().hex[:12]}"
 
 
+async def load(store: Store, items: list[Entity]) -> str:
+    """A fresh tenant holding ``items`` (written in one batch)."""
+    tenant = fresh_tenant()
+    await store.modify_many(tenant, [(e["id"], put(e)) for e in items])
+    return tenant
+
+
 ALPHABET = "ab:1"
 ids_strategy = st.lists(
     st.text(alphabet=ALPHABET, min_size=1, max_size=5).map(lambda s: "urn:" + s),

@@ -11,7 +11,6 @@ never a scan of the entities table.
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from storage_contract import load, put
 
-from broker.storage import Entity, MemoryStore, Mutation, SqliteStore, Store
+from broker.storage import MemoryStore, SqliteStore, Store
 from broker.storage.sqlite_query import compile_query
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.query import (
@@ -181,15 +181,6 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         await backend.close()
 
 
-def put(new: Entity | None) -> Mutation:
-    return lambda _current: new
-
-
-async def load(store: Store, items: list[dict[str, Any]]) -> str:
-    tenant = f"t{uuid.uuid4().hex[:12]}"
-    await store.modify_many(tenant, [(e["id"], put(e)) for e in items])
-    return tenant
-
 
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -299,9 +290,9 @@ async def test_sqlite_plans_use_the_indexes(tmp_path: Path) -> None:
             found, total = await store.query_entities(tenant, query, limit=20, count=True)
             assert expected and found == expected[:20] and total == len(expected)
         assert any("VIRTUAL TABLE" in d for d in await _plan(store, tenant, near))
-        # the rows come from the type index, or from the index of an attribute q needs
+        # type + q and q alone: the index ranges of the type and the terms, merged
         for query in (type_q, q_only):
-            assert (await _plan(store, tenant, query))[0].startswith("SEARCH t USING PRIMARY KEY")
+            assert "MERGE (INTERSECT)" in await _plan(store, tenant, query)
     finally:
         await store.close()
 

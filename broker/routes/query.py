@@ -7,6 +7,7 @@ by id, paged) and the entities are rendered like a retrieval (5.7.1 options).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import lru_cache
@@ -116,8 +117,33 @@ def _resolve(ctx: ActiveContext, query: EntityQuery) -> EntityQuery:
     return resolve_names(query, ctx.expand_term, ctx.expand_term)
 
 
+#: the parameters that make up an EntityQuery (query_of reads nothing else)
+_SELECTORS = frozenset((
+    "id", "idPattern", "type", "attrs", "q", "scopeQ", *_GEO_PARAMS, "geoproperty",
+    "datasetId", "lang",
+))
+#: resolved queries by (context, selector parameters): a repeated query skips its
+#: parsing and name expansion; errors are raised again, never cached
+_QUERIES: OrderedDict[tuple[Any, ...], EntityQuery] = OrderedDict()
+_QUERIES_MAX = 1024
+
+
 def query_of(request: web.Request, ctx: ActiveContext) -> EntityQuery:
     """The selectors of GET /entities (5.7.2) and of a purge, names expanded."""
+    params = request.query
+    key = (ctx, *((k, v) for k, v in params.items() if k in _SELECTORS))
+    query = _QUERIES.get(key)
+    if query is not None:
+        _QUERIES.move_to_end(key)
+        return query
+    query = _parse_query(request, ctx)
+    _QUERIES[key] = query
+    if len(_QUERIES) > _QUERIES_MAX:
+        _QUERIES.popitem(last=False)
+    return query
+
+
+def _parse_query(request: web.Request, ctx: ActiveContext) -> EntityQuery:
     params = request.query
     type_text = params.get("type")
     q_text, scope_text = params.get("q"), params.get("scopeQ")
@@ -139,12 +165,18 @@ def query_of(request: web.Request, ctx: ActiveContext) -> EntityQuery:
     return _resolve(ctx, query)
 
 
+@lru_cache(maxsize=256)
+def _link_prefix(path: str, rest: tuple[tuple[str, str], ...]) -> str:
+    base = urlencode(rest)
+    return f"{path}?{base}&" if base else f"{path}?"
+
+
 def _paging_links(request: web.Request, offset: int, limit: int, more: bool) -> list[str]:
     links: list[str] = []
     if not (more or offset > 0) or limit <= 0:
         return links
-    base = urlencode([(k, v) for k, v in request.query.items() if k not in ("offset", "limit")])
-    prefix = f"{request.path}?{base}&" if base else f"{request.path}?"
+    rest = tuple((k, v) for k, v in request.query.items() if k not in ("offset", "limit"))
+    prefix = _link_prefix(request.path, rest)
 
     def url(at: int) -> str:
         return f"{prefix}limit={limit}&offset={at}"

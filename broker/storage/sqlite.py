@@ -47,7 +47,7 @@ from .base import (
 )
 from .common import as_ngsi_error, check_page, check_scan
 from .shared import CONTEXT, ENTITY, RECORD, FeedItem
-from .sqlite_query import run_query, run_query_versioned
+from .sqlite_exec import run_query, run_query_versioned
 from .sqlite_threads import Worker
 from .versioned import Versioned, Wanted
 

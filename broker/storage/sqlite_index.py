@@ -10,11 +10,18 @@ Kept in step with every entity write by :func:`sync`, on the writer thread:
 * ``geo_rows`` / ``geo_rtree`` hold the bounding box of every attribute instance
   whose value is a GeoJSON geometry (clause 4.10), keyed by tenant, entity and
   attribute: a geo-query reads the boxes that intersect ``bbox_for(query)``.
+
+On the read side, :class:`Stream` is one index range read as ids in id order
+(the entities of a type, having an attribute, or whose attribute values satisfy
+a condition) and :func:`stream_size` an estimate of its length, with which
+``sqlite_query`` chooses the streams to merge.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -188,3 +195,73 @@ def create(conn: sqlite3.Connection, rebuild: bool) -> None:
     conn.execute("DELETE FROM geo_rows")
     for tenant, entity_id, doc in conn.execute("SELECT tenant, id, doc FROM entities").fetchall():
         sync(conn, tenant, entity_id, None, orjson.loads(doc))
+
+
+# -- the indexes as id streams (read side) ---------------------------------------------
+_KEY_COLUMN = {"entity_types": "type", "entity_attrs": "attr", "attr_values": "attr"}
+#: seconds a size estimate is trusted; a stale one only costs speed, never a wrong answer
+SIZE_TTL = 30.0
+#: sizes are counted up to this (a bounded count); beyond it streams count as equal
+SIZE_CAP = 20_000
+_sizes: dict[tuple[int, str, str, str], tuple[float, int]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """The ids of one index range, in id order: the entities of a type, having an
+    attribute, or whose attribute has a value satisfying ``cond``.
+
+    ``cond`` is a condition on the ``attr_values`` row written with the alias ``v``
+    (``v.val``, ``v.vocab``), ``params`` its parameters.  ``entity_types`` and
+    ``entity_attrs`` hold one row per id; ``attr_values`` may hold several.
+    """
+
+    table: str
+    key: str
+    cond: str = ""
+    params: tuple[Any, ...] = ()
+
+    def _where(self, alias: str, params: list[Any]) -> str:
+        params.append(self.key)
+        where = f"{alias}.{_KEY_COLUMN[self.table]} = ?"
+        if self.cond:
+            params.extend(self.params)
+            where += " AND " + self.cond.replace("v.", f"{alias}.")
+        return where
+
+    def select(self, alias: str, tenant: str, params: list[Any]) -> str:
+        """``SELECT alias.id`` of the range of ``tenant`` (ids in order)."""
+        params.append(tenant)
+        return (
+            f"SELECT {alias}.id FROM {self.table} {alias} WHERE {alias}.tenant = ?"
+            f" AND {self._where(alias, params)}"
+        )
+
+    def exists(self, outer: str, params: list[Any]) -> str:
+        """``EXISTS`` of the row of ``outer.id`` in the range (a lookup, not a scan)."""
+        return (
+            f"EXISTS (SELECT 1 FROM {self.table} x WHERE x.tenant = {outer}.tenant"
+            f" AND {self._where('x', params)} AND x.id = {outer}.id)"
+        )
+
+
+def stream_size(conn: sqlite3.Connection, tenant: str, stream: Stream) -> int:
+    """The rows a scan of ``stream`` reads (its key's range, up to ``SIZE_CAP``).
+
+    Counted once per ``SIZE_TTL`` seconds and connection: it only guides the plan.
+    """
+    key = (id(conn), tenant, stream.table, stream.key)
+    now = time.monotonic()
+    known = _sizes.get(key)
+    if known is not None and now - known[0] < SIZE_TTL:
+        return known[1]
+    column = _KEY_COLUMN[stream.table]
+    (size,) = conn.execute(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {stream.table} WHERE tenant = ? AND {column} = ?"
+        " LIMIT ?)",
+        (tenant, stream.key, SIZE_CAP),
+    ).fetchone()
+    if len(_sizes) > 4096:
+        _sizes.clear()
+    _sizes[key] = (now, size)
+    return int(size)

@@ -2,29 +2,36 @@
 
 :func:`compile_query` turns an :class:`EntityQuery` into one SELECT over the
 indexes (see ``sqlite_index``) that returns a superset of the matching
-entities in id order:
+entities in id order.  Two shapes:
 
-* the rows come from the most selective index available: the id list, the
-  R*Tree of geometries (``bbox_for``), the ``entity_types`` key of a type, or
-  the entities key of the tenant; an ``idPattern`` with a literal prefix is a
-  key range;
-* type expressions, ``attrs`` and the simple q terms (``attr op number|string``,
-  ``attr``, ``!attr``, joined by ``;`` and ``|``) become EXISTS lookups on the
-  index tables, correlated on the id, so rows stream in id order;
-* the rest (scopeQ, geo predicates, dates, patterns, sub-attributes...) is left
-  to :func:`ngsi_ld.query.matches`, evaluated on the decoded candidates.
+* a merge plan, when the query is type names and simple q terms ANDed
+  (``attr op number|string``, ``attr``, ``!attr``): each is a :class:`Stream`
+  of ids in id order, and SQLite merges the sorted streams (``INTERSECT`` with
+  ``ORDER BY``), reading each index range once, in order, with no lookup per
+  row.  A stream much longer than the shortest (``MERGE_RATIO``, estimated by
+  ``stream_size``) is instead looked up from the shortest, as are the negated
+  terms.  The SQL is exact: it pages, and only the page's rows are read from
+  ``entities``, documents only where the caller wants them;
+* otherwise the rows come from the most selective index available: the id
+  list, the R*Tree of geometries (``bbox_for``), the ``entity_types`` key of a
+  type, or the entities key of the tenant (an ``idPattern`` with a literal
+  prefix is a key range); type expressions, ``attrs`` and the simple q terms
+  (also joined by ``|``) become EXISTS lookups on the index tables, correlated
+  on the id; the rest (scopeQ, geo predicates, dates, patterns,
+  sub-attributes...) is left to :func:`ngsi_ld.query.matches`, evaluated on
+  the decoded candidates.
 
 When the SQL is exact (nothing is left to Python) the database pages and
-counts by itself and only the page is decoded; otherwise candidates are
-decoded one by one and the scan stops after ``offset + limit`` matches (all are
-needed for a count).
+counts by itself; otherwise candidates are decoded one by one and the scan
+stops after ``offset + limit`` matches (all are needed for a count).
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -46,16 +53,16 @@ from ngsi_ld.query import (
     Uri,
     ValueList,
     bbox_for,
-    matches,
 )
-from ngsi_ld.query.regexes import search
 
-from .base import Entity
 from .common import literal_prefix, prefix_upper_bound
-from .sqlite_index import sql_number
-from .versioned import Versioned, Wanted
+from .sqlite_index import Stream, sql_number
+
+Size = Callable[[Stream], int]
 
 _ORDER_OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<="}
+#: a stream up to this many times the smallest one is merged; a longer one is probed
+MERGE_RATIO = 4
 _ENTITY_COLUMN = re.compile(r"\be\.(id|tenant)\b")
 
 
@@ -69,6 +76,11 @@ class Plan:
     id_pattern: str | None = None
     #: True when the rows (after the idPattern) are exactly the matching entities
     exact: bool = True
+    #: a merge plan: the matching ids in order (``ids_params``), and ``sql`` with
+    #: ``LIMIT ? OFFSET ?`` on those ids (``page_sql``, ``params`` + limit, offset)
+    ids_sql: str | None = None
+    ids_params: tuple[Any, ...] = ()
+    page_sql: str | None = None
 
 
 def _json(values: Any) -> str:
@@ -218,8 +230,102 @@ def _required_attr(expr: QExpr | None) -> str | None:
     return None
 
 
-def compile_query(tenant: str, query: EntityQuery) -> Plan:
-    """The SELECT of candidate ``(id, version, doc)`` rows for ``query``, in id order."""
+# 4.9 NGSI-LD Query Language and 4.17 type selection: the conjunctions that the
+# indexes answer exactly, as sorted id streams
+def _term_streams(expr: QExpr, positives: list[Stream], negatives: list[Stream]) -> bool:
+    """Add the streams of a conjunction of simple terms; False if a term is not one."""
+    if isinstance(expr, And):
+        return all(_term_streams(term, positives, negatives) for term in expr.terms)
+    if isinstance(expr, Or):
+        return False
+    path = expr.path
+    if len(path.names) != 1 or path.member is not None or path.keys:
+        return False
+    if isinstance(expr, Exists):
+        (negatives if expr.negated else positives).append(Stream("entity_attrs", path.names[0]))
+        return True
+    params: list[Any] = []
+    cond, exact = _value_sql(expr, params)
+    if cond is None or not exact:
+        return False
+    positives.append(Stream("attr_values", path.names[0], cond, tuple(params)))
+    return True
+
+
+def _streams(query: EntityQuery) -> tuple[tuple[Stream, ...], tuple[Stream, ...]] | None:
+    """Type names and q terms ANDed, each an id stream (negated ones to subtract), or None."""
+    if query.q is None or any(
+        selector is not None
+        for selector in (query.ids, query.id_pattern, query.attrs, query.scope_q,
+                         query.geo_q, query.dataset_ids)
+    ):
+        return None
+    positives: list[Stream] = []
+    negatives: list[Stream] = []
+    expr = query.type_expr
+    names = expr.terms if isinstance(expr, TypeAnd) else () if expr is None else (expr,)
+    for name in names:
+        if not isinstance(name, TypeName):
+            return None
+        positives.append(Stream("entity_types", name.name))
+    if not _term_streams(query.q, positives, negatives) or not positives:
+        return None
+    return tuple(positives), tuple(negatives)
+
+
+@lru_cache(maxsize=512)
+def _merge_plan(
+    tenant: str, merged: tuple[Stream, ...], probed: tuple[Stream, ...],
+    negatives: tuple[Stream, ...],
+) -> Plan:
+    # The first stream carries the lookups of the others; SQLite merges the sorted
+    # streams of a compound SELECT with ORDER BY (INTERSECT), reading each in order.
+    ids_params: list[Any] = []
+    driver = merged[0].select("d", tenant, ids_params)
+    driver += "".join(" AND " + s.exists("d", ids_params) for s in probed)
+    driver += "".join(" AND NOT " + s.exists("d", ids_params) for s in negatives)
+    if len(merged) == 1 and merged[0].table == "attr_values":
+        driver += " GROUP BY d.id"  # several values of one entity, one id
+    arms = [driver] + [s.select("s", tenant, ids_params) for s in merged[1:]]
+    ids_sql = " INTERSECT ".join(arms) + " ORDER BY 1"
+    entities = "FROM entities e WHERE e.tenant = ? AND e.id IN"
+    return Plan(
+        f"SELECT e.id, e.version, e.doc {entities} ({ids_sql}) ORDER BY e.id",
+        [tenant, *ids_params], None, True, ids_sql, tuple(ids_params),
+        f"SELECT e.id, e.version {entities} ({ids_sql} LIMIT ? OFFSET ?) ORDER BY e.id",
+    )
+
+
+def _equal_sizes(stream: Stream) -> int:
+    return 1
+
+
+def compile_query(tenant: str, query: EntityQuery, size: Size | None = None) -> Plan:
+    """The SELECT of candidate ``(id, version, doc)`` rows for ``query``, in id order.
+
+    ``size`` estimates the rows of an index stream (see :func:`stream_size`); it
+    decides which streams are merged and which are looked up per candidate.
+    """
+    try:
+        streams = _cached_streams(query)
+    except TypeError:  # an unhashable selector: plan it afresh
+        streams = _streams(query)
+    if streams is None:
+        return _nested_plan(tenant, query)
+    positives, negatives = streams
+    measure = size or _equal_sizes
+    ordered = sorted(positives, key=measure)
+    bound = MERGE_RATIO * max(measure(ordered[0]), 1)
+    merged = tuple(s for s in ordered if measure(s) <= bound)
+    probed = tuple(s for s in ordered if measure(s) > bound)
+    return _merge_plan(tenant, merged, probed, negatives)
+
+
+_cached_streams = lru_cache(maxsize=512)(_streams)
+
+
+def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
+    """Rows from one index in id order, the other selectors as per-row lookups."""
     params: list[Any] = []
     conds: list[str] = []
     exact = True
@@ -307,83 +413,4 @@ def compile_query(tenant: str, query: EntityQuery) -> Plan:
     return Plan(sql, params, query.id_pattern, exact)
 
 
-def run_query(
-    conn: sqlite3.Connection,
-    tenant: str,
-    query: EntityQuery,
-    offset: int,
-    limit: int | None,
-    count: bool,
-) -> tuple[list[Entity], int | None]:
-    """Execute ``compile_query`` in one read transaction; the page and the count if asked."""
-    found, total = run_query_versioned(conn, tenant, query, offset, limit, count, _every)
-    return [item.entity for item in found], total
-
-
-def _every(entity_id: str, version: int) -> bool:
-    return True
-
-
-def run_query_versioned(
-    conn: sqlite3.Connection,
-    tenant: str,
-    query: EntityQuery,
-    offset: int,
-    limit: int | None,
-    count: bool,
-    wanted: Wanted,
-) -> tuple[list[Versioned], int | None]:
-    """As :func:`run_query`, with versions; documents kept only where ``wanted`` asks.
-
-    Versions and documents come from the same read transaction as the ids, so a
-    cache keyed by the version never serves a stale rendering.
-    """
-    plan = compile_query(tenant, query)
-    conn.execute("BEGIN")
-    try:
-        if plan.exact and plan.id_pattern is None:
-            total = None
-            if count:
-                (total,) = conn.execute(
-                    f"SELECT COUNT(*) FROM ({plan.sql})", plan.params
-                ).fetchone()
-            rows = conn.execute(
-                f"{plan.sql} LIMIT ? OFFSET ?",
-                [*plan.params, -1 if limit is None else limit, offset],
-            ).fetchall()
-            return [
-                Versioned(i, v, raw=doc if wanted(i, v) else None) for i, v, doc in rows
-            ], total
-        return _stream(conn, plan, query, offset, limit, count)
-    finally:
-        conn.execute("COMMIT")
-
-
-def _stream(
-    conn: sqlite3.Connection,
-    plan: Plan,
-    query: EntityQuery,
-    offset: int,
-    limit: int | None,
-    count: bool,
-) -> tuple[list[Versioned], int | None]:
-    stop = None if limit is None else offset + limit
-    found: list[Versioned] = []
-    seen = 0
-    for entity_id, version, doc in conn.execute(plan.sql, plan.params):
-        if plan.id_pattern is not None and not search(plan.id_pattern, entity_id):
-            continue
-        entity = None
-        if not plan.exact:
-            entity = orjson.loads(doc)
-            if not matches(entity, query):
-                continue
-        if seen >= offset and (stop is None or seen < stop):
-            found.append(Versioned(entity_id, version, raw=doc, entity=entity))
-        seen += 1
-        if not count and stop is not None and seen >= stop:
-            break
-    return found, seen if count else None
-
-
-__all__ = ["Plan", "compile_query", "run_query", "run_query_versioned"]
+__all__ = ["MERGE_RATIO", "Plan", "Size", "compile_query"]

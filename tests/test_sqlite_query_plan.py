@@ -1,0 +1,157 @@
+"""SQLite merge plans: type names and simple q terms ANDed, read as sorted id streams.
+
+The property: whichever streams are merged and which are looked up (the choice
+follows the estimated stream sizes), the SQLite store answers what
+``ngsi_ld.query.matches`` selects, paged and counted.  Then the plan itself: a
+type + q query merges index ranges (INTERSECT), never scans the entities table,
+and a stream much longer than the others becomes a lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from storage_contract import load
+
+from broker.storage import SqliteStore, sqlite_exec
+from broker.storage.sqlite_index import Stream
+from broker.storage.sqlite_query import compile_query
+from ngsi_ld.query import EntityQuery, matches, parse_q, parse_type_expr, resolve_names
+
+NS = "https://example.org/"
+
+
+def expand(name: str) -> str:
+    return NS + name
+
+
+def entity(n: int, types: list[str], attrs: dict[str, Any]) -> dict[str, Any]:
+    return {"id": f"urn:x:{n:03d}", "type": [NS + t for t in types],
+            "attrs": {NS + k: v for k, v in attrs.items()}}
+
+
+numbers = st.one_of(st.integers(-2, 4), st.lists(st.integers(-2, 4), min_size=1, max_size=3))
+words = st.one_of(st.sampled_from(["on", "off"]), st.lists(st.sampled_from(["on", "off"]),
+                                                           min_size=1, max_size=2))
+
+
+@st.composite
+def entities(draw: st.DrawFn) -> list[dict[str, Any]]:
+    count = draw(st.integers(0, 12))
+    out = []
+    for n in draw(st.lists(st.integers(0, 40), min_size=count, max_size=count, unique=True)):
+        attrs: dict[str, Any] = {}
+        if draw(st.booleans()):
+            attrs["a"] = [{"type": "Property", "value": draw(numbers)}]
+        if draw(st.booleans()):
+            attrs["s"] = [draw(st.sampled_from([
+                {"type": "Property", "value": draw(words)},
+                {"type": "VocabProperty", "vocab": NS + "on"},
+            ]))]
+        if draw(st.booleans()):
+            attrs["b"] = [{"type": "Relationship", "object": "urn:x:b"}]
+        types = draw(st.lists(st.sampled_from(["T", "U"]), min_size=1, max_size=2, unique=True))
+        out.append(entity(n, types, attrs))
+    return out
+
+
+TERMS = ["a>=1", "a<2", "a==3", "a==0..2", "a==1,4", 's=="on"', "s>\"o\"", "b", "!b", "a"]
+queries = st.builds(
+    lambda types, terms: resolve_names(EntityQuery(
+        type_expr=None if types is None else parse_type_expr(types),
+        q=parse_q(";".join(terms))), expand, expand),
+    st.sampled_from([None, "T", "U", "T;U"]),
+    st.lists(st.sampled_from(TERMS), min_size=1, max_size=3),
+)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    backend = SqliteStore(tmp_path / "plan.db")
+    await backend.open()
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(items=entities(), query=queries, sizes=st.dictionaries(
+    st.sampled_from([NS + n for n in ("T", "U", "a", "s", "b")]), st.integers(0, 100)),
+    offset=st.integers(0, 3), limit=st.none() | st.integers(1, 4))
+async def test_every_choice_of_streams_answers_what_matches_selects(
+    store: SqliteStore, items: list[dict[str, Any]], query: EntityQuery,
+    sizes: dict[str, int], offset: int, limit: int | None,
+) -> None:
+    tenant = await load(store, items)
+    expected = sorted((e for e in items if matches(e, query)), key=lambda e: e["id"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sqlite_exec, "stream_size",
+                      lambda conn, tenant, stream: sizes.get(stream.key, 10))
+        found, total = await store.query_entities(
+            tenant, query, offset=offset, limit=limit, count=True)
+    stop = None if limit is None else offset + limit
+    assert found == expected[offset:stop]
+    assert total == len(expected)
+
+
+async def _details(store: SqliteStore, sql: str, params: list[Any]) -> list[str]:
+    rows = await store._read(
+        lambda conn: conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall())
+    return [row[-1] for row in rows]
+
+
+async def test_type_and_q_terms_merge_index_ranges(store: SqliteStore) -> None:
+    items = [entity(n, ["T" if n % 3 else "U"], {
+        "a": [{"type": "Property", "value": n % 7}],
+        "s": [{"type": "Property", "value": "on" if n % 2 else "off"}]}) for n in range(300)]
+    tenant = await load(store, items)
+    query = resolve_names(EntityQuery(type_expr=parse_type_expr("T"),
+                                      q=parse_q('s=="on";a>=3')), expand, expand)
+    plan = compile_query(tenant, query)
+    assert plan.page_sql is not None
+    details = await _details(store, plan.page_sql, [*plan.params, 20, 5])
+    assert "MERGE (INTERSECT)" in details
+    assert not any(d.startswith("SCAN") for d in details), details
+    expected = sorted((e for e in items if matches(e, query)), key=lambda e: e["id"])
+    for offset in (0, 20, len(expected) - 3):
+        found, total = await store.query_entities(tenant, query, offset=offset, limit=20,
+                                                  count=True)
+        assert found == expected[offset:offset + 20] and total == len(expected)
+
+
+async def test_a_much_longer_stream_is_looked_up(store: SqliteStore) -> None:
+    query = resolve_names(EntityQuery(type_expr=parse_type_expr("T"), q=parse_q("a>=3")),
+                          expand)
+    sizes = {NS + "T": 10, NS + "a": 10_000}
+
+    def size(stream: Stream) -> int:
+        return sizes[stream.key]
+
+    plan = compile_query("t", query, size)
+    assert plan.page_sql is not None
+    details = await _details(store, plan.page_sql, [*plan.params, 20, 0])
+    assert "MERGE (INTERSECT)" not in details
+    assert any(d.startswith("SEARCH d USING PRIMARY KEY (tenant=? AND type=?)")
+               for d in details), details
+    assert any("CORRELATED" in d for d in details), details
+    sizes[NS + "a"] = 20
+    details = await _details(store, *(lambda p: (p.page_sql or "", [*p.params, 20, 0]))(
+        compile_query("t", query, size)))
+    assert "MERGE (INTERSECT)" in details
+
+
+async def test_several_matching_values_count_once(store: SqliteStore) -> None:
+    items = [entity(n, ["T"], {"a": [{"type": "Property", "value": [1, 2, 3]}]})
+             for n in range(5)]
+    tenant = await load(store, items)
+    query = resolve_names(EntityQuery(q=parse_q("a>=1")), expand)
+    found, total = await store.query_entities(tenant, query, offset=1, limit=3, count=True)
+    assert [e["id"] for e in found] == [e["id"] for e in items[1:4]] and total == 5
