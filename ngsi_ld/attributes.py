@@ -86,12 +86,22 @@ def is_iri(value: object) -> bool:
     return isinstance(value, str) and _IRI.fullmatch(value) is not None
 
 
+# Names already found valid (the same few names come in request after request);
+# bounded so that endless distinct names cannot grow it without limit.
+_VALID_NAMES: set[str] = set()
+_VALID_NAMES_LIMIT = 10_000
+
+
 def check_name(name: object, *, what: str = "attribute") -> str:
     """Return ``name`` if it is a valid, non-reserved attribute name, else raise."""
+    if isinstance(name, str) and name in _VALID_NAMES:
+        return name
     if not isinstance(name, str) or not (is_term(name) or is_iri(name)):
         raise BadRequestData(f"Invalid {what} name {name!r}: must be a term or an IRI")
     if name in RESERVED_NAMES:
         raise BadRequestData(f"{name!r} is reserved and cannot be used as an {what} name")
+    if len(_VALID_NAMES) < _VALID_NAMES_LIMIT:
+        _VALID_NAMES.add(name)
     return name
 
 
@@ -156,6 +166,11 @@ def _key_value(name: str, value: Any, allow_null: bool) -> dict[str, Any]:
 
 def _instance(name: str, raw: Any, allow_null: bool, *, top: bool) -> dict[str, Any]:
     where = f"Attribute {name!r}" if top else f"Sub-attribute {name!r}"
+    if raw.__class__ is dict:
+        kind = raw.get("type")
+        if kind.__class__ is str and kind in KINDS:
+            # The normalized form, by far the most common: straight to its members.
+            return _members(name, where, kind, raw, allow_null, top)
     if allow_null and raw == NULL:
         return {"type": "Property", "value": NULL}
     if raw is None:
@@ -241,7 +256,8 @@ def _main_value(where: str, kind: str, value: Any) -> Any:
     if value is None:
         raise BadRequestData(f"{where}: {MAIN_MEMBER[kind]!r} cannot be null")
     if kind == "Property":
-        _check_literal(where, value)
+        if isinstance(value, dict):
+            _check_literal(where, value)
     elif kind == "GeoProperty":
         validate_geometry(value, where=where)
     elif kind == "Relationship":

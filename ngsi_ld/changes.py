@@ -77,7 +77,9 @@ def attribute_changes(before: Entity | None, after: Entity | None) -> dict[str, 
             changes[name] = ATTRIBUTE_CREATED
         elif had and not has:
             changes[name] = ATTRIBUTE_DELETED
-        elif had and _by_dataset(old[name]) != _by_dataset(new[name]):
+        # Equal lists are equal by datasetId too: only a difference needs the
+        # order-insensitive comparison.
+        elif had and old[name] != new[name] and _by_dataset(old[name]) != _by_dataset(new[name]):
             changes[name] = ATTRIBUTE_UPDATED
     return changes
 

@@ -92,8 +92,11 @@ def attrs_of(fragment: Entity) -> dict[str, list[Instance]]:
     if not isinstance(attrs, dict):
         raise BadRequestData("attributes must be an object of attribute name to instances")
     for name, instances in attrs.items():
-        if not isinstance(instances, list) or not all(isinstance(i, dict) for i in instances):
+        if not isinstance(instances, list):
             raise BadRequestData(f"attribute {name} must be a list of attribute instances")
+        for instance in instances:
+            if not isinstance(instance, dict):
+                raise BadRequestData(f"attribute {name} must be a list of attribute instances")
     return attrs
 
 
@@ -104,9 +107,18 @@ def check_instance(name: str, instance: Any) -> Instance:
     return instance
 
 
+_NULL_BYTES = DELETE.encode()
+
+
 def reject_nulls(fragment: Entity, operation: str) -> None:
     """Raise BadRequestData if the fragment uses the NGSI-LD Null (clause 5.2.1)."""
-    for name, instances in attrs_of(fragment).items():
+    attrs = attrs_of(fragment)
+    try:
+        if _NULL_BYTES not in orjson.dumps(fragment):
+            return  # no string anywhere is the Null: nothing to look for
+    except TypeError:
+        pass  # not plain JSON: look instance by instance
+    for name, instances in attrs.items():
         for inst in instances:
             reject_instance_null(name, inst, operation)
     if fragment.get("scope") in (DELETE, [DELETE]):
@@ -127,19 +139,34 @@ def restamp(new: Instance, old: Instance | None, now: str) -> Instance:
     Sub-attributes that existed keep createdAt, and keep modifiedAt as well when
     they did not change.
     """
-    out = clone({k: v for k, v in new.items() if k not in STAMPS and k != "sub"})
+    return restamp_owned(clone(new), old, now)
+
+
+def restamp_owned(new: Instance, old: Instance | None, now: str) -> Instance:
+    """As :func:`restamp` for an instance the caller owns: its values are reused, not copied.
+
+    One deep copy of a whole entity then this on each instance is the same as
+    :func:`restamp` on each, at a fraction of the cost.
+    """
+    if "sub" not in new and "createdAt" not in new and "modifiedAt" not in new:
+        # The common case (a parsed instance): stamp the caller's copy in place.
+        new["createdAt"] = old.get("createdAt", now) if old else now
+        new["modifiedAt"] = now
+        return new
+    out = {k: v for k, v in new.items() if k not in STAMPS and k != "sub"}
     out["createdAt"] = old.get("createdAt", now) if old else now
     out["modifiedAt"] = now
     subs = new.get("sub")
     if isinstance(subs, dict):
         old_subs = (old or {}).get("sub") or {}
-        out["sub"] = {}
+        stamped_subs: dict[str, Instance] = {}
         for name, sub in subs.items():
             before = old_subs.get(name)
-            stamped = restamp(check_instance(name, sub), before, now)
+            stamped = restamp_owned(check_instance(name, sub), before, now)
             if before is not None and strip_stamps(before) == strip_stamps(sub):
                 stamped["modifiedAt"] = before.get("modifiedAt", now)
-            out["sub"][name] = stamped
+            stamped_subs[name] = stamped
+        out["sub"] = stamped_subs
     return out
 
 
@@ -181,7 +208,7 @@ def merge_instance(old: Instance, fragment: Instance, now: str, *, deep: bool) -
         merged["sub"] = subs
     else:
         merged.pop("sub", None)
-    return restamp(merged, old, now)
+    return restamp_owned(merged, old, now)
 
 
 def require_entity(current: Entity | None, entity_id: str) -> Entity:
@@ -211,6 +238,7 @@ __all__ = [
     "reject_nulls",
     "require_entity",
     "restamp",
+    "restamp_owned",
     "stamp_new",
     "strip_stamps",
     "touch",

@@ -68,6 +68,7 @@ from ngsi_ld.instances import (
     reject_nulls,
     require_entity,
     restamp,
+    restamp_owned,
     stamp_new,
     touch,
 )
@@ -135,24 +136,24 @@ def _scope(fragment: Entity) -> list[str]:
     return [scope] if isinstance(scope, str) else list(scope)
 
 
-def stamp_entity(new: Entity, now: str, old: Entity | None = None) -> Entity:
-    """A copy of ``new`` stamped as written at ``now`` over ``old`` (None: created).
+def _same_instance(instances: list[Instance], instance: Instance) -> Instance | None:
+    index = find_instance(instances, instance.get("datasetId")) if instances else None
+    return None if index is None else instances[index]
 
-    The entity and every instance keep the createdAt of ``old`` (same attribute
-    name and datasetId); everything else is stamped ``now``.
-    """
-    out = clone({k: v for k, v in new.items() if k not in STAMPS and k != "attrs"})
+
+def stamp_entity(new: Entity, now: str, old: Entity | None = None) -> Entity:
+    """A copy of ``new`` stamped as written at ``now`` over ``old`` (None: created): the
+    entity and its instances keep ``old``'s createdAt (same name and datasetId)."""
+    attrs_of(new)
+    copy = clone(new)  # one deep copy; the stamping below reuses its values
+    out = {k: v for k, v in copy.items() if k not in STAMPS and k != "attrs"}
     out["createdAt"] = old.get("createdAt", now) if old else now
     out["modifiedAt"] = now
     old_attrs = (old or {}).get("attrs") or {}
     attrs: dict[str, list[Instance]] = {}
-    for name, instances in attrs_of(new).items():
+    for name, instances in (copy.get("attrs") or {}).items():
         before = old_attrs.get(name) or []
-        stamped = []
-        for inst in instances:
-            index = find_instance(before, inst.get("datasetId"))
-            stamped.append(restamp(inst, None if index is None else before[index], now))
-        attrs[name] = stamped
+        attrs[name] = [restamp_owned(i, _same_instance(before, i), now) for i in instances]
     out["attrs"] = attrs
     return out
 
@@ -169,11 +170,13 @@ def create_entity(new: Entity, now: str, *, check_nulls: bool = True) -> Mutatio
     if check_nulls:
         reject_nulls(new, "create")
     stamped = stamp_entity(new, now)
+    first = [stamped]
 
     def mutation(current: Entity | None) -> Entity | None:
         if current is not None:
             raise AlreadyExists(f"entity {entity_id} already exists")
-        return clone(stamped)
+        # The first call hands out the stamped copy itself; a retry gets a fresh copy.
+        return first.pop() if first else clone(stamped)
 
     return mutation
 
@@ -363,11 +366,12 @@ def replace_entity(
         reject_nulls(new, "replace")
 
     def mutation(current: Entity | None) -> Entity | None:
-        old = require_entity(current, entity_id)
+        # Only read (never changed) here, so no private copy of it is needed.
+        old = current if current is not None else require_entity(current, entity_id)
         replaced = stamp_entity(new, now, old)
         replaced["id"] = entity_id
         if not replaced.get("type"):
-            replaced["type"] = old.get("type", [])
+            replaced["type"] = clone(old.get("type", []))
         return replaced
 
     return mutation

@@ -8,11 +8,14 @@ be ISO 8601 date-times and are kept as sent.
 from __future__ import annotations
 
 import re
+import time as _clock
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any
 
 from ngsi_ld.errors import BadRequestData
 
-__all__ = ["format_datetime", "is_date", "is_datetime", "is_time", "now_iso", "parse_datetime"]
+__all__ = ["format_datetime", "is_date", "is_datetime", "is_time", "iso_millis", "now_iso",
+           "parse_datetime"]
 
 # 4.8 Temporal properties: ISO 8601 extended format, a time part is required;
 # a missing offset means UTC.
@@ -26,7 +29,21 @@ _TIME = re.compile(r"(\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:[Zz]|[+-]\
 
 def now_iso() -> str:
     """The current UTC time as ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
-    return format_datetime(datetime.now(UTC))
+    return iso_millis(_clock.time_ns() // 1_000_000)
+
+
+# The formatted second of the last call: strftime costs more than the rest of a write's
+# bookkeeping, and consecutive writes mostly fall in the same second.
+_second: list[Any] = [None, ""]
+
+
+def iso_millis(millis: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` for a time in milliseconds since the Unix epoch."""
+    second, rest = divmod(millis, 1000)
+    if second != _second[0]:
+        _second[1] = _clock.strftime("%Y-%m-%dT%H:%M:%S.", _clock.gmtime(second))
+        _second[0] = second
+    return f"{_second[1]}{rest:03d}Z"
 
 
 def format_datetime(value: datetime) -> str:

@@ -250,3 +250,23 @@ def test_any_json_is_either_accepted_or_bad_request(value: Any) -> None:
 )
 def test_json_property_keeps_any_json(value: Any) -> None:
     assert one({"type": "JsonProperty", "json": value})["json"] == value
+
+
+@pytest.mark.parametrize("reserved", ["type", "scope", "lang", "value"])
+def test_a_reserved_name_is_refused_however_often_valid_names_came_before(reserved: str) -> None:
+    for _ in range(3):
+        assert parse_attribute("temperature", {"type": "Property", "value": 1})
+        with pytest.raises(BadRequestData, match="reserved"):
+            parse_attribute(reserved, {"type": "Property", "value": 1})
+    if reserved in ("scope", "lang"):  # not members of an instance: sub-attribute names
+        with pytest.raises(BadRequestData, match="reserved"):
+            parse_attribute("temperature", {"type": "Property", "value": 1, reserved: 2})
+
+
+@pytest.mark.parametrize("name", [None, 3, ["temperature"], {"temperature": 1}])
+def test_a_name_that_is_not_a_string_is_bad_request_data(name: Any) -> None:
+    from ngsi_ld.attributes import check_name
+
+    check_name("temperature")  # a valid name is remembered; others still checked
+    with pytest.raises(BadRequestData, match="must be a term or an IRI"):
+        check_name(name)

@@ -131,3 +131,12 @@ def test_reported_attributes_are_exactly_those_that_differ(
     assert set(change.attributes) == set(patch)
     for name, trigger in change.attributes.items():
         assert trigger == ("attributeUpdated" if name in old else "attributeCreated")
+
+
+def test_instances_in_another_order_are_no_update() -> None:
+    one, two = prop(1, datasetId=DS), prop(2)
+    before = stored(temp=[one, two])
+    after = {**before, "attrs": {TEMP: list(reversed(before["attrs"][TEMP]))}}
+    assert diff("t1", before, after) is None
+    after["attrs"][TEMP][0] = {**after["attrs"][TEMP][0], "value": 3}
+    assert event(before, after).attributes == {TEMP: "attributeUpdated"}

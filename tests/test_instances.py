@@ -16,6 +16,7 @@ from ngsi_ld.instances import (
     merge_instance,
     reject_nulls,
     restamp,
+    restamp_owned,
     stamp_new,
     strip_stamps,
 )
@@ -95,3 +96,44 @@ def test_strip_stamps_ignores_only_the_stamps(a: int, b: int) -> None:
     x = stamp_new({"type": "Property", "value": a}, T0)
     y = stamp_new({"type": "Property", "value": b}, T1)
     assert (strip_stamps(x) == strip_stamps(y)) == (a == b)
+
+
+_instances = st.fixed_dictionaries(
+    {"type": st.just("Property"), "value": st.integers() | st.text(max_size=5)},
+    optional={
+        "unitCode": st.sampled_from(["M", "CEL"]),
+        "createdAt": st.just(T0),
+        "sub": st.dictionaries(
+            st.sampled_from([ACC, "https://example.org/q"]),
+            st.fixed_dictionaries({"type": st.just("Property"), "value": st.integers(0, 3)}),
+            max_size=2,
+        ),
+    },
+)
+
+
+@given(_instances, st.none() | _instances.map(lambda i: stamp_new(i, T0)))
+def test_restamp_owned_is_restamp_on_an_owned_copy(new: Any, old: Any) -> None:
+    import copy
+
+    expected = restamp(new, old, T1)
+    assert restamp_owned(copy.deepcopy(new), old, T1) == expected
+    assert list(restamp_owned(copy.deepcopy(new), old, T1)) == list(expected)  # same key order
+
+
+def test_restamp_leaves_its_input_alone() -> None:
+    new = {"type": "Property", "value": [1, 2]}
+    out = restamp(new, None, T1)
+    out["value"].append(3)
+    assert new == {"type": "Property", "value": [1, 2]}
+
+
+def test_reject_nulls_finds_the_null_at_any_depth_and_only_as_a_main_member() -> None:
+    deep = {"attrs": {ACC: [{"type": "Property", "value": 1, "sub": {ACC: DELETE}}]}}
+    with pytest.raises(BadRequestData, match=ACC):
+        reject_nulls(deep, "create")
+    as_other_member = {"attrs": {ACC: [{"type": "Property", "value": 1, "unitCode": DELETE}]}}
+    reject_nulls(as_other_member, "create")  # the Null as a plain value is no deletion
+    reject_nulls({"attrs": {ACC: [{"type": "Property", "value": 2**70}]}}, "create")
+    with pytest.raises(BadRequestData, match=ACC):
+        reject_nulls({"attrs": {ACC: [{"type": "Property", "value": DELETE, "n": 2**70}]}}, "x")

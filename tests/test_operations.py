@@ -324,3 +324,20 @@ def test_operations_never_modify_the_current_entity(
     ):
         mutation(current)
         assert current == snapshot
+
+
+def test_create_called_again_gives_an_equal_but_separate_entity() -> None:
+    mutation = create_entity(sensor(temp=[prop(1)]), T0)
+    first, second = mutation(None), mutation(None)
+    assert first == second and first is not second
+    assert first is not None and second is not None
+    first["attrs"][TEMP][0]["value"] = 99
+    assert second["attrs"][TEMP][0]["value"] == 1
+
+
+def test_replace_without_types_keeps_a_copy_of_the_current_types() -> None:
+    current = created(temp=[prop(1)])
+    replaced = replace_entity(EID, {"attrs": {HUM: [prop(2)]}}, T1)(current)
+    assert replaced is not None and replaced["type"] == current["type"]
+    replaced["type"].append(DEVICE)
+    assert current["type"] == [SENSOR]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +10,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ngsi_ld.errors import BadRequestData
-from ngsi_ld.timeutil import format_datetime, is_date, is_datetime, is_time, now_iso, parse_datetime
+from ngsi_ld.timeutil import (
+    format_datetime,
+    is_date,
+    is_datetime,
+    is_time,
+    iso_millis,
+    now_iso,
+    parse_datetime,
+)
 
 
 def test_now_iso_is_utc_with_milliseconds_and_z() -> None:
@@ -70,3 +79,22 @@ def test_format_then_parse_keeps_the_millisecond(moment: datetime) -> None:
     assert text.endswith("Z")
     back = parse_datetime(text)
     assert back == moment.replace(tzinfo=UTC, microsecond=moment.microsecond // 1000 * 1000)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def test_now_iso_is_the_utc_millisecond_form_of_the_clock() -> None:
+    for _ in range(50):
+        before = datetime.now(UTC) - timedelta(milliseconds=1)
+        stamp = now_iso()
+        after = datetime.now(UTC)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
+        assert format_datetime(before) <= stamp <= format_datetime(after)
+
+
+@given(st.lists(st.integers(0, 4_102_444_800_000), min_size=1, max_size=5))
+def test_iso_millis_formats_any_instant_as_format_datetime_does(instants: list[int]) -> None:
+    for millis in instants:  # in any order: the cached second must follow
+        expected = format_datetime(EPOCH + timedelta(milliseconds=millis))
+        assert iso_millis(millis) == expected

@@ -1,0 +1,44 @@
+"""The SQLite statements of an entity write (broker.storage.sqlite_sql.write_entity)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from broker.storage import sqlite_sql as sql
+
+
+def _entity(entity_id: str, value: int) -> dict[str, object]:
+    attr = {"type": "Property", "value": value}
+    return {"id": entity_id, "type": ["https://example.org/T"], "attrs": {"urn:x:p": [attr]}}
+
+
+def test_writes_in_one_transaction_get_distinct_increasing_versions(tmp_path: Path) -> None:
+    conn = sql.connect(tmp_path / "x.db", readonly=False)
+    conn.execute("BEGIN IMMEDIATE")
+    sql.create_schema(conn)
+    ids = [f"urn:ngsi-ld:T:{n}" for n in range(5)]
+    for n, entity_id in enumerate(ids):
+        sql.write_entity(conn, "", entity_id, None, _entity(entity_id, n))
+    sql.write_entity(conn, "", ids[0], _entity(ids[0], 0), _entity(ids[0], 9))
+    conn.execute("COMMIT")
+    versions = dict(conn.execute("SELECT id, version FROM entities").fetchall())
+    assert sorted(versions.values()) == sorted(set(versions.values()))
+    assert [versions[i] for i in ids[1:]] == sorted(versions[i] for i in ids[1:])
+    assert versions[ids[0]] > max(versions[i] for i in ids[1:])
+    assert sql.next_version(conn) > max(versions.values())
+    rows = conn.execute("SELECT attr, val FROM attr_values WHERE id = ?", (ids[0],)).fetchall()
+    assert rows == [("urn:x:p", 9)]
+
+
+def test_a_rolled_back_write_leaves_no_version_behind(tmp_path: Path) -> None:
+    conn = sql.connect(tmp_path / "y.db", readonly=False)
+    conn.execute("BEGIN IMMEDIATE")
+    sql.create_schema(conn)
+    sql.write_entity(conn, "", "urn:a", None, _entity("urn:a", 1))
+    conn.execute("COMMIT")
+    (kept,) = conn.execute("SELECT version FROM entities").fetchone()
+    conn.execute("BEGIN IMMEDIATE")
+    sql.write_entity(conn, "", "urn:a", _entity("urn:a", 1), _entity("urn:a", 2))
+    conn.execute("ROLLBACK")
+    assert conn.execute("SELECT version FROM entities").fetchone() == (kept,)
+    assert sql.next_version(conn) == kept + 1
