@@ -17,7 +17,7 @@ from broker.contexts import ContextResolver
 from broker.events import ChangeBus
 from broker.http import json_response, tenant_of
 from broker.metrics import Metrics
-from broker.render_cache import RenderCache
+from broker.render_cache import KnownVersions, RenderCache
 from broker.storage import open_store
 from broker.storage.base import Store
 from broker.storage.shared import shared
@@ -45,6 +45,8 @@ class Broker:
     started: float = field(default_factory=time.time)
     #: rendered entities by (tenant, id, version, view, context), see broker.render_cache
     renders: RenderCache = field(default_factory=RenderCache)
+    #: entity versions valid while the store's data_version holds (retrieve without a read)
+    versions: KnownVersions = field(default_factory=KnownVersions)
     #: set when this process shares its store with others (broker.cluster)
     node: ClusterNode | None = None
     _tenants: set[str] = field(default_factory=set)

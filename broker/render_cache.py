@@ -11,7 +11,9 @@ one SQLite file.  The ActiveContext is held by identity: the resolver compiles
 each distinct @context once, and a new compilation is a new key.
 
 :class:`AnswerCache` keeps whole answers of GET queries while the store's
-``data_version`` holds.
+``data_version`` holds; :class:`KnownVersions` keeps the version of each entity
+read while it holds, so that retrieving an entity nobody wrote since needs no
+store read at all (the rendering comes from the RenderCache).
 """
 
 from __future__ import annotations
@@ -127,6 +129,36 @@ class AnswerCache:
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
+
+
+class KnownVersions:
+    """Entity versions as read under a store ``data_version`` (bounded).
+
+    ``get`` answers only while the data_version is the one the version was read
+    under: no commit since, by this process or another one on the same store,
+    so the version is still the entity's.  The data_version is taken before the
+    read, so a commit racing with the read only makes the entry unusable.
+    """
+
+    __slots__ = ("_entries", "hits", "size")
+
+    def __init__(self, size: int = 16384) -> None:
+        self.size = size
+        self._entries: dict[tuple[str, str], tuple[Hashable, int]] = {}
+        self.hits = 0
+
+    def get(self, tenant: str, entity_id: str, data_version: Hashable) -> int | None:
+        entry = self._entries.get((tenant, entity_id))
+        if entry is None or entry[0] != data_version:
+            return None
+        self.hits += 1
+        return entry[1]
+
+    def put(self, tenant: str, entity_id: str, data_version: Hashable, version: int) -> None:
+        entries = self._entries
+        if len(entries) >= self.size and (tenant, entity_id) not in entries:
+            entries.pop(next(iter(entries)))
+        entries[tenant, entity_id] = (data_version, version)
 
 
 def exact(body: bytes) -> bytes:

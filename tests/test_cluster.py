@@ -88,6 +88,15 @@ def test_a_write_through_either_process_notifies_once(pair, receiver) -> None:
         assert sorted(powers(receiver, f"s{n}")) == list(range(1, 21))
 
 
+def test_a_read_through_one_process_sees_a_write_through_the_other(pair) -> None:
+    a, b, _ = pair
+    assert a.post("/ngsi-ld/v1/entities", lamp(5, 1)).status == 201
+    for power in range(2, 6):
+        for _ in range(2):  # the second read of B is answered from what B knows
+            assert b.get(entity_path("urn:ngsi-ld:Lamp:5")).json["power"]["value"] == power - 1
+        set_power(a, 5, power)
+
+
 def test_subscription_changes_are_visible_through_every_process(pair, receiver) -> None:
     a, b, _ = pair
     sub_id = "urn:ngsi-ld:Subscription:crud"

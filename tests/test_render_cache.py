@@ -166,6 +166,33 @@ async def test_a_write_is_seen_by_the_next_read_and_query(client: TestClient) ->
     assert client.app[BROKER].renders.hits > 0
 
 
+async def test_a_retrieve_skips_the_store_only_until_anything_is_written(
+        tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "shared.db")
+    other = SqliteStore(tmp_path / "shared.db")  # another broker process on the same file
+    app = create_app(Settings(), store=store)
+    url = f"{E}/urn:ngsi-ld:Car:9"
+    async with TestClient(TestServer(app)) as client:
+        await other.open()
+        try:
+            body = {"id": "urn:ngsi-ld:Car:9", "type": "Car",
+                    "speed": {"type": "Property", "value": 1}}
+            assert (await client.post(E, json=body)).status == 201
+            for _ in range(3):
+                assert (await (await client.get(url)).json())["speed"]["value"] == 1
+            assert app[BROKER].versions.hits == 2  # the 2nd and 3rd read no store
+            stored = await other.get_entity("", "urn:ngsi-ld:Car:9")
+            assert stored is not None
+            speed = next(iter(k for k in stored["attrs"] if k.endswith("speed")))
+            stored["attrs"][speed][0]["value"] = 2
+            await other.modify("", "urn:ngsi-ld:Car:9", lambda _: stored)
+            assert (await (await client.get(url)).json())["speed"]["value"] == 2
+            await other.modify("", "urn:ngsi-ld:Car:9", lambda _: None)
+            assert (await client.get(url)).status == 404
+        finally:
+            await other.close()
+
+
 async def test_recreated_entity_is_not_served_from_the_cache(client: TestClient) -> None:
     for colour in ("red", "blue"):
         body = {"id": "urn:ngsi-ld:Car:2", "type": "Car",

@@ -153,6 +153,13 @@ def render_cached(
     return body
 
 
+def rendered_at(
+    broker: Broker, tenant: str, entity_id: str, version: int, view: View, ctx: ActiveContext
+) -> bytes | None:
+    """The cached rendering of one version of an entity, or None."""
+    return broker.renders.get((tenant, entity_id, version, view.key, ctx))
+
+
 def uncached(broker: Broker, tenant: str, view: View, ctx: ActiveContext) -> Wanted:
     """``wanted(entity_id, version)`` for a versioned read: True when not cached."""
     cache, view_key = broker.renders, view.key

@@ -28,6 +28,7 @@ from broker.routes.common import (
     link_only,
     path_entity_id,
     render_cached,
+    rendered_at,
     respond,
     respond_rendered,
     view_of,
@@ -154,7 +155,18 @@ async def retrieve_entity(request: web.Request) -> web.Response:
     store = broker.store
     reads = versioned(store)
     if wanted is None and reads is not None:
+        # Nothing committed since this entity was last read: its version is known
+        # and its rendering likely cached, no store read needed.
+        data_version = store.data_version(tenant)
+        if data_version is not None:
+            known = broker.versions.get(tenant, entity_id, data_version)
+            if known is not None:
+                body = rendered_at(broker, tenant, entity_id, known, view, ctx)
+                if body is not None:
+                    return await respond_rendered(broker, body, media, context)
         item = await reads.read_versioned(tenant, entity_id)
+        if item is not None and data_version is not None:
+            broker.versions.put(tenant, entity_id, data_version, item.version)
         body = None if item is None else render_cached(broker, tenant, view, ctx, item)
         if body is None:
             raise ResourceNotFound(f"entity {entity_id} not found")
