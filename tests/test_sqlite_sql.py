@@ -30,6 +30,30 @@ def test_writes_in_one_transaction_get_distinct_increasing_versions(tmp_path: Pa
     assert rows == [("urn:x:p", 9)]
 
 
+def test_versions_stay_distinct_across_transactions_savepoints_and_connections(
+        tmp_path: Path) -> None:
+    path = tmp_path / "z.db"
+    first, second = sql.connect(path, readonly=False), sql.connect(path, readonly=False)
+    first.execute("BEGIN IMMEDIATE")
+    sql.create_schema(first)
+    first.execute("COMMIT")
+    seen: list[int] = []
+    for n in range(6):  # two writers (two processes) taking turns, as on a shared file
+        conn = (first, second)[n % 2]
+        conn.execute("BEGIN IMMEDIATE")
+        sql.begin_versions(conn)
+        conn.execute("SAVEPOINT job")  # a job rolled back: its versions are not reused
+        sql.write_entity(conn, "", f"urn:r:{n}", None, _entity(f"urn:r:{n}", n))
+        conn.execute("ROLLBACK TO job")
+        conn.execute("RELEASE job")
+        for k in range(3):
+            sql.write_entity(conn, "", f"urn:w:{n}:{k}", None, _entity(f"urn:w:{n}:{k}", k))
+        conn.execute("COMMIT")
+        sql.end_versions(conn)
+        seen = [v for (v,) in first.execute("SELECT version FROM entities ORDER BY rowid")]
+    assert len(seen) == 18 and len(set(seen)) == 18 and seen == sorted(seen)
+
+
 def test_a_rolled_back_write_leaves_no_version_behind(tmp_path: Path) -> None:
     conn = sql.connect(tmp_path / "y.db", readonly=False)
     conn.execute("BEGIN IMMEDIATE")
@@ -41,4 +65,4 @@ def test_a_rolled_back_write_leaves_no_version_behind(tmp_path: Path) -> None:
     sql.write_entity(conn, "", "urn:a", _entity("urn:a", 1), _entity("urn:a", 2))
     conn.execute("ROLLBACK")
     assert conn.execute("SELECT version FROM entities").fetchone() == (kept,)
-    assert sql.next_version(conn) == kept + 1
+    assert sql.next_version(conn) > kept

@@ -181,6 +181,21 @@ class SqliteStore(Store):
         items = list(mutations)
 
         def run(conn: sqlite3.Connection) -> list[Outcome]:
+            # Optimistic: the whole batch without a savepoint per entity (two statements
+            # each); if one entity is refused, undo and redo entity by entity.
+            conn.execute("SAVEPOINT batch")
+            try:
+                outcomes = [Outcome(entity_id, change=self._apply(conn, tenant, entity_id, m))
+                            for entity_id, m in items]
+            except sqlite3.Error:
+                raise
+            except Exception:
+                conn.execute("ROLLBACK TO batch")
+                outcomes = one_by_one(conn)
+            conn.execute("RELEASE batch")
+            return outcomes
+
+        def one_by_one(conn: sqlite3.Connection) -> list[Outcome]:
             outcomes: list[Outcome] = []
             for entity_id, mutation in items:
                 conn.execute("SAVEPOINT item")

@@ -156,27 +156,53 @@ def read_versioned(conn: sqlite3.Connection, tenant: str, entity_id: str) -> Ver
     return Versioned(entity_id, rows[0][0], raw=rows[0][1]) if rows else None
 
 
-# Two plain statements rather than one UPDATE ... RETURNING, measured at three times
-# their cost; the row takes the counter just bumped in the same INSERT.
+# Versions.  The counter in ``meta`` numbers write transactions: the writer takes
+# the next number T once per transaction (begin_versions, outside any savepoint, so
+# a job rolled back to its savepoint cannot give T back while T is in use), and the
+# transaction's writes get T * 2**20 + 1, + 2, ...  Several processes writing one
+# file hold the write lock in turn, so no two transactions share a T; the versions
+# of an older file (plain counter values) are all below the new ones.
+_SPAN = 1 << 20
 _BUMP_VERSION = "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'entity_version'"
-_VERSION = "(SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'entity_version')"
+_VERSION = "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'entity_version'"
 _UPSERT_ENTITY = (
     "INSERT INTO entities (tenant, id, doc, created_at, modified_at, version)"
-    f" VALUES (?, ?, ?, ?, ?, {_VERSION}) ON CONFLICT (tenant, id) DO UPDATE SET"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO UPDATE SET"
     " doc = excluded.doc, created_at = excluded.created_at,"
     " modified_at = excluded.modified_at, version = excluded.version"
 )
+#: id(connection) -> [next version, last version] of the open transaction's range
+_clocks: dict[int, list[int]] = {}
+
+
+def _take_counter(conn: sqlite3.Connection) -> int:
+    conn.execute(_BUMP_VERSION)
+    return int(conn.execute(_VERSION).fetchone()[0])
+
+
+def begin_versions(conn: sqlite3.Connection) -> None:
+    """Reserve the version range of the transaction just begun on ``conn``."""
+    base = _take_counter(conn) * _SPAN
+    _clocks[id(conn)] = [base + 1, base + _SPAN - 1]
+
+
+def end_versions(conn: sqlite3.Connection) -> None:
+    """The transaction on ``conn`` is over (committed or rolled back)."""
+    _clocks.pop(id(conn), None)
 
 
 def next_version(conn: sqlite3.Connection) -> int:
-    """A version number no entity of this file had before (a counter in ``meta``).
+    """A version number no entity of this file had before.
 
-    Kept in the database, not in the process, so that several broker processes
-    writing one file never hand out the same number; a write rolled back only
+    From the transaction's range when the writer reserved one, else (or when
+    the range is used up) from a fresh counter value; a write rolled back only
     leaves a gap.
     """
-    conn.execute(_BUMP_VERSION)
-    return int(conn.execute(f"SELECT {_VERSION}").fetchone()[0])
+    clock = _clocks.get(id(conn))
+    if clock is None or clock[0] > clock[1]:
+        return _take_counter(conn) * _SPAN
+    clock[0] += 1
+    return clock[0] - 1
 
 
 def write_entity(
@@ -195,8 +221,10 @@ def write_entity(
         created, modified = after.get("createdAt"), after.get("modifiedAt")
         created = created if isinstance(created, str) else None
         modified = modified if isinstance(modified, str) else None
-        conn.execute(_BUMP_VERSION)
-        conn.execute(_UPSERT_ENTITY, (tenant, entity_id, orjson.dumps(after), created, modified))
+        conn.execute(
+            _UPSERT_ENTITY,
+            (tenant, entity_id, orjson.dumps(after), created, modified, next_version(conn)),
+        )
     old_types = entity_types(before) if before is not None else set()
     old_attrs = entity_attr_names(before) if before is not None else set()
     new_types = entity_types(after) if after is not None else set()

@@ -174,6 +174,7 @@ class Worker:
         results: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
+            sql.begin_versions(conn)
             for job in batch:
                 conn.execute("SAVEPOINT job")
                 try:
@@ -195,6 +196,8 @@ class Worker:
                 except sqlite3.Error:
                     log.exception("SQLite rollback failed")
             return [(False, unavailable(exc)) for _ in batch]
+        finally:
+            sql.end_versions(conn)
         self.batch_count += 1
         self.job_count += len(batch)
         return results
