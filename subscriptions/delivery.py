@@ -21,6 +21,8 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 import orjson
 
+from subscriptions.http_client import HttpPool, ResponseError
+
 log = logging.getLogger("broker.subscriptions")
 
 #: seconds to wait for an endpoint when the subscription gives no ``endpoint.timeout``
@@ -35,6 +37,8 @@ QUEUE_SIZE = 10_000
 #: most entities one notification carries when changes queued for a subscription are sent
 #: together (1: one notification per change)
 BATCH_MAX = 50
+#: the User-Agent of notifications sent over plain HTTP
+USER_AGENT = "ngsi-ld-broker"
 #: connections of the shared HTTP session (0 = unlimited); per host there is no limit
 HTTP_CONNECTIONS = 1000
 
@@ -44,11 +48,13 @@ class DeliveryError(Exception):
 
 
 class HttpSender:
-    """POSTs notifications with one pooled aiohttp session."""
+    """POSTs notifications: ``http://`` with the lean keep-alive pool of ``http_client``,
+    ``https://`` with one pooled aiohttp session."""
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self.pool = HttpPool()
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -57,6 +63,9 @@ class HttpSender:
         return self._session
 
     async def send(self, uri: str, headers: dict[str, str], body: bytes, timeout: float) -> None:
+        if uri.startswith("http://"):
+            await self._send_plain(uri, headers, body, timeout)
+            return
         client_timeout = self._timeouts.get(timeout)
         if client_timeout is None:
             client_timeout = self._timeouts[timeout] = aiohttp.ClientTimeout(total=timeout)
@@ -72,7 +81,20 @@ class HttpSender:
         except TimeoutError:
             raise DeliveryError(f"{uri} did not answer within {timeout} s") from None
 
+    async def _send_plain(self, uri: str, headers: dict[str, str], body: bytes,
+                          timeout: float) -> None:
+        try:
+            status = await self.pool.post(uri, {**headers, "User-Agent": USER_AGENT}, body,
+                                          timeout)
+        except TimeoutError:
+            raise DeliveryError(f"{uri} did not answer within {timeout} s") from None
+        except (OSError, ResponseError, ValueError) as exc:
+            raise DeliveryError(f"{uri}: {type(exc).__name__}: {exc}") from None
+        if not 200 <= status < 300:
+            raise DeliveryError(f"{uri} answered HTTP {status}")
+
     async def close(self) -> None:
+        await self.pool.close()
         if self._session is not None:
             await self._session.close()
 
