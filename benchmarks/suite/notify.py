@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,8 @@ class NotifyResult:
     """What the receiver saw."""
 
     rate: float
+    #: updates/s the broker carried in a closed loop with the subscription notifying
+    saturation: float | None = None
     sent: int = 0
     update_errors: int = 0
     latencies_ms: list[float] = field(default_factory=list)
@@ -59,10 +62,20 @@ def notified_values(payload: Any) -> list[int]:
     return values
 
 
+Saturate = Callable[[RequestSpec], Awaitable[float]]
+
+
 async def run_notifications(
-    ctx: BenchContext, *, rate: float, duration_s: float, grace_s: float = 5.0
+    ctx: BenchContext, *, rate: float, duration_s: float, grace_s: float = 5.0,
+    saturate: Saturate | None = None, settle: Callable[[], Awaitable[None]] | None = None,
 ) -> NotifyResult:
     """Subscribe, update at ``rate`` for ``duration_s``, collect notifications.
+
+    With ``saturate`` (a closed-loop run returning updates/s), the updates are first
+    sent as fast as the broker takes them WITH the subscription notifying, and the
+    open loop then runs at half that rate: 50% of the load the broker can carry
+    when every update also sends a notification.  Those saturation updates carry
+    negative values, which the receiver does not time.
 
     Raises Skip when the broker has no subscriptions (probe answered 4xx/5xx).
     """
@@ -123,11 +136,21 @@ async def run_notifications(
                                 else ctx.base_url + location) if location else None
         await asyncio.sleep(0.2)  # let the subscription settle (initial notifications)
 
+        path = f"/ngsi-ld/v1/entities/urn:ngsi-ld:{NOTIFY_TYPE}:__N__/attrs"
         spec = RequestSpec(
-            "PATCH", (f"/ngsi-ld/v1/entities/urn:ngsi-ld:{NOTIFY_TYPE}:__N__/attrs",),
-            '{"temperature":{"type":"Property","value":__I__}}', count=POOL,
-            headers={"Content-Type": JSON},
+            "PATCH", (path,), '{"temperature":{"type":"Property","value":__I__}}',
+            count=POOL, headers={"Content-Type": JSON},
         )
+        if saturate is not None:
+            saturation = await saturate(RequestSpec(
+                "PATCH", (path,), '{"temperature":{"type":"Property","value":-__I__}}',
+                count=POOL, headers={"Content-Type": JSON}))
+            if saturation > 0:
+                result.saturation = saturation
+                result.rate = rate = saturation / 2
+            await asyncio.sleep(1.0)  # the notifications of that burst drain
+            if settle is not None:
+                await settle()
 
         def started(start: float) -> None:
             clock["start"] = start

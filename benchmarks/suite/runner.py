@@ -256,15 +256,27 @@ class Bench:
     async def run_notify_scenario(self, ctx: BenchContext, scenario: Scenario) -> ScenarioResult:
         update_rate = ctx.rates.get("update-attr")
         rate = max(1.0, update_rate / 2) if update_rate else (50.0 if self.args.smoke else 100.0)
+
+        async def saturate(spec: RequestSpec) -> float:
+            closed = await self.wrk(self.base_url, spec, scenario.name + "-saturation", 16,
+                                    duration=max(1.0, self.plan.duration / 2))
+            return closed.rate
+
+        async def settle() -> None:
+            await servers.wait_quiet(self.server_pids())
+
         measured = await run_notifications(ctx, rate=rate, duration_s=self.plan.duration,
-                                           grace_s=2.0 if self.args.smoke else 5.0)
+                                           grace_s=2.0 if self.args.smoke else 5.0,
+                                           saturate=saturate, settle=settle)
+        rate = measured.rate
         summary = measured.summary()
         return ScenarioResult(
             scenario.name, description=scenario.description, unit=scenario.unit,
             rate=len(measured.latencies_ms) / measured.duration_s if measured.duration_s else 0,
             open_rate=rate, p50_ms=summary["p50"], p99_ms=summary["p99"],
             errors=measured.update_errors, lost=measured.lost,
-            extra={"updates_sent": measured.sent})
+            extra={"updates_sent": measured.sent,
+                   "saturation_updates_per_s": measured.saturation})
 
     async def run_one(self, ctx: BenchContext, scenario: Scenario) -> ScenarioResult:
         print(f"-- {scenario.name}: {scenario.description}", file=sys.stderr, flush=True)
