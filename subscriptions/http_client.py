@@ -16,13 +16,15 @@ What it does with the answer (RFC 9112):
   ``Connection: close``, answered HTTP/1.0 without keep-alive, or ended the
   body by closing;
 * a pooled connection the server closed while idle fails before any answer
-  byte: the request is sent again once, on a new connection.
+  byte: the request is sent again once, on a new connection;
+* ``user:password@`` in the URL is sent as Basic authentication, as aiohttp does.
 """
 
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import urlsplit
+from base64 import b64encode
+from urllib.parse import unquote, urlsplit
 
 MAX_HEAD = 64 * 1024
 #: idle connections kept per host and port
@@ -213,10 +215,13 @@ class HttpPool:
             port = parts.port or 80
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             netloc = parts.netloc.rpartition("@")[2]  # never send credentials as Host
-            line = f"POST {path} HTTP/1.1\r\nHost: {netloc}\r\n".encode("latin-1")
+            line = f"POST {path} HTTP/1.1\r\nHost: {netloc}\r\n"
+            if parts.username is not None:  # user:password@ in the URL: Basic auth (RFC 7617)
+                pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+                line += f"Authorization: Basic {b64encode(pair.encode()).decode()}\r\n"
             if len(self._targets) > 4096:
                 self._targets.clear()
-            found = self._targets[uri] = (parts.hostname, port, line)
+            found = self._targets[uri] = (parts.hostname, port, line.encode("latin-1"))
         return found
 
     async def post(self, uri: str, headers: dict[str, str], body: bytes, timeout: float) -> int:

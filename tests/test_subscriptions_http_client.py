@@ -94,6 +94,16 @@ async def test_posts_the_body_and_headers_and_reuses_one_connection(receiver) ->
     assert len({r.transport.get_extra_info("peername") for r in requests}) == 1  # type: ignore
 
 
+async def test_credentials_in_the_url_are_sent_as_basic_auth_not_as_host(receiver) -> None:
+    base, requests, _ = receiver
+    pool = HttpPool()
+    host = base.removeprefix("http://")
+    assert await pool.post(f"http://qu%40ntum:s3cr%3At@{host}/auth", {}, BODY, 5) == 200
+    await pool.close()
+    assert requests[0].headers["Host"] == host
+    assert requests[0].headers["Authorization"] == "Basic cXVAbnR1bTpzM2NyOnQ="  # qu@ntum:s3cr:t
+
+
 async def test_status_and_framing_of_the_answers(receiver) -> None:
     base, requests, _ = receiver
     pool = HttpPool()
