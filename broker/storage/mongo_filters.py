@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ngsi_ld.instances import MAIN_MEMBER
 from ngsi_ld.query import (
     DEFAULT_DATASET,
     And,
@@ -63,13 +64,8 @@ from .mongo_schema import LANGUAGE_VALUES
 Filter = dict[str, Any]
 
 #: the main member of each attribute kind other than Property/GeoProperty (clause 4.9)
-_OTHER_MEMBERS = {
-    "Relationship": "object",
-    "VocabProperty": "vocab",
-    "JsonProperty": "json",
-    "ListProperty": "valueList",
-    "ListRelationship": "objectList",
-}
+_OTHER_MEMBERS = {kind: member for kind, member in MAIN_MEMBER.items()
+                  if member != "value" and kind != "LanguageProperty"}
 _NOT_VALUE_KINDS = [*_OTHER_MEMBERS, "LanguageProperty"]
 _MONGO_OPS = {"==": "$eq", ">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte"}
 _NEGATED = {"!=": "==", "!~=": "~="}

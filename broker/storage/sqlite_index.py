@@ -26,6 +26,8 @@ from typing import Any
 
 import orjson
 
+from ngsi_ld.instances import MAIN_MEMBER
+
 from .base import Entity
 
 SCHEMA = """
@@ -47,15 +49,6 @@ CREATE INDEX IF NOT EXISTS geo_rows_entity ON geo_rows (tenant, id);
 CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree USING rtree (id, minx, maxx, miny, maxy);
 """
 
-_MAIN_MEMBER = {
-    "Property": "value",
-    "GeoProperty": "value",
-    "Relationship": "object",
-    "VocabProperty": "vocab",
-    "JsonProperty": "json",
-    "ListProperty": "valueList",
-    "ListRelationship": "objectList",
-}
 _GEOMETRIES = frozenset(
     ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
 )
@@ -86,7 +79,7 @@ def _targets(instance: dict[str, Any]) -> list[Any]:
         if not isinstance(lang_map, dict):
             return []
         return [s for v in lang_map.values() for s in (v if isinstance(v, list) else [v])]
-    member = _MAIN_MEMBER.get(kind if isinstance(kind, str) else "", "value")
+    member = MAIN_MEMBER.get(kind if isinstance(kind, str) else "", "value")
     if member not in instance:
         return []
     value = instance[member]

@@ -29,6 +29,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from ngsi_ld.instances import MAIN_MEMBER
 from ngsi_ld.query import regexes
 from ngsi_ld.query.ast import (
     And,
@@ -57,15 +58,6 @@ from ngsi_ld.query.model import DEFAULT_DATASET, EntityQuery
 from ngsi_ld.query.scope import matches_scope
 from ngsi_ld.query.typeexpr import matches_types
 
-_MAIN_MEMBER = {
-    "Property": "value",
-    "GeoProperty": "value",
-    "Relationship": "object",
-    "VocabProperty": "vocab",
-    "JsonProperty": "json",
-    "ListProperty": "valueList",
-    "ListRelationship": "objectList",
-}
 _NEGATED = {"!=": "==", "!~=": "~="}
 _MISSING = object()
 
@@ -129,7 +121,7 @@ def _targets(node: dict[str, Any], path: AttrPath) -> list[Any] | None:
             found = _walk(lang_map, path.keys)
             return found or None
         return [s for v in lang_map.values() for s in (v if isinstance(v, list) else [v])]
-    member = _MAIN_MEMBER.get(kind if isinstance(kind, str) else "", "value")
+    member = MAIN_MEMBER.get(kind if isinstance(kind, str) else "", "value")
     value = node.get(member, _MISSING)
     if value is _MISSING:
         return None
