@@ -63,35 +63,30 @@ class HttpSender:
         return self._session
 
     async def send(self, uri: str, headers: dict[str, str], body: bytes, timeout: float) -> None:
-        if uri.startswith("http://"):
-            await self._send_plain(uri, headers, body, timeout)
-            return
-        client_timeout = self._timeouts.get(timeout)
-        if client_timeout is None:
-            client_timeout = self._timeouts[timeout] = aiohttp.ClientTimeout(total=timeout)
+        """POST ``body``; DeliveryError unless the endpoint answers 2xx within ``timeout``."""
         try:
-            async with self.session().post(
-                uri, data=body, headers=headers, timeout=client_timeout
-            ) as response:
-                await response.read()
-                if not 200 <= response.status < 300:
-                    raise DeliveryError(f"{uri} answered HTTP {response.status}")
-        except (aiohttp.ClientError, OSError) as exc:
-            raise DeliveryError(f"{uri}: {type(exc).__name__}: {exc}") from None
-        except TimeoutError:
+            if uri.startswith("http://"):
+                status = await self.pool.post(uri, {**headers, "User-Agent": USER_AGENT}, body,
+                                              timeout)
+            else:
+                status = await self._post_tls(uri, headers, body, timeout)
+        except TimeoutError:  # before OSError, of which it is a subclass
             raise DeliveryError(f"{uri} did not answer within {timeout} s") from None
-
-    async def _send_plain(self, uri: str, headers: dict[str, str], body: bytes,
-                          timeout: float) -> None:
-        try:
-            status = await self.pool.post(uri, {**headers, "User-Agent": USER_AGENT}, body,
-                                          timeout)
-        except TimeoutError:
-            raise DeliveryError(f"{uri} did not answer within {timeout} s") from None
-        except (OSError, ResponseError, ValueError) as exc:
+        except (aiohttp.ClientError, OSError, ResponseError, ValueError) as exc:
             raise DeliveryError(f"{uri}: {type(exc).__name__}: {exc}") from None
         if not 200 <= status < 300:
             raise DeliveryError(f"{uri} answered HTTP {status}")
+
+    async def _post_tls(self, uri: str, headers: dict[str, str], body: bytes,
+                        timeout: float) -> int:
+        client_timeout = self._timeouts.get(timeout)
+        if client_timeout is None:
+            client_timeout = self._timeouts[timeout] = aiohttp.ClientTimeout(total=timeout)
+        async with self.session().post(
+            uri, data=body, headers=headers, timeout=client_timeout
+        ) as response:
+            await response.read()
+            return response.status
 
     async def close(self) -> None:
         await self.pool.close()

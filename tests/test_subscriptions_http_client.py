@@ -196,5 +196,10 @@ async def test_the_sender_maps_every_failure_to_a_delivery_error(receiver) -> No
             await sender.send(f"{base}/slow", {}, BODY, 0.2)
         with pytest.raises(DeliveryError, match=r"ConnectionRefusedError|OSError"):
             await sender.send("http://127.0.0.1:9/nobody", {}, BODY, 2)
+        # https:// goes through the aiohttp session; its failures map the same way
+        with pytest.raises(DeliveryError, match=r"https://127\.0\.0\.1:9/nobody: Client"):
+            await sender.send("https://127.0.0.1:9/nobody", {}, BODY, 2)
+        with pytest.raises(DeliveryError, match=r"https://.*: Client"):  # plain HTTP answers
+            await sender.send(base.replace("http://", "https://") + "/tls", {}, BODY, 2)
     finally:
         await sender.close()
