@@ -39,6 +39,8 @@ log = logging.getLogger("broker.cluster")
 RETENTION = 120.0
 #: seconds between trims of the feed
 TRIM_EVERY = 30.0
+#: feed items read at a time
+READ_BATCH = 1000
 
 RecordHandler = Callable[[str, str], Awaitable[None]]
 
@@ -95,7 +97,7 @@ class ClusterNode:
         """Handle everything the feed holds now; how many items."""
         handled = 0
         while True:
-            items, position, missed = await self.store.read_feed(self.position)
+            items, position, missed = await self.store.read_feed(self.position, READ_BATCH)
             if missed:
                 log.warning("%d changes of other processes were trimmed before this process "
                             "read them (it fell more than %.0f s behind)", missed, RETENTION)
@@ -103,7 +105,7 @@ class ClusterNode:
             for item in items:
                 await self._handle(item)
             handled += len(items)
-            if len(items) < 1000:
+            if len(items) < READ_BATCH:
                 return handled
 
     async def _run(self) -> None:
