@@ -144,10 +144,10 @@ class SubscriptionManager:
     async def of_tenant(self, tenant: str) -> list[dict[str, Any]]:
         """5.8.4 Query Subscriptions: every subscription of the tenant, sorted by id."""
         if self.ownership.shared:  # the repository is the truth; catch up with it
-            stored = {str(doc["id"]) for doc in await self.repository.of_tenant(tenant)}
+            stored = {str(doc["id"]): doc for doc in await self.repository.of_tenant(tenant)}
             known = {live.id for live in self._live.values() if live.tenant == tenant}
-            for sub_id in sorted(stored ^ known):
-                await self.reload(tenant, sub_id)
+            for sub_id in sorted(stored.keys() ^ known):
+                await self._catch_up(tenant, sub_id, stored.get(sub_id))
         return sorted((live.doc for live in self._live.values() if live.tenant == tenant),
                       key=lambda doc: str(doc["id"]))
 
@@ -206,8 +206,10 @@ class SubscriptionManager:
 
     async def reload(self, tenant: str, sub_id: str) -> None:
         """Catch up with a subscription another process created, changed or deleted."""
+        await self._catch_up(tenant, sub_id, await self.repository.get(tenant, sub_id))
+
+    async def _catch_up(self, tenant: str, sub_id: str, doc: dict[str, Any] | None) -> None:
         key = sub_key(tenant, sub_id)
-        doc = await self.repository.get(tenant, sub_id)
         live = self._live.get(key)
         if doc is None:
             if live is not None:
