@@ -123,3 +123,13 @@ async def test_change_events_are_published_once_per_write(client: TestClient) ->
     await client.delete("/ngsi-ld/v1/entities/urn:a:2")
     assert [e.trigger for e in events] == ["entityCreated", "entityUpdated", "entityDeleted"]
     assert list(events[1].attributes.values()) == ["attributeUpdated"]
+
+
+def test_cluster_mode_needs_a_store_processes_can_share(tmp_path) -> None:
+    for settings in (Settings(store="memory:", cluster=True), Settings(store="memory:", workers=2)):
+        with pytest.raises(ValueError, match="--cluster needs a store that processes can share"):
+            create_app(settings)
+    # --reuse-port alone on a private store: every process keeps its own data, no cluster
+    assert create_app(Settings(store="memory:", reuse_port=True))[BROKER].node is None
+    shared = create_app(Settings(store=f"sqlite:///{tmp_path}/c.db", reuse_port=True))
+    assert shared[BROKER].node is not None
