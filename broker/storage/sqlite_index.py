@@ -65,11 +65,48 @@ def sql_number(value: int | float) -> int | float:
     return value
 
 
-def _attributes(entity: Entity | None) -> dict[str, list[Any]]:
+def _attributes(
+    entity: Entity | None, names: set[str] | None = None
+) -> dict[str, list[Any]]:
     attrs = entity.get("attrs") if entity is not None else None
     if not isinstance(attrs, dict):
         return {}
-    return {n: (i if isinstance(i, list) else [i]) for n, i in attrs.items()}
+    return {
+        n: (i if isinstance(i, list) else [i])
+        for n, i in attrs.items() if names is None or n in names
+    }
+
+
+def _same_indexed(old: Any, new: Any) -> bool:
+    """Whether two instances give the same index rows: same kind, value and main member."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return bool(old == new)
+    kind = old.get("type")
+    if kind != new.get("type") or old.get("value") != new.get("value"):
+        return False
+    member = MAIN_MEMBER.get(kind, "value") if isinstance(kind, str) else "value"
+    return member == "value" or bool(old.get(member) == new.get(member))
+
+
+def changed_names(before: Entity | None, after: Entity | None) -> set[str]:
+    """The attributes whose index rows may differ between ``before`` and ``after``.
+
+    Most writes change a value or two, or only the timestamps: the rows of the
+    other attributes are neither computed nor compared.
+    """
+    old = before.get("attrs") if before is not None else None
+    new = after.get("attrs") if after is not None else None
+    old = old if isinstance(old, dict) else {}
+    new = new if isinstance(new, dict) else {}
+    changed = old.keys() ^ new.keys()
+    for name in old.keys() & new.keys():
+        a, b = old[name], new[name]
+        if a is b:
+            continue
+        a, b = (a if isinstance(a, list) else [a]), (b if isinstance(b, list) else [b])
+        if len(a) != len(b) or not all(map(_same_indexed, a, b)):
+            changed.add(name)
+    return changed
 
 
 def _targets(instance: dict[str, Any]) -> list[Any]:
@@ -91,10 +128,11 @@ def _targets(instance: dict[str, Any]) -> list[Any]:
     return out
 
 
-def value_rows(entity: Entity | None) -> set[ValueRow]:
-    """The ``attr_values`` rows of an entity (numbers and strings of top-level attributes)."""
+def value_rows(entity: Entity | None, names: set[str] | None = None) -> set[ValueRow]:
+    """The ``attr_values`` rows of an entity (numbers and strings of top-level attributes),
+    of the attributes in ``names`` when given."""
     rows: set[ValueRow] = set()
-    for name, instances in _attributes(entity).items():
+    for name, instances in _attributes(entity, names).items():
         for instance in instances:
             if not isinstance(instance, dict):
                 continue
@@ -121,10 +159,11 @@ def _extent(coords: Any, box: list[float]) -> bool:
     return all(_extent(c, box) for c in coords)
 
 
-def geo_boxes(entity: Entity | None) -> list[Box]:
-    """The bounding box of every attribute instance whose value is a GeoJSON geometry."""
+def geo_boxes(entity: Entity | None, names: set[str] | None = None) -> list[Box]:
+    """The bounding box of every attribute instance whose value is a GeoJSON geometry
+    (of the attributes in ``names`` when given)."""
     boxes: list[Box] = []
-    for name, instances in _attributes(entity).items():
+    for name, instances in _attributes(entity, names).items():
         for instance in instances:
             value = instance.get("value") if isinstance(instance, dict) else None
             if not isinstance(value, dict) or value.get("type") not in _GEOMETRIES:
@@ -143,7 +182,10 @@ def sync(
     after: Entity | None,
 ) -> None:
     """Bring the query indexes of one entity from ``before`` to ``after`` (None: absent)."""
-    old, new = value_rows(before), value_rows(after)
+    names = changed_names(before, after)
+    if not names:
+        return
+    old, new = value_rows(before, names), value_rows(after, names)
     if old - new:
         conn.executemany(
             "DELETE FROM attr_values WHERE tenant = ? AND attr = ? AND id = ? AND val = ?"
@@ -156,9 +198,10 @@ def sync(
             " VALUES (?, ?, ?, ?, ?)",
             [(tenant, a, entity_id, v, k) for a, v, k in new - old],
         )
+    if geo_boxes(before, names) == geo_boxes(after, names):
+        return  # the other attributes' boxes did not change either
+    # The geometries of an entity are rewritten together.
     old_boxes, new_boxes = geo_boxes(before), geo_boxes(after)
-    if old_boxes == new_boxes:
-        return
     if old_boxes:
         conn.execute(
             "DELETE FROM geo_rtree WHERE id IN"
