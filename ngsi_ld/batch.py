@@ -32,6 +32,7 @@ from ngsi_ld.operations import (
     apply_append,
     create_entity,
     delete_entity,
+    keeps_current,
     merge_entity,
     replace_entity,
 )
@@ -70,7 +71,7 @@ def batch_upsert_mutation(new: Entity, now: str, mode: str = "replace") -> Mutat
             return touch(entity, now)
         return current
 
-    return mutation
+    return keeps_current(mutation)
 
 
 # 5.6.9 Batch Entity Update

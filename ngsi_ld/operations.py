@@ -77,6 +77,16 @@ Entity = dict[str, Any]
 Instance = dict[str, Any]
 Mutation = Callable[[Entity | None], Entity | None]
 
+#: Set on a mutation that only reads the entity it is given: a store may then pass
+#: the state it decoded for ``before`` instead of a private copy (one decode less).
+KEEPS_CURRENT = "keeps_current"
+
+
+def keeps_current(mutation: Mutation) -> Mutation:
+    """Mark ``mutation`` as never changing the entity it is given (see KEEPS_CURRENT)."""
+    setattr(mutation, KEEPS_CURRENT, True)
+    return mutation
+
 
 @dataclass(slots=True)
 class NotUpdated:
@@ -178,7 +188,7 @@ def create_entity(new: Entity, now: str, *, check_nulls: bool = True) -> Mutatio
         # The first call hands out the stamped copy itself; a retry gets a fresh copy.
         return first.pop() if first else clone(stamped)
 
-    return mutation
+    return keeps_current(mutation)
 
 
 # 5.6.2 Update Entity Attributes
@@ -303,7 +313,7 @@ def delete_entity(entity_id: str) -> Mutation:
         require_entity(current, entity_id)
         return None
 
-    return mutation
+    return keeps_current(mutation)
 
 
 # 5.6.17 Merge Entity (IETF RFC 7396 merge-patch at the attribute level)
@@ -374,11 +384,12 @@ def replace_entity(
             replaced["type"] = clone(old.get("type", []))
         return replaced
 
-    return mutation
+    return keeps_current(mutation)
 
 
 __all__ = [
     "DELETE",
+    "KEEPS_CURRENT",
     "AttrsMutation",
     "Mutation",
     "NotUpdated",
@@ -390,6 +401,7 @@ __all__ = [
     "create_entity",
     "delete_attribute",
     "delete_entity",
+    "keeps_current",
     "merge_entity",
     "replace_attribute",
     "replace_entity",

@@ -30,6 +30,7 @@ from ngsi_ld.errors import (
     InternalError,
     ResourceNotFound,
 )
+from ngsi_ld.operations import keeps_current
 from ngsi_ld.query import EntityQuery, QExpr, TypeName, parse_geo_query, parse_q, resolve_names
 
 T = "https://example.org/T"
@@ -154,6 +155,25 @@ class StorageContract:
         assert change.after is None and change.before is not None
         assert await store.get_entity(DEFAULT_TENANT, e["id"]) is None
         assert await store.scan_entities(DEFAULT_TENANT, EntityScan()) == ([], 0)
+
+    async def test_a_mutation_that_only_reads_gets_the_stored_state(self, store: Store) -> None:
+        # Marked with keeps_current, a mutation may be handed the store's own decoded
+        # state: it must see the stored entity, and before/after must stay apart.
+        e = entity("urn:ngsi-ld:T:1", p=1)
+        await store.modify(DEFAULT_TENANT, e["id"], create(e))
+        seen: list[Entity | None] = []
+
+        def renamed(current: Entity | None) -> Entity | None:
+            seen.append(current)
+            assert current is not None
+            return {**current, "attrs": {"https://example.org/q": current["attrs"][P]}}
+
+        change = await store.modify(DEFAULT_TENANT, e["id"], keeps_current(renamed))
+        assert seen == [e] and change.before == e
+        assert change.after is not None and list(change.after["attrs"]) == [
+            "https://example.org/q"
+        ]
+        assert await store.get_entity(DEFAULT_TENANT, e["id"]) == change.after
 
     async def test_get_unknown_entity_is_none(self, store: Store) -> None:
         assert await store.get_entity(DEFAULT_TENANT, "urn:ngsi-ld:T:none") is None

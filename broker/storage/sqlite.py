@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import orjson
 
 from ngsi_ld.errors import ServiceUnavailable
+from ngsi_ld.operations import KEEPS_CURRENT
 from ngsi_ld.query import EntityQuery
 
 from . import sqlite_feed as feed
@@ -156,9 +157,13 @@ class SqliteStore(Store):
     ) -> Change:
         # Runs on the writer thread, inside the job's SAVEPOINT.
         doc = sql.read_doc(conn, tenant, entity_id)
-        before = None if doc is None else orjson.loads(doc)
-        # The mutation gets its own copy so that `before` stays as it was stored.
-        after = mutation(None if doc is None else orjson.loads(doc))
+        before = current = None
+        if doc is not None:
+            before = orjson.loads(doc)
+            # The mutation gets its own copy so that `before` stays as it was stored,
+            # unless it promises only to read it.
+            current = before if getattr(mutation, KEEPS_CURRENT, False) else orjson.loads(doc)
+        after = mutation(current)
         if after is not None:
             sql.insert_tenant(conn, tenant)  # storing an entity makes its tenant exist
         sql.write_entity(conn, tenant, entity_id, before, after)
