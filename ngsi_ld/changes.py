@@ -79,9 +79,19 @@ def attribute_changes(before: Entity | None, after: Entity | None) -> dict[str, 
             changes[name] = ATTRIBUTE_DELETED
         # Equal lists are equal by datasetId too: only a difference needs the
         # order-insensitive comparison.
-        elif had and old[name] != new[name] and _by_dataset(old[name]) != _by_dataset(new[name]):
+        elif had and old[name] != new[name] and _differ(old[name], new[name]):
             changes[name] = ATTRIBUTE_UPDATED
     return changes
+
+
+def _differ(old: Any, new: Any) -> bool:
+    """Whether two unequal instance lists differ by datasetId (order aside)."""
+    if (isinstance(old, list) and isinstance(new, list) and len(old) == len(new) == 1
+            and isinstance(old[0], dict) and isinstance(new[0], dict)):
+        # One instance each (the usual case): the lists are unequal, so the two
+        # instances are, whatever their datasetIds.
+        return True
+    return _by_dataset(old) != _by_dataset(new)
 
 
 def diff(tenant: str, before: Entity | None, after: Entity | None) -> ChangeEvent | None:

@@ -140,3 +140,13 @@ def test_instances_in_another_order_are_no_update() -> None:
     assert diff("t1", before, after) is None
     after["attrs"][TEMP][0] = {**after["attrs"][TEMP][0], "value": 3}
     assert event(before, after).attributes == {TEMP: "attributeUpdated"}
+
+
+def test_one_instance_each_is_updated_when_anything_in_it_differs() -> None:
+    before = stored(temp=[prop(1)])
+    (stamped,) = before["attrs"][TEMP]
+    for changed in ({**stamped, "datasetId": DS}, {**stamped, "value": 2},
+                    {**stamped, "modifiedAt": "2026-01-02T00:00:00.000Z"}):
+        after = {**before, "attrs": {TEMP: [changed]}}
+        assert event(before, after).attributes == {TEMP: "attributeUpdated"}
+    assert diff("t1", before, {**before, "attrs": {TEMP: [dict(stamped)]}}) is None
