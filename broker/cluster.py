@@ -31,7 +31,6 @@ from typing import Any
 
 from broker.events import ChangeBus
 from broker.storage.shared import CONTEXT, ENTITY, RECORD, FeedItem, SharedStore
-from ngsi_ld.changes import diff
 
 log = logging.getLogger("broker.cluster")
 
@@ -132,9 +131,7 @@ class ClusterNode:
         self.received += 1
         try:
             if item.kind == ENTITY:
-                event = diff(item.tenant, item.before, item.after)
-                if event is not None:
-                    self.bus.publish(event)
+                self.bus.publish_change(item.tenant, item.key, item.before, item.after)
             elif item.kind == RECORD:
                 handler = self._records.get(item.collection)
                 if handler is not None:

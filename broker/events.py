@@ -3,18 +3,25 @@
 Producers are the entity and batch routes; the subscriptions package listens.
 Listeners must not block: they are called synchronously, in publication order,
 and are expected to enqueue work (a listener that raises is logged and skipped).
+A listener may say which writes can concern it; a write that concerns no
+listener is not diffed at all (most writes, when few subscriptions exist).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from typing import Any
 
-from ngsi_ld.changes import ChangeEvent
+from ngsi_ld.changes import ChangeEvent, diff
 
 log = logging.getLogger("broker.events")
 
+Entity = dict[str, Any]
+
 Listener = Callable[[ChangeEvent], None]
+#: (tenant, entity id, types before and after) -> whether the write may concern a listener
+Concerns = Callable[[str, str, Collection[str]], bool]
 
 
 class ChangeBus:
@@ -22,12 +29,37 @@ class ChangeBus:
 
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
+        self._concerns: dict[Listener, Concerns | None] = {}
         self.published = 0
+        #: writes that concerned no listener, so were never diffed
+        self.skipped = 0
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Add a listener; returns a function that removes it."""
+    def subscribe(self, listener: Listener, concerns: Concerns | None = None) -> Callable[[], None]:
+        """Add a listener (told of every write, or of those ``concerns`` accepts);
+        returns a function that removes it."""
         self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        self._concerns[listener] = concerns
+
+        def unsubscribe() -> None:
+            self._listeners.remove(listener)
+            self._concerns.pop(listener, None)
+
+        return unsubscribe
+
+    def publish_change(self, tenant: str, entity_id: str, before: Entity | None,
+                       after: Entity | None) -> None:
+        """Publish the event of one entity write, diffed only if it may concern a listener."""
+        types: set[str] = set()
+        for entity in (before, after):
+            if entity is not None:
+                types.update(entity.get("type", ()))
+        if not any(concerns is None or concerns(tenant, entity_id, types)
+                   for concerns in self._concerns.values()):
+            self.skipped += 1
+            return
+        event = diff(tenant, before, after)
+        if event is not None:
+            self.publish(event)
 
     def publish(self, event: ChangeEvent) -> None:
         self.published += 1

@@ -187,6 +187,11 @@ class SubscriptionIndex:
                 if not keys:
                     del table[slot]
 
+    def concerns(self, tenant: str, entity_id: str, types: Iterable[str]) -> bool:
+        """Whether any subscription may concern this entity (``candidates`` is not empty)."""
+        return bool(self._any.get(tenant) or self._by_id.get((tenant, entity_id))
+                    or any(self._by_type.get((tenant, name)) for name in types))
+
     def candidates(self, tenant: str, entity_id: str, types: Iterable[str]) -> set[str]:
         """Keys of the subscriptions that may concern this entity (a superset)."""
         found = set(self._any.get(tenant, ()))

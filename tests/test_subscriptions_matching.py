@@ -105,9 +105,14 @@ def test_index_candidates_include_every_subscription_that_matches(
     candidates = index.candidates("", change.entity_id, [V + t for t in types])
     assert {k for k, m in subs.items() if m.concerns(change)} <= candidates
     assert index.candidates("other-tenant", change.entity_id, [V + t for t in types]) == set()
+    for tenant, names in (("", [V + t for t in types]), ("", [V + "Desk"]),
+                          ("other-tenant", [V + t for t in types])):
+        assert index.concerns(tenant, change.entity_id, names) == bool(
+            index.candidates(tenant, change.entity_id, names))
     for key in subs:
         index.remove(key)
     assert len(index) == 0 and index.candidates("", change.entity_id, [V + types[0]]) == set()
+    assert not index.concerns("", change.entity_id, [V + types[0]])
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from broker.render_cache import join_array, with_context
 from broker.storage.base import Change, Mutation, Outcome
 from broker.storage.versioned import Versioned, Wanted
 from ngsi_ld.attributes import is_iri
-from ngsi_ld.changes import diff
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.representation import (
@@ -265,9 +264,7 @@ async def link_only(broker: Broker, context: Any) -> dict[str, str]:
 
 def publish(broker: Broker, tenant: str, change: Change) -> None:
     """Tell the subscriptions what changed (one event per entity write)."""
-    event = diff(tenant, change.before, change.after)
-    if event is not None:
-        broker.events.publish(event)
+    broker.events.publish_change(tenant, change.entity_id, change.before, change.after)
 
 
 async def commit(broker: Broker, tenant: str, entity_id: str, mutation: Mutation) -> Change:

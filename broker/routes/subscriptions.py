@@ -144,7 +144,7 @@ def setup(app: web.Application) -> None:
     app[MANAGER] = manager
     if broker.node is not None:
         broker.node.on_record(COLLECTION, manager.reload)
-    unsubscribe = broker.events.subscribe(manager.on_change)
+    unsubscribe = broker.events.subscribe(manager.on_change, concerns=manager.index.concerns)
 
     async def start(app: web.Application) -> None:
         await manager.start()
