@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import mmap
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -153,10 +154,15 @@ class SqliteStore(Store):
         return None if doc is None else orjson.loads(doc)
 
     def _apply(
-        self, conn: sqlite3.Connection, tenant: str, entity_id: str, mutation: Mutation
+        self, conn: sqlite3.Connection, tenant: str, entity_id: str, mutation: Mutation,
+        prefetched: dict[str, bytes | None] | None = None,
     ) -> Change:
-        # Runs on the writer thread, inside the job's SAVEPOINT.
-        doc = sql.read_doc(conn, tenant, entity_id)
+        # Runs on the writer thread, inside the job's SAVEPOINT.  ``prefetched``:
+        # stored documents read for a whole batch, each used once.
+        if prefetched is not None and entity_id in prefetched:
+            doc = prefetched.pop(entity_id)
+        else:
+            doc = sql.read_doc(conn, tenant, entity_id)
         before = current = None
         if doc is not None:
             before = orjson.loads(doc)
@@ -184,14 +190,21 @@ class SqliteStore(Store):
     ) -> list[Outcome]:
         """Apply each mutation in order in one transaction, each whole or not at all."""
         items = list(mutations)
+        given = Counter(entity_id for entity_id, _ in items)
+        once = [entity_id for entity_id, n in given.items() if n == 1]
 
         def run(conn: sqlite3.Connection) -> list[Outcome]:
             # Optimistic: the whole batch without a savepoint per entity (two statements
             # each); if one entity is refused, undo and redo entity by entity.
             conn.execute("SAVEPOINT batch")
             try:
-                outcomes = [Outcome(entity_id, change=self._apply(conn, tenant, entity_id, m))
-                            for entity_id, m in items]
+                # One read for the batch; an id given twice is read again, after its
+                # first write.
+                docs = sql.read_docs(conn, tenant, once)
+                outcomes = [
+                    Outcome(entity_id, change=self._apply(conn, tenant, entity_id, m, docs))
+                    for entity_id, m in items
+                ]
             except sqlite3.Error:
                 raise
             except Exception:

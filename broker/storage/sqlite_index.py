@@ -79,11 +79,13 @@ def _attributes(
 
 def _same_indexed(old: Any, new: Any) -> bool:
     """Whether two instances give the same index rows: same kind, value and main member."""
-    if not (isinstance(old, dict) and isinstance(new, dict)):
+    if old.__class__ is not dict or new.__class__ is not dict:
         return bool(old == new)
     kind = old.get("type")
     if kind != new.get("type") or old.get("value") != new.get("value"):
         return False
+    if kind == "Property" or kind == "GeoProperty":
+        return True  # their main member is the value
     member = MAIN_MEMBER.get(kind, "value") if isinstance(kind, str) else "value"
     return member == "value" or bool(old.get(member) == new.get(member))
 
@@ -99,9 +101,9 @@ def changed_names(before: Entity | None, after: Entity | None) -> set[str]:
     old = old if isinstance(old, dict) else {}
     new = new if isinstance(new, dict) else {}
     changed = old.keys() ^ new.keys()
-    for name in old.keys() & new.keys():
-        a, b = old[name], new[name]
-        if a is b:
+    for name, a in old.items():
+        b = new.get(name, a)
+        if a is b:  # the same object, or no such attribute after (already in changed)
             continue
         a, b = (a if isinstance(a, list) else [a]), (b if isinstance(b, list) else [b])
         if len(a) != len(b) or not all(map(_same_indexed, a, b)):

@@ -146,6 +146,20 @@ def read_doc(conn: sqlite3.Connection, tenant: str, entity_id: str) -> bytes | N
     return None if row is None else bytes(row[0])
 
 
+def read_docs(
+    conn: sqlite3.Connection, tenant: str, entity_ids: list[str]
+) -> dict[str, bytes | None]:
+    """The stored documents of several entities in one statement (None: absent)."""
+    docs: dict[str, bytes | None] = dict.fromkeys(entity_ids)
+    if entity_ids:
+        docs.update(conn.execute(
+            "SELECT id, doc FROM entities WHERE tenant = ?"
+            " AND id IN (SELECT value FROM json_each(?))",
+            (tenant, orjson.dumps(entity_ids).decode()),
+        ))
+    return docs
+
+
 def read_versioned(conn: sqlite3.Connection, tenant: str, entity_id: str) -> Versioned | None:
     """The stored version and document of one entity (not decoded), or None."""
     # fetchall: the statement is finished, so no read transaction stays open on
