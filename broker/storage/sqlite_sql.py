@@ -239,15 +239,22 @@ def write_entity(
             _UPSERT_ENTITY,
             (tenant, entity_id, orjson.dumps(after), created, modified, next_version(conn)),
         )
-    old_types = entity_types(before) if before is not None else set()
-    old_attrs = entity_attr_names(before) if before is not None else set()
-    new_types = entity_types(after) if after is not None else set()
-    new_attrs = entity_attr_names(after) if after is not None else set()
-    if old_types != new_types:
-        _sync_index(conn, "entity_types", "type", tenant, entity_id, old_types, new_types)
-    if old_attrs != new_attrs:
-        _sync_index(conn, "entity_attrs", "attr", tenant, entity_id, old_attrs, new_attrs)
+    if before is None or after is None or before.get("type") != after.get("type"):
+        old_types = entity_types(before) if before is not None else set()
+        new_types = entity_types(after) if after is not None else set()
+        if old_types != new_types:
+            _sync_index(conn, "entity_types", "type", tenant, entity_id, old_types, new_types)
+    if before is None or after is None or _names(before) != _names(after):
+        old_attrs = entity_attr_names(before) if before is not None else set()
+        new_attrs = entity_attr_names(after) if after is not None else set()
+        if old_attrs != new_attrs:
+            _sync_index(conn, "entity_attrs", "attr", tenant, entity_id, old_attrs, new_attrs)
     sqlite_index.sync(conn, tenant, entity_id, before, after)
+
+
+def _names(entity: Entity) -> Any:
+    attrs = entity.get("attrs")
+    return attrs.keys() if isinstance(attrs, dict) else None
 
 
 def _sync_index(
