@@ -109,3 +109,12 @@ def test_a_new_main_member_of_the_same_kind_is_recomputed() -> None:
         after = _entity({NS + "a": [{"type": kind, member: new}]})
         assert sqlite_index.changed_names(before, after) == {NS + "a"}, kind
         assert _fresh([before, after]) == _fresh([after]), kind
+
+
+def test_a_number_that_becomes_a_boolean_is_recomputed() -> None:
+    # Python's 1 == True: the index must not take them for the same value.
+    for old, new in [(1, True), ([1, 2], [True, 2]), ({"k": 0}, {"k": False}), (1, 1.0)]:
+        before = _entity({NS + "a": [{"type": "Property", "value": old}]})
+        after = _entity({NS + "a": [{"type": "Property", "value": new}]})
+        assert sqlite_index.changed_names(before, after) == {NS + "a"}, (old, new)
+        assert _fresh([before, after]) == _fresh([after]), (old, new)

@@ -82,12 +82,28 @@ def _same_indexed(old: Any, new: Any) -> bool:
     if old.__class__ is not dict or new.__class__ is not dict:
         return bool(old == new)
     kind = old.get("type")
-    if kind != new.get("type") or old.get("value") != new.get("value"):
+    if kind != new.get("type") or not _same_json(old.get("value"), new.get("value")):
         return False
     if kind == "Property" or kind == "GeoProperty":
         return True  # their main member is the value
     member = MAIN_MEMBER.get(kind, "value") if isinstance(kind, str) else "value"
-    return member == "value" or bool(old.get(member) == new.get(member))
+    return member == "value" or _same_json(old.get(member), new.get(member))
+
+
+_SCALARS = (str, int, float, type(None))
+
+
+def _same_json(old: Any, new: Any) -> bool:
+    """Equal as JSON: Python's ``1 == True`` and ``[1] == [True]`` are not (True is
+    not indexed, 1 is)."""
+    if old.__class__ is not new.__class__:
+        return False
+    if old.__class__ in _SCALARS:
+        return bool(old == new)
+    try:
+        return bool(old == new) and orjson.dumps(old) == orjson.dumps(new)
+    except TypeError:  # not plain JSON (an integer beyond 64 bits): recompute
+        return False
 
 
 def changed_names(before: Entity | None, after: Entity | None) -> set[str]:
