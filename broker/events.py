@@ -28,8 +28,7 @@ class ChangeBus:
     """Fan-out of change events to in-process listeners."""
 
     def __init__(self) -> None:
-        self._listeners: list[Listener] = []
-        self._concerns: dict[Listener, Concerns | None] = {}
+        self._listeners: list[tuple[Listener, Concerns | None]] = []
         self.published = 0
         #: writes that concerned no listener, so were never diffed
         self.skipped = 0
@@ -37,14 +36,9 @@ class ChangeBus:
     def subscribe(self, listener: Listener, concerns: Concerns | None = None) -> Callable[[], None]:
         """Add a listener (told of every write, or of those ``concerns`` accepts);
         returns a function that removes it."""
-        self._listeners.append(listener)
-        self._concerns[listener] = concerns
-
-        def unsubscribe() -> None:
-            self._listeners.remove(listener)
-            self._concerns.pop(listener, None)
-
-        return unsubscribe
+        entry = (listener, concerns)
+        self._listeners.append(entry)
+        return lambda: self._listeners.remove(entry)
 
     def publish_change(self, tenant: str, entity_id: str, before: Entity | None,
                        after: Entity | None) -> None:
@@ -54,7 +48,7 @@ class ChangeBus:
             if entity is not None:
                 types.update(entity.get("type", ()))
         if not any(concerns is None or concerns(tenant, entity_id, types)
-                   for concerns in self._concerns.values()):
+                   for _, concerns in self._listeners):
             self.skipped += 1
             return
         event = diff(tenant, before, after)
@@ -63,7 +57,7 @@ class ChangeBus:
 
     def publish(self, event: ChangeEvent) -> None:
         self.published += 1
-        for listener in tuple(self._listeners):
+        for listener, _ in tuple(self._listeners):
             try:
                 listener(event)
             except Exception:
