@@ -162,11 +162,8 @@ def stamp_entity(new: Entity, now: str, old: Entity | None = None) -> Entity:
     old_attrs = (old or {}).get("attrs") or {}
     attrs: dict[str, list[Instance]] = {}
     for name, instances in (copy.get("attrs") or {}).items():
-        before = old_attrs.get(name)
-        attrs[name] = (
-            [restamp_owned(i, _same_instance(before, i), now) for i in instances] if before
-            else [restamp_owned(i, None, now) for i in instances]
-        )
+        before = old_attrs.get(name) or []
+        attrs[name] = [restamp_owned(i, _same_instance(before, i), now) for i in instances]
     out["attrs"] = attrs
     return out
 

@@ -84,8 +84,6 @@ def _same_indexed(old: Any, new: Any) -> bool:
     kind = old.get("type")
     if kind != new.get("type") or not _same_json(old.get("value"), new.get("value")):
         return False
-    if kind == "Property" or kind == "GeoProperty":
-        return True  # their main member is the value
     member = MAIN_MEMBER.get(kind, "value") if isinstance(kind, str) else "value"
     return member == "value" or _same_json(old.get(member), new.get(member))
 
