@@ -345,3 +345,64 @@ async def test_a_schema_2_file_gains_versions(tmp_path: Path) -> None:
         assert (await _version(second, e["id"]) or 0) > 0
     finally:
         await second.close()
+
+
+# -- the WAL index (``-shm``) read by data_version -------------------------------------
+# SQLite's unix VFS: the "dead man switch" byte of the WAL index.  A process that can
+# lock it exclusively takes itself for the first opener and resets the index.
+PROBE_WAL_INDEX = textwrap.dedent(
+    """
+    import fcntl, os, sys
+    if not os.path.exists(sys.argv[1] + "-shm"):
+        sys.exit(print("free"))
+    with open(sys.argv[1] + "-shm", "r+b") as shm:
+        try:
+            fcntl.lockf(shm, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)
+            print("free")
+        except OSError:
+            print("held")
+    """
+)
+
+OTHER_PROCESS_WRITES = textwrap.dedent(
+    """
+    import sqlite3, sys
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', 'x')")
+    conn.close()
+    """
+)
+
+
+async def _run(script: str, path: Path) -> str:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, str(path), stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await child.communicate()
+    assert child.returncode == 0
+    return out.decode().strip()
+
+
+async def test_reading_the_data_version_keeps_the_wal_index_owned(tmp_path: Path) -> None:
+    """Another process opening the file must not reset the index under a running broker.
+
+    Closing any descriptor of ``-shm`` drops the process's SQLite locks on it (POSIX);
+    a worker then died of SIGBUS when a second worker started.
+    """
+    path = tmp_path / "owned.db"
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        assert await _run(PROBE_WAL_INDEX, path) == "held"
+        for _ in range(3):
+            before = store.data_version(DEFAULT_TENANT)
+            assert before is not None
+            assert await _run(PROBE_WAL_INDEX, path) == "held"
+            await _run(OTHER_PROCESS_WRITES, path)  # opens, commits and closes
+            assert store.data_version(DEFAULT_TENANT) != before  # a commit it did not make
+        e = entity("urn:ngsi-ld:T:wal", p=1)
+        await store.modify(DEFAULT_TENANT, e["id"], create(e))
+        assert await store.get_entity(DEFAULT_TENANT, e["id"]) == e
+    finally:
+        await store.close()
+    assert await _run(PROBE_WAL_INDEX, path) == "free"  # close() lets go of it (or removes it)

@@ -22,7 +22,6 @@ power loss or OS crash may lose the last transactions.
 
 from __future__ import annotations
 
-import mmap
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
@@ -51,6 +50,7 @@ from .common import as_ngsi_error, check_page, check_scan
 from .shared import CONTEXT, ENTITY, RECORD, FeedItem
 from .sqlite_exec import run_query, run_query_versioned
 from .sqlite_threads import Worker
+from .sqlite_wal import WalIndexView
 from .versioned import Versioned, Wanted
 
 T = TypeVar("T")
@@ -67,9 +67,7 @@ class SqliteStore(Store):
         self._readers = Worker(self.path, writer=False, threads=readers)
         self._open = False
         self._known_tenants: set[str] = {DEFAULT_TENANT}
-        # The WAL index (``-shm``) mapped read-only, read by data_version: a memory
-        # read, where a pread would release the GIL and wait for a reader thread.
-        self._shm: mmap.mmap | None = None
+        self._wal_index = WalIndexView(self.path)
         # Set by share(): changes are also appended to the feed (see sqlite_feed).
         self._origin: str | None = None
 
@@ -106,9 +104,7 @@ class SqliteStore(Store):
         self._open = False
         await self._readers.stop()
         await self._writer.stop()
-        if self._shm is not None:
-            self._shm.close()
-            self._shm = None
+        self._wal_index.close()
 
     async def health(self) -> dict[str, Any]:
         """Run a trivial query on the writer thread; ServiceUnavailable if it fails."""
@@ -283,12 +279,8 @@ class SqliteStore(Store):
         """
         if not self._open:
             return None
-        try:
-            if self._shm is None:
-                with open(f"{self.path}-shm", "rb") as shm:
-                    self._shm = mmap.mmap(shm.fileno(), 48, access=mmap.ACCESS_READ)
-            header = self._shm[:48]
-        except (OSError, ValueError):
+        header = self._wal_index.header()
+        if header is None:
             return None
         return self._writer.job_count, header
 
