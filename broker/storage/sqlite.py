@@ -48,7 +48,7 @@ from .base import (
 )
 from .common import as_ngsi_error, check_page, check_scan
 from .shared import CONTEXT, ENTITY, RECORD, FeedItem
-from .sqlite_exec import run_query, run_query_versioned
+from .sqlite_exec import run_query, run_query_versioned, run_scan
 from .sqlite_threads import Worker
 from .sqlite_wal import WalIndexView
 from .versioned import Versioned, Wanted
@@ -235,7 +235,7 @@ class SqliteStore(Store):
     async def scan_entities(self, tenant: str, scan: EntityScan) -> tuple[list[Entity], int]:
         """Entities matching ``scan`` sorted by id (the requested page) and the total count."""
         pattern = check_scan(scan)
-        return await self._read(lambda conn: sql.scan(conn, tenant, scan, pattern))
+        return await self._read(lambda conn: run_scan(conn, tenant, scan, pattern))
 
     async def query_entities(
         self,
