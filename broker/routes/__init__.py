@@ -12,6 +12,7 @@ def setup_routes(app: web.Application) -> None:
         entities,
         jsonld_contexts,
         query,
+        query_post,
         subscriptions,
         system,
     )
@@ -21,5 +22,6 @@ def setup_routes(app: web.Application) -> None:
     entities.setup(app)
     batch.setup(app)
     query.setup(app)
+    query_post.setup(app)
     discovery.setup(app)
     subscriptions.setup(app)

@@ -169,7 +169,8 @@ def uncached(broker: Broker, tenant: str, view: View, ctx: ActiveContext) -> Wan
     return wanted
 
 
-def _names(ctx: ActiveContext, names: Iterable[str] | None) -> set[str] | None:
+def expanded_names(ctx: ActiveContext, names: Iterable[str] | None) -> set[str] | None:
+    """Attribute names expanded with ``ctx`` (id, type and scope stay as they are)."""
     if names is None:
         return None
     return {name if name in ("id", "type", "scope") else ctx.expand_term(name) for name in names}
@@ -196,9 +197,9 @@ def view_of(request: web.Request, ctx: ActiveContext, media_type: str) -> View:
         fmt=formats.pop() if formats else "normalized",
         sys_attrs="sysAttrs" in opts,
         lang=request.query.get("lang"),
-        attrs=_names(ctx, csv(request, "attrs")),
-        pick=_names(ctx, pick),
-        omit=_names(ctx, omit),
+        attrs=expanded_names(ctx, csv(request, "attrs")),
+        pick=expanded_names(ctx, pick),
+        omit=expanded_names(ctx, omit),
         dataset_ids=csv(request, "datasetId"),
         geometry_property=ctx.expand_term(request.query.get("geometryProperty", "location")),
     )

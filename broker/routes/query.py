@@ -1,15 +1,15 @@
-"""Clauses 5.7.2 (Query Entities, GET and POST) and Purge Entities over HTTP.
+"""Clause 5.7.2 Query Entities (GET) and Purge Entities over HTTP.
 
 The request's selectors become one :class:`ngsi_ld.query.EntityQuery` whose
 names are expanded with the request's @context; the store executes it (sorted
 by id, paged) and the entities are rendered like a retrieval (5.7.1 options).
+:func:`answer` also serves the POST form (``query_post``).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
@@ -17,13 +17,11 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from broker.app import Broker, add_route, broker_of
-from broker.http import GEO_JSON, flag, negotiate, options, parse_link_context, read_body
+from broker.http import GEO_JSON, flag, negotiate, parse_link_context
 from broker.render_cache import AnswerCache
 from broker.routes.common import (
     ENTITIES,
-    FORMATS,
     READ_MEDIA,
-    READ_OPTIONS,
     View,
     commit_many,
     csv,
@@ -50,14 +48,13 @@ from ngsi_ld.query import (
 )
 from ngsi_ld.representation import to_feature_collection
 
-QUERY = "/ngsi-ld/v1/entityOperations/query"
 RESULTS_COUNT = "NGSILD-Results-Count"
 _GEO_PARAMS = ("georel", "geometry", "coordinates")
 #: entities deleted per store transaction by a purge
 PURGE_BATCH = 500
 
 
-def _ids(values: list[str] | None, what: str = "id") -> list[str] | None:
+def uri_list(values: list[str] | None, what: str = "id") -> list[str] | None:
     if values is None:
         return None
     for value in values:
@@ -66,7 +63,7 @@ def _ids(values: list[str] | None, what: str = "id") -> list[str] | None:
     return values
 
 
-def _geo(params: Mapping[str, Any], where: str) -> GeoQuery | None:
+def geo_of(params: Mapping[str, Any], where: str) -> GeoQuery | None:
     """4.10: georel, geometry and coordinates come together (geoproperty is optional)."""
     given = [name for name in _GEO_PARAMS if params.get(name) is not None]
     if not given:
@@ -107,13 +104,13 @@ def page_of(broker: Broker, request: web.Request, count: bool) -> tuple[int, int
 
 
 # Type selectors repeat from request to request; their AST is immutable.
-_type_expr = lru_cache(maxsize=256)(parse_type_expr)
+cached_type_expr = lru_cache(maxsize=256)(parse_type_expr)
 # Dashboards repeat their q texts; the ASTs are immutable, so parses are shared
 # (errors are not cached: a bad q is parsed, and refused, every time).
-_q = lru_cache(maxsize=1024)(parse_q)
+cached_q = lru_cache(maxsize=1024)(parse_q)
 
 
-def _resolve(ctx: ActiveContext, query: EntityQuery) -> EntityQuery:
+def resolve(ctx: ActiveContext, query: EntityQuery) -> EntityQuery:
     return resolve_names(query, ctx.expand_term, ctx.expand_term)
 
 
@@ -148,13 +145,13 @@ def _parse_query(request: web.Request, ctx: ActiveContext) -> EntityQuery:
     type_text = params.get("type")
     q_text, scope_text = params.get("q"), params.get("scopeQ")
     query = EntityQuery(
-        ids=_ids(csv(request, "id")),
+        ids=uri_list(csv(request, "id")),
         id_pattern=params.get("idPattern"),
-        type_expr=None if type_text is None else _type_expr(type_text),
+        type_expr=None if type_text is None else cached_type_expr(type_text),
         attrs=csv(request, "attrs"),
-        q=None if q_text is None else _q(q_text),
+        q=None if q_text is None else cached_q(q_text),
         scope_q=None if scope_text is None else parse_scope_q(scope_text),
-        geo_q=_geo(params, "the query"),
+        geo_q=geo_of(params, "the query"),
         dataset_ids=csv(request, "datasetId"),
         lang=params.get("lang"),
     )
@@ -162,7 +159,7 @@ def _parse_query(request: web.Request, ctx: ActiveContext) -> EntityQuery:
         raise BadRequestData(
             "a query needs at least one of type, id, idPattern, attrs, q, scopeQ or a geo-query"
         )
-    return _resolve(ctx, query)
+    return resolve(ctx, query)
 
 
 @lru_cache(maxsize=256)
@@ -302,118 +299,6 @@ async def query_entities(request: web.Request) -> web.Response:
     return response
 
 
-def _strings(body: Mapping[str, Any], name: str) -> list[str] | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    if not isinstance(value, list) or not value or not all(
-        isinstance(v, str) and v for v in value
-    ):
-        raise BadRequestData(f"{name} must be a non-empty array of strings")
-    return value
-
-
-def _text(body: Mapping[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, str):
-        raise BadRequestData(f"{name} must be a string")
-    return value
-
-
-def _selectors(body: Mapping[str, Any]) -> list[dict[str, Any]]:
-    entities = body.get("entities")
-    if entities is None:
-        return [{}]
-    if not isinstance(entities, list) or not entities:
-        raise BadRequestData("entities must be a non-empty array of EntitySelector")
-    for selector in entities:
-        if not isinstance(selector, dict):
-            raise BadRequestData("every member of entities must be an EntitySelector object")
-        unknown = set(selector) - {"id", "idPattern", "type"}
-        if unknown:
-            raise BadRequestData(f"unknown EntitySelector member(s): {', '.join(sorted(unknown))}")
-        if not any(selector.get(k) is not None for k in ("id", "idPattern", "type")):
-            raise BadRequestData("an EntitySelector needs id, idPattern or type")
-    return entities
-
-
-def post_queries(body: Any) -> tuple[list[EntityQuery], dict[str, Any]]:
-    """The Query body (5.2.23): one EntityQuery per EntitySelector, and the view members."""
-    if not isinstance(body, dict):
-        raise BadRequestData("the body must be a Query object")
-    if body.get("type") != "Query":
-        raise BadRequestData('the body must be a Query: its type must be "Query"')
-    geo_q = body.get("geoQ")
-    if geo_q is not None and not isinstance(geo_q, dict):
-        raise BadRequestData("geoQ must be a GeoQuery object")
-    q_text, scope_text = _text(body, "q"), _text(body, "scopeQ")
-    common = EntityQuery(
-        attrs=_strings(body, "attrs"),
-        q=None if q_text is None else _q(q_text),
-        scope_q=None if scope_text is None else parse_scope_q(scope_text),
-        geo_q=None if geo_q is None else _geo(geo_q, "geoQ"),
-        dataset_ids=_strings(body, "datasetId"),
-        lang=_text(body, "lang"),
-    )
-    queries = []
-    for selector in _selectors(body):
-        entity_id, pattern, types = (_text(selector, k) for k in ("id", "idPattern", "type"))
-        queries.append(replace(
-            common,
-            ids=None if entity_id is None else _ids([entity_id]),
-            # 5.2.33: the id takes precedence over idPattern
-            id_pattern=pattern if entity_id is None else None,
-            type_expr=None if types is None else parse_type_expr(types),
-        ))
-    if not any(query.has_selector for query in queries):
-        raise BadRequestData("a Query needs entities, attrs, q, scopeQ or geoQ")
-    view = {name: _strings(body, name) for name in ("attrs", "pick", "omit", "datasetId")}
-    view["lang"] = body.get("lang")
-    return queries, view
-
-
-def _names(ctx: ActiveContext, names: list[str] | None) -> set[str] | None:
-    if names is None:
-        return None
-    return {n if n in ("id", "type", "scope") else ctx.expand_term(n) for n in names}
-
-
-def _post_view(request: web.Request, ctx: ActiveContext, media: str,
-               members: dict[str, Any]) -> View:
-    opts = options(request, READ_OPTIONS)
-    formats = {FORMATS[o] for o in opts if o in FORMATS}
-    if len(formats) > 1:
-        raise BadRequestData(f"conflicting representations requested: {', '.join(formats)}")
-    if members["pick"] is not None and members["omit"] is not None:
-        raise BadRequestData("pick and omit cannot be used together")
-    return View(
-        media_type=media,
-        fmt=formats.pop() if formats else "normalized",
-        sys_attrs="sysAttrs" in opts,
-        lang=members["lang"],
-        attrs=_names(ctx, members["attrs"]),
-        pick=_names(ctx, members["pick"]),
-        omit=_names(ctx, members["omit"]),
-        dataset_ids=members["datasetId"],
-        geometry_property=ctx.expand_term("location"),
-    )
-
-
-# 5.7.2 Query Entities (POST /entityOperations/query, the body is a Query 5.2.23)
-async def query_post(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    media = negotiate(request.headers.get("Accept"), READ_MEDIA)
-    body = await read_body(request, broker.settings.max_body_size)
-    ctx = await broker.resolver.active(body.context)
-    queries, members = post_queries(body.data)
-    view = _post_view(request, ctx, media, members)
-    tenant = await broker.tenant(request)
-    resolved = [_resolve(ctx, query) for query in queries]
-    return await answer(broker, request, tenant, resolved, view, ctx, body.context)
-
-
 # Purge Entities (DELETE /entities with query selectors; ETSI GS CIM 009 v1.9.1 6.4.3.3)
 async def purge_entities(request: web.Request) -> web.Response:
     broker = broker_of(request)
@@ -436,7 +321,9 @@ def setup(app: web.Application) -> None:
     app[ANSWERS] = AnswerCache()
     add_route(app, "GET", ENTITIES, query_entities)
     add_route(app, "DELETE", ENTITIES, purge_entities)
-    add_route(app, "POST", QUERY, query_post)
 
 
-__all__ = ["AnswerCache", "answer", "page_of", "post_queries", "query_of", "setup"]
+__all__ = [
+    "AnswerCache", "answer", "cached_q", "geo_of", "page_of", "query_of", "resolve", "setup",
+    "uri_list",
+]

@@ -1,0 +1,138 @@
+"""Clause 5.7.2 Query Entities, POST form: ``POST /entityOperations/query``.
+
+The body is a Query (5.2.23): one EntityQuery per EntitySelector of
+``entities`` (OR-ed), the other members shared by all of them, and the view
+members (attrs, pick, omit, datasetId, lang) in the body instead of the URL.
+The answer is the GET's (:func:`broker.routes.query.answer`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from aiohttp import web
+
+from broker.app import add_route, broker_of
+from broker.http import negotiate, options, read_body
+from broker.routes.common import FORMATS, READ_MEDIA, READ_OPTIONS, View, expanded_names
+from broker.routes.query import answer, cached_q, geo_of, resolve, uri_list
+from ngsi_ld.errors import BadRequestData
+from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.query import EntityQuery, parse_scope_q, parse_type_expr
+
+QUERY = "/ngsi-ld/v1/entityOperations/query"
+
+
+def _strings(body: Mapping[str, Any], name: str) -> list[str] | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not value or not all(
+        isinstance(v, str) and v for v in value
+    ):
+        raise BadRequestData(f"{name} must be a non-empty array of strings")
+    return value
+
+
+def _text(body: Mapping[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise BadRequestData(f"{name} must be a string")
+    return value
+
+
+def _selectors(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    entities = body.get("entities")
+    if entities is None:
+        return [{}]
+    if not isinstance(entities, list) or not entities:
+        raise BadRequestData("entities must be a non-empty array of EntitySelector")
+    for selector in entities:
+        if not isinstance(selector, dict):
+            raise BadRequestData("every member of entities must be an EntitySelector object")
+        unknown = set(selector) - {"id", "idPattern", "type"}
+        if unknown:
+            raise BadRequestData(f"unknown EntitySelector member(s): {', '.join(sorted(unknown))}")
+        if not any(selector.get(k) is not None for k in ("id", "idPattern", "type")):
+            raise BadRequestData("an EntitySelector needs id, idPattern or type")
+    return entities
+
+
+def post_queries(body: Any) -> tuple[list[EntityQuery], dict[str, Any]]:
+    """The Query body (5.2.23): one EntityQuery per EntitySelector, and the view members."""
+    if not isinstance(body, dict):
+        raise BadRequestData("the body must be a Query object")
+    if body.get("type") != "Query":
+        raise BadRequestData('the body must be a Query: its type must be "Query"')
+    geo_q = body.get("geoQ")
+    if geo_q is not None and not isinstance(geo_q, dict):
+        raise BadRequestData("geoQ must be a GeoQuery object")
+    q_text, scope_text = _text(body, "q"), _text(body, "scopeQ")
+    common = EntityQuery(
+        attrs=_strings(body, "attrs"),
+        q=None if q_text is None else cached_q(q_text),
+        scope_q=None if scope_text is None else parse_scope_q(scope_text),
+        geo_q=None if geo_q is None else geo_of(geo_q, "geoQ"),
+        dataset_ids=_strings(body, "datasetId"),
+        lang=_text(body, "lang"),
+    )
+    queries = []
+    for selector in _selectors(body):
+        entity_id, pattern, types = (_text(selector, k) for k in ("id", "idPattern", "type"))
+        queries.append(replace(
+            common,
+            ids=None if entity_id is None else uri_list([entity_id]),
+            # 5.2.33: the id takes precedence over idPattern
+            id_pattern=pattern if entity_id is None else None,
+            type_expr=None if types is None else parse_type_expr(types),
+        ))
+    if not any(query.has_selector for query in queries):
+        raise BadRequestData("a Query needs entities, attrs, q, scopeQ or geoQ")
+    view = {name: _strings(body, name) for name in ("attrs", "pick", "omit", "datasetId")}
+    view["lang"] = body.get("lang")
+    return queries, view
+
+
+def _post_view(request: web.Request, ctx: ActiveContext, media: str,
+               members: dict[str, Any]) -> View:
+    opts = options(request, READ_OPTIONS)
+    formats = {FORMATS[o] for o in opts if o in FORMATS}
+    if len(formats) > 1:
+        raise BadRequestData(f"conflicting representations requested: {', '.join(formats)}")
+    if members["pick"] is not None and members["omit"] is not None:
+        raise BadRequestData("pick and omit cannot be used together")
+    return View(
+        media_type=media,
+        fmt=formats.pop() if formats else "normalized",
+        sys_attrs="sysAttrs" in opts,
+        lang=members["lang"],
+        attrs=expanded_names(ctx, members["attrs"]),
+        pick=expanded_names(ctx, members["pick"]),
+        omit=expanded_names(ctx, members["omit"]),
+        dataset_ids=members["datasetId"],
+        geometry_property=ctx.expand_term("location"),
+    )
+
+
+# 5.7.2 Query Entities (POST /entityOperations/query, the body is a Query 5.2.23)
+async def query_post(request: web.Request) -> web.Response:
+    broker = broker_of(request)
+    media = negotiate(request.headers.get("Accept"), READ_MEDIA)
+    body = await read_body(request, broker.settings.max_body_size)
+    ctx = await broker.resolver.active(body.context)
+    queries, members = post_queries(body.data)
+    view = _post_view(request, ctx, media, members)
+    tenant = await broker.tenant(request)
+    resolved = [resolve(ctx, query) for query in queries]
+    return await answer(broker, request, tenant, resolved, view, ctx, body.context)
+
+
+def setup(app: web.Application) -> None:
+    add_route(app, "POST", QUERY, query_post)
+
+
+__all__ = ["QUERY", "post_queries", "setup"]
