@@ -7,6 +7,8 @@ on different ports so that a test chooses which process a request reaches (with
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -201,3 +203,47 @@ def test_workers_share_the_port_and_the_store(tmp_path: Path, receiver) -> None:
         assert sorted(powers(receiver, "w")) == list(range(30))
         assert client.get("/ngsi-ld/v1/entities?type=Lamp&count=true&limit=0").headers[
             "ngsild-results-count"] == "30"
+
+
+def _worker_pids(client: Client, want: int, timeout: float = 30) -> set[int]:
+    """The pids of the workers answering on the port, once ``want`` of them were seen."""
+    pids: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(pids) < want and time.monotonic() < deadline:
+        try:
+            pids.add(client.get("/health").json["process"]["pid"])
+        except ConnectionError:
+            time.sleep(0.05)
+    return pids
+
+
+def test_a_worker_that_dies_is_replaced_while_the_other_keeps_serving(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path}/restart.db"
+    with BrokerProcess(store, extra=("--workers", "2")) as broker:
+        client = Client(broker.url)
+        first = _worker_pids(client, 2)
+        assert len(first) == 2, first
+        for n in range(10):
+            assert client.post("/ngsi-ld/v1/entities", lamp(n, n)).status == 201
+        time.sleep(5.5)  # past the supervisor's start-up grace: a death now is a crash
+        victim, survivor = sorted(first)
+        os.kill(victim, signal.SIGKILL)
+        # The replacement opens the store while the survivor serves and writes: the
+        # survivor keeps its hold on the WAL index (a reset under it was a SIGBUS).
+        written = 10
+        deadline = time.monotonic() + 30
+        seen: set[int] = set()
+        while time.monotonic() < deadline and not (seen - first):
+            try:
+                assert client.post("/ngsi-ld/v1/entities", lamp(written)).status == 201
+                written += 1
+                seen.add(client.get("/health").json["process"]["pid"])
+            except ConnectionError:
+                time.sleep(0.05)
+        assert seen - first, "no replacement worker answered"
+        for n in range(written, written + 20):
+            assert client.post("/ngsi-ld/v1/entities", lamp(n, n)).status == 201
+        os.kill(survivor, 0)  # the survivor is still running
+        assert victim not in _worker_pids(client, 2)
+        reply = client.get("/ngsi-ld/v1/entities?type=Lamp&count=true&limit=0")
+        assert reply.headers["ngsild-results-count"] == str(written + 20)
