@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import StreamReader, web
 
 from ngsi_ld.errors import (
     BadRequestData,
@@ -159,6 +159,22 @@ class Body:
     link_context: str | None
 
 
+async def _body_bytes(content: StreamReader, max_size: int) -> bytes | bytearray:
+    """The whole body, at most ``max_size`` bytes (PayloadTooLarge beyond)."""
+    if content.is_eof():
+        # Small bodies have all arrived with their headers: take them without awaiting.
+        raw: bytes | bytearray = content.read_nowait(-1)
+        if len(raw) > max_size:
+            raise PayloadTooLarge(f"request body exceeds {max_size} bytes")
+        return raw
+    raw = bytearray()
+    async for chunk in content.iter_chunked(65536):
+        raw += chunk
+        if len(raw) > max_size:
+            raise PayloadTooLarge(f"request body exceeds {max_size} bytes")
+    return raw
+
+
 async def read_body(
     request: web.Request,
     max_size: int,
@@ -180,11 +196,7 @@ async def read_body(
         )
     if request.content_length is not None and request.content_length > max_size:
         raise PayloadTooLarge(f"request body of {request.content_length} bytes exceeds {max_size}")
-    raw = bytearray()
-    async for chunk in request.content.iter_chunked(65536):
-        raw += chunk
-        if len(raw) > max_size:
-            raise PayloadTooLarge(f"request body exceeds {max_size} bytes")
+    raw = await _body_bytes(request.content, max_size)
     if not raw:
         raise InvalidRequest("the request body is empty")
     try:

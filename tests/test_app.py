@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
+import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -133,3 +135,69 @@ def test_cluster_mode_needs_a_store_processes_can_share(tmp_path) -> None:
     assert create_app(Settings(store="memory:", reuse_port=True))[BROKER].node is None
     shared = create_app(Settings(store=f"sqlite:///{tmp_path}/c.db", reuse_port=True))
     assert shared[BROKER].node is not None
+
+
+# -- 6.3.4: request bodies, however they arrive -------------------------------------------
+async def _raw_request(client: TestClient, head: bytes, *pieces: bytes) -> tuple[int, bytes]:
+    """Send ``head`` then each piece after a pause; the status and body of the answer."""
+    assert client.server.host is not None and client.server.port is not None
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    try:
+        writer.write(head)
+        for piece in pieces:
+            await writer.drain()
+            await asyncio.sleep(0.05)  # the handler starts before the rest arrives
+            writer.write(piece)
+        await writer.drain()
+        answer = await reader.read()
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+def _entity_bytes(n: int, size: int = 0) -> bytes:
+    entity = {"id": f"urn:ngsi-ld:Body:{n}", "type": "T",
+              "p": {"type": "Property", "value": "x" * size}}
+    return orjson.dumps(entity)
+
+
+def _chunked(body: bytes, parts: int) -> list[bytes]:
+    step = max(1, len(body) // parts)
+    chunks = [body[i:i + step] for i in range(0, len(body), step)]
+    return [b"%x\r\n%s\r\n" % (len(c), c) for c in chunks] + [b"0\r\n\r\n"]
+
+
+HEAD = (b"POST /ngsi-ld/v1/entities HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\n")
+
+
+async def test_a_body_arriving_after_its_headers_is_read_whole(client: TestClient) -> None:
+    body = _entity_bytes(1, size=200_000)
+    head = HEAD + b"Content-Length: %d\r\n\r\n" % len(body)
+    status, _ = await _raw_request(client, head, body[:10], body[10:150_000], body[150_000:])
+    assert status == 201
+    got = await client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Body:1?options=keyValues")
+    assert (await got.json())["p"] == "x" * 200_000
+
+
+async def test_a_chunked_body_is_read_whole_and_its_limit_applies() -> None:
+    c = await _client(Settings(store="memory:", max_body_size=4096))
+    try:
+        small = _entity_bytes(2, size=100)
+        head = HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+        status, _ = await _raw_request(c, head, *_chunked(small, 3))
+        assert status == 201
+        status, _ = await _raw_request(c, head + b"".join(_chunked(small, 1)))  # all at once
+        assert status == 409  # the same entity again: the body was read, the id known
+        big = _entity_bytes(3, size=10_000)  # no Content-Length to refuse it early
+        status, answer = await _raw_request(c, head, *_chunked(big, 4))
+        assert status == 413
+        assert orjson.loads(answer)["type"].endswith("/PayloadTooLarge")
+        status, _ = await _raw_request(c, head + b"".join(_chunked(big, 4)))  # all at once
+        assert status == 413
+        assert (await c.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Body:3")).status == 404
+        status, _ = await _raw_request(c, HEAD + b"Content-Length: %d\r\n\r\n" % len(big) + big)
+        assert status == 413
+    finally:
+        await c.close()
