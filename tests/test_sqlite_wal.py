@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -54,4 +55,23 @@ def test_close_can_be_called_twice_and_the_view_maps_again(tmp_path: Path) -> No
         assert view.header() == before
     finally:
         view.close()
+        conn.close()
+
+
+def test_views_of_one_file_share_a_descriptor_closed_with_the_last(tmp_path: Path) -> None:
+    conn = _wal_database(tmp_path / "db.sqlite")
+    first, second = WalIndexView(tmp_path / "db.sqlite"), WalIndexView(tmp_path / "db.sqlite")
+    try:
+        before = first.header()
+        assert before is not None and second.header() == before
+        fds = len(os.listdir("/proc/self/fd"))
+        first.close()
+        assert len(os.listdir("/proc/self/fd")) == fds  # still in use by the second view
+        conn.execute("INSERT INTO t VALUES (1)")
+        assert second.header() not in (None, before)
+        second.close()
+        assert len(os.listdir("/proc/self/fd")) == fds - 2  # the descriptor and the mapping's
+    finally:
+        first.close()
+        second.close()
         conn.close()

@@ -406,3 +406,24 @@ async def test_reading_the_data_version_keeps_the_wal_index_owned(tmp_path: Path
     finally:
         await store.close()
     assert await _run(PROBE_WAL_INDEX, path) == "free"  # close() lets go of it (or removes it)
+
+
+async def test_closing_one_of_two_stores_on_a_file_keeps_the_other_owning_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "two.db"
+    one, two = SqliteStore(path), SqliteStore(path)
+    await one.open()
+    await two.open()
+    try:
+        assert one.data_version(DEFAULT_TENANT) is not None
+        assert two.data_version(DEFAULT_TENANT) is not None
+        await one.close()  # its descriptor of -shm is the other's too: not closed yet
+        assert await _run(PROBE_WAL_INDEX, path) == "held"
+        before = two.data_version(DEFAULT_TENANT)
+        await _run(OTHER_PROCESS_WRITES, path)
+        assert two.data_version(DEFAULT_TENANT) != before
+    finally:
+        await one.close()
+        await two.close()
+    assert await _run(PROBE_WAL_INDEX, path) == "free"

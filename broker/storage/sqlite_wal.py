@@ -17,43 +17,87 @@ truncated and rebuilt the index under the running broker: a process reading
 the mapping in that moment died of SIGBUS, and its connections lost their
 shared view of the WAL.  So the descriptor, and the mapping (which holds a
 duplicate of it), are closed only by :meth:`WalIndexView.close`, which the
-store calls after every one of its connections is closed.
+store calls after every one of its connections is closed.  For the same reason
+the stores of one process that open the same file share one descriptor, closed
+when the last of them closes.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 #: bytes of the WAL index header (two copies of the 24-byte ``WalIndexHdr``)
 HEADER_SIZE = 48
 
 
+@dataclass(slots=True)
+class _Open:
+    """One open ``-shm`` descriptor of this process, its mapping once the file is long enough."""
+
+    fd: int
+    mapped: mmap.mmap | None = None
+    users: int = 1
+
+    def header(self) -> bytes | None:
+        if self.mapped is None:
+            try:
+                self.mapped = mmap.mmap(self.fd, HEADER_SIZE, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):
+                return None  # too short yet: the descriptor stays open all the same
+        return self.mapped[:HEADER_SIZE]
+
+
+#: absolute ``-shm`` path -> its descriptor, shared by the stores of this process
+_OPEN: dict[str, _Open] = {}
+_LOCK = threading.Lock()
+
+
+def _acquire(path: str) -> _Open | None:
+    with _LOCK:
+        entry = _OPEN.get(path)
+        if entry is not None:
+            entry.users += 1
+            return entry
+        try:
+            entry = _OPEN[path] = _Open(os.open(path, os.O_RDONLY))
+        except OSError:
+            return None
+        return entry
+
+
+def _release(path: str, entry: _Open) -> None:
+    with _LOCK:
+        entry.users -= 1
+        if entry.users > 0:
+            return
+        del _OPEN[path]
+        if entry.mapped is not None:
+            entry.mapped.close()  # closes the mapping's duplicate of the descriptor
+        os.close(entry.fd)
+
+
 class WalIndexView:
-    """Maps ``<database>-shm`` on first use; :meth:`close` only once no connection is open."""
+    """The header of ``<database>-shm``; :meth:`close` once the store's connections are closed."""
 
     def __init__(self, database: Path) -> None:
         self.path = Path(f"{database}-shm")
-        self._fd: int | None = None
-        self._map: mmap.mmap | None = None
+        self._key = os.path.abspath(self.path)
+        self._entry: _Open | None = None
 
     def header(self) -> bytes | None:
         """The 48 header bytes, or None while the file is missing or too short."""
-        if self._map is None:
-            try:
-                if self._fd is None:
-                    self._fd = os.open(self.path, os.O_RDONLY)
-                self._map = mmap.mmap(self._fd, HEADER_SIZE, access=mmap.ACCESS_READ)
-            except (OSError, ValueError):
-                return None  # the descriptor stays open (see the module docstring)
-        return self._map[:HEADER_SIZE]
+        if self._entry is None:
+            self._entry = _acquire(self._key)
+            if self._entry is None:
+                return None
+        return self._entry.header()
 
     def close(self) -> None:
-        """Unmap and close the descriptor; call it after closing the database's connections."""
-        if self._map is not None:
-            self._map.close()
-            self._map = None
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        """Let go of the descriptor (closed with its last user); safe to call twice."""
+        if self._entry is not None:
+            _release(self._key, self._entry)
+            self._entry = None
