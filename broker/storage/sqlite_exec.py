@@ -23,6 +23,7 @@ from .base import Entity, EntityScan
 from .common import literal_prefix, page, prefix_upper_bound
 from .sqlite_index import stream_size
 from .sqlite_query import Plan, compile_query
+from .sqlite_sql import read_docs
 from .versioned import Versioned, Wanted
 
 
@@ -95,12 +96,7 @@ def run_query_versioned(
 
 def _read_documents(conn: sqlite3.Connection, tenant: str, items: list[Versioned]) -> None:
     """Fill in the documents of ``items`` (in the caller's read transaction)."""
-    if not items:
-        return
-    docs = dict(conn.execute(
-        "SELECT id, doc FROM entities WHERE tenant = ? AND id IN (SELECT value FROM json_each(?))",
-        (tenant, orjson.dumps([item.entity_id for item in items]).decode()),
-    ))
+    docs = read_docs(conn, tenant, [item.entity_id for item in items])
     for item in items:
         item.raw = docs[item.entity_id]
 
