@@ -198,6 +198,18 @@ def test_post_query(client: Client, uid: str) -> None:
 
 
 @pytest.mark.clause("5.7.2")
+@pytest.mark.parametrize(("params", "members"), [
+    ("?options=keyValues,concise", {}),
+    ("", {"pick": ["state"], "omit": ["height"]}),
+])
+def test_post_query_view_conflicts_are_400(
+    client: Client, uid: str, params: str, members: dict[str, Any]
+) -> None:
+    body = {"type": "Query", "entities": [{"type": kind("Lamp", uid)}], **members}
+    assert is_problem(client.post(QUERY + params, body), 400, BAD_DATA)
+
+
+@pytest.mark.clause("5.7.2")
 @pytest.mark.parametrize("body", [
     {"entities": [{"type": "T"}]},
     {"type": "Query"},

@@ -178,30 +178,52 @@ def expanded_names(ctx: ActiveContext, names: Iterable[str] | None) -> set[str] 
 
 def view_of(request: web.Request, ctx: ActiveContext, media_type: str) -> View:
     """Parse the retrieval options of a GET (options, format, attrs, pick, omit, lang...)."""
+    fmt_param = request.query.get("format")
+    if fmt_param is not None and fmt_param not in FORMATS:
+        raise BadRequestData(
+            f"unknown format {fmt_param!r}; use normalized, concise, keyValues or simplified"
+        )
+    return make_view(
+        request, ctx, media_type, fmt_param,
+        attrs=csv(request, "attrs"), pick=csv(request, "pick"), omit=csv(request, "omit"),
+        dataset_ids=csv(request, "datasetId"), lang=request.query.get("lang"),
+        geometry=request.query.get("geometryProperty", "location"),
+    )
+
+
+def make_view(
+    request: web.Request,
+    ctx: ActiveContext,
+    media_type: str,
+    fmt_param: str | None = None,
+    *,
+    attrs: list[str] | None,
+    pick: list[str] | None,
+    omit: list[str] | None,
+    dataset_ids: list[str] | None,
+    lang: str | None,
+    geometry: str = "location",
+) -> View:
+    """A View from the request's ``options`` (and ``format``) and the given members,
+    names expanded with ``ctx``: one representation at most, pick or omit."""
     opts = options(request, READ_OPTIONS)
     formats = {FORMATS[o] for o in opts if o in FORMATS}
-    fmt_param = request.query.get("format")
     if fmt_param is not None:
-        if fmt_param not in FORMATS:
-            raise BadRequestData(
-                f"unknown format {fmt_param!r}; use normalized, concise, keyValues or simplified"
-            )
         formats.add(FORMATS[fmt_param])
     if len(formats) > 1:
         raise BadRequestData(f"conflicting representations requested: {', '.join(sorted(formats))}")
-    pick, omit = csv(request, "pick"), csv(request, "omit")
     if pick is not None and omit is not None:
         raise BadRequestData("pick and omit cannot be used together")
     return View(
         media_type=media_type,
         fmt=formats.pop() if formats else "normalized",
         sys_attrs="sysAttrs" in opts,
-        lang=request.query.get("lang"),
-        attrs=expanded_names(ctx, csv(request, "attrs")),
+        lang=lang,
+        attrs=expanded_names(ctx, attrs),
         pick=expanded_names(ctx, pick),
         omit=expanded_names(ctx, omit),
-        dataset_ids=csv(request, "datasetId"),
-        geometry_property=ctx.expand_term(request.query.get("geometryProperty", "location")),
+        dataset_ids=dataset_ids,
+        geometry_property=ctx.expand_term(geometry),
     )
 
 

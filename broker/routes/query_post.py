@@ -15,12 +15,11 @@ from typing import Any
 from aiohttp import web
 
 from broker.app import add_route, broker_of
-from broker.http import negotiate, options, read_body
-from broker.routes.common import FORMATS, READ_MEDIA, READ_OPTIONS, View, expanded_names
-from broker.routes.query import answer, cached_q, geo_of, resolve, uri_list
+from broker.http import negotiate, read_body
+from broker.routes.common import READ_MEDIA, make_view
+from broker.routes.query import answer, cached_q, cached_type_expr, geo_of, resolve, uri_list
 from ngsi_ld.errors import BadRequestData
-from ngsi_ld.jsonld import ActiveContext
-from ngsi_ld.query import EntityQuery, parse_scope_q, parse_type_expr
+from ngsi_ld.query import EntityQuery, parse_scope_q
 
 QUERY = "/ngsi-ld/v1/entityOperations/query"
 
@@ -88,34 +87,13 @@ def post_queries(body: Any) -> tuple[list[EntityQuery], dict[str, Any]]:
             ids=None if entity_id is None else uri_list([entity_id]),
             # 5.2.33: the id takes precedence over idPattern
             id_pattern=pattern if entity_id is None else None,
-            type_expr=None if types is None else parse_type_expr(types),
+            type_expr=None if types is None else cached_type_expr(types),
         ))
     if not any(query.has_selector for query in queries):
         raise BadRequestData("a Query needs entities, attrs, q, scopeQ or geoQ")
     view = {name: _strings(body, name) for name in ("attrs", "pick", "omit", "datasetId")}
     view["lang"] = body.get("lang")
     return queries, view
-
-
-def _post_view(request: web.Request, ctx: ActiveContext, media: str,
-               members: dict[str, Any]) -> View:
-    opts = options(request, READ_OPTIONS)
-    formats = {FORMATS[o] for o in opts if o in FORMATS}
-    if len(formats) > 1:
-        raise BadRequestData(f"conflicting representations requested: {', '.join(formats)}")
-    if members["pick"] is not None and members["omit"] is not None:
-        raise BadRequestData("pick and omit cannot be used together")
-    return View(
-        media_type=media,
-        fmt=formats.pop() if formats else "normalized",
-        sys_attrs="sysAttrs" in opts,
-        lang=members["lang"],
-        attrs=expanded_names(ctx, members["attrs"]),
-        pick=expanded_names(ctx, members["pick"]),
-        omit=expanded_names(ctx, members["omit"]),
-        dataset_ids=members["datasetId"],
-        geometry_property=ctx.expand_term("location"),
-    )
 
 
 # 5.7.2 Query Entities (POST /entityOperations/query, the body is a Query 5.2.23)
@@ -125,7 +103,10 @@ async def query_post(request: web.Request) -> web.Response:
     body = await read_body(request, broker.settings.max_body_size)
     ctx = await broker.resolver.active(body.context)
     queries, members = post_queries(body.data)
-    view = _post_view(request, ctx, media, members)
+    view = make_view(
+        request, ctx, media, attrs=members["attrs"], pick=members["pick"],
+        omit=members["omit"], dataset_ids=members["datasetId"], lang=members["lang"],
+    )
     tenant = await broker.tenant(request)
     resolved = [resolve(ctx, query) for query in queries]
     return await answer(broker, request, tenant, resolved, view, ctx, body.context)
