@@ -24,6 +24,7 @@ entities in id order.  Two shapes:
 When the SQL is exact (nothing is left to Python) the database pages and
 counts by itself; otherwise candidates are decoded one by one and the scan
 stops after ``offset + limit`` matches (all are needed for a count).
+The conditions themselves are written by ``sqlite_conditions``.
 """
 
 from __future__ import annotations
@@ -34,33 +35,26 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import orjson
-
 from ngsi_ld.query import (
     And,
     Comparison,
     EntityQuery,
     Exists,
-    Number,
     Or,
     QExpr,
-    Range,
-    Text,
     TypeAnd,
     TypeExpr,
     TypeName,
     TypeOr,
-    Uri,
-    ValueList,
     bbox_for,
 )
 
 from .common import literal_prefix, prefix_upper_bound
-from .sqlite_index import Stream, sql_number
+from .sqlite_conditions import attr_exists, json_list, q_sql, type_sql, value_sql
+from .sqlite_index import Stream
 
 Size = Callable[[Stream], int]
 
-_ORDER_OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<="}
 #: a stream up to this many times the smallest one is merged; a longer one is probed
 MERGE_RATIO = 4
 _ENTITY_COLUMN = re.compile(r"\be\.(id|tenant)\b")
@@ -81,124 +75,6 @@ class Plan:
     ids_sql: str | None = None
     ids_params: tuple[Any, ...] = ()
     page_sql: str | None = None
-
-
-def _json(values: Any) -> str:
-    return orjson.dumps(list(values)).decode()
-
-
-# 4.17 Entity type selection, as lookups on entity_types
-def _type_sql(expr: TypeExpr, params: list[Any]) -> str:
-    if isinstance(expr, TypeName):
-        params.append(expr.name)
-        return (
-            "EXISTS (SELECT 1 FROM entity_types x WHERE x.tenant = e.tenant"
-            " AND x.type = ? AND x.id = e.id)"
-        )
-    joiner = " AND " if isinstance(expr, TypeAnd) else " OR "
-    return "(" + joiner.join(_type_sql(term, params) for term in expr.terms) + ")"
-
-
-def _attr_exists(name: str, params: list[Any]) -> str:
-    params.append(name)
-    return (
-        "EXISTS (SELECT 1 FROM entity_attrs a WHERE a.tenant = e.tenant"
-        " AND a.attr = ? AND a.id = e.id)"
-    )
-
-
-def _equal(value: Any, params: list[Any]) -> str | None:
-    """The condition on ``v.val`` for ``== value``; None if it cannot be pushed down."""
-    if isinstance(value, Number):
-        params.append(sql_number(value.value))
-        return "v.val = ?"
-    if isinstance(value, Uri):
-        params.append(value.value)
-        return "v.val = ?"
-    if isinstance(value, Text):
-        params.append(value.value)
-        if value.vocab_iri is None or value.vocab_iri == value.value:
-            return "v.val = ?"
-        # a VocabProperty also matches the vocabulary expansion of the string
-        params.append(value.vocab_iri)
-        return "(v.val = ? OR (v.vocab = 1 AND v.val = ?))"
-    return None
-
-
-def _value_sql(expr: Comparison, params: list[Any]) -> tuple[str | None, bool]:
-    """The condition on ``v.val`` for a comparison term, and whether it is exact."""
-    op, value = expr.op, expr.value
-    if op == "==":
-        if isinstance(value, ValueList):
-            local: list[Any] = []
-            parts = [_equal(item, local) for item in value.values]
-            if any(part is None for part in parts):
-                return None, False
-            params.extend(local)
-            return "(" + " OR ".join(p for p in parts if p) + ")", True
-        if isinstance(value, Range):
-            low, high = value.low, value.high
-            if isinstance(low, Number) and isinstance(high, Number):
-                params.extend((sql_number(low.value), sql_number(high.value)))
-                return "(v.val >= ? AND v.val <= ?)", True
-            return None, False
-        cond = _equal(value, params)
-        return cond, cond is not None
-    sql_op = _ORDER_OPS.get(op)
-    if sql_op is None:
-        return None, False
-    if isinstance(value, Number):
-        params.append(sql_number(value.value))
-        # every string sorts after every number: keep the numbers only
-        return f"(v.val {sql_op} ? AND v.val < '')", True
-    if isinstance(value, Text | Uri):
-        params.append(value.value)
-        cond = f"(v.val {sql_op} ? AND v.val >= '')"
-        iri = value.vocab_iri if isinstance(value, Text) else None
-        if iri is None or iri == value.value:
-            return cond, True
-        if op in (">=", "<="):
-            params.append(iri)
-            cond = f"({cond} OR (v.vocab = 1 AND v.val = ?))"
-        return cond, False
-    return None, False
-
-
-# 4.9 NGSI-LD Query Language: the terms the indexes can answer
-def _q_sql(expr: QExpr, params: list[Any]) -> tuple[str | None, bool]:
-    """A condition selecting a superset of the entities ``expr`` selects (None: all)."""
-    if isinstance(expr, And | Or):
-        local: list[Any] = []
-        parts = [_q_sql(term, local) for term in expr.terms]
-        exact = all(ok for _, ok in parts)
-        conds = [cond for cond, _ in parts if cond is not None]
-        if isinstance(expr, Or) and len(conds) < len(parts):
-            return None, False
-        if not conds:
-            return None, False
-        params.extend(local)
-        joiner = " AND " if isinstance(expr, And) else " OR "
-        return "(" + joiner.join(conds) + ")", exact
-    path = expr.path
-    simple = len(path.names) == 1 and path.member is None and not path.keys
-    if isinstance(expr, Exists):
-        if expr.negated:
-            if not simple:
-                return None, False
-            return "NOT " + _attr_exists(path.names[0], params), True
-        return _attr_exists(path.names[0], params), simple
-    if simple:
-        local = [path.names[0]]
-        cond, exact = _value_sql(expr, local)
-        if cond is not None:
-            params.extend(local)
-            return (
-                "EXISTS (SELECT 1 FROM attr_values v WHERE v.tenant = e.tenant"
-                f" AND v.attr = ? AND v.id = e.id AND {cond})",
-                exact,
-            )
-    # every term needs its attribute: that much the index can check
-    return _attr_exists(path.names[0], params), False
 
 
 def _type_list(expr: TypeExpr | None) -> list[str] | None:
@@ -245,7 +121,7 @@ def _term_streams(expr: QExpr, positives: list[Stream], negatives: list[Stream])
         (negatives if expr.negated else positives).append(Stream("entity_attrs", path.names[0]))
         return True
     params: list[Any] = []
-    cond, exact = _value_sql(expr, params)
+    cond, exact = value_sql(expr, params)
     if cond is None or not exact:
         return False
     positives.append(Stream("attr_values", path.names[0], cond, tuple(params)))
@@ -355,7 +231,7 @@ def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
         params.append(tenant)
     if query.ids is not None:
         conds.append("e.id IN (SELECT value FROM json_each(?))")
-        params.append(_json(query.ids))
+        params.append(json_list(query.ids))
     if bbox is not None:
         assert query.geo_q is not None
         minx, miny, maxx, maxy = bbox
@@ -383,24 +259,24 @@ def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
             "e.id IN (SELECT id FROM entity_types WHERE tenant = ?"
             " AND type IN (SELECT value FROM json_each(?)))"
         )
-        params += [tenant, _json(any_of)]
+        params += [tenant, json_list(any_of)]
     elif query.type_expr is not None and not (
         isinstance(query.type_expr, TypeName) and source.startswith("FROM entity_types")
     ):
-        conds.append(_type_sql(query.type_expr, params))
+        conds.append(type_sql(query.type_expr, params))
     if query.scope_q is not None:
         exact = False
     datasets = query.dataset_ids is not None
     if query.attrs is not None:
         local: list[Any] = []
-        conds.append("(" + " OR ".join(_attr_exists(a, local) for a in query.attrs) + ")")
+        conds.append("(" + " OR ".join(attr_exists(a, local) for a in query.attrs) + ")")
         params += local
         exact = exact and not datasets
     if query.q is not None:
         if datasets:
             exact = False  # only some instances count: leave it all to Python
         else:
-            cond, q_exact = _q_sql(query.q, params)
+            cond, q_exact = q_sql(query.q, params)
             if cond is not None:
                 conds.append(cond)
             exact = exact and q_exact
