@@ -376,3 +376,21 @@ def test_inline_context_round_trip_as_ld_json(client: Client, uid: str) -> None:
     body = {**entity(entity_id, "Car", speed=prop(3)), "@context": context}
     assert client.post(ENTITIES, body, content_type="application/ld+json").status == 201
     assert f"https://example.org/{uid}/speed" in stored(client, entity_id)
+
+
+@pytest.mark.clause("4.5.2")
+@pytest.mark.parametrize("value", [
+    {"type": ["Point"], "coordinates": [1, 2]},
+    {"type": {"kind": "Point"}},
+    {"type": "NotAGeometry", "coordinates": [1, 2]},
+])
+def test_object_values_with_any_type_member_are_kept(
+    client: Client, uid: str, value: dict
+) -> None:
+    """A Property's value may be any JSON object, even one whose "type" is not a string."""
+    entity_id = eid("Thing", uid)
+    create(client, entity(entity_id, shape=prop(value)))
+    assert stored(client, entity_id)["shape"]["value"] == value
+    appended = {"other": prop(value)}
+    assert client.post(entity_path(entity_id) + "/attrs", appended).status == 204
+    assert stored(client, entity_id, "options=keyValues")["other"] == value

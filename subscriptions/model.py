@@ -185,7 +185,7 @@ def parse_notification(raw: Any, expand: Expand, *, partial: bool = False) -> di
         if name in raw:
             out[name] = _names(raw[name], f"notification.{name}", expand, members=True)
     if "format" in raw:
-        if raw["format"] not in FORMATS:
+        if not isinstance(raw["format"], str) or raw["format"] not in FORMATS:
             raise BadRequestData(f"unknown notification.format {raw['format']!r}; use "
                                  "normalized, concise, keyValues or simplified")
         out["format"] = FORMATS[raw["format"]]

@@ -151,3 +151,22 @@ def test_arbitrary_members_never_raise_anything_but_bad_request(raw: dict[str, A
         check_subscription(doc)
     except BadRequestData as exc:
         assert exc.detail
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
+                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(), c, max_size=3),
+                     max_leaves=5)
+
+
+@given(st.dictionaries(st.sampled_from(["attributes", "format", "sysAttrs", "showChanges",
+                                        "pick", "omit", "join"]), _JSON),
+       st.dictionaries(st.sampled_from(["accept", "receiverInfo", "notifierInfo", "timeout",
+                                        "cooldown"]), _JSON))
+def test_arbitrary_notification_members_never_raise_anything_but_bad_request(
+    members: dict[str, Any], endpoint: dict[str, Any]
+) -> None:
+    notification = {"endpoint": {"uri": "http://e.org/n", **endpoint}, **members}
+    try:
+        parse_members(full(notification=notification), expand, NOW, partial=False)
+    except BadRequestData as exc:
+        assert exc.detail
