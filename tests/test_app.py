@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from broker.app import BROKER, add_route, create_app
 from broker.config import Settings
+from broker.logs import quiet_malformed_requests
 
 JSON = {"Content-Type": "application/json"}
 
@@ -47,6 +48,22 @@ async def test_unexpected_error_is_500_without_trace_and_logged(
     assert "secret" not in body["detail"] and "req-42" in body["detail"]
     assert resp.headers["X-Request-Id"] == "req-42"
     assert any("secret internal detail" in (r.exc_text or "") for r in caplog.records)
+
+
+async def test_a_malformed_request_is_400_and_one_warning_line(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    quiet_malformed_requests()
+    with caplog.at_level(logging.DEBUG, logger="aiohttp.server"):
+        status, _ = await _raw_request(
+            client, b"GET /ngsi-ld/v1/entities?type=T HTTP/1.1\r\nHost: x\r\n"
+            b"Link: \x0e\r\nConnection: close\r\n\r\n")
+    assert status == 400
+    records = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert [r.levelname for r in records] == ["WARNING"]
+    assert "malformed HTTP request" in records[0].getMessage()
+    assert "Invalid header value char" in records[0].getMessage()
+    assert records[0].exc_info is None
 
 
 async def test_unknown_path_and_method_are_problem_details(client: TestClient) -> None:
