@@ -40,7 +40,8 @@ class MalformedRequests(logging.Filter):
             first_line = next((ln.strip() for ln in str(exc.message).splitlines() if ln.strip()),
                               type(exc).__name__)
             record.msg = "malformed HTTP request from %s answered %d: %s"
-            record.args = (record.args[0] if record.args else "?", exc.code, first_line)
+            peer = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.args = (peer, exc.code, first_line)
             record.levelno, record.levelname = logging.WARNING, "WARNING"
             record.exc_info, record.exc_text = None, None
         return True

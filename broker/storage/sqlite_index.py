@@ -182,7 +182,9 @@ def geo_boxes(entity: Entity | None, names: set[str] | None = None) -> list[Box]
     for name, instances in _attributes(entity, names).items():
         for instance in instances:
             value = instance.get("value") if isinstance(instance, dict) else None
-            kind = value.get("type") if isinstance(value, dict) else None
+            if not isinstance(value, dict):
+                continue
+            kind = value.get("type")
             # any JSON object is a Property value: its "type" may be a list or object
             if kind.__class__ is not str or kind not in _GEOMETRIES:
                 continue
