@@ -59,6 +59,19 @@ def test_hosted_context_url_resolves_locally(client: Client, uid: str, broker_ur
     assert f"https://example.org/{uid}/speed" in full
 
 
+@pytest.mark.clause("5.13.4")
+def test_an_empty_hosted_context_is_usable(client: Client, uid: str, broker_url: str) -> None:
+    reply = client.post(BASE, {"@context": []})
+    assert reply.status == 201, reply.raw
+    hosted = broker_url + (reply.header("Location") or "")
+    entity = {"id": f"urn:ngsi-ld:Car:{uid}e", "type": "Car", "speed": {"type": "Property",
+                                                                         "value": 80}}
+    made = client.post("/ngsi-ld/v1/entities", entity, headers={"Link": link(hosted)})
+    assert made.status == 201, made.raw
+    found = client.get("/ngsi-ld/v1/entities?type=Car&q=speed==80", headers={"Link": link(hosted)})
+    assert found.status == 200 and entity["id"] in [e["id"] for e in found.json]
+
+
 @pytest.mark.clause("5.13.5")
 def test_delete_hosted_context(client: Client, uid: str) -> None:
     location = _add(client, uid)

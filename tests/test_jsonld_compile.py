@@ -170,6 +170,14 @@ def test_a_document_naming_the_core_gets_it_applied_last() -> None:
     assert ctx.expand_term("speed") == "https://example.org/speed"
 
 
+@pytest.mark.parametrize("empty", [[], {}, None, [CORE]])
+def test_a_document_with_an_empty_context_adds_no_terms(empty: Any) -> None:
+    ctx = compile_context(A, {A: {"@context": empty}}, CORE)
+    core = compile_context(None, {}, CORE)
+    assert ctx.definitions == core.definitions and ctx.expand_term("speed") == core.expand_term(
+        "speed")
+
+
 def test_bad_term_in_a_document_names_the_document() -> None:
     with pytest.raises(BadRequestData) as caught:
         compile_context(A, {A: {"@context": {"speed": ["x"]}}}, CORE)

@@ -144,8 +144,8 @@ class _Loader:
                 raise BadRequestData(f"@context document {url} is not JSON: {exc}") from None
             if isinstance(document, dict) and "@context" in document:
                 document["@context"] = _strip_core(document["@context"])
-                if document["@context"] is None:
-                    document["@context"] = {}
+                if document["@context"] is None or document["@context"] == []:
+                    document["@context"] = {}  # empty: pyld fails on an empty array here
                 _check_terms(document["@context"], f" at {url}")
         return {"contextUrl": None, "documentUrl": url, "document": document}
 
@@ -196,7 +196,7 @@ def compile_context(
         if isinstance(cause, BadRequestData | MissingContext):
             raise cause from None
         raise BadRequestData(f"invalid @context: {_describe(exc)}") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, LookupError, TypeError, AttributeError) as exc:
         # pyld lets a few malformed inputs (a relative URL inside a document...) escape raw.
         raise BadRequestData(f"invalid @context: {exc}") from None
     except RecursionError:
