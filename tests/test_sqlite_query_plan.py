@@ -9,6 +9,7 @@ and a stream much longer than the others becomes a lookup.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -155,3 +156,23 @@ async def test_several_matching_values_count_once(store: SqliteStore) -> None:
     query = resolve_names(EntityQuery(q=parse_q("a>=1")), expand)
     found, total = await store.query_entities(tenant, query, offset=1, limit=3, count=True)
     assert [e["id"] for e in found] == [e["id"] for e in items[1:4]] and total == 5
+
+
+async def test_an_unanchored_id_pattern_matches_ids_then_reads_the_page(
+    store: SqliteStore,
+) -> None:
+    items = [entity(n, ["T"], {"a": [{"type": "Property", "value": n}]}) for n in range(200)]
+    tenant = await load(store, items)
+    query = EntityQuery(id_pattern="x:1.5")  # search semantics: not a key range
+    plan = compile_query(tenant, query)
+    assert plan.keys_sql is not None and "instr(" in plan.sql
+    read: list[list[str]] = []
+    original = sqlite_exec.read_docs
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sqlite_exec, "read_docs",
+                      lambda conn, t, ids: read.append(list(ids)) or original(conn, t, ids))
+        found, total = await store.query_entities(tenant, query, offset=2, limit=3, count=True)
+    expected = [e for e in items if re.search("x:1.5", e["id"])]
+    assert [e["id"] for e in found] == [e["id"] for e in expected[2:5]] and found == expected[2:5]
+    assert total == len(expected) == 10
+    assert read == [[e["id"] for e in expected[2:5]]]  # only the page's documents

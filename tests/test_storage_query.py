@@ -158,7 +158,10 @@ def queries(draw: st.DrawFn) -> EntityQuery:
     scope = maybe(st.sampled_from(["/a", "/a/#", "/+/b", "/c|/a/b"]))
     query = EntityQuery(
         ids=maybe(st.lists(st.sampled_from(IDS), min_size=1, max_size=4)),
-        id_pattern=maybe(st.sampled_from(["^urn:x:A", "2$", "^urn:x:B[0-2]", "1|3", "x"])),
+        id_pattern=maybe(st.sampled_from([
+            "^urn:x:A", "2$", "^urn:x:B[0-2]", "1|3", "x", "x:A", "urn:x:B.*", "x:[AB]1",
+            "A(1)?", "x:B2?", "(?i)X:a", "B\\d", "[^A]2",
+        ])),
         type_expr=None if types is None else parse_type_expr(types),
         attrs=maybe(st.lists(st.sampled_from(ATTRS), min_size=1, max_size=2)),
         q=None if q is None else parse_q(q),

@@ -78,6 +78,64 @@ def literal_prefix(pattern: str) -> str:
     return "".join(prefix)
 
 
+def required_literal(pattern: str) -> str:
+    """A literal text every match of ``pattern`` contains ("" if none is known).
+
+    The longest run of plain characters outside groups and classes, less a
+    character a quantifier makes optional.  Patterns with ``|`` or with inline
+    flags, lookarounds and other ``(?`` constructs give "" (a flag such as
+    ``(?i)`` would change what the run matches).  Returning too little is always
+    safe: the result only pre-selects candidates for the full match.
+    """
+    if "|" in pattern or "(?" in pattern:
+        return ""
+    best = ""
+    run: list[str] = []
+    depth = 0
+    i, n = 0, len(pattern)
+    while i < n:
+        char = pattern[i]
+        if char in _REGEX_SPECIAL or depth:
+            if char in _OPTIONAL_QUANTIFIERS and run:
+                run.pop()
+            if len(run) > len(best):
+                best = "".join(run)
+            run = []
+            if char == "\\":
+                i += 1  # the escaped character is not taken as a literal
+            elif char == "(":
+                depth += 1
+            elif char == ")":
+                depth = max(0, depth - 1)
+            elif char == "[":
+                i = _class_end(pattern, i)  # a class's characters are not literals
+            elif char == "{":
+                i = pattern.find("}", i)  # nor a repetition's
+            if i < 0:
+                return best
+        else:
+            run.append(char)
+        i += 1
+    return max(best, "".join(run), key=len)
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """The index of the ``]`` closing the class opened at ``start`` (-1 if none)."""
+    i = start + 1
+    if pattern.startswith("^", i):
+        i += 1
+    if pattern.startswith("]", i):
+        i += 1  # a "]" first in the class is one of its characters
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            i += 2
+        elif pattern[i] == "]":
+            return i
+        else:
+            i += 1
+    return -1
+
+
 def prefix_upper_bound(prefix: str) -> str | None:
     """The smallest string greater than every string starting with ``prefix``."""
     if not prefix or prefix[-1] == "\U0010ffff":

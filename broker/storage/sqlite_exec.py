@@ -20,9 +20,9 @@ from ngsi_ld.query import EntityQuery, matches
 from ngsi_ld.query.regexes import search
 
 from .base import Entity, EntityScan
-from .common import literal_prefix, page, prefix_upper_bound
+from .common import page
 from .sqlite_index import stream_size
-from .sqlite_query import Plan, compile_query
+from .sqlite_query import Plan, compile_query, id_pattern_sql
 from .sqlite_sql import read_docs
 from .versioned import Versioned, Wanted
 
@@ -85,6 +85,10 @@ def run_query_versioned(
                 f"{plan.sql} LIMIT ? OFFSET ?",
                 [*plan.params, -1 if limit is None else limit, offset],
             ).fetchall()
+        elif plan.keys_sql is not None:
+            page, total = _pattern_page(conn, plan, offset, limit, count)
+            _read_documents(conn, tenant, [i for i in page if wanted(i.entity_id, i.version)])
+            return page, total
         else:
             return _stream(conn, plan, query, offset, limit, count)
         return [
@@ -99,6 +103,26 @@ def _read_documents(conn: sqlite3.Connection, tenant: str, items: list[Versioned
     docs = read_docs(conn, tenant, [item.entity_id for item in items])
     for item in items:
         item.raw = docs[item.entity_id]
+
+
+def _pattern_page(
+    conn: sqlite3.Connection, plan: Plan, offset: int, limit: int | None, count: bool
+) -> tuple[list[Versioned], int | None]:
+    """The page of an exact plan whose ids are still to match its idPattern: ids and
+    versions only (the documents of the page are read afterwards)."""
+    assert plan.keys_sql is not None and plan.id_pattern is not None
+    stop = None if limit is None else offset + limit
+    found: list[Versioned] = []
+    seen = 0
+    for entity_id, version in conn.execute(plan.keys_sql, plan.params):
+        if not search(plan.id_pattern, entity_id):
+            continue
+        if seen >= offset and (stop is None or seen < stop):
+            found.append(Versioned(entity_id, version))
+        seen += 1
+        if not count and stop is not None and seen >= stop:
+            break
+    return found, seen if count else None
 
 
 def _stream(
@@ -154,14 +178,8 @@ def _id_source(tenant: str, query: EntityScan) -> tuple[str, list[Any]]:
     if query.ids is not None:
         source += " AND id IN (SELECT value FROM json_each(?))"
         params.append(orjson.dumps(list(query.ids)).decode())
-    prefix = literal_prefix(query.id_pattern) if query.id_pattern else ""
-    if prefix:
-        source += " AND id >= ?"
-        params.append(prefix)
-        upper = prefix_upper_bound(prefix)
-        if upper is not None:
-            source += " AND id < ?"
-            params.append(upper)
+    if query.id_pattern:
+        source += "".join(" AND " + c for c in id_pattern_sql("id", query.id_pattern, params))
     return source, params
 
 

@@ -49,7 +49,7 @@ from ngsi_ld.query import (
     bbox_for,
 )
 
-from .common import literal_prefix, prefix_upper_bound
+from .common import literal_prefix, prefix_upper_bound, required_literal
 from .sqlite_conditions import attr_exists, json_list, q_sql, type_sql, value_sql
 from .sqlite_index import Stream
 
@@ -75,6 +75,9 @@ class Plan:
     ids_sql: str | None = None
     ids_params: tuple[Any, ...] = ()
     page_sql: str | None = None
+    #: an exact plan but for the idPattern: ``sql`` without the documents, so that
+    #: ids are matched first and only the page's documents are read
+    keys_sql: str | None = None
 
 
 def _type_list(expr: TypeExpr | None) -> list[str] | None:
@@ -245,14 +248,7 @@ def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
     if query.geo_q is not None:
         exact = False  # the box only bounds the matches
     if query.id_pattern is not None:
-        prefix = literal_prefix(query.id_pattern)
-        if prefix:
-            conds.append(f"{id_col} >= ?")
-            params.append(prefix)
-            upper = prefix_upper_bound(prefix)
-            if upper is not None:
-                conds.append(f"{id_col} < ?")
-                params.append(upper)
+        conds += id_pattern_sql(id_col, query.id_pattern, params)
     any_of = _type_list(query.type_expr)
     if any_of is not None:
         conds.append(
@@ -286,7 +282,28 @@ def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
         conds = [_ENTITY_COLUMN.sub(r"t.\1", c) for c in conds]
     where = "".join(f" AND {c}" for c in conds)
     sql = f"SELECT e.id, e.version, e.doc {source}{where} ORDER BY {id_col}"
-    return Plan(sql, params, query.id_pattern, exact)
+    plan = Plan(sql, params, query.id_pattern, exact)
+    if exact and query.id_pattern is not None:
+        plan.keys_sql = f"SELECT e.id, e.version {source}{where} ORDER BY {id_col}"
+    return plan
 
 
-__all__ = ["MERGE_RATIO", "Plan", "Size", "compile_query"]
+def id_pattern_sql(id_col: str, pattern: str, params: list[Any]) -> list[str]:
+    """Conditions on ``id_col`` every id matching ``pattern`` meets: the key range of
+    an anchored literal prefix, else containing the literal every match contains."""
+    prefix = literal_prefix(pattern)
+    if prefix:
+        params.append(prefix)
+        upper = prefix_upper_bound(prefix)
+        if upper is None:
+            return [f"{id_col} >= ?"]
+        params.append(upper)
+        return [f"{id_col} >= ?", f"{id_col} < ?"]
+    literal = required_literal(pattern)
+    if not literal:
+        return []
+    params.append(literal)
+    return [f"instr({id_col}, ?) > 0"]
+
+
+__all__ = ["MERGE_RATIO", "Plan", "Size", "compile_query", "id_pattern_sql"]

@@ -1,0 +1,59 @@
+"""What the stores derive from an idPattern to pre-select candidate ids.
+
+The property: every id the pattern matches (``search`` semantics, clause 4.9
+regular expressions) starts with ``literal_prefix`` and contains
+``required_literal``; the pre-selection never drops a match.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from broker.storage.common import literal_prefix, required_literal
+from ngsi_ld.query.regexes import search
+
+PIECES = st.sampled_from([
+    "a", "b", "c", ":", "urn", "-", "1", ".", "*", "+", "?", "{0,2}", "{2}", "^", "$",
+    "[ab]", "[^a]", "[]a]", "[a-c]", "\\d", "\\.", "\\]", "(", ")", "(ab)", "(?i)", "|",
+    "[[:alpha:]]", "(?:a)", "\\", "[", "{",
+])
+
+
+@settings(max_examples=400)
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@given(st.lists(PIECES, max_size=8).map("".join), st.data())
+def test_every_match_contains_the_literals(pattern: str, data: st.DataObject) -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # "possible nested set"
+            re.compile(pattern)
+    except re.error:
+        assume(False)
+    text = data.draw(st.from_regex(pattern, fullmatch=False))
+    if not search(pattern, text):  # re and regex may disagree on exotic syntax
+        return
+    assert required_literal(pattern) in text
+    assert text.startswith(literal_prefix(pattern))
+
+
+@pytest.mark.parametrize(("pattern", "literal"), [
+    ("urn:ngsi-ld:Streetlight:hk:9.*", "urn:ngsi-ld:Streetlight:hk:9"),
+    (".*:99.*", ":99"),
+    ("abc?d", "ab"),
+    ("a[xyz]bcd", "bcd"),
+    ("[]ab]cd", "cd"),
+    ("[^]ab]cd", "cd"),
+    ("(abcd)?ef", "ef"),
+    ("x{0,3}yz", "yz"),
+    ("ab\\.cd", "ab"),
+    ("(?i)abc", ""),
+    ("ab|cd", ""),
+    ("[unclosed", ""),
+])
+def test_required_literal(pattern: str, literal: str) -> None:
+    assert required_literal(pattern) == literal
