@@ -176,3 +176,19 @@ async def test_an_unanchored_id_pattern_matches_ids_then_reads_the_page(
     assert [e["id"] for e in found] == [e["id"] for e in expected[2:5]] and found == expected[2:5]
     assert total == len(expected) == 10
     assert read == [[e["id"] for e in expected[2:5]]]  # only the page's documents
+
+
+async def test_an_exact_count_reads_the_driving_index_only(store: SqliteStore) -> None:
+    items = [entity(n, ["T" if n % 2 else "U"], {"a": [{"type": "Property", "value": n}]})
+             for n in range(60)]
+    tenant = await load(store, items)
+    for query in (EntityQuery(type_expr=parse_type_expr(NS + "T")),
+                  EntityQuery(attrs=[NS + "a"]), EntityQuery(type_expr=parse_type_expr(NS + "U"),
+                                                             attrs=[NS + "a"])):
+        plan = compile_query(tenant, query)
+        assert plan.count_sql is not None and "entities e" not in plan.count_sql
+        details = await _details(store, plan.count_sql, plan.params)
+        assert not any("entities" in d for d in details), details
+        expected = [e for e in items if matches(e, query)]
+        found, total = await store.query_entities(tenant, query, offset=5, limit=3, count=True)
+        assert total == len(expected) and found == expected[5:8]

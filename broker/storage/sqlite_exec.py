@@ -79,7 +79,7 @@ def run_query_versioned(
             total = None
             if count:
                 (total,) = conn.execute(
-                    f"SELECT COUNT(*) FROM ({plan.sql})", plan.params
+                    plan.count_sql or f"SELECT COUNT(*) FROM ({plan.sql})", plan.params
                 ).fetchone()
             rows = conn.execute(
                 f"{plan.sql} LIMIT ? OFFSET ?",

@@ -78,6 +78,8 @@ class Plan:
     #: an exact plan but for the idPattern: ``sql`` without the documents, so that
     #: ids are matched first and only the page's documents are read
     keys_sql: str | None = None
+    #: an exact plan: the count of its rows, on the driving index alone
+    count_sql: str | None = None
 
 
 def _type_list(expr: TypeExpr | None) -> list[str] | None:
@@ -215,23 +217,21 @@ def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
         driver_attr = query.attrs[0]
     id_col = "e.id"
     if query.ids is None and bbox is None and driver_type is not None:
-        source = (
-            "FROM entity_types t JOIN entities e ON e.tenant = t.tenant AND e.id = t.id"
-            " WHERE t.tenant = ? AND t.type = ?"
-        )
+        index, where_key = "entity_types t", " WHERE t.tenant = ? AND t.type = ?"
         params += [tenant, driver_type]
         id_col = "t.id"
     elif query.ids is None and bbox is None and driver_attr is not None:
         # no type: the entities that have the attribute the q (or attrs) needs
-        source = (
-            "FROM entity_attrs t JOIN entities e ON e.tenant = t.tenant AND e.id = t.id"
-            " WHERE t.tenant = ? AND t.attr = ?"
-        )
+        index, where_key = "entity_attrs t", " WHERE t.tenant = ? AND t.attr = ?"
         params += [tenant, driver_attr]
         id_col = "t.id"
     else:
-        source = "FROM entities e WHERE e.tenant = ?"
+        index, where_key = "entities e", " WHERE e.tenant = ?"
         params.append(tenant)
+    # the index alone is enough to count: the entities table is joined for the rows
+    counted = f"FROM {index}{where_key}"
+    source = counted if id_col == "e.id" else (
+        f"FROM {index} JOIN entities e ON e.tenant = t.tenant AND e.id = t.id{where_key}")
     if query.ids is not None:
         conds.append("e.id IN (SELECT value FROM json_each(?))")
         params.append(json_list(query.ids))
@@ -257,7 +257,7 @@ def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
         )
         params += [tenant, json_list(any_of)]
     elif query.type_expr is not None and not (
-        isinstance(query.type_expr, TypeName) and source.startswith("FROM entity_types")
+        isinstance(query.type_expr, TypeName) and index.startswith("entity_types")
     ):
         conds.append(type_sql(query.type_expr, params))
     if query.scope_q is not None:
@@ -285,6 +285,8 @@ def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
     plan = Plan(sql, params, query.id_pattern, exact)
     if exact and query.id_pattern is not None:
         plan.keys_sql = f"SELECT e.id, e.version {source}{where} ORDER BY {id_col}"
+    elif exact:
+        plan.count_sql = f"SELECT COUNT(*) {counted}{where}"
     return plan
 
 
