@@ -86,7 +86,8 @@ def run_query_versioned(
                 [*plan.params, -1 if limit is None else limit, offset],
             ).fetchall()
         elif plan.keys_sql is not None:
-            page, total = _pattern_page(conn, plan, offset, limit, count)
+            # ids matched first, then the documents of the page only
+            page, total = _stream(conn, plan, query, offset, limit, count, plan.keys_sql)
             _read_documents(conn, tenant, [i for i in page if wanted(i.entity_id, i.version)])
             return page, total
         else:
@@ -105,26 +106,6 @@ def _read_documents(conn: sqlite3.Connection, tenant: str, items: list[Versioned
         item.raw = docs[item.entity_id]
 
 
-def _pattern_page(
-    conn: sqlite3.Connection, plan: Plan, offset: int, limit: int | None, count: bool
-) -> tuple[list[Versioned], int | None]:
-    """The page of an exact plan whose ids are still to match its idPattern: ids and
-    versions only (the documents of the page are read afterwards)."""
-    assert plan.keys_sql is not None and plan.id_pattern is not None
-    stop = None if limit is None else offset + limit
-    found: list[Versioned] = []
-    seen = 0
-    for entity_id, version in conn.execute(plan.keys_sql, plan.params):
-        if not search(plan.id_pattern, entity_id):
-            continue
-        if seen >= offset and (stop is None or seen < stop):
-            found.append(Versioned(entity_id, version))
-        seen += 1
-        if not count and stop is not None and seen >= stop:
-            break
-    return found, seen if count else None
-
-
 def _stream(
     conn: sqlite3.Connection,
     plan: Plan,
@@ -132,20 +113,25 @@ def _stream(
     offset: int,
     limit: int | None,
     count: bool,
+    sql: str | None = None,
 ) -> tuple[list[Versioned], int | None]:
+    """The page of the rows of ``sql`` (default ``plan.sql``) that match the idPattern
+    and, unless the plan is exact, ``query``; rows are (id, version[, document])."""
     stop = None if limit is None else offset + limit
     found: list[Versioned] = []
     seen = 0
-    for entity_id, version, doc in conn.execute(plan.sql, plan.params):
+    for row in conn.execute(sql or plan.sql, plan.params):
+        entity_id = row[0]
         if plan.id_pattern is not None and not search(plan.id_pattern, entity_id):
             continue
+        doc = row[2] if len(row) > 2 else None
         entity = None
-        if not plan.exact:
-            entity = orjson.loads(doc)
+        if not plan.exact:  # inexact plans select the documents
+            entity = orjson.loads(row[2])
             if not matches(entity, query):
                 continue
         if seen >= offset and (stop is None or seen < stop):
-            found.append(Versioned(entity_id, version, raw=doc, entity=entity))
+            found.append(Versioned(entity_id, row[1], raw=doc, entity=entity))
         seen += 1
         if not count and stop is not None and seen >= stop:
             break
