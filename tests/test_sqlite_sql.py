@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from pathlib import Path
 
 from broker.storage import sqlite_sql as sql
@@ -66,3 +68,23 @@ def test_a_rolled_back_write_leaves_no_version_behind(tmp_path: Path) -> None:
     conn.execute("ROLLBACK")
     assert conn.execute("SELECT version FROM entities").fetchone() == (kept,)
     assert sql.next_version(conn) > kept
+
+
+def test_a_writer_connects_while_another_process_holds_a_write_lock(tmp_path: Path) -> None:
+    """SQLite refuses the switch to WAL at once (no busy wait) while another connection
+    holds a write lock: two brokers starting together on one file met this."""
+    path = tmp_path / "locked.db"
+    holder = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    release = threading.Timer(0.2, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        conn = sql.connect(path, readonly=False)
+    finally:
+        release.join()
+        holder.close()
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert conn.execute("SELECT x FROM t").fetchall() == [(1,)]
+    conn.close()

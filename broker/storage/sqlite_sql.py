@@ -10,6 +10,7 @@ or by attribute name reads an index instead of the entities table.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,11 +89,37 @@ def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     if readonly:
         conn.execute("PRAGMA query_only = ON")
     else:
-        conn.execute("PRAGMA journal_mode = WAL")
+        _retry_locked(conn, "PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         # After a burst of writes, truncate the WAL back to a bounded size.
         conn.execute("PRAGMA journal_size_limit = 67108864")
     return conn
+
+
+#: how long a connection start-up retries a statement SQLite refused as locked
+LOCKED_RETRY_SECONDS = 10.0
+
+
+def _retry_locked(conn: sqlite3.Connection, statement: str) -> None:
+    """Run ``statement``, retrying while SQLite answers "database is locked".
+
+    Setting the journal mode needs a lock SQLite does not wait for with the busy
+    handler when another process holds a conflicting one (deadlock avoidance):
+    two broker processes starting together on one file, or a worker restarted
+    while another writes, got "database is locked" at once.  Runs on a store
+    thread, never on the event loop, so sleeping here blocks no request.
+    """
+    deadline = time.monotonic() + LOCKED_RETRY_SECONDS
+    delay = 0.005
+    while True:
+        try:
+            conn.execute(statement)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
