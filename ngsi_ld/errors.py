@@ -13,6 +13,8 @@ registered NGSI-LD error types::
     ├── AlreadyExists                409  entity, subscription or context id already taken
     ├── Conflict                     409  the operation conflicts with the state of a resource
     ├── OperationNotSupported        422  the operation is valid but not supported here
+    │   └── NotImplementedOperation  501  a part of the API this broker does not implement
+    │                                     (type OperationNotSupported, as Orion-LD answers)
     ├── TooComplexQuery              403  the query would be too expensive
     ├── TooManyResults               403  the result set is bigger than the broker returns
     ├── InternalError                500  a bug; logged with the request id, no trace to the client
@@ -97,6 +99,15 @@ class OperationNotSupported(NgsiLdError):
     title = "Operation not supported"
 
 
+class NotImplementedOperation(OperationNotSupported):
+    status = 501
+    title = "Not implemented"
+
+    @property
+    def type_uri(self) -> str:
+        return ERROR_NAMESPACE + "OperationNotSupported"
+
+
 class TooComplexQuery(NgsiLdError):
     status = 403
     title = "Too complex query"
@@ -154,6 +165,7 @@ __all__ = [
     "NoMultiTenantSupport",
     "NonexistentTenant",
     "NotAcceptable",
+    "NotImplementedOperation",
     "OperationNotSupported",
     "PayloadTooLarge",
     "ResourceNotFound",

@@ -15,6 +15,7 @@ def setup_routes(app: web.Application) -> None:
         query_post,
         subscriptions,
         system,
+        unsupported,
     )
 
     system.setup(app)
@@ -25,3 +26,4 @@ def setup_routes(app: web.Application) -> None:
     query_post.setup(app)
     discovery.setup(app)
     subscriptions.setup(app)
+    unsupported.setup(app)  # last: only what the others left unrouted
