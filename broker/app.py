@@ -21,7 +21,7 @@ from broker.render_cache import KnownVersions, RenderCache
 from broker.storage import open_store
 from broker.storage.base import Store
 from broker.storage.shared import shared
-from ngsi_ld.errors import InternalError, NgsiLdError, NonexistentTenant
+from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError, NonexistentTenant
 
 log = logging.getLogger("broker")
 
@@ -105,6 +105,12 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if exc.status < 400:
             raise
         response = _http_problem(exc)
+    except RecursionError:
+        # Only input nested past every limit gets here (parsers and the attribute
+        # checks bound nesting); logged in case it is a bug after all.
+        log.warning("recursion limit in %s %s", request.method, request.path, exc_info=True,
+                    extra={"request_id": request_id})
+        response = problem_response(BadRequestData("the request nests too deeply"))
     except Exception:
         log.exception(
             "unexpected error in %s %s",

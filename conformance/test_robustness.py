@@ -160,3 +160,51 @@ def test_any_subscription(
         assert answered_properly(changed, 204), (changed.status, changed.raw)
         assert client.get(location).status == 200
         client.delete(location)
+
+
+def _nest(depth: int, leaf: str = "1") -> str:
+    return "[" * depth + leaf + "]" * depth
+
+
+# 4.5 attribute values of any depth; 5.5.2 an answer for everything
+@pytest.mark.clause("5.5.2")
+@pytest.mark.parametrize("depth", [300, 1000])
+def test_deeply_nested_bodies_are_refused_not_failed(client: Client, depth: int) -> None:
+    entity_id = f"urn:ngsi-ld:{TYPE}:deep{depth}"
+    chain = '{"type":"Property","value":1}'
+    for _ in range(depth):
+        chain = '{"type":"Property","value":1,"s":' + chain + "}"
+    head = '{"id":"' + entity_id + '","type":"T",'
+    bodies = [
+        head + '"a":{"type":"Property","value":' + _nest(depth) + "}}",
+        head + '"a":' + _nest(depth) + "}",
+        head + '"a":' + chain + "}",
+        head + '"location":{"type":"Polygon","coordinates":' + _nest(depth, "1.0") + "}}",
+    ]
+    for body in bodies:
+        reply = client.request("POST", ENTITIES, raw=body.encode())
+        assert answered_properly(reply), (reply.status, reply.raw[:300])
+        assert len(reply.raw) < 2000  # the detail does not echo the input
+        assert client.get(entity_path(entity_id)).status == 404
+    coordinates = quote(_nest(depth, "1.0"), safe="")
+    reply = client.get(f"{ENTITIES}?type=T&georel=within&geometry=Polygon"
+                       f"&coordinates={coordinates}")
+    assert answered_properly(reply), (reply.status, reply.raw[:300])
+
+
+@pytest.mark.clause("4.5.2")
+def test_values_nested_twenty_levels_are_stored_as_sent(client: Client) -> None:
+    entity_id = f"urn:ngsi-ld:{TYPE}:nested20"
+    value: Any = "leaf"
+    for n in range(20):
+        value = {"k": value, "n": n} if n % 2 else [value, n]
+    chain: dict[str, Any] = {"type": "Property", "value": 0}
+    for n in range(8):
+        chain = {"type": "Property", "value": n + 1, "s": chain}
+    reply = client.post(ENTITIES, {"id": entity_id, "type": TYPE,
+                                   "a": {"type": "Property", "value": value},
+                                   "j": {"type": "JsonProperty", "json": value}, "c": chain})
+    assert reply.status == 201, reply.raw
+    stored = client.get(entity_path(entity_id)).json
+    assert stored["a"]["value"] == value and stored["j"]["json"] == value
+    assert stored["c"]["s"]["s"]["value"] == 6

@@ -10,6 +10,10 @@ An attribute is returned as a list of instances (docs/architecture.md).  With
 member (``{"type": kind, "value": NULL}``, plus ``datasetId`` when one was
 given), the one marker ``ngsi_ld.instances.is_delete`` and the write operations
 understand.  A JSON ``null`` is never valid NGSI-LD data and is refused.
+
+Nesting is bounded (``MAX_VALUE_DEPTH``, ``MAX_SUB_ATTRIBUTE_DEPTH``) so that
+every stored entity can be encoded by every backend: MongoDB refuses documents
+nested deeper than 100 levels, orjson deeper than 254.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ __all__ = [
 ]
 
 KINDS = frozenset(MAIN_MEMBER)
+#: arrays and objects one attribute value may nest
+MAX_VALUE_DEPTH = 32
+#: sub-attributes of sub-attributes... (each level nests two in the internal form)
+MAX_SUB_ATTRIBUTE_DEPTH = 16
 # Concise input: a main member without "type" gives the kind (4.5.1).
 _KIND_OF_MEMBER = {
     "value": "Property",
@@ -158,19 +166,29 @@ def _key_value(name: str, value: Any, allow_null: bool) -> dict[str, Any]:
         return {"type": "Property", "value": NULL}
     if value is None:
         raise BadRequestData(f"Attribute {name!r}: null is not a valid value")
+    _check_depth(f"Attribute {name!r}", value)
     if is_geometry(value):
         validate_geometry(value, where=f"Attribute {name!r}")
         return {"type": "GeoProperty", "value": value}
     return {"type": "Property", "value": value}
 
 
-def _instance(name: str, raw: Any, allow_null: bool, *, top: bool) -> dict[str, Any]:
+def _instance(
+    name: str, raw: Any, allow_null: bool, *, top: bool, level: int = 0
+) -> dict[str, Any]:
     where = f"Attribute {name!r}" if top else f"Sub-attribute {name!r}"
+    if level > MAX_SUB_ATTRIBUTE_DEPTH:
+        raise BadRequestData(
+            f"{where}: sub-attributes nest deeper than {MAX_SUB_ATTRIBUTE_DEPTH} levels"
+        )
     if raw.__class__ is dict:
         kind = raw.get("type")
         if kind.__class__ is str and kind in KINDS:
             # The normalized form, by far the most common: straight to its members.
-            return _members(name, where, kind, raw, allow_null, top)
+            return _members(name, where, kind, raw, allow_null, top, level)
+    # before anything recurses into it (geometry checks, error details); the
+    # attribute's own object may be one level around the value
+    _check_depth(where, raw, MAX_VALUE_DEPTH + 1)
     if allow_null and raw == NULL:
         return {"type": "Property", "value": NULL}
     if raw is None:
@@ -178,6 +196,7 @@ def _instance(name: str, raw: Any, allow_null: bool, *, top: bool) -> dict[str, 
     if not isinstance(raw, dict):
         if isinstance(raw, list) and not top and _looks_multi(raw):
             raise BadRequestData(f"{where}: a sub-attribute cannot have several instances")
+        _check_depth(where, raw)
         return {"type": "Property", "value": raw}  # concise: a bare value
     kind = _kind_name(raw)
     if "type" not in raw:
@@ -191,6 +210,7 @@ def _instance(name: str, raw: Any, allow_null: bool, *, top: bool) -> dict[str, 
             stray = sorted((_COMMON | {"objectType"}) & raw.keys())
             if stray:
                 raise BadRequestData(f"{where}: has {stray[0]!r} but no value")
+            _check_depth(where, raw)
             return {"type": "Property", "value": raw}  # concise: an object value
         kind = _KIND_OF_MEMBER[present[0]]
         if kind == "Property" and is_geometry(raw["value"]):
@@ -200,11 +220,12 @@ def _instance(name: str, raw: Any, allow_null: bool, *, top: bool) -> dict[str, 
             validate_geometry(raw, where=where)
             return {"type": "GeoProperty", "value": raw}
         raise BadRequestData(f"{where}: type {raw['type']!r} is not an attribute type")
-    return _members(name, where, kind, raw, allow_null, top)
+    return _members(name, where, kind, raw, allow_null, top, level)
 
 
 def _members(
-    name: str, where: str, kind: str, raw: dict[str, Any], allow_null: bool, top: bool
+    name: str, where: str, kind: str, raw: dict[str, Any], allow_null: bool, top: bool,
+    level: int,
 ) -> dict[str, Any]:
     main = MAIN_MEMBER[kind]
     if main not in raw:
@@ -240,7 +261,7 @@ def _members(
             inst[key] = val
         else:
             check_name(key, what="sub-attribute")
-            sub[key] = _instance(key, val, allow_null, top=False)
+            sub[key] = _instance(key, val, allow_null, top=False, level=level + 1)
     if sub:
         inst["sub"] = sub
     return inst
@@ -255,6 +276,7 @@ def _is_null_main(value: Any) -> bool:
 def _main_value(where: str, kind: str, value: Any) -> Any:
     if value is None:
         raise BadRequestData(f"{where}: {MAIN_MEMBER[kind]!r} cannot be null")
+    _check_depth(where, value)
     if kind == "Property":
         if isinstance(value, dict):
             _check_literal(where, value)
@@ -276,6 +298,22 @@ def _main_value(where: str, kind: str, value: Any) -> Any:
     elif kind == "ListRelationship":
         return _object_list(where, value)
     return value  # JsonProperty: any JSON, untouched
+
+
+def _check_depth(where: str, value: Any, limit: int = MAX_VALUE_DEPTH) -> None:
+    """BadRequestData if ``value`` nests more than ``limit`` arrays and objects."""
+    if value.__class__ is not dict and value.__class__ is not list:
+        return
+    stack = [(value, 1)]
+    while stack:  # iterative: a deep value must not exhaust Python's recursion limit
+        node, depth = stack.pop()
+        if depth > limit:
+            raise BadRequestData(
+                f"{where}: the value nests deeper than {MAX_VALUE_DEPTH} arrays and objects"
+            )
+        for child in node.values() if node.__class__ is dict else node:
+            if child.__class__ is dict or child.__class__ is list:
+                stack.append((child, depth + 1))
 
 
 def _check_literal(where: str, value: Any) -> None:

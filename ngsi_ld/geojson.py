@@ -8,6 +8,7 @@ names the attribute and the part of the geometry that is wrong.
 from __future__ import annotations
 
 import math
+import reprlib
 from typing import Any
 
 from ngsi_ld.errors import BadRequestData
@@ -62,7 +63,7 @@ def validate_geometry(obj: Any, *, where: str = "geometry") -> None:
         raise BadRequestData(f"{where}: a GeoJSON geometry must be a JSON object")
     kind = obj.get("type")
     if not isinstance(kind, str) or kind not in GEOMETRY_TYPES:
-        raise BadRequestData(f"{where}: {kind!r} is not a GeoJSON geometry type")
+        raise BadRequestData(f"{where}: {_brief(kind)} is not a GeoJSON geometry type")
     if kind == "GeometryCollection":
         members = obj.get("geometries")
         if not isinstance(members, list):
@@ -93,18 +94,29 @@ def _check(kind: str, coords: Any, where: str) -> None:
             _polygon(poly, f"{where}[{i}]")
 
 
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxlist, _BRIEF.maxdict, _BRIEF.maxstring = 3, 6, 4, 60
+
+
+def _brief(value: Any) -> str:
+    """A bounded repr of client input for an error detail (any size, any depth)."""
+    return _BRIEF.repr(value)
+
+
 def _array(value: Any, where: str) -> list[Any]:
     if not isinstance(value, list):
-        raise BadRequestData(f"{where}: expected an array of coordinates, got {value!r}")
+        raise BadRequestData(f"{where}: expected an array of coordinates, got {_brief(value)}")
     return value
 
 
 def _position(pos: Any, where: str) -> list[float]:
     if not isinstance(pos, list) or len(pos) not in (2, 3):
-        raise BadRequestData(f"{where}: a position is an array of 2 or 3 numbers, got {pos!r}")
+        raise BadRequestData(
+            f"{where}: a position is an array of 2 or 3 numbers, got {_brief(pos)}"
+        )
     for n in pos:
         if isinstance(n, bool) or not isinstance(n, int | float) or not math.isfinite(n):
-            raise BadRequestData(f"{where}: coordinate {n!r} is not a number")
+            raise BadRequestData(f"{where}: coordinate {_brief(n)} is not a number")
     lon, lat = pos[0], pos[1]
     if not -180 <= lon <= 180:
         raise BadRequestData(f"{where}: longitude {lon} is outside [-180, 180]")

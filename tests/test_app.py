@@ -24,7 +24,11 @@ async def _client(settings: Settings) -> TestClient:
     async def boom(request: web.Request) -> web.Response:
         raise RuntimeError("secret internal detail")
 
+    async def deep(request: web.Request) -> web.Response:
+        raise RecursionError("maximum recursion depth exceeded")
+
     add_route(app, "GET", "/boom", boom)
+    add_route(app, "GET", "/deep", deep)
     client = TestClient(TestServer(app))
     await client.start_server()
     return client
@@ -48,6 +52,12 @@ async def test_unexpected_error_is_500_without_trace_and_logged(
     assert "secret" not in body["detail"] and "req-42" in body["detail"]
     assert resp.headers["X-Request-Id"] == "req-42"
     assert any("secret internal detail" in (r.exc_text or "") for r in caplog.records)
+
+
+async def test_input_nested_past_python_recursion_is_400_not_500(client: TestClient) -> None:
+    resp = await client.get("/deep")
+    body = await resp.json()
+    assert resp.status == 400 and body["type"].endswith("/BadRequestData")
 
 
 async def test_a_malformed_request_is_400_and_one_warning_line(

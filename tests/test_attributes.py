@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ngsi_ld.attributes import NULL, is_deletion, is_iri, is_term, parse_attribute
+from ngsi_ld.attributes import (
+    MAX_SUB_ATTRIBUTE_DEPTH,
+    MAX_VALUE_DEPTH,
+    NULL,
+    is_deletion,
+    is_iri,
+    is_term,
+    parse_attribute,
+)
 from ngsi_ld.errors import BadRequestData
 
 POINT = {"type": "Point", "coordinates": [1.0, 2.0]}
@@ -270,3 +278,55 @@ def test_a_name_that_is_not_a_string_is_bad_request_data(name: Any) -> None:
     check_name("temperature")  # a valid name is remembered; others still checked
     with pytest.raises(BadRequestData, match="must be a term or an IRI"):
         check_name(name)
+
+
+def _nested(depth: int, leaf: Any = 1) -> Any:
+    value = leaf
+    for n in range(depth):
+        value = {"k": value} if n % 2 else [value]
+    return value
+
+
+@pytest.mark.parametrize("wrap", [
+    lambda v: {"type": "Property", "value": v},
+    lambda v: {"type": "JsonProperty", "json": v},
+    lambda v: {"type": "ListProperty", "valueList": [v]},
+    lambda v: v,  # concise
+    lambda v: {"value": v},
+])
+def test_values_nest_up_to_the_limit(wrap: Any) -> None:
+    inside = MAX_VALUE_DEPTH - 1 if wrap(0) == {"type": "ListProperty", "valueList": [0]} else (
+        MAX_VALUE_DEPTH)
+    assert parse_attribute("a", wrap(_nested(inside)))
+    for depth in (inside + 1, 5000):  # far past Python's recursion limit too
+        with pytest.raises(BadRequestData, match="nests deeper"):
+            parse_attribute("a", wrap(_nested(depth)))
+    assert parse_attribute("a", _nested(MAX_VALUE_DEPTH), key_values=True)
+    with pytest.raises(BadRequestData, match="nests deeper"):
+        parse_attribute("a", _nested(MAX_VALUE_DEPTH + 1), key_values=True)
+
+
+def test_sub_attributes_nest_up_to_the_limit() -> None:
+    def chain(levels: int) -> dict[str, Any]:
+        instance: dict[str, Any] = {"type": "Property", "value": 1}
+        for _ in range(levels):
+            instance = {"type": "Property", "value": 1, "s": instance}
+        return instance
+
+    assert parse_attribute("a", chain(MAX_SUB_ATTRIBUTE_DEPTH))
+    for levels in (MAX_SUB_ATTRIBUTE_DEPTH + 1, 3000):
+        with pytest.raises(BadRequestData, match="sub-attributes nest deeper"):
+            parse_attribute("a", chain(levels))
+
+
+def test_a_deep_geometry_is_bad_request_data_with_a_short_detail() -> None:
+    coordinates = _nested(5000, 1.0)
+    for raw in ({"type": "Polygon", "coordinates": coordinates},
+                {"type": "GeoProperty", "value": {"type": "Polygon", "coordinates": coordinates}}):
+        with pytest.raises(BadRequestData) as caught:
+            parse_attribute("location", raw)
+        assert len(caught.value.detail) < 300
+    wide = {"type": "GeoProperty", "value": {"type": "Point", "coordinates": ["x"] * 100_000}}
+    with pytest.raises(BadRequestData) as caught:
+        parse_attribute("location", wide)
+    assert len(caught.value.detail) < 300
