@@ -198,6 +198,26 @@ def test_post_query(client: Client, uid: str) -> None:
 
 
 @pytest.mark.clause("5.7.2")
+def test_post_query_with_many_id_selectors(client: Client, uid: str) -> None:
+    t, made = lamps(client, uid, 8)
+    other = kind("Other", uid)
+    create(client, entity(eid("O", uid), other, height=prop(1)))
+    selectors = [{"id": made[i]} for i in (5, 1, 5)]  # any order, repeated
+    selectors += [{"id": made[i], "type": t} for i in (2, 3)]
+    selectors += [{"id": made[4], "type": other}]  # wrong type: not selected
+    selectors += [{"id": f"urn:ngsi-ld:Lamp:{uid}:missing{i}"} for i in range(200)]
+    selectors += [{"id": eid("O", uid), "type": f"{other}|{t}"}]
+    body = {"type": "Query", "entities": selectors, "attrs": ["height"]}
+    reply = client.post(QUERY + "?count=true&limit=3", body)
+    expected = sorted([made[1], made[2], made[3], made[5], eid("O", uid)])
+    assert ids_of(reply) == expected[:3] and reply.header("NGSILD-Results-Count") == "5"
+    reply = client.post(QUERY + "?limit=3&offset=3", body)
+    assert ids_of(reply) == expected[3:]
+    body["q"] = "height>7"
+    assert ids_of(client.post(QUERY, body)) == [made[2], made[3], made[5]]
+
+
+@pytest.mark.clause("5.7.2")
 @pytest.mark.parametrize(("params", "members"), [
     ("?options=keyValues,concise", {}),
     ("", {"pick": ["state"], "omit": ["height"]}),

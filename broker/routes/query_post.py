@@ -80,13 +80,21 @@ def post_queries(body: Any) -> tuple[list[EntityQuery], dict[str, Any]]:
         lang=_text(body, "lang"),
     )
     queries = []
+    # Selectors naming an id with the same type are one query on their ids: clients
+    # fetch sets of entities this way, hundreds of selectors at a time.
+    by_type: dict[str | None, list[str]] = {}
     for selector in _selectors(body):
         entity_id, pattern, types = (_text(selector, k) for k in ("id", "idPattern", "type"))
+        if entity_id is not None:  # 5.2.33: the id takes precedence over idPattern
+            by_type.setdefault(types, []).append(entity_id)
+            continue
         queries.append(replace(
-            common,
-            ids=None if entity_id is None else uri_list([entity_id]),
-            # 5.2.33: the id takes precedence over idPattern
-            id_pattern=pattern if entity_id is None else None,
+            common, id_pattern=pattern,
+            type_expr=None if types is None else cached_type_expr(types),
+        ))
+    for types, ids in by_type.items():
+        queries.append(replace(
+            common, ids=uri_list(list(dict.fromkeys(ids))),
             type_expr=None if types is None else cached_type_expr(types),
         ))
     if not any(query.has_selector for query in queries):
