@@ -192,3 +192,27 @@ async def test_an_exact_count_reads_the_driving_index_only(store: SqliteStore) -
         expected = [e for e in items if matches(e, query)]
         found, total = await store.query_entities(tenant, query, offset=5, limit=3, count=True)
         assert total == len(expected) and found == expected[5:8]
+
+
+@pytest.mark.parametrize("q", [
+    ";".join(["a==1"] * 600),
+    ";".join(f"a>={n % 2}" for n in range(600)),
+    "|".join(f"a=={n}" for n in range(600)),
+    ";".join(['(a==1|s=="on")'] * 300),
+    ";".join(["!b"] * 600),
+])
+async def test_a_query_of_hundreds_of_terms_answers_what_matches_selects(
+    store: SqliteStore, q: str
+) -> None:
+    """SQLite refuses compound SELECTs of 500 arms and expressions 1000 deep."""
+    items = [entity(n, ["T"], {"a": [{"type": "Property", "value": n % 3}],
+                               "s": [{"type": "Property", "value": "on" if n % 2 else "off"}]})
+             for n in range(30)]
+    tenant = await load(store, items)
+    for query in (EntityQuery(type_expr=parse_type_expr("T"), q=parse_q(q)),
+                  EntityQuery(q=parse_q(q), attrs=[f"x{n}" for n in range(600)] + ["a"])):
+        query = resolve_names(query, expand, expand)
+        expected = [e for e in items if matches(e, query)]
+        assert len(expected) >= 10
+        found, total = await store.query_entities(tenant, query, offset=1, limit=5, count=True)
+        assert total == len(expected) and found == expected[1:6]

@@ -55,6 +55,8 @@ from .sqlite_index import Stream
 
 Size = Callable[[Stream], int]
 
+#: most conditions pushed into one SELECT; a larger query is filtered in Python
+MAX_SQL_TERMS = 64
 #: a stream up to this many times the smallest one is merged; a longer one is probed
 MERGE_RATIO = 4
 _ENTITY_COLUMN = re.compile(r"\be\.(id|tenant)\b")
@@ -187,6 +189,8 @@ def compile_query(tenant: str, query: EntityQuery, size: Size | None = None) -> 
     ``size`` estimates the rows of an index stream (see :func:`stream_size`); it
     decides which streams are merged and which are looked up per candidate.
     """
+    if _terms(query) > MAX_SQL_TERMS:
+        return _filter_plan(tenant, query)
     try:
         streams = _cached_streams(query)
     except TypeError:  # an unhashable selector: plan it afresh
@@ -203,6 +207,33 @@ def compile_query(tenant: str, query: EntityQuery, size: Size | None = None) -> 
 
 
 _cached_streams = lru_cache(maxsize=512)(_streams)
+
+
+def _terms(query: EntityQuery) -> int:
+    """The conditions the selectors of ``query`` would put in one SELECT."""
+
+    def count(expr: Any) -> int:
+        if isinstance(expr, And | Or | TypeAnd | TypeOr):
+            return sum(count(term) for term in expr.terms)
+        return 0 if expr is None else 1
+
+    return count(query.q) + count(query.type_expr) + len(query.attrs or ())
+
+
+def _filter_plan(tenant: str, query: EntityQuery) -> Plan:
+    """A query too large for one SELECT: rows of one type (or all), filtered in Python.
+
+    SQLite refuses a compound SELECT of more than 500 arms and expressions
+    deeper than 1000; a q of hundreds of terms stays correct this way, if slow.
+    """
+    driver = _driver_type(query.type_expr)
+    narrowed = EntityQuery(
+        ids=query.ids, id_pattern=query.id_pattern,
+        type_expr=None if driver is None else TypeName(driver),
+    )
+    plan = _nested_plan(tenant, narrowed)
+    plan.exact, plan.keys_sql, plan.count_sql = False, None, None
+    return plan
 
 
 def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
@@ -308,4 +339,4 @@ def id_pattern_sql(id_col: str, pattern: str, params: list[Any]) -> list[str]:
     return [f"instr({id_col}, ?) > 0"]
 
 
-__all__ = ["MERGE_RATIO", "Plan", "Size", "compile_query", "id_pattern_sql"]
+__all__ = ["MAX_SQL_TERMS", "MERGE_RATIO", "Plan", "Size", "compile_query", "id_pattern_sql"]
