@@ -174,7 +174,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app = web.Application(
         middlewares=[edge_middleware],
         client_max_size=settings.max_body_size,
-        handler_args={"max_field_size": 16384},
+        # long request lines: GET /entities?id=... with hundreds of ids (aiohttp: 8190)
+        handler_args={"max_field_size": 16384, "max_line_size": 32768},
     )
     broker = app[BROKER] = Broker(settings=settings, store=store, resolver=resolver)
     node = broker.node = _cluster_node(settings, broker)

@@ -76,6 +76,14 @@ async def test_a_malformed_request_is_400_and_one_warning_line(
     assert records[0].exc_info is None
 
 
+async def test_a_query_naming_hundreds_of_ids_fits_in_the_request_line(
+    client: TestClient,
+) -> None:
+    ids = ",".join(f"urn:ngsi-ld:Streetlight:district-{n:05d}" for n in range(500))
+    resp = await client.get(f"/ngsi-ld/v1/entities?id={ids}")  # a request line of ~20 kB
+    assert resp.status == 200 and await resp.json() == []
+
+
 async def test_unknown_path_and_method_are_problem_details(client: TestClient) -> None:
     resp = await client.get("/ngsi-ld/v1/nothing-here")
     assert resp.status == 404
