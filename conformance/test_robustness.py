@@ -208,3 +208,28 @@ def test_values_nested_twenty_levels_are_stored_as_sent(client: Client) -> None:
     stored = client.get(entity_path(entity_id)).json
     assert stored["a"]["value"] == value and stored["j"]["json"] == value
     assert stored["c"]["s"]["s"]["value"] == 6
+
+
+# 4.9 q of any size within the length limit; the same answer as the short form
+@pytest.mark.clause("4.9")
+@pytest.mark.parametrize(("long_q", "short_q"), [
+    (";".join(["a==1"] * 600), "a==1"),
+    ("|".join(["a==1"] * 600), "a==1"),
+    (";".join(['(a==1|b=="x")'] * 300), 'a==1|b=="x"'),
+])
+def test_a_q_of_hundreds_of_terms_answers_like_its_short_form(
+    client: Client, long_q: str, short_q: str
+) -> None:
+    kind = f"{TYPE}Long"
+    entities = [{"id": f"urn:ngsi-ld:{kind}:{n}", "type": kind,
+                 "a": {"type": "Property", "value": n % 3},
+                 "b": {"type": "Property", "value": "x" if n % 4 == 0 else "y"}}
+                for n in range(12)]
+    assert answered_properly(client.post(UPSERT, entities), 201, 204)
+    answers = []
+    for q in (long_q, short_q):
+        reply = client.post("/ngsi-ld/v1/entityOperations/query?count=true",
+                            {"type": "Query", "entities": [{"type": kind}], "q": q})
+        assert reply.status == 200, (reply.status, reply.raw[:300])
+        answers.append(([e["id"] for e in reply.json], reply.header("NGSILD-Results-Count")))
+    assert answers[0] == answers[1] and answers[0][0]
