@@ -84,6 +84,29 @@ async def test_a_query_naming_hundreds_of_ids_fits_in_the_request_line(
     assert resp.status == 200 and await resp.json() == []
 
 
+async def test_requests_are_answered_while_a_large_context_compiles(
+    client: TestClient,
+) -> None:
+    context = {f"term{n}": f"https://example.org/vocab/term{n}" for n in range(20_000)}
+    entity = {"id": "urn:ngsi-ld:T:big-context", "type": "T", "term1": 1, "@context": context}
+    finished: list[str] = []
+
+    async def create() -> None:
+        resp = await client.post("/ngsi-ld/v1/entities", data=orjson.dumps(entity),
+                                 headers={"Content-Type": "application/ld+json"})
+        assert resp.status == 201, await resp.text()
+        finished.append("create")
+
+    async def version() -> None:
+        await asyncio.sleep(0.05)  # the compilation has started
+        resp = await client.get("/version")
+        assert resp.status == 200
+        finished.append("version")
+
+    await asyncio.gather(create(), version())
+    assert finished == ["version", "create"]  # compiling 20,000 terms took ~400 ms
+
+
 async def test_unknown_path_and_method_are_problem_details(client: TestClient) -> None:
     resp = await client.get("/ngsi-ld/v1/nothing-here")
     assert resp.status == 404
