@@ -216,3 +216,14 @@ async def test_a_query_of_hundreds_of_terms_answers_what_matches_selects(
         assert len(expected) >= 10
         found, total = await store.query_entities(tenant, query, offset=1, limit=5, count=True)
         assert total == len(expected) and found == expected[1:6]
+
+
+async def test_a_prefix_pattern_is_a_key_range_counted_in_sql(store: SqliteStore) -> None:
+    items = [entity(n, ["T"], {}) for n in range(40)]
+    tenant = await load(store, items)
+    query = EntityQuery(id_pattern="^urn:x:01.*")
+    plan = compile_query(tenant, query)
+    assert plan.id_pattern is None and plan.count_sql is not None
+    found, total = await store.query_entities(tenant, query, offset=2, limit=3, count=True)
+    expected = [e for e in items if e["id"].startswith("urn:x:01")]
+    assert total == len(expected) == 10 and found == expected[2:5]

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from broker.storage.common import literal_prefix, required_literal
+from broker.storage.common import is_prefix_only, literal_prefix, required_literal
 from ngsi_ld.query.regexes import search
 
 PIECES = st.sampled_from([
@@ -39,6 +39,25 @@ def test_every_match_contains_the_literals(pattern: str, data: st.DataObject) ->
         return
     assert required_literal(pattern) in text
     assert text.startswith(literal_prefix(pattern))
+
+
+@settings(max_examples=300)
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@given(st.lists(PIECES, max_size=6).map(lambda p: "^" + "".join(p)),
+       st.text(alphabet="abc:urn-1.[]", max_size=12))
+def test_a_prefix_only_pattern_matches_exactly_its_prefix(pattern: str, text: str) -> None:
+    if not is_prefix_only(pattern):
+        return
+    assert search(pattern, text) == text.startswith(literal_prefix(pattern))
+
+
+@pytest.mark.parametrize(("pattern", "expected"), [
+    ("^urn:ngsi-ld:Device:", True), ("^urn:ngsi-ld:Device:.*", True), ("^urn:x.*$", True),
+    ("^urn:x$", False), ("^urn:x?", False), ("urn:x", False), ("^urn:x.+", False),
+    ("^urn:x.*y", False), ("^", False),
+])
+def test_is_prefix_only(pattern: str, expected: bool) -> None:
+    assert is_prefix_only(pattern) is expected
 
 
 @pytest.mark.parametrize(("pattern", "literal"), [

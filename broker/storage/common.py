@@ -78,6 +78,17 @@ def literal_prefix(pattern: str) -> str:
     return "".join(prefix)
 
 
+def is_prefix_only(pattern: str) -> bool:
+    """Whether ``pattern`` matches exactly the strings starting with ``literal_prefix``:
+    ``^literal``, optionally followed by ``.*`` (then ``$`` allowed); the key range
+    of the prefix then needs no regular expression after it."""
+    prefix = literal_prefix(pattern)
+    if not prefix:
+        return False
+    rest = pattern[1 + len(prefix):]
+    return rest in ("", ".*", ".*$") and "\\" not in prefix
+
+
 def required_literal(pattern: str) -> str:
     """A literal text every match of ``pattern`` contains ("" if none is known).
 

@@ -49,7 +49,7 @@ from ngsi_ld.query import (
     bbox_for,
 )
 
-from .common import literal_prefix, prefix_upper_bound, required_literal
+from .common import is_prefix_only, literal_prefix, prefix_upper_bound, required_literal
 from .sqlite_conditions import attr_exists, json_list, q_sql, type_sql, value_sql
 from .sqlite_index import Stream
 
@@ -313,8 +313,10 @@ def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
         conds = [_ENTITY_COLUMN.sub(r"t.\1", c) for c in conds]
     where = "".join(f" AND {c}" for c in conds)
     sql = f"SELECT e.id, e.version, e.doc {source}{where} ORDER BY {id_col}"
-    plan = Plan(sql, params, query.id_pattern, exact)
-    if exact and query.id_pattern is not None:
+    # a pattern that is a literal prefix is its key range exactly: nothing left to match
+    pattern = None if query.id_pattern and is_prefix_only(query.id_pattern) else query.id_pattern
+    plan = Plan(sql, params, pattern, exact)
+    if exact and pattern is not None:
         plan.keys_sql = f"SELECT e.id, e.version {source}{where} ORDER BY {id_col}"
     elif exact:
         plan.count_sql = f"SELECT COUNT(*) {counted}{where}"
