@@ -233,3 +233,27 @@ def test_a_q_of_hundreds_of_terms_answers_like_its_short_form(
         assert reply.status == 200, (reply.status, reply.raw[:300])
         answers.append(([e["id"] for e in reply.json], reply.header("NGSILD-Results-Count")))
     assert answers[0] == answers[1] and answers[0][0]
+
+
+_PARAMS = st.dictionaries(
+    st.sampled_from(["type", "id", "idPattern", "attrs", "pick", "omit", "q", "scopeQ", "lang",
+                     "options", "format", "limit", "offset", "count", "georel", "geometry",
+                     "coordinates", "geoproperty", "geometryProperty", "datasetId", "local"]),
+    st.one_of(st.text(max_size=12), st.sampled_from([
+        "T", "keyValues", "concise,sysAttrs", "geojson", "simplified", "0", "5", "-1", "true",
+        "near;maxDistance==1000", "Point", "[8.5,47.3]", "location", "@none", "*", "en",
+        "urn:ngsi-ld:T:1", "^urn:ngsi-ld:", "a,b", "a==1", "/a/#"])),
+    max_size=6,
+)
+
+
+# 5.7.2 Query Entities, 5.7.1 Retrieve Entity: any combination of parameters
+@pytest.mark.clause("5.5.2")
+@CASES
+@given(params=_PARAMS, accept=st.sampled_from(["application/json", "application/ld+json",
+                                               "application/geo+json", "*/*", "text/csv"]))
+def test_any_query_parameters(client: Client, params: dict[str, str], accept: str) -> None:
+    query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+    for path in (f"{ENTITIES}?{query}", f"{ENTITIES}/urn:ngsi-ld:{TYPE}:none?{query}"):
+        reply = client.get(path, headers={"Accept": accept})
+        assert answered_properly(reply, 200), (path, reply.status, reply.raw[:300])
