@@ -186,9 +186,9 @@ def _instance(
         if kind.__class__ is str and kind in KINDS:
             # The normalized form, by far the most common: straight to its members.
             return _members(name, where, kind, raw, allow_null, top, level)
-    # before anything recurses into it (geometry checks, error details); the
-    # attribute's own object may be one level around the value
-    _check_depth(where, raw, MAX_VALUE_DEPTH + 1)
+    # before anything recurses into it (geometry checks, error details); never
+    # stricter than the two limits, which the parts below check one by one
+    _check_depth(where, raw, MAX_VALUE_DEPTH + MAX_SUB_ATTRIBUTE_DEPTH + 2)
     if allow_null and raw == NULL:
         return {"type": "Property", "value": NULL}
     if raw is None:

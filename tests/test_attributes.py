@@ -319,6 +319,16 @@ def test_sub_attributes_nest_up_to_the_limit() -> None:
             parse_attribute("a", chain(levels))
 
 
+def test_both_limits_hold_together_in_concise_input() -> None:
+    instance: Any = {"value": _nested(MAX_VALUE_DEPTH)}
+    for _ in range(MAX_SUB_ATTRIBUTE_DEPTH):
+        instance = {"value": 1, "s": instance}
+    parsed = parse_attribute("a", instance)[0]
+    for _ in range(MAX_SUB_ATTRIBUTE_DEPTH):
+        parsed = parsed["sub"]["s"]
+    assert parsed["value"] == _nested(MAX_VALUE_DEPTH)
+
+
 def test_a_deep_geometry_is_bad_request_data_with_a_short_detail() -> None:
     coordinates = _nested(5000, 1.0)
     for raw in ({"type": "Polygon", "coordinates": coordinates},
