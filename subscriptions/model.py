@@ -41,6 +41,8 @@ FORMATS = {"normalized": "normalized", "concise": "concise", "keyValues": "keyVa
 ACCEPTS = ("application/json", "application/ld+json", "application/geo+json")
 SCHEMES = ("http", "https", "mqtt", "mqtts")
 MQTT_VERSIONS = ("mqtt3.1.1", "mqtt5.0")
+#: shortest timeInterval, seconds: each period queries the store (1e-9 spun a CPU)
+MIN_TIME_INTERVAL = 0.1
 #: members the broker keeps; a client may send them back (copied from a GET): they are ignored
 READ_ONLY = frozenset({"status", "createdAt", "modifiedAt", "deletedAt"})
 NOTIFICATION_READ_ONLY = frozenset({"status", "timesSent", "timesFailed", "lastNotification",
@@ -277,7 +279,14 @@ def _member(name: str, value: Any, expand: Expand, now: datetime, partial: bool)
         if when <= now:
             raise BadRequestData(f"expiresAt {value} is in the past")
         return format_datetime(when)
-    if name in ("throttling", "timeInterval"):
+    if name == "timeInterval":
+        period = _positive(value, name)
+        if period < MIN_TIME_INTERVAL:
+            raise BadRequestData(
+                f"timeInterval must be at least {MIN_TIME_INTERVAL} s, not {value}"
+            )
+        return period
+    if name == "throttling":
         return _positive(value, name)
     if name == "jsonldContext":
         if not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https"):

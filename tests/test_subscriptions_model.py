@@ -75,6 +75,13 @@ def test_cross_member_rules(doc: dict[str, Any], detail: str) -> None:
         check_subscription(parse_members(doc, expand, NOW, partial=False))
 
 
+@pytest.mark.parametrize("period", [1e-9, 0.001, 0.099])
+def test_a_time_interval_under_a_tenth_of_a_second_is_refused(period: float) -> None:
+    with pytest.raises(BadRequestData, match="timeInterval"):
+        parse_members(full(timeInterval=period), expand, NOW, partial=False)
+    assert parse_members(full(timeInterval=0.1), expand, NOW, partial=False)["timeInterval"] == 0.1
+
+
 def test_read_only_members_are_ignored() -> None:
     doc = parse_members(full(status="expired", createdAt="x",
                              notification={"endpoint": {"uri": "http://e.org/n"},
