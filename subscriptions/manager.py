@@ -44,7 +44,7 @@ from subscriptions import state
 from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery
 from subscriptions.live import Job, Live, merge_jobs, sub_key
 from subscriptions.matching import SubscriptionIndex, compile_matcher
-from subscriptions.model import check_subscription, merge_fragment, parse_members
+from subscriptions.model import MIN_TIME_INTERVAL, check_subscription, merge_fragment, parse_members
 from subscriptions.notification import Rendering
 from subscriptions.ownership import Ownership, SoleOwner, apply_round
 from subscriptions.repository import Repository, repository_for
@@ -365,7 +365,8 @@ class SubscriptionManager:
 
     async def _periodic(self, live: Live) -> None:
         # 5.2.12 timeInterval: the current state of the selected entities, every interval
-        interval = float(live.doc["timeInterval"])
+        # stored before the floor existed: never spin
+        interval = max(float(live.doc["timeInterval"]), MIN_TIME_INTERVAL)
         while not live.deleted:
             await asyncio.sleep(interval)
             if state.status_of(live.doc, now_iso()) != state.ACTIVE:
