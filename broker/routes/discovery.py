@@ -12,8 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from broker.app import add_route, broker_of
+from broker.app import Handler, add_route, broker_of
 from broker.http import JSON, LD_JSON, flag, negotiate, parse_link_context
+from broker.render_cache import AnswerCache
 from broker.routes.common import respond
 from broker.storage.base import AttributeSummary, TypeSummary
 from ngsi_ld.errors import ResourceNotFound
@@ -134,11 +135,43 @@ async def attribute_info(request: web.Request) -> web.Response:
     return await respond(broker, attribute(ctx, found[0]), media, context)
 
 
+SUMMARIES = web.AppKey("discovery_answers", AnswerCache)
+
+
+def _answers_while_unchanged(handler: Handler) -> Handler:
+    """Serve a repeated request from memory while the store's data_version holds.
+
+    Details summarise every entity (seconds at 100k entities on SQLite); a
+    dashboard or an explorer asks the same again and again.
+    """
+
+    async def cached(request: web.Request) -> web.StreamResponse:
+        broker = broker_of(request)
+        tenant = await broker.tenant(request)
+        version = broker.store.data_version(tenant)  # read before the summaries
+        if version is None:
+            return await handler(request)
+        ctx = await broker.resolver.active(parse_link_context(request.headers.get("Link")))
+        key = (tenant, request.path_qs, request.headers.get("Accept", ""),
+               request.headers.get("Link", ""))
+        answers = request.app[SUMMARIES]
+        remembered = answers.get(key, version, ctx)
+        if remembered is not None:
+            return remembered
+        response = await handler(request)
+        if isinstance(response, web.Response):
+            answers.put(key, version, ctx, response)
+        return response
+
+    return cached
+
+
 def setup(app: web.Application) -> None:
-    add_route(app, "GET", TYPES, list_types)
-    add_route(app, "GET", TYPES + "/{type}", type_info)
-    add_route(app, "GET", ATTRIBUTES, list_attributes)
-    add_route(app, "GET", ATTRIBUTES + "/{attrId}", attribute_info)
+    app[SUMMARIES] = AnswerCache(size=64)
+    add_route(app, "GET", TYPES, _answers_while_unchanged(list_types))
+    add_route(app, "GET", TYPES + "/{type}", _answers_while_unchanged(type_info))
+    add_route(app, "GET", ATTRIBUTES, _answers_while_unchanged(list_attributes))
+    add_route(app, "GET", ATTRIBUTES + "/{attrId}", _answers_while_unchanged(attribute_info))
 
 
 __all__ = ["attribute", "entity_type", "entity_type_info", "setup"]
