@@ -257,6 +257,18 @@ async def test_discovery_summaries(store: Store) -> None:
     assert await store.attribute_summaries(tenant, [NS + "zzz"]) == []
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(mine=entities(), theirs=entities())
+async def test_type_and_attribute_names_are_those_of_the_tenant(
+    store: Store, mine: list[dict[str, Any]], theirs: list[dict[str, Any]]
+) -> None:
+    tenant, other = await load(store, mine), await load(store, theirs)
+    for name, items in ((tenant, mine), (other, theirs)):
+        assert await store.type_names(name) == sorted({t for e in items for t in e["type"]})
+        assert await store.attribute_names(name) == sorted({a for e in items for a in e["attrs"]})
+
+
 # -- SQLite query plans -------------------------------------------------------------------
 async def _plan(store: SqliteStore, tenant: str, query: EntityQuery) -> list[str]:
     plan = compile_query(tenant, query)

@@ -49,6 +49,7 @@ from .base import (
 from .common import as_ngsi_error, check_page, check_scan
 from .shared import CONTEXT, ENTITY, RECORD, FeedItem
 from .sqlite_exec import run_query, run_query_versioned, run_scan
+from .sqlite_index import distinct_keys
 from .sqlite_threads import Worker
 from .sqlite_wal import WalIndexView
 from .versioned import Versioned, Wanted
@@ -286,21 +287,11 @@ class SqliteStore(Store):
 
     async def type_names(self, tenant: str) -> list[str]:
         """Every entity type with at least one entity, sorted, from the type index."""
-        rows = await self._read(
-            lambda conn: conn.execute(
-                "SELECT DISTINCT type FROM entity_types WHERE tenant = ? ORDER BY type", (tenant,)
-            ).fetchall()
-        )
-        return [name for (name,) in rows]
+        return await self._read(lambda conn: distinct_keys(conn, "entity_types", tenant))
 
     async def attribute_names(self, tenant: str) -> list[str]:
         """Every attribute name some entity has, sorted, from the attribute index."""
-        rows = await self._read(
-            lambda conn: conn.execute(
-                "SELECT DISTINCT attr FROM entity_attrs WHERE tenant = ? ORDER BY attr", (tenant,)
-            ).fetchall()
-        )
-        return [name for (name,) in rows]
+        return await self._read(lambda conn: distinct_keys(conn, "entity_attrs", tenant))
 
     # -- contexts (clause 5.13) -------------------------------------------------------
     async def put_context(self, record: ContextRecord) -> None:
