@@ -19,7 +19,7 @@ store read at all (the rendering comes from the RenderCache).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from aiohttp import web
@@ -105,6 +105,29 @@ class AnswerCache:
         self.size = size
         # key -> (version, ctx, status, body, content type, headers)
         self._entries: OrderedDict[tuple[str, ...], tuple[Any, ...]] = OrderedDict()
+
+    async def serve(
+        self,
+        request: web.Request,
+        tenant: str,
+        version: Hashable | None,
+        ctx: ActiveContext,
+        compute: Callable[[], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """The answer kept for this request (tenant, path and query, Accept, Link) if
+        ``version`` (read before ``compute`` runs) still holds, else ``compute()``'s,
+        kept for the next time; with no version (the store cannot tell) always computed."""
+        if version is None:
+            return await compute()
+        key = (tenant, request.path_qs, request.headers.get("Accept", ""),
+               request.headers.get("Link", ""))
+        kept = self.get(key, version, ctx)
+        if kept is not None:
+            return kept
+        response = await compute()
+        if isinstance(response, web.Response):
+            self.put(key, version, ctx, response)
+        return response
 
     def get(
         self, key: tuple[str, ...], version: Hashable, ctx: ActiveContext

@@ -147,21 +147,12 @@ def _answers_while_unchanged(handler: Handler) -> Handler:
 
     async def cached(request: web.Request) -> web.StreamResponse:
         broker = broker_of(request)
-        tenant = await broker.tenant(request)
-        version = broker.store.data_version(tenant)  # read before the summaries
-        if version is None:
-            return await handler(request)
         ctx = await broker.resolver.active(parse_link_context(request.headers.get("Link")))
-        key = (tenant, request.path_qs, request.headers.get("Accept", ""),
-               request.headers.get("Link", ""))
-        answers = request.app[SUMMARIES]
-        remembered = answers.get(key, version, ctx)
-        if remembered is not None:
-            return remembered
-        response = await handler(request)
-        if isinstance(response, web.Response):
-            answers.put(key, version, ctx, response)
-        return response
+        tenant = await broker.tenant(request)
+        version = broker.store.data_version(tenant)  # before the summaries are read
+        return await request.app[SUMMARIES].serve(
+            request, tenant, version, ctx, lambda: handler(request)
+        )
 
     return cached
 

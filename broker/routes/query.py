@@ -276,27 +276,21 @@ ANSWERS = web.AppKey("query_answers", AnswerCache)
 
 
 # 5.7.2 Query Entities (GET)
-async def query_entities(request: web.Request) -> web.Response:
+async def query_entities(request: web.Request) -> web.StreamResponse:
     broker = broker_of(request)
     context = parse_link_context(request.headers.get("Link"))
     ctx = await broker.resolver.active(context)
     tenant = await broker.tenant(request)
-    version = broker.store.data_version(tenant)
-    key = (tenant, request.path_qs, request.headers.get("Accept", ""),
-           request.headers.get("Link", ""))
-    cache = request.app[ANSWERS]
-    if version is not None:
-        cached = cache.get(key, version, ctx)
-        if cached is not None:
-            return cached
-    request, geojson = _without_geojson_format(request)
-    media = GEO_JSON if geojson else negotiate(request.headers.get("Accept"), READ_MEDIA)
-    view = view_of(request, ctx, media)
-    query = query_of(request, ctx)
-    response = await answer(broker, request, tenant, [query], view, ctx, context)
-    if version is not None:
-        cache.put(key, version, ctx, response)
-    return response
+    version = broker.store.data_version(tenant)  # before the query runs
+
+    async def compute() -> web.Response:
+        plain, geojson = _without_geojson_format(request)
+        media = GEO_JSON if geojson else negotiate(plain.headers.get("Accept"), READ_MEDIA)
+        view = view_of(plain, ctx, media)
+        query = query_of(plain, ctx)
+        return await answer(broker, plain, tenant, [query], view, ctx, context)
+
+    return await request.app[ANSWERS].serve(request, tenant, version, ctx, compute)
 
 
 # Purge Entities (DELETE /entities with query selectors; ETSI GS CIM 009 v1.9.1 6.4.3.3)
