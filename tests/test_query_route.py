@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
-
-from broker.app import create_app
-from broker.config import Settings
+from aiohttp.test_utils import TestClient
 
 INLINE = "application/ld+json"
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[TestClient]:
-    c = TestClient(TestServer(create_app(Settings(store="memory:"))))
-    await c.start_server()
-    yield c
-    await c.close()
 
 
 async def test_a_bad_q_is_refused_every_time(client: TestClient) -> None:

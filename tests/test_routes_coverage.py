@@ -9,11 +9,10 @@ aiohttp's 404 or 405.  The operations this broker does not implement answer
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from aiohttp.test_utils import TestClient, make_mocked_request
 
 from broker.app import create_app
 from broker.config import Settings
@@ -54,14 +53,6 @@ async def test_every_operation_of_the_openapi_is_routed() -> None:
         if match.http_exception is not None:
             missing.append((method, path, match.http_exception.status))
     assert not missing
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[TestClient]:
-    c = TestClient(TestServer(create_app(Settings(store="memory:"))))
-    await c.start_server()
-    yield c
-    await c.close()
 
 
 async def test_operations_not_implemented_answer_501(client: TestClient) -> None:
