@@ -86,7 +86,7 @@ def is_prefix_only(pattern: str) -> bool:
     if not prefix:
         return False
     rest = pattern[1 + len(prefix):]
-    return rest in ("", ".*", ".*$") and "\\" not in prefix
+    return rest in ("", ".*", ".*$")  # the prefix holds no special character
 
 
 def required_literal(pattern: str) -> str:
