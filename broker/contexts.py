@@ -275,13 +275,13 @@ class ContextResolver:
         return url
 
     def body_context(self, context: Any) -> Any:
-        """The @context member of an application/ld+json response."""
-        if context is None:
-            return self.core_url
-        items = context if isinstance(context, list) else [context]
-        if self.core_url in items:
-            return context
-        return [*items, self.core_url]
+        """The @context member of an application/ld+json response (6.3.5).
+
+        The context the request gave, as it gave it (a URL stays a string), or
+        the core context when it gave none: the core context applies implicitly
+        to every NGSI-LD document, so it is not appended (as Orion-LD answers).
+        """
+        return self.core_url if context is None else context
 
     async def add_hosted(self, document: Any) -> ContextRecord:
         """5.13.2 Add @context: store a client's context; it is served from the broker."""

@@ -21,9 +21,17 @@ def free_port() -> int:
 class BrokerProcess:
     """``python -m broker`` on 127.0.0.1 with the given store; ``url`` once started."""
 
-    def __init__(self, store: str, *, extra: Sequence[str] = (), port: int | None = None) -> None:
+    def __init__(
+        self,
+        store: str,
+        *,
+        extra: Sequence[str] = (),
+        port: int | None = None,
+        log: str | None = None,
+    ) -> None:
         self.store = store
         self.extra = list(extra)
+        self.log = log  # a file for the broker's output (default: this process's)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -43,7 +51,12 @@ class BrokerProcess:
             "WARNING",
             *self.extra,
         ]
-        self.process = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if self.log is None:
+            self.process = subprocess.Popen(cmd, env=env)
+        else:
+            with open(self.log, "ab") as out:
+                self.process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
