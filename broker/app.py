@@ -22,6 +22,7 @@ from broker.storage import open_store
 from broker.storage.base import Store
 from broker.storage.shared import shared
 from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError, NonexistentTenant
+from ngsi_ld.parameters import OPERATIONS, check_parameters
 
 log = logging.getLogger("broker")
 
@@ -142,13 +143,19 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
 _RESOURCES = web.AppKey("resources_by_path", dict[str, web.Resource])
 
 
-def add_route(app: web.Application, method: str, path: str, handler: Handler) -> None:
+def add_route(
+    app: web.Application, method: str, path: str, handler: Handler, operation: str | None = None
+) -> None:
     """Register ``path`` and ``path/``: IoT Agents post with a trailing slash, no redirect.
 
+    ``operation`` names the NGSI-LD operation (``ngsi_ld.parameters``): a query
+    parameter it does not define answers 400 InvalidRequest before anything else.
     Every method of one path shares one resource: aiohttp tries the resources
     under a path prefix one by one, so one resource per method made every
     request of /entities/... try some twenty patterns.
     """
+    if operation is not None:
+        handler = _checking_parameters(handler, operation)
     resources = app.get(_RESOURCES)
     if resources is None:
         resources = app[_RESOURCES] = {}
@@ -157,6 +164,18 @@ def add_route(app: web.Application, method: str, path: str, handler: Handler) ->
         if resource is None:
             resource = resources[each] = app.router.add_resource(each)
         resource.add_route(method, handler)
+
+
+def _checking_parameters(handler: Handler, operation: str) -> Handler:
+    allowed = OPERATIONS[operation]
+
+    async def checked(request: web.Request) -> web.StreamResponse:
+        query = request.query
+        if query and not allowed.issuperset(query.keys()):
+            check_parameters(operation, query.keys())
+        return await handler(request)
+
+    return checked
 
 
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:

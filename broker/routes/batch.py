@@ -204,8 +204,8 @@ async def batch_delete(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    add_route(app, "POST", BASE + "/create", batch_create)
-    add_route(app, "POST", BASE + "/upsert", batch_upsert)
-    add_route(app, "POST", BASE + "/update", batch_update)
-    add_route(app, "POST", BASE + "/merge", batch_merge)
-    add_route(app, "POST", BASE + "/delete", batch_delete)
+    add_route(app, "POST", BASE + "/create", batch_create, "batchCreate")
+    add_route(app, "POST", BASE + "/upsert", batch_upsert, "batchUpsert")
+    add_route(app, "POST", BASE + "/update", batch_update, "batchUpdate")
+    add_route(app, "POST", BASE + "/merge", batch_merge, "batchMerge")
+    add_route(app, "POST", BASE + "/delete", batch_delete, "batchDelete")

@@ -159,10 +159,11 @@ def _answers_while_unchanged(handler: Handler) -> Handler:
 
 def setup(app: web.Application) -> None:
     app[SUMMARIES] = AnswerCache(size=64)
-    add_route(app, "GET", TYPES, _answers_while_unchanged(list_types))
-    add_route(app, "GET", TYPES + "/{type}", _answers_while_unchanged(type_info))
-    add_route(app, "GET", ATTRIBUTES, _answers_while_unchanged(list_attributes))
-    add_route(app, "GET", ATTRIBUTES + "/{attrId}", _answers_while_unchanged(attribute_info))
+    cached = _answers_while_unchanged
+    add_route(app, "GET", TYPES, cached(list_types), "retrieveTypes")
+    add_route(app, "GET", TYPES + "/{type}", cached(type_info), "retrieveType")
+    add_route(app, "GET", ATTRIBUTES, cached(list_attributes), "retrieveAttributes")
+    add_route(app, "GET", ATTRIBUTES + "/{attrId}", cached(attribute_info), "retrieveAttribute")
 
 
 __all__ = ["attribute", "entity_type", "entity_type_info", "setup"]

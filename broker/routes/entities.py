@@ -280,13 +280,13 @@ async def replace_entity(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     one = ENTITIES + "/{entityId}"
     attr = one + "/attrs/{attrId}"
-    add_route(app, "POST", ENTITIES, create_entity)
-    add_route(app, "GET", one, retrieve_entity)
-    add_route(app, "DELETE", one, delete_entity)
-    add_route(app, "PATCH", one, merge_entity)
-    add_route(app, "PUT", one, replace_entity)
-    add_route(app, "POST", one + "/attrs", append_attrs)
-    add_route(app, "PATCH", one + "/attrs", update_attrs)
-    add_route(app, "PATCH", attr, patch_attr)
-    add_route(app, "PUT", attr, replace_attr)
-    add_route(app, "DELETE", attr, delete_attr)
+    add_route(app, "POST", ENTITIES, create_entity, "createEntity")
+    add_route(app, "GET", one, retrieve_entity, "retrieveEntity")
+    add_route(app, "DELETE", one, delete_entity, "deleteEntity")
+    add_route(app, "PATCH", one, merge_entity, "mergeEntity")
+    add_route(app, "PUT", one, replace_entity, "replaceEntity")
+    add_route(app, "POST", one + "/attrs", append_attrs, "appendAttributes")
+    add_route(app, "PATCH", one + "/attrs", update_attrs, "updateAttributes")
+    add_route(app, "PATCH", attr, patch_attr, "updateAttribute")
+    add_route(app, "PUT", attr, replace_attr, "replaceAttribute")
+    add_route(app, "DELETE", attr, delete_attr, "deleteAttribute")

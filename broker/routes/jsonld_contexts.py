@@ -93,7 +93,7 @@ async def delete_context(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    add_route(app, "POST", BASE, add_context)
-    add_route(app, "GET", BASE, list_contexts)
-    add_route(app, "GET", BASE + "/{contextId}", serve_context)
-    add_route(app, "DELETE", BASE + "/{contextId}", delete_context)
+    add_route(app, "POST", BASE, add_context, "addContext")
+    add_route(app, "GET", BASE, list_contexts, "listContexts")
+    add_route(app, "GET", BASE + "/{contextId}", serve_context, "serveContext")
+    add_route(app, "DELETE", BASE + "/{contextId}", delete_context, "deleteContext")

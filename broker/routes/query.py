@@ -298,9 +298,6 @@ async def purge_entities(request: web.Request) -> web.Response:
     broker = broker_of(request)
     context = parse_link_context(request.headers.get("Link"))
     ctx = await broker.resolver.active(context)
-    for name in ("limit", "offset", "count"):
-        if name in request.query:
-            raise BadRequestData(f"{name} is not a parameter of a purge")
     query = query_of(request, ctx)
     tenant = await broker.tenant(request)
     found, _ = await broker.store.query_entities(tenant, query)
@@ -313,8 +310,8 @@ async def purge_entities(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app[ANSWERS] = AnswerCache()
-    add_route(app, "GET", ENTITIES, query_entities)
-    add_route(app, "DELETE", ENTITIES, purge_entities)
+    add_route(app, "GET", ENTITIES, query_entities, "queryEntities")
+    add_route(app, "DELETE", ENTITIES, purge_entities, "purgeEntities")
 
 
 __all__ = [

@@ -121,7 +121,7 @@ async def query_post(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    add_route(app, "POST", QUERY, query_post)
+    add_route(app, "POST", QUERY, query_post, "queryEntitiesPost")
 
 
 __all__ = ["QUERY", "post_queries", "setup"]

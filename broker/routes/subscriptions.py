@@ -155,8 +155,9 @@ def setup(app: web.Application) -> None:
 
     app.on_startup.append(start)
     app.on_shutdown.append(stop)
-    add_route(app, "POST", SUBSCRIPTIONS, create_subscription)
-    add_route(app, "GET", SUBSCRIPTIONS, query_subscriptions)
-    add_route(app, "GET", SUBSCRIPTIONS + "/{subscriptionId}", retrieve_subscription)
-    add_route(app, "PATCH", SUBSCRIPTIONS + "/{subscriptionId}", update_subscription)
-    add_route(app, "DELETE", SUBSCRIPTIONS + "/{subscriptionId}", delete_subscription)
+    add_route(app, "POST", SUBSCRIPTIONS, create_subscription, "createSubscription")
+    add_route(app, "GET", SUBSCRIPTIONS, query_subscriptions, "querySubscriptions")
+    one = SUBSCRIPTIONS + "/{subscriptionId}"
+    add_route(app, "GET", one, retrieve_subscription, "retrieveSubscription")
+    add_route(app, "PATCH", one, update_subscription, "updateSubscription")
+    add_route(app, "DELETE", one, delete_subscription, "deleteSubscription")
