@@ -111,9 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "run":
-        summary = run_suite(args.out, args.robot, port=args.port, store=args.store,
+        written = run_suite(args.out, args.robot, port=args.port, store=args.store,
                             core=args.core_context, broker_args=args.broker_arg)
-        _print(compare(load_passing(PASSING), load_summary(summary), partial=True))
+        _print(compare(load_passing(PASSING), load_summary(written), partial=True))
         return 0
     if args.command == "ci":
         common = {"port": args.port, "store": args.store, "core": args.core_context,
