@@ -29,8 +29,11 @@ __all__ = [
 Format = Literal["normalized", "concise", "keyValues"]
 #: Maps a name (an expanded IRI) to the name a client sees; None: names stay as they are.
 Compact = Callable[[str], str] | None
-_SYS = ("createdAt", "modifiedAt", "deletedAt")
+# 6.3.11: sysAttrs shows the system temporal attributes, expiresAt (4.22) included
+_SYS = ("createdAt", "modifiedAt", "deletedAt", "expiresAt")
 _COMMON = ("observedAt", "unitCode", "datasetId")
+# non-reified members named by a type IRI (4.5.2.2): compacted like objectType
+_NAMED = ("valueType", "entityTypeSealed")
 
 
 class DuplicateName(ValueError):
@@ -159,6 +162,11 @@ def _render(
     for key in _COMMON:
         if key in inst:
             out[key] = inst[key]
+    if "entityIdSealed" in inst:
+        out["entityIdSealed"] = inst["entityIdSealed"]
+    for key in _NAMED:
+        if key in inst:
+            out[key] = inst[key] if compact is None else compact(inst[key])
     if sys_attrs:
         out.update({k: inst[k] for k in _SYS if k in inst})
     subs = inst.get("sub")
