@@ -15,6 +15,7 @@ from broker.cluster import ClusterNode, process_id
 from broker.config import Settings
 from broker.contexts import ContextResolver
 from broker.events import ChangeBus
+from broker.expiry import ExpirySweeper
 from broker.http import json_response, tenant_of
 from broker.metrics import Metrics
 from broker.render_cache import KnownVersions, RenderCache
@@ -50,6 +51,8 @@ class Broker:
     versions: KnownVersions = field(default_factory=KnownVersions)
     #: set when this process shares its store with others (broker.cluster)
     node: ClusterNode | None = None
+    #: deletes expired entities and attributes (clause 4.22), set by create_app
+    expiry: ExpirySweeper | None = None
     _tenants: set[str] = field(default_factory=set)
 
     async def tenant(self, request: web.Request, *, create: bool = False) -> str:
@@ -198,6 +201,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     )
     broker = app[BROKER] = Broker(settings=settings, store=store, resolver=resolver)
     node = broker.node = _cluster_node(settings, broker)
+    sweeper = broker.expiry = ExpirySweeper(store, broker.events)
 
     async def startup(app: web.Application) -> None:
         await store.open()
@@ -208,8 +212,10 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     async def follow(app: web.Application) -> None:
         if node is not None:
             node.start()
+        sweeper.start()  # after the subscriptions loaded: they hear of the deletions
 
     async def cleanup(app: web.Application) -> None:
+        await sweeper.close()
         if node is not None:
             await node.close()
         await resolver.close()

@@ -1,4 +1,4 @@
-"""Entity write semantics as pure functions (ETSI GS CIM 009 v1.8, clause 5.6).
+"""Entity write semantics as pure functions (ETSI GS CIM 009 v1.9.1, clause 5.6).
 
 Every operation is a *mutation builder*: it takes the already parsed, validated
 and expanded request data plus the timestamp ``now`` and returns a function from
@@ -25,20 +25,24 @@ Choices where the spec is silent or loose (Orion-LD/Scorpio users' expectations)
   a modification, as in Orion-LD); sub-attributes equal to the old ones keep their
   stamps.  The entity gets ``modifiedAt = now`` whenever anything was written.
 - The NGSI-LD Null (:data:`DELETE`) is accepted by update (5.6.2: deletes the
-  matching instance), partial update (5.6.4: deletes a member or a sub-attribute)
-  and merge (5.6.17: deletes an attribute, member, sub-attribute or the scope);
-  create, append, replace and upsert reject it with BadRequestData (clause 5.2.1).
-- Types: append (5.6.3), merge (5.6.17) and upsert-update add the fragment's
-  types to the entity's (multi-typed entities, clause 4.16); update (5.6.2)
-  ignores them; replace (5.6.18) and upsert-replace replace them.
+  matching instance), partial update (5.6.4: deletes a member, a sub-attribute,
+  or the instance when it is the main member, 5.5.8) and merge (5.6.17: deletes
+  an attribute, member, sub-attribute, member of an object value, the scope or
+  expiresAt); create, append, replace and upsert reject it with BadRequestData
+  (clause 5.5.4).
+- Types: append (5.6.3), update (5.6.2), merge (5.6.17) and upsert-update add the
+  fragment's types to the entity's (multi-typed entities, clause 4.16); replace
+  (5.6.18) and upsert-replace replace them.
 - Scope is handled like an attribute named ``scope``: update replaces it only
-  if the entity has one (else it is reported in notUpdated); append replaces it
-  unless noOverwrite and the entity has one; merge replaces it (JSON arrays are
-  replaced by RFC 7396) or deletes it with ``urn:ngsi-ld:null``.
-- Merge (5.6.17) merges instances member by member and sub-attributes
-  recursively; Property values that are JSON objects are replaced whole, not
-  merged (they are opaque to the broker, see docs/architecture.md).  Partial
-  attribute update (5.6.4) replaces each given sub-attribute whole.
+  if the entity has one (else it is reported in notUpdated); append replaces it,
+  or with noOverwrite adds the fragment's scopes to the entity's (5.6.3.4); merge
+  replaces it (JSON arrays are replaced by RFC 7396) or deletes it with
+  ``urn:ngsi-ld:null``.
+- expiresAt (4.22) of a fragment replaces the entity's; of an instance, it goes
+  with the instance (update and append replace it, partial update and merge keep it).
+- Merge (5.6.17) merges instances member by member, sub-attributes recursively
+  and Property values that are JSON objects by RFC 7396 (5.5.12).  Partial
+  attribute update (5.6.4) replaces each given sub-attribute and value whole.
 - A fragment giving another attribute kind (``type``) drops the old kind's main
   member, so an instance never carries two main members.
 - Replace entity (5.6.18) keeps the ``createdAt`` of instances that exist under

@@ -265,7 +265,7 @@ def test_json_property_keeps_any_json_object_or_array(value: Any) -> None:
             one({"type": "JsonProperty", "json": value})
 
 
-@pytest.mark.parametrize("reserved", ["type", "scope", "lang", "value"])
+@pytest.mark.parametrize("reserved", ["type", "scope", "lang", "value", "vocab", "expiresAt"])
 def test_a_reserved_name_is_refused_however_often_valid_names_came_before(reserved: str) -> None:
     for _ in range(3):
         assert parse_attribute("temperature", {"type": "Property", "value": 1})

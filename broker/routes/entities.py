@@ -26,6 +26,7 @@ from broker.routes.common import (
     READ_MEDIA,
     commit,
     link_only,
+    live,
     path_entity_id,
     render_cached,
     rendered_at,
@@ -210,6 +211,7 @@ async def retrieve_entity(request: web.Request) -> web.Response:
             raise ResourceNotFound(f"entity {entity_id} not found")
         return await respond_rendered(broker, body, media, context)
     entity = await store.get_entity(tenant, entity_id)
+    entity = None if entity is None else live(entity)
     if entity is None:
         raise ResourceNotFound(f"entity {entity_id} not found")
     if wanted is not None and not _types(ctx, wanted) & set(entity.get("type", ())):

@@ -25,6 +25,7 @@ from broker.routes.common import (
     View,
     commit_many,
     csv,
+    live,
     render_cached,
     respond,
     respond_rendered,
@@ -251,7 +252,8 @@ async def answer(
             ordered = [merged[i] for i in sorted(merged)]
             found, total = ordered[offset:offset + limit], len(ordered)
             more = offset + limit < total
-        rendered = [view.render(ctx, entity) for entity in found]
+        current = (live(entity) for entity in found)  # 4.22: nothing expired is shown
+        rendered = [view.render(ctx, entity) for entity in current if entity is not None]
         data: Any = rendered
         if view.media_type == GEO_JSON:
             data = to_feature_collection(rendered)
