@@ -22,7 +22,14 @@ from broker.render_cache import KnownVersions, RenderCache
 from broker.storage import open_store
 from broker.storage.base import Store
 from broker.storage.shared import shared
-from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError, NonexistentTenant
+from ngsi_ld import snapshots
+from ngsi_ld.errors import (
+    BadRequestData,
+    InternalError,
+    NgsiLdError,
+    NonexistentTenant,
+    ResourceNotFound,
+)
 from ngsi_ld.parameters import OPERATIONS, check_parameters
 
 log = logging.getLogger("broker")
@@ -56,19 +63,38 @@ class Broker:
     _tenants: set[str] = field(default_factory=set)
 
     async def tenant(self, request: web.Request, *, create: bool = False) -> str:
-        """The request's tenant; an unknown one is 404 unless the operation creates entities."""
+        """The request's tenant; an unknown one is 404 unless the operation creates entities.
+
+        With ``NGSILD-Snapshot`` (6.3.22) a read is answered from the Snapshot's
+        frozen entities: the tenant that holds them.
+        """
         tenant = tenant_of(request, self.settings.multi_tenancy)
-        if not tenant or tenant in self._tenants:
-            return tenant
-        if create:
-            await self.store.ensure_tenant(tenant)
-        elif not await self.store.tenant_exists(tenant):
-            raise NonexistentTenant(f"tenant {tenant!r} does not exist")
-        self._tenants.add(tenant)
+        if tenant and tenant not in self._tenants:
+            if create:
+                await self.store.ensure_tenant(tenant)
+            elif not await self.store.tenant_exists(tenant):
+                raise NonexistentTenant(f"tenant {tenant!r} does not exist")
+            self._tenants.add(tenant)
+        snapshot = request.headers.get(snapshots.HEADER)
+        if snapshot is not None:
+            return await self._snapshot_tenant(request, tenant, snapshot.strip())
         return tenant
+
+    async def _snapshot_tenant(self, request: web.Request, tenant: str, snapshot: str) -> str:
+        if request.method != "GET" and request.path != _QUERY_POST:
+            raise BadRequestData(f"{snapshots.HEADER} applies to reads only: a Snapshot is frozen")
+        record = await self.store.get_record(tenant, snapshots.RECORDS, snapshot)
+        frozen = None if record is None else record.get(snapshots.STORE_TENANT)
+        if not isinstance(frozen, str):
+            raise ResourceNotFound(f"Snapshot {snapshot} not found")
+        request[SNAPSHOT] = snapshot
+        return frozen
 
 
 BROKER = web.AppKey("broker", Broker)
+#: the Snapshot a read was answered from (set by Broker.tenant, echoed in the answer)
+SNAPSHOT = "ngsild_snapshot"
+_QUERY_POST = "/ngsi-ld/v1/entityOperations/query"
 
 
 def broker_of(request: web.Request) -> Broker:
@@ -221,8 +247,15 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         await resolver.close()
         await store.close()
 
+    async def echo_snapshot(request: web.Request, response: web.StreamResponse) -> None:
+        # 6.3.22: the answer of a read from a Snapshot names it
+        snapshot = request.get(SNAPSHOT)
+        if snapshot is not None and response.status < 400:
+            response.headers[snapshots.HEADER] = snapshot
+
     app.on_startup.append(startup)
     app.on_cleanup.append(cleanup)
+    app.on_response_prepare.append(echo_snapshot)
 
     from broker.routes import setup_routes
 
