@@ -30,7 +30,7 @@ from ngsi_ld.query import (
     resolve_names,
 )
 from ngsi_ld.query.regexes import search
-from subscriptions.model import DEFAULT_TRIGGERS
+from subscriptions.model import DEFAULT_TRIGGERS, q_text
 
 Expand = Callable[[str], str]
 
@@ -121,7 +121,7 @@ def compile_matcher(doc: dict[str, Any], expand: Expand) -> Matcher:
         selectors.append(Selector(parse_type_expr(sel["type"]), sel.get("id"),
                                   sel.get("idPattern")))
     watched = doc.get("watchedAttributes")
-    q = None if "q" not in doc else resolve_names(parse_q(doc["q"]), expand, expand)
+    q = None if "q" not in doc else resolve_names(parse_q(q_text(doc["q"])), expand, expand)
     geo = doc.get("geoQ")
     geo_q = None if geo is None else parse_geo_query(
         geo["georel"], geo["geometry"], geo["coordinates"], geo["geoproperty"])

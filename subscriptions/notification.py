@@ -156,10 +156,15 @@ class Rendering:
 
 def notification_body(subscription_id: str, data: list[dict[str, Any]], accept: str,
                       now_iso: str, body_context: Any = None) -> dict[str, Any]:
-    """The Notification (5.3.1); GeoJSON data as a FeatureCollection, ``@context`` for JSON-LD."""
+    """The Notification (5.3.1); GeoJSON data as a FeatureCollection.
+
+    JSON-LD (5.8.6): every entity of ``data`` carries the ``@context`` (so that each one
+    can be read alone, as an entity retrieved as JSON-LD), and so does the notification.
+    """
     body: dict[str, Any] = {}
     if accept == LD_JSON:
         body["@context"] = body_context
+        data = [{**entity, "@context": body_context} for entity in data]
     body.update({
         "id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
         "type": "Notification",
