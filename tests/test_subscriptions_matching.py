@@ -56,7 +56,8 @@ DELETE = event(entity(t=1), None)
     (["entityDeleted"], [DELETE]),
     (["attributeCreated"], [CREATE, APPEND]),
     (["attributeUpdated"], [UPDATE]),
-    (["attributeDeleted"], [REMOVE]),
+    # the deletion of an entity deletes its attributes (ETSI 046_22_12)
+    (["attributeDeleted"], [REMOVE, DELETE]),
 ])
 def test_notification_triggers(triggers: list[str] | None, expected: list[ChangeEvent]) -> None:
     members = dict(ROOMS, **({"notificationTrigger": triggers} if triggers else {}))
