@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.client import Client, link
+from conformance.client import Client, entity_path, link
 from conformance.contexts_server import ContextServer
-from conformance.data import create, eid, entity, prop
+from conformance.data import NULL, create, eid, entity, prop, rel
 from conformance.receiver import NotificationReceiver
 from conformance.subscribing import on_type, subscribe
 
@@ -53,3 +53,39 @@ def test_a_percent_encoded_q_filters_as_in_a_url(client: Client, subs: list[str]
     create(client, entity(eid(f"T{uid}", uid, 2), f"T{uid}", name=prop("Eiffel Tower")))
     [got] = receiver.wait(uid, 1)
     assert got.body["data"][0]["id"] == eid(f"T{uid}", uid, 2)
+
+
+@pytest.mark.clause("5.8.6")
+def test_a_deleted_attribute_is_the_null_of_its_kind(client: Client, subs: list[str], uid: str,
+                                                     receiver: NotificationReceiver) -> None:
+    subscribe(client, subs, on_type(f"T{uid}", receiver.url(uid),
+                                    notificationTrigger=["attributeDeleted"],
+                                    notification={"showChanges": True}))
+    entity_id = eid(f"T{uid}", uid)
+    create(client, entity(entity_id, f"T{uid}", owner=rel("urn:ngsi-ld:Person:a"),
+                          street={"type": "LanguageProperty", "languageMap": {"fr": "Rue"}}))
+    assert client.delete(f"{entity_path(entity_id)}/attrs/owner").status == 204
+    assert client.delete(f"{entity_path(entity_id)}/attrs/street").status == 204
+    first, second = receiver.wait(uid, 2)
+    assert first.body["data"][0]["owner"] == {
+        "type": "Relationship", "object": NULL, "previousObject": "urn:ngsi-ld:Person:a"}
+    assert second.body["data"][0]["street"] == {
+        "type": "LanguageProperty", "languageMap": {"@none": NULL},
+        "previousLanguageMap": {"fr": "Rue"}}
+
+
+@pytest.mark.clause("4.5.23")
+@pytest.mark.parametrize("join", ["flat", "inline"])
+def test_linked_entities_are_joined(client: Client, subs: list[str], uid: str,
+                                    receiver: NotificationReceiver, join: str) -> None:
+    city = eid(f"City{uid}", join)
+    create(client, entity(city, f"City{uid}", name=prop("Paris")))
+    subscribe(client, subs, on_type(f"T{uid}", receiver.url(f"{uid}{join}"),
+                                    notification={"join": join, "joinLevel": 1}))
+    create(client, entity(eid(f"T{uid}", join), f"T{uid}", locatedAt=rel(city)))
+    [got] = receiver.wait(f"{uid}{join}", 1)
+    linked = {"id": city, "type": f"City{uid}", "name": {"type": "Property", "value": "Paris"}}
+    if join == "flat":
+        assert got.body["data"][1] == linked
+    else:
+        assert got.body["data"][0]["locatedAt"] == {**rel(city), "entity": linked}

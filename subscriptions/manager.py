@@ -39,6 +39,7 @@ import orjson
 
 from ngsi_ld.changes import ChangeEvent
 from ngsi_ld.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
+from ngsi_ld.query import EntityQuery
 from ngsi_ld.timeutil import now_iso, parse_datetime
 from subscriptions import state
 from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery
@@ -380,7 +381,12 @@ class SubscriptionManager:
         if live is None:
             return
         self._dirty.add(key)
-        await send(live, job, self.delivery, self._count)
+
+        async def fetch(ids: list[str]) -> list[dict[str, Any]]:
+            found, _ = await self.store.query_entities(live.tenant, EntityQuery(ids=ids))
+            return list(found)
+
+        await send(live, job, self.delivery, self._count, fetch)
 
     async def _periodic(self, live: Live) -> None:
         # 5.2.12 timeInterval: the current state of the selected entities, every interval

@@ -41,6 +41,9 @@ FORMATS = {"normalized": "normalized", "concise": "concise", "keyValues": "keyVa
 ACCEPTS = ("application/json", "application/ld+json", "application/geo+json")
 SCHEMES = ("http", "https", "mqtt", "mqtts")
 MQTT_VERSIONS = ("mqtt3.1.1", "mqtt5.0")
+JOINS = ("flat", "inline", "@none")
+#: deepest joinLevel: each level is one more store read per notification
+MAX_JOIN = 8
 #: shortest timeInterval, seconds: each period queries the store (1e-9 spun a CPU)
 MIN_TIME_INTERVAL = 0.1
 #: members the broker keeps; a client may send them back (copied from a GET): they are ignored
@@ -201,8 +204,18 @@ def parse_notification(raw: Any, expand: Expand, *, partial: bool = False) -> di
     for name in ("sysAttrs", "showChanges"):
         if name in raw:
             out[name] = _bool(raw[name], f"notification.{name}")
-    if raw.get("join", "@none") != "@none":
-        raise BadRequestData("notification.join (linked entity retrieval) is not supported")
+    # 4.5.23 Linked Entity retrieval: linked entities flat in data, or inline
+    if "join" in raw:
+        if raw["join"] not in JOINS:
+            raise BadRequestData(f"notification.join must be one of {', '.join(JOINS)}, "
+                                 f"not {raw['join']!r}")
+        out["join"] = raw["join"]
+    if "joinLevel" in raw:
+        level = raw["joinLevel"]
+        if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= MAX_JOIN:
+            raise BadRequestData(f"notification.joinLevel must be an integer from 1 to "
+                                 f"{MAX_JOIN}, not {level!r}")
+        out["joinLevel"] = level
     return out
 
 

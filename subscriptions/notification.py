@@ -86,7 +86,8 @@ class Rendering:
             geometry_property=ctx.expand_term("location"),
         )
 
-    def _select(self, entity: dict[str, Any]) -> dict[str, Any]:
+    def select(self, entity: dict[str, Any]) -> dict[str, Any]:
+        """The members of ``entity`` the subscription shows (attributes, pick, omit, datasetId)."""
         if self.attrs is None and self.pick is None and self.omit is None \
                 and self.dataset_ids is None:
             return entity
@@ -95,7 +96,7 @@ class Rendering:
 
     def entity(self, entity: dict[str, Any]) -> dict[str, Any]:
         """One entity in its current state."""
-        compacted = self.ctx.compact_entity(self._select(entity))
+        compacted = self.ctx.compact_entity(self.select(entity))
         if self.accept == GEO_JSON:
             feature = to_feature(compacted, fmt=self.fmt, sys_attrs=self.sys_attrs,
                                  lang=self.lang,
