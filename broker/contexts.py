@@ -11,7 +11,7 @@ Where a context document comes from, first match wins:
 5. an HTTP(S) fetch with a timeout, a size limit and a redirect limit; contexts
    that import contexts are followed for a bounded number of rounds.
 
-A document that cannot be had answers 503 LdContextNotAvailable.  The compiled
+A document that cannot be had answers 504 LdContextNotAvailable.  The compiled
 result (term maps, see ``ngsi_ld.jsonld``) is cached by context value.
 """
 

@@ -114,7 +114,7 @@ async def test_preloaded_directory_serves_offline(tmp_path: Path, store: MemoryS
 @pytest.mark.parametrize(
     "case", ["missing", "not-json", "not-a-context", "too-big", "slow", "loop"]
 )
-async def test_unusable_remote_contexts_are_503(
+async def test_unusable_remote_contexts_are_504(
     origin: Origin, store: MemoryStore, case: str
 ) -> None:
     origin.docs["/not-json"] = b"<html>"
