@@ -176,8 +176,16 @@ def expanded_names(ctx: ActiveContext, names: Iterable[str] | None) -> set[str] 
     return {name if name in ("id", "type", "scope") else ctx.expand_term(name) for name in names}
 
 
-def view_of(request: web.Request, ctx: ActiveContext, media_type: str) -> View:
-    """Parse the retrieval options of a GET (options, format, attrs, pick, omit, lang...)."""
+def view_of(
+    request: web.Request,
+    ctx: ActiveContext,
+    media_type: str,
+    allowed: frozenset[str] = READ_OPTIONS,
+) -> View:
+    """Parse the retrieval options of a GET (options, format, attrs, pick, omit, lang...).
+
+    ``allowed`` are the ``options`` values the operation accepts.
+    """
     fmt_param = request.query.get("format")
     if fmt_param is not None and fmt_param not in FORMATS:
         raise BadRequestData(
@@ -187,7 +195,7 @@ def view_of(request: web.Request, ctx: ActiveContext, media_type: str) -> View:
         request, ctx, media_type, fmt_param,
         attrs=csv(request, "attrs"), pick=csv(request, "pick"), omit=csv(request, "omit"),
         dataset_ids=csv(request, "datasetId"), lang=request.query.get("lang"),
-        geometry=request.query.get("geometryProperty", "location"),
+        geometry=request.query.get("geometryProperty", "location"), allowed=allowed,
     )
 
 
@@ -203,10 +211,11 @@ def make_view(
     dataset_ids: list[str] | None,
     lang: str | None,
     geometry: str = "location",
+    allowed: frozenset[str] = READ_OPTIONS,
 ) -> View:
     """A View from the request's ``options`` (and ``format``) and the given members,
     names expanded with ``ctx``: one representation at most, pick or omit."""
-    opts = options(request, READ_OPTIONS)
+    opts = options(request, allowed)
     formats = {FORMATS[o] for o in opts if o in FORMATS}
     if fmt_param is not None:
         formats.add(FORMATS[fmt_param])

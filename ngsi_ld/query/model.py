@@ -84,3 +84,14 @@ class EntityQuery:
                 self.geo_q,
             )
         )
+
+    @property
+    def has_required_selector(self) -> bool:
+        """True if the query names a type, attrs, q or a geo-query.
+
+        Table 6.4.3.2-1: one of these shall be present unless the request is limited
+        to the local scope; ids, idPattern or scopeQ alone are too broad.
+        """
+        return any(
+            value is not None for value in (self.type_expr, self.attrs, self.q, self.geo_q)
+        )
