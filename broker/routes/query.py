@@ -32,6 +32,7 @@ from broker.routes.common import (
     uncached,
     view_of,
 )
+from broker.routes.ordering import ordered_page, ordering_of
 from broker.storage.base import Entity
 from broker.storage.versioned import VersionedReads, versioned
 from ngsi_ld import operations
@@ -48,6 +49,7 @@ from ngsi_ld.query import (
     parse_type_expr,
     resolve_names,
 )
+from ngsi_ld.query.ordering import Ordering
 from ngsi_ld.representation import to_feature_collection
 
 RESULTS_COUNT = "NGSILD-Results-Count"
@@ -261,8 +263,10 @@ async def answer(
     view: View,
     ctx: ActiveContext,
     context: Any,
+    ordering: Ordering | None = None,
 ) -> web.Response:
-    """Run the queries (OR-ed), page, render; count and paging headers (6.3.10, 6.3.13)."""
+    """Run the queries (OR-ed), order (4.23), page, render; count and paging headers
+    (6.3.10, 6.3.13)."""
     # options=count is count=true (as ngsi-go asks for it)
     count = flag(request, "count") or "count" in options(request, QUERY_OPTIONS)
     offset, limit = page_of(broker, request, count)
@@ -270,14 +274,18 @@ async def answer(
     store = broker.store
     reads = versioned(store)
     headers: dict[str, str]
-    if len(queries) == 1 and reads is not None:
+    if ordering is None and len(queries) == 1 and reads is not None:
         parts, total, more = await _rendered_page(
             broker, reads, tenant, queries[0], view, ctx, (offset, limit, count)
         )
         headers = {RESULTS_COUNT: str(total)} if count else {}
         response = await respond_rendered(broker, parts, view.media_type, context, headers)
     else:
-        if len(queries) == 1:
+        if ordering is not None:
+            found, total = await ordered_page(store, tenant, queries, ordering, offset, limit)
+            more = offset + limit < total
+            total = total if count else None
+        elif len(queries) == 1:
             found, total = await store.query_entities(
                 tenant, queries[0], offset=offset, limit=limit if count else limit + 1,
                 count=count,
@@ -333,7 +341,8 @@ async def query_entities(request: web.Request) -> web.StreamResponse:
                                  "(Accept: application/geo+json)")
         view = view_of(plain, ctx, media, QUERY_OPTIONS)
         query = query_of(plain, ctx)
-        return await answer(broker, request, tenant, [query], view, ctx, context)
+        ordering = ordering_of(plain.query, ctx)
+        return await answer(broker, request, tenant, [query], view, ctx, context, ordering)
 
     return await request.app[ANSWERS].serve(request, tenant, version, ctx, compute)
 

@@ -17,6 +17,7 @@ from aiohttp import web
 from broker.app import add_route, broker_of
 from broker.http import negotiate, read_body
 from broker.routes.common import READ_MEDIA, make_view
+from broker.routes.ordering import ordering_of_body
 from broker.routes.query import (
     QUERY_OPTIONS,
     WILDCARD,
@@ -149,7 +150,8 @@ async def query_post(request: web.Request) -> web.Response:
     )
     tenant = await broker.tenant(request)
     resolved = [resolve(ctx, query) for query in queries]
-    return await answer(broker, request, tenant, resolved, view, ctx, body.context)
+    ordering = ordering_of_body(body.data.get("ordering"), ctx)
+    return await answer(broker, request, tenant, resolved, view, ctx, body.context, ordering)
 
 
 def setup(app: web.Application) -> None:
