@@ -34,7 +34,7 @@ ORDERING = frozenset({"orderBy", "orderFrom", "orderGeometry", "collation"})
 OPERATIONS: dict[str, frozenset[str]] = {
     # 5.6 and 5.7: entities and their attributes
     "createEntity": frozenset({"local"}),
-    "queryEntities": ENTITY_SELECTORS | REPRESENTATION | PAGING | ORDERING,
+    "queryEntities": ENTITY_SELECTORS | REPRESENTATION | PAGING | ORDERING | {"expandValues"},
     "purgeEntities": ENTITY_SELECTORS,
     "retrieveEntity": REPRESENTATION | {"type"},
     "deleteEntity": frozenset({"type", "local"}),

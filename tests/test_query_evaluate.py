@@ -181,7 +181,8 @@ def test_entity_query_selectors() -> None:
     assert select(attrs=["missing", "brand"])
     assert not select(attrs=["missing"])
     assert select(attrs=["speed"], dataset_ids=["urn:ngsi-ld:Dataset:gps"])
-    assert not select(attrs=["brand"], dataset_ids=["urn:ngsi-ld:Dataset:gps"])
+    # 4.5.5: the datasetIds choose the view; the entity has brand all the same
+    assert select(attrs=["brand"], dataset_ids=["urn:ngsi-ld:Dataset:gps"])
     assert select(q=parse_q("speed>50"))
     assert select(scope_q=parse_scope_q("/Madrid/#"))
     assert not select(scope_q=parse_scope_q("/Paris"))

@@ -43,6 +43,7 @@ from ngsi_ld.query import (
     EntityQuery,
     GeoQuery,
     TypeExpr,
+    expand_values,
     parse_geo_query,
     parse_q,
     parse_scope_q,
@@ -126,7 +127,7 @@ def resolve(ctx: ActiveContext, query: EntityQuery) -> EntityQuery:
 #: the parameters that make up an EntityQuery (query_of reads nothing else)
 _SELECTORS = frozenset((
     "id", "idPattern", "type", "attrs", "q", "scopeQ", *_GEO_PARAMS, "geoproperty",
-    "datasetId", "lang", "local",
+    "datasetId", "lang", "local", "expandValues",
 ))
 #: resolved queries by (context, selector parameters): a repeated query skips its
 #: parsing and name expansion; errors are raised again, never cached
@@ -172,6 +173,10 @@ def _parse_query(request: web.Request, ctx: ActiveContext) -> EntityQuery:
     params = request.query
     type_text = params.get("type")
     q_text, scope_text = params.get("q"), params.get("scopeQ")
+    q = None if q_text is None else cached_q(q_text)
+    expand = csv(request, "expandValues")
+    if q is not None and expand is not None:
+        q = expand_values(q, expand, ctx.expand_term)
     attrs = csv(request, "attrs")
     if attrs is not None and not NOT_ATTRIBUTES.isdisjoint(attrs):
         # 4.5.x: id and type are Entity members, never Attribute names
@@ -181,7 +186,7 @@ def _parse_query(request: web.Request, ctx: ActiveContext) -> EntityQuery:
         id_pattern=params.get("idPattern"),
         type_expr=type_selector(type_text),
         attrs=attrs,
-        q=None if q_text is None else cached_q(q_text),
+        q=q,
         scope_q=None if scope_text is None else parse_scope_q(scope_text),
         geo_q=geo_of(params, "the query"),
         dataset_ids=csv(request, "datasetId"),

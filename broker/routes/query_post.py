@@ -8,7 +8,7 @@ The answer is the GET's (:func:`broker.routes.query.answer`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -30,7 +30,7 @@ from broker.routes.query import (
     uri_list,
 )
 from ngsi_ld.errors import BadRequestData
-from ngsi_ld.query import EntityQuery, parse_scope_q
+from ngsi_ld.query import EntityQuery, expand_values, parse_scope_q
 
 QUERY = "/ngsi-ld/v1/entityOperations/query"
 
@@ -84,8 +84,13 @@ def _selector_ids(selector: Mapping[str, Any]) -> list[str] | None:
     return uri_list(ids)
 
 
-def post_queries(body: Any) -> tuple[list[EntityQuery], dict[str, Any]]:
-    """The Query body (5.2.23): one EntityQuery per EntitySelector, and the view members."""
+def post_queries(
+    body: Any, expand: Callable[[str], str] | None = None
+) -> tuple[list[EntityQuery], dict[str, Any]]:
+    """The Query body (5.2.23): one EntityQuery per EntitySelector, and the view members.
+
+    ``expand`` expands the values of the attributes ``expandValues`` names (4.9).
+    """
     if not isinstance(body, dict):
         raise BadRequestData("the body must be a Query object")
     if body.get("type") != "Query":
@@ -97,9 +102,13 @@ def post_queries(body: Any) -> tuple[list[EntityQuery], dict[str, Any]]:
     if geo_q is not None and not isinstance(geo_q, dict):
         raise BadRequestData("geoQ must be a GeoQuery object")
     q_text, scope_text = _text(body, "q"), _text(body, "scopeQ")
+    q = None if q_text is None else cached_q(q_text)
+    expand_names = _strings(body, "expandValues")
+    if q is not None and expand_names is not None and expand is not None:
+        q = expand_values(q, expand_names, expand)
     common = EntityQuery(
         attrs=_strings(body, "attrs"),
-        q=None if q_text is None else cached_q(q_text),
+        q=q,
         scope_q=None if scope_text is None else parse_scope_q(scope_text),
         geo_q=None if geo_q is None else geo_of(geo_q, "geoQ"),
         dataset_ids=_strings(body, "datasetId"),
@@ -141,7 +150,7 @@ async def query_post(request: web.Request) -> web.Response:
     media = negotiate(request.headers.get("Accept"), READ_MEDIA)
     body = await read_body(request, broker.settings.max_body_size)
     ctx = await broker.resolver.active(body.context)
-    queries, members = post_queries(body.data)
+    queries, members = post_queries(body.data, ctx.expand_term)
     _check_scope(request, body.data, queries)
     view = make_view(
         request, ctx, media, attrs=members["attrs"], pick=members["pick"],

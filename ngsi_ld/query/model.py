@@ -44,7 +44,9 @@ class EntityQuery:
     * ``attrs``: the entity has at least one of these attributes;
     * ``q``, ``scope_q``, ``geo_q``: the query, scope and geo-query hold;
     * ``dataset_ids``: only attribute instances with one of these datasetIds
-      (``"@none"`` = the default instance) count, for ``attrs``, ``q`` and ``geo_q``;
+      (``"@none"`` = the default instance) count, for ``q`` and ``geo_q``; an
+      entity has one of ``attrs`` whatever the datasetIds of its instances (they
+      choose the view, 4.5.5);
     * ``lang``: the language filter; it selects what is rendered, not which
       entities match, so the evaluator ignores it.
 
