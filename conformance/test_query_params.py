@@ -128,3 +128,28 @@ def test_post_query_refuses_temporal_q(client: Client, uid: str) -> None:
     body = {"type": "Query", "entities": [{"type": f"T{uid}"}],
             "temporalQ": {"timerel": "after", "timeAt": "2020-01-01T00:00:00Z"}}
     assert is_problem(client.post(QUERY, body), 400, BAD_DATA)
+
+
+@pytest.mark.clause("4.21")
+@pytest.mark.parametrize("params", [
+    "pick=id;name", "pick=id,locatedAt{name", "pick=id,locatedAt{{name}", "pick=id,,name",
+    "pick=id,locatedAt{,name}", "pick=id,locatedAt{}", "omit=name;id",
+    "pick=name&attrs=name", "omit=name&attrs=name",
+    "pick=id,locatedAt{name}",  # a Linked Entity projection needs join
+])
+def test_bad_projections_are_400(client: Client, params: str) -> None:
+    assert is_problem(client.get(f"{ENTITIES}?type=T&{params}"), 400, BAD_DATA)
+
+
+@pytest.mark.clause("4.21")
+def test_pick_leaves_out_entities_it_empties(client: Client, uid: str) -> None:
+    kind = f"K{uid}"
+    create(client, entity(eid("K", uid, 1), kind, name=prop("a"), x=prop(1)))
+    create(client, entity(eid("K", uid, 2), kind, x=prop(2)))
+    reply = client.get(f"{ENTITIES}?type={kind}&pick=name")
+    assert reply.status == 200 and reply.json == [{"name": {"type": "Property", "value": "a"}}]
+    assert client.get(f"{ENTITIES}?type={kind}&pick=id|x").json == [
+        {"id": eid("K", uid, 1), "x": {"type": "Property", "value": 1}},
+        {"id": eid("K", uid, 2), "x": {"type": "Property", "value": 2}}]
+    body = {"type": "Query", "entities": [{"type": kind}], "pick": ["name"]}
+    assert client.post(QUERY, body).json == [{"name": {"type": "Property", "value": "a"}}]

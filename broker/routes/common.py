@@ -17,6 +17,7 @@ from broker.storage.versioned import Versioned, Wanted
 from ngsi_ld.attributes import is_iri
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.projection import parse_projection
 from ngsi_ld.representation import (
     DuplicateName,
     Format,
@@ -193,9 +194,11 @@ def view_of(
         )
     return make_view(
         request, ctx, media_type, fmt_param,
-        attrs=csv(request, "attrs"), pick=csv(request, "pick"), omit=csv(request, "omit"),
+        attrs=csv(request, "attrs"), pick=request.query.getall("pick", None),
+        omit=request.query.getall("omit", None),
         dataset_ids=csv(request, "datasetId"), lang=request.query.get("lang"),
         geometry=request.query.get("geometryProperty", "location"), allowed=allowed,
+        linked="join" in request.query,
     )
 
 
@@ -212,9 +215,14 @@ def make_view(
     lang: str | None,
     geometry: str = "location",
     allowed: frozenset[str] = READ_OPTIONS,
+    linked: bool = False,
 ) -> View:
     """A View from the request's ``options`` (and ``format``) and the given members,
-    names expanded with ``ctx``: one representation at most, pick or omit."""
+    names expanded with ``ctx``: one representation at most, pick or omit.
+
+    ``pick`` and ``omit`` are in the projection language (4.21); ``linked`` says the
+    request asks for Linked Entities (``join``), which a nested projection needs.
+    """
     opts = options(request, allowed)
     formats = {FORMATS[o] for o in opts if o in FORMATS}
     if fmt_param is not None:
@@ -223,6 +231,10 @@ def make_view(
         raise BadRequestData(f"conflicting representations requested: {', '.join(sorted(formats))}")
     if pick is not None and omit is not None:
         raise BadRequestData("pick and omit cannot be used together")
+    if attrs is not None and (pick is not None or omit is not None):
+        # 4.21: attrs is the older projection; it is not combined with pick or omit
+        raise BadRequestData("attrs cannot be used together with pick or omit")
+    pick, omit = _projected(pick, "pick", linked), _projected(omit, "omit", linked)
     return View(
         media_type=media_type,
         fmt=formats.pop() if formats else "normalized",
@@ -234,6 +246,19 @@ def make_view(
         dataset_ids=dataset_ids,
         geometry_property=ctx.expand_term(geometry),
     )
+
+
+def _projected(values: list[str] | None, what: str, linked: bool) -> list[str] | None:
+    """The names a pick or omit lists (4.21); its Linked Entity parts need ``join``."""
+    if values is None:
+        return None
+    projection = parse_projection(",".join(values), what)
+    if projection.linked and not linked:
+        raise BadRequestData(
+            f"{what} names attributes of Linked Entities ({', '.join(projection.linked)}{{...}}):"
+            " that needs join (4.5.23)"
+        )
+    return list(projection.names)
 
 
 async def respond(

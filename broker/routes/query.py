@@ -57,6 +57,8 @@ RESULTS_COUNT = "NGSILD-Results-Count"
 #: ``type=*``: every Entity Type (Table 6.4.3.2-1)
 WILDCARD = "*"
 NOT_ATTRIBUTES = frozenset({"id", "type"})
+#: an entity a pick reduced to nothing: left out of the answer (4.21)
+EMPTY = b"{}"
 #: the options of a query: a retrieval's, and ``count``
 QUERY_OPTIONS = READ_OPTIONS | {"count"}
 _GEO_PARAMS = ("georel", "geometry", "coordinates")
@@ -255,7 +257,7 @@ async def _rendered_page(
         if body is None:  # dropped from the cache since the read: read it again
             again = await store.read_versioned(tenant, item.entity_id)
             body = b"" if again is None else render_cached(broker, tenant, view, ctx, again)
-        if body:
+        if body and body != EMPTY:
             parts.append(body)
     return parts, total, more
 
@@ -306,6 +308,7 @@ async def answer(
             found, total = ordered[offset:offset + limit], len(ordered)
             more = offset + limit < total
         rendered = [view.render(ctx, entity) for entity in found]
+        rendered = [item for item in rendered if item]
         data: Any = rendered
         if view.media_type == GEO_JSON:
             data = to_feature_collection(rendered)

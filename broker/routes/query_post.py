@@ -155,7 +155,7 @@ async def query_post(request: web.Request) -> web.Response:
     view = make_view(
         request, ctx, media, attrs=members["attrs"], pick=members["pick"],
         omit=members["omit"], dataset_ids=members["datasetId"], lang=members["lang"],
-        allowed=QUERY_OPTIONS,
+        allowed=QUERY_OPTIONS, linked=body.data.get("join") is not None,
     )
     tenant = await broker.tenant(request)
     resolved = [resolve(ctx, query) for query in queries]
