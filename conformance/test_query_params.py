@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from conformance.client import Client
+from conformance.client import CORE_CONTEXT, Client
 from conformance.data import BAD_DATA, ENTITIES, create, eid, entity, is_problem, prop
 
 QUERY = "/ngsi-ld/v1/entityOperations/query"
@@ -110,6 +110,12 @@ def test_geometry_property_needs_the_geojson_representation(client: Client, uid:
     assert is_problem(client.get(path, headers={"Accept": "application/json"}), 400, BAD_DATA)
     reply = client.get(path, headers={"Accept": "application/geo+json"})
     assert reply.status == 200 and reply.json["type"] == "FeatureCollection"
+    # 4.5.16.3: the collection carries the @context, its features do not
+    assert reply.json["@context"] == CORE_CONTEXT
+    assert all("@context" not in feature for feature in reply.json["features"])
+    body = {"type": "Query", "entities": [{"type": kind}, {"type": f"Other{uid}"}]}
+    reply = client.post(QUERY, body, headers={"Accept": "application/geo+json"})
+    assert reply.status == 200 and "@context" in reply.json
 
 
 @pytest.mark.clause("5.2.33")

@@ -306,7 +306,10 @@ async def respond_rendered(
         if isinstance(parts, bytes):
             body = parts
         elif media_type == GEO_JSON:
-            body = b'{"type":"FeatureCollection","features":' + join_array(parts) + b"}"
+            # 4.5.16.3: the @context of a FeatureCollection is its own member
+            body_context = orjson.dumps(broker.resolver.body_context(context))
+            body = (b'{"type":"FeatureCollection","features":' + join_array(parts)
+                    + b',"@context":' + body_context + b"}")
         else:
             body = join_array(parts)
     return web.Response(body=body, status=200, content_type=media_type, headers=headers)

@@ -311,7 +311,9 @@ async def answer(
         rendered = [item for item in rendered if item]
         data: Any = rendered
         if view.media_type == GEO_JSON:
-            data = to_feature_collection(rendered)
+            # 4.5.16.3: the @context of a FeatureCollection is its own member
+            data = {**to_feature_collection(rendered),
+                    "@context": broker.resolver.body_context(context)}
         headers = {RESULTS_COUNT: str(total)} if count else {}
         response = await respond(broker, data, view.media_type, context, headers=headers)
     links = _paging_links(request, offset, limit, more, view.media_type)
