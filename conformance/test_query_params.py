@@ -159,3 +159,19 @@ def test_pick_leaves_out_entities_it_empties(client: Client, uid: str) -> None:
         {"id": eid("K", uid, 2), "x": {"type": "Property", "value": 2}}]
     body = {"type": "Query", "entities": [{"type": kind}], "pick": ["name"]}
     assert client.post(QUERY, body).json == [{"name": {"type": "Property", "value": "a"}}]
+
+
+@pytest.mark.clause("5.7.2")
+@pytest.mark.parametrize("params", [
+    "attrs=createdAt", "q=" + quote('modifiedAt>"2020-01-01T00:00:00Z"'),
+    "type=T&csf=" + quote("))bad(("),
+])
+def test_too_wide_or_invalid_selection_is_400(client: Client, params: str) -> None:
+    # 5.7.2.4: system attributes alone do not narrow a query; csf must be valid
+    assert is_problem(client.get(f"{ENTITIES}?{params}"), 400, BAD_DATA)
+
+
+@pytest.mark.clause("5.7.2")
+def test_a_valid_context_source_filter_is_accepted(client: Client, uid: str) -> None:
+    kind, made = three(client, uid)
+    assert ids_of(client.get(f"{ENTITIES}?type={kind}&csf={quote('mode==push')}")) == made

@@ -194,6 +194,17 @@ def test_entity_query_selectors() -> None:
     assert not EntityQuery(lang="en").has_selector
 
 
+def test_required_selectors() -> None:
+    # Table 6.4.3.2-1 and 5.7.2.4: type, attrs, q or a geo-query, not on system names only
+    assert EntityQuery(type_expr=parse_type_expr("T")).has_required_selector
+    assert EntityQuery(attrs=["createdAt", "name"]).has_required_selector
+    assert EntityQuery(q=parse_q('modifiedAt>"2020"|speed>1')).has_required_selector
+    assert not EntityQuery(attrs=["createdAt"]).has_required_selector
+    assert not EntityQuery(q=parse_q('modifiedAt>"2020";createdAt')).has_required_selector
+    assert not EntityQuery(ids=["urn:a"], id_pattern="a", scope_q=parse_scope_q("/a"),
+                           ).has_required_selector
+
+
 @pytest.mark.parametrize(
     "selectors",
     [{"id_pattern": "(unclosed"}, {"ids": []}, {"attrs": [""]}, {"dataset_ids": [3]}],

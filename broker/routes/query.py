@@ -129,7 +129,7 @@ def resolve(ctx: ActiveContext, query: EntityQuery) -> EntityQuery:
 #: the parameters that make up an EntityQuery (query_of reads nothing else)
 _SELECTORS = frozenset((
     "id", "idPattern", "type", "attrs", "q", "scopeQ", *_GEO_PARAMS, "geoproperty",
-    "datasetId", "lang", "local", "expandValues",
+    "datasetId", "lang", "local", "expandValues", "csf",
 ))
 #: resolved queries by (context, selector parameters): a repeated query skips its
 #: parsing and name expansion; errors are raised again, never cached
@@ -176,6 +176,11 @@ def _parse_query(request: web.Request, ctx: ActiveContext) -> EntityQuery:
     type_text = params.get("type")
     q_text, scope_text = params.get("q"), params.get("scopeQ")
     q = None if q_text is None else cached_q(q_text)
+    csf = params.get("csf")
+    if csf is not None:
+        # 4.9: a context source filter is a query on registrations; none are matched
+        # here, but a filter that is not valid is refused (5.7.2.4)
+        cached_q(csf)
     expand = csv(request, "expandValues")
     if q is not None and expand is not None:
         q = expand_values(q, expand, ctx.expand_term)
