@@ -47,11 +47,17 @@ def test_purge_by_type_and_q(client: Client, uid: str) -> None:
 @pytest.mark.clause("6.4.3.3")
 def test_purge_by_id_pattern_and_ids(client: Client, uid: str) -> None:
     t, made = fleet(client, uid)
-    assert client.delete(f"{ENTITIES}?id={made[0]},{made[4]}").status == 204
+    assert client.delete(f"{ENTITIES}?type={t}&id={made[0]},{made[4]}").status == 204
     assert remaining(client, t) == made[1:4]
     pattern = quote(f"^urn:ngsi-ld:Car:{uid}-[12]$", safe="")
-    assert client.delete(f"{ENTITIES}?idPattern={pattern}").status == 204
+    assert client.delete(f"{ENTITIES}?type={t}&idPattern={pattern}").status == 204
     assert remaining(client, t) == [made[3]]
+    # 5.6.21.4: ids or an idPattern alone are too wide a purge, unless it is local
+    assert client.delete(f"{ENTITIES}?id={made[3]}").status == 400
+    assert client.delete(f"{ENTITIES}?idPattern=.*").status == 400
+    assert remaining(client, t) == [made[3]]
+    assert client.delete(f"{ENTITIES}?id={made[3]}&local=true").status == 204
+    assert remaining(client, t) == []
 
 
 @pytest.mark.clause("6.4.3.3")

@@ -27,12 +27,14 @@ REPRESENTATION = frozenset({
     "local",
 })
 PAGING = frozenset({"limit", "offset", "count"})
+#: 4.23: Entity ordering
+ORDERING = frozenset({"orderBy", "orderFrom", "orderGeometry", "collation"})
 
 #: operation name -> the query parameters it accepts
 OPERATIONS: dict[str, frozenset[str]] = {
     # 5.6 and 5.7: entities and their attributes
     "createEntity": frozenset({"local"}),
-    "queryEntities": ENTITY_SELECTORS | REPRESENTATION | PAGING,
+    "queryEntities": ENTITY_SELECTORS | REPRESENTATION | PAGING | ORDERING | {"expandValues"},
     "purgeEntities": ENTITY_SELECTORS,
     "retrieveEntity": REPRESENTATION | {"type"},
     "deleteEntity": frozenset({"type", "local"}),

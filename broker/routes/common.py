@@ -17,6 +17,7 @@ from broker.storage.versioned import Versioned, Wanted
 from ngsi_ld.attributes import is_iri
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.projection import parse_projection
 from ngsi_ld.representation import (
     DuplicateName,
     Format,
@@ -176,8 +177,16 @@ def expanded_names(ctx: ActiveContext, names: Iterable[str] | None) -> set[str] 
     return {name if name in ("id", "type", "scope") else ctx.expand_term(name) for name in names}
 
 
-def view_of(request: web.Request, ctx: ActiveContext, media_type: str) -> View:
-    """Parse the retrieval options of a GET (options, format, attrs, pick, omit, lang...)."""
+def view_of(
+    request: web.Request,
+    ctx: ActiveContext,
+    media_type: str,
+    allowed: frozenset[str] = READ_OPTIONS,
+) -> View:
+    """Parse the retrieval options of a GET (options, format, attrs, pick, omit, lang...).
+
+    ``allowed`` are the ``options`` values the operation accepts.
+    """
     fmt_param = request.query.get("format")
     if fmt_param is not None and fmt_param not in FORMATS:
         raise BadRequestData(
@@ -185,9 +194,11 @@ def view_of(request: web.Request, ctx: ActiveContext, media_type: str) -> View:
         )
     return make_view(
         request, ctx, media_type, fmt_param,
-        attrs=csv(request, "attrs"), pick=csv(request, "pick"), omit=csv(request, "omit"),
+        attrs=csv(request, "attrs"), pick=request.query.getall("pick", None),
+        omit=request.query.getall("omit", None),
         dataset_ids=csv(request, "datasetId"), lang=request.query.get("lang"),
-        geometry=request.query.get("geometryProperty", "location"),
+        geometry=request.query.get("geometryProperty", "location"), allowed=allowed,
+        linked="join" in request.query,
     )
 
 
@@ -203,10 +214,16 @@ def make_view(
     dataset_ids: list[str] | None,
     lang: str | None,
     geometry: str = "location",
+    allowed: frozenset[str] = READ_OPTIONS,
+    linked: bool = False,
 ) -> View:
     """A View from the request's ``options`` (and ``format``) and the given members,
-    names expanded with ``ctx``: one representation at most, pick or omit."""
-    opts = options(request, READ_OPTIONS)
+    names expanded with ``ctx``: one representation at most, pick or omit.
+
+    ``pick`` and ``omit`` are in the projection language (4.21); ``linked`` says the
+    request asks for Linked Entities (``join``), which a nested projection needs.
+    """
+    opts = options(request, allowed)
     formats = {FORMATS[o] for o in opts if o in FORMATS}
     if fmt_param is not None:
         formats.add(FORMATS[fmt_param])
@@ -214,6 +231,10 @@ def make_view(
         raise BadRequestData(f"conflicting representations requested: {', '.join(sorted(formats))}")
     if pick is not None and omit is not None:
         raise BadRequestData("pick and omit cannot be used together")
+    if attrs is not None and (pick is not None or omit is not None):
+        # 4.21: attrs is the older projection; it is not combined with pick or omit
+        raise BadRequestData("attrs cannot be used together with pick or omit")
+    pick, omit = _projected(pick, "pick", linked), _projected(omit, "omit", linked)
     return View(
         media_type=media_type,
         fmt=formats.pop() if formats else "normalized",
@@ -225,6 +246,19 @@ def make_view(
         dataset_ids=dataset_ids,
         geometry_property=ctx.expand_term(geometry),
     )
+
+
+def _projected(values: list[str] | None, what: str, linked: bool) -> list[str] | None:
+    """The names a pick or omit lists (4.21); its Linked Entity parts need ``join``."""
+    if values is None:
+        return None
+    projection = parse_projection(",".join(values), what)
+    if projection.linked and not linked:
+        raise BadRequestData(
+            f"{what} names attributes of Linked Entities ({', '.join(projection.linked)}{{...}}):"
+            " that needs join (4.5.23)"
+        )
+    return list(projection.names)
 
 
 async def respond(
@@ -272,7 +306,10 @@ async def respond_rendered(
         if isinstance(parts, bytes):
             body = parts
         elif media_type == GEO_JSON:
-            body = b'{"type":"FeatureCollection","features":' + join_array(parts) + b"}"
+            # 4.5.16.3: the @context of a FeatureCollection is its own member
+            body_context = orjson.dumps(broker.resolver.body_context(context))
+            body = (b'{"type":"FeatureCollection","features":' + join_array(parts)
+                    + b',"@context":' + body_context + b"}")
         else:
             body = join_array(parts)
     return web.Response(body=body, status=200, content_type=media_type, headers=headers)
