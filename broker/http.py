@@ -93,47 +93,66 @@ def _split_links(value: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
-def _media_ranges(accept: str) -> list[tuple[str, float, int]]:
+def _media_ranges(accept: str) -> list[tuple[str, float]]:
+    """The media ranges of an Accept header with their weights (RFC 9110 12.5.1).
+
+    A weight that is not a number is ignored (the range keeps the default 1):
+    it is not one of the HTTP processing rules, so it decides nothing.
+    """
     ranges = []
-    for index, item in enumerate(accept.split(",")):
+    for item in accept.split(","):
         pieces = [p.strip() for p in item.split(";")]
         media = pieces[0].lower()
         if not media:
             continue
         quality = 1.0
         for param in pieces[1:]:
-            if param.startswith("q="):
+            if param[:2].lower() == "q=":
                 try:
-                    quality = float(param[2:])
+                    quality = min(max(float(param[2:]), 0.0), 1.0)
                 except ValueError:
-                    quality = 0.0
-        ranges.append((media, quality, index))
+                    pass
+        ranges.append((media, quality))
     return ranges
 
 
-def negotiate(accept: str | None, offered: tuple[str, ...]) -> str:
-    """The offered media type the Accept header prefers (6.3.6); 406 if none matches.
+def _weight(media_type: str, ranges: list[tuple[str, float]]) -> float:
+    """The weight of ``media_type``: that of the most specific range matching it
+    (RFC 9110 12.5.1), so ``application/json;q=0, */*`` refuses JSON; 0 if none does."""
+    main = media_type.split("/", 1)[0] + "/*"
+    best_rank, weight = 0, 0.0
+    for media, quality in ranges:
+        rank = 3 if media == media_type else 2 if media == main else 1 if media == "*/*" else 0
+        if rank > best_rank or (rank == best_rank and rank and quality > weight):
+            best_rank, weight = rank, quality
+    return weight
 
-    ``offered`` is in the broker's order of preference; ``*/*`` and
-    ``application/*`` pick the first one.  No Accept header means the first.
+
+# Clients repeat the same Accept header: the choice is remembered per header and offer.
+@lru_cache(maxsize=256)
+def _negotiated(accept: str, offered: tuple[str, ...]) -> str | None:
+    ranges = _media_ranges(accept)
+    chosen, best = None, 0.0
+    for candidate in offered:  # in the order of 6.3.4: a tie keeps the earlier one
+        weight = _weight(candidate, ranges)
+        if weight > best:
+            chosen, best = candidate, weight
+    return chosen
+
+
+def negotiate(accept: str | None, offered: tuple[str, ...]) -> str:
+    """The offered media type the Accept header selects (6.3.4); 406 if none is acceptable.
+
+    ``offered`` is in the order of the list of clause 6.3.4 (application/json,
+    application/ld+json, application/geo+json): when the header accepts several
+    of them with the same weight, the first one of that list is selected,
+    whatever the order the client wrote them in.  Weights follow RFC 9110
+    12.5.1: each type takes the weight of the most specific range that matches
+    it, and weight 0 means "not acceptable".  No Accept header means the first.
     """
     if not accept or not accept.strip():
         return offered[0]
-    best: tuple[float, int, int] | None = None
-    chosen = None
-    for media, quality, index in _media_ranges(accept):
-        if quality <= 0:
-            continue
-        for rank, candidate in enumerate(offered):
-            if media in (candidate, "*/*") or (
-                media.endswith("/*") and candidate.startswith(media[:-1])
-            ):
-                # an exact match outranks a wildcard of the same quality
-                specificity = 0 if media == candidate else 1
-                key = (-quality, specificity, rank if specificity else index)
-                if best is None or key < best:
-                    best, chosen = key, candidate
-                break
+    chosen = _negotiated(accept, offered)
     if chosen is None:
         raise NotAcceptable(
             f"none of the media types in Accept ({accept}) is offered here: {', '.join(offered)}"

@@ -42,6 +42,13 @@ def test_body_over_the_limit_is_413(client: Client, uid: str) -> None:
         ("*/*", "application/json"),
         ("application/ld+json;q=0.5, application/json;q=0.9", "application/json"),
         ("text/html, application/*;q=0.1", "application/json"),
+        # 6.3.4: equal weights select in the order of its list, not of the header
+        ("application/ld+json, application/json", "application/json"),
+        ("application/geo+json, application/json", "application/json"),
+        # RFC 9110 12.5.1: the most specific range gives the weight; 0 refuses
+        ("application/json;q=0, */*", "application/ld+json"),
+        ("*/*;q=0.9, application/ld+json;q=0.8", "application/json"),
+        ("application/ld+json;q=notanumber", "application/ld+json"),
     ],
 )
 def test_accept_negotiation(client: Client, uid: str, accept: str, expected: str) -> None:
