@@ -11,7 +11,10 @@ Where a context document comes from, first match wins:
 5. an HTTP(S) fetch with a timeout, a size limit and a redirect limit; contexts
    that import contexts are followed for a bounded number of rounds.
 
-A document that cannot be had answers 503 LdContextNotAvailable.  The compiled
+A document that cannot be had (no answer in time, refused connection, an
+HTTP error, too large) answers 504 LdContextNotAvailable; one that is had but
+is not a JSON-LD context (not JSON, no ``@context`` member) answers 400
+BadRequestData, as clause 5.5.6 of v1.9.1 distinguishes the two.  The compiled
 result (term maps, see ``ngsi_ld.jsonld``) is cached by context value.
 """
 
@@ -227,12 +230,13 @@ class ContextResolver:
         try:
             return self._check(url, orjson.loads(raw))
         except orjson.JSONDecodeError:
-            raise LdContextNotAvailable(f"@context {url} is not JSON") from None
+            raise BadRequestData(f"@context {url} is not JSON") from None
 
     @staticmethod
     def _check(url: str, document: Any) -> Any:
+        # 5.5.6: a remote @context that was retrieved but is invalid is BadRequestData
         if not isinstance(document, dict) or "@context" not in document:
-            raise LdContextNotAvailable(f"{url} is not a JSON-LD context (no @context member)")
+            raise BadRequestData(f"{url} is not a JSON-LD context (no @context member)")
         return document
 
     def _session(self) -> aiohttp.ClientSession:
