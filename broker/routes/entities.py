@@ -150,6 +150,7 @@ async def retrieve_entity(request: web.Request) -> web.Response:
     context = parse_link_context(request.headers.get("Link"))
     ctx = await broker.resolver.active(context)
     view = view_of(request, ctx, media)
+    prefer = request.headers.get("Prefer")  # 6.3.6: GeoJSON @context placement
     tenant = await broker.tenant(request)
     wanted = request.query.get("type")
     store = broker.store
@@ -163,20 +164,20 @@ async def retrieve_entity(request: web.Request) -> web.Response:
             if known is not None:
                 body = rendered_at(broker, tenant, entity_id, known, view, ctx)
                 if body is not None:
-                    return await respond_rendered(broker, body, media, context)
+                    return await respond_rendered(broker, body, media, context, prefer=prefer)
         item = await reads.read_versioned(tenant, entity_id)
         if item is not None and data_version is not None:
             broker.versions.put(tenant, entity_id, data_version, item.version)
         body = None if item is None else render_cached(broker, tenant, view, ctx, item)
         if body is None:
             raise ResourceNotFound(f"entity {entity_id} not found")
-        return await respond_rendered(broker, body, media, context)
+        return await respond_rendered(broker, body, media, context, prefer=prefer)
     entity = await store.get_entity(tenant, entity_id)
     if entity is None:
         raise ResourceNotFound(f"entity {entity_id} not found")
     if wanted is not None and not _types(ctx, wanted) & set(entity.get("type", ())):
         raise ResourceNotFound(f"entity {entity_id} has none of the types {wanted}")
-    return await respond(broker, view.render(ctx, entity), media, context)
+    return await respond(broker, view.render(ctx, entity), media, context, prefer=prefer)
 
 
 # 5.6.6 Delete Entity

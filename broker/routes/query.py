@@ -234,7 +234,8 @@ async def answer(
             broker, reads, tenant, queries[0], view, ctx, (offset, limit, count)
         )
         headers = {RESULTS_COUNT: str(total)} if count else {}
-        response = await respond_rendered(broker, parts, view.media_type, context, headers)
+        response = await respond_rendered(broker, parts, view.media_type, context, headers,
+                                          prefer=request.headers.get("Prefer"))
     else:
         if len(queries) == 1:
             found, total = await store.query_entities(
@@ -256,7 +257,8 @@ async def answer(
         if view.media_type == GEO_JSON:
             data = to_feature_collection(rendered)
         headers = {RESULTS_COUNT: str(total)} if count else {}
-        response = await respond(broker, data, view.media_type, context, headers=headers)
+        response = await respond(broker, data, view.media_type, context, headers=headers,
+                                 prefer=request.headers.get("Prefer"))
     links = _paging_links(request, offset, limit, more)
     if links:
         # one Link header (some clients keep only one): the context link, then the pages
