@@ -6,6 +6,7 @@ ETSI GS CIM 009 v1.8 clause 6.3 (HTTP binding): 6.3.4 MIME types, 6.3.5 JSON-LD
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -108,10 +109,8 @@ def _media_ranges(accept: str) -> list[tuple[str, float]]:
         quality = 1.0
         for param in pieces[1:]:
             if param[:2].lower() == "q=":
-                try:
+                with contextlib.suppress(ValueError):
                     quality = min(max(float(param[2:]), 0.0), 1.0)
-                except ValueError:
-                    pass
         ranges.append((media, quality))
     return ranges
 

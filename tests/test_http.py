@@ -43,7 +43,8 @@ def test_negotiate(accept: str | None, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "accept", ["text/html", "application/xml", "application/json;q=0", "*/*;q=0", "application/*;q=0"]
+    "accept",
+    ["text/html", "application/xml", "application/json;q=0", "*/*;q=0", "application/*;q=0"],
 )
 def test_negotiate_refuses_with_406(accept: str) -> None:
     with pytest.raises(NotAcceptable):

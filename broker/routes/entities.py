@@ -42,6 +42,8 @@ from ngsi_ld.errors import BadRequestData, ResourceNotFound
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.timeutil import now_iso
 
+#: 6.3.4: a PATCH body may also be application/merge-patch+json
+PATCH_MEDIA = (JSON, LD_JSON, MERGE_PATCH)
 WRITE_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "noOverwrite"})
 
 
@@ -214,7 +216,7 @@ async def append_attrs(request: web.Request) -> web.Response:
 
 # 5.6.2 Update Entity Attributes
 async def update_attrs(request: web.Request) -> web.Response:
-    write = await WriteRequest.read(request)
+    write = await WriteRequest.read(request, PATCH_MEDIA)
     fragment = write.fragment(allow_null=True)
     mutation = operations.update_attributes(write.entity_id, fragment, now_iso())
     await write.apply(mutation)
@@ -223,7 +225,7 @@ async def update_attrs(request: web.Request) -> web.Response:
 
 # 5.6.4 Partial Attribute Update
 async def patch_attr(request: web.Request) -> web.Response:
-    write = await WriteRequest.read(request)
+    write = await WriteRequest.read(request, PATCH_MEDIA)
     name, fragment = write.attribute(allow_null=True)
     await write.apply(attribute_ops.update_attribute(write.entity_id, name, fragment, now_iso()))
     return await write.no_content()
@@ -257,7 +259,7 @@ async def delete_attr(request: web.Request) -> web.Response:
 
 # 5.6.17 Merge Entity
 async def merge_entity(request: web.Request) -> web.Response:
-    write = await WriteRequest.read(request, (JSON, LD_JSON, MERGE_PATCH))
+    write = await WriteRequest.read(request, PATCH_MEDIA)
     fragment = write.fragment(allow_null=True)
     await write.apply(operations.merge_entity(write.entity_id, fragment, now_iso()))
     return await write.no_content()
