@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 
@@ -196,3 +197,25 @@ def test_options_answers_the_allowed_methods(
     assert {m.strip() for m in (reply.header("Allow") or "").split(",")} == methods
     accept_patch = reply.header("Accept-Patch") or ""
     assert ("application/merge-patch+json" in accept_patch) == patch
+
+
+@pytest.mark.clause("5.15.1")
+def test_context_source_identity(client: Client, uid: str) -> None:
+    path = "/ngsi-ld/v1/info/sourceIdentity"
+    default = client.get(path)
+    assert default.status == 200
+    body = default.json
+    assert body["type"] == "ContextSourceIdentity" and body["id"].startswith("urn:")
+    assert re.match(r"^P(?!$)(\d+D)?(T(?!$)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$",
+                    body["contextSourceUptime"])
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$", body["contextSourceTimeAt"])
+    # one alias per tenant, stable, and no tenant needs to exist to ask for it
+    tenant_a = client.get(path, headers={"NGSILD-Tenant": f"a{uid}"})
+    tenant_b = client.get(path, headers={"NGSILD-Tenant": f"b{uid}"})
+    assert tenant_a.status == tenant_b.status == 200
+    aliases = [r.json["contextSourceAlias"] for r in (default, tenant_a, tenant_b)]
+    assert len(set(aliases)) == 3
+    again = client.get(path, headers={"NGSILD-Tenant": f"a{uid}"})
+    assert again.json["contextSourceAlias"] == aliases[1]
+    ld = client.get(path, headers={"Accept": "application/ld+json"})
+    assert ld.status == 200 and "@context" in ld.json

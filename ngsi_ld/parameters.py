@@ -61,6 +61,8 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "retrieveSubscription": frozenset({"options", "local"}),
     "updateSubscription": frozenset({"local"}),
     "deleteSubscription": frozenset({"local"}),
+    # 5.15: the context source identity
+    "retrieveSourceIdentity": frozenset(),
     # 5.13: @context management
     "addContext": frozenset(),
     "listContexts": frozenset({"details", "kind"}),

@@ -13,6 +13,7 @@ def setup_routes(app: web.Application) -> None:
         jsonld_contexts,
         query,
         query_post,
+        source_identity,
         subscriptions,
         system,
         unsupported,
@@ -26,4 +27,5 @@ def setup_routes(app: web.Application) -> None:
     query_post.setup(app)
     discovery.setup(app)
     subscriptions.setup(app)
+    source_identity.setup(app)
     unsupported.setup(app)  # last: only what the others left unrouted
