@@ -207,10 +207,14 @@ async def read_body(
     accept_types: tuple[str, ...] = (JSON, LD_JSON),
     *,
     context_rules: bool = True,
+    item_contexts: bool = False,
 ) -> Body:
     """Read, size-check and parse a JSON body and locate its @context (6.3.5).
 
     ``context_rules=False`` is for bodies that are contexts themselves (5.13.2).
+    ``item_contexts=True`` is for batch operations: when the body is an array,
+    the @context rules of each element are the caller's to check, so that one
+    element breaking them fails alone (5.6.7.4).
     """
     if not request.body_exists:
         raise InvalidRequest("the request body is empty")
@@ -245,7 +249,7 @@ async def read_body(
                     "Content-Type application/ld+json requires @context in the body"
                 )
             context = data.pop("@context")
-        elif isinstance(data, list):
+        elif isinstance(data, list) and not item_contexts:
             for item in data:
                 if not isinstance(item, dict) or "@context" not in item:
                     raise BadRequestData(
@@ -258,7 +262,11 @@ async def read_body(
                 "@context in the body requires Content-Type application/ld+json; "
                 "with application/json give the context in a Link header"
             )
-        if isinstance(data, list) and any(isinstance(i, dict) and "@context" in i for i in data):
+        if (
+            isinstance(data, list)
+            and not item_contexts
+            and any(isinstance(i, dict) and "@context" in i for i in data)
+        ):
             raise BadRequestData("@context in the body requires Content-Type application/ld+json")
         context = link
     return Body(data=data, media_type=content_type, context=context, link_context=link)
