@@ -33,7 +33,7 @@ OPERATIONS: dict[str, frozenset[str]] = {
     # 5.6 and 5.7: entities and their attributes
     "createEntity": frozenset({"local"}),
     "queryEntities": ENTITY_SELECTORS | REPRESENTATION | PAGING,
-    "purgeEntities": ENTITY_SELECTORS,
+    "purgeEntities": ENTITY_SELECTORS | {"keep", "drop"},
     "retrieveEntity": REPRESENTATION | {"type"},
     "deleteEntity": frozenset({"type", "local"}),
     "mergeEntity": frozenset({"options", "format", "type", "observedAt", "lang", "local"}),

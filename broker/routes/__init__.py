@@ -11,6 +11,7 @@ def setup_routes(app: web.Application) -> None:
         discovery,
         entities,
         jsonld_contexts,
+        purge,
         query,
         query_post,
         source_identity,
@@ -24,6 +25,7 @@ def setup_routes(app: web.Application) -> None:
     entities.setup(app)
     batch.setup(app)
     query.setup(app)
+    purge.setup(app)
     query_post.setup(app)
     discovery.setup(app)
     subscriptions.setup(app)

@@ -1,4 +1,4 @@
-"""Clause 5.7.2 Query Entities (GET) and Purge Entities over HTTP.
+"""Clause 5.7.2 Query Entities (GET) over HTTP (Purge Entities: ``broker.routes.purge``).
 
 The request's selectors become one :class:`ngsi_ld.query.EntityQuery` whose
 names are expanded with the request's @context; the store executes it (sorted
@@ -23,7 +23,6 @@ from broker.routes.common import (
     ENTITIES,
     READ_MEDIA,
     View,
-    commit_many,
     csv,
     render_cached,
     respond,
@@ -33,7 +32,6 @@ from broker.routes.common import (
 )
 from broker.storage.base import Entity
 from broker.storage.versioned import VersionedReads, versioned
-from ngsi_ld import operations
 from ngsi_ld.attributes import is_iri
 from ngsi_ld.errors import BadRequestData, TooManyResults
 from ngsi_ld.jsonld import ActiveContext
@@ -50,8 +48,6 @@ from ngsi_ld.representation import to_feature_collection
 
 RESULTS_COUNT = "NGSILD-Results-Count"
 _GEO_PARAMS = ("georel", "geometry", "coordinates")
-#: entities deleted per store transaction by a purge
-PURGE_BATCH = 500
 
 
 def uri_list(values: list[str] | None, what: str = "id") -> list[str] | None:
@@ -295,25 +291,9 @@ async def query_entities(request: web.Request) -> web.StreamResponse:
     return await request.app[ANSWERS].serve(request, tenant, version, ctx, compute)
 
 
-# Purge Entities (DELETE /entities with query selectors; ETSI GS CIM 009 v1.9.1 6.4.3.3)
-async def purge_entities(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    context = parse_link_context(request.headers.get("Link"))
-    ctx = await broker.resolver.active(context)
-    query = query_of(request, ctx)
-    tenant = await broker.tenant(request)
-    found, _ = await broker.store.query_entities(tenant, query)
-    ids = [entity["id"] for entity in found]
-    for start in range(0, len(ids), PURGE_BATCH):
-        chunk = ids[start:start + PURGE_BATCH]
-        await commit_many(broker, tenant, [(i, operations.delete_entity(i)) for i in chunk])
-    return web.Response(status=204)
-
-
 def setup(app: web.Application) -> None:
     app[ANSWERS] = AnswerCache()
     add_route(app, "GET", ENTITIES, query_entities, "queryEntities")
-    add_route(app, "DELETE", ENTITIES, purge_entities, "purgeEntities")
 
 
 __all__ = [
