@@ -101,6 +101,19 @@ def test_unreachable_remote_context_is_504(
     assert client.get(entity_path(f"urn:ngsi-ld:Ctx:{uid}")).status == 404
 
 
+@pytest.mark.clause("5.5.6")
+@pytest.mark.parametrize("document", [b"this is { not json", b'{"note": "no context member"}'])
+def test_remote_context_that_is_not_a_context_is_400(
+    client: Client, context_server: ContextServer, uid: str, document: bytes
+) -> None:
+    url = context_server.add(f"/invalid-{uid}-{len(document)}.jsonld", document)
+    body = {**_entity(uid), "@context": url}
+    reply = client.post("/ngsi-ld/v1/entities", body, content_type="application/ld+json")
+    assert reply.status == 400
+    assert reply.problem_type == "https://uri.etsi.org/ngsi-ld/errors/BadRequestData"
+    assert client.get(entity_path(f"urn:ngsi-ld:Ctx:{uid}")).status == 404
+
+
 def test_remote_context_is_fetched_once(
     client: Client, context_server: ContextServer, uid: str
 ) -> None:

@@ -129,8 +129,10 @@ class NoMultiTenantSupport(NgsiLdError):
 
 
 class LdContextNotAvailable(NgsiLdError):
-    # 504 Gateway Timeout, as clause 5.13.5 and Orion-LD answer: the broker, acting for the
-    # client, did not get the document from the server that hosts it
+    # 504 Gateway Timeout: the broker, as a client of the @context server, got no
+    # usable answer (v1.8.1 OpenAPI: "used when re-downloading fails"; the v1.9.1
+    # test purposes 043_01, 051_05 and 028_07 expect it).  ServiceUnavailable
+    # (503) stays for the broker's own store.
     status = 504
     title = "LD context not available"
 

@@ -35,7 +35,7 @@ OPERATIONS: dict[str, frozenset[str]] = {
     # 5.6 and 5.7: entities and their attributes
     "createEntity": frozenset({"local"}),
     "queryEntities": ENTITY_SELECTORS | REPRESENTATION | PAGING | ORDERING | {"expandValues"},
-    "purgeEntities": ENTITY_SELECTORS,
+    "purgeEntities": ENTITY_SELECTORS | {"keep", "drop"},
     "retrieveEntity": REPRESENTATION | {"type"},
     "deleteEntity": frozenset({"type", "local"}),
     "mergeEntity": frozenset({"options", "format", "type", "observedAt", "lang", "local"}),
@@ -63,6 +63,8 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "retrieveSubscription": frozenset({"options", "local"}),
     "updateSubscription": frozenset({"local"}),
     "deleteSubscription": frozenset({"local"}),
+    # 5.15: the context source identity
+    "retrieveSourceIdentity": frozenset(),
     # 5.13: @context management
     "addContext": frozenset(),
     "listContexts": frozenset({"details", "kind"}),

@@ -261,6 +261,29 @@ def _projected(values: list[str] | None, what: str, linked: bool) -> list[str] |
     return list(projection.names)
 
 
+def context_in_body(media_type: str, prefer: str | None) -> bool:
+    """Whether a response carries its @context in the body rather than a Link header.
+
+    6.3.5: JSON-LD always does, JSON never.  6.3.6: GeoJSON does too, at the top
+    level of the Feature or FeatureCollection, unless the request's ``Prefer``
+    header asks for ``body=json`` (RFC 7240), which moves it to the Link header.
+    """
+    if media_type == LD_JSON:
+        return True
+    return media_type == GEO_JSON and not prefers_json_body(prefer)
+
+
+def prefers_json_body(prefer: str | None) -> bool:
+    """True when a ``Prefer`` header holds the preference ``body=json``."""
+    if not prefer:
+        return False
+    for preference in prefer.split(","):
+        name, _, value = preference.split(";", 1)[0].partition("=")
+        if name.strip().lower() == "body" and value.strip().strip('"').lower() == "json":
+            return True
+    return False
+
+
 async def respond(
     broker: Broker,
     data: Any,
@@ -268,14 +291,21 @@ async def respond(
     context: Any,
     status: int = 200,
     headers: dict[str, str] | None = None,
+    *,
+    prefer: str | None = None,
 ) -> web.Response:
-    """A JSON response with its @context: in the Link header for JSON and GeoJSON,
-    in the body for JSON-LD (clause 6.3.5)."""
+    """A JSON response with its @context: in the Link header for JSON, in the body
+    for JSON-LD (clause 6.3.5) and for GeoJSON unless ``prefer`` says body=json (6.3.6).
+
+    A GeoJSON ``data`` is one object (a Feature or a FeatureCollection) that gets
+    the @context at its top level."""
     headers = dict(headers or {})
-    if media_type == LD_JSON:
+    if context_in_body(media_type, prefer):
         body_context = broker.resolver.body_context(context)
         if isinstance(data, list):
             data = [{"@context": body_context, **item} for item in data]
+        elif media_type == GEO_JSON:
+            data = {**data, "@context": body_context}
         else:
             data = {"@context": body_context, **data}
     else:
@@ -289,29 +319,34 @@ async def respond_rendered(
     media_type: str,
     context: Any,
     headers: dict[str, str] | None = None,
+    *,
+    prefer: str | None = None,
 ) -> web.Response:
     """As :func:`respond` for entities already encoded: one (bytes) or an array (list).
 
     The bytes are those ``respond`` would produce from the decoded entities.
     """
     headers = dict(headers or {})
-    if media_type == LD_JSON:
+    body_context = None
+    if context_in_body(media_type, prefer):
         body_context = orjson.dumps(broker.resolver.body_context(context))
+    else:
+        headers["Link"] = link_header(await broker.resolver.response_url(context))
+    if media_type == GEO_JSON:
+        if isinstance(parts, bytes):  # one Feature
+            body = parts if body_context is None else with_context(body_context, parts)
+        else:
+            body = b'{"type":"FeatureCollection","features":' + join_array(parts)
+            body += b"}" if body_context is None else b',"@context":' + body_context + b"}"
+    elif body_context is not None:
         if isinstance(parts, bytes):
             body = with_context(body_context, parts)
         else:
             body = join_array([with_context(body_context, part) for part in parts])
+    elif isinstance(parts, bytes):
+        body = parts
     else:
-        headers["Link"] = link_header(await broker.resolver.response_url(context))
-        if isinstance(parts, bytes):
-            body = parts
-        elif media_type == GEO_JSON:
-            # 4.5.16.3: the @context of a FeatureCollection is its own member
-            body_context = orjson.dumps(broker.resolver.body_context(context))
-            body = (b'{"type":"FeatureCollection","features":' + join_array(parts)
-                    + b',"@context":' + body_context + b"}")
-        else:
-            body = join_array(parts)
+        body = join_array(parts)
     return web.Response(body=body, status=200, content_type=media_type, headers=headers)
 
 

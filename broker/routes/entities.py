@@ -42,6 +42,8 @@ from ngsi_ld.errors import BadRequestData, ResourceNotFound
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.timeutil import now_iso
 
+#: 6.3.4: a PATCH body may also be application/merge-patch+json
+PATCH_MEDIA = (JSON, LD_JSON, MERGE_PATCH)
 WRITE_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "noOverwrite"})
 
 
@@ -150,6 +152,7 @@ async def retrieve_entity(request: web.Request) -> web.Response:
     context = parse_link_context(request.headers.get("Link"))
     ctx = await broker.resolver.active(context)
     view = view_of(request, ctx, media)
+    prefer = request.headers.get("Prefer")  # 6.3.6: GeoJSON @context placement
     tenant = await broker.tenant(request)
     wanted = request.query.get("type")
     store = broker.store
@@ -163,20 +166,20 @@ async def retrieve_entity(request: web.Request) -> web.Response:
             if known is not None:
                 body = rendered_at(broker, tenant, entity_id, known, view, ctx)
                 if body is not None:
-                    return await respond_rendered(broker, body, media, context)
+                    return await respond_rendered(broker, body, media, context, prefer=prefer)
         item = await reads.read_versioned(tenant, entity_id)
         if item is not None and data_version is not None:
             broker.versions.put(tenant, entity_id, data_version, item.version)
         body = None if item is None else render_cached(broker, tenant, view, ctx, item)
         if body is None:
             raise ResourceNotFound(f"entity {entity_id} not found")
-        return await respond_rendered(broker, body, media, context)
+        return await respond_rendered(broker, body, media, context, prefer=prefer)
     entity = await store.get_entity(tenant, entity_id)
     if entity is None:
         raise ResourceNotFound(f"entity {entity_id} not found")
     if wanted is not None and not _types(ctx, wanted) & set(entity.get("type", ())):
         raise ResourceNotFound(f"entity {entity_id} has none of the types {wanted}")
-    return await respond(broker, view.render(ctx, entity), media, context)
+    return await respond(broker, view.render(ctx, entity), media, context, prefer=prefer)
 
 
 # 5.6.6 Delete Entity
@@ -213,7 +216,7 @@ async def append_attrs(request: web.Request) -> web.Response:
 
 # 5.6.2 Update Entity Attributes
 async def update_attrs(request: web.Request) -> web.Response:
-    write = await WriteRequest.read(request)
+    write = await WriteRequest.read(request, PATCH_MEDIA)
     fragment = write.fragment(allow_null=True)
     mutation = operations.update_attributes(write.entity_id, fragment, now_iso())
     await write.apply(mutation)
@@ -222,7 +225,7 @@ async def update_attrs(request: web.Request) -> web.Response:
 
 # 5.6.4 Partial Attribute Update
 async def patch_attr(request: web.Request) -> web.Response:
-    write = await WriteRequest.read(request)
+    write = await WriteRequest.read(request, PATCH_MEDIA)
     name, fragment = write.attribute(allow_null=True)
     await write.apply(attribute_ops.update_attribute(write.entity_id, name, fragment, now_iso()))
     return await write.no_content()
@@ -256,7 +259,7 @@ async def delete_attr(request: web.Request) -> web.Response:
 
 # 5.6.17 Merge Entity
 async def merge_entity(request: web.Request) -> web.Response:
-    write = await WriteRequest.read(request, (JSON, LD_JSON, MERGE_PATCH))
+    write = await WriteRequest.read(request, PATCH_MEDIA)
     fragment = write.fragment(allow_null=True)
     await write.apply(operations.merge_entity(write.entity_id, fragment, now_iso()))
     return await write.no_content()

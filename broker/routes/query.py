@@ -1,4 +1,4 @@
-"""Clause 5.7.2 Query Entities (GET) and Purge Entities over HTTP.
+"""Clause 5.7.2 Query Entities (GET) over HTTP (Purge Entities: ``broker.routes.purge``).
 
 The request's selectors become one :class:`ngsi_ld.query.EntityQuery` whose
 names are expanded with the request's @context; the store executes it (sorted
@@ -24,7 +24,6 @@ from broker.routes.common import (
     READ_MEDIA,
     READ_OPTIONS,
     View,
-    commit_many,
     csv,
     render_cached,
     respond,
@@ -35,7 +34,6 @@ from broker.routes.common import (
 from broker.routes.ordering import ordered_page, ordering_of
 from broker.storage.base import Entity
 from broker.storage.versioned import VersionedReads, versioned
-from ngsi_ld import operations
 from ngsi_ld.attributes import is_iri
 from ngsi_ld.errors import BadRequestData, TooManyResults
 from ngsi_ld.jsonld import ActiveContext
@@ -62,8 +60,6 @@ EMPTY = b"{}"
 #: the options of a query: a retrieval's, and ``count``
 QUERY_OPTIONS = READ_OPTIONS | {"count"}
 _GEO_PARAMS = ("georel", "geometry", "coordinates")
-#: entities deleted per store transaction by a purge
-PURGE_BATCH = 500
 
 
 def uri_list(values: list[str] | None, what: str = "id") -> list[str] | None:
@@ -291,7 +287,8 @@ async def answer(
             broker, reads, tenant, queries[0], view, ctx, (offset, limit, count)
         )
         headers = {RESULTS_COUNT: str(total)} if count else {}
-        response = await respond_rendered(broker, parts, view.media_type, context, headers)
+        response = await respond_rendered(broker, parts, view.media_type, context, headers,
+                                          prefer=request.headers.get("Prefer"))
     else:
         if ordering is not None:
             found, total = await ordered_page(store, tenant, queries, ordering, offset, limit)
@@ -316,11 +313,10 @@ async def answer(
         rendered = [item for item in rendered if item]
         data: Any = rendered
         if view.media_type == GEO_JSON:
-            # 4.5.16.3: the @context of a FeatureCollection is its own member
-            data = {**to_feature_collection(rendered),
-                    "@context": broker.resolver.body_context(context)}
+            data = to_feature_collection(rendered)  # respond gives it its @context
         headers = {RESULTS_COUNT: str(total)} if count else {}
-        response = await respond(broker, data, view.media_type, context, headers=headers)
+        response = await respond(broker, data, view.media_type, context, headers=headers,
+                                 prefer=request.headers.get("Prefer"))
     links = _paging_links(request, offset, limit, more, view.media_type)
     if links:
         # one Link header (some clients keep only one): the context link, then the pages
@@ -362,25 +358,9 @@ async def query_entities(request: web.Request) -> web.StreamResponse:
     return await request.app[ANSWERS].serve(request, tenant, version, ctx, compute)
 
 
-# Purge Entities (DELETE /entities with query selectors; ETSI GS CIM 009 v1.9.1 6.4.3.3)
-async def purge_entities(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    context = parse_link_context(request.headers.get("Link"))
-    ctx = await broker.resolver.active(context)
-    query = query_of(request, ctx)
-    tenant = await broker.tenant(request)
-    found, _ = await broker.store.query_entities(tenant, query)
-    ids = [entity["id"] for entity in found]
-    for start in range(0, len(ids), PURGE_BATCH):
-        chunk = ids[start:start + PURGE_BATCH]
-        await commit_many(broker, tenant, [(i, operations.delete_entity(i)) for i in chunk])
-    return web.Response(status=204)
-
-
 def setup(app: web.Application) -> None:
     app[ANSWERS] = AnswerCache()
     add_route(app, "GET", ENTITIES, query_entities, "queryEntities")
-    add_route(app, "DELETE", ENTITIES, purge_entities, "purgeEntities")
 
 
 __all__ = [
