@@ -18,6 +18,7 @@ from broker.events import ChangeBus
 from broker.expiry import ExpirySweeper
 from broker.http import json_response, tenant_of
 from broker.metrics import Metrics
+from broker.preconditions import checked, length_required, options
 from broker.render_cache import KnownVersions, RenderCache
 from broker.storage import open_store
 from broker.storage.base import Store
@@ -30,7 +31,6 @@ from ngsi_ld.errors import (
     NonexistentTenant,
     ResourceNotFound,
 )
-from ngsi_ld.parameters import OPERATIONS, check_parameters
 
 log = logging.getLogger("broker")
 
@@ -119,14 +119,17 @@ def _http_problem(exc: web.HTTPException) -> web.Response:
 
 @web.middleware
 async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Errors as ProblemDetails, request ids, metrics and CORS for every request."""
+    """Errors as ProblemDetails, request ids, tenant echo, metrics and CORS for every request."""
     broker = request.app[BROKER]
     started = time.perf_counter()
     request_id = request.headers.get("X-Request-Id") or f"{_REQUEST_PREFIX}-{next(_REQUEST_IDS):x}"
     origin = broker.settings.cors_origin
     try:
-        if origin and request.method == "OPTIONS":
-            response: web.StreamResponse = web.Response(status=204)
+        bare = length_required(request)
+        if bare is not None:
+            response: web.StreamResponse = bare
+        elif origin and request.method == "OPTIONS" and request.match_info.http_exception:
+            response = web.Response(status=204)  # a CORS preflight of any path
         else:
             response = await handler(request)
     except NgsiLdError as exc:
@@ -135,6 +138,10 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if exc.status < 400:
             raise
         response = _http_problem(exc)
+        if exc.status == 405 and _names_no_entity(request):
+            response = problem_response(
+                BadRequestData(f"{request.method} needs the id of the entity in the path")
+            )
     except RecursionError:
         # Only input nested past every limit gets here (parsers and the attribute
         # checks bound nesting); logged in case it is a bug after all.
@@ -154,6 +161,9 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             )
         )
     response.headers["X-Request-Id"] = request_id
+    tenant = request.headers.get("NGSILD-Tenant")
+    if tenant is not None:  # 6.3.14: present in the request, present in the response
+        response.headers["NGSILD-Tenant"] = tenant
     if origin:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, PUT, DELETE, OPTIONS"
@@ -169,6 +179,13 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
+def _names_no_entity(request: web.Request) -> bool:
+    # 5.6.17.4 and 5.6.18.4: a merge or replace of /entities/ is a request whose entity
+    # id is "not present", BadRequestData, rather than a method the collection lacks
+    return request.method in ("PATCH", "PUT") and request.path.rstrip("/") == _ENTITIES
+
+
+_ENTITIES = "/ngsi-ld/v1/entities"
 _RESOURCES = web.AppKey("resources_by_path", dict[str, web.Resource])
 
 
@@ -178,13 +195,14 @@ def add_route(
     """Register ``path`` and ``path/``: IoT Agents post with a trailing slash, no redirect.
 
     ``operation`` names the NGSI-LD operation (``ngsi_ld.parameters``): a query
-    parameter it does not define answers 400 InvalidRequest before anything else.
+    parameter it does not define answers 400 InvalidRequest before anything else;
+    under /ngsi-ld/v1/ the media type preconditions of 6.3.4 are checked first
+    (``broker.preconditions``).  Every resource answers OPTIONS with its methods.
     Every method of one path shares one resource: aiohttp tries the resources
     under a path prefix one by one, so one resource per method made every
     request of /entities/... try some twenty patterns.
     """
-    if operation is not None:
-        handler = _checking_parameters(handler, operation)
+    handler = checked(handler, method, path, operation)
     resources = app.get(_RESOURCES)
     if resources is None:
         resources = app[_RESOURCES] = {}
@@ -192,19 +210,8 @@ def add_route(
         resource = resources.get(each)
         if resource is None:
             resource = resources[each] = app.router.add_resource(each)
+            resource.add_route("OPTIONS", options)
         resource.add_route(method, handler)
-
-
-def _checking_parameters(handler: Handler, operation: str) -> Handler:
-    allowed = OPERATIONS[operation]
-
-    async def checked(request: web.Request) -> web.StreamResponse:
-        query = request.query
-        if query and not allowed.issuperset(query.keys()):
-            check_parameters(operation, query.keys())
-        return await handler(request)
-
-    return checked
 
 
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:

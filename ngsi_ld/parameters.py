@@ -27,13 +27,15 @@ REPRESENTATION = frozenset({
     "local",
 })
 PAGING = frozenset({"limit", "offset", "count"})
+#: 4.23: Entity ordering
+ORDERING = frozenset({"orderBy", "orderFrom", "orderGeometry", "collation"})
 
 #: operation name -> the query parameters it accepts
 OPERATIONS: dict[str, frozenset[str]] = {
     # 5.6 and 5.7: entities and their attributes
     "createEntity": frozenset({"local"}),
-    "queryEntities": ENTITY_SELECTORS | REPRESENTATION | PAGING,
-    "purgeEntities": ENTITY_SELECTORS,
+    "queryEntities": ENTITY_SELECTORS | REPRESENTATION | PAGING | ORDERING | {"expandValues"},
+    "purgeEntities": ENTITY_SELECTORS | {"keep", "drop"},
     "retrieveEntity": REPRESENTATION | {"type"},
     "deleteEntity": frozenset({"type", "local"}),
     "mergeEntity": frozenset({"options", "format", "type", "observedAt", "lang", "local"}),
@@ -68,6 +70,8 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "updateSnapshot": frozenset(),
     "deleteSnapshot": frozenset(),
     "cloneSnapshot": frozenset(),
+    # 5.15: the context source identity
+    "retrieveSourceIdentity": frozenset(),
     # 5.13: @context management
     "addContext": frozenset(),
     "listContexts": frozenset({"details", "kind"}),

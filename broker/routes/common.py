@@ -19,6 +19,7 @@ from ngsi_ld.attributes import is_iri
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.expiry import earliest_expiry, without_expired
 from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.projection import parse_projection
 from ngsi_ld.representation import (
     DuplicateName,
     Format,
@@ -191,8 +192,16 @@ def expanded_names(ctx: ActiveContext, names: Iterable[str] | None) -> set[str] 
     return {name if name in ("id", "type", "scope") else ctx.expand_term(name) for name in names}
 
 
-def view_of(request: web.Request, ctx: ActiveContext, media_type: str) -> View:
-    """Parse the retrieval options of a GET (options, format, attrs, pick, omit, lang...)."""
+def view_of(
+    request: web.Request,
+    ctx: ActiveContext,
+    media_type: str,
+    allowed: frozenset[str] = READ_OPTIONS,
+) -> View:
+    """Parse the retrieval options of a GET (options, format, attrs, pick, omit, lang...).
+
+    ``allowed`` are the ``options`` values the operation accepts.
+    """
     fmt_param = request.query.get("format")
     if fmt_param is not None and fmt_param not in FORMATS:
         raise BadRequestData(
@@ -200,9 +209,11 @@ def view_of(request: web.Request, ctx: ActiveContext, media_type: str) -> View:
         )
     return make_view(
         request, ctx, media_type, fmt_param,
-        attrs=csv(request, "attrs"), pick=csv(request, "pick"), omit=csv(request, "omit"),
+        attrs=csv(request, "attrs"), pick=request.query.getall("pick", None),
+        omit=request.query.getall("omit", None),
         dataset_ids=csv(request, "datasetId"), lang=request.query.get("lang"),
-        geometry=request.query.get("geometryProperty", "location"),
+        geometry=request.query.get("geometryProperty", "location"), allowed=allowed,
+        linked="join" in request.query,
     )
 
 
@@ -218,10 +229,16 @@ def make_view(
     dataset_ids: list[str] | None,
     lang: str | None,
     geometry: str = "location",
+    allowed: frozenset[str] = READ_OPTIONS,
+    linked: bool = False,
 ) -> View:
     """A View from the request's ``options`` (and ``format``) and the given members,
-    names expanded with ``ctx``: one representation at most, pick or omit."""
-    opts = options(request, READ_OPTIONS)
+    names expanded with ``ctx``: one representation at most, pick or omit.
+
+    ``pick`` and ``omit`` are in the projection language (4.21); ``linked`` says the
+    request asks for Linked Entities (``join``), which a nested projection needs.
+    """
+    opts = options(request, allowed)
     formats = {FORMATS[o] for o in opts if o in FORMATS}
     if fmt_param is not None:
         formats.add(FORMATS[fmt_param])
@@ -229,6 +246,10 @@ def make_view(
         raise BadRequestData(f"conflicting representations requested: {', '.join(sorted(formats))}")
     if pick is not None and omit is not None:
         raise BadRequestData("pick and omit cannot be used together")
+    if attrs is not None and (pick is not None or omit is not None):
+        # 4.21: attrs is the older projection; it is not combined with pick or omit
+        raise BadRequestData("attrs cannot be used together with pick or omit")
+    pick, omit = _projected(pick, "pick", linked), _projected(omit, "omit", linked)
     return View(
         media_type=media_type,
         fmt=formats.pop() if formats else "normalized",
@@ -242,6 +263,42 @@ def make_view(
     )
 
 
+def _projected(values: list[str] | None, what: str, linked: bool) -> list[str] | None:
+    """The names a pick or omit lists (4.21); its Linked Entity parts need ``join``."""
+    if values is None:
+        return None
+    projection = parse_projection(",".join(values), what)
+    if projection.linked and not linked:
+        raise BadRequestData(
+            f"{what} names attributes of Linked Entities ({', '.join(projection.linked)}{{...}}):"
+            " that needs join (4.5.23)"
+        )
+    return list(projection.names)
+
+
+def context_in_body(media_type: str, prefer: str | None) -> bool:
+    """Whether a response carries its @context in the body rather than a Link header.
+
+    6.3.5: JSON-LD always does, JSON never.  6.3.6: GeoJSON does too, at the top
+    level of the Feature or FeatureCollection, unless the request's ``Prefer``
+    header asks for ``body=json`` (RFC 7240), which moves it to the Link header.
+    """
+    if media_type == LD_JSON:
+        return True
+    return media_type == GEO_JSON and not prefers_json_body(prefer)
+
+
+def prefers_json_body(prefer: str | None) -> bool:
+    """True when a ``Prefer`` header holds the preference ``body=json``."""
+    if not prefer:
+        return False
+    for preference in prefer.split(","):
+        name, _, value = preference.split(";", 1)[0].partition("=")
+        if name.strip().lower() == "body" and value.strip().strip('"').lower() == "json":
+            return True
+    return False
+
+
 async def respond(
     broker: Broker,
     data: Any,
@@ -249,14 +306,21 @@ async def respond(
     context: Any,
     status: int = 200,
     headers: dict[str, str] | None = None,
+    *,
+    prefer: str | None = None,
 ) -> web.Response:
-    """A JSON response with its @context: in the Link header for JSON and GeoJSON,
-    in the body for JSON-LD (clause 6.3.5)."""
+    """A JSON response with its @context: in the Link header for JSON, in the body
+    for JSON-LD (clause 6.3.5) and for GeoJSON unless ``prefer`` says body=json (6.3.6).
+
+    A GeoJSON ``data`` is one object (a Feature or a FeatureCollection) that gets
+    the @context at its top level."""
     headers = dict(headers or {})
-    if media_type == LD_JSON:
+    if context_in_body(media_type, prefer):
         body_context = broker.resolver.body_context(context)
         if isinstance(data, list):
             data = [{"@context": body_context, **item} for item in data]
+        elif media_type == GEO_JSON:
+            data = {**data, "@context": body_context}
         else:
             data = {"@context": body_context, **data}
     else:
@@ -270,26 +334,34 @@ async def respond_rendered(
     media_type: str,
     context: Any,
     headers: dict[str, str] | None = None,
+    *,
+    prefer: str | None = None,
 ) -> web.Response:
     """As :func:`respond` for entities already encoded: one (bytes) or an array (list).
 
     The bytes are those ``respond`` would produce from the decoded entities.
     """
     headers = dict(headers or {})
-    if media_type == LD_JSON:
+    body_context = None
+    if context_in_body(media_type, prefer):
         body_context = orjson.dumps(broker.resolver.body_context(context))
+    else:
+        headers["Link"] = link_header(await broker.resolver.response_url(context))
+    if media_type == GEO_JSON:
+        if isinstance(parts, bytes):  # one Feature
+            body = parts if body_context is None else with_context(body_context, parts)
+        else:
+            body = b'{"type":"FeatureCollection","features":' + join_array(parts)
+            body += b"}" if body_context is None else b',"@context":' + body_context + b"}"
+    elif body_context is not None:
         if isinstance(parts, bytes):
             body = with_context(body_context, parts)
         else:
             body = join_array([with_context(body_context, part) for part in parts])
+    elif isinstance(parts, bytes):
+        body = parts
     else:
-        headers["Link"] = link_header(await broker.resolver.response_url(context))
-        if isinstance(parts, bytes):
-            body = parts
-        elif media_type == GEO_JSON:
-            body = b'{"type":"FeatureCollection","features":' + join_array(parts) + b"}"
-        else:
-            body = join_array(parts)
+        body = join_array(parts)
     return web.Response(body=body, status=200, content_type=media_type, headers=headers)
 
 

@@ -45,6 +45,8 @@ from ngsi_ld.operations import KEEPS_CURRENT, Mutation, keeps_current
 from ngsi_ld.query import matches_types, parse_type_expr, resolve_names
 from ngsi_ld.timeutil import now_iso
 
+#: 6.3.4: a PATCH body may also be application/merge-patch+json
+PATCH_MEDIA = (JSON, LD_JSON, MERGE_PATCH)
 WRITE_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "noOverwrite"})
 
 
@@ -189,6 +191,7 @@ async def retrieve_entity(request: web.Request) -> web.Response:
     context = parse_link_context(request.headers.get("Link"))
     ctx = await broker.resolver.active(context)
     view = view_of(request, ctx, media)
+    prefer = request.headers.get("Prefer")  # 6.3.6: GeoJSON @context placement
     tenant = await broker.tenant(request)
     wanted = request.query.get("type")
     store = broker.store
@@ -202,21 +205,21 @@ async def retrieve_entity(request: web.Request) -> web.Response:
             if known is not None:
                 body = rendered_at(broker, tenant, entity_id, known, view, ctx)
                 if body is not None:
-                    return await respond_rendered(broker, body, media, context)
+                    return await respond_rendered(broker, body, media, context, prefer=prefer)
         item = await reads.read_versioned(tenant, entity_id)
         if item is not None and data_version is not None:
             broker.versions.put(tenant, entity_id, data_version, item.version)
         body = None if item is None else render_cached(broker, tenant, view, ctx, item)
         if body is None:
             raise ResourceNotFound(f"entity {entity_id} not found")
-        return await respond_rendered(broker, body, media, context)
+        return await respond_rendered(broker, body, media, context, prefer=prefer)
     entity = await store.get_entity(tenant, entity_id)
     entity = None if entity is None else live(entity)
     if entity is None:
         raise ResourceNotFound(f"entity {entity_id} not found")
     if wanted is not None and not _types(ctx, wanted) & set(entity.get("type", ())):
         raise ResourceNotFound(f"entity {entity_id} has none of the types {wanted}")
-    return await respond(broker, view.render(ctx, entity), media, context)
+    return await respond(broker, view.render(ctx, entity), media, context, prefer=prefer)
 
 
 # 5.6.6 Delete Entity
@@ -247,7 +250,7 @@ async def append_attrs(request: web.Request) -> web.Response:
 
 # 5.6.2 Update Entity Attributes
 async def update_attrs(request: web.Request) -> web.Response:
-    write = await WriteRequest.read(request)
+    write = await WriteRequest.read(request, PATCH_MEDIA)
     fragment = write.fragment(allow_null=True)
     mutation = operations.update_attributes(write.entity_id, fragment, now_iso())
     await write.apply(mutation)
@@ -256,7 +259,7 @@ async def update_attrs(request: web.Request) -> web.Response:
 
 # 5.6.4 Partial Attribute Update
 async def patch_attr(request: web.Request) -> web.Response:
-    write = await WriteRequest.read(request)
+    write = await WriteRequest.read(request, PATCH_MEDIA)
     name, fragment = write.attribute(allow_null=True, fragment=True)
     await write.apply(attribute_ops.update_attribute(write.entity_id, name, fragment, now_iso()))
     return await write.no_content()
@@ -296,14 +299,14 @@ async def delete_attr(request: web.Request) -> web.Response:
 
 
 async def missing_entity_id(request: web.Request) -> web.Response:
-    """``/entities//attrs...``, or a write of ``/entities/`` with no id (5.6.x.4):
-    "If the Entity ID is not present ... BadRequestData"."""
+    """``/entities//attrs...`` (5.6.2.4 to 5.6.5.4): "If the Entity ID is not present
+    ... BadRequestData"."""
     raise BadRequestData("the entity id is missing from the path")
 
 
 # 5.6.17 Merge Entity
 async def merge_entity(request: web.Request) -> web.Response:
-    write = await WriteRequest.read(request, (JSON, LD_JSON, MERGE_PATCH))
+    write = await WriteRequest.read(request, PATCH_MEDIA)
     fragment = write.fragment(allow_null=True, merge=True)
     await write.apply(operations.merge_entity(write.entity_id, fragment, now_iso()))
     return await write.no_content()
@@ -337,9 +340,7 @@ def setup(app: web.Application) -> None:
     add_route(app, "PATCH", attr, patch_attr, "updateAttribute")
     add_route(app, "PUT", attr, replace_attr, "replaceAttribute")
     add_route(app, "DELETE", attr, delete_attr, "deleteAttribute")
-    # the entity id left out: /entities//attrs/..., PATCH or PUT /entities/
+    # the entity id left out: /entities//attrs/... (PATCH or PUT of /entities/: app.py)
     for method in ("POST", "PATCH", "PUT", "DELETE"):
         add_route(app, method, ENTITIES + "//attrs", missing_entity_id)
         add_route(app, method, ENTITIES + "//attrs/{attrId}", missing_entity_id)
-    add_route(app, "PATCH", ENTITIES, missing_entity_id)
-    add_route(app, "PUT", ENTITIES, missing_entity_id)
