@@ -250,6 +250,23 @@ OPTIONS: tuple[Option, ...] = (
         "base URL clients reach the broker at, for hosted @context URLs "
         "(default http://<host>:<port>)",
     ),
+    Option(
+        "model_schemas",
+        "--model-schemas",
+        "NGSI_LD_MODEL_SCHEMAS",
+        "",
+        str,
+        "directory of JSON Schemas per entity type (<Type>/schema.json, Smart Data Models "
+        "layout): a write that breaks one answers 400 (empty: no validation)",
+    ),
+    Option(
+        "explorer",
+        "--explorer",
+        "NGSI_LD_EXPLORER",
+        True,
+        _bool,
+        "serve the explorer page at /explorer (off: not mounted)",
+    ),
 )
 
 
@@ -283,6 +300,8 @@ class Settings:
     cluster_lease_ttl: float = 10.0
     cluster_poll_interval: float = 0.01
     public_url: str = ""
+    model_schemas: str = ""
+    explorer: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

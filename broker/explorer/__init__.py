@@ -1,0 +1,7 @@
+"""The explorer page (/explorer): placeholder while it is built."""
+
+from aiohttp import web
+
+
+def setup(app: web.Application) -> None:
+    """Mount the explorer's routes."""
