@@ -1,0 +1,7 @@
+"""placeholder"""
+
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return 0
