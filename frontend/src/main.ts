@@ -64,16 +64,15 @@ async function showTypes(): Promise<void> {
 
 async function showMap(): Promise<void> {
   map.clear();
-  const types = [...state.types.keys()];
-  if (types.length) {
-    for (let offset = 0; offset < MAP_LIMIT; offset += PAGE) {
+  // one type at a time, lampposts last: drawn on top of the sensors that share their place
+  const types = [...state.types.keys()].sort((a, b) =>
+    Number(short(a) === "Streetlight") - Number(short(b) === "Streetlight"));
+  for (const type of types) {
+    for (let offset = 0; offset < MAP_LIMIT && map.size < MAP_LIMIT; offset += PAGE) {
       const page = await get<{ features: Feature[] }>(
-        "/entities", { type: types.join(","), limit: String(PAGE), offset: String(offset) },
+        "/entities", { type, limit: String(PAGE), offset: String(offset) },
         "application/geo+json");
-      for (const feature of page.features) {
-        const kind = feature.properties.type;
-        map.put(feature.id, Array.isArray(kind) ? kind[0] : kind, feature.geometry);
-      }
+      for (const feature of page.features) map.put(feature.id, type, feature.geometry);
       if (page.features.length < PAGE) break;
     }
   }
@@ -98,18 +97,21 @@ function readQuery(): void {
   $("curl").textContent = curl(state.query, location.origin);
 }
 
-function summary(entity: Record<string, unknown>): string {
+function summary(entity: Record<string, unknown>, first: string[] = []): string {
+  // the attributes that just changed come first
+  const rank = (name: string) => (first.includes(name) ? 0 : 1);
   const values = Object.entries(entity)
     .filter(([k, v]) => !["id", "type", "areaServed"].includes(k) && typeof v !== "object")
+    .sort(([a], [b]) => rank(a) - rank(b))
     .slice(0, 4)
     .map(([k, v]) => `${short(k)}: ${v}`);
   return values.join(", ");
 }
 
-function row(entity: Record<string, unknown>): HTMLTableRowElement {
+function row(entity: Record<string, unknown>, changed: string[] = []): HTMLTableRowElement {
   const tr = document.createElement("tr");
   tr.dataset.id = String(entity.id);
-  const cells = [String(entity.id), short(String(entity.type)), summary(entity)];
+  const cells = [String(entity.id), short(String(entity.type)), summary(entity, changed)];
   for (const text of cells) {
     const td = document.createElement("td");
     td.textContent = text;
@@ -171,7 +173,7 @@ function applyChanges(changes: Change[]): void {
     if (changes.length <= 50) map.flash(change.id);  // a whole round at once: no flashing
     const existing = state.rows.get(change.id);
     if (existing && entity) {
-      const fresh = row(entity);
+      const fresh = row(entity, change.attributes);
       fresh.classList.add("changed");
       existing.replaceWith(fresh);
       state.rows.set(change.id, fresh);

@@ -55,6 +55,15 @@ export class EntityMap {
   /** Add or move the marker of one entity (a null geometry removes it). */
   put(id: string, type: string, geometry: Feature["geometry"]): void {
     const old = this.layers.get(id);
+    if (old && geometry?.type === "Point") {
+      // moved in place: the marker keeps its place in the drawing order
+      const [lon, lat] = geometry.coordinates as [number, number];
+      let moved = false;
+      (old as L.GeoJSON).eachLayer((marker) => {
+        if (marker instanceof L.CircleMarker) { marker.setLatLng([lat, lon]); moved = true; }
+      });
+      if (moved) return;
+    }
     if (old) this.group.removeLayer(old);
     this.layers.delete(id);
     if (!geometry) return;
