@@ -29,6 +29,7 @@ them once (put ``common-schema.json`` in the directory to have them checked).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ from jsonschema.validators import validator_for
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from broker.schemas.flat import FlatSchema, flatten
 from ngsi_ld.instances import MAIN_MEMBER
 from ngsi_ld.jsonld import ActiveContext, compile_context, core_context_url
 
@@ -78,6 +80,8 @@ class TypeSchema:
     validator: Validator
     context: ActiveContext
     source: Path
+    #: the same checks attribute by attribute, when the schema allows it (``flat``)
+    flat: FlatSchema | None = None
 
     def document(self, entity: Mapping[str, Any]) -> dict[str, Any]:
         """The keyValues form this schema describes (see the module docstring)."""
@@ -98,9 +102,10 @@ class TypeSchema:
 
     def violations(self, entity: Mapping[str, Any]) -> list[Violation]:
         doc = self.document(entity)
+        checks = self.flat if self.flat is not None else self.validator
         return [
             Violation(self.name, _path(error), error.message)
-            for error in sorted(self.validator.iter_errors(doc), key=_path)
+            for error in sorted(checks.iter_errors(doc), key=_path)
         ]
 
 
@@ -165,7 +170,8 @@ class ModelSchemas:
             if context_file not in contexts:
                 contexts[context_file] = _compile(context_file, core_url)
             ctx = contexts[context_file]
-            compiled = TypeSchema(name, kind(schema, registry=registry), ctx, path)
+            compiled = TypeSchema(name, kind(schema, registry=registry), ctx, path,
+                                  _flat(schema, kind, registry))
             for iri in {ctx.expand_term(name), core.expand_term(name)}:
                 by_type[iri] = compiled
         if not by_type:
@@ -174,6 +180,24 @@ class ModelSchemas:
             log.warning("model schemas in %s: %d $ref to documents outside it are not checked "
                         "(%s)", root, len(dropped), ", ".join(sorted(set(dropped))))
         return cls(by_type)
+
+
+#: a $ref to a place in the schema other than its definitions
+_LOCAL_REF = re.compile(r'"\$ref":"#/(?!\$defs/|definitions/)')
+
+
+def _flat(schema: dict[str, Any], kind: Any, registry: Registry[Any]) -> FlatSchema | None:
+    parts = flatten(schema)
+    if parts is None or _LOCAL_REF.search(orjson.dumps(parts[1]).decode()):
+        return None  # a $ref into the root's own properties: keep the whole schema
+    required, properties = parts
+    # each subschema keeps the root's $defs and $id, so local and registry $ref resolve
+    root = {k: v for k, v in schema.items() if k in ("$id", "$schema", "$defs", "definitions")}
+    validators = {
+        name: kind({**root, "allOf": subschemas}, registry=registry)
+        for name, subschemas in properties.items()
+    }
+    return FlatSchema(required, validators)
 
 
 def _schema_files(root: Path) -> Iterator[tuple[str, Path]]:
