@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from aiohttp.test_utils import TestClient, TestServer
 
 from broker.app import create_app
 from broker.config import Settings, load_settings
