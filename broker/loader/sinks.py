@@ -25,7 +25,7 @@ from broker.storage import MemoryStore, Store, open_store
 from ngsi_ld.batch import batch_upsert_mutation
 from ngsi_ld.entity import parse_entity
 from ngsi_ld.errors import NgsiLdError
-from ngsi_ld.jsonld import core_context_url
+from ngsi_ld.jsonld import ActiveContext, core_context_url
 from ngsi_ld.timeutil import now_iso
 
 UPSERT = "/ngsi-ld/v1/entityOperations/upsert"
@@ -87,11 +87,19 @@ class Expander:
 
     def __init__(self, store: Store, preload_dir: str, core_version: str = "1.8") -> None:
         self.resolver = ContextResolver(store, core_version=core_version, preload_dir=preload_dir)
+        # a file's records mostly share one @context URL: skip the resolver's key for it
+        self._by_url: dict[str | None, ActiveContext] = {}
 
     async def expand(self, record: Record) -> dict[str, Any]:
         """The internal form of the record's entity; NgsiLdError when it is not valid."""
         entity = dict(record.entity or {})
-        ctx = await self.resolver.active(entity.pop("@context", None))
+        context = entity.pop("@context", None)
+        if context is None or isinstance(context, str):
+            ctx = self._by_url.get(context)
+            if ctx is None:
+                ctx = self._by_url[context] = await self.resolver.active(context)
+        else:
+            ctx = await self.resolver.active(context)
         return ctx.expand_entity(parse_entity(entity))
 
 
