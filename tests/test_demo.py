@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
@@ -158,3 +159,11 @@ async def test_the_simulator_writes_through_the_api_so_subscriptions_fire(demo: 
         assert entity["id"] == "urn:ngsi-ld:AirQualityObserved:hk:central:0001"
     finally:
         await receiver.close()
+
+
+def test_every_picture_the_readme_shows_exists() -> None:
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme)
+    assert len(pictures) >= 7
+    assert all((root / picture).is_file() for picture in pictures)

@@ -248,3 +248,15 @@ def test_loading_into_a_running_broker(tmp_path: Path) -> None:
                                          headers={"NGSILD-Tenant": "city"})
         with urllib.request.urlopen(request) as resp:
             assert len(orjson.loads(resp.read())) == 2
+
+
+def test_the_readme_csv_example_loads_with_its_one_bad_row_reported(tmp_path: Path) -> None:
+    docs = Path(__file__).resolve().parents[1] / "docs" / "examples"
+    db = tmp_path / "b.db"
+    code, out, err = run(str(docs / "air-quality.csv"), "--mapping",
+                         str(docs / "air-quality.mapping.json"), "--store", f"sqlite:{db}",
+                         "--model-schemas", str(DIRECTORY), "--state-dir", str(tmp_path / "s"))
+    assert code == 1
+    assert "loaded 3 entities" in out
+    assert "air-quality.csv:3: rejected: column no2: 'not measured' is not a number" in err
+    assert len(stored(db)) == 3
