@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 import time
 from collections.abc import Sequence
@@ -29,6 +30,9 @@ from broker.loader.sinks import HttpSink, LoadAborted, Reject, Sink, StoreSink, 
 from broker.loader.sources import FORMATS, Source, SourceError, open_source
 from broker.schemas import ModelSchemas, SchemaLoadError
 from broker.smartdatamodels import DIRECTORY as SMART_DATA_MODELS
+
+#: young-generation collections every this many container allocations (broker.cli's value)
+GC_GEN0_THRESHOLD = 50_000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,6 +222,9 @@ def main(argv: Sequence[str] | None = None, out: IO[str] = sys.stdout,
         print(f"ngsi-ld-broker load: {exc}", file=err)
         return 2
     loader = Loader(sink, target, args, err)
+    # As the broker does (broker.cli): entities are thousands of short-lived dicts that
+    # reference counting frees; at Python's default the cyclic collector took ~15% of a load.
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
     try:
         if args.rejects is not None:
             with args.rejects.open("wb") as rejects:
