@@ -56,6 +56,10 @@ async def test_the_page_and_its_assets_are_served(client: TestClient) -> None:
     for asset in ("explorer.js", "explorer.css", "leaflet.css", "basemap.json"):
         async with client.get(f"/explorer/assets/{asset}") as resp:
             assert resp.status == 200, asset
+    for missing in ("nothing.js", "..%2Fapp.py", "index.html"):
+        async with client.get(f"/explorer/assets/{missing}") as resp:
+            assert resp.status == 404
+            assert (await resp.json())["type"].endswith("/ResourceNotFound")
     async with client.get("/explorer/assets/basemap.json") as resp:
         names = {f["properties"]["name"] for f in orjson.loads(await resp.read())["features"]}
         assert names == {"Hong Kong", "Shanghai"}

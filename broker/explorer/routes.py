@@ -29,7 +29,7 @@ from broker.app import BROKER, Broker, broker_of
 from broker.explorer.live import LiveFeeds
 from broker.http import json_response
 from ngsi_ld.changes import ChangeEvent
-from ngsi_ld.errors import BadRequestData, NonexistentTenant
+from ngsi_ld.errors import BadRequestData, NonexistentTenant, ResourceNotFound
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.representation import render_entity
 
@@ -38,6 +38,7 @@ log = logging.getLogger("broker.explorer")
 STATIC = Path(__file__).resolve().parent / "static"
 PREFIX = "/explorer"
 FEEDS = web.AppKey("explorer_feeds", LiveFeeds)
+ASSETS = web.AppKey("explorer_assets", dict[str, Path])
 #: entities rendered between two yields to the event loop (other requests go on)
 RENDER_SLICE = 200
 _TENANT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
@@ -45,6 +46,15 @@ _TENANT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0
 
 async def page(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def asset(request: web.Request) -> web.StreamResponse:
+    """One of the built files (a fixed list: nothing else of the disk is reachable)."""
+    name = request.match_info["name"]
+    path = request.app[ASSETS].get(name)
+    if path is None:
+        raise ResourceNotFound(f"the explorer has no asset named {name!r}")
+    return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
 
 
 async def to_page(request: web.Request) -> web.StreamResponse:
@@ -129,4 +139,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get(PREFIX + "/", page)
     app.router.add_get(PREFIX + "/events", events)
     app.router.add_get(PREFIX + "/tenants", tenants)
-    app.router.add_static(PREFIX + "/assets", STATIC, append_version=False)
+    app[ASSETS] = {p.name: p for p in STATIC.iterdir() if p.is_file() and p.name != "index.html"}
+    app.router.add_get(PREFIX + "/assets/{name}", asset)
