@@ -318,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ngsi-ld-broker",
         description="NGSI-LD context broker (ETSI GS CIM 009). Every option can also be set "
         "with the environment variable shown; a flag wins over the variable.",
+        epilog="Other commands: 'ngsi-ld-broker demo' (the broker with a generated smart "
+        "lampposts city and its live readings) and 'ngsi-ld-broker load FILE...' (open-data "
+        "files into a broker or a store); each has its own --help.",
     )
     for opt in OPTIONS:
         parser.add_argument(
