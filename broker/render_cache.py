@@ -114,13 +114,14 @@ class AnswerCache:
         ctx: ActiveContext,
         compute: Callable[[], Awaitable[web.StreamResponse]],
     ) -> web.StreamResponse:
-        """The answer kept for this request (tenant, path and query, Accept, Link) if
+        """The answer kept for this request (tenant, path and query, Accept, Link, Prefer) if
         ``version`` (read before ``compute`` runs) still holds, else ``compute()``'s,
         kept for the next time; with no version (the store cannot tell) always computed."""
         if version is None:
             return await compute()
-        key = (tenant, request.path_qs, request.headers.get("Accept", ""),
-               request.headers.get("Link", ""))
+        headers = request.headers
+        key = (tenant, request.path_qs, headers.get("Accept", ""), headers.get("Link", ""),
+               headers.get("Prefer", ""))
         kept = self.get(key, version, ctx)
         if kept is not None:
             return kept

@@ -27,14 +27,16 @@ REPRESENTATION = frozenset({
     "local",
 })
 PAGING = frozenset({"limit", "offset", "count"})
+#: 4.5.23: Linked Entity retrieval
+LINKING = frozenset({"join", "joinLevel", "containedBy"})
 
 #: operation name -> the query parameters it accepts
 OPERATIONS: dict[str, frozenset[str]] = {
     # 5.6 and 5.7: entities and their attributes
     "createEntity": frozenset({"local"}),
-    "queryEntities": ENTITY_SELECTORS | REPRESENTATION | PAGING,
+    "queryEntities": ENTITY_SELECTORS | REPRESENTATION | PAGING | LINKING,
     "purgeEntities": ENTITY_SELECTORS,
-    "retrieveEntity": REPRESENTATION | {"type"},
+    "retrieveEntity": REPRESENTATION | LINKING | {"type"},
     "deleteEntity": frozenset({"type", "local"}),
     "mergeEntity": frozenset({"options", "format", "type", "observedAt", "lang", "local"}),
     "replaceEntity": frozenset({"options", "type", "local"}),

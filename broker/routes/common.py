@@ -2,37 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from broker.app import Broker
-from broker.http import GEO_JSON, JSON, LD_JSON, json_response, link_header, options
+from broker.http import (
+    GEO_JSON,
+    JSON,
+    LD_JSON,
+    json_response,
+    link_header,
+    requested_version,
+    version_applied,
+)
 from broker.render_cache import join_array, with_context
+from broker.routes.view import (
+    FORMATS,
+    READ_OPTIONS,
+    View,
+    body_json,
+    csv,
+    expanded_names,
+    make_view,
+    preferred_version,
+    projection,
+    view_of,
+)
 from broker.storage.base import Change, Mutation, Outcome
 from broker.storage.versioned import Versioned, Wanted
 from ngsi_ld.attributes import is_iri
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.jsonld import ActiveContext
-from ngsi_ld.representation import (
-    DuplicateName,
-    Format,
-    render_entity,
-    select_attributes,
-    to_feature,
-)
 
 ENTITIES = "/ngsi-ld/v1/entities"
-READ_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "sysAttrs"})
-FORMATS: dict[str, Format] = {
-    "keyValues": "keyValues",
-    "simplified": "keyValues",
-    "concise": "concise",
-    "normalized": "normalized",
-}
 
 
 def path_entity_id(request: web.Request) -> str:
@@ -41,97 +46,6 @@ def path_entity_id(request: web.Request) -> str:
     if not is_iri(entity_id):
         raise BadRequestData(f"entity id {entity_id!r} is not an absolute URI")
     return entity_id
-
-
-def csv(request: web.Request, name: str) -> list[str] | None:
-    """A comma-separated query parameter, or None when absent."""
-    raw = request.query.getall(name, None)
-    if raw is None:
-        return None
-    items = [item.strip() for value in raw for item in value.split(",") if item.strip()]
-    if not items:
-        raise BadRequestData(f"query parameter {name} is empty")
-    return items
-
-
-@dataclass(slots=True)
-class View:
-    """How to render entities for one request (5.7.1 retrieval options)."""
-
-    media_type: str
-    fmt: Format
-    sys_attrs: bool
-    lang: str | None
-    attrs: set[str] | None
-    pick: set[str] | None
-    omit: set[str] | None
-    dataset_ids: list[str] | None
-    geometry_property: str
-    _key: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def key(self) -> tuple[Any, ...]:
-        """Everything that decides the rendering of an entity but the entity and context."""
-        if self._key is None:
-
-            def names(values: Iterable[str] | None) -> frozenset[str] | None:
-                return None if values is None else frozenset(values)
-
-            self._key = (
-                self.media_type,
-                self.fmt,
-                self.sys_attrs,
-                self.lang,
-                names(self.attrs),
-                names(self.pick),
-                names(self.omit),
-                None if self.dataset_ids is None else tuple(self.dataset_ids),
-                self.geometry_property if self.media_type == GEO_JSON else None,
-            )
-        return self._key
-
-    def select(self, entity: dict[str, Any]) -> dict[str, Any]:
-        if (
-            self.attrs is None
-            and self.pick is None
-            and self.omit is None
-            and self.dataset_ids is None
-        ):
-            return entity
-        return select_attributes(
-            entity, attrs=self.attrs, pick=self.pick, omit=self.omit, dataset_ids=self.dataset_ids
-        )
-
-    def render(self, ctx: ActiveContext, entity: dict[str, Any]) -> dict[str, Any]:
-        """Select (on expanded names), compact, then render one entity."""
-        selected = self.select(entity)
-        if self.media_type != GEO_JSON:
-            try:
-                # one pass renaming while rendering: the same as compacting first
-                return render_entity(
-                    selected,
-                    fmt=self.fmt,
-                    sys_attrs=self.sys_attrs,
-                    lang=self.lang,
-                    compact=ctx.compact_iri,
-                )
-            except DuplicateName:
-                pass  # compact_entity names the clash in a BadRequestData
-        compacted = ctx.compact_entity(selected)
-        if self.media_type == GEO_JSON:
-            return to_feature(
-                compacted,
-                geometry_property=ctx.compact_iri(self.geometry_property),
-                fmt=self.fmt,
-                sys_attrs=self.sys_attrs,
-                lang=self.lang,
-            )
-        return render_entity(
-            compacted,
-            fmt=self.fmt,
-            sys_attrs=self.sys_attrs,
-            lang=self.lang,
-        )
 
 
 def render_cached(
@@ -169,64 +83,6 @@ def uncached(broker: Broker, tenant: str, view: View, ctx: ActiveContext) -> Wan
     return wanted
 
 
-def expanded_names(ctx: ActiveContext, names: Iterable[str] | None) -> set[str] | None:
-    """Attribute names expanded with ``ctx`` (id, type and scope stay as they are)."""
-    if names is None:
-        return None
-    return {name if name in ("id", "type", "scope") else ctx.expand_term(name) for name in names}
-
-
-def view_of(request: web.Request, ctx: ActiveContext, media_type: str) -> View:
-    """Parse the retrieval options of a GET (options, format, attrs, pick, omit, lang...)."""
-    fmt_param = request.query.get("format")
-    if fmt_param is not None and fmt_param not in FORMATS:
-        raise BadRequestData(
-            f"unknown format {fmt_param!r}; use normalized, concise, keyValues or simplified"
-        )
-    return make_view(
-        request, ctx, media_type, fmt_param,
-        attrs=csv(request, "attrs"), pick=csv(request, "pick"), omit=csv(request, "omit"),
-        dataset_ids=csv(request, "datasetId"), lang=request.query.get("lang"),
-        geometry=request.query.get("geometryProperty", "location"),
-    )
-
-
-def make_view(
-    request: web.Request,
-    ctx: ActiveContext,
-    media_type: str,
-    fmt_param: str | None = None,
-    *,
-    attrs: list[str] | None,
-    pick: list[str] | None,
-    omit: list[str] | None,
-    dataset_ids: list[str] | None,
-    lang: str | None,
-    geometry: str = "location",
-) -> View:
-    """A View from the request's ``options`` (and ``format``) and the given members,
-    names expanded with ``ctx``: one representation at most, pick or omit."""
-    opts = options(request, READ_OPTIONS)
-    formats = {FORMATS[o] for o in opts if o in FORMATS}
-    if fmt_param is not None:
-        formats.add(FORMATS[fmt_param])
-    if len(formats) > 1:
-        raise BadRequestData(f"conflicting representations requested: {', '.join(sorted(formats))}")
-    if pick is not None and omit is not None:
-        raise BadRequestData("pick and omit cannot be used together")
-    return View(
-        media_type=media_type,
-        fmt=formats.pop() if formats else "normalized",
-        sys_attrs="sysAttrs" in opts,
-        lang=lang,
-        attrs=expanded_names(ctx, attrs),
-        pick=expanded_names(ctx, pick),
-        omit=expanded_names(ctx, omit),
-        dataset_ids=dataset_ids,
-        geometry_property=ctx.expand_term(geometry),
-    )
-
-
 async def respond(
     broker: Broker,
     data: Any,
@@ -234,9 +90,12 @@ async def respond(
     context: Any,
     status: int = 200,
     headers: dict[str, str] | None = None,
+    *,
+    link_context: bool = False,
 ) -> web.Response:
-    """A JSON response with its @context: in the Link header for JSON and GeoJSON,
-    in the body for JSON-LD (clause 6.3.5)."""
+    """A JSON response with its @context: in the Link header for JSON, in the body for
+    JSON-LD and GeoJSON (clause 6.3.5; 6.3.6: GeoJSON in the Link header too with
+    ``link_context``, the ``Prefer: body=json`` of the request)."""
     headers = dict(headers or {})
     if media_type == LD_JSON:
         body_context = broker.resolver.body_context(context)
@@ -244,6 +103,8 @@ async def respond(
             data = [{"@context": body_context, **item} for item in data]
         else:
             data = {"@context": body_context, **data}
+    elif media_type == GEO_JSON and not link_context:
+        data = {**data, "@context": broker.resolver.body_context(context)}
     else:
         headers["Link"] = link_header(await broker.resolver.response_url(context))
     return json_response(data, status=status, content_type=media_type, headers=headers)
@@ -255,6 +116,8 @@ async def respond_rendered(
     media_type: str,
     context: Any,
     headers: dict[str, str] | None = None,
+    *,
+    link_context: bool = False,
 ) -> web.Response:
     """As :func:`respond` for entities already encoded: one (bytes) or an array (list).
 
@@ -267,6 +130,13 @@ async def respond_rendered(
             body = with_context(body_context, parts)
         else:
             body = join_array([with_context(body_context, part) for part in parts])
+    elif media_type == GEO_JSON and not link_context:
+        geo_context = orjson.dumps(broker.resolver.body_context(context))
+        if isinstance(parts, bytes):
+            body = parts[:-1] + b',"@context":' + geo_context + b"}"  # a Feature
+        else:
+            body = (b'{"type":"FeatureCollection","features":' + join_array(parts)
+                    + b',"@context":' + geo_context + b"}")
     else:
         headers["Link"] = link_header(await broker.resolver.response_url(context))
         if isinstance(parts, bytes):
@@ -314,3 +184,11 @@ def wants_key_values(opts: set[str]) -> bool:
 
 
 READ_MEDIA = (JSON, LD_JSON, GEO_JSON)
+
+__all__ = [
+    "ENTITIES", "FORMATS", "READ_MEDIA", "READ_OPTIONS", "View", "body_json", "commit",
+    "commit_many", "csv", "expanded_names", "link_only", "make_view", "path_entity_id",
+    "preferred_version", "projection", "publish", "render_cached", "rendered_at",
+    "requested_version", "respond", "respond_rendered", "uncached", "version_applied",
+    "view_of", "wants_key_values",
+]

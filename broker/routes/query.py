@@ -23,14 +23,17 @@ from broker.routes.common import (
     ENTITIES,
     READ_MEDIA,
     View,
+    body_json,
     commit_many,
     csv,
     render_cached,
     respond,
     respond_rendered,
     uncached,
+    version_applied,
     view_of,
 )
+from broker.routes.linked import render_entities
 from broker.storage.base import Entity
 from broker.storage.versioned import VersionedReads, versioned
 from ngsi_ld import operations
@@ -228,13 +231,16 @@ async def answer(
     total: int | None
     store = broker.store
     reads = versioned(store)
-    headers: dict[str, str]
-    if len(queries) == 1 and reads is not None:
+    headers = version_applied(request)
+    link_context = body_json(request)
+    if len(queries) == 1 and reads is not None and view.plain:
         parts, total, more = await _rendered_page(
             broker, reads, tenant, queries[0], view, ctx, (offset, limit, count)
         )
-        headers = {RESULTS_COUNT: str(total)} if count else {}
-        response = await respond_rendered(broker, parts, view.media_type, context, headers)
+        if count:
+            headers[RESULTS_COUNT] = str(total)
+        response = await respond_rendered(broker, parts, view.media_type, context, headers,
+                                          link_context=link_context)
     else:
         if len(queries) == 1:
             found, total = await store.query_entities(
@@ -251,12 +257,16 @@ async def answer(
             ordered = [merged[i] for i in sorted(merged)]
             found, total = ordered[offset:offset + limit], len(ordered)
             more = offset + limit < total
-        rendered = [view.render(ctx, entity) for entity in found]
-        data: Any = rendered
+        # 4.5.23: the page's Linked Entities (inline, or appended when flat)
+        rendered = await render_entities(store, tenant, view, ctx, found)
+        data: Any = rendered.entities
         if view.media_type == GEO_JSON:
-            data = to_feature_collection(rendered)
-        headers = {RESULTS_COUNT: str(total)} if count else {}
-        response = await respond(broker, data, view.media_type, context, headers=headers)
+            data = to_feature_collection(data)
+        if count:
+            headers[RESULTS_COUNT] = str(total)
+        response = await respond(broker, data, view.media_type, context,
+                                 status=203 if rendered.altered else 200, headers=headers,
+                                 link_context=link_context)
     links = _paging_links(request, offset, limit, more)
     if links:
         # one Link header (some clients keep only one): the context link, then the pages

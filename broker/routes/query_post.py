@@ -2,7 +2,8 @@
 
 The body is a Query (5.2.23): one EntityQuery per EntitySelector of
 ``entities`` (OR-ed), the other members shared by all of them, and the view
-members (attrs, pick, omit, datasetId, lang) in the body instead of the URL.
+members (attrs, pick, omit, datasetId, lang, join, joinLevel, containedBy) in
+the body instead of the URL.
 The answer is the GET's (:func:`broker.routes.query.answer`).
 """
 
@@ -19,6 +20,8 @@ from broker.http import negotiate, read_body
 from broker.routes.common import READ_MEDIA, make_view
 from broker.routes.query import answer, cached_q, cached_type_expr, geo_of, resolve, uri_list
 from ngsi_ld.errors import BadRequestData
+from ngsi_ld.linking import parse_join
+from ngsi_ld.projection import parse_projection
 from ngsi_ld.query import EntityQuery, parse_scope_q
 
 QUERY = "/ngsi-ld/v1/entityOperations/query"
@@ -99,8 +102,14 @@ def post_queries(body: Any) -> tuple[list[EntityQuery], dict[str, Any]]:
         ))
     if not any(query.has_selector for query in queries):
         raise BadRequestData("a Query needs entities, attrs, q, scopeQ or geoQ")
-    view = {name: _strings(body, name) for name in ("attrs", "pick", "omit", "datasetId")}
+    view: dict[str, Any] = {name: _strings(body, name) for name in ("attrs", "datasetId")}
+    for name in ("pick", "omit"):  # 4.21 projections, as a string or an array of terms
+        terms = _strings(body, name) if not isinstance(body.get(name), str) else [body[name]]
+        view[name] = None if terms is None else parse_projection(",".join(terms), name)
     view["lang"] = body.get("lang")
+    # 5.2.23: join, joinLevel and containedBy (4.5.23)
+    view["join"] = parse_join(body.get("join"), body.get("joinLevel"), body.get("containedBy"),
+                              body=True)
     return queries, view
 
 
@@ -114,6 +123,7 @@ async def query_post(request: web.Request) -> web.Response:
     view = make_view(
         request, ctx, media, attrs=members["attrs"], pick=members["pick"],
         omit=members["omit"], dataset_ids=members["datasetId"], lang=members["lang"],
+        join=members["join"],
     )
     tenant = await broker.tenant(request)
     resolved = [resolve(ctx, query) for query in queries]
