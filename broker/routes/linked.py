@@ -84,7 +84,9 @@ async def render_entities(store: Store, tenant: str, view: View, ctx: ActiveCont
                 if join.flat:
                     encountered.add(uri)
                 wanted.append((node, attr, uri))
-        if not wanted:
+            if len(wanted) >= budget:
+                break  # no more can be added: do not read more
+        if not wanted or budget == 0:
             break
         await _fetch(store, tenant, [uri for _, _, uri in wanted], found)
         next_frontier: list[_Node] = []

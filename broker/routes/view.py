@@ -29,6 +29,8 @@ from ngsi_ld.representation import (
 )
 from ngsi_ld.versions import NATIVE, Version, amend_entity
 
+#: the query parameters of Linked Entity retrieval (4.5.23)
+_LINKING = frozenset({"join", "joinLevel", "containedBy"})
 READ_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "sysAttrs"})
 FORMATS: dict[str, Format] = {
     "keyValues": "keyValues",
@@ -207,7 +209,8 @@ def view_of(request: web.Request, ctx: ActiveContext, media_type: str, *,
         attrs=csv(request, "attrs"), pick=projection(request, "pick"),
         omit=projection(request, "omit"), dataset_ids=csv(request, "datasetId"),
         lang=query.get("lang"), geometry=query.get("geometryProperty", "location"),
-        join=parse_join(query.get("join"), query.get("joinLevel"), query.get("containedBy")),
+        join=parse_join(query.get("join"), query.get("joinLevel"), query.get("containedBy"))
+        if not _LINKING.isdisjoint(query.keys()) else None,
         must_match=must_match,
     )
 
@@ -256,8 +259,9 @@ def make_view(
         raise BadRequestData("pick and omit cannot be used together")
     if attrs is not None and (pick is not None or omit is not None):
         raise BadRequestData("attrs cannot be used together with pick or omit (4.21)")
-    check_projection_depth(join, pick, omit)
-    pick, omit = _expanded(ctx, pick), _expanded(ctx, omit)
+    if pick is not None or omit is not None:
+        check_projection_depth(join, pick, omit)
+        pick, omit = _expanded(ctx, pick), _expanded(ctx, omit)
     return View(
         media_type=media_type,
         fmt=fmt,
@@ -271,7 +275,7 @@ def make_view(
         pick_links=pick if pick is not None and pick.linked else None,
         omit_links=omit if omit is not None and omit.linked else None,
         join=join,
-        version=preferred_version(request),
+        version=preferred_version(request) if "Prefer" in request.headers else None,
         must_match=must_match,
     )
 
