@@ -17,12 +17,12 @@ from broker.contexts import ContextResolver
 from broker.events import ChangeBus
 from broker.http import PREFERENCE_APPLIED, json_response, tenant_of, version_applied
 from broker.metrics import Metrics
+from broker.preconditions import checked, length_required, options
 from broker.render_cache import KnownVersions, RenderCache
 from broker.storage import open_store
 from broker.storage.base import Store
 from broker.storage.shared import shared
 from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError, NonexistentTenant
-from ngsi_ld.parameters import OPERATIONS, check_parameters
 
 log = logging.getLogger("broker")
 
@@ -90,14 +90,17 @@ def _http_problem(exc: web.HTTPException) -> web.Response:
 
 @web.middleware
 async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Errors as ProblemDetails, request ids, metrics and CORS for every request."""
+    """Errors as ProblemDetails, request ids, tenant echo, metrics and CORS for every request."""
     broker = request.app[BROKER]
     started = time.perf_counter()
     request_id = request.headers.get("X-Request-Id") or f"{_REQUEST_PREFIX}-{next(_REQUEST_IDS):x}"
     origin = broker.settings.cors_origin
     try:
-        if origin and request.method == "OPTIONS":
-            response: web.StreamResponse = web.Response(status=204)
+        bare = length_required(request)
+        if bare is not None:
+            response: web.StreamResponse = bare
+        elif origin and request.method == "OPTIONS" and request.match_info.http_exception:
+            response = web.Response(status=204)  # a CORS preflight of any path
         else:
             response = await handler(request)
     except NgsiLdError as exc:
@@ -125,6 +128,9 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             )
         )
     response.headers["X-Request-Id"] = request_id
+    tenant = request.headers.get("NGSILD-Tenant")
+    if tenant is not None:  # 6.3.14: present in the request, present in the response
+        response.headers["NGSILD-Tenant"] = tenant
     if "Prefer" in request.headers and response.status == 200 \
             and PREFERENCE_APPLIED not in response.headers:
         # 4.3.6.8: payloads other than Entity data have no version fallbacks, they
@@ -154,13 +160,14 @@ def add_route(
     """Register ``path`` and ``path/``: IoT Agents post with a trailing slash, no redirect.
 
     ``operation`` names the NGSI-LD operation (``ngsi_ld.parameters``): a query
-    parameter it does not define answers 400 InvalidRequest before anything else.
+    parameter it does not define answers 400 InvalidRequest before anything else;
+    under /ngsi-ld/v1/ the media type preconditions of 6.3.4 are checked first
+    (``broker.preconditions``).  Every resource answers OPTIONS with its methods.
     Every method of one path shares one resource: aiohttp tries the resources
     under a path prefix one by one, so one resource per method made every
     request of /entities/... try some twenty patterns.
     """
-    if operation is not None:
-        handler = _checking_parameters(handler, operation)
+    handler = checked(handler, method, path, operation)
     resources = app.get(_RESOURCES)
     if resources is None:
         resources = app[_RESOURCES] = {}
@@ -168,19 +175,8 @@ def add_route(
         resource = resources.get(each)
         if resource is None:
             resource = resources[each] = app.router.add_resource(each)
+            resource.add_route("OPTIONS", options)
         resource.add_route(method, handler)
-
-
-def _checking_parameters(handler: Handler, operation: str) -> Handler:
-    allowed = OPERATIONS[operation]
-
-    async def checked(request: web.Request) -> web.StreamResponse:
-        query = request.query
-        if query and not allowed.issuperset(query.keys()):
-            check_parameters(operation, query.keys())
-        return await handler(request)
-
-    return checked
 
 
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:

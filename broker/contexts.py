@@ -11,7 +11,10 @@ Where a context document comes from, first match wins:
 5. an HTTP(S) fetch with a timeout, a size limit and a redirect limit; contexts
    that import contexts are followed for a bounded number of rounds.
 
-A document that cannot be had answers 503 LdContextNotAvailable.  The compiled
+A document that cannot be had (no answer in time, refused connection, an
+HTTP error, too large) answers 504 LdContextNotAvailable; one that is had but
+is not a JSON-LD context (not JSON, no ``@context`` member) answers 400
+BadRequestData, as clause 5.5.6 of v1.9.1 distinguishes the two.  The compiled
 result (term maps, see ``ngsi_ld.jsonld``) is cached by context value.
 """
 
@@ -31,7 +34,7 @@ import aiohttp
 import orjson
 
 from broker.storage.base import ContextRecord, Store
-from ngsi_ld.errors import BadRequestData, LdContextNotAvailable
+from ngsi_ld.errors import BadRequestData, InvalidRequest, LdContextNotAvailable
 from ngsi_ld.jsonld import (
     ActiveContext,
     ContextCache,
@@ -40,6 +43,7 @@ from ngsi_ld.jsonld import (
     cache_key,
     compile_context,
     core_context_url,
+    is_core_url,
     referenced_urls,
 )
 from ngsi_ld.timeutil import now_iso
@@ -74,6 +78,8 @@ class ContextResolver:
         self.timeout = timeout
         self.max_size = max_size
         self.compiled = ContextCache(cache_size)
+        #: when the core context became available: the createdAt of its listing
+        self.started_at = now_iso()
         self._documents: dict[str, Any] = {}
         self._implicit: dict[bytes, str] = {}
         self._preloaded: dict[str, Path] = {}
@@ -227,12 +233,13 @@ class ContextResolver:
         try:
             return self._check(url, orjson.loads(raw))
         except orjson.JSONDecodeError:
-            raise LdContextNotAvailable(f"@context {url} is not JSON") from None
+            raise BadRequestData(f"@context {url} is not JSON") from None
 
     @staticmethod
     def _check(url: str, document: Any) -> Any:
+        # 5.5.6: a remote @context that was retrieved but is invalid is BadRequestData
         if not isinstance(document, dict) or "@context" not in document:
-            raise LdContextNotAvailable(f"{url} is not a JSON-LD context (no @context member)")
+            raise BadRequestData(f"{url} is not a JSON-LD context (no @context member)")
         return document
 
     def _session(self) -> aiohttp.ClientSession:
@@ -283,9 +290,15 @@ class ContextResolver:
         """
         return self.core_url if context is None else context
 
-    async def add_hosted(self, document: Any) -> ContextRecord:
-        """5.13.2 Add @context: store a client's context; it is served from the broker."""
-        if not isinstance(document, dict) or set(document) != {"@context"}:
+    async def add_hosted(self, document: Any, tenant: str = "") -> ContextRecord:
+        """5.13.2 Add @context: store a client's context; it is served from the broker.
+
+        The record remembers the tenant that added it: its management (serve,
+        list, delete) is private to that tenant, its URL resolves for everyone.
+        """
+        if not isinstance(document, dict) or "@context" not in document:
+            raise InvalidRequest("the body must be a JSON object with an @context member")
+        if set(document) != {"@context"}:
             raise BadRequestData("the body must be a JSON object with @context as only member")
         value = document["@context"]
         if not isinstance(value, dict | list | str):
@@ -293,18 +306,37 @@ class ContextResolver:
         local_id = uuid.uuid4().hex
         # compile now: a context the broker cannot use is refused before it is stored
         await self.active(value)
+        extra: dict[str, Any] = {"localId": local_id}
+        if tenant:
+            extra["tenant"] = tenant
         record = ContextRecord(
             url=self.hosted_url(local_id),
             kind="Hosted",
             document=document,
             created_at=now_iso(),
-            extra={"localId": local_id},
+            extra=extra,
         )
         await self.store.put_context(record)
         return record
 
+    def core_record(self, url: str | None = None) -> ContextRecord:
+        """The core context (bundled, never fetched) as the Cached entry it is listed as."""
+        url = url or self.core_url
+        return ContextRecord(
+            url=url,
+            kind="Cached",
+            document=bundled_document(url, self.core_url),
+            created_at=self.started_at,
+            extra={"localId": self._local_id(url), "core": True},
+        )
+
     async def find(self, context_id: str) -> ContextRecord | None:
-        """A stored context by local id, or by original URL for Cached ones."""
+        """A stored context by local id, or by original URL for Cached ones; the core
+        context by its URL (any bundled version) or local id."""
+        if is_core_url(context_id):
+            return self.core_record(context_id)
+        if context_id == self._local_id(self.core_url):
+            return self.core_record()
         record = await self.store.get_context(self.hosted_url(context_id))
         if record is not None:
             return record
@@ -329,8 +361,15 @@ class ContextResolver:
             self._implicit = {k: v for k, v in self._implicit.items() if v != url}
 
     async def reload(self, record: ContextRecord) -> ContextRecord:
-        """5.13.5 with reload=true: download a Cached context again and replace it."""
-        document = await self.fetch(record.url)
+        """5.13.5 with reload=true: download a Cached context again and replace it.
+
+        5.13.5.4: a download that fails or brings an invalid @context raises
+        LdContextNotAvailable and leaves the stored one as it was.
+        """
+        try:
+            document = await self.fetch(record.url)
+        except BadRequestData as exc:
+            raise LdContextNotAvailable(f"reloading {record.url}: {exc.detail}") from None
         fresh = ContextRecord(
             url=record.url,
             kind="Cached",

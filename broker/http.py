@@ -6,6 +6,7 @@ ETSI GS CIM 009 v1.8 clause 6.3 (HTTP binding): 6.3.4 MIME types, 6.3.5 JSON-LD
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -84,7 +85,12 @@ def preferences(request: web.Request) -> dict[str, str]:
     values = request.headers.getall("Prefer", None)
     if not values:
         return {}
-    return dict(_preferences(", ".join(values)))
+    return parse_prefer(", ".join(values))
+
+
+def parse_prefer(value: str) -> dict[str, str]:
+    """The preferences of a ``Prefer`` header value, as :func:`preferences` reads them."""
+    return dict(_preferences(value))
 
 
 @lru_cache(maxsize=64)
@@ -155,47 +161,64 @@ def _split_links(value: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
-def _media_ranges(accept: str) -> list[tuple[str, float, int]]:
+def _media_ranges(accept: str) -> list[tuple[str, float]]:
+    """The media ranges of an Accept header with their weights (RFC 9110 12.5.1).
+
+    A weight that is not a number is ignored (the range keeps the default 1):
+    it is not one of the HTTP processing rules, so it decides nothing.
+    """
     ranges = []
-    for index, item in enumerate(accept.split(",")):
+    for item in accept.split(","):
         pieces = [p.strip() for p in item.split(";")]
         media = pieces[0].lower()
         if not media:
             continue
         quality = 1.0
         for param in pieces[1:]:
-            if param.startswith("q="):
-                try:
-                    quality = float(param[2:])
-                except ValueError:
-                    quality = 0.0
-        ranges.append((media, quality, index))
+            if param[:2].lower() == "q=":
+                with contextlib.suppress(ValueError):
+                    quality = min(max(float(param[2:]), 0.0), 1.0)
+        ranges.append((media, quality))
     return ranges
 
 
-def negotiate(accept: str | None, offered: tuple[str, ...]) -> str:
-    """The offered media type the Accept header prefers (6.3.6); 406 if none matches.
+def _weight(media_type: str, ranges: list[tuple[str, float]]) -> float:
+    """The weight of ``media_type``: that of the most specific range matching it
+    (RFC 9110 12.5.1), so ``application/json;q=0, */*`` refuses JSON; 0 if none does."""
+    main = media_type.split("/", 1)[0] + "/*"
+    best_rank, weight = 0, 0.0
+    for media, quality in ranges:
+        rank = 3 if media == media_type else 2 if media == main else 1 if media == "*/*" else 0
+        if rank > best_rank or (rank == best_rank and rank and quality > weight):
+            best_rank, weight = rank, quality
+    return weight
 
-    ``offered`` is in the broker's order of preference; ``*/*`` and
-    ``application/*`` pick the first one.  No Accept header means the first.
+
+# Clients repeat the same Accept header: the choice is remembered per header and offer.
+@lru_cache(maxsize=256)
+def _negotiated(accept: str, offered: tuple[str, ...]) -> str | None:
+    ranges = _media_ranges(accept)
+    chosen, best = None, 0.0
+    for candidate in offered:  # in the order of 6.3.4: a tie keeps the earlier one
+        weight = _weight(candidate, ranges)
+        if weight > best:
+            chosen, best = candidate, weight
+    return chosen
+
+
+def negotiate(accept: str | None, offered: tuple[str, ...]) -> str:
+    """The offered media type the Accept header selects (6.3.4); 406 if none is acceptable.
+
+    ``offered`` is in the order of the list of clause 6.3.4 (application/json,
+    application/ld+json, application/geo+json): when the header accepts several
+    of them with the same weight, the first one of that list is selected,
+    whatever the order the client wrote them in.  Weights follow RFC 9110
+    12.5.1: each type takes the weight of the most specific range that matches
+    it, and weight 0 means "not acceptable".  No Accept header means the first.
     """
     if not accept or not accept.strip():
         return offered[0]
-    best: tuple[float, int, int] | None = None
-    chosen = None
-    for media, quality, index in _media_ranges(accept):
-        if quality <= 0:
-            continue
-        for rank, candidate in enumerate(offered):
-            if media in (candidate, "*/*") or (
-                media.endswith("/*") and candidate.startswith(media[:-1])
-            ):
-                # an exact match outranks a wildcard of the same quality
-                specificity = 0 if media == candidate else 1
-                key = (-quality, specificity, rank if specificity else index)
-                if best is None or key < best:
-                    best, chosen = key, candidate
-                break
+    chosen = _negotiated(accept, offered)
     if chosen is None:
         raise NotAcceptable(
             f"none of the media types in Accept ({accept}) is offered here: {', '.join(offered)}"
@@ -251,10 +274,14 @@ async def read_body(
     accept_types: tuple[str, ...] = (JSON, LD_JSON),
     *,
     context_rules: bool = True,
+    item_contexts: bool = False,
 ) -> Body:
     """Read, size-check and parse a JSON body and locate its @context (6.3.5).
 
     ``context_rules=False`` is for bodies that are contexts themselves (5.13.2).
+    ``item_contexts=True`` is for batch operations: when the body is an array,
+    the @context rules of each element are the caller's to check, so that one
+    element breaking them fails alone (5.6.7.4).
     """
     if not request.body_exists:
         raise InvalidRequest("the request body is empty")
@@ -289,7 +316,7 @@ async def read_body(
                     "Content-Type application/ld+json requires @context in the body"
                 )
             context = data.pop("@context")
-        elif isinstance(data, list):
+        elif isinstance(data, list) and not item_contexts:
             for item in data:
                 if not isinstance(item, dict) or "@context" not in item:
                     raise BadRequestData(
@@ -302,7 +329,11 @@ async def read_body(
                 "@context in the body requires Content-Type application/ld+json; "
                 "with application/json give the context in a Link header"
             )
-        if isinstance(data, list) and any(isinstance(i, dict) and "@context" in i for i in data):
+        if (
+            isinstance(data, list)
+            and not item_contexts
+            and any(isinstance(i, dict) and "@context" in i for i in data)
+        ):
             raise BadRequestData("@context in the body requires Content-Type application/ld+json")
         context = link
     return Body(data=data, media_type=content_type, context=context, link_context=link)

@@ -18,6 +18,8 @@ import pytest
 from conformance.client import Client
 from conformance.contexts_server import ContextServer
 from conformance.process import BrokerProcess
+from conformance.receiver import NotificationReceiver
+from conformance.subscribing import sub_path
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,6 +62,23 @@ def context_server() -> Iterator[ContextServer]:
     server = ContextServer(os.environ.get("NGSI_LD_CONFORMANCE_HOST", "127.0.0.1"))
     yield server
     server.close()
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[NotificationReceiver]:
+    """Receives the notifications of the subscription cases (see conformance.receiver)."""
+    server = NotificationReceiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def subs(client: Client) -> Iterator[list[str]]:
+    """Subscription ids a case created; deleted afterwards (the broker may keep data)."""
+    created: list[str] = []
+    yield created
+    for sub_id in created:
+        client.delete(sub_path(sub_id))
 
 
 @pytest.fixture

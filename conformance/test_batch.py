@@ -210,9 +210,36 @@ def test_batch_update_no_overwrite(client: Client, uid: str) -> None:
     create(client, thing)
     reply = client.post(BATCH + "/update?options=noOverwrite",
                         [entity(thing["id"], temperature=prop(50), humidity=prop(1))])
-    assert reply.status == 204
+    # the kept attribute is reported (5.6.3 would list it in notUpdated): 207
+    errors = _errors(reply)
+    assert reply.json["success"] == [] and errors[thing["id"]]["type"] == BAD_DATA
+    assert "temperature" in errors[thing["id"]]["detail"]
     got = stored(client, thing["id"])
     assert got["temperature"] == thing["temperature"] and got["humidity"] == prop(1)
+    new_only = client.post(BATCH + "/update?options=noOverwrite",
+                           [entity(thing["id"], pressure=prop(3))])
+    assert new_only.status == 204
+
+
+@pytest.mark.clause("5.6.9")
+def test_batch_update_options_update_and_replace(client: Client, uid: str) -> None:
+    # Orion-LD users send them (FIWARE tutorials, ngsi-go "update entities --replace")
+    one, two = _things(uid, 2, humidity=prop(1))
+    assert client.post(BATCH + "/create", [one, two]).status == 201
+    reply = client.post(BATCH + "/update?options=update", [entity(one["id"], temperature=prop(9))])
+    assert reply.status == 204
+    assert stored(client, one["id"]) == {**one, "temperature": prop(9)}
+    reply = client.post(BATCH + "/update?options=replace",
+                        [entity(two["id"], pressure=prop(5))])
+    assert reply.status == 204
+    assert stored(client, two["id"]) == entity(two["id"], pressure=prop(5))
+    missing = eid("Nothing", uid)
+    errors = _errors(client.post(BATCH + "/update?options=replace",
+                                 [entity(missing, pressure=prop(5))]))
+    assert errors[missing]["type"] == NOT_FOUND and absent(client, missing)
+    for options in ("update,replace", "noOverwrite,replace"):
+        reply = client.post(f"{BATCH}/update?options={options}", [entity(one["id"], a=prop(1))])
+        assert is_problem(reply, 400, BAD_DATA, INVALID)
 
 
 @pytest.mark.clause("5.6.9")
@@ -251,6 +278,26 @@ def test_batch_delete_missing_is_207(client: Client, uid: str) -> None:
     assert reply.json["success"] == [thing["id"]]
     assert list(errors) == [missing] and errors[missing]["type"] == NOT_FOUND
     assert absent(client, thing["id"])
+
+
+@pytest.mark.clause("5.6.10")
+def test_batch_delete_the_same_id_twice(client: Client, uid: str) -> None:
+    (thing,) = _things(uid, 1)
+    create(client, thing)
+    reply = client.post(BATCH + "/delete", [thing["id"], thing["id"]])
+    errors = _errors(reply)
+    assert reply.json["success"] == [thing["id"]] and errors[thing["id"]]["type"] == NOT_FOUND
+
+
+@pytest.mark.clause("5.6.10")
+def test_batch_delete_as_json_ld_needs_no_context(client: Client, uid: str) -> None:
+    # ngsildclient posts the array of ids as application/ld+json
+    batch = _things(uid, 2)
+    assert client.post(BATCH + "/create", batch).status == 201
+    reply = client.post(BATCH + "/delete", [e["id"] for e in batch],
+                        content_type="application/ld+json")
+    assert reply.status == 204
+    assert all(absent(client, e["id"]) for e in batch)
 
 
 @pytest.mark.clause("5.6.10")
@@ -317,6 +364,36 @@ def test_batch_ld_json_entities_carry_their_own_context(client: Client, uid: str
     assert reply.status == 201
     assert "https://example.org/one/speed" in stored(client, one["id"])
     assert "https://example.org/two/speed" in stored(client, two["id"])
+
+
+@pytest.mark.clause("6.3.5")
+def test_batch_context_rules_apply_to_each_element(client: Client, uid: str) -> None:
+    good, bad = (entity(eid("Car", uid, n), "Car", speed=prop(n)) for n in range(2))
+    # application/json: an element with @context fails alone
+    reply = client.post(BATCH + "/create", [good, {**bad, "@context": {"speed": "x:s"}}])
+    assert _errors(reply)[bad["id"]]["type"] == BAD_DATA
+    assert reply.json["success"] == [good["id"]] and absent(client, bad["id"])
+    # application/ld+json: an element without @context fails alone
+    third = entity(eid("Car", uid, 3), "Car", speed=prop(3))
+    fourth = {**entity(eid("Car", uid, 4), "Car"), "@context": {"speed": "https://example.org/s"}}
+    reply = client.post(BATCH + "/upsert", [third, fourth], content_type="application/ld+json")
+    assert _errors(reply)[third["id"]]["type"] == BAD_DATA
+    assert reply.json["success"] == [fourth["id"]] and absent(client, third["id"])
+
+
+@pytest.mark.clause("5.6.7")
+@pytest.mark.parametrize("op", ["create", "upsert", "update", "merge", "delete"])
+def test_a_null_element_fails_the_whole_batch(client: Client, uid: str, op: str) -> None:
+    (thing,) = _things(uid, 1)
+    body = [thing["id"] if op == "delete" else thing, None]
+    if op != "create":
+        create(client, thing)
+    reply = client.post(f"{BATCH}/{op}", body)
+    assert is_problem(reply, 400, BAD_DATA)
+    if op == "create":
+        assert absent(client, thing["id"])
+    else:
+        assert stored(client, thing["id"]) == thing
 
 
 @pytest.mark.clause("5.6.20")

@@ -91,13 +91,26 @@ def test_inline_context_gets_a_hosted_context_url(client: Client, uid: str) -> N
     assert served.json["@context"] == body["@context"]
 
 
-def test_unreachable_remote_context_is_503(
+def test_unreachable_remote_context_is_504(
     client: Client, context_server: ContextServer, uid: str
 ) -> None:
     missing = f"{context_server.base}/missing-{uid}.jsonld"
     reply = client.post("/ngsi-ld/v1/entities", _entity(uid), headers={"Link": link(missing)})
-    assert reply.status == 503
+    assert reply.status == 504
     assert reply.problem_type == "https://uri.etsi.org/ngsi-ld/errors/LdContextNotAvailable"
+    assert client.get(entity_path(f"urn:ngsi-ld:Ctx:{uid}")).status == 404
+
+
+@pytest.mark.clause("5.5.6")
+@pytest.mark.parametrize("document", [b"this is { not json", b'{"note": "no context member"}'])
+def test_remote_context_that_is_not_a_context_is_400(
+    client: Client, context_server: ContextServer, uid: str, document: bytes
+) -> None:
+    url = context_server.add(f"/invalid-{uid}-{len(document)}.jsonld", document)
+    body = {**_entity(uid), "@context": url}
+    reply = client.post("/ngsi-ld/v1/entities", body, content_type="application/ld+json")
+    assert reply.status == 400
+    assert reply.problem_type == "https://uri.etsi.org/ngsi-ld/errors/BadRequestData"
     assert client.get(entity_path(f"urn:ngsi-ld:Ctx:{uid}")).status == 404
 
 

@@ -106,6 +106,24 @@ def test_geojson_feature_collection(client: Client, uid: str) -> None:
                                                    "coordinates": PLACES["tst"]}
 
 
+@pytest.mark.clause("6.3.6")
+def test_geojson_carries_its_context_in_the_body_unless_prefer_body_json(
+    client: Client, uid: str
+) -> None:
+    t, ids = places(client, uid)
+    geo = {"Accept": "application/geo+json"}
+    collection = client.get(f"{ENTITIES}?type={t}", headers=geo)
+    assert collection.status == 200 and "@context" in collection.json
+    assert all("@context" not in f for f in collection.json["features"])
+    assert collection.header("Link") is None
+    feature = client.get(f"{ENTITIES}/{ids['tst']}", headers=geo)
+    assert feature.status == 200 and "@context" in feature.json
+    for path in (f"{ENTITIES}?type={t}", f"{ENTITIES}/{ids['tst']}"):
+        linked = client.get(path, headers={**geo, "Prefer": "body=json"})
+        assert linked.status == 200 and "@context" not in linked.json
+        assert "json-ld#context" in (linked.header("Link") or "")
+
+
 @pytest.mark.clause("4.10")
 @pytest.mark.parametrize("params", [
     geo("nearby;maxDistance==10", "Point", [1, 2]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 
 from conformance.client import Client, entity_path, link
@@ -27,11 +29,35 @@ def test_add_then_serve_hosted_context(client: Client, uid: str) -> None:
 
 
 @pytest.mark.clause("5.13.2")
-@pytest.mark.parametrize("body", [{"speed": "x"}, {"@context": 5}, [1, 2]])
+@pytest.mark.parametrize("body", [{"@context": 5}, {"@context": [1]}, [1, 2], {"@context": True}])
 def test_add_invalid_context_is_400(client: Client, body: object) -> None:
     reply = client.post(BASE, body)
     assert reply.status == 400
     assert reply.problem_type == "https://uri.etsi.org/ngsi-ld/errors/BadRequestData"
+
+
+@pytest.mark.clause("5.13.2")
+@pytest.mark.parametrize("body", [{"speed": "x"}, "a string", 5])
+def test_add_without_context_member_is_invalid_request(client: Client, body: object) -> None:
+    reply = client.post(BASE, body)
+    assert reply.status == 400
+    assert reply.problem_type == "https://uri.etsi.org/ngsi-ld/errors/InvalidRequest"
+
+
+@pytest.mark.clause("5.13.2")
+def test_add_a_bare_array_of_contexts(client: Client, uid: str, broker_url: str) -> None:
+    # ngsi-go's "create ldContext" posts the array itself
+    contexts = [{"speed": f"https://example.org/{uid}/array/speed"}]
+    reply = client.post(BASE, contexts)
+    assert reply.status == 201, reply.raw
+    location = reply.header("Location") or ""
+    assert client.get(location).json == {"@context": contexts}
+    entity = {"id": f"urn:ngsi-ld:Car:{uid}a", "type": "Car",
+              "speed": {"type": "Property", "value": 1}}
+    made = client.post("/ngsi-ld/v1/entities", entity,
+                       headers={"Link": link(broker_url + location)})
+    assert made.status == 201
+    assert f"https://example.org/{uid}/array/speed" in client.get(entity_path(entity["id"])).json
 
 
 @pytest.mark.clause("5.13.3")
@@ -41,8 +67,73 @@ def test_list_contexts_with_kind_and_details(client: Client, uid: str) -> None:
     assert any(url.endswith(location) for url in urls)
     details = client.get(BASE + "?kind=Hosted&details=true").json
     mine = [d for d in details if d["URL"].endswith(location)]
-    assert mine and mine[0]["kind"] == "Hosted" and "timestamp" in mine[0]
+    assert mine and mine[0]["kind"] == "Hosted" and mine[0]["createdAt"].endswith("Z")
+    assert set(mine[0]) <= {"URL", "localId", "kind", "createdAt", "lastUsage", "numberOfHits"}
     assert client.get(BASE + "?kind=Bogus").status == 400
+
+
+@pytest.mark.clause("5.13.3")
+def test_the_core_context_is_listed_with_and_without_details(client: Client) -> None:
+    urls = client.get(BASE).json
+    details = client.get(BASE + "?details=true").json
+    assert urls[0] == details[0]["URL"] and "ngsi-ld-core-context" in urls[0]
+    assert details[0]["kind"] == "Cached"
+    cached = client.get(BASE + "?kind=Cached&details=true").json
+    assert cached[0]["URL"] == urls[0]
+    assert all(d["URL"] != urls[0] for d in client.get(BASE + "?kind=Hosted&details=true").json)
+    core = quote(urls[0], safe="")
+    assert client.get(f"{BASE}/{core}?details=true").json["URL"] == urls[0]
+    assert client.get(f"{BASE}/{details[0]['localId']}?details=true").json["kind"] == "Cached"
+
+
+@pytest.mark.clause("5.13.5")
+def test_the_core_context_cannot_be_deleted_and_reloads_as_a_no_op(client: Client) -> None:
+    core = quote(client.get(BASE).json[0], safe="")
+    for query in ("", "?reload=false"):
+        reply = client.delete(f"{BASE}/{core}{query}")
+        assert reply.status == 400
+        assert reply.problem_type == "https://uri.etsi.org/ngsi-ld/errors/BadRequestData"
+    assert client.delete(f"{BASE}/{core}?reload=true").status == 204
+    assert client.get(f"{BASE}/{core}?details=true").status == 200
+
+
+@pytest.mark.clause("5.13.5")
+@pytest.mark.parametrize("query", ["?reload=true", "?reload=xxx"])
+def test_reload_of_an_unknown_context_or_a_bad_reload_value_is_400(
+    client: Client, uid: str, query: str
+) -> None:
+    reply = client.delete(f"{BASE}/unknown-{uid}{query}")
+    assert reply.status == 400
+    assert reply.problem_type == "https://uri.etsi.org/ngsi-ld/errors/BadRequestData"
+    assert client.delete(f"{BASE}/unknown-{uid}").status == 404
+
+
+@pytest.mark.clause("5.13.4")
+def test_a_served_context_is_json_unless_json_ld_is_asked_for(client: Client, uid: str) -> None:
+    location = _add(client, uid)
+    assert client.get(location).header("Content-Type") == "application/json"
+    ld = client.get(location, headers={"Accept": "application/ld+json"})
+    assert ld.header("Content-Type") == "application/ld+json"
+    assert client.get(location + "?details=true").header("Content-Type") == "application/json"
+
+
+@pytest.mark.clause("5.13.4")
+def test_a_hosted_context_is_private_to_its_tenant(client: Client, uid: str) -> None:
+    body = {"@context": {"private": f"https://example.org/{uid}/private"}}
+    reply = client.post(BASE, body, headers={"NGSILD-Tenant": f"a{uid}"})
+    assert reply.status == 201
+    location = reply.header("Location") or ""
+    local_id = location.rsplit("/", 1)[1]
+    other = {"NGSILD-Tenant": f"b{uid}"}
+    assert client.get(location, headers=other).status == 404
+    assert client.get(location + "?details=true", headers=other).status == 404
+    assert local_id not in client.get(BASE + "?details=true", headers=other).raw.decode()
+    assert local_id not in client.get(BASE).raw.decode()  # nor to the default tenant
+    assert client.delete(location, headers=other).status == 404
+    owner = {"NGSILD-Tenant": f"a{uid}"}
+    assert client.get(location, headers=owner).json == body
+    assert local_id in client.get(BASE, headers=owner).raw.decode()
+    assert client.delete(location, headers=owner).status == 204
 
 
 @pytest.mark.clause("5.13.4")
@@ -105,3 +196,26 @@ def test_cached_context_reload_and_delete(
     assert "https://example.org/v1/speed" in fresh  # stored data keep their IRIs
     assert client.delete(f"{BASE}/{local_id}").status == 204
     assert all(d["URL"] != url for d in client.get(BASE + "?details=true").json)
+
+
+@pytest.mark.clause("5.13.5")
+@pytest.mark.parametrize("broken", [None, b"not json", {"no": "context"}])
+def test_a_failed_reload_is_504_and_keeps_the_cached_context(
+    client: Client, context_server: ContextServer, uid: str, broken: object
+) -> None:
+    path = f"/reload-{uid}-{type(broken).__name__}.jsonld"
+    url = context_server.add(path, {"@context": {"speed": "https://example.org/v1/speed"}})
+    entity = {"id": f"urn:ngsi-ld:Car:{uid}{type(broken).__name__}", "type": "Car",
+              "speed": {"type": "Property", "value": 1}}
+    assert client.post("/ngsi-ld/v1/entities", entity, headers={"Link": link(url)}).status == 201
+    if broken is None:
+        del context_server.documents[path]  # the origin no longer has it
+    else:
+        context_server.documents[path] = broken
+    target = f"{BASE}/{quote(url, safe='')}"
+    reply = client.delete(target + "?reload=true")
+    assert reply.status == 504
+    assert reply.problem_type == "https://uri.etsi.org/ngsi-ld/errors/LdContextNotAvailable"
+    assert client.get(target + "?details=true").json["kind"] == "Cached"
+    assert client.delete(target).status == 204
+    assert client.get(target + "?details=true").status == 404

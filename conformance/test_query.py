@@ -100,7 +100,11 @@ def test_id_list_and_id_pattern(client: Client, uid: str) -> None:
     reply = client.get(f"{ENTITIES}?type={t}&id={made[4]},{made[1]}")
     assert ids_of(reply) == [made[1], made[4]]
     pattern = q(f"^urn:ngsi-ld:Lamp:{uid}-[0-2]$")
-    assert ids_of(client.get(f"{ENTITIES}?idPattern={pattern}")) == made[:3]
+    assert ids_of(client.get(f"{ENTITIES}?type={t}&idPattern={pattern}")) == made[:3]
+    # Table 6.4.3.2-1: ids or idPattern alone are too broad, unless the query is local
+    assert is_problem(client.get(f"{ENTITIES}?id={made[4]},{made[1]}"), 400, BAD_DATA)
+    assert is_problem(client.get(f"{ENTITIES}?idPattern={pattern}"), 400, BAD_DATA)
+    assert ids_of(client.get(f"{ENTITIES}?idPattern={pattern}&local=true")) == made[:3]
 
 
 @pytest.mark.clause("5.7.2")
@@ -213,10 +217,11 @@ def test_post_query_with_many_id_selectors(client: Client, uid: str) -> None:
     t, made = lamps(client, uid, 8)
     other = kind("Other", uid)
     create(client, entity(eid("O", uid), other, height=prop(1)))
-    selectors = [{"id": made[i]} for i in (5, 1, 5)]  # any order, repeated
+    # Table 5.2.33-1: a selector always names a type, "*" for any type
+    selectors = [{"id": made[i], "type": "*"} for i in (5, 1, 5)]  # any order, repeated
     selectors += [{"id": made[i], "type": t} for i in (2, 3)]
     selectors += [{"id": made[4], "type": other}]  # wrong type: not selected
-    selectors += [{"id": f"urn:ngsi-ld:Lamp:{uid}:missing{i}"} for i in range(200)]
+    selectors += [{"id": f"urn:ngsi-ld:Lamp:{uid}:missing{i}", "type": t} for i in range(200)]
     selectors += [{"id": eid("O", uid), "type": f"{other}|{t}"}]
     body = {"type": "Query", "entities": selectors, "attrs": ["height"]}
     reply = client.post(QUERY + "?count=true&limit=3", body)

@@ -238,11 +238,14 @@ def test_a_q_of_hundreds_of_terms_answers_like_its_short_form(
 _PARAMS = st.dictionaries(
     st.sampled_from(["type", "id", "idPattern", "attrs", "pick", "omit", "q", "scopeQ", "lang",
                      "options", "format", "limit", "offset", "count", "georel", "geometry",
-                     "coordinates", "geoproperty", "geometryProperty", "datasetId", "local"]),
+                     "coordinates", "geoproperty", "geometryProperty", "datasetId", "local",
+                     "orderBy", "orderFrom", "orderGeometry", "collation", "expandValues",
+                     "csf"]),
     st.one_of(st.text(max_size=12), st.sampled_from([
         "T", "keyValues", "concise,sysAttrs", "geojson", "simplified", "0", "5", "-1", "true",
         "near;maxDistance==1000", "Point", "[8.5,47.3]", "location", "@none", "*", "en",
-        "urn:ngsi-ld:T:1", "^urn:ngsi-ld:", "a,b", "a==1", "/a/#"])),
+        "urn:ngsi-ld:T:1", "^urn:ngsi-ld:", "a,b", "a==1", "/a/#", "a;desc,id",
+        "location;dist-asc", "und-u-ks-level1", "a{b}", "LineString", "[[0,0],[1,1]]"])),
     max_size=6,
 )
 

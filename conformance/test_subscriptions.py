@@ -7,53 +7,14 @@ The broker under test must reach the receiver: see :mod:`conformance.receiver`
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
 from conformance.client import Client
 from conformance.data import BAD_DATA, EXISTS, NOT_FOUND, create, eid, entity, prop, rel
 from conformance.receiver import NotificationReceiver
-
-SUBS = "/ngsi-ld/v1/subscriptions"
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[NotificationReceiver]:
-    server = NotificationReceiver()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def subs(client: Client) -> Iterator[list[str]]:
-    """Subscription ids a case created; deleted afterwards (the broker may keep data)."""
-    created: list[str] = []
-    yield created
-    for sub_id in created:
-        client.delete(sub_path(sub_id))
-
-
-def sub_path(sub_id: str) -> str:
-    return f"{SUBS}/{quote(sub_id, safe=':')}"
-
-
-def subscribe(client: Client, subs: list[str], body: dict[str, Any]) -> str:
-    reply = client.post(SUBS, {"type": "Subscription", **body})
-    assert reply.status == 201, (reply.status, reply.raw)
-    location = reply.header("Location")
-    assert location is not None
-    sub_id = location.rsplit("/", 1)[1]
-    subs.append(sub_id)
-    return sub_id
-
-
-def on_type(kind: str, uri: str, **extra: Any) -> dict[str, Any]:
-    notification = {"endpoint": {"uri": uri}, **extra.pop("notification", {})}
-    return {"entities": [{"type": kind}], "notification": notification, **extra}
-
+from conformance.subscribing import SUBS, on_type, sub_path, subscribe
 
 # 5.8.1 Create Subscription
 

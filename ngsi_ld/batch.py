@@ -15,9 +15,14 @@ Choices where the spec is silent:
   a later instance's members override the earlier's), a later scope wins.
 - Batch update (5.6.9) is Append Entity Attributes (5.6.3) on each entity, so
   an absent entity fails with ResourceNotFound; with noOverwrite existing
-  attributes are silently kept.
-- Upsert ``update`` mode is append with overwrite (types added); ``replace``
-  mode (the default) replaces the entity as 5.6.18 does, keeping createdAt.
+  attributes are kept and reported (the entity then fails in the
+  BatchOperationResult, as its UpdateResult would have a notUpdated entry).
+- ``?options=update`` and ``?options=replace`` (FIWARE tutorials, IoT Agents,
+  ngsi-go ``update entities --replace``, the NGSIv2 actionType of the same
+  names): on upsert, ``update`` appends with overwrite (types added) and
+  ``replace`` (the default) replaces the entity as 5.6.18 does, keeping
+  createdAt; on update, ``update`` is the default behaviour and ``replace``
+  replaces each existing entity as 5.6.18 does (absent: ResourceNotFound).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any, Literal
 from ngsi_ld.errors import BadRequestData, InvalidRequest
 from ngsi_ld.instances import clone, find_instance, reject_nulls, require_entity, touch
 from ngsi_ld.operations import (
+    AttrsMutation,
     UpdateResult,
     apply_append,
     create_entity,
@@ -40,6 +46,7 @@ from ngsi_ld.operations import (
 Entity = dict[str, Any]
 Mutation = Callable[[Entity | None], Entity | None]
 UPSERT_MODES = ("replace", "update")
+UPDATE_MODES = ("update", "replace")
 
 
 # 5.6.7 Batch Entity Creation
@@ -75,18 +82,29 @@ def batch_upsert_mutation(new: Entity, now: str, mode: str = "replace") -> Mutat
 
 
 # 5.6.9 Batch Entity Update
-def batch_update_mutation(new: Entity, now: str, *, no_overwrite: bool = False) -> Mutation:
-    """One entity of a batch update: Append Entity Attributes (5.6.3) on an existing entity."""
+def batch_update_mutation(
+    new: Entity, now: str, *, no_overwrite: bool = False, mode: str = "update"
+) -> Mutation:
+    """One entity of a batch update of an existing entity (ResourceNotFound if absent).
+
+    ``mode`` ``"update"`` (the default): Append Entity Attributes (5.6.3); the
+    mutation is an :class:`AttrsMutation` whose ``result`` lists the attributes
+    ``no_overwrite`` kept.  ``"replace"``: the entity is replaced as 5.6.18 does.
+    """
+    if mode not in UPDATE_MODES:
+        raise InvalidRequest(f"update options must be 'update' or 'replace', not {mode!r}")
     entity_id = _id_of(new)
     reject_nulls(new, "update")
+    if mode == "replace":
+        return replace_entity(entity_id, new, now, check_nulls=False)
 
-    def mutation(current: Entity | None) -> Entity | None:
+    def apply(current: Entity | None, result: UpdateResult) -> Entity | None:
         entity = require_entity(current, entity_id)
-        if apply_append(entity, new, now, UpdateResult(), no_overwrite=no_overwrite):
+        if apply_append(entity, new, now, result, no_overwrite=no_overwrite):
             return touch(entity, now)
         return current
 
-    return mutation
+    return AttrsMutation(apply)
 
 
 # 5.6.10 Batch Entity Delete
@@ -138,6 +156,21 @@ def combine_fragments(earlier: Entity, later: Entity, *, merge: bool = False) ->
     return out
 
 
+def check_items(items: Any, max_size: int) -> list[Any]:
+    """The elements of a batch body, which must be a non-empty JSON array of at most
+    ``max_size`` elements, none of them null (5.6.7.4: BadRequestData for the whole
+    request).  Other bad elements fail one by one, not here."""
+    if not isinstance(items, list):
+        raise BadRequestData("the body of a batch operation must be a JSON array")
+    if not items:
+        raise BadRequestData("a batch must contain at least one element")
+    if len(items) > max_size:
+        raise BadRequestData(f"batch of {len(items)} elements exceeds the maximum of {max_size}")
+    if any(item is None for item in items):
+        raise BadRequestData("a batch must not contain null elements")
+    return items
+
+
 def check_batch(
     entities: Sequence[Any],
     max_size: int,
@@ -174,6 +207,7 @@ def check_batch(
 
 
 __all__ = [
+    "UPDATE_MODES",
     "UPSERT_MODES",
     "batch_create_mutation",
     "batch_delete_mutation",
@@ -181,5 +215,6 @@ __all__ = [
     "batch_update_mutation",
     "batch_upsert_mutation",
     "check_batch",
+    "check_items",
     "combine_fragments",
 ]

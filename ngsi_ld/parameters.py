@@ -29,13 +29,17 @@ REPRESENTATION = frozenset({
 PAGING = frozenset({"limit", "offset", "count"})
 #: 4.5.23: Linked Entity retrieval
 LINKING = frozenset({"join", "joinLevel", "containedBy"})
+#: 4.23: Entity ordering
+ORDERING = frozenset({"orderBy", "orderFrom", "orderGeometry", "collation"})
 
 #: operation name -> the query parameters it accepts
 OPERATIONS: dict[str, frozenset[str]] = {
     # 5.6 and 5.7: entities and their attributes
     "createEntity": frozenset({"local"}),
-    "queryEntities": ENTITY_SELECTORS | REPRESENTATION | PAGING | LINKING,
-    "purgeEntities": ENTITY_SELECTORS,
+    "queryEntities": (
+        ENTITY_SELECTORS | REPRESENTATION | PAGING | ORDERING | LINKING | {"expandValues"}
+    ),
+    "purgeEntities": ENTITY_SELECTORS | {"keep", "drop"},
     "retrieveEntity": REPRESENTATION | LINKING | {"type"},
     "deleteEntity": frozenset({"type", "local"}),
     "mergeEntity": frozenset({"options", "format", "type", "observedAt", "lang", "local"}),
@@ -63,6 +67,8 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "retrieveSubscription": frozenset({"options", "local"}),
     "updateSubscription": frozenset({"local"}),
     "deleteSubscription": frozenset({"local"}),
+    # 5.15: the context source identity
+    "retrieveSourceIdentity": frozenset(),
     # 5.13: @context management
     "addContext": frozenset(),
     "listContexts": frozenset({"details", "kind"}),

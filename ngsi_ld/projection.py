@@ -1,143 +1,140 @@
-"""The NGSI-LD Attribute Projection Language of ``pick`` and ``omit`` (ETSI GS CIM 009 clause 4.21).
+"""The NGSI-LD Attribute Projection Language of ``pick`` and ``omit`` (ETSI GS CIM 009 4.21).
 
-Grammar (clause 4.21)::
+Grammar (ABNF of 4.21)::
 
-    orOp             = "|" / ","
     ProjectionTerm   = AttrName *1(LinkedEntityTerm) *(orOp ProjectionTerm)
     LinkedEntityTerm = "{" ProjectionTerm "}"
+    orOp             = "|" / ","
 
-``pick=id,locatedAt{name}`` keeps ``id`` and ``locatedAt`` of the entity and,
-when Linked Entity retrieval (clause 4.5.23) is requested, only ``name`` of the
-entity ``locatedAt`` links to.  In ``omit`` a term with a linked selection names
-what to remove from the Linked Entity, not the Relationship itself:
-``omit=type,locatedAt{name}`` removes ``type`` and keeps ``locatedAt``.
+An element is an Entity member (``id``, ``type``, ``scope``) or an Attribute name
+(a term, or an IRI such as ``https://example.org/speed``); ``rel{a,b}`` projects
+the Linked Entity reached through ``rel`` (clause 4.5.23, only meaningful with
+Linked Entity retrieval).  Whitespace around elements is ignored.  Anything
+else (``id;name``, ``a,,b``, ``a{{b}``, ``a{}``) is BadRequestData.
 
-Names are terms or IRIs (the characters of the q language's attribute names);
-whitespace around a name is ignored.  Input is bounded (:data:`MAX_LENGTH`,
-:data:`MAX_DEPTH`) so parsing never recurses without limit; errors are
-:class:`BadRequestData`.
+``pick=id,locatedAt{name}`` keeps ``id`` and ``locatedAt`` of the entity and
+only ``name`` of the entity ``locatedAt`` links to (:attr:`Projection.picked`).
+In ``omit`` a term with a linked selection names what to remove from the Linked
+Entity, not the Relationship: ``omit=type,locatedAt{name}`` removes ``type`` and
+keeps ``locatedAt`` (:attr:`Projection.omitted`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import NoReturn
+from dataclasses import dataclass, field
 
 from ngsi_ld.errors import BadRequestData
 
-__all__ = ["MAX_DEPTH", "MAX_LENGTH", "Projection", "parse_projection"]
-
+_TERM = re.compile(r"[^\W\d][\w\-]*")
+_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s,|{}();\"'<>\\]+")
+#: projections nested deeper than this are refused (no Linked Entity retrieval goes deeper)
+MAX_DEPTH = 16
 MAX_LENGTH = 8192
-#: nested linked selections a projection may hold (deeper than any joinLevel allowed)
-MAX_DEPTH = 32
-
-_NAME = re.compile(r"[\w\-:/#@%+.~]+")
-_SPACE = re.compile(r"[ \t]*")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Projection:
-    """One level of a projection: the members it names and, per Relationship name,
-    the projection of the Linked Entity (hashable, so it can key a cache)."""
+    """The names a projection lists, and the projections of the Linked Entities it names.
 
-    #: members named without a linked selection
-    names: frozenset[str] = frozenset()
-    #: (Relationship name, projection of the entity it links to), sorted by name
-    linked: tuple[tuple[str, Projection], ...] = ()
+    Hashable (a View keyed on it is a cache key), although ``linked`` is a dict.
+    """
 
-    @property
-    def picked(self) -> frozenset[str]:
-        """The members ``pick`` keeps: the names and the heads of linked selections."""
-        if not self.linked:
-            return self.names
-        return self.names | {name for name, _ in self.linked}
+    names: tuple[str, ...]
+    linked: dict[str, Projection] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash((self.names, tuple(sorted(self.linked.items(), key=lambda i: i[0]))))
 
     @property
     def depth(self) -> int:
-        """Linked Entity hops the projection reaches (0: none)."""
-        return max((1 + sub.depth for _, sub in self.linked), default=0)
+        """How many Linked Entity hops the projection reaches (0 when flat)."""
+        return 1 + max(p.depth for p in self.linked.values()) if self.linked else 0
+
+    @property
+    def picked(self) -> frozenset[str]:
+        """The members a ``pick`` keeps: every name, Relationships with a selection too."""
+        return frozenset(self.names)
+
+    @property
+    def omitted(self) -> frozenset[str]:
+        """The members an ``omit`` removes: the names without a linked selection."""
+        return frozenset(n for n in self.names if n not in self.linked)
 
     def nested(self, name: str) -> Projection | None:
         """The projection of the entity the ``name`` Relationship links to, or None."""
-        for head, sub in self.linked:
-            if head == name:
-                return sub
-        return None
+        return self.linked.get(name)
 
     def renamed(self, rename: Callable[[str], str]) -> Projection:
         """The same projection with every name passed through ``rename`` (e.g. expanded)."""
-        linked: dict[str, Projection] = {}
-        for head, sub in self.linked:
-            _merge(linked, rename(head), sub.renamed(rename))
-        return Projection(frozenset(rename(n) for n in self.names), _sorted(linked))
-
-
-def parse_projection(text: str, what: str = "projection") -> Projection:
-    """Parse a ``pick``/``omit`` value; BadRequestData naming the position if invalid."""
-    if len(text) > MAX_LENGTH:
-        raise BadRequestData(f"{what} longer than {MAX_LENGTH} characters")
-    parser = _Parser(text, what)
-    projection = parser.terms(0)
-    if parser.pos != len(text):
-        parser.fail("unexpected '}'" if text[parser.pos] == "}" else "invalid character")
-    return projection
-
-
-def _merge(linked: dict[str, Projection], head: str, sub: Projection) -> None:
-    known = linked.get(head)
-    if known is None:
-        linked[head] = sub
-        return
-    both = dict(known.linked)
-    for name, deeper in sub.linked:
-        _merge(both, name, deeper)
-    linked[head] = Projection(known.names | sub.names, _sorted(both))
-
-
-def _sorted(linked: dict[str, Projection]) -> tuple[tuple[str, Projection], ...]:
-    return tuple(sorted(linked.items(), key=lambda item: item[0]))
+        return Projection(
+            tuple(dict.fromkeys(rename(n) for n in self.names)),
+            {rename(name): sub.renamed(rename) for name, sub in self.linked.items()},
+        )
 
 
 class _Parser:
     def __init__(self, text: str, what: str) -> None:
-        self.text = text
-        self.what = what
-        self.pos = 0
+        self.text, self.what, self.pos = text, what, 0
 
-    def fail(self, message: str) -> NoReturn:
-        raise BadRequestData(f"invalid {self.what} {self.text!r}: {message} at {self.pos}")
+    def fail(self, message: str) -> BadRequestData:
+        return BadRequestData(f"invalid {self.what} at position {self.pos}: {message}")
 
-    def skip_space(self) -> None:
-        match = _SPACE.match(self.text, self.pos)
-        if match is not None:
-            self.pos = match.end()
+    def skip_ws(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
 
     def terms(self, depth: int) -> Projection:
-        """ProjectionTerm *(orOp ProjectionTerm), up to a "}" or the end."""
-        if depth > MAX_DEPTH:
-            self.fail(f"linked selections nest deeper than {MAX_DEPTH}")
-        names: set[str] = set()
+        names: list[str] = []
         linked: dict[str, Projection] = {}
         while True:
-            self.skip_space()
-            match = _NAME.match(self.text, self.pos)
+            self.skip_ws()
+            match = _IRI.match(self.text, self.pos) or _TERM.match(self.text, self.pos)
             if match is None:
-                self.fail("an attribute name is expected")
+                found = self.text[self.pos:self.pos + 1]
+                raise self.fail(f"expected a name, found {found!r}" if found else
+                                "expected a name")
             name = match.group()
             self.pos = match.end()
-            self.skip_space()
+            names.append(name)
+            self.skip_ws()
             if self.text.startswith("{", self.pos):
+                if depth >= MAX_DEPTH:
+                    raise self.fail(f"nested deeper than {MAX_DEPTH}")
                 self.pos += 1
-                _merge(linked, name, self.terms(depth + 1))
+                linked[name] = _merged(linked.get(name), self.terms(depth + 1))
+                self.skip_ws()
                 if not self.text.startswith("}", self.pos):
-                    self.fail("'}' is expected")
+                    raise self.fail("expected '}'")
                 self.pos += 1
-                self.skip_space()
-            else:
-                names.add(name)
+                self.skip_ws()
             if self.pos < len(self.text) and self.text[self.pos] in ",|":
                 self.pos += 1
                 continue
-            return Projection(frozenset(names), _sorted(linked))
+            return Projection(tuple(dict.fromkeys(names)), linked)
+
+
+def _merged(known: Projection | None, more: Projection) -> Projection:
+    """``a{b},a{c}``: one selection of ``a`` holding both."""
+    if known is None:
+        return more
+    linked = dict(known.linked)
+    for name, sub in more.linked.items():
+        linked[name] = _merged(linked.get(name), sub)
+    return Projection(tuple(dict.fromkeys((*known.names, *more.names))), linked)
+
+
+# 4.21 NGSI-LD Attribute Projection Language
+def parse_projection(text: str, what: str = "pick") -> Projection:
+    """Parse a ``pick`` or ``omit`` value; BadRequestData (with the position) if invalid."""
+    if not isinstance(text, str) or len(text) > MAX_LENGTH:
+        raise BadRequestData(f"invalid {what}: a string of at most {MAX_LENGTH} characters")
+    parser = _Parser(text, what)
+    projection = parser.terms(0)
+    if parser.pos != len(text):
+        raise parser.fail(f"unexpected {text[parser.pos]!r}")
+    return projection
+
+
+__all__ = ["MAX_DEPTH", "MAX_LENGTH", "Projection", "parse_projection"]

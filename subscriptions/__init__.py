@@ -3,7 +3,9 @@
 Pure parts: :mod:`subscriptions.model` (validation of Subscription payloads),
 :mod:`subscriptions.state` (the lifecycle), :mod:`subscriptions.matching`
 (change events against subscriptions, the index) and
-:mod:`subscriptions.notification` (notification content).  With I/O:
+:mod:`subscriptions.notification` (notification content), with
+:mod:`subscriptions.deletions` (deleted entities and attributes) and
+:mod:`subscriptions.joins` (linked entities, read through the store).  With I/O:
 :mod:`subscriptions.delivery` (HTTP, MQTT, per-subscription queues),
 :mod:`subscriptions.repository` (persistence), :mod:`subscriptions.live` (the
 running state of one subscription) and :mod:`subscriptions.manager`.

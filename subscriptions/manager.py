@@ -39,12 +39,19 @@ import orjson
 
 from ngsi_ld.changes import ChangeEvent
 from ngsi_ld.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
+from ngsi_ld.query import EntityQuery
 from ngsi_ld.timeutil import now_iso, parse_datetime
 from subscriptions import state
 from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery
 from subscriptions.live import Job, Live, merge_jobs, sub_key
 from subscriptions.matching import SubscriptionIndex, compile_matcher
-from subscriptions.model import MIN_TIME_INTERVAL, check_subscription, merge_fragment, parse_members
+from subscriptions.model import (
+    DEFAULT_TRIGGERS,
+    MIN_TIME_INTERVAL,
+    check_subscription,
+    merge_fragment,
+    parse_members,
+)
 from subscriptions.notification import Rendering
 from subscriptions.ownership import Ownership, SoleOwner, apply_round
 from subscriptions.repository import Repository, repository_for
@@ -124,10 +131,12 @@ class SubscriptionManager:
         sub_id = members.pop("id", None) or f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
         if sub_key(tenant, sub_id) in self._live or await self.repository.get(tenant, sub_id):
             raise AlreadyExists(f"subscription {sub_id} already exists")
+        # 5.2.12: isActive defaults to true; it is kept only when the client gave it.
+        # The default notificationTrigger is stored: a retrieved subscription shows it.
         doc = {"id": sub_id, **members}
-        doc.setdefault("isActive", True)
+        doc.setdefault("notificationTrigger", list(DEFAULT_TRIGGERS))
         if "jsonldContext" not in doc:
-            doc["jsonldContext"] = await self.resolver.response_url(context)
+            doc["jsonldContext"] = await self._context_url(context)
         doc["_context"] = context
         doc["createdAt"] = doc["modifiedAt"] = now
         check_subscription(doc)
@@ -172,10 +181,11 @@ class SubscriptionManager:
         if not fragment:
             raise BadRequestData("the fragment has no member to update")
         doc = merge_fragment(live.doc, fragment)
+        doc.setdefault("notificationTrigger", list(DEFAULT_TRIGGERS))  # removed: the default
         if "q" in fragment:
             doc["_context"] = context
         if "jsonldContext" in fragment and fragment["jsonldContext"] is None:
-            doc["jsonldContext"] = await self.resolver.response_url(doc.get("_context"))
+            doc["jsonldContext"] = await self._context_url(doc.get("_context"))
         doc["modifiedAt"] = now
         check_subscription(doc)
         fresh = await self._compile(tenant, doc)
@@ -232,6 +242,16 @@ class SubscriptionManager:
         if live.owned:  # this process's counters are newer than the stored ones
             state.keep_delivery_state(live.doc, fresh.doc)
         await self._replace(live, fresh)
+
+    async def _context_url(self, context: Any) -> str:
+        """5.8.1.4: without jsonldContext, notifications use the subscription's @context.
+
+        ``jsonldContext`` is one dereferenceable URI: a single URL (also as an array of
+        one) is kept as the client gave it; anything else is hosted by the broker.
+        """
+        if isinstance(context, list) and len(context) == 1 and isinstance(context[0], str):
+            context = context[0]
+        return await self.resolver.response_url(context)
 
     @staticmethod
     def status(doc: dict[str, Any]) -> state.Status:
@@ -361,7 +381,12 @@ class SubscriptionManager:
         if live is None:
             return
         self._dirty.add(key)
-        await send(live, job, self.delivery, self._count)
+
+        async def fetch(ids: list[str]) -> list[dict[str, Any]]:
+            found, _ = await self.store.query_entities(live.tenant, EntityQuery(ids=ids))
+            return list(found)
+
+        await send(live, job, self.delivery, self._count, fetch)
 
     async def _periodic(self, live: Live) -> None:
         # 5.2.12 timeInterval: the current state of the selected entities, every interval

@@ -30,7 +30,8 @@ from ngsi_ld.query import (
     resolve_names,
 )
 from ngsi_ld.query.regexes import search
-from subscriptions.model import DEFAULT_TRIGGERS
+from subscriptions.deletions import lost_an_instance
+from subscriptions.model import DEFAULT_TRIGGERS, q_text
 
 Expand = Callable[[str], str]
 
@@ -82,13 +83,11 @@ class Matcher:
 
     def _triggered(self, event: ChangeEvent, entity: dict[str, Any]) -> bool:
         watched = self.watched
-        if event.trigger in ("entityCreated", "entityDeleted"):
-            if event.trigger in self.triggers and (
-                watched is None or watched & set(entity.get("attrs", {}))
-            ):
-                return True
-            if event.trigger == "entityDeleted":
-                return False
+        if event.trigger in ("entityCreated", "entityDeleted") and event.trigger in self.triggers \
+                and (watched is None or watched & set(entity.get("attrs", {}))):
+            return True
+        # the creation (deletion) of an entity creates (deletes) its attributes: below,
+        # attributeCreated (attributeDeleted) is triggered by them
         changed = {name: what for name, what in event.attributes.items()
                    if watched is None or name in watched}
         # entityUpdated = attributeCreated + attributeUpdated + attributeDeleted, and
@@ -96,7 +95,12 @@ class Matcher:
         if (event.trigger == "entityUpdated" and "entityUpdated" in self.triggers
                 and (changed or (watched is None and not event.attributes))):
             return True
-        return any(what in self.triggers for what in changed.values())
+        if any(what in self.triggers for what in changed.values()):
+            return True
+        # an instance deleted by datasetId while others remain is an attributeDeleted too
+        return "attributeDeleted" in self.triggers and any(
+            what == "attributeUpdated" and lost_an_instance(event, name)
+            for name, what in changed.items())
 
     def periodic_queries(self) -> list[EntityQuery]:
         """One query per selector, with the filters, for the current state (timeInterval)."""
@@ -121,7 +125,7 @@ def compile_matcher(doc: dict[str, Any], expand: Expand) -> Matcher:
         selectors.append(Selector(parse_type_expr(sel["type"]), sel.get("id"),
                                   sel.get("idPattern")))
     watched = doc.get("watchedAttributes")
-    q = None if "q" not in doc else resolve_names(parse_q(doc["q"]), expand, expand)
+    q = None if "q" not in doc else resolve_names(parse_q(q_text(doc["q"])), expand, expand)
     geo = doc.get("geoQ")
     geo_q = None if geo is None else parse_geo_query(
         geo["georel"], geo["geometry"], geo["coordinates"], geo["geoproperty"])

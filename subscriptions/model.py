@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ngsi_ld.attributes import is_iri
 from ngsi_ld.errors import BadRequestData
@@ -41,6 +41,9 @@ FORMATS = {"normalized": "normalized", "concise": "concise", "keyValues": "keyVa
 ACCEPTS = ("application/json", "application/ld+json", "application/geo+json")
 SCHEMES = ("http", "https", "mqtt", "mqtts")
 MQTT_VERSIONS = ("mqtt3.1.1", "mqtt5.0")
+JOINS = ("flat", "inline", "@none")
+#: deepest joinLevel: each level is one more store read per notification
+MAX_JOIN = 8
 #: shortest timeInterval, seconds: each period queries the store (1e-9 spun a CPU)
 MIN_TIME_INTERVAL = 0.1
 #: members the broker keeps; a client may send them back (copied from a GET): they are ignored
@@ -107,6 +110,13 @@ def _entity_selector(raw: Any, index: int, expand: Expand) -> dict[str, Any]:
         out["idPattern"] = _text(raw["idPattern"], f"{where}.idPattern")
         compile_pattern(out["idPattern"], f"{where}.idPattern")
     return out
+
+
+def q_text(q: str) -> str:
+    """The query a subscription's ``q`` means (4.9): written percent-encoded, as in a URL
+    (``name==%22Eiffel%20Tower%22``, as the FIWARE tutorials write it), it is decoded as
+    the query string would be; the stored ``q`` stays as the client wrote it."""
+    return unquote(q) if "%" in q else q
 
 
 def _key_values(value: Any, where: str) -> list[dict[str, str]]:
@@ -194,8 +204,18 @@ def parse_notification(raw: Any, expand: Expand, *, partial: bool = False) -> di
     for name in ("sysAttrs", "showChanges"):
         if name in raw:
             out[name] = _bool(raw[name], f"notification.{name}")
-    if raw.get("join", "@none") != "@none":
-        raise BadRequestData("notification.join (linked entity retrieval) is not supported")
+    # 4.5.23 Linked Entity retrieval: linked entities flat in data, or inline
+    if "join" in raw:
+        if raw["join"] not in JOINS:
+            raise BadRequestData(f"notification.join must be one of {', '.join(JOINS)}, "
+                                 f"not {raw['join']!r}")
+        out["join"] = raw["join"]
+    if "joinLevel" in raw:
+        level = raw["joinLevel"]
+        if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= MAX_JOIN:
+            raise BadRequestData(f"notification.joinLevel must be an integer from 1 to "
+                                 f"{MAX_JOIN}, not {level!r}")
+        out["joinLevel"] = level
     return out
 
 
@@ -260,7 +280,7 @@ def _member(name: str, value: Any, expand: Expand, now: datetime, partial: bool)
                                  f"{', '.join(TRIGGERS)}; got {value!r}")
         return list(dict.fromkeys(value))
     if name == "q":
-        parse_q(_text(value, "q"))
+        parse_q(q_text(_text(value, "q")))
         return value
     if name == "scopeQ":
         parse_scope_q(_text(value, "scopeQ"))
@@ -319,6 +339,11 @@ def check_subscription(doc: dict[str, Any]) -> None:
         raise BadRequestData("showChanges cannot be used with format keyValues")
     if "pick" in notification and "omit" in notification:
         raise BadRequestData("notification.pick and notification.omit cannot be used together")
+    # 4.21: pick and omit project the entity; attributes cannot be combined with either
+    for name in ("pick", "omit"):
+        if name in notification and "attributes" in notification:
+            raise BadRequestData(f"notification.{name} and notification.attributes cannot be "
+                                 "used together")
 
 
 def merge_fragment(doc: dict[str, Any], fragment: dict[str, Any]) -> dict[str, Any]:
@@ -356,7 +381,6 @@ def compact_subscription(doc: dict[str, Any], compact: Expand, *, sys_attrs: boo
                                      for n in value[member]]
         out[name] = value
     out["status"] = status
-    out.setdefault("isActive", True)
     return out
 
 

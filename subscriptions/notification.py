@@ -4,9 +4,9 @@ Pure.  :class:`Rendering` is what a subscription says about the entities it
 sends (attributes, pick/omit, format, sysAttrs, lang, showChanges, GeoJSON);
 :func:`notification_body` wraps the rendered entities.  Choices:
 
-* an entity deletion is sent as ``{"id", "type", "deletedAt"}``;
-* a deleted attribute (trigger ``attributeDeleted``) is sent as a Property whose
-  value is the NGSI-LD Null ``urn:ngsi-ld:null``, with ``deletedAt``;
+* deleted entities, attributes and attribute instances are NGSI-LD Nulls, as
+  :mod:`subscriptions.deletions` describes;
+* in JSON-LD (``application/ld+json``) every entity carries the ``@context``;
 * ``showChanges`` adds the previous main member of every updated or deleted
   attribute instance (``previousValue``, ``previousObject``, ``previousLanguageMap``,
   ``previousVocab``, ``previousJson``, ``previousValueList``, ``previousObjectList``).
@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ngsi_ld.changes import ChangeEvent
+from ngsi_ld.geojson import is_geometry
 from ngsi_ld.instances import MAIN_MEMBER
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.representation import render_entity, select_attributes, to_feature
+from subscriptions.deletions import deleted_entity, with_deletions
 
 GEO_JSON = "application/geo+json"
 LD_JSON = "application/ld+json"
-NGSI_NULL = "urn:ngsi-ld:null"
 _PREVIOUS = {
     "Property": "previousValue",
     "GeoProperty": "previousValue",
@@ -52,7 +53,11 @@ class Rendering:
     omit: frozenset[str] | None = None
     dataset_ids: tuple[str, ...] | None = None
     show_changes: bool = False
+    #: deleted attributes are shown in updates (attributeDeleted or entityUpdated)
     deleted_attrs: bool = False
+    #: a deleted entity is shown with its attributes (attributeDeleted or showChanges)
+    attrs_of_deleted: bool = False
+    watched: frozenset[str] | None = None
     geometry_property: str = "https://uri.etsi.org/ngsi-ld/location"
 
     @classmethod
@@ -76,69 +81,60 @@ class Rendering:
             dataset_ids=tuple(doc["datasetId"]) if "datasetId" in doc else None,
             show_changes=bool(n.get("showChanges")),
             deleted_attrs="attributeDeleted" in triggers or "entityUpdated" in triggers,
+            attrs_of_deleted="attributeDeleted" in triggers or bool(n.get("showChanges")),
+            watched=frozenset(doc["watchedAttributes"]) if "watchedAttributes" in doc else None,
             geometry_property=ctx.expand_term("location"),
         )
 
-    def _select(self, entity: dict[str, Any]) -> dict[str, Any]:
+    def select(self, entity: dict[str, Any]) -> dict[str, Any]:
+        """The members of ``entity`` the subscription shows (attributes, pick, omit, datasetId)."""
         if self.attrs is None and self.pick is None and self.omit is None \
                 and self.dataset_ids is None:
             return entity
         return select_attributes(entity, attrs=self.attrs, pick=self.pick, omit=self.omit,
                                  dataset_ids=self.dataset_ids)
 
-    def _wanted(self, name: str) -> bool:
-        return ((self.attrs is None or name in self.attrs)
-                and (self.pick is None or name in self.pick)
-                and (self.omit is None or name not in self.omit))
-
     def entity(self, entity: dict[str, Any]) -> dict[str, Any]:
         """One entity in its current state."""
-        compacted = self.ctx.compact_entity(self._select(entity))
+        compacted = self.ctx.compact_entity(self.select(entity))
         if self.accept == GEO_JSON:
-            return to_feature(compacted, fmt=self.fmt, sys_attrs=self.sys_attrs, lang=self.lang,
-                              geometry_property=self.ctx.compact_iri(self.geometry_property))
+            feature = to_feature(compacted, fmt=self.fmt, sys_attrs=self.sys_attrs,
+                                 lang=self.lang,
+                                 geometry_property=self.ctx.compact_iri(self.geometry_property))
+            if not is_geometry(feature["geometry"]):  # a deleted location is no geometry
+                feature["geometry"] = None
+            return feature
         return render_entity(compacted, fmt=self.fmt, sys_attrs=self.sys_attrs, lang=self.lang)
 
     def change(self, event: ChangeEvent, now_iso: str) -> dict[str, Any]:
-        """One entity as a change event leaves it, with what the subscription asks about it."""
+        """One entity as a change event leaves it, with what the subscription asks about it.
+
+        Deleted attributes and instances are NGSI-LD Nulls (``subscriptions.deletions``)
+        when the subscription watches deletions; ``showChanges`` adds the previous main
+        member of every updated or deleted instance.
+        """
         if event.after is None:
-            before = event.before or {}
-            out: dict[str, Any] = {"id": event.entity_id}
-            if before.get("type"):
-                types = [self.ctx.compact_iri(t) for t in before["type"]]
-                out["type"] = types[0] if len(types) == 1 else types
-            out["deletedAt"] = now_iso
-            if self.accept == GEO_JSON:
-                return {"id": out.pop("id"), "type": "Feature", "geometry": None,
-                        "properties": out}
-            return out
-        rendered = self.entity(event.after)
+            entity = deleted_entity(event, deleted_at=now_iso,
+                                    attributes=self.attrs_of_deleted, only=self.watched)
+        elif self.deleted_attrs:
+            entity = with_deletions(event, now_iso)
+        else:
+            entity = event.after
+        rendered = self.entity(entity)
         target = rendered["properties"] if self.accept == GEO_JSON else rendered
-        for name, what in event.attributes.items():
-            if not self._wanted(name):
-                continue
-            short = self.ctx.compact_iri(name)
-            if what == "attributeDeleted" and self.deleted_attrs:
-                target[short] = self._deleted(name, event, now_iso)
-            elif what == "attributeUpdated" and self.show_changes and short in target:
-                target[short] = self._with_previous(target[short], name, event)
+        if event.after is None:
+            target["deletedAt"] = now_iso  # 5.8.6: when the entity was deleted
+        if self.show_changes:
+            names = event.attributes if event.after is not None else entity["attrs"]
+            for name in names:
+                short = self.ctx.compact_iri(name)
+                if event.attributes.get(name) != "attributeCreated" and short in target:
+                    target[short] = self._with_previous(target[short], name, event)
         return rendered
 
     def _previous(self, name: str, event: ChangeEvent) -> dict[Any, dict[str, Any]]:
         before = self.ctx.compact_attrs({name: (event.before or {}).get("attrs", {}).get(name, [])})
         return {inst.get("datasetId"): inst for inst in next(iter(before.values()), [])}
-
-    def _deleted(self, name: str, event: ChangeEvent, now_iso: str) -> Any:
-        marker: dict[str, Any] = {"type": "Property", "value": NGSI_NULL, "deletedAt": now_iso}
-        if self.fmt == "keyValues":
-            return NGSI_NULL
-        if self.fmt == "concise":
-            del marker["type"]
-        if self.show_changes:
-            previous = self._previous(name, event).get(None)
-            if previous is not None:
-                marker[_PREVIOUS[previous["type"]]] = previous[MAIN_MEMBER[previous["type"]]]
-        return marker
 
     def _with_previous(self, rendered: Any, name: str, event: ChangeEvent) -> Any:
         previous = self._previous(name, event)
@@ -156,10 +152,15 @@ class Rendering:
 
 def notification_body(subscription_id: str, data: list[dict[str, Any]], accept: str,
                       now_iso: str, body_context: Any = None) -> dict[str, Any]:
-    """The Notification (5.3.1); GeoJSON data as a FeatureCollection, ``@context`` for JSON-LD."""
+    """The Notification (5.3.1); GeoJSON data as a FeatureCollection.
+
+    JSON-LD (5.8.6): every entity of ``data`` carries the ``@context`` (so that each one
+    can be read alone, as an entity retrieved as JSON-LD), and so does the notification.
+    """
     body: dict[str, Any] = {}
     if accept == LD_JSON:
         body["@context"] = body_context
+        data = [{**entity, "@context": body_context} for entity in data]
     body.update({
         "id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
         "type": "Notification",

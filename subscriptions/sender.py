@@ -16,14 +16,19 @@ from typing import Any
 from ngsi_ld.timeutil import now_iso
 from subscriptions import state
 from subscriptions.delivery import Delivery, DeliveryError
+from subscriptions.joins import Fetch, joined, linked_entities
 from subscriptions.live import Job, Live
 from subscriptions.notification import notification_body, notification_headers
 
 log = logging.getLogger("broker.subscriptions")
 
 
-async def send(live: Live, job: Job, delivery: Delivery, count: Callable[[str], None]) -> None:
-    """Render ``job`` for ``live`` and deliver it (after its cooldown), recording the outcome."""
+async def send(live: Live, job: Job, delivery: Delivery, count: Callable[[str], None],
+               fetch: Fetch | None = None) -> None:
+    """Render ``job`` for ``live`` and deliver it (after its cooldown), recording the outcome.
+
+    ``fetch`` reads the linked entities of a subscription with ``join`` (4.5.23).
+    """
     now = now_iso()
     if time.monotonic() < live.cooldown_until:
         count("notifications_dropped")
@@ -31,15 +36,27 @@ async def send(live: Live, job: Job, delivery: Delivery, count: Callable[[str], 
         return
     rendering = live.rendering
     try:
+        states: list[dict[str, Any] | None]
         if job.events is not None:
             data = [rendering.change(event, now) for event in job.events]
+            states = [event.after for event in job.events]
         else:
             data = [rendering.entity(entity) for entity in job.entities or ()]
+            states = list(job.entities or ())
     except Exception:  # a bug, not the subscriber's fault: counted, never silent
         log.exception("subscription %s: notification could not be rendered", live.id)
         count("notifications_failed")
         state.record_failure(live.doc, now, attempted=False)
         return
+    join = live.doc["notification"].get("join", "@none")
+    if join != "@none" and fetch is not None:
+        level = live.doc["notification"].get("joinLevel", 1)
+        roots = [rendering.select(entity) for entity in states if entity is not None]
+        try:
+            linked = await linked_entities(roots, level, fetch)
+            data = joined(rendering, join, level, data, states, linked)
+        except Exception:  # the store failed (or a bug): the notification goes unjoined
+            log.exception("subscription %s: linked entities could not be added", live.id)
     body = notification_body(live.id, data, rendering.accept, now, live.body_context)
     endpoint = live.doc["notification"]["endpoint"]
     headers = notification_headers(rendering.accept, live.link_url, live.tenant,

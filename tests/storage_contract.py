@@ -590,6 +590,59 @@ class StorageContract:
             "urn:c:6",
         ]
 
+    async def test_query_language_property_in_any_language(self, store: Store) -> None:
+        # 4.9: name[*]=="..." matches a languageMap holding the string in any language
+        barn = entity("urn:l:barn")
+        barn["attrs"]["https://example.org/name"] = [{"type": "LanguageProperty", "languageMap": {
+            "en": "Big Red Barn", "de": ["Grosse Rote Scheune", "Scheune"]}}]
+        odd = entity("urn:l:odd", name={"*": "Big Red Barn"})  # a compound value, key "*"
+        tenant = await load(store, [barn, odd, entity("urn:l:other", name="Big Red Barn")])
+
+        async def ids(text: str) -> list[str]:
+            return await self._ids(store, tenant, EntityQuery(q=example_q(text)))
+
+        assert await ids('name[*]=="Big Red Barn"') == ["urn:l:barn", "urn:l:odd"]
+        assert await ids('name[*]=="Scheune"') == ["urn:l:barn"]
+        assert await ids('name[de]=="Big Red Barn"') == []
+        assert await ids('name[*]!="Scheune"') == ["urn:l:odd"]
+        assert await ids("name[*]") == ["urn:l:barn", "urn:l:odd"]
+        assert await ids('name=="Big Red Barn"') == ["urn:l:barn", "urn:l:other"]
+
+    async def test_relationship_objects_only_compare_for_equality(self, store: Store) -> None:
+        linked = entity("urn:r:1")
+        linked["attrs"]["https://example.org/owner"] = [
+            {"type": "Relationship", "object": "urn:b", "observedAt": NOW}]
+        listed = entity("urn:r:2")
+        listed["attrs"]["https://example.org/owner"] = [
+            {"type": "ListRelationship", "objectList": ["urn:b"]}]
+        tenant = await load(store, [linked, listed, entity("urn:r:3", owner="urn:b")])
+
+        async def ids(text: str) -> list[str]:
+            return await self._ids(store, tenant, EntityQuery(q=example_q(text)))
+
+        assert await ids('owner>"urn:a"') == ["urn:r:3"]
+        assert await ids('owner~="urn"') == ["urn:r:3"]
+        assert await ids('owner=="urn:b"') == ["urn:r:1", "urn:r:2", "urn:r:3"]
+        assert await ids("owner==urn:b") == ["urn:r:1", "urn:r:2", "urn:r:3"]
+        assert await ids("owner.observedAt>2020-01-01T00:00:00Z") == ["urn:r:1"]
+
+    async def test_dataset_ids_do_not_narrow_attrs(self, store: Store) -> None:
+        # 4.5.5: datasetId chooses the instances shown; q still looks at those only
+        tenant = await load(store, [entity("urn:d:1", p=1), entity("urn:d:2")])
+        query = EntityQuery(attrs=[P], dataset_ids=["urn:ngsi-ld:Dataset:x"])
+        assert await self._ids(store, tenant, query) == ["urn:d:1"]
+        query = EntityQuery(q=example_q("p==1"), dataset_ids=["urn:ngsi-ld:Dataset:x"])
+        assert await self._ids(store, tenant, query) == []
+
+    async def test_query_near_a_line(self, store: Store) -> None:
+        tenant = await self._city(store)
+        line = parse_geo_query("near;maxDistance==12000", "LineString", [[0.5, 0], [0.5, 1]], LOC)
+        assert await self._ids(store, tenant, EntityQuery(geo_q=line)) == [
+            "urn:c:4",
+            "urn:c:5",
+            "urn:c:6",
+        ]
+
     async def test_query_follows_updates_and_deletes(self, store: Store) -> None:
         tenant = await self._city(store)
         await store.modify(tenant, "urn:c:4", add_attr("height", 100))

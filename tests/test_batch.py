@@ -15,9 +15,10 @@ from ngsi_ld.batch import (
     batch_update_mutation,
     batch_upsert_mutation,
     check_batch,
+    check_items,
 )
 from ngsi_ld.errors import AlreadyExists, BadRequestData, InvalidRequest, ResourceNotFound
-from ngsi_ld.operations import DELETE
+from ngsi_ld.operations import DELETE, AttrsMutation
 
 TEMP = "https://example.org/temperature"
 HUM = "https://example.org/humidity"
@@ -84,6 +85,38 @@ def test_batch_update_appends_and_honours_no_overwrite() -> None:
     assert new["attrs"][TEMP][0]["value"] == 1 and new["attrs"][HUM][0]["value"] == 3
     with pytest.raises(ResourceNotFound, match="urn:ngsi-ld:S:1"):
         batch_update_mutation(ent(1, temp=2), T1)(None)
+
+
+def test_batch_update_reports_what_no_overwrite_kept() -> None:
+    mutation = batch_update_mutation(ent(1, temp=2, hum=3), T1, no_overwrite=True)
+    assert isinstance(mutation, AttrsMutation)
+    mutation(stored(1, temp=1))
+    assert [n.attr for n in mutation.result.not_updated] == [TEMP]
+    assert mutation.result.updated == [HUM]
+
+
+def test_batch_update_replace_mode_replaces_existing_entities_only() -> None:
+    current = stored(1, temp=1, hum=2)
+    new = batch_update_mutation(ent(1, hum=5), T1, mode="replace")(current)
+    assert new is not None and set(new["attrs"]) == {HUM}
+    assert new["createdAt"] == current["createdAt"]
+    with pytest.raises(ResourceNotFound):
+        batch_update_mutation(ent(1, hum=5), T1, mode="replace")(None)
+    with pytest.raises(InvalidRequest):
+        batch_update_mutation(ent(1), T1, mode="append")
+
+
+@pytest.mark.parametrize("items", [None, {}, [], [ent(1), None], [None]])
+def test_check_items_refuses_the_whole_batch(items: Any) -> None:
+    with pytest.raises(BadRequestData):
+        check_items(items, 10)
+
+
+def test_check_items_keeps_other_bad_elements_for_later() -> None:
+    items = [ent(1), 5, "x", {"no": "id"}]
+    assert check_items(items, 10) is items
+    with pytest.raises(BadRequestData):
+        check_items([ent(n) for n in range(3)], 2)
 
 
 def test_batch_delete_and_merge() -> None:

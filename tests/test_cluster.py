@@ -175,7 +175,7 @@ def test_hosted_contexts_deleted_in_one_process_are_forgotten_by_the_other(pair)
     settle(0.3)
     assert b.get(f"/ngsi-ld/v1/jsonldContexts/{context_id}").status == 404
     again = b.get(entity_path("urn:ngsi-ld:Lamp:ctx"), headers=link)
-    assert again.status == 503, again.json  # B no longer uses the deleted context
+    assert again.status == 504, again.json  # B no longer uses the deleted context
     assert again.json["type"].endswith("LdContextNotAvailable")
 
 

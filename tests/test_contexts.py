@@ -111,21 +111,33 @@ async def test_preloaded_directory_serves_offline(tmp_path: Path, store: MemoryS
     assert ctx.expand_term("speed") == "https://example.org/speed"
 
 
-@pytest.mark.parametrize(
-    "case", ["missing", "not-json", "not-a-context", "too-big", "slow", "loop"]
-)
-async def test_unusable_remote_contexts_are_503(
+@pytest.mark.parametrize("case", ["missing", "too-big", "slow", "loop"])
+async def test_remote_contexts_that_cannot_be_had_are_not_available(
     origin: Origin, store: MemoryStore, case: str
 ) -> None:
-    origin.docs["/not-json"] = b"<html>"
-    origin.docs["/not-a-context"] = b'{"speed": 1}'
     origin.docs["/too-big"] = orjson.dumps({"@context": {"x": "y" * 5000}})
     origin.docs["/slow"] = orjson.dumps(CTX)
     origin.delay = 1.0 if case == "slow" else 0.0
     path = {"missing": "/missing", "loop": "/redirect/0"}.get(case, f"/{case}")
     resolver = resolver_for(store, max_size=4096, timeout=0.3)
-    with pytest.raises(LdContextNotAvailable):
+    with pytest.raises(LdContextNotAvailable) as info:
         await resolver.active(origin.url(path))
+    assert info.value.status == 504
+    await resolver.close()
+
+
+@pytest.mark.parametrize("case", ["not-json", "not-a-context", "a-list"])
+async def test_remote_contexts_that_are_not_contexts_are_bad_request_data(
+    origin: Origin, store: MemoryStore, case: str
+) -> None:
+    # 5.5.6: retrieved but invalid is BadRequestData, not LdContextNotAvailable
+    origin.docs["/not-json"] = b"this is { not json"
+    origin.docs["/not-a-context"] = b'{"speed": 1}'
+    origin.docs["/a-list"] = b'[{"@context": {}}]'
+    resolver = resolver_for(store)
+    with pytest.raises(BadRequestData):
+        await resolver.active(origin.url(f"/{case}"))
+    assert await store.get_context(origin.url(f"/{case}")) is None  # nothing cached
     await resolver.close()
 
 

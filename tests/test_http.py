@@ -37,13 +37,27 @@ CTX = "https://example.org/ctx.jsonld"
         ("application/*;q=0.5, application/ld+json;q=0.9", LD_JSON),
         ("text/html, */*;q=0.1", JSON),
         ("application/json;q=0, application/ld+json", LD_JSON),
+        # 6.3.4: equal weights select in the order of the list, not of the header
+        ("application/ld+json, application/json", JSON),
+        ("application/geo+json, application/json", JSON),
+        ("application/geo+json, application/ld+json", LD_JSON),
+        # RFC 9110 12.5.1: the most specific range decides; a wildcard cannot undo q=0
+        ("application/json;q=0, */*", LD_JSON),
+        ("*/*;q=0.9, application/ld+json;q=0.8", JSON),
+        ("application/json;q=0.1, application/ld+json;q=0.9", LD_JSON),
+        # a weight that is not a number leaves the default weight
+        ("application/ld+json;q=notanumber", LD_JSON),
+        ("application/ld+json;Q=0.5, application/geo+json;q=0.4", LD_JSON),
     ],
 )
 def test_negotiate(accept: str | None, expected: str) -> None:
     assert negotiate(accept, OFFERED) == expected
 
 
-@pytest.mark.parametrize("accept", ["text/html", "application/xml", "application/json;q=0"])
+@pytest.mark.parametrize(
+    "accept",
+    ["text/html", "application/xml", "application/json;q=0", "*/*;q=0", "application/*;q=0"],
+)
 def test_negotiate_refuses_with_406(accept: str) -> None:
     with pytest.raises(NotAcceptable):
         negotiate(accept, OFFERED)

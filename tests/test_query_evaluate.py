@@ -181,7 +181,8 @@ def test_entity_query_selectors() -> None:
     assert select(attrs=["missing", "brand"])
     assert not select(attrs=["missing"])
     assert select(attrs=["speed"], dataset_ids=["urn:ngsi-ld:Dataset:gps"])
-    assert not select(attrs=["brand"], dataset_ids=["urn:ngsi-ld:Dataset:gps"])
+    # 4.5.5: the datasetIds choose the view; the entity has brand all the same
+    assert select(attrs=["brand"], dataset_ids=["urn:ngsi-ld:Dataset:gps"])
     assert select(q=parse_q("speed>50"))
     assert select(scope_q=parse_scope_q("/Madrid/#"))
     assert not select(scope_q=parse_scope_q("/Paris"))
@@ -191,6 +192,17 @@ def test_entity_query_selectors() -> None:
     assert not select(ids=["urn:ngsi-ld:Car:1"], q=parse_q("speed>500"))
     assert EntityQuery(q=parse_q("a")).has_selector
     assert not EntityQuery(lang="en").has_selector
+
+
+def test_required_selectors() -> None:
+    # Table 6.4.3.2-1 and 5.7.2.4: type, attrs, q or a geo-query, not on system names only
+    assert EntityQuery(type_expr=parse_type_expr("T")).has_required_selector
+    assert EntityQuery(attrs=["createdAt", "name"]).has_required_selector
+    assert EntityQuery(q=parse_q('modifiedAt>"2020"|speed>1')).has_required_selector
+    assert not EntityQuery(attrs=["createdAt"]).has_required_selector
+    assert not EntityQuery(q=parse_q('modifiedAt>"2020";createdAt')).has_required_selector
+    assert not EntityQuery(ids=["urn:a"], id_pattern="a", scope_q=parse_scope_q("/a"),
+                           ).has_required_selector
 
 
 @pytest.mark.parametrize(

@@ -148,7 +148,7 @@ def test_iri_names_keep_their_dots() -> None:
         ("a.observedAt[x]", 12, "observedAt has no compound keys"),
         ("a[x", 3, "expected ']'"),
         ("a[]", 2, "expected a key"),
-        ("a==word", 3, "expected a value"),
+        ("a==@word", 3, "expected a value"),
         ("a==" + "9" * 5000, 3, "number longer than 64 characters"),
         ("a>1e999", 2, "out of range"),
         ("a b c==1", 2, "expected an operator"),
@@ -256,3 +256,13 @@ def test_garbage_only_raises_bad_request_data(text: str) -> None:
         assert exc.detail.startswith("invalid q")
     else:
         assert parse_q(format_q(expr)) == expr
+
+
+def test_an_unquoted_term_is_a_value() -> None:
+    # 4.9 EXAMPLE 12: gender==Male (compared as a string unless expandValues expands it)
+    assert parse_q("gender==Male") == Comparison(AttrPath(("gender",)), "==", Uri("Male"))
+    assert parse_q("a==x-1,y_2;b") == And((
+        Comparison(AttrPath(("a",)), "==", ValueList((Uri("x-1"), Uri("y_2")))),
+        Exists(AttrPath(("b",))),
+    ))
+    assert parse_q(format_q(parse_q("a!=Été"))) == parse_q("a!=Été")

@@ -8,7 +8,11 @@ from ngsi_ld.query import (
     Comparison,
     EntityQuery,
     Exists,
+    Number,
     Text,
+    Uri,
+    ValueList,
+    expand_values,
     format_q,
     parse_geo_query,
     parse_q,
@@ -68,3 +72,19 @@ def test_entity_query_resolves_every_named_selector() -> None:
     assert resolved.geo_q is not None
     assert resolved.geo_q.geoproperty == "https://uri.etsi.org/ngsi-ld/location"
     assert resolved.ids == ("urn:x:1",)
+
+
+def test_expand_values_expands_the_values_of_the_named_attributes() -> None:
+    def expand(term: str) -> str:
+        return "https://ex.org/" + term
+
+    expr = expand_values(parse_q('gender==Male;kind=="a",b;other==Male;gender.observedAt>1'),
+                         {"gender", "kind"}, expand)
+    assert expr == And((
+        Comparison(AttrPath(("gender",)), "==", Uri("https://ex.org/Male")),
+        Comparison(AttrPath(("kind",)), "==",
+                   ValueList((Uri("https://ex.org/a"), Uri("https://ex.org/b")))),
+        Comparison(AttrPath(("other",)), "==", Uri("Male")),
+        Comparison(AttrPath(("gender",), "observedAt"), ">", Number(1)),
+    ))
+    assert expand_values(parse_q("a==b"), set(), expand) == parse_q("a==b")

@@ -52,7 +52,8 @@ async def test_retrieve_shows_the_members_compacted_and_the_status(h: Harness) -
     assert got["notification"]["attributes"] == ["temperature"]
     assert got["notification"]["format"] == "keyValues"
     assert got["q"] == "temperature>20" and got["throttling"] == 2
-    assert got["status"] == "active" and got["isActive"] is True
+    # 5.2.12: isActive defaults to true; shown only when the client gave it
+    assert got["status"] == "active" and "isActive" not in got
     assert got["subscriptionName"] == "hot rooms"
     assert "createdAt" not in got
     status, with_sys, _ = await h.request("GET", f"{SUBS}/{sub_id}?options=sysAttrs")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import given
@@ -55,7 +56,8 @@ DELETE = event(entity(t=1), None)
     (["entityDeleted"], [DELETE]),
     (["attributeCreated"], [CREATE, APPEND]),
     (["attributeUpdated"], [UPDATE]),
-    (["attributeDeleted"], [REMOVE]),
+    # the deletion of an entity deletes its attributes (ETSI 046_22_12)
+    (["attributeDeleted"], [REMOVE, DELETE]),
 ])
 def test_notification_triggers(triggers: list[str] | None, expected: list[ChangeEvent]) -> None:
     members = dict(ROOMS, **({"notificationTrigger": triggers} if triggers else {}))
@@ -85,6 +87,22 @@ def test_q_is_evaluated_on_the_new_state() -> None:
     m = matcher(q="t>1", **ROOMS)
     assert m.concerns(UPDATE)
     assert not m.concerns(event(entity(t=2), entity(t=0)))
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters='"\\%'),
+               min_size=1, max_size=12))
+def test_a_percent_encoded_q_is_the_q_of_the_query_string(name: str) -> None:
+    # q=name==%22Eiffel%20Tower%22 as FIWARE tutorials write it: decoded as a URL would be
+    encoded = f"name=={quote(repr_q(name), safe='=')}"
+    plain = matcher(q=f"name=={repr_q(name)}", **ROOMS)
+    written = matcher(q=encoded, **ROOMS)
+    assert written.filters == plain.filters
+    named = entity(name=name)
+    assert written.concerns(event(None, named))
+
+
+def repr_q(value: str) -> str:
+    return '"' + value + '"'
 
 
 @given(st.lists(st.sampled_from(["Room", "Office", "Hall"]), min_size=1, max_size=3),

@@ -41,18 +41,20 @@ def test_names_are_expanded_for_storage() -> None:
     doc = parse_members(full(watchedAttributes=["temperature"],
                              entities=[{"type": "Room|(Office;Building)", "id": "urn:x:1"}],
                              notification={"endpoint": {"uri": "http://e.org/n"},
-                                           "attributes": ["temperature"],
-                                           "pick": ["id", "temperature"]},
+                                           "attributes": ["temperature"]},
                              geoQ={"georel": "within", "geometry": "Polygon",
                                    "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}),
                         expand, NOW, partial=False)
     assert doc["watchedAttributes"] == [VOCAB + "temperature"]
     assert doc["entities"][0]["type"] == f"{VOCAB}Room|({VOCAB}Office;{VOCAB}Building)"
     assert doc["notification"]["attributes"] == [VOCAB + "temperature"]
-    assert doc["notification"]["pick"] == ["id", VOCAB + "temperature"]
     assert doc["geoQ"]["geoproperty"] == VOCAB + "location"
     check_subscription(doc)
     orjson.dumps(doc)
+    picked = parse_members(full(notification={"endpoint": {"uri": "http://e.org/n"},
+                                              "pick": ["id", "temperature"]}),
+                           expand, NOW, partial=False)
+    assert picked["notification"]["pick"] == ["id", VOCAB + "temperature"]
 
 
 def test_simplified_is_stored_as_key_values() -> None:
@@ -69,6 +71,11 @@ def test_simplified_is_stored_as_key_values() -> None:
       "notification": {"endpoint": {"uri": "http://e.org"}}}, "watchedAttributes"),
     (full(notification={"pick": ["a"], "omit": ["b"], "endpoint": {"uri": "http://e.org"}}),
      "pick and"),
+    # ETSI 028_08_02/03: attributes cannot be combined with pick or omit
+    (full(notification={"pick": ["id"], "attributes": ["id"],
+                        "endpoint": {"uri": "http://e.org"}}), "pick and .*attributes"),
+    (full(notification={"omit": ["a"], "attributes": ["b"],
+                        "endpoint": {"uri": "http://e.org"}}), "omit and .*attributes"),
 ])
 def test_cross_member_rules(doc: dict[str, Any], detail: str) -> None:
     with pytest.raises(BadRequestData, match=detail):

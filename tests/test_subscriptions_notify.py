@@ -124,8 +124,8 @@ async def test_attribute_deleted(h: Harness) -> None:
     await h.delete_attr(ROOM1, "humidity")
     [got] = await h.receiver.wait_for(1)
     humidity = got.body["data"][0]["humidity"]
-    assert humidity["value"] == "urn:ngsi-ld:null"
-    assert "deletedAt" in humidity
+    # deletedAt is a system attribute: shown with sysAttrs (ETSI 046_22_04, 046_22_05)
+    assert humidity == {"type": "Property", "value": "urn:ngsi-ld:null"}
 
 
 async def test_entity_deleted(h: Harness) -> None:

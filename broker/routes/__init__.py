@@ -11,8 +11,10 @@ def setup_routes(app: web.Application) -> None:
         discovery,
         entities,
         jsonld_contexts,
+        purge,
         query,
         query_post,
+        source_identity,
         subscriptions,
         system,
         unsupported,
@@ -23,7 +25,9 @@ def setup_routes(app: web.Application) -> None:
     entities.setup(app)
     batch.setup(app)
     query.setup(app)
+    purge.setup(app)
     query_post.setup(app)
     discovery.setup(app)
     subscriptions.setup(app)
+    source_identity.setup(app)
     unsupported.setup(app)  # last: only what the others left unrouted

@@ -16,12 +16,14 @@ from typing import Any
 from aiohttp import web
 
 from broker.app import Broker, add_route, broker_of
-from broker.http import LD_JSON, json_response, options, read_body
+from broker.http import LD_JSON, Body, json_response, options, read_body
 from broker.routes.common import commit_many, wants_key_values
 from broker.storage.base import Mutation, Outcome
 from ngsi_ld import batch
 from ngsi_ld.entity import parse_entity
 from ngsi_ld.errors import BadRequestData, NgsiLdError
+from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.operations import AttrsMutation
 from ngsi_ld.timeutil import now_iso
 
 BASE = "/ngsi-ld/v1/entityOperations"
@@ -37,40 +39,48 @@ def _claimed_id(item: Any) -> str:
     return "urn:ngsi-ld:unknown"
 
 
+async def _item_context(broker: Broker, body: Body, item: Any, shared: Any) -> ActiveContext:
+    """The @context of one batch element (6.3.5 applied element by element).
+
+    With application/ld+json each element carries its own @context; with
+    application/json none may (the Link header gives the one they share).
+    """
+    if body.media_type == LD_JSON:
+        if not isinstance(item, dict) or "@context" not in item:
+            raise BadRequestData("Content-Type application/ld+json requires @context in every "
+                                 "element of the body")
+        return await broker.resolver.active(item["@context"])
+    if isinstance(item, dict) and "@context" in item:
+        raise BadRequestData("@context in the body requires Content-Type application/ld+json; "
+                             "with application/json give the context in a Link header")
+    context: ActiveContext = shared
+    return context
+
+
 async def _parse_all(
     broker: Broker,
     request: web.Request,
     *,
     require_type: bool,
     key_values: bool,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
-    """Parse and expand every entity of the body; bad ones become errors, not a failed batch."""
-    body = await read_body(request, broker.settings.max_body_size)
-    if not isinstance(body.data, list):
-        raise BadRequestData("the body of a batch operation must be a JSON array of entities")
-    if not body.data:
-        raise BadRequestData("a batch must contain at least one entity")
-    if len(body.data) > broker.settings.max_batch_size:
-        raise BadRequestData(
-            f"batch of {len(body.data)} entities exceeds the maximum of "
-            f"{broker.settings.max_batch_size}"
-        )
-    parsed: list[dict[str, Any]] = []
+) -> tuple[list[tuple[dict[str, Any], ActiveContext]], list[dict[str, Any]]]:
+    """Parse and expand every entity of the body, each with its @context; an element
+    that is not valid becomes an error of its own, not a failed batch (5.6.7.4)."""
+    body = await read_body(request, broker.settings.max_body_size, item_contexts=True)
+    items = batch.check_items(body.data, broker.settings.max_batch_size)
+    parsed: list[tuple[dict[str, Any], ActiveContext]] = []
     errors: list[dict[str, Any]] = []
     shared = None if body.media_type == LD_JSON else await broker.resolver.active(body.context)
-    for item in body.data:
+    for item in items:
         try:
-            if body.media_type == LD_JSON:
-                item = dict(item)
-                ctx = await broker.resolver.active(item.pop("@context"))
-            else:
-                assert shared is not None
-                ctx = shared
+            ctx = await _item_context(broker, body, item, shared)
+            if isinstance(item, dict) and "@context" in item:
+                item = {k: v for k, v in item.items() if k != "@context"}
             entity = parse_entity(item, key_values=key_values, require_type=require_type)
-            parsed.append(ctx.expand_entity(entity))
+            parsed.append((ctx.expand_entity(entity), ctx))
         except NgsiLdError as exc:
             errors.append(_error(_claimed_id(item), exc))
-    return parsed, errors, body.context
+    return parsed, errors
 
 
 async def _apply(
@@ -110,16 +120,24 @@ def _options(request: web.Request, allowed: frozenset[str]) -> set[str]:
     return options(request, allowed | {"keyValues", "simplified", "normalized", "concise"})
 
 
+def _mode(opts: set[str], default: str) -> str:
+    """``update`` or ``replace`` from ``?options=`` (``default`` when neither is given)."""
+    if {"replace", "update"} <= opts:
+        raise BadRequestData("options replace and update cannot be used together")
+    return "update" if "update" in opts else "replace" if "replace" in opts else default
+
+
 # 5.6.7 Batch Entity Creation
 async def batch_create(request: web.Request) -> web.Response:
     broker = broker_of(request)
     opts = _options(request, frozenset())
-    entities, errors, _ = await _parse_all(
+    entities, errors = await _parse_all(
         broker, request, require_type=True, key_values=wants_key_values(opts)
     )
     tenant = await broker.tenant(request, create=True)
     now = now_iso()
-    outcomes = await _apply(broker, tenant, entities, lambda e: batch.batch_create_mutation(e, now))
+    outcomes = await _apply(broker, tenant, [e for e, _ in entities],
+                            lambda e: batch.batch_create_mutation(e, now))
     return _result(outcomes, errors, all_ok_status=201)
 
 
@@ -127,10 +145,8 @@ async def batch_create(request: web.Request) -> web.Response:
 async def batch_upsert(request: web.Request) -> web.Response:
     broker = broker_of(request)
     opts = _options(request, frozenset({"replace", "update"}))
-    if {"replace", "update"} <= opts:
-        raise BadRequestData("options replace and update cannot be used together")
-    mode = "update" if "update" in opts else "replace"
-    entities, errors, _ = await _parse_all(
+    mode = _mode(opts, "replace")
+    entities, errors = await _parse_all(
         broker,
         request,
         require_type=mode == "replace",
@@ -139,7 +155,8 @@ async def batch_upsert(request: web.Request) -> web.Response:
     tenant = await broker.tenant(request, create=True)
     now = now_iso()
     outcomes = await _apply(
-        broker, tenant, entities, lambda e: batch.batch_upsert_mutation(e, now, mode)
+        broker, tenant, [e for e, _ in entities],
+        lambda e: batch.batch_upsert_mutation(e, now, mode),
     )
     created = [
         o.entity_id
@@ -153,51 +170,73 @@ async def batch_upsert(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-# 5.6.9 Batch Entity Update (options=noOverwrite)
+# 5.6.9 Batch Entity Update (options=noOverwrite; update|replace as Orion-LD users send)
 async def batch_update(request: web.Request) -> web.Response:
+    """Update existing entities: append with overwrite, or replace them (``options=replace``).
+
+    With ``noOverwrite`` an entity whose existing attributes were kept is
+    reported as an error (BadRequestData naming them), its new attributes written.
+    """
     broker = broker_of(request)
-    opts = _options(request, frozenset({"noOverwrite"}))
-    entities, errors, _ = await _parse_all(
+    opts = _options(request, frozenset({"noOverwrite", "update", "replace"}))
+    mode = _mode(opts, "update")
+    no_overwrite = "noOverwrite" in opts
+    if no_overwrite and mode == "replace":
+        raise BadRequestData("options noOverwrite and replace cannot be used together")
+    entities, errors = await _parse_all(
         broker, request, require_type=False, key_values=wants_key_values(opts)
     )
     tenant = await broker.tenant(request)
     now = now_iso()
-    no_overwrite = "noOverwrite" in opts
-    outcomes = await _apply(
-        broker,
-        tenant,
-        entities,
-        lambda e: batch.batch_update_mutation(e, now, no_overwrite=no_overwrite),
-    )
-    return _result(outcomes, errors, all_ok_status=204)
+    failed: list[Outcome] = []
+    mutations: list[tuple[str, Mutation]] = []
+    contexts: list[ActiveContext] = []
+    for entity, ctx in entities:
+        try:
+            mutation = batch.batch_update_mutation(
+                entity, now, no_overwrite=no_overwrite, mode=mode
+            )
+        except NgsiLdError as exc:
+            failed.append(Outcome(entity_id=entity["id"], error=exc))
+            continue
+        mutations.append((entity["id"], mutation))
+        contexts.append(ctx)
+    outcomes = await commit_many(broker, tenant, mutations)
+    for (_, mutation), ctx, outcome in zip(mutations, contexts, outcomes, strict=True):
+        if outcome.error is None and isinstance(mutation, AttrsMutation):
+            kept = mutation.result.not_updated
+            if kept:  # 5.6.3: what noOverwrite kept is reported, not silently dropped
+                names = ", ".join(f"{ctx.compact_iri(n.attr)} ({n.reason})" for n in kept)
+                outcome.error = BadRequestData(f"not updated: {names}")
+    return _result(failed + outcomes, errors, all_ok_status=204)
 
 
 # 5.6.20 Batch Entity Merge
 async def batch_merge(request: web.Request) -> web.Response:
     broker = broker_of(request)
     opts = _options(request, frozenset())
-    entities, errors, _ = await _parse_all(
+    entities, errors = await _parse_all(
         broker, request, require_type=False, key_values=wants_key_values(opts)
     )
     tenant = await broker.tenant(request)
     now = now_iso()
-    outcomes = await _apply(broker, tenant, entities, lambda e: batch.batch_merge_mutation(e, now))
+    outcomes = await _apply(broker, tenant, [e for e, _ in entities],
+                            lambda e: batch.batch_merge_mutation(e, now))
     return _result(outcomes, errors, all_ok_status=204)
 
 
 # 5.6.10 Batch Entity Delete
 async def batch_delete(request: web.Request) -> web.Response:
+    """Delete entities by id, in array order (an id given twice fails the second time).
+
+    The body is a JSON array of ids; it needs no @context whatever its Content-Type
+    (ngsildclient posts it as application/ld+json).
+    """
     broker = broker_of(request)
-    body = await read_body(request, broker.settings.max_body_size)
-    ids = body.data
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+    body = await read_body(request, broker.settings.max_body_size, item_contexts=True)
+    ids = batch.check_items(body.data, broker.settings.max_batch_size)
+    if not all(isinstance(i, str) for i in ids):
         raise BadRequestData("the body of a batch delete must be a JSON array of entity ids")
-    if not ids:
-        raise BadRequestData("a batch must contain at least one entity id")
-    if len(ids) > broker.settings.max_batch_size:
-        raise BadRequestData(
-            f"batch of {len(ids)} entities exceeds the maximum of {broker.settings.max_batch_size}"
-        )
     tenant = await broker.tenant(request)
     outcomes = await _apply(broker, tenant, ids, batch.batch_delete_mutation, id_of=lambda i: i)
     return _result(outcomes, [], all_ok_status=204)

@@ -15,6 +15,7 @@ from broker.http import (
     LD_JSON,
     json_response,
     link_header,
+    parse_prefer,
     requested_version,
     version_applied,
 )
@@ -23,7 +24,6 @@ from broker.routes.view import (
     FORMATS,
     READ_OPTIONS,
     View,
-    body_json,
     csv,
     expanded_names,
     make_view,
@@ -83,6 +83,23 @@ def uncached(broker: Broker, tenant: str, view: View, ctx: ActiveContext) -> Wan
     return wanted
 
 
+def context_in_body(media_type: str, prefer: str | None) -> bool:
+    """Whether a response carries its @context in the body rather than a Link header.
+
+    6.3.5: JSON-LD always does, JSON never.  6.3.6: GeoJSON does too, at the top
+    level of the Feature or FeatureCollection, unless the request's ``Prefer``
+    header asks for ``body=json`` (RFC 7240), which moves it to the Link header.
+    """
+    if media_type == LD_JSON:
+        return True
+    return media_type == GEO_JSON and not prefers_json_body(prefer)
+
+
+def prefers_json_body(prefer: str | None) -> bool:
+    """True when a ``Prefer`` header holds the preference ``body=json`` (RFC 7240)."""
+    return prefer is not None and parse_prefer(prefer).get("body", "").lower() == "json"
+
+
 async def respond(
     broker: Broker,
     data: Any,
@@ -91,20 +108,22 @@ async def respond(
     status: int = 200,
     headers: dict[str, str] | None = None,
     *,
-    link_context: bool = False,
+    prefer: str | None = None,
 ) -> web.Response:
-    """A JSON response with its @context: in the Link header for JSON, in the body for
-    JSON-LD and GeoJSON (clause 6.3.5; 6.3.6: GeoJSON in the Link header too with
-    ``link_context``, the ``Prefer: body=json`` of the request)."""
+    """A JSON response with its @context: in the Link header for JSON, in the body
+    for JSON-LD (clause 6.3.5) and for GeoJSON unless ``prefer`` says body=json (6.3.6).
+
+    A GeoJSON ``data`` is one object (a Feature or a FeatureCollection) that gets
+    the @context at its top level."""
     headers = dict(headers or {})
-    if media_type == LD_JSON:
+    if context_in_body(media_type, prefer):
         body_context = broker.resolver.body_context(context)
         if isinstance(data, list):
             data = [{"@context": body_context, **item} for item in data]
+        elif media_type == GEO_JSON:
+            data = {**data, "@context": body_context}
         else:
             data = {"@context": body_context, **data}
-    elif media_type == GEO_JSON and not link_context:
-        data = {**data, "@context": broker.resolver.body_context(context)}
     else:
         headers["Link"] = link_header(await broker.resolver.response_url(context))
     return json_response(data, status=status, content_type=media_type, headers=headers)
@@ -117,34 +136,33 @@ async def respond_rendered(
     context: Any,
     headers: dict[str, str] | None = None,
     *,
-    link_context: bool = False,
+    prefer: str | None = None,
 ) -> web.Response:
     """As :func:`respond` for entities already encoded: one (bytes) or an array (list).
 
     The bytes are those ``respond`` would produce from the decoded entities.
     """
     headers = dict(headers or {})
-    if media_type == LD_JSON:
+    body_context = None
+    if context_in_body(media_type, prefer):
         body_context = orjson.dumps(broker.resolver.body_context(context))
+    else:
+        headers["Link"] = link_header(await broker.resolver.response_url(context))
+    if media_type == GEO_JSON:
+        if isinstance(parts, bytes):  # one Feature
+            body = parts if body_context is None else with_context(body_context, parts)
+        else:
+            body = b'{"type":"FeatureCollection","features":' + join_array(parts)
+            body += b"}" if body_context is None else b',"@context":' + body_context + b"}"
+    elif body_context is not None:
         if isinstance(parts, bytes):
             body = with_context(body_context, parts)
         else:
             body = join_array([with_context(body_context, part) for part in parts])
-    elif media_type == GEO_JSON and not link_context:
-        geo_context = orjson.dumps(broker.resolver.body_context(context))
-        if isinstance(parts, bytes):
-            body = parts[:-1] + b',"@context":' + geo_context + b"}"  # a Feature
-        else:
-            body = (b'{"type":"FeatureCollection","features":' + join_array(parts)
-                    + b',"@context":' + geo_context + b"}")
+    elif isinstance(parts, bytes):
+        body = parts
     else:
-        headers["Link"] = link_header(await broker.resolver.response_url(context))
-        if isinstance(parts, bytes):
-            body = parts
-        elif media_type == GEO_JSON:
-            body = b'{"type":"FeatureCollection","features":' + join_array(parts) + b"}"
-        else:
-            body = join_array(parts)
+        body = join_array(parts)
     return web.Response(body=body, status=200, content_type=media_type, headers=headers)
 
 
@@ -186,9 +204,10 @@ def wants_key_values(opts: set[str]) -> bool:
 READ_MEDIA = (JSON, LD_JSON, GEO_JSON)
 
 __all__ = [
-    "ENTITIES", "FORMATS", "READ_MEDIA", "READ_OPTIONS", "View", "body_json", "commit",
-    "commit_many", "csv", "expanded_names", "link_only", "make_view", "path_entity_id",
-    "preferred_version", "projection", "publish", "render_cached", "rendered_at",
+    "ENTITIES", "FORMATS", "READ_MEDIA", "READ_OPTIONS", "View", "commit", "commit_many",
+    "context_in_body", "csv", "expanded_names", "link_only", "make_view", "path_entity_id",
+    "preferred_version", "prefers_json_body", "projection", "publish", "render_cached",
+    "rendered_at",
     "requested_version", "respond", "respond_rendered", "uncached", "version_applied",
     "view_of", "wants_key_values",
 ]

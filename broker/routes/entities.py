@@ -25,7 +25,6 @@ from broker.http import (
 from broker.routes.common import (
     ENTITIES,
     READ_MEDIA,
-    body_json,
     commit,
     link_only,
     path_entity_id,
@@ -47,6 +46,8 @@ from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.representation import to_feature_collection
 from ngsi_ld.timeutil import now_iso
 
+#: 6.3.4: a PATCH body may also be application/merge-patch+json
+PATCH_MEDIA = (JSON, LD_JSON, MERGE_PATCH)
 WRITE_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "noOverwrite"})
 
 
@@ -155,12 +156,12 @@ async def retrieve_entity(request: web.Request) -> web.Response:
     context = parse_link_context(request.headers.get("Link"))
     ctx = await broker.resolver.active(context)
     view = view_of(request, ctx, media, must_match=True)
+    prefer = request.headers.get("Prefer")  # 6.3.6: GeoJSON @context placement
     tenant = await broker.tenant(request)
     wanted = request.query.get("type")
     store = broker.store
     reads = versioned(store)
     headers = version_applied(request)
-    link_context = body_json(request)
     if wanted is None and reads is not None and view.plain:
         # Nothing committed since this entity was last read: its version is known
         # and its rendering likely cached, no store read needed.
@@ -171,7 +172,7 @@ async def retrieve_entity(request: web.Request) -> web.Response:
                 body = rendered_at(broker, tenant, entity_id, known, view, ctx)
                 if body is not None:
                     return await respond_rendered(broker, body, media, context, headers,
-                                                  link_context=link_context)
+                                                  prefer=prefer)
         item = await reads.read_versioned(tenant, entity_id)
         if item is not None and data_version is not None:
             broker.versions.put(tenant, entity_id, data_version, item.version)
@@ -179,7 +180,7 @@ async def retrieve_entity(request: web.Request) -> web.Response:
         if body is None:
             raise ResourceNotFound(f"entity {entity_id} not found")
         return await respond_rendered(broker, body, media, context, headers,
-                                      link_context=link_context)
+                                      prefer=prefer)
     entity = await store.get_entity(tenant, entity_id)
     if entity is None:
         raise ResourceNotFound(f"entity {entity_id} not found")
@@ -193,7 +194,7 @@ async def retrieve_entity(request: web.Request) -> web.Response:
         if media == GEO_JSON:
             data = to_feature_collection(data)
     return await respond(broker, data, media, context, status=203 if rendered.altered else 200,
-                         headers=headers, link_context=link_context)
+                         headers=headers, prefer=prefer)
 
 
 # 5.6.6 Delete Entity
@@ -230,7 +231,7 @@ async def append_attrs(request: web.Request) -> web.Response:
 
 # 5.6.2 Update Entity Attributes
 async def update_attrs(request: web.Request) -> web.Response:
-    write = await WriteRequest.read(request)
+    write = await WriteRequest.read(request, PATCH_MEDIA)
     fragment = write.fragment(allow_null=True)
     mutation = operations.update_attributes(write.entity_id, fragment, now_iso())
     await write.apply(mutation)
@@ -239,7 +240,7 @@ async def update_attrs(request: web.Request) -> web.Response:
 
 # 5.6.4 Partial Attribute Update
 async def patch_attr(request: web.Request) -> web.Response:
-    write = await WriteRequest.read(request)
+    write = await WriteRequest.read(request, PATCH_MEDIA)
     name, fragment = write.attribute(allow_null=True)
     await write.apply(attribute_ops.update_attribute(write.entity_id, name, fragment, now_iso()))
     return await write.no_content()
@@ -273,7 +274,7 @@ async def delete_attr(request: web.Request) -> web.Response:
 
 # 5.6.17 Merge Entity
 async def merge_entity(request: web.Request) -> web.Response:
-    write = await WriteRequest.read(request, (JSON, LD_JSON, MERGE_PATCH))
+    write = await WriteRequest.read(request, PATCH_MEDIA)
     fragment = write.fragment(allow_null=True)
     await write.apply(operations.merge_entity(write.entity_id, fragment, now_iso()))
     return await write.no_content()

@@ -1,4 +1,4 @@
-"""Clause 5.7.2 Query Entities (GET) and Purge Entities over HTTP.
+"""Clause 5.7.2 Query Entities (GET) over HTTP (Purge Entities: ``broker.routes.purge``).
 
 The request's selectors become one :class:`ngsi_ld.query.EntityQuery` whose
 names are expanded with the request's @context; the store executes it (sorted
@@ -12,19 +12,18 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote
 
 from aiohttp import web
 
 from broker.app import Broker, add_route, broker_of
-from broker.http import GEO_JSON, flag, negotiate, parse_link_context
+from broker.http import GEO_JSON, flag, negotiate, options, parse_link_context
 from broker.render_cache import AnswerCache
 from broker.routes.common import (
     ENTITIES,
     READ_MEDIA,
+    READ_OPTIONS,
     View,
-    body_json,
-    commit_many,
     csv,
     render_cached,
     respond,
@@ -34,27 +33,35 @@ from broker.routes.common import (
     view_of,
 )
 from broker.routes.linked import render_entities
+from broker.routes.ordering import ordered_page, ordering_of
 from broker.storage.base import Entity
 from broker.storage.versioned import VersionedReads, versioned
-from ngsi_ld import operations
 from ngsi_ld.attributes import is_iri
 from ngsi_ld.errors import BadRequestData, TooManyResults
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.query import (
     EntityQuery,
     GeoQuery,
+    TypeExpr,
+    expand_values,
     parse_geo_query,
     parse_q,
     parse_scope_q,
     parse_type_expr,
     resolve_names,
 )
+from ngsi_ld.query.ordering import Ordering
 from ngsi_ld.representation import to_feature_collection
 
 RESULTS_COUNT = "NGSILD-Results-Count"
+#: ``type=*``: every Entity Type (Table 6.4.3.2-1)
+WILDCARD = "*"
+NOT_ATTRIBUTES = frozenset({"id", "type"})
+#: an entity a pick reduced to nothing: left out of the answer (4.21)
+EMPTY = b"{}"
+#: the options of a query: a retrieval's, and ``count``
+QUERY_OPTIONS = READ_OPTIONS | {"count"}
 _GEO_PARAMS = ("georel", "geometry", "coordinates")
-#: entities deleted per store transaction by a purge
-PURGE_BATCH = 500
 
 
 def uri_list(values: list[str] | None, what: str = "id") -> list[str] | None:
@@ -120,7 +127,7 @@ def resolve(ctx: ActiveContext, query: EntityQuery) -> EntityQuery:
 #: the parameters that make up an EntityQuery (query_of reads nothing else)
 _SELECTORS = frozenset((
     "id", "idPattern", "type", "attrs", "q", "scopeQ", *_GEO_PARAMS, "geoproperty",
-    "datasetId", "lang",
+    "datasetId", "lang", "local", "expandValues", "csf",
 ))
 #: resolved queries by (context, selector parameters): a repeated query skips its
 #: parsing and name expansion; errors are raised again, never cached
@@ -143,48 +150,90 @@ def query_of(request: web.Request, ctx: ActiveContext) -> EntityQuery:
     return query
 
 
+def type_selector(text: str | None) -> TypeExpr | None:
+    """The type expression of a ``type`` selector; ``*`` (every type, Table 6.4.3.2-1) is None."""
+    if text is None or text == WILDCARD:
+        return None
+    return cached_type_expr(text)
+
+
+def check_local_scope(request: web.Request, wildcard: bool, query: EntityQuery) -> None:
+    """Table 6.4.3.2-1: a query names a type, attrs, q or a geo-query unless it is local;
+    ``type=*`` implies ``local=true`` and contradicts an explicit ``local=false``."""
+    local = flag(request, "local")
+    if wildcard and "local" in request.query and not local:
+        raise BadRequestData("type=* implies local=true; it cannot be combined with local=false")
+    if not (local or wildcard or query.has_required_selector):
+        raise BadRequestData(
+            "a query needs at least one of type, attrs, q or a geo-query (or local=true)"
+        )
+
+
 def _parse_query(request: web.Request, ctx: ActiveContext) -> EntityQuery:
     params = request.query
     type_text = params.get("type")
     q_text, scope_text = params.get("q"), params.get("scopeQ")
+    q = None if q_text is None else cached_q(q_text)
+    csf = params.get("csf")
+    if csf is not None:
+        # 4.9: a context source filter is a query on registrations; none are matched
+        # here, but a filter that is not valid is refused (5.7.2.4)
+        cached_q(csf)
+    expand = csv(request, "expandValues")
+    if q is not None and expand is not None:
+        q = expand_values(q, expand, ctx.expand_term)
+    attrs = csv(request, "attrs")
+    if attrs is not None and not NOT_ATTRIBUTES.isdisjoint(attrs):
+        # 4.5.x: id and type are Entity members, never Attribute names
+        raise BadRequestData("attrs lists Attribute names; id and type are not Attributes")
     query = EntityQuery(
         ids=uri_list(csv(request, "id")),
         id_pattern=params.get("idPattern"),
-        type_expr=None if type_text is None else cached_type_expr(type_text),
-        attrs=csv(request, "attrs"),
-        q=None if q_text is None else cached_q(q_text),
+        type_expr=type_selector(type_text),
+        attrs=attrs,
+        q=q,
         scope_q=None if scope_text is None else parse_scope_q(scope_text),
         geo_q=geo_of(params, "the query"),
         dataset_ids=csv(request, "datasetId"),
         lang=params.get("lang"),
     )
-    if not query.has_selector:
-        raise BadRequestData(
-            "a query needs at least one of type, id, idPattern, attrs, q, scopeQ or a geo-query"
-        )
+    check_local_scope(request, type_text == WILDCARD, query)
     return resolve(ctx, query)
 
 
+#: characters a link keeps as they are: RFC 3986 allows them in a query component, and
+#: none of them separates parameters (``&``, ``=`` and ``+`` are encoded)
+_QUERY_SAFE = ":/@!$'()*,;?"
+
+
 @lru_cache(maxsize=256)
-def _link_prefix(path: str, rest: tuple[tuple[str, str], ...]) -> str:
-    base = urlencode(rest)
-    return f"{path}?{base}&" if base else f"{path}?"
+def _link_prefix(rest: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    return tuple(f"{quote(k, safe=_QUERY_SAFE)}={quote(v, safe=_QUERY_SAFE)}" for k, v in rest)
 
 
-def _paging_links(request: web.Request, offset: int, limit: int, more: bool) -> list[str]:
+# 4.12 and 6.3.10: the previous and next pages as Link headers.  The link names the
+# resource (its path without a trailing slash) with the request's parameters sorted by
+# name and limit/offset of the page, and the media type of the answer
+def _paging_links(
+    request: web.Request, offset: int, limit: int, more: bool, media_type: str
+) -> list[str]:
     links: list[str] = []
     if not (more or offset > 0) or limit <= 0:
         return links
-    rest = tuple((k, v) for k, v in request.query.items() if k not in ("offset", "limit"))
-    prefix = _link_prefix(request.path, rest)
+    rest = tuple(sorted(
+        (k, v) for k, v in request.query.items() if k not in ("offset", "limit")
+    ))
+    params = _link_prefix(rest)
+    path = request.path.rstrip("/") or "/"
 
     def url(at: int) -> str:
-        return f"{prefix}limit={limit}&offset={at}"
+        page = sorted((*params, f"limit={limit}", f"offset={at}"))
+        return f"{path}?{'&'.join(page)}"
 
-    if offset > 0 and limit > 0:
-        links.append(f'<{url(max(0, offset - limit))}>; rel="prev"')
-    if more and limit > 0:
-        links.append(f'<{url(offset + limit)}>; rel="next"')
+    if offset > 0:
+        links.append(f'<{url(max(0, offset - limit))}>; rel="prev"; type="{media_type}"')
+    if more:
+        links.append(f'<{url(offset + limit)}>; rel="next"; type="{media_type}"')
     return links
 
 
@@ -211,7 +260,7 @@ async def _rendered_page(
         if body is None:  # dropped from the cache since the read: read it again
             again = await store.read_versioned(tenant, item.entity_id)
             body = b"" if again is None else render_cached(broker, tenant, view, ctx, again)
-        if body:
+        if body and body != EMPTY:
             parts.append(body)
     return parts, total, more
 
@@ -224,25 +273,32 @@ async def answer(
     view: View,
     ctx: ActiveContext,
     context: Any,
+    ordering: Ordering | None = None,
 ) -> web.Response:
-    """Run the queries (OR-ed), page, render; count and paging headers (6.3.10, 6.3.13)."""
-    count = flag(request, "count")
+    """Run the queries (OR-ed), order (4.23), page, render; count and paging headers
+    (6.3.10, 6.3.13)."""
+    # options=count is count=true (as ngsi-go asks for it)
+    count = flag(request, "count") or "count" in options(request, QUERY_OPTIONS)
     offset, limit = page_of(broker, request, count)
     total: int | None
     store = broker.store
     reads = versioned(store)
     headers = version_applied(request)
-    link_context = body_json(request)
-    if len(queries) == 1 and reads is not None and view.plain:
+    prefer = request.headers.get("Prefer")
+    if ordering is None and len(queries) == 1 and reads is not None and view.plain:
         parts, total, more = await _rendered_page(
             broker, reads, tenant, queries[0], view, ctx, (offset, limit, count)
         )
         if count:
             headers[RESULTS_COUNT] = str(total)
         response = await respond_rendered(broker, parts, view.media_type, context, headers,
-                                          link_context=link_context)
+                                          prefer=prefer)
     else:
-        if len(queries) == 1:
+        if ordering is not None:
+            found, total = await ordered_page(store, tenant, queries, ordering, offset, limit)
+            more = offset + limit < total
+            total = total if count else None
+        elif len(queries) == 1:
             found, total = await store.query_entities(
                 tenant, queries[0], offset=offset, limit=limit if count else limit + 1,
                 count=count,
@@ -259,15 +315,16 @@ async def answer(
             more = offset + limit < total
         # 4.5.23: the page's Linked Entities (inline, or appended when flat)
         rendered = await render_entities(store, tenant, view, ctx, found)
-        data: Any = rendered.entities
+        # 4.21: an entity a pick reduced to nothing is left out
+        data: Any = [item for item in rendered.entities if item]
         if view.media_type == GEO_JSON:
-            data = to_feature_collection(data)
+            data = to_feature_collection(data)  # respond gives it its @context
         if count:
             headers[RESULTS_COUNT] = str(total)
         response = await respond(broker, data, view.media_type, context,
                                  status=203 if rendered.altered else 200, headers=headers,
-                                 link_context=link_context)
-    links = _paging_links(request, offset, limit, more)
+                                 prefer=prefer)
+    links = _paging_links(request, offset, limit, more, view.media_type)
     if links:
         # one Link header (some clients keep only one): the context link, then the pages
         response.headers["Link"] = ", ".join(filter(None, [response.headers.get("Link"), *links]))
@@ -296,32 +353,21 @@ async def query_entities(request: web.Request) -> web.StreamResponse:
     async def compute() -> web.Response:
         plain, geojson = _without_geojson_format(request)
         media = GEO_JSON if geojson else negotiate(plain.headers.get("Accept"), READ_MEDIA)
-        view = view_of(plain, ctx, media)
+        if media != GEO_JSON and "geometryProperty" in plain.query:
+            # 5.7.2.4: geometryProperty only chooses the geometry of a GeoJSON answer
+            raise BadRequestData("geometryProperty needs the GeoJSON representation "
+                                 "(Accept: application/geo+json)")
+        view = view_of(plain, ctx, media, QUERY_OPTIONS)
         query = query_of(plain, ctx)
-        return await answer(broker, plain, tenant, [query], view, ctx, context)
+        ordering = ordering_of(plain.query, ctx)
+        return await answer(broker, request, tenant, [query], view, ctx, context, ordering)
 
     return await request.app[ANSWERS].serve(request, tenant, version, ctx, compute)
-
-
-# Purge Entities (DELETE /entities with query selectors; ETSI GS CIM 009 v1.9.1 6.4.3.3)
-async def purge_entities(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    context = parse_link_context(request.headers.get("Link"))
-    ctx = await broker.resolver.active(context)
-    query = query_of(request, ctx)
-    tenant = await broker.tenant(request)
-    found, _ = await broker.store.query_entities(tenant, query)
-    ids = [entity["id"] for entity in found]
-    for start in range(0, len(ids), PURGE_BATCH):
-        chunk = ids[start:start + PURGE_BATCH]
-        await commit_many(broker, tenant, [(i, operations.delete_entity(i)) for i in chunk])
-    return web.Response(status=204)
 
 
 def setup(app: web.Application) -> None:
     app[ANSWERS] = AnswerCache()
     add_route(app, "GET", ENTITIES, query_entities, "queryEntities")
-    add_route(app, "DELETE", ENTITIES, purge_entities, "purgeEntities")
 
 
 __all__ = [

@@ -9,7 +9,7 @@ The answer is the GET's (:func:`broker.routes.query.answer`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -18,11 +18,22 @@ from aiohttp import web
 from broker.app import add_route, broker_of
 from broker.http import negotiate, read_body
 from broker.routes.common import READ_MEDIA, make_view
-from broker.routes.query import answer, cached_q, cached_type_expr, geo_of, resolve, uri_list
+from broker.routes.ordering import ordering_of_body
+from broker.routes.query import (
+    QUERY_OPTIONS,
+    WILDCARD,
+    answer,
+    cached_q,
+    check_local_scope,
+    geo_of,
+    resolve,
+    type_selector,
+    uri_list,
+)
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.linking import parse_join
 from ngsi_ld.projection import parse_projection
-from ngsi_ld.query import EntityQuery, parse_scope_q
+from ngsi_ld.query import EntityQuery, expand_values, parse_scope_q
 
 QUERY = "/ngsi-ld/v1/entityOperations/query"
 
@@ -59,49 +70,68 @@ def _selectors(body: Mapping[str, Any]) -> list[dict[str, Any]]:
         unknown = set(selector) - {"id", "idPattern", "type"}
         if unknown:
             raise BadRequestData(f"unknown EntitySelector member(s): {', '.join(sorted(unknown))}")
-        if not any(selector.get(k) is not None for k in ("id", "idPattern", "type")):
-            raise BadRequestData("an EntitySelector needs id, idPattern or type")
+        # Table 5.2.33-1: type is mandatory, id and idPattern narrow it down
+        if selector.get("type") is None:
+            raise BadRequestData("an EntitySelector needs a type (\"*\" for every type)")
     return entities
 
 
-def post_queries(body: Any) -> tuple[list[EntityQuery], dict[str, Any]]:
-    """The Query body (5.2.23): one EntityQuery per EntitySelector, and the view members."""
+def _selector_ids(selector: Mapping[str, Any]) -> list[str] | None:
+    """Table 5.2.33-1: id is one URI or an array of URIs."""
+    value = selector.get("id")
+    if value is None:
+        return None
+    ids = [value] if isinstance(value, str) else value
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise BadRequestData("the id of an EntitySelector must be a URI or an array of URIs")
+    return uri_list(ids)
+
+
+def post_queries(
+    body: Any, expand: Callable[[str], str] | None = None
+) -> tuple[list[EntityQuery], dict[str, Any]]:
+    """The Query body (5.2.23): one EntityQuery per EntitySelector, and the view members.
+
+    ``expand`` expands the values of the attributes ``expandValues`` names (4.9).
+    """
     if not isinstance(body, dict):
         raise BadRequestData("the body must be a Query object")
     if body.get("type") != "Query":
         raise BadRequestData('the body must be a Query: its type must be "Query"')
+    if "temporalQ" in body:
+        # Table 5.2.23-1: temporalQ is only for Query Temporal Evolution of Entities (5.7.4)
+        raise BadRequestData("temporalQ is only allowed when querying temporal evolution")
     geo_q = body.get("geoQ")
     if geo_q is not None and not isinstance(geo_q, dict):
         raise BadRequestData("geoQ must be a GeoQuery object")
     q_text, scope_text = _text(body, "q"), _text(body, "scopeQ")
+    q = None if q_text is None else cached_q(q_text)
+    expand_names = _strings(body, "expandValues")
+    if q is not None and expand_names is not None and expand is not None:
+        q = expand_values(q, expand_names, expand)
     common = EntityQuery(
         attrs=_strings(body, "attrs"),
-        q=None if q_text is None else cached_q(q_text),
+        q=q,
         scope_q=None if scope_text is None else parse_scope_q(scope_text),
         geo_q=None if geo_q is None else geo_of(geo_q, "geoQ"),
         dataset_ids=_strings(body, "datasetId"),
         lang=_text(body, "lang"),
     )
     queries = []
-    # Selectors naming an id with the same type are one query on their ids: clients
+    # Selectors naming ids with the same type are one query on their ids: clients
     # fetch sets of entities this way, hundreds of selectors at a time.
     by_type: dict[str | None, list[str]] = {}
     for selector in _selectors(body):
-        entity_id, pattern, types = (_text(selector, k) for k in ("id", "idPattern", "type"))
-        if entity_id is not None:  # 5.2.33: the id takes precedence over idPattern
-            by_type.setdefault(types, []).append(entity_id)
+        ids = _selector_ids(selector)
+        pattern, types = _text(selector, "idPattern"), _text(selector, "type")
+        if ids is not None:  # 5.2.33: the id takes precedence over idPattern
+            by_type.setdefault(types, []).extend(ids)
             continue
-        queries.append(replace(
-            common, id_pattern=pattern,
-            type_expr=None if types is None else cached_type_expr(types),
-        ))
+        queries.append(replace(common, id_pattern=pattern, type_expr=type_selector(types)))
     for types, ids in by_type.items():
         queries.append(replace(
-            common, ids=uri_list(list(dict.fromkeys(ids))),
-            type_expr=None if types is None else cached_type_expr(types),
+            common, ids=list(dict.fromkeys(ids)), type_expr=type_selector(types),
         ))
-    if not any(query.has_selector for query in queries):
-        raise BadRequestData("a Query needs entities, attrs, q, scopeQ or geoQ")
     view: dict[str, Any] = {name: _strings(body, name) for name in ("attrs", "datasetId")}
     for name in ("pick", "omit"):  # 4.21 projections, as a string or an array of terms
         terms = _strings(body, name) if not isinstance(body.get(name), str) else [body[name]]
@@ -113,21 +143,33 @@ def post_queries(body: Any) -> tuple[list[EntityQuery], dict[str, Any]]:
     return queries, view
 
 
+def _check_scope(request: web.Request, body: Mapping[str, Any], queries: list[EntityQuery]) -> None:
+    """As a GET (Table 6.4.3.2-1): a selector typed "*" or local=true may select everything."""
+    wildcard = any(
+        isinstance(selector, dict) and selector.get("type") == WILDCARD
+        for selector in body.get("entities") or []
+    )
+    for query in queries:
+        check_local_scope(request, wildcard, query)
+
+
 # 5.7.2 Query Entities (POST /entityOperations/query, the body is a Query 5.2.23)
 async def query_post(request: web.Request) -> web.Response:
     broker = broker_of(request)
     media = negotiate(request.headers.get("Accept"), READ_MEDIA)
     body = await read_body(request, broker.settings.max_body_size)
     ctx = await broker.resolver.active(body.context)
-    queries, members = post_queries(body.data)
+    queries, members = post_queries(body.data, ctx.expand_term)
+    _check_scope(request, body.data, queries)
     view = make_view(
         request, ctx, media, attrs=members["attrs"], pick=members["pick"],
         omit=members["omit"], dataset_ids=members["datasetId"], lang=members["lang"],
-        join=members["join"],
+        join=members["join"], allowed=QUERY_OPTIONS,
     )
     tenant = await broker.tenant(request)
     resolved = [resolve(ctx, query) for query in queries]
-    return await answer(broker, request, tenant, resolved, view, ctx, body.context)
+    ordering = ordering_of_body(body.data.get("ordering"), ctx)
+    return await answer(broker, request, tenant, resolved, view, ctx, body.context, ordering)
 
 
 def setup(app: web.Application) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
@@ -24,6 +24,7 @@ from broker.http import (
     read_body,
 )
 from broker.routes.common import link_only, respond
+from ngsi_ld.attributes import is_iri
 from ngsi_ld.errors import BadRequestData, TooManyResults
 from subscriptions import Delivery, LeaseOwner, SubscriptionManager, compact_subscription
 from subscriptions.repository import COLLECTION
@@ -41,7 +42,11 @@ def manager_of(request: web.Request) -> SubscriptionManager:
 
 
 def _sub_id(request: web.Request) -> str:
-    return request.match_info["subscriptionId"]
+    """The ``{subscriptionId}`` of the path: a URI, else BadRequestData (5.8.2 to 5.8.5)."""
+    sub_id = request.match_info["subscriptionId"]
+    if not is_iri(sub_id):
+        raise BadRequestData(f"subscription id {sub_id!r} is not a URI")
+    return sub_id
 
 
 def _integer(request: web.Request, name: str, default: int) -> int:
@@ -53,13 +58,34 @@ def _integer(request: web.Request, name: str, default: int) -> int:
     return int(raw)
 
 
-async def _render(request: web.Request, docs: list[dict[str, Any]]) -> tuple[
-        list[dict[str, Any]], str, Any]:
+def paging_links(request: web.Request, offset: int, limit: int, total: int,
+                 media: str) -> list[str]:
+    """6.3.13 pagination: ``Link`` values for the previous and next pages, if any.
+
+    The other query parameters are kept in their order, ``limit`` and ``offset`` last.
+    """
+    if limit <= 0:
+        return []
+    rest = [(k, v) for k, v in request.query.items() if k not in ("limit", "offset")]
+
+    def link(at: int, rel: str) -> str:
+        query = urlencode([*rest, ("limit", str(limit)), ("offset", str(at))])
+        return f'<{SUBSCRIPTIONS}?{query}>; rel="{rel}"; type="{media}"'
+
+    links = []
+    if offset > 0:
+        links.append(link(max(0, offset - limit), "prev"))
+    if offset + limit < total:
+        links.append(link(offset + limit, "next"))
+    return links
+
+
+async def _render(request: web.Request, docs: list[dict[str, Any]], *,
+                  sys_attrs: bool) -> tuple[list[dict[str, Any]], str, Any]:
     broker = broker_of(request)
     media = negotiate(request.headers.get("Accept"), READ_MEDIA)
     context = parse_link_context(request.headers.get("Link"))
     ctx = await broker.resolver.active(context)
-    sys_attrs = "sysAttrs" in options(request, frozenset({"sysAttrs"}))
     manager = manager_of(request)
     out = [compact_subscription(doc, ctx.compact_iri, sys_attrs=sys_attrs,
                                 status=manager.status(doc)) for doc in docs]
@@ -81,7 +107,9 @@ async def create_subscription(request: web.Request) -> web.Response:
 async def query_subscriptions(request: web.Request) -> web.Response:
     broker = broker_of(request)
     settings = broker.settings
-    count = flag(request, "count")
+    opts = options(request, frozenset({"sysAttrs", "count"}))
+    # options=count is count=true (as Orion-LD takes it; filip lists subscriptions so)
+    count = flag(request, "count") or "count" in opts
     offset = _integer(request, "offset", 0)
     limit = _integer(request, "limit", settings.default_page_size)
     if limit > settings.max_page_size:
@@ -91,9 +119,16 @@ async def query_subscriptions(request: web.Request) -> web.Response:
         raise BadRequestData("limit=0 is only allowed together with count=true")
     tenant = await broker.tenant(request)
     docs = await manager_of(request).of_tenant(tenant)
-    page, media, context = await _render(request, docs[offset:offset + limit])
+    page, media, context = await _render(request, docs[offset:offset + limit],
+                                         sys_attrs="sysAttrs" in opts)
     headers = {RESULTS_COUNT: str(len(docs))} if count else {}
-    return await respond(broker, page, media, context, headers=headers)
+    response = await respond(broker, page, media, context, headers=headers)
+    links = paging_links(request, offset, limit, len(docs), media)
+    if links:
+        # one Link header: the @context link (JSON answers), then the pages
+        response.headers["Link"] = ", ".join(filter(None, [response.headers.get("Link"),
+                                                           *links]))
+    return response
 
 
 # 5.8.3 Retrieve Subscription
@@ -101,7 +136,8 @@ async def retrieve_subscription(request: web.Request) -> web.Response:
     broker = broker_of(request)
     tenant = await broker.tenant(request)
     doc = await manager_of(request).get(tenant, _sub_id(request))
-    rendered, media, context = await _render(request, [doc])
+    sys_attrs = "sysAttrs" in options(request, frozenset({"sysAttrs"}))
+    rendered, media, context = await _render(request, [doc], sys_attrs=sys_attrs)
     return await respond(broker, rendered[0], media, context)
 
 

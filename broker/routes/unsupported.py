@@ -47,7 +47,6 @@ PARTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("GET", "/entityMap/{entityMapId}"), ("PATCH", "/entityMap/{entityMapId}"),
         ("DELETE", "/entityMap/{entityMapId}"),
     ),
-    "the context source identity": (("GET", "/info/sourceIdentity"),),
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from broker.http import GEO_JSON, options, preferences, requested_version
+from broker.http import GEO_JSON, options, requested_version
 from ngsi_ld.errors import BadRequestData, InvalidRequest, ResourceNotFound
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.linking import Join, check_projection_depth, parse_join
@@ -172,7 +172,7 @@ class View:
         return replace(
             self, media_type=media_type, attrs=None, dataset_ids=None, must_match=False,
             pick=None if pick is None else set(pick.picked), omit=None if omit is None else
-            set(omit.names), pick_links=pick, omit_links=omit, _key=None,
+            set(omit.omitted), pick_links=pick, omit_links=omit, _key=None,
         )
 
 
@@ -195,10 +195,10 @@ def expanded_names(ctx: ActiveContext, names: Iterable[str] | None) -> set[str] 
     return {name if name in ("id", "type", "scope") else ctx.expand_term(name) for name in names}
 
 
-def view_of(request: web.Request, ctx: ActiveContext, media_type: str, *,
-            must_match: bool = False) -> View:
+def view_of(request: web.Request, ctx: ActiveContext, media_type: str,
+            allowed: frozenset[str] = READ_OPTIONS, *, must_match: bool = False) -> View:
     """Parse the retrieval options of a GET (options, format, attrs, pick, omit, lang,
-    join...)."""
+    join...); ``allowed`` are the ``options`` values the operation accepts."""
     query = request.query
     if "geometryProperty" in query and media_type != GEO_JSON:
         # 5.7.1.4 and 5.7.2.4
@@ -211,7 +211,7 @@ def view_of(request: web.Request, ctx: ActiveContext, media_type: str, *,
         lang=query.get("lang"), geometry=query.get("geometryProperty", "location"),
         join=parse_join(query.get("join"), query.get("joinLevel"), query.get("containedBy"))
         if not _LINKING.isdisjoint(query.keys()) else None,
-        must_match=must_match,
+        allowed=allowed, must_match=must_match,
     )
 
 
@@ -236,12 +236,13 @@ def make_view(
     lang: str | None,
     geometry: str = "location",
     join: Join | None = None,
+    allowed: frozenset[str] = READ_OPTIONS,
     must_match: bool = False,
 ) -> View:
     """A View from the request's ``options`` (and ``format``) and the given members,
     names expanded with ``ctx``: one representation at most, pick or omit, not both
     with attrs, projections into Linked Entities only as deep as the join."""
-    opts = _options(request)
+    opts = _options(request, allowed)
     if fmt_param is not None:
         if fmt_param not in FORMATS:
             raise InvalidRequest(
@@ -269,7 +270,7 @@ def make_view(
         lang=lang,
         attrs=expanded_names(ctx, attrs),
         pick=None if pick is None else set(pick.picked),
-        omit=None if omit is None else set(omit.names),
+        omit=None if omit is None else set(omit.omitted),
         dataset_ids=dataset_ids,
         geometry_property=ctx.expand_term(geometry),
         pick_links=pick if pick is not None and pick.linked else None,
@@ -280,9 +281,9 @@ def make_view(
     )
 
 
-def _options(request: web.Request) -> set[str]:
+def _options(request: web.Request, allowed: frozenset[str]) -> set[str]:
     try:
-        return options(request, READ_OPTIONS)
+        return options(request, allowed)
     except BadRequestData as exc:  # 6.3.20: an invalid options value is InvalidRequest
         raise InvalidRequest(exc.detail) from None
 
@@ -299,11 +300,3 @@ def preferred_version(request: web.Request) -> Version | None:
     """The earlier version a payload is to be amended to (4.3.6.8), or None."""
     version = requested_version(request)
     return version if version is not None and version < NATIVE else None
-
-
-def body_json(request: web.Request) -> bool:
-    """``Prefer: body=json`` (6.3.6): a GeoJSON answer carries its @context in the Link
-    header instead of the body."""
-    return "Prefer" in request.headers and preferences(request).get("body") == "json"
-
-

@@ -32,6 +32,7 @@ from typing import Any
 
 from ngsi_ld.instances import MAIN_MEMBER
 from ngsi_ld.query import (
+    ANY_LANGUAGE,
     DEFAULT_DATASET,
     And,
     AttrPath,
@@ -67,6 +68,7 @@ Filter = dict[str, Any]
 _OTHER_MEMBERS = {kind: member for kind, member in MAIN_MEMBER.items()
                   if member != "value" and kind != "LanguageProperty"}
 _NOT_VALUE_KINDS = [*_OTHER_MEMBERS, "LanguageProperty"]
+_RELATIONSHIPS = ("Relationship", "ListRelationship")
 _MONGO_OPS = {"==": "$eq", ">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte"}
 _NEGATED = {"!=": "==", "!~=": "~="}
 
@@ -240,9 +242,9 @@ def _member_paths(path: AttrPath, prefix: str) -> list[tuple[Filter, str]]:
     for kind, member in _OTHER_MEMBERS.items():
         found.append(({prefix + "type": kind}, prefix + member + suffix))
     language = {prefix + "type": "LanguageProperty"}
-    if keys:
+    if keys and path.keys != ANY_LANGUAGE:
         found.append((language, prefix + "languageMap" + suffix))
-    else:
+    else:  # 4.9: attr[*] is any language, as no key is
         found.append((language, prefix + LANGUAGE_VALUES))
     return found
 
@@ -253,7 +255,7 @@ def _node_prefix(path: AttrPath) -> str:
 
 def _language_map(path: AttrPath, prefix: str) -> Filter | None:
     """A LanguageProperty addressed without a key has a map (None if a key is given)."""
-    if path.member is not None or path.keys:
+    if path.member is not None or (path.keys and path.keys != ANY_LANGUAGE):
         return None
     return {prefix + "type": "LanguageProperty", prefix + "languageMap": {"$type": "object"}}
 
@@ -278,8 +280,12 @@ def _comparison(term: Comparison, datasets: tuple[str, ...] | None) -> tuple[Fil
     is_range = isinstance(term.value, Range)
     parts: list[Filter] = []
     exact = True
+    equality = term.op in ("==", "!=")
     for guard, target in _member_paths(path, prefix):
-        vocab = guard.get(prefix + "type") == "VocabProperty" and path.member is None
+        kind = guard.get(prefix + "type")
+        if not equality and path.member is None and kind in _RELATIONSHIPS:
+            continue  # 4.9: a relationship's objects only compare with == and !=
+        vocab = kind == "VocabProperty" and path.member is None
         try:
             cond = _positive(op, term.value, vocab)
         except _NotPushed:
@@ -333,7 +339,8 @@ def compile_query(query: EntityQuery) -> MongoQuery:
         parts.append(scope_filter(query.scope_q))
     datasets = None if query.dataset_ids is None else tuple(query.dataset_ids)
     if query.attrs is not None:
-        parts.append(attrs_filter(tuple(query.attrs), datasets))
+        # 4.5.5: the datasetIds choose the view, not the entities that have the attributes
+        parts.append(attrs_filter(tuple(query.attrs), None))
     if query.q is not None:
         compiled, q_exact = q_filter(query.q, datasets)
         parts.append(compiled)

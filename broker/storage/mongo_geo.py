@@ -5,7 +5,8 @@ NGSI-LD on the plane of longitudes and latitudes (GeoJSON), so the backend
 always checks the exact relation afterwards with the in-memory evaluator.
 
 =============  ================================================================
-near           ``$nearSphere`` with ``$maxDistance`` / ``$minDistance`` (widened)
+near           ``$nearSphere`` with ``$maxDistance`` / ``$minDistance`` (widened) from a
+               Point; from another geometry, every entity with the property
 within         ``$geoWithin`` for a (Multi)Polygon, else ``$geoIntersects``
 intersects     ``$geoIntersects``
 overlaps       ``$geoIntersects`` (overlapping shapes intersect)
@@ -13,6 +14,9 @@ contains       ``$geoIntersects`` (no MongoDB operator; a container intersects)
 equals         ``$geoIntersects`` (no MongoDB operator; equal shapes intersect)
 disjoint       ``$not`` of ``$geoIntersects``, on entities that have the property
 =============  ================================================================
+
+A query polygon whose rings cross (GeoJSON allows it, MongoDB does not) selects
+every entity with the property too.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ def geo_filter(query: GeoQuery) -> dict[str, Any]:
     """The MongoDB geo operator over ``geo.<attr>``: a superset the post-filter refines."""
     path = "geo." + encode_key(query.geoproperty)
     geometry = {"type": query.geometry, "coordinates": _lists(query.coordinates)}
+    if not query.shape.is_valid or (query.georel == "near" and query.geometry != "Point"):
+        # MongoDB refuses polygons whose rings cross, and measures $nearSphere from a
+        # point only: every entity with the property is a candidate
+        return {path: {"$exists": True}}
     if query.georel == "near":
         near: dict[str, Any] = {"$geometry": geometry}
         if query.max_distance is not None:

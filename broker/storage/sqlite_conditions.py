@@ -107,7 +107,8 @@ def value_sql(expr: Comparison, params: list[Any]) -> tuple[str | None, bool]:
         cond = f"(v.val {sql_op} ? AND v.val >= '')"
         iri = value.vocab_iri if isinstance(value, Text) else None
         if iri is None or iri == value.value:
-            return cond, True
+            # not exact: the objects of relationships are indexed, and never match (4.9)
+            return cond, False
         if op in (">=", "<="):
             params.append(iri)
             cond = f"({cond} OR (v.vocab = 1 AND v.val = ?))"

@@ -298,7 +298,6 @@ def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
         local: list[Any] = []
         conds.append("(" + " OR ".join(attr_exists(a, local) for a in query.attrs) + ")")
         params += local
-        exact = exact and not datasets
     if query.q is not None:
         if datasets:
             exact = False  # only some instances count: leave it all to Python

@@ -24,7 +24,7 @@ from ngsi_ld.query.ast import (
     Uri,
     ValueList,
 )
-from ngsi_ld.query.evaluate import instances, match_geo, match_q, matches
+from ngsi_ld.query.evaluate import ANY_LANGUAGE, instances, match_geo, match_q, matches
 from ngsi_ld.query.geo import (
     GeoQuery,
     bbox_for,
@@ -37,7 +37,7 @@ from ngsi_ld.query.geo import (
 from ngsi_ld.query.model import DEFAULT_DATASET, EntityQuery
 from ngsi_ld.query.qlang import format_q, parse_q
 from ngsi_ld.query.regexes import MATCH_TIMEOUT, compile_pattern
-from ngsi_ld.query.resolve import resolve_names
+from ngsi_ld.query.resolve import expand_values, resolve_names
 from ngsi_ld.query.scope import (
     ScopeAnd,
     ScopeExpr,
@@ -59,6 +59,7 @@ from ngsi_ld.query.typeexpr import (
 )
 
 __all__ = [
+    "ANY_LANGUAGE",
     "DEFAULT_DATASET",
     "MATCH_TIMEOUT",
     "And",
@@ -91,6 +92,7 @@ __all__ = [
     "bbox_for",
     "compile_pattern",
     "distance_m",
+    "expand_values",
     "format_q",
     "format_type_expr",
     "geo_matches",

@@ -59,7 +59,8 @@ class Boolean:
 
 @dataclass(frozen=True, slots=True)
 class Uri:
-    """An unquoted URI such as ``urn:ngsi-ld:Building:1`` (compared as a string)."""
+    """An unquoted URI such as ``urn:ngsi-ld:Building:1``, or an unquoted term such as
+    ``Male`` (4.9 EXAMPLE 12); compared as a string."""
 
     value: str
 

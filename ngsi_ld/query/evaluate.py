@@ -8,7 +8,8 @@ uses (:func:`ngsi_ld.query.resolve_names`).  The target value of a q term
 Property           ``value``; a typed literal ``{"@type", "@value"}`` by its ``@value``
 GeoProperty        ``value`` (the GeoJSON object; keys reach into it)
 Relationship       ``object`` (a URI, or a list of URIs)
-LanguageProperty   every string of the ``languageMap`` (``attr[en]`` picks one language)
+LanguageProperty   every string of the ``languageMap`` (``attr[en]`` picks one language,
+                   ``attr[*]`` any)
 VocabProperty      ``vocab`` (an IRI; a string matches its IRI or its expansion)
 JsonProperty       ``json``
 ListProperty       ``valueList`` (a list)
@@ -19,8 +20,9 @@ A list target matches ``==``, ``>``... and ``~=`` if any element does, and
 ``!=`` / ``!~=`` if no element matches the positive operator.  Values of
 different types never compare: ``==`` and ordering are false, ``!=`` is true
 ("considered unequal", clause 4.9).  A term on a missing attribute is false
-whatever the operator.  A multi-attribute matches if any of its instances
-does (only the instances the ``dataset_ids`` filter keeps).
+whatever the operator; a relationship's objects only compare with ``==`` and
+``!=``.  A multi-attribute matches if any of its instances does (only the
+instances the ``dataset_ids`` filter keeps).
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ from ngsi_ld.query.scope import matches_scope
 from ngsi_ld.query.typeexpr import matches_types
 
 _NEGATED = {"!=": "==", "!~=": "~="}
+_RELATIONSHIPS = ("Relationship", "ListRelationship")
+#: ``attr[*]``: a LanguageProperty's strings in any language (4.9)
+ANY_LANGUAGE = ("*",)
 _MISSING = object()
 
 
@@ -117,9 +122,10 @@ def _targets(node: dict[str, Any], path: AttrPath) -> list[Any] | None:
         lang_map = node.get("languageMap")
         if not isinstance(lang_map, dict):
             return None
-        if path.keys:
+        if path.keys and path.keys != ANY_LANGUAGE:
             found = _walk(lang_map, path.keys)
             return found or None
+        # 4.9: attr[*] (or no language) targets the strings of every language
         return [s for v in lang_map.values() for s in (v if isinstance(v, list) else [v])]
     member = MAIN_MEMBER.get(kind if isinstance(kind, str) else "", "value")
     value = node.get(member, _MISSING)
@@ -146,13 +152,22 @@ def _flatten(found: list[Any]) -> list[Any]:
 
 
 def _term_values(
-    entity: dict[str, Any], path: AttrPath, dataset_ids: Iterable[str] | None
+    entity: dict[str, Any],
+    path: AttrPath,
+    dataset_ids: Iterable[str] | None,
+    equality: bool = True,
 ) -> list[list[Any]]:
-    """Per instance that has the path, the flattened target values."""
+    """Per instance that has the path, the flattened target values.
+
+    Without ``equality`` (an operator other than == and !=) the objects of
+    relationships are left out: they never match (4.9).
+    """
     result: list[list[Any]] = []
     for instance in instances(entity, path.names[0], dataset_ids):
         node = _node(instance, path.names[1:])
         if node is None:
+            continue
+        if not equality and path.member is None and node.get("type") in _RELATIONSHIPS:
             continue
         found = _targets(node, path)
         if found is not None:
@@ -218,7 +233,8 @@ def _compare(op: str, query: QValue, target: Any) -> bool:
 
 def _term(expr: Comparison, entity: dict[str, Any], dataset_ids: Iterable[str] | None) -> bool:
     positive = _NEGATED.get(expr.op)
-    for values in _term_values(entity, expr.path, dataset_ids):
+    equality = expr.op in ("==", "!=")
+    for values in _term_values(entity, expr.path, dataset_ids, equality):
         if positive is None:
             if any(_compare(expr.op, expr.value, v) for v in values):
                 return True
@@ -266,9 +282,8 @@ def matches(entity: dict[str, Any], query: EntityQuery) -> bool:
     if query.scope_q is not None and not matches_scope(query.scope_q, entity.get("scope")):
         return False
     datasets = query.dataset_ids
-    if query.attrs is not None and not any(
-        instances(entity, name, datasets) for name in query.attrs
-    ):
+    # 4.5.5: datasetId chooses which instances are shown, not which entities have attrs
+    if query.attrs is not None and not any(instances(entity, name) for name in query.attrs):
         return False
     if query.q is not None and not match_q(query.q, entity, datasets):
         return False

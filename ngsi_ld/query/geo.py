@@ -123,8 +123,9 @@ def _parse_georel(georel: str) -> tuple[str, float | None, float | None]:
         distance = float(number)
     except ValueError:
         raise BadRequestData(f"invalid georel {georel!r}: {number!r} is not a number") from None
-    if not math.isfinite(distance) or distance < 0:
-        raise BadRequestData(f"invalid georel {georel!r}: the distance must be >= 0 metres")
+    if not math.isfinite(distance) or distance <= 0:
+        # 4.10: the distance is a PositiveNumber, in metres
+        raise BadRequestData(f"invalid georel {georel!r}: the distance must be > 0 metres")
     if key == "maxDistance":
         return name, distance, None
     return name, None, distance
@@ -167,6 +168,10 @@ def _many(value: Any, where: str) -> list[Any]:
 
 def validate_geometry(geometry: str, coordinates: Any) -> None:
     """BadRequestData unless ``coordinates`` fit the GeoJSON ``geometry`` type (4.11)."""
+    if not isinstance(geometry, str) or geometry not in GEOMETRIES:
+        raise BadRequestData(
+            f"invalid geometry {str(geometry)[:100]!r}: expected one of {', '.join(GEOMETRIES)}"
+        )
     if geometry == "Point":
         _position(coordinates, "the Point")
     elif geometry == "MultiPoint":
@@ -181,10 +186,35 @@ def validate_geometry(geometry: str, coordinates: Any) -> None:
     elif geometry == "MultiPolygon":
         for index, polygon in enumerate(_many(coordinates, "MultiPolygon")):
             _polygon(polygon, f"polygon {index}")
-    else:
+
+
+def _coordinates(coordinates: str | Any, what: str) -> Any:
+    if isinstance(coordinates, str):
+        try:
+            return orjson.loads(coordinates)
+        except orjson.JSONDecodeError:
+            raise BadRequestData(
+                f"invalid {what} {coordinates[:100]!r}: not a JSON array"
+            ) from None
+    return coordinates
+
+
+def reference_shape(geometry: str, coordinates: str | Any, what: str = "coordinates") -> Any:
+    """The shapely geometry of a reference geometry given as GeoJSON type and coordinates.
+
+    ``coordinates`` is a JSON text or the parsed array; BadRequestData names ``what``.
+    A polygon whose rings cross is accepted (GeoJSON does not forbid it).
+    """
+    parsed = _coordinates(coordinates, what)
+    if parsed is None:
+        raise BadRequestData(f"{what} are required with a geometry")
+    validate_geometry(geometry, parsed)
+    try:
+        return shape({"type": geometry, "coordinates": parsed})
+    except (ValueError, TypeError, shapely.errors.ShapelyError):
         raise BadRequestData(
-            f"invalid geometry {geometry!r}: expected one of {', '.join(GEOMETRIES)}"
-        )
+            f"invalid {geometry}: positions must all have the same number of dimensions"
+        ) from None
 
 
 # 4.10 Geo-query language
@@ -198,32 +228,20 @@ def parse_geo_query(
     name, max_distance, min_distance = _parse_georel(georel)
     if not isinstance(geometry, str) or not geometry:
         raise BadRequestData("geometry is required with a geo-query")
-    if isinstance(coordinates, str):
-        try:
-            coordinates = orjson.loads(coordinates)
-        except orjson.JSONDecodeError:
-            raise BadRequestData(
-                f"invalid coordinates {coordinates[:100]!r}: not a JSON array"
-            ) from None
+    coordinates = _coordinates(coordinates, "coordinates")
     if coordinates is None:
         raise BadRequestData("coordinates are required with a geo-query")
     validate_geometry(geometry, coordinates)
-    if name == "near" and geometry != "Point":
-        raise BadRequestData(f"georel near needs a Point geometry, not {geometry}")
     if not isinstance(geoproperty, str) or not geoproperty:
         raise BadRequestData("geoproperty must be a non-empty attribute name")
     try:
-        query = GeoQuery(
+        return GeoQuery(
             name, geometry, _tuples(coordinates), geoproperty, max_distance, min_distance
         )
     except (ValueError, TypeError, shapely.errors.ShapelyError):
         raise BadRequestData(
             f"invalid {geometry}: positions must all have the same number of dimensions"
         ) from None
-    if not query.shape.is_valid:
-        reason = shapely.is_valid_reason(query.shape)
-        raise BadRequestData(f"invalid {geometry}: {reason}")
-    return query
 
 
 # -- evaluation ------------------------------------------------------------------------------
@@ -269,6 +287,35 @@ def distance_m(lon: float, lat: float, geom: BaseGeometry) -> float:
     return haversine_m(lon, lat, lon + nearest.x / scale, lat + nearest.y)
 
 
+def _vertices(geom: BaseGeometry) -> list[tuple[float, float]]:
+    return [(float(x), float(y)) for x, y in shapely.get_coordinates(geom)]
+
+
+def geometry_distance_m(reference: BaseGeometry, geom: BaseGeometry) -> float:
+    """Distance in metres between two geometries (see :func:`distance_m`).
+
+    Exact from a point; between two extended geometries 0 where they meet, else
+    the least distance from a vertex of one to the other.
+    """
+    if reference.geom_type == "Point":
+        return distance_m(reference.x, reference.y, geom)
+    if geom.geom_type == "Point":
+        return distance_m(geom.x, geom.y, reference)
+    try:
+        if reference.intersects(geom):
+            return 0.0
+    except shapely.errors.ShapelyError:
+        pass
+    return min(
+        min((distance_m(x, y, geom) for x, y in _vertices(reference)), default=math.inf),
+        min((distance_m(x, y, reference) for x, y in _vertices(geom)), default=math.inf),
+    )
+
+
+def _repaired(geom: BaseGeometry) -> BaseGeometry:
+    return geom if geom.is_valid else shapely.make_valid(geom)
+
+
 def geo_matches(query: GeoQuery, value: Any) -> bool:
     """True if one GeoProperty value satisfies the query; invalid values never do."""
     geom = entity_shape(value)
@@ -276,12 +323,14 @@ def geo_matches(query: GeoQuery, value: Any) -> bool:
         return False
     rel = query.georel
     if rel == "near":
-        ref = query.shape
-        distance = distance_m(ref.x, ref.y, geom)
+        distance = geometry_distance_m(query.shape, geom)
         if query.max_distance is not None:
             return distance <= query.max_distance
         return query.min_distance is not None and distance >= query.min_distance
     target = query.shape
+    if rel != "equals":
+        # a query polygon whose rings cross is read as the area it encloses
+        target, geom = _repaired(target), _repaired(geom)
     try:
         if rel == "within":
             return bool(geom.within(target))
@@ -311,6 +360,8 @@ def bbox_for(query: GeoQuery) -> tuple[float, float, float, float] | None:
         minx, miny, maxx, maxy = query.shape.bounds
         return (float(minx), float(miny), float(maxx), float(maxy))
     assert query.max_distance is not None
+    if query.shape.geom_type != "Point":
+        return _widened(query.shape.bounds, query.max_distance * 1.01)
     lon, lat = query.shape.x, query.shape.y
     # 1 % margin: the distance to non-point shapes is approximated (module doc)
     angle = query.max_distance * 1.01 / EARTH_RADIUS_M + 1e-9
@@ -325,3 +376,20 @@ def bbox_for(query: GeoQuery) -> tuple[float, float, float, float] | None:
     if lon - dlon < -180 or lon + dlon > 180:
         return (-180.0, minlat, 180.0, maxlat)
     return (lon - dlon, minlat, lon + dlon, maxlat)
+
+
+def _widened(
+    bounds: tuple[float, float, float, float], metres: float
+) -> tuple[float, float, float, float]:
+    """A lon/lat box holding every point within ``metres`` of the box ``bounds``."""
+    minx, miny, maxx, maxy = bounds
+    dlat = math.degrees(metres / EARTH_RADIUS_M) + 1e-9
+    minlat, maxlat = miny - dlat, maxy + dlat
+    if minlat <= -90 or maxlat >= 90:
+        return (-180.0, max(minlat, -90.0), 180.0, min(maxlat, 90.0))
+    # a degree of longitude is shortest at the latitude farthest from the equator
+    cos_lat = math.cos(math.radians(max(abs(minlat), abs(maxlat))))
+    dlon = dlat / cos_lat if cos_lat > 1e-9 else 360.0
+    if minx - dlon < -180 or maxx + dlon > 180:
+        return (-180.0, minlat, 180.0, maxlat)
+    return (minx - dlon, minlat, maxx + dlon, maxlat)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ngsi_ld.errors import BadRequestData
-from ngsi_ld.query.ast import QExpr
+from ngsi_ld.query.ast import And, Or, QExpr
 from ngsi_ld.query.geo import GeoQuery
 from ngsi_ld.query.regexes import compile_pattern
 from ngsi_ld.query.scope import ScopeExpr
@@ -20,6 +20,8 @@ from ngsi_ld.query.typeexpr import TypeExpr
 
 #: the datasetId that selects the default instance (the one without a datasetId)
 DEFAULT_DATASET = "@none"
+#: the system attributes of an entity (clause 4.8): no selection on their own
+SYSTEM_NAMES = frozenset({"createdAt", "modifiedAt", "deletedAt"})
 
 
 def _strings(value: Sequence[str] | None, what: str) -> tuple[str, ...] | None:
@@ -44,7 +46,9 @@ class EntityQuery:
     * ``attrs``: the entity has at least one of these attributes;
     * ``q``, ``scope_q``, ``geo_q``: the query, scope and geo-query hold;
     * ``dataset_ids``: only attribute instances with one of these datasetIds
-      (``"@none"`` = the default instance) count, for ``attrs``, ``q`` and ``geo_q``;
+      (``"@none"`` = the default instance) count, for ``q`` and ``geo_q``; an
+      entity has one of ``attrs`` whatever the datasetIds of its instances (they
+      choose the view, 4.5.5);
     * ``lang``: the language filter; it selects what is rendered, not which
       entities match, so the evaluator ignores it.
 
@@ -84,3 +88,24 @@ class EntityQuery:
                 self.geo_q,
             )
         )
+
+    @property
+    def has_required_selector(self) -> bool:
+        """True if the query names a type, attrs, q or a geo-query.
+
+        Table 6.4.3.2-1: one of these shall be present unless the request is limited
+        to the local scope; ids, idPattern or scopeQ alone are too broad, and so are
+        attrs or a q that name only system attributes (5.7.2.4; names as written).
+        """
+        if self.type_expr is not None or self.geo_q is not None:
+            return True
+        if self.attrs is not None and not SYSTEM_NAMES.issuperset(self.attrs):
+            return True
+        return self.q is not None and not SYSTEM_NAMES.issuperset(_attributes(self.q))
+
+
+def _attributes(expr: QExpr) -> set[str]:
+    """The attributes the terms of a q expression start from."""
+    if isinstance(expr, And | Or):
+        return set().union(*(_attributes(term) for term in expr.terms))
+    return {expr.path.names[0]}

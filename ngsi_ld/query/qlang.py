@@ -8,7 +8,7 @@ Grammar accepted (a superset of the clause 4.9 ABNF)::
     Primary    = "(" Query ")" / "!" Attribute / Attribute [Operator Value]
     Attribute  = name *("." name) ["." member] *("[" key *("." key) "]")
     Value      = Range / ValueList / Scalar / Pattern   ; by operator
-    Scalar     = Number / quotedStr / true / false / dateTime / date / time / URI
+    Scalar     = Number / quotedStr / true / false / dateTime / date / time / URI / term
 
 * ``member`` is one of observedAt, createdAt, modifiedAt, unitCode, datasetId.
 * Names are terms (Unicode letters, digits, ``_``, ``-``) or IRIs (``https://ex.org/temp``,
@@ -16,6 +16,9 @@ Grammar accepted (a superset of the clause 4.9 ABNF)::
   another IRI (``scheme:``) or is a member name; after a term every ``.`` does.
 * Compound keys may be written ``attr[a.b]`` or ``attr[a][b]`` (same AST).
 * Quoted strings use ``\\`` to escape the next character (``\\"``, ``\\\\``).
+* An unquoted ``term`` (letters, digits, ``_``, ``-``; 4.9 EXAMPLE 12 writes
+  ``gender==Male``) is compared as a string, like a URI: ``expandValues`` may
+  expand it with the @context.
 * The regex after ``~=`` / ``!~=`` is a quoted string, or unquoted text that
   runs to the next ``;`` or ``|`` outside parentheses and brackets.
 * Whitespace between tokens is ignored.
@@ -73,6 +76,8 @@ _TIME = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?", r
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?", re.ASCII)
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s;|(),\"]+")
 _WORD = re.compile(r"[A-Za-z]+")
+# an unquoted term such as Male in gender==Male&expandValues=gender (4.9 EXAMPLE 12)
+_BARE = re.compile(r"[^\W\d][\w\-]*")
 _VALUE_END = frozenset(";|),")
 
 
@@ -246,7 +251,7 @@ class _Parser:
         if word and word.group() in ("true", "false") and not _URI.match(self.text, start):
             self.pos = word.end()
             return Boolean(word.group() == "true")
-        uri = self.match(_URI)
+        uri = self.match(_URI) or self.match(_BARE)
         if uri is not None:
             return Uri(uri)
         raise self.fail("expected a value (number, quoted string, boolean, date/time or URI)")

@@ -9,11 +9,22 @@ members ``observedAt``, ``unitCode``... are not names and stay as they are.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from typing import overload
 
-from ngsi_ld.query.ast import And, AttrPath, Comparison, Exists, Or, QExpr, QValue, Text, ValueList
+from ngsi_ld.query.ast import (
+    And,
+    AttrPath,
+    Comparison,
+    Exists,
+    Or,
+    QExpr,
+    QValue,
+    Text,
+    Uri,
+    ValueList,
+)
 from ngsi_ld.query.geo import GeoQuery
 from ngsi_ld.query.model import EntityQuery
 from ngsi_ld.query.typeexpr import TypeAnd, TypeExpr, TypeName, TypeOr
@@ -40,6 +51,31 @@ def _q(expr: QExpr, expand: Expand, expand_vocab: Expand | None) -> QExpr:
     if isinstance(expr, Exists):
         return Exists(path, expr.negated)
     return Comparison(path, expr.op, _value(expr.value, expand_vocab))
+
+
+def _expanded_value(value: QValue, expand: Expand) -> QValue:
+    if isinstance(value, Text | Uri):
+        return Uri(expand(value.value))
+    if isinstance(value, ValueList):
+        return ValueList(tuple(_expanded_value(v, expand) for v in value.values))  # type: ignore[misc]
+    return value
+
+
+# 4.9 expandValues
+def expand_values(expr: QExpr, names: Collection[str], expand: Expand) -> QExpr:
+    """The q expression with the values of terms on ``names`` expanded into URIs.
+
+    ``names`` are attribute names as the client wrote them (``expandValues``), so
+    this runs before :func:`resolve_names`; strings and unquoted terms compared
+    with those attributes become the URIs ``expand`` maps them to.
+    """
+    if not names:
+        return expr
+    if isinstance(expr, And | Or):
+        return type(expr)(tuple(expand_values(term, names, expand) for term in expr.terms))
+    if isinstance(expr, Comparison) and expr.path.names[0] in names and expr.path.member is None:
+        return Comparison(expr.path, expr.op, _expanded_value(expr.value, expand))
+    return expr
 
 
 def _types(expr: TypeExpr, expand: Expand) -> TypeExpr:
