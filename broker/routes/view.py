@@ -200,15 +200,19 @@ def view_of(request: web.Request, ctx: ActiveContext, media_type: str,
     """Parse the retrieval options of a GET (options, format, attrs, pick, omit, lang,
     join...); ``allowed`` are the ``options`` values the operation accepts."""
     query = request.query
-    if "geometryProperty" in query and media_type != GEO_JSON:
+    geometry = query.get("geometryProperty")
+    if geometry is not None and media_type != GEO_JSON:
         # 5.7.1.4 and 5.7.2.4
         raise BadRequestData("geometryProperty needs the GeoJSON representation "
                              "(Accept: application/geo+json)")
+    pick, omit = query.getall("pick", None), query.getall("omit", None)
     return make_view(
         request, ctx, media_type, query.get("format"),
-        attrs=csv(request, "attrs"), pick=projection(request, "pick"),
-        omit=projection(request, "omit"), dataset_ids=csv(request, "datasetId"),
-        lang=query.get("lang"), geometry=query.get("geometryProperty", "location"),
+        attrs=csv(request, "attrs"),
+        pick=None if pick is None else parse_projection(",".join(pick), "pick"),
+        omit=None if omit is None else parse_projection(",".join(omit), "omit"),
+        dataset_ids=csv(request, "datasetId"), lang=query.get("lang"),
+        geometry=geometry or "location",
         join=parse_join(query.get("join"), query.get("joinLevel"), query.get("containedBy"))
         if not _LINKING.isdisjoint(query.keys()) else None,
         allowed=allowed, must_match=must_match,
@@ -242,7 +246,10 @@ def make_view(
     """A View from the request's ``options`` (and ``format``) and the given members,
     names expanded with ``ctx``: one representation at most, pick or omit, not both
     with attrs, projections into Linked Entities only as deep as the join."""
-    opts = _options(request, allowed)
+    try:
+        opts = options(request, allowed)
+    except BadRequestData as exc:  # 6.3.20: an invalid options value is InvalidRequest
+        raise InvalidRequest(exc.detail) from None
     if fmt_param is not None:
         if fmt_param not in FORMATS:
             raise InvalidRequest(
@@ -279,13 +286,6 @@ def make_view(
         version=preferred_version(request) if "Prefer" in request.headers else None,
         must_match=must_match,
     )
-
-
-def _options(request: web.Request, allowed: frozenset[str]) -> set[str]:
-    try:
-        return options(request, allowed)
-    except BadRequestData as exc:  # 6.3.20: an invalid options value is InvalidRequest
-        raise InvalidRequest(exc.detail) from None
 
 
 def _expanded(ctx: ActiveContext, projection: Projection | None) -> Projection | None:
