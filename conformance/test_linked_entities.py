@@ -6,6 +6,7 @@ Retrieve Entity (5.7.1) and Query Entities (5.7.2, GET and POST).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -205,3 +206,42 @@ def test_query_post_takes_join_from_the_body(client: Client, uid: str) -> None:
                 {"pick": "locatedAt{name}", "join": "@none"}):
         body = {"type": "Query", "entities": [{"type": "Building"}], "join": "inline", **bad}
         assert is_problem(client.post(QUERY, body), 400, BAD_DATA), bad
+
+
+def buildings_where(client: Client, q: str, extra: str = "&join=inline") -> Any:
+    return client.get(f"{ENTITIES}?type=Building&q={quote(q, safe='')}{extra}")
+
+
+@pytest.mark.clause("4.9")
+def test_q_on_linked_entity_attributes(client: Client, uid: str) -> None:
+    building, _, _ = chain(client, uid)
+    other = eid("Building", uid, 2)
+    create(client, entity(other, "Building", locatedAt=rel(eid("City", uid, "none"))))
+    mine = f"&idPattern={uid}&join=inline"  # other cases made Buildings too
+
+    def where(q: str, extra: str = "") -> list[str]:
+        return _ids(buildings_where(client, q, mine + extra))
+
+    assert where('locatedAt{name}=="Paris"') == [building]
+    # EXAMPLE 14: a type hint restricts the linked entities considered
+    assert where('locatedAt{City:name}=="Paris"') == [building]
+    assert where('locatedAt{Country:name}=="Paris"') == []
+    # two hops need joinLevel 2
+    assert where('locatedAt{isInCountry{name}}=="France"', "&joinLevel=2") == [building]
+    # an existence check, negated, and together with an ordinary term
+    assert where('locatedAt{description};name=="Tower"') == [building]
+    assert where("!locatedAt{description}") == [other]
+    body = {"type": "Query", "entities": [{"type": "Building", "idPattern": uid}],
+            "join": "flat", "q": 'locatedAt{name}=="Paris"'}
+    assert _ids(client.post(QUERY, body))[0] == building
+
+
+@pytest.mark.clause("5.7.2.4")
+@pytest.mark.parametrize("q, extra", [
+    ('locatedAt{name}=="Paris"', ""),                                # no join: too deep
+    ("locatedAt{isInCountry{name}}", "&join=inline&joinLevel=1"),    # deeper than joinLevel
+    ("locatedAt.name{x}==1", "&join=inline"),                        # not after a Relationship
+])
+def test_q_on_linked_entities_needs_a_deep_enough_join(client: Client, q: str,
+                                                       extra: str) -> None:
+    assert is_problem(buildings_where(client, q, extra), 400, BAD_DATA)

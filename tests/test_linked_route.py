@@ -36,3 +36,18 @@ async def test_an_entity_linking_itself_is_not_inlined_in_itself(client: TestCli
     assert got["self"] == {"type": "Relationship", "object": "urn:ngsi-ld:T:me"}
     flat = await (await client.get(f"{E}/urn:ngsi-ld:T:me?join=flat&joinLevel=3")).json()
     assert [e["id"] for e in flat] == ["urn:ngsi-ld:T:me"]
+
+
+async def test_a_linked_q_term_matching_too_many_entities_is_too_complex(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(linked, "MAX_LINKED_MATCHES", 2)
+    for n in range(3):
+        person = {"id": f"urn:ngsi-ld:P:{n}", "type": "P",
+                  "name": {"type": "Property", "value": "x"}}
+        assert (await client.post(E, json=person)).status == 201
+    reply = await client.get(E, params={"type": "T", "q": 'owner{name}=="x"', "join": "inline"})
+    assert reply.status == 403
+    assert (await reply.json())["type"].endswith("TooComplexQuery")
+    monkeypatch.setattr(linked, "MAX_LINKED_MATCHES", 3)
+    reply = await client.get(E, params={"type": "T", "q": 'owner{name}=="x"', "join": "inline"})
+    assert reply.status == 200 and await reply.json() == []

@@ -15,25 +15,43 @@ prefers an earlier NGSI-LD version; then :func:`render_entities` renders them:
   Relationship (4.21); a Relationship left out of the projection is not followed.
 
 At most :data:`MAX_LINKED` Linked Entities are added to one answer.
+
+:func:`resolve_linked_q` resolves the q terms on Linked Entity attributes
+(``rel{attr}==value``, 4.9) into terms on the Relationships themselves before a
+query runs (:mod:`ngsi_ld.query.linked`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from broker.http import GEO_JSON, JSON
 from broker.routes.view import View
 from broker.storage.base import Entity, Store
+from ngsi_ld.errors import BadRequestData, TooComplexQuery
 from ngsi_ld.jsonld import ActiveContext
-from ngsi_ld.linking import attach, link_targets
+from ngsi_ld.linking import Join, attach, link_targets
 from ngsi_ld.query import EntityQuery
+from ngsi_ld.query.ast import Exists, QExpr
+from ngsi_ld.query.linked import (
+    Term,
+    hinted_types,
+    linked_depth,
+    linked_terms,
+    on_target,
+    substitute,
+    targets_term,
+)
 
-__all__ = ["MAX_LINKED", "Rendered", "render_entities"]
+__all__ = ["MAX_LINKED", "MAX_LINKED_MATCHES", "Rendered", "render_entities",
+           "resolve_linked_q"]
 
 #: Linked Entities one answer holds at most (4.5.23.1: limit cascades)
 MAX_LINKED = 1000
+#: entities one hop of a linked q term may match (more: TooComplexQuery)
+MAX_LINKED_MATCHES = 10000
 #: entity ids read per store query
 _FETCH_CHUNK = 200
 
@@ -136,3 +154,42 @@ async def _fetch(store: Store, tenant: str, ids: list[str],
             found[entity["id"]] = entity
         for entity_id in chunk:
             found.setdefault(entity_id, None)
+
+
+async def resolve_linked_q(store: Store, tenant: str, query: EntityQuery,
+                           join: Join | None) -> EntityQuery:
+    """``query`` with its q terms on Linked Entity attributes resolved (4.9 EXAMPLE 13).
+
+    5.7.2.4: such terms need Linked Entity retrieval (``join``) at least as deep
+    as they reach, else BadRequestData (too deep query).
+    """
+    q = query.q
+    if q is None:
+        return query
+    depth = linked_depth(q)
+    if depth == 0:
+        return query
+    if join is None:
+        raise BadRequestData("q filters on Linked Entity attributes (rel{attr}): that needs "
+                             "join=inline or join=flat")
+    if depth > join.level:
+        raise BadRequestData(f"q filters on Linked Entities {depth} hops away, deeper than "
+                             f"joinLevel {join.level} (too deep query)")
+    resolved: dict[Term, QExpr] = {}
+    for term in linked_terms(q):
+        current: QExpr = on_target(term)
+        negated = isinstance(term, Exists) and term.negated
+        for index, hop in reversed(list(enumerate(term.path.via))):
+            # the entities this hop reaches that satisfy what is below it
+            matched, _ = await store.query_entities(
+                tenant, EntityQuery(q=current, type_expr=hinted_types(hop)),
+                limit=MAX_LINKED_MATCHES + 1,
+            )
+            if len(matched) > MAX_LINKED_MATCHES:
+                raise TooComplexQuery(
+                    f"a Linked Entity term of q matches more than {MAX_LINKED_MATCHES} entities"
+                )
+            current = targets_term(hop.relationship, (entity["id"] for entity in matched),
+                                   negated=negated and index == 0)
+        resolved[term] = current
+    return replace(query, q=substitute(q, resolved))

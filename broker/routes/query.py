@@ -32,7 +32,7 @@ from broker.routes.common import (
     version_applied,
     view_of,
 )
-from broker.routes.linked import render_entities
+from broker.routes.linked import render_entities, resolve_linked_q
 from broker.routes.ordering import ordered_page, ordering_of
 from broker.storage.base import Entity
 from broker.storage.versioned import VersionedReads, versioned
@@ -173,7 +173,8 @@ def _parse_query(request: web.Request, ctx: ActiveContext) -> EntityQuery:
     params = request.query
     type_text = params.get("type")
     q_text, scope_text = params.get("q"), params.get("scopeQ")
-    q = None if q_text is None else cached_q(q_text)
+    # 4.9: q may filter on Linked Entity attributes (resolve_linked_q, with join)
+    q = None if q_text is None else cached_q(q_text, True)
     csf = params.get("csf")
     if csf is not None:
         # 4.9: a context source filter is a query on registrations; none are matched
@@ -358,7 +359,7 @@ async def query_entities(request: web.Request) -> web.StreamResponse:
             raise BadRequestData("geometryProperty needs the GeoJSON representation "
                                  "(Accept: application/geo+json)")
         view = view_of(plain, ctx, media, QUERY_OPTIONS)
-        query = query_of(plain, ctx)
+        query = await resolve_linked_q(broker.store, tenant, query_of(plain, ctx), view.join)
         ordering = ordering_of(plain.query, ctx)
         return await answer(broker, request, tenant, [query], view, ctx, context, ordering)
 

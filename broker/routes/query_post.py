@@ -18,6 +18,7 @@ from aiohttp import web
 from broker.app import add_route, broker_of
 from broker.http import negotiate, read_body
 from broker.routes.common import READ_MEDIA, make_view
+from broker.routes.linked import resolve_linked_q
 from broker.routes.ordering import ordering_of_body
 from broker.routes.query import (
     QUERY_OPTIONS,
@@ -105,7 +106,7 @@ def post_queries(
     if geo_q is not None and not isinstance(geo_q, dict):
         raise BadRequestData("geoQ must be a GeoQuery object")
     q_text, scope_text = _text(body, "q"), _text(body, "scopeQ")
-    q = None if q_text is None else cached_q(q_text)
+    q = None if q_text is None else cached_q(q_text, True)  # rel{attr}: resolve_linked_q
     expand_names = _strings(body, "expandValues")
     if q is not None and expand_names is not None and expand is not None:
         q = expand_values(q, expand_names, expand)
@@ -167,7 +168,8 @@ async def query_post(request: web.Request) -> web.Response:
         join=members["join"], allowed=QUERY_OPTIONS,
     )
     tenant = await broker.tenant(request)
-    resolved = [resolve(ctx, query) for query in queries]
+    resolved = [await resolve_linked_q(broker.store, tenant, resolve(ctx, query), view.join)
+                for query in queries]
     ordering = ordering_of_body(body.data.get("ordering"), ctx)
     return await answer(broker, request, tenant, resolved, view, ctx, body.context, ordering)
 
