@@ -19,6 +19,7 @@ from broker.http import PREFERENCE_APPLIED, json_response, tenant_of, version_ap
 from broker.metrics import Metrics
 from broker.preconditions import checked, length_required, options
 from broker.render_cache import KnownVersions, RenderCache
+from broker.schemas import ModelSchemas, validating
 from broker.storage import open_store
 from broker.storage.base import Store
 from broker.storage.shared import shared
@@ -182,6 +183,9 @@ def add_route(
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
     """The broker application; the store is opened at start-up and closed at cleanup."""
     store = store if store is not None else open_store(settings.store)
+    if settings.model_schemas:  # SchemaLoadError is a ValueError: the CLI reports it
+        schemas = ModelSchemas.load(settings.model_schemas, settings.core_context_version)
+        store = validating(store, schemas)
     resolver = ContextResolver(
         store,
         core_version=settings.core_context_version,
@@ -219,9 +223,12 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.on_startup.append(startup)
     app.on_cleanup.append(cleanup)
 
+    from broker import explorer
     from broker.routes import setup_routes
 
     setup_routes(app)
+    if settings.explorer:
+        explorer.setup(app)
     app.on_startup.append(follow)  # last: every component has loaded its state
     return app
 

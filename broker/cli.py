@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from broker import demo, loader
 from broker.app import create_app
 from broker.config import Settings, load_settings
 from broker.logs import setup_logging
@@ -21,6 +22,9 @@ log = logging.getLogger("broker")
 #: lists that reference counting frees anyway; at the default the cyclic
 #: collector took about 15% of the CPU of a batch upsert run (benchmarks/).
 GC_GEN0_THRESHOLD = 50_000
+
+#: commands besides serving: ``ngsi-ld-broker load FILE...``, ``ngsi-ld-broker demo``
+SUBCOMMANDS = {"load": loader.main, "demo": demo.main}
 
 
 async def _freeze_startup_objects(app: web.Application) -> None:
@@ -58,6 +62,10 @@ def run(settings: Settings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    command = SUBCOMMANDS.get(args[0]) if args else None
+    if command is not None:  # ngsi-ld-broker load ... / ngsi-ld-broker demo ...
+        return command(args[1:])
     settings = load_settings(argv)
     if settings.workers > 1:
         setup_logging(settings.log_level, settings.log_json)

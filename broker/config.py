@@ -250,6 +250,23 @@ OPTIONS: tuple[Option, ...] = (
         "base URL clients reach the broker at, for hosted @context URLs "
         "(default http://<host>:<port>)",
     ),
+    Option(
+        "model_schemas",
+        "--model-schemas",
+        "NGSI_LD_MODEL_SCHEMAS",
+        "",
+        str,
+        "directory of JSON Schemas per entity type (<Type>/schema.json, Smart Data Models "
+        "layout): a write that breaks one answers 400 (empty: no validation)",
+    ),
+    Option(
+        "explorer",
+        "--explorer",
+        "NGSI_LD_EXPLORER",
+        True,
+        _bool,
+        "serve the explorer page at /explorer (off: not mounted)",
+    ),
 )
 
 
@@ -283,6 +300,8 @@ class Settings:
     cluster_lease_ttl: float = 10.0
     cluster_poll_interval: float = 0.01
     public_url: str = ""
+    model_schemas: str = ""
+    explorer: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -299,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ngsi-ld-broker",
         description="NGSI-LD context broker (ETSI GS CIM 009). Every option can also be set "
         "with the environment variable shown; a flag wins over the variable.",
+        epilog="Other commands: 'ngsi-ld-broker demo' (the broker with a generated smart "
+        "lampposts city and its live readings) and 'ngsi-ld-broker load FILE...' (open-data "
+        "files into a broker or a store); each has its own --help.",
     )
     for opt in OPTIONS:
         parser.add_argument(

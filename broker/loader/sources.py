@@ -1,0 +1,216 @@
+"""Reading open-data files into NGSI-LD entities, one numbered record at a time.
+
+Formats, chosen by the file's extension (or ``--format``):
+
+* ``.json`` / ``.jsonld``: one entity or an array of entities (NGSI-LD normalized
+  or concise, an optional ``@context`` per entity); a GeoJSON FeatureCollection
+  is recognised by its ``type``;
+* ``.jsonl`` / ``.ndjson``: one entity per line;
+* ``.geojson``: a FeatureCollection; each Feature becomes an entity: its ``id``
+  (or ``properties.id``), ``properties.type`` (or ``--type``), the geometry as
+  ``location`` and every other property as an attribute (plain values become
+  Properties; NGSI-LD attributes, as the broker's own GeoJSON output has them,
+  stay as they are);
+* ``.csv``: rows turned into entities by a mapping file (``broker.loader.mapping``).
+
+Records are numbered from 1 in file order (array items, lines, features, CSV
+data rows): the number is what reports and the resume point refer to.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from broker.loader.mapping import CsvMapping, RowError
+
+FORMATS = ("json", "jsonl", "geojson", "csv")
+_KINDS = {"Property", "Relationship", "GeoProperty", "LanguageProperty", "VocabProperty",
+          "JsonProperty", "ListProperty", "ListRelationship"}
+
+
+class SourceError(ValueError):
+    """A file that cannot be read at all (not one bad record)."""
+
+
+@dataclass(slots=True)
+class Record:
+    """One entity read from a file, or the reason it could not be read."""
+
+    number: int
+    entity: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def entity_id(self) -> str | None:
+        entity = self.entity
+        return entity.get("id") if isinstance(entity, dict) else None
+
+
+@dataclass(slots=True)
+class Source:
+    """A file to load: its records (lazily) and how many there are, when known up front."""
+
+    path: Path
+    format: str
+    total: int | None
+    records: Iterator[Record]
+
+
+def detect_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".geojson":
+        return "geojson"
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".json", ".jsonld"):
+        return "json"
+    raise SourceError(f"{path}: unknown format (use .json, .jsonl, .geojson or .csv, "
+                      "or --format)")
+
+
+def open_source(path: Path, *, fmt: str | None = None, mapping: CsvMapping | None = None,
+                entity_type: str | None = None, context: Any = None) -> Source:
+    """The records of one file; SourceError when the file cannot be read at all."""
+    fmt = fmt or detect_format(path)
+    if fmt not in FORMATS:
+        raise SourceError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
+    if not path.is_file():
+        raise SourceError(f"{path}: no such file")
+    if fmt == "csv":
+        if mapping is None:
+            raise SourceError(f"{path}: a CSV file needs a mapping file (--mapping)")
+        return Source(path, fmt, _count_lines(path) - 1, _csv(path, mapping))
+    if fmt == "jsonl":
+        return Source(path, fmt, _count_lines(path), _json_lines(path, context))
+    document = _load_json(path)
+    if isinstance(document, dict) and document.get("type") == "FeatureCollection":
+        features = document.get("features")
+        if not isinstance(features, list):
+            raise SourceError(f"{path}: a FeatureCollection needs a features array")
+        return Source(path, "geojson", len(features), _features(features, entity_type, context))
+    if fmt == "geojson":
+        raise SourceError(f"{path}: not a GeoJSON FeatureCollection")
+    items = document if isinstance(document, list) else [document]
+    return Source(path, fmt, len(items), _items(items, context))
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise SourceError(f"{path}: not JSON ({exc})") from None
+    except OSError as exc:
+        raise SourceError(f"{path}: {exc.strerror or exc}") from None
+
+
+def _count_lines(path: Path) -> int:
+    count, last = 0, b"\n"
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")
+
+
+def _with_context(item: Any, context: Any) -> Any:
+    if context is not None and isinstance(item, dict) and "@context" not in item:
+        return {**item, "@context": context}
+    return item
+
+
+def _entity(number: int, item: Any, context: Any) -> Record:
+    if not isinstance(item, dict):
+        return Record(number, error=f"an entity is a JSON object, not {type(item).__name__}")
+    return Record(number, _with_context(item, context))
+
+
+def _items(items: list[Any], context: Any) -> Iterator[Record]:
+    for number, item in enumerate(items, 1):
+        yield _entity(number, item, context)
+
+
+def _json_lines(path: Path, context: Any) -> Iterator[Record]:
+    number = 0
+    with path.open("rb") as handle:
+        for line in handle:
+            number += 1
+            if not line.strip():
+                continue
+            try:
+                item = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                yield Record(number, error=f"not JSON: {exc}")
+                continue
+            yield _entity(number, item, context)
+
+
+def _features(features: list[Any], entity_type: str | None, context: Any) -> Iterator[Record]:
+    for number, feature in enumerate(features, 1):
+        try:
+            entity = feature_entity(feature, entity_type)
+        except RowError as exc:
+            yield Record(number, error=str(exc))
+            continue
+        yield Record(number, _with_context(entity, context))
+
+
+def feature_entity(feature: Any, entity_type: str | None = None) -> dict[str, Any]:
+    """The NGSI-LD entity of one GeoJSON Feature (see the module docstring)."""
+    if not isinstance(feature, dict) or feature.get("type") != "Feature":
+        raise RowError("not a GeoJSON Feature")
+    properties = dict(feature.get("properties") or {})
+    entity_id = feature.get("id", properties.pop("id", None))
+    if not isinstance(entity_id, str) or not entity_id:
+        raise RowError("the Feature has no id (feature.id or properties.id)")
+    properties.pop("id", None)
+    kind = properties.pop("type", None) or entity_type
+    if not kind:
+        raise RowError("the Feature has no entity type (properties.type or --type)")
+    entity: dict[str, Any] = {"id": entity_id, "type": kind}
+    context = properties.pop("@context", None)
+    for name, value in properties.items():
+        if isinstance(value, dict) and value.get("type") in _KINDS:
+            entity[name] = value
+        elif value is not None:
+            entity[name] = {"type": "Property", "value": value}
+    geometry = feature.get("geometry")
+    if isinstance(geometry, dict) and "location" not in entity:
+        entity["location"] = {"type": "GeoProperty", "value": geometry}
+    if context is not None:
+        entity["@context"] = context
+    return entity
+
+
+def _csv(path: Path, mapping: CsvMapping) -> Iterator[Record]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle, delimiter=mapping.delimiter, restval="")
+        missing = mapping.columns() - set(reader.fieldnames or ())
+        if missing:
+            raise SourceError(f"{path}: the mapping names columns the file lacks: "
+                              f"{', '.join(sorted(missing))}")
+        for number, row in enumerate(reader, 1):
+            if None in row:
+                yield Record(number, error="the row has more cells than the header")
+                continue
+            try:
+                yield Record(number, mapping.entity(row))
+            except RowError as exc:
+                yield Record(number, error=str(exc))
+
+
+def csv_text(header: list[str], rows: list[list[str]], delimiter: str = ",") -> str:
+    """CSV text of a header and rows, quoted as the reader expects (tests, examples)."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter)  # \r\n: cells holding \r are quoted too
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()

@@ -1,0 +1,262 @@
+"""ngsi-ld-broker load: files of each format into a store or a broker; rejects; resume."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from broker.loader import command, main, open_source, parse_mapping
+from broker.loader.mapping import MappingError
+from broker.loader.sources import csv_text
+from broker.smartdatamodels import DIRECTORY, context_url
+from broker.storage import open_store
+from conformance.process import BrokerProcess
+from ngsi_ld.query import EntityQuery
+
+
+def entity(number: int, **extra: Any) -> dict[str, Any]:
+    return {"id": f"urn:ngsi-ld:Streetlight:{number}", "type": "Streetlight",
+            "powerState": {"type": "Property", "value": "on"},
+            "status": {"type": "Property", "value": "ok"},
+            "location": {"type": "GeoProperty",
+                         "value": {"type": "Point", "coordinates": [114.1, 22.3]}}, **extra}
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["--no-progress", *args], out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def stored(db: Path, tenant: str = "") -> dict[str, dict[str, Any]]:
+    async def read() -> dict[str, dict[str, Any]]:
+        store = open_store(f"sqlite:{db}")
+        await store.open()
+        try:
+            entities, _ = await store.query_entities(tenant, EntityQuery())
+            return {e["id"]: e for e in entities}
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def write_jsonl(path: Path, items: list[Any]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(i) + b"\n" for i in items))
+    return path
+
+
+def test_json_lines_into_the_embedded_store(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "lights.jsonl", [entity(i) for i in range(25)])
+    db = tmp_path / "b.db"
+    code, out, err = run(str(source), "--store", f"sqlite:{db}", "--batch-size", "10",
+                         "--state-dir", str(tmp_path / "state"))
+    assert code == 0, err
+    assert "loaded 25 entities" in out and "rejected 0" in out
+    assert len(stored(db)) == 25
+
+
+def test_every_rejected_record_is_reported_with_its_reason(tmp_path: Path) -> None:
+    items: list[Any] = [entity(1), "not an entity", {"id": "no-uri", "type": "T"}, entity(4)]
+    source = write_jsonl(tmp_path / "mixed.jsonl", items)
+    (tmp_path / "mixed.jsonl").write_bytes(source.read_bytes() + b"{broken\n")
+    db = tmp_path / "b.db"
+    rejects = tmp_path / "rejects.jsonl"
+    code, out, err = run(str(source), "--store", f"sqlite:{db}", "--rejects", str(rejects),
+                         "--state-dir", str(tmp_path / "state"))
+    assert code == 1
+    assert "loaded 2 entities" in out and "rejected 3" in out
+    assert f"{source}:2: rejected: an entity is a JSON object" in err
+    assert f"{source}:3 no-uri: rejected:" in err
+    assert f"{source}:5: rejected: not JSON" in err
+    reported = [orjson.loads(line) for line in rejects.read_bytes().splitlines()]
+    assert sorted(r["record"] for r in reported) == [2, 3, 5]
+    assert sorted(stored(db)) == ["urn:ngsi-ld:Streetlight:1", "urn:ngsi-ld:Streetlight:4"]
+
+
+def test_schema_violations_are_reported_and_the_rest_loaded(tmp_path: Path) -> None:
+    bad = entity(2, powerState={"type": "Property", "value": "dazzling"})
+    source = write_jsonl(tmp_path / "lights.jsonl", [entity(1), bad, entity(3)])
+    db = tmp_path / "b.db"
+    rejects = tmp_path / "rejects.jsonl"
+    code, _, err = run(str(source), "--store", f"sqlite:{db}", "--model-schemas",
+                         str(DIRECTORY), "--rejects", str(rejects),
+                         "--state-dir", str(tmp_path / "state"))
+    assert code == 1
+    assert "urn:ngsi-ld:Streetlight:2: rejected:" in err and "powerState" in err
+    (report,) = [orjson.loads(line) for line in rejects.read_bytes().splitlines()]
+    assert report["violations"][0]["attribute"] == "powerState"
+    assert sorted(stored(db)) == ["urn:ngsi-ld:Streetlight:1", "urn:ngsi-ld:Streetlight:3"]
+
+
+def test_geojson_features_become_entities(tmp_path: Path) -> None:
+    collection = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "urn:ngsi-ld:Kiosk:1",
+         "geometry": {"type": "Point", "coordinates": [114.15, 22.28]},
+         "properties": {"name": "Central", "open": True}},
+        {"type": "Feature", "geometry": None, "properties": {"name": "no id"}},
+    ]}
+    source = tmp_path / "kiosks.geojson"
+    source.write_bytes(orjson.dumps(collection))
+    db = tmp_path / "b.db"
+    code, _, err = run(str(source), "--store", f"sqlite:{db}", "--type", "Kiosk",
+                       "--state-dir", str(tmp_path / "state"))
+    assert code == 1
+    assert f"{source}:2: rejected: the Feature has no id" in err
+    kiosk = stored(db)["urn:ngsi-ld:Kiosk:1"]
+    assert kiosk["type"] == ["https://uri.etsi.org/ngsi-ld/default-context/Kiosk"]
+    location = kiosk["attrs"]["https://uri.etsi.org/ngsi-ld/location"][0]
+    assert location["value"] == {"type": "Point", "coordinates": [114.15, 22.28]}
+
+
+MAPPING = {
+    "type": "AirQualityObserved",
+    "id": "urn:ngsi-ld:AirQualityObserved:{station}",
+    "@context": context_url("AirQualityObserved"),
+    "location": {"longitude": "lon", "latitude": "lat"},
+    "attributes": {
+        "no2": {"column": "no2", "datatype": "number", "unitCode": "GQ"},
+        "dateObserved": {"column": "time", "datatype": "datetime"},
+        "refDevice": {"column": "sensor", "kind": "Relationship",
+                      "template": "urn:ngsi-ld:Device:{sensor}"},
+    },
+}
+
+
+def test_csv_with_a_mapping_file(tmp_path: Path) -> None:
+    (tmp_path / "map.json").write_bytes(orjson.dumps(MAPPING))
+    source = tmp_path / "air.csv"
+    source.write_text(csv_text(["station", "lon", "lat", "no2", "time", "sensor"], [
+        ["central", "114.158", "22.282", "41", "2026-12-01T08:00:00Z", "s1"],
+        ["mongkok", "114.17", "22.32", "many", "2026-12-01T08:00:00Z", "s2"],
+        ["", "114.17", "22.32", "3", "2026-12-01T08:00:00Z", "s3"],
+    ]))
+    db = tmp_path / "b.db"
+    code, _, err = run(str(source), "--mapping", str(tmp_path / "map.json"), "--store",
+                       f"sqlite:{db}", "--model-schemas", str(DIRECTORY),
+                       "--state-dir", str(tmp_path / "state"))
+    assert code == 1
+    assert f"{source}:2: rejected: column no2: 'many' is not a number" in err
+    assert f"{source}:3: rejected: column station is empty" in err
+    (only,) = stored(db).values()
+    no2 = only["attrs"]["https://smartdatamodels.org/dataModel.Environment/no2"][0]
+    assert (no2["value"], no2["unitCode"]) == (41, "GQ")
+
+
+def test_a_mapping_that_names_missing_columns_stops_the_load(tmp_path: Path) -> None:
+    (tmp_path / "map.json").write_bytes(orjson.dumps(MAPPING))
+    source = tmp_path / "air.csv"
+    source.write_text("station,lon\nx,1\n")
+    code, _, err = run(str(source), "--mapping", str(tmp_path / "map.json"), "--store",
+                       f"sqlite:{tmp_path / 'b.db'}")
+    assert code == 2
+    assert "the mapping names columns the file lacks: lat, no2, sensor, time" in err
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"type": "T"}, "'id'"),
+    ({"type": "T", "id": "urn:x"}, "at least one {column}"),
+    ({"type": "T", "id": "urn:{a}", "location": {"longitude": "x"}}, "both longitude"),
+    ({"type": "T", "id": "urn:{a}", "attributes": {"a": {"column": "a", "kind": "X"}}}, "kind"),
+])
+def test_bad_mapping_files_are_explained(bad: dict[str, Any], message: str) -> None:
+    with pytest.raises(MappingError, match=message):
+        parse_mapping(bad)
+
+
+cells = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(cells.filter(lambda s: s != ""), st.integers(-10**9, 10**9),
+                          st.booleans(), cells), min_size=1, max_size=8, unique_by=lambda r: r[0]))
+def test_csv_values_survive_the_mapping(rows: list[tuple[str, int, bool, str]]) -> None:
+    """Any text (commas, quotes, newlines, unicode), integers and booleans read back as written."""
+    mapping = parse_mapping({
+        "type": "T", "id": "urn:ngsi-ld:T:{key}",
+        "attributes": {"label": "label", "count": {"column": "count", "datatype": "integer"},
+                       "flag": {"column": "flag", "datatype": "boolean"}},
+    })
+    text = csv_text(["key", "count", "flag", "label"],
+                    [[k, str(n), str(b).lower(), label] for k, n, b, label in rows])
+    path = Path(f"/tmp/ngsi-ld-csv-roundtrip-{abs(hash(text))}.csv")
+    path.write_text(text, encoding="utf-8", newline="")
+    try:
+        read = [r.entity for r in open_source(path, mapping=mapping).records]
+    finally:
+        path.unlink()
+    for (key, count, flag, label), got in zip(rows, read, strict=True):
+        assert got is not None
+        assert got["id"] == f"urn:ngsi-ld:T:{key}"
+        assert got["count"]["value"] == count and got["flag"]["value"] is flag
+        assert got.get("label", {}).get("value", "") == label
+
+
+def test_an_interrupted_load_resumes_after_the_last_written_batch(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "lights.jsonl", [entity(i) for i in range(30)])
+    state = tmp_path / "state"
+    with BrokerProcess("memory:") as broker:
+        url = broker.url
+        # The broker goes away after the first batch: the load stops with a resume point.
+        calls = 0
+        original = command.Loader._settle
+
+        async def settle_then_stop(self: Any, *args: Any) -> None:
+            nonlocal calls
+            await original(self, *args)
+            calls += 1
+            if calls == 2:
+                broker.stop()
+
+        command.Loader._settle = settle_then_stop  # type: ignore[method-assign]
+        try:
+            code, out, err = run(str(source), "--url", url, "--batch-size", "10",
+                                 "--state-dir", str(state))
+        finally:
+            command.Loader._settle = original  # type: ignore[method-assign]
+        assert code == 2, err
+        assert "interrupted: run the same command to resume" in out
+    with BrokerProcess("memory:", port=int(url.rsplit(":", 1)[1])):
+        code, out, err = run(str(source), "--url", url, "--batch-size", "10",
+                             "--state-dir", str(state))
+        assert code == 0, err
+        assert "resuming after record" in err
+        loaded = int(out.split("loaded ")[1].split(" ")[0])
+        assert 0 < loaded < 30
+        assert not list(state.iterdir())  # finished: no resume point left
+
+
+def test_loading_into_a_running_broker(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "lights.jsonl",
+                         [entity(1), entity(2, powerState={"type": "Property", "value": 3}),
+                          {"id": "urn:ngsi-ld:X:1", "type": "X", "a": {"type": "Bad"}}])
+    with BrokerProcess("memory:") as broker:
+        code, out, err = run(str(source), "--url", broker.url, "--tenant", "city",
+                             "--state-dir", str(tmp_path / "state"))
+        assert code == 1
+        assert "loaded 2 entities" in out
+        assert "urn:ngsi-ld:X:1: rejected:" in err
+        request = urllib.request.Request(broker.url + "/ngsi-ld/v1/entities?type=Streetlight",
+                                         headers={"NGSILD-Tenant": "city"})
+        with urllib.request.urlopen(request) as resp:
+            assert len(orjson.loads(resp.read())) == 2
+
+
+def test_the_readme_csv_example_loads_with_its_one_bad_row_reported(tmp_path: Path) -> None:
+    docs = Path(__file__).resolve().parents[1] / "docs" / "examples"
+    db = tmp_path / "b.db"
+    code, out, err = run(str(docs / "air-quality.csv"), "--mapping",
+                         str(docs / "air-quality.mapping.json"), "--store", f"sqlite:{db}",
+                         "--model-schemas", str(DIRECTORY), "--state-dir", str(tmp_path / "s"))
+    assert code == 1
+    assert "loaded 3 entities" in out
+    assert "air-quality.csv:3: rejected: column no2: 'not measured' is not a number" in err
+    assert len(stored(db)) == 3
