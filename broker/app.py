@@ -16,7 +16,7 @@ from broker.config import Settings
 from broker.contexts import ContextResolver
 from broker.events import ChangeBus
 from broker.expiry import ExpirySweeper
-from broker.http import json_response, tenant_of
+from broker.http import PREFERENCE_APPLIED, json_response, tenant_of, version_applied
 from broker.metrics import Metrics
 from broker.preconditions import checked, length_required, options
 from broker.render_cache import KnownVersions, RenderCache
@@ -165,6 +165,11 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     tenant = request.headers.get("NGSILD-Tenant")
     if tenant is not None:  # 6.3.14: present in the request, present in the response
         response.headers["NGSILD-Tenant"] = tenant
+    if "Prefer" in request.headers and response.status == 200 \
+            and PREFERENCE_APPLIED not in response.headers:
+        # 4.3.6.8: payloads other than Entity data have no version fallbacks, they
+        # conform as they are (entity routes amend and answer the header themselves)
+        response.headers.update(version_applied(request))
     if origin:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, PUT, DELETE, OPTIONS"

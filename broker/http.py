@@ -1,7 +1,7 @@
 """HTTP edge: media types, Accept negotiation, Link headers, tenants, bodies, responses.
 
 ETSI GS CIM 009 v1.8 clause 6.3 (HTTP binding): 6.3.4 MIME types, 6.3.5 JSON-LD
-@context resolution, 6.3.6 Accept negotiation, 6.3.14 tenants.
+@context resolution, 6.3.6 Accept negotiation and the Prefer header, 6.3.14 tenants.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ngsi_ld.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from ngsi_ld.versions import Version, conformant, format_version, parse_version
 
 JSON = "application/json"
 LD_JSON = "application/ld+json"
@@ -30,11 +31,13 @@ GEO_JSON = "application/geo+json"
 MERGE_PATCH = "application/merge-patch+json"
 CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 TENANT_HEADERS = ("NGSILD-Tenant", "Fiware-Service")
+PREFERENCE_APPLIED = "Preference-Applied"
 
 # 6.3.5: Link: <url>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"
 _LINK_RE = re.compile(r"^\s*<([^>]*)>\s*((?:;\s*[A-Za-z*-]+\s*=\s*(?:\"[^\"]*\"|[^;,\s]+)\s*)*)$")
 _PARAM_RE = re.compile(r";\s*([A-Za-z*-]+)\s*=\s*(\"[^\"]*\"|[^;,\s]+)")
 _TENANT_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
+_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 def link_header(url: str) -> str:
@@ -74,6 +77,70 @@ def _link_context(value: str) -> str | None:
             )
         found = url
     return found
+
+
+def preferences(request: web.Request) -> dict[str, str]:
+    """The request's ``Prefer`` preferences (IETF RFC 7240): lower-case name -> value
+    ("" without one); parameters are dropped and the first of a repeated name counts."""
+    values = request.headers.getall("Prefer", None)
+    if not values:
+        return {}
+    return parse_prefer(", ".join(values))
+
+
+def parse_prefer(value: str) -> dict[str, str]:
+    """The preferences of a ``Prefer`` header value, as :func:`preferences` reads them."""
+    return dict(_preferences(value))
+
+
+@lru_cache(maxsize=64)
+def _preferences(value: str) -> tuple[tuple[str, str], ...]:
+    # one linear pass: preferences split at "," and parameters at ";" outside quotes
+    found: dict[str, str] = {}
+    for preference in _split_outside_quotes(value, ","):
+        head = _split_outside_quotes(preference, ";")[0]
+        name, eq, word = head.partition("=")
+        name, word = name.strip(), word.strip()
+        if not _TOKEN_RE.fullmatch(name):
+            continue  # not RFC 7240: a preference that cannot be read is ignored
+        if len(word) >= 2 and word[0] == word[-1] == '"':
+            word = re.sub(r"\\(.)", r"\1", word[1:-1])
+        found.setdefault(name.lower(), word if eq else "")
+    return tuple(found.items())
+
+
+def _split_outside_quotes(value: str, separator: str) -> list[str]:
+    parts: list[str] = []
+    start, quoted, escaped = 0, False, False
+    for i, char in enumerate(value):
+        if escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == separator and not quoted:
+            parts.append(value[start:i])
+            start = i + 1
+    parts.append(value[start:])
+    return parts
+
+
+def requested_version(request: web.Request) -> Version | None:
+    """The version of a ``Prefer: ngsi-ld=<major.minor>`` preference (6.3.6), or None."""
+    if "Prefer" not in request.headers:
+        return None
+    value = preferences(request).get("ngsi-ld")
+    return None if value is None else parse_version(value)
+
+
+def version_applied(request: web.Request) -> dict[str, str]:
+    """``Preference-Applied: ngsi-ld=<version>`` for a version preference (5.7.1.4): the
+    version the payload conforms to; no header without one."""
+    version = requested_version(request)
+    if version is None:
+        return {}
+    return {PREFERENCE_APPLIED: f"ngsi-ld={format_version(conformant(version))}"}
 
 
 def _split_links(value: str) -> list[str]:

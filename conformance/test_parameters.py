@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.client import Client
-from conformance.data import ENTITIES, INVALID, create, eid, entity, is_problem
+from conformance.data import ENTITIES, INVALID, create, eid, entity, is_problem, prop
 
 ONE = ENTITIES + "/urn:ngsi-ld:Thing:x"
 CASES = [
@@ -61,7 +61,7 @@ def test_unknown_parameter_is_invalid_request(client: Client, method: str, path:
 @pytest.mark.clause("6.3.20")
 def test_known_parameters_still_work(client: Client, uid: str) -> None:
     made = eid("Thing", uid)
-    create(client, entity(made, "Thing"))
+    create(client, entity(made, "Thing", speed=prop(3)))
     reply = client.get(f"{ENTITIES}/{made}?options=keyValues&attrs=speed&local=true")
     assert reply.status == 200
     reply = client.get(f"{ENTITIES}?type=Thing&id={made}&limit=5&offset=0&count=true&local=true")

@@ -10,7 +10,18 @@ from urllib.parse import quote
 import pytest
 
 from conformance.client import Client, link
-from conformance.data import BAD_DATA, ENTITIES, ERR, create, eid, entity, is_problem, prop, rel
+from conformance.data import (
+    BAD_DATA,
+    ENTITIES,
+    ERR,
+    INVALID,
+    create,
+    eid,
+    entity,
+    is_problem,
+    prop,
+    rel,
+)
 
 QUERY = "/ngsi-ld/v1/entityOperations/query"
 
@@ -267,9 +278,15 @@ def test_malformed_q_names_the_position(client: Client) -> None:
 
 @pytest.mark.clause("6.3.10")
 @pytest.mark.parametrize("param", ["limit=-1", "limit=abc", "offset=-3", "offset=1.5",
-                                   "limit=0", "options=fancy"])
-def test_bad_paging_or_option_is_400(client: Client, param: str) -> None:
+                                   "limit=0"])
+def test_bad_paging_is_400(client: Client, param: str) -> None:
     assert is_problem(client.get(f"{ENTITIES}?type=T&{param}"), 400, BAD_DATA)
+
+
+@pytest.mark.clause("6.3.20")
+@pytest.mark.parametrize("param", ["options=fancy", "options=keyValues,fancy", "format=fancy"])
+def test_an_invalid_option_or_format_is_invalid_request(client: Client, param: str) -> None:
+    assert is_problem(client.get(f"{ENTITIES}?type=T&{param}"), 400, INVALID)
 
 
 @pytest.mark.clause("6.3.10")

@@ -27,6 +27,8 @@ REPRESENTATION = frozenset({
     "local",
 })
 PAGING = frozenset({"limit", "offset", "count"})
+#: 4.5.23: Linked Entity retrieval
+LINKING = frozenset({"join", "joinLevel", "containedBy"})
 #: 4.23: Entity ordering
 ORDERING = frozenset({"orderBy", "orderFrom", "orderGeometry", "collation"})
 
@@ -34,9 +36,11 @@ ORDERING = frozenset({"orderBy", "orderFrom", "orderGeometry", "collation"})
 OPERATIONS: dict[str, frozenset[str]] = {
     # 5.6 and 5.7: entities and their attributes
     "createEntity": frozenset({"local"}),
-    "queryEntities": ENTITY_SELECTORS | REPRESENTATION | PAGING | ORDERING | {"expandValues"},
+    "queryEntities": (
+        ENTITY_SELECTORS | REPRESENTATION | PAGING | ORDERING | LINKING | {"expandValues"}
+    ),
     "purgeEntities": ENTITY_SELECTORS | {"keep", "drop"},
-    "retrieveEntity": REPRESENTATION | {"type"},
+    "retrieveEntity": REPRESENTATION | LINKING | {"type"},
     "deleteEntity": frozenset({"type", "local"}),
     "mergeEntity": frozenset({"options", "format", "type", "observedAt", "lang", "local"}),
     "replaceEntity": frozenset({"options", "type", "local"}),

@@ -4,6 +4,10 @@ Clause 4.5 (normalized, 4.5.1 concise, 4.5.3/4.5.4 simplified a.k.a.
 keyValues), 5.7.1 retrieval options (sysAttrs, attrs, pick, omit, datasetId),
 4.15 languages (``lang``) and 4.5.16/4.5.17 GeoJSON.  Names must already be
 compacted by the caller; nothing here renames anything.
+
+Linked Entities (4.5.23.2) arrive already rendered on the instances that link
+to them (``entity``, ``entityList``: see :mod:`ngsi_ld.linking`) and are output
+as they are.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ __all__ = [
 Format = Literal["normalized", "concise", "keyValues"]
 #: Maps a name (an expanded IRI) to the name a client sees; None: names stay as they are.
 Compact = Callable[[str], str] | None
-# 6.3.11: sysAttrs shows the system temporal attributes, expiresAt (4.22) included
+#: system members, output with sysAttrs only (6.3.11; expiresAt of transient data, 4.22)
 _SYS = ("createdAt", "modifiedAt", "deletedAt", "expiresAt")
 _COMMON = ("observedAt", "unitCode", "datasetId")
 # non-reified members named by a type IRI (4.5.2.2): compacted like objectType
@@ -146,7 +150,7 @@ def _render(
     main = MAIN_MEMBER[kind]
     out: dict[str, Any] = {"type": kind}
     value = _compacted_value(kind, main, inst[main], compact)
-    if kind == "LanguageProperty" and lang is not None and lang != "*":
+    if kind == "LanguageProperty" and lang is not None:
         # 4.15 a LanguageProperty in one language is rendered as a Property with "lang".
         tag, text = best_language(value, lang)
         out = {"type": "Property", "value": text, "lang": tag}
@@ -154,6 +158,13 @@ def _render(
         out["objectList"] = [{"object": target} for target in value]
     else:
         out[main] = value
+    if kind == "Relationship" and "entity" in inst:
+        # 4.5.23.2 inline: the Linked Entity (an array of them for an array of objects)
+        linked = inst["entity"]
+        out["entity"] = [e for e in linked if e is not None] if linked.__class__ is list \
+            else linked
+    elif kind == "ListRelationship" and "entityList" in inst:
+        out["entityList"] = [e for e in inst["entityList"] if e is not None]
     if "objectType" in inst:
         names = inst["objectType"]
         if compact is not None:
@@ -215,9 +226,19 @@ def _simplified(inst: dict[str, Any], lang: str | None, compact: Compact = None)
     kind = inst["type"]
     main = MAIN_MEMBER[kind]
     value = _compacted_value(kind, main, inst[main], compact)
-    if kind in ("Property", "GeoProperty", "Relationship"):
+    if kind in ("Property", "GeoProperty"):
         return value
-    if kind == "LanguageProperty" and lang is not None and lang != "*":
+    if kind in ("Relationship", "ListRelationship"):
+        # 4.5.4: the object(s); inline (4.5.23.2) each linked target becomes its entity
+        linked = inst.get("entity" if kind == "Relationship" else "entityList")
+        if linked is None:
+            return value
+        if linked.__class__ is not list:
+            return linked
+        return [target if e is None else e for target, e in zip(value, linked, strict=True)]
+    if kind == "ListProperty":
+        return value  # 4.5.4: the ordered array of values
+    if kind == "LanguageProperty" and lang is not None:
         return best_language(value, lang)[1]
     return {main: value}
 

@@ -114,8 +114,12 @@ async def test_the_detail_view_shows_each_representation(page: Any, fmt: str, sh
     await page.click("#query button[type=submit]")
     await page.click(f"#entities tr[data-id='{LAMP}']")
     await page.click(f"#formats button[data-format={fmt}]")
-    await page.wait_for_function(
-        f"document.getElementById('detail-body').textContent.includes({shows!r})")
+    # the previous representation may still show what this one shows: wait for both
+    # conditions, so the check reads the new rendering
+    condition = f"document.getElementById('detail-body').textContent.includes({shows!r})"
+    if hides is not None:
+        condition += f" && !document.getElementById('detail-body').textContent.includes({hides!r})"
+    await page.wait_for_function(condition)
     text = await page.inner_text("#detail-body")
     assert orjson.loads(text)["id"] == LAMP
     if hides is not None:

@@ -3,10 +3,22 @@ from __future__ import annotations
 import contextlib
 
 import pytest
+from aiohttp.test_utils import make_mocked_request
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.http import GEO_JSON, JSON, LD_JSON, link_header, negotiate, parse_link_context
+from broker.http import (
+    GEO_JSON,
+    JSON,
+    LD_JSON,
+    _preferences,
+    link_header,
+    negotiate,
+    parse_link_context,
+    preferences,
+    requested_version,
+    version_applied,
+)
 from ngsi_ld.errors import BadRequestData, NotAcceptable
 
 OFFERED = (JSON, LD_JSON, GEO_JSON)
@@ -84,3 +96,36 @@ def test_link_parser_never_fails_otherwise(text: str) -> None:
 def test_negotiation_never_fails_otherwise(text: str) -> None:
     with contextlib.suppress(NotAcceptable):
         assert negotiate(text, OFFERED) in OFFERED
+
+
+# -- Prefer (IETF RFC 7240; 6.3.6 body=json and ngsi-ld=<version>) ----------------------
+@pytest.mark.parametrize("header, expected", [
+    ("ngsi-ld=1.0", {"ngsi-ld": "1.0"}),
+    ("NGSI-LD=1.0", {"ngsi-ld": "1.0"}),  # names are case-insensitive
+    ('ngsi-ld="1.0"', {"ngsi-ld": "1.0"}),  # a quoted value
+    ("ngsi-ld=1.0;q=0.1", {"ngsi-ld": "1.0"}),  # parameters do not change the preference
+    ("respond-async, ngsi-ld=1.0", {"respond-async": "", "ngsi-ld": "1.0"}),
+    ('return=minimal; foo="a,b", body=json', {"return": "minimal", "body": "json"}),
+    ("ngsi-ld=1.5, ngsi-ld=1.0", {"ngsi-ld": "1.5"}),  # the first of a repeated name
+    ("@@@, body=json", {"body": "json"}),  # what cannot be read is ignored
+    ('a="x\\"y"', {"a": 'x"y'}),
+])
+def test_preferences(header: str, expected: dict[str, str]) -> None:
+    assert dict(_preferences(header)) == expected
+
+
+@given(st.text(alphabet=' ,;="\\abc-1.', max_size=3000))
+def test_preferences_never_fail(text: str) -> None:
+    _preferences(text)  # linear: no pathological input
+
+
+def test_prefer_header_of_a_request() -> None:
+    request = make_mocked_request("GET", "/", headers={"Prefer": "NGSI-LD=1.5"})
+    assert preferences(request) == {"ngsi-ld": "1.5"}
+    assert requested_version(request) == (1, 5)
+    assert version_applied(request) == {"Preference-Applied": "ngsi-ld=1.5"}
+    later = make_mocked_request("GET", "/", headers={"Prefer": "ngsi-ld=3.2"})
+    assert version_applied(later) == {"Preference-Applied": "ngsi-ld=1.9"}
+    for headers in ({}, {"Prefer": "respond-async"}, {"Prefer": "ngsi-ld=latest"}):
+        request = make_mocked_request("GET", "/", headers=headers)
+        assert requested_version(request) is None and version_applied(request) == {}

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from broker.app import Broker, add_route, broker_of
 from broker.http import (
+    GEO_JSON,
     JSON,
     LD_JSON,
     MERGE_PATCH,
@@ -32,9 +33,11 @@ from broker.routes.common import (
     rendered_at,
     respond,
     respond_rendered,
+    version_applied,
     view_of,
     wants_key_values,
 )
+from broker.routes.linked import render_entities
 from broker.storage.versioned import versioned
 from ngsi_ld import attribute_ops, operations
 from ngsi_ld.attributes import parse_attribute
@@ -43,6 +46,7 @@ from ngsi_ld.errors import BadRequestData, InvalidRequest, ResourceNotFound
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.operations import KEEPS_CURRENT, Mutation, keeps_current
 from ngsi_ld.query import matches_types, parse_type_expr, resolve_names
+from ngsi_ld.representation import to_feature_collection
 from ngsi_ld.timeutil import now_iso
 
 #: 6.3.4: a PATCH body may also be application/merge-patch+json
@@ -190,13 +194,14 @@ async def retrieve_entity(request: web.Request) -> web.Response:
     media = negotiate(request.headers.get("Accept"), READ_MEDIA)
     context = parse_link_context(request.headers.get("Link"))
     ctx = await broker.resolver.active(context)
-    view = view_of(request, ctx, media)
+    view = view_of(request, ctx, media, must_match=True)
     prefer = request.headers.get("Prefer")  # 6.3.6: GeoJSON @context placement
     tenant = await broker.tenant(request)
     wanted = request.query.get("type")
     store = broker.store
     reads = versioned(store)
-    if wanted is None and reads is not None:
+    headers = version_applied(request)
+    if wanted is None and reads is not None and view.plain:
         # Nothing committed since this entity was last read: its version is known
         # and its rendering likely cached, no store read needed.
         data_version = store.data_version(tenant)
@@ -205,21 +210,31 @@ async def retrieve_entity(request: web.Request) -> web.Response:
             if known is not None:
                 body = rendered_at(broker, tenant, entity_id, known, view, ctx)
                 if body is not None:
-                    return await respond_rendered(broker, body, media, context, prefer=prefer)
+                    return await respond_rendered(broker, body, media, context, headers,
+                                                  prefer=prefer)
         item = await reads.read_versioned(tenant, entity_id)
         if item is not None and data_version is not None:
             broker.versions.put(tenant, entity_id, data_version, item.version)
         body = None if item is None else render_cached(broker, tenant, view, ctx, item)
         if body is None:
             raise ResourceNotFound(f"entity {entity_id} not found")
-        return await respond_rendered(broker, body, media, context, prefer=prefer)
+        return await respond_rendered(broker, body, media, context, headers,
+                                      prefer=prefer)
     entity = await store.get_entity(tenant, entity_id)
     entity = None if entity is None else live(entity)
     if entity is None:
         raise ResourceNotFound(f"entity {entity_id} not found")
     if wanted is not None and not _types(ctx, wanted) & set(entity.get("type", ())):
         raise ResourceNotFound(f"entity {entity_id} has none of the types {wanted}")
-    return await respond(broker, view.render(ctx, entity), media, context, prefer=prefer)
+    rendered = await render_entities(store, tenant, view, ctx, [entity])
+    data: Any = rendered.entities[0]
+    if view.join is not None and view.join.flat:
+        # 5.7.1.5: flattened, an array (a FeatureCollection in GeoJSON)
+        data = rendered.entities
+        if media == GEO_JSON:
+            data = to_feature_collection(data)
+    return await respond(broker, data, media, context, status=203 if rendered.altered else 200,
+                         headers=headers, prefer=prefer)
 
 
 # 5.6.6 Delete Entity

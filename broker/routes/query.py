@@ -30,8 +30,10 @@ from broker.routes.common import (
     respond,
     respond_rendered,
     uncached,
+    version_applied,
     view_of,
 )
+from broker.routes.linked import render_entities, resolve_linked_q
 from broker.routes.ordering import ordered_page, ordering_of
 from broker.storage.base import Entity
 from broker.storage.versioned import VersionedReads, versioned
@@ -172,7 +174,8 @@ def _parse_query(request: web.Request, ctx: ActiveContext) -> EntityQuery:
     params = request.query
     type_text = params.get("type")
     q_text, scope_text = params.get("q"), params.get("scopeQ")
-    q = None if q_text is None else cached_q(q_text)
+    # 4.9: q may filter on Linked Entity attributes (resolve_linked_q, with join)
+    q = None if q_text is None else cached_q(q_text, True)
     csf = params.get("csf")
     if csf is not None:
         # 4.9: a context source filter is a query on registrations; none are matched
@@ -282,14 +285,16 @@ async def answer(
     total: int | None
     store = broker.store
     reads = versioned(store)
-    headers: dict[str, str]
-    if ordering is None and len(queries) == 1 and reads is not None:
+    headers = version_applied(request)
+    prefer = request.headers.get("Prefer")
+    if ordering is None and len(queries) == 1 and reads is not None and view.plain:
         parts, total, more = await _rendered_page(
             broker, reads, tenant, queries[0], view, ctx, (offset, limit, count)
         )
-        headers = {RESULTS_COUNT: str(total)} if count else {}
+        if count:
+            headers[RESULTS_COUNT] = str(total)
         response = await respond_rendered(broker, parts, view.media_type, context, headers,
-                                          prefer=request.headers.get("Prefer"))
+                                          prefer=prefer)
     else:
         if ordering is not None:
             found, total = await ordered_page(store, tenant, queries, ordering, offset, limit)
@@ -310,15 +315,19 @@ async def answer(
             ordered = [merged[i] for i in sorted(merged)]
             found, total = ordered[offset:offset + limit], len(ordered)
             more = offset + limit < total
-        current = (live(entity) for entity in found)  # 4.22: nothing expired is shown
-        rendered = [view.render(ctx, entity) for entity in current if entity is not None]
-        rendered = [item for item in rendered if item]
-        data: Any = rendered
+        # 4.22: nothing expired is shown
+        found = [e for e in (live(entity) for entity in found) if e is not None]
+        # 4.5.23: the page's Linked Entities (inline, or appended when flat)
+        rendered = await render_entities(store, tenant, view, ctx, found)
+        # 4.21: an entity a pick reduced to nothing is left out
+        data: Any = [item for item in rendered.entities if item]
         if view.media_type == GEO_JSON:
-            data = to_feature_collection(rendered)  # respond gives it its @context
-        headers = {RESULTS_COUNT: str(total)} if count else {}
-        response = await respond(broker, data, view.media_type, context, headers=headers,
-                                 prefer=request.headers.get("Prefer"))
+            data = to_feature_collection(data)  # respond gives it its @context
+        if count:
+            headers[RESULTS_COUNT] = str(total)
+        response = await respond(broker, data, view.media_type, context,
+                                 status=203 if rendered.altered else 200, headers=headers,
+                                 prefer=prefer)
     links = _paging_links(request, offset, limit, more, view.media_type)
     if links:
         # one Link header (some clients keep only one): the context link, then the pages
@@ -353,7 +362,7 @@ async def query_entities(request: web.Request) -> web.StreamResponse:
             raise BadRequestData("geometryProperty needs the GeoJSON representation "
                                  "(Accept: application/geo+json)")
         view = view_of(plain, ctx, media, QUERY_OPTIONS)
-        query = query_of(plain, ctx)
+        query = await resolve_linked_q(broker.store, tenant, query_of(plain, ctx), view.join)
         ordering = ordering_of(plain.query, ctx)
         return await answer(broker, request, tenant, [query], view, ctx, context, ordering)
 

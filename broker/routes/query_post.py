@@ -2,7 +2,8 @@
 
 The body is a Query (5.2.23): one EntityQuery per EntitySelector of
 ``entities`` (OR-ed), the other members shared by all of them, and the view
-members (attrs, pick, omit, datasetId, lang) in the body instead of the URL.
+members (attrs, pick, omit, datasetId, lang, join, joinLevel, containedBy) in
+the body instead of the URL.
 The answer is the GET's (:func:`broker.routes.query.answer`).
 """
 
@@ -17,6 +18,7 @@ from aiohttp import web
 from broker.app import add_route, broker_of
 from broker.http import negotiate, read_body
 from broker.routes.common import READ_MEDIA, make_view
+from broker.routes.linked import resolve_linked_q
 from broker.routes.ordering import ordering_of_body
 from broker.routes.query import (
     QUERY_OPTIONS,
@@ -30,6 +32,8 @@ from broker.routes.query import (
     uri_list,
 )
 from ngsi_ld.errors import BadRequestData
+from ngsi_ld.linking import parse_join
+from ngsi_ld.projection import parse_projection
 from ngsi_ld.query import EntityQuery, expand_values, parse_scope_q
 
 QUERY = "/ngsi-ld/v1/entityOperations/query"
@@ -102,7 +106,7 @@ def post_queries(
     if geo_q is not None and not isinstance(geo_q, dict):
         raise BadRequestData("geoQ must be a GeoQuery object")
     q_text, scope_text = _text(body, "q"), _text(body, "scopeQ")
-    q = None if q_text is None else cached_q(q_text)
+    q = None if q_text is None else cached_q(q_text, True)  # rel{attr}: resolve_linked_q
     expand_names = _strings(body, "expandValues")
     if q is not None and expand_names is not None and expand is not None:
         q = expand_values(q, expand_names, expand)
@@ -129,8 +133,14 @@ def post_queries(
         queries.append(replace(
             common, ids=list(dict.fromkeys(ids)), type_expr=type_selector(types),
         ))
-    view = {name: _strings(body, name) for name in ("attrs", "pick", "omit", "datasetId")}
+    view: dict[str, Any] = {name: _strings(body, name) for name in ("attrs", "datasetId")}
+    for name in ("pick", "omit"):  # 4.21 projections, as a string or an array of terms
+        terms = _strings(body, name) if not isinstance(body.get(name), str) else [body[name]]
+        view[name] = None if terms is None else parse_projection(",".join(terms), name)
     view["lang"] = body.get("lang")
+    # 5.2.23: join, joinLevel and containedBy (4.5.23)
+    view["join"] = parse_join(body.get("join"), body.get("joinLevel"), body.get("containedBy"),
+                              body=True)
     return queries, view
 
 
@@ -155,10 +165,11 @@ async def query_post(request: web.Request) -> web.Response:
     view = make_view(
         request, ctx, media, attrs=members["attrs"], pick=members["pick"],
         omit=members["omit"], dataset_ids=members["datasetId"], lang=members["lang"],
-        allowed=QUERY_OPTIONS, linked=body.data.get("join") is not None,
+        join=members["join"], allowed=QUERY_OPTIONS,
     )
     tenant = await broker.tenant(request)
-    resolved = [resolve(ctx, query) for query in queries]
+    resolved = [await resolve_linked_q(broker.store, tenant, resolve(ctx, query), view.join)
+                for query in queries]
     ordering = ordering_of_body(body.data.get("ordering"), ctx)
     return await answer(broker, request, tenant, resolved, view, ctx, body.context, ordering)
 

@@ -18,17 +18,30 @@ TIME_MEMBERS = frozenset({"observedAt", "createdAt", "modifiedAt"})
 
 
 @dataclass(frozen=True, slots=True)
+class Hop:
+    """``rel{`` or ``rel{Type,Type:``: a Relationship followed to its Linked Entities
+    (4.9 EXAMPLE 13/14), optionally only those of the hinted Entity Types."""
+
+    relationship: str
+    types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class AttrPath:
     """``attr.sub.member[key.key]``: an attribute, its sub-attributes and a target inside.
 
     ``names`` are the attribute then sub-attribute names (terms until
     :func:`resolve_names` expands them); ``member`` is one of :data:`MEMBERS` or
     None for the main value; ``keys`` walk into a JSON value (never expanded).
+    ``via`` are the Relationships followed first (``rel{attr}``): the path is then
+    one of a Linked Entity, which the evaluators do not read; the query route
+    resolves such terms before (``ngsi_ld.query.linked``).
     """
 
     names: tuple[str, ...]
     member: str | None = None
     keys: tuple[str, ...] = ()
+    via: tuple[Hop, ...] = ()
 
 
 # -- values -------------------------------------------------------------------------

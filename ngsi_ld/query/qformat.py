@@ -57,6 +57,9 @@ def format_path(path: AttrPath) -> str:
         text += "." + path.member
     if path.keys:
         text += "[" + ".".join(path.keys) + "]"
+    for hop in reversed(path.via):
+        hint = ",".join(hop.types) + ":" if hop.types else ""
+        text = f"{hop.relationship}{{{hint}{text}}}"
     return text
 
 

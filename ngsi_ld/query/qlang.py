@@ -44,6 +44,7 @@ from ngsi_ld.query.ast import (
     Date,
     DateTime,
     Exists,
+    Hop,
     Number,
     Or,
     Pattern,
@@ -67,6 +68,8 @@ MAX_DEPTH = 32
 _NAME_CHARS = re.compile(r"[\w\-:/#@%+.]+")
 _TERM = re.compile(r"[\w\-]+")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-]*:(?!\d)")
+# 4.9 EXAMPLE 14: Entity Type hints before the path of a Linked Entity (``{Device:humidity}``)
+_TYPE_HINT = re.compile(r"[^\W\d][\w\-]*(?:\s*,\s*[^\W\d][\w\-]*)*:(?=[^\W\d])")
 _KEY = re.compile(r"[^\[\].;|()=!<>~\"',\s]+")
 _DATETIME = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?", re.ASCII
@@ -82,10 +85,11 @@ _VALUE_END = frozenset(";|),")
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, linked: bool = False) -> None:
         self.text = text
         self.pos = 0
         self.depth = 0
+        self.linked = linked
 
     # -- helpers -------------------------------------------------------------------
     def fail(self, message: str, pos: int | None = None) -> BadRequestData:
@@ -194,7 +198,30 @@ class _Parser:
             if self.pos >= len(self.text) or self.text[self.pos] != "]":
                 raise self.fail("expected ']'")
             self.pos += 1
+        if self.linked and self.pos < len(self.text) and self.text[self.pos] == "{":
+            return self.parse_linked(names, member, keys, start)
         return AttrPath(tuple(names), member, tuple(keys))
+
+    def parse_linked(self, names: list[str], member: str | None, keys: list[str],
+                     start: int) -> AttrPath:
+        """``rel{[Type,Type:]path}``: the path of the entity ``rel`` links to (4.9)."""
+        if len(names) != 1 or member is not None or keys:
+            raise self.fail("'{' follows the name of a Relationship only", start)
+        if self.depth >= MAX_DEPTH:
+            raise self.fail(f"Linked Entity paths nested deeper than {MAX_DEPTH}")
+        self.pos += 1
+        self.skip_ws()
+        hint = self.match(_TYPE_HINT)
+        types = () if hint is None else tuple(t.strip() for t in hint[:-1].split(","))
+        self.depth += 1
+        inner = self.parse_attribute()
+        self.depth -= 1
+        self.skip_ws()
+        if not self.text.startswith("}", self.pos):
+            raise self.fail("expected '}'")
+        self.pos += 1
+        hop = Hop(names[0], types)
+        return AttrPath(inner.names, inner.member, inner.keys, (hop, *inner.via))
 
     # -- values -------------------------------------------------------------------------
     def parse_operand(self, op: str) -> QValue:
@@ -356,13 +383,17 @@ def _split_path(raw: str) -> list[str]:
 
 
 # 4.9 NGSI-LD Query Language
-def parse_q(text: str) -> QExpr:
-    """Parse a q expression into its AST; BadRequestData (with the position) if invalid."""
+def parse_q(text: str, linked: bool = False) -> QExpr:
+    """Parse a q expression into its AST; BadRequestData (with the position) if invalid.
+
+    ``linked``: Linked Entity paths (``rel{attr}``, ``rel{Type:attr}``) are allowed;
+    only a caller that resolves them (Query Entities) asks for them.
+    """
     if not isinstance(text, str):
         raise BadRequestData("q must be a string")
     if len(text) > MAX_LENGTH:
         raise BadRequestData(f"invalid q: longer than {MAX_LENGTH} characters")
-    return _Parser(text).parse()
+    return _Parser(text, linked).parse()
 
 
 __all__ = ["MAX_DEPTH", "MAX_LENGTH", "format_path", "format_q", "parse_q"]

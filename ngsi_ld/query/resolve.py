@@ -18,6 +18,7 @@ from ngsi_ld.query.ast import (
     AttrPath,
     Comparison,
     Exists,
+    Hop,
     Or,
     QExpr,
     QValue,
@@ -45,8 +46,12 @@ def _value(value: QValue, expand_vocab: Expand | None) -> QValue:
 def _q(expr: QExpr, expand: Expand, expand_vocab: Expand | None) -> QExpr:
     if isinstance(expr, And | Or):
         return type(expr)(tuple(_q(term, expand, expand_vocab) for term in expr.terms))
+    via = tuple(
+        Hop(expand(hop.relationship), tuple(expand(t) for t in hop.types))
+        for hop in expr.path.via
+    )
     path = AttrPath(
-        tuple(expand(name) for name in expr.path.names), expr.path.member, expr.path.keys
+        tuple(expand(name) for name in expr.path.names), expr.path.member, expr.path.keys, via
     )
     if isinstance(expr, Exists):
         return Exists(path, expr.negated)
