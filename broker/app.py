@@ -15,6 +15,7 @@ from broker.cluster import ClusterNode, process_id
 from broker.config import Settings
 from broker.contexts import ContextResolver
 from broker.events import ChangeBus
+from broker.expiry import ExpirySweeper
 from broker.http import PREFERENCE_APPLIED, json_response, tenant_of, version_applied
 from broker.metrics import Metrics
 from broker.preconditions import checked, length_required, options
@@ -23,7 +24,14 @@ from broker.schemas import ModelSchemas, validating
 from broker.storage import open_store
 from broker.storage.base import Store
 from broker.storage.shared import shared
-from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError, NonexistentTenant
+from ngsi_ld import snapshots
+from ngsi_ld.errors import (
+    BadRequestData,
+    InternalError,
+    NgsiLdError,
+    NonexistentTenant,
+    ResourceNotFound,
+)
 
 log = logging.getLogger("broker")
 
@@ -51,22 +59,43 @@ class Broker:
     versions: KnownVersions = field(default_factory=KnownVersions)
     #: set when this process shares its store with others (broker.cluster)
     node: ClusterNode | None = None
+    #: deletes expired entities and attributes (clause 4.22), set by create_app
+    expiry: ExpirySweeper | None = None
     _tenants: set[str] = field(default_factory=set)
 
     async def tenant(self, request: web.Request, *, create: bool = False) -> str:
-        """The request's tenant; an unknown one is 404 unless the operation creates entities."""
+        """The request's tenant; an unknown one is 404 unless the operation creates entities.
+
+        With ``NGSILD-Snapshot`` (6.3.22) a read is answered from the Snapshot's
+        frozen entities: the tenant that holds them.
+        """
         tenant = tenant_of(request, self.settings.multi_tenancy)
-        if not tenant or tenant in self._tenants:
-            return tenant
-        if create:
-            await self.store.ensure_tenant(tenant)
-        elif not await self.store.tenant_exists(tenant):
-            raise NonexistentTenant(f"tenant {tenant!r} does not exist")
-        self._tenants.add(tenant)
+        if tenant and tenant not in self._tenants:
+            if create:
+                await self.store.ensure_tenant(tenant)
+            elif not await self.store.tenant_exists(tenant):
+                raise NonexistentTenant(f"tenant {tenant!r} does not exist")
+            self._tenants.add(tenant)
+        snapshot = request.headers.get(snapshots.HEADER)
+        if snapshot is not None:
+            return await self._snapshot_tenant(request, tenant, snapshot.strip())
         return tenant
+
+    async def _snapshot_tenant(self, request: web.Request, tenant: str, snapshot: str) -> str:
+        if request.method != "GET" and request.path != _QUERY_POST:
+            raise BadRequestData(f"{snapshots.HEADER} applies to reads only: a Snapshot is frozen")
+        record = await self.store.get_record(tenant, snapshots.RECORDS, snapshot)
+        frozen = None if record is None else record.get(snapshots.STORE_TENANT)
+        if not isinstance(frozen, str):
+            raise ResourceNotFound(f"Snapshot {snapshot} not found")
+        request[SNAPSHOT] = snapshot
+        return frozen
 
 
 BROKER = web.AppKey("broker", Broker)
+#: the Snapshot a read was answered from (set by Broker.tenant, echoed in the answer)
+SNAPSHOT = "ngsild_snapshot"
+_QUERY_POST = "/ngsi-ld/v1/entityOperations/query"
 
 
 def broker_of(request: web.Request) -> Broker:
@@ -110,6 +139,10 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if exc.status < 400:
             raise
         response = _http_problem(exc)
+        if exc.status == 405 and _names_no_entity(request):
+            response = problem_response(
+                BadRequestData(f"{request.method} needs the id of the entity in the path")
+            )
     except RecursionError:
         # Only input nested past every limit gets here (parsers and the attribute
         # checks bound nesting); logged in case it is a bug after all.
@@ -152,6 +185,13 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
+def _names_no_entity(request: web.Request) -> bool:
+    # 5.6.17.4 and 5.6.18.4: a merge or replace of /entities/ is a request whose entity
+    # id is "not present", BadRequestData, rather than a method the collection lacks
+    return request.method in ("PATCH", "PUT") and request.path.rstrip("/") == _ENTITIES
+
+
+_ENTITIES = "/ngsi-ld/v1/entities"
 _RESOURCES = web.AppKey("resources_by_path", dict[str, web.Resource])
 
 
@@ -183,6 +223,8 @@ def add_route(
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
     """The broker application; the store is opened at start-up and closed at cleanup."""
     store = store if store is not None else open_store(settings.store)
+    # 4.22: what expires is removed by the broker itself, whatever a model schema requires
+    unchecked = store
     if settings.model_schemas:  # SchemaLoadError is a ValueError: the CLI reports it
         schemas = ModelSchemas.load(settings.model_schemas, settings.core_context_version)
         store = validating(store, schemas)
@@ -203,6 +245,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     )
     broker = app[BROKER] = Broker(settings=settings, store=store, resolver=resolver)
     node = broker.node = _cluster_node(settings, broker)
+    sweeper = broker.expiry = ExpirySweeper(unchecked, broker.events)
 
     async def startup(app: web.Application) -> None:
         await store.open()
@@ -213,15 +256,24 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     async def follow(app: web.Application) -> None:
         if node is not None:
             node.start()
+        sweeper.start()  # after the subscriptions loaded: they hear of the deletions
 
     async def cleanup(app: web.Application) -> None:
+        await sweeper.close()
         if node is not None:
             await node.close()
         await resolver.close()
         await store.close()
 
+    async def echo_snapshot(request: web.Request, response: web.StreamResponse) -> None:
+        # 6.3.22: the answer of a read from a Snapshot names it
+        snapshot = request.get(SNAPSHOT)
+        if snapshot is not None and response.status < 400:
+            response.headers[snapshots.HEADER] = snapshot
+
     app.on_startup.append(startup)
     app.on_cleanup.append(cleanup)
+    app.on_response_prepare.append(echo_snapshot)
 
     from broker import explorer
     from broker.routes import setup_routes

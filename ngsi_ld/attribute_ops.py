@@ -1,4 +1,4 @@
-"""Operations on one attribute of an entity (ETSI GS CIM 009 v1.8, 5.6.4, 5.6.5, 5.6.19).
+"""Operations on one attribute of an entity (ETSI GS CIM 009 v1.9.1, 5.6.4, 5.6.5, 5.6.19).
 
 Mutation builders like those of :mod:`ngsi_ld.operations` (which re-exports
 them): each returns a pure function from the current entity to the new one.
@@ -45,23 +45,34 @@ def _locate(entity: Entity, entity_id: str, name: str, dataset_id: str | None) -
 
 # 5.6.4 Partial Attribute Update
 def update_attribute(entity_id: str, name: str, fragment: Instance, now: str) -> Mutation:
-    """5.6.4 Partial Attribute Update: merge ``fragment``'s members into one instance.
+    """5.6.4 Partial Attribute Update: merge an Attribute Fragment into one instance.
 
     ``fragment["datasetId"]`` selects the instance (absent: the default one).
     Members given replace the old ones, sub-attributes given are added or
-    replaced whole, an NGSI-LD Null removes a member or a sub-attribute.  The
-    attribute itself cannot be deleted this way (BadRequestData).  Missing
-    entity, attribute or instance: ResourceNotFound.
+    replaced whole, an NGSI-LD Null removes a member or a sub-attribute, and the
+    Null as the main member deletes the instance (5.5.8: the member is deleted,
+    as 5.6.5 would).  The fragment cannot change the attribute's type
+    (BadRequestData).  Missing entity, attribute or instance: ResourceNotFound.
     """
     check_instance(name, fragment)
-    if is_delete(fragment):
-        raise BadRequestData(f"partial update cannot delete attribute {name}; use DELETE")
     dataset_id = fragment.get("datasetId")
+    deletes = is_delete(fragment)
 
     def mutation(current: Entity | None) -> Entity | None:
         entity = require_entity(current, entity_id)
         index = _locate(entity, entity_id, name, dataset_id)
         instances = entity["attrs"][name]
+        kind = fragment.get("type")
+        if deletes:
+            del instances[index]
+            if not instances:
+                del entity["attrs"][name]
+            return touch(entity, now)
+        if kind is not None and kind != instances[index].get("type"):
+            raise BadRequestData(
+                f"attribute {name} is a {instances[index].get('type')}: a partial update "
+                f"cannot make it a {kind}"
+            )
         instances[index] = merge_instance(instances[index], fragment, now, deep=False)
         return touch(entity, now)
 
@@ -119,4 +130,20 @@ def delete_attribute(
     return mutation
 
 
-__all__ = ["delete_attribute", "replace_attribute", "update_attribute"]
+# 5.6.5 Delete Entity Attribute, the target being scope
+def delete_scope(entity_id: str, now: str) -> Mutation:
+    """5.6.5.4: "If the target Attribute is scope, remove the scope Attribute".
+
+    Missing entity, or an entity without scope: ResourceNotFound.
+    """
+
+    def mutation(current: Entity | None) -> Entity | None:
+        entity = require_entity(current, entity_id)
+        if entity.pop("scope", None) is None:
+            raise ResourceNotFound(f"entity {entity_id} has no scope")
+        return touch(entity, now)
+
+    return mutation
+
+
+__all__ = ["delete_attribute", "delete_scope", "replace_attribute", "update_attribute"]

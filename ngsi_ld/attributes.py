@@ -3,6 +3,7 @@
 Clause 4.5 and 5.2: Property, Relationship, GeoProperty, LanguageProperty,
 VocabProperty, JsonProperty, ListProperty, ListRelationship; normalized and
 concise input (4.5.1), keyValues input (4.5.3); multi-attributes (4.5.5).
+The value of each kind's main member is checked by :mod:`ngsi_ld.values`.
 
 An attribute is returned as a list of instances (docs/architecture.md).  With
 ``allow_null=True`` (update and merge bodies) the NGSI-LD Null
@@ -18,19 +19,30 @@ nested deeper than 100 levels, orjson deeper than 254.
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from typing import Any
 
 from ngsi_ld.errors import BadRequestData
-from ngsi_ld.geojson import is_geometry, validate_geometry
+from ngsi_ld.geojson import validate_geometry
+from ngsi_ld.identifiers import is_iri, is_term
 from ngsi_ld.instances import DELETE as NULL
 from ngsi_ld.instances import MAIN_MEMBER, MAIN_MEMBERS, is_delete
-from ngsi_ld.timeutil import is_date, is_datetime, is_time
+from ngsi_ld.timeutil import is_utc_datetime
+from ngsi_ld.values import (
+    MAX_VALUE_DEPTH,
+    check_depth,
+    check_language_value_type,
+    is_supported_geometry,
+    main_value,
+    object_type,
+)
 
 __all__ = [
     "KINDS",
     "MAIN_MEMBER",
+    "MAX_VALUE_DEPTH",
     "NULL",
+    "PROOF",
     "RESERVED_NAMES",
     "check_name",
     "is_deletion",
@@ -40,8 +52,6 @@ __all__ = [
 ]
 
 KINDS = frozenset(MAIN_MEMBER)
-#: arrays and objects one attribute value may nest
-MAX_VALUE_DEPTH = 32
 #: sub-attributes of sub-attributes... (each level nests two in the internal form)
 MAX_SUB_ATTRIBUTE_DEPTH = 16
 # Concise input: a main member without "type" gives the kind (4.5.1).
@@ -55,11 +65,31 @@ _KIND_OF_MEMBER = {
     "objectList": "ListRelationship",
 }
 # Members an instance may carry besides its main member and sub-attributes.
-_COMMON = frozenset({"observedAt", "unitCode", "datasetId"})
+_COMMON = frozenset({"observedAt", "unitCode", "datasetId", "expiresAt", "valueType"})
 # Sent by clients but owned by the broker: ignored on input.
-_IGNORED = frozenset({"createdAt", "modifiedAt", "deletedAt", "instanceId", "@context"})
+_IGNORED = frozenset({"createdAt", "modifiedAt", "deletedAt", "instanceId"})
+# 4.5.2.2 and 4.5.3.2, "Prohibited" and "Output Only": members of notifications
+# (showChanges) and of inline Linked Entity retrieval, never valid on input.
+_OUTPUT_ONLY = frozenset({
+    "previousValue", "previousObject", "previousLanguageMap", "previousJson", "previousVocab",
+    "previousValueList", "previousObjectList", "entity", "entityList",
+})
+# 4.5.2.2: entityIdSealed and entityTypeSealed belong to the ngsildproof Property only.
+_SEALED = frozenset({"entityIdSealed", "entityTypeSealed"})
+#: the Property carrying a W3C Data Integrity proof (4.5.2.2, annex C.11), as a term
+#: or as its core IRI (the core @context is protected: the term cannot mean anything else)
+PROOF = frozenset({"ngsildproof", "https://uri.etsi.org/ngsi-ld/ngsildproof"})
+# 4.5.3.2 and 4.5.24.2: relationships and raw JSON are unitless.
+_UNITLESS = frozenset({"Relationship", "ListRelationship", "JsonProperty"})
+# 4.7.1: the Properties the core @context defines as GeoProperties.
+_GEO_NAMES = frozenset(
+    name
+    for term in ("location", "observationSpace", "operationSpace")
+    for name in (term, "https://uri.etsi.org/ngsi-ld/" + term)
+)
 
-#: Names that cannot be attribute or sub-attribute names (NGSI-LD structural members).
+#: Names that cannot be attribute or sub-attribute names (NGSI-LD structural members,
+#: and the core context's non-reified Properties, clause 4.5.1).
 RESERVED_NAMES = frozenset(
     {
         "id",
@@ -75,23 +105,22 @@ RESERVED_NAMES = frozenset(
         "instanceId",
         *_COMMON,
         *_IGNORED,
+        *_SEALED,
         *MAIN_MEMBERS,
     }
 )
 
-_TERM = re.compile(r"[^\W\d][\w.\-]*")
-_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+")
-_LANG_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|@none")
 
+@dataclass(frozen=True, slots=True)
+class _Mode:
+    """How one request's attributes are read."""
 
-def is_term(name: object) -> bool:
-    """True for a JSON-LD term usable as a name (NCName-like: no colon, not digit-first)."""
-    return isinstance(name, str) and _TERM.fullmatch(name) is not None
-
-
-def is_iri(value: object) -> bool:
-    """True for an absolute URI or compact IRI (``scheme:rest``, no spaces)."""
-    return isinstance(value, str) and _IRI.fullmatch(value) is not None
+    #: the NGSI-LD Null may stand for a main member (update, merge): a deletion
+    allow_null: bool
+    #: the NGSI-LD Null may be a member of an object in a Property value (merge, 5.5.4)
+    null_in_objects: bool = False
+    #: an Attribute Fragment (5.6.4): the main member and the type may be absent
+    fragment: bool = False
 
 
 # Names already found valid (the same few names come in request after request);
@@ -119,21 +148,47 @@ def is_deletion(instance: dict[str, Any]) -> bool:
 
 
 def parse_attribute(
-    name: str, value: Any, *, key_values: bool = False, allow_null: bool = False
+    name: str,
+    value: Any,
+    *,
+    key_values: bool = False,
+    allow_null: bool = False,
+    null_in_objects: bool = False,
+    fragment: bool = False,
 ) -> list[dict[str, Any]]:
     """Validate one attribute and return its instances in the internal form.
 
     ``value`` is the attribute as sent: normalized or concise (or, with
     ``key_values``, a bare value), possibly an array of instances.
+    ``null_in_objects``: the NGSI-LD Null may also be a member of an object in a
+    Property value (merge, clause 5.5.4).  ``fragment``: ``value`` is an Attribute
+    Fragment (5.6.4), whose type and main member may be absent; such an instance
+    comes back without ``type``.
     """
     check_name(name)
+    mode = _Mode(allow_null, null_in_objects, fragment)
     if key_values:
-        return [_key_value(name, value, allow_null)]
-    if isinstance(value, list) and _looks_multi(value):
-        instances = [_instance(name, item, allow_null, top=True) for item in value]
+        instances = [_key_value(name, value, mode)]
+    elif isinstance(value, list) and _looks_multi(value):
+        instances = [_instance(name, item, mode, top=True) for item in value]
         _check_datasets(name, instances)
-        return instances
-    return [_instance(name, value, allow_null, top=True)]
+    else:
+        instances = [_instance(name, value, mode, top=True)]
+    if name in _GEO_NAMES:
+        for inst in instances:
+            _check_geo_name(name, inst)
+    return instances
+
+
+def _check_geo_name(name: str, inst: dict[str, Any]) -> None:
+    # 4.7.1: location, observationSpace and operationSpace are GeoProperties: their
+    # value is a geometry.  A "Property" holding a geometry is let through as sent
+    # (Smart Data Models examples type location so); any other value is refused.
+    kind = inst.get("type")
+    if kind is None or kind == "GeoProperty" or is_delete(inst):
+        return
+    if kind != "Property" or not is_supported_geometry(inst.get("value")):
+        raise BadRequestData(f"Attribute {name!r} is a GeoProperty: its value is a geometry")
 
 
 def _looks_multi(items: list[Any]) -> bool:
@@ -160,21 +215,21 @@ def _check_datasets(name: str, instances: list[dict[str, Any]]) -> None:
         seen.add(ds)
 
 
-def _key_value(name: str, value: Any, allow_null: bool) -> dict[str, Any]:
+def _key_value(name: str, value: Any, mode: _Mode) -> dict[str, Any]:
     # 4.5.3 simplified input: everything is a Property but geometries.
-    if allow_null and value == NULL:
+    where = f"Attribute {name!r}"
+    if mode.allow_null and value == NULL:
         return {"type": "Property", "value": NULL}
     if value is None:
-        raise BadRequestData(f"Attribute {name!r}: null is not a valid value")
-    _check_depth(f"Attribute {name!r}", value)
-    if is_geometry(value):
-        validate_geometry(value, where=f"Attribute {name!r}")
-        return {"type": "GeoProperty", "value": value}
+        raise BadRequestData(f"{where}: null is not a valid value")
+    if is_supported_geometry(value):
+        return {"type": "GeoProperty", "value": main_value(where, "GeoProperty", value)}
+    value = main_value(where, "Property", value, null_in_objects=mode.null_in_objects)
     return {"type": "Property", "value": value}
 
 
 def _instance(
-    name: str, raw: Any, allow_null: bool, *, top: bool, level: int = 0
+    name: str, raw: Any, mode: _Mode, *, top: bool, level: int = 0
 ) -> dict[str, Any]:
     where = f"Attribute {name!r}" if top else f"Sub-attribute {name!r}"
     if level > MAX_SUB_ATTRIBUTE_DEPTH:
@@ -185,177 +240,143 @@ def _instance(
         kind = raw.get("type")
         if kind.__class__ is str and kind in KINDS:
             # The normalized form, by far the most common: straight to its members.
-            return _members(name, where, kind, raw, allow_null, top, level)
+            return _members(name, where, kind, raw, mode, top, level)
     # before anything recurses into it (geometry checks, error details); never
     # stricter than the two limits, which the parts below check one by one
-    _check_depth(where, raw, MAX_VALUE_DEPTH + MAX_SUB_ATTRIBUTE_DEPTH + 2)
-    if allow_null and raw == NULL:
+    check_depth(where, raw, MAX_VALUE_DEPTH + MAX_SUB_ATTRIBUTE_DEPTH + 2)
+    if mode.allow_null and raw == NULL:
         return {"type": "Property", "value": NULL}
     if raw is None:
         raise BadRequestData(f"{where}: null is not a valid value")
     if not isinstance(raw, dict):
         if isinstance(raw, list) and not top and _looks_multi(raw):
             raise BadRequestData(f"{where}: a sub-attribute cannot have several instances")
-        _check_depth(where, raw)
-        return {"type": "Property", "value": raw}  # concise: a bare value
+        value = main_value(where, "Property", raw, null_in_objects=mode.null_in_objects)
+        return {"type": "Property", "value": value}  # concise: a bare value
     kind = _kind_name(raw)
     if "type" not in raw:
         present = [m for m in _KIND_OF_MEMBER if m in raw]
         if len(present) > 1:
             raise BadRequestData(f"{where}: ambiguous, has both {present[0]!r} and {present[1]!r}")
         if not present:
-            if is_geometry(raw):
+            if is_supported_geometry(raw):
                 validate_geometry(raw, where=where)
                 return {"type": "GeoProperty", "value": raw}
+            if mode.fragment and top:
+                return _members(name, where, None, raw, mode, top, level)
             stray = sorted((_COMMON | {"objectType"}) & raw.keys())
             if stray:
                 raise BadRequestData(f"{where}: has {stray[0]!r} but no value")
-            _check_depth(where, raw)
-            return {"type": "Property", "value": raw}  # concise: an object value
+            value = main_value(where, "Property", raw, null_in_objects=mode.null_in_objects)
+            return {"type": "Property", "value": value}  # concise: an object value
         kind = _KIND_OF_MEMBER[present[0]]
-        if kind == "Property" and is_geometry(raw["value"]):
+        if kind == "Property" and is_supported_geometry(raw["value"]):
             kind = "GeoProperty"
     elif kind is None or kind not in KINDS:
-        if is_geometry(raw):
+        if is_supported_geometry(raw):
             validate_geometry(raw, where=where)
             return {"type": "GeoProperty", "value": raw}
         raise BadRequestData(f"{where}: type {raw['type']!r} is not an attribute type")
-    return _members(name, where, kind, raw, allow_null, top, level)
+    return _members(name, where, kind, raw, mode, top, level)
 
 
 def _members(
-    name: str, where: str, kind: str, raw: dict[str, Any], allow_null: bool, top: bool,
+    name: str, where: str, kind: str | None, raw: dict[str, Any], mode: _Mode, top: bool,
     level: int,
 ) -> dict[str, Any]:
-    main = MAIN_MEMBER[kind]
-    if main not in raw:
-        raise BadRequestData(f"{where}: a {kind} needs the member {main!r}")
-    inst: dict[str, Any] = {"type": kind}
-    if allow_null and _is_null_main(raw[main]):
-        inst[main] = raw[main]
-    else:
-        inst[main] = _main_value(where, kind, raw[main])
+    """The instance of ``raw`` (``kind`` None: an Attribute Fragment without type)."""
+    main = MAIN_MEMBER[kind] if kind is not None else None
+    inst: dict[str, Any] = {}
+    if kind is not None and (main in raw or "type" in raw or not mode.fragment):
+        inst["type"] = kind
+    if main is not None:
+        if main in raw:
+            if mode.allow_null and _is_null_main(raw[main]):
+                inst[main] = raw[main]
+            else:
+                inst[main] = main_value(
+                    where, kind or "", raw[main], null_in_objects=mode.null_in_objects
+                )
+        elif not mode.fragment:
+            raise BadRequestData(f"{where}: a {kind} needs the member {main!r}")
     sub: dict[str, Any] = {}
     for key, val in raw.items():
-        if key in ("type", main) or key in _IGNORED:
+        if key == "type" or key == main or key in _IGNORED:
             continue
         if key in MAIN_MEMBERS:
-            raise BadRequestData(f"{where}: {key!r} is not a member of a {kind}")
-        if key == "objectType":
-            if kind not in ("Relationship", "ListRelationship"):
-                raise BadRequestData(f"{where}: 'objectType' is only allowed on relationships")
-            inst[key] = _object_type(where, val)
-        elif key == "observedAt":
-            if not is_datetime(val):
-                raise BadRequestData(f"{where}: observedAt {val!r} is not an ISO 8601 date-time")
-            inst[key] = val
-        elif key == "unitCode":
-            if not isinstance(val, str) or not val:
-                raise BadRequestData(f"{where}: unitCode must be a non-empty string")
-            inst[key] = val
-        elif key == "datasetId":
-            if not top:
-                raise BadRequestData(f"{where}: a sub-attribute cannot have a datasetId")
-            if not is_iri(val):
-                raise BadRequestData(f"{where}: datasetId {val!r} is not a URI")
-            inst[key] = val
+            raise BadRequestData(f"{where}: {key!r} is not a member of a {kind or 'fragment'}")
+        if key in _COMMON or key == "objectType" or key in _SEALED:
+            _member(where, name, kind, key, val, inst, top=top)
+        elif key == "@context":
+            # 4.5.1 and 5.5.7: the @context of a request is the body's, never an attribute's
+            raise BadRequestData(f"{where}: an attribute cannot carry an embedded @context")
+        elif key in _OUTPUT_ONLY:
+            raise BadRequestData(f"{where}: {key!r} is an output member, not valid in a request")
         else:
             check_name(key, what="sub-attribute")
-            sub[key] = _instance(key, val, allow_null, top=False, level=level + 1)
+            sub[key] = _instance(key, val, mode, top=False, level=level + 1)
     if sub:
         inst["sub"] = sub
+    if name in PROOF and main in inst and not is_delete(inst):
+        _check_proof(where, inst)
     return inst
+
+
+def _member(
+    where: str, name: str, kind: str | None, key: str, val: Any, inst: dict[str, Any], *,
+    top: bool,
+) -> None:
+    """Check one non-reified member of an instance and set it on ``inst``."""
+    if key == "objectType":
+        if kind not in ("Relationship", "ListRelationship", None):
+            raise BadRequestData(f"{where}: 'objectType' is only allowed on relationships")
+        inst[key] = object_type(where, val)
+    elif key in ("observedAt", "expiresAt"):
+        # 4.8 and 4.22: temporal properties are DateTimes as 4.6.3 writes them (UTC, "Z")
+        if not is_utc_datetime(val):
+            raise BadRequestData(
+                f"{where}: {key} {val!r} is not a UTC date-time (YYYY-MM-DDThh:mm:ssZ)"
+            )
+        inst[key] = val
+    elif key == "unitCode":
+        if kind in _UNITLESS:
+            raise BadRequestData(f"{where}: a {kind} has no unitCode")
+        if not isinstance(val, str) or not val:
+            raise BadRequestData(f"{where}: unitCode must be a non-empty string")
+        inst[key] = val
+    elif key == "valueType":
+        if not isinstance(val, str) or not val:
+            raise BadRequestData(f"{where}: valueType must be a non-empty string")
+        if kind == "LanguageProperty":
+            check_language_value_type(where, val)
+        inst[key] = val
+    elif key == "datasetId":
+        if not top:
+            raise BadRequestData(f"{where}: a sub-attribute cannot have a datasetId")
+        if val == "@none":
+            return  # 4.5.5.1: "@none" names the default instance, which has no datasetId
+        if val == NULL:
+            raise BadRequestData(f"{where}: a datasetId cannot be deleted with the NGSI-LD Null")
+        if not is_iri(val):
+            raise BadRequestData(f"{where}: datasetId {val!r} is not a URI")
+        inst[key] = val
+    else:  # entityIdSealed, entityTypeSealed
+        if name not in PROOF:
+            raise BadRequestData(f"{where}: {key!r} is only allowed on the ngsildproof Property")
+        valid = is_iri(val) if key == "entityIdSealed" else is_term(val) or is_iri(val)
+        if not valid:
+            raise BadRequestData(f"{where}: {key} {val!r} is not a valid entity id or type")
+        inst[key] = val
+
+
+def _check_proof(where: str, inst: dict[str, Any]) -> None:
+    # 4.5.2.2: "a Property ... The value of its value element shall be an object
+    # containing the W3C Data integrity proof structure"
+    if inst.get("type") != "Property" or not isinstance(inst.get("value"), dict):
+        raise BadRequestData(f"{where}: ngsildproof is a Property whose value is a proof object")
 
 
 def _is_null_main(value: Any) -> bool:
     if value == NULL or value == [NULL]:
         return True
     return isinstance(value, dict) and value.get("@none") == NULL
-
-
-def _main_value(where: str, kind: str, value: Any) -> Any:
-    if value is None:
-        raise BadRequestData(f"{where}: {MAIN_MEMBER[kind]!r} cannot be null")
-    _check_depth(where, value)
-    if kind == "Property":
-        if isinstance(value, dict):
-            _check_literal(where, value)
-    elif kind == "GeoProperty":
-        validate_geometry(value, where=where)
-    elif kind == "Relationship":
-        targets = value if isinstance(value, list) else [value]
-        if not targets or not all(is_iri(t) for t in targets):
-            raise BadRequestData(f"{where}: object must be a URI or a non-empty list of URIs")
-    elif kind == "LanguageProperty":
-        _check_language_map(where, value)
-    elif kind == "VocabProperty":
-        words = value if isinstance(value, list) else [value]
-        if not words or not all(isinstance(w, str) and w for w in words):
-            raise BadRequestData(f"{where}: vocab must be a string or a non-empty list of strings")
-    elif kind == "ListProperty":
-        if not isinstance(value, list):
-            raise BadRequestData(f"{where}: valueList must be an array")
-    elif kind == "ListRelationship":
-        return _object_list(where, value)
-    return value  # JsonProperty: any JSON, untouched
-
-
-def _check_depth(where: str, value: Any, limit: int = MAX_VALUE_DEPTH) -> None:
-    """BadRequestData if ``value`` nests more than ``limit`` arrays and objects."""
-    if value.__class__ is not dict and value.__class__ is not list:
-        return
-    stack = [(value, 1)]
-    while stack:  # iterative: a deep value must not exhaust Python's recursion limit
-        node, depth = stack.pop()
-        if depth > limit:
-            raise BadRequestData(
-                f"{where}: the value nests deeper than {MAX_VALUE_DEPTH} arrays and objects"
-            )
-        for child in node.values() if node.__class__ is dict else node:
-            if child.__class__ is dict or child.__class__ is list:
-                stack.append((child, depth + 1))
-
-
-def _check_literal(where: str, value: Any) -> None:
-    # 4.6.x typed literals: {"@type": "DateTime", "@value": "..."}
-    if not isinstance(value, dict) or "@value" not in value:
-        return
-    literal_type = value.get("@type")
-    if literal_type is None:
-        return
-    if not isinstance(literal_type, str):
-        raise BadRequestData(f"{where}: '@type' of a typed value must be a string")
-    short = literal_type.removeprefix("https://uri.etsi.org/ngsi-ld/")
-    check = {"DateTime": is_datetime, "Date": is_date, "Time": is_time}.get(short)
-    if check is not None and not check(value["@value"]):
-        raise BadRequestData(f"{where}: {value['@value']!r} is not a valid {short}")
-
-
-def _check_language_map(where: str, value: Any) -> None:
-    if not isinstance(value, dict) or not value:
-        raise BadRequestData(f"{where}: languageMap must be a non-empty JSON object")
-    for tag, text in value.items():
-        if _LANG_TAG.fullmatch(tag) is None:
-            raise BadRequestData(f"{where}: {tag!r} is not a language tag")
-        texts = text if isinstance(text, list) else [text]
-        if not texts or not all(isinstance(t, str) for t in texts):
-            raise BadRequestData(f"{where}: languageMap[{tag!r}] must be a string or strings")
-
-
-def _object_type(where: str, value: Any) -> Any:
-    names = value if isinstance(value, list) else [value]
-    if not names or not all(is_term(n) or is_iri(n) for n in names):
-        raise BadRequestData(f"{where}: objectType must be a type name or a list of them")
-    return value
-
-
-def _object_list(where: str, value: Any) -> list[str]:
-    if not isinstance(value, list):
-        raise BadRequestData(f"{where}: objectList must be an array")
-    out: list[str] = []
-    for item in value:
-        target: Any = item.get("object") if isinstance(item, dict) else item
-        if not is_iri(target):
-            raise BadRequestData(f"{where}: objectList item {item!r} is not a URI")
-        out.append(target)
-    return out

@@ -188,11 +188,17 @@ def merge_instance(old: Instance, fragment: Instance, now: str, *, deep: bool) -
     if new_kind is not None and new_kind != old.get("type"):
         for member in _KIND_MEMBERS:
             merged.pop(member, None)
+    kind = new_kind if new_kind is not None else old.get("type")
     for member, value in fragment.items():
         if member in STAMPS or member in ("sub", "datasetId"):
             continue
         if value == DELETE and member not in MAIN_MEMBERS:
             merged.pop(member, None)
+        elif deep and member == "value" and kind == "Property" and value.__class__ is dict:
+            # 5.5.12: a merge goes into JSON objects representing a Property value
+            # (RFC 7396): members merged, the NGSI-LD Null removes one
+            before = merged.get("value")
+            merged["value"] = merge_patch(before if before.__class__ is dict else {}, value)
         else:
             merged[member] = clone(value)
     subs: dict[str, Instance] = dict(merged.get("sub") or {})
@@ -209,6 +215,21 @@ def merge_instance(old: Instance, fragment: Instance, now: str, *, deep: bool) -
     else:
         merged.pop("sub", None)
     return restamp_owned(merged, old, now)
+
+
+def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """IETF RFC 7396 on JSON objects, the NGSI-LD Null standing for null (5.5.12): a copy
+    of ``target`` with ``patch``'s members merged in, objects recursively."""
+    out = clone(target)
+    for key, value in patch.items():
+        if value == DELETE:
+            out.pop(key, None)
+        elif value.__class__ is dict:
+            before = out.get(key)
+            out[key] = merge_patch(before if before.__class__ is dict else {}, value)
+        else:
+            out[key] = clone(value)
+    return out
 
 
 def require_entity(current: Entity | None, entity_id: str) -> Entity:
@@ -234,6 +255,7 @@ __all__ = [
     "find_instance",
     "is_delete",
     "merge_instance",
+    "merge_patch",
     "reject_instance_null",
     "reject_nulls",
     "require_entity",

@@ -1,4 +1,4 @@
-"""Entity write semantics as pure functions (ETSI GS CIM 009 v1.8, clause 5.6).
+"""Entity write semantics as pure functions (ETSI GS CIM 009 v1.9.1, clause 5.6).
 
 Every operation is a *mutation builder*: it takes the already parsed, validated
 and expanded request data plus the timestamp ``now`` and returns a function from
@@ -25,20 +25,24 @@ Choices where the spec is silent or loose (Orion-LD/Scorpio users' expectations)
   a modification, as in Orion-LD); sub-attributes equal to the old ones keep their
   stamps.  The entity gets ``modifiedAt = now`` whenever anything was written.
 - The NGSI-LD Null (:data:`DELETE`) is accepted by update (5.6.2: deletes the
-  matching instance), partial update (5.6.4: deletes a member or a sub-attribute)
-  and merge (5.6.17: deletes an attribute, member, sub-attribute or the scope);
-  create, append, replace and upsert reject it with BadRequestData (clause 5.2.1).
-- Types: append (5.6.3), merge (5.6.17) and upsert-update add the fragment's
-  types to the entity's (multi-typed entities, clause 4.16); update (5.6.2)
-  ignores them; replace (5.6.18) and upsert-replace replace them.
+  matching instance), partial update (5.6.4: deletes a member, a sub-attribute,
+  or the instance when it is the main member, 5.5.8) and merge (5.6.17: deletes
+  an attribute, member, sub-attribute, member of an object value, the scope or
+  expiresAt); create, append, replace and upsert reject it with BadRequestData
+  (clause 5.5.4).
+- Types: append (5.6.3), update (5.6.2), merge (5.6.17) and upsert-update add the
+  fragment's types to the entity's (multi-typed entities, clause 4.16); replace
+  (5.6.18) and upsert-replace replace them.
 - Scope is handled like an attribute named ``scope``: update replaces it only
-  if the entity has one (else it is reported in notUpdated); append replaces it
-  unless noOverwrite and the entity has one; merge replaces it (JSON arrays are
-  replaced by RFC 7396) or deletes it with ``urn:ngsi-ld:null``.
-- Merge (5.6.17) merges instances member by member and sub-attributes
-  recursively; Property values that are JSON objects are replaced whole, not
-  merged (they are opaque to the broker, see docs/architecture.md).  Partial
-  attribute update (5.6.4) replaces each given sub-attribute whole.
+  if the entity has one (else it is reported in notUpdated); append replaces it,
+  or with noOverwrite adds the fragment's scopes to the entity's (5.6.3.4); merge
+  replaces it (JSON arrays are replaced by RFC 7396) or deletes it with
+  ``urn:ngsi-ld:null``.
+- expiresAt (4.22) of a fragment replaces the entity's; of an instance, it goes
+  with the instance (update and append replace it, partial update and merge keep it).
+- Merge (5.6.17) merges instances member by member, sub-attributes recursively
+  and Property values that are JSON objects by RFC 7396 (5.5.12).  Partial
+  attribute update (5.6.4) replaces each given sub-attribute and value whole.
 - A fragment giving another attribute kind (``type``) drops the old kind's main
   member, so an instance never carries two main members.
 - Replace entity (5.6.18) keeps the ``createdAt`` of instances that exist under
@@ -146,6 +150,29 @@ def _scope(fragment: Entity) -> list[str]:
     return [scope] if isinstance(scope, str) else list(scope)
 
 
+def _add_types(entity: Entity, fragment: Entity) -> bool:
+    """Add the fragment's entity types (clause 4.16); True if any was new."""
+    types = _union(entity.get("type") or [], _types(fragment))
+    if types == (entity.get("type") or []):
+        return False
+    entity["type"] = types
+    return True
+
+
+def _set_expiry(entity: Entity, fragment: Entity) -> bool:
+    """4.22: the fragment's expiresAt replaces the entity's (the NGSI-LD Null removes
+    it); True if it changed."""
+    if "expiresAt" not in fragment:
+        return False
+    expires = fragment["expiresAt"]
+    if expires == DELETE:
+        return entity.pop("expiresAt", None) is not None
+    if entity.get("expiresAt") == expires:
+        return False
+    entity["expiresAt"] = expires
+    return True
+
+
 def _same_instance(instances: list[Instance], instance: Instance) -> Instance | None:
     index = find_instance(instances, instance.get("datasetId")) if instances else None
     return None if index is None else instances[index]
@@ -193,46 +220,48 @@ def create_entity(new: Entity, now: str, *, check_nulls: bool = True) -> Mutatio
 
 # 5.6.2 Update Entity Attributes
 def apply_update(entity: Entity, fragment: Entity, now: str, result: UpdateResult) -> bool:
-    """Replace, in place, the instances of ``fragment`` that exist in ``entity``.
+    """Apply, in place, an Update Attributes fragment (5.6.2.4 of v1.9.1).
 
-    The others go to ``result.not_updated``; an NGSI-LD Null deletes the matching
-    instance.  Returns True if anything was written.
+    An instance with the same name and datasetId is replaced (its createdAt
+    kept), a missing one appended; an NGSI-LD Null deletes the matching instance
+    (reported in ``result.not_updated`` when there is none).  The fragment's types
+    are added; its scope replaces the entity's if the entity has one, else it is
+    ignored (and reported as not updated).  Returns True if anything was written.
     """
     changed = False
     attrs = entity.setdefault("attrs", {})
     for name, instances in attrs_of(fragment).items():
         for inst in instances:
             dataset_id = inst.get("datasetId")
-            existing = attrs.get(name)
-            index = find_instance(existing, dataset_id) if existing else None
-            if existing is None or index is None:
-                reason = (
-                    "attribute does not exist"
-                    if existing is None
-                    else f"attribute has no instance with {dataset_label(dataset_id)}"
-                )
-                result.not_updated.append(NotUpdated(name, reason))
-                continue
+            existing = attrs.get(name) or []
+            index = find_instance(existing, dataset_id)
             if is_delete(inst):
+                if index is None:
+                    reason = f"attribute has no instance with {dataset_label(dataset_id)}"
+                    result.not_updated.append(NotUpdated(name, reason))
+                    continue
                 del existing[index]
                 if not existing:
                     del attrs[name]
+            elif index is None:
+                attrs[name] = [*existing, stamp_new(inst, now)]
             else:
                 existing[index] = restamp(inst, existing[index], now)
             result.add_updated(name)
             changed = True
+    changed = _add_types(entity, fragment) or changed
     if "scope" in fragment:
         if "scope" in entity:
             entity["scope"] = _scope(fragment)
             result.add_updated("scope")
             changed = True
-        else:
+        else:  # "otherwise ignore it": reported, as not written
             result.not_updated.append(NotUpdated("scope", "entity has no scope"))
-    return changed
+    return _set_expiry(entity, fragment) or changed
 
 
 def update_attributes(entity_id: str, fragment: Entity, now: str) -> AttrsMutation:
-    """5.6.2 Update Entity Attributes: only existing (name, datasetId) instances are replaced.
+    """5.6.2 Update Entity Attributes: instances replaced or appended, Nulls delete.
 
     Missing entity: ResourceNotFound.  Nothing written: the entity is returned as is.
     """
@@ -273,18 +302,17 @@ def apply_append(
                 existing[index] = restamp(inst, existing[index], now)
             result.add_updated(name)
             changed = True
-    types = _union(entity.get("type") or [], _types(fragment))
-    if types != (entity.get("type") or []):
-        entity["type"] = types
-        changed = True
+    changed = _add_types(entity, fragment) or changed
     if "scope" in fragment:
-        if no_overwrite and "scope" in entity:
-            result.not_updated.append(NotUpdated("scope", "scope exists and noOverwrite is set"))
-        else:
-            entity["scope"] = _scope(fragment)
-            result.add_updated("scope")
+        # 5.6.3.4: without overwrite, the fragment's scopes are added to the entity's
+        scope = _scope(fragment)
+        if no_overwrite:
+            scope = _union(entity.get("scope") or [], scope)
+        if scope != entity.get("scope"):
+            entity["scope"] = scope
             changed = True
-    return changed
+        result.add_updated("scope")
+    return _set_expiry(entity, fragment) or changed
 
 
 def append_attributes(
@@ -333,12 +361,13 @@ def apply_merge(entity: Entity, fragment: Entity, now: str) -> None:
                 attrs[name] = [*existing, merge_instance({}, inst, now, deep=True)]
             else:
                 existing[index] = merge_instance(existing[index], inst, now, deep=True)
-    entity["type"] = _union(entity.get("type") or [], _types(fragment))
+    _add_types(entity, fragment)
     if "scope" in fragment:
         if fragment["scope"] in (DELETE, [DELETE]):
             entity.pop("scope", None)
         else:
             entity["scope"] = _scope(fragment)
+    _set_expiry(entity, fragment)
 
 
 def merge_entity(entity_id: str, fragment: Entity, now: str) -> Mutation:

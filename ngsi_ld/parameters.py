@@ -67,6 +67,13 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "retrieveSubscription": frozenset({"options", "local"}),
     "updateSubscription": frozenset({"local"}),
     "deleteSubscription": frozenset({"local"}),
+    # 5.16: snapshots
+    "createSnapshot": frozenset(),
+    "purgeSnapshots": frozenset({"q"}),
+    "retrieveSnapshot": frozenset(),
+    "updateSnapshot": frozenset(),
+    "deleteSnapshot": frozenset(),
+    "cloneSnapshot": frozenset(),
     # 5.15: the context source identity
     "retrieveSourceIdentity": frozenset(),
     # 5.13: @context management

@@ -36,6 +36,8 @@ Compact = Callable[[str], str] | None
 #: system members, output with sysAttrs only (6.3.11; expiresAt of transient data, 4.22)
 _SYS = ("createdAt", "modifiedAt", "deletedAt", "expiresAt")
 _COMMON = ("observedAt", "unitCode", "datasetId")
+# non-reified members named by a type IRI (4.5.2.2): compacted like objectType
+_NAMED = ("valueType", "entityTypeSealed")
 
 
 class DuplicateName(ValueError):
@@ -171,6 +173,11 @@ def _render(
     for key in _COMMON:
         if key in inst:
             out[key] = inst[key]
+    if "entityIdSealed" in inst:
+        out["entityIdSealed"] = inst["entityIdSealed"]
+    for key in _NAMED:
+        if key in inst:
+            out[key] = inst[key] if compact is None else compact(inst[key])
     if sys_attrs:
         out.update({k: inst[k] for k in _SYS if k in inst})
     subs = inst.get("sub")

@@ -14,8 +14,8 @@ from typing import Any
 
 from ngsi_ld.errors import BadRequestData
 
-__all__ = ["format_datetime", "is_date", "is_datetime", "is_time", "iso_millis", "now_iso",
-           "parse_datetime"]
+__all__ = ["format_datetime", "is_date", "is_datetime", "is_time", "is_utc_datetime",
+           "iso_millis", "now_iso", "parse_datetime"]
 
 # 4.8 Temporal properties: ISO 8601 extended format, a time part is required;
 # a missing offset means UTC.
@@ -23,6 +23,10 @@ _DATETIME = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
     r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))?"
 )
+# 4.6.3 DateTime as the spec writes it: every component, seconds included, and the
+# trailing "Z" (no offset).  Up to nine fractional digits are read (the spec says six;
+# clients that write nanoseconds lose nothing that matters by being accepted).
+_UTC_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?Z")
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _TIME = re.compile(r"(\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:[Zz]|[+-]\d{2}:?\d{2})?")
 
@@ -87,6 +91,17 @@ def is_datetime(text: object) -> bool:
     except BadRequestData:
         return False
     return True
+
+
+def is_utc_datetime(text: object) -> bool:
+    """True for a DateTime of clause 4.6.3: ``YYYY-MM-DDThh:mm:ss[.ffffff]Z``, a real instant.
+
+    The form temporal properties (observedAt, expiresAt) must take; other date-time
+    inputs (query parameters, typed values) go through :func:`parse_datetime`.
+    """
+    return (
+        isinstance(text, str) and _UTC_DATETIME.fullmatch(text) is not None and is_datetime(text)
+    )
 
 
 def is_date(text: object) -> bool:

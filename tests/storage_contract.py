@@ -30,6 +30,7 @@ from ngsi_ld.errors import (
     InternalError,
     ResourceNotFound,
 )
+from ngsi_ld.expiry import expiry_millis
 from ngsi_ld.operations import keeps_current
 from ngsi_ld.query import EntityQuery, QExpr, TypeName, parse_geo_query, parse_q, resolve_names
 
@@ -658,6 +659,35 @@ class StorageContract:
         assert u.entity_count == 5 and u.attributes[LOC] == {"GeoProperty"}
         (height,) = await store.attribute_summaries(tenant, [P_HEIGHT])
         assert height.instance_count == 10 and height.type_names == {T, U}
+
+    # -- transient entities (clause 4.22) ---------------------------------------------
+    async def test_expiries_follow_every_write(self, store: Store) -> None:
+        early, late = "2030-01-01T00:00:00Z", "2031-01-01T00:00:00.500Z"
+        assert await store.next_expiry() is None
+        assert await store.due_expiries(expiry_millis(late) or 0, 10) == []
+        tenant = fresh_tenant()
+        whole = {**entity("urn:a", p=1), "expiresAt": late}
+        part = entity("urn:b", p=1, q=2)
+        part["attrs"][P][0]["sub"] = {P_STATE: {"type": "Property", "value": 1,
+                                                "expiresAt": early}}
+        durable = entity("urn:c", p=1)
+        await store.modify(DEFAULT_TENANT, whole["id"], create(whole))
+        outcomes = await store.modify_many(tenant, [(part["id"], put(part)),
+                                                    (durable["id"], put(durable))])
+        assert all(o.error is None for o in outcomes)
+        at_early, at_late = expiry_millis(early), expiry_millis(late)
+        assert at_early is not None and at_late is not None
+        assert await store.next_expiry() == at_early
+        assert await store.due_expiries(at_early - 1, 10) == []
+        assert await store.due_expiries(at_late, 10) == [(tenant, "urn:b"),
+                                                         (DEFAULT_TENANT, "urn:a")]
+        assert await store.due_expiries(at_late, 1) == [(tenant, "urn:b")]
+        # a write without the expiry takes the entity out; so does a deletion
+        await store.modify(tenant, "urn:b", put(entity("urn:b", p=2)))
+        assert await store.due_expiries(at_late, 10) == [(DEFAULT_TENANT, "urn:a")]
+        assert await store.next_expiry() == at_late
+        await store.modify(DEFAULT_TENANT, "urn:a", delete)
+        assert await store.next_expiry() is None
 
     # -- contexts (clause 5.13) -------------------------------------------------------
     async def test_contexts(self, store: Store) -> None:

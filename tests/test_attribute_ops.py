@@ -79,9 +79,26 @@ def test_partial_update_errors(entity: dict[str, Any]) -> None:
     with pytest.raises(ResourceNotFound, match=EID):
         update_attribute(EID, TEMP, {"value": 1}, T1)(None)
     with pytest.raises(BadRequestData):
-        update_attribute(EID, TEMP, prop(DELETE), T1)
-    with pytest.raises(BadRequestData):
         update_attribute(EID, TEMP, "not an object", T1)  # type: ignore[arg-type]
+    with pytest.raises(BadRequestData, match="Relationship"):  # 5.6.4.4: no type change
+        update_attribute(EID, TEMP, {"type": "Relationship", "object": "urn:a:b"}, T1)(entity)
+
+
+def test_partial_update_with_the_null_deletes_the_instance(entity: dict[str, Any]) -> None:
+    # 5.5.8: the main member set to the NGSI-LD Null deletes the target instance
+    new = update_attribute(EID, TEMP, prop(DELETE), T1)(entity)
+    assert new is not None and [i.get("datasetId") for i in new["attrs"][TEMP]] == [DS]
+    assert new["modifiedAt"] == T1
+    new = update_attribute(EID, HUM, prop(DELETE), T1)(entity)
+    assert new is not None and HUM not in new["attrs"]
+
+
+def test_partial_update_fragment_without_type_keeps_the_kind(entity: dict[str, Any]) -> None:
+    # 5.6.4: an Attribute Fragment may give only sub-attributes or members
+    new = update_attribute(EID, TEMP, {"unitCode": "FAH"}, T1)(entity)
+    assert new is not None
+    inst = new["attrs"][TEMP][0]
+    assert inst["type"] == "Property" and inst["unitCode"] == "FAH" and inst["value"] == 20
 
 
 # -- 5.6.19 replace attribute --------------------------------------------------------------

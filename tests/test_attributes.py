@@ -256,11 +256,16 @@ def test_any_json_is_either_accepted_or_bad_request(value: Any) -> None:
         max_leaves=10,
     )
 )
-def test_json_property_keeps_any_json(value: Any) -> None:
-    assert one({"type": "JsonProperty", "json": value})["json"] == value
+def test_json_property_keeps_any_json_object_or_array(value: Any) -> None:
+    # 4.5.24.2: "json" is a raw JSON object (or an array), never a bare scalar
+    if isinstance(value, dict | list):
+        assert one({"type": "JsonProperty", "json": value})["json"] == value
+    else:
+        with pytest.raises(BadRequestData):
+            one({"type": "JsonProperty", "json": value})
 
 
-@pytest.mark.parametrize("reserved", ["type", "scope", "lang", "value"])
+@pytest.mark.parametrize("reserved", ["type", "scope", "lang", "value", "vocab", "expiresAt"])
 def test_a_reserved_name_is_refused_however_often_valid_names_came_before(reserved: str) -> None:
     for _ in range(3):
         assert parse_attribute("temperature", {"type": "Property", "value": 1})

@@ -103,7 +103,7 @@ def test_no_change_gives_none() -> None:
     assert diff("", before, before) is None
     assert diff("", None, None) is None
     assert diff("", before, merge_entity(EID, {"attrs": {}}, T1)(before)) is None
-    unchanged = update_attributes(EID, {"attrs": {HUM: [prop(1)]}}, T1)(before)
+    unchanged = update_attributes(EID, {"attrs": {HUM: [prop(DELETE)]}}, T1)(before)
     assert diff("", before, unchanged) is None
 
 

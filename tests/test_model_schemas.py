@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.app import create_app
+from broker.app import BROKER, create_app
 from broker.config import Settings, load_settings
 from broker.schemas import ModelSchemas, SchemaLoadError
 from broker.schemas.models import _path
@@ -216,3 +217,22 @@ def test_attribute_by_attribute_checks_agree_with_the_whole_schema(doc: dict[str
 
     for _ in range(2):  # the second time, from the remembered verdicts
         assert verdicts(schema.flat) == verdicts(schema.validator)
+
+
+async def test_expiry_removes_a_required_attribute_all_the_same(
+    validating_client: TestClient,
+) -> None:
+    # 4.22: the broker removes what expired; a model schema binds clients' writes only
+    broker = validating_client.server.app[BROKER]
+    swept = asyncio.Event()
+    broker.events.subscribe(lambda event: swept.set())
+    transient = {"type": "Property", "value": "ok", "expiresAt": "2020-01-01T00:00:00Z"}
+    status, _ = await post(validating_client, ENTITIES, streetlight(status=transient))
+    assert status == 201
+    while True:  # the creation's event, then the sweep's
+        await asyncio.wait_for(swept.wait(), 30)
+        swept.clear()
+        stored = await broker.store.get_entity("", "urn:ngsi-ld:Streetlight:1")
+        assert stored is not None
+        if not any(name.endswith("status") for name in stored["attrs"]):
+            break

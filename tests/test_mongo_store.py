@@ -93,6 +93,7 @@ async def test_start_up_creates_indexes_of_the_default_database(server: Server) 
         ("orion", "entities", [("attrNames", 1)], {"name": "attrNames"}),
         ("orion", "entities", [("createdAt", 1)], {"name": "createdAt"}),
         ("orion", "entities", [("modifiedAt", 1)], {"name": "modifiedAt"}),
+        ("orion", "entities", [("expiry", 1)], {"name": "expiry", "sparse": True}),
     ]
 
 
@@ -154,6 +155,27 @@ async def test_update_is_conditional_on_the_version(server: Server) -> None:
     await store.modify("", "urn:x", delete)
     (deletion,) = server.take("delete_one")
     assert deletion.args[0] == {"_id": "urn:x", "version": 2}
+
+
+# -- transient entities (clause 4.22) ------------------------------------------------------------
+
+
+async def test_expiries_are_a_sparse_indexed_field(server: Server) -> None:
+    store = await _store(server)
+    transient = {**entity("urn:e:1", p=1), "expiresAt": "2030-01-01T00:00:00Z"}
+    await store.modify("", "urn:e:1", create(transient))
+    await store.modify("", "urn:e:2", create(entity("urn:e:2", p=1)))
+    docs = [c.args[0] for c in server.calls if c.method == "insert_one"]
+    assert docs[0]["expiry"] == 1893456000000 and "expiry" not in docs[1]
+    server.calls.clear()
+    assert await store.due_expiries(1893456000000, 10) == [("", "urn:e:1")]
+    assert await store.next_expiry() == 1893456000000
+    due, upcoming = [c for c in server.calls if c.method == "find" and c.collection == "entities"]
+    assert due.args[0] == {"expiry": {"$lte": 1893456000000}}
+    assert (due.kwargs["sort"], due.kwargs["limit"]) == ([("expiry", 1)], 10)
+    assert upcoming.args[0] == {"expiry": {"$exists": True}}
+    assert (upcoming.kwargs["sort"], upcoming.kwargs["limit"]) == ([("expiry", 1)], 1)
+    assert await store.get_entity("", "urn:e:1") == transient  # the field is not the entity's
 
 
 # -- queries -----------------------------------------------------------------------------------

@@ -80,7 +80,8 @@ def test_create_rejects_ngsi_ld_null_and_missing_id() -> None:
 # -- 5.6.2 update -----------------------------------------------------------------------
 
 
-def test_update_replaces_existing_and_reports_the_others() -> None:
+def test_update_replaces_existing_and_appends_the_others() -> None:
+    # 5.6.2.4 (v1.9.1): existing instances replaced whole, missing ones appended
     current = created(temp=[prop(20, unitCode="CEL")])
     mutation = update_attributes(EID, sensor(temp=[prop(21)], hum=[prop(50)]), T1)
     new = mutation(current)
@@ -88,9 +89,17 @@ def test_update_replaces_existing_and_reports_the_others() -> None:
     inst = new["attrs"][TEMP][0]
     assert inst["value"] == 21 and "unitCode" not in inst
     assert (inst["createdAt"], inst["modifiedAt"]) == (T0, T1)
-    assert HUM not in new["attrs"]
+    assert new["attrs"][HUM][0]["value"] == 50
+    assert new["attrs"][HUM][0]["createdAt"] == T1
     assert new["modifiedAt"] == T1
-    assert mutation.result.updated == [TEMP]
+    assert mutation.result.updated == [TEMP, HUM]
+    assert mutation.result.not_updated == []
+
+
+def test_update_reports_a_null_for_a_missing_instance() -> None:
+    current = created(temp=[prop(20)])
+    mutation = update_attributes(EID, sensor(hum=[prop(DELETE)]), T1)
+    assert mutation(current) == current
     assert [n.attr for n in mutation.result.not_updated] == [HUM]
     assert mutation.result.to_dict()["notUpdated"][0]["attributeName"] == HUM
 
@@ -98,12 +107,21 @@ def test_update_replaces_existing_and_reports_the_others() -> None:
 def test_update_matches_instances_by_dataset_id() -> None:
     current = created(temp=[prop(20), prop(30, datasetId="urn:ds:1")])
     mutation = update_attributes(EID, sensor(temp=[prop(31, datasetId="urn:ds:2")]), T1)
-    assert mutation(current) == current
-    assert "datasetId urn:ds:2" in mutation.result.not_updated[0].reason
+    new = mutation(current)
+    assert new is not None
+    assert [i.get("datasetId") for i in new["attrs"][TEMP]] == [None, "urn:ds:1", "urn:ds:2"]
     mutation = update_attributes(EID, sensor(temp=[prop(31, datasetId="urn:ds:1")]), T1)
     new = mutation(current)
     assert new is not None
     assert [i["value"] for i in new["attrs"][TEMP]] == [20, 31]
+
+
+def test_update_adds_the_fragment_types() -> None:
+    # 5.6.2.4: types of the fragment not yet in the entity are added (4.16)
+    new = update_attributes(EID, {"type": ["https://example.org/Car"], "attrs": {}}, T1)(
+        created(temp=[prop(20)])
+    )
+    assert new is not None and new["type"] == [SENSOR, "https://example.org/Car"]
 
 
 def test_update_with_null_deletes_the_instance() -> None:
@@ -284,12 +302,12 @@ def test_empty_merge_changes_nothing_but_modified_at(attrs: dict[str, Any]) -> N
 
 
 @given(attr_dicts, attr_dicts)
-def test_update_never_adds_an_attribute(attrs: dict[str, Any], patch: dict[str, Any]) -> None:
+def test_update_writes_every_attribute(attrs: dict[str, Any], patch: dict[str, Any]) -> None:
     current = _entity(attrs)
     mutation = update_attributes(EID, {"attrs": patch}, T1)
     new = mutation(current)
-    assert new is not None and set(new["attrs"]) <= set(current["attrs"])
-    assert set(mutation.result.updated) == set(patch) & set(attrs)
+    assert new is not None and set(new["attrs"]) == set(current["attrs"]) | set(patch)
+    assert set(mutation.result.updated) == set(patch)
 
 
 @given(attr_dicts, attr_dicts, st.sampled_from(["update", "append", "merge", "replace"]))

@@ -56,7 +56,8 @@ mains = st.one_of(
     st.fixed_dictionaries(
         {"type": st.just("VocabProperty"), "vocab": names | st.lists(names, min_size=1, max_size=2)}
     ),
-    st.fixed_dictionaries({"type": st.just("JsonProperty"), "json": values}),
+    st.fixed_dictionaries({"type": st.just("JsonProperty"), "json": values.filter(
+        lambda v: isinstance(v, dict | list))}),
     st.fixed_dictionaries(
         {"type": st.just("ListProperty"), "valueList": st.lists(values, max_size=3)}
     ),
@@ -67,14 +68,21 @@ mains = st.one_of(
 extras = st.fixed_dictionaries(
     {},
     optional={
-        "observedAt": st.sampled_from(["2020-01-01T00:00:00Z", "2021-06-01T12:30:00.5+02:00"]),
+        "observedAt": st.sampled_from(["2020-01-01T00:00:00Z", "2021-06-01T12:30:00.5Z"]),
         "unitCode": st.sampled_from(["CEL", "MTR"]),
     },
 )
 
 
+def _unitless(instance: dict[str, Any]) -> dict[str, Any]:
+    # 4.5.3.2, 4.5.24.2: relationships and raw JSON carry no unitCode
+    if instance["type"] in ("Relationship", "ListRelationship", "JsonProperty"):
+        instance.pop("unitCode", None)
+    return instance
+
+
 def _instance(depth: int) -> st.SearchStrategy[dict[str, Any]]:
-    base = st.builds(lambda m, e: {**m, **e}, mains, extras)
+    base = st.builds(lambda m, e: {**m, **e}, mains, extras).map(_unitless)
     if depth == 0:
         return base
     subs = st.dictionaries(names, _instance(depth - 1), max_size=2)

@@ -14,6 +14,7 @@ def setup_routes(app: web.Application) -> None:
         purge,
         query,
         query_post,
+        snapshots,
         source_identity,
         subscriptions,
         system,
@@ -29,5 +30,6 @@ def setup_routes(app: web.Application) -> None:
     query_post.setup(app)
     discovery.setup(app)
     subscriptions.setup(app)
+    snapshots.setup(app)
     source_identity.setup(app)
     unsupported.setup(app)  # last: only what the others left unrouted

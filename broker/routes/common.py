@@ -9,6 +9,7 @@ import orjson
 from aiohttp import web
 
 from broker.app import Broker
+from broker.expiry import now_millis
 from broker.http import (
     GEO_JSON,
     JSON,
@@ -35,6 +36,7 @@ from broker.storage.base import Change, Mutation, Outcome
 from broker.storage.versioned import Versioned, Wanted
 from ngsi_ld.attributes import is_iri
 from ngsi_ld.errors import BadRequestData
+from ngsi_ld.expiry import earliest_expiry, without_expired
 from ngsi_ld.jsonld import ActiveContext
 
 ENTITIES = "/ngsi-ld/v1/entities"
@@ -53,7 +55,8 @@ def render_cached(
 ) -> bytes | None:
     """The JSON of one entity as ``view`` renders it, from the render cache when it has it.
 
-    None when the cache lacks it and ``item`` carries no document.
+    None when the cache lacks it and ``item`` carries no document, or when the
+    entity expired (clause 4.22).
     """
     key: Hashable = (tenant, item.entity_id, item.version, view.key, ctx)
     cache = broker.renders
@@ -61,9 +64,21 @@ def render_cached(
     if body is None:
         if not item.has_document:
             return None
-        body = orjson.dumps(view.render(ctx, item.entity))
+        entity = item.entity
+        if earliest_expiry(entity) is not None:
+            # 4.22: a transient entity is shown as valid now (None once it expired,
+            # swept or not) and never cached, for what it shows changes with time
+            current = live(entity)
+            return None if current is None else orjson.dumps(view.render(ctx, current))
+        body = orjson.dumps(view.render(ctx, entity))
         cache.put(key, body)
     return body
+
+
+def live(entity: dict[str, Any]) -> dict[str, Any] | None:
+    """The entity as valid now (clause 4.22): None if it expired, else without the
+    attribute instances and sub-attributes that expired, whether swept yet or not."""
+    return without_expired(entity, now_millis())
 
 
 def rendered_at(
@@ -174,8 +189,11 @@ async def link_only(broker: Broker, context: Any) -> dict[str, str]:
 
 
 def publish(broker: Broker, tenant: str, change: Change) -> None:
-    """Tell the subscriptions what changed (one event per entity write)."""
+    """Tell the subscriptions what changed (one event per entity write), and the expiry
+    sweeper what may expire (clause 4.22)."""
     broker.events.publish_change(tenant, change.entity_id, change.before, change.after)
+    if broker.expiry is not None and change.after is not None:
+        broker.expiry.note(change.after)
 
 
 async def commit(broker: Broker, tenant: str, entity_id: str, mutation: Mutation) -> Change:

@@ -27,6 +27,7 @@ from broker.routes.common import (
     READ_MEDIA,
     commit,
     link_only,
+    live,
     path_entity_id,
     render_cached,
     rendered_at,
@@ -41,8 +42,10 @@ from broker.storage.versioned import versioned
 from ngsi_ld import attribute_ops, operations
 from ngsi_ld.attributes import parse_attribute
 from ngsi_ld.entity import parse_entity, parse_fragment
-from ngsi_ld.errors import BadRequestData, ResourceNotFound
+from ngsi_ld.errors import BadRequestData, InvalidRequest, ResourceNotFound
 from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.operations import KEEPS_CURRENT, Mutation, keeps_current
+from ngsi_ld.query import matches_types, parse_type_expr, resolve_names
 from ngsi_ld.representation import to_feature_collection
 from ngsi_ld.timeutil import now_iso
 
@@ -82,9 +85,12 @@ class WriteRequest:
     def key_values(self) -> bool:
         return wants_key_values(self.opts)
 
-    def fragment(self, *, allow_null: bool = False) -> dict[str, Any]:
+    def fragment(self, *, allow_null: bool = False, merge: bool = False) -> dict[str, Any]:
         """The body as attributes, validated and expanded (an internal-form fragment)."""
-        parsed = parse_fragment(self.body.data, key_values=self.key_values, allow_null=allow_null)
+        parsed = parse_fragment(
+            _object(self.body.data), key_values=self.key_values, allow_null=allow_null,
+            merge=merge,
+        )
         if parsed.id is not None and parsed.id != self.entity_id:
             raise BadRequestData(
                 f"the body's id {parsed.id!r} differs from the path's {self.entity_id!r}"
@@ -94,17 +100,29 @@ class WriteRequest:
             fragment["type"] = parsed.type
         if parsed.scope is not None:
             fragment["scope"] = parsed.scope
+        if parsed.expires_at is not None:
+            fragment["expiresAt"] = parsed.expires_at
         return self.ctx.expand_entity(fragment)
 
     def entity(self, data: Any) -> dict[str, Any]:
         """A whole entity body, validated and expanded."""
-        return self.ctx.expand_entity(parse_entity(data, key_values=self.key_values))
+        return self.ctx.expand_entity(parse_entity(_object(data), key_values=self.key_values))
 
-    def attribute(self, *, allow_null: bool) -> tuple[str, dict[str, Any]]:
-        """The body as the one instance of the path's attribute: (expanded name, instance)."""
+    def attribute(self, *, allow_null: bool, fragment: bool = False) -> tuple[str, dict[str, Any]]:
+        """The body as the one instance of the path's attribute: (expanded name, instance).
+
+        ``fragment``: the body is an Attribute Fragment (5.6.4), type and main
+        member optional.
+        """
         name = self.request.match_info["attrId"]
+        if name == "scope":
+            # 5.6.4.4 and 5.6.19.4: scope is not an attribute these operations change
+            raise BadRequestData("scope cannot be updated as an attribute; update the entity")
+        data = self.body.data
+        if isinstance(data, dict) and "@context" in data:
+            data = {k: v for k, v in data.items() if k != "@context"}  # the body's, not the attr's
         instances = parse_attribute(
-            name, self.body.data, key_values=self.key_values, allow_null=allow_null
+            name, data, key_values=self.key_values, allow_null=allow_null, fragment=fragment
         )
         if len(instances) != 1:
             raise BadRequestData("a single attribute instance is expected in the body")
@@ -114,9 +132,11 @@ class WriteRequest:
         return iri, instance
 
     async def apply(self, mutation: operations.Mutation, *, create: bool = False) -> None:
-        """Write through the store (atomically) and publish the change event."""
+        """Write through the store (atomically) and publish the change event; with a
+        ``type`` selector (4.17) the entity must be of the types it selects."""
         tenant = await self.broker.tenant(self.request, create=create)
-        await commit(self.broker, tenant, self.entity_id, mutation)
+        gated = type_gated(self.ctx, self.request.query.get("type"), self.entity_id, mutation)
+        await commit(self.broker, tenant, self.entity_id, gated)
 
     async def no_content(self) -> web.Response:
         return web.Response(status=204, headers=await link_only(self.broker, self.body.context))
@@ -126,15 +146,34 @@ class WriteRequest:
         result = mutation.result
         if not result.not_updated:
             return await self.no_content()
-        compact = self.ctx.compact_iri
-        body = {
-            "updated": [compact(n) for n in result.updated],
-            "notUpdated": [
-                {"attributeName": compact(n.attr), "reason": n.reason} for n in result.not_updated
-            ],
-        }
+        # attribute names fully qualified, as the store keeps them (what the ETSI
+        # test purposes of 5.6.3 compare them with)
         headers = await link_only(self.broker, self.body.context)
-        return json_response(body, status=207, headers=headers)
+        return json_response(result.to_dict(), status=207, headers=headers)
+
+
+def _object(data: Any) -> Any:
+    """An entity or fragment body is a JSON object: anything else is a malformed request."""
+    if not isinstance(data, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return data
+
+
+def type_gated(
+    ctx: ActiveContext, selector: str | None, entity_id: str, mutation: Mutation
+) -> Mutation:
+    """``mutation`` applied only to an entity of the types ``selector`` selects (clause
+    4.17); another one is ResourceNotFound, as if it did not exist (5.6.2.4 to 5.6.6.4)."""
+    if selector is None:
+        return mutation
+    expr = resolve_names(parse_type_expr(selector), ctx.expand_term)
+
+    def gated(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        if current is not None and not matches_types(expr, current.get("type") or []):
+            raise ResourceNotFound(f"entity {entity_id} is not of the type {selector}")
+        return mutation(current)
+
+    return keeps_current(gated) if getattr(mutation, KEEPS_CURRENT, False) else gated
 
 
 # 5.6.1 Create Entity
@@ -182,6 +221,7 @@ async def retrieve_entity(request: web.Request) -> web.Response:
         return await respond_rendered(broker, body, media, context, headers,
                                       prefer=prefer)
     entity = await store.get_entity(tenant, entity_id)
+    entity = None if entity is None else live(entity)
     if entity is None:
         raise ResourceNotFound(f"entity {entity_id} not found")
     if wanted is not None and not _types(ctx, wanted) & set(entity.get("type", ())):
@@ -206,14 +246,8 @@ async def delete_entity(request: web.Request) -> web.Response:
     wanted = request.query.get("type")
     if wanted is not None:
         context = parse_link_context(request.headers.get("Link"))
-        types = _types(await broker.resolver.active(context), wanted)
-        delete = mutation
-
-        def mutation(current: dict[str, Any] | None) -> dict[str, Any] | None:
-            if current is not None and not types & set(current.get("type", ())):
-                raise ResourceNotFound(f"entity {entity_id} has none of the types {wanted}")
-            return delete(current)
-
+        ctx = await broker.resolver.active(context)
+        mutation = type_gated(ctx, wanted, entity_id, mutation)
     await commit(broker, tenant, entity_id, mutation)
     return web.Response(status=204)
 
@@ -241,7 +275,7 @@ async def update_attrs(request: web.Request) -> web.Response:
 # 5.6.4 Partial Attribute Update
 async def patch_attr(request: web.Request) -> web.Response:
     write = await WriteRequest.read(request, PATCH_MEDIA)
-    name, fragment = write.attribute(allow_null=True)
+    name, fragment = write.attribute(allow_null=True, fragment=True)
     await write.apply(attribute_ops.update_attribute(write.entity_id, name, fragment, now_iso()))
     return await write.no_content()
 
@@ -259,23 +293,36 @@ async def delete_attr(request: web.Request) -> web.Response:
     broker = broker_of(request)
     entity_id = path_entity_id(request)
     context = parse_link_context(request.headers.get("Link"))
-    name = (await broker.resolver.active(context)).expand_term(request.match_info["attrId"])
-    mutation = attribute_ops.delete_attribute(
-        entity_id,
-        name,
-        now_iso(),
-        dataset_id=request.query.get("datasetId"),
-        delete_all=flag(request, "deleteAll"),
-    )
+    ctx = await broker.resolver.active(context)
+    attr = request.match_info["attrId"]
+    now = now_iso()
+    if attr == "scope":
+        # 5.6.5.4: "If the target Attribute is scope, remove the scope Attribute"
+        mutation = attribute_ops.delete_scope(entity_id, now)
+    else:
+        mutation = attribute_ops.delete_attribute(
+            entity_id,
+            ctx.expand_term(attr),
+            now,
+            dataset_id=request.query.get("datasetId"),
+            delete_all=flag(request, "deleteAll"),
+        )
     tenant = await broker.tenant(request)
-    await commit(broker, tenant, entity_id, mutation)
+    gated = type_gated(ctx, request.query.get("type"), entity_id, mutation)
+    await commit(broker, tenant, entity_id, gated)
     return web.Response(status=204)
+
+
+async def missing_entity_id(request: web.Request) -> web.Response:
+    """``/entities//attrs...`` (5.6.2.4 to 5.6.5.4): "If the Entity ID is not present
+    ... BadRequestData"."""
+    raise BadRequestData("the entity id is missing from the path")
 
 
 # 5.6.17 Merge Entity
 async def merge_entity(request: web.Request) -> web.Response:
     write = await WriteRequest.read(request, PATCH_MEDIA)
-    fragment = write.fragment(allow_null=True)
+    fragment = write.fragment(allow_null=True, merge=True)
     await write.apply(operations.merge_entity(write.entity_id, fragment, now_iso()))
     return await write.no_content()
 
@@ -283,8 +330,8 @@ async def merge_entity(request: web.Request) -> web.Response:
 # 5.6.18 Replace Entity
 async def replace_entity(request: web.Request) -> web.Response:
     write = await WriteRequest.read(request)
-    data = write.body.data
-    if isinstance(data, dict) and "id" not in data:
+    data = _object(write.body.data)
+    if "id" not in data and "@id" not in data:
         data = {"id": write.entity_id, **data}
     entity = write.entity(data)
     if entity["id"] != write.entity_id:
@@ -308,3 +355,7 @@ def setup(app: web.Application) -> None:
     add_route(app, "PATCH", attr, patch_attr, "updateAttribute")
     add_route(app, "PUT", attr, replace_attr, "replaceAttribute")
     add_route(app, "DELETE", attr, delete_attr, "deleteAttribute")
+    # the entity id left out: /entities//attrs/... (PATCH or PUT of /entities/: app.py)
+    for method in ("POST", "PATCH", "PUT", "DELETE"):
+        add_route(app, method, ENTITIES + "//attrs", missing_entity_id)
+        add_route(app, method, ENTITIES + "//attrs/{attrId}", missing_entity_id)

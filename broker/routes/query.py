@@ -25,6 +25,7 @@ from broker.routes.common import (
     READ_OPTIONS,
     View,
     csv,
+    live,
     render_cached,
     respond,
     respond_rendered,
@@ -314,6 +315,8 @@ async def answer(
             ordered = [merged[i] for i in sorted(merged)]
             found, total = ordered[offset:offset + limit], len(ordered)
             more = offset + limit < total
+        # 4.22: nothing expired is shown
+        found = [e for e in (live(entity) for entity in found) if e is not None]
         # 4.5.23: the page's Linked Entities (inline, or appended when flat)
         rendered = await render_entities(store, tenant, view, ctx, found)
         # 4.21: an entity a pick reduced to nothing is left out

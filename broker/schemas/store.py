@@ -128,6 +128,12 @@ class ValidatingStore(Store):
             tenant, query, offset=offset, limit=limit, count=count
         )
 
+    async def due_expiries(self, now: int, limit: int) -> list[tuple[str, str]]:
+        return await self.inner.due_expiries(now, limit)
+
+    async def next_expiry(self) -> int | None:
+        return await self.inner.next_expiry()
+
     def data_version(self, tenant: str) -> Hashable | None:
         return self.inner.data_version(tenant)
 

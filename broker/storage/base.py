@@ -158,6 +158,17 @@ class Store(abc.ABC):
         regular expression runs out of time.
         """
 
+    # -- transient entities (clause 4.22) --------------------------------------------
+    @abc.abstractmethod
+    async def due_expiries(self, now: int, limit: int) -> list[tuple[str, str]]:
+        """(tenant, entity id) of up to ``limit`` entities a part of which (the entity, an
+        attribute instance, a sub-attribute) expired at ``now`` (ms since the epoch),
+        the earliest first (``ngsi_ld.expiry.earliest_expiry`` of the stored entity)."""
+
+    @abc.abstractmethod
+    async def next_expiry(self) -> int | None:
+        """When the first part of any stored entity, in any tenant, expires (ms), or None."""
+
     def data_version(self, tenant: str) -> Hashable | None:
         """A cheap token that changes whenever stored entities may have changed, or None.
 

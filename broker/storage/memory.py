@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import Any
 
+from ngsi_ld.expiry import earliest_expiry
 from ngsi_ld.query import EntityQuery
 from ngsi_ld.query import matches as query_matches
 
@@ -45,6 +46,8 @@ class MemoryStore(Store):
         self._contexts: dict[str, ContextRecord] = {}
         self._records: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self._writes = 0
+        #: (tenant, id) -> when the first part of the entity expires (clause 4.22)
+        self._expiries: dict[tuple[str, str], int] = {}
 
     async def health(self) -> dict[str, Any]:
         """Always healthy; reports the number of tenants and entities."""
@@ -86,6 +89,11 @@ class MemoryStore(Store):
             stored = copy_entity(after)
             # Storing an entity makes its tenant exist.
             self._entities.setdefault(tenant, entities)[entity_id] = stored
+        expires = earliest_expiry(after)
+        if expires is None:
+            self._expiries.pop((tenant, entity_id), None)
+        else:
+            self._expiries[tenant, entity_id] = expires
         return Change(entity_id, before, after)
 
     async def modify(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
@@ -122,6 +130,15 @@ class MemoryStore(Store):
         )
         found = [copy_entity(entities[i]) for i in page(selected, scan.offset, scan.limit)]
         return found, len(selected)
+
+    async def due_expiries(self, now: int, limit: int) -> list[tuple[str, str]]:
+        """The entities with a part expired at ``now``, earliest first."""
+        due = sorted((at, key) for key, at in self._expiries.items() if at <= now)
+        return [key for _, key in due[:limit]]
+
+    async def next_expiry(self) -> int | None:
+        """The earliest expiry of any entity part, or None."""
+        return min(self._expiries.values(), default=None)
 
     def data_version(self, tenant: str) -> Hashable | None:
         """The number of writes attempted so far (any tenant)."""

@@ -12,8 +12,9 @@ An entity in the internal expanded form (docs/architecture.md) is stored as::
       "attrMeta": [{"name": IRI, "kinds": ["Property"], "count": 1}, ...],  # discovery
       "geo": {"<encoded IRI>": [GeoJSON, ...]},  # valid GeoProperty values (2dsphere)
       "version": 3,                          # +1 on every write (optimistic concurrency)
-      "writeId": "9f0c..."                   # random per write: who won a race
-    }
+      "writeId": "9f0c...",                  # random per write: who won a race
+      "expiry": 1767225600000                # transient entities: when the first part
+    }                                        #   expires, ms (clause 4.22; sparse index)
 
 Every LanguageProperty node also holds ``"%lv"``: the strings of its map.
 
@@ -27,13 +28,16 @@ from typing import Any
 
 import orjson
 
+from ngsi_ld.expiry import earliest_expiry
 from ngsi_ld.query.geo import entity_shape
 
 from .base import Entity
 from .mongo_keys import decode_doc, decode_key, encode_doc, encode_key
 
 #: top-level fields the backend adds; everything else is the entity's own
-META_FIELDS = ("_id", "attrNames", "attrMeta", "geo", "version", "writeId")
+META_FIELDS = ("_id", "attrNames", "attrMeta", "geo", "version", "writeId", "expiry")
+#: the field of the time (ms) the first part of a transient entity expires at
+EXPIRY = "expiry"
 
 #: a field no encoded name can be (a '%' not followed by an escape code): the values of
 #: a LanguageProperty's map, so that a q term can compare them without knowing the languages
@@ -45,6 +49,7 @@ ENTITY_INDEXES: tuple[tuple[list[tuple[str, Any]], dict[str, Any]], ...] = (
     ([("attrNames", 1)], {"name": "attrNames"}),
     ([("createdAt", 1)], {"name": "createdAt"}),
     ([("modifiedAt", 1)], {"name": "modifiedAt"}),
+    ([(EXPIRY, 1)], {"name": EXPIRY, "sparse": True}),
 )
 
 
@@ -66,7 +71,8 @@ def to_document(entity: Entity, version: int) -> dict[str, Any]:
     The entity is first copied through JSON, so that what is stored is exactly
     what a JSON round trip keeps, and a value that is not JSON fails here.
     """
-    plain: Entity = orjson.loads(orjson.dumps(entity))
+    encoded = orjson.dumps(entity)
+    plain: Entity = orjson.loads(encoded)
     if not isinstance(plain.get("id"), str):
         raise TypeError("an entity to store needs a string id")
     attrs = plain.get("attrs")
@@ -104,6 +110,10 @@ def to_document(entity: Entity, version: int) -> dict[str, Any]:
     doc["geo"] = geo
     doc["version"] = version
     doc["writeId"] = uuid.uuid4().hex
+    # clause 4.22: most entities are not transient, which one byte search tells
+    expires = earliest_expiry(plain) if b'"expiresAt"' in encoded else None
+    if expires is not None:
+        doc[EXPIRY] = expires
     return doc
 
 

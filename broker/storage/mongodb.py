@@ -46,7 +46,7 @@ from .mongo_records import (
     TENANTS,
     RecordsMixin,
 )
-from .mongo_schema import ENTITY_INDEXES, from_document, geo_index, to_document
+from .mongo_schema import ENTITY_INDEXES, EXPIRY, from_document, geo_index, to_document
 from .mongo_support import (
     KeyLocks,
     database_name,
@@ -288,6 +288,34 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
             return []
         async with self._locks.hold({(tenant, entity_id) for entity_id, _ in mutations}):
             return await run_batch(self, tenant, self._coll(tenant, ENTITIES), list(mutations))
+
+    # -- transient entities (clause 4.22) ------------------------------------------------
+    async def due_expiries(self, now: int, limit: int) -> list[tuple[str, str]]:
+        """The entities a part of which expired at ``now`` (ms), earliest first, over the
+        tenant databases (the sparse ``expiry`` index holds transient entities only)."""
+        due: list[tuple[int, str, str]] = []
+        for tenant in [DEFAULT_TENANT, *await self.list_tenants()]:
+            with faults("expiry lookup"):
+                cursor = self._coll(tenant, ENTITIES).find(
+                    {EXPIRY: {"$lte": now}}, {"_id": 1, EXPIRY: 1},
+                    sort=[(EXPIRY, 1)], limit=limit,
+                )
+                docs = await cursor.to_list()
+            due.extend((doc[EXPIRY], tenant, doc["_id"]) for doc in docs)
+        return [(tenant, entity_id) for _, tenant, entity_id in sorted(due)[:limit]]
+
+    async def next_expiry(self) -> int | None:
+        """When the first part of any entity expires (ms), or None."""
+        found: list[int] = []
+        for tenant in [DEFAULT_TENANT, *await self.list_tenants()]:
+            with faults("expiry lookup"):
+                cursor = self._coll(tenant, ENTITIES).find(
+                    {EXPIRY: {"$exists": True}}, {"_id": 1, EXPIRY: 1},
+                    sort=[(EXPIRY, 1)], limit=1,
+                )
+                docs = await cursor.to_list()
+            found.extend(doc[EXPIRY] for doc in docs)
+        return min(found, default=None)
 
     # -- scans and queries ---------------------------------------------------------------
     async def scan_entities(self, tenant: str, scan: EntityScan) -> tuple[list[Entity], int]:

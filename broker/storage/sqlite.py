@@ -175,6 +175,14 @@ class SqliteStore(Store):
                         after=None if after is None else orjson.dumps(after))
         return Change(entity_id, before, after)
 
+    async def due_expiries(self, now: int, limit: int) -> list[tuple[str, str]]:
+        """The entities a part of which expired at ``now`` (ms), earliest first."""
+        return await self._read(lambda conn: sql.due_expiries(conn, now, limit))
+
+    async def next_expiry(self) -> int | None:
+        """When the first part of any entity expires (ms), or None."""
+        return await self._read(sql.next_expiry)
+
     async def modify(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
         """Apply ``mutation`` to one entity atomically; what it raises propagates."""
         change = await self._write(lambda conn: self._apply(conn, tenant, entity_id, mutation))

@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from ngsi_ld.expiry import earliest_expiry
+
 from . import sqlite_index
 from .base import DEFAULT_TENANT, ContextRecord, Entity
 from .common import (
@@ -26,7 +28,8 @@ from .versioned import Versioned
 
 # 2: the query indexes of sqlite_index (attribute values, R*Tree)
 # 3: entities.version, changed by every write (render caches are keyed by it)
-SCHEMA_VERSION = 3
+# 4: entities.expires_at, when the first part of the entity expires (clause 4.22)
+SCHEMA_VERSION = 4
 _INDEXES_SINCE = 2
 
 SCHEMA = """
@@ -45,6 +48,7 @@ CREATE TABLE IF NOT EXISTS entities (
     created_at TEXT,
     modified_at TEXT,
     version INTEGER NOT NULL DEFAULT 0,
+    expires_at INTEGER,
     PRIMARY KEY (tenant, id)
 );
 CREATE TABLE IF NOT EXISTS entity_types (
@@ -132,6 +136,14 @@ def create_schema(conn: sqlite3.Connection) -> None:
     if "version" not in columns:
         # A file of schema 1 or 2: its rows start at version 0, below every new one.
         conn.execute("ALTER TABLE entities ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
+    if "expires_at" not in columns:
+        # A file of schema 3 or below: nothing in it was transient (expiresAt was not read).
+        conn.execute("ALTER TABLE entities ADD COLUMN expires_at INTEGER")
+    # only transient entities are in it: the sweeper's "what expires next"
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS entities_expiry ON entities (expires_at)"
+        " WHERE expires_at IS NOT NULL"
+    )
     conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('entity_version', '0')")
     # A file written before schema 2: its entities are not in the query indexes yet.
     sqlite_index.create(conn, rebuild=row is not None and int(row[0]) < _INDEXES_SINCE)
@@ -203,10 +215,11 @@ _SPAN = 1 << 20
 _BUMP_VERSION = "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'entity_version'"
 _VERSION = "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'entity_version'"
 _UPSERT_ENTITY = (
-    "INSERT INTO entities (tenant, id, doc, created_at, modified_at, version)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO UPDATE SET"
+    "INSERT INTO entities (tenant, id, doc, created_at, modified_at, version, expires_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO UPDATE SET"
     " doc = excluded.doc, created_at = excluded.created_at,"
-    " modified_at = excluded.modified_at, version = excluded.version"
+    " modified_at = excluded.modified_at, version = excluded.version,"
+    " expires_at = excluded.expires_at"
 )
 #: id(connection) -> [next version, last version] of the open transaction's range
 _clocks: dict[int, list[int]] = {}
@@ -258,9 +271,12 @@ def write_entity(
         created, modified = after.get("createdAt"), after.get("modifiedAt")
         created = created if isinstance(created, str) else None
         modified = modified if isinstance(modified, str) else None
+        doc = orjson.dumps(after)
+        # clause 4.22: most entities are not transient, which one byte search tells
+        expires = earliest_expiry(after) if b'"expiresAt"' in doc else None
         conn.execute(
             _UPSERT_ENTITY,
-            (tenant, entity_id, orjson.dumps(after), created, modified, next_version(conn)),
+            (tenant, entity_id, doc, created, modified, next_version(conn), expires),
         )
     if before is None or after is None or before.get("type") != after.get("type"):
         old_types = entity_types(before) if before is not None else set()
@@ -273,6 +289,24 @@ def write_entity(
         if old_attrs != new_attrs:
             _sync_index(conn, "entity_attrs", "attr", tenant, entity_id, old_attrs, new_attrs)
     sqlite_index.sync(conn, tenant, entity_id, before, after)
+
+
+def due_expiries(conn: sqlite3.Connection, now: int, limit: int) -> list[tuple[str, str]]:
+    """(tenant, id) of the entities a part of which expired at ``now``, earliest first."""
+    rows = conn.execute(
+        "SELECT tenant, id FROM entities WHERE expires_at IS NOT NULL AND expires_at <= ?"
+        " ORDER BY expires_at LIMIT ?",
+        (now, limit),
+    ).fetchall()
+    return [(tenant, entity_id) for tenant, entity_id in rows]
+
+
+def next_expiry(conn: sqlite3.Connection) -> int | None:
+    """The earliest expires_at of any entity, or None."""
+    (at,) = conn.execute(
+        "SELECT MIN(expires_at) FROM entities WHERE expires_at IS NOT NULL"
+    ).fetchone()
+    return None if at is None else int(at)
 
 
 def _names(entity: Entity) -> Any:

@@ -173,7 +173,8 @@ class ActiveContext:
         """A copy of an internal-form entity with every name expanded to a full IRI.
 
         Renames attribute and sub-attribute names, entity types, ``objectType``,
-        ``vocab`` values and typed-literal ``@type``; nothing else changes.
+        ``valueType``, ``entityTypeSealed``, ``vocab`` values and typed-literal
+        ``@type``; nothing else changes.
         """
         return _map_entity(entity, self._expanded.get, self._expand_slow, "expand")
 
@@ -256,7 +257,14 @@ def _map_instance(inst: Mapping[str, Any], get: _Get, slow: _Slow) -> dict[str, 
         new["objectType"] = _map_names(inst["objectType"], get, slow)
     if "vocab" in inst:
         new["vocab"] = _map_names(inst["vocab"], get, slow)
+    # @vocab-coerced in the core context, like objectType (4.5.2.2, annex B)
+    for member in _VOCAB_MEMBERS:
+        if member in inst:
+            new[member] = _map_names(inst[member], get, slow)
     return new
+
+
+_VOCAB_MEMBERS = ("valueType", "entityTypeSealed")
 
 
 def _map_names(names: Any, get: _Get, slow: _Slow) -> Any:
