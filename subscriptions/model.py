@@ -347,12 +347,20 @@ def check_subscription(doc: dict[str, Any]) -> None:
 
 
 def merge_fragment(doc: dict[str, Any], fragment: dict[str, Any]) -> dict[str, Any]:
-    """5.8.2 Update Subscription: each member of the fragment replaces the stored one;
-    ``notification`` members replace one by one; ``None`` removes a member."""
+    """5.8.2.4 Update Subscription: each member of the fragment replaces the stored one,
+    ``notification`` included (a NotificationParams without an endpoint is then refused
+    by :func:`check_subscription`); ``None`` removes a member.
+
+    The delivery members the broker keeps inside ``notification`` (``timesSent``...,
+    read-only for clients) survive the replacement.
+    """
     merged = dict(doc)
     for name, value in fragment.items():
         if name == "notification":
-            merged["notification"] = {**doc.get("notification", {}), **value}
+            kept = doc.get("notification", {})
+            merged["notification"] = {
+                **{k: kept[k] for k in NOTIFICATION_READ_ONLY if k in kept}, **value
+            }
         elif value is None:
             merged.pop(name, None)
         else:

@@ -92,10 +92,11 @@ async def test_subscriptions_are_per_tenant(h: Harness) -> None:
     assert status == 404
 
 
-async def test_update_merges_notification_members(h: Harness) -> None:
+async def test_update_replaces_the_notification_member(h: Harness) -> None:
     sub_id = await h.subscribe(minimal(h))
-    status, body, _ = await h.request("PATCH", f"{SUBS}/{sub_id}",
-                                      {"notification": {"format": "concise"}, "throttling": 5})
+    endpoint = {"uri": h.receiver.url()}
+    status, body, _ = await h.request("PATCH", f"{SUBS}/{sub_id}", {
+        "notification": {"format": "concise", "endpoint": endpoint}, "throttling": 5})
     assert status == 204, body
     got = await h.subscription(sub_id)
     assert got["notification"]["format"] == "concise"
@@ -104,6 +105,12 @@ async def test_update_merges_notification_members(h: Harness) -> None:
     status, body, _ = await h.request("PATCH", f"{SUBS}/{sub_id}", {"throttling": None})
     assert status == 204, body
     assert "throttling" not in await h.subscription(sub_id)
+    # 5.8.2.4: a notification without an endpoint replaces the whole member: refused,
+    # and the subscription is left as it was
+    status, problem, _ = await h.request("PATCH", f"{SUBS}/{sub_id}",
+                                         {"notification": {"format": "keyValues"}})
+    assert status == 400 and problem["type"].endswith("BadRequestData")
+    assert (await h.subscription(sub_id))["notification"]["format"] == "concise"
 
 
 async def test_update_rejects_bad_fragments(h: Harness) -> None:

@@ -98,15 +98,17 @@ def test_read_only_members_are_ignored() -> None:
     assert doc["notification"] == {"endpoint": {"uri": "http://e.org/n"}}
 
 
-def test_merge_fragment_replaces_members_and_merges_notification() -> None:
+def test_merge_fragment_replaces_members_and_the_whole_notification() -> None:
     doc = parse_members(full(throttling=3, notification={
         "endpoint": {"uri": "http://e.org/n"}, "format": "concise"}), expand, NOW, partial=False)
-    fragment = parse_members({"throttling": None, "notification": {"sysAttrs": True}},
-                             expand, NOW, partial=True)
+    doc["notification"]["timesSent"] = 7  # kept by the broker, read-only for clients
+    fragment = parse_members({"throttling": None, "notification": {
+        "endpoint": {"uri": "http://e.org/m"}, "sysAttrs": True}}, expand, NOW, partial=True)
     merged = merge_fragment(doc, fragment)
     assert "throttling" not in merged
-    assert merged["notification"] == {"endpoint": {"uri": "http://e.org/n"},
-                                      "format": "concise", "sysAttrs": True}
+    # 5.8.2.4: the fragment's notification replaces the stored one (format is gone)
+    assert merged["notification"] == {"endpoint": {"uri": "http://e.org/m"},
+                                      "sysAttrs": True, "timesSent": 7}
     assert doc["throttling"] == 3  # the stored document is not changed
 
 
