@@ -21,9 +21,6 @@ from broker.metrics import Metrics
 from broker.preconditions import checked, length_required, options
 from broker.render_cache import KnownVersions, RenderCache
 from broker.schemas import ModelSchemas, validating
-from broker.storage import open_store
-from broker.storage.base import Store
-from broker.storage.shared import shared
 from ngsi_ld import snapshots
 from ngsi_ld.errors import (
     BadRequestData,
@@ -32,6 +29,9 @@ from ngsi_ld.errors import (
     NonexistentTenant,
     ResourceNotFound,
 )
+from storage import open_store
+from storage.base import Store
+from storage.sharing import shared
 
 log = logging.getLogger("broker")
 

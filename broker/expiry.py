@@ -26,9 +26,9 @@ import time
 from typing import Any
 
 from broker.events import ChangeBus
-from broker.storage.base import Store
 from ngsi_ld.expiry import earliest_expiry, expire
 from ngsi_ld.timeutil import iso_millis
+from storage.base import Store
 
 log = logging.getLogger("broker.expiry")
 

@@ -3,7 +3,7 @@
 :class:`RenderCache` is a bounded LRU of rendered entities.
 The key holds the tenant, the entity id, the stored version of the entity (a
 number every write changes, read from the database in the same transaction as
-the rows, see ``broker.storage.versioned``), the view (format, sysAttrs, lang,
+the rows, see ``storage.versioned``), the view (format, sysAttrs, lang,
 attrs/pick/omit, datasetId, media type) and the ActiveContext itself.  A write
 changes the version, so an old rendering is simply never asked for again and
 ages out; nothing needs invalidating, also when several broker processes share

@@ -3,7 +3,7 @@
 Every operation is a *mutation builder*: it takes the already parsed, validated
 and expanded request data plus the timestamp ``now`` and returns a function from
 the current entity (``None`` if absent) to the new entity (``None`` deletes it),
-the :data:`broker.storage.base.Mutation` the store applies atomically.  The
+the :data:`storage.base.Mutation` the store applies atomically.  The
 functions never modify their inputs (the store may keep ``current`` as the
 "before" state) and may be called more than once (a backend may retry).
 

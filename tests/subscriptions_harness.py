@@ -19,7 +19,7 @@ from broker.app import create_app
 from broker.config import Settings
 from broker.routes.common import ENTITIES
 from broker.routes.subscriptions import MANAGER, SUBSCRIPTIONS
-from broker.storage.memory import MemoryStore
+from storage.memory import MemoryStore
 from subscriptions import SubscriptionManager
 
 

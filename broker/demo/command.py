@@ -27,8 +27,8 @@ from broker.demo.dataset import generate, lampposts
 from broker.demo.simulator import BrokerClient, Simulator, now_utc
 from broker.logs import setup_logging
 from broker.smartdatamodels import CONTEXTS, DIRECTORY
-from broker.storage.base import ContextRecord
 from ngsi_ld.timeutil import now_iso
+from storage.base import ContextRecord
 
 log = logging.getLogger("broker.demo")
 

@@ -21,12 +21,12 @@ import orjson
 from broker.contexts import ContextResolver
 from broker.loader.sources import Record
 from broker.schemas import ModelSchemas, SchemaViolation, validating
-from broker.storage import MemoryStore, Store, open_store
 from ngsi_ld.batch import batch_upsert_mutation
 from ngsi_ld.entity import parse_entity
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.jsonld import ActiveContext, core_context_url
 from ngsi_ld.timeutil import now_iso
+from storage import MemoryStore, Store, open_store
 
 UPSERT = "/ngsi-ld/v1/entityOperations/upsert"
 

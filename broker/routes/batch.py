@@ -18,13 +18,13 @@ from aiohttp import web
 from broker.app import Broker, add_route, broker_of
 from broker.http import LD_JSON, Body, json_response, options, read_body
 from broker.routes.common import commit_many, wants_key_values
-from broker.storage.base import Mutation, Outcome
 from ngsi_ld import batch
 from ngsi_ld.entity import parse_entity
 from ngsi_ld.errors import BadRequestData, NgsiLdError
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.operations import AttrsMutation
 from ngsi_ld.timeutil import now_iso
+from storage.base import Mutation, Outcome
 
 BASE = "/ngsi-ld/v1/entityOperations"
 

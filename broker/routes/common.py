@@ -32,12 +32,12 @@ from broker.routes.view import (
     projection,
     view_of,
 )
-from broker.storage.base import Change, Mutation, Outcome
-from broker.storage.versioned import Versioned, Wanted
 from ngsi_ld.attributes import is_iri
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.expiry import earliest_expiry, without_expired
 from ngsi_ld.jsonld import ActiveContext
+from storage.base import Change, Mutation, Outcome
+from storage.versioned import Versioned, Wanted
 
 ENTITIES = "/ngsi-ld/v1/entities"
 

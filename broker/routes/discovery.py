@@ -16,9 +16,9 @@ from broker.app import Handler, add_route, broker_of
 from broker.http import JSON, LD_JSON, flag, negotiate, parse_link_context
 from broker.render_cache import AnswerCache
 from broker.routes.common import respond
-from broker.storage.base import AttributeSummary, TypeSummary
 from ngsi_ld.errors import ResourceNotFound
 from ngsi_ld.jsonld import ActiveContext
+from storage.base import AttributeSummary, TypeSummary
 
 TYPES = "/ngsi-ld/v1/types"
 ATTRIBUTES = "/ngsi-ld/v1/attributes"

@@ -38,7 +38,6 @@ from broker.routes.common import (
     wants_key_values,
 )
 from broker.routes.linked import render_entities
-from broker.storage.versioned import versioned
 from ngsi_ld import attribute_ops, operations
 from ngsi_ld.attributes import parse_attribute
 from ngsi_ld.entity import parse_entity, parse_fragment
@@ -48,6 +47,7 @@ from ngsi_ld.operations import KEEPS_CURRENT, Mutation, keeps_current
 from ngsi_ld.query import matches_types, parse_type_expr, resolve_names
 from ngsi_ld.representation import to_feature_collection
 from ngsi_ld.timeutil import now_iso
+from storage.versioned import versioned
 
 #: 6.3.4: a PATCH body may also be application/merge-patch+json
 PATCH_MEDIA = (JSON, LD_JSON, MERGE_PATCH)

@@ -29,7 +29,6 @@ from typing import Any
 
 from broker.http import GEO_JSON, JSON
 from broker.routes.view import View
-from broker.storage.base import Entity, Store
 from ngsi_ld.errors import BadRequestData, TooComplexQuery
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.linking import Join, attach, link_targets
@@ -44,6 +43,7 @@ from ngsi_ld.query.linked import (
     substitute,
     targets_term,
 )
+from storage.base import Entity, Store
 
 __all__ = ["MAX_LINKED", "MAX_LINKED_MATCHES", "Rendered", "render_entities",
            "resolve_linked_q"]

@@ -14,12 +14,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from broker.collation import string_key
-from broker.storage.base import Entity, Store
 from ngsi_ld.errors import BadRequestData, TooManyResults
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.query import EntityQuery
 from ngsi_ld.query.collation import parse_collation
 from ngsi_ld.query.ordering import Ordering, order_entities, parse_ordering, resolve_ordering
+from storage.base import Entity, Store
 
 #: the most entities one ordered query may sort
 MAX_ORDERED = 100_000

@@ -35,8 +35,6 @@ from broker.routes.common import (
 )
 from broker.routes.linked import render_entities, resolve_linked_q
 from broker.routes.ordering import ordered_page, ordering_of
-from broker.storage.base import Entity
-from broker.storage.versioned import VersionedReads, versioned
 from ngsi_ld.attributes import is_iri
 from ngsi_ld.errors import BadRequestData, TooManyResults
 from ngsi_ld.jsonld import ActiveContext
@@ -53,6 +51,8 @@ from ngsi_ld.query import (
 )
 from ngsi_ld.query.ordering import Ordering
 from ngsi_ld.representation import to_feature_collection
+from storage.base import Entity
+from storage.versioned import VersionedReads, versioned
 
 RESULTS_COUNT = "NGSILD-Results-Count"
 #: ``type=*``: every Entity Type (Table 6.4.3.2-1)

@@ -24,7 +24,6 @@ from broker.app import Broker, add_route, broker_of
 from broker.http import json_response, read_body
 from broker.routes.query import resolve
 from broker.routes.query_post import post_queries
-from broker.storage.base import Entity, EntityScan
 from ngsi_ld import operations
 from ngsi_ld.errors import AlreadyExists, BadRequestData, ResourceNotFound
 from ngsi_ld.identifiers import is_iri
@@ -39,6 +38,7 @@ from ngsi_ld.snapshots import (
     selected_by,
 )
 from ngsi_ld.timeutil import now_iso
+from storage.base import Entity
 
 SNAPSHOTS = "/ngsi-ld/v1/snapshots"
 #: entities written (or deleted) per store transaction while filling or dropping a copy
@@ -111,7 +111,7 @@ async def _drop(broker: Broker, record: dict[str, Any]) -> None:
     if not isinstance(frozen, str):
         return
     while True:
-        entities, _ = await broker.store.scan_entities(frozen, EntityScan(limit=BATCH))
+        entities, _ = await broker.store.query_entities(frozen, EntityQuery(), limit=BATCH)
         if not entities:
             return
         # nobody subscribes to a frozen copy: a plain store write, no change event
@@ -182,7 +182,7 @@ async def clone_snapshot(request: web.Request) -> web.Response:
         raise AlreadyExists(f"Snapshot {clone_id} already exists")
     clone[STORE_TENANT] = _frozen_tenant()
     await broker.store.ensure_tenant(clone[STORE_TENANT])
-    entities, _ = await broker.store.scan_entities(source[STORE_TENANT], EntityScan())
+    entities, _ = await broker.store.query_entities(source[STORE_TENANT], EntityQuery())
     await _write_all(broker, clone[STORE_TENANT], entities)
     await broker.store.put_record(tenant, RECORDS, clone_id, clone)
     return web.Response(status=201, headers=_location(clone_id))

@@ -18,13 +18,13 @@ import orjson
 
 from ngsi_ld.expiry import earliest_expiry
 
-from . import sqlite_index
-from .base import DEFAULT_TENANT, ContextRecord, Entity
-from .common import (
+from ..base import DEFAULT_TENANT, ContextRecord, Entity
+from ..helpers import (
     entity_attr_names,
     entity_types,
 )
-from .versioned import Versioned
+from ..versioned import Versioned
+from . import index as sqlite_index
 
 # 2: the query indexes of sqlite_index (attribute values, R*Tree)
 # 3: entities.version, changed by every write (render caches are keyed by it)

@@ -25,13 +25,13 @@ from pymongo.errors import BulkWriteError
 
 from ngsi_ld.errors import BadRequestData, NgsiLdError
 
-from .base import Change, Entity, Mutation, Outcome
-from .common import as_ngsi_error, copy_entity
-from .mongo_schema import from_document, to_document
-from .mongo_support import faults, log
+from ..base import Change, Entity, Mutation, Outcome
+from ..helpers import as_ngsi_error, copy_entity
+from .schema import from_document, to_document
+from .support import faults, log
 
 if TYPE_CHECKING:
-    from .mongodb import MongoStore
+    from .store import MongoStore
 
 _LOST_RACE = "lost race"
 

@@ -34,25 +34,23 @@ from ngsi_ld.errors import ServiceUnavailable
 from ngsi_ld.operations import KEEPS_CURRENT
 from ngsi_ld.query import EntityQuery
 
-from . import sqlite_feed as feed
-from . import sqlite_sql as sql
-from .base import (
+from ..base import (
     DEFAULT_TENANT,
     Change,
     ContextRecord,
     Entity,
-    EntityScan,
     Mutation,
     Outcome,
     Store,
 )
-from .common import as_ngsi_error, check_page, check_scan
-from .shared import CONTEXT, ENTITY, RECORD, FeedItem
-from .sqlite_exec import run_query, run_query_versioned, run_scan
-from .sqlite_index import distinct_keys
-from .sqlite_threads import Worker
-from .sqlite_wal import WalIndexView
-from .versioned import Versioned, Wanted
+from ..helpers import as_ngsi_error, check_page
+from ..sharing import CONTEXT, ENTITY, RECORD, FeedItem
+from ..versioned import Versioned, Wanted
+from . import feed, sql
+from .execute import run_query, run_query_versioned
+from .index import distinct_keys
+from .threads import Worker
+from .wal import WalIndexView
 
 T = TypeVar("T")
 
@@ -240,11 +238,6 @@ class SqliteStore(Store):
         if any(o.change is not None and o.change.after is not None for o in outcomes):
             self._known_tenants.add(tenant)
         return outcomes
-
-    async def scan_entities(self, tenant: str, scan: EntityScan) -> tuple[list[Entity], int]:
-        """Entities matching ``scan`` sorted by id (the requested page) and the total count."""
-        pattern = check_scan(scan)
-        return await self._read(lambda conn: run_scan(conn, tenant, scan, pattern))
 
     async def query_entities(
         self,

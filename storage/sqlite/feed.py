@@ -34,7 +34,7 @@ import time
 
 import orjson
 
-from .shared import FeedItem
+from ..sharing import FeedItem
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feed (

@@ -7,15 +7,13 @@ matching rules live here once.
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
 from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError
 
-from .base import Entity, EntityScan
+from .base import Entity
 
 log = logging.getLogger(__name__)
 
@@ -29,26 +27,6 @@ def copy_entity(entity: Entity) -> Entity:
     """A deep copy of a JSON-compatible entity (an orjson round trip)."""
     copied: Entity = orjson.loads(orjson.dumps(entity))
     return copied
-
-
-def check_scan(scan: EntityScan) -> re.Pattern[str] | None:
-    """Validate ``scan`` and compile its id pattern.
-
-    Raises BadRequestData for a negative offset or limit and for an id pattern
-    that is not a valid regular expression.
-    """
-    if not isinstance(scan.offset, int) or scan.offset < 0:
-        raise BadRequestData(f"offset must be a non-negative integer, got {scan.offset!r}")
-    if scan.limit is not None and (not isinstance(scan.limit, int) or scan.limit < 0):
-        raise BadRequestData(f"limit must be a non-negative integer, got {scan.limit!r}")
-    if scan.id_pattern is None:
-        return None
-    try:
-        return re.compile(scan.id_pattern)
-    except (re.error, TypeError) as exc:
-        raise BadRequestData(
-            f"idPattern {scan.id_pattern!r} is not a valid regular expression: {exc}"
-        ) from exc
 
 
 def check_page(offset: int, limit: int | None) -> None:
@@ -177,21 +155,6 @@ def entity_attr_names(entity: Entity) -> set[str]:
     if isinstance(attrs, dict):
         return set(attrs)
     return set()
-
-
-def matches(
-    entity_id: str,
-    entity: Entity,
-    ids: Iterable[str] | None,
-    types: set[str] | None,
-    pattern: re.Pattern[str] | None,
-) -> bool:
-    """Whether an entity passes the ids / types (any of) / id pattern filters."""
-    if ids is not None and entity_id not in ids:
-        return False
-    if types is not None and not (entity_types(entity) & types):
-        return False
-    return pattern is None or pattern.search(entity_id) is not None
 
 
 def as_ngsi_error(entity_id: str, exc: Exception) -> NgsiLdError:

@@ -49,9 +49,9 @@ from ngsi_ld.query import (
     bbox_for,
 )
 
-from .common import is_prefix_only, literal_prefix, prefix_upper_bound, required_literal
-from .sqlite_conditions import attr_exists, json_list, q_sql, type_sql, value_sql
-from .sqlite_index import Stream
+from ..helpers import is_prefix_only, literal_prefix, prefix_upper_bound, required_literal
+from .conditions import attr_exists, json_list, q_sql, type_sql, value_sql
+from .index import Stream
 
 Size = Callable[[Stream], int]
 

@@ -60,17 +60,6 @@ class ContextRecord:
 
 
 @dataclass(slots=True)
-class EntityScan:
-    """A simple selection of entities; the query issue extends it with the query AST."""
-
-    ids: Sequence[str] | None = None
-    types: Sequence[str] | None = None  # expanded type IRIs, any of
-    id_pattern: str | None = None
-    offset: int = 0
-    limit: int | None = None
-
-
-@dataclass(slots=True)
 class TypeSummary:
     """What entities of one type hold (clauses 5.7.5 to 5.7.8), names expanded."""
 
@@ -134,10 +123,6 @@ class Store(abc.ABC):
         self, tenant: str, mutations: Sequence[tuple[str, Mutation]]
     ) -> list[Outcome]:
         """Apply several mutations, each whole or not at all, in one transaction if possible."""
-
-    @abc.abstractmethod
-    async def scan_entities(self, tenant: str, scan: EntityScan) -> tuple[list[Entity], int]:
-        """Entities matching ``scan`` in a stable order (by id), and the total count."""
 
     # -- queries (clauses 5.7.2, 4.9 to 4.11, 4.17) -----------------------------------
     @abc.abstractmethod

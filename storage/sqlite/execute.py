@@ -10,21 +10,18 @@ no q) counts and pages its ids on an index.
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from typing import Any
 
 import orjson
 
 from ngsi_ld.query import EntityQuery, matches
 from ngsi_ld.query.regexes import search
 
-from .base import Entity, EntityScan
-from .common import page
-from .sqlite_index import stream_size
-from .sqlite_query import Plan, compile_query, id_pattern_sql
-from .sqlite_sql import read_docs
-from .versioned import Versioned, Wanted
+from ..base import Entity
+from ..versioned import Versioned, Wanted
+from .index import stream_size
+from .query import Plan, compile_query
+from .sql import read_docs
 
 
 def run_query(
@@ -139,77 +136,4 @@ def _stream(
 
 
 
-# -- scans (Store.scan_entities): ids, types and an id pattern ---------------------
-def _id_source(tenant: str, query: EntityScan) -> tuple[str, list[Any]]:
-    """A SELECT of the ids matching ``query`` but its regular expression.
-
-    Every filter is on the id alone, so the ids come from an index: the
-    ``entity_types`` key when types are asked for, else the entities key.  An
-    id pattern anchored with a literal prefix becomes a key range.
-    """
-    types = sorted(set(query.types)) if query.types is not None else None
-    if types is not None and len(types) == 1:
-        # (tenant, type, id) is the key: ids come unique and in order.
-        source = "SELECT id FROM entity_types WHERE tenant = ? AND type = ?"
-        params: list[Any] = [tenant, types[0]]
-    elif types is not None:
-        source = (
-            "SELECT DISTINCT id FROM entity_types WHERE tenant = ?"
-            " AND type IN (SELECT value FROM json_each(?))"
-        )
-        params = [tenant, orjson.dumps(types).decode()]
-    else:
-        source = "SELECT id FROM entities WHERE tenant = ?"
-        params = [tenant]
-    if query.ids is not None:
-        source += " AND id IN (SELECT value FROM json_each(?))"
-        params.append(orjson.dumps(list(query.ids)).decode())
-    if query.id_pattern:
-        source += "".join(" AND " + c for c in id_pattern_sql("id", query.id_pattern, params))
-    return source, params
-
-
-def run_scan(
-    conn: sqlite3.Connection, tenant: str, query: EntityScan, pattern: re.Pattern[str] | None
-) -> tuple[list[Entity], int]:
-    """Entities matching ``query`` sorted by id (the page asked for) and the total count.
-
-    The matching ids are counted and paged on an index (see ``_id_source``); a
-    regular expression is applied here to the candidate ids only; the documents
-    of the page alone are read.  One read transaction, so count and page agree.
-    """
-    source, params = _id_source(tenant, query)
-    conn.execute("BEGIN")
-    try:
-        if pattern is None:
-            (total,) = conn.execute(f"SELECT COUNT(*) FROM ({source})", params).fetchone()
-            limit = -1 if query.limit is None else query.limit
-            wanted = [
-                entity_id
-                for (entity_id,) in conn.execute(
-                    f"{source} ORDER BY id LIMIT ? OFFSET ?", [*params, limit, query.offset]
-                )
-            ]
-        else:
-            ids = [
-                entity_id
-                for (entity_id,) in conn.execute(f"{source} ORDER BY id", params)
-                if pattern.search(entity_id) is not None
-            ]
-            total = len(ids)
-            wanted = page(ids, query.offset, query.limit)
-        rows = (
-            conn.execute(
-                "SELECT doc FROM entities WHERE tenant = ? AND id IN"
-                " (SELECT value FROM json_each(?)) ORDER BY id",
-                (tenant, orjson.dumps(wanted).decode()),
-            ).fetchall()
-            if wanted
-            else []
-        )
-    finally:
-        conn.execute("COMMIT")
-    return [orjson.loads(doc) for (doc,) in rows], int(total)
-
-
-__all__ = ["run_query", "run_query_versioned", "run_scan"]
+__all__ = ["run_query", "run_query_versioned"]

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .base import AttributeSummary, Entity, TypeSummary
-from .common import entity_types
+from .helpers import entity_types
 
 
 def _attributes(entity: Entity) -> dict[str, list[Any]]:

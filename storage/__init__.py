@@ -22,14 +22,13 @@ from .base import (
     Change,
     ContextRecord,
     Entity,
-    EntityScan,
     Mutation,
     Outcome,
     Store,
     TypeSummary,
 )
 from .memory import MemoryStore
-from .sqlite import SqliteStore
+from .sqlite.store import SqliteStore
 
 
 def open_store(url: str) -> Store:
@@ -51,7 +50,7 @@ def open_store(url: str) -> Store:
         return SqliteStore(_sqlite_path(url, rest))
     if scheme in ("mongodb", "mongodb+srv"):
         try:
-            from .mongodb import MongoStore
+            from .mongo.store import MongoStore
         except ImportError as exc:  # pymongo is an extra: the embedded store needs nothing
             raise ValueError(
                 f"the MongoDB backend needs pymongo ({exc}); "
@@ -85,7 +84,6 @@ __all__ = [
     "Change",
     "ContextRecord",
     "Entity",
-    "EntityScan",
     "MemoryStore",
     "MongoStore",
     "Mutation",
@@ -100,7 +98,7 @@ __all__ = [
 def __getattr__(name: str) -> object:
     # MongoStore imports pymongo, an optional dependency: load it only when asked for
     if name == "MongoStore":
-        from .mongodb import MongoStore
+        from .mongo.store import MongoStore
 
         return MongoStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,26 +28,25 @@ from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 from ngsi_ld.errors import NgsiLdError, ServiceUnavailable
 from ngsi_ld.query import EntityQuery, matches
 
-from .base import (
+from ..base import (
     DEFAULT_TENANT,
     Change,
     Entity,
-    EntityScan,
     Mutation,
     Outcome,
     Store,
 )
-from .common import check_page, check_scan
-from .mongo_batch import run_batch
-from .mongo_discovery import DiscoveryMixin
-from .mongo_filters import compile_query, scan_filter
-from .mongo_records import (
+from ..helpers import check_page
+from .batch import run_batch
+from .discovery import DiscoveryMixin
+from .filters import compile_query
+from .records import (
     ENTITIES,
     TENANTS,
     RecordsMixin,
 )
-from .mongo_schema import ENTITY_INDEXES, EXPIRY, from_document, geo_index, to_document
-from .mongo_support import (
+from .schema import ENTITY_INDEXES, EXPIRY, from_document, geo_index, to_document
+from .support import (
     KeyLocks,
     database_name,
     faults,
@@ -316,22 +315,6 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
                 docs = await cursor.to_list()
             found.extend(doc[EXPIRY] for doc in docs)
         return min(found, default=None)
-
-    # -- scans and queries ---------------------------------------------------------------
-    async def scan_entities(self, tenant: str, scan: EntityScan) -> tuple[list[Entity], int]:
-        """Entities matching ``scan`` sorted by id, paged, and the total count."""
-        pattern = check_scan(scan)
-        flt, exact = scan_filter(
-            None if scan.ids is None else list(scan.ids),
-            None if scan.types is None else list(scan.types),
-            scan.id_pattern,
-        )
-
-        def keep(found: Entity) -> bool:
-            return pattern is None or pattern.search(found["id"]) is not None
-
-        found, total = await self._select(tenant, flt, exact, keep, scan.offset, scan.limit, True)
-        return found, total or 0
 
     async def query_entities(
         self,

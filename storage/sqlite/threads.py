@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from ngsi_ld.errors import ServiceUnavailable
 
-from . import sqlite_sql as sql
+from . import sql
 
 log = logging.getLogger(__name__)
 

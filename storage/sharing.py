@@ -1,6 +1,6 @@
 """What a store offers when several broker processes share it (an optional capability).
 
-A :class:`SharedStore` is a :class:`~broker.storage.base.Store` that several
+A :class:`SharedStore` is a :class:`~storage.base.Store` that several
 broker processes can serve at once and that tells each of them what the others
 changed (docs/scaling.md):
 

@@ -29,7 +29,7 @@ from ngsi_ld.query import (
     ValueList,
 )
 
-from .sqlite_index import sql_number
+from .index import sql_number
 
 _ORDER_OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<="}
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from ngsi_ld.query import GeoQuery
 
-from .mongo_keys import encode_key
+from .keys import encode_key
 
 #: MongoDB's distance (sphere of 6378.1 km) against the evaluator's (6371.0088 km), plus
 #: the evaluator's approximation for shapes (under 1 %): the margin keeps a superset

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import DEFAULT_TENANT, ContextRecord
-from .mongo_keys import decode_doc, encode_doc
-from .mongo_support import faults
+from ..base import DEFAULT_TENANT, ContextRecord
+from .keys import decode_doc, encode_doc
+from .support import faults
 
 ENTITIES = "entities"
 TENANTS = "tenants"

@@ -31,8 +31,8 @@ import orjson
 from ngsi_ld.expiry import earliest_expiry
 from ngsi_ld.query.geo import entity_shape
 
-from .base import Entity
-from .mongo_keys import decode_doc, decode_key, encode_doc, encode_key
+from ..base import Entity
+from .keys import decode_doc, decode_key, encode_doc, encode_key
 
 #: top-level fields the backend adds; everything else is the entity's own
 META_FIELDS = ("_id", "attrNames", "attrMeta", "geo", "version", "writeId", "expiry")

@@ -28,7 +28,7 @@ import orjson
 
 from ngsi_ld.instances import MAIN_MEMBER
 
-from .base import Entity
+from ..base import Entity
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS attr_values (

@@ -30,9 +30,9 @@ from pymongo.errors import (
 
 from ngsi_ld.errors import BadRequestData, InternalError, ServiceUnavailable, TooComplexQuery
 
-from .base import DEFAULT_TENANT
+from ..base import DEFAULT_TENANT
 
-log = logging.getLogger("broker.storage.mongodb")
+log = logging.getLogger("storage.mongo")
 
 #: Orion-LD's default database name
 DEFAULT_DATABASE = "orion"
@@ -49,7 +49,7 @@ _REFUSED_DATA_CODES = frozenset({10334, 15, 16755, 17280})
 
 @dataclass(frozen=True, slots=True)
 class MongoSettings:
-    """What :class:`~broker.storage.mongodb.MongoStore` connects with."""
+    """What :class:`~storage.mongo.MongoStore` connects with."""
 
     url: str
     database: str

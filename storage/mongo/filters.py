@@ -58,9 +58,9 @@ from ngsi_ld.query import (
     ValueList,
 )
 
-from .mongo_geo import geo_filter
-from .mongo_keys import encode_key
-from .mongo_schema import LANGUAGE_VALUES
+from .geo import geo_filter
+from .keys import encode_key
+from .schema import LANGUAGE_VALUES
 
 Filter = dict[str, Any]
 
@@ -354,24 +354,6 @@ def compile_query(query: EntityQuery) -> MongoQuery:
     return MongoQuery(combined, False, query.geo_q.geoproperty)
 
 
-def scan_filter(
-    ids: list[str] | None, types: list[str] | None, id_pattern: str | None
-) -> tuple[Filter, bool]:
-    """The filter of an EntityScan: ids, types (any of), idPattern; exact or not."""
-    parts: list[Filter] = []
-    if ids is not None:
-        parts.append({"_id": {"$in": ids}})
-    if types is not None:
-        parts.append({"type": {"$in": types}})
-    exact = True
-    if id_pattern is not None:
-        if safe_regex(id_pattern):
-            parts.append({"_id": {"$regex": id_pattern}})
-        else:
-            exact = False
-    return _and(parts), exact
-
-
 __all__ = [
     "MATCH_ALL",
     "MongoQuery",
@@ -380,7 +362,6 @@ __all__ = [
     "geo_filter",
     "q_filter",
     "safe_regex",
-    "scan_filter",
     "scope_filter",
     "type_filter",
 ]

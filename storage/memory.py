@@ -20,18 +20,14 @@ from .base import (
     Change,
     ContextRecord,
     Entity,
-    EntityScan,
     Mutation,
     Outcome,
     Store,
 )
-from .common import (
+from .helpers import (
     as_ngsi_error,
     check_page,
-    check_scan,
     copy_entity,
-    literal_prefix,
-    matches,
     page,
 )
 
@@ -113,23 +109,6 @@ class MemoryStore(Store):
             else:
                 outcomes.append(Outcome(entity_id, change=change))
         return outcomes
-
-    async def scan_entities(self, tenant: str, scan: EntityScan) -> tuple[list[Entity], int]:
-        """Entities matching ``scan`` sorted by id (the requested page) and the total count."""
-        pattern = check_scan(scan)
-        entities = self._entities.get(tenant, {})
-        ids = None if scan.ids is None else set(scan.ids)
-        types = None if scan.types is None else set(scan.types)
-        prefix = literal_prefix(scan.id_pattern) if scan.id_pattern else ""
-        candidates = entities.keys() if ids is None else ids & entities.keys()
-        selected = sorted(
-            entity_id
-            for entity_id in candidates
-            if entity_id.startswith(prefix)
-            and matches(entity_id, entities[entity_id], None, types, pattern)
-        )
-        found = [copy_entity(entities[i]) for i in page(selected, scan.offset, scan.limit)]
-        return found, len(selected)
 
     async def due_expiries(self, now: int, limit: int) -> list[tuple[str, str]]:
         """The entities with a part expired at ``now``, earliest first."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .base import AttributeSummary, TypeSummary
-from .mongo_support import faults
+from ..base import AttributeSummary, TypeSummary
+from .support import faults
 
 ENTITIES = "entities"
 
