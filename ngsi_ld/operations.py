@@ -76,10 +76,9 @@ from ngsi_ld.instances import (
     stamp_new,
     touch,
 )
+from ngsi_ld.model import Entity, Mutation
 
-Entity = dict[str, Any]
 Instance = dict[str, Any]
-Mutation = Callable[[Entity | None], Entity | None]
 
 #: Set on a mutation that only reads the entity it is given: a store may then pass
 #: the state it decoded for ``before`` instead of a private copy (one decode less).
@@ -183,7 +182,8 @@ def stamp_entity(new: Entity, now: str, old: Entity | None = None) -> Entity:
     entity and its instances keep ``old``'s createdAt (same name and datasetId)."""
     attrs_of(new)
     copy = clone(new)  # one deep copy; the stamping below reuses its values
-    out = {k: v for k, v in copy.items() if k not in STAMPS and k != "attrs"}
+    out: Entity = {k: v for k, v in copy.items()  # type: ignore[assignment]
+                   if k not in STAMPS and k != "attrs"}
     out["createdAt"] = old.get("createdAt", now) if old else now
     out["modifiedAt"] = now
     old_attrs = (old or {}).get("attrs") or {}

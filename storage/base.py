@@ -14,29 +14,15 @@ batch is one transaction where the backend allows it.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ngsi_ld.errors import NgsiLdError
+from ngsi_ld.model import Change, Entity, Mutation
 from ngsi_ld.query import EntityQuery
 
-Entity = dict[str, Any]
-#: A pure function from the current entity (None if absent) to the new one
-#: (None deletes it).  It may raise an NgsiLdError to refuse the change; then
-#: nothing is written.
-Mutation = Callable[[Entity | None], Entity | None]
-
 DEFAULT_TENANT = ""
-
-
-@dataclass(slots=True)
-class Change:
-    """The outcome of one entity write: the state before and after."""
-
-    entity_id: str
-    before: Entity | None
-    after: Entity | None
 
 
 @dataclass(slots=True)

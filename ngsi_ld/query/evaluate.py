@@ -97,7 +97,8 @@ def _node(instance: dict[str, Any], subs: tuple[str, ...]) -> dict[str, Any] | N
         node = sub.get(name) if isinstance(sub, dict) else None
         if not isinstance(node, dict):
             return None
-    return node
+    found: dict[str, Any] = node
+    return found
 
 
 def _walk(value: Any, keys: tuple[str, ...]) -> list[Any]:

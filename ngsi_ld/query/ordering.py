@@ -257,7 +257,7 @@ def order_entities(
             if result:
                 return result
         ida, idb = left[1].get("id", ""), right[1].get("id", "")
-        return (ida > idb) - (ida < idb)
+        return int(ida > idb) - int(ida < idb)
 
     keyed.sort(key=functools.cmp_to_key(compare))
     return [entity for _, entity in keyed]
