@@ -13,7 +13,7 @@ wakes it (:meth:`ExpirySweeper.note`, called for every committed write).  Writes
 of other processes on a shared store are picked up at the latest after ``idle``
 seconds (each process sweeps what it wrote itself, at its time).  The store
 write is idempotent: two processes sweeping one entity delete it once.
-Reads never show what expired even before it is swept (``broker.routes.common``).
+Reads never show what expired even before it is swept (``broker.service.answers.live``).
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from broker.events import ChangeBus
 from ngsi_ld.expiry import earliest_expiry, expire
+from ngsi_ld.model import Change
 from ngsi_ld.timeutil import iso_millis
 from storage.base import Store
 
@@ -49,9 +51,18 @@ def now_millis() -> int:
 class ExpirySweeper:
     """Deletes what expired, when it expires (see the module docstring)."""
 
-    def __init__(self, store: Store, bus: ChangeBus, *, idle: float = IDLE) -> None:
+    def __init__(self, store: Store, publish: ChangeBus | Callable[[str, Change], None], *,
+                 idle: float = IDLE) -> None:
+        """``publish`` is told of every removal: the service's (subscriptions, commit
+        listeners) or, alone, a change bus."""
         self._store = store
-        self._bus = bus
+        if isinstance(publish, ChangeBus):
+            bus = publish
+
+            def publish(tenant: str, change: Change) -> None:
+                bus.publish_change(tenant, change.entity_id, change.before, change.after)
+
+        self._publish = publish
         self._idle = idle
         self._wake = asyncio.Event()
         #: when the task will look again (ms); +inf while it is sweeping or idle
@@ -88,7 +99,7 @@ class ExpirySweeper:
             due = await self._store.due_expiries(now, BATCH)
             for tenant, entity_id in due:
                 change = await self._store.modify(tenant, entity_id, expire(now, stamp))
-                self._bus.publish_change(tenant, entity_id, change.before, change.after)
+                self._publish(tenant, change)
                 self.swept += 1
             if len(due) < BATCH:
                 break

@@ -1,10 +1,9 @@
-"""Clause 5.7.2 Query Entities, POST form: ``POST /entityOperations/query``.
+"""The body of Query Entities by POST (ETSI GS CIM 009 clause 5.2.23, Query).
 
-The body is a Query (5.2.23): one EntityQuery per EntitySelector of
-``entities`` (OR-ed), the other members shared by all of them, and the view
-members (attrs, pick, omit, datasetId, lang, join, joinLevel, containedBy) in
-the body instead of the URL.
-The answer is the GET's (:func:`broker.routes.query.answer`).
+One EntityQuery per EntitySelector of ``entities`` (OR-ed), the other members
+shared by all of them, and the view members (attrs, pick, omit, datasetId,
+lang, join, joinLevel, containedBy) in the body instead of the URL; a
+Snapshot's queries are the same object (5.16).
 """
 
 from __future__ import annotations
@@ -13,30 +12,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from aiohttp import web
-
-from broker.app import add_route, broker_of
-from broker.http import negotiate, read_body
-from broker.routes.common import READ_MEDIA, make_view
-from broker.routes.linked import resolve_linked_q
-from broker.routes.ordering import ordering_of_body
-from broker.routes.query import (
-    QUERY_OPTIONS,
+from ngsi_ld.errors import BadRequestData
+from ngsi_ld.linking import parse_join
+from ngsi_ld.params import Params
+from ngsi_ld.projection import parse_projection
+from ngsi_ld.query.model import EntityQuery
+from ngsi_ld.query.resolve import expand_values
+from ngsi_ld.query.scope import parse_scope_q
+from ngsi_ld.query.selectors import (
+    PLAIN_PARSERS,
     WILDCARD,
-    answer,
-    cached_q,
+    Parsers,
     check_local_scope,
     geo_of,
-    resolve,
     type_selector,
     uri_list,
 )
-from ngsi_ld.errors import BadRequestData
-from ngsi_ld.linking import parse_join
-from ngsi_ld.projection import parse_projection
-from ngsi_ld.query import EntityQuery, expand_values, parse_scope_q
 
-QUERY = "/ngsi-ld/v1/entityOperations/query"
+__all__ = ["check_body_scope", "post_queries"]
 
 
 def _strings(body: Mapping[str, Any], name: str) -> list[str] | None:
@@ -89,7 +82,7 @@ def _selector_ids(selector: Mapping[str, Any]) -> list[str] | None:
 
 
 def post_queries(
-    body: Any, expand: Callable[[str], str] | None = None
+    body: Any, expand: Callable[[str], str] | None = None, parsers: Parsers = PLAIN_PARSERS,
 ) -> tuple[list[EntityQuery], dict[str, Any]]:
     """The Query body (5.2.23): one EntityQuery per EntitySelector, and the view members.
 
@@ -106,7 +99,7 @@ def post_queries(
     if geo_q is not None and not isinstance(geo_q, dict):
         raise BadRequestData("geoQ must be a GeoQuery object")
     q_text, scope_text = _text(body, "q"), _text(body, "scopeQ")
-    q = None if q_text is None else cached_q(q_text, True)  # rel{attr}: resolve_linked_q
+    q = None if q_text is None else parsers.q(q_text, True)  # rel{attr}: resolved later
     expand_names = _strings(body, "expandValues")
     if q is not None and expand_names is not None and expand is not None:
         q = expand_values(q, expand_names, expand)
@@ -128,10 +121,10 @@ def post_queries(
         if ids is not None:  # 5.2.33: the id takes precedence over idPattern
             by_type.setdefault(types, []).extend(ids)
             continue
-        queries.append(replace(common, id_pattern=pattern, type_expr=type_selector(types)))
+        queries.append(replace(common, id_pattern=pattern, type_expr=type_selector(types, parsers)))
     for types, ids in by_type.items():
         queries.append(replace(
-            common, ids=list(dict.fromkeys(ids)), type_expr=type_selector(types),
+            common, ids=list(dict.fromkeys(ids)), type_expr=type_selector(types, parsers),
         ))
     view: dict[str, Any] = {name: _strings(body, name) for name in ("attrs", "datasetId")}
     for name in ("pick", "omit"):  # 4.21 projections, as a string or an array of terms
@@ -144,38 +137,12 @@ def post_queries(
     return queries, view
 
 
-def _check_scope(request: web.Request, body: Mapping[str, Any], queries: list[EntityQuery]) -> None:
+def check_body_scope(params: Params, body: Mapping[str, Any],
+                     queries: list[EntityQuery]) -> None:
     """As a GET (Table 6.4.3.2-1): a selector typed "*" or local=true may select everything."""
     wildcard = any(
         isinstance(selector, dict) and selector.get("type") == WILDCARD
         for selector in body.get("entities") or []
     )
     for query in queries:
-        check_local_scope(request, wildcard, query)
-
-
-# 5.7.2 Query Entities (POST /entityOperations/query, the body is a Query 5.2.23)
-async def query_post(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    media = negotiate(request.headers.get("Accept"), READ_MEDIA)
-    body = await read_body(request, broker.settings.max_body_size)
-    ctx = await broker.resolver.active(body.context)
-    queries, members = post_queries(body.data, ctx.expand_term)
-    _check_scope(request, body.data, queries)
-    view = make_view(
-        request, ctx, media, attrs=members["attrs"], pick=members["pick"],
-        omit=members["omit"], dataset_ids=members["datasetId"], lang=members["lang"],
-        join=members["join"], allowed=QUERY_OPTIONS,
-    )
-    tenant = await broker.tenant(request)
-    resolved = [await resolve_linked_q(broker.store, tenant, resolve(ctx, query), view.join)
-                for query in queries]
-    ordering = ordering_of_body(body.data.get("ordering"), ctx)
-    return await answer(broker, request, tenant, resolved, view, ctx, body.context, ordering)
-
-
-def setup(app: web.Application) -> None:
-    add_route(app, "POST", QUERY, query_post, "queryEntitiesPost")
-
-
-__all__ = ["QUERY", "post_queries", "setup"]
+        check_local_scope(params, wildcard, query)

@@ -1,30 +1,23 @@
-"""Entity ordering over HTTP (clause 4.23): the parameters of a GET, the ``ordering``
-member of a POST query (OrderingParams, 5.2.43), and the ordered page.
+"""The ordering a request asks for (ETSI GS CIM 009 clause 4.23, 5.2.43 OrderingParams).
 
-Ordering needs every matching entity before the first page can be cut, so an
-ordered query reads all its matches (at most :data:`MAX_ORDERED`, more answers
-403 TooManyResults), sorts them with :func:`ngsi_ld.query.ordering.order_entities`
-and pages the result.  A query without ordering never comes here.
+:func:`ordering_of` reads the URI parameters of a GET (``orderBy``,
+``orderFrom``, ``orderGeometry``, ``collation``), :func:`ordering_of_body` the
+``ordering`` member of a POST query; both expand the names with the request's
+@context.  Sorting itself is :mod:`ngsi_ld.query.ordering`.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from broker.collation import string_key
-from ngsi_ld.errors import BadRequestData, TooManyResults
+from ngsi_ld.errors import BadRequestData
 from ngsi_ld.jsonld import ActiveContext
-from ngsi_ld.query import EntityQuery
+from ngsi_ld.params import Params
 from ngsi_ld.query.collation import parse_collation
-from ngsi_ld.query.ordering import Ordering, order_entities, parse_ordering, resolve_ordering
-from storage.base import Entity, Store
+from ngsi_ld.query.ordering import Ordering, parse_ordering, resolve_ordering
 
-#: the most entities one ordered query may sort
-MAX_ORDERED = 100_000
-#: sorting more entities than this runs in a worker thread
-_SORT_INLINE = 500
+__all__ = ["ordering_of", "ordering_of_body"]
 
 
 def _collation(tag: Any) -> str | None:
@@ -37,7 +30,7 @@ def _collation(tag: Any) -> str | None:
 
 
 # 4.23 and Table 6.4.3.2-1: orderBy, orderFrom, orderGeometry, collation
-def ordering_of(params: Mapping[str, str], ctx: ActiveContext) -> Ordering | None:
+def ordering_of(params: Params | Mapping[str, str], ctx: ActiveContext) -> Ordering | None:
     """The ordering a GET asks for (names expanded), or None."""
     collation = _collation(params.get("collation"))
     order_by = params.get("orderBy")
@@ -76,32 +69,3 @@ def ordering_of_body(member: Any, ctx: ActiveContext) -> Ordering | None:
         raise BadRequestData("ordering orderBy must be an array of strings")
     ordering = parse_ordering(order_by, coordinates, geometry, collation)
     return resolve_ordering(ordering, ctx.expand_term)
-
-
-async def ordered_page(
-    store: Store,
-    tenant: str,
-    queries: Sequence[EntityQuery],
-    ordering: Ordering,
-    offset: int,
-    limit: int,
-) -> tuple[list[Entity], int]:
-    """One page of the entities the queries select (OR-ed), in ``ordering``; and their total."""
-    merged: dict[str, Entity] = {}
-    for query in queries:
-        found, _ = await store.query_entities(tenant, query, limit=MAX_ORDERED + 1)
-        merged.update((entity["id"], entity) for entity in found)
-        if len(merged) > MAX_ORDERED:
-            raise TooManyResults(
-                f"an ordered query may sort at most {MAX_ORDERED} entities; narrow it down"
-            )
-    key = await string_key(ordering.collation)
-    entities = list(merged.values())
-    if len(entities) > _SORT_INLINE:
-        ordered = await asyncio.to_thread(order_entities, entities, ordering, key)
-    else:
-        ordered = order_entities(entities, ordering, key)
-    return ordered[offset:offset + limit], len(ordered)
-
-
-__all__ = ["MAX_ORDERED", "ordered_page", "ordering_of", "ordering_of_body"]

@@ -27,8 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from broker.http import GEO_JSON, JSON
-from broker.routes.view import View
+from ngsi_ld.bodies import GEO_JSON, JSON
 from ngsi_ld.errors import BadRequestData, TooComplexQuery
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.linking import Join, attach, link_targets
@@ -43,6 +42,7 @@ from ngsi_ld.query.linked import (
     substitute,
     targets_term,
 )
+from ngsi_ld.view import View
 from storage.base import Entity, Store
 
 __all__ = ["MAX_LINKED", "MAX_LINKED_MATCHES", "Rendered", "render_entities",

@@ -3,8 +3,9 @@
 :class:`View` bundles the representation (normalized, concise, keyValues,
 GeoJSON), the projection (attrs, pick, omit, datasetId), the language filter,
 Linked Entity retrieval (join) and the version preference of one request;
-:func:`view_of` and :func:`make_view` build it from a GET's query parameters or
-a Query body (names expanded with the request's @context).
+:func:`view_of` and :func:`make_view` build it from a GET's query parameters
+(:class:`~ngsi_ld.params.Params`) or a Query body (names expanded with the
+request's @context).  ``prefer`` is the request's ``Prefer`` header value.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from aiohttp import web
-
-from broker.http import GEO_JSON, options, requested_version
+from ngsi_ld.bodies import GEO_JSON
 from ngsi_ld.errors import BadRequestData, InvalidRequest, ResourceNotFound
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.linking import Join, check_projection_depth, parse_join
+from ngsi_ld.model import Entity
+from ngsi_ld.params import Params, comma_list, options_of
+from ngsi_ld.prefer import preferred_version
 from ngsi_ld.projection import Projection, parse_projection
 from ngsi_ld.representation import (
     DuplicateName,
@@ -27,7 +29,7 @@ from ngsi_ld.representation import (
     select_attributes,
     to_feature,
 )
-from ngsi_ld.versions import NATIVE, Version, amend_entity
+from ngsi_ld.versions import Version, amend_entity
 
 #: the query parameters of Linked Entity retrieval (4.5.23)
 _LINKING = frozenset({"join", "joinLevel", "containedBy"})
@@ -40,15 +42,9 @@ FORMATS: dict[str, Format] = {
 }
 
 
-def csv(request: web.Request, name: str) -> list[str] | None:
-    """A comma-separated query parameter, or None when absent."""
-    raw = request.query.getall(name, None)
-    if raw is None:
-        return None
-    items = [item.strip() for value in raw for item in value.split(",") if item.strip()]
-    if not items:
-        raise BadRequestData(f"query parameter {name} is empty")
-    return items
+def wants_key_values(opts: set[str]) -> bool:
+    """``options=keyValues`` (or its alias ``simplified``): attributes sent as bare values."""
+    return bool(opts & {"keyValues", "simplified"})
 
 
 @dataclass(slots=True)
@@ -108,7 +104,7 @@ class View:
         """True when entities render one by one, as cached: no join, no amendment."""
         return self.join is None and self.version is None
 
-    def select(self, entity: dict[str, Any]) -> dict[str, Any]:
+    def select(self, entity: Entity) -> Entity:
         if (
             self.attrs is None
             and self.pick is None
@@ -125,18 +121,18 @@ class View:
             _check_found(self, selected)
         return selected
 
-    def prepare(self, ctx: ActiveContext, entity: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    def prepare(self, ctx: ActiveContext, entity: Entity) -> tuple[Entity, bool]:
         """Select, then amend to the preferred version (4.3.6.8): (entity, amended?)."""
         selected = self.select(entity)
         if self.version is None:
             return selected, False
         return amend_entity(selected, self.version, ctx.compact_iri)
 
-    def render(self, ctx: ActiveContext, entity: dict[str, Any]) -> dict[str, Any]:
+    def render(self, ctx: ActiveContext, entity: Entity) -> dict[str, Any]:
         """Select (on expanded names), compact, then render one entity."""
         return self.render_selected(ctx, self.prepare(ctx, entity)[0])
 
-    def render_selected(self, ctx: ActiveContext, selected: dict[str, Any]) -> dict[str, Any]:
+    def render_selected(self, ctx: ActiveContext, selected: Entity) -> dict[str, Any]:
         """Compact and render an entity :meth:`prepare` selected."""
         if self.media_type != GEO_JSON:
             try:
@@ -176,7 +172,7 @@ class View:
         )
 
 
-def _check_found(view: View, selected: dict[str, Any]) -> None:
+def _check_found(view: View, selected: Entity) -> None:
     # 5.7.1.4: none of the attrs requested; 4.21: pick/omit left no member at all
     if view.attrs is not None and not selected.get("attrs"):
         raise ResourceNotFound(
@@ -195,23 +191,23 @@ def expanded_names(ctx: ActiveContext, names: Iterable[str] | None) -> set[str] 
     return {name if name in ("id", "type", "scope") else ctx.expand_term(name) for name in names}
 
 
-def view_of(request: web.Request, ctx: ActiveContext, media_type: str,
+def view_of(params: Params, ctx: ActiveContext, media_type: str, prefer: str | None = None,
             allowed: frozenset[str] = READ_OPTIONS, *, must_match: bool = False) -> View:
     """Parse the retrieval options of a GET (options, format, attrs, pick, omit, lang,
     join...); ``allowed`` are the ``options`` values the operation accepts."""
-    query = request.query
+    query = params
     geometry = query.get("geometryProperty")
     if geometry is not None and media_type != GEO_JSON:
         # 5.7.1.4 and 5.7.2.4
         raise BadRequestData("geometryProperty needs the GeoJSON representation "
                              "(Accept: application/geo+json)")
-    pick, omit = query.getall("pick", None), query.getall("omit", None)
+    pick, omit = query.getall("pick", []), query.getall("omit", [])
     return make_view(
-        request, ctx, media_type, query.get("format"),
-        attrs=csv(request, "attrs"),
-        pick=None if pick is None else parse_projection(",".join(pick), "pick"),
-        omit=None if omit is None else parse_projection(",".join(omit), "omit"),
-        dataset_ids=csv(request, "datasetId"), lang=query.get("lang"),
+        params, ctx, media_type, prefer, query.get("format"),
+        attrs=comma_list(params, "attrs"),
+        pick=parse_projection(",".join(pick), "pick") if pick else None,
+        omit=parse_projection(",".join(omit), "omit") if omit else None,
+        dataset_ids=comma_list(params, "datasetId"), lang=query.get("lang"),
         geometry=geometry or "location",
         join=parse_join(query.get("join"), query.get("joinLevel"), query.get("containedBy"))
         if not _LINKING.isdisjoint(query.keys()) else None,
@@ -219,18 +215,19 @@ def view_of(request: web.Request, ctx: ActiveContext, media_type: str,
     )
 
 
-def projection(request: web.Request, name: str) -> Projection | None:
+def projection(params: Params, name: str) -> Projection | None:
     """A ``pick``/``omit`` query parameter in the 4.21 projection language, or None."""
-    raw = request.query.getall(name, None)
-    if raw is None:
+    raw = params.getall(name, [])
+    if not raw:
         return None
     return parse_projection(",".join(raw), name)
 
 
 def make_view(
-    request: web.Request,
+    params: Params,
     ctx: ActiveContext,
     media_type: str,
+    prefer: str | None = None,
     fmt_param: str | None = None,
     *,
     attrs: list[str] | None,
@@ -247,7 +244,7 @@ def make_view(
     names expanded with ``ctx``: one representation at most, pick or omit, not both
     with attrs, projections into Linked Entities only as deep as the join."""
     try:
-        opts = options(request, allowed)
+        opts = options_of(params, allowed)
     except BadRequestData as exc:  # 6.3.20: an invalid options value is InvalidRequest
         raise InvalidRequest(exc.detail) from None
     if fmt_param is not None:
@@ -283,7 +280,7 @@ def make_view(
         pick_links=pick if pick is not None and pick.linked else None,
         omit_links=omit if omit is not None and omit.linked else None,
         join=join,
-        version=preferred_version(request) if "Prefer" in request.headers else None,
+        version=preferred_version(prefer) if prefer is not None else None,
         must_match=must_match,
     )
 
@@ -296,7 +293,7 @@ def _expanded(ctx: ActiveContext, projection: Projection | None) -> Projection |
     )
 
 
-def preferred_version(request: web.Request) -> Version | None:
-    """The earlier version a payload is to be amended to (4.3.6.8), or None."""
-    version = requested_version(request)
-    return version if version is not None and version < NATIVE else None
+__all__ = [
+    "FORMATS", "READ_OPTIONS", "View", "expanded_names", "make_view", "projection",
+    "view_of", "wants_key_values",
+]

@@ -1,4 +1,4 @@
-"""Caches of rendered output that are never stale: entities (JSON bytes) and query answers.
+"""The service's caches, none of which is ever stale: rendered entities, answers, parses.
 
 :class:`RenderCache` is a bounded LRU of rendered entities.
 The key holds the tenant, the entity id, the stored version of the entity (a
@@ -14,17 +14,23 @@ each distinct @context once, and a new compilation is a new key.
 ``data_version`` holds; :class:`KnownVersions` keeps the version of each entity
 read while it holds, so that retrieving an entity nobody wrote since needs no
 store read at all (the rendering comes from the RenderCache).
+
+:class:`Parsers` keeps the ASTs of repeated q texts and type selectors (they
+are immutable) and the resolved queries of repeated selector parameters.
+Errors are never cached: a bad q is parsed, and refused, every time.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
+from functools import lru_cache
 
-from aiohttp import web
-
+from broker.service.reply import Reply
 from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.query import QExpr, parse_q, parse_type_expr
+from ngsi_ld.query.model import EntityQuery
+from ngsi_ld.query.typeexpr import TypeExpr
 
 #: default budget of the cache, bytes of rendered JSON (the RSS target is 200 MB)
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
@@ -94,62 +100,51 @@ class RenderCache:
 
 
 class AnswerCache:
-    """Rendered answers of GET queries, valid while the store's data_version holds.
+    """Whole answers of repeated reads, valid while the store's data_version holds.
 
     Dashboards and benchmarks repeat the same queries; an answer is reused only
     if nothing was written since it was computed (the version is read before the
     query runs) and the request's @context compiles to the same ActiveContext.
+    The key is the caller's: everything of the request that decides the answer.
     """
 
     def __init__(self, size: int = CACHE_ENTRIES) -> None:
         self.size = size
-        # key -> (version, ctx, status, body, content type, headers)
-        self._entries: OrderedDict[tuple[str, ...], tuple[Any, ...]] = OrderedDict()
+        # key -> (data version, ActiveContext, reply)
+        self._entries: OrderedDict[Hashable, tuple[Hashable, ActiveContext, Reply]] = \
+            OrderedDict()
 
     async def serve(
         self,
-        request: web.Request,
-        tenant: str,
+        key: Hashable,
         version: Hashable | None,
         ctx: ActiveContext,
-        compute: Callable[[], Awaitable[web.StreamResponse]],
-    ) -> web.StreamResponse:
-        """The answer kept for this request (tenant, path and query, Accept, Link, Prefer) if
-        ``version`` (read before ``compute`` runs) still holds, else ``compute()``'s,
-        kept for the next time; with no version (the store cannot tell) always computed."""
+        compute: Callable[[], Awaitable[Reply]],
+    ) -> Reply:
+        """The reply kept for ``key`` if ``version`` (read before ``compute`` runs) still
+        holds, else ``compute()``'s, kept for the next time; with no version (the store
+        cannot tell) always computed."""
         if version is None:
             return await compute()
-        headers = request.headers
-        key = (tenant, request.path_qs, headers.get("Accept", ""), headers.get("Link", ""),
-               headers.get("Prefer", ""))
         kept = self.get(key, version, ctx)
         if kept is not None:
             return kept
-        response = await compute()
-        if isinstance(response, web.Response):
-            self.put(key, version, ctx, response)
-        return response
+        reply = await compute()
+        self.put(key, version, ctx, reply)
+        return reply
 
-    def get(
-        self, key: tuple[str, ...], version: Hashable, ctx: ActiveContext
-    ) -> web.Response | None:
+    def get(self, key: Hashable, version: Hashable, ctx: ActiveContext) -> Reply | None:
         entry = self._entries.get(key)
         if entry is None or entry[0] != version or entry[1] is not ctx:
             return None
         self._entries.move_to_end(key)
-        response = web.Response(body=entry[3], status=entry[2], content_type=entry[4])
-        response.headers.extend(entry[5])
-        return response
+        return entry[2]
 
-    def put(self, key: tuple[str, ...], version: Hashable, ctx: ActiveContext,
-            response: web.Response) -> None:
-        body = response.body
-        if not isinstance(body, bytes) or len(body) > CACHE_MAX_BODY:
+    def put(self, key: Hashable, version: Hashable, ctx: ActiveContext, reply: Reply) -> None:
+        body = reply.body
+        if body is None or len(body) > CACHE_MAX_BODY:
             return
-        skip = {"content-type", "content-length"}
-        headers = [(k, v) for k, v in response.headers.items() if k.lower() not in skip]
-        self._entries[key] = (version, ctx, response.status, exact(body),
-                              response.content_type, headers)
+        self._entries[key] = (version, ctx, reply.frozen())
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
@@ -185,6 +180,52 @@ class KnownVersions:
         entries[tenant, entity_id] = (data_version, version)
 
 
+class Parsers:
+    """Parses of repeated query texts (``ngsi_ld.query.selectors.Parsers``), bounded."""
+
+    def __init__(self, queries: int = 1024) -> None:
+        self._q = lru_cache(maxsize=1024)(parse_q)
+        self._type_expr = lru_cache(maxsize=256)(parse_type_expr)
+        #: resolved queries by (ActiveContext, selector parameters)
+        self._queries: OrderedDict[Hashable, EntityQuery] = OrderedDict()
+        self._size = queries
+
+    def q(self, text: str, linked: bool = False) -> QExpr:
+        """The AST of a q text, parsed once while it is kept."""
+        return self._q(text, linked)
+
+    def type_expr(self, text: str) -> TypeExpr:
+        """The AST of a type selector, parsed once while it is kept."""
+        return self._type_expr(text)
+
+    def query(self, key: Hashable, parse: Callable[[], EntityQuery]) -> EntityQuery:
+        """The query kept for ``key``, else ``parse()``'s, kept (errors are raised, not kept)."""
+        query = self._queries.get(key)
+        if query is not None:
+            self._queries.move_to_end(key)
+            return query
+        query = parse()
+        self._queries[key] = query
+        if len(self._queries) > self._size:
+            self._queries.popitem(last=False)
+        return query
+
+
+class Caches:
+    """Every cache of one service, built together."""
+
+    def __init__(self) -> None:
+        #: rendered entities by (tenant, id, version, view, context)
+        self.renders = RenderCache()
+        #: entity versions valid while the store's data_version holds
+        self.versions = KnownVersions()
+        #: answers of GET /entities
+        self.answers = AnswerCache()
+        #: answers of the discovery reads (types, attributes)
+        self.summaries = AnswerCache(size=64)
+        self.parsers = Parsers()
+
+
 def exact(body: bytes) -> bytes:
     """A copy of ``body`` that occupies its length only (see :meth:`RenderCache.put`)."""
     return bytes(memoryview(body))
@@ -202,4 +243,8 @@ def with_context(body_context: bytes, rendered: bytes) -> bytes:
     return b'{"@context":' + body_context + b"," + rendered[1:]
 
 
-__all__ = ["DEFAULT_MAX_BYTES", "AnswerCache", "RenderCache", "exact", "join_array", "with_context"]
+__all__ = [
+    "DEFAULT_MAX_BYTES", "AnswerCache", "Caches", "KnownVersions", "Parsers", "RenderCache",
+    "exact",
+    "join_array", "with_context",
+]

@@ -1,0 +1,107 @@
+"""What the service needs from its neighbours, as Protocols (ports), and its extension seams.
+
+- :class:`ContextResolving` — turning a client's @context value into a
+  compiled ActiveContext, and back into what an answer carries (a URL for a
+  Link header, a value for a body); ``broker.contexts.ContextResolver`` is one.
+- :class:`Sources` — registered Context Sources a request may also be answered
+  by (distributed operations, ETSI GS CIM 009 clause 4.3.6): the service asks
+  it for a :class:`Plan` (local, remote, or both) and merges what the sources
+  answer with the local answer.  :class:`NoSources`, the default, answers
+  everything locally and costs nothing on the hot paths.
+- :data:`CommitListener` — told of every committed entity change, after the
+  store committed it (the temporal API records attribute history there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.model import Change, Entity
+from ngsi_ld.query.model import EntityQuery
+
+__all__ = [
+    "LOCAL", "CommitListener", "ContextResolving", "NoSources", "Plan", "Sources",
+]
+
+#: (tenant, change) of a committed write; must not block (enqueue work instead)
+CommitListener = Callable[[str, Change], None]
+
+
+class ContextResolving(Protocol):
+    """The @context resolver as the service uses it."""
+
+    async def active(self, context: Any) -> ActiveContext:
+        """The compiled context of a client's @context value (None: the core context)."""
+        ...
+
+    async def response_url(self, context: Any) -> str:
+        """A URL an answer's Link header may name for ``context`` (hosted if inline)."""
+        ...
+
+    def body_context(self, context: Any) -> Any:
+        """The ``@context`` value an answer's body carries for ``context``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Who answers one request: this broker (``local``) and/or the matched sources."""
+
+    local: bool = True
+    #: the matched registrations, opaque to the service (empty: no source involved)
+    remote: tuple[Any, ...] = ()
+
+
+#: answered here only
+LOCAL = Plan()
+
+
+class Sources(Protocol):
+    """Registered Context Sources (distributed operations): the seam of the service.
+
+    ``enabled`` False promises that :meth:`plan` always answers :data:`LOCAL`:
+    the service then never calls the other methods and keeps its fast paths.
+    """
+
+    enabled: bool
+
+    def plan(self, tenant: str, operation: str, query: EntityQuery) -> Plan:
+        """Who answers ``operation`` (an ``ngsi_ld.parameters`` name) for ``query``."""
+        ...
+
+    async def fetch(self, tenant: str, operation: str, query: EntityQuery,
+                    plan: Plan) -> list[Entity]:
+        """What the planned sources hold of the entities ``query`` selects (names expanded)."""
+        ...
+
+    def merge(self, local: Sequence[Entity], remote: Sequence[Entity]) -> list[Entity]:
+        """One entity per id from the local and the remote answers, sorted by id."""
+        ...
+
+    async def forward(self, tenant: str, operation: str, entity_id: str, body: Any,
+                      plan: Plan) -> None:
+        """Send a write to the planned sources (raises the NgsiLdError to answer)."""
+        ...
+
+
+class NoSources:
+    """No Context Source is registered: every request is answered locally."""
+
+    enabled = False
+
+    def plan(self, tenant: str, operation: str, query: EntityQuery) -> Plan:
+        return LOCAL
+
+    async def fetch(self, tenant: str, operation: str, query: EntityQuery,
+                    plan: Plan) -> list[Entity]:
+        return []
+
+    def merge(self, local: Sequence[Entity], remote: Sequence[Entity]) -> list[Entity]:
+        return list(local)
+
+    async def forward(self, tenant: str, operation: str, entity_id: str, body: Any,
+                      plan: Plan) -> None:
+        return None
