@@ -20,7 +20,9 @@ from typing import Any
 
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.model import Change, Entity, Mutation
-from ngsi_ld.query import EntityQuery
+from ngsi_ld.query import EntityQuery, TypeName, TypeOr
+
+from .discovery import AttributeSummary, TypeSummary, summarize_attributes, summarize_types
 
 DEFAULT_TENANT = ""
 
@@ -43,27 +45,6 @@ class ContextRecord:
     document: Any  # the parsed JSON document
     created_at: str
     extra: dict[str, Any] = field(default_factory=dict)  # lastUsage, numberOfHits...
-
-
-@dataclass(slots=True)
-class TypeSummary:
-    """What entities of one type hold (clauses 5.7.5 to 5.7.8), names expanded."""
-
-    type: str
-    entity_count: int = 0
-    #: attribute name -> the attribute kinds (Property, Relationship...) seen with it
-    attributes: dict[str, set[str]] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class AttributeSummary:
-    """Where one attribute name occurs (clauses 5.7.9 to 5.7.12), names expanded."""
-
-    name: str
-    #: attribute instances with this name, over every entity
-    instance_count: int = 0
-    kinds: set[str] = field(default_factory=set)
-    type_names: set[str] = field(default_factory=set)
 
 
 class Store(abc.ABC):
@@ -162,10 +143,6 @@ class Store(abc.ABC):
         The default reads every entity; a backend may answer from its indexes
         (MongoDB: an aggregation grouping on the type, then on attribute names).
         """
-        from ngsi_ld.query import TypeName, TypeOr
-
-        from .discovery import summarize_types
-
         query = EntityQuery()
         if types is not None:
             names = tuple(TypeName(t) for t in types)
@@ -181,8 +158,6 @@ class Store(abc.ABC):
         self, tenant: str, names: Sequence[str] | None = None
     ) -> list[AttributeSummary]:
         """A summary per attribute name (only ``names`` if given), sorted by name."""
-        from .discovery import summarize_attributes
-
         query = EntityQuery() if names is None else EntityQuery(attrs=tuple(names))
         entities, _ = await self.query_entities(tenant, query)
         return summarize_attributes(entities, names)

@@ -7,10 +7,33 @@ them with these functions, so that every backend reports the same figures.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from .base import AttributeSummary, Entity, TypeSummary
+from ngsi_ld.model import Entity
+
 from .helpers import entity_types
+
+
+@dataclass(slots=True)
+class TypeSummary:
+    """What entities of one type hold (clauses 5.7.5 to 5.7.8), names expanded."""
+
+    type: str
+    entity_count: int = 0
+    #: attribute name -> the attribute kinds (Property, Relationship...) seen with it
+    attributes: dict[str, set[str]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class AttributeSummary:
+    """Where one attribute name occurs (clauses 5.7.9 to 5.7.12), names expanded."""
+
+    name: str
+    #: attribute instances with this name, over every entity
+    instance_count: int = 0
+    kinds: set[str] = field(default_factory=set)
+    type_names: set[str] = field(default_factory=set)
 
 
 def _attributes(entity: Entity) -> dict[str, list[Any]]:

@@ -12,8 +12,7 @@ from typing import Any
 import orjson
 
 from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError
-
-from .base import Entity
+from ngsi_ld.model import Entity
 
 log = logging.getLogger(__name__)
 
