@@ -23,7 +23,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from broker.events import ChangeBus
@@ -84,7 +84,7 @@ class ExpirySweeper:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def note(self, entity: dict[str, Any] | None) -> None:
+    def note(self, entity: Mapping[str, Any] | None) -> None:
         """A write stored ``entity``: wake the task sooner if a part of it expires sooner."""
         at = earliest_expiry(entity)
         if at is not None and at < self._next:

@@ -61,7 +61,7 @@ def _earliest_in(node: dict[str, Any], found: int | None) -> int | None:
     return found
 
 
-def earliest_expiry(entity: Entity | None) -> int | None:
+def earliest_expiry(entity: Mapping[str, Any] | None) -> int | None:
     """When the first part of ``entity`` (itself, an instance, a sub-attribute) expires."""
     if entity is None:
         return None

@@ -76,9 +76,7 @@ from ngsi_ld.instances import (
     stamp_new,
     touch,
 )
-from ngsi_ld.model import Entity, Mutation
-
-Instance = dict[str, Any]
+from ngsi_ld.model import Entity, Instance, Mutation
 
 #: Set on a mutation that only reads the entity it is given: a store may then pass
 #: the state it decoded for ``before`` instead of a private copy (one decode less).

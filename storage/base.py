@@ -206,3 +206,9 @@ class Store(abc.ABC):
 
         Sorted by tenant then record id; used to resume subscriptions after a restart.
         """
+
+
+__all__ = [
+    "DEFAULT_TENANT", "AttributeSummary", "Change", "ContextRecord", "Entity", "Mutation",
+    "Outcome", "Store", "TypeSummary",
+]

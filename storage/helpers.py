@@ -7,7 +7,7 @@ matching rules live here once.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -16,15 +16,17 @@ from ngsi_ld.model import Entity
 
 log = logging.getLogger(__name__)
 
+_Json = TypeVar("_Json")
+
 # Characters with a meaning in a Python regular expression.
 _REGEX_SPECIAL = frozenset(".^$*+?{}[]\\|()")
 # Quantifiers that make the character before them optional.
 _OPTIONAL_QUANTIFIERS = frozenset("*?{")
 
 
-def copy_entity(entity: Entity) -> Entity:
-    """A deep copy of a JSON-compatible entity (an orjson round trip)."""
-    copied: Entity = orjson.loads(orjson.dumps(entity))
+def copy_entity(entity: _Json) -> _Json:
+    """A deep copy of a JSON-compatible entity or record (an orjson round trip)."""
+    copied: _Json = orjson.loads(orjson.dumps(entity))
     return copied
 
 

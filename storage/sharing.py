@@ -20,7 +20,9 @@ to its process; the MongoDB store would implement it with change streams and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
+
+from ngsi_ld.model import Entity
 
 #: kinds of feed items
 ENTITY = "entity"
@@ -43,8 +45,8 @@ class FeedItem:
     kind: str
     collection: str
     key: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
+    before: Entity | None
+    after: Entity | None
 
 
 @runtime_checkable

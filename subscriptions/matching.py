@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ngsi_ld.changes import ChangeEvent
+from ngsi_ld.model import Entity
 from ngsi_ld.query import (
     EntityQuery,
     TypeAnd,
@@ -81,7 +82,7 @@ class Matcher:
             return False
         return self.filters is None or matches(entity, self.filters)
 
-    def _triggered(self, event: ChangeEvent, entity: dict[str, Any]) -> bool:
+    def _triggered(self, event: ChangeEvent, entity: Entity) -> bool:
         watched = self.watched
         if event.trigger in ("entityCreated", "entityDeleted") and event.trigger in self.triggers \
                 and (watched is None or watched & set(entity.get("attrs", {}))):

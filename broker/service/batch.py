@@ -35,9 +35,8 @@ def _error(entity_id: str, error: NgsiLdError) -> dict[str, Any]:
 
 
 def _claimed_id(item: Any) -> str:
-    if isinstance(item, dict) and isinstance(item.get("id"), str):
-        return item["id"]
-    return "urn:ngsi-ld:unknown"
+    claimed = item.get("id") if isinstance(item, dict) else None
+    return claimed if isinstance(claimed, str) else "urn:ngsi-ld:unknown"
 
 
 async def _item_context(service: Service, body: Body, item: Any,

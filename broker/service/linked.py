@@ -68,7 +68,7 @@ class Rendered:
 @dataclass(slots=True)
 class _Node:
     view: View
-    selected: dict[str, Any]
+    selected: Entity
     #: this entity and the ones above it (inline: never inlined again below them)
     ancestors: frozenset[str]
     children: dict[tuple[str, str], _Node] = field(default_factory=dict)

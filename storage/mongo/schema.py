@@ -159,7 +159,7 @@ def from_document(doc: dict[str, Any]) -> Entity:
     for key, value in doc.items():
         if key in META_FIELDS:
             continue
-        entity[decode_key(key)] = decode_doc(value)
+        entity[decode_key(key)] = decode_doc(value)  # type: ignore[literal-required]
     attrs = entity.get("attrs")
     if isinstance(attrs, dict):
         for instances in attrs.values():
