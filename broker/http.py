@@ -113,10 +113,11 @@ async def read_body(
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
     if not context_rules:
-        return Body(data=data, media_type=content_type, context=None, link_context=None)
+        return Body(data=data, media_type=content_type, client_context=None, link_context=None)
     link = parse_link_context(request.headers.get("Link"))
-    context = request_context(data, content_type, link, item_contexts=item_contexts)
-    return Body(data=data, media_type=content_type, context=context, link_context=link)
+    client_context = request_context(data, content_type, link, item_contexts=item_contexts)
+    return Body(data=data, media_type=content_type, client_context=client_context,
+                link_context=link)
 
 
 def json_response(

@@ -39,7 +39,7 @@ class Body:
     data: Any
     media_type: str  # JSON, LD_JSON or MERGE_PATCH
     #: the client's @context value: a URL, an object, an array, or None (core only)
-    context: Any
+    client_context: Any
     #: the URL of the Link header's context link, if any
     link_context: str | None = None
 

@@ -45,7 +45,9 @@ class Selector:
     id: str | None = None
     id_pattern: str | None = None
 
-    def matches(self, entity_id: str, entity_types: Iterable[str]) -> bool:
+    def selects(self, entity_id: str, entity_types: Iterable[str]) -> bool:
+        """Whether this selector names the entity (by id or id pattern, and type); the
+        entity's state is :meth:`Matcher.concerns`'s business."""
         if self.id is not None:
             if entity_id != self.id:
                 return False
@@ -75,7 +77,7 @@ class Matcher:
         if entity is None:
             return False
         if self.selectors and not any(
-            s.matches(event.entity_id, entity.get("type", ())) for s in self.selectors
+            s.selects(event.entity_id, entity.get("type", ())) for s in self.selectors
         ):
             return False
         if not self._triggered(event, entity):

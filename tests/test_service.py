@@ -66,7 +66,7 @@ def call(**params: str) -> Call:
 
 
 def body(data: Any) -> Body:
-    return Body(data=data, media_type=JSON, context=None)
+    return Body(data=data, media_type=JSON, client_context=None)
 
 
 def decoded(reply: Reply) -> Any:

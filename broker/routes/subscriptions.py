@@ -51,11 +51,11 @@ async def _rendered(service: Service, manager: SubscriptionManager, call: Call,
                     docs: list[dict[str, Any]], *, sys_attrs: bool,
                     headers: dict[str, str] | None = None, one: bool = False) -> Reply:
     media = negotiate(call.accept, READ_MEDIA)
-    context = parse_link_context(call.link)
-    ctx = await service.resolver.active(context)
+    client_context = parse_link_context(call.link)
+    ctx = await service.resolver.active(client_context)
     out = [compact_subscription(doc, ctx.compact_iri, sys_attrs=sys_attrs,
                                 status=manager.status(doc)) for doc in docs]
-    return await entity_reply(service, out[0] if one else out, media, context,
+    return await entity_reply(service, out[0] if one else out, media, client_context,
                               headers=headers)
 
 
@@ -65,9 +65,9 @@ async def create_subscription(request: web.Request) -> web.Response:
     body = await read_body(request, service.settings.max_body_size)
     call = call_of(request)
     tenant = await service.tenant(call, create=True)
-    sub_id = await manager_of(request).create(tenant, body.data, body.context)
+    sub_id = await manager_of(request).create(tenant, body.data, body.client_context)
     headers = {"Location": f"{SUBSCRIPTIONS}/{quote(sub_id, safe=':')}",
-               **await link_only(service, body.context)}
+               **await link_only(service, body.client_context)}
     return response_of(empty(201, headers), call)
 
 
@@ -112,8 +112,8 @@ async def update_subscription(request: web.Request) -> web.Response:
                            (JSON, LD_JSON, MERGE_PATCH))
     call = call_of(request)
     tenant = await service.tenant(call)
-    await manager_of(request).update(tenant, _sub_id(request), body.data, body.context)
-    return response_of(empty(204, await link_only(service, body.context)), call)
+    await manager_of(request).update(tenant, _sub_id(request), body.data, body.client_context)
+    return response_of(empty(204, await link_only(service, body.client_context)), call)
 
 
 # 5.8.5 Delete Subscription

@@ -2,7 +2,7 @@
 
 An entity renders as a View says (``ngsi_ld.view``) with the request's
 ActiveContext; its bytes are kept in the render cache under (tenant, id,
-version, view, context), so a later read of the same version renders nothing
+version, view, client_context), so a later read of the same version renders nothing
 (see :mod:`broker.service.caches`).  A transient entity (4.22) is shown as
 valid now and never cached.  The answer then carries its @context in the body
 or in a Link header (6.3.5, 6.3.6: ``ngsi_ld.bodies.context_in_body``).
@@ -87,7 +87,7 @@ async def entity_reply(
     service: Service,
     data: Any,
     media_type: str,
-    context: Any,
+    client_context: Any,
     status: int = 200,
     headers: dict[str, str] | None = None,
     *,
@@ -100,7 +100,7 @@ async def entity_reply(
     the @context at its top level."""
     headers = dict(headers or {})
     if context_in_body(media_type, prefer):
-        body_context = service.resolver.body_context(context)
+        body_context = service.resolver.body_context(client_context)
         if isinstance(data, list):
             data = [{"@context": body_context, **item} for item in data]
         elif media_type == GEO_JSON:
@@ -108,7 +108,7 @@ async def entity_reply(
         else:
             data = {"@context": body_context, **data}
     else:
-        headers["Link"] = link_header(await service.resolver.response_url(context))
+        headers["Link"] = link_header(await service.resolver.response_url(client_context))
     return json_reply(data, status, media_type, headers)
 
 
@@ -116,7 +116,7 @@ async def rendered_reply(
     service: Service,
     parts: list[bytes] | bytes,
     media_type: str,
-    context: Any,
+    client_context: Any,
     headers: dict[str, str] | None = None,
     *,
     prefer: str | None = None,
@@ -128,9 +128,9 @@ async def rendered_reply(
     headers = dict(headers or {})
     body_context = None
     if context_in_body(media_type, prefer):
-        body_context = orjson.dumps(service.resolver.body_context(context))
+        body_context = orjson.dumps(service.resolver.body_context(client_context))
     else:
-        headers["Link"] = link_header(await service.resolver.response_url(context))
+        headers["Link"] = link_header(await service.resolver.response_url(client_context))
     if media_type == GEO_JSON:
         if isinstance(parts, bytes):  # one Feature
             body = parts if body_context is None else with_context(body_context, parts)
@@ -149,8 +149,8 @@ async def rendered_reply(
     return Reply(200, body, media_type, headers)
 
 
-async def link_only(service: Service, context: Any) -> dict[str, str]:
+async def link_only(service: Service, client_context: Any) -> dict[str, str]:
     """Headers for a bodiless answer to a request that carried an inline @context."""
-    if context is None or isinstance(context, str):
+    if client_context is None or isinstance(client_context, str):
         return {}
-    return {"Link": link_header(await service.resolver.response_url(context))}
+    return {"Link": link_header(await service.resolver.response_url(client_context))}

@@ -42,9 +42,9 @@ def _claimed_id(item: Any) -> str:
 async def _item_context(service: Service, body: Body, item: Any,
                         shared: ActiveContext | None) -> ActiveContext:
     """The @context of one batch element (6.3.5 applied element by element)."""
-    own, context = item_context(body.media_type, item)
+    own, client_context = item_context(body.media_type, item)
     if own:
-        return await service.resolver.active(context)
+        return await service.resolver.active(client_context)
     assert shared is not None
     return shared
 
@@ -61,7 +61,9 @@ async def _parse_all(
     items = batch.check_items(body.data, service.settings.max_batch_size)
     parsed: list[tuple[Entity, ActiveContext]] = []
     errors: list[dict[str, Any]] = []
-    shared = None if body.media_type == LD_JSON else await service.resolver.active(body.context)
+    shared = None
+    if body.media_type != LD_JSON:
+        shared = await service.resolver.active(body.client_context)
     for item in items:
         try:
             ctx = await _item_context(service, body, item, shared)

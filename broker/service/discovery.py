@@ -91,9 +91,9 @@ async def _while_unchanged(service: Service, call: Call, compute: _Compute) -> R
 
     async def answer() -> Reply:
         media = negotiate(call.accept, MEDIA)
-        context = parse_link_context(call.link)
-        ctx = await service.resolver.active(context)
-        return await compute(media, context, ctx, await service.tenant(call, read=True))
+        client_context = parse_link_context(call.link)
+        ctx = await service.resolver.active(client_context)
+        return await compute(media, client_context, ctx, await service.tenant(call, read=True))
 
     key = (tenant, call.path_qs, call.accept or "", call.link or "", call.prefer or "")
     return await service.caches.summaries.serve(key, version, ctx, answer)
@@ -101,7 +101,7 @@ async def _while_unchanged(service: Service, call: Call, compute: _Compute) -> R
 
 # 5.7.5 Retrieve Available Entity Types, 5.7.6 Retrieve Details of Available Entity Types
 async def list_types(service: Service, call: Call) -> Reply:
-    async def compute(media: str, context: Any, ctx: ActiveContext, tenant: str) -> Reply:
+    async def compute(media: str, client_context: Any, ctx: ActiveContext, tenant: str) -> Reply:
         data: Any
         if flag(call.params, "details"):
             data = [entity_type(ctx, s) for s in await service.store.type_summaries(tenant)]
@@ -109,25 +109,25 @@ async def list_types(service: Service, call: Call) -> Reply:
             names = await service.store.type_names(tenant)
             data = {"id": _list_id("EntityTypeList"), "type": "EntityTypeList",
                     "typeList": _compact(ctx, names)}
-        return await entity_reply(service, data, media, context)
+        return await entity_reply(service, data, media, client_context)
 
     return await _while_unchanged(service, call, compute)
 
 
 # 5.7.7 Retrieve Available Entity Type Information
 async def type_info(service: Service, call: Call, type_name: str) -> Reply:
-    async def compute(media: str, context: Any, ctx: ActiveContext, tenant: str) -> Reply:
+    async def compute(media: str, client_context: Any, ctx: ActiveContext, tenant: str) -> Reply:
         found = await service.store.type_summaries(tenant, [ctx.expand_term(type_name)])
         if not found:
             raise ResourceNotFound(f"no entity of type {type_name} exists")
-        return await entity_reply(service, entity_type_info(ctx, found[0]), media, context)
+        return await entity_reply(service, entity_type_info(ctx, found[0]), media, client_context)
 
     return await _while_unchanged(service, call, compute)
 
 
 # 5.7.8 Retrieve Available Attributes, 5.7.9 Retrieve Details of Available Attributes
 async def list_attributes(service: Service, call: Call) -> Reply:
-    async def compute(media: str, context: Any, ctx: ActiveContext, tenant: str) -> Reply:
+    async def compute(media: str, client_context: Any, ctx: ActiveContext, tenant: str) -> Reply:
         data: Any
         if flag(call.params, "details"):
             data = [attribute(ctx, s) for s in await service.store.attribute_summaries(tenant)]
@@ -135,17 +135,17 @@ async def list_attributes(service: Service, call: Call) -> Reply:
             names = await service.store.attribute_names(tenant)
             data = {"id": _list_id("AttributeList"), "type": "AttributeList",
                     "attributeList": _compact(ctx, names)}
-        return await entity_reply(service, data, media, context)
+        return await entity_reply(service, data, media, client_context)
 
     return await _while_unchanged(service, call, compute)
 
 
 # 5.7.10 Retrieve Available Attribute Information
 async def attribute_info(service: Service, call: Call, name: str) -> Reply:
-    async def compute(media: str, context: Any, ctx: ActiveContext, tenant: str) -> Reply:
+    async def compute(media: str, client_context: Any, ctx: ActiveContext, tenant: str) -> Reply:
         found = await service.store.attribute_summaries(tenant, [ctx.expand_term(name)])
         if not found:
             raise ResourceNotFound(f"no entity has an attribute {name}")
-        return await entity_reply(service, attribute(ctx, found[0]), media, context)
+        return await entity_reply(service, attribute(ctx, found[0]), media, client_context)
 
     return await _while_unchanged(service, call, compute)

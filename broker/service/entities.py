@@ -104,7 +104,7 @@ class _Write:
     @classmethod
     async def of(cls, service: Service, call: Call, entity_id: str, body: Body) -> _Write:
         opts = options_of(call.params, WRITE_OPTIONS)
-        ctx = await service.resolver.active(body.context)
+        ctx = await service.resolver.active(body.client_context)
         return cls(service, call, entity_id, body, opts, ctx)
 
     @property
@@ -175,7 +175,7 @@ class _Write:
         await service.commit(tenant, self.entity_id, gated)
 
     async def no_content(self) -> Reply:
-        return empty(204, await link_only(self.service, self.body.context))
+        return empty(204, await link_only(self.service, self.body.client_context))
 
     async def attrs_result(self, mutation: operations.AttrsMutation) -> Reply:
         """204 when every attribute was written, else 207 with the UpdateResult (5.2.18)."""
@@ -184,7 +184,7 @@ class _Write:
             return await self.no_content()
         # attribute names fully qualified, as the store keeps them (what the ETSI
         # test purposes of 5.6.3 compare them with)
-        headers = await link_only(self.service, self.body.context)
+        headers = await link_only(self.service, self.body.client_context)
         return json_reply(result.to_dict(), status=207, headers=headers)
 
 
@@ -195,14 +195,14 @@ async def create_entity(service: Service, call: Call, body: Body) -> Reply:
     write.entity_id = entity["id"]
     await write.apply("createEntity", operations.create_entity(entity, now_iso()), create=True)
     location = f"{ENTITIES}/{quote(entity['id'], safe=':')}"
-    return empty(201, {"Location": location, **await link_only(service, body.context)})
+    return empty(201, {"Location": location, **await link_only(service, body.client_context)})
 
 
 # 5.7.1 Retrieve Entity
 async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply:
     media = negotiate(call.accept, READ_MEDIA)
-    context = parse_link_context(call.link)
-    ctx = await service.resolver.active(context)
+    client_context = parse_link_context(call.link)
+    ctx = await service.resolver.active(client_context)
     view = view_of(call.params, ctx, media, call.prefer, must_match=True)
     prefer = call.prefer  # 6.3.6: GeoJSON @context placement
     tenant = await service.tenant(call, read=True)
@@ -219,7 +219,7 @@ async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply
             if known is not None:
                 body = rendered_at(service, tenant, entity_id, known, view, ctx)
                 if body is not None:
-                    return await rendered_reply(service, body, media, context, headers,
+                    return await rendered_reply(service, body, media, client_context, headers,
                                                 prefer=prefer)
         item = await reads.read_versioned(tenant, entity_id)
         if item is not None and data_version is not None:
@@ -227,7 +227,7 @@ async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply
         body = None if item is None else render_cached(service, tenant, view, ctx, item)
         if body is None:
             raise ResourceNotFound(f"entity {entity_id} not found")
-        return await rendered_reply(service, body, media, context, headers, prefer=prefer)
+        return await rendered_reply(service, body, media, client_context, headers, prefer=prefer)
     entity = await _read_entity(service, tenant, entity_id)
     if entity is None:
         raise ResourceNotFound(f"entity {entity_id} not found")
@@ -240,7 +240,7 @@ async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply
         data = rendered.entities
         if media == GEO_JSON:
             data = to_feature_collection(data)
-    return await entity_reply(service, data, media, context,
+    return await entity_reply(service, data, media, client_context,
                               status=203 if rendered.altered else 200, headers=headers,
                               prefer=prefer)
 

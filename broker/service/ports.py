@@ -33,16 +33,16 @@ CommitListener = Callable[[str, Change], None]
 class ContextResolving(Protocol):
     """The @context resolver as the service uses it."""
 
-    async def active(self, context: Any) -> ActiveContext:
+    async def active(self, client_context: Any) -> ActiveContext:
         """The compiled context of a client's @context value (None: the core context)."""
         ...
 
-    async def response_url(self, context: Any) -> str:
-        """A URL an answer's Link header may name for ``context`` (hosted if inline)."""
+    async def response_url(self, client_context: Any) -> str:
+        """A URL an answer's Link header may name for ``client_context`` (hosted if inline)."""
         ...
 
-    def body_context(self, context: Any) -> Any:
-        """The ``@context`` value an answer's body carries for ``context``."""
+    def body_context(self, client_context: Any) -> Any:
+        """The ``@context`` value an answer's body carries for ``client_context``."""
         ...
 
 

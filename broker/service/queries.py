@@ -74,8 +74,8 @@ def query_of(service: Service, params: Params, ctx: ActiveContext) -> EntityQuer
 # 5.7.2 Query Entities (GET)
 async def query_entities(service: Service, call: Call) -> Reply:
     """The answer of ``GET /entities``, from the answer cache while nothing changed."""
-    context = parse_link_context(call.link)
-    ctx = await service.resolver.active(context)
+    client_context = parse_link_context(call.link)
+    ctx = await service.resolver.active(client_context)
     tenant = await service.tenant(call, read=True)
     version = service.store.data_version(tenant)  # before the query runs
     if service.sources.enabled:
@@ -98,7 +98,7 @@ async def query_entities(service: Service, call: Call) -> Reply:
         query = await resolve_linked_q(service.store, tenant, query_of(service, params, ctx),
                                        view.join)
         ordering = ordering_of(params, ctx)
-        return await answer(service, call, tenant, [query], view, ctx, context, ordering)
+        return await answer(service, call, tenant, [query], view, ctx, client_context, ordering)
 
     key = (tenant, call.path_qs, call.accept or "", call.link or "", call.prefer or "")
     return await service.caches.answers.serve(key, version, ctx, compute)
@@ -107,7 +107,7 @@ async def query_entities(service: Service, call: Call) -> Reply:
 # 5.7.2 Query Entities (POST /entityOperations/query, the body is a Query 5.2.23)
 async def query_post(service: Service, call: Call, body: Body) -> Reply:
     media = negotiate(call.accept, READ_MEDIA)
-    ctx = await service.resolver.active(body.context)
+    ctx = await service.resolver.active(body.client_context)
     parsers = service.caches.parsers
     queries, members = post_queries(body.data, ctx.expand_term, parsers)
     check_body_scope(call.params, body.data, queries)
@@ -120,7 +120,7 @@ async def query_post(service: Service, call: Call, body: Body) -> Reply:
     resolved = [await resolve_linked_q(service.store, tenant, resolve(ctx, query), view.join)
                 for query in queries]
     ordering = ordering_of_body(body.data.get("ordering"), ctx)
-    return await answer(service, call, tenant, resolved, view, ctx, body.context, ordering)
+    return await answer(service, call, tenant, resolved, view, ctx, body.client_context, ordering)
 
 
 async def answer(
@@ -130,7 +130,7 @@ async def answer(
     queries: list[EntityQuery],
     view: View,
     ctx: ActiveContext,
-    context: Any,
+    client_context: Any,
     ordering: Ordering | None = None,
 ) -> Reply:
     """Run the queries (OR-ed), order (4.23), page, render; count and paging headers
@@ -152,7 +152,7 @@ async def answer(
         )
         if count:
             headers[RESULTS_COUNT] = str(total)
-        reply = await rendered_reply(service, parts, view.media_type, context, headers,
+        reply = await rendered_reply(service, parts, view.media_type, client_context, headers,
                                      prefer=prefer)
     else:
         found, total, more = await _page(service, tenant, queries, ordering, offset, limit,
@@ -167,7 +167,7 @@ async def answer(
             data = to_feature_collection(data)  # entity_reply gives it its @context
         if count:
             headers[RESULTS_COUNT] = str(total)
-        reply = await entity_reply(service, data, view.media_type, context,
+        reply = await entity_reply(service, data, view.media_type, client_context,
                                    status=203 if rendered.altered else 200, headers=headers,
                                    prefer=prefer)
     reply.add_links(entity_page_links(call.path, params, offset, limit, more,

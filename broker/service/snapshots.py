@@ -133,7 +133,7 @@ async def create_snapshot(service: Service, call: Call, body: Body) -> Reply:
         raise AlreadyExists(f"Snapshot {snapshot['id']} already exists")
     record = {**snapshot, STORE_TENANT: _frozen_tenant()}
     await service.store.put_record(tenant, RECORDS, record["id"], record)
-    await _fill(service, tenant, record, await service.resolver.active(body.context))
+    await _fill(service, tenant, record, await service.resolver.active(body.client_context))
     return empty(201, _location(record["id"]))
 
 
