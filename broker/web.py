@@ -30,6 +30,7 @@ def call_of(request: web.Request) -> Call:
     prefer = headers.getall("Prefer", None)
     return Call(
         params=request.query,
+        headers=headers,
         ngsild_tenant=headers.get("NGSILD-Tenant"),
         fiware_service=headers.get("Fiware-Service"),
         accept=headers.get("Accept"),

@@ -183,11 +183,14 @@ class FakeSources:
     def __init__(self) -> None:
         self.forwarded: list[tuple[str, str]] = []
 
-    def plan(self, tenant: str, operation: str, query: EntityQuery) -> Plan:
+    def plan(self, tenant: str, operation: str, query: EntityQuery, call: Call,
+             write: Entity | None = None) -> Plan:
+        if call.via:
+            raise BadRequestData("a loop: this broker already forwarded the request")
         return Plan(local=True, remote=("source",))
 
-    async def fetch(self, tenant: str, operation: str, query: EntityQuery,
-                    plan: Plan) -> list[Entity]:
+    async def fetch(self, tenant: str, operation: str, query: EntityQuery, plan: Plan,
+                    call: Call) -> list[Entity]:
         remote: list[Entity] = [
             {"id": "urn:ngsi-ld:Room:remote", "type": [CORE + "Room"], "attrs": {}},
             {"id": ID, "type": [CORE + "Room"],
@@ -196,7 +199,8 @@ class FakeSources:
         ids = query.ids
         return [e for e in remote if ids is None or e["id"] in ids]
 
-    def merge(self, local: Sequence[Entity], remote: Sequence[Entity]) -> list[Entity]:
+    def merge(self, plan: Plan, local: Sequence[Entity],
+              remote: Sequence[Any]) -> list[Entity]:
         merged: dict[str, Entity] = {e["id"]: e for e in local}
         for entity in remote:
             mine = merged.get(entity["id"])
@@ -208,8 +212,12 @@ class FakeSources:
         return [merged[i] for i in sorted(merged)]
 
     async def forward(self, tenant: str, operation: str, entity_id: str, body: Any,
-                      plan: Plan) -> None:
+                      plan: Plan, call: Call) -> list[int]:
         self.forwarded.append((operation, entity_id))
+        return [207]
+
+    def outcome(self, plan: Plan, local: Reply | None, parts: Sequence[Any]) -> Reply:
+        return Reply(207) if 207 in parts else local or Reply(204)
 
 
 async def test_the_sources_seam_merges_remote_answers(sqlite_service: Service) -> None:
@@ -222,11 +230,15 @@ async def test_the_sources_seam_merges_remote_answers(sqlite_service: Service) -
     assert one["temperature"]["value"] == 21 and one["humidity"]["value"] == 40
     found = decoded(await queries.query_entities(service, call(type="Room")))
     assert [e["id"] for e in found] == [ID, "urn:ngsi-ld:Room:remote"]
-    await entities.update_attrs(service, call(), ID,
-                                body({"temperature": {"type": "Property", "value": 5}}))
-    assert sources.forwarded == [("updateAttributes", ID)]
+    reply = await entities.update_attrs(
+        service, call(), ID, body({"temperature": {"type": "Property", "value": 5}}))
+    assert sources.forwarded == [("updateAttributes", ID)] and reply.status == 207
+    looped = Call(params=QueryParams(), headers={"Via": "1.1 broker-a, 1.1 broker-b"})
+    assert looped.via == ("1.1 broker-a", "1.1 broker-b")
+    with pytest.raises(BadRequestData, match="loop"):
+        await entities.retrieve_entity(service, looped, ID)
 
 
 def test_no_sources_answers_locally() -> None:
-    assert NoSources().plan("", "queryEntities", EntityQuery()) is LOCAL
+    assert NoSources().plan("", "queryEntities", EntityQuery(), Call()) is LOCAL
     assert NoSources.enabled is False

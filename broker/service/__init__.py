@@ -4,7 +4,8 @@ Between the HTTP adapter (``broker.routes``) and the store (``storage``):
 
 - :mod:`broker.service.core` — :class:`Service` (store, resolver, change bus,
   caches, seams), tenant checks, and the rule that every write is committed,
-  then published; :class:`Call`, the plain values of one request;
+  then published; :mod:`broker.service.call` — :class:`Call`, the plain
+  values of one request;
 - :mod:`broker.service.entities` (5.6, 5.7.1), :mod:`~broker.service.queries`
   (5.7.2), :mod:`~broker.service.batch` (5.6.7 to 5.6.10, 5.6.20),
   :mod:`~broker.service.purge` (5.6.21), :mod:`~broker.service.discovery`
@@ -19,7 +20,8 @@ Between the HTTP adapter (``broker.routes``) and the store (``storage``):
 """
 
 from broker.service.caches import AnswerCache, Caches, KnownVersions, Parsers, RenderCache
-from broker.service.core import Call, Service
+from broker.service.call import Call
+from broker.service.core import Service
 from broker.service.ports import (
     LOCAL,
     CommitListener,

@@ -23,43 +23,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from broker.config import Settings
 from broker.events import ChangeBus
 from broker.expiry import ExpirySweeper
 from broker.metrics import Metrics
 from broker.service.caches import Caches, KnownVersions, RenderCache
+from broker.service.call import Call
 from broker.service.ports import CommitListener, ContextResolving, NoSources, Sources
 from ngsi_ld import snapshots
 from ngsi_ld.errors import BadRequestData, NonexistentTenant, ResourceNotFound
 from ngsi_ld.headers import tenant_name
 from ngsi_ld.model import Change, Mutation
-from ngsi_ld.params import Params, QueryParams
 from storage.base import Outcome, Store
 
 __all__ = ["Call", "Service"]
-
-
-@dataclass(slots=True)
-class Call:
-    """The plain values of one request an operation reads besides its body and path ids.
-
-    ``link`` is the raw Link header (the answer cache keys on it), ``prefer``
-    the Prefer headers joined; ``snapshot_used`` is set when a read was
-    answered from a Snapshot (6.3.22: the answer names it).
-    """
-
-    params: Params = field(default_factory=QueryParams)
-    ngsild_tenant: str | None = None
-    fiware_service: str | None = None
-    accept: str | None = None
-    link: str | None = None
-    prefer: str | None = None
-    snapshot: str | None = None
-    path: str = ""
-    path_qs: str = ""
-    snapshot_used: str | None = None
 
 
 class Service:

@@ -10,7 +10,7 @@ since the entity was last read means no store read at all.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +25,7 @@ from broker.service.answers import (
 )
 from broker.service.core import Call, Service
 from broker.service.linked import render_entities
+from broker.service.ports import LOCAL, Plan
 from broker.service.reply import Reply, empty, json_reply
 from ngsi_ld import attribute_ops, operations
 from ngsi_ld.attributes import is_iri, parse_attribute
@@ -100,6 +101,9 @@ class _Write:
     body: Body
     opts: set[str]
     ctx: ActiveContext
+    #: the sources' plan of this write (distributed operations), and whether it is local
+    plan: Plan = LOCAL
+    local: bool = True
 
     @classmethod
     async def of(cls, service: Service, call: Call, entity_id: str, body: Body) -> _Write:
@@ -157,22 +161,35 @@ class _Write:
         ].items()
         return iri, instance
 
-    async def apply(self, operation: str, mutation: Mutation, *, create: bool = False) -> None:
+    async def apply(self, operation: str, mutation: Mutation, *, create: bool = False,
+                    write: Entity | None = None) -> Sequence[Any] | None:
         """Commit ``mutation``; with a ``type`` selector (4.17) the entity must be of the
         types it selects.  Registered sources (distributed operations) the plan
-        names get the write too; the local write happens unless the plan says
-        only the sources hold the entity."""
+        names get the write too (their parts are returned, None without
+        sources); the local write happens unless the plan says only the sources
+        hold the entity."""
         service = self.service
         tenant = await service.tenant(self.call, create=create)
         sources = service.sources
+        parts: Sequence[Any] | None = None
         if sources.enabled:
-            plan = sources.plan(tenant, operation, EntityQuery(ids=[self.entity_id]))
-            if plan.remote:
-                await sources.forward(tenant, operation, self.entity_id, self.body.data, plan)
-            if not plan.local:
-                return
+            self.plan = sources.plan(tenant, operation, EntityQuery(ids=[self.entity_id]),
+                                     self.call, write)
+            if self.plan.remote:
+                parts = await sources.forward(tenant, operation, self.entity_id,
+                                              self.body.data, self.plan, self.call)
+            if not self.plan.local:
+                self.local = False
+                return parts
         gated = type_gated(self.ctx, self.call.params.get("type"), self.entity_id, mutation)
         await service.commit(tenant, self.entity_id, gated)
+        return parts
+
+    def answer(self, reply: Reply, parts: Sequence[Any] | None) -> Reply:
+        """``reply`` of the local write, folded with the sources' parts when some answered."""
+        if parts is None:
+            return reply
+        return self.service.sources.outcome(self.plan, reply if self.local else None, parts)
 
     async def no_content(self) -> Reply:
         return empty(204, await link_only(self.service, self.body.client_context))
@@ -193,9 +210,11 @@ async def create_entity(service: Service, call: Call, body: Body) -> Reply:
     write = await _Write.of(service, call, "", body)
     entity = write.entity(body.data)
     write.entity_id = entity["id"]
-    await write.apply("createEntity", operations.create_entity(entity, now_iso()), create=True)
+    parts = await write.apply("createEntity", operations.create_entity(entity, now_iso()),
+                              create=True, write=entity)
     location = f"{ENTITIES}/{quote(entity['id'], safe=':')}"
-    return empty(201, {"Location": location, **await link_only(service, body.client_context)})
+    reply = empty(201, {"Location": location, **await link_only(service, body.client_context)})
+    return write.answer(reply, parts)
 
 
 # 5.7.1 Retrieve Entity
@@ -228,7 +247,7 @@ async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply
         if body is None:
             raise ResourceNotFound(f"entity {entity_id} not found")
         return await rendered_reply(service, body, media, client_context, headers, prefer=prefer)
-    entity = await _read_entity(service, tenant, entity_id)
+    entity = await _read_entity(service, call, tenant, entity_id)
     if entity is None:
         raise ResourceNotFound(f"entity {entity_id} not found")
     if wanted is not None and not _types(ctx, wanted) & set(entity.get("type", ())):
@@ -245,18 +264,19 @@ async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply
                               prefer=prefer)
 
 
-async def _read_entity(service: Service, tenant: str, entity_id: str) -> Entity | None:
+async def _read_entity(service: Service, call: Call, tenant: str,
+                       entity_id: str) -> Entity | None:
     """The entity as valid now, merged with what the registered sources hold of it."""
     entity = await service.store.get_entity(tenant, entity_id)
     entity = None if entity is None else live(entity)
     sources = service.sources
     if sources.enabled:  # distributed operations: local, remote, or both, merged
         query = EntityQuery(ids=[entity_id])
-        plan = sources.plan(tenant, "retrieveEntity", query)
+        plan = sources.plan(tenant, "retrieveEntity", query, call)
         if plan.remote:
             local = [entity] if entity is not None and plan.local else []
-            remote = await sources.fetch(tenant, "retrieveEntity", query, plan)
-            merged = sources.merge(local, remote)
+            answers = await sources.fetch(tenant, "retrieveEntity", query, plan, call)
+            merged = sources.merge(plan, local, answers)
             entity = merged[0] if merged else None
     return entity
 
@@ -277,11 +297,12 @@ async def delete_entity(service: Service, call: Call, entity_id: str) -> Reply:
 async def append_attrs(service: Service, call: Call, entity_id: str, body: Body) -> Reply:
     write = await _Write.of(service, call, entity_id, body)
     no_overwrite = "noOverwrite" in write.opts
+    fragment = write.fragment()
     mutation = operations.append_attributes(
-        entity_id, write.fragment(), now_iso(), no_overwrite=no_overwrite
+        entity_id, fragment, now_iso(), no_overwrite=no_overwrite
     )
-    await write.apply("appendAttributes", mutation)
-    return await write.attrs_result(mutation)
+    parts = await write.apply("appendAttributes", mutation, write=fragment)
+    return write.answer(await write.attrs_result(mutation), parts)
 
 
 # 5.6.2 Update Entity Attributes
@@ -289,8 +310,8 @@ async def update_attrs(service: Service, call: Call, entity_id: str, body: Body)
     write = await _Write.of(service, call, entity_id, body)
     fragment = write.fragment(allow_null=True)
     mutation = operations.update_attributes(entity_id, fragment, now_iso())
-    await write.apply("updateAttributes", mutation)
-    return await write.attrs_result(mutation)
+    parts = await write.apply("updateAttributes", mutation, write=fragment)
+    return write.answer(await write.attrs_result(mutation), parts)
 
 
 # 5.6.4 Partial Attribute Update
@@ -299,8 +320,8 @@ async def patch_attr(service: Service, call: Call, entity_id: str, attr: str,
     write = await _Write.of(service, call, entity_id, body)
     name, fragment = write.attribute(attr, allow_null=True, fragment=True)
     mutation = attribute_ops.update_attribute(entity_id, name, fragment, now_iso())
-    await write.apply("updateAttribute", mutation)
-    return await write.no_content()
+    parts = await write.apply("updateAttribute", mutation, write={"attrs": {name: [fragment]}})
+    return write.answer(await write.no_content(), parts)
 
 
 # 5.6.19 Replace Attribute
@@ -309,8 +330,8 @@ async def replace_attr(service: Service, call: Call, entity_id: str, attr: str,
     write = await _Write.of(service, call, entity_id, body)
     name, instance = write.attribute(attr, allow_null=False)
     mutation = attribute_ops.replace_attribute(entity_id, name, instance, now_iso())
-    await write.apply("replaceAttribute", mutation)
-    return await write.no_content()
+    parts = await write.apply("replaceAttribute", mutation, write={"attrs": {name: [instance]}})
+    return write.answer(await write.no_content(), parts)
 
 
 # 5.6.5 Delete Entity Attribute
@@ -336,8 +357,9 @@ async def delete_attr(service: Service, call: Call, entity_id: str, attr: str) -
 async def merge_entity(service: Service, call: Call, entity_id: str, body: Body) -> Reply:
     write = await _Write.of(service, call, entity_id, body)
     fragment = write.fragment(allow_null=True, merge=True)
-    await write.apply("mergeEntity", operations.merge_entity(entity_id, fragment, now_iso()))
-    return await write.no_content()
+    mutation = operations.merge_entity(entity_id, fragment, now_iso())
+    parts = await write.apply("mergeEntity", mutation, write=fragment)
+    return write.answer(await write.no_content(), parts)
 
 
 # 5.6.18 Replace Entity
@@ -351,8 +373,9 @@ async def replace_entity(service: Service, call: Call, entity_id: str, body: Bod
         raise BadRequestData(
             f"the body's id {entity['id']!r} differs from the path's {entity_id!r}"
         )
-    await write.apply("replaceEntity", operations.replace_entity(entity_id, entity, now_iso()))
-    return await write.no_content()
+    mutation = operations.replace_entity(entity_id, entity, now_iso())
+    parts = await write.apply("replaceEntity", mutation, write=entity)
+    return write.answer(await write.no_content(), parts)
 
 
 #: the signature of the operations that write a body to one entity

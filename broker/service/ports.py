@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from broker.service.call import Call
+from broker.service.reply import Reply
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Change, Entity
 from ngsi_ld.query.model import EntityQuery
@@ -51,7 +53,7 @@ class Plan:
     """Who answers one request: this broker (``local``) and/or the matched sources."""
 
     local: bool = True
-    #: the matched registrations, opaque to the service (empty: no source involved)
+    #: what the sources are asked, opaque to the service (empty: no source involved)
     remote: tuple[Any, ...] = ()
 
 
@@ -63,27 +65,43 @@ class Sources(Protocol):
     """Registered Context Sources (distributed operations): the seam of the service.
 
     ``enabled`` False promises that :meth:`plan` always answers :data:`LOCAL`:
-    the service then never calls the other methods and keeps its fast paths.
+    the service then never calls the other methods and keeps its fast paths
+    (versioned reads, the answer cache).  Otherwise, for each operation:
+
+    - reads (Retrieve Entity, Query Entities): ``plan``, the local read when
+      ``plan.local``, ``fetch`` from the sources, ``merge`` into one entity per id;
+    - writes of one entity: ``plan``, ``forward`` to the sources, the local
+      write when ``plan.local``, then ``outcome`` folds the local reply and the
+      sources' parts into the reply (204, the one error, or 207).
+
+    ``plan`` may raise the NgsiLdError to answer (a loop in ``Via``, an ordered
+    query that sources would answer...); it sees the whole :class:`Call`.
     """
 
     enabled: bool
 
-    def plan(self, tenant: str, operation: str, query: EntityQuery) -> Plan:
-        """Who answers ``operation`` (an ``ngsi_ld.parameters`` name) for ``query``."""
+    def plan(self, tenant: str, operation: str, query: EntityQuery, call: Call,
+             write: Entity | None = None) -> Plan:
+        """Who answers ``operation`` (an ``ngsi_ld.parameters`` name) for ``query``;
+        ``write`` is the expanded fragment or entity a write carries."""
         ...
 
-    async def fetch(self, tenant: str, operation: str, query: EntityQuery,
-                    plan: Plan) -> list[Entity]:
-        """What the planned sources hold of the entities ``query`` selects (names expanded)."""
+    async def fetch(self, tenant: str, operation: str, query: EntityQuery, plan: Plan,
+                    call: Call) -> Sequence[Any]:
+        """The sources' answers to the planned reads, with their provenance (opaque)."""
         ...
 
-    def merge(self, local: Sequence[Entity], remote: Sequence[Entity]) -> list[Entity]:
-        """One entity per id from the local and the remote answers, sorted by id."""
+    def merge(self, plan: Plan, local: Sequence[Entity], answers: Sequence[Any]) -> list[Entity]:
+        """One entity per id (sorted by id) from the local entities and the answers."""
         ...
 
     async def forward(self, tenant: str, operation: str, entity_id: str, body: Any,
-                      plan: Plan) -> None:
-        """Send a write to the planned sources (raises the NgsiLdError to answer)."""
+                      plan: Plan, call: Call) -> Sequence[Any]:
+        """Send a write to the planned sources; their results (opaque parts)."""
+        ...
+
+    def outcome(self, plan: Plan, local: Reply | None, parts: Sequence[Any]) -> Reply:
+        """The reply of a write from the local reply (None: not written here) and the parts."""
         ...
 
 
@@ -92,16 +110,20 @@ class NoSources:
 
     enabled = False
 
-    def plan(self, tenant: str, operation: str, query: EntityQuery) -> Plan:
+    def plan(self, tenant: str, operation: str, query: EntityQuery, call: Call,
+             write: Entity | None = None) -> Plan:
         return LOCAL
 
-    async def fetch(self, tenant: str, operation: str, query: EntityQuery,
-                    plan: Plan) -> list[Entity]:
-        return []
+    async def fetch(self, tenant: str, operation: str, query: EntityQuery, plan: Plan,
+                    call: Call) -> Sequence[Any]:
+        return ()
 
-    def merge(self, local: Sequence[Entity], remote: Sequence[Entity]) -> list[Entity]:
+    def merge(self, plan: Plan, local: Sequence[Entity], answers: Sequence[Any]) -> list[Entity]:
         return list(local)
 
     async def forward(self, tenant: str, operation: str, entity_id: str, body: Any,
-                      plan: Plan) -> None:
-        return None
+                      plan: Plan, call: Call) -> Sequence[Any]:
+        return ()
+
+    def outcome(self, plan: Plan, local: Reply | None, parts: Sequence[Any]) -> Reply:
+        return local if local is not None else Reply(204)

@@ -155,8 +155,8 @@ async def answer(
         reply = await rendered_reply(service, parts, view.media_type, client_context, headers,
                                      prefer=prefer)
     else:
-        found, total, more = await _page(service, tenant, queries, ordering, offset, limit,
-                                         count)
+        found, total, more = await _page(service, call, tenant, queries, ordering, offset,
+                                         limit, count)
         # 4.22: nothing expired is shown
         found = [e for e in (live(entity) for entity in found) if e is not None]
         # 4.5.23: the page's Linked Entities (inline, or appended when flat)
@@ -204,14 +204,16 @@ async def _rendered_page(
 
 
 async def _page(
-    service: Service, tenant: str, queries: list[EntityQuery], ordering: Ordering | None,
+    service: Service, call: Call, tenant: str, queries: list[EntityQuery],
+    ordering: Ordering | None,
     offset: int, limit: int, count: bool,
 ) -> tuple[list[Entity], int | None, bool]:
     """The page of the plain read path: (entities, total if counted, more follow)."""
     store = service.store
     sources = service.sources
     if ordering is not None:
-        found, total = await ordered_page(service, tenant, queries, ordering, offset, limit)
+        found, total = await ordered_page(service, call, tenant, queries, ordering, offset,
+                                          limit)
         return found, total if count else None, offset + limit < total
     if len(queries) == 1 and not sources.enabled:
         found, counted = await store.query_entities(
@@ -220,24 +222,24 @@ async def _page(
         )
         more = offset + limit < counted if counted is not None else len(found) > limit
         return found[:limit], counted, more
-    ordered = await _every_match(service, tenant, queries)
+    ordered = await _every_match(service, call, tenant, queries)
     total = len(ordered)
     return ordered[offset:offset + limit], total, offset + limit < total
 
 
-async def _every_match(service: Service, tenant: str,
+async def _every_match(service: Service, call: Call, tenant: str,
                        queries: Sequence[EntityQuery], limit: int | None = None) -> list[Entity]:
     """Every entity the queries select (OR-ed), by id, merged with the sources' answers."""
     merged: dict[str, Entity] = {}
     sources = service.sources
     for query in queries:
-        plan = sources.plan(tenant, "queryEntities", query) if sources.enabled else None
+        plan = sources.plan(tenant, "queryEntities", query, call) if sources.enabled else None
         local: list[Entity] = []
         if plan is None or plan.local:
             local, _ = await service.store.query_entities(tenant, query, limit=limit)
         if plan is not None and plan.remote:
-            remote = await sources.fetch(tenant, "queryEntities", query, plan)
-            local = sources.merge(local, remote)
+            answers = await sources.fetch(tenant, "queryEntities", query, plan, call)
+            local = sources.merge(plan, local, answers)
         merged.update((e["id"], e) for e in local)
         if limit is not None and len(merged) >= limit:
             break
@@ -245,8 +247,8 @@ async def _every_match(service: Service, tenant: str,
 
 
 async def ordered_page(
-    service: Service, tenant: str, queries: Sequence[EntityQuery], ordering: Ordering,
-    offset: int, limit: int,
+    service: Service, call: Call, tenant: str, queries: Sequence[EntityQuery],
+    ordering: Ordering, offset: int, limit: int,
 ) -> tuple[list[Entity], int]:
     """One page of the entities the queries select (OR-ed), in ``ordering``; and their total.
 
@@ -254,7 +256,7 @@ async def ordered_page(
     :data:`MAX_ORDERED` (more answers 403 TooManyResults), sorted by
     :func:`ngsi_ld.query.ordering.order_entities` (in a thread when many).
     """
-    entities = await _every_match(service, tenant, queries, MAX_ORDERED + 1)
+    entities = await _every_match(service, call, tenant, queries, MAX_ORDERED + 1)
     if len(entities) > MAX_ORDERED:
         raise TooManyResults(
             f"an ordered query may sort at most {MAX_ORDERED} entities; narrow it down"
