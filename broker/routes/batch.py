@@ -1,7 +1,8 @@
 """Batch entity operations over HTTP (5.6.7 to 5.6.10, 5.6.20): /ngsi-ld/v1/entityOperations/*.
 
 Adapters of ``broker.service.batch``: the body's @context rules are checked
-element by element there, so the body is read with ``item_contexts``.
+element by element there, so the body is read with ``item_contexts``, and only
+once the operation has checked its options.
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ from ngsi_ld.bodies import Body
 
 BASE = "/ngsi-ld/v1/entityOperations"
 
-Operation = Callable[[Service, Call, Body], Awaitable[Reply]]
+Operation = Callable[[Service, Call, batch.BodySource], Awaitable[Reply]]
 
 
 def _batch(operation: Operation) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         service = service_of(request)
-        body = await read_body(request, service.settings.max_body_size, item_contexts=True)
+
+        async def body() -> Body:  # read once the operation checked its options
+            return await read_body(request, service.settings.max_body_size,
+                                   item_contexts=True)
+
         call = call_of(request)
         return response_of(await operation(service, call, body), call)
 

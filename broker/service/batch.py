@@ -10,7 +10,7 @@ Success of every entity answers 201 or 204; otherwise 207 with a BatchOperationR
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from broker.service.core import Call, Service
@@ -27,7 +27,16 @@ from ngsi_ld.timeutil import now_iso
 from ngsi_ld.view import wants_key_values
 from storage.base import Outcome
 
-__all__ = ["batch_create", "batch_delete", "batch_merge", "batch_update", "batch_upsert"]
+__all__ = [
+    "BodySource", "batch_create", "batch_delete", "batch_merge", "batch_update", "batch_upsert",
+]
+
+#: the body, or how to read it: the options are checked before the body is read
+BodySource = Body | Callable[[], Awaitable[Body]]
+
+
+async def _read(source: BodySource) -> Body:
+    return source if isinstance(source, Body) else await source()
 
 
 def _error(entity_id: str, error: NgsiLdError) -> dict[str, Any]:
@@ -51,13 +60,14 @@ async def _item_context(service: Service, body: Body, item: Any,
 
 async def _parse_all(
     service: Service,
-    body: Body,
+    source: BodySource,
     *,
     require_type: bool,
     key_values: bool,
 ) -> tuple[list[tuple[Entity, ActiveContext]], list[dict[str, Any]]]:
     """Parse and expand every entity of the body, each with its @context; an element
     that is not valid becomes an error of its own, not a failed batch (5.6.7.4)."""
+    body = await _read(source)
     items = batch.check_items(body.data, service.settings.max_batch_size)
     parsed: list[tuple[Entity, ActiveContext]] = []
     errors: list[dict[str, Any]] = []
@@ -122,10 +132,10 @@ def _mode(opts: set[str], default: str) -> str:
 
 
 # 5.6.7 Batch Entity Creation
-async def batch_create(service: Service, call: Call, body: Body) -> Reply:
+async def batch_create(service: Service, call: Call, source: BodySource) -> Reply:
     opts = _options(call, frozenset())
     entities, errors = await _parse_all(
-        service, body, require_type=True, key_values=wants_key_values(opts)
+        service, source, require_type=True, key_values=wants_key_values(opts)
     )
     tenant = await service.tenant(call, create=True)
     now = now_iso()
@@ -135,12 +145,12 @@ async def batch_create(service: Service, call: Call, body: Body) -> Reply:
 
 
 # 5.6.8 Batch Entity Upsert (options=replace|update)
-async def batch_upsert(service: Service, call: Call, body: Body) -> Reply:
+async def batch_upsert(service: Service, call: Call, source: BodySource) -> Reply:
     opts = _options(call, frozenset({"replace", "update"}))
     mode = _mode(opts, "replace")
     entities, errors = await _parse_all(
         service,
-        body,
+        source,
         require_type=mode == "replace",
         key_values=wants_key_values(opts),
     )
@@ -163,7 +173,7 @@ async def batch_upsert(service: Service, call: Call, body: Body) -> Reply:
 
 
 # 5.6.9 Batch Entity Update (options=noOverwrite; update|replace as Orion-LD users send)
-async def batch_update(service: Service, call: Call, body: Body) -> Reply:
+async def batch_update(service: Service, call: Call, source: BodySource) -> Reply:
     """Update existing entities: append with overwrite, or replace them (``options=replace``).
 
     With ``noOverwrite`` an entity whose existing attributes were kept is
@@ -175,7 +185,7 @@ async def batch_update(service: Service, call: Call, body: Body) -> Reply:
     if no_overwrite and mode == "replace":
         raise BadRequestData("options noOverwrite and replace cannot be used together")
     entities, errors = await _parse_all(
-        service, body, require_type=False, key_values=wants_key_values(opts)
+        service, source, require_type=False, key_values=wants_key_values(opts)
     )
     tenant = await service.tenant(call)
     now = now_iso()
@@ -203,10 +213,10 @@ async def batch_update(service: Service, call: Call, body: Body) -> Reply:
 
 
 # 5.6.20 Batch Entity Merge
-async def batch_merge(service: Service, call: Call, body: Body) -> Reply:
+async def batch_merge(service: Service, call: Call, source: BodySource) -> Reply:
     opts = _options(call, frozenset())
     entities, errors = await _parse_all(
-        service, body, require_type=False, key_values=wants_key_values(opts)
+        service, source, require_type=False, key_values=wants_key_values(opts)
     )
     tenant = await service.tenant(call)
     now = now_iso()
@@ -216,12 +226,13 @@ async def batch_merge(service: Service, call: Call, body: Body) -> Reply:
 
 
 # 5.6.10 Batch Entity Delete
-async def batch_delete(service: Service, call: Call, body: Body) -> Reply:
+async def batch_delete(service: Service, call: Call, source: BodySource) -> Reply:
     """Delete entities by id, in array order (an id given twice fails the second time).
 
     The body is a JSON array of ids; it needs no @context whatever its Content-Type
     (ngsildclient posts it as application/ld+json).
     """
+    body = await _read(source)
     ids = batch.check_items(body.data, service.settings.max_batch_size)
     if not all(isinstance(i, str) for i in ids):
         raise BadRequestData("the body of a batch delete must be a JSON array of entity ids")
