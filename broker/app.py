@@ -15,6 +15,7 @@ import itertools
 import logging
 import os
 import time
+from functools import partial
 
 from aiohttp import web
 
@@ -156,7 +157,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     )
     metrics = Metrics()
     service = Service(settings, store, resolver, metrics=metrics)
-    sweeper = service.expiry = ExpirySweeper(unchecked, service.publish)
+    sweeper = service.expiry = ExpirySweeper(unchecked, partial(service.commit, store=unchecked))
     node = _cluster_node(settings, service, resolver)
     manager = _subscription_manager(settings, service, resolver, node)
     app = web.Application(

@@ -125,9 +125,15 @@ class Service:
         for listener in self._listeners:
             listener(tenant, change)
 
-    async def commit(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
-        """Write one entity through the store (atomically) and publish its change."""
-        change = await self.store.modify(tenant, entity_id, mutation)
+    async def commit(self, tenant: str, entity_id: str, mutation: Mutation, *,
+                     store: Store | None = None) -> Change:
+        """Write one entity through the store (atomically) and publish its change.
+
+        ``store``: another store to write through than the service's, the
+        unvalidated one for the broker's own removals (4.22: what expires is
+        removed whatever a model schema requires).
+        """
+        change = await (store or self.store).modify(tenant, entity_id, mutation)
         self.publish(tenant, change)
         return change
 
