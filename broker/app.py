@@ -47,7 +47,6 @@ _REQUEST_IDS = itertools.count(1)
 _REQUEST_PREFIX = os.urandom(4).hex()
 
 
-
 def problem_response(error: NgsiLdError, headers: dict[str, str] | None = None) -> web.Response:
     return json_response(error.to_problem(), status=error.status, headers=headers)
 
@@ -138,6 +137,8 @@ def _names_no_entity(request: web.Request) -> bool:
 
 
 _ENTITIES = "/ngsi-ld/v1/entities"
+
+
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
     """The broker application; the store is opened at start-up and closed at cleanup."""
     store = store if store is not None else open_store(settings.store)

@@ -27,6 +27,7 @@ _TENANT_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
 _LINK_RE = re.compile(r"^\s*<([^>]*)>\s*((?:;\s*[A-Za-z*-]+\s*=\s*(?:\"[^\"]*\"|[^;,\s]+)\s*)*)$")
 _PARAM_RE = re.compile(r";\s*([A-Za-z*-]+)\s*=\s*(\"[^\"]*\"|[^;,\s]+)")
 
+
 def link_header(url: str) -> str:
     """The Link header value that carries a response's @context (6.3.5)."""
     return f'<{url}>; rel="{CONTEXT_REL}"; type="{LD_JSON}"'
@@ -82,7 +83,6 @@ def _split_links(value: str) -> list[str]:
             current.append(char)
     parts.append("".join(current))
     return [p for p in parts if p.strip()]
-
 
 
 def _media_ranges(accept: str) -> list[tuple[str, float]]:

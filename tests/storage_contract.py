@@ -73,6 +73,7 @@ async def scan_entities(store: Store, tenant: str, scan: EntityScan) -> tuple[li
                                               limit=scan.limit, count=True)
     return found, total or 0
 
+
 T = "https://example.org/T"
 U = "https://example.org/U"
 V = "https://example.org/V"

@@ -51,7 +51,6 @@ from ngsi_ld.jsonld import ActiveContext, compile_context, core_context_url
 log = logging.getLogger("broker.schemas")
 
 
-
 @dataclass(frozen=True, slots=True)
 class Violation:
     """One way an entity breaks its type's schema."""

@@ -135,5 +135,4 @@ def _stream(
     return found, seen if count else None
 
 
-
 __all__ = ["run_query", "run_query_versioned"]
