@@ -7,6 +7,14 @@ connections per host and port (one pool for the whole broker), writes each
 request in one ``write`` and lets h11 (a well-kept HTTP/1.1 state machine
 without I/O) frame the answer.  ``https://`` and MQTT go through the other senders.
 
+The request is written here, not by h11: serialising it through h11 cost
+~30 µs of the ~140 µs a notification took.  h11 is told that a POST went out
+(a request event prepared once): how a POST's answer is framed depends on the
+answer alone (RFC 9112 6.3), so h11 then frames it as if it had written the
+request.  The header names and values written are checked as h11 would check
+them (a token name, no CR, LF or NUL in a value): a subscription's
+``receiverInfo`` cannot inject a header.
+
 The rules (RFC 9112, as h11 enforces them):
 
 * the status code of the final answer; 1xx interim answers are skipped;
@@ -29,6 +37,7 @@ The rules (RFC 9112, as h11 enforces them):
 from __future__ import annotations
 
 import asyncio
+import re
 from base64 import b64encode
 from urllib.parse import unquote, urlsplit
 
@@ -40,7 +49,12 @@ MAX_HEAD = 64 * 1024
 #: idle connections kept per host and port
 MAX_IDLE = 64
 
-_Headers = list[tuple[str, str]]
+#: what h11 is told was sent: a POST (its answer's framing depends on nothing else)
+_POSTED = h11.Request(method="POST", target=b"/", headers=[("Host", "-"), ("Content-Length", "0")])
+_END = h11.EndOfMessage()
+#: RFC 9110 5.1 and 5.5: a field name is a token; a value has no CR, LF or NUL
+_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_UNSAFE = re.compile(r"[\r\n\x00]")
 
 
 class ResponseError(Exception):
@@ -80,19 +94,14 @@ class _Connection(asyncio.Protocol):
         self._end()
 
     # requests
-    def send(self, target: bytes, headers: _Headers, body: bytes) -> asyncio.Future[int]:
-        """Write one POST; the future answers the final status code."""
+    def send(self, raw: bytes) -> asyncio.Future[int]:
+        """Write one POST (its bytes); the future answers the final status code."""
         assert self.transport is not None
         self._waiter = asyncio.get_running_loop().create_future()
         self._status = 0
         self._keep = False
-        http = self._http
-        try:
-            raw = http.send(h11.Request(method="POST", target=target, headers=headers))
-            raw += http.send(h11.Data(data=body)) + http.send(h11.EndOfMessage())
-        except h11.LocalProtocolError as exc:  # a header the endpoint's URL or subscription gave
-            self._fail(ResponseError(f"the request cannot be sent: {exc}"))
-            return self._waiter
+        self._http.send(_POSTED)
+        self._http.send(_END)
         self.transport.write(raw)
         return self._waiter
 
@@ -163,9 +172,11 @@ class HttpPool:
     def __init__(self, max_idle: int = MAX_IDLE) -> None:
         self.max_idle = max_idle
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
-        self._targets: dict[str, tuple[str, int, bytes, _Headers]] = {}
+        self._targets: dict[str, tuple[str, int, bytes]] = {}
+        #: header fields already found safe (subscriptions send the same ones again)
+        self._checked: set[tuple[str, str]] = set()
 
-    def _target(self, uri: str) -> tuple[str, int, bytes, _Headers]:
+    def _target(self, uri: str) -> tuple[str, int, bytes]:
         found = self._targets.get(uri)
         if found is None:
             parts = urlsplit(uri)
@@ -174,37 +185,52 @@ class HttpPool:
             port = parts.port or 80
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             netloc = parts.netloc.rpartition("@")[2]  # never send credentials as Host
-            fixed = [("Host", netloc)]
+            if _UNSAFE.search(path) or " " in path or _UNSAFE.search(netloc):
+                raise ValueError(f"not a URL a request line can carry: {uri!r}")
+            line = f"POST {path} HTTP/1.1\r\nHost: {netloc}\r\n"
             if parts.username is not None:  # user:password@ in the URL: Basic auth (RFC 7617)
                 pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-                fixed.append(("Authorization", f"Basic {b64encode(pair.encode()).decode()}"))
+                line += f"Authorization: Basic {b64encode(pair.encode()).decode()}\r\n"
             if len(self._targets) > 4096:
                 self._targets.clear()
-            found = self._targets[uri] = (parts.hostname, port, path.encode("latin-1"), fixed)
+            found = self._targets[uri] = (parts.hostname, port, line.encode("latin-1"))
         return found
 
     async def post(self, uri: str, headers: dict[str, str], body: bytes, timeout: float) -> int:
-        """POST ``body`` to ``uri`` (http only); the final status code."""
-        host, port, target, fixed = self._target(uri)
-        fields = [*fixed, *headers.items(), ("Content-Length", str(len(body)))]
+        """POST ``body`` to ``uri`` (http only); the final status code.
+
+        ValueError for a URL or a header that cannot be sent as it is.
+        """
+        host, port, line = self._target(uri)
+        checked = self._checked
+        for field in headers.items():
+            if field not in checked:
+                name, value = field
+                if not _NAME.fullmatch(name) or _UNSAFE.search(value):
+                    raise ValueError(f"a header that cannot be sent: {name!r}")
+                if len(checked) > 4096:
+                    checked.clear()
+                checked.add(field)
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        raw = b"".join((line, head.encode("latin-1"),
+                        b"Content-Length: %d\r\n\r\n" % len(body), body))
         async with asyncio.timeout(timeout):
             connection = await self._connection(host, port)
             try:
-                status = await self._exchange(connection, target, fields, body)
+                status = await self._exchange(connection, raw)
             except (ConnectionError, ResponseError):
                 if not connection.reused or connection.received:
                     raise
                 # the server closed the idle connection before this request: once more
                 connection = await self._connection(host, port, fresh=True)
-                status = await self._exchange(connection, target, fields, body)
+                status = await self._exchange(connection, raw)
         self._release(host, port, connection)
         return status
 
     @staticmethod
-    async def _exchange(connection: _Connection, target: bytes, fields: _Headers,
-                        body: bytes) -> int:
+    async def _exchange(connection: _Connection, raw: bytes) -> int:
         try:
-            return await connection.send(target, fields, body)
+            return await connection.send(raw)
         except BaseException:  # an error, a timeout, a cancellation: never reused
             connection.close()
             raise

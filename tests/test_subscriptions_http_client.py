@@ -273,3 +273,16 @@ async def test_a_failed_attempt_is_counted_and_recorded() -> None:
     finally:
         await delivery.close()
         server.close()
+
+
+async def test_a_header_that_would_inject_another_is_not_sent(receiver) -> None:
+    base, requests, _ = receiver
+    sender = HttpSender()
+    try:
+        with pytest.raises(DeliveryError, match="cannot be sent"):
+            await sender.send(f"{base}/x", {"X-Info": "a\r\nX-Injected: 1"}, BODY, 5)
+        with pytest.raises(DeliveryError, match="cannot be sent"):
+            await sender.send(f"{base}/x", {"Bad Name": "a"}, BODY, 5)
+    finally:
+        await sender.close()
+    assert requests == []
