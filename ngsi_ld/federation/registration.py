@@ -25,7 +25,7 @@ from ngsi_ld.federation import members as m
 from ngsi_ld.federation.model import Mode, Registration
 from ngsi_ld.federation.operations import is_operation, writes
 from ngsi_ld.identifiers import is_iri
-from ngsi_ld.timeutil import is_utc_datetime, parse_datetime
+from ngsi_ld.timeutil import format_datetime, is_utc_datetime, parse_datetime
 
 Expand = Callable[[str], str]
 
@@ -212,7 +212,8 @@ def parse_registration(
     """A new registration from a client's payload (5.9.2 Register Context Source).
 
     ``default_id`` is the id the broker gives a registration sent without one
-    (5.9.2.4); without it an id is required.  ``now`` rejects a past expiresAt.
+    (5.9.2.4); without it an id is required.  ``now`` rejects a past expiresAt
+    and becomes ``createdAt`` and ``modifiedAt``.
     """
     fields, properties = parse_members(raw, expand, now, partial=False)
     if "id" not in fields:
@@ -223,6 +224,8 @@ def parse_registration(
         if FIELDS[name] not in fields:
             raise BadRequestData(f"a context source registration needs {name}")
     del fields["type"]
+    if now is not None:
+        fields["created_at"] = fields["modified_at"] = format_datetime(now)
     registration = Registration(properties=properties, **fields)
     check_registration(registration)
     return registration
