@@ -104,7 +104,7 @@ def _status(delivery: DeliveryStatus, *, always: bool) -> dict[str, Any]:
     return out
 
 
-def _document(registration: Registration, name: Name) -> dict[str, Any]:
+def _document(registration: Registration, name: Name, *, defaults: bool) -> dict[str, Any]:
     r = registration
     out: dict[str, Any] = {"id": r.id, "type": REGISTRATION_TYPE}
     optional: list[tuple[str, Any]] = [
@@ -116,7 +116,8 @@ def _document(registration: Registration, name: Name) -> dict[str, Any]:
             out[key] = value
     out["information"] = [_registration_info(info, name) for info in r.information]
     out["mode"] = r.mode.value
-    out["operations"] = list(r.operations or DEFAULT_OPERATIONS)
+    if r.operations is not None or defaults:
+        out["operations"] = list(r.operations or DEFAULT_OPERATIONS)
     out["endpoint"] = r.endpoint
     interval = _optional(_interval)
     rest: list[tuple[str, Any]] = [
@@ -148,7 +149,7 @@ def render_registration(
     registration: Registration, compact: Name, *, sys_attrs: bool = False
 ) -> dict[str, Any]:
     """The registration as a client retrieves it, names compacted."""
-    out = _document(registration, compact)
+    out = _document(registration, compact, defaults=True)
     out.update(_status(registration.delivery, always=False))
     if sys_attrs:
         for key, stamp in (("createdAt", registration.created_at),
@@ -159,8 +160,12 @@ def render_registration(
 
 
 def registration_record(registration: Registration) -> dict[str, Any]:
-    """The persistent form: full IRIs, system timestamps and every status member."""
-    out = _document(registration, _identity)
+    """The persistent form: full IRIs, system timestamps and every status member.
+
+    Unlike the retrieval view it leaves out an ``operations`` the client did not
+    give, so the registration reads back exactly as it was.
+    """
+    out = _document(registration, _identity, defaults=False)
     out.update(_status(registration.delivery, always=True))
     if registration.created_at is not None:
         out["createdAt"] = registration.created_at
@@ -173,9 +178,6 @@ def registration_from_record(record: dict[str, Any]) -> Registration:
     """A registration read back from :func:`registration_record` (validated again)."""
     fields, properties = parse_members(record, _identity, None, partial=False)
     fields.pop("type", None)
-    if fields.get("operations") == DEFAULT_OPERATIONS:
-        # the record shows the default; a retrieval shows it the same either way
-        fields["operations"] = None
     registration = Registration(properties=properties, **fields)
     check_registration(registration)
     delivery = DeliveryStatus(
