@@ -88,7 +88,7 @@ def parse_via(values: Iterable[str]) -> tuple[Hop, ...]:
         text = value.strip(" \t")
         pos = 0
         while pos < len(text):
-            if text[pos] == ",":  # empty list elements are allowed (RFC 9110 5.6.1)
+            if text[pos] in ", \t":  # empty list elements are allowed (RFC 9110 5.6.1)
                 pos += 1
                 continue
             match = _HOP.match(text, pos)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from ngsi_ld.federation.merge import LOCAL
 from ngsi_ld.federation.model import EntityInfo, Mode, Registration, RegistrationInfo
 from ngsi_ld.federation.selection import (
     TemporalQuery,
@@ -213,23 +214,32 @@ class ReadPlan:
     requests: tuple[SourceRequest, ...] = ()
     claims: tuple[Claim, ...] = field(default=())
 
-    def visible(self, entity: dict[str, Any]) -> dict[str, Any] | None:
-        """The local entity (internal form) without what proxied registrations claim.
+    def visible(self, entity: dict[str, Any], source: str = LOCAL) -> dict[str, Any] | None:
+        """The entity (internal form) as ``source`` may contribute it to the answer.
 
-        None when a claim covers the whole entity.  The entity is not changed.
+        A proxied registration's claim keeps everyone but its claimants (the
+        broker's own data, ``source`` LOCAL, included) from contributing the
+        attributes it covers for the entities it covers.  None when nothing of
+        the entity is left.  The entity is not changed.
         """
-        attrs = entity.get("attrs") or {}
-        types = entity.get("type") or []
-        hidden: set[str] = set()
-        for claim in self.claims:
-            if claim.hides(entity["id"], types):
-                names = claim.info.attributes
-                if names is None:
-                    return None
-                hidden |= names & attrs.keys()
-        if not hidden:
+        claims = [c for c in self.claims if c.hides(entity["id"], entity.get("type") or [])]
+        if not claims:
             return entity
-        return {**entity, "attrs": {k: v for k, v in attrs.items() if k not in hidden}}
+        attrs = entity.get("attrs") or {}
+        kept = {name: value for name, value in attrs.items()
+                if not _claimed_from(name, source, claims)}
+        owners = {c.registration_id for c in claims if c.info.attributes is None}
+        if owners and source not in owners and not kept:
+            return None
+        if len(kept) == len(attrs):
+            return entity
+        return {**entity, "attrs": kept}
+
+
+def _claimed_from(name: str, source: str, claims: Sequence[Claim]) -> bool:
+    """True if claims cover the attribute and ``source`` is none of their claimants."""
+    covering = [c for c in claims if c.info.covers(name)]
+    return bool(covering) and all(c.registration_id != source for c in covering)
 
 
 def _types_of(entities: Sequence[EntityInfo]) -> TypeExpr | None:
@@ -288,15 +298,14 @@ def plan_reads(
 
     ``operations`` are the ones able to answer it, preferred first (``RETRIEVE``
     for Retrieve Entity, ``QUERY`` for Query Entities, ``("purgeEntity",)``...);
-    a registration supporting none of them is asked nothing, but its claims
-    still hide local data.
+    a registration supporting none of them is asked nothing.  The claims of
+    proxied registrations hide the data they hold from every other party,
+    whatever the request asks or filters the sources by (``csf``, a geo-query).
     """
+    registrations = list(registrations)
     requests: list[SourceRequest] = []
-    claims: list[Claim] = []
     for candidate in candidates(registrations, selection, now=now, visited=visited):
         registration = candidate.registration
-        if registration.mode.proxied:
-            claims.extend(Claim(registration.id, info) for info in candidate.infos)
         operation = next((op for op in operations if registration.supports(op)), None)
         if operation is None:
             continue  # 4.3.6.1: never send what the source said it does not take
@@ -304,7 +313,21 @@ def plan_reads(
             request = _request_for(candidate, info, selection, operation)
             if request is not None and request not in requests:
                 requests.append(request)
-    return ReadPlan(tuple(requests), tuple(claims))
+    return ReadPlan(tuple(requests), _claims(registrations, selection, now))
+
+
+def _claims(registrations: Iterable[Registration], selection: Selection,
+            now: datetime) -> tuple[Claim, ...]:
+    # whatever the request asks or filters sources by, data a proxied registration
+    # holds is not taken from anyone else (4.3.6.3)
+    entities_only = Selection(ids=selection.ids, id_pattern=selection.id_pattern,
+                              type_expr=selection.type_expr, temporal=selection.temporal)
+    return tuple(
+        Claim(candidate.registration.id, info)
+        for candidate in candidates(registrations, entities_only, now=now)
+        if candidate.registration.mode.proxied
+        for info in candidate.infos
+    )
 
 
 def plan_retrieve(

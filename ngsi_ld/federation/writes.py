@@ -7,8 +7,8 @@ attribute of the request:
   removed from the local part;
 * else an attribute **redirect** registrations cover goes to every one of them
   and is removed from the local part;
-* an attribute **inclusive** registrations cover goes to them as well, and stays
-  in the local part;
+* any other attribute stays in the local part, and goes as well to the
+  **inclusive** registrations that cover it;
 * a proxied (exclusive or redirect) registration that does not support the
   operation is a refused part: "an error of type Conflict" (5.6.1.4);
   an inclusive one is simply not asked;
@@ -141,11 +141,12 @@ def _by_attribute(operation: str, attrs: Sequence[str],
         for registration in owners:
             target = sent if registration.supports(operation) else refused
             target.setdefault(registration.id, []).append(attr)
+        if owners:
+            continue  # held by the owners alone: nobody else writes it, the broker neither
+        local.append(attr)
         for registration in holders:
             if registration.mode is Mode.INCLUSIVE and registration.supports(operation):
                 sent.setdefault(registration.id, []).append(attr)
-        if not owners:
-            local.append(attr)
     return WritePlan(
         operation,
         bool(local),
