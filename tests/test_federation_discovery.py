@@ -10,7 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ngsi_ld.errors import BadRequestData
-from ngsi_ld.federation import Registration, parse_registration, registration_query
+from ngsi_ld.federation import (
+    Registration,
+    parse_registration,
+    registration_query,
+    trigger_reason,
+)
 from ngsi_ld.jsonld import ActiveContext, compile_context, core_context_url
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -256,3 +261,27 @@ def test_a_query_for_what_an_info_registers_selects_the_registration(
     # EntityInfo has one; an attribute none registers) never selects it
     assert not registration_query({"type": "Building;Vehicle", "attrs": "unregistered"},
                                   ctx.expand_term).matches(reg, NOW)
+
+
+def test_registration_subscriptions_are_told_why(ctx: ActiveContext) -> None:
+    # 047_02 / 047_09: newly matching, updated, no longer matching
+    queries = [registration_query({"type": "Building"}, ctx.expand_term),
+               registration_query({"type": "Vehicle"}, ctx.expand_term)]
+    building = registration(ctx, "urn:r:s")
+    elsewhere = registration(ctx, "urn:r:s", information=[{"entities": [{"type": "Parking"}]}])
+    assert trigger_reason(queries, None, building, NOW) == "newlyMatching"
+    assert trigger_reason(queries, elsewhere, building, NOW) == "newlyMatching"
+    assert trigger_reason(queries, building, building, NOW) == "updated"
+    assert trigger_reason(queries, building, elsewhere, NOW) == "noLongerMatching"
+    assert trigger_reason(queries, building, None, NOW) == "noLongerMatching"
+    assert trigger_reason(queries, elsewhere, None, NOW) is None
+    assert trigger_reason(queries, None, elsewhere, NOW) is None
+
+
+def test_a_notification_carries_the_relevant_information(ctx: ActiveContext,
+                                                         registrations: Any) -> None:
+    # 047_03: only the matching RegistrationInfo elements
+    query = registration_query({"type": "OffStreetParking"}, ctx.expand_term)
+    relevant = query.relevant(registrations["vehicles"])
+    assert relevant.information == registrations["vehicles"].information[1:]
+    assert query.relevant(registrations["detailed"]) == registrations["detailed"]

@@ -23,7 +23,11 @@ pass in.  Phase 1 of issue 16; the service layer forwards and persists
 """
 
 from ngsi_ld.federation.conflicts import conflict_probes, local_conflict, registration_conflict
-from ngsi_ld.federation.discovery import RegistrationQuery, registration_query
+from ngsi_ld.federation.discovery import (
+    RegistrationQuery,
+    registration_query,
+    trigger_reason,
+)
 from ngsi_ld.federation.document import (
     registration_from_record,
     registration_record,
@@ -170,6 +174,7 @@ __all__ = [
     "source_properties",
     "source_warning",
     "supported_operations",
+    "trigger_reason",
     "visited",
     "warning",
     "write_outcome",

@@ -22,9 +22,10 @@ the request's @context.  :meth:`RegistrationQuery.matches` is the evaluator
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Literal
 
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.federation.model import Registration, RegistrationInfo
@@ -85,6 +86,15 @@ class RegistrationQuery:
             return True
         return any(entity_info_matches(e, self.ids, self.id_pattern, self.type_expr)
                    for e in info.entities)
+
+    def relevant(self, registration: Registration) -> Registration:
+        """The registration with only the RegistrationInfos the query selects.
+
+        5.11.7 (047_03): a registration subscription's notification "should"
+        carry the information relevant to the subscription, not all of it.
+        """
+        infos = tuple(i for i in registration.information if self._info_matches(i))
+        return replace(registration, information=infos) if infos else registration
 
     def matches(self, registration: Registration, now: datetime) -> bool:
         """True if the query selects the registration at ``now``."""
@@ -167,4 +177,25 @@ def registration_query(params: Mapping[str, str], expand: Expand) -> Registratio
     return query
 
 
-__all__ = ["RegistrationQuery", "registration_query"]
+Trigger = Literal["newlyMatching", "updated", "noLongerMatching"]
+
+
+# 5.11.7 (and Table 5.3.2-1): why a registration subscription notifies
+def trigger_reason(
+    queries: Iterable[RegistrationQuery],
+    before: Registration | None,
+    after: Registration | None,
+    now: datetime,
+) -> Trigger | None:
+    """The ``triggerReason`` of a change from ``before`` to ``after`` (None: created,
+    deleted) for a subscription selecting what any of ``queries`` selects (one per
+    entity selector); None when the subscription is not concerned."""
+    chosen = list(queries)
+    was = before is not None and any(q.matches(before, now) for q in chosen)
+    is_now = after is not None and any(q.matches(after, now) for q in chosen)
+    if is_now:
+        return "updated" if was else "newlyMatching"
+    return "noLongerMatching" if was else None
+
+
+__all__ = ["RegistrationQuery", "Trigger", "registration_query", "trigger_reason"]
