@@ -61,3 +61,18 @@ def test_invalid_durations(text: object) -> None:
     with pytest.raises(BadRequestData, match="duration"):
         duration_seconds(text, what="cacheDuration duration")
     assert not is_duration(text)
+
+
+def test_the_broker_operations_have_their_table_4_20_names() -> None:
+    from ngsi_ld.federation.operations import TABLE_4_20, table_operation
+    from ngsi_ld.parameters import OPERATIONS as BROKER
+
+    assert set(TABLE_4_20) <= set(BROKER)
+    assert set(TABLE_4_20.values()) <= OPERATIONS
+    assert table_operation("updateAttributes") == "updateEntity"  # PATCH .../attrs
+    assert table_operation("updateAttribute") == "updateAttrs"    # PATCH .../attrs/{attrId}
+    assert table_operation("queryEntitiesPost") == "queryBatch"
+    assert table_operation("retrieveTypes", details=True) == "retrieveEntityTypeDetails"
+    assert table_operation("retrieveAttributes", details=True) == "retrieveAttrTypeDetails"
+    assert table_operation("retrieveType", details=True) == "retrieveEntityTypeInfo"
+    assert table_operation("addContext") is None

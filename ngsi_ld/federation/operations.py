@@ -87,6 +87,39 @@ GROUPS: dict[str, frozenset[str]] = {
 DEFAULT_OPERATIONS: tuple[str, ...] = ("federationOps",)
 
 
+#: the broker's operation names (``ngsi_ld.parameters``) -> Table 4.20-1, which follows
+#: the OpenAPI operationIds: ``updateEntity`` is PATCH /entities/{id}/attrs (5.6.2),
+#: ``updateAttrs`` PATCH /entities/{id}/attrs/{attrId} (5.6.4)
+TABLE_4_20: dict[str, str] = {
+    "createEntity": "createEntity", "retrieveEntity": "retrieveEntity",
+    "queryEntities": "queryEntity", "queryEntitiesPost": "queryBatch",
+    "deleteEntity": "deleteEntity", "mergeEntity": "mergeEntity",
+    "replaceEntity": "replaceEntity", "appendAttributes": "appendAttrs",
+    "updateAttributes": "updateEntity", "updateAttribute": "updateAttrs",
+    "replaceAttribute": "replaceAttrs", "deleteAttribute": "deleteAttrs",
+    "batchCreate": "createBatch", "batchUpsert": "upsertBatch", "batchUpdate": "updateBatch",
+    "batchMerge": "mergeBatch", "batchDelete": "deleteBatch", "purgeEntities": "purgeEntity",
+    "retrieveTypes": "retrieveEntityTypes", "retrieveType": "retrieveEntityTypeInfo",
+    "retrieveAttributes": "retrieveAttrTypes", "retrieveAttribute": "retrieveAttrTypeInfo",
+    "createSubscription": "createSubscription", "querySubscriptions": "querySubscription",
+    "retrieveSubscription": "retrieveSubscription",
+    "updateSubscription": "updateSubscription", "deleteSubscription": "deleteSubscription",
+    "retrieveSourceIdentity": "retrieveContextSourceIdentity",
+}
+
+
+def table_operation(name: str, *, details: bool = False) -> str | None:
+    """The Table 4.20-1 name of a broker operation (None: never distributed).
+
+    ``details`` is the ``details=true`` of the type and attribute discovery,
+    which Table 4.20-1 names apart (``retrieveEntityTypeDetails``...).
+    """
+    found = TABLE_4_20.get(name)
+    if found is not None and details and found in ("retrieveEntityTypes", "retrieveAttrTypes"):
+        return found.replace("Types", "TypeDetails")
+    return found
+
+
 def is_operation(name: object) -> bool:
     """True for an operation name or group an ``operations`` member may hold."""
     return isinstance(name, str) and (name in OPERATIONS or name in GROUPS or name in ALIASES)
@@ -138,8 +171,10 @@ __all__ = [
     "REDIRECTION_OPS",
     "RETRIEVE_OPS",
     "SUBSCRIPTION",
+    "TABLE_4_20",
     "UPDATE_OPS",
     "is_operation",
     "supported_operations",
+    "table_operation",
     "writes",
 ]
