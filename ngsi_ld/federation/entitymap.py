@@ -54,6 +54,7 @@ class EntityMap:
 
     @property
     def ids(self) -> list[str]:
+        """The entity ids of the map, in its order (by id)."""
         return list(self.entities)
 
     def expired(self, now: datetime) -> bool:
@@ -196,6 +197,7 @@ class Pager:
 
     @property
     def more(self) -> bool:
+        """True if the map holds entities past the page (a next link)."""
         return self._position < len(self.entity_map.entities)
 
     @property

@@ -50,6 +50,7 @@ class LoopDetected(NgsiLdError):
 
     @property
     def type_uri(self) -> str:
+        """``…/errors/LoopDetected``: the registry has no type for 508."""
         return ERROR_NAMESPACE + "LoopDetected"
 
 

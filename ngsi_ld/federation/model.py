@@ -116,10 +116,12 @@ class TimeInterval:
 
     @property
     def start(self) -> datetime:
+        """``startAt`` as an instant."""
         return parse_datetime(self.start_at, what="startAt")
 
     @property
     def end(self) -> datetime | None:
+        """``endAt`` as an instant (None: the interval is open)."""
         return None if self.end_at is None else parse_datetime(self.end_at, what="endAt")
 
     def overlaps(self, start: datetime | None, end: datetime | None) -> bool:
@@ -224,10 +226,12 @@ class Registration:
 
     @property
     def timeout_ms(self) -> float | None:
+        """5.2.34: how long a forwarded request may take, in milliseconds (None: the broker's)."""
         return None if self.management is None else self.management.timeout
 
     @property
     def cooldown_ms(self) -> float | None:
+        """5.2.34: how long after a failure the source is left alone, in milliseconds."""
         return None if self.management is None else self.management.cooldown
 
     @property

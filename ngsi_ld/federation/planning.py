@@ -204,6 +204,7 @@ class Claim:
     info: RegistrationInfo
 
     def hides(self, entity_id: str, types: Iterable[str]) -> bool:
+        """True if the claim covers this entity (its attributes aside)."""
         return self.info.selects(entity_id, types)
 
 
