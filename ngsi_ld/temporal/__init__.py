@@ -11,6 +11,7 @@
 - :mod:`~ngsi_ld.temporal.duration` and :mod:`~ngsi_ld.temporal.instants`: ISO 8601
   durations and instants.
 - :mod:`~ngsi_ld.temporal.window`: the instances in a time window, lastN.
+- :mod:`~ngsi_ld.temporal.filters`: q, geo-queries and scopeQ on history (5.7.4.4).
 - :mod:`~ngsi_ld.temporal.pagination`: the instance limit and Content-Range.
 - :mod:`~ngsi_ld.temporal.aggregate`: the reference aggregation.
 - :mod:`~ngsi_ld.temporal.render`: normalized, temporalValues and aggregatedValues.
@@ -34,6 +35,7 @@ from ngsi_ld.temporal.edits import (
     retention_cutoff,
     upsert,
 )
+from ngsi_ld.temporal.filters import as_entity, scope_validity, select_entity
 from ngsi_ld.temporal.history import history_of_write
 from ngsi_ld.temporal.instants import format_micros, to_micros
 from ngsi_ld.temporal.model import (
@@ -95,6 +97,7 @@ __all__ = [
     "TimeProperty",
     "aggregate",
     "apply_method",
+    "as_entity",
     "attribute_selector",
     "check_instance_id",
     "check_projection",
@@ -117,7 +120,9 @@ __all__ = [
     "patch_instance",
     "render_temporal",
     "retention_cutoff",
+    "scope_validity",
     "select",
+    "select_entity",
     "temporal_history",
     "to_micros",
     "upsert",
