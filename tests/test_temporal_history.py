@@ -22,7 +22,7 @@ from ngsi_ld.operations import (
     replace_entity,
     update_attributes,
 )
-from ngsi_ld.temporal import SCOPE, History, Instance, history_of_write, select
+from ngsi_ld.temporal import SCOPE, History, Instance, history_of_write, select, to_micros
 from ngsi_ld.temporal.params import TemporalQuery
 
 EID = "urn:ngsi-ld:Lamppost:1"
@@ -113,7 +113,9 @@ def test_deleting_an_attribute_records_deletions_with_the_null_of_its_kind() -> 
     (name,) = history.instances
     # 4.5.7 and ETSI 020_17: the NGSI-LD Null in the shape of the kind, deletedAt
     assert (name.kind, name.value) == ("LanguageProperty", {"@none": "urn:ngsi-ld:null"})
-    assert (name.deleted_at, name.modified_at, name.created_at) == (T1, T1, T0)
+    # a deletion is found by its deletedAt only: no createdAt, modifiedAt, observedAt
+    assert (name.deleted_at, name.modified_at, name.created_at, name.observed_at) == (
+        T1, None, None, None)
     history = record(before, delete_attribute(EID, OWNER, T1)(before))
     assert [(i.kind, i.value) for i in history.instances] == [
         ("Relationship", "urn:ngsi-ld:null")]
@@ -213,6 +215,31 @@ def test_replaying_the_history_gives_the_last_value_of_every_series(
             assert (name, inst.get("datasetId")) in last
     # and instanceIds are never reused
     assert len({i.instance_id for i in recorded}) == len(recorded)
+
+
+def test_a_transient_attribute_takes_its_expiry_into_its_deletion_record() -> None:
+    # 4.22 and ETSI 422_07_02: the history of a transient attribute ends with it
+    before = created(pm10=[prop(21, expiresAt="2026-03-01T00:00:05Z")])
+    (deleted,) = record(before, delete_attribute(EID, PM10, T1)(before)).instances
+    assert deleted.expires_at == "2026-03-01T00:00:05Z"
+    recorded = (*record(None, before, T0).instances, deleted)
+    created_at, deleted_at = TemporalQuery(timeproperty="createdAt"), TemporalQuery(
+        timeproperty="deletedAt")
+    before_expiry, at_expiry = to_micros("2026-03-01T00:00:04Z"), to_micros("2026-03-01T00:00:05Z")
+    assert [i.value for i in select(recorded, created_at, now=before_expiry)[PM10]] == [21]
+    assert len(select(recorded, deleted_at, now=before_expiry)[PM10]) == 1
+    assert select(recorded, created_at, now=at_expiry) == {}
+    assert select(recorded, deleted_at, now=at_expiry) == {}
+
+
+def test_deletions_stay_out_of_modification_windows() -> None:
+    # ETSI 422_07_03: after an entity expired, a modifiedAt window shows its values only
+    before = created(pm10=[prop(7)])
+    after = update_attributes(EID, {"attrs": {PM10: [prop(8)]}}, T1)(before)
+    recorded = (record(None, before, T0).instances + record(before, after).instances
+                + record(after, None, T2).instances)
+    window = TemporalQuery("before", to_micros("2030-01-01T00:00:00Z"), timeproperty="modifiedAt")
+    assert [i.value for i in select(recorded, window)[PM10]] == [7, 8]
 
 
 def test_recorded_instances_are_found_by_a_modifiedAt_window() -> None:

@@ -93,14 +93,16 @@ def select_entity(
     geo_q: GeoQuery | None = None,
     scope_q: ScopeExpr | None = None,
     dataset_ids: Sequence[str] | None = None,
+    now: int | None = None,
 ) -> Series | None:
     """The instances of one Entity a temporal query returns (Attribute -> instances,
-    oldest first, lastN not applied), or None when the Entity is not selected."""
+    oldest first, lastN not applied), or None when the Entity is not selected.
+    ``now``: the time of the read, past which transient instances are gone (4.22)."""
     recorded = list(instances)
-    series = select([i for i in recorded if i.attribute != SCOPE], query)
+    series = select([i for i in recorded if i.attribute != SCOPE], query, now)
     scopes = [i for i in recorded if i.attribute == SCOPE]
     if scope_q is None:
-        series.update(select(scopes, query))
+        series.update(select(scopes, query, now))
     else:
         valid = []
         shown = []

@@ -14,9 +14,13 @@ What is recorded:
   still a new observation (a sensor reporting 21 degrees twice).  Untouched
   instances are not recorded again.
 - Every instance of ``before`` that ``after`` no longer has (an attribute or one
-  datasetId deleted, or the whole Entity deleted): a deletion record (4.5.7) whose
-  value is the NGSI-LD Null in its kind's shape, with ``deletedAt`` = the time of
-  the write, and the ``createdAt`` of the deleted instance.
+  datasetId deleted, the whole Entity deleted or expired): a deletion record (4.5.7)
+  whose value is the NGSI-LD Null in its kind's shape and whose only time is
+  ``deletedAt``, the time of the write.  A deletion is not a modification: it is
+  found by ``timeproperty=deletedAt`` (ETSI 020_17), never in an observedAt or
+  modifiedAt window (ETSI 422_07_03 expects the values alone there).  It keeps the
+  ``expiresAt`` of the instance it deletes, so the history of a transient
+  attribute disappears with it (4.22, ETSI 422_07_02).
 - The Scope (4.5.6) when it is set or changes: a Property instance whose value is
   the scope list and whose ``observedAt`` is "a copy of the modifiedAt" of the
   change; when it is removed, a deletion record whose value is ``[]`` (the ETSI
@@ -108,17 +112,17 @@ def _attribute_changes(
 
 def _deletion(name: str, inst: Mapping[str, Any], now: str, instance_id: str) -> Instance:
     """4.5.7: the record of a deleted instance: the NGSI-LD Null, its datasetId,
-    the createdAt it had, modifiedAt and deletedAt the time of the deletion."""
+    deletedAt the time of the deletion, and its expiresAt if it had one."""
     kind = str(inst.get("type", "Property"))
+    expires = inst.get("expiresAt")
     return Instance(
         attribute=name,
         instance_id=instance_id,
         kind=kind,
         value=deletion_value(kind),
         dataset_id=inst.get("datasetId"),
-        created_at=inst.get("createdAt"),
-        modified_at=now,
         deleted_at=now,
+        members={} if expires is None else {"expiresAt": expires},
     )
 
 
@@ -137,8 +141,7 @@ def _scope_change(
         return None
     if not new:
         # 4.5.6 and ETSI 020_19: a removed scope is recorded with the value []
-        return Instance(SCOPE, new_id(), "Property", [], modified_at=now, deleted_at=now,
-                        created_at=now)
+        return Instance(SCOPE, new_id(), "Property", [], deleted_at=now)
     return scope_instance(new, now, new_id())
 
 

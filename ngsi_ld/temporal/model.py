@@ -109,6 +109,12 @@ class Instance:
         return None if text is None else to_micros(text)
 
     @property
+    def expires_at(self) -> str | None:
+        """4.22: when a transient instance stops being stored (its ``expiresAt``)."""
+        expires = self.members.get("expiresAt")
+        return expires if isinstance(expires, str) else None
+
+    @property
     def is_deletion(self) -> bool:
         """True for the record of a deletion (it carries ``deletedAt``, 4.5.7)."""
         return self.deleted_at is not None

@@ -11,12 +11,16 @@ order; :func:`keep_last` then keeps the last n of each series.
 - lastN counts per series, (Attribute, datasetId) (4.5.5): each dataset of a
   multi-attribute is its own time series.
 - Ties keep the order the instances came in (the store's insertion order).
+- 4.22: an instance of a transient attribute is stored until its ``expiresAt``;
+  given the time of the read (``now``), an expired instance is not returned even
+  if the store has not dropped it yet (ETSI 422_07_02).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from ngsi_ld.temporal.instants import to_micros
 from ngsi_ld.temporal.model import Instance
 from ngsi_ld.temporal.params import TemporalQuery
 
@@ -26,11 +30,14 @@ __all__ = ["Series", "keep_last", "select"]
 Series = dict[str, list[Instance]]
 
 
-def select(instances: Iterable[Instance], query: TemporalQuery) -> Series:
-    """The instances in ``query``'s window, by Attribute, oldest first (lastN not applied)."""
+def select(instances: Iterable[Instance], query: TemporalQuery, now: int | None = None) -> Series:
+    """The instances in ``query``'s window, by Attribute, oldest first (lastN not applied);
+    with ``now`` (an instant), those expired by then left out."""
     prop = query.timeproperty
     keyed: dict[str, list[tuple[int, Instance]]] = {}
     for inst in instances:
+        if now is not None and inst.expires_at is not None and to_micros(inst.expires_at) <= now:
+            continue
         instant = inst.instant(prop)
         if instant is not None and query.contains(instant):
             keyed.setdefault(inst.attribute, []).append((instant, inst))
