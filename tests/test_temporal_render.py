@@ -7,6 +7,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ngsi_ld.temporal import (
     SCOPE,
     Aggregation,
@@ -14,9 +17,13 @@ from ngsi_ld.temporal import (
     TemporalEntity,
     TemporalQuery,
     aggregate,
+    format_micros,
     parse_duration,
+    parse_temporal_entity,
     render_temporal,
     select,
+    temporal_history,
+    to_micros,
 )
 
 EID = "urn:ngsi-ld:Vehicle:1"
@@ -190,3 +197,30 @@ def test_aggregated_values_are_triples_per_method() -> None:
          "max": [[7.0, *period]], "distinctCount": [[1, *period]]}]
     assert out["parked"] == {"type": "Relationship", "avg": [], "max": [],
                              "distinctCount": [[1, *period]]}
+
+
+_POINTS = st.lists(
+    st.tuples(st.sampled_from(["speed", "name"]), st.sampled_from([None, "urn:x:ds"]),
+              st.one_of(st.integers(-100, 100), st.text(max_size=5), st.booleans()),
+              st.integers(0, 10**9)),
+    min_size=1, max_size=25)
+
+
+def _observations(records: Any) -> list[tuple[str, Any, str | None, int]]:
+    return sorted(((r.attribute, r.value, r.dataset_id, to_micros(r.observed_at or ""))
+                   for r in records), key=repr)
+
+
+@settings(max_examples=100)
+@given(_POINTS, st.sampled_from(["normalized", "temporalValues"]))
+def test_a_rendered_evolution_posted_back_gives_the_same_observations(
+    points: list[tuple[str, str | None, Any, int]], fmt: str
+) -> None:
+    """What the broker renders is valid temporal input (5.2.20 accepts the normalized
+    and the simplified representation) and means the same observations."""
+    recorded = [inst(name, format_micros(1_700_000_000_000_000 + offset * 1000), value,
+                     dataset_id=dataset) for name, dataset, value, offset in points]
+    rendered = render_temporal(entity(*recorded), fmt=fmt)  # type: ignore[arg-type]
+    posted = parse_temporal_entity(rendered)
+    again = temporal_history(posted, "2026-01-01T00:00:00Z", lambda: f"urn:x:{next(_ids)}")
+    assert _observations(again.instances) == _observations(recorded)

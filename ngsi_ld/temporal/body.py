@@ -93,22 +93,29 @@ def parse_temporal_entity(body: Any, *, require_type: bool = True) -> TemporalBo
         out["type"] = parse_types(types)
     elif require_type:
         raise BadRequestData(f"Temporal entity {entity_id!r} has no 'type'")
-    out.update(parse_temporal_attributes(body, _entity_members=True))
+    out.update(_members(body))
     return out
 
 
-def parse_temporal_attributes(body: Any, *, _entity_members: bool = False) -> TemporalBody:
+def parse_temporal_attributes(body: Any) -> TemporalBody:
     """Validate a temporal fragment (5.6.12): ``{"attrs": ..., "scope": ...}``.
 
-    ``id`` and ``type`` may be present and are left to the caller to compare.
+    ``id`` and ``type`` may be present; the type is checked, both are left to the
+    caller to compare with the Entity's.
     """
     if not isinstance(body, dict):
         raise BadRequestData("The request body must be a JSON object")
+    for name in ("type", "@type"):
+        if name in body:
+            parse_types(body[name])
+    return _members(body)
+
+
+def _members(body: dict[str, Any]) -> TemporalBody:
+    """The Scope and the Attributes of a temporal Entity or fragment."""
     out: TemporalBody = {"attrs": {}}
     for name, value in body.items():
         if name in ("id", "@id", "type", "@type") or name in _SYSTEM:
-            if not _entity_members and name in ("type", "@type"):
-                parse_types(value)
             continue
         if name == "scope":
             out["scope"] = _scope_instances(value)
@@ -123,8 +130,6 @@ def parse_temporal_attributes(body: Any, *, _entity_members: bool = False) -> Te
 
 def _attribute(name: str, value: Any) -> list[dict[str, Any]]:
     check_name(name)
-    if isinstance(value, dict) and not value.keys().isdisjoint(_KIND_OF_SIMPLIFIED):
-        return _simplified(name, value)
     items = value if isinstance(value, list) else [value]
     instances: list[dict[str, Any]] = []
     for item in items:
@@ -132,7 +137,11 @@ def _attribute(name: str, value: Any) -> list[dict[str, Any]]:
             raise BadRequestData(
                 f"Attribute {name!r}: each instance of a temporal attribute is a JSON object"
             )
-        instances.extend(parse_attribute(name, item, allow_null=True))
+        if not item.keys().isdisjoint(_KIND_OF_SIMPLIFIED):
+            # 4.5.9: one simplified group, or one per datasetId in an array
+            instances.extend(_simplified(name, item))
+        else:
+            instances.extend(parse_attribute(name, item, allow_null=True))
     return instances
 
 
