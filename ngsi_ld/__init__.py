@@ -13,6 +13,9 @@ a socket, a file or a clock the caller did not pass in.
 - ``ngsi_ld.changes``: the change event every write produces.
 - ``ngsi_ld.representation``: normalized, concise, keyValues and GeoJSON output.
 - ``ngsi_ld.query``: the q, scopeQ, type and geo query languages and their evaluator.
+- ``ngsi_ld.federation``: context source registrations and distributed operations (pure part).
+- ``ngsi_ld.temporal``: the temporal evolution: history records, temporal queries,
+  pagination, aggregation and the temporal representations.
 """
 
 from ngsi_ld.attributes import is_iri, is_term, parse_attribute

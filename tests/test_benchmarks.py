@@ -37,12 +37,24 @@ from benchmarks.suite import (
     summarize,
     wrk_command,
 )
-from benchmarks.suite.datasets import LAT, LON, dataset_entity, near_paths, query_paths
+from benchmarks.suite.datasets import (
+    LAT,
+    LON,
+    DatasetLoader,
+    dataset_entity,
+    near_paths,
+    query_paths,
+)
+from benchmarks.suite.fanout import run_fanout
+from benchmarks.suite.latency import count_probe, run_probe
 from benchmarks.suite.notify import notified_values, run_notifications
 from benchmarks.suite.openloop import raw_request, response_length, run_open_loop
+from benchmarks.suite.runner import target_met
 from benchmarks.suite.scenarios import BenchContext, Skip
 from benchmarks.suite.servers import broker_commands, free_port
 from benchmarks.suite.wrk import LUA_SCRIPT, parse_duration_ms
+from broker.app import create_app
+from broker.config import Settings
 
 # --- wrk output ---------------------------------------------------------------------
 
@@ -381,7 +393,8 @@ def test_select_by_substring_glob_or_all() -> None:
     assert _names(["get-entity"]) == ["get-entity-json", "get-entity-ldjson"]
     assert _names(["geo"]) == ["geo-near-1km-100k", "geo-within-100k"]
     assert _names(["query*1k"]) == ["query-type-q-1k"]
-    assert _names(["create", "notif"]) == ["create-entity", "streetlight-create", "notifications"]
+    assert _names(["create", "notif"]) == ["create-entity", "streetlight-create", "notifications",
+                                           "notifications-10k-subscriptions"]
     assert _names(["no-such-scenario"]) == []
 
 
@@ -396,7 +409,10 @@ def test_plans_scale_with_the_mode() -> None:
     assert smoke.duration < quick.duration < full.duration
     assert _plan("--duration", "2.5").duration == 2.5
     assert [s.name for s in _plan("--scenario", "batch").scenarios] == [
-        "batch-upsert-100", "batch-upsert-1000"]
+        "streetlight-batch-upsert", "batch-upsert-100", "batch-upsert-1000"]
+    # --million: the restart and the query over a million entities, nothing else
+    assert [s.name for s in _plan("--million").scenarios] == [
+        "restart-1000k", "query-type-q-1000k"]
 
 
 def test_workers_share_the_port_only_when_several() -> None:
@@ -498,3 +514,74 @@ def test_repeat_defaults_and_validation() -> None:
     assert _plan("--repeat", "5").repeat == 5
     with pytest.raises(SystemExit):
         _plan("--repeat", "0")
+
+
+# --- issue #19 scenarios: latency probes, many subscriptions, targets ---------------------
+
+
+@given(st.floats(0, 200), st.floats(0, 200), st.integers(0, 3))
+def test_latency_targets_check_p50_p99_and_losses(p50: float, p99: float, lost: int) -> None:
+    target = Target(max_p50_ms=5, max_p99_ms=100, max_lost=0)
+    assert target.latency_met(p50, p99, lost) == (p50 < 5 and p99 < 100 and lost == 0)
+    assert target.latency_met(None, None, None) is None
+    assert Target(max_p50_ms=20).latency_met(p50, None, None) == (p50 < 20)
+
+
+def test_target_met_combines_what_the_scenario_measures() -> None:
+    by_name = {s.name: s for s in build_scenarios([100_000])}
+    probe = by_name["count-q-100k"]
+    assert target_met(probe, ScenarioResult(probe.name, p50_ms=4.0, p99_ms=30.0)) is True
+    assert target_met(probe, ScenarioResult(probe.name, p50_ms=6.0, p99_ms=6.0)) is False
+    query = by_name["query-type-q-100k"]
+    fast = ScenarioResult(query.name, rate=3300.0, baseline_rate=9000.0)
+    assert target_met(query, fast) is True
+    slow = ScenarioResult(query.name, rate=3300.0, baseline_rate=10000.0)
+    assert target_met(query, slow) is False  # 33% of the baseline
+    fan = by_name["notifications-10k-subscriptions"]
+    assert target_met(fan, ScenarioResult(fan.name, p50_ms=3, p99_ms=80, lost=0)) is True
+    assert target_met(fan, ScenarioResult(fan.name, p50_ms=3, p99_ms=80, lost=1)) is False
+    restart, rss = (s for s in _plan("--million").scenarios)
+    assert target_met(restart, ScenarioResult(restart.name, unit="s", rate=4.2)) is True
+    assert target_met(restart, ScenarioResult(restart.name, unit="s", rate=5.5)) is False
+    assert target_met(rss, ScenarioResult(rss.name, rss_mb=380.0)) is True
+    assert target_met(rss, ScenarioResult(rss.name, rss_mb=None)) is None
+
+
+async def _bench_context(session: aiohttp.ClientSession, base_url: str) -> BenchContext:
+    return BenchContext(base_url, "t", session, DatasetLoader(base_url))
+
+
+async def test_fanout_against_this_broker_notifies_each_update_once(
+    unused_tcp_port: int,
+) -> None:
+    runner = web.AppRunner(create_app(Settings(store="memory:")), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            ctx = await _bench_context(session, f"http://127.0.0.1:{unused_tcp_port}")
+            result = await run_fanout(ctx, subscriptions=60, rate=50, duration_s=0.4,
+                                      grace_s=3.0)
+    finally:
+        await runner.cleanup()
+    # every update matched exactly one of the five live subscriptions, no noise one
+    assert result.sent == 20 and result.update_errors == 0
+    assert result.lost == 0 and len(result.latencies_ms) == 20
+    assert result.spurious == 0
+
+
+async def test_probe_times_the_read_after_each_write(unused_tcp_port: int) -> None:
+    runner = web.AppRunner(create_app(Settings(store="memory:")), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            ctx = await _bench_context(session, f"http://127.0.0.1:{unused_tcp_port}")
+            await ctx.loader.ensure(200)
+            result = await run_probe(ctx, count_probe(200), samples=5)
+    finally:
+        await runner.cleanup()
+    assert len(result.latencies_ms) == 5 and result.errors == 0
+    expected = sum(1 for i in range(200) if dataset_entity(i)["type"] == "Streetlight"
+                   and dataset_entity(i)["lanternHeight"]["value"] == 10)
+    assert result.count_header == str(expected)

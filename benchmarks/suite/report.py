@@ -52,6 +52,13 @@ def _ms(value: float | None) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
+def _rate(result: ScenarioResult) -> str:
+    if result.rate is None:
+        return "-"
+    digits = 2 if result.unit == "s" else 0
+    return f"{_num(result.rate, digits)} {result.unit}"
+
+
 def _target(result: ScenarioResult) -> str:
     if not result.target:
         return ""
@@ -75,7 +82,7 @@ def render_row(result: ScenarioResult) -> str:
     if result.lost is not None:
         errors += f" ({result.lost} lost)"
     return (
-        f"| {result.name} | {_num(result.rate)} {result.unit} | {_num(result.baseline_rate)} | "
+        f"| {result.name} | {_rate(result)} | {_num(result.baseline_rate)} | "
         f"{'-' if ratio is None else f'{ratio:.0%}'} | {_ms(result.p50_ms)} | "
         f"{_ms(result.p99_ms)} | {errors} | {_num(result.rss_mb, 1)} | {_target(result)} |"
     )

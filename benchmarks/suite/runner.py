@@ -20,12 +20,14 @@ import aiohttp
 import orjson
 
 from benchmarks.suite import servers
+from benchmarks.suite.catalogue import build_scenarios, million_scenarios
 from benchmarks.suite.datasets import DatasetLoader
 from benchmarks.suite.notify import run_notifications
 from benchmarks.suite.openloop import OpenLoopResult, run_open_loop
 from benchmarks.suite.report import ScenarioResult, render_json, render_markdown
-from benchmarks.suite.scenarios import BenchContext, Scenario, Skip, build_scenarios, select
+from benchmarks.suite.scenarios import BenchContext, Scenario, Skip, select
 from benchmarks.suite.spec import RequestSpec
+from benchmarks.suite.special import fanout_scenario, probe_scenario, restart_scenario
 from benchmarks.suite.wrk import WrkError, WrkResult, run_wrk, wrk_command, wrk_path
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -58,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--server-cpus", default="0", help="CPUs of the broker and baseline")
     parser.add_argument("--client-cpus", default="1", help="CPUs of the load generators")
     parser.add_argument("--output", type=Path, default=RESULTS, help="directory of the reports")
+    parser.add_argument("--million", action="store_true",
+                        help="a store of 1,000,000 entities: restart time and RSS (long)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     return parser
 
@@ -71,6 +75,8 @@ class Plan:
     pool: int
     scenarios: list[Scenario]
     repeat: int = 1
+    #: timed requests per latency probe
+    samples: int = 50
 
 
 def median_run(runs: Sequence[WrkResult]) -> WrkResult:
@@ -82,18 +88,25 @@ def median_run(runs: Sequence[WrkResult]) -> WrkResult:
 
 def make_plan(args: argparse.Namespace) -> Plan:
     """Data-set sizes, durations and the selected scenarios."""
+    subscriptions, fan_rate = 10_000, 500.0
     if args.smoke:
-        sizes, duration, pool = [500], 1.0, 100
+        sizes, duration, pool, samples = [500], 1.0, 100, 5
+        subscriptions, fan_rate = 200, 50.0
     elif args.quick:
-        sizes, duration, pool = [1000], 3.0, 200
+        sizes, duration, pool, samples = [1000], 3.0, 200, 20
     else:
-        sizes, duration, pool = [1000, 10_000, 100_000], 10.0, 1000
+        sizes, duration, pool, samples = [1000, 10_000, 100_000], 10.0, 1000, 50
     if args.duration is not None:
         duration = args.duration
     repeat = args.repeat if args.repeat is not None else (1 if args.smoke else 3)
     if repeat < 1:
         raise SystemExit("--repeat must be at least 1")
-    return Plan(sizes, duration, pool, select(build_scenarios(sizes), args.scenario), repeat)
+    if getattr(args, "million", False):
+        size = 2000 if args.smoke else 1_000_000
+        return Plan([size], duration, pool, select(million_scenarios(size), args.scenario),
+                    repeat, samples)
+    catalogue = build_scenarios(sizes, subscriptions=subscriptions, fan_rate=fan_rate)
+    return Plan(sizes, duration, pool, select(catalogue, args.scenario), repeat, samples)
 
 
 def cpu_model() -> str:
@@ -283,6 +296,16 @@ class Bench:
         try:
             if scenario.kind == "notify":
                 result = await self.run_notify_scenario(ctx, scenario)
+            elif scenario.kind == "probe":
+                result = await probe_scenario(ctx, scenario, self.plan.samples)
+            elif scenario.kind == "fanout":
+                result = await fanout_scenario(ctx, scenario, duration_s=self.plan.duration,
+                                               grace_s=2.0 if self.args.smoke else 5.0)
+            elif scenario.kind == "restart":
+                if self.broker is None:
+                    raise Skip("needs the broker this run started (not --url)")
+                result, self.broker = await restart_scenario(
+                    ctx, scenario, self.broker, self.workdir / "broker.log")
             else:
                 result = await self.run_wrk_scenario(ctx, scenario)
         except Skip as exc:
@@ -292,18 +315,13 @@ class Bench:
             result = ScenarioResult(scenario.name, status="error",
                                     reason=f"{type(exc).__name__}: {exc}"[:300],
                                     description=scenario.description, unit=scenario.unit)
-        if scenario.target is not None:
-            result.target = scenario.target.text
-            if result.status == "ok" and not self.args.smoke:  # smoke: no thresholds
-                if scenario.kind == "notify":
-                    result.target_met = (result.p50_ms is not None and result.p99_ms is not None
-                                         and result.p50_ms < 5 and result.p99_ms < 50
-                                         and result.lost == 0)
-                else:
-                    result.target_met = scenario.target.met(result.rate, result.ratio)
         if self.broker is not None:
             result.rss_mb = self.broker.rss_mb()
             result.extra["broker_alive"] = all(p.poll() is None for p in self.broker.processes)
+        if scenario.target is not None:
+            result.target = scenario.target.text
+            if result.status == "ok" and not self.args.smoke:  # smoke: no thresholds
+                result.target_met = target_met(scenario, result)
         print(f"   {result.status} {result.reason}".rstrip(), file=sys.stderr, flush=True)
         return result
 
@@ -330,6 +348,23 @@ class Bench:
                     f"({rate:,.0f} entities/s)")
             self.meta["notes"].extend(ctx.notes)
         return results
+
+
+def target_met(scenario: Scenario, result: ScenarioResult) -> bool | None:
+    """Whether ``result`` meets its scenario's target (None: not measured)."""
+    target = scenario.target
+    if target is None:
+        return None
+    verdicts: list[bool | None] = []
+    if scenario.kind in ("notify", "fanout", "probe"):
+        verdicts.append(target.latency_met(result.p50_ms, result.p99_ms, result.lost))
+    if target.min_rate is not None or target.min_ratio is not None or target.max_rate is not None:
+        verdicts.append(target.met(result.rate, result.ratio))
+    if target.max_rss_mb is not None:
+        verdicts.append(None if result.rss_mb is None else result.rss_mb < target.max_rss_mb)
+    if False in verdicts:
+        return False
+    return None if not verdicts or None in verdicts else True
 
 
 def write_reports(output: Path, results: list[ScenarioResult], meta: dict[str, Any]) -> str:

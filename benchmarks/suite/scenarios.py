@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from benchmarks.suite.datasets import DatasetLoader, near_paths, query_paths, within_paths
+from benchmarks.suite.datasets import DatasetLoader
 from benchmarks.suite.spec import RequestSpec
 
 ENTITIES = "/ngsi-ld/v1/entities"
@@ -73,13 +73,30 @@ class Target:
     min_rate: float | None = None  # in the scenario's unit
     min_ratio: float | None = None  # of the baseline
     text: str = ""
+    max_rate: float | None = None  # for scenarios whose "rate" is a duration (s)
+    max_p50_ms: float | None = None
+    max_p99_ms: float | None = None
+    max_lost: int | None = None
+    max_rss_mb: float | None = None
 
     def met(self, rate: float | None, ratio: float | None) -> bool | None:
         if rate is None:
             return None
         if self.min_rate is not None and rate < self.min_rate:
             return False
+        if self.max_rate is not None and rate > self.max_rate:
+            return False
         return not (self.min_ratio is not None and (ratio is None or ratio < self.min_ratio))
+
+    def latency_met(self, p50: float | None, p99: float | None, lost: int | None) -> bool | None:
+        """The latency and loss members (None: nothing measured)."""
+        if p50 is None and p99 is None:
+            return None
+        checks = [(self.max_p50_ms, p50), (self.max_p99_ms, p99)]
+        if any(limit is not None and (value is None or value >= limit)
+               for limit, value in checks):
+            return False
+        return not (self.max_lost is not None and (lost is None or lost > self.max_lost))
 
 
 @dataclass
@@ -101,6 +118,8 @@ class Scenario:
     probe: str | None = None  # GET before setup (queries: do not load data for nothing)
     target: Target | None = None
     min_duration: float = 0.0  # seconds: slow requests need a few to measure anything
+    #: what the non-wrk kinds need ("probe": path; "fanout": subscriptions, rate)
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def select(scenarios: Iterable[Scenario], patterns: Sequence[str]) -> list[Scenario]:
@@ -175,9 +194,28 @@ async def build_create(ctx: BenchContext) -> RequestSpec:
     return RequestSpec("POST", (ENTITIES,), body, headers={"Content-Type": JSON})
 
 
+async def _idle_subscription(ctx: BenchContext) -> None:
+    """A subscription on the updated type that the updates never trigger (it watches
+    another attribute): every PATCH is matched against it, none is notified."""
+    if "idle-subscription" in ctx.prepared:
+        return
+    ctx.prepared.add("idle-subscription")
+    body = {"type": "Subscription", "entities": [{"type": "BenchEntity"}],
+            "watchedAttributes": ["status"],
+            "notification": {"endpoint": {"uri": "http://127.0.0.1:9/never"}}}
+    async with ctx.session.post(ctx.base_url + "/ngsi-ld/v1/subscriptions",
+                                data=orjson.dumps(body),
+                                headers={"Content-Type": JSON}) as resp:
+        await resp.read()
+        if resp.status >= 300:
+            ctx.notes.append(f"update-attr: the subscription answered HTTP {resp.status}; "
+                             "updates measured without one")
+
+
 # 5.6.3 Update Entity Attributes
 async def build_update(ctx: BenchContext) -> RequestSpec:
     await _pool(ctx)
+    await _idle_subscription(ctx)
     return RequestSpec(
         "PATCH", (ENTITIES + "/urn:ngsi-ld:BenchEntity:__N__/attrs",),
         '{"temperature":{"type":"Property","value":__N__}}',
@@ -186,7 +224,7 @@ async def build_update(ctx: BenchContext) -> RequestSpec:
 
 
 # 5.7.1 Retrieve Entity
-def _build_get(accept: str) -> Callable[[BenchContext], Awaitable[RequestSpec]]:
+def build_get(accept: str) -> Callable[[BenchContext], Awaitable[RequestSpec]]:
     async def build(ctx: BenchContext) -> RequestSpec:
         await _pool(ctx)
         return RequestSpec("GET", (ENTITIES + "/urn:ngsi-ld:BenchEntity:__N__",),
@@ -214,8 +252,18 @@ async def build_streetlight_get(ctx: BenchContext) -> RequestSpec:
                        count=count, headers={"Accept": JSON, **link})
 
 
+# 5.6.8 Batch Entity Upsert of 18-attribute Streetlights (10 rotating id sets)
+async def build_streetlight_batch(ctx: BenchContext) -> RequestSpec:
+    link = await _streetlight_link(ctx)
+    body = "[" + ",".join(
+        _streetlight_body(f"urn:ngsi-ld:Streetlight:benchbatch:__N__:{k}") for k in range(100)
+    ) + "]"
+    return RequestSpec("POST", (UPSERT,), body, count=10,
+                       headers={"Content-Type": JSON, **link})
+
+
 # 5.6.8 Batch Entity Upsert
-def _build_batch(size: int) -> Callable[[BenchContext], Awaitable[RequestSpec]]:
+def build_batch(size: int) -> Callable[[BenchContext], Awaitable[RequestSpec]]:
     async def build(ctx: BenchContext) -> RequestSpec:
         body = "[" + ",".join(
             small_entity(f"urn:ngsi-ld:BenchBatch{size}:__N__:{k}", "BenchBatch", str(k))
@@ -227,7 +275,7 @@ def _build_batch(size: int) -> Callable[[BenchContext], Awaitable[RequestSpec]]:
 
 
 # 5.7.2 Query Entities
-def _build_query(size: int, paths: tuple[str, ...]) -> Callable[
+def build_query(size: int, paths: tuple[str, ...]) -> Callable[
         [BenchContext], Awaitable[RequestSpec]]:
     async def build(ctx: BenchContext) -> RequestSpec:
         await ctx.loader.ensure(size)
@@ -235,58 +283,5 @@ def _build_query(size: int, paths: tuple[str, ...]) -> Callable[
     return build
 
 
-async def _no_spec(ctx: BenchContext) -> RequestSpec:  # notify scenarios build their own
+async def no_spec(ctx: BenchContext) -> RequestSpec:  # notify scenarios build their own
     raise Skip("not a wrk scenario")
-
-
-def _label(size: int) -> str:
-    return f"{size // 1000}k" if size >= 1000 and size % 1000 == 0 else str(size)
-
-
-def build_scenarios(dataset_sizes: Sequence[int]) -> list[Scenario]:
-    """Every scenario, data-set ones for each size (geo at the largest size only)."""
-    get_target = Target(5000, 0.5, ">= 5,000 req/s and >= 50% of baseline")
-    scenarios = [
-        Scenario("create-entity", "POST /entities, 3 attributes, unique ids",
-                 build_create, target=Target(2000, text=">= 2,000 req/s")),
-        Scenario("update-attr", "PATCH /entities/{id}/attrs one attribute, rotating ids",
-                 build_update, target=Target(2500, text=">= 2,500 req/s")),
-        Scenario("get-entity-json", "GET /entities/{id}, application/json + Link header",
-                 _build_get(JSON), target=get_target),
-        Scenario("get-entity-ldjson", "GET /entities/{id}, application/ld+json (@context in body)",
-                 _build_get(LD_JSON), target=get_target),
-        Scenario("streetlight-create", "POST the 18-attribute Streetlight, SDM @context by Link",
-                 build_streetlight_create),
-        Scenario("streetlight-get", "GET the 18-attribute Streetlight with its Link header",
-                 build_streetlight_get),
-        Scenario("batch-upsert-100", "POST /entityOperations/upsert, 100 entities a request",
-                 _build_batch(100), connections=4, per_request=100, unit="entities/s",
-                 target=Target(10000, text=">= 10,000 entities/s")),
-        Scenario("batch-upsert-1000", "POST /entityOperations/upsert, 1000 entities a request",
-                 _build_batch(1000), connections=2, per_request=1000, unit="entities/s",
-                 min_duration=3.0,
-                 target=Target(10000, text=">= 10,000 entities/s")),
-    ]
-    for size in dataset_sizes:
-        scenarios.append(Scenario(
-            f"query-type-q-{_label(size)}",
-            f"GET /entities?type=Streetlight&q=...&limit=20 over {size:,} entities",
-            _build_query(size, query_paths()), dataset=size, probe=query_paths()[0],
-            target=Target(2500, text=">= 2,500 req/s")))
-    if dataset_sizes:
-        size = max(dataset_sizes)
-        scenarios += [
-            Scenario(f"geo-near-1km-{_label(size)}",
-                     f"georel=near;maxDistance==1000 around Hong Kong points, {size:,} entities",
-                     _build_query(size, near_paths()), dataset=size, probe=near_paths()[0]),
-            Scenario(f"geo-within-{_label(size)}",
-                     f"georel=within a ~2 km square in Hong Kong, {size:,} entities",
-                     _build_query(size, within_paths()), dataset=size,
-                     probe=within_paths()[0]),
-        ]
-    scenarios.append(Scenario(
-        "notifications", "PATCH at 50% of update saturation; subscription notifies a local "
-        "receiver; latency from PATCH sent to notification received",
-        _no_spec, kind="notify", unit="notifications/s",
-        target=Target(text="p50 < 5 ms, p99 < 50 ms, 0 lost")))
-    return scenarios

@@ -100,6 +100,8 @@ class ServerGroup:
     url: str
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     log_path: Path | None = None
+    #: the command of each process, to start the group again
+    commands: list[list[str]] = field(default_factory=list)
 
     @property
     def pids(self) -> list[int]:
@@ -134,7 +136,7 @@ def start_group(
     name: str, commands: Sequence[Sequence[str]], url: str, log_path: Path
 ) -> ServerGroup:
     """Start the processes (cwd: the repository, output to ``log_path``)."""
-    group = ServerGroup(name, url, log_path=log_path)
+    group = ServerGroup(name, url, log_path=log_path, commands=[list(c) for c in commands])
     log = log_path.open("ab")
     for command in commands:
         group.processes.append(

@@ -1,0 +1,161 @@
+"""History from writes: what a committed write adds to the temporal evolution.
+
+Clause 4.5.6 to 4.5.8 and 5.5.x: every change made through the normal entity API
+(create, update, append, merge, replace, batch, delete attribute, delete entity,
+expiry) is recorded, so the temporal API sees the whole life of an Entity.  The
+service layer calls :func:`history_of_write` with the Entity before and after the
+write (the internal form, as the store committed it) and the write's time.
+
+What is recorded:
+
+- Every attribute instance of ``after`` (by attribute and datasetId) that is new or
+  differs from its ``before`` in anything, its stamps included: the write operations
+  stamp each instance they write, so an update writing the same value again is
+  still a new observation (a sensor reporting 21 degrees twice).  Untouched
+  instances are not recorded again.
+- Every instance of ``before`` that ``after`` no longer has (an attribute or one
+  datasetId deleted, the whole Entity deleted or expired): a deletion record (4.5.7)
+  whose value is the NGSI-LD Null in its kind's shape and whose only time is
+  ``deletedAt``, the time of the write.  A deletion is not a modification: it is
+  found by ``timeproperty=deletedAt`` (ETSI 020_17), never in an observedAt or
+  modifiedAt window (ETSI 422_07_03 expects the values alone there).  It keeps the
+  ``expiresAt`` of the instance it deletes, so the history of a transient
+  attribute disappears with it (4.22, ETSI 422_07_02).
+- The Scope (4.5.6) when it is set or changes: a Property instance whose value is
+  the scope list and whose ``observedAt`` is "a copy of the modifiedAt" of the
+  change; when it is removed, a deletion record whose value is ``[]`` (the ETSI
+  suite's reading, 020_19 and 020_20).
+- The Entity itself (:class:`EntityRecord`): its types, createdAt, modifiedAt, and
+  ``deletedAt`` when the write deleted it.
+
+A write that changed nothing recordable (an empty merge) gives no instances; the
+Entity record still carries the new modifiedAt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ngsi_ld.temporal.model import (
+    SCOPE,
+    EntityRecord,
+    History,
+    Instance,
+    InstanceIds,
+    deletion_value,
+    from_internal,
+)
+
+__all__ = ["history_of_write", "scope_instance"]
+
+Entity = Mapping[str, Any]
+
+
+def history_of_write(
+    before: Entity | None, after: Entity | None, now: str, new_id: InstanceIds
+) -> History | None:
+    """What the write from ``before`` to ``after`` (None: absent) at ``now`` records.
+
+    None when both are None (nothing existed, nothing was written).  ``new_id``
+    gives the instanceId of each recorded instance.
+    """
+    if before is None and after is None:
+        return None
+    current = after if after is not None else before
+    assert current is not None
+    record = EntityRecord(
+        entity_id=str(current.get("id", "")),
+        types=tuple(current.get("type") or ()),
+        created_at=current.get("createdAt"),
+        modified_at=now if after is None else after.get("modifiedAt", now),
+        deleted_at=now if after is None else None,
+    )
+    instances = [*_attribute_changes(before, after, now, new_id)]
+    scope = _scope_change(before, after, now, new_id)
+    if scope is not None:
+        instances.append(scope)
+    return History(record, tuple(instances))
+
+
+def _attrs(entity: Entity | None) -> Mapping[str, Any]:
+    attrs = (entity or {}).get("attrs")
+    return attrs if isinstance(attrs, Mapping) else {}
+
+
+def _by_dataset(instances: Any) -> dict[str | None, Mapping[str, Any]]:
+    if not isinstance(instances, list):
+        return {}
+    return {inst.get("datasetId"): inst for inst in instances if isinstance(inst, Mapping)}
+
+
+def _attribute_changes(
+    before: Entity | None, after: Entity | None, now: str, new_id: InstanceIds
+) -> Iterator[Instance]:
+    old, new = _attrs(before), _attrs(after)
+    for name, instances in new.items():
+        previous = old.get(name)
+        if previous == instances:
+            continue  # the usual case of an attribute the write did not touch
+        was, now_has = _by_dataset(previous), _by_dataset(instances)
+        for dataset_id, inst in now_has.items():
+            if was.get(dataset_id) != inst:
+                yield from_internal(name, inst, new_id())
+        for dataset_id, inst in was.items():
+            if dataset_id not in now_has:
+                yield _deletion(name, inst, now, new_id())
+    for name, instances in old.items():
+        if name not in new:
+            for inst in _by_dataset(instances).values():
+                yield _deletion(name, inst, now, new_id())
+
+
+def _deletion(name: str, inst: Mapping[str, Any], now: str, instance_id: str) -> Instance:
+    """4.5.7: the record of a deleted instance: the NGSI-LD Null, its datasetId,
+    deletedAt the time of the deletion, and its expiresAt if it had one."""
+    kind = str(inst.get("type", "Property"))
+    expires = inst.get("expiresAt")
+    return Instance(
+        attribute=name,
+        instance_id=instance_id,
+        kind=kind,
+        value=deletion_value(kind),
+        dataset_id=inst.get("datasetId"),
+        deleted_at=now,
+        members={} if expires is None else {"expiresAt": expires},
+    )
+
+
+def _scope(entity: Entity | None) -> list[str]:
+    scope = (entity or {}).get("scope")
+    if isinstance(scope, str):
+        return [scope]
+    return list(scope) if isinstance(scope, list) else []
+
+
+def _scope_change(
+    before: Entity | None, after: Entity | None, now: str, new_id: InstanceIds
+) -> Instance | None:
+    old, new = _scope(before), _scope(after)
+    if old == new:
+        return None
+    if not new:
+        # 4.5.6 and ETSI 020_19: a removed scope is recorded with the value []
+        return Instance(SCOPE, new_id(), "Property", [], deleted_at=now)
+    return scope_instance(new, now, new_id())
+
+
+def scope_instance(scope: list[str], now: str, instance_id: str,
+                   observed_at: str | None = None) -> Instance:
+    """4.5.6: a Scope as a temporal Property instance: its value the scope, and
+    "the observedAt sub-Property ... set as a copy of the modifiedAt" (``now``)
+    unless the client gave one (``observed_at``, the temporal API)."""
+    return Instance(
+        attribute=SCOPE,
+        instance_id=instance_id,
+        kind="Property",
+        value=list(scope),
+        observed_at=observed_at if observed_at is not None else now,
+        created_at=now,
+        modified_at=now,
+    )
