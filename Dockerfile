@@ -13,6 +13,7 @@ WORKDIR /src
 COPY pyproject.toml setup.cfg README.md ./
 COPY broker broker
 COPY ngsi_ld ngsi_ld
+COPY storage storage
 COPY subscriptions subscriptions
 COPY contexts contexts
 # the built explorer ships inside broker/explorer/static: no Node.js here

@@ -1,4 +1,13 @@
-"""The aiohttp application: state, middlewares, start-up and shutdown, routes."""
+"""The composition root: ``create_app`` builds the application and everything it runs.
+
+The store (wrapped by the schema validation when ``--model-schemas`` is on),
+the @context resolver, the service (``broker.service``), the expiry sweeper,
+the cluster node, the subscription manager, the routes and the explorer are
+built here and nowhere else; the other modules receive what they need and
+never import this one (``tests/test_import_cycles.py`` keeps it so).  Also
+here: the edge middleware every request passes through (ProblemDetails,
+request ids, tenant echo, metrics, CORS).
+"""
 
 from __future__ import annotations
 
@@ -6,100 +15,36 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from functools import partial
 
 from aiohttp import web
 
+from broker import explorer, routes
 from broker.cluster import ClusterNode, process_id
 from broker.config import Settings
 from broker.contexts import ContextResolver
-from broker.events import ChangeBus
 from broker.expiry import ExpirySweeper
-from broker.http import PREFERENCE_APPLIED, json_response, tenant_of, version_applied
+from broker.http import PREFERENCE_APPLIED, json_response, version_applied
 from broker.metrics import Metrics
-from broker.preconditions import checked, length_required, options
-from broker.render_cache import KnownVersions, RenderCache
+from broker.preconditions import length_required
 from broker.schemas import ModelSchemas, validating
-from broker.storage import open_store
-from broker.storage.base import Store
-from broker.storage.shared import shared
-from ngsi_ld import snapshots
-from ngsi_ld.errors import (
-    BadRequestData,
-    InternalError,
-    NgsiLdError,
-    NonexistentTenant,
-    ResourceNotFound,
-)
+from broker.service import Service
+from broker.state import BROKER, MANAGER, Broker, broker_of
+from broker.web import Handler, add_route
+from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError
+from storage import open_store
+from storage.base import Store
+from storage.sharing import shared
+from subscriptions import Delivery, LeaseOwner, SubscriptionManager
+from subscriptions.repository import COLLECTION
+
+__all__ = ["BROKER", "Broker", "add_route", "broker_of", "create_app", "problem_response"]
 
 log = logging.getLogger("broker")
 
 # Request ids: a per-process prefix and a counter; uuid4 per request cost 10% of a GET.
 _REQUEST_IDS = itertools.count(1)
 _REQUEST_PREFIX = os.urandom(4).hex()
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PROBLEM_JSON = "application/json"
-
-
-@dataclass
-class Broker:
-    """Everything a request handler needs, kept on the application."""
-
-    settings: Settings
-    store: Store
-    resolver: ContextResolver
-    metrics: Metrics = field(default_factory=Metrics)
-    events: ChangeBus = field(default_factory=ChangeBus)
-    started: float = field(default_factory=time.time)
-    #: rendered entities by (tenant, id, version, view, context), see broker.render_cache
-    renders: RenderCache = field(default_factory=RenderCache)
-    #: entity versions valid while the store's data_version holds (retrieve without a read)
-    versions: KnownVersions = field(default_factory=KnownVersions)
-    #: set when this process shares its store with others (broker.cluster)
-    node: ClusterNode | None = None
-    #: deletes expired entities and attributes (clause 4.22), set by create_app
-    expiry: ExpirySweeper | None = None
-    _tenants: set[str] = field(default_factory=set)
-
-    async def tenant(self, request: web.Request, *, create: bool = False) -> str:
-        """The request's tenant; an unknown one is 404 unless the operation creates entities.
-
-        With ``NGSILD-Snapshot`` (6.3.22) a read is answered from the Snapshot's
-        frozen entities: the tenant that holds them.
-        """
-        tenant = tenant_of(request, self.settings.multi_tenancy)
-        if tenant and tenant not in self._tenants:
-            if create:
-                await self.store.ensure_tenant(tenant)
-            elif not await self.store.tenant_exists(tenant):
-                raise NonexistentTenant(f"tenant {tenant!r} does not exist")
-            self._tenants.add(tenant)
-        snapshot = request.headers.get(snapshots.HEADER)
-        if snapshot is not None:
-            return await self._snapshot_tenant(request, tenant, snapshot.strip())
-        return tenant
-
-    async def _snapshot_tenant(self, request: web.Request, tenant: str, snapshot: str) -> str:
-        if request.method != "GET" and request.path != _QUERY_POST:
-            raise BadRequestData(f"{snapshots.HEADER} applies to reads only: a Snapshot is frozen")
-        record = await self.store.get_record(tenant, snapshots.RECORDS, snapshot)
-        frozen = None if record is None else record.get(snapshots.STORE_TENANT)
-        if not isinstance(frozen, str):
-            raise ResourceNotFound(f"Snapshot {snapshot} not found")
-        request[SNAPSHOT] = snapshot
-        return frozen
-
-
-BROKER = web.AppKey("broker", Broker)
-#: the Snapshot a read was answered from (set by Broker.tenant, echoed in the answer)
-SNAPSHOT = "ngsild_snapshot"
-_QUERY_POST = "/ngsi-ld/v1/entityOperations/query"
-
-
-def broker_of(request: web.Request) -> Broker:
-    return request.app[BROKER]
 
 
 def problem_response(error: NgsiLdError, headers: dict[str, str] | None = None) -> web.Response:
@@ -192,32 +137,6 @@ def _names_no_entity(request: web.Request) -> bool:
 
 
 _ENTITIES = "/ngsi-ld/v1/entities"
-_RESOURCES = web.AppKey("resources_by_path", dict[str, web.Resource])
-
-
-def add_route(
-    app: web.Application, method: str, path: str, handler: Handler, operation: str | None = None
-) -> None:
-    """Register ``path`` and ``path/``: IoT Agents post with a trailing slash, no redirect.
-
-    ``operation`` names the NGSI-LD operation (``ngsi_ld.parameters``): a query
-    parameter it does not define answers 400 InvalidRequest before anything else;
-    under /ngsi-ld/v1/ the media type preconditions of 6.3.4 are checked first
-    (``broker.preconditions``).  Every resource answers OPTIONS with its methods.
-    Every method of one path shares one resource: aiohttp tries the resources
-    under a path prefix one by one, so one resource per method made every
-    request of /entities/... try some twenty patterns.
-    """
-    handler = checked(handler, method, path, operation)
-    resources = app.get(_RESOURCES)
-    if resources is None:
-        resources = app[_RESOURCES] = {}
-    for each in (path, path.rstrip("/") + "/"):
-        resource = resources.get(each)
-        if resource is None:
-            resource = resources[each] = app.router.add_resource(each)
-            resource.add_route("OPTIONS", options)
-        resource.add_route(method, handler)
 
 
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
@@ -237,26 +156,36 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         cache_size=settings.context_cache_size,
         preload_dir=settings.context_dir,
     )
+    metrics = Metrics()
+    service = Service(settings, store, resolver, metrics=metrics)
+    sweeper = service.expiry = ExpirySweeper(unchecked, partial(service.commit, store=unchecked))
+    node = _cluster_node(settings, service, resolver)
+    manager = _subscription_manager(settings, service, resolver, node)
     app = web.Application(
         middlewares=[edge_middleware],
         client_max_size=settings.max_body_size,
         # long request lines: GET /entities?id=... with hundreds of ids (aiohttp: 8190)
         handler_args={"max_field_size": 16384, "max_line_size": 32768},
     )
-    broker = app[BROKER] = Broker(settings=settings, store=store, resolver=resolver)
-    node = broker.node = _cluster_node(settings, broker)
-    sweeper = broker.expiry = ExpirySweeper(unchecked, broker.events)
+    app[BROKER] = Broker(service=service, resolver=resolver, subscriptions=manager, node=node)
+    app[MANAGER] = manager
+    unsubscribe = service.events.subscribe(manager.on_change, concerns=manager.index.concerns)
 
     async def startup(app: web.Application) -> None:
         await store.open()
         await resolver.start()
         if node is not None:
             await node.begin()  # before anything is loaded: no change falls in between
+        await manager.start()
 
     async def follow(app: web.Application) -> None:
         if node is not None:
             node.start()
         sweeper.start()  # after the subscriptions loaded: they hear of the deletions
+
+    async def shutdown(app: web.Application) -> None:
+        unsubscribe()
+        await manager.close()
 
     async def cleanup(app: web.Application) -> None:
         await sweeper.close()
@@ -265,42 +194,52 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         await resolver.close()
         await store.close()
 
-    async def echo_snapshot(request: web.Request, response: web.StreamResponse) -> None:
-        # 6.3.22: the answer of a read from a Snapshot names it
-        snapshot = request.get(SNAPSHOT)
-        if snapshot is not None and response.status < 400:
-            response.headers[snapshots.HEADER] = snapshot
-
     app.on_startup.append(startup)
+    app.on_shutdown.append(shutdown)
     app.on_cleanup.append(cleanup)
-    app.on_response_prepare.append(echo_snapshot)
-
-    from broker import explorer
-    from broker.routes import setup_routes
-
-    setup_routes(app)
+    routes.setup(app)
     if settings.explorer:
         explorer.setup(app)
     app.on_startup.append(follow)  # last: every component has loaded its state
     return app
 
 
-def _cluster_node(settings: Settings, broker: Broker) -> ClusterNode | None:
+def _subscription_manager(settings: Settings, service: Service, resolver: ContextResolver,
+                          node: ClusterNode | None) -> SubscriptionManager:
+    """The subscriptions of this process, told of every change the service publishes."""
+    delivery = Delivery(
+        retries=settings.notification_retries,
+        backoff=settings.notification_backoff,
+        default_timeout=settings.notification_timeout,
+    )
+    ownership = None
+    if node is not None:
+        ownership = LeaseOwner(node.store, node.origin, settings.cluster_lease_ttl)
+    manager = SubscriptionManager(
+        service.store, resolver, service.metrics, delivery=delivery,
+        queue_size=settings.notification_queue_size, ownership=ownership)
+    if node is not None:
+        node.on_record(COLLECTION, manager.reload)
+    return manager
+
+
+def _cluster_node(settings: Settings, service: Service,
+                  resolver: ContextResolver) -> ClusterNode | None:
     """A ClusterNode if this process shares its store with others (docs/scaling.md)."""
     wanted = settings.cluster or settings.workers > 1
     if not (wanted or settings.reuse_port):
         return None
-    store = shared(broker.store)
+    store = shared(service.store)
     if store is None:
         if wanted:
             raise ValueError(
                 f"--cluster needs a store that processes can share (sqlite:PATH); "
-                f"{broker.store.kind} cannot be"
+                f"{service.store.kind} cannot be"
             )
         log.warning("--reuse-port with the %s store: every process has its own data",
-                    broker.store.kind)
+                    service.store.kind)
         return None
     origin = process_id()
     store.share(origin)
-    return ClusterNode(store, broker.events, broker.resolver.invalidate, origin=origin,
+    return ClusterNode(store, service.events, resolver.invalidate, origin=origin,
                        poll_interval=settings.cluster_poll_interval)

@@ -2,7 +2,7 @@
 
 When several processes serve one store (``--workers N``, or ``--cluster true``
 on each; docs/scaling.md), each runs a :class:`ClusterNode`.  The node reads
-the store's change feed (:class:`~broker.storage.shared.SharedStore`): what
+the store's change feed (:class:`~storage.sharing.SharedStore`): what
 the OTHER processes changed since the last read, in commit order, and
 
 * publishes every entity change on this process's change bus, where the
@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from broker.events import ChangeBus
-from broker.storage.shared import CONTEXT, ENTITY, RECORD, FeedItem, SharedStore
+from storage.sharing import CONTEXT, ENTITY, RECORD, FeedItem, SharedStore
 
 log = logging.getLogger("broker.cluster")
 

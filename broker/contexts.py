@@ -33,7 +33,6 @@ from typing import Any
 import aiohttp
 import orjson
 
-from broker.storage.base import ContextRecord, Store
 from ngsi_ld.errors import BadRequestData, InvalidRequest, LdContextNotAvailable
 from ngsi_ld.jsonld import (
     ActiveContext,
@@ -47,6 +46,7 @@ from ngsi_ld.jsonld import (
     referenced_urls,
 )
 from ngsi_ld.timeutil import now_iso
+from storage.base import ContextRecord, Store
 
 log = logging.getLogger("broker.contexts")
 

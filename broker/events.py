@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection
-from typing import Any
 
 from ngsi_ld.changes import ChangeEvent, diff
+from ngsi_ld.model import Entity
 
 log = logging.getLogger("broker.events")
 
-Entity = dict[str, Any]
 
 Listener = Callable[[ChangeEvent], None]
 #: (tenant, entity id, types before and after) -> whether the write may concern a listener

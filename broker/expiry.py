@@ -2,7 +2,7 @@
 
 Every store keeps, per entity, when its first part expires (``Store.due_expiries``,
 ``Store.next_expiry``).  One task per broker process sleeps until that moment,
-then writes :func:`ngsi_ld.expiry.expire` through the store for each entity due:
+then commits :func:`ngsi_ld.expiry.expire` (the service's commit path) for each entity due:
 an expired entity is deleted, an expired instance or sub-attribute removed, and
 the change is published like any write, so subscriptions are told of the
 deletions as deletions.
@@ -13,7 +13,7 @@ wakes it (:meth:`ExpirySweeper.note`, called for every committed write).  Writes
 of other processes on a shared store are picked up at the latest after ``idle``
 seconds (each process sweeps what it wrote itself, at its time).  The store
 write is idempotent: two processes sweeping one entity delete it once.
-Reads never show what expired even before it is swept (``broker.routes.common``).
+Reads never show what expired even before it is swept (``broker.service.answers.live``).
 """
 
 from __future__ import annotations
@@ -23,14 +23,19 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from broker.events import ChangeBus
-from broker.storage.base import Store
 from ngsi_ld.expiry import earliest_expiry, expire
+from ngsi_ld.model import Change, Mutation
 from ngsi_ld.timeutil import iso_millis
+from storage.base import Store
 
 log = logging.getLogger("broker.expiry")
+
+#: writes one entity's removal and publishes it (``Service.commit``)
+Commit = Callable[[str, str, Mutation], Awaitable[Change]]
 
 #: seconds the sweeper sleeps at most (another process may have stored a transient entity)
 IDLE = 60.0
@@ -49,9 +54,21 @@ def now_millis() -> int:
 class ExpirySweeper:
     """Deletes what expired, when it expires (see the module docstring)."""
 
-    def __init__(self, store: Store, bus: ChangeBus, *, idle: float = IDLE) -> None:
+    def __init__(self, store: Store, commit: ChangeBus | Commit, *,
+                 idle: float = IDLE) -> None:
+        """``store`` tells what is due; ``commit`` writes each removal and publishes it:
+        the service's commit path (subscriptions, commit listeners), or, given a
+        change bus, the store's ``modify`` and that bus."""
         self._store = store
-        self._bus = bus
+        if isinstance(commit, ChangeBus):
+            bus = commit
+
+            async def commit(tenant: str, entity_id: str, mutation: Mutation) -> Change:
+                change = await store.modify(tenant, entity_id, mutation)
+                bus.publish_change(tenant, entity_id, change.before, change.after)
+                return change
+
+        self._commit = commit
         self._idle = idle
         self._wake = asyncio.Event()
         #: when the task will look again (ms); +inf while it is sweeping or idle
@@ -73,7 +90,7 @@ class ExpirySweeper:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def note(self, entity: dict[str, Any] | None) -> None:
+    def note(self, entity: Mapping[str, Any] | None) -> None:
         """A write stored ``entity``: wake the task sooner if a part of it expires sooner."""
         at = earliest_expiry(entity)
         if at is not None and at < self._next:
@@ -87,8 +104,7 @@ class ExpirySweeper:
         while True:
             due = await self._store.due_expiries(now, BATCH)
             for tenant, entity_id in due:
-                change = await self._store.modify(tenant, entity_id, expire(now, stamp))
-                self._bus.publish_change(tenant, entity_id, change.before, change.after)
+                await self._commit(tenant, entity_id, expire(now, stamp))
                 self.swept += 1
             if len(due) < BATCH:
                 break

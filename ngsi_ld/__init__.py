@@ -3,7 +3,10 @@
 Data in, data out: requests arrive here already decoded, and nothing here reads
 a socket, a file or a clock the caller did not pass in.
 
+- ``ngsi_ld.model``: the internal entity form, typed once (Entity, Instance, Mutation, Change).
 - ``ngsi_ld.errors``: the ProblemDetails error hierarchy.
+- ``ngsi_ld.params`` / ``headers`` / ``prefer`` / ``bodies`` / ``paging`` / ``view``:
+  request options on plain mappings and header values (clause 6.3), with the API's errors.
 - ``ngsi_ld.jsonld``: @context compilation, entity expansion and compaction.
 - ``ngsi_ld.entity`` / ``ngsi_ld.attributes`` / ``ngsi_ld.geojson``: parsing and validation.
 - ``ngsi_ld.operations`` / ``ngsi_ld.attribute_ops`` / ``ngsi_ld.batch``: write semantics.
@@ -21,6 +24,7 @@ from ngsi_ld.entity import parse_attributes, parse_entity, parse_fragment
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.geojson import is_geometry, validate_geometry
 from ngsi_ld.jsonld import ActiveContext, compile_context, core_context_url
+from ngsi_ld.model import Change, Entity, Instance, Mutation
 from ngsi_ld.representation import (
     render_entity,
     select_attributes,
@@ -31,7 +35,11 @@ from ngsi_ld.timeutil import now_iso, parse_datetime
 
 __all__ = [
     "ActiveContext",
+    "Change",
     "ChangeEvent",
+    "Entity",
+    "Instance",
+    "Mutation",
     "NgsiLdError",
     "compile_context",
     "core_context_url",

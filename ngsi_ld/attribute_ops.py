@@ -9,9 +9,6 @@ kept; modifiedAt becomes ``now``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from ngsi_ld.errors import BadRequestData, ResourceNotFound
 from ngsi_ld.instances import (
     check_instance,
@@ -24,10 +21,7 @@ from ngsi_ld.instances import (
     restamp,
     touch,
 )
-
-Entity = dict[str, Any]
-Instance = dict[str, Any]
-Mutation = Callable[[Entity | None], Entity | None]
+from ngsi_ld.model import Entity, Instance, Mutation
 
 
 def _locate(entity: Entity, entity_id: str, name: str, dataset_id: str | None) -> int:

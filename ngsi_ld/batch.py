@@ -27,11 +27,12 @@ Choices where the spec is silent:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from ngsi_ld.errors import BadRequestData, InvalidRequest
 from ngsi_ld.instances import clone, find_instance, reject_nulls, require_entity, touch
+from ngsi_ld.model import Entity, Instance, Mutation
 from ngsi_ld.operations import (
     AttrsMutation,
     UpdateResult,
@@ -43,8 +44,6 @@ from ngsi_ld.operations import (
     replace_entity,
 )
 
-Entity = dict[str, Any]
-Mutation = Callable[[Entity | None], Entity | None]
 UPSERT_MODES = ("replace", "update")
 UPDATE_MODES = ("update", "replace")
 
@@ -126,7 +125,7 @@ def _id_of(entity: Any) -> str:
     return entity_id
 
 
-def _combine_instances(earlier: Entity, later: Entity, *, merge: bool) -> Entity:
+def _combine_instances(earlier: Instance, later: Instance, *, merge: bool) -> Instance:
     if not merge:
         return clone(later)
     combined = {**clone(earlier), **clone(later)}

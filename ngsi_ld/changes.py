@@ -28,7 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Entity = dict[str, Any]
+from ngsi_ld.model import Entity
+
 Trigger = Literal["entityCreated", "entityUpdated", "entityDeleted"]
 AttrTrigger = Literal["attributeCreated", "attributeUpdated", "attributeDeleted"]
 

@@ -14,6 +14,7 @@ from typing import Any
 from ngsi_ld.attributes import is_iri, is_term, parse_attribute
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.instances import DELETE
+from ngsi_ld.model import Entity
 from ngsi_ld.timeutil import is_utc_datetime
 
 __all__ = [
@@ -50,7 +51,7 @@ class Fragment:
 
 def parse_entity(
     body: Any, *, key_values: bool = False, require_type: bool = True, now: str | None = None
-) -> dict[str, Any]:
+) -> Entity:
     """Validate an entity body (decoded JSON) and return the internal form.
 
     ``key_values`` reads attributes as simplified values (``options=keyValues``);
@@ -61,7 +62,7 @@ def parse_entity(
     if "id" not in body and "@id" not in body:
         raise BadRequestData("The entity has no 'id'")
     fragment = parse_fragment(body, key_values=key_values)
-    entity: dict[str, Any] = {"id": fragment.id}
+    entity: Entity = {"id": fragment.id}  # type: ignore[typeddict-item]  # checked above
     if fragment.type is None:
         if require_type:
             raise BadRequestData(f"Entity {fragment.id!r} has no 'type'")
@@ -156,7 +157,7 @@ def parse_scope(value: Any) -> list[str]:
     return list(scopes)
 
 
-def stamp(target: dict[str, Any] | list[dict[str, Any]], now: str) -> None:
+def stamp(target: Entity | dict[str, Any] | list[dict[str, Any]], now: str) -> None:
     """Set ``modifiedAt`` to ``now`` and ``createdAt`` where missing, in place.
 
     ``target`` is an entity (stamped with all its attributes and

@@ -21,17 +21,17 @@ sub-attribute removes the sub-attribute; the expiry of the entity removes it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
 from ngsi_ld.errors import BadRequestData
+from ngsi_ld.model import Entity
 from ngsi_ld.operations import keeps_current
 from ngsi_ld.timeutil import parse_datetime
 
 __all__ = ["EXPIRES_AT", "earliest_expiry", "expire", "expiry_millis", "without_expired"]
 
-Entity = dict[str, Any]
 EXPIRES_AT = "expiresAt"
 
 
@@ -44,7 +44,7 @@ def expiry_millis(text: str) -> int | None:
         return None
 
 
-def _at(holder: dict[str, Any]) -> int | None:
+def _at(holder: Mapping[str, Any]) -> int | None:
     text = holder.get(EXPIRES_AT)
     return expiry_millis(text) if isinstance(text, str) else None
 
@@ -61,7 +61,7 @@ def _earliest_in(node: dict[str, Any], found: int | None) -> int | None:
     return found
 
 
-def earliest_expiry(entity: Entity | None) -> int | None:
+def earliest_expiry(entity: Mapping[str, Any] | None) -> int | None:
     """When the first part of ``entity`` (itself, an instance, a sub-attribute) expires."""
     if entity is None:
         return None
@@ -79,7 +79,7 @@ def earliest_expiry(entity: Entity | None) -> int | None:
     return found
 
 
-def _expired(holder: dict[str, Any], now: int) -> bool:
+def _expired(holder: Mapping[str, Any], now: int) -> bool:
     at = _at(holder) if EXPIRES_AT in holder else None
     return at is not None and at <= now
 

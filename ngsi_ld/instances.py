@@ -8,14 +8,14 @@ modified, results are fresh copies.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from ngsi_ld.errors import BadRequestData, ResourceNotFound
+from ngsi_ld.model import Entity, Instance
 
-Entity = dict[str, Any]
-Instance = dict[str, Any]
+_Json = TypeVar("_Json")
 
 #: The NGSI-LD Null (clause 5.2.1): as the main member of an instance, or as a
 #: member's value, it asks merge/update operations to delete the target.
@@ -37,10 +37,11 @@ _KIND_MEMBERS = MAIN_MEMBERS | {"objectType"}
 STAMPS = ("createdAt", "modifiedAt")
 
 
-def clone(value: Any) -> Any:
+def clone(value: _Json) -> _Json:
     """A deep copy of JSON data (the internal form is JSON): orjson, ~20x copy.deepcopy."""
     try:
-        return orjson.loads(orjson.dumps(value))
+        copied: _Json = orjson.loads(orjson.dumps(value))
+        return copied
     except TypeError:  # not plain JSON (e.g. an integer beyond 64 bits): the slow way
         return copy.deepcopy(value)
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from ngsi_ld.attributes import is_iri
 from ngsi_ld.errors import BadRequestData
+from ngsi_ld.model import Entity
 from ngsi_ld.projection import Projection
 
 __all__ = [
@@ -136,18 +137,20 @@ def link_targets(entity: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
                         yield name, uri
 
 
-def attach(entity: Mapping[str, Any], rendered: Mapping[tuple[str, str], Any]) -> dict[str, Any]:
+def attach(entity: Entity, rendered: Mapping[tuple[str, str], Any]) -> Entity:
     """A copy of ``entity`` whose linking instances carry the rendered Linked Entities.
 
     ``rendered`` maps (attribute name, target id) to the rendered Linked Entity;
     instances none of whose targets is in it are left as they are.
     """
     if not rendered:
-        return dict(entity)
+        return entity.copy()
     attrs: dict[str, list[dict[str, Any]]] = {}
     for name, instances in entity.get("attrs", {}).items():
         attrs[name] = [_attached(name, inst, rendered) for inst in instances]
-    return {**entity, "attrs": attrs}
+    attached = entity.copy()
+    attached["attrs"] = attrs
+    return attached
 
 
 def _attached(name: str, inst: dict[str, Any],

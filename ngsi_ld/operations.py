@@ -3,7 +3,7 @@
 Every operation is a *mutation builder*: it takes the already parsed, validated
 and expanded request data plus the timestamp ``now`` and returns a function from
 the current entity (``None`` if absent) to the new entity (``None`` deletes it),
-the :data:`broker.storage.base.Mutation` the store applies atomically.  The
+the :data:`storage.base.Mutation` the store applies atomically.  The
 functions never modify their inputs (the store may keep ``current`` as the
 "before" state) and may be called more than once (a backend may retry).
 
@@ -76,10 +76,7 @@ from ngsi_ld.instances import (
     stamp_new,
     touch,
 )
-
-Entity = dict[str, Any]
-Instance = dict[str, Any]
-Mutation = Callable[[Entity | None], Entity | None]
+from ngsi_ld.model import Entity, Instance, Mutation
 
 #: Set on a mutation that only reads the entity it is given: a store may then pass
 #: the state it decoded for ``before`` instead of a private copy (one decode less).
@@ -183,7 +180,8 @@ def stamp_entity(new: Entity, now: str, old: Entity | None = None) -> Entity:
     entity and its instances keep ``old``'s createdAt (same name and datasetId)."""
     attrs_of(new)
     copy = clone(new)  # one deep copy; the stamping below reuses its values
-    out = {k: v for k, v in copy.items() if k not in STAMPS and k != "attrs"}
+    out: Entity = {k: v for k, v in copy.items()  # type: ignore[assignment]
+                   if k not in STAMPS and k != "attrs"}
     out["createdAt"] = old.get("createdAt", now) if old else now
     out["modifiedAt"] = now
     old_attrs = (old or {}).get("attrs") or {}

@@ -19,16 +19,14 @@ from its own data only, so the local scope is all of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.instances import require_entity, touch
+from ngsi_ld.model import Entity, Mutation
 from ngsi_ld.operations import delete_entity
+from ngsi_ld.params import Params
 from ngsi_ld.query.ast import And, Comparison, Exists, Or, QExpr
-
-Entity = dict[str, Any]
-Mutation = Callable[[Entity | None], Entity | None]
 
 #: system-generated attributes (4.8): naming only these does not narrow a purge
 SYSTEM_ATTRIBUTES = frozenset({"createdAt", "modifiedAt", "deletedAt"})
@@ -53,7 +51,8 @@ def _linked(names: Sequence[str]) -> bool:
     return any("{" in name or "}" in name for name in names)
 
 
-def check_purge(params: Mapping[str, str], q: QExpr | None) -> tuple[list[str], list[str]]:
+def check_purge(params: Params | Mapping[str, str],
+                q: QExpr | None) -> tuple[list[str], list[str]]:
     """Refuse (BadRequestData) a purge 5.6.21.4 forbids; ``(keep, drop)`` names otherwise.
 
     ``params`` are the request's query parameters, ``q`` the parsed (not yet

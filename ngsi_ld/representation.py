@@ -12,11 +12,12 @@ as they are.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from ngsi_ld.attributes import MAIN_MEMBER
 from ngsi_ld.geojson import is_geometry
+from ngsi_ld.model import Entity
 
 __all__ = [
     "Compact",
@@ -45,7 +46,7 @@ class DuplicateName(ValueError):
 
 
 def render_entity(
-    entity: dict[str, Any],
+    entity: Mapping[str, Any],
     *,
     fmt: Format = "normalized",
     sys_attrs: bool = False,
@@ -279,13 +280,13 @@ def best_language(language_map: dict[str, Any], lang: str) -> tuple[str, Any]:
 
 
 def select_attributes(
-    entity: dict[str, Any],
+    entity: Entity,
     *,
     attrs: Iterable[str] | None = None,
     pick: Iterable[str] | None = None,
     omit: Iterable[str] | None = None,
     dataset_ids: Iterable[str] | None = None,
-) -> dict[str, Any]:
+) -> Entity:
     """Project an internal-form entity (5.7.1 ``attrs``, ``pick``, ``omit``, ``datasetId``).
 
     ``pick``/``omit`` name entity members (``id``, ``type``, ``scope`` or
@@ -297,7 +298,7 @@ def select_attributes(
     picked = set(pick) if pick is not None else None
     omitted = set(omit) if omit is not None else set()
     datasets = set(dataset_ids) if dataset_ids is not None else None
-    out: dict[str, Any] = {}
+    out: Entity = {}
     for key, value in entity.items():
         if key == "attrs":
             continue
@@ -305,7 +306,7 @@ def select_attributes(
             key in omitted or (picked is not None and key not in picked)
         ):
             continue
-        out[key] = value
+        out[key] = value  # type: ignore[literal-required]
     selected: dict[str, list[dict[str, Any]]] = {}
     for name, instances in entity.get("attrs", {}).items():
         if keep_attrs is not None and name not in keep_attrs:
@@ -321,7 +322,7 @@ def select_attributes(
 
 
 def to_feature(
-    entity: dict[str, Any],
+    entity: Mapping[str, Any],
     *,
     geometry_property: str = "location",
     fmt: Format = "normalized",

@@ -34,6 +34,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ngsi_ld.model import Entity
+
 __all__ = ["NATIVE", "Version", "amend_entity", "conformant", "format_version", "parse_version"]
 
 Version = tuple[int, int]
@@ -74,8 +76,8 @@ def format_version(version: Version) -> str:
     return f"{version[0]}.{version[1]}"
 
 
-def amend_entity(entity: dict[str, Any], version: Version,
-                 compact: Callable[[str], str] | None = None) -> tuple[dict[str, Any], bool]:
+def amend_entity(entity: Entity, version: Version,
+                 compact: Callable[[str], str] | None = None) -> tuple[Entity, bool]:
     """The entity amended to conform to ``version`` and whether anything changed.
 
     ``compact`` renders vocab IRIs when a VocabProperty becomes a Property (its
@@ -83,7 +85,7 @@ def amend_entity(entity: dict[str, Any], version: Version,
     """
     if version >= NATIVE:
         return entity, False
-    out = dict(entity)
+    out: Entity = entity.copy()
     changed = False
     if version < (1, 9) and "expiresAt" in out:
         del out["expiresAt"]

@@ -36,9 +36,7 @@ from typing import Any
 
 from ngsi_ld.changes import ChangeEvent
 from ngsi_ld.instances import DELETE, MAIN_MEMBER
-
-Entity = dict[str, Any]
-Instance = dict[str, Any]
+from ngsi_ld.model import Entity, Instance
 
 _NULL_MAIN: dict[str, Any] = {
     "LanguageProperty": {"@none": DELETE},

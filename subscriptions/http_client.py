@@ -1,56 +1,80 @@
-"""A lean HTTP/1.1 client for notifications to plain ``http://`` endpoints.
+"""A lean HTTP/1.1 client for notifications to plain ``http://`` endpoints, framed by h11.
 
 A notification is one POST whose answer only matters by its status.  aiohttp's
 client spends ~370 µs of CPU per POST on this machine (more than the broker
-spends on the PATCH that caused it); this client writes the request in one
-``write`` and reads the status line, the headers and the body framing, about
-a tenth of that.  It keeps a pool of keep-alive connections per host and port
-(one pool for the whole broker); ``https://`` and MQTT go through the other senders.
+spends on the PATCH that caused it); this client keeps a pool of keep-alive
+connections per host and port (one pool for the whole broker), writes each
+request in one ``write`` and lets h11 (a well-kept HTTP/1.1 state machine
+without I/O) frame the answer.  ``https://`` and MQTT go through the other senders.
 
-What it does with the answer (RFC 9112):
+The request is written here, not by h11: serialising it through h11 cost
+~30 µs of the ~140 µs a notification took.  h11 is told that a POST went out
+(a request event prepared once): how a POST's answer is framed depends on the
+answer alone (RFC 9112 6.3), so h11 then frames it as if it had written the
+request.  The header names and values written are checked as h11 would check
+them (a token name, no CR, LF or NUL in a value): a subscription's
+``receiverInfo`` cannot inject a header.
 
-* the status code of the status line; 1xx interim answers are skipped;
+The rules (RFC 9112, as h11 enforces them):
+
+* the status code of the final answer; 1xx interim answers are skipped;
 * the body is read and discarded: ``Content-Length``, ``chunked``, or up to the
   close of the connection when neither is given; 204 and 304 have none;
-* the connection goes back to the pool unless the server said
-  ``Connection: close``, answered HTTP/1.0 without keep-alive, or ended the
-  body by closing;
-* a pooled connection the server closed while idle fails before any answer
-  byte: the request is sent again once, on a new connection;
+* framing is strict: a ``Content-Length`` that is not a non-negative integer,
+  several that disagree, a chunk size that is not hexadecimal, or a
+  ``Transfer-Encoding`` other than exactly ``chunked`` is a
+  :class:`ResponseError`: the connection is dropped and the attempt failed;
+* the connection goes back to the pool only when h11 says both sides are done
+  and the connection may be kept (not after ``Connection: close``, an HTTP/1.0
+  answer without keep-alive, or a body ended by closing);
+* the endpoint closing the connection before a complete answer is a
+  ConnectionResetError; a pooled connection the server closed while idle
+  fails before any answer byte: the request is sent again once, on a new
+  connection;
 * ``user:password@`` in the URL is sent as Basic authentication, as aiohttp does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from base64 import b64encode
 from urllib.parse import unquote, urlsplit
+
+import h11
+
+__all__ = ["HttpPool", "ResponseError"]
 
 MAX_HEAD = 64 * 1024
 #: idle connections kept per host and port
 MAX_IDLE = 64
 
+#: what h11 is told was sent: a POST (its answer's framing depends on nothing else)
+_POSTED = h11.Request(method="POST", target=b"/", headers=[("Host", "-"), ("Content-Length", "0")])
+_END = h11.EndOfMessage()
+#: RFC 9110 5.1 and 5.5: a field name is a token; a value has no CR, LF or NUL
+_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_UNSAFE = re.compile(r"[\r\n\x00]")
+
 
 class ResponseError(Exception):
-    """The endpoint's answer was not valid HTTP/1.1, or the connection ended early."""
+    """The endpoint's answer was not valid HTTP/1.1."""
 
 
-class _Answer(asyncio.Protocol):
-    """One connection: sends a request, parses the answer's framing."""
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection: sends a request, follows the answer's events."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.reused = False
-        self._buffer = bytearray()
+        #: some byte of an answer arrived (a retry would then not be safe)
+        self.received = False
+        self._http = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         self._waiter: asyncio.Future[int] | None = None
         self._status = 0
-        self._keep = True
-        self._length: int | None = None  # bytes of body still expected
-        self._chunked = False
-        self._to_close = False  # body ends with the connection
-        self._head_done = False
-        self.received = False
+        self._eof = False
+        self._keep = False
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -59,36 +83,25 @@ class _Answer(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received = True
-        self._buffer += data
-        try:
-            self._parse()
-        except ResponseError as exc:
-            self._fail(exc)
+        self._feed(data)
 
     def eof_received(self) -> bool:
-        if self._waiter is not None and self._head_done and self._to_close:
-            self._keep = False
-            self._done()
+        self._end()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self._waiter is not None:
-            if self._head_done and self._to_close:
-                self._keep = False
-                self._done()
-            else:
-                self._fail(ConnectionResetError("the endpoint closed the connection"))
+        self._end()
 
     # requests
     def send(self, raw: bytes) -> asyncio.Future[int]:
+        """Write one POST (its bytes); the future answers the final status code."""
         assert self.transport is not None
-        loop = asyncio.get_running_loop()
-        self._waiter = loop.create_future()
-        self._buffer.clear()
-        self._head_done = self._chunked = self._to_close = self.received = False
-        self._length = None
-        self._keep = True
+        self._waiter = asyncio.get_running_loop().create_future()
+        self._status = 0
+        self._keep = False
+        self._http.send(_POSTED)
+        self._http.send(_END)
         self.transport.write(raw)
         return self._waiter
 
@@ -101,91 +114,46 @@ class _Answer(asyncio.Protocol):
     def reusable(self) -> bool:
         return self._keep and not self.closed
 
-    # parsing
-    def _parse(self) -> None:
+    # answers
+    def _end(self) -> None:
+        if not self._eof:
+            self._eof = True
+            self._feed(b"")
+
+    def _feed(self, data: bytes) -> None:
+        if self._waiter is None:
+            return  # nothing asked: bytes or a close while idle end the connection's use
+        try:
+            self._http.receive_data(data)
+            self._events()
+        except h11.RemoteProtocolError as exc:
+            if not data:  # the close came before the answer was complete
+                self._fail(ConnectionResetError(f"the endpoint closed the connection: {exc}"))
+            else:
+                self._fail(ResponseError(f"a malformed answer: {exc}"))
+
+    def _events(self) -> None:
         while self._waiter is not None:
-            if not self._head_done:
-                end = self._buffer.find(b"\r\n\r\n")
-                if end < 0:
-                    if len(self._buffer) > MAX_HEAD:
-                        raise ResponseError("the answer's header is too large")
-                    return
-                head = bytes(self._buffer[:end]).decode("latin-1")
-                del self._buffer[:end + 4]
-                if not self._head(head):
-                    continue  # a 1xx interim answer: the final one follows
-            if self._chunked:
-                if not self._chunks():
-                    return
-            elif self._length is not None:
-                if len(self._buffer) < self._length:
-                    return
-                del self._buffer[:self._length]
-            elif self._to_close:
-                self._buffer.clear()
+            event = self._http.next_event()
+            if event is h11.NEED_DATA:
+                if self._eof:
+                    self._fail(ConnectionResetError("the endpoint closed the connection"))
                 return
-            self._done()
-            return
-
-    def _head(self, head: str) -> bool:
-        lines = head.split("\r\n")
-        parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            raise ResponseError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
-        status = int(parts[1])
-        if 100 <= status < 200:
-            return False
-        fields: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if not sep:
-                raise ResponseError(f"malformed header line {line[:80]!r}")
-            fields[name.strip().lower()] = value.strip()
-        connection = fields.get("connection", "").lower()
-        self._keep = "close" not in connection and (
-            parts[0] == "HTTP/1.1" or "keep-alive" in connection)
-        self._status = status
-        self._head_done = True
-        if status in (204, 304):
-            self._length = 0
-        elif "chunked" in fields.get("transfer-encoding", "").lower():
-            self._chunked = True
-        elif "content-length" in fields:
-            try:
-                self._length = int(fields["content-length"])
-            except ValueError:
-                raise ResponseError("a Content-Length that is not a number") from None
-        else:
-            self._to_close = True
-        return True
-
-    def _chunks(self) -> bool:
-        while True:
-            end = self._buffer.find(b"\r\n")
-            if end < 0:
-                return False
-            size_text = bytes(self._buffer[:end]).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise ResponseError("a malformed chunk size") from None
-            if size == 0:  # the last chunk, then optional trailer lines and an empty line
-                rest = end + 2
-                if self._buffer[rest:rest + 2] == b"\r\n":
-                    del self._buffer[:rest + 2]
-                    return True
-                if len(self._buffer) < rest + 2:
-                    return False
-                trailer_end = self._buffer.find(b"\r\n\r\n", rest)
-                if trailer_end < 0:
-                    return False
-                del self._buffer[:trailer_end + 4]
-                return True
-            if len(self._buffer) < end + 2 + size + 2:
-                return False
-            del self._buffer[:end + 2 + size + 2]
+            if isinstance(event, h11.Response):
+                self._status = event.status_code
+            elif isinstance(event, h11.EndOfMessage):
+                self._done()
+                return
+            elif isinstance(event, h11.ConnectionClosed):
+                self._fail(ConnectionResetError("the endpoint closed the connection"))
+                return
+            # InformationalResponse (1xx) and Data: read on
 
     def _done(self) -> None:
+        http = self._http
+        if http.our_state is h11.DONE and http.their_state is h11.DONE:
+            http.start_next_cycle()
+            self._keep = True
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(self._status)
@@ -203,8 +171,10 @@ class HttpPool:
 
     def __init__(self, max_idle: int = MAX_IDLE) -> None:
         self.max_idle = max_idle
-        self._idle: dict[tuple[str, int], list[_Answer]] = {}
+        self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._targets: dict[str, tuple[str, int, bytes]] = {}
+        #: header fields already found safe (subscriptions send the same ones again)
+        self._checked: set[tuple[str, str]] = set()
 
     def _target(self, uri: str) -> tuple[str, int, bytes]:
         found = self._targets.get(uri)
@@ -215,6 +185,8 @@ class HttpPool:
             port = parts.port or 80
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             netloc = parts.netloc.rpartition("@")[2]  # never send credentials as Host
+            if _UNSAFE.search(path) or " " in path or _UNSAFE.search(netloc):
+                raise ValueError(f"not a URL a request line can carry: {uri!r}")
             line = f"POST {path} HTTP/1.1\r\nHost: {netloc}\r\n"
             if parts.username is not None:  # user:password@ in the URL: Basic auth (RFC 7617)
                 pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
@@ -225,58 +197,67 @@ class HttpPool:
         return found
 
     async def post(self, uri: str, headers: dict[str, str], body: bytes, timeout: float) -> int:
-        """POST ``body`` to ``uri`` (http only); the final status code."""
+        """POST ``body`` to ``uri`` (http only); the final status code.
+
+        ValueError for a URL or a header that cannot be sent as it is.
+        """
         host, port, line = self._target(uri)
+        checked = self._checked
+        for field in headers.items():
+            if field not in checked:
+                name, value = field
+                if not _NAME.fullmatch(name) or _UNSAFE.search(value):
+                    raise ValueError(f"a header that cannot be sent: {name!r}")
+                if len(checked) > 4096:
+                    checked.clear()
+                checked.add(field)
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         raw = b"".join((line, head.encode("latin-1"),
                         b"Content-Length: %d\r\n\r\n" % len(body), body))
         async with asyncio.timeout(timeout):
-            answer = await self._connection(host, port)
+            connection = await self._connection(host, port)
             try:
-                status = await self._exchange(answer, raw)
+                status = await self._exchange(connection, raw)
             except (ConnectionError, ResponseError):
-                if not answer.reused or answer.received:
+                if not connection.reused or connection.received:
                     raise
                 # the server closed the idle connection before this request: once more
-                answer = await self._connection(host, port, fresh=True)
-                status = await self._exchange(answer, raw)
-        self._release(host, port, answer)
+                connection = await self._connection(host, port, fresh=True)
+                status = await self._exchange(connection, raw)
+        self._release(host, port, connection)
         return status
 
     @staticmethod
-    async def _exchange(answer: _Answer, raw: bytes) -> int:
+    async def _exchange(connection: _Connection, raw: bytes) -> int:
         try:
-            return await answer.send(raw)
+            return await connection.send(raw)
         except BaseException:  # an error, a timeout, a cancellation: never reused
-            answer.close()
+            connection.close()
             raise
 
-    async def _connection(self, host: str, port: int, *, fresh: bool = False) -> _Answer:
+    async def _connection(self, host: str, port: int, *, fresh: bool = False) -> _Connection:
         idle = self._idle.get((host, port))
         while idle and not fresh:
-            answer = idle.pop()
-            if not answer.closed:
-                answer.reused = True
-                return answer
+            connection = idle.pop()
+            if not connection.closed:
+                connection.reused = True
+                return connection
         loop = asyncio.get_running_loop()
-        _, answer = await loop.create_connection(_Answer, host, port)
-        return answer
+        _, connection = await loop.create_connection(_Connection, host, port)
+        return connection
 
-    def _release(self, host: str, port: int, answer: _Answer) -> None:
-        if not answer.reusable:
-            answer.close()
+    def _release(self, host: str, port: int, connection: _Connection) -> None:
+        if not connection.reusable:
+            connection.close()
             return
         idle = self._idle.setdefault((host, port), [])
         if len(idle) >= self.max_idle:
-            answer.close()
+            connection.close()
             return
-        idle.append(answer)
+        idle.append(connection)
 
     async def close(self) -> None:
         for idle in self._idle.values():
-            for answer in idle:
-                answer.close()
+            for connection in idle:
+                connection.close()
         self._idle.clear()
-
-
-__all__ = ["HttpPool", "ResponseError"]

@@ -27,9 +27,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
+from ngsi_ld.model import Entity
 from subscriptions.notification import GEO_JSON, Rendering
 
-Entity = dict[str, Any]
 #: ids -> the entities among them that exist (internal form)
 Fetch = Callable[[list[str]], Awaitable[list[Entity]]]
 #: most linked entities read for one notification
@@ -39,7 +39,7 @@ JSON = "application/json"
 
 def relationship_targets(entity: Entity) -> list[str]:
     """The ids the Relationships (and ListRelationships) of an internal-form entity name."""
-    out: list[str] = []
+    out: list[Any] = []  # what clients stored: only strings are ids
     for instances in (entity.get("attrs") or {}).values():
         for inst in instances if isinstance(instances, list) else ():
             kind = inst.get("type")

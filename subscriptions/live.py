@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ngsi_ld.changes import ChangeEvent
+from ngsi_ld.model import Entity
 from subscriptions import delivery as _delivery
 from subscriptions.delivery import Channel
 from subscriptions.matching import Matcher
@@ -18,7 +19,7 @@ class Job:
     """One notification to send: changes (events) or current states (entities)."""
 
     events: list[ChangeEvent] | None = None
-    entities: list[dict[str, Any]] | None = None
+    entities: list[Entity] | None = None
 
 
 @dataclass(eq=False)

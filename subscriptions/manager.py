@@ -39,6 +39,7 @@ import orjson
 
 from ngsi_ld.changes import ChangeEvent
 from ngsi_ld.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
+from ngsi_ld.model import Entity
 from ngsi_ld.query import EntityQuery
 from ngsi_ld.timeutil import now_iso, parse_datetime
 from subscriptions import state
@@ -54,6 +55,7 @@ from subscriptions.model import (
 )
 from subscriptions.notification import Rendering
 from subscriptions.ownership import Ownership, SoleOwner, apply_round
+from subscriptions.ports import ContextResolving, Counters, EntityReader
 from subscriptions.repository import Repository, repository_for
 from subscriptions.sender import current_state, send
 
@@ -66,7 +68,8 @@ FLUSH_INTERVAL = 5.0
 class SubscriptionManager:
     """Subscriptions of every tenant: CRUD, matching of change events, delivery."""
 
-    def __init__(self, store: Any, resolver: Any, metrics: Any = None,
+    def __init__(self, store: EntityReader, resolver: ContextResolving,
+                 metrics: Counters | None = None,
                  repository: Repository | None = None, delivery: Delivery | None = None,
                  queue_size: int = QUEUE_SIZE, ownership: Ownership | None = None) -> None:
         self.store = store
@@ -382,7 +385,7 @@ class SubscriptionManager:
             return
         self._dirty.add(key)
 
-        async def fetch(ids: list[str]) -> list[dict[str, Any]]:
+        async def fetch(ids: list[str]) -> list[Entity]:
             found, _ = await self.store.query_entities(live.tenant, EntityQuery(ids=ids))
             return list(found)
 

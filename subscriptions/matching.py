@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ngsi_ld.changes import ChangeEvent
+from ngsi_ld.model import Entity
 from ngsi_ld.query import (
     EntityQuery,
     TypeAnd,
@@ -44,7 +45,9 @@ class Selector:
     id: str | None = None
     id_pattern: str | None = None
 
-    def matches(self, entity_id: str, entity_types: Iterable[str]) -> bool:
+    def selects(self, entity_id: str, entity_types: Iterable[str]) -> bool:
+        """Whether this selector names the entity (by id or id pattern, and type); the
+        entity's state is :meth:`Matcher.concerns`'s business."""
         if self.id is not None:
             if entity_id != self.id:
                 return False
@@ -74,14 +77,14 @@ class Matcher:
         if entity is None:
             return False
         if self.selectors and not any(
-            s.matches(event.entity_id, entity.get("type", ())) for s in self.selectors
+            s.selects(event.entity_id, entity.get("type", ())) for s in self.selectors
         ):
             return False
         if not self._triggered(event, entity):
             return False
         return self.filters is None or matches(entity, self.filters)
 
-    def _triggered(self, event: ChangeEvent, entity: dict[str, Any]) -> bool:
+    def _triggered(self, event: ChangeEvent, entity: Entity) -> bool:
         watched = self.watched
         if event.trigger in ("entityCreated", "entityDeleted") and event.trigger in self.triggers \
                 and (watched is None or watched & set(entity.get("attrs", {}))):

@@ -22,6 +22,7 @@ from ngsi_ld.changes import ChangeEvent
 from ngsi_ld.geojson import is_geometry
 from ngsi_ld.instances import MAIN_MEMBER
 from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.model import Entity
 from ngsi_ld.representation import render_entity, select_attributes, to_feature
 from subscriptions.deletions import deleted_entity, with_deletions
 
@@ -86,7 +87,7 @@ class Rendering:
             geometry_property=ctx.expand_term("location"),
         )
 
-    def select(self, entity: dict[str, Any]) -> dict[str, Any]:
+    def select(self, entity: Entity) -> Entity:
         """The members of ``entity`` the subscription shows (attributes, pick, omit, datasetId)."""
         if self.attrs is None and self.pick is None and self.omit is None \
                 and self.dataset_ids is None:
@@ -94,7 +95,7 @@ class Rendering:
         return select_attributes(entity, attrs=self.attrs, pick=self.pick, omit=self.omit,
                                  dataset_ids=self.dataset_ids)
 
-    def entity(self, entity: dict[str, Any]) -> dict[str, Any]:
+    def entity(self, entity: Entity) -> dict[str, Any]:
         """One entity in its current state."""
         compacted = self.ctx.compact_entity(self.select(entity))
         if self.accept == GEO_JSON:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 from subscriptions.live import Live
 
 if TYPE_CHECKING:
-    from broker.storage.shared import SharedStore
+    from storage.sharing import SharedStore
 
 log = logging.getLogger("broker.subscriptions")
 

@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from subscriptions.ports import RecordStore
+
 COLLECTION = "subscriptions"
 Document = dict[str, Any]
 
@@ -62,7 +64,7 @@ class MemoryRepository:
 class StoreRepository:
     """Subscriptions as records of the broker's store, collection ``subscriptions``."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: RecordStore) -> None:
         self.store = store
 
     async def put(self, tenant: str, doc: Document) -> None:
@@ -84,9 +86,9 @@ class StoreRepository:
         return pairs
 
 
-def repository_for(store: Any) -> Repository:
+def repository_for(store: object) -> Repository:
     """A StoreRepository when the store keeps records, else a MemoryRepository."""
-    if hasattr(store, "put_record"):
+    if isinstance(store, RecordStore):
         return StoreRepository(store)
     return MemoryRepository()
 

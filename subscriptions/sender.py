@@ -11,14 +11,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
+from ngsi_ld.model import Entity
 from ngsi_ld.timeutil import now_iso
 from subscriptions import state
 from subscriptions.delivery import Delivery, DeliveryError
 from subscriptions.joins import Fetch, joined, linked_entities
 from subscriptions.live import Job, Live
 from subscriptions.notification import notification_body, notification_headers
+from subscriptions.ports import EntityReader
 
 log = logging.getLogger("broker.subscriptions")
 
@@ -36,7 +37,7 @@ async def send(live: Live, job: Job, delivery: Delivery, count: Callable[[str], 
         return
     rendering = live.rendering
     try:
-        states: list[dict[str, Any] | None]
+        states: list[Entity | None]
         if job.events is not None:
             data = [rendering.change(event, now) for event in job.events]
             states = [event.after for event in job.events]
@@ -74,9 +75,9 @@ async def send(live: Live, job: Job, delivery: Delivery, count: Callable[[str], 
     state.record_success(live.doc, now)
 
 
-async def current_state(store: Any, live: Live) -> list[dict[str, Any]]:
+async def current_state(store: EntityReader, live: Live) -> list[Entity]:
     """The entities a periodic subscription selects now, by id, each once."""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, Entity] = {}
     for query in live.matcher.periodic_queries():
         entities, _ = await store.query_entities(live.tenant, query)
         for entity in entities:

@@ -17,9 +17,9 @@ from notify_receiver import Receiver
 
 from broker.app import create_app
 from broker.config import Settings
-from broker.routes.common import ENTITIES
 from broker.routes.subscriptions import MANAGER, SUBSCRIPTIONS
-from broker.storage.memory import MemoryStore
+from broker.service.entities import ENTITIES
+from storage.memory import MemoryStore
 from subscriptions import SubscriptionManager
 
 

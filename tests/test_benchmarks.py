@@ -473,7 +473,7 @@ def test_query_paths_are_encoded_and_limited() -> None:
 
 
 def test_query_paths_outnumber_the_answer_cache() -> None:
-    from broker.render_cache import AnswerCache
+    from broker.service.caches import AnswerCache
 
     assert len(set(query_paths())) > AnswerCache().size  # rotation: an LRU never hits
 

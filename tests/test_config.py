@@ -67,7 +67,7 @@ def test_readme_lists_every_option() -> None:
 
 
 def test_default_store_is_relative_to_the_working_directory(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from broker.storage import SqliteStore, open_store
+    from storage import SqliteStore, open_store
 
     monkeypatch.chdir(tmp_path)
     store = open_store(Settings().store)

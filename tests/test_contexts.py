@@ -13,8 +13,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from broker.contexts import ContextResolver
-from broker.storage import MemoryStore, SqliteStore
 from ngsi_ld.errors import BadRequestData, LdContextNotAvailable
+from storage import MemoryStore, SqliteStore
 
 CTX = {"@context": {"speed": "https://example.org/speed"}}
 

@@ -16,11 +16,11 @@ from broker.app import BROKER, create_app
 from broker.config import Settings
 from broker.events import ChangeBus
 from broker.expiry import ExpirySweeper, now_millis
-from broker.storage import DEFAULT_TENANT, MemoryStore
 from ngsi_ld.changes import ChangeEvent
 from ngsi_ld.expiry import earliest_expiry, expire, expiry_millis, without_expired
 from ngsi_ld.operations import create_entity
 from ngsi_ld.timeutil import iso_millis
+from storage import DEFAULT_TENANT, MemoryStore
 
 P = "https://example.org/p"
 Q = "https://example.org/q"

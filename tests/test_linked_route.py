@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient
 
-from broker.routes import linked
+from broker.service import linked
 
 E = "/ngsi-ld/v1/entities"
 

@@ -17,9 +17,9 @@ from broker.loader import command, main, open_source, parse_mapping
 from broker.loader.mapping import MappingError
 from broker.loader.sources import csv_text
 from broker.smartdatamodels import DIRECTORY, context_url
-from broker.storage import open_store
 from conformance.process import BrokerProcess
 from ngsi_ld.query import EntityQuery
+from storage import open_store
 
 
 def entity(number: int, **extra: Any) -> dict[str, Any]:

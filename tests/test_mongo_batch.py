@@ -1,4 +1,4 @@
-"""Batches on MongoDB (broker/storage/mongo_batch.py), on the stand-in server.
+"""Batches on MongoDB (storage/mongo/batch.py), on the stand-in server.
 
 One unordered bulk write per batch, failures mapped to their entities, and races
 between two broker processes (two stores on one stand-in server) that lose nothing.
@@ -13,8 +13,8 @@ import pytest
 from storage_contract import add_attr, create, delete, entity
 from test_mongo_store import Server, _store
 
-from broker.storage.mongodb import MongoStore
 from ngsi_ld.errors import BadRequestData
+from storage.mongo import MongoStore
 
 
 @pytest.fixture
@@ -51,9 +51,8 @@ async def test_bulk_write_errors_are_reported_per_entity(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A write MongoDB refuses (here: a document over 16 MB) fails that entity only."""
+    from mongo_standin import StandInCollection
     from pymongo.errors import BulkWriteError
-
-    from broker.storage.mongo_standin import StandInCollection
 
     original = StandInCollection.bulk_write
 

@@ -1,7 +1,7 @@
 """The storage contract (tests/storage_contract.py) on the MongoDB backend.
 
 * ``mongodb-stand-in``: always; the backend over the in-memory stand-in of the
-  PyMongo collection API (broker/storage/mongo_standin.py).  It exercises the
+  PyMongo collection API (tests/mongo_standin.py).  It exercises the
   backend's code paths, not MongoDB.
 * ``mongodb-real``: only when ``NGSI_LD_TEST_MONGODB_URL`` names a server
   (``mongodb://localhost:27017``); each test gets a database of its own, dropped after.
@@ -14,10 +14,10 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from mongo_standin import StandInClient
 from storage_contract import StorageContract
 
-from broker.storage.mongo_standin import StandInClient
-from broker.storage.mongodb import MongoStore
+from storage.mongo import MongoStore
 
 MONGODB_URL = os.environ.get("NGSI_LD_TEST_MONGODB_URL")
 REAL = pytest.param(

@@ -1,4 +1,4 @@
-"""The query-to-MongoDB-filter compiler (broker/storage/mongo_filters.py).
+"""The query-to-MongoDB-filter compiler (storage/mongo/filters.py).
 
 Two kinds of tests:
 
@@ -29,8 +29,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mongomock.filtering import filter_applies
 
-from broker.storage.mongo_filters import compile_query, safe_regex, scope_filter
-from broker.storage.mongo_schema import to_document
 from ngsi_ld.query import (
     And,
     AttrPath,
@@ -52,6 +50,8 @@ from ngsi_ld.query import (
     matches,
     parse_scope_q,
 )
+from storage.mongo.filters import compile_query, safe_regex, scope_filter
+from storage.mongo.schema import to_document
 
 P = "https://example.org/p"
 Q = "https://example.org/q.v2"  # a dot inside the IRI

@@ -1,4 +1,4 @@
-"""Geo-queries as MongoDB geo operators (broker/storage/mongo_geo.py), pinned."""
+"""Geo-queries as MongoDB geo operators (storage/mongo/geo.py), pinned."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from broker.storage.mongo_filters import compile_query
 from ngsi_ld.query import EntityQuery, TypeName, parse_geo_query
+from storage.mongo.filters import compile_query
 
 T = "https://example.org/T"
 LOC = "https://example.org/loc"

@@ -1,4 +1,4 @@
-"""The reversible field-name encoding of the MongoDB backend (broker/storage/mongo_keys.py)."""
+"""The reversible field-name encoding of the MongoDB backend (storage/mongo/keys.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.storage.mongo_keys import decode_doc, decode_key, encode_doc, encode_key, field_path
+from storage.mongo.keys import decode_doc, decode_key, encode_doc, encode_key, field_path
 
 IRI_CHARS = st.sampled_from([*"abc.$%:/#?=&-_~2E54", "%2E", "%25", "%24", "\x00", "é", "😀"])
 iri_like = st.lists(IRI_CHARS, max_size=12).map("".join)

@@ -1,4 +1,4 @@
-"""The MongoDB backend (broker/storage/mongodb.py) on the stand-in of the PyMongo API.
+"""The MongoDB backend (storage/mongo/store.py) on the stand-in of the PyMongo API.
 
 What is pinned here: the documents, filters, updates, pipelines and indexes the
 backend sends for each operation (recorded by the stand-in), its settings, how it
@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mongo_standin import Call, StandInClient
 from storage_contract import add_attr, create, delete, entity, fresh_tenant, put
 from test_mongo_filters import entities as random_entities
 from test_mongo_filters import queries as random_queries
 
-from broker.storage import ContextRecord, MemoryStore
-from broker.storage.mongo_standin import Call, StandInClient
-from broker.storage.mongodb import MongoStore
 from ngsi_ld.errors import BadRequestData, ServiceUnavailable
 from ngsi_ld.query import EntityQuery, QExpr, TypeName, parse_geo_query, parse_q, resolve_names
+from storage import ContextRecord, MemoryStore
+from storage.mongo import MongoStore
 
 T = "https://example.org/T"
 P = "https://example.org/p"
@@ -326,7 +326,7 @@ async def test_unreachable_at_start_up_logs_retries_and_recovers(
     client = server.factory("mongodb://h/orion")
     client.go_down()
     store = MongoStore("mongodb://u:pw@h/orion", client_factory=server.factory, retry_interval=0.01)
-    with caplog.at_level(logging.ERROR, logger="broker.storage.mongodb"):
+    with caplog.at_level(logging.ERROR, logger="storage.mongo"):
         await store.open()  # does not raise
     assert "unreachable at start-up" in caplog.text and "pw" not in caplog.text
     with pytest.raises(ServiceUnavailable) as info:
@@ -385,7 +385,7 @@ async def test_real_driver_without_a_server_starts_and_answers_503(
     store = MongoStore(
         "mongodb://127.0.0.1:9/orion", server_selection_timeout_ms=100, retry_interval=30
     )
-    with caplog.at_level(logging.ERROR, logger="broker.storage.mongodb"):
+    with caplog.at_level(logging.ERROR, logger="storage.mongo"):
         await store.open()
     assert "unreachable at start-up" in caplog.text
     try:

@@ -11,19 +11,19 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
-from broker.storage.mongo_support import (
-    KeyLocks,
-    database_name,
-    faults,
-    parse_settings,
-    redact,
-)
 from ngsi_ld.errors import (
     BadRequestData,
     InternalError,
     NgsiLdError,
     ServiceUnavailable,
     TooComplexQuery,
+)
+from storage.mongo.support import (
+    KeyLocks,
+    database_name,
+    faults,
+    parse_settings,
+    redact,
 )
 
 

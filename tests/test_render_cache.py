@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from broker.app import BROKER, create_app
 from broker.config import Settings
-from broker.render_cache import RenderCache, join_array, with_context
-from broker.storage import SqliteStore
+from broker.service.caches import RenderCache, join_array, with_context
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.jsonld import compile_context, core_context_url
 from ngsi_ld.representation import DuplicateName, render_entity
+from storage import SqliteStore
 
 EX = "https://example.org/"
 USER = {"ex": EX, "speed": "ex:speed", "Car": "ex:Car", "brand": "http://schema.org/brand",

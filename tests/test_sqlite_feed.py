@@ -11,10 +11,10 @@ import pytest
 
 from broker.cluster import ClusterNode
 from broker.events import ChangeBus
-from broker.storage import SqliteStore
-from broker.storage.base import ContextRecord
-from broker.storage.shared import CONTEXT, ENTITY, RECORD, shared
 from ngsi_ld.changes import ChangeEvent, diff
+from storage import SqliteStore
+from storage.base import ContextRecord
+from storage.sharing import CONTEXT, ENTITY, RECORD, shared
 from subscriptions.ownership import LeaseOwner
 
 
@@ -36,7 +36,7 @@ async def pair(tmp_path: Path) -> AsyncIterator[tuple[SqliteStore, SqliteStore]]
 
 
 async def test_a_store_is_shared_only_when_it_can_be(tmp_path: Path) -> None:
-    from broker.storage import MemoryStore
+    from storage import MemoryStore
 
     assert shared(SqliteStore(tmp_path / "x.db")) is not None
     assert shared(MemoryStore()) is None

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_storage_query import ATTRS, NS, attributes
 
-from broker.storage import sqlite_index
+from storage.sqlite import index as sqlite_index
 
 NAMES = [NS + a for a in ATTRS]
 ENTITY_ID = "urn:x:A0"

@@ -19,10 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from storage_contract import load
 
-from broker.storage import SqliteStore, sqlite_exec
-from broker.storage.sqlite_index import Stream
-from broker.storage.sqlite_query import compile_query
 from ngsi_ld.query import EntityQuery, matches, parse_q, parse_type_expr, resolve_names
+from storage import SqliteStore
+from storage.sqlite import execute as sqlite_exec
+from storage.sqlite.index import Stream
+from storage.sqlite.query import compile_query
 
 NS = "https://example.org/"
 

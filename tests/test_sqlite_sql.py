@@ -1,4 +1,4 @@
-"""The SQLite statements of an entity write (broker.storage.sqlite_sql.write_entity)."""
+"""The SQLite statements of an entity write (storage.sqlite.sql.write_entity)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from broker.storage import sqlite_sql as sql
+from storage.sqlite import sql
 
 
 def _entity(entity_id: str, value: int) -> dict[str, object]:

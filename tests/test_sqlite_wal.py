@@ -1,4 +1,4 @@
-"""broker.storage.sqlite_wal: the WAL index header as data_version reads it."""
+"""storage.sqlite.wal: the WAL index header as data_version reads it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from broker.storage.sqlite_wal import HEADER_SIZE, WalIndexView
+from storage.sqlite.wal import HEADER_SIZE, WalIndexView
 
 
 def _wal_database(path: Path) -> sqlite3.Connection:

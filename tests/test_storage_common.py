@@ -14,8 +14,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from broker.storage.common import is_prefix_only, literal_prefix, required_literal
 from ngsi_ld.query.regexes import search
+from storage.helpers import is_prefix_only, literal_prefix, required_literal
 
 PIECES = st.sampled_from([
     "a", "b", "c", ":", "urn", "-", "1", ".", "*", "+", "?", "{0,2}", "{2}", "^", "$",

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from storage_contract import StorageContract
 
-from broker.storage import MemoryStore, MongoStore, SqliteStore, Store, open_store
+from storage import MemoryStore, MongoStore, SqliteStore, Store, open_store
 
 BACKENDS = ["memory", "sqlite"]
 

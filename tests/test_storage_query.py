@@ -20,8 +20,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from storage_contract import load, put
 
-from broker.storage import MemoryStore, SqliteStore, Store
-from broker.storage.sqlite_query import compile_query
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.query import (
     EntityQuery,
@@ -32,6 +30,8 @@ from ngsi_ld.query import (
     parse_type_expr,
     resolve_names,
 )
+from storage import MemoryStore, SqliteStore, Store
+from storage.sqlite.query import compile_query
 
 NS = "https://example.org/"
 IDS = [f"urn:x:{k}{n}" for k in "AB" for n in range(4)]

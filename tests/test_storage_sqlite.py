@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from storage_contract import add_attr, create, entity
+from storage_contract import EntityScan, add_attr, create, entity, scan_entities
 
-from broker.storage import DEFAULT_TENANT, ContextRecord, EntityScan, Mutation, SqliteStore
 from ngsi_ld.errors import BadRequestData, ServiceUnavailable
+from storage import DEFAULT_TENANT, ContextRecord, Mutation, SqliteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 U = "https://example.org/U"
@@ -60,7 +60,7 @@ async def test_data_persists_across_close_and_reopen(tmp_path: Path) -> None:
         assert await second.list_tenants() == ["tenant1"]
         assert await second.tenant_exists("tenant1")
         assert await second.get_context("urn:ctx") == record
-        _, total = await second.scan_entities(DEFAULT_TENANT, EntityScan())
+        _, total = await scan_entities(second, DEFAULT_TENANT, EntityScan())
         assert total == 1
     finally:
         await second.close()
@@ -196,7 +196,7 @@ async def test_closed_store_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(ServiceUnavailable):
         await s.modify(DEFAULT_TENANT, "urn:x", create(entity("urn:x")))
     with pytest.raises(ServiceUnavailable):
-        await s.scan_entities(DEFAULT_TENANT, EntityScan())
+        await scan_entities(s, DEFAULT_TENANT, EntityScan())
 
 
 async def test_open_failure_is_unavailable(tmp_path: Path) -> None:
@@ -210,7 +210,7 @@ CHILD = textwrap.dedent(
     """
     import asyncio, sys
     sys.path.insert(0, sys.argv[2])
-    from broker.storage import SqliteStore
+    from storage import SqliteStore
 
     async def writer(store, worker):
         n = 0
@@ -255,7 +255,7 @@ async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
     reopened = SqliteStore(path)
     await reopened.open()
     try:
-        found, total = await reopened.scan_entities(DEFAULT_TENANT, EntityScan(ids=acknowledged))
+        found, total = await scan_entities(reopened, DEFAULT_TENANT, EntityScan(ids=acknowledged))
         assert [e["id"] for e in found] == sorted(acknowledged)
         assert total == len(acknowledged) == len(set(acknowledged))
     finally:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from aiohttp import web
 
-from subscriptions.delivery import DeliveryError, HttpSender
+from subscriptions.delivery import Delivery, DeliveryError, HttpSender
 from subscriptions.http_client import HttpPool, ResponseError
 
 BODY = b'{"id":"urn:ngsi-ld:Notification:1","data":[]}'
@@ -203,3 +203,86 @@ async def test_the_sender_maps_every_failure_to_a_delivery_error(receiver) -> No
             await sender.send(base.replace("http://", "https://") + "/tls", {}, BODY, 2)
     finally:
         await sender.close()
+
+
+# Strict framing (issue 14): each malformed answer fails the attempt and drops the
+# connection; the next notification opens a new one.
+MALFORMED = {
+    b"/negative-length": [b"HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\n"],
+    b"/conflicting-lengths": [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                              b"Content-Length: 3\r\n\r\nokk"],
+    b"/negative-chunk": [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"-5\r\nhello\r\n0\r\n\r\n"],
+    b"/chunked-substring": [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: notchunked\r\n\r\n"
+                            b"0\r\n\r\n"],
+}
+
+
+@pytest.mark.parametrize("path", sorted(MALFORMED))
+async def test_a_malformed_answer_drops_the_connection_and_fails(path: bytes) -> None:
+    peers: list[object] = []
+
+    def answer(head: bytes) -> list[bytes]:
+        wanted = head.split(b" ")[1]
+        if wanted == b"/fine":
+            return [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]
+        return MALFORMED[wanted]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peers.append(writer.get_extra_info("peername"))
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length"))
+                await reader.readexactly(length)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            for part in answer(head):
+                writer.write(part)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    pool = HttpPool()
+    sender = HttpSender()
+    try:
+        assert await pool.post(base + "/fine", {}, BODY, 5) == 200
+        with pytest.raises(ResponseError):
+            await pool.post(base + path.decode(), {}, BODY, 5)
+        # the connection that carried the malformed answer is not reused
+        assert await pool.post(base + "/fine", {}, BODY, 5) == 200
+        assert len(peers) == 2
+        with pytest.raises(DeliveryError, match="ResponseError"):  # the attempt failed
+            await sender.send(base + path.decode(), {}, BODY, 5)
+    finally:
+        await pool.close()
+        await sender.close()
+        server.close()
+
+
+async def test_a_failed_attempt_is_counted_and_recorded() -> None:
+    def answer(head: bytes) -> list[bytes]:
+        return MALFORMED[b"/negative-length"]
+
+    server, base = await raw_server(answer)
+    delivery = Delivery(retries=1, backoff=0.01)
+    try:
+        with pytest.raises(DeliveryError, match="malformed answer"):
+            await delivery.send({"uri": base + "/negative-length"}, {}, {"id": "n"})
+    finally:
+        await delivery.close()
+        server.close()
+
+
+async def test_a_header_that_would_inject_another_is_not_sent(receiver) -> None:
+    base, requests, _ = receiver
+    sender = HttpSender()
+    try:
+        with pytest.raises(DeliveryError, match="cannot be sent"):
+            await sender.send(f"{base}/x", {"X-Info": "a\r\nX-Injected: 1"}, BODY, 5)
+        with pytest.raises(DeliveryError, match="cannot be sent"):
+            await sender.send(f"{base}/x", {"Bad Name": "a"}, BODY, 5)
+    finally:
+        await sender.close()
+    assert requests == []

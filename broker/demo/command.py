@@ -20,15 +20,16 @@ from collections.abc import Sequence
 import aiohttp
 from aiohttp import web
 
-from broker.app import BROKER, create_app
+from broker.app import create_app
 from broker.config import Settings
 from broker.demo.cities import CITIES
 from broker.demo.dataset import generate, lampposts
 from broker.demo.simulator import BrokerClient, Simulator, now_utc
 from broker.logs import setup_logging
 from broker.smartdatamodels import CONTEXTS, DIRECTORY
-from broker.storage.base import ContextRecord
+from broker.state import BROKER
 from ngsi_ld.timeutil import now_iso
+from storage.base import ContextRecord
 
 log = logging.getLogger("broker.demo")
 

@@ -27,7 +27,8 @@ from broker.demo.cities import City, District, Point
 from broker.demo.curves import Moment, Readings, readings
 from broker.smartdatamodels import context_url
 
-Entity = dict[str, Any]
+#: an entity as the demo posts it: NGSI-LD JSON, compacted names
+EntityBody = dict[str, Any]
 OBSERVED = ("AirQualityObserved", "WeatherObserved", "TrafficFlowObserved")
 #: metres a lamppost stands from the street's centre line
 KERB = 9.0
@@ -118,7 +119,7 @@ def readings_of(post: Lamppost, seed: int, when: datetime) -> Readings:
                     post.city.temperature_range)
 
 
-def observed_attributes(post: Lamppost, value: Readings, when: datetime) -> dict[str, Entity]:
+def observed_attributes(post: Lamppost, value: Readings, when: datetime) -> dict[str, EntityBody]:
     """Entity type -> the attributes the simulator updates (keyed by entity type)."""
     at = _time(when)
     return {
@@ -154,14 +155,14 @@ def observed_attributes(post: Lamppost, value: Readings, when: datetime) -> dict
     }
 
 
-def lamppost_entities(post: Lamppost, seed: int, when: datetime) -> list[Entity]:
+def lamppost_entities(post: Lamppost, seed: int, when: datetime) -> list[EntityBody]:
     """The Streetlight and its three observed entities at ``when``."""
     updates = observed_attributes(post, readings_of(post, seed, when), when)
     where = {"location": _geo(post.point), "areaServed": _prop(post.district.name)}
     address = _prop({"streetAddress": post.street, "addressLocality": post.district.name,
                      "addressRegion": post.city.name, "addressCountry": post.city.country})
     rng = random.Random(f"{seed}:{post.key}:static")
-    light: Entity = {
+    light: EntityBody = {
         "id": post.entity_id(), "type": "Streetlight", **where, "address": address,
         "status": _prop("defectiveLamp" if rng.random() < 0.025 else "ok"),
         "lanternHeight": _prop(rng.choice((8, 10, 12)), unitCode="MTR"),
@@ -175,7 +176,7 @@ def lamppost_entities(post: Lamppost, seed: int, when: datetime) -> list[Entity]
     }
     out = [light]
     for kind in OBSERVED:
-        entity: Entity = {"id": post.entity_id(kind), "type": kind, **where, **updates[kind]}
+        entity: EntityBody = {"id": post.entity_id(kind), "type": kind, **where, **updates[kind]}
         if kind == "TrafficFlowObserved":
             entity["laneDirection"] = _prop("forward")
             entity["refRoadSegment"] = _prop(post.street)
@@ -187,13 +188,13 @@ def lamppost_entities(post: Lamppost, seed: int, when: datetime) -> list[Entity]
     return out
 
 
-def catalogue_entities(city: City, base_url: str, when: datetime) -> list[Entity]:
+def catalogue_entities(city: City, base_url: str, when: datetime) -> list[EntityBody]:
     """The DCAT-AP Catalogue, Datasets and Distributions that publish the city's data."""
     code, dcat = city.code, context_url("Catalogue")
     catalogue_id = f"urn:ngsi-ld:Catalogue:{code}:open-data"
     issued = _prop(_time(when.replace(hour=0, minute=0, second=0, microsecond=0)))
-    datasets: list[Entity] = []
-    distributions: list[Entity] = []
+    datasets: list[EntityBody] = []
+    distributions: list[EntityBody] = []
     for kind, title in (("Streetlight", "Smart lampposts"),
                         ("AirQualityObserved", "Air quality at the lampposts"),
                         ("WeatherObserved", "Weather at the lampposts"),
@@ -229,7 +230,7 @@ def catalogue_entities(city: City, base_url: str, when: datetime) -> list[Entity
             "distribution": {"type": "Relationship", "object": ids},
             "issued": issued, "@context": dcat,
         })
-    catalogue: Entity = {
+    catalogue: EntityBody = {
         "id": catalogue_id, "type": "Catalogue",
         "title": _prop([f"{city.name} open data (demo)"]),
         "description": _prop([f"Open datasets of {city.name}'s smart lampposts."]),
@@ -241,7 +242,7 @@ def catalogue_entities(city: City, base_url: str, when: datetime) -> list[Entity
 
 
 def generate(city: City, size: int, seed: int, when: datetime,
-             base_url: str = "http://localhost:1026") -> list[Entity]:
+             base_url: str = "http://localhost:1026") -> list[EntityBody]:
     """Every entity of the city's data set (see the module docstring)."""
     out = catalogue_entities(city, base_url, when)
     for post in lampposts(city, size, seed):

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from broker.demo.dataset import Entity, Lamppost, observed_attributes, readings_of
+from broker.demo.dataset import EntityBody, Lamppost, observed_attributes, readings_of
 from broker.smartdatamodels import context_url
 
 log = logging.getLogger("broker.demo")
@@ -40,7 +40,7 @@ class BrokerClient:
         if tenant:
             self.headers["NGSILD-Tenant"] = tenant
 
-    async def upsert(self, entities: Sequence[Entity], *, update: bool = False) -> int:
+    async def upsert(self, entities: Sequence[EntityBody], *, update: bool = False) -> int:
         """Send ``entities`` in batches; the number the broker refused (logged)."""
         url = self.base_url + UPSERT + ("?options=update" if update else "")
         refused = 0
@@ -75,9 +75,9 @@ class Simulator:
         self.clock = clock
         self.ticks = 0
 
-    def updates(self, when: datetime) -> list[Entity]:
+    def updates(self, when: datetime) -> list[EntityBody]:
         """The attribute updates of every lamppost's four entities at ``when``."""
-        out: list[Entity] = []
+        out: list[EntityBody] = []
         for post in self.lampposts:
             attributes = observed_attributes(post, readings_of(post, self.seed, when), when)
             for kind, attrs in attributes.items():

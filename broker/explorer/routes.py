@@ -25,9 +25,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from broker.app import BROKER, Broker, broker_of
 from broker.explorer.live import LiveFeeds
 from broker.http import json_response
+from broker.state import BROKER, Broker, broker_of
 from ngsi_ld.changes import ChangeEvent
 from ngsi_ld.errors import BadRequestData, NonexistentTenant, ResourceNotFound
 from ngsi_ld.jsonld import ActiveContext

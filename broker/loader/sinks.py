@@ -21,12 +21,13 @@ import orjson
 from broker.contexts import ContextResolver
 from broker.loader.sources import Record
 from broker.schemas import ModelSchemas, SchemaViolation, validating
-from broker.storage import MemoryStore, Store, open_store
 from ngsi_ld.batch import batch_upsert_mutation
 from ngsi_ld.entity import parse_entity
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.jsonld import ActiveContext, core_context_url
+from ngsi_ld.model import Entity
 from ngsi_ld.timeutil import now_iso
+from storage import MemoryStore, Store, open_store
 
 UPSERT = "/ngsi-ld/v1/entityOperations/upsert"
 
@@ -90,7 +91,7 @@ class Expander:
         # a file's records mostly share one @context URL: skip the resolver's key for it
         self._by_url: dict[str | None, ActiveContext] = {}
 
-    async def expand(self, record: Record) -> dict[str, Any]:
+    async def expand(self, record: Record) -> Entity:
         """The internal form of the record's entity; NgsiLdError when it is not valid."""
         entity = dict(record.entity or {})
         context = entity.pop("@context", None)

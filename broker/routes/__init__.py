@@ -1,35 +1,36 @@
-"""HTTP routes, one module per part of the API."""
+"""The HTTP adapters, one module per part of the API: each reads a request's bytes and
+parameters, calls the service (``broker.service``) and writes the reply.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from broker.routes import (
+    batch,
+    discovery,
+    entities,
+    jsonld_contexts,
+    query,
+    snapshots,
+    source_identity,
+    subscriptions,
+    system,
+    unsupported,
+)
 
-def setup_routes(app: web.Application) -> None:
-    from broker.routes import (
-        batch,
-        discovery,
-        entities,
-        jsonld_contexts,
-        purge,
-        query,
-        query_post,
-        snapshots,
-        source_identity,
-        subscriptions,
-        system,
-        unsupported,
-    )
+__all__ = ["setup"]
 
+
+def setup(app: web.Application) -> None:
+    """Route every part of the API on ``app`` (the composition root calls it once)."""
     system.setup(app)
     jsonld_contexts.setup(app)
     entities.setup(app)
     batch.setup(app)
     query.setup(app)
-    purge.setup(app)
-    query_post.setup(app)
-    discovery.setup(app)
     subscriptions.setup(app)
+    discovery.setup(app)
     snapshots.setup(app)
     source_identity.setup(app)
     unsupported.setup(app)  # last: only what the others left unrouted

@@ -1,250 +1,44 @@
-"""Clauses 5.6.7 to 5.6.10 and 5.6.20 of ETSI GS CIM 009 v1.8: batch entity operations.
+"""Batch entity operations over HTTP (5.6.7 to 5.6.10, 5.6.20): /ngsi-ld/v1/entityOperations/*.
 
-Each entity is applied whole or not at all; the batch is one store call
-(``modify_many``, one transaction where the store allows it), in array order:
-an id that appears twice is written twice, so in a create batch the second
-copy fails with AlreadyExists and in an upsert the later copy wins (as Orion-LD).  Success of every
-entity answers 201 or 204; otherwise 207 with a BatchOperationResult
-(clause 5.2.16: ``success`` ids, ``errors`` with ``entityId`` and a ProblemDetails).
+Adapters of ``broker.service.batch``: the body's @context rules are checked
+element by element there, so the body is read with ``item_contexts``, and only
+once the operation has checked its options.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from broker.app import Broker, add_route, broker_of
-from broker.http import LD_JSON, Body, json_response, options, read_body
-from broker.routes.common import commit_many, wants_key_values
-from broker.storage.base import Mutation, Outcome
-from ngsi_ld import batch
-from ngsi_ld.entity import parse_entity
-from ngsi_ld.errors import BadRequestData, NgsiLdError
-from ngsi_ld.jsonld import ActiveContext
-from ngsi_ld.operations import AttrsMutation
-from ngsi_ld.timeutil import now_iso
+from broker.http import read_body
+from broker.service import Call, Reply, Service, batch
+from broker.state import service_of
+from broker.web import Handler, add_route, call_of, response_of
+from ngsi_ld.bodies import Body
 
 BASE = "/ngsi-ld/v1/entityOperations"
 
-
-def _error(entity_id: str, error: NgsiLdError) -> dict[str, Any]:
-    return {"entityId": entity_id, "error": error.to_problem()}
+Operation = Callable[[Service, Call, batch.BodySource], Awaitable[Reply]]
 
 
-def _claimed_id(item: Any) -> str:
-    if isinstance(item, dict) and isinstance(item.get("id"), str):
-        return item["id"]
-    return "urn:ngsi-ld:unknown"
+def _batch(operation: Operation) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        service = service_of(request)
 
+        async def body() -> Body:  # read once the operation checked its options
+            return await read_body(request, service.settings.max_body_size,
+                                   item_contexts=True)
 
-async def _item_context(broker: Broker, body: Body, item: Any, shared: Any) -> ActiveContext:
-    """The @context of one batch element (6.3.5 applied element by element).
+        call = call_of(request)
+        return response_of(await operation(service, call, body), call)
 
-    With application/ld+json each element carries its own @context; with
-    application/json none may (the Link header gives the one they share).
-    """
-    if body.media_type == LD_JSON:
-        if not isinstance(item, dict) or "@context" not in item:
-            raise BadRequestData("Content-Type application/ld+json requires @context in every "
-                                 "element of the body")
-        return await broker.resolver.active(item["@context"])
-    if isinstance(item, dict) and "@context" in item:
-        raise BadRequestData("@context in the body requires Content-Type application/ld+json; "
-                             "with application/json give the context in a Link header")
-    context: ActiveContext = shared
-    return context
-
-
-async def _parse_all(
-    broker: Broker,
-    request: web.Request,
-    *,
-    require_type: bool,
-    key_values: bool,
-) -> tuple[list[tuple[dict[str, Any], ActiveContext]], list[dict[str, Any]]]:
-    """Parse and expand every entity of the body, each with its @context; an element
-    that is not valid becomes an error of its own, not a failed batch (5.6.7.4)."""
-    body = await read_body(request, broker.settings.max_body_size, item_contexts=True)
-    items = batch.check_items(body.data, broker.settings.max_batch_size)
-    parsed: list[tuple[dict[str, Any], ActiveContext]] = []
-    errors: list[dict[str, Any]] = []
-    shared = None if body.media_type == LD_JSON else await broker.resolver.active(body.context)
-    for item in items:
-        try:
-            ctx = await _item_context(broker, body, item, shared)
-            if isinstance(item, dict) and "@context" in item:
-                item = {k: v for k, v in item.items() if k != "@context"}
-            entity = parse_entity(item, key_values=key_values, require_type=require_type)
-            parsed.append((ctx.expand_entity(entity), ctx))
-        except NgsiLdError as exc:
-            errors.append(_error(_claimed_id(item), exc))
-    return parsed, errors
-
-
-async def _apply(
-    broker: Broker,
-    tenant: str,
-    entities: list[Any],
-    build: Callable[[Any], Mutation],
-    id_of: Callable[[Any], str] = lambda e: e["id"],
-) -> list[Outcome]:
-    mutations: list[tuple[str, Mutation]] = []
-    failed: list[Outcome] = []
-    for entity in entities:
-        try:
-            mutations.append((id_of(entity), build(entity)))
-        except NgsiLdError as exc:
-            failed.append(Outcome(entity_id=id_of(entity), error=exc))
-    return failed + await commit_many(broker, tenant, mutations)
-
-
-def _result(
-    outcomes: list[Outcome],
-    errors: list[dict[str, Any]],
-    *,
-    all_ok_status: int,
-    body_when_ok: list[str] | None = None,
-) -> web.Response:
-    success = [o.entity_id for o in outcomes if o.error is None]
-    errors = errors + [_error(o.entity_id, o.error) for o in outcomes if o.error is not None]
-    if errors:
-        return json_response({"success": success, "errors": errors}, status=207)
-    if all_ok_status == 201:
-        return json_response(body_when_ok if body_when_ok is not None else success, status=201)
-    return web.Response(status=all_ok_status)
-
-
-def _options(request: web.Request, allowed: frozenset[str]) -> set[str]:
-    return options(request, allowed | {"keyValues", "simplified", "normalized", "concise"})
-
-
-def _mode(opts: set[str], default: str) -> str:
-    """``update`` or ``replace`` from ``?options=`` (``default`` when neither is given)."""
-    if {"replace", "update"} <= opts:
-        raise BadRequestData("options replace and update cannot be used together")
-    return "update" if "update" in opts else "replace" if "replace" in opts else default
-
-
-# 5.6.7 Batch Entity Creation
-async def batch_create(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    opts = _options(request, frozenset())
-    entities, errors = await _parse_all(
-        broker, request, require_type=True, key_values=wants_key_values(opts)
-    )
-    tenant = await broker.tenant(request, create=True)
-    now = now_iso()
-    outcomes = await _apply(broker, tenant, [e for e, _ in entities],
-                            lambda e: batch.batch_create_mutation(e, now))
-    return _result(outcomes, errors, all_ok_status=201)
-
-
-# 5.6.8 Batch Entity Upsert (options=replace|update)
-async def batch_upsert(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    opts = _options(request, frozenset({"replace", "update"}))
-    mode = _mode(opts, "replace")
-    entities, errors = await _parse_all(
-        broker,
-        request,
-        require_type=mode == "replace",
-        key_values=wants_key_values(opts),
-    )
-    tenant = await broker.tenant(request, create=True)
-    now = now_iso()
-    outcomes = await _apply(
-        broker, tenant, [e for e, _ in entities],
-        lambda e: batch.batch_upsert_mutation(e, now, mode),
-    )
-    created = [
-        o.entity_id
-        for o in outcomes
-        if o.change is not None and o.change.before is None and o.error is None
-    ]
-    if errors or any(o.error is not None for o in outcomes):
-        return _result(outcomes, errors, all_ok_status=204)
-    if created:
-        return json_response(created, status=201)
-    return web.Response(status=204)
-
-
-# 5.6.9 Batch Entity Update (options=noOverwrite; update|replace as Orion-LD users send)
-async def batch_update(request: web.Request) -> web.Response:
-    """Update existing entities: append with overwrite, or replace them (``options=replace``).
-
-    With ``noOverwrite`` an entity whose existing attributes were kept is
-    reported as an error (BadRequestData naming them), its new attributes written.
-    """
-    broker = broker_of(request)
-    opts = _options(request, frozenset({"noOverwrite", "update", "replace"}))
-    mode = _mode(opts, "update")
-    no_overwrite = "noOverwrite" in opts
-    if no_overwrite and mode == "replace":
-        raise BadRequestData("options noOverwrite and replace cannot be used together")
-    entities, errors = await _parse_all(
-        broker, request, require_type=False, key_values=wants_key_values(opts)
-    )
-    tenant = await broker.tenant(request)
-    now = now_iso()
-    failed: list[Outcome] = []
-    mutations: list[tuple[str, Mutation]] = []
-    contexts: list[ActiveContext] = []
-    for entity, ctx in entities:
-        try:
-            mutation = batch.batch_update_mutation(
-                entity, now, no_overwrite=no_overwrite, mode=mode
-            )
-        except NgsiLdError as exc:
-            failed.append(Outcome(entity_id=entity["id"], error=exc))
-            continue
-        mutations.append((entity["id"], mutation))
-        contexts.append(ctx)
-    outcomes = await commit_many(broker, tenant, mutations)
-    for (_, mutation), ctx, outcome in zip(mutations, contexts, outcomes, strict=True):
-        if outcome.error is None and isinstance(mutation, AttrsMutation):
-            kept = mutation.result.not_updated
-            if kept:  # 5.6.3: what noOverwrite kept is reported, not silently dropped
-                names = ", ".join(f"{ctx.compact_iri(n.attr)} ({n.reason})" for n in kept)
-                outcome.error = BadRequestData(f"not updated: {names}")
-    return _result(failed + outcomes, errors, all_ok_status=204)
-
-
-# 5.6.20 Batch Entity Merge
-async def batch_merge(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    opts = _options(request, frozenset())
-    entities, errors = await _parse_all(
-        broker, request, require_type=False, key_values=wants_key_values(opts)
-    )
-    tenant = await broker.tenant(request)
-    now = now_iso()
-    outcomes = await _apply(broker, tenant, [e for e, _ in entities],
-                            lambda e: batch.batch_merge_mutation(e, now))
-    return _result(outcomes, errors, all_ok_status=204)
-
-
-# 5.6.10 Batch Entity Delete
-async def batch_delete(request: web.Request) -> web.Response:
-    """Delete entities by id, in array order (an id given twice fails the second time).
-
-    The body is a JSON array of ids; it needs no @context whatever its Content-Type
-    (ngsildclient posts it as application/ld+json).
-    """
-    broker = broker_of(request)
-    body = await read_body(request, broker.settings.max_body_size, item_contexts=True)
-    ids = batch.check_items(body.data, broker.settings.max_batch_size)
-    if not all(isinstance(i, str) for i in ids):
-        raise BadRequestData("the body of a batch delete must be a JSON array of entity ids")
-    tenant = await broker.tenant(request)
-    outcomes = await _apply(broker, tenant, ids, batch.batch_delete_mutation, id_of=lambda i: i)
-    return _result(outcomes, [], all_ok_status=204)
+    return handler
 
 
 def setup(app: web.Application) -> None:
-    add_route(app, "POST", BASE + "/create", batch_create, "batchCreate")
-    add_route(app, "POST", BASE + "/upsert", batch_upsert, "batchUpsert")
-    add_route(app, "POST", BASE + "/update", batch_update, "batchUpdate")
-    add_route(app, "POST", BASE + "/merge", batch_merge, "batchMerge")
-    add_route(app, "POST", BASE + "/delete", batch_delete, "batchDelete")
+    add_route(app, "POST", BASE + "/create", _batch(batch.batch_create), "batchCreate")
+    add_route(app, "POST", BASE + "/upsert", _batch(batch.batch_upsert), "batchUpsert")
+    add_route(app, "POST", BASE + "/update", _batch(batch.batch_update), "batchUpdate")
+    add_route(app, "POST", BASE + "/merge", _batch(batch.batch_merge), "batchMerge")
+    add_route(app, "POST", BASE + "/delete", _batch(batch.batch_delete), "batchDelete")

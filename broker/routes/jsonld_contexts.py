@@ -17,10 +17,11 @@ from typing import Any
 
 from aiohttp import web
 
-from broker.app import add_route, broker_of
 from broker.http import JSON, LD_JSON, flag, json_response, negotiate, read_body, tenant_of
-from broker.storage.base import ContextRecord
+from broker.state import broker_of
+from broker.web import add_route
 from ngsi_ld.errors import BadRequestData, OperationNotSupported, ResourceNotFound
+from storage.base import ContextRecord
 
 BASE = "/ngsi-ld/v1/jsonldContexts"
 KINDS = ("Hosted", "Cached", "ImplicitlyCreated")

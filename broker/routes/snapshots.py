@@ -1,203 +1,59 @@
 """Clause 5.16 Snapshots over HTTP: resources 6.36 /snapshots, 6.37 /snapshots/{id} and
-6.38 /snapshots/{id}/clone.
-
-A Snapshot is a record (collection ``snapshots``) of its tenant; the entities it
-froze live in a tenant of their own, named ``~snapshot-<hex>`` (a name no client
-can give: tenants are letters, digits, ``_`` and ``-``) and kept in the record.
-Reads carrying ``NGSILD-Snapshot`` (6.3.22) are answered from that tenant
-(:meth:`broker.app.Broker.tenant`), with every query and retrieval feature.
-
-The snapshot queries run when the Snapshot is created, before the answer
-(5.16.1.4 lets the fill run in the background; here the status a client first
-reads is already final).  Snapshot queries select local entities only.
+6.38 /snapshots/{id}/clone.  Adapters of ``broker.service.snapshots``.
 """
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-from urllib.parse import quote
-
 from aiohttp import web
 
-from broker.app import Broker, add_route, broker_of
-from broker.http import json_response, read_body
-from broker.routes.query import resolve
-from broker.routes.query_post import post_queries
-from broker.storage.base import Entity, EntityScan
-from ngsi_ld import operations
-from ngsi_ld.errors import AlreadyExists, BadRequestData, ResourceNotFound
-from ngsi_ld.identifiers import is_iri
-from ngsi_ld.jsonld import ActiveContext
-from ngsi_ld.query import EntityQuery
-from ngsi_ld.snapshots import (
-    RECORDS,
-    STORE_TENANT,
-    apply_fragment,
-    new_snapshot,
-    purge_query,
-    selected_by,
-)
-from ngsi_ld.timeutil import now_iso
+from broker.http import read_body
+from broker.service import snapshots
+from broker.state import service_of
+from broker.web import add_route, call_of, response_of
 
 SNAPSHOTS = "/ngsi-ld/v1/snapshots"
-#: entities written (or deleted) per store transaction while filling or dropping a copy
-BATCH = 500
 
 
-def _frozen_tenant() -> str:
-    return "~snapshot-" + uuid.uuid4().hex[:24]
-
-
-def _public(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k != STORE_TENANT}
-
-
-def _location(snapshot_id: str) -> dict[str, str]:
-    return {"Location": f"{SNAPSHOTS}/{quote(snapshot_id, safe=':')}"}
-
-
-async def _record(broker: Broker, tenant: str, request: web.Request) -> dict[str, Any]:
-    snapshot_id = request.match_info["snapshotId"]
-    if not is_iri(snapshot_id):
-        raise BadRequestData(f"Snapshot id {snapshot_id!r} is not a URI")
-    record = await broker.store.get_record(tenant, RECORDS, snapshot_id)
-    if record is None:
-        raise ResourceNotFound(f"Snapshot {snapshot_id} not found")
-    return record
-
-
-async def _write_all(broker: Broker, tenant: str, entities: list[Entity]) -> None:
-    """Store ``entities`` as they are in ``tenant`` (a frozen copy: no change events)."""
-    for start in range(0, len(entities), BATCH):
-        chunk = entities[start:start + BATCH]
-        await broker.store.modify_many(tenant, [(e["id"], _put(e)) for e in chunk])
-
-
-def _put(entity: Entity) -> operations.Mutation:
-    return lambda current: entity
-
-
-async def _selected(
-    broker: Broker, tenant: str, queries: list[EntityQuery]
-) -> dict[str, Entity]:
-    found: dict[str, Entity] = {}
-    for query in queries:
-        entities, _ = await broker.store.query_entities(tenant, query)
-        found.update((e["id"], e) for e in entities)
-    return found
-
-
-async def _fill(
-    broker: Broker, tenant: str, record: dict[str, Any], ctx: ActiveContext
-) -> dict[str, Any]:
-    """Run the snapshot queries, freeze what they select, and record the outcome."""
-    details, frozen = [], {}
-    for query in record["snapshotQueries"]:
-        queries, _ = post_queries(query)
-        selected = await _selected(broker, tenant, [resolve(ctx, q) for q in queries])
-        frozen.update(selected)
-        details.append({"resultStatus": "success", "numberOfEntities": len(selected)})
-    await broker.store.ensure_tenant(record[STORE_TENANT])
-    await _write_all(broker, record[STORE_TENANT], list(frozen.values()))
-    done = {**record, "snapshotStatus": "success", "snapshotQueriesDetails": details}
-    await broker.store.put_record(tenant, RECORDS, record["id"], done)
-    return done
-
-
-async def _drop(broker: Broker, record: dict[str, Any]) -> None:
-    """Delete the entities of a Snapshot's frozen copy."""
-    frozen = record.get(STORE_TENANT)
-    if not isinstance(frozen, str):
-        return
-    while True:
-        entities, _ = await broker.store.scan_entities(frozen, EntityScan(limit=BATCH))
-        if not entities:
-            return
-        # nobody subscribes to a frozen copy: a plain store write, no change event
-        await broker.store.modify_many(frozen, [
-            (e["id"], operations.delete_entity(e["id"])) for e in entities
-        ])
-
-
-# 5.16.1 Create Snapshot
 async def create_snapshot(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    body = await read_body(request, broker.settings.max_body_size)
-    tenant = await broker.tenant(request, create=True)
-    snapshot = new_snapshot(body.data, f"urn:ngsi-ld:Snapshot:{uuid.uuid4().hex}", now_iso())
-    for query in snapshot["snapshotQueries"]:
-        post_queries(query)  # every query valid before anything is written
-    if await broker.store.get_record(tenant, RECORDS, snapshot["id"]) is not None:
-        raise AlreadyExists(f"Snapshot {snapshot['id']} already exists")
-    record = {**snapshot, STORE_TENANT: _frozen_tenant()}
-    await broker.store.put_record(tenant, RECORDS, record["id"], record)
-    await _fill(broker, tenant, record, await broker.resolver.active(body.context))
-    return web.Response(status=201, headers=_location(record["id"]))
+    service = service_of(request)
+    body = await read_body(request, service.settings.max_body_size)
+    call = call_of(request)
+    return response_of(await snapshots.create_snapshot(service, call, body), call)
 
 
-# 5.16.3 Retrieve Snapshot Status
 async def retrieve_snapshot(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    tenant = await broker.tenant(request)
-    return json_response(_public(await _record(broker, tenant, request)))
+    call = call_of(request)
+    snapshot_id = request.match_info["snapshotId"]
+    return response_of(await snapshots.retrieve_snapshot(service_of(request), call,
+                                                         snapshot_id), call)
 
 
-# 5.16.4 Update Snapshot Status
 async def update_snapshot(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    body = await read_body(request, broker.settings.max_body_size)
-    tenant = await broker.tenant(request)
-    updated = apply_fragment(await _record(broker, tenant, request), body.data)
-    await broker.store.put_record(tenant, RECORDS, updated["id"], updated)
-    return json_response(_public(updated))
+    service = service_of(request)
+    body = await read_body(request, service.settings.max_body_size)
+    call = call_of(request)
+    snapshot_id = request.match_info["snapshotId"]
+    return response_of(await snapshots.update_snapshot(service, call, snapshot_id, body), call)
 
 
-# 5.16.5 Delete Snapshot
 async def delete_snapshot(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    tenant = await broker.tenant(request)
-    record = await _record(broker, tenant, request)
-    await broker.store.delete_record(tenant, RECORDS, record["id"])
-    await _drop(broker, record)
-    return web.Response(status=204)
+    call = call_of(request)
+    snapshot_id = request.match_info["snapshotId"]
+    return response_of(await snapshots.delete_snapshot(service_of(request), call,
+                                                       snapshot_id), call)
 
 
-# 5.16.2 Clone Snapshot
 async def clone_snapshot(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    body = await read_body(request, broker.settings.max_body_size)
-    tenant = await broker.tenant(request)
-    source = await _record(broker, tenant, request)
-    fragment = dict(body.data) if isinstance(body.data, dict) else body.data
-    clone_id = f"urn:ngsi-ld:Snapshot:{uuid.uuid4().hex}"
-    if isinstance(fragment, dict) and "id" in fragment:
-        clone_id = fragment.pop("id")
-        if not is_iri(clone_id):
-            raise BadRequestData(f"Snapshot id {clone_id!r} is not a URI")
-    now = now_iso()
-    clone = apply_fragment({**source, "id": clone_id, "createdAt": now, "lastUsedAt": now},
-                           fragment)
-    if await broker.store.get_record(tenant, RECORDS, clone_id) is not None:
-        raise AlreadyExists(f"Snapshot {clone_id} already exists")
-    clone[STORE_TENANT] = _frozen_tenant()
-    await broker.store.ensure_tenant(clone[STORE_TENANT])
-    entities, _ = await broker.store.scan_entities(source[STORE_TENANT], EntityScan())
-    await _write_all(broker, clone[STORE_TENANT], entities)
-    await broker.store.put_record(tenant, RECORDS, clone_id, clone)
-    return web.Response(status=201, headers=_location(clone_id))
+    service = service_of(request)
+    body = await read_body(request, service.settings.max_body_size)
+    call = call_of(request)
+    snapshot_id = request.match_info["snapshotId"]
+    return response_of(await snapshots.clone_snapshot(service, call, snapshot_id, body), call)
 
 
-# 5.16.7 Purge Snapshots
 async def purge_snapshots(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    query = purge_query(request.query.get("q"))
-    tenant = await broker.tenant(request)
-    for record in await broker.store.list_records(tenant, RECORDS):
-        if selected_by(query, _public(record)):
-            await broker.store.delete_record(tenant, RECORDS, record["id"])
-            await _drop(broker, record)
-    return web.Response(status=204)
+    call = call_of(request)
+    return response_of(await snapshots.purge_snapshots(service_of(request), call), call)
 
 
 def setup(app: web.Application) -> None:

@@ -6,10 +6,11 @@ import time
 
 from aiohttp import web
 
-from broker.app import add_route, broker_of
-from broker.http import JSON, LD_JSON, negotiate, tenant_of
-from broker.routes.common import respond
+from broker.http import JSON, LD_JSON, negotiate
 from broker.routes.system import PACKAGE_VERSION
+from broker.service.answers import entity_reply
+from broker.state import service_of
+from broker.web import add_route, call_of, response_of
 from ngsi_ld.source_identity import identity, source_digest
 from ngsi_ld.timeutil import now_iso
 
@@ -23,18 +24,19 @@ async def source_identity(request: web.Request) -> web.Response:
     The tenant need not exist: the answer describes the Context Source, it reads
     no tenant data, and a peer asks for the alias before it registers anything.
     """
-    broker = broker_of(request)
+    service = service_of(request)
     media = negotiate(request.headers.get("Accept"), (JSON, LD_JSON))
-    tenant = tenant_of(request, broker.settings.multi_tenancy)
-    settings = broker.settings
+    call = call_of(request)
+    tenant = service.tenant_named(call)
+    settings = service.settings
     body = identity(
         source_digest(settings.base_url, settings.store),
         tenant,
-        time.time() - broker.started,
+        time.time() - service.started,
         now_iso(),
         {"broker": "ngsi-ld-broker", "version": PACKAGE_VERSION},
     )
-    return await respond(broker, body, media, None)
+    return response_of(await entity_reply(service, body, media, None), call)
 
 
 def setup(app: web.Application) -> None:

@@ -1,38 +1,36 @@
-"""Clause 5.8 of ETSI GS CIM 009 v1.8: subscriptions (create, update, retrieve, query, delete).
+"""Clause 5.8 of ETSI GS CIM 009: subscriptions (create, update, retrieve, query, delete).
 
-The :class:`~subscriptions.SubscriptionManager` lives on the application; it
-is started after the store opens and closed at shutdown, before the store closes.
+The :class:`~subscriptions.SubscriptionManager` is built by the composition root
+(``broker.app.create_app``) and kept under :data:`~broker.state.MANAGER`; these
+adapters check the tenant through the service and call the manager.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from aiohttp import web
 
-from broker.app import add_route, broker_of
-from broker.http import (
-    JSON,
-    LD_JSON,
-    MERGE_PATCH,
-    flag,
-    negotiate,
-    options,
-    parse_link_context,
-    read_body,
-)
-from broker.routes.common import link_only, respond
+from broker.http import read_body
+from broker.service import Call, Reply, Service, empty
+from broker.service.answers import entity_reply, link_only
+from broker.state import MANAGER, service_of
+from broker.web import add_route, call_of, response_of
 from ngsi_ld.attributes import is_iri
-from ngsi_ld.errors import BadRequestData, TooManyResults
-from subscriptions import Delivery, LeaseOwner, SubscriptionManager, compact_subscription
-from subscriptions.repository import COLLECTION
+from ngsi_ld.bodies import JSON, LD_JSON, MERGE_PATCH
+from ngsi_ld.errors import BadRequestData
+from ngsi_ld.headers import negotiate, parse_link_context
+from ngsi_ld.paging import page_of, subscription_page_links
+from ngsi_ld.params import flag, options_of
+from subscriptions import SubscriptionManager, compact_subscription
+
+__all__ = ["MANAGER", "SUBSCRIPTIONS", "manager_of", "setup"]
 
 log = logging.getLogger("broker.subscriptions")
 
 SUBSCRIPTIONS = "/ngsi-ld/v1/subscriptions"
-MANAGER = web.AppKey("subscriptions", SubscriptionManager)
 READ_MEDIA = (JSON, LD_JSON)
 RESULTS_COUNT = "NGSILD-Results-Count"
 
@@ -49,148 +47,85 @@ def _sub_id(request: web.Request) -> str:
     return sub_id
 
 
-def _integer(request: web.Request, name: str, default: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isascii() or not raw.isdigit():
-        raise BadRequestData(f"{name} must be a non-negative integer, not {raw!r}")
-    return int(raw)
-
-
-def paging_links(request: web.Request, offset: int, limit: int, total: int,
-                 media: str) -> list[str]:
-    """6.3.13 pagination: ``Link`` values for the previous and next pages, if any.
-
-    The other query parameters are kept in their order, ``limit`` and ``offset`` last.
-    """
-    if limit <= 0:
-        return []
-    rest = [(k, v) for k, v in request.query.items() if k not in ("limit", "offset")]
-
-    def link(at: int, rel: str) -> str:
-        query = urlencode([*rest, ("limit", str(limit)), ("offset", str(at))])
-        return f'<{SUBSCRIPTIONS}?{query}>; rel="{rel}"; type="{media}"'
-
-    links = []
-    if offset > 0:
-        links.append(link(max(0, offset - limit), "prev"))
-    if offset + limit < total:
-        links.append(link(offset + limit, "next"))
-    return links
-
-
-async def _render(request: web.Request, docs: list[dict[str, Any]], *,
-                  sys_attrs: bool) -> tuple[list[dict[str, Any]], str, Any]:
-    broker = broker_of(request)
-    media = negotiate(request.headers.get("Accept"), READ_MEDIA)
-    context = parse_link_context(request.headers.get("Link"))
-    ctx = await broker.resolver.active(context)
-    manager = manager_of(request)
+async def _rendered(service: Service, manager: SubscriptionManager, call: Call,
+                    docs: list[dict[str, Any]], *, sys_attrs: bool,
+                    headers: dict[str, str] | None = None, one: bool = False) -> Reply:
+    media = negotiate(call.accept, READ_MEDIA)
+    client_context = parse_link_context(call.link)
+    ctx = await service.resolver.active(client_context)
     out = [compact_subscription(doc, ctx.compact_iri, sys_attrs=sys_attrs,
                                 status=manager.status(doc)) for doc in docs]
-    return out, media, context
+    return await entity_reply(service, out[0] if one else out, media, client_context,
+                              headers=headers)
 
 
 # 5.8.1 Create Subscription
 async def create_subscription(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    body = await read_body(request, broker.settings.max_body_size)
-    tenant = await broker.tenant(request, create=True)
-    sub_id = await manager_of(request).create(tenant, body.data, body.context)
+    service = service_of(request)
+    body = await read_body(request, service.settings.max_body_size)
+    call = call_of(request)
+    tenant = await service.tenant(call, create=True)
+    sub_id = await manager_of(request).create(tenant, body.data, body.client_context)
     headers = {"Location": f"{SUBSCRIPTIONS}/{quote(sub_id, safe=':')}",
-               **await link_only(broker, body.context)}
-    return web.Response(status=201, headers=headers)
+               **await link_only(service, body.client_context)}
+    return response_of(empty(201, headers), call)
 
 
 # 5.8.4 Query Subscriptions
 async def query_subscriptions(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    settings = broker.settings
-    opts = options(request, frozenset({"sysAttrs", "count"}))
+    service = service_of(request)
+    settings = service.settings
+    call = call_of(request)
+    opts = options_of(call.params, frozenset({"sysAttrs", "count"}))
     # options=count is count=true (as Orion-LD takes it; filip lists subscriptions so)
-    count = flag(request, "count") or "count" in opts
-    offset = _integer(request, "offset", 0)
-    limit = _integer(request, "limit", settings.default_page_size)
-    if limit > settings.max_page_size:
-        raise TooManyResults(f"limit {limit} exceeds the maximum page size "
-                             f"{settings.max_page_size}")
-    if limit == 0 and not count:
-        raise BadRequestData("limit=0 is only allowed together with count=true")
-    tenant = await broker.tenant(request)
-    docs = await manager_of(request).of_tenant(tenant)
-    page, media, context = await _render(request, docs[offset:offset + limit],
-                                         sys_attrs="sysAttrs" in opts)
+    count = flag(call.params, "count") or "count" in opts
+    offset, limit = page_of(call.params, count, settings.default_page_size,
+                            settings.max_page_size)
+    tenant = await service.tenant(call)
+    manager = manager_of(request)
+    docs = await manager.of_tenant(tenant)
     headers = {RESULTS_COUNT: str(len(docs))} if count else {}
-    response = await respond(broker, page, media, context, headers=headers)
-    links = paging_links(request, offset, limit, len(docs), media)
-    if links:
-        # one Link header: the @context link (JSON answers), then the pages
-        response.headers["Link"] = ", ".join(filter(None, [response.headers.get("Link"),
-                                                           *links]))
-    return response
+    reply = await _rendered(service, manager, call, docs[offset:offset + limit],
+                            sys_attrs="sysAttrs" in opts, headers=headers)
+    media = negotiate(call.accept, READ_MEDIA)
+    reply.add_links(subscription_page_links(SUBSCRIPTIONS, call.params, offset, limit,
+                                            len(docs), media))
+    return response_of(reply, call)
 
 
 # 5.8.3 Retrieve Subscription
 async def retrieve_subscription(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    tenant = await broker.tenant(request)
-    doc = await manager_of(request).get(tenant, _sub_id(request))
-    sys_attrs = "sysAttrs" in options(request, frozenset({"sysAttrs"}))
-    rendered, media, context = await _render(request, [doc], sys_attrs=sys_attrs)
-    return await respond(broker, rendered[0], media, context)
+    service = service_of(request)
+    call = call_of(request)
+    tenant = await service.tenant(call)
+    manager = manager_of(request)
+    doc = await manager.get(tenant, _sub_id(request))
+    sys_attrs = "sysAttrs" in options_of(call.params, frozenset({"sysAttrs"}))
+    reply = await _rendered(service, manager, call, [doc], sys_attrs=sys_attrs, one=True)
+    return response_of(reply, call)
 
 
 # 5.8.2 Update Subscription
 async def update_subscription(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    body = await read_body(request, broker.settings.max_body_size,
+    service = service_of(request)
+    body = await read_body(request, service.settings.max_body_size,
                            (JSON, LD_JSON, MERGE_PATCH))
-    tenant = await broker.tenant(request)
-    await manager_of(request).update(tenant, _sub_id(request), body.data, body.context)
-    return web.Response(status=204, headers=await link_only(broker, body.context))
+    call = call_of(request)
+    tenant = await service.tenant(call)
+    await manager_of(request).update(tenant, _sub_id(request), body.data, body.client_context)
+    return response_of(empty(204, await link_only(service, body.client_context)), call)
 
 
 # 5.8.5 Delete Subscription
 async def delete_subscription(request: web.Request) -> web.Response:
-    broker = broker_of(request)
-    tenant = await broker.tenant(request)
+    service = service_of(request)
+    call = call_of(request)
+    tenant = await service.tenant(call)
     await manager_of(request).delete(tenant, _sub_id(request))
-    return web.Response(status=204)
+    return response_of(empty(204), call)
 
 
 def setup(app: web.Application) -> None:
-    """Routes, and the manager's start-up (after the store opens) and shutdown."""
-    from broker.app import BROKER
-
-    broker = app[BROKER]
-    settings = broker.settings
-    delivery = Delivery(
-        retries=settings.notification_retries,
-        backoff=settings.notification_backoff,
-        default_timeout=settings.notification_timeout,
-    )
-    ownership = None
-    if broker.node is not None:
-        ownership = LeaseOwner(broker.node.store, broker.node.origin,
-                               settings.cluster_lease_ttl)
-    manager = SubscriptionManager(
-        broker.store, broker.resolver, broker.metrics, delivery=delivery,
-        queue_size=settings.notification_queue_size, ownership=ownership)
-    app[MANAGER] = manager
-    if broker.node is not None:
-        broker.node.on_record(COLLECTION, manager.reload)
-    unsubscribe = broker.events.subscribe(manager.on_change, concerns=manager.index.concerns)
-
-    async def start(app: web.Application) -> None:
-        await manager.start()
-
-    async def stop(app: web.Application) -> None:
-        unsubscribe()
-        await manager.close()
-
-    app.on_startup.append(start)
-    app.on_shutdown.append(stop)
     add_route(app, "POST", SUBSCRIPTIONS, create_subscription, "createSubscription")
     add_route(app, "GET", SUBSCRIPTIONS, query_subscriptions, "querySubscriptions")
     one = SUBSCRIPTIONS + "/{subscriptionId}"

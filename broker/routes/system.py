@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import subprocess
@@ -11,8 +12,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from broker.app import add_route, broker_of
 from broker.http import json_response
+from broker.state import broker_of
+from broker.web import add_route
 from ngsi_ld.errors import NgsiLdError
 
 PACKAGE_VERSION = "0.1.0"
@@ -77,8 +79,6 @@ async def metrics(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     # git_commit runs a subprocess: do it once at start-up, not on the event loop per request
     async def warm(app: web.Application) -> None:
-        import asyncio
-
         await asyncio.to_thread(git_commit)
 
     app.on_startup.append(warm)

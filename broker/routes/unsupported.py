@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from broker.app import Handler, add_route
+from broker.web import Handler, add_route
 from ngsi_ld.errors import NotImplementedOperation
 
 PREFIX = "/ngsi-ld/v1"

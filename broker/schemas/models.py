@@ -50,8 +50,6 @@ from ngsi_ld.jsonld import ActiveContext, compile_context, core_context_url
 
 log = logging.getLogger("broker.schemas")
 
-Entity = dict[str, Any]
-
 
 @dataclass(frozen=True, slots=True)
 class Violation:

@@ -1,15 +1,15 @@
 """A store that refuses writes whose result breaks a model schema.
 
 Validation sits on the one path every entity write takes, the store's
-``modify``/``modify_many`` with a pure mutation (``broker.storage.base``): the
+``modify``/``modify_many`` with a pure mutation (``storage.base``): the
 mutation is wrapped so that the entity it produces is checked before anything
 is written.  A violation raises :class:`SchemaViolation` from inside the
 mutation, so a single write answers 400 and a batch reports that entity in its
 errors, exactly as any other refused mutation.  Deletions are never checked.
 
 Everything else is passed to the wrapped store; versioned reads and the shared
-store operations stay visible to ``broker.storage.versioned`` and
-``broker.storage.shared`` (one wrapper class per capability, since those
+store operations stay visible to ``storage.versioned`` and
+``storage.sharing`` (one wrapper class per capability, since those
 checks are answered once per class).
 """
 
@@ -19,20 +19,19 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 from broker.schemas.models import ModelSchemas, Violation
-from broker.storage.base import (
+from ngsi_ld.errors import ERROR_NAMESPACE, BadRequestData
+from ngsi_ld.query import EntityQuery
+from storage.base import (
     AttributeSummary,
     Change,
     ContextRecord,
     Entity,
-    EntityScan,
     Mutation,
     Outcome,
     Store,
     TypeSummary,
 )
-from broker.storage.versioned import Versioned, Wanted, versioned
-from ngsi_ld.errors import ERROR_NAMESPACE, BadRequestData
-from ngsi_ld.query import EntityQuery
+from storage.versioned import Versioned, Wanted, versioned
 
 #: violations listed in the ``detail`` text (all of them are in ``violations``)
 DETAIL_LIMIT = 5
@@ -116,9 +115,6 @@ class ValidatingStore(Store):
 
     async def get_entity(self, tenant: str, entity_id: str) -> Entity | None:
         return await self.inner.get_entity(tenant, entity_id)
-
-    async def scan_entities(self, tenant: str, scan: EntityScan) -> tuple[list[Entity], int]:
-        return await self.inner.scan_entities(tenant, scan)
 
     async def query_entities(
         self, tenant: str, query: EntityQuery, *, offset: int = 0, limit: int | None = None,

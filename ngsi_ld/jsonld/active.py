@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from ngsi_ld.errors import BadRequestData
+from ngsi_ld.model import Entity
 
 # Names that are not terms are memoised; past this many the memo stops growing
 # (a client sending endless distinct names cannot make the context grow unbounded).
@@ -169,18 +170,19 @@ class ActiveContext:
 
     # ------------------------------------------------------------- entities
 
-    def expand_entity(self, entity: Mapping[str, Any]) -> dict[str, Any]:
+    def expand_entity(self, entity: Mapping[str, Any]) -> Entity:
         """A copy of an internal-form entity with every name expanded to a full IRI.
 
         Renames attribute and sub-attribute names, entity types, ``objectType``,
         ``valueType``, ``entityTypeSealed``, ``vocab`` values and typed-literal
         ``@type``; nothing else changes.
         """
-        return _map_entity(entity, self._expanded.get, self._expand_slow, "expand")
+        return cast(Entity, _map_entity(entity, self._expanded.get, self._expand_slow, "expand"))
 
-    def compact_entity(self, entity: Mapping[str, Any]) -> dict[str, Any]:
+    def compact_entity(self, entity: Mapping[str, Any]) -> Entity:
         """A copy of an expanded internal-form entity with every IRI compacted."""
-        return _map_entity(entity, self._compacted.get, self._compact_slow, "compact")
+        return cast(Entity,
+                    _map_entity(entity, self._compacted.get, self._compact_slow, "compact"))
 
     def expand_attrs(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
         """Expand an ``attrs`` mapping alone (name -> list of instances)."""

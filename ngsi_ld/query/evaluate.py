@@ -28,7 +28,7 @@ instances the ``dataset_ids`` filter keeps).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ngsi_ld.instances import MAIN_MEMBER
@@ -74,7 +74,7 @@ class _VocabIri(str):
 
 
 def instances(
-    entity: dict[str, Any], name: str, dataset_ids: Iterable[str] | None = None
+    entity: Mapping[str, Any], name: str, dataset_ids: Iterable[str] | None = None
 ) -> list[dict[str, Any]]:
     """The instances of attribute ``name`` the datasetId filter keeps (maybe none)."""
     attrs = entity.get("attrs")
@@ -97,7 +97,8 @@ def _node(instance: dict[str, Any], subs: tuple[str, ...]) -> dict[str, Any] | N
         node = sub.get(name) if isinstance(sub, dict) else None
         if not isinstance(node, dict):
             return None
-    return node
+    found: dict[str, Any] = node
+    return found
 
 
 def _walk(value: Any, keys: tuple[str, ...]) -> list[Any]:
@@ -152,7 +153,7 @@ def _flatten(found: list[Any]) -> list[Any]:
 
 
 def _term_values(
-    entity: dict[str, Any],
+    entity: Mapping[str, Any],
     path: AttrPath,
     dataset_ids: Iterable[str] | None,
     equality: bool = True,
@@ -231,7 +232,8 @@ def _compare(op: str, query: QValue, target: Any) -> bool:
         return False
 
 
-def _term(expr: Comparison, entity: dict[str, Any], dataset_ids: Iterable[str] | None) -> bool:
+def _term(expr: Comparison, entity: Mapping[str, Any],
+          dataset_ids: Iterable[str] | None) -> bool:
     positive = _NEGATED.get(expr.op)
     equality = expr.op in ("==", "!=")
     for values in _term_values(entity, expr.path, dataset_ids, equality):
@@ -244,7 +246,8 @@ def _term(expr: Comparison, entity: dict[str, Any], dataset_ids: Iterable[str] |
 
 
 # 4.9 NGSI-LD Query Language: evaluation
-def match_q(expr: QExpr, entity: dict[str, Any], dataset_ids: Iterable[str] | None = None) -> bool:
+def match_q(expr: QExpr, entity: Mapping[str, Any],
+            dataset_ids: Iterable[str] | None = None) -> bool:
     """True if the entity (internal expanded form) satisfies the q expression."""
     if dataset_ids is not None:
         dataset_ids = tuple(dataset_ids)
@@ -259,7 +262,7 @@ def match_q(expr: QExpr, entity: dict[str, Any], dataset_ids: Iterable[str] | No
 
 
 def match_geo(
-    query: GeoQuery, entity: dict[str, Any], dataset_ids: Iterable[str] | None = None
+    query: GeoQuery, entity: Mapping[str, Any], dataset_ids: Iterable[str] | None = None
 ) -> bool:
     """True if an instance of the query's GeoProperty satisfies the geo-query."""
     return any(
@@ -268,7 +271,7 @@ def match_geo(
     )
 
 
-def matches(entity: dict[str, Any], query: EntityQuery) -> bool:
+def matches(entity: Mapping[str, Any], query: EntityQuery) -> bool:
     """True if the entity (internal expanded form) is selected by every selector of ``query``."""
     entity_id = entity.get("id")
     if query.ids is not None and entity_id not in query.ids:

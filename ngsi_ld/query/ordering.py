@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from shapely.geometry.base import BaseGeometry
@@ -33,6 +33,9 @@ from ngsi_ld.query.ast import TIME_MEMBERS, AttrPath, Exists, parse_instant, par
 from ngsi_ld.query.evaluate import instances
 from ngsi_ld.query.geo import entity_shape, geometry_distance_m, reference_shape
 from ngsi_ld.query.qlang import parse_q
+
+#: an entity as stored (the internal form), in and out of the sort
+_E = TypeVar("_E", bound=Mapping[str, Any])
 
 DIRECTIONS = ("asc", "desc", "dist-asc", "dist-desc")
 #: Entity members an ordering term may name instead of an attribute
@@ -167,7 +170,7 @@ def _rank(value: Any, string_key: Callable[[str], Any], temporal: bool) -> tuple
     return (_ARRAY if isinstance(value, list) else _OBJECT), canonical
 
 
-def _attribute_target(entity: dict[str, Any], path: AttrPath) -> tuple[bool, Any, Any]:
+def _attribute_target(entity: Mapping[str, Any], path: AttrPath) -> tuple[bool, Any, Any]:
     """(found, value, node) of an attribute path in one entity: the default instance first."""
     found = instances(entity, path.names[0])
     found.sort(key=lambda inst: "datasetId" in inst)
@@ -200,7 +203,7 @@ def _attribute_target(entity: dict[str, Any], path: AttrPath) -> tuple[bool, Any
 
 
 def _term_key(
-    entity: dict[str, Any],
+    entity: Mapping[str, Any],
     term: OrderTerm,
     origin: BaseGeometry | None,
     string_key: Callable[[str], Any],
@@ -236,10 +239,10 @@ def _compare(a: tuple[int, Any], b: tuple[int, Any], descending: bool) -> int:
 
 
 def order_entities(
-    entities: Iterable[dict[str, Any]],
+    entities: Iterable[_E],
     ordering: Ordering,
     string_key: Callable[[str], Any] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[_E]:
     """The entities sorted by ``ordering`` (names resolved), then by id.
 
     ``string_key`` maps a string to its sort key (a collation); code points by default.
@@ -257,7 +260,7 @@ def order_entities(
             if result:
                 return result
         ida, idb = left[1].get("id", ""), right[1].get("id", "")
-        return (ida > idb) - (ida < idb)
+        return int(ida > idb) - int(ida < idb)
 
     keyed.sort(key=functools.cmp_to_key(compare))
     return [entity for _, entity in keyed]

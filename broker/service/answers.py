@@ -1,0 +1,156 @@
+"""Entities rendered into answers: the render cache, transient entities, @context placement.
+
+An entity renders as a View says (``ngsi_ld.view``) with the request's
+ActiveContext; its bytes are kept in the render cache under (tenant, id,
+version, view, client_context), so a later read of the same version renders nothing
+(see :mod:`broker.service.caches`).  A transient entity (4.22) is shown as
+valid now and never cached.  The answer then carries its @context in the body
+or in a Link header (6.3.5, 6.3.6: ``ngsi_ld.bodies.context_in_body``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+import orjson
+
+from broker.expiry import now_millis
+from broker.service.caches import join_array, with_context
+from broker.service.core import Service
+from broker.service.reply import Reply, json_reply
+from ngsi_ld.bodies import GEO_JSON, context_in_body
+from ngsi_ld.expiry import earliest_expiry, without_expired
+from ngsi_ld.headers import link_header
+from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.model import Entity
+from ngsi_ld.view import View
+from storage.versioned import Versioned, Wanted
+
+__all__ = [
+    "EMPTY", "entity_reply", "link_only", "live", "render_cached", "rendered_at",
+    "rendered_reply", "uncached",
+]
+
+#: an entity a pick reduced to nothing: left out of a query's answer (4.21)
+EMPTY = b"{}"
+
+
+def live(entity: Entity) -> Entity | None:
+    """The entity as valid now (clause 4.22): None if it expired, else without the
+    attribute instances and sub-attributes that expired, whether swept yet or not."""
+    return without_expired(entity, now_millis())
+
+
+def render_cached(
+    service: Service, tenant: str, view: View, ctx: ActiveContext, item: Versioned
+) -> bytes | None:
+    """The JSON of one entity as ``view`` renders it, from the render cache when it has it.
+
+    None when the cache lacks it and ``item`` carries no document, or when the
+    entity expired (clause 4.22).
+    """
+    key: Hashable = (tenant, item.entity_id, item.version, view.key, ctx)
+    cache = service.caches.renders
+    body = cache.get(key)
+    if body is None:
+        if not item.has_document:
+            return None
+        entity = item.entity
+        if earliest_expiry(entity) is not None:
+            # 4.22: a transient entity is shown as valid now (None once it expired,
+            # swept or not) and never cached, for what it shows changes with time
+            current = live(entity)
+            return None if current is None else orjson.dumps(view.render(ctx, current))
+        body = orjson.dumps(view.render(ctx, entity))
+        cache.put(key, body)
+    return body
+
+
+def rendered_at(service: Service, tenant: str, entity_id: str, version: int, view: View,
+                ctx: ActiveContext) -> bytes | None:
+    """The cached rendering of one version of an entity, or None."""
+    return service.caches.renders.get((tenant, entity_id, version, view.key, ctx))
+
+
+def uncached(service: Service, tenant: str, view: View, ctx: ActiveContext) -> Wanted:
+    """``wanted(entity_id, version)`` for a versioned read: True when not cached."""
+    cache, view_key = service.caches.renders, view.key
+
+    def wanted(entity_id: str, version: int) -> bool:
+        return (tenant, entity_id, version, view_key, ctx) not in cache
+
+    return wanted
+
+
+async def entity_reply(
+    service: Service,
+    data: Any,
+    media_type: str,
+    client_context: Any,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    *,
+    prefer: str | None = None,
+) -> Reply:
+    """A JSON reply with its @context: in the Link header for JSON, in the body for
+    JSON-LD (clause 6.3.5) and for GeoJSON unless ``prefer`` says body=json (6.3.6).
+
+    A GeoJSON ``data`` is one object (a Feature or a FeatureCollection) that gets
+    the @context at its top level."""
+    headers = dict(headers or {})
+    if context_in_body(media_type, prefer):
+        body_context = service.resolver.body_context(client_context)
+        if isinstance(data, list):
+            data = [{"@context": body_context, **item} for item in data]
+        elif media_type == GEO_JSON:
+            data = {**data, "@context": body_context}
+        else:
+            data = {"@context": body_context, **data}
+    else:
+        headers["Link"] = link_header(await service.resolver.response_url(client_context))
+    return json_reply(data, status, media_type, headers)
+
+
+async def rendered_reply(
+    service: Service,
+    parts: list[bytes] | bytes,
+    media_type: str,
+    client_context: Any,
+    headers: dict[str, str] | None = None,
+    *,
+    prefer: str | None = None,
+) -> Reply:
+    """As :func:`entity_reply` for entities already encoded: one (bytes) or an array (list).
+
+    The bytes are those ``entity_reply`` would produce from the decoded entities.
+    """
+    headers = dict(headers or {})
+    body_context = None
+    if context_in_body(media_type, prefer):
+        body_context = orjson.dumps(service.resolver.body_context(client_context))
+    else:
+        headers["Link"] = link_header(await service.resolver.response_url(client_context))
+    if media_type == GEO_JSON:
+        if isinstance(parts, bytes):  # one Feature
+            body = parts if body_context is None else with_context(body_context, parts)
+        else:
+            body = b'{"type":"FeatureCollection","features":' + join_array(parts)
+            body += b"}" if body_context is None else b',"@context":' + body_context + b"}"
+    elif body_context is not None:
+        if isinstance(parts, bytes):
+            body = with_context(body_context, parts)
+        else:
+            body = join_array([with_context(body_context, part) for part in parts])
+    elif isinstance(parts, bytes):
+        body = parts
+    else:
+        body = join_array(parts)
+    return Reply(200, body, media_type, headers)
+
+
+async def link_only(service: Service, client_context: Any) -> dict[str, str]:
+    """Headers for a bodiless answer to a request that carried an inline @context."""
+    if client_context is None or isinstance(client_context, str):
+        return {}
+    return {"Link": link_header(await service.resolver.response_url(client_context))}

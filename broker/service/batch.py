@@ -1,0 +1,241 @@
+"""Clauses 5.6.7 to 5.6.10 and 5.6.20 of ETSI GS CIM 009 v1.8: batch entity operations.
+
+Each entity is applied whole or not at all; the batch is one store call
+(``modify_many``, one transaction where the store allows it), in array order:
+an id that appears twice is written twice, so in a create batch the second
+copy fails with AlreadyExists and in an upsert the later copy wins (as Orion-LD).
+Success of every entity answers 201 or 204; otherwise 207 with a BatchOperationResult
+(clause 5.2.16: ``success`` ids, ``errors`` with ``entityId`` and a ProblemDetails).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from broker.service.core import Call, Service
+from broker.service.reply import Reply, empty, json_reply
+from ngsi_ld import batch
+from ngsi_ld.bodies import LD_JSON, Body, item_context
+from ngsi_ld.entity import parse_entity
+from ngsi_ld.errors import BadRequestData, NgsiLdError
+from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.model import Entity, Mutation
+from ngsi_ld.operations import AttrsMutation
+from ngsi_ld.params import options_of
+from ngsi_ld.timeutil import now_iso
+from ngsi_ld.view import wants_key_values
+from storage.base import Outcome
+
+__all__ = [
+    "BodySource", "batch_create", "batch_delete", "batch_merge", "batch_update", "batch_upsert",
+]
+
+#: the body, or how to read it: the options are checked before the body is read
+BodySource = Body | Callable[[], Awaitable[Body]]
+
+
+async def _read(source: BodySource) -> Body:
+    return source if isinstance(source, Body) else await source()
+
+
+def _error(entity_id: str, error: NgsiLdError) -> dict[str, Any]:
+    return {"entityId": entity_id, "error": error.to_problem()}
+
+
+def _claimed_id(item: Any) -> str:
+    claimed = item.get("id") if isinstance(item, dict) else None
+    return claimed if isinstance(claimed, str) else "urn:ngsi-ld:unknown"
+
+
+async def _item_context(service: Service, body: Body, item: Any,
+                        shared: ActiveContext | None) -> ActiveContext:
+    """The @context of one batch element (6.3.5 applied element by element)."""
+    own, client_context = item_context(body.media_type, item)
+    if own:
+        return await service.resolver.active(client_context)
+    assert shared is not None
+    return shared
+
+
+async def _parse_all(
+    service: Service,
+    source: BodySource,
+    *,
+    require_type: bool,
+    key_values: bool,
+) -> tuple[list[tuple[Entity, ActiveContext]], list[dict[str, Any]]]:
+    """Parse and expand every entity of the body, each with its @context; an element
+    that is not valid becomes an error of its own, not a failed batch (5.6.7.4)."""
+    body = await _read(source)
+    items = batch.check_items(body.data, service.settings.max_batch_size)
+    parsed: list[tuple[Entity, ActiveContext]] = []
+    errors: list[dict[str, Any]] = []
+    shared = None
+    if body.media_type != LD_JSON:
+        shared = await service.resolver.active(body.client_context)
+    for item in items:
+        try:
+            ctx = await _item_context(service, body, item, shared)
+            if isinstance(item, dict) and "@context" in item:
+                item = {k: v for k, v in item.items() if k != "@context"}
+            entity = parse_entity(item, key_values=key_values, require_type=require_type)
+            parsed.append((ctx.expand_entity(entity), ctx))
+        except NgsiLdError as exc:
+            errors.append(_error(_claimed_id(item), exc))
+    return parsed, errors
+
+
+async def _apply(
+    service: Service,
+    tenant: str,
+    entities: list[Any],
+    build: Callable[[Any], Mutation],
+    id_of: Callable[[Any], str] = lambda e: e["id"],
+) -> list[Outcome]:
+    mutations: list[tuple[str, Mutation]] = []
+    failed: list[Outcome] = []
+    for entity in entities:
+        try:
+            mutations.append((id_of(entity), build(entity)))
+        except NgsiLdError as exc:
+            failed.append(Outcome(entity_id=id_of(entity), error=exc))
+    return failed + await service.commit_many(tenant, mutations)
+
+
+def _result(
+    outcomes: list[Outcome],
+    errors: list[dict[str, Any]],
+    *,
+    all_ok_status: int,
+    body_when_ok: list[str] | None = None,
+) -> Reply:
+    success = [o.entity_id for o in outcomes if o.error is None]
+    errors = errors + [_error(o.entity_id, o.error) for o in outcomes if o.error is not None]
+    if errors:
+        return json_reply({"success": success, "errors": errors}, status=207)
+    if all_ok_status == 201:
+        return json_reply(body_when_ok if body_when_ok is not None else success, status=201)
+    return empty(all_ok_status)
+
+
+def _options(call: Call, allowed: frozenset[str]) -> set[str]:
+    return options_of(call.params, allowed | {"keyValues", "simplified", "normalized",
+                                              "concise"})
+
+
+def _mode(opts: set[str], default: str) -> str:
+    """``update`` or ``replace`` from ``?options=`` (``default`` when neither is given)."""
+    if {"replace", "update"} <= opts:
+        raise BadRequestData("options replace and update cannot be used together")
+    return "update" if "update" in opts else "replace" if "replace" in opts else default
+
+
+# 5.6.7 Batch Entity Creation
+async def batch_create(service: Service, call: Call, source: BodySource) -> Reply:
+    opts = _options(call, frozenset())
+    entities, errors = await _parse_all(
+        service, source, require_type=True, key_values=wants_key_values(opts)
+    )
+    tenant = await service.tenant(call, create=True)
+    now = now_iso()
+    outcomes = await _apply(service, tenant, [e for e, _ in entities],
+                            lambda e: batch.batch_create_mutation(e, now))
+    return _result(outcomes, errors, all_ok_status=201)
+
+
+# 5.6.8 Batch Entity Upsert (options=replace|update)
+async def batch_upsert(service: Service, call: Call, source: BodySource) -> Reply:
+    opts = _options(call, frozenset({"replace", "update"}))
+    mode = _mode(opts, "replace")
+    entities, errors = await _parse_all(
+        service,
+        source,
+        require_type=mode == "replace",
+        key_values=wants_key_values(opts),
+    )
+    tenant = await service.tenant(call, create=True)
+    now = now_iso()
+    outcomes = await _apply(
+        service, tenant, [e for e, _ in entities],
+        lambda e: batch.batch_upsert_mutation(e, now, mode),
+    )
+    created = [
+        o.entity_id
+        for o in outcomes
+        if o.change is not None and o.change.before is None and o.error is None
+    ]
+    if errors or any(o.error is not None for o in outcomes):
+        return _result(outcomes, errors, all_ok_status=204)
+    if created:
+        return json_reply(created, status=201)
+    return empty(204)
+
+
+# 5.6.9 Batch Entity Update (options=noOverwrite; update|replace as Orion-LD users send)
+async def batch_update(service: Service, call: Call, source: BodySource) -> Reply:
+    """Update existing entities: append with overwrite, or replace them (``options=replace``).
+
+    With ``noOverwrite`` an entity whose existing attributes were kept is
+    reported as an error (BadRequestData naming them), its new attributes written.
+    """
+    opts = _options(call, frozenset({"noOverwrite", "update", "replace"}))
+    mode = _mode(opts, "update")
+    no_overwrite = "noOverwrite" in opts
+    if no_overwrite and mode == "replace":
+        raise BadRequestData("options noOverwrite and replace cannot be used together")
+    entities, errors = await _parse_all(
+        service, source, require_type=False, key_values=wants_key_values(opts)
+    )
+    tenant = await service.tenant(call)
+    now = now_iso()
+    failed: list[Outcome] = []
+    mutations: list[tuple[str, Mutation]] = []
+    contexts: list[ActiveContext] = []
+    for entity, ctx in entities:
+        try:
+            mutation = batch.batch_update_mutation(
+                entity, now, no_overwrite=no_overwrite, mode=mode
+            )
+        except NgsiLdError as exc:
+            failed.append(Outcome(entity_id=entity["id"], error=exc))
+            continue
+        mutations.append((entity["id"], mutation))
+        contexts.append(ctx)
+    outcomes = await service.commit_many(tenant, mutations)
+    for (_, mutation), ctx, outcome in zip(mutations, contexts, outcomes, strict=True):
+        if outcome.error is None and isinstance(mutation, AttrsMutation):
+            kept = mutation.result.not_updated
+            if kept:  # 5.6.3: what noOverwrite kept is reported, not silently dropped
+                names = ", ".join(f"{ctx.compact_iri(n.attr)} ({n.reason})" for n in kept)
+                outcome.error = BadRequestData(f"not updated: {names}")
+    return _result(failed + outcomes, errors, all_ok_status=204)
+
+
+# 5.6.20 Batch Entity Merge
+async def batch_merge(service: Service, call: Call, source: BodySource) -> Reply:
+    opts = _options(call, frozenset())
+    entities, errors = await _parse_all(
+        service, source, require_type=False, key_values=wants_key_values(opts)
+    )
+    tenant = await service.tenant(call)
+    now = now_iso()
+    outcomes = await _apply(service, tenant, [e for e, _ in entities],
+                            lambda e: batch.batch_merge_mutation(e, now))
+    return _result(outcomes, errors, all_ok_status=204)
+
+
+# 5.6.10 Batch Entity Delete
+async def batch_delete(service: Service, call: Call, source: BodySource) -> Reply:
+    """Delete entities by id, in array order (an id given twice fails the second time).
+
+    The body is a JSON array of ids; it needs no @context whatever its Content-Type
+    (ngsildclient posts it as application/ld+json).
+    """
+    body = await _read(source)
+    ids = batch.check_items(body.data, service.settings.max_batch_size)
+    if not all(isinstance(i, str) for i in ids):
+        raise BadRequestData("the body of a batch delete must be a JSON array of entity ids")
+    tenant = await service.tenant(call)
+    outcomes = await _apply(service, tenant, ids, batch.batch_delete_mutation, id_of=lambda i: i)
+    return _result(outcomes, [], all_ok_status=204)

@@ -1,0 +1,42 @@
+"""The plain values of one request, as the service reads them (no web framework)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ngsi_ld.params import Params, QueryParams
+
+__all__ = ["Call"]
+
+
+@dataclass(slots=True)
+class Call:
+    """The plain values of one request an operation reads besides its body and path ids.
+
+    ``link`` is the raw Link header (the answer cache keys on it), ``prefer``
+    the Prefer headers joined; ``snapshot_used`` is set when a read was
+    answered from a Snapshot (6.3.22: the answer names it).
+    """
+
+    params: Params = field(default_factory=QueryParams)
+    #: every header of the request (case-insensitive when the adapter's are): what
+    #: forwarding to context sources copies (``contextSourceInfo``, ``Via``)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    ngsild_tenant: str | None = None
+    fiware_service: str | None = None
+    accept: str | None = None
+    link: str | None = None
+    prefer: str | None = None
+    snapshot: str | None = None
+    path: str = ""
+    path_qs: str = ""
+    snapshot_used: str | None = None
+
+    @property
+    def via(self) -> tuple[str, ...]:
+        """The ``Via`` header's entries (RFC 9110 7.6.3): brokers the request passed."""
+        value = self.headers.get("Via")
+        if not value:
+            return ()
+        return tuple(part.strip() for part in value.split(",") if part.strip())

@@ -1,0 +1,384 @@
+"""Clauses 5.6 and 5.7.1 of ETSI GS CIM 009: entities and their attributes, one function each.
+
+Every write builds a pure mutation (``ngsi_ld.operations``,
+``ngsi_ld.attribute_ops``) and commits it through :meth:`Service.commit`; a
+``type`` selector (4.17) gates it to entities of the types it selects.  A
+retrieval reads the versioned path when the store offers one and the view
+renders entities one by one (no join, no version amendment): nothing committed
+since the entity was last read means no store read at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from broker.service.answers import (
+    entity_reply,
+    link_only,
+    live,
+    render_cached,
+    rendered_at,
+    rendered_reply,
+)
+from broker.service.core import Call, Service
+from broker.service.linked import render_entities
+from broker.service.ports import LOCAL, Plan
+from broker.service.reply import Reply, empty, json_reply
+from ngsi_ld import attribute_ops, operations
+from ngsi_ld.attributes import is_iri, parse_attribute
+from ngsi_ld.bodies import GEO_JSON, JSON, LD_JSON, Body
+from ngsi_ld.entity import parse_entity, parse_fragment
+from ngsi_ld.errors import BadRequestData, InvalidRequest, ResourceNotFound
+from ngsi_ld.headers import negotiate, parse_link_context
+from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.model import Entity, Instance, Mutation
+from ngsi_ld.operations import KEEPS_CURRENT, keeps_current
+from ngsi_ld.params import flag, options_of
+from ngsi_ld.prefer import version_applied
+from ngsi_ld.query import EntityQuery, matches_types, parse_type_expr, resolve_names
+from ngsi_ld.representation import to_feature_collection
+from ngsi_ld.timeutil import now_iso
+from ngsi_ld.view import view_of, wants_key_values
+from storage.versioned import versioned
+
+__all__ = [
+    "ENTITIES", "READ_MEDIA", "append_attrs", "check_entity_id", "create_entity",
+    "delete_attr", "delete_entity", "merge_entity", "patch_attr", "replace_attr",
+    "replace_entity", "retrieve_entity", "type_gated", "update_attrs",
+]
+
+ENTITIES = "/ngsi-ld/v1/entities"
+READ_MEDIA = (JSON, LD_JSON, GEO_JSON)
+WRITE_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "noOverwrite"})
+
+
+def check_entity_id(entity_id: str) -> str:
+    """``entity_id`` if it is an absolute URI (clause 4.5.2), else BadRequestData."""
+    if not is_iri(entity_id):
+        raise BadRequestData(f"entity id {entity_id!r} is not an absolute URI")
+    return entity_id
+
+
+def _object(data: Any) -> Any:
+    """An entity or fragment body is a JSON object: anything else is a malformed request."""
+    if not isinstance(data, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return data
+
+
+def _types(ctx: ActiveContext, wanted: str) -> set[str]:
+    """The expanded names of a ``type`` query parameter (a comma-separated list)."""
+    return {ctx.expand_term(t.strip()) for t in wanted.split(",") if t.strip()}
+
+
+def type_gated(
+    ctx: ActiveContext, selector: str | None, entity_id: str, mutation: Mutation
+) -> Mutation:
+    """``mutation`` applied only to an entity of the types ``selector`` selects (clause
+    4.17); another one is ResourceNotFound, as if it did not exist (5.6.2.4 to 5.6.6.4)."""
+    if selector is None:
+        return mutation
+    expr = resolve_names(parse_type_expr(selector), ctx.expand_term)
+
+    def gated(current: Entity | None) -> Entity | None:
+        if current is not None and not matches_types(expr, current.get("type") or []):
+            raise ResourceNotFound(f"entity {entity_id} is not of the type {selector}")
+        return mutation(current)
+
+    return keeps_current(gated) if getattr(mutation, KEEPS_CURRENT, False) else gated
+
+
+@dataclass(slots=True)
+class _Write:
+    """What every write of clause 5.6 starts from: the parsed body and its context."""
+
+    service: Service
+    call: Call
+    entity_id: str
+    body: Body
+    opts: set[str]
+    ctx: ActiveContext
+    #: the sources' plan of this write (distributed operations), and whether it is local
+    plan: Plan = LOCAL
+    local: bool = True
+
+    @classmethod
+    async def of(cls, service: Service, call: Call, entity_id: str, body: Body) -> _Write:
+        opts = options_of(call.params, WRITE_OPTIONS)
+        ctx = await service.resolver.active(body.client_context)
+        return cls(service, call, entity_id, body, opts, ctx)
+
+    @property
+    def key_values(self) -> bool:
+        return wants_key_values(self.opts)
+
+    def fragment(self, *, allow_null: bool = False, merge: bool = False) -> Entity:
+        """The body as attributes, validated and expanded (an internal-form fragment)."""
+        parsed = parse_fragment(
+            _object(self.body.data), key_values=self.key_values, allow_null=allow_null,
+            merge=merge,
+        )
+        if parsed.id is not None and parsed.id != self.entity_id:
+            raise BadRequestData(
+                f"the body's id {parsed.id!r} differs from the path's {self.entity_id!r}"
+            )
+        fragment: Entity = {"attrs": parsed.attrs}
+        if parsed.type is not None:
+            fragment["type"] = parsed.type
+        if parsed.scope is not None:
+            fragment["scope"] = parsed.scope
+        if parsed.expires_at is not None:
+            fragment["expiresAt"] = parsed.expires_at
+        return self.ctx.expand_entity(fragment)
+
+    def entity(self, data: Any) -> Entity:
+        """A whole entity body, validated and expanded."""
+        return self.ctx.expand_entity(parse_entity(_object(data), key_values=self.key_values))
+
+    def attribute(self, name: str, *, allow_null: bool,
+                  fragment: bool = False) -> tuple[str, Instance]:
+        """The body as the one instance of attribute ``name``: (expanded name, instance).
+
+        ``fragment``: the body is an Attribute Fragment (5.6.4), type and main
+        member optional.
+        """
+        if name == "scope":
+            # 5.6.4.4 and 5.6.19.4: scope is not an attribute these operations change
+            raise BadRequestData("scope cannot be updated as an attribute; update the entity")
+        data = self.body.data
+        if isinstance(data, dict) and "@context" in data:
+            data = {k: v for k, v in data.items() if k != "@context"}  # the body's, not the attr's
+        instances = parse_attribute(
+            name, data, key_values=self.key_values, allow_null=allow_null, fragment=fragment
+        )
+        if len(instances) != 1:
+            raise BadRequestData("a single attribute instance is expected in the body")
+        ((iri, (instance,)),) = self.ctx.expand_entity({"attrs": {name: instances}})[
+            "attrs"
+        ].items()
+        return iri, instance
+
+    async def apply(self, operation: str, mutation: Mutation, *, create: bool = False,
+                    write: Entity | None = None) -> Sequence[Any] | None:
+        """Commit ``mutation``; with a ``type`` selector (4.17) the entity must be of the
+        types it selects.  Registered sources (distributed operations) the plan
+        names get the write too (their parts are returned, None without
+        sources); the local write happens unless the plan says only the sources
+        hold the entity."""
+        service = self.service
+        tenant = await service.tenant(self.call, create=create)
+        sources = service.sources
+        parts: Sequence[Any] | None = None
+        if sources.enabled:
+            self.plan = sources.plan(tenant, operation, EntityQuery(ids=[self.entity_id]),
+                                     self.call, write)
+            if self.plan.remote:
+                parts = await sources.forward(tenant, operation, self.entity_id,
+                                              self.body.data, self.plan, self.call)
+            if not self.plan.local:
+                self.local = False
+                return parts
+        gated = type_gated(self.ctx, self.call.params.get("type"), self.entity_id, mutation)
+        await service.commit(tenant, self.entity_id, gated)
+        return parts
+
+    def answer(self, reply: Reply, parts: Sequence[Any] | None) -> Reply:
+        """``reply`` of the local write, folded with the sources' parts when some answered."""
+        if parts is None:
+            return reply
+        return self.service.sources.outcome(self.plan, reply if self.local else None, parts)
+
+    async def no_content(self) -> Reply:
+        return empty(204, await link_only(self.service, self.body.client_context))
+
+    async def attrs_result(self, mutation: operations.AttrsMutation) -> Reply:
+        """204 when every attribute was written, else 207 with the UpdateResult (5.2.18)."""
+        result = mutation.result
+        if not result.not_updated:
+            return await self.no_content()
+        # attribute names fully qualified, as the store keeps them (what the ETSI
+        # test purposes of 5.6.3 compare them with)
+        headers = await link_only(self.service, self.body.client_context)
+        return json_reply(result.to_dict(), status=207, headers=headers)
+
+
+# 5.6.1 Create Entity
+async def create_entity(service: Service, call: Call, body: Body) -> Reply:
+    write = await _Write.of(service, call, "", body)
+    entity = write.entity(body.data)
+    write.entity_id = entity["id"]
+    parts = await write.apply("createEntity", operations.create_entity(entity, now_iso()),
+                              create=True, write=entity)
+    location = f"{ENTITIES}/{quote(entity['id'], safe=':')}"
+    reply = empty(201, {"Location": location, **await link_only(service, body.client_context)})
+    return write.answer(reply, parts)
+
+
+# 5.7.1 Retrieve Entity
+async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply:
+    media = negotiate(call.accept, READ_MEDIA)
+    client_context = parse_link_context(call.link)
+    ctx = await service.resolver.active(client_context)
+    view = view_of(call.params, ctx, media, call.prefer, must_match=True)
+    prefer = call.prefer  # 6.3.6: GeoJSON @context placement
+    tenant = await service.tenant(call, read=True)
+    wanted = call.params.get("type")
+    store = service.store
+    reads = versioned(store)
+    headers = version_applied(prefer)
+    if wanted is None and reads is not None and view.plain and not service.sources.enabled:
+        # Nothing committed since this entity was last read: its version is known
+        # and its rendering likely cached, no store read needed.
+        data_version = store.data_version(tenant)
+        if data_version is not None:
+            known = service.caches.versions.get(tenant, entity_id, data_version)
+            if known is not None:
+                body = rendered_at(service, tenant, entity_id, known, view, ctx)
+                if body is not None:
+                    return await rendered_reply(service, body, media, client_context, headers,
+                                                prefer=prefer)
+        item = await reads.read_versioned(tenant, entity_id)
+        if item is not None and data_version is not None:
+            service.caches.versions.put(tenant, entity_id, data_version, item.version)
+        body = None if item is None else render_cached(service, tenant, view, ctx, item)
+        if body is None:
+            raise ResourceNotFound(f"entity {entity_id} not found")
+        return await rendered_reply(service, body, media, client_context, headers, prefer=prefer)
+    entity = await _read_entity(service, call, tenant, entity_id)
+    if entity is None:
+        raise ResourceNotFound(f"entity {entity_id} not found")
+    if wanted is not None and not _types(ctx, wanted) & set(entity.get("type", ())):
+        raise ResourceNotFound(f"entity {entity_id} has none of the types {wanted}")
+    rendered = await render_entities(store, tenant, view, ctx, [entity])
+    data: Any = rendered.entities[0]
+    if view.join is not None and view.join.flat:
+        # 5.7.1.5: flattened, an array (a FeatureCollection in GeoJSON)
+        data = rendered.entities
+        if media == GEO_JSON:
+            data = to_feature_collection(data)
+    return await entity_reply(service, data, media, client_context,
+                              status=203 if rendered.altered else 200, headers=headers,
+                              prefer=prefer)
+
+
+async def _read_entity(service: Service, call: Call, tenant: str,
+                       entity_id: str) -> Entity | None:
+    """The entity as valid now, merged with what the registered sources hold of it."""
+    entity = await service.store.get_entity(tenant, entity_id)
+    entity = None if entity is None else live(entity)
+    sources = service.sources
+    if sources.enabled:  # distributed operations: local, remote, or both, merged
+        query = EntityQuery(ids=[entity_id])
+        plan = sources.plan(tenant, "retrieveEntity", query, call)
+        if plan.remote:
+            local = [entity] if entity is not None and plan.local else []
+            answers = await sources.fetch(tenant, "retrieveEntity", query, plan, call)
+            merged = sources.merge(plan, local, answers)
+            entity = merged[0] if merged else None
+    return entity
+
+
+# 5.6.6 Delete Entity
+async def delete_entity(service: Service, call: Call, entity_id: str) -> Reply:
+    tenant = await service.tenant(call)
+    mutation = operations.delete_entity(entity_id)
+    wanted = call.params.get("type")
+    if wanted is not None:
+        ctx = await service.resolver.active(parse_link_context(call.link))
+        mutation = type_gated(ctx, wanted, entity_id, mutation)
+    await service.commit(tenant, entity_id, mutation)
+    return empty(204)
+
+
+# 5.6.3 Append Entity Attributes
+async def append_attrs(service: Service, call: Call, entity_id: str, body: Body) -> Reply:
+    write = await _Write.of(service, call, entity_id, body)
+    no_overwrite = "noOverwrite" in write.opts
+    fragment = write.fragment()
+    mutation = operations.append_attributes(
+        entity_id, fragment, now_iso(), no_overwrite=no_overwrite
+    )
+    parts = await write.apply("appendAttributes", mutation, write=fragment)
+    return write.answer(await write.attrs_result(mutation), parts)
+
+
+# 5.6.2 Update Entity Attributes
+async def update_attrs(service: Service, call: Call, entity_id: str, body: Body) -> Reply:
+    write = await _Write.of(service, call, entity_id, body)
+    fragment = write.fragment(allow_null=True)
+    mutation = operations.update_attributes(entity_id, fragment, now_iso())
+    parts = await write.apply("updateAttributes", mutation, write=fragment)
+    return write.answer(await write.attrs_result(mutation), parts)
+
+
+# 5.6.4 Partial Attribute Update
+async def patch_attr(service: Service, call: Call, entity_id: str, attr: str,
+                     body: Body) -> Reply:
+    write = await _Write.of(service, call, entity_id, body)
+    name, fragment = write.attribute(attr, allow_null=True, fragment=True)
+    mutation = attribute_ops.update_attribute(entity_id, name, fragment, now_iso())
+    parts = await write.apply("updateAttribute", mutation, write={"attrs": {name: [fragment]}})
+    return write.answer(await write.no_content(), parts)
+
+
+# 5.6.19 Replace Attribute
+async def replace_attr(service: Service, call: Call, entity_id: str, attr: str,
+                       body: Body) -> Reply:
+    write = await _Write.of(service, call, entity_id, body)
+    name, instance = write.attribute(attr, allow_null=False)
+    mutation = attribute_ops.replace_attribute(entity_id, name, instance, now_iso())
+    parts = await write.apply("replaceAttribute", mutation, write={"attrs": {name: [instance]}})
+    return write.answer(await write.no_content(), parts)
+
+
+# 5.6.5 Delete Entity Attribute
+async def delete_attr(service: Service, call: Call, entity_id: str, attr: str) -> Reply:
+    ctx = await service.resolver.active(parse_link_context(call.link))
+    now = now_iso()
+    params = call.params
+    if attr == "scope":
+        # 5.6.5.4: "If the target Attribute is scope, remove the scope Attribute"
+        mutation = attribute_ops.delete_scope(entity_id, now)
+    else:
+        mutation = attribute_ops.delete_attribute(
+            entity_id, ctx.expand_term(attr), now, dataset_id=params.get("datasetId"),
+            delete_all=flag(params, "deleteAll"),
+        )
+    tenant = await service.tenant(call)
+    await service.commit(tenant, entity_id, type_gated(ctx, params.get("type"), entity_id,
+                                                       mutation))
+    return empty(204)
+
+
+# 5.6.17 Merge Entity
+async def merge_entity(service: Service, call: Call, entity_id: str, body: Body) -> Reply:
+    write = await _Write.of(service, call, entity_id, body)
+    fragment = write.fragment(allow_null=True, merge=True)
+    mutation = operations.merge_entity(entity_id, fragment, now_iso())
+    parts = await write.apply("mergeEntity", mutation, write=fragment)
+    return write.answer(await write.no_content(), parts)
+
+
+# 5.6.18 Replace Entity
+async def replace_entity(service: Service, call: Call, entity_id: str, body: Body) -> Reply:
+    write = await _Write.of(service, call, entity_id, body)
+    data = _object(body.data)
+    if "id" not in data and "@id" not in data:
+        data = {"id": entity_id, **data}
+    entity = write.entity(data)
+    if entity["id"] != entity_id:
+        raise BadRequestData(
+            f"the body's id {entity['id']!r} differs from the path's {entity_id!r}"
+        )
+    mutation = operations.replace_entity(entity_id, entity, now_iso())
+    parts = await write.apply("replaceEntity", mutation, write=entity)
+    return write.answer(await write.no_content(), parts)
+
+
+#: the signature of the operations that write a body to one entity
+EntityWrite = Callable[[Service, Call, str, Body], Awaitable[Reply]]
+#: the signature of the operations that write a body to one attribute
+AttributeWrite = Callable[[Service, Call, str, str, Body], Awaitable[Reply]]

@@ -1,0 +1,129 @@
+"""What the service needs from its neighbours, as Protocols (ports), and its extension seams.
+
+- :class:`ContextResolving` — turning a client's @context value into a
+  compiled ActiveContext, and back into what an answer carries (a URL for a
+  Link header, a value for a body); ``broker.contexts.ContextResolver`` is one.
+- :class:`Sources` — registered Context Sources a request may also be answered
+  by (distributed operations, ETSI GS CIM 009 clause 4.3.6): the service asks
+  it for a :class:`Plan` (local, remote, or both) and merges what the sources
+  answer with the local answer.  :class:`NoSources`, the default, answers
+  everything locally and costs nothing on the hot paths.
+- :data:`CommitListener` — told of every committed entity change, after the
+  store committed it (the temporal API records attribute history there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from broker.service.call import Call
+from broker.service.reply import Reply
+from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.model import Change, Entity
+from ngsi_ld.query.model import EntityQuery
+
+__all__ = [
+    "LOCAL", "CommitListener", "ContextResolving", "NoSources", "Plan", "Sources",
+]
+
+#: (tenant, change) of a committed write; must not block (enqueue work instead)
+CommitListener = Callable[[str, Change], None]
+
+
+class ContextResolving(Protocol):
+    """The @context resolver as the service uses it."""
+
+    async def active(self, client_context: Any) -> ActiveContext:
+        """The compiled context of a client's @context value (None: the core context)."""
+        ...
+
+    async def response_url(self, client_context: Any) -> str:
+        """A URL an answer's Link header may name for ``client_context`` (hosted if inline)."""
+        ...
+
+    def body_context(self, client_context: Any) -> Any:
+        """The ``@context`` value an answer's body carries for ``client_context``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Who answers one request: this broker (``local``) and/or the matched sources."""
+
+    local: bool = True
+    #: what the sources are asked, opaque to the service (empty: no source involved)
+    remote: tuple[Any, ...] = ()
+
+
+#: answered here only
+LOCAL = Plan()
+
+
+class Sources(Protocol):
+    """Registered Context Sources (distributed operations): the seam of the service.
+
+    ``enabled`` False promises that :meth:`plan` always answers :data:`LOCAL`:
+    the service then never calls the other methods and keeps its fast paths
+    (versioned reads, the answer cache).  Otherwise, for each operation:
+
+    - reads (Retrieve Entity, Query Entities): ``plan``, the local read when
+      ``plan.local``, ``fetch`` from the sources, ``merge`` into one entity per id;
+    - writes of one entity: ``plan``, ``forward`` to the sources, the local
+      write when ``plan.local``, then ``outcome`` folds the local reply and the
+      sources' parts into the reply (204, the one error, or 207).
+
+    ``plan`` may raise the NgsiLdError to answer (a loop in ``Via``, an ordered
+    query that sources would answer...); it sees the whole :class:`Call`.
+    """
+
+    enabled: bool
+
+    def plan(self, tenant: str, operation: str, query: EntityQuery, call: Call,
+             write: Entity | None = None) -> Plan:
+        """Who answers ``operation`` (an ``ngsi_ld.parameters`` name) for ``query``;
+        ``write`` is the expanded fragment or entity a write carries."""
+        ...
+
+    async def fetch(self, tenant: str, operation: str, query: EntityQuery, plan: Plan,
+                    call: Call) -> Sequence[Any]:
+        """The sources' answers to the planned reads, with their provenance (opaque)."""
+        ...
+
+    def merge(self, plan: Plan, local: Sequence[Entity], answers: Sequence[Any]) -> list[Entity]:
+        """One entity per id (sorted by id) from the local entities and the answers."""
+        ...
+
+    async def forward(self, tenant: str, operation: str, entity_id: str, body: Any,
+                      plan: Plan, call: Call) -> Sequence[Any]:
+        """Send a write to the planned sources; their results (opaque parts)."""
+        ...
+
+    def outcome(self, plan: Plan, local: Reply | None, parts: Sequence[Any]) -> Reply:
+        """The reply of a write from the local reply (None: not written here) and the parts."""
+        ...
+
+
+class NoSources:
+    """No Context Source is registered: every request is answered locally."""
+
+    enabled = False
+
+    def plan(self, tenant: str, operation: str, query: EntityQuery, call: Call,
+             write: Entity | None = None) -> Plan:
+        return LOCAL
+
+    async def fetch(self, tenant: str, operation: str, query: EntityQuery, plan: Plan,
+                    call: Call) -> Sequence[Any]:
+        return ()
+
+    def merge(self, plan: Plan, local: Sequence[Entity], answers: Sequence[Any]) -> list[Entity]:
+        return list(local)
+
+    async def forward(self, tenant: str, operation: str, entity_id: str, body: Any,
+                      plan: Plan, call: Call) -> Sequence[Any]:
+        return ()
+
+    def outcome(self, plan: Plan, local: Reply | None, parts: Sequence[Any]) -> Reply:
+        return local if local is not None else Reply(204)

@@ -1,0 +1,269 @@
+"""Clause 5.7.2 Query Entities, by GET and by POST: selectors, the read path, the answer.
+
+A GET's answer is kept in the answer cache while the store's data_version
+holds (a repeated query costs a dictionary look-up); otherwise its selectors
+become one EntityQuery (parsed once per distinct text, names expanded), and
+one of two read paths runs:
+
+- **versioned**: one unordered query, a store that reads versions, entities
+  rendered one by one (no join, no version amendment) and no registered
+  source: only the entities the render cache lacks are decoded and rendered;
+- **plain**: everything else (ordering 4.23, several POST selectors OR-ed,
+  Linked Entities 4.5.23, an earlier version 4.3.6.8, registered sources):
+  entities are read, merged with what sources answer, ordered, paged and rendered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from broker.collation import string_key
+from broker.service.answers import (
+    EMPTY,
+    entity_reply,
+    live,
+    render_cached,
+    rendered_reply,
+    uncached,
+)
+from broker.service.core import Call, Service
+from broker.service.entities import READ_MEDIA
+from broker.service.linked import render_entities, resolve_linked_q
+from broker.service.reply import Reply
+from ngsi_ld.bodies import GEO_JSON, Body
+from ngsi_ld.errors import BadRequestData, TooManyResults
+from ngsi_ld.headers import negotiate, parse_link_context
+from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.model import Entity
+from ngsi_ld.paging import entity_page_links, page_of
+from ngsi_ld.params import Params, QueryParams, flag, options_of
+from ngsi_ld.prefer import version_applied
+from ngsi_ld.query import EntityQuery
+from ngsi_ld.query.body import check_body_scope, post_queries
+from ngsi_ld.query.ordering import Ordering, order_entities
+from ngsi_ld.query.ordering_options import ordering_of, ordering_of_body
+from ngsi_ld.query.selectors import SELECTORS, query_of_params, resolve
+from ngsi_ld.representation import to_feature_collection
+from ngsi_ld.view import READ_OPTIONS, View, make_view, view_of
+from storage.versioned import VersionedReads, versioned
+
+__all__ = [
+    "MAX_ORDERED", "QUERY_OPTIONS", "RESULTS_COUNT", "ordered_page", "query_entities",
+    "query_of", "query_post",
+]
+
+RESULTS_COUNT = "NGSILD-Results-Count"
+#: the options of a query: a retrieval's, and ``count``
+QUERY_OPTIONS = READ_OPTIONS | {"count"}
+#: the most entities one ordered query may sort
+MAX_ORDERED = 100_000
+#: sorting more entities than this runs in a worker thread
+_SORT_INLINE = 500
+
+
+def query_of(service: Service, params: Params, ctx: ActiveContext) -> EntityQuery:
+    """The selectors of GET /entities (5.7.2) and of a purge, names expanded; a repeated
+    set of selectors skips its parsing (errors are raised again, never kept)."""
+    parsers = service.caches.parsers
+    key = (ctx, *((k, v) for k, v in params.items() if k in SELECTORS))
+    return parsers.query(key, lambda: query_of_params(params, ctx, parsers))
+
+
+# 5.7.2 Query Entities (GET)
+async def query_entities(service: Service, call: Call) -> Reply:
+    """The answer of ``GET /entities``, from the answer cache while nothing changed."""
+    client_context = parse_link_context(call.link)
+    ctx = await service.resolver.active(client_context)
+    tenant = await service.tenant(call, read=True)
+    version = service.store.data_version(tenant)  # before the query runs
+    if service.sources.enabled:
+        version = None  # what sources hold changes without this store knowing
+
+    async def compute() -> Reply:
+        params = call.params
+        media = None
+        if params.get("format") == "geojson":
+            # format=geojson selects the GeoJSON media type (6.3.7); the rest of format
+            # is a view option
+            params = QueryParams((k, v) for k, v in params.items() if k != "format")
+            media = GEO_JSON
+        media = media or negotiate(call.accept, READ_MEDIA)
+        if media != GEO_JSON and "geometryProperty" in params:
+            # 5.7.2.4: geometryProperty only chooses the geometry of a GeoJSON answer
+            raise BadRequestData("geometryProperty needs the GeoJSON representation "
+                                 "(Accept: application/geo+json)")
+        view = view_of(params, ctx, media, call.prefer, QUERY_OPTIONS)
+        query = await resolve_linked_q(service.store, tenant, query_of(service, params, ctx),
+                                       view.join)
+        ordering = ordering_of(params, ctx)
+        return await answer(service, call, tenant, [query], view, ctx, client_context, ordering)
+
+    key = (tenant, call.path_qs, call.accept or "", call.link or "", call.prefer or "")
+    return await service.caches.answers.serve(key, version, ctx, compute)
+
+
+# 5.7.2 Query Entities (POST /entityOperations/query, the body is a Query 5.2.23)
+async def query_post(service: Service, call: Call, body: Body) -> Reply:
+    media = negotiate(call.accept, READ_MEDIA)
+    ctx = await service.resolver.active(body.client_context)
+    parsers = service.caches.parsers
+    queries, members = post_queries(body.data, ctx.expand_term, parsers)
+    check_body_scope(call.params, body.data, queries)
+    view = make_view(
+        call.params, ctx, media, call.prefer, attrs=members["attrs"], pick=members["pick"],
+        omit=members["omit"], dataset_ids=members["datasetId"], lang=members["lang"],
+        join=members["join"], allowed=QUERY_OPTIONS,
+    )
+    tenant = await service.tenant(call, read=True)
+    resolved = [await resolve_linked_q(service.store, tenant, resolve(ctx, query), view.join)
+                for query in queries]
+    ordering = ordering_of_body(body.data.get("ordering"), ctx)
+    return await answer(service, call, tenant, resolved, view, ctx, body.client_context, ordering)
+
+
+async def answer(
+    service: Service,
+    call: Call,
+    tenant: str,
+    queries: list[EntityQuery],
+    view: View,
+    ctx: ActiveContext,
+    client_context: Any,
+    ordering: Ordering | None = None,
+) -> Reply:
+    """Run the queries (OR-ed), order (4.23), page, render; count and paging headers
+    (6.3.10, 6.3.13)."""
+    params = call.params
+    # options=count is count=true (as ngsi-go asks for it)
+    count = flag(params, "count") or "count" in options_of(params, QUERY_OPTIONS)
+    settings = service.settings
+    offset, limit = page_of(params, count, settings.default_page_size, settings.max_page_size)
+    total: int | None
+    store = service.store
+    reads = versioned(store)
+    headers = version_applied(call.prefer)
+    prefer = call.prefer
+    if (ordering is None and len(queries) == 1 and reads is not None and view.plain
+            and not service.sources.enabled):
+        parts, total, more = await _rendered_page(
+            service, reads, tenant, queries[0], view, ctx, (offset, limit, count)
+        )
+        if count:
+            headers[RESULTS_COUNT] = str(total)
+        reply = await rendered_reply(service, parts, view.media_type, client_context, headers,
+                                     prefer=prefer)
+    else:
+        found, total, more = await _page(service, call, tenant, queries, ordering, offset,
+                                         limit, count)
+        # 4.22: nothing expired is shown
+        found = [e for e in (live(entity) for entity in found) if e is not None]
+        # 4.5.23: the page's Linked Entities (inline, or appended when flat)
+        rendered = await render_entities(store, tenant, view, ctx, found)
+        # 4.21: an entity a pick reduced to nothing is left out
+        data: Any = [item for item in rendered.entities if item]
+        if view.media_type == GEO_JSON:
+            data = to_feature_collection(data)  # entity_reply gives it its @context
+        if count:
+            headers[RESULTS_COUNT] = str(total)
+        reply = await entity_reply(service, data, view.media_type, client_context,
+                                   status=203 if rendered.altered else 200, headers=headers,
+                                   prefer=prefer)
+    reply.add_links(entity_page_links(call.path, params, offset, limit, more,
+                                      view.media_type))
+    return reply
+
+
+async def _rendered_page(
+    service: Service,
+    store: VersionedReads,
+    tenant: str,
+    query: EntityQuery,
+    view: View,
+    ctx: ActiveContext,
+    page: tuple[int, int, bool],
+) -> tuple[list[bytes], int | None, bool]:
+    """The page rendered, the count and whether more follow; only cache misses are decoded."""
+    offset, limit, count = page
+    # one more than the page tells whether a next page exists without counting
+    items, total = await store.query_versioned(
+        tenant, query, uncached(service, tenant, view, ctx),
+        offset=offset, limit=limit if count else limit + 1, count=count,
+    )
+    more = offset + limit < total if total is not None else len(items) > limit
+    parts = []
+    for item in items[:limit]:
+        body = render_cached(service, tenant, view, ctx, item)
+        if body is None:  # dropped from the cache since the read: read it again
+            again = await store.read_versioned(tenant, item.entity_id)
+            body = b"" if again is None else render_cached(service, tenant, view, ctx, again)
+        if body and body != EMPTY:
+            parts.append(body)
+    return parts, total, more
+
+
+async def _page(
+    service: Service, call: Call, tenant: str, queries: list[EntityQuery],
+    ordering: Ordering | None,
+    offset: int, limit: int, count: bool,
+) -> tuple[list[Entity], int | None, bool]:
+    """The page of the plain read path: (entities, total if counted, more follow)."""
+    store = service.store
+    sources = service.sources
+    if ordering is not None:
+        found, total = await ordered_page(service, call, tenant, queries, ordering, offset,
+                                          limit)
+        return found, total if count else None, offset + limit < total
+    if len(queries) == 1 and not sources.enabled:
+        found, counted = await store.query_entities(
+            tenant, queries[0], offset=offset, limit=limit if count else limit + 1,
+            count=count,
+        )
+        more = offset + limit < counted if counted is not None else len(found) > limit
+        return found[:limit], counted, more
+    ordered = await _every_match(service, call, tenant, queries)
+    total = len(ordered)
+    return ordered[offset:offset + limit], total, offset + limit < total
+
+
+async def _every_match(service: Service, call: Call, tenant: str,
+                       queries: Sequence[EntityQuery], limit: int | None = None) -> list[Entity]:
+    """Every entity the queries select (OR-ed), by id, merged with the sources' answers."""
+    merged: dict[str, Entity] = {}
+    sources = service.sources
+    for query in queries:
+        plan = sources.plan(tenant, "queryEntities", query, call) if sources.enabled else None
+        local: list[Entity] = []
+        if plan is None or plan.local:
+            local, _ = await service.store.query_entities(tenant, query, limit=limit)
+        if plan is not None and plan.remote:
+            answers = await sources.fetch(tenant, "queryEntities", query, plan, call)
+            local = sources.merge(plan, local, answers)
+        merged.update((e["id"], e) for e in local)
+        if limit is not None and len(merged) >= limit:
+            break
+    return [merged[i] for i in sorted(merged)]
+
+
+async def ordered_page(
+    service: Service, call: Call, tenant: str, queries: Sequence[EntityQuery],
+    ordering: Ordering, offset: int, limit: int,
+) -> tuple[list[Entity], int]:
+    """One page of the entities the queries select (OR-ed), in ``ordering``; and their total.
+
+    Ordering needs every match before the first page can be cut: at most
+    :data:`MAX_ORDERED` (more answers 403 TooManyResults), sorted by
+    :func:`ngsi_ld.query.ordering.order_entities` (in a thread when many).
+    """
+    entities = await _every_match(service, call, tenant, queries, MAX_ORDERED + 1)
+    if len(entities) > MAX_ORDERED:
+        raise TooManyResults(
+            f"an ordered query may sort at most {MAX_ORDERED} entities; narrow it down"
+        )
+    key = await string_key(ordering.collation)
+    if len(entities) > _SORT_INLINE:
+        ordered = await asyncio.to_thread(order_entities, entities, ordering, key)
+    else:
+        ordered = order_entities(entities, ordering, key)
+    return ordered[offset:offset + limit], len(ordered)

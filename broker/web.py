@@ -1,0 +1,76 @@
+"""The aiohttp side of every route: registering it, reading a request, writing a reply.
+
+Route modules (``broker.routes``) are thin adapters: :func:`call_of` takes
+the plain values an operation needs from the request (query parameters,
+headers), the route reads the body (``broker.http.read_body``) and the path
+ids, calls the service (``broker.service``), and :func:`response_of` writes the
+:class:`~broker.service.Reply` it answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from broker.preconditions import checked, options
+from broker.service import Call, Reply
+from ngsi_ld import snapshots
+
+__all__ = ["Handler", "add_route", "call_of", "response_of"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_RESOURCES = web.AppKey("resources_by_path", dict[str, web.Resource])
+
+
+def call_of(request: web.Request) -> Call:
+    """The plain values of ``request`` an operation reads (see :class:`Call`)."""
+    headers = request.headers
+    prefer = headers.getall("Prefer", None)
+    return Call(
+        params=request.query,
+        headers=headers,
+        ngsild_tenant=headers.get("NGSILD-Tenant"),
+        fiware_service=headers.get("Fiware-Service"),
+        accept=headers.get("Accept"),
+        link=headers.get("Link"),
+        prefer=None if prefer is None else ", ".join(prefer),
+        snapshot=headers.get(snapshots.HEADER),
+        path=request.path,
+        path_qs=request.path_qs,
+    )
+
+
+def response_of(reply: Reply, call: Call | None = None) -> web.Response:
+    """The aiohttp response of ``reply``; a read answered from a Snapshot names it (6.3.22)."""
+    response = web.Response(status=reply.status, body=reply.body,
+                            content_type=reply.content_type, headers=reply.headers)
+    if call is not None and call.snapshot_used is not None and reply.status < 400:
+        response.headers[snapshots.HEADER] = call.snapshot_used
+    return response
+
+
+def add_route(
+    app: web.Application, method: str, path: str, handler: Handler, operation: str | None = None
+) -> None:
+    """Register ``path`` and ``path/``: IoT Agents post with a trailing slash, no redirect.
+
+    ``operation`` names the NGSI-LD operation (``ngsi_ld.parameters``): a query
+    parameter it does not define answers 400 InvalidRequest before anything else;
+    under /ngsi-ld/v1/ the media type preconditions of 6.3.4 are checked first
+    (``broker.preconditions``).  Every resource answers OPTIONS with its methods.
+    Every method of one path shares one resource: aiohttp tries the resources
+    under a path prefix one by one, so one resource per method made every
+    request of /entities/... try some twenty patterns.
+    """
+    handler = checked(handler, method, path, operation)
+    resources = app.get(_RESOURCES)
+    if resources is None:
+        resources = app[_RESOURCES] = {}
+    for each in (path, path.rstrip("/") + "/"):
+        resource = resources.get(each)
+        if resource is None:
+            resource = resources[each] = app.router.add_resource(each)
+            resource.add_route("OPTIONS", options)
+        resource.add_route(method, handler)

@@ -1,0 +1,138 @@
+"""Reads of entities in one read transaction of a reader thread: query plans and scans.
+
+A query plan of ``sqlite_query``: an exact plan pages in SQL (a merge plan
+reads only the page's ids, then the documents the caller wants); any other
+plan streams its candidates, decodes them, keeps those
+:func:`ngsi_ld.query.matches` accepts and stops after ``offset + limit``
+matches unless a count is asked for.  A scan (ids, types and an id pattern,
+no q) counts and pages its ids on an index.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import orjson
+
+from ngsi_ld.query import EntityQuery, matches
+from ngsi_ld.query.regexes import search
+
+from ..base import Entity
+from ..versioned import Versioned, Wanted
+from .index import stream_size
+from .query import Plan, compile_query
+from .sql import read_docs
+
+
+def run_query(
+    conn: sqlite3.Connection,
+    tenant: str,
+    query: EntityQuery,
+    offset: int,
+    limit: int | None,
+    count: bool,
+) -> tuple[list[Entity], int | None]:
+    """Execute ``compile_query`` in one read transaction; the page and the count if asked."""
+    found, total = run_query_versioned(conn, tenant, query, offset, limit, count, _every)
+    return [item.entity for item in found], total
+
+
+def _every(entity_id: str, version: int) -> bool:
+    return True
+
+
+def run_query_versioned(
+    conn: sqlite3.Connection,
+    tenant: str,
+    query: EntityQuery,
+    offset: int,
+    limit: int | None,
+    count: bool,
+    wanted: Wanted,
+) -> tuple[list[Versioned], int | None]:
+    """As :func:`run_query`, with versions; documents kept only where ``wanted`` asks.
+
+    Versions and documents come from the same read transaction as the ids, so a
+    cache keyed by the version never serves a stale rendering.
+    """
+    plan = compile_query(tenant, query, lambda stream: stream_size(conn, tenant, stream))
+    conn.execute("BEGIN")
+    try:
+        if plan.page_sql is not None:
+            total = None
+            if count:
+                (total,) = conn.execute(
+                    f"SELECT COUNT(*) FROM ({plan.ids_sql})", plan.ids_params
+                ).fetchone()
+            page = [
+                Versioned(i, v) for i, v in conn.execute(
+                    plan.page_sql, [*plan.params, -1 if limit is None else limit, offset]
+                )
+            ]
+            wanted_now = [item for item in page if wanted(item.entity_id, item.version)]
+            _read_documents(conn, tenant, wanted_now)
+            return page, total
+        elif plan.exact and plan.id_pattern is None:
+            total = None
+            if count:
+                (total,) = conn.execute(
+                    plan.count_sql or f"SELECT COUNT(*) FROM ({plan.sql})", plan.params
+                ).fetchone()
+            rows = conn.execute(
+                f"{plan.sql} LIMIT ? OFFSET ?",
+                [*plan.params, -1 if limit is None else limit, offset],
+            ).fetchall()
+        elif plan.keys_sql is not None:
+            # ids matched first, then the documents of the page only
+            page, total = _stream(conn, plan, query, offset, limit, count, plan.keys_sql)
+            _read_documents(conn, tenant, [i for i in page if wanted(i.entity_id, i.version)])
+            return page, total
+        else:
+            return _stream(conn, plan, query, offset, limit, count)
+        return [
+            Versioned(i, v, raw=doc if wanted(i, v) else None) for i, v, doc in rows
+        ], total
+    finally:
+        conn.execute("COMMIT")
+
+
+def _read_documents(conn: sqlite3.Connection, tenant: str, items: list[Versioned]) -> None:
+    """Fill in the documents of ``items`` (in the caller's read transaction)."""
+    docs = read_docs(conn, tenant, [item.entity_id for item in items])
+    for item in items:
+        item.raw = docs[item.entity_id]
+
+
+def _stream(
+    conn: sqlite3.Connection,
+    plan: Plan,
+    query: EntityQuery,
+    offset: int,
+    limit: int | None,
+    count: bool,
+    sql: str | None = None,
+) -> tuple[list[Versioned], int | None]:
+    """The page of the rows of ``sql`` (default ``plan.sql``) that match the idPattern
+    and, unless the plan is exact, ``query``; rows are (id, version[, document])."""
+    stop = None if limit is None else offset + limit
+    found: list[Versioned] = []
+    seen = 0
+    for row in conn.execute(sql or plan.sql, plan.params):
+        entity_id = row[0]
+        if plan.id_pattern is not None and not search(plan.id_pattern, entity_id):
+            continue
+        doc = row[2] if len(row) > 2 else None
+        entity = None
+        if not plan.exact:  # inexact plans select the documents
+            entity = orjson.loads(row[2])
+            if not matches(entity, query):
+                continue
+        if seen >= offset and (stop is None or seen < stop):
+            found.append(Versioned(entity_id, row[1], raw=doc, entity=entity))
+        seen += 1
+        if not count and stop is not None and seen >= stop:
+            break
+    return found, seen if count else None
+
+
+__all__ = ["run_query", "run_query_versioned"]

@@ -1,0 +1,339 @@
+"""The query indexes of the SQLite store: attribute values and an R*Tree of geometries.
+
+Kept in step with every entity write by :func:`sync`, on the writer thread:
+
+* ``attr_values`` holds, per entity and top-level attribute, every number and
+  string a q term without sub-attribute, member or key compares against
+  (clause 4.9; the same targets as ``ngsi_ld.query.evaluate``).  ``val`` has no
+  type affinity, so numbers stay numbers and strings strings (in SQLite every
+  number sorts before every string); ``vocab`` marks VocabProperty IRIs.
+* ``geo_rows`` / ``geo_rtree`` hold the bounding box of every attribute instance
+  whose value is a GeoJSON geometry (clause 4.10), keyed by tenant, entity and
+  attribute: a geo-query reads the boxes that intersect ``bbox_for(query)``.
+
+On the read side, :class:`Stream` is one index range read as ids in id order
+(the entities of a type, having an attribute, or whose attribute values satisfy
+a condition) and :func:`stream_size` an estimate of its length, with which
+``sqlite_query`` chooses the streams to merge.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ngsi_ld.instances import MAIN_MEMBER
+
+from ..base import Entity
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS attr_values (
+    tenant TEXT NOT NULL,
+    attr TEXT NOT NULL,
+    id TEXT NOT NULL,
+    val NOT NULL,
+    vocab INTEGER NOT NULL,
+    PRIMARY KEY (tenant, attr, id, val, vocab)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS geo_rows (
+    rid INTEGER PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    attr TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS geo_rows_entity ON geo_rows (tenant, id);
+CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree USING rtree (id, minx, maxx, miny, maxy);
+"""
+
+_GEOMETRIES = frozenset(
+    ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
+)
+_INT64 = (-(2**63), 2**63 - 1)
+
+ValueRow = tuple[str, Any, int]  # (attribute, value, vocab flag)
+Box = tuple[str, float, float, float, float]  # (attribute, minx, maxx, miny, maxy)
+
+
+def sql_number(value: int | float) -> int | float:
+    """A JSON number as SQLite can bind it (integers beyond 64 bits become floats)."""
+    if isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]:
+        return float(value)
+    return value
+
+
+def _attributes(
+    entity: Entity | None, names: set[str] | None = None
+) -> dict[str, list[Any]]:
+    attrs = entity.get("attrs") if entity is not None else None
+    if not isinstance(attrs, dict):
+        return {}
+    return {
+        n: (i if isinstance(i, list) else [i])
+        for n, i in attrs.items() if names is None or n in names
+    }
+
+
+def _same_indexed(old: Any, new: Any) -> bool:
+    """Whether two instances give the same index rows: same kind, value and main member."""
+    if old.__class__ is not dict or new.__class__ is not dict:
+        return bool(old == new)
+    kind = old.get("type")
+    if kind != new.get("type") or not _same_json(old.get("value"), new.get("value")):
+        return False
+    member = MAIN_MEMBER.get(kind, "value") if isinstance(kind, str) else "value"
+    return member == "value" or _same_json(old.get(member), new.get(member))
+
+
+_SCALARS = (str, int, float, type(None))
+
+
+def _same_json(old: Any, new: Any) -> bool:
+    """Equal as JSON: Python's ``1 == True`` and ``[1] == [True]`` are not (True is
+    not indexed, 1 is)."""
+    if old.__class__ is not new.__class__:
+        return False
+    if old.__class__ in _SCALARS:
+        return bool(old == new)
+    try:
+        return bool(old == new) and orjson.dumps(old) == orjson.dumps(new)
+    except TypeError:  # not plain JSON (an integer beyond 64 bits): recompute
+        return False
+
+
+def changed_names(before: Entity | None, after: Entity | None) -> set[str]:
+    """The attributes whose index rows may differ between ``before`` and ``after``.
+
+    Most writes change a value or two, or only the timestamps: the rows of the
+    other attributes are neither computed nor compared.
+    """
+    old = before.get("attrs") if before is not None else None
+    new = after.get("attrs") if after is not None else None
+    old = old if isinstance(old, dict) else {}
+    new = new if isinstance(new, dict) else {}
+    changed = old.keys() ^ new.keys()
+    for name, a in old.items():
+        b = new.get(name, a)
+        if a is b:  # the same object, or no such attribute after (already in changed)
+            continue
+        a, b = (a if isinstance(a, list) else [a]), (b if isinstance(b, list) else [b])
+        if len(a) != len(b) or not all(map(_same_indexed, a, b)):
+            changed.add(name)
+    return changed
+
+
+def _targets(instance: dict[str, Any]) -> list[Any]:
+    kind = instance.get("type")
+    if kind == "LanguageProperty":
+        lang_map = instance.get("languageMap")
+        if not isinstance(lang_map, dict):
+            return []
+        return [s for v in lang_map.values() for s in (v if isinstance(v, list) else [v])]
+    member = MAIN_MEMBER.get(kind if isinstance(kind, str) else "", "value")
+    if member not in instance:
+        return []
+    value = instance[member]
+    out = []
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, dict) and "@value" in item:
+            item = item["@value"]
+        out.append(item)
+    return out
+
+
+def value_rows(entity: Entity | None, names: set[str] | None = None) -> set[ValueRow]:
+    """The ``attr_values`` rows of an entity (numbers and strings of top-level attributes),
+    of the attributes in ``names`` when given."""
+    rows: set[ValueRow] = set()
+    for name, instances in _attributes(entity, names).items():
+        for instance in instances:
+            if not isinstance(instance, dict):
+                continue
+            vocab = 1 if instance.get("type") == "VocabProperty" else 0
+            for value in _targets(instance):
+                if isinstance(value, str):
+                    rows.add((name, value, vocab))
+                elif isinstance(value, int | float) and not isinstance(value, bool):
+                    rows.add((name, sql_number(value), 0))
+    return rows
+
+
+def _extent(coords: Any, box: list[float]) -> bool:
+    """Grow ``box`` [minx, maxx, miny, maxy] by every position in ``coords``; False if malformed."""
+    if not isinstance(coords, list) or not coords:
+        return False
+    if all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords):
+        if len(coords) < 2:
+            return False
+        x, y = float(coords[0]), float(coords[1])
+        box[0], box[1] = min(box[0], x), max(box[1], x)
+        box[2], box[3] = min(box[2], y), max(box[3], y)
+        return True
+    return all(_extent(c, box) for c in coords)
+
+
+def geo_boxes(entity: Entity | None, names: set[str] | None = None) -> list[Box]:
+    """The bounding box of every attribute instance whose value is a GeoJSON geometry
+    (of the attributes in ``names`` when given)."""
+    boxes: list[Box] = []
+    for name, instances in _attributes(entity, names).items():
+        for instance in instances:
+            value = instance.get("value") if isinstance(instance, dict) else None
+            if not isinstance(value, dict):
+                continue
+            kind = value.get("type")
+            # any JSON object is a Property value: its "type" may be a list or object
+            if kind.__class__ is not str or kind not in _GEOMETRIES:
+                continue
+            box = [float("inf"), float("-inf"), float("inf"), float("-inf")]
+            if _extent(value.get("coordinates"), box):
+                boxes.append((name, box[0], box[1], box[2], box[3]))
+    return sorted(set(boxes))
+
+
+def sync(
+    conn: sqlite3.Connection,
+    tenant: str,
+    entity_id: str,
+    before: Entity | None,
+    after: Entity | None,
+) -> None:
+    """Bring the query indexes of one entity from ``before`` to ``after`` (None: absent)."""
+    names = changed_names(before, after)
+    if not names:
+        return
+    old, new = value_rows(before, names), value_rows(after, names)
+    if old - new:
+        conn.executemany(
+            "DELETE FROM attr_values WHERE tenant = ? AND attr = ? AND id = ? AND val = ?"
+            " AND vocab = ?",
+            [(tenant, a, entity_id, v, k) for a, v, k in old - new],
+        )
+    if new - old:
+        conn.executemany(
+            "INSERT OR IGNORE INTO attr_values (tenant, attr, id, val, vocab)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(tenant, a, entity_id, v, k) for a, v, k in new - old],
+        )
+    if geo_boxes(before, names) == geo_boxes(after, names):
+        return  # the other attributes' boxes did not change either
+    # The geometries of an entity are rewritten together.
+    old_boxes, new_boxes = geo_boxes(before), geo_boxes(after)
+    if old_boxes:
+        conn.execute(
+            "DELETE FROM geo_rtree WHERE id IN"
+            " (SELECT rid FROM geo_rows WHERE tenant = ? AND id = ?)",
+            (tenant, entity_id),
+        )
+        conn.execute("DELETE FROM geo_rows WHERE tenant = ? AND id = ?", (tenant, entity_id))
+    for attr, minx, maxx, miny, maxy in new_boxes:
+        cursor = conn.execute(
+            "INSERT INTO geo_rows (tenant, id, attr) VALUES (?, ?, ?)", (tenant, entity_id, attr)
+        )
+        conn.execute(
+            "INSERT INTO geo_rtree (id, minx, maxx, miny, maxy) VALUES (?, ?, ?, ?, ?)",
+            (cursor.lastrowid, minx, maxx, miny, maxy),
+        )
+
+
+def create(conn: sqlite3.Connection, rebuild: bool) -> None:
+    """Create the index tables; ``rebuild`` fills them from the stored entities."""
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    if not rebuild:
+        return
+    conn.execute("DELETE FROM attr_values")
+    conn.execute("DELETE FROM geo_rtree")
+    conn.execute("DELETE FROM geo_rows")
+    for tenant, entity_id, doc in conn.execute("SELECT tenant, id, doc FROM entities").fetchall():
+        sync(conn, tenant, entity_id, None, orjson.loads(doc))
+
+
+# -- the indexes as id streams (read side) ---------------------------------------------
+_KEY_COLUMN = {"entity_types": "type", "entity_attrs": "attr", "attr_values": "attr"}
+#: seconds a size estimate is trusted; a stale one only costs speed, never a wrong answer
+SIZE_TTL = 30.0
+#: sizes are counted up to this (a bounded count); beyond it streams count as equal
+SIZE_CAP = 20_000
+_sizes: dict[tuple[int, str, str, str], tuple[float, int]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """The ids of one index range, in id order: the entities of a type, having an
+    attribute, or whose attribute has a value satisfying ``cond``.
+
+    ``cond`` is a condition on the ``attr_values`` row written with the alias ``v``
+    (``v.val``, ``v.vocab``), ``params`` its parameters.  ``entity_types`` and
+    ``entity_attrs`` hold one row per id; ``attr_values`` may hold several.
+    """
+
+    table: str
+    key: str
+    cond: str = ""
+    params: tuple[Any, ...] = ()
+
+    def _where(self, alias: str, params: list[Any]) -> str:
+        params.append(self.key)
+        where = f"{alias}.{_KEY_COLUMN[self.table]} = ?"
+        if self.cond:
+            params.extend(self.params)
+            where += " AND " + self.cond.replace("v.", f"{alias}.")
+        return where
+
+    def select(self, alias: str, tenant: str, params: list[Any]) -> str:
+        """``SELECT alias.id`` of the range of ``tenant`` (ids in order)."""
+        params.append(tenant)
+        return (
+            f"SELECT {alias}.id FROM {self.table} {alias} WHERE {alias}.tenant = ?"
+            f" AND {self._where(alias, params)}"
+        )
+
+    def exists(self, outer: str, params: list[Any]) -> str:
+        """``EXISTS`` of the row of ``outer.id`` in the range (a lookup, not a scan)."""
+        return (
+            f"EXISTS (SELECT 1 FROM {self.table} x WHERE x.tenant = {outer}.tenant"
+            f" AND {self._where('x', params)} AND x.id = {outer}.id)"
+        )
+
+
+def distinct_keys(conn: sqlite3.Connection, table: str, tenant: str) -> list[str]:
+    """The distinct keys (types, attribute names) of an index table, sorted.
+
+    One seek per key (a loose index scan) instead of ``SELECT DISTINCT``, which
+    reads every row: 0.4 ms instead of 1 s for 11 names at 100k entities.
+    """
+    column = _KEY_COLUMN[table]
+    rows = conn.execute(
+        f"WITH RECURSIVE k(v) AS (SELECT (SELECT MIN({column}) FROM {table} WHERE tenant = ?1)"
+        f" UNION ALL SELECT (SELECT MIN({column}) FROM {table} WHERE tenant = ?1"
+        f" AND {column} > k.v) FROM k WHERE k.v IS NOT NULL) SELECT v FROM k WHERE v IS NOT NULL",
+        (tenant,),
+    ).fetchall()
+    return [key for (key,) in rows]
+
+
+def stream_size(conn: sqlite3.Connection, tenant: str, stream: Stream) -> int:
+    """The rows a scan of ``stream`` reads (its key's range, up to ``SIZE_CAP``).
+
+    Counted once per ``SIZE_TTL`` seconds and connection: it only guides the plan.
+    """
+    key = (id(conn), tenant, stream.table, stream.key)
+    now = time.monotonic()
+    known = _sizes.get(key)
+    if known is not None and now - known[0] < SIZE_TTL:
+        return known[1]
+    column = _KEY_COLUMN[stream.table]
+    (size,) = conn.execute(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {stream.table} WHERE tenant = ? AND {column} = ?"
+        " LIMIT ?)",
+        (tenant, stream.key, SIZE_CAP),
+    ).fetchone()
+    if len(_sizes) > 4096:
+        _sizes.clear()
+    _sizes[key] = (now, size)
+    return int(size)

@@ -1,0 +1,343 @@
+"""Entity queries on the SQLite store: what SQL can select, then ``matches`` in Python.
+
+:func:`compile_query` turns an :class:`EntityQuery` into one SELECT over the
+indexes (see ``sqlite_index``) that returns a superset of the matching
+entities in id order.  Two shapes:
+
+* a merge plan, when the query is type names and simple q terms ANDed
+  (``attr op number|string``, ``attr``, ``!attr``): each is a :class:`Stream`
+  of ids in id order, and SQLite merges the sorted streams (``INTERSECT`` with
+  ``ORDER BY``), reading each index range once, in order, with no lookup per
+  row.  A stream much longer than the shortest (``MERGE_RATIO``, estimated by
+  ``stream_size``) is instead looked up from the shortest, as are the negated
+  terms.  The SQL is exact: it pages, and only the page's rows are read from
+  ``entities``, documents only where the caller wants them;
+* otherwise the rows come from the most selective index available: the id
+  list, the R*Tree of geometries (``bbox_for``), the ``entity_types`` key of a
+  type, or the entities key of the tenant (an ``idPattern`` with a literal
+  prefix is a key range); type expressions, ``attrs`` and the simple q terms
+  (also joined by ``|``) become EXISTS lookups on the index tables, correlated
+  on the id; the rest (scopeQ, geo predicates, dates, patterns,
+  sub-attributes...) is left to :func:`ngsi_ld.query.matches`, evaluated on
+  the decoded candidates.
+
+When the SQL is exact (nothing is left to Python) the database pages and
+counts by itself; otherwise candidates are decoded one by one and the scan
+stops after ``offset + limit`` matches (all are needed for a count).
+The conditions themselves are written by ``sqlite_conditions``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from ngsi_ld.query import (
+    And,
+    Comparison,
+    EntityQuery,
+    Exists,
+    Or,
+    QExpr,
+    TypeAnd,
+    TypeExpr,
+    TypeName,
+    TypeOr,
+    bbox_for,
+)
+
+from ..helpers import is_prefix_only, literal_prefix, prefix_upper_bound, required_literal
+from .conditions import attr_exists, json_list, q_sql, type_sql, value_sql
+from .index import Stream
+
+Size = Callable[[Stream], int]
+
+#: most conditions pushed into one SELECT; a larger query is filtered in Python
+MAX_SQL_TERMS = 64
+#: a stream up to this many times the smallest one is merged; a longer one is probed
+MERGE_RATIO = 4
+_ENTITY_COLUMN = re.compile(r"\be\.(id|tenant)\b")
+
+
+@dataclass(slots=True)
+class Plan:
+    """One SELECT of ``(id, version, doc)`` rows in id order and what is left to do in Python."""
+
+    sql: str
+    params: list[Any]
+    #: the idPattern still to check on each id
+    id_pattern: str | None = None
+    #: True when the rows (after the idPattern) are exactly the matching entities
+    exact: bool = True
+    #: a merge plan: the matching ids in order (``ids_params``), and ``sql`` with
+    #: ``LIMIT ? OFFSET ?`` on those ids (``page_sql``, ``params`` + limit, offset)
+    ids_sql: str | None = None
+    ids_params: tuple[Any, ...] = ()
+    page_sql: str | None = None
+    #: an exact plan but for the idPattern: ``sql`` without the documents, so that
+    #: ids are matched first and only the page's documents are read
+    keys_sql: str | None = None
+    #: an exact plan: the count of its rows, on the driving index alone
+    count_sql: str | None = None
+
+
+def _type_list(expr: TypeExpr | None) -> list[str] | None:
+    """The names of ``A|B|C`` (any of these types), else None."""
+    if isinstance(expr, TypeOr) and all(isinstance(t, TypeName) for t in expr.terms):
+        return sorted({t.name for t in expr.terms if isinstance(t, TypeName)})
+    return None
+
+
+def _driver_type(expr: TypeExpr | None) -> str | None:
+    if isinstance(expr, TypeName):
+        return expr.name
+    if isinstance(expr, TypeAnd):
+        for term in expr.terms:
+            if isinstance(term, TypeName):
+                return term.name
+    return None
+
+
+def _required_attr(expr: QExpr | None) -> str | None:
+    """An attribute every entity the q expression selects has, if there is one."""
+    if isinstance(expr, Comparison) or (isinstance(expr, Exists) and not expr.negated):
+        return expr.path.names[0]
+    if isinstance(expr, And):
+        for term in expr.terms:
+            found = _required_attr(term)
+            if found is not None:
+                return found
+    return None
+
+
+# 4.9 NGSI-LD Query Language and 4.17 type selection: the conjunctions that the
+# indexes answer exactly, as sorted id streams
+def _term_streams(expr: QExpr, positives: list[Stream], negatives: list[Stream]) -> bool:
+    """Add the streams of a conjunction of simple terms; False if a term is not one."""
+    if isinstance(expr, And):
+        return all(_term_streams(term, positives, negatives) for term in expr.terms)
+    if isinstance(expr, Or):
+        return False
+    path = expr.path
+    if len(path.names) != 1 or path.member is not None or path.keys:
+        return False
+    if isinstance(expr, Exists):
+        (negatives if expr.negated else positives).append(Stream("entity_attrs", path.names[0]))
+        return True
+    params: list[Any] = []
+    cond, exact = value_sql(expr, params)
+    if cond is None or not exact:
+        return False
+    positives.append(Stream("attr_values", path.names[0], cond, tuple(params)))
+    return True
+
+
+def _streams(query: EntityQuery) -> tuple[tuple[Stream, ...], tuple[Stream, ...]] | None:
+    """Type names and q terms ANDed, each an id stream (negated ones to subtract), or None."""
+    if query.q is None or any(
+        selector is not None
+        for selector in (query.ids, query.id_pattern, query.attrs, query.scope_q,
+                         query.geo_q, query.dataset_ids)
+    ):
+        return None
+    positives: list[Stream] = []
+    negatives: list[Stream] = []
+    expr = query.type_expr
+    names = expr.terms if isinstance(expr, TypeAnd) else () if expr is None else (expr,)
+    for name in names:
+        if not isinstance(name, TypeName):
+            return None
+        positives.append(Stream("entity_types", name.name))
+    if not _term_streams(query.q, positives, negatives) or not positives:
+        return None
+    return tuple(positives), tuple(negatives)
+
+
+@lru_cache(maxsize=512)
+def _merge_plan(
+    tenant: str, merged: tuple[Stream, ...], probed: tuple[Stream, ...],
+    negatives: tuple[Stream, ...],
+) -> Plan:
+    # The first stream carries the lookups of the others; SQLite merges the sorted
+    # streams of a compound SELECT with ORDER BY (INTERSECT), reading each in order.
+    ids_params: list[Any] = []
+    driver = merged[0].select("d", tenant, ids_params)
+    driver += "".join(" AND " + s.exists("d", ids_params) for s in probed)
+    driver += "".join(" AND NOT " + s.exists("d", ids_params) for s in negatives)
+    if len(merged) == 1 and merged[0].table == "attr_values":
+        driver += " GROUP BY d.id"  # several values of one entity, one id
+    arms = [driver] + [s.select("s", tenant, ids_params) for s in merged[1:]]
+    ids_sql = " INTERSECT ".join(arms) + " ORDER BY 1"
+    entities = "FROM entities e WHERE e.tenant = ? AND e.id IN"
+    return Plan(
+        f"SELECT e.id, e.version, e.doc {entities} ({ids_sql}) ORDER BY e.id",
+        [tenant, *ids_params], None, True, ids_sql, tuple(ids_params),
+        f"SELECT e.id, e.version {entities} ({ids_sql} LIMIT ? OFFSET ?) ORDER BY e.id",
+    )
+
+
+def _equal_sizes(stream: Stream) -> int:
+    return 1
+
+
+def compile_query(tenant: str, query: EntityQuery, size: Size | None = None) -> Plan:
+    """The SELECT of candidate ``(id, version, doc)`` rows for ``query``, in id order.
+
+    ``size`` estimates the rows of an index stream (see :func:`stream_size`); it
+    decides which streams are merged and which are looked up per candidate.
+    """
+    if _terms(query) > MAX_SQL_TERMS:
+        return _filter_plan(tenant, query)
+    try:
+        streams = _cached_streams(query)
+    except TypeError:  # an unhashable selector: plan it afresh
+        streams = _streams(query)
+    if streams is None:
+        return _nested_plan(tenant, query)
+    positives, negatives = streams
+    measure = size or _equal_sizes
+    ordered = sorted(positives, key=measure)
+    bound = MERGE_RATIO * max(measure(ordered[0]), 1)
+    merged = tuple(s for s in ordered if measure(s) <= bound)
+    probed = tuple(s for s in ordered if measure(s) > bound)
+    return _merge_plan(tenant, merged, probed, negatives)
+
+
+_cached_streams = lru_cache(maxsize=512)(_streams)
+
+
+def _terms(query: EntityQuery) -> int:
+    """The conditions the selectors of ``query`` would put in one SELECT."""
+
+    def count(expr: Any) -> int:
+        if isinstance(expr, And | Or | TypeAnd | TypeOr):
+            return sum(count(term) for term in expr.terms)
+        return 0 if expr is None else 1
+
+    return count(query.q) + count(query.type_expr) + len(query.attrs or ())
+
+
+def _filter_plan(tenant: str, query: EntityQuery) -> Plan:
+    """A query too large for one SELECT: rows of one type (or all), filtered in Python.
+
+    SQLite refuses a compound SELECT of more than 500 arms and expressions
+    deeper than 1000; a q of hundreds of terms stays correct this way, if slow.
+    """
+    driver = _driver_type(query.type_expr)
+    narrowed = EntityQuery(
+        ids=query.ids, id_pattern=query.id_pattern,
+        type_expr=None if driver is None else TypeName(driver),
+    )
+    plan = _nested_plan(tenant, narrowed)
+    plan.exact, plan.keys_sql, plan.count_sql = False, None, None
+    return plan
+
+
+def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
+    """Rows from one index in id order, the other selectors as per-row lookups."""
+    params: list[Any] = []
+    conds: list[str] = []
+    exact = True
+    bbox = bbox_for(query.geo_q) if query.geo_q is not None else None
+    driver_type = _driver_type(query.type_expr)
+    driver_attr = _required_attr(query.q)
+    if driver_attr is None and query.attrs is not None and len(query.attrs) == 1:
+        driver_attr = query.attrs[0]
+    id_col = "e.id"
+    if query.ids is None and bbox is None and driver_type is not None:
+        index, where_key = "entity_types t", " WHERE t.tenant = ? AND t.type = ?"
+        params += [tenant, driver_type]
+        id_col = "t.id"
+    elif query.ids is None and bbox is None and driver_attr is not None:
+        # no type: the entities that have the attribute the q (or attrs) needs
+        index, where_key = "entity_attrs t", " WHERE t.tenant = ? AND t.attr = ?"
+        params += [tenant, driver_attr]
+        id_col = "t.id"
+    else:
+        index, where_key = "entities e", " WHERE e.tenant = ?"
+        params.append(tenant)
+    # the index alone is enough to count: the entities table is joined for the rows
+    counted = f"FROM {index}{where_key}"
+    source = counted if id_col == "e.id" else (
+        f"FROM {index} JOIN entities e ON e.tenant = t.tenant AND e.id = t.id{where_key}")
+    if query.ids is not None:
+        conds.append("e.id IN (SELECT value FROM json_each(?))")
+        params.append(json_list(query.ids))
+    if bbox is not None:
+        assert query.geo_q is not None
+        minx, miny, maxx, maxy = bbox
+        conds.append(
+            # CROSS JOIN: the R*Tree must be the outer loop, not the tenant's rows
+            "e.id IN (SELECT g.id FROM geo_rtree r CROSS JOIN geo_rows g ON g.rid = r.id"
+            " WHERE r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?"
+            " AND g.tenant = ? AND g.attr = ?)"
+        )
+        params += [maxx, minx, maxy, miny, tenant, query.geo_q.geoproperty]
+    if query.geo_q is not None:
+        exact = False  # the box only bounds the matches
+    if query.id_pattern is not None:
+        conds += id_pattern_sql(id_col, query.id_pattern, params)
+    any_of = _type_list(query.type_expr)
+    if any_of is not None:
+        conds.append(
+            "e.id IN (SELECT id FROM entity_types WHERE tenant = ?"
+            " AND type IN (SELECT value FROM json_each(?)))"
+        )
+        params += [tenant, json_list(any_of)]
+    elif query.type_expr is not None and not (
+        isinstance(query.type_expr, TypeName) and index.startswith("entity_types")
+    ):
+        conds.append(type_sql(query.type_expr, params))
+    if query.scope_q is not None:
+        exact = False
+    datasets = query.dataset_ids is not None
+    if query.attrs is not None:
+        local: list[Any] = []
+        conds.append("(" + " OR ".join(attr_exists(a, local) for a in query.attrs) + ")")
+        params += local
+    if query.q is not None:
+        if datasets:
+            exact = False  # only some instances count: leave it all to Python
+        else:
+            cond, q_exact = q_sql(query.q, params)
+            if cond is not None:
+                conds.append(cond)
+            exact = exact and q_exact
+    if id_col == "t.id":
+        # The same row (the join is on tenant and id), but SQLite can now test the
+        # conditions on the index row, before it looks the entity up.
+        conds = [_ENTITY_COLUMN.sub(r"t.\1", c) for c in conds]
+    where = "".join(f" AND {c}" for c in conds)
+    sql = f"SELECT e.id, e.version, e.doc {source}{where} ORDER BY {id_col}"
+    # a pattern that is a literal prefix is its key range exactly: nothing left to match
+    pattern = None if query.id_pattern and is_prefix_only(query.id_pattern) else query.id_pattern
+    plan = Plan(sql, params, pattern, exact)
+    if exact and pattern is not None:
+        plan.keys_sql = f"SELECT e.id, e.version {source}{where} ORDER BY {id_col}"
+    elif exact:
+        plan.count_sql = f"SELECT COUNT(*) {counted}{where}"
+    return plan
+
+
+def id_pattern_sql(id_col: str, pattern: str, params: list[Any]) -> list[str]:
+    """Conditions on ``id_col`` every id matching ``pattern`` meets: the key range of
+    an anchored literal prefix, else containing the literal every match contains."""
+    prefix = literal_prefix(pattern)
+    if prefix:
+        params.append(prefix)
+        upper = prefix_upper_bound(prefix)
+        if upper is None:
+            return [f"{id_col} >= ?"]
+        params.append(upper)
+        return [f"{id_col} >= ?", f"{id_col} < ?"]
+    literal = required_literal(pattern)
+    if not literal:
+        return []
+    params.append(literal)
+    return [f"instr({id_col}, ?) > 0"]
+
+
+__all__ = ["MAX_SQL_TERMS", "MERGE_RATIO", "Plan", "Size", "compile_query", "id_pattern_sql"]

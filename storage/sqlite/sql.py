@@ -1,0 +1,427 @@
+"""The SQLite schema and the statements of :class:`SqliteStore`, as plain functions.
+
+Every function takes an open ``sqlite3.Connection`` and runs on the thread that
+owns it (the writer thread or a reader thread); nothing here knows about
+asyncio.  Entity documents are orjson BLOBs; the index tables ``entity_types``
+and ``entity_attrs`` are kept in step with every write so that selecting by type
+or by attribute name reads an index instead of the entities table.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ngsi_ld.expiry import earliest_expiry
+
+from ..base import DEFAULT_TENANT, ContextRecord, Entity
+from ..helpers import (
+    entity_attr_names,
+    entity_types,
+)
+from ..versioned import Versioned
+from . import index as sqlite_index
+
+# 2: the query indexes of sqlite_index (attribute values, R*Tree)
+# 3: entities.version, changed by every write (render caches are keyed by it)
+# 4: entities.expires_at, when the first part of the entity expires (clause 4.22)
+SCHEMA_VERSION = 4
+_INDEXES_SINCE = 2
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tenants (
+    name TEXT PRIMARY KEY
+) WITHOUT ROWID;
+-- A rowid table: documents can be large, which WITHOUT ROWID tables handle badly.
+CREATE TABLE IF NOT EXISTS entities (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    doc BLOB NOT NULL,
+    created_at TEXT,
+    modified_at TEXT,
+    version INTEGER NOT NULL DEFAULT 0,
+    expires_at INTEGER,
+    PRIMARY KEY (tenant, id)
+);
+CREATE TABLE IF NOT EXISTS entity_types (
+    tenant TEXT NOT NULL,
+    type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (tenant, type, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entity_attrs (
+    tenant TEXT NOT NULL,
+    attr TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (tenant, attr, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+    tenant TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    document BLOB NOT NULL,
+    PRIMARY KEY (tenant, collection, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS contexts (
+    url TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    document BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    extra BLOB NOT NULL
+);
+"""
+
+
+def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL journal.
+
+    ``synchronous=NORMAL`` in WAL mode: a COMMIT has handed its pages to the
+    operating system before it returns, so an acknowledged write survives the
+    broker process being killed (even with SIGKILL); only a power loss or an OS
+    crash can lose the last few transactions.
+    """
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        _retry_locked(conn, "PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        # After a burst of writes, truncate the WAL back to a bounded size.
+        conn.execute("PRAGMA journal_size_limit = 67108864")
+    return conn
+
+
+#: how long a connection start-up retries a statement SQLite refused as locked
+LOCKED_RETRY_SECONDS = 10.0
+
+
+def _retry_locked(conn: sqlite3.Connection, statement: str) -> None:
+    """Run ``statement``, retrying while SQLite answers "database is locked".
+
+    Setting the journal mode needs a lock SQLite does not wait for with the busy
+    handler when another process holds a conflicting one (deadlock avoidance):
+    two broker processes starting together on one file, or a worker restarted
+    while another writes, got "database is locked" at once.  Runs on a store
+    thread, never on the event loop, so sleeping here blocks no request.
+    """
+    deadline = time.monotonic() + LOCKED_RETRY_SECONDS
+    delay = 0.005
+    while True:
+        try:
+            conn.execute(statement)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    """Create the tables if needed (inside the caller's transaction)."""
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    columns = {info[1] for info in conn.execute("PRAGMA table_info(entities)")}
+    if "version" not in columns:
+        # A file of schema 1 or 2: its rows start at version 0, below every new one.
+        conn.execute("ALTER TABLE entities ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
+    if "expires_at" not in columns:
+        # A file of schema 3 or below: nothing in it was transient (expiresAt was not read).
+        conn.execute("ALTER TABLE entities ADD COLUMN expires_at INTEGER")
+    # only transient entities are in it: the sweeper's "what expires next"
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS entities_expiry ON entities (expires_at)"
+        " WHERE expires_at IS NOT NULL"
+    )
+    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('entity_version', '0')")
+    # A file written before schema 2: its entities are not in the query indexes yet.
+    sqlite_index.create(conn, rebuild=row is not None and int(row[0]) < _INDEXES_SINCE)
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+        (str(SCHEMA_VERSION),),
+    )
+
+
+# -- tenants -------------------------------------------------------------------------
+def tenant_row_exists(conn: sqlite3.Connection, tenant: str) -> bool:
+    """Whether ``tenant`` has a row in the tenants table."""
+    row = conn.execute("SELECT 1 FROM tenants WHERE name = ?", (tenant,)).fetchone()
+    return row is not None
+
+
+def insert_tenant(conn: sqlite3.Connection, tenant: str) -> None:
+    """Record ``tenant`` (the default tenant is implicit and has no row)."""
+    if tenant != DEFAULT_TENANT:
+        conn.execute("INSERT OR IGNORE INTO tenants (name) VALUES (?)", (tenant,))
+
+
+def tenant_names(conn: sqlite3.Connection) -> list[str]:
+    """Every recorded tenant, sorted."""
+    rows = conn.execute("SELECT name FROM tenants ORDER BY name").fetchall()
+    return [name for (name,) in rows if name != DEFAULT_TENANT]
+
+
+# -- entities ------------------------------------------------------------------------
+def read_doc(conn: sqlite3.Connection, tenant: str, entity_id: str) -> bytes | None:
+    """The stored document of one entity as bytes, or None."""
+    row = conn.execute(
+        "SELECT doc FROM entities WHERE tenant = ? AND id = ?", (tenant, entity_id)
+    ).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def read_docs(
+    conn: sqlite3.Connection, tenant: str, entity_ids: list[str]
+) -> dict[str, bytes | None]:
+    """The stored documents of several entities in one statement (None: absent)."""
+    docs: dict[str, bytes | None] = dict.fromkeys(entity_ids)
+    if entity_ids:
+        docs.update(conn.execute(
+            "SELECT id, doc FROM entities WHERE tenant = ?"
+            " AND id IN (SELECT value FROM json_each(?))",
+            (tenant, orjson.dumps(entity_ids).decode()),
+        ))
+    return docs
+
+
+def read_versioned(conn: sqlite3.Connection, tenant: str, entity_id: str) -> Versioned | None:
+    """The stored version and document of one entity (not decoded), or None."""
+    # fetchall: the statement is finished, so no read transaction stays open on
+    # the connection (the event loop's connection must see the next commit).
+    rows = conn.execute(
+        "SELECT version, doc FROM entities WHERE tenant = ? AND id = ?", (tenant, entity_id)
+    ).fetchall()
+    return Versioned(entity_id, rows[0][0], raw=rows[0][1]) if rows else None
+
+
+# Versions.  The counter in ``meta`` numbers write transactions: the writer takes
+# the next number T once per transaction (begin_versions, outside any savepoint, so
+# a job rolled back to its savepoint cannot give T back while T is in use), and the
+# transaction's writes get T * 2**20 + 1, + 2, ...  Several processes writing one
+# file hold the write lock in turn, so no two transactions share a T; the versions
+# of an older file (plain counter values) are all below the new ones.
+_SPAN = 1 << 20
+_BUMP_VERSION = "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'entity_version'"
+_VERSION = "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'entity_version'"
+_UPSERT_ENTITY = (
+    "INSERT INTO entities (tenant, id, doc, created_at, modified_at, version, expires_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO UPDATE SET"
+    " doc = excluded.doc, created_at = excluded.created_at,"
+    " modified_at = excluded.modified_at, version = excluded.version,"
+    " expires_at = excluded.expires_at"
+)
+#: id(connection) -> [next version, last version] of the open transaction's range
+_clocks: dict[int, list[int]] = {}
+
+
+def _take_counter(conn: sqlite3.Connection) -> int:
+    conn.execute(_BUMP_VERSION)
+    return int(conn.execute(_VERSION).fetchone()[0])
+
+
+def begin_versions(conn: sqlite3.Connection) -> None:
+    """Reserve the version range of the transaction just begun on ``conn``."""
+    base = _take_counter(conn) * _SPAN
+    _clocks[id(conn)] = [base + 1, base + _SPAN - 1]
+
+
+def end_versions(conn: sqlite3.Connection) -> None:
+    """The transaction on ``conn`` is over (committed or rolled back)."""
+    _clocks.pop(id(conn), None)
+
+
+def next_version(conn: sqlite3.Connection) -> int:
+    """A version number no entity of this file had before.
+
+    From the transaction's range when the writer reserved one, else (or when
+    the range is used up) from a fresh counter value; a write rolled back only
+    leaves a gap.
+    """
+    clock = _clocks.get(id(conn))
+    if clock is None or clock[0] > clock[1]:
+        return _take_counter(conn) * _SPAN
+    clock[0] += 1
+    return clock[0] - 1
+
+
+def write_entity(
+    conn: sqlite3.Connection,
+    tenant: str,
+    entity_id: str,
+    before: Entity | None,
+    after: Entity | None,
+) -> None:
+    """Store ``after`` in place of ``before`` (None: delete) and update the index tables."""
+    if after is None:
+        if before is None:
+            return
+        conn.execute("DELETE FROM entities WHERE tenant = ? AND id = ?", (tenant, entity_id))
+    else:
+        created, modified = after.get("createdAt"), after.get("modifiedAt")
+        created = created if isinstance(created, str) else None
+        modified = modified if isinstance(modified, str) else None
+        doc = orjson.dumps(after)
+        # clause 4.22: most entities are not transient, which one byte search tells
+        expires = earliest_expiry(after) if b'"expiresAt"' in doc else None
+        conn.execute(
+            _UPSERT_ENTITY,
+            (tenant, entity_id, doc, created, modified, next_version(conn), expires),
+        )
+    if before is None or after is None or before.get("type") != after.get("type"):
+        old_types = entity_types(before) if before is not None else set()
+        new_types = entity_types(after) if after is not None else set()
+        if old_types != new_types:
+            _sync_index(conn, "entity_types", "type", tenant, entity_id, old_types, new_types)
+    if before is None or after is None or _names(before) != _names(after):
+        old_attrs = entity_attr_names(before) if before is not None else set()
+        new_attrs = entity_attr_names(after) if after is not None else set()
+        if old_attrs != new_attrs:
+            _sync_index(conn, "entity_attrs", "attr", tenant, entity_id, old_attrs, new_attrs)
+    sqlite_index.sync(conn, tenant, entity_id, before, after)
+
+
+def due_expiries(conn: sqlite3.Connection, now: int, limit: int) -> list[tuple[str, str]]:
+    """(tenant, id) of the entities a part of which expired at ``now``, earliest first."""
+    rows = conn.execute(
+        "SELECT tenant, id FROM entities WHERE expires_at IS NOT NULL AND expires_at <= ?"
+        " ORDER BY expires_at LIMIT ?",
+        (now, limit),
+    ).fetchall()
+    return [(tenant, entity_id) for tenant, entity_id in rows]
+
+
+def next_expiry(conn: sqlite3.Connection) -> int | None:
+    """The earliest expires_at of any entity, or None."""
+    (at,) = conn.execute(
+        "SELECT MIN(expires_at) FROM entities WHERE expires_at IS NOT NULL"
+    ).fetchone()
+    return None if at is None else int(at)
+
+
+def _names(entity: Entity) -> Any:
+    attrs = entity.get("attrs")
+    return attrs.keys() if isinstance(attrs, dict) else None
+
+
+def _sync_index(
+    conn: sqlite3.Connection,
+    table: str,
+    column: str,
+    tenant: str,
+    entity_id: str,
+    old: set[str],
+    new: set[str],
+) -> None:
+    # Only the difference is written: most updates change values, not names.
+    removed, added = old - new, new - old
+    if removed:
+        conn.executemany(
+            f"DELETE FROM {table} WHERE tenant = ? AND {column} = ? AND id = ?",
+            [(tenant, name, entity_id) for name in removed],
+        )
+    if added:
+        conn.executemany(
+            f"INSERT OR IGNORE INTO {table} (tenant, {column}, id) VALUES (?, ?, ?)",
+            [(tenant, name, entity_id) for name in added],
+        )
+
+
+# -- contexts ------------------------------------------------------------------------
+def put_context(conn: sqlite3.Connection, record: ContextRecord) -> None:
+    """Insert or replace a context record."""
+    conn.execute(
+        "INSERT OR REPLACE INTO contexts (url, kind, document, created_at, extra)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (
+            record.url,
+            record.kind,
+            orjson.dumps(record.document),
+            record.created_at,
+            orjson.dumps(record.extra),
+        ),
+    )
+
+
+def _record(row: tuple[Any, ...]) -> ContextRecord:
+    url, kind, document, created_at, extra = row
+    return ContextRecord(url, kind, orjson.loads(document), created_at, orjson.loads(extra))
+
+
+_CONTEXT_COLUMNS = "url, kind, document, created_at, extra"
+
+
+def get_context(conn: sqlite3.Connection, url: str) -> ContextRecord | None:
+    """The context record for ``url``, or None."""
+    row = conn.execute(f"SELECT {_CONTEXT_COLUMNS} FROM contexts WHERE url = ?", (url,)).fetchone()
+    return None if row is None else _record(row)
+
+
+def list_contexts(conn: sqlite3.Connection) -> list[ContextRecord]:
+    """Every context record, sorted by URL."""
+    rows = conn.execute(f"SELECT {_CONTEXT_COLUMNS} FROM contexts ORDER BY url").fetchall()
+    return [_record(row) for row in rows]
+
+
+def delete_context(conn: sqlite3.Connection, url: str) -> bool:
+    """Remove a context record; False if there was none."""
+    return conn.execute("DELETE FROM contexts WHERE url = ?", (url,)).rowcount > 0
+
+
+# -- records -------------------------------------------------------------------------
+def put_record(
+    conn: sqlite3.Connection, tenant: str, collection: str, record_id: str, document: bytes
+) -> None:
+    """Insert or replace a record document (already orjson-encoded)."""
+    conn.execute(
+        "INSERT OR REPLACE INTO records (tenant, collection, id, document) VALUES (?, ?, ?, ?)",
+        (tenant, collection, record_id, document),
+    )
+
+
+def get_record(
+    conn: sqlite3.Connection, tenant: str, collection: str, record_id: str
+) -> bytes | None:
+    """The encoded record document, or None."""
+    row = conn.execute(
+        "SELECT document FROM records WHERE tenant = ? AND collection = ? AND id = ?",
+        (tenant, collection, record_id),
+    ).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def list_records(conn: sqlite3.Connection, tenant: str, collection: str) -> list[bytes]:
+    """The encoded documents of a collection in a tenant, by id."""
+    rows = conn.execute(
+        "SELECT document FROM records WHERE tenant = ? AND collection = ? ORDER BY id",
+        (tenant, collection),
+    ).fetchall()
+    return [bytes(row[0]) for row in rows]
+
+
+def delete_record(conn: sqlite3.Connection, tenant: str, collection: str, record_id: str) -> bool:
+    """Remove a record; False if there was none."""
+    cursor = conn.execute(
+        "DELETE FROM records WHERE tenant = ? AND collection = ? AND id = ?",
+        (tenant, collection, record_id),
+    )
+    return cursor.rowcount > 0
+
+
+def all_records(conn: sqlite3.Connection, collection: str) -> list[tuple[str, bytes]]:
+    """(tenant, encoded document) for a collection in every tenant, by tenant then id."""
+    rows = conn.execute(
+        "SELECT tenant, document FROM records WHERE collection = ? ORDER BY tenant, id",
+        (collection,),
+    ).fetchall()
+    return [(row[0], bytes(row[1])) for row in rows]

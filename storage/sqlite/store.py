@@ -1,0 +1,409 @@
+"""The embedded SQLite store (``sqlite:path``), the broker's default backend.
+
+Threads, so that no SQLite call ever blocks the event loop:
+
+* one writer thread owns the only write connection.  Every write is a job on
+  its queue; the jobs queued at the same moment run in ONE transaction (group
+  commit), each inside its own SAVEPOINT so that a job that fails is rolled
+  back alone.  A caller's future is resolved only after the COMMIT.  Because
+  all writes are serialised there, :meth:`SqliteStore.modify` (read, apply the
+  mutation, write) is atomic.
+* a small pool of reader threads, each with its own connection; WAL lets them
+  read the last committed state while the writer writes, so reads never wait
+  for writes.
+
+The thread machinery is in ``sqlite_threads``, the SQL in ``sqlite_sql``.
+
+Durability: WAL journal with ``synchronous=NORMAL``.  A COMMIT has written the
+WAL pages to the operating system before the writer acknowledges it, so a write
+the broker acknowledged survives the process being killed, even by SIGKILL; a
+power loss or OS crash may lose the last transactions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Hashable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from ngsi_ld.errors import ServiceUnavailable
+from ngsi_ld.operations import KEEPS_CURRENT
+from ngsi_ld.query import EntityQuery
+
+from ..base import (
+    DEFAULT_TENANT,
+    Change,
+    ContextRecord,
+    Entity,
+    Mutation,
+    Outcome,
+    Store,
+)
+from ..helpers import as_ngsi_error, check_page
+from ..sharing import CONTEXT, ENTITY, RECORD, FeedItem
+from ..versioned import Versioned, Wanted
+from . import feed, sql
+from .execute import run_query, run_query_versioned
+from .index import distinct_keys
+from .threads import Worker
+from .wal import WalIndexView
+
+T = TypeVar("T")
+
+
+class SqliteStore(Store):
+    """Entities, tenants and contexts in one SQLite file (see the module docstring)."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: str | Path, *, readers: int = 2) -> None:
+        self.path = Path(path)
+        self._writer = Worker(self.path, writer=True)
+        self._readers = Worker(self.path, writer=False, threads=readers)
+        self._open = False
+        self._known_tenants: set[str] = {DEFAULT_TENANT}
+        self._wal_index = WalIndexView(self.path)
+        # Set by share(): changes are also appended to the feed (see sqlite_feed).
+        self._origin: str | None = None
+
+    @property
+    def commit_count(self) -> int:
+        """Write transactions committed so far (each carries one or more writes)."""
+        return self._writer.batch_count
+
+    @property
+    def job_count(self) -> int:
+        """Writes (jobs of the writer thread) committed or refused so far."""
+        return self._writer.job_count
+
+    # -- life cycle ----------------------------------------------------------------
+    async def open(self) -> None:
+        """Create the file (and its directory) and the schema; start the threads."""
+        if self._open:
+            return
+        try:
+            await self._writer.start()
+            if self._origin is not None:
+                await self._writer.submit(feed.create_tables)
+            await self._readers.start()
+        except (OSError, sqlite3.Error) as exc:
+            await self._readers.stop()
+            await self._writer.stop()
+            raise ServiceUnavailable(f"cannot open the SQLite store {self.path}: {exc}") from exc
+        self._open = True
+
+    async def close(self) -> None:
+        """Finish the queued work, stop the threads and close every connection."""
+        if not self._open:
+            return
+        self._open = False
+        await self._readers.stop()
+        await self._writer.stop()
+        self._wal_index.close()
+
+    async def health(self) -> dict[str, Any]:
+        """Run a trivial query on the writer thread; ServiceUnavailable if it fails."""
+        version = await self._write(
+            lambda conn: conn.execute("SELECT sqlite_version()").fetchone()[0]
+        )
+        return {"kind": self.kind, "path": str(self.path), "sqlite": version}
+
+    async def _write(self, run: Callable[[sqlite3.Connection], T]) -> T:
+        if not self._open:
+            raise ServiceUnavailable(f"the SQLite store {self.path} is not open")
+        return await self._writer.submit(run)
+
+    async def _read(self, run: Callable[[sqlite3.Connection], T]) -> T:
+        if not self._open:
+            raise ServiceUnavailable(f"the SQLite store {self.path} is not open")
+        return await self._readers.submit(run)
+
+    # -- tenants -----------------------------------------------------------------
+    async def tenant_exists(self, tenant: str) -> bool:
+        """True for the default tenant and every tenant created so far."""
+        if tenant in self._known_tenants:
+            return True
+        found = await self._read(lambda conn: sql.tenant_row_exists(conn, tenant))
+        if found:
+            self._known_tenants.add(tenant)
+        return found
+
+    async def ensure_tenant(self, tenant: str) -> None:
+        """Create the tenant if it does not exist."""
+        if tenant not in self._known_tenants:
+            await self._write(lambda conn: sql.insert_tenant(conn, tenant))
+            self._known_tenants.add(tenant)
+
+    async def list_tenants(self) -> list[str]:
+        """Every tenant but the default one, sorted."""
+        return await self._read(sql.tenant_names)
+
+    # -- entities ----------------------------------------------------------------
+    async def get_entity(self, tenant: str, entity_id: str) -> Entity | None:
+        """The stored entity, or None."""
+        doc = await self._read(lambda conn: sql.read_doc(conn, tenant, entity_id))
+        return None if doc is None else orjson.loads(doc)
+
+    def _apply(
+        self, conn: sqlite3.Connection, tenant: str, entity_id: str, mutation: Mutation,
+        prefetched: dict[str, bytes | None] | None = None,
+    ) -> Change:
+        # Runs on the writer thread, inside the job's SAVEPOINT.  ``prefetched``:
+        # stored documents read for a whole batch, each used once.
+        if prefetched is not None and entity_id in prefetched:
+            doc = prefetched.pop(entity_id)
+        else:
+            doc = sql.read_doc(conn, tenant, entity_id)
+        before = current = None
+        if doc is not None:
+            before = orjson.loads(doc)
+            # The mutation gets its own copy so that `before` stays as it was stored,
+            # unless it promises only to read it.
+            current = before if getattr(mutation, KEEPS_CURRENT, False) else orjson.loads(doc)
+        after = mutation(current)
+        if after is not None:
+            sql.insert_tenant(conn, tenant)  # storing an entity makes its tenant exist
+        sql.write_entity(conn, tenant, entity_id, before, after)
+        if self._origin is not None and (before is not None or after is not None):
+            feed.append(conn, self._origin, tenant, ENTITY, entity_id, before=doc,
+                        after=None if after is None else orjson.dumps(after))
+        return Change(entity_id, before, after)
+
+    async def due_expiries(self, now: int, limit: int) -> list[tuple[str, str]]:
+        """The entities a part of which expired at ``now`` (ms), earliest first."""
+        return await self._read(lambda conn: sql.due_expiries(conn, now, limit))
+
+    async def next_expiry(self) -> int | None:
+        """When the first part of any entity expires (ms), or None."""
+        return await self._read(sql.next_expiry)
+
+    async def modify(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
+        """Apply ``mutation`` to one entity atomically; what it raises propagates."""
+        change = await self._write(lambda conn: self._apply(conn, tenant, entity_id, mutation))
+        if change.after is not None:
+            self._known_tenants.add(tenant)
+        return change
+
+    async def modify_many(
+        self, tenant: str, mutations: Sequence[tuple[str, Mutation]]
+    ) -> list[Outcome]:
+        """Apply each mutation in order in one transaction, each whole or not at all."""
+        items = list(mutations)
+        given = Counter(entity_id for entity_id, _ in items)
+        once = [entity_id for entity_id, n in given.items() if n == 1]
+
+        def run(conn: sqlite3.Connection) -> list[Outcome]:
+            # Optimistic: the whole batch without a savepoint per entity (two statements
+            # each); if one entity is refused, undo and redo entity by entity.
+            conn.execute("SAVEPOINT batch")
+            try:
+                # One read for the batch; an id given twice is read again, after its
+                # first write.
+                docs = sql.read_docs(conn, tenant, once)
+                outcomes = [
+                    Outcome(entity_id, change=self._apply(conn, tenant, entity_id, m, docs))
+                    for entity_id, m in items
+                ]
+            except sqlite3.Error:
+                raise
+            except Exception:
+                conn.execute("ROLLBACK TO batch")
+                outcomes = one_by_one(conn)
+            conn.execute("RELEASE batch")
+            return outcomes
+
+        def one_by_one(conn: sqlite3.Connection) -> list[Outcome]:
+            outcomes: list[Outcome] = []
+            for entity_id, mutation in items:
+                conn.execute("SAVEPOINT item")
+                try:
+                    change = self._apply(conn, tenant, entity_id, mutation)
+                except sqlite3.Error:
+                    raise
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO item")
+                    outcomes.append(Outcome(entity_id, error=as_ngsi_error(entity_id, exc)))
+                else:
+                    outcomes.append(Outcome(entity_id, change=change))
+                conn.execute("RELEASE item")
+            return outcomes
+
+        if not items:
+            return []
+        outcomes = await self._write(run)
+        if any(o.change is not None and o.change.after is not None for o in outcomes):
+            self._known_tenants.add(tenant)
+        return outcomes
+
+    async def query_entities(
+        self,
+        tenant: str,
+        query: EntityQuery,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        count: bool = False,
+    ) -> tuple[list[Entity], int | None]:
+        """Matching entities sorted by id, paged; indexes first, then ``matches`` (sqlite_query)."""
+        check_page(offset, limit)
+        return await self._read(lambda conn: run_query(conn, tenant, query, offset, limit, count))
+
+    # -- versioned reads (see versioned.VersionedReads) ------------------------------
+    async def read_versioned(self, tenant: str, entity_id: str) -> Versioned | None:
+        """The entity with its version (``entities.version``), not decoded yet, or None."""
+        return await self._read(lambda conn: sql.read_versioned(conn, tenant, entity_id))
+
+    async def query_versioned(
+        self,
+        tenant: str,
+        query: EntityQuery,
+        wanted: Wanted,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        count: bool = False,
+    ) -> tuple[list[Versioned], int | None]:
+        """As :meth:`query_entities` with versions; documents only where ``wanted`` says."""
+        check_page(offset, limit)
+        return await self._read(
+            lambda conn: run_query_versioned(conn, tenant, query, offset, limit, count, wanted)
+        )
+
+    def data_version(self, tenant: str) -> Hashable | None:
+        """This process's write count and the WAL index header (48 bytes of ``-shm``).
+
+        The header holds the commit counter, the last frame and the WAL salts, so
+        it changes with every commit, also by other broker processes on this file.
+        """
+        if not self._open:
+            return None
+        header = self._wal_index.header()
+        if header is None:
+            return None
+        return self._writer.job_count, header
+
+    async def type_names(self, tenant: str) -> list[str]:
+        """Every entity type with at least one entity, sorted, from the type index."""
+        return await self._read(lambda conn: distinct_keys(conn, "entity_types", tenant))
+
+    async def attribute_names(self, tenant: str) -> list[str]:
+        """Every attribute name some entity has, sorted, from the attribute index."""
+        return await self._read(lambda conn: distinct_keys(conn, "entity_attrs", tenant))
+
+    # -- contexts (clause 5.13) -------------------------------------------------------
+    async def put_context(self, record: ContextRecord) -> None:
+        """Insert or replace a context record."""
+        def run(conn: sqlite3.Connection) -> None:
+            sql.put_context(conn, record)
+            self._announce(conn, DEFAULT_TENANT, CONTEXT, record.url)
+
+        await self._write(run)
+
+    async def get_context(self, url: str) -> ContextRecord | None:
+        """The context record for ``url``, or None."""
+        return await self._read(lambda conn: sql.get_context(conn, url))
+
+    async def list_contexts(self) -> list[ContextRecord]:
+        """Every context record, sorted by URL."""
+        return await self._read(sql.list_contexts)
+
+    async def delete_context(self, url: str) -> bool:
+        """Remove a context record; False if there was none."""
+        def run(conn: sqlite3.Connection) -> bool:
+            deleted = sql.delete_context(conn, url)
+            if deleted:
+                self._announce(conn, DEFAULT_TENANT, CONTEXT, url)
+            return deleted
+
+        return await self._write(run)
+
+    # -- records -----------------------------------------------------------------------
+    async def put_record(
+        self, tenant: str, collection: str, record_id: str, document: dict[str, Any]
+    ) -> None:
+        """Insert or replace a record document."""
+        encoded = orjson.dumps(document)
+
+        def run(conn: sqlite3.Connection) -> None:
+            sql.put_record(conn, tenant, collection, record_id, encoded)
+            self._announce(conn, tenant, RECORD, record_id, collection)
+
+        await self._write(run)
+
+    async def get_record(
+        self, tenant: str, collection: str, record_id: str
+    ) -> dict[str, Any] | None:
+        """The record document, or None."""
+        raw = await self._read(lambda conn: sql.get_record(conn, tenant, collection, record_id))
+        return None if raw is None else orjson.loads(raw)
+
+    async def list_records(self, tenant: str, collection: str) -> list[dict[str, Any]]:
+        """Every document of the collection in the tenant, sorted by record id."""
+        rows = await self._read(lambda conn: sql.list_records(conn, tenant, collection))
+        return [orjson.loads(raw) for raw in rows]
+
+    async def delete_record(self, tenant: str, collection: str, record_id: str) -> bool:
+        """Remove a record; False if there was none."""
+        def run(conn: sqlite3.Connection) -> bool:
+            deleted = sql.delete_record(conn, tenant, collection, record_id)
+            if deleted:
+                self._announce(conn, tenant, RECORD, record_id, collection)
+            return deleted
+
+        return await self._write(run)
+
+    async def all_records(self, collection: str) -> list[tuple[str, dict[str, Any]]]:
+        """(tenant, document) for every document of the collection, by tenant then id."""
+        rows = await self._read(lambda conn: sql.all_records(conn, collection))
+        return [(tenant, orjson.loads(raw)) for tenant, raw in rows]
+
+    # -- sharing the file between processes (see shared.SharedStore, sqlite_feed) ---------
+    def share(self, origin: str) -> None:
+        """Append every change to the feed under ``origin`` (before :meth:`open`)."""
+        self._origin = origin
+
+    def _announce(
+        self, conn: sqlite3.Connection, tenant: str, kind: str, key: str, collection: str = ""
+    ) -> None:
+        if self._origin is not None:
+            feed.append(conn, self._origin, tenant, kind, key, collection=collection)
+
+    async def feed_head(self) -> int:
+        """The position after the last item of the feed."""
+        return await self._read(feed.head)
+
+    async def read_feed(self, after: int, limit: int = 1000) -> tuple[list[FeedItem], int, int]:
+        """Items other processes appended after ``after`` (see sqlite_feed.read)."""
+        origin = self._origin or ""
+        return await self._read(lambda conn: feed.read(conn, after, origin, limit))
+
+    async def trim_feed(self, older_than: float) -> int:
+        """Delete the feed items written before ``older_than``."""
+        return await self._write(lambda conn: feed.trim(conn, older_than))
+
+    async def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+        """Hold the lease ``name`` if it is free, expired or ours."""
+        return await self._write(lambda conn: feed.acquire(conn, name, owner, ttl))
+
+    async def renew_leases(self, owner: str, ttl: float) -> list[str]:
+        """Extend the leases ``owner`` holds; their names."""
+        return await self._write(lambda conn: feed.renew(conn, owner, ttl))
+
+    async def release_leases(self, owner: str, names: list[str] | None = None) -> None:
+        """Give up leases of ``owner`` (None: all)."""
+        await self._write(lambda conn: feed.release(conn, owner, names))
+
+    async def drop_lease(self, name: str) -> None:
+        """Remove the lease ``name`` whoever holds it."""
+        await self._write(lambda conn: feed.drop(conn, name))
+
+    async def lease_holders(self, prefix: str) -> dict[str, str]:
+        """Unexpired leases under ``prefix``: name -> owner."""
+        return await self._read(lambda conn: feed.holders(conn, prefix))
+
+
+__all__ = ["SqliteStore"]

@@ -1,0 +1,66 @@
+"""What the subscriptions need from the rest of the broker, as Protocols.
+
+The package imports neither the broker nor a store: the composition root
+(``broker.app.create_app``) hands the manager objects that offer these.
+
+- :class:`EntityReader` — the entities a query selects (periodic
+  notifications, Linked Entities of ``notification.join``); any
+  ``storage.Store`` is one;
+- :class:`RecordStore` — per-tenant JSON records, where subscriptions persist
+  (``subscriptions.repository.StoreRepository``); any ``storage.Store`` is one;
+- :class:`ContextResolving` — a client's @context value compiled, and the URL
+  and body value notifications carry (``broker.contexts.ContextResolver``);
+- :class:`Counters` — named counters (``broker.metrics.Metrics``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.model import Entity
+from ngsi_ld.query import EntityQuery
+
+__all__ = ["ContextResolving", "Counters", "EntityReader", "RecordStore"]
+
+
+class EntityReader(Protocol):
+    """Reads of entities by query (names expanded)."""
+
+    async def query_entities(
+        self, tenant: str, query: EntityQuery, *, offset: int = 0, limit: int | None = None,
+        count: bool = False,
+    ) -> tuple[list[Entity], int | None]: ...
+
+
+@runtime_checkable
+class RecordStore(Protocol):
+    """Per-tenant JSON documents by collection."""
+
+    async def put_record(self, tenant: str, collection: str, record_id: str,
+                         document: dict[str, Any]) -> None: ...
+
+    async def get_record(self, tenant: str, collection: str,
+                         record_id: str) -> dict[str, Any] | None: ...
+
+    async def list_records(self, tenant: str, collection: str) -> list[dict[str, Any]]: ...
+
+    async def delete_record(self, tenant: str, collection: str, record_id: str) -> bool: ...
+
+    async def all_records(self, collection: str) -> list[tuple[str, dict[str, Any]]]: ...
+
+
+class ContextResolving(Protocol):
+    """The @context resolver as subscriptions use it."""
+
+    async def active(self, context: Any) -> ActiveContext: ...
+
+    async def response_url(self, context: Any) -> str: ...
+
+    def body_context(self, context: Any) -> Any: ...
+
+
+class Counters(Protocol):
+    """Named counters (notifications sent, failed, dropped)."""
+
+    def incr(self, name: str, amount: int = 1) -> None: ...
