@@ -104,7 +104,7 @@ class Registrations:
         self._dirty: set[tuple[str, str]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._flusher: asyncio.Task[None] | None = None
-        self._sweeping: asyncio.Task[None] | None = None
+        self._sweeping: asyncio.Task[int] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
     async def load(self) -> None:
