@@ -9,6 +9,7 @@ from aiohttp import web
 from broker.routes import (
     batch,
     csource_registrations,
+    csource_subscriptions,
     discovery,
     entities,
     jsonld_contexts,
@@ -32,6 +33,7 @@ def setup(app: web.Application) -> None:
     query.setup(app)
     subscriptions.setup(app)
     csource_registrations.setup(app)
+    csource_subscriptions.setup(app)
     discovery.setup(app)
     snapshots.setup(app)
     source_identity.setup(app)

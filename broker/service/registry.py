@@ -89,8 +89,12 @@ class Registry(Protocol):
         """A distributed operation sent to the registration's source succeeded or failed."""
         ...
 
-    def on_change(self, listener: RegistrationListener) -> Callable[[], None]:
-        """Tell ``listener`` of every stored change from now on; returns the undo."""
+    def on_change(self, listener: RegistrationListener, *,
+                  remote: bool = True) -> Callable[[], None]:
+        """Tell ``listener`` of every stored change from now on; returns the undo.
+
+        ``remote`` False: only of the changes this process made (another process
+        sharing the store tells its own listeners of its own)."""
         ...
 
 
@@ -100,7 +104,7 @@ class Registrations:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._by_tenant: dict[str, dict[str, Registration]] = {}
-        self._listeners: list[RegistrationListener] = []
+        self._listeners: list[tuple[RegistrationListener, bool]] = []
         self._dirty: set[tuple[str, str]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -165,9 +169,11 @@ class Registrations:
         """The tenants that have registrations, sorted."""
         return sorted(tenant for tenant, regs in self._by_tenant.items() if regs)
 
-    def on_change(self, listener: RegistrationListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+    def on_change(self, listener: RegistrationListener, *,
+                  remote: bool = True) -> Callable[[], None]:
+        entry = (listener, remote)
+        self._listeners.append(entry)
+        return lambda: self._listeners.remove(entry)
 
     # -- writes ---------------------------------------------------------------------------
     async def put(self, tenant: str, registration: Registration) -> None:
@@ -179,7 +185,7 @@ class Registrations:
         regs[registration.id] = registration
         self._dirty.discard((tenant, registration.id))
         self._schedule()
-        self._tell(tenant, before, registration)
+        self._tell(tenant, before, registration, local=True)
 
     async def delete(self, tenant: str, registration_id: str) -> bool:
         """Remove a registration; False if there was none (stored or in memory)."""
@@ -187,7 +193,8 @@ class Registrations:
         before = self._by_tenant.get(tenant, {}).pop(registration_id, None)
         self._dirty.discard((tenant, registration_id))
         if before is not None:
-            self._tell(tenant, before, None)
+            # told as this process's change only if this process removed the record
+            self._tell(tenant, before, None, local=stored)
         return stored or before is not None
 
     async def reload(self, tenant: str, registration_id: str) -> None:
@@ -198,13 +205,13 @@ class Registrations:
         after = None if record is None else _read(tenant, record)
         if after is None:
             if regs.pop(registration_id, None) is not None:
-                self._tell(tenant, before, None)
+                self._tell(tenant, before, None, local=False)
             return
         if before == after:
             return
         regs[registration_id] = after
         self._schedule()
-        self._tell(tenant, before, after)
+        self._tell(tenant, before, after, local=False)
 
     def record_delivery(self, tenant: str, registration_id: str, ok: bool) -> None:
         regs = self._by_tenant.get(tenant)
@@ -217,8 +224,10 @@ class Registrations:
         self._dirty.add((tenant, registration_id))
 
     def _tell(self, tenant: str, before: Registration | None,
-              after: Registration | None) -> None:
-        for listener in list(self._listeners):
+              after: Registration | None, *, local: bool) -> None:
+        for listener, remote in list(self._listeners):
+            if not (local or remote):
+                continue
             try:
                 listener(tenant, before, after)
             except Exception:  # a listener's bug must not undo a stored write
