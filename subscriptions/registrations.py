@@ -116,6 +116,8 @@ def parse_csource_members(raw: Any, expand: Callable[[str], str], now: datetime,
                                      "registration subscriptions")
     common = {k: v for k, v in raw.items() if k not in ("csf", "temporalQ", "@context")}
     members = parse_members(common, expand, now, partial=partial)
+    if members.get("expiresAt") is not None:
+        members["expiresAt"] = raw["expiresAt"]  # valid and future: shown as written
     for name in ("csf", "temporalQ"):
         if name not in raw:
             continue
@@ -259,8 +261,9 @@ class RegistrationSubscriptions:
         if _key(tenant, sub_id) in self._live or await self.repository.get(tenant, sub_id):
             raise AlreadyExists(f"subscription {sub_id} already exists")
         doc: dict[str, Any] = {"id": sub_id, **members}
-        if "jsonldContext" not in doc:
-            doc["jsonldContext"] = await self.resolver.response_url(context)
+        # 5.11.2 (038_01): a jsonldContext the client did not give is not shown; the
+        # notifications then use the subscription's own @context, kept internally
+        doc["_notifyContext"] = await self.resolver.response_url(context)
         doc["_context"] = context
         doc["createdAt"] = doc["modifiedAt"] = now
         _check(doc)
@@ -294,8 +297,8 @@ class RegistrationSubscriptions:
         doc = merge_fragment(live.doc, fragment)
         if "q" in fragment or "csf" in fragment:
             doc["_context"] = context
-        if "jsonldContext" in fragment and fragment["jsonldContext"] is None:
-            doc["jsonldContext"] = await self.resolver.response_url(doc.get("_context"))
+        if "q" in fragment or "csf" in fragment or "jsonldContext" in fragment:
+            doc["_notifyContext"] = await self.resolver.response_url(doc.get("_context"))
         doc["modifiedAt"] = now
         _check(doc)
         fresh = await self._compile(tenant, doc)
@@ -346,12 +349,13 @@ class RegistrationSubscriptions:
     # -- compiling ------------------------------------------------------------------------
     async def _compile(self, tenant: str, doc: dict[str, Any]) -> CsourceLive:
         query_ctx = await self.resolver.active(doc.get("_context"))
-        notify_ctx = await self.resolver.active(doc["jsonldContext"])
+        notify_url = doc.get("jsonldContext") or doc["_notifyContext"]
+        notify_ctx = await self.resolver.active(notify_url)
         key = _key(tenant, doc["id"])
         return CsourceLive(
             tenant=tenant, doc=doc, queries=compile_queries(doc, query_ctx.expand_term),
-            compact=notify_ctx.compact_iri, link_url=doc["jsonldContext"],
-            body_context=self.resolver.body_context(doc["jsonldContext"]),
+            compact=notify_ctx.compact_iri, link_url=notify_url,
+            body_context=self.resolver.body_context(notify_url),
             channel=Channel(lambda job: self._handle(key, job), self.queue_size),
         )
 

@@ -59,12 +59,16 @@ async def post(client: TestClient, path: str, doc: dict[str, Any], status: int =
 
 
 async def test_crud(client: TestClient, receiver: Receiver) -> None:
-    response = await post(client, SUBS, subscription(receiver, description="d"))
+    response = await post(client, SUBS, subscription(receiver, description="d",
+                                                     expiresAt="2099-01-01T00:00:00Z"))
     assert response.headers["Location"] == f"{SUBS}/{SUB}1"
     got = await (await client.get(f"{SUBS}/{SUB}1")).json()
     assert got["status"] == "active"
     assert got["entities"] == [{"type": "Building"}]
-    assert "_context" not in got
+    assert got["expiresAt"] == "2099-01-01T00:00:00Z"  # as written
+    # nothing the client did not write, nothing internal
+    assert set(got) == {"id", "type", "entities", "notification", "description",
+                        "expiresAt", "status"}
     await post(client, SUBS, subscription(receiver), 409)
     patched = await client.patch(f"{SUBS}/{SUB}1", json={"isActive": False})
     assert patched.status == 204
