@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from notify_receiver import Receiver
 
 from broker.app import create_app
@@ -262,3 +264,31 @@ async def test_subscriptions_survive_a_restart(tmp_path: Path, receiver: Receive
                 assert note.body["subscriptionId"] == SUB + "1"
         finally:
             await client.close()
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=3),
+    max_leaves=6)
+MEMBERS = st.sampled_from([
+    "entities", "watchedAttributes", "q", "csf", "geoQ", "scopeQ", "temporalQ", "isActive",
+    "expiresAt", "throttling", "timeInterval", "jsonldContext", "notification", "extra"])
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(member=MEMBERS, value=JSON_VALUES)
+async def test_no_subscription_input_is_a_server_error(client: TestClient, member: str,
+                                                       value: Any) -> None:
+    doc = {"id": SUB + "fuzz", "type": "Subscription", "entities": [{"type": "Building"}],
+           "notification": {"endpoint": {"uri": "http://127.0.0.1:9/notify"}}, member: value}
+    response = await client.post(SUBS, json=doc)
+    assert response.status in (201, 400), await response.text()
+    stored = await client.get(f"{SUBS}/{SUB}fuzz")
+    assert stored.status == (200 if response.status == 201 else 404)
+    if response.status == 201:
+        patched = await client.patch(f"{SUBS}/{SUB}fuzz", json={member: value})
+        assert patched.status in (204, 400), await patched.text()
+        assert (await client.delete(f"{SUBS}/{SUB}fuzz")).status == 204
