@@ -202,12 +202,16 @@ async def test_mongodb_operations_sent() -> None:
         await store.close()
 
 
-async def test_broker_restart_on_mongodb_keeps_registrations() -> None:
+async def test_broker_restart_on_mongodb_keeps_registrations_and_subscriptions() -> None:
     server = OneServer()
     settings_ = Settings(store="mongodb://stand-in/app")
     path = "/ngsi-ld/v1/csourceRegistrations"
     doc = {"id": "urn:ngsi-ld:ContextSourceRegistration:m", "type": "ContextSourceRegistration",
            "information": [{"entities": [{"type": "Vehicle"}]}], "endpoint": "http://s:1"}
+    subs = "/ngsi-ld/v1/csourceSubscriptions"
+    sub = {"id": "urn:ngsi-ld:Subscription:m", "type": "Subscription",
+           "entities": [{"type": "Vehicle"}],
+           "notification": {"endpoint": {"uri": "http://127.0.0.1:9/n"}}}
     for step in ("create", "read"):
         store = MongoStore("mongodb://stand-in/app", client_factory=server.factory)
         client = TestClient(TestServer(create_app(settings_, store)))
@@ -215,9 +219,13 @@ async def test_broker_restart_on_mongodb_keeps_registrations() -> None:
         try:
             if step == "create":
                 assert (await client.post(path, json=doc)).status == 201
+                assert (await client.post(subs, json=sub)).status == 201
             else:
                 got = await client.get(f"{path}/{doc['id']}")
                 assert got.status == 200
                 assert (await got.json())["endpoint"] == "http://s:1"
+                kept = await client.get(f"{subs}/{sub['id']}")
+                assert kept.status == 200
+                assert (await kept.json())["entities"] == [{"type": "Vehicle"}]
         finally:
             await client.close()
