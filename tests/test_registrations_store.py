@@ -107,8 +107,11 @@ async def test_put_get_delete_and_reload_after_restart(opener: Any) -> None:
 async def test_updates_replace_and_status_members_are_written_back(opener: Any) -> None:
     registry = Registrations(await opener())
     await registry.put("", reg("1"))
+    assert registry.of("", NOW)[0].description is None
     await registry.put("", replace(reg("1"), description="changed"))
+    assert registry.of("", NOW)[0].description == "changed"
     registry.record_delivery("", reg("1").id, ok=True)
+    assert registry.of("", NOW)[0].delivery.times_sent == 1  # seen at once by planning
     registry.record_delivery("", reg("1").id, ok=False)
     registry.record_delivery("", "urn:unknown", ok=True)  # ignored
     await registry.flush()

@@ -104,6 +104,8 @@ class Registrations:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._by_tenant: dict[str, dict[str, Registration]] = {}
+        #: tenant -> (its registrations sorted by id, whether one has expiresAt)
+        self._ordered: dict[str, tuple[tuple[Registration, ...], bool]] = {}
         self._listeners: list[tuple[RegistrationListener, bool]] = []
         self._dirty: set[tuple[str, str]] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -114,10 +116,12 @@ class Registrations:
     async def load(self) -> None:
         """Read every stored registration (at start, before requests are served)."""
         self._by_tenant.clear()
+        self._ordered.clear()
         for tenant, record in await self.store.all_records(COLLECTION):
             registration = _read(tenant, record)
             if registration is not None:
                 self._by_tenant.setdefault(tenant, {})[registration.id] = registration
+                self._ordered.pop(tenant, None)
         count = sum(len(regs) for regs in self._by_tenant.values())
         if count:
             log.info("%d context source registrations loaded", count)
@@ -146,11 +150,20 @@ class Registrations:
         return not any(self._by_tenant.values())
 
     def of(self, tenant: str, now: datetime | None = None) -> tuple[Registration, ...]:
-        regs = self._by_tenant.get(tenant)
-        if not regs:
-            return ()
+        # on the path of every request once sources are enabled: the sorted tuple is
+        # kept until the tenant's registrations change, and the clock is read only
+        # when one of them can expire
+        cached = self._ordered.get(tenant)
+        if cached is None:
+            regs = self._by_tenant.get(tenant) or {}
+            ordered = tuple(regs[key] for key in sorted(regs))
+            cached = self._ordered[tenant] = (
+                ordered, any(reg.expires_at is not None for reg in ordered))
+        ordered, expiring = cached
+        if not expiring:
+            return ordered
         at = now or _now()
-        return tuple(regs[key] for key in sorted(regs) if not regs[key].expired(at))
+        return tuple(reg for reg in ordered if not reg.expired(at))
 
     def matching(self, tenant: str, query: RegistrationQuery,
                  now: datetime | None = None) -> list[Registration]:
@@ -183,6 +196,7 @@ class Registrations:
         regs = self._by_tenant.setdefault(tenant, {})
         before = regs.get(registration.id)
         regs[registration.id] = registration
+        self._ordered.pop(tenant, None)
         self._dirty.discard((tenant, registration.id))
         self._schedule()
         self._tell(tenant, before, registration, local=True)
@@ -191,6 +205,7 @@ class Registrations:
         """Remove a registration; False if there was none (stored or in memory)."""
         stored = await self.store.delete_record(tenant, COLLECTION, registration_id)
         before = self._by_tenant.get(tenant, {}).pop(registration_id, None)
+        self._ordered.pop(tenant, None)
         self._dirty.discard((tenant, registration_id))
         if before is not None:
             # told as this process's change only if this process removed the record
@@ -205,11 +220,13 @@ class Registrations:
         after = None if record is None else _read(tenant, record)
         if after is None:
             if regs.pop(registration_id, None) is not None:
+                self._ordered.pop(tenant, None)
                 self._tell(tenant, before, None, local=False)
             return
         if before == after:
             return
         regs[registration_id] = after
+        self._ordered.pop(tenant, None)
         self._schedule()
         self._tell(tenant, before, after, local=False)
 
@@ -220,7 +237,12 @@ class Registrations:
             return
         stamp = format_datetime(_now())
         delivery = reg.delivery.succeeded(stamp) if ok else reg.delivery.failed(stamp)
-        regs[registration_id] = reg.with_delivery(delivery)
+        fresh = regs[registration_id] = reg.with_delivery(delivery)
+        cached = self._ordered.get(tenant)
+        if cached is not None:  # same order: the one registration replaced, no sort
+            ordered, expiring = cached
+            self._ordered[tenant] = (
+                tuple(fresh if r.id == registration_id else r for r in ordered), expiring)
         self._dirty.add((tenant, registration_id))
 
     def _tell(self, tenant: str, before: Registration | None,
