@@ -96,7 +96,9 @@ async def create_registration(service: Service, call: Call, data: Any,
         data, ctx.expand_term, now,
         default_id=f"urn:ngsi-ld:ContextSourceRegistration:{uuid.uuid4()}")
     tenant = await service.tenant(call, create=True)
-    if service.registry.get(tenant, registration.id, now) is not None:
+    registry = service.registry
+    if registry.get(tenant, registration.id, now) is not None \
+            or await registry.stored(tenant, registration.id, now):
         raise AlreadyExists(f"registration {registration.id} already exists")
     await _conflicts(service, tenant, registration)
     await service.registry.put(tenant, registration)

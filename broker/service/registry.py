@@ -178,6 +178,14 @@ class Registrations:
             return None
         return reg
 
+    async def stored(self, tenant: str, registration_id: str,
+                     now: datetime | None = None) -> bool:
+        """True if the store holds the registration, in force at ``now`` (another
+        process may have created it an instant ago, before the feed told this one)."""
+        record = await self.store.get_record(tenant, COLLECTION, registration_id)
+        registration = None if record is None else _read(tenant, record)
+        return registration is not None and not registration.expired(now or _now())
+
     def tenants(self) -> list[str]:
         """The tenants that have registrations, sorted."""
         return sorted(tenant for tenant, regs in self._by_tenant.items() if regs)
