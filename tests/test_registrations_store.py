@@ -158,6 +158,8 @@ async def test_reload_catches_up_with_another_process(opener: Any) -> None:
     mine.on_change(lambda tenant, before, after: heard.append(
         "created" if before is None else "deleted" if after is None else "updated"))
     await theirs.put("", reg("1"))
+    assert mine.get("", reg("1").id, NOW) is None
+    assert await mine.stored("", reg("1").id, NOW)  # what a create checks besides memory
     await mine.reload("", reg("1").id)
     await mine.reload("", reg("1").id)  # nothing new: nobody is told
     await theirs.put("", replace(reg("1"), description="x"))
