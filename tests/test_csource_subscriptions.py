@@ -207,6 +207,22 @@ async def test_periodic_subscription(client: TestClient, receiver: Receiver) -> 
     assert all([d["id"] for d in n.body["data"]] == [REG + "1"] for n in notes)
 
 
+async def test_throttling_holds_changes_and_sends_the_latest(client: TestClient,
+                                                             receiver: Receiver) -> None:
+    await post(client, SUBS, subscription(receiver, throttling=0.5))
+    await post(client, REGS, registration())
+    await receiver.wait_for(1)
+    for text in ("one", "two"):
+        await client.patch(f"{REGS}/{REG}1", json={"description": text})
+    await asyncio.sleep(0.2)
+    assert len(receiver.received) == 1  # held until the period ends
+    notes = await receiver.wait_for(2, timeout=3)
+    assert notes[1].body["triggerReason"] == "updated"
+    assert notes[1].body["data"][0]["description"] == "two"
+    await asyncio.sleep(0.6)
+    assert len(receiver.received) == 2
+
+
 async def test_json_ld_notification_and_failures(client: TestClient, receiver: Receiver) -> None:
     receiver.statuses["down"] = 500
     await post(client, REGS, registration())
