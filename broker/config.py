@@ -426,8 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="NGSI-LD context broker (ETSI GS CIM 009). Every option can also be set "
         "with the environment variable shown; a flag wins over the variable.",
         epilog="Other commands: 'ngsi-ld-broker demo' (the broker with a generated smart "
-        "lampposts city and its live readings) and 'ngsi-ld-broker load FILE...' (open-data "
-        "files into a broker or a store); each has its own --help.",
+        "lampposts city and its live readings), 'ngsi-ld-broker load FILE...' (open-data "
+        "files into a broker or a store) and 'ngsi-ld-broker api-key NAME TENANT:ROLE...' "
+        "(a key for --api-keys); each has its own --help.",
     )
     for opt in OPTIONS:
         parser.add_argument(

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import orjson
+import pytest
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
 from broker.app import create_app
+from broker.auth import ApiKeys, apikeys
 from broker.auth.policy import (
     ROUTES,
     Decision,
@@ -111,3 +116,19 @@ def test_a_decision_follows_the_highest_applicable_grant(grants: dict[str, Role]
     applicable = [role for name, role in grants.items() if name in (tenant, "*")]
     expected = bool(applicable) and max(applicable) >= needed
     assert (decision is Decision.ALLOW) == expected
+
+
+def test_the_api_key_command_makes_a_key_its_file_accepts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert apikeys.main(["iot-agent", "city:writer", "@default:reader"]) == 0
+    out = capsys.readouterr().out
+    key = out.split("key:")[1].split()[0]
+    entry = orjson.loads(out.split("entry:")[1])
+    assert key not in out.split("entry:")[1]  # the file holds the hash, never the key
+    path = tmp_path / "keys.json"
+    path.write_bytes(orjson.dumps({"keys": [entry]}))
+    keys = ApiKeys.load(str(path))
+    principal = keys.principal(key)
+    assert principal is not None and principal.subject == "api-key:iot-agent"
+    assert principal.grants == {"city": Role.WRITER, "": Role.READER}
+    assert keys.principal(key[:-1]) is None and keys.principal("") is None

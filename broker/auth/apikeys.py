@@ -14,9 +14,11 @@ time, with no early exit, so the answer time tells nothing about the entries.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import hmac
 import secrets
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ import orjson
 
 from broker.auth.policy import Principal, grants_of
 
-__all__ = ["ApiKeys", "new_key"]
+__all__ = ["ApiKeys", "main", "new_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +85,20 @@ def new_key(name: str, roles: Sequence[str]) -> tuple[str, dict[str, object]]:
     key = secrets.token_urlsafe(32)
     return key, {"name": name, "sha256": hashlib.sha256(key.encode()).hexdigest(),
                  "roles": list(roles)}
+
+
+def main(argv: Sequence[str]) -> int:
+    """``ngsi-ld-broker api-key NAME TENANT:ROLE...``: a new key, and its --api-keys entry."""
+    parser = argparse.ArgumentParser(
+        prog="ngsi-ld-broker api-key",
+        description="Make an API key: the key goes to the client (shown once), the entry "
+        "printed after it goes in the --api-keys file (it holds only the key's SHA-256).")
+    parser.add_argument("name", help="who the key is for (shown in the log)")
+    parser.add_argument("roles", nargs="+", metavar="TENANT:ROLE",
+                        help="e.g. city:writer (@default is the default tenant, * every tenant)")
+    args = parser.parse_args(list(argv))
+    if not grants_of(args.roles):
+        parser.error("no TENANT:ROLE among the roles (roles: reader, writer, admin)")
+    key, entry = new_key(args.name, args.roles)
+    sys.stdout.write(f"key:   {key}\nentry: {orjson.dumps(entry).decode()}\n")
+    return 0
