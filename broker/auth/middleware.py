@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -50,6 +50,8 @@ class Authentication:
     tokens: TokenVerifier | None = None
     api_keys: ApiKeys | None = None
     multi_tenancy: bool = True
+    #: (method, canonical path) -> its rule, looked up once per route
+    _needs: dict[tuple[str, str], Need | None] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Authentication:
@@ -104,7 +106,11 @@ class Authentication:
         resource = match.route.resource
         if request.method == "OPTIONS" or resource is None or match.http_exception is not None:
             return await handler(request)
-        need = need_of(match.route.method, resource.canonical)
+        route = (match.route.method, resource.canonical)
+        try:
+            need = self._needs[route]
+        except KeyError:
+            need = self._needs[route] = need_of(*route)
         if need is not None and need.role is None:
             return await handler(request)
         tenant = self._tenant(request, need)
