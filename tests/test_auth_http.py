@@ -6,6 +6,7 @@ key set on loopback; the broker reads it at start, as it would Keycloak's.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import time
@@ -361,3 +362,28 @@ async def test_auth_off_changes_nothing(tmp_path: Path) -> None:
         assert (await client.delete("/ngsi-ld/v1/entities?type=Lamp")).status == 204
     finally:
         await client.close()
+
+
+async def test_many_requests_with_a_new_key_share_one_read(broker: TestClient,
+                                                           issuer: Issuer) -> None:
+    new_key = issuer.rotate()
+    token = issuer.token(["city:reader"], key=new_key)
+    responses = await asyncio.gather(*(
+        broker.get("/ngsi-ld/v1/types", headers=_as(token)) for _ in range(20)))
+    assert {response.status for response in responses} <= {200, 404}
+    assert issuer.reads == 2  # at start, then once for the twenty
+
+
+async def test_the_explorer_stream_names_its_tenant_in_the_query(broker: TestClient,
+                                                                 issuer: Issuer) -> None:
+    await _create(broker, issuer.token(["city:writer", "opendata:writer"]))
+    await _create(broker, issuer.token(["opendata:writer"]), tenant="opendata")
+    reader = issuer.token(["city:reader"])
+    for token, tenant, status in ((reader, "city", 200), (reader, "farm", 403),
+                                  (None, "opendata", 200), (None, "city", 401)):
+        headers = _as(token, tenant=None)
+        async with broker.get(f"/explorer/events?tenant={tenant}", headers=headers) as response:
+            assert response.status == status, (tenant, status)
+    # the tenant list is the operator's
+    await _problem(await broker.get("/explorer/tenants", headers=_as(reader)), 403, FORBIDDEN)
+    assert (await broker.get("/explorer/", headers=_as(None))).status == 200

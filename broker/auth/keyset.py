@@ -82,14 +82,19 @@ class KeySet:
         if time.monotonic() - self.loaded_at > self.max_age:
             self._reload_soon()
         key = self._lookup(kid)
-        if key is None and time.monotonic() - self._last_refetch >= self.refetch_interval:
+        if key is not None:
+            return key
+        in_flight = self._loading is not None and not self._loading.done()
+        if not in_flight:
+            if time.monotonic() - self._last_refetch < self.refetch_interval:
+                return None
             self._last_refetch = time.monotonic()
-            try:
-                await self._shared_reload()
-            except KeySetError as exc:
+        try:  # a read already under way is joined, whatever the rate limit
+            await self._shared_reload()
+        except KeySetError as exc:
+            if not in_flight:
                 log.warning("cannot read the token signing keys again: %s", exc)
-            key = self._lookup(kid)
-        return key
+        return self._lookup(kid)
 
     @property
     def available(self) -> bool:
