@@ -139,7 +139,7 @@ class Authentication:
 
     def _tenant(self, request: web.Request, need: Need | None) -> str:
         if need is not None and need.tenant_from is TenantFrom.QUERY:
-            return tenant_name(request.query.get("tenant"), None, multi_tenancy=True)
+            return tenant_name(request.query.get("tenant"), None, self.multi_tenancy)
         headers = request.headers
         return tenant_name(joined(headers, "NGSILD-Tenant"), joined(headers, "Fiware-Service"),
                            self.multi_tenancy)
