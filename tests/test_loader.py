@@ -277,7 +277,7 @@ def test_loading_into_a_broker_with_auth_on_needs_a_key(tmp_path: Path) -> None:
         assert code == 2 and "HTTP 401" in err  # no key: the load cannot run
         code, out, err = run(str(source), "--url", broker.url, "--tenant", "city", "--token",
                              key, "--state-dir", str(tmp_path / "state2"))
-        assert code == 0, err
+        assert code == 0 and "loaded 2 entities" in out, err
         # city is public (the flag repeated): anyone reads it, nobody anonymous writes it
         request = urllib.request.Request(broker.url + "/ngsi-ld/v1/entities?type=Streetlight",
                                          headers={"NGSILD-Tenant": "City"})
