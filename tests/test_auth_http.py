@@ -7,6 +7,7 @@ key set on loopback; the broker reads it at start, as it would Keycloak's.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import re
 import time
@@ -387,3 +388,25 @@ async def test_the_explorer_stream_names_its_tenant_in_the_query(broker: TestCli
     # the tenant list is the operator's
     await _problem(await broker.get("/explorer/tenants", headers=_as(reader)), 403, FORBIDDEN)
     assert (await broker.get("/explorer/", headers=_as(None))).status == 200
+
+
+def _unsigned(header: dict[str, Any], payload: dict[str, Any]) -> str:
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(orjson.dumps(value)).rstrip(b"=").decode()
+
+    return f"{part(header)}.{part(payload)}."
+
+
+@pytest.mark.parametrize("authorization", [
+    "Bearer", "Bearer ", "Bearer  x", "bearer x.y.z", "Bearer a.b", "Bearer ....",
+    "Bearer eyJ.eyJ.sig", "Bearer \u00e9t\u00e9.\u00e9.\u00e9", "Token abc", "Basic Zm9vOmJhcg==",
+    "Bearer " + "A" * 8000,
+    "Bearer " + _unsigned({"alg": "none", "kid": "k1"}, {"iss": "x", "aud": AUDIENCE}),
+    "Bearer " + _unsigned({"alg": "RS256", "kid": 7}, {"iss": "x"}) + "c2ln",
+    "Bearer " + _unsigned({"alg": "RS256", "kid": "k1"}, {"iss": "x"}) + "c2ln",
+])
+async def test_a_malformed_credential_is_401_never_a_500(broker: TestClient,
+                                                         authorization: str) -> None:
+    response = await broker.get("/ngsi-ld/v1/types", headers={
+        "Authorization": authorization.encode("utf-8").decode("latin-1")})
+    await _problem(response, 401, UNAUTHORIZED)

@@ -8,7 +8,13 @@ the tenant that added it (5.13, 5.5.10).
 
 from __future__ import annotations
 
+import pytest
 from aiohttp.test_utils import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ngsi_ld.errors import BadRequestData
+from ngsi_ld.headers import tenant_name
 
 ENTITY = {"id": "urn:ngsi-ld:Lamp:t1", "type": "Lamp", "power": {"type": "Property", "value": 3}}
 BAD_REQUEST_DATA = "https://uri.etsi.org/ngsi-ld/errors/BadRequestData"
@@ -61,3 +67,26 @@ async def test_a_hosted_context_is_private_to_its_tenant(client: TestClient) -> 
     response = await client.get(location, headers={"Fiware-Service": "A"})
     assert response.status == 200 and "PrivateTerm" in await response.text()
     assert (await client.delete(location, headers={"NGSILD-Tenant": "a"})).status == 204
+
+
+_names = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-",
+                 min_size=1, max_size=50)
+
+
+@given(_names, st.booleans(), st.booleans())
+def test_any_spelling_of_a_name_in_either_header_is_one_tenant(
+        name: str, upper: bool, alias: bool) -> None:
+    spelled = name.upper() if upper else name.swapcase()
+    by_header = tenant_name(None, spelled, True) if alias else tenant_name(spelled, None, True)
+    assert by_header == name.lower() == tenant_name(name, name.upper(), True)
+
+
+@given(_names, _names)
+def test_two_names_are_one_tenant_or_a_400(first: str, second: str) -> None:
+    if first.lower() == second.lower():
+        assert tenant_name(first, second, True) == first.lower()
+    else:
+        with pytest.raises(BadRequestData, match="different tenants"):
+            tenant_name(first, second, True)
+        with pytest.raises(BadRequestData, match="different tenants"):
+            tenant_name(f"{first}, {second}", None, True)
