@@ -120,10 +120,10 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, PUT, DELETE, OPTIONS"
         response.headers["Access-Control-Allow-Headers"] = (
-            "Content-Type, Accept, Link, NGSILD-Tenant, Fiware-Service, Authorization"
+            "Content-Type, Accept, Link, NGSILD-Tenant, Fiware-Service, Authorization, X-API-Key"
         )
         response.headers["Access-Control-Expose-Headers"] = (
-            "Link, Location, NGSILD-Results-Count, NGSILD-Tenant, X-Request-Id"
+            "Link, Location, NGSILD-Results-Count, NGSILD-Tenant, X-Request-Id, WWW-Authenticate"
         )
     route = request.match_info.route.resource
     name = route.canonical if route is not None else "unmatched"
