@@ -30,13 +30,16 @@ from broker.metrics import Metrics
 from broker.preconditions import length_required
 from broker.schemas import ModelSchemas, validating
 from broker.service import Service
-from broker.state import BROKER, MANAGER, Broker, broker_of
+from broker.service.registry import COLLECTION as REGISTRATIONS
+from broker.state import BROKER, CSOURCE_SUBSCRIPTIONS, MANAGER, Broker, broker_of
 from broker.web import Handler, add_route
 from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError
 from storage import open_store
 from storage.base import Store
 from storage.sharing import shared
 from subscriptions import Delivery, LeaseOwner, SubscriptionManager
+from subscriptions.registrations import COLLECTION as CSOURCE_COLLECTION
+from subscriptions.registrations import RegistrationSubscriptions
 from subscriptions.repository import COLLECTION
 
 __all__ = ["BROKER", "Broker", "add_route", "broker_of", "create_app", "problem_response"]
@@ -161,7 +164,15 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     service = Service(settings, store, resolver, metrics=metrics)
     sweeper = service.expiry = ExpirySweeper(unchecked, partial(service.commit, store=unchecked))
     node = _cluster_node(settings, service, resolver)
+    if node is not None:
+        node.on_record(REGISTRATIONS, service.registry.reload)
     manager = _subscription_manager(settings, service, resolver, node)
+    # 5.11: same delivery (HTTP pool, MQTT connections, retries) as entity subscriptions
+    csource_subs = RegistrationSubscriptions(
+        service.store, resolver, service.registry.of, manager.delivery, service.metrics,
+        queue_size=settings.notification_queue_size)
+    if node is not None:
+        node.on_record(CSOURCE_COLLECTION, csource_subs.reload)
     middlewares = [edge_middleware]
     auth = None
     if settings.auth != "off":  # ValueError for options that do not fit: the CLI reports it
@@ -175,6 +186,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     )
     app[BROKER] = Broker(service=service, resolver=resolver, subscriptions=manager, node=node)
     app[MANAGER] = manager
+    app[CSOURCE_SUBSCRIPTIONS] = csource_subs
+    unheard = service.registry.on_change(csource_subs.on_registration, remote=False)
     unsubscribe = service.events.subscribe(manager.on_change, concerns=manager.index.concerns)
 
     async def startup(app: web.Application) -> None:
@@ -182,19 +195,25 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         await resolver.start()
         if node is not None:
             await node.begin()  # before anything is loaded: no change falls in between
+        await service.registry.load()
         await manager.start()
+        await csource_subs.start()
 
     async def follow(app: web.Application) -> None:
         if node is not None:
             node.start()
         sweeper.start()  # after the subscriptions loaded: they hear of the deletions
+        service.registry.start()
 
     async def shutdown(app: web.Application) -> None:
         unsubscribe()
+        unheard()
+        await csource_subs.close()  # before the manager closes the delivery they share
         await manager.close()
 
     async def cleanup(app: web.Application) -> None:
         await sweeper.close()
+        await service.registry.close()
         if node is not None:
             await node.close()
         await resolver.close()

@@ -8,6 +8,8 @@ from aiohttp import web
 
 from broker.routes import (
     batch,
+    csource_registrations,
+    csource_subscriptions,
     discovery,
     entities,
     jsonld_contexts,
@@ -30,6 +32,8 @@ def setup(app: web.Application) -> None:
     batch.setup(app)
     query.setup(app)
     subscriptions.setup(app)
+    csource_registrations.setup(app)
+    csource_subscriptions.setup(app)
     discovery.setup(app)
     snapshots.setup(app)
     source_identity.setup(app)
