@@ -27,11 +27,13 @@ from broker.expiry import ExpirySweeper
 from broker.http import PREFERENCE_APPLIED, json_response, version_applied
 from broker.metrics import Metrics
 from broker.preconditions import length_required
+from broker.retention import RetentionSweeper
 from broker.schemas import ModelSchemas, validating
 from broker.service import Service
 from broker.state import BROKER, MANAGER, Broker, broker_of
 from broker.web import Handler, add_route
 from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError
+from ngsi_ld.temporal import parse_duration
 from storage import open_store
 from storage.base import Store
 from storage.sharing import shared
@@ -159,6 +161,9 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     metrics = Metrics()
     service = Service(settings, store, resolver, metrics=metrics)
     sweeper = service.expiry = ExpirySweeper(unchecked, partial(service.commit, store=unchecked))
+    history = service.history
+    retention = (RetentionSweeper(history, parse_duration(settings.temporal_retention))
+                 if history is not None and settings.temporal_retention else None)
     node = _cluster_node(settings, service, resolver)
     manager = _subscription_manager(settings, service, resolver, node)
     app = web.Application(
@@ -182,6 +187,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         if node is not None:
             node.start()
         sweeper.start()  # after the subscriptions loaded: they hear of the deletions
+        if retention is not None:
+            retention.start()
 
     async def shutdown(app: web.Application) -> None:
         unsubscribe()
@@ -189,6 +196,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
 
     async def cleanup(app: web.Application) -> None:
         await sweeper.close()
+        if retention is not None:
+            await retention.close()
         if node is not None:
             await node.close()
         await resolver.close()

@@ -34,6 +34,7 @@ from ..base import (
     Entity,
     Mutation,
     Outcome,
+    Recorder,
     Store,
 )
 from ..helpers import check_page
@@ -231,8 +232,12 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
             doc = await self._coll(tenant, ENTITIES).find_one({"_id": entity_id})
         return None if doc is None else from_document(doc)
 
-    async def modify(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
-        """Apply ``mutation`` atomically (conditional write on ``version``, retried)."""
+    async def modify(self, tenant: str, entity_id: str, mutation: Mutation, *,
+                     record: Recorder | None = None) -> Change:
+        """Apply ``mutation`` atomically (conditional write on ``version``, retried).
+
+        ``record``: this backend keeps no temporal history yet; it is ignored.
+        """
         async with self._locks.hold([(tenant, entity_id)]):
             return await self.modify_unlocked(tenant, entity_id, mutation)
 
@@ -280,7 +285,8 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
         return True
 
     async def modify_many(
-        self, tenant: str, mutations: Sequence[tuple[str, Mutation]]
+        self, tenant: str, mutations: Sequence[tuple[str, Mutation]], *,
+        record: Recorder | None = None,
     ) -> list[Outcome]:
         """Each mutation whole or not at all; one ``bulk_write(ordered=False)`` (mongo_batch)."""
         if not mutations:
