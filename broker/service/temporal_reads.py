@@ -39,6 +39,7 @@ from ngsi_ld.params import Params, comma_list, flag
 from ngsi_ld.projection import Projection
 from ngsi_ld.query import EntityQuery, matches
 from ngsi_ld.query.body import post_queries
+from ngsi_ld.query.linked import linked_depth
 from ngsi_ld.query.selectors import resolve, type_selector
 from ngsi_ld.temporal import (
     SCOPE,
@@ -82,6 +83,15 @@ class _Read:
     lang: str | None
     pick: frozenset[str] | None
     omit: frozenset[str] | None
+
+    def check(self) -> _Read:
+        """5.7.4.4: a temporal query has no Linked Entity retrieval, so no q term on a
+        Linked Entity's attributes (ETSI 5741_01_03)."""
+        for selector in self.selectors:
+            if selector.q is not None and linked_depth(selector.q):
+                raise BadRequestData("a temporal query cannot filter on Linked Entity "
+                                     "attributes (5.7.4.4)")
+        return self
 
     @property
     def filtered(self) -> bool:
@@ -138,6 +148,9 @@ async def retrieve_temporal(service: Service, call: Call, entity_id: str) -> Rep
     if not found:
         raise ResourceNotFound(f"temporal entity {entity_id} has none of the attributes asked")
     data, headers, status = _answer(service, ctx, read, found)
+    if not data[0]:
+        # 4.21 and 5.7.3.4: pick and omit left nothing of the Entity (ETSI 020_23)
+        raise ResourceNotFound(f"pick and omit leave nothing of temporal entity {entity_id}")
     return await entity_reply(service, data[0], media, client_context, status, headers)
 
 
@@ -151,7 +164,7 @@ async def query_temporal(service: Service, call: Call) -> Reply:
     options = parse_temporal_options(plain)
     selector = query_of(service, params, ctx)
     read = _representation(params, ctx, query, options, [selector])
-    return await _query(service, history, call, ctx, media, client_context, read)
+    return await _query(service, history, call, ctx, media, client_context, read.check())
 
 
 # 5.7.4 Query Temporal Evolution of Entities (POST /temporal/entityOperations/query)
@@ -171,7 +184,7 @@ async def query_temporal_post(service: Service, call: Call, body: Body) -> Reply
     read = _Read(query, options, [resolve(ctx, s) for s in selectors],
                  None if names is None else sorted(names), view.get("datasetId"),
                  view.get("lang"), _names(ctx, pick), _names(ctx, omit))
-    return await _query(service, history, call, ctx, media, client_context, read)
+    return await _query(service, history, call, ctx, media, client_context, read.check())
 
 
 async def _query(service: Service, history: TemporalHistory, call: Call, ctx: ActiveContext,
@@ -186,13 +199,11 @@ async def _query(service: Service, history: TemporalHistory, call: Call, ctx: Ac
     records = await _records(history, tenant, read.selectors)
     if descending:
         records.reverse()
-    if read.filtered or read.attrs is not None:
-        found = await _select(service, history, tenant, records, read)
-        total = len(found)
-        found = found[offset:offset + limit]
-    else:
-        total = len(records)
-        found = await _select(service, history, tenant, records[offset:offset + limit], read)
+    # 5.7.4.4: an Entity without instances in the window is not part of the answer
+    # (ETSI 021_13): which ones are is only known after reading them, then paged
+    found = await _select(service, history, tenant, records, read, in_window=True)
+    total = len(found)
+    found = found[offset:offset + limit]
     data, headers, status = _answer(service, ctx, read, found)
     if count:
         headers[RESULTS_COUNT] = str(total)
@@ -227,8 +238,10 @@ def _in_datasets(inst: Instance, dataset_ids: list[str] | None) -> bool:
 
 
 async def _select(service: Service, history: TemporalHistory, tenant: str,
-                  records: list[EntityRecord], read: _Read) -> list[_Found]:
-    """The Entities of ``records`` the read selects, with their instances or aggregation."""
+                  records: list[EntityRecord], read: _Read, *,
+                  in_window: bool = False) -> list[_Found]:
+    """The Entities of ``records`` the read selects, with their instances or aggregation;
+    ``in_window``: only those with instances in the window."""
     if not records:
         return []
     ids = [r.entity_id for r in records]
@@ -237,7 +250,8 @@ async def _select(service: Service, history: TemporalHistory, tenant: str,
         stored = await history.aggregate_history(tenant, ids, read.attrs, query, aggregation)
         if stored is not None:
             return [_Found(r, {}, _shown(stored.get(r.entity_id, {}), read))
-                    for r in records if read.attrs is None or stored.get(r.entity_id)]
+                    for r in records
+                    if not (in_window or read.attrs is not None) or stored.get(r.entity_id)]
     per_series = None
     if aggregation is None and not read.filtered:
         per_series = instance_limit(query, service.settings.temporal_instance_limit)[0] + 1
@@ -258,8 +272,8 @@ async def _select(service: Service, history: TemporalHistory, tenant: str,
             continue
         if read.attrs is not None:
             series.pop(SCOPE, None)
-            if not series:
-                continue
+        if not series and (in_window or read.attrs is not None):
+            continue
         aggregated = None if aggregation is None else _shown(aggregate(series, aggregation,
                                                                        query), read)
         found.append(_Found(record, series, aggregated))

@@ -38,7 +38,8 @@ def can_aggregate(query: TemporalQuery, aggregation: Aggregation) -> bool:
             and NUMERIC_METHODS.issuperset(aggregation.methods))
 
 
-def _result(method: AggrMethod, n: int, s: float, mn: float, mx: float, sq: float) -> Any:
+def _result(method: AggrMethod, n: int, s: float, mn: float, mx: float, sq: float,
+            deviation: float) -> Any:
     if method == "totalCount":
         return n
     if method == "sum":
@@ -51,8 +52,7 @@ def _result(method: AggrMethod, n: int, s: float, mn: float, mx: float, sq: floa
         return float(mx)
     if method == "sumsq":
         return float(sq)
-    mean = s / n
-    return math.sqrt(max(0.0, sq / n - mean * mean))
+    return math.sqrt(max(0.0, deviation / n))
 
 
 def aggregate_sql(
@@ -64,27 +64,44 @@ def aggregate_sql(
     assert query.lower is not None
     start = query.lower
     period = aggregation.period.boundary(start, 1) - start
-    where = [f"s.tenant = ? AND s.entity_id IN ({','.join('?' * len(entity_ids))})"]
-    args: list[Any] = [start, period, tenant, *entity_ids]
+    args: dict[str, Any] = {"tenant": tenant, "start": start, "period": period}
+    ids = ", ".join(f":e{n}" for n in range(len(entity_ids)))
+    args.update({f"e{n}": entity_id for n, entity_id in enumerate(entity_ids)})
+    where = [f"s.tenant = :tenant AND s.entity_id IN ({ids})",
+             f"i.flags & {OBSERVED} AND i.t >= :start AND i.del IS NULL"]
     if attributes is not None:
-        where.append(f"s.attribute IN ({','.join('?' * (len(attributes) + 1))})")
-        args.extend([*attributes, SCOPE])
-    where.append(f"i.flags & {OBSERVED} AND i.t >= ? AND i.del IS NULL")
-    args.append(start)
+        names = ", ".join(f":a{n}" for n in range(len(attributes)))
+        args.update({f"a{n}": name for n, name in enumerate(attributes)})
+        where.append(f"s.attribute IN ({names}, :scope)")
+        args["scope"] = SCOPE
     if query.upper is not None:
-        where.append("i.t < ?")
-        args.append(query.upper)
-    rows = conn.execute(
-        "SELECT s.sid, s.entity_id, s.attribute, s.dataset_id, (i.flags >> 1) & 15,"
-        " (i.t - ?) / ? AS k, count(*), count(i.num), sum(i.num), min(i.num), max(i.num),"
-        " sum(i.num * i.num), sum(i.ext IS NOT NULL AND instr(i.ext, 'expiresAt') > 0)"
+        where.append("i.t < :end")
+        args["end"] = query.upper
+    # the rows of the window with their period k; then one group per series, kind, k
+    rows = (
+        "WITH r AS (SELECT s.sid AS sid, s.entity_id AS eid, s.attribute AS attr,"
+        " s.dataset_id AS ds, (i.flags >> 1) & 15 AS kind, (i.t - :start) / :period AS k,"
+        " i.num AS num, i.ext IS NOT NULL AND instr(i.ext, 'expiresAt') > 0 AS transient"
         " FROM temporal_series s JOIN temporal_instances i ON i.sid = s.sid"
-        f" WHERE {' AND '.join(where)} GROUP BY s.sid, (i.flags >> 1) & 15, k"
-        " ORDER BY s.sid, k", args).fetchall()
+        f" WHERE {' AND '.join(where)}),"
+        " g AS (SELECT sid, kind, k, eid, attr, ds, count(*) AS n, count(num) AS nn,"
+        " sum(num) AS s, min(num) AS mn, max(num) AS mx, sum(num * num) AS sq,"
+        " avg(num) AS mean, sum(transient) AS tr FROM r GROUP BY sid, kind, k)")
+    if "stddev" in aggregation.methods:
+        # the squared deviations from each period's mean, in a second pass: the
+        # shortcut sq/n - mean^2 loses every digit when the spread is small
+        sql = (f"{rows} SELECT g.sid, g.kind, g.k, g.eid, g.attr, g.ds, g.n, g.nn, g.s, g.mn,"
+               " g.mx, g.sq, g.tr, sum((r.num - g.mean) * (r.num - g.mean)) FROM g"
+               " JOIN r ON r.sid = g.sid AND r.kind = g.kind AND r.k = g.k"
+               " GROUP BY g.sid, g.kind, g.k ORDER BY g.sid, g.k")
+    else:
+        sql = f"{rows} SELECT sid, kind, k, eid, attr, ds, n, nn, s, mn, mx, sq, tr, 0.0" \
+              " FROM g ORDER BY sid, k"
     out: AggregatedHistory = {}
     series: dict[tuple[int, int], AggregatedSeries] = {}
-    for sid, entity_id, attribute, dataset_id, kind, k, n, nn, s, mn, mx, sq, transient in rows:
-        if nn != n or transient:
+    for row in conn.execute(sql, args).fetchall():
+        sid, kind, k, entity_id, attribute, dataset_id, n, nn, s, mn, mx, sq, tr, dev = row
+        if nn != n or tr:
             return None
         key = (sid, kind)
         found = series.get(key)
@@ -95,5 +112,5 @@ def aggregate_sql(
             out.setdefault(entity_id, {}).setdefault(attribute, []).append(found)
         low, high = start + k * period, start + (k + 1) * period
         for method in aggregation.methods:
-            found.results[method].append((_result(method, n, s, mn, mx, sq), low, high))
+            found.results[method].append((_result(method, n, s, mn, mx, sq, dev), low, high))
     return out
