@@ -61,6 +61,7 @@ from ngsi_ld.temporal import (
     select_entity,
     to_micros,
 )
+from ngsi_ld.temporal.body import SIMPLIFIED_MEMBERS
 from ngsi_ld.temporal.window import Series
 from ngsi_ld.timeutil import now_iso
 from ngsi_ld.view import expanded_names, projection
@@ -293,6 +294,8 @@ def _answer(service: Service, ctx: ActiveContext, read: _Read,
     options = read.options
     headers: dict[str, str] = {}
     status = 200
+    kinds: list[dict[str, str]] = [
+        {name: insts[0].kind for name, insts in f.series.items() if insts} for f in found]
     if options.aggregation is None:
         page = paginate([f.series for f in found], read.query,
                         service.settings.temporal_instance_limit)
@@ -302,12 +305,27 @@ def _answer(service: Service, ctx: ActiveContext, read: _Read,
             headers["Content-Range"] = page.content_range.header()
             status = 206
     data = []
-    for f in found:
+    for f, kind_of in zip(found, kinds, strict=True):
         record = f.record
         entity = TemporalEntity(record.entity_id, record.types, f.series, record.created_at,
                                 record.modified_at, record.deleted_at)
-        data.append(render_temporal(
+        rendered = render_temporal(
             entity, fmt=options.format, timeproperty=read.query.timeproperty,
             sys_attrs=options.sys_attrs, lang=read.lang, compact=ctx.compact_iri,
-            pick=read.pick, omit=read.omit, aggregated=f.aggregated))
+            pick=read.pick, omit=read.omit, aggregated=f.aggregated)
+        if options.format == "temporalValues":
+            _emptied(rendered, f.series, kind_of, ctx)
+        data.append(rendered)
     return data, headers, status
+
+
+def _emptied(rendered: dict[str, Any], series: Series, kind_of: dict[str, str],
+             ctx: ActiveContext) -> None:
+    """4.5.9: an Attribute the page cut to nothing is still a simplified Attribute, with
+    no pairs (ETSI 021_15_07 reads its ``values``)."""
+    for name, kind in kind_of.items():
+        if name == SCOPE or series.get(name):
+            continue
+        shown = ctx.compact_iri(name)
+        if rendered.get(shown) == []:
+            rendered[shown] = {"type": kind, SIMPLIFIED_MEMBERS.get(kind, "values"): []}
