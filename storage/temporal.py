@@ -16,7 +16,7 @@ not found.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from ngsi_ld.temporal import (
     AggregatedSeries,
@@ -42,7 +42,9 @@ def instance_number(instance_id: str) -> int | None:
     if not instance_id.startswith(INSTANCE_PREFIX):
         return None
     digits = instance_id[len(INSTANCE_PREFIX):]
-    return int(digits) if digits.isdigit() and len(digits) < 19 else None
+    if not digits.isdigit() or len(digits) > 19 or int(digits) >= 2**63:
+        return None  # not one of ours: an int64 (SQLite, MongoDB) holds them all
+    return int(digits)
 
 
 def merge_record(stored: EntityRecord | None, new: EntityRecord) -> EntityRecord:
@@ -138,8 +140,3 @@ class TemporalHistory(abc.ABC):
     async def drop_history_before(self, cutoff: int) -> int:
         """``--temporal-retention``: remove the instances whose time (observedAt, else
         when they were written) is before ``cutoff`` (µs), in every tenant; how many."""
-
-
-def by_key(instances: Sequence[Instance]) -> Mapping[tuple[str, str | None, int], Instance]:
-    """The instances that have a key (:attr:`Instance.key`), by key."""
-    return {inst.key: inst for inst in instances if inst.key is not None}

@@ -184,7 +184,8 @@ class TemporalContract:
         for minute in range(5):
             await write(store, tenant, reading("urn:e:1", minute, minute), "urn:e:1")
         removed = await history(store).drop_history_before(START + 2 * 60_000_000)
-        assert removed >= 2
+        # how many the sweep itself removed: MongoDB's TTL index may have been first
+        assert removed in (0, 2)
         left = (await history(store).read_history(tenant, ["urn:e:1"], None,
                                                   TemporalQuery()))["urn:e:1"]
         assert sorted(i.value for i in left) == [2, 3, 4]
@@ -229,8 +230,8 @@ class TemporalContract:
         stored = await h.aggregate_history(tenant, ids, None, query, aggregation)
         sql_case = (numeric and timerel != "before" and period != "PT0S"
                     and "distinctCount" not in methods)
-        if store.kind == "sqlite" and sql_case:
-            assert stored is not None, "SQLite aggregates numbers in SQL"
+        if store.kind in ("sqlite", "mongodb") and sql_case:
+            assert stored is not None, "the store aggregates numbers itself"
         for entity_id in ids:
             expected = aggregate(select(everything.get(entity_id, []), query), aggregation, query)
             if stored is None:

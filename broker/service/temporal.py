@@ -14,7 +14,7 @@ OperationNotSupported (501).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from broker.service.answers import link_only
@@ -91,7 +91,7 @@ def _current_state(entity_id: str, latest: dict[str, Any], now: str) -> Mutation
         if current is None:
             if not latest.get("type"):
                 return None
-            return operations.create_entity(latest, now, check_nulls=False)(None)
+            return operations.create_entity(cast(Entity, latest), now, check_nulls=False)(None)
         attrs = current.get("attrs") or {}
         newer = {name: kept for name, insts in latest["attrs"].items()
                  for kept in [[i for i in insts if _newer(i, attrs.get(name))]] if kept}
@@ -100,7 +100,7 @@ def _current_state(entity_id: str, latest: dict[str, Any], now: str) -> Mutation
             fragment["type"] = latest["type"]
         if not newer and not set(fragment.get("type", ())) - set(current.get("type", ())):
             return current
-        return operations.append_attributes(entity_id, fragment, now)(current)
+        return operations.append_attributes(entity_id, cast(Entity, fragment), now)(current)
 
     return mutation
 
