@@ -149,12 +149,19 @@ async def append_temporal_attrs(service: Service, call: Call, entity_id: str,
     return empty(204, await link_only(service, body.client_context))
 
 
+def _gone(current: Entity | None) -> Entity | None:
+    return None
+
+
 # 5.6.16 Delete Temporal Representation of an Entity
 async def delete_temporal(service: Service, call: Call, entity_id: str) -> Reply:
+    """The Entity's temporal evolution and, as a temporal POST creates it, its current
+    state (what a user of Stellio's temporal API expects: nothing of it is left)."""
     history = history_of(service)
     tenant = await service.tenant(call)
     if not await history.delete_history(tenant, entity_id):
         raise ResourceNotFound(f"temporal entity {entity_id} not found")
+    await service.commit(tenant, entity_id, _gone, record=False)
     return empty(204)
 
 
