@@ -197,7 +197,11 @@ async def _query(service: Service, history: TemporalHistory, call: Call, ctx: Ac
     order = params.get("orderBy")
     descending = parse_temporal_order(order) if order is not None else False
     tenant = await service.tenant(call, read=True)
-    records = await _records(history, tenant, read.selectors)
+    # an Entity deleted from the current state keeps its evolution, retrieved by id
+    # (5.7.3, ETSI 422_07_03), but a query selects the Entities that exist (see
+    # docs/temporal.md, phase 2 readings)
+    records = [r for r in await _records(history, tenant, read.selectors)
+               if r.deleted_at is None]
     if descending:
         records.reverse()
     # 5.7.4.4: an Entity without instances in the window is not part of the answer

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from ngsi_ld.temporal import (
@@ -48,6 +49,11 @@ class SqliteHistory(TemporalHistory):
 
     def new_instance_id(self) -> str:
         return f"{INSTANCE_PREFIX}{next(self._ids)}"
+
+    def sync(self, conn: sqlite3.Connection) -> None:
+        """On the writer thread, in a transaction: continue after the largest instance
+        number in the file, which another process sharing it may have raised."""
+        self._ids = itertools.count(history_sql.max_iid(conn) + 1)
 
     def record(self, conn: sqlite3.Connection, tenant: str, history: History) -> None:
         """On the writer thread, in the write's transaction: what a write records."""
@@ -96,8 +102,11 @@ class SqliteHistory(TemporalHistory):
     # -- the temporal API's writes ------------------------------------------------------
     async def add_history(self, tenant: str, histories: Sequence[History]) -> None:
         def run(conn: sqlite3.Connection) -> None:
+            self.sync(conn)  # numbered here, in the transaction: no other writer between
             for history in histories:
-                history_sql.write_history(conn, tenant, history, upserting=True)
+                renumbered = replace(history, instances=tuple(
+                    replace(i, instance_id=self.new_instance_id()) for i in history.instances))
+                history_sql.write_history(conn, tenant, renumbered, upserting=True)
 
         await self._write(run)
 

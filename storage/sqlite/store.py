@@ -178,6 +178,8 @@ class SqliteStore(Store):
             sql.insert_tenant(conn, tenant)  # storing an entity makes its tenant exist
         sql.write_entity(conn, tenant, entity_id, before, after)
         if record is not None:  # the write's history, in its transaction (temporal.md 3.1)
+            if self._origin is not None:  # processes sharing the file number instances too
+                self._history.sync(conn)
             history = record(before, after, self._history.new_instance_id)
             if history is not None:
                 self._history.record(conn, tenant, history)
