@@ -278,6 +278,30 @@ class TemporalContract:
         part = paginate([select(cut.get("urn:e:1", []), query)], query, limit)
         assert whole == part
 
+    async def test_aggregations_follow_corrections_and_retention(self, store: Store) -> None:
+        tenant = fresh_tenant()
+        h = history(store)
+        for minute in range(0, 180, 20):
+            await write(store, tenant, reading("urn:e:1", minute, minute), "urn:e:1")
+        found = (await h.read_history(tenant, ["urn:e:1"], None, TemporalQuery()))["urn:e:1"]
+        by_value = {i.value: i for i in found}
+        await h.replace_history_instance(tenant, "urn:e:1", replace(by_value[20], value=1000))
+        await h.delete_history_instance(tenant, "urn:e:1", P, by_value[160].instance_id)
+        at = format_micros(START + 80 * 60_000_000)
+        fix = {"id": "urn:e:1", "attrs": {P: [{"type": "Property", "value": -5,
+                                               "observedAt": at}]}}
+        await h.add_history(tenant, [temporal_history(fix, DAY, h.new_instance_id)])
+        await h.drop_history_before(START + 30 * 60_000_000)
+        query = TemporalQuery("after", START)
+        aggregation = Aggregation(("totalCount", "sum", "min", "max"), parse_duration("PT1H"))
+        stored = await h.aggregate_history(tenant, ["urn:e:1"], None, query, aggregation)
+        everything = await h.read_history(tenant, ["urn:e:1"], None, query)
+        expected = aggregate(select(everything["urn:e:1"], query), aggregation, query)
+        assert sorted(i.value for i in everything["urn:e:1"]) == [-5, 40, 60, 100, 120, 140]
+        if stored is not None:
+            assert {k: v[0].results for k, v in stored["urn:e:1"].items()} == \
+                {k: v[0].results for k, v in expected.items()}
+
     async def test_scope_is_read_whatever_the_attributes(self, store: Store) -> None:
         tenant = fresh_tenant()
         entity = {**reading("urn:e:1", 1, 0), "scope": ["/a"]}

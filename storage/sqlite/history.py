@@ -22,6 +22,7 @@ from ngsi_ld.temporal import (
 )
 
 from ..temporal import INSTANCE_PREFIX, AggregatedHistory, TemporalHistory, instance_number
+from . import history_rollups as rollups
 from . import history_sql
 from .history_aggregate import aggregate_sql, can_aggregate
 
@@ -144,10 +145,13 @@ class SqliteHistory(TemporalHistory):
             if found is None:
                 return False
             conn.execute("DELETE FROM temporal_instances WHERE iid = ?", (iid,))
+            columns = history_sql.encode(instance, iid)
             conn.execute(
                 "INSERT INTO temporal_instances (sid, t, iid, flags, cre, mod, del, num, val, ext)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (found[0], *history_sql.encode(instance, iid)))
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (found[0], *columns))
+            old = history_sql.encode(found[1], iid)[0]
+            rollups.recompute(conn, [(found[0], old // rollups.HOUR),
+                                     (found[0], columns[0] // rollups.HOUR)])
             return True
 
         done: bool = await self._write(run)
@@ -161,9 +165,12 @@ class SqliteHistory(TemporalHistory):
             return False
 
         def run(conn: sqlite3.Connection) -> bool:
-            if history_sql.find_instance(conn, tenant, entity_id, attribute, iid) is None:
+            found = history_sql.find_instance(conn, tenant, entity_id, attribute, iid)
+            if found is None:
                 return False
             conn.execute("DELETE FROM temporal_instances WHERE iid = ?", (iid,))
+            t = history_sql.encode(found[1], iid)[0]
+            rollups.recompute(conn, [(found[0], t // rollups.HOUR)])
             return True
 
         done: bool = await self._write(run)
@@ -172,10 +179,15 @@ class SqliteHistory(TemporalHistory):
     async def drop_history_before(self, cutoff: int) -> int:
         # in batches, so that one sweep never holds the writer for long
         total = 0
-        while True:
-            removed: int = await self._write(lambda conn: conn.execute(
+        def run(conn: sqlite3.Connection) -> int:
+            removed: int = conn.execute(
                 "DELETE FROM temporal_instances WHERE iid IN (SELECT iid FROM"
-                " temporal_instances WHERE t < ? LIMIT 10000)", (cutoff,)).rowcount)
+                " temporal_instances WHERE t < ? LIMIT 10000)", (cutoff,)).rowcount
+            rollups.drop_before(conn, cutoff)
+            return removed
+
+        while True:
+            removed: int = await self._write(run)
             total += removed
             if removed < 10000:
                 return total

@@ -22,6 +22,7 @@ from typing import Any
 from ngsi_ld.temporal import SCOPE, AggregatedSeries, Aggregation, AggrMethod, TemporalQuery
 
 from ..temporal import AggregatedHistory
+from .history_rollups import HOUR
 from .history_sql import KINDS, OBSERVED
 
 __all__ = ["NUMERIC_METHODS", "aggregate_sql", "can_aggregate"]
@@ -36,6 +37,12 @@ def can_aggregate(query: TemporalQuery, aggregation: Aggregation) -> bool:
     return (query.timeproperty == "observedAt" and query.lower is not None
             and not period.is_zero and not period.is_calendar
             and NUMERIC_METHODS.issuperset(aggregation.methods))
+
+
+def _on_the_hour(query: TemporalQuery, period: int) -> bool:
+    assert query.lower is not None
+    return (query.lower % HOUR == 0 and period % HOUR == 0
+            and (query.upper is None or query.upper % HOUR == 0))
 
 
 def _result(method: AggrMethod, n: int, s: float, mn: float, mx: float, sq: float,
@@ -87,7 +94,22 @@ def aggregate_sql(
         " g AS (SELECT sid, kind, k, eid, attr, ds, count(*) AS n, count(num) AS nn,"
         " sum(num) AS s, min(num) AS mn, max(num) AS mx, sum(num * num) AS sq,"
         " avg(num) AS mean, sum(transient) AS tr FROM r GROUP BY sid, kind, k)")
-    if "stddev" in aggregation.methods:
+    if _on_the_hour(query, period) and "stddev" not in aggregation.methods:
+        # whole hours from a whole hour: the hourly rollups hold the answer (the
+        # squared deviations of stddev need the instances)
+        series_where = " AND ".join(w for w in where if not w.startswith("i."))
+        if query.upper is not None:
+            args["hend"] = query.upper // HOUR
+        sql = (
+            "SELECT r.sid, r.kind, (r.h * :hour - :start) / :period AS k, s.entity_id,"
+            " s.attribute, s.dataset_id, sum(r.n), sum(r.nn), sum(r.s), min(r.mn), max(r.mx),"
+            " sum(r.sq), sum(r.tr), 0.0 FROM temporal_series s"
+            " JOIN temporal_rollups r ON r.sid = s.sid"
+            f" WHERE {series_where} AND r.h >= :hstart"
+            f"{' AND r.h < :hend' if query.upper is not None else ''}"
+            " GROUP BY r.sid, r.kind, k ORDER BY r.sid, k")
+        args.update(hour=HOUR, hstart=start // HOUR)
+    elif "stddev" in aggregation.methods:
         # the squared deviations from each period's mean, in a second pass: the
         # shortcut sq/n - mean^2 loses every digit when the spread is small
         sql = (f"{rows} SELECT g.sid, g.kind, g.k, g.eid, g.attr, g.ds, g.n, g.nn, g.s, g.mn,"

@@ -35,6 +35,7 @@ from ngsi_ld.temporal import (
 )
 
 from ..temporal import INSTANCE_PREFIX, instance_number, merge_record
+from . import history_rollups as rollups
 
 __all__ = ["SCHEMA", "Series", "create_tables", "decode", "encode", "entity_record",
            "max_iid", "read_series", "series_rows", "write_history"]
@@ -76,6 +77,7 @@ def create_tables(conn: sqlite3.Connection) -> int:
     for statement in SCHEMA.split(";"):
         if statement.strip():
             conn.execute(statement)
+    conn.execute(rollups.SCHEMA)
     return max_iid(conn) + 1
 
 
@@ -232,6 +234,11 @@ def write_history(conn: sqlite3.Connection, tenant: str, history: History, *,
         rows.append((sid, *columns))
     conn.executemany(f"INSERT INTO temporal_instances (sid, {_COLUMNS})"
                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    if upserting:  # some replaced stored instances: their hours are rebuilt
+        rollups.recompute(conn, [(row[0], row[1] // rollups.HOUR) for row in rows
+                                 if row[3] & OBSERVED])
+    else:
+        rollups.add(conn, rows)
 
 
 # -- reads --------------------------------------------------------------------------------
@@ -298,6 +305,7 @@ def _drop_series(conn: sqlite3.Connection, sids: Iterable[int]) -> None:
     for sid in sids:
         conn.execute("DELETE FROM temporal_instances WHERE sid = ?", (sid,))
         conn.execute("DELETE FROM temporal_series WHERE sid = ?", (sid,))
+        rollups.drop_series(conn, sid)
 
 
 def delete_attribute(conn: sqlite3.Connection, tenant: str, entity_id: str, attribute: str,
