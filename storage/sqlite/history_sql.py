@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -86,11 +87,18 @@ def max_iid(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT coalesce(max(iid), 0) FROM temporal_instances").fetchone()[0])
 
 
+@lru_cache(maxsize=65_536)
+def _shortest(text: str) -> tuple[int, bool]:
+    """(instant, whether ``text`` is its shortest form); the same stamps recur."""
+    micros = to_micros(text)
+    return micros, format_micros(micros) == text
+
+
 def _micros(text: str | None, extra: dict[str, Any], key: str) -> int | None:
     if text is None:
         return None
-    micros = to_micros(text)
-    if format_micros(micros) != text:
+    micros, shortest = _shortest(text)
+    if not shortest:
         extra[key] = text  # keep the spelling the client or the broker wrote
     return micros
 
@@ -181,6 +189,15 @@ def records(conn: sqlite3.Connection, tenant: str, ids: Sequence[str] | None,
 
 
 def _put_record(conn: sqlite3.Connection, tenant: str, record: EntityRecord) -> None:
+    # the usual write: the Entity keeps its types, only its stamps move (one statement)
+    types = orjson.dumps(list(record.types))
+    if conn.execute(
+        "UPDATE temporal_entities SET created = coalesce(created, ?),"
+        " modified = coalesce(?, modified), deleted = ?"
+        " WHERE tenant = ? AND entity_id = ? AND types = ?",
+        (record.created_at, record.modified_at, record.deleted_at, tenant, record.entity_id,
+         types)).rowcount:
+        return
     merged = merge_record(entity_record(conn, tenant, record.entity_id), record)
     conn.execute(
         "INSERT OR REPLACE INTO temporal_entities"
