@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from broker.app import create_app
-from broker.config import Settings
+from broker.config import Settings, load_settings
 from broker.retention import RetentionSweeper
 from broker.service import Service
 from broker.state import BROKER
@@ -209,3 +209,16 @@ async def test_retention_sweeper_drops_old_history(client: TestClient) -> None:
     removed = await RetentionSweeper(history_store, parse_duration("P90D")).sweep()
     assert removed == 1
     assert [i["value"] for i in (await history(client))["pm10"]] == [2]
+
+
+@pytest.mark.parametrize("value", ["P0D", "90 days", "PT"])
+def test_a_retention_that_is_no_duration_is_refused(value: str) -> None:
+    with pytest.raises(SystemExit):
+        load_settings(["--temporal-retention", value])
+
+
+def test_the_temporal_options_parse() -> None:
+    settings = load_settings(["--temporal", "off", "--temporal-retention", "P90D",
+                              "--temporal-instance-limit", "100"])
+    assert (settings.temporal, settings.temporal_retention,
+            settings.temporal_instance_limit) == (False, "P90D", 100)
