@@ -28,12 +28,14 @@ from broker.expiry import ExpirySweeper
 from broker.http import PREFERENCE_APPLIED, json_response, version_applied
 from broker.metrics import Metrics
 from broker.preconditions import length_required
+from broker.retention import RetentionSweeper
 from broker.schemas import ModelSchemas, validating
 from broker.service import Service
 from broker.service.registry import COLLECTION as REGISTRATIONS
 from broker.state import BROKER, CSOURCE_SUBSCRIPTIONS, MANAGER, Broker, broker_of
 from broker.web import Handler, add_route
 from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError
+from ngsi_ld.temporal import parse_duration
 from storage import open_store
 from storage.base import Store
 from storage.sharing import shared
@@ -163,6 +165,9 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     metrics = Metrics()
     service = Service(settings, store, resolver, metrics=metrics)
     sweeper = service.expiry = ExpirySweeper(unchecked, partial(service.commit, store=unchecked))
+    history = service.history
+    retention = (RetentionSweeper(history, parse_duration(settings.temporal_retention))
+                 if history is not None and settings.temporal_retention else None)
     node = _cluster_node(settings, service, resolver)
     if node is not None:
         node.on_record(REGISTRATIONS, service.registry.reload)
@@ -204,6 +209,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
             node.start()
         sweeper.start()  # after the subscriptions loaded: they hear of the deletions
         service.registry.start()
+        if retention is not None:
+            retention.start()
 
     async def shutdown(app: web.Application) -> None:
         unsubscribe()
@@ -214,6 +221,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     async def cleanup(app: web.Application) -> None:
         await sweeper.close()
         await service.registry.close()
+        if retention is not None:
+            await retention.close()
         if node is not None:
             await node.close()
         await resolver.close()

@@ -12,6 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ngsi_ld.errors import NgsiLdError
+from ngsi_ld.temporal import parse_duration
+
 CORE_VERSIONS = ("1.3", "1.6", "1.7", "1.8", "1.9")
 #: --auth: off (anyone who reaches the port may do anything), oidc (OpenID Connect
 #: bearer tokens, and API keys when --api-keys names a file), api-keys (API keys only)
@@ -48,6 +51,19 @@ def _core_version(text: str) -> str:
     if version not in CORE_VERSIONS:
         raise ValueError(f"core context version {text!r} not one of {', '.join(CORE_VERSIONS)}")
     return version
+
+
+def _retention(text: str) -> str:
+    """An ISO 8601 duration longer than zero (``P90D``), or "" for no limit."""
+    text = text.strip()
+    if text:
+        try:
+            duration = parse_duration(text, "the retention")
+        except NgsiLdError as exc:
+            raise ValueError(exc.detail) from None
+        if duration.is_zero:
+            raise ValueError("the temporal retention must be longer than zero")
+    return text
 
 
 def _auth_mode(text: str) -> str:
@@ -278,6 +294,32 @@ OPTIONS: tuple[Option, ...] = (
         "layout): a write that breaks one answers 400 (empty: no validation)",
     ),
     Option(
+        "temporal",
+        "--temporal",
+        "NGSI_LD_TEMPORAL",
+        True,
+        _bool,
+        "record the history of every entity write and serve the temporal API "
+        "(off: nothing recorded, /temporal answers 501)",
+    ),
+    Option(
+        "temporal_retention",
+        "--temporal-retention",
+        "NGSI_LD_TEMPORAL_RETENTION",
+        "",
+        _retention,
+        "how long history is kept, an ISO 8601 duration such as P90D (empty: forever)",
+    ),
+    Option(
+        "temporal_instance_limit",
+        "--temporal-instance-limit",
+        "NGSI_LD_TEMPORAL_INSTANCE_LIMIT",
+        10,
+        _positive_int,
+        "most instances of one attribute in one temporal answer (6.3.10; more: 206 "
+        "with Content-Range)",
+    ),
+    Option(
         "explorer",
         "--explorer",
         "NGSI_LD_EXPLORER",
@@ -400,6 +442,9 @@ class Settings:
     public_url: str = ""
     model_schemas: str = ""
     explorer: bool = True
+    temporal: bool = True
+    temporal_retention: str = ""
+    temporal_instance_limit: int = 10
     auth: str = "off"
     auth_issuer: str = ""
     auth_audience: str = ""

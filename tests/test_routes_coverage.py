@@ -63,5 +63,5 @@ async def test_operations_not_implemented_answer_501(client: TestClient) -> None
             assert resp.status == 501, (method, path, body)
             assert body["type"] == "https://uri.etsi.org/ngsi-ld/errors/OperationNotSupported"
             assert part in body["detail"] and body["status"] == 501
-    resp = await client.get(PREFIX + "/temporal/entities/?type=T")  # trailing slash too
+    resp = await client.get(PREFIX + "/entityMap/urn:ngsi-ld:EntityMap:1/")  # trailing slash too
     assert resp.status == 501

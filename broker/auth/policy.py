@@ -156,6 +156,12 @@ ROUTES: dict[tuple[str, str], Need] = {
     ("PATCH", _TEMPORAL + "/{}/attrs/{}/{}"): WRITE,
     ("DELETE", _TEMPORAL + "/{}/attrs/{}/{}"): WRITE,
     ("POST", _API + "/temporal/entityOperations/query"): READ,
+    # an id or attribute name left out of the path: 400 BadRequestData once let in
+    ("POST", _TEMPORAL + "//attrs"): WRITE,
+    ("DELETE", _TEMPORAL + "//attrs/{}"): WRITE,
+    ("PATCH", _TEMPORAL + "//attrs/{}/{}"): WRITE,
+    ("DELETE", _TEMPORAL + "//attrs/{}/{}"): WRITE,
+    ("DELETE", _TEMPORAL + "/{}/attrs//{}"): WRITE,
     # distributed operations: entity maps
     ("GET", _API + "/entityMap/{}"): READ,
     ("PATCH", _API + "/entityMap/{}"): WRITE,

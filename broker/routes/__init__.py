@@ -18,6 +18,7 @@ from broker.routes import (
     source_identity,
     subscriptions,
     system,
+    temporal,
     unsupported,
 )
 
@@ -37,4 +38,5 @@ def setup(app: web.Application) -> None:
     discovery.setup(app)
     snapshots.setup(app)
     source_identity.setup(app)
+    temporal.setup(app)
     unsupported.setup(app)  # last: only what the others left unrouted
