@@ -200,9 +200,14 @@ def sync(
     entity_id: str,
     before: Entity | None,
     after: Entity | None,
+    names: set[str] | None = None,
 ) -> None:
-    """Bring the query indexes of one entity from ``before`` to ``after`` (None: absent)."""
-    names = changed_names(before, after)
+    """Bring the query indexes of one entity from ``before`` to ``after`` (None: absent).
+
+    ``names``: :func:`changed_names` of the two, when the caller has it already.
+    """
+    if names is None:
+        names = changed_names(before, after)
     if not names:
         return
     old, new = value_rows(before, names), value_rows(after, names)

@@ -19,18 +19,22 @@ import orjson
 from ngsi_ld.expiry import earliest_expiry
 
 from ..base import DEFAULT_TENANT, ContextRecord, Entity
+from ..discovery import StatKey, add_stats, stats_delta
 from ..helpers import (
     entity_attr_names,
     entity_types,
 )
 from ..versioned import Versioned
 from . import index as sqlite_index
+from . import stats as sqlite_stats
 
 # 2: the query indexes of sqlite_index (attribute values, R*Tree)
 # 3: entities.version, changed by every write (render caches are keyed by it)
 # 4: entities.expires_at, when the first part of the entity expires (clause 4.22)
-SCHEMA_VERSION = 4
+# 5: discovery_stats, the discovery counters kept on write (sqlite_stats)
+SCHEMA_VERSION = 5
 _INDEXES_SINCE = 2
+_STATS_SINCE = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -147,6 +151,8 @@ def create_schema(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('entity_version', '0')")
     # A file written before schema 2: its entities are not in the query indexes yet.
     sqlite_index.create(conn, rebuild=row is not None and int(row[0]) < _INDEXES_SINCE)
+    # A file written before schema 5: its entities are not counted yet.
+    sqlite_stats.create(conn, rebuild=row is not None and int(row[0]) < _STATS_SINCE)
     conn.execute(
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
         (str(SCHEMA_VERSION),),
@@ -261,8 +267,14 @@ def write_entity(
     entity_id: str,
     before: Entity | None,
     after: Entity | None,
+    pending: dict[StatKey, int] | None = None,
 ) -> None:
-    """Store ``after`` in place of ``before`` (None: delete) and update the index tables."""
+    """Store ``after`` in place of ``before`` (None: delete), update the index tables and
+    the discovery counters.
+
+    ``pending``: the counters' changes are added there (a batch writes their sum
+    once, see sqlite_stats) instead of being written now.
+    """
     if after is None:
         if before is None:
             return
@@ -288,7 +300,13 @@ def write_entity(
         new_attrs = entity_attr_names(after) if after is not None else set()
         if old_attrs != new_attrs:
             _sync_index(conn, "entity_attrs", "attr", tenant, entity_id, old_attrs, new_attrs)
-    sqlite_index.sync(conn, tenant, entity_id, before, after)
+    names = sqlite_index.changed_names(before, after)
+    delta = stats_delta(before, after, names)
+    if pending is None:
+        sqlite_stats.add(conn, tenant, delta)
+    else:
+        add_stats(pending, delta)
+    sqlite_index.sync(conn, tenant, entity_id, before, after, names)
 
 
 def due_expiries(conn: sqlite3.Connection, now: int, limit: int) -> list[tuple[str, str]]:

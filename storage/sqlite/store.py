@@ -43,10 +43,17 @@ from ..base import (
     Outcome,
     Store,
 )
+from ..discovery import (
+    AttributeSummary,
+    StatKey,
+    TypeSummary,
+    attributes_from_stats,
+    types_from_stats,
+)
 from ..helpers import as_ngsi_error, check_page
 from ..sharing import CONTEXT, ENTITY, RECORD, FeedItem
 from ..versioned import Versioned, Wanted
-from . import feed, sql
+from . import feed, sql, stats
 from .execute import run_query, run_query_versioned
 from .index import distinct_keys
 from .threads import Worker
@@ -151,6 +158,7 @@ class SqliteStore(Store):
     def _apply(
         self, conn: sqlite3.Connection, tenant: str, entity_id: str, mutation: Mutation,
         prefetched: dict[str, bytes | None] | None = None,
+        pending: dict[StatKey, int] | None = None,
     ) -> Change:
         # Runs on the writer thread, inside the job's SAVEPOINT.  ``prefetched``:
         # stored documents read for a whole batch, each used once.
@@ -167,7 +175,7 @@ class SqliteStore(Store):
         after = mutation(current)
         if after is not None:
             sql.insert_tenant(conn, tenant)  # storing an entity makes its tenant exist
-        sql.write_entity(conn, tenant, entity_id, before, after)
+        sql.write_entity(conn, tenant, entity_id, before, after, pending)
         if self._origin is not None and (before is not None or after is not None):
             feed.append(conn, self._origin, tenant, ENTITY, entity_id, before=doc,
                         after=None if after is None else orjson.dumps(after))
@@ -204,10 +212,13 @@ class SqliteStore(Store):
                 # One read for the batch; an id given twice is read again, after its
                 # first write.
                 docs = sql.read_docs(conn, tenant, once)
+                pending: dict[StatKey, int] = {}  # the batch's discovery counters, summed
                 outcomes = [
-                    Outcome(entity_id, change=self._apply(conn, tenant, entity_id, m, docs))
+                    Outcome(entity_id,
+                            change=self._apply(conn, tenant, entity_id, m, docs, pending))
                     for entity_id, m in items
                 ]
+                stats.add(conn, tenant, pending)
             except sqlite3.Error:
                 raise
             except Exception:
@@ -293,6 +304,20 @@ class SqliteStore(Store):
     async def attribute_names(self, tenant: str) -> list[str]:
         """Every attribute name some entity has, sorted, from the attribute index."""
         return await self._read(lambda conn: distinct_keys(conn, "entity_attrs", tenant))
+
+    async def type_summaries(
+        self, tenant: str, types: Sequence[str] | None = None
+    ) -> list[TypeSummary]:
+        """A summary per entity type, from the counters kept on write (sqlite_stats)."""
+        rows = await self._read(lambda conn: stats.read(conn, tenant, types=types))
+        return types_from_stats(rows, types)
+
+    async def attribute_summaries(
+        self, tenant: str, names: Sequence[str] | None = None
+    ) -> list[AttributeSummary]:
+        """A summary per attribute name, from the counters kept on write (sqlite_stats)."""
+        rows = await self._read(lambda conn: stats.read(conn, tenant, names=names))
+        return attributes_from_stats(rows, names)
 
     # -- contexts (clause 5.13) -------------------------------------------------------
     async def put_context(self, record: ContextRecord) -> None:
