@@ -39,6 +39,9 @@ CREATE TABLE IF NOT EXISTS attr_values (
     vocab INTEGER NOT NULL,
     PRIMARY KEY (tenant, attr, id, val, vocab)
 ) WITHOUT ROWID;
+-- The ids whose attribute has one value, in id order: an equality term of q reads
+-- only its matches (a count over lanternHeight==10 at 100k: 1 ms instead of 33 ms).
+CREATE INDEX IF NOT EXISTS attr_values_value ON attr_values (tenant, attr, val, id);
 CREATE TABLE IF NOT EXISTS geo_rows (
     rid INTEGER PRIMARY KEY,
     tenant TEXT NOT NULL,

@@ -82,4 +82,17 @@ def read(
     return [((t, a, k), n) for t, a, k, n in conn.execute(sql, params).fetchall()]
 
 
-__all__ = ["add", "create", "read"]
+def implied(conn: sqlite3.Connection, tenant: str, type_name: str, attr: str) -> bool:
+    """Whether every instance of ``attr`` is in an entity of type ``type_name``: its
+    instances counted under that type are all its instances (a query on its values
+    needs no type check)."""
+    (of_type, total) = conn.execute(
+        "SELECT COALESCE(SUM(CASE WHEN type = ? THEN n END), 0),"
+        " COALESCE(SUM(CASE WHEN type = '' THEN n END), 0)"
+        " FROM discovery_stats WHERE tenant = ? AND type IN (?, '') AND attr = ?",
+        (type_name, tenant, type_name, attr),
+    ).fetchone()
+    return bool(total) and of_type == total
+
+
+__all__ = ["add", "create", "implied", "read"]
