@@ -39,6 +39,10 @@ _KEYS = (("entity_types", "type"), ("entity_attrs", "attr"))
 Version = Callable[[sqlite3.Connection], int]
 
 
+def _row_key(row: tuple[str, str, str, object, int]) -> tuple[str, str]:
+    return row[1], row[2]
+
+
 class Rows:
     """What a set of entity writes of one tenant changes in every table (see the module)."""
 
@@ -123,7 +127,7 @@ class Rows:
         if self._upserts:
             conn.executemany(_UPSERT_ENTITY, [
                 (tenant, entity_id, doc, created, modified, version(conn), expires)
-                for entity_id, doc, created, modified, expires in self._upserts
+                for entity_id, doc, created, modified, expires in sorted(self._upserts)
             ])
         for table, column in _KEYS:
             if self._keys_out[table]:
@@ -132,9 +136,10 @@ class Rows:
                     self._keys_out[table],
                 )
             if self._keys_in[table]:
+                # in key order: the B-tree is filled page by page
                 conn.executemany(
                     f"INSERT OR IGNORE INTO {table} (tenant, {column}, id) VALUES (?, ?, ?)",
-                    self._keys_in[table],
+                    sorted(self._keys_in[table]),
                 )
         if self._values_out:
             conn.executemany(
@@ -146,7 +151,7 @@ class Rows:
             conn.executemany(
                 "INSERT OR IGNORE INTO attr_values (tenant, attr, id, val, vocab)"
                 " VALUES (?, ?, ?, ?, ?)",
-                self._values_in,
+                sorted(self._values_in, key=_row_key),
             )
         self._write_boxes(conn)
         sqlite_stats.add(conn, tenant, self.stats)
