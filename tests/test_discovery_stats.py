@@ -10,6 +10,7 @@ stand-in (``$inc`` upserts in ``discoveryStats``).
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
@@ -166,5 +167,30 @@ async def test_a_file_of_an_older_schema_is_counted_when_opened(tmp_path: Path) 
     try:
         assert await store.type_summaries("") == summarize_types(stored)
         assert [s.instance_count for s in await store.attribute_summaries("")] == [1]
+    finally:
+        await store.close()
+
+
+async def test_concurrent_writes_of_one_transaction_are_counted_once_each(
+    tmp_path: Path,
+) -> None:
+    """Writes queued together share one SQLite transaction (group commit); their
+    counters are summed and written before its COMMIT, without the refused ones."""
+    store = SqliteStore(tmp_path / "broker.db")
+    await store.open()
+    try:
+        def put(n: int) -> tuple[str, Callable[[Any], Any]]:
+            entity = {"id": f"urn:e:{n % 12}", "type": [T] if n % 3 else [T, U],
+                      "attrs": {NAMES[n % 4]: [{"type": "Property", "value": n}]}}
+            return entity["id"], lambda current: entity
+
+        async def write(n: int) -> None:
+            entity_id, mutation = _mutation(("fail", "urn:e:1")) if n % 5 == 0 else put(n)
+            with suppress(BadRequestData):
+                await store.modify("", entity_id, mutation)
+
+        await asyncio.gather(*(write(n) for n in range(40)))
+        assert store.commit_count < 40  # grouped
+        await _check(store)
     finally:
         await store.close()

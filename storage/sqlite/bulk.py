@@ -148,10 +148,11 @@ class Rows:
                 self._values_out,
             )
         if self._values_in:
+            rows = sorted(self._values_in, key=_row_key)
             conn.executemany(
                 "INSERT OR IGNORE INTO attr_values (tenant, attr, id, val, vocab)"
                 " VALUES (?, ?, ?, ?, ?)",
-                sorted(self._values_in, key=_row_key),
+                rows,
             )
         self._write_boxes(conn)
         sqlite_stats.add(conn, tenant, self.stats)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import orjson
 
-from ..discovery import StatKey, entity_stats
+from ..discovery import StatKey, add_stats, entity_stats
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS discovery_stats (
@@ -52,8 +52,60 @@ def create(conn: sqlite3.Connection, rebuild: bool) -> None:
     conn.executemany(_ADD, [(tenant, *key, n) for (tenant, key), n in totals.items()])
 
 
+# The writer's transactions carry many jobs (group commit): their changes are summed
+# per tenant and written once, just before the COMMIT (a new Streetlight changes 37
+# counters; 32 concurrent creates wrote 1,184 rows, now at most 37).  A job rolled
+# back to its savepoint takes its changes with it.
+#: id(connection) -> [the transaction's changes, the running job's], each per tenant
+_pending: dict[int, tuple[dict[str, dict[StatKey, int]], dict[str, dict[StatKey, int]]]] = {}
+
+
+def begin(conn: sqlite3.Connection) -> None:
+    """A write transaction begins on ``conn``: counters' changes wait for :func:`flush`."""
+    _pending[id(conn)] = ({}, {})
+
+
+def end_job(conn: sqlite3.Connection, kept: bool) -> None:
+    """The running job was released (``kept``) or rolled back to its savepoint."""
+    pending = _pending.get(id(conn))
+    if pending is None:
+        return
+    done, job = pending
+    if kept:
+        for tenant, delta in job.items():
+            add_stats(done.setdefault(tenant, {}), delta)
+    job.clear()
+
+
+def flush(conn: sqlite3.Connection) -> None:
+    """Write the transaction's summed changes (just before its COMMIT)."""
+    pending = _pending.get(id(conn))
+    if pending is None:
+        return
+    end_job(conn, True)
+    for tenant, delta in pending[0].items():
+        _write(conn, tenant, delta)
+    pending[0].clear()
+
+
+def end(conn: sqlite3.Connection) -> None:
+    """The write transaction on ``conn`` is over (committed or rolled back)."""
+    _pending.pop(id(conn), None)
+
+
 def add(conn: sqlite3.Connection, tenant: str, delta: dict[StatKey, int]) -> None:
-    """Add ``delta`` to the tenant's counters (inside the caller's transaction)."""
+    """Add ``delta`` to the tenant's counters in the caller's transaction (written at
+    its end when the writer began it with :func:`begin`, at once otherwise)."""
+    if not delta:
+        return
+    pending = _pending.get(id(conn))
+    if pending is not None:
+        add_stats(pending[1].setdefault(tenant, {}), delta)
+        return
+    _write(conn, tenant, delta)
+
+
+def _write(conn: sqlite3.Connection, tenant: str, delta: dict[StatKey, int]) -> None:
     if not delta:
         return
     conn.executemany(_ADD, [(tenant, *key, n) for key, n in delta.items()])
@@ -95,4 +147,4 @@ def implied(conn: sqlite3.Connection, tenant: str, type_name: str, attr: str) ->
     return bool(total) and of_type == total
 
 
-__all__ = ["add", "create", "implied", "read"]
+__all__ = ["add", "begin", "create", "end", "end_job", "flush", "implied", "read"]
