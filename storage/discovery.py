@@ -1,12 +1,30 @@
 """Summaries of stored entities for discovery (clauses 5.7.5 to 5.7.12), as pure functions.
 
-Backends that cannot answer discovery from indexes read the entities and fold
-them with these functions, so that every backend reports the same figures.
+Two ways to the same figures:
+
+* from the entities: :func:`summarize_types` and :func:`summarize_attributes`
+  fold every entity (what a store without statistics does: seconds at 100k);
+* from statistics kept up to date on write: every write adds
+  :func:`stats_delta` of its entity before and after to per-tenant counters
+  (``StatKey`` -> count), in the same transaction as the write where the store
+  has transactions; :func:`types_from_stats` and :func:`attributes_from_stats`
+  fold the counters (a few dozen rows) into the same summaries.
+
+The counters (``StatKey`` = entity type, attribute name, attribute kind):
+
+* ``(T, "", "")``: entities of type ``T``;
+* ``(T, A, K)``: instances of attribute ``A`` of kind ``K`` in entities of type ``T``;
+* ``("", A, K)``: instances of ``A`` of kind ``K`` over all entities (an entity
+  of two types counts once).
+
+``K`` is ``""`` for an instance without a kind string.  Names are expanded IRIs,
+never empty, so ``""`` cannot be taken for a name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,11 +54,19 @@ class AttributeSummary:
     type_names: set[str] = field(default_factory=set)
 
 
+#: (entity type, attribute name, attribute kind): see the module docstring
+StatKey = tuple[str, str, str]
+#: the type of the counters over all entities, and the name of a type's entity counter
+ALL = ""
+
+
 def _attributes(entity: Entity) -> dict[str, list[Any]]:
+    # an attribute without instances is no attribute (the model never stores one)
     attrs = entity.get("attrs")
     if not isinstance(attrs, dict):
         return {}
-    return {name: insts if isinstance(insts, list) else [insts] for name, insts in attrs.items()}
+    found = {name: insts if isinstance(insts, list) else [insts] for name, insts in attrs.items()}
+    return {name: insts for name, insts in found.items() if insts}
 
 
 def _kinds(instances: list[Any]) -> set[str]:
@@ -87,4 +113,106 @@ def summarize_attributes(
     return [found[name] for name in sorted(found)]
 
 
-__all__ = ["summarize_attributes", "summarize_types"]
+def _kind(instance: Any) -> str:
+    kind = instance.get("type") if isinstance(instance, dict) else None
+    return kind if isinstance(kind, str) else ""
+
+
+def entity_stats(entity: Entity | None, names: Collection[str] | None = None) -> Counter[StatKey]:
+    """The counters one entity adds (see the module docstring).
+
+    With ``names``, only those of these attributes, and not the entity counters.
+    """
+    out: Counter[StatKey] = Counter()
+    if entity is None:
+        return out
+    types = sorted(entity_types(entity))
+    if names is None:
+        for type_name in types:
+            out[type_name, ALL, ALL] += 1
+    for name, instances in _attributes(entity).items():
+        if names is not None and name not in names:
+            continue
+        for instance in instances:
+            kind = _kind(instance)
+            out[ALL, name, kind] += 1
+            for type_name in types:
+                out[type_name, name, kind] += 1
+    return out
+
+
+def stats_delta(
+    before: Entity | None, after: Entity | None, changed: Collection[str] | None = None
+) -> dict[StatKey, int]:
+    """What a write from ``before`` to ``after`` (None: absent) adds to the counters;
+    no zero entries.
+
+    ``changed``: the only attributes whose instances may differ, for a write that
+    kept the entity's types (most writes change a value or two).
+    """
+    if changed is not None and (
+        before is None or after is None or before.get("type") != after.get("type")
+    ):
+        changed = None
+    if changed is not None and not changed:
+        return {}
+    delta = entity_stats(after, changed)
+    delta.subtract(entity_stats(before, changed))
+    return {key: n for key, n in delta.items() if n}
+
+
+def add_stats(total: dict[StatKey, int], delta: dict[StatKey, int]) -> None:
+    """Add ``delta`` to ``total`` in place, dropping the counters that reach zero."""
+    for key, n in delta.items():
+        value = total.get(key, 0) + n
+        if value:
+            total[key] = value
+        else:
+            total.pop(key, None)
+
+
+def types_from_stats(
+    rows: Iterable[tuple[StatKey, int]], types: Sequence[str] | None = None
+) -> list[TypeSummary]:
+    """The TypeSummary per type (only ``types`` if given) the counters give, sorted by type."""
+    wanted = None if types is None else set(types)
+    found: dict[str, TypeSummary] = {}
+    for (type_name, name, kind), n in rows:
+        if type_name == ALL or n <= 0 or (wanted is not None and type_name not in wanted):
+            continue
+        summary = found.setdefault(type_name, TypeSummary(type_name))
+        if name == ALL:
+            summary.entity_count += n
+            continue
+        kinds = summary.attributes.setdefault(name, set())
+        if kind:
+            kinds.add(kind)
+    return [found[name] for name in sorted(found) if found[name].entity_count > 0]
+
+
+def attributes_from_stats(
+    rows: Iterable[tuple[StatKey, int]], names: Sequence[str] | None = None
+) -> list[AttributeSummary]:
+    """The AttributeSummary per attribute (only ``names`` if given) the counters give."""
+    wanted = None if names is None else set(names)
+    found: dict[str, AttributeSummary] = {}
+    types: dict[str, set[str]] = {}
+    for (type_name, name, kind), n in rows:
+        if name == ALL or n <= 0 or (wanted is not None and name not in wanted):
+            continue
+        if type_name != ALL:
+            types.setdefault(name, set()).add(type_name)
+            continue
+        summary = found.setdefault(name, AttributeSummary(name))
+        summary.instance_count += n
+        if kind:
+            summary.kinds.add(kind)
+    for name, summary in found.items():
+        summary.type_names = types.get(name, set())
+    return [found[name] for name in sorted(found)]
+
+
+__all__ = [
+    "ALL", "StatKey", "add_stats", "attributes_from_stats", "entity_stats", "stats_delta",
+    "summarize_attributes", "summarize_types", "types_from_stats",
+]

@@ -25,6 +25,15 @@ from .base import (
     Recorder,
     Store,
 )
+from .discovery import (
+    AttributeSummary,
+    StatKey,
+    TypeSummary,
+    add_stats,
+    attributes_from_stats,
+    stats_delta,
+    types_from_stats,
+)
 from .helpers import (
     as_ngsi_error,
     check_page,
@@ -46,6 +55,8 @@ class MemoryStore(Store):
         self._writes = 0
         #: (tenant, id) -> when the first part of the entity expires (clause 4.22)
         self._expiries: dict[tuple[str, str], int] = {}
+        #: tenant -> the discovery counters (storage.discovery), kept on write
+        self._stats: dict[str, dict[StatKey, int]] = {}
         self._history = MemoryHistory()
 
     @property
@@ -94,6 +105,7 @@ class MemoryStore(Store):
             stored = copy_entity(after)
             # Storing an entity makes its tenant exist.
             self._entities.setdefault(tenant, entities)[entity_id] = stored
+        add_stats(self._stats.setdefault(tenant, {}), stats_delta(before, after))
         expires = earliest_expiry(after)
         if expires is None:
             self._expiries.pop((tenant, entity_id), None)
@@ -160,6 +172,19 @@ class MemoryStore(Store):
                     break
         found = [copy_entity(entities[i]) for i in page(selected, offset, limit)]
         return found, len(selected) if count else None
+
+    # -- discovery (clauses 5.7.5 to 5.7.12), from the counters kept on write ----------
+    async def type_summaries(
+        self, tenant: str, types: Sequence[str] | None = None
+    ) -> list[TypeSummary]:
+        """A summary per entity type (only ``types`` if given), sorted by type."""
+        return types_from_stats(self._stats.get(tenant, {}).items(), types)
+
+    async def attribute_summaries(
+        self, tenant: str, names: Sequence[str] | None = None
+    ) -> list[AttributeSummary]:
+        """A summary per attribute name (only ``names`` if given), sorted by name."""
+        return attributes_from_stats(self._stats.get(tenant, {}).items(), names)
 
     # -- contexts (clause 5.13) -------------------------------------------------------
     async def put_context(self, record: ContextRecord) -> None:

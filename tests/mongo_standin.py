@@ -241,6 +241,12 @@ class StandInCollection:
                     result = self._replace(args["filter"], args["document"], False)
                     counts["nMatched"] += result.matched_count
                     counts["nModified"] += result.modified_count
+                elif kind == "update_one":
+                    done = self._coll.update_one(args["filter"], args["update"],
+                                                 upsert=args["upsert"])
+                    counts["nMatched"] += done.matched_count
+                    counts["nModified"] += done.modified_count
+                    counts["nUpserted"] += done.upserted_id is not None
                 else:
                     counts["nRemoved"] += self._coll.delete_one(args["filter"]).deleted_count
             except DuplicateKeyError as exc:
@@ -338,7 +344,8 @@ def _without_std_dev(pipeline: list[dict[str, Any]]) -> tuple[list[dict[str, Any
 
 
 def _describe(op: Any) -> tuple[str, dict[str, Any]]:
-    """The kind and arguments of a PyMongo bulk request (InsertOne, ReplaceOne, DeleteOne)."""
+    """The kind and arguments of a PyMongo bulk request (InsertOne, ReplaceOne, DeleteOne,
+    UpdateOne: the discovery counters' upserts)."""
     if isinstance(op, InsertOne):
         return "insert_one", {"document": op._doc}
     if isinstance(op, ReplaceOne):
@@ -346,7 +353,7 @@ def _describe(op: Any) -> tuple[str, dict[str, Any]]:
     if isinstance(op, DeleteOne):
         return "delete_one", {"filter": op._filter}
     if isinstance(op, UpdateOne):
-        raise TypeError("stand-in: UpdateOne in bulk_write is not used by the backend")
+        return "update_one", {"filter": op._filter, "update": op._doc, "upsert": bool(op._upsert)}
     raise TypeError(f"stand-in: unknown bulk request {op!r}")
 
 

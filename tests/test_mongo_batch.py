@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from storage_contract import add_attr, create, delete, entity
+from storage_contract import P, T, add_attr, create, delete, entity
 from test_mongo_store import Server, _store
 
 from ngsi_ld.errors import BadRequestData
@@ -37,14 +37,27 @@ async def test_batch_is_one_unordered_bulk_write(server: Server) -> None:
         ],
     )
     assert [o.error is None for o in outcomes] == [True, True, True, False]
-    (bulk,) = [c for c in server.calls if c.method == "bulk_write"]
-    assert bulk.kwargs == {"ordered": False}
+    bulk, counters = [c for c in server.calls if c.method == "bulk_write"]
+    assert (bulk.collection, bulk.kwargs) == ("entities", {"ordered": False})
     kinds = [(kind, args.get("filter")) for kind, args in bulk.args[0]]
     assert kinds == [
         ("insert_one", None),
         ("replace_one", {"_id": "urn:old", "version": 1}),
         ("delete_one", {"_id": "urn:gone", "version": 1}),
     ]
+    # the discovery counters: the batch's changes summed into one bulk write of $inc
+    # upserts (an entity of T created and one deleted: its entity count is unchanged)
+    assert (counters.collection, counters.kwargs) == ("discoveryStats", {"ordered": False})
+    q = "https://example.org/q"
+    assert [(args["filter"], args["update"]["$inc"], args["upsert"])
+            for _, args in counters.args[0]] == [
+        ({"_id": f"\n{P}\nProperty"}, {"n": 1}, True),
+        ({"_id": f"\n{q}\nProperty"}, {"n": 1}, True),
+        ({"_id": f"{T}\n{P}\nProperty"}, {"n": 1}, True),
+        ({"_id": f"{T}\n{q}\nProperty"}, {"n": 1}, True),
+    ]
+    (p,) = await store.attribute_summaries("", [P])
+    assert (p.instance_count, p.type_names) == (2, {T})
 
 
 async def test_bulk_write_errors_are_reported_per_entity(
@@ -58,6 +71,8 @@ async def test_bulk_write_errors_are_reported_per_entity(
 
     async def refuse_second(self: StandInCollection, requests: Any, **kw: Any) -> Any:
         ops = list(requests)
+        if self.name != "entities":  # the discovery counters
+            return await original(self, ops, **kw)
         result = await original(self, [op for i, op in enumerate(ops) if i != 1], **kw)
         details = dict(result.bulk_api_result)
         details["writeErrors"] = [{"index": 1, "code": 10334, "errmsg": "object too large"}]
@@ -73,6 +88,9 @@ async def test_bulk_write_errors_are_reported_per_entity(
     assert isinstance(error, BadRequestData) and "urn:b:1" in error.detail
     assert await store.get_entity("", "urn:b:1") is None
     assert await store.get_entity("", "urn:b:2") == entity("urn:b:2", p=2)
+    # only what was written is counted
+    (summary,) = await store.type_summaries("", [T])
+    assert summary.entity_count == 2
 
 
 async def test_batches_of_two_processes_lose_nothing(server: Server) -> None:

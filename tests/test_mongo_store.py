@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mongo_standin import Call, StandInClient
-from storage_contract import add_attr, create, delete, entity, fresh_tenant, put
+from storage_contract import U, add_attr, create, delete, entity, fresh_tenant, put
 from test_mongo_filters import entities as random_entities
 from test_mongo_filters import queries as random_queries
 
@@ -102,7 +102,7 @@ async def test_tenant_database_and_registry(server: Server) -> None:
     tenant = fresh_tenant()
     server.calls.clear()
     await store.modify(tenant, "urn:x", create(entity("urn:x", p=1)))
-    registry = [c for c in server.calls if c.method == "update_one"]
+    registry = [c for c in server.calls if c.method == "update_one" and c.collection == "tenants"]
     assert [(c.database, c.collection, c.args) for c in registry] == [
         ("orion", "tenants", ({"_id": tenant}, {"$setOnInsert": {"_id": tenant}}))
     ]
@@ -253,16 +253,51 @@ async def test_geo_query_creates_its_2dsphere_index_once(server: Server) -> None
     assert index.args[0] == [("geo.https://example%2Eorg/loc", "2dsphere")]
 
 
-async def test_discovery_uses_pipelines(server: Server) -> None:
+async def test_discovery_names_by_pipelines_details_by_counters(server: Server) -> None:
     store = await _store(server)
-    await store.modify("", "urn:a", create(entity("urn:a", p=1)))
     server.calls.clear()
+    await store.modify("", "urn:a", create(entity("urn:a", p=1)))
+    # the write sends its counters' changes: $inc upserts, one bulk write
+    (counted,) = server.take("bulk_write")
+    assert counted.collection == "discoveryStats"
+    assert [(args["filter"]["_id"], args["update"]) for _, args in counted.args[0]] == [
+        (f"\n{P}\nProperty",
+         {"$inc": {"n": 1}, "$setOnInsert": {"type": "", "attr": P, "kind": "Property"}}),
+        (f"{T}\n\n", {"$inc": {"n": 1}, "$setOnInsert": {"type": T, "attr": "", "kind": ""}}),
+        (f"{T}\n{P}\nProperty",
+         {"$inc": {"n": 1}, "$setOnInsert": {"type": T, "attr": P, "kind": "Property"}}),
+    ]
+    # a value change changes no counter: nothing is sent
+    await store.modify("", "urn:a", add_attr("p", 2))
+    assert server.take("bulk_write") == []
     assert await store.type_names("") == [T]
     (pipeline,) = [c.args[0] for c in server.take("aggregate")]
     assert pipeline == [{"$unwind": "$type"}, {"$group": {"_id": "$type"}}, {"$sort": {"_id": 1}}]
+    server.calls.clear()
     (summary,) = await store.attribute_summaries("", [P])
     assert (summary.instance_count, summary.kinds, summary.type_names) == (1, {"Property"}, {T})
-    assert server.take("aggregate")[0].args[0][0] == {"$match": {"attrNames": {"$in": [P]}}}
+    reads = [(c.method, c.collection, c.args[0]) for c in server.calls]
+    assert reads == [  # no entity is read
+        ("find_one", "discoveryStats", {"_id": "#counted"}),
+        ("find", "discoveryStats",
+         {"n": {"$gt": 0}, "type": {"$exists": True}, "attr": {"$in": [P]}}),
+    ]
+
+
+async def test_discovery_counts_a_database_written_before_the_counters(server: Server) -> None:
+    store = await _store(server)
+    await store.modify("", "urn:a", create(entity("urn:a", p=1)))
+    await store.modify("", "urn:b", create(entity("urn:b", [T, U], p=2, q=3)))
+    # as a database of an older version: no counters, no marker
+    assert server.client is not None
+    await server.client["orion"]["discoveryStats"].delete_many({})
+    server.calls.clear()
+    (summary,) = await store.type_summaries("", [U])
+    assert (summary.entity_count, set(summary.attributes)) == (1, {P, "https://example.org/q"})
+    (p,) = await store.attribute_summaries("", [P])
+    assert (p.instance_count, p.type_names) == (2, {T, U})
+    assert [c.args[0] for c in server.take("update_one")
+            if c.collection == "discoveryStats"] == [{"_id": "#counted"}]
 
 
 # -- contexts and records ----------------------------------------------------------------------

@@ -228,3 +228,37 @@ async def test_a_prefix_pattern_is_a_key_range_counted_in_sql(store: SqliteStore
     found, total = await store.query_entities(tenant, query, offset=2, limit=3, count=True)
     expected = [e for e in items if e["id"].startswith("urn:x:01")]
     assert total == len(expected) == 10 and found == expected[2:5]
+
+
+async def test_a_type_every_holder_of_the_attribute_has_is_not_merged(
+    store: SqliteStore,
+) -> None:
+    """While only entities of type T have ``a`` (the discovery counters say so), a
+    count of ``type=T&q=a==1`` reads the value index alone; once an entity of
+    another type has ``a``, the type is checked again."""
+    items = [entity(n, ["T"], {"a": [{"type": "Property", "value": n % 2}]}) for n in range(20)]
+    tenant = await load(store, items)
+    query = resolve_names(EntityQuery(type_expr=parse_type_expr("T"), q=parse_q("a==1")),
+                          expand, expand)
+    stats_reads: list[tuple[str, str]] = []
+    real = sqlite_exec.implied
+
+    def spy(conn: Any, tenant: str, type_name: str, attr: str) -> bool:
+        stats_reads.append((type_name, attr))
+        return real(conn, tenant, type_name, attr)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sqlite_exec, "implied", spy)
+        assert (await store.query_entities(tenant, query, limit=0, count=True))[1] == 10
+    assert stats_reads == [(NS + "T", NS + "a")]
+    plan = compile_query(tenant, query, implied=lambda t, a: True)
+    assert plan.count_sql is not None and "entity_types" not in plan.count_sql
+    other = entity(99, ["U"], {"a": [{"type": "Property", "value": 1}]})
+    await store.modify(tenant, other["id"], lambda current: other)
+    assert (await store.query_entities(tenant, query, limit=0, count=True))[1] == 10
+    both = entity(98, ["T", "U"], {"a": [{"type": "Property", "value": 1}]})
+    await store.modify(tenant, both["id"], lambda current: both)
+    assert (await store.query_entities(tenant, query, limit=0, count=True))[1] == 11
+    await store.modify(tenant, other["id"], lambda current: None)
+    found, total = await store.query_entities(tenant, query, count=True)
+    assert total == 11 and [e["id"] for e in found][-1] == both["id"]

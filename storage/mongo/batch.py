@@ -26,6 +26,7 @@ from pymongo.errors import BulkWriteError
 from ngsi_ld.errors import BadRequestData, NgsiLdError
 
 from ..base import Change, Entity, Mutation, Outcome
+from ..discovery import StatKey, add_stats, stats_delta
 from ..helpers import as_ngsi_error, copy_entity
 from .schema import from_document, to_document
 from .support import faults, log
@@ -46,6 +47,7 @@ async def run_batch(
     states: dict[str, Entity | None] = {
         i: from_document(docs[i]) if i in docs else None for i in ids
     }
+    originals = dict(states)
     outcomes: list[Outcome] = []
     positions: dict[str, list[int]] = {i: [] for i in ids}
     changed: set[str] = set()
@@ -87,6 +89,12 @@ async def run_batch(
         await store.ensure_tenant(tenant)
 
     problems = await _bulk(coll, requests, owners, docs, written)
+    # the discovery counters follow what was written (an entity redone below counts its own)
+    delta: dict[StatKey, int] = {}
+    for entity_id in owners:
+        if entity_id not in problems:
+            add_stats(delta, stats_delta(originals[entity_id], states[entity_id]))
+    await store.add_counts(tenant, delta)
     for entity_id, problem in problems.items():
         if problem == _LOST_RACE:
             await _redo(store, tenant, entity_id, mutations, positions[entity_id], outcomes)

@@ -1,8 +1,17 @@
-"""Discovery (clauses 5.7.5 to 5.7.12) on MongoDB, with aggregation pipelines.
+"""Discovery (clauses 5.7.5 to 5.7.12) on MongoDB.
 
-Types come from the ``type`` array, attribute names from ``attrNames``, and
-kinds and instance counts from ``attrMeta`` (see ``mongo_schema``), so no
-entity is decoded: MongoDB groups, the broker only folds the groups.
+Details come from the counters of ``storage.discovery`` kept on write: the
+collection ``discoveryStats`` of each tenant database holds one document per
+counter (``type``, ``attr``, ``kind``, ``n``); every entity write sends its
+``stats_delta`` as ``$inc`` upserts (one ``bulk_write`` per write or batch),
+right after the entity write (MongoDB's ``$inc`` is atomic, so processes sharing
+the database keep one set of counters).  A database that held entities before
+the counters existed is counted once, reading every entity, the first time
+its details are asked for (the ``#counted`` marker
+document records it; a new database is marked when its indexes are made).
+
+Type and attribute names come from aggregation pipelines on the ``type`` array
+and ``attrNames`` (see ``mongo_schema``).
 """
 
 from __future__ import annotations
@@ -10,10 +19,40 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pymongo import UpdateOne
+
 from ..base import AttributeSummary, TypeSummary
+from ..discovery import (
+    StatKey,
+    add_stats,
+    attributes_from_stats,
+    entity_stats,
+    types_from_stats,
+)
+from .schema import from_document
 from .support import faults
 
 ENTITIES = "entities"
+STATS = "discoveryStats"
+#: the marker document: the counters of this database cover every entity
+COUNTED = "#counted"
+
+
+def stat_id(key: StatKey) -> str:
+    """The ``_id`` of a counter document (names are IRIs: no line breaks in them)."""
+    return "\n".join(key)
+
+
+def stat_updates(delta: dict[StatKey, int]) -> list[UpdateOne]:
+    """The ``$inc`` upserts that add ``delta`` to the counter documents."""
+    return [
+        UpdateOne(
+            {"_id": stat_id(key)},
+            {"$inc": {"n": n}, "$setOnInsert": {"type": key[0], "attr": key[1], "kind": key[2]}},
+            upsert=True,
+        )
+        for key, n in sorted(delta.items())
+    ]
 
 
 class DiscoveryMixin:
@@ -49,65 +88,64 @@ class DiscoveryMixin:
         )
         return [row["_id"] for row in rows]
 
+    # -- the counters kept on write ----------------------------------------------------
+    async def add_counts(self, tenant: str, delta: dict[StatKey, int]) -> None:
+        """Add a write's ``stats_delta`` to the tenant's counters (one bulk write)."""
+        if not delta:
+            return
+        with faults("discovery statistics"):
+            await self._coll(tenant, STATS).bulk_write(stat_updates(delta), ordered=False)
+
+    async def mark_counted(self, tenant: str) -> None:
+        """Record that the tenant's counters cover every entity, if it holds none yet."""
+        with faults("discovery statistics"):
+            if await self._coll(tenant, ENTITIES).find_one({}, {"_id": 1}) is None:
+                await self._coll(tenant, STATS).update_one(
+                    {"_id": COUNTED}, {"$set": {"n": 0}}, upsert=True
+                )
+
+    async def _stats(
+        self, tenant: str, field: str, values: Sequence[str] | None
+    ) -> list[tuple[StatKey, int]]:
+        if not await self.tenant_exists(tenant):
+            return []
+        coll = self._coll(tenant, STATS)
+        with faults("discovery"):
+            counted = await coll.find_one({"_id": COUNTED})
+        if counted is None:
+            await self._count_once(tenant)
+        flt: dict[str, Any] = {"n": {"$gt": 0}, "type": {"$exists": True}}
+        if values is not None:
+            flt[field] = {"$in": list(values)}
+        with faults("discovery"):
+            docs = await coll.find(flt).to_list()
+        return [((d["type"], d["attr"], d["kind"]), int(d["n"])) for d in docs]
+
+    async def _count_once(self, tenant: str) -> None:
+        """Count a database written before the counters existed (every entity read once)."""
+        totals: dict[StatKey, int] = {}
+        with faults("discovery"):
+            cursor = self._coll(tenant, ENTITIES).find({})
+            async for doc in cursor:
+                add_stats(totals, dict(entity_stats(from_document(doc))))
+        coll = self._coll(tenant, STATS)
+        with faults("discovery statistics"):
+            await coll.delete_many({})
+            if totals:
+                await coll.bulk_write(stat_updates(totals), ordered=False)
+            await coll.update_one({"_id": COUNTED}, {"$set": {"n": 0}}, upsert=True)
+
     async def type_summaries(
         self, tenant: str, types: Sequence[str] | None = None
     ) -> list[TypeSummary]:
-        """Per type: entities (a group on ``type``), attributes and kinds (on ``attrMeta``)."""
-        select: list[dict[str, Any]] = [{"$unwind": "$type"}]
-        if types is not None:
-            select = [{"$match": {"type": {"$in": list(types)}}}, *select]
-            select.append({"$match": {"type": {"$in": list(types)}}})
-        counts = await self._aggregate(
-            tenant, [*select, {"$group": {"_id": "$type", "count": {"$sum": 1}}}]
-        )
-        attrs = await self._aggregate(
-            tenant,
-            [
-                *select,
-                {"$unwind": "$attrMeta"},
-                {
-                    "$group": {
-                        "_id": {"type": "$type", "name": "$attrMeta.name"},
-                        "kinds": {"$addToSet": "$attrMeta.kinds"},
-                    }
-                },
-            ],
-        )
-        found = {row["_id"]: TypeSummary(row["_id"], row["count"]) for row in counts}
-        for row in attrs:
-            summary = found.get(row["_id"]["type"])
-            if summary is not None:
-                kinds = summary.attributes.setdefault(row["_id"]["name"], set())
-                kinds.update(k for group in row["kinds"] if group for k in group)
-        return [found[name] for name in sorted(found)]
+        """Per type: entities, attributes and kinds, from the counters."""
+        return types_from_stats(await self._stats(tenant, "type", types), types)
 
     async def attribute_summaries(
         self, tenant: str, names: Sequence[str] | None = None
     ) -> list[AttributeSummary]:
-        """Per attribute name: instances, kinds and entity types, from ``attrMeta``."""
-        pipeline: list[dict[str, Any]] = []
-        if names is not None:
-            pipeline.append({"$match": {"attrNames": {"$in": list(names)}}})
-        pipeline.append({"$unwind": "$attrMeta"})
-        if names is not None:
-            pipeline.append({"$match": {"attrMeta.name": {"$in": list(names)}}})
-        pipeline.append(
-            {
-                "$group": {
-                    "_id": "$attrMeta.name",
-                    "count": {"$sum": "$attrMeta.count"},
-                    "kinds": {"$addToSet": "$attrMeta.kinds"},
-                    "types": {"$addToSet": "$type"},
-                }
-            }
-        )
-        summaries = []
-        for row in sorted(await self._aggregate(tenant, pipeline), key=lambda r: r["_id"]):
-            summary = AttributeSummary(row["_id"], int(row["count"]))
-            summary.kinds.update(k for group in row["kinds"] if group for k in group)
-            summary.type_names.update(t for group in row["types"] if group for t in group)
-            summaries.append(summary)
-        return summaries
+        """Per attribute name: instances, kinds and entity types, from the counters."""
+        return attributes_from_stats(await self._stats(tenant, "attr", names), names)
 
 
-__all__ = ["DiscoveryMixin"]
+__all__ = ["COUNTED", "STATS", "DiscoveryMixin", "stat_id", "stat_updates"]

@@ -37,6 +37,7 @@ from ..base import (
     Recorder,
     Store,
 )
+from ..discovery import stats_delta
 from ..helpers import check_page
 from .batch import run_batch
 from .discovery import DiscoveryMixin
@@ -196,6 +197,7 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
         with faults("index creation"):
             for keys, options in ENTITY_INDEXES:
                 await entities.create_index(keys, **options)
+        await self.mark_counted(tenant)
         self._ready.add(name)
 
     async def _ensure_geo_index(self, tenant: str, attr: str) -> bool:
@@ -262,7 +264,13 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
             return change
 
     async def modify_unlocked(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
-        """:meth:`modify` for a caller that holds the entity's lock."""
+        """:meth:`modify` for a caller that holds the entity's lock; the discovery
+        counters follow the write."""
+        change = await self._write_one(tenant, entity_id, mutation)
+        await self.add_counts(tenant, stats_delta(change.before, change.after))
+        return change
+
+    async def _write_one(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
         coll = self._coll(tenant, ENTITIES)
         for attempt in range(MAX_ATTEMPTS):
             with faults("entity read"):

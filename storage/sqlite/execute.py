@@ -22,6 +22,7 @@ from ..versioned import Versioned, Wanted
 from .index import stream_size
 from .query import Plan, compile_query
 from .sql import read_docs
+from .stats import implied
 
 
 def run_query(
@@ -55,14 +56,16 @@ def run_query_versioned(
     Versions and documents come from the same read transaction as the ids, so a
     cache keyed by the version never serves a stale rendering.
     """
-    plan = compile_query(tenant, query, lambda stream: stream_size(conn, tenant, stream))
     conn.execute("BEGIN")
     try:
+        # planned in the read transaction: the counters it reads match the rows
+        plan = compile_query(tenant, query, lambda stream: stream_size(conn, tenant, stream),
+                             lambda type_name, attr: implied(conn, tenant, type_name, attr))
         if plan.page_sql is not None:
             total = None
             if count:
                 (total,) = conn.execute(
-                    f"SELECT COUNT(*) FROM ({plan.ids_sql})", plan.ids_params
+                    plan.count_sql or f"SELECT COUNT(*) FROM ({plan.ids_sql})", plan.ids_params
                 ).fetchone()
             page = [
                 Versioned(i, v) for i, v in conn.execute(

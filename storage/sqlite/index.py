@@ -39,6 +39,9 @@ CREATE TABLE IF NOT EXISTS attr_values (
     vocab INTEGER NOT NULL,
     PRIMARY KEY (tenant, attr, id, val, vocab)
 ) WITHOUT ROWID;
+-- The ids whose attribute has one value, in id order: an equality term of q reads
+-- only its matches (a count over lanternHeight==10 at 100k: 1 ms instead of 33 ms).
+CREATE INDEX IF NOT EXISTS attr_values_value ON attr_values (tenant, attr, val, id);
 CREATE TABLE IF NOT EXISTS geo_rows (
     rid INTEGER PRIMARY KEY,
     tenant TEXT NOT NULL,
@@ -200,9 +203,14 @@ def sync(
     entity_id: str,
     before: Entity | None,
     after: Entity | None,
+    names: set[str] | None = None,
 ) -> None:
-    """Bring the query indexes of one entity from ``before`` to ``after`` (None: absent)."""
-    names = changed_names(before, after)
+    """Bring the query indexes of one entity from ``before`` to ``after`` (None: absent).
+
+    ``names``: :func:`changed_names` of the two, when the caller has it already.
+    """
+    if names is None:
+        names = changed_names(before, after)
     if not names:
         return
     old, new = value_rows(before, names), value_rows(after, names)

@@ -54,6 +54,9 @@ from .conditions import attr_exists, json_list, q_sql, type_sql, value_sql
 from .index import Stream
 
 Size = Callable[[Stream], int]
+#: whether every entity that has attribute values of ``attr`` is of type ``type_name``
+#: (from the discovery counters, sqlite_stats): the type's stream is then implied
+Implied = Callable[[str, str], bool]
 
 #: most conditions pushed into one SELECT; a larger query is filtered in Python
 MAX_SQL_TERMS = 64
@@ -167,7 +170,11 @@ def _merge_plan(
     driver = merged[0].select("d", tenant, ids_params)
     driver += "".join(" AND " + s.exists("d", ids_params) for s in probed)
     driver += "".join(" AND NOT " + s.exists("d", ids_params) for s in negatives)
+    count_sql = None
     if len(merged) == 1 and merged[0].table == "attr_values":
+        if not probed and not negatives:
+            # the values of one attribute alone: counted on the index, one id once
+            count_sql = "SELECT COUNT(DISTINCT d.id)" + driver[len("SELECT d.id"):]
         driver += " GROUP BY d.id"  # several values of one entity, one id
     arms = [driver] + [s.select("s", tenant, ids_params) for s in merged[1:]]
     ids_sql = " INTERSECT ".join(arms) + " ORDER BY 1"
@@ -176,6 +183,7 @@ def _merge_plan(
         f"SELECT e.id, e.version, e.doc {entities} ({ids_sql}) ORDER BY e.id",
         [tenant, *ids_params], None, True, ids_sql, tuple(ids_params),
         f"SELECT e.id, e.version {entities} ({ids_sql} LIMIT ? OFFSET ?) ORDER BY e.id",
+        count_sql=count_sql,
     )
 
 
@@ -183,11 +191,15 @@ def _equal_sizes(stream: Stream) -> int:
     return 1
 
 
-def compile_query(tenant: str, query: EntityQuery, size: Size | None = None) -> Plan:
+def compile_query(
+    tenant: str, query: EntityQuery, size: Size | None = None, implied: Implied | None = None,
+) -> Plan:
     """The SELECT of candidate ``(id, version, doc)`` rows for ``query``, in id order.
 
     ``size`` estimates the rows of an index stream (see :func:`stream_size`); it
     decides which streams are merged and which are looked up per candidate.
+    ``implied`` tells a type stream that a value stream makes redundant (every
+    entity with values of that attribute has that type); it is dropped.
     """
     if _terms(query) > MAX_SQL_TERMS:
         return _filter_plan(tenant, query)
@@ -198,6 +210,8 @@ def compile_query(tenant: str, query: EntityQuery, size: Size | None = None) -> 
     if streams is None:
         return _nested_plan(tenant, query)
     positives, negatives = streams
+    if implied is not None:
+        positives = _without_implied(positives, implied)
     measure = size or _equal_sizes
     ordered = sorted(positives, key=measure)
     bound = MERGE_RATIO * max(measure(ordered[0]), 1)
@@ -207,6 +221,18 @@ def compile_query(tenant: str, query: EntityQuery, size: Size | None = None) -> 
 
 
 _cached_streams = lru_cache(maxsize=512)(_streams)
+
+
+def _without_implied(positives: tuple[Stream, ...], implied: Implied) -> tuple[Stream, ...]:
+    """``positives`` without the type streams that a value stream implies."""
+    values = [s.key for s in positives if s.table == "attr_values"]
+    if not values:
+        return positives
+    kept = tuple(
+        s for s in positives
+        if s.table != "entity_types" or not any(implied(s.key, attr) for attr in values)
+    )
+    return kept or positives
 
 
 def _terms(query: EntityQuery) -> int:
@@ -340,4 +366,6 @@ def id_pattern_sql(id_col: str, pattern: str, params: list[Any]) -> list[str]:
     return [f"instr({id_col}, ?) > 0"]
 
 
-__all__ = ["MAX_SQL_TERMS", "MERGE_RATIO", "Plan", "Size", "compile_query", "id_pattern_sql"]
+__all__ = [
+    "MAX_SQL_TERMS", "MERGE_RATIO", "Implied", "Plan", "Size", "compile_query", "id_pattern_sql",
+]

@@ -16,21 +16,19 @@ from typing import Any
 
 import orjson
 
-from ngsi_ld.expiry import earliest_expiry
-
 from ..base import DEFAULT_TENANT, ContextRecord, Entity
-from ..helpers import (
-    entity_attr_names,
-    entity_types,
-)
 from ..versioned import Versioned
 from . import index as sqlite_index
+from . import stats as sqlite_stats
+from .bulk import Rows
 
 # 2: the query indexes of sqlite_index (attribute values, R*Tree)
 # 3: entities.version, changed by every write (render caches are keyed by it)
 # 4: entities.expires_at, when the first part of the entity expires (clause 4.22)
-SCHEMA_VERSION = 4
+# 5: discovery_stats, the discovery counters kept on write (sqlite_stats)
+SCHEMA_VERSION = 5
 _INDEXES_SINCE = 2
+_STATS_SINCE = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -147,6 +145,8 @@ def create_schema(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('entity_version', '0')")
     # A file written before schema 2: its entities are not in the query indexes yet.
     sqlite_index.create(conn, rebuild=row is not None and int(row[0]) < _INDEXES_SINCE)
+    # A file written before schema 5: its entities are not counted yet.
+    sqlite_stats.create(conn, rebuild=row is not None and int(row[0]) < _STATS_SINCE)
     conn.execute(
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
         (str(SCHEMA_VERSION),),
@@ -214,13 +214,6 @@ def read_versioned(conn: sqlite3.Connection, tenant: str, entity_id: str) -> Ver
 _SPAN = 1 << 20
 _BUMP_VERSION = "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'entity_version'"
 _VERSION = "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'entity_version'"
-_UPSERT_ENTITY = (
-    "INSERT INTO entities (tenant, id, doc, created_at, modified_at, version, expires_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO UPDATE SET"
-    " doc = excluded.doc, created_at = excluded.created_at,"
-    " modified_at = excluded.modified_at, version = excluded.version,"
-    " expires_at = excluded.expires_at"
-)
 #: id(connection) -> [next version, last version] of the open transaction's range
 _clocks: dict[int, list[int]] = {}
 
@@ -262,33 +255,11 @@ def write_entity(
     before: Entity | None,
     after: Entity | None,
 ) -> None:
-    """Store ``after`` in place of ``before`` (None: delete) and update the index tables."""
-    if after is None:
-        if before is None:
-            return
-        conn.execute("DELETE FROM entities WHERE tenant = ? AND id = ?", (tenant, entity_id))
-    else:
-        created, modified = after.get("createdAt"), after.get("modifiedAt")
-        created = created if isinstance(created, str) else None
-        modified = modified if isinstance(modified, str) else None
-        doc = orjson.dumps(after)
-        # clause 4.22: most entities are not transient, which one byte search tells
-        expires = earliest_expiry(after) if b'"expiresAt"' in doc else None
-        conn.execute(
-            _UPSERT_ENTITY,
-            (tenant, entity_id, doc, created, modified, next_version(conn), expires),
-        )
-    if before is None or after is None or before.get("type") != after.get("type"):
-        old_types = entity_types(before) if before is not None else set()
-        new_types = entity_types(after) if after is not None else set()
-        if old_types != new_types:
-            _sync_index(conn, "entity_types", "type", tenant, entity_id, old_types, new_types)
-    if before is None or after is None or _names(before) != _names(after):
-        old_attrs = entity_attr_names(before) if before is not None else set()
-        new_attrs = entity_attr_names(after) if after is not None else set()
-        if old_attrs != new_attrs:
-            _sync_index(conn, "entity_attrs", "attr", tenant, entity_id, old_attrs, new_attrs)
-    sqlite_index.sync(conn, tenant, entity_id, before, after)
+    """Store ``after`` in place of ``before`` (None: delete), update the index tables and
+    the discovery counters (a batch of one, see sqlite_bulk)."""
+    rows = Rows(tenant)
+    rows.add(entity_id, before, after)
+    rows.write(conn, next_version)
 
 
 def due_expiries(conn: sqlite3.Connection, now: int, limit: int) -> list[tuple[str, str]]:
@@ -307,34 +278,6 @@ def next_expiry(conn: sqlite3.Connection) -> int | None:
         "SELECT MIN(expires_at) FROM entities WHERE expires_at IS NOT NULL"
     ).fetchone()
     return None if at is None else int(at)
-
-
-def _names(entity: Entity) -> Any:
-    attrs = entity.get("attrs")
-    return attrs.keys() if isinstance(attrs, dict) else None
-
-
-def _sync_index(
-    conn: sqlite3.Connection,
-    table: str,
-    column: str,
-    tenant: str,
-    entity_id: str,
-    old: set[str],
-    new: set[str],
-) -> None:
-    # Only the difference is written: most updates change values, not names.
-    removed, added = old - new, new - old
-    if removed:
-        conn.executemany(
-            f"DELETE FROM {table} WHERE tenant = ? AND {column} = ? AND id = ?",
-            [(tenant, name, entity_id) for name in removed],
-        )
-    if added:
-        conn.executemany(
-            f"INSERT OR IGNORE INTO {table} (tenant, {column}, id) VALUES (?, ?, ?)",
-            [(tenant, name, entity_id) for name in added],
-        )
 
 
 # -- contexts ------------------------------------------------------------------------

@@ -23,7 +23,6 @@ power loss or OS crash may lose the last transactions.
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,10 +43,17 @@ from ..base import (
     Recorder,
     Store,
 )
+from ..discovery import (
+    AttributeSummary,
+    TypeSummary,
+    attributes_from_stats,
+    types_from_stats,
+)
 from ..helpers import as_ngsi_error, check_page
 from ..sharing import CONTEXT, ENTITY, RECORD, FeedItem
 from ..versioned import Versioned, Wanted
-from . import feed, sql
+from . import feed, sql, stats
+from .bulk import Rows
 from .execute import run_query, run_query_versioned
 from .history import SqliteHistory
 from .index import distinct_keys
@@ -159,14 +165,10 @@ class SqliteStore(Store):
 
     def _apply(
         self, conn: sqlite3.Connection, tenant: str, entity_id: str, mutation: Mutation,
-        prefetched: dict[str, bytes | None] | None = None, record: Recorder | None = None,
+        record: Recorder | None = None,
     ) -> Change:
-        # Runs on the writer thread, inside the job's SAVEPOINT.  ``prefetched``:
-        # stored documents read for a whole batch, each used once.
-        if prefetched is not None and entity_id in prefetched:
-            doc = prefetched.pop(entity_id)
-        else:
-            doc = sql.read_doc(conn, tenant, entity_id)
+        # Runs on the writer thread, inside the job's SAVEPOINT.
+        doc = sql.read_doc(conn, tenant, entity_id)
         before = current = None
         if doc is not None:
             before = orjson.loads(doc)
@@ -211,44 +213,54 @@ class SqliteStore(Store):
     ) -> list[Outcome]:
         """Apply each mutation in order in one transaction, each whole or not at all."""
         items = list(mutations)
-        given = Counter(entity_id for entity_id, _ in items)
-        once = [entity_id for entity_id, n in given.items() if n == 1]
 
         def run(conn: sqlite3.Connection) -> list[Outcome]:
-            # Optimistic: the whole batch without a savepoint per entity (two statements
-            # each); if one entity is refused, undo and redo entity by entity.
-            conn.execute("SAVEPOINT batch")
-            try:
-                # One read for the batch; an id given twice is read again, after its
-                # first write.
-                docs = sql.read_docs(conn, tenant, once)
-                outcomes = [
-                    Outcome(entity_id,
-                            change=self._apply(conn, tenant, entity_id, m, docs, record))
-                    for entity_id, m in items
-                ]
-            except sqlite3.Error:
-                raise
-            except Exception:
-                conn.execute("ROLLBACK TO batch")
-                outcomes = one_by_one(conn)
-            conn.execute("RELEASE batch")
-            return outcomes
-
-        def one_by_one(conn: sqlite3.Connection) -> list[Outcome]:
+            # The mutations run first, in order, on the states read in one statement
+            # (an id given twice sees its first result); then the net change of each
+            # entity is written, one executemany per table (sqlite_bulk).  A mutation
+            # that raises is that entry's error: nothing of it was written.
+            docs = sql.read_docs(conn, tenant, list(dict.fromkeys(i for i, _ in items)))
+            if record is not None and self._origin is not None:
+                self._history.sync(conn)  # processes sharing the file number instances too
+            originals: dict[str, Entity | None] = {}
+            latest: dict[str, tuple[Entity | None, bytes | None]] = {}
             outcomes: list[Outcome] = []
             for entity_id, mutation in items:
-                conn.execute("SAVEPOINT item")
-                try:
-                    change = self._apply(conn, tenant, entity_id, mutation, record=record)
-                except sqlite3.Error:
-                    raise
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO item")
-                    outcomes.append(Outcome(entity_id, error=as_ngsi_error(entity_id, exc)))
+                if entity_id in latest:
+                    before, raw = latest[entity_id]
                 else:
-                    outcomes.append(Outcome(entity_id, change=change))
-                conn.execute("RELEASE item")
+                    raw = docs[entity_id]
+                    before = None if raw is None else orjson.loads(raw)
+                    originals[entity_id] = before
+                    latest[entity_id] = (before, raw)
+                current = None
+                if raw is not None:
+                    # the mutation gets its own copy unless it promises only to read it
+                    keeps = getattr(mutation, KEEPS_CURRENT, False)
+                    current = before if keeps else orjson.loads(raw)
+                try:
+                    after = mutation(current)
+                    encoded = None if after is None else orjson.dumps(after)
+                    history = (None if record is None
+                               else record(before, after, self._history.new_instance_id))
+                except Exception as exc:
+                    outcomes.append(Outcome(entity_id, error=as_ngsi_error(entity_id, exc)))
+                    continue
+                latest[entity_id] = (after, encoded)
+                outcomes.append(Outcome(entity_id, change=Change(entity_id, before, after)))
+                if history is not None:  # the write's history, in its transaction
+                    self._history.record(conn, tenant, history)
+                if self._origin is not None and (before is not None or after is not None):
+                    feed.append(conn, self._origin, tenant, ENTITY, entity_id, before=raw,
+                                after=encoded)
+            rows = Rows(tenant)
+            written = {o.entity_id for o in outcomes if o.change is not None}
+            for entity_id in written:
+                after, encoded = latest[entity_id]
+                rows.add(entity_id, originals[entity_id], after, encoded)
+            if any(latest[i][0] is not None for i in written):
+                sql.insert_tenant(conn, tenant)  # storing an entity makes its tenant exist
+            rows.write(conn, sql.next_version)
             return outcomes
 
         if not items:
@@ -312,6 +324,20 @@ class SqliteStore(Store):
     async def attribute_names(self, tenant: str) -> list[str]:
         """Every attribute name some entity has, sorted, from the attribute index."""
         return await self._read(lambda conn: distinct_keys(conn, "entity_attrs", tenant))
+
+    async def type_summaries(
+        self, tenant: str, types: Sequence[str] | None = None
+    ) -> list[TypeSummary]:
+        """A summary per entity type, from the counters kept on write (sqlite_stats)."""
+        rows = await self._read(lambda conn: stats.read(conn, tenant, types=types))
+        return types_from_stats(rows, types)
+
+    async def attribute_summaries(
+        self, tenant: str, names: Sequence[str] | None = None
+    ) -> list[AttributeSummary]:
+        """A summary per attribute name, from the counters kept on write (sqlite_stats)."""
+        rows = await self._read(lambda conn: stats.read(conn, tenant, names=names))
+        return attributes_from_stats(rows, names)
 
     # -- contexts (clause 5.13) -------------------------------------------------------
     async def put_context(self, record: ContextRecord) -> None:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from ngsi_ld.errors import ServiceUnavailable
 
-from . import sql
+from . import sql, stats
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +175,7 @@ class Worker:
         try:
             conn.execute("BEGIN IMMEDIATE")
             sql.begin_versions(conn)
+            stats.begin(conn)
             for job in batch:
                 conn.execute("SAVEPOINT job")
                 try:
@@ -183,10 +184,13 @@ class Worker:
                     raise  # the transaction itself is in doubt: fail the whole batch
                 except Exception as exc:
                     conn.execute("ROLLBACK TO job")
+                    stats.end_job(conn, kept=False)
                     results.append((False, exc))
                 else:
+                    stats.end_job(conn, kept=True)
                     results.append((True, value))
                 conn.execute("RELEASE job")
+            stats.flush(conn)  # the discovery counters of every job, summed
             conn.execute("COMMIT")
         except Exception as exc:
             log.error("SQLite write transaction failed", exc_info=exc)
@@ -198,6 +202,7 @@ class Worker:
             return [(False, unavailable(exc)) for _ in batch]
         finally:
             sql.end_versions(conn)
+            stats.end(conn)
         self.batch_count += 1
         self.job_count += len(batch)
         return results

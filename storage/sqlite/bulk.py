@@ -1,0 +1,186 @@
+"""The rows of many entity writes, written with one ``executemany`` per table.
+
+A batch (``SqliteStore.modify_many``) runs its mutations in Python first, then
+hands the net change of each entity (its state before the batch, its state
+after) to :class:`Rows`, which computes what every table needs (the
+``entities`` row, the differences of the ``entity_types``, ``entity_attrs``
+and ``attr_values`` index rows, the R*Tree boxes, the discovery counters) and
+writes them table by table: at 100 Streetlights a request, one statement per
+table instead of seven per entity.  A single write is a batch of one.
+
+Rows are deleted before they are inserted, table by table, so an entity whose
+index rows change in place ends with exactly the new rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import orjson
+
+from ngsi_ld.expiry import earliest_expiry
+
+from ..base import Entity
+from ..discovery import StatKey, add_stats, stats_delta
+from ..helpers import entity_attr_names, entity_types
+from . import index as sqlite_index
+from . import stats as sqlite_stats
+
+_UPSERT_ENTITY = (
+    "INSERT INTO entities (tenant, id, doc, created_at, modified_at, version, expires_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO UPDATE SET"
+    " doc = excluded.doc, created_at = excluded.created_at,"
+    " modified_at = excluded.modified_at, version = excluded.version,"
+    " expires_at = excluded.expires_at"
+)
+_KEYS = (("entity_types", "type"), ("entity_attrs", "attr"))
+#: the version of the next entity written (``sql.next_version``)
+Version = Callable[[sqlite3.Connection], int]
+
+
+def _row_key(row: tuple[str, str, str, object, int]) -> tuple[str, str]:
+    return row[1], row[2]
+
+
+class Rows:
+    """What a set of entity writes of one tenant changes in every table (see the module)."""
+
+    __slots__ = (
+        "_boxes", "_deleted", "_geo_cleared", "_keys_in", "_keys_out", "_tenant",
+        "_upserts", "_values_in", "_values_out", "stats",
+    )
+
+    def __init__(self, tenant: str) -> None:
+        self._tenant = tenant
+        #: (id, doc, created, modified, expires) of the entities written
+        self._upserts: list[tuple[str, bytes, str | None, str | None, int | None]] = []
+        self._deleted: list[tuple[str, str]] = []
+        #: per index table: (tenant, key, id) rows to delete / insert
+        self._keys_out: dict[str, list[tuple[str, str, str]]] = {t: [] for t, _ in _KEYS}
+        self._keys_in: dict[str, list[tuple[str, str, str]]] = {t: [] for t, _ in _KEYS}
+        self._values_out: list[tuple[str, str, str, object, int]] = []
+        self._values_in: list[tuple[str, str, str, object, int]] = []
+        #: entities whose boxes are rewritten, and their new boxes
+        self._geo_cleared: list[tuple[str, str]] = []
+        self._boxes: list[tuple[str, str, float, float, float, float]] = []
+        #: the discovery counters' change (sqlite_stats)
+        self.stats: dict[StatKey, int] = {}
+
+    def add(
+        self, entity_id: str, before: Entity | None, after: Entity | None,
+        doc: bytes | None = None,
+    ) -> None:
+        """Note the write of one entity from ``before`` to ``after`` (None: absent);
+        ``doc``: ``after`` already encoded, if the caller has it."""
+        tenant = self._tenant
+        if after is None:
+            if before is None:
+                return
+            self._deleted.append((tenant, entity_id))
+        else:
+            created, modified = after.get("createdAt"), after.get("modifiedAt")
+            if doc is None:
+                doc = orjson.dumps(after)
+            # clause 4.22: most entities are not transient, which one byte search tells
+            expires = earliest_expiry(after) if b'"expiresAt"' in doc else None
+            self._upserts.append((
+                entity_id, doc, created if isinstance(created, str) else None,
+                modified if isinstance(modified, str) else None, expires,
+            ))
+        if before is None or after is None or before.get("type") != after.get("type"):
+            self._key_rows("entity_types", entity_id,
+                           entity_types(before) if before is not None else set(),
+                           entity_types(after) if after is not None else set())
+        names = sqlite_index.changed_names(before, after)
+        add_stats(self.stats, stats_delta(before, after, names))
+        if not names:
+            return
+        self._key_rows("entity_attrs", entity_id,
+                       entity_attr_names(before) if before is not None else set(),
+                       entity_attr_names(after) if after is not None else set())
+        old = sqlite_index.value_rows(before, names)
+        new = sqlite_index.value_rows(after, names)
+        self._values_out.extend((tenant, a, entity_id, v, k) for a, v, k in old - new)
+        self._values_in.extend((tenant, a, entity_id, v, k) for a, v, k in new - old)
+        if sqlite_index.geo_boxes(before, names) == sqlite_index.geo_boxes(after, names):
+            return  # the other attributes' boxes did not change either
+        # The geometries of an entity are rewritten together.
+        if before is not None:
+            self._geo_cleared.append((tenant, entity_id))
+        self._boxes.extend((entity_id, *box) for box in sqlite_index.geo_boxes(after))
+
+    def _key_rows(self, table: str, entity_id: str, old: set[str], new: set[str]) -> None:
+        # Only the difference is written: most updates change values, not names.
+        if old == new:
+            return
+        tenant = self._tenant
+        self._keys_out[table].extend((tenant, key, entity_id) for key in old - new)
+        self._keys_in[table].extend((tenant, key, entity_id) for key in new - old)
+
+    def write(self, conn: sqlite3.Connection, version: Version) -> None:
+        """Write every row (inside the caller's transaction); ``version`` numbers the
+        entities written."""
+        tenant = self._tenant
+        if self._deleted:
+            conn.executemany("DELETE FROM entities WHERE tenant = ? AND id = ?", self._deleted)
+        if self._upserts:
+            conn.executemany(_UPSERT_ENTITY, [
+                (tenant, entity_id, doc, created, modified, version(conn), expires)
+                for entity_id, doc, created, modified, expires in sorted(self._upserts)
+            ])
+        for table, column in _KEYS:
+            if self._keys_out[table]:
+                conn.executemany(
+                    f"DELETE FROM {table} WHERE tenant = ? AND {column} = ? AND id = ?",
+                    self._keys_out[table],
+                )
+            if self._keys_in[table]:
+                # in key order: the B-tree is filled page by page
+                conn.executemany(
+                    f"INSERT OR IGNORE INTO {table} (tenant, {column}, id) VALUES (?, ?, ?)",
+                    sorted(self._keys_in[table]),
+                )
+        if self._values_out:
+            conn.executemany(
+                "DELETE FROM attr_values WHERE tenant = ? AND attr = ? AND id = ? AND val = ?"
+                " AND vocab = ?",
+                self._values_out,
+            )
+        if self._values_in:
+            rows = sorted(self._values_in, key=_row_key)
+            conn.executemany(
+                "INSERT OR IGNORE INTO attr_values (tenant, attr, id, val, vocab)"
+                " VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+        self._write_boxes(conn)
+        sqlite_stats.add(conn, tenant, self.stats)
+
+    def _write_boxes(self, conn: sqlite3.Connection) -> None:
+        if self._geo_cleared:
+            conn.executemany(
+                "DELETE FROM geo_rtree WHERE id IN"
+                " (SELECT rid FROM geo_rows WHERE tenant = ? AND id = ?)",
+                self._geo_cleared,
+            )
+            conn.executemany("DELETE FROM geo_rows WHERE tenant = ? AND id = ?",
+                             self._geo_cleared)
+        if not self._boxes:
+            return
+        # The row ids are taken here, in the write transaction that holds the file's
+        # write lock: no other writer can take the same ones.
+        (last,) = conn.execute("SELECT COALESCE(MAX(rid), 0) FROM geo_rows").fetchone()
+        rids = range(last + 1, last + 1 + len(self._boxes))
+        tenant = self._tenant
+        conn.executemany(
+            "INSERT INTO geo_rows (rid, tenant, id, attr) VALUES (?, ?, ?, ?)",
+            [(rid, tenant, box[0], box[1]) for rid, box in zip(rids, self._boxes, strict=True)],
+        )
+        conn.executemany(
+            "INSERT INTO geo_rtree (id, minx, maxx, miny, maxy) VALUES (?, ?, ?, ?, ?)",
+            [(rid, *box[2:]) for rid, box in zip(rids, self._boxes, strict=True)],
+        )
+
+
+__all__ = ["Rows"]
