@@ -26,6 +26,7 @@ from broker.contexts import ContextResolver
 from broker.expiry import ExpirySweeper
 from broker.http import PREFERENCE_APPLIED, json_response, version_applied
 from broker.metrics import Metrics
+from broker.outbound import OutboundPolicy
 from broker.preconditions import length_required
 from broker.schemas import ModelSchemas, validating
 from broker.service import Service
@@ -147,6 +148,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     if settings.model_schemas:  # SchemaLoadError is a ValueError: the CLI reports it
         schemas = ModelSchemas.load(settings.model_schemas, settings.core_context_version)
         store = validating(store, schemas)
+    outbound = OutboundPolicy.parse(settings.outbound_allow)
     resolver = ContextResolver(
         store,
         core_version=settings.core_context_version,
@@ -155,12 +157,15 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         max_size=settings.context_max_size,
         cache_size=settings.context_cache_size,
         preload_dir=settings.context_dir,
+        outbound=outbound,
+        failure_ttl=settings.context_failure_ttl,
+        max_remote=settings.context_max_remote,
     )
     metrics = Metrics()
     service = Service(settings, store, resolver, metrics=metrics)
     sweeper = service.expiry = ExpirySweeper(unchecked, partial(service.commit, store=unchecked))
     node = _cluster_node(settings, service, resolver)
-    manager = _subscription_manager(settings, service, resolver, node)
+    manager = _subscription_manager(settings, service, resolver, node, outbound)
     app = web.Application(
         middlewares=[edge_middleware],
         client_max_size=settings.max_body_size,
@@ -205,12 +210,14 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
 
 
 def _subscription_manager(settings: Settings, service: Service, resolver: ContextResolver,
-                          node: ClusterNode | None) -> SubscriptionManager:
+                          node: ClusterNode | None,
+                          outbound: OutboundPolicy) -> SubscriptionManager:
     """The subscriptions of this process, told of every change the service publishes."""
     delivery = Delivery(
         retries=settings.notification_retries,
         backoff=settings.notification_backoff,
         default_timeout=settings.notification_timeout,
+        outbound=outbound,
     )
     ownership = None
     if node is not None:

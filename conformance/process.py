@@ -12,6 +12,10 @@ import urllib.request
 from collections.abc import Sequence
 
 
+#: the networks a test broker may call (the outbound policy refuses them by default)
+LOOPBACK = "127.0.0.0/8,::1"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -49,6 +53,9 @@ class BrokerProcess:
             self.store,
             "--log-level",
             "WARNING",
+            # the suites' receivers and context servers are on this machine
+            "--outbound-allow",
+            LOOPBACK,
             *self.extra,
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -22,6 +22,7 @@ import aiohttp
 import orjson
 
 from subscriptions.http_client import HttpPool, ResponseError
+from subscriptions.ports import Outbound
 
 log = logging.getLogger("broker.subscriptions")
 
@@ -51,14 +52,18 @@ class HttpSender:
     """POSTs notifications: ``http://`` with the lean keep-alive pool of ``http_client``,
     ``https://`` with one pooled aiohttp session."""
 
-    def __init__(self) -> None:
+    def __init__(self, outbound: Outbound | None = None) -> None:
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
-        self.pool = HttpPool()
+        self.outbound = outbound
+        self.pool = HttpPool(outbound=outbound)
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=HTTP_CONNECTIONS, limit_per_host=0)
+            # with a policy, aiohttp connects to the addresses its resolver allowed
+            resolver = self.outbound.resolver() if self.outbound is not None else None
+            connector = aiohttp.TCPConnector(limit=HTTP_CONNECTIONS, limit_per_host=0,
+                                             resolver=resolver)
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
@@ -82,8 +87,11 @@ class HttpSender:
         client_timeout = self._timeouts.get(timeout)
         if client_timeout is None:
             client_timeout = self._timeouts[timeout] = aiohttp.ClientTimeout(total=timeout)
+        if self.outbound is not None:  # IP literals skip the resolver
+            self.outbound.check_literal(urlsplit(uri).hostname or "")
+        # a redirect is not followed: it would go where no policy looked (and 3xx is no 2xx)
         async with self.session().post(
-            uri, data=body, headers=headers, timeout=client_timeout
+            uri, data=body, headers=headers, timeout=client_timeout, allow_redirects=False
         ) as response:
             await response.read()
             return response.status
@@ -94,12 +102,30 @@ class HttpSender:
             await self._session.close()
 
 
+class _PinnedName(ssl.SSLContext):
+    """A default client TLS context that checks the certificate against ``name``,
+    whatever address the connection was made to (paho passes the host it connects to)."""
+
+    def __new__(cls, name: str) -> _PinnedName:
+        return super().__new__(cls, ssl.PROTOCOL_TLS_CLIENT)
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.load_default_certs()
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:  # type: ignore[override]
+        kwargs["server_hostname"] = self.name
+        return super().wrap_socket(*args, **kwargs)
+
+
 class MqttSender:
     """Publishes notifications to MQTT brokers; one connection per broker and settings."""
 
-    def __init__(self) -> None:
+    def __init__(self, outbound: Outbound | None = None) -> None:
         self._clients: dict[tuple[Any, ...], tuple[Any, contextlib.AsyncExitStack]] = {}
         self._locks: dict[tuple[Any, ...], asyncio.Lock] = {}
+        self.outbound = outbound
 
     async def _client(self, key: tuple[Any, ...], timeout: float) -> Any:
         import aiomqtt
@@ -110,10 +136,13 @@ class MqttSender:
         scheme, host, port, user, password, version = key
         protocol = aiomqtt.ProtocolVersion.V5 if version == "mqtt5.0" else \
             aiomqtt.ProtocolVersion.V311
+        port = port or (8883 if scheme == "mqtts" else 1883)
+        tls = _PinnedName(host) if scheme == "mqtts" else None
+        if self.outbound is not None:  # connect to the address checked, not to a name
+            host = (await self.outbound.addresses(host, port))[0]
         client = aiomqtt.Client(
-            host, port or (8883 if scheme == "mqtts" else 1883), username=user,
-            password=password, protocol=protocol, timeout=timeout,
-            tls_context=ssl.create_default_context() if scheme == "mqtts" else None,
+            host, port, username=user,
+            password=password, protocol=protocol, timeout=timeout, tls_context=tls,
         )
         stack = contextlib.AsyncExitStack()
         await asyncio.wait_for(stack.enter_async_context(client), timeout)
@@ -213,12 +242,12 @@ class Delivery:
     """Delivers one notification to its endpoint, with retries and backoff."""
 
     def __init__(self, *, retries: int = RETRIES, backoff: float = BACKOFF,
-                 default_timeout: float = DEFAULT_TIMEOUT) -> None:
+                 default_timeout: float = DEFAULT_TIMEOUT, outbound: Outbound | None = None) -> None:
         self.retries = retries
         self.backoff = backoff
         self.default_timeout = default_timeout
-        self.http = HttpSender()
-        self.mqtt = MqttSender()
+        self.http = HttpSender(outbound)
+        self.mqtt = MqttSender(outbound)
 
     async def send(self, endpoint: dict[str, Any], headers: dict[str, str],
                    body: dict[str, Any]) -> None:
