@@ -40,7 +40,6 @@ import orjson
 import yarl
 
 from broker.outbound import OutboundPolicy, Refused
-
 from ngsi_ld.errors import BadRequestData, InvalidRequest, LdContextNotAvailable
 from ngsi_ld.jsonld import (
     ActiveContext,

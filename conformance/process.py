@@ -11,7 +11,6 @@ import time
 import urllib.request
 from collections.abc import Sequence
 
-
 #: the networks a test broker may call (the outbound policy refuses them by default)
 LOOPBACK = "127.0.0.0/8,::1"
 

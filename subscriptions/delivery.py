@@ -242,7 +242,8 @@ class Delivery:
     """Delivers one notification to its endpoint, with retries and backoff."""
 
     def __init__(self, *, retries: int = RETRIES, backoff: float = BACKOFF,
-                 default_timeout: float = DEFAULT_TIMEOUT, outbound: Outbound | None = None) -> None:
+                 default_timeout: float = DEFAULT_TIMEOUT,
+                 outbound: Outbound | None = None) -> None:
         self.retries = retries
         self.backoff = backoff
         self.default_timeout = default_timeout
