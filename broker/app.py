@@ -11,6 +11,7 @@ request ids, tenant echo, metrics, CORS).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -24,7 +25,13 @@ from broker.cluster import ClusterNode, process_id
 from broker.config import Settings
 from broker.contexts import ContextResolver
 from broker.expiry import ExpirySweeper
-from broker.http import PREFERENCE_APPLIED, json_response, version_applied
+from broker.http import (
+    BODY_TIMEOUT,
+    PREFERENCE_APPLIED,
+    ClientGone,
+    json_response,
+    version_applied,
+)
 from broker.metrics import Metrics
 from broker.outbound import OutboundPolicy
 from broker.preconditions import length_required
@@ -43,6 +50,11 @@ __all__ = ["BROKER", "Broker", "add_route", "broker_of", "create_app", "problem_
 
 log = logging.getLogger("broker")
 
+#: seconds the rest of an unread request body is waited for after the answer (aiohttp: 10)
+LINGERING_TIME = 1.0
+#: the status a request is counted under when its client went away (nginx's 499)
+CLIENT_CLOSED = 499
+
 # Request ids: a per-process prefix and a counter; uuid4 per request cost 10% of a GET.
 _REQUEST_IDS = itertools.count(1)
 _REQUEST_PREFIX = os.urandom(4).hex()
@@ -53,7 +65,8 @@ def problem_response(error: NgsiLdError, headers: dict[str, str] | None = None) 
 
 
 def _http_problem(exc: web.HTTPException) -> web.Response:
-    names = {404: "ResourceNotFound", 405: "InvalidRequest", 413: "PayloadTooLarge"}
+    names = {404: "ResourceNotFound", 405: "InvalidRequest", 413: "PayloadTooLarge",
+             408: "InvalidRequest"}
     body = {
         "type": "https://uri.etsi.org/ngsi-ld/errors/" + names.get(exc.status, "InvalidRequest"),
         "title": exc.reason,
@@ -81,10 +94,26 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             response = await handler(request)
     except NgsiLdError as exc:
         response = problem_response(exc)
+    except ClientGone as exc:
+        # the client closed its connection before its request was read: nothing to
+        # answer, nothing wrong with the broker (counted apart from server errors)
+        _client_gone(request, request_id, str(exc), started)
+        response = web.Response(status=CLIENT_CLOSED)
+        response.force_close()
+        return response
+    except asyncio.CancelledError:
+        # with handler cancellation on (aiohttp's test server), a client going away
+        # cancels its handler: the same as above, and the cancellation goes on
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            _client_gone(request, request_id, "connection closed", started)
+        raise
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         response = _http_problem(exc)
+        if exc.status == 408:  # a slow upload: its connection is not kept
+            response.force_close()
         if exc.status == 405 and _names_no_entity(request):
             response = problem_response(
                 BadRequestData(f"{request.method} needs the id of the entity in the path")
@@ -131,6 +160,17 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
+def _client_gone(request: web.Request, request_id: str, reason: str, started: float) -> None:
+    """Log (INFO, no traceback) and count a request whose client went away."""
+    log.info("client went away during %s %s: %s", request.method, request.path, reason,
+             extra={"request_id": request_id})
+    broker = request.app[BROKER]
+    broker.metrics.incr("client_disconnects")
+    route = request.match_info.route.resource
+    name = route.canonical if route is not None else "unmatched"
+    broker.metrics.observe(request.method, name, CLIENT_CLOSED, time.perf_counter() - started)
+
+
 def _names_no_entity(request: web.Request) -> bool:
     # 5.6.17.4 and 5.6.18.4: a merge or replace of /entities/ is a request whose entity
     # id is "not present", BadRequestData, rather than a method the collection lacks
@@ -170,10 +210,14 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         middlewares=[edge_middleware],
         client_max_size=settings.max_body_size,
         # long request lines: GET /entities?id=... with hundreds of ids (aiohttp: 8190)
-        handler_args={"max_field_size": 16384, "max_line_size": 32768},
+        handler_args={"max_field_size": 16384, "max_line_size": 32768,
+                      # after an answer to a request whose body was not read (a 408, a
+                      # 413...), wait this long for the rest of it before closing
+                      "lingering_time": LINGERING_TIME},
     )
     app[BROKER] = Broker(service=service, resolver=resolver, subscriptions=manager, node=node)
     app[MANAGER] = manager
+    app[BODY_TIMEOUT] = settings.body_timeout
     unsubscribe = service.events.subscribe(manager.on_change, concerns=manager.index.concerns)
 
     async def startup(app: web.Application) -> None:
