@@ -10,7 +10,6 @@ are internal and never shown to clients.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any

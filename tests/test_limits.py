@@ -115,7 +115,7 @@ async def test_a_client_that_goes_away_is_logged_at_info_and_not_counted_as_an_e
     client = TestClient(TestServer(web.Application()))  # only for its session
     session = client.session
     for _ in range(3):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(HEAD + b'{"id": "ur')
         await writer.drain()
         await asyncio.sleep(0.05)
