@@ -271,6 +271,8 @@ def _subscription_manager(settings: Settings, service: Service, resolver: Contex
         queue_size=settings.notification_queue_size, ownership=ownership)
     if node is not None:
         node.on_record(COLLECTION, manager.reload)
+    # notifications queued and in flight, over every subscription of this process
+    service.metrics.gauge("notifications_pending", manager.queued)
     return manager
 
 

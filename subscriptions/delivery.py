@@ -114,7 +114,7 @@ class _PinnedName(ssl.SSLContext):
         self.name = name
         self.load_default_certs()
 
-    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:  # type: ignore[override]
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
         kwargs["server_hostname"] = self.name
         return super().wrap_socket(*args, **kwargs)
 
@@ -196,15 +196,28 @@ class Channel:
         self._items: deque[Any] = deque()
         self._size = size
         self._task: asyncio.Task[None] | None = None
+        #: the item being handled (popped from the queue, not done yet)
+        self._current: Any = None
+        #: the pending items changed since :meth:`snapshot` last took them
+        self.changed = False
+        #: a snapshot of pending items was written somewhere (subscriptions.pending)
+        self.persisted = False
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._items) + (self._current is not None)
+
+    def snapshot(self) -> list[Any]:
+        """What is pending, in order: the item being handled, then the queue."""
+        self.changed = False
+        head = [] if self._current is None else [self._current]
+        return head + list(self._items)
 
     def offer(self, item: Any) -> bool:
         """Queue ``item``; False (nothing queued) when the queue is full."""
         if len(self._items) >= self._size:
             return False
         self._items.append(item)
+        self.changed = True
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
         return True
@@ -218,12 +231,15 @@ class Channel:
                     break
                 item = merged
                 self._items.popleft()
+            self._current = item
             try:
                 await self._handle(item)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("notification handler failed")
+            self._current = None
+            self.changed = True
 
     async def drain(self) -> None:
         """Wait until every queued item has been handled."""
@@ -232,6 +248,7 @@ class Channel:
 
     async def close(self) -> None:
         self._items.clear()
+        self._current = None
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
