@@ -3,7 +3,8 @@
 Requests generated from the ETSI OpenAPI description of the API (the 1.8.1 file in
 ``../shared/spec/``, with its media-type typo ``application/json+ld`` read as
 ``application/ld+json``, see that folder's README, and its path parameters
-generated as URNs) go to a broker process on a fresh SQLite store.  Whatever they hold, the broker must:
+generated as URNs) go to a broker process on a fresh SQLite store.  Whatever they
+hold, the broker must:
 
 * answer within ``TIMEOUT`` seconds (no hang);
 * never answer 5xx, except the 501, 503 and 504 the specification allows;
