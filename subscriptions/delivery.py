@@ -71,8 +71,9 @@ class HttpSender:
         """POST ``body``; DeliveryError unless the endpoint answers 2xx within ``timeout``."""
         try:
             if uri.startswith("http://"):
-                status = await self.pool.post(uri, {**headers, "User-Agent": USER_AGENT}, body,
-                                              timeout)
+                if not any(name.lower() == "user-agent" for name in headers):
+                    headers = {**headers, "User-Agent": USER_AGENT}
+                status = await self.pool.post(uri, headers, body, timeout)
             else:
                 status = await self._post_tls(uri, headers, body, timeout)
         except TimeoutError:  # before OSError, of which it is a subclass

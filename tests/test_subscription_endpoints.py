@@ -87,3 +87,18 @@ async def test_valid_receiver_info_is_still_sent(h: Harness) -> None:
     [got] = await h.receiver.wait_for(1)
     assert got.headers["X-Api-Key"] == "secret value\twith tab"
     assert got.headers["Authorization"] == "Bearer abc"
+
+
+async def test_receiver_info_replaces_a_broker_header_of_any_case_never_doubles_it(
+    h: Harness,
+) -> None:
+    info = [{"key": "content-type", "value": "application/json; charset=utf-8"},
+            {"key": "user-agent", "value": "city-broker"}]
+    await h.subscribe({k: v for k, v in sub(h.receiver.url(), receiverInfo=info).items()
+                       if k != "type"})
+    await h.create(room(1))
+    [got] = await h.receiver.wait_for(1)
+    assert got.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert got.headers["User-Agent"] == "city-broker"
+    # the receiver's multidict would show a second line as a second value
+    assert len([k for k in got.raw_headers if k.lower() == "content-type"]) == 1
