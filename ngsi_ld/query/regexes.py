@@ -23,6 +23,7 @@ is valid but too expensive for this broker), never a hang.
 from __future__ import annotations
 
 import re._parser as sre_parse  # the standard library's parser: syntax only, no compiling
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -78,27 +79,33 @@ class Compiled:
 
 
 class _Cache:
-    """Least recently used compiled patterns, at most ``limit`` bytes of them."""
+    """Least recently used compiled patterns, at most ``limit`` bytes of them.
+
+    Thread-safe: the SQLite store matches ``idPattern`` on its own threads.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.size = 0
         self._items: OrderedDict[str, Compiled] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, pattern: str) -> Compiled | None:
-        found = self._items.get(pattern)
-        if found is not None:
-            self._items.move_to_end(pattern)
-        return found
+        with self._lock:
+            found = self._items.get(pattern)
+            if found is not None:
+                self._items.move_to_end(pattern)
+            return found
 
     def put(self, compiled: Compiled) -> None:
-        if compiled.pattern in self._items or compiled.cost > self.limit:
-            return
-        self._items[compiled.pattern] = compiled
-        self.size += compiled.cost
-        while self.size > self.limit:
-            _, dropped = self._items.popitem(last=False)
-            self.size -= dropped.cost
+        with self._lock:
+            if compiled.pattern in self._items or compiled.cost > self.limit:
+                return
+            self._items[compiled.pattern] = compiled
+            self.size += compiled.cost
+            while self.size > self.limit:
+                _, dropped = self._items.popitem(last=False)
+                self.size -= dropped.cost
 
     def __len__(self) -> int:
         return len(self._items)
