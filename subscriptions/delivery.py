@@ -139,14 +139,21 @@ class MqttSender:
             aiomqtt.ProtocolVersion.V311
         port = port or (8883 if scheme == "mqtts" else 1883)
         tls = _PinnedName(host) if scheme == "mqtts" else None
-        if self.outbound is not None:  # connect to the address checked, not to a name
-            host = (await self.outbound.addresses(host, port))[0]
-        client = aiomqtt.Client(
-            host, port, username=user,
-            password=password, protocol=protocol, timeout=timeout, tls_context=tls,
-        )
-        stack = contextlib.AsyncExitStack()
-        await asyncio.wait_for(stack.enter_async_context(client), timeout)
+        # with a policy: connect to an address it checked (each in turn), not to a name
+        addresses = [host] if self.outbound is None else \
+            await self.outbound.addresses(host, port)
+        for n, address in enumerate(addresses):
+            client = aiomqtt.Client(
+                address, port, username=user,
+                password=password, protocol=protocol, timeout=timeout, tls_context=tls,
+            )
+            stack = contextlib.AsyncExitStack()
+            try:
+                await asyncio.wait_for(stack.enter_async_context(client), timeout)
+                break
+            except (OSError, aiomqtt.MqttError):
+                if n == len(addresses) - 1:
+                    raise
         self._clients[key] = (client, stack)
         return client
 
