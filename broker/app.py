@@ -21,6 +21,7 @@ from functools import partial
 from aiohttp import web
 
 from broker import explorer, routes
+from broker.auth import Authentication
 from broker.cluster import ClusterNode, process_id
 from broker.config import Settings
 from broker.contexts import ContextResolver
@@ -149,10 +150,10 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, PUT, DELETE, OPTIONS"
         response.headers["Access-Control-Allow-Headers"] = (
-            "Content-Type, Accept, Link, NGSILD-Tenant, Fiware-Service, Authorization"
+            "Content-Type, Accept, Link, NGSILD-Tenant, Fiware-Service, Authorization, X-API-Key"
         )
         response.headers["Access-Control-Expose-Headers"] = (
-            "Link, Location, NGSILD-Results-Count, NGSILD-Tenant, X-Request-Id"
+            "Link, Location, NGSILD-Results-Count, NGSILD-Tenant, X-Request-Id, WWW-Authenticate"
         )
     route = request.match_info.route.resource
     name = route.canonical if route is not None else "unmatched"
@@ -206,8 +207,13 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     sweeper = service.expiry = ExpirySweeper(unchecked, partial(service.commit, store=unchecked))
     node = _cluster_node(settings, service, resolver)
     manager = _subscription_manager(settings, service, resolver, node, outbound)
+    middlewares = [edge_middleware]
+    auth = None
+    if settings.auth != "off":  # ValueError for options that do not fit: the CLI reports it
+        auth = Authentication.from_settings(settings)
+        middlewares.append(auth.middleware)
     app = web.Application(
-        middlewares=[edge_middleware],
+        middlewares=middlewares,
         client_max_size=settings.max_body_size,
         # long request lines: GET /entities?id=... with hundreds of ids (aiohttp: 8190)
         handler_args={"max_field_size": 16384, "max_line_size": 32768,
@@ -246,6 +252,9 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.on_startup.append(startup)
     app.on_shutdown.append(shutdown)
     app.on_cleanup.append(cleanup)
+    if auth is not None:
+        app.on_startup.append(auth.start)
+        app.on_cleanup.append(auth.close)
     routes.setup(app)
     if settings.explorer:
         explorer.setup(app)

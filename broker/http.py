@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from aiohttp import ClientPayloadError, StreamReader, web
+from multidict import CIMultiDictProxy
 
 from ngsi_ld import params, prefer
 from ngsi_ld.bodies import GEO_JSON, JSON, LD_JSON, MERGE_PATCH, Body, request_context
@@ -61,8 +62,17 @@ def version_applied(request: web.Request) -> dict[str, str]:
 def tenant_of(request: web.Request, multi_tenancy: bool) -> str:
     """The tenant named by NGSILD-Tenant (or its alias Fiware-Service); '' is the default."""
     headers = request.headers
-    return tenant_name(headers.get("NGSILD-Tenant"), headers.get("Fiware-Service"),
+    return tenant_name(joined(headers, "NGSILD-Tenant"), joined(headers, "Fiware-Service"),
                        multi_tenancy)
+
+
+def joined(headers: CIMultiDictProxy[str], name: str) -> str | None:
+    """The value of header ``name``; a repeated header's values joined with commas (RFC 9110
+    5.3), so that ``tenant_name`` sees two tenants named by one header twice."""
+    values = headers.getall(name, None)
+    if values is None or len(values) == 1:
+        return None if values is None else values[0]
+    return ", ".join(values)
 
 
 #: seconds a request body may take to arrive (``--body-timeout``; set by create_app)
@@ -180,6 +190,7 @@ __all__ = [
     "ClientGone",
     "_preferences",
     "flag",
+    "joined",
     "json_response",
     "link_header",
     "negotiate",
