@@ -53,6 +53,8 @@ def test_patterns_too_large_to_compile_are_refused_at_once(pattern: str) -> None
     (r"(?<=Room:)1$", "urn:ngsi-ld:Room:1", True),
     ("^(?!urn)", "urn:x", False),
     (r"\p{L}+:é", "urn:é", True),
+    ("urn:a*+b", "urn:aab", True),  # possessive: the fallback engine
+    ("urn:a*+a", "urn:aa", False),
 ])
 def test_both_engines_answer_searches(pattern: str, text: str, found: bool) -> None:
     assert search(pattern, text) is found

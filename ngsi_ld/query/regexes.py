@@ -53,7 +53,8 @@ _OPTIONS = re2.Options()
 _OPTIONS.max_mem = MAX_PROGRAM_MEMORY
 _OPTIONS.log_errors = False
 #: RE2 errors that mean "a feature RE2 lacks", not "a broken or too large pattern"
-_UNSUPPORTED = (b"invalid perl operator", b"invalid escape sequence", b"invalid named capture")
+_UNSUPPORTED = (b"invalid perl operator", b"invalid escape sequence", b"invalid named capture",
+                b"bad repetition operator")  # the last: possessive quantifiers (a*+)
 _REPEATS = frozenset({sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, sre_parse.POSSESSIVE_REPEAT})
 
 
