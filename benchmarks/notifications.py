@@ -121,7 +121,8 @@ def free_port() -> int:
 def start_broker(store: str) -> tuple[subprocess.Popen[bytes], str, str]:
     port = free_port()
     cmd = [sys.executable, "-m", "broker", "--host", "127.0.0.1", "--port", str(port),
-           "--store", store, "--log-level", "WARNING"]
+           "--store", store, "--log-level", "WARNING",
+               "--outbound-allow", "127.0.0.0/8"]  # receivers on this machine
     pinning = "not pinned (taskset not found)"
     if shutil.which("taskset") and 0 in os.sched_getaffinity(0):
         cmd = ["taskset", "-c", "0", *cmd]

@@ -11,6 +11,7 @@ request ids, tenant echo, metrics, CORS).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -25,8 +26,15 @@ from broker.cluster import ClusterNode, process_id
 from broker.config import Settings
 from broker.contexts import ContextResolver
 from broker.expiry import ExpirySweeper
-from broker.http import PREFERENCE_APPLIED, json_response, version_applied
+from broker.http import (
+    BODY_TIMEOUT,
+    PREFERENCE_APPLIED,
+    ClientGone,
+    json_response,
+    version_applied,
+)
 from broker.metrics import Metrics
+from broker.outbound import OutboundPolicy
 from broker.preconditions import length_required
 from broker.retention import RetentionSweeper
 from broker.schemas import ModelSchemas, validating
@@ -48,6 +56,11 @@ __all__ = ["BROKER", "Broker", "add_route", "broker_of", "create_app", "problem_
 
 log = logging.getLogger("broker")
 
+#: seconds the rest of an unread request body is waited for after the answer (aiohttp: 10)
+LINGERING_TIME = 1.0
+#: the status a request is counted under when its client went away (nginx's 499)
+CLIENT_CLOSED = 499
+
 # Request ids: a per-process prefix and a counter; uuid4 per request cost 10% of a GET.
 _REQUEST_IDS = itertools.count(1)
 _REQUEST_PREFIX = os.urandom(4).hex()
@@ -58,7 +71,8 @@ def problem_response(error: NgsiLdError, headers: dict[str, str] | None = None) 
 
 
 def _http_problem(exc: web.HTTPException) -> web.Response:
-    names = {404: "ResourceNotFound", 405: "InvalidRequest", 413: "PayloadTooLarge"}
+    names = {404: "ResourceNotFound", 405: "InvalidRequest", 413: "PayloadTooLarge",
+             408: "InvalidRequest"}
     body = {
         "type": "https://uri.etsi.org/ngsi-ld/errors/" + names.get(exc.status, "InvalidRequest"),
         "title": exc.reason,
@@ -86,10 +100,26 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             response = await handler(request)
     except NgsiLdError as exc:
         response = problem_response(exc)
+    except ClientGone as exc:
+        # the client closed its connection before its request was read: nothing to
+        # answer, nothing wrong with the broker (counted apart from server errors)
+        _client_gone(request, request_id, str(exc), started)
+        response = web.Response(status=CLIENT_CLOSED)
+        response.force_close()
+        return response
+    except asyncio.CancelledError:
+        # with handler cancellation on (aiohttp's test server), a client going away
+        # cancels its handler: the same as above, and the cancellation goes on
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            _client_gone(request, request_id, "connection closed", started)
+        raise
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         response = _http_problem(exc)
+        if exc.status == 408:  # a slow upload: its connection is not kept
+            response.force_close()
         if exc.status == 405 and _names_no_entity(request):
             response = problem_response(
                 BadRequestData(f"{request.method} needs the id of the entity in the path")
@@ -136,6 +166,17 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
+def _client_gone(request: web.Request, request_id: str, reason: str, started: float) -> None:
+    """Log (INFO, no traceback) and count a request whose client went away."""
+    log.info("client went away during %s %s: %s", request.method, request.path, reason,
+             extra={"request_id": request_id})
+    broker = request.app[BROKER]
+    broker.metrics.incr("client_disconnects")
+    route = request.match_info.route.resource
+    name = route.canonical if route is not None else "unmatched"
+    broker.metrics.observe(request.method, name, CLIENT_CLOSED, time.perf_counter() - started)
+
+
 def _names_no_entity(request: web.Request) -> bool:
     # 5.6.17.4 and 5.6.18.4: a merge or replace of /entities/ is a request whose entity
     # id is "not present", BadRequestData, rather than a method the collection lacks
@@ -153,6 +194,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     if settings.model_schemas:  # SchemaLoadError is a ValueError: the CLI reports it
         schemas = ModelSchemas.load(settings.model_schemas, settings.core_context_version)
         store = validating(store, schemas)
+    outbound = OutboundPolicy.parse(settings.outbound_allow)
     resolver = ContextResolver(
         store,
         core_version=settings.core_context_version,
@@ -161,6 +203,9 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         max_size=settings.context_max_size,
         cache_size=settings.context_cache_size,
         preload_dir=settings.context_dir,
+        outbound=outbound,
+        failure_ttl=settings.context_failure_ttl,
+        max_remote=settings.context_max_remote,
     )
     metrics = Metrics()
     service = Service(settings, store, resolver, metrics=metrics)
@@ -171,7 +216,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     node = _cluster_node(settings, service, resolver)
     if node is not None:
         node.on_record(REGISTRATIONS, service.registry.reload)
-    manager = _subscription_manager(settings, service, resolver, node)
+    manager = _subscription_manager(settings, service, resolver, node, outbound)
     # 5.11: same delivery (HTTP pool, MQTT connections, retries) as entity subscriptions
     csource_subs = RegistrationSubscriptions(
         service.store, resolver, service.registry.of, manager.delivery, service.metrics,
@@ -187,12 +232,16 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         middlewares=middlewares,
         client_max_size=settings.max_body_size,
         # long request lines: GET /entities?id=... with hundreds of ids (aiohttp: 8190)
-        handler_args={"max_field_size": 16384, "max_line_size": 32768},
+        handler_args={"max_field_size": 16384, "max_line_size": 32768,
+                      # after an answer to a request whose body was not read (a 408, a
+                      # 413...), wait this long for the rest of it before closing
+                      "lingering_time": LINGERING_TIME},
     )
     app[BROKER] = Broker(service=service, resolver=resolver, subscriptions=manager, node=node)
     app[MANAGER] = manager
     app[CSOURCE_SUBSCRIPTIONS] = csource_subs
     unheard = service.registry.on_change(csource_subs.on_registration, remote=False)
+    app[BODY_TIMEOUT] = settings.body_timeout
     unsubscribe = service.events.subscribe(manager.on_change, concerns=manager.index.concerns)
 
     async def startup(app: web.Application) -> None:
@@ -242,12 +291,14 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
 
 
 def _subscription_manager(settings: Settings, service: Service, resolver: ContextResolver,
-                          node: ClusterNode | None) -> SubscriptionManager:
+                          node: ClusterNode | None,
+                          outbound: OutboundPolicy) -> SubscriptionManager:
     """The subscriptions of this process, told of every change the service publishes."""
     delivery = Delivery(
         retries=settings.notification_retries,
         backoff=settings.notification_backoff,
         default_timeout=settings.notification_timeout,
+        outbound=outbound,
     )
     ownership = None
     if node is not None:
@@ -257,6 +308,8 @@ def _subscription_manager(settings: Settings, service: Service, resolver: Contex
         queue_size=settings.notification_queue_size, ownership=ownership)
     if node is not None:
         node.on_record(COLLECTION, manager.reload)
+    # notifications queued and in flight, over every subscription of this process
+    service.metrics.gauge("notifications_pending", manager.queued)
     return manager
 
 

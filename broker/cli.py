@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from broker import demo, loader
-from broker.app import create_app
+from broker.app import BROKER, create_app
 from broker.auth import apikeys
 from broker.config import Settings, load_settings
 from broker.logs import setup_logging
+from broker.serving import serve
 from broker.workers import supervise
 
 log = logging.getLogger("broker")
@@ -52,14 +53,15 @@ def run(settings: Settings) -> None:
         settings.store.split("@")[-1],  # never log credentials
         settings.core_context_version,
     )
-    web.run_app(
+    metrics = app[BROKER].metrics
+    serve(
         app,
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        access_log=None,
+        settings.host,
+        settings.port,
+        max_connections=settings.max_connections,
+        idle_timeout=settings.idle_timeout,
         reuse_port=settings.reuse_port,
-        handle_signals=True,
+        on_refused=lambda: metrics.incr("connections_refused"),
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from broker.outbound import parse_networks
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.temporal import parse_duration
 
@@ -44,6 +45,11 @@ def _positive_float(text: str | float) -> float:
     if not value > 0:
         raise ValueError(f"must be a positive number: {text!r}")
     return value
+
+
+def _networks(text: str) -> str:
+    parse_networks(text)  # ValueError names the bad item
+    return text.strip()
 
 
 def _core_version(text: str) -> str:
@@ -327,6 +333,61 @@ OPTIONS: tuple[Option, ...] = (
         _bool,
         "serve the explorer page at /explorer (off: not mounted)",
     ),
+    # -- limits and the outbound request policy (docs/security.md) --
+    Option(
+        "outbound_allow",
+        "--outbound-allow",
+        "NGSI_LD_OUTBOUND_ALLOW",
+        "",
+        _networks,
+        "networks (CIDR, comma-separated) the broker may call although they are loopback, "
+        "link-local, private or reserved: remote @contexts and notification endpoints there "
+        "are refused otherwise (e.g. 127.0.0.0/8,10.0.0.0/8)",
+    ),
+    Option(
+        "context_failure_ttl",
+        "--context-failure-ttl",
+        "NGSI_LD_CONTEXT_FAILURE_TTL",
+        10.0,
+        float,
+        "seconds a remote @context that could not be retrieved is answered as unavailable "
+        "without fetching it again (0: no negative caching)",
+    ),
+    Option(
+        "context_max_remote",
+        "--context-max-remote",
+        "NGSI_LD_CONTEXT_MAX_REMOTE",
+        32,
+        _positive_int,
+        "most distinct remote @context URLs one request may bring in (more answers 400 "
+        "before any is fetched)",
+    ),
+    Option(
+        "body_timeout",
+        "--body-timeout",
+        "NGSI_LD_BODY_TIMEOUT",
+        30.0,
+        _positive_float,
+        "seconds a request body may take to arrive once its headers have (more: 408 and the "
+        "connection is closed)",
+    ),
+    Option(
+        "idle_timeout",
+        "--idle-timeout",
+        "NGSI_LD_IDLE_TIMEOUT",
+        60.0,
+        _positive_float,
+        "seconds a keep-alive connection may stay idle between two requests",
+    ),
+    Option(
+        "max_connections",
+        "--max-connections",
+        "NGSI_LD_MAX_CONNECTIONS",
+        1000,
+        _positive_int,
+        "open client connections per broker process; a connection beyond it is answered 503 "
+        "and closed",
+    ),
     # docs/security.md: authentication and authorization
     Option(
         "auth",
@@ -445,6 +506,12 @@ class Settings:
     temporal: bool = True
     temporal_retention: str = ""
     temporal_instance_limit: int = 10
+    outbound_allow: str = ""
+    context_failure_ttl: float = 10.0
+    context_max_remote: int = 32
+    body_timeout: float = 30.0
+    idle_timeout: float = 60.0
+    max_connections: int = 1000
     auth: str = "off"
     auth_issuer: str = ""
     auth_audience: str = ""

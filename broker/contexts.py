@@ -8,8 +8,12 @@ Where a context document comes from, first match wins:
 3. the in-memory document cache, then the store's persisted copies (kind Cached),
    so a restart does not refetch;
 4. the pre-load directory (``--context-dir``) for offline sites;
-5. an HTTP(S) fetch with a timeout, a size limit and a redirect limit; contexts
-   that import contexts are followed for a bounded number of rounds.
+5. an HTTP(S) fetch with a timeout, a size limit and a redirect limit, to the
+   addresses the outbound policy allows (``broker.outbound``, checked at every
+   redirect); contexts that import contexts are followed for a bounded number of
+   rounds, and one request may bring in a bounded number of remote contexts.
+   A failed fetch is remembered for a short time (``failure_ttl``): retries
+   within it are answered at once instead of waiting for the timeout again.
 
 A document that cannot be had (no answer in time, refused connection, an
 HTTP error, too large) answers 504 LdContextNotAvailable; one that is had but
@@ -25,6 +29,7 @@ import concurrent.futures
 import hashlib
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +37,9 @@ from typing import Any
 
 import aiohttp
 import orjson
+import yarl
 
+from broker.outbound import OutboundPolicy, Refused
 from ngsi_ld.errors import BadRequestData, InvalidRequest, LdContextNotAvailable
 from ngsi_ld.jsonld import (
     ActiveContext,
@@ -55,6 +62,13 @@ _HOSTED_RE = re.compile(r"^https?://[^/]+" + re.escape(HOSTED_PATH) + r"([A-Za-z
 MAX_IMPORT_ROUNDS = 8
 MAX_REDIRECTS = 3
 MAX_DOCUMENTS = 1024
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: what a client is told about any remote @context that could not be retrieved
+_UNAVAILABLE = "@context {url} could not be retrieved"
+
+
+class _Unavailable(Exception):
+    """Why a download failed, for the log (the client hears only _UNAVAILABLE)."""
 
 
 class ContextResolver:
@@ -71,6 +85,9 @@ class ContextResolver:
         cache_size: int = 512,
         preload_dir: str = "",
         session: Callable[[], aiohttp.ClientSession] | None = None,
+        outbound: OutboundPolicy | None = None,
+        failure_ttl: float = 10.0,
+        max_remote: int = 32,
     ) -> None:
         self.store = store
         self.core_url = core_context_url(core_version)
@@ -86,8 +103,15 @@ class ContextResolver:
         self._preload_dir = preload_dir
         self._session_factory = session
         self._own_session: aiohttp.ClientSession | None = None
-        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._inflight: dict[str, asyncio.Future[tuple[Any, bool]]] = {}
         self._compile_thread: concurrent.futures.ThreadPoolExecutor | None = None
+        #: where remote contexts may be fetched from (default: public addresses only)
+        self.outbound = outbound if outbound is not None else OutboundPolicy()
+        #: seconds a failed fetch is remembered; URL -> when it may be tried again
+        self.failure_ttl = failure_ttl
+        self._failed: dict[str, float] = {}
+        #: most distinct remote context URLs one context value may bring in
+        self.max_remote = max_remote
 
     async def start(self) -> None:
         """Index the pre-load directory (``index.json``: URL -> file name)."""
@@ -120,17 +144,29 @@ class ContextResolver:
 
     # -- resolution ---------------------------------------------------------------
     async def active(self, context: Any) -> ActiveContext:
-        """The compiled context for a request's context value (None: core only)."""
+        """The compiled context for a request's context value (None: core only).
+
+        Remote documents fetched for it are remembered (in memory and in the store)
+        only once the whole context compiled: a request refused (too many remote
+        contexts, one unavailable, one invalid) leaves no trace in the caches.
+        """
         key = cache_key(context, self.core_url)
         cached = self.compiled.get(key)
         if cached is not None:
             return cached
         documents: dict[str, Any] = {}
+        fresh: dict[str, Any] = {}
+        remote: set[str] = set()
         for _ in range(MAX_IMPORT_ROUNDS):
             missing = sorted(referenced_urls(context, documents))
             if not missing:
                 break
-            fetched = await asyncio.gather(*(self.document(url) for url in missing))
+            remote.update(u for u in missing if bundled_document(u, self.core_url) is None)
+            if len(remote) > self.max_remote:  # refused before fetching them all
+                raise BadRequestData(
+                    f"the @context names more than {self.max_remote} remote contexts"
+                )
+            fetched = await asyncio.gather(*(self.document(url, fresh) for url in missing))
             documents.update(zip(missing, fetched, strict=True))
         else:
             raise LdContextNotAvailable(
@@ -144,51 +180,59 @@ class ContextResolver:
             )
         except MissingContext as exc:  # a URL the rounds above could not foresee
             raise LdContextNotAvailable(f"@context {exc} could not be resolved") from None
+        for url, document in fresh.items():
+            await self._remember(url, document)
         self.compiled.put(key, active)
         return active
 
-    async def document(self, url: str) -> Any:
-        """The JSON document behind a context URL, from the first source that has it."""
+    async def document(self, url: str, fresh: dict[str, Any] | None = None) -> Any:
+        """The JSON document behind a context URL, from the first source that has it.
+
+        A document fetched from the network is added to ``fresh`` (the caller
+        remembers it with :meth:`_remember` once it is sure to keep it); without
+        ``fresh`` it is remembered at once.
+        """
         bundled = bundled_document(url, self.core_url)
         if bundled is not None:
             return bundled
         if url in self._documents:
             return self._documents[url]
+        failed = self._failed.get(url)
+        if failed is not None:
+            if failed > time.monotonic():  # negative cache: no new fetch for a while
+                raise LdContextNotAvailable(_UNAVAILABLE.format(url=url))
+            del self._failed[url]
         future = self._inflight.get(url)
-        if future is not None:  # another request is already fetching it
-            return await asyncio.shield(future)
-        future = asyncio.get_running_loop().create_future()
-        self._inflight[url] = future
-        try:
-            document = await self._load(url)
-            if len(self._documents) >= MAX_DOCUMENTS:
-                self._documents.pop(next(iter(self._documents)))
-            self._documents[url] = document
-            future.set_result(document)
-            return document
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: no "never retrieved" warning
-            raise
-        finally:
-            del self._inflight[url]
-
-    async def _load(self, url: str) -> Any:
-        hosted = _HOSTED_RE.match(url)
-        if hosted:
-            record = await self.store.get_context(self.hosted_url(hosted.group(1)))
-            if record is not None and record.kind != "Cached":
-                return record.document
-        record = await self.store.get_context(url)
-        if record is not None:
-            return record.document
-        path = self._preloaded.get(url)
-        if path is not None:
+        if future is None:  # nobody is fetching it yet
+            future = asyncio.get_running_loop().create_future()
+            self._inflight[url] = future
             try:
-                return self._check(url, orjson.loads(await asyncio.to_thread(path.read_bytes)))
-            except (OSError, orjson.JSONDecodeError) as exc:
-                log.warning("pre-loaded @context %s unreadable (%s); fetching", url, exc)
-        document = await self.fetch(url)
+                future.set_result(await self._load(url))
+            except BaseException as exc:
+                future.set_exception(exc)
+                future.exception()  # retrieved: no "never retrieved" warning
+                raise
+            finally:
+                del self._inflight[url]
+        document, fetched = await asyncio.shield(future)
+        if not fetched:
+            self._keep(url, document)
+        elif fresh is not None:
+            fresh[url] = document
+        else:
+            await self._remember(url, document)
+        return document
+
+    def _keep(self, url: str, document: Any) -> None:
+        if len(self._documents) >= MAX_DOCUMENTS:
+            self._documents.pop(next(iter(self._documents)))
+        self._documents[url] = document
+
+    async def _remember(self, url: str, document: Any) -> None:
+        """Keep a fetched document in memory and in the store (kind Cached, 5.13)."""
+        if url in self._documents:
+            return
+        self._keep(url, document)
         await self.store.put_context(
             ContextRecord(
                 url=url,
@@ -198,42 +242,90 @@ class ContextResolver:
                 extra={"localId": self._local_id(url)},
             )
         )
-        return document
+
+    async def _load(self, url: str) -> tuple[Any, bool]:
+        """(document, fetched from the network?)"""
+        hosted = _HOSTED_RE.match(url)
+        if hosted:
+            record = await self.store.get_context(self.hosted_url(hosted.group(1)))
+            if record is not None and record.kind != "Cached":
+                return record.document, False
+        record = await self.store.get_context(url)
+        if record is not None:
+            return record.document, False
+        path = self._preloaded.get(url)
+        if path is not None:
+            try:
+                document = orjson.loads(await asyncio.to_thread(path.read_bytes))
+                return self._check(url, document), False
+            except (OSError, orjson.JSONDecodeError) as exc:
+                log.warning("pre-loaded @context %s unreadable (%s); fetching", url, exc)
+        try:
+            return await self.fetch(url), True
+        except LdContextNotAvailable:
+            if self.failure_ttl > 0:
+                if len(self._failed) >= MAX_DOCUMENTS:
+                    self._failed.pop(next(iter(self._failed)))
+                self._failed[url] = time.monotonic() + self.failure_ttl
+            raise
 
     async def fetch(self, url: str) -> Any:
-        """GET a remote context (http and https only) within the configured limits."""
-        if not url.startswith(("http://", "https://")):
-            raise LdContextNotAvailable(f"@context {url!r}: only http and https URLs are fetched")
-        session = self._session()
+        """GET a remote context (http and https only) within the configured limits.
+
+        Every hop (the URL and each redirect) is checked against the outbound
+        policy and connects only to the addresses it allowed.  Whatever went wrong
+        (refused by the policy, no answer in time, a refused connection, an HTTP
+        error, too large), the client is told one thing, that the context is not
+        available: the difference, which would let a client scan ports through the
+        broker, goes to the log only.
+        """
         try:
-            async with session.get(
-                url,
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-                max_redirects=MAX_REDIRECTS,
-                headers={"Accept": "application/ld+json, application/json;q=0.9"},
-            ) as response:
-                if response.status != 200:
-                    raise LdContextNotAvailable(f"@context {url} answered HTTP {response.status}")
-                raw = bytearray()
-                async for chunk in response.content.iter_chunked(65536):
-                    raw += chunk
-                    if len(raw) > self.max_size:
-                        raise LdContextNotAvailable(
-                            f"@context {url} is larger than {self.max_size} bytes"
-                        )
-        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
-            reason = (
-                "timed out"
-                if isinstance(exc, asyncio.TimeoutError)
-                else str(exc) or type(exc).__name__
-            )
-            raise LdContextNotAvailable(
-                f"@context {url} could not be retrieved: {reason}"
-            ) from None
+            raw = await self._download(url)
+        except _Unavailable as exc:
+            log.info("@context %s could not be retrieved: %s", url, exc)
+            raise LdContextNotAvailable(_UNAVAILABLE.format(url=url)) from None
         try:
             return self._check(url, orjson.loads(raw))
         except orjson.JSONDecodeError:
             raise BadRequestData(f"@context {url} is not JSON") from None
+
+    async def _download(self, url: str) -> bytearray:
+        session = self._session()
+        target = url
+        try:
+            async with asyncio.timeout(self.timeout):
+                for _ in range(MAX_REDIRECTS + 1):
+                    if not target.startswith(("http://", "https://")):
+                        raise _Unavailable(f"{target!r}: only http and https URLs are fetched")
+                    # IP literals skip the resolver, which checks every name
+                    self.outbound.check_literal(yarl.URL(target).host or "")
+                    async with session.get(
+                        target, allow_redirects=False,
+                        headers={"Accept": "application/ld+json, application/json;q=0.9"},
+                    ) as response:
+                        if response.status in _REDIRECTS and "Location" in response.headers:
+                            target = str(response.url.join(yarl.URL(response.headers["Location"])))
+                            continue
+                        if response.status != 200:
+                            raise _Unavailable(f"answered HTTP {response.status}")
+                        raw = bytearray()
+                        async for chunk in response.content.iter_chunked(65536):
+                            raw += chunk
+                            if len(raw) > self.max_size:
+                                raise _Unavailable(f"larger than {self.max_size} bytes")
+                        return raw
+                raise _Unavailable(f"more than {MAX_REDIRECTS} redirects")
+        except TimeoutError:
+            raise _Unavailable(f"no answer within {self.timeout} s") from None
+        except Refused as exc:
+            raise _Unavailable(f"refused by the outbound policy: {exc.reason}") from None
+        except aiohttp.ClientConnectorError as exc:
+            cause = exc.os_error
+            if isinstance(cause, Refused):
+                raise _Unavailable(f"refused by the outbound policy: {cause.reason}") from None
+            raise _Unavailable(str(exc) or type(exc).__name__) from None
+        except (aiohttp.ClientError, ValueError) as exc:
+            raise _Unavailable(str(exc) or type(exc).__name__) from None
 
     @staticmethod
     def _check(url: str, document: Any) -> Any:
@@ -246,7 +338,9 @@ class ContextResolver:
         if self._session_factory is not None:
             return self._session_factory()
         if self._own_session is None or self._own_session.closed:
-            self._own_session = aiohttp.ClientSession()
+            # the policy's resolver: aiohttp connects to the addresses it allowed
+            connector = aiohttp.TCPConnector(resolver=self.outbound.resolver())
+            self._own_session = aiohttp.ClientSession(connector=connector)
         return self._own_session
 
     # -- hosting (clause 5.13) ---------------------------------------------------------

@@ -6,10 +6,11 @@ ETSI GS CIM 009 v1.8 clause 6.3 (HTTP binding): 6.3.4 MIME types, 6.3.5 JSON-LD
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
-from aiohttp import StreamReader, web
+from aiohttp import ClientPayloadError, StreamReader, web
 from multidict import CIMultiDictProxy
 
 from ngsi_ld import params, prefer
@@ -74,8 +75,22 @@ def joined(headers: CIMultiDictProxy[str], name: str) -> str | None:
     return ", ".join(values)
 
 
-async def _body_bytes(content: StreamReader, max_size: int) -> bytes | bytearray:
-    """The whole body, at most ``max_size`` bytes (PayloadTooLarge beyond)."""
+#: seconds a request body may take to arrive (``--body-timeout``; set by create_app)
+BODY_TIMEOUT = web.AppKey("body_timeout", float)
+
+
+class ClientGone(Exception):
+    """The client closed its connection before its request was read: nobody to answer."""
+
+
+async def _body_bytes(content: StreamReader, max_size: int,
+                      timeout: float) -> bytes | bytearray:
+    """The whole body, at most ``max_size`` bytes (PayloadTooLarge beyond).
+
+    A body that has not arrived within ``timeout`` seconds answers 408 and the
+    connection is closed (a slow upload holds no connection for ever); a client
+    that closes its connection meanwhile is :class:`ClientGone`.
+    """
     if content.is_eof():
         # Small bodies have all arrived with their headers: take them without awaiting.
         raw: bytes | bytearray = content.read_nowait(-1)
@@ -83,10 +98,17 @@ async def _body_bytes(content: StreamReader, max_size: int) -> bytes | bytearray
             raise PayloadTooLarge(f"request body exceeds {max_size} bytes")
         return raw
     raw = bytearray()
-    async for chunk in content.iter_chunked(65536):
-        raw += chunk
-        if len(raw) > max_size:
-            raise PayloadTooLarge(f"request body exceeds {max_size} bytes")
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in content.iter_chunked(65536):
+                raw += chunk
+                if len(raw) > max_size:
+                    raise PayloadTooLarge(f"request body exceeds {max_size} bytes")
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(
+            text=f"the request body did not arrive within {timeout} s") from None
+    except (ConnectionError, ClientPayloadError) as exc:
+        raise ClientGone(str(exc) or type(exc).__name__) from None
     return raw
 
 
@@ -115,7 +137,7 @@ async def read_body(
         )
     if request.content_length is not None and request.content_length > max_size:
         raise PayloadTooLarge(f"request body of {request.content_length} bytes exceeds {max_size}")
-    raw = await _body_bytes(request.content, max_size)
+    raw = await _body_bytes(request.content, max_size, request.app.get(BODY_TIMEOUT, 30.0))
     if not raw:
         raise InvalidRequest("the request body is empty")
     try:
@@ -156,8 +178,29 @@ def options(request: web.Request, allowed: frozenset[str]) -> set[str]:
 
 
 __all__ = [
-    "CONTEXT_REL", "GEO_JSON", "JSON", "LD_JSON", "MERGE_PATCH", "PREFERENCE_APPLIED",
-    "TENANT_HEADERS", "Body", "_preferences", "flag", "joined", "json_response", "link_header",
-    "negotiate", "options", "parse_link_context", "parse_prefer", "prefer_of", "preferences",
-    "read_body", "requested_version", "tenant_of", "version_applied",
+    "BODY_TIMEOUT",
+    "CONTEXT_REL",
+    "GEO_JSON",
+    "JSON",
+    "LD_JSON",
+    "MERGE_PATCH",
+    "PREFERENCE_APPLIED",
+    "TENANT_HEADERS",
+    "Body",
+    "ClientGone",
+    "_preferences",
+    "flag",
+    "joined",
+    "json_response",
+    "link_header",
+    "negotiate",
+    "options",
+    "parse_link_context",
+    "parse_prefer",
+    "prefer_of",
+    "preferences",
+    "read_body",
+    "requested_version",
+    "tenant_of",
+    "version_applied",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from collections.abc import Callable
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -16,6 +17,7 @@ class Metrics:
         self._hist: dict[tuple[str, str], list[int]] = {}
         self._sum: dict[tuple[str, str], float] = defaultdict(float)
         self.counters: dict[str, int] = defaultdict(int)
+        self.gauges: dict[str, Callable[[], float]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests[(method, route, status)] += 1
@@ -29,6 +31,10 @@ class Metrics:
     def incr(self, name: str, amount: int = 1) -> None:
         """A free counter, exposed as ``ngsi_ld_<name>_total``."""
         self.counters[name] += amount
+
+    def gauge(self, name: str, read: Callable[[], float]) -> None:
+        """A value read when the metrics are rendered, exposed as ``ngsi_ld_<name>``."""
+        self.gauges[name] = read
 
     def render(self) -> str:
         lines = [
@@ -63,4 +69,7 @@ class Metrics:
         for name, value in sorted(self.counters.items()):
             lines.append(f"# TYPE ngsi_ld_{name}_total counter")
             lines.append(f"ngsi_ld_{name}_total {value}")
+        for name, read in sorted(self.gauges.items()):
+            lines.append(f"# TYPE ngsi_ld_{name} gauge")
+            lines.append(f"ngsi_ld_{name} {read()}")
         return "\n".join(lines) + "\n"

@@ -11,6 +11,9 @@ import time
 import urllib.request
 from collections.abc import Sequence
 
+#: the networks a test broker may call (the outbound policy refuses them by default)
+LOOPBACK = "127.0.0.0/8,::1"
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -49,6 +52,9 @@ class BrokerProcess:
             self.store,
             "--log-level",
             "WARNING",
+            # the suites' receivers and context servers are on this machine
+            "--outbound-allow",
+            LOOPBACK,
             *self.extra,
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}

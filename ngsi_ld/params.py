@@ -17,7 +17,8 @@ from typing import Protocol, overload
 
 from ngsi_ld.errors import BadRequestData
 
-__all__ = ["Params", "QueryParams", "comma_list", "flag", "non_negative", "options_of"]
+__all__ = ["MAX_INTEGER", "Params", "QueryParams", "comma_list", "flag", "non_negative",
+           "options_of"]
 
 
 class Params(Protocol):
@@ -123,11 +124,21 @@ def options_of(params: Params, allowed: frozenset[str]) -> set[str]:
     return found
 
 
+#: the largest integer a parameter may give (``offset``, ``limit``...): past it, a
+#: store's 64-bit arithmetic (SQLite's OFFSET, offset + limit) could overflow
+MAX_INTEGER = 2**31 - 1
+
+
 def non_negative(params: Params, name: str) -> int | None:
-    """A non-negative integer parameter (``offset``, ``limit``), or None when absent."""
+    """A non-negative integer parameter (``offset``, ``limit``), or None when absent.
+
+    BadRequestData beyond :data:`MAX_INTEGER`, before any store sees it.
+    """
     raw = params.get(name)
     if raw is None:
         return None
     if not raw.isascii() or not raw.isdigit():
         raise BadRequestData(f"{name} must be a non-negative integer, not {raw!r}")
+    if len(raw) > 10 or int(raw) > MAX_INTEGER:
+        raise BadRequestData(f"{name} must be at most {MAX_INTEGER}, not {raw}")
     return int(raw)

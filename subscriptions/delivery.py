@@ -22,6 +22,7 @@ import aiohttp
 import orjson
 
 from subscriptions.http_client import HttpPool, ResponseError
+from subscriptions.ports import Outbound
 
 log = logging.getLogger("broker.subscriptions")
 
@@ -51,14 +52,18 @@ class HttpSender:
     """POSTs notifications: ``http://`` with the lean keep-alive pool of ``http_client``,
     ``https://`` with one pooled aiohttp session."""
 
-    def __init__(self) -> None:
+    def __init__(self, outbound: Outbound | None = None) -> None:
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
-        self.pool = HttpPool()
+        self.outbound = outbound
+        self.pool = HttpPool(outbound=outbound)
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=HTTP_CONNECTIONS, limit_per_host=0)
+            # with a policy, aiohttp connects to the addresses its resolver allowed
+            resolver = self.outbound.resolver() if self.outbound is not None else None
+            connector = aiohttp.TCPConnector(limit=HTTP_CONNECTIONS, limit_per_host=0,
+                                             resolver=resolver)
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
@@ -66,8 +71,9 @@ class HttpSender:
         """POST ``body``; DeliveryError unless the endpoint answers 2xx within ``timeout``."""
         try:
             if uri.startswith("http://"):
-                status = await self.pool.post(uri, {**headers, "User-Agent": USER_AGENT}, body,
-                                              timeout)
+                if not any(name.lower() == "user-agent" for name in headers):
+                    headers = {**headers, "User-Agent": USER_AGENT}
+                status = await self.pool.post(uri, headers, body, timeout)
             else:
                 status = await self._post_tls(uri, headers, body, timeout)
         except TimeoutError:  # before OSError, of which it is a subclass
@@ -82,8 +88,11 @@ class HttpSender:
         client_timeout = self._timeouts.get(timeout)
         if client_timeout is None:
             client_timeout = self._timeouts[timeout] = aiohttp.ClientTimeout(total=timeout)
+        if self.outbound is not None:  # IP literals skip the resolver
+            self.outbound.check_literal(urlsplit(uri).hostname or "")
+        # a redirect is not followed: it would go where no policy looked (and 3xx is no 2xx)
         async with self.session().post(
-            uri, data=body, headers=headers, timeout=client_timeout
+            uri, data=body, headers=headers, timeout=client_timeout, allow_redirects=False
         ) as response:
             await response.read()
             return response.status
@@ -94,12 +103,30 @@ class HttpSender:
             await self._session.close()
 
 
+class _PinnedName(ssl.SSLContext):
+    """A default client TLS context that checks the certificate against ``name``,
+    whatever address the connection was made to (paho passes the host it connects to)."""
+
+    def __new__(cls, name: str) -> _PinnedName:
+        return super().__new__(cls, ssl.PROTOCOL_TLS_CLIENT)
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.load_default_certs()
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        kwargs["server_hostname"] = self.name
+        return super().wrap_socket(*args, **kwargs)
+
+
 class MqttSender:
     """Publishes notifications to MQTT brokers; one connection per broker and settings."""
 
-    def __init__(self) -> None:
+    def __init__(self, outbound: Outbound | None = None) -> None:
         self._clients: dict[tuple[Any, ...], tuple[Any, contextlib.AsyncExitStack]] = {}
         self._locks: dict[tuple[Any, ...], asyncio.Lock] = {}
+        self.outbound = outbound
 
     async def _client(self, key: tuple[Any, ...], timeout: float) -> Any:
         import aiomqtt
@@ -110,13 +137,23 @@ class MqttSender:
         scheme, host, port, user, password, version = key
         protocol = aiomqtt.ProtocolVersion.V5 if version == "mqtt5.0" else \
             aiomqtt.ProtocolVersion.V311
-        client = aiomqtt.Client(
-            host, port or (8883 if scheme == "mqtts" else 1883), username=user,
-            password=password, protocol=protocol, timeout=timeout,
-            tls_context=ssl.create_default_context() if scheme == "mqtts" else None,
-        )
-        stack = contextlib.AsyncExitStack()
-        await asyncio.wait_for(stack.enter_async_context(client), timeout)
+        port = port or (8883 if scheme == "mqtts" else 1883)
+        tls = _PinnedName(host) if scheme == "mqtts" else None
+        # with a policy: connect to an address it checked (each in turn), not to a name
+        addresses = [host] if self.outbound is None else \
+            await self.outbound.addresses(host, port)
+        for n, address in enumerate(addresses):
+            client = aiomqtt.Client(
+                address, port, username=user,
+                password=password, protocol=protocol, timeout=timeout, tls_context=tls,
+            )
+            stack = contextlib.AsyncExitStack()
+            try:
+                await asyncio.wait_for(stack.enter_async_context(client), timeout)
+                break
+            except (OSError, aiomqtt.MqttError):
+                if n == len(addresses) - 1:
+                    raise
         self._clients[key] = (client, stack)
         return client
 
@@ -167,15 +204,28 @@ class Channel:
         self._items: deque[Any] = deque()
         self._size = size
         self._task: asyncio.Task[None] | None = None
+        #: the item being handled (popped from the queue, not done yet)
+        self._current: Any = None
+        #: the pending items changed since :meth:`snapshot` last took them
+        self.changed = False
+        #: a snapshot of pending items was written somewhere (subscriptions.pending)
+        self.persisted = False
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._items) + (self._current is not None)
+
+    def snapshot(self) -> list[Any]:
+        """What is pending, in order: the item being handled, then the queue."""
+        self.changed = False
+        head = [] if self._current is None else [self._current]
+        return head + list(self._items)
 
     def offer(self, item: Any) -> bool:
         """Queue ``item``; False (nothing queued) when the queue is full."""
         if len(self._items) >= self._size:
             return False
         self._items.append(item)
+        self.changed = True
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
         return True
@@ -189,12 +239,15 @@ class Channel:
                     break
                 item = merged
                 self._items.popleft()
+            self._current = item
             try:
                 await self._handle(item)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("notification handler failed")
+            self._current = None
+            self.changed = True
 
     async def drain(self) -> None:
         """Wait until every queued item has been handled."""
@@ -203,6 +256,7 @@ class Channel:
 
     async def close(self) -> None:
         self._items.clear()
+        self._current = None
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -213,12 +267,13 @@ class Delivery:
     """Delivers one notification to its endpoint, with retries and backoff."""
 
     def __init__(self, *, retries: int = RETRIES, backoff: float = BACKOFF,
-                 default_timeout: float = DEFAULT_TIMEOUT) -> None:
+                 default_timeout: float = DEFAULT_TIMEOUT,
+                 outbound: Outbound | None = None) -> None:
         self.retries = retries
         self.backoff = backoff
         self.default_timeout = default_timeout
-        self.http = HttpSender()
-        self.mqtt = MqttSender()
+        self.http = HttpSender(outbound)
+        self.mqtt = MqttSender(outbound)
 
     async def send(self, endpoint: dict[str, Any], headers: dict[str, str],
                    body: dict[str, Any]) -> None:

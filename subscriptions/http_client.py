@@ -31,7 +31,10 @@ The rules (RFC 9112, as h11 enforces them):
   ConnectionResetError; a pooled connection the server closed while idle
   fails before any answer byte: the request is sent again once, on a new
   connection;
-* ``user:password@`` in the URL is sent as Basic authentication, as aiohttp does.
+* ``user:password@`` in the URL is sent as Basic authentication, as aiohttp does;
+* with an outbound policy (:class:`~subscriptions.ports.Outbound`), a new
+  connection goes to one of the addresses the policy allowed for the host, never
+  to a name resolved again (no DNS-rebinding gap); ``Host`` keeps the name.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from base64 import b64encode
 from urllib.parse import unquote, urlsplit
 
 import h11
+
+from subscriptions.ports import Outbound
 
 __all__ = ["HttpPool", "ResponseError"]
 
@@ -169,8 +174,9 @@ class _Connection(asyncio.Protocol):
 class HttpPool:
     """Keep-alive connections per (host, port); ``post`` returns the answer's status."""
 
-    def __init__(self, max_idle: int = MAX_IDLE) -> None:
+    def __init__(self, max_idle: int = MAX_IDLE, outbound: Outbound | None = None) -> None:
         self.max_idle = max_idle
+        self.outbound = outbound
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._targets: dict[str, tuple[str, int, bytes]] = {}
         #: header fields already found safe (subscriptions send the same ones again)
@@ -243,7 +249,17 @@ class HttpPool:
                 connection.reused = True
                 return connection
         loop = asyncio.get_running_loop()
-        _, connection = await loop.create_connection(_Connection, host, port)
+        if self.outbound is None:
+            _, connection = await loop.create_connection(_Connection, host, port)
+            return connection
+        addresses = await self.outbound.addresses(host, port)
+        for address in addresses[:-1]:
+            try:
+                _, connection = await loop.create_connection(_Connection, address, port)
+                return connection
+            except OSError:
+                continue  # the next address the name resolved to
+        _, connection = await loop.create_connection(_Connection, addresses[-1], port)
         return connection
 
     def _release(self, host: str, port: int, connection: _Connection) -> None:

@@ -19,6 +19,10 @@ Choices:
   subscriber gets fewer, fuller notifications instead of falling behind.
 * Delivery counters (``timesSent``...) are written back to the repository at
   most every ``FLUSH_INTERVAL`` seconds, and at shutdown.
+* Pending notifications are written to the store when they wait (every
+  ``pending.PERSIST_INTERVAL`` seconds) and at shutdown, and queued again at
+  start-up: a restart resumes them, at least once (``subscriptions.pending``;
+  with several processes on one store, not yet: their queues stay in memory).
 * Several processes on one shared store (``subscriptions.ownership``): every
   process knows every subscription, but only its owner matches changes, runs
   its timer and writes its counters back.  Another process's create, update or
@@ -42,7 +46,7 @@ from ngsi_ld.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceN
 from ngsi_ld.model import Entity
 from ngsi_ld.query import EntityQuery
 from ngsi_ld.timeutil import now_iso, parse_datetime
-from subscriptions import state
+from subscriptions import pending, state
 from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery
 from subscriptions.live import Job, Live, merge_jobs, sub_key
 from subscriptions.matching import SubscriptionIndex, compile_matcher
@@ -71,11 +75,16 @@ class SubscriptionManager:
     def __init__(self, store: EntityReader, resolver: ContextResolving,
                  metrics: Counters | None = None,
                  repository: Repository | None = None, delivery: Delivery | None = None,
-                 queue_size: int = QUEUE_SIZE, ownership: Ownership | None = None) -> None:
+                 queue_size: int = QUEUE_SIZE, ownership: Ownership | None = None,
+                 pending_repository: Repository | None = None) -> None:
         self.store = store
         self.resolver = resolver
         self.metrics = metrics
         self.repository = repository if repository is not None else repository_for(store)
+        #: where queued notifications wait across a restart (subscriptions.pending)
+        self.pending = pending_repository if pending_repository is not None else \
+            repository_for(store, pending.COLLECTION)
+        self._persister: asyncio.Task[None] | None = None
         self.delivery = delivery if delivery is not None else Delivery()
         self.queue_size = queue_size
         self.index = SubscriptionIndex()
@@ -99,6 +108,9 @@ class SubscriptionManager:
                               doc.get("id"), tenant)
         loop = asyncio.get_running_loop()
         self._flusher = loop.create_task(self._flush_loop())
+        if not shared:
+            await self._resume()
+            self._persister = loop.create_task(self._persist_loop())
         if shared:
             await self._lease_round()
             self._leaser = loop.create_task(self._lease_loop())
@@ -107,9 +119,14 @@ class SubscriptionManager:
 
     async def close(self) -> None:
         """Stop every worker and timer, write back the counters, close the connections."""
-        for task in (self._flusher, self._leaser):
+        for task in (self._flusher, self._leaser, self._persister):
             if task is not None:
                 task.cancel()
+        if self._persister is not None:
+            try:
+                await self._persist(everything=True)
+            except Exception:
+                log.exception("pending notifications could not be written")
         lives = list(self._live.values())
         for live in lives:
             await self._stop(live)
@@ -215,6 +232,8 @@ class SubscriptionManager:
         await self._stop(live)
         self._dirty.discard(sub_key(tenant, sub_id))
         await self.repository.delete(tenant, sub_id)
+        if live.channel.persisted:
+            await self.pending.delete(tenant, sub_id)
         await self.ownership.drop(sub_key(tenant, sub_id))
 
     async def reload(self, tenant: str, sub_id: str) -> None:
@@ -406,6 +425,25 @@ class SubscriptionManager:
                 continue
             if entities:
                 self._enqueue(live, Job(entities=entities))
+
+    # -- pending notifications across restarts (subscriptions.pending) ------------------
+    def queued(self) -> int:
+        """Notifications waiting to be sent, over every subscription (a gauge)."""
+        return sum(len(live.channel) for live in self._live.values())
+
+    async def _resume(self) -> None:
+        await pending.resume(self.pending, self._live)
+
+    async def _persist(self, *, everything: bool = False) -> None:
+        await pending.persist(self.pending, list(self._live.values()), everything=everything)
+
+    async def _persist_loop(self) -> None:
+        while True:
+            await asyncio.sleep(pending.PERSIST_INTERVAL)
+            try:
+                await self._persist()
+            except Exception:
+                log.exception("pending notifications could not be written")
 
     # -- bookkeeping -------------------------------------------------------------------
     def _count(self, name: str) -> None:

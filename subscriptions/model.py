@@ -10,7 +10,6 @@ are internal and never shown to clients.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -29,6 +28,7 @@ from ngsi_ld.query import (
     resolve_names,
 )
 from ngsi_ld.timeutil import format_datetime, parse_datetime
+from subscriptions.endpoints import check_header, check_uri
 
 Expand = Callable[[str], str]
 
@@ -60,7 +60,6 @@ _NOTIFICATION_MEMBERS = frozenset({"attributes", "pick", "omit", "format", "sysA
                                    "showChanges", "endpoint", "join", "joinLevel"})
 _ENDPOINT_MEMBERS = frozenset({"uri", "accept", "timeout", "cooldown", "receiverInfo",
                                "notifierInfo"})
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
 def _bool(value: Any, where: str) -> bool:
@@ -141,7 +140,7 @@ def parse_endpoint(raw: Any) -> dict[str, Any]:
     if unknown:
         raise BadRequestData(f"notification.endpoint has unknown members: "
                              f"{', '.join(sorted(unknown))}")
-    uri = _text(raw.get("uri"), "notification.endpoint.uri")
+    uri = check_uri(_text(raw.get("uri"), "notification.endpoint.uri"))
     parts = urlsplit(uri)
     if parts.scheme not in SCHEMES or not parts.hostname:
         raise BadRequestData(f"notification.endpoint.uri {uri!r} is not supported: use an "
@@ -164,9 +163,7 @@ def parse_endpoint(raw: Any) -> dict[str, Any]:
     if "receiverInfo" in raw:
         out["receiverInfo"] = _key_values(raw["receiverInfo"], "notification.endpoint.receiverInfo")
         for item in out["receiverInfo"]:
-            if not _TOKEN.match(item["key"]) or "\n" in item["value"] or "\r" in item["value"]:
-                raise BadRequestData(f"receiverInfo key {item['key']!r} or its value cannot be "
-                                     "an HTTP header")
+            check_header(item["key"], item["value"], "notification.endpoint.receiverInfo")
     if "notifierInfo" in raw:
         out["notifierInfo"] = _key_values(raw["notifierInfo"], "notification.endpoint.notifierInfo")
         for item in out["notifierInfo"]:

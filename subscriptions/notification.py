@@ -183,6 +183,11 @@ def notification_headers(accept: str, link_url: str, tenant: str,
     if tenant:
         headers["NGSILD-Tenant"] = tenant
     for item in receiver_info or ():
+        # one line per header: a receiverInfo entry replaces the broker's of the same name
+        # whatever its case (two Content-Type lines are as malformed as two Content-Length)
+        lowered = item["key"].lower()
+        for name in [n for n in headers if n.lower() == lowered]:
+            del headers[name]
         headers[item["key"]] = item["value"]
     return headers
 

@@ -10,18 +10,22 @@ The package imports neither the broker nor a store: the composition root
   (``subscriptions.repository.StoreRepository``); any ``storage.Store`` is one;
 - :class:`ContextResolving` — a client's @context value compiled, and the URL
   and body value notifications carry (``broker.contexts.ContextResolver``);
-- :class:`Counters` — named counters (``broker.metrics.Metrics``).
+- :class:`Counters` — named counters (``broker.metrics.Metrics``);
+- :class:`Outbound` — which addresses notifications may go to
+  (``broker.outbound.OutboundPolicy``).
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+from aiohttp.abc import AbstractResolver
+
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity
 from ngsi_ld.query import EntityQuery
 
-__all__ = ["ContextResolving", "Counters", "EntityReader", "RecordStore"]
+__all__ = ["ContextResolving", "Counters", "EntityReader", "Outbound", "RecordStore"]
 
 
 class EntityReader(Protocol):
@@ -64,3 +68,22 @@ class Counters(Protocol):
     """Named counters (notifications sent, failed, dropped)."""
 
     def incr(self, name: str, amount: int = 1) -> None: ...
+
+
+class Outbound(Protocol):
+    """The outbound request policy: where notifications may be sent.
+
+    Refusals are ``OSError``s (a refused destination is an unreachable one).
+    """
+
+    async def addresses(self, host: str, port: int) -> list[str]:
+        """The addresses of ``host`` that may be called; connect to these only."""
+        ...
+
+    def check_literal(self, host: str) -> None:
+        """Raise if ``host`` is an IP address that may not be called."""
+        ...
+
+    def resolver(self) -> AbstractResolver:
+        """An aiohttp resolver answering only addresses that may be called."""
+        ...

@@ -14,7 +14,7 @@ from broker.config import Settings
 @pytest.fixture
 async def client() -> AsyncIterator[TestClient]:
     """A client of a broker on a throw-away memory store (modules may define their own)."""
-    c = TestClient(TestServer(create_app(Settings(store="memory:"))))
+    c = TestClient(TestServer(create_app(Settings(store="memory:", outbound_allow="127.0.0.0/8"))))
     await c.start_server()
     yield c
     await c.close()

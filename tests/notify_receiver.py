@@ -23,6 +23,8 @@ class Received:
     headers: dict[str, str]
     body: Any
     at: float  # time.monotonic() on arrival
+    #: every header line's name, as sent (repeated names repeated)
+    raw_headers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -58,7 +60,9 @@ class Receiver:
         path = request.match_info["path"]
         raw = await request.read()
         body = orjson.loads(raw) if raw else None
-        self.received.append(Received(path, dict(request.headers), body, time.monotonic()))
+        names = [name.decode("latin-1") for name, _ in request.raw_headers]
+        self.received.append(Received(path, dict(request.headers), body, time.monotonic(),
+                                      names))
         self._event.set()
         delay = self.delays.get(path)
         if delay:

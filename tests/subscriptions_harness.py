@@ -58,8 +58,11 @@ class RecordMemoryStore(MemoryStore):
 class Harness:
     """The broker in-process (aiohttp test server) with a record store and a receiver."""
 
-    def __init__(self, store: RecordMemoryStore | None = None) -> None:
+    def __init__(self, store: RecordMemoryStore | None = None,
+                 settings: Settings | None = None) -> None:
         self.store = store if store is not None else RecordMemoryStore()
+        # the receiver is on loopback, which the outbound policy refuses by default
+        self.settings = settings or Settings(store="memory:", outbound_allow="127.0.0.0/8")
         self.receiver = Receiver()
         self.client: TestClient[Any, Any] | None = None
 
@@ -68,7 +71,7 @@ class Harness:
             self.receiver = receiver
         elif not self.receiver.port:
             await self.receiver.start()
-        app = create_app(Settings(store="memory:"), store=self.store)
+        app = create_app(self.settings, store=self.store)
         self.client = TestClient(TestServer(app))
         await self.client.start_server()
         return self

@@ -554,7 +554,8 @@ async def _bench_context(session: aiohttp.ClientSession, base_url: str) -> Bench
 async def test_fanout_against_this_broker_notifies_each_update_once(
     unused_tcp_port: int,
 ) -> None:
-    runner = web.AppRunner(create_app(Settings(store="memory:")), access_log=None)
+    settings = Settings(store="memory:", outbound_allow="127.0.0.0/8")  # a local receiver
+    runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
     try:
@@ -571,7 +572,8 @@ async def test_fanout_against_this_broker_notifies_each_update_once(
 
 
 async def test_probe_times_the_read_after_each_write(unused_tcp_port: int) -> None:
-    runner = web.AppRunner(create_app(Settings(store="memory:")), access_log=None)
+    settings = Settings(store="memory:", outbound_allow="127.0.0.0/8")  # a local receiver
+    runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
     try:

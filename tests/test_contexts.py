@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from broker.contexts import ContextResolver
+from broker.outbound import OutboundPolicy
 from ngsi_ld.errors import BadRequestData, LdContextNotAvailable
 from storage import MemoryStore, SqliteStore
 
@@ -64,7 +65,12 @@ async def store() -> AsyncIterator[MemoryStore]:
     await s.close()
 
 
+#: the origin server is on loopback, which the outbound policy refuses by default
+LOOPBACK = OutboundPolicy.parse("127.0.0.0/8")
+
+
 def resolver_for(store: object, **kw: object) -> ContextResolver:
+    kw.setdefault("outbound", LOOPBACK)
     return ContextResolver(store, timeout=kw.pop("timeout", 2.0), **kw)  # type: ignore[arg-type]
 
 
@@ -190,3 +196,87 @@ async def test_inline_contexts_get_one_hosted_url(store: MemoryStore) -> None:
     assert record is not None and record.kind == "ImplicitlyCreated"
     # the hosted URL resolves locally, without HTTP
     assert (await resolver.active(first)).expand_term("speed") == "https://example.org/speed"
+
+
+async def test_the_default_policy_refuses_loopback_with_the_generic_message(
+    origin: Origin, store: MemoryStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    origin.docs["/ctx"] = orjson.dumps(CTX)
+    resolver = resolver_for(store, outbound=OutboundPolicy())
+    caplog.set_level("INFO", logger="broker.contexts")
+    with pytest.raises(LdContextNotAvailable) as info:
+        await resolver.active(origin.url("/ctx"))
+    assert info.value.detail == f"@context {origin.url('/ctx')} could not be retrieved"
+    assert origin.hits == {}  # never called
+    assert "loopback" in caplog.text  # the reason is in the log only
+    await resolver.close()
+
+
+async def test_a_redirect_to_a_refused_address_is_not_followed(
+    origin: Origin, store: MemoryStore
+) -> None:
+    # the origin is allowed (by its port's address); it redirects to the metadata service
+    app = web.Application()
+
+    async def bounce(request: web.Request) -> web.Response:
+        raise web.HTTPFound("http://169.254.169.254/latest/meta-data/")
+
+    app.router.add_get("/ctx", bounce)
+    server = TestServer(app)
+    await server.start_server()
+    resolver = resolver_for(store, timeout=5.0)
+    with pytest.raises(LdContextNotAvailable):
+        await resolver.active(str(server.make_url("/ctx")))
+    await server.close()
+    await resolver.close()
+
+
+@pytest.mark.parametrize("case", ["missing", "closed-port", "slow"])
+async def test_clients_cannot_tell_a_closed_port_from_a_timeout_or_an_error(
+    origin: Origin, store: MemoryStore, case: str
+) -> None:
+    origin.docs["/slow"] = orjson.dumps(CTX)
+    origin.delay = 1.0 if case == "slow" else 0.0
+    url = "http://127.0.0.1:9/ctx" if case == "closed-port" else origin.url(f"/{case}")
+    resolver = resolver_for(store, timeout=0.3)
+    with pytest.raises(LdContextNotAvailable) as info:
+        await resolver.active(url)
+    assert info.value.detail == f"@context {url} could not be retrieved"
+    await resolver.close()
+
+
+async def test_a_failed_fetch_is_not_repeated_within_the_failure_ttl(
+    origin: Origin, store: MemoryStore
+) -> None:
+    resolver = resolver_for(store, failure_ttl=30.0)
+    for _ in range(3):
+        with pytest.raises(LdContextNotAvailable):
+            await resolver.active(origin.url("/later"))
+    assert origin.hits["/later"] == 1
+    origin.docs["/later"] = orjson.dumps(CTX)
+    resolver.failure_ttl = 0.0
+    without = resolver_for(store, failure_ttl=0.0)
+    assert (await without.active(origin.url("/later"))).expand_term("speed")
+    await resolver.close()
+    await without.close()
+
+
+async def test_too_many_remote_contexts_are_refused_before_fetching_and_not_cached(
+    origin: Origin, store: MemoryStore
+) -> None:
+    for n in range(40):
+        origin.docs[f"/c/{n}"] = orjson.dumps({"@context": {f"t{n}": f"https://e.org/{n}"}})
+    resolver = resolver_for(store, max_remote=8)
+    with pytest.raises(BadRequestData, match="more than 8 remote"):
+        await resolver.active([origin.url(f"/c/{n}") for n in range(40)])
+    assert origin.hits == {}
+    # imports that go past the bound in a later round: refused, and nothing is kept
+    origin.docs["/wide"] = orjson.dumps({"@context": [origin.url(f"/c/{n}") for n in range(10)]})
+    with pytest.raises(BadRequestData):
+        await resolver.active(origin.url("/wide"))
+    assert origin.hits == {"/wide": 1}
+    assert await store.list_contexts() == []
+    within = await resolver.active([origin.url(f"/c/{n}") for n in range(8)])
+    assert within.expand_term("t7") == "https://e.org/7"
+    assert len(await store.list_contexts()) == 8
+    await resolver.close()

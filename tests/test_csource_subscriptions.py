@@ -266,7 +266,7 @@ async def test_expiring_registration_notifies(client: TestClient, receiver: Rece
 
 
 async def test_subscriptions_survive_a_restart(tmp_path: Path, receiver: Receiver) -> None:
-    settings = Settings(store=f"sqlite://{tmp_path}/broker.db")
+    settings = Settings(store=f"sqlite://{tmp_path}/broker.db", outbound_allow="127.0.0.0/8")
     for step in ("create", "use"):
         client = TestClient(TestServer(create_app(settings)))
         await client.start_server()

@@ -111,6 +111,7 @@ def demo(tmp_path: Path) -> Any:
     process = subprocess.Popen(
         [sys.executable, "-m", "broker", "demo", "--host", "127.0.0.1", "--port", str(port),
          "--data-dir", str(tmp_path / "demo"), "--size", "8", "--interval", "0.3",
+         "--outbound-allow", "127.0.0.0/8",
          "--city", "hong-kong", "--city", "shanghai", "--log-level", "WARNING"],
         env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
     )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import http.server
 import io
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -283,3 +285,31 @@ def test_loading_into_a_broker_with_auth_on_needs_a_key(tmp_path: Path) -> None:
                                          headers={"NGSILD-Tenant": "City"})
         with urllib.request.urlopen(request) as resp:
             assert len(orjson.loads(resp.read())) == 2
+
+
+def test_remote_contexts_on_loopback_need_the_outbound_allow_option(tmp_path: Path) -> None:
+    (tmp_path / "ctx.jsonld").write_text('{"@context": {"glow": "https://example.org/glow"}}')
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(tmp_path), **kwargs)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/ctx.jsonld"
+        record = {"id": "urn:ngsi-ld:Lamp:1", "type": "Lamp", "@context": url,
+                  "glow": {"type": "Property", "value": 1}}
+        source = write_jsonl(tmp_path / "lamps.jsonl", [record])
+        refused, _, _ = run(str(source), "--store", f"sqlite:{tmp_path / 'a.db'}")
+        assert refused == 1 and stored(tmp_path / "a.db") == {}
+        allowed, _, _ = run(str(source), "--store", f"sqlite:{tmp_path / 'b.db'}",
+                            "--outbound-allow", "127.0.0.0/8")
+        assert allowed == 0
+        assert "https://example.org/glow" in stored(tmp_path / "b.db")["urn:ngsi-ld:Lamp:1"][
+            "attrs"]
+    finally:
+        server.shutdown()

@@ -154,7 +154,8 @@ def broker_commands(
     Several workers share the port through SO_REUSEPORT (the broker's ``--reuse-port``).
     """
     command = [sys.executable, "-m", "broker", "--host", "127.0.0.1", "--port", str(port),
-               "--store", store, "--log-level", "WARNING", *extra]
+               "--store", store, "--log-level", "WARNING",
+               "--outbound-allow", "127.0.0.0/8", *extra]  # receivers on this machine
     if workers > 1:
         command += ["--reuse-port", "true"]
     return [pinned(command, cpus) for _ in range(workers)]

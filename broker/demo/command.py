@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--explorer", default="on", choices=("on", "off"),
                         help="serve the explorer at /explorer (default on)")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--outbound-allow", default="", metavar="CIDR,...",
+                        help="networks notifications and remote @contexts may go to although "
+                             "private or loopback (e.g. 127.0.0.0/8 for a receiver on this "
+                             "machine; default none, docs/security.md)")
     return parser
 
 
@@ -70,6 +74,7 @@ def demo_settings(args: argparse.Namespace) -> Settings:
         host=args.host, port=args.port, store=f"sqlite:{args.data_dir}/broker.db",
         context_dir=str(DIRECTORY), model_schemas="" if args.no_validation else str(DIRECTORY),
         explorer=args.explorer == "on", log_level=args.log_level.upper(),
+        outbound_allow=args.outbound_allow,
     )
 
 

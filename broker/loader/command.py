@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--context-dir", action="append", default=[],
                         help="pre-loaded @context directory (index.json); the bundled Smart "
                         "Data Models contexts are always available")
+    parser.add_argument("--outbound-allow", default="", metavar="CIDR,...",
+                        help="networks remote @contexts may be fetched from although loopback "
+                        "or private (the broker's --outbound-allow; default none)")
     parser.add_argument("--model-schemas", help="JSON Schemas per entity type: records that "
                         "break one are reported, the rest loaded")
     parser.add_argument("--rejects", type=Path, help="write every rejected record as JSON lines")
@@ -207,10 +210,12 @@ def make_sink(args: argparse.Namespace) -> tuple[Sink, str]:
     mode = "update" if args.update else "replace"
     if args.store:
         return (StoreSink(args.store, tenant=args.tenant, mode=mode, schemas=schemas,
-                          preload_dir=preload), f"{args.store}#{args.tenant}")
+                          preload_dir=preload, outbound_allow=args.outbound_allow),
+                f"{args.store}#{args.tenant}")
     url = args.url or "http://localhost:1026"
     return (HttpSink(url, tenant=args.tenant, mode=mode, schemas=schemas, preload_dir=preload,
-                     token=args.token), f"{url}#{args.tenant}")
+                     token=args.token, outbound_allow=args.outbound_allow),
+            f"{url}#{args.tenant}")
 
 
 def main(argv: Sequence[str] | None = None, out: IO[str] = sys.stdout,

@@ -20,6 +20,7 @@ import orjson
 
 from broker.contexts import ContextResolver
 from broker.loader.sources import Record
+from broker.outbound import OutboundPolicy
 from broker.schemas import ModelSchemas, SchemaViolation, validating
 from ngsi_ld.batch import batch_upsert_mutation
 from ngsi_ld.entity import parse_entity
@@ -86,8 +87,11 @@ def _rejected(record: Record, exc: NgsiLdError) -> Reject:
 class Expander:
     """Validates and expands records as the broker would (contexts offline first)."""
 
-    def __init__(self, store: Store, preload_dir: str, core_version: str = "1.8") -> None:
-        self.resolver = ContextResolver(store, core_version=core_version, preload_dir=preload_dir)
+    def __init__(self, store: Store, preload_dir: str, core_version: str = "1.8",
+                 outbound_allow: str = "") -> None:
+        # remote @contexts named by the records: only where the outbound policy allows
+        self.resolver = ContextResolver(store, core_version=core_version, preload_dir=preload_dir,
+                                        outbound=OutboundPolicy.parse(outbound_allow))
         # a file's records mostly share one @context URL: skip the resolver's key for it
         self._by_url: dict[str | None, ActiveContext] = {}
 
@@ -108,9 +112,10 @@ class StoreSink:
     """Batches written with ``modify_many`` into a store (``sqlite:...``, ``mongodb://...``)."""
 
     def __init__(self, url: str, *, tenant: str = "", mode: str = "replace",
-                 schemas: ModelSchemas | None = None, preload_dir: str = "") -> None:
+                 schemas: ModelSchemas | None = None, preload_dir: str = "",
+                 outbound_allow: str = "") -> None:
         self.store = validating(open_store(url), schemas)
-        self.expander = Expander(self.store, preload_dir)
+        self.expander = Expander(self.store, preload_dir, outbound_allow=outbound_allow)
         self.tenant, self.mode = tenant, mode
 
     async def open(self) -> None:
@@ -152,13 +157,14 @@ class HttpSink:
 
     def __init__(self, url: str, *, tenant: str = "", mode: str = "replace",
                  schemas: ModelSchemas | None = None, preload_dir: str = "",
-                 timeout: float = 120.0, token: str = "") -> None:
+                 timeout: float = 120.0, token: str = "", outbound_allow: str = "") -> None:
         self.url = url.rstrip("/") + UPSERT + ("?options=update" if mode == "update" else "")
         self.headers = {"NGSILD-Tenant": tenant} if tenant else {}
         if token:  # a broker with --auth on: a bearer token or an API key (docs/security.md)
             self.headers["Authorization"] = f"Bearer {token}"
         self.schemas = schemas
-        self.expander = Expander(MemoryStore(), preload_dir) if schemas else None
+        self.expander = Expander(MemoryStore(), preload_dir, outbound_allow=outbound_allow) \
+            if schemas else None
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.session: aiohttp.ClientSession | None = None
 
