@@ -24,14 +24,16 @@ from broker.cluster import ClusterNode, process_id
 from broker.config import Settings
 from broker.contexts import ContextResolver
 from broker.expiry import ExpirySweeper
+from broker.federation import FederatedSources, ForwardingClient, MemoryRegistrations
 from broker.http import PREFERENCE_APPLIED, json_response, version_applied
 from broker.metrics import Metrics
 from broker.preconditions import length_required
 from broker.schemas import ModelSchemas, validating
 from broker.service import Service
 from broker.state import BROKER, MANAGER, Broker, broker_of
-from broker.web import Handler, add_route
+from broker.web import CALL, Handler, add_route, add_warnings
 from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError
+from ngsi_ld.source_identity import source_digest
 from storage import open_store
 from storage.base import Store
 from storage.sharing import shared
@@ -107,6 +109,9 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             )
         )
     response.headers["X-Request-Id"] = request_id
+    call = request.get(CALL)
+    if call is not None and call.warnings:  # 6.3.17: error answers carry them too
+        add_warnings(response, call)
     tenant = request.headers.get("NGSILD-Tenant")
     if tenant is not None:  # 6.3.14: present in the request, present in the response
         response.headers["NGSILD-Tenant"] = tenant
@@ -157,7 +162,13 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         preload_dir=settings.context_dir,
     )
     metrics = Metrics()
-    service = Service(settings, store, resolver, metrics=metrics)
+    forwarding = ForwardingClient()
+    sources = FederatedSources(
+        MemoryRegistrations(), forwarding, resolver,
+        digest=source_digest(settings.base_url, settings.store),
+        timeout=settings.forward_timeout,
+    )
+    service = Service(settings, store, resolver, metrics=metrics, sources=sources)
     sweeper = service.expiry = ExpirySweeper(unchecked, partial(service.commit, store=unchecked))
     node = _cluster_node(settings, service, resolver)
     manager = _subscription_manager(settings, service, resolver, node)
@@ -191,6 +202,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         await sweeper.close()
         if node is not None:
             await node.close()
+        await forwarding.close()
         await resolver.close()
         await store.close()
 

@@ -32,6 +32,9 @@ class Call:
     path: str = ""
     path_qs: str = ""
     snapshot_used: str | None = None
+    #: ``NGSILD-Warning`` values the answer carries (6.3.17: context sources that failed,
+    #: timed out or answered nonsense), added by the Sources seam, written by the adapter
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def via(self) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -31,7 +32,7 @@ from ngsi_ld import attribute_ops, operations
 from ngsi_ld.attributes import is_iri, parse_attribute
 from ngsi_ld.bodies import GEO_JSON, JSON, LD_JSON, Body
 from ngsi_ld.entity import parse_entity, parse_fragment
-from ngsi_ld.errors import BadRequestData, InvalidRequest, ResourceNotFound
+from ngsi_ld.errors import BadRequestData, InvalidRequest, NgsiLdError, ResourceNotFound
 from ngsi_ld.headers import negotiate, parse_link_context
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity, Instance, Mutation
@@ -104,6 +105,8 @@ class _Write:
     #: the sources' plan of this write (distributed operations), and whether it is local
     plan: Plan = LOCAL
     local: bool = True
+    #: the local part's error when sources took parts of the write (folded, not raised)
+    failed: NgsiLdError | None = None
 
     @classmethod
     async def of(cls, service: Service, call: Call, entity_id: str, body: Body) -> _Write:
@@ -182,14 +185,28 @@ class _Write:
                 self.local = False
                 return parts
         gated = type_gated(self.ctx, self.call.params.get("type"), self.entity_id, mutation)
-        await service.commit(tenant, self.entity_id, gated)
+        try:
+            await service.commit(tenant, self.entity_id, gated)
+        except NgsiLdError as exc:
+            if not parts:
+                raise
+            self.failed = exc  # one part of several: 5.6.x.4 folds it into the outcome
         return parts
 
-    def answer(self, reply: Reply, parts: Sequence[Any] | None) -> Reply:
-        """``reply`` of the local write, folded with the sources' parts when some answered."""
+    async def answer(self, reply: Reply | Callable[[], Awaitable[Reply]],
+                     parts: Sequence[Any] | None) -> Reply:
+        """The local write's reply, folded with the sources' parts when some answered."""
+        if self.failed is not None:
+            error = self.failed
+            local: Reply | None = json_reply(error.to_problem(), status=error.status)
+        elif isinstance(reply, Reply):
+            local = reply
+        else:
+            local = await reply()
         if parts is None:
-            return reply
-        return self.service.sources.outcome(self.plan, reply if self.local else None, parts)
+            assert local is not None
+            return local
+        return self.service.sources.outcome(self.plan, local if self.local else None, parts)
 
     async def no_content(self) -> Reply:
         return empty(204, await link_only(self.service, self.body.client_context))
@@ -214,7 +231,7 @@ async def create_entity(service: Service, call: Call, body: Body) -> Reply:
                               create=True, write=entity)
     location = f"{ENTITIES}/{quote(entity['id'], safe=':')}"
     reply = empty(201, {"Location": location, **await link_only(service, body.client_context)})
-    return write.answer(reply, parts)
+    return await write.answer(reply, parts)
 
 
 # 5.7.1 Retrieve Entity
@@ -289,8 +306,31 @@ async def delete_entity(service: Service, call: Call, entity_id: str) -> Reply:
     if wanted is not None:
         ctx = await service.resolver.active(parse_link_context(call.link))
         mutation = type_gated(ctx, wanted, entity_id, mutation)
-    await service.commit(tenant, entity_id, mutation)
-    return empty(204)
+    return await _distributed(service, call, tenant, "deleteEntity", entity_id, None, mutation)
+
+
+async def _distributed(service: Service, call: Call, tenant: str, operation: str,
+                       entity_id: str, write: Entity | None, mutation: Mutation) -> Reply:
+    """A write without a body (the deletions): committed here, and forwarded to the
+    registered sources the plan names (4.3.6), the parts folded into one reply."""
+    sources = service.sources
+    plan = LOCAL
+    if sources.enabled:
+        plan = sources.plan(tenant, operation, EntityQuery(ids=[entity_id]), call, write)
+    if not plan.remote:
+        await service.commit(tenant, entity_id, mutation)
+        return empty(204)
+    parts = await sources.forward(tenant, operation, entity_id, None, plan, call)
+    local: Reply | None = None
+    if plan.local:
+        try:
+            await service.commit(tenant, entity_id, mutation)
+            local = empty(204)
+        except NgsiLdError as exc:
+            if not parts:
+                raise
+            local = json_reply(exc.to_problem(), status=exc.status)
+    return sources.outcome(plan, local, parts)
 
 
 # 5.6.3 Append Entity Attributes
@@ -302,7 +342,7 @@ async def append_attrs(service: Service, call: Call, entity_id: str, body: Body)
         entity_id, fragment, now_iso(), no_overwrite=no_overwrite
     )
     parts = await write.apply("appendAttributes", mutation, write=fragment)
-    return write.answer(await write.attrs_result(mutation), parts)
+    return await write.answer(partial(write.attrs_result, mutation), parts)
 
 
 # 5.6.2 Update Entity Attributes
@@ -311,7 +351,7 @@ async def update_attrs(service: Service, call: Call, entity_id: str, body: Body)
     fragment = write.fragment(allow_null=True)
     mutation = operations.update_attributes(entity_id, fragment, now_iso())
     parts = await write.apply("updateAttributes", mutation, write=fragment)
-    return write.answer(await write.attrs_result(mutation), parts)
+    return await write.answer(partial(write.attrs_result, mutation), parts)
 
 
 # 5.6.4 Partial Attribute Update
@@ -321,7 +361,7 @@ async def patch_attr(service: Service, call: Call, entity_id: str, attr: str,
     name, fragment = write.attribute(attr, allow_null=True, fragment=True)
     mutation = attribute_ops.update_attribute(entity_id, name, fragment, now_iso())
     parts = await write.apply("updateAttribute", mutation, write={"attrs": {name: [fragment]}})
-    return write.answer(await write.no_content(), parts)
+    return await write.answer(write.no_content, parts)
 
 
 # 5.6.19 Replace Attribute
@@ -331,7 +371,7 @@ async def replace_attr(service: Service, call: Call, entity_id: str, attr: str,
     name, instance = write.attribute(attr, allow_null=False)
     mutation = attribute_ops.replace_attribute(entity_id, name, instance, now_iso())
     parts = await write.apply("replaceAttribute", mutation, write={"attrs": {name: [instance]}})
-    return write.answer(await write.no_content(), parts)
+    return await write.answer(write.no_content, parts)
 
 
 # 5.6.5 Delete Entity Attribute
@@ -348,9 +388,10 @@ async def delete_attr(service: Service, call: Call, entity_id: str, attr: str) -
             delete_all=flag(params, "deleteAll"),
         )
     tenant = await service.tenant(call)
-    await service.commit(tenant, entity_id, type_gated(ctx, params.get("type"), entity_id,
-                                                       mutation))
-    return empty(204)
+    gated = type_gated(ctx, params.get("type"), entity_id, mutation)
+    written: Entity = {"attrs": {ctx.expand_term(attr): []}}
+    return await _distributed(service, call, tenant, "deleteAttribute", entity_id, written,
+                              gated)
 
 
 # 5.6.17 Merge Entity
@@ -359,7 +400,7 @@ async def merge_entity(service: Service, call: Call, entity_id: str, body: Body)
     fragment = write.fragment(allow_null=True, merge=True)
     mutation = operations.merge_entity(entity_id, fragment, now_iso())
     parts = await write.apply("mergeEntity", mutation, write=fragment)
-    return write.answer(await write.no_content(), parts)
+    return await write.answer(write.no_content, parts)
 
 
 # 5.6.18 Replace Entity
@@ -375,7 +416,7 @@ async def replace_entity(service: Service, call: Call, entity_id: str, body: Bod
         )
     mutation = operations.replace_entity(entity_id, entity, now_iso())
     parts = await write.apply("replaceEntity", mutation, write=entity)
-    return write.answer(await write.no_content(), parts)
+    return await write.answer(write.no_content, parts)
 
 
 #: the signature of the operations that write a body to one entity

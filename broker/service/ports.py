@@ -78,7 +78,10 @@ class Sources(Protocol):
     query that sources would answer...); it sees the whole :class:`Call`.
     """
 
-    enabled: bool
+    @property
+    def enabled(self) -> bool:
+        """False: :meth:`plan` always answers :data:`LOCAL` (nothing is registered)."""
+        ...
 
     def plan(self, tenant: str, operation: str, query: EntityQuery, call: Call,
              write: Entity | None = None) -> Plan:

@@ -222,7 +222,10 @@ async def _page(
         )
         more = offset + limit < counted if counted is not None else len(found) > limit
         return found[:limit], counted, more
-    ordered = await _every_match(service, call, tenant, queries)
+    # without a count, the first offset + limit + 1 matches of every party make the page
+    # (sources answer in a stable order, merged by id: broker.federation.sources)
+    ordered = await _every_match(service, call, tenant, queries,
+                                 None if count else offset + limit + 1)
     total = len(ordered)
     return ordered[offset:offset + limit], total, offset + limit < total
 

@@ -1,0 +1,22 @@
+"""Whether the broker may send a forwarded request to a URL: one function, one place.
+
+Registrations are created by API clients, so a forwarded request is a request
+made on their behalf to a URL they chose.  Every forward asks
+:func:`refusal` first; an outbound request policy (refusing loopback or
+private addresses unless an option allows them) plugs in here.  Until then
+only the scheme is checked: NGSI-LD sources are reached over HTTP(S).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+__all__ = ["refusal"]
+
+
+def refusal(url: str) -> str | None:
+    """Why ``url`` may not be called (a short reason), or None when it may."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http(s) URL"
+    return None

@@ -1,0 +1,417 @@
+"""FederatedSources: the service's Sources seam, filled (4.3.6 distributed operations).
+
+For each request the service plans (:meth:`FederatedSources.plan`), the
+tenant's registrations are matched by the pure planner of
+:mod:`ngsi_ld.federation` (5.12), the ``Via`` of the request is checked for a
+loop (6.3.18), and the plan says whether the broker answers too.  Reads are
+then sent to every planned source concurrently (:class:`ForwardingClient`),
+read defensively (:mod:`broker.federation.wire`) and merged with the local
+entities by the 4.5.5 rules, the claims of exclusive and redirect
+registrations hiding what the broker must not answer itself.  Writes go to
+the sources their registration names and the parts fold into 204/201, the
+one error, or 207.
+
+Every source that fails, times out or answers nonsense becomes one
+``NGSILD-Warning`` (6.3.17) on the answer, never an error of the request.
+
+Paging (6.3.10) of a distributed query: the merged answer is ordered by id,
+and every party is asked for its first ``offset + limit + 1`` matches only
+(NGSI-LD brokers answer in a stable order; ours by id), so a page costs what
+it shows, not every match of every source.  A counted query reads every
+match (up to the bound of ordered queries) since the merged count needs the
+union of the ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+
+from broker.federation.client import ForwardingClient, Incoming, Outgoing
+from broker.federation.registry import RegistrationSource
+from broker.federation.wire import (
+    API,
+    InvalidAnswer,
+    base_url,
+    read_entities,
+    read_request,
+    restrict_body,
+    write_method,
+)
+from broker.service.call import Call
+from broker.service.ports import LOCAL, ContextResolving, Plan
+from broker.service.reply import Reply, json_reply
+from ngsi_ld.errors import BadRequestData, ServiceUnavailable
+from ngsi_ld.federation import (
+    QUERY,
+    RETRIEVE,
+    Answer,
+    Hop,
+    PartResult,
+    ReadPlan,
+    Registration,
+    Selection,
+    SourceRequest,
+    WritePlan,
+    append_via,
+    forward_headers,
+    guard_loop,
+    merge_answers,
+    parse_via,
+    plan_reads,
+    plan_write,
+    source_warning,
+    visited,
+    write_outcome,
+)
+from ngsi_ld.federation.operations import table_operation
+from ngsi_ld.headers import parse_link_context
+from ngsi_ld.model import Entity
+from ngsi_ld.params import flag
+from ngsi_ld.query import EntityQuery
+from ngsi_ld.source_identity import source_alias
+
+__all__ = ["FederatedSources", "ReadJob", "WriteJob"]
+
+#: the most entities one source is asked for in one page
+SOURCE_PAGE = 1000
+#: the most entities a distributed query reads from one party (as ordered queries)
+MAX_READ = 100_000
+_READS = {"retrieveEntity": RETRIEVE, "queryEntities": QUERY, "queryEntitiesPost": QUERY}
+_ATTRIBUTE_OPS = frozenset({"updateAttrs", "replaceAttrs", "deleteAttrs"})
+
+
+@dataclass(frozen=True)
+class ReadJob:
+    """The remote part of a read: the pure plan and the hops the request came through."""
+
+    plan: ReadPlan
+    hops: tuple[Hop, ...]
+    alias: str
+
+
+@dataclass(frozen=True)
+class WriteJob:
+    """The remote part of a write of one entity."""
+
+    plan: WritePlan
+    hops: tuple[Hop, ...]
+    alias: str
+    entity_id: str
+
+
+def _hops(call: Call) -> tuple[Hop, ...]:
+    headers: Any = call.headers
+    values = headers.getall("Via", ()) if hasattr(headers, "getall") else \
+        [v for k, v in headers.items() if k.lower() == "via"]
+    return parse_via(values)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class FederatedSources:
+    """Registered Context Sources answer with the broker (``broker.service.ports.Sources``)."""
+
+    def __init__(self, registrations: RegistrationSource, client: ForwardingClient,
+                 resolver: ContextResolving, *, digest: str, timeout: float = 5.0,
+                 clock: Callable[[], datetime] = _now) -> None:
+        self.registrations = registrations
+        self.client = client
+        self.resolver = resolver
+        self.digest = digest
+        #: the broker's deadline of a forwarded request, seconds (a registration's may be less)
+        self.timeout = timeout
+        self.clock = clock
+        #: registration id -> monotonic time before which it is not contacted (5.2.34 cooldown)
+        self._cooling: dict[str, float] = {}
+
+    @property
+    def enabled(self) -> bool:
+        """True once any tenant has a registration: until then the fast paths stay."""
+        return self.registrations.any()
+
+    def alias(self, tenant: str) -> str:
+        """This broker's contextSourceAlias for ``tenant`` (5.2.40, what Via names)."""
+        return source_alias(self.digest, tenant)
+
+    # -- planning ----------------------------------------------------------------------------
+    def plan(self, tenant: str, operation: str, query: EntityQuery, call: Call,
+             write: Entity | None = None) -> Plan:
+        if flag(call.params, "local"):
+            return LOCAL  # 4.3.6.4: this broker's own data only
+        registrations = self.registrations.of(tenant)
+        if not registrations:
+            return LOCAL
+        hops = _hops(call)
+        alias = self.alias(tenant)
+        seen = visited(hops)
+        now = self.clock()
+        reads = _READS.get(operation)
+        if reads is not None:
+            plan = plan_reads(registrations, Selection.of_query(query), reads, now=now,
+                              visited=seen)
+            if not plan.requests and not plan.claims:
+                return LOCAL
+            if not guard_loop(alias, hops, [r.registration.mode.proxied for r in plan.requests]):
+                return LOCAL
+            if plan.requests and "orderBy" in call.params:
+                # D011_05: sources cannot be asked for one order of the whole
+                raise BadRequestData("orderBy is not supported on a query that context "
+                                     "sources answer too; add local=true")
+            return Plan(True, (ReadJob(plan, hops, alias),))
+        table = table_operation(operation)
+        if table is None:
+            return LOCAL
+        entity_id = query.ids[0] if query.ids else ""
+        attrs = None
+        if write is not None and table not in ("deleteEntity",):
+            attrs = list((write.get("attrs") or {}).keys())
+        types = list(write.get("type") or ()) if write is not None and write.get("type") else None
+        wplan = plan_write(table, entity_id, registrations, attrs=attrs, types=types, now=now,
+                           visited=seen)
+        if not wplan.forwards and not wplan.refusals:
+            return LOCAL if wplan.local else Plan(False, (WriteJob(wplan, hops, alias,
+                                                                   entity_id),))
+        if not guard_loop(alias, hops, [f.registration.mode.proxied for f in wplan.forwards]):
+            return LOCAL
+        return Plan(wplan.local, (WriteJob(wplan, hops, alias, entity_id),))
+
+    # -- reads -------------------------------------------------------------------------------
+    def _deadline(self, registration: Registration) -> float:
+        own = registration.timeout_ms
+        return self.timeout if own is None else min(self.timeout, max(own, 1.0) / 1000)
+
+    def _cooling_down(self, registration: Registration) -> bool:
+        until = self._cooling.get(registration.id)
+        if until is None:
+            return False
+        if time.monotonic() >= until:
+            del self._cooling[registration.id]
+            return False
+        return True
+
+    def _failed(self, registration: Registration) -> None:
+        cooldown = registration.cooldown_ms
+        if cooldown:
+            self._cooling[registration.id] = time.monotonic() + cooldown / 1000
+
+    async def _context(self, client_context: Any) -> str | None:
+        return None if client_context is None else await self.resolver.response_url(
+            client_context)
+
+    async def fetch(self, tenant: str, operation: str, query: EntityQuery, plan: Plan,
+                    call: Call) -> Sequence[Any]:
+        job = plan.remote[0]
+        assert isinstance(job, ReadJob)
+        if not job.plan.requests:
+            return ()
+        client_context = parse_link_context(call.link)
+        ctx = await self.resolver.active(client_context)
+        context_url = await self._context(client_context)
+        via = append_via(job.hops, job.alias)
+        window = self._window(call, operation)
+        answers: list[Answer] = []
+        results = await asyncio.gather(*(
+            self._read_one(request, ctx, context_url, via, call, window, job.alias)
+            for request in job.plan.requests))
+        for answer, warnings in results:
+            call.warnings.extend(warnings)
+            if answer is not None:
+                answers.append(answer)
+        return answers
+
+    @staticmethod
+    def _window(call: Call, operation: str) -> int:
+        """How many matches each party must give for the page asked (see the module doc)."""
+        if operation == "retrieveEntity":
+            return 1
+        params = call.params
+        if flag(params, "count") or "orderBy" in params:
+            return MAX_READ
+        try:
+            offset = int(params.get("offset") or 0)
+            limit = int(params.get("limit") or 20)
+        except ValueError:
+            return MAX_READ
+        return min(MAX_READ, offset + limit + 1)
+
+    async def _read_one(self, request: SourceRequest, ctx: Any, context_url: str | None,
+                        via: str, call: Call, window: int,
+                        agent: str) -> tuple[Answer | None, list[str]]:
+        registration = request.registration
+        if self._cooling_down(registration):
+            text = source_warning(registration, agent, timed_out=True)
+            return None, [text] if text else []
+        outbound = forward_headers(registration, via=via, context_url=context_url,
+                                   incoming=call.headers,
+                                   has_body=request.operation == "queryBatch")
+        deadline = time.monotonic() + self._deadline(registration)
+        many = request.operation != "retrieveEntity"
+        entities: list[Entity] = []
+        offset = 0
+        relayed: list[str] = []
+        while True:
+            remaining = deadline - time.monotonic()
+            size = min(SOURCE_PAGE, window - offset) if many else None
+            outgoing = read_request(request, outbound, ctx, call.params,
+                                    timeout=max(remaining, 0.001), offset=offset, limit=size)
+            incoming = await self.client.send(outgoing)
+            relayed += _relayed_warnings(incoming)
+            if incoming.status == 404 and not entities:
+                return None, relayed  # 6.3.17: not abnormal
+            problem = self._problem(registration, incoming, agent)
+            page: list[Entity] = []
+            if problem is None:
+                try:
+                    page = await read_entities(incoming.body, incoming.headers, self.resolver,
+                                               context_url, many=many)
+                except InvalidAnswer:
+                    problem = source_warning(registration, agent, status=incoming.status,
+                                             invalid=True)
+            if problem is not None:
+                self._failed(registration)
+                return None, [*relayed, problem]
+            entities += page
+            offset += len(page)
+            if not many or size is None or len(page) < size or offset >= window:
+                break
+        found: list[Any] = list(entities)
+        return Answer(found, registration.id, request.auxiliary), relayed
+
+    @staticmethod
+    def _problem(registration: Registration, incoming: Incoming, agent: str) -> str | None:
+        if incoming.status is None or incoming.timed_out:
+            return source_warning(registration, agent, timed_out=True)
+        if incoming.too_big:
+            return source_warning(registration, agent, status=incoming.status, invalid=True)
+        if incoming.status >= 300:
+            return source_warning(registration, agent, status=max(incoming.status, 400))
+        return None
+
+    def merge(self, plan: Plan, local: Sequence[Entity], answers: Sequence[Any]) -> list[Entity]:
+        job = plan.remote[0]
+        assert isinstance(job, ReadJob)
+        visible = job.plan.visible
+        parts = [Answer([e for e in (visible(dict(x)) for x in local) if e is not None])]
+        for answer in answers:
+            assert isinstance(answer, Answer)
+            kept = [e for e in (visible(x, answer.source) for x in answer.entities)
+                    if e is not None]
+            parts.append(Answer(kept, answer.source, answer.auxiliary))
+        merged: list[Entity] = merge_answers(parts, now=self.clock())  # type: ignore[assignment]
+        return merged
+
+    # -- writes ------------------------------------------------------------------------------
+    async def forward(self, tenant: str, operation: str, entity_id: str, body: Any,
+                      plan: Plan, call: Call) -> Sequence[Any]:
+        job = plan.remote[0]
+        assert isinstance(job, WriteJob)
+        wplan = job.plan
+        parts: list[PartResult] = [PartResult(r.registration.id, r.error().to_problem())
+                                   for r in wplan.refusals]
+        if not wplan.forwards:
+            return parts
+        client_context = body.get("@context") if isinstance(body, dict) else None
+        if client_context is None:
+            client_context = parse_link_context(call.link)
+        ctx = await self.resolver.active(client_context)
+        context_url = await self._context(client_context)
+        via = append_via(job.hops, job.alias)
+        path = call.path[len(API):] if call.path.startswith(API) else call.path
+        passed = [(k, v) for k, v in call.params.items() if k in ("options", "type")]
+        query = f"?{urlencode(passed)}" if passed else ""
+        method = write_method(wplan.operation)
+        requests: list[Outgoing] = []
+        for fwd in wplan.forwards:
+            data = None if method == "DELETE" else (
+                body if wplan.operation in _ATTRIBUTE_OPS else restrict_body(body, fwd.attrs, ctx))
+            if isinstance(data, dict) and "@context" in data:
+                data = {k: v for k, v in data.items() if k != "@context"}
+            outbound = forward_headers(fwd.registration, via=via, context_url=context_url,
+                                       incoming=call.headers, has_body=data is not None)
+            payload = None
+            if data is not None:
+                if outbound.inline_context and outbound.context_url is not None \
+                        and isinstance(data, dict):
+                    data = {**data, "@context": outbound.context_url}
+                payload = orjson.dumps(data)
+            url = base_url(fwd.registration.endpoint) + API + path + query
+            requests.append(Outgoing(method, url, outbound.headers, payload,
+                                     self._deadline(fwd.registration)))
+        answers = await self.client.send_all(requests)
+        for fwd, incoming in zip(wplan.forwards, answers, strict=True):
+            registration = fwd.registration
+            call.warnings.extend(_relayed_warnings(incoming))
+            parts.append(PartResult(registration.id, _write_error(registration, incoming)))
+            if incoming.status is None:
+                self._failed(registration)
+                text = source_warning(registration, job.alias, timed_out=True)
+                if text:
+                    call.warnings.append(text)
+        return parts
+
+    def outcome(self, plan: Plan, local: Reply | None, parts: Sequence[Any]) -> Reply:
+        job = plan.remote[0]
+        assert isinstance(job, WriteJob)
+        results: list[PartResult] = [p for p in parts if isinstance(p, PartResult)]
+        if local is not None:
+            error = None
+            if local.status >= 400:
+                error = orjson.loads(local.body) if local.body else {"status": local.status}
+            results.insert(0, PartResult(None, error))
+        folded = write_outcome(results)
+        if folded.status == 0:
+            if local is not None and local.status < 300:
+                return local
+            if job.plan.operation == "createEntity":
+                return Reply(201, headers={"Location": f"{API}/entities/{job.entity_id}"})
+            return Reply(204)
+        if folded.status != 207:
+            error = folded.errors[0].error or {}
+            return json_reply(error, status=folded.status,
+                              content_type="application/json")
+        body = {
+            "success": [] if local is None or local.status >= 400 else [job.entity_id],
+            "errors": [
+                {"entityId": job.entity_id, "error": part.error,
+                 **({"registrationId": part.registration_id}
+                    if part.registration_id is not None else {})}
+                for part in folded.errors
+            ],
+        }
+        return json_reply(body, status=207)
+
+
+def _relayed_warnings(incoming: Incoming) -> list[str]:
+    """The NGSILD-Warning values a source returned (a cascade's failures surface at the top)."""
+    value = next((v for k, v in incoming.headers.items() if k.lower() == "ngsild-warning"), None)
+    return [value] if value else []
+
+
+def _write_error(registration: Registration, incoming: Incoming) -> dict[str, Any] | None:
+    """None when the source took its part of a write, else the ProblemDetails of the part."""
+    status = incoming.status
+    if status is not None and 200 <= status < 300 and status != 207:
+        return None
+    if status is not None and incoming.body:
+        try:
+            data = orjson.loads(incoming.body)
+        except orjson.JSONDecodeError:
+            data = None
+        if isinstance(data, dict) and "type" in data:
+            return {**data, "status": data.get("status", status)}
+    detail = (f"context source registration {registration.id} at {registration.endpoint} "
+              + (f"answered {status}" if status is not None else incoming.reason or "failed"))
+    problem = ServiceUnavailable(detail).to_problem()
+    if status is not None and status >= 400:
+        problem["status"] = status
+    return problem
