@@ -30,6 +30,7 @@ from broker.metrics import Metrics
 from broker.preconditions import length_required
 from broker.schemas import ModelSchemas, validating
 from broker.service import Service
+from broker.service.registry import COLLECTION as REGISTRATIONS
 from broker.state import BROKER, MANAGER, Broker, broker_of
 from broker.web import CALL, Handler, add_route, add_warnings
 from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError
@@ -171,6 +172,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     service = Service(settings, store, resolver, metrics=metrics, sources=sources)
     sweeper = service.expiry = ExpirySweeper(unchecked, partial(service.commit, store=unchecked))
     node = _cluster_node(settings, service, resolver)
+    if node is not None:
+        node.on_record(REGISTRATIONS, service.registry.reload)
     manager = _subscription_manager(settings, service, resolver, node)
     app = web.Application(
         middlewares=[edge_middleware],
@@ -187,12 +190,14 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         await resolver.start()
         if node is not None:
             await node.begin()  # before anything is loaded: no change falls in between
+        await service.registry.load()
         await manager.start()
 
     async def follow(app: web.Application) -> None:
         if node is not None:
             node.start()
         sweeper.start()  # after the subscriptions loaded: they hear of the deletions
+        service.registry.start()
 
     async def shutdown(app: web.Application) -> None:
         unsubscribe()
@@ -200,6 +205,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
 
     async def cleanup(app: web.Application) -> None:
         await sweeper.close()
+        await service.registry.close()
         if node is not None:
             await node.close()
         await forwarding.close()

@@ -67,6 +67,22 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "retrieveSubscription": frozenset({"options", "local"}),
     "updateSubscription": frozenset({"local"}),
     "deleteSubscription": frozenset({"local"}),
+    # 5.9, 5.10: context source registrations
+    "registerCSource": frozenset({"local"}),
+    "queryCSourceRegistrations": (
+        PAGING | {"id", "idPattern", "type", "attrs", "q", "csf", "scopeQ", "georel",
+                  "geometry", "coordinates", "geoproperty", "timeproperty", "timerel",
+                  "timeAt", "endTimeAt", "options", "lang", "local"}
+    ),
+    "retrieveCSourceRegistration": frozenset({"options", "local"}),
+    "updateCSourceRegistration": frozenset({"local"}),
+    "deleteCSourceRegistration": frozenset({"local"}),
+    # 5.11: context source registration subscriptions
+    "createCSourceRegistrationSubscription": frozenset({"local"}),
+    "queryCSourceRegistrationSubscriptions": PAGING | {"options", "local"},
+    "retrieveCSourceRegistrationSubscription": frozenset({"options", "local"}),
+    "updateCSourceRegistrationSubscription": frozenset({"local"}),
+    "deleteCSourceRegistrationSubscription": frozenset({"local"}),
     # 5.16: snapshots
     "createSnapshot": frozenset(),
     "purgeSnapshots": frozenset({"q"}),

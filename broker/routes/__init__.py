@@ -8,6 +8,7 @@ from aiohttp import web
 
 from broker.routes import (
     batch,
+    csource_registrations,
     discovery,
     entities,
     jsonld_contexts,
@@ -30,6 +31,7 @@ def setup(app: web.Application) -> None:
     batch.setup(app)
     query.setup(app)
     subscriptions.setup(app)
+    csource_registrations.setup(app)
     discovery.setup(app)
     snapshots.setup(app)
     source_identity.setup(app)

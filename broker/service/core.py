@@ -31,6 +31,7 @@ from broker.metrics import Metrics
 from broker.service.caches import Caches, KnownVersions, RenderCache
 from broker.service.call import Call
 from broker.service.ports import CommitListener, ContextResolving, NoSources, Sources
+from broker.service.registry import Registrations
 from ngsi_ld import snapshots
 from ngsi_ld.errors import BadRequestData, NonexistentTenant, ResourceNotFound
 from ngsi_ld.headers import tenant_name
@@ -62,6 +63,8 @@ class Service:
         self.caches = caches if caches is not None else Caches()
         #: registered Context Sources (distributed operations); none by default
         self.sources: Sources = sources if sources is not None else NoSources()
+        #: the Context Source Registrations of every tenant (5.9); loaded at start
+        self.registry = Registrations(store)
         #: deletes expired entities and attributes (clause 4.22), set by the composition root
         self.expiry: ExpirySweeper | None = None
         self.started = time.time()

@@ -17,7 +17,7 @@ Two kinds of conflict, both found without I/O once the caller has the data:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ngsi_ld.errors import Conflict
@@ -93,7 +93,7 @@ def conflict_probes(registration: Registration) -> list[EntityQuery]:
 
 
 def local_conflict(
-    registration: Registration, entities: Iterable[dict[str, Any]]
+    registration: Registration, entities: Iterable[Mapping[str, Any]]
 ) -> Conflict | None:
     """The Conflict ``registration`` has with local ``entities`` (internal form), if any.
 

@@ -37,6 +37,7 @@ from ngsi_ld.federation.selection import (
     registration_geometry,
 )
 from ngsi_ld.identifiers import is_iri
+from ngsi_ld.params import Params
 from ngsi_ld.query import (
     GeoQuery,
     QExpr,
@@ -128,7 +129,7 @@ def _csv(value: str | None, what: str) -> tuple[str, ...] | None:
     return items
 
 
-def registration_query(params: Mapping[str, str], expand: Expand) -> RegistrationQuery:
+def registration_query(params: Params | Mapping[str, str], expand: Expand) -> RegistrationQuery:
     """Parse the parameters of a query on registrations; BadRequestData names what is wrong.
 
     ``expand`` resolves names with the request's @context.  A query without any
@@ -155,7 +156,8 @@ def registration_query(params: Mapping[str, str], expand: Expand) -> Registratio
         if missing:
             raise BadRequestData(f"a geo-query also needs {', '.join(missing)}")
         geo_q = resolve_names(parse_geo_query(
-            params["georel"], params["geometry"], params["coordinates"],
+            params.get("georel") or "", params.get("geometry") or "",
+            params.get("coordinates") or "",
             params.get("geoproperty") or "location"), expand)
     elif params.get("geoproperty") is not None:
         raise BadRequestData("geoproperty needs georel, geometry and coordinates")
