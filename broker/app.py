@@ -24,7 +24,7 @@ from broker.cluster import ClusterNode, process_id
 from broker.config import Settings
 from broker.contexts import ContextResolver
 from broker.expiry import ExpirySweeper
-from broker.federation import FederatedSources, ForwardingClient, MemoryRegistrations
+from broker.federation import FederatedSources, ForwardingClient
 from broker.http import PREFERENCE_APPLIED, json_response, version_applied
 from broker.metrics import Metrics
 from broker.preconditions import length_required
@@ -163,13 +163,14 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         preload_dir=settings.context_dir,
     )
     metrics = Metrics()
+    service = Service(settings, store, resolver, metrics=metrics)
+    # 4.3.6: requests the tenant's registrations match are forwarded to their sources
     forwarding = ForwardingClient()
-    sources = FederatedSources(
-        MemoryRegistrations(), forwarding, resolver,
+    service.sources = FederatedSources(
+        service.registry, forwarding, resolver,
         digest=source_digest(settings.base_url, settings.store),
         timeout=settings.forward_timeout,
     )
-    service = Service(settings, store, resolver, metrics=metrics, sources=sources)
     sweeper = service.expiry = ExpirySweeper(unchecked, partial(service.commit, store=unchecked))
     node = _cluster_node(settings, service, resolver)
     if node is not None:

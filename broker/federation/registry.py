@@ -11,6 +11,7 @@ registry of the registration operations build on.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Protocol
 
 from ngsi_ld.federation import Registration
@@ -19,14 +20,20 @@ __all__ = ["MemoryRegistrations", "RegistrationSource"]
 
 
 class RegistrationSource(Protocol):
-    """The registrations a tenant's requests may be forwarded by."""
+    """The registrations a tenant's requests may be forwarded by (what
+    ``broker.service.registry.Registrations`` offers distributed operations)."""
 
-    def any(self) -> bool:
-        """True if some tenant has a registration (False: every request is local)."""
+    @property
+    def empty(self) -> bool:
+        """True when no tenant has a registration (every request is then local)."""
         ...
 
-    def of(self, tenant: str) -> Sequence[Registration]:
-        """The registrations of ``tenant`` ('' the default tenant), expired ones included."""
+    def of(self, tenant: str, now: datetime | None = None) -> Sequence[Registration]:
+        """The registrations of ``tenant`` ('' the default tenant) that apply at ``now``."""
+        ...
+
+    def record_delivery(self, tenant: str, registration_id: str, ok: bool) -> None:
+        """A forwarded request to the registration's source succeeded or failed."""
         ...
 
 
@@ -35,15 +42,27 @@ class MemoryRegistrations:
 
     def __init__(self, items: Iterable[tuple[str, Registration]] = ()) -> None:
         self._by_tenant: dict[str, dict[str, Registration]] = {}
+        #: (tenant, registration id) -> (times sent, times failed)
+        self.deliveries: dict[tuple[str, str], tuple[int, int]] = {}
         for tenant, registration in items:
             self.put(tenant, registration)
 
-    def any(self) -> bool:
-        return any(self._by_tenant.values())
+    @property
+    def empty(self) -> bool:
+        return not any(self._by_tenant.values())
 
-    def of(self, tenant: str) -> Sequence[Registration]:
+    def of(self, tenant: str, now: datetime | None = None) -> Sequence[Registration]:
         found = self._by_tenant.get(tenant)
-        return tuple(found.values()) if found else ()
+        if not found:
+            return ()
+        at = now or datetime.now(UTC)
+        return tuple(r for _, r in sorted(found.items()) if not r.expired(at))
+
+    def record_delivery(self, tenant: str, registration_id: str, ok: bool) -> None:
+        """Counted per registration (``deliveries``), for tests to look at."""
+        key = (tenant, registration_id)
+        sent, failed = self.deliveries.get(key, (0, 0))
+        self.deliveries[key] = (sent + 1, failed + (not ok))
 
     def put(self, tenant: str, registration: Registration) -> None:
         """Add or replace ``registration`` (by id) in ``tenant``."""

@@ -137,7 +137,7 @@ class FederatedSources:
     @property
     def enabled(self) -> bool:
         """True once any tenant has a registration: until then the fast paths stay."""
-        return self.registrations.any()
+        return not self.registrations.empty
 
     def alias(self, tenant: str) -> str:
         """This broker's contextSourceAlias for ``tenant`` (5.2.40, what Via names)."""
@@ -148,13 +148,13 @@ class FederatedSources:
              write: Entity | None = None) -> Plan:
         if flag(call.params, "local"):
             return LOCAL  # 4.3.6.4: this broker's own data only
-        registrations = self.registrations.of(tenant)
+        now = self.clock()
+        registrations = self.registrations.of(tenant, now)
         if not registrations:
             return LOCAL
         hops = _hops(call)
         alias = self.alias(tenant)
         seen = visited(hops)
-        now = self.clock()
         reads = _READS.get(operation)
         if reads is not None:
             plan = plan_reads(registrations, Selection.of_query(query), reads, now=now,
@@ -199,7 +199,11 @@ class FederatedSources:
             return False
         return True
 
-    def _failed(self, registration: Registration) -> None:
+    def _delivered(self, tenant: str, registration: Registration, ok: bool) -> None:
+        """Table 5.2.9-2 status members, and the cooldown (5.2.34) after a failure."""
+        self.registrations.record_delivery(tenant, registration.id, ok)
+        if ok:
+            return
         cooldown = registration.cooldown_ms
         if cooldown:
             self._cooling[registration.id] = time.monotonic() + cooldown / 1000
@@ -221,7 +225,7 @@ class FederatedSources:
         window = self._window(call, operation)
         answers: list[Answer] = []
         results = await asyncio.gather(*(
-            self._read_one(request, ctx, context_url, via, call, window, job.alias)
+            self._read_one(tenant, request, ctx, context_url, via, call, window, job.alias)
             for request in job.plan.requests))
         for answer, warnings in results:
             call.warnings.extend(warnings)
@@ -244,8 +248,8 @@ class FederatedSources:
             return MAX_READ
         return min(MAX_READ, offset + limit + 1)
 
-    async def _read_one(self, request: SourceRequest, ctx: Any, context_url: str | None,
-                        via: str, call: Call, window: int,
+    async def _read_one(self, tenant: str, request: SourceRequest, ctx: Any,
+                        context_url: str | None, via: str, call: Call, window: int,
                         agent: str) -> tuple[Answer | None, list[str]]:
         registration = request.registration
         if self._cooling_down(registration):
@@ -267,6 +271,7 @@ class FederatedSources:
             incoming = await self.client.send(outgoing)
             relayed += _relayed_warnings(incoming)
             if incoming.status == 404 and not entities:
+                self._delivered(tenant, registration, True)
                 return None, relayed  # 6.3.17: not abnormal
             problem = self._problem(registration, incoming, agent)
             page: list[Entity] = []
@@ -278,12 +283,13 @@ class FederatedSources:
                     problem = source_warning(registration, agent, status=incoming.status,
                                              invalid=True)
             if problem is not None:
-                self._failed(registration)
+                self._delivered(tenant, registration, False)
                 return None, [*relayed, problem]
             entities += page
             offset += len(page)
             if not many or size is None or len(page) < size or offset >= window:
                 break
+        self._delivered(tenant, registration, True)
         found: list[Any] = list(entities)
         return Answer(found, registration.id, request.auxiliary), relayed
 
@@ -352,8 +358,8 @@ class FederatedSources:
             registration = fwd.registration
             call.warnings.extend(_relayed_warnings(incoming))
             parts.append(PartResult(registration.id, _write_error(registration, incoming)))
+            self._delivered(tenant, registration, incoming.status is not None)
             if incoming.status is None:
-                self._failed(registration)
                 text = source_warning(registration, job.alias, timed_out=True)
                 if text:
                     call.warnings.append(text)
