@@ -373,7 +373,13 @@ class FederatedSources:
             error = None
             if local.status >= 400:
                 error = orjson.loads(local.body) if local.body else {"status": local.status}
-            results.insert(0, PartResult(None, error))
+            # what the broker does not hold but a source took is not a failed part: an
+            # IoT Agent's command attribute exists at the agent only (inclusive, 4.3.6.2)
+            taken = any(p.error is None for p in results if p.registration_id is not None)
+            if not (local.status == 404 and taken):
+                results.insert(0, PartResult(None, error))
+            else:
+                local = None
         folded = write_outcome(results)
         if folded.status == 0:
             if local is not None and local.status < 300:
