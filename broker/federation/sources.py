@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -74,8 +74,8 @@ from ngsi_ld.federation import (
 from ngsi_ld.federation.operations import table_operation
 from ngsi_ld.headers import parse_link_context
 from ngsi_ld.model import Entity
-from ngsi_ld.params import flag
-from ngsi_ld.query import EntityQuery
+from ngsi_ld.params import Params, QueryParams, flag
+from ngsi_ld.query import EntityQuery, matches, parse_q, parse_type_expr, resolve_names
 from ngsi_ld.source_identity import source_alias
 
 __all__ = ["FederatedSources", "ReadJob", "WriteJob"]
@@ -85,6 +85,9 @@ SOURCE_PAGE = 1000
 #: the most entities a distributed query reads from one party (as ordered queries)
 MAX_READ = 100_000
 _READS = {"retrieveEntity": RETRIEVE, "queryEntities": QUERY, "queryEntitiesPost": QUERY}
+#: what ``splitEntities=true`` does not forward (5.7.2.4)
+SPLIT_STRIPPED = frozenset({"q", "scopeQ", "georel", "geometry", "coordinates",
+                            "geoproperty"})
 _ATTRIBUTE_OPS = frozenset({"updateAttrs", "replaceAttrs", "deleteAttrs"})
 
 
@@ -95,6 +98,10 @@ class ReadJob:
     plan: ReadPlan
     hops: tuple[Hop, ...]
     alias: str
+    #: the request's selectors, applied to the merged answer when ``split``
+    query: EntityQuery | None = None
+    #: 5.7.2.4 ``splitEntities=true``: filters are not forwarded but applied here
+    split: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,29 @@ def _hops(call: Call) -> tuple[Hop, ...]:
     values = headers.getall("Via", ()) if hasattr(headers, "getall") else \
         [v for k, v in headers.items() if k.lower() == "via"]
     return parse_via(values)
+
+
+def _selection(query: EntityQuery, call: Call, operation: str) -> Selection:
+    """What the request selects: the query's selectors, ``csf`` (4.9, on the registrations)
+    and, for Retrieve Entity, the ``attrs`` and ``type`` it asks for (names expanded)."""
+    ctx = call.active
+    params = call.params
+    selection = Selection.of_query(query)
+    if ctx is None:
+        return selection
+    csf_text = params.get("csf")
+    if csf_text is not None:
+        selection = replace(selection, csf=resolve_names(parse_q(csf_text), ctx.expand_term))
+    if operation == "retrieveEntity":
+        attrs = params.get("attrs")
+        if attrs:
+            names = frozenset(ctx.expand_term(a.strip()) for a in attrs.split(",") if a.strip())
+            selection = replace(selection, attrs=names)
+        wanted = params.get("type")
+        if wanted:
+            selection = replace(selection, type_expr=resolve_names(parse_type_expr(wanted),
+                                                                   ctx.expand_term))
+    return selection
 
 
 def _now() -> datetime:
@@ -157,8 +187,8 @@ class FederatedSources:
         seen = visited(hops)
         reads = _READS.get(operation)
         if reads is not None:
-            plan = plan_reads(registrations, Selection.of_query(query), reads, now=now,
-                              visited=seen)
+            plan = plan_reads(registrations, _selection(query, call, operation), reads,
+                              now=now, visited=seen)
             if not plan.requests and not plan.claims:
                 return LOCAL
             if not guard_loop(alias, hops, [r.registration.mode.proxied for r in plan.requests]):
@@ -167,7 +197,8 @@ class FederatedSources:
                 # D011_05: sources cannot be asked for one order of the whole
                 raise BadRequestData("orderBy is not supported on a query that context "
                                      "sources answer too; add local=true")
-            return Plan(True, (ReadJob(plan, hops, alias),))
+            split = flag(call.params, "splitEntities")
+            return Plan(True, (ReadJob(plan, hops, alias, query, split),))
         table = table_operation(operation)
         if table is None:
             return LOCAL
@@ -219,13 +250,18 @@ class FederatedSources:
         if not job.plan.requests:
             return ()
         client_context = parse_link_context(call.link)
-        ctx = await self.resolver.active(client_context)
-        context_url = await self._context(client_context)
+        ctx = call.active or await self.resolver.active(client_context)
+        context_url = await self._context(client_context if client_context is not None
+                                          else ctx.user_context)
         via = append_via(job.hops, job.alias)
         window = self._window(call, operation)
+        params = call.params
+        if job.split:  # 5.7.2.4: the filters are removed before forwarding
+            params = QueryParams((k, v) for k, v in params.items() if k not in SPLIT_STRIPPED)
         answers: list[Answer] = []
         results = await asyncio.gather(*(
-            self._read_one(tenant, request, ctx, context_url, via, call, window, job.alias)
+            self._read_one(tenant, request, ctx, context_url, via, call, params, window,
+                           job.alias)
             for request in job.plan.requests))
         for answer, warnings in results:
             call.warnings.extend(warnings)
@@ -249,7 +285,8 @@ class FederatedSources:
         return min(MAX_READ, offset + limit + 1)
 
     async def _read_one(self, tenant: str, request: SourceRequest, ctx: Any,
-                        context_url: str | None, via: str, call: Call, window: int,
+                        context_url: str | None, via: str, call: Call, params: Params,
+                        window: int,
                         agent: str) -> tuple[Answer | None, list[str]]:
         registration = request.registration
         if self._cooling_down(registration):
@@ -266,7 +303,7 @@ class FederatedSources:
         while True:
             remaining = deadline - time.monotonic()
             size = min(SOURCE_PAGE, window - offset) if many else None
-            outgoing = read_request(request, outbound, ctx, call.params,
+            outgoing = read_request(request, outbound, ctx, params,
                                     timeout=max(remaining, 0.001), offset=offset, limit=size)
             incoming = await self.client.send(outgoing)
             relayed += _relayed_warnings(incoming)
@@ -314,6 +351,9 @@ class FederatedSources:
                     if e is not None]
             parts.append(Answer(kept, answer.source, answer.auxiliary))
         merged: list[Entity] = merge_answers(parts, now=self.clock())  # type: ignore[assignment]
+        if job.split and job.query is not None:
+            query = job.query
+            merged = [e for e in merged if matches(e, query)]
         return merged
 
     # -- writes ------------------------------------------------------------------------------

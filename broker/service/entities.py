@@ -111,7 +111,7 @@ class _Write:
     @classmethod
     async def of(cls, service: Service, call: Call, entity_id: str, body: Body) -> _Write:
         opts = options_of(call.params, WRITE_OPTIONS)
-        ctx = await service.resolver.active(body.client_context)
+        ctx = call.active = await service.resolver.active(body.client_context)
         return cls(service, call, entity_id, body, opts, ctx)
 
     @property
@@ -238,7 +238,7 @@ async def create_entity(service: Service, call: Call, body: Body) -> Reply:
 async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply:
     media = negotiate(call.accept, READ_MEDIA)
     client_context = parse_link_context(call.link)
-    ctx = await service.resolver.active(client_context)
+    ctx = call.active = await service.resolver.active(client_context)
     view = view_of(call.params, ctx, media, call.prefer, must_match=True)
     prefer = call.prefer  # 6.3.6: GeoJSON @context placement
     tenant = await service.tenant(call, read=True)
@@ -304,7 +304,7 @@ async def delete_entity(service: Service, call: Call, entity_id: str) -> Reply:
     mutation = operations.delete_entity(entity_id)
     wanted = call.params.get("type")
     if wanted is not None:
-        ctx = await service.resolver.active(parse_link_context(call.link))
+        ctx = call.active = await service.resolver.active(parse_link_context(call.link))
         mutation = type_gated(ctx, wanted, entity_id, mutation)
     return await _distributed(service, call, tenant, "deleteEntity", entity_id, None, mutation)
 
@@ -376,7 +376,7 @@ async def replace_attr(service: Service, call: Call, entity_id: str, attr: str,
 
 # 5.6.5 Delete Entity Attribute
 async def delete_attr(service: Service, call: Call, entity_id: str, attr: str) -> Reply:
-    ctx = await service.resolver.active(parse_link_context(call.link))
+    ctx = call.active = await service.resolver.active(parse_link_context(call.link))
     now = now_iso()
     params = call.params
     if attr == "scope":

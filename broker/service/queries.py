@@ -75,7 +75,7 @@ def query_of(service: Service, params: Params, ctx: ActiveContext) -> EntityQuer
 async def query_entities(service: Service, call: Call) -> Reply:
     """The answer of ``GET /entities``, from the answer cache while nothing changed."""
     client_context = parse_link_context(call.link)
-    ctx = await service.resolver.active(client_context)
+    ctx = call.active = await service.resolver.active(client_context)
     tenant = await service.tenant(call, read=True)
     version = service.store.data_version(tenant)  # before the query runs
     if service.sources.enabled:
@@ -107,7 +107,7 @@ async def query_entities(service: Service, call: Call) -> Reply:
 # 5.7.2 Query Entities (POST /entityOperations/query, the body is a Query 5.2.23)
 async def query_post(service: Service, call: Call, body: Body) -> Reply:
     media = negotiate(call.accept, READ_MEDIA)
-    ctx = await service.resolver.active(body.client_context)
+    ctx = call.active = await service.resolver.active(body.client_context)
     parsers = service.caches.parsers
     queries, members = post_queries(body.data, ctx.expand_term, parsers)
     check_body_scope(call.params, body.data, queries)
