@@ -356,6 +356,13 @@ class FederatedSources:
             merged = [e for e in merged if matches(e, query)]
         return merged
 
+    def holders(self, answers: Sequence[Any]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for answer in answers:
+            if isinstance(answer, Answer):
+                out.setdefault(answer.source, []).extend(e["id"] for e in answer.entities)
+        return out
+
     # -- writes ------------------------------------------------------------------------------
     async def forward(self, tenant: str, operation: str, entity_id: str, body: Any,
                       plan: Plan, call: Call) -> Sequence[Any]:

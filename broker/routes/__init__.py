@@ -11,6 +11,7 @@ from broker.routes import (
     csource_registrations,
     discovery,
     entities,
+    entitymaps,
     jsonld_contexts,
     query,
     snapshots,
@@ -34,5 +35,6 @@ def setup(app: web.Application) -> None:
     csource_registrations.setup(app)
     discovery.setup(app)
     snapshots.setup(app)
+    entitymaps.setup(app)
     source_identity.setup(app)
     unsupported.setup(app)  # last: only what the others left unrouted

@@ -98,6 +98,10 @@ class Sources(Protocol):
         """One entity per id (sorted by id) from the local entities and the answers."""
         ...
 
+    def holders(self, answers: Sequence[Any]) -> dict[str, list[str]]:
+        """Who answered which entities: registration id -> entity ids (an Entity map)."""
+        ...
+
     async def forward(self, tenant: str, operation: str, entity_id: str, body: Any,
                       plan: Plan, call: Call) -> Sequence[Any]:
         """Send a write to the planned sources; their results (opaque parts)."""
@@ -123,6 +127,9 @@ class NoSources:
 
     def merge(self, plan: Plan, local: Sequence[Entity], answers: Sequence[Any]) -> list[Entity]:
         return list(local)
+
+    def holders(self, answers: Sequence[Any]) -> dict[str, list[str]]:
+        return {}
 
     async def forward(self, tenant: str, operation: str, entity_id: str, body: Any,
                       plan: Plan, call: Call) -> Sequence[Any]:
