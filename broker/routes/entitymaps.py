@@ -39,8 +39,9 @@ async def delete_entity_map(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    one = MAPS + "/{entityMapId}"
     add_route(app, "GET", MAPS, query_entity_map)
-    add_route(app, "GET", one, retrieve_entity_map)
-    add_route(app, "PATCH", one, update_entity_map)
-    add_route(app, "DELETE", one, delete_entity_map)
+    # /entityMaps/{id} (v1.9.1, 6.32) and /entityMap/{id}, as the 1.8.1 OpenAPI spells it
+    for one in (MAPS + "/{entityMapId}", MAPS[:-1] + "/{entityMapId}"):
+        add_route(app, "GET", one, retrieve_entity_map)
+        add_route(app, "PATCH", one, update_entity_map)
+        add_route(app, "DELETE", one, delete_entity_map)

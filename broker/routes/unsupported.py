@@ -18,13 +18,6 @@ PREFIX = "/ngsi-ld/v1"
 
 #: part of the API -> its operations (method, path under /ngsi-ld/v1)
 PARTS: dict[str, tuple[tuple[str, str], ...]] = {
-    # 5.9 Context Source Registration, 5.10 Context Source Discovery
-    "context source registrations": (
-        ("GET", "/csourceRegistrations"), ("POST", "/csourceRegistrations"),
-        ("GET", "/csourceRegistrations/{registrationId}"),
-        ("PATCH", "/csourceRegistrations/{registrationId}"),
-        ("DELETE", "/csourceRegistrations/{registrationId}"),
-    ),
     # 5.11 Context Source Registration Subscription
     "context source registration subscriptions": (
         ("GET", "/csourceSubscriptions"), ("POST", "/csourceSubscriptions"),
@@ -41,11 +34,6 @@ PARTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("PATCH", "/temporal/entities/{entityId}/attrs/{attrId}/{instanceId}"),
         ("DELETE", "/temporal/entities/{entityId}/attrs/{attrId}/{instanceId}"),
         ("POST", "/temporal/entityOperations/query"),
-    ),
-    # distributed operations
-    "entity maps": (
-        ("GET", "/entityMap/{entityMapId}"), ("PATCH", "/entityMap/{entityMapId}"),
-        ("DELETE", "/entityMap/{entityMapId}"),
     ),
 }
 
