@@ -274,3 +274,27 @@ async def test_a_write_both_parts_refuse_is_207_listing_both(fed: Federation) ->
     assert resp.status == 207, body
     assert [e["error"]["status"] for e in body["errors"]] == [409, 409]
     assert body["errors"][1]["registrationId"] == "urn:ngsi-ld:ContextSourceRegistration:r1"
+
+
+async def test_batches_are_forwarded_one_request_per_source(fed: Federation) -> None:
+    source = await fed.source()
+    fed.register(registration(url_of(source), operations=["redirectionOps", "createBatch",
+                                                          "upsertBatch", "deleteBatch"],
+                              information=[{"entities": [{"type": "Lamp"}]}]))
+    created = await fed.hub.post("/ngsi-ld/v1/entityOperations/create", headers=JSON,
+                                 json=[lamp(1, power=1), lamp(2, power=2)])
+    assert created.status == 201, await created.text()
+    assert sorted(await created.json()) == ["urn:ngsi-ld:Lamp:1", "urn:ngsi-ld:Lamp:2"]
+    at_source = await (await source.get("/ngsi-ld/v1/entities?type=Lamp&local=true")).json()
+    assert [e["id"] for e in at_source] == ["urn:ngsi-ld:Lamp:1", "urn:ngsi-ld:Lamp:2"]
+    again = await fed.hub.post("/ngsi-ld/v1/entityOperations/create", headers=JSON,
+                               json=[lamp(1), lamp(3)])
+    body = await again.json()
+    assert again.status == 207, body
+    refused = [e for e in body["errors"] if e.get("registrationId")]
+    assert [e["entityId"] for e in refused] == ["urn:ngsi-ld:Lamp:1"]
+    deleted = await fed.hub.post("/ngsi-ld/v1/entityOperations/delete", headers=JSON,
+                                 json=["urn:ngsi-ld:Lamp:1", "urn:ngsi-ld:Lamp:2"])
+    assert deleted.status == 204, await deleted.text()
+    left = await (await source.get("/ngsi-ld/v1/entities?type=Lamp&local=true")).json()
+    assert [e["id"] for e in left] == ["urn:ngsi-ld:Lamp:3"]

@@ -46,7 +46,7 @@ from broker.federation.wire import (
     write_method,
 )
 from broker.service.call import Call
-from broker.service.ports import LOCAL, ContextResolving, Plan
+from broker.service.ports import LOCAL, BatchParts, ContextResolving, Plan
 from broker.service.reply import Reply, json_reply
 from ngsi_ld.errors import BadRequestData, ServiceUnavailable
 from ngsi_ld.federation import (
@@ -62,6 +62,7 @@ from ngsi_ld.federation import (
     WritePlan,
     append_via,
     forward_headers,
+    group_batch,
     guard_loop,
     merge_answers,
     parse_via,
@@ -412,6 +413,67 @@ class FederatedSources:
                     call.warnings.append(text)
         return parts
 
+    async def forward_batch(self, tenant: str, operation: str,
+                            items: Sequence[tuple[str, Entity | None, Any]],
+                            call: Call) -> BatchParts:
+        everything = frozenset(range(len(items)))
+        table = table_operation(operation)
+        registrations = () if table is None or flag(call.params, "local") else \
+            self.registrations.of(tenant, self.clock())
+        if not registrations:
+            return BatchParts(everything)
+        hops = _hops(call)
+        alias = self.alias(tenant)
+        seen = visited(hops)
+        now = self.clock()
+        assert table is not None
+        plans: list[WritePlan] = []
+        for entity_id, entity, _ in items:
+            attrs = None if entity is None else list((entity.get("attrs") or {}).keys())
+            types = None if entity is None or not entity.get("type") else list(entity["type"])
+            plans.append(plan_write(table, entity_id, registrations, attrs=attrs, types=types,
+                                    now=now, visited=seen))
+        errors: list[dict[str, Any]] = [
+            {"entityId": items[i][0], "error": r.error().to_problem(),
+             "registrationId": r.registration.id}
+            for i, wplan in enumerate(plans) for r in wplan.refusals]
+        groups = group_batch(plans)
+        if groups and not guard_loop(alias, hops, [g.registration.mode.proxied for g in groups]):
+            return BatchParts(everything)
+        via = append_via(hops, alias)
+        client_context = parse_link_context(call.link)
+        ctx = call.active or await self.resolver.active(client_context)
+        context_url = await self._context(client_context if client_context is not None
+                                          else ctx.user_context)
+        passed = [(k, v) for k, v in call.params.items() if k == "options"]
+        query = f"?{urlencode(passed)}" if passed else ""
+        requests: list[Outgoing] = []
+        for group in groups:
+            if table == "deleteBatch":
+                payload: list[Any] = [items[i][0] for i, _ in group.items]
+            else:
+                payload = [restrict_body(items[i][2], attrs, ctx) for i, attrs in group.items]
+            outbound = forward_headers(group.registration, via=via, context_url=context_url,
+                                       incoming=call.headers, has_body=True)
+            if outbound.inline_context and outbound.context_url is not None:
+                payload = [{**p, "@context": outbound.context_url} if isinstance(p, dict) else p
+                           for p in payload]
+            url = (base_url(group.registration.endpoint) + API + "/entityOperations/"
+                   + _BATCH_PATHS[table] + query)
+            requests.append(Outgoing("POST", url, outbound.headers, orjson.dumps(payload),
+                                     self._deadline(group.registration)))
+        forwarded: list[str] = []
+        for group, incoming in zip(groups, await self.client.send_all(requests), strict=True):
+            ids = [items[i][0] for i, _ in group.items]
+            call.warnings.extend(_relayed_warnings(incoming))
+            self._delivered(tenant, group.registration, incoming.status is not None)
+            failed = _batch_errors(group.registration, ids, incoming)
+            errors += failed
+            gone = {e["entityId"] for e in failed}
+            forwarded += [i for i in ids if i not in gone]
+        local = frozenset(i for i, wplan in enumerate(plans) if wplan.local)
+        return BatchParts(local, tuple(errors), tuple(dict.fromkeys(forwarded)))
+
     def outcome(self, plan: Plan, local: Reply | None, parts: Sequence[Any]) -> Reply:
         job = plan.remote[0]
         assert isinstance(job, WriteJob)
@@ -448,6 +510,32 @@ class FederatedSources:
             ],
         }
         return json_reply(body, status=207)
+
+
+#: Table 4.20-1 batch operations -> the path of their binding (6.14 to 6.18, 6.31)
+_BATCH_PATHS = {"createBatch": "create", "upsertBatch": "upsert", "updateBatch": "update",
+                "deleteBatch": "delete", "mergeBatch": "merge"}
+
+
+def _batch_errors(registration: Registration, ids: Sequence[str],
+                  incoming: Incoming) -> list[dict[str, Any]]:
+    """The BatchEntityErrors (5.2.17) of one source's part of a batch, naming it."""
+    status = incoming.status
+    if status is not None and 200 <= status < 300 and status != 207:
+        return []
+    found: list[dict[str, Any]] = []
+    if status == 207:
+        try:
+            data = orjson.loads(incoming.body)
+        except orjson.JSONDecodeError:
+            data = None
+        errors = data.get("errors") if isinstance(data, dict) else None
+        if isinstance(errors, list):
+            found = [{**e, "registrationId": registration.id} for e in errors
+                     if isinstance(e, dict) and isinstance(e.get("entityId"), str)]
+            return found
+    error = _write_error(registration, incoming) or {}
+    return [{"entityId": i, "error": error, "registrationId": registration.id} for i in ids]
 
 
 def _relayed_warnings(incoming: Incoming) -> list[str]:

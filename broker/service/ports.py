@@ -25,7 +25,7 @@ from ngsi_ld.model import Change, Entity
 from ngsi_ld.query.model import EntityQuery
 
 __all__ = [
-    "LOCAL", "CommitListener", "ContextResolving", "NoSources", "Plan", "Sources",
+    "LOCAL", "BatchParts", "CommitListener", "ContextResolving", "NoSources", "Plan", "Sources",
 ]
 
 #: (tenant, change) of a committed write; must not block (enqueue work instead)
@@ -59,6 +59,20 @@ class Plan:
 
 #: answered here only
 LOCAL = Plan()
+
+
+@dataclass(frozen=True, slots=True)
+class BatchParts:
+    """What the sources did with a batch (5.6.7 to 5.6.10, 5.6.20, distributed).
+
+    ``local`` are the indexes of the batch's entities still written here;
+    ``errors`` BatchEntityErrors (5.2.17, with ``registrationId``) of the parts
+    sources refused or failed; ``forwarded`` the ids sources took.
+    """
+
+    local: frozenset[int]
+    errors: tuple[dict[str, Any], ...] = ()
+    forwarded: tuple[str, ...] = ()
 
 
 class Sources(Protocol):
@@ -111,6 +125,13 @@ class Sources(Protocol):
         """The reply of a write from the local reply (None: not written here) and the parts."""
         ...
 
+    async def forward_batch(self, tenant: str, operation: str,
+                            items: Sequence[tuple[str, Entity | None, Any]],
+                            call: Call) -> BatchParts:
+        """Send a batch's entities (id, expanded entity or None, the body's element) to
+        the sources registered for them, one request per source."""
+        ...
+
 
 class NoSources:
     """No Context Source is registered: every request is answered locally."""
@@ -137,3 +158,8 @@ class NoSources:
 
     def outcome(self, plan: Plan, local: Reply | None, parts: Sequence[Any]) -> Reply:
         return local if local is not None else Reply(204)
+
+    async def forward_batch(self, tenant: str, operation: str,
+                            items: Sequence[tuple[str, Entity | None, Any]],
+                            call: Call) -> BatchParts:
+        return BatchParts(frozenset(range(len(items))))
