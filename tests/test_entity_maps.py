@@ -69,3 +69,16 @@ async def test_pages_walk_the_map_and_prune_what_no_longer_fits(client: TestClie
                             headers=header)
     assert [e["id"] for e in await last.json()] == [IDS[4]]
     assert 'rel="next"' not in last.headers.get("Link", "")
+
+
+async def test_a_temporal_map_needs_a_temporal_query_and_selects_by_window(
+        client: TestClient) -> None:
+    maps = "/ngsi-ld/v1/temporal/entityMaps?type=Vehicle"
+    assert (await client.get(maps)).status == 400
+    future = await client.get(maps + "&timerel=before&timeAt=2999-01-01T00:00:00Z"
+                              "&timeproperty=createdAt")
+    assert future.status == 201
+    assert sorted((await future.json())["entityMap"]) == IDS
+    past = await client.get(maps + "&timerel=before&timeAt=2000-01-01T00:00:00Z"
+                            "&timeproperty=createdAt")
+    assert (await past.json())["entityMap"] == {}

@@ -215,7 +215,8 @@ class FederatedSources:
                                                                    entity_id),))
         if not guard_loop(alias, hops, [f.registration.mode.proxied for f in wplan.forwards]):
             return LOCAL
-        return Plan(wplan.local, (WriteJob(wplan, hops, alias, entity_id),))
+        local_attrs = None if wplan.local_attrs is None else frozenset(wplan.local_attrs)
+        return Plan(wplan.local, (WriteJob(wplan, hops, alias, entity_id),), local_attrs)
 
     # -- reads -------------------------------------------------------------------------------
     def _deadline(self, registration: Registration) -> float:
@@ -240,9 +241,10 @@ class FederatedSources:
         if cooldown:
             self._cooling[registration.id] = time.monotonic() + cooldown / 1000
 
-    async def _context(self, client_context: Any) -> str | None:
-        return None if client_context is None else await self.resolver.response_url(
-            client_context)
+    async def _context(self, client_context: Any) -> str:
+        """The URL naming the request's @context to a source (the core context's if none;
+        an inline context is hosted here)."""
+        return await self.resolver.response_url(client_context)
 
     async def fetch(self, tenant: str, operation: str, query: EntityQuery, plan: Plan,
                     call: Call) -> Sequence[Any]:

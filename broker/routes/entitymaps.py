@@ -11,11 +11,18 @@ from broker.state import service_of
 from broker.web import add_route, call_of, response_of
 
 MAPS = entitymaps.MAPS
+TEMPORAL_MAPS = "/ngsi-ld/v1/temporal/entityMaps"
 
 
 async def query_entity_map(request: web.Request) -> web.Response:
     call = call_of(request)
     return response_of(await queries.query_entity_map(service_of(request), call), call)
+
+
+async def query_temporal_entity_map(request: web.Request) -> web.Response:
+    call = call_of(request)
+    return response_of(await queries.query_temporal_entity_map(service_of(request), call),
+                       call)
 
 
 async def retrieve_entity_map(request: web.Request) -> web.Response:
@@ -40,6 +47,7 @@ async def delete_entity_map(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     add_route(app, "GET", MAPS, query_entity_map)
+    add_route(app, "GET", TEMPORAL_MAPS, query_temporal_entity_map)  # 6.35
     # /entityMaps/{id} (v1.9.1, 6.32) and /entityMap/{id}, as the 1.8.1 OpenAPI spells it
     for one in (MAPS + "/{entityMapId}", MAPS[:-1] + "/{entityMapId}"):
         add_route(app, "GET", one, retrieve_entity_map)

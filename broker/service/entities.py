@@ -92,6 +92,25 @@ def type_gated(
     return keeps_current(gated) if getattr(mutation, KEEPS_CURRENT, False) else gated
 
 
+def _leaving(mutation: Mutation, names: frozenset[str]) -> Mutation:
+    """``mutation`` with the attributes ``names`` left as they were (absent if they were)."""
+
+    def restricted(current: Entity | None) -> Entity | None:
+        after = mutation(current)
+        if after is None or after is current:
+            return after
+        attrs = dict(after.get("attrs") or {})
+        before = (current or {}).get("attrs") or {}
+        for name in names:
+            if name in before:
+                attrs[name] = before[name]
+            else:
+                attrs.pop(name, None)
+        return {**after, "attrs": attrs}
+
+    return keeps_current(restricted) if getattr(mutation, KEEPS_CURRENT, False) else restricted
+
+
 @dataclass(slots=True)
 class _Write:
     """What every write of clause 5.6 starts from: the parsed body and its context."""
@@ -184,6 +203,11 @@ class _Write:
             if not self.plan.local:
                 self.local = False
                 return parts
+        kept = self.plan.local_attrs
+        if kept is not None and write is not None:
+            others = frozenset(write.get("attrs") or {}) - kept
+            if others:  # 4.3.6.3: what exclusive or redirect sources hold is not written here
+                mutation = _leaving(mutation, others)
         gated = type_gated(self.ctx, self.call.params.get("type"), self.entity_id, mutation)
         try:
             await service.commit(tenant, self.entity_id, gated)

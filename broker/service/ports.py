@@ -55,6 +55,9 @@ class Plan:
     local: bool = True
     #: what the sources are asked, opaque to the service (empty: no source involved)
     remote: tuple[Any, ...] = ()
+    #: the attributes (expanded) a write may change here (None: all it writes); the
+    #: others belong to exclusive or redirect sources (4.3.6.3)
+    local_attrs: frozenset[str] | None = None
 
 
 #: answered here only
