@@ -298,3 +298,17 @@ async def test_batches_are_forwarded_one_request_per_source(fed: Federation) -> 
     assert deleted.status == 204, await deleted.text()
     left = await (await source.get("/ngsi-ld/v1/entities?type=Lamp&local=true")).json()
     assert [e["id"] for e in left] == ["urn:ngsi-ld:Lamp:3"]
+
+
+async def test_a_purge_is_forwarded_with_its_selectors(fed: Federation) -> None:
+    source = await fed.source()
+    await source.post("/ngsi-ld/v1/entities", json=lamp(1, power=1), headers=JSON)
+    await source.post("/ngsi-ld/v1/entities", json=lamp(2, power=9), headers=JSON)
+    await fed.hub.post("/ngsi-ld/v1/entities", json=lamp(3, power=9), headers=JSON)
+    fed.register(registration(url_of(source), operations=["redirectionOps"]))
+    resp = await fed.hub.delete("/ngsi-ld/v1/entities?type=Lamp&q=power>5")
+    assert resp.status == 204, await resp.text()
+    left = await (await source.get("/ngsi-ld/v1/entities?type=Lamp")).json()
+    assert [e["id"] for e in left] == ["urn:ngsi-ld:Lamp:1"]
+    here = await (await fed.hub.get("/ngsi-ld/v1/entities?type=Lamp&local=true")).json()
+    assert here == []

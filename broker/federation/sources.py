@@ -40,6 +40,7 @@ from broker.federation.wire import (
     API,
     InvalidAnswer,
     base_url,
+    purge_request,
     read_entities,
     read_request,
     restrict_body,
@@ -85,7 +86,8 @@ __all__ = ["FederatedSources", "ReadJob", "WriteJob"]
 SOURCE_PAGE = 1000
 #: the most entities a distributed query reads from one party (as ordered queries)
 MAX_READ = 100_000
-_READS = {"retrieveEntity": RETRIEVE, "queryEntities": QUERY, "queryEntitiesPost": QUERY}
+_READS = {"retrieveEntity": RETRIEVE, "queryEntities": QUERY, "queryEntitiesPost": QUERY,
+          "purgeEntities": ("purgeEntity",)}
 #: what ``splitEntities=true`` does not forward (5.7.2.4)
 SPLIT_STRIPPED = frozenset({"q", "scopeQ", "georel", "geometry", "coordinates",
                             "geoproperty"})
@@ -298,6 +300,13 @@ class FederatedSources:
         outbound = forward_headers(registration, via=via, context_url=context_url,
                                    incoming=call.headers,
                                    has_body=request.operation == "queryBatch")
+        if request.operation == "purgeEntity":  # 5.6.21: the same purge at the source
+            incoming = await self.client.send(purge_request(
+                request, outbound, ctx, params, timeout=self._deadline(registration)))
+            problem = None if incoming.status == 404 else \
+                self._problem(registration, incoming, agent)
+            self._delivered(tenant, registration, problem is None)
+            return None, [*_relayed_warnings(incoming), *([problem] if problem else [])]
         deadline = time.monotonic() + self._deadline(registration)
         many = request.operation != "retrieveEntity"
         entities: list[Entity] = []

@@ -31,7 +31,8 @@ from ngsi_ld.params import Params
 from ngsi_ld.query import TypeAnd, TypeExpr, TypeName
 
 __all__ = [
-    "API", "READ_PASSED", "InvalidAnswer", "base_url", "compact_type_expr", "read_entities",
+    "API", "READ_PASSED", "InvalidAnswer", "base_url", "compact_type_expr", "purge_request",
+    "read_entities",
     "read_request", "restrict_body", "write_method",
 ]
 
@@ -115,6 +116,25 @@ def read_request(
         paging.append(("count", "true"))
     url = f"{base}/entities?{urlencode(selectors + query + paging)}"
     return Outgoing("GET", url, outbound.headers, None, timeout)
+
+
+def purge_request(request: SourceRequest, outbound: Outbound, ctx: ActiveContext,
+                  params: Params, *, timeout: float) -> Outgoing:
+    """5.6.21 Purge Entities forwarded: ``DELETE /entities`` with the same selectors."""
+    base = base_url(request.registration.endpoint) + API
+    query: list[tuple[str, str]] = []
+    if request.type_expr is not None:
+        query.append(("type", compact_type_expr(request.type_expr, ctx)))
+    if request.ids:
+        query.append(("id", ",".join(request.ids)))
+    if request.id_pattern is not None:
+        query.append(("idPattern", request.id_pattern))
+    query += [(name, str(params.get(name))) for name in (*READ_PASSED, "keep", "drop")
+              if name in params and name != "csf"]
+    if request.local_only:
+        query.append(("local", "true"))
+    return Outgoing("DELETE", f"{base}/entities?{urlencode(query)}", outbound.headers, None,
+                    timeout)
 
 
 def _query_post(request: SourceRequest, outbound: Outbound, ctx: ActiveContext,
