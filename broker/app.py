@@ -169,7 +169,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     service.sources = FederatedSources(
         service.registry, forwarding, resolver,
         digest=source_digest(settings.base_url, settings.store),
-        timeout=settings.forward_timeout,
+        timeout=settings.forward_timeout, default_limit=settings.default_page_size,
     )
     sweeper = service.expiry = ExpirySweeper(unchecked, partial(service.commit, store=unchecked))
     node = _cluster_node(settings, service, resolver)

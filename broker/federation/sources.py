@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -39,9 +39,11 @@ from broker.federation.registry import RegistrationSource
 from broker.federation.wire import (
     API,
     InvalidAnswer,
+    RawEntity,
     base_url,
+    expand_raw,
     purge_request,
-    read_entities,
+    raw_entities,
     read_request,
     restrict_body,
     write_method,
@@ -51,9 +53,12 @@ from broker.service.ports import LOCAL, BatchParts, ContextResolving, Plan
 from broker.service.reply import Reply, json_reply
 from ngsi_ld.errors import BadRequestData, ServiceUnavailable
 from ngsi_ld.federation import (
+    LOCAL as LOCAL_SOURCE,
+)
+from ngsi_ld.federation import (
     QUERY,
     RETRIEVE,
-    Answer,
+    Fragment,
     Hop,
     PartResult,
     ReadPlan,
@@ -65,7 +70,7 @@ from ngsi_ld.federation import (
     forward_headers,
     group_batch,
     guard_loop,
-    merge_answers,
+    merge_entity,
     parse_via,
     plan_reads,
     plan_write,
@@ -108,6 +113,27 @@ class ReadJob:
 
 
 @dataclass(frozen=True)
+class SourceAnswer:
+    """What one source answered a read: its entities, unexpanded until used."""
+
+    source: str
+    auxiliary: bool
+    entities: list[RawEntity]
+
+
+@dataclass
+class Fetched:
+    """The sources' answers to one read, and what the merge needs to know of the request:
+    the page it shows (None: every entity is used) and where warnings go."""
+
+    answers: list[SourceAnswer]
+    page: tuple[int, int] | None
+    warnings: list[str]
+    agent: str
+    registrations: dict[str, Registration]
+
+
+@dataclass(frozen=True)
 class WriteJob:
     """The remote part of a write of one entity."""
 
@@ -147,6 +173,21 @@ def _selection(query: EntityQuery, call: Call, operation: str) -> Selection:
     return selection
 
 
+def _page_of(call: Call, default_limit: int) -> tuple[int, int]:
+    """(offset, limit) of the request (defaults as the broker's, 6.3.10)."""
+    params = call.params
+    try:
+        return int(params.get("offset") or 0), int(params.get("limit") or default_limit)
+    except ValueError:
+        return 0, MAX_READ
+
+
+def _expiring(entity: Mapping[str, Any]) -> bool:
+    """True if an instance of the entity may have expired (4.22): the merge drops those."""
+    return any("expiresAt" in instance for instances in (entity.get("attrs") or {}).values()
+               for instance in instances)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -156,13 +197,15 @@ class FederatedSources:
 
     def __init__(self, registrations: RegistrationSource, client: ForwardingClient,
                  resolver: ContextResolving, *, digest: str, timeout: float = 5.0,
-                 clock: Callable[[], datetime] = _now) -> None:
+                 default_limit: int = 20, clock: Callable[[], datetime] = _now) -> None:
         self.registrations = registrations
         self.client = client
         self.resolver = resolver
         self.digest = digest
         #: the broker's deadline of a forwarded request, seconds (a registration's may be less)
         self.timeout = timeout
+        #: the page size of a query without ``limit`` (the broker's --default-page-size)
+        self.default_limit = default_limit
         self.clock = clock
         #: registration id -> monotonic time before which it is not contacted (5.2.34 cooldown)
         self._cooling: dict[str, float] = {}
@@ -263,19 +306,25 @@ class FederatedSources:
         params = call.params
         if job.split:  # 5.7.2.4: the filters are removed before forwarding
             params = QueryParams((k, v) for k, v in params.items() if k not in SPLIT_STRIPPED)
-        answers: list[Answer] = []
         results = await asyncio.gather(*(
             self._read_one(tenant, request, ctx, context_url, via, call, params, window,
                            job.alias)
             for request in job.plan.requests))
+        answers: list[SourceAnswer] = []
         for answer, warnings in results:
             call.warnings.extend(warnings)
             if answer is not None:
                 answers.append(answer)
-        return answers
+        page = None
+        if (operation == "queryEntities" and not job.split and not job.plan.claims
+                and "NGSILD-EntityMap" not in call.headers):
+            # only the page's entities are expanded and merged; the others are counted
+            offset, limit = _page_of(call, self.default_limit)
+            page = (offset, limit)
+        registrations = {r.registration.id: r.registration for r in job.plan.requests}
+        return (Fetched(answers, page, call.warnings, job.alias, registrations),)
 
-    @staticmethod
-    def _window(call: Call, operation: str) -> int:
+    def _window(self, call: Call, operation: str) -> int:
         """How many matches each party must give for the page asked (see the module doc)."""
         if operation == "retrieveEntity":
             return 1
@@ -284,7 +333,7 @@ class FederatedSources:
             return MAX_READ
         try:
             offset = int(params.get("offset") or 0)
-            limit = int(params.get("limit") or 20)
+            limit = int(params.get("limit") or self.default_limit)
         except ValueError:
             return MAX_READ
         return min(MAX_READ, offset + limit + 1)
@@ -292,7 +341,7 @@ class FederatedSources:
     async def _read_one(self, tenant: str, request: SourceRequest, ctx: Any,
                         context_url: str | None, via: str, call: Call, params: Params,
                         window: int,
-                        agent: str) -> tuple[Answer | None, list[str]]:
+                        agent: str) -> tuple[SourceAnswer | None, list[str]]:
         registration = request.registration
         if self._cooling_down(registration):
             text = source_warning(registration, agent, timed_out=True)
@@ -309,7 +358,7 @@ class FederatedSources:
             return None, [*_relayed_warnings(incoming), *([problem] if problem else [])]
         deadline = time.monotonic() + self._deadline(registration)
         many = request.operation != "retrieveEntity"
-        entities: list[Entity] = []
+        entities: list[RawEntity] = []
         offset = 0
         relayed: list[str] = []
         while True:
@@ -323,11 +372,11 @@ class FederatedSources:
                 self._delivered(tenant, registration, True)
                 return None, relayed  # 6.3.17: not abnormal
             problem = self._problem(registration, incoming, agent)
-            page: list[Entity] = []
+            page: list[RawEntity] = []
             if problem is None:
                 try:
-                    page = await read_entities(incoming.body, incoming.headers, self.resolver,
-                                               context_url, many=many)
+                    page = await raw_entities(incoming.body, incoming.headers, self.resolver,
+                                              context_url, many=many)
                 except InvalidAnswer:
                     problem = source_warning(registration, agent, status=incoming.status,
                                              invalid=True)
@@ -339,8 +388,7 @@ class FederatedSources:
             if not many or size is None or len(page) < size or offset >= window:
                 break
         self._delivered(tenant, registration, True)
-        found: list[Any] = list(entities)
-        return Answer(found, registration.id, request.auxiliary), relayed
+        return SourceAnswer(registration.id, request.auxiliary, entities), relayed
 
     @staticmethod
     def _problem(registration: Registration, incoming: Incoming, agent: str) -> str | None:
@@ -355,14 +403,49 @@ class FederatedSources:
     def merge(self, plan: Plan, local: Sequence[Entity], answers: Sequence[Any]) -> list[Entity]:
         job = plan.remote[0]
         assert isinstance(job, ReadJob)
+        fetched = next((a for a in answers if isinstance(a, Fetched)), None)
         visible = job.plan.visible
-        parts = [Answer([e for e in (visible(dict(x)) for x in local) if e is not None])]
-        for answer in answers:
-            assert isinstance(answer, Answer)
-            kept = [e for e in (visible(x, answer.source) for x in answer.entities)
-                    if e is not None]
-            parts.append(Answer(kept, answer.source, answer.auxiliary))
-        merged: list[Entity] = merge_answers(parts, now=self.clock())  # type: ignore[assignment]
+        # entity id -> (source, entity or raw, auxiliary) of every party that answered it
+        by_id: dict[str, list[tuple[str, Entity | RawEntity, bool]]] = {}
+        for entity in local:
+            by_id.setdefault(entity["id"], []).append((LOCAL_SOURCE, entity, False))
+        for answer in fetched.answers if fetched is not None else ():
+            for raw in answer.entities:
+                by_id.setdefault(raw.id, []).append((answer.source, raw, answer.auxiliary))
+        ids = sorted(by_id)
+        wanted: set[str] | None = None
+        if fetched is not None and fetched.page is not None:
+            offset, limit = fetched.page
+            wanted = set(ids[offset:offset + limit])
+        now = self.clock()
+        invalid: set[str] = set()
+        merged: list[Entity] = []
+        for entity_id in ids:
+            if wanted is not None and entity_id not in wanted:
+                # outside the page: counted and ordered, never shown, so not expanded
+                merged.append({"id": entity_id, "type": [], "attrs": {}})
+                continue
+            fragments: list[Fragment] = []
+            for source, item, auxiliary in by_id[entity_id]:
+                if isinstance(item, RawEntity):
+                    try:
+                        item = expand_raw(item)
+                    except InvalidAnswer:
+                        invalid.add(source)
+                        continue
+                shown = visible(dict(item), source)
+                if shown is not None:
+                    fragments.append(Fragment(shown, source, auxiliary))
+            if len(fragments) == 1 and not _expiring(fragments[0].entity):
+                merged.append(fragments[0].entity)  # type: ignore[arg-type]
+            elif fragments:
+                merged.append(merge_entity(fragments, now=now))  # type: ignore[arg-type]
+        if invalid and fetched is not None:
+            for source in sorted(invalid):
+                text = source_warning(fetched.registrations[source], fetched.agent,
+                                      status=200, invalid=True)
+                if text:
+                    fetched.warnings.append(text)
         if job.split and job.query is not None:
             query = job.query
             merged = [e for e in merged if matches(e, query)]
@@ -370,9 +453,10 @@ class FederatedSources:
 
     def holders(self, answers: Sequence[Any]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for answer in answers:
-            if isinstance(answer, Answer):
-                out.setdefault(answer.source, []).extend(e["id"] for e in answer.entities)
+        for fetched in answers:
+            if isinstance(fetched, Fetched):
+                for answer in fetched.answers:
+                    out.setdefault(answer.source, []).extend(e.id for e in answer.entities)
         return out
 
     # -- writes ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ caller turns into a 111 warning.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -31,8 +32,8 @@ from ngsi_ld.params import Params
 from ngsi_ld.query import TypeAnd, TypeExpr, TypeName
 
 __all__ = [
-    "API", "READ_PASSED", "InvalidAnswer", "base_url", "compact_type_expr", "purge_request",
-    "read_entities",
+    "API", "READ_PASSED", "InvalidAnswer", "RawEntity", "base_url", "compact_type_expr",
+    "expand_raw", "purge_request", "raw_entities", "read_entities",
     "read_request", "restrict_body", "write_method",
 ]
 
@@ -196,19 +197,33 @@ def _decode(body: bytes) -> Any:
         raise InvalidAnswer(f"not JSON: {exc}") from None
 
 
-async def read_entities(body: bytes, headers: Mapping[str, str], resolver: ContextResolving,
-                        asked_context: str | None, *, many: bool) -> list[Entity]:
-    """The entities of a source's answer, validated and expanded (InvalidAnswer if not).
+@dataclass(frozen=True, slots=True)
+class RawEntity:
+    """An entity as a source answered it (JSON, checked to be an object with an id) and
+    the @context it is written in: expanded only if it is used (:func:`expand_raw`)."""
 
-    The @context is the answer's own: inline for ``application/ld+json``
-    (per entity), else the Link header, else the one the request sent.
-    """
+    id: str
+    item: dict[str, Any]
+    ctx: ActiveContext
+
+
+def expand_raw(raw: RawEntity) -> Entity:
+    """The entity validated and expanded (InvalidAnswer if it is not valid NGSI-LD)."""
+    try:
+        return raw.ctx.expand_entity(parse_entity(raw.item))
+    except NgsiLdError as exc:
+        raise InvalidAnswer(f"entity {raw.id} is not valid: {exc}") from None
+
+
+async def raw_entities(body: bytes, headers: Mapping[str, str], resolver: ContextResolving,
+                       asked_context: str | None, *, many: bool) -> list[RawEntity]:
+    """The entities of a source's answer with their @context (InvalidAnswer if not JSON
+    entities).  The @context is the answer's own: inline for ``application/ld+json``
+    (per entity), else the Link header, else the one the request sent."""
     data = _decode(body)
     # a query answered by one entity object rather than an array of one is read as such
     # (lenient in what is accepted: the ETSI context source mock answers so, D010_03)
     items = data if many and isinstance(data, list) else [data]
-    if not isinstance(items, list):
-        raise InvalidAnswer("an array of entities was expected")
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
     link = next((v for k, v in headers.items() if k.lower() == "link"), None)
     try:
@@ -217,25 +232,29 @@ async def read_entities(body: bytes, headers: Mapping[str, str], resolver: Conte
         linked = None
     default = linked if linked is not None else asked_context
     contexts: dict[str, ActiveContext] = {}
-    out: list[Entity] = []
+    out: list[RawEntity] = []
     for item in items:
-        if not isinstance(item, dict):
-            raise InvalidAnswer("an entity must be a JSON object")
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise InvalidAnswer("an entity must be a JSON object with an id")
         context: Any = default
         if "@context" in item:
             item = dict(item)
             inline = item.pop("@context")
             if "ld+json" in content_type or linked is None:
                 context = inline
-        key = orjson.dumps(context).decode()
+        key = context if isinstance(context, str) else orjson.dumps(context).decode()
         ctx = contexts.get(key)
         if ctx is None:
             try:
                 ctx = contexts[key] = await resolver.active(context)
             except NgsiLdError as exc:
                 raise InvalidAnswer(f"its @context cannot be used: {exc}") from None
-        try:
-            out.append(ctx.expand_entity(parse_entity(item)))
-        except NgsiLdError as exc:
-            raise InvalidAnswer(f"an entity is not valid: {exc}") from None
+        out.append(RawEntity(item["id"], item, ctx))
     return out
+
+
+async def read_entities(body: bytes, headers: Mapping[str, str], resolver: ContextResolving,
+                        asked_context: str | None, *, many: bool) -> list[Entity]:
+    """The entities of a source's answer, validated and expanded (InvalidAnswer if not)."""
+    raws = await raw_entities(body, headers, resolver, asked_context, many=many)
+    return [expand_raw(raw) for raw in raws]
