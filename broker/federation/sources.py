@@ -182,6 +182,16 @@ def _page_of(call: Call, default_limit: int) -> tuple[int, int]:
         return 0, MAX_READ
 
 
+def _names_all(registration: Registration, attrs: Sequence[str] | None) -> bool:
+    """True if the registration names each of ``attrs`` (propertyNames, relationshipNames)."""
+    if not attrs:
+        return False
+    named: set[str] = set()
+    for info in registration.information:
+        named |= info.attributes or frozenset()
+    return all(a in named for a in attrs)
+
+
 def _expiring(entity: Mapping[str, Any]) -> bool:
     """True if an instance of the entity may have expired (4.22): the merge drops those."""
     return any("expiresAt" in instance for instances in (entity.get("attrs") or {}).values()
@@ -577,9 +587,14 @@ class FederatedSources:
             error = None
             if local.status >= 400:
                 error = orjson.loads(local.body) if local.body else {"status": local.status}
-            # what the broker does not hold but a source took is not a failed part: an
-            # IoT Agent's command attribute exists at the agent only (inclusive, 4.3.6.2)
-            taken = any(p.error is None for p in results if p.registration_id is not None)
+            # an attribute the broker does not hold, written by a source that registered
+            # it by name, is not a failed part: an IoT Agent's command attribute exists
+            # at the agent only (inclusive, 4.3.6.2); anything else missing here is
+            # (D005_01_inc, D002_02_02_inc: 207)
+            took = {p.registration_id for p in results
+                    if p.registration_id is not None and p.error is None}
+            taken = any(f.registration.id in took and _names_all(f.registration, f.attrs)
+                        for f in job.plan.forwards)
             if not (local.status == 404 and taken):
                 results.insert(0, PartResult(None, error))
             else:
