@@ -80,6 +80,7 @@ from ngsi_ld.federation import (
 )
 from ngsi_ld.federation.operations import table_operation
 from ngsi_ld.headers import parse_link_context
+from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity
 from ngsi_ld.params import Params, QueryParams, flag
 from ngsi_ld.query import EntityQuery, matches, parse_q, parse_type_expr, resolve_names
@@ -557,15 +558,32 @@ class FederatedSources:
             if table == "deleteBatch":
                 payload: list[Any] = [items[i][0] for i, _ in group.items]
             else:
-                payload = [restrict_body(items[i][2], attrs, ctx) for i, attrs in group.items]
-            outbound = forward_headers(group.registration, via=via, context_url=context_url,
+                payload = [restrict_body(items[i][2], attrs, await self._item_context(items[i][2],
+                                                                                      ctx))
+                           for i, attrs in group.items]
+            contexts = [items[i][2].get("@context") if isinstance(items[i][2], dict) else None
+                        for i, _ in group.items]
+            shared_context = context_url
+            if contexts and contexts[0] is not None and all(c == contexts[0] for c in contexts):
+                # one @context for every element: named once, in the Link header (6.3.5)
+                shared_context = await self._context(contexts[0])
+                contexts = [None] * len(contexts)
+            outbound = forward_headers(group.registration, via=via, context_url=shared_context,
                                        incoming=call.headers, has_body=True)
-            if outbound.inline_context and outbound.context_url is not None:
+            headers = outbound.headers
+            if any(c is not None for c in contexts) and table != "deleteBatch":
+                # elements that carry their own @context (6.3.5) travel as JSON-LD with it
+                payload = [{**p, "@context": items[i][2].get("@context", context_url)}
+                           if isinstance(p, dict) else p
+                           for p, (i, _) in zip(payload, group.items, strict=True)]
+                headers = tuple((k, v) for k, v in headers if k not in ("Link", "Content-Type"))
+                headers += (("Content-Type", "application/ld+json"),)
+            elif outbound.inline_context and outbound.context_url is not None:
                 payload = [{**p, "@context": outbound.context_url} if isinstance(p, dict) else p
                            for p in payload]
             url = (base_url(group.registration.endpoint) + API + "/entityOperations/"
                    + _BATCH_PATHS[table] + query)
-            requests.append(Outgoing("POST", url, outbound.headers, orjson.dumps(payload),
+            requests.append(Outgoing("POST", url, headers, orjson.dumps(payload),
                                      self._deadline(group.registration)))
         forwarded: list[str] = []
         for group, incoming in zip(groups, await self.client.send_all(requests), strict=True):
@@ -578,6 +596,12 @@ class FederatedSources:
             forwarded += [i for i in ids if i not in gone]
         local = frozenset(i for i, wplan in enumerate(plans) if wplan.local)
         return BatchParts(local, tuple(errors), tuple(dict.fromkeys(forwarded)))
+
+    async def _item_context(self, item: Any, shared: ActiveContext) -> ActiveContext:
+        """The @context a batch element is written in (its own, 6.3.5, else the request's)."""
+        if isinstance(item, dict) and "@context" in item:
+            return await self.resolver.active(item["@context"])
+        return shared
 
     def outcome(self, plan: Plan, local: Reply | None, parts: Sequence[Any]) -> Reply:
         job = plan.remote[0]
