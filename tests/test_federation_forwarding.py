@@ -312,3 +312,22 @@ async def test_a_purge_is_forwarded_with_its_selectors(fed: Federation) -> None:
     assert [e["id"] for e in left] == ["urn:ngsi-ld:Lamp:1"]
     here = await (await fed.hub.get("/ngsi-ld/v1/entities?type=Lamp&local=true")).json()
     assert here == []
+
+
+async def test_a_source_without_pick_still_gives_later_pages(fed: Federation) -> None:
+    entities = [lamp(n) for n in range(0, 10, 2)]
+
+    async def no_pick(request: web.Request) -> web.Response:
+        if "pick" in request.query:
+            return web.json_response({"type": "https://uri.etsi.org/ngsi-ld/errors/"
+                                      "BadRequestData", "title": "pick"}, status=400)
+        offset = int(request.query.get("offset", 0))
+        limit = int(request.query.get("limit", 20))
+        return web.json_response(entities[offset:offset + limit])
+
+    for n in range(1, 10, 2):
+        await fed.hub.post("/ngsi-ld/v1/entities", json=lamp(n), headers=JSON)
+    fed.register(registration(await fed.mock(no_pick)))
+    page = await fed.hub.get("/ngsi-ld/v1/entities?type=Lamp&limit=3&offset=3")
+    assert [e["id"] for e in await page.json()] == [f"urn:ngsi-ld:Lamp:{n}" for n in (3, 4, 5)]
+    assert "NGSILD-Warning" not in page.headers

@@ -120,6 +120,9 @@ class SourceAnswer:
     source: str
     auxiliary: bool
     entities: list[RawEntity]
+    #: what the source was asked, and whether it gave the ids only (ids-first paging)
+    request: SourceRequest | None = None
+    ids_only: bool = False
 
 
 @dataclass
@@ -303,7 +306,7 @@ class FederatedSources:
         return await self.resolver.response_url(client_context)
 
     async def fetch(self, tenant: str, operation: str, query: EntityQuery, plan: Plan,
-                    call: Call) -> Sequence[Any]:
+                    call: Call, local: Sequence[Entity] = ()) -> Sequence[Any]:
         job = plan.remote[0]
         assert isinstance(job, ReadJob)
         if not job.plan.requests:
@@ -317,23 +320,56 @@ class FederatedSources:
         params = call.params
         if job.split:  # 5.7.2.4: the filters are removed before forwarding
             params = QueryParams((k, v) for k, v in params.items() if k not in SPLIT_STRIPPED)
+        page = None
+        if (operation == "queryEntities" and not job.split and not job.plan.claims
+                and "NGSILD-EntityMap" not in call.headers):
+            # only the page's entities are expanded and merged; the others are counted
+            page = _page_of(call, self.default_limit)
+        # past the first page, the sources are asked for the ids of the window first and
+        # then for the page's entities only: a page costs them what it shows
+        ids_first = page is not None and page[0] > 0
         results = await asyncio.gather(*(
             self._read_one(tenant, request, ctx, context_url, via, call, params, window,
-                           job.alias)
+                           job.alias, ids_only=ids_first and request.attrs is None)
             for request in job.plan.requests))
         answers: list[SourceAnswer] = []
         for answer, warnings in results:
             call.warnings.extend(warnings)
             if answer is not None:
                 answers.append(answer)
-        page = None
-        if (operation == "queryEntities" and not job.split and not job.plan.claims
-                and "NGSILD-EntityMap" not in call.headers):
-            # only the page's entities are expanded and merged; the others are counted
-            offset, limit = _page_of(call, self.default_limit)
-            page = (offset, limit)
+        if ids_first and page is not None:
+            await self._fill_page(tenant, answers, local, page, ctx, context_url, via, call,
+                                  params, job.alias)
         registrations = {r.registration.id: r.registration for r in job.plan.requests}
         return (Fetched(answers, page, call.warnings, job.alias, registrations),)
+
+    async def _fill_page(self, tenant: str, answers: list[SourceAnswer],
+                         local: Sequence[Entity], page: tuple[int, int], ctx: Any,
+                         context_url: str | None, via: str, call: Call, params: Params,
+                         agent: str) -> None:
+        """The second step of an ids-first read: the page's ids (local and remote, merged
+        by id) asked of the sources that hold them, by id, with every attribute."""
+        offset, limit = page
+        every = {e["id"] for e in local}
+        for answer in answers:
+            every.update(raw.id for raw in answer.entities)
+        in_page = set(sorted(every)[offset:offset + limit])
+
+        async def complete(index: int, answer: SourceAnswer) -> None:
+            request = answer.request
+            wanted = tuple(raw.id for raw in answer.entities if raw.id in in_page)
+            if not answer.ids_only or request is None or not wanted:
+                return
+            narrowed = replace(request, ids=wanted, id_pattern=None)
+            full, warnings = await self._read_one(tenant, narrowed, ctx, context_url, via,
+                                                  call, params, len(wanted), agent)
+            call.warnings.extend(warnings)
+            found = {raw.id: raw for raw in full.entities} if full is not None else {}
+            answers[index] = replace(answer, ids_only=False, entities=[
+                found.get(raw.id, raw) for raw in answer.entities
+                if raw.id not in in_page or raw.id in found])
+
+        await asyncio.gather(*(complete(i, a) for i, a in enumerate(answers)))
 
     def _window(self, call: Call, operation: str) -> int:
         """How many matches each party must give for the page asked (see the module doc)."""
@@ -351,8 +387,8 @@ class FederatedSources:
 
     async def _read_one(self, tenant: str, request: SourceRequest, ctx: Any,
                         context_url: str | None, via: str, call: Call, params: Params,
-                        window: int,
-                        agent: str) -> tuple[SourceAnswer | None, list[str]]:
+                        window: int, agent: str,
+                        ids_only: bool = False) -> tuple[SourceAnswer | None, list[str]]:
         registration = request.registration
         if self._cooling_down(registration):
             text = source_warning(registration, agent, timed_out=True)
@@ -376,8 +412,13 @@ class FederatedSources:
             remaining = deadline - time.monotonic()
             size = min(SOURCE_PAGE, window - offset) if many else None
             outgoing = read_request(request, outbound, ctx, params,
-                                    timeout=max(remaining, 0.001), offset=offset, limit=size)
+                                    timeout=max(remaining, 0.001), offset=offset, limit=size,
+                                    ids_only=ids_only)
             incoming = await self.client.send(outgoing)
+            if ids_only and incoming.status == 400 and not entities:
+                # a source without pick (4.21, v1.8): asked for the entities themselves
+                return await self._read_one(tenant, request, ctx, context_url, via, call,
+                                            params, window, agent)
             relayed += _relayed_warnings(incoming)
             if incoming.status == 404 and not entities:
                 self._delivered(tenant, registration, True)
@@ -399,7 +440,8 @@ class FederatedSources:
             if not many or size is None or len(page) < size or offset >= window:
                 break
         self._delivered(tenant, registration, True)
-        return SourceAnswer(registration.id, request.auxiliary, entities), relayed
+        return SourceAnswer(registration.id, request.auxiliary, entities, request,
+                            ids_only), relayed
 
     @staticmethod
     def _problem(registration: Registration, incoming: Incoming, agent: str) -> str | None:

@@ -82,14 +82,19 @@ def read_request(
     offset: int = 0,
     limit: int | None = None,
     count: bool = False,
+    ids_only: bool = False,
 ) -> Outgoing:
-    """The GET (or POST query) that asks one source what ``request`` plans."""
+    """The GET (or POST query) that asks one source what ``request`` plans; ``ids_only``
+    asks for the ids of the matches only (``pick=id``, 4.21), never with ``attrs``."""
     base = base_url(request.registration.endpoint) + API
     query: list[tuple[str, str]] = []
     if request.attrs is not None:
         query.append(("attrs", ",".join(ctx.compact_iri(a) for a in request.attrs)))
-    # the merge compares modifiedAt (4.5.5), so the sources' system attributes are asked
-    query.append(("options", "sysAttrs"))
+    if ids_only:
+        query.append(("pick", "id"))
+    else:
+        # the merge compares modifiedAt (4.5.5), so the sources' system attributes are asked
+        query.append(("options", "sysAttrs"))
     if request.local_only:
         query.append(("local", "true"))  # 4.3.6.4
     if request.operation == "retrieveEntity" and request.ids and len(request.ids) == 1:

@@ -316,7 +316,7 @@ async def _read_entity(service: Service, call: Call, tenant: str,
         plan = sources.plan(tenant, "retrieveEntity", query, call)
         if plan.remote:
             local = [entity] if entity is not None and plan.local else []
-            answers = await sources.fetch(tenant, "retrieveEntity", query, plan, call)
+            answers = await sources.fetch(tenant, "retrieveEntity", query, plan, call, local)
             merged = sources.merge(plan, local, answers)
             entity = merged[0] if merged else None
     return entity

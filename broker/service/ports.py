@@ -107,8 +107,9 @@ class Sources(Protocol):
         ...
 
     async def fetch(self, tenant: str, operation: str, query: EntityQuery, plan: Plan,
-                    call: Call) -> Sequence[Any]:
-        """The sources' answers to the planned reads, with their provenance (opaque)."""
+                    call: Call, local: Sequence[Entity] = ()) -> Sequence[Any]:
+        """The sources' answers to the planned reads, with their provenance (opaque);
+        ``local`` is what the broker found itself (a page of a query is cut from both)."""
         ...
 
     def merge(self, plan: Plan, local: Sequence[Entity], answers: Sequence[Any]) -> list[Entity]:
@@ -146,7 +147,7 @@ class NoSources:
         return LOCAL
 
     async def fetch(self, tenant: str, operation: str, query: EntityQuery, plan: Plan,
-                    call: Call) -> Sequence[Any]:
+                    call: Call, local: Sequence[Entity] = ()) -> Sequence[Any]:
         return ()
 
     def merge(self, plan: Plan, local: Sequence[Entity], answers: Sequence[Any]) -> list[Entity]:

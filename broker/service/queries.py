@@ -266,7 +266,7 @@ async def _every_match(service: Service, call: Call, tenant: str,
         if holders is not None:
             holders.setdefault(LOCAL_SOURCE, []).extend(e["id"] for e in local)
         if plan is not None and plan.remote:
-            answers = await sources.fetch(tenant, "queryEntities", query, plan, call)
+            answers = await sources.fetch(tenant, "queryEntities", query, plan, call, local)
             local = sources.merge(plan, local, answers)
             if holders is not None:
                 for source, ids in sources.holders(answers).items():
