@@ -126,16 +126,14 @@ def read_request(
 
 def purge_request(request: SourceRequest, outbound: Outbound, ctx: ActiveContext,
                   params: Params, *, timeout: float) -> Outgoing:
-    """5.6.21 Purge Entities forwarded: ``DELETE /entities`` with the same selectors."""
+    """5.6.21 Purge Entities forwarded: ``DELETE /entities`` with the client's selectors
+    as it wrote them (the source purges what it holds of them; D017_01_exc)."""
     base = base_url(request.registration.endpoint) + API
     query: list[tuple[str, str]] = []
-    if request.type_expr is not None:
+    if "type" not in params and request.type_expr is not None:
         query.append(("type", compact_type_expr(request.type_expr, ctx)))
-    if request.ids:
-        query.append(("id", ",".join(request.ids)))
-    if request.id_pattern is not None:
-        query.append(("idPattern", request.id_pattern))
-    query += [(name, str(params.get(name))) for name in (*READ_PASSED, "keep", "drop")
+    query += [(name, str(params.get(name)))
+              for name in ("type", "id", "idPattern", *READ_PASSED, "keep", "drop")
               if name in params and name != "csf"]
     if request.local_only:
         query.append(("local", "true"))
