@@ -31,7 +31,7 @@ from broker.preconditions import length_required
 from broker.schemas import ModelSchemas, validating
 from broker.service import Service
 from broker.service.registry import COLLECTION as REGISTRATIONS
-from broker.state import BROKER, MANAGER, Broker, broker_of
+from broker.state import BROKER, CSOURCE_SUBSCRIPTIONS, MANAGER, Broker, broker_of
 from broker.web import CALL, Handler, add_route, add_warnings
 from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError
 from ngsi_ld.source_identity import source_digest
@@ -39,6 +39,8 @@ from storage import open_store
 from storage.base import Store
 from storage.sharing import shared
 from subscriptions import Delivery, LeaseOwner, SubscriptionManager
+from subscriptions.registrations import COLLECTION as CSOURCE_COLLECTION
+from subscriptions.registrations import RegistrationSubscriptions
 from subscriptions.repository import COLLECTION
 
 __all__ = ["BROKER", "Broker", "add_route", "broker_of", "create_app", "problem_response"]
@@ -176,6 +178,12 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     if node is not None:
         node.on_record(REGISTRATIONS, service.registry.reload)
     manager = _subscription_manager(settings, service, resolver, node)
+    # 5.11: same delivery (HTTP pool, MQTT connections, retries) as entity subscriptions
+    csource_subs = RegistrationSubscriptions(
+        service.store, resolver, service.registry.of, manager.delivery, service.metrics,
+        queue_size=settings.notification_queue_size)
+    if node is not None:
+        node.on_record(CSOURCE_COLLECTION, csource_subs.reload)
     app = web.Application(
         middlewares=[edge_middleware],
         client_max_size=settings.max_body_size,
@@ -184,6 +192,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     )
     app[BROKER] = Broker(service=service, resolver=resolver, subscriptions=manager, node=node)
     app[MANAGER] = manager
+    app[CSOURCE_SUBSCRIPTIONS] = csource_subs
+    unheard = service.registry.on_change(csource_subs.on_registration, remote=False)
     unsubscribe = service.events.subscribe(manager.on_change, concerns=manager.index.concerns)
 
     async def startup(app: web.Application) -> None:
@@ -193,6 +203,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
             await node.begin()  # before anything is loaded: no change falls in between
         await service.registry.load()
         await manager.start()
+        await csource_subs.start()
 
     async def follow(app: web.Application) -> None:
         if node is not None:
@@ -202,6 +213,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
 
     async def shutdown(app: web.Application) -> None:
         unsubscribe()
+        unheard()
+        await csource_subs.close()  # before the manager closes the delivery they share
         await manager.close()
 
     async def cleanup(app: web.Application) -> None:

@@ -20,8 +20,9 @@ from broker.metrics import Metrics
 from broker.service import KnownVersions, RenderCache, Service
 from storage.base import Store
 from subscriptions import SubscriptionManager
+from subscriptions.registrations import RegistrationSubscriptions
 
-__all__ = ["BROKER", "MANAGER", "Broker", "broker_of", "service_of"]
+__all__ = ["BROKER", "CSOURCE_SUBSCRIPTIONS", "MANAGER", "Broker", "broker_of", "service_of"]
 
 
 @dataclass(slots=True)
@@ -69,6 +70,8 @@ class Broker:
 
 BROKER = web.AppKey("broker", Broker)
 MANAGER = web.AppKey("subscriptions", SubscriptionManager)
+#: the registration subscriptions (5.11)
+CSOURCE_SUBSCRIPTIONS = web.AppKey("csourceSubscriptions", RegistrationSubscriptions)
 
 
 def broker_of(request: web.Request) -> Broker:

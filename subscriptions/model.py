@@ -315,8 +315,9 @@ def _member(name: str, value: Any, expand: Expand, now: datetime, partial: bool)
     if name == "notification":
         return parse_notification(value, expand, partial=partial)
     if name == "csf":
-        raise BadRequestData("csf (context source filter) is not supported: this broker has "
-                             "no context source registrations")
+        raise BadRequestData("csf (context source filter) is not supported on entity "
+                             "subscriptions yet (5.8.1.4); registration subscriptions "
+                             "(/csourceSubscriptions) take it")
     raise BadRequestData(f"{name} is only for context source registration subscriptions")
 
 

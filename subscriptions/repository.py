@@ -62,34 +62,36 @@ class MemoryRepository:
 
 
 class StoreRepository:
-    """Subscriptions as records of the broker's store, collection ``subscriptions``."""
+    """Subscriptions as records of the broker's store, collection ``subscriptions``
+    (``csourceSubscriptions`` for registration subscriptions)."""
 
-    def __init__(self, store: RecordStore) -> None:
+    def __init__(self, store: RecordStore, collection: str = COLLECTION) -> None:
         self.store = store
+        self.collection = collection
 
     async def put(self, tenant: str, doc: Document) -> None:
-        await self.store.put_record(tenant, COLLECTION, doc["id"], doc)
+        await self.store.put_record(tenant, self.collection, doc["id"], doc)
 
     async def get(self, tenant: str, sub_id: str) -> Document | None:
-        doc: Document | None = await self.store.get_record(tenant, COLLECTION, sub_id)
+        doc: Document | None = await self.store.get_record(tenant, self.collection, sub_id)
         return doc
 
     async def of_tenant(self, tenant: str) -> list[Document]:
-        docs: list[Document] = await self.store.list_records(tenant, COLLECTION)
+        docs: list[Document] = await self.store.list_records(tenant, self.collection)
         return docs
 
     async def delete(self, tenant: str, sub_id: str) -> bool:
-        return bool(await self.store.delete_record(tenant, COLLECTION, sub_id))
+        return bool(await self.store.delete_record(tenant, self.collection, sub_id))
 
     async def all(self) -> list[tuple[str, Document]]:
-        pairs: list[tuple[str, Document]] = await self.store.all_records(COLLECTION)
+        pairs: list[tuple[str, Document]] = await self.store.all_records(self.collection)
         return pairs
 
 
-def repository_for(store: object) -> Repository:
+def repository_for(store: object, collection: str = COLLECTION) -> Repository:
     """A StoreRepository when the store keeps records, else a MemoryRepository."""
     if isinstance(store, RecordStore):
-        return StoreRepository(store)
+        return StoreRepository(store, collection)
     return MemoryRepository()
 
 

@@ -247,3 +247,26 @@ def test_a_worker_that_dies_is_replaced_while_the_other_keeps_serving(tmp_path: 
         assert victim not in _worker_pids(client, 2)
         reply = client.get("/ngsi-ld/v1/entities?type=Lamp&count=true&limit=0")
         assert reply.headers["ngsild-results-count"] == str(written + 20)
+
+
+def test_registrations_and_their_subscriptions_span_the_processes(pair, receiver) -> None:
+    a, b, _ = pair
+    regs, csubs = "/ngsi-ld/v1/csourceRegistrations", "/ngsi-ld/v1/csourceSubscriptions"
+    sub = {"id": "urn:ngsi-ld:Subscription:cs", "type": "Subscription",
+           "entities": [{"type": "Lamp"}],
+           "notification": {"endpoint": {"uri": receiver.url("cs")}}}
+    assert b.post(csubs, sub).status == 201
+    registration = {"id": "urn:ngsi-ld:ContextSourceRegistration:c",
+                    "type": "ContextSourceRegistration",
+                    "information": [{"entities": [{"type": "Lamp"}]}],
+                    "endpoint": "http://source:1026"}
+    settle(0.3)  # B's subscription reached A through the feed
+    assert a.post(regs, registration).status == 201
+    settle()
+    assert b.get(f"{regs}/{registration['id']}").status == 200
+    assert a.get(f"{csubs}/{sub['id']}").status == 200
+    assert b.delete(f"{regs}/{registration['id']}").status == 204
+    settle()
+    assert a.get(f"{regs}/{registration['id']}").status == 404
+    reasons = [n.body["triggerReason"] for n in receiver.at("cs")]
+    assert reasons == ["newlyMatching", "noLongerMatching"]  # each once

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from broker.app import create_app
 from broker.config import Settings
@@ -245,6 +247,17 @@ async def test_exclusive_over_local_attribute_is_409(client: TestClient) -> None
     assert body["information"][0]["propertyNames"] == ["brand"]
 
 
+async def test_updates_that_keep_what_is_covered_are_not_conflicts(client: TestClient) -> None:
+    await create(client, exclusive("1"))
+    entity = {"id": "urn:ngsi-ld:Vehicle:A", "type": "Vehicle",
+              "speed": {"type": "Property", "value": 1}}
+    response = await client.post("/ngsi-ld/v1/entities?local=true", json=entity)
+    assert response.status == 201
+    assert (await client.patch(f"{BASE}/{REG}1", json={"description": "x"})).status == 204
+    moved = await client.patch(f"{BASE}/{REG}1", json={"mode": "redirect"})
+    assert moved.status == 409
+
+
 async def test_exclusive_registrations_cannot_overlap(client: TestClient) -> None:
     await create(client, exclusive("1"))
     problem(await (await create(client, exclusive("2"), 409)).json(), "Conflict")
@@ -292,3 +305,41 @@ async def test_expired_registration_goes(expiring: TestClient) -> None:
     await asyncio.sleep(1.3)
     assert (await expiring.get(f"{BASE}/{REG}1")).status == 404
     assert await (await expiring.get(f"{BASE}?type=Vehicle")).json() == []
+
+
+# every bad input is a ProblemDetails, never a 500, and never half stored
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=3),
+    max_leaves=6)
+MEMBERS = st.sampled_from([
+    "information", "mode", "operations", "endpoint", "management", "contextSourceInfo",
+    "tenant", "scope", "location", "observationInterval", "managementInterval", "expiresAt",
+    "refreshRate", "registrationName", "datasetId", "localOnly", "extra"])
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(member=MEMBERS, value=JSON_VALUES, query=st.text(max_size=20))
+async def test_no_input_is_a_server_error(client: TestClient, member: str, value: Any,
+                                          query: str) -> None:
+    doc = registration("fuzz", **{member: value})
+    response = await client.post(BASE, json=doc)
+    assert response.status in (201, 400), await response.text()
+    stored = await client.get(f"{BASE}/{REG}fuzz")
+    assert stored.status == (200 if response.status == 201 else 404)
+    if response.status == 201:
+        patched = await client.patch(f"{BASE}/{REG}fuzz", json={member: value})
+        assert patched.status in (204, 400)
+        assert (await client.delete(f"{BASE}/{REG}fuzz")).status == 204
+    else:
+        assert (await response.json())["type"].endswith("/BadRequestData")
+    for name in ("q", "csf", "type", "attrs", "idPattern", "coordinates", "timeAt"):
+        answer = await client.get(BASE, params={name: query, "georel": "near;maxDistance==1",
+                                                "geometry": "Point"}
+                                  if name == "coordinates" else
+                                  {name: query, "timerel": "after"} if name == "timeAt"
+                                  else {name: query})
+        assert answer.status in (200, 400), (name, query, await answer.text())

@@ -107,8 +107,11 @@ async def test_put_get_delete_and_reload_after_restart(opener: Any) -> None:
 async def test_updates_replace_and_status_members_are_written_back(opener: Any) -> None:
     registry = Registrations(await opener())
     await registry.put("", reg("1"))
+    assert registry.of("", NOW)[0].description is None
     await registry.put("", replace(reg("1"), description="changed"))
+    assert registry.of("", NOW)[0].description == "changed"
     registry.record_delivery("", reg("1").id, ok=True)
+    assert registry.of("", NOW)[0].delivery.times_sent == 1  # seen at once by planning
     registry.record_delivery("", reg("1").id, ok=False)
     registry.record_delivery("", "urn:unknown", ok=True)  # ignored
     await registry.flush()
@@ -155,6 +158,8 @@ async def test_reload_catches_up_with_another_process(opener: Any) -> None:
     mine.on_change(lambda tenant, before, after: heard.append(
         "created" if before is None else "deleted" if after is None else "updated"))
     await theirs.put("", reg("1"))
+    assert mine.get("", reg("1").id, NOW) is None
+    assert await mine.stored("", reg("1").id, NOW)  # what a create checks besides memory
     await mine.reload("", reg("1").id)
     await mine.reload("", reg("1").id)  # nothing new: nobody is told
     await theirs.put("", replace(reg("1"), description="x"))
@@ -202,12 +207,16 @@ async def test_mongodb_operations_sent() -> None:
         await store.close()
 
 
-async def test_broker_restart_on_mongodb_keeps_registrations() -> None:
+async def test_broker_restart_on_mongodb_keeps_registrations_and_subscriptions() -> None:
     server = OneServer()
     settings_ = Settings(store="mongodb://stand-in/app")
     path = "/ngsi-ld/v1/csourceRegistrations"
     doc = {"id": "urn:ngsi-ld:ContextSourceRegistration:m", "type": "ContextSourceRegistration",
            "information": [{"entities": [{"type": "Vehicle"}]}], "endpoint": "http://s:1"}
+    subs = "/ngsi-ld/v1/csourceSubscriptions"
+    sub = {"id": "urn:ngsi-ld:Subscription:m", "type": "Subscription",
+           "entities": [{"type": "Vehicle"}],
+           "notification": {"endpoint": {"uri": "http://127.0.0.1:9/n"}}}
     for step in ("create", "read"):
         store = MongoStore("mongodb://stand-in/app", client_factory=server.factory)
         client = TestClient(TestServer(create_app(settings_, store)))
@@ -215,9 +224,13 @@ async def test_broker_restart_on_mongodb_keeps_registrations() -> None:
         try:
             if step == "create":
                 assert (await client.post(path, json=doc)).status == 201
+                assert (await client.post(subs, json=sub)).status == 201
             else:
                 got = await client.get(f"{path}/{doc['id']}")
                 assert got.status == 200
                 assert (await got.json())["endpoint"] == "http://s:1"
+                kept = await client.get(f"{subs}/{sub['id']}")
+                assert kept.status == 200
+                assert (await kept.json())["entities"] == [{"type": "Vehicle"}]
         finally:
             await client.close()

@@ -9,6 +9,7 @@ from aiohttp import web
 from broker.routes import (
     batch,
     csource_registrations,
+    csource_subscriptions,
     discovery,
     entities,
     entitymaps,
@@ -33,6 +34,7 @@ def setup(app: web.Application) -> None:
     query.setup(app)
     subscriptions.setup(app)
     csource_registrations.setup(app)
+    csource_subscriptions.setup(app)
     discovery.setup(app)
     snapshots.setup(app)
     entitymaps.setup(app)

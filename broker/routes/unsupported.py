@@ -18,13 +18,6 @@ PREFIX = "/ngsi-ld/v1"
 
 #: part of the API -> its operations (method, path under /ngsi-ld/v1)
 PARTS: dict[str, tuple[tuple[str, str], ...]] = {
-    # 5.11 Context Source Registration Subscription
-    "context source registration subscriptions": (
-        ("GET", "/csourceSubscriptions"), ("POST", "/csourceSubscriptions"),
-        ("GET", "/csourceSubscriptions/{subscriptionId}"),
-        ("PATCH", "/csourceSubscriptions/{subscriptionId}"),
-        ("DELETE", "/csourceSubscriptions/{subscriptionId}"),
-    ),
     # 5.6.11 to 5.6.16, 5.7.3 and 5.7.4: temporal evolution of entities
     "the temporal API": (
         ("GET", "/temporal/entities"), ("POST", "/temporal/entities"),

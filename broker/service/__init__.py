@@ -14,6 +14,9 @@ Between the HTTP adapter (``broker.routes``) and the store (``storage``):
   @context placement of answers; :mod:`broker.service.linked` — Linked Entities;
 - :mod:`broker.service.caches` — every cache (rendered entities, known
   versions, answers, parses); :mod:`broker.service.reply` — :class:`Reply`;
+- :mod:`broker.service.registrations` (5.9, 5.10) and
+  :mod:`broker.service.registry` — Context Source Registrations, and
+  :class:`Registry`, the Protocol distributed operations read them through;
 - :mod:`broker.service.ports` — the Protocols it needs (:class:`ContextResolving`)
   and its seams: :class:`Sources` (distributed operations) and
   :data:`CommitListener` (the temporal API's history).
@@ -30,6 +33,7 @@ from broker.service.ports import (
     Plan,
     Sources,
 )
+from broker.service.registry import Registrations, Registry
 from broker.service.reply import Reply, empty, json_reply
 
 __all__ = [
@@ -43,6 +47,8 @@ __all__ = [
     "NoSources",
     "Parsers",
     "Plan",
+    "Registrations",
+    "Registry",
     "RenderCache",
     "Reply",
     "Service",

@@ -96,7 +96,9 @@ async def create_registration(service: Service, call: Call, data: Any,
         data, ctx.expand_term, now,
         default_id=f"urn:ngsi-ld:ContextSourceRegistration:{uuid.uuid4()}")
     tenant = await service.tenant(call, create=True)
-    if service.registry.get(tenant, registration.id, now) is not None:
+    registry = service.registry
+    if registry.get(tenant, registration.id, now) is not None \
+            or await registry.stored(tenant, registration.id, now):
         raise AlreadyExists(f"registration {registration.id} already exists")
     await _conflicts(service, tenant, registration)
     await service.registry.put(tenant, registration)
@@ -156,7 +158,10 @@ async def update_registration(service: Service, call: Call, registration_id: str
     tenant, registration = await _found(service, call, registration_id)
     ctx = await service.resolver.active(client_context)
     updated = apply_fragment(registration, data, ctx.expand_term, _now())
-    await _conflicts(service, tenant, updated)
+    if (updated.information, updated.mode) != (registration.information, registration.mode):
+        # only what it covers can make a new conflict: a description changed on an
+        # exclusive registration whose source's entity is also cached here stays fine
+        await _conflicts(service, tenant, updated)
     await service.registry.put(tenant, updated)
     return empty(204, await link_only(service, client_context))
 

@@ -89,8 +89,12 @@ class Registry(Protocol):
         """A distributed operation sent to the registration's source succeeded or failed."""
         ...
 
-    def on_change(self, listener: RegistrationListener) -> Callable[[], None]:
-        """Tell ``listener`` of every stored change from now on; returns the undo."""
+    def on_change(self, listener: RegistrationListener, *,
+                  remote: bool = True) -> Callable[[], None]:
+        """Tell ``listener`` of every stored change from now on; returns the undo.
+
+        ``remote`` False: only of the changes this process made (another process
+        sharing the store tells its own listeners of its own)."""
         ...
 
 
@@ -100,7 +104,9 @@ class Registrations:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._by_tenant: dict[str, dict[str, Registration]] = {}
-        self._listeners: list[RegistrationListener] = []
+        #: tenant -> (its registrations sorted by id, whether one has expiresAt)
+        self._ordered: dict[str, tuple[tuple[Registration, ...], bool]] = {}
+        self._listeners: list[tuple[RegistrationListener, bool]] = []
         self._dirty: set[tuple[str, str]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -110,10 +116,12 @@ class Registrations:
     async def load(self) -> None:
         """Read every stored registration (at start, before requests are served)."""
         self._by_tenant.clear()
+        self._ordered.clear()
         for tenant, record in await self.store.all_records(COLLECTION):
             registration = _read(tenant, record)
             if registration is not None:
                 self._by_tenant.setdefault(tenant, {})[registration.id] = registration
+                self._ordered.pop(tenant, None)
         count = sum(len(regs) for regs in self._by_tenant.values())
         if count:
             log.info("%d context source registrations loaded", count)
@@ -142,11 +150,20 @@ class Registrations:
         return not any(self._by_tenant.values())
 
     def of(self, tenant: str, now: datetime | None = None) -> tuple[Registration, ...]:
-        regs = self._by_tenant.get(tenant)
-        if not regs:
-            return ()
+        # on the path of every request once sources are enabled: the sorted tuple is
+        # kept until the tenant's registrations change, and the clock is read only
+        # when one of them can expire
+        cached = self._ordered.get(tenant)
+        if cached is None:
+            regs = self._by_tenant.get(tenant) or {}
+            ordered = tuple(regs[key] for key in sorted(regs))
+            cached = self._ordered[tenant] = (
+                ordered, any(reg.expires_at is not None for reg in ordered))
+        ordered, expiring = cached
+        if not expiring:
+            return ordered
         at = now or _now()
-        return tuple(regs[key] for key in sorted(regs) if not regs[key].expired(at))
+        return tuple(reg for reg in ordered if not reg.expired(at))
 
     def matching(self, tenant: str, query: RegistrationQuery,
                  now: datetime | None = None) -> list[Registration]:
@@ -161,13 +178,23 @@ class Registrations:
             return None
         return reg
 
+    async def stored(self, tenant: str, registration_id: str,
+                     now: datetime | None = None) -> bool:
+        """True if the store holds the registration, in force at ``now`` (another
+        process may have created it an instant ago, before the feed told this one)."""
+        record = await self.store.get_record(tenant, COLLECTION, registration_id)
+        registration = None if record is None else _read(tenant, record)
+        return registration is not None and not registration.expired(now or _now())
+
     def tenants(self) -> list[str]:
         """The tenants that have registrations, sorted."""
         return sorted(tenant for tenant, regs in self._by_tenant.items() if regs)
 
-    def on_change(self, listener: RegistrationListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+    def on_change(self, listener: RegistrationListener, *,
+                  remote: bool = True) -> Callable[[], None]:
+        entry = (listener, remote)
+        self._listeners.append(entry)
+        return lambda: self._listeners.remove(entry)
 
     # -- writes ---------------------------------------------------------------------------
     async def put(self, tenant: str, registration: Registration) -> None:
@@ -177,17 +204,20 @@ class Registrations:
         regs = self._by_tenant.setdefault(tenant, {})
         before = regs.get(registration.id)
         regs[registration.id] = registration
+        self._ordered.pop(tenant, None)
         self._dirty.discard((tenant, registration.id))
         self._schedule()
-        self._tell(tenant, before, registration)
+        self._tell(tenant, before, registration, local=True)
 
     async def delete(self, tenant: str, registration_id: str) -> bool:
         """Remove a registration; False if there was none (stored or in memory)."""
         stored = await self.store.delete_record(tenant, COLLECTION, registration_id)
         before = self._by_tenant.get(tenant, {}).pop(registration_id, None)
+        self._ordered.pop(tenant, None)
         self._dirty.discard((tenant, registration_id))
         if before is not None:
-            self._tell(tenant, before, None)
+            # told as this process's change only if this process removed the record
+            self._tell(tenant, before, None, local=stored)
         return stored or before is not None
 
     async def reload(self, tenant: str, registration_id: str) -> None:
@@ -198,13 +228,15 @@ class Registrations:
         after = None if record is None else _read(tenant, record)
         if after is None:
             if regs.pop(registration_id, None) is not None:
-                self._tell(tenant, before, None)
+                self._ordered.pop(tenant, None)
+                self._tell(tenant, before, None, local=False)
             return
         if before == after:
             return
         regs[registration_id] = after
+        self._ordered.pop(tenant, None)
         self._schedule()
-        self._tell(tenant, before, after)
+        self._tell(tenant, before, after, local=False)
 
     def record_delivery(self, tenant: str, registration_id: str, ok: bool) -> None:
         regs = self._by_tenant.get(tenant)
@@ -213,12 +245,19 @@ class Registrations:
             return
         stamp = format_datetime(_now())
         delivery = reg.delivery.succeeded(stamp) if ok else reg.delivery.failed(stamp)
-        regs[registration_id] = reg.with_delivery(delivery)
+        fresh = regs[registration_id] = reg.with_delivery(delivery)
+        cached = self._ordered.get(tenant)
+        if cached is not None:  # same order: the one registration replaced, no sort
+            ordered, expiring = cached
+            self._ordered[tenant] = (
+                tuple(fresh if r.id == registration_id else r for r in ordered), expiring)
         self._dirty.add((tenant, registration_id))
 
     def _tell(self, tenant: str, before: Registration | None,
-              after: Registration | None) -> None:
-        for listener in list(self._listeners):
+              after: Registration | None, *, local: bool) -> None:
+        for listener, remote in list(self._listeners):
+            if not (local or remote):
+                continue
             try:
                 listener(tenant, before, after)
             except Exception:  # a listener's bug must not undo a stored write

@@ -1,0 +1,544 @@
+"""Context Source Registration Subscriptions (clause 5.11): API, matching and delivery.
+
+A registration subscription is a 5.2.12 Subscription whose selectors mean
+registrations: ``entities`` and ``watchedAttributes`` select RegistrationInfos
+(one :class:`~ngsi_ld.federation.RegistrationQuery` per entity selector),
+``q`` and ``csf`` hold on the registration's Context Source Properties,
+``geoQ`` on its ``location``, ``scopeQ`` on its ``scope``, ``temporalQ`` on its
+``observationInterval``/``managementInterval`` (5.11.7).  It is told of every
+registration created, updated, deleted or expired in this process
+(``broker.service.registry``) and notifies with a ContextSourceNotification
+(5.3.2) whose ``triggerReason`` is ``newlyMatching``, ``updated`` or
+``noLongerMatching``, ``data`` holding the registrations reduced to their
+relevant RegistrationInfos.
+
+What it shares with entity subscriptions (``subscriptions.manager``): the
+validation of the common members (``subscriptions.model``), the delivery
+(one :class:`~subscriptions.delivery.Delivery`: the same HTTP pool and MQTT
+connections, retries, timeouts), a :class:`~subscriptions.delivery.Channel`
+per subscription (in order; a slow endpoint delays only itself), the status
+machine and notification members (``subscriptions.state``), and persistence
+as store records (collection ``csourceSubscriptions``).
+
+Choices:
+
+* creating a subscription, and updating it, sends every registration that
+  matches then (``newlyMatching``), if any (5.11.2.4, 047_16);
+* ``timeInterval``: every interval, the matching registrations (if any), and
+  no notification on changes (5.11.7);
+* ``throttling``: changes inside the period are held, the latest per
+  registration, and sent together when it ends;
+* several processes on one store: every process knows every subscription
+  (``reload``), and the process where a registration changed notifies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from ngsi_ld.errors import AlreadyExists, BadRequestData, ResourceNotFound
+from ngsi_ld.federation import (
+    Registration,
+    RegistrationQuery,
+    parse_temporal_query,
+    render_registration,
+    trigger_reason,
+)
+from ngsi_ld.query import (
+    parse_geo_query,
+    parse_q,
+    parse_scope_q,
+    parse_type_expr,
+    resolve_names,
+)
+from ngsi_ld.timeutil import now_iso, parse_datetime
+from subscriptions import state
+from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery, DeliveryError
+from subscriptions.model import MIN_TIME_INTERVAL, check_subscription, merge_fragment, parse_members
+from subscriptions.model import q_text as decoded_q
+from subscriptions.notification import notification_headers
+from subscriptions.ports import ContextResolving, Counters
+from subscriptions.repository import Repository, repository_for
+
+__all__ = ["COLLECTION", "NOTIFICATION_TYPE", "RegistrationSubscriptions"]
+
+log = logging.getLogger("broker.csourceSubscriptions")
+
+COLLECTION = "csourceSubscriptions"
+#: 5.3.2: the type of a CsourceNotification
+NOTIFICATION_TYPE = "ContextSourceNotification"
+#: seconds between write-backs of delivery counters
+FLUSH_INTERVAL = 5.0
+#: members of an entity subscription that mean nothing for registrations
+_ENTITY_ONLY = ("notificationTrigger", "datasetId", "lang", "join", "joinLevel")
+_ENTITY_ONLY_NOTIFICATION = ("showChanges", "join", "joinLevel")
+_TEMPORAL_MEMBERS = frozenset({"timerel", "timeAt", "endTimeAt", "timeproperty"})
+
+
+def _temporal_q(value: Any) -> dict[str, Any]:
+    # 5.2.12 temporalQ (a TemporalQuery, 5.2.21) of a registration subscription
+    if not isinstance(value, dict):
+        raise BadRequestData("temporalQ must be an object with timerel and timeAt")
+    unknown = set(value) - _TEMPORAL_MEMBERS
+    if unknown:
+        raise BadRequestData(f"temporalQ has unknown members: {', '.join(sorted(unknown))}")
+    if "timerel" not in value:
+        raise BadRequestData("temporalQ needs timerel")
+    parse_temporal_query(value.get("timerel"), value.get("timeAt"), value.get("endTimeAt"),
+                         value.get("timeproperty"))
+    return dict(value)
+
+
+def parse_csource_members(raw: Any, expand: Callable[[str], str], now: datetime, *,
+                          partial: bool) -> dict[str, Any]:
+    """Validate the members of a registration subscription (``partial``: a fragment)."""
+    if not isinstance(raw, dict):
+        raise BadRequestData("a subscription must be a JSON object")
+    for name in _ENTITY_ONLY:
+        if name in raw:
+            raise BadRequestData(f"{name} is not a member of context source registration "
+                                 "subscriptions")
+    notification = raw.get("notification")
+    if isinstance(notification, dict):
+        for name in _ENTITY_ONLY_NOTIFICATION:
+            if name in notification:
+                raise BadRequestData(f"notification.{name} is not a member of context source "
+                                     "registration subscriptions")
+    common = {k: v for k, v in raw.items() if k not in ("csf", "temporalQ", "@context")}
+    members = parse_members(common, expand, now, partial=partial)
+    if members.get("expiresAt") is not None:
+        members["expiresAt"] = raw["expiresAt"]  # valid and future: shown as written
+    for name in ("csf", "temporalQ"):
+        if name not in raw:
+            continue
+        value = raw[name]
+        if value is None and partial:
+            members[name] = None
+        elif name == "csf":
+            if not isinstance(value, str) or not value:
+                raise BadRequestData("csf must be a non-empty query string")
+            parse_q(value)
+            members[name] = value
+        else:
+            members[name] = _temporal_q(value)
+    return members
+
+
+def compile_queries(doc: dict[str, Any],
+                    expand: Callable[[str], str]) -> tuple[RegistrationQuery, ...]:
+    """One RegistrationQuery per entity selector of ``doc`` (its names expanded already;
+    ``q`` and ``csf`` are resolved with ``expand``, the subscription's @context)."""
+    attrs = frozenset(doc["watchedAttributes"]) if doc.get("watchedAttributes") else None
+    q = None if "q" not in doc else resolve_names(parse_q(decoded_q(doc["q"])), expand)
+    csf = None if "csf" not in doc else resolve_names(parse_q(doc["csf"]), expand)
+    scope_q = None if "scopeQ" not in doc else parse_scope_q(doc["scopeQ"])
+    geo = doc.get("geoQ")
+    geo_q = None if geo is None else parse_geo_query(
+        geo["georel"], geo["geometry"], geo["coordinates"], geo["geoproperty"])
+    temporal_doc = doc.get("temporalQ")
+    temporal = None if temporal_doc is None else parse_temporal_query(
+        temporal_doc.get("timerel"), temporal_doc.get("timeAt"),
+        temporal_doc.get("endTimeAt"), temporal_doc.get("timeproperty"))
+    common = RegistrationQuery(attrs=attrs, q=q, csf=csf, scope_q=scope_q, geo_q=geo_q,
+                               temporal=temporal)
+    selectors = doc.get("entities")
+    if not selectors:
+        return (common,)
+    return tuple(replace(common, ids=(selector["id"],) if "id" in selector else None,
+                         id_pattern=selector.get("idPattern"),
+                         type_expr=parse_type_expr(selector["type"]))
+                 for selector in selectors)
+
+
+@dataclass(slots=True)
+class CsourceJob:
+    """One notification: why, and the registrations it carries."""
+
+    reason: str
+    registrations: list[Registration]
+
+
+@dataclass(eq=False)
+class CsourceLive:
+    """A registration subscription as the running broker holds it."""
+
+    tenant: str
+    doc: dict[str, Any]
+    queries: tuple[RegistrationQuery, ...]
+    compact: Callable[[str], str]
+    link_url: str
+    body_context: Any
+    channel: Channel
+    periodic: asyncio.Task[None] | None = None
+    flush: asyncio.TimerHandle | None = None
+    next_allowed: float = 0.0
+    pending: dict[str, CsourceJob] = field(default_factory=dict)
+    cooldown_until: float = 0.0
+    deleted: bool = False
+
+    @property
+    def id(self) -> str:
+        return str(self.doc["id"])
+
+    @property
+    def active(self) -> bool:
+        return state.status_of(self.doc, now_iso()) == state.ACTIVE
+
+
+def _key(tenant: str, sub_id: str) -> str:
+    return f"{tenant}\x00{sub_id}"
+
+
+#: tenant -> its registrations that apply now
+Lookup = Callable[[str], Sequence[Registration]]
+
+
+class RegistrationSubscriptions:
+    """Every tenant's registration subscriptions: CRUD, matching, delivery (5.11)."""
+
+    def __init__(self, store: object, resolver: ContextResolving, registrations: Lookup,
+                 delivery: Delivery, metrics: Counters | None = None,
+                 repository: Repository | None = None, queue_size: int = QUEUE_SIZE) -> None:
+        self.resolver = resolver
+        #: tenant -> its registrations that apply now (the registry's ``of``)
+        self.registrations = registrations
+        self.delivery = delivery
+        self.metrics = metrics
+        self.repository = repository if repository is not None else \
+            repository_for(store, COLLECTION)
+        self.queue_size = queue_size
+        self._live: dict[str, CsourceLive] = {}
+        self._dirty: set[str] = set()
+        self._flusher: asyncio.Task[None] | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load the stored subscriptions (periodic ones resume)."""
+        for tenant, doc in await self.repository.all():
+            try:
+                self._register(await self._compile(tenant, doc))
+            except Exception:
+                log.exception("registration subscription %s could not be resumed", doc.get("id"))
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+
+    async def close(self) -> None:
+        """Stop workers and timers, write back the counters (the delivery is not ours)."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        lives = list(self._live.values())
+        for live in lives:
+            await self._stop(live)
+        await self._flush(lives)
+
+    async def drain(self) -> None:
+        """Wait until every queued notification was handled (tests)."""
+        for live in list(self._live.values()):
+            await live.channel.drain()
+
+    # -- API (5.11.2 to 5.11.6) ----------------------------------------------------------
+    async def create(self, tenant: str, data: Any, context: Any) -> str:
+        """5.11.2 Create; returns the id.  Matching registrations are notified at once."""
+        ctx = await self.resolver.active(context)
+        now = now_iso()
+        members = parse_csource_members(data, ctx.expand_term, parse_datetime(now),
+                                        partial=False)
+        for required in ("type", "notification"):
+            if required not in members:
+                raise BadRequestData(f"a subscription needs {required!r}")
+        sub_id = members.pop("id", None) or f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
+        if _key(tenant, sub_id) in self._live or await self.repository.get(tenant, sub_id):
+            raise AlreadyExists(f"subscription {sub_id} already exists")
+        doc: dict[str, Any] = {"id": sub_id, **members}
+        # 5.11.2 (038_01): a jsonldContext the client did not give is not shown; the
+        # notifications then use the subscription's own @context, kept internally
+        doc["_notifyContext"] = await self.resolver.response_url(context)
+        doc["_context"] = context
+        doc["createdAt"] = doc["modifiedAt"] = now
+        _check(doc)
+        live = await self._compile(tenant, doc)
+        await self.repository.put(tenant, doc)
+        self._register(live)
+        self._initial(live)
+        return sub_id
+
+    async def get(self, tenant: str, sub_id: str) -> dict[str, Any]:
+        """5.11.4 Retrieve: the stored document (internal names)."""
+        return (await self._find(tenant, sub_id)).doc
+
+    async def of_tenant(self, tenant: str) -> list[dict[str, Any]]:
+        """5.11.5 Query: every subscription of the tenant, sorted by id."""
+        return sorted((live.doc for live in self._live.values() if live.tenant == tenant),
+                      key=lambda doc: str(doc["id"]))
+
+    async def update(self, tenant: str, sub_id: str, data: Any, context: Any) -> None:
+        """5.11.3 Update with a fragment; the registrations matching then are notified."""
+        live = await self._find(tenant, sub_id)
+        ctx = await self.resolver.active(context)
+        now = now_iso()
+        fragment = parse_csource_members(data, ctx.expand_term, parse_datetime(now),
+                                         partial=True)
+        if fragment.pop("id", sub_id) != sub_id:
+            raise BadRequestData("the fragment's id differs from the subscription's")
+        fragment.pop("type", None)
+        if not fragment:
+            raise BadRequestData("the fragment has no member to update")
+        doc = merge_fragment(live.doc, fragment)
+        if "q" in fragment or "csf" in fragment:
+            doc["_context"] = context
+        if "q" in fragment or "csf" in fragment or "jsonldContext" in fragment:
+            doc["_notifyContext"] = await self.resolver.response_url(doc.get("_context"))
+        doc["modifiedAt"] = now
+        _check(doc)
+        fresh = await self._compile(tenant, doc)
+        await self.repository.put(tenant, doc)
+        fresh.channel = live.channel  # what is queued is still sent, in order
+        fresh.cooldown_until = live.cooldown_until
+        await self._stop(live, keep_channel=True)
+        self._register(fresh)
+        self._initial(fresh)
+
+    async def delete(self, tenant: str, sub_id: str) -> None:
+        """5.11.6 Delete."""
+        live = await self._find(tenant, sub_id)
+        await self._stop(live)
+        self._dirty.discard(_key(tenant, sub_id))
+        await self.repository.delete(tenant, sub_id)
+
+    async def reload(self, tenant: str, sub_id: str) -> None:
+        """Catch up with a subscription another process created, changed or deleted."""
+        doc = await self.repository.get(tenant, sub_id)
+        live = self._live.get(_key(tenant, sub_id))
+        if doc is None:
+            if live is not None:
+                await self._stop(live)
+            return
+        if live is not None and live.doc == doc:
+            return
+        try:
+            fresh = await self._compile(tenant, doc)
+        except Exception:
+            log.exception("registration subscription %s could not be loaded", sub_id)
+            return
+        if live is not None:
+            fresh.channel = live.channel
+            await self._stop(live, keep_channel=True)
+        self._register(fresh)
+
+    @staticmethod
+    def status(doc: dict[str, Any]) -> state.Status:
+        return state.status_of(doc, now_iso())
+
+    async def _find(self, tenant: str, sub_id: str) -> CsourceLive:
+        live = self._live.get(_key(tenant, sub_id))
+        if live is None:
+            raise ResourceNotFound(f"subscription {sub_id} not found")
+        return live
+
+    # -- compiling ------------------------------------------------------------------------
+    async def _compile(self, tenant: str, doc: dict[str, Any]) -> CsourceLive:
+        query_ctx = await self.resolver.active(doc.get("_context"))
+        notify_url = doc.get("jsonldContext") or doc["_notifyContext"]
+        notify_ctx = await self.resolver.active(notify_url)
+        key = _key(tenant, doc["id"])
+        return CsourceLive(
+            tenant=tenant, doc=doc, queries=compile_queries(doc, query_ctx.expand_term),
+            compact=notify_ctx.compact_iri, link_url=notify_url,
+            body_context=self.resolver.body_context(notify_url),
+            channel=Channel(lambda job: self._handle(key, job), self.queue_size),
+        )
+
+    def _register(self, live: CsourceLive) -> None:
+        self._live[_key(live.tenant, live.id)] = live
+        if "timeInterval" in live.doc:
+            live.periodic = asyncio.get_running_loop().create_task(self._periodic(live))
+
+    async def _stop(self, live: CsourceLive, *, keep_channel: bool = False) -> None:
+        key = _key(live.tenant, live.id)
+        if self._live.get(key) is live:
+            del self._live[key]
+        live.deleted = True
+        if live.flush is not None:
+            live.flush.cancel()
+        if live.periodic is not None:
+            live.periodic.cancel()
+        if not keep_channel:
+            await live.channel.close()
+
+    # -- matching (5.11.7) -----------------------------------------------------------------
+    def _matching(self, live: CsourceLive) -> list[Registration]:
+        now = parse_datetime(now_iso())
+        return [reg for reg in self.registrations(live.tenant)
+                if any(query.matches(reg, now) for query in live.queries)]
+
+    def _initial(self, live: CsourceLive) -> None:
+        if "timeInterval" in live.doc or not live.active:
+            return  # a periodic subscription sends its first notification from its timer
+        found = self._matching(live)
+        if found:
+            self._offer(live, CsourceJob("newlyMatching", found))
+
+    def on_registration(self, tenant: str, before: Registration | None,
+                        after: Registration | None) -> None:
+        """The registry's listener: notify the subscriptions a registration change concerns."""
+        now = parse_datetime(now_iso())
+        if after is None and before is not None and before.expires_at is not None \
+                and before.expired(now):
+            # expired: whether it was matching is judged just before it expired
+            now = parse_datetime(before.expires_at) - timedelta(milliseconds=1)
+        for live in list(self._live.values()):
+            if live.tenant != tenant or "timeInterval" in live.doc or not live.active:
+                continue
+            reason = trigger_reason(live.queries, before, after, now)
+            if reason is None:
+                continue
+            # a deleted (or expired) registration is shown as it was last
+            shown = after if after is not None else before
+            if shown is not None:
+                self._dispatch(live, CsourceJob(reason, [shown]))
+
+    def _dispatch(self, live: CsourceLive, job: CsourceJob) -> None:
+        throttling = live.doc.get("throttling")
+        if throttling is None:
+            self._offer(live, job)
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if not live.pending and now >= live.next_allowed:
+            live.next_allowed = now + throttling
+            self._offer(live, job)
+            return
+        for reg in job.registrations:  # the latest change of each registration wins
+            live.pending[reg.id] = CsourceJob(job.reason, [reg])
+        if live.flush is None:
+            live.flush = loop.call_at(live.next_allowed, self._release, live)
+
+    def _release(self, live: CsourceLive) -> None:
+        live.flush = None
+        if live.deleted or not live.pending:
+            return
+        jobs = list(live.pending.values())
+        live.pending.clear()
+        live.next_allowed = asyncio.get_running_loop().time() + live.doc.get("throttling", 0)
+        for job in jobs:
+            self._offer(live, job)
+
+    def _offer(self, live: CsourceLive, job: CsourceJob) -> None:
+        if not live.channel.offer(job):
+            log.warning("registration subscription %s: queue full, notification dropped",
+                        live.id)
+            self._count("notifications_dropped")
+            state.record_failure(live.doc, now_iso(), attempted=False)
+            self._dirty.add(_key(live.tenant, live.id))
+
+    async def _periodic(self, live: CsourceLive) -> None:
+        interval = max(float(live.doc["timeInterval"]), MIN_TIME_INTERVAL)
+        while not live.deleted:
+            if live.active:
+                found = self._matching(live)
+                if found:
+                    self._offer(live, CsourceJob("newlyMatching", found))
+            await asyncio.sleep(interval)
+
+    # -- delivery (5.3.2 CsourceNotification) --------------------------------------------
+    async def _handle(self, key: str, job: CsourceJob) -> None:
+        live = self._live.get(key)
+        if live is None or live.deleted:
+            return
+        self._dirty.add(key)
+        now = now_iso()
+        if time.monotonic() < live.cooldown_until:
+            self._count("notifications_dropped")
+            state.record_failure(live.doc, now, attempted=False)
+            return
+        endpoint = live.doc["notification"]["endpoint"]
+        accept = endpoint.get("accept", "application/json")
+        if accept == "application/geo+json":
+            accept = "application/json"  # registrations have no GeoJSON form
+        data = [render_registration(self._relevant(live, reg), live.compact)
+                for reg in job.registrations]
+        body: dict[str, Any] = {}
+        if accept == "application/ld+json":
+            body["@context"] = live.body_context
+        body.update({
+            "id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
+            "type": NOTIFICATION_TYPE,
+            "subscriptionId": live.id,
+            "notifiedAt": now,
+            "triggerReason": job.reason,
+            "data": data,
+        })
+        headers = notification_headers(accept, live.link_url, live.tenant,
+                                       endpoint.get("receiverInfo"))
+        try:
+            await self.delivery.send(endpoint, headers, body)
+        except DeliveryError as exc:
+            log.warning("registration subscription %s: notification failed: %s", live.id, exc)
+            self._count("notifications_failed")
+            state.record_failure(live.doc, now_iso())
+            if "cooldown" in endpoint:
+                live.cooldown_until = time.monotonic() + endpoint["cooldown"] / 1000
+            return
+        self._count("notifications_sent")
+        state.record_success(live.doc, now)
+
+    @staticmethod
+    def _relevant(live: CsourceLive, registration: Registration) -> Registration:
+        # 5.11.7 (047_03): only the RegistrationInfos the subscription selects
+        infos = []
+        for query in live.queries:
+            for info in query.relevant(registration).information:
+                if info not in infos:
+                    infos.append(info)
+        if not infos or len(infos) == len(registration.information):
+            return registration
+        kept = tuple(i for i in registration.information if i in infos)
+        return replace(registration, information=kept)
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    def _count(self, name: str) -> None:
+        if self.metrics is not None:
+            self.metrics.incr(name)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("registration subscription counters could not be written back")
+
+    async def _flush(self, stopped: list[CsourceLive] | None = None) -> None:
+        dirty, self._dirty = self._dirty, set()
+        lives = dict(self._live)
+        lives.update({_key(live.tenant, live.id): live for live in stopped or ()})
+        for key in sorted(dirty):
+            live = lives.get(key)
+            if live is not None:
+                await self.repository.put(live.tenant, orjson.loads(orjson.dumps(live.doc)))
+
+
+def _check(doc: dict[str, Any]) -> None:
+    # 5.2.12 rules shared with entity subscriptions; a registration subscription may
+    # select by watchedAttributes alone, or by csf, q or geoQ alone (5.11.2)
+    probe = dict(doc)
+    if not probe.get("entities") and not probe.get("watchedAttributes"):
+        if not any(name in probe for name in ("csf", "q", "geoQ", "scopeQ", "temporalQ")):
+            raise BadRequestData("a subscription needs entities, watchedAttributes, q, csf, "
+                                 "geoQ, scopeQ or temporalQ")
+        probe["watchedAttributes"] = ["-"]  # only to pass the shared rule
+        if "timeInterval" in probe:
+            probe["entities"] = [{"type": "-"}]
+            del probe["watchedAttributes"]
+    check_subscription(probe)
