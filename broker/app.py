@@ -24,14 +24,14 @@ from broker.cluster import ClusterNode, process_id
 from broker.config import Settings
 from broker.contexts import ContextResolver
 from broker.expiry import ExpirySweeper
-from broker.federation import FederatedSources, ForwardingClient
+from broker.federation import DistributedSubscriptions, FederatedSources, ForwardingClient
 from broker.http import PREFERENCE_APPLIED, json_response, version_applied
 from broker.metrics import Metrics
 from broker.preconditions import length_required
 from broker.schemas import ModelSchemas, validating
 from broker.service import Service
 from broker.service.registry import COLLECTION as REGISTRATIONS
-from broker.state import BROKER, CSOURCE_SUBSCRIPTIONS, MANAGER, Broker, broker_of
+from broker.state import BROKER, CSOURCE_SUBSCRIPTIONS, DISTRIBUTED, MANAGER, Broker, broker_of
 from broker.web import CALL, Handler, add_route, add_warnings
 from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError
 from ngsi_ld.source_identity import source_digest
@@ -193,6 +193,13 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app[BROKER] = Broker(service=service, resolver=resolver, subscriptions=manager, node=node)
     app[MANAGER] = manager
     app[CSOURCE_SUBSCRIPTIONS] = csource_subs
+    # 5.8.1.4: entity subscriptions copied to the registered sources
+    distributed = DistributedSubscriptions(
+        service.registry, forwarding, resolver, service.store, manager,
+        base_url=settings.base_url, digest=source_digest(settings.base_url, settings.store),
+        timeout=settings.forward_timeout)
+    distributed.csource_subs = csource_subs
+    app[DISTRIBUTED] = distributed
     unheard = service.registry.on_change(csource_subs.on_registration, remote=False)
     unsubscribe = service.events.subscribe(manager.on_change, concerns=manager.index.concerns)
 

@@ -4,12 +4,15 @@ through the API, each broker on its own store."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from conformance.process import BrokerProcess
 from ngsi_ld.source_identity import source_alias, source_digest
@@ -152,3 +155,55 @@ async def test_a_district_down_costs_its_timeout_and_a_warning(
     assert status == 200
     assert [e["id"] for e in body_] == ["urn:ngsi-ld:Streetlight:up"]
     assert headers["NGSILD-Warning"].startswith("199 ")
+
+
+async def test_a_subscription_at_the_hub_hears_of_data_held_at_a_source(
+        brokers: list[BrokerProcess], http: aiohttp.ClientSession) -> None:
+    hub, a, _ = brokers
+    tenant = "subs"
+    received: list[dict[str, Any]] = []
+    arrived = asyncio.Event()
+
+    async def notify(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        arrived.set()
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/notify", notify)
+    receiver = TestServer(app, host="127.0.0.1")
+    await receiver.start_server()
+    try:
+        await create(http, a, tenant, light("urn:ngsi-ld:Streetlight:sub-1", power=1))
+        # the hub holds another part of the same lamp: the merged entity is notified
+        await create(http, hub, tenant, {**light("urn:ngsi-ld:Streetlight:sub-1"),
+                                         "district": {"type": "Property", "value": "A"}})
+        await register(http, hub, a, tenant, tenant=tenant)
+        subscription = {"type": "Subscription", "entities": [{"type": "Streetlight"}],
+                        "q": "power>5", "notification": {"endpoint": {
+                            "uri": str(receiver.make_url("/notify"))}}}
+        async with http.post(hub.url + API + "/subscriptions", json=subscription,
+                             headers={**JSON, "NGSILD-Tenant": tenant}) as resp:
+            assert resp.status == 201, await resp.text()
+            location = resp.headers["Location"]
+        # the source holds a copy that notifies the hub
+        async with http.get(a.url + API + "/subscriptions",
+                            headers={"NGSILD-Tenant": tenant}) as resp:
+            copies = await resp.json()
+        assert len(copies) == 1 and "remote-notify" in str(copies[0]["notification"])
+        patch = {"power": {"type": "Property", "value": 9}}
+        async with http.patch(a.url + API + "/entities/urn:ngsi-ld:Streetlight:sub-1/attrs",
+                              json=patch, headers={**JSON, "NGSILD-Tenant": tenant}) as resp:
+            assert resp.status == 204
+        await asyncio.wait_for(arrived.wait(), 10)
+        (notification,) = received
+        assert notification["subscriptionId"] == location.rsplit("/", 1)[-1]
+        (entity,) = notification["data"]
+        assert entity["power"]["value"] == 9 and entity["district"]["value"] == "A"
+        async with http.delete(hub.url + location, headers={"NGSILD-Tenant": tenant}) as resp:
+            assert resp.status == 204
+        async with http.get(a.url + API + "/subscriptions",
+                            headers={"NGSILD-Tenant": tenant}) as resp:
+            assert await resp.json() == []
+    finally:
+        await receiver.close()

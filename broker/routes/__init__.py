@@ -15,6 +15,7 @@ from broker.routes import (
     entitymaps,
     jsonld_contexts,
     query,
+    remote_notify,
     snapshots,
     source_identity,
     subscriptions,
@@ -38,5 +39,6 @@ def setup(app: web.Application) -> None:
     discovery.setup(app)
     snapshots.setup(app)
     entitymaps.setup(app)
+    remote_notify.setup(app)
     source_identity.setup(app)
     unsupported.setup(app)  # last: only what the others left unrouted
