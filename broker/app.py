@@ -229,6 +229,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         await service.registry.close()
         if node is not None:
             await node.close()
+        await distributed.close()
         await forwarding.close()
         await resolver.close()
         await store.close()

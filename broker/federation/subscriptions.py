@@ -25,10 +25,11 @@ is answered 404).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -126,6 +127,7 @@ class DistributedSubscriptions:
         self._copies: dict[str, tuple[str, str, str]] = {}
         #: internal registration subscription id -> (tenant, local subscription id)
         self._internal: dict[str, tuple[str, str]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle of a local subscription --------------------------------------------------
     async def created(self, tenant: str, sub_id: str, body: Any, context: Any) -> None:
@@ -139,7 +141,8 @@ class DistributedSubscriptions:
         local = self._locals[(tenant, sub_id)] = _Local(tenant, sub_id, dict(body), context)
         expand = (await self.resolver.active(context)).expand_term
         for registration in self._matching(tenant, local, expand):
-            await self._copy(local, registration)
+            # sent in the background: creating the subscription never waits for a source
+            self._background(self._copy(local, registration))
         if self.csource_subs is not None:
             internal = {"type": "Subscription",
                         "entities": [{"type": t} for t in types],
@@ -165,6 +168,16 @@ class DistributedSubscriptions:
             deletions.append(Outgoing("DELETE", url, headers, None, self.timeout))
         await self.client.send_all(deletions)
 
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Wait for the copies being sent (at application cleanup)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     def _matching(self, tenant: str, local: _Local,
                   expand: Callable[[str], str]) -> list[Registration]:
         leaves = tuple(TypeName(expand(t)) for t in _types(local.body))
@@ -179,6 +192,10 @@ class DistributedSubscriptions:
         if registration.id in local.copies:
             return
         copy_id = f"urn:ngsi-ld:Subscription:remote:{uuid.uuid4()}"
+        url = base_url(registration.endpoint) + API + "/subscriptions"
+        # known before the source answers: it may notify before its answer arrives
+        local.copies[registration.id] = (copy_id, f"{url}/{copy_id}", ())
+        self._copies[copy_id] = (local.tenant, local.sub_id, registration.id)
         copy = {k: v for k, v in local.body.items() if k not in _NOT_COPIED}
         copy["id"] = copy_id
         if copy.get("splitEntities") is True:
@@ -190,16 +207,15 @@ class DistributedSubscriptions:
         alias = source_alias(self.digest, local.tenant)
         outbound = forward_headers(registration, via=append_via((), alias),
                                    context_url=context_url, incoming={}, has_body=True)
-        url = base_url(registration.endpoint) + API + "/subscriptions"
+        headers = tuple((k, v) for k, v in outbound.headers if k != "Content-Type")
+        local.copies[registration.id] = (copy_id, f"{url}/{copy_id}", headers)
         answer = await self.client.send(Outgoing("POST", url, outbound.headers,
                                                  orjson.dumps(copy), self.timeout))
         if answer.status is None or answer.status >= 300:
             log.info("subscription %s: %s refused its copy (%s)", local.sub_id,
                      registration.id, answer.status or answer.reason)
-            return
-        headers = tuple((k, v) for k, v in outbound.headers if k != "Content-Type")
-        local.copies[registration.id] = (copy_id, f"{url}/{copy_id}", headers)
-        self._copies[copy_id] = (local.tenant, local.sub_id, registration.id)
+            local.copies.pop(registration.id, None)
+            self._copies.pop(copy_id, None)
 
     # -- notifications ------------------------------------------------------------------------
     async def registrations_changed(self, data: Any) -> None:
@@ -218,7 +234,7 @@ class DistributedSubscriptions:
         now = datetime.now(UTC)
         for registration in self.registrations.of(local.tenant, now):
             if registration.id in wanted and registration.supports("createSubscription"):
-                await self._copy(local, registration)
+                self._background(self._copy(local, registration))
 
     async def notified(self, data: Any, link: str | None) -> int:
         """A source notified a copy: each entity merged with the local one and offered to
