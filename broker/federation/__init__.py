@@ -7,7 +7,8 @@ The pure part (registrations, matching, merge, headers) is
 - ``policy``: whether a URL may be called (the one place an outbound policy plugs in);
 - ``client``: the pooled forwarding client, deadlines and size caps;
 - ``wire``: forwarded requests built, sources' answers read;
-- ``sources``: :class:`FederatedSources`, the service's ``Sources``;
+- ``sources``: :class:`FederatedSources`, the service's ``Sources`` (planning), with
+  ``reads`` (fetch, merge), ``writes`` (forward, batches, outcome) and ``base``;
 - ``subscriptions``: :class:`DistributedSubscriptions`, entity subscriptions copied
   to the sources (5.8.1.4).
 """
