@@ -41,7 +41,7 @@ OPERATIONS: dict[str, frozenset[str]] = {
         | {"expandValues", "splitEntities", "entityMap"}
     ),
     "purgeEntities": ENTITY_SELECTORS | {"keep", "drop"},
-    "retrieveEntity": REPRESENTATION | LINKING | {"type"},
+    "retrieveEntity": REPRESENTATION | LINKING | {"type", "entityMap"},
     "deleteEntity": frozenset({"type", "local"}),
     "mergeEntity": frozenset({"options", "format", "type", "observedAt", "lang", "local"}),
     "replaceEntity": frozenset({"options", "type", "local"}),

@@ -82,3 +82,19 @@ async def test_a_temporal_map_needs_a_temporal_query_and_selects_by_window(
     past = await client.get(maps + "&timerel=before&timeAt=2000-01-01T00:00:00Z"
                             "&timeproperty=createdAt")
     assert (await past.json())["entityMap"] == {}
+
+
+async def test_a_retrieval_creates_names_or_replaces_a_map(client: TestClient) -> None:
+    one = f"/ngsi-ld/v1/entities/{IDS[0]}"
+    plain = await client.get(one)
+    assert "NGSILD-EntityMap" not in plain.headers
+    created = await client.get(one + "?entityMap=true")
+    assert created.status == 200 and (await created.json())["id"] == IDS[0]
+    location = created.headers["NGSILD-EntityMap"]
+    stored = await (await client.get(location)).json()
+    assert stored["entityMap"] == {IDS[0]: ["@none"]}
+    echoed = await client.get(one, headers={"NGSILD-EntityMap": location})
+    assert echoed.headers["NGSILD-EntityMap"] == location
+    dead = await client.get(one, headers={"NGSILD-EntityMap": "urn:ngsi-ld:EntityMap:gone"})
+    assert dead.status == 200
+    assert dead.headers["NGSILD-EntityMap"] not in ("urn:ngsi-ld:EntityMap:gone", location)

@@ -331,3 +331,27 @@ async def test_a_source_without_pick_still_gives_later_pages(fed: Federation) ->
     page = await fed.hub.get("/ngsi-ld/v1/entities?type=Lamp&limit=3&offset=3")
     assert [e["id"] for e in await page.json()] == [f"urn:ngsi-ld:Lamp:{n}" for n in (3, 4, 5)]
     assert "NGSILD-Warning" not in page.headers
+
+
+async def test_a_snapshot_freezes_what_sources_hold_too(fed: Federation) -> None:
+    source = await fed.source()
+    for n in range(3):
+        await source.post("/ngsi-ld/v1/entities", json=lamp(n, power=n * 5), headers=JSON)
+    await fed.hub.post("/ngsi-ld/v1/entities", json=lamp(9, power=50), headers=JSON)
+    fed.register(registration(url_of(source)))
+    resp = await fed.hub.post("/ngsi-ld/v1/snapshots", headers=JSON, json={
+        "type": "Snapshot",
+        "snapshotQueries": [{"type": "Query", "entities": [{"type": "Lamp"}], "q": "power>4"}]})
+    assert resp.status == 201
+    location = resp.headers["Location"]
+    status = {}
+    for _ in range(100):
+        status = await (await fed.hub.get(location)).json()
+        if status.get("snapshotStatus") != "preparing":
+            break
+        await asyncio.sleep(0.02)
+    assert status["snapshotStatus"] == "success"
+    frozen = await fed.hub.get("/ngsi-ld/v1/entities?type=Lamp&local=true",
+                               headers={"NGSILD-Snapshot": status["id"]})
+    assert [e["id"] for e in await frozen.json()] == [
+        "urn:ngsi-ld:Lamp:1", "urn:ngsi-ld:Lamp:2", "urn:ngsi-ld:Lamp:9"]

@@ -40,8 +40,11 @@ __all__ = [
 SOURCE_PAGE = 1000
 #: the most entities a distributed query reads from one party (as ordered queries)
 MAX_READ = 100_000
+#: the reads a plan may be asked for; ``queryEntitiesAll`` is a query whose every match
+#: is needed whole (a Snapshot's, a temporal Entity map's), not a page
 READS = {"retrieveEntity": RETRIEVE, "queryEntities": QUERY, "queryEntitiesPost": QUERY,
-          "purgeEntities": ("purgeEntity",)}
+         "queryEntitiesAll": QUERY,
+         "purgeEntities": ("purgeEntity",)}
 #: what ``splitEntities=true`` does not forward (5.7.2.4)
 SPLIT_STRIPPED = frozenset({"q", "scopeQ", "georel", "geometry", "coordinates",
                             "geoproperty"})
@@ -59,6 +62,8 @@ class ReadJob:
     query: EntityQuery | None = None
     #: 5.7.2.4 ``splitEntities=true``: filters are not forwarded but applied here
     split: bool = False
+    #: the query has filters the forwarded request does not carry: applied here too
+    refilter: bool = False
 
 
 @dataclass(frozen=True)

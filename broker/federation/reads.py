@@ -79,7 +79,8 @@ class Reads(SourcesBase):
         if job.split:  # 5.7.2.4: the filters are removed before forwarding
             params = QueryParams((k, v) for k, v in params.items() if k not in SPLIT_STRIPPED)
         page = None
-        if (operation == "queryEntities" and not job.split and not job.plan.claims
+        if (operation == "queryEntities" and not job.split and not job.refilter
+                and not job.plan.claims
                 and "NGSILD-EntityMap" not in call.headers):
             # only the page's entities are expanded and merged; the others are counted
             page = page_of(call, self.default_limit)
@@ -133,6 +134,8 @@ class Reads(SourcesBase):
         """How many matches each party must give for the page asked (see the module doc)."""
         if operation == "retrieveEntity":
             return 1
+        if operation == "queryEntitiesAll":
+            return MAX_READ
         params = call.params
         if flag(params, "count") or "orderBy" in params:
             return MAX_READ
@@ -257,7 +260,7 @@ class Reads(SourcesBase):
                                       status=200, invalid=True)
                 if text:
                     fetched.warnings.append(text)
-        if job.split and job.query is not None:
+        if (job.split or job.refilter) and job.query is not None:
             query = job.query
             merged = [e for e in merged if matches(e, query)]
         return merged

@@ -96,7 +96,11 @@ class FederatedSources(Reads, Writes):
                 raise BadRequestData("orderBy is not supported on a query that context "
                                      "sources answer too; add local=true")
             split = flag(call.params, "splitEntities")
-            return Plan(True, (ReadJob(plan, hops, alias, query, split),))
+            # filters the forwarded request does not carry (a Query body's, a Snapshot's)
+            # are applied to the merged answer
+            unsent = any(value is not None and name not in call.params for name, value in (
+                ("q", query.q), ("scopeQ", query.scope_q), ("georel", query.geo_q)))
+            return Plan(True, (ReadJob(plan, hops, alias, query, split, unsent),))
         table = table_operation(operation)
         if table is None:
             return LOCAL

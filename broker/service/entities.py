@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote
 
+from broker.service import entitymaps
 from broker.service.answers import (
     entity_reply,
     link_only,
@@ -33,6 +34,7 @@ from ngsi_ld.attributes import is_iri, parse_attribute
 from ngsi_ld.bodies import GEO_JSON, JSON, LD_JSON, Body
 from ngsi_ld.entity import parse_entity, parse_fragment
 from ngsi_ld.errors import BadRequestData, InvalidRequest, NgsiLdError, ResourceNotFound
+from ngsi_ld.federation import LOCAL as LOCAL_SOURCE
 from ngsi_ld.headers import negotiate, parse_link_context
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity, Instance, Mutation
@@ -270,7 +272,8 @@ async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply
     store = service.store
     reads = versioned(store)
     headers = version_applied(prefer)
-    if wanted is None and reads is not None and view.plain and not service.sources.enabled:
+    if (wanted is None and reads is not None and view.plain and not service.sources.enabled
+            and not entitymaps.wants_map(call)):
         # Nothing committed since this entity was last read: its version is known
         # and its rendering likely cached, no store read needed.
         data_version = store.data_version(tenant)
@@ -288,9 +291,14 @@ async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply
         if body is None:
             raise ResourceNotFound(f"entity {entity_id} not found")
         return await rendered_reply(service, body, media, client_context, headers, prefer=prefer)
-    entity = await _read_entity(service, call, tenant, entity_id)
+    holders: dict[str, list[str]] = {}
+    entity = await _read_entity(service, call, tenant, entity_id, holders)
     if entity is None:
         raise ResourceNotFound(f"entity {entity_id} not found")
+    if entitymaps.wants_map(call):  # 5.7.1.4
+        location = await entitymaps.retrieval_map(service, call, tenant, holders)
+        if location is not None:
+            headers[entitymaps.HEADER] = location
     if wanted is not None and not _types(ctx, wanted) & set(entity.get("type", ())):
         raise ResourceNotFound(f"entity {entity_id} has none of the types {wanted}")
     rendered = await render_entities(store, tenant, view, ctx, [entity])
@@ -305,11 +313,14 @@ async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply
                               prefer=prefer)
 
 
-async def _read_entity(service: Service, call: Call, tenant: str,
-                       entity_id: str) -> Entity | None:
-    """The entity as valid now, merged with what the registered sources hold of it."""
+async def _read_entity(service: Service, call: Call, tenant: str, entity_id: str,
+                       holders: dict[str, list[str]] | None = None) -> Entity | None:
+    """The entity as valid now, merged with what the registered sources hold of it;
+    ``holders`` is told who holds it (``@none``: this broker), for an Entity map."""
     entity = await service.store.get_entity(tenant, entity_id)
     entity = None if entity is None else live(entity)
+    if holders is not None and entity is not None:
+        holders[LOCAL_SOURCE] = [entity_id]
     sources = service.sources
     if sources.enabled:  # distributed operations: local, remote, or both, merged
         query = EntityQuery(ids=[entity_id])
@@ -318,6 +329,8 @@ async def _read_entity(service: Service, call: Call, tenant: str,
             local = [entity] if entity is not None and plan.local else []
             answers = await sources.fetch(tenant, "retrieveEntity", query, plan, call, local)
             merged = sources.merge(plan, local, answers)
+            if holders is not None:
+                holders.update(sources.holders(answers))
             entity = merged[0] if merged else None
     return entity
 

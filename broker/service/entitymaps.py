@@ -30,12 +30,12 @@ from ngsi_ld.federation import (
     lifetime,
     render_entity_map,
 )
-from ngsi_ld.params import Params
+from ngsi_ld.params import Params, flag
 
 __all__ = [
     "COLLECTION", "HEADER", "MAPS", "check_wide_enough", "create_map", "delete_entity_map",
-    "load_map", "location", "map_id_of", "retrieve_entity_map", "save_map",
-    "update_entity_map",
+    "load_map", "location", "map_id_of", "retrieval_map", "retrieve_entity_map", "save_map",
+    "update_entity_map", "wants_map",
 ]
 
 COLLECTION = "entityMaps"
@@ -112,6 +112,32 @@ async def load_map(service: Service, tenant: str, map_id: str) -> EntityMap:
         await service.store.delete_record(tenant, COLLECTION, map_id)
         raise ResourceNotFound(f"Entity map {map_id} has expired")
     return entity_map
+
+
+async def retrieval_map(service: Service, call: Call, tenant: str,
+                        holders: Mapping[str, Iterable[str]]) -> str | None:
+    """5.7.1.4: the Entity map a Retrieve Entity names in its answer (None: none).
+
+    A live map the request names is used and its location echoed; one that
+    cannot be found or has expired is replaced by a new map, as is the
+    absence of one when ``entityMap=true`` asks for it.
+    """
+    header = call.headers.get(HEADER)
+    if header is not None:
+        try:
+            await load_map(service, tenant, map_id_of(header))
+            return header
+        except (ResourceNotFound, BadRequestData):
+            pass  # "a new EntityMap shall be created"
+    elif not flag(call.params, "entityMap"):
+        return None
+    entity_map = await create_map(service, tenant, holders, call.params)
+    return location(entity_map.id)
+
+
+def wants_map(call: Call) -> bool:
+    """True if the request creates or names an Entity map."""
+    return HEADER in call.headers or "entityMap" in call.params
 
 
 # 5.14.1 Retrieve EntityMap

@@ -55,8 +55,16 @@ from ngsi_ld.view import READ_OPTIONS, View, make_view, view_of
 from storage.versioned import VersionedReads, versioned
 
 __all__ = [
-    "MAX_ORDERED", "QUERY_OPTIONS", "RESULTS_COUNT", "ordered_page", "query_entities",
-    "query_entity_map", "query_of", "query_post", "query_temporal_entity_map",
+    "MAX_ORDERED",
+    "QUERY_OPTIONS",
+    "RESULTS_COUNT",
+    "every_match",
+    "ordered_page",
+    "query_entities",
+    "query_entity_map",
+    "query_of",
+    "query_post",
+    "query_temporal_entity_map",
 ]
 
 RESULTS_COUNT = "NGSILD-Results-Count"
@@ -245,28 +253,35 @@ async def _page(
         return found[:limit], counted, more
     # without a count, the first offset + limit + 1 matches of every party make the page
     # (sources answer in a stable order, merged by id: broker.federation.sources)
-    ordered = await _every_match(service, call, tenant, queries,
+    ordered = await every_match(service, call, tenant, queries,
                                  None if count else offset + limit + 1)
     total = len(ordered)
     return ordered[offset:offset + limit], total, offset + limit < total
 
 
-async def _every_match(service: Service, call: Call, tenant: str,
-                       queries: Sequence[EntityQuery], limit: int | None = None,
-                       holders: dict[str, list[str]] | None = None) -> list[Entity]:
+async def every_match(service: Service, call: Call, tenant: str,
+                      queries: Sequence[EntityQuery], limit: int | None = None,
+                      holders: dict[str, list[str]] | None = None, *,
+                      whole: bool = False) -> list[Entity]:
     """Every entity the queries select (OR-ed), by id, merged with the sources' answers;
-    ``holders`` is told who answered which (``@none``: this broker), for Entity maps."""
+    ``holders`` is told who answered which (``@none``: this broker), for Entity maps.
+
+    A single query of a page (``whole`` False) may have the sources' entities
+    outside the request's page counted but not read (``broker.federation``); the
+    union of several queries, or ``whole``, has every entity read."""
     merged: dict[str, Entity] = {}
     sources = service.sources
+    operation = ("queryEntitiesAll" if whole
+                 else "queryEntities" if len(queries) == 1 else "queryEntitiesPost")
     for query in queries:
-        plan = sources.plan(tenant, "queryEntities", query, call) if sources.enabled else None
+        plan = sources.plan(tenant, operation, query, call) if sources.enabled else None
         local: list[Entity] = []
         if plan is None or plan.local:
             local, _ = await service.store.query_entities(tenant, query, limit=limit)
         if holders is not None:
             holders.setdefault(LOCAL_SOURCE, []).extend(e["id"] for e in local)
         if plan is not None and plan.remote:
-            answers = await sources.fetch(tenant, "queryEntities", query, plan, call, local)
+            answers = await sources.fetch(tenant, operation, query, plan, call, local)
             local = sources.merge(plan, local, answers)
             if holders is not None:
                 for source, ids in sources.holders(answers).items():
@@ -286,7 +301,7 @@ async def query_entity_map(service: Service, call: Call) -> Reply:
     tenant = await service.tenant(call, read=True)
     query = query_of(service, params, ctx)
     holders: dict[str, list[str]] = {}
-    await _every_match(service, call, tenant, [query], MAX_ORDERED, holders)
+    await every_match(service, call, tenant, [query], MAX_ORDERED, holders)
     entity_map = await entitymaps.create_map(service, tenant, holders, params)
     reply = json_reply(render_entity_map(entity_map), status=201)
     reply.headers[entitymaps.HEADER] = entitymaps.location(entity_map.id)
@@ -305,7 +320,8 @@ async def query_temporal_entity_map(service: Service, call: Call) -> Reply:
     tenant = await service.tenant(call, read=True)
     query = query_of(service, params, ctx)
     holders: dict[str, list[str]] = {}
-    found = await _every_match(service, call, tenant, [query], MAX_ORDERED, holders)
+    found = await every_match(service, call, tenant, [query], MAX_ORDERED, holders,
+                              whole=True)
     inside = {e["id"] for e in found if _in_window(e, temporal)}
     kept = {source: [i for i in ids if i in inside] for source, ids in holders.items()}
     entity_map = await entitymaps.create_map(service, tenant, kept, params)
@@ -337,7 +353,7 @@ async def _new_map_page(
     """5.14.4 by a query: every match read once, the map of who holds them stored, and
     the page of the answer cut from it (entities, total, more, the map's location)."""
     holders: dict[str, list[str]] = {}
-    entities = await _every_match(service, call, tenant, queries, MAX_ORDERED, holders)
+    entities = await every_match(service, call, tenant, queries, MAX_ORDERED, holders)
     entity_map = await entitymaps.create_map(service, tenant, holders, call.params)
     if ordering is not None:
         key = await string_key(ordering.collation)
@@ -359,7 +375,7 @@ async def _fitting(service: Service, call: Call, tenant: str, queries: Sequence[
     narrowed = [q for q in (_restricted(query, ids) for query in queries) if q is not None]
     if not narrowed:
         return {}
-    return {e["id"]: e for e in await _every_match(service, call, tenant, narrowed)}
+    return {e["id"]: e for e in await every_match(service, call, tenant, narrowed)}
 
 
 async def _map_page(
@@ -398,7 +414,7 @@ async def ordered_page(
     :data:`MAX_ORDERED` (more answers 403 TooManyResults), sorted by
     :func:`ngsi_ld.query.ordering.order_entities` (in a thread when many).
     """
-    entities = await _every_match(service, call, tenant, queries, MAX_ORDERED + 1)
+    entities = await every_match(service, call, tenant, queries, MAX_ORDERED + 1)
     if len(entities) > MAX_ORDERED:
         raise TooManyResults(
             f"an ordered query may sort at most {MAX_ORDERED} entities; narrow it down"
