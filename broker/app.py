@@ -20,6 +20,7 @@ from functools import partial
 from aiohttp import web
 
 from broker import explorer, routes
+from broker.auth import Authentication
 from broker.cluster import ClusterNode, process_id
 from broker.config import Settings
 from broker.contexts import ContextResolver
@@ -28,6 +29,7 @@ from broker.federation import DistributedSubscriptions, FederatedSources, Forwar
 from broker.http import PREFERENCE_APPLIED, json_response, version_applied
 from broker.metrics import Metrics
 from broker.preconditions import length_required
+from broker.retention import RetentionSweeper
 from broker.schemas import ModelSchemas, validating
 from broker.service import Service
 from broker.service.registry import COLLECTION as REGISTRATIONS
@@ -35,6 +37,7 @@ from broker.state import BROKER, CSOURCE_SUBSCRIPTIONS, DISTRIBUTED, MANAGER, Br
 from broker.web import CALL, Handler, add_route, add_warnings
 from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError
 from ngsi_ld.source_identity import source_digest
+from ngsi_ld.temporal import parse_duration
 from storage import open_store
 from storage.base import Store
 from storage.sharing import shared
@@ -127,10 +130,10 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, PUT, DELETE, OPTIONS"
         response.headers["Access-Control-Allow-Headers"] = (
-            "Content-Type, Accept, Link, NGSILD-Tenant, Fiware-Service, Authorization"
+            "Content-Type, Accept, Link, NGSILD-Tenant, Fiware-Service, Authorization, X-API-Key"
         )
         response.headers["Access-Control-Expose-Headers"] = (
-            "Link, Location, NGSILD-Results-Count, NGSILD-Tenant, X-Request-Id"
+            "Link, Location, NGSILD-Results-Count, NGSILD-Tenant, X-Request-Id, WWW-Authenticate"
         )
     route = request.match_info.route.resource
     name = route.canonical if route is not None else "unmatched"
@@ -174,6 +177,9 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         timeout=settings.forward_timeout, default_limit=settings.default_page_size,
     )
     sweeper = service.expiry = ExpirySweeper(unchecked, partial(service.commit, store=unchecked))
+    history = service.history
+    retention = (RetentionSweeper(history, parse_duration(settings.temporal_retention))
+                 if history is not None and settings.temporal_retention else None)
     node = _cluster_node(settings, service, resolver)
     if node is not None:
         node.on_record(REGISTRATIONS, service.registry.reload)
@@ -184,8 +190,13 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         queue_size=settings.notification_queue_size)
     if node is not None:
         node.on_record(CSOURCE_COLLECTION, csource_subs.reload)
+    middlewares = [edge_middleware]
+    auth = None
+    if settings.auth != "off":  # ValueError for options that do not fit: the CLI reports it
+        auth = Authentication.from_settings(settings)
+        middlewares.append(auth.middleware)
     app = web.Application(
-        middlewares=[edge_middleware],
+        middlewares=middlewares,
         client_max_size=settings.max_body_size,
         # long request lines: GET /entities?id=... with hundreds of ids (aiohttp: 8190)
         handler_args={"max_field_size": 16384, "max_line_size": 32768},
@@ -217,6 +228,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
             node.start()
         sweeper.start()  # after the subscriptions loaded: they hear of the deletions
         service.registry.start()
+        if retention is not None:
+            retention.start()
 
     async def shutdown(app: web.Application) -> None:
         unsubscribe()
@@ -227,6 +240,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     async def cleanup(app: web.Application) -> None:
         await sweeper.close()
         await service.registry.close()
+        if retention is not None:
+            await retention.close()
         if node is not None:
             await node.close()
         await distributed.close()
@@ -237,6 +252,9 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.on_startup.append(startup)
     app.on_shutdown.append(shutdown)
     app.on_cleanup.append(cleanup)
+    if auth is not None:
+        app.on_startup.append(auth.start)
+        app.on_cleanup.append(auth.close)
     routes.setup(app)
     if settings.explorer:
         explorer.setup(app)

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from broker import demo, loader
 from broker.app import create_app
+from broker.auth import apikeys
 from broker.config import Settings, load_settings
 from broker.logs import setup_logging
 from broker.workers import supervise
@@ -23,8 +24,9 @@ log = logging.getLogger("broker")
 #: collector took about 15% of the CPU of a batch upsert run (benchmarks/).
 GC_GEN0_THRESHOLD = 50_000
 
-#: commands besides serving: ``ngsi-ld-broker load FILE...``, ``ngsi-ld-broker demo``
-SUBCOMMANDS = {"load": loader.main, "demo": demo.main}
+#: commands besides serving: ``ngsi-ld-broker load FILE...``, ``ngsi-ld-broker demo``,
+#: ``ngsi-ld-broker api-key NAME TENANT:ROLE...``
+SUBCOMMANDS = {"load": loader.main, "demo": demo.main, "api-key": apikeys.main}
 
 
 async def _freeze_startup_objects(app: web.Application) -> None:

@@ -12,7 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ngsi_ld.errors import NgsiLdError
+from ngsi_ld.temporal import parse_duration
+
 CORE_VERSIONS = ("1.3", "1.6", "1.7", "1.8", "1.9")
+#: --auth: off (anyone who reaches the port may do anything), oidc (OpenID Connect
+#: bearer tokens, and API keys when --api-keys names a file), api-keys (API keys only)
+AUTH_MODES = ("off", "oidc", "api-keys")
 
 
 def _bool(text: str | bool) -> bool:
@@ -47,6 +53,32 @@ def _core_version(text: str) -> str:
     return version
 
 
+def _retention(text: str) -> str:
+    """An ISO 8601 duration longer than zero (``P90D``), or "" for no limit."""
+    text = text.strip()
+    if text:
+        try:
+            duration = parse_duration(text, "the retention")
+        except NgsiLdError as exc:
+            raise ValueError(exc.detail) from None
+        if duration.is_zero:
+            raise ValueError("the temporal retention must be longer than zero")
+    return text
+
+
+def _auth_mode(text: str) -> str:
+    mode = text.strip().lower()
+    if mode not in AUTH_MODES:
+        raise ValueError(f"--auth {text!r} not one of {', '.join(AUTH_MODES)}")
+    return mode
+
+
+def _names(text: str | Sequence[str]) -> tuple[str, ...]:
+    """A repeatable option: each flag given, or one comma-separated environment value."""
+    items = [text] if isinstance(text, str) else list(text)
+    return tuple(part.strip() for item in items for part in item.split(",") if part.strip())
+
+
 def _log_level(text: str) -> str:
     level = text.strip().upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -62,6 +94,8 @@ class Option:
     default: Any
     convert: Any
     help: str
+    #: repeatable flag (the environment variable holds a comma-separated list)
+    many: bool = False
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -269,12 +303,118 @@ OPTIONS: tuple[Option, ...] = (
         "layout): a write that breaks one answers 400 (empty: no validation)",
     ),
     Option(
+        "temporal",
+        "--temporal",
+        "NGSI_LD_TEMPORAL",
+        True,
+        _bool,
+        "record the history of every entity write and serve the temporal API "
+        "(off: nothing recorded, /temporal answers 501)",
+    ),
+    Option(
+        "temporal_retention",
+        "--temporal-retention",
+        "NGSI_LD_TEMPORAL_RETENTION",
+        "",
+        _retention,
+        "how long history is kept, an ISO 8601 duration such as P90D (empty: forever)",
+    ),
+    Option(
+        "temporal_instance_limit",
+        "--temporal-instance-limit",
+        "NGSI_LD_TEMPORAL_INSTANCE_LIMIT",
+        10,
+        _positive_int,
+        "most instances of one attribute in one temporal answer (6.3.10; more: 206 "
+        "with Content-Range)",
+    ),
+    Option(
         "explorer",
         "--explorer",
         "NGSI_LD_EXPLORER",
         True,
         _bool,
         "serve the explorer page at /explorer (off: not mounted)",
+    ),
+    # docs/security.md: authentication and authorization
+    Option(
+        "auth",
+        "--auth",
+        "NGSI_LD_AUTH",
+        "off",
+        _auth_mode,
+        "authentication: off (every request allowed), oidc (OpenID Connect bearer tokens; "
+        "API keys too with --api-keys) or api-keys (API keys only); docs/security.md",
+    ),
+    Option(
+        "auth_issuer",
+        "--auth-issuer",
+        "NGSI_LD_AUTH_ISSUER",
+        "",
+        str,
+        "the issuer (iss) tokens must name, e.g. https://keycloak.example.org/realms/city; "
+        "its JWKS is found through its OpenID configuration unless --auth-jwks-url is given",
+    ),
+    Option(
+        "auth_audience",
+        "--auth-audience",
+        "NGSI_LD_AUTH_AUDIENCE",
+        "",
+        str,
+        "the audience (aud) tokens must include: the broker's client id at the issuer",
+    ),
+    Option(
+        "auth_jwks_url",
+        "--auth-jwks-url",
+        "NGSI_LD_AUTH_JWKS_URL",
+        "",
+        str,
+        "URL of the issuer's JSON Web Key Set (fetched at start, again for an unknown key id)",
+    ),
+    Option(
+        "auth_jwks_file",
+        "--auth-jwks-file",
+        "NGSI_LD_AUTH_JWKS_FILE",
+        "",
+        str,
+        "a JSON Web Key Set file, instead of fetching one (offline sites)",
+    ),
+    Option(
+        "auth_claim",
+        "--auth-claim",
+        "NGSI_LD_AUTH_CLAIM",
+        "ngsi_ld_roles",
+        str,
+        "the token claim listing the caller's roles as TENANT:ROLE (dots reach into objects: "
+        "resource_access.ngsi-ld.roles); roles reader, writer, admin; TENANT * is every "
+        "tenant, @default the default one",
+    ),
+    Option(
+        "auth_leeway",
+        "--auth-leeway",
+        "NGSI_LD_AUTH_LEEWAY",
+        30.0,
+        float,
+        "seconds of clock skew tolerated on a token's exp and nbf",
+    ),
+    Option(
+        "public_tenants",
+        "--public-tenant",
+        "NGSI_LD_PUBLIC_TENANTS",
+        (),
+        _names,
+        "a tenant anyone may read without credentials (open data; @default is the default "
+        "tenant); repeatable",
+        many=True,
+    ),
+    Option(
+        "api_keys",
+        "--api-keys",
+        "NGSI_LD_API_KEYS",
+        "",
+        str,
+        "JSON file of API keys for machine clients: SHA-256 of the key -> its roles "
+        "(docs/security.md); sent as X-API-Key or Authorization: Bearer",
     ),
 )
 
@@ -312,6 +452,18 @@ class Settings:
     public_url: str = ""
     model_schemas: str = ""
     explorer: bool = True
+    temporal: bool = True
+    temporal_retention: str = ""
+    temporal_instance_limit: int = 10
+    auth: str = "off"
+    auth_issuer: str = ""
+    auth_audience: str = ""
+    auth_jwks_url: str = ""
+    auth_jwks_file: str = ""
+    auth_claim: str = "ngsi_ld_roles"
+    auth_leeway: float = 30.0
+    public_tenants: tuple[str, ...] = ()
+    api_keys: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -329,8 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="NGSI-LD context broker (ETSI GS CIM 009). Every option can also be set "
         "with the environment variable shown; a flag wins over the variable.",
         epilog="Other commands: 'ngsi-ld-broker demo' (the broker with a generated smart "
-        "lampposts city and its live readings) and 'ngsi-ld-broker load FILE...' (open-data "
-        "files into a broker or a store); each has its own --help.",
+        "lampposts city and its live readings), 'ngsi-ld-broker load FILE...' (open-data "
+        "files into a broker or a store) and 'ngsi-ld-broker api-key NAME TENANT:ROLE...' "
+        "(a key for --api-keys); each has its own --help.",
     )
     for opt in OPTIONS:
         parser.add_argument(
@@ -338,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
             dest=opt.name,
             default=None,
             metavar=opt.env,
+            action="append" if opt.many else "store",
             help=f"{opt.help} [env {opt.env}, default {opt.default!r}]",
         )
     return parser
@@ -373,5 +527,6 @@ def options_table() -> str:
     """The README's options table, in Markdown."""
     rows = ["| flag | environment variable | default | meaning |", "| --- | --- | --- | --- |"]
     for opt in OPTIONS:
-        rows.append(f"| `{opt.flag}` | `{opt.env}` | `{opt.default}` | {opt.help} |")
+        default = "" if opt.many else opt.default
+        rows.append(f"| `{opt.flag}` | `{opt.env}` | `{default}` | {opt.help} |")
     return "\n".join(rows)

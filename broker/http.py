@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from aiohttp import StreamReader, web
+from multidict import CIMultiDictProxy
 
 from ngsi_ld import params, prefer
 from ngsi_ld.bodies import GEO_JSON, JSON, LD_JSON, MERGE_PATCH, Body, request_context
@@ -60,8 +61,17 @@ def version_applied(request: web.Request) -> dict[str, str]:
 def tenant_of(request: web.Request, multi_tenancy: bool) -> str:
     """The tenant named by NGSILD-Tenant (or its alias Fiware-Service); '' is the default."""
     headers = request.headers
-    return tenant_name(headers.get("NGSILD-Tenant"), headers.get("Fiware-Service"),
+    return tenant_name(joined(headers, "NGSILD-Tenant"), joined(headers, "Fiware-Service"),
                        multi_tenancy)
+
+
+def joined(headers: CIMultiDictProxy[str], name: str) -> str | None:
+    """The value of header ``name``; a repeated header's values joined with commas (RFC 9110
+    5.3), so that ``tenant_name`` sees two tenants named by one header twice."""
+    values = headers.getall(name, None)
+    if values is None or len(values) == 1:
+        return None if values is None else values[0]
+    return ", ".join(values)
 
 
 async def _body_bytes(content: StreamReader, max_size: int) -> bytes | bytearray:
@@ -147,7 +157,7 @@ def options(request: web.Request, allowed: frozenset[str]) -> set[str]:
 
 __all__ = [
     "CONTEXT_REL", "GEO_JSON", "JSON", "LD_JSON", "MERGE_PATCH", "PREFERENCE_APPLIED",
-    "TENANT_HEADERS", "Body", "_preferences", "flag", "json_response", "link_header",
+    "TENANT_HEADERS", "Body", "_preferences", "flag", "joined", "json_response", "link_header",
     "negotiate", "options", "parse_link_context", "parse_prefer", "prefer_of", "preferences",
     "read_body", "requested_version", "tenant_of", "version_applied",
 ]

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from broker.http import joined
 from broker.preconditions import checked, options
 from broker.service import Call, Reply
 from ngsi_ld import snapshots
@@ -36,8 +37,8 @@ def call_of(request: web.Request) -> Call:
     call = request[CALL] = Call(
         params=request.query,
         headers=headers,
-        ngsild_tenant=headers.get("NGSILD-Tenant"),
-        fiware_service=headers.get("Fiware-Service"),
+        ngsild_tenant=joined(headers, "NGSILD-Tenant"),
+        fiware_service=joined(headers, "Fiware-Service"),
         accept=headers.get("Accept"),
         link=headers.get("Link"),
         prefer=None if prefer is None else ", ".join(prefer),

@@ -13,6 +13,7 @@ from typing import Any
 
 from ngsi_ld.attributes import is_iri, is_term, parse_attribute
 from ngsi_ld.errors import BadRequestData
+from ngsi_ld.identifiers import is_entity_id
 from ngsi_ld.instances import DELETE
 from ngsi_ld.model import Entity
 from ngsi_ld.timeutil import is_utc_datetime
@@ -94,7 +95,7 @@ def parse_fragment(
     for name, value in body.items():
         if name in ("id", "@id"):
             # 5.5.4: the NGSI-LD Null cannot be a first level member value, nor an id
-            if not is_iri(value) or value == DELETE:
+            if not is_entity_id(value) or value == DELETE:
                 raise BadRequestData(f"Entity id {value!r} is not an absolute URI")
             fragment.id = value
         elif name in ("type", "@type"):

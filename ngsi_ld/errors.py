@@ -22,6 +22,8 @@ registered NGSI-LD error types::
     ├── LdContextNotAvailable        504  a remote @context could not be retrieved
     ├── ServiceUnavailable           503  the store is unreachable (the request may be retried)
     │   (HTTP-level errors the NGSI-LD registry has no type for; same namespace)
+    ├── Unauthorized                 401  credentials needed, or the ones sent not accepted
+    ├── Forbidden                    403  the caller's roles do not allow the operation
     ├── NotAcceptable                406  no representation matches the Accept header
     ├── PayloadTooLarge              413  the body exceeds the configured maximum
     └── UnsupportedMediaType         415  the Content-Type is not one the operation takes
@@ -142,6 +144,16 @@ class ServiceUnavailable(NgsiLdError):
     title = "Service unavailable"
 
 
+class Unauthorized(NgsiLdError):
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(NgsiLdError):
+    status = 403
+    title = "Forbidden"
+
+
 class NotAcceptable(NgsiLdError):
     status = 406
     title = "Not acceptable"
@@ -162,6 +174,7 @@ __all__ = [
     "AlreadyExists",
     "BadRequestData",
     "Conflict",
+    "Forbidden",
     "InternalError",
     "InvalidRequest",
     "LdContextNotAvailable",
@@ -176,5 +189,6 @@ __all__ = [
     "ServiceUnavailable",
     "TooComplexQuery",
     "TooManyResults",
+    "Unauthorized",
     "UnsupportedMediaType",
 ]

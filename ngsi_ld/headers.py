@@ -152,15 +152,29 @@ def negotiate(accept: str | None, offered: tuple[str, ...]) -> str:
 
 def tenant_name(ngsild_tenant: str | None, fiware_service: str | None,
                 multi_tenancy: bool) -> str:
-    """The tenant named by NGSILD-Tenant (or its alias Fiware-Service); '' is the default."""
-    for header, value in (("NGSILD-Tenant", ngsild_tenant), ("Fiware-Service", fiware_service)):
-        if value is not None and value.strip():
-            if not multi_tenancy:
-                raise NoMultiTenantSupport("this broker runs without multi-tenancy support")
-            tenant = value.strip().lower() if header == "Fiware-Service" else value.strip()
-            if not _TENANT_RE.match(tenant):
-                raise BadRequestData(
-                    f"invalid tenant {tenant!r}: 1 to 50 letters, digits, '_' or '-'"
-                )
-            return tenant
-    return ""
+    """The tenant named by NGSILD-Tenant or its alias Fiware-Service; '' is the default.
+
+    6.3.14 names the header, not how names compare.  Here they compare without
+    regard to case, whichever header carries them: a name is lower-cased, as
+    Orion and Orion-LD do with Fiware-Service, so ``NGSILD-Tenant: TenC`` and
+    ``Fiware-Service: tenc`` are one tenant.  Every value given must name the
+    same tenant: the two headers, or one header repeated (a value holding a
+    comma is a repeated header joined, RFC 9110 5.3), naming two is 400
+    BadRequestData rather than one of them chosen silently.
+    """
+    names: set[str] = set()
+    for value in (ngsild_tenant, fiware_service):
+        if value is not None:
+            names.update(part.strip().lower() for part in value.split(","))
+    names.discard("")
+    if not names:
+        return ""
+    if not multi_tenancy:
+        raise NoMultiTenantSupport("this broker runs without multi-tenancy support")
+    if len(names) > 1:
+        raise BadRequestData(
+            f"the tenant headers name different tenants: {', '.join(sorted(names))}")
+    tenant = names.pop()
+    if not _TENANT_RE.match(tenant):
+        raise BadRequestData(f"invalid tenant {tenant!r}: 1 to 50 letters, digits, '_' or '-'")
+    return tenant

@@ -8,6 +8,13 @@ selectors, fillers.  An id holding one of them shows as a different id in logs,
 user interfaces and audit trails, so it identifies nothing a person can read
 back: such characters are refused in every URI, as are the code points RFC 3987
 leaves out of ``ucschar`` (private use, noncharacters, the tag plane).
+
+An entity id, and the object of a Relationship that names one, is also refused
+when its scheme is one a browser runs as code (``javascript:``, ``vbscript:``):
+such a URI is a program, it identifies no Entity (4.5.1), and every user
+interface that renders ids as links would run it.  Other names (attribute
+names, types) are left alone: there ``scheme:rest`` may be a compact IRI
+whose prefix a user @context defines.
 """
 
 from __future__ import annotations
@@ -15,8 +22,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["is_iri", "is_term"]
+__all__ = ["is_entity_id", "is_iri", "is_term"]
 
+#: URI schemes whose URIs are scripts (RFC 3986 admits them; 4.5.1 wants an Entity named)
+_SCRIPT_SCHEMES = ("javascript:", "vbscript:")
 _TERM = re.compile(r"[^\W\d][\w.\-]*")
 _IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`\x00-\x1f\x7f]+")
 
@@ -45,6 +54,11 @@ def is_iri(value: object) -> bool:
     if not isinstance(value, str) or _IRI.fullmatch(value) is None:
         return False
     return value.isascii() or all(_visible(c) for c in value if not c.isascii())
+
+
+def is_entity_id(value: object) -> bool:
+    """True for a URI that may name an Entity: :func:`is_iri`, and not a script URI."""
+    return is_iri(value) and not str(value)[:11].lower().startswith(_SCRIPT_SCHEMES)
 
 
 def _visible(char: str) -> bool:

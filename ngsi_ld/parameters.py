@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ngsi_ld.errors import InvalidRequest
+from ngsi_ld.temporal.params import TEMPORAL_OPERATIONS
 
 #: 6.4.3.2: the selectors shared by the GET and the purge of /entities
 ENTITY_SELECTORS = frozenset({
@@ -98,6 +99,8 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "listContexts": frozenset({"details", "kind"}),
     "serveContext": frozenset({"details"}),
     "deleteContext": frozenset({"reload"}),
+    # 5.6.11 to 5.6.16, 5.7.3, 5.7.4: the temporal evolution of entities
+    **TEMPORAL_OPERATIONS,
 }
 
 

@@ -16,7 +16,7 @@ import orjson
 
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.geojson import is_geometry, validate_geometry
-from ngsi_ld.identifiers import is_iri, is_term
+from ngsi_ld.identifiers import is_entity_id, is_iri, is_term
 from ngsi_ld.instances import DELETE as NULL
 from ngsi_ld.instances import MAIN_MEMBER
 from ngsi_ld.timeutil import is_date, is_datetime, is_time
@@ -66,7 +66,7 @@ def main_value(where: str, kind: str, value: Any, *, null_in_objects: bool = Fal
         return _geometry(where, value)
     elif kind == "Relationship":
         targets = value if isinstance(value, list) else [value]
-        if not targets or not all(is_iri(t) for t in targets):
+        if not targets or not all(is_entity_id(t) for t in targets):
             raise BadRequestData(f"{where}: object must be a URI or a non-empty list of URIs")
     elif kind == "LanguageProperty":
         _check_language_map(where, value)
@@ -184,7 +184,7 @@ def object_list(where: str, value: Any) -> list[str]:
     out: list[str] = []
     for item in value:
         target: Any = item.get("object") if isinstance(item, dict) else item
-        if not is_iri(target):
+        if not is_entity_id(target):
             raise BadRequestData(f"{where}: objectList item {item!r} is not a URI")
         out.append(target)
     return out

@@ -14,17 +14,27 @@ batch is one transaction where the backend allows it.
 from __future__ import annotations
 
 import abc
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.model import Change, Entity, Mutation
 from ngsi_ld.query import EntityQuery, TypeName, TypeOr
+from ngsi_ld.temporal import History, InstanceIds
 
 from .discovery import AttributeSummary, TypeSummary, summarize_attributes, summarize_types
 
 DEFAULT_TENANT = ""
+
+#: What a write adds to the temporal history (docs/temporal.md 3.1): called by the
+#: store inside the write's transaction with the entity before and after it and a
+#: source of fresh instanceIds; the History it returns is written in that
+#: transaction (None: nothing to record).
+Recorder = Callable[[Entity | None, Entity | None, InstanceIds], History | None]
+
+if TYPE_CHECKING:
+    from .temporal import TemporalHistory
 
 
 @dataclass(slots=True)
@@ -82,14 +92,26 @@ class Store(abc.ABC):
         """The stored entity, or None."""
 
     @abc.abstractmethod
-    async def modify(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
-        """Apply ``mutation`` to one entity atomically; errors it raises propagate."""
+    async def modify(self, tenant: str, entity_id: str, mutation: Mutation, *,
+                     record: Recorder | None = None) -> Change:
+        """Apply ``mutation`` to one entity atomically; errors it raises propagate.
+
+        ``record``: the history of the write, written with it (stores with a
+        :attr:`history`; the others ignore it).
+        """
 
     @abc.abstractmethod
     async def modify_many(
-        self, tenant: str, mutations: Sequence[tuple[str, Mutation]]
+        self, tenant: str, mutations: Sequence[tuple[str, Mutation]], *,
+        record: Recorder | None = None,
     ) -> list[Outcome]:
-        """Apply several mutations, each whole or not at all, in one transaction if possible."""
+        """Apply several mutations, each whole or not at all, in one transaction if possible;
+        ``record`` as for :meth:`modify`, per entity."""
+
+    @property
+    def history(self) -> TemporalHistory | None:
+        """The temporal history this store keeps (clause 4.5.6), None if it keeps none."""
+        return None
 
     # -- queries (clauses 5.7.2, 4.9 to 4.11, 4.17) -----------------------------------
     @abc.abstractmethod
@@ -210,5 +232,5 @@ class Store(abc.ABC):
 
 __all__ = [
     "DEFAULT_TENANT", "AttributeSummary", "Change", "ContextRecord", "Entity", "Mutation",
-    "Outcome", "Store", "TypeSummary",
+    "Outcome", "Recorder", "Store", "TypeSummary",
 ]

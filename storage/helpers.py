@@ -92,7 +92,7 @@ def required_literal(pattern: str) -> str:
                 best = "".join(run)
             run = []
             if char == "\\":
-                i += 1  # the escaped character is not taken as a literal
+                i = _escape_end(pattern, i)  # an escape is not taken as a literal
             elif char == "(":
                 depth += 1
             elif char == ")":
@@ -107,6 +107,34 @@ def required_literal(pattern: str) -> str:
             run.append(char)
         i += 1
     return max(best, "".join(run), key=len)
+
+
+#: escapes longer than one character: \\xhh, \\uhhhh, \\Uhhhhhhhh
+_HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
+
+
+def _escape_end(pattern: str, start: int) -> int:
+    """The index of the last character of the escape that starts at ``start`` (a backslash).
+
+    Octal escapes and backreferences (``\\111``, ``\\1``) take their digits,
+    ``\\x``/``\\u``/``\\U`` their hex digits and ``\\N{...}`` its name: none of
+    them may leave a character behind that looks like a literal.
+    """
+    i = start + 1
+    if i >= len(pattern):
+        return i
+    char = pattern[i]
+    if char.isdigit():
+        end = i
+        while end + 1 < len(pattern) and end - i < 2 and pattern[end + 1].isdigit():
+            end += 1
+        return end
+    if char in _HEX_ESCAPES:
+        return min(i + _HEX_ESCAPES[char], len(pattern) - 1)
+    if char == "N" and pattern.startswith("{", i + 1):
+        close = pattern.find("}", i)
+        return close if close >= 0 else len(pattern) - 1
+    return i
 
 
 def _class_end(pattern: str, start: int) -> int:

@@ -22,6 +22,7 @@ from .base import (
     Entity,
     Mutation,
     Outcome,
+    Recorder,
     Store,
 )
 from .helpers import (
@@ -30,6 +31,7 @@ from .helpers import (
     copy_entity,
     page,
 )
+from .memory_history import MemoryHistory
 
 
 class MemoryStore(Store):
@@ -44,6 +46,12 @@ class MemoryStore(Store):
         self._writes = 0
         #: (tenant, id) -> when the first part of the entity expires (clause 4.22)
         self._expiries: dict[tuple[str, str], int] = {}
+        self._history = MemoryHistory()
+
+    @property
+    def history(self) -> MemoryHistory:
+        """The temporal history, in memory too."""
+        return self._history
 
     async def health(self) -> dict[str, Any]:
         """Always healthy; reports the number of tenants and entities."""
@@ -72,7 +80,8 @@ class MemoryStore(Store):
         entity = self._entities.get(tenant, {}).get(entity_id)
         return None if entity is None else copy_entity(entity)
 
-    def _apply(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
+    def _apply(self, tenant: str, entity_id: str, mutation: Mutation,
+               record: Recorder | None = None) -> Change:
         # The mutation works on a copy: if it raises, the stored entity is untouched.
         # Stored entities are replaced, never edited, so `before` can be handed out.
         entities = self._entities.get(tenant, {})
@@ -90,20 +99,26 @@ class MemoryStore(Store):
             self._expiries.pop((tenant, entity_id), None)
         else:
             self._expiries[tenant, entity_id] = expires
+        if record is not None:
+            history = record(before, after, self._history.new_instance_id)
+            if history is not None:
+                self._history.write(tenant, history)
         return Change(entity_id, before, after)
 
-    async def modify(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
+    async def modify(self, tenant: str, entity_id: str, mutation: Mutation, *,
+                     record: Recorder | None = None) -> Change:
         """Apply ``mutation`` to one entity; what it raises propagates and nothing is written."""
-        return self._apply(tenant, entity_id, mutation)
+        return self._apply(tenant, entity_id, mutation, record)
 
     async def modify_many(
-        self, tenant: str, mutations: Sequence[tuple[str, Mutation]]
+        self, tenant: str, mutations: Sequence[tuple[str, Mutation]], *,
+        record: Recorder | None = None,
     ) -> list[Outcome]:
         """Apply each mutation in order, each whole or not at all; one Outcome per input."""
         outcomes: list[Outcome] = []
         for entity_id, mutation in mutations:
             try:
-                change = self._apply(tenant, entity_id, mutation)
+                change = self._apply(tenant, entity_id, mutation, record)
             except Exception as exc:
                 outcomes.append(Outcome(entity_id, error=as_ngsi_error(entity_id, exc)))
             else:

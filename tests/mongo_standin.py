@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import statistics
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,7 +187,14 @@ class StandInCollection:
 
     async def aggregate(self, pipeline: list[dict[str, Any]], **kw: Any) -> StandInCursor:
         await self._enter("aggregate", pipeline, **kw)
-        return StandInCursor(list(self._coll.aggregate(pipeline)))
+        stages, deviations = _without_std_dev(pipeline)
+        docs = list(self._coll.aggregate(stages))
+        for doc in docs:  # $stdDevPop, which mongomock lacks: over the numbers, as MongoDB
+            for name in deviations:
+                numbers = [v for v in doc.pop(name) if isinstance(v, int | float)
+                           and not isinstance(v, bool)]
+                doc[name] = statistics.pstdev(numbers) if numbers else None
+        return StandInCursor(docs)
 
     # -- writes -----------------------------------------------------------------------
     async def insert_one(self, doc: dict[str, Any], **kw: Any) -> _Result:
@@ -309,6 +317,24 @@ class _BulkResult:
     @property
     def inserted_count(self) -> int:
         return int(self.bulk_api_result["nInserted"])
+
+
+def _without_std_dev(pipeline: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The pipeline with each ``$stdDevPop`` of a ``$group`` made a ``$push`` of its values
+    (computed afterwards), and the names of those fields."""
+    names: list[str] = []
+    stages = []
+    for stage in pipeline:
+        group = stage.get("$group")
+        if group is not None:
+            group = dict(group)
+            for name, spec in group.items():
+                if isinstance(spec, dict) and "$stdDevPop" in spec:
+                    group[name] = {"$push": spec["$stdDevPop"]}
+                    names.append(name)
+            stage = {"$group": group}
+        stages.append(stage)
+    return stages, names
 
 
 def _describe(op: Any) -> tuple[str, dict[str, Any]]:

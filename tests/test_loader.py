@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import urllib.request
 from pathlib import Path
@@ -260,3 +261,25 @@ def test_the_readme_csv_example_loads_with_its_one_bad_row_reported(tmp_path: Pa
     assert "loaded 3 entities" in out
     assert "air-quality.csv:3: rejected: column no2: 'not measured' is not a number" in err
     assert len(stored(db)) == 3
+
+
+def test_loading_into_a_broker_with_auth_on_needs_a_key(tmp_path: Path) -> None:
+    key = "loader-key-for-the-test"
+    keys = tmp_path / "keys.json"
+    keys.write_bytes(orjson.dumps({"keys": [{"name": "loader", "roles": ["city:writer"],
+                                             "sha256": hashlib.sha256(key.encode()).hexdigest()}]}))
+    source = write_jsonl(tmp_path / "lights.jsonl", [entity(1), entity(2)])
+    extra = ["--auth", "api-keys", "--api-keys", str(keys),
+             "--public-tenant", "city", "--public-tenant", "opendata"]
+    with BrokerProcess("memory:", extra=extra) as broker:
+        code, out, err = run(str(source), "--url", broker.url, "--tenant", "city",
+                             "--state-dir", str(tmp_path / "state"))
+        assert code == 2 and "HTTP 401" in err  # no key: the load cannot run
+        code, out, err = run(str(source), "--url", broker.url, "--tenant", "city", "--token",
+                             key, "--state-dir", str(tmp_path / "state2"))
+        assert code == 0 and "loaded 2 entities" in out, err
+        # city is public (the flag repeated): anyone reads it, nobody anonymous writes it
+        request = urllib.request.Request(broker.url + "/ngsi-ld/v1/entities?type=Streetlight",
+                                         headers={"NGSILD-Tenant": "City"})
+        with urllib.request.urlopen(request) as resp:
+            assert len(orjson.loads(resp.read())) == 2

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import pytest
 from mongo_standin import StandInClient
 from storage_contract import StorageContract
+from storage_contract_temporal import TemporalContract
 
 from storage.mongo import MongoStore
 
@@ -48,3 +49,7 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[MongoStore]:
 
 class TestMongoContract(StorageContract):
     """The contract, on the stand-in and (when configured) on a real MongoDB."""
+
+
+class TestMongoTemporalContract(TemporalContract):
+    """The temporal part of the contract, on the stand-in and (when configured) MongoDB."""

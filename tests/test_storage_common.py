@@ -73,6 +73,11 @@ def test_is_prefix_only(pattern: str, expected: bool) -> None:
     ("(?i)abc", ""),
     ("ab|cd", ""),
     ("[unclosed", ""),
+    # escapes of several characters leave none of theirs behind (\111 is "I")
+    ("\\111", ""),
+    ("ab\\x41cdx", "cdx"),
+    ("(a)\\1bbb", "bbb"),
+    ("\\N{LATIN SMALL LETTER A}bc", "bc"),
 ])
 def test_required_literal(pattern: str, literal: str) -> None:
     assert required_literal(pattern) == literal

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from storage_contract import StorageContract
+from storage_contract_temporal import TemporalContract
 
 from storage import MemoryStore, MongoStore, SqliteStore, Store, open_store
 
@@ -92,3 +93,7 @@ async def test_open_store_sqlite_creates_parent_directories(tmp_path: Path) -> N
 def test_open_store_rejects(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         open_store(url)
+
+
+class TestTemporalContract(TemporalContract):
+    """The temporal part of the contract, once per backend."""

@@ -21,6 +21,7 @@ from benchmarks.suite.scenarios import (
     build_update,
     no_spec,
 )
+from benchmarks.suite.temporal import build_temporal
 
 #: 5.7.5 to 5.7.12: the discovery requests timed after a write
 DISCOVERY = (
@@ -93,6 +94,23 @@ def build_scenarios(dataset_sizes: Sequence[int], *, subscriptions: int = 10_000
                 f"discovery-{name}-{label(size)}", f"GET {path} after a write, {size:,} entities",
                 no_spec, kind="probe", unit="ms", dataset=size, settings={"path": path},
                 target=Target(max_p50_ms=20, text="p50 < 20 ms")))
+    readings = 8640 if max(dataset_sizes, default=0) >= 1000 else 360
+    day = f"100 lampposts x {readings:,} pm10 readings"
+    scenarios += [
+        Scenario("temporal-lastn", f"GET /temporal/entities/{{id}}?lastN=100, {day}",
+                 build_temporal("lastn", readings),
+                 target=Target(2000, text=">= 2,000 req/s")),
+        Scenario("temporal-hourly-one", f"one lamppost's day as hourly avg,max, {day}",
+                 build_temporal("hourly-one", readings),
+                 target=Target(300, text=">= 300 req/s")),
+        Scenario("temporal-hourly-all", f"the 100 lampposts' day as hourly avg, {day}",
+                 build_temporal("hourly-all", readings), connections=2, min_duration=3.0,
+                 target=Target(max_p50_ms=250, text="p50 < 250 ms")),
+        Scenario("temporal-ingest", "PATCH /entities/{id}/attrs pm10 of 100 lampposts "
+                 "(history as the broker is started: compare with --broker-arg=--temporal "
+                 "--broker-arg=off)", build_temporal("ingest", readings),
+                 target=Target(text="history on >= 75% of off")),
+    ]
     scenarios.append(Scenario(
         "notifications", "PATCH at 50% of update saturation; subscription notifies a local "
         "receiver; latency from PATCH sent to notification received",

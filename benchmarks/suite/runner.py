@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--million", action="store_true",
                         help="a store of 1,000,000 entities: restart time and RSS (long)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument("--broker-arg", action="append", default=[], metavar="ARG",
+                        help="an option for the broker started (repeatable), e.g. "
+                        "--broker-arg=--temporal --broker-arg=off")
     return parser
 
 
@@ -156,7 +159,8 @@ class Bench:
             self.base_url = f"http://127.0.0.1:{port}"
             self.broker = servers.start_group(
                 "broker",
-                servers.broker_commands(port, store, self.args.workers, self.server_cpus),
+                servers.broker_commands(port, store, self.args.workers, self.server_cpus,
+                                        self.args.broker_arg),
                 self.base_url, self.workdir / "broker.log")
         await servers.wait_ready(self.broker, self.base_url + "/version")
         await servers.wait_ready(self.baseline, self.baseline_url + "/")
@@ -372,6 +376,8 @@ class Bench:
         async with aiohttp.ClientSession(timeout=timeout) as session:
             loader = DatasetLoader(self.base_url)
             ctx = BenchContext(self.base_url, self.run_id, session, loader, pool=self.plan.pool)
+            if self.broker is not None and not self.args.store:
+                ctx.store_file = self.workdir / "broker.db"
             for scenario in self.plan.scenarios:
                 if self.broker is not None:
                     try:

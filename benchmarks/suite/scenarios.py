@@ -51,6 +51,7 @@ class BenchContext:
     streetlight_link: str | None = None
     notes: list[str] = field(default_factory=list)
     rates: dict[str, float] = field(default_factory=dict)  # name -> closed-loop req/s
+    store_file: Path | None = None  # the embedded store's file, when the run started it
 
     async def upsert(self, entities: Sequence[dict[str, Any]],
                      headers: dict[str, str] | None = None) -> None:

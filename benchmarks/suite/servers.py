@@ -147,14 +147,14 @@ def start_group(
 
 
 def broker_commands(
-    port: int, store: str, workers: int, cpus: str | None
+    port: int, store: str, workers: int, cpus: str | None, extra: Sequence[str] = ()
 ) -> list[list[str]]:
     """The ``python -m broker`` command of each worker.
 
     Several workers share the port through SO_REUSEPORT (the broker's ``--reuse-port``).
     """
     command = [sys.executable, "-m", "broker", "--host", "127.0.0.1", "--port", str(port),
-               "--store", store, "--log-level", "WARNING"]
+               "--store", store, "--log-level", "WARNING", *extra]
     if workers > 1:
         command += ["--reuse-port", "true"]
     return [pinned(command, cpus) for _ in range(workers)]

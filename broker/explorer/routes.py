@@ -29,7 +29,8 @@ from broker.explorer.live import LiveFeeds
 from broker.http import json_response
 from broker.state import BROKER, Broker, broker_of
 from ngsi_ld.changes import ChangeEvent
-from ngsi_ld.errors import BadRequestData, NonexistentTenant, ResourceNotFound
+from ngsi_ld.errors import NonexistentTenant, ResourceNotFound
+from ngsi_ld.headers import tenant_name
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.representation import render_entity
 
@@ -41,7 +42,6 @@ FEEDS = web.AppKey("explorer_feeds", LiveFeeds)
 ASSETS = web.AppKey("explorer_assets", dict[str, Path])
 #: entities rendered between two yields to the event loop (other requests go on)
 RENDER_SLICE = 200
-_TENANT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 
 async def page(request: web.Request) -> web.StreamResponse:
@@ -67,9 +67,8 @@ async def tenants(request: web.Request) -> web.Response:
 
 
 async def _tenant(broker: Broker, request: web.Request) -> str:
-    tenant = request.query.get("tenant", "")
-    if tenant and (len(tenant) > 50 or not set(tenant) <= _TENANT_CHARS):
-        raise BadRequestData(f"invalid tenant name {tenant!r}")
+    # the rule of the NGSILD-Tenant header (6.3.14): names compare lower-cased
+    tenant = tenant_name(request.query.get("tenant"), None, broker.settings.multi_tenancy)
     if tenant and not await broker.store.tenant_exists(tenant):
         raise NonexistentTenant(f"tenant {tenant!r} does not exist")
     return tenant

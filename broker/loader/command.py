@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--store", help="store URL to write into directly "
                         "(sqlite:PATH, mongodb://...): no broker needed")
     parser.add_argument("--tenant", default="", help="NGSI-LD tenant (default: the default one)")
+    parser.add_argument("--token", default=os.environ.get("NGSI_LD_TOKEN", ""),
+                        help="bearer token or API key for a broker with --auth on "
+                        "(default: the NGSI_LD_TOKEN environment variable)")
     parser.add_argument("--batch-size", type=int, default=1000,
                         help="entities per batch upsert (default 1000)")
     parser.add_argument("--update", action="store_true",
@@ -205,8 +209,8 @@ def make_sink(args: argparse.Namespace) -> tuple[Sink, str]:
         return (StoreSink(args.store, tenant=args.tenant, mode=mode, schemas=schemas,
                           preload_dir=preload), f"{args.store}#{args.tenant}")
     url = args.url or "http://localhost:1026"
-    return (HttpSink(url, tenant=args.tenant, mode=mode, schemas=schemas, preload_dir=preload),
-            f"{url}#{args.tenant}")
+    return (HttpSink(url, tenant=args.tenant, mode=mode, schemas=schemas, preload_dir=preload,
+                     token=args.token), f"{url}#{args.tenant}")
 
 
 def main(argv: Sequence[str] | None = None, out: IO[str] = sys.stdout,

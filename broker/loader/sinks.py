@@ -152,9 +152,11 @@ class HttpSink:
 
     def __init__(self, url: str, *, tenant: str = "", mode: str = "replace",
                  schemas: ModelSchemas | None = None, preload_dir: str = "",
-                 timeout: float = 120.0) -> None:
+                 timeout: float = 120.0, token: str = "") -> None:
         self.url = url.rstrip("/") + UPSERT + ("?options=update" if mode == "update" else "")
         self.headers = {"NGSILD-Tenant": tenant} if tenant else {}
+        if token:  # a broker with --auth on: a bearer token or an API key (docs/security.md)
+            self.headers["Authorization"] = f"Bearer {token}"
         self.schemas = schemas
         self.expander = Expander(MemoryStore(), preload_dir) if schemas else None
         self.timeout = aiohttp.ClientTimeout(total=timeout)

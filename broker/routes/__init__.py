@@ -20,6 +20,7 @@ from broker.routes import (
     source_identity,
     subscriptions,
     system,
+    temporal,
     unsupported,
 )
 
@@ -41,4 +42,5 @@ def setup(app: web.Application) -> None:
     entitymaps.setup(app)
     remote_notify.setup(app)
     source_identity.setup(app)
+    temporal.setup(app)
     unsupported.setup(app)  # last: only what the others left unrouted

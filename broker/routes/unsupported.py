@@ -18,16 +18,6 @@ PREFIX = "/ngsi-ld/v1"
 
 #: part of the API -> its operations (method, path under /ngsi-ld/v1)
 PARTS: dict[str, tuple[tuple[str, str], ...]] = {
-    # 5.6.11 to 5.6.16, 5.7.3 and 5.7.4: temporal evolution of entities
-    "the temporal API": (
-        ("GET", "/temporal/entities"), ("POST", "/temporal/entities"),
-        ("GET", "/temporal/entities/{entityId}"), ("DELETE", "/temporal/entities/{entityId}"),
-        ("POST", "/temporal/entities/{entityId}/attrs"),
-        ("DELETE", "/temporal/entities/{entityId}/attrs/{attrId}"),
-        ("PATCH", "/temporal/entities/{entityId}/attrs/{attrId}/{instanceId}"),
-        ("DELETE", "/temporal/entities/{entityId}/attrs/{attrId}/{instanceId}"),
-        ("POST", "/temporal/entityOperations/query"),
-    ),
 }
 
 

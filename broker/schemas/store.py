@@ -28,9 +28,11 @@ from storage.base import (
     Entity,
     Mutation,
     Outcome,
+    Recorder,
     Store,
     TypeSummary,
 )
+from storage.temporal import TemporalHistory
 from storage.versioned import Versioned, Wanted, versioned
 
 #: violations listed in the ``detail`` text (all of them are in ``violations``)
@@ -84,15 +86,21 @@ class ValidatingStore(Store):
         return getattr(self.inner, name)
 
     # -- writes: checked ---------------------------------------------------------------
-    async def modify(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
+    async def modify(self, tenant: str, entity_id: str, mutation: Mutation, *,
+                     record: Recorder | None = None) -> Change:
         check = checked(self.schemas, entity_id, mutation)
-        return await self.inner.modify(tenant, entity_id, check)
+        return await self.inner.modify(tenant, entity_id, check, record=record)
 
     async def modify_many(
-        self, tenant: str, mutations: Sequence[tuple[str, Mutation]]
+        self, tenant: str, mutations: Sequence[tuple[str, Mutation]], *,
+        record: Recorder | None = None,
     ) -> list[Outcome]:
         wrapped = [(eid, checked(self.schemas, eid, m)) for eid, m in mutations]
-        return await self.inner.modify_many(tenant, wrapped)
+        return await self.inner.modify_many(tenant, wrapped, record=record)
+
+    @property
+    def history(self) -> TemporalHistory | None:
+        return self.inner.history
 
     # -- everything else: passed through --------------------------------------------------
     async def open(self) -> None:

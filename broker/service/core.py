@@ -35,8 +35,11 @@ from broker.service.registry import Registrations
 from ngsi_ld import snapshots
 from ngsi_ld.errors import BadRequestData, NonexistentTenant, ResourceNotFound
 from ngsi_ld.headers import tenant_name
-from ngsi_ld.model import Change, Mutation
-from storage.base import Outcome, Store
+from ngsi_ld.model import Change, Entity, Mutation
+from ngsi_ld.temporal import History, InstanceIds, history_of_write
+from ngsi_ld.timeutil import now_iso
+from storage.base import Outcome, Recorder, Store
+from storage.temporal import TemporalHistory
 
 __all__ = ["Call", "Service"]
 
@@ -70,6 +73,25 @@ class Service:
         self.started = time.time()
         self._listeners: list[CommitListener] = []
         self._tenants: set[str] = set()
+
+    # -- the temporal history (docs/temporal.md) -----------------------------------------
+    @property
+    def history(self) -> TemporalHistory | None:
+        """The store's temporal history when ``--temporal`` is on, else None."""
+        return self.store.history if self.settings.temporal else None
+
+    def recorder(self) -> Recorder | None:
+        """What every write records (4.5.6 to 4.5.8), at the time of the commit; None
+        when no history is kept."""
+        if self.history is None:
+            return None
+        now = now_iso()
+
+        def record(before: Entity | None, after: Entity | None,
+                   new_id: InstanceIds) -> History | None:
+            return history_of_write(before, after, now, new_id)
+
+        return record
 
     # the caches tests and tools look at
     @property
@@ -129,14 +151,18 @@ class Service:
             listener(tenant, change)
 
     async def commit(self, tenant: str, entity_id: str, mutation: Mutation, *,
-                     store: Store | None = None) -> Change:
-        """Write one entity through the store (atomically) and publish its change.
+                     store: Store | None = None, record: bool = True) -> Change:
+        """Write one entity through the store (atomically) with its history, and publish
+        its change.
 
         ``store``: another store to write through than the service's, the
         unvalidated one for the broker's own removals (4.22: what expires is
-        removed whatever a model schema requires).
+        removed whatever a model schema requires).  ``record``: False for a write
+        whose history is already recorded (the temporal API's).
         """
-        change = await (store or self.store).modify(tenant, entity_id, mutation)
+        recorder = self.recorder() if record else None
+        change = await (store or self.store).modify(tenant, entity_id, mutation,
+                                                    record=recorder)
         self.publish(tenant, change)
         return change
 
@@ -144,7 +170,9 @@ class Service:
         self, tenant: str, mutations: Sequence[tuple[str, Mutation]]
     ) -> list[Outcome]:
         """Write several entities (each whole or not at all); publish every change made."""
-        outcomes = await self.store.modify_many(tenant, mutations) if mutations else []
+        if not mutations:
+            return []
+        outcomes = await self.store.modify_many(tenant, mutations, record=self.recorder())
         for outcome in outcomes:
             if outcome.change is not None:
                 self.publish(tenant, outcome.change)

@@ -30,12 +30,13 @@ from broker.service.linked import render_entities
 from broker.service.ports import LOCAL, Plan
 from broker.service.reply import Reply, empty, json_reply
 from ngsi_ld import attribute_ops, operations
-from ngsi_ld.attributes import is_iri, parse_attribute
+from ngsi_ld.attributes import parse_attribute
 from ngsi_ld.bodies import GEO_JSON, JSON, LD_JSON, Body
 from ngsi_ld.entity import parse_entity, parse_fragment
 from ngsi_ld.errors import BadRequestData, InvalidRequest, NgsiLdError, ResourceNotFound
 from ngsi_ld.federation import LOCAL as LOCAL_SOURCE
 from ngsi_ld.headers import negotiate, parse_link_context
+from ngsi_ld.identifiers import is_entity_id
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity, Instance, Mutation
 from ngsi_ld.operations import KEEPS_CURRENT, keeps_current
@@ -60,7 +61,7 @@ WRITE_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "
 
 def check_entity_id(entity_id: str) -> str:
     """``entity_id`` if it is an absolute URI (clause 4.5.2), else BadRequestData."""
-    if not is_iri(entity_id):
+    if not is_entity_id(entity_id):
         raise BadRequestData(f"entity id {entity_id!r} is not an absolute URI")
     return entity_id
 

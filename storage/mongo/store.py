@@ -34,12 +34,14 @@ from ..base import (
     Entity,
     Mutation,
     Outcome,
+    Recorder,
     Store,
 )
 from ..helpers import check_page
 from .batch import run_batch
 from .discovery import DiscoveryMixin
 from .filters import compile_query
+from .history import MongoHistory
 from .records import (
     ENTITIES,
     TENANTS,
@@ -94,6 +96,23 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
         self._tenants: set[str] = {DEFAULT_TENANT}
         self._locks = KeyLocks()
         self._reconnect: asyncio.Task[None] | None = None
+        self._history = MongoHistory(self._coll, self._every_tenant)
+
+    @property
+    def history(self) -> MongoHistory:
+        """The temporal history, in the tenant databases (storage/mongo/history.py)."""
+        return self._history
+
+    async def _every_tenant(self) -> list[str]:
+        return [DEFAULT_TENANT, *await self.list_tenants()]
+
+    async def _record(self, tenant: str, change: Change, record: Recorder | None) -> None:
+        # right after the conditional write, not in its transaction: a standalone
+        # server has none (docs/temporal.md 3.1)
+        if record is not None and (change.before is not None or change.after is not None):
+            history = record(change.before, change.after, self._history.new_instance_id)
+            if history is not None:
+                await self._history.record(tenant, history)
 
     # -- life cycle ------------------------------------------------------------------
     @property
@@ -231,10 +250,16 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
             doc = await self._coll(tenant, ENTITIES).find_one({"_id": entity_id})
         return None if doc is None else from_document(doc)
 
-    async def modify(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
-        """Apply ``mutation`` atomically (conditional write on ``version``, retried)."""
+    async def modify(self, tenant: str, entity_id: str, mutation: Mutation, *,
+                     record: Recorder | None = None) -> Change:
+        """Apply ``mutation`` atomically (conditional write on ``version``, retried).
+
+        ``record``: the write's history, written right after it.
+        """
         async with self._locks.hold([(tenant, entity_id)]):
-            return await self.modify_unlocked(tenant, entity_id, mutation)
+            change = await self.modify_unlocked(tenant, entity_id, mutation)
+            await self._record(tenant, change, record)
+            return change
 
     async def modify_unlocked(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
         """:meth:`modify` for a caller that holds the entity's lock."""
@@ -280,13 +305,19 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
         return True
 
     async def modify_many(
-        self, tenant: str, mutations: Sequence[tuple[str, Mutation]]
+        self, tenant: str, mutations: Sequence[tuple[str, Mutation]], *,
+        record: Recorder | None = None,
     ) -> list[Outcome]:
         """Each mutation whole or not at all; one ``bulk_write(ordered=False)`` (mongo_batch)."""
         if not mutations:
             return []
         async with self._locks.hold({(tenant, entity_id) for entity_id, _ in mutations}):
-            return await run_batch(self, tenant, self._coll(tenant, ENTITIES), list(mutations))
+            outcomes = await run_batch(self, tenant, self._coll(tenant, ENTITIES),
+                                       list(mutations))
+            for outcome in outcomes:
+                if outcome.change is not None:
+                    await self._record(tenant, outcome.change, record)
+            return outcomes
 
     # -- transient entities (clause 4.22) ------------------------------------------------
     async def due_expiries(self, now: int, limit: int) -> list[tuple[str, str]]:

@@ -41,6 +41,7 @@ from ..base import (
     Entity,
     Mutation,
     Outcome,
+    Recorder,
     Store,
 )
 from ..helpers import as_ngsi_error, check_page
@@ -48,6 +49,7 @@ from ..sharing import CONTEXT, ENTITY, RECORD, FeedItem
 from ..versioned import Versioned, Wanted
 from . import feed, sql
 from .execute import run_query, run_query_versioned
+from .history import SqliteHistory
 from .index import distinct_keys
 from .threads import Worker
 from .wal import WalIndexView
@@ -69,6 +71,12 @@ class SqliteStore(Store):
         self._wal_index = WalIndexView(self.path)
         # Set by share(): changes are also appended to the feed (see sqlite_feed).
         self._origin: str | None = None
+        self._history = SqliteHistory(self._read, self._write)
+
+    @property
+    def history(self) -> SqliteHistory:
+        """The temporal history, in the same file (docs/temporal.md 3.3)."""
+        return self._history
 
     @property
     def commit_count(self) -> int:
@@ -87,6 +95,7 @@ class SqliteStore(Store):
             return
         try:
             await self._writer.start()
+            await self._writer.submit(self._history.open)
             if self._origin is not None:
                 await self._writer.submit(feed.create_tables)
             await self._readers.start()
@@ -150,7 +159,7 @@ class SqliteStore(Store):
 
     def _apply(
         self, conn: sqlite3.Connection, tenant: str, entity_id: str, mutation: Mutation,
-        prefetched: dict[str, bytes | None] | None = None,
+        prefetched: dict[str, bytes | None] | None = None, record: Recorder | None = None,
     ) -> Change:
         # Runs on the writer thread, inside the job's SAVEPOINT.  ``prefetched``:
         # stored documents read for a whole batch, each used once.
@@ -168,6 +177,12 @@ class SqliteStore(Store):
         if after is not None:
             sql.insert_tenant(conn, tenant)  # storing an entity makes its tenant exist
         sql.write_entity(conn, tenant, entity_id, before, after)
+        if record is not None:  # the write's history, in its transaction (temporal.md 3.1)
+            if self._origin is not None:  # processes sharing the file number instances too
+                self._history.sync(conn)
+            history = record(before, after, self._history.new_instance_id)
+            if history is not None:
+                self._history.record(conn, tenant, history)
         if self._origin is not None and (before is not None or after is not None):
             feed.append(conn, self._origin, tenant, ENTITY, entity_id, before=doc,
                         after=None if after is None else orjson.dumps(after))
@@ -181,15 +196,18 @@ class SqliteStore(Store):
         """When the first part of any entity expires (ms), or None."""
         return await self._read(sql.next_expiry)
 
-    async def modify(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
+    async def modify(self, tenant: str, entity_id: str, mutation: Mutation, *,
+                     record: Recorder | None = None) -> Change:
         """Apply ``mutation`` to one entity atomically; what it raises propagates."""
-        change = await self._write(lambda conn: self._apply(conn, tenant, entity_id, mutation))
+        change = await self._write(
+            lambda conn: self._apply(conn, tenant, entity_id, mutation, record=record))
         if change.after is not None:
             self._known_tenants.add(tenant)
         return change
 
     async def modify_many(
-        self, tenant: str, mutations: Sequence[tuple[str, Mutation]]
+        self, tenant: str, mutations: Sequence[tuple[str, Mutation]], *,
+        record: Recorder | None = None,
     ) -> list[Outcome]:
         """Apply each mutation in order in one transaction, each whole or not at all."""
         items = list(mutations)
@@ -205,7 +223,8 @@ class SqliteStore(Store):
                 # first write.
                 docs = sql.read_docs(conn, tenant, once)
                 outcomes = [
-                    Outcome(entity_id, change=self._apply(conn, tenant, entity_id, m, docs))
+                    Outcome(entity_id,
+                            change=self._apply(conn, tenant, entity_id, m, docs, record))
                     for entity_id, m in items
                 ]
             except sqlite3.Error:
@@ -221,7 +240,7 @@ class SqliteStore(Store):
             for entity_id, mutation in items:
                 conn.execute("SAVEPOINT item")
                 try:
-                    change = self._apply(conn, tenant, entity_id, mutation)
+                    change = self._apply(conn, tenant, entity_id, mutation, record=record)
                 except sqlite3.Error:
                     raise
                 except Exception as exc:

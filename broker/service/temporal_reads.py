@@ -1,0 +1,335 @@
+"""Clauses 5.7.3 and 5.7.4 of ETSI GS CIM 009 v1.9.1: reading the temporal evolution.
+
+Retrieve (GET /temporal/entities/{id}), Query by GET and by POST
+(/temporal/entityOperations/query).  Every one runs the same steps
+(docs/temporal.md 3.5):
+
+1. the parameters: the temporal query (4.11), the representation (6.3.12), the
+   entity selectors of Query Entities and the projections (4.21);
+2. the Entities, from the store's Entity records (an Entity deleted from the
+   current state keeps its history), ids, idPattern and types matched here;
+3. their instances, the store cutting each series to what one answer can hold
+   when no filter needs more; q, geo-queries and scopeQ on the windowed instances
+   (5.7.4.4, :func:`ngsi_ld.temporal.select_entity`);
+4. the aggregation by the store when it can (SQL GROUP BY), else by
+   :func:`ngsi_ld.temporal.aggregate`; otherwise the instance limit and
+   Content-Range of 6.3.10 (:func:`ngsi_ld.temporal.paginate`);
+5. the representation (:func:`ngsi_ld.temporal.render_temporal`), compacted by the
+   request's @context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from broker.service.answers import entity_reply
+from broker.service.core import Call, Service
+from broker.service.entities import check_entity_id
+from broker.service.queries import RESULTS_COUNT, query_of
+from broker.service.reply import Reply
+from broker.service.temporal import history_of
+from ngsi_ld.bodies import JSON, LD_JSON, Body
+from ngsi_ld.errors import BadRequestData, ResourceNotFound
+from ngsi_ld.headers import negotiate, parse_link_context
+from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.paging import page_of
+from ngsi_ld.params import Params, comma_list, flag
+from ngsi_ld.projection import Projection
+from ngsi_ld.query import EntityQuery, matches
+from ngsi_ld.query.body import post_queries
+from ngsi_ld.query.linked import linked_depth
+from ngsi_ld.query.selectors import resolve, type_selector
+from ngsi_ld.temporal import (
+    SCOPE,
+    AggregatedSeries,
+    EntityRecord,
+    Instance,
+    TemporalEntity,
+    TemporalOptions,
+    TemporalQuery,
+    aggregate,
+    check_projection,
+    instance_limit,
+    paginate,
+    parse_temporal_options,
+    parse_temporal_order,
+    parse_temporal_post,
+    parse_temporal_query,
+    render_temporal,
+    select_entity,
+    to_micros,
+)
+from ngsi_ld.temporal.body import SIMPLIFIED_MEMBERS
+from ngsi_ld.temporal.window import Series
+from ngsi_ld.timeutil import now_iso
+from ngsi_ld.view import expanded_names, projection
+from storage.temporal import TemporalHistory
+
+__all__ = ["query_temporal", "query_temporal_post", "retrieve_temporal"]
+
+MEDIA = (JSON, LD_JSON)
+
+
+@dataclass(slots=True)
+class _Read:
+    """One temporal read, parsed: what to select and how to represent it."""
+
+    query: TemporalQuery
+    options: TemporalOptions
+    selectors: Sequence[EntityQuery]
+    attrs: list[str] | None
+    dataset_ids: list[str] | None
+    lang: str | None
+    pick: frozenset[str] | None
+    omit: frozenset[str] | None
+
+    def check(self) -> _Read:
+        """5.7.4.4: a temporal query has no Linked Entity retrieval, so no q term on a
+        Linked Entity's attributes (ETSI 5741_01_03)."""
+        for selector in self.selectors:
+            if selector.q is not None and linked_depth(selector.q):
+                raise BadRequestData("a temporal query cannot filter on Linked Entity "
+                                     "attributes (5.7.4.4)")
+        return self
+
+    @property
+    def filtered(self) -> bool:
+        """True when instances decide which Entities are selected (q, geo, scopeQ)."""
+        return any(s.q is not None or s.geo_q is not None or s.scope_q is not None
+                   for s in self.selectors)
+
+
+def _plain(params: Params) -> dict[str, str]:
+    return {name: value for name, value in params.items()}
+
+
+def _names(ctx: ActiveContext, projected: Projection | None) -> frozenset[str] | None:
+    if projected is None:
+        return None
+    return frozenset(n if n in ("id", "type", "scope") else ctx.expand_term(n)
+                     for n in projected.names)
+
+
+def _representation(params: Params, ctx: ActiveContext, query: TemporalQuery,
+                    options: TemporalOptions,
+                    selectors: Sequence[EntityQuery]) -> _Read:
+    attrs = comma_list(params, "attrs")
+    pick, omit = projection(params, "pick"), projection(params, "omit")
+    check_projection(attrs, pick, omit)
+    names = expanded_names(ctx, attrs)
+    return _Read(query, options, selectors, None if names is None else sorted(names),
+                 comma_list(params, "datasetId"), params.get("lang"),
+                 _names(ctx, pick), _names(ctx, omit))
+
+
+async def _context(service: Service, call: Call) -> tuple[str, Any, ActiveContext]:
+    media = negotiate(call.accept, MEDIA)
+    client_context = parse_link_context(call.link)
+    return media, client_context, await service.resolver.active(client_context)
+
+
+# 5.7.3 Retrieve Temporal Evolution of an Entity
+async def retrieve_temporal(service: Service, call: Call, entity_id: str) -> Reply:
+    history = history_of(service)
+    check_entity_id(entity_id)
+    media, client_context, ctx = await _context(service, call)
+    params = call.params
+    plain = _plain(params)
+    query, options = parse_temporal_query(plain), parse_temporal_options(plain)
+    selector = resolve(ctx, EntityQuery(ids=[entity_id],
+                                        type_expr=type_selector(params.get("type"))))
+    read = _representation(params, ctx, query, options, [selector])
+    tenant = await service.tenant(call, read=True)
+    records = await _records(history, tenant, read.selectors)
+    if not records:
+        raise ResourceNotFound(f"temporal entity {entity_id} not found")
+    found = await _select(service, history, tenant, records, read)
+    if not found:
+        raise ResourceNotFound(f"temporal entity {entity_id} has none of the attributes asked")
+    data, headers, status = _answer(service, ctx, read, found)
+    if not data[0]:
+        # 4.21 and 5.7.3.4: pick and omit left nothing of the Entity (ETSI 020_23)
+        raise ResourceNotFound(f"pick and omit leave nothing of temporal entity {entity_id}")
+    return await entity_reply(service, data[0], media, client_context, status, headers)
+
+
+# 5.7.4 Query Temporal Evolution of Entities (GET)
+async def query_temporal(service: Service, call: Call) -> Reply:
+    history = history_of(service)
+    media, client_context, ctx = await _context(service, call)
+    params = call.params
+    plain = _plain(params)
+    query = parse_temporal_query(plain, required=True)
+    options = parse_temporal_options(plain)
+    selector = query_of(service, params, ctx)
+    read = _representation(params, ctx, query, options, [selector])
+    return await _query(service, history, call, ctx, media, client_context, read.check())
+
+
+# 5.7.4 Query Temporal Evolution of Entities (POST /temporal/entityOperations/query)
+async def query_temporal_post(service: Service, call: Call, body: Body) -> Reply:
+    history = history_of(service)
+    media, client_context, ctx = await _context(service, call)
+    data = body.data
+    if not isinstance(data, dict):
+        raise BadRequestData("the body must be a Query object")
+    query, options = parse_temporal_post(data, _plain(call.params))
+    core = {k: v for k, v in data.items() if k not in ("temporalQ", "aggrParams", "@context")}
+    selectors, view = post_queries(core, ctx.expand_term, service.caches.parsers)
+    pick, omit = view.get("pick"), view.get("omit")
+    attrs = view.get("attrs")
+    check_projection(attrs, pick, omit)
+    names = expanded_names(ctx, attrs)
+    read = _Read(query, options, [resolve(ctx, s) for s in selectors],
+                 None if names is None else sorted(names), view.get("datasetId"),
+                 view.get("lang"), _names(ctx, pick), _names(ctx, omit))
+    return await _query(service, history, call, ctx, media, client_context, read.check())
+
+
+async def _query(service: Service, history: TemporalHistory, call: Call, ctx: ActiveContext,
+                 media: str, client_context: Any, read: _Read) -> Reply:
+    params = call.params
+    count = flag(params, "count") or "count" in (params.get("options") or "").split(",")
+    offset, limit = page_of(params, count, service.settings.default_page_size,
+                            service.settings.max_page_size)
+    order = params.get("orderBy")
+    descending = parse_temporal_order(order) if order is not None else False
+    tenant = await service.tenant(call, read=True)
+    # an Entity deleted from the current state keeps its evolution, retrieved by id
+    # (5.7.3, ETSI 422_07_03), but a query selects the Entities that exist (see
+    # docs/temporal.md, phase 2 readings)
+    records = [r for r in await _records(history, tenant, read.selectors)
+               if r.deleted_at is None]
+    if descending:
+        records.reverse()
+    # 5.7.4.4: an Entity without instances in the window is not part of the answer
+    # (ETSI 021_13): which ones are is only known after reading them, then paged
+    found = await _select(service, history, tenant, records, read, in_window=True)
+    total = len(found)
+    found = found[offset:offset + limit]
+    data, headers, status = _answer(service, ctx, read, found)
+    if count:
+        headers[RESULTS_COUNT] = str(total)
+    return await entity_reply(service, data, media, client_context, status, headers)
+
+
+async def _records(history: TemporalHistory, tenant: str,
+                   selectors: Sequence[EntityQuery]) -> list[EntityRecord]:
+    """The Entity records any selector selects by id, idPattern and type, by id."""
+    chosen: dict[str, EntityRecord] = {}
+    for selector in selectors:
+        bare = EntityQuery(ids=selector.ids, id_pattern=selector.id_pattern,
+                           type_expr=selector.type_expr)
+        for record in await history.temporal_entities(tenant, ids=selector.ids):
+            entity = {"id": record.entity_id, "type": list(record.types), "attrs": {}}
+            if record.entity_id not in chosen and matches(entity, bare):
+                chosen[record.entity_id] = record
+    return [chosen[k] for k in sorted(chosen)]
+
+
+@dataclass(slots=True)
+class _Found:
+    record: EntityRecord
+    series: Series
+    aggregated: dict[str, list[AggregatedSeries]] | None = None
+
+
+def _in_datasets(inst: Instance, dataset_ids: list[str] | None) -> bool:
+    if dataset_ids is None or inst.attribute == SCOPE:
+        return True
+    return (inst.dataset_id or "@none") in dataset_ids
+
+
+async def _select(service: Service, history: TemporalHistory, tenant: str,
+                  records: list[EntityRecord], read: _Read, *,
+                  in_window: bool = False) -> list[_Found]:
+    """The Entities of ``records`` the read selects, with their instances or aggregation;
+    ``in_window``: only those with instances in the window."""
+    if not records:
+        return []
+    ids = [r.entity_id for r in records]
+    query, aggregation = read.query, read.options.aggregation
+    if aggregation is not None and not read.filtered and read.dataset_ids is None:
+        stored = await history.aggregate_history(tenant, ids, read.attrs, query, aggregation)
+        if stored is not None:
+            return [_Found(r, {}, _shown(stored.get(r.entity_id, {}), read))
+                    for r in records
+                    if not (in_window or read.attrs is not None) or stored.get(r.entity_id)]
+    per_series = None
+    if aggregation is None and not read.filtered:
+        per_series = instance_limit(query, service.settings.temporal_instance_limit)[0] + 1
+    instances = await history.read_history(tenant, ids, read.attrs, query, per_series)
+    now = to_micros(now_iso())
+    found = []
+    for record in records:
+        mine = [i for i in instances.get(record.entity_id, ())
+                if _in_datasets(i, read.dataset_ids)]
+        series: Series | None = None
+        for selector in read.selectors:
+            series = select_entity(record.entity_id, record.types, mine, query, q=selector.q,
+                                   geo_q=selector.geo_q, scope_q=selector.scope_q,
+                                   dataset_ids=selector.dataset_ids, now=now)
+            if series is not None:
+                break
+        if series is None:
+            continue
+        if read.attrs is not None:
+            series.pop(SCOPE, None)
+        if not series and (in_window or read.attrs is not None):
+            continue
+        aggregated = None if aggregation is None else _shown(aggregate(series, aggregation,
+                                                                       query), read)
+        found.append(_Found(record, series, aggregated))
+    return found
+
+
+def _shown(aggregated: dict[str, list[AggregatedSeries]],
+           read: _Read) -> dict[str, list[AggregatedSeries]]:
+    if read.attrs is None:
+        return aggregated
+    return {k: v for k, v in aggregated.items() if k != SCOPE}
+
+
+def _answer(service: Service, ctx: ActiveContext, read: _Read,
+            found: list[_Found]) -> tuple[list[dict[str, Any]], dict[str, str], int]:
+    """The representations of ``found``, the Content-Range header and the status."""
+    options = read.options
+    headers: dict[str, str] = {}
+    status = 200
+    kinds: list[dict[str, str]] = [
+        {name: insts[0].kind for name, insts in f.series.items() if insts} for f in found]
+    if options.aggregation is None:
+        page = paginate([f.series for f in found], read.query,
+                        service.settings.temporal_instance_limit)
+        for f, series in zip(found, page.entities, strict=True):
+            f.series = series
+        if page.content_range is not None:
+            headers["Content-Range"] = page.content_range.header()
+            status = 206
+    data = []
+    for f, kind_of in zip(found, kinds, strict=True):
+        record = f.record
+        entity = TemporalEntity(record.entity_id, record.types, f.series, record.created_at,
+                                record.modified_at, record.deleted_at)
+        rendered = render_temporal(
+            entity, fmt=options.format, timeproperty=read.query.timeproperty,
+            sys_attrs=options.sys_attrs, lang=read.lang, compact=ctx.compact_iri,
+            pick=read.pick, omit=read.omit, aggregated=f.aggregated)
+        if options.format == "temporalValues":
+            _emptied(rendered, f.series, kind_of, ctx)
+        data.append(rendered)
+    return data, headers, status
+
+
+def _emptied(rendered: dict[str, Any], series: Series, kind_of: dict[str, str],
+             ctx: ActiveContext) -> None:
+    """4.5.9: an Attribute the page cut to nothing is still a simplified Attribute, with
+    no pairs (ETSI 021_15_07 reads its ``values``)."""
+    for name, kind in kind_of.items():
+        if name == SCOPE or series.get(name):
+            continue
+        shown = ctx.compact_iri(name)
+        if rendered.get(shown) == []:
+            rendered[shown] = {"type": kind, SIMPLIFIED_MEMBERS.get(kind, "values"): []}

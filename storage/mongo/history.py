@@ -1,0 +1,327 @@
+"""The temporal history of the MongoDB backend (docs/temporal.md 3.4).
+
+Per tenant database, two collections:
+
+- ``temporal_entities``: the Entity records (``_id`` the entity id, ``types``,
+  ``created``, ``modified``, ``deleted``);
+- ``temporal_instances``: one document per instance: ``_id`` its number (the
+  instanceId is ``urn:ngsi-ld:Instance:<_id>``), ``e``/``a``/``d`` its entity,
+  attribute and datasetId, ``t`` its time in µs (observedAt, else when it was
+  written; ``o`` true when observed), ``at`` the same as a BSON date (what the
+  TTL index of ``--temporal-retention`` reads), ``k`` the kind, ``n`` the value
+  when it is a number (what the aggregation pipeline reads), ``x`` true when the
+  instance is transient, and ``j`` the instance itself as JSON text (values and
+  members may hold keys MongoDB refuses).  A compound index ``(e, a, t)`` serves
+  windows and lastN; time-series collections (MongoDB 5+) are not used yet.
+
+Aggregations are one pipeline: ``$match`` on the window, ``$group`` by series,
+kind and period index ``floor((t - start) / period)``, with ``$sum``, ``$min``,
+``$max`` and ``$stdDevPop``; cases the pipeline cannot say (calendar periods,
+distinctCount, strings...) are left to the service, as on SQLite.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from ngsi_ld.temporal import (
+    SCOPE,
+    AggregatedSeries,
+    Aggregation,
+    EntityRecord,
+    History,
+    Instance,
+    TemporalQuery,
+    to_micros,
+)
+
+from ..temporal import (
+    INSTANCE_PREFIX,
+    AggregatedHistory,
+    TemporalHistory,
+    instance_number,
+    merge_record,
+)
+from .support import faults
+
+__all__ = ["INSTANCES", "RECORDS", "MongoHistory", "aggregation_pipeline", "instance_document"]
+
+RECORDS = "temporal_entities"
+INSTANCES = "temporal_instances"
+NUMERIC_METHODS = frozenset({"totalCount", "sum", "avg", "min", "max", "stddev", "sumsq"})
+_EXACT = 2**53
+
+#: (tenant, collection name) -> the collection
+Collections = Callable[[str, str], Any]
+
+
+def instance_document(entity_id: str, inst: Instance, iid: int) -> dict[str, Any]:
+    """The document of one instance (see the module docstring)."""
+    observed = inst.observed_at is not None
+    times = [inst.observed_at, inst.modified_at, inst.deleted_at, inst.created_at]
+    t = next((to_micros(x) for x in times if x is not None), 0)
+    value = inst.value
+    number = value if (isinstance(value, int | float) and not isinstance(value, bool)
+                       and -_EXACT < value < _EXACT) else None
+    own = {"kind": inst.kind, "value": value, "datasetId": inst.dataset_id,
+           "observedAt": inst.observed_at, "createdAt": inst.created_at,
+           "modifiedAt": inst.modified_at, "deletedAt": inst.deleted_at,
+           "members": dict(inst.members)}
+    return {
+        "_id": iid, "e": entity_id, "a": inst.attribute, "d": inst.dataset_id, "t": t,
+        "o": observed, "at": datetime.fromtimestamp(t / 1e6, UTC), "k": inst.kind,
+        "n": number, "x": inst.expires_at is not None, "del": inst.deleted_at is not None,
+        "j": orjson.dumps(own).decode(),
+    }
+
+
+def _instance(doc: dict[str, Any]) -> Instance:
+    own = orjson.loads(doc["j"])
+    return Instance(doc["a"], f"{INSTANCE_PREFIX}{doc['_id']}", own["kind"], own["value"],
+                    own["datasetId"], own["observedAt"], own["createdAt"], own["modifiedAt"],
+                    own["deletedAt"], own["members"])
+
+
+def _record(doc: dict[str, Any]) -> EntityRecord:
+    return EntityRecord(doc["_id"], tuple(doc.get("types", ())), doc.get("created"),
+                        doc.get("modified"), doc.get("deleted"))
+
+
+def _window(query: TemporalQuery) -> dict[str, Any]:
+    bounds: dict[str, Any] = {}
+    if query.lower is not None:
+        bounds["$gte"] = query.lower
+    if query.upper is not None:
+        bounds["$lt"] = query.upper
+    return {"o": True, **({"t": bounds} if bounds else {})}
+
+
+def aggregation_pipeline(entity_ids: Sequence[str], attributes: Sequence[str] | None,
+                         query: TemporalQuery, aggregation: Aggregation) -> list[dict[str, Any]]:
+    """The pipeline of one aggregation (a fixed period from the window's lower bound)."""
+    assert query.lower is not None
+    start = query.lower
+    period = aggregation.period.boundary(start, 1) - start
+    match: dict[str, Any] = {"e": {"$in": list(entity_ids)}, "del": False, **_window(query)}
+    if attributes is not None:
+        match["a"] = {"$in": [*attributes, SCOPE]}
+    return [
+        {"$match": match},
+        {"$group": {
+            "_id": {"e": "$e", "a": "$a", "d": "$d", "k": "$k",
+                    "p": {"$floor": {"$divide": [{"$subtract": ["$t", start]}, period]}}},
+            "n": {"$sum": 1},
+            "nn": {"$sum": {"$cond": [{"$eq": ["$n", None]}, 0, 1]}},
+            "x": {"$max": "$x"},
+            "s": {"$sum": "$n"}, "mn": {"$min": "$n"}, "mx": {"$max": "$n"},
+            "sq": {"$sum": {"$multiply": ["$n", "$n"]}},
+            "sd": {"$stdDevPop": "$n"},
+        }},
+        {"$sort": {"_id.e": 1, "_id.a": 1, "_id.p": 1}},
+    ]
+
+
+def _result(method: str, row: dict[str, Any]) -> Any:
+    n = row["n"]
+    if method == "totalCount":
+        return n
+    if method == "avg":
+        return float(row["s"]) / n
+    key = {"sum": "s", "min": "mn", "max": "mx", "sumsq": "sq", "stddev": "sd"}[method]
+    return float(row[key])
+
+
+class MongoHistory(TemporalHistory):
+    """Temporal evolutions in the tenant databases (see the module docstring)."""
+
+    def __init__(self, collection: Collections,
+                 tenants: Callable[[], Awaitable[list[str]]]) -> None:
+        self._coll = collection
+        self._tenants = tenants
+        self._ready: set[str] = set()
+        self._ttl: set[tuple[str, int]] = set()
+        # ids unique across processes: microseconds x 1000 + a counter from a random start
+        self._counter = itertools.count(int.from_bytes(os.urandom(2)) % 1000)
+
+    def new_instance_id(self) -> str:
+        micros = time.time_ns() // 1000
+        return f"{INSTANCE_PREFIX}{micros * 1000 + next(self._counter) % 1000}"
+
+    async def _instances(self, tenant: str) -> Any:
+        coll = self._coll(tenant, INSTANCES)
+        if tenant not in self._ready:
+            with faults("index creation"):
+                await coll.create_index([("e", 1), ("a", 1), ("t", -1)])
+            self._ready.add(tenant)
+        return coll
+
+    async def record(self, tenant: str, history: History, *, upserting: bool = False) -> None:
+        """Write what a write or a temporal POST records."""
+        records = self._coll(tenant, RECORDS)
+        entity_id = history.entity.entity_id
+        with faults("history write"):
+            stored = await records.find_one({"_id": entity_id})
+            merged = merge_record(None if stored is None else _record(stored), history.entity)
+            await records.replace_one({"_id": entity_id}, {
+                "_id": entity_id, "types": list(merged.types), "created": merged.created_at,
+                "modified": merged.modified_at, "deleted": merged.deleted_at}, upsert=True)
+            coll = await self._instances(tenant)
+            docs = []
+            for inst in history.instances:
+                iid = instance_number(inst.instance_id)
+                assert iid is not None, "instanceIds of new instances come from the store"
+                doc = instance_document(entity_id, inst, iid)
+                if upserting and inst.observed_at is not None:
+                    old = await coll.find_one({"e": entity_id, "a": inst.attribute,
+                                               "d": inst.dataset_id, "t": doc["t"], "o": True})
+                    if old is not None:
+                        kept = _instance(old)
+                        doc = instance_document(entity_id, replace(
+                            inst, created_at=kept.created_at or inst.created_at), old["_id"])
+                        await coll.replace_one({"_id": old["_id"]}, doc)
+                        continue
+                docs.append(doc)
+            for doc in docs:
+                await coll.insert_one(doc)
+
+    # -- reads --------------------------------------------------------------------------
+    async def temporal_entities(
+        self, tenant: str, *, ids: Sequence[str] | None = None,
+        types: Sequence[str] | None = None,
+    ) -> list[EntityRecord]:
+        flt: dict[str, Any] = {}
+        if ids is not None:
+            flt["_id"] = {"$in": list(ids)}
+        if types is not None:
+            flt["types"] = {"$in": list(types)}
+        with faults("history read"):
+            docs = await self._coll(tenant, RECORDS).find(flt, sort=[("_id", 1)]).to_list()
+        return [_record(doc) for doc in docs]
+
+    async def read_history(
+        self, tenant: str, entity_ids: Sequence[str], attributes: Sequence[str] | None,
+        query: TemporalQuery, per_series: int | None = None,
+    ) -> dict[str, list[Instance]]:
+        flt: dict[str, Any] = {"e": {"$in": list(entity_ids)}}
+        if attributes is not None:
+            flt["a"] = {"$in": [*attributes, SCOPE]}
+        if query.timeproperty == "observedAt":
+            # the window on observedAt; the Scope whole (its validity starts before it)
+            flt["$or"] = [{"a": SCOPE}, _window(query)]
+        with faults("history read"):
+            docs = await (await self._instances(tenant)).find(flt, sort=[("t", 1)]).to_list()
+        out: dict[str, list[Instance]] = {}
+        for doc in docs:
+            out.setdefault(doc["e"], []).append(_instance(doc))
+        return out
+
+    async def aggregate_history(
+        self, tenant: str, entity_ids: Sequence[str], attributes: Sequence[str] | None,
+        query: TemporalQuery, aggregation: Aggregation,
+    ) -> AggregatedHistory | None:
+        period = aggregation.period
+        if (not entity_ids or query.timeproperty != "observedAt" or query.lower is None
+                or period.is_zero or period.is_calendar
+                or not NUMERIC_METHODS.issuperset(aggregation.methods)):
+            return None
+        pipeline = aggregation_pipeline(entity_ids, attributes, query, aggregation)
+        with faults("history aggregation"):
+            rows = await (await (await self._instances(tenant)).aggregate(pipeline)).to_list()
+        start, step = query.lower, period.boundary(query.lower, 1) - query.lower
+        out: AggregatedHistory = {}
+        series: dict[tuple[Any, ...], AggregatedSeries] = {}
+        for row in rows:
+            key = row["_id"]
+            if row["nn"] != row["n"] or row["x"]:
+                return None  # not numbers only, or transient: the service aggregates
+            ident = (key["e"], key["a"], key["d"], key["k"])
+            found = series.get(ident)
+            if found is None:
+                found = series[ident] = AggregatedSeries(
+                    key["a"], key["k"], key["d"], {m: [] for m in aggregation.methods})
+                out.setdefault(key["e"], {}).setdefault(key["a"], []).append(found)
+            k = int(key["p"])
+            for method in aggregation.methods:
+                found.results[method].append(
+                    (_result(method, row), start + k * step, start + (k + 1) * step))
+        return out
+
+    # -- the temporal API's writes ------------------------------------------------------
+    async def add_history(self, tenant: str, histories: Sequence[History]) -> None:
+        for history in histories:
+            await self.record(tenant, history, upserting=True)
+
+    async def delete_history(self, tenant: str, entity_id: str) -> bool:
+        with faults("history deletion"):
+            done = await self._coll(tenant, RECORDS).delete_one({"_id": entity_id})
+            await (await self._instances(tenant)).delete_many({"e": entity_id})
+        return bool(done.deleted_count)
+
+    async def delete_history_attribute(
+        self, tenant: str, entity_id: str, attribute: str, dataset_id: str | None,
+        delete_all: bool,
+    ) -> int:
+        flt: dict[str, Any] = {"e": entity_id, "a": attribute}
+        if not delete_all:  # 5.6.13: one dataset, the default one without datasetId
+            flt["d"] = None if dataset_id in (None, "@none") else dataset_id
+        with faults("history deletion"):
+            done = await (await self._instances(tenant)).delete_many(flt)
+        return int(done.deleted_count)
+
+    async def history_instance(
+        self, tenant: str, entity_id: str, attribute: str, instance_id: str
+    ) -> Instance | None:
+        iid = instance_number(instance_id)
+        if iid is None:
+            return None
+        with faults("history read"):
+            doc = await (await self._instances(tenant)).find_one(
+                {"_id": iid, "e": entity_id, "a": attribute})
+        return None if doc is None else _instance(doc)
+
+    async def replace_history_instance(self, tenant: str, entity_id: str,
+                                       instance: Instance) -> bool:
+        iid = instance_number(instance.instance_id)
+        if iid is None:
+            return False
+        doc = instance_document(entity_id, instance, iid)
+        with faults("history write"):
+            done = await (await self._instances(tenant)).replace_one(
+                {"_id": iid, "e": entity_id, "a": instance.attribute}, doc)
+        return bool(done.matched_count)
+
+    async def delete_history_instance(
+        self, tenant: str, entity_id: str, attribute: str, instance_id: str
+    ) -> bool:
+        iid = instance_number(instance_id)
+        if iid is None:
+            return False
+        with faults("history deletion"):
+            done = await (await self._instances(tenant)).delete_one(
+                {"_id": iid, "e": entity_id, "a": attribute})
+        return bool(done.deleted_count)
+
+    async def drop_history_before(self, cutoff: int) -> int:
+        # the TTL index lets MongoDB itself drop what falls out of the retention between
+        # two sweeps; the sweep removes what was there before the index
+        # (rounded up, and a second more: nothing at or after the cut-off expires early)
+        keep = max(1, -(-(time.time_ns() // 1000 - cutoff) // 1_000_000) + 1)
+        removed = 0
+        for tenant in await self._tenants():
+            coll = await self._instances(tenant)
+            with faults("history retention"):
+                if (tenant, keep) not in self._ttl:
+                    await coll.create_index([("at", 1)], name="temporal_retention",
+                                            expireAfterSeconds=keep)
+                    self._ttl.add((tenant, keep))
+                done = await coll.delete_many({"t": {"$lt": cutoff}})
+            removed += int(done.deleted_count)
+        return removed

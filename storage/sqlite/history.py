@@ -1,0 +1,193 @@
+"""The temporal history of the embedded store (:class:`SqliteHistory`).
+
+Writes run on the store's writer thread (the entity writes record their history in
+their own SAVEPOINT, :meth:`SqliteHistory.record`), reads on its reader threads;
+the SQL is in :mod:`.history_sql` and :mod:`.history_aggregate`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from ngsi_ld.temporal import (
+    Aggregation,
+    EntityRecord,
+    History,
+    Instance,
+    TemporalQuery,
+)
+
+from ..temporal import INSTANCE_PREFIX, AggregatedHistory, TemporalHistory, instance_number
+from . import history_rollups as rollups
+from . import history_sql
+from .history_aggregate import aggregate_sql, can_aggregate
+
+__all__ = ["SqliteHistory"]
+
+T = TypeVar("T")
+Run = Callable[[Callable[[sqlite3.Connection], T]], Any]
+
+
+class SqliteHistory(TemporalHistory):
+    """Temporal evolutions in the store's file (see the module docstring).
+
+    ``read`` and ``write`` submit a function of a connection to the store's reader
+    and writer threads.
+    """
+
+    def __init__(self, read: Run[Any], write: Run[Any]) -> None:
+        self._read = read
+        self._write = write
+        self._ids: itertools.count[int] = itertools.count(1)
+
+    def open(self, conn: sqlite3.Connection) -> None:
+        """On the writer thread at start-up: the tables, and the next instance number."""
+        self._ids = itertools.count(history_sql.create_tables(conn))
+
+    def new_instance_id(self) -> str:
+        return f"{INSTANCE_PREFIX}{next(self._ids)}"
+
+    def sync(self, conn: sqlite3.Connection) -> None:
+        """On the writer thread, in a transaction: continue after the largest instance
+        number in the file, which another process sharing it may have raised."""
+        self._ids = itertools.count(history_sql.max_iid(conn) + 1)
+
+    def record(self, conn: sqlite3.Connection, tenant: str, history: History) -> None:
+        """On the writer thread, in the write's transaction: what a write records."""
+        history_sql.write_history(conn, tenant, history)
+
+    # -- reads --------------------------------------------------------------------------
+    async def temporal_entities(
+        self, tenant: str, *, ids: Sequence[str] | None = None,
+        types: Sequence[str] | None = None,
+    ) -> list[EntityRecord]:
+        if (ids is not None and not ids) or (types is not None and not types):
+            return []
+        chosen = None if ids is None else list(dict.fromkeys(ids))
+        wanted = None if types is None else list(dict.fromkeys(types))
+        result: list[EntityRecord] = await self._read(
+            lambda conn: history_sql.records(conn, tenant, chosen, wanted))
+        return result
+
+    async def read_history(
+        self, tenant: str, entity_ids: Sequence[str], attributes: Sequence[str] | None,
+        query: TemporalQuery, per_series: int | None = None,
+    ) -> dict[str, list[Instance]]:
+        if not entity_ids:
+            return {}
+
+        def run(conn: sqlite3.Connection) -> dict[str, list[Instance]]:
+            out: dict[str, list[Instance]] = {}
+            for series in history_sql.series_rows(conn, tenant, entity_ids, attributes):
+                found = history_sql.read_series(conn, series, query, per_series)
+                out.setdefault(series[1], []).extend(found)
+            return out
+
+        result: dict[str, list[Instance]] = await self._read(run)
+        return result
+
+    async def aggregate_history(
+        self, tenant: str, entity_ids: Sequence[str], attributes: Sequence[str] | None,
+        query: TemporalQuery, aggregation: Aggregation,
+    ) -> AggregatedHistory | None:
+        if not entity_ids or not can_aggregate(query, aggregation):
+            return None
+        result: AggregatedHistory | None = await self._read(
+            lambda conn: aggregate_sql(conn, tenant, entity_ids, attributes, query, aggregation))
+        return result
+
+    # -- the temporal API's writes ------------------------------------------------------
+    async def add_history(self, tenant: str, histories: Sequence[History]) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            self.sync(conn)  # numbered here, in the transaction: no other writer between
+            for history in histories:
+                renumbered = replace(history, instances=tuple(
+                    replace(i, instance_id=self.new_instance_id()) for i in history.instances))
+                history_sql.write_history(conn, tenant, renumbered, upserting=True)
+
+        await self._write(run)
+
+    async def delete_history(self, tenant: str, entity_id: str) -> bool:
+        found: bool = await self._write(
+            lambda conn: history_sql.delete_entity(conn, tenant, entity_id))
+        return found
+
+    async def delete_history_attribute(
+        self, tenant: str, entity_id: str, attribute: str, dataset_id: str | None,
+        delete_all: bool,
+    ) -> int:
+        removed: int = await self._write(lambda conn: history_sql.delete_attribute(
+            conn, tenant, entity_id, attribute, dataset_id, delete_all))
+        return removed
+
+    async def history_instance(
+        self, tenant: str, entity_id: str, attribute: str, instance_id: str
+    ) -> Instance | None:
+        iid = instance_number(instance_id)
+        if iid is None:
+            return None
+        found: tuple[int, Instance] | None = await self._read(
+            lambda conn: history_sql.find_instance(conn, tenant, entity_id, attribute, iid))
+        return None if found is None else found[1]
+
+    async def replace_history_instance(self, tenant: str, entity_id: str,
+                                       instance: Instance) -> bool:
+        iid = instance_number(instance.instance_id)
+        if iid is None:
+            return False
+
+        def run(conn: sqlite3.Connection) -> bool:
+            found = history_sql.find_instance(conn, tenant, entity_id, instance.attribute, iid)
+            if found is None:
+                return False
+            conn.execute("DELETE FROM temporal_instances WHERE iid = ?", (iid,))
+            columns = history_sql.encode(instance, iid)
+            conn.execute(
+                "INSERT INTO temporal_instances (sid, t, iid, flags, cre, mod, del, num, val, ext)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (found[0], *columns))
+            old = history_sql.encode(found[1], iid)[0]
+            rollups.recompute(conn, [(found[0], old // rollups.HOUR),
+                                     (found[0], columns[0] // rollups.HOUR)])
+            return True
+
+        done: bool = await self._write(run)
+        return done
+
+    async def delete_history_instance(
+        self, tenant: str, entity_id: str, attribute: str, instance_id: str
+    ) -> bool:
+        iid = instance_number(instance_id)
+        if iid is None:
+            return False
+
+        def run(conn: sqlite3.Connection) -> bool:
+            found = history_sql.find_instance(conn, tenant, entity_id, attribute, iid)
+            if found is None:
+                return False
+            conn.execute("DELETE FROM temporal_instances WHERE iid = ?", (iid,))
+            t = history_sql.encode(found[1], iid)[0]
+            rollups.recompute(conn, [(found[0], t // rollups.HOUR)])
+            return True
+
+        done: bool = await self._write(run)
+        return done
+
+    async def drop_history_before(self, cutoff: int) -> int:
+        # in batches, so that one sweep never holds the writer for long
+        total = 0
+        def run(conn: sqlite3.Connection) -> int:
+            removed: int = conn.execute(
+                "DELETE FROM temporal_instances WHERE iid IN (SELECT iid FROM"
+                " temporal_instances WHERE t < ? LIMIT 10000)", (cutoff,)).rowcount
+            rollups.drop_before(conn, cutoff)
+            return removed
+
+        while True:
+            removed: int = await self._write(run)
+            total += removed
+            if removed < 10000:
+                return total

@@ -1,0 +1,342 @@
+"""The SQL of the temporal history in the embedded store (docs/temporal.md 3.3).
+
+Tables: ``temporal_entities`` (the Entity records, which outlive the Entities),
+``temporal_types`` (type queries on history), ``temporal_series`` (one row per
+Entity, Attribute and datasetId) and ``temporal_instances``, clustered by
+(series, time), so that lastN and time windows read consecutive rows and no read
+scans the instances of other series.
+
+An instance row is compact: times are integers (µs since the epoch), the
+instanceId is its number (``urn:ngsi-ld:Instance:<iid>``), the attribute, entity
+and datasetId are the series', a number is a REAL (what SUM, MIN, MAX read), any
+other value and the other members are orjson.  ``flags`` says: bit 0, ``t`` is the
+observedAt (else it is when the instance was written); bits 1-4, the kind; bit 5,
+the number is an integer.  A time whose text is not the shortest form of its
+instant (``...00.000Z``) is kept as written in the members.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+from ngsi_ld.instances import MAIN_MEMBER
+from ngsi_ld.temporal import (
+    SCOPE,
+    EntityRecord,
+    History,
+    Instance,
+    TemporalQuery,
+    format_micros,
+    to_micros,
+)
+
+from ..temporal import INSTANCE_PREFIX, instance_number, merge_record
+from . import history_rollups as rollups
+
+__all__ = ["SCHEMA", "Series", "create_tables", "decode", "encode", "entity_record",
+           "max_iid", "read_series", "series_rows", "write_history"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS temporal_entities (
+    tenant TEXT NOT NULL, entity_id TEXT NOT NULL, types BLOB NOT NULL,
+    created TEXT, modified TEXT, deleted TEXT,
+    PRIMARY KEY (tenant, entity_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS temporal_types (
+    tenant TEXT NOT NULL, type TEXT NOT NULL, entity_id TEXT NOT NULL,
+    PRIMARY KEY (tenant, type, entity_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS temporal_series (
+    sid INTEGER PRIMARY KEY, tenant TEXT NOT NULL, entity_id TEXT NOT NULL,
+    attribute TEXT NOT NULL, dataset_id TEXT NOT NULL DEFAULT '',
+    UNIQUE (tenant, entity_id, attribute, dataset_id));
+CREATE TABLE IF NOT EXISTS temporal_instances (
+    sid INTEGER NOT NULL, t INTEGER NOT NULL, iid INTEGER NOT NULL,
+    flags INTEGER NOT NULL, cre INTEGER, mod INTEGER, del INTEGER,
+    num REAL, val BLOB, ext BLOB,
+    PRIMARY KEY (sid, t, iid)) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS temporal_instance_id ON temporal_instances (iid)
+"""
+
+KINDS: tuple[str, ...] = tuple(MAIN_MEMBER)
+_KIND_CODE = {kind: n for n, kind in enumerate(KINDS)}
+OBSERVED = 1
+_INTEGER = 32
+_EXACT = 2**53
+_TIMES = ("observedAt", "createdAt", "modifiedAt", "deletedAt")
+
+#: (sid, entity id, attribute, datasetId or None)
+Series = tuple[int, str, str, str | None]
+_COLUMNS = "t, iid, flags, cre, mod, del, num, val, ext"
+
+
+def create_tables(conn: sqlite3.Connection) -> int:
+    """Create the tables if needed; the next free instance number."""
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute(rollups.SCHEMA)
+    return max_iid(conn) + 1
+
+
+def max_iid(conn: sqlite3.Connection) -> int:
+    """The largest instance number in use (0: none)."""
+    return int(conn.execute("SELECT coalesce(max(iid), 0) FROM temporal_instances").fetchone()[0])
+
+
+@lru_cache(maxsize=65_536)
+def _shortest(text: str) -> tuple[int, bool]:
+    """(instant, whether ``text`` is its shortest form); the same stamps recur."""
+    micros = to_micros(text)
+    return micros, format_micros(micros) == text
+
+
+def _micros(text: str | None, extra: dict[str, Any], key: str) -> int | None:
+    if text is None:
+        return None
+    micros, shortest = _shortest(text)
+    if not shortest:
+        extra[key] = text  # keep the spelling the client or the broker wrote
+    return micros
+
+
+def encode(inst: Instance, iid: int) -> tuple[Any, ...]:
+    """The columns (t, iid, flags, cre, mod, del, num, val, ext) of ``inst``."""
+    extra: dict[str, Any] = {}
+    observed = _micros(inst.observed_at, extra, "observedAt")
+    created = _micros(inst.created_at, extra, "createdAt")
+    modified = _micros(inst.modified_at, extra, "modifiedAt")
+    deleted = _micros(inst.deleted_at, extra, "deletedAt")
+    flags = _KIND_CODE[inst.kind] << 1
+    if observed is not None:
+        t, flags = observed, flags | OBSERVED
+    else:
+        t = next((x for x in (modified, deleted, created) if x is not None), 0)
+    value = inst.value
+    num: float | None = None
+    val: bytes | None = None
+    if isinstance(value, int) and not isinstance(value, bool) and -_EXACT < value < _EXACT:
+        num, flags = float(value), flags | _INTEGER
+    elif isinstance(value, float):
+        num = value
+    else:
+        val = orjson.dumps(value)
+    members = {**inst.members, **extra} if extra else inst.members
+    ext = orjson.dumps(members) if members else None
+    return (t, iid, flags, None if created == modified else created, modified, deleted,
+            num, val, ext)
+
+
+def decode(attribute: str, dataset_id: str | None, row: Sequence[Any]) -> Instance:
+    """The Instance of a row of :data:`_COLUMNS`."""
+    t, iid, flags, cre, mod, dele, num, val, ext = row
+    members: dict[str, Any] = {} if ext is None else orjson.loads(ext)
+    texts = {key: members.pop(key) for key in _TIMES if key in members}
+    if num is not None:
+        value: Any = int(num) if flags & _INTEGER else num
+    else:
+        value = None if val is None else orjson.loads(val)
+    created = cre if cre is not None else mod
+
+    def text(key: str, micros: int | None) -> str | None:
+        return texts.get(key) or (None if micros is None else format_micros(micros))
+
+    return Instance(
+        attribute=attribute,
+        instance_id=f"{INSTANCE_PREFIX}{iid}",
+        kind=KINDS[(flags >> 1) & 15],
+        value=value,
+        dataset_id=dataset_id,
+        observed_at=text("observedAt", t if flags & OBSERVED else None),
+        created_at=text("createdAt", created),
+        modified_at=text("modifiedAt", mod),
+        deleted_at=text("deletedAt", dele),
+        members=members,
+    )
+
+
+# -- the Entity records ---------------------------------------------------------------
+def entity_record(conn: sqlite3.Connection, tenant: str, entity_id: str) -> EntityRecord | None:
+    """The stored Entity record, or None."""
+    row = conn.execute(
+        "SELECT entity_id, types, created, modified, deleted FROM temporal_entities"
+        " WHERE tenant = ? AND entity_id = ?", (tenant, entity_id)).fetchone()
+    return None if row is None else _record(row)
+
+
+def _record(row: Sequence[Any]) -> EntityRecord:
+    return EntityRecord(row[0], tuple(orjson.loads(row[1])), row[2], row[3], row[4])
+
+
+def records(conn: sqlite3.Connection, tenant: str, ids: Sequence[str] | None,
+            types: Sequence[str] | None) -> list[EntityRecord]:
+    """The Entity records of ``ids`` (None: all) having one of ``types`` (None: any)."""
+    columns = "e.entity_id, e.types, e.created, e.modified, e.deleted"
+    where, args = ["e.tenant = ?"], [tenant]
+    if ids is not None:
+        where.append(f"e.entity_id IN ({','.join('?' * len(ids))})")
+        args.extend(ids)
+    if types is not None:
+        where.append("e.entity_id IN (SELECT entity_id FROM temporal_types WHERE tenant = ?"
+                     f" AND type IN ({','.join('?' * len(types))}))")
+        args.extend([tenant, *types])
+    rows = conn.execute(f"SELECT {columns} FROM temporal_entities e WHERE {' AND '.join(where)}"
+                        " ORDER BY e.entity_id", args)
+    return [_record(row) for row in rows]
+
+
+def _put_record(conn: sqlite3.Connection, tenant: str, record: EntityRecord) -> None:
+    # the usual write: the Entity keeps its types, only its stamps move (one statement)
+    types = orjson.dumps(list(record.types))
+    if conn.execute(
+        "UPDATE temporal_entities SET created = coalesce(created, ?),"
+        " modified = coalesce(?, modified), deleted = ?"
+        " WHERE tenant = ? AND entity_id = ? AND types = ?",
+        (record.created_at, record.modified_at, record.deleted_at, tenant, record.entity_id,
+         types)).rowcount:
+        return
+    merged = merge_record(entity_record(conn, tenant, record.entity_id), record)
+    conn.execute(
+        "INSERT OR REPLACE INTO temporal_entities"
+        " (tenant, entity_id, types, created, modified, deleted) VALUES (?, ?, ?, ?, ?, ?)",
+        (tenant, merged.entity_id, orjson.dumps(list(merged.types)), merged.created_at,
+         merged.modified_at, merged.deleted_at))
+    conn.executemany(
+        "INSERT OR IGNORE INTO temporal_types (tenant, type, entity_id) VALUES (?, ?, ?)",
+        [(tenant, t, merged.entity_id) for t in record.types])
+
+
+# -- writes ------------------------------------------------------------------------------
+def series_id(conn: sqlite3.Connection, tenant: str, entity_id: str, attribute: str,
+              dataset_id: str | None) -> int:
+    """The series' sid, the series created if new."""
+    key = (tenant, entity_id, attribute, dataset_id or "")
+    row = conn.execute("SELECT sid FROM temporal_series WHERE tenant = ? AND entity_id = ?"
+                       " AND attribute = ? AND dataset_id = ?", key).fetchone()
+    if row is not None:
+        return int(row[0])
+    cursor = conn.execute("INSERT INTO temporal_series (tenant, entity_id, attribute, dataset_id)"
+                          " VALUES (?, ?, ?, ?)", key)
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def write_history(conn: sqlite3.Connection, tenant: str, history: History, *,
+                  upserting: bool = False) -> None:
+    """Record ``history``; ``upserting`` (the temporal API, 5.6.11): an instance with the
+    key of a stored one replaces it, keeping its instanceId and createdAt."""
+    _put_record(conn, tenant, history.entity)
+    rows = []
+    entity_id = history.entity.entity_id
+    sids: dict[tuple[str, str | None], int] = {}
+    for inst in history.instances:
+        sid = sids.get(inst.series)
+        if sid is None:
+            sid = sids[inst.series] = series_id(conn, tenant, entity_id, *inst.series)
+        iid = instance_number(inst.instance_id)
+        assert iid is not None, "instanceIds of new instances come from the store"
+        columns = encode(inst, iid)
+        if upserting and inst.observed_at is not None:
+            old = conn.execute(
+                "SELECT iid, cre, mod FROM temporal_instances WHERE sid = ? AND t = ?"
+                " AND flags & 1", (sid, columns[0])).fetchone()
+            if old is not None:
+                conn.execute("DELETE FROM temporal_instances WHERE iid = ?", (old[0],))
+                created = old[1] if old[1] is not None else old[2]
+                columns = (columns[0], old[0], columns[2],
+                           None if created == columns[4] else created, *columns[4:])
+        rows.append((sid, *columns))
+    conn.executemany(f"INSERT INTO temporal_instances (sid, {_COLUMNS})"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    if upserting:  # some replaced stored instances: their hours are rebuilt
+        rollups.recompute(conn, [(row[0], row[1] // rollups.HOUR) for row in rows
+                                 if row[3] & OBSERVED])
+    else:
+        rollups.add(conn, rows)
+
+
+# -- reads --------------------------------------------------------------------------------
+def series_rows(conn: sqlite3.Connection, tenant: str, entity_ids: Sequence[str],
+                attributes: Sequence[str] | None) -> list[Series]:
+    """The series of ``entity_ids``: of ``attributes`` (None: all) and the Scope."""
+    where = [f"tenant = ? AND entity_id IN ({','.join('?' * len(entity_ids))})"]
+    args: list[Any] = [tenant, *entity_ids]
+    if attributes is not None:
+        where.append(f"attribute IN ({','.join('?' * (len(attributes) + 1))})")
+        args.extend([*attributes, SCOPE])
+    rows = conn.execute("SELECT sid, entity_id, attribute, dataset_id FROM temporal_series"
+                        f" WHERE {' AND '.join(where)} ORDER BY sid", args)
+    return [(sid, eid, attr, ds or None) for sid, eid, attr, ds in rows]
+
+
+def read_series(conn: sqlite3.Connection, series: Series, query: TemporalQuery,
+                per_series: int | None) -> list[Instance]:
+    """The instances of one series; in the window and cut to ``per_series`` when the
+    window is on observedAt (the clustered key), all of them otherwise."""
+    sid, _, attribute, dataset_id = series
+    sql = f"SELECT {_COLUMNS} FROM temporal_instances WHERE sid = ?"
+    args: list[Any] = [sid]
+    if query.timeproperty == "observedAt" and attribute != SCOPE:
+        sql += " AND flags & 1"
+        if query.lower is not None:
+            sql += " AND t >= ?"
+            args.append(query.lower)
+        if query.upper is not None:
+            sql += " AND t < ?"
+            args.append(query.upper)
+        if per_series is not None:
+            sql += f" ORDER BY t {'DESC' if query.last_n is not None else 'ASC'} LIMIT ?"
+            args.append(per_series)
+    return [decode(attribute, dataset_id, row) for row in conn.execute(sql, args)]
+
+
+def find_instance(conn: sqlite3.Connection, tenant: str, entity_id: str, attribute: str,
+                  iid: int) -> tuple[int, Instance] | None:
+    """(sid, instance) of the instance numbered ``iid`` of the Attribute, or None."""
+    row = conn.execute(
+        f"SELECT s.sid, s.dataset_id, {', '.join('i.' + c for c in _COLUMNS.split(', '))}"
+        " FROM temporal_instances i JOIN temporal_series s ON s.sid = i.sid"
+        " WHERE i.iid = ? AND s.tenant = ? AND s.entity_id = ? AND s.attribute = ?",
+        (iid, tenant, entity_id, attribute)).fetchone()
+    if row is None:
+        return None
+    return row[0], decode(attribute, row[1] or None, row[2:])
+
+
+def delete_entity(conn: sqlite3.Connection, tenant: str, entity_id: str) -> bool:
+    """Forget one Entity's temporal evolution."""
+    found = conn.execute("DELETE FROM temporal_entities WHERE tenant = ? AND entity_id = ?",
+                         (tenant, entity_id)).rowcount > 0
+    conn.execute("DELETE FROM temporal_types WHERE tenant = ? AND entity_id = ?",
+                 (tenant, entity_id))
+    sids = [row[0] for row in conn.execute(
+        "SELECT sid FROM temporal_series WHERE tenant = ? AND entity_id = ?", (tenant, entity_id))]
+    _drop_series(conn, sids)
+    return found
+
+
+def _drop_series(conn: sqlite3.Connection, sids: Iterable[int]) -> None:
+    for sid in sids:
+        conn.execute("DELETE FROM temporal_instances WHERE sid = ?", (sid,))
+        conn.execute("DELETE FROM temporal_series WHERE sid = ?", (sid,))
+        rollups.drop_series(conn, sid)
+
+
+def delete_attribute(conn: sqlite3.Connection, tenant: str, entity_id: str, attribute: str,
+                     dataset_id: str | None, delete_all: bool) -> int:
+    """5.6.13: the instances of every dataset (``delete_all``) or of one."""
+    sql = "SELECT sid FROM temporal_series WHERE tenant = ? AND entity_id = ? AND attribute = ?"
+    args: list[Any] = [tenant, entity_id, attribute]
+    if not delete_all:
+        sql += " AND dataset_id = ?"
+        args.append("" if dataset_id in (None, "@none") else dataset_id)
+    sids = [row[0] for row in conn.execute(sql, args)]
+    removed = 0
+    for sid in sids:
+        removed += conn.execute("SELECT count(*) FROM temporal_instances WHERE sid = ?",
+                                (sid,)).fetchone()[0]
+    _drop_series(conn, sids)
+    return removed
