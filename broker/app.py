@@ -26,6 +26,7 @@ from broker.cluster import ClusterNode, process_id
 from broker.config import Settings
 from broker.contexts import ContextResolver
 from broker.expiry import ExpirySweeper
+from broker.federation import DistributedSubscriptions, FederatedSources, ForwardingClient
 from broker.http import (
     BODY_TIMEOUT,
     PREFERENCE_APPLIED,
@@ -40,9 +41,10 @@ from broker.retention import RetentionSweeper
 from broker.schemas import ModelSchemas, validating
 from broker.service import Service
 from broker.service.registry import COLLECTION as REGISTRATIONS
-from broker.state import BROKER, CSOURCE_SUBSCRIPTIONS, MANAGER, Broker, broker_of
-from broker.web import Handler, add_route
+from broker.state import BROKER, CSOURCE_SUBSCRIPTIONS, DISTRIBUTED, MANAGER, Broker, broker_of
+from broker.web import CALL, Handler, add_route, add_warnings
 from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError
+from ngsi_ld.source_identity import source_digest
 from ngsi_ld.temporal import parse_duration
 from storage import open_store
 from storage.base import Store
@@ -143,6 +145,9 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             )
         )
     response.headers["X-Request-Id"] = request_id
+    call = request.get(CALL)
+    if call is not None and call.warnings:  # 6.3.17: error answers carry them too
+        add_warnings(response, call)
     tenant = request.headers.get("NGSILD-Tenant")
     if tenant is not None:  # 6.3.14: present in the request, present in the response
         response.headers["NGSILD-Tenant"] = tenant
@@ -209,6 +214,13 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     )
     metrics = Metrics()
     service = Service(settings, store, resolver, metrics=metrics)
+    # 4.3.6: requests the tenant's registrations match are forwarded to their sources
+    forwarding = ForwardingClient(outbound=outbound)
+    service.sources = FederatedSources(
+        service.registry, forwarding, resolver,
+        digest=source_digest(settings.base_url, settings.store),
+        timeout=settings.forward_timeout, default_limit=settings.default_page_size,
+    )
     sweeper = service.expiry = ExpirySweeper(unchecked, partial(service.commit, store=unchecked))
     history = service.history
     retention = (RetentionSweeper(history, parse_duration(settings.temporal_retention))
@@ -240,6 +252,13 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app[BROKER] = Broker(service=service, resolver=resolver, subscriptions=manager, node=node)
     app[MANAGER] = manager
     app[CSOURCE_SUBSCRIPTIONS] = csource_subs
+    # 5.8.1.4: entity subscriptions copied to the registered sources
+    distributed = DistributedSubscriptions(
+        service.registry, forwarding, resolver, service.store, manager,
+        base_url=settings.base_url, digest=source_digest(settings.base_url, settings.store),
+        timeout=settings.forward_timeout)
+    distributed.csource_subs = csource_subs
+    app[DISTRIBUTED] = distributed
     unheard = service.registry.on_change(csource_subs.on_registration, remote=False)
     app[BODY_TIMEOUT] = settings.body_timeout
     unsubscribe = service.events.subscribe(manager.on_change, concerns=manager.index.concerns)
@@ -274,6 +293,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
             await retention.close()
         if node is not None:
             await node.close()
+        await distributed.close()
+        await forwarding.close()
         await resolver.close()
         await store.close()
 

@@ -215,6 +215,15 @@ OPTIONS: tuple[Option, ...] = (
         "seconds to wait for a notification endpoint (a subscription's endpoint.timeout wins)",
     ),
     Option(
+        "forward_timeout",
+        "--forward-timeout",
+        "NGSI_LD_FORWARD_TIMEOUT",
+        5.0,
+        _positive_float,
+        "seconds a request forwarded to a context source may take (a registration's "
+        "management.timeout may shorten it)",
+    ),
+    Option(
         "notification_retries",
         "--notification-retries",
         "NGSI_LD_NOTIFICATION_RETRIES",
@@ -492,6 +501,7 @@ class Settings:
     multi_tenancy: bool = True
     cors_origin: str = ""
     notification_timeout: float = 10.0
+    forward_timeout: float = 5.0
     notification_retries: int = 2
     notification_backoff: float = 0.1
     notification_queue_size: int = 10000

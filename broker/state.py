@@ -16,13 +16,17 @@ from broker.config import Settings
 from broker.contexts import ContextResolver
 from broker.events import ChangeBus
 from broker.expiry import ExpirySweeper
+from broker.federation import DistributedSubscriptions
 from broker.metrics import Metrics
 from broker.service import KnownVersions, RenderCache, Service
 from storage.base import Store
 from subscriptions import SubscriptionManager
 from subscriptions.registrations import RegistrationSubscriptions
 
-__all__ = ["BROKER", "CSOURCE_SUBSCRIPTIONS", "MANAGER", "Broker", "broker_of", "service_of"]
+__all__ = [
+    "BROKER", "CSOURCE_SUBSCRIPTIONS", "DISTRIBUTED", "MANAGER", "Broker", "broker_of",
+    "service_of",
+]
 
 
 @dataclass(slots=True)
@@ -72,6 +76,8 @@ BROKER = web.AppKey("broker", Broker)
 MANAGER = web.AppKey("subscriptions", SubscriptionManager)
 #: the registration subscriptions (5.11)
 CSOURCE_SUBSCRIPTIONS = web.AppKey("csourceSubscriptions", RegistrationSubscriptions)
+#: entity subscriptions copied to the registered sources (5.8.1.4)
+DISTRIBUTED = web.AppKey("distributedSubscriptions", DistributedSubscriptions)
 
 
 def broker_of(request: web.Request) -> Broker:

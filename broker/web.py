@@ -18,7 +18,12 @@ from broker.preconditions import checked, options
 from broker.service import Call, Reply
 from ngsi_ld import snapshots
 
-__all__ = ["Handler", "add_route", "call_of", "response_of"]
+__all__ = ["CALL", "WARNING", "Handler", "add_route", "add_warnings", "call_of", "response_of"]
+
+#: where a request keeps its Call (the edge middleware adds its warnings to error answers)
+CALL = web.RequestKey("ngsi_ld.call", Call)
+#: 6.3.17
+WARNING = "NGSILD-Warning"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -29,7 +34,7 @@ def call_of(request: web.Request) -> Call:
     """The plain values of ``request`` an operation reads (see :class:`Call`)."""
     headers = request.headers
     prefer = headers.getall("Prefer", None)
-    return Call(
+    call = request[CALL] = Call(
         params=request.query,
         headers=headers,
         ngsild_tenant=joined(headers, "NGSILD-Tenant"),
@@ -41,6 +46,7 @@ def call_of(request: web.Request) -> Call:
         path=request.path,
         path_qs=request.path_qs,
     )
+    return call
 
 
 def response_of(reply: Reply, call: Call | None = None) -> web.Response:
@@ -49,7 +55,16 @@ def response_of(reply: Reply, call: Call | None = None) -> web.Response:
                             content_type=reply.content_type, headers=reply.headers)
     if call is not None and call.snapshot_used is not None and reply.status < 400:
         response.headers[snapshots.HEADER] = call.snapshot_used
+    if call is not None:
+        add_warnings(response, call)
     return response
+
+
+def add_warnings(response: web.StreamResponse, call: Call) -> None:
+    """One ``NGSILD-Warning`` header per warning of the call (6.3.17), error answers too."""
+    for text in call.warnings:
+        response.headers.add(WARNING, text)
+    call.warnings.clear()
 
 
 def add_route(

@@ -38,10 +38,11 @@ OPERATIONS: dict[str, frozenset[str]] = {
     # 5.6 and 5.7: entities and their attributes
     "createEntity": frozenset({"local"}),
     "queryEntities": (
-        ENTITY_SELECTORS | REPRESENTATION | PAGING | ORDERING | LINKING | {"expandValues"}
+        ENTITY_SELECTORS | REPRESENTATION | PAGING | ORDERING | LINKING
+        | {"expandValues", "splitEntities", "entityMap"}
     ),
     "purgeEntities": ENTITY_SELECTORS | {"keep", "drop"},
-    "retrieveEntity": REPRESENTATION | LINKING | {"type"},
+    "retrieveEntity": REPRESENTATION | LINKING | {"type", "entityMap"},
     "deleteEntity": frozenset({"type", "local"}),
     "mergeEntity": frozenset({"options", "format", "type", "observedAt", "lang", "local"}),
     "replaceEntity": frozenset({"options", "type", "local"}),
@@ -56,7 +57,7 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "batchUpdate": frozenset({"options", "local"}),
     "batchMerge": frozenset({"options", "local"}),
     "batchDelete": frozenset({"local"}),
-    "queryEntitiesPost": PAGING | {"options", "format", "local"},
+    "queryEntitiesPost": PAGING | {"options", "format", "local", "splitEntities", "entityMap"},
     # 5.7.5 to 5.7.12: discovery
     "retrieveTypes": frozenset({"details", "local"}),
     "retrieveType": frozenset({"local"}),

@@ -360,6 +360,21 @@ class SubscriptionManager:
             if concerned:
                 self._dispatch(live, event)
 
+    def deliver(self, event: ChangeEvent, sub_id: str) -> bool:
+        """Offer ``event`` to subscription ``sub_id`` only (a change a context source
+        notified, 5.8.1.4): matched like a local change; True if it notifies."""
+        live = self._live.get(sub_key(event.tenant, sub_id))
+        if live is None or not live.owned:
+            return False
+        try:
+            concerned = live.on_change(time.time()) and live.matcher.concerns(event)
+        except NgsiLdError as exc:
+            log.warning("subscription %s: cannot evaluate a change: %s", live.id, exc)
+            return False
+        if concerned:
+            self._dispatch(live, event)
+        return concerned
+
     def _dispatch(self, live: Live, event: ChangeEvent) -> None:
         throttling = live.doc.get("throttling")
         if throttling is None:

@@ -54,7 +54,7 @@ _MEMBERS = frozenset({
     "id", "type", "subscriptionName", "description", "entities", "watchedAttributes",
     "notificationTrigger", "q", "geoQ", "scopeQ", "lang", "datasetId", "isActive",
     "expiresAt", "throttling", "timeInterval", "jsonldContext", "notification", "localOnly",
-    "csf", "temporalQ",
+    "csf", "temporalQ", "splitEntities",
 })
 _NOTIFICATION_MEMBERS = frozenset({"attributes", "pick", "omit", "format", "sysAttrs",
                                    "showChanges", "endpoint", "join", "joinLevel"})
@@ -289,7 +289,7 @@ def _member(name: str, value: Any, expand: Expand, now: datetime, partial: bool)
                 or not all(v == "@none" or is_iri(v) for v in value)):
             raise BadRequestData("datasetId must be a non-empty array of URIs or '@none'")
         return value
-    if name in ("isActive", "localOnly"):
+    if name in ("isActive", "localOnly", "splitEntities"):
         return _bool(value, name)
     if name == "expiresAt":
         when = parse_datetime(value, what="expiresAt")

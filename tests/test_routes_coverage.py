@@ -63,5 +63,7 @@ async def test_operations_not_implemented_answer_501(client: TestClient) -> None
             assert resp.status == 501, (method, path, body)
             assert body["type"] == "https://uri.etsi.org/ngsi-ld/errors/OperationNotSupported"
             assert part in body["detail"] and body["status"] == 501
-    resp = await client.get(PREFIX + "/entityMap/urn:ngsi-ld:EntityMap:1/")  # trailing slash too
-    assert resp.status == 501
+    # every part is implemented now: an unknown Entity map (trailing slash too) is 404
+    resp = await client.get(PREFIX + "/entityMap/urn:ngsi-ld:EntityMap:1/")
+    assert resp.status == 404
+    assert (await resp.json())["type"] == "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound"

@@ -18,6 +18,7 @@ from broker.config import Settings
 from broker.contexts import ContextResolver
 from broker.service import (
     LOCAL,
+    BatchParts,
     Call,
     NoSources,
     Plan,
@@ -190,7 +191,7 @@ class FakeSources:
         return Plan(local=True, remote=("source",))
 
     async def fetch(self, tenant: str, operation: str, query: EntityQuery, plan: Plan,
-                    call: Call) -> list[Entity]:
+                    call: Call, local: Sequence[Entity] = ()) -> list[Entity]:
         remote: list[Entity] = [
             {"id": "urn:ngsi-ld:Room:remote", "type": [CORE + "Room"], "attrs": {}},
             {"id": ID, "type": [CORE + "Room"],
@@ -218,6 +219,14 @@ class FakeSources:
 
     def outcome(self, plan: Plan, local: Reply | None, parts: Sequence[Any]) -> Reply:
         return Reply(207) if 207 in parts else local or Reply(204)
+
+    def holders(self, answers: Sequence[Any]) -> dict[str, list[str]]:
+        return {"source": [e["id"] for e in answers]}
+
+    async def forward_batch(self, tenant: str, operation: str,
+                            items: Sequence[tuple[str, Entity | None, Any]],
+                            call: Call) -> BatchParts:
+        return BatchParts(frozenset(range(len(items))))
 
 
 async def test_the_sources_seam_merges_remote_answers(sqlite_service: Service) -> None:

@@ -124,6 +124,14 @@ def build_scenarios(dataset_sizes: Sequence[int], *, subscriptions: int = 10_000
         no_spec, kind="fanout", unit="notifications/s",
         settings={"subscriptions": subscriptions, "rate": fan_rate},
         target=Target(max_p99_ms=100, max_lost=0, text="0 lost, p99 < 100 ms")))
+    federated = min(10_000, max(dataset_sizes))
+    scenarios.append(Scenario(
+        f"federation-query-2x{label(federated)}",
+        f"GET /entities?type=Streetlight&limit=100 (ten offsets) at a hub answering from two "
+        f"source brokers of {federated:,} entities each; baseline: the same query over the "
+        "same entities held by the hub", no_spec, kind="federation",
+        settings={"size": federated},
+        target=Target(min_ratio=0.4, text=">= 40% of the same query answered locally")))
     return scenarios
 
 

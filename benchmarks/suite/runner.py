@@ -22,6 +22,7 @@ import orjson
 from benchmarks.suite import servers
 from benchmarks.suite.catalogue import build_scenarios, million_scenarios
 from benchmarks.suite.datasets import DatasetLoader
+from benchmarks.suite.federation import FED_TENANT, LOCAL_TENANT, query_spec, start_federation
 from benchmarks.suite.notify import run_notifications
 from benchmarks.suite.openloop import OpenLoopResult, run_open_loop
 from benchmarks.suite.report import ScenarioResult, render_json, render_markdown
@@ -270,6 +271,43 @@ class Bench:
                         "closed_requests": closed.requests}
         return result
 
+    async def run_federation_scenario(self, ctx: BenchContext,
+                                      scenario: Scenario) -> ScenarioResult:
+        """The hub's rate over two sources against the same query answered locally
+        (``federation.py``): both closed-loop runs interleaved, medians kept."""
+        size = int(scenario.settings["size"])
+        federation = await start_federation(ctx.session, self.base_url, size, self.workdir,
+                                            self.client_cpus)
+        try:
+            remote_spec, local_spec = query_spec(FED_TENANT), query_spec(LOCAL_TENANT)
+            status, _ = await self.probe(ctx, remote_spec)
+            if status != 200:
+                raise Skip(f"the hub answered HTTP {status} to the federated query")
+            duration = max(self.plan.duration, scenario.min_duration)
+            segment = max(duration / self.plan.repeat, min(duration, 2.0))
+            remote_runs, local_runs = [], []
+            for _ in range(self.plan.repeat):
+                remote_runs.append(await self.wrk(self.base_url, remote_spec, scenario.name,
+                                                  scenario.connections, duration=segment))
+                local_runs.append(await self.wrk(self.base_url, local_spec,
+                                                 scenario.name + "-local",
+                                                 scenario.connections, duration=segment))
+        finally:
+            federation.stop()
+        remote, local = median_run(remote_runs), median_run(local_runs)
+        result = ScenarioResult(scenario.name, description=scenario.description,
+                                unit=scenario.unit)
+        result.rate = result.requests_per_s = remote.rate
+        result.baseline_rate = local.rate
+        result.closed_p50_ms = remote.latency_ms.get("p50")
+        result.closed_p99_ms = remote.latency_ms.get("p99")
+        result.p50_ms, result.p99_ms = result.closed_p50_ms, result.closed_p99_ms
+        result.errors = sum(r.errors for r in remote_runs)
+        result.extra = {"baseline": "the same query answered locally by the hub",
+                        "local_p50_ms": local.latency_ms.get("p50"),
+                        "entities_per_source": size}
+        return result
+
     async def run_notify_scenario(self, ctx: BenchContext, scenario: Scenario) -> ScenarioResult:
         update_rate = ctx.rates.get("update-attr")
         rate = max(1.0, update_rate / 2) if update_rate else (50.0 if self.args.smoke else 100.0)
@@ -305,6 +343,8 @@ class Bench:
             elif scenario.kind == "fanout":
                 result = await fanout_scenario(ctx, scenario, duration_s=self.plan.duration,
                                                grace_s=2.0 if self.args.smoke else 5.0)
+            elif scenario.kind == "federation":
+                result = await self.run_federation_scenario(ctx, scenario)
             elif scenario.kind == "restart":
                 if self.broker is None:
                     raise Skip("needs the broker this run started (not --url)")

@@ -162,10 +162,21 @@ ROUTES: dict[tuple[str, str], Need] = {
     ("PATCH", _TEMPORAL + "//attrs/{}/{}"): WRITE,
     ("DELETE", _TEMPORAL + "//attrs/{}/{}"): WRITE,
     ("DELETE", _TEMPORAL + "/{}/attrs//{}"): WRITE,
-    # distributed operations: entity maps
+    # distributed operations: entity maps (/entityMap/{id}: the 1.8.1 OpenAPI's path)
     ("GET", _API + "/entityMap/{}"): READ,
     ("PATCH", _API + "/entityMap/{}"): WRITE,
     ("DELETE", _API + "/entityMap/{}"): WRITE,
+    ("GET", _API + "/entityMaps"): READ,  # 5.14.4: a query, its map kept for the pages
+    ("GET", _API + "/temporal/entityMaps"): READ,
+    ("GET", _API + "/entityMaps/{}"): READ,
+    ("PATCH", _API + "/entityMaps/{}"): WRITE,
+    ("DELETE", _API + "/entityMaps/{}"): WRITE,
+    # 5.8.1.4: context sources notify the copies of subscriptions (and this broker its
+    # internal registration subscriptions) without this broker's credentials; a
+    # notification is only taken for a copy id the broker made (a random URN, known
+    # to the source alone), so the id is the capability
+    ("POST", "/ngsi-ld/ex/remote-notify"): OPEN,
+    ("POST", "/ngsi-ld/ex/csource-notify"): OPEN,
     # 5.13: @context management (Hosted contexts belong to a tenant)
     ("POST", _API + "/jsonldContexts"): ADMIN,
     ("GET", _API + "/jsonldContexts"): READ,

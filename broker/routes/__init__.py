@@ -12,8 +12,10 @@ from broker.routes import (
     csource_subscriptions,
     discovery,
     entities,
+    entitymaps,
     jsonld_contexts,
     query,
+    remote_notify,
     snapshots,
     source_identity,
     subscriptions,
@@ -37,6 +39,8 @@ def setup(app: web.Application) -> None:
     csource_subscriptions.setup(app)
     discovery.setup(app)
     snapshots.setup(app)
+    entitymaps.setup(app)
+    remote_notify.setup(app)
     source_identity.setup(app)
     temporal.setup(app)
     unsupported.setup(app)  # last: only what the others left unrouted

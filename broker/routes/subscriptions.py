@@ -16,7 +16,7 @@ from aiohttp import web
 from broker.http import read_body
 from broker.service import Call, Reply, Service, empty
 from broker.service.answers import entity_reply, link_only
-from broker.state import MANAGER, service_of
+from broker.state import DISTRIBUTED, MANAGER, service_of
 from broker.web import add_route, call_of, response_of
 from ngsi_ld.attributes import is_iri
 from ngsi_ld.bodies import JSON, LD_JSON, MERGE_PATCH
@@ -66,6 +66,8 @@ async def create_subscription(request: web.Request) -> web.Response:
     call = call_of(request)
     tenant = await service.tenant(call, create=True)
     sub_id = await manager_of(request).create(tenant, body.data, body.client_context)
+    # 5.8.1.4: the registered sources get copies
+    await request.app[DISTRIBUTED].created(tenant, sub_id, body.data, body.client_context)
     headers = {"Location": f"{SUBSCRIPTIONS}/{quote(sub_id, safe=':')}",
                **await link_only(service, body.client_context)}
     return response_of(empty(201, headers), call)
@@ -121,7 +123,9 @@ async def delete_subscription(request: web.Request) -> web.Response:
     service = service_of(request)
     call = call_of(request)
     tenant = await service.tenant(call)
-    await manager_of(request).delete(tenant, _sub_id(request))
+    sub_id = _sub_id(request)
+    await manager_of(request).delete(tenant, sub_id)
+    await request.app[DISTRIBUTED].deleted(tenant, sub_id)  # 5.8.5.4
     return response_of(empty(204), call)
 
 

@@ -18,11 +18,6 @@ PREFIX = "/ngsi-ld/v1"
 
 #: part of the API -> its operations (method, path under /ngsi-ld/v1)
 PARTS: dict[str, tuple[tuple[str, str], ...]] = {
-    # distributed operations
-    "entity maps": (
-        ("GET", "/entityMap/{entityMapId}"), ("PATCH", "/entityMap/{entityMapId}"),
-        ("DELETE", "/entityMap/{entityMapId}"),
-    ),
 }
 
 

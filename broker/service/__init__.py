@@ -27,6 +27,7 @@ from broker.service.call import Call
 from broker.service.core import Service
 from broker.service.ports import (
     LOCAL,
+    BatchParts,
     CommitListener,
     ContextResolving,
     NoSources,
@@ -39,6 +40,7 @@ from broker.service.reply import Reply, empty, json_reply
 __all__ = [
     "LOCAL",
     "AnswerCache",
+    "BatchParts",
     "Caches",
     "Call",
     "CommitListener",

@@ -14,11 +14,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from broker.service.core import Call, Service
+from broker.service.ports import BatchParts
 from broker.service.reply import Reply, empty, json_reply
 from ngsi_ld import batch
 from ngsi_ld.bodies import LD_JSON, Body, item_context
 from ngsi_ld.entity import parse_entity
-from ngsi_ld.errors import BadRequestData, NgsiLdError
+from ngsi_ld.errors import BadRequestData, NgsiLdError, ResourceNotFound
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity, Mutation
 from ngsi_ld.operations import AttrsMutation
@@ -64,12 +65,13 @@ async def _parse_all(
     *,
     require_type: bool,
     key_values: bool,
-) -> tuple[list[tuple[Entity, ActiveContext]], list[dict[str, Any]]]:
-    """Parse and expand every entity of the body, each with its @context; an element
-    that is not valid becomes an error of its own, not a failed batch (5.6.7.4)."""
+) -> tuple[list[tuple[Entity, ActiveContext, Any]], list[dict[str, Any]]]:
+    """Parse and expand every entity of the body, each with its @context and the
+    element as sent; an element that is not valid becomes an error of its own, not a
+    failed batch (5.6.7.4)."""
     body = await _read(source)
     items = batch.check_items(body.data, service.settings.max_batch_size)
-    parsed: list[tuple[Entity, ActiveContext]] = []
+    parsed: list[tuple[Entity, ActiveContext, Any]] = []
     errors: list[dict[str, Any]] = []
     shared = None
     if body.media_type != LD_JSON:
@@ -77,10 +79,11 @@ async def _parse_all(
     for item in items:
         try:
             ctx = await _item_context(service, body, item, shared)
+            sent = item
             if isinstance(item, dict) and "@context" in item:
                 item = {k: v for k, v in item.items() if k != "@context"}
             entity = parse_entity(item, key_values=key_values, require_type=require_type)
-            parsed.append((ctx.expand_entity(entity), ctx))
+            parsed.append((ctx.expand_entity(entity), ctx, sent))
         except NgsiLdError as exc:
             errors.append(_error(_claimed_id(item), exc))
     return parsed, errors
@@ -103,15 +106,38 @@ async def _apply(
     return failed + await service.commit_many(tenant, mutations)
 
 
+async def _distribute(service: Service, call: Call, tenant: str, operation: str,
+                      items: list[tuple[str, Entity | None, Any]]) -> BatchParts:
+    """The batch's entities sent to the sources registered for them (4.3.6): which stay
+    local, and what the sources answered."""
+    if not service.sources.enabled:
+        return BatchParts(frozenset(range(len(items))))
+    return await service.sources.forward_batch(tenant, operation, items, call)
+
+
+def _local(parsed: list[tuple[Entity, ActiveContext, Any]], parts: BatchParts,
+           ) -> list[tuple[Entity, ActiveContext, Any]]:
+    return [item for i, item in enumerate(parsed) if i in parts.local]
+
+
 def _result(
     outcomes: list[Outcome],
     errors: list[dict[str, Any]],
     *,
     all_ok_status: int,
     body_when_ok: list[str] | None = None,
+    parts: BatchParts | None = None,
 ) -> Reply:
+    if parts is not None and parts.forwarded:
+        # an entity a source took is not missing here (as for a single write)
+        taken = set(parts.forwarded)
+        outcomes = [o for o in outcomes if not (isinstance(o.error, ResourceNotFound)
+                                                and o.entity_id in taken)]
     success = [o.entity_id for o in outcomes if o.error is None]
     errors = errors + [_error(o.entity_id, o.error) for o in outcomes if o.error is not None]
+    if parts is not None:  # what the sources took, or refused (distributed operations)
+        success += [i for i in parts.forwarded if i not in success]
+        errors += parts.errors
     if errors:
         return json_reply({"success": success, "errors": errors}, status=207)
     if all_ok_status == 201:
@@ -139,9 +165,11 @@ async def batch_create(service: Service, call: Call, source: BodySource) -> Repl
     )
     tenant = await service.tenant(call, create=True)
     now = now_iso()
-    outcomes = await _apply(service, tenant, [e for e, _ in entities],
+    parts = await _distribute(service, call, tenant, "batchCreate",
+                              [(e["id"], e, raw) for e, _, raw in entities])
+    outcomes = await _apply(service, tenant, [e for e, _, _ in _local(entities, parts)],
                             lambda e: batch.batch_create_mutation(e, now))
-    return _result(outcomes, errors, all_ok_status=201)
+    return _result(outcomes, errors, all_ok_status=201, parts=parts)
 
 
 # 5.6.8 Batch Entity Upsert (options=replace|update)
@@ -156,8 +184,10 @@ async def batch_upsert(service: Service, call: Call, source: BodySource) -> Repl
     )
     tenant = await service.tenant(call, create=True)
     now = now_iso()
+    parts = await _distribute(service, call, tenant, "batchUpsert",
+                              [(e["id"], e, raw) for e, _, raw in entities])
     outcomes = await _apply(
-        service, tenant, [e for e, _ in entities],
+        service, tenant, [e for e, _, _ in _local(entities, parts)],
         lambda e: batch.batch_upsert_mutation(e, now, mode),
     )
     created = [
@@ -165,8 +195,8 @@ async def batch_upsert(service: Service, call: Call, source: BodySource) -> Repl
         for o in outcomes
         if o.change is not None and o.change.before is None and o.error is None
     ]
-    if errors or any(o.error is not None for o in outcomes):
-        return _result(outcomes, errors, all_ok_status=204)
+    if errors or parts.errors or any(o.error is not None for o in outcomes):
+        return _result(outcomes, errors, all_ok_status=204, parts=parts)
     if created:
         return json_reply(created, status=201)
     return empty(204)
@@ -189,10 +219,12 @@ async def batch_update(service: Service, call: Call, source: BodySource) -> Repl
     )
     tenant = await service.tenant(call)
     now = now_iso()
+    parts = await _distribute(service, call, tenant, "batchUpdate",
+                              [(e["id"], e, raw) for e, _, raw in entities])
     failed: list[Outcome] = []
     mutations: list[tuple[str, Mutation]] = []
     contexts: list[ActiveContext] = []
-    for entity, ctx in entities:
+    for entity, ctx, _ in _local(entities, parts):
         try:
             mutation = batch.batch_update_mutation(
                 entity, now, no_overwrite=no_overwrite, mode=mode
@@ -209,7 +241,7 @@ async def batch_update(service: Service, call: Call, source: BodySource) -> Repl
             if kept:  # 5.6.3: what noOverwrite kept is reported, not silently dropped
                 names = ", ".join(f"{ctx.compact_iri(n.attr)} ({n.reason})" for n in kept)
                 outcome.error = BadRequestData(f"not updated: {names}")
-    return _result(failed + outcomes, errors, all_ok_status=204)
+    return _result(failed + outcomes, errors, all_ok_status=204, parts=parts)
 
 
 # 5.6.20 Batch Entity Merge
@@ -220,9 +252,11 @@ async def batch_merge(service: Service, call: Call, source: BodySource) -> Reply
     )
     tenant = await service.tenant(call)
     now = now_iso()
-    outcomes = await _apply(service, tenant, [e for e, _ in entities],
+    parts = await _distribute(service, call, tenant, "batchMerge",
+                              [(e["id"], e, raw) for e, _, raw in entities])
+    outcomes = await _apply(service, tenant, [e for e, _, _ in _local(entities, parts)],
                             lambda e: batch.batch_merge_mutation(e, now))
-    return _result(outcomes, errors, all_ok_status=204)
+    return _result(outcomes, errors, all_ok_status=204, parts=parts)
 
 
 # 5.6.10 Batch Entity Delete
@@ -237,5 +271,9 @@ async def batch_delete(service: Service, call: Call, source: BodySource) -> Repl
     if not all(isinstance(i, str) for i in ids):
         raise BadRequestData("the body of a batch delete must be a JSON array of entity ids")
     tenant = await service.tenant(call)
-    outcomes = await _apply(service, tenant, ids, batch.batch_delete_mutation, id_of=lambda i: i)
-    return _result(outcomes, [], all_ok_status=204)
+    parts = await _distribute(service, call, tenant, "batchDelete",
+                              [(i, None, i) for i in ids])
+    local = [i for n, i in enumerate(ids) if n in parts.local]
+    outcomes = await _apply(service, tenant, local, batch.batch_delete_mutation,
+                            id_of=lambda i: i)
+    return _result(outcomes, [], all_ok_status=204, parts=parts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.params import Params, QueryParams
 
 __all__ = ["Call"]
@@ -32,6 +33,12 @@ class Call:
     path: str = ""
     path_qs: str = ""
     snapshot_used: str | None = None
+    #: ``NGSILD-Warning`` values the answer carries (6.3.17: context sources that failed,
+    #: timed out or answered nonsense), added by the Sources seam, written by the adapter
+    warnings: list[str] = field(default_factory=list)
+    #: the request's compiled @context once the operation resolved it (what forwarding
+    #: compacts names with and expands ``csf`` with)
+    active: ActiveContext | None = None
 
     @property
     def via(self) -> tuple[str, ...]:

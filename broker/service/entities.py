@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
+from broker.service import entitymaps
 from broker.service.answers import (
     entity_reply,
     link_only,
@@ -31,7 +33,8 @@ from ngsi_ld import attribute_ops, operations
 from ngsi_ld.attributes import parse_attribute
 from ngsi_ld.bodies import GEO_JSON, JSON, LD_JSON, Body
 from ngsi_ld.entity import parse_entity, parse_fragment
-from ngsi_ld.errors import BadRequestData, InvalidRequest, ResourceNotFound
+from ngsi_ld.errors import BadRequestData, InvalidRequest, NgsiLdError, ResourceNotFound
+from ngsi_ld.federation import LOCAL as LOCAL_SOURCE
 from ngsi_ld.headers import negotiate, parse_link_context
 from ngsi_ld.identifiers import is_entity_id
 from ngsi_ld.jsonld import ActiveContext
@@ -92,6 +95,25 @@ def type_gated(
     return keeps_current(gated) if getattr(mutation, KEEPS_CURRENT, False) else gated
 
 
+def _leaving(mutation: Mutation, names: frozenset[str]) -> Mutation:
+    """``mutation`` with the attributes ``names`` left as they were (absent if they were)."""
+
+    def restricted(current: Entity | None) -> Entity | None:
+        after = mutation(current)
+        if after is None or after is current:
+            return after
+        attrs = dict(after.get("attrs") or {})
+        before = (current or {}).get("attrs") or {}
+        for name in names:
+            if name in before:
+                attrs[name] = before[name]
+            else:
+                attrs.pop(name, None)
+        return {**after, "attrs": attrs}
+
+    return keeps_current(restricted) if getattr(mutation, KEEPS_CURRENT, False) else restricted
+
+
 @dataclass(slots=True)
 class _Write:
     """What every write of clause 5.6 starts from: the parsed body and its context."""
@@ -105,11 +127,13 @@ class _Write:
     #: the sources' plan of this write (distributed operations), and whether it is local
     plan: Plan = LOCAL
     local: bool = True
+    #: the local part's error when sources took parts of the write (folded, not raised)
+    failed: NgsiLdError | None = None
 
     @classmethod
     async def of(cls, service: Service, call: Call, entity_id: str, body: Body) -> _Write:
         opts = options_of(call.params, WRITE_OPTIONS)
-        ctx = await service.resolver.active(body.client_context)
+        ctx = call.active = await service.resolver.active(body.client_context)
         return cls(service, call, entity_id, body, opts, ctx)
 
     @property
@@ -182,15 +206,34 @@ class _Write:
             if not self.plan.local:
                 self.local = False
                 return parts
+        kept = self.plan.local_attrs
+        if kept is not None and write is not None:
+            others = frozenset(write.get("attrs") or {}) - kept
+            if others:  # 4.3.6.3: what exclusive or redirect sources hold is not written here
+                mutation = _leaving(mutation, others)
         gated = type_gated(self.ctx, self.call.params.get("type"), self.entity_id, mutation)
-        await service.commit(tenant, self.entity_id, gated)
+        try:
+            await service.commit(tenant, self.entity_id, gated)
+        except NgsiLdError as exc:
+            if not parts:
+                raise
+            self.failed = exc  # one part of several: 5.6.x.4 folds it into the outcome
         return parts
 
-    def answer(self, reply: Reply, parts: Sequence[Any] | None) -> Reply:
-        """``reply`` of the local write, folded with the sources' parts when some answered."""
+    async def answer(self, reply: Reply | Callable[[], Awaitable[Reply]],
+                     parts: Sequence[Any] | None) -> Reply:
+        """The local write's reply, folded with the sources' parts when some answered."""
+        if self.failed is not None:
+            error = self.failed
+            local: Reply | None = json_reply(error.to_problem(), status=error.status)
+        elif isinstance(reply, Reply):
+            local = reply
+        else:
+            local = await reply()
         if parts is None:
-            return reply
-        return self.service.sources.outcome(self.plan, reply if self.local else None, parts)
+            assert local is not None
+            return local
+        return self.service.sources.outcome(self.plan, local if self.local else None, parts)
 
     async def no_content(self) -> Reply:
         return empty(204, await link_only(self.service, self.body.client_context))
@@ -215,14 +258,14 @@ async def create_entity(service: Service, call: Call, body: Body) -> Reply:
                               create=True, write=entity)
     location = f"{ENTITIES}/{quote(entity['id'], safe=':')}"
     reply = empty(201, {"Location": location, **await link_only(service, body.client_context)})
-    return write.answer(reply, parts)
+    return await write.answer(reply, parts)
 
 
 # 5.7.1 Retrieve Entity
 async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply:
     media = negotiate(call.accept, READ_MEDIA)
     client_context = parse_link_context(call.link)
-    ctx = await service.resolver.active(client_context)
+    ctx = call.active = await service.resolver.active(client_context)
     view = view_of(call.params, ctx, media, call.prefer, must_match=True)
     prefer = call.prefer  # 6.3.6: GeoJSON @context placement
     tenant = await service.tenant(call, read=True)
@@ -230,7 +273,8 @@ async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply
     store = service.store
     reads = versioned(store)
     headers = version_applied(prefer)
-    if wanted is None and reads is not None and view.plain and not service.sources.enabled:
+    if (wanted is None and reads is not None and view.plain and not service.sources.enabled
+            and not entitymaps.wants_map(call)):
         # Nothing committed since this entity was last read: its version is known
         # and its rendering likely cached, no store read needed.
         data_version = store.data_version(tenant)
@@ -248,9 +292,14 @@ async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply
         if body is None:
             raise ResourceNotFound(f"entity {entity_id} not found")
         return await rendered_reply(service, body, media, client_context, headers, prefer=prefer)
-    entity = await _read_entity(service, call, tenant, entity_id)
+    holders: dict[str, list[str]] = {}
+    entity = await _read_entity(service, call, tenant, entity_id, holders)
     if entity is None:
         raise ResourceNotFound(f"entity {entity_id} not found")
+    if entitymaps.wants_map(call):  # 5.7.1.4
+        location = await entitymaps.retrieval_map(service, call, tenant, holders)
+        if location is not None:
+            headers[entitymaps.HEADER] = location
     if wanted is not None and not _types(ctx, wanted) & set(entity.get("type", ())):
         raise ResourceNotFound(f"entity {entity_id} has none of the types {wanted}")
     rendered = await render_entities(store, tenant, view, ctx, [entity])
@@ -265,19 +314,24 @@ async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply
                               prefer=prefer)
 
 
-async def _read_entity(service: Service, call: Call, tenant: str,
-                       entity_id: str) -> Entity | None:
-    """The entity as valid now, merged with what the registered sources hold of it."""
+async def _read_entity(service: Service, call: Call, tenant: str, entity_id: str,
+                       holders: dict[str, list[str]] | None = None) -> Entity | None:
+    """The entity as valid now, merged with what the registered sources hold of it;
+    ``holders`` is told who holds it (``@none``: this broker), for an Entity map."""
     entity = await service.store.get_entity(tenant, entity_id)
     entity = None if entity is None else live(entity)
+    if holders is not None and entity is not None:
+        holders[LOCAL_SOURCE] = [entity_id]
     sources = service.sources
     if sources.enabled:  # distributed operations: local, remote, or both, merged
         query = EntityQuery(ids=[entity_id])
         plan = sources.plan(tenant, "retrieveEntity", query, call)
         if plan.remote:
             local = [entity] if entity is not None and plan.local else []
-            answers = await sources.fetch(tenant, "retrieveEntity", query, plan, call)
+            answers = await sources.fetch(tenant, "retrieveEntity", query, plan, call, local)
             merged = sources.merge(plan, local, answers)
+            if holders is not None:
+                holders.update(sources.holders(answers))
             entity = merged[0] if merged else None
     return entity
 
@@ -288,10 +342,33 @@ async def delete_entity(service: Service, call: Call, entity_id: str) -> Reply:
     mutation = operations.delete_entity(entity_id)
     wanted = call.params.get("type")
     if wanted is not None:
-        ctx = await service.resolver.active(parse_link_context(call.link))
+        ctx = call.active = await service.resolver.active(parse_link_context(call.link))
         mutation = type_gated(ctx, wanted, entity_id, mutation)
-    await service.commit(tenant, entity_id, mutation)
-    return empty(204)
+    return await _distributed(service, call, tenant, "deleteEntity", entity_id, None, mutation)
+
+
+async def _distributed(service: Service, call: Call, tenant: str, operation: str,
+                       entity_id: str, write: Entity | None, mutation: Mutation) -> Reply:
+    """A write without a body (the deletions): committed here, and forwarded to the
+    registered sources the plan names (4.3.6), the parts folded into one reply."""
+    sources = service.sources
+    plan = LOCAL
+    if sources.enabled:
+        plan = sources.plan(tenant, operation, EntityQuery(ids=[entity_id]), call, write)
+    if not plan.remote:
+        await service.commit(tenant, entity_id, mutation)
+        return empty(204)
+    parts = await sources.forward(tenant, operation, entity_id, None, plan, call)
+    local: Reply | None = None
+    if plan.local:
+        try:
+            await service.commit(tenant, entity_id, mutation)
+            local = empty(204)
+        except NgsiLdError as exc:
+            if not parts:
+                raise
+            local = json_reply(exc.to_problem(), status=exc.status)
+    return sources.outcome(plan, local, parts)
 
 
 # 5.6.3 Append Entity Attributes
@@ -303,7 +380,7 @@ async def append_attrs(service: Service, call: Call, entity_id: str, body: Body)
         entity_id, fragment, now_iso(), no_overwrite=no_overwrite
     )
     parts = await write.apply("appendAttributes", mutation, write=fragment)
-    return write.answer(await write.attrs_result(mutation), parts)
+    return await write.answer(partial(write.attrs_result, mutation), parts)
 
 
 # 5.6.2 Update Entity Attributes
@@ -312,7 +389,7 @@ async def update_attrs(service: Service, call: Call, entity_id: str, body: Body)
     fragment = write.fragment(allow_null=True)
     mutation = operations.update_attributes(entity_id, fragment, now_iso())
     parts = await write.apply("updateAttributes", mutation, write=fragment)
-    return write.answer(await write.attrs_result(mutation), parts)
+    return await write.answer(partial(write.attrs_result, mutation), parts)
 
 
 # 5.6.4 Partial Attribute Update
@@ -322,7 +399,7 @@ async def patch_attr(service: Service, call: Call, entity_id: str, attr: str,
     name, fragment = write.attribute(attr, allow_null=True, fragment=True)
     mutation = attribute_ops.update_attribute(entity_id, name, fragment, now_iso())
     parts = await write.apply("updateAttribute", mutation, write={"attrs": {name: [fragment]}})
-    return write.answer(await write.no_content(), parts)
+    return await write.answer(write.no_content, parts)
 
 
 # 5.6.19 Replace Attribute
@@ -332,12 +409,12 @@ async def replace_attr(service: Service, call: Call, entity_id: str, attr: str,
     name, instance = write.attribute(attr, allow_null=False)
     mutation = attribute_ops.replace_attribute(entity_id, name, instance, now_iso())
     parts = await write.apply("replaceAttribute", mutation, write={"attrs": {name: [instance]}})
-    return write.answer(await write.no_content(), parts)
+    return await write.answer(write.no_content, parts)
 
 
 # 5.6.5 Delete Entity Attribute
 async def delete_attr(service: Service, call: Call, entity_id: str, attr: str) -> Reply:
-    ctx = await service.resolver.active(parse_link_context(call.link))
+    ctx = call.active = await service.resolver.active(parse_link_context(call.link))
     now = now_iso()
     params = call.params
     if attr == "scope":
@@ -349,9 +426,10 @@ async def delete_attr(service: Service, call: Call, entity_id: str, attr: str) -
             delete_all=flag(params, "deleteAll"),
         )
     tenant = await service.tenant(call)
-    await service.commit(tenant, entity_id, type_gated(ctx, params.get("type"), entity_id,
-                                                       mutation))
-    return empty(204)
+    gated = type_gated(ctx, params.get("type"), entity_id, mutation)
+    written: Entity = {"attrs": {ctx.expand_term(attr): []}}
+    return await _distributed(service, call, tenant, "deleteAttribute", entity_id, written,
+                              gated)
 
 
 # 5.6.17 Merge Entity
@@ -360,7 +438,7 @@ async def merge_entity(service: Service, call: Call, entity_id: str, body: Body)
     fragment = write.fragment(allow_null=True, merge=True)
     mutation = operations.merge_entity(entity_id, fragment, now_iso())
     parts = await write.apply("mergeEntity", mutation, write=fragment)
-    return write.answer(await write.no_content(), parts)
+    return await write.answer(write.no_content, parts)
 
 
 # 5.6.18 Replace Entity
@@ -376,7 +454,7 @@ async def replace_entity(service: Service, call: Call, entity_id: str, body: Bod
         )
     mutation = operations.replace_entity(entity_id, entity, now_iso())
     parts = await write.apply("replaceEntity", mutation, write=entity)
-    return write.answer(await write.no_content(), parts)
+    return await write.answer(write.no_content, parts)
 
 
 #: the signature of the operations that write a body to one entity

@@ -25,7 +25,7 @@ from ngsi_ld.model import Change, Entity
 from ngsi_ld.query.model import EntityQuery
 
 __all__ = [
-    "LOCAL", "CommitListener", "ContextResolving", "NoSources", "Plan", "Sources",
+    "LOCAL", "BatchParts", "CommitListener", "ContextResolving", "NoSources", "Plan", "Sources",
 ]
 
 #: (tenant, change) of a committed write; must not block (enqueue work instead)
@@ -55,10 +55,27 @@ class Plan:
     local: bool = True
     #: what the sources are asked, opaque to the service (empty: no source involved)
     remote: tuple[Any, ...] = ()
+    #: the attributes (expanded) a write may change here (None: all it writes); the
+    #: others belong to exclusive or redirect sources (4.3.6.3)
+    local_attrs: frozenset[str] | None = None
 
 
 #: answered here only
 LOCAL = Plan()
+
+
+@dataclass(frozen=True, slots=True)
+class BatchParts:
+    """What the sources did with a batch (5.6.7 to 5.6.10, 5.6.20, distributed).
+
+    ``local`` are the indexes of the batch's entities still written here;
+    ``errors`` BatchEntityErrors (5.2.17, with ``registrationId``) of the parts
+    sources refused or failed; ``forwarded`` the ids sources took.
+    """
+
+    local: frozenset[int]
+    errors: tuple[dict[str, Any], ...] = ()
+    forwarded: tuple[str, ...] = ()
 
 
 class Sources(Protocol):
@@ -78,7 +95,10 @@ class Sources(Protocol):
     query that sources would answer...); it sees the whole :class:`Call`.
     """
 
-    enabled: bool
+    @property
+    def enabled(self) -> bool:
+        """False: :meth:`plan` always answers :data:`LOCAL` (nothing is registered)."""
+        ...
 
     def plan(self, tenant: str, operation: str, query: EntityQuery, call: Call,
              write: Entity | None = None) -> Plan:
@@ -87,12 +107,17 @@ class Sources(Protocol):
         ...
 
     async def fetch(self, tenant: str, operation: str, query: EntityQuery, plan: Plan,
-                    call: Call) -> Sequence[Any]:
-        """The sources' answers to the planned reads, with their provenance (opaque)."""
+                    call: Call, local: Sequence[Entity] = ()) -> Sequence[Any]:
+        """The sources' answers to the planned reads, with their provenance (opaque);
+        ``local`` is what the broker found itself (a page of a query is cut from both)."""
         ...
 
     def merge(self, plan: Plan, local: Sequence[Entity], answers: Sequence[Any]) -> list[Entity]:
         """One entity per id (sorted by id) from the local entities and the answers."""
+        ...
+
+    def holders(self, answers: Sequence[Any]) -> dict[str, list[str]]:
+        """Who answered which entities: registration id -> entity ids (an Entity map)."""
         ...
 
     async def forward(self, tenant: str, operation: str, entity_id: str, body: Any,
@@ -102,6 +127,13 @@ class Sources(Protocol):
 
     def outcome(self, plan: Plan, local: Reply | None, parts: Sequence[Any]) -> Reply:
         """The reply of a write from the local reply (None: not written here) and the parts."""
+        ...
+
+    async def forward_batch(self, tenant: str, operation: str,
+                            items: Sequence[tuple[str, Entity | None, Any]],
+                            call: Call) -> BatchParts:
+        """Send a batch's entities (id, expanded entity or None, the body's element) to
+        the sources registered for them, one request per source."""
         ...
 
 
@@ -115,11 +147,14 @@ class NoSources:
         return LOCAL
 
     async def fetch(self, tenant: str, operation: str, query: EntityQuery, plan: Plan,
-                    call: Call) -> Sequence[Any]:
+                    call: Call, local: Sequence[Entity] = ()) -> Sequence[Any]:
         return ()
 
     def merge(self, plan: Plan, local: Sequence[Entity], answers: Sequence[Any]) -> list[Entity]:
         return list(local)
+
+    def holders(self, answers: Sequence[Any]) -> dict[str, list[str]]:
+        return {}
 
     async def forward(self, tenant: str, operation: str, entity_id: str, body: Any,
                       plan: Plan, call: Call) -> Sequence[Any]:
@@ -127,3 +162,8 @@ class NoSources:
 
     def outcome(self, plan: Plan, local: Reply | None, parts: Sequence[Any]) -> Reply:
         return local if local is not None else Reply(204)
+
+    async def forward_batch(self, tenant: str, operation: str,
+                            items: Sequence[tuple[str, Entity | None, Any]],
+                            call: Call) -> BatchParts:
+        return BatchParts(frozenset(range(len(items))))

@@ -37,6 +37,14 @@ async def purge_entities(service: Service, call: Call) -> Reply:
     kept = {ctx.expand_term(name) for name in keep} if keep else None
     dropped = {ctx.expand_term(name) for name in drop} if drop else None
     tenant = await service.tenant(call)
+    call.active = ctx
+    sources = service.sources
+    if sources.enabled:  # 4.3.6: the sources registered for the entities purge theirs
+        plan = sources.plan(tenant, "purgeEntities", query, call)
+        if plan.remote:
+            await sources.fetch(tenant, "purgeEntities", query, plan, call)
+        if not plan.local:
+            return empty(204)
     found, _ = await service.store.query_entities(tenant, query)
     ids = [entity["id"] for entity in found]
     now = now_iso()

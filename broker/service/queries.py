@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from broker.collation import string_key
+from broker.service import entitymaps
 from broker.service.answers import (
     EMPTY,
     entity_reply,
@@ -31,9 +33,11 @@ from broker.service.answers import (
 from broker.service.core import Call, Service
 from broker.service.entities import READ_MEDIA
 from broker.service.linked import render_entities, resolve_linked_q
-from broker.service.reply import Reply
+from broker.service.reply import Reply, json_reply
 from ngsi_ld.bodies import GEO_JSON, Body
 from ngsi_ld.errors import BadRequestData, TooManyResults
+from ngsi_ld.federation import LOCAL as LOCAL_SOURCE
+from ngsi_ld.federation import Pager, TemporalQuery, parse_temporal_query, render_entity_map
 from ngsi_ld.headers import negotiate, parse_link_context
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity
@@ -46,12 +50,21 @@ from ngsi_ld.query.ordering import Ordering, order_entities
 from ngsi_ld.query.ordering_options import ordering_of, ordering_of_body
 from ngsi_ld.query.selectors import SELECTORS, query_of_params, resolve
 from ngsi_ld.representation import to_feature_collection
+from ngsi_ld.timeutil import parse_datetime
 from ngsi_ld.view import READ_OPTIONS, View, make_view, view_of
 from storage.versioned import VersionedReads, versioned
 
 __all__ = [
-    "MAX_ORDERED", "QUERY_OPTIONS", "RESULTS_COUNT", "ordered_page", "query_entities",
-    "query_of", "query_post",
+    "MAX_ORDERED",
+    "QUERY_OPTIONS",
+    "RESULTS_COUNT",
+    "every_match",
+    "ordered_page",
+    "query_entities",
+    "query_entity_map",
+    "query_of",
+    "query_post",
+    "query_temporal_entity_map",
 ]
 
 RESULTS_COUNT = "NGSILD-Results-Count"
@@ -75,11 +88,14 @@ def query_of(service: Service, params: Params, ctx: ActiveContext) -> EntityQuer
 async def query_entities(service: Service, call: Call) -> Reply:
     """The answer of ``GET /entities``, from the answer cache while nothing changed."""
     client_context = parse_link_context(call.link)
-    ctx = await service.resolver.active(client_context)
+    ctx = call.active = await service.resolver.active(client_context)
     tenant = await service.tenant(call, read=True)
     version = service.store.data_version(tenant)  # before the query runs
-    if service.sources.enabled:
-        version = None  # what sources hold changes without this store knowing
+    if service.sources.enabled or entitymaps.HEADER in call.headers \
+            or "entityMap" in call.params:
+        # what sources hold changes without this store knowing; an Entity map is
+        # created, or walked and pruned, by the query
+        version = None
 
     async def compute() -> Reply:
         params = call.params
@@ -107,7 +123,7 @@ async def query_entities(service: Service, call: Call) -> Reply:
 # 5.7.2 Query Entities (POST /entityOperations/query, the body is a Query 5.2.23)
 async def query_post(service: Service, call: Call, body: Body) -> Reply:
     media = negotiate(call.accept, READ_MEDIA)
-    ctx = await service.resolver.active(body.client_context)
+    ctx = call.active = await service.resolver.active(body.client_context)
     parsers = service.caches.parsers
     queries, members = post_queries(body.data, ctx.expand_term, parsers)
     check_body_scope(call.params, body.data, queries)
@@ -145,8 +161,10 @@ async def answer(
     reads = versioned(store)
     headers = version_applied(call.prefer)
     prefer = call.prefer
+    map_header = call.headers.get(entitymaps.HEADER)
+    wants_map = flag(params, "entityMap")
     if (ordering is None and len(queries) == 1 and reads is not None and view.plain
-            and not service.sources.enabled):
+            and not service.sources.enabled and map_header is None and not wants_map):
         parts, total, more = await _rendered_page(
             service, reads, tenant, queries[0], view, ctx, (offset, limit, count)
         )
@@ -155,8 +173,19 @@ async def answer(
         reply = await rendered_reply(service, parts, view.media_type, client_context, headers,
                                      prefer=prefer)
     else:
-        found, total, more = await _page(service, call, tenant, queries, ordering, offset,
-                                         limit, count)
+        status = 200
+        if map_header is not None:  # 5.5.9.3: the pages walk the Entity map
+            found, total, more = await _map_page(service, call, tenant, queries, offset,
+                                                 limit, count, map_header)
+            headers[entitymaps.HEADER] = map_header
+        elif wants_map:  # 6.4.3.2 entityMap=true: the query's map is created, 201
+            found, total, more, location = await _new_map_page(service, call, tenant, queries,
+                                                               ordering, offset, limit)
+            headers[entitymaps.HEADER] = location
+            status = 201
+        else:
+            found, total, more = await _page(service, call, tenant, queries, ordering, offset,
+                                             limit, count)
         # 4.22: nothing expired is shown
         found = [e for e in (live(entity) for entity in found) if e is not None]
         # 4.5.23: the page's Linked Entities (inline, or appended when flat)
@@ -168,8 +197,8 @@ async def answer(
         if count:
             headers[RESULTS_COUNT] = str(total)
         reply = await entity_reply(service, data, view.media_type, client_context,
-                                   status=203 if rendered.altered else 200, headers=headers,
-                                   prefer=prefer)
+                                   status=203 if rendered.altered and status == 200 else status,
+                                   headers=headers, prefer=prefer)
     reply.add_links(entity_page_links(call.path, params, offset, limit, more,
                                       view.media_type))
     return reply
@@ -222,28 +251,157 @@ async def _page(
         )
         more = offset + limit < counted if counted is not None else len(found) > limit
         return found[:limit], counted, more
-    ordered = await _every_match(service, call, tenant, queries)
+    # without a count, the first offset + limit + 1 matches of every party make the page
+    # (sources answer in a stable order, merged by id: broker.federation.sources)
+    ordered = await every_match(service, call, tenant, queries,
+                                 None if count else offset + limit + 1)
     total = len(ordered)
     return ordered[offset:offset + limit], total, offset + limit < total
 
 
-async def _every_match(service: Service, call: Call, tenant: str,
-                       queries: Sequence[EntityQuery], limit: int | None = None) -> list[Entity]:
-    """Every entity the queries select (OR-ed), by id, merged with the sources' answers."""
+async def every_match(service: Service, call: Call, tenant: str,
+                      queries: Sequence[EntityQuery], limit: int | None = None,
+                      holders: dict[str, list[str]] | None = None, *,
+                      whole: bool = False) -> list[Entity]:
+    """Every entity the queries select (OR-ed), by id, merged with the sources' answers;
+    ``holders`` is told who answered which (``@none``: this broker), for Entity maps.
+
+    A single query of a page (``whole`` False) may have the sources' entities
+    outside the request's page counted but not read (``broker.federation``); the
+    union of several queries, or ``whole``, has every entity read."""
     merged: dict[str, Entity] = {}
     sources = service.sources
+    operation = ("queryEntitiesAll" if whole
+                 else "queryEntities" if len(queries) == 1 else "queryEntitiesPost")
     for query in queries:
-        plan = sources.plan(tenant, "queryEntities", query, call) if sources.enabled else None
+        plan = sources.plan(tenant, operation, query, call) if sources.enabled else None
         local: list[Entity] = []
         if plan is None or plan.local:
             local, _ = await service.store.query_entities(tenant, query, limit=limit)
+        if holders is not None:
+            holders.setdefault(LOCAL_SOURCE, []).extend(e["id"] for e in local)
         if plan is not None and plan.remote:
-            answers = await sources.fetch(tenant, "queryEntities", query, plan, call)
+            answers = await sources.fetch(tenant, operation, query, plan, call, local)
             local = sources.merge(plan, local, answers)
+            if holders is not None:
+                for source, ids in sources.holders(answers).items():
+                    holders.setdefault(source, []).extend(ids)
         merged.update((e["id"], e) for e in local)
         if limit is not None and len(merged) >= limit:
             break
     return [merged[i] for i in sorted(merged)]
+
+
+# 5.14.4 Create EntityMap for Query Entities (GET /entityMaps?<query>)
+async def query_entity_map(service: Service, call: Call) -> Reply:
+    """The map of the query's matches (201, NGSILD-EntityMap names it)."""
+    params = call.params
+    entitymaps.check_wide_enough(params)
+    ctx = call.active = await service.resolver.active(parse_link_context(call.link))
+    tenant = await service.tenant(call, read=True)
+    query = query_of(service, params, ctx)
+    holders: dict[str, list[str]] = {}
+    await every_match(service, call, tenant, [query], MAX_ORDERED, holders)
+    entity_map = await entitymaps.create_map(service, tenant, holders, params)
+    reply = json_reply(render_entity_map(entity_map), status=201)
+    reply.headers[entitymaps.HEADER] = entitymaps.location(entity_map.id)
+    return reply
+
+
+# 5.14.5 Create EntityMap for Query Temporal Evolution of Entities
+async def query_temporal_entity_map(service: Service, call: Call) -> Reply:
+    """The map of the entities with an instance in the temporal query's window (201)."""
+    params = call.params
+    temporal = parse_temporal_query(params.get("timerel"), params.get("timeAt"),
+                                    params.get("endTimeAt"), params.get("timeproperty"))
+    if temporal is None:  # 5.14.5.4
+        raise BadRequestData("a temporal Entity map needs a temporal query (timerel, timeAt)")
+    ctx = call.active = await service.resolver.active(parse_link_context(call.link))
+    tenant = await service.tenant(call, read=True)
+    query = query_of(service, params, ctx)
+    holders: dict[str, list[str]] = {}
+    found = await every_match(service, call, tenant, [query], MAX_ORDERED, holders,
+                              whole=True)
+    inside = {e["id"] for e in found if _in_window(e, temporal)}
+    kept = {source: [i for i in ids if i in inside] for source, ids in holders.items()}
+    entity_map = await entitymaps.create_map(service, tenant, kept, params)
+    reply = json_reply(render_entity_map(entity_map), status=201)
+    reply.headers[entitymaps.HEADER] = entitymaps.location(entity_map.id)
+    return reply
+
+
+def _in_window(entity: Entity, temporal: TemporalQuery) -> bool:
+    """True if the entity (or one of its attribute instances) has ``timeproperty`` in the
+    window: what the broker holds of its evolution without a history."""
+    start, end = temporal.window()
+    name = temporal.timeproperty
+    stamps: list[Any] = [entity.get(name)] if name in ("createdAt", "modifiedAt") else []
+    for instances in (entity.get("attrs") or {}).values():
+        stamps += [instance.get(name) for instance in instances]
+    for stamp in stamps:
+        if isinstance(stamp, str):
+            at = parse_datetime(stamp)
+            if (start is None or at >= start) and (end is None or at < end):
+                return True
+    return False
+
+
+async def _new_map_page(
+    service: Service, call: Call, tenant: str, queries: list[EntityQuery],
+    ordering: Ordering | None, offset: int, limit: int,
+) -> tuple[list[Entity], int, bool, str]:
+    """5.14.4 by a query: every match read once, the map of who holds them stored, and
+    the page of the answer cut from it (entities, total, more, the map's location)."""
+    holders: dict[str, list[str]] = {}
+    entities = await every_match(service, call, tenant, queries, MAX_ORDERED, holders)
+    entity_map = await entitymaps.create_map(service, tenant, holders, call.params)
+    if ordering is not None:
+        key = await string_key(ordering.collation)
+        entities = order_entities(entities, ordering, key)
+    total = len(entities)
+    return entities[offset:offset + limit], total, offset + limit < total, \
+        entitymaps.location(entity_map.id)
+
+
+def _restricted(query: EntityQuery, ids: Sequence[str]) -> EntityQuery | None:
+    """``query`` narrowed to ``ids`` (None when nothing is left)."""
+    wanted = [i for i in ids if query.ids is None or i in query.ids]
+    return replace(query, ids=wanted) if wanted else None
+
+
+async def _fitting(service: Service, call: Call, tenant: str, queries: Sequence[EntityQuery],
+                   ids: Sequence[str]) -> dict[str, Entity]:
+    """Those of ``ids`` the queries still select, merged from their holders (5.5.9.3)."""
+    narrowed = [q for q in (_restricted(query, ids) for query in queries) if q is not None]
+    if not narrowed:
+        return {}
+    return {e["id"]: e for e in await every_match(service, call, tenant, narrowed)}
+
+
+async def _map_page(
+    service: Service, call: Call, tenant: str, queries: list[EntityQuery],
+    offset: int, limit: int, count: bool, header: str,
+) -> tuple[list[Entity], int | None, bool]:
+    """5.5.9.3: one page walking the Entity map ``header`` names, each entity rechecked;
+    those that no longer fit are pruned from the map, and the page filled from the next."""
+    entity_map = await entitymaps.load_map(service, tenant, entitymaps.map_id_of(header))
+    total: int | None = None
+    if count:  # the matching total over every candidate of the map
+        still = await _fitting(service, call, tenant, queries, entity_map.ids)
+        gone = [i for i in entity_map.ids if i not in still]
+        if gone:
+            entity_map = entity_map.without(gone)
+            await entitymaps.save_map(service, tenant, entity_map)
+        total = len(entity_map.ids)
+    pager = Pager(entity_map, offset, limit)
+    found: dict[str, Entity] = {}
+    while ids := pager.wanted():
+        fits = await _fitting(service, call, tenant, queries, ids)
+        found.update(fits)
+        pager.found(fits)
+    if pager.pruned:
+        await entitymaps.save_map(service, tenant, pager.remaining)
+    return [found[i] for i in pager.page], total, pager.more
 
 
 async def ordered_page(
@@ -256,7 +414,7 @@ async def ordered_page(
     :data:`MAX_ORDERED` (more answers 403 TooManyResults), sorted by
     :func:`ngsi_ld.query.ordering.order_entities` (in a thread when many).
     """
-    entities = await _every_match(service, call, tenant, queries, MAX_ORDERED + 1)
+    entities = await every_match(service, call, tenant, queries, MAX_ORDERED + 1)
     if len(entities) > MAX_ORDERED:
         raise TooManyResults(
             f"an ordered query may sort at most {MAX_ORDERED} entities; narrow it down"

@@ -14,11 +14,14 @@ reads is already final).  Snapshot queries select local entities only.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from typing import Any
 from urllib.parse import quote
 
 from broker.service.core import Call, Service
+from broker.service.queries import every_match
 from broker.service.reply import Reply, empty, json_reply
 from ngsi_ld import operations
 from ngsi_ld.bodies import Body
@@ -38,6 +41,8 @@ from ngsi_ld.snapshots import (
     selected_by,
 )
 from ngsi_ld.timeutil import now_iso
+
+log = logging.getLogger("broker.snapshots")
 
 __all__ = [
     "clone_snapshot", "create_snapshot", "delete_snapshot", "purge_snapshots",
@@ -82,8 +87,13 @@ def _put(entity: Entity) -> Mutation:
 
 
 async def _selected(
-    service: Service, tenant: str, queries: list[EntityQuery]
+    service: Service, call: Call, tenant: str, queries: list[EntityQuery]
 ) -> dict[str, Entity]:
+    if service.sources.enabled:
+        # 5.16.1.4: "following the behaviour described in clause 5.7.2.4": what the
+        # registered sources hold is frozen too
+        return {e["id"]: e for e in await every_match(service, call, tenant, queries,
+                                                      whole=True)}
     found: dict[str, Entity] = {}
     for query in queries:
         entities, _ = await service.store.query_entities(tenant, query)
@@ -92,13 +102,15 @@ async def _selected(
 
 
 async def _fill(
-    service: Service, tenant: str, record: dict[str, Any], ctx: ActiveContext
+    service: Service, call: Call, tenant: str, record: dict[str, Any], ctx: ActiveContext
 ) -> dict[str, Any]:
     """Run the snapshot queries, freeze what they select, and record the outcome."""
     details, frozen = [], {}
+    call.active = ctx
     for query in record["snapshotQueries"]:
         queries, _ = post_queries(query)
-        selected = await _selected(service, tenant, [resolve(ctx, q) for q in queries])
+        selected = await _selected(service, call, tenant,
+                                   [resolve(ctx, q) for q in queries])
         frozen.update(selected)
         details.append({"resultStatus": "success", "numberOfEntities": len(selected)})
     await service.store.ensure_tenant(record[STORE_TENANT])
@@ -133,8 +145,29 @@ async def create_snapshot(service: Service, call: Call, body: Body) -> Reply:
         raise AlreadyExists(f"Snapshot {snapshot['id']} already exists")
     record = {**snapshot, STORE_TENANT: _frozen_tenant()}
     await service.store.put_record(tenant, RECORDS, record["id"], record)
-    await _fill(service, tenant, record, await service.resolver.active(body.client_context))
+    ctx = await service.resolver.active(body.client_context)
+    if service.sources.enabled:
+        # sources may take their time: the Snapshot is "preparing" until they answered
+        task = asyncio.create_task(_fill_or_fail(service, call, tenant, record, ctx))
+        _FILLING.add(task)
+        task.add_done_callback(_FILLING.discard)
+    else:
+        await _fill(service, call, tenant, record, ctx)
     return empty(201, _location(record["id"]))
+
+
+#: Snapshots being filled in the background (kept so that they are not collected)
+_FILLING: set[asyncio.Task[None]] = set()
+
+
+async def _fill_or_fail(service: Service, call: Call, tenant: str, record: dict[str, Any],
+                        ctx: ActiveContext) -> None:
+    try:
+        await _fill(service, call, tenant, record, ctx)
+    except Exception:  # the Snapshot says it failed; nobody else would hear of it
+        log.exception("Snapshot %s could not be filled", record["id"])
+        failed = {**record, "snapshotStatus": "failed"}
+        await service.store.put_record(tenant, RECORDS, record["id"], failed)
 
 
 # 5.16.3 Retrieve Snapshot Status

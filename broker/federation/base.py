@@ -1,0 +1,200 @@
+"""What the reads and writes of distributed operations share: the jobs a plan carries,
+the answers sources gave, and the state of the forwarding (deadlines, cooldowns,
+status members, this broker's alias)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from broker.federation.client import ForwardingClient, Incoming
+from broker.federation.registry import RegistrationSource
+from broker.federation.wire import (
+    RawEntity,
+)
+from broker.service.call import Call
+from broker.service.ports import ContextResolving
+from ngsi_ld.federation import (
+    QUERY,
+    RETRIEVE,
+    Hop,
+    ReadPlan,
+    Registration,
+    SourceRequest,
+    WritePlan,
+    parse_via,
+)
+from ngsi_ld.query import EntityQuery
+from ngsi_ld.source_identity import source_alias
+
+__all__ = [
+    "ATTRIBUTE_OPS", "MAX_READ", "READS", "SOURCE_PAGE", "SPLIT_STRIPPED", "Fetched", "ReadJob",
+    "SourceAnswer", "SourcesBase", "WriteJob", "expiring", "hops_of", "names_all", "page_of",
+    "relayed_warnings", "utc_now",
+]
+
+#: the most entities one source is asked for in one page
+SOURCE_PAGE = 1000
+#: the most entities a distributed query reads from one party (as ordered queries)
+MAX_READ = 100_000
+#: the reads a plan may be asked for; ``queryEntitiesAll`` is a query whose every match
+#: is needed whole (a Snapshot's, a temporal Entity map's), not a page
+READS = {"retrieveEntity": RETRIEVE, "queryEntities": QUERY, "queryEntitiesPost": QUERY,
+         "queryEntitiesAll": QUERY,
+         "purgeEntities": ("purgeEntity",)}
+#: what ``splitEntities=true`` does not forward (5.7.2.4)
+SPLIT_STRIPPED = frozenset({"q", "scopeQ", "georel", "geometry", "coordinates",
+                            "geoproperty"})
+ATTRIBUTE_OPS = frozenset({"updateAttrs", "replaceAttrs", "deleteAttrs"})
+
+
+@dataclass(frozen=True)
+class ReadJob:
+    """The remote part of a read: the pure plan and the hops the request came through."""
+
+    plan: ReadPlan
+    hops: tuple[Hop, ...]
+    alias: str
+    #: the request's selectors, applied to the merged answer when ``split``
+    query: EntityQuery | None = None
+    #: 5.7.2.4 ``splitEntities=true``: filters are not forwarded but applied here
+    split: bool = False
+    #: the query has filters the forwarded request does not carry: applied here too
+    refilter: bool = False
+
+
+@dataclass(frozen=True)
+class SourceAnswer:
+    """What one source answered a read: its entities, unexpanded until used."""
+
+    source: str
+    auxiliary: bool
+    entities: list[RawEntity]
+    #: what the source was asked, and whether it gave the ids only (ids-first paging)
+    request: SourceRequest | None = None
+    ids_only: bool = False
+
+
+@dataclass
+class Fetched:
+    """The sources' answers to one read, and what the merge needs to know of the request:
+    the page it shows (None: every entity is used) and where warnings go."""
+
+    answers: list[SourceAnswer]
+    page: tuple[int, int] | None
+    warnings: list[str]
+    agent: str
+    registrations: dict[str, Registration]
+
+
+@dataclass(frozen=True)
+class WriteJob:
+    """The remote part of a write of one entity."""
+
+    plan: WritePlan
+    hops: tuple[Hop, ...]
+    alias: str
+    entity_id: str
+
+
+def hops_of(call: Call) -> tuple[Hop, ...]:
+    headers: Any = call.headers
+    values = headers.getall("Via", ()) if hasattr(headers, "getall") else \
+        [v for k, v in headers.items() if k.lower() == "via"]
+    return parse_via(values)
+
+
+def page_of(call: Call, default_limit: int) -> tuple[int, int]:
+    """(offset, limit) of the request (defaults as the broker's, 6.3.10)."""
+    params = call.params
+    try:
+        return int(params.get("offset") or 0), int(params.get("limit") or default_limit)
+    except ValueError:
+        return 0, MAX_READ
+
+
+def names_all(registration: Registration, attrs: Sequence[str] | None) -> bool:
+    """True if the registration names each of ``attrs`` (propertyNames, relationshipNames)."""
+    if not attrs:
+        return False
+    named: set[str] = set()
+    for info in registration.information:
+        named |= info.attributes or frozenset()
+    return all(a in named for a in attrs)
+
+
+def expiring(entity: Mapping[str, Any]) -> bool:
+    """True if an instance of the entity may have expired (4.22): the merge drops those."""
+    return any("expiresAt" in instance for instances in (entity.get("attrs") or {}).values()
+               for instance in instances)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SourcesBase:
+    """The state and the dependencies of :class:`~broker.federation.FederatedSources`."""
+
+    def __init__(self, registrations: RegistrationSource, client: ForwardingClient,
+                 resolver: ContextResolving, *, digest: str, timeout: float = 5.0,
+                 default_limit: int = 20, clock: Callable[[], datetime] = utc_now) -> None:
+        self.registrations = registrations
+        self.client = client
+        self.resolver = resolver
+        self.digest = digest
+        #: the broker's deadline of a forwarded request, seconds (a registration's may be less)
+        self.timeout = timeout
+        #: the page size of a query without ``limit`` (the broker's --default-page-size)
+        self.default_limit = default_limit
+        self.clock = clock
+        #: registration id -> monotonic time before which it is not contacted (5.2.34 cooldown)
+        self._cooling: dict[str, float] = {}
+
+    @property
+    def enabled(self) -> bool:
+        """True once any tenant has a registration: until then the fast paths stay."""
+        return not self.registrations.empty
+
+    def alias(self, tenant: str) -> str:
+        """This broker's contextSourceAlias for ``tenant`` (5.2.40, what Via names)."""
+        return source_alias(self.digest, tenant)
+
+    # -- planning ----------------------------------------------------------------------------
+    def _deadline(self, registration: Registration) -> float:
+        own = registration.timeout_ms
+        return self.timeout if own is None else min(self.timeout, max(own, 1.0) / 1000)
+
+    def _cooling_down(self, registration: Registration) -> bool:
+        until = self._cooling.get(registration.id)
+        if until is None:
+            return False
+        if time.monotonic() >= until:
+            del self._cooling[registration.id]
+            return False
+        return True
+
+    def _delivered(self, tenant: str, registration: Registration, ok: bool) -> None:
+        """Table 5.2.9-2 status members, and the cooldown (5.2.34) after a failure."""
+        self.registrations.record_delivery(tenant, registration.id, ok)
+        if ok:
+            return
+        cooldown = registration.cooldown_ms
+        if cooldown:
+            self._cooling[registration.id] = time.monotonic() + cooldown / 1000
+
+    async def _context(self, client_context: Any) -> str:
+        """The URL naming the request's @context to a source (the core context's if none;
+        an inline context is hosted here)."""
+        return await self.resolver.response_url(client_context)
+
+
+def relayed_warnings(incoming: Incoming) -> list[str]:
+    """The NGSILD-Warning values a source returned (a cascade's failures surface at the top)."""
+    value = next((v for k, v in incoming.headers.items() if k.lower() == "ngsild-warning"), None)
+    return [value] if value else []
+
+

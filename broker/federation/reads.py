@@ -1,0 +1,276 @@
+"""Distributed reads (4.3.6, 5.7.1, 5.7.2, 5.6.21): the sources asked concurrently, each
+within its deadline, their answers read and merged with the local entities (4.5.5).
+
+Paging (6.3.10) of a distributed query: the merged answer is ordered by id,
+and every party is asked for its first ``offset + limit + 1`` matches only
+(NGSI-LD brokers answer in a stable order; ours by id); past the first page
+the sources give the window's ids first and the page's entities by id, so a
+page costs what it shows.  Only the page's entities are expanded and merged.
+A counted query reads every match (up to 100,000): the count is of the union.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from broker.federation.base import (
+    MAX_READ,
+    SOURCE_PAGE,
+    SPLIT_STRIPPED,
+    Fetched,
+    ReadJob,
+    SourceAnswer,
+    SourcesBase,
+    expiring,
+    page_of,
+    relayed_warnings,
+)
+from broker.federation.client import Incoming
+from broker.federation.wire import (
+    InvalidAnswer,
+    RawEntity,
+    expand_raw,
+    purge_request,
+    raw_entities,
+    read_request,
+)
+from broker.service.call import Call
+from broker.service.ports import Plan
+from ngsi_ld.federation import (
+    LOCAL as LOCAL_SOURCE,
+)
+from ngsi_ld.federation import (
+    Fragment,
+    Registration,
+    SourceRequest,
+    append_via,
+    forward_headers,
+    merge_entity,
+    source_warning,
+)
+from ngsi_ld.headers import parse_link_context
+from ngsi_ld.model import Entity
+from ngsi_ld.params import Params, QueryParams, flag
+from ngsi_ld.query import EntityQuery, matches
+
+__all__ = ["Reads"]
+
+
+class Reads(SourcesBase):
+    """The read half of :class:`~broker.federation.FederatedSources`."""
+
+    async def fetch(self, tenant: str, operation: str, query: EntityQuery, plan: Plan,
+                    call: Call, local: Sequence[Entity] = ()) -> Sequence[Any]:
+        job = plan.remote[0]
+        assert isinstance(job, ReadJob)
+        if not job.plan.requests:
+            return ()
+        client_context = parse_link_context(call.link)
+        ctx = call.active or await self.resolver.active(client_context)
+        context_url = await self._context(client_context if client_context is not None
+                                          else ctx.user_context)
+        via = append_via(job.hops, job.alias)
+        window = self._window(call, operation)
+        params = call.params
+        if job.split:  # 5.7.2.4: the filters are removed before forwarding
+            params = QueryParams((k, v) for k, v in params.items() if k not in SPLIT_STRIPPED)
+        page = None
+        if (operation == "queryEntities" and not job.split and not job.refilter
+                and not job.plan.claims
+                and "NGSILD-EntityMap" not in call.headers):
+            # only the page's entities are expanded and merged; the others are counted
+            page = page_of(call, self.default_limit)
+        # past the first page, the sources are asked for the ids of the window first and
+        # then for the page's entities only: a page costs them what it shows
+        ids_first = page is not None and page[0] > 0
+        results = await asyncio.gather(*(
+            self._read_one(tenant, request, ctx, context_url, via, call, params, window,
+                           job.alias, ids_only=ids_first and request.attrs is None)
+            for request in job.plan.requests))
+        answers: list[SourceAnswer] = []
+        for answer, warnings in results:
+            call.warnings.extend(warnings)
+            if answer is not None:
+                answers.append(answer)
+        if ids_first and page is not None:
+            await self._fill_page(tenant, answers, local, page, ctx, context_url, via, call,
+                                  params, job.alias)
+        registrations = {r.registration.id: r.registration for r in job.plan.requests}
+        return (Fetched(answers, page, call.warnings, job.alias, registrations),)
+
+    async def _fill_page(self, tenant: str, answers: list[SourceAnswer],
+                         local: Sequence[Entity], page: tuple[int, int], ctx: Any,
+                         context_url: str | None, via: str, call: Call, params: Params,
+                         agent: str) -> None:
+        """The second step of an ids-first read: the page's ids (local and remote, merged
+        by id) asked of the sources that hold them, by id, with every attribute."""
+        offset, limit = page
+        every = {e["id"] for e in local}
+        for answer in answers:
+            every.update(raw.id for raw in answer.entities)
+        in_page = set(sorted(every)[offset:offset + limit])
+
+        async def complete(index: int, answer: SourceAnswer) -> None:
+            request = answer.request
+            wanted = tuple(raw.id for raw in answer.entities if raw.id in in_page)
+            if not answer.ids_only or request is None or not wanted:
+                return
+            narrowed = replace(request, ids=wanted, id_pattern=None)
+            full, warnings = await self._read_one(tenant, narrowed, ctx, context_url, via,
+                                                  call, params, len(wanted), agent)
+            call.warnings.extend(warnings)
+            found = {raw.id: raw for raw in full.entities} if full is not None else {}
+            answers[index] = replace(answer, ids_only=False, entities=[
+                found.get(raw.id, raw) for raw in answer.entities
+                if raw.id not in in_page or raw.id in found])
+
+        await asyncio.gather(*(complete(i, a) for i, a in enumerate(answers)))
+
+    def _window(self, call: Call, operation: str) -> int:
+        """How many matches each party must give for the page asked (see the module doc)."""
+        if operation == "retrieveEntity":
+            return 1
+        if operation == "queryEntitiesAll":
+            return MAX_READ
+        params = call.params
+        if flag(params, "count") or "orderBy" in params:
+            return MAX_READ
+        try:
+            offset = int(params.get("offset") or 0)
+            limit = int(params.get("limit") or self.default_limit)
+        except ValueError:
+            return MAX_READ
+        return min(MAX_READ, offset + limit + 1)
+
+    async def _read_one(self, tenant: str, request: SourceRequest, ctx: Any,
+                        context_url: str | None, via: str, call: Call, params: Params,
+                        window: int, agent: str,
+                        ids_only: bool = False) -> tuple[SourceAnswer | None, list[str]]:
+        registration = request.registration
+        if self._cooling_down(registration):
+            text = source_warning(registration, agent, timed_out=True)
+            return None, [text] if text else []
+        outbound = forward_headers(registration, via=via, context_url=context_url,
+                                   incoming=call.headers,
+                                   has_body=request.operation == "queryBatch")
+        if request.operation == "purgeEntity":  # 5.6.21: the same purge at the source
+            incoming = await self.client.send(purge_request(
+                request, outbound, ctx, params, timeout=self._deadline(registration)))
+            problem = None if incoming.status == 404 else \
+                self._problem(registration, incoming, agent)
+            self._delivered(tenant, registration, problem is None)
+            return None, [*relayed_warnings(incoming), *([problem] if problem else [])]
+        deadline = time.monotonic() + self._deadline(registration)
+        many = request.operation != "retrieveEntity"
+        entities: list[RawEntity] = []
+        offset = 0
+        relayed: list[str] = []
+        while True:
+            remaining = deadline - time.monotonic()
+            size = min(SOURCE_PAGE, window - offset) if many else None
+            outgoing = read_request(request, outbound, ctx, params,
+                                    timeout=max(remaining, 0.001), offset=offset, limit=size,
+                                    ids_only=ids_only)
+            incoming = await self.client.send(outgoing)
+            if ids_only and incoming.status == 400 and not entities:
+                # a source without pick (4.21, v1.8): asked for the entities themselves
+                return await self._read_one(tenant, request, ctx, context_url, via, call,
+                                            params, window, agent)
+            relayed += relayed_warnings(incoming)
+            if incoming.status == 404 and not entities:
+                self._delivered(tenant, registration, True)
+                return None, relayed  # 6.3.17: not abnormal
+            problem = self._problem(registration, incoming, agent)
+            page: list[RawEntity] = []
+            if problem is None:
+                try:
+                    page = await raw_entities(incoming.body, incoming.headers, self.resolver,
+                                              context_url, many=many)
+                except InvalidAnswer:
+                    problem = source_warning(registration, agent, status=incoming.status,
+                                             invalid=True)
+            if problem is not None:
+                self._delivered(tenant, registration, False)
+                return None, [*relayed, problem]
+            entities += page
+            offset += len(page)
+            if not many or size is None or len(page) < size or offset >= window:
+                break
+        self._delivered(tenant, registration, True)
+        return SourceAnswer(registration.id, request.auxiliary, entities, request,
+                            ids_only), relayed
+
+    @staticmethod
+    def _problem(registration: Registration, incoming: Incoming, agent: str) -> str | None:
+        if incoming.status is None or incoming.timed_out:
+            return source_warning(registration, agent, timed_out=True)
+        if incoming.too_big:
+            return source_warning(registration, agent, status=incoming.status, invalid=True)
+        if incoming.status >= 300:
+            return source_warning(registration, agent, status=max(incoming.status, 400))
+        return None
+
+    def merge(self, plan: Plan, local: Sequence[Entity], answers: Sequence[Any]) -> list[Entity]:
+        job = plan.remote[0]
+        assert isinstance(job, ReadJob)
+        fetched = next((a for a in answers if isinstance(a, Fetched)), None)
+        visible = job.plan.visible
+        # entity id -> (source, entity or raw, auxiliary) of every party that answered it
+        by_id: dict[str, list[tuple[str, Entity | RawEntity, bool]]] = {}
+        for entity in local:
+            by_id.setdefault(entity["id"], []).append((LOCAL_SOURCE, entity, False))
+        for answer in fetched.answers if fetched is not None else ():
+            for raw in answer.entities:
+                by_id.setdefault(raw.id, []).append((answer.source, raw, answer.auxiliary))
+        ids = sorted(by_id)
+        wanted: set[str] | None = None
+        if fetched is not None and fetched.page is not None:
+            offset, limit = fetched.page
+            wanted = set(ids[offset:offset + limit])
+        now = self.clock()
+        invalid: set[str] = set()
+        merged: list[Entity] = []
+        for entity_id in ids:
+            if wanted is not None and entity_id not in wanted:
+                # outside the page: counted and ordered, never shown, so not expanded
+                merged.append({"id": entity_id, "type": [], "attrs": {}})
+                continue
+            fragments: list[Fragment] = []
+            for source, item, auxiliary in by_id[entity_id]:
+                if isinstance(item, RawEntity):
+                    try:
+                        item = expand_raw(item)
+                    except InvalidAnswer:
+                        invalid.add(source)
+                        continue
+                shown = visible(dict(item), source)
+                if shown is not None:
+                    fragments.append(Fragment(shown, source, auxiliary))
+            if len(fragments) == 1 and not expiring(fragments[0].entity):
+                merged.append(fragments[0].entity)  # type: ignore[arg-type]
+            elif fragments:
+                merged.append(merge_entity(fragments, now=now))  # type: ignore[arg-type]
+        if invalid and fetched is not None:
+            for source in sorted(invalid):
+                text = source_warning(fetched.registrations[source], fetched.agent,
+                                      status=200, invalid=True)
+                if text:
+                    fetched.warnings.append(text)
+        if (job.split or job.refilter) and job.query is not None:
+            query = job.query
+            merged = [e for e in merged if matches(e, query)]
+        return merged
+
+    def holders(self, answers: Sequence[Any]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for fetched in answers:
+            if isinstance(fetched, Fetched):
+                for answer in fetched.answers:
+                    out.setdefault(answer.source, []).extend(e.id for e in answer.entities)
+        return out
+
+    # -- writes ------------------------------------------------------------------------------

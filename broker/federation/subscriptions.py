@@ -1,0 +1,270 @@
+"""Subscriptions that cover registered sources (5.8.1.4, 5.8.5.4): the consumer half.
+
+Creating an entity subscription (without ``localOnly``) in a tenant with
+registrations:
+
+- creates an internal Context Source Registration Subscription (5.11.2) for the
+  subscription's entity types, whose notifications come back here
+  (``/ngsi-ld/ex/csource-notify``): a registration that starts to match later
+  gets its copy then;
+- sends each matching registration that supports ``createSubscription`` a
+  reduced copy of the subscription (its own id, no ``q`` with
+  ``splitEntities``), whose notification endpoint is this broker
+  (``/ngsi-ld/ex/remote-notify``, the path of 5814_01: the spec leaves it to
+  the implementation);
+- a notification arriving there is merged with what this broker holds of each
+  entity (4.5.5) and offered to the local subscription alone, which matches it
+  like a local change (its ``q`` re-checked on the merged entity) and notifies
+  its subscriber under its own id.
+
+Deleting the subscription deletes the copies at the sources (5.8.5.4) and the
+internal registration subscription.  The copies are kept in memory: a restart
+forgets them (the sources' copies then expire or notify an unknown id, which
+is answered 404).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+
+from broker.federation.client import ForwardingClient, Outgoing
+from broker.federation.registry import RegistrationSource
+from broker.federation.wire import API, base_url
+from broker.service.ports import ContextResolving
+from ngsi_ld.changes import ENTITY_UPDATED, ChangeEvent, diff
+from ngsi_ld.entity import parse_entity
+from ngsi_ld.errors import BadRequestData, NgsiLdError, ResourceNotFound
+from ngsi_ld.federation import (
+    LOCAL,
+    Fragment,
+    Registration,
+    Selection,
+    append_via,
+    candidates,
+    forward_headers,
+    merge_entity,
+)
+from ngsi_ld.headers import parse_link_context
+from ngsi_ld.model import Entity
+from ngsi_ld.query import TypeName, TypeOr
+from ngsi_ld.source_identity import source_alias
+
+__all__ = ["CSOURCE_NOTIFY", "REMOTE_NOTIFY", "DistributedSubscriptions"]
+
+log = logging.getLogger("broker.federation")
+
+#: where the sources' notifications of the copies arrive (the path 5814_01 uses)
+REMOTE_NOTIFY = "/ngsi-ld/ex/remote-notify"
+#: where the internal registration subscriptions notify
+CSOURCE_NOTIFY = "/ngsi-ld/ex/csource-notify"
+#: members of a subscription its copies do not carry
+_NOT_COPIED = frozenset({"id", "@context", "notification", "localOnly", "status",
+                         "createdAt", "modifiedAt", "jsonldContext", "expiresAt"})
+
+
+class EntityReading(Protocol):
+    async def get_entity(self, tenant: str, entity_id: str) -> Entity | None: ...
+
+
+class Delivering(Protocol):
+    def deliver(self, event: ChangeEvent, sub_id: str) -> bool: ...
+
+
+class RegistrationSubscribing(Protocol):
+    async def create(self, tenant: str, data: Any, context: Any) -> str: ...
+
+    async def delete(self, tenant: str, sub_id: str) -> None: ...
+
+
+@dataclass
+class _Local:
+    """An entity subscription whose sources have copies of it."""
+
+    tenant: str
+    sub_id: str
+    body: dict[str, Any]
+    context: Any
+    csource_sub: str | None = None
+    #: registration id -> (copy id, the copy's URL at the source, the headers to use)
+    copies: dict[str, tuple[str, str, tuple[tuple[str, str], ...]]] = field(
+        default_factory=dict)
+
+
+def _types(body: Mapping[str, Any]) -> list[str]:
+    out = []
+    for selector in body.get("entities") or ():
+        if isinstance(selector, dict) and isinstance(selector.get("type"), str):
+            out.append(selector["type"])
+    return out
+
+
+class DistributedSubscriptions:
+    """Copies of entity subscriptions at the registered sources (see the module doc)."""
+
+    def __init__(self, registrations: RegistrationSource, client: ForwardingClient,
+                 resolver: ContextResolving, store: EntityReading, manager: Delivering,
+                 *, base_url: str, digest: str, timeout: float = 5.0) -> None:
+        self.registrations = registrations
+        self.client = client
+        self.resolver = resolver
+        self.store = store
+        self.manager = manager
+        self.base_url = base_url.rstrip("/")
+        self.digest = digest
+        self.timeout = timeout
+        self.csource_subs: RegistrationSubscribing | None = None
+        self._locals: dict[tuple[str, str], _Local] = {}
+        #: copy id -> (tenant, local subscription id, registration id)
+        self._copies: dict[str, tuple[str, str, str]] = {}
+        #: internal registration subscription id -> (tenant, local subscription id)
+        self._internal: dict[str, tuple[str, str]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle of a local subscription --------------------------------------------------
+    async def created(self, tenant: str, sub_id: str, body: Any, context: Any) -> None:
+        """A local entity subscription was created: copies to the matching sources."""
+        if not isinstance(body, dict) or body.get("localOnly") is True \
+                or self.registrations.empty:
+            return
+        types = _types(body)
+        if not types:
+            return
+        local = self._locals[(tenant, sub_id)] = _Local(tenant, sub_id, dict(body), context)
+        expand = (await self.resolver.active(context)).expand_term
+        for registration in self._matching(tenant, local, expand):
+            # sent in the background: creating the subscription never waits for a source
+            self._background(self._copy(local, registration))
+        if self.csource_subs is not None:
+            internal = {"type": "Subscription",
+                        "entities": [{"type": t} for t in types],
+                        "notification": {"endpoint": {"uri": self.base_url + CSOURCE_NOTIFY}}}
+            try:
+                local.csource_sub = await self.csource_subs.create(tenant, internal, context)
+                self._internal[local.csource_sub] = (tenant, sub_id)
+            except NgsiLdError as exc:
+                log.warning("subscription %s: no registration subscription: %s", sub_id, exc)
+
+    async def deleted(self, tenant: str, sub_id: str) -> None:
+        """The local subscription was deleted: its copies and internal subscription go."""
+        local = self._locals.pop((tenant, sub_id), None)
+        if local is None:
+            return
+        if local.csource_sub is not None and self.csource_subs is not None:
+            self._internal.pop(local.csource_sub, None)
+            with contextlib.suppress(NgsiLdError):  # already gone (it expired)
+                await self.csource_subs.delete(tenant, local.csource_sub)
+        deletions = []
+        for copy_id, url, headers in local.copies.values():
+            self._copies.pop(copy_id, None)
+            deletions.append(Outgoing("DELETE", url, headers, None, self.timeout))
+        await self.client.send_all(deletions)
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Wait for the copies being sent (at application cleanup)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _matching(self, tenant: str, local: _Local,
+                  expand: Callable[[str], str]) -> list[Registration]:
+        leaves = tuple(TypeName(expand(t)) for t in _types(local.body))
+        selection = Selection(type_expr=leaves[0] if len(leaves) == 1 else TypeOr(leaves))
+        now = datetime.now(UTC)
+        return [c.registration for c in candidates(self.registrations.of(tenant, now), selection,
+                                                    now=now)
+                if c.registration.supports("createSubscription")]
+
+
+    async def _copy(self, local: _Local, registration: Registration) -> None:
+        if registration.id in local.copies:
+            return
+        copy_id = f"urn:ngsi-ld:Subscription:remote:{uuid.uuid4()}"
+        url = base_url(registration.endpoint) + API + "/subscriptions"
+        # known before the source answers: it may notify before its answer arrives
+        local.copies[registration.id] = (copy_id, f"{url}/{copy_id}", ())
+        self._copies[copy_id] = (local.tenant, local.sub_id, registration.id)
+        copy = {k: v for k, v in local.body.items() if k not in _NOT_COPIED}
+        copy["id"] = copy_id
+        if copy.get("splitEntities") is True:
+            copy.pop("q", None)  # 5.8.1.4: filters are applied here, on the merged entity
+        copy["notification"] = {"endpoint": {"uri": self.base_url + REMOTE_NOTIFY,
+                                             "accept": "application/json"},
+                                "format": "normalized"}
+        context_url = await self.resolver.response_url(local.context)
+        alias = source_alias(self.digest, local.tenant)
+        outbound = forward_headers(registration, via=append_via((), alias),
+                                   context_url=context_url, incoming={}, has_body=True)
+        headers = tuple((k, v) for k, v in outbound.headers if k != "Content-Type")
+        local.copies[registration.id] = (copy_id, f"{url}/{copy_id}", headers)
+        answer = await self.client.send(Outgoing("POST", url, outbound.headers,
+                                                 orjson.dumps(copy), self.timeout))
+        if answer.status is None or answer.status >= 300:
+            log.info("subscription %s: %s refused its copy (%s)", local.sub_id,
+                     registration.id, answer.status or answer.reason)
+            local.copies.pop(registration.id, None)
+            self._copies.pop(copy_id, None)
+
+    # -- notifications ------------------------------------------------------------------------
+    async def registrations_changed(self, data: Any) -> None:
+        """A ContextSourceNotification of an internal registration subscription: the
+        registrations newly matching get their copies."""
+        if not isinstance(data, dict):
+            raise BadRequestData("a notification must be a JSON object")
+        found = self._internal.get(str(data.get("subscriptionId")))
+        if found is None or data.get("triggerReason") not in (None, "newlyMatching",
+                                                               "updated"):
+            return
+        local = self._locals.get(found)
+        if local is None:
+            return
+        wanted = {r.get("id") for r in data.get("data") or () if isinstance(r, dict)}
+        now = datetime.now(UTC)
+        for registration in self.registrations.of(local.tenant, now):
+            if registration.id in wanted and registration.supports("createSubscription"):
+                self._background(self._copy(local, registration))
+
+    async def notified(self, data: Any, link: str | None) -> int:
+        """A source notified a copy: each entity merged with the local one and offered to
+        the local subscription; the number of entities it notified."""
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            raise BadRequestData("a notification needs a data array")
+        found = self._copies.get(str(data.get("subscriptionId")))
+        if found is None:
+            raise ResourceNotFound(f"no subscription copy {data.get('subscriptionId')}")
+        tenant, sub_id, registration_id = found
+        context: Any = data.get("@context", parse_link_context(link))
+        notified = 0
+        for item in data["data"]:
+            if not isinstance(item, dict):
+                raise BadRequestData("a notified entity must be a JSON object")
+            own = item.get("@context", context)
+            ctx = await self.resolver.active(own)
+            fragment = ctx.expand_entity(parse_entity(
+                {k: v for k, v in item.items() if k != "@context"}))
+            here = await self.store.get_entity(tenant, fragment["id"])
+            parts = [Fragment(dict(fragment), registration_id)]
+            if here is not None:
+                parts.append(Fragment(dict(here), LOCAL))
+            merged: Any = merge_entity(parts)
+            event = diff(tenant, here, merged) or ChangeEvent(
+                tenant, fragment["id"], here, merged, ENTITY_UPDATED)
+            notified += self.manager.deliver(event, sub_id)
+        return notified
+
+    def copies_of(self, tenant: str, sub_id: str) -> Sequence[str]:
+        """The ids of the copies of a local subscription (for tests and tools)."""
+        local = self._locals.get((tenant, sub_id))
+        return [] if local is None else [c[0] for c in local.copies.values()]

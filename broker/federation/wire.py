@@ -1,0 +1,263 @@
+"""What travels on the wire: forwarded requests built, and sources' answers read (4.3.6).
+
+Forwarded requests are written in the client's terms (names compacted with
+its @context, which travels as the Link header): the ETSI context source mock
+and every NGSI-LD source expect compacted names, never IRIs.
+
+Answers are read defensively: JSON required, an entity or an array of entities
+as the operation says, each validated and expanded with the @context the
+answer names (the Link of a JSON answer, or the inline ``@context`` of a
+JSON-LD one, 436_06_03).  Anything else is :class:`InvalidAnswer`, which the
+caller turns into a 111 warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import orjson
+
+from broker.federation.client import Outgoing
+from broker.service.ports import ContextResolving
+from ngsi_ld.entity import parse_entity
+from ngsi_ld.errors import NgsiLdError
+from ngsi_ld.federation import Outbound, SourceRequest
+from ngsi_ld.headers import parse_link_context
+from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.model import Entity
+from ngsi_ld.params import Params
+from ngsi_ld.query import TypeAnd, TypeExpr, TypeName
+
+__all__ = [
+    "API", "READ_PASSED", "InvalidAnswer", "RawEntity", "base_url", "compact_type_expr",
+    "expand_raw", "purge_request", "raw_entities", "read_entities",
+    "read_request", "restrict_body", "write_method",
+]
+
+API = "/ngsi-ld/v1"
+#: query parameters of the client's read passed on to the sources as written (5724_02_01)
+READ_PASSED = ("q", "scopeQ", "georel", "geometry", "coordinates", "geoproperty",
+               "datasetId", "lang", "csf")
+
+#: Table 4.20-1 write operations -> the HTTP method of their binding (6.x)
+_WRITE_METHODS = {
+    "createEntity": "POST", "appendAttrs": "POST", "updateEntity": "PATCH",
+    "updateAttrs": "PATCH", "mergeEntity": "PATCH", "replaceEntity": "PUT",
+    "replaceAttrs": "PUT", "deleteAttrs": "DELETE", "deleteEntity": "DELETE",
+}
+
+
+class InvalidAnswer(Exception):
+    """A source answered something that is not the NGSI-LD payload asked for (111)."""
+
+
+def base_url(endpoint: str) -> str:
+    """The registration's endpoint without a trailing ``/`` or ``/ngsi-ld/v1`` (5.2.9)."""
+    url = endpoint.rstrip("/")
+    if url.endswith(API):
+        url = url[: -len(API)]
+    return url
+
+
+def compact_type_expr(expr: TypeExpr, ctx: ActiveContext) -> str:
+    """A type selector in the client's terms (``;`` AND, ``|`` OR, 4.17)."""
+    if isinstance(expr, TypeName):
+        return ctx.compact_iri(expr.name)
+    sep = ";" if isinstance(expr, TypeAnd) else "|"
+    inner = [compact_type_expr(term, ctx) for term in expr.terms]
+    return sep.join(f"({text})" if not isinstance(term, TypeName) else text
+                    for term, text in zip(expr.terms, inner, strict=True))
+
+
+def read_request(
+    request: SourceRequest,
+    outbound: Outbound,
+    ctx: ActiveContext,
+    params: Params,
+    *,
+    timeout: float,
+    offset: int = 0,
+    limit: int | None = None,
+    count: bool = False,
+    ids_only: bool = False,
+) -> Outgoing:
+    """The GET (or POST query) that asks one source what ``request`` plans; ``ids_only``
+    asks for the ids of the matches only (``pick=id``, 4.21), never with ``attrs``."""
+    base = base_url(request.registration.endpoint) + API
+    query: list[tuple[str, str]] = []
+    if request.attrs is not None:
+        query.append(("attrs", ",".join(ctx.compact_iri(a) for a in request.attrs)))
+    if ids_only:
+        query.append(("pick", "id"))
+    else:
+        # the merge compares modifiedAt (4.5.5), so the sources' system attributes are asked
+        query.append(("options", "sysAttrs"))
+    if request.local_only:
+        query.append(("local", "true"))  # 4.3.6.4
+    if request.operation == "retrieveEntity" and request.ids and len(request.ids) == 1:
+        for name in ("lang", "datasetId"):
+            if name in params:
+                query.append((name, str(params.get(name))))
+        url = f"{base}/entities/{quote(request.ids[0], safe=':')}?{urlencode(query)}"
+        return Outgoing("GET", url, outbound.headers, None, timeout)
+    if request.operation == "queryBatch":
+        return _query_post(request, outbound, ctx, params, base, query, timeout, offset, limit,
+                           count)
+    selectors: list[tuple[str, str]] = []
+    if request.type_expr is not None:
+        selectors.append(("type", compact_type_expr(request.type_expr, ctx)))
+    if request.ids:
+        selectors.append(("id", ",".join(request.ids)))
+    if request.id_pattern is not None:
+        selectors.append(("idPattern", request.id_pattern))
+    selectors += [(name, str(params.get(name))) for name in READ_PASSED if name in params
+                  and name != "csf"]
+    paging = [("offset", str(offset))] if offset else []
+    if limit is not None:
+        paging.append(("limit", str(limit)))
+    if count:
+        paging.append(("count", "true"))
+    url = f"{base}/entities?{urlencode(selectors + query + paging)}"
+    return Outgoing("GET", url, outbound.headers, None, timeout)
+
+
+def purge_request(request: SourceRequest, outbound: Outbound, ctx: ActiveContext,
+                  params: Params, *, timeout: float) -> Outgoing:
+    """5.6.21 Purge Entities forwarded: ``DELETE /entities`` with the client's selectors
+    as it wrote them (the source purges what it holds of them; D017_01_exc)."""
+    base = base_url(request.registration.endpoint) + API
+    query: list[tuple[str, str]] = []
+    if "type" not in params and request.type_expr is not None:
+        query.append(("type", compact_type_expr(request.type_expr, ctx)))
+    query += [(name, str(params.get(name)))
+              for name in ("type", "id", "idPattern", *READ_PASSED, "keep", "drop")
+              if name in params and name != "csf"]
+    if request.local_only:
+        query.append(("local", "true"))
+    return Outgoing("DELETE", f"{base}/entities?{urlencode(query)}", outbound.headers, None,
+                    timeout)
+
+
+def _query_post(request: SourceRequest, outbound: Outbound, ctx: ActiveContext,
+                params: Params, base: str, query: list[tuple[str, str]],
+                timeout: float, offset: int, limit: int | None, count: bool) -> Outgoing:
+    """5.7.2 by POST /entityOperations/query: the selectors in a Query body (5.2.23)."""
+    selector: dict[str, Any] = {}
+    if request.type_expr is not None:
+        selector["type"] = compact_type_expr(request.type_expr, ctx)
+    if request.id_pattern is not None:
+        selector["idPattern"] = request.id_pattern
+    selectors = [{**selector, "id": i} for i in request.ids] if request.ids else [selector]
+    body: dict[str, Any] = {"type": "Query", "entities": selectors}
+    if request.attrs is not None:
+        body["attrs"] = [ctx.compact_iri(a) for a in request.attrs]
+    if "q" in params:
+        body["q"] = params.get("q")
+    if "scopeQ" in params:
+        body["scopeQ"] = params.get("scopeQ")
+    if outbound.inline_context and outbound.context_url is not None:
+        body["@context"] = outbound.context_url
+    paging = [("offset", str(offset))] if offset else []
+    if limit is not None:
+        paging.append(("limit", str(limit)))
+    if count:
+        paging.append(("count", "true"))
+    url = f"{base}/entityOperations/query?{urlencode(query + paging)}"
+    return Outgoing("POST", url, outbound.headers, orjson.dumps(body), timeout)
+
+
+def write_method(operation: str) -> str:
+    """The HTTP method of a Table 4.20-1 write operation."""
+    return _WRITE_METHODS[operation]
+
+
+def restrict_body(body: Any, attrs: Iterable[str] | None, ctx: ActiveContext) -> Any:
+    """The part of an entity or fragment body that writes ``attrs`` (expanded; None: all).
+
+    The ``@context`` member is taken out: the forwarded request names its
+    @context in its Link header (or its body, 4.3.6.6, as the caller decides).
+    """
+    if not isinstance(body, dict):
+        return body
+    keep = None if attrs is None else frozenset(attrs)
+    out = {}
+    for key, value in body.items():
+        if key == "@context":
+            continue
+        if keep is None or key in ("id", "@id", "type", "@type", "scope") \
+                or ctx.expand_term(key) in keep:
+            out[key] = value
+    return out
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidAnswer(f"not JSON: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class RawEntity:
+    """An entity as a source answered it (JSON, checked to be an object with an id) and
+    the @context it is written in: expanded only if it is used (:func:`expand_raw`)."""
+
+    id: str
+    item: dict[str, Any]
+    ctx: ActiveContext
+
+
+def expand_raw(raw: RawEntity) -> Entity:
+    """The entity validated and expanded (InvalidAnswer if it is not valid NGSI-LD)."""
+    try:
+        return raw.ctx.expand_entity(parse_entity(raw.item))
+    except NgsiLdError as exc:
+        raise InvalidAnswer(f"entity {raw.id} is not valid: {exc}") from None
+
+
+async def raw_entities(body: bytes, headers: Mapping[str, str], resolver: ContextResolving,
+                       asked_context: str | None, *, many: bool) -> list[RawEntity]:
+    """The entities of a source's answer with their @context (InvalidAnswer if not JSON
+    entities).  The @context is the answer's own: inline for ``application/ld+json``
+    (per entity), else the Link header, else the one the request sent."""
+    data = _decode(body)
+    # a query answered by one entity object rather than an array of one is read as such
+    # (lenient in what is accepted: the ETSI context source mock answers so, D010_03)
+    items = data if many and isinstance(data, list) else [data]
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    link = next((v for k, v in headers.items() if k.lower() == "link"), None)
+    try:
+        linked = parse_link_context(link) if link else None
+    except NgsiLdError:
+        linked = None
+    default = linked if linked is not None else asked_context
+    contexts: dict[str, ActiveContext] = {}
+    out: list[RawEntity] = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise InvalidAnswer("an entity must be a JSON object with an id")
+        context: Any = default
+        if "@context" in item:
+            item = dict(item)
+            inline = item.pop("@context")
+            if "ld+json" in content_type or linked is None:
+                context = inline
+        key = context if isinstance(context, str) else orjson.dumps(context).decode()
+        ctx = contexts.get(key)
+        if ctx is None:
+            try:
+                ctx = contexts[key] = await resolver.active(context)
+            except NgsiLdError as exc:
+                raise InvalidAnswer(f"its @context cannot be used: {exc}") from None
+        out.append(RawEntity(item["id"], item, ctx))
+    return out
+
+
+async def read_entities(body: bytes, headers: Mapping[str, str], resolver: ContextResolving,
+                        asked_context: str | None, *, many: bool) -> list[Entity]:
+    """The entities of a source's answer, validated and expanded (InvalidAnswer if not)."""
+    raws = await raw_entities(body, headers, resolver, asked_context, many=many)
+    return [expand_raw(raw) for raw in raws]
