@@ -481,6 +481,7 @@ class RegistrationSubscriptions:
         })
         headers = notification_headers(accept, live.link_url, live.tenant,
                                        endpoint.get("receiverInfo"))
+        state.record_attempt(live.doc, now)
         try:
             await self.delivery.send(endpoint, headers, body)
         except DeliveryError as exc:

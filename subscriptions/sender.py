@@ -62,6 +62,7 @@ async def send(live: Live, job: Job, delivery: Delivery, count: Callable[[str], 
     endpoint = live.doc["notification"]["endpoint"]
     headers = notification_headers(rendering.accept, live.link_url, live.tenant,
                                    endpoint.get("receiverInfo"))
+    state.record_attempt(live.doc, now)
     try:
         await delivery.send(endpoint, headers, body)
     except DeliveryError as exc:

@@ -19,12 +19,14 @@ Transitions:
 
 Notification ``status`` (stored in ``notification``; absent until the first attempt):
 
-* a delivery that succeeds: -> ``ok``; ``timesSent``+1, ``lastNotification``,
-  ``lastSuccess``;
+* a notification handed to the endpoint: ``timesSent``+1 and ``lastNotification``
+  as it is sent, before the answer (a subscriber that retrieves the subscription
+  as soon as the notification arrives sees it counted: 5.8.6, ETSI 046_11);
+* a delivery that succeeds: -> ``ok``; ``lastSuccess``;
 * a delivery that fails after its retries (timeout, refused connection, non-2xx,
   or a notification dropped because the subscription's queue was full):
-  -> ``failed``; ``timesFailed``+1, ``lastFailure`` (and ``lastNotification``
-  and ``timesSent`` when it was actually attempted).
+  -> ``failed``; ``timesFailed``+1, ``lastFailure`` (and ``timesDropped``+1 when
+  it was never sent).
 
 Failures do not change the subscription's status: v1.8 has no "failed"
 subscription status; a failing endpoint stays subscribed and its later
@@ -67,27 +69,30 @@ def keep_delivery_state(source: dict[str, Any], target: dict[str, Any]) -> None:
                 new.pop(name, None)
 
 
-def record_success(doc: dict[str, Any], now_iso: str) -> None:
-    """A notification was delivered."""
+def record_attempt(doc: dict[str, Any], now_iso: str) -> None:
+    """A notification is being sent (counted before its answer arrives)."""
     notification = doc["notification"]
-    notification["status"] = "ok"
     notification["timesSent"] = notification.get("timesSent", 0) + 1
     notification["lastNotification"] = now_iso
+
+
+def record_success(doc: dict[str, Any], now_iso: str) -> None:
+    """A notification sent (:func:`record_attempt`) was delivered."""
+    notification = doc["notification"]
+    notification["status"] = "ok"
     notification["lastSuccess"] = now_iso
 
 
 def record_failure(doc: dict[str, Any], now_iso: str, *, attempted: bool = True) -> None:
-    """A notification failed (``attempted=False``: dropped before any attempt)."""
+    """A notification sent (:func:`record_attempt`) failed; ``attempted=False``: one
+    dropped before any attempt."""
     notification = doc["notification"]
     notification["status"] = "failed"
     notification["timesFailed"] = notification.get("timesFailed", 0) + 1
     notification["lastFailure"] = now_iso
-    if attempted:
-        notification["timesSent"] = notification.get("timesSent", 0) + 1
-        notification["lastNotification"] = now_iso
-    else:
+    if not attempted:
         notification["timesDropped"] = notification.get("timesDropped", 0) + 1
 
 
 __all__ = ["ACTIVE", "DELIVERY_MEMBERS", "EXPIRED", "PAUSED", "Status", "keep_delivery_state",
-           "record_failure", "record_success", "status_of"]
+           "record_attempt", "record_failure", "record_success", "status_of"]

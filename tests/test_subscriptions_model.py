@@ -18,7 +18,7 @@ from subscriptions import (
     parse_members,
     status_of,
 )
-from subscriptions.state import record_failure, record_success
+from subscriptions.state import record_attempt, record_failure, record_success
 
 VOCAB = "https://example.org/vocab/"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -122,9 +122,12 @@ def test_status_follows_is_active_and_expires_at() -> None:
 
 def test_notification_status_transitions() -> None:
     doc: dict[str, Any] = {"notification": {}}
+    record_attempt(doc, "t1")  # counted as it is sent, before any answer (046_11)
+    assert doc["notification"] == {"timesSent": 1, "lastNotification": "t1"}
     record_failure(doc, "t1")
     assert doc["notification"] == {"status": "failed", "timesFailed": 1, "lastFailure": "t1",
                                    "timesSent": 1, "lastNotification": "t1"}
+    record_attempt(doc, "t2")
     record_success(doc, "t2")
     assert doc["notification"]["status"] == "ok" and doc["notification"]["lastSuccess"] == "t2"
     record_failure(doc, "t3", attempted=False)
