@@ -18,7 +18,7 @@ Choices:
   order, in one notification (up to ``delivery.BATCH_MAX`` entities): a busy
   subscriber gets fewer, fuller notifications instead of falling behind.
 * Delivery counters (``timesSent``...) are written back to the repository at
-  most every ``FLUSH_INTERVAL`` seconds, and at shutdown.
+  most every ``bookkeeping.FLUSH_INTERVAL`` seconds, and at shutdown.
 * Pending notifications are written to the store when they wait (every
   ``pending.PERSIST_INTERVAL`` seconds) and at shutdown, and queued again at
   start-up: a restart resumes them, at least once (``subscriptions.pending``;
@@ -39,14 +39,13 @@ import time
 import uuid
 from typing import Any
 
-import orjson
-
 from ngsi_ld.changes import ChangeEvent
 from ngsi_ld.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
 from ngsi_ld.model import Entity
 from ngsi_ld.query import EntityQuery
 from ngsi_ld.timeutil import now_iso, parse_datetime
 from subscriptions import pending, state
+from subscriptions.bookkeeping import Ledger
 from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery
 from subscriptions.live import Job, Live, merge_jobs, sub_key
 from subscriptions.matching import SubscriptionIndex, compile_matcher
@@ -64,9 +63,6 @@ from subscriptions.repository import Repository, repository_for
 from subscriptions.sender import current_state, send
 
 log = logging.getLogger("broker.subscriptions")
-
-#: seconds between write-backs of delivery counters
-FLUSH_INTERVAL = 5.0
 
 
 class SubscriptionManager:
@@ -91,8 +87,7 @@ class SubscriptionManager:
         #: how many (change, subscription) pairs were evaluated: the index keeps it low
         self.evaluations = 0
         self._live: dict[str, Live] = {}
-        self._dirty: set[str] = set()
-        self._flusher: asyncio.Task[None] | None = None
+        self.ledger = Ledger(self.repository, metrics, "subscription", lambda: self._live)
         self.ownership: Ownership = ownership if ownership is not None else SoleOwner()
         self._leaser: asyncio.Task[None] | None = None
 
@@ -107,7 +102,7 @@ class SubscriptionManager:
                 log.exception("subscription %s of tenant %r could not be resumed",
                               doc.get("id"), tenant)
         loop = asyncio.get_running_loop()
-        self._flusher = loop.create_task(self._flush_loop())
+        self.ledger.start()
         if not shared:
             await self._resume()
             self._persister = loop.create_task(self._persist_loop())
@@ -119,7 +114,8 @@ class SubscriptionManager:
 
     async def close(self) -> None:
         """Stop every worker and timer, write back the counters, close the connections."""
-        for task in (self._flusher, self._leaser, self._persister):
+        await self.ledger.stop()
+        for task in (self._leaser, self._persister):
             if task is not None:
                 task.cancel()
         if self._persister is not None:
@@ -130,7 +126,7 @@ class SubscriptionManager:
         lives = list(self._live.values())
         for live in lives:
             await self._stop(live)
-        await self._flush(lives)
+        await self.ledger.flush(lives)
         await self.ownership.close()
         await self.delivery.close()
 
@@ -167,8 +163,11 @@ class SubscriptionManager:
         return sub_id
 
     async def get(self, tenant: str, sub_id: str) -> dict[str, Any]:
-        """5.8.3 Retrieve Subscription: the stored document (internal names)."""
-        return (await self._find(tenant, sub_id)).doc
+        """5.8.3 Retrieve Subscription: the stored document (internal names), once the
+        notifications in flight have their outcome (``subscriptions.bookkeeping``)."""
+        live = await self._find(tenant, sub_id)
+        await self.ledger.settled(live)
+        return live.doc
 
     async def of_tenant(self, tenant: str) -> list[dict[str, Any]]:
         """5.8.4 Query Subscriptions: every subscription of the tenant, sorted by id."""
@@ -230,7 +229,7 @@ class SubscriptionManager:
         """5.8.5 Delete Subscription."""
         live = await self._find(tenant, sub_id)
         await self._stop(live)
-        self._dirty.discard(sub_key(tenant, sub_id))
+        self.ledger.forget(tenant, sub_id)
         await self.repository.delete(tenant, sub_id)
         if live.channel.persisted:
             await self.pending.delete(tenant, sub_id)
@@ -246,7 +245,7 @@ class SubscriptionManager:
         if doc is None:
             if live is not None:
                 await self._stop(live)
-                self._dirty.discard(key)
+                self.ledger.forget(tenant, sub_id)
                 if live.owned:  # a lease round may have claimed it after its deletion
                     await self.ownership.drop(key)
             return
@@ -404,26 +403,20 @@ class SubscriptionManager:
         self._enqueue(live, Job(events=events))
 
     def _enqueue(self, live: Live, job: Job) -> None:
-        if live.channel.offer(job):
-            return
-        count = len(job.events or job.entities or ())
-        log.warning("subscription %s: queue full, %d notification(s) dropped", live.id, count)
-        self._count("notifications_dropped")
-        state.record_failure(live.doc, now_iso(), attempted=False)
-        self._dirty.add(sub_key(live.tenant, live.id))
+        if not live.channel.offer(job):
+            self.ledger.drop(live, len(job.events or job.entities or ()))
 
     # -- delivery ----------------------------------------------------------------------
     async def _handle(self, key: str, job: Job) -> None:
         live = self._live.get(key)
         if live is None:
             return
-        self._dirty.add(key)
 
         async def fetch(ids: list[str]) -> list[Entity]:
             found, _ = await self.store.query_entities(live.tenant, EntityQuery(ids=ids))
             return list(found)
 
-        await send(live, job, self.delivery, self._count, fetch)
+        await send(live, job, self.delivery, self.ledger, fetch)
 
     async def _periodic(self, live: Live) -> None:
         # 5.2.12 timeInterval: the current state of the selected entities, every interval
@@ -460,28 +453,5 @@ class SubscriptionManager:
             except Exception:
                 log.exception("pending notifications could not be written")
 
-    # -- bookkeeping -------------------------------------------------------------------
-    def _count(self, name: str) -> None:
-        if self.metrics is not None:
-            self.metrics.incr(name)
 
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            try:
-                await self._flush()
-            except Exception:
-                log.exception("subscription counters could not be written back")
-
-    async def _flush(self, stopped: list[Live] | None = None) -> None:
-        dirty, self._dirty = self._dirty, set()
-        lives = dict(self._live)
-        lives.update({sub_key(live.tenant, live.id): live for live in stopped or ()})
-        for key in sorted(dirty):
-            live = lives.get(key)
-            if live is not None:
-                # a snapshot: deliveries go on updating the live document meanwhile
-                await self.repository.put(live.tenant, orjson.loads(orjson.dumps(live.doc)))
-
-
-__all__ = ["FLUSH_INTERVAL", "SubscriptionManager"]
+__all__ = ["SubscriptionManager"]
