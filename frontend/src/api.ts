@@ -80,3 +80,11 @@ export async function tenants(): Promise<string[]> {
   const response = await fetch("/explorer/tenants");
   return response.ok ? ((await response.json()) as { tenants: string[] }).tenants : [""];
 }
+
+export interface Features { temporal: boolean; }
+
+/** What this broker serves (the temporal API may be off: --temporal off). */
+export async function features(): Promise<Features> {
+  const response = await fetch("/explorer/features");
+  return response.ok ? (await response.json() as Features) : { temporal: false };
+}

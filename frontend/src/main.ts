@@ -1,8 +1,9 @@
 // The explorer page: types, a filterable entity list, an entity's detail in every
 // representation, a map, a query builder with its curl command, live updates.
 import { type Feature, EntityMap } from "./map";
-import { ApiError, type Query, curl, get, hostedContexts, queryParams, settings, tenants,
-         typeCounts } from "./api";
+import { ApiError, type Query, curl, features, get, hostedContexts, queryParams, settings,
+         tenants, typeCounts } from "./api";
+import { HistoryChart } from "./chart";
 import { type Change, LiveStream } from "./live";
 
 const FORMATS: Record<string, { params: Record<string, string>; accept: string }> = {
@@ -26,6 +27,7 @@ const state = {
 
 const map = new EntityMap($("map"));
 const live = new LiveStream();
+const historyChart = new HistoryChart($("history"));
 
 function short(name: string): string {
   return name.includes("/") ? name.slice(name.lastIndexOf("/") + 1) : name;
@@ -146,6 +148,7 @@ async function runQuery(): Promise<void> {
 }
 
 async function select(id: string): Promise<void> {
+  if (id !== state.selected) void historyChart.show(id);
   state.selected = id;
   $("detail-title").textContent = id;
   for (const button of $("formats").querySelectorAll("button")) {
@@ -178,13 +181,26 @@ function applyChanges(changes: Change[]): void {
       existing.replaceWith(fresh);
       state.rows.set(change.id, fresh);
     }
-    if (change.id === state.selected) void select(change.id);
+    if (change.id === state.selected) {
+      if (entity === null) unselect();
+      else {
+        void select(change.id);
+        historyChart.changed(change.id, change.attributes);
+      }
+    }
   }
   $("map").dataset.markers = String(map.size);
   const total = Number($("live").dataset.changes ?? "0") + changes.length;
   $("live").dataset.changes = String(total);
   $("live-count").textContent = `${total} changes`;
   if (countsChanged) void showTypes();
+}
+
+function unselect(): void {
+  state.selected = "";
+  $("detail-title").textContent = "Select an entity in the list or on the map";
+  $("detail-body").textContent = "";
+  historyChart.clear();
 }
 
 async function reload(): Promise<void> {
@@ -204,9 +220,15 @@ async function start(): Promise<void> {
   const tenantSelect = $<HTMLSelectElement>("tenant");
   tenantSelect.replaceChildren(...(await tenants()).map((t) => new Option(t || "(default)", t)));
 
-  contextSelect.addEventListener("change", () => { settings.context = contextSelect.value;
-                                                   void reload(); });
+  contextSelect.addEventListener("change", () => {
+    settings.context = contextSelect.value;
+    const selected = state.selected;
+    unselect();  // attribute names change with the @context
+    if (selected) void select(selected);
+    void reload();
+  });
   tenantSelect.addEventListener("change", () => { settings.tenant = tenantSelect.value;
+                                                  unselect();  // another tenant's entities
                                                   void reload(); });
   $("query").addEventListener("submit", (event) => { event.preventDefault(); void runQuery(); });
   $("query").addEventListener("input", () => readQuery());
@@ -223,6 +245,7 @@ async function start(): Promise<void> {
     $("live").className = connected ? "on" : "off";
     $("live-state").textContent = connected ? "live" : "reconnecting";
   };
+  if (!(await features()).temporal) historyChart.off();
   await map.loadBase("/explorer/assets/basemap.json");
   await reload();
   document.body.dataset.ready = "true";
