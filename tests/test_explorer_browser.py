@@ -115,3 +115,21 @@ async def test_the_query_builder_shows_the_curl_command(page: Any) -> None:
     await page.wait_for_function("document.getElementById('query-status').className == 'error'")
     assert "400" in await page.inner_text("#query-status")
 
+
+
+async def test_a_tenant_created_after_the_page_loaded_is_offered(page: Any, demo: str) -> None:
+    tenant = f"late{time.monotonic_ns()}"
+    request = urllib.request.Request(
+        f"{demo}/ngsi-ld/v1/entities", method="POST",
+        data=orjson.dumps({"id": "urn:ngsi-ld:Sensor:late", "type": "Sensor",
+                           "level": {"type": "Property", "value": 1}}),
+        headers={"Content-Type": "application/json", "NGSILD-Tenant": tenant})
+    with urllib.request.urlopen(request) as resp:
+        assert resp.status == 201
+    assert await page.locator(f"#tenant option[value='{tenant}']").count() == 0
+    await page.focus("#tenant")
+    await page.wait_for_selector(f"#tenant option[value='{tenant}']", state="attached")
+    await page.select_option("#tenant", tenant)
+    await page.wait_for_function("[...document.querySelectorAll('#types li')]"
+                                 ".map(li => li.dataset.type).join() === 'Sensor'")
+    assert page.errors == []

@@ -64,8 +64,14 @@ async function showTypes(): Promise<void> {
   }
 }
 
+// changes that arrive while the map loads wait for it: drawn at once, a lamppost that
+// changed would be drawn before the sensors that share its place, and hidden by them
+let mapLoading: Map<string, [string, Feature["geometry"]]> | null = null;
+
 async function showMap(): Promise<void> {
   map.clear();
+  const waiting = new Map<string, [string, Feature["geometry"]]>();
+  mapLoading = waiting;
   // one type at a time, lampposts last: drawn on top of the sensors that share their place
   const types = [...state.types.keys()].sort((a, b) =>
     Number(short(a) === "Streetlight") - Number(short(b) === "Streetlight"));
@@ -77,6 +83,10 @@ async function showMap(): Promise<void> {
       for (const feature of page.features) map.put(feature.id, type, feature.geometry);
       if (page.features.length < PAGE) break;
     }
+  }
+  if (mapLoading === waiting) {
+    mapLoading = null;
+    for (const [id, [type, geometry]] of waiting) map.put(id, type, geometry);
   }
   $("map").dataset.markers = String(map.size);
   map.fit();
@@ -171,8 +181,11 @@ function applyChanges(changes: Change[]): void {
     if (change.trigger !== "entityUpdated") countsChanged = true;
     const entity = change.entity;
     const location = entity?.location as Feature["geometry"] | undefined;
-    if (entity === null) map.put(change.id, kind, null);
-    else if (location) map.put(change.id, kind, location);
+    if (entity === null || location) {
+      const geometry = entity === null ? null : location ?? null;
+      if (mapLoading) mapLoading.set(change.id, [kind, geometry]);
+      else map.put(change.id, kind, geometry);
+    }
     if (changes.length <= 50) map.flash(change.id);  // a whole round at once: no flashing
     const existing = state.rows.get(change.id);
     if (existing && entity) {
@@ -218,7 +231,18 @@ async function start(): Promise<void> {
   settings.context = contexts.find((url) => url.endsWith("/smart-data-models")) ?? contexts[0] ?? "";
   contextSelect.value = settings.context;
   const tenantSelect = $<HTMLSelectElement>("tenant");
-  tenantSelect.replaceChildren(...(await tenants()).map((t) => new Option(t || "(default)", t)));
+  const listTenants = async () => {
+    const names = await tenants();
+    if (!names.includes(settings.tenant)) names.push(settings.tenant);
+    const shown = [...tenantSelect.options].map((o) => o.value);
+    if (shown.join("\n") === names.join("\n")) return;  // an open list stays open
+    tenantSelect.replaceChildren(...names.map((t) => new Option(t || "(default)", t)));
+    tenantSelect.value = settings.tenant;
+  };
+  await listTenants();
+  // tenants come into being with their first entity: list them again when the
+  // selector is opened
+  tenantSelect.addEventListener("focus", () => void listTenants());
 
   contextSelect.addEventListener("change", () => {
     settings.context = contextSelect.value;
