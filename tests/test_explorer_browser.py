@@ -46,6 +46,9 @@ async def test_the_page_loads_and_shows_the_types_and_the_map(page: Any) -> None
     assert counts["AirQualityObserved"] == str(SIZE) and counts["Catalogue"] == "1"
     assert await page.get_attribute("#map", "data-markers") == str(4 * SIZE)
     assert await page.locator("#entities tbody tr").count() > 0
+    tenants = await page.eval_on_selector_all("#tenant option", "os => os.map(o => o.text)")
+    assert tenants[0] == "(default)"
+    assert await page.input_value("#tenant") == ""
     assert page.errors == []
 
 

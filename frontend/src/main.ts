@@ -235,7 +235,7 @@ async function start(): Promise<void> {
     const names = await tenants();
     if (!names.includes(settings.tenant)) names.push(settings.tenant);
     const shown = [...tenantSelect.options].map((o) => o.value);
-    if (shown.join("\n") === names.join("\n")) return;  // an open list stays open
+    if (JSON.stringify(shown) === JSON.stringify(names)) return;  // an open list stays open
     tenantSelect.replaceChildren(...names.map((t) => new Option(t || "(default)", t)));
     tenantSelect.value = settings.tenant;
   };
