@@ -39,6 +39,9 @@ CONTEXT_ID = "smart-data-models"
 #: hour of 5 s readings in one request (the broker's default, 10, is the value the ETSI
 #: suite pins; more pages the same data, 6.3.10)
 DEMO_INSTANCE_LIMIT = 1000
+#: the air-quality terms the weather data model defines too (see host_context)
+AIR_QUALITY_TERMS = {
+    "airQualityIndex": "https://smartdatamodels.org/dataModel.Environment/airQualityIndex"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,9 +99,11 @@ async def host_context(app: web.Application) -> None:
     broker = app[BROKER]
     url = broker.resolver.hosted_url(CONTEXT_ID)
     # where two data models define one term, the later wins: this order keeps the
-    # demo's own attributes short (refDevice of Streetlight, airQualityIndex of air quality)
-    order = ("DCAT-AP", "Transportation", "Weather", "Environment", "Streetlighting")
-    document = {"@context": [CONTEXTS[model] for model in order]}
+    # demo's own attributes short (refDevice of Streetlight, temperature of weather), and
+    # the one term the weather model takes from air quality is given back to it, so that
+    # every attribute the demo writes compacts to its short name
+    order = ("DCAT-AP", "Transportation", "Environment", "Weather", "Streetlighting")
+    document = {"@context": [*(CONTEXTS[model] for model in order), AIR_QUALITY_TERMS]}
     stored = await broker.store.get_context(url)
     if stored is None or stored.document != document:
         await broker.store.put_context(ContextRecord(
