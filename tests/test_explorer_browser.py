@@ -136,3 +136,25 @@ async def test_a_tenant_created_after_the_page_loaded_is_offered(page: Any, demo
     await page.wait_for_function("[...document.querySelectorAll('#types li')]"
                                  ".map(li => li.dataset.type).join() === 'Sensor'")
     assert page.errors == []
+
+
+async def test_the_map_shows_every_geo_property(page: Any, demo: str) -> None:
+    tenant = f"geo{time.monotonic_ns()}"
+    square = [[[114.15, 22.28], [114.16, 22.28], [114.16, 22.29], [114.15, 22.28]]]
+    request = urllib.request.Request(
+        f"{demo}/ngsi-ld/v1/entities", method="POST",
+        data=orjson.dumps({
+            "id": "urn:ngsi-ld:Camera:1", "type": "Camera",
+            "location": {"type": "GeoProperty",
+                         "value": {"type": "Point", "coordinates": [114.155, 22.285]}},
+            "observationSpace": {"type": "GeoProperty",
+                                 "value": {"type": "Polygon", "coordinates": square}}}),
+        headers={"Content-Type": "application/json", "NGSILD-Tenant": tenant})
+    with urllib.request.urlopen(request) as resp:
+        assert resp.status == 201
+    await page.focus("#tenant")
+    await page.wait_for_selector(f"#tenant option[value='{tenant}']", state="attached")
+    await page.select_option("#tenant", tenant)
+    # the location and the observed space: two shapes of one entity
+    await page.wait_for_function("document.getElementById('map').dataset.markers === '2'")
+    assert page.errors == []

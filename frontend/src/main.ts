@@ -18,7 +18,7 @@ const PAGE = 1000;
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 const state = {
-  types: new Map<string, number>(),
+  types: new Map<string, { count: number; geo: string[] }>(),
   selected: "" as string,
   format: "normalized",
   query: { type: "", q: "", attrs: "", idPattern: "", limit: 50 } as Query,
@@ -45,7 +45,7 @@ async function showTypes(): Promise<void> {
   state.types = await typeCounts();
   const list = $("types");
   list.replaceChildren();
-  for (const [name, count] of state.types) {
+  for (const [name, { count }] of state.types) {
     const item = document.createElement("li");
     item.dataset.type = name;
     const swatch = document.createElement("span");
@@ -66,27 +66,52 @@ async function showTypes(): Promise<void> {
 
 // changes that arrive while the map loads wait for it: drawn at once, a lamppost that
 // changed would be drawn before the sensors that share its place, and hidden by them
-let mapLoading: Map<string, [string, Feature["geometry"]]> | null = null;
+type Placed = [type: string, geometry: Feature["geometry"], id: string];
+let mapLoading: Map<string, Placed> | null = null;
+
+/** The GeoProperties of a type (its location when the broker does not say). */
+function geoProperties(type: string): string[] {
+  return state.types.get(type)?.geo ?? ["location"];
+}
+
+/** One marker per GeoProperty of an entity: its location under its id, others beside it. */
+function geoKey(id: string, property: string): string {
+  return property === "location" ? id : `${id} ${property}`;
+}
+
+function place(key: string, placed: Placed): void {
+  if (mapLoading) mapLoading.set(key, placed);
+  else map.put(key, placed[0], placed[1], placed[2]);
+}
 
 async function showMap(): Promise<void> {
   map.clear();
-  const waiting = new Map<string, [string, Feature["geometry"]]>();
+  const waiting = new Map<string, Placed>();
   mapLoading = waiting;
   // one type at a time, lampposts last: drawn on top of the sensors that share their place
   const types = [...state.types.keys()].sort((a, b) =>
     Number(short(a) === "Streetlight") - Number(short(b) === "Streetlight"));
   for (const type of types) {
-    for (let offset = 0; offset < MAP_LIMIT && map.size < MAP_LIMIT; offset += PAGE) {
-      const page = await get<{ features: Feature[] }>(
-        "/entities", { type, limit: String(PAGE), offset: String(offset) },
-        "application/geo+json");
-      for (const feature of page.features) map.put(feature.id, type, feature.geometry);
-      if (page.features.length < PAGE) break;
+    for (const property of geoProperties(type)) {
+      // every GeoProperty as the geometry of the GeoJSON representation (6.3.15)
+      const params: Record<string, string> =
+        property === "location" ? {} : { geometryProperty: property };
+      for (let offset = 0; offset < MAP_LIMIT && map.size < MAP_LIMIT; offset += PAGE) {
+        const page = await get<{ features: Feature[] }>(
+          "/entities", { type, ...params, limit: String(PAGE), offset: String(offset) },
+          "application/geo+json");
+        for (const feature of page.features) {
+          if (!waiting.has(geoKey(feature.id, property))) {
+            map.put(geoKey(feature.id, property), type, feature.geometry, feature.id);
+          }
+        }
+        if (page.features.length < PAGE) break;
+      }
     }
   }
   if (mapLoading === waiting) {
     mapLoading = null;
-    for (const [id, [type, geometry]] of waiting) map.put(id, type, geometry);
+    for (const [key, [type, geometry, id]] of waiting) map.put(key, type, geometry, id);
   }
   $("map").dataset.markers = String(map.size);
   map.fit();
@@ -180,11 +205,9 @@ function applyChanges(changes: Change[]): void {
     const kind = change.type[0] ?? "";
     if (change.trigger !== "entityUpdated") countsChanged = true;
     const entity = change.entity;
-    const location = entity?.location as Feature["geometry"] | undefined;
-    if (entity === null || location) {
-      const geometry = entity === null ? null : location ?? null;
-      if (mapLoading) mapLoading.set(change.id, [kind, geometry]);
-      else map.put(change.id, kind, geometry);
+    for (const property of geoProperties(kind)) {
+      const geometry = (entity?.[property] ?? null) as Feature["geometry"];
+      place(geoKey(change.id, property), [kind, geometry, change.id]);
     }
     if (changes.length <= 50) map.flash(change.id);  // a whole round at once: no flashing
     const existing = state.rows.get(change.id);
