@@ -123,6 +123,7 @@ async def test_the_chart_draws_what_the_temporal_api_holds(page: Any, demo: str)
     data = await drawn(page, count)
     assert float(data["last"]) == last
     assert int(data["averages"]) == len(hourly)
+    assert (await page.inner_text("#history-status")).startswith(f"{count} readings, ")
     assert await page.locator("#history-chart canvas").count() >= 1
     assert "hourly average" in await page.inner_text("#history-chart")
     # a day: the reading of three hours ago too, and its hour's average

@@ -18,6 +18,8 @@ export class HistoryChart {
   private entityId = "";
   private series: Series | null = null;
   private raw: Point[] = [];
+  /** false when the window holds more readings than the chart asked for */
+  private complete = true;
   private avg: Point[] = [];
   private avgEnd: number | null = null;
   private generation = 0;
@@ -111,7 +113,8 @@ export class HistoryChart {
       const [raw, averages] = await Promise.all([readings(id, series, from),
                                                  hourlyAverages(id, series, from)]);
       if (generation !== this.generation) return;
-      this.raw = raw;
+      this.raw = raw.points;
+      this.complete = raw.complete;
       this.avg = averages.points;
       this.avgEnd = averages.lastEnd;
       this.plot?.destroy();
@@ -143,7 +146,7 @@ export class HistoryChart {
                                                      hourlyAverages(id, series, start)]);
         if (generation !== this.generation) return;
         const edge = start.getTime() / 1000;
-        this.raw = [...this.raw, ...fresh.filter(([t]) => last === null || t > last)]
+        this.raw = [...this.raw, ...fresh.points.filter(([t]) => last === null || t > last)]
           .filter(([t]) => t >= edge).slice(-MAX_POINTS);
         this.avg = averages.points;
         this.avgEnd = averages.lastEnd;
@@ -196,7 +199,8 @@ export class HistoryChart {
                                      xs.map((t) => byTime.get(t)?.[1] ?? null)];
     const series = this.series as Series;
     const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
-    const shown = (raw.length >= MAX_POINTS ? "the latest " : "") + plural(raw.length, "reading");
+    const shown = (this.complete && raw.length < MAX_POINTS ? "" : "the latest ")
+      + plural(raw.length, "reading");
     this.status.textContent = `${shown}, ${plural(avg.length, "hourly average")} `
       + `(by ${series.timeproperty})`;
     if (this.plot) {

@@ -49,13 +49,16 @@ export function rangeEnd(header: string): string | null {
   return match ? match[2] : null;
 }
 
-/** The readings of ``series`` from ``from`` on, oldest first: the latest MAX_POINTS. */
-export async function readings(id: string, series: Series, from: Date): Promise<Point[]> {
+/** The readings of ``series`` from ``from`` on, oldest first: the latest MAX_POINTS (or
+ * what MAX_PAGES pages hold); ``complete`` when they are all there are. */
+export async function readings(id: string, series: Series, from: Date):
+    Promise<{ points: Point[]; complete: boolean }> {
   const base = { id, attrs: series.attr, options: "temporalValues",
                  timeproperty: series.timeproperty };
   let window: Record<string, string> = { timerel: "after", timeAt: from.toISOString() };
   const pages: Point[][] = [];
   let count = 0;
+  let complete = false;
   for (let page = 0; page < MAX_PAGES && count < MAX_POINTS; page++) {
     // lastN: the most recent first; a broker that cannot answer at once pages backwards
     const { entities, range } = await temporal({ ...base, ...window,
@@ -66,11 +69,14 @@ export async function readings(id: string, series: Series, from: Date): Promise<
     pages.unshift(points);
     count += values.length;
     const oldest = range === null ? null : rangeEnd(range);
-    if (oldest === null || values.length === 0) break;
+    if (oldest === null || values.length === 0) {
+      complete = count < MAX_POINTS;
+      break;
+    }
     // the next page: what is older than this one (between is timeAt <= t < endTimeAt)
     window = { timerel: "between", timeAt: from.toISOString(), endTimeAt: oldest };
   }
-  return pages.flat().sort((a, b) => a[0] - b[0]);
+  return { points: pages.flat().sort((a, b) => a[0] - b[0]), complete };
 }
 
 /** The hourly averages of ``series`` from the hour that holds ``from``: [start, avg]. */
