@@ -250,4 +250,4 @@ async def test_the_sources_seam_merges_remote_answers(sqlite_service: Service) -
 
 def test_no_sources_answers_locally() -> None:
     assert NoSources().plan("", "queryEntities", EntityQuery(), Call()) is LOCAL
-    assert NoSources.enabled is False
+    assert NoSources().serves("") is False

@@ -154,10 +154,10 @@ class SourcesBase:
         #: registration id -> monotonic time before which it is not contacted (5.2.34 cooldown)
         self._cooling: dict[str, float] = {}
 
-    @property
-    def enabled(self) -> bool:
-        """True once any tenant has a registration: until then the fast paths stay."""
-        return not self.registrations.empty
+    def serves(self, tenant: str) -> bool:
+        """True once ``tenant`` has a registration: until then its fast paths stay (a
+        registration in another tenant changes nothing for it)."""
+        return self.registrations.holds(tenant)
 
     def alias(self, tenant: str) -> str:
         """This broker's contextSourceAlias for ``tenant`` (5.2.40, what Via names)."""

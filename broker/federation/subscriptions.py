@@ -133,7 +133,7 @@ class DistributedSubscriptions:
     async def created(self, tenant: str, sub_id: str, body: Any, context: Any) -> None:
         """A local entity subscription was created: copies to the matching sources."""
         if not isinstance(body, dict) or body.get("localOnly") is True \
-                or self.registrations.empty:
+                or not self.registrations.holds(tenant):
             return
         types = _types(body)
         if not types:
