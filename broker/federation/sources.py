@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from broker.federation.base import READS, ReadJob, WriteJob, hops_of
+from broker.federation.discovery import Discovery
 from broker.federation.reads import Reads
 from broker.federation.writes import Writes
 from broker.service.call import Call
@@ -68,7 +69,7 @@ def _selection(query: EntityQuery, call: Call, operation: str) -> Selection:
 
 
 
-class FederatedSources(Reads, Writes):
+class FederatedSources(Reads, Writes, Discovery):
     """Registered Context Sources answer with the broker (``broker.service.ports.Sources``)."""
 
     # -- planning ----------------------------------------------------------------------------

@@ -137,6 +137,14 @@ class Sources(Protocol):
         the sources registered for them, one request per source."""
         ...
 
+    async def discover(self, tenant: str, operation: str, call: Call,
+                       name: str | None = None) -> Sequence[tuple[Any, ActiveContext]]:
+        """What the sources registered for a discovery ``operation`` (a Table 4.20-1 name:
+        ``retrieveEntityTypes``... 5.7.5 to 5.7.10) answered: each answer's JSON and the
+        @context its names are written in; ``name`` is the type or attribute asked.
+        Failures are warnings of ``call``; ``local=true`` asks no source."""
+        ...
+
 
 class NoSources:
     """No Context Source is registered: every request is answered locally."""
@@ -169,3 +177,7 @@ class NoSources:
                             items: Sequence[tuple[str, Entity | None, Any]],
                             call: Call) -> BatchParts:
         return BatchParts(frozenset(range(len(items))))
+
+    async def discover(self, tenant: str, operation: str, call: Call,
+                       name: str | None = None) -> Sequence[tuple[Any, ActiveContext]]:
+        return ()
