@@ -62,8 +62,11 @@ class ReadJob:
     query: EntityQuery | None = None
     #: 5.7.2.4 ``splitEntities=true``: filters are not forwarded but applied here
     split: bool = False
-    #: the query has filters the forwarded request does not carry: applied here too
+    #: the query has filters the forwarded request cannot carry: applied here too
     refilter: bool = False
+    #: filters of the query not in the request's parameters (a Query body's, a
+    #: Snapshot's), written as parameters and forwarded so the sources filter
+    filters: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
