@@ -6,11 +6,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from test_federation_forwarding import Federation, fed, lamp, registration, url_of
 
 from broker.app import create_app
 from broker.config import Settings
 
 JSON = {"Content-Type": "application/json"}
+__all__ = ["fed"]
+
 IDS = [f"urn:ngsi-ld:Vehicle:m{n}" for n in range(5)]
 
 
@@ -147,3 +150,20 @@ async def test_a_dead_map_on_a_temporal_query_is_replaced(client: TestClient) ->
     location = resp.headers["NGSILD-EntityMap"]
     assert "gone" not in location
     assert sorted((await (await client.get(location)).json())["entityMap"]) == IDS
+
+
+async def test_a_temporal_query_keeps_what_sources_hold_in_a_map(fed: Federation) -> None:
+    # a map made by a distributed query, walked by a temporal query (answered here only):
+    # the entity a source holds is not shown, nor pruned from the map
+    source = await fed.source()
+    await source.post("/ngsi-ld/v1/entities", json=lamp(2, power=5), headers=JSON)
+    await fed.hub.post("/ngsi-ld/v1/entities", json=lamp(1, power=1), headers=JSON)
+    fed.register(registration(url_of(source)))
+    made = await fed.hub.get("/ngsi-ld/v1/entities?type=Lamp&entityMap=true")
+    assert made.status == 201
+    header = {"NGSILD-EntityMap": made.headers["NGSILD-EntityMap"]}
+    walked = await fed.hub.get(f"{TEMPORAL}?type=Lamp&{WINDOW}", headers=header)
+    assert walked.status == 200
+    assert [e["id"] for e in await walked.json()] == ["urn:ngsi-ld:Lamp:1"]
+    stored = await (await fed.hub.get(header["NGSILD-EntityMap"])).json()
+    assert sorted(stored["entityMap"]) == ["urn:ngsi-ld:Lamp:1", "urn:ngsi-ld:Lamp:2"]

@@ -149,7 +149,8 @@ async def local_map(service: Service, call: Call, tenant: str,
     show (None: all of ``found``), the ``NGSILD-EntityMap`` value of the answer
     (None: no map) and whether the map was created by this request.  A live map
     the request names fixes the result set (5.5.9.3): only its entities are
-    shown, and those no longer found are pruned from it; an unknown or expired
+    shown, and those held here alone that are no longer found are pruned from
+    it; an unknown or expired
     one, or ``entityMap=true`` without one, creates a map of ``found``, all
     held here (``@none``).
     """
@@ -158,7 +159,10 @@ async def local_map(service: Service, call: Call, tenant: str,
         entity_map = await _live(service, tenant, header)
         if entity_map is not None:
             fits = set(found)
-            gone = [i for i in entity_map.ids if i not in fits]
+            # only what this broker alone holds is known to be gone: a map made by a
+            # distributed query keeps what its sources hold
+            gone = [i for i, held in entity_map.entities.items()
+                    if i not in fits and set(held) <= {LOCAL_SOURCE}]
             if gone:
                 entity_map = entity_map.without(gone)
                 await save_map(service, tenant, entity_map)
