@@ -269,6 +269,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         if node is not None:
             await node.begin()  # before anything is loaded: no change falls in between
         await service.registry.load()
+        await distributed.load()  # before the registration subscriptions notify
         await manager.start()
         await csource_subs.start()
 
