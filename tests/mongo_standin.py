@@ -9,9 +9,15 @@ of it, as top-level fields) are evaluated here with shapely on the plane, not on
 the sphere as MongoDB does.  ``bulk_write`` is implemented here (mongomock's does
 not work with PyMongo 4.20) and reports failures as PyMongo's BulkWriteError.
 
+Change streams (``client.watch``), with the pre-images turned on by ``collMod``,
+are those of tests/mongo_standin_streams.py.  ``StandInClient(standalone=True)``
+answers ``hello`` as a standalone server and refuses change streams;
+``version=(major, minor)`` is what ``buildInfo`` reports (default 8.0).
+
 Extras for tests: ``client.calls`` records every call (method, database,
 collection, arguments); ``client.go_down()`` makes every call fail like an
-unreachable server until ``client.come_back()``.
+unreachable server until ``client.come_back()``; ``client.changes`` is the log
+of changes the streams read.
 """
 
 from __future__ import annotations
@@ -24,8 +30,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import mongomock
+from mongo_standin_streams import ChangeLog, StandInChangeStream, watch
 from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError, ServerSelectionTimeoutError
+from pymongo.errors import (
+    BulkWriteError,
+    DuplicateKeyError,
+    OperationFailure,
+    ServerSelectionTimeoutError,
+)
 
 from ngsi_ld.query.geo import distance_m, entity_shape
 
@@ -81,17 +93,22 @@ class _Result:
 class StandInClient:
     """Stands in for ``pymongo.AsyncMongoClient`` (the backend's ``client_factory``)."""
 
-    def __init__(self, url: str = "mongodb://stand-in/", **options: Any) -> None:
+    def __init__(self, url: str = "mongodb://stand-in/", *, standalone: bool = False,
+                 version: tuple[int, int] = (8, 0), **options: Any) -> None:
         self.url = url
         self.options = options
         self.calls: list[Call] = []
         self.down = False
         self.closed = False
+        self.standalone = standalone
+        self.version = version
+        self.changes = ChangeLog()
         self._mock: mongomock.MongoClient = mongomock.MongoClient()
 
     def go_down(self) -> None:
         """Every call fails as with an unreachable server, until :meth:`come_back`."""
         self.down = True
+        self.changes.wake()  # open change streams fail too
 
     def come_back(self) -> None:
         """The server is reachable again; the data are still there."""
@@ -115,6 +132,11 @@ class StandInClient:
     async def close(self) -> None:
         self.closed = True
 
+    async def watch(self, pipeline: list[dict[str, Any]] | None = None,
+                    **kw: Any) -> StandInChangeStream:
+        """A change stream over every database (tests/mongo_standin_streams.py)."""
+        return await watch(self, pipeline, **kw)
+
     async def _enter(
         self, method: str, db: str, coll: str, args: tuple[Any, ...], **kw: Any
     ) -> None:
@@ -134,8 +156,29 @@ class StandInDatabase:
     def __getitem__(self, name: str) -> StandInCollection:
         return StandInCollection(self.client, self.name, name)
 
-    async def command(self, name: str, *args: Any) -> dict[str, Any]:
-        await self.client._enter("command", self.name, "", (name, *args))
+    async def command(self, name: str, *args: Any, **kw: Any) -> dict[str, Any]:
+        await self.client._enter("command", self.name, "", (name, *args), **kw)
+        client = self.client
+        if name == "hello":
+            if client.standalone:
+                return {"ok": 1.0, "isWritablePrimary": True}
+            return {"ok": 1.0, "isWritablePrimary": True, "setName": "stand-in-rs"}
+        if name == "buildInfo":
+            major, minor = client.version
+            return {"ok": 1.0, "version": f"{major}.{minor}.0-stand-in",
+                    "versionArray": [major, minor, 0, 0]}
+        if name in ("collMod", "create"):
+            coll = args[0]
+            exists = coll in client._mock[self.name].list_collection_names()
+            if name == "collMod" and not exists:
+                raise OperationFailure(f"ns does not exist: {self.name}.{coll}", code=26)
+            if name == "create":
+                if exists:
+                    raise OperationFailure(f"Collection {self.name}.{coll} already exists",
+                                           code=48)
+                client._mock[self.name].create_collection(coll)
+            if kw.get("changeStreamPreAndPostImages", {}).get("enabled"):
+                client.changes.pre_images.add((self.name, coll))
         return {"ok": 1.0}
 
     async def list_collection_names(self) -> list[str]:
@@ -201,8 +244,30 @@ class StandInCollection:
         await self._enter("insert_one", doc, **kw)
         return self._insert(doc)
 
+    async def insert_many(self, docs: Iterable[dict[str, Any]], ordered: bool = True,
+                          **kw: Any) -> _Result:
+        docs = list(docs)
+        await self._enter("insert_many", docs, ordered=ordered, **kw)
+        errors: list[dict[str, Any]] = []
+        for index, doc in enumerate(docs):
+            try:
+                self._insert(doc)
+            except DuplicateKeyError as exc:
+                errors.append({"index": index, "code": 11000, "errmsg": str(exc)})
+                if ordered:
+                    break
+        if errors:
+            raise BulkWriteError({"writeErrors": errors, "writeConcernErrors": [],
+                                  "nInserted": len(docs) - len(errors)})
+        return _Result()
+
+    def _log(self, op: str, key: Any, before: dict[str, Any] | None) -> None:
+        after = None if op == "delete" else self._coll.find_one({"_id": key})
+        self.client.changes.append(op, self.database, self.name, key, before, after)
+
     def _insert(self, doc: dict[str, Any]) -> _Result:
         self._coll.insert_one(copy.deepcopy(doc))
+        self._log("insert", doc.get("_id"), None)
         return _Result(inserted_id=doc.get("_id"))
 
     async def replace_one(self, flt: dict[str, Any], doc: dict[str, Any], **kw: Any) -> _Result:
@@ -210,21 +275,65 @@ class StandInCollection:
         return self._replace(flt, doc, bool(kw.get("upsert")))
 
     def _replace(self, flt: dict[str, Any], doc: dict[str, Any], upsert: bool) -> _Result:
+        before = self._coll.find_one(flt)
         result = self._coll.replace_one(flt, copy.deepcopy(doc), upsert=upsert)
+        if result.matched_count and before is not None:
+            self._log("replace", before["_id"], before)
+        elif result.upserted_id is not None:
+            self._log("insert", result.upserted_id, None)
+        return _Result(result.matched_count, result.modified_count, upserted_id=result.upserted_id)
+
+    def _update(self, flt: dict[str, Any], update: dict[str, Any], upsert: bool) -> _Result:
+        before = self._coll.find_one(flt)
+        result = self._coll.update_one(flt, update, upsert=upsert)
+        if result.matched_count and before is not None:
+            self._log("update", before["_id"], before)
+        elif result.upserted_id is not None:
+            self._log("insert", result.upserted_id, None)
         return _Result(result.matched_count, result.modified_count, upserted_id=result.upserted_id)
 
     async def update_one(self, flt: dict[str, Any], update: dict[str, Any], **kw: Any) -> _Result:
         await self._enter("update_one", flt, update, **kw)
-        result = self._coll.update_one(flt, update, upsert=bool(kw.get("upsert")))
-        return _Result(result.matched_count, result.modified_count, upserted_id=result.upserted_id)
+        return self._update(flt, update, bool(kw.get("upsert")))
+
+    async def update_many(self, flt: dict[str, Any], update: dict[str, Any],
+                          **kw: Any) -> _Result:
+        await self._enter("update_many", flt, update, **kw)
+        matched = modified = 0
+        for doc in list(self._coll.find(flt)):
+            done = self._update({"_id": doc["_id"]}, update, False)
+            matched += done.matched_count
+            modified += done.modified_count
+        return _Result(matched, modified)
+
+    async def find_one_and_update(self, flt: dict[str, Any], update: dict[str, Any],
+                                  projection: Any = None, **kw: Any) -> dict[str, Any] | None:
+        await self._enter("find_one_and_update", flt, update, projection, **kw)
+        before = self._coll.find_one(flt)
+        if before is None and not kw.get("upsert"):
+            return None
+        done = self._update(flt, update, bool(kw.get("upsert")))
+        key = before["_id"] if before is not None else done.upserted_id
+        if kw.get("return_document"):  # ReturnDocument.AFTER
+            return self._coll.find_one({"_id": key}, projection)
+        return before
+
+    def _delete(self, flt: dict[str, Any]) -> int:
+        before = self._coll.find_one(flt)
+        if before is None:
+            return 0
+        self._coll.delete_one({"_id": before["_id"]})
+        self._log("delete", before["_id"], before)
+        return 1
 
     async def delete_one(self, flt: dict[str, Any], **kw: Any) -> _Result:
         await self._enter("delete_one", flt, **kw)
-        return _Result(deleted_count=self._coll.delete_one(flt).deleted_count)
+        return _Result(deleted_count=self._delete(flt))
 
     async def delete_many(self, flt: dict[str, Any], **kw: Any) -> _Result:
         await self._enter("delete_many", flt, **kw)
-        return _Result(deleted_count=self._coll.delete_many(flt).deleted_count)
+        keys = [doc["_id"] for doc in self._coll.find(flt)]
+        return _Result(deleted_count=sum(self._delete({"_id": key}) for key in keys))
 
     async def bulk_write(self, requests: Iterable[Any], ordered: bool = True, **kw: Any) -> Any:
         ops = list(requests)
@@ -242,13 +351,12 @@ class StandInCollection:
                     counts["nMatched"] += result.matched_count
                     counts["nModified"] += result.modified_count
                 elif kind == "update_one":
-                    done = self._coll.update_one(args["filter"], args["update"],
-                                                 upsert=args["upsert"])
+                    done = self._update(args["filter"], args["update"], args["upsert"])
                     counts["nMatched"] += done.matched_count
                     counts["nModified"] += done.modified_count
                     counts["nUpserted"] += done.upserted_id is not None
                 else:
-                    counts["nRemoved"] += self._coll.delete_one(args["filter"]).deleted_count
+                    counts["nRemoved"] += self._delete(args["filter"])
             except DuplicateKeyError as exc:
                 errors.append({"index": index, "code": 11000, "errmsg": str(exc), "op": args})
                 if ordered:
@@ -405,4 +513,7 @@ def _geo_applies(path: str, ops: dict[str, Any], doc: dict[str, Any]) -> bool:
     return True
 
 
-__all__ = ["Call", "StandInClient", "StandInCollection", "StandInCursor", "StandInDatabase"]
+__all__ = [
+    "Call", "StandInChangeStream", "StandInClient", "StandInCollection", "StandInCursor",
+    "StandInDatabase",
+]

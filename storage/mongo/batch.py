@@ -78,7 +78,7 @@ async def run_batch(
             requests.append(DeleteOne(condition))
             written[entity_id] = None
         else:
-            new = to_document(final, (version or 0) + 1)
+            new = store.stamp(to_document(final, (version or 0) + 1))
             new["_id"] = entity_id
             requests.append(InsertOne(new) if doc is None else ReplaceOne(condition, new))
             written[entity_id] = new
@@ -88,7 +88,15 @@ async def run_batch(
     if any(isinstance(r, InsertOne) for r in requests):
         await store.ensure_tenant(tenant)
 
-    problems = await _bulk(coll, requests, owners, docs, written)
+    deletions = [(i, docs[i].get("version")) for i, new in written.items() if new is None]
+    for entity_id, version in deletions:
+        store.deleting(tenant, entity_id, version)
+    problems: dict[str, Any] = dict.fromkeys(owners, _LOST_RACE)
+    try:
+        problems = await _bulk(coll, requests, owners, docs, written)
+    finally:  # the change feed skips this process's own deletions, and only those
+        for entity_id, version in deletions:
+            store.deleted(tenant, entity_id, version, entity_id not in problems)
     # the discovery counters follow what was written (an entity redone below counts its own)
     delta: dict[StatKey, int] = {}
     for entity_id in owners:

@@ -13,6 +13,9 @@ insert under the unique ``_id`` for a creation.  Within one process writes to
 one entity are also queued on a lock, so conflicts only come from other
 processes.  A batch is one ``bulk_write(ordered=False)``; entities whose write
 lost a race are redone one by one.
+
+Several processes may share the store (``share``, storage/mongo/shared.py): they
+follow each other's changes on a change stream and hold subscriptions by leases.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from .records import (
     RecordsMixin,
 )
 from .schema import ENTITY_INDEXES, EXPIRY, from_document, geo_index, to_document
+from .shared import SharedMixin
 from .support import (
     KeyLocks,
     database_name,
@@ -64,7 +68,7 @@ MAX_ATTEMPTS = 20
 ClientFactory = Callable[..., Any]
 
 
-class MongoStore(DiscoveryMixin, RecordsMixin, Store):
+class MongoStore(SharedMixin, DiscoveryMixin, RecordsMixin, Store):
     """Entities, tenants, contexts and records in MongoDB.
 
     ``url`` is a MongoDB connection string; the keywords override its options:
@@ -158,7 +162,8 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
                 return
 
     async def close(self) -> None:
-        """Stop retrying and close the client."""
+        """Stop following the change stream, stop retrying and close the client."""
+        await self.close_feed()
         if self._reconnect is not None:
             self._reconnect.cancel()
             self._reconnect = None
@@ -194,6 +199,7 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
         if name in self._ready:
             return
         entities = self._coll(tenant, ENTITIES)
+        await self._with_pre_images(tenant)
         with faults("index creation"):
             for keys, options in ENTITY_INDEXES:
                 await entities.create_index(keys, **options)
@@ -281,12 +287,18 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
                 return Change(entity_id, None, None)
             version = None if doc is None else doc.get("version")
             if after is None:
-                with faults("entity deletion"):
-                    done = await coll.delete_one({"_id": entity_id, "version": version})
-                if done.deleted_count:
+                deleted = False
+                self.deleting(tenant, entity_id, version)
+                try:
+                    with faults("entity deletion"):
+                        done = await coll.delete_one({"_id": entity_id, "version": version})
+                    deleted = bool(done.deleted_count)
+                finally:
+                    self.deleted(tenant, entity_id, version, deleted)
+                if deleted:
                     return Change(entity_id, before, None)
             else:
-                new = to_document(after, (version or 0) + 1)
+                new = self.stamp(to_document(after, (version or 0) + 1))
                 new["_id"] = entity_id
                 if doc is None:
                     if await self.insert_entity(tenant, new):
