@@ -103,6 +103,8 @@ class StandInClient:
         self.standalone = standalone
         self.version = version
         self.changes = ChangeLog()
+        #: (database, collection) created as time-series collections: they take no update
+        self.timeseries: set[tuple[str, str]] = set()
         self._mock: mongomock.MongoClient = mongomock.MongoClient()
 
     def go_down(self) -> None:
@@ -167,6 +169,13 @@ class StandInDatabase:
             major, minor = client.version
             return {"ok": 1.0, "version": f"{major}.{minor}.0-stand-in",
                     "versionArray": [major, minor, 0, 0]}
+        if name == "listCollections":
+            wanted = kw.get("filter", {}).get("name")
+            batch = [{"name": coll, "type": "timeseries" if (self.name, coll)
+                      in client.timeseries else "collection"}
+                     for coll in client._mock[self.name].list_collection_names()
+                     if wanted in (None, coll)]
+            return {"ok": 1.0, "cursor": {"firstBatch": batch}}
         if name in ("collMod", "create"):
             coll = args[0]
             exists = coll in client._mock[self.name].list_collection_names()
@@ -177,6 +186,8 @@ class StandInDatabase:
                     raise OperationFailure(f"Collection {self.name}.{coll} already exists",
                                            code=48)
                 client._mock[self.name].create_collection(coll)
+                if "timeseries" in kw:
+                    client.timeseries.add((self.name, coll))
             if kw.get("changeStreamPreAndPostImages", {}).get("enabled"):
                 client.changes.pre_images.add((self.name, coll))
         return {"ok": 1.0}
@@ -231,7 +242,7 @@ class StandInCollection:
     async def aggregate(self, pipeline: list[dict[str, Any]], **kw: Any) -> StandInCursor:
         await self._enter("aggregate", pipeline, **kw)
         stages, deviations = _without_std_dev(pipeline)
-        docs = list(self._coll.aggregate(stages))
+        docs = _with_top_n(self._coll, stages)
         for doc in docs:  # $stdDevPop, which mongomock lacks: over the numbers, as MongoDB
             for name in deviations:
                 numbers = [v for v in doc.pop(name) if isinstance(v, int | float)
@@ -274,7 +285,13 @@ class StandInCollection:
         await self._enter("replace_one", flt, doc, **kw)
         return self._replace(flt, doc, bool(kw.get("upsert")))
 
+    def _no_update(self) -> None:
+        if (self.database, self.name) in self.client.timeseries:
+            raise OperationFailure("stand-in: a time-series collection takes no update "
+                                   "(sent by the backend only on MongoDB 8)", code=72)
+
     def _replace(self, flt: dict[str, Any], doc: dict[str, Any], upsert: bool) -> _Result:
+        self._no_update()
         before = self._coll.find_one(flt)
         result = self._coll.replace_one(flt, copy.deepcopy(doc), upsert=upsert)
         if result.matched_count and before is not None:
@@ -284,6 +301,7 @@ class StandInCollection:
         return _Result(result.matched_count, result.modified_count, upserted_id=result.upserted_id)
 
     def _update(self, flt: dict[str, Any], update: dict[str, Any], upsert: bool) -> _Result:
+        self._no_update()
         before = self._coll.find_one(flt)
         result = self._coll.update_one(flt, update, upsert=upsert)
         if result.matched_count and before is not None:
@@ -431,6 +449,40 @@ class _BulkResult:
     @property
     def inserted_count(self) -> int:
         return int(self.bulk_api_result["nInserted"])
+
+
+def _with_top_n(coll: Any, stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run ``stages``; a ``$group`` whose accumulators are all ``$topN`` of ``$$ROOT``
+    (which mongomock lacks) is done here, the stages around it by mongomock."""
+    at = next((i for i, stage in enumerate(stages) if "$group" in stage and any(
+        isinstance(v, dict) and "$topN" in v for v in stage["$group"].values())), None)
+    if at is None:
+        return list(coll.aggregate(stages))
+    docs = list(coll.aggregate(stages[:at])) if at else list(coll.find({}))
+    group = stages[at]["$group"]
+    rows: dict[str, dict[str, Any]] = {}
+    for doc in docs:
+        key = {name: next(iter(_values(doc, ref[1:])), None)
+               for name, ref in group["_id"].items()}
+        row = rows.setdefault(repr(sorted(key.items())), {"_id": key})
+        for name in group:
+            if name != "_id":
+                row.setdefault(name, []).append(doc)
+    for row in rows.values():
+        for name, spec in group.items():
+            if name == "_id":
+                continue
+            top = spec["$topN"]
+            if top["output"] != "$$ROOT":
+                raise NotImplementedError("stand-in: $topN of $$ROOT only")
+            for field_name, order in reversed(list(top["sortBy"].items())):
+                row[name].sort(key=lambda d, f=field_name: d[f], reverse=order < 0)
+            row[name] = row[name][: top["n"]]
+    if not rows or at + 1 == len(stages):
+        return list(rows.values())
+    scratch = mongomock.MongoClient()["stand-in"]["scratch"]  # the rest, on the groups
+    scratch.insert_many(list(rows.values()))
+    return list(scratch.aggregate(stages[at + 1:]))
 
 
 def _without_std_dev(pipeline: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:

@@ -101,7 +101,8 @@ class MongoStore(SharedMixin, DiscoveryMixin, RecordsMixin, Store):
         self._tenants: set[str] = {DEFAULT_TENANT}
         self._locks = KeyLocks()
         self._reconnect: asyncio.Task[None] | None = None
-        self._history = MongoHistory(self._coll, self._every_tenant)
+        self._history = MongoHistory(self._coll, self._every_tenant, self._db,
+                                     lambda: self.client)
 
     @property
     def history(self) -> MongoHistory:
