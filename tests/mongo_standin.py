@@ -10,8 +10,10 @@ the sphere as MongoDB does.  ``bulk_write`` is implemented here (mongomock's doe
 not work with PyMongo 4.20) and reports failures as PyMongo's BulkWriteError.
 
 Change streams (``client.watch``), with the pre-images turned on by ``collMod``,
-are those of tests/mongo_standin_streams.py.  ``StandInClient(standalone=True)``
-answers ``hello`` as a standalone server and refuses change streams;
+are those of tests/mongo_standin_streams.py; sessions and transactions
+(``client.start_session``) those of tests/mongo_standin_sessions.py.
+``StandInClient(standalone=True)`` answers ``hello`` as a standalone server and
+refuses change streams and transactions;
 ``version=(major, minor)`` is what ``buildInfo`` reports (default 8.0).
 
 Extras for tests: ``client.calls`` records every call (method, database,
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import mongomock
+from mongo_standin_sessions import StandInSession
 from mongo_standin_streams import ChangeLog, StandInChangeStream, watch
 from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
 from pymongo.errors import (
@@ -105,6 +108,8 @@ class StandInClient:
         self.changes = ChangeLog()
         #: (database, collection) created as time-series collections: they take no update
         self.timeseries: set[tuple[str, str]] = set()
+        #: every transaction run (StandInSession objects, in order)
+        self.transactions: list[StandInSession] = []
         self._mock: mongomock.MongoClient = mongomock.MongoClient()
 
     def go_down(self) -> None:
@@ -133,6 +138,10 @@ class StandInClient:
 
     async def close(self) -> None:
         self.closed = True
+
+    def start_session(self, **_: Any) -> StandInSession:
+        """A session for transactions (tests/mongo_standin_sessions.py)."""
+        return StandInSession(self)
 
     async def watch(self, pipeline: list[dict[str, Any]] | None = None,
                     **kw: Any) -> StandInChangeStream:
@@ -205,9 +214,15 @@ class StandInCollection:
         self.database = database
         self.name = name
         self._coll = client._mock[database][name]
+        self._session: StandInSession | None = None
 
     async def _enter(self, method: str, *args: Any, **kw: Any) -> None:
         await self.client._enter(method, self.database, self.name, args, **kw)
+        # the transaction the write is part of, if any (tests/mongo_standin_sessions.py)
+        session = kw.get("session")
+        self._session = session if session is not None and session.in_transaction else None
+        if self._session is not None:
+            self._session.check(self.database, self.name)
 
     # -- reads ------------------------------------------------------------------------
     def _select(self, flt: dict[str, Any], sort: Any = None) -> list[dict[str, Any]]:
@@ -274,7 +289,12 @@ class StandInCollection:
 
     def _log(self, op: str, key: Any, before: dict[str, Any] | None) -> None:
         after = None if op == "delete" else self._coll.find_one({"_id": key})
-        self.client.changes.append(op, self.database, self.name, key, before, after)
+        event = (op, self.database, self.name, key, before, after)
+        if self._session is not None:  # held back until the transaction commits
+            self._session.journal.append((self._coll, op, key, before))
+            self._session.events.append(event)
+        else:
+            self.client.changes.append(*event)
 
     def _insert(self, doc: dict[str, Any]) -> _Result:
         self._coll.insert_one(copy.deepcopy(doc))

@@ -212,8 +212,11 @@ class MongoHistory(TemporalHistory):
             doc["s"] = layout.series_of(doc)
         return doc
 
-    async def record(self, tenant: str, history: History, *, upserting: bool = False) -> None:
-        """Write what a write or a temporal POST records."""
+    async def record(self, tenant: str, history: History, *, upserting: bool = False,
+                     recovering: bool = False) -> None:
+        """Write what a write or a temporal POST records; ``recovering``: an outbox
+        document's history (storage/mongo/outbox.py), whose instances may be written
+        already."""
         records = self._coll(tenant, RECORDS)
         entity_id = history.entity.entity_id
         with faults("history write"):
@@ -239,6 +242,11 @@ class MongoHistory(TemporalHistory):
                                              {"_id": old["_id"], "e": entity_id}, doc)
                         continue
                 docs.append(doc)
+            if docs and recovering:
+                found = await coll.find({"e": entity_id, "_id": {"$in": [d["_id"] for d in docs]}},
+                                        {"_id": 1}).to_list()
+                done = {doc["_id"] for doc in found}
+                docs = [doc for doc in docs if doc["_id"] not in done]
             if docs:
                 await coll.insert_many(docs)
 
