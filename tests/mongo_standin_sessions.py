@@ -8,7 +8,8 @@ event loop: nothing else runs in between unless the callback awaits), journaled,
 and their change events held back; when the callback raises, the writes are
 undone in reverse order and their events dropped (the transaction aborted),
 otherwise the events are published (committed).  A write to a time-series
-collection inside a transaction is refused, as MongoDB does (code 263).  No
+collection inside a transaction is refused, as MongoDB does (code 263), and so is
+a transaction on a standalone stand-in (code 20).  No
 isolation, retry of transient errors, or commit failure is modelled.
 """
 
@@ -50,6 +51,9 @@ class StandInSession:
 
     async def with_transaction(self, callback: Callable[[StandInSession], Awaitable[T]],
                                **_: Any) -> T:
+        if self.client.standalone:
+            raise OperationFailure("Transaction numbers are only allowed on a replica set "
+                                   "member or mongos", code=20)
         self.client.transactions.append(self)
         self.in_transaction, self.journal, self.events = True, [], []
         try:
