@@ -103,7 +103,7 @@ def test_the_stream_is_filtered_on_the_server() -> None:
     assert watch_pipeline("orion", "host:1:ab") == [{"$match": {
         "ns.db": {"$regex": "^orion(-|$)"},
         "ns.coll": {"$nin": ["tenants", "discoveryStats", "temporal_entities",
-                             "temporal_instances", "feeds", "leases"]},
+                             "temporal_instances", "temporal_outbox", "feeds", "leases"]},
         "operationType": {"$in": ["insert", "replace", "delete"]},
         "fullDocument.origin": {"$ne": "host:1:ab"},
     }}]

@@ -54,8 +54,8 @@ FEEDS = "feeds"
 #: leases (storage/mongo/leases.py), default tenant's database
 LEASES = "leases"
 #: the store's own bookkeeping: no other process needs to hear of it
-INTERNAL = (TENANTS, "discoveryStats", "temporal_entities", "temporal_instances", FEEDS,
-            LEASES)
+INTERNAL = (TENANTS, "discoveryStats", "temporal_entities", "temporal_instances",
+            "temporal_outbox", FEEDS, LEASES)
 #: events kept for readers; beyond, the oldest are dropped (and counted as missed)
 BUFFER = 100_000
 #: seconds between two saves of the resume token
