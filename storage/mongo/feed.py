@@ -183,13 +183,16 @@ class ChangeFeed:
                     self._token = event["_id"]
                     if time.monotonic() - self._last_save >= SAVE_EVERY:
                         await self.save_token()
+                log.warning("the change stream was closed by the server; reopening")
             except asyncio.CancelledError:
                 raise
             except (PyMongoError, SharingUnsupported) as exc:
                 log.warning("the change stream failed (%s); reopening", exc)
-                await asyncio.sleep(1.0)
-                with contextlib.suppress(PyMongoError):
-                    await self._open()
+            await asyncio.sleep(1.0)
+            try:
+                await self._open()
+            except (PyMongoError, SharingUnsupported) as exc:
+                log.warning("the change stream cannot be reopened yet (%s)", exc)
 
     async def _take(self, event: dict[str, Any]) -> None:
         ns = event["ns"]
@@ -202,8 +205,13 @@ class ChangeFeed:
                 pending = next((f for k, f in self._deleting.items() if k[:2] == key[:2]), None)
             if pending is not None and await pending:
                 return  # this process's own deletion, handled when it was made
+        try:
+            item = feed_item(self._seq + 1, self.database, event)
+        except Exception:  # never stop the stream on one document
+            log.exception("a change event could not be read: %r", event.get("documentKey"))
+            return
         self._seq += 1
-        self._items.append((time.time(), feed_item(self._seq, self.database, event)))
+        self._items.append((time.time(), item))
         while len(self._items) > BUFFER:
             self._items.popleft()
 
