@@ -17,6 +17,7 @@ from mongo_standin import StandInClient
 from ngsi_ld.temporal import History, Instance, TemporalQuery, history_of_write
 from storage.mongo import MongoStore
 from storage.mongo.outbox import OUTBOX, decode_history, encode_history
+from storage.mongo.schema import to_document
 
 E = "urn:ngsi-ld:Lamp:1"
 
@@ -166,4 +167,30 @@ async def test_a_write_without_history_needs_no_transaction(server) -> None:
     await store.modify("", E, lambda _: lamp(1))
     await store.modify_many("", [(E, lambda _: lamp(2))])
     assert server.client is not None and server.client.transactions == []
+    await store.close()
+
+
+async def test_a_batch_whose_transaction_aborts_is_redone_entity_by_entity(server) -> None:
+    store = await server.store()
+    client = server.client
+    assert client is not None
+    other = "urn:ngsi-ld:Lamp:2"
+    raced: list[bool] = []
+
+    def bump(current: Any) -> Any:
+        if not raced:  # another process creates it between the batch's read and its write
+            raced.append(True)
+            client._mock["o"]["entities"].insert_one(
+                {**to_document({**lamp(10), "id": other}, 1), "_id": other})
+        power = 1 if current is None else current["attrs"]["urn:p"][0]["value"] + 1
+        return {**lamp(power), "id": other}
+
+    outcomes = await store.modify_many("", [(E, lambda _: lamp(1)), (other, bump)],
+                                       record=record)
+    assert [o.error for o in outcomes] == [None, None]
+    assert [t.aborted for t in client.transactions] == [1, 0, 0]  # the batch, then each alone
+    assert await values(store) == [1]  # E recorded once, not for the aborted attempt
+    found = await store.history.read_history("", [other], None, TemporalQuery())
+    assert [i.value for i in found[other] if i.attribute == "urn:p"] == [11]
+    assert (await store.get_entity("", other))["attrs"]["urn:p"][0]["value"] == 11
     await store.close()
