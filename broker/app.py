@@ -345,7 +345,8 @@ def _cluster_node(settings: Settings, service: Service,
     if store is None:
         if wanted:
             raise ValueError(
-                f"--cluster needs a store that processes can share (sqlite:PATH); "
+                f"--cluster needs a store that processes can share (sqlite:PATH, or "
+                f"mongodb:// on a replica set); "
                 f"{service.store.kind} cannot be"
             )
         log.warning("--reuse-port with the %s store: every process has its own data",
