@@ -27,6 +27,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
 from ngsi_ld.errors import NgsiLdError, ServiceUnavailable
 from ngsi_ld.query import EntityQuery, matches
+from ngsi_ld.temporal import History
 
 from ..base import (
     DEFAULT_TENANT,
@@ -253,13 +254,19 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
         return None if doc is None else from_document(doc)
 
     async def modify(self, tenant: str, entity_id: str, mutation: Mutation, *,
-                     record: Recorder | None = None) -> Change:
+                     record: Recorder | None = None,
+                     posted: Sequence[History] = ()) -> Change:
         """Apply ``mutation`` atomically (conditional write on ``version``, retried).
 
-        ``record``: the write's history, written right after it.
+        ``record``: the write's history, written right after it.  ``posted``: upserted
+        right after it too (not in one transaction: a standalone server has none; a
+        failure between the two leaves the entity written and the posted instances
+        not, and the client's retry of the temporal POST completes it).
         """
         async with self._locks.hold([(tenant, entity_id)]):
             change = await self.modify_unlocked(tenant, entity_id, mutation)
+            if posted:
+                await self._history.add_history(tenant, posted)
             await self._record(tenant, change, record)
             return change
 

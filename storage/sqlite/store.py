@@ -32,6 +32,7 @@ import orjson
 from ngsi_ld.errors import ServiceUnavailable
 from ngsi_ld.operations import KEEPS_CURRENT
 from ngsi_ld.query import EntityQuery
+from ngsi_ld.temporal import History
 
 from ..base import (
     DEFAULT_TENANT,
@@ -165,9 +166,12 @@ class SqliteStore(Store):
 
     def _apply(
         self, conn: sqlite3.Connection, tenant: str, entity_id: str, mutation: Mutation,
-        record: Recorder | None = None,
+        record: Recorder | None = None, posted: Sequence[History] = (),
     ) -> Change:
-        # Runs on the writer thread, inside the job's SAVEPOINT.
+        # Runs on the writer thread, inside the job's SAVEPOINT: the posted history,
+        # the entity and its recorded history are one transaction.
+        if posted:
+            self._history.upsert(conn, tenant, posted)
         doc = sql.read_doc(conn, tenant, entity_id)
         before = current = None
         if doc is not None:
@@ -184,7 +188,7 @@ class SqliteStore(Store):
                 self._history.sync(conn)
             history = record(before, after, self._history.new_instance_id)
             if history is not None:
-                self._history.record(conn, tenant, history)
+                self._history.record(conn, tenant, (history,))
         if self._origin is not None and (before is not None or after is not None):
             feed.append(conn, self._origin, tenant, ENTITY, entity_id, before=doc,
                         after=None if after is None else orjson.dumps(after))
@@ -199,10 +203,12 @@ class SqliteStore(Store):
         return await self._read(sql.next_expiry)
 
     async def modify(self, tenant: str, entity_id: str, mutation: Mutation, *,
-                     record: Recorder | None = None) -> Change:
-        """Apply ``mutation`` to one entity atomically; what it raises propagates."""
-        change = await self._write(
-            lambda conn: self._apply(conn, tenant, entity_id, mutation, record=record))
+                     record: Recorder | None = None,
+                     posted: Sequence[History] = ()) -> Change:
+        """Apply ``mutation`` to one entity atomically, with the ``posted`` history in the
+        same transaction; what it raises propagates (and nothing is written)."""
+        change = await self._write(lambda conn: self._apply(
+            conn, tenant, entity_id, mutation, record=record, posted=posted))
         if change.after is not None:
             self._known_tenants.add(tenant)
         return change
@@ -225,6 +231,7 @@ class SqliteStore(Store):
             originals: dict[str, Entity | None] = {}
             latest: dict[str, tuple[Entity | None, bytes | None]] = {}
             outcomes: list[Outcome] = []
+            histories: list[History] = []
             for entity_id, mutation in items:
                 if entity_id in latest:
                     before, raw = latest[entity_id]
@@ -249,10 +256,11 @@ class SqliteStore(Store):
                 latest[entity_id] = (after, encoded)
                 outcomes.append(Outcome(entity_id, change=Change(entity_id, before, after)))
                 if history is not None:  # the write's history, in its transaction
-                    self._history.record(conn, tenant, history)
+                    histories.append(history)
                 if self._origin is not None and (before is not None or after is not None):
                     feed.append(conn, self._origin, tenant, ENTITY, entity_id, before=raw,
                                 after=encoded)
+            self._history.record(conn, tenant, histories)
             rows = Rows(tenant)
             written = {o.entity_id for o in outcomes if o.change is not None}
             for entity_id in written:
