@@ -112,8 +112,8 @@ class MemoryStore(Store):
             self._expiries.pop((tenant, entity_id), None)
         else:
             self._expiries[tenant, entity_id] = expires
-        for history in posted:  # the temporal API's, after the mutation did not raise
-            self._history.write(tenant, history, upserting=True)
+        for upserted in posted:  # the temporal API's, after the mutation did not raise
+            self._history.write(tenant, upserted, upserting=True)
         if record is not None:
             history = record(before, after, self._history.new_instance_id)
             if history is not None:
