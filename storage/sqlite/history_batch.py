@@ -25,7 +25,7 @@ from ngsi_ld.temporal import EntityRecord, History
 
 from ..temporal import instance_number, merge_record
 from . import history_rollups as rollups
-from .history_sql import _COLUMNS, _record, encode
+from .history_sql import _COLUMNS, _put_record, _record, encode, series_id
 
 __all__ = ["write_histories"]
 
@@ -82,6 +82,16 @@ def write_histories(conn: sqlite3.Connection, tenant: str,
     if not histories:
         return
     ids = list(dict.fromkeys(h.entity.entity_id for h in histories))
+    if len(histories) == 1:
+        # one write: one UPDATE when the types did not change (the usual case)
+        _put_record(conn, tenant, histories[0].entity)
+    else:
+        _put_records(conn, tenant, ids, histories)
+    _put_instances(conn, tenant, ids, histories)
+
+
+def _put_records(conn: sqlite3.Connection, tenant: str, ids: list[str],
+                 histories: Sequence[History]) -> None:
     stored = _stored_records(conn, tenant, ids)
     # -- the Entity records: each write merged into the state the one before left
     latest: dict[str, EntityRecord] = dict(stored)
@@ -101,8 +111,17 @@ def write_histories(conn: sqlite3.Connection, tenant: str,
         conn.executemany(
             "INSERT OR IGNORE INTO temporal_types (tenant, type, entity_id) VALUES (?, ?, ?)",
             new_types)
-    # -- the series and their instances
-    sids = _stored_series(conn, tenant, ids)
+
+
+def _put_instances(conn: sqlite3.Connection, tenant: str, ids: list[str],
+                   histories: Sequence[History]) -> None:
+    if len(histories) == 1 and len(histories[0].instances) == 1:
+        # one instance (an attribute's PATCH): its series by its key
+        inst = histories[0].instances[0]
+        sids = {(ids[0], inst.attribute, inst.dataset_id or ""): series_id(
+            conn, tenant, ids[0], inst.attribute, inst.dataset_id)}
+    else:
+        sids = _stored_series(conn, tenant, ids)
     new_series: list[tuple[int, str, str, str, str]] = []
     next_sid: int | None = None
     rows: list[tuple[Any, ...]] = []

@@ -40,7 +40,10 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
     """Apply ``items`` in order in the caller's transaction (see the module docstring);
     ``origin``: this process's name in the change feed of a shared file (None: not
     shared)."""
-    docs = sql.read_docs(conn, tenant, list(dict.fromkeys(i for i, _, _ in items)))
+    if len(items) == 1:  # the usual single write: the plain lookup is the cheaper one
+        docs = {items[0][0]: sql.read_doc(conn, tenant, items[0][0])}
+    else:
+        docs = sql.read_docs(conn, tenant, list(dict.fromkeys(i for i, _, _ in items)))
     if origin is not None and any(r is not None for _, _, r in items):
         history.sync(conn)  # processes sharing the file number instances too
     originals: dict[str, Entity | None] = {}
