@@ -14,6 +14,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -128,10 +129,8 @@ class TemporalContract:
             raise ValueError("refused")
 
         posted = temporal_history(body, DAY, h.new_instance_id)
-        try:
+        with pytest.raises(ValueError, match="refused"):
             await store.modify(tenant, "urn:e:1", refuse, posted=(posted,))
-        except ValueError:
-            pass
         assert await h.temporal_entities(tenant, ids=["urn:e:1"]) == []
         assert await store.get_entity(tenant, "urn:e:1") is None
         await store.modify(tenant, "urn:e:1", lambda c: reading("urn:e:1", 7, 3),
