@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time as _clock
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 from ngsi_ld.errors import BadRequestData
@@ -86,6 +87,12 @@ def parse_datetime(text: object, *, what: str = "date-time") -> datetime:
 
 def is_datetime(text: object) -> bool:
     """True if ``text`` is a string :func:`parse_datetime` accepts."""
+    return isinstance(text, str) and _valid_datetime(text)
+
+
+@lru_cache(maxsize=4096)
+def _valid_datetime(text: str) -> bool:
+    # the same stamps recur in every entity of a batch (observedAt, dateLastSwitchingOn)
     try:
         parse_datetime(text)
     except BadRequestData:

@@ -93,11 +93,16 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def modify(self, tenant: str, entity_id: str, mutation: Mutation, *,
-                     record: Recorder | None = None) -> Change:
+                     record: Recorder | None = None,
+                     posted: Sequence[History] = ()) -> Change:
         """Apply ``mutation`` to one entity atomically; errors it raises propagate.
 
         ``record``: the history of the write, written with it (stores with a
-        :attr:`history`; the others ignore it).
+        :attr:`history`; the others ignore it).  ``posted``: histories posted
+        through the temporal API (5.6.11, 5.6.12), upserted as
+        :meth:`TemporalHistory.add_history` does, with the write: in its
+        transaction where the store has transactions, and not at all when the
+        mutation raises.
         """
 
     @abc.abstractmethod

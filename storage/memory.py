@@ -14,6 +14,7 @@ from typing import Any
 from ngsi_ld.expiry import earliest_expiry
 from ngsi_ld.query import EntityQuery
 from ngsi_ld.query import matches as query_matches
+from ngsi_ld.temporal import History
 
 from .base import (
     DEFAULT_TENANT,
@@ -92,7 +93,7 @@ class MemoryStore(Store):
         return None if entity is None else copy_entity(entity)
 
     def _apply(self, tenant: str, entity_id: str, mutation: Mutation,
-               record: Recorder | None = None) -> Change:
+               record: Recorder | None = None, posted: Sequence[History] = ()) -> Change:
         # The mutation works on a copy: if it raises, the stored entity is untouched.
         # Stored entities are replaced, never edited, so `before` can be handed out.
         entities = self._entities.get(tenant, {})
@@ -111,6 +112,8 @@ class MemoryStore(Store):
             self._expiries.pop((tenant, entity_id), None)
         else:
             self._expiries[tenant, entity_id] = expires
+        for upserted in posted:  # the temporal API's, after the mutation did not raise
+            self._history.write(tenant, upserted, upserting=True)
         if record is not None:
             history = record(before, after, self._history.new_instance_id)
             if history is not None:
@@ -118,9 +121,10 @@ class MemoryStore(Store):
         return Change(entity_id, before, after)
 
     async def modify(self, tenant: str, entity_id: str, mutation: Mutation, *,
-                     record: Recorder | None = None) -> Change:
+                     record: Recorder | None = None,
+                     posted: Sequence[History] = ()) -> Change:
         """Apply ``mutation`` to one entity; what it raises propagates and nothing is written."""
-        return self._apply(tenant, entity_id, mutation, record)
+        return self._apply(tenant, entity_id, mutation, record, posted)
 
     async def modify_many(
         self, tenant: str, mutations: Sequence[tuple[str, Mutation]], *,

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -114,6 +115,51 @@ class TemporalContract:
                                                   TemporalQuery())
         assert [i.value for i in found["urn:e:1"]] == [1]
         assert [i.value for i in found["urn:e:2"]] == [5]
+
+    async def test_posted_history_is_written_with_the_entity_or_not_at_all(
+        self, store: Store
+    ) -> None:
+        # the temporal POST (5.6.11): its instances and the current Entity in one write
+        tenant = fresh_tenant()
+        h = history(store)
+        body = {"id": "urn:e:1", "type": [T], "attrs": {P: [
+            {"type": "Property", "value": 7, "observedAt": "2020-08-01T12:03:00Z"}]}}
+
+        def refuse(current: Entity | None) -> Entity | None:
+            raise ValueError("refused")
+
+        posted = temporal_history(body, DAY, h.new_instance_id)
+        with pytest.raises(ValueError, match="refused"):
+            await store.modify(tenant, "urn:e:1", refuse, posted=(posted,))
+        assert await h.temporal_entities(tenant, ids=["urn:e:1"]) == []
+        assert await store.get_entity(tenant, "urn:e:1") is None
+        await store.modify(tenant, "urn:e:1", lambda c: reading("urn:e:1", 7, 3),
+                           posted=(posted,))
+        found = await h.read_history(tenant, ["urn:e:1"], None, TemporalQuery())
+        assert [i.value for i in found["urn:e:1"]] == [7]  # posted, not recorded again
+        assert await store.get_entity(tenant, "urn:e:1") is not None
+
+    async def test_a_batch_writing_one_entity_twice_records_both_writes(
+        self, store: Store
+    ) -> None:
+        tenant = fresh_tenant()
+        outcomes = await store.modify_many(tenant, [
+            ("urn:e:1", lambda c: reading("urn:e:1", 1, 0)),
+            ("urn:e:2", lambda c: {**reading("urn:e:2", 2, 0), "type": ["urn:U"]}),
+            ("urn:e:1", lambda c: {**reading("urn:e:1", 3, 1, name=Q), "type": [T, "urn:U"]}),
+        ], record=recorder())
+        assert all(o.change is not None for o in outcomes)
+        h = history(store)
+        records = {r.entity_id: r for r in await h.temporal_entities(tenant)}
+        assert set(records["urn:e:1"].types) == {T, "urn:U"}
+        assert records["urn:e:2"].types == ("urn:U",)
+        assert [r.entity_id for r in await h.temporal_entities(tenant, types=["urn:U"])] \
+            == ["urn:e:1", "urn:e:2"]
+        found = await h.read_history(tenant, ["urn:e:1"], None,
+                                     TemporalQuery(timeproperty="modifiedAt"))
+        # P written then removed (a deletion record), Q added
+        assert sorted((i.attribute, repr(i.value)) for i in found["urn:e:1"]) == [
+            (P, "'urn:ngsi-ld:null'"), (P, "1"), (Q, "3")]
 
     async def test_types_and_ids_select_records(self, store: Store) -> None:
         tenant = fresh_tenant()

@@ -10,11 +10,15 @@ import textwrap
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from storage_contract import EntityScan, add_attr, create, entity, scan_entities
 
-from ngsi_ld.errors import BadRequestData, ServiceUnavailable
+from ngsi_ld.errors import AlreadyExists, BadRequestData, ServiceUnavailable
+from ngsi_ld.model import Change
+from ngsi_ld.query import EntityQuery
+from ngsi_ld.temporal import History, TemporalQuery, history_of_write
 from storage import DEFAULT_TENANT, ContextRecord, Mutation, SqliteStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,6 +138,46 @@ async def test_group_commit_groups_concurrent_writes(store: SqliteStore) -> None
             assert isinstance(result, BadRequestData) and stored is None
         else:
             assert stored is not None and stored["id"] == entity_id
+
+
+async def test_grouped_writes_of_one_entity_apply_in_order(store: SqliteStore) -> None:
+    # the single writes queued together run as one batch (storage/sqlite/writes.py):
+    # each must see the one before it, as if they had run one by one
+    commits = store.commit_count
+    head = entity("urn:ngsi-ld:T:head")
+    first = asyncio.ensure_future(store.modify("t", head["id"], slow(create(head), 0.1)))
+    await asyncio.sleep(0.01)
+    e = entity("urn:ngsi-ld:T:1", p=1)
+
+    def refused(current: dict | None) -> dict | None:
+        raise BadRequestData("refused")
+
+    def recorder(before: dict | None, after: dict | None, new_id: Any) -> History | None:
+        return history_of_write(before, after, "2026-01-02T00:00:00Z", new_id)
+
+    results = await asyncio.gather(
+        first,
+        store.modify("t", e["id"], create(e), record=recorder),
+        store.modify("t", e["id"], add_attr("q", 2), record=recorder),
+        store.modify("t", e["id"], refused, record=recorder),
+        store.modify("t", e["id"], add_attr("q", 3), record=recorder),
+        store.modify("t", e["id"], create(e), record=recorder),
+        return_exceptions=True,
+    )
+    assert store.commit_count - commits <= 2
+    created, second, _, fourth = results[1:5]
+    assert isinstance(created, Change) and created.before is None
+    assert isinstance(second, Change) and second.before == e
+    assert isinstance(results[3], BadRequestData) and isinstance(results[5], AlreadyExists)
+    assert isinstance(fourth, Change) and fourth.before == second.after
+    stored = await store.get_entity("t", e["id"])
+    assert stored is not None
+    assert stored["attrs"]["https://example.org/q"][0]["value"] == 3
+    found = await store.history.read_history("t", [e["id"]], None,
+                                              TemporalQuery(timeproperty="modifiedAt"))
+    assert sorted(repr(i.value) for i in found[e["id"]]) == ["1", "2", "3"]
+    assert [x["id"] for x in (await store.query_entities(
+        "t", EntityQuery(attrs=["https://example.org/q"])))[0]] == [e["id"]]
 
 
 async def test_event_loop_keeps_running_during_a_big_batch(store: SqliteStore) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from broker.schemas.models import ModelSchemas, Violation
 from ngsi_ld.errors import ERROR_NAMESPACE, BadRequestData
 from ngsi_ld.query import EntityQuery
+from ngsi_ld.temporal import History
 from storage.base import (
     AttributeSummary,
     Change,
@@ -87,9 +88,10 @@ class ValidatingStore(Store):
 
     # -- writes: checked ---------------------------------------------------------------
     async def modify(self, tenant: str, entity_id: str, mutation: Mutation, *,
-                     record: Recorder | None = None) -> Change:
+                     record: Recorder | None = None,
+                     posted: Sequence[History] = ()) -> Change:
         check = checked(self.schemas, entity_id, mutation)
-        return await self.inner.modify(tenant, entity_id, check, record=record)
+        return await self.inner.modify(tenant, entity_id, check, record=record, posted=posted)
 
     async def modify_many(
         self, tenant: str, mutations: Sequence[tuple[str, Mutation]], *,

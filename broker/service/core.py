@@ -151,18 +151,21 @@ class Service:
             listener(tenant, change)
 
     async def commit(self, tenant: str, entity_id: str, mutation: Mutation, *,
-                     store: Store | None = None, record: bool = True) -> Change:
+                     store: Store | None = None, record: bool = True,
+                     posted: Sequence[History] = ()) -> Change:
         """Write one entity through the store (atomically) with its history, and publish
         its change.
 
         ``store``: another store to write through than the service's, the
         unvalidated one for the broker's own removals (4.22: what expires is
         removed whatever a model schema requires).  ``record``: False for a write
-        whose history is already recorded (the temporal API's).
+        whose history is already recorded (the temporal API's).  ``posted``: the
+        history the temporal API posted, written with the entity (one transaction on
+        the embedded store, see :meth:`Store.modify`).
         """
         recorder = self.recorder() if record else None
         change = await (store or self.store).modify(tenant, entity_id, mutation,
-                                                    record=recorder)
+                                                    record=recorder, posted=posted)
         self.publish(tenant, change)
         return change
 

@@ -2,11 +2,11 @@
 
 The history itself is recorded by every entity write (``Service.commit``); these
 operations edit it directly.  A posted temporal representation (5.6.11, 5.6.12)
-is parsed and expanded, its instances upserted into the store's history
-(:meth:`~storage.temporal.TemporalHistory.add_history`), and the current Entity
-created or brought up to the latest posted observations, committed *without*
-recording again (the instances are already history), so subscriptions hear of it
-like any write.  The reads are :mod:`broker.service.temporal_reads`.
+is parsed and expanded, and its instances upserted into the store's history
+together with the current Entity, created or brought up to the latest posted
+observations (one :meth:`Service.commit` with ``posted``: one transaction on the
+embedded store), *without* recording again (the instances are already history),
+so subscriptions hear of it like any write.  The reads are :mod:`broker.service.temporal_reads`.
 
 With ``--temporal off`` (or a store without history) every operation is
 OperationNotSupported (501).
@@ -110,9 +110,11 @@ async def _record_posted(service: Service, call: Call, entity_id: str,
     history = history_of(service)
     now = now_iso()
     posted = temporal_history(expanded, now, history.new_instance_id)
-    await history.add_history(tenant, [posted])
     latest = latest_state(expanded)
-    await service.commit(tenant, entity_id, _current_state(entity_id, latest, now), record=False)
+    # the posted instances and the current Entity in one write (one transaction on
+    # the embedded store; on MongoDB the instances right after the entity)
+    await service.commit(tenant, entity_id, _current_state(entity_id, latest, now),
+                         record=False, posted=(posted,))
 
 
 # 5.6.11 Create or Update Temporal Representation of an Entity

@@ -270,13 +270,21 @@ class MongoStore(SharedMixin, DiscoveryMixin, RecordsMixin, Store):
         return None if doc is None else from_document(doc)
 
     async def modify(self, tenant: str, entity_id: str, mutation: Mutation, *,
-                     record: Recorder | None = None) -> Change:
+                     record: Recorder | None = None,
+                     posted: Sequence[History] = ()) -> Change:
         """Apply ``mutation`` atomically (conditional write on ``version``, retried).
 
         ``record``: the write's history, committed with it (storage/mongo/outbox.py).
+        ``posted`` (a temporal POST's instances): upserted right after the write, not in
+        its transaction (the outbox records appended history only); a failure between the
+        two leaves the entity written and the posted instances not, and the client's retry
+        of the temporal POST completes it.
         """
         async with self._locks.hold([(tenant, entity_id)]):
-            return await self.modify_unlocked(tenant, entity_id, mutation, record=record)
+            change = await self.modify_unlocked(tenant, entity_id, mutation, record=record)
+            if posted:
+                await self._history.add_history(tenant, posted)
+            return change
 
     async def modify_unlocked(self, tenant: str, entity_id: str, mutation: Mutation, *,
                               record: Recorder | None = None) -> Change:

@@ -25,6 +25,7 @@ from ..temporal import INSTANCE_PREFIX, AggregatedHistory, TemporalHistory, inst
 from . import history_rollups as rollups
 from . import history_sql
 from .history_aggregate import aggregate_sql, can_aggregate
+from .history_batch import write_histories
 
 __all__ = ["SqliteHistory"]
 
@@ -56,9 +57,11 @@ class SqliteHistory(TemporalHistory):
         number in the file, which another process sharing it may have raised."""
         self._ids = itertools.count(history_sql.max_iid(conn) + 1)
 
-    def record(self, conn: sqlite3.Connection, tenant: str, history: History) -> None:
-        """On the writer thread, in the write's transaction: what a write records."""
-        history_sql.write_history(conn, tenant, history)
+    def record(self, conn: sqlite3.Connection, tenant: str,
+               histories: Sequence[History]) -> None:
+        """On the writer thread, in the writes' transaction: what writes record, in the
+        order they were made (one write or a batch's)."""
+        write_histories(conn, tenant, histories)
 
     # -- reads --------------------------------------------------------------------------
     async def temporal_entities(
@@ -101,15 +104,18 @@ class SqliteHistory(TemporalHistory):
         return result
 
     # -- the temporal API's writes ------------------------------------------------------
-    async def add_history(self, tenant: str, histories: Sequence[History]) -> None:
-        def run(conn: sqlite3.Connection) -> None:
-            self.sync(conn)  # numbered here, in the transaction: no other writer between
-            for history in histories:
-                renumbered = replace(history, instances=tuple(
-                    replace(i, instance_id=self.new_instance_id()) for i in history.instances))
-                history_sql.write_history(conn, tenant, renumbered, upserting=True)
+    def upsert(self, conn: sqlite3.Connection, tenant: str,
+               histories: Sequence[History]) -> None:
+        """On the writer thread, in the caller's transaction: what :meth:`add_history`
+        writes (the temporal API's instances, upserted)."""
+        self.sync(conn)  # numbered here, in the transaction: no other writer between
+        for history in histories:
+            renumbered = replace(history, instances=tuple(
+                replace(i, instance_id=self.new_instance_id()) for i in history.instances))
+            history_sql.write_history(conn, tenant, renumbered, upserting=True)
 
-        await self._write(run)
+    async def add_history(self, tenant: str, histories: Sequence[History]) -> None:
+        await self._write(lambda conn: self.upsert(conn, tenant, histories))
 
     async def delete_history(self, tenant: str, entity_id: str) -> bool:
         found: bool = await self._write(

@@ -66,7 +66,8 @@ def add(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
             g[5] = num * num if g[5] is None else g[5] + num * num
         if ext is not None and b"expiresAt" in ext:
             g[6] += 1
-    conn.executemany(_ADD, [(*key, *g) for key, g in groups.items()])
+    if groups:
+        conn.executemany(_ADD, [(*key, *g) for key, g in groups.items()])
 
 
 def recompute(conn: sqlite3.Connection, touched: Iterable[tuple[int, int]]) -> None:

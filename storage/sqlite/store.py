@@ -5,7 +5,10 @@ Threads, so that no SQLite call ever blocks the event loop:
 * one writer thread owns the only write connection.  Every write is a job on
   its queue; the jobs queued at the same moment run in ONE transaction (group
   commit), each inside its own SAVEPOINT so that a job that fails is rolled
-  back alone.  A caller's future is resolved only after the COMMIT.  Because
+  back alone; the single entity writes of one tenant queued together run as
+  one batch (``writes.write_all``, the path of ``modify_many`` too: one
+  statement per table, a mutation that raises is that write's error alone).
+  A caller's future is resolved only after the COMMIT.  Because
   all writes are serialised there, :meth:`SqliteStore.modify` (read, apply the
   mutation, write) is atomic.
 * a small pool of reader threads, each with its own connection; WAL lets them
@@ -24,14 +27,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Hashable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
 from ngsi_ld.errors import ServiceUnavailable
-from ngsi_ld.operations import KEEPS_CURRENT
 from ngsi_ld.query import EntityQuery
+from ngsi_ld.temporal import History
 
 from ..base import (
     DEFAULT_TENANT,
@@ -50,15 +54,15 @@ from ..discovery import (
     types_from_stats,
 )
 from ..helpers import as_ngsi_error, check_page
-from ..sharing import CONTEXT, ENTITY, RECORD, FeedItem
+from ..sharing import CONTEXT, RECORD, FeedItem
 from ..versioned import Versioned, Wanted
 from . import feed, sql, stats
-from .bulk import Rows
 from .execute import run_query, run_query_versioned
 from .history import SqliteHistory
 from .index import distinct_keys
 from .threads import Worker
 from .wal import WalIndexView
+from .writes import Result, write_all
 
 T = TypeVar("T")
 
@@ -165,30 +169,25 @@ class SqliteStore(Store):
 
     def _apply(
         self, conn: sqlite3.Connection, tenant: str, entity_id: str, mutation: Mutation,
-        record: Recorder | None = None,
+        record: Recorder | None = None, posted: Sequence[History] = (),
     ) -> Change:
-        # Runs on the writer thread, inside the job's SAVEPOINT.
-        doc = sql.read_doc(conn, tenant, entity_id)
-        before = current = None
-        if doc is not None:
-            before = orjson.loads(doc)
-            # The mutation gets its own copy so that `before` stays as it was stored,
-            # unless it promises only to read it.
-            current = before if getattr(mutation, KEEPS_CURRENT, False) else orjson.loads(doc)
-        after = mutation(current)
-        if after is not None:
-            sql.insert_tenant(conn, tenant)  # storing an entity makes its tenant exist
-        sql.write_entity(conn, tenant, entity_id, before, after)
-        if record is not None:  # the write's history, in its transaction (temporal.md 3.1)
-            if self._origin is not None:  # processes sharing the file number instances too
-                self._history.sync(conn)
-            history = record(before, after, self._history.new_instance_id)
-            if history is not None:
-                self._history.record(conn, tenant, history)
-        if self._origin is not None and (before is not None or after is not None):
-            feed.append(conn, self._origin, tenant, ENTITY, entity_id, before=doc,
-                        after=None if after is None else orjson.dumps(after))
-        return Change(entity_id, before, after)
+        # Runs on the writer thread, inside the job's SAVEPOINT: the posted history,
+        # the entity and its recorded history are one transaction.
+        if posted:
+            self._history.upsert(conn, tenant, posted)
+        ((ok, value),) = write_all(conn, tenant, [(entity_id, mutation, record)],
+                                   self._history, self._origin)
+        if not ok:
+            raise value
+        change: Change = value
+        return change
+
+    def _apply_group(self, conn: sqlite3.Connection, jobs: list[Any]) -> list[Result]:
+        # Runs on the writer thread: the single writes of one tenant queued together,
+        # written as one batch (storage/sqlite/writes.py); see Worker.submit.
+        tenant = jobs[0][0]
+        return write_all(conn, tenant, [item for _, item in jobs], self._history,
+                         self._origin)
 
     async def due_expiries(self, now: int, limit: int) -> list[tuple[str, str]]:
         """The entities a part of which expired at ``now`` (ms), earliest first."""
@@ -199,10 +198,20 @@ class SqliteStore(Store):
         return await self._read(sql.next_expiry)
 
     async def modify(self, tenant: str, entity_id: str, mutation: Mutation, *,
-                     record: Recorder | None = None) -> Change:
-        """Apply ``mutation`` to one entity atomically; what it raises propagates."""
-        change = await self._write(
-            lambda conn: self._apply(conn, tenant, entity_id, mutation, record=record))
+                     record: Recorder | None = None,
+                     posted: Sequence[History] = ()) -> Change:
+        """Apply ``mutation`` to one entity atomically, with the ``posted`` history in the
+        same transaction; what it raises propagates (and nothing is written)."""
+        if not self._open:
+            raise ServiceUnavailable(f"the SQLite store {self.path} is not open")
+        run = partial(self._apply, tenant=tenant, entity_id=entity_id, mutation=mutation,
+                      record=record, posted=posted)
+        if posted:
+            change: Change = await self._writer.submit(run)
+        else:  # groupable with the other single writes of this tenant queued with it
+            change = await self._writer.submit(
+                run, group=self._apply_group, key=(id(self), tenant),
+                item=(tenant, (entity_id, mutation, record)))
         if change.after is not None:
             self._known_tenants.add(tenant)
         return change
@@ -215,53 +224,11 @@ class SqliteStore(Store):
         items = list(mutations)
 
         def run(conn: sqlite3.Connection) -> list[Outcome]:
-            # The mutations run first, in order, on the states read in one statement
-            # (an id given twice sees its first result); then the net change of each
-            # entity is written, one executemany per table (sqlite_bulk).  A mutation
-            # that raises is that entry's error: nothing of it was written.
-            docs = sql.read_docs(conn, tenant, list(dict.fromkeys(i for i, _ in items)))
-            if record is not None and self._origin is not None:
-                self._history.sync(conn)  # processes sharing the file number instances too
-            originals: dict[str, Entity | None] = {}
-            latest: dict[str, tuple[Entity | None, bytes | None]] = {}
-            outcomes: list[Outcome] = []
-            for entity_id, mutation in items:
-                if entity_id in latest:
-                    before, raw = latest[entity_id]
-                else:
-                    raw = docs[entity_id]
-                    before = None if raw is None else orjson.loads(raw)
-                    originals[entity_id] = before
-                    latest[entity_id] = (before, raw)
-                current = None
-                if raw is not None:
-                    # the mutation gets its own copy unless it promises only to read it
-                    keeps = getattr(mutation, KEEPS_CURRENT, False)
-                    current = before if keeps else orjson.loads(raw)
-                try:
-                    after = mutation(current)
-                    encoded = None if after is None else orjson.dumps(after)
-                    history = (None if record is None
-                               else record(before, after, self._history.new_instance_id))
-                except Exception as exc:
-                    outcomes.append(Outcome(entity_id, error=as_ngsi_error(entity_id, exc)))
-                    continue
-                latest[entity_id] = (after, encoded)
-                outcomes.append(Outcome(entity_id, change=Change(entity_id, before, after)))
-                if history is not None:  # the write's history, in its transaction
-                    self._history.record(conn, tenant, history)
-                if self._origin is not None and (before is not None or after is not None):
-                    feed.append(conn, self._origin, tenant, ENTITY, entity_id, before=raw,
-                                after=encoded)
-            rows = Rows(tenant)
-            written = {o.entity_id for o in outcomes if o.change is not None}
-            for entity_id in written:
-                after, encoded = latest[entity_id]
-                rows.add(entity_id, originals[entity_id], after, encoded)
-            if any(latest[i][0] is not None for i in written):
-                sql.insert_tenant(conn, tenant)  # storing an entity makes its tenant exist
-            rows.write(conn, sql.next_version)
-            return outcomes
+            results = write_all(conn, tenant, [(i, m, record) for i, m in items],
+                                self._history, self._origin)
+            return [Outcome(i, change=value) if ok
+                    else Outcome(i, error=as_ngsi_error(i, value))
+                    for (i, _), (ok, value) in zip(items, results, strict=True)]
 
         if not items:
             return []

@@ -3,7 +3,11 @@
 Each thread owns its connection and takes jobs from a queue.  It drains every
 job queued at the moment it wakes up and handles them as a batch: the writer in
 ONE transaction (group commit), each job inside its own SAVEPOINT so that a job
-that fails is rolled back alone; the readers one after the other.  Results go
+that fails is rolled back alone; the readers one after the other.  Consecutive
+writer jobs that share a group key (the single entity writes of one tenant) run
+as ONE call of their group function, which writes them as a batch (one
+statement per table instead of a dozen per write); if that call fails other
+than by SQLite, each job runs again alone.  Results go
 back to the event loop in one ``call_soon_threadsafe`` per batch, and for the
 writer only after the COMMIT.  Measured: batching hand-offs this way serves
 about four times more concurrent reads than a ``ThreadPoolExecutor``.
@@ -18,7 +22,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +40,9 @@ MAX_BATCH = 500
 
 _STOP = object()
 
+#: the function of a group of jobs (see Job)
+Group = Callable[[sqlite3.Connection, list[Any]], list[tuple[bool, Any]]]
+
 
 @dataclass(slots=True)
 class Job:
@@ -44,6 +51,12 @@ class Job:
     run: Callable[[sqlite3.Connection], Any]
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    #: jobs with the same key, queued together, may run as one call of ``group``
+    key: Hashable | None = None
+    #: what ``group`` gets of this job
+    item: Any = None
+    #: runs the items of several jobs: one (ok, result or exception) per item
+    group: Group | None = None
 
 
 def unavailable(exc: BaseException) -> ServiceUnavailable:
@@ -126,11 +139,18 @@ class Worker:
         self._threads.clear()
         self._jobs = queue.SimpleQueue()  # no stop left over for a later start
 
-    async def submit(self, run: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``run(connection)`` on a thread of this worker and return its result."""
+    async def submit(self, run: Callable[[sqlite3.Connection], T], *,
+                     group: Group | None = None, key: Hashable | None = None,
+                     item: Any = None) -> T:
+        """Run ``run(connection)`` on a thread of this worker and return its result.
+
+        With ``group`` and ``key`` (writer only): when other jobs of the same key are
+        queued right after or before this one, ``group(connection, items)`` runs them
+        all at once instead, and must give each job the result ``run`` would have.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(Job(run, future, loop))
+        self._jobs.put(Job(run, future, loop, key if group is not None else None, item, group))
         return await future
 
     def _main(self, ready: concurrent.futures.Future[None]) -> None:
@@ -176,20 +196,17 @@ class Worker:
             conn.execute("BEGIN IMMEDIATE")
             sql.begin_versions(conn)
             stats.begin(conn)
-            for job in batch:
-                conn.execute("SAVEPOINT job")
-                try:
-                    value = job.run(conn)
-                except sqlite3.Error:
-                    raise  # the transaction itself is in doubt: fail the whole batch
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO job")
-                    stats.end_job(conn, kept=False)
-                    results.append((False, exc))
+            first = 0
+            while first < len(batch):
+                key = batch[first].key
+                last = first + 1
+                while key is not None and last < len(batch) and batch[last].key == key:
+                    last += 1
+                if last - first > 1:
+                    results.extend(self._run_group(conn, batch[first:last]))
                 else:
-                    stats.end_job(conn, kept=True)
-                    results.append((True, value))
-                conn.execute("RELEASE job")
+                    results.append(self._run_job(conn, batch[first].run))
+                first = last
             stats.flush(conn)  # the discovery counters of every job, summed
             conn.execute("COMMIT")
         except Exception as exc:
@@ -206,3 +223,31 @@ class Worker:
         self.batch_count += 1
         self.job_count += len(batch)
         return results
+
+    @staticmethod
+    def _run_job(conn: sqlite3.Connection, run: Callable[[sqlite3.Connection], Any]
+                 ) -> tuple[bool, Any]:
+        conn.execute("SAVEPOINT job")
+        try:
+            value = run(conn)
+        except sqlite3.Error:
+            raise  # the transaction itself is in doubt: fail the whole batch
+        except Exception as exc:
+            conn.execute("ROLLBACK TO job")
+            stats.end_job(conn, kept=False)
+            outcome: tuple[bool, Any] = (False, exc)
+        else:
+            stats.end_job(conn, kept=True)
+            outcome = (True, value)
+        conn.execute("RELEASE job")
+        return outcome
+
+    def _run_group(self, conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
+        group = jobs[0].group
+        assert group is not None
+        grouped = self._run_job(conn, lambda c: group(c, [job.item for job in jobs]))
+        if grouped[0]:
+            done: list[tuple[bool, Any]] = grouped[1]
+            return done
+        # the group function itself failed (not a job's own error): each job alone
+        return [self._run_job(conn, job.run) for job in jobs]

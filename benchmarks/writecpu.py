@@ -1,0 +1,147 @@
+"""CPU time the broker spends per write, the yardstick of the write path on a shared machine.
+
+    python -m benchmarks.writecpu                       # the four write scenarios
+    python -m benchmarks.writecpu --requests 4000 --scenario update-attr
+    python -m benchmarks.writecpu --broker-arg=--temporal --broker-arg=off
+    python -m benchmarks.writecpu --profile /tmp/prof   # py-spy raw profiles per scenario
+    python -m benchmarks.writecpu --source /work/main   # the broker of another checkout
+
+Starts ``python -m broker`` on a fresh embedded store, prepares what the
+scenarios of ``python -m benchmarks`` prepare (the pool of 1,000 entities, the
+idle subscription on their type, the hosted Streetlight @context), sends each
+scenario's own request stream (``benchmarks/suite/scenarios.py``) from this
+process with 16 connections, and reads the broker's user+system CPU time from
+``/proc`` before and after: CPU microseconds per request (per entity for a
+batch) of the broker alone.  Neighbours on the machine slow the wall clock, not
+this figure (much).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+from benchmarks.suite import scenarios as sc
+from benchmarks.suite.datasets import DatasetLoader
+from benchmarks.suite.servers import broker_commands, wait_ready
+from benchmarks.suite.spec import RequestSpec
+
+
+@dataclass(frozen=True)
+class WriteScenario:
+    name: str
+    build: object
+    per_request: int = 1
+
+
+SCENARIOS = (
+    WriteScenario("create-entity", sc.build_create),
+    WriteScenario("update-attr", sc.build_update),
+    WriteScenario("streetlight-create", sc.build_streetlight_create),
+    WriteScenario("streetlight-batch-upsert", sc.build_streetlight_batch, 100),
+)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (and its threads) in seconds."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def send(session: aiohttp.ClientSession, url: str, spec: RequestSpec, first: int,
+               count: int, uid: str, connections: int = 16) -> int:
+    """Send requests ``first``..``first+count-1`` of ``spec``; the number of errors."""
+    errors = 0
+    counter = iter(range(first, first + count))
+
+    async def worker() -> None:
+        nonlocal errors
+        for number in counter:
+            path, body = spec.render(number, f"{uid}-{number}")
+            async with session.request(spec.method, url + path, data=body,
+                                       headers=spec.headers) as resp:
+                await resp.read()
+                if resp.status >= 400:
+                    errors += 1
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return errors
+
+
+async def measure(url: str, pid: int, chosen: list[WriteScenario], requests: int,
+                  rounds: int) -> None:
+    async with aiohttp.ClientSession() as session:
+        ctx = sc.BenchContext(url, "cpu", session, DatasetLoader(url))
+        for scenario in chosen:
+            spec = await scenario.build(ctx)  # type: ignore[operator]
+            count = max(requests // scenario.per_request, 20)
+            await send(session, url, spec, 1, count // 4, "warm")  # warm caches, first writes
+            figures = []
+            number = count
+            for round_ in range(rounds):
+                await asyncio.sleep(0.3)
+                before = cpu_seconds(pid)
+                errors = await send(session, url, spec, number, count, f"r{round_}")
+                used = cpu_seconds(pid) - before
+                number += count
+                figures.append(used / (count * scenario.per_request) * 1e6)
+                if errors:
+                    print(f"  {scenario.name}: {errors} errors", file=sys.stderr)
+            figures.sort()
+            unit = "entity" if scenario.per_request > 1 else "request"
+            per_s = 1e6 / figures[len(figures) // 2]
+            print(f"{scenario.name:26} {figures[len(figures) // 2]:8.0f} us CPU/{unit} "
+                  f"(rounds {', '.join(f'{f:.0f}' for f in figures)}; "
+                  f"{per_s:,.0f} {unit}s per CPU second)", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.writecpu")
+    parser.add_argument("--requests", type=int, default=3000,
+                        help="requests (entities for a batch) per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scenario", action="append", default=[])
+    parser.add_argument("--port", type=int, default=18655)
+    parser.add_argument("--broker-arg", action="append", default=[])
+    parser.add_argument("--profile", metavar="DIR",
+                        help="run the broker under py-spy record, one profile per scenario")
+    parser.add_argument("--source", metavar="DIR",
+                        help="run the broker of this checkout (before/after comparisons)")
+    args = parser.parse_args()
+    chosen = [s for s in SCENARIOS if not args.scenario or any(p in s.name for p in args.scenario)]
+    for scenario in chosen:
+        with tempfile.TemporaryDirectory() as tmp:
+            (command,) = broker_commands(args.port, f"sqlite:{tmp}/broker.db", 1, None,
+                                         args.broker_arg)
+            if args.profile:
+                os.makedirs(args.profile, exist_ok=True)
+                command = ["py-spy", "record", "--format", "raw", "--rate", "250", "-o",
+                           f"{args.profile}/{scenario.name}.txt", "--", *command]
+            env = None
+            if args.source:
+                env = {**os.environ, "PYTHONPATH": args.source}
+            proc = subprocess.Popen(command, cwd=args.source, env=env)
+            try:
+                url = f"http://127.0.0.1:{args.port}"
+                asyncio.run(wait_ready(None, url + "/health"))
+                pid = proc.pid
+                if args.profile:  # py-spy's child is the broker
+                    time.sleep(0.5)
+                    pid = int(subprocess.check_output(["pgrep", "-P", str(proc.pid)]).split()[0])
+                asyncio.run(measure(url, pid, [scenario], args.requests, args.rounds))
+            finally:
+                proc.send_signal(2)  # SIGINT: py-spy writes its profile, the broker stops
+                proc.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()

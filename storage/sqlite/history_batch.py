@@ -1,0 +1,152 @@
+"""The history of the entity writes of one transaction, written in a few statements.
+
+What :func:`.history_sql.write_history` writes for one entity write, for all the
+writes of a batch (``SqliteStore.modify_many``; a single write is a batch of
+one): the Entity records and the series of every entity read in one statement
+each, the records merged in Python in the order of the writes, then one
+``executemany`` per table.  Measured on a batch upsert of 100 Streetlights
+(18 attributes each): a SELECT per attribute for its series id and an UPDATE
+per entity for its record were a quarter of the batch's CPU time.
+
+Series ids of new series are taken here as ``max(sid) + 1`` onwards, in the
+write transaction that holds the file's write lock (what SQLite itself would
+pick for the rows inserted one by one).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import orjson
+
+from ngsi_ld.temporal import EntityRecord, History
+
+from ..temporal import instance_number, merge_record
+from . import history_rollups as rollups
+from .history_sql import _COLUMNS, _put_record, _record, encode, series_id
+
+__all__ = ["write_histories"]
+
+#: entity ids per ``IN (...)`` list: well under SQLite's bound on parameters
+_CHUNK = 500
+
+_PUT_RECORD = (
+    "INSERT INTO temporal_entities (tenant, entity_id, types, created, modified, deleted)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, entity_id) DO UPDATE SET"
+    " types = excluded.types, created = excluded.created, modified = excluded.modified,"
+    " deleted = excluded.deleted"
+)
+
+
+def _instance_key(row: tuple[Any, ...]) -> tuple[int, int, int]:
+    return row[0], row[1], row[2]  # (sid, t, iid), the primary key
+
+
+def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
+    for first in range(0, len(ids), _CHUNK):
+        yield ids[first:first + _CHUNK]
+
+
+def _stored_records(conn: sqlite3.Connection, tenant: str,
+                    ids: Sequence[str]) -> dict[str, EntityRecord]:
+    found: dict[str, EntityRecord] = {}
+    for part in _chunks(ids):
+        rows = conn.execute(
+            "SELECT entity_id, types, created, modified, deleted FROM temporal_entities"
+            f" WHERE tenant = ? AND entity_id IN ({','.join('?' * len(part))})",
+            (tenant, *part))
+        for row in rows:
+            found[row[0]] = _record(row)
+    return found
+
+
+def _stored_series(conn: sqlite3.Connection, tenant: str,
+                   ids: Sequence[str]) -> dict[tuple[str, str, str], int]:
+    found: dict[tuple[str, str, str], int] = {}
+    for part in _chunks(ids):
+        rows = conn.execute(
+            "SELECT entity_id, attribute, dataset_id, sid FROM temporal_series"
+            f" WHERE tenant = ? AND entity_id IN ({','.join('?' * len(part))})",
+            (tenant, *part))
+        for entity_id, attribute, dataset_id, sid in rows:
+            found[entity_id, attribute, dataset_id] = sid
+    return found
+
+
+def write_histories(conn: sqlite3.Connection, tenant: str,
+                    histories: Sequence[History]) -> None:
+    """Record ``histories`` (in the order of their writes) in the caller's transaction:
+    the same rows as :func:`.history_sql.write_history` for each in turn."""
+    if not histories:
+        return
+    ids = list(dict.fromkeys(h.entity.entity_id for h in histories))
+    if len(histories) == 1:
+        # one write: one UPDATE when the types did not change (the usual case)
+        _put_record(conn, tenant, histories[0].entity)
+    else:
+        _put_records(conn, tenant, ids, histories)
+    _put_instances(conn, tenant, ids, histories)
+
+
+def _put_records(conn: sqlite3.Connection, tenant: str, ids: list[str],
+                 histories: Sequence[History]) -> None:
+    stored = _stored_records(conn, tenant, ids)
+    # -- the Entity records: each write merged into the state the one before left
+    latest: dict[str, EntityRecord] = dict(stored)
+    new_types: list[tuple[str, str, str]] = []
+    for history in histories:
+        record = history.entity
+        before = latest.get(record.entity_id)
+        if before is None or before.types != record.types:
+            new_types.extend((tenant, t, record.entity_id) for t in record.types)
+        latest[record.entity_id] = merge_record(before, record)
+    changed = [r for entity_id, r in latest.items() if stored.get(entity_id) != r]
+    if changed:
+        conn.executemany(_PUT_RECORD, [
+            (tenant, r.entity_id, orjson.dumps(list(r.types)), r.created_at, r.modified_at,
+             r.deleted_at) for r in changed])
+    if new_types:
+        conn.executemany(
+            "INSERT OR IGNORE INTO temporal_types (tenant, type, entity_id) VALUES (?, ?, ?)",
+            new_types)
+
+
+def _put_instances(conn: sqlite3.Connection, tenant: str, ids: list[str],
+                   histories: Sequence[History]) -> None:
+    if len(histories) == 1 and len(histories[0].instances) == 1:
+        # one instance (an attribute's PATCH): its series by its key
+        inst = histories[0].instances[0]
+        sids = {(ids[0], inst.attribute, inst.dataset_id or ""): series_id(
+            conn, tenant, ids[0], inst.attribute, inst.dataset_id)}
+    else:
+        sids = _stored_series(conn, tenant, ids)
+    new_series: list[tuple[int, str, str, str, str]] = []
+    next_sid: int | None = None
+    rows: list[tuple[Any, ...]] = []
+    for history in histories:
+        entity_id = history.entity.entity_id
+        for inst in history.instances:
+            key = (entity_id, inst.attribute, inst.dataset_id or "")
+            sid = sids.get(key)
+            if sid is None:
+                if next_sid is None:
+                    (last,) = conn.execute(
+                        "SELECT coalesce(max(sid), 0) FROM temporal_series").fetchone()
+                    next_sid = int(last) + 1
+                sid = sids[key] = next_sid
+                next_sid += 1
+                new_series.append((sid, tenant, *key))
+            iid = instance_number(inst.instance_id)
+            assert iid is not None, "instanceIds of new instances come from the store"
+            rows.append((sid, *encode(inst, iid)))
+    if new_series:
+        conn.executemany(
+            "INSERT INTO temporal_series (sid, tenant, entity_id, attribute, dataset_id)"
+            " VALUES (?, ?, ?, ?, ?)", new_series)
+    if rows:
+        rows.sort(key=_instance_key)  # in key order: the B-tree is filled page by page
+        conn.executemany(f"INSERT INTO temporal_instances (sid, {_COLUMNS})"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        rollups.add(conn, rows)
