@@ -19,7 +19,7 @@ from ngsi_ld.query.regexes import search
 
 from ..base import Entity
 from ..versioned import Versioned, Wanted
-from .index import stream_size
+from .index import stream_size, vocab_used
 from .query import Plan, compile_query
 from .sql import read_docs
 from .stats import implied
@@ -60,7 +60,8 @@ def run_query_versioned(
     try:
         # planned in the read transaction: the counters it reads match the rows
         plan = compile_query(tenant, query, lambda stream: stream_size(conn, tenant, stream),
-                             lambda type_name, attr: implied(conn, tenant, type_name, attr))
+                             lambda type_name, attr: implied(conn, tenant, type_name, attr),
+                             lambda attr, iri: vocab_used(conn, tenant, attr, iri))
         if plan.page_sql is not None:
             total = None
             if count:
