@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -59,8 +60,21 @@ def _free_port() -> int:
 
 def _broker(code: Path, port: int, db: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "broker", "--host", "127.0.0.1", "--port", str(port),
-         "--store", f"sqlite:///{db}", "--log-level", "WARNING"], cwd=code)
+        [
+            sys.executable,
+            "-m",
+            "broker",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--store",
+            f"sqlite:///{db}",
+            "--log-level",
+            "WARNING",
+        ],
+        cwd=code,
+    )
 
 
 async def _prepare(db: Path, size: int) -> None:
@@ -70,11 +84,15 @@ async def _prepare(db: Path, size: int) -> None:
     try:
         await wait_ready(None, url + ENTITIES + "?type=X")
         async with aiohttp.ClientSession() as session:
-            pool = [orjson.loads(small_entity(f"urn:ngsi-ld:BenchEntity:{i}", "BenchEntity",
-                                              str(i))) for i in range(POOL)]
-            async with session.post(url + "/ngsi-ld/v1/entityOperations/upsert",
-                                    data=orjson.dumps(pool),
-                                    headers={"Content-Type": JSON}) as resp:
+            pool = [
+                orjson.loads(small_entity(f"urn:ngsi-ld:BenchEntity:{i}", "BenchEntity", str(i)))
+                for i in range(POOL)
+            ]
+            async with session.post(
+                url + "/ngsi-ld/v1/entityOperations/upsert",
+                data=orjson.dumps(pool),
+                headers={"Content-Type": JSON},
+            ) as resp:
                 resp.raise_for_status()
         await DatasetLoader(url).ensure(size)
     finally:
@@ -82,16 +100,40 @@ async def _prepare(db: Path, size: int) -> None:
         process.wait()
 
 
+def _thread_seconds(pid: int) -> float:
+    """CPU time of the main thread (the event loop) of process ``pid``."""
+    try:
+        fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _size_of(url: str, path: str, accept: str) -> int:
-    async with aiohttp.ClientSession() as session, session.get(
-            url + path.replace("__N__", "1"), headers={"Accept": accept}) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url + path.replace("__N__", "1"), headers={"Accept": accept}) as resp,
+    ):
         return len(await resp.read())
 
 
-def _wrk(url: str, paths_file: Path, count: int, headers: dict[str, str],
-         seconds: float, connections: int) -> int:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
-               "-s", str(LUA)]
+def _wrk(
+    url: str,
+    paths_file: Path,
+    count: int,
+    headers: dict[str, str],
+    seconds: float,
+    connections: int,
+) -> int:
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--latency",
+        "-s",
+        str(LUA),
+    ]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     command += [url, "--", "GET", str(paths_file), "-", str(count), "cpu"]
@@ -108,8 +150,9 @@ async def _measure(name: str, args: argparse.Namespace, workdir: Path) -> float:
     headers = {"Accept": accept}
     if baseline:
         size = args.size.get(name.removeprefix("baseline-"), 200)
-        process = subprocess.Popen([sys.executable, "-m", "benchmarks.baseline_app",
-                                    "--port", str(port)], cwd=REPO)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.baseline_app", "--port", str(port)], cwd=REPO
+        )
         headers["X-Bench-Size"] = str(size)
     else:
         db = workdir / "store.db"
@@ -123,9 +166,13 @@ async def _measure(name: str, args: argparse.Namespace, workdir: Path) -> float:
             args.size[name.removeprefix("baseline-")] = await _size_of(url, paths[0], accept)
         await asyncio.to_thread(_wrk, url, paths_file, count, headers, 1, args.connections)
         before = cpu_seconds(process.pid) or 0.0
-        requests = await asyncio.to_thread(_wrk, url, paths_file, count, headers,
-                                           args.seconds, args.connections)
+        loop_before = _thread_seconds(process.pid)
+        requests = await asyncio.to_thread(
+            _wrk, url, paths_file, count, headers, args.seconds, args.connections
+        )
         used = (cpu_seconds(process.pid) or 0.0) - before
+        loop_used = _thread_seconds(process.pid) - loop_before
+        args.loop_share = loop_used / used if used else 0.0
     finally:
         process.terminate()
         process.wait()
@@ -134,12 +181,19 @@ async def _measure(name: str, args: argparse.Namespace, workdir: Path) -> float:
 
 async def _run(args: argparse.Namespace) -> None:
     args.size = {}
+    codes = args.code or [REPO]
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
             for name in args.scenarios:
-                per_request = await _measure(name, args, Path(tmp))
-                print(f"{time.strftime('%H:%M:%S')} {name:16} {per_request:8.1f} us CPU/request",
-                      flush=True)
+                for code in codes if not SCENARIOS[name][3] else codes[:1]:
+                    args.code = code
+                    per_request = await _measure(name, args, Path(tmp))
+                    print(
+                        f"{time.strftime('%H:%M:%S')} {args.code.name:12} {name:18}"
+                        f" {per_request:7.1f} us CPU/request"
+                        f" ({args.loop_share:.0%} on the event loop's thread)",
+                        flush=True,
+                    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -151,7 +205,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     run = sub.add_parser("run", help="measure scenarios")
     run.add_argument("scenarios", nargs="+", choices=sorted(SCENARIOS))
     run.add_argument("--db", type=Path, required=True)
-    run.add_argument("--code", type=Path, default=REPO, help="checkout whose broker runs")
+    run.add_argument(
+        "--code",
+        type=Path,
+        action="append",
+        help="checkout whose broker runs (repeatable: alternated; default this one)",
+    )
     run.add_argument("--seconds", type=float, default=5)
     run.add_argument("--connections", type=int, default=32)
     run.add_argument("--rounds", type=int, default=1)

@@ -218,15 +218,19 @@ def compile_query(
     VocabProperty expansion of the string; when not, the stream of the string alone
     reads only its matches from the value index (without it, both are read).
     """
-    if _terms(query) > MAX_SQL_TERMS:
+    known = _shapes.get(id(query))
+    if known is not None and known[0] is query:
+        shape = known[1]
+    else:
+        shape = _shape(query)
+        if len(_shapes) >= _MAX_SHAPES:
+            _shapes.clear()
+        _shapes[id(query)] = (query, shape)  # the query kept: its id is not reused
+    if shape is _TOO_LARGE:
         return _filter_plan(tenant, query)
-    try:
-        streams = _cached_streams(query)
-    except TypeError:  # an unhashable selector: plan it afresh
-        streams = _streams(query)
-    if streams is None:
+    if shape is None:
         return _nested_plan(tenant, query)
-    positives, negatives = streams
+    positives, negatives = shape
     if implied is not None:
         positives = _without_implied(positives, implied)
     if vocab_used is not None:
@@ -236,11 +240,31 @@ def compile_query(
             for s in positives
         )
     measure = size or _equal_sizes
-    ordered = sorted(positives, key=measure)
-    bound = MERGE_RATIO * max(measure(ordered[0]), 1)
-    merged = tuple(s for s in ordered if measure(s) <= bound)
-    probed = tuple(s for s in ordered if measure(s) > bound)
+    sized = sorted(((measure(s), n, s) for n, s in enumerate(positives)),
+                   key=lambda item: item[:2])
+    bound = MERGE_RATIO * max(sized[0][0], 1)
+    merged = tuple(s for rows, _, s in sized if rows <= bound)
+    probed = tuple(s for rows, _, s in sized if rows > bound)
     return _merge_plan(tenant, merged, probed, negatives)
+
+
+_Streams = tuple[tuple[Stream, ...], tuple[Stream, ...]]
+#: the streams of a query too large for one SELECT (see :data:`MAX_SQL_TERMS`)
+_TOO_LARGE: _Streams = ((), ())
+#: the streams of the queries planned lately, by the query's identity: a query
+#: parsed once (the service keeps them by their text) is not hashed field by field
+#: at every request
+_shapes: dict[int, tuple[EntityQuery, _Streams | None]] = {}
+_MAX_SHAPES = 512
+
+
+def _shape(query: EntityQuery) -> _Streams | None:
+    if _terms(query) > MAX_SQL_TERMS:
+        return _TOO_LARGE
+    try:
+        return _cached_streams(query)
+    except TypeError:  # an unhashable selector: plan it afresh
+        return _streams(query)
 
 
 _cached_streams = lru_cache(maxsize=512)(_streams)
