@@ -137,8 +137,10 @@ def _wrk(
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     command += [url, "--", "GET", str(paths_file), "-", str(count), "cpu"]
-    text = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return parse_wrk_output(text).requests
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed: {done.stderr.strip()} {done.stdout.strip()[-500:]}")
+    return parse_wrk_output(done.stdout).requests
 
 
 async def _measure(name: str, args: argparse.Namespace, workdir: Path) -> float:
@@ -187,9 +189,13 @@ async def _run(args: argparse.Namespace) -> None:
             for name in args.scenarios:
                 for code in codes if not SCENARIOS[name][3] else codes[:1]:
                     args.code = code
-                    per_request = await _measure(name, args, Path(tmp))
+                    try:
+                        per_request = await _measure(name, args, Path(tmp))
+                    except RuntimeError as exc:  # a busy machine: say so, go on
+                        print(f"{code.name} {name}: {exc}", flush=True)
+                        continue
                     print(
-                        f"{time.strftime('%H:%M:%S')} {args.code.name:12} {name:18}"
+                        f"{time.strftime('%H:%M:%S')} {args.code.resolve().name:12} {name:18}"
                         f" {per_request:7.1f} us CPU/request"
                         f" ({args.loop_share:.0%} on the event loop's thread)",
                         flush=True,
