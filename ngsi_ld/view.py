@@ -48,7 +48,7 @@ _VIEW_PARAMS = frozenset({"options", "format", "attrs", "pick", "omit", "dataset
                           "geometryProperty", *_LINKING})
 #: Views by what decides them (see :func:`view_of`); cleared when full
 _VIEWS: dict[Hashable, View] = {}
-_MAX_VIEWS = 1024
+_MAX_VIEWS = 256  # each holds its ActiveContext: as many as the resolver keeps
 #: a number per distinct rendering key (see :attr:`View.key`); never reused, so a
 #: render cache entry keyed by a number from before a clear never matches again
 _KEY_NUMBERS: dict[tuple[Any, ...], int] = {}
