@@ -44,7 +44,9 @@ def call_of(request: web.Request) -> Call:
         prefer=None if prefer is None else ", ".join(prefer),
         snapshot=headers.get(snapshots.HEADER),
         path=request.path,
-        path_qs=request.path_qs,
+        # the request target as sent: only answer caches key on it, and building the
+        # normalized form (``request.path_qs``) cost more than the rest of the Call
+        path_qs=request.raw_path,
     )
     return call
 

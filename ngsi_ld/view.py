@@ -10,7 +10,8 @@ request's @context).  ``prefer`` is the request's ``Prefer`` header value.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -42,6 +43,28 @@ FORMATS: dict[str, Format] = {
 }
 
 
+#: the query parameters :func:`view_of` reads
+_VIEW_PARAMS = frozenset({"options", "format", "attrs", "pick", "omit", "datasetId", "lang",
+                          "geometryProperty", *_LINKING})
+#: Views by what decides them (see :func:`view_of`); cleared when full
+_VIEWS: dict[Hashable, View] = {}
+_MAX_VIEWS = 256  # each holds its ActiveContext: as many as the resolver keeps
+#: a number per distinct rendering key (see :attr:`View.key`); never reused, so a
+#: render cache entry keyed by a number from before a clear never matches again
+_KEY_NUMBERS: dict[tuple[Any, ...], int] = {}
+_NEXT_NUMBER = itertools.count(1)
+_MAX_KEY_NUMBERS = 4096
+
+
+def _numbered(parts: tuple[Any, ...]) -> int:
+    number = _KEY_NUMBERS.get(parts)
+    if number is None:
+        if len(_KEY_NUMBERS) >= _MAX_KEY_NUMBERS:
+            _KEY_NUMBERS.clear()
+        number = _KEY_NUMBERS[parts] = next(_NEXT_NUMBER)
+    return number
+
+
 def wants_key_values(opts: set[str]) -> bool:
     """``options=keyValues`` (or its alias ``simplified``): attributes sent as bare values."""
     return bool(opts & {"keyValues", "simplified"})
@@ -69,17 +92,19 @@ class View:
     version: Version | None = None
     #: 5.7.1.4 Retrieve Entity: an entity left with nothing selected is ResourceNotFound
     must_match: bool = False
-    _key: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
+    _key: int | None = field(default=None, repr=False, compare=False)
 
     @property
-    def key(self) -> tuple[Any, ...]:
-        """Everything that decides the rendering of an entity but the entity and context."""
+    def key(self) -> int:
+        """Everything that decides the rendering of an entity but the entity and context,
+        as a number: equal numbers, equal renderings.  A number hashes at once where the
+        tuple it stands for was hashed member by member at every render cache look-up."""
         if self._key is None:
 
             def names(values: Iterable[str] | None) -> frozenset[str] | None:
                 return None if values is None else frozenset(values)
 
-            self._key = (
+            self._key = _numbered((
                 self.media_type,
                 self.fmt,
                 self.sys_attrs,
@@ -96,7 +121,7 @@ class View:
                 # only a projection can leave nothing: else retrievals share query renderings
                 self.must_match and not (self.attrs is None and self.pick is None
                                          and self.omit is None),
-            )
+            ))
         return self._key
 
     @property
@@ -194,7 +219,24 @@ def expanded_names(ctx: ActiveContext, names: Iterable[str] | None) -> set[str] 
 def view_of(params: Params, ctx: ActiveContext, media_type: str, prefer: str | None = None,
             allowed: frozenset[str] = READ_OPTIONS, *, must_match: bool = False) -> View:
     """Parse the retrieval options of a GET (options, format, attrs, pick, omit, lang,
-    join...); ``allowed`` are the ``options`` values the operation accepts."""
+    join...); ``allowed`` are the ``options`` values the operation accepts.
+
+    The same options with the same context, media type and Prefer give the same
+    View (shared: Views are not changed once made); invalid ones raise every time.
+    """
+    key = (ctx, media_type, prefer, allowed, must_match,
+           *((k, v) for k, v in params.items() if k in _VIEW_PARAMS))
+    view = _VIEWS.get(key)
+    if view is None:
+        view = _parsed_view(params, ctx, media_type, prefer, allowed, must_match)
+        if len(_VIEWS) >= _MAX_VIEWS:
+            _VIEWS.clear()
+        _VIEWS[key] = view
+    return view
+
+
+def _parsed_view(params: Params, ctx: ActiveContext, media_type: str, prefer: str | None,
+                 allowed: frozenset[str], must_match: bool) -> View:
     query = params
     geometry = query.get("geometryProperty")
     if geometry is not None and media_type != GEO_JSON:

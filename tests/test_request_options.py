@@ -67,6 +67,29 @@ def test_views_from_params() -> None:
     assert version_applied("ngsi-ld=1.5") == {"Preference-Applied": "ngsi-ld=1.5"}
 
 
+def test_views_are_shared_by_equal_options_and_keyed_by_what_renders() -> None:
+    """The same options (whatever the other parameters) give the same View; a
+    rendering key is equal exactly when the renderings are; refusals are raised
+    again at every request, never remembered."""
+    first = view_of(QueryParams({"options": "keyValues", "type": "T"}), CTX, JSON)
+    again = view_of(QueryParams({"type": "U", "options": "keyValues"}), CTX, JSON)
+    assert again is first
+    other = [
+        view_of(QueryParams({"options": "concise"}), CTX, JSON),
+        view_of(QueryParams({"options": "keyValues"}), CTX, LD_JSON),
+        view_of(QueryParams({"options": "keyValues"}), CTX, JSON, "ngsi-ld=1.5"),
+        view_of(QueryParams({"options": "keyValues", "attrs": "a"}), CTX, JSON),
+    ]
+    assert all(view is not first for view in other)
+    assert len({first.key, *(view.key for view in other)}) == 5
+    # a View made afresh for the same rendering (e.g. a retrieval's) shares the key
+    assert view_of(QueryParams({"options": "keyValues"}), CTX, JSON, must_match=True).key \
+        == first.key
+    for _ in range(2):
+        with pytest.raises(InvalidRequest):
+            view_of(QueryParams({"options": "nope", "type": "T"}), CTX, JSON)
+
+
 def test_query_selectors_from_params() -> None:
     query = query_of_params(QueryParams({"type": "Room", "q": "temperature>20"}), CTX)
     assert query.type_expr is not None and query.q is not None

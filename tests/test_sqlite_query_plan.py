@@ -129,6 +129,34 @@ async def test_type_and_q_terms_merge_index_ranges(store: SqliteStore) -> None:
         assert found == expected[offset:offset + 20] and total == len(expected)
 
 
+async def test_a_string_equality_reads_only_its_values_unless_a_vocab_expands_to_it(
+    store: SqliteStore,
+) -> None:
+    items = [entity(n, ["T"], {
+        "a": [{"type": "Property", "value": n % 7}],
+        "s": [{"type": "Property", "value": "on" if n % 2 else "off"}]}) for n in range(200)]
+    tenant = await load(store, items)
+    query = resolve_names(EntityQuery(type_expr=parse_type_expr("T"),
+                                      q=parse_q('s=="on";a>=3')), expand, expand)
+    for used in (False, True):
+        plan = compile_query(tenant, query, vocab_used=lambda attr, iri, used=used: used)
+        assert plan.page_sql is not None
+        details = await _details(store, plan.page_sql, [*plan.params, 20, 0])
+        by_value = any("attr_values_value (tenant=? AND attr=? AND val=?)" in d
+                       for d in details)
+        assert by_value is not used, details
+    # a VocabProperty whose value expands to "on" is found by s=="on" (4.9) too
+    vocab = entity(500, ["T"], {"a": [{"type": "Property", "value": 5}],
+                                "s": [{"type": "VocabProperty", "vocab": NS + "on"}]})
+    for stored in (items, [*items, vocab]):
+        tenant = await load(store, stored)
+        expected = sorted((e for e in stored if matches(e, query)), key=lambda e: e["id"])
+        found, total = await store.query_entities(tenant, query, offset=40, limit=30,
+                                                  count=True)
+        assert found == expected[40:70] and total == len(expected)
+    assert vocab in expected
+
+
 async def test_a_much_longer_stream_is_looked_up(store: SqliteStore) -> None:
     query = resolve_names(EntityQuery(type_expr=parse_type_expr("T"), q=parse_q("a>=3")),
                           expand)

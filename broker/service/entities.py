@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import quote
 
@@ -59,9 +59,14 @@ READ_MEDIA = (JSON, LD_JSON, GEO_JSON)
 WRITE_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "noOverwrite"})
 
 
+# The ids of the entities read lately: a path's id is checked by a regular expression
+# once, not at every read of the entity.
+_checked_id = lru_cache(maxsize=4096)(is_entity_id)
+
+
 def check_entity_id(entity_id: str) -> str:
     """``entity_id`` if it is an absolute URI (clause 4.5.2), else BadRequestData."""
-    if not is_entity_id(entity_id):
+    if not _checked_id(entity_id):
         raise BadRequestData(f"entity id {entity_id!r} is not an absolute URI")
     return entity_id
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -15,10 +16,19 @@ from ngsi_ld.jsonld.compile import compile_context
 
 def cache_key(context_value: Any, core_url: str) -> bytes:
     """The canonical key of a context value under a core context (orjson, sorted keys)."""
+    if context_value is None or isinstance(context_value, str):
+        return _link_key(context_value, core_url)  # a Link header's URL, or none
     try:
         return orjson.dumps([core_url, context_value], option=orjson.OPT_SORT_KEYS)
     except (TypeError, orjson.JSONEncodeError) as exc:
         raise BadRequestData(f"invalid @context: not JSON ({exc})") from None
+
+
+# Every request resolves its context: the key of no context, or of the URL of a
+# Link header (the same few again and again), is encoded once.
+@lru_cache(maxsize=1024)
+def _link_key(context_value: str | None, core_url: str) -> bytes:
+    return orjson.dumps([core_url, context_value], option=orjson.OPT_SORT_KEYS)
 
 
 class ContextCache:

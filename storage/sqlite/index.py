@@ -284,6 +284,11 @@ class Stream:
     key: str
     cond: str = ""
     params: tuple[Any, ...] = ()
+    #: an equality on a string that also matches a VocabProperty by its expansion
+    #: (``cond`` tests both): the expansion, and the stream of the string alone, which
+    #: the value index answers in id order; used when no value is that expansion
+    vocab: str | None = None
+    plain: Stream | None = None
 
     def _where(self, alias: str, params: list[Any]) -> str:
         params.append(self.key)
@@ -307,6 +312,13 @@ class Stream:
             f"EXISTS (SELECT 1 FROM {self.table} x WHERE x.tenant = {outer}.tenant"
             f" AND {self._where('x', params)} AND x.id = {outer}.id)"
         )
+
+
+def vocab_used(conn: sqlite3.Connection, tenant: str, attr: str, iri: str) -> bool:
+    """Whether some entity's ``attr`` is a VocabProperty whose value expands to ``iri``."""
+    return conn.execute(
+        "SELECT 1 FROM attr_values WHERE tenant = ? AND attr = ? AND val = ? AND vocab = 1"
+        " LIMIT 1", (tenant, attr, iri)).fetchone() is not None
 
 
 def distinct_keys(conn: sqlite3.Connection, table: str, tenant: str) -> list[str]:

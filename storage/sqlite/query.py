@@ -42,6 +42,7 @@ from ngsi_ld.query import (
     Exists,
     Or,
     QExpr,
+    Text,
     TypeAnd,
     TypeExpr,
     TypeName,
@@ -54,6 +55,8 @@ from .conditions import attr_exists, json_list, q_sql, type_sql, value_sql
 from .index import Stream
 
 Size = Callable[[Stream], int]
+#: whether some value of the attribute ``attr`` is a VocabProperty expanding to ``iri``
+VocabUsed = Callable[[str, str], bool]
 #: whether every entity that has attribute values of ``attr`` is of type ``type_name``
 #: (from the discovery counters, sqlite_stats): the type's stream is then implied
 Implied = Callable[[str, str], bool]
@@ -134,7 +137,17 @@ def _term_streams(expr: QExpr, positives: list[Stream], negatives: list[Stream])
     cond, exact = value_sql(expr, params)
     if cond is None or not exact:
         return False
-    positives.append(Stream("attr_values", path.names[0], cond, tuple(params)))
+    name = path.names[0]
+    value = expr.value
+    if (expr.op == "==" and isinstance(value, Text) and value.vocab_iri is not None
+            and value.vocab_iri != value.value):
+        # the string, or a VocabProperty's expansion of it: the string alone is one
+        # range of the value index, in id order, when no value is that expansion
+        plain = Stream("attr_values", name, "v.val = ?", (value.value,))
+        positives.append(Stream("attr_values", name, cond, tuple(params), value.vocab_iri,
+                                plain))
+    else:
+        positives.append(Stream("attr_values", name, cond, tuple(params)))
     return True
 
 
@@ -193,6 +206,7 @@ def _equal_sizes(stream: Stream) -> int:
 
 def compile_query(
     tenant: str, query: EntityQuery, size: Size | None = None, implied: Implied | None = None,
+    vocab_used: VocabUsed | None = None,
 ) -> Plan:
     """The SELECT of candidate ``(id, version, doc)`` rows for ``query``, in id order.
 
@@ -200,24 +214,57 @@ def compile_query(
     decides which streams are merged and which are looked up per candidate.
     ``implied`` tells a type stream that a value stream makes redundant (every
     entity with values of that attribute has that type); it is dropped.
+    ``vocab_used`` tells whether an equality on a string must also look for the
+    VocabProperty expansion of the string; when not, the stream of the string alone
+    reads only its matches from the value index (without it, both are read).
     """
-    if _terms(query) > MAX_SQL_TERMS:
+    known = _shapes.get(id(query))
+    if known is not None and known[0] is query:
+        shape = known[1]
+    else:
+        shape = _shape(query)
+        if len(_shapes) >= _MAX_SHAPES:
+            _shapes.clear()
+        _shapes[id(query)] = (query, shape)  # the query kept: its id is not reused
+    if shape is _TOO_LARGE:
         return _filter_plan(tenant, query)
-    try:
-        streams = _cached_streams(query)
-    except TypeError:  # an unhashable selector: plan it afresh
-        streams = _streams(query)
-    if streams is None:
+    if shape is None:
         return _nested_plan(tenant, query)
-    positives, negatives = streams
+    positives, negatives = shape
     if implied is not None:
         positives = _without_implied(positives, implied)
+    if vocab_used is not None:
+        positives = tuple(
+            s.plain if s.plain is not None and s.vocab is not None
+            and not vocab_used(s.key, s.vocab) else s
+            for s in positives
+        )
     measure = size or _equal_sizes
-    ordered = sorted(positives, key=measure)
-    bound = MERGE_RATIO * max(measure(ordered[0]), 1)
-    merged = tuple(s for s in ordered if measure(s) <= bound)
-    probed = tuple(s for s in ordered if measure(s) > bound)
+    sized = sorted(((measure(s), n, s) for n, s in enumerate(positives)),
+                   key=lambda item: item[:2])
+    bound = MERGE_RATIO * max(sized[0][0], 1)
+    merged = tuple(s for rows, _, s in sized if rows <= bound)
+    probed = tuple(s for rows, _, s in sized if rows > bound)
     return _merge_plan(tenant, merged, probed, negatives)
+
+
+_Streams = tuple[tuple[Stream, ...], tuple[Stream, ...]]
+#: the streams of a query too large for one SELECT (see :data:`MAX_SQL_TERMS`)
+_TOO_LARGE: _Streams = ((), ())
+#: the streams of the queries planned lately, by the query's identity: a query
+#: parsed once (the service keeps them by their text) is not hashed field by field
+#: at every request
+_shapes: dict[int, tuple[EntityQuery, _Streams | None]] = {}
+_MAX_SHAPES = 512
+
+
+def _shape(query: EntityQuery) -> _Streams | None:
+    if _terms(query) > MAX_SQL_TERMS:
+        return _TOO_LARGE
+    try:
+        return _cached_streams(query)
+    except TypeError:  # an unhashable selector: plan it afresh
+        return _streams(query)
 
 
 _cached_streams = lru_cache(maxsize=512)(_streams)
@@ -367,5 +414,6 @@ def id_pattern_sql(id_col: str, pattern: str, params: list[Any]) -> list[str]:
 
 
 __all__ = [
-    "MAX_SQL_TERMS", "MERGE_RATIO", "Implied", "Plan", "Size", "compile_query", "id_pattern_sql",
+    "MAX_SQL_TERMS", "MERGE_RATIO", "Implied", "Plan", "Size", "VocabUsed", "compile_query",
+    "id_pattern_sql",
 ]
