@@ -53,7 +53,7 @@ async def _rendered(service: Service, subs: RegistrationSubscriptions, call: Cal
     out = [compact_subscription(doc, ctx.compact_iri, sys_attrs=sys_attrs,
                                 status=subs.status(doc)) for doc in docs]
     return await entity_reply(service, out[0] if one else out, media, client_context,
-                              headers=headers)
+                              headers=headers, tenant=service.tenant_named(call))
 
 
 # 5.11.2 Create Context Source Registration Subscription
@@ -64,7 +64,7 @@ async def _create(request: web.Request) -> web.Response:
     tenant = await service.tenant(call, create=True)
     sub_id = await _subs(request).create(tenant, body.data, body.client_context)
     headers = {"Location": f"{CSOURCE_SUBSCRIPTIONS_PATH}/{quote(sub_id, safe=':')}",
-               **await link_only(service, body.client_context)}
+               **await link_only(service, body.client_context, tenant)}
     return response_of(empty(201, headers), call)
 
 
@@ -111,7 +111,7 @@ async def _update(request: web.Request) -> web.Response:
     sub_id = _sub_id(request)
     tenant = await service.tenant(call)
     await _subs(request).update(tenant, sub_id, body.data, body.client_context)
-    return response_of(empty(204, await link_only(service, body.client_context)), call)
+    return response_of(empty(204, await link_only(service, body.client_context, tenant)), call)
 
 
 # 5.11.6 Delete Context Source Registration Subscription

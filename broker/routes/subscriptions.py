@@ -56,7 +56,7 @@ async def _rendered(service: Service, manager: SubscriptionManager, call: Call,
     out = [compact_subscription(doc, ctx.compact_iri, sys_attrs=sys_attrs,
                                 status=manager.status(doc)) for doc in docs]
     return await entity_reply(service, out[0] if one else out, media, client_context,
-                              headers=headers)
+                              headers=headers, tenant=service.tenant_named(call))
 
 
 # 5.8.1 Create Subscription
@@ -69,7 +69,7 @@ async def create_subscription(request: web.Request) -> web.Response:
     # 5.8.1.4: the registered sources get copies
     await request.app[DISTRIBUTED].created(tenant, sub_id, body.data, body.client_context)
     headers = {"Location": f"{SUBSCRIPTIONS}/{quote(sub_id, safe=':')}",
-               **await link_only(service, body.client_context)}
+               **await link_only(service, body.client_context, tenant)}
     return response_of(empty(201, headers), call)
 
 
@@ -115,7 +115,7 @@ async def update_subscription(request: web.Request) -> web.Response:
     call = call_of(request)
     tenant = await service.tenant(call)
     await manager_of(request).update(tenant, _sub_id(request), body.data, body.client_context)
-    return response_of(empty(204, await link_only(service, body.client_context)), call)
+    return response_of(empty(204, await link_only(service, body.client_context, tenant)), call)
 
 
 # 5.8.5 Delete Subscription

@@ -109,7 +109,8 @@ async def list_types(service: Service, call: Call) -> Reply:
             names = await service.store.type_names(tenant)
             data = {"id": _list_id("EntityTypeList"), "type": "EntityTypeList",
                     "typeList": _compact(ctx, names)}
-        return await entity_reply(service, data, media, client_context)
+        return await entity_reply(service, data, media, client_context,
+                                  tenant=service.tenant_named(call))
 
     return await _while_unchanged(service, call, compute)
 
@@ -120,7 +121,8 @@ async def type_info(service: Service, call: Call, type_name: str) -> Reply:
         found = await service.store.type_summaries(tenant, [ctx.expand_term(type_name)])
         if not found:
             raise ResourceNotFound(f"no entity of type {type_name} exists")
-        return await entity_reply(service, entity_type_info(ctx, found[0]), media, client_context)
+        return await entity_reply(service, entity_type_info(ctx, found[0]), media, client_context,
+                                  tenant=service.tenant_named(call))
 
     return await _while_unchanged(service, call, compute)
 
@@ -135,7 +137,8 @@ async def list_attributes(service: Service, call: Call) -> Reply:
             names = await service.store.attribute_names(tenant)
             data = {"id": _list_id("AttributeList"), "type": "AttributeList",
                     "attributeList": _compact(ctx, names)}
-        return await entity_reply(service, data, media, client_context)
+        return await entity_reply(service, data, media, client_context,
+                                  tenant=service.tenant_named(call))
 
     return await _while_unchanged(service, call, compute)
 
@@ -146,6 +149,7 @@ async def attribute_info(service: Service, call: Call, name: str) -> Reply:
         found = await service.store.attribute_summaries(tenant, [ctx.expand_term(name)])
         if not found:
             raise ResourceNotFound(f"no entity has an attribute {name}")
-        return await entity_reply(service, attribute(ctx, found[0]), media, client_context)
+        return await entity_reply(service, attribute(ctx, found[0]), media, client_context,
+                                  tenant=service.tenant_named(call))
 
     return await _while_unchanged(service, call, compute)

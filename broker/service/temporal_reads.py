@@ -152,7 +152,8 @@ async def retrieve_temporal(service: Service, call: Call, entity_id: str) -> Rep
     if not data[0]:
         # 4.21 and 5.7.3.4: pick and omit left nothing of the Entity (ETSI 020_23)
         raise ResourceNotFound(f"pick and omit leave nothing of temporal entity {entity_id}")
-    return await entity_reply(service, data[0], media, client_context, status, headers)
+    return await entity_reply(service, data[0], media, client_context, status, headers,
+                              tenant=service.tenant_named(call))
 
 
 # 5.7.4 Query Temporal Evolution of Entities (GET)
@@ -212,7 +213,8 @@ async def _query(service: Service, history: TemporalHistory, call: Call, ctx: Ac
     data, headers, status = _answer(service, ctx, read, found)
     if count:
         headers[RESULTS_COUNT] = str(total)
-    return await entity_reply(service, data, media, client_context, status, headers)
+    return await entity_reply(service, data, media, client_context, status, headers,
+                              tenant=service.tenant_named(call))
 
 
 async def _records(history: TemporalHistory, tenant: str,
