@@ -271,6 +271,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         if node is not None:
             await node.begin()  # before anything is loaded: no change falls in between
         await service.registry.load()
+        await distributed.load()  # before the registration subscriptions notify
         await manager.start()
         await csource_subs.start()
 
@@ -347,7 +348,8 @@ def _cluster_node(settings: Settings, service: Service,
     if store is None:
         if wanted:
             raise ValueError(
-                f"--cluster needs a store that processes can share (sqlite:PATH); "
+                f"--cluster needs a store that processes can share (sqlite:PATH, or "
+                f"mongodb:// on a replica set); "
                 f"{service.store.kind} cannot be"
             )
         log.warning("--reuse-port with the %s store: every process has its own data",

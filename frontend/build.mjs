@@ -17,3 +17,5 @@ copyFileSync("index.html", `${out}/index.html`);
 copyFileSync("src/explorer.css", `${out}/explorer.css`);
 copyFileSync("node_modules/leaflet/dist/leaflet.css", `${out}/leaflet.css`);
 copyFileSync("node_modules/leaflet/LICENSE", `${out}/LICENSE.leaflet.txt`);
+copyFileSync("node_modules/uplot/dist/uPlot.min.css", `${out}/uplot.css`);
+copyFileSync("node_modules/uplot/LICENSE", `${out}/LICENSE.uplot.txt`);

@@ -12,9 +12,10 @@ changed (docs/scaling.md):
   timer per periodic subscription), renewed by their owner.
 
 The embedded SQLite store implements it (``sqlite_feed``), which is how several
-processes on one host (``--workers N``) cooperate.  The memory store is private
-to its process; the MongoDB store would implement it with change streams and
-``find_one_and_update`` leases (designed in docs/scaling.md, not built yet).
+processes on one host (``--workers N``) cooperate; the MongoDB store implements it
+with change streams and ``find_one_and_update`` leases (storage/mongo/shared.py),
+which is how processes on several hosts cooperate on one replica set.  The memory
+store is private to its process.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ Choices:
   order, in one notification (up to ``delivery.BATCH_MAX`` entities): a busy
   subscriber gets fewer, fuller notifications instead of falling behind.
 * Delivery counters (``timesSent``...) are written back to the repository at
-  most every ``FLUSH_INTERVAL`` seconds, and at shutdown.
+  most every ``bookkeeping.FLUSH_INTERVAL`` seconds, and at shutdown.
 * Every notification queued is written to the store before the write that
   queued it is answered (:meth:`SubscriptionManager.settled`, a group commit the
   service awaits after each commit), removed once handled, and queued again at
@@ -43,14 +43,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
 from ngsi_ld.changes import ChangeEvent
 from ngsi_ld.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
 from ngsi_ld.model import Entity
 from ngsi_ld.query import EntityQuery
 from ngsi_ld.timeutil import now_iso, parse_datetime
 from subscriptions import pending, state
+from subscriptions.bookkeeping import Ledger
 from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery
 from subscriptions.live import Job, Live, merge_jobs, sub_key
 from subscriptions.matching import SubscriptionIndex, compile_matcher
@@ -68,9 +67,6 @@ from subscriptions.repository import Repository, repository_for
 from subscriptions.sender import current_state, send
 
 log = logging.getLogger("broker.subscriptions")
-
-#: seconds between write-backs of delivery counters
-FLUSH_INTERVAL = 5.0
 
 
 class SubscriptionManager:
@@ -96,8 +92,7 @@ class SubscriptionManager:
         #: how many (change, subscription) pairs were evaluated: the index keeps it low
         self.evaluations = 0
         self._live: dict[str, Live] = {}
-        self._dirty: set[str] = set()
-        self._flusher: asyncio.Task[None] | None = None
+        self.ledger = Ledger(self.repository, metrics, "subscription", lambda: self._live)
         self.ownership: Ownership = ownership if ownership is not None else SoleOwner()
         self._leaser: asyncio.Task[None] | None = None
 
@@ -112,7 +107,7 @@ class SubscriptionManager:
                 log.exception("subscription %s of tenant %r could not be resumed",
                               doc.get("id"), tenant)
         loop = asyncio.get_running_loop()
-        self._flusher = loop.create_task(self._flush_loop())
+        self.ledger.start()
         if not shared:
             await self._resume()
         self._persister = loop.create_task(self._persist_loop())
@@ -124,14 +119,15 @@ class SubscriptionManager:
 
     async def close(self) -> None:
         """Stop every worker and timer, write back the counters, close the connections."""
-        for task in (self._flusher, self._leaser, self._persister):
+        await self.ledger.stop()
+        for task in (self._leaser, self._persister):
             if task is not None:
                 task.cancel()
         await self.journal.flush()
         lives = list(self._live.values())
         for live in lives:
             await self._stop(live)
-        await self._flush(lives)
+        await self.ledger.flush(lives)
         await self.ownership.close()
         await self.delivery.close()
 
@@ -168,8 +164,11 @@ class SubscriptionManager:
         return sub_id
 
     async def get(self, tenant: str, sub_id: str) -> dict[str, Any]:
-        """5.8.3 Retrieve Subscription: the stored document (internal names)."""
-        return (await self._find(tenant, sub_id)).doc
+        """5.8.3 Retrieve Subscription: the stored document (internal names), once the
+        notifications in flight have their outcome (``subscriptions.bookkeeping``)."""
+        live = await self._find(tenant, sub_id)
+        await self.ledger.settled(live)
+        return live.doc
 
     async def of_tenant(self, tenant: str) -> list[dict[str, Any]]:
         """5.8.4 Query Subscriptions: every subscription of the tenant, sorted by id."""
@@ -233,7 +232,7 @@ class SubscriptionManager:
         for job in live.channel.snapshot():  # its queue goes, and the records with it
             self.journal.done(tenant, job.records)
         await self._stop(live)
-        self._dirty.discard(sub_key(tenant, sub_id))
+        self.ledger.forget(tenant, sub_id)
         await self.repository.delete(tenant, sub_id)
         await self.ownership.drop(sub_key(tenant, sub_id))
 
@@ -247,7 +246,7 @@ class SubscriptionManager:
         if doc is None:
             if live is not None:
                 await self._stop(live)
-                self._dirty.discard(key)
+                self.ledger.forget(tenant, sub_id)
                 if live.owned:  # a lease round may have claimed it after its deletion
                     await self.ownership.drop(key)
             return
@@ -407,27 +406,22 @@ class SubscriptionManager:
         self._enqueue(live, Job(events=events))
 
     def _enqueue(self, live: Live, job: Job) -> None:
-        if live.channel.offer(job):
-            self.journal.note(live.tenant, live.id, job)
+        if not live.channel.offer(job):
+            self.ledger.drop(live, len(job.events or job.entities or ()))
             return
-        count = len(job.events or job.entities or ())
-        log.warning("subscription %s: queue full, %d notification(s) dropped", live.id, count)
-        self._count("notifications_dropped")
-        state.record_failure(live.doc, now_iso(), attempted=False)
-        self._dirty.add(sub_key(live.tenant, live.id))
+        self.journal.note(live.tenant, live.id, job)
 
     # -- delivery ----------------------------------------------------------------------
     async def _handle(self, key: str, job: Job) -> None:
         live = self._live.get(key)
         if live is None:
             return
-        self._dirty.add(key)
 
         async def fetch(ids: list[str]) -> list[Entity]:
             found, _ = await self.store.query_entities(live.tenant, EntityQuery(ids=ids))
             return list(found)
 
-        await send(live, job, self.delivery, self._count, fetch)
+        await send(live, job, self.delivery, self.ledger, fetch)
         self.journal.done(live.tenant, job.records)
 
     async def _periodic(self, live: Live) -> None:
@@ -484,28 +478,5 @@ class SubscriptionManager:
             if not self.journal.idle:
                 await self.journal.flush()
 
-    # -- bookkeeping -------------------------------------------------------------------
-    def _count(self, name: str) -> None:
-        if self.metrics is not None:
-            self.metrics.incr(name)
 
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            try:
-                await self._flush()
-            except Exception:
-                log.exception("subscription counters could not be written back")
-
-    async def _flush(self, stopped: list[Live] | None = None) -> None:
-        dirty, self._dirty = self._dirty, set()
-        lives = dict(self._live)
-        lives.update({sub_key(live.tenant, live.id): live for live in stopped or ()})
-        for key in sorted(dirty):
-            live = lives.get(key)
-            if live is not None:
-                # a snapshot: deliveries go on updating the live document meanwhile
-                await self.repository.put(live.tenant, orjson.loads(orjson.dumps(live.doc)))
-
-
-__all__ = ["FLUSH_INTERVAL", "SubscriptionManager"]
+__all__ = ["SubscriptionManager"]

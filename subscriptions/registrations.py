@@ -35,16 +35,12 @@ Choices:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
-
-import orjson
 
 from ngsi_ld.errors import AlreadyExists, BadRequestData, ResourceNotFound
 from ngsi_ld.federation import (
@@ -63,7 +59,9 @@ from ngsi_ld.query import (
 )
 from ngsi_ld.timeutil import now_iso, parse_datetime
 from subscriptions import state
-from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery, DeliveryError
+from subscriptions.bookkeeping import Ledger
+from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery
+from subscriptions.live import sub_key
 from subscriptions.model import MIN_TIME_INTERVAL, check_subscription, merge_fragment, parse_members
 from subscriptions.model import q_text as decoded_q
 from subscriptions.notification import notification_headers
@@ -77,8 +75,7 @@ log = logging.getLogger("broker.csourceSubscriptions")
 COLLECTION = "csourceSubscriptions"
 #: 5.3.2: the type of a CsourceNotification
 NOTIFICATION_TYPE = "ContextSourceNotification"
-#: seconds between write-backs of delivery counters
-FLUSH_INTERVAL = 5.0
+
 #: members of an entity subscription that mean nothing for registrations
 _ENTITY_ONLY = ("notificationTrigger", "datasetId", "lang", "join", "joinLevel")
 _ENTITY_ONLY_NOTIFICATION = ("showChanges", "join", "joinLevel")
@@ -195,10 +192,6 @@ class CsourceLive:
         return state.status_of(self.doc, now_iso()) == state.ACTIVE
 
 
-def _key(tenant: str, sub_id: str) -> str:
-    return f"{tenant}\x00{sub_id}"
-
-
 #: tenant -> its registrations that apply now
 Lookup = Callable[[str], Sequence[Registration]]
 
@@ -218,8 +211,8 @@ class RegistrationSubscriptions:
             repository_for(store, COLLECTION)
         self.queue_size = queue_size
         self._live: dict[str, CsourceLive] = {}
-        self._dirty: set[str] = set()
-        self._flusher: asyncio.Task[None] | None = None
+        self.ledger = Ledger(self.repository, metrics, "registration subscription",
+                             lambda: self._live)
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
@@ -229,18 +222,15 @@ class RegistrationSubscriptions:
                 self._register(await self._compile(tenant, doc))
             except Exception:
                 log.exception("registration subscription %s could not be resumed", doc.get("id"))
-        self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+        self.ledger.start()
 
     async def close(self) -> None:
         """Stop workers and timers, write back the counters (the delivery is not ours)."""
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+        await self.ledger.stop()
         lives = list(self._live.values())
         for live in lives:
             await self._stop(live)
-        await self._flush(lives)
+        await self.ledger.flush(lives)
 
     async def drain(self) -> None:
         """Wait until every queued notification was handled (tests)."""
@@ -258,7 +248,7 @@ class RegistrationSubscriptions:
             if required not in members:
                 raise BadRequestData(f"a subscription needs {required!r}")
         sub_id = members.pop("id", None) or f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
-        if _key(tenant, sub_id) in self._live or await self.repository.get(tenant, sub_id):
+        if sub_key(tenant, sub_id) in self._live or await self.repository.get(tenant, sub_id):
             raise AlreadyExists(f"subscription {sub_id} already exists")
         doc: dict[str, Any] = {"id": sub_id, **members}
         # 5.11.2 (038_01): a jsonldContext the client did not give is not shown; the
@@ -274,8 +264,11 @@ class RegistrationSubscriptions:
         return sub_id
 
     async def get(self, tenant: str, sub_id: str) -> dict[str, Any]:
-        """5.11.4 Retrieve: the stored document (internal names)."""
-        return (await self._find(tenant, sub_id)).doc
+        """5.11.4 Retrieve: the stored document (internal names), once the notifications
+        in flight have their outcome (``subscriptions.bookkeeping``)."""
+        live = await self._find(tenant, sub_id)
+        await self.ledger.settled(live)
+        return live.doc
 
     async def of_tenant(self, tenant: str) -> list[dict[str, Any]]:
         """5.11.5 Query: every subscription of the tenant, sorted by id."""
@@ -314,13 +307,13 @@ class RegistrationSubscriptions:
         """5.11.6 Delete."""
         live = await self._find(tenant, sub_id)
         await self._stop(live)
-        self._dirty.discard(_key(tenant, sub_id))
+        self.ledger.forget(tenant, sub_id)
         await self.repository.delete(tenant, sub_id)
 
     async def reload(self, tenant: str, sub_id: str) -> None:
         """Catch up with a subscription another process created, changed or deleted."""
         doc = await self.repository.get(tenant, sub_id)
-        live = self._live.get(_key(tenant, sub_id))
+        live = self._live.get(sub_key(tenant, sub_id))
         if doc is None:
             if live is not None:
                 await self._stop(live)
@@ -342,7 +335,7 @@ class RegistrationSubscriptions:
         return state.status_of(doc, now_iso())
 
     async def _find(self, tenant: str, sub_id: str) -> CsourceLive:
-        live = self._live.get(_key(tenant, sub_id))
+        live = self._live.get(sub_key(tenant, sub_id))
         if live is None:
             raise ResourceNotFound(f"subscription {sub_id} not found")
         return live
@@ -352,7 +345,7 @@ class RegistrationSubscriptions:
         query_ctx = await self.resolver.active(doc.get("_context"))
         notify_url = doc.get("jsonldContext") or doc["_notifyContext"]
         notify_ctx = await self.resolver.active(notify_url)
-        key = _key(tenant, doc["id"])
+        key = sub_key(tenant, doc["id"])
         return CsourceLive(
             tenant=tenant, doc=doc, queries=compile_queries(doc, query_ctx.expand_term),
             compact=notify_ctx.compact_iri, link_url=notify_url,
@@ -361,12 +354,12 @@ class RegistrationSubscriptions:
         )
 
     def _register(self, live: CsourceLive) -> None:
-        self._live[_key(live.tenant, live.id)] = live
+        self._live[sub_key(live.tenant, live.id)] = live
         if "timeInterval" in live.doc:
             live.periodic = asyncio.get_running_loop().create_task(self._periodic(live))
 
     async def _stop(self, live: CsourceLive, *, keep_channel: bool = False) -> None:
-        key = _key(live.tenant, live.id)
+        key = sub_key(live.tenant, live.id)
         if self._live.get(key) is live:
             del self._live[key]
         live.deleted = True
@@ -437,11 +430,7 @@ class RegistrationSubscriptions:
 
     def _offer(self, live: CsourceLive, job: CsourceJob) -> None:
         if not live.channel.offer(job):
-            log.warning("registration subscription %s: queue full, notification dropped",
-                        live.id)
-            self._count("notifications_dropped")
-            state.record_failure(live.doc, now_iso(), attempted=False)
-            self._dirty.add(_key(live.tenant, live.id))
+            self.ledger.drop(live, len(job.registrations))
 
     async def _periodic(self, live: CsourceLive) -> None:
         interval = max(float(live.doc["timeInterval"]), MIN_TIME_INTERVAL)
@@ -457,11 +446,8 @@ class RegistrationSubscriptions:
         live = self._live.get(key)
         if live is None or live.deleted:
             return
-        self._dirty.add(key)
         now = now_iso()
-        if time.monotonic() < live.cooldown_until:
-            self._count("notifications_dropped")
-            state.record_failure(live.doc, now, attempted=False)
+        if self.ledger.cooling_down(live, now):
             return
         endpoint = live.doc["notification"]["endpoint"]
         accept = endpoint.get("accept", "application/json")
@@ -482,18 +468,7 @@ class RegistrationSubscriptions:
         })
         headers = notification_headers(accept, live.link_url, live.tenant,
                                        endpoint.get("receiverInfo"))
-        state.record_attempt(live.doc, now)
-        try:
-            await self.delivery.send(endpoint, headers, body)
-        except DeliveryError as exc:
-            log.warning("registration subscription %s: notification failed: %s", live.id, exc)
-            self._count("notifications_failed")
-            state.record_failure(live.doc, now_iso())
-            if "cooldown" in endpoint:
-                live.cooldown_until = time.monotonic() + endpoint["cooldown"] / 1000
-            return
-        self._count("notifications_sent")
-        state.record_success(live.doc, now)
+        await self.ledger.deliver(live, self.delivery, headers, body, now)
 
     @staticmethod
     def _relevant(live: CsourceLive, registration: Registration) -> Registration:
@@ -507,28 +482,6 @@ class RegistrationSubscriptions:
             return registration
         kept = tuple(i for i in registration.information if i in infos)
         return replace(registration, information=kept)
-
-    # -- bookkeeping -----------------------------------------------------------------------
-    def _count(self, name: str) -> None:
-        if self.metrics is not None:
-            self.metrics.incr(name)
-
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            try:
-                await self._flush()
-            except Exception:
-                log.exception("registration subscription counters could not be written back")
-
-    async def _flush(self, stopped: list[CsourceLive] | None = None) -> None:
-        dirty, self._dirty = self._dirty, set()
-        lives = dict(self._live)
-        lives.update({_key(live.tenant, live.id): live for live in stopped or ()})
-        for key in sorted(dirty):
-            live = lives.get(key)
-            if live is not None:
-                await self.repository.put(live.tenant, orjson.loads(orjson.dumps(live.doc)))
 
 
 def _check(doc: dict[str, Any]) -> None:

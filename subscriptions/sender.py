@@ -2,20 +2,18 @@
 
 Clause 5.8 (notification members), 5.2.12 (``timeInterval``), 5.2.15
 (``endpoint.cooldown``).  The outcome of every attempt is recorded in the
-subscription's document (``subscriptions.state``); ``count`` gets the metric
-names ``notifications_sent``, ``notifications_failed`` and ``notifications_dropped``.
+subscription's document by the manager's ledger (``subscriptions.bookkeeping``).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 
 from ngsi_ld.model import Entity
 from ngsi_ld.timeutil import now_iso
 from subscriptions import state
-from subscriptions.delivery import Delivery, DeliveryError
+from subscriptions.bookkeeping import Ledger
+from subscriptions.delivery import Delivery
 from subscriptions.joins import Fetch, joined, linked_entities
 from subscriptions.live import Job, Live
 from subscriptions.notification import notification_body, notification_headers
@@ -24,16 +22,14 @@ from subscriptions.ports import EntityReader
 log = logging.getLogger("broker.subscriptions")
 
 
-async def send(live: Live, job: Job, delivery: Delivery, count: Callable[[str], None],
+async def send(live: Live, job: Job, delivery: Delivery, ledger: Ledger,
                fetch: Fetch | None = None) -> None:
     """Render ``job`` for ``live`` and deliver it (after its cooldown), recording the outcome.
 
     ``fetch`` reads the linked entities of a subscription with ``join`` (4.5.23).
     """
     now = now_iso()
-    if time.monotonic() < live.cooldown_until:
-        count("notifications_dropped")
-        state.record_failure(live.doc, now, attempted=False)
+    if ledger.cooling_down(live, now):
         return
     rendering = live.rendering
     try:
@@ -46,8 +42,9 @@ async def send(live: Live, job: Job, delivery: Delivery, count: Callable[[str], 
             states = list(job.entities or ())
     except Exception:  # a bug, not the subscriber's fault: counted, never silent
         log.exception("subscription %s: notification could not be rendered", live.id)
-        count("notifications_failed")
+        ledger.count("notifications_failed")
         state.record_failure(live.doc, now, attempted=False)
+        ledger.touch(live)
         return
     join = live.doc["notification"].get("join", "@none")
     if join != "@none" and fetch is not None:
@@ -62,18 +59,7 @@ async def send(live: Live, job: Job, delivery: Delivery, count: Callable[[str], 
     endpoint = live.doc["notification"]["endpoint"]
     headers = notification_headers(rendering.accept, live.link_url, live.tenant,
                                    endpoint.get("receiverInfo"))
-    state.record_attempt(live.doc, now)
-    try:
-        await delivery.send(endpoint, headers, body)
-    except DeliveryError as exc:
-        log.warning("subscription %s: notification failed: %s", live.id, exc)
-        count("notifications_failed")
-        state.record_failure(live.doc, now if delivery.retries == 0 else now_iso())
-        if "cooldown" in endpoint:
-            live.cooldown_until = time.monotonic() + endpoint["cooldown"] / 1000
-        return
-    count("notifications_sent")
-    state.record_success(live.doc, now)
+    await ledger.deliver(live, delivery, headers, body, now)
 
 
 async def current_state(store: EntityReader, live: Live) -> list[Entity]:

@@ -9,9 +9,17 @@ of it, as top-level fields) are evaluated here with shapely on the plane, not on
 the sphere as MongoDB does.  ``bulk_write`` is implemented here (mongomock's does
 not work with PyMongo 4.20) and reports failures as PyMongo's BulkWriteError.
 
+Change streams (``client.watch``), with the pre-images turned on by ``collMod``,
+are those of tests/mongo_standin_streams.py; sessions and transactions
+(``client.start_session``) those of tests/mongo_standin_sessions.py.
+``StandInClient(standalone=True)`` answers ``hello`` as a standalone server and
+refuses change streams and transactions;
+``version=(major, minor)`` is what ``buildInfo`` reports (default 8.0).
+
 Extras for tests: ``client.calls`` records every call (method, database,
 collection, arguments); ``client.go_down()`` makes every call fail like an
-unreachable server until ``client.come_back()``.
+unreachable server until ``client.come_back()``; ``client.changes`` is the log
+of changes the streams read.
 """
 
 from __future__ import annotations
@@ -24,8 +32,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import mongomock
+from mongo_standin_sessions import StandInSession
+from mongo_standin_streams import ChangeLog, StandInChangeStream, watch
 from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError, ServerSelectionTimeoutError
+from pymongo.errors import (
+    BulkWriteError,
+    DuplicateKeyError,
+    OperationFailure,
+    ServerSelectionTimeoutError,
+)
 
 from ngsi_ld.query.geo import distance_m, entity_shape
 
@@ -81,17 +96,26 @@ class _Result:
 class StandInClient:
     """Stands in for ``pymongo.AsyncMongoClient`` (the backend's ``client_factory``)."""
 
-    def __init__(self, url: str = "mongodb://stand-in/", **options: Any) -> None:
+    def __init__(self, url: str = "mongodb://stand-in/", *, standalone: bool = False,
+                 version: tuple[int, int] = (8, 0), **options: Any) -> None:
         self.url = url
         self.options = options
         self.calls: list[Call] = []
         self.down = False
         self.closed = False
+        self.standalone = standalone
+        self.version = version
+        self.changes = ChangeLog()
+        #: (database, collection) created as time-series collections: they take no update
+        self.timeseries: set[tuple[str, str]] = set()
+        #: every transaction run (StandInSession objects, in order)
+        self.transactions: list[StandInSession] = []
         self._mock: mongomock.MongoClient = mongomock.MongoClient()
 
     def go_down(self) -> None:
         """Every call fails as with an unreachable server, until :meth:`come_back`."""
         self.down = True
+        self.changes.wake()  # open change streams fail too
 
     def come_back(self) -> None:
         """The server is reachable again; the data are still there."""
@@ -115,6 +139,15 @@ class StandInClient:
     async def close(self) -> None:
         self.closed = True
 
+    def start_session(self, **_: Any) -> StandInSession:
+        """A session for transactions (tests/mongo_standin_sessions.py)."""
+        return StandInSession(self)
+
+    async def watch(self, pipeline: list[dict[str, Any]] | None = None,
+                    **kw: Any) -> StandInChangeStream:
+        """A change stream over every database (tests/mongo_standin_streams.py)."""
+        return await watch(self, pipeline, **kw)
+
     async def _enter(
         self, method: str, db: str, coll: str, args: tuple[Any, ...], **kw: Any
     ) -> None:
@@ -134,8 +167,38 @@ class StandInDatabase:
     def __getitem__(self, name: str) -> StandInCollection:
         return StandInCollection(self.client, self.name, name)
 
-    async def command(self, name: str, *args: Any) -> dict[str, Any]:
-        await self.client._enter("command", self.name, "", (name, *args))
+    async def command(self, name: str, *args: Any, **kw: Any) -> dict[str, Any]:
+        await self.client._enter("command", self.name, "", (name, *args), **kw)
+        client = self.client
+        if name == "hello":
+            if client.standalone:
+                return {"ok": 1.0, "isWritablePrimary": True}
+            return {"ok": 1.0, "isWritablePrimary": True, "setName": "stand-in-rs"}
+        if name == "buildInfo":
+            major, minor = client.version
+            return {"ok": 1.0, "version": f"{major}.{minor}.0-stand-in",
+                    "versionArray": [major, minor, 0, 0]}
+        if name == "listCollections":
+            wanted = kw.get("filter", {}).get("name")
+            batch = [{"name": coll, "type": "timeseries" if (self.name, coll)
+                      in client.timeseries else "collection"}
+                     for coll in client._mock[self.name].list_collection_names()
+                     if wanted in (None, coll)]
+            return {"ok": 1.0, "cursor": {"firstBatch": batch}}
+        if name in ("collMod", "create"):
+            coll = args[0]
+            exists = coll in client._mock[self.name].list_collection_names()
+            if name == "collMod" and not exists:
+                raise OperationFailure(f"ns does not exist: {self.name}.{coll}", code=26)
+            if name == "create":
+                if exists:
+                    raise OperationFailure(f"Collection {self.name}.{coll} already exists",
+                                           code=48)
+                client._mock[self.name].create_collection(coll)
+                if "timeseries" in kw:
+                    client.timeseries.add((self.name, coll))
+            if kw.get("changeStreamPreAndPostImages", {}).get("enabled"):
+                client.changes.pre_images.add((self.name, coll))
         return {"ok": 1.0}
 
     async def list_collection_names(self) -> list[str]:
@@ -151,9 +214,15 @@ class StandInCollection:
         self.database = database
         self.name = name
         self._coll = client._mock[database][name]
+        self._session: StandInSession | None = None
 
     async def _enter(self, method: str, *args: Any, **kw: Any) -> None:
         await self.client._enter(method, self.database, self.name, args, **kw)
+        # the transaction the write is part of, if any (tests/mongo_standin_sessions.py)
+        session = kw.get("session")
+        self._session = session if session is not None and session.in_transaction else None
+        if self._session is not None:
+            self._session.check(self.database, self.name)
 
     # -- reads ------------------------------------------------------------------------
     def _select(self, flt: dict[str, Any], sort: Any = None) -> list[dict[str, Any]]:
@@ -188,7 +257,7 @@ class StandInCollection:
     async def aggregate(self, pipeline: list[dict[str, Any]], **kw: Any) -> StandInCursor:
         await self._enter("aggregate", pipeline, **kw)
         stages, deviations = _without_std_dev(pipeline)
-        docs = list(self._coll.aggregate(stages))
+        docs = _with_top_n(self._coll, stages)
         for doc in docs:  # $stdDevPop, which mongomock lacks: over the numbers, as MongoDB
             for name in deviations:
                 numbers = [v for v in doc.pop(name) if isinstance(v, int | float)
@@ -201,30 +270,108 @@ class StandInCollection:
         await self._enter("insert_one", doc, **kw)
         return self._insert(doc)
 
+    async def insert_many(self, docs: Iterable[dict[str, Any]], ordered: bool = True,
+                          **kw: Any) -> _Result:
+        docs = list(docs)
+        await self._enter("insert_many", docs, ordered=ordered, **kw)
+        errors: list[dict[str, Any]] = []
+        for index, doc in enumerate(docs):
+            try:
+                self._insert(doc)
+            except DuplicateKeyError as exc:
+                errors.append({"index": index, "code": 11000, "errmsg": str(exc)})
+                if ordered:
+                    break
+        if errors:
+            raise BulkWriteError({"writeErrors": errors, "writeConcernErrors": [],
+                                  "nInserted": len(docs) - len(errors)})
+        return _Result()
+
+    def _log(self, op: str, key: Any, before: dict[str, Any] | None) -> None:
+        after = None if op == "delete" else self._coll.find_one({"_id": key})
+        event = (op, self.database, self.name, key, before, after)
+        if self._session is not None:  # held back until the transaction commits
+            self._session.journal.append((self._coll, op, key, before))
+            self._session.events.append(event)
+        else:
+            self.client.changes.append(*event)
+
     def _insert(self, doc: dict[str, Any]) -> _Result:
         self._coll.insert_one(copy.deepcopy(doc))
+        self._log("insert", doc.get("_id"), None)
         return _Result(inserted_id=doc.get("_id"))
 
     async def replace_one(self, flt: dict[str, Any], doc: dict[str, Any], **kw: Any) -> _Result:
         await self._enter("replace_one", flt, doc, **kw)
         return self._replace(flt, doc, bool(kw.get("upsert")))
 
+    def _no_update(self) -> None:
+        if (self.database, self.name) in self.client.timeseries:
+            raise OperationFailure("stand-in: a time-series collection takes no update "
+                                   "(sent by the backend only on MongoDB 8)", code=72)
+
     def _replace(self, flt: dict[str, Any], doc: dict[str, Any], upsert: bool) -> _Result:
+        self._no_update()
+        before = self._coll.find_one(flt)
         result = self._coll.replace_one(flt, copy.deepcopy(doc), upsert=upsert)
+        if result.matched_count and before is not None:
+            self._log("replace", before["_id"], before)
+        elif result.upserted_id is not None:
+            self._log("insert", result.upserted_id, None)
+        return _Result(result.matched_count, result.modified_count, upserted_id=result.upserted_id)
+
+    def _update(self, flt: dict[str, Any], update: dict[str, Any], upsert: bool) -> _Result:
+        self._no_update()
+        before = self._coll.find_one(flt)
+        result = self._coll.update_one(flt, update, upsert=upsert)
+        if result.matched_count and before is not None:
+            self._log("update", before["_id"], before)
+        elif result.upserted_id is not None:
+            self._log("insert", result.upserted_id, None)
         return _Result(result.matched_count, result.modified_count, upserted_id=result.upserted_id)
 
     async def update_one(self, flt: dict[str, Any], update: dict[str, Any], **kw: Any) -> _Result:
         await self._enter("update_one", flt, update, **kw)
-        result = self._coll.update_one(flt, update, upsert=bool(kw.get("upsert")))
-        return _Result(result.matched_count, result.modified_count, upserted_id=result.upserted_id)
+        return self._update(flt, update, bool(kw.get("upsert")))
+
+    async def update_many(self, flt: dict[str, Any], update: dict[str, Any],
+                          **kw: Any) -> _Result:
+        await self._enter("update_many", flt, update, **kw)
+        matched = modified = 0
+        for doc in list(self._coll.find(flt)):
+            done = self._update({"_id": doc["_id"]}, update, False)
+            matched += done.matched_count
+            modified += done.modified_count
+        return _Result(matched, modified)
+
+    async def find_one_and_update(self, flt: dict[str, Any], update: dict[str, Any],
+                                  projection: Any = None, **kw: Any) -> dict[str, Any] | None:
+        await self._enter("find_one_and_update", flt, update, projection, **kw)
+        before = self._coll.find_one(flt)
+        if before is None and not kw.get("upsert"):
+            return None
+        done = self._update(flt, update, bool(kw.get("upsert")))
+        key = before["_id"] if before is not None else done.upserted_id
+        if kw.get("return_document"):  # ReturnDocument.AFTER
+            return self._coll.find_one({"_id": key}, projection)
+        return before
+
+    def _delete(self, flt: dict[str, Any]) -> int:
+        before = self._coll.find_one(flt)
+        if before is None:
+            return 0
+        self._coll.delete_one({"_id": before["_id"]})
+        self._log("delete", before["_id"], before)
+        return 1
 
     async def delete_one(self, flt: dict[str, Any], **kw: Any) -> _Result:
         await self._enter("delete_one", flt, **kw)
-        return _Result(deleted_count=self._coll.delete_one(flt).deleted_count)
+        return _Result(deleted_count=self._delete(flt))
 
     async def delete_many(self, flt: dict[str, Any], **kw: Any) -> _Result:
         await self._enter("delete_many", flt, **kw)
-        return _Result(deleted_count=self._coll.delete_many(flt).deleted_count)
+        keys = [doc["_id"] for doc in self._coll.find(flt)]
+        return _Result(deleted_count=sum(self._delete({"_id": key}) for key in keys))
 
     async def bulk_write(self, requests: Iterable[Any], ordered: bool = True, **kw: Any) -> Any:
         ops = list(requests)
@@ -242,13 +389,12 @@ class StandInCollection:
                     counts["nMatched"] += result.matched_count
                     counts["nModified"] += result.modified_count
                 elif kind == "update_one":
-                    done = self._coll.update_one(args["filter"], args["update"],
-                                                 upsert=args["upsert"])
+                    done = self._update(args["filter"], args["update"], args["upsert"])
                     counts["nMatched"] += done.matched_count
                     counts["nModified"] += done.modified_count
                     counts["nUpserted"] += done.upserted_id is not None
                 else:
-                    counts["nRemoved"] += self._coll.delete_one(args["filter"]).deleted_count
+                    counts["nRemoved"] += self._delete(args["filter"])
             except DuplicateKeyError as exc:
                 errors.append({"index": index, "code": 11000, "errmsg": str(exc), "op": args})
                 if ordered:
@@ -323,6 +469,40 @@ class _BulkResult:
     @property
     def inserted_count(self) -> int:
         return int(self.bulk_api_result["nInserted"])
+
+
+def _with_top_n(coll: Any, stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run ``stages``; a ``$group`` whose accumulators are all ``$topN`` of ``$$ROOT``
+    (which mongomock lacks) is done here, the stages around it by mongomock."""
+    at = next((i for i, stage in enumerate(stages) if "$group" in stage and any(
+        isinstance(v, dict) and "$topN" in v for v in stage["$group"].values())), None)
+    if at is None:
+        return list(coll.aggregate(stages))
+    docs = list(coll.aggregate(stages[:at])) if at else list(coll.find({}))
+    group = stages[at]["$group"]
+    rows: dict[str, dict[str, Any]] = {}
+    for doc in docs:
+        key = {name: next(iter(_values(doc, ref[1:])), None)
+               for name, ref in group["_id"].items()}
+        row = rows.setdefault(repr(sorted(key.items())), {"_id": key})
+        for name in group:
+            if name != "_id":
+                row.setdefault(name, []).append(doc)
+    for row in rows.values():
+        for name, spec in group.items():
+            if name == "_id":
+                continue
+            top = spec["$topN"]
+            if top["output"] != "$$ROOT":
+                raise NotImplementedError("stand-in: $topN of $$ROOT only")
+            for field_name, order in reversed(list(top["sortBy"].items())):
+                row[name].sort(key=lambda d, f=field_name: d[f], reverse=order < 0)
+            row[name] = row[name][: top["n"]]
+    if not rows or at + 1 == len(stages):
+        return list(rows.values())
+    scratch = mongomock.MongoClient()["stand-in"]["scratch"]  # the rest, on the groups
+    scratch.insert_many(list(rows.values()))
+    return list(scratch.aggregate(stages[at + 1:]))
 
 
 def _without_std_dev(pipeline: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -405,4 +585,7 @@ def _geo_applies(path: str, ops: dict[str, Any], doc: dict[str, Any]) -> bool:
     return True
 
 
-__all__ = ["Call", "StandInClient", "StandInCollection", "StandInCursor", "StandInDatabase"]
+__all__ = [
+    "Call", "StandInChangeStream", "StandInClient", "StandInCollection", "StandInCursor",
+    "StandInDatabase",
+]

@@ -388,6 +388,7 @@ async def test_the_explorer_stream_names_its_tenant_in_the_query(broker: TestCli
     # the tenant list is the operator's
     await _problem(await broker.get("/explorer/tenants", headers=_as(reader)), 403, FORBIDDEN)
     assert (await broker.get("/explorer/", headers=_as(None))).status == 200
+    assert (await broker.get("/explorer/features", headers=_as(None))).status == 200
 
 
 def _unsigned(header: dict[str, Any], payload: dict[str, Any]) -> str:

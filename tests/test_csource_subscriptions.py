@@ -308,3 +308,36 @@ async def test_no_subscription_input_is_a_server_error(client: TestClient, membe
         patched = await client.patch(f"{SUBS}/{SUB}fuzz", json={member: value})
         assert patched.status in (204, 400), await patched.text()
         assert (await client.delete(f"{SUBS}/{SUB}fuzz")).status == 204
+
+
+@pytest.mark.parametrize("kind", ["entity", "registration"])
+async def test_a_subscriber_that_retrieves_at_once_sees_its_own_answer_recorded(
+        client: TestClient, receiver: Receiver, kind: str) -> None:
+    # the subscriber asks for the subscription while its answer to the notification is
+    # still on its way (ETSI 046_05, 047_05 do this): the outcome is already recorded
+    receiver.delays["notify"] = 0.3
+    if kind == "registration":
+        path = SUBS
+        await post(client, REGS, registration())
+        await post(client, SUBS, subscription(receiver))
+    else:
+        path = "/ngsi-ld/v1/subscriptions"
+        await post(client, path, subscription(receiver))
+        await post(client, "/ngsi-ld/v1/entities", {"id": "urn:b:1", "type": "Building",
+                                                  "name": {"type": "Property", "value": "x"}})
+    await receiver.wait_for(1)
+    got = (await (await client.get(f"{path}/{SUB}1")).json())["notification"]
+    assert (got["status"], got["timesSent"]) == ("ok", 1)
+    assert got["lastSuccess"] == got["lastNotification"]
+
+
+async def test_a_hung_subscriber_does_not_hang_a_retrieve(client: TestClient,
+                                                          receiver: Receiver) -> None:
+    receiver.delays["notify"] = 3
+    await post(client, "/ngsi-ld/v1/subscriptions", subscription(receiver))
+    await post(client, "/ngsi-ld/v1/entities", {"id": "urn:b:1", "type": "Building",
+                                                  "name": {"type": "Property", "value": "x"}})
+    await receiver.wait_for(1)
+    response = await asyncio.wait_for(client.get(f"/ngsi-ld/v1/subscriptions/{SUB}1"), 10)
+    got = (await response.json())["notification"]
+    assert got["timesSent"] == 1 and "lastSuccess" not in got and "status" not in got

@@ -92,6 +92,19 @@ async def test_pages_see_only_their_tenant(client: TestClient) -> None:
         assert (await resp.json())["tenants"] == ["", "east"]
 
 
+@pytest.mark.parametrize("temporal", [True, False])
+async def test_the_page_is_told_whether_the_temporal_api_is_on(temporal: bool) -> None:
+    c = TestClient(TestServer(create_app(Settings(store="memory:", temporal=temporal))))
+    await c.start_server()
+    try:
+        async with c.get("/explorer/features") as resp:
+            assert resp.status == 200 and (await resp.json()) == {"temporal": temporal}
+        async with c.get("/ngsi-ld/v1/temporal/entities/urn:ngsi-ld:X:1") as resp:
+            assert (resp.status == 501) is not temporal  # what the page must not ask
+    finally:
+        await c.close()
+
+
 async def test_bad_tenants_answer_problem_details(client: TestClient) -> None:
     async with client.get("/explorer/events", params={"tenant": "nobody"}) as resp:
         assert resp.status == 404

@@ -2,15 +2,12 @@
 
 Skipped, with the reason, where Chromium or Playwright is missing; .ci/run
 installs Chromium so CI runs them.  The broker is the demo on a small data set
-without its simulator, so that the only change is the one a test makes.
+without its simulator, so that the only change is the one a test makes
+(tests/explorer_browser.py).  The history chart: tests/test_explorer_history.py.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -19,50 +16,27 @@ from typing import Any
 import orjson
 import pytest
 
-from conformance.process import free_port
+from tests.explorer_browser import CHROMIUM, demo_broker, explorer_page
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright_api = pytest.importorskip("playwright.async_api",
                                      reason="Playwright (pip install playwright) is missing")
 pytestmark = pytest.mark.skipif(CHROMIUM is None,
                                 reason="no Chromium here (apt-get install chromium)")
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LAMP = "urn:ngsi-ld:Streetlight:hk:central:0001"
 SIZE = 8  # lampposts: 4 located entities each
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "broker", "demo", "--host", "127.0.0.1", "--port", str(port),
-         "--data-dir", str(tmp_path_factory.mktemp("demo")), "--size", str(SIZE),
-         "--interval", "0", "--log-level", "WARNING"],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
-    )
-    try:
-        assert process.stdout is not None
-        assert "NGSI-LD demo running" in process.stdout.readline().decode()
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
+    with demo_broker(tmp_path_factory.mktemp("demo"), SIZE) as base_url:
+        yield base_url
 
 
 @pytest.fixture
 async def page(demo: str) -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as driver:
-        browser = await driver.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = await browser.new_page(viewport={"width": 1400, "height": 900})
-        page.errors = []  # type: ignore[attr-defined]
-        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
-        page.on("pageerror", lambda e: page.errors.append(str(e)))
-        await page.goto(demo + "/explorer/")
-        await page.wait_for_selector("body[data-ready=true]", timeout=15000)
+    async with explorer_page(playwright_api, demo) as page:
         yield page
-        await browser.close()
 
 
 async def test_the_page_loads_and_shows_the_types_and_the_map(page: Any) -> None:
@@ -72,6 +46,9 @@ async def test_the_page_loads_and_shows_the_types_and_the_map(page: Any) -> None
     assert counts["AirQualityObserved"] == str(SIZE) and counts["Catalogue"] == "1"
     assert await page.get_attribute("#map", "data-markers") == str(4 * SIZE)
     assert await page.locator("#entities tbody tr").count() > 0
+    tenants = await page.eval_on_selector_all("#tenant option", "os => os.map(o => o.text)")
+    assert tenants[0] == "(default)"
+    assert await page.input_value("#tenant") == ""
     assert page.errors == []
 
 
@@ -141,3 +118,43 @@ async def test_the_query_builder_shows_the_curl_command(page: Any) -> None:
     await page.wait_for_function("document.getElementById('query-status').className == 'error'")
     assert "400" in await page.inner_text("#query-status")
 
+
+
+async def test_a_tenant_created_after_the_page_loaded_is_offered(page: Any, demo: str) -> None:
+    tenant = f"late{time.monotonic_ns()}"
+    request = urllib.request.Request(
+        f"{demo}/ngsi-ld/v1/entities", method="POST",
+        data=orjson.dumps({"id": "urn:ngsi-ld:Sensor:late", "type": "Sensor",
+                           "level": {"type": "Property", "value": 1}}),
+        headers={"Content-Type": "application/json", "NGSILD-Tenant": tenant})
+    with urllib.request.urlopen(request) as resp:
+        assert resp.status == 201
+    assert await page.locator(f"#tenant option[value='{tenant}']").count() == 0
+    await page.focus("#tenant")
+    await page.wait_for_selector(f"#tenant option[value='{tenant}']", state="attached")
+    await page.select_option("#tenant", tenant)
+    await page.wait_for_function("[...document.querySelectorAll('#types li')]"
+                                 ".map(li => li.dataset.type).join() === 'Sensor'")
+    assert page.errors == []
+
+
+async def test_the_map_shows_every_geo_property(page: Any, demo: str) -> None:
+    tenant = f"geo{time.monotonic_ns()}"
+    square = [[[114.15, 22.28], [114.16, 22.28], [114.16, 22.29], [114.15, 22.28]]]
+    request = urllib.request.Request(
+        f"{demo}/ngsi-ld/v1/entities", method="POST",
+        data=orjson.dumps({
+            "id": "urn:ngsi-ld:Camera:1", "type": "Camera",
+            "location": {"type": "GeoProperty",
+                         "value": {"type": "Point", "coordinates": [114.155, 22.285]}},
+            "observationSpace": {"type": "GeoProperty",
+                                 "value": {"type": "Polygon", "coordinates": square}}}),
+        headers={"Content-Type": "application/json", "NGSILD-Tenant": tenant})
+    with urllib.request.urlopen(request) as resp:
+        assert resp.status == 201
+    await page.focus("#tenant")
+    await page.wait_for_selector(f"#tenant option[value='{tenant}']", state="attached")
+    await page.select_option("#tenant", tenant)
+    # the location and the observed space: two shapes of one entity
+    await page.wait_for_function("document.getElementById('map').dataset.markers === '2'")
+    assert page.errors == []

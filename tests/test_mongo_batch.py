@@ -38,7 +38,7 @@ async def test_batch_is_one_unordered_bulk_write(server: Server) -> None:
     )
     assert [o.error is None for o in outcomes] == [True, True, True, False]
     bulk, counters = [c for c in server.calls if c.method == "bulk_write"]
-    assert (bulk.collection, bulk.kwargs) == ("entities", {"ordered": False})
+    assert (bulk.collection, bulk.kwargs) == ("entities", {"ordered": False, "session": None})
     kinds = [(kind, args.get("filter")) for kind, args in bulk.args[0]]
     assert kinds == [
         ("insert_one", None),

@@ -10,6 +10,7 @@ import pytest
 from mongo_standin import Call, StandInClient
 
 from ngsi_ld.temporal import (
+    SCOPE,
     Aggregation,
     Instance,
     TemporalQuery,
@@ -18,7 +19,7 @@ from ngsi_ld.temporal import (
     to_micros,
 )
 from storage.mongo import MongoStore
-from storage.mongo.history import aggregation_pipeline, instance_document
+from storage.mongo.history import aggregation_pipeline, instance_document, series_cut_pipeline
 from storage.temporal import INSTANCE_PREFIX
 
 DAY = to_micros("2026-01-01T00:00:00Z")
@@ -69,32 +70,154 @@ def test_the_aggregation_pipeline_groups_by_series_kind_and_period() -> None:
     assert sort == {"$sort": {"_id.e": 1, "_id.a": 1, "_id.p": 1}}
 
 
+def layout_store(version: tuple[int, int]) -> MongoStore:
+    def factory(url: str, **options: Any) -> StandInClient:
+        return StandInClient(url, version=version, **options)
+
+    return MongoStore("mongodb://stand-in/h", client_factory=factory)
+
+
+@pytest.fixture(params=[(8, 0), (6, 0)], ids=["time-series", "plain"])
+async def laid_out(request: pytest.FixtureRequest) -> AsyncIterator[MongoStore]:
+    """A store on a server with time-series history (MongoDB 8) or without (6)."""
+    backend = layout_store(request.param)
+    await backend.open()
+    yield backend
+    await backend.close()
+
+
+def record_at(stamp: str) -> Any:
+    def record(before: Any, after: Any, new_id: Any) -> Any:
+        return history_of_write(before, after, stamp, new_id)
+    return record
+
+
 async def test_a_write_records_its_history_and_indexes_the_instances(
-    store: MongoStore,
+    laid_out: MongoStore,
 ) -> None:
+    store = laid_out
+    series = store.client.version >= (7, 0)
     entity = {"id": "urn:e:1", "type": ["urn:T"], "attrs": {"urn:p": [
         {"type": "Property", "value": 3, "observedAt": "2026-01-01T00:00:00Z"}]}}
     calls(store, "")
-
-    def record(before: Any, after: Any, new_id: Any) -> Any:
-        return history_of_write(before, after, "2026-01-01T00:00:01Z", new_id)
-
-    await store.modify("", "urn:e:1", lambda current: entity, record=record)
+    await store.modify("", "urn:e:1", lambda current: entity,
+                       record=record_at("2026-01-01T00:00:01Z"))
     client: Any = store.client
+    creates = [c for c in client.calls if c.method == "command" and c.args[0] == "create"]
+    if series:
+        assert [(c.args, c.kwargs) for c in creates] == [(
+            ("create", "temporal_instances"),
+            {"timeseries": {"timeField": "at", "metaField": "s", "granularity": "seconds"}})]
+    else:
+        assert creates == []
     made = [c for c in client.calls if c.collection == "temporal_instances"]
-    assert [c.method for c in made] == ["create_index", "insert_one"]
+    assert [c.method for c in made] == ["create_index", "insert_many"]
     assert made[0].args == ([("e", 1), ("a", 1), ("t", -1)],)
-    assert made[1].args[0]["n"] == 3
+    (doc,) = made[1].args[0]
+    assert doc["n"] == 3
+    assert doc.get("s") == ({"e": "urn:e:1", "a": "urn:p", "d": None} if series else None)
     records = [c for c in client.calls if c.collection == "temporal_entities"]
     assert records[-1].method == "replace_one"
     assert records[-1].args[1]["types"] == ["urn:T"]
 
 
-async def test_retention_sets_a_ttl_index_and_deletes_by_time(store: MongoStore) -> None:
+async def test_an_existing_collection_keeps_its_kind() -> None:
+    old = layout_store((6, 0))
+    await old.open()
+    await old.modify("", "urn:e:1", lambda _: {"id": "urn:e:1", "type": ["urn:T"], "attrs": {
+        "urn:p": [{"type": "Property", "value": 1}]}}, record=record_at("2026-01-01T00:00:01Z"))
+    client: Any = old.client
+    newer = MongoStore("mongodb://stand-in/h", client_factory=lambda url, **kw: client)
+    client.version = (8, 0)  # the server was upgraded; the collection stays plain
+    await newer.open()
+    client.calls.clear()
+    await newer.modify("", "urn:e:1", lambda _: None, record=record_at("2026-01-01T00:00:02Z"))
+    creates = [c for c in client.calls if c.method == "command" and c.args[0] == "create"]
+    assert len(creates) == 1  # tried, refused: the collection exists
+    listed = [c for c in client.calls if c.method == "command"
+              and c.args[0] == "listCollections"]
+    assert listed[0].kwargs == {"filter": {"name": "temporal_instances"}}
+    inserted = [c for c in client.calls if c.method == "insert_many"]
+    assert all("s" not in doc for doc in inserted[0].args[0])
+    await newer.close()
+
+
+async def test_a_replacement_in_a_time_series_is_a_delete_then_an_insert() -> None:
+    store = layout_store((8, 0))
+    await store.open()
+    entity = {"id": "urn:e:1", "type": ["urn:T"], "attrs": {"urn:p": [
+        {"type": "Property", "value": 3, "observedAt": "2026-01-01T00:00:00Z"}]}}
+    await store.modify("", "urn:e:1", lambda _: entity, record=record_at("2026-01-01T00:00:01Z"))
+    query = TemporalQuery(None, None, None)
+    found = await store.history.read_history("", ["urn:e:1"], None, query)
+    (first,) = [i for i in found["urn:e:1"] if i.attribute == "urn:p"]
+    calls(store, "")
+    changed = Instance(first.attribute, first.instance_id, "Property", 4,
+                       observed_at=first.observed_at)
+    assert await store.history.replace_history_instance("", "urn:e:1", changed)
+    client: Any = store.client
+    sent = [c.method for c in client.calls if c.collection == "temporal_instances"]
+    assert sent == ["delete_one", "insert_one"]
+    found = await store.history.read_history("", ["urn:e:1"], None, query)
+    assert [i.value for i in found["urn:e:1"] if i.attribute == "urn:p"] == [4]
+    await store.close()
+
+
+async def test_retention_is_a_ttl_index_or_the_time_series_expiry(laid_out: MongoStore) -> None:
+    store = laid_out
     calls(store, "")
     await store.history.drop_history_before(DAY)
-    (index,) = [c for c in calls(store, "create_index") if c.kwargs.get("name")]
-    assert index.args == ([("at", 1)],) and index.kwargs["expireAfterSeconds"] > 0
+    client: Any = store.client
+    if client.version >= (7, 0):
+        (mod,) = [c for c in calls(store, "command") if c.args[0] == "collMod"]
+        assert mod.args == ("collMod", "temporal_instances")
+        assert mod.kwargs["expireAfterSeconds"] > 0
+    else:
+        (index,) = [c for c in calls(store, "create_index") if c.kwargs.get("name")]
+        assert index.args == ([("at", 1)],) and index.kwargs["expireAfterSeconds"] > 0
     await store.history.drop_history_before(DAY)
     (delete,) = calls(store, "delete_many")
     assert delete.args == ({"t": {"$lt": DAY}},)
+
+
+def test_the_series_cut_keeps_the_last_n_of_each_series_on_the_server() -> None:
+    query = TemporalQuery("after", DAY, None, last_n=3)
+    assert series_cut_pipeline(["urn:e:1", "urn:e:2"], ["urn:p", SCOPE], query, 4) == [
+        {"$match": {"e": {"$in": ["urn:e:1", "urn:e:2"]}, "o": True, "t": {"$gte": DAY},
+                    "a": {"$in": ["urn:p"]}}},
+        {"$group": {"_id": {"e": "$e", "a": "$a", "d": "$d"},
+                    "docs": {"$topN": {"n": 4, "sortBy": {"t": -1, "_id": -1},
+                                       "output": "$$ROOT"}}}},
+        {"$unwind": "$docs"},
+        {"$replaceRoot": {"newRoot": "$docs"}},
+        {"$sort": {"t": 1, "_id": 1}},
+    ]
+    first = series_cut_pipeline(["urn:e:1"], None, TemporalQuery("after", DAY, None), 2)
+    assert first[0]["$match"]["a"] == {"$ne": SCOPE}
+    assert first[1]["$group"]["docs"]["$topN"]["sortBy"] == {"t": 1, "_id": 1}
+
+
+@pytest.mark.parametrize("version", [(8, 0), (5, 0)])
+async def test_a_read_with_last_n_is_cut_by_mongodb_where_it_can(version) -> None:
+    store = layout_store(version)
+    await store.open()
+    for n in range(6):
+        stamp = f"2026-01-01T00:00:0{n}Z"
+        await store.modify("", "urn:e:1", lambda _, n=n, stamp=stamp: {
+            "id": "urn:e:1", "type": ["urn:T"], "attrs": {
+                "urn:p": [{"type": "Property", "value": n, "observedAt": stamp}],
+                "urn:q": [{"type": "Property", "value": -n, "observedAt": stamp}]}},
+            record=record_at(stamp))
+    calls(store, "")
+    query = TemporalQuery(None, None, None, last_n=2)
+    found = await store.history.read_history("", ["urn:e:1"], None, query, per_series=2)
+    client: Any = store.client
+    sent = [c.method for c in client.calls if c.collection == "temporal_instances"]
+    values = [(i.attribute, i.value) for i in found["urn:e:1"]]
+    if version >= (5, 2):
+        assert sent == ["aggregate", "find"]  # the cut series, then the Scope whole
+        assert values == [("urn:p", 4), ("urn:q", -4), ("urn:p", 5), ("urn:q", -5)]
+    else:
+        assert sent == ["find"]  # every instance: the service cuts
+        assert len(values) == 12
+    await store.close()

@@ -31,6 +31,7 @@ from broker.service import (
 )
 from ngsi_ld.bodies import JSON, Body
 from ngsi_ld.errors import BadRequestData, NonexistentTenant, ResourceNotFound
+from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Change, Entity
 from ngsi_ld.params import QueryParams
 from ngsi_ld.query import EntityQuery
@@ -179,10 +180,11 @@ async def test_batch_upsert_and_purge(service: Service) -> None:
 class FakeSources:
     """Context sources holding one more Room, and a remote attribute of the local one."""
 
-    enabled = True
-
     def __init__(self) -> None:
         self.forwarded: list[tuple[str, str]] = []
+
+    def serves(self, tenant: str) -> bool:
+        return True
 
     def plan(self, tenant: str, operation: str, query: EntityQuery, call: Call,
              write: Entity | None = None) -> Plan:
@@ -228,6 +230,10 @@ class FakeSources:
                             call: Call) -> BatchParts:
         return BatchParts(frozenset(range(len(items))))
 
+    async def discover(self, tenant: str, operation: str, call: Call,
+                       name: str | None = None) -> Sequence[tuple[Any, ActiveContext]]:
+        return ()
+
 
 async def test_the_sources_seam_merges_remote_answers(sqlite_service: Service) -> None:
     service = sqlite_service
@@ -250,4 +256,4 @@ async def test_the_sources_seam_merges_remote_answers(sqlite_service: Service) -
 
 def test_no_sources_answers_locally() -> None:
     assert NoSources().plan("", "queryEntities", EntityQuery(), Call()) is LOCAL
-    assert NoSources.enabled is False
+    assert NoSources().serves("") is False

@@ -363,7 +363,9 @@ async def test_queue_overflow_is_counted_not_silent(h: Harness) -> None:
     for n in range(6):
         await h.create(room(n))
     notification = (await h.subscription(sub_id))["notification"]
-    assert notification["timesDropped"] >= 1 and notification["status"] == "failed"
+    # the retrieve waits for the delivery in flight, which succeeds: the drops stay counted
+    assert notification["timesDropped"] >= 1 and "lastFailure" in notification
+    assert notification["timesFailed"] >= notification["timesDropped"]
     metrics = h.app[__import__("broker.app", fromlist=["BROKER"]).BROKER].metrics
     assert metrics.counters["notifications_dropped"] == notification["timesDropped"]
 

@@ -196,6 +196,8 @@ ROUTES: dict[tuple[str, str], Need] = {
     ("GET", "/explorer/assets/{}"): OPEN,
     ("GET", "/explorer/events"): Need(Role.READER, tenant_from=TenantFrom.QUERY),
     ("GET", "/explorer/tenants"): SYSTEM_ADMIN,
+    # whether the temporal API is on: no more than its 501 would tell anyone
+    ("GET", "/explorer/features"): OPEN,
 }
 
 _VARIABLE = re.compile(r"\{[^}]*\}")

@@ -122,35 +122,42 @@ def readings_of(post: Lamppost, seed: int, when: datetime) -> Readings:
 def observed_attributes(post: Lamppost, value: Readings, when: datetime) -> dict[str, EntityBody]:
     """Entity type -> the attributes the simulator updates (keyed by entity type)."""
     at = _time(when)
+    # every reading carries the instant it was measured (4.8: observedAt), so its
+    # history is queried on the time of the measurement, the temporal API's default
+    observed = at["@value"]
+
+    def reading(value: Any, **extra: Any) -> dict[str, Any]:
+        return _prop(value, observedAt=observed, **extra)
+
     return {
         "Streetlight": {
-            "powerState": _prop("on" if value.lamp_on else "off"),
-            "powerConsumption": _prop(value.power, unitCode="WTT"),
+            "powerState": reading("on" if value.lamp_on else "off"),
+            "powerConsumption": reading(value.power, unitCode="WTT"),
             "observationDateTime": _prop(at),
         },
         "AirQualityObserved": {
             "dateObserved": _prop(at),
-            "no2": _prop(value.no2, unitCode="GQ"),
-            "pm25": _prop(value.pm25, unitCode="GQ"),
-            "pm10": _prop(value.pm10, unitCode="GQ"),
-            "o3": _prop(value.o3, unitCode="GQ"),
-            "airQualityIndex": _prop(value.aqi),
-            "airQualityLevel": _prop("good" if value.aqi <= 50 else
-                                     "moderate" if value.aqi <= 100 else "unhealthy"),
+            "no2": reading(value.no2, unitCode="GQ"),
+            "pm25": reading(value.pm25, unitCode="GQ"),
+            "pm10": reading(value.pm10, unitCode="GQ"),
+            "o3": reading(value.o3, unitCode="GQ"),
+            "airQualityIndex": reading(value.aqi),
+            "airQualityLevel": reading("good" if value.aqi <= 50 else
+                                       "moderate" if value.aqi <= 100 else "unhealthy"),
         },
         "WeatherObserved": {
             "dateObserved": _prop(at),
-            "temperature": _prop(value.temperature, unitCode="CEL"),
-            "relativeHumidity": _prop(value.humidity),
-            "windSpeed": _prop(value.wind_speed, unitCode="MTS"),
-            "atmosphericPressure": _prop(value.pressure, unitCode="A97"),
+            "temperature": reading(value.temperature, unitCode="CEL"),
+            "relativeHumidity": reading(value.humidity),
+            "windSpeed": reading(value.wind_speed, unitCode="MTS"),
+            "atmosphericPressure": reading(value.pressure, unitCode="A97"),
         },
         "TrafficFlowObserved": {
             "dateObserved": _prop(at),
-            "intensity": _prop(value.intensity),
-            "occupancy": _prop(value.occupancy),
-            "averageVehicleSpeed": _prop(value.speed, unitCode="KMH"),
-            "congested": _prop(value.congested),
+            "intensity": reading(value.intensity),
+            "occupancy": reading(value.occupancy),
+            "averageVehicleSpeed": reading(value.speed, unitCode="KMH"),
+            "congested": reading(value.congested),
         },
     }
 

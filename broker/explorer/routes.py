@@ -12,7 +12,10 @@ one ``changes`` event per batch of writes::
 
 and a ``reset`` event when the page fell too far behind and should reload.
 Names are compacted with the ``context`` the page uses (default: the core
-context).  ``GET /explorer/tenants`` lists the tenants for the page's selector.
+context).  ``GET /explorer/tenants`` lists the tenants for the page's selector;
+``GET /explorer/features`` tells the page what this broker serves
+(``{"temporal": bool}``), so that it asks the temporal API only when it is on
+(a request that answers 501 would be an error in the browser's console).
 """
 
 from __future__ import annotations
@@ -64,6 +67,11 @@ async def to_page(request: web.Request) -> web.StreamResponse:
 async def tenants(request: web.Request) -> web.Response:
     names = await broker_of(request).store.list_tenants()
     return json_response({"tenants": ["", *sorted(names)]})
+
+
+async def features(request: web.Request) -> web.Response:
+    settings = broker_of(request).settings
+    return json_response({"temporal": settings.temporal})
 
 
 async def _tenant(broker: Broker, request: web.Request) -> str:
@@ -138,5 +146,6 @@ def setup(app: web.Application) -> None:
     app.router.add_get(PREFIX + "/", page)
     app.router.add_get(PREFIX + "/events", events)
     app.router.add_get(PREFIX + "/tenants", tenants)
+    app.router.add_get(PREFIX + "/features", features)
     app[ASSETS] = {p.name: p for p in STATIC.iterdir() if p.is_file() and p.name != "index.html"}
     app.router.add_get(PREFIX + "/assets/{name}", asset)

@@ -62,8 +62,11 @@ class ReadJob:
     query: EntityQuery | None = None
     #: 5.7.2.4 ``splitEntities=true``: filters are not forwarded but applied here
     split: bool = False
-    #: the query has filters the forwarded request does not carry: applied here too
+    #: the query has filters the forwarded request cannot carry: applied here too
     refilter: bool = False
+    #: filters of the query not in the request's parameters (a Query body's, a
+    #: Snapshot's), written as parameters and forwarded so the sources filter
+    filters: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,10 +157,10 @@ class SourcesBase:
         #: registration id -> monotonic time before which it is not contacted (5.2.34 cooldown)
         self._cooling: dict[str, float] = {}
 
-    @property
-    def enabled(self) -> bool:
-        """True once any tenant has a registration: until then the fast paths stay."""
-        return not self.registrations.empty
+    def serves(self, tenant: str) -> bool:
+        """True once ``tenant`` has a registration: until then its fast paths stay (a
+        registration in another tenant changes nothing for it)."""
+        return self.registrations.holds(tenant)
 
     def alias(self, tenant: str) -> str:
         """This broker's contextSourceAlias for ``tenant`` (5.2.40, what Via names)."""

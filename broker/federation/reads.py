@@ -78,6 +78,8 @@ class Reads(SourcesBase):
         params = call.params
         if job.split:  # 5.7.2.4: the filters are removed before forwarding
             params = QueryParams((k, v) for k, v in params.items() if k not in SPLIT_STRIPPED)
+        elif job.filters:  # a Query body's or a Snapshot's filters, so the sources filter
+            params = QueryParams([*params.items(), *job.filters])
         page = None
         if (operation == "queryEntities" and not job.split and not job.refilter
                 and not job.plan.claims

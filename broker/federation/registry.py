@@ -28,6 +28,11 @@ class RegistrationSource(Protocol):
         """True when no tenant has a registration (every request is then local)."""
         ...
 
+    def holds(self, tenant: str) -> bool:
+        """True when ``tenant`` has a registration (expired or not): its requests may
+        then be forwarded; another tenant's are not slowed down by it."""
+        ...
+
     def of(self, tenant: str, now: datetime | None = None) -> Sequence[Registration]:
         """The registrations of ``tenant`` ('' the default tenant) that apply at ``now``."""
         ...
@@ -50,6 +55,9 @@ class MemoryRegistrations:
     @property
     def empty(self) -> bool:
         return not any(self._by_tenant.values())
+
+    def holds(self, tenant: str) -> bool:
+        return bool(self._by_tenant.get(tenant))
 
     def of(self, tenant: str, now: datetime | None = None) -> Sequence[Registration]:
         found = self._by_tenant.get(tenant)

@@ -24,7 +24,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from broker.federation.base import READS, ReadJob, WriteJob, hops_of
+from broker.federation.discovery import Discovery
 from broker.federation.reads import Reads
+from broker.federation.wire import filter_params
 from broker.federation.writes import Writes
 from broker.service.call import Call
 from broker.service.ports import LOCAL, Plan
@@ -68,7 +70,7 @@ def _selection(query: EntityQuery, call: Call, operation: str) -> Selection:
 
 
 
-class FederatedSources(Reads, Writes):
+class FederatedSources(Reads, Writes, Discovery):
     """Registered Context Sources answer with the broker (``broker.service.ports.Sources``)."""
 
     # -- planning ----------------------------------------------------------------------------
@@ -96,11 +98,15 @@ class FederatedSources(Reads, Writes):
                 raise BadRequestData("orderBy is not supported on a query that context "
                                      "sources answer too; add local=true")
             split = flag(call.params, "splitEntities")
-            # filters the forwarded request does not carry (a Query body's, a Snapshot's)
-            # are applied to the merged answer
+            # filters the request's parameters do not carry (a Query body's, a Snapshot's)
+            # are forwarded as parameters; one that cannot be written is applied to the
+            # merged answer instead
+            filters: tuple[tuple[str, str], ...] = ()
             unsent = any(value is not None and name not in call.params for name, value in (
                 ("q", query.q), ("scopeQ", query.scope_q), ("georel", query.geo_q)))
-            return Plan(True, (ReadJob(plan, hops, alias, query, split, unsent),))
+            if unsent and call.active is not None and not split:
+                filters, unsent = filter_params(query, call.params, call.active)
+            return Plan(True, (ReadJob(plan, hops, alias, query, split, unsent, filters),))
         table = table_operation(operation)
         if table is None:
             return LOCAL

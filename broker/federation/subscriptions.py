@@ -18,9 +18,15 @@ registrations:
   its subscriber under its own id.
 
 Deleting the subscription deletes the copies at the sources (5.8.5.4) and the
-internal registration subscription.  The copies are kept in memory: a restart
-forgets them (the sources' copies then expire or notify an unknown id, which
-is answered 404).
+internal registration subscription.
+
+The copies are records of their tenant (collection ``subscriptionCopies``, one
+per local subscription: its body and @context, the internal registration
+subscription, each copy's id, URL and headers), written when a copy is made or
+refused and deleted with the subscription; :meth:`DistributedSubscriptions.load`
+reads them back at start.  A restart therefore neither forgets a copy (its
+notifications still reach the local subscription) nor makes a second one (a
+registration that has a copy is never sent another).
 """
 
 from __future__ import annotations
@@ -58,7 +64,7 @@ from ngsi_ld.model import Entity
 from ngsi_ld.query import TypeName, TypeOr
 from ngsi_ld.source_identity import source_alias
 
-__all__ = ["CSOURCE_NOTIFY", "REMOTE_NOTIFY", "DistributedSubscriptions"]
+__all__ = ["COPIES", "CSOURCE_NOTIFY", "REMOTE_NOTIFY", "DistributedSubscriptions"]
 
 log = logging.getLogger("broker.federation")
 
@@ -71,8 +77,21 @@ _NOT_COPIED = frozenset({"id", "@context", "notification", "localOnly", "status"
                          "createdAt", "modifiedAt", "jsonldContext", "expiresAt"})
 
 
+#: the store's record collection of the copies (per tenant, one record per local subscription)
+COPIES = "subscriptionCopies"
+
+
 class EntityReading(Protocol):
+    """The store as the copies use it: entities read, the copies' records kept."""
+
     async def get_entity(self, tenant: str, entity_id: str) -> Entity | None: ...
+
+    async def put_record(self, tenant: str, collection: str, record_id: str,
+                         document: dict[str, Any]) -> None: ...
+
+    async def delete_record(self, tenant: str, collection: str, record_id: str) -> bool: ...
+
+    async def all_records(self, collection: str) -> list[tuple[str, dict[str, Any]]]: ...
 
 
 class Delivering(Protocol):
@@ -97,6 +116,23 @@ class _Local:
     #: registration id -> (copy id, the copy's URL at the source, the headers to use)
     copies: dict[str, tuple[str, str, tuple[tuple[str, str], ...]]] = field(
         default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        """What is stored of it (JSON)."""
+        return {"id": self.sub_id, "body": self.body, "context": self.context,
+                "csourceSub": self.csource_sub,
+                "copies": {reg: {"id": copy_id, "url": url, "headers": [list(h) for h in hdrs]}
+                           for reg, (copy_id, url, hdrs) in self.copies.items()}}
+
+    @classmethod
+    def of_record(cls, tenant: str, record: Mapping[str, Any]) -> _Local:
+        """The local subscription a record describes (KeyError, TypeError if damaged)."""
+        local = cls(tenant, str(record["id"]), dict(record["body"]), record.get("context"),
+                    record.get("csourceSub"))
+        for reg, copy in dict(record.get("copies") or {}).items():
+            headers = tuple((str(k), str(v)) for k, v in copy.get("headers") or ())
+            local.copies[str(reg)] = (str(copy["id"]), str(copy["url"]), headers)
+        return local
 
 
 def _types(body: Mapping[str, Any]) -> list[str]:
@@ -129,11 +165,34 @@ class DistributedSubscriptions:
         self._internal: dict[str, tuple[str, str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
+    # -- persistence ---------------------------------------------------------------------------
+    async def load(self) -> None:
+        """Read the stored copies back (at start, before registration subscriptions notify);
+        a damaged record is logged and skipped."""
+        for tenant, record in await self.store.all_records(COPIES):
+            try:
+                local = _Local.of_record(tenant, record)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                log.warning("subscription copies %r: damaged record skipped (%s)",
+                            record.get("id"), exc)
+                continue
+            self._locals[(tenant, local.sub_id)] = local
+            if local.csource_sub is not None:
+                self._internal[local.csource_sub] = (tenant, local.sub_id)
+            for registration_id, (copy_id, _, _) in local.copies.items():
+                self._copies[copy_id] = (tenant, local.sub_id, registration_id)
+        if self._copies:
+            log.info("%d subscription copies at context sources loaded", len(self._copies))
+
+    async def _save(self, local: _Local) -> None:
+        if self._locals.get((local.tenant, local.sub_id)) is local:
+            await self.store.put_record(local.tenant, COPIES, local.sub_id, local.record())
+
     # -- lifecycle of a local subscription --------------------------------------------------
     async def created(self, tenant: str, sub_id: str, body: Any, context: Any) -> None:
         """A local entity subscription was created: copies to the matching sources."""
         if not isinstance(body, dict) or body.get("localOnly") is True \
-                or self.registrations.empty:
+                or not self.registrations.holds(tenant):
             return
         types = _types(body)
         if not types:
@@ -152,12 +211,14 @@ class DistributedSubscriptions:
                 self._internal[local.csource_sub] = (tenant, sub_id)
             except NgsiLdError as exc:
                 log.warning("subscription %s: no registration subscription: %s", sub_id, exc)
+        await self._save(local)
 
     async def deleted(self, tenant: str, sub_id: str) -> None:
         """The local subscription was deleted: its copies and internal subscription go."""
         local = self._locals.pop((tenant, sub_id), None)
         if local is None:
             return
+        await self.store.delete_record(tenant, COPIES, sub_id)
         if local.csource_sub is not None and self.csource_subs is not None:
             self._internal.pop(local.csource_sub, None)
             with contextlib.suppress(NgsiLdError):  # already gone (it expired)
@@ -216,6 +277,8 @@ class DistributedSubscriptions:
                      registration.id, answer.status or answer.reason)
             local.copies.pop(registration.id, None)
             self._copies.pop(copy_id, None)
+            return
+        await self._save(local)
 
     # -- notifications ------------------------------------------------------------------------
     async def registrations_changed(self, data: Any) -> None:

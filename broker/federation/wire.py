@@ -29,11 +29,13 @@ from ngsi_ld.headers import parse_link_context
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity
 from ngsi_ld.params import Params
-from ngsi_ld.query import TypeAnd, TypeExpr, TypeName
+from ngsi_ld.query import EntityQuery, GeoQuery, TypeAnd, TypeExpr, TypeName, resolve_names
+from ngsi_ld.query.qformat import format_q
+from ngsi_ld.query.scope import ScopeAnd, ScopeExpr, ScopeOr, ScopeTerm
 
 __all__ = [
     "API", "READ_PASSED", "InvalidAnswer", "RawEntity", "base_url", "compact_type_expr",
-    "expand_raw", "purge_request", "raw_entities", "read_entities",
+    "expand_raw", "filter_params", "purge_request", "raw_entities", "read_entities",
     "read_request", "restrict_body", "write_method",
 ]
 
@@ -70,6 +72,52 @@ def compact_type_expr(expr: TypeExpr, ctx: ActiveContext) -> str:
     inner = [compact_type_expr(term, ctx) for term in expr.terms]
     return sep.join(f"({text})" if not isinstance(term, TypeName) else text
                     for term, text in zip(expr.terms, inner, strict=True))
+
+
+def _scope_text(expr: ScopeExpr) -> str:
+    if isinstance(expr, ScopeTerm):
+        return expr.pattern
+    sep = ";" if isinstance(expr, ScopeAnd) else "|"
+    return sep.join(f"({_scope_text(t)})" if isinstance(t, ScopeAnd | ScopeOr)
+                    else _scope_text(t) for t in expr.terms)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def _geo_params(geo: GeoQuery, ctx: ActiveContext) -> list[tuple[str, str]]:
+    georel = geo.georel
+    if geo.max_distance is not None:
+        georel += f";maxDistance=={_number(geo.max_distance)}"
+    if geo.min_distance is not None:
+        georel += f";minDistance=={_number(geo.min_distance)}"
+    return [("georel", georel), ("geometry", geo.geometry),
+            ("coordinates", orjson.dumps(geo.coordinates).decode()),
+            ("geoproperty", ctx.compact_iri(geo.geoproperty))]
+
+
+def filter_params(query: EntityQuery, params: Params,
+                  ctx: ActiveContext) -> tuple[tuple[tuple[str, str], ...], bool]:
+    """The filters of ``query`` the request's parameters do not carry (a Query body's, a
+    Snapshot's: 5.7.2.4, 5.16.1.4), written as query parameters in the client's terms so
+    the sources filter; and whether one of them cannot be written (the merged answer is
+    then filtered here)."""
+    out: list[tuple[str, str]] = []
+    unsent = False
+    if query.q is not None and "q" not in params:
+        try:
+            out.append(("q", format_q(resolve_names(query.q, ctx.compact_iri))))
+        except (TypeError, ValueError, AttributeError):
+            unsent = True
+    if query.scope_q is not None and "scopeQ" not in params:
+        out.append(("scopeQ", _scope_text(query.scope_q)))
+    if query.geo_q is not None and "georel" not in params:
+        try:
+            out += _geo_params(query.geo_q, ctx)
+        except (TypeError, ValueError):
+            unsent = True
+    return tuple(out), unsent
 
 
 def read_request(
@@ -158,6 +206,13 @@ def _query_post(request: SourceRequest, outbound: Outbound, ctx: ActiveContext,
         body["q"] = params.get("q")
     if "scopeQ" in params:
         body["scopeQ"] = params.get("scopeQ")
+    if "georel" in params:
+        body["geoQ"] = {name: params.get(name) for name in ("georel", "geometry", "geoproperty")
+                        if name in params}
+        try:
+            body["geoQ"]["coordinates"] = orjson.loads(str(params.get("coordinates")))
+        except orjson.JSONDecodeError:
+            body["geoQ"]["coordinates"] = params.get("coordinates")
     if outbound.inline_context and outbound.context_url is not None:
         body["@context"] = outbound.context_url
     paging = [("offset", str(offset))] if offset else []

@@ -9,7 +9,6 @@ from aiohttp import web
 from broker.routes import (
     batch,
     csource_registrations,
-    csource_subscriptions,
     discovery,
     entities,
     entitymaps,
@@ -34,9 +33,8 @@ def setup(app: web.Application) -> None:
     entities.setup(app)
     batch.setup(app)
     query.setup(app)
-    subscriptions.setup(app)
+    subscriptions.setup(app)  # and /csourceSubscriptions
     csource_registrations.setup(app)
-    csource_subscriptions.setup(app)
     discovery.setup(app)
     snapshots.setup(app)
     entitymaps.setup(app)

@@ -110,7 +110,7 @@ async def _distribute(service: Service, call: Call, tenant: str, operation: str,
                       items: list[tuple[str, Entity | None, Any]]) -> BatchParts:
     """The batch's entities sent to the sources registered for them (4.3.6): which stay
     local, and what the sources answered."""
-    if not service.sources.enabled:
+    if not service.sources.serves(tenant):
         return BatchParts(frozenset(range(len(items))))
     return await service.sources.forward_batch(tenant, operation, items, call)
 

@@ -6,6 +6,11 @@ Names are kept expanded in the store and compacted with the request's
 no identity).  Details summarise every entity (seconds at 100k entities on
 SQLite), so every answer is kept in the summaries cache while the store's
 data_version holds: a dashboard or an explorer asks the same again and again.
+
+In a tenant with Context Source registrations (4.3.6), the sources registered
+for the operation are asked too and their answers merged
+(``broker.service.discovered``); such answers are not cached, since what the
+sources hold changes without this store knowing.  ``local=true`` keeps it local.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from broker.service import discovered
 from broker.service.answers import entity_reply
 from broker.service.core import Call, Service
 from broker.service.reply import Reply
@@ -88,6 +94,8 @@ async def _while_unchanged(service: Service, call: Call, compute: _Compute) -> R
     ctx = await service.resolver.active(parse_link_context(call.link))
     tenant = await service.tenant(call, read=True)
     version = service.store.data_version(tenant)  # before the summaries are read
+    if service.sources.serves(tenant):
+        version = None  # what sources hold changes without this store knowing
 
     async def answer() -> Reply:
         media = negotiate(call.accept, MEDIA)
@@ -99,14 +107,27 @@ async def _while_unchanged(service: Service, call: Call, compute: _Compute) -> R
     return await service.caches.summaries.serve(key, version, ctx, answer)
 
 
+async def _remote(service: Service, call: Call, tenant: str, operation: str,
+                  name: str | None = None) -> discovered.Answers:
+    """4.3.6: what the sources registered for ``operation`` answered (none without
+    registrations in the tenant)."""
+    if not service.sources.serves(tenant):
+        return ()
+    return await service.sources.discover(tenant, operation, call, name)
+
+
 # 5.7.5 Retrieve Available Entity Types, 5.7.6 Retrieve Details of Available Entity Types
 async def list_types(service: Service, call: Call) -> Reply:
     async def compute(media: str, client_context: Any, ctx: ActiveContext, tenant: str) -> Reply:
         data: Any
         if flag(call.params, "details"):
-            data = [entity_type(ctx, s) for s in await service.store.type_summaries(tenant)]
+            remote = await _remote(service, call, tenant, "retrieveEntityTypeDetails")
+            summaries = discovered.merge_types(await service.store.type_summaries(tenant),
+                                               discovered.type_summaries(remote))
+            data = [entity_type(ctx, s) for s in summaries]
         else:
-            names = await service.store.type_names(tenant)
+            remote = await _remote(service, call, tenant, "retrieveEntityTypes")
+            names = set(await service.store.type_names(tenant)) | discovered.type_names(remote)
             data = {"id": _list_id("EntityTypeList"), "type": "EntityTypeList",
                     "typeList": _compact(ctx, names)}
         return await entity_reply(service, data, media, client_context,
@@ -118,7 +139,11 @@ async def list_types(service: Service, call: Call) -> Reply:
 # 5.7.7 Retrieve Available Entity Type Information
 async def type_info(service: Service, call: Call, type_name: str) -> Reply:
     async def compute(media: str, client_context: Any, ctx: ActiveContext, tenant: str) -> Reply:
-        found = await service.store.type_summaries(tenant, [ctx.expand_term(type_name)])
+        expanded = ctx.expand_term(type_name)
+        remote = await _remote(service, call, tenant, "retrieveEntityTypeInfo", type_name)
+        found = discovered.merge_types(
+            await service.store.type_summaries(tenant, [expanded]),
+            [s for s in discovered.type_summaries(remote) if s.type == expanded])
         if not found:
             raise ResourceNotFound(f"no entity of type {type_name} exists")
         return await entity_reply(service, entity_type_info(ctx, found[0]), media, client_context,
@@ -132,9 +157,15 @@ async def list_attributes(service: Service, call: Call) -> Reply:
     async def compute(media: str, client_context: Any, ctx: ActiveContext, tenant: str) -> Reply:
         data: Any
         if flag(call.params, "details"):
-            data = [attribute(ctx, s) for s in await service.store.attribute_summaries(tenant)]
+            remote = await _remote(service, call, tenant, "retrieveAttrTypeDetails")
+            summaries = discovered.merge_attributes(
+                await service.store.attribute_summaries(tenant),
+                discovered.attribute_summaries(remote))
+            data = [attribute(ctx, s) for s in summaries]
         else:
-            names = await service.store.attribute_names(tenant)
+            remote = await _remote(service, call, tenant, "retrieveAttrTypes")
+            names = set(await service.store.attribute_names(tenant)) | \
+                discovered.attribute_names(remote)
             data = {"id": _list_id("AttributeList"), "type": "AttributeList",
                     "attributeList": _compact(ctx, names)}
         return await entity_reply(service, data, media, client_context,
@@ -146,7 +177,11 @@ async def list_attributes(service: Service, call: Call) -> Reply:
 # 5.7.10 Retrieve Available Attribute Information
 async def attribute_info(service: Service, call: Call, name: str) -> Reply:
     async def compute(media: str, client_context: Any, ctx: ActiveContext, tenant: str) -> Reply:
-        found = await service.store.attribute_summaries(tenant, [ctx.expand_term(name)])
+        expanded = ctx.expand_term(name)
+        remote = await _remote(service, call, tenant, "retrieveAttrTypeInfo", name)
+        found = discovered.merge_attributes(
+            await service.store.attribute_summaries(tenant, [expanded]),
+            [s for s in discovered.attribute_summaries(remote) if s.name == expanded])
         if not found:
             raise ResourceNotFound(f"no entity has an attribute {name}")
         return await entity_reply(service, attribute(ctx, found[0]), media, client_context,

@@ -197,7 +197,7 @@ class _Write:
         tenant = await service.tenant(self.call, create=create)
         sources = service.sources
         parts: Sequence[Any] | None = None
-        if sources.enabled:
+        if sources.serves(tenant):
             self.plan = sources.plan(tenant, operation, EntityQuery(ids=[self.entity_id]),
                                      self.call, write)
             if self.plan.remote:
@@ -276,7 +276,7 @@ async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply
     store = service.store
     reads = versioned(store)
     headers = version_applied(prefer)
-    if (wanted is None and reads is not None and view.plain and not service.sources.enabled
+    if (wanted is None and reads is not None and view.plain and not service.sources.serves(tenant)
             and not entitymaps.wants_map(call)):
         # Nothing committed since this entity was last read: its version is known
         # and its rendering likely cached, no store read needed.
@@ -327,7 +327,7 @@ async def _read_entity(service: Service, call: Call, tenant: str, entity_id: str
     if holders is not None and entity is not None:
         holders[LOCAL_SOURCE] = [entity_id]
     sources = service.sources
-    if sources.enabled:  # distributed operations: local, remote, or both, merged
+    if sources.serves(tenant):  # distributed operations: local, remote, or both, merged
         query = EntityQuery(ids=[entity_id])
         plan = sources.plan(tenant, "retrieveEntity", query, call)
         if plan.remote:
@@ -357,7 +357,7 @@ async def _distributed(service: Service, call: Call, tenant: str, operation: str
     registered sources the plan names (4.3.6), the parts folded into one reply."""
     sources = service.sources
     plan = LOCAL
-    if sources.enabled:
+    if sources.serves(tenant):
         plan = sources.plan(tenant, operation, EntityQuery(ids=[entity_id]), call, write)
     if not plan.remote:
         await service.commit(tenant, entity_id, mutation)

@@ -14,7 +14,7 @@ gone (5.5.14).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
@@ -23,6 +23,7 @@ from broker.service.core import Call, Service
 from broker.service.reply import Reply, empty, json_reply
 from ngsi_ld.attributes import is_iri
 from ngsi_ld.errors import BadRequestData, ResourceNotFound
+from ngsi_ld.federation import LOCAL as LOCAL_SOURCE
 from ngsi_ld.federation import (
     EntityMap,
     apply_map_update,
@@ -34,8 +35,8 @@ from ngsi_ld.params import Params, flag
 
 __all__ = [
     "COLLECTION", "HEADER", "MAPS", "check_wide_enough", "create_map", "delete_entity_map",
-    "load_map", "location", "map_id_of", "retrieval_map", "retrieve_entity_map", "save_map",
-    "update_entity_map", "wants_map",
+    "load_map", "local_map", "location", "map_id_of", "retrieval_map", "retrieve_entity_map",
+    "save_map", "update_entity_map", "wants_map",
 ]
 
 COLLECTION = "entityMaps"
@@ -124,15 +125,53 @@ async def retrieval_map(service: Service, call: Call, tenant: str,
     """
     header = call.headers.get(HEADER)
     if header is not None:
-        try:
-            await load_map(service, tenant, map_id_of(header))
+        if await _live(service, tenant, header) is not None:
             return header
-        except (ResourceNotFound, BadRequestData):
-            pass  # "a new EntityMap shall be created"
     elif not flag(call.params, "entityMap"):
         return None
     entity_map = await create_map(service, tenant, holders, call.params)
     return location(entity_map.id)
+
+
+async def _live(service: Service, tenant: str, header: str) -> EntityMap | None:
+    """The live map ``header`` names; None when it is unknown, expired or not a URI."""
+    try:
+        return await load_map(service, tenant, map_id_of(header))
+    except (ResourceNotFound, BadRequestData):
+        return None  # "a new EntityMap shall be created"
+
+
+async def local_map(service: Service, call: Call, tenant: str,
+                    found: Sequence[str]) -> tuple[list[str] | None, str | None, bool]:
+    """5.7.3.4 and 5.7.4.4 for a read this broker answers alone (the temporal API).
+
+    ``found`` are the ids the read selects, in its order.  Answers the ids to
+    show (None: all of ``found``), the ``NGSILD-EntityMap`` value of the answer
+    (None: no map) and whether the map was created by this request.  A live map
+    the request names fixes the result set (5.5.9.3): only its entities are
+    shown, and those held here alone that are no longer found are pruned from
+    it; an unknown or expired
+    one, or ``entityMap=true`` without one, creates a map of ``found``, all
+    held here (``@none``).
+    """
+    header = call.headers.get(HEADER)
+    if header is not None:
+        entity_map = await _live(service, tenant, header)
+        if entity_map is not None:
+            fits = set(found)
+            # only what this broker alone holds is known to be gone: a map made by a
+            # distributed query keeps what its sources hold
+            gone = [i for i, held in entity_map.entities.items()
+                    if i not in fits and set(held) <= {LOCAL_SOURCE}]
+            if gone:
+                entity_map = entity_map.without(gone)
+                await save_map(service, tenant, entity_map)
+            kept = set(entity_map.ids)
+            return [i for i in found if i in kept], header, False
+    elif not flag(call.params, "entityMap"):
+        return None, None, False
+    created = await create_map(service, tenant, {LOCAL_SOURCE: list(found)}, call.params)
+    return None, location(created.id), True
 
 
 def wants_map(call: Call) -> bool:

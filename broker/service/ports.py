@@ -82,9 +82,10 @@ class BatchParts:
 class Sources(Protocol):
     """Registered Context Sources (distributed operations): the seam of the service.
 
-    ``enabled`` False promises that :meth:`plan` always answers :data:`LOCAL`:
-    the service then never calls the other methods and keeps its fast paths
-    (versioned reads, the answer cache).  Otherwise, for each operation:
+    :meth:`serves` False for a tenant promises that :meth:`plan` always answers
+    :data:`LOCAL` for it: the service then never calls the other methods for
+    that tenant's requests and keeps its fast paths (versioned reads, the answer
+    cache).  Otherwise, for each operation:
 
     - reads (Retrieve Entity, Query Entities): ``plan``, the local read when
       ``plan.local``, ``fetch`` from the sources, ``merge`` into one entity per id;
@@ -96,9 +97,9 @@ class Sources(Protocol):
     query that sources would answer...); it sees the whole :class:`Call`.
     """
 
-    @property
-    def enabled(self) -> bool:
-        """False: :meth:`plan` always answers :data:`LOCAL` (nothing is registered)."""
+    def serves(self, tenant: str) -> bool:
+        """False: :meth:`plan` always answers :data:`LOCAL` for ``tenant`` (it has no
+        registration; another tenant's registrations never slow it down)."""
         ...
 
     def plan(self, tenant: str, operation: str, query: EntityQuery, call: Call,
@@ -137,11 +138,20 @@ class Sources(Protocol):
         the sources registered for them, one request per source."""
         ...
 
+    async def discover(self, tenant: str, operation: str, call: Call,
+                       name: str | None = None) -> Sequence[tuple[Any, ActiveContext]]:
+        """What the sources registered for a discovery ``operation`` (a Table 4.20-1 name:
+        ``retrieveEntityTypes``... 5.7.5 to 5.7.10) answered: each answer's JSON and the
+        @context its names are written in; ``name`` is the type or attribute asked.
+        Failures are warnings of ``call``; ``local=true`` asks no source."""
+        ...
+
 
 class NoSources:
     """No Context Source is registered: every request is answered locally."""
 
-    enabled = False
+    def serves(self, tenant: str) -> bool:
+        return False
 
     def plan(self, tenant: str, operation: str, query: EntityQuery, call: Call,
              write: Entity | None = None) -> Plan:
@@ -168,3 +178,7 @@ class NoSources:
                             items: Sequence[tuple[str, Entity | None, Any]],
                             call: Call) -> BatchParts:
         return BatchParts(frozenset(range(len(items))))
+
+    async def discover(self, tenant: str, operation: str, call: Call,
+                       name: str | None = None) -> Sequence[tuple[Any, ActiveContext]]:
+        return ()

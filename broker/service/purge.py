@@ -39,7 +39,7 @@ async def purge_entities(service: Service, call: Call) -> Reply:
     tenant = await service.tenant(call)
     call.active = ctx
     sources = service.sources
-    if sources.enabled:  # 4.3.6: the sources registered for the entities purge theirs
+    if sources.serves(tenant):  # 4.3.6: the sources registered for the entities purge theirs
         plan = sources.plan(tenant, "purgeEntities", query, call)
         if plan.remote:
             await sources.fetch(tenant, "purgeEntities", query, plan, call)

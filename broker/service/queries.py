@@ -91,7 +91,7 @@ async def query_entities(service: Service, call: Call) -> Reply:
     ctx = call.active = await service.resolver.active(client_context)
     tenant = await service.tenant(call, read=True)
     version = service.store.data_version(tenant)  # before the query runs
-    if service.sources.enabled or entitymaps.HEADER in call.headers \
+    if service.sources.serves(tenant) or entitymaps.HEADER in call.headers \
             or "entityMap" in call.params:
         # what sources hold changes without this store knowing; an Entity map is
         # created, or walked and pruned, by the query
@@ -164,7 +164,7 @@ async def answer(
     map_header = call.headers.get(entitymaps.HEADER)
     wants_map = flag(params, "entityMap")
     if (ordering is None and len(queries) == 1 and reads is not None and view.plain
-            and not service.sources.enabled and map_header is None and not wants_map):
+            and not service.sources.serves(tenant) and map_header is None and not wants_map):
         parts, total, more = await _rendered_page(
             service, reads, tenant, queries[0], view, ctx, (offset, limit, count)
         )
@@ -245,7 +245,7 @@ async def _page(
         found, total = await ordered_page(service, call, tenant, queries, ordering, offset,
                                           limit)
         return found, total if count else None, offset + limit < total
-    if len(queries) == 1 and not sources.enabled:
+    if len(queries) == 1 and not sources.serves(tenant):
         found, counted = await store.query_entities(
             tenant, queries[0], offset=offset, limit=limit if count else limit + 1,
             count=count,
@@ -275,7 +275,7 @@ async def every_match(service: Service, call: Call, tenant: str,
     operation = ("queryEntitiesAll" if whole
                  else "queryEntities" if len(queries) == 1 else "queryEntitiesPost")
     for query in queries:
-        plan = sources.plan(tenant, operation, query, call) if sources.enabled else None
+        plan = sources.plan(tenant, operation, query, call) if sources.serves(tenant) else None
         local: list[Entity] = []
         if plan is None or plan.local:
             local, _ = await service.store.query_entities(tenant, query, limit=limit)

@@ -11,8 +11,8 @@ Distributed operations use the :class:`Registry` Protocol only:
   memory, and planning is on the hot path;
 - :meth:`Registry.matching` — the same filtered by a
   :class:`~ngsi_ld.federation.RegistrationQuery` (5.10.2);
-- :attr:`Registry.empty` — no registration in any tenant (``Sources.enabled``
-  may follow it);
+- :attr:`Registry.empty` — no registration in any tenant; :meth:`Registry.holds`
+  — the tenant has one (``Sources.serves`` follows it, per tenant);
 - :meth:`Registry.record_delivery` — a distributed operation used a
   registration (Table 5.2.9-2 status members: ``timesSent``, ``status``...);
   written back to the store at most every :data:`FLUSH_INTERVAL` seconds, never
@@ -74,6 +74,10 @@ class Registry(Protocol):
     @property
     def empty(self) -> bool:
         """True when no tenant has a registration."""
+        ...
+
+    def holds(self, tenant: str) -> bool:
+        """True when ``tenant`` has a registration (``Sources.serves`` follows it)."""
         ...
 
     def of(self, tenant: str, now: datetime | None = None) -> tuple[Registration, ...]:
@@ -148,6 +152,9 @@ class Registrations:
     @property
     def empty(self) -> bool:
         return not any(self._by_tenant.values())
+
+    def holds(self, tenant: str) -> bool:
+        return bool(self._by_tenant.get(tenant))
 
     def of(self, tenant: str, now: datetime | None = None) -> tuple[Registration, ...]:
         # on the path of every request once sources are enabled: the sorted tuple is

@@ -89,7 +89,7 @@ def _put(entity: Entity) -> Mutation:
 async def _selected(
     service: Service, call: Call, tenant: str, queries: list[EntityQuery]
 ) -> dict[str, Entity]:
-    if service.sources.enabled:
+    if service.sources.serves(tenant):
         # 5.16.1.4: "following the behaviour described in clause 5.7.2.4": what the
         # registered sources hold is frozen too
         return {e["id"]: e for e in await every_match(service, call, tenant, queries,
@@ -146,7 +146,7 @@ async def create_snapshot(service: Service, call: Call, body: Body) -> Reply:
     record = {**snapshot, STORE_TENANT: _frozen_tenant()}
     await service.store.put_record(tenant, RECORDS, record["id"], record)
     ctx = await service.resolver.active(body.client_context)
-    if service.sources.enabled:
+    if service.sources.serves(tenant):
         # sources may take their time: the Snapshot is "preparing" until they answered
         task = asyncio.create_task(_fill_or_fail(service, call, tenant, record, ctx))
         _FILLING.add(task)

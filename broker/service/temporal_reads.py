@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from broker.service import entitymaps
 from broker.service.answers import entity_reply
 from broker.service.core import Call, Service
 from broker.service.entities import check_entity_id
@@ -152,6 +153,11 @@ async def retrieve_temporal(service: Service, call: Call, entity_id: str) -> Rep
     if not data[0]:
         # 4.21 and 5.7.3.4: pick and omit left nothing of the Entity (ETSI 020_23)
         raise ResourceNotFound(f"pick and omit leave nothing of temporal entity {entity_id}")
+    # 5.7.3.4: entityMap=true, or a map named in NGSILD-EntityMap, answered 200 with the
+    # map's location (the Entity is held here: "@none")
+    _, map_location, _ = await entitymaps.local_map(service, call, tenant, [entity_id])
+    if map_location is not None:
+        headers[entitymaps.HEADER] = map_location
     return await entity_reply(service, data[0], media, client_context, status, headers,
                               tenant=service.tenant_named(call))
 
@@ -208,11 +214,22 @@ async def _query(service: Service, history: TemporalHistory, call: Call, ctx: Ac
     # 5.7.4.4: an Entity without instances in the window is not part of the answer
     # (ETSI 021_13): which ones are is only known after reading them, then paged
     found = await _select(service, history, tenant, records, read, in_window=True)
+    # 5.7.4.4: a live Entity map named by the request fixes the Entities considered;
+    # entityMap=true (or a map that is gone) records a new one, answered 201
+    shown, map_location, created = await entitymaps.local_map(
+        service, call, tenant, [f.record.entity_id for f in found])
+    if shown is not None:
+        kept = set(shown)
+        found = [f for f in found if f.record.entity_id in kept]
     total = len(found)
     found = found[offset:offset + limit]
     data, headers, status = _answer(service, ctx, read, found)
     if count:
         headers[RESULTS_COUNT] = str(total)
+    if map_location is not None:
+        headers[entitymaps.HEADER] = map_location
+        if created and status == 200:
+            status = 201
     return await entity_reply(service, data, media, client_context, status, headers,
                               tenant=service.tenant_named(call))
 

@@ -61,12 +61,20 @@ export function curl(query: Query, origin: string): string {
 
 export interface EntityType { id: string; typeName: string; }
 
-export async function typeCounts(): Promise<Map<string, number>> {
+interface TypeInfo {
+  entityCount: number;
+  attributeDetails?: { attributeName: string; attributeTypes?: string[] }[];
+}
+
+/** Each entity type: its entity count and the names of its GeoProperties (5.7.6). */
+export async function typeCounts(): Promise<Map<string, { count: number; geo: string[] }>> {
   const types = await get<EntityType[]>("/types", { details: "true" });
-  const counts = new Map<string, number>();
+  const counts = new Map<string, { count: number; geo: string[] }>();
   await Promise.all(types.map(async (t) => {
-    const info = await get<{ entityCount: number }>(`/types/${encodeURIComponent(t.typeName)}`);
-    counts.set(t.typeName, info.entityCount);
+    const info = await get<TypeInfo>(`/types/${encodeURIComponent(t.typeName)}`);
+    const geo = (info.attributeDetails ?? [])
+      .filter((a) => a.attributeTypes?.includes("GeoProperty")).map((a) => a.attributeName);
+    counts.set(t.typeName, { count: info.entityCount, geo });
   }));
   return new Map([...counts.entries()].sort(([a], [b]) => a.localeCompare(b)));
 }
@@ -79,4 +87,12 @@ export async function hostedContexts(): Promise<string[]> {
 export async function tenants(): Promise<string[]> {
   const response = await fetch("/explorer/tenants");
   return response.ok ? ((await response.json()) as { tenants: string[] }).tenants : [""];
+}
+
+export interface Features { temporal: boolean; }
+
+/** What this broker serves (the temporal API may be off: --temporal off). */
+export async function features(): Promise<Features> {
+  const response = await fetch("/explorer/features");
+  return response.ok ? (await response.json() as Features) : { temporal: false };
 }

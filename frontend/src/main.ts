@@ -1,8 +1,9 @@
 // The explorer page: types, a filterable entity list, an entity's detail in every
 // representation, a map, a query builder with its curl command, live updates.
 import { type Feature, EntityMap } from "./map";
-import { ApiError, type Query, curl, get, hostedContexts, queryParams, settings, tenants,
-         typeCounts } from "./api";
+import { ApiError, type Query, curl, features, get, hostedContexts, queryParams, settings,
+         tenants, typeCounts } from "./api";
+import { HistoryChart } from "./chart";
 import { type Change, LiveStream } from "./live";
 
 const FORMATS: Record<string, { params: Record<string, string>; accept: string }> = {
@@ -17,7 +18,7 @@ const PAGE = 1000;
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 const state = {
-  types: new Map<string, number>(),
+  types: new Map<string, { count: number; geo: string[] }>(),
   selected: "" as string,
   format: "normalized",
   query: { type: "", q: "", attrs: "", idPattern: "", limit: 50 } as Query,
@@ -26,6 +27,7 @@ const state = {
 
 const map = new EntityMap($("map"));
 const live = new LiveStream();
+const historyChart = new HistoryChart($("history"));
 
 function short(name: string): string {
   return name.includes("/") ? name.slice(name.lastIndexOf("/") + 1) : name;
@@ -43,7 +45,7 @@ async function showTypes(): Promise<void> {
   state.types = await typeCounts();
   const list = $("types");
   list.replaceChildren();
-  for (const [name, count] of state.types) {
+  for (const [name, { count }] of state.types) {
     const item = document.createElement("li");
     item.dataset.type = name;
     const swatch = document.createElement("span");
@@ -62,19 +64,54 @@ async function showTypes(): Promise<void> {
   }
 }
 
+// changes that arrive while the map loads wait for it: drawn at once, a lamppost that
+// changed would be drawn before the sensors that share its place, and hidden by them
+type Placed = [type: string, geometry: Feature["geometry"], id: string];
+let mapLoading: Map<string, Placed> | null = null;
+
+/** The GeoProperties of a type (its location when the broker does not say). */
+function geoProperties(type: string): string[] {
+  return state.types.get(type)?.geo ?? ["location"];
+}
+
+/** One marker per GeoProperty of an entity: its location under its id, others beside it. */
+function geoKey(id: string, property: string): string {
+  return property === "location" ? id : `${id} ${property}`;
+}
+
+function place(key: string, placed: Placed): void {
+  if (mapLoading) mapLoading.set(key, placed);
+  else map.put(key, placed[0], placed[1], placed[2]);
+}
+
 async function showMap(): Promise<void> {
   map.clear();
+  const waiting = new Map<string, Placed>();
+  mapLoading = waiting;
   // one type at a time, lampposts last: drawn on top of the sensors that share their place
   const types = [...state.types.keys()].sort((a, b) =>
     Number(short(a) === "Streetlight") - Number(short(b) === "Streetlight"));
   for (const type of types) {
-    for (let offset = 0; offset < MAP_LIMIT && map.size < MAP_LIMIT; offset += PAGE) {
-      const page = await get<{ features: Feature[] }>(
-        "/entities", { type, limit: String(PAGE), offset: String(offset) },
-        "application/geo+json");
-      for (const feature of page.features) map.put(feature.id, type, feature.geometry);
-      if (page.features.length < PAGE) break;
+    for (const property of geoProperties(type)) {
+      // every GeoProperty as the geometry of the GeoJSON representation (6.3.15)
+      const params: Record<string, string> =
+        property === "location" ? {} : { geometryProperty: property };
+      for (let offset = 0; offset < MAP_LIMIT && map.size < MAP_LIMIT; offset += PAGE) {
+        const page = await get<{ features: Feature[] }>(
+          "/entities", { type, ...params, limit: String(PAGE), offset: String(offset) },
+          "application/geo+json");
+        for (const feature of page.features) {
+          if (!waiting.has(geoKey(feature.id, property))) {
+            map.put(geoKey(feature.id, property), type, feature.geometry, feature.id);
+          }
+        }
+        if (page.features.length < PAGE) break;
+      }
     }
+  }
+  if (mapLoading === waiting) {
+    mapLoading = null;
+    for (const [key, [type, geometry, id]] of waiting) map.put(key, type, geometry, id);
   }
   $("map").dataset.markers = String(map.size);
   map.fit();
@@ -146,6 +183,7 @@ async function runQuery(): Promise<void> {
 }
 
 async function select(id: string): Promise<void> {
+  if (id !== state.selected) void historyChart.show(id);
   state.selected = id;
   $("detail-title").textContent = id;
   for (const button of $("formats").querySelectorAll("button")) {
@@ -167,9 +205,10 @@ function applyChanges(changes: Change[]): void {
     const kind = change.type[0] ?? "";
     if (change.trigger !== "entityUpdated") countsChanged = true;
     const entity = change.entity;
-    const location = entity?.location as Feature["geometry"] | undefined;
-    if (entity === null) map.put(change.id, kind, null);
-    else if (location) map.put(change.id, kind, location);
+    for (const property of geoProperties(kind)) {
+      const geometry = (entity?.[property] ?? null) as Feature["geometry"];
+      place(geoKey(change.id, property), [kind, geometry, change.id]);
+    }
     if (changes.length <= 50) map.flash(change.id);  // a whole round at once: no flashing
     const existing = state.rows.get(change.id);
     if (existing && entity) {
@@ -178,13 +217,26 @@ function applyChanges(changes: Change[]): void {
       existing.replaceWith(fresh);
       state.rows.set(change.id, fresh);
     }
-    if (change.id === state.selected) void select(change.id);
+    if (change.id === state.selected) {
+      if (entity === null) unselect();
+      else {
+        void select(change.id);
+        historyChart.changed(change.id, change.attributes);
+      }
+    }
   }
   $("map").dataset.markers = String(map.size);
   const total = Number($("live").dataset.changes ?? "0") + changes.length;
   $("live").dataset.changes = String(total);
   $("live-count").textContent = `${total} changes`;
   if (countsChanged) void showTypes();
+}
+
+function unselect(): void {
+  state.selected = "";
+  $("detail-title").textContent = "Select an entity in the list or on the map";
+  $("detail-body").textContent = "";
+  historyChart.clear();
 }
 
 async function reload(): Promise<void> {
@@ -202,11 +254,28 @@ async function start(): Promise<void> {
   settings.context = contexts.find((url) => url.endsWith("/smart-data-models")) ?? contexts[0] ?? "";
   contextSelect.value = settings.context;
   const tenantSelect = $<HTMLSelectElement>("tenant");
-  tenantSelect.replaceChildren(...(await tenants()).map((t) => new Option(t || "(default)", t)));
+  const listTenants = async () => {
+    const names = await tenants();
+    if (!names.includes(settings.tenant)) names.push(settings.tenant);
+    const shown = [...tenantSelect.options].map((o) => o.value);
+    if (JSON.stringify(shown) === JSON.stringify(names)) return;  // an open list stays open
+    tenantSelect.replaceChildren(...names.map((t) => new Option(t || "(default)", t)));
+    tenantSelect.value = settings.tenant;
+  };
+  await listTenants();
+  // tenants come into being with their first entity: list them again when the
+  // selector is opened
+  tenantSelect.addEventListener("focus", () => void listTenants());
 
-  contextSelect.addEventListener("change", () => { settings.context = contextSelect.value;
-                                                   void reload(); });
+  contextSelect.addEventListener("change", () => {
+    settings.context = contextSelect.value;
+    const selected = state.selected;
+    unselect();  // attribute names change with the @context
+    if (selected) void select(selected);
+    void reload();
+  });
   tenantSelect.addEventListener("change", () => { settings.tenant = tenantSelect.value;
+                                                  unselect();  // another tenant's entities
                                                   void reload(); });
   $("query").addEventListener("submit", (event) => { event.preventDefault(); void runQuery(); });
   $("query").addEventListener("input", () => readQuery());
@@ -223,6 +292,7 @@ async function start(): Promise<void> {
     $("live").className = connected ? "on" : "off";
     $("live-state").textContent = connected ? "live" : "reconnecting";
   };
+  if (!(await features()).temporal) historyChart.off();
   await map.loadBase("/explorer/assets/basemap.json");
   await reload();
   document.body.dataset.ready = "true";

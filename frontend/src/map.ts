@@ -52,9 +52,10 @@ export class EntityMap {
 
   get size(): number { return this.layers.size; }
 
-  /** Add or move the marker of one entity (a null geometry removes it). */
-  put(id: string, type: string, geometry: Feature["geometry"]): void {
-    const old = this.layers.get(id);
+  /** Add or move the marker of one GeoProperty of an entity (a null geometry removes it):
+   * ``key`` the entity id for its location, "id geoProperty" for the others. */
+  put(key: string, type: string, geometry: Feature["geometry"], id = key): void {
+    const old = this.layers.get(key);
     if (old && geometry?.type === "Point") {
       // moved in place: the marker keeps its place in the drawing order
       const [lon, lat] = geometry.coordinates as [number, number];
@@ -65,7 +66,7 @@ export class EntityMap {
       if (moved) return;
     }
     if (old) this.group.removeLayer(old);
-    this.layers.delete(id);
+    this.layers.delete(key);
     if (!geometry) return;
     const colour = this.colour(type);
     const layer = L.geoJSON({ type: "Feature", geometry, properties: {} } as GeoJSON.Feature, {
@@ -74,10 +75,11 @@ export class EntityMap {
       }),
       style: { color: colour, weight: 2 },
     });
-    layer.bindTooltip(`${type}<br>${id}`);
+    const name = key === id ? "" : `<br>${key.slice(id.length + 1)}`;
+    layer.bindTooltip(`${type}<br>${id}${name}`);
     layer.on("click", () => this.onSelect(id));
     layer.addTo(this.group);
-    this.layers.set(id, layer);
+    this.layers.set(key, layer);
   }
 
   /** Briefly mark the entity that just changed. */

@@ -7,12 +7,19 @@ Per tenant database, two collections:
 - ``temporal_instances``: one document per instance: ``_id`` its number (the
   instanceId is ``urn:ngsi-ld:Instance:<_id>``), ``e``/``a``/``d`` its entity,
   attribute and datasetId, ``t`` its time in µs (observedAt, else when it was
-  written; ``o`` true when observed), ``at`` the same as a BSON date (what the
-  TTL index of ``--temporal-retention`` reads), ``k`` the kind, ``n`` the value
+  written; ``o`` true when observed), ``at`` the same as a BSON date (the
+  time-series time field, and what retention reads), ``k`` the kind, ``n`` the value
   when it is a number (what the aggregation pipeline reads), ``x`` true when the
-  instance is transient, and ``j`` the instance itself as JSON text (values and
-  members may hold keys MongoDB refuses).  A compound index ``(e, a, t)`` serves
-  windows and lastN; time-series collections (MongoDB 5+) are not used yet.
+  instance is transient, ``j`` the instance itself as JSON text (values and
+  members may hold keys MongoDB refuses), and in a time-series collection ``s``,
+  the series ``{e, a, d}`` (its metaField).  A time-series collection on MongoDB 7
+  and later, else a plain one; a compound index ``(e, a, t)`` on both
+  (storage/mongo/history_layout.py).
+
+Reads cut each series on the server: with a lastN (or the page limit of clause
+6.3.10), one pipeline keeps the first or last N instances of each series in the
+window (``$group`` with ``$topN``, MongoDB 5.2 and later); older servers send
+every instance of the window.
 
 Aggregations are one pipeline: ``$match`` on the window, ``$group`` by series,
 kind and period index ``floor((t - start) / period)``, with ``$sum``, ``$min``,
@@ -50,17 +57,25 @@ from ..temporal import (
     instance_number,
     merge_record,
 )
+from . import history_layout as layout
+from .history_layout import INSTANCES
 from .support import faults
 
-__all__ = ["INSTANCES", "RECORDS", "MongoHistory", "aggregation_pipeline", "instance_document"]
+__all__ = [
+    "INSTANCES", "RECORDS", "MongoHistory", "aggregation_pipeline", "instance_document",
+    "series_cut_pipeline",
+]
 
 RECORDS = "temporal_entities"
-INSTANCES = "temporal_instances"
+#: the first MongoDB with ``$topN``
+TOP_N_VERSION = (5, 2)
 NUMERIC_METHODS = frozenset({"totalCount", "sum", "avg", "min", "max", "stddev", "sumsq"})
 _EXACT = 2**53
 
 #: (tenant, collection name) -> the collection
 Collections = Callable[[str, str], Any]
+#: tenant -> its database
+Databases = Callable[[str], Any]
 
 
 def instance_document(entity_id: str, inst: Instance, iid: int) -> dict[str, Any]:
@@ -129,6 +144,26 @@ def aggregation_pipeline(entity_ids: Sequence[str], attributes: Sequence[str] | 
     ]
 
 
+def series_cut_pipeline(entity_ids: Sequence[str], attributes: Sequence[str] | None,
+                        query: TemporalQuery, per_series: int) -> list[dict[str, Any]]:
+    """The pipeline keeping ``per_series`` instances of each series in the observedAt
+    window: the last ones when ``query.last_n`` is set, else the first; oldest first.
+    The Scope is read whole apart (its validity starts before the window)."""
+    match: dict[str, Any] = {"e": {"$in": list(entity_ids)}, **_window(query)}
+    match["a"] = ({"$ne": SCOPE} if attributes is None
+                  else {"$in": [a for a in attributes if a != SCOPE]})
+    order = -1 if query.last_n is not None else 1
+    return [
+        {"$match": match},
+        {"$group": {"_id": {"e": "$e", "a": "$a", "d": "$d"},
+                    "docs": {"$topN": {"n": per_series, "sortBy": {"t": order, "_id": order},
+                                       "output": "$$ROOT"}}}},
+        {"$unwind": "$docs"},
+        {"$replaceRoot": {"newRoot": "$docs"}},
+        {"$sort": {"t": 1, "_id": 1}},
+    ]
+
+
 def _result(method: str, row: dict[str, Any]) -> Any:
     n = row["n"]
     if method == "totalCount":
@@ -143,10 +178,14 @@ class MongoHistory(TemporalHistory):
     """Temporal evolutions in the tenant databases (see the module docstring)."""
 
     def __init__(self, collection: Collections,
-                 tenants: Callable[[], Awaitable[list[str]]]) -> None:
+                 tenants: Callable[[], Awaitable[list[str]]],
+                 database: Databases, client: Callable[[], Any]) -> None:
         self._coll = collection
         self._tenants = tenants
-        self._ready: set[str] = set()
+        self._db = database
+        self._client = client
+        self._version: tuple[int, int] | None = None
+        self._series: dict[str, bool] = {}  # tenant -> its instances are a time-series
         self._ttl: set[tuple[str, int]] = set()
         # ids unique across processes: microseconds x 1000 + a counter from a random start
         self._counter = itertools.count(int.from_bytes(os.urandom(2)) % 1000)
@@ -155,16 +194,29 @@ class MongoHistory(TemporalHistory):
         micros = time.time_ns() // 1000
         return f"{INSTANCE_PREFIX}{micros * 1000 + next(self._counter) % 1000}"
 
-    async def _instances(self, tenant: str) -> Any:
-        coll = self._coll(tenant, INSTANCES)
-        if tenant not in self._ready:
-            with faults("index creation"):
-                await coll.create_index([("e", 1), ("a", 1), ("t", -1)])
-            self._ready.add(tenant)
-        return coll
+    async def version(self) -> tuple[int, int]:
+        """The server's (major, minor), asked once."""
+        if self._version is None:
+            self._version = await layout.server_version(self._client())
+        return self._version
 
-    async def record(self, tenant: str, history: History, *, upserting: bool = False) -> None:
-        """Write what a write or a temporal POST records."""
+    async def _instances(self, tenant: str) -> Any:
+        if tenant not in self._series:
+            self._series[tenant] = await layout.prepare(self._db(tenant), await self.version())
+        return self._coll(tenant, INSTANCES)
+
+    def _document(self, tenant: str, entity_id: str, inst: Instance,
+                  iid: int) -> dict[str, Any]:
+        doc = instance_document(entity_id, inst, iid)
+        if self._series.get(tenant):
+            doc["s"] = layout.series_of(doc)
+        return doc
+
+    async def record(self, tenant: str, history: History, *, upserting: bool = False,
+                     recovering: bool = False) -> None:
+        """Write what a write or a temporal POST records; ``recovering``: an outbox
+        document's history (storage/mongo/outbox.py), whose instances may be written
+        already."""
         records = self._coll(tenant, RECORDS)
         entity_id = history.entity.entity_id
         with faults("history write"):
@@ -178,19 +230,25 @@ class MongoHistory(TemporalHistory):
             for inst in history.instances:
                 iid = instance_number(inst.instance_id)
                 assert iid is not None, "instanceIds of new instances come from the store"
-                doc = instance_document(entity_id, inst, iid)
+                doc = self._document(tenant, entity_id, inst, iid)
                 if upserting and inst.observed_at is not None:
                     old = await coll.find_one({"e": entity_id, "a": inst.attribute,
                                                "d": inst.dataset_id, "t": doc["t"], "o": True})
                     if old is not None:
                         kept = _instance(old)
-                        doc = instance_document(entity_id, replace(
+                        doc = self._document(tenant, entity_id, replace(
                             inst, created_at=kept.created_at or inst.created_at), old["_id"])
-                        await coll.replace_one({"_id": old["_id"]}, doc)
+                        await layout.replace(coll, self._series[tenant],
+                                             {"_id": old["_id"], "e": entity_id}, doc)
                         continue
                 docs.append(doc)
-            for doc in docs:
-                await coll.insert_one(doc)
+            if docs and recovering:
+                found = await coll.find({"e": entity_id, "_id": {"$in": [d["_id"] for d in docs]}},
+                                        {"_id": 1}).to_list()
+                done = {doc["_id"] for doc in found}
+                docs = [doc for doc in docs if doc["_id"] not in done]
+            if docs:
+                await coll.insert_many(docs)
 
     # -- reads --------------------------------------------------------------------------
     async def temporal_entities(
@@ -213,11 +271,22 @@ class MongoHistory(TemporalHistory):
         flt: dict[str, Any] = {"e": {"$in": list(entity_ids)}}
         if attributes is not None:
             flt["a"] = {"$in": [*attributes, SCOPE]}
-        if query.timeproperty == "observedAt":
-            # the window on observedAt; the Scope whole (its validity starts before it)
-            flt["$or"] = [{"a": SCOPE}, _window(query)]
+        coll = await self._instances(tenant)
+        cut = (per_series is not None and query.timeproperty == "observedAt"
+               and await self.version() >= TOP_N_VERSION)
         with faults("history read"):
-            docs = await (await self._instances(tenant)).find(flt, sort=[("t", 1)]).to_list()
+            if cut:
+                assert per_series is not None
+                pipeline = series_cut_pipeline(entity_ids, attributes, query, per_series)
+                docs = await (await coll.aggregate(pipeline)).to_list()
+                scope = {**flt, "a": SCOPE}
+                docs += await coll.find(scope, sort=[("t", 1), ("_id", 1)]).to_list()
+                docs.sort(key=lambda doc: (doc["t"], doc["_id"]))
+            else:
+                if query.timeproperty == "observedAt":
+                    # the window on observedAt; the Scope whole (its validity starts before)
+                    flt["$or"] = [{"a": SCOPE}, _window(query)]
+                docs = await coll.find(flt, sort=[("t", 1)]).to_list()
         out: dict[str, list[Instance]] = {}
         for doc in docs:
             out.setdefault(doc["e"], []).append(_instance(doc))
@@ -292,11 +361,12 @@ class MongoHistory(TemporalHistory):
         iid = instance_number(instance.instance_id)
         if iid is None:
             return False
-        doc = instance_document(entity_id, instance, iid)
+        coll = await self._instances(tenant)
+        doc = self._document(tenant, entity_id, instance, iid)
         with faults("history write"):
-            done = await (await self._instances(tenant)).replace_one(
-                {"_id": iid, "e": entity_id, "a": instance.attribute}, doc)
-        return bool(done.matched_count)
+            return await layout.replace(coll, self._series[tenant],
+                                        {"_id": iid, "e": entity_id, "a": instance.attribute},
+                                        doc)
 
     async def delete_history_instance(
         self, tenant: str, entity_id: str, attribute: str, instance_id: str
@@ -317,11 +387,10 @@ class MongoHistory(TemporalHistory):
         removed = 0
         for tenant in await self._tenants():
             coll = await self._instances(tenant)
+            if (tenant, keep) not in self._ttl:
+                await layout.retain(self._db(tenant), self._series[tenant], keep)
+                self._ttl.add((tenant, keep))
             with faults("history retention"):
-                if (tenant, keep) not in self._ttl:
-                    await coll.create_index([("at", 1)], name="temporal_retention",
-                                            expireAfterSeconds=keep)
-                    self._ttl.add((tenant, keep))
                 done = await coll.delete_many({"t": {"$lt": cutoff}})
             removed += int(done.deleted_count)
         return removed

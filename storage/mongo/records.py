@@ -27,6 +27,8 @@ class RecordsMixin:
 
         def _coll(self, tenant: str, name: str) -> Any: ...
 
+        def stamp(self, doc: dict[str, Any]) -> dict[str, Any]: ...
+
         async def ensure_tenant(self, tenant: str) -> None: ...
 
         async def list_tenants(self) -> list[str]: ...
@@ -41,6 +43,7 @@ class RecordsMixin:
             "createdAt": record.created_at,
             "extra": encode_doc(record.extra),
         }
+        self.stamp(doc)  # the writing process (other processes drop the cached context)
         with faults("context write"):
             await self._coll(DEFAULT_TENANT, CONTEXTS).replace_one(
                 {"_id": record.url}, doc, upsert=True
@@ -83,7 +86,7 @@ class RecordsMixin:
     ) -> None:
         """Insert or replace one record (a record makes its tenant exist, as an entity does)."""
         coll = self._records(tenant, collection)
-        doc = {"_id": record_id, "doc": encode_doc(document)}
+        doc = self.stamp({"_id": record_id, "doc": encode_doc(document)})
         await self.ensure_tenant(tenant)
         with faults("record write"):
             await coll.replace_one({"_id": record_id}, doc, upsert=True)

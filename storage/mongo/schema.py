@@ -13,8 +13,10 @@ An entity in the internal expanded form (docs/architecture.md) is stored as::
       "geo": {"<encoded IRI>": [GeoJSON, ...]},  # valid GeoProperty values (2dsphere)
       "version": 3,                          # +1 on every write (optimistic concurrency)
       "writeId": "9f0c...",                  # random per write: who won a race
-      "expiry": 1767225600000                # transient entities: when the first part
-    }                                        #   expires, ms (clause 4.22; sparse index)
+      "expiry": 1767225600000,               # transient entities: when the first part
+                                             #   expires, ms (clause 4.22; sparse index)
+      "origin": "host:pid:rnd"               # the writing process, when processes share
+    }                                        #   the store (storage/mongo/feed.py)
 
 Every LanguageProperty node also holds ``"%lv"``: the strings of its map.
 
@@ -35,9 +37,11 @@ from ..base import Entity
 from .keys import decode_doc, decode_key, encode_doc, encode_key
 
 #: top-level fields the backend adds; everything else is the entity's own
-META_FIELDS = ("_id", "attrNames", "attrMeta", "geo", "version", "writeId", "expiry")
+META_FIELDS = ("_id", "attrNames", "attrMeta", "geo", "version", "writeId", "expiry", "origin")
 #: the field of the time (ms) the first part of a transient entity expires at
 EXPIRY = "expiry"
+#: the field naming the process that wrote a document (entities, records, contexts)
+ORIGIN = "origin"
 
 #: a field no encoded name can be (a '%' not followed by an escape code): the values of
 #: a LanguageProperty's map, so that a q term can compare them without knowing the languages
@@ -172,6 +176,7 @@ __all__ = [
     "ENTITY_INDEXES",
     "LANGUAGE_VALUES",
     "META_FIELDS",
+    "ORIGIN",
     "from_document",
     "geo_index",
     "to_document",

@@ -13,6 +13,9 @@ insert under the unique ``_id`` for a creation.  Within one process writes to
 one entity are also queued on a lock, so conflicts only come from other
 processes.  A batch is one ``bulk_write(ordered=False)``; entities whose write
 lost a race are redone one by one.
+
+Several processes may share the store (``share``, storage/mongo/shared.py): they
+follow each other's changes on a change stream and hold subscriptions by leases.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -27,6 +31,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
 from ngsi_ld.errors import NgsiLdError, ServiceUnavailable
 from ngsi_ld.query import EntityQuery, matches
+from ngsi_ld.temporal import History
 
 from ..base import (
     DEFAULT_TENANT,
@@ -43,12 +48,14 @@ from .batch import run_batch
 from .discovery import DiscoveryMixin
 from .filters import compile_query
 from .history import MongoHistory
+from .outbox import Abort, HistoryOutbox
 from .records import (
     ENTITIES,
     TENANTS,
     RecordsMixin,
 )
 from .schema import ENTITY_INDEXES, EXPIRY, from_document, geo_index, to_document
+from .shared import SharedMixin
 from .support import (
     KeyLocks,
     database_name,
@@ -64,7 +71,7 @@ MAX_ATTEMPTS = 20
 ClientFactory = Callable[..., Any]
 
 
-class MongoStore(DiscoveryMixin, RecordsMixin, Store):
+class MongoStore(SharedMixin, DiscoveryMixin, RecordsMixin, Store):
     """Entities, tenants, contexts and records in MongoDB.
 
     ``url`` is a MongoDB connection string; the keywords override its options:
@@ -97,7 +104,9 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
         self._tenants: set[str] = {DEFAULT_TENANT}
         self._locks = KeyLocks()
         self._reconnect: asyncio.Task[None] | None = None
-        self._history = MongoHistory(self._coll, self._every_tenant)
+        self._history = MongoHistory(self._coll, self._every_tenant, self._db,
+                                     lambda: self.client)
+        self._outbox = HistoryOutbox(lambda: self.client, self._coll, self._history.record)
 
     @property
     def history(self) -> MongoHistory:
@@ -107,13 +116,17 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
     async def _every_tenant(self) -> list[str]:
         return [DEFAULT_TENANT, *await self.list_tenants()]
 
-    async def _record(self, tenant: str, change: Change, record: Recorder | None) -> None:
-        # right after the conditional write, not in its transaction: a standalone
-        # server has none (docs/temporal.md 3.1)
-        if record is not None and (change.before is not None or change.after is not None):
-            history = record(change.before, change.after, self._history.new_instance_id)
-            if history is not None:
-                await self._history.record(tenant, history)
+    @property
+    def outbox(self) -> HistoryOutbox:
+        """Entity writes with their history (storage/mongo/outbox.py)."""
+        return self._outbox
+
+    def history_of(self, record: Recorder | None, before: Entity | None,
+                    after: Entity | None) -> History | None:
+        """What ``record`` makes of a change (None: nothing to record)."""
+        if record is None or (before is None and after is None):
+            return None
+        return record(before, after, self._history.new_instance_id)
 
     # -- life cycle ------------------------------------------------------------------
     @property
@@ -142,6 +155,8 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
         with faults("start-up"):
             await self.client.admin.command("ping")
         await self._ensure_indexes(DEFAULT_TENANT)
+        for tenant in await self._every_tenant():  # history a stopped process left behind
+            await self._outbox.recover(tenant)
         log.info("MongoDB store ready at %s, database %s", redact(self.settings.url), self.database)
 
     async def _keep_trying(self) -> None:
@@ -158,7 +173,8 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
                 return
 
     async def close(self) -> None:
-        """Stop retrying and close the client."""
+        """Stop following the change stream, stop retrying and close the client."""
+        await self.close_feed()
         if self._reconnect is not None:
             self._reconnect.cancel()
             self._reconnect = None
@@ -194,6 +210,7 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
         if name in self._ready:
             return
         entities = self._coll(tenant, ENTITIES)
+        await self._with_pre_images(tenant)
         with faults("index creation"):
             for keys, options in ENTITY_INDEXES:
                 await entities.create_index(keys, **options)
@@ -256,21 +273,21 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
                      record: Recorder | None = None) -> Change:
         """Apply ``mutation`` atomically (conditional write on ``version``, retried).
 
-        ``record``: the write's history, written right after it.
+        ``record``: the write's history, committed with it (storage/mongo/outbox.py).
         """
         async with self._locks.hold([(tenant, entity_id)]):
-            change = await self.modify_unlocked(tenant, entity_id, mutation)
-            await self._record(tenant, change, record)
-            return change
+            return await self.modify_unlocked(tenant, entity_id, mutation, record=record)
 
-    async def modify_unlocked(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
+    async def modify_unlocked(self, tenant: str, entity_id: str, mutation: Mutation, *,
+                              record: Recorder | None = None) -> Change:
         """:meth:`modify` for a caller that holds the entity's lock; the discovery
         counters follow the write."""
-        change = await self._write_one(tenant, entity_id, mutation)
+        change = await self._write_one(tenant, entity_id, mutation, record)
         await self.add_counts(tenant, stats_delta(change.before, change.after))
         return change
 
-    async def _write_one(self, tenant: str, entity_id: str, mutation: Mutation) -> Change:
+    async def _write_one(self, tenant: str, entity_id: str, mutation: Mutation,
+                         record: Recorder | None) -> Change:
         coll = self._coll(tenant, ENTITIES)
         for attempt in range(MAX_ATTEMPTS):
             with faults("entity read"):
@@ -280,37 +297,53 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
             if after is None and doc is None:
                 return Change(entity_id, None, None)
             version = None if doc is None else doc.get("version")
-            if after is None:
-                with faults("entity deletion"):
-                    done = await coll.delete_one({"_id": entity_id, "version": version})
-                if done.deleted_count:
-                    return Change(entity_id, before, None)
-            else:
-                new = to_document(after, (version or 0) + 1)
+            history = self.history_of(record, before, after)
+            new = None if after is None else self.stamp(to_document(after, (version or 0) + 1))
+            if new is not None:
                 new["_id"] = entity_id
-                if doc is None:
-                    if await self.insert_entity(tenant, new):
-                        return Change(entity_id, None, after)
-                else:
-                    with faults("entity update"):
-                        done = await coll.replace_one({"_id": entity_id, "version": version}, new)
-                    if done.matched_count:
-                        return Change(entity_id, before, after)
+            if doc is None:
+                await self.ensure_tenant(tenant)
+            if after is None:
+                self.deleting(tenant, entity_id, version)
+            done = False
+            try:
+                done = await self._outbox.run(
+                    tenant, partial(self._put, coll, entity_id, version, new,
+                                    creating=doc is None),
+                    partial(_if_written, history), recording=history is not None)
+            except Abort:
+                done = False  # a creation that lost its race: read again
+            finally:
+                if after is None:
+                    self.deleted(tenant, entity_id, version, done)
+            if done:
+                return Change(entity_id, before, after)
             # another process wrote in between: read again and redo
             await asyncio.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 8)))
         raise ServiceUnavailable(
             f"entity {entity_id} is changed by other writers too often; retry later"
         )
 
-    async def insert_entity(self, tenant: str, doc: dict[str, Any]) -> bool:
-        """Insert a new entity document; False if its id is taken (a race lost)."""
-        await self.ensure_tenant(tenant)
-        with faults("entity creation"):
-            try:
-                await self._coll(tenant, ENTITIES).insert_one(doc)
-            except DuplicateKeyError:
-                return False
-        return True
+    async def _put(self, coll: Any, entity_id: str, version: Any,
+                   new: dict[str, Any] | None, session: Any, *, creating: bool) -> bool:
+        """The conditional write of one entity; False if another process wrote first
+        (Abort for an insert whose id is taken: the transaction must not commit)."""
+        if new is None:
+            with faults("entity deletion"):
+                done = await coll.delete_one({"_id": entity_id, "version": version},
+                                             session=session)
+            return bool(done.deleted_count)
+        if creating:
+            with faults("entity creation"):
+                try:
+                    await coll.insert_one(new, session=session)
+                except DuplicateKeyError:
+                    raise Abort(entity_id) from None
+            return True
+        with faults("entity update"):
+            done = await coll.replace_one({"_id": entity_id, "version": version}, new,
+                                          session=session)
+        return bool(done.matched_count)
 
     async def modify_many(
         self, tenant: str, mutations: Sequence[tuple[str, Mutation]], *,
@@ -320,12 +353,8 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
         if not mutations:
             return []
         async with self._locks.hold({(tenant, entity_id) for entity_id, _ in mutations}):
-            outcomes = await run_batch(self, tenant, self._coll(tenant, ENTITIES),
-                                       list(mutations))
-            for outcome in outcomes:
-                if outcome.change is not None:
-                    await self._record(tenant, outcome.change, record)
-            return outcomes
+            return await run_batch(self, tenant, self._coll(tenant, ENTITIES),
+                                   list(mutations), record)
 
     # -- transient entities (clause 4.22) ------------------------------------------------
     async def due_expiries(self, now: int, limit: int) -> list[tuple[str, str]]:
@@ -424,6 +453,10 @@ class MongoStore(DiscoveryMixin, RecordsMixin, Store):
             finally:
                 await cursor.close()
         return selected, (matched if count else None)
+
+
+def _if_written(history: History | None, written: bool) -> list[History]:
+    return [history] if written and history is not None else []
 
 
 __all__ = ["MongoStore"]
