@@ -262,6 +262,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     unheard = service.registry.on_change(csource_subs.on_registration, remote=False)
     app[BODY_TIMEOUT] = settings.body_timeout
     unsubscribe = service.events.subscribe(manager.on_change, concerns=manager.index.concerns)
+    # the notifications a write queued are in the store before it is answered
+    unsettled = service.before_answer(manager.settled)
 
     async def startup(app: web.Application) -> None:
         await store.open()
@@ -283,6 +285,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
 
     async def shutdown(app: web.Application) -> None:
         unsubscribe()
+        unsettled()
         unheard()
         await csource_subs.close()  # before the manager closes the delivery they share
         await manager.close()

@@ -98,7 +98,8 @@ class ContextResolver:
         #: when the core context became available: the createdAt of its listing
         self.started_at = now_iso()
         self._documents: dict[str, Any] = {}
-        self._implicit: dict[bytes, str] = {}
+        #: (tenant, context key) -> URL of its ImplicitlyCreated record
+        self._implicit: dict[tuple[str, bytes], str] = {}
         self._preloaded: dict[str, Path] = {}
         self._preload_dir = preload_dir
         self._session_factory = session
@@ -351,28 +352,41 @@ class ContextResolver:
     def _local_id(url: str) -> str:
         return hashlib.sha256(url.encode()).hexdigest()[:32]
 
-    async def response_url(self, context: Any) -> str:
-        """The single URL to put in a response's Link header for a request context."""
+    async def response_url(self, context: Any, tenant: str = "") -> str:
+        """The single URL to put in a response's Link header for a request context.
+
+        An inline context is stored as ImplicitlyCreated (5.13.1) for ``tenant``, the
+        tenant of the request that brought it: like a Hosted one, it is listed, served
+        and deleted through that tenant only (5.5.10), while its URL resolves for any
+        request that names it.  The local id is a hash of the context and the tenant,
+        so two tenants sending the same inline context get a record each.
+        """
         if context is None:
             return self.core_url
         if isinstance(context, str):
             return context
         key = cache_key(context, self.core_url)
-        url = self._implicit.get(key)
+        url = self._implicit.get((tenant, key))
         if url is None:
-            local_id = hashlib.sha256(key).hexdigest()[:32]
+            # the default tenant's ids are the context's hash alone, as before tenants
+            # owned implicit contexts: URLs handed out earlier keep resolving
+            seed = key if not tenant else tenant.encode() + b"\0" + key
+            local_id = hashlib.sha256(seed).hexdigest()[:32]
             url = self.hosted_url(local_id)
             if await self.store.get_context(url) is None:
+                extra: dict[str, Any] = {"localId": local_id}
+                if tenant:
+                    extra["tenant"] = tenant
                 await self.store.put_context(
                     ContextRecord(
                         url=url,
                         kind="ImplicitlyCreated",
                         document={"@context": context},
                         created_at=now_iso(),
-                        extra={"localId": local_id},
+                        extra=extra,
                     )
                 )
-            self._implicit[key] = url
+            self._implicit[(tenant, key)] = url
         return url
 
     def body_context(self, context: Any) -> Any:

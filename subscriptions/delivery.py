@@ -206,17 +206,12 @@ class Channel:
         self._task: asyncio.Task[None] | None = None
         #: the item being handled (popped from the queue, not done yet)
         self._current: Any = None
-        #: the pending items changed since :meth:`snapshot` last took them
-        self.changed = False
-        #: a snapshot of pending items was written somewhere (subscriptions.pending)
-        self.persisted = False
 
     def __len__(self) -> int:
         return len(self._items) + (self._current is not None)
 
     def snapshot(self) -> list[Any]:
         """What is pending, in order: the item being handled, then the queue."""
-        self.changed = False
         head = [] if self._current is None else [self._current]
         return head + list(self._items)
 
@@ -225,7 +220,6 @@ class Channel:
         if len(self._items) >= self._size:
             return False
         self._items.append(item)
-        self.changed = True
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
         return True
@@ -247,7 +241,6 @@ class Channel:
             except Exception:
                 log.exception("notification handler failed")
             self._current = None
-            self.changed = True
 
     async def drain(self) -> None:
         """Wait until every queued item has been handled."""

@@ -20,6 +20,9 @@ class Job:
 
     events: list[ChangeEvent] | None = None
     entities: list[Entity] | None = None
+    #: the records that keep it across a restart (subscriptions.pending; several once
+    #: queued notifications were merged into this one)
+    records: list[str] = field(default_factory=list, compare=False)
 
 
 @dataclass(eq=False)
@@ -63,7 +66,7 @@ def merge_jobs(first: Job, then: Job) -> Job | None:
         return None
     if len(first.events) + len(then.events) > _delivery.BATCH_MAX:
         return None
-    return Job(events=first.events + then.events)
+    return Job(events=first.events + then.events, records=first.records + then.records)
 
 
 def sub_key(tenant: str, sub_id: str) -> str:

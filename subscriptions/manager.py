@@ -19,10 +19,13 @@ Choices:
   subscriber gets fewer, fuller notifications instead of falling behind.
 * Delivery counters (``timesSent``...) are written back to the repository at
   most every ``bookkeeping.FLUSH_INTERVAL`` seconds, and at shutdown.
-* Pending notifications are written to the store when they wait (every
-  ``pending.PERSIST_INTERVAL`` seconds) and at shutdown, and queued again at
-  start-up: a restart resumes them, at least once (``subscriptions.pending``;
-  with several processes on one store, not yet: their queues stay in memory).
+* Every notification queued is written to the store before the write that
+  queued it is answered (:meth:`SubscriptionManager.settled`, a group commit the
+  service awaits after each commit), removed once handled, and queued again at
+  start-up: a restart, even a ``kill -9``, resumes them, at least once
+  (``subscriptions.pending``).  With several processes on one store, the owner
+  of a subscription writes them, and a process that takes a subscription over
+  resumes its records.
 * Several processes on one shared store (``subscriptions.ownership``): every
   process knows every subscription, but only its owner matches changes, runs
   its timer and writes its counters back.  Another process's create, update or
@@ -37,6 +40,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from ngsi_ld.changes import ChangeEvent
@@ -80,6 +84,7 @@ class SubscriptionManager:
         #: where queued notifications wait across a restart (subscriptions.pending)
         self.pending = pending_repository if pending_repository is not None else \
             repository_for(store, pending.COLLECTION)
+        self.journal = pending.Journal(self.pending)
         self._persister: asyncio.Task[None] | None = None
         self.delivery = delivery if delivery is not None else Delivery()
         self.queue_size = queue_size
@@ -105,9 +110,9 @@ class SubscriptionManager:
         self.ledger.start()
         if not shared:
             await self._resume()
-            self._persister = loop.create_task(self._persist_loop())
+        self._persister = loop.create_task(self._persist_loop())
         if shared:
-            await self._lease_round()
+            await self._lease_round()  # resumes the records of what it gained
             self._leaser = loop.create_task(self._lease_loop())
         log.info("%d subscriptions loaded, %d delivered by this process", len(self._live),
                  sum(live.owned for live in self._live.values()))
@@ -118,11 +123,7 @@ class SubscriptionManager:
         for task in (self._leaser, self._persister):
             if task is not None:
                 task.cancel()
-        if self._persister is not None:
-            try:
-                await self._persist(everything=True)
-            except Exception:
-                log.exception("pending notifications could not be written")
+        await self.journal.flush()
         lives = list(self._live.values())
         for live in lives:
             await self._stop(live)
@@ -152,7 +153,7 @@ class SubscriptionManager:
         doc = {"id": sub_id, **members}
         doc.setdefault("notificationTrigger", list(DEFAULT_TRIGGERS))
         if "jsonldContext" not in doc:
-            doc["jsonldContext"] = await self._context_url(context)
+            doc["jsonldContext"] = await self._context_url(context, tenant)
         doc["_context"] = context
         doc["createdAt"] = doc["modifiedAt"] = now
         check_subscription(doc)
@@ -204,7 +205,7 @@ class SubscriptionManager:
         if "q" in fragment:
             doc["_context"] = context
         if "jsonldContext" in fragment and fragment["jsonldContext"] is None:
-            doc["jsonldContext"] = await self._context_url(doc.get("_context"))
+            doc["jsonldContext"] = await self._context_url(doc.get("_context"), tenant)
         doc["modifiedAt"] = now
         check_subscription(doc)
         fresh = await self._compile(tenant, doc)
@@ -228,11 +229,11 @@ class SubscriptionManager:
     async def delete(self, tenant: str, sub_id: str) -> None:
         """5.8.5 Delete Subscription."""
         live = await self._find(tenant, sub_id)
+        for job in live.channel.snapshot():  # its queue goes, and the records with it
+            self.journal.done(tenant, job.records)
         await self._stop(live)
         self.ledger.forget(tenant, sub_id)
         await self.repository.delete(tenant, sub_id)
-        if live.channel.persisted:
-            await self.pending.delete(tenant, sub_id)
         await self.ownership.drop(sub_key(tenant, sub_id))
 
     async def reload(self, tenant: str, sub_id: str) -> None:
@@ -264,7 +265,7 @@ class SubscriptionManager:
             state.keep_delivery_state(live.doc, fresh.doc)
         await self._replace(live, fresh)
 
-    async def _context_url(self, context: Any) -> str:
+    async def _context_url(self, context: Any, tenant: str) -> str:
         """5.8.1.4: without jsonldContext, notifications use the subscription's @context.
 
         ``jsonldContext`` is one dereferenceable URI: a single URL (also as an array of
@@ -272,7 +273,7 @@ class SubscriptionManager:
         """
         if isinstance(context, list) and len(context) == 1 and isinstance(context[0], str):
             context = context[0]
-        return await self.resolver.response_url(context)
+        return await self.resolver.response_url(context, tenant)
 
     @staticmethod
     def status(doc: dict[str, Any]) -> state.Status:
@@ -312,7 +313,9 @@ class SubscriptionManager:
 
     # -- ownership (subscriptions.ownership) ---------------------------------------------
     async def _lease_round(self) -> None:
-        await apply_round(self.ownership, self._live, self._start_timer)
+        gained = await apply_round(self.ownership, self._live, self._start_timer)
+        if gained:  # what the previous owner had queued (it may have sent some: at least once)
+            await self._resume(set(gained))
 
     async def _lease_loop(self) -> None:
         while True:
@@ -405,6 +408,8 @@ class SubscriptionManager:
     def _enqueue(self, live: Live, job: Job) -> None:
         if not live.channel.offer(job):
             self.ledger.drop(live, len(job.events or job.entities or ()))
+            return
+        self.journal.note(live.tenant, live.id, job)
 
     # -- delivery ----------------------------------------------------------------------
     async def _handle(self, key: str, job: Job) -> None:
@@ -417,6 +422,7 @@ class SubscriptionManager:
             return list(found)
 
         await send(live, job, self.delivery, self.ledger, fetch)
+        self.journal.done(live.tenant, job.records)
 
     async def _periodic(self, live: Live) -> None:
         # 5.2.12 timeInterval: the current state of the selected entities, every interval
@@ -439,19 +445,38 @@ class SubscriptionManager:
         """Notifications waiting to be sent, over every subscription (a gauge)."""
         return sum(len(live.channel) for live in self._live.values())
 
-    async def _resume(self) -> None:
-        await pending.resume(self.pending, self._live)
+    async def settled(self) -> None:
+        """Wait until every notification queued so far is in the store (group commit);
+        at once when none was queued since the last write."""
+        await self.journal.settled()
 
-    async def _persist(self, *, everything: bool = False) -> None:
-        await pending.persist(self.pending, list(self._live.values()), everything=everything)
+    async def _resume(self, only: set[str] | None = None) -> None:
+        """Queue again the stored notifications (of the subscriptions ``only`` names)."""
+        stored = [entry for entry in await pending.load(self.pending)
+                  if only is None or sub_key(entry[0], entry[1]) in only]
+        channels: dict[tuple[str, str], Any] = {}
+        for live in self._live.values():
+            if only is None or sub_key(live.tenant, live.id) in only:
+                held = {r for job in live.channel.snapshot() for r in job.records}
+                channels[(live.tenant, live.id)] = self._resumer(live, held)
+        resumed = await pending.resume(self.journal, stored, channels)
+        for tenant, sub_id, count in resumed:
+            log.info("subscription %s (tenant %r): %d pending notification(s) resumed",
+                     sub_id, tenant, count)
+        await self.journal.flush()
+
+    @staticmethod
+    def _resumer(live: Live, held: set[str]) -> Callable[[Job], None]:
+        def offer(job: Job) -> None:
+            if not held.intersection(job.records):  # not queued here already
+                live.channel.offer(job)
+        return offer
 
     async def _persist_loop(self) -> None:
         while True:
             await asyncio.sleep(pending.PERSIST_INTERVAL)
-            try:
-                await self._persist()
-            except Exception:
-                log.exception("pending notifications could not be written")
+            if not self.journal.idle:
+                await self.journal.flush()
 
 
 __all__ = ["SubscriptionManager"]

@@ -118,8 +118,9 @@ class LeaseOwner:
 
 
 async def apply_round(ownership: Ownership, lives: dict[str, Live],
-                      start_timer: Callable[[Live], None]) -> None:
-    """Run one lease round and mark the subscriptions gained and lost (timers follow)."""
+                      start_timer: Callable[[Live], None]) -> list[str]:
+    """Run one lease round and mark the subscriptions gained and lost (timers follow);
+    returns the keys of those gained."""
     owned = {key for key, live in lives.items() if live.owned}
     gained, lost = await ownership.round(list(lives), owned)
     for key in lost:
@@ -135,6 +136,7 @@ async def apply_round(ownership: Ownership, lives: dict[str, Live],
         if live is not None:
             live.owned = True
             start_timer(live)
+    return [key for key in gained if key in lives]
 
 
 __all__ = ["PROCESS", "SUBSCRIPTION", "LeaseOwner", "Ownership", "SoleOwner", "apply_round"]

@@ -1,41 +1,54 @@
 """Pending notifications kept in the store, so that a restart resumes them (at least once).
 
 Every subscription's queue lives in memory (:class:`~subscriptions.delivery.Channel`);
-what is still queued, and the notification being sent, is written to the store
-as one record per subscription (collection ``pendingNotifications``, through the
-same record interface as the subscriptions themselves: SQLite, MongoDB, memory):
+each notification queued is also written to the store as a record
+(collection ``pendingNotifications``, through the same record interface as the
+subscriptions themselves: SQLite, MongoDB, memory; the notifications a
+subscription queued between two writes share a record), and removed once
+handled (delivered, or failed after its retries).
 
-* by the manager's write-behind loop every ``PERSIST_INTERVAL`` seconds, for the
-  queues that changed since (a subscriber that keeps up never has a queue at a
-  tick, so the write path pays nothing: only a backlog is written);
-* at shutdown, every queue, including the notification in flight;
-* the record is removed once its queue has drained.
+When it is written: **before the write that queued it is answered**.  The
+:class:`Journal` notes every queued notification; :meth:`Journal.settled` is a
+barrier the entity writes await after their commit (``Service.commit``): the
+first waiter starts one write of everything noted so far, and every write
+answered in the meantime waits for that same one (group commit: one store
+transaction for all the requests of an event-loop tick, which SQLite's writer
+thread batches further).  A write that queues no notification does not wait.
+Removals are not urgent (a removal lost to a crash means one more delivery, never
+one fewer): they ride along with the next write, or the ``PERSIST_INTERVAL`` loop.
 
-At start-up the records are read back and their notifications queued again,
-before any new change, in their order.  A notification whose delivery was in
-progress, or that was delivered after the last write, is sent again: delivery
-is at least once.  After a crash (``kill -9``) the notifications queued in the
-last ``PERSIST_INTERVAL`` seconds may be lost; those older were written.
+At start-up the records are read back and their notifications queued again, in
+the order they were first queued, before any new change.  A notification whose
+delivery was in progress, or delivered just before the crash, is sent again:
+delivery is at least once.  Not written: changes that throttling holds back
+(5.2.12, sent when the period ends) and those queued by a timer or the expiry
+sweeper until the next write or tick (no request waits for them).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Iterable
 from typing import Any
 
 from ngsi_ld.changes import ChangeEvent
-from subscriptions.live import Job, Live, sub_key
+from subscriptions.live import Job
 from subscriptions.repository import Repository
 
-__all__ = ["COLLECTION", "PERSIST_INTERVAL", "decode_job", "encode_job", "load", "persist",
-           "resume", "save"]
+__all__ = ["COLLECTION", "PERSIST_INTERVAL", "Journal", "Stored", "decode_job", "encode_job",
+           "load", "record_id", "resume"]
 
 log = logging.getLogger("broker.subscriptions")
 
-#: the record collection of pending notifications (one record per subscription)
+#: the record collection of pending notifications (one record per notification)
 COLLECTION = "pendingNotifications"
-#: seconds between two writes of the queues that changed
+#: seconds between two writes of what no request waited for (removals, timers)
 PERSIST_INTERVAL = 1.0
+
+#: (tenant, subscription id, [(record id, job)] in the order they were queued)
+Stored = tuple[str, str, list[tuple[str, Job]]]
 
 
 def encode_job(job: Job) -> dict[str, Any]:
@@ -58,48 +71,154 @@ def decode_job(doc: dict[str, Any]) -> Job:
     return Job(entities=list(doc["entities"]))
 
 
-async def save(repository: Repository, tenant: str, sub_id: str, jobs: list[Job]) -> None:
-    """Write a subscription's pending notifications (none: remove its record)."""
-    if jobs:
-        await repository.put(tenant, {"id": sub_id, "jobs": [encode_job(j) for j in jobs]})
-    else:
-        await repository.delete(tenant, sub_id)
+def _record(sub_id: str, seq: int, jobs: list[Job]) -> dict[str, Any]:
+    return {"id": record_id(sub_id, seq), "subscription": sub_id, "seq": seq,
+            "jobs": [encode_job(job) for job in jobs]}
 
 
-async def load(repository: Repository) -> list[tuple[str, str, list[Job]]]:
-    """(tenant, subscription id, jobs) of every record; unreadable records are dropped."""
-    found: list[tuple[str, str, list[Job]]] = []
+def record_id(sub_id: str, seq: int) -> str:
+    """The id of the record of ``sub_id``'s notifications queued in batch ``seq``."""
+    return f"{sub_id}#{seq:020d}"
+
+
+async def load(repository: Repository) -> list[Stored]:
+    """Every stored notification, per subscription, in the order they were queued;
+    unreadable records are dropped.  Records of the earlier form (one per
+    subscription, no ``subscription`` member) are read as the oldest of theirs."""
+    found: dict[tuple[str, str], list[tuple[int, int, str, Job]]] = {}
     for tenant, doc in await repository.all():
         try:
-            found.append((tenant, str(doc["id"]), [decode_job(j) for j in doc["jobs"]]))
+            jobs = [decode_job(j) for j in doc["jobs"]]
+            sub_id = str(doc.get("subscription", doc["id"]))
+            seq = int(doc["seq"]) if "subscription" in doc else -1
+            found.setdefault((tenant, sub_id), []).extend(
+                (seq, n, str(doc["id"]), job) for n, job in enumerate(jobs))
         except (KeyError, TypeError, ValueError):
-            log.warning("pending notifications of %s (tenant %r) unreadable: dropped",
+            log.warning("pending notifications %s (tenant %r) unreadable: dropped",
                         doc.get("id"), tenant)
             await repository.delete(tenant, str(doc.get("id")))
-    return found
+    stored: list[Stored] = []
+    for (tenant, sub_id), entries in sorted(found.items()):
+        entries.sort(key=lambda entry: entry[:2])
+        stored.append((tenant, sub_id, [(rid, job) for _, _, rid, job in entries]))
+    return stored
 
 
-async def resume(repository: Repository, lives: dict[str, Live]) -> None:
-    """Queue the stored pending notifications of each subscription again, in order."""
-    for tenant, sub_id, jobs in await load(repository):
-        live = lives.get(sub_key(tenant, sub_id))
-        if live is None:  # deleted meanwhile
-            await repository.delete(tenant, sub_id)
+class Journal:
+    """The pending notifications' records: noted when queued, written before the write
+    that queued them is answered (:meth:`settled`), removed once handled (:meth:`done`).
+
+    The notifications one subscription queued between two writes share one record
+    (batch ``seq``), so that a burst of concurrent requests costs a record per
+    subscription, not one per notification; the record goes once every notification
+    in it was handled.
+    """
+
+    def __init__(self, repository: Repository) -> None:
+        self.repository = repository
+        # batch numbers order the records; a nanosecond clock start keeps them
+        # increasing across restarts
+        self._batch = time.time_ns()
+        #: (tenant, subscription id) -> the jobs of the current batch, not written yet
+        self._unsaved: dict[tuple[str, str], list[Job]] = {}
+        #: (tenant, record id) -> its notifications not handled yet
+        self._open: dict[tuple[str, str], int] = {}
+        self._written: set[tuple[str, str]] = set()
+        self._removable: set[tuple[str, str]] = set()
+        #: notifications noted so far, and how many of them are written
+        self._noted = 0
+        self._saved = 0
+        self._saving: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    def note(self, tenant: str, sub_id: str, job: Job) -> None:
+        """A notification was queued: it goes into its subscription's record of the batch."""
+        rid = record_id(sub_id, self._batch)
+        job.records.append(rid)
+        self._unsaved.setdefault((tenant, sub_id), []).append(job)
+        self._open[(tenant, rid)] = self._open.get((tenant, rid), 0) + 1
+        self._noted += 1
+
+    def done(self, tenant: str, records: Iterable[str]) -> None:
+        """A notification stored in ``records`` (one per notification merged into it)
+        was handled, or dropped: a record none of whose notifications is left goes."""
+        for rid in records:
+            key = (tenant, rid)
+            left = self._open.get(key, 0) - 1
+            if left > 0:
+                self._open[key] = left
+                continue
+            self._open.pop(key, None)
+            if key in self._written:
+                self._written.discard(key)
+                self._removable.add(key)
+
+    def adopt(self, tenant: str, stored: Iterable[tuple[str, Job]]) -> None:
+        """Jobs read back from the store keep their records (and the batches move past them)."""
+        for rid, job in stored:
+            job.records.append(rid)
+            key = (tenant, rid)
+            self._open[key] = self._open.get(key, 0) + 1
+            self._written.add(key)
+            _, _, seq = rid.rpartition("#")
+            if seq.isdigit():
+                self._batch = max(self._batch, int(seq) + 1)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to write: every noted notification is written, nothing to remove."""
+        return self._saved >= self._noted and not self._removable
+
+    async def settled(self) -> None:
+        """Wait until every notification noted so far is written.
+
+        One write serves every waiter of the moment; a waiter whose notifications
+        were noted after a write began waits for the next one.
+        """
+        target = self._noted
+        while self._saved < target:
+            if self._saving is None or self._saving.done():
+                self._saving = asyncio.get_running_loop().create_task(self.flush())
+            await asyncio.shield(self._saving)
+
+    async def flush(self) -> None:
+        """Write what was noted and remove what was handled (errors are logged: the
+        writes they concern are committed already and are answered)."""
+        async with self._lock:
+            noted, batch, unsaved = self._noted, self._batch, self._unsaved
+            self._batch, self._unsaved = batch + 1, {}
+            removable, self._removable = self._removable, set()
+            puts = []
+            for (tenant, sub_id), jobs in unsaved.items():
+                key = (tenant, record_id(sub_id, batch))
+                if key in self._open:  # else every one was handled already
+                    self._written.add(key)
+                    puts.append(self.repository.put(tenant, _record(sub_id, batch, jobs)))
+            removals = [self.repository.delete(tenant, rid) for tenant, rid in removable]
+            try:
+                await asyncio.gather(*puts, *removals)
+            except Exception:
+                log.exception("pending notifications could not be written")
+            finally:
+                self._saved = max(self._saved, noted)
+
+
+async def resume(journal: Journal, stored: list[Stored],
+                 offer: dict[tuple[str, str], Any]) -> list[tuple[str, str, int]]:
+    """Hand the stored notifications back to their subscriptions' queues.
+
+    ``offer`` maps (tenant, subscription id) to the channel's ``offer``; records of
+    a subscription not there (deleted meanwhile) are removed.  Returns (tenant,
+    subscription id, count) of what was resumed.
+    """
+    resumed: list[tuple[str, str, int]] = []
+    for tenant, sub_id, entries in stored:
+        put = offer.get((tenant, sub_id))
+        journal.adopt(tenant, entries)
+        if put is None:
+            journal.done(tenant, [rid for rid, _ in entries])
             continue
-        live.channel.persisted = True
-        for job in jobs:
-            live.channel.offer(job)
-        log.info("subscription %s: %d pending notification(s) resumed", sub_id, len(jobs))
-
-
-async def persist(repository: Repository, lives: list[Live], *, everything: bool = False) -> None:
-    """Write the queues that changed (``everything``: all of them) of the owned subscriptions."""
-    for live in lives:
-        channel = live.channel
-        if not (channel.changed or everything) or not live.owned:
-            continue
-        jobs = channel.snapshot()
-        if not jobs and not channel.persisted:
-            continue  # it kept up: nothing was ever written, nothing to write
-        await save(repository, live.tenant, live.id, jobs)
-        channel.persisted = bool(jobs)
+        for _, job in entries:
+            put(job)
+        resumed.append((tenant, sub_id, len(entries)))
+    return resumed

@@ -253,7 +253,7 @@ class RegistrationSubscriptions:
         doc: dict[str, Any] = {"id": sub_id, **members}
         # 5.11.2 (038_01): a jsonldContext the client did not give is not shown; the
         # notifications then use the subscription's own @context, kept internally
-        doc["_notifyContext"] = await self.resolver.response_url(context)
+        doc["_notifyContext"] = await self.resolver.response_url(context, tenant)
         doc["_context"] = context
         doc["createdAt"] = doc["modifiedAt"] = now
         _check(doc)
@@ -291,7 +291,8 @@ class RegistrationSubscriptions:
         if "q" in fragment or "csf" in fragment:
             doc["_context"] = context
         if "q" in fragment or "csf" in fragment or "jsonldContext" in fragment:
-            doc["_notifyContext"] = await self.resolver.response_url(doc.get("_context"))
+            doc["_notifyContext"] = await self.resolver.response_url(doc.get("_context"),
+                                                                    tenant)
         doc["modifiedAt"] = now
         _check(doc)
         fresh = await self._compile(tenant, doc)

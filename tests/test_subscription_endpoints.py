@@ -102,3 +102,24 @@ async def test_receiver_info_replaces_a_broker_header_of_any_case_never_doubles_
     assert got.headers["User-Agent"] == "city-broker"
     # the receiver's multidict would show a second line as a second value
     assert len([k for k in got.raw_headers if k.lower() == "content-type"]) == 1
+
+
+@pytest.mark.parametrize("endpoint", [
+    {"receiverInfo": [{"key": "Content-Length", "value": "1"}]},
+    {"receiverInfo": [{"key": "X-Auth", "value": "a\r\nX-Injected: 1"}]},
+    {"uri": "http://127.0.0.1:1/a\x00b"},
+])
+async def test_registration_subscriptions_check_their_endpoint_the_same_way(
+    h: Harness, endpoint: dict[str, Any],
+) -> None:
+    """5.11: a subscription to registrations notifies through the same endpoint checks."""
+    body = sub(h.receiver.url())
+    body["notification"]["endpoint"] = {"uri": h.receiver.url(), **endpoint}
+    path = "/ngsi-ld/v1/csourceSubscriptions"
+    status, problem, _ = await h.request("POST", path, body)
+    assert status == 400 and problem["type"] == BAD_DATA
+    status, _, headers = await h.request("POST", path, sub(h.receiver.url()))
+    assert status == 201  # the same subscription with a sound endpoint is accepted
+    fragment = {"notification": {"endpoint": {"uri": h.receiver.url(), **endpoint}}}
+    status, problem, _ = await h.request("PATCH", headers["Location"], fragment)
+    assert status == 400 and problem["type"] == BAD_DATA

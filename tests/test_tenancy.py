@@ -3,7 +3,8 @@
 6.3.14 names the headers (NGSILD-Tenant, and Fiware-Service as FIWARE clients
 send it); the broker compares names lower-cased whichever carries them, and a
 request naming two tenants is 400 BadRequestData.  A Hosted @context belongs to
-the tenant that added it (5.13, 5.5.10).
+the tenant that added it, an ImplicitlyCreated one to the tenant whose request
+carried its inline value (5.13, 5.5.10).
 """
 
 from __future__ import annotations
@@ -67,6 +68,59 @@ async def test_a_hosted_context_is_private_to_its_tenant(client: TestClient) -> 
     response = await client.get(location, headers={"Fiware-Service": "A"})
     assert response.status == 200 and "PrivateTerm" in await response.text()
     assert (await client.delete(location, headers={"NGSILD-Tenant": "a"})).status == 204
+
+
+async def test_an_implicitly_created_context_is_private_to_its_tenant(
+        client: TestClient) -> None:
+    inline = {"PrivateTerm": "https://a.example.org/PrivateTerm"}
+    core = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
+    entity = {**ENTITY, "@context": [inline, core]}
+    response = await client.post("/ngsi-ld/v1/entities", json=entity,
+                                 headers={"NGSILD-Tenant": "a",
+                                          "Content-Type": "application/ld+json"})
+    assert response.status == 201, await response.text()
+    # the Link header names the context the broker made of the inline value (5.13.1)
+    url = response.headers["Link"].split(">", 1)[0].lstrip("<")
+    path = url[url.index("/ngsi-ld/v1/jsonldContexts/"):]
+    local_id = path.rsplit("/", 1)[1]
+    owner = {"NGSILD-Tenant": "a"}
+    listing = await client.get("/ngsi-ld/v1/jsonldContexts?kind=ImplicitlyCreated",
+                               headers=owner)
+    assert url in await listing.json()
+    await client.post("/ngsi-ld/v1/entities", json=ENTITY, headers={"NGSILD-Tenant": "b"})
+    for tenant in ("b", None):  # another tenant, the default tenant
+        headers = {"NGSILD-Tenant": tenant} if tenant else {}
+        assert (await client.get(path, headers=headers)).status == 404
+        assert (await client.get(path + "?details=true", headers=headers)).status == 404
+        for kind in ("?kind=ImplicitlyCreated&details=true", "?details=true", ""):
+            listing = await client.get("/ngsi-ld/v1/jsonldContexts" + kind, headers=headers)
+            assert listing.status == 200
+            assert local_id not in await listing.text()
+        assert (await client.delete(path, headers=headers)).status == 404
+        # its URL still resolves for a request that names it (it is in the Link header
+        # of tenant a's answers, and of its notifications)
+        response = await client.get(
+            "/ngsi-ld/v1/entities?type=Lamp&attrs=PrivateTerm",
+            headers={**headers, "Link": f'<{url}>; rel="http://www.w3.org/ns/json-ld#context"'})
+        assert response.status == 200, await response.text()
+    # the same inline value in tenant b makes b a context of its own, listed to b only
+    response = await client.post("/ngsi-ld/v1/entities",
+                                 json={**entity, "id": "urn:ngsi-ld:Lamp:t2"},
+                                 headers={"NGSILD-Tenant": "b",
+                                          "Content-Type": "application/ld+json"})
+    assert response.status == 201
+    other = response.headers["Link"].split(">", 1)[0].lstrip("<")
+    assert other != url
+    listing = await client.get("/ngsi-ld/v1/jsonldContexts?kind=ImplicitlyCreated",
+                               headers={"NGSILD-Tenant": "b"})
+    assert await listing.json() == [other]
+    # the owner, named in either header and any case, still has it, and may delete it
+    response = await client.get(path, headers={"Fiware-Service": "A"})
+    assert response.status == 200 and "PrivateTerm" in await response.text()
+    details = await (await client.get(path + "?details=true", headers=owner)).json()
+    assert details["kind"] == "ImplicitlyCreated" and details["URL"] == url
+    assert (await client.delete(path, headers=owner)).status == 204
+    assert (await client.get(path, headers=owner)).status == 404
 
 
 _names = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-",

@@ -124,6 +124,12 @@ def build_scenarios(dataset_sizes: Sequence[int], *, subscriptions: int = 10_000
         no_spec, kind="fanout", unit="notifications/s",
         settings={"subscriptions": subscriptions, "rate": fan_rate},
         target=Target(max_p99_ms=100, max_lost=0, text="0 lost, p99 < 100 ms")))
+    scenarios.append(Scenario(
+        "auth-read-entity", "GET /entities/{id} with --auth oidc (API key, JWT, a new JWT "
+        "each request) vs --auth off, two brokers started for it; broker CPU time per "
+        "request, rounds interleaved; ratio: requests per CPU-second with a JWT / auth off",
+        no_spec, kind="auth", unit="req/CPU-s",
+        target=Target(min_ratio=0.8, text="JWT >= 80% of auth off per CPU-second")))
     federated = min(10_000, max(dataset_sizes))
     scenarios.append(Scenario(
         f"federation-query-2x{label(federated)}",

@@ -28,7 +28,12 @@ from benchmarks.suite.openloop import OpenLoopResult, run_open_loop
 from benchmarks.suite.report import ScenarioResult, render_json, render_markdown
 from benchmarks.suite.scenarios import BenchContext, Scenario, Skip, select
 from benchmarks.suite.spec import RequestSpec
-from benchmarks.suite.special import fanout_scenario, probe_scenario, restart_scenario
+from benchmarks.suite.special import (
+    auth_scenario,
+    fanout_scenario,
+    probe_scenario,
+    restart_scenario,
+)
 from benchmarks.suite.wrk import WrkError, WrkResult, run_wrk, wrk_command, wrk_path
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -345,6 +350,11 @@ class Bench:
                                                grace_s=2.0 if self.args.smoke else 5.0)
             elif scenario.kind == "federation":
                 result = await self.run_federation_scenario(ctx, scenario)
+            elif scenario.kind == "auth":
+                if self.broker is None:
+                    raise Skip("starts brokers of its own: not with --url")
+                result = await auth_scenario(ctx, scenario, self.workdir, self.server_cpus,
+                                             smoke=self.args.smoke)
             elif scenario.kind == "restart":
                 if self.broker is None:
                     raise Skip("needs the broker this run started (not --url)")

@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 
 from benchmarks.suite import servers
+from benchmarks.suite.auth import MODES, measure_auth
 from benchmarks.suite.fanout import run_fanout
 from benchmarks.suite.latency import Probe, count_probe, discovery_probe, run_probe
 from benchmarks.suite.report import ScenarioResult
@@ -55,6 +56,25 @@ async def fanout_scenario(ctx: BenchContext, scenario: Scenario, *, duration_s: 
     result.lost = measured.lost
     result.extra = {"subscriptions": measured.subscriptions, "updates_sent": measured.sent,
                     "spurious": measured.spurious, "setup_s": round(measured.setup_s, 1)}
+    return result
+
+
+async def auth_scenario(ctx: BenchContext, scenario: Scenario, workdir: Path,
+                        cpus: str | None, *, smoke: bool) -> ScenarioResult:
+    """GET one entity with --auth on and off, broker CPU time per request (``auth.py``)."""
+    measured = await measure_auth(ctx.session, workdir, cpus,
+                                  requests=200 if smoke else 2000, rounds=2 if smoke else 5)
+    off = measured.median_cpu_us("off")
+    result = _result(scenario)
+    result.rate = 1e6 / measured.median_cpu_us("jwt")
+    result.baseline_rate = 1e6 / off
+    result.errors = measured.errors
+    result.extra = {
+        "cpu_us_per_request": {m: round(measured.median_cpu_us(m), 1) for m in MODES},
+        "cpu_ratio_to_off": {m: round(measured.median_cpu_us(m) / off, 3) for m in MODES},
+        "cpu_us_rounds": {m: [round(v, 1) for v in measured.cpu_us[m]] for m in MODES},
+        "wall_req_per_s": {m: round(measured.median_rate(m)) for m in MODES},
+    }
     return result
 
 

@@ -189,10 +189,10 @@ class SourcesBase:
         if cooldown:
             self._cooling[registration.id] = time.monotonic() + cooldown / 1000
 
-    async def _context(self, client_context: Any) -> str:
+    async def _context(self, client_context: Any, tenant: str) -> str:
         """The URL naming the request's @context to a source (the core context's if none;
-        an inline context is hosted here)."""
-        return await self.resolver.response_url(client_context)
+        an inline context is hosted here, as ImplicitlyCreated of ``tenant``)."""
+        return await self.resolver.response_url(client_context, tenant)
 
 
 def relayed_warnings(incoming: Incoming) -> list[str]:

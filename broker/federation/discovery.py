@@ -90,7 +90,7 @@ class Discovery(SourcesBase):
         if not asked:
             return ()
         context_url = await self._context(client_context if client_context is not None
-                                          else ctx.user_context)
+                                          else ctx.user_context, tenant)
         via = append_via(hops, alias)
         results = await asyncio.gather(*(
             self._discover_one(tenant, registration, operation, name, call, context_url, via,

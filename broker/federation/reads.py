@@ -72,7 +72,7 @@ class Reads(SourcesBase):
         client_context = parse_link_context(call.link)
         ctx = call.active or await self.resolver.active(client_context)
         context_url = await self._context(client_context if client_context is not None
-                                          else ctx.user_context)
+                                          else ctx.user_context, tenant)
         via = append_via(job.hops, job.alias)
         window = self._window(call, operation)
         params = call.params

@@ -264,7 +264,7 @@ class DistributedSubscriptions:
         copy["notification"] = {"endpoint": {"uri": self.base_url + REMOTE_NOTIFY,
                                              "accept": "application/json"},
                                 "format": "normalized"}
-        context_url = await self.resolver.response_url(local.context)
+        context_url = await self.resolver.response_url(local.context, local.tenant)
         alias = source_alias(self.digest, local.tenant)
         outbound = forward_headers(registration, via=append_via((), alias),
                                    context_url=context_url, incoming={}, has_body=True)

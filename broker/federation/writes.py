@@ -68,7 +68,7 @@ class Writes(SourcesBase):
         if client_context is None:
             client_context = parse_link_context(call.link)
         ctx = await self.resolver.active(client_context)
-        context_url = await self._context(client_context)
+        context_url = await self._context(client_context, tenant)
         via = append_via(job.hops, job.alias)
         path = call.path[len(API):] if call.path.startswith(API) else call.path
         passed = [(k, v) for k, v in call.params.items() if k in ("options", "type")]
@@ -134,7 +134,7 @@ class Writes(SourcesBase):
         client_context = parse_link_context(call.link)
         ctx = call.active or await self.resolver.active(client_context)
         context_url = await self._context(client_context if client_context is not None
-                                          else ctx.user_context)
+                                          else ctx.user_context, tenant)
         passed = [(k, v) for k, v in call.params.items() if k == "options"]
         query = f"?{urlencode(passed)}" if passed else ""
         requests: list[Outgoing] = []
@@ -150,7 +150,7 @@ class Writes(SourcesBase):
             shared_context = context_url
             if contexts and contexts[0] is not None and all(c == contexts[0] for c in contexts):
                 # one @context for every element: named once, in the Link header (6.3.5)
-                shared_context = await self._context(contexts[0])
+                shared_context = await self._context(contexts[0], tenant)
                 contexts = [None] * len(contexts)
             outbound = forward_headers(group.registration, via=via, context_url=shared_context,
                                        incoming=call.headers, has_body=True)

@@ -4,11 +4,11 @@ Kinds (5.13.1): Hosted contexts were added by a client, Cached ones were fetched
 by the broker (the core context is listed as one, bundled and never fetched),
 ImplicitlyCreated ones stand for inline contexts of earlier requests.
 
-A Hosted @context belongs to the tenant that added it: it is served, listed and
+A Hosted @context belongs to the tenant that added it, an ImplicitlyCreated one to
+the tenant whose request brought its inline value: each is served, listed and
 deleted through that tenant only (5.5.10: the tenant is the boundary an operation
 applies within), while its URL resolves for any request that names it.  Cached
-and ImplicitlyCreated contexts are copies of public or request documents and are
-visible to every tenant.
+contexts are copies of public documents and are visible to every tenant.
 """
 
 from __future__ import annotations
@@ -51,9 +51,14 @@ def _tenant(request: web.Request) -> str:
     return tenant_of(request, broker_of(request).settings.multi_tenancy)
 
 
+#: kinds that belong to one tenant (records from before tenants owned them: the default's)
+OWNED = frozenset({"Hosted", "ImplicitlyCreated"})
+
+
 def _visible(record: ContextRecord, tenant: str) -> bool:
-    """Whether ``tenant`` may see ``record`` (Hosted ones: only the tenant that added it)."""
-    return record.kind != "Hosted" or record.extra.get("tenant", "") == tenant
+    """Whether ``tenant`` may see ``record`` (Hosted and ImplicitlyCreated ones: only the
+    tenant they belong to)."""
+    return record.kind not in OWNED or record.extra.get("tenant", "") == tenant
 
 
 async def _find(request: web.Request) -> ContextRecord:

@@ -36,7 +36,7 @@ async def source_identity(request: web.Request) -> web.Response:
         now_iso(),
         {"broker": "ngsi-ld-broker", "version": PACKAGE_VERSION},
     )
-    return response_of(await entity_reply(service, body, media, None), call)
+    return response_of(await entity_reply(service, body, media, None, tenant=tenant), call)
 
 
 def setup(app: web.Application) -> None:

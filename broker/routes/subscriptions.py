@@ -94,7 +94,7 @@ class SubscriptionResource:
         out = [compact_subscription(doc, ctx.compact_iri, sys_attrs=sys_attrs,
                                     status=book.status(doc)) for doc in docs]
         return await entity_reply(service, out[0] if one else out, media, client_context,
-                                  headers=headers)
+                                  headers=headers, tenant=service.tenant_named(call))
 
     # 5.8.1 Create Subscription; 5.11.2 Create Context Source Registration Subscription
     async def create(self, request: web.Request) -> web.Response:
@@ -106,7 +106,7 @@ class SubscriptionResource:
         if self.created is not None:
             await self.created(request, tenant, sub_id, body.data, body.client_context)
         headers = {"Location": f"{self.path}/{quote(sub_id, safe=':')}",
-                   **await link_only(service, body.client_context)}
+                   **await link_only(service, body.client_context, tenant)}
         return response_of(empty(201, headers), call)
 
     # 5.8.4 Query Subscriptions; 5.11.5
@@ -152,7 +152,8 @@ class SubscriptionResource:
         sub_id = _sub_id(request)
         tenant = await service.tenant(call)
         await self.book(request.app).update(tenant, sub_id, body.data, body.client_context)
-        return response_of(empty(204, await link_only(service, body.client_context)), call)
+        return response_of(empty(204, await link_only(service, body.client_context, tenant)),
+                           call)
 
     # 5.8.5 Delete Subscription; 5.11.6
     async def delete(self, request: web.Request) -> web.Response:

@@ -92,6 +92,7 @@ async def entity_reply(
     headers: dict[str, str] | None = None,
     *,
     prefer: str | None = None,
+    tenant: str,
 ) -> Reply:
     """A JSON reply with its @context: in the Link header for JSON, in the body for
     JSON-LD (clause 6.3.5) and for GeoJSON unless ``prefer`` says body=json (6.3.6).
@@ -108,7 +109,7 @@ async def entity_reply(
         else:
             data = {"@context": body_context, **data}
     else:
-        headers["Link"] = link_header(await service.resolver.response_url(client_context))
+        headers["Link"] = link_header(await service.resolver.response_url(client_context, tenant))
     return json_reply(data, status, media_type, headers)
 
 
@@ -120,6 +121,7 @@ async def rendered_reply(
     headers: dict[str, str] | None = None,
     *,
     prefer: str | None = None,
+    tenant: str,
 ) -> Reply:
     """As :func:`entity_reply` for entities already encoded: one (bytes) or an array (list).
 
@@ -130,7 +132,7 @@ async def rendered_reply(
     if context_in_body(media_type, prefer):
         body_context = orjson.dumps(service.resolver.body_context(client_context))
     else:
-        headers["Link"] = link_header(await service.resolver.response_url(client_context))
+        headers["Link"] = link_header(await service.resolver.response_url(client_context, tenant))
     if media_type == GEO_JSON:
         if isinstance(parts, bytes):  # one Feature
             body = parts if body_context is None else with_context(body_context, parts)
@@ -149,8 +151,9 @@ async def rendered_reply(
     return Reply(200, body, media_type, headers)
 
 
-async def link_only(service: Service, client_context: Any) -> dict[str, str]:
-    """Headers for a bodiless answer to a request that carried an inline @context."""
+async def link_only(service: Service, client_context: Any, tenant: str) -> dict[str, str]:
+    """Headers for a bodiless answer to a request that carried an inline @context
+    (hosted as ImplicitlyCreated for ``tenant``, the tenant the request names)."""
     if client_context is None or isinstance(client_context, str):
         return {}
-    return {"Link": link_header(await service.resolver.response_url(client_context))}
+    return {"Link": link_header(await service.resolver.response_url(client_context, tenant))}

@@ -16,13 +16,16 @@ Rules kept here, once:
   or :meth:`Service.commit_many`: the store commits it atomically, then the
   change is published to the change bus (subscriptions), noted by the expiry
   sweeper (4.22) and told to every commit listener (the temporal seam), in
-  that order, only for changes that happened.
+  that order, only for changes that happened.  Then the write waits for its
+  **barriers** (:meth:`Service.before_answer`): what the change made that must be
+  durable before the client hears of it, the pending notifications it queued
+  (``subscriptions.pending``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from broker.config import Settings
 from broker.events import ChangeBus
@@ -72,6 +75,7 @@ class Service:
         self.expiry: ExpirySweeper | None = None
         self.started = time.time()
         self._listeners: list[CommitListener] = []
+        self._barriers: list[Callable[[], Awaitable[None]]] = []
         self._tenants: set[str] = set()
 
     # -- the temporal history (docs/temporal.md) -----------------------------------------
@@ -141,6 +145,17 @@ class Service:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
+    def before_answer(self, barrier: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+        """Await ``barrier`` after every commit, before the write returns (and is
+        answered); returns the undo.  It is called once per commit and should return
+        at once when the commit made nothing it has to wait for."""
+        self._barriers.append(barrier)
+        return lambda: self._barriers.remove(barrier)
+
+    async def _settle(self) -> None:
+        for barrier in self._barriers:
+            await barrier()
+
     def publish(self, tenant: str, change: Change) -> None:
         """Tell the subscriptions what changed (one event per entity write), the expiry
         sweeper what may expire (clause 4.22), and the commit listeners."""
@@ -167,6 +182,7 @@ class Service:
         change = await (store or self.store).modify(tenant, entity_id, mutation,
                                                     record=recorder, posted=posted)
         self.publish(tenant, change)
+        await self._settle()
         return change
 
     async def commit_many(
@@ -179,4 +195,5 @@ class Service:
         for outcome in outcomes:
             if outcome.change is not None:
                 self.publish(tenant, outcome.change)
+        await self._settle()
         return outcomes

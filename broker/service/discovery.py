@@ -130,7 +130,8 @@ async def list_types(service: Service, call: Call) -> Reply:
             names = set(await service.store.type_names(tenant)) | discovered.type_names(remote)
             data = {"id": _list_id("EntityTypeList"), "type": "EntityTypeList",
                     "typeList": _compact(ctx, names)}
-        return await entity_reply(service, data, media, client_context)
+        return await entity_reply(service, data, media, client_context,
+                                  tenant=service.tenant_named(call))
 
     return await _while_unchanged(service, call, compute)
 
@@ -145,7 +146,8 @@ async def type_info(service: Service, call: Call, type_name: str) -> Reply:
             [s for s in discovered.type_summaries(remote) if s.type == expanded])
         if not found:
             raise ResourceNotFound(f"no entity of type {type_name} exists")
-        return await entity_reply(service, entity_type_info(ctx, found[0]), media, client_context)
+        return await entity_reply(service, entity_type_info(ctx, found[0]), media, client_context,
+                                  tenant=service.tenant_named(call))
 
     return await _while_unchanged(service, call, compute)
 
@@ -166,7 +168,8 @@ async def list_attributes(service: Service, call: Call) -> Reply:
                 discovered.attribute_names(remote)
             data = {"id": _list_id("AttributeList"), "type": "AttributeList",
                     "attributeList": _compact(ctx, names)}
-        return await entity_reply(service, data, media, client_context)
+        return await entity_reply(service, data, media, client_context,
+                                  tenant=service.tenant_named(call))
 
     return await _while_unchanged(service, call, compute)
 
@@ -181,6 +184,7 @@ async def attribute_info(service: Service, call: Call, name: str) -> Reply:
             [s for s in discovered.attribute_summaries(remote) if s.name == expanded])
         if not found:
             raise ResourceNotFound(f"no entity has an attribute {name}")
-        return await entity_reply(service, attribute(ctx, found[0]), media, client_context)
+        return await entity_reply(service, attribute(ctx, found[0]), media, client_context,
+                                  tenant=service.tenant_named(call))
 
     return await _while_unchanged(service, call, compute)

@@ -241,7 +241,8 @@ class _Write:
         return self.service.sources.outcome(self.plan, local if self.local else None, parts)
 
     async def no_content(self) -> Reply:
-        return empty(204, await link_only(self.service, self.body.client_context))
+        return empty(204, await link_only(self.service, self.body.client_context,
+                                          self.service.tenant_named(self.call)))
 
     async def attrs_result(self, mutation: operations.AttrsMutation) -> Reply:
         """204 when every attribute was written, else 207 with the UpdateResult (5.2.18)."""
@@ -250,7 +251,8 @@ class _Write:
             return await self.no_content()
         # attribute names fully qualified, as the store keeps them (what the ETSI
         # test purposes of 5.6.3 compare them with)
-        headers = await link_only(self.service, self.body.client_context)
+        headers = await link_only(self.service, self.body.client_context,
+                                  self.service.tenant_named(self.call))
         return json_reply(result.to_dict(), status=207, headers=headers)
 
 
@@ -262,7 +264,8 @@ async def create_entity(service: Service, call: Call, body: Body) -> Reply:
     parts = await write.apply("createEntity", operations.create_entity(entity, now_iso()),
                               create=True, write=entity)
     location = f"{ENTITIES}/{quote(entity['id'], safe=':')}"
-    reply = empty(201, {"Location": location, **await link_only(service, body.client_context)})
+    reply = empty(201, {"Location": location, **await link_only(service, body.client_context,
+                                                                service.tenant_named(call))})
     return await write.answer(reply, parts)
 
 
@@ -289,14 +292,15 @@ async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply
                 body = rendered_at(service, tenant, entity_id, known, view, ctx)
                 if body is not None:
                     return await rendered_reply(service, body, media, client_context, headers,
-                                                prefer=prefer)
+                                                prefer=prefer, tenant=service.tenant_named(call))
         item = await reads.read_versioned(tenant, entity_id)
         if item is not None and data_version is not None:
             service.caches.versions.put(tenant, entity_id, data_version, item.version)
         body = None if item is None else render_cached(service, tenant, view, ctx, item)
         if body is None:
             raise ResourceNotFound(f"entity {entity_id} not found")
-        return await rendered_reply(service, body, media, client_context, headers, prefer=prefer)
+        return await rendered_reply(service, body, media, client_context, headers, prefer=prefer,
+                                    tenant=service.tenant_named(call))
     holders: dict[str, list[str]] = {}
     entity = await _read_entity(service, call, tenant, entity_id, holders)
     if entity is None:
@@ -316,7 +320,7 @@ async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply
             data = to_feature_collection(data)
     return await entity_reply(service, data, media, client_context,
                               status=203 if rendered.altered else 200, headers=headers,
-                              prefer=prefer)
+                              prefer=prefer, tenant=service.tenant_named(call))
 
 
 async def _read_entity(service: Service, call: Call, tenant: str, entity_id: str,

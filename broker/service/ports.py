@@ -39,8 +39,9 @@ class ContextResolving(Protocol):
         """The compiled context of a client's @context value (None: the core context)."""
         ...
 
-    async def response_url(self, client_context: Any) -> str:
-        """A URL an answer's Link header may name for ``client_context`` (hosted if inline)."""
+    async def response_url(self, client_context: Any, tenant: str = "") -> str:
+        """A URL an answer's Link header may name for ``client_context`` (an inline one is
+        stored as ImplicitlyCreated, belonging to ``tenant``)."""
         ...
 
     def body_context(self, client_context: Any) -> Any:

@@ -171,7 +171,7 @@ async def answer(
         if count:
             headers[RESULTS_COUNT] = str(total)
         reply = await rendered_reply(service, parts, view.media_type, client_context, headers,
-                                     prefer=prefer)
+                                     prefer=prefer, tenant=service.tenant_named(call))
     else:
         status = 200
         if map_header is not None:  # 5.5.9.3: the pages walk the Entity map
@@ -198,7 +198,8 @@ async def answer(
             headers[RESULTS_COUNT] = str(total)
         reply = await entity_reply(service, data, view.media_type, client_context,
                                    status=203 if rendered.altered and status == 200 else status,
-                                   headers=headers, prefer=prefer)
+                                   headers=headers, prefer=prefer,
+                                   tenant=service.tenant_named(call))
     reply.add_links(entity_page_links(call.path, params, offset, limit, more,
                                       view.media_type))
     return reply

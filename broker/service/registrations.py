@@ -103,7 +103,7 @@ async def create_registration(service: Service, call: Call, data: Any,
     await _conflicts(service, tenant, registration)
     await service.registry.put(tenant, registration)
     return empty(201, {**_location(registration.id),
-                       **await link_only(service, client_context)})
+                       **await link_only(service, client_context, service.tenant_named(call))})
 
 
 async def _found(service: Service, call: Call, registration_id: str) -> tuple[str, Registration]:
@@ -124,7 +124,8 @@ async def retrieve_registration(service: Service, call: Call, registration_id: s
     client_context = parse_link_context(call.link)
     ctx = await service.resolver.active(client_context)
     doc = render_registration(registration, ctx.compact_iri, sys_attrs=sys_attrs)
-    return await entity_reply(service, doc, media, client_context)
+    return await entity_reply(service, doc, media, client_context,
+                              tenant=service.tenant_named(call))
 
 
 # 5.10.2 Query Context Source Registrations
@@ -145,7 +146,8 @@ async def query_registrations(service: Service, call: Call) -> Reply:
     docs = [render_registration(registration, ctx.compact_iri, sys_attrs="sysAttrs" in opts)
             for registration in found[offset:offset + limit]]
     headers = {RESULTS_COUNT: str(len(found))} if count else {}
-    reply = await entity_reply(service, docs, media, client_context, headers=headers)
+    reply = await entity_reply(service, docs, media, client_context, headers=headers,
+                               tenant=service.tenant_named(call))
     reply.add_links(subscription_page_links(REGISTRATIONS, call.params, offset, limit,
                                             len(found), media))
     return reply
@@ -163,7 +165,7 @@ async def update_registration(service: Service, call: Call, registration_id: str
         # exclusive registration whose source's entity is also cached here stays fine
         await _conflicts(service, tenant, updated)
     await service.registry.put(tenant, updated)
-    return empty(204, await link_only(service, client_context))
+    return empty(204, await link_only(service, client_context, service.tenant_named(call)))
 
 
 # 5.9.4 Delete Context Source Registration

@@ -129,7 +129,7 @@ async def upsert_temporal(service: Service, call: Call, body: Body) -> Reply:
     if not known and "type" not in parsed:
         raise BadRequestData(f"Temporal entity {entity_id!r} has no 'type'")
     await _record_posted(service, call, entity_id, _expanded(ctx, parsed), tenant)
-    headers = await link_only(service, body.client_context)
+    headers = await link_only(service, body.client_context, service.tenant_named(call))
     if known:
         return empty(204, headers)
     return empty(201, {"Location": f"{TEMPORAL}/{quote(entity_id, safe=':')}", **headers})
@@ -148,7 +148,7 @@ async def append_temporal_attrs(service: Service, call: Call, entity_id: str,
         raise ResourceNotFound(f"temporal entity {entity_id} not found")
     parsed["id"] = entity_id
     await _record_posted(service, call, entity_id, _expanded(ctx, parsed), tenant)
-    return empty(204, await link_only(service, body.client_context))
+    return empty(204, await link_only(service, body.client_context, service.tenant_named(call)))
 
 
 def _gone(current: Entity | None) -> Entity | None:

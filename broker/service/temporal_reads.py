@@ -158,7 +158,8 @@ async def retrieve_temporal(service: Service, call: Call, entity_id: str) -> Rep
     _, map_location, _ = await entitymaps.local_map(service, call, tenant, [entity_id])
     if map_location is not None:
         headers[entitymaps.HEADER] = map_location
-    return await entity_reply(service, data[0], media, client_context, status, headers)
+    return await entity_reply(service, data[0], media, client_context, status, headers,
+                              tenant=service.tenant_named(call))
 
 
 # 5.7.4 Query Temporal Evolution of Entities (GET)
@@ -229,7 +230,8 @@ async def _query(service: Service, history: TemporalHistory, call: Call, ctx: Ac
         headers[entitymaps.HEADER] = map_location
         if created and status == 200:
             status = 201
-    return await entity_reply(service, data, media, client_context, status, headers)
+    return await entity_reply(service, data, media, client_context, status, headers,
+                              tenant=service.tenant_named(call))
 
 
 async def _records(history: TemporalHistory, tenant: str,
