@@ -22,6 +22,7 @@ from broker.loader.sources import csv_text
 from broker.smartdatamodels import DIRECTORY, context_url
 from conformance.process import BrokerProcess
 from ngsi_ld.query import EntityQuery
+from ngsi_ld.temporal import TemporalQuery
 from storage import open_store
 
 
@@ -65,6 +66,58 @@ def test_json_lines_into_the_embedded_store(tmp_path: Path) -> None:
     assert code == 0, err
     assert "loaded 25 entities" in out and "rejected 0" in out
     assert len(stored(db)) == 25
+
+
+def histories(db: Path, ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """The temporal entities' ids and the recorded instances of ``ids``."""
+
+    async def read() -> tuple[list[str], dict[str, Any]]:
+        store = open_store(f"sqlite:{db}")
+        await store.open()
+        try:
+            assert store.history is not None
+            records = await store.history.temporal_entities("")
+            found = await store.history.read_history(
+                "", ids, None, TemporalQuery(timeproperty="modifiedAt"))
+            return sorted(r.entity_id for r in records), found
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def test_a_load_records_the_history_of_each_entity_unless_temporal_is_off(
+        tmp_path: Path) -> None:
+    lights = [entity(i, lanternHeight={"type": "Property", "value": i, "unitCode": "MTR"})
+              for i in range(3)]
+    # the second load of the first light replaces it: its history gains the new value
+    again = entity(0, lanternHeight={"type": "Property", "value": 99, "unitCode": "MTR"})
+    source = write_jsonl(tmp_path / "lights.jsonl", lights)
+    update = write_jsonl(tmp_path / "again.jsonl", [again])
+    ids = [e["id"] for e in lights]
+    db = tmp_path / "on.db"
+    for path in (source, update):
+        code, _, err = run(str(path), "--store", f"sqlite:{db}", "--state-dir",
+                           str(tmp_path / "state"))
+        assert code == 0, err
+    recorded, found = histories(db, ids)
+    assert recorded == sorted(ids)
+    height = "https://uri.etsi.org/ngsi-ld/default-context/lanternHeight"
+    first = sorted((i.value, i.members.get("unitCode")) for i in found[ids[0]]
+                   if i.attribute == height)
+    assert first == [(0, "MTR"), (99, "MTR")]
+    for number, entity_id in enumerate(ids[1:], start=1):
+        by_name = {i.attribute: i for i in found[entity_id]}
+        assert by_name[height].value == number
+        assert by_name[height].created_at == stored(db)[entity_id]["attrs"][height][0][
+            "createdAt"]
+        assert {"powerState", "status", "location"} <= {a.rsplit("/", 1)[-1] for a in by_name}
+    off = tmp_path / "off.db"
+    code, _, err = run(str(source), "--store", f"sqlite:{off}", "--temporal", "off",
+                       "--state-dir", str(tmp_path / "state-off"))
+    assert code == 0, err
+    assert len(stored(off)) == 3
+    assert histories(off, ids) == ([], {})
 
 
 def test_every_rejected_record_is_reported_with_its_reason(tmp_path: Path) -> None:

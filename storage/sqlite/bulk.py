@@ -103,11 +103,13 @@ class Rows:
         new = sqlite_index.value_rows(after, names)
         self._values_out.extend((tenant, a, entity_id, v, k) for a, v, k in old - new)
         self._values_in.extend((tenant, a, entity_id, v, k) for a, v, k in new - old)
+        if before is None:  # a creation: its boxes are all new (computed once)
+            self._boxes.extend((entity_id, *box) for box in sqlite_index.geo_boxes(after))
+            return
         if sqlite_index.geo_boxes(before, names) == sqlite_index.geo_boxes(after, names):
             return  # the other attributes' boxes did not change either
         # The geometries of an entity are rewritten together.
-        if before is not None:
-            self._geo_cleared.append((tenant, entity_id))
+        self._geo_cleared.append((tenant, entity_id))
         self._boxes.extend((entity_id, *box) for box in sqlite_index.geo_boxes(after))
 
     def _key_rows(self, table: str, entity_id: str, old: set[str], new: set[str]) -> None:
