@@ -120,6 +120,52 @@ def test_a_load_records_the_history_of_each_entity_unless_temporal_is_off(
     assert histories(off, ids) == ([], {})
 
 
+def _unstamped(value: Any) -> Any:
+    """``value`` without the system times a write stamps (they differ between writes)."""
+    if isinstance(value, dict):
+        return {k: _unstamped(v) for k, v in value.items() if k not in ("createdAt", "modifiedAt")}
+    if isinstance(value, list):
+        return [_unstamped(v) for v in value]
+    return value
+
+
+def test_a_load_into_the_store_leaves_what_a_batch_upsert_through_the_broker_leaves(
+        tmp_path: Path) -> None:
+    lights = [entity(i, lanternHeight={"type": "Property", "value": i, "unitCode": "MTR",
+                                       "observedAt": "2026-12-04T10:00:00Z"},
+                     refDevice={"type": "Relationship", "object": f"urn:ngsi-ld:Device:{i}"},
+                     luminosity=[{"type": "Property", "value": 10 * i},
+                                 {"type": "Property", "value": 5, "datasetId": "urn:ds:night"}],
+                     status={"type": "Property", "value": "ok",
+                             "reason": {"type": "Property", "value": "checked"}})
+              for i in range(6)]
+    again = [entity(0, lanternHeight={"type": "Property", "value": 99}), entity(5)]
+    files = [write_jsonl(tmp_path / "lights.jsonl", lights),
+             write_jsonl(tmp_path / "again.jsonl", again)]
+    direct, served = tmp_path / "direct.db", tmp_path / "served.db"
+    for path in files:
+        code, _, err = run(str(path), "--store", f"sqlite:{direct}", "--batch-size", "4",
+                           "--state-dir", str(tmp_path / "s1"))
+        assert code == 0, err
+    with BrokerProcess(f"sqlite:{served}") as broker:
+        for path in files:
+            code, _, err = run(str(path), "--url", broker.url, "--batch-size", "4",
+                               "--state-dir", str(tmp_path / "s2"))
+            assert code == 0, err
+    assert _unstamped(stored(direct)) == _unstamped(stored(served))
+    ids = [e["id"] for e in lights]
+
+    def recorded(db: Path) -> tuple[list[str], dict[str, list[Any]]]:
+        names, found = histories(db, ids)
+        return names, {entity_id: sorted(
+            (orjson.dumps([i.attribute, i.kind, i.value, i.dataset_id, i.observed_at,
+                           _unstamped(dict(i.members)), i.deleted_at is None]))
+            for i in instances) for entity_id, instances in found.items()}
+
+    assert recorded(direct) == recorded(served)
+    assert len(recorded(direct)[1][ids[0]]) > len(recorded(direct)[1][ids[1]])
+
+
 def test_every_rejected_record_is_reported_with_its_reason(tmp_path: Path) -> None:
     items: list[Any] = [entity(1), "not an entity", {"id": "no-uri", "type": "T"}, entity(4)]
     source = write_jsonl(tmp_path / "mixed.jsonl", items)
