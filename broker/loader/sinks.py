@@ -154,8 +154,8 @@ class StoreSink:
             mutations.append((entity["id"], batch_upsert_mutation(entity, now, self.mode)))
             written.append(record)
         if mutations:
-            record = recorder_at(now) if self.temporal and self.store.history else None
-            outcomes = await self.store.modify_many(self.tenant, mutations, record=record)
+            recorder = recorder_at(now) if self.temporal and self.store.history else None
+            outcomes = await self.store.modify_many(self.tenant, mutations, record=recorder)
             rejects.extend(_rejected(record, outcome.error)
                            for record, outcome in zip(written, outcomes, strict=True)
                            if outcome.error is not None)
