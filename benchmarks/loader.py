@@ -74,10 +74,11 @@ def write_csv(path: Path, count: int) -> None:
                       f"{n % 30 + 0.1},{('good', 'moderate', 'poor')[n % 3]}\n")
 
 
-def write_file(path: Path, count: int, shape: str = "demo") -> None:
+def write_file(path: Path, count: int, shape: str = "demo",
+               examples: Path = SDM_EXAMPLES) -> None:
     when = datetime(2026, 12, 4, 12, tzinfo=UTC)
     if shape == "sdm":
-        write_sdm(path, count)
+        write_sdm(path, count, examples)
         return
     if shape == "csv":
         write_csv(path, count)
@@ -102,12 +103,15 @@ def main() -> None:
                         help="demo: the demo's mix; small: 3 attributes; sdm: the Smart Data "
                         "Models Streetlight and AirQualityObserved examples; csv: 8 columns")
     parser.add_argument("--temporal", choices=("on", "off"), default="on")
+    parser.add_argument("--examples", type=Path, default=SDM_EXAMPLES,
+                        help="the Smart Data Models examples of --shape sdm "
+                        "(default ../shared/data/smart-data-models beside the checkout)")
     parser.add_argument("--model-schemas", action="store_true",
                         help="check the bundled Smart Data Models schemas while loading")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / ("rows.csv" if args.shape == "csv" else "entities.jsonl")
-        write_file(source, args.count, args.shape)
+        write_file(source, args.count, args.shape, args.examples)
         argv = [str(source), "--store", f"sqlite:{tmp}/store/broker.db", "--no-progress",
                 "--batch-size", str(args.batch_size), "--state-dir", f"{tmp}/state",
                 "--temporal", args.temporal]
