@@ -2,6 +2,7 @@
 
     python -m benchmarks.loader                 # 50,000 entities
     python -m benchmarks.loader --count 10000 --model-schemas
+    python -m benchmarks.loader --shape sdm --temporal off
 
 Writes a JSON-lines file, either of the demo's entity mix (``--shape demo``:
 Streetlight, AirQualityObserved, WeatherObserved, TrafficFlowObserved, 6 to 15
@@ -29,9 +30,59 @@ from broker.demo.dataset import lamppost_entities
 from broker.loader import main as load
 from broker.smartdatamodels import DIRECTORY
 
+#: the Smart Data Models examples ``--shape sdm`` repeats (normalized, 21 and 26 attributes)
+SDM_EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "smart-data-models"
+SDM_TYPES = ("Streetlight", "AirQualityObserved")
+#: ``--shape csv``: 8 columns, of which 6 attributes, the id and the location
+CSV_MAPPING = {
+    "type": "AirQualityObserved",
+    "id": "urn:ngsi-ld:AirQualityObserved:bench:{station}",
+    "@context": "https://raw.githubusercontent.com/smart-data-models/dataModel.Environment"
+                "/master/context.jsonld",
+    "location": {"longitude": "lon", "latitude": "lat"},
+    "attributes": {
+        "dateObserved": {"column": "time", "datatype": "datetime"},
+        "no2": {"column": "no2", "datatype": "number", "unitCode": "GQ"},
+        "pm25": {"column": "pm25", "datatype": "number", "unitCode": "GQ"},
+        "temperature": {"column": "temp", "datatype": "number", "unitCode": "CEL"},
+        "airQualityLevel": {"column": "level"},
+        "refDevice": {"column": "station", "kind": "Relationship",
+                      "template": "urn:ngsi-ld:Device:bench:{station}"},
+    },
+}
 
-def write_file(path: Path, count: int, shape: str = "demo") -> None:
+
+def write_sdm(path: Path, count: int, directory: Path = SDM_EXAMPLES) -> None:
+    """``count`` entities: the normalized Smart Data Models examples, ids varied."""
+    examples = [orjson.loads((directory / name / "example-normalized.jsonld").read_bytes())
+                for name in SDM_TYPES]
+    with path.open("wb") as out:
+        for number in range(count):
+            entity = dict(examples[number % len(examples)])
+            entity["id"] = f"{entity['id']}:{number}"
+            out.write(orjson.dumps(entity) + b"\n")
+
+
+def write_csv(path: Path, count: int) -> None:
+    """``count`` rows of ``CSV_MAPPING``'s 8 columns (its mapping beside, ``.json``)."""
+    path.with_suffix(".json").write_bytes(orjson.dumps(CSV_MAPPING))
+    with path.open("w") as out:
+        out.write("station,lon,lat,time,no2,pm25,temp,level\n")
+        for n in range(count):
+            out.write(f"s{n},{114 + n % 100 / 1000},{22.3 + n % 77 / 1000},"
+                      f"2026-12-04T{n % 24:02}:00:00Z,{n % 90 + 0.5},{n % 40 + 0.25},"
+                      f"{n % 30 + 0.1},{('good', 'moderate', 'poor')[n % 3]}\n")
+
+
+def write_file(path: Path, count: int, shape: str = "demo",
+               examples: Path = SDM_EXAMPLES) -> None:
     when = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    if shape == "sdm":
+        write_sdm(path, count, examples)
+        return
+    if shape == "csv":
+        write_csv(path, count)
+        return
     with path.open("wb") as out:
         if shape == "small":
             for number in range(count):
@@ -48,15 +99,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.loader")
     parser.add_argument("--count", type=int, default=50_000)
     parser.add_argument("--batch-size", type=int, default=1000)
-    parser.add_argument("--shape", choices=("demo", "small"), default="demo")
+    parser.add_argument("--shape", choices=("demo", "small", "sdm", "csv"), default="demo",
+                        help="demo: the demo's mix; small: 3 attributes; sdm: the Smart Data "
+                        "Models Streetlight and AirQualityObserved examples; csv: 8 columns")
+    parser.add_argument("--temporal", choices=("on", "off"), default="on")
+    parser.add_argument("--examples", type=Path, default=SDM_EXAMPLES,
+                        help="the Smart Data Models examples of --shape sdm "
+                        "(default ../shared/data/smart-data-models beside the checkout)")
     parser.add_argument("--model-schemas", action="store_true",
                         help="check the bundled Smart Data Models schemas while loading")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "entities.jsonl"
-        write_file(source, args.count, args.shape)
+        source = Path(tmp) / ("rows.csv" if args.shape == "csv" else "entities.jsonl")
+        write_file(source, args.count, args.shape, args.examples)
         argv = [str(source), "--store", f"sqlite:{tmp}/store/broker.db", "--no-progress",
-                "--batch-size", str(args.batch_size), "--state-dir", f"{tmp}/state"]
+                "--batch-size", str(args.batch_size), "--state-dir", f"{tmp}/state",
+                "--temporal", args.temporal]
+        if args.shape == "csv":
+            argv += ["--mapping", str(source.with_suffix(".json"))]
         if args.model_schemas:
             argv += ["--model-schemas", str(DIRECTORY)]
         out = io.StringIO()
@@ -67,7 +127,8 @@ def main() -> None:
         if code != 0:
             raise SystemExit(f"the load failed ({code}): {out.getvalue()}")
     print(f"{loaded:,} entities in {wall:.1f} s: {loaded / wall:,.0f} entities/s "
-          f"(wall), {loaded / cpu:,.0f} entities per CPU second, {args.shape} entities"
+          f"(wall), {loaded / cpu:,.0f} entities per CPU second, {args.shape} entities, "
+          f"temporal {args.temporal}"
           + (" with schema checks" if args.model_schemas else ""))
 
 

@@ -22,6 +22,7 @@ from broker.loader.sources import csv_text
 from broker.smartdatamodels import DIRECTORY, context_url
 from conformance.process import BrokerProcess
 from ngsi_ld.query import EntityQuery
+from ngsi_ld.temporal import TemporalQuery
 from storage import open_store
 
 
@@ -65,6 +66,104 @@ def test_json_lines_into_the_embedded_store(tmp_path: Path) -> None:
     assert code == 0, err
     assert "loaded 25 entities" in out and "rejected 0" in out
     assert len(stored(db)) == 25
+
+
+def histories(db: Path, ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """The temporal entities' ids and the recorded instances of ``ids``."""
+
+    async def read() -> tuple[list[str], dict[str, Any]]:
+        store = open_store(f"sqlite:{db}")
+        await store.open()
+        try:
+            assert store.history is not None
+            records = await store.history.temporal_entities("")
+            found = await store.history.read_history(
+                "", ids, None, TemporalQuery(timeproperty="modifiedAt"))
+            return sorted(r.entity_id for r in records), found
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def test_a_load_records_the_history_of_each_entity_unless_temporal_is_off(
+        tmp_path: Path) -> None:
+    lights = [entity(i, lanternHeight={"type": "Property", "value": i, "unitCode": "MTR"})
+              for i in range(3)]
+    # the second load of the first light replaces it: its history gains the new value
+    again = entity(0, lanternHeight={"type": "Property", "value": 99, "unitCode": "MTR"})
+    source = write_jsonl(tmp_path / "lights.jsonl", lights)
+    update = write_jsonl(tmp_path / "again.jsonl", [again])
+    ids = [e["id"] for e in lights]
+    db = tmp_path / "on.db"
+    for path in (source, update):
+        code, _, err = run(str(path), "--store", f"sqlite:{db}", "--state-dir",
+                           str(tmp_path / "state"))
+        assert code == 0, err
+    recorded, found = histories(db, ids)
+    assert recorded == sorted(ids)
+    height = "https://uri.etsi.org/ngsi-ld/default-context/lanternHeight"
+    first = sorted((i.value, i.members.get("unitCode")) for i in found[ids[0]]
+                   if i.attribute == height)
+    assert first == [(0, "MTR"), (99, "MTR")]
+    for number, entity_id in enumerate(ids[1:], start=1):
+        by_name = {i.attribute: i for i in found[entity_id]}
+        assert by_name[height].value == number
+        assert by_name[height].created_at == stored(db)[entity_id]["attrs"][height][0][
+            "createdAt"]
+        assert {"powerState", "status", "location"} <= {a.rsplit("/", 1)[-1] for a in by_name}
+    off = tmp_path / "off.db"
+    code, _, err = run(str(source), "--store", f"sqlite:{off}", "--temporal", "off",
+                       "--state-dir", str(tmp_path / "state-off"))
+    assert code == 0, err
+    assert len(stored(off)) == 3
+    assert histories(off, ids) == ([], {})
+
+
+def _unstamped(value: Any) -> Any:
+    """``value`` without the system times a write stamps (they differ between writes)."""
+    if isinstance(value, dict):
+        return {k: _unstamped(v) for k, v in value.items() if k not in ("createdAt", "modifiedAt")}
+    if isinstance(value, list):
+        return [_unstamped(v) for v in value]
+    return value
+
+
+def test_a_load_into_the_store_leaves_what_a_batch_upsert_through_the_broker_leaves(
+        tmp_path: Path) -> None:
+    lights = [entity(i, lanternHeight={"type": "Property", "value": i, "unitCode": "MTR",
+                                       "observedAt": "2026-12-04T10:00:00Z"},
+                     refDevice={"type": "Relationship", "object": f"urn:ngsi-ld:Device:{i}"},
+                     luminosity=[{"type": "Property", "value": 10 * i},
+                                 {"type": "Property", "value": 5, "datasetId": "urn:ds:night"}],
+                     status={"type": "Property", "value": "ok",
+                             "reason": {"type": "Property", "value": "checked"}})
+              for i in range(6)]
+    again = [entity(0, lanternHeight={"type": "Property", "value": 99}), entity(5)]
+    files = [write_jsonl(tmp_path / "lights.jsonl", lights),
+             write_jsonl(tmp_path / "again.jsonl", again)]
+    direct, served = tmp_path / "direct.db", tmp_path / "served.db"
+    for path in files:
+        code, _, err = run(str(path), "--store", f"sqlite:{direct}", "--batch-size", "4",
+                           "--state-dir", str(tmp_path / "s1"))
+        assert code == 0, err
+    with BrokerProcess(f"sqlite:{served}") as broker:
+        for path in files:
+            code, _, err = run(str(path), "--url", broker.url, "--batch-size", "4",
+                               "--state-dir", str(tmp_path / "s2"))
+            assert code == 0, err
+    assert _unstamped(stored(direct)) == _unstamped(stored(served))
+    ids = [e["id"] for e in lights]
+
+    def recorded(db: Path) -> tuple[list[str], dict[str, list[Any]]]:
+        names, found = histories(db, ids)
+        return names, {entity_id: sorted(
+            (orjson.dumps([i.attribute, i.kind, i.value, i.dataset_id, i.observed_at,
+                           _unstamped(dict(i.members)), i.deleted_at is None]))
+            for i in instances) for entity_id, instances in found.items()}
+
+    assert recorded(direct) == recorded(served)
+    assert len(recorded(direct)[1][ids[0]]) > len(recorded(direct)[1][ids[1]])
 
 
 def test_every_rejected_record_is_reported_with_its_reason(tmp_path: Path) -> None:

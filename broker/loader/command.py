@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the NGSI_LD_TOKEN environment variable)")
     parser.add_argument("--batch-size", type=int, default=1000,
                         help="entities per batch upsert (default 1000)")
+    parser.add_argument("--temporal", choices=("on", "off"), default="on",
+                        help="with --store: record each entity's history as the broker's "
+                        "batch upsert does with its --temporal on (default on)")
     parser.add_argument("--update", action="store_true",
                         help="upsert with options=update: keep attributes the file does not have")
     parser.add_argument("--format", choices=FORMATS, help="file format (default: by extension)")
@@ -210,7 +213,8 @@ def make_sink(args: argparse.Namespace) -> tuple[Sink, str]:
     mode = "update" if args.update else "replace"
     if args.store:
         return (StoreSink(args.store, tenant=args.tenant, mode=mode, schemas=schemas,
-                          preload_dir=preload, outbound_allow=args.outbound_allow),
+                          preload_dir=preload, outbound_allow=args.outbound_allow,
+                          temporal=args.temporal == "on"),
                 f"{args.store}#{args.tenant}")
     url = args.url or "http://localhost:1026"
     return (HttpSink(url, tenant=args.tenant, mode=mode, schemas=schemas, preload_dir=preload,

@@ -27,8 +27,10 @@ from ngsi_ld.entity import parse_entity
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.jsonld import ActiveContext, core_context_url
 from ngsi_ld.model import Entity
+from ngsi_ld.temporal import History, InstanceIds, history_of_write
 from ngsi_ld.timeutil import now_iso
 from storage import MemoryStore, Store, open_store
+from storage.base import Recorder
 
 UPSERT = "/ngsi-ld/v1/entityOperations/upsert"
 
@@ -108,15 +110,30 @@ class Expander:
         return ctx.expand_entity(parse_entity(entity))
 
 
+def recorder_at(now: str) -> Recorder:
+    """What a batch upsert at ``now`` records of each write (4.5.6 to 4.5.8), as the
+    broker's service does with ``--temporal`` on."""
+
+    def record(before: Entity | None, after: Entity | None,
+               new_id: InstanceIds) -> History | None:
+        return history_of_write(before, after, now, new_id)
+
+    return record
+
+
 class StoreSink:
-    """Batches written with ``modify_many`` into a store (``sqlite:...``, ``mongodb://...``)."""
+    """Batches written with ``modify_many`` into a store (``sqlite:...``, ``mongodb://...``).
+
+    ``temporal``: record the history of each write, as the broker's batch upsert does
+    with ``--temporal`` on (the store must keep one: every backend does).
+    """
 
     def __init__(self, url: str, *, tenant: str = "", mode: str = "replace",
                  schemas: ModelSchemas | None = None, preload_dir: str = "",
-                 outbound_allow: str = "") -> None:
+                 outbound_allow: str = "", temporal: bool = True) -> None:
         self.store = validating(open_store(url), schemas)
         self.expander = Expander(self.store, preload_dir, outbound_allow=outbound_allow)
-        self.tenant, self.mode = tenant, mode
+        self.tenant, self.mode, self.temporal = tenant, mode, temporal
 
     async def open(self) -> None:
         await self.store.open()
@@ -137,7 +154,8 @@ class StoreSink:
             mutations.append((entity["id"], batch_upsert_mutation(entity, now, self.mode)))
             written.append(record)
         if mutations:
-            outcomes = await self.store.modify_many(self.tenant, mutations)
+            recorder = recorder_at(now) if self.temporal and self.store.history else None
+            outcomes = await self.store.modify_many(self.tenant, mutations, record=recorder)
             rejects.extend(_rejected(record, outcome.error)
                            for record, outcome in zip(written, outcomes, strict=True)
                            if outcome.error is not None)

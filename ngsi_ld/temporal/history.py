@@ -93,6 +93,17 @@ def _attribute_changes(
     before: Entity | None, after: Entity | None, now: str, new_id: InstanceIds
 ) -> Iterator[Instance]:
     old, new = _attrs(before), _attrs(after)
+    if not old:
+        # a creation (a load's every write): every instance is new, none is deleted;
+        # the last instance of a datasetId wins, as in _by_dataset
+        for name, instances in new.items():
+            if isinstance(instances, list) and len(instances) == 1:
+                if isinstance(instances[0], Mapping):
+                    yield from_internal(name, instances[0], new_id())
+                continue
+            for inst in _by_dataset(instances).values():
+                yield from_internal(name, inst, new_id())
+        return
     for name, instances in new.items():
         previous = old.get(name)
         if previous == instances:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from operator import itemgetter
 
 import orjson
 
@@ -39,8 +40,8 @@ _KEYS = (("entity_types", "type"), ("entity_attrs", "attr"))
 Version = Callable[[sqlite3.Connection], int]
 
 
-def _row_key(row: tuple[str, str, str, object, int]) -> tuple[str, str]:
-    return row[1], row[2]
+#: the sort key of ``attr_values`` rows, (attr, id): in C, called once a row
+_row_key = itemgetter(1, 2)
 
 
 class Rows:
@@ -103,11 +104,13 @@ class Rows:
         new = sqlite_index.value_rows(after, names)
         self._values_out.extend((tenant, a, entity_id, v, k) for a, v, k in old - new)
         self._values_in.extend((tenant, a, entity_id, v, k) for a, v, k in new - old)
+        if before is None:  # a creation: its boxes are all new (computed once)
+            self._boxes.extend((entity_id, *box) for box in sqlite_index.geo_boxes(after))
+            return
         if sqlite_index.geo_boxes(before, names) == sqlite_index.geo_boxes(after, names):
             return  # the other attributes' boxes did not change either
         # The geometries of an entity are rewritten together.
-        if before is not None:
-            self._geo_cleared.append((tenant, entity_id))
+        self._geo_cleared.append((tenant, entity_id))
         self._boxes.extend((entity_id, *box) for box in sqlite_index.geo_boxes(after))
 
     def _key_rows(self, table: str, entity_id: str, old: set[str], new: set[str]) -> None:

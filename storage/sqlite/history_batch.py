@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -40,8 +41,8 @@ _PUT_RECORD = (
 )
 
 
-def _instance_key(row: tuple[Any, ...]) -> tuple[int, int, int]:
-    return row[0], row[1], row[2]  # (sid, t, iid), the primary key
+#: (sid, t, iid), the primary key of ``temporal_instances`` (in C, called once a row)
+_instance_key = itemgetter(0, 1, 2)
 
 
 def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
