@@ -157,3 +157,24 @@ async def test_the_forwarded_read_and_a_request_that_comes_back(fed: Federation)
     via = {"Via": f"1.1 {fed_alias(fed)}"}
     back = await fed.hub.get(f"{TEMPORAL}/urn:ngsi-ld:Lamp:1", headers=via)
     assert back.status == 200 and calls == []
+
+
+async def test_a_loop_on_a_redirect_source_is_508(fed: Federation) -> None:
+    calls: list[str] = []
+
+    async def record(request: web.Request) -> web.Response:
+        calls.append(request.path)
+        return web.json_response([])
+
+    fed.register(registration(await fed.mock(record), mode="redirect", operations=OPS,
+                              information=[{"entities": [{"type": "Lamp"}]}]))
+    via = {"Via": f"1.1 {fed_alias(fed)}"}
+    looped = await fed.hub.get(f"{TEMPORAL}?type=Lamp&timerel=after&timeAt={at(0)}",
+                               headers=via)
+    assert looped.status == 508
+    assert (await looped.json())["type"].endswith("/LoopDetected")
+    assert calls == []
+    # without the loop, the redirect source is asked
+    assert (await fed.hub.get(f"{TEMPORAL}?type=Lamp&timerel=after&timeAt={at(0)}")).status \
+        == 200
+    assert calls == [TEMPORAL]
