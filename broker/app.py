@@ -259,6 +259,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         timeout=settings.forward_timeout)
     distributed.csource_subs = csource_subs
     app[DISTRIBUTED] = distributed
+    unfollowed = service.registry.on_change(distributed.on_registration, remote=False)
     unheard = service.registry.on_change(csource_subs.on_registration, remote=False)
     app[BODY_TIMEOUT] = settings.body_timeout
     unsubscribe = service.events.subscribe(manager.on_change, concerns=manager.index.concerns)
@@ -287,6 +288,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         unsubscribe()
         unsettled()
         unheard()
+        unfollowed()
         await csource_subs.close()  # before the manager closes the delivery they share
         await manager.close()
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urljoin
 
 from broker.federation.base import (
     MAX_READ,
@@ -29,7 +30,7 @@ from broker.federation.base import (
     page_of,
     relayed_warnings,
 )
-from broker.federation.client import Incoming
+from broker.federation.client import Incoming, Outgoing
 from broker.federation.wire import (
     InvalidAnswer,
     RawEntity,
@@ -58,6 +59,26 @@ from ngsi_ld.params import Params, QueryParams, flag
 from ngsi_ld.query import EntityQuery, matches
 
 __all__ = ["Reads"]
+
+#: 5.5.9.3, 6.3.23: the header naming an Entity map
+ENTITY_MAP = "NGSILD-EntityMap"
+
+
+def _header(incoming: Incoming, name: str) -> str | None:
+    wanted = name.lower()
+    return next((v for k, v in incoming.headers.items() if k.lower() == wanted), None)
+
+
+def _with_maps(outgoing: Outgoing, registration: Registration, call: Call, *,
+               first: bool) -> Outgoing:
+    """5.2.39 linkedMaps: a source walked within its own map (the one the map being
+    walked links), or asked to make one while a map is made here (first page only)."""
+    linked = call.linked_maps.get(registration.id)
+    if linked is not None:
+        return replace(outgoing, headers=(*outgoing.headers, (ENTITY_MAP, linked)))
+    if first and call.source_maps is not None and outgoing.method == "GET":
+        return replace(outgoing, url=outgoing.url + "&entityMap=true")
+    return outgoing
 
 
 class Reads(SourcesBase):
@@ -177,7 +198,12 @@ class Reads(SourcesBase):
             outgoing = read_request(request, outbound, ctx, params,
                                     timeout=max(remaining, 0.001), offset=offset, limit=size,
                                     ids_only=ids_only)
+            outgoing = _with_maps(outgoing, registration, call, first=offset == 0 and many)
             incoming = await self.client.send(outgoing)
+            if offset == 0 and call.source_maps is not None:
+                own = _header(incoming, ENTITY_MAP)
+                if own:  # 5.2.39: the source's own map, linked from the one made here
+                    call.source_maps[registration.id] = urljoin(outgoing.url, own)
             if ids_only and incoming.status == 400 and not entities:
                 # a source without pick (4.21, v1.8): asked for the entities themselves
                 return await self._read_one(tenant, request, ctx, context_url, via, call,

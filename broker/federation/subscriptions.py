@@ -190,14 +190,19 @@ class DistributedSubscriptions:
 
     # -- lifecycle of a local subscription --------------------------------------------------
     async def created(self, tenant: str, sub_id: str, body: Any, context: Any) -> None:
-        """A local entity subscription was created: copies to the matching sources."""
-        if not isinstance(body, dict) or body.get("localOnly") is True \
-                or not self.registrations.holds(tenant):
+        """A local entity subscription was created: copies to the matching sources.
+
+        Without a registration in its tenant it is only remembered (and stored): a
+        source registered later gets its copy then (:meth:`on_registration`)."""
+        if not isinstance(body, dict) or body.get("localOnly") is True:
             return
         types = _types(body)
         if not types:
             return
         local = self._locals[(tenant, sub_id)] = _Local(tenant, sub_id, dict(body), context)
+        if not self.registrations.holds(tenant):
+            await self._save(local)
+            return
         expand = (await self.resolver.active(context)).expand_term
         for registration in self._matching(tenant, local, expand):
             # sent in the background: creating the subscription never waits for a source
@@ -212,6 +217,36 @@ class DistributedSubscriptions:
             except NgsiLdError as exc:
                 log.warning("subscription %s: no registration subscription: %s", sub_id, exc)
         await self._save(local)
+
+    # 5.8.1.4, 5.8.5.4: registrations that come, change and go
+    def on_registration(self, tenant: str, before: Registration | None,
+                        after: Registration | None) -> None:
+        """The registry's listener (this process's changes): a registration created or
+        changed gives its copy to every local subscription of the tenant it now matches
+        and none has at it; one deleted, expired or no longer matching takes its copies
+        away (deleted at the source, if it still answers)."""
+        gone = before.id if before is not None else None
+        for local in [lo for (t, _), lo in self._locals.items() if t == tenant]:
+            if after is not None:
+                self._background(self._follow(local, after))
+            elif gone is not None and gone in local.copies:
+                self._background(self._drop(local, gone))
+
+    async def _follow(self, local: _Local, registration: Registration) -> None:
+        expand = (await self.resolver.active(local.context)).expand_term
+        if any(r.id == registration.id for r in self._matching(local.tenant, local, expand)):
+            await self._copy(local, registration)
+        elif registration.id in local.copies:
+            await self._drop(local, registration.id)
+
+    async def _drop(self, local: _Local, registration_id: str) -> None:
+        copy = local.copies.pop(registration_id, None)
+        if copy is None:
+            return
+        copy_id, url, headers = copy
+        self._copies.pop(copy_id, None)
+        await self._save(local)
+        await self.client.send(Outgoing("DELETE", url, headers, None, self.timeout))
 
     async def deleted(self, tenant: str, sub_id: str) -> None:
         """The local subscription was deleted: its copies and internal subscription go."""

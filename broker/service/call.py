@@ -39,6 +39,13 @@ class Call:
     #: the request's compiled @context once the operation resolved it (what forwarding
     #: compacts names with and expands ``csf`` with)
     active: ActiveContext | None = None
+    #: 5.2.39 linkedMaps: the Entity maps of sources (registration id -> the map's URL)
+    #: that the Entity map being walked names, sent to those sources as their
+    #: ``NGSILD-EntityMap``
+    linked_maps: Mapping[str, str] = field(default_factory=dict)
+    #: set (empty) while an Entity map is made: the sources are asked for their own maps
+    #: and those they answered are recorded here, for the new map's linkedMaps
+    source_maps: dict[str, str] | None = None
 
     @property
     def via(self) -> tuple[str, ...]:

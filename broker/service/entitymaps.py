@@ -84,13 +84,15 @@ def check_wide_enough(params: Params) -> None:
 
 
 async def create_map(service: Service, tenant: str, holders: Mapping[str, Iterable[str]],
-                     params: Params) -> EntityMap:
-    """A new map of who holds what, stored; its lifetime from ``entityMapLifetime``."""
+                     params: Params, linked_maps: Mapping[str, str] | None = None) -> EntityMap:
+    """A new map of who holds what, stored; its lifetime from ``entityMapLifetime``;
+    ``linked_maps``: the sources' own maps (5.2.39 linkedMaps)."""
     now = _now()
     expires = now + lifetime(params.get("entityMapLifetime"))
     query = {k: v for k, v in params.items() if k not in ("limit", "offset", "count",
                                                            "entityMap", "entityMapLifetime")}
-    entity_map = build_entity_map(_PREFIX + str(uuid.uuid4()), expires, holders, query=query)
+    entity_map = build_entity_map(_PREFIX + str(uuid.uuid4()), expires, holders, query=query,
+                                  linked_maps=linked_maps)
     await save_map(service, tenant, entity_map)
     return entity_map
 

@@ -23,9 +23,11 @@ from broker.service.reply import Reply
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Change, Entity
 from ngsi_ld.query.model import EntityQuery
+from ngsi_ld.temporal import Instance, TemporalQuery
 
 __all__ = [
-    "LOCAL", "BatchParts", "CommitListener", "ContextResolving", "NoSources", "Plan", "Sources",
+    "LOCAL", "BatchParts", "CommitListener", "ContextResolving", "NoSources", "Plan",
+    "RemoteHistory", "Sources",
 ]
 
 #: (tenant, change) of a committed write; must not block (enqueue work instead)
@@ -63,6 +65,16 @@ class Plan:
 
 #: answered here only
 LOCAL = Plan()
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteHistory:
+    """The temporal evolution of one Entity as a source answered it (5.7.3, 5.7.4): its
+    types and its instances, every name expanded, to be merged with the local history."""
+
+    entity_id: str
+    types: tuple[str, ...]
+    instances: tuple[Instance, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +158,15 @@ class Sources(Protocol):
         Failures are warnings of ``call``; ``local=true`` asks no source."""
         ...
 
+    async def history(self, tenant: str, operation: str, query: EntityQuery,
+                      temporal: TemporalQuery, call: Call) -> Sequence[RemoteHistory]:
+        """The temporal evolution the sources registered for ``operation``
+        (``retrieveTemporal`` or ``queryTemporal``) hold of what ``query`` selects, in the
+        time window of ``temporal`` (lastN, paging and aggregation are the
+        caller's, after the merge).  Failures are warnings of ``call``; ``local=true``
+        asks no source; a ``Via`` loop on an exclusive or redirect source raises 508."""
+        ...
+
 
 class NoSources:
     """No Context Source is registered: every request is answered locally."""
@@ -181,4 +202,8 @@ class NoSources:
 
     async def discover(self, tenant: str, operation: str, call: Call,
                        name: str | None = None) -> Sequence[tuple[Any, ActiveContext]]:
+        return ()
+
+    async def history(self, tenant: str, operation: str, query: EntityQuery,
+                      temporal: TemporalQuery, call: Call) -> Sequence[RemoteHistory]:
         return ()

@@ -302,8 +302,10 @@ async def query_entity_map(service: Service, call: Call) -> Reply:
     tenant = await service.tenant(call, read=True)
     query = query_of(service, params, ctx)
     holders: dict[str, list[str]] = {}
+    call.source_maps = {}  # 5.2.39: the sources' own maps become the linkedMaps
     await every_match(service, call, tenant, [query], MAX_ORDERED, holders)
-    entity_map = await entitymaps.create_map(service, tenant, holders, params)
+    entity_map = await entitymaps.create_map(service, tenant, holders, params,
+                                             call.source_maps)
     reply = json_reply(render_entity_map(entity_map), status=201)
     reply.headers[entitymaps.HEADER] = entitymaps.location(entity_map.id)
     return reply
@@ -354,8 +356,10 @@ async def _new_map_page(
     """5.14.4 by a query: every match read once, the map of who holds them stored, and
     the page of the answer cut from it (entities, total, more, the map's location)."""
     holders: dict[str, list[str]] = {}
+    call.source_maps = {}  # 5.2.39: the sources' own maps become the linkedMaps
     entities = await every_match(service, call, tenant, queries, MAX_ORDERED, holders)
-    entity_map = await entitymaps.create_map(service, tenant, holders, call.params)
+    entity_map = await entitymaps.create_map(service, tenant, holders, call.params,
+                                             call.source_maps)
     if ordering is not None:
         key = await string_key(ordering.collation)
         entities = order_entities(entities, ordering, key)
@@ -386,22 +390,32 @@ async def _map_page(
     """5.5.9.3: one page walking the Entity map ``header`` names, each entity rechecked;
     those that no longer fit are pruned from the map, and the page filled from the next."""
     entity_map = await entitymaps.load_map(service, tenant, entitymaps.map_id_of(header))
+    # 5.2.39: each source is asked within its own map, when it made one
+    call.linked_maps = entity_map.linked_maps
+    # a query naming its entities walks only those of the map (a hub narrowing its
+    # pages to the ids it holds here never prunes the others)
+    named: set[str] | None = None
+    if queries and all(q.ids is not None for q in queries):
+        named = {i for q in queries for i in q.ids or ()}
+    walked = entity_map if named is None else entity_map.without(
+        [i for i in entity_map.ids if i not in named])
     total: int | None = None
     if count:  # the matching total over every candidate of the map
-        still = await _fitting(service, call, tenant, queries, entity_map.ids)
-        gone = [i for i in entity_map.ids if i not in still]
+        still = await _fitting(service, call, tenant, queries, walked.ids)
+        gone = [i for i in walked.ids if i not in still]
         if gone:
             entity_map = entity_map.without(gone)
+            walked = walked.without(gone)
             await entitymaps.save_map(service, tenant, entity_map)
-        total = len(entity_map.ids)
-    pager = Pager(entity_map, offset, limit)
+        total = len(walked.ids)
+    pager = Pager(walked, offset, limit)
     found: dict[str, Entity] = {}
     while ids := pager.wanted():
         fits = await _fitting(service, call, tenant, queries, ids)
         found.update(fits)
         pager.found(fits)
     if pager.pruned:
-        await entitymaps.save_map(service, tenant, pager.remaining)
+        await entitymaps.save_map(service, tenant, entity_map.without(pager.pruned))
     return [found[i] for i in pager.page], total, pager.more
 
 

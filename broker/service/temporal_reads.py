@@ -144,9 +144,11 @@ async def retrieve_temporal(service: Service, call: Call, entity_id: str) -> Rep
     read = _representation(params, ctx, query, options, [selector])
     tenant = await service.tenant(call, read=True)
     records = await _records(history, tenant, read.selectors)
+    remote = await _remote(service, call, tenant, "retrieveTemporal", read)
+    records = _with_remote(records, remote)
     if not records:
         raise ResourceNotFound(f"temporal entity {entity_id} not found")
-    found = await _select(service, history, tenant, records, read)
+    found = await _select(service, history, tenant, records, read, remote=remote)
     if not found:
         raise ResourceNotFound(f"temporal entity {entity_id} has none of the attributes asked")
     data, headers, status = _answer(service, ctx, read, found)
@@ -209,11 +211,14 @@ async def _query(service: Service, history: TemporalHistory, call: Call, ctx: Ac
     # docs/temporal.md, phase 2 readings)
     records = [r for r in await _records(history, tenant, read.selectors)
                if r.deleted_at is None]
+    remote = await _remote(service, call, tenant, "queryTemporal", read)
+    records = _with_remote(records, remote)
     if descending:
         records.reverse()
     # 5.7.4.4: an Entity without instances in the window is not part of the answer
     # (ETSI 021_13): which ones are is only known after reading them, then paged
-    found = await _select(service, history, tenant, records, read, in_window=True)
+    found = await _select(service, history, tenant, records, read, in_window=True,
+                          remote=remote)
     # 5.7.4.4: a live Entity map named by the request fixes the Entities considered;
     # entityMap=true (or a map that is gone) records a new one, answered 201
     shown, map_location, created = await entitymaps.local_map(
@@ -249,6 +254,60 @@ async def _records(history: TemporalHistory, tenant: str,
 
 
 @dataclass(slots=True)
+class _Remote:
+    """What the sources hold of one Entity: its types and its instances, by source."""
+
+    types: list[str]
+    instances: list[Instance]
+
+
+# 4.3.6, 5.7.3.4, 5.7.4.4: the temporal evolution held by registered sources
+async def _remote(service: Service, call: Call, tenant: str, operation: str,
+                  read: _Read) -> dict[str, _Remote]:
+    """The sources' temporal Entities for ``read``, by id (none unless the tenant has
+    registrations); their instances are merged with the local ones per Attribute."""
+    sources = service.sources
+    if not sources.serves(tenant):
+        return {}
+    out: dict[str, _Remote] = {}
+    for selector in read.selectors:
+        asked = selector if read.attrs is None else EntityQuery(
+            ids=selector.ids, id_pattern=selector.id_pattern, type_expr=selector.type_expr,
+            attrs=read.attrs, q=selector.q, geo_q=selector.geo_q, scope_q=selector.scope_q,
+            dataset_ids=selector.dataset_ids)
+        for held in await sources.history(tenant, operation, asked, read.query, call):
+            entry = out.setdefault(held.entity_id, _Remote([], []))
+            entry.types += [t for t in held.types if t not in entry.types]
+            entry.instances += held.instances
+    return out
+
+
+def _with_remote(records: list[EntityRecord], remote: dict[str, _Remote]) -> list[EntityRecord]:
+    """The local Entity records and those only sources hold, by id."""
+    if not remote:
+        return records
+    known = {r.entity_id for r in records}
+    extra = [EntityRecord(entity_id, tuple(held.types))
+             for entity_id, held in remote.items() if entity_id not in known]
+    return sorted([*records, *extra], key=lambda r: r.entity_id)
+
+
+def _merged(local: Sequence[Instance], remote: _Remote | None) -> list[Instance]:
+    """The local instances and a source's, each instance once (by Attribute and
+    instanceId, the local one kept); :func:`select_entity` orders them by time."""
+    if remote is None:
+        return list(local)
+    seen = {(i.attribute, i.instance_id) for i in local}
+    out = list(local)
+    for inst in remote.instances:
+        key = (inst.attribute, inst.instance_id)
+        if key not in seen:
+            seen.add(key)
+            out.append(inst)
+    return out
+
+
+@dataclass(slots=True)
 class _Found:
     record: EntityRecord
     series: Series
@@ -263,14 +322,16 @@ def _in_datasets(inst: Instance, dataset_ids: list[str] | None) -> bool:
 
 async def _select(service: Service, history: TemporalHistory, tenant: str,
                   records: list[EntityRecord], read: _Read, *,
-                  in_window: bool = False) -> list[_Found]:
+                  in_window: bool = False,
+                  remote: dict[str, _Remote] | None = None) -> list[_Found]:
     """The Entities of ``records`` the read selects, with their instances or aggregation;
     ``in_window``: only those with instances in the window."""
     if not records:
         return []
     ids = [r.entity_id for r in records]
     query, aggregation = read.query, read.options.aggregation
-    if aggregation is not None and not read.filtered and read.dataset_ids is None:
+    if (aggregation is not None and not read.filtered and read.dataset_ids is None
+            and not remote):
         stored = await history.aggregate_history(tenant, ids, read.attrs, query, aggregation)
         if stored is not None:
             return [_Found(r, {}, _shown(stored.get(r.entity_id, {}), read))
@@ -283,7 +344,8 @@ async def _select(service: Service, history: TemporalHistory, tenant: str,
     now = to_micros(now_iso())
     found = []
     for record in records:
-        mine = [i for i in instances.get(record.entity_id, ())
+        held = None if remote is None else remote.get(record.entity_id)
+        mine = [i for i in _merged(instances.get(record.entity_id, ()), held)
                 if _in_datasets(i, read.dataset_ids)]
         series: Series | None = None
         for selector in read.selectors:

@@ -72,6 +72,9 @@ class Selection:
     csf: QExpr | None = None
     dataset_ids: tuple[str, ...] | None = None
     temporal: TemporalQuery | None = None
+    #: a temporal read (5.7.3, 5.7.4): registrations with an interval are consulted, and
+    #: one without any interval may hold history too
+    history: bool = False
 
     @classmethod
     def of_query(cls, query: EntityQuery, *, csf: QExpr | None = None,
@@ -146,9 +149,12 @@ def candidates(
         if registration.expired(now) or registration.context_source_alias in seen:
             continue
         if selection.temporal is None:
-            if registration.temporal:
+            if registration.temporal and not selection.history:
                 continue
-        elif not selection.temporal.matches(registration):
+        # 5.12: an interval that misses the query rules the registration out; for a
+        # temporal read, a registration without interval is not restricted in time
+        elif ((registration.temporal or not selection.history)
+              and not selection.temporal.matches(registration)):
             continue
         if selection.csf is not None and not filter_matches(selection.csf, registration):
             continue

@@ -1,0 +1,207 @@
+"""Distributed temporal reads (4.3.6, 5.7.3, 5.7.4): the temporal evolution held by the
+registered sources, asked concurrently, each within its deadline.
+
+Retrieve Temporal Evolution of an Entity asks the registrations supporting
+``retrieveTemporal``, Query Temporal Evolution of Entities (GET and POST) those
+supporting ``queryTemporal`` (Table 4.20-1; neither is in ``federationOps``, a
+source names them, or ``retrieveTemporal``/``queryTemporal`` through its own
+list).  A registration with an ``observationInterval`` (or
+``managementInterval`` for ``timeproperty=modifiedAt``/``createdAt``) is asked
+only when it overlaps the query's window (5.12).
+
+Each source is asked with a GET in the client's terms (its @context as Link),
+for the same window (``timerel``, ``timeAt``, ``endTimeAt``, ``timeproperty``,
+``lastN``) and filters, always in the normalized representation and never
+aggregated: the instances are merged with the local ones by the service, and
+``lastN``, the instance limit, paging and aggregation apply to the merged
+series.  A failing, slow or invalid source is one ``NGSILD-Warning`` (6.3.17);
+``Via`` and loops as for the entity reads (6.3.18).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from urllib.parse import quote, urlencode
+
+from broker.federation.base import SOURCE_PAGE, SourcesBase, hops_of, relayed_warnings
+from broker.federation.client import Incoming, Outgoing
+from broker.federation.wire import (
+    API,
+    InvalidAnswer,
+    RawEntity,
+    base_url,
+    compact_type_expr,
+    raw_entities,
+)
+from broker.service.call import Call
+from broker.service.ports import RemoteHistory
+from ngsi_ld.errors import NgsiLdError
+from ngsi_ld.federation import (
+    Registration,
+    Selection,
+    SourceRequest,
+    append_via,
+    forward_headers,
+    guard_loop,
+    plan_reads,
+    source_warning,
+    visited,
+)
+from ngsi_ld.federation.selection import TemporalQuery as SourceWindow
+from ngsi_ld.headers import parse_link_context
+from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.params import flag
+from ngsi_ld.query import EntityQuery
+from ngsi_ld.temporal import Instance, TemporalQuery, parse_temporal_entity
+from ngsi_ld.temporal.instants import format_micros, to_datetime
+from ngsi_ld.temporal.model import from_internal
+
+__all__ = ["HistoryReads"]
+
+#: the client's filters a source is asked with as they are (already in the client's terms)
+_PASSED = ("q", "scopeQ", "georel", "geometry", "coordinates", "geoproperty", "datasetId")
+
+
+def _window(temporal: TemporalQuery) -> list[tuple[str, str]]:
+    """The temporal query in wire terms (4.11)."""
+    out: list[tuple[str, str]] = []
+    if temporal.timerel is not None and temporal.time_at is not None:
+        out += [("timerel", temporal.timerel), ("timeAt", format_micros(temporal.time_at))]
+        if temporal.end_time_at is not None:
+            out.append(("endTimeAt", format_micros(temporal.end_time_at)))
+    if temporal.timeproperty != "observedAt":
+        out.append(("timeproperty", temporal.timeproperty))
+    if temporal.last_n is not None:
+        out.append(("lastN", str(temporal.last_n)))
+    return out
+
+
+def _selection(query: EntityQuery, temporal: TemporalQuery) -> Selection:
+    window = None
+    if temporal.timerel is not None and temporal.time_at is not None:
+        end = None if temporal.end_time_at is None else to_datetime(temporal.end_time_at)
+        window = SourceWindow(temporal.timerel, to_datetime(temporal.time_at), end,
+                              temporal.timeproperty)
+    plain = Selection.of_query(query)
+    return Selection(ids=plain.ids, id_pattern=plain.id_pattern, type_expr=plain.type_expr,
+                     attrs=plain.attrs, geo_q=plain.geo_q, scope_q=plain.scope_q,
+                     dataset_ids=plain.dataset_ids, temporal=window, history=True)
+
+
+def _request_url(request: SourceRequest, ctx: ActiveContext, call: Call,
+                 temporal: TemporalQuery) -> str:
+    base = base_url(request.registration.endpoint) + API + "/temporal/entities"
+    query = _window(temporal)
+    if request.attrs is not None:
+        query.append(("attrs", ",".join(ctx.compact_iri(a) for a in request.attrs)))
+    query += [(name, str(call.params.get(name))) for name in _PASSED if name in call.params]
+    if request.local_only:
+        query.append(("local", "true"))  # 4.3.6.4
+    if request.operation == "retrieveTemporal" and request.ids and len(request.ids) == 1:
+        return f"{base}/{quote(request.ids[0], safe=':')}?{urlencode(query)}"
+    selectors: list[tuple[str, str]] = []
+    if request.type_expr is not None:
+        selectors.append(("type", compact_type_expr(request.type_expr, ctx)))
+    if request.ids:
+        selectors.append(("id", ",".join(request.ids)))
+    if request.id_pattern is not None:
+        selectors.append(("idPattern", request.id_pattern))
+    return f"{base}?{urlencode(selectors + query + [('limit', str(SOURCE_PAGE))])}"
+
+
+def remote_history(raw: RawEntity) -> RemoteHistory:
+    """A source's temporal Entity (normalized representation) read into instances, names
+    expanded with the answer's @context (InvalidAnswer if it is not one)."""
+    try:
+        parsed = parse_temporal_entity(raw.item, require_type=False)
+        expanded = raw.ctx.expand_entity({k: v for k, v in parsed.items() if k != "scope"})
+        instances: list[Instance] = []
+        for name, insts in (expanded.get("attrs") or {}).items():
+            for n, inst in enumerate(insts):
+                instance_id = inst.get("instanceId")
+                if not isinstance(instance_id, str):
+                    instance_id = f"urn:ngsi-ld:source-instance:{raw.id}:{name}:{n}"
+                instances.append(from_internal(name, inst, instance_id))
+    except NgsiLdError as exc:
+        raise InvalidAnswer(f"temporal entity {raw.id} is not valid: {exc}") from None
+    return RemoteHistory(raw.id, tuple(expanded.get("type") or ()), tuple(instances))
+
+
+class HistoryReads(SourcesBase):
+    """The temporal half of :class:`~broker.federation.FederatedSources`."""
+
+    async def history(self, tenant: str, operation: str, query: EntityQuery,
+                      temporal: TemporalQuery, call: Call) -> Sequence[RemoteHistory]:
+        if flag(call.params, "local"):
+            return ()  # 4.3.6.4
+        now = self.clock()
+        registrations = self.registrations.of(tenant, now)
+        if not registrations:
+            return ()
+        hops = hops_of(call)
+        alias = self.alias(tenant)
+        plan = plan_reads(registrations, _selection(query, temporal), (operation,), now=now,
+                          visited=visited(hops))
+        if not plan.requests:
+            return ()
+        # 6.3.18: a request that came back is answered locally, or 508 when its only
+        # sources are exclusive or redirect
+        if not guard_loop(alias, hops, [r.registration.mode.proxied for r in plan.requests]):
+            return ()
+        client_context = parse_link_context(call.link)
+        ctx = call.active or await self.resolver.active(client_context)
+        context_url = await self._context(client_context if client_context is not None
+                                          else ctx.user_context)
+        via = append_via(hops, alias)
+        results = await asyncio.gather(*(
+            self._history_one(tenant, request, ctx, context_url, via, call, temporal, alias)
+            for request in plan.requests))
+        out: list[RemoteHistory] = []
+        for found, warnings in results:
+            call.warnings.extend(warnings)
+            out.extend(found)
+        return out
+
+    async def _history_one(self, tenant: str, request: SourceRequest, ctx: ActiveContext,
+                           context_url: str | None, via: str, call: Call,
+                           temporal: TemporalQuery,
+                           agent: str) -> tuple[list[RemoteHistory], list[str]]:
+        registration = request.registration
+        if self._cooling_down(registration):
+            text = source_warning(registration, agent, timed_out=True)
+            return [], [text] if text else []
+        outbound = forward_headers(registration, via=via, context_url=context_url,
+                                   incoming=call.headers, has_body=False)
+        url = _request_url(request, ctx, call, temporal)
+        incoming = await self.client.send(Outgoing("GET", url, outbound.headers, None,
+                                                   self._deadline(registration)))
+        relayed = relayed_warnings(incoming)
+        if incoming.status == 404:
+            self._delivered(tenant, registration, True)
+            return [], relayed  # 6.3.17: not abnormal
+        problem = _problem(registration, incoming, agent)
+        found: list[RemoteHistory] = []
+        if problem is None:
+            try:
+                raws = await raw_entities(incoming.body, incoming.headers, self.resolver,
+                                          context_url,
+                                          many=request.operation != "retrieveTemporal")
+                found = [remote_history(raw) for raw in raws]
+            except InvalidAnswer:
+                problem = source_warning(registration, agent, status=incoming.status,
+                                         invalid=True)
+        self._delivered(tenant, registration, problem is None)
+        if problem is not None:
+            return [], [*relayed, problem]
+        return found, relayed
+
+
+def _problem(registration: Registration, incoming: Incoming, agent: str) -> str | None:
+    if incoming.status is None or incoming.timed_out:
+        return source_warning(registration, agent, timed_out=True)
+    if incoming.too_big:
+        return source_warning(registration, agent, status=incoming.status, invalid=True)
+    if incoming.status >= 300:
+        return source_warning(registration, agent, status=max(incoming.status, 400))
+    return None
