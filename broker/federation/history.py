@@ -152,7 +152,7 @@ class HistoryReads(SourcesBase):
         client_context = parse_link_context(call.link)
         ctx = call.active or await self.resolver.active(client_context)
         context_url = await self._context(client_context if client_context is not None
-                                          else ctx.user_context)
+                                          else ctx.user_context, tenant)
         via = append_via(hops, alias)
         results = await asyncio.gather(*(
             self._history_one(tenant, request, ctx, context_url, via, call, temporal, alias)
