@@ -8,8 +8,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from notify_receiver import Receiver
 from test_federation_copies_restart import API, JSON, LAMP, copies_at, free_port, hub_on
 
 from broker.app import BROKER, create_app
@@ -30,18 +30,7 @@ async def stored_copies(store: Any, count: int) -> dict[str, Any]:
 
 
 async def test_a_source_registered_later_gets_the_copy_and_loses_it(tmp_path: Path) -> None:
-    received: list[Any] = []
-    arrived = asyncio.Event()
-
-    async def notify(request: web.Request) -> web.Response:
-        received.append(await request.json())
-        arrived.set()
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/notify", notify)
-    receiver = TestServer(app, host="127.0.0.1")
-    await receiver.start_server()
+    receiver = await Receiver().start()
     source = TestClient(TestServer(create_app(Settings(store="memory:",
                                                        outbound_allow="127.0.0.0/8"))))
     await source.start_server()
@@ -51,7 +40,7 @@ async def test_a_source_registered_later_gets_the_copy_and_loses_it(tmp_path: Pa
     try:
         created = await hub.post(API + "/subscriptions", headers=JSON, json={
             "type": "Subscription", "entities": [{"type": "Lamp"}], "q": "power>5",
-            "notification": {"endpoint": {"uri": str(receiver.make_url("/notify"))}}})
+            "notification": {"endpoint": {"uri": receiver.url()}}})
         assert created.status == 201, await created.text()
         sub_id = created.headers["Location"].rsplit("/", 1)[-1]
         # a registration of other types brings no copy
@@ -74,9 +63,9 @@ async def test_a_source_registered_later_gets_the_copy_and_loses_it(tmp_path: Pa
         patched = await source.patch(f"{API}/entities/{LAMP}/attrs", headers=JSON,
                                      json={"power": {"type": "Property", "value": 9}})
         assert patched.status == 204
-        await asyncio.wait_for(arrived.wait(), 10)
-        assert received[0]["subscriptionId"] == sub_id
-        assert received[0]["data"][0]["power"]["value"] == 9
+        (first, *_) = await receiver.wait_for(1, timeout=10)
+        assert first.body["subscriptionId"] == sub_id
+        assert first.body["data"][0]["power"]["value"] == 9
         # the registration goes: so does the copy at the source
         assert (await hub.delete(registered.headers["Location"])).status == 204
         assert await copies_at(source, 0) == []

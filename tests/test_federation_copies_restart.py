@@ -9,8 +9,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from notify_receiver import Receiver
 
 from broker.app import create_app
 from broker.config import Settings
@@ -47,18 +47,7 @@ async def copies_at(source: TestClient, count: int) -> list[Any]:
 
 
 async def test_copies_survive_a_restart_without_duplicates(tmp_path: Path) -> None:
-    received: list[Any] = []
-    arrived = asyncio.Event()
-
-    async def notify(request: web.Request) -> web.Response:
-        received.append(await request.json())
-        arrived.set()
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/notify", notify)
-    receiver = TestServer(app, host="127.0.0.1")
-    await receiver.start_server()
+    receiver = await Receiver().start()
     source = TestClient(TestServer(create_app(Settings(store="memory:",
                                                        outbound_allow="127.0.0.0/8"))))
     await source.start_server()
@@ -73,7 +62,7 @@ async def test_copies_survive_a_restart_without_duplicates(tmp_path: Path) -> No
         assert registered.status == 201, await registered.text()
         created = await hub.post(API + "/subscriptions", headers=JSON, json={
             "type": "Subscription", "entities": [{"type": "Lamp"}], "q": "power>5",
-            "notification": {"endpoint": {"uri": str(receiver.make_url("/notify"))}}})
+            "notification": {"endpoint": {"uri": receiver.url()}}})
         assert created.status == 201, await created.text()
         location = created.headers["Location"]
         (copy,) = await copies_at(source, 1)
@@ -86,8 +75,8 @@ async def test_copies_survive_a_restart_without_duplicates(tmp_path: Path) -> No
         patched = await source.patch(f"{API}/entities/{LAMP}/attrs", headers=JSON,
                                      json={"power": {"type": "Property", "value": 9}})
         assert patched.status == 204
-        await asyncio.wait_for(arrived.wait(), 10)
-        (notification,) = received
+        await receiver.wait_for(1, timeout=10)
+        (notification,) = receiver.bodies()
         assert notification["subscriptionId"] == location.rsplit("/", 1)[-1]
         assert notification["data"][0]["power"]["value"] == 9
         # deleting the subscription after the restart deletes the copy at the source

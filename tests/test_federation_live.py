@@ -11,8 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
+from notify_receiver import Receiver
 
 from conformance.process import BrokerProcess
 from ngsi_ld.source_identity import source_alias, source_digest
@@ -161,18 +160,7 @@ async def test_a_subscription_at_the_hub_hears_of_data_held_at_a_source(
         brokers: list[BrokerProcess], http: aiohttp.ClientSession) -> None:
     hub, a, _ = brokers
     tenant = "subs"
-    received: list[dict[str, Any]] = []
-    arrived = asyncio.Event()
-
-    async def notify(request: web.Request) -> web.Response:
-        received.append(await request.json())
-        arrived.set()
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/notify", notify)
-    receiver = TestServer(app, host="127.0.0.1")
-    await receiver.start_server()
+    receiver = await Receiver().start()
     try:
         await create(http, a, tenant, light("urn:ngsi-ld:Streetlight:sub-1", power=1))
         # the hub holds another part of the same lamp: the merged entity is notified
@@ -181,7 +169,7 @@ async def test_a_subscription_at_the_hub_hears_of_data_held_at_a_source(
         await register(http, hub, a, tenant, tenant=tenant)
         subscription = {"type": "Subscription", "entities": [{"type": "Streetlight"}],
                         "q": "power>5", "notification": {"endpoint": {
-                            "uri": str(receiver.make_url("/notify"))}}}
+                            "uri": receiver.url()}}}
         async with http.post(hub.url + API + "/subscriptions", json=subscription,
                              headers={**JSON, "NGSILD-Tenant": tenant}) as resp:
             assert resp.status == 201, await resp.text()
@@ -200,8 +188,8 @@ async def test_a_subscription_at_the_hub_hears_of_data_held_at_a_source(
         async with http.patch(a.url + API + "/entities/urn:ngsi-ld:Streetlight:sub-1/attrs",
                               json=patch, headers={**JSON, "NGSILD-Tenant": tenant}) as resp:
             assert resp.status == 204
-        await asyncio.wait_for(arrived.wait(), 10)
-        (notification,) = received
+        await receiver.wait_for(1, timeout=10)
+        (notification,) = receiver.bodies()
         assert notification["subscriptionId"] == location.rsplit("/", 1)[-1]
         (entity,) = notification["data"]
         assert entity["power"]["value"] == 9 and entity["district"]["value"] == "A"
