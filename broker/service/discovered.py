@@ -49,13 +49,18 @@ def _objects(data: Any) -> list[dict[str, Any]]:
     return [item for item in items if isinstance(item, dict)]
 
 
-def type_names(answers: Answers) -> set[str]:
-    """The types of EntityTypeLists (5.2.24), expanded."""
+def _listed(answers: Answers, member: str) -> set[str]:
+    """The names every answer lists under ``member``, expanded with its @context."""
     out: set[str] = set()
     for data, ctx in answers:
         for item in _objects(data):
-            out.update(ctx.expand_term(n) for n in _strings(item.get("typeList")))
+            out.update(ctx.expand_term(n) for n in _strings(item.get(member)))
     return out
+
+
+def type_names(answers: Answers) -> set[str]:
+    """The types of EntityTypeLists (5.2.24), expanded."""
+    return _listed(answers, "typeList")
 
 
 def type_summaries(answers: Answers) -> list[TypeSummary]:
@@ -82,11 +87,7 @@ def type_summaries(answers: Answers) -> list[TypeSummary]:
 
 def attribute_names(answers: Answers) -> set[str]:
     """The attributes of AttributeLists (5.2.27), expanded."""
-    out: set[str] = set()
-    for data, ctx in answers:
-        for item in _objects(data):
-            out.update(ctx.expand_term(n) for n in _strings(item.get("attributeList")))
-    return out
+    return _listed(answers, "attributeList")
 
 
 def attribute_summaries(answers: Answers) -> list[AttributeSummary]:
