@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from mongo_standin import StandInClient
+from sharing_contract import LeaseContract
 
 from broker.cluster import ClusterNode
 from broker.events import ChangeBus
@@ -25,7 +26,6 @@ from storage.base import ContextRecord
 from storage.mongo import MongoStore
 from storage.mongo.feed import SharingUnsupported, watch_pipeline
 from storage.sharing import CONTEXT, ENTITY, RECORD, FeedItem, shared
-from subscriptions.ownership import LeaseOwner
 
 MONGODB_URL = os.environ.get("NGSI_LD_TEST_MONGODB_URL")
 REAL = pytest.param("mongodb-real", marks=pytest.mark.skipif(
@@ -229,35 +229,8 @@ async def test_the_node_publishes_other_processes_changes_on_the_local_bus(pair)
     assert records == [("", "urn:s:1")] and contexts == ["http://x/c"]
 
 
-async def test_a_lease_has_one_holder_until_it_expires_or_is_released(pair) -> None:
-    a, b = pair
-    assert await a.acquire_lease("sub:1", "a", 0.3)
-    assert not await b.acquire_lease("sub:1", "b", 0.3)
-    assert await a.acquire_lease("sub:1", "a", 0.3)  # ours: renewed
-    assert await a.lease_holders("sub:") == {"sub:1": "a"}
-    assert await a.renew_leases("a", 0.3) == ["sub:1"]
-    await asyncio.sleep(0.4)
-    assert await a.lease_holders("sub:") == {}
-    assert await b.acquire_lease("sub:1", "b", 5)  # expired: B takes it over
-    assert await a.renew_leases("a", 5) == []  # and A learns it lost it
-    await b.release_leases("b", ["sub:1"])
-    assert await a.acquire_lease("sub:1", "a", 5)
-    await b.drop_lease("sub:1")
-    assert await b.lease_holders("") == {}
-
-
-async def test_leases_share_subscriptions_fairly(pair) -> None:
-    a, b = pair
-    keys = [f"t\x00urn:s:{n}" for n in range(10)]
-    first, second = LeaseOwner(a, "a", ttl=5), LeaseOwner(b, "b", ttl=5)
-    await b.acquire_lease("process:b", "b", 5)  # B is alive
-    gained_a, lost_a = await first.round(keys, set())
-    gained_b, lost_b = await second.round(keys, set())
-    assert len(gained_a) == 5 and gained_b == set(keys) - gained_a
-    assert lost_a == lost_b == set()
-    await first.close()  # A stops: its subscriptions are free for B
-    gained, _ = await second.round(keys, gained_b)
-    assert gained == gained_a
+class TestMongoLeases(LeaseContract):
+    """The lease contract (tests/sharing_contract.py) on this backend's ``pair``."""
 
 
 async def test_the_lease_writes_are_conditional() -> None:
