@@ -26,6 +26,7 @@ from ngsi_ld.federation import (
     SourceRequest,
     WritePlan,
     parse_via,
+    source_warning,
 )
 from ngsi_ld.query import EntityQuery
 from ngsi_ld.source_identity import source_alias
@@ -193,6 +194,18 @@ class SourcesBase:
         """The URL naming the request's @context to a source (the core context's if none;
         an inline context is hosted here, as ImplicitlyCreated of ``tenant``)."""
         return await self.resolver.response_url(client_context, tenant)
+
+
+def answer_problem(registration: Registration, incoming: Incoming, agent: str) -> str | None:
+    """6.3.17: the NGSILD-Warning a source's answer earns (None: a usable answer): 199
+    for no answer in time, 299 for an answer too big to read or an error status."""
+    if incoming.status is None or incoming.timed_out:
+        return source_warning(registration, agent, timed_out=True)
+    if incoming.too_big:
+        return source_warning(registration, agent, status=incoming.status, invalid=True)
+    if incoming.status >= 300:
+        return source_warning(registration, agent, status=max(incoming.status, 400))
+    return None
 
 
 def relayed_warnings(incoming: Incoming) -> list[str]:

@@ -28,7 +28,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
-from broker.federation.base import SourcesBase, hops_of, relayed_warnings
+from broker.federation.base import SourcesBase, answer_problem, hops_of, relayed_warnings
 from broker.federation.client import Outgoing
 from broker.federation.wire import API, base_url
 from broker.service.call import Call
@@ -125,13 +125,7 @@ class Discovery(SourcesBase):
         if incoming.status == 404:
             self._delivered(tenant, registration, True)
             return None, relayed  # 6.3.17: not abnormal
-        problem = None
-        if incoming.status is None or incoming.timed_out:
-            problem = source_warning(registration, agent, timed_out=True)
-        elif incoming.too_big:
-            problem = source_warning(registration, agent, status=incoming.status, invalid=True)
-        elif incoming.status >= 300:
-            problem = source_warning(registration, agent, status=max(incoming.status, 400))
+        problem = answer_problem(registration, incoming, agent)
         answer = None
         if problem is None:
             answer = await self._read_answer(incoming.body, incoming.headers, context_url)

@@ -24,21 +24,26 @@ import asyncio
 from collections.abc import Sequence
 from urllib.parse import quote, urlencode
 
-from broker.federation.base import SOURCE_PAGE, SourcesBase, hops_of, relayed_warnings
-from broker.federation.client import Incoming, Outgoing
+from broker.federation.base import (
+    SOURCE_PAGE,
+    SourcesBase,
+    answer_problem,
+    hops_of,
+    relayed_warnings,
+)
+from broker.federation.client import Outgoing
 from broker.federation.wire import (
     API,
     InvalidAnswer,
     RawEntity,
     base_url,
-    compact_type_expr,
+    entity_selectors,
     raw_entities,
 )
 from broker.service.call import Call
 from broker.service.ports import RemoteHistory
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.federation import (
-    Registration,
     Selection,
     SourceRequest,
     append_via,
@@ -100,13 +105,7 @@ def _request_url(request: SourceRequest, ctx: ActiveContext, call: Call,
         query.append(("local", "true"))  # 4.3.6.4
     if request.operation == "retrieveTemporal" and request.ids and len(request.ids) == 1:
         return f"{base}/{quote(request.ids[0], safe=':')}?{urlencode(query)}"
-    selectors: list[tuple[str, str]] = []
-    if request.type_expr is not None:
-        selectors.append(("type", compact_type_expr(request.type_expr, ctx)))
-    if request.ids:
-        selectors.append(("id", ",".join(request.ids)))
-    if request.id_pattern is not None:
-        selectors.append(("idPattern", request.id_pattern))
+    selectors = entity_selectors(request, ctx)
     return f"{base}?{urlencode(selectors + query + [('limit', str(SOURCE_PAGE))])}"
 
 
@@ -180,7 +179,7 @@ class HistoryReads(SourcesBase):
         if incoming.status == 404:
             self._delivered(tenant, registration, True)
             return [], relayed  # 6.3.17: not abnormal
-        problem = _problem(registration, incoming, agent)
+        problem = answer_problem(registration, incoming, agent)
         found: list[RemoteHistory] = []
         if problem is None:
             try:
@@ -197,11 +196,3 @@ class HistoryReads(SourcesBase):
         return found, relayed
 
 
-def _problem(registration: Registration, incoming: Incoming, agent: str) -> str | None:
-    if incoming.status is None or incoming.timed_out:
-        return source_warning(registration, agent, timed_out=True)
-    if incoming.too_big:
-        return source_warning(registration, agent, status=incoming.status, invalid=True)
-    if incoming.status >= 300:
-        return source_warning(registration, agent, status=max(incoming.status, 400))
-    return None

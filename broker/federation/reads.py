@@ -26,6 +26,7 @@ from broker.federation.base import (
     ReadJob,
     SourceAnswer,
     SourcesBase,
+    answer_problem,
     expiring,
     page_of,
     relayed_warnings,
@@ -184,7 +185,7 @@ class Reads(SourcesBase):
             incoming = await self.client.send(purge_request(
                 request, outbound, ctx, params, timeout=self._deadline(registration)))
             problem = None if incoming.status == 404 else \
-                self._problem(registration, incoming, agent)
+                answer_problem(registration, incoming, agent)
             self._delivered(tenant, registration, problem is None)
             return None, [*relayed_warnings(incoming), *([problem] if problem else [])]
         deadline = time.monotonic() + self._deadline(registration)
@@ -212,7 +213,7 @@ class Reads(SourcesBase):
             if incoming.status == 404 and not entities:
                 self._delivered(tenant, registration, True)
                 return None, relayed  # 6.3.17: not abnormal
-            problem = self._problem(registration, incoming, agent)
+            problem = answer_problem(registration, incoming, agent)
             page: list[RawEntity] = []
             if problem is None:
                 try:
@@ -231,16 +232,6 @@ class Reads(SourcesBase):
         self._delivered(tenant, registration, True)
         return SourceAnswer(registration.id, request.auxiliary, entities, request,
                             ids_only), relayed
-
-    @staticmethod
-    def _problem(registration: Registration, incoming: Incoming, agent: str) -> str | None:
-        if incoming.status is None or incoming.timed_out:
-            return source_warning(registration, agent, timed_out=True)
-        if incoming.too_big:
-            return source_warning(registration, agent, status=incoming.status, invalid=True)
-        if incoming.status >= 300:
-            return source_warning(registration, agent, status=max(incoming.status, 400))
-        return None
 
     def merge(self, plan: Plan, local: Sequence[Entity], answers: Sequence[Any]) -> list[Entity]:
         job = plan.remote[0]

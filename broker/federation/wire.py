@@ -120,6 +120,19 @@ def filter_params(query: EntityQuery, params: Params,
     return tuple(out), unsent
 
 
+def entity_selectors(request: SourceRequest, ctx: ActiveContext) -> list[tuple[str, str]]:
+    """The query parameters naming the entities ``request`` asks a source for (type, id,
+    idPattern), in the client's terms."""
+    selectors: list[tuple[str, str]] = []
+    if request.type_expr is not None:
+        selectors.append(("type", compact_type_expr(request.type_expr, ctx)))
+    if request.ids:
+        selectors.append(("id", ",".join(request.ids)))
+    if request.id_pattern is not None:
+        selectors.append(("idPattern", request.id_pattern))
+    return selectors
+
+
 def read_request(
     request: SourceRequest,
     outbound: Outbound,
@@ -154,13 +167,7 @@ def read_request(
     if request.operation == "queryBatch":
         return _query_post(request, outbound, ctx, params, base, query, timeout, offset, limit,
                            count)
-    selectors: list[tuple[str, str]] = []
-    if request.type_expr is not None:
-        selectors.append(("type", compact_type_expr(request.type_expr, ctx)))
-    if request.ids:
-        selectors.append(("id", ",".join(request.ids)))
-    if request.id_pattern is not None:
-        selectors.append(("idPattern", request.id_pattern))
+    selectors = entity_selectors(request, ctx)
     selectors += [(name, str(params.get(name))) for name in READ_PASSED if name in params
                   and name != "csf"]
     paging = [("offset", str(offset))] if offset else []
