@@ -7,14 +7,19 @@ Adapters only: the path ids and the body are read here, the operation is
 from __future__ import annotations
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from broker.http import read_body
 from broker.service import entities
 from broker.service.entities import ENTITIES, check_entity_id
+from broker.service.hot import HotAnswers
 from broker.state import service_of
 from broker.web import Handler, add_route, call_of, response_of
 from ngsi_ld.bodies import JSON, LD_JSON, MERGE_PATCH
 from ngsi_ld.errors import BadRequestData
+
+#: answers of Retrieve Entity by the request as sent: the body and the headers
+HOT = web.AppKey("hot_retrievals", HotAnswers[tuple[bytes, CIMultiDict[str]]])
 
 #: 6.3.4: a PATCH body may also be application/merge-patch+json
 PATCH_MEDIA = (JSON, LD_JSON, MERGE_PATCH)
@@ -33,10 +38,25 @@ async def create_entity(request: web.Request) -> web.Response:
 
 
 async def retrieve_entity(request: web.Request) -> web.Response:
+    service = service_of(request)
+    key = None
+    raw_path = request.raw_path
+    if "?" not in raw_path:
+        # the request as sent: a repeated one is answered again from the kept answer
+        # while the store and its @context did not change (broker.service.hot)
+        key = (raw_path, request.raw_headers)
+        hot = request.app[HOT]
+        kept = hot.get(service, key)
+        if kept is not None:
+            body, headers = kept
+            return web.Response(body=body, headers=CIMultiDict(headers))
     entity_id = _entity_id(request)
     call = call_of(request)
-    return response_of(await entities.retrieve_entity(service_of(request), call, entity_id),
-                       call)
+    reply = await entities.retrieve_entity(service, call, entity_id)
+    response = response_of(reply, call)
+    if key is not None and call.reusable is not None and reply.body is not None:
+        hot.put(key, call, (reply.body, CIMultiDict(response.headers)))
+    return response
 
 
 async def delete_entity(request: web.Request) -> web.Response:
@@ -87,6 +107,7 @@ def setup(app: web.Application) -> None:
     one = ENTITIES + "/{entityId}"
     attr = one + "/attrs/{attrId}"
     add_route(app, "POST", ENTITIES, create_entity, "createEntity")
+    app[HOT] = HotAnswers()
     add_route(app, "GET", one, retrieve_entity, "retrieveEntity")
     add_route(app, "DELETE", one, delete_entity, "deleteEntity")
     add_route(app, "PATCH", one, _write(entities.merge_entity, PATCH_MEDIA), "mergeEntity")
