@@ -70,7 +70,8 @@ def add_warnings(response: web.StreamResponse, call: Call) -> None:
 
 
 def add_route(
-    app: web.Application, method: str, path: str, handler: Handler, operation: str | None = None
+    app: web.Application, method: str, path: str, handler: Handler, operation: str | None = None,
+    *, before: Callable[[Handler], Handler] | None = None,
 ) -> None:
     """Register ``path`` and ``path/``: IoT Agents post with a trailing slash, no redirect.
 
@@ -81,8 +82,13 @@ def add_route(
     Every method of one path shares one resource: aiohttp tries the resources
     under a path prefix one by one, so one resource per method made every
     request of /entities/... try some twenty patterns.
+
+    ``before`` wraps the checked handler with what may answer ahead of the
+    preconditions: a request they let through once (``broker.service.hot``).
     """
     handler = checked(handler, method, path, operation)
+    if before is not None:
+        handler = before(handler)
     resources = app.get(_RESOURCES)
     if resources is None:
         resources = app[_RESOURCES] = {}
