@@ -122,3 +122,11 @@ async def test_credentials_are_checked_on_every_read(tmp_path: Path) -> None:
                 assert refused.status == 403
     finally:
         await issuer.close()
+
+
+async def test_large_answers_are_not_kept(client: TestClient) -> None:
+    big = {**CAR, "note": {"type": "Property", "value": "x" * 20_000}}
+    assert (await client.post(E, json=big)).status == 201
+    for _ in range(3):
+        assert (await (await client.get(URL)).json())["note"]["value"] == "x" * 20_000
+    assert client.app[HOT].hits == 0

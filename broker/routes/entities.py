@@ -48,7 +48,7 @@ async def retrieve_entity(request: web.Request) -> web.Response:
     raw_path = request.raw_path
     if call.reusable is not None and reply.body is not None and "?" not in raw_path:
         request.app[HOT].put((raw_path, request.raw_headers), call,
-                             (reply.body, CIMultiDict(response.headers)))
+                             (reply.body, CIMultiDict(response.headers)), len(reply.body))
     return response
 
 

@@ -31,10 +31,12 @@ T = TypeVar("T")
 class HotAnswers(Generic[T]):
     """Answers (``T``, the adapter's own form) of reusable reads, bounded, oldest dropped."""
 
-    __slots__ = ("_entries", "hits", "size")
+    __slots__ = ("_entries", "hits", "max_body", "size")
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 4096, max_body: int = 16 * 1024) -> None:
         self.size = size
+        #: larger answers are not kept: at most ``size * max_body`` bytes held
+        self.max_body = max_body
         # key -> (tenant, data_version, request @context, its compilation, answer)
         self._entries: dict[Hashable, tuple[str, Hashable, Any, ActiveContext, T]] = {}
         self.hits = 0
@@ -52,11 +54,12 @@ class HotAnswers(Generic[T]):
         self.hits += 1
         return answer
 
-    def put(self, key: Hashable, call: Call, answer: T) -> None:
-        """Keep ``answer`` for ``key`` if the operation said ``call`` may be reused."""
+    def put(self, key: Hashable, call: Call, answer: T, body_size: int) -> None:
+        """Keep ``answer`` (of a body of ``body_size`` bytes) for ``key`` if the operation
+        said ``call`` may be reused."""
         reusable = call.reusable
         if (reusable is None or call.active is None or call.warnings
-                or call.snapshot_used is not None):
+                or call.snapshot_used is not None or body_size > self.max_body):
             return
         entries = self._entries
         if len(entries) >= self.size and key not in entries:
