@@ -50,6 +50,10 @@ class ContextResolving(Protocol):
         """The ``@context`` value an answer's body carries for ``client_context``."""
         ...
 
+    def still_active(self, client_context: Any, ctx: ActiveContext) -> bool:
+        """True while ``client_context`` compiles to ``ctx`` (the cached compilation)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:
