@@ -84,7 +84,7 @@ class SubscriptionManager:
         #: where queued notifications wait across a restart (subscriptions.pending)
         self.pending = pending_repository if pending_repository is not None else \
             repository_for(store, pending.COLLECTION)
-        self.journal = pending.Journal(self.pending)
+        self.journal = pending.Journal(self.pending, pending.JOBS)
         self._persister: asyncio.Task[None] | None = None
         self.delivery = delivery if delivery is not None else Delivery()
         self.queue_size = queue_size
@@ -452,7 +452,7 @@ class SubscriptionManager:
 
     async def _resume(self, only: set[str] | None = None) -> None:
         """Queue again the stored notifications (of the subscriptions ``only`` names)."""
-        stored = [entry for entry in await pending.load(self.pending)
+        stored = [entry for entry in await pending.load(self.pending, pending.JOBS)
                   if only is None or sub_key(entry[0], entry[1]) in only]
         channels: dict[tuple[str, str], Any] = {}
         for live in self._live.values():

@@ -29,7 +29,13 @@ Choices:
 * ``throttling``: changes inside the period are held, the latest per
   registration, and sent together when it ends;
 * several processes on one store: every process knows every subscription
-  (``reload``), and the process where a registration changed notifies.
+  (``reload``), and the process where a registration changed notifies;
+* every notification queued is written to the store (collection
+  ``pendingCsourceNotifications``) before the change that queued it is answered,
+  by the journal of entity subscriptions (``subscriptions.pending``, with this
+  module's codec :data:`CSOURCE_JOBS`): the registration operations await
+  :meth:`RegistrationSubscriptions.settled` (a barrier of the service), and a
+  restart, even a ``kill -9``, sends them (at least once).
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ from ngsi_ld.federation import (
     Registration,
     RegistrationQuery,
     parse_temporal_query,
+    registration_from_record,
+    registration_record,
     render_registration,
     trigger_reason,
 )
@@ -58,7 +66,7 @@ from ngsi_ld.query import (
     resolve_names,
 )
 from ngsi_ld.timeutil import now_iso, parse_datetime
-from subscriptions import state
+from subscriptions import pending, state
 from subscriptions.bookkeeping import Ledger
 from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery
 from subscriptions.live import sub_key
@@ -68,11 +76,14 @@ from subscriptions.notification import notification_headers
 from subscriptions.ports import ContextResolving, Counters
 from subscriptions.repository import Repository, repository_for
 
-__all__ = ["COLLECTION", "NOTIFICATION_TYPE", "RegistrationSubscriptions"]
+__all__ = ["COLLECTION", "CSOURCE_JOBS", "NOTIFICATION_TYPE", "PENDING", "CsourceJob",
+           "RegistrationSubscriptions"]
 
 log = logging.getLogger("broker.csourceSubscriptions")
 
 COLLECTION = "csourceSubscriptions"
+#: the record collection of their pending notifications (``subscriptions.pending``)
+PENDING = "pendingCsourceNotifications"
 #: 5.3.2: the type of a CsourceNotification
 NOTIFICATION_TYPE = "ContextSourceNotification"
 
@@ -163,6 +174,23 @@ class CsourceJob:
 
     reason: str
     registrations: list[Registration]
+    #: the records that keep it across a restart (``subscriptions.pending``)
+    records: list[str] = field(default_factory=list, compare=False)
+
+
+def _encode(job: CsourceJob) -> dict[str, Any]:
+    # the registrations as they were when the change was answered, in their stored form
+    return {"reason": job.reason,
+            "registrations": [registration_record(reg) for reg in job.registrations]}
+
+
+def _decode(doc: dict[str, Any]) -> CsourceJob:
+    return CsourceJob(str(doc["reason"]),
+                      [registration_from_record(dict(r)) for r in doc["registrations"]])
+
+
+#: how a pending ContextSourceNotification is journaled (``subscriptions.pending``)
+CSOURCE_JOBS: pending.Codec[CsourceJob] = pending.Codec(_encode, _decode)
 
 
 @dataclass(eq=False)
@@ -201,7 +229,8 @@ class RegistrationSubscriptions:
 
     def __init__(self, store: object, resolver: ContextResolving, registrations: Lookup,
                  delivery: Delivery, metrics: Counters | None = None,
-                 repository: Repository | None = None, queue_size: int = QUEUE_SIZE) -> None:
+                 repository: Repository | None = None, queue_size: int = QUEUE_SIZE,
+                 pending_repository: Repository | None = None) -> None:
         self.resolver = resolver
         #: tenant -> its registrations that apply now (the registry's ``of``)
         self.registrations = registrations
@@ -210,6 +239,11 @@ class RegistrationSubscriptions:
         self.repository = repository if repository is not None else \
             repository_for(store, COLLECTION)
         self.queue_size = queue_size
+        #: where queued notifications wait across a restart (subscriptions.pending)
+        self.pending = pending_repository if pending_repository is not None else \
+            repository_for(store, PENDING)
+        self.journal = pending.Journal(self.pending, CSOURCE_JOBS)
+        self._persister: asyncio.Task[None] | None = None
         self._live: dict[str, CsourceLive] = {}
         self.ledger = Ledger(self.repository, metrics, "registration subscription",
                              lambda: self._live)
@@ -223,10 +257,15 @@ class RegistrationSubscriptions:
             except Exception:
                 log.exception("registration subscription %s could not be resumed", doc.get("id"))
         self.ledger.start()
+        await self._resume()
+        self._persister = asyncio.get_running_loop().create_task(self._persist_loop())
 
     async def close(self) -> None:
         """Stop workers and timers, write back the counters (the delivery is not ours)."""
         await self.ledger.stop()
+        if self._persister is not None:
+            self._persister.cancel()
+        await self.journal.flush()
         lives = list(self._live.values())
         for live in lives:
             await self._stop(live)
@@ -261,6 +300,7 @@ class RegistrationSubscriptions:
         await self.repository.put(tenant, doc)
         self._register(live)
         self._initial(live)
+        await self.settled()
         return sub_id
 
     async def get(self, tenant: str, sub_id: str) -> dict[str, Any]:
@@ -302,10 +342,13 @@ class RegistrationSubscriptions:
         await self._stop(live, keep_channel=True)
         self._register(fresh)
         self._initial(fresh)
+        await self.settled()
 
     async def delete(self, tenant: str, sub_id: str) -> None:
         """5.11.6 Delete."""
         live = await self._find(tenant, sub_id)
+        for job in live.channel.snapshot():  # its queue goes, and the records with it
+            self.journal.done(tenant, job.records)
         await self._stop(live)
         self.ledger.forget(tenant, sub_id)
         await self.repository.delete(tenant, sub_id)
@@ -350,7 +393,7 @@ class RegistrationSubscriptions:
             tenant=tenant, doc=doc, queries=compile_queries(doc, query_ctx.expand_term),
             compact=notify_ctx.compact_iri, link_url=notify_url,
             body_context=self.resolver.body_context(notify_url),
-            channel=Channel(lambda job: self._handle(key, job), self.queue_size),
+            channel=Channel(lambda job: self._handle(tenant, key, job), self.queue_size),
         )
 
     def _register(self, live: CsourceLive) -> None:
@@ -431,6 +474,8 @@ class RegistrationSubscriptions:
     def _offer(self, live: CsourceLive, job: CsourceJob) -> None:
         if not live.channel.offer(job):
             self.ledger.drop(live, len(job.registrations))
+            return
+        self.journal.note(live.tenant, live.id, job)
 
     async def _periodic(self, live: CsourceLive) -> None:
         interval = max(float(live.doc["timeInterval"]), MIN_TIME_INTERVAL)
@@ -442,10 +487,15 @@ class RegistrationSubscriptions:
             await asyncio.sleep(interval)
 
     # -- delivery (5.3.2 CsourceNotification) --------------------------------------------
-    async def _handle(self, key: str, job: CsourceJob) -> None:
+    async def _handle(self, tenant: str, key: str, job: CsourceJob) -> None:
         live = self._live.get(key)
-        if live is None or live.deleted:
-            return
+        try:
+            if live is not None and not live.deleted:
+                await self._notify(live, job)
+        finally:  # handled, or dropped: its records may go
+            self.journal.done(tenant, job.records)
+
+    async def _notify(self, live: CsourceLive, job: CsourceJob) -> None:
         now = now_iso()
         if self.ledger.cooling_down(live, now):
             return
@@ -469,6 +519,28 @@ class RegistrationSubscriptions:
         headers = notification_headers(accept, live.link_url, live.tenant,
                                        endpoint.get("receiverInfo"))
         await self.ledger.deliver(live, self.delivery, headers, body, now)
+
+    # -- pending notifications across restarts (subscriptions.pending) ------------------
+    async def settled(self) -> None:
+        """Wait until every notification queued so far is in the store (a barrier the
+        registration operations await before answering; at once when none was queued)."""
+        await self.journal.settled()
+
+    async def _resume(self) -> None:
+        """Queue again the notifications stored before a restart, before any new one."""
+        stored = await pending.load(self.pending, CSOURCE_JOBS)
+        offers: dict[tuple[str, str], Any] = {
+            (live.tenant, live.id): live.channel.offer for live in self._live.values()}
+        for tenant, sub_id, count in await pending.resume(self.journal, stored, offers):
+            log.info("registration subscription %s (tenant %r): %d pending notification(s) "
+                     "resumed", sub_id, tenant, count)
+        await self.journal.flush()
+
+    async def _persist_loop(self) -> None:
+        while True:
+            await asyncio.sleep(pending.PERSIST_INTERVAL)
+            if not self.journal.idle:
+                await self.journal.flush()
 
     @staticmethod
     def _relevant(live: CsourceLive, registration: Registration) -> Registration:
