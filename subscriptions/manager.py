@@ -170,6 +170,12 @@ class SubscriptionManager:
         await self.ledger.settled(live)
         return live.doc
 
+    def document(self, tenant: str, sub_id: str) -> dict[str, Any] | None:
+        """The stored document of a subscription this process knows (internal names), at
+        once (unlike :meth:`get`, never waiting for a delivery in flight)."""
+        live = self._live.get(sub_key(tenant, sub_id))
+        return None if live is None else live.doc
+
     async def of_tenant(self, tenant: str) -> list[dict[str, Any]]:
         """5.8.4 Query Subscriptions: every subscription of the tenant, sorted by id."""
         if self.ownership.shared:  # the repository is the truth; catch up with it
