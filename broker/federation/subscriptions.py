@@ -127,6 +127,8 @@ class _Local:
         default_factory=dict)
     #: the updates of its copies are made one after the other, in the order asked
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, compare=False)
+    #: the local subscription was deleted: no copy is made any more
+    gone: bool = False
 
     def record(self) -> dict[str, Any]:
         """What is stored of it (JSON)."""
@@ -223,9 +225,10 @@ class DistributedSubscriptions:
             await self._save(local)
             return
         expand = (await self.resolver.active(context)).expand_term
-        for registration in self._matching(tenant, local, expand):
-            # sent in the background: creating the subscription never waits for a source
-            self._background(self._copy(local, registration))
+        # sent in the background: creating the subscription never waits for a source
+        self._background(self._serially(local, *(
+            self._copy(local, registration)
+            for registration in self._matching(tenant, local, expand))))
         if self.csource_subs is not None:
             internal = {"type": "Subscription",
                         "entities": [{"type": t} for t in types],
@@ -247,9 +250,9 @@ class DistributedSubscriptions:
         gone = before.id if before is not None else None
         for local in [lo for (t, _), lo in self._locals.items() if t == tenant]:
             if after is not None:
-                self._background(self._follow(local, after))
+                self._background(self._serially(local, self._follow(local, after)))
             elif gone is not None and gone in local.copies:
-                self._background(self._drop(local, gone))
+                self._background(self._serially(local, self._drop(local, gone)))
 
     async def _follow(self, local: _Local, registration: Registration) -> None:
         expand = (await self.resolver.active(local.context)).expand_term
@@ -298,9 +301,21 @@ class DistributedSubscriptions:
         self._background(self._follow_update(local, wanted, _copy_body(before),
                                              same_context))
 
+    async def _serially(self, local: _Local, *work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` (together) once what was asked before for ``local``'s copies is
+        done: a copy being made is never updated, dropped or made twice meanwhile."""
+        async with local.lock:
+            if local.gone:
+                for coroutine in work:
+                    coroutine.close()
+                return
+            await asyncio.gather(*work)
+
     async def _follow_update(self, local: _Local, wanted: list[Registration],
                              before: dict[str, Any], same_context: bool) -> None:
         async with local.lock:
+            if local.gone:
+                return
             keep = {r.id for r in wanted}
             work = [self._drop(local, reg) for reg in list(local.copies) if reg not in keep]
             for registration in wanted:
@@ -342,16 +357,18 @@ class DistributedSubscriptions:
         local = self._locals.pop((tenant, sub_id), None)
         if local is None:
             return
+        local.gone = True
         await self.store.delete_record(tenant, COPIES, sub_id)
         if local.csource_sub is not None and self.csource_subs is not None:
             self._internal.pop(local.csource_sub, None)
             with contextlib.suppress(NgsiLdError):  # already gone (it expired)
                 await self.csource_subs.delete(tenant, local.csource_sub)
-        deletions = []
-        for copy_id, url, headers in local.copies.values():
-            self._copies.pop(copy_id, None)
-            deletions.append(Outgoing("DELETE", url, headers, None, self.timeout))
-        await self.client.send_all(deletions)
+        async with local.lock:  # a copy being made is there before it is deleted
+            deletions = []
+            for copy_id, url, headers in local.copies.values():
+                self._copies.pop(copy_id, None)
+                deletions.append(Outgoing("DELETE", url, headers, None, self.timeout))
+            await self.client.send_all(deletions)
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -374,7 +391,7 @@ class DistributedSubscriptions:
 
 
     async def _copy(self, local: _Local, registration: Registration) -> None:
-        if registration.id in local.copies:
+        if registration.id in local.copies or local.gone:
             return
         copy_id = f"urn:ngsi-ld:Subscription:remote:{uuid.uuid4()}"
         url = base_url(registration.endpoint) + API + "/subscriptions"
@@ -417,9 +434,10 @@ class DistributedSubscriptions:
             return
         wanted = {r.get("id") for r in data.get("data") or () if isinstance(r, dict)}
         now = datetime.now(UTC)
-        for registration in self.registrations.of(local.tenant, now):
-            if registration.id in wanted and registration.supports("createSubscription"):
-                self._background(self._copy(local, registration))
+        self._background(self._serially(local, *(
+            self._copy(local, registration)
+            for registration in self.registrations.of(local.tenant, now)
+            if registration.id in wanted and registration.supports("createSubscription"))))
 
     async def notified(self, data: Any, link: str | None) -> int:
         """A source notified a copy: each entity merged with the local one and offered to
