@@ -17,7 +17,7 @@ from notify_receiver import Receiver
 
 from conformance.process import BrokerProcess
 from ngsi_ld.federation import parse_registration
-from subscriptions.registrations import CSOURCE_JOBS, CsourceJob
+from subscriptions.csource_model import CSOURCE_JOBS, CsourceJob
 
 SUBS = "/ngsi-ld/v1/csourceSubscriptions"
 REGS = "/ngsi-ld/v1/csourceRegistrations"
