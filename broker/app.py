@@ -302,6 +302,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     unsubscribe = service.events.subscribe(manager.on_change, concerns=manager.index.concerns)
     # the notifications a write queued are in the store before it is answered
     unsettled = service.before_answer(manager.settled)
+    # and those of registration subscriptions, before a registration change is answered
+    unsettled_csource = service.before_answer(csource_subs.settled)
 
     async def startup(app: web.Application) -> None:
         await store.open()
@@ -324,6 +326,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     async def shutdown(app: web.Application) -> None:
         unsubscribe()
         unsettled()
+        unsettled_csource()
         unheard()
         unfollowed()
         await csource_subs.close()  # before the manager closes the delivery they share

@@ -152,7 +152,10 @@ class Service:
         self._barriers.append(barrier)
         return lambda: self._barriers.remove(barrier)
 
-    async def _settle(self) -> None:
+    async def settle(self) -> None:
+        """Await every barrier (:meth:`before_answer`): what a committed change queued
+        is durable.  The commits call it; so do the operations that change what is
+        not an entity (registrations, 5.9) before they answer."""
         for barrier in self._barriers:
             await barrier()
 
@@ -182,7 +185,7 @@ class Service:
         change = await (store or self.store).modify(tenant, entity_id, mutation,
                                                     record=recorder, posted=posted)
         self.publish(tenant, change)
-        await self._settle()
+        await self.settle()
         return change
 
     async def commit_many(
@@ -195,5 +198,5 @@ class Service:
         for outcome in outcomes:
             if outcome.change is not None:
                 self.publish(tenant, outcome.change)
-        await self._settle()
+        await self.settle()
         return outcomes
