@@ -80,13 +80,18 @@ def history_of_write(
 
 def _attrs(entity: Entity | None) -> Mapping[str, Any]:
     attrs = (entity or {}).get("attrs")
-    return attrs if isinstance(attrs, Mapping) else {}
+    return attrs if _is_mapping(attrs) else {}
+
+
+def _is_mapping(value: Any) -> bool:
+    # the internal form holds plain dicts: skip the ABC check for them (once an instance)
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _by_dataset(instances: Any) -> dict[str | None, Mapping[str, Any]]:
     if not isinstance(instances, list):
         return {}
-    return {inst.get("datasetId"): inst for inst in instances if isinstance(inst, Mapping)}
+    return {inst.get("datasetId"): inst for inst in instances if _is_mapping(inst)}
 
 
 def _attribute_changes(
@@ -97,8 +102,8 @@ def _attribute_changes(
         # a creation (a load's every write): every instance is new, none is deleted;
         # the last instance of a datasetId wins, as in _by_dataset
         for name, instances in new.items():
-            if isinstance(instances, list) and len(instances) == 1:
-                if isinstance(instances[0], Mapping):
+            if type(instances) is list and len(instances) == 1:
+                if _is_mapping(instances[0]):
                     yield from_internal(name, instances[0], new_id())
                 continue
             for inst in _by_dataset(instances).values():
@@ -108,6 +113,14 @@ def _attribute_changes(
         previous = old.get(name)
         if previous == instances:
             continue  # the usual case of an attribute the write did not touch
+        if (type(previous) is list and type(instances) is list and len(previous) == 1
+                and len(instances) == 1 and type(previous[0]) is dict
+                and type(instances[0]) is dict
+                and previous[0].get("datasetId") == instances[0].get("datasetId")):
+            # the usual changed attribute (a batch replace, a PATCH): one instance of the
+            # same datasetId before and after, which differ (compared just above)
+            yield from_internal(name, instances[0], new_id())
+            continue
         was, now_has = _by_dataset(previous), _by_dataset(instances)
         for dataset_id, inst in now_has.items():
             if was.get(dataset_id) != inst:
