@@ -59,6 +59,8 @@ InstanceIds = Callable[[], str]
 # Members an Instance keeps as fields; everything else goes to ``members``.
 _FIELDS = frozenset({"type", "datasetId", "observedAt", "createdAt", "modifiedAt",
                      "deletedAt", "instanceId"})
+# Per kind, the members that are not ``members``: the fields and the main member.
+_NOT_MEMBERS = {kind: _FIELDS | {main} for kind, main in MAIN_MEMBER.items()}
 # The NGSI-LD Null in the shape of each kind's main member (5.2.1, 4.5.7, 4.5.18).
 _NULL_OF_KIND: dict[str, Any] = {
     "LanguageProperty": {"@none": DELETE},
@@ -174,12 +176,13 @@ def from_internal(
     instance has no known kind or lacks its main member.
     """
     kind = instance.get("type")
-    if not isinstance(kind, str) or kind not in MAIN_MEMBER:
+    skip = _NOT_MEMBERS.get(kind) if isinstance(kind, str) else None
+    if skip is None:
         raise BadRequestData(f"attribute {attribute}: {kind!r} is not an attribute type")
     main = MAIN_MEMBER[kind]
     if main not in instance:
         raise BadRequestData(f"attribute {attribute}: a {kind} needs the member {main!r}")
-    members = {k: v for k, v in instance.items() if k not in _FIELDS and k != main}
+    members = {k: v for k, v in instance.items() if k not in skip}
     get = instance.get
     # positional, in the order of the fields: a third faster than by keyword, and a
     # creation records one per attribute
