@@ -1,4 +1,5 @@
-"""The instance row of the SQLite history keeps what a temporal read gives back.
+"""The instance rows of the SQLite history: what a temporal read gives back, and the
+same rows whichever way a write's history is encoded.
 
 ``history_sql.encode`` packs an Instance into integer times, a number column and
 orjson blobs; ``decode`` is what every temporal read of the embedded store
@@ -8,12 +9,15 @@ without fractions, an offset), the kind or the value, the round trip keeps them.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ngsi_ld.temporal import Instance
+from ngsi_ld.errors import BadRequestData
+from ngsi_ld.temporal import Instance, history_of_write
+from storage.sqlite.history_rows import encode_write, encoded
 from storage.sqlite.history_sql import KINDS, decode, encode
 
 _STAMPS = st.sampled_from([
@@ -67,3 +71,43 @@ def test_the_row_time_is_the_observation_else_the_modification() -> None:
     t_written, _, flags_written = encode(written, 2)[:3]
     assert flags_observed & 1 and not flags_written & 1
     assert t_observed < t_written  # 10:00 observed, 11:00 written
+
+
+# -- the rows of a write, encoded from the entities or from its Instances ----------------
+_STAMP = st.sampled_from(["2026-12-04T10:00:00.123Z", "2026-12-04T10:00:01Z"])
+_INSTANCE = st.fixed_dictionaries(
+    {"type": st.sampled_from(["Property", "Relationship", "VocabProperty", "Bogus"]),
+     "value": st.one_of(st.integers(-3, 3), st.text(max_size=3)),
+     "createdAt": _STAMP, "modifiedAt": _STAMP},
+    optional={"observedAt": _STAMP, "unitCode": st.just("CEL"),
+              "datasetId": st.just("urn:ds:1")},
+)
+_ENTITY = st.fixed_dictionaries(
+    {"id": st.just("urn:ngsi-ld:T:1"), "type": st.just(["https://example.org/T"]),
+     "createdAt": _STAMP, "modifiedAt": _STAMP,
+     "attrs": st.dictionaries(st.sampled_from(["https://example.org/a", "https://example.org/b",
+                                               "https://example.org/c"]),
+                              st.lists(_INSTANCE, min_size=1, max_size=2), max_size=3)},
+    optional={"scope": st.lists(st.sampled_from(["/a", "/b"]), min_size=1, max_size=2)},
+)
+
+
+@given(st.one_of(st.none(), _ENTITY), st.one_of(st.none(), _ENTITY))
+def test_a_write_encoded_from_the_entities_gives_the_rows_of_its_instances(
+    before: dict[str, Any] | None, after: dict[str, Any] | None,
+) -> None:
+    """The batch path (no Instances) records what ``history_of_write`` records."""
+    now = "2026-12-04T11:00:00.789Z"
+    numbers = itertools.count(1)
+    try:
+        history = history_of_write(before, after, now,
+                                   lambda: f"urn:ngsi-ld:Instance:{next(numbers)}")
+        expected: Any = None if history is None else encoded(history)
+    except (BadRequestData, KeyError) as exc:  # an instance of no known kind
+        expected = repr(exc)
+    direct = itertools.count(1)
+    try:
+        got: Any = encode_write(before, after, now, lambda: next(direct))
+    except (BadRequestData, KeyError) as exc:
+        got = repr(exc)
+    assert got == expected
