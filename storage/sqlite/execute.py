@@ -61,15 +61,15 @@ def run_query_versioned(
     try:
         known = known_of(conn)  # starts the snapshot
         # planned in the read transaction: the counters it reads match the rows; the
-        # answers are kept while no commit happens (sqlite_known)
-        plan = compile_query(
+        # plan and the answers are kept while no commit happens (sqlite_known)
+        plan = known.plan(tenant, query, lambda: compile_query(
             tenant, query, lambda stream: stream_size(conn, tenant, stream),
             lambda type_name, attr: known.fact(
                 ("implied", tenant, type_name, attr),
                 lambda: implied(conn, tenant, type_name, attr)),
             lambda attr, iri: known.fact(
                 ("vocab", tenant, attr, iri), lambda: vocab_used(conn, tenant, attr, iri)),
-        )
+        ))
         if plan.ids_page_sql is not None:
             total = None
             if count:

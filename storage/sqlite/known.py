@@ -1,13 +1,14 @@
 """What a reading connection learnt of the stored data, kept while no commit happened.
 
 Planning a query asks the same questions of the store at every request (is a
-type implied by an attribute, is a string some VocabProperty's expansion), and
-a page's entity versions are looked up one B-tree seek pair each; between two
-commits the answers cannot change.  ``PRAGMA data_version`` of a connection
-changes whenever another connection committed (SQLite, "PRAGMA data_version"),
-and read inside a transaction it belongs to that transaction's snapshot: so the
-answers a connection learnt are reused as long as its data_version holds, and
-dropped at the first read transaction that sees a commit.
+type implied by an attribute, is a string some VocabProperty's expansion) and
+builds the same plan, and a page's entity versions are looked up one B-tree
+seek pair each; between two commits none of this can change.  ``PRAGMA
+data_version`` of a connection changes whenever another connection committed
+(SQLite, "PRAGMA data_version"), and read inside a transaction it belongs to
+that transaction's snapshot: so what a connection learnt is reused as long as
+its data_version holds, and dropped at the first read transaction that sees a
+commit.
 
 Only connections made by ``sqlite_sql.connect`` (:class:`StoreConnection`)
 keep answers; a plain ``sqlite3.Connection`` asks SQLite every time.
@@ -20,12 +21,17 @@ from collections.abc import Callable, Hashable
 
 import orjson
 
+from ngsi_ld.query import EntityQuery
+
 from ..versioned import Versioned
+from .query import Plan
 
 #: most entity versions one connection keeps (dropped all at once beyond it)
 MAX_VERSIONS = 32768
 #: most planning answers one connection keeps
 MAX_FACTS = 4096
+#: most query plans one connection keeps
+MAX_PLANS = 512
 
 
 class StoreConnection(sqlite3.Connection):
@@ -37,13 +43,28 @@ class StoreConnection(sqlite3.Connection):
 class Known:
     """Answers learnt under one data_version of one connection (see the module docstring)."""
 
-    __slots__ = ("data_version", "facts", "versions")
+    __slots__ = ("data_version", "facts", "plans", "versions")
 
     def __init__(self, data_version: int) -> None:
         self.data_version = data_version
         self.facts: dict[Hashable, bool] = {}
         #: (tenant, entity id) -> version
         self.versions: dict[tuple[str, str], int] = {}
+        #: (tenant, the query's identity) -> (the query, its plan): a plan depends only
+        #: on the query and on answers kept here (the stream sizes only change by a
+        #: write); the query is kept so that its identity is not reused meanwhile
+        self.plans: dict[tuple[str, int], tuple[EntityQuery, Plan]] = {}
+
+    def plan(self, tenant: str, query: EntityQuery, make: Callable[[], Plan]) -> Plan:
+        """The plan kept for ``query``, else ``make()``'s (kept)."""
+        kept = self.plans.get((tenant, id(query)))
+        if kept is not None and kept[0] is query:
+            return kept[1]
+        plan = make()
+        if len(self.plans) >= MAX_PLANS:
+            self.plans.clear()
+        self.plans[tenant, id(query)] = (query, plan)
+        return plan
 
     def fact(self, key: Hashable, ask: Callable[[], bool]) -> bool:
         """The answer kept for ``key``, else ``ask()``'s (kept)."""
@@ -98,4 +119,7 @@ def page_versions(
     return page
 
 
-__all__ = ["MAX_FACTS", "MAX_VERSIONS", "Known", "StoreConnection", "known_of", "page_versions"]
+__all__ = [
+    "MAX_FACTS", "MAX_PLANS", "MAX_VERSIONS", "Known", "StoreConnection", "known_of",
+    "page_versions",
+]
