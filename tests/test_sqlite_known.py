@@ -105,5 +105,5 @@ async def test_a_connection_keeps_a_bounded_number_of_versions(
         found, _ = await store.query_versioned(tenant, QUERY, lambda i, v: False,
                                                offset=offset, limit=8)
         assert [item.entity_id for item in found] == [e["id"] for e in items][offset:offset + 8]
-    sizes = await store._read(lambda conn: len(conn.known.versions))
+    sizes = await store._read(lambda conn: len(conn.known.versions[tenant]))
     assert sizes <= 10

@@ -26,7 +26,7 @@ from ngsi_ld.query import EntityQuery
 from ..versioned import Versioned
 from .query import Plan
 
-#: most entity versions one connection keeps (dropped all at once beyond it)
+#: most entity versions one connection keeps of a tenant (dropped all at once beyond it)
 MAX_VERSIONS = 32768
 #: most planning answers one connection keeps
 MAX_FACTS = 4096
@@ -48,8 +48,8 @@ class Known:
     def __init__(self, data_version: int) -> None:
         self.data_version = data_version
         self.facts: dict[Hashable, bool] = {}
-        #: (tenant, entity id) -> version
-        self.versions: dict[tuple[str, str], int] = {}
+        #: tenant -> entity id -> version
+        self.versions: dict[str, dict[str, int]] = {}
         #: (tenant, the query's identity) -> (the query, its plan): a plan depends only
         #: on the query and on answers kept here (the stream sizes only change by a
         #: write); the query is kept so that its identity is not reused meanwhile
@@ -100,8 +100,10 @@ def page_versions(
     An id without an entity row is left out (the index rows are written with
     the entity in one transaction, so it does not happen).
     """
-    versions = known.versions
-    got = [versions.get((tenant, entity_id)) for entity_id in ids]
+    versions = known.versions.get(tenant)
+    if versions is None:
+        versions = known.versions[tenant] = {}
+    got = [versions.get(entity_id) for entity_id in ids]
     if None in got:
         missing = [i for i, version in zip(ids, got, strict=True) if version is None]
         (found,) = conn.execute(
@@ -112,8 +114,7 @@ def page_versions(
         pairs: dict[str, int] = dict(orjson.loads(found))
         if len(versions) + len(pairs) > MAX_VERSIONS:
             versions.clear()
-        for entity_id, version in pairs.items():
-            versions[tenant, entity_id] = version
+        versions.update(pairs)
         got = [pairs.get(i) if v is None else v for i, v in zip(ids, got, strict=True)]
     page = [Versioned(i, v) for i, v in zip(ids, got, strict=True) if v is not None]
     return page
