@@ -20,7 +20,8 @@ from ngsi_ld.query.regexes import search
 from ..base import Entity
 from ..versioned import Versioned, Wanted
 from .index import stream_size, vocab_used
-from .query import Plan, compile_query
+from .known import known_of, page_versions
+from .query import DATA_VERSION, Plan, compile_query
 from .sql import read_docs
 from .stats import implied
 
@@ -53,28 +54,39 @@ def run_query_versioned(
 ) -> tuple[list[Versioned], int | None]:
     """As :func:`run_query`, with versions; documents kept only where ``wanted`` asks.
 
-    Versions and documents come from the same read transaction as the ids, so a
-    cache keyed by the version never serves a stale rendering.
+    Versions and documents come from the same snapshot as the ids, so a cache
+    keyed by the version never serves a stale rendering.
     """
+    if not count:
+        page = _known_page(conn, tenant, query, offset, limit, wanted)
+        if page is not None:
+            return page, None
     conn.execute("BEGIN")
     try:
-        # planned in the read transaction: the counters it reads match the rows
-        plan = compile_query(tenant, query, lambda stream: stream_size(conn, tenant, stream),
-                             lambda type_name, attr: implied(conn, tenant, type_name, attr),
-                             lambda attr, iri: vocab_used(conn, tenant, attr, iri))
-        if plan.page_sql is not None:
+        known = known_of(conn)  # starts the snapshot
+        # planned in the read transaction: the counters it reads match the rows; the
+        # plan and the answers are kept while no commit happens (sqlite_known)
+        plan = known.plan(tenant, query, lambda: compile_query(
+            tenant, query, lambda stream: stream_size(conn, tenant, stream),
+            lambda type_name, attr: known.fact(
+                ("implied", tenant, type_name, attr),
+                lambda: implied(conn, tenant, type_name, attr)),
+            lambda attr, iri: known.fact(
+                ("vocab", tenant, attr, iri), lambda: vocab_used(conn, tenant, attr, iri)),
+        ))
+        if plan.ids_page_sql is not None:
             total = None
             if count:
                 (total,) = conn.execute(
                     plan.count_sql or f"SELECT COUNT(*) FROM ({plan.ids_sql})", plan.ids_params
                 ).fetchone()
-            # the page in one row (one step of the statement): the GIL is released and
-            # taken again around every step, which costs most while the event loop is busy
-            (page_json,) = conn.execute(
-                f"SELECT json_group_array(json_array(id, version)) FROM ({plan.page_sql})",
-                [*plan.params, -1 if limit is None else limit, offset],
+            # the page's ids in one row (one step of the statement: the GIL is released
+            # and taken again around every step), their versions mostly known already
+            (_, ids_json) = conn.execute(
+                plan.ids_page_sql, [*plan.ids_params, -1 if limit is None else limit, offset]
             ).fetchone()
-            page = [Versioned(i, v) for i, v in sorted(orjson.loads(page_json))]
+            page = page_versions(conn, known, tenant, orjson.loads(ids_json))
+            assert page is not None  # one transaction: one data_version
             wanted_now = [item for item in page if wanted(item.entity_id, item.version)]
             _read_documents(conn, tenant, wanted_now)
             return page, total
@@ -100,6 +112,45 @@ def run_query_versioned(
         ], total
     finally:
         conn.execute("COMMIT")
+
+
+def _known_page(
+    conn: sqlite3.Connection, tenant: str, query: EntityQuery, offset: int,
+    limit: int | None, wanted: Wanted,
+) -> list[Versioned] | None:
+    """The page of a query the connection planned under its current data_version, or
+    None (then it is read in a transaction).
+
+    No BEGIN, no COMMIT, no planning: each statement runs on its own and reports the
+    data_version it saw; when every one saw the data_version the plan and the kept
+    versions belong to, no commit came between them, and the page is the one a read
+    transaction would give.
+    """
+    known = getattr(conn, "known", None)
+    plan = None if known is None else known.kept(tenant, query)
+    if known is None or plan is None or plan.ids_page_sql is None:
+        return None
+    seen, ids_json = conn.execute(
+        plan.ids_page_sql, [*plan.ids_params, -1 if limit is None else limit, offset]
+    ).fetchone()
+    if seen != known.data_version:
+        return None
+    page = page_versions(conn, known, tenant, orjson.loads(ids_json))
+    if page is None:
+        return None
+    wanted_now = [item for item in page if wanted(item.entity_id, item.version)]
+    if wanted_now:
+        rows = conn.execute(
+            f"SELECT id, doc, {DATA_VERSION} FROM entities WHERE tenant = ?"
+            " AND id IN (SELECT value FROM json_each(?))",
+            (tenant, orjson.dumps([item.entity_id for item in wanted_now]).decode()),
+        ).fetchall()
+        if len(rows) != len(wanted_now) or any(row[2] != known.data_version for row in rows):
+            return None
+        docs = {entity_id: doc for entity_id, doc, _ in rows}
+        for item in wanted_now:
+            item.raw = docs[item.entity_id]
+    return page
 
 
 def _read_documents(conn: sqlite3.Connection, tenant: str, items: list[Versioned]) -> None:
