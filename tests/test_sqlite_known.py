@@ -8,7 +8,6 @@ sees the write (new versions, a type no longer implied).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -108,40 +107,3 @@ async def test_a_connection_keeps_a_bounded_number_of_versions(
         assert [item.entity_id for item in found] == [e["id"] for e in items][offset:offset + 8]
     sizes = await store._read(lambda conn: len(conn.known.versions[tenant]))
     assert sizes <= 10
-
-
-async def test_a_commit_between_the_statements_of_a_known_page_is_never_mixed_in(
-    store: SqliteStore, tmp_path: Path,
-) -> None:
-    """A repeated query runs its statements without a transaction; one that sees a commit
-    the ids did not see makes the page read again, in one transaction."""
-    items = [entity(n, "T", 2) for n in range(30)]
-    tenant = await load(store, items)
-    # planned; the versions of the first page kept
-    await store.query_versioned(tenant, QUERY, lambda i, v: False, limit=10)
-    victim = items[25]["id"]
-    other = sqlite3.connect(tmp_path / "known.db", isolation_level=None,
-                            check_same_thread=False)  # used on the reader thread
-    done: list[str] = []
-
-    def between(statement: str) -> None:
-        # as the ids of the second page are read (SQLite traces a statement once its
-        # snapshot is taken), before its versions are: the victim stops matching (its
-        # values gone from the index), as a commit of a write does
-        if "INTERSECT" in statement and not done:
-            done.append(statement)
-            other.execute("BEGIN IMMEDIATE")
-            other.execute("DELETE FROM attr_values WHERE tenant = ? AND id = ?",
-                          (tenant, victim))
-            other.execute("UPDATE entities SET version = version + 1000 WHERE tenant = ?"
-                          " AND id = ?", (tenant, victim))
-            other.execute("COMMIT")
-
-    await store._read(lambda conn: conn.set_trace_callback(between))
-    found, _ = await store.query_versioned(tenant, QUERY, lambda i, v: False, offset=20,
-                                           limit=10)
-    await store._read(lambda conn: conn.set_trace_callback(None))
-    other.close()
-    assert done  # the commit did come between the statements
-    assert [item.entity_id for item in found] == [
-        e["id"] for e in items[20:31] if e["id"] != victim]

@@ -21,7 +21,7 @@ from ..base import Entity
 from ..versioned import Versioned, Wanted
 from .index import stream_size, vocab_used
 from .known import known_of, page_versions
-from .query import DATA_VERSION, Plan, compile_query
+from .query import Plan, compile_query
 from .sql import read_docs
 from .stats import implied
 
@@ -54,13 +54,9 @@ def run_query_versioned(
 ) -> tuple[list[Versioned], int | None]:
     """As :func:`run_query`, with versions; documents kept only where ``wanted`` asks.
 
-    Versions and documents come from the same snapshot as the ids, so a cache
-    keyed by the version never serves a stale rendering.
+    Versions and documents come from the same read transaction as the ids, so a
+    cache keyed by the version never serves a stale rendering.
     """
-    if not count:
-        page = _known_page(conn, tenant, query, offset, limit, wanted)
-        if page is not None:
-            return page, None
     conn.execute("BEGIN")
     try:
         known = known_of(conn)  # starts the snapshot
@@ -82,11 +78,10 @@ def run_query_versioned(
                 ).fetchone()
             # the page's ids in one row (one step of the statement: the GIL is released
             # and taken again around every step), their versions mostly known already
-            (_, ids_json) = conn.execute(
+            (ids_json,) = conn.execute(
                 plan.ids_page_sql, [*plan.ids_params, -1 if limit is None else limit, offset]
             ).fetchone()
             page = page_versions(conn, known, tenant, orjson.loads(ids_json))
-            assert page is not None  # one transaction: one data_version
             wanted_now = [item for item in page if wanted(item.entity_id, item.version)]
             _read_documents(conn, tenant, wanted_now)
             return page, total
@@ -112,45 +107,6 @@ def run_query_versioned(
         ], total
     finally:
         conn.execute("COMMIT")
-
-
-def _known_page(
-    conn: sqlite3.Connection, tenant: str, query: EntityQuery, offset: int,
-    limit: int | None, wanted: Wanted,
-) -> list[Versioned] | None:
-    """The page of a query the connection planned under its current data_version, or
-    None (then it is read in a transaction).
-
-    No BEGIN, no COMMIT, no planning: each statement runs on its own and reports the
-    data_version it saw; when every one saw the data_version the plan and the kept
-    versions belong to, no commit came between them, and the page is the one a read
-    transaction would give.
-    """
-    known = getattr(conn, "known", None)
-    plan = None if known is None else known.kept(tenant, query)
-    if known is None or plan is None or plan.ids_page_sql is None:
-        return None
-    seen, ids_json = conn.execute(
-        plan.ids_page_sql, [*plan.ids_params, -1 if limit is None else limit, offset]
-    ).fetchone()
-    if seen != known.data_version:
-        return None
-    page = page_versions(conn, known, tenant, orjson.loads(ids_json))
-    if page is None:
-        return None
-    wanted_now = [item for item in page if wanted(item.entity_id, item.version)]
-    if wanted_now:
-        rows = conn.execute(
-            f"SELECT id, doc, {DATA_VERSION} FROM entities WHERE tenant = ?"
-            " AND id IN (SELECT value FROM json_each(?))",
-            (tenant, orjson.dumps([item.entity_id for item in wanted_now]).decode()),
-        ).fetchall()
-        if len(rows) != len(wanted_now) or any(row[2] != known.data_version for row in rows):
-            return None
-        docs = {entity_id: doc for entity_id, doc, _ in rows}
-        for item in wanted_now:
-            item.raw = docs[item.entity_id]
-    return page
 
 
 def _read_documents(conn: sqlite3.Connection, tenant: str, items: list[Versioned]) -> None:

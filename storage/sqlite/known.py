@@ -24,7 +24,7 @@ import orjson
 from ngsi_ld.query import EntityQuery
 
 from ..versioned import Versioned
-from .query import DATA_VERSION, Plan
+from .query import Plan
 
 #: most entity versions one connection keeps of a tenant (dropped all at once beyond it)
 MAX_VERSIONS = 32768
@@ -55,16 +55,11 @@ class Known:
         #: write); the query is kept so that its identity is not reused meanwhile
         self.plans: dict[tuple[str, int], tuple[EntityQuery, Plan]] = {}
 
-    def kept(self, tenant: str, query: EntityQuery) -> Plan | None:
-        """The plan kept for ``query``, or None."""
-        kept = self.plans.get((tenant, id(query)))
-        return kept[1] if kept is not None and kept[0] is query else None
-
     def plan(self, tenant: str, query: EntityQuery, make: Callable[[], Plan]) -> Plan:
         """The plan kept for ``query``, else ``make()``'s (kept)."""
-        plan = self.kept(tenant, query)
-        if plan is not None:
-            return plan
+        kept = self.plans.get((tenant, id(query)))
+        if kept is not None and kept[0] is query:
+            return kept[1]
         plan = make()
         if len(self.plans) >= MAX_PLANS:
             self.plans.clear()
@@ -98,11 +93,9 @@ def known_of(conn: sqlite3.Connection) -> Known:
 
 def page_versions(
     conn: sqlite3.Connection, known: Known, tenant: str, ids: list[str]
-) -> list[Versioned] | None:
-    """The entities of ``ids`` (in that order) with their versions: the versions
-    ``known`` has, the others in one statement; None when that statement saw another
-    data_version than ``known``'s (a commit came after the ids were read outside a
-    transaction: nothing is kept then).
+) -> list[Versioned]:
+    """The entities of ``ids`` (in that order) with their versions, in the caller's
+    read transaction: the versions ``known`` has, the others in one statement.
 
     An id without an entity row is left out (the index rows are written with
     the entity in one transaction, so it does not happen).
@@ -113,13 +106,11 @@ def page_versions(
     got = [versions.get(entity_id) for entity_id in ids]
     if None in got:
         missing = [i for i, version in zip(ids, got, strict=True) if version is None]
-        seen, found = conn.execute(
-            f"SELECT {DATA_VERSION}, json_group_array(json_array(id, version)) FROM entities"
+        (found,) = conn.execute(
+            "SELECT json_group_array(json_array(id, version)) FROM entities"
             " WHERE tenant = ? AND id IN (SELECT value FROM json_each(?))",
             (tenant, orjson.dumps(missing).decode()),
         ).fetchone()
-        if seen != known.data_version:
-            return None
         pairs: dict[str, int] = dict(orjson.loads(found))
         if len(versions) + len(pairs) > MAX_VERSIONS:
             versions.clear()

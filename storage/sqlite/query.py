@@ -65,8 +65,6 @@ Implied = Callable[[str, str], bool]
 MAX_SQL_TERMS = 64
 #: a stream up to this many times the smallest one is merged; a longer one is probed
 MERGE_RATIO = 4
-#: the reading connection's ``PRAGMA data_version`` as a column (sqlite_known)
-DATA_VERSION = "(SELECT data_version FROM pragma_data_version)"
 _ENTITY_COLUMN = re.compile(r"\be\.(id|tenant)\b")
 
 
@@ -90,8 +88,7 @@ class Plan:
     keys_sql: str | None = None
     #: an exact plan: the count of its rows, on the driving index alone
     count_sql: str | None = None
-    #: a merge plan: the connection's data_version and the page's ids as one JSON array
-    #: (``ids_params`` + limit, offset), one row
+    #: a merge plan: the page's ids as one JSON array (``ids_params`` + limit, offset)
     ids_page_sql: str | None = None
 
 
@@ -202,8 +199,7 @@ def _merge_plan(
         [tenant, *ids_params], None, True, ids_sql, tuple(ids_params),
         f"SELECT e.id, e.version {entities} ({ids_sql} LIMIT ? OFFSET ?) ORDER BY e.id",
         count_sql=count_sql,
-        ids_page_sql=f"SELECT {DATA_VERSION}, json_group_array(id)"
-                     f" FROM ({ids_sql} LIMIT ? OFFSET ?)",
+        ids_page_sql=f"SELECT json_group_array(id) FROM ({ids_sql} LIMIT ? OFFSET ?)",
     )
 
 
@@ -421,6 +417,6 @@ def id_pattern_sql(id_col: str, pattern: str, params: list[Any]) -> list[str]:
 
 
 __all__ = [
-    "DATA_VERSION", "MAX_SQL_TERMS", "MERGE_RATIO", "Implied", "Plan", "Size", "VocabUsed",
-    "compile_query", "id_pattern_sql",
+    "MAX_SQL_TERMS", "MERGE_RATIO", "Implied", "Plan", "Size", "VocabUsed", "compile_query",
+    "id_pattern_sql",
 ]
