@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -26,6 +26,7 @@ from . import history_rollups as rollups
 from . import history_sql
 from .history_aggregate import aggregate_sql, can_aggregate
 from .history_batch import write_histories
+from .history_memo import Memo
 from .history_rows import EncodedHistory, encoded
 
 __all__ = ["SqliteHistory"]
@@ -45,6 +46,8 @@ class SqliteHistory(TemporalHistory):
         self._read = read
         self._write = write
         self._ids: itertools.count[int] = itertools.count(1)
+        #: the writer thread's memo of records and series ids (forget it on a rollback)
+        self.memo = Memo()
 
     def open(self, conn: sqlite3.Connection) -> None:
         """On the writer thread at start-up: the tables, and the next instance number."""
@@ -63,12 +66,14 @@ class SqliteHistory(TemporalHistory):
         self._ids = itertools.count(history_sql.max_iid(conn) + 1)
 
     def record(self, conn: sqlite3.Connection, tenant: str,
-               histories: Sequence[History | EncodedHistory]) -> None:
+               histories: Sequence[History | EncodedHistory],
+               stamps: Mapping[str, str | None] | None = None) -> None:
         """On the writer thread, in the writes' transaction: what writes record, in the
         order they were made (one write or a batch's), as Histories or already encoded
-        (:mod:`.history_rows`)."""
+        (:mod:`.history_rows`); ``stamps``: the modifiedAt of each written entity's row
+        after them (None: deleted)."""
         write_histories(conn, tenant, [h if isinstance(h, EncodedHistory) else encoded(h)
-                                       for h in histories])
+                                       for h in histories], stamps, self.memo)
 
     # -- reads --------------------------------------------------------------------------
     async def temporal_entities(
@@ -117,6 +122,7 @@ class SqliteHistory(TemporalHistory):
         writes (the temporal API's instances, upserted)."""
         self.sync(conn)  # numbered here, in the transaction: no other writer between
         for history in histories:
+            self.memo.forget_entity(tenant, history.entity.entity_id)
             renumbered = replace(history, instances=tuple(
                 replace(i, instance_id=self.new_instance_id()) for i in history.instances))
             history_sql.write_history(conn, tenant, renumbered, upserting=True)
@@ -125,16 +131,23 @@ class SqliteHistory(TemporalHistory):
         await self._write(lambda conn: self.upsert(conn, tenant, histories))
 
     async def delete_history(self, tenant: str, entity_id: str) -> bool:
-        found: bool = await self._write(
-            lambda conn: history_sql.delete_entity(conn, tenant, entity_id))
+        def run(conn: sqlite3.Connection) -> bool:
+            self.memo.forget_entity(tenant, entity_id)
+            return history_sql.delete_entity(conn, tenant, entity_id)
+
+        found: bool = await self._write(run)
         return found
 
     async def delete_history_attribute(
         self, tenant: str, entity_id: str, attribute: str, dataset_id: str | None,
         delete_all: bool,
     ) -> int:
-        removed: int = await self._write(lambda conn: history_sql.delete_attribute(
-            conn, tenant, entity_id, attribute, dataset_id, delete_all))
+        def run(conn: sqlite3.Connection) -> int:
+            self.memo.forget_entity(tenant, entity_id)
+            return history_sql.delete_attribute(
+                conn, tenant, entity_id, attribute, dataset_id, delete_all)
+
+        removed: int = await self._write(run)
         return removed
 
     async def history_instance(
@@ -157,7 +170,8 @@ class SqliteHistory(TemporalHistory):
             found = history_sql.find_instance(conn, tenant, entity_id, instance.attribute, iid)
             if found is None:
                 return False
-            conn.execute("DELETE FROM temporal_instances WHERE iid = ?", (iid,))
+            conn.execute("DELETE FROM temporal_instances WHERE sid = ? AND iid = ?",
+                         (found[0], iid))
             columns = history_sql.encode(instance, iid)
             conn.execute(
                 "INSERT INTO temporal_instances (sid, t, iid, flags, cre, mod, del, num, val, ext)"
@@ -181,7 +195,8 @@ class SqliteHistory(TemporalHistory):
             found = history_sql.find_instance(conn, tenant, entity_id, attribute, iid)
             if found is None:
                 return False
-            conn.execute("DELETE FROM temporal_instances WHERE iid = ?", (iid,))
+            conn.execute("DELETE FROM temporal_instances WHERE sid = ? AND iid = ?",
+                         (found[0], iid))
             t = history_sql.encode(found[1], iid)[0]
             rollups.recompute(conn, [(found[0], t // rollups.HOUR)])
             return True
@@ -194,8 +209,8 @@ class SqliteHistory(TemporalHistory):
         total = 0
         def run(conn: sqlite3.Connection) -> int:
             removed: int = conn.execute(
-                "DELETE FROM temporal_instances WHERE iid IN (SELECT iid FROM"
-                " temporal_instances WHERE t < ? LIMIT 10000)", (cutoff,)).rowcount
+                "DELETE FROM temporal_instances WHERE (sid, t, iid) IN (SELECT sid, t, iid"
+                " FROM temporal_instances WHERE t < ? LIMIT 10000)", (cutoff,)).rowcount
             rollups.drop_before(conn, cutoff)
             return removed
 

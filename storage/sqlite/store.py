@@ -82,6 +82,7 @@ class SqliteStore(Store):
         # Set by share(): changes are also appended to the feed (see sqlite_feed).
         self._origin: str | None = None
         self._history = SqliteHistory(self._read, self._write)
+        self._writer.rollback_listeners.append(self._history.memo.forget)
 
     @property
     def history(self) -> SqliteHistory:

@@ -114,6 +114,8 @@ class Worker:
         self.batch_count = 0
         #: Jobs those batches carried.
         self.job_count = 0
+        #: called on the writer thread after each rollback (of a transaction or a job)
+        self.rollback_listeners: list[Callable[[], None]] = []
 
     async def start(self) -> None:
         """Start the threads; the first one's connection is open (and the schema made)."""
@@ -216,6 +218,7 @@ class Worker:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     log.exception("SQLite rollback failed")
+            self._rolled_back()
             return [(False, unavailable(exc)) for _ in batch]
         finally:
             sql.end_versions(conn)
@@ -224,8 +227,11 @@ class Worker:
         self.job_count += len(batch)
         return results
 
-    @staticmethod
-    def _run_job(conn: sqlite3.Connection, run: Callable[[sqlite3.Connection], Any]
+    def _rolled_back(self) -> None:
+        for listener in self.rollback_listeners:
+            listener()
+
+    def _run_job(self, conn: sqlite3.Connection, run: Callable[[sqlite3.Connection], Any]
                  ) -> tuple[bool, Any]:
         conn.execute("SAVEPOINT job")
         try:
@@ -234,6 +240,7 @@ class Worker:
             raise  # the transaction itself is in doubt: fail the whole batch
         except Exception as exc:
             conn.execute("ROLLBACK TO job")
+            self._rolled_back()
             stats.end_job(conn, kept=False)
             outcome: tuple[bool, Any] = (False, exc)
         else:

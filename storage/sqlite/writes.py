@@ -36,6 +36,12 @@ Item = tuple[str, Mutation, Recorder | None]
 Result = tuple[bool, Any]
 
 
+def _stamp(entity: Entity | None) -> str | None:
+    """The modifiedAt that the entities row of ``entity`` holds (bulk.Rows)."""
+    modified = None if entity is None else entity.get("modifiedAt")
+    return modified if isinstance(modified, str) else None
+
+
 def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
               history: SqliteHistory, origin: str | None) -> list[Result]:
     """Apply ``items`` in order in the caller's transaction (see the module docstring);
@@ -84,7 +90,8 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
             histories.append(recorded)
         if origin is not None and (before is not None or after is not None):
             feed.append(conn, origin, tenant, ENTITY, entity_id, before=raw, after=encoded)
-    history.record(conn, tenant, histories)
+    if histories:
+        history.record(conn, tenant, histories, {i: _stamp(latest[i][0]) for i in written})
     rows = Rows(tenant)
     for entity_id in written:
         after, encoded = latest[entity_id]
