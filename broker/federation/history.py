@@ -143,6 +143,11 @@ def remote_history(raw: RawEntity, request: SourceRequest | None = None) -> Remo
                          auxiliary)
 
 
+def _in_window(instance: Instance, window: TemporalQuery) -> bool:
+    instant = instance.instant(window.timeproperty)
+    return instant is not None and window.contains(instant)
+
+
 def _claims_of(plans: Sequence[Plan]) -> ReadPlan:
     """The claims of exclusive and redirect registrations of every plan (one per entity
     selector of the read): each says itself which Entities it covers."""
@@ -189,13 +194,12 @@ class HistoryReads(SourcesBase):
         return Histories(planned, tuple(out))
 
     def merge_history(self, plans: Sequence[Plan], entity_id: str, types: Sequence[str],
-                      local: Sequence[Instance],
-                      remote: Sequence[RemoteHistory]) -> list[Instance] | None:
+                      local: Sequence[Instance], remote: Sequence[RemoteHistory],
+                      window: TemporalQuery) -> list[Instance] | None:
         claims = _claims_of(plans)
         parties = [(LOCAL, False, local), *((r.source, r.auxiliary, r.instances)
                                             for r in remote)]
-        candidates: list[tuple[tuple[str, str | None], Instance, bool]] = []
-        shown_by_any = False
+        shown_parts: list[tuple[bool, list[Instance]]] = []
         for source, auxiliary, instances in parties:
             series: dict[str, list[Instance]] = {}
             for instance in instances:
@@ -203,20 +207,25 @@ class HistoryReads(SourcesBase):
             # 4.3.6.3: what a proxied registration covers comes from its source alone
             shown = claims.visible({"id": entity_id, "type": list(types), "attrs": series},
                                    source)
-            if shown is None:
-                continue
-            shown_by_any = True
-            candidates += [((name, i.dataset_id), i, auxiliary)
-                           for name, kept in shown["attrs"].items() for i in kept]
-        if not shown_by_any:
+            if shown is not None:
+                shown_parts.append((auxiliary, [i for kept in shown["attrs"].values()
+                                                for i in kept]))
+        if not shown_parts:
             return None
+        # 4.3.6.2: an auxiliary series of an Attribute and datasetId is used only where no
+        # other party has one in the window (the gap rule of the entity reads' merge)
+        chosen = fill_gaps(((i.attribute, i.dataset_id), auxiliary, auxiliary)
+                           for auxiliary, instances in shown_parts for i in instances
+                           if _in_window(i, window))
+        gaps = {key for key, flags in chosen.items() if flags[0]}  # only auxiliary ones
         out: list[Instance] = []
         seen: set[tuple[str, str]] = set()
-        # 4.3.6.2: auxiliary series only in the gaps; each instance once (the local first)
-        for kept in fill_gaps(candidates).values():
-            for instance in kept:
+        for auxiliary, instances in shown_parts:
+            for instance in instances:
                 key = (instance.attribute, instance.instance_id)
-                if key not in seen:
+                if auxiliary and (instance.attribute, instance.dataset_id) not in gaps:
+                    continue
+                if key not in seen:  # each instance once, the local one first
                     seen.add(key)
                     out.append(instance)
         return out

@@ -187,12 +187,13 @@ class Sources(Protocol):
         ...
 
     def merge_history(self, plans: Sequence[Plan], entity_id: str, types: Sequence[str],
-                      local: Sequence[Instance],
-                      remote: Sequence[RemoteHistory]) -> list[Instance] | None:
+                      local: Sequence[Instance], remote: Sequence[RemoteHistory],
+                      window: TemporalQuery) -> list[Instance] | None:
         """One Entity's instances from the local history and the sources' (4.3.6): what
         exclusive and redirect registrations hold taken from them only, auxiliary
-        sources' series only where no other party has the Attribute and datasetId,
-        each instance once.  None when no party may show the Entity at all."""
+        sources' series only where no other party has the Attribute and datasetId in
+        ``window`` (its time window; lastN aside), each instance once.  None when no
+        party may show the Entity at all."""
         ...
 
 
@@ -237,6 +238,6 @@ class NoSources:
         return Histories()
 
     def merge_history(self, plans: Sequence[Plan], entity_id: str, types: Sequence[str],
-                      local: Sequence[Instance],
-                      remote: Sequence[RemoteHistory]) -> list[Instance] | None:
+                      local: Sequence[Instance], remote: Sequence[RemoteHistory],
+                      window: TemporalQuery) -> list[Instance] | None:
         return list(local)

@@ -310,14 +310,14 @@ def _with_remote(records: list[EntityRecord], remote: _Federated) -> list[Entity
 
 
 def _merged(service: Service, record: EntityRecord, local: Sequence[Instance],
-            remote: _Federated | None) -> list[Instance] | None:
+            remote: _Federated | None, window: TemporalQuery) -> list[Instance] | None:
     """The local instances and the sources', by the registration modes (None: the
     Entity is not shown, a redirect registration holds it)."""
     if not remote:
         return list(local)
     held = remote.held.get(record.entity_id)
     return service.sources.merge_history(remote.plans, record.entity_id, record.types, local,
-                                         () if held is None else held.held)
+                                         () if held is None else held.held, window)
 
 
 @dataclass(slots=True)
@@ -357,7 +357,7 @@ async def _select(service: Service, history: TemporalHistory, tenant: str,
     now = to_micros(now_iso())
     found = []
     for record in records:
-        merged = _merged(service, record, instances.get(record.entity_id, ()), remote)
+        merged = _merged(service, record, instances.get(record.entity_id, ()), remote, query)
         if merged is None:
             continue
         mine = [i for i in merged if _in_datasets(i, read.dataset_ids)]
