@@ -71,6 +71,12 @@ async def test_upsert_and_append_go_to_an_inclusive_source_as_well(fed: Federati
     await fed.hub.post(f"{TEMPORAL}?local=true", json=history(1, power=[(3, 30)]), headers=JSON)
     assert values(await held(fed.hub), "power") == [10, 30]
     assert values(await held(source), "power") == [10]
+    # read back through the hub: an observation both hold (each with its own
+    # instanceId) is shown once
+    fed.registry.remove("", RID)
+    fed.register(registration(url_of(source), operations=[*WRITES, "retrieveTemporal"]))
+    merged = await (await fed.hub.get(f"{TEMPORAL}/{LAMP1}")).json()
+    assert values(merged, "power") == [10, 30] and values(merged, "colour") == [7]
 
 
 async def test_a_registration_without_the_operation_gets_nothing(fed: Federation) -> None:

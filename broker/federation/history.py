@@ -31,7 +31,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import quote, urlencode
+
+import orjson
 
 from broker.federation.base import (
     SOURCE_PAGE,
@@ -143,6 +146,17 @@ def remote_history(raw: RawEntity, request: SourceRequest | None = None) -> Remo
                          auxiliary)
 
 
+def _observation(instance: Instance) -> tuple[Any, ...] | None:
+    """What makes two parties' instances one observation (None: not observed)."""
+    if instance.observed_at is None:
+        return None
+    try:
+        value: Any = orjson.dumps(instance.value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # a number orjson does not write: compared as Python shows it
+        value = repr(instance.value)
+    return (instance.attribute, instance.dataset_id, instance.observed_at, instance.kind, value)
+
+
 def _in_window(instance: Instance, window: TemporalQuery) -> bool:
     instant = instance.instant(window.timeproperty)
     return instant is not None and window.contains(instant)
@@ -220,14 +234,21 @@ class HistoryReads(SourcesBase):
         gaps = {key for key, flags in chosen.items() if flags[0]}  # only auxiliary ones
         out: list[Instance] = []
         seen: set[tuple[str, str]] = set()
-        for auxiliary, instances in shown_parts:
+        # an observation two parties both hold (a write forwarded to an inclusive source
+        # is recorded at both, with their own instanceIds) is shown once
+        observed: dict[tuple[Any, ...], int] = {}
+        for party, (auxiliary, instances) in enumerate(shown_parts):
             for instance in instances:
-                key = (instance.attribute, instance.instance_id)
                 if auxiliary and (instance.attribute, instance.dataset_id) not in gaps:
                     continue
-                if key not in seen:  # each instance once, the local one first
-                    seen.add(key)
-                    out.append(instance)
+                key = (instance.attribute, instance.instance_id)
+                same = _observation(instance)
+                if key in seen or (same is not None and observed.get(same, party) != party):
+                    continue  # each instance once, the local one first
+                seen.add(key)
+                if same is not None:
+                    observed[same] = party
+                out.append(instance)
         return out
 
     async def _history_one(self, tenant: str, request: SourceRequest, ctx: ActiveContext,
