@@ -208,3 +208,23 @@ async def test_a_write_that_comes_back(fed: Federation) -> None:
     assert looped.status == 508
     assert (await looped.json())["type"].endswith("/LoopDetected")
     assert recorder.calls == []
+
+
+async def test_an_instance_is_named_by_the_party_that_holds_it(fed: Federation) -> None:
+    source = await fed.source()
+    # another Entity first, so the source's instanceIds are not the hub's
+    await source.post(TEMPORAL, json=history(9, power=[(1, 1), (2, 2)]), headers=JSON)
+    fed.register(registration(url_of(source), operations=WRITES))
+    assert (await fed.hub.post(TEMPORAL, json=history(1, power=[(1, 10), (2, 20)]),
+                               headers=JSON)).status == 201
+    hub = await held(fed.hub)
+    mine = hub["power"][0]["instanceId"] if hub else ""
+    # the source has its own instanceIds: its 404 beside the hub's success is no failure
+    patched = await fed.hub.patch(f"{TEMPORAL}/{LAMP1}/attrs/power/{mine}", headers=JSON,
+                                  json={"value": 11, "observedAt": at(1)})
+    assert patched.status == 204, await patched.text()
+    assert values(await held(fed.hub), "power") == [11, 20]
+    assert values(await held(source), "power") == [10, 20]
+    # an instance no party holds: 404
+    gone = await fed.hub.delete(f"{TEMPORAL}/{LAMP1}/attrs/power/urn:ngsi-ld:Instance:none")
+    assert gone.status == 404, await gone.text()

@@ -212,6 +212,8 @@ class Writes(SourcesBase):
                 results.insert(0, PartResult(None, error))
             else:
                 local = None
+        if job.plan.operation in _INSTANCE_OPS:
+            results = _instance_parts(results)
         folded = write_outcome(results)
         if folded.status == 0:
             if local is not None and local.status < 300:
@@ -237,6 +239,20 @@ class Writes(SourcesBase):
             ],
         }
         return json_reply(body, status=207)
+
+
+#: the writes of one instance (5.6.14, 5.6.15), which each party names by its own instanceId
+_INSTANCE_OPS = frozenset({"updateAttrInstanceTemporal", "deleteAttrInstanceTemporal"})
+
+
+def _instance_parts(results: list[PartResult]) -> list[PartResult]:
+    """The parts of a write of one instance that count: instanceIds are each party's own,
+    so a party answering 404 beside one that had the instance did not fail; when none
+    had it, the answer is the one 404 (the broker's own first)."""
+    missing = [p for p in results if p.error is not None and p.error.get("status") == 404]
+    if len(missing) == len(results):
+        return results[:1]
+    return [p for p in results if p not in missing]
 
 
 #: Table 4.20-1 batch operations -> the path of their binding (6.14 to 6.18, 6.31)
