@@ -52,7 +52,16 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], int, str, bool]] = {
 }
 
 
+#: the port servers listen on (``--port``); 0: a free one each time
+PORT = 0
+#: ``taskset -c`` of the servers (``--server-cpus``, as ``python -m benchmarks`` pins
+#: the broker to one core); empty: not pinned
+PIN: list[str] = []
+
+
 def _free_port() -> int:
+    if PORT:
+        return PORT
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -61,6 +70,7 @@ def _free_port() -> int:
 def _broker(code: Path, port: int, db: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
+            *PIN,
             sys.executable,
             "-m",
             "broker",
@@ -153,7 +163,8 @@ async def _measure(name: str, args: argparse.Namespace, workdir: Path) -> float:
     if baseline:
         size = args.size.get(name.removeprefix("baseline-"), 200)
         process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.baseline_app", "--port", str(port)], cwd=REPO
+            [*PIN, sys.executable, "-m", "benchmarks.baseline_app", "--port", str(port)],
+            cwd=REPO,
         )
         headers["X-Bench-Size"] = str(size)
     else:
@@ -220,7 +231,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     run.add_argument("--seconds", type=float, default=5)
     run.add_argument("--connections", type=int, default=32)
     run.add_argument("--rounds", type=int, default=1)
+    for command in (prepare, run):
+        command.add_argument("--port", type=int, default=0,
+                             help="the servers' port (default: a free one each time)")
+    run.add_argument("--server-cpus", default="",
+                     help="pin the servers to these CPUs (taskset -c), e.g. 0")
     args = parser.parse_args(argv)
+    global PORT, PIN
+    PORT = args.port
+    if args.command == "run" and args.server_cpus:
+        PIN = ["taskset", "-c", args.server_cpus]
     if args.command == "prepare":
         asyncio.run(_prepare(args.db, args.size))
     else:

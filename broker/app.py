@@ -42,7 +42,7 @@ from broker.schemas import ModelSchemas, validating
 from broker.service import Service
 from broker.service.registry import COLLECTION as REGISTRATIONS
 from broker.state import BROKER, CSOURCE_SUBSCRIPTIONS, DISTRIBUTED, MANAGER, Broker, broker_of
-from broker.web import CALL, Handler, add_route, add_warnings
+from broker.web import AROUND, CALL, Handler, Wrapper, add_route, add_warnings
 from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError
 from ngsi_ld.source_identity import source_digest
 from ngsi_ld.temporal import parse_duration
@@ -54,7 +54,8 @@ from subscriptions.registrations import COLLECTION as CSOURCE_COLLECTION
 from subscriptions.registrations import RegistrationSubscriptions
 from subscriptions.repository import COLLECTION
 
-__all__ = ["BROKER", "Broker", "add_route", "broker_of", "create_app", "problem_response"]
+__all__ = ["AUTHENTICATION", "BROKER", "Broker", "add_route", "broker_of", "create_app",
+           "problem_response"]
 
 log = logging.getLogger("broker")
 
@@ -85,9 +86,12 @@ def _http_problem(exc: web.HTTPException) -> web.Response:
     return json_response(body, status=exc.status, headers=headers)
 
 
-@web.middleware
 async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Errors as ProblemDetails, request ids, tenant echo, metrics and CORS for every request."""
+    """Errors as ProblemDetails, request ids, tenant echo, metrics and CORS for every request.
+
+    Every handler runs inside it (``broker.web.AROUND``), those of paths no route
+    matches too (:func:`unmatched`).
+    """
     broker = request.app[BROKER]
     started = time.perf_counter()
     request_id = request.headers.get("X-Request-Id") or f"{_REQUEST_PREFIX}-{next(_REQUEST_IDS):x}"
@@ -96,8 +100,6 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         bare = length_required(request)
         if bare is not None:
             response: web.StreamResponse = bare
-        elif origin and request.method == "OPTIONS" and request.match_info.http_exception:
-            response = web.Response(status=204)  # a CORS preflight of any path
         else:
             response = await handler(request)
     except NgsiLdError as exc:
@@ -165,10 +167,32 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         response.headers["Access-Control-Expose-Headers"] = (
             "Link, Location, NGSILD-Results-Count, NGSILD-Tenant, X-Request-Id, WWW-Authenticate"
         )
-    route = request.match_info.route.resource
-    name = route.canonical if route is not None else "unmatched"
-    broker.metrics.observe(request.method, name, response.status, time.perf_counter() - started)
+    broker.metrics.observe(request.method, _route_name(request), response.status,
+                           time.perf_counter() - started)
     return response
+
+
+def _route_name(request: web.Request) -> str:
+    route = request.match_info.route.resource
+    return route.canonical if route is not None and route.name != UNMATCHED else UNMATCHED
+
+
+#: the name of the route of every path no other route matches (registered last)
+UNMATCHED = "unmatched"
+
+
+async def unmatched(request: web.Request) -> web.StreamResponse:
+    """A path no route matches: 404, or 405 if routes match it with other methods; a CORS
+    preflight (OPTIONS with ``--cors-origin``) of any path is 204."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.name != UNMATCHED:
+            allowed |= (await resource.resolve(request))[1]
+    if request.method == "OPTIONS" and request.app[BROKER].settings.cors_origin:
+        return web.Response(status=204)
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()
 
 
 def _client_gone(request: web.Request, request_id: str, reason: str, started: float) -> None:
@@ -177,9 +201,8 @@ def _client_gone(request: web.Request, request_id: str, reason: str, started: fl
              extra={"request_id": request_id})
     broker = request.app[BROKER]
     broker.metrics.incr("client_disconnects")
-    route = request.match_info.route.resource
-    name = route.canonical if route is not None else "unmatched"
-    broker.metrics.observe(request.method, name, CLIENT_CLOSED, time.perf_counter() - started)
+    broker.metrics.observe(request.method, _route_name(request), CLIENT_CLOSED,
+                           time.perf_counter() - started)
 
 
 def _names_no_entity(request: web.Request) -> bool:
@@ -189,6 +212,18 @@ def _names_no_entity(request: web.Request) -> bool:
 
 
 _ENTITIES = "/ngsi-ld/v1/entities"
+
+
+def _at_edge(handler: Handler) -> Handler:
+    return partial(edge_middleware, handler=handler)
+
+
+def _checking(auth: Authentication, handler: Handler) -> Handler:
+    return partial(auth.middleware, handler=handler)
+
+
+#: the authentication of an application that checks credentials (``--auth``)
+AUTHENTICATION = web.AppKey("authentication", Authentication)
 
 
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
@@ -235,13 +270,12 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         queue_size=settings.notification_queue_size)
     if node is not None:
         node.on_record(CSOURCE_COLLECTION, csource_subs.reload)
-    middlewares = [edge_middleware]
+    wrappers: list[Wrapper] = [_at_edge]
     auth = None
     if settings.auth != "off":  # ValueError for options that do not fit: the CLI reports it
         auth = Authentication.from_settings(settings)
-        middlewares.append(auth.middleware)
+        wrappers.append(partial(_checking, auth))
     app = web.Application(
-        middlewares=middlewares,
         client_max_size=settings.max_body_size,
         # long request lines: GET /entities?id=... with hundreds of ids (aiohttp: 8190)
         handler_args={"max_field_size": 16384, "max_line_size": 32768,
@@ -249,6 +283,9 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
                       # 413...), wait this long for the rest of it before closing
                       "lingering_time": LINGERING_TIME},
     )
+    app[AROUND] = wrappers
+    if auth is not None:
+        app[AUTHENTICATION] = auth
     app[BROKER] = Broker(service=service, resolver=resolver, subscriptions=manager, node=node)
     app[MANAGER] = manager
     app[CSOURCE_SUBSCRIPTIONS] = csource_subs
@@ -265,6 +302,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     unsubscribe = service.events.subscribe(manager.on_change, concerns=manager.index.concerns)
     # the notifications a write queued are in the store before it is answered
     unsettled = service.before_answer(manager.settled)
+    # and those of registration subscriptions, before a registration change is answered
+    unsettled_csource = service.before_answer(csource_subs.settled)
 
     async def startup(app: web.Application) -> None:
         await store.open()
@@ -287,6 +326,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     async def shutdown(app: web.Application) -> None:
         unsubscribe()
         unsettled()
+        unsettled_csource()
         unheard()
         unfollowed()
         await csource_subs.close()  # before the manager closes the delivery they share
@@ -313,6 +353,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     routes.setup(app)
     if settings.explorer:
         explorer.setup(app)
+    app.router.add_route("*", "/{tail:.*}", _at_edge(unmatched), name=UNMATCHED)  # last
     app.on_startup.append(follow)  # last: every component has loaded its state
     return app
 

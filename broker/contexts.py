@@ -144,6 +144,11 @@ class ContextResolver:
         return self._compile_thread
 
     # -- resolution ---------------------------------------------------------------
+    def still_active(self, context: Any, ctx: ActiveContext) -> bool:
+        """True while ``context`` compiles to ``ctx``: the cached compilation is that one
+        (a context document invalidated or evicted since makes it False)."""
+        return self.compiled.get(cache_key(context, self.core_url)) is ctx
+
     async def active(self, context: Any) -> ActiveContext:
         """The compiled context for a request's context value (None: core only).
 

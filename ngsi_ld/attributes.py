@@ -123,6 +123,11 @@ class _Mode:
     fragment: bool = False
 
 
+#: the eight modes, made once (an entity's every attribute is read in one of them)
+_MODES = {(a, n, f): _Mode(a, n, f) for a in (False, True) for n in (False, True)
+          for f in (False, True)}
+
+
 # Names already found valid (the same few names come in request after request);
 # bounded so that endless distinct names cannot grow it without limit.
 _VALID_NAMES: set[str] = set()
@@ -166,7 +171,8 @@ def parse_attribute(
     comes back without ``type``.
     """
     check_name(name)
-    mode = _Mode(allow_null, null_in_objects, fragment)
+    mode = _MODES.get((allow_null, null_in_objects, fragment)) or _Mode(
+        bool(allow_null), bool(null_in_objects), bool(fragment))
     if key_values:
         instances = [_key_value(name, value, mode)]
     elif isinstance(value, list) and _looks_multi(value):

@@ -35,33 +35,36 @@ def page_of(params: Params, count: bool, default_size: int, max_size: int) -> tu
 _QUERY_SAFE = ":/@!$'()*,;?"
 
 
-@lru_cache(maxsize=256)
-def _link_prefix(rest: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
-    return tuple(f"{quote(k, safe=_QUERY_SAFE)}={quote(v, safe=_QUERY_SAFE)}" for k, v in rest)
-
-
 # 4.12 and 6.3.10: the previous and next pages as Link headers.  The link names the
 # resource (its path without a trailing slash) with the request's parameters sorted by
 # name and limit/offset of the page, and the media type of the answer
 def entity_page_links(path: str, params: Params, offset: int, limit: int, more: bool,
                       media_type: str) -> list[str]:
     """``Link`` values of the pages before and after this one of an entity query."""
-    links: list[str] = []
     if not (more or offset > 0) or limit <= 0:
-        return links
-    rest = tuple(sorted((k, v) for k, v in params.items() if k not in ("offset", "limit")))
-    prefix = _link_prefix(rest)
-    path = path.rstrip("/") or "/"
-
-    def url(at: int) -> str:
-        page = sorted((*prefix, f"limit={limit}", f"offset={at}"))
-        return f"{path}?{'&'.join(page)}"
-
+        return []
+    before, between, after = _link_template(
+        path, tuple((k, v) for k, v in params.items() if k != "offset" and k != "limit"))
+    links = []
     if offset > 0:
-        links.append(f'<{url(max(0, offset - limit))}>; rel="prev"; type="{media_type}"')
+        links.append(f'<{before}{limit}{between}{max(0, offset - limit)}{after}>; rel="prev";'
+                     f' type="{media_type}"')
     if more:
-        links.append(f'<{url(offset + limit)}>; rel="next"; type="{media_type}"')
+        links.append(f'<{before}{limit}{between}{offset + limit}{after}>; rel="next";'
+                     f' type="{media_type}"')
     return links
+
+
+@lru_cache(maxsize=1024)
+def _link_template(path: str, rest: tuple[tuple[str, str], ...]) -> tuple[str, str, str]:
+    """The link of a page of the query ``rest`` (its parameters but limit and offset) as
+    three pieces around the limit and the offset: ``limit=`` and ``offset=`` take the
+    same places among the sorted parameters whatever their values (the names decide)."""
+    pieces = sorted([*(f"{quote(k, safe=_QUERY_SAFE)}={quote(v, safe=_QUERY_SAFE)}"
+                       for k, v in rest), "limit=\x00", "offset=\x01"])
+    head, tail = "&".join(pieces).split("limit=\x00")  # quoted: no other NUL
+    middle, end = tail.split("offset=\x01")
+    return f"{path.rstrip('/') or '/'}?{head}limit=", middle + "offset=", end
 
 
 def subscription_page_links(path: str, params: Params, offset: int, limit: int, total: int,

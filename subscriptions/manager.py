@@ -84,7 +84,7 @@ class SubscriptionManager:
         #: where queued notifications wait across a restart (subscriptions.pending)
         self.pending = pending_repository if pending_repository is not None else \
             repository_for(store, pending.COLLECTION)
-        self.journal = pending.Journal(self.pending)
+        self.journal = pending.Journal(self.pending, pending.JOBS)
         self._persister: asyncio.Task[None] | None = None
         self.delivery = delivery if delivery is not None else Delivery()
         self.queue_size = queue_size
@@ -169,6 +169,12 @@ class SubscriptionManager:
         live = await self._find(tenant, sub_id)
         await self.ledger.settled(live)
         return live.doc
+
+    def document(self, tenant: str, sub_id: str) -> dict[str, Any] | None:
+        """The stored document of a subscription this process knows (internal names), at
+        once (unlike :meth:`get`, never waiting for a delivery in flight)."""
+        live = self._live.get(sub_key(tenant, sub_id))
+        return None if live is None else live.doc
 
     async def of_tenant(self, tenant: str) -> list[dict[str, Any]]:
         """5.8.4 Query Subscriptions: every subscription of the tenant, sorted by id."""
@@ -452,7 +458,7 @@ class SubscriptionManager:
 
     async def _resume(self, only: set[str] | None = None) -> None:
         """Queue again the stored notifications (of the subscriptions ``only`` names)."""
-        stored = [entry for entry in await pending.load(self.pending)
+        stored = [entry for entry in await pending.load(self.pending, pending.JOBS)
                   if only is None or sub_key(entry[0], entry[1]) in only]
         channels: dict[tuple[str, str], Any] = {}
         for live in self._live.values():

@@ -23,6 +23,12 @@ delivery was in progress, or delivered just before the crash, is sent again:
 delivery is at least once.  Not written: changes that throttling holds back
 (5.2.12, sent when the period ends) and those queued by a timer or the expiry
 sweeper until the next write or tick (no request waits for them).
+
+The journal knows nothing of what a notification holds: each kind of
+subscription gives its :class:`Codec` (entity subscriptions: :data:`JOBS`, their
+change events and entity states; registration subscriptions,
+``subscriptions.registrations``: their trigger reason and registrations) and
+its own record collection, and gets the same guarantee through this code.
 """
 
 from __future__ import annotations
@@ -30,15 +36,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 from ngsi_ld.changes import ChangeEvent
 from subscriptions.live import Job
 from subscriptions.repository import Repository
 
-__all__ = ["COLLECTION", "PERSIST_INTERVAL", "Journal", "Stored", "decode_job", "encode_job",
-           "load", "record_id", "resume"]
+__all__ = ["COLLECTION", "JOBS", "PERSIST_INTERVAL", "Codec", "Journal", "Journaled", "Stored",
+           "decode_job", "encode_job", "load", "record_id", "resume"]
 
 log = logging.getLogger("broker.subscriptions")
 
@@ -47,8 +54,25 @@ COLLECTION = "pendingNotifications"
 #: seconds between two writes of what no request waited for (removals, timers)
 PERSIST_INTERVAL = 1.0
 
+
+class Journaled(Protocol):
+    """A queued notification as the journal sees it: the records that keep it."""
+
+    records: list[str]
+
+
+J = TypeVar("J", bound=Journaled)
+
 #: (tenant, subscription id, [(record id, job)] in the order they were queued)
-Stored = tuple[str, str, list[tuple[str, Job]]]
+Stored = tuple[str, str, list[tuple[str, J]]]
+
+
+@dataclass(frozen=True)
+class Codec(Generic[J]):
+    """How one kind of queued notification is written as JSON and read back."""
+
+    encode: Callable[[J], dict[str, Any]]
+    decode: Callable[[dict[str, Any]], J]
 
 
 def encode_job(job: Job) -> dict[str, Any]:
@@ -71,9 +95,13 @@ def decode_job(doc: dict[str, Any]) -> Job:
     return Job(entities=list(doc["entities"]))
 
 
-def _record(sub_id: str, seq: int, jobs: list[Job]) -> dict[str, Any]:
+#: the codec of entity subscriptions' notifications
+JOBS: Codec[Job] = Codec(encode_job, decode_job)
+
+
+def _record(sub_id: str, seq: int, jobs: list[J], codec: Codec[J]) -> dict[str, Any]:
     return {"id": record_id(sub_id, seq), "subscription": sub_id, "seq": seq,
-            "jobs": [encode_job(job) for job in jobs]}
+            "jobs": [codec.encode(job) for job in jobs]}
 
 
 def record_id(sub_id: str, seq: int) -> str:
@@ -81,30 +109,30 @@ def record_id(sub_id: str, seq: int) -> str:
     return f"{sub_id}#{seq:020d}"
 
 
-async def load(repository: Repository) -> list[Stored]:
+async def load(repository: Repository, codec: Codec[J]) -> list[Stored[J]]:
     """Every stored notification, per subscription, in the order they were queued;
     unreadable records are dropped.  Records of the earlier form (one per
     subscription, no ``subscription`` member) are read as the oldest of theirs."""
-    found: dict[tuple[str, str], list[tuple[int, int, str, Job]]] = {}
+    found: dict[tuple[str, str], list[tuple[int, int, str, J]]] = {}
     for tenant, doc in await repository.all():
         try:
-            jobs = [decode_job(j) for j in doc["jobs"]]
+            jobs = [codec.decode(j) for j in doc["jobs"]]
             sub_id = str(doc.get("subscription", doc["id"]))
             seq = int(doc["seq"]) if "subscription" in doc else -1
             found.setdefault((tenant, sub_id), []).extend(
                 (seq, n, str(doc["id"]), job) for n, job in enumerate(jobs))
-        except (KeyError, TypeError, ValueError):
+        except Exception:  # whatever a damaged record makes the codec raise
             log.warning("pending notifications %s (tenant %r) unreadable: dropped",
                         doc.get("id"), tenant)
             await repository.delete(tenant, str(doc.get("id")))
-    stored: list[Stored] = []
+    stored: list[Stored[J]] = []
     for (tenant, sub_id), entries in sorted(found.items()):
         entries.sort(key=lambda entry: entry[:2])
         stored.append((tenant, sub_id, [(rid, job) for _, _, rid, job in entries]))
     return stored
 
 
-class Journal:
+class Journal(Generic[J]):
     """The pending notifications' records: noted when queued, written before the write
     that queued them is answered (:meth:`settled`), removed once handled (:meth:`done`).
 
@@ -114,13 +142,14 @@ class Journal:
     in it was handled.
     """
 
-    def __init__(self, repository: Repository) -> None:
+    def __init__(self, repository: Repository, codec: Codec[J]) -> None:
         self.repository = repository
+        self.codec = codec
         # batch numbers order the records; a nanosecond clock start keeps them
         # increasing across restarts
         self._batch = time.time_ns()
         #: (tenant, subscription id) -> the jobs of the current batch, not written yet
-        self._unsaved: dict[tuple[str, str], list[Job]] = {}
+        self._unsaved: dict[tuple[str, str], list[J]] = {}
         #: (tenant, record id) -> its notifications not handled yet
         self._open: dict[tuple[str, str], int] = {}
         self._written: set[tuple[str, str]] = set()
@@ -131,7 +160,7 @@ class Journal:
         self._saving: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
-    def note(self, tenant: str, sub_id: str, job: Job) -> None:
+    def note(self, tenant: str, sub_id: str, job: J) -> None:
         """A notification was queued: it goes into its subscription's record of the batch."""
         rid = record_id(sub_id, self._batch)
         job.records.append(rid)
@@ -153,7 +182,7 @@ class Journal:
                 self._written.discard(key)
                 self._removable.add(key)
 
-    def adopt(self, tenant: str, stored: Iterable[tuple[str, Job]]) -> None:
+    def adopt(self, tenant: str, stored: Iterable[tuple[str, J]]) -> None:
         """Jobs read back from the store keep their records (and the batches move past them)."""
         for rid, job in stored:
             job.records.append(rid)
@@ -193,7 +222,8 @@ class Journal:
                 key = (tenant, record_id(sub_id, batch))
                 if key in self._open:  # else every one was handled already
                     self._written.add(key)
-                    puts.append(self.repository.put(tenant, _record(sub_id, batch, jobs)))
+                    puts.append(self.repository.put(tenant, _record(sub_id, batch, jobs,
+                                                                   self.codec)))
             removals = [self.repository.delete(tenant, rid) for tenant, rid in removable]
             try:
                 await asyncio.gather(*puts, *removals)
@@ -203,7 +233,7 @@ class Journal:
                 self._saved = max(self._saved, noted)
 
 
-async def resume(journal: Journal, stored: list[Stored],
+async def resume(journal: Journal[J], stored: list[Stored[J]],
                  offer: dict[tuple[str, str], Any]) -> list[tuple[str, str, int]]:
     """Hand the stored notifications back to their subscriptions' queues.
 

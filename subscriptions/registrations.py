@@ -12,8 +12,10 @@ registration created, updated, deleted or expired in this process
 ``noLongerMatching``, ``data`` holding the registrations reduced to their
 relevant RegistrationInfos.
 
-What it shares with entity subscriptions (``subscriptions.manager``): the
-validation of the common members (``subscriptions.model``), the delivery
+The members, the queries they compile to and the notification's journal form are
+``subscriptions.csource_model``.  What it shares with entity subscriptions
+(``subscriptions.manager``): the validation of the common members
+(``subscriptions.model``), the delivery
 (one :class:`~subscriptions.delivery.Delivery`: the same HTTP pool and MQTT
 connections, retries, timeouts), a :class:`~subscriptions.delivery.Channel`
 per subscription (in order; a slow endpoint delays only itself), the status
@@ -29,7 +31,13 @@ Choices:
 * ``throttling``: changes inside the period are held, the latest per
   registration, and sent together when it ends;
 * several processes on one store: every process knows every subscription
-  (``reload``), and the process where a registration changed notifies.
+  (``reload``), and the process where a registration changed notifies;
+* every notification queued is written to the store (collection
+  ``pendingCsourceNotifications``) before the change that queued it is answered,
+  by the journal of entity subscriptions (``subscriptions.pending``, with the
+  codec ``subscriptions.csource_model.CSOURCE_JOBS``): the registration operations await
+  :meth:`RegistrationSubscriptions.settled` (a barrier of the service), and a
+  restart, even a ``kill -9``, sends them (at least once).
 """
 
 from __future__ import annotations
@@ -39,131 +47,38 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from ngsi_ld.errors import AlreadyExists, BadRequestData, ResourceNotFound
-from ngsi_ld.federation import (
-    Registration,
-    RegistrationQuery,
-    parse_temporal_query,
-    render_registration,
-    trigger_reason,
-)
-from ngsi_ld.query import (
-    parse_geo_query,
-    parse_q,
-    parse_scope_q,
-    parse_type_expr,
-    resolve_names,
-)
+from ngsi_ld.federation import Registration, RegistrationQuery, render_registration, trigger_reason
 from ngsi_ld.timeutil import now_iso, parse_datetime
-from subscriptions import state
+from subscriptions import pending, state
 from subscriptions.bookkeeping import Ledger
+from subscriptions.csource_model import (
+    CSOURCE_JOBS,
+    CsourceJob,
+    check_csource,
+    compile_queries,
+    parse_csource_members,
+)
 from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery
 from subscriptions.live import sub_key
-from subscriptions.model import MIN_TIME_INTERVAL, check_subscription, merge_fragment, parse_members
-from subscriptions.model import q_text as decoded_q
+from subscriptions.model import MIN_TIME_INTERVAL, merge_fragment
 from subscriptions.notification import notification_headers
 from subscriptions.ports import ContextResolving, Counters
 from subscriptions.repository import Repository, repository_for
 
-__all__ = ["COLLECTION", "NOTIFICATION_TYPE", "RegistrationSubscriptions"]
+__all__ = ["COLLECTION", "NOTIFICATION_TYPE", "PENDING", "RegistrationSubscriptions",
+           "compile_queries", "parse_csource_members"]
 
 log = logging.getLogger("broker.csourceSubscriptions")
 
 COLLECTION = "csourceSubscriptions"
+#: the record collection of their pending notifications (``subscriptions.pending``)
+PENDING = "pendingCsourceNotifications"
 #: 5.3.2: the type of a CsourceNotification
 NOTIFICATION_TYPE = "ContextSourceNotification"
-
-#: members of an entity subscription that mean nothing for registrations
-_ENTITY_ONLY = ("notificationTrigger", "datasetId", "lang", "join", "joinLevel")
-_ENTITY_ONLY_NOTIFICATION = ("showChanges", "join", "joinLevel")
-_TEMPORAL_MEMBERS = frozenset({"timerel", "timeAt", "endTimeAt", "timeproperty"})
-
-
-def _temporal_q(value: Any) -> dict[str, Any]:
-    # 5.2.12 temporalQ (a TemporalQuery, 5.2.21) of a registration subscription
-    if not isinstance(value, dict):
-        raise BadRequestData("temporalQ must be an object with timerel and timeAt")
-    unknown = set(value) - _TEMPORAL_MEMBERS
-    if unknown:
-        raise BadRequestData(f"temporalQ has unknown members: {', '.join(sorted(unknown))}")
-    if "timerel" not in value:
-        raise BadRequestData("temporalQ needs timerel")
-    parse_temporal_query(value.get("timerel"), value.get("timeAt"), value.get("endTimeAt"),
-                         value.get("timeproperty"))
-    return dict(value)
-
-
-def parse_csource_members(raw: Any, expand: Callable[[str], str], now: datetime, *,
-                          partial: bool) -> dict[str, Any]:
-    """Validate the members of a registration subscription (``partial``: a fragment)."""
-    if not isinstance(raw, dict):
-        raise BadRequestData("a subscription must be a JSON object")
-    for name in _ENTITY_ONLY:
-        if name in raw:
-            raise BadRequestData(f"{name} is not a member of context source registration "
-                                 "subscriptions")
-    notification = raw.get("notification")
-    if isinstance(notification, dict):
-        for name in _ENTITY_ONLY_NOTIFICATION:
-            if name in notification:
-                raise BadRequestData(f"notification.{name} is not a member of context source "
-                                     "registration subscriptions")
-    common = {k: v for k, v in raw.items() if k not in ("csf", "temporalQ", "@context")}
-    members = parse_members(common, expand, now, partial=partial)
-    if members.get("expiresAt") is not None:
-        members["expiresAt"] = raw["expiresAt"]  # valid and future: shown as written
-    for name in ("csf", "temporalQ"):
-        if name not in raw:
-            continue
-        value = raw[name]
-        if value is None and partial:
-            members[name] = None
-        elif name == "csf":
-            if not isinstance(value, str) or not value:
-                raise BadRequestData("csf must be a non-empty query string")
-            parse_q(value)
-            members[name] = value
-        else:
-            members[name] = _temporal_q(value)
-    return members
-
-
-def compile_queries(doc: dict[str, Any],
-                    expand: Callable[[str], str]) -> tuple[RegistrationQuery, ...]:
-    """One RegistrationQuery per entity selector of ``doc`` (its names expanded already;
-    ``q`` and ``csf`` are resolved with ``expand``, the subscription's @context)."""
-    attrs = frozenset(doc["watchedAttributes"]) if doc.get("watchedAttributes") else None
-    q = None if "q" not in doc else resolve_names(parse_q(decoded_q(doc["q"])), expand)
-    csf = None if "csf" not in doc else resolve_names(parse_q(doc["csf"]), expand)
-    scope_q = None if "scopeQ" not in doc else parse_scope_q(doc["scopeQ"])
-    geo = doc.get("geoQ")
-    geo_q = None if geo is None else parse_geo_query(
-        geo["georel"], geo["geometry"], geo["coordinates"], geo["geoproperty"])
-    temporal_doc = doc.get("temporalQ")
-    temporal = None if temporal_doc is None else parse_temporal_query(
-        temporal_doc.get("timerel"), temporal_doc.get("timeAt"),
-        temporal_doc.get("endTimeAt"), temporal_doc.get("timeproperty"))
-    common = RegistrationQuery(attrs=attrs, q=q, csf=csf, scope_q=scope_q, geo_q=geo_q,
-                               temporal=temporal)
-    selectors = doc.get("entities")
-    if not selectors:
-        return (common,)
-    return tuple(replace(common, ids=(selector["id"],) if "id" in selector else None,
-                         id_pattern=selector.get("idPattern"),
-                         type_expr=parse_type_expr(selector["type"]))
-                 for selector in selectors)
-
-
-@dataclass(slots=True)
-class CsourceJob:
-    """One notification: why, and the registrations it carries."""
-
-    reason: str
-    registrations: list[Registration]
-
 
 @dataclass(eq=False)
 class CsourceLive:
@@ -201,7 +116,8 @@ class RegistrationSubscriptions:
 
     def __init__(self, store: object, resolver: ContextResolving, registrations: Lookup,
                  delivery: Delivery, metrics: Counters | None = None,
-                 repository: Repository | None = None, queue_size: int = QUEUE_SIZE) -> None:
+                 repository: Repository | None = None, queue_size: int = QUEUE_SIZE,
+                 pending_repository: Repository | None = None) -> None:
         self.resolver = resolver
         #: tenant -> its registrations that apply now (the registry's ``of``)
         self.registrations = registrations
@@ -210,6 +126,11 @@ class RegistrationSubscriptions:
         self.repository = repository if repository is not None else \
             repository_for(store, COLLECTION)
         self.queue_size = queue_size
+        #: where queued notifications wait across a restart (subscriptions.pending)
+        self.pending = pending_repository if pending_repository is not None else \
+            repository_for(store, PENDING)
+        self.journal = pending.Journal(self.pending, CSOURCE_JOBS)
+        self._persister: asyncio.Task[None] | None = None
         self._live: dict[str, CsourceLive] = {}
         self.ledger = Ledger(self.repository, metrics, "registration subscription",
                              lambda: self._live)
@@ -223,10 +144,15 @@ class RegistrationSubscriptions:
             except Exception:
                 log.exception("registration subscription %s could not be resumed", doc.get("id"))
         self.ledger.start()
+        await self._resume()
+        self._persister = asyncio.get_running_loop().create_task(self._persist_loop())
 
     async def close(self) -> None:
         """Stop workers and timers, write back the counters (the delivery is not ours)."""
         await self.ledger.stop()
+        if self._persister is not None:
+            self._persister.cancel()
+        await self.journal.flush()
         lives = list(self._live.values())
         for live in lives:
             await self._stop(live)
@@ -256,11 +182,12 @@ class RegistrationSubscriptions:
         doc["_notifyContext"] = await self.resolver.response_url(context, tenant)
         doc["_context"] = context
         doc["createdAt"] = doc["modifiedAt"] = now
-        _check(doc)
+        check_csource(doc)
         live = await self._compile(tenant, doc)
         await self.repository.put(tenant, doc)
         self._register(live)
         self._initial(live)
+        await self.settled()
         return sub_id
 
     async def get(self, tenant: str, sub_id: str) -> dict[str, Any]:
@@ -294,7 +221,7 @@ class RegistrationSubscriptions:
             doc["_notifyContext"] = await self.resolver.response_url(doc.get("_context"),
                                                                     tenant)
         doc["modifiedAt"] = now
-        _check(doc)
+        check_csource(doc)
         fresh = await self._compile(tenant, doc)
         await self.repository.put(tenant, doc)
         fresh.channel = live.channel  # what is queued is still sent, in order
@@ -302,10 +229,13 @@ class RegistrationSubscriptions:
         await self._stop(live, keep_channel=True)
         self._register(fresh)
         self._initial(fresh)
+        await self.settled()
 
     async def delete(self, tenant: str, sub_id: str) -> None:
         """5.11.6 Delete."""
         live = await self._find(tenant, sub_id)
+        for job in live.channel.snapshot():  # its queue goes, and the records with it
+            self.journal.done(tenant, job.records)
         await self._stop(live)
         self.ledger.forget(tenant, sub_id)
         await self.repository.delete(tenant, sub_id)
@@ -350,7 +280,7 @@ class RegistrationSubscriptions:
             tenant=tenant, doc=doc, queries=compile_queries(doc, query_ctx.expand_term),
             compact=notify_ctx.compact_iri, link_url=notify_url,
             body_context=self.resolver.body_context(notify_url),
-            channel=Channel(lambda job: self._handle(key, job), self.queue_size),
+            channel=Channel(lambda job: self._handle(tenant, key, job), self.queue_size),
         )
 
     def _register(self, live: CsourceLive) -> None:
@@ -431,6 +361,8 @@ class RegistrationSubscriptions:
     def _offer(self, live: CsourceLive, job: CsourceJob) -> None:
         if not live.channel.offer(job):
             self.ledger.drop(live, len(job.registrations))
+            return
+        self.journal.note(live.tenant, live.id, job)
 
     async def _periodic(self, live: CsourceLive) -> None:
         interval = max(float(live.doc["timeInterval"]), MIN_TIME_INTERVAL)
@@ -442,10 +374,15 @@ class RegistrationSubscriptions:
             await asyncio.sleep(interval)
 
     # -- delivery (5.3.2 CsourceNotification) --------------------------------------------
-    async def _handle(self, key: str, job: CsourceJob) -> None:
+    async def _handle(self, tenant: str, key: str, job: CsourceJob) -> None:
         live = self._live.get(key)
-        if live is None or live.deleted:
-            return
+        try:
+            if live is not None and not live.deleted:
+                await self._notify(live, job)
+        finally:  # handled, or dropped: its records may go
+            self.journal.done(tenant, job.records)
+
+    async def _notify(self, live: CsourceLive, job: CsourceJob) -> None:
         now = now_iso()
         if self.ledger.cooling_down(live, now):
             return
@@ -470,6 +407,28 @@ class RegistrationSubscriptions:
                                        endpoint.get("receiverInfo"))
         await self.ledger.deliver(live, self.delivery, headers, body, now)
 
+    # -- pending notifications across restarts (subscriptions.pending) ------------------
+    async def settled(self) -> None:
+        """Wait until every notification queued so far is in the store (a barrier the
+        registration operations await before answering; at once when none was queued)."""
+        await self.journal.settled()
+
+    async def _resume(self) -> None:
+        """Queue again the notifications stored before a restart, before any new one."""
+        stored = await pending.load(self.pending, CSOURCE_JOBS)
+        offers: dict[tuple[str, str], Any] = {
+            (live.tenant, live.id): live.channel.offer for live in self._live.values()}
+        for tenant, sub_id, count in await pending.resume(self.journal, stored, offers):
+            log.info("registration subscription %s (tenant %r): %d pending notification(s) "
+                     "resumed", sub_id, tenant, count)
+        await self.journal.flush()
+
+    async def _persist_loop(self) -> None:
+        while True:
+            await asyncio.sleep(pending.PERSIST_INTERVAL)
+            if not self.journal.idle:
+                await self.journal.flush()
+
     @staticmethod
     def _relevant(live: CsourceLive, registration: Registration) -> Registration:
         # 5.11.7 (047_03): only the RegistrationInfos the subscription selects
@@ -482,18 +441,3 @@ class RegistrationSubscriptions:
             return registration
         kept = tuple(i for i in registration.information if i in infos)
         return replace(registration, information=kept)
-
-
-def _check(doc: dict[str, Any]) -> None:
-    # 5.2.12 rules shared with entity subscriptions; a registration subscription may
-    # select by watchedAttributes alone, or by csf, q or geoQ alone (5.11.2)
-    probe = dict(doc)
-    if not probe.get("entities") and not probe.get("watchedAttributes"):
-        if not any(name in probe for name in ("csf", "q", "geoQ", "scopeQ", "temporalQ")):
-            raise BadRequestData("a subscription needs entities, watchedAttributes, q, csf, "
-                                 "geoQ, scopeQ or temporalQ")
-        probe["watchedAttributes"] = ["-"]  # only to pass the shared rule
-        if "timeInterval" in probe:
-            probe["entities"] = [{"type": "-"}]
-            del probe["watchedAttributes"]
-    check_subscription(probe)

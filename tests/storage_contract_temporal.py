@@ -29,6 +29,7 @@ from ngsi_ld.temporal import (
     history_of_write,
     paginate,
     parse_duration,
+    recorder_at,
     select,
     temporal_history,
     to_micros,
@@ -64,15 +65,22 @@ def reading(entity_id: str, value: Any, minute: int, name: str = P,
             "attrs": {name: [inst]}}
 
 
-def recorder(now: str = DAY) -> Any:
+def recorder(now: str = DAY, *, standard: bool = True) -> Any:
+    """The broker's recorder (``recorder_at``: SQLite encodes its rows without Instances),
+    or (``standard=False``) a plain function giving the same Histories."""
+    if standard:
+        return recorder_at(now)
+
     def record(before: Entity | None, after: Entity | None, new_id: InstanceIds) -> History | None:
         return history_of_write(before, after, now, new_id)
 
     return record
 
 
-async def write(store: Store, tenant: str, entity: Entity | None, entity_id: str) -> None:
-    await store.modify(tenant, entity_id, lambda current: entity, record=recorder())
+async def write(store: Store, tenant: str, entity: Entity | None, entity_id: str,
+                standard: bool = True) -> None:
+    await store.modify(tenant, entity_id, lambda current: entity,
+                       record=recorder(standard=standard))
 
 
 def close(a: Any, b: Any) -> bool:
@@ -84,11 +92,13 @@ def close(a: Any, b: Any) -> bool:
 class TemporalContract:
     """The temporal history every backend keeps (docs/temporal.md 3.6)."""
 
-    async def test_writes_record_instances_and_deletions(self, store: Store) -> None:
+    @pytest.mark.parametrize("standard", [True, False])
+    async def test_writes_record_instances_and_deletions(self, store: Store,
+                                                         standard: bool) -> None:
         tenant = fresh_tenant()
         for minute, value in enumerate([1, 2.5, "x"]):
-            await write(store, tenant, reading("urn:e:1", value, minute), "urn:e:1")
-        await write(store, tenant, None, "urn:e:1")  # deleted: its history stays
+            await write(store, tenant, reading("urn:e:1", value, minute), "urn:e:1", standard)
+        await write(store, tenant, None, "urn:e:1", standard)  # deleted: its history stays
         (record,) = await history(store).temporal_entities(tenant)
         assert record.entity_id == "urn:e:1" and record.types == (T,)
         assert record.deleted_at == DAY
@@ -139,15 +149,16 @@ class TemporalContract:
         assert [i.value for i in found["urn:e:1"]] == [7]  # posted, not recorded again
         assert await store.get_entity(tenant, "urn:e:1") is not None
 
+    @pytest.mark.parametrize("standard", [True, False])
     async def test_a_batch_writing_one_entity_twice_records_both_writes(
-        self, store: Store
+        self, store: Store, standard: bool
     ) -> None:
         tenant = fresh_tenant()
         outcomes = await store.modify_many(tenant, [
             ("urn:e:1", lambda c: reading("urn:e:1", 1, 0)),
             ("urn:e:2", lambda c: {**reading("urn:e:2", 2, 0), "type": ["urn:U"]}),
             ("urn:e:1", lambda c: {**reading("urn:e:1", 3, 1, name=Q), "type": [T, "urn:U"]}),
-        ], record=recorder())
+        ], record=recorder(standard=standard))
         assert all(o.change is not None for o in outcomes)
         h = history(store)
         records = {r.entity_id: r for r in await h.temporal_entities(tenant)}

@@ -155,6 +155,37 @@ async def test_cors_headers_and_preflight() -> None:
         await c.close()
 
 
+async def test_paths_no_route_matches_pass_the_edge(client: TestClient) -> None:
+    """404 and 405 come from the last, catch-all route: through the edge like the others."""
+    resp = await client.request("PATCH", "/version")
+    assert resp.status == 405 and "X-Request-Id" in resp.headers
+    assert {m.strip() for m in resp.headers["Allow"].split(",")} == {"GET", "OPTIONS"}
+    resp = await client.get("/nowhere", headers={"NGSILD-Tenant": "t"})
+    assert resp.status == 404 and resp.headers["NGSILD-Tenant"] == "t"
+
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"{}"
+
+    # 6.3.4: no Content-Length, a bare 411 whatever the path
+    assert (await client.post("/ngsi-ld/v1/nowhere", data=chunks())).status == 411
+    metrics = await (await client.get("/metrics")).text()
+    assert 'method="GET",route="unmatched",status="404"' in metrics
+    assert 'method="PATCH",route="unmatched",status="405"' in metrics
+
+
+async def test_a_cors_preflight_of_any_path_is_204() -> None:
+    c = await _client(Settings(store="memory:", cors_origin="*"))
+    try:
+        for path in ("/nowhere", "/explorer"):
+            resp = await c.options(path)
+            assert resp.status == 204
+            assert resp.headers["Access-Control-Allow-Origin"] == "*"
+        assert (await c.get("/nowhere")).status == 404
+    finally:
+        await c.close()
+
+
 async def test_without_multi_tenancy_a_tenant_is_501() -> None:
     c = await _client(Settings(store="memory:", multi_tenancy=False))
     try:

@@ -21,7 +21,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from auth_issuer import AUDIENCE, Issuer, rsa_key
 
-from broker.app import create_app
+from broker.app import AUTHENTICATION, create_app
 from broker.auth import Authentication
 from broker.auth.policy import Role, Scope, need_of
 from broker.config import Settings
@@ -186,10 +186,9 @@ async def test_an_issuer_down_at_start_is_503_until_its_keys_are_read(
 
 def _keysets(client: TestClient) -> list[Any]:
     found = []
-    for middleware in client.app.middlewares:
-        owner = getattr(middleware, "__self__", None)
-        if isinstance(owner, Authentication) and owner.tokens is not None:
-            found.append(owner.tokens.keys)
+    owner = client.app.get(AUTHENTICATION)
+    if isinstance(owner, Authentication) and owner.tokens is not None:
+        found.append(owner.tokens.keys)
     return found
 
 

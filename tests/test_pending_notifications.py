@@ -21,7 +21,7 @@ from subscriptions_harness import Harness, RecordMemoryStore, room
 from conformance.process import BrokerProcess
 from storage.mongo import MongoStore
 from subscriptions.live import Job
-from subscriptions.pending import COLLECTION, Journal, decode_job, encode_job, load
+from subscriptions.pending import COLLECTION, JOBS, Journal, decode_job, encode_job, load
 from subscriptions.repository import StoreRepository
 
 SUBS = "/ngsi-ld/v1/subscriptions"
@@ -213,19 +213,19 @@ async def test_mongodb_keeps_pending_notifications_through_the_same_interface() 
     await first.put_record("t", "subscriptions", "urn:s:1", sub_doc)
     pending_jobs = [Job(entities=[{"id": f"urn:x:{n}", "type": ["T"], "attrs": {}}])
                     for n in range(3)]
-    journal = Journal(StoreRepository(first, COLLECTION))
+    journal = Journal(StoreRepository(first, COLLECTION), JOBS)
     for job in pending_jobs:
         journal.note("t", "urn:s:1", job)
     await journal.settled()
     await first.close()
     again = await mongo()  # another process on the same database
     await again.open()
-    stored = await load(StoreRepository(again, COLLECTION))
+    stored = await load(StoreRepository(again, COLLECTION), JOBS)
     assert [(t, s, [job for _, job in jobs]) for t, s, jobs in stored] == [
         ("t", "urn:s:1", pending_jobs)]  # in the order they were queued
-    journal = Journal(StoreRepository(again, COLLECTION))
+    journal = Journal(StoreRepository(again, COLLECTION), JOBS)
     journal.adopt("t", stored[0][2])
     journal.done("t", [record_id for record_id, _ in stored[0][2]])
     await journal.flush()
-    assert await load(StoreRepository(again, COLLECTION)) == []
+    assert await load(StoreRepository(again, COLLECTION), JOBS) == []
     await again.close()

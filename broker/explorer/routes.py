@@ -31,6 +31,7 @@ from aiohttp import web
 from broker.explorer.live import LiveFeeds
 from broker.http import json_response
 from broker.state import BROKER, Broker, broker_of
+from broker.web import around
 from ngsi_ld.changes import ChangeEvent
 from ngsi_ld.errors import NonexistentTenant, ResourceNotFound
 from ngsi_ld.headers import tenant_name
@@ -142,10 +143,10 @@ def setup(app: web.Application) -> None:
     broker: Broker = app[BROKER]
     app[FEEDS] = LiveFeeds(broker.events)
     app.on_shutdown.append(_close_streams)
-    app.router.add_get(PREFIX, to_page)
-    app.router.add_get(PREFIX + "/", page)
-    app.router.add_get(PREFIX + "/events", events)
-    app.router.add_get(PREFIX + "/tenants", tenants)
-    app.router.add_get(PREFIX + "/features", features)
+    app.router.add_get(PREFIX, around(app, to_page))
+    app.router.add_get(PREFIX + "/", around(app, page))
+    app.router.add_get(PREFIX + "/events", around(app, events))
+    app.router.add_get(PREFIX + "/tenants", around(app, tenants))
+    app.router.add_get(PREFIX + "/features", around(app, features))
     app[ASSETS] = {p.name: p for p in STATIC.iterdir() if p.is_file() and p.name != "index.html"}
-    app.router.add_get(PREFIX + "/assets/{name}", asset)
+    app.router.add_get(PREFIX + "/assets/{name}", around(app, asset))

@@ -38,7 +38,7 @@ from ngsi_ld.headers import parse_link_context
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.params import flag
 
-__all__ = ["DISCOVERY_PATHS", "Discovery"]
+__all__ = ["DISCOVERY_PATHS", "TYPE_OPERATIONS", "Discovery", "may_hold"]
 
 #: Table 4.20-1 discovery operation -> the path it is asked at (``{}``: the name)
 DISCOVERY_PATHS: dict[str, str] = {
@@ -48,19 +48,21 @@ DISCOVERY_PATHS: dict[str, str] = {
     "retrieveAttrTypeInfo": "/attributes/{}",
 }
 _DETAILS = frozenset({"retrieveEntityTypeDetails", "retrieveAttrTypeDetails"})
-_BY_TYPE = frozenset({"retrieveEntityTypeInfo"})
-_BY_ATTRIBUTE = frozenset({"retrieveAttrTypeInfo"})
+#: the discovery operations that ask for types (the others ask for attributes)
+TYPE_OPERATIONS = frozenset({"retrieveEntityTypes", "retrieveEntityTypeDetails",
+                             "retrieveEntityTypeInfo"})
 
 
-def _may_hold(registration: Registration, operation: str, name: str | None) -> bool:
-    """True if ``registration`` may know of the type or attribute ``name`` (expanded)."""
+def may_hold(registration: Registration, by_type: bool, name: str | None) -> bool:
+    """True if ``registration`` may know of the type (``by_type``) or attribute ``name``
+    (expanded; None: of every one)."""
     if name is None:
         return True
     for info in registration.information:
-        if operation in _BY_TYPE and (info.entities is None or any(
+        if by_type and (info.entities is None or any(
                 e.has_type((name,)) for e in info.entities)):
             return True
-        if operation in _BY_ATTRIBUTE:
+        if not by_type:
             attributes = info.attributes
             if attributes is None or name in attributes:
                 return True
@@ -86,7 +88,7 @@ class Discovery(SourcesBase):
             expanded = ctx.expand_term(name)
         asked = [r for r in self.registrations.of(tenant, self.clock())
                  if r.supports(operation) and r.context_source_alias not in seen
-                 and _may_hold(r, operation, expanded)]
+                 and may_hold(r, operation in TYPE_OPERATIONS, expanded)]
         if not asked:
             return ()
         context_url = await self._context(client_context if client_context is not None

@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from broker.federation.base import READS, WHOLE_ENTITY_OPS, ReadJob, WriteJob, hops_of
-from broker.federation.discovery import Discovery
 from broker.federation.history import HistoryReads
+from broker.federation.holdings import Holdings
 from broker.federation.reads import Reads
 from broker.federation.wire import filter_params
 from broker.federation.writes import Writes
@@ -71,7 +71,7 @@ def _selection(query: EntityQuery, call: Call, operation: str) -> Selection:
 
 
 
-class FederatedSources(Reads, Writes, Discovery, HistoryReads):
+class FederatedSources(Reads, Writes, Holdings, HistoryReads):
     """Registered Context Sources answer with the broker (``broker.service.ports.Sources``)."""
 
     # -- planning ----------------------------------------------------------------------------

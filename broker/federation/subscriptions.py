@@ -17,8 +17,13 @@ registrations:
   like a local change (its ``q`` re-checked on the merged entity) and notifies
   its subscriber under its own id.
 
-Deleting the subscription deletes the copies at the sources (5.8.5.4) and the
-internal registration subscription.
+Updating the subscription (5.8.2) updates its copies: each copy at a source the
+subscription still covers gets a PATCH with the members changed (those removed
+sent as ``null``); a copy the source no longer has or refuses to change is made
+again; a source covered no more loses its copy and one covered now gets one
+(the new ``entities``); the internal registration subscription follows the
+types.  Deleting the subscription deletes the copies at the sources (5.8.5.4)
+and the internal registration subscription.
 
 The copies are records of their tenant (collection ``subscriptionCopies``, one
 per local subscription: its body and @context, the internal registration
@@ -74,7 +79,9 @@ REMOTE_NOTIFY = "/ngsi-ld/ex/remote-notify"
 CSOURCE_NOTIFY = "/ngsi-ld/ex/csource-notify"
 #: members of a subscription its copies do not carry
 _NOT_COPIED = frozenset({"id", "@context", "notification", "localOnly", "status",
-                         "createdAt", "modifiedAt", "jsonldContext", "expiresAt"})
+                         "createdAt", "modifiedAt", "jsonldContext"})
+#: what a PATCH of a copy adds to the headers stored with it
+_COPY_HEADERS = (("Content-Type", "application/json"),)
 
 
 #: the store's record collection of the copies (per tenant, one record per local subscription)
@@ -103,6 +110,8 @@ class RegistrationSubscribing(Protocol):
 
     async def delete(self, tenant: str, sub_id: str) -> None: ...
 
+    async def update(self, tenant: str, sub_id: str, data: Any, context: Any) -> None: ...
+
 
 @dataclass
 class _Local:
@@ -116,6 +125,10 @@ class _Local:
     #: registration id -> (copy id, the copy's URL at the source, the headers to use)
     copies: dict[str, tuple[str, str, tuple[tuple[str, str], ...]]] = field(
         default_factory=dict)
+    #: the updates of its copies are made one after the other, in the order asked
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, compare=False)
+    #: the local subscription was deleted: no copy is made any more
+    gone: bool = False
 
     def record(self) -> dict[str, Any]:
         """What is stored of it (JSON)."""
@@ -133,6 +146,14 @@ class _Local:
             headers = tuple((str(k), str(v)) for k, v in copy.get("headers") or ())
             local.copies[str(reg)] = (str(copy["id"]), str(copy["url"]), headers)
         return local
+
+
+def _copy_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The members of a subscription its copies carry (without id and notification)."""
+    copy = {k: v for k, v in body.items() if k not in _NOT_COPIED}
+    if copy.get("splitEntities") is True:
+        copy.pop("q", None)  # 5.8.1.4: filters are applied here, on the merged entity
+    return copy
 
 
 def _types(body: Mapping[str, Any]) -> list[str]:
@@ -204,9 +225,10 @@ class DistributedSubscriptions:
             await self._save(local)
             return
         expand = (await self.resolver.active(context)).expand_term
-        for registration in self._matching(tenant, local, expand):
-            # sent in the background: creating the subscription never waits for a source
-            self._background(self._copy(local, registration))
+        # sent in the background: creating the subscription never waits for a source
+        self._background(self._serially(local, *(
+            self._copy(local, registration)
+            for registration in self._matching(tenant, local, expand))))
         if self.csource_subs is not None:
             internal = {"type": "Subscription",
                         "entities": [{"type": t} for t in types],
@@ -228,9 +250,9 @@ class DistributedSubscriptions:
         gone = before.id if before is not None else None
         for local in [lo for (t, _), lo in self._locals.items() if t == tenant]:
             if after is not None:
-                self._background(self._follow(local, after))
+                self._background(self._serially(local, self._follow(local, after)))
             elif gone is not None and gone in local.copies:
-                self._background(self._drop(local, gone))
+                self._background(self._serially(local, self._drop(local, gone)))
 
     async def _follow(self, local: _Local, registration: Registration) -> None:
         expand = (await self.resolver.active(local.context)).expand_term
@@ -248,21 +270,105 @@ class DistributedSubscriptions:
         await self._save(local)
         await self.client.send(Outgoing("DELETE", url, headers, None, self.timeout))
 
+    # 5.8.2 with 5.8.1.4: the copies follow an update of the subscription
+    async def updated(self, tenant: str, sub_id: str, body: dict[str, Any],
+                      context: Any) -> None:
+        """The local subscription was updated: ``body`` is the whole subscription now (in
+        the terms of ``context``).  Copies are changed, made or deleted in the background,
+        one update after the other."""
+        local = self._locals.get((tenant, sub_id))
+        if local is None:  # it had no copies to make (localOnly, no type): it may now
+            await self.created(tenant, sub_id, body, context)
+            return
+        if body.get("localOnly") is True or not _types(body):
+            await self.deleted(tenant, sub_id)  # its copies and registration subscription go
+            return
+        before, same_context = local.body, context == local.context
+        local.body, local.context = dict(body), context
+        if (_types(before) != _types(body) or not same_context) \
+                and local.csource_sub is not None and self.csource_subs is not None:
+            internal = {"entities": [{"type": t} for t in _types(body)]}
+            try:
+                await self.csource_subs.update(tenant, local.csource_sub, internal, context)
+            except NgsiLdError as exc:
+                log.warning("subscription %s: registration subscription not updated: %s",
+                            sub_id, exc)
+        await self._save(local)
+        if not self.registrations.holds(tenant):
+            return
+        expand = (await self.resolver.active(context)).expand_term
+        wanted = self._matching(tenant, local, expand)
+        self._background(self._follow_update(local, wanted, _copy_body(before),
+                                             same_context))
+
+    async def _serially(self, local: _Local, *work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` (together) once what was asked before for ``local``'s copies is
+        done: a copy being made is never updated, dropped or made twice meanwhile."""
+        async with local.lock:
+            if local.gone:
+                for coroutine in work:
+                    coroutine.close()
+                return
+            await asyncio.gather(*work)
+
+    async def _follow_update(self, local: _Local, wanted: list[Registration],
+                             before: dict[str, Any], same_context: bool) -> None:
+        async with local.lock:
+            if local.gone:
+                return
+            keep = {r.id for r in wanted}
+            work = [self._drop(local, reg) for reg in list(local.copies) if reg not in keep]
+            for registration in wanted:
+                if registration.id not in local.copies:
+                    work.append(self._copy(local, registration))
+                elif same_context:
+                    work.append(self._revise(local, registration, before))
+                else:  # its names are in another @context now: the copy is made again
+                    work.append(self._renew(local, registration))
+            await asyncio.gather(*work)
+
+    async def _revise(self, local: _Local, registration: Registration,
+                      before: dict[str, Any]) -> None:
+        """PATCH the copy at its source with what changed (removed members as null); a
+        copy gone or refused is made again."""
+        copy = local.copies.get(registration.id)
+        if copy is None:
+            return
+        _, url, headers = copy
+        now = _copy_body(local.body)
+        fragment = {k: v for k, v in now.items() if before.get(k) != v}
+        fragment.update((k, None) for k in before if k not in now)
+        if not fragment:
+            return
+        answer = await self.client.send(Outgoing("PATCH", url, headers + _COPY_HEADERS,
+                                                 orjson.dumps(fragment), self.timeout))
+        if answer.status is not None and answer.status < 300:
+            return
+        log.info("subscription %s: %s did not update its copy (%s): made again",
+                 local.sub_id, registration.id, answer.status or answer.reason)
+        await self._renew(local, registration)
+
+    async def _renew(self, local: _Local, registration: Registration) -> None:
+        await self._drop(local, registration.id)
+        await self._copy(local, registration)
+
     async def deleted(self, tenant: str, sub_id: str) -> None:
         """The local subscription was deleted: its copies and internal subscription go."""
         local = self._locals.pop((tenant, sub_id), None)
         if local is None:
             return
+        local.gone = True
         await self.store.delete_record(tenant, COPIES, sub_id)
         if local.csource_sub is not None and self.csource_subs is not None:
             self._internal.pop(local.csource_sub, None)
             with contextlib.suppress(NgsiLdError):  # already gone (it expired)
                 await self.csource_subs.delete(tenant, local.csource_sub)
-        deletions = []
-        for copy_id, url, headers in local.copies.values():
-            self._copies.pop(copy_id, None)
-            deletions.append(Outgoing("DELETE", url, headers, None, self.timeout))
-        await self.client.send_all(deletions)
+        async with local.lock:  # a copy being made is there before it is deleted
+            deletions = []
+            for copy_id, url, headers in local.copies.values():
+                self._copies.pop(copy_id, None)
+                deletions.append(Outgoing("DELETE", url, headers, None, self.timeout))
+            await self.client.send_all(deletions)
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -285,17 +391,15 @@ class DistributedSubscriptions:
 
 
     async def _copy(self, local: _Local, registration: Registration) -> None:
-        if registration.id in local.copies:
+        if registration.id in local.copies or local.gone:
             return
         copy_id = f"urn:ngsi-ld:Subscription:remote:{uuid.uuid4()}"
         url = base_url(registration.endpoint) + API + "/subscriptions"
         # known before the source answers: it may notify before its answer arrives
         local.copies[registration.id] = (copy_id, f"{url}/{copy_id}", ())
         self._copies[copy_id] = (local.tenant, local.sub_id, registration.id)
-        copy = {k: v for k, v in local.body.items() if k not in _NOT_COPIED}
+        copy = _copy_body(local.body)
         copy["id"] = copy_id
-        if copy.get("splitEntities") is True:
-            copy.pop("q", None)  # 5.8.1.4: filters are applied here, on the merged entity
         copy["notification"] = {"endpoint": {"uri": self.base_url + REMOTE_NOTIFY,
                                              "accept": "application/json"},
                                 "format": "normalized"}
@@ -330,9 +434,10 @@ class DistributedSubscriptions:
             return
         wanted = {r.get("id") for r in data.get("data") or () if isinstance(r, dict)}
         now = datetime.now(UTC)
-        for registration in self.registrations.of(local.tenant, now):
-            if registration.id in wanted and registration.supports("createSubscription"):
-                self._background(self._copy(local, registration))
+        self._background(self._serially(local, *(
+            self._copy(local, registration)
+            for registration in self.registrations.of(local.tenant, now)
+            if registration.id in wanted and registration.supports("createSubscription"))))
 
     async def notified(self, data: Any, link: str | None) -> int:
         """A source notified a copy: each entity merged with the local one and offered to

@@ -27,10 +27,9 @@ from ngsi_ld.entity import parse_entity
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.jsonld import ActiveContext, core_context_url
 from ngsi_ld.model import Entity
-from ngsi_ld.temporal import History, InstanceIds, history_of_write
+from ngsi_ld.temporal import recorder_at
 from ngsi_ld.timeutil import now_iso
 from storage import MemoryStore, Store, open_store
-from storage.base import Recorder
 
 UPSERT = "/ngsi-ld/v1/entityOperations/upsert"
 
@@ -108,17 +107,6 @@ class Expander:
         else:
             ctx = await self.resolver.active(context)
         return ctx.expand_entity(parse_entity(entity))
-
-
-def recorder_at(now: str) -> Recorder:
-    """What a batch upsert at ``now`` records of each write (4.5.6 to 4.5.8), as the
-    broker's service does with ``--temporal`` on."""
-
-    def record(before: Entity | None, after: Entity | None,
-               new_id: InstanceIds) -> History | None:
-        return history_of_write(before, after, now, new_id)
-
-    return record
 
 
 class StoreSink:

@@ -6,15 +6,22 @@ Adapters only: the path ids and the body are read here, the operation is
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
+from multidict import CIMultiDict
 
 from broker.http import read_body
 from broker.service import entities
 from broker.service.entities import ENTITIES, check_entity_id
-from broker.state import service_of
+from broker.service.hot import HotAnswers
+from broker.state import BROKER, service_of
 from broker.web import Handler, add_route, call_of, response_of
 from ngsi_ld.bodies import JSON, LD_JSON, MERGE_PATCH
 from ngsi_ld.errors import BadRequestData
+
+#: answers of Retrieve Entity by the request as sent: the body and the headers
+HOT = web.AppKey("hot_retrievals", HotAnswers[tuple[bytes, CIMultiDict[str]]])
 
 #: 6.3.4: a PATCH body may also be application/merge-patch+json
 PATCH_MEDIA = (JSON, LD_JSON, MERGE_PATCH)
@@ -35,8 +42,37 @@ async def create_entity(request: web.Request) -> web.Response:
 async def retrieve_entity(request: web.Request) -> web.Response:
     entity_id = _entity_id(request)
     call = call_of(request)
-    return response_of(await entities.retrieve_entity(service_of(request), call, entity_id),
-                       call)
+    service = service_of(request)
+    reply = await entities.retrieve_entity(service, call, entity_id)
+    response = response_of(reply, call)
+    raw_path = request.raw_path
+    if call.reusable is not None and reply.body is not None and "?" not in raw_path:
+        request.app[HOT].put((raw_path, request.raw_headers), call,
+                             (reply.body, CIMultiDict(response.headers)), len(reply.body))
+    return response
+
+
+def _kept_retrievals(app: web.Application) -> Callable[[Handler], Handler]:
+    """Retrieve Entity answered from the kept answer of the same request, if any.
+
+    Ahead of the preconditions: the request as sent (its path and every header)
+    passed them when its answer was kept, and they depend on nothing else.
+    """
+    hot = app[HOT] = HotAnswers()
+    broker = app[BROKER]
+
+    def wrap(handler: Handler) -> Handler:
+        async def kept_or_retrieved(request: web.Request) -> web.StreamResponse:
+            raw_path = request.raw_path
+            if "?" not in raw_path:
+                kept = hot.get(broker.service, (raw_path, request.raw_headers))
+                if kept is not None:
+                    return web.Response(body=kept[0], headers=CIMultiDict(kept[1]))
+            return await handler(request)
+
+        return kept_or_retrieved
+
+    return wrap
 
 
 async def delete_entity(request: web.Request) -> web.Response:
@@ -87,7 +123,8 @@ def setup(app: web.Application) -> None:
     one = ENTITIES + "/{entityId}"
     attr = one + "/attrs/{attrId}"
     add_route(app, "POST", ENTITIES, create_entity, "createEntity")
-    add_route(app, "GET", one, retrieve_entity, "retrieveEntity")
+    add_route(app, "GET", one, retrieve_entity, "retrieveEntity",
+              before=_kept_retrievals(app))
     add_route(app, "DELETE", one, delete_entity, "deleteEntity")
     add_route(app, "PATCH", one, _write(entities.merge_entity, PATCH_MEDIA), "mergeEntity")
     add_route(app, "PUT", one, _write(entities.replace_entity), "replaceEntity")

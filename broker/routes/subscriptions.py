@@ -56,8 +56,8 @@ class SubscriptionBook(Protocol):
 
 #: after a create: (request, tenant, subscription id, body, @context)
 Created = Callable[[web.Request, str, str, Any, Any], Awaitable[None]]
-#: after a delete: (request, tenant, subscription id)
-Deleted = Callable[[web.Request, str, str], Awaitable[None]]
+#: after an update or a delete: (request, tenant, subscription id)
+Changed = Callable[[web.Request, str, str], Awaitable[None]]
 
 
 def manager_of(request: web.Request) -> SubscriptionManager:
@@ -83,7 +83,8 @@ class SubscriptionResource:
     #: operation names: create, query, retrieve, update, delete (``ngsi_ld.parameters``)
     operations: tuple[str, str, str, str, str]
     created: Created | None = None
-    deleted: Deleted | None = None
+    updated: Changed | None = None
+    deleted: Changed | None = None
 
     async def _rendered(self, service: Service, book: SubscriptionBook, call: Call,
                         docs: list[dict[str, Any]], *, sys_attrs: bool,
@@ -152,6 +153,8 @@ class SubscriptionResource:
         sub_id = _sub_id(request)
         tenant = await service.tenant(call)
         await self.book(request.app).update(tenant, sub_id, body.data, body.client_context)
+        if self.updated is not None:
+            await self.updated(request, tenant, sub_id)
         return response_of(empty(204, await link_only(service, body.client_context, tenant)),
                            call)
 
@@ -183,6 +186,18 @@ async def _copy_to_sources(request: web.Request, tenant: str, sub_id: str, body:
     await request.app[DISTRIBUTED].created(tenant, sub_id, body, context)
 
 
+# 5.8.2 with 5.8.1.4: the copies follow the subscription's update
+async def _update_at_sources(request: web.Request, tenant: str, sub_id: str) -> None:
+    doc = request.app[MANAGER].document(tenant, sub_id)
+    if doc is None:
+        return
+    context = doc.get("_context")
+    ctx = await service_of(request).resolver.active(context)
+    body = compact_subscription(doc, ctx.compact_iri, sys_attrs=False, status="")
+    del body["status"]
+    await request.app[DISTRIBUTED].updated(tenant, sub_id, body, context)
+
+
 async def _drop_at_sources(request: web.Request, tenant: str, sub_id: str) -> None:
     await request.app[DISTRIBUTED].deleted(tenant, sub_id)
 
@@ -191,7 +206,7 @@ ENTITY_SUBSCRIPTIONS = SubscriptionResource(
     SUBSCRIPTIONS, lambda app: app[MANAGER],
     ("createSubscription", "querySubscriptions", "retrieveSubscription",
      "updateSubscription", "deleteSubscription"),
-    created=_copy_to_sources, deleted=_drop_at_sources)
+    created=_copy_to_sources, updated=_update_at_sources, deleted=_drop_at_sources)
 
 REGISTRATION_SUBSCRIPTIONS = SubscriptionResource(
     CSOURCE_SUBSCRIPTIONS_PATH, lambda app: app[CSOURCE_SUBSCRIPTIONS],

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.params import Params, QueryParams
@@ -46,6 +47,10 @@ class Call:
     #: set (empty) while an Entity map is made: the sources are asked for their own maps
     #: and those they answered are recorded here, for the new map's linkedMaps
     source_maps: dict[str, str] | None = None
+    #: set by a read whose answer depends on nothing but the request as sent, the
+    #: store's data_version and the compiled @context (``broker.service.hot``): the
+    #: tenant, the data_version read before the answer, the request's @context value
+    reusable: tuple[str, Hashable, Any] | None = None
 
     @property
     def via(self) -> tuple[str, ...]:

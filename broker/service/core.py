@@ -38,8 +38,8 @@ from broker.service.registry import Registrations
 from ngsi_ld import snapshots
 from ngsi_ld.errors import BadRequestData, NonexistentTenant, ResourceNotFound
 from ngsi_ld.headers import tenant_name
-from ngsi_ld.model import Change, Entity, Mutation
-from ngsi_ld.temporal import History, InstanceIds, history_of_write
+from ngsi_ld.model import Change, Mutation
+from ngsi_ld.temporal import History, recorder_at
 from ngsi_ld.timeutil import now_iso
 from storage.base import Outcome, Recorder, Store
 from storage.temporal import TemporalHistory
@@ -89,13 +89,7 @@ class Service:
         when no history is kept."""
         if self.history is None:
             return None
-        now = now_iso()
-
-        def record(before: Entity | None, after: Entity | None,
-                   new_id: InstanceIds) -> History | None:
-            return history_of_write(before, after, now, new_id)
-
-        return record
+        return recorder_at(now_iso())
 
     # the caches tests and tools look at
     @property
@@ -152,7 +146,10 @@ class Service:
         self._barriers.append(barrier)
         return lambda: self._barriers.remove(barrier)
 
-    async def _settle(self) -> None:
+    async def settle(self) -> None:
+        """Await every barrier (:meth:`before_answer`): what a committed change queued
+        is durable.  The commits call it; so do the operations that change what is
+        not an entity (registrations, 5.9) before they answer."""
         for barrier in self._barriers:
             await barrier()
 
@@ -182,7 +179,7 @@ class Service:
         change = await (store or self.store).modify(tenant, entity_id, mutation,
                                                     record=recorder, posted=posted)
         self.publish(tenant, change)
-        await self._settle()
+        await self.settle()
         return change
 
     async def commit_many(
@@ -195,5 +192,5 @@ class Service:
         for outcome in outcomes:
             if outcome.change is not None:
                 self.publish(tenant, outcome.change)
-        await self._settle()
+        await self.settle()
         return outcomes

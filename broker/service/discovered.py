@@ -4,9 +4,9 @@ with this broker's own summaries.
 Each answer comes with the @context its names are written in; every name is
 expanded with it, so a type or attribute the broker and a source both know is
 one entry whatever the two contexts call it.  Merged summaries add the counts
-(``entityCount``, ``attributeCount``: the sources' entities are others than the
-broker's, or held by them as well; the spec leaves the sum as the answer) and
-unite the names and attribute kinds.  Anything in an answer that is not the
+(``entityCount``, ``attributeCount``; ``broker.service.discovery`` replaces a sum
+by the count of distinct entities or instances when the sources can say which
+they hold) and unite the names and attribute kinds.  Anything in an answer that is not the
 payload of the operation is skipped: a source never makes the answer fail.
 """
 

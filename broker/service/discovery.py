@@ -11,12 +11,18 @@ In a tenant with Context Source registrations (4.3.6), the sources registered
 for the operation are asked too and their answers merged
 (``broker.service.discovered``); such answers are not cached, since what the
 sources hold changes without this store knowing.  ``local=true`` keeps it local.
+A count that more than one party (this broker, a source) contributes to is made
+distinct: the sources say which entities, or attribute instances, they hold
+(``Sources.held``) and the union with the local ones is counted, so an entity
+held in two places counts once; when a source cannot say, the sum stays (an
+upper bound; docs/federation.md, "Discovery counts").
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from broker.service import discovered
@@ -27,7 +33,9 @@ from ngsi_ld.bodies import JSON, LD_JSON
 from ngsi_ld.errors import ResourceNotFound
 from ngsi_ld.headers import negotiate, parse_link_context
 from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.model import Entity
 from ngsi_ld.params import flag
+from ngsi_ld.query import EntityQuery, TypeName
 from storage.base import AttributeSummary, TypeSummary
 
 __all__ = [
@@ -116,6 +124,54 @@ async def _remote(service: Service, call: Call, tenant: str, operation: str,
     return await service.sources.discover(tenant, operation, call, name)
 
 
+#: an entity (id, None) or an attribute instance (entity id, datasetId or None)
+_Key = tuple[str, str | None]
+
+
+def _entities(found: Iterable[Entity]) -> set[_Key]:
+    return {(entity["id"], None) for entity in found}
+
+
+def _instances(name: str) -> Callable[[Iterable[Entity]], set[_Key]]:
+    # 4.5.5: the instances of one entity with one datasetId are one, wherever held
+    def keys(found: Iterable[Entity]) -> set[_Key]:
+        return {(entity["id"], instance.get("datasetId"))
+                for entity in found for instance in (entity.get("attrs") or {}).get(name, ())}
+    return keys
+
+
+def _contributors(*counts: int) -> int:
+    return sum(1 for count in counts if count > 0)
+
+
+async def _distinct(service: Service, call: Call, tenant: str, operation: str, name: str,
+                    query: EntityQuery, keys: Callable[[Iterable[Entity]], set[_Key]],
+                    summed: int) -> int:
+    """How many distinct entities (or attribute instances) this broker and the sources
+    hold together; ``summed`` when a source cannot say which it holds."""
+    held = await service.sources.held(tenant, operation, call, name)
+    if held is None:
+        return summed
+    local, _ = await service.store.query_entities(tenant, query)
+    return len(held.union(keys(local)))
+
+
+async def _distinct_attributes(service: Service, call: Call, tenant: str, operation: str,
+                               merged: Sequence[AttributeSummary],
+                               local: Sequence[AttributeSummary],
+                               remote: Sequence[AttributeSummary]) -> None:
+    """Make the attributeCount of every attribute more than one party counted distinct."""
+    counts: dict[str, list[int]] = {}
+    for summary in (*local, *remote):
+        counts.setdefault(summary.name, []).append(summary.instance_count)
+    shared = [s for s in merged if _contributors(*counts.get(s.name, ())) > 1]
+    totals = await asyncio.gather(*(
+        _distinct(service, call, tenant, operation, s.name, EntityQuery(attrs=[s.name]),
+                  _instances(s.name), s.instance_count) for s in shared))
+    for summary, total in zip(shared, totals, strict=True):
+        summary.instance_count = total
+
+
 # 5.7.5 Retrieve Available Entity Types, 5.7.6 Retrieve Details of Available Entity Types
 async def list_types(service: Service, call: Call) -> Reply:
     async def compute(media: str, client_context: Any, ctx: ActiveContext, tenant: str) -> Reply:
@@ -140,12 +196,17 @@ async def list_types(service: Service, call: Call) -> Reply:
 async def type_info(service: Service, call: Call, type_name: str) -> Reply:
     async def compute(media: str, client_context: Any, ctx: ActiveContext, tenant: str) -> Reply:
         expanded = ctx.expand_term(type_name)
-        remote = await _remote(service, call, tenant, "retrieveEntityTypeInfo", type_name)
-        found = discovered.merge_types(
-            await service.store.type_summaries(tenant, [expanded]),
-            [s for s in discovered.type_summaries(remote) if s.type == expanded])
+        operation = "retrieveEntityTypeInfo"
+        remote = await _remote(service, call, tenant, operation, type_name)
+        local = await service.store.type_summaries(tenant, [expanded])
+        theirs = [s for s in discovered.type_summaries(remote) if s.type == expanded]
+        found = discovered.merge_types(local, theirs)
         if not found:
             raise ResourceNotFound(f"no entity of type {type_name} exists")
+        if _contributors(*(s.entity_count for s in (*local, *theirs))) > 1:
+            found[0].entity_count = await _distinct(
+                service, call, tenant, operation, expanded,
+                EntityQuery(type_expr=TypeName(expanded)), _entities, found[0].entity_count)
         return await entity_reply(service, entity_type_info(ctx, found[0]), media, client_context,
                                   tenant=service.tenant_named(call))
 
@@ -157,10 +218,14 @@ async def list_attributes(service: Service, call: Call) -> Reply:
     async def compute(media: str, client_context: Any, ctx: ActiveContext, tenant: str) -> Reply:
         data: Any
         if flag(call.params, "details"):
-            remote = await _remote(service, call, tenant, "retrieveAttrTypeDetails")
-            summaries = discovered.merge_attributes(
-                await service.store.attribute_summaries(tenant),
-                discovered.attribute_summaries(remote))
+            operation = "retrieveAttrTypeDetails"
+            remote = await _remote(service, call, tenant, operation)
+            local = await service.store.attribute_summaries(tenant)
+            theirs = discovered.attribute_summaries(remote)
+            summaries = discovered.merge_attributes(local, theirs)
+            if theirs:
+                await _distinct_attributes(service, call, tenant, operation, summaries, local,
+                                           theirs)
             data = [attribute(ctx, s) for s in summaries]
         else:
             remote = await _remote(service, call, tenant, "retrieveAttrTypes")
@@ -178,12 +243,14 @@ async def list_attributes(service: Service, call: Call) -> Reply:
 async def attribute_info(service: Service, call: Call, name: str) -> Reply:
     async def compute(media: str, client_context: Any, ctx: ActiveContext, tenant: str) -> Reply:
         expanded = ctx.expand_term(name)
-        remote = await _remote(service, call, tenant, "retrieveAttrTypeInfo", name)
-        found = discovered.merge_attributes(
-            await service.store.attribute_summaries(tenant, [expanded]),
-            [s for s in discovered.attribute_summaries(remote) if s.name == expanded])
+        operation = "retrieveAttrTypeInfo"
+        remote = await _remote(service, call, tenant, operation, name)
+        local = await service.store.attribute_summaries(tenant, [expanded])
+        theirs = [s for s in discovered.attribute_summaries(remote) if s.name == expanded]
+        found = discovered.merge_attributes(local, theirs)
         if not found:
             raise ResourceNotFound(f"no entity has an attribute {name}")
+        await _distinct_attributes(service, call, tenant, operation, found, local, theirs)
         return await entity_reply(service, attribute(ctx, found[0]), media, client_context,
                                   tenant=service.tenant_named(call))
 

@@ -292,6 +292,8 @@ async def retrieve_entity(service: Service, call: Call, entity_id: str) -> Reply
             if known is not None:
                 body = rendered_at(service, tenant, entity_id, known, view, ctx)
                 if body is not None:
+                    # a cached rendering is never of a transient entity (4.22)
+                    call.reusable = (tenant, data_version, client_context)
                     return await rendered_reply(service, body, media, client_context, headers,
                                                 prefer=prefer, tenant=service.tenant_named(call))
         item = await reads.read_versioned(tenant, entity_id)

@@ -50,6 +50,10 @@ class ContextResolving(Protocol):
         """The ``@context`` value an answer's body carries for ``client_context``."""
         ...
 
+    def still_active(self, client_context: Any, ctx: ActiveContext) -> bool:
+        """True while ``client_context`` compiles to ``ctx`` (the cached compilation)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:
@@ -177,6 +181,14 @@ class Sources(Protocol):
         Failures are warnings of ``call``; ``local=true`` asks no source."""
         ...
 
+    async def held(self, tenant: str, operation: str, call: Call,
+                   name: str) -> frozenset[tuple[str, str | None]] | None:
+        """What the sources registered for a discovery ``operation`` hold of the type or
+        attribute ``name`` (expanded): entities as (id, None) for a type, attribute
+        instances as (entity id, datasetId or None) for an attribute; None when one of
+        them cannot tell (its count then cannot be made distinct)."""
+        ...
+
     async def history(self, tenant: str, operation: str, query: EntityQuery,
                       temporal: TemporalQuery, call: Call) -> Histories:
         """The temporal evolution the sources registered for ``operation``
@@ -232,6 +244,10 @@ class NoSources:
     async def discover(self, tenant: str, operation: str, call: Call,
                        name: str | None = None) -> Sequence[tuple[Any, ActiveContext]]:
         return ()
+
+    async def held(self, tenant: str, operation: str, call: Call,
+                   name: str) -> frozenset[tuple[str, str | None]] | None:
+        return frozenset()
 
     async def history(self, tenant: str, operation: str, query: EntityQuery,
                       temporal: TemporalQuery, call: Call) -> Histories:

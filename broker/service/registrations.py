@@ -102,6 +102,7 @@ async def create_registration(service: Service, call: Call, data: Any,
         raise AlreadyExists(f"registration {registration.id} already exists")
     await _conflicts(service, tenant, registration)
     await service.registry.put(tenant, registration)
+    await service.settle()  # 5.11: the registration subscriptions' notifications are stored
     return empty(201, {**_location(registration.id),
                        **await link_only(service, client_context, service.tenant_named(call))})
 
@@ -165,6 +166,7 @@ async def update_registration(service: Service, call: Call, registration_id: str
         # exclusive registration whose source's entity is also cached here stays fine
         await _conflicts(service, tenant, updated)
     await service.registry.put(tenant, updated)
+    await service.settle()
     return empty(204, await link_only(service, client_context, service.tenant_named(call)))
 
 
@@ -173,4 +175,5 @@ async def delete_registration(service: Service, call: Call, registration_id: str
     """204; 400 not a URI, 404 unknown."""
     tenant, _ = await _found(service, call, registration_id)
     await service.registry.delete(tenant, registration_id)
+    await service.settle()
     return empty(204)

@@ -36,7 +36,7 @@ from ngsi_ld.temporal.edits import (
     upsert,
 )
 from ngsi_ld.temporal.filters import as_entity, scope_validity, select_entity
-from ngsi_ld.temporal.history import history_of_write
+from ngsi_ld.temporal.history import WRITE_TIME, history_of_write, recorder_at
 from ngsi_ld.temporal.instants import format_micros, to_micros
 from ngsi_ld.temporal.model import (
     NULL,
@@ -48,6 +48,7 @@ from ngsi_ld.temporal.model import (
     InstanceIds,
     TimeProperty,
     from_internal,
+    split_internal,
 )
 from ngsi_ld.temporal.pagination import (
     DEFAULT_INSTANCE_LIMIT,
@@ -80,6 +81,7 @@ __all__ = [
     "SCOPE",
     "TEMPORAL_OPERATIONS",
     "TIME_PROPERTIES",
+    "WRITE_TIME",
     "AggrMethod",
     "AggregatedSeries",
     "Aggregation",
@@ -118,11 +120,13 @@ __all__ = [
     "parse_temporal_post",
     "parse_temporal_query",
     "patch_instance",
+    "recorder_at",
     "render_temporal",
     "retention_cutoff",
     "scope_validity",
     "select",
     "select_entity",
+    "split_internal",
     "temporal_history",
     "to_micros",
     "upsert",

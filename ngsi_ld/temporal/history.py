@@ -34,8 +34,8 @@ Entity record still carries the new modifiedAt.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeGuard
 
 from ngsi_ld.temporal.model import (
     SCOPE,
@@ -47,9 +47,32 @@ from ngsi_ld.temporal.model import (
     from_internal,
 )
 
-__all__ = ["history_of_write", "scope_instance"]
+__all__ = ["WRITE_TIME", "Change", "Recorder", "attribute_changes", "deletion", "entity_record",
+           "history_of_write", "recorder_at", "scope_change", "scope_instance"]
 
 Entity = Mapping[str, Any]
+
+
+#: A recorded change of one attribute instance: (attribute, the instance in the internal
+#: form, whether it was deleted: then the instance is the one ``before`` had)
+Change = tuple[str, Mapping[str, Any], bool]
+#: The attribute a recorder made by :func:`recorder_at` carries: its write time.  A store
+#: that finds it may record :func:`attribute_changes` itself, in its own encoding,
+#: instead of calling the recorder for Instances (the same history, fewer objects).
+WRITE_TIME = "write_time"
+Recorder = Callable[[Entity | None, Entity | None, InstanceIds], History | None]
+
+
+def recorder_at(now: str) -> Recorder:
+    """What every write at ``now`` records (4.5.6 to 4.5.8): :func:`history_of_write`,
+    marked with :data:`WRITE_TIME`."""
+
+    def record(before: Entity | None, after: Entity | None,
+               new_id: InstanceIds) -> History | None:
+        return history_of_write(before, after, now, new_id)
+
+    setattr(record, WRITE_TIME, now)
+    return record
 
 
 def history_of_write(
@@ -60,68 +83,92 @@ def history_of_write(
     None when both are None (nothing existed, nothing was written).  ``new_id``
     gives the instanceId of each recorded instance.
     """
+    record = entity_record(before, after, now)
+    if record is None:
+        return None
+    instances = [
+        deletion(name, inst, now, new_id()) if deleted else from_internal(name, inst, new_id())
+        for name, inst, deleted in attribute_changes(before, after)
+    ]
+    scope = scope_change(before, after, now, new_id)
+    if scope is not None:
+        instances.append(scope)
+    return History(record, tuple(instances))
+
+
+def entity_record(before: Entity | None, after: Entity | None, now: str) -> EntityRecord | None:
+    """The Entity record of the write from ``before`` to ``after`` at ``now`` (None:
+    neither exists)."""
     if before is None and after is None:
         return None
     current = after if after is not None else before
     assert current is not None
-    record = EntityRecord(
+    return EntityRecord(
         entity_id=str(current.get("id", "")),
         types=tuple(current.get("type") or ()),
         created_at=current.get("createdAt"),
         modified_at=now if after is None else after.get("modifiedAt", now),
         deleted_at=now if after is None else None,
     )
-    instances = [*_attribute_changes(before, after, now, new_id)]
-    scope = _scope_change(before, after, now, new_id)
-    if scope is not None:
-        instances.append(scope)
-    return History(record, tuple(instances))
 
 
 def _attrs(entity: Entity | None) -> Mapping[str, Any]:
     attrs = (entity or {}).get("attrs")
-    return attrs if isinstance(attrs, Mapping) else {}
+    return attrs if _is_mapping(attrs) else {}
+
+
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    # the internal form holds plain dicts: skip the ABC check for them (once an instance)
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _by_dataset(instances: Any) -> dict[str | None, Mapping[str, Any]]:
     if not isinstance(instances, list):
         return {}
-    return {inst.get("datasetId"): inst for inst in instances if isinstance(inst, Mapping)}
+    return {inst.get("datasetId"): inst for inst in instances if _is_mapping(inst)}
 
 
-def _attribute_changes(
-    before: Entity | None, after: Entity | None, now: str, new_id: InstanceIds
-) -> Iterator[Instance]:
+def attribute_changes(before: Entity | None, after: Entity | None) -> Iterator[Change]:
+    """The attribute instances the write from ``before`` to ``after`` records, in the
+    order their instanceIds are given (see the module docstring)."""
     old, new = _attrs(before), _attrs(after)
     if not old:
         # a creation (a load's every write): every instance is new, none is deleted;
         # the last instance of a datasetId wins, as in _by_dataset
         for name, instances in new.items():
-            if isinstance(instances, list) and len(instances) == 1:
-                if isinstance(instances[0], Mapping):
-                    yield from_internal(name, instances[0], new_id())
+            if type(instances) is list and len(instances) == 1:
+                if _is_mapping(instances[0]):
+                    yield name, instances[0], False
                 continue
             for inst in _by_dataset(instances).values():
-                yield from_internal(name, inst, new_id())
+                yield name, inst, False
         return
     for name, instances in new.items():
         previous = old.get(name)
         if previous == instances:
             continue  # the usual case of an attribute the write did not touch
+        if (type(previous) is list and type(instances) is list and len(previous) == 1
+                and len(instances) == 1 and type(previous[0]) is dict
+                and type(instances[0]) is dict
+                and previous[0].get("datasetId") == instances[0].get("datasetId")):
+            # the usual changed attribute (a batch replace, a PATCH): one instance of the
+            # same datasetId before and after, which differ (compared just above)
+            yield name, instances[0], False
+            continue
         was, now_has = _by_dataset(previous), _by_dataset(instances)
         for dataset_id, inst in now_has.items():
             if was.get(dataset_id) != inst:
-                yield from_internal(name, inst, new_id())
+                yield name, inst, False
         for dataset_id, inst in was.items():
             if dataset_id not in now_has:
-                yield _deletion(name, inst, now, new_id())
+                yield name, inst, True
     for name, instances in old.items():
         if name not in new:
             for inst in _by_dataset(instances).values():
-                yield _deletion(name, inst, now, new_id())
+                yield name, inst, True
 
 
-def _deletion(name: str, inst: Mapping[str, Any], now: str, instance_id: str) -> Instance:
+def deletion(name: str, inst: Mapping[str, Any], now: str, instance_id: str) -> Instance:
     """4.5.7: the record of a deleted instance: the NGSI-LD Null, its datasetId,
     deletedAt the time of the deletion, and its expiresAt if it had one."""
     kind = str(inst.get("type", "Property"))
@@ -144,7 +191,7 @@ def _scope(entity: Entity | None) -> list[str]:
     return list(scope) if isinstance(scope, list) else []
 
 
-def _scope_change(
+def scope_change(
     before: Entity | None, after: Entity | None, now: str, new_id: InstanceIds
 ) -> Instance | None:
     old, new = _scope(before), _scope(after)

@@ -41,6 +41,7 @@ __all__ = [
     "TimeProperty",
     "deletion_value",
     "from_internal",
+    "split_internal",
 ]
 
 #: The NGSI-LD Null (5.2.1): the value a deletion instance carries (4.5.7)
@@ -59,6 +60,8 @@ InstanceIds = Callable[[], str]
 # Members an Instance keeps as fields; everything else goes to ``members``.
 _FIELDS = frozenset({"type", "datasetId", "observedAt", "createdAt", "modifiedAt",
                      "deletedAt", "instanceId"})
+# Per kind, the members that are not ``members``: the fields and the main member.
+_NOT_MEMBERS = {kind: _FIELDS | {main} for kind, main in MAIN_MEMBER.items()}
 # The NGSI-LD Null in the shape of each kind's main member (5.2.1, 4.5.7, 4.5.18).
 _NULL_OF_KIND: dict[str, Any] = {
     "LanguageProperty": {"@none": DELETE},
@@ -159,6 +162,20 @@ class Instance:
         return out
 
 
+def split_internal(attribute: str, instance: Mapping[str, Any]
+                   ) -> tuple[str, Any, dict[str, Any]]:
+    """(kind, main member's value, other members) of an internal-form attribute instance,
+    as an :class:`Instance` keeps them; BadRequestData when the instance has no known
+    kind or lacks its main member."""
+    kind = instance.get("type")
+    if not isinstance(kind, str) or (skip := _NOT_MEMBERS.get(kind)) is None:
+        raise BadRequestData(f"attribute {attribute}: {kind!r} is not an attribute type")
+    main = MAIN_MEMBER[kind]
+    if main not in instance:
+        raise BadRequestData(f"attribute {attribute}: a {kind} needs the member {main!r}")
+    return kind, instance[main], {k: v for k, v in instance.items() if k not in skip}
+
+
 def from_internal(
     attribute: str,
     instance: Mapping[str, Any],
@@ -173,18 +190,12 @@ def from_internal(
     ``deleted_at`` makes it the record of a deletion.  BadRequestData when the
     instance has no known kind or lacks its main member.
     """
-    kind = instance.get("type")
-    if not isinstance(kind, str) or kind not in MAIN_MEMBER:
-        raise BadRequestData(f"attribute {attribute}: {kind!r} is not an attribute type")
-    main = MAIN_MEMBER[kind]
-    if main not in instance:
-        raise BadRequestData(f"attribute {attribute}: a {kind} needs the member {main!r}")
-    members = {k: v for k, v in instance.items() if k not in _FIELDS and k != main}
+    kind, value, members = split_internal(attribute, instance)
     get = instance.get
     # positional, in the order of the fields: a third faster than by keyword, and a
     # creation records one per attribute
     return Instance(
-        attribute, instance_id, kind, instance[main], get("datasetId"),
+        attribute, instance_id, kind, value, get("datasetId"),
         get("observedAt", observed_at), get("createdAt"), get("modifiedAt"),
         deleted_at if deleted_at is not None else get("deletedAt"), members,
     )

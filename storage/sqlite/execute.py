@@ -20,6 +20,7 @@ from ngsi_ld.query.regexes import search
 from ..base import Entity
 from ..versioned import Versioned, Wanted
 from .index import stream_size, vocab_used
+from .known import known_of, page_versions
 from .query import Plan, compile_query
 from .sql import read_docs
 from .stats import implied
@@ -58,23 +59,29 @@ def run_query_versioned(
     """
     conn.execute("BEGIN")
     try:
-        # planned in the read transaction: the counters it reads match the rows
-        plan = compile_query(tenant, query, lambda stream: stream_size(conn, tenant, stream),
-                             lambda type_name, attr: implied(conn, tenant, type_name, attr),
-                             lambda attr, iri: vocab_used(conn, tenant, attr, iri))
-        if plan.page_sql is not None:
+        known = known_of(conn)  # starts the snapshot
+        # planned in the read transaction: the counters it reads match the rows; the
+        # plan and the answers are kept while no commit happens (sqlite_known)
+        plan = known.plan(tenant, query, lambda: compile_query(
+            tenant, query, lambda stream: stream_size(conn, tenant, stream),
+            lambda type_name, attr: known.fact(
+                ("implied", tenant, type_name, attr),
+                lambda: implied(conn, tenant, type_name, attr)),
+            lambda attr, iri: known.fact(
+                ("vocab", tenant, attr, iri), lambda: vocab_used(conn, tenant, attr, iri)),
+        ))
+        if plan.ids_page_sql is not None:
             total = None
             if count:
                 (total,) = conn.execute(
                     plan.count_sql or f"SELECT COUNT(*) FROM ({plan.ids_sql})", plan.ids_params
                 ).fetchone()
-            # the page in one row (one step of the statement): the GIL is released and
-            # taken again around every step, which costs most while the event loop is busy
-            (page_json,) = conn.execute(
-                f"SELECT json_group_array(json_array(id, version)) FROM ({plan.page_sql})",
-                [*plan.params, -1 if limit is None else limit, offset],
+            # the page's ids in one row (one step of the statement: the GIL is released
+            # and taken again around every step), their versions mostly known already
+            (ids_json,) = conn.execute(
+                plan.ids_page_sql, [*plan.ids_params, -1 if limit is None else limit, offset]
             ).fetchone()
-            page = [Versioned(i, v) for i, v in sorted(orjson.loads(page_json))]
+            page = page_versions(conn, known, tenant, orjson.loads(ids_json))
             wanted_now = [item for item in page if wanted(item.entity_id, item.version)]
             _read_documents(conn, tenant, wanted_now)
             return page, total

@@ -26,6 +26,7 @@ from . import history_rollups as rollups
 from . import history_sql
 from .history_aggregate import aggregate_sql, can_aggregate
 from .history_batch import write_histories
+from .history_rows import EncodedHistory, encoded
 
 __all__ = ["SqliteHistory"]
 
@@ -52,16 +53,22 @@ class SqliteHistory(TemporalHistory):
     def new_instance_id(self) -> str:
         return f"{INSTANCE_PREFIX}{next(self._ids)}"
 
+    def new_instance_number(self) -> int:
+        """The number of a new instance (what :meth:`new_instance_id` names)."""
+        return next(self._ids)
+
     def sync(self, conn: sqlite3.Connection) -> None:
         """On the writer thread, in a transaction: continue after the largest instance
         number in the file, which another process sharing it may have raised."""
         self._ids = itertools.count(history_sql.max_iid(conn) + 1)
 
     def record(self, conn: sqlite3.Connection, tenant: str,
-               histories: Sequence[History]) -> None:
+               histories: Sequence[History | EncodedHistory]) -> None:
         """On the writer thread, in the writes' transaction: what writes record, in the
-        order they were made (one write or a batch's)."""
-        write_histories(conn, tenant, histories)
+        order they were made (one write or a batch's), as Histories or already encoded
+        (:mod:`.history_rows`)."""
+        write_histories(conn, tenant, [h if isinstance(h, EncodedHistory) else encoded(h)
+                                       for h in histories])
 
     # -- reads --------------------------------------------------------------------------
     async def temporal_entities(

@@ -22,11 +22,12 @@ from typing import Any
 
 import orjson
 
-from ngsi_ld.temporal import EntityRecord, History
+from ngsi_ld.temporal import EntityRecord
 
-from ..temporal import instance_number, merge_record
+from ..temporal import merge_record
 from . import history_rollups as rollups
-from .history_sql import _COLUMNS, _put_record, _record, encode, series_id
+from .history_rows import EncodedHistory
+from .history_sql import _COLUMNS, _put_record, _record, series_id
 
 __all__ = ["write_histories"]
 
@@ -77,7 +78,7 @@ def _stored_series(conn: sqlite3.Connection, tenant: str,
 
 
 def write_histories(conn: sqlite3.Connection, tenant: str,
-                    histories: Sequence[History]) -> None:
+                    histories: Sequence[EncodedHistory]) -> None:
     """Record ``histories`` (in the order of their writes) in the caller's transaction:
     the same rows as :func:`.history_sql.write_history` for each in turn."""
     if not histories:
@@ -92,7 +93,7 @@ def write_histories(conn: sqlite3.Connection, tenant: str,
 
 
 def _put_records(conn: sqlite3.Connection, tenant: str, ids: list[str],
-                 histories: Sequence[History]) -> None:
+                 histories: Sequence[EncodedHistory]) -> None:
     stored = _stored_records(conn, tenant, ids)
     # -- the Entity records: each write merged into the state the one before left
     latest: dict[str, EntityRecord] = dict(stored)
@@ -115,12 +116,12 @@ def _put_records(conn: sqlite3.Connection, tenant: str, ids: list[str],
 
 
 def _put_instances(conn: sqlite3.Connection, tenant: str, ids: list[str],
-                   histories: Sequence[History]) -> None:
-    if len(histories) == 1 and len(histories[0].instances) == 1:
+                   histories: Sequence[EncodedHistory]) -> None:
+    if len(histories) == 1 and len(histories[0].rows) == 1:
         # one instance (an attribute's PATCH): its series by its key
-        inst = histories[0].instances[0]
-        sids = {(ids[0], inst.attribute, inst.dataset_id or ""): series_id(
-            conn, tenant, ids[0], inst.attribute, inst.dataset_id)}
+        attribute, dataset_id, _ = histories[0].rows[0]
+        sids = {(ids[0], attribute, dataset_id): series_id(
+            conn, tenant, ids[0], attribute, dataset_id)}
     else:
         sids = _stored_series(conn, tenant, ids)
     new_series: list[tuple[int, str, str, str, str]] = []
@@ -128,8 +129,8 @@ def _put_instances(conn: sqlite3.Connection, tenant: str, ids: list[str],
     rows: list[tuple[Any, ...]] = []
     for history in histories:
         entity_id = history.entity.entity_id
-        for inst in history.instances:
-            key = (entity_id, inst.attribute, inst.dataset_id or "")
+        for attribute, dataset_id, columns in history.rows:
+            key = (entity_id, attribute, dataset_id)
             sid = sids.get(key)
             if sid is None:
                 if next_sid is None:
@@ -139,9 +140,7 @@ def _put_instances(conn: sqlite3.Connection, tenant: str, ids: list[str],
                 sid = sids[key] = next_sid
                 next_sid += 1
                 new_series.append((sid, tenant, *key))
-            iid = instance_number(inst.instance_id)
-            assert iid is not None, "instanceIds of new instances come from the store"
-            rows.append((sid, *encode(inst, iid)))
+            rows.append((sid, *columns))
     if new_series:
         conn.executemany(
             "INSERT INTO temporal_series (sid, tenant, entity_id, attribute, dataset_id)"

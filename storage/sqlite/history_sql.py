@@ -18,7 +18,7 @@ instant (``...00.000Z``) is kept as written in the members.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -32,13 +32,15 @@ from ngsi_ld.temporal import (
     Instance,
     TemporalQuery,
     format_micros,
+    split_internal,
     to_micros,
 )
 
 from ..temporal import INSTANCE_PREFIX, instance_number, merge_record
 from . import history_rollups as rollups
 
-__all__ = ["SCHEMA", "Series", "create_tables", "decode", "encode", "entity_record",
+__all__ = ["SCHEMA", "Series", "create_tables", "decode", "encode", "encode_internal",
+           "entity_record",
            "max_iid", "read_series", "series_rows", "write_history"]
 
 SCHEMA = """
@@ -105,26 +107,68 @@ def _micros(text: str | None, extra: dict[str, Any], key: str) -> int | None:
 
 def encode(inst: Instance, iid: int) -> tuple[Any, ...]:
     """The columns (t, iid, flags, cre, mod, del, num, val, ext) of ``inst``."""
+    return _columns(iid, inst.kind, inst.value, inst.members, inst.observed_at,
+                    inst.created_at, inst.modified_at, inst.deleted_at)
+
+
+def encode_internal(attribute: str, instance: Mapping[str, Any], iid: int) -> tuple[Any, ...]:
+    """What :func:`encode` gives for ``from_internal(attribute, instance, ...)``, without
+    the Instance (a batch records one per attribute it writes); BadRequestData as
+    :func:`~ngsi_ld.temporal.model.from_internal`."""
+    kind, value, members = split_internal(attribute, instance)
+    get = instance.get
+    return _columns(iid, kind, value, members, get("observedAt"), get("createdAt"),
+                    get("modifiedAt"), get("deletedAt"))
+
+
+def _columns(iid: int, kind: str, value: Any, members: Mapping[str, Any],
+             observed_at: str | None, created_at: str | None, modified_at: str | None,
+             deleted_at: str | None) -> tuple[Any, ...]:
+    # One instance row per recorded attribute: the usual stamps (shortest form, no
+    # observedAt) take the inlined path; any other spelling is kept in ``extra``.
     extra: dict[str, Any] = {}
-    observed = _micros(inst.observed_at, extra, "observedAt")
-    created = _micros(inst.created_at, extra, "createdAt")
-    modified = _micros(inst.modified_at, extra, "modifiedAt")
-    deleted = _micros(inst.deleted_at, extra, "deletedAt")
-    flags = _KIND_CODE[inst.kind] << 1
+    observed = created = modified = deleted = None
+    if observed_at is not None:
+        observed, shortest = _shortest(observed_at)
+        if not shortest:
+            extra["observedAt"] = observed_at
+    if created_at is not None:
+        created, shortest = _shortest(created_at)
+        if not shortest:
+            extra["createdAt"] = created_at
+    if modified_at is not None:
+        modified, shortest = _shortest(modified_at)
+        if not shortest:
+            extra["modifiedAt"] = modified_at
+    if deleted_at is not None:
+        deleted = _micros(deleted_at, extra, "deletedAt")
+    flags = _KIND_CODE[kind] << 1
     if observed is not None:
-        t, flags = observed, flags | OBSERVED
+        t = observed
+        flags |= OBSERVED
+    elif modified is not None:
+        t = modified
+    elif deleted is not None:
+        t = deleted
     else:
-        t = next((x for x in (modified, deleted, created) if x is not None), 0)
-    value = inst.value
+        t = created if created is not None else 0
     num: float | None = None
     val: bytes | None = None
-    if isinstance(value, int) and not isinstance(value, bool) and -_EXACT < value < _EXACT:
+    kind_of_value = type(value)
+    if kind_of_value is float:
+        num = value
+    elif kind_of_value is int and -_EXACT < value < _EXACT:
+        num, flags = float(value), flags | _INTEGER
+    elif kind_of_value is str or kind_of_value is dict or kind_of_value is list:
+        val = orjson.dumps(value)
+    elif isinstance(value, int) and not isinstance(value, bool) and -_EXACT < value < _EXACT:
         num, flags = float(value), flags | _INTEGER
     elif isinstance(value, float):
         num = value
     else:
         val = orjson.dumps(value)
-    members = {**inst.members, **extra} if extra else inst.members
+    if extra:
+        members = {**members, **extra}
     ext = orjson.dumps(members) if members else None
     return (t, iid, flags, None if created == modified else created, modified, deleted,
             num, val, ext)

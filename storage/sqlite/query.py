@@ -88,6 +88,8 @@ class Plan:
     keys_sql: str | None = None
     #: an exact plan: the count of its rows, on the driving index alone
     count_sql: str | None = None
+    #: a merge plan: the page's ids as one JSON array (``ids_params`` + limit, offset)
+    ids_page_sql: str | None = None
 
 
 def _type_list(expr: TypeExpr | None) -> list[str] | None:
@@ -197,6 +199,7 @@ def _merge_plan(
         [tenant, *ids_params], None, True, ids_sql, tuple(ids_params),
         f"SELECT e.id, e.version {entities} ({ids_sql} LIMIT ? OFFSET ?) ORDER BY e.id",
         count_sql=count_sql,
+        ids_page_sql=f"SELECT json_group_array(id) FROM ({ids_sql} LIMIT ? OFFSET ?)",
     )
 
 

@@ -21,6 +21,7 @@ from ..versioned import Versioned
 from . import index as sqlite_index
 from . import stats as sqlite_stats
 from .bulk import Rows
+from .known import StoreConnection
 
 # 2: the query indexes of sqlite_index (attribute values, R*Tree)
 # 3: entities.version, changed by every write (render caches are keyed by it)
@@ -86,7 +87,8 @@ def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     broker process being killed (even with SIGKILL); only a power loss or an OS
     crash can lose the last few transactions.
     """
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10.0,
+                           factory=StoreConnection)
     conn.execute("PRAGMA busy_timeout = 10000")
     if readonly:
         conn.execute("PRAGMA query_only = ON")

@@ -19,13 +19,14 @@ from typing import Any
 import orjson
 
 from ngsi_ld.operations import KEEPS_CURRENT
-from ngsi_ld.temporal import History
+from ngsi_ld.temporal import WRITE_TIME, History
 
 from ..base import Change, Entity, Mutation, Recorder
 from ..sharing import ENTITY
 from . import feed, sql
 from .bulk import Rows
 from .history import SqliteHistory
+from .history_rows import EncodedHistory, encode_write
 
 __all__ = ["Item", "Result", "write_all"]
 
@@ -50,7 +51,7 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
     latest: dict[str, tuple[Entity | None, bytes | None]] = {}
     results: list[Result] = []
     written: set[str] = set()
-    histories: list[History] = []
+    histories: list[History | EncodedHistory] = []
     for entity_id, mutation, record in items:
         if entity_id in latest:
             before, raw = latest[entity_id]
@@ -67,8 +68,12 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
         try:
             after = mutation(current)
             encoded = None if after is None else orjson.dumps(after)
-            recorded = (None if record is None
-                        else record(before, after, history.new_instance_id))
+            recorded: History | EncodedHistory | None = None
+            if record is not None:
+                # the standard recorder's history is encoded here, without Instances
+                at = getattr(record, WRITE_TIME, None)
+                recorded = (record(before, after, history.new_instance_id) if at is None
+                            else encode_write(before, after, at, history.new_instance_number))
         except Exception as exc:
             results.append((False, exc))
             continue

@@ -1,0 +1,126 @@
+"""What a reading connection learnt of the stored data, kept while no commit happened.
+
+Planning a query asks the same questions of the store at every request (is a
+type implied by an attribute, is a string some VocabProperty's expansion) and
+builds the same plan, and a page's entity versions are looked up one B-tree
+seek pair each; between two commits none of this can change.  ``PRAGMA
+data_version`` of a connection changes whenever another connection committed
+(SQLite, "PRAGMA data_version"), and read inside a transaction it belongs to
+that transaction's snapshot: so what a connection learnt is reused as long as
+its data_version holds, and dropped at the first read transaction that sees a
+commit.
+
+Only connections made by ``sqlite_sql.connect`` (:class:`StoreConnection`)
+keep answers; a plain ``sqlite3.Connection`` asks SQLite every time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Hashable
+
+import orjson
+
+from ngsi_ld.query import EntityQuery
+
+from ..versioned import Versioned
+from .query import Plan
+
+#: most entity versions one connection keeps of a tenant (dropped all at once beyond it)
+MAX_VERSIONS = 32768
+#: most planning answers one connection keeps
+MAX_FACTS = 4096
+#: most query plans one connection keeps
+MAX_PLANS = 512
+
+
+class StoreConnection(sqlite3.Connection):
+    """A connection of the store: a ``sqlite3.Connection`` that can keep a :class:`Known`."""
+
+    known: Known | None = None
+
+
+class Known:
+    """Answers learnt under one data_version of one connection (see the module docstring)."""
+
+    __slots__ = ("data_version", "facts", "plans", "versions")
+
+    def __init__(self, data_version: int) -> None:
+        self.data_version = data_version
+        self.facts: dict[Hashable, bool] = {}
+        #: tenant -> entity id -> version
+        self.versions: dict[str, dict[str, int]] = {}
+        #: (tenant, the query's identity) -> (the query, its plan): a plan depends only
+        #: on the query and on answers kept here (the stream sizes only change by a
+        #: write); the query is kept so that its identity is not reused meanwhile
+        self.plans: dict[tuple[str, int], tuple[EntityQuery, Plan]] = {}
+
+    def plan(self, tenant: str, query: EntityQuery, make: Callable[[], Plan]) -> Plan:
+        """The plan kept for ``query``, else ``make()``'s (kept)."""
+        kept = self.plans.get((tenant, id(query)))
+        if kept is not None and kept[0] is query:
+            return kept[1]
+        plan = make()
+        if len(self.plans) >= MAX_PLANS:
+            self.plans.clear()
+        self.plans[tenant, id(query)] = (query, plan)
+        return plan
+
+    def fact(self, key: Hashable, ask: Callable[[], bool]) -> bool:
+        """The answer kept for ``key``, else ``ask()``'s (kept)."""
+        found = self.facts.get(key)
+        if found is None:
+            if len(self.facts) >= MAX_FACTS:
+                self.facts.clear()
+            found = self.facts[key] = ask()
+        return found
+
+
+def known_of(conn: sqlite3.Connection) -> Known:
+    """The answers of ``conn``'s current snapshot; call inside a read transaction.
+
+    Reading ``PRAGMA data_version`` starts the transaction's snapshot if no
+    statement did yet, so what is kept always describes that snapshot.
+    """
+    (data_version,) = conn.execute("PRAGMA data_version").fetchone()
+    known = getattr(conn, "known", None)
+    if known is None or known.data_version != data_version:
+        known = Known(data_version)
+        if isinstance(conn, StoreConnection):
+            conn.known = known
+    return known
+
+
+def page_versions(
+    conn: sqlite3.Connection, known: Known, tenant: str, ids: list[str]
+) -> list[Versioned]:
+    """The entities of ``ids`` (in that order) with their versions, in the caller's
+    read transaction: the versions ``known`` has, the others in one statement.
+
+    An id without an entity row is left out (the index rows are written with
+    the entity in one transaction, so it does not happen).
+    """
+    versions = known.versions.get(tenant)
+    if versions is None:
+        versions = known.versions[tenant] = {}
+    got = [versions.get(entity_id) for entity_id in ids]
+    if None in got:
+        missing = [i for i, version in zip(ids, got, strict=True) if version is None]
+        (found,) = conn.execute(
+            "SELECT json_group_array(json_array(id, version)) FROM entities"
+            " WHERE tenant = ? AND id IN (SELECT value FROM json_each(?))",
+            (tenant, orjson.dumps(missing).decode()),
+        ).fetchone()
+        pairs: dict[str, int] = dict(orjson.loads(found))
+        if len(versions) + len(pairs) > MAX_VERSIONS:
+            versions.clear()
+        versions.update(pairs)
+        got = [pairs.get(i) if v is None else v for i, v in zip(ids, got, strict=True)]
+    page = [Versioned(i, v) for i, v in zip(ids, got, strict=True) if v is not None]
+    return page
+
+
+__all__ = [
+    "MAX_FACTS", "MAX_PLANS", "MAX_VERSIONS", "Known", "StoreConnection", "known_of",
+    "page_versions",
+]
