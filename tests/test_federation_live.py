@@ -200,3 +200,40 @@ async def test_a_subscription_at_the_hub_hears_of_data_held_at_a_source(
             assert await resp.json() == []
     finally:
         await receiver.close()
+
+
+async def test_temporal_writes_and_reads_through_the_hub(
+        brokers: list[BrokerProcess], http: aiohttp.ClientSession) -> None:
+    hub, a, _ = brokers
+    tenant = "temporal"
+    ops = ["retrieveTemporal", "queryTemporal", "upsertTemporal", "appendAttrsTemporal",
+           "deleteTemporal"]
+    await register(http, hub, a, tenant, tenant=tenant, mode="redirect", operations=ops)
+    temporal = API + "/temporal/entities"
+    lamp = "urn:ngsi-ld:Streetlight:t-1"
+    series = {"id": lamp, "type": "Streetlight", "power": [
+        {"type": "Property", "value": v, "observedAt": f"2026-01-01T0{v}:00:00Z"}
+        for v in (1, 2)]}
+    headers = {**JSON, "NGSILD-Tenant": tenant}
+    async with http.post(hub.url + temporal, json=series, headers=headers) as resp:
+        assert resp.status == 201, await resp.text()
+    more = {"colour": [{"type": "Property", "value": "amber",
+                        "observedAt": "2026-01-01T03:00:00Z"}]}
+    async with http.post(hub.url + temporal + f"/{lamp}/attrs", json=more,
+                         headers=headers) as resp:
+        assert resp.status == 204, await resp.text()
+    # the district holds it all, the hub nothing of it; read through the hub
+    for at, local, expected in ((a, True, 200), (hub, True, 404), (hub, False, 200)):
+        async with http.get(at.url + temporal + f"/{lamp}?local={str(local).lower()}",
+                            headers={"NGSILD-Tenant": tenant}) as resp:
+            assert resp.status == expected, await resp.text()
+            if expected == 200:
+                got = await resp.json()
+                assert [i["value"] for i in got["power"]] == [1, 2]
+                assert [i["value"] for i in got["colour"]] == ["amber"]
+    async with http.delete(hub.url + temporal + f"/{lamp}",
+                           headers={"NGSILD-Tenant": tenant}) as resp:
+        assert resp.status == 204, await resp.text()
+    async with http.get(a.url + temporal + f"/{lamp}",
+                        headers={"NGSILD-Tenant": tenant}) as resp:
+        assert resp.status == 404

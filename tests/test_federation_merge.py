@@ -10,7 +10,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ngsi_ld.errors import BadRequestData
-from ngsi_ld.federation import LOCAL, Answer, Fragment, merge_answers, merge_entity, paginate
+from ngsi_ld.federation import (
+    LOCAL,
+    Answer,
+    Fragment,
+    fill_gaps,
+    merge_answers,
+    merge_entity,
+    paginate,
+)
 
 EX = "https://example.org/"
 SPEED, BRAND, PARKED, PARKED2 = EX + "speed", EX + "brandName", EX + "isParked", EX + "isParked2"
@@ -208,3 +216,15 @@ def test_an_auxiliary_source_only_fills_gaps(parts: list[Fragment]) -> None:
 def test_merging_a_merge_again_changes_nothing(parts: list[Fragment]) -> None:
     merged = merge_entity(parts)
     assert merge_entity([Fragment(merged)]) == merged
+
+
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.integers(), st.booleans()), max_size=30))
+def test_fill_gaps_keeps_regular_items_and_auxiliary_ones_only_in_gaps(
+        candidates: list[tuple[str, int, bool]]) -> None:
+    # the rule shared by the latest-state merge and the temporal one (4.3.6.2)
+    chosen = fill_gaps(candidates)
+    assert set(chosen) == {key for key, _, _ in candidates}
+    for key, items in chosen.items():
+        regular = [item for k, item, aux in candidates if k == key and not aux]
+        auxiliary = [item for k, item, aux in candidates if k == key and aux]
+        assert items == (regular or auxiliary)

@@ -32,9 +32,23 @@ from ngsi_ld.query import EntityQuery
 from ngsi_ld.source_identity import source_alias
 
 __all__ = [
-    "ATTRIBUTE_OPS", "MAX_READ", "READS", "SOURCE_PAGE", "SPLIT_STRIPPED", "Fetched", "ReadJob",
-    "SourceAnswer", "SourcesBase", "WriteJob", "expiring", "hops_of", "names_all", "page_of",
-    "relayed_warnings", "utc_now",
+    "ATTRIBUTE_OPS",
+    "MAX_READ",
+    "READS",
+    "SOURCE_PAGE",
+    "SPLIT_STRIPPED",
+    "WHOLE_ENTITY_OPS",
+    "Fetched",
+    "ReadJob",
+    "SourceAnswer",
+    "SourcesBase",
+    "WriteJob",
+    "expiring",
+    "hops_of",
+    "names_all",
+    "page_of",
+    "relayed_warnings",
+    "utc_now",
 ]
 
 #: the most entities one source is asked for in one page
@@ -49,7 +63,11 @@ READS = {"retrieveEntity": RETRIEVE, "queryEntities": QUERY, "queryEntitiesPost"
 #: what ``splitEntities=true`` does not forward (5.7.2.4)
 SPLIT_STRIPPED = frozenset({"q", "scopeQ", "georel", "geometry", "coordinates",
                             "geoproperty"})
-ATTRIBUTE_OPS = frozenset({"updateAttrs", "replaceAttrs", "deleteAttrs"})
+#: writes whose body is one attribute (or instance), sent whole, not cut by attribute name
+ATTRIBUTE_OPS = frozenset({"updateAttrs", "replaceAttrs", "deleteAttrs",
+                           "updateAttrInstanceTemporal"})
+#: the writes of a whole entity, whatever attributes the request names
+WHOLE_ENTITY_OPS = frozenset({"deleteEntity", "deleteTemporal"})
 
 
 @dataclass(frozen=True)

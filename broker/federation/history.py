@@ -16,16 +16,29 @@ aggregated: the instances are merged with the local ones by the service, and
 ``lastN``, the instance limit, paging and aggregation apply to the merged
 series.  A failing, slow or invalid source is one ``NGSILD-Warning`` (6.3.17);
 ``Via`` and loops as for the entity reads (6.3.18).
+
+The registration modes (4.3.6.2, 4.3.6.3) rule the merge as they rule the
+entity reads', with the same plan (:meth:`ngsi_ld.federation.ReadPlan.visible`)
+and the same gap rule (:func:`ngsi_ld.federation.fill_gaps`): the Attributes an
+exclusive or redirect registration covers come from its source only, the local
+history's and any other source's instances of them left out (a redirect
+registration of the whole Entity leaves nothing of the local one); an
+auxiliary source's series of an Attribute and datasetId is used only where
+no other party (the broker or a regular source) has one in the window.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import quote, urlencode
+
+import orjson
 
 from broker.federation.base import (
     SOURCE_PAGE,
+    ReadJob,
     SourcesBase,
     answer_problem,
     hops_of,
@@ -41,12 +54,15 @@ from broker.federation.wire import (
     raw_entities,
 )
 from broker.service.call import Call
-from broker.service.ports import RemoteHistory
+from broker.service.ports import Histories, Plan, RemoteHistory
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.federation import (
+    LOCAL,
+    ReadPlan,
     Selection,
     SourceRequest,
     append_via,
+    fill_gaps,
     forward_headers,
     guard_loop,
     plan_reads,
@@ -109,7 +125,7 @@ def _request_url(request: SourceRequest, ctx: ActiveContext, call: Call,
     return f"{base}?{urlencode(selectors + query + [('limit', str(SOURCE_PAGE))])}"
 
 
-def remote_history(raw: RawEntity) -> RemoteHistory:
+def remote_history(raw: RawEntity, request: SourceRequest | None = None) -> RemoteHistory:
     """A source's temporal Entity (normalized representation) read into instances, names
     expanded with the answer's @context (InvalidAnswer if it is not one)."""
     try:
@@ -124,30 +140,59 @@ def remote_history(raw: RawEntity) -> RemoteHistory:
                 instances.append(from_internal(name, inst, instance_id))
     except NgsiLdError as exc:
         raise InvalidAnswer(f"temporal entity {raw.id} is not valid: {exc}") from None
-    return RemoteHistory(raw.id, tuple(expanded.get("type") or ()), tuple(instances))
+    source = "" if request is None else request.registration.id
+    auxiliary = request is not None and request.auxiliary
+    return RemoteHistory(raw.id, tuple(expanded.get("type") or ()), tuple(instances), source,
+                         auxiliary)
+
+
+def _observation(instance: Instance) -> tuple[Any, ...] | None:
+    """What makes two parties' instances one observation (None: not observed)."""
+    if instance.observed_at is None:
+        return None
+    try:
+        value: Any = orjson.dumps(instance.value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # a number orjson does not write: compared as Python shows it
+        value = repr(instance.value)
+    return (instance.attribute, instance.dataset_id, instance.observed_at, instance.kind, value)
+
+
+def _in_window(instance: Instance, window: TemporalQuery) -> bool:
+    instant = instance.instant(window.timeproperty)
+    return instant is not None and window.contains(instant)
+
+
+def _claims_of(plans: Sequence[Plan]) -> ReadPlan:
+    """The claims of exclusive and redirect registrations of every plan (one per entity
+    selector of the read): each says itself which Entities it covers."""
+    return ReadPlan((), tuple(claim for plan in plans for job in plan.remote
+                              if isinstance(job, ReadJob) for claim in job.plan.claims))
 
 
 class HistoryReads(SourcesBase):
     """The temporal half of :class:`~broker.federation.FederatedSources`."""
 
     async def history(self, tenant: str, operation: str, query: EntityQuery,
-                      temporal: TemporalQuery, call: Call) -> Sequence[RemoteHistory]:
+                      temporal: TemporalQuery, call: Call) -> Histories:
         if flag(call.params, "local"):
-            return ()  # 4.3.6.4
+            return Histories()  # 4.3.6.4
         now = self.clock()
         registrations = self.registrations.of(tenant, now)
         if not registrations:
-            return ()
+            return Histories()
         hops = hops_of(call)
         alias = self.alias(tenant)
         plan = plan_reads(registrations, _selection(query, temporal), (operation,), now=now,
                           visited=visited(hops))
-        if not plan.requests:
-            return ()
+        if not plan.requests and not plan.claims:
+            return Histories()
         # 6.3.18: a request that came back is answered locally, or 508 when its only
         # sources are exclusive or redirect
         if not guard_loop(alias, hops, [r.registration.mode.proxied for r in plan.requests]):
-            return ()
+            return Histories()
+        planned = Plan(True, (ReadJob(plan, hops, alias),))
+        if not plan.requests:
+            return Histories(planned)  # claimed by sources not asked for history
         client_context = parse_link_context(call.link)
         ctx = call.active or await self.resolver.active(client_context)
         context_url = await self._context(client_context if client_context is not None
@@ -160,6 +205,50 @@ class HistoryReads(SourcesBase):
         for found, warnings in results:
             call.warnings.extend(warnings)
             out.extend(found)
+        return Histories(planned, tuple(out))
+
+    def merge_history(self, plans: Sequence[Plan], entity_id: str, types: Sequence[str],
+                      local: Sequence[Instance], remote: Sequence[RemoteHistory],
+                      window: TemporalQuery) -> list[Instance] | None:
+        claims = _claims_of(plans)
+        parties = [(LOCAL, False, local), *((r.source, r.auxiliary, r.instances)
+                                            for r in remote)]
+        shown_parts: list[tuple[bool, list[Instance]]] = []
+        for source, auxiliary, instances in parties:
+            series: dict[str, list[Instance]] = {}
+            for instance in instances:
+                series.setdefault(instance.attribute, []).append(instance)
+            # 4.3.6.3: what a proxied registration covers comes from its source alone
+            shown = claims.visible({"id": entity_id, "type": list(types), "attrs": series},
+                                   source)
+            if shown is not None:
+                shown_parts.append((auxiliary, [i for kept in shown["attrs"].values()
+                                                for i in kept]))
+        if not shown_parts:
+            return None
+        # 4.3.6.2: an auxiliary series of an Attribute and datasetId is used only where no
+        # other party has one in the window (the gap rule of the entity reads' merge)
+        chosen = fill_gaps(((i.attribute, i.dataset_id), auxiliary, auxiliary)
+                           for auxiliary, instances in shown_parts for i in instances
+                           if _in_window(i, window))
+        gaps = {key for key, flags in chosen.items() if flags[0]}  # only auxiliary ones
+        out: list[Instance] = []
+        seen: set[tuple[str, str]] = set()
+        # an observation two parties both hold (a write forwarded to an inclusive source
+        # is recorded at both, with their own instanceIds) is shown once
+        observed: dict[tuple[Any, ...], int] = {}
+        for party, (auxiliary, instances) in enumerate(shown_parts):
+            for instance in instances:
+                if auxiliary and (instance.attribute, instance.dataset_id) not in gaps:
+                    continue
+                key = (instance.attribute, instance.instance_id)
+                same = _observation(instance)
+                if key in seen or (same is not None and observed.get(same, party) != party):
+                    continue  # each instance once, the local one first
+                seen.add(key)
+                if same is not None:
+                    observed[same] = party
+                out.append(instance)
         return out
 
     async def _history_one(self, tenant: str, request: SourceRequest, ctx: ActiveContext,
@@ -186,7 +275,7 @@ class HistoryReads(SourcesBase):
                 raws = await raw_entities(incoming.body, incoming.headers, self.resolver,
                                           context_url,
                                           many=request.operation != "retrieveTemporal")
-                found = [remote_history(raw) for raw in raws]
+                found = [remote_history(raw, request) for raw in raws]
             except InvalidAnswer:
                 problem = source_warning(registration, agent, status=incoming.status,
                                          invalid=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from broker.federation.base import READS, ReadJob, WriteJob, hops_of
+from broker.federation.base import READS, WHOLE_ENTITY_OPS, ReadJob, WriteJob, hops_of
 from broker.federation.history import HistoryReads
 from broker.federation.holdings import Holdings
 from broker.federation.reads import Reads
@@ -113,7 +113,7 @@ class FederatedSources(Reads, Writes, Holdings, HistoryReads):
             return LOCAL
         entity_id = query.ids[0] if query.ids else ""
         attrs = None
-        if write is not None and table not in ("deleteEntity",):
+        if write is not None and table not in WHOLE_ENTITY_OPS:
             attrs = list((write.get("attrs") or {}).keys())
         types = list(write.get("type") or ()) if write is not None and write.get("type") else None
         wplan = plan_write(table, entity_id, registrations, attrs=attrs, types=types, now=now,

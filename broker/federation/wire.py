@@ -49,6 +49,10 @@ _WRITE_METHODS = {
     "createEntity": "POST", "appendAttrs": "POST", "updateEntity": "PATCH",
     "updateAttrs": "PATCH", "mergeEntity": "PATCH", "replaceEntity": "PUT",
     "replaceAttrs": "PUT", "deleteAttrs": "DELETE", "deleteEntity": "DELETE",
+    # 6.18 to 6.22: the temporal writes
+    "upsertTemporal": "POST", "appendAttrsTemporal": "POST", "deleteAttrsTemporal": "DELETE",
+    "updateAttrInstanceTemporal": "PATCH", "deleteAttrInstanceTemporal": "DELETE",
+    "deleteTemporal": "DELETE",
 }
 
 

@@ -51,6 +51,10 @@ from ngsi_ld.params import flag
 
 __all__ = ["Writes"]
 
+#: the client's parameters a forwarded write carries: the representation, the type
+#: selector (4.17), and which instances of an attribute a deletion removes (5.6.5, 5.6.13)
+_PASSED = ("options", "type", "datasetId", "deleteAll")
+
 
 class Writes(SourcesBase):
     """The write half of :class:`~broker.federation.FederatedSources`."""
@@ -71,7 +75,7 @@ class Writes(SourcesBase):
         context_url = await self._context(client_context, tenant)
         via = append_via(job.hops, job.alias)
         path = call.path[len(API):] if call.path.startswith(API) else call.path
-        passed = [(k, v) for k, v in call.params.items() if k in ("options", "type")]
+        passed = [(k, v) for k, v in call.params.items() if k in _PASSED]
         query = f"?{urlencode(passed)}" if passed else ""
         method = write_method(wplan.operation)
         requests: list[Outgoing] = []
@@ -95,7 +99,8 @@ class Writes(SourcesBase):
         for fwd, incoming in zip(wplan.forwards, answers, strict=True):
             registration = fwd.registration
             call.warnings.extend(relayed_warnings(incoming))
-            parts.append(PartResult(registration.id, _write_error(registration, incoming)))
+            parts.append(PartResult(registration.id, _write_error(registration, incoming),
+                                    created=incoming.status == 201))
             self._delivered(tenant, registration, incoming.status is not None)
             if incoming.status is None:
                 text = source_warning(registration, job.alias, timed_out=True)
@@ -207,12 +212,18 @@ class Writes(SourcesBase):
                 results.insert(0, PartResult(None, error))
             else:
                 local = None
+        if job.plan.operation in _INSTANCE_OPS:
+            results = _instance_parts(results)
         folded = write_outcome(results)
         if folded.status == 0:
             if local is not None and local.status < 300:
                 return local
             if job.plan.operation == "createEntity":
                 return Reply(201, headers={"Location": f"{API}/entities/{job.entity_id}"})
+            if job.plan.operation == "upsertTemporal" and any(p.created for p in results):
+                # 5.6.11.4: created at a source (the broker keeps no part of it)
+                return Reply(201, headers={
+                    "Location": f"{API}/temporal/entities/{job.entity_id}"})
             return Reply(204)
         if folded.status != 207:
             error = folded.errors[0].error or {}
@@ -228,6 +239,20 @@ class Writes(SourcesBase):
             ],
         }
         return json_reply(body, status=207)
+
+
+#: the writes of one instance (5.6.14, 5.6.15), which each party names by its own instanceId
+_INSTANCE_OPS = frozenset({"updateAttrInstanceTemporal", "deleteAttrInstanceTemporal"})
+
+
+def _instance_parts(results: list[PartResult]) -> list[PartResult]:
+    """The parts of a write of one instance that count: instanceIds are each party's own,
+    so a party answering 404 beside one that had the instance did not fail; when none
+    had it, the answer is the one 404 (the broker's own first)."""
+    missing = [p for p in results if p.error is not None and p.error.get("status") == 404]
+    if len(missing) == len(results):
+        return results[:1]
+    return [p for p in results if p not in missing]
 
 
 #: Table 4.20-1 batch operations -> the path of their binding (6.14 to 6.18, 6.31)

@@ -26,6 +26,7 @@ from broker.service.answers import (
     rendered_reply,
 )
 from broker.service.core import Call, Service
+from broker.service.distributed import distributed_write
 from broker.service.linked import render_entities
 from broker.service.ports import LOCAL, Plan
 from broker.service.reply import Reply, empty, json_reply
@@ -362,24 +363,13 @@ async def _distributed(service: Service, call: Call, tenant: str, operation: str
                        entity_id: str, write: Entity | None, mutation: Mutation) -> Reply:
     """A write without a body (the deletions): committed here, and forwarded to the
     registered sources the plan names (4.3.6), the parts folded into one reply."""
-    sources = service.sources
-    plan = LOCAL
-    if sources.serves(tenant):
-        plan = sources.plan(tenant, operation, EntityQuery(ids=[entity_id]), call, write)
-    if not plan.remote:
+
+    async def local(plan: Plan) -> Reply:
         await service.commit(tenant, entity_id, mutation)
         return empty(204)
-    parts = await sources.forward(tenant, operation, entity_id, None, plan, call)
-    local: Reply | None = None
-    if plan.local:
-        try:
-            await service.commit(tenant, entity_id, mutation)
-            local = empty(204)
-        except NgsiLdError as exc:
-            if not parts:
-                raise
-            local = json_reply(exc.to_problem(), status=exc.status)
-    return sources.outcome(plan, local, parts)
+
+    return await distributed_write(service, call, tenant, operation, entity_id, write, None,
+                                   local)
 
 
 # 5.6.3 Append Entity Attributes

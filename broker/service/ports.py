@@ -26,8 +26,8 @@ from ngsi_ld.query.model import EntityQuery
 from ngsi_ld.temporal import Instance, TemporalQuery
 
 __all__ = [
-    "LOCAL", "BatchParts", "CommitListener", "ContextResolving", "NoSources", "Plan",
-    "RemoteHistory", "Sources",
+    "LOCAL", "BatchParts", "CommitListener", "ContextResolving", "Histories", "NoSources",
+    "Plan", "RemoteHistory", "Sources",
 ]
 
 #: (tenant, change) of a committed write; must not block (enqueue work instead)
@@ -79,6 +79,25 @@ class RemoteHistory:
     entity_id: str
     types: tuple[str, ...]
     instances: tuple[Instance, ...]
+    #: the registration that answered it, and whether it only fills gaps (4.3.6.2)
+    source: str = ""
+    auxiliary: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Histories:
+    """What the sources answered a temporal read (5.7.3, 5.7.4), and the plan it was read
+    under (opaque: the claims of exclusive and redirect registrations, 4.3.6.3, that
+    :meth:`Sources.merge_history` applies to every party's instances)."""
+
+    plan: Plan = LOCAL
+    entities: tuple[RemoteHistory, ...] = ()
+
+    @property
+    def federated(self) -> bool:
+        """True when sources answered or registration modes apply: the local history
+        is then merged through :meth:`Sources.merge_history`, never read alone."""
+        return bool(self.plan.remote)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,12 +190,22 @@ class Sources(Protocol):
         ...
 
     async def history(self, tenant: str, operation: str, query: EntityQuery,
-                      temporal: TemporalQuery, call: Call) -> Sequence[RemoteHistory]:
+                      temporal: TemporalQuery, call: Call) -> Histories:
         """The temporal evolution the sources registered for ``operation``
         (``retrieveTemporal`` or ``queryTemporal``) hold of what ``query`` selects, in the
         time window of ``temporal`` (lastN, paging and aggregation are the
         caller's, after the merge).  Failures are warnings of ``call``; ``local=true``
         asks no source; a ``Via`` loop on an exclusive or redirect source raises 508."""
+        ...
+
+    def merge_history(self, plans: Sequence[Plan], entity_id: str, types: Sequence[str],
+                      local: Sequence[Instance], remote: Sequence[RemoteHistory],
+                      window: TemporalQuery) -> list[Instance] | None:
+        """One Entity's instances from the local history and the sources' (4.3.6): what
+        exclusive and redirect registrations hold taken from them only, auxiliary
+        sources' series only where no other party has the Attribute and datasetId in
+        ``window`` (its time window; lastN aside), each instance once.  None when no
+        party may show the Entity at all."""
         ...
 
 
@@ -221,5 +250,10 @@ class NoSources:
         return frozenset()
 
     async def history(self, tenant: str, operation: str, query: EntityQuery,
-                      temporal: TemporalQuery, call: Call) -> Sequence[RemoteHistory]:
-        return ()
+                      temporal: TemporalQuery, call: Call) -> Histories:
+        return Histories()
+
+    def merge_history(self, plans: Sequence[Plan], entity_id: str, types: Sequence[str],
+                      local: Sequence[Instance], remote: Sequence[RemoteHistory],
+                      window: TemporalQuery) -> list[Instance] | None:
+        return list(local)

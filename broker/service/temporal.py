@@ -10,6 +10,15 @@ so subscriptions hear of it like any write.  The reads are :mod:`broker.service.
 
 With ``--temporal off`` (or a store without history) every operation is
 OperationNotSupported (501).
+
+Distributed (4.3.6, 5.6.11.4 to 5.6.16.4): each write goes through
+:func:`broker.service.distributed.distributed_write`, as the entity deletions
+do: forwarded to the registrations supporting its Table 4.20-1 operation
+(``upsertTemporal``, ``appendAttrsTemporal``, ``deleteAttrsTemporal``,
+``updateAttrInstanceTemporal``, ``deleteAttrInstanceTemporal``,
+``deleteTemporal``) that cover its Entity and Attributes; what exclusive and
+redirect registrations hold is not written here; the parts folded into one
+reply.  The body is checked before anything is forwarded.
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ from urllib.parse import quote
 
 from broker.service.answers import link_only
 from broker.service.core import Call, Service
+from broker.service.distributed import distributed_write
+from broker.service.ports import Plan
 from broker.service.reply import Reply, empty
 from ngsi_ld import operations
 from ngsi_ld.bodies import Body
@@ -117,6 +128,21 @@ async def _record_posted(service: Service, call: Call, entity_id: str,
                          record=False, posted=(posted,))
 
 
+def _kept(expanded: dict[str, Any], plan: Plan) -> dict[str, Any]:
+    """The part of a posted temporal representation written here: without the Attributes
+    exclusive or redirect registrations hold (4.3.6.3, ``plan.local_attrs``)."""
+    keep = plan.local_attrs
+    if keep is None:
+        return expanded
+    return {**expanded, "attrs": {name: insts for name, insts in expanded["attrs"].items()
+                                  if name in keep}}
+
+
+def _named(ctx: ActiveContext, attr: str) -> Entity:
+    """The write of one Attribute, as the plan of a distributed write reads it."""
+    return {"attrs": {ctx.expand_term(attr): []}}
+
+
 # 5.6.11 Create or Update Temporal Representation of an Entity
 async def upsert_temporal(service: Service, call: Call, body: Body) -> Reply:
     """POST /temporal/entities: 201 when the temporal Entity is new, else 204."""
@@ -125,14 +151,20 @@ async def upsert_temporal(service: Service, call: Call, body: Body) -> Reply:
     parsed = parse_temporal_entity(body.data, require_type=False)
     entity_id = parsed["id"]
     tenant = await service.tenant(call, create=True)
-    known = await history.temporal_entities(tenant, ids=[entity_id])
-    if not known and "type" not in parsed:
-        raise BadRequestData(f"Temporal entity {entity_id!r} has no 'type'")
-    await _record_posted(service, call, entity_id, _expanded(ctx, parsed), tenant)
-    headers = await link_only(service, body.client_context, service.tenant_named(call))
-    if known:
-        return empty(204, headers)
-    return empty(201, {"Location": f"{TEMPORAL}/{quote(entity_id, safe=':')}", **headers})
+    expanded = _expanded(ctx, parsed)
+
+    async def local(plan: Plan) -> Reply:
+        known = await history.temporal_entities(tenant, ids=[entity_id])
+        if not known and "type" not in parsed:
+            raise BadRequestData(f"Temporal entity {entity_id!r} has no 'type'")
+        await _record_posted(service, call, entity_id, _kept(expanded, plan), tenant)
+        headers = await link_only(service, body.client_context, service.tenant_named(call))
+        if known:
+            return empty(204, headers)
+        return empty(201, {"Location": f"{TEMPORAL}/{quote(entity_id, safe=':')}", **headers})
+
+    return await distributed_write(service, call, tenant, "upsertTemporal", entity_id,
+                                   cast(Entity, expanded), body.data, local)
 
 
 # 5.6.12 Add Attributes to Temporal Representation of an Entity
@@ -143,12 +175,18 @@ async def append_temporal_attrs(service: Service, call: Call, entity_id: str,
     ctx = await service.resolver.active(body.client_context)
     parsed = parse_temporal_attributes(body.data)
     tenant = await service.tenant(call)
-    known = await history.temporal_entities(tenant, ids=[entity_id])
-    if not known:
-        raise ResourceNotFound(f"temporal entity {entity_id} not found")
     parsed["id"] = entity_id
-    await _record_posted(service, call, entity_id, _expanded(ctx, parsed), tenant)
-    return empty(204, await link_only(service, body.client_context, service.tenant_named(call)))
+    expanded = _expanded(ctx, parsed)
+
+    async def local(plan: Plan) -> Reply:
+        if not await history.temporal_entities(tenant, ids=[entity_id]):
+            raise ResourceNotFound(f"temporal entity {entity_id} not found")
+        await _record_posted(service, call, entity_id, _kept(expanded, plan), tenant)
+        return empty(204, await link_only(service, body.client_context,
+                                          service.tenant_named(call)))
+
+    return await distributed_write(service, call, tenant, "appendAttrsTemporal", entity_id,
+                                   cast(Entity, expanded), body.data, local)
 
 
 def _gone(current: Entity | None) -> Entity | None:
@@ -161,10 +199,15 @@ async def delete_temporal(service: Service, call: Call, entity_id: str) -> Reply
     state (what a user of Stellio's temporal API expects: nothing of it is left)."""
     history = history_of(service)
     tenant = await service.tenant(call)
-    if not await history.delete_history(tenant, entity_id):
-        raise ResourceNotFound(f"temporal entity {entity_id} not found")
-    await service.commit(tenant, entity_id, _gone, record=False)
-    return empty(204)
+
+    async def local(plan: Plan) -> Reply:
+        if not await history.delete_history(tenant, entity_id):
+            raise ResourceNotFound(f"temporal entity {entity_id} not found")
+        await service.commit(tenant, entity_id, _gone, record=False)
+        return empty(204)
+
+    return await distributed_write(service, call, tenant, "deleteTemporal", entity_id, None,
+                                   None, local)
 
 
 # 5.6.13 Delete Attribute from Temporal Representation of an Entity
@@ -173,15 +216,20 @@ async def delete_temporal_attr(service: Service, call: Call, entity_id: str,
     history = history_of(service)
     tenant = await service.tenant(call)
     ctx = await service.resolver.active(parse_link_context(call.link))
-    if not await history.temporal_entities(tenant, ids=[entity_id]):
-        raise ResourceNotFound(f"temporal entity {entity_id} not found")
     params = call.params
-    removed = await history.delete_history_attribute(
-        tenant, entity_id, ctx.expand_term(attr), params.get("datasetId"),
-        flag(params, "deleteAll"))
-    if not removed:
-        raise ResourceNotFound(f"temporal entity {entity_id} has no attribute {attr}")
-    return empty(204)
+
+    async def local(plan: Plan) -> Reply:
+        if not await history.temporal_entities(tenant, ids=[entity_id]):
+            raise ResourceNotFound(f"temporal entity {entity_id} not found")
+        removed = await history.delete_history_attribute(
+            tenant, entity_id, ctx.expand_term(attr), params.get("datasetId"),
+            flag(params, "deleteAll"))
+        if not removed:
+            raise ResourceNotFound(f"temporal entity {entity_id} has no attribute {attr}")
+        return empty(204)
+
+    return await distributed_write(service, call, tenant, "deleteAttrsTemporal", entity_id,
+                                   _named(ctx, attr), None, local)
 
 
 async def _instance_target(service: Service, call: Call, entity_id: str, attr: str,
@@ -196,25 +244,37 @@ async def _instance_target(service: Service, call: Call, entity_id: str, attr: s
 # 5.6.14 Partial Update Attribute instance in Temporal Representation of an Entity
 async def patch_temporal_instance(service: Service, call: Call, entity_id: str, attr: str,
                                   instance_id: str, body: Body) -> Reply:
-    history, tenant, name, _ = await _instance_target(service, call, entity_id, attr,
-                                                       instance_id)
+    history, tenant, name, link_ctx = await _instance_target(service, call, entity_id, attr,
+                                                              instance_id)
     ctx = await service.resolver.active(body.client_context)
     fragment = parse_instance_fragment(body.data)
     ((_, (expanded,)),) = ctx.expand_entity({"attrs": {"instance": [fragment]}})[
         "attrs"].items()
-    stored = await history.history_instance(tenant, entity_id, name, instance_id)
-    if stored is None:
-        raise ResourceNotFound(f"attribute {attr} of {entity_id} has no instance {instance_id}")
-    await history.replace_history_instance(tenant, entity_id,
-                                           patch_instance(stored, expanded, now_iso()))
-    return empty(204)
+
+    async def local(plan: Plan) -> Reply:
+        stored = await history.history_instance(tenant, entity_id, name, instance_id)
+        if stored is None:
+            raise ResourceNotFound(
+                f"attribute {attr} of {entity_id} has no instance {instance_id}")
+        await history.replace_history_instance(tenant, entity_id,
+                                               patch_instance(stored, expanded, now_iso()))
+        return empty(204)
+
+    return await distributed_write(service, call, tenant, "updateAttrsTemporal", entity_id,
+                                   _named(link_ctx, attr), body.data, local)
 
 
 # 5.6.15 Delete Attribute instance from Temporal Representation of an Entity
 async def delete_temporal_instance(service: Service, call: Call, entity_id: str, attr: str,
                                    instance_id: str) -> Reply:
-    history, tenant, name, _ = await _instance_target(service, call, entity_id, attr,
-                                                       instance_id)
-    if not await history.delete_history_instance(tenant, entity_id, name, instance_id):
-        raise ResourceNotFound(f"attribute {attr} of {entity_id} has no instance {instance_id}")
-    return empty(204)
+    history, tenant, name, ctx = await _instance_target(service, call, entity_id, attr,
+                                                        instance_id)
+
+    async def local(plan: Plan) -> Reply:
+        if not await history.delete_history_instance(tenant, entity_id, name, instance_id):
+            raise ResourceNotFound(
+                f"attribute {attr} of {entity_id} has no instance {instance_id}")
+        return empty(204)
+
+    return await distributed_write(service, call, tenant, "deleteAttrInstanceTemporal",
+                                   entity_id, _named(ctx, attr), None, local)

@@ -21,13 +21,14 @@ Retrieve (GET /temporal/entities/{id}), Query by GET and by POST
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from broker.service import entitymaps
 from broker.service.answers import entity_reply
 from broker.service.core import Call, Service
 from broker.service.entities import check_entity_id
+from broker.service.ports import Plan, RemoteHistory
 from broker.service.queries import RESULTS_COUNT, query_of
 from broker.service.reply import Reply
 from broker.service.temporal import history_of
@@ -255,56 +256,68 @@ async def _records(history: TemporalHistory, tenant: str,
 
 @dataclass(slots=True)
 class _Remote:
-    """What the sources hold of one Entity: its types and its instances, by source."""
+    """What the sources hold of one Entity: its types and their answers."""
 
     types: list[str]
-    instances: list[Instance]
+    held: list[RemoteHistory]
+
+
+@dataclass(slots=True)
+class _Federated:
+    """The sources' part of a temporal read: their Entities by id and the plans (one per
+    entity selector) the registration modes are applied with."""
+
+    held: dict[str, _Remote] = field(default_factory=dict)
+    plans: list[Plan] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.plans)
 
 
 # 4.3.6, 5.7.3.4, 5.7.4.4: the temporal evolution held by registered sources
 async def _remote(service: Service, call: Call, tenant: str, operation: str,
-                  read: _Read) -> dict[str, _Remote]:
+                  read: _Read) -> _Federated:
     """The sources' temporal Entities for ``read``, by id (none unless the tenant has
     registrations); their instances are merged with the local ones per Attribute."""
     sources = service.sources
+    out = _Federated()
     if not sources.serves(tenant):
-        return {}
-    out: dict[str, _Remote] = {}
+        return out
     for selector in read.selectors:
         asked = selector if read.attrs is None else EntityQuery(
             ids=selector.ids, id_pattern=selector.id_pattern, type_expr=selector.type_expr,
             attrs=read.attrs, q=selector.q, geo_q=selector.geo_q, scope_q=selector.scope_q,
             dataset_ids=selector.dataset_ids)
-        for held in await sources.history(tenant, operation, asked, read.query, call):
-            entry = out.setdefault(held.entity_id, _Remote([], []))
+        answered = await sources.history(tenant, operation, asked, read.query, call)
+        if not answered.federated:
+            continue
+        out.plans.append(answered.plan)
+        for held in answered.entities:
+            entry = out.held.setdefault(held.entity_id, _Remote([], []))
             entry.types += [t for t in held.types if t not in entry.types]
-            entry.instances += held.instances
+            entry.held.append(held)
     return out
 
 
-def _with_remote(records: list[EntityRecord], remote: dict[str, _Remote]) -> list[EntityRecord]:
+def _with_remote(records: list[EntityRecord], remote: _Federated) -> list[EntityRecord]:
     """The local Entity records and those only sources hold, by id."""
-    if not remote:
+    if not remote.held:
         return records
     known = {r.entity_id for r in records}
     extra = [EntityRecord(entity_id, tuple(held.types))
-             for entity_id, held in remote.items() if entity_id not in known]
+             for entity_id, held in remote.held.items() if entity_id not in known]
     return sorted([*records, *extra], key=lambda r: r.entity_id)
 
 
-def _merged(local: Sequence[Instance], remote: _Remote | None) -> list[Instance]:
-    """The local instances and a source's, each instance once (by Attribute and
-    instanceId, the local one kept); :func:`select_entity` orders them by time."""
-    if remote is None:
+def _merged(service: Service, record: EntityRecord, local: Sequence[Instance],
+            remote: _Federated | None, window: TemporalQuery) -> list[Instance] | None:
+    """The local instances and the sources', by the registration modes (None: the
+    Entity is not shown, a redirect registration holds it)."""
+    if not remote:
         return list(local)
-    seen = {(i.attribute, i.instance_id) for i in local}
-    out = list(local)
-    for inst in remote.instances:
-        key = (inst.attribute, inst.instance_id)
-        if key not in seen:
-            seen.add(key)
-            out.append(inst)
-    return out
+    held = remote.held.get(record.entity_id)
+    return service.sources.merge_history(remote.plans, record.entity_id, record.types, local,
+                                         () if held is None else held.held, window)
 
 
 @dataclass(slots=True)
@@ -323,7 +336,7 @@ def _in_datasets(inst: Instance, dataset_ids: list[str] | None) -> bool:
 async def _select(service: Service, history: TemporalHistory, tenant: str,
                   records: list[EntityRecord], read: _Read, *,
                   in_window: bool = False,
-                  remote: dict[str, _Remote] | None = None) -> list[_Found]:
+                  remote: _Federated | None = None) -> list[_Found]:
     """The Entities of ``records`` the read selects, with their instances or aggregation;
     ``in_window``: only those with instances in the window."""
     if not records:
@@ -331,7 +344,7 @@ async def _select(service: Service, history: TemporalHistory, tenant: str,
     ids = [r.entity_id for r in records]
     query, aggregation = read.query, read.options.aggregation
     if (aggregation is not None and not read.filtered and read.dataset_ids is None
-            and not remote):
+            and not remote):  # the sources' part and the registration modes: merged here
         stored = await history.aggregate_history(tenant, ids, read.attrs, query, aggregation)
         if stored is not None:
             return [_Found(r, {}, _shown(stored.get(r.entity_id, {}), read))
@@ -344,9 +357,10 @@ async def _select(service: Service, history: TemporalHistory, tenant: str,
     now = to_micros(now_iso())
     found = []
     for record in records:
-        held = None if remote is None else remote.get(record.entity_id)
-        mine = [i for i in _merged(instances.get(record.entity_id, ()), held)
-                if _in_datasets(i, read.dataset_ids)]
+        merged = _merged(service, record, instances.get(record.entity_id, ()), remote, query)
+        if merged is None:
+            continue
+        mine = [i for i in merged if _in_datasets(i, read.dataset_ids)]
         series: Series | None = None
         for selector in read.selectors:
             series = select_entity(record.entity_id, record.types, mine, query, q=selector.q,

@@ -20,10 +20,10 @@ entity (same id) answered by several parties becomes one:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -32,6 +32,23 @@ from ngsi_ld.timeutil import parse_datetime
 
 #: the source key of the broker's own data (as in an EntityMap, 5.2.39)
 LOCAL = "@none"
+
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
+
+
+def fill_gaps(candidates: Iterable[tuple[K, T, bool]]) -> dict[K, list[T]]:
+    """4.3.6.2: of ``(key, item, auxiliary)`` candidates, per key the items of the regular
+    parties, or those of auxiliary parties where no regular party has the key.
+
+    The rule of the latest state (one instance per attribute and datasetId) and of the
+    temporal evolution (the series of each attribute and datasetId) alike.
+    """
+    regular: dict[K, list[T]] = {}
+    gaps: dict[K, list[T]] = {}
+    for key, item, auxiliary in candidates:
+        (gaps if auxiliary else regular).setdefault(key, []).append(item)
+    return {**{key: items for key, items in gaps.items() if key not in regular}, **regular}
 
 
 @dataclass(frozen=True)
@@ -87,9 +104,8 @@ def merge_entity(fragments: Iterable[Fragment], *, now: datetime | None = None) 
     scopes: dict[str, None] = {}
     created: list[str] = []
     modified: list[str] = []
-    # (attribute, datasetId) -> the candidates of the regular parties, and of auxiliary ones
-    regular: dict[tuple[str, str | None], list[tuple[dict[str, Any], Fragment]]] = {}
-    gaps: dict[tuple[str, str | None], list[tuple[dict[str, Any], Fragment]]] = {}
+    # (attribute, datasetId) -> (instance, fragment), auxiliary parties' only in the gaps
+    candidates: list[tuple[tuple[str, str | None], tuple[dict[str, Any], Fragment], bool]] = []
     for fragment in ordered:
         entity = fragment.entity
         types.update(dict.fromkeys(_listed(entity.get("type"))))
@@ -97,12 +113,12 @@ def merge_entity(fragments: Iterable[Fragment], *, now: datetime | None = None) 
         for stamp, bucket in (("createdAt", created), ("modifiedAt", modified)):
             if _instant(entity.get(stamp)) is not None:
                 bucket.append(entity[stamp])
-        target = gaps if fragment.auxiliary else regular
         for name, instances in (entity.get("attrs") or {}).items():
             for instance in instances if isinstance(instances, list) else [instances]:
                 if isinstance(instance, dict) and not _expired(instance, at):
                     key = (name, instance.get("datasetId"))
-                    target.setdefault(key, []).append((instance, fragment))
+                    candidates.append((key, (instance, fragment), fragment.auxiliary))
+    chosen = fill_gaps(candidates)
     merged["type"] = list(types)
     if scopes:
         merged["scope"] = list(scopes)
@@ -111,8 +127,8 @@ def merge_entity(fragments: Iterable[Fragment], *, now: datetime | None = None) 
     if modified:
         merged["modifiedAt"] = max(modified, key=lambda s: _instant(s) or 0.0)
     attrs: dict[str, list[dict[str, Any]]] = {}
-    for key in sorted(regular.keys() | gaps.keys(), key=_attr_order):
-        found = regular.get(key) or gaps[key]
+    for key in sorted(chosen, key=_attr_order):
+        found = chosen[key]
         winner = min(found, key=lambda pair: _preference(*pair))[0]
         attrs.setdefault(key[0], []).append(winner)
     merged["attrs"] = attrs
@@ -172,4 +188,5 @@ def paginate(merged: Sequence[dict[str, Any]], offset: int, limit: int) -> Page:
     return Page(list(merged[offset:offset + limit]), len(merged), offset + limit < len(merged))
 
 
-__all__ = ["LOCAL", "Answer", "Fragment", "Page", "merge_answers", "merge_entity", "paginate"]
+__all__ = ["LOCAL", "Answer", "Fragment", "Page", "fill_gaps", "merge_answers", "merge_entity",
+           "paginate"]

@@ -105,6 +105,12 @@ TABLE_4_20: dict[str, str] = {
     "retrieveSubscription": "retrieveSubscription",
     "updateSubscription": "updateSubscription", "deleteSubscription": "deleteSubscription",
     "retrieveSourceIdentity": "retrieveContextSourceIdentity",
+    # 5.6.11 to 5.6.16: the temporal writes (the reads, 5.7.3 and 5.7.4, keep their names)
+    "upsertTemporal": "upsertTemporal", "appendAttrsTemporal": "appendAttrsTemporal",
+    "deleteAttrsTemporal": "deleteAttrsTemporal",
+    "updateAttrsTemporal": "updateAttrInstanceTemporal",
+    "deleteAttrInstanceTemporal": "deleteAttrInstanceTemporal",
+    "deleteTemporal": "deleteTemporal",
 }
 
 

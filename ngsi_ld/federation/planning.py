@@ -328,7 +328,8 @@ def _claims(registrations: Iterable[Registration], selection: Selection,
     # whatever the request asks or filters sources by, data a proxied registration
     # holds is not taken from anyone else (4.3.6.3)
     entities_only = Selection(ids=selection.ids, id_pattern=selection.id_pattern,
-                              type_expr=selection.type_expr, temporal=selection.temporal)
+                              type_expr=selection.type_expr, temporal=selection.temporal,
+                              history=selection.history)
     return tuple(
         Claim(candidate.registration.id, info)
         for candidate in candidates(registrations, entities_only, now=now)

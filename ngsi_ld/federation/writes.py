@@ -182,10 +182,12 @@ def group_batch(plans: Sequence[WritePlan]) -> list[BatchForward]:
 @dataclass(frozen=True)
 class PartResult:
     """The answer of one part: ``registration_id`` None is the broker's own part;
-    ``error`` a ProblemDetails body, None on success."""
+    ``error`` a ProblemDetails body, None on success; ``created`` a 201."""
 
     registration_id: str | None
     error: dict[str, Any] | None = None
+    #: the source answered 201 (it created what it was sent)
+    created: bool = False
 
 
 @dataclass(frozen=True)
