@@ -14,6 +14,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from ngsi_ld.errors import BadRequestData
 from ngsi_ld.query.regexes import search
 from storage.helpers import is_prefix_only, literal_prefix, required_literal
 
@@ -35,7 +36,11 @@ def test_every_match_contains_the_literals(pattern: str, data: st.DataObject) ->
     except re.error:
         assume(False)
     text = data.draw(st.from_regex(pattern, fullmatch=False))
-    if not search(pattern, text):  # re and regex may disagree on exotic syntax
+    try:
+        matched = search(pattern, text)
+    except BadRequestData:  # refused by the API (re and regex disagree): nothing to pre-select
+        return
+    if not matched:  # re and regex may disagree on exotic syntax
         return
     assert required_literal(pattern) in text
     assert text.startswith(literal_prefix(pattern))
