@@ -10,7 +10,15 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 from notify_receiver import Receiver
-from test_federation_copies_restart import API, JSON, LAMP, copies_at, free_port, hub_on
+from test_federation_copies_restart import (
+    API,
+    JSON,
+    LAMP,
+    copies_at,
+    free_port,
+    hub_on,
+    subscribe_lamps,
+)
 
 from broker.app import BROKER, create_app
 from broker.config import Settings
@@ -38,11 +46,7 @@ async def test_a_source_registered_later_gets_the_copy_and_loses_it(tmp_path: Pa
         "id": LAMP, "type": "Lamp", "power": {"type": "Property", "value": 1}})
     hub = await hub_on(tmp_path / "hub.db", free_port())
     try:
-        created = await hub.post(API + "/subscriptions", headers=JSON, json={
-            "type": "Subscription", "entities": [{"type": "Lamp"}], "q": "power>5",
-            "notification": {"endpoint": {"uri": receiver.url()}}})
-        assert created.status == 201, await created.text()
-        sub_id = created.headers["Location"].rsplit("/", 1)[-1]
+        sub_id = (await subscribe_lamps(hub, receiver)).rsplit("/", 1)[-1]
         # a registration of other types brings no copy
         other = await hub.post(API + "/csourceRegistrations", headers=JSON, json={
             "type": "ContextSourceRegistration", "endpoint": str(source.make_url("")),

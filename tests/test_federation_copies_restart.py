@@ -34,6 +34,23 @@ async def hub_on(db: Path, port: int) -> TestClient:
     return client
 
 
+async def register(hub: TestClient, source: TestClient, kind: str) -> None:
+    """Register ``source`` at ``hub`` for the entities of type ``kind``."""
+    registered = await hub.post(API + "/csourceRegistrations", headers=JSON, json={
+        "type": "ContextSourceRegistration", "endpoint": str(source.make_url("")),
+        "information": [{"entities": [{"type": kind}]}]})
+    assert registered.status == 201, await registered.text()
+
+
+async def subscribe_lamps(hub: TestClient, receiver: Receiver) -> str:
+    """Subscribe ``receiver`` at ``hub`` to Lamps with power>5; the Location."""
+    created = await hub.post(API + "/subscriptions", headers=JSON, json={
+        "type": "Subscription", "entities": [{"type": "Lamp"}], "q": "power>5",
+        "notification": {"endpoint": {"uri": receiver.url()}}})
+    assert created.status == 201, await created.text()
+    return str(created.headers["Location"])
+
+
 async def copies_at(source: TestClient, count: int) -> list[Any]:
     """The source's subscriptions once there are ``count`` (copies are sent in the
     background), or what there is after a while."""
@@ -56,15 +73,8 @@ async def test_copies_survive_a_restart_without_duplicates(tmp_path: Path) -> No
     db, port = tmp_path / "hub.db", free_port()
     hub = await hub_on(db, port)
     try:
-        registered = await hub.post(API + "/csourceRegistrations", headers=JSON, json={
-            "type": "ContextSourceRegistration", "endpoint": str(source.make_url("")),
-            "information": [{"entities": [{"type": "Lamp"}]}]})
-        assert registered.status == 201, await registered.text()
-        created = await hub.post(API + "/subscriptions", headers=JSON, json={
-            "type": "Subscription", "entities": [{"type": "Lamp"}], "q": "power>5",
-            "notification": {"endpoint": {"uri": receiver.url()}}})
-        assert created.status == 201, await created.text()
-        location = created.headers["Location"]
+        await register(hub, source, "Lamp")
+        location = await subscribe_lamps(hub, receiver)
         (copy,) = await copies_at(source, 1)
 
         await hub.close()

@@ -14,7 +14,16 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from notify_receiver import Receiver
 from test_federation_copies_later import stored_copies
-from test_federation_copies_restart import API, JSON, LAMP, copies_at, free_port, hub_on
+from test_federation_copies_restart import (
+    API,
+    JSON,
+    LAMP,
+    copies_at,
+    free_port,
+    hub_on,
+    register,
+    subscribe_lamps,
+)
 
 from broker.app import BROKER, create_app
 from broker.config import Settings
@@ -55,15 +64,8 @@ async def test_an_update_of_the_subscription_updates_its_copies(
     hub = await hub_on(tmp_path / "hub.db", free_port())
     try:
         for source, kind in ((lamps, "Lamp"), (benches, "Bench")):
-            registered = await hub.post(API + "/csourceRegistrations", headers=JSON, json={
-                "type": "ContextSourceRegistration", "endpoint": str(source.make_url("")),
-                "information": [{"entities": [{"type": kind}]}]})
-            assert registered.status == 201, await registered.text()
-        created = await hub.post(API + "/subscriptions", headers=JSON, json={
-            "type": "Subscription", "entities": [{"type": "Lamp"}], "q": "power>5",
-            "notification": {"endpoint": {"uri": receiver.url()}}})
-        assert created.status == 201, await created.text()
-        location = created.headers["Location"]
+            await register(hub, source, kind)
+        location = await subscribe_lamps(hub, receiver)
         sub_id = location.rsplit("/", 1)[-1]
         (first,) = await copies_at(lamps, 1)
         assert first["q"] == "power>5"
@@ -132,10 +134,7 @@ async def test_a_local_only_subscription_made_distributed_gets_its_copies(
     receiver = await Receiver().start()
     hub = await hub_on(tmp_path / "hub.db", free_port())
     try:
-        registered = await hub.post(API + "/csourceRegistrations", headers=JSON, json={
-            "type": "ContextSourceRegistration", "endpoint": str(lamps.make_url("")),
-            "information": [{"entities": [{"type": "Lamp"}]}]})
-        assert registered.status == 201
+        await register(hub, lamps, "Lamp")
         created = await hub.post(API + "/subscriptions", headers=JSON, json={
             "type": "Subscription", "entities": [{"type": "Lamp"}], "localOnly": True,
             "notification": {"endpoint": {"uri": receiver.url()}}})

@@ -30,6 +30,18 @@ async def write(store: SqliteStore, value: Any, modified: str) -> None:
     await store.modify("", E, lambda current: state(value, modified), record=record)
 
 
+async def two_writes_in(path: Path) -> list[str]:
+    """A store file at ``path`` holding two recorded writes of E; their instanceIds."""
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await write(store, 1, "2026-01-01T00:00:00Z")
+        await write(store, 2, "2026-01-01T00:05:00Z")
+        return await instance_ids(store)
+    finally:
+        await store.close()
+
+
 def record_row(path: Path) -> tuple[Any, ...]:
     with sqlite3.connect(path) as conn:
         row = conn.execute("SELECT types, created, modified, deleted FROM temporal_entities"
@@ -70,12 +82,7 @@ async def test_an_update_leaves_the_record_row_and_reads_the_live_modified_at(
 async def test_instances_have_no_number_index_and_numbers_go_on_after_a_restart(
         tmp_path: Path) -> None:
     path = tmp_path / "b.db"
-    store = SqliteStore(path)
-    await store.open()
-    await write(store, 1, "2026-01-01T00:00:00Z")
-    await write(store, 2, "2026-01-01T00:05:00Z")
-    first = await instance_ids(store)
-    await store.close()
+    first = await two_writes_in(path)
     with sqlite3.connect(path) as conn:
         indexes = [row[0] for row in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index'"
@@ -96,12 +103,7 @@ async def test_instances_have_no_number_index_and_numbers_go_on_after_a_restart(
 async def test_a_file_of_the_version_before_opens_and_keeps_its_instances(
         tmp_path: Path) -> None:
     path = tmp_path / "b.db"
-    store = SqliteStore(path)
-    await store.open()
-    await write(store, 1, "2026-01-01T00:00:00Z")
-    await write(store, 2, "2026-01-01T00:05:00Z")
-    old = await instance_ids(store)
-    await store.close()
+    old = await two_writes_in(path)
     # what the version before issue 15 left: the instanceId index, no number in meta
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE UNIQUE INDEX temporal_instance_id ON temporal_instances (iid)")
