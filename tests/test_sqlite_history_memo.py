@@ -54,3 +54,55 @@ async def test_a_commit_of_another_store_on_the_file_is_seen(tmp_path: Path) -> 
     finally:
         await second.close()
         await first.close()
+
+
+def meta_last_iid(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        (value,) = conn.execute(
+            "SELECT value FROM meta WHERE key = 'temporal_last_iid'").fetchone()
+    return int(value)
+
+
+def number(instance_id: str) -> int:
+    return int(instance_id.rsplit(":", 1)[1])
+
+
+async def test_instance_numbers_are_reserved_in_blocks_and_never_reused(tmp_path: Path) -> None:
+    path = tmp_path / "b.db"
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await write(store, 1, "2026-01-01T00:00:00Z")
+        reserved = meta_last_iid(path)
+        for minute in range(1, 6):  # later writes within the reservation leave meta alone
+            await write(store, minute + 1, f"2026-01-01T00:{minute:02}:00Z")
+        assert meta_last_iid(path) == reserved
+        used = [number(i) for i in await instance_ids(store)]
+        assert len(set(used)) == 6 and max(used) <= reserved
+    finally:
+        await store.close()
+    store = SqliteStore(path)
+    await store.open()
+    try:  # a restart continues after the reservation
+        await write(store, 7, "2026-01-01T00:30:00Z")
+        after = [number(i) for i in await instance_ids(store)]
+        assert after[-1] > reserved and len(set(after)) == 7
+    finally:
+        await store.close()
+
+
+async def test_processes_sharing_the_file_never_give_the_same_number(tmp_path: Path) -> None:
+    path = tmp_path / "b.db"
+    first, second = SqliteStore(path), SqliteStore(path)
+    first.share("first")
+    second.share("second")
+    await first.open()
+    await second.open()
+    try:
+        for minute, store in enumerate((first, second, first, first, second, second, first)):
+            await write(store, minute, f"2026-01-01T00:{minute:02}:00Z")
+        used = await instance_ids(first)
+        assert len(used) == 7 and len(set(used)) == 7
+    finally:
+        await second.close()
+        await first.close()

@@ -63,7 +63,9 @@ class SqliteHistory(TemporalHistory):
     def sync(self, conn: sqlite3.Connection) -> None:
         """On the writer thread, in a transaction: continue after the largest instance
         number in the file, which another process sharing it may have raised."""
-        self._ids = itertools.count(history_sql.max_iid(conn) + 1)
+        last = history_sql.max_iid(conn)
+        if last != self.memo.reserved:  # raised by another writer: continue after it
+            self._ids = itertools.count(last + 1)
 
     def record(self, conn: sqlite3.Connection, tenant: str,
                histories: Sequence[History | EncodedHistory],
@@ -125,7 +127,8 @@ class SqliteHistory(TemporalHistory):
             self.memo.forget_entity(tenant, history.entity.entity_id)
             renumbered = replace(history, instances=tuple(
                 replace(i, instance_id=self.new_instance_id()) for i in history.instances))
-            history_sql.write_history(conn, tenant, renumbered, upserting=True)
+            history_sql.write_history(conn, tenant, renumbered, upserting=True,
+                                      memo=self.memo)
 
     async def add_history(self, tenant: str, histories: Sequence[History]) -> None:
         await self._write(lambda conn: self.upsert(conn, tenant, histories))

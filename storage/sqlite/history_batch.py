@@ -203,7 +203,7 @@ def _put_instances(conn: sqlite3.Connection, tenant: str, ids: list[str],
         rows.sort(key=_instance_key)  # in key order: the B-tree is filled page by page
         conn.executemany(f"INSERT INTO temporal_instances (sid, {_COLUMNS})"
                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        note_iid(conn, max(row[2] for row in rows))
+        note_iid(conn, max(row[2] for row in rows), memo)
         rollups.add(conn, rows)
     for key, sid in sids.items():
         memo.note_sid(tenant, key, sid)
