@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from broker.federation.client import ForwardingClient, Incoming
+from broker.federation.client import ForwardingClient, Incoming, header
 from broker.federation.registry import RegistrationSource
 from broker.federation.wire import (
     RawEntity,
@@ -228,7 +228,7 @@ def answer_problem(registration: Registration, incoming: Incoming, agent: str) -
 
 def relayed_warnings(incoming: Incoming) -> list[str]:
     """The NGSILD-Warning values a source returned (a cascade's failures surface at the top)."""
-    value = next((v for k, v in incoming.headers.items() if k.lower() == "ngsild-warning"), None)
+    value = header(incoming.headers, "NGSILD-Warning")
     return [value] if value else []
 
 

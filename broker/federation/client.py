@@ -30,7 +30,7 @@ import aiohttp
 from broker.federation.policy import refusal
 from broker.outbound import OutboundPolicy
 
-__all__ = ["MAX_ANSWER_BYTES", "ForwardingClient", "Incoming", "Outgoing"]
+__all__ = ["MAX_ANSWER_BYTES", "ForwardingClient", "Incoming", "Outgoing", "header"]
 
 log = logging.getLogger("broker.federation")
 
@@ -48,6 +48,12 @@ class Outgoing:
     body: bytes | None = None
     #: seconds the whole exchange may take
     timeout: float = 5.0
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header ``name`` in a source's answer headers, whatever its case."""
+    wanted = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == wanted), None)
 
 
 @dataclass(frozen=True, slots=True)

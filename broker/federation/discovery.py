@@ -29,7 +29,7 @@ from urllib.parse import quote, urlencode
 import orjson
 
 from broker.federation.base import SourcesBase, answer_problem, hops_of, relayed_warnings
-from broker.federation.client import Outgoing
+from broker.federation.client import Outgoing, header
 from broker.federation.wire import API, base_url
 from broker.service.call import Call
 from ngsi_ld.errors import NgsiLdError
@@ -145,8 +145,8 @@ class Discovery(SourcesBase):
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
-        content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-        link = next((v for k, v in headers.items() if k.lower() == "link"), None)
+        content_type = header(headers, "Content-Type") or ""
+        link = header(headers, "Link")
         try:
             context: Any = parse_link_context(link) if link else asked
         except NgsiLdError:

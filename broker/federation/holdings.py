@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from broker.federation.base import MAX_READ, SOURCE_PAGE, hops_of
-from broker.federation.client import Incoming, Outgoing
+from broker.federation.client import Incoming, Outgoing, header
 from broker.federation.discovery import TYPE_OPERATIONS, Discovery, may_hold
 from broker.federation.wire import API, base_url
 from broker.service.call import Call
@@ -64,8 +64,7 @@ def _keys(data: Any, ctx: ActiveContext, attribute: str | None) -> set[Key] | No
 
 
 def _total(incoming: Incoming) -> int | None:
-    value = next((v for k, v in incoming.headers.items()
-                  if k.lower() == "ngsild-results-count"), None)
+    value = header(incoming.headers, "NGSILD-Results-Count")
     return int(value) if value is not None and value.isdigit() else None
 
 

@@ -31,7 +31,7 @@ from broker.federation.base import (
     page_of,
     relayed_warnings,
 )
-from broker.federation.client import Incoming, Outgoing
+from broker.federation.client import Outgoing, header
 from broker.federation.wire import (
     InvalidAnswer,
     RawEntity,
@@ -63,11 +63,6 @@ __all__ = ["Reads"]
 
 #: 5.5.9.3, 6.3.23: the header naming an Entity map
 ENTITY_MAP = "NGSILD-EntityMap"
-
-
-def _header(incoming: Incoming, name: str) -> str | None:
-    wanted = name.lower()
-    return next((v for k, v in incoming.headers.items() if k.lower() == wanted), None)
 
 
 def _with_maps(outgoing: Outgoing, registration: Registration, call: Call, *,
@@ -202,7 +197,7 @@ class Reads(SourcesBase):
             outgoing = _with_maps(outgoing, registration, call, first=offset == 0 and many)
             incoming = await self.client.send(outgoing)
             if offset == 0 and call.source_maps is not None:
-                own = _header(incoming, ENTITY_MAP)
+                own = header(incoming.headers, ENTITY_MAP)
                 if own:  # 5.2.39: the source's own map, linked from the one made here
                     call.source_maps[registration.id] = urljoin(outgoing.url, own)
             if ids_only and incoming.status == 400 and not entities:

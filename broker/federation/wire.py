@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
-from broker.federation.client import Outgoing
+from broker.federation.client import Outgoing, header
 from broker.service.ports import ContextResolving
 from ngsi_ld.entity import parse_entity
 from ngsi_ld.errors import NgsiLdError
@@ -293,8 +293,8 @@ async def raw_entities(body: bytes, headers: Mapping[str, str], resolver: Contex
     # a query answered by one entity object rather than an array of one is read as such
     # (lenient in what is accepted: the ETSI context source mock answers so, D010_03)
     items = data if many and isinstance(data, list) else [data]
-    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-    link = next((v for k, v in headers.items() if k.lower() == "link"), None)
+    content_type = header(headers, "Content-Type") or ""
+    link = header(headers, "Link")
     try:
         linked = parse_link_context(link) if link else None
     except NgsiLdError:
