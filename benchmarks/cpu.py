@@ -33,7 +33,7 @@ import orjson
 
 from benchmarks.suite.datasets import DatasetLoader, query_paths
 from benchmarks.suite.scenarios import small_entity
-from benchmarks.suite.servers import cpu_seconds, wait_ready
+from benchmarks.suite.servers import baseline_command, cpu_seconds, pinned, wait_ready
 from benchmarks.suite.wrk import parse_wrk_output
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,9 +54,9 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], int, str, bool]] = {
 
 #: the port servers listen on (``--port``); 0: a free one each time
 PORT = 0
-#: ``taskset -c`` of the servers (``--server-cpus``, as ``python -m benchmarks`` pins
-#: the broker to one core); empty: not pinned
-PIN: list[str] = []
+#: the CPUs the servers are pinned to (``--server-cpus``, as ``python -m benchmarks``
+#: pins the broker to one core); None: not pinned
+CPUS: str | None = None
 
 
 def _free_port() -> int:
@@ -69,20 +69,8 @@ def _free_port() -> int:
 
 def _broker(code: Path, port: int, db: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [
-            *PIN,
-            sys.executable,
-            "-m",
-            "broker",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--store",
-            f"sqlite:///{db}",
-            "--log-level",
-            "WARNING",
-        ],
+        pinned([sys.executable, "-m", "broker", "--host", "127.0.0.1", "--port", str(port),
+                "--store", f"sqlite:///{db}", "--log-level", "WARNING"], CPUS),
         cwd=code,
     )
 
@@ -162,10 +150,7 @@ async def _measure(name: str, args: argparse.Namespace, workdir: Path) -> float:
     headers = {"Accept": accept}
     if baseline:
         size = args.size.get(name.removeprefix("baseline-"), 200)
-        process = subprocess.Popen(
-            [*PIN, sys.executable, "-m", "benchmarks.baseline_app", "--port", str(port)],
-            cwd=REPO,
-        )
+        process = subprocess.Popen(baseline_command(port, CPUS), cwd=REPO)
         headers["X-Bench-Size"] = str(size)
     else:
         db = workdir / "store.db"
@@ -237,10 +222,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     run.add_argument("--server-cpus", default="",
                      help="pin the servers to these CPUs (taskset -c), e.g. 0")
     args = parser.parse_args(argv)
-    global PORT, PIN
+    global PORT, CPUS
     PORT = args.port
     if args.command == "run" and args.server_cpus:
-        PIN = ["taskset", "-c", args.server_cpus]
+        CPUS = args.server_cpus
     if args.command == "prepare":
         asyncio.run(_prepare(args.db, args.size))
     else:
