@@ -8,7 +8,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestClient, TestServer
 from notify_receiver import Receiver
 from test_federation_copies_restart import (
     API,
@@ -17,11 +16,11 @@ from test_federation_copies_restart import (
     copies_at,
     free_port,
     hub_on,
+    source_holding,
     subscribe_lamps,
 )
 
-from broker.app import BROKER, create_app
-from broker.config import Settings
+from broker.app import BROKER
 from broker.federation.subscriptions import COPIES
 
 
@@ -39,11 +38,8 @@ async def stored_copies(store: Any, count: int) -> dict[str, Any]:
 
 async def test_a_source_registered_later_gets_the_copy_and_loses_it(tmp_path: Path) -> None:
     receiver = await Receiver().start()
-    source = TestClient(TestServer(create_app(Settings(store="memory:",
-                                                       outbound_allow="127.0.0.0/8"))))
-    await source.start_server()
-    await source.post(API + "/entities", headers=JSON, json={
-        "id": LAMP, "type": "Lamp", "power": {"type": "Property", "value": 1}})
+    source = await source_holding(
+        {"id": LAMP, "type": "Lamp", "power": {"type": "Property", "value": 1}})
     hub = await hub_on(tmp_path / "hub.db", free_port())
     try:
         sub_id = (await subscribe_lamps(hub, receiver)).rsplit("/", 1)[-1]

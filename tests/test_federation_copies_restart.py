@@ -34,6 +34,15 @@ async def hub_on(db: Path, port: int) -> TestClient:
     return client
 
 
+async def source_holding(entity: dict[str, Any]) -> TestClient:
+    """A source broker (memory store) started with ``entity`` created in it."""
+    source = TestClient(TestServer(create_app(Settings(store="memory:",
+                                                       outbound_allow="127.0.0.0/8"))))
+    await source.start_server()
+    assert (await source.post(API + "/entities", headers=JSON, json=entity)).status == 201
+    return source
+
+
 async def register(hub: TestClient, source: TestClient, kind: str) -> None:
     """Register ``source`` at ``hub`` for the entities of type ``kind``."""
     registered = await hub.post(API + "/csourceRegistrations", headers=JSON, json={
@@ -65,11 +74,8 @@ async def copies_at(source: TestClient, count: int) -> list[Any]:
 
 async def test_copies_survive_a_restart_without_duplicates(tmp_path: Path) -> None:
     receiver = await Receiver().start()
-    source = TestClient(TestServer(create_app(Settings(store="memory:",
-                                                       outbound_allow="127.0.0.0/8"))))
-    await source.start_server()
-    await source.post(API + "/entities", headers=JSON, json={
-        "id": LAMP, "type": "Lamp", "power": {"type": "Property", "value": 1}})
+    source = await source_holding(
+        {"id": LAMP, "type": "Lamp", "power": {"type": "Property", "value": 1}})
     db, port = tmp_path / "hub.db", free_port()
     hub = await hub_on(db, port)
     try:

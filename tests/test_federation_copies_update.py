@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from notify_receiver import Receiver
 from test_federation_copies_later import stored_copies
 from test_federation_copies_restart import (
@@ -22,11 +22,11 @@ from test_federation_copies_restart import (
     free_port,
     hub_on,
     register,
+    source_holding,
     subscribe_lamps,
 )
 
-from broker.app import BROKER, create_app
-from broker.config import Settings
+from broker.app import BROKER
 
 BENCH = "urn:ngsi-ld:Bench:1"
 
@@ -47,11 +47,7 @@ async def sources() -> AsyncIterator[tuple[TestClient, TestClient]]:
     made = []
     for entity in ({"id": LAMP, "type": "Lamp", "power": {"type": "Property", "value": 1}},
                    {"id": BENCH, "type": "Bench", "power": {"type": "Property", "value": 1}}):
-        source = TestClient(TestServer(create_app(Settings(store="memory:",
-                                                           outbound_allow="127.0.0.0/8"))))
-        await source.start_server()
-        assert (await source.post(API + "/entities", headers=JSON, json=entity)).status == 201
-        made.append(source)
+        made.append(await source_holding(entity))
     yield made[0], made[1]
     for source in made:
         await source.close()

@@ -10,6 +10,7 @@ from typing import Any
 
 from ngsi_ld.temporal import TemporalQuery, history_of_write
 from storage import SqliteStore
+from storage.temporal import instance_number
 
 T = "https://example.org/T"
 P = "https://example.org/p"
@@ -56,6 +57,13 @@ async def instance_ids(store: SqliteStore) -> list[str]:
     return [inst.instance_id for inst in found.get(E, [])]
 
 
+def number(instance_id: str) -> int:
+    """The number of an instanceId the store gave."""
+    found = instance_number(instance_id)
+    assert found is not None, instance_id
+    return found
+
+
 async def test_an_update_leaves_the_record_row_and_reads_the_live_modified_at(
         tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "b.db")
@@ -94,7 +102,7 @@ async def test_instances_have_no_number_index_and_numbers_go_on_after_a_restart(
         await write(store, 3, "2026-01-01T00:10:00Z")
         ids = await instance_ids(store)
         assert ids[:2] == first and len(set(ids)) == 3
-        numbers = [int(i.rsplit(":", 1)[1]) for i in ids]
+        numbers = [number(i) for i in ids]
         assert numbers[2] > max(numbers[:2])
     finally:
         await store.close()

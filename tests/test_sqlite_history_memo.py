@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from test_sqlite_history_layout import E, instance_ids, state, write
+from test_sqlite_history_layout import E, instance_ids, number, state, write
 
 from ngsi_ld.temporal import history_of_write
 from storage import SqliteStore
@@ -61,10 +61,6 @@ def meta_last_iid(path: Path) -> int:
         (value,) = conn.execute(
             "SELECT value FROM meta WHERE key = 'temporal_last_iid'").fetchone()
     return int(value)
-
-
-def number(instance_id: str) -> int:
-    return int(instance_id.rsplit(":", 1)[1])
 
 
 async def test_instance_numbers_are_reserved_in_blocks_and_never_reused(tmp_path: Path) -> None:
