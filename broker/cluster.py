@@ -7,7 +7,9 @@ the OTHER processes changed since the last read, in commit order, and
 
 * publishes every entity change on this process's change bus, where the
   subscriptions it owns match it exactly as they match local writes (each
-  subscription has one owner, so each notification is sent once);
+  subscription has one owner, so each notification is sent once), with the
+  mark of its commit: a subscription created after that mark ignores it
+  (subscriptions.ownership, "marks");
 * hands every record change to the handler of its collection (the
   subscription manager reloads a subscription created, updated or deleted
   elsewhere);
@@ -131,7 +133,8 @@ class ClusterNode:
         self.received += 1
         try:
             if item.kind == ENTITY:
-                self.bus.publish_change(item.tenant, item.key, item.before, item.after)
+                self.bus.publish_change(item.tenant, item.key, item.before, item.after,
+                                        item.mark or None)
             elif item.kind == RECORD:
                 handler = self._records.get(item.collection)
                 if handler is not None:

@@ -40,8 +40,9 @@ class ChangeBus:
         return lambda: self._listeners.remove(entry)
 
     def publish_change(self, tenant: str, entity_id: str, before: Entity | None,
-                       after: Entity | None) -> None:
-        """Publish the event of one entity write, diffed only if it may concern a listener."""
+                       after: Entity | None, mark: int | None = None) -> None:
+        """Publish the event of one entity write, diffed only if it may concern a listener
+        (``mark``: where another process committed it, see ``ChangeEvent.mark``)."""
         types: set[str] = set()
         for entity in (before, after):
             if entity is not None:
@@ -52,6 +53,7 @@ class ChangeBus:
             return
         event = diff(tenant, before, after)
         if event is not None:
+            event.mark = mark
             self.publish(event)
 
     def publish(self, event: ChangeEvent) -> None:

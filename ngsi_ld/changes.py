@@ -55,6 +55,9 @@ class ChangeEvent:
     after: Entity | None
     trigger: Trigger
     attributes: dict[str, AttrTrigger] = field(default_factory=dict)
+    #: where the write was committed in a shared store's history, for a write another
+    #: broker process made (storage.sharing.FeedItem.mark); None for a local write
+    mark: int | None = None
 
 
 def _by_dataset(instances: Any) -> dict[Any, Any]:

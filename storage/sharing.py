@@ -9,7 +9,17 @@ changed (docs/scaling.md):
   also appended to a feed, atomically with the change; :meth:`read_feed`
   returns what OTHER processes appended after a position;
 * leases: named, expiring, exclusive claims (one owner per subscription, one
-  timer per periodic subscription), renewed by their owner.
+  timer per periodic subscription), renewed by their owner;
+* fencing: every hand-over of a lease increments its ``epoch``; a write guarded
+  by a lease (:meth:`SharedStore.put_fenced`, the delivery counters of a
+  subscription) is done only while the writer still holds the lease with the
+  epoch it was granted, so a process that lost a lease without noticing (paused,
+  slow) cannot overwrite what the next holder wrote;
+* marks: :meth:`SharedStore.feed_mark` is a point of the store's history at or
+  after every change committed before the call, and every feed item carries the
+  mark of its commit (:attr:`FeedItem.mark`), so a process can tell a change
+  committed before something it learnt of (a subscription's creation) from one
+  committed after.
 
 The embedded SQLite store implements it (``sqlite_feed``), which is how several
 processes on one host (``--workers N``) cooperate; the MongoDB store implements it
@@ -21,7 +31,7 @@ store is private to its process.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ngsi_ld.model import Entity
 
@@ -38,6 +48,9 @@ class FeedItem:
     ``entity``: ``key`` is the entity id, ``before``/``after`` its stored states;
     ``record``: ``collection``/``key`` name the record put or deleted;
     ``context``: ``key`` is the URL of the stored @context that changed.
+    ``mark``: where the change was committed in the store's history, comparable with
+    :meth:`SharedStore.feed_mark` (the feed sequence on SQLite, the cluster time of
+    the change on MongoDB).
     """
 
     seq: int
@@ -48,6 +61,16 @@ class FeedItem:
     key: str
     before: Entity | None
     after: Entity | None
+    mark: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """A lease as its holder was granted it: the fencing token of guarded writes."""
+
+    name: str
+    owner: str
+    epoch: int
 
 
 @runtime_checkable
@@ -81,10 +104,22 @@ class SharedStore(Protocol):
     async def lease_holders(self, prefix: str) -> dict[str, str]:
         """Unexpired leases whose name starts with ``prefix``: name -> owner."""
 
+    async def lease_epoch(self, name: str, owner: str) -> int | None:
+        """The epoch of the lease ``name`` if ``owner`` holds it (unexpired), else None."""
+
+    async def put_fenced(self, tenant: str, collection: str, record_id: str,
+                         document: dict[str, Any], lease: Fence) -> bool:
+        """Replace an existing record only while ``lease`` is held with its epoch, in one
+        atomic step; False (nothing written) if the lease changed hands or the record
+        is gone."""
+
+    async def feed_mark(self) -> int:
+        """A mark at or after that of every change committed before the call."""
+
 
 def shared(store: object) -> SharedStore | None:
     """The store as a SharedStore, or None if it cannot be shared between processes."""
     return store if isinstance(store, SharedStore) else None
 
 
-__all__ = ["CONTEXT", "ENTITY", "RECORD", "FeedItem", "SharedStore", "shared"]
+__all__ = ["CONTEXT", "ENTITY", "RECORD", "FeedItem", "Fence", "SharedStore", "shared"]

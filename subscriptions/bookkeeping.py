@@ -12,6 +12,9 @@ written once:
 * the :class:`Ledger` also counts metrics, remembers which documents changed and writes
   them back to their repository every ``FLUSH_INTERVAL`` seconds and at
   shutdown, and knows which deliveries are in flight.
+* with several processes, a write-back is fenced by the subscription's lease
+  (``fences``, subscriptions.ownership "Fencing"): refused, it is dropped and
+  ``on_stale`` is told, so that the process stops delivering the subscription.
 
 Why deliveries in flight are tracked: a subscriber that receives a notification
 and retrieves the subscription at once (ETSI 046_05, 047_05) may ask before
@@ -28,7 +31,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -38,6 +41,9 @@ from subscriptions.delivery import Delivery, DeliveryError
 from subscriptions.live import sub_key
 from subscriptions.ports import Counters
 from subscriptions.repository import Repository
+
+if TYPE_CHECKING:
+    from storage.sharing import Fence
 
 log = logging.getLogger("broker.subscriptions")
 
@@ -62,8 +68,14 @@ class Ledger:
     """Metrics, write-back and deliveries in flight of one manager's subscriptions."""
 
     def __init__(self, repository: Repository, metrics: Counters | None, what: str,
-                 lives: Callable[[], Mapping[str, Notified]]) -> None:
+                 lives: Callable[[], Mapping[str, Notified]], *,
+                 fences: Callable[[str], Fence | None] | None = None,
+                 on_stale: Callable[[str], None] | None = None) -> None:
         self.repository = repository
+        #: the lease guarding the write-back of a subscription, by key (None: unguarded)
+        self.fences = fences
+        #: told the key of a subscription whose fenced write-back was refused
+        self.on_stale = on_stale
         self.metrics = metrics
         #: how the log names these subscriptions
         self.what = what
@@ -180,9 +192,19 @@ class Ledger:
         known.update({sub_key(live.tenant, live.id): live for live in stopped})
         for key in sorted(dirty):
             live = known.get(key)
-            if live is not None:
-                # a snapshot: deliveries go on updating the live document meanwhile
-                await self.repository.put(live.tenant, orjson.loads(orjson.dumps(live.doc)))
+            if live is None:
+                continue
+            # a snapshot: deliveries go on updating the live document meanwhile
+            snapshot = orjson.loads(orjson.dumps(live.doc))
+            lease = None if self.fences is None else self.fences(key)
+            if lease is None:
+                await self.repository.put(live.tenant, snapshot)
+            elif not await self.repository.put_fenced(live.tenant, snapshot, lease):
+                log.warning("%s %s: its lease changed hands (epoch %d no longer ours): "
+                            "counters not written, delivery stopped here", self.what,
+                            live.id, lease.epoch)
+                if self.on_stale is not None:
+                    self.on_stale(key)
 
 
 __all__ = ["FLUSH_INTERVAL", "SETTLE_WAIT", "Ledger", "Notified"]

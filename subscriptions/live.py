@@ -13,6 +13,9 @@ from subscriptions.delivery import Channel
 from subscriptions.matching import Matcher
 from subscriptions.notification import Rendering
 
+#: the stored member holding the store's mark at the subscription's creation
+FEED_MARK = "_feedMark"
+
 
 @dataclass(slots=True)
 class Job:
@@ -50,6 +53,12 @@ class Live:
     def id(self) -> str:
         return str(self.doc["id"])
 
+    def predates(self, event: ChangeEvent) -> bool:
+        """True if another process committed ``event`` before this subscription was
+        created (its mark is at or below the subscription's: subscriptions.ownership)."""
+        since = self.doc.get(FEED_MARK)
+        return event.mark is not None and isinstance(since, int) and event.mark <= since
+
     def on_change(self, now: float) -> bool:
         """True if the subscription reacts to changes now (active, not periodic)."""
         return (self.doc.get("isActive", True) and "timeInterval" not in self.doc
@@ -74,4 +83,4 @@ def sub_key(tenant: str, sub_id: str) -> str:
     return f"{tenant}\x00{sub_id}"
 
 
-__all__ = ["Job", "Live", "merge_jobs", "sub_key"]
+__all__ = ["FEED_MARK", "Job", "Live", "merge_jobs", "sub_key"]

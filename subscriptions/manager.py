@@ -32,6 +32,9 @@ Choices:
   delete arrives through :meth:`SubscriptionManager.reload`; the API reads the
   repository when the local view may lag (``get``, ``of_tenant``), so a
   subscription created through one process is visible at once through all.
+  The counters it writes back are fenced by its lease, and a subscription is
+  not notified of another process's changes committed before its creation
+  (rules in ``subscriptions.ownership``).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from ngsi_ld.timeutil import now_iso, parse_datetime
 from subscriptions import pending, state
 from subscriptions.bookkeeping import Ledger
 from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery
-from subscriptions.live import Job, Live, merge_jobs, sub_key
+from subscriptions.live import FEED_MARK, Job, Live, merge_jobs, sub_key
 from subscriptions.matching import SubscriptionIndex, compile_matcher
 from subscriptions.model import (
     DEFAULT_TRIGGERS,
@@ -61,7 +64,7 @@ from subscriptions.model import (
     parse_members,
 )
 from subscriptions.notification import Rendering
-from subscriptions.ownership import Ownership, SoleOwner, apply_round
+from subscriptions.ownership import Ownership, SoleOwner, apply_round, disown
 from subscriptions.ports import ContextResolving, Counters, EntityReader
 from subscriptions.repository import Repository, repository_for
 from subscriptions.sender import current_state, send
@@ -92,8 +95,9 @@ class SubscriptionManager:
         #: how many (change, subscription) pairs were evaluated: the index keeps it low
         self.evaluations = 0
         self._live: dict[str, Live] = {}
-        self.ledger = Ledger(self.repository, metrics, "subscription", lambda: self._live)
         self.ownership: Ownership = ownership if ownership is not None else SoleOwner()
+        self.ledger = Ledger(self.repository, metrics, "subscription", lambda: self._live,
+                             fences=self.ownership.fence, on_stale=self._stale)
         self._leaser: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------
@@ -157,6 +161,9 @@ class SubscriptionManager:
         doc["_context"] = context
         doc["createdAt"] = doc["modifiedAt"] = now
         check_subscription(doc)
+        mark = await self.ownership.mark()  # before the write: see ownership, "Marks"
+        if mark is not None:
+            doc[FEED_MARK] = mark
         live = await self._compile(tenant, doc)
         await self.repository.put(tenant, doc)
         live.owned = await self.ownership.claim(sub_key(tenant, sub_id))
@@ -323,6 +330,13 @@ class SubscriptionManager:
         if gained:  # what the previous owner had queued (it may have sent some: at least once)
             await self._resume(set(gained))
 
+    def _stale(self, key: str) -> None:
+        """A fenced write-back of ``key`` was refused: another process holds its lease."""
+        self.ownership.forget(key)
+        live = self._live.get(key)
+        if live is not None and live.owned:
+            disown(live)
+
     async def _lease_loop(self) -> None:
         while True:
             await asyncio.sleep(self.ownership.interval)
@@ -357,7 +371,7 @@ class SubscriptionManager:
         now = time.time()
         for key in sorted(keys):
             live = self._live[key]
-            if not live.owned:
+            if not live.owned or live.predates(event):
                 continue
             self.evaluations += 1
             try:
@@ -420,7 +434,7 @@ class SubscriptionManager:
     # -- delivery ----------------------------------------------------------------------
     async def _handle(self, key: str, job: Job) -> None:
         live = self._live.get(key)
-        if live is None:
+        if live is None or not live.owned:  # its new owner resumes the stored record
             return
 
         async def fetch(ids: list[str]) -> list[Entity]:

@@ -8,6 +8,8 @@ The package imports neither the broker nor a store: the composition root
   ``storage.Store`` is one;
 - :class:`RecordStore` — per-tenant JSON records, where subscriptions persist
   (``subscriptions.repository.StoreRepository``); any ``storage.Store`` is one;
+- :class:`FencedRecords` — record writes guarded by a lease epoch; a store several
+  processes share (``storage.sharing.SharedStore``) is one;
 - :class:`ContextResolving` — a client's @context value compiled, and the URL
   and body value notifications carry (``broker.contexts.ContextResolver``);
 - :class:`Counters` — named counters (``broker.metrics.Metrics``);
@@ -17,7 +19,7 @@ The package imports neither the broker nor a store: the composition root
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from aiohttp.abc import AbstractResolver
 
@@ -25,7 +27,11 @@ from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity
 from ngsi_ld.query import EntityQuery
 
-__all__ = ["ContextResolving", "Counters", "EntityReader", "Outbound", "RecordStore"]
+if TYPE_CHECKING:
+    from storage.sharing import Fence
+
+__all__ = ["ContextResolving", "Counters", "EntityReader", "FencedRecords", "Outbound",
+           "RecordStore"]
 
 
 class EntityReader(Protocol):
@@ -52,6 +58,14 @@ class RecordStore(Protocol):
     async def delete_record(self, tenant: str, collection: str, record_id: str) -> bool: ...
 
     async def all_records(self, collection: str) -> list[tuple[str, dict[str, Any]]]: ...
+
+
+@runtime_checkable
+class FencedRecords(Protocol):
+    """Record replacements done only while a lease is held with a given epoch."""
+
+    async def put_fenced(self, tenant: str, collection: str, record_id: str,
+                         document: dict[str, Any], lease: Fence) -> bool: ...
 
 
 class ContextResolving(Protocol):

@@ -8,11 +8,14 @@ survives a restart then).  Documents are JSON-serialisable dicts.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from subscriptions.ports import RecordStore
+from subscriptions.ports import FencedRecords, RecordStore
+
+if TYPE_CHECKING:
+    from storage.sharing import Fence
 
 COLLECTION = "subscriptions"
 Document = dict[str, Any]
@@ -23,6 +26,10 @@ class Repository(Protocol):
 
     async def put(self, tenant: str, doc: Document) -> None:
         """Insert or replace ``doc`` (its ``id`` is the key)."""
+
+    async def put_fenced(self, tenant: str, doc: Document, lease: Fence) -> bool:
+        """Replace the stored ``doc`` only while ``lease`` is held with its epoch; False
+        (nothing written) otherwise (subscriptions.ownership, "Fencing")."""
 
     async def get(self, tenant: str, sub_id: str) -> Document | None:
         """The stored document, or None."""
@@ -46,6 +53,12 @@ class MemoryRepository:
 
     async def put(self, tenant: str, doc: Document) -> None:
         self._docs[(tenant, doc["id"])] = orjson.dumps(doc)
+
+    async def put_fenced(self, tenant: str, doc: Document, lease: Fence) -> bool:
+        if (tenant, doc["id"]) not in self._docs:
+            return False
+        await self.put(tenant, doc)  # one process: nobody else holds leases
+        return True
 
     async def get(self, tenant: str, sub_id: str) -> Document | None:
         raw = self._docs.get((tenant, sub_id))
@@ -71,6 +84,12 @@ class StoreRepository:
 
     async def put(self, tenant: str, doc: Document) -> None:
         await self.store.put_record(tenant, self.collection, doc["id"], doc)
+
+    async def put_fenced(self, tenant: str, doc: Document, lease: Fence) -> bool:
+        if isinstance(self.store, FencedRecords):
+            return await self.store.put_fenced(tenant, self.collection, doc["id"], doc, lease)
+        await self.put(tenant, doc)  # a store no other process shares
+        return True
 
     async def get(self, tenant: str, sub_id: str) -> Document | None:
         doc: Document | None = await self.store.get_record(tenant, self.collection, sub_id)

@@ -14,7 +14,9 @@ are those of tests/mongo_standin_streams.py; sessions and transactions
 (``client.start_session``) those of tests/mongo_standin_sessions.py.
 ``StandInClient(standalone=True)`` answers ``hello`` as a standalone server and
 refuses change streams and transactions;
-``version=(major, minor)`` is what ``buildInfo`` reports (default 8.0).
+``version=(major, minor)`` is what ``buildInfo`` reports (default 8.0); ``ping``
+answers with the ``operationTime`` of the newest change event (what the backend's
+``feed_mark`` reads; none on a standalone stand-in).
 
 Extras for tests: ``client.calls`` records every call (method, database,
 collection, arguments); ``client.go_down()`` makes every call fail like an
@@ -170,6 +172,10 @@ class StandInDatabase:
     async def command(self, name: str, *args: Any, **kw: Any) -> dict[str, Any]:
         await self.client._enter("command", self.name, "", (name, *args), **kw)
         client = self.client
+        if name == "ping":  # a read: the time of the newest oplog entry (replica set)
+            if client.standalone:
+                return {"ok": 1.0}
+            return {"ok": 1.0, "operationTime": client.changes.operation_time()}
         if name == "hello":
             if client.standalone:
                 return {"ok": 1.0, "isWritablePrimary": True}

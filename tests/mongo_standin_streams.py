@@ -7,7 +7,9 @@ other's writes in CI, where no replica set can run:
 * every write through the stand-in (insert, replace, update, delete, the
   requests of a ``bulk_write``, ``find_one_and_update``) appends one event to
   the client's log: ``_id`` (the resume token ``{"_data": "<hex position>"}``),
-  ``operationType``, ``ns`` (``db``, ``coll``), ``documentKey``, and
+  ``operationType``, ``ns`` (``db``, ``coll``), ``documentKey``, ``clusterTime``
+  (:func:`cluster_time`: a BSON Timestamp that grows by one increment per event,
+  events of a transaction getting theirs at its commit, as in the oplog), and
   ``fullDocument`` for inserts and replacements (for updates only with
   ``full_document="updateLookup"``, and then the document as it is when the
   event is read, as MongoDB does);
@@ -21,8 +23,10 @@ other's writes in CI, where no replica set can run:
   with the error a standalone mongod gives (code 40573); a token older than
   what :meth:`ChangeLog.forget` kept fails with ChangeStreamHistoryLost (286).
 
-Nothing else of change streams (operation times, sharding, ``$project``,
-invalidation on drop) is modelled.
+The stand-in's read commands answer with an ``operationTime``, the cluster time
+of the newest event (:meth:`ChangeLog.operation_time`), as a replica set
+answers a read with read concern "local".  Nothing else of change streams
+(sharding, ``$project``, invalidation on drop) is modelled.
 """
 
 from __future__ import annotations
@@ -31,8 +35,17 @@ import asyncio
 import copy
 from typing import Any
 
+from bson import Timestamp
 from mongomock.filtering import filter_applies
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
+
+#: the seconds of every stand-in cluster time (its increment orders the events)
+EPOCH_SECONDS = 1_700_000_000
+
+
+def cluster_time(position: int) -> Timestamp:
+    """The cluster time of the event at ``position`` in the log."""
+    return Timestamp(EPOCH_SECONDS, position + 1)
 
 
 def token(position: int) -> dict[str, str]:
@@ -58,7 +71,7 @@ class ChangeLog:
         """Record one write (called by the stand-in's write methods after they applied it)."""
         event: dict[str, Any] = {
             "_id": token(self.end), "operationType": op, "ns": {"db": db, "coll": coll},
-            "documentKey": {"_id": key},
+            "documentKey": {"_id": key}, "clusterTime": cluster_time(self.end),
         }
         if after is not None:
             event["fullDocument"] = copy.deepcopy(after)
@@ -66,6 +79,10 @@ class ChangeLog:
             event["fullDocumentBeforeChange"] = copy.deepcopy(before)
         self.events.append(event)
         self.wake()
+
+    def operation_time(self) -> Timestamp:
+        """What a read command answers as ``operationTime``: the newest event's time."""
+        return Timestamp(EPOCH_SECONDS, self.end)
 
     def wake(self) -> None:
         """Let every waiting stream look again (a new event, or the server went down)."""
@@ -185,4 +202,4 @@ async def watch(client: Any, pipeline: list[dict[str, Any]] | None = None, *,
                                full_document_before_change)
 
 
-__all__ = ["ChangeLog", "StandInChangeStream", "position_of", "token", "watch"]
+__all__ = ["ChangeLog", "StandInChangeStream", "cluster_time", "position_of", "token", "watch"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from storage.sharing import Fence
 from subscriptions.ownership import LeaseOwner
 
 
@@ -45,3 +46,32 @@ class LeaseContract:
         await first.close()  # A stops: its subscriptions are free for B
         gained, _ = await second.round(keys, gained_b)
         assert gained == gained_a
+
+    async def test_a_write_fenced_by_a_lease_is_refused_once_the_lease_changed_hands(
+            self, pair: tuple[Any, Any]) -> None:
+        a, b = pair
+        name, sub = "subscription:t\x00urn:s:1", "urn:s:1"
+        await a.put_record("t", "subscriptions", sub, {"id": sub, "timesSent": 0})
+        assert await a.acquire_lease(name, "a", 5)
+        first = Fence(name, "a", await a.lease_epoch(name, "a"))
+        assert await b.lease_epoch(name, "b") is None  # B does not hold it
+        assert await a.put_fenced("t", "subscriptions", sub, {"id": sub, "timesSent": 1}, first)
+        assert await a.acquire_lease(name, "a", -1)  # A pauses past its lease...
+        assert await b.acquire_lease(name, "b", 5)  # ...and B takes it over
+        second = Fence(name, "b", await b.lease_epoch(name, "b"))
+        assert second.epoch == first.epoch + 1
+        assert await b.put_fenced("t", "subscriptions", sub, {"id": sub, "timesSent": 2}, second)
+        # A wakes up: its write is refused and B's counters stay
+        assert not await a.put_fenced("t", "subscriptions", sub,
+                                      {"id": sub, "timesSent": 9}, first)
+        assert await a.get_record("t", "subscriptions", sub) == {"id": sub, "timesSent": 2}
+        # A released lease taken again starts over at epoch 1: the owner tells them apart
+        await b.release_leases("b")
+        assert await a.acquire_lease(name, "a", 5)
+        assert not await b.put_fenced("t", "subscriptions", sub, {"id": sub}, second)
+        again = Fence(name, "a", await a.lease_epoch(name, "a"))
+        assert await a.put_fenced("t", "subscriptions", sub, {"id": sub, "timesSent": 3}, again)
+        # a fenced write never brings back a deleted record
+        await b.delete_record("t", "subscriptions", sub)
+        assert not await a.put_fenced("t", "subscriptions", sub, {"id": sub}, again)
+        assert await b.get_record("t", "subscriptions", sub) is None

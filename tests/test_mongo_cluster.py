@@ -159,8 +159,6 @@ async def test_each_subscription_is_notified_once_whoever_takes_the_write(
 
 async def test_a_stopped_brokers_subscriptions_are_taken_over(deployment, receiver) -> None:
     a, b = await deployment.broker(), await deployment.broker()
-    # created through A: B's feed event of a creation could otherwise reach A after the
-    # subscription exists, and A would notify a change older than the subscription
     assert (await a.post(ENTITIES, json=lamp(1), headers=LD)).status == 201
     sub = subscription("urn:ngsi-ld:Subscription:a", receiver.url("a"))
     assert (await a.post(SUBS, json=sub, headers=LD)).status == 201  # A holds its lease

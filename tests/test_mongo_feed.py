@@ -13,6 +13,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from ngsi_ld.changes import ChangeEvent, diff
 from storage.base import ContextRecord
 from storage.mongo import MongoStore
 from storage.mongo.feed import SharingUnsupported, watch_pipeline
-from storage.sharing import CONTEXT, ENTITY, RECORD, FeedItem, shared
+from storage.sharing import CONTEXT, ENTITY, RECORD, FeedItem, Fence, shared
 
 MONGODB_URL = os.environ.get("NGSI_LD_TEST_MONGODB_URL")
 REAL = pytest.param("mongodb-real", marks=pytest.mark.skipif(
@@ -214,6 +215,7 @@ async def test_the_node_publishes_other_processes_changes_on_the_local_bus(pair)
     node.on_record("subscriptions", on_record)
     await node.begin()
     node.start()
+    before = await a.feed_mark()
     try:
         await a.modify("", LAMP, lambda _: lamp(1))
         await a.modify("", LAMP, lambda _: lamp(2))
@@ -225,7 +227,12 @@ async def test_the_node_publishes_other_processes_changes_on_the_local_bus(pair)
             await asyncio.sleep(0.01)
     finally:
         await node.close()
-    assert events == [diff("", None, lamp(1)), diff("", lamp(1), lamp(2))]
+    # each with the mark of its commit: after a mark read before, in commit order
+    assert [replace(e, mark=None) for e in events] == [
+        diff("", None, lamp(1)), diff("", lamp(1), lamp(2))]
+    first, second = (event.mark for event in events)
+    assert first is not None and second is not None
+    assert before < first < second <= await a.feed_mark()
     assert records == [("", "urn:s:1")] and contexts == ["http://x/c"]
 
 
@@ -314,3 +321,53 @@ async def test_trimmed_changes_are_reported_as_missed(pair) -> None:
     assert await b.trim_feed(time.time() + 1) == 2
     items, position, missed = await b.read_feed(start)
     assert items == [] and missed == 2 and position == start + 2
+
+
+async def test_a_fenced_write_updates_the_lease_filtered_on_its_epoch_in_a_transaction(
+) -> None:
+    server = Server("mongodb-stand-in")
+    a = await server.store("a")
+    try:
+        assert server.client is not None
+        name, sub = "subscription:\x00urn:s:1", "urn:s:1"
+        await a.put_record("", "subscriptions", sub, {"id": sub})
+        assert await a.acquire_lease(name, "a", 30)
+        server.client.calls.clear()
+        assert await a.put_fenced("", "subscriptions", sub, {"id": sub, "n": 1},
+                                  Fence(name, "a", 1))
+        fence, write = [c for c in server.client.calls
+                        if c.method in ("update_one", "replace_one")]
+        assert (fence.method, fence.collection) == ("update_one", "leases")
+        flt, update = fence.args
+        assert flt == {"_id": name, "owner": "a", "epoch": 1}
+        assert list(update) == ["$set"]
+        assert (write.method, write.collection) == ("replace_one", "subscriptions")
+        assert write.args[0] == {"_id": sub} and "upsert" not in write.kwargs
+        # both in ONE transaction, committed
+        session = fence.kwargs["session"]
+        assert write.kwargs["session"] is session and session.committed == 1
+        server.client.calls.clear()
+        # a stale epoch: the lease update matches nothing, the record is not written
+        assert not await a.put_fenced("", "subscriptions", sub, {"id": sub, "n": 2},
+                                      Fence(name, "a", 0))
+        assert [c.method for c in server.client.calls
+                if c.method in ("update_one", "replace_one")] == ["update_one"]
+        assert await a.get_record("", "subscriptions", sub) == {"id": sub, "n": 1}
+    finally:
+        await server.close()
+
+
+async def test_the_mark_is_the_operation_time_of_a_read_and_events_carry_theirs(
+        pair, server) -> None:
+    a, b = pair
+    before = await b.feed_mark()
+    start = await b.feed_head()
+    await a.modify("", LAMP, lambda _: lamp(1))
+    items = await read_until(b, start, 1)
+    after = await b.feed_mark()
+    assert len(items) == 1 and before < items[0].mark <= after
+    if server.kind == "mongodb-stand-in":
+        assert server.client is not None
+        ping = [c for c in server.client.calls if c.method == "command"
+                and c.args[0] == "ping"][-1]
+        assert ping.database == server.database

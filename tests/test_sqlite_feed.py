@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,7 @@ async def test_the_node_publishes_other_processes_changes_on_the_local_bus(pair)
     node.on_record("subscriptions", on_record)
     await node.begin()
     node.start()
+    before = await a.feed_mark()
     try:
         await a.modify("", "urn:ngsi-ld:Lamp:1", lambda _: lamp(1))
         await a.modify("", "urn:ngsi-ld:Lamp:1", lambda _: lamp(2))
@@ -116,6 +118,11 @@ async def test_the_node_publishes_other_processes_changes_on_the_local_bus(pair)
             await asyncio.sleep(0.01)
     finally:
         await node.close()
-    assert events == [diff("", None, lamp(1)), diff("", lamp(1), lamp(2))]
+    # each with the mark of its commit: after a mark read before, in commit order
+    assert [replace(e, mark=None) for e in events] == [
+        diff("", None, lamp(1)), diff("", lamp(1), lamp(2))]
+    first, second = (event.mark for event in events)
+    assert first is not None and second is not None
+    assert before < first < second <= await a.feed_mark()
     assert records == [("", "urn:s:1")] and contexts == ["http://x/c"]
     assert node.received == 5

@@ -17,6 +17,12 @@ deployment (``client.watch``), filtered on the server by :func:`watch_pipeline`:
   with ``collMod changeStreamPreAndPostImages``, MongoDB 6.0 or later), which is
   what the subscription matcher needs.
 
+Every event carries its ``clusterTime`` (the oplog time of the change), which
+becomes the feed item's mark (:func:`mark_of`); :meth:`SharedMixin.feed_mark
+<storage.mongo.shared.SharedMixin.feed_mark>` is the ``operationTime`` of a read
+command, the time of the newest oplog entry, so a change committed before it
+has a mark at or below it, one committed after a greater mark.
+
 Events are buffered in memory and numbered; :meth:`ChangeFeed.read` serves the
 ``SharedStore.read_feed`` contract from that buffer (no I/O).  The resume token
 of the last event handled is saved per process in ``<db>.feeds``
@@ -82,6 +88,13 @@ def watch_pipeline(database: str, origin: str) -> list[dict[str, Any]]:
     }}]
 
 
+def mark_of(time: Any) -> int:
+    """A cluster time (BSON Timestamp) as an int of the same order; 0 when absent."""
+    if time is None:
+        return 0
+    return (int(time.time) << 32) | int(time.inc)
+
+
 def tenant_of(database: str, name: str) -> str:
     """The tenant whose database is ``name`` (the inverse of ``database_name``)."""
     return DEFAULT_TENANT if name == database else name[len(database) + 1:]
@@ -95,13 +108,14 @@ def feed_item(seq: int, database: str, event: dict[str, Any]) -> FeedItem:
     after = event.get("fullDocument")
     before = event.get("fullDocumentBeforeChange")
     origin = str((after or {}).get(ORIGIN, ""))
+    mark = mark_of(event.get("clusterTime"))
     if ns["coll"] == ENTITIES:
         return FeedItem(seq, origin, tenant, ENTITY, "", key,
                         None if before is None else from_document(before),
-                        None if after is None else from_document(after))
+                        None if after is None else from_document(after), mark)
     if ns["coll"] == CONTEXTS and tenant == DEFAULT_TENANT:
-        return FeedItem(seq, origin, tenant, CONTEXT, "", key, None, None)
-    return FeedItem(seq, origin, tenant, RECORD, ns["coll"], key, None, None)
+        return FeedItem(seq, origin, tenant, CONTEXT, "", key, None, None, mark)
+    return FeedItem(seq, origin, tenant, RECORD, ns["coll"], key, None, None, mark)
 
 
 def _older(version: tuple[int, ...]) -> bool:
@@ -281,6 +295,7 @@ class ChangeFeed:
 
 
 __all__ = [
-    "FEEDS", "INTERNAL", "LEASES", "ChangeFeed", "SharingUnsupported", "feed_item", "tenant_of",
+    "FEEDS", "INTERNAL", "LEASES", "ChangeFeed", "SharingUnsupported", "feed_item", "mark_of",
+    "tenant_of",
     "watch_pipeline",
 ]

@@ -15,6 +15,17 @@ write, so two processes can never both believe they hold it:
   inserted with epoch 1; a lease held by another process matches nothing, the
   upsert then collides on ``_id`` (DuplicateKeyError) and the claim fails.
 
+A write guarded by a lease (the delivery counters of a subscription:
+:func:`put_fenced`) runs in ONE transaction with an update of the lease filtered
+on its holder and epoch, ``update_one({_id, owner: me, epoch: e}, {$set:
+{fencedAt}})``: matching nothing (the lease changed hands), the guarded write is
+not made; a take-over racing the transaction writes the same lease document, so
+MongoDB lets only one of them through (a write conflict: the transaction is
+retried and then matches nothing, or the take-over waits for its commit).  The
+record and its lease are in two collections, hence the transaction rather than
+a filter on the record itself; the feature needs a replica set anyway (change
+streams).
+
 ``until`` is the writing process's clock plus the TTL: hosts need synchronized
 clocks (NTP), with a skew well under the TTL.  A TTL index on ``until`` removes
 leases a day after they expired (those of processes that died).
@@ -28,6 +39,7 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from ..sharing import Fence
 from .support import faults
 
 #: (keys, options) of the index that removes long-expired leases
@@ -85,6 +97,34 @@ async def drop(coll: Any, name: str) -> None:
         await coll.delete_one({"_id": name})
 
 
+async def epoch(coll: Any, name: str, owner: str) -> int | None:
+    """The epoch of the lease ``name`` if ``owner`` holds it (unexpired), else None."""
+    with faults("lease"):
+        doc = await coll.find_one({"_id": name, "owner": owner, "until": {"$gte": _now()}},
+                                  {"epoch": 1})
+    return None if doc is None else int(doc.get("epoch", 0))
+
+
+async def put_fenced(client: Any, leases: Any, records: Any, doc: dict[str, Any],
+                     lease: Fence) -> bool:
+    """Replace the existing record ``doc`` (its ``_id``) in ``records`` while ``lease``
+    is held with its epoch (see the module docstring); True if written."""
+
+    async def write(session: Any) -> bool:
+        held = await leases.update_one(
+            {"_id": lease.name, "owner": lease.owner, "epoch": lease.epoch},
+            {"$set": {"fencedAt": _now()}}, session=session)
+        if not held.matched_count:
+            return False  # taken over since: the write of a former holder is dropped
+        done = await records.replace_one({"_id": doc["_id"]}, doc, session=session)
+        return bool(done.matched_count)
+
+    with faults("record write"):
+        async with client.start_session() as session:
+            written: bool = await session.with_transaction(write)
+    return written
+
+
 async def holders(coll: Any, prefix: str) -> dict[str, str]:
     """Unexpired leases whose name starts with ``prefix``: name -> owner."""
     flt = {"_id": {"$gte": prefix, "$lt": prefix + "\U0010ffff"}, "until": {"$gte": _now()}}
@@ -93,4 +133,5 @@ async def holders(coll: Any, prefix: str) -> dict[str, str]:
     return {doc["_id"]: doc["owner"] for doc in docs}
 
 
-__all__ = ["LEASE_INDEX", "acquire", "drop", "holders", "release", "renew"]
+__all__ = ["LEASE_INDEX", "acquire", "drop", "epoch", "holders", "put_fenced", "release",
+           "renew"]

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 from pymongo.errors import OperationFailure
 
 from ..base import DEFAULT_TENANT
-from ..sharing import FeedItem
+from ..sharing import FeedItem, Fence
 from . import leases
-from .feed import LEASES, ChangeFeed
+from .feed import LEASES, ChangeFeed, mark_of
+from .keys import encode_doc
 from .records import ENTITIES
 from .schema import ORIGIN
 from .support import database_name, faults, log
@@ -43,6 +44,8 @@ class SharedMixin:
         def _coll(self, tenant: str, name: str) -> Any: ...
 
         def _db(self, tenant: str) -> Any: ...
+
+        def _records(self, tenant: str, collection: str) -> Any: ...
 
     def share(self, origin: str) -> None:
         """From now on, let other processes follow this one's changes (call before open)."""
@@ -148,6 +151,25 @@ class SharedMixin:
     async def lease_holders(self, prefix: str) -> dict[str, str]:
         """Unexpired leases under ``prefix``: name -> owner."""
         return await leases.holders(await self._leases(), prefix)
+
+    async def lease_epoch(self, name: str, owner: str) -> int | None:
+        """The epoch of the lease ``name`` if ``owner`` holds it, else None."""
+        return await leases.epoch(await self._leases(), name, owner)
+
+    async def put_fenced(self, tenant: str, collection: str, record_id: str,
+                         document: dict[str, Any], lease: Fence) -> bool:
+        """Replace an existing record while ``lease`` is held with its epoch (one
+        transaction with the lease: storage/mongo/leases.py); False otherwise."""
+        records = self._records(tenant, collection)
+        doc = self.stamp({"_id": record_id, "doc": encode_doc(document)})
+        return await leases.put_fenced(self.client, await self._leases(), records, doc, lease)
+
+    async def feed_mark(self) -> int:
+        """The ``operationTime`` of a read command: the cluster time of the newest oplog
+        entry, at or after that of every change committed before (storage/mongo/feed.py)."""
+        with faults("change feed"):
+            reply = await self._db(DEFAULT_TENANT).command("ping")
+        return mark_of(reply.get("operationTime"))
 
 
 __all__ = ["SharedMixin"]

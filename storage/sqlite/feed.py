@@ -23,8 +23,19 @@ Leases give each subscription one owner among the processes:
     leases(name, owner, until, epoch)
 
 A lease is held while ``until`` (wall-clock seconds) is in the future; taking
-it over increments ``epoch``.  All of this runs on the store's threads, each
-function inside the caller's transaction.
+it over increments ``epoch``.  A write guarded by a lease (the delivery counters
+of a subscription: :func:`put_fenced`) is ONE conditional statement,
+``UPDATE records ... WHERE EXISTS (lease with this owner AND this epoch)``:
+SQLite runs one writer at a time, so the write and the check cannot be separated
+by a take-over; a holder that lost its lease writes nothing.  A released lease
+is deleted, and one taken again starts at epoch 1: the owner is part of the
+condition, so an old holder's epoch never matches a later holder's.
+
+The mark of a change (``FeedItem.mark``, ``SharedStore.feed_mark``) is its
+``seq``: SQLite commits one transaction at a time, so ``seq`` order is commit
+order, and the head read at some instant is at or after every change committed
+before it.  All of this runs on the store's threads, each function inside the
+caller's transaction.
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ import time
 
 import orjson
 
-from ..sharing import FeedItem
+from ..sharing import FeedItem, Fence
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feed (
@@ -112,6 +123,7 @@ def read(
             seq, who, tenant, kind, collection, key,
             None if before is None else orjson.loads(before),
             None if doc is None else orjson.loads(doc),
+            seq,
         )
         for seq, who, tenant, kind, collection, key, before, doc in rows
     ]
@@ -165,6 +177,29 @@ def drop(conn: sqlite3.Connection, name: str) -> None:
     conn.execute("DELETE FROM leases WHERE name = ?", (name,))
 
 
+def epoch(conn: sqlite3.Connection, name: str, owner: str) -> int | None:
+    """The epoch of the lease ``name`` if ``owner`` holds it (unexpired), else None."""
+    row = conn.execute(
+        "SELECT epoch FROM leases WHERE name = ? AND owner = ? AND until >= ?",
+        (name, owner, time.time()),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def put_fenced(conn: sqlite3.Connection, tenant: str, collection: str, record_id: str,
+               document: bytes, lease: Fence) -> bool:
+    """Replace an existing record while ``lease`` is held with its epoch; True if done.
+
+    Not ``until``: a holder whose lease expired but was not taken over is still the
+    last to have held it, and its write is the newest.
+    """
+    return conn.execute(
+        "UPDATE records SET document = ? WHERE tenant = ? AND collection = ? AND id = ?"
+        " AND EXISTS (SELECT 1 FROM leases WHERE name = ? AND owner = ? AND epoch = ?)",
+        (document, tenant, collection, record_id, lease.name, lease.owner, lease.epoch),
+    ).rowcount == 1
+
+
 def holders(conn: sqlite3.Connection, prefix: str) -> dict[str, str]:
     """Unexpired leases whose name starts with ``prefix``: name -> owner."""
     rows = conn.execute(
@@ -175,6 +210,6 @@ def holders(conn: sqlite3.Connection, prefix: str) -> dict[str, str]:
 
 
 __all__ = [
-    "acquire", "append", "create_tables", "drop", "head", "holders", "read", "release", "renew",
-    "trim",
+    "acquire", "append", "create_tables", "drop", "epoch", "head", "holders", "put_fenced",
+    "read", "release", "renew", "trim",
 ]

@@ -54,12 +54,13 @@ from ..discovery import (
     types_from_stats,
 )
 from ..helpers import as_ngsi_error, check_page
-from ..sharing import CONTEXT, RECORD, FeedItem
+from ..sharing import CONTEXT, RECORD
 from ..versioned import Versioned, Wanted
 from . import feed, sql, stats
 from .execute import run_query, run_query_versioned
 from .history import SqliteHistory
 from .index import distinct_keys
+from .shared import SharedMixin
 from .threads import Worker
 from .wal import WalIndexView
 from .writes import Result, write_all
@@ -67,7 +68,7 @@ from .writes import Result, write_all
 T = TypeVar("T")
 
 
-class SqliteStore(Store):
+class SqliteStore(SharedMixin, Store):
     """Entities, tenants and contexts in one SQLite file (see the module docstring)."""
 
     kind = "sqlite"
@@ -373,50 +374,6 @@ class SqliteStore(Store):
         """(tenant, document) for every document of the collection, by tenant then id."""
         rows = await self._read(lambda conn: sql.all_records(conn, collection))
         return [(tenant, orjson.loads(raw)) for tenant, raw in rows]
-
-    # -- sharing the file between processes (see shared.SharedStore, sqlite_feed) ---------
-    def share(self, origin: str) -> None:
-        """Append every change to the feed under ``origin`` (before :meth:`open`)."""
-        self._origin = origin
-
-    def _announce(
-        self, conn: sqlite3.Connection, tenant: str, kind: str, key: str, collection: str = ""
-    ) -> None:
-        if self._origin is not None:
-            feed.append(conn, self._origin, tenant, kind, key, collection=collection)
-
-    async def feed_head(self) -> int:
-        """The position after the last item of the feed."""
-        return await self._read(feed.head)
-
-    async def read_feed(self, after: int, limit: int = 1000) -> tuple[list[FeedItem], int, int]:
-        """Items other processes appended after ``after`` (see sqlite_feed.read)."""
-        origin = self._origin or ""
-        return await self._read(lambda conn: feed.read(conn, after, origin, limit))
-
-    async def trim_feed(self, older_than: float) -> int:
-        """Delete the feed items written before ``older_than``."""
-        return await self._write(lambda conn: feed.trim(conn, older_than))
-
-    async def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
-        """Hold the lease ``name`` if it is free, expired or ours."""
-        return await self._write(lambda conn: feed.acquire(conn, name, owner, ttl))
-
-    async def renew_leases(self, owner: str, ttl: float) -> list[str]:
-        """Extend the leases ``owner`` holds; their names."""
-        return await self._write(lambda conn: feed.renew(conn, owner, ttl))
-
-    async def release_leases(self, owner: str, names: list[str] | None = None) -> None:
-        """Give up leases of ``owner`` (None: all)."""
-        await self._write(lambda conn: feed.release(conn, owner, names))
-
-    async def drop_lease(self, name: str) -> None:
-        """Remove the lease ``name`` whoever holds it."""
-        await self._write(lambda conn: feed.drop(conn, name))
-
-    async def lease_holders(self, prefix: str) -> dict[str, str]:
-        """Unexpired leases under ``prefix``: name -> owner."""
-        return await self._read(lambda conn: feed.holders(conn, prefix))
 
 
 __all__ = ["SqliteStore"]
