@@ -1,6 +1,9 @@
 """The query indexes of the SQLite store: attribute values and an R*Tree of geometries.
 
-Kept in step with every entity write by :func:`sync`, on the writer thread:
+Kept in step with every entity write (``sqlite_bulk``; :func:`sync` for one
+entity), on the writer thread.  ``entity_types`` and ``entity_attrs`` hold an
+entity's types and attribute names; they and ``attr_values`` are keyed by the
+number of the name in ``sqlite_names`` (which carries the tenant) and the id:
 
 * ``attr_values`` holds, per entity and top-level attribute, every number and
   string a q term without sub-attribute, member or key compares against
