@@ -47,8 +47,8 @@ def query(types: str | None = None, q: str | None = None,
         q=None if q is None else parse_q(q), attrs=attrs), expand, expand)
 
 
-QUERIES = [query("T", 's=="on";a>=2'), query("T|U"), query(q="a>3"), query(q="!s"),
-           query("T", "a==1..4"), query(attrs=[NS + "b"]), query("U", 's~=".*n"')]
+QUERIES = [query("T", 's=="on";a>=2'), query("T|U"), query(q="a>3"), query(q="!b"),
+           query("T", "a==1..4"), query(attrs=["b"]), query("U", 's~=".*n"')]
 
 
 async def _answers(store: SqliteStore, tenant: str) -> list[tuple[list[str], int | None]]:
@@ -283,5 +283,14 @@ async def test_a_tenant_sees_only_its_names(tmp_path: Path) -> None:
         assert [e["id"] for e in found] == ["urn:x:001"] and total == 1
         found, total = await store.query_entities(theirs, query("T", "a>=1"), count=True)
         assert [e["id"] for e in found] == ["urn:x:002"] and total == 1
+        # driven by the type index, the entity joined in the tenant of the query
+        # (urn:x:001 is in both tenants)
+        for tenant, expected in ((mine, [entity(1, "T", a=1)]),
+                                 (theirs, [entity(1, "U", b=1)])):
+            for item in (query("T|U", attrs=["a", "b"]), query(q='a>=1|b>=1'),
+                         query("T|U", "a>=1|b>=1")):
+                found, total = await store.query_entities(tenant, item, limit=1, count=True)
+                assert [(e["id"], e["type"]) for e in found] == [
+                    (e["id"], e["type"]) for e in expected]
     finally:
         await store.close()
