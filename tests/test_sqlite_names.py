@@ -292,5 +292,11 @@ async def test_a_tenant_sees_only_its_names(tmp_path: Path) -> None:
                 found, total = await store.query_entities(tenant, item, limit=1, count=True)
                 assert [(e["id"], e["type"]) for e in found] == [
                     (e["id"], e["type"]) for e in expected]
+        # a plan driven by the type index and joined to entities (``?1``: the tenant)
+        for tenant, expected_id in ((mine, "urn:x:001"), (theirs, "urn:x:002")):
+            found, total = await store.query_entities(
+                tenant, query("T", "a>=1", attrs=["a"]), count=True)
+            assert [(e["id"], e["type"]) for e in found] == [(expected_id, [NS + "T"])]
+            assert total == 1
     finally:
         await store.close()
