@@ -50,7 +50,8 @@ def writes(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _index(conn: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
     values = conn.execute(
-        "SELECT tenant, attr, id, val, vocab FROM attr_values ORDER BY 1, 2, 3, 4, 5"
+        "SELECT n.tenant, n.name, v.id, v.val, v.vocab FROM attr_values v"
+        " JOIN names n ON n.nid = v.attr ORDER BY 1, 2, 3, 4, 5"
     ).fetchall()
     boxes = conn.execute(
         "SELECT g.tenant, g.id, g.attr, r.minx, r.maxx, r.miny, r.maxy"

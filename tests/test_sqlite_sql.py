@@ -28,7 +28,8 @@ def test_writes_in_one_transaction_get_distinct_increasing_versions(tmp_path: Pa
     assert [versions[i] for i in ids[1:]] == sorted(versions[i] for i in ids[1:])
     assert versions[ids[0]] > max(versions[i] for i in ids[1:])
     assert sql.next_version(conn) > max(versions.values())
-    rows = conn.execute("SELECT attr, val FROM attr_values WHERE id = ?", (ids[0],)).fetchall()
+    rows = conn.execute("SELECT n.name, v.val FROM attr_values v JOIN names n ON n.nid = v.attr"
+                        " WHERE v.id = ?", (ids[0],)).fetchall()
     assert rows == [("urn:x:p", 9)]
 
 

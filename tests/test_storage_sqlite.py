@@ -90,8 +90,12 @@ async def test_index_tables_follow_every_write(store: SqliteStore) -> None:
         return current
 
     def index(table: str) -> list[tuple[str, str, str]]:
+        # (tenant, name, id): the key of a row is the number of a name (sqlite_names)
         with sqlite3.connect(store.path) as conn:
-            return sorted(conn.execute(f"SELECT * FROM {table}").fetchall())
+            column = {"entity_types": "type", "entity_attrs": "attr"}[table]
+            return sorted(conn.execute(
+                f"SELECT n.tenant, n.name, t.id FROM {table} t JOIN names n ON n.nid = t.{column}"
+            ).fetchall())
 
     await store.modify("t", e["id"], retype)
     assert index("entity_types") == [("t", U, e["id"])]

@@ -4,9 +4,10 @@ A batch (``SqliteStore.modify_many``) runs its mutations in Python first, then
 hands the net change of each entity (its state before the batch, its state
 after) to :class:`Rows`, which computes what every table needs (the
 ``entities`` row, the differences of the ``entity_types``, ``entity_attrs``
-and ``attr_values`` index rows, the R*Tree boxes, the discovery counters) and
-writes them table by table: at 100 Streetlights a request, one statement per
-table instead of seven per entity.  A single write is a batch of one.
+and ``attr_values`` index rows keyed by the numbers of ``sqlite_names``, the
+R*Tree boxes, the discovery counters) and writes them table by table: at 100
+Streetlights a request, one statement per table instead of seven per entity.
+A single write is a batch of one.
 
 Rows are deleted before they are inserted, table by table, so an entity whose
 index rows change in place ends with exactly the new rows.
@@ -26,6 +27,7 @@ from ..base import Entity
 from ..discovery import StatKey, add_stats, stats_delta
 from ..helpers import entity_attr_names, entity_types
 from . import index as sqlite_index
+from . import names as sqlite_names
 from . import stats as sqlite_stats
 
 _UPSERT_ENTITY = (
@@ -41,7 +43,7 @@ Version = Callable[[sqlite3.Connection], int]
 
 
 #: the sort key of ``attr_values`` rows, (attr, id): in C, called once a row
-_row_key = itemgetter(1, 2)
+_row_key = itemgetter(0, 1)
 
 
 class Rows:
@@ -57,11 +59,13 @@ class Rows:
         #: (id, doc, created, modified, expires) of the entities written
         self._upserts: list[tuple[str, bytes, str | None, str | None, int | None]] = []
         self._deleted: list[tuple[str, str]] = []
-        #: per index table: (tenant, key, id) rows to delete / insert
-        self._keys_out: dict[str, list[tuple[str, str, str]]] = {t: [] for t, _ in _KEYS}
-        self._keys_in: dict[str, list[tuple[str, str, str]]] = {t: [] for t, _ in _KEYS}
-        self._values_out: list[tuple[str, str, str, object, int]] = []
-        self._values_in: list[tuple[str, str, str, object, int]] = []
+        #: per index table: (key, id) rows to delete / insert (the key a name, written
+        #: as its number of sqlite_names)
+        self._keys_out: dict[str, list[tuple[str, str]]] = {t: [] for t, _ in _KEYS}
+        self._keys_in: dict[str, list[tuple[str, str]]] = {t: [] for t, _ in _KEYS}
+        #: (attribute, id, value, vocab) rows to delete / insert
+        self._values_out: list[tuple[str, str, object, int]] = []
+        self._values_in: list[tuple[str, str, object, int]] = []
         #: entities whose boxes are rewritten, and their new boxes
         self._geo_cleared: list[tuple[str, str]] = []
         self._boxes: list[tuple[str, str, float, float, float, float]] = []
@@ -102,8 +106,8 @@ class Rows:
                        entity_attr_names(after) if after is not None else set())
         old = sqlite_index.value_rows(before, names)
         new = sqlite_index.value_rows(after, names)
-        self._values_out.extend((tenant, a, entity_id, v, k) for a, v, k in old - new)
-        self._values_in.extend((tenant, a, entity_id, v, k) for a, v, k in new - old)
+        self._values_out.extend((a, entity_id, v, k) for a, v, k in old - new)
+        self._values_in.extend((a, entity_id, v, k) for a, v, k in new - old)
         if before is None:  # a creation: its boxes are all new (computed once)
             self._boxes.extend((entity_id, *box) for box in sqlite_index.geo_boxes(after))
             return
@@ -117,9 +121,8 @@ class Rows:
         # Only the difference is written: most updates change values, not names.
         if old == new:
             return
-        tenant = self._tenant
-        self._keys_out[table].extend((tenant, key, entity_id) for key in old - new)
-        self._keys_in[table].extend((tenant, key, entity_id) for key in new - old)
+        self._keys_out[table].extend((key, entity_id) for key in old - new)
+        self._keys_in[table].extend((key, entity_id) for key in new - old)
 
     def write(self, conn: sqlite3.Connection, version: Version) -> None:
         """Write every row (inside the caller's transaction); ``version`` numbers the
@@ -132,33 +135,41 @@ class Rows:
                 (tenant, entity_id, doc, created, modified, version(conn), expires)
                 for entity_id, doc, created, modified, expires in sorted(self._upserts)
             ])
+        nids = self._names(conn)
         for table, column in _KEYS:
             if self._keys_out[table]:
                 conn.executemany(
-                    f"DELETE FROM {table} WHERE tenant = ? AND {column} = ? AND id = ?",
-                    self._keys_out[table],
+                    f"DELETE FROM {table} WHERE {column} = ? AND id = ?",
+                    [(nids[key], i) for key, i in self._keys_out[table]],
                 )
             if self._keys_in[table]:
                 # in key order: the B-tree is filled page by page
                 conn.executemany(
-                    f"INSERT OR IGNORE INTO {table} (tenant, {column}, id) VALUES (?, ?, ?)",
-                    sorted(self._keys_in[table]),
+                    f"INSERT OR IGNORE INTO {table} ({column}, id) VALUES (?, ?)",
+                    sorted([(nids[key], i) for key, i in self._keys_in[table]]),
                 )
         if self._values_out:
             conn.executemany(
-                "DELETE FROM attr_values WHERE tenant = ? AND attr = ? AND id = ? AND val = ?"
-                " AND vocab = ?",
-                self._values_out,
+                "DELETE FROM attr_values WHERE attr = ? AND id = ? AND val = ? AND vocab = ?",
+                [(nids[a], i, v, k) for a, i, v, k in self._values_out],
             )
         if self._values_in:
-            rows = sorted(self._values_in, key=_row_key)
+            rows = sorted([(nids[a], i, v, k) for a, i, v, k in self._values_in], key=_row_key)
             conn.executemany(
-                "INSERT OR IGNORE INTO attr_values (tenant, attr, id, val, vocab)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO attr_values (attr, id, val, vocab) VALUES (?, ?, ?, ?)",
                 rows,
             )
         self._write_boxes(conn)
         sqlite_stats.add(conn, tenant, self.stats)
+
+    def _names(self, conn: sqlite3.Connection) -> dict[str, int]:
+        """The numbers of every name the index rows of this batch are keyed by."""
+        wanted = {a for a, _, _, _ in self._values_out}
+        wanted.update(a for a, _, _, _ in self._values_in)
+        for table, _ in _KEYS:
+            wanted.update(key for key, _ in self._keys_out[table])
+            wanted.update(key for key, _ in self._keys_in[table])
+        return sqlite_names.ids(conn, self._tenant, wanted) if wanted else {}
 
     def _write_boxes(self, conn: sqlite3.Connection) -> None:
         if self._geo_cleared:

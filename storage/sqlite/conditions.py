@@ -2,7 +2,8 @@
 
 Each function writes a condition on an ``entities`` row aliased ``e`` (EXISTS
 lookups on ``entity_types``, ``entity_attrs`` and ``attr_values``, correlated
-on the id), appends its parameters, and says whether the condition is exact
+on the id, keyed by the number of the tenant's name in ``sqlite_names``),
+appends its parameters, and says whether the condition is exact
 or only selects a superset that ``ngsi_ld.query.matches`` must narrow.
 :mod:`sqlite_query` combines them into plans.
 """
@@ -30,6 +31,7 @@ from ngsi_ld.query import (
 )
 
 from .index import sql_number
+from .names import NID
 
 _ORDER_OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<="}
 
@@ -39,23 +41,17 @@ def json_list(values: Any) -> str:
 
 
 # 4.17 Entity type selection, as lookups on entity_types
-def type_sql(expr: TypeExpr, params: list[Any]) -> str:
+def type_sql(tenant: str, expr: TypeExpr, params: list[Any]) -> str:
     if isinstance(expr, TypeName):
-        params.append(expr.name)
-        return (
-            "EXISTS (SELECT 1 FROM entity_types x WHERE x.tenant = e.tenant"
-            " AND x.type = ? AND x.id = e.id)"
-        )
+        params += (tenant, expr.name)
+        return f"EXISTS (SELECT 1 FROM entity_types x WHERE x.type = {NID} AND x.id = e.id)"
     joiner = " AND " if isinstance(expr, TypeAnd) else " OR "
-    return "(" + joiner.join(type_sql(term, params) for term in expr.terms) + ")"
+    return "(" + joiner.join(type_sql(tenant, term, params) for term in expr.terms) + ")"
 
 
-def attr_exists(name: str, params: list[Any]) -> str:
-    params.append(name)
-    return (
-        "EXISTS (SELECT 1 FROM entity_attrs a WHERE a.tenant = e.tenant"
-        " AND a.attr = ? AND a.id = e.id)"
-    )
+def attr_exists(tenant: str, name: str, params: list[Any]) -> str:
+    params += (tenant, name)
+    return f"EXISTS (SELECT 1 FROM entity_attrs a WHERE a.attr = {NID} AND a.id = e.id)"
 
 
 def _equal(value: Any, params: list[Any]) -> str | None:
@@ -117,11 +113,11 @@ def value_sql(expr: Comparison, params: list[Any]) -> tuple[str | None, bool]:
 
 
 # 4.9 NGSI-LD Query Language: the terms the indexes can answer
-def q_sql(expr: QExpr, params: list[Any]) -> tuple[str | None, bool]:
+def q_sql(tenant: str, expr: QExpr, params: list[Any]) -> tuple[str | None, bool]:
     """A condition selecting a superset of the entities ``expr`` selects (None: all)."""
     if isinstance(expr, And | Or):
         local: list[Any] = []
-        parts = [q_sql(term, local) for term in expr.terms]
+        parts = [q_sql(tenant, term, local) for term in expr.terms]
         exact = all(ok for _, ok in parts)
         conds = [cond for cond, _ in parts if cond is not None]
         if isinstance(expr, Or) and len(conds) < len(parts):
@@ -137,20 +133,20 @@ def q_sql(expr: QExpr, params: list[Any]) -> tuple[str | None, bool]:
         if expr.negated:
             if not simple:
                 return None, False
-            return "NOT " + attr_exists(path.names[0], params), True
-        return attr_exists(path.names[0], params), simple
+            return "NOT " + attr_exists(tenant, path.names[0], params), True
+        return attr_exists(tenant, path.names[0], params), simple
     if simple:
-        local = [path.names[0]]
+        local = [tenant, path.names[0]]
         cond, exact = value_sql(expr, local)
         if cond is not None:
             params.extend(local)
             return (
-                "EXISTS (SELECT 1 FROM attr_values v WHERE v.tenant = e.tenant"
-                f" AND v.attr = ? AND v.id = e.id AND {cond})",
+                f"EXISTS (SELECT 1 FROM attr_values v WHERE v.attr = {NID}"
+                f" AND v.id = e.id AND {cond})",
                 exact,
             )
     # every term needs its attribute: that much the index can check
-    return attr_exists(path.names[0], params), False
+    return attr_exists(tenant, path.names[0], params), False
 
 
 __all__ = ["attr_exists", "json_list", "q_sql", "type_sql", "value_sql"]

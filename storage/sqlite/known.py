@@ -24,6 +24,7 @@ import orjson
 from ngsi_ld.query import EntityQuery
 
 from ..versioned import Versioned
+from .names import NameCache
 from .query import Plan
 
 #: most entity versions one connection keeps of a tenant (dropped all at once beyond it)
@@ -35,9 +36,11 @@ MAX_PLANS = 512
 
 
 class StoreConnection(sqlite3.Connection):
-    """A connection of the store: a ``sqlite3.Connection`` that can keep a :class:`Known`."""
+    """A connection of the store: a ``sqlite3.Connection`` that can keep a :class:`Known`
+    and the numbers of index names it wrote (``sqlite_names``)."""
 
     known: Known | None = None
+    names: NameCache | None = None
 
 
 class Known:

@@ -65,7 +65,9 @@ Implied = Callable[[str, str], bool]
 MAX_SQL_TERMS = 64
 #: a stream up to this many times the smallest one is merged; a longer one is probed
 MERGE_RATIO = 4
-_ENTITY_COLUMN = re.compile(r"\be\.(id|tenant)\b")
+#: the number of the name of the second parameter in the tenant of the first (?1)
+_NID_FIRST = "(SELECT nid FROM names WHERE tenant = ?1 AND name = ?)"
+_ENTITY_ID = re.compile(r"\be\.id\b")
 
 
 @dataclass(slots=True)
@@ -183,8 +185,8 @@ def _merge_plan(
     # streams of a compound SELECT with ORDER BY (INTERSECT), reading each in order.
     ids_params: list[Any] = []
     driver = merged[0].select("d", tenant, ids_params)
-    driver += "".join(" AND " + s.exists("d", ids_params) for s in probed)
-    driver += "".join(" AND NOT " + s.exists("d", ids_params) for s in negatives)
+    driver += "".join(" AND " + s.exists("d", tenant, ids_params) for s in probed)
+    driver += "".join(" AND NOT " + s.exists("d", tenant, ids_params) for s in negatives)
     count_sql = None
     if len(merged) == 1 and merged[0].table == "attr_values":
         if not probed and not negatives:
@@ -323,13 +325,16 @@ def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
     if driver_attr is None and query.attrs is not None and len(query.attrs) == 1:
         driver_attr = query.attrs[0]
     id_col = "e.id"
+    # The index tables have no tenant column: their key, a number of sqlite_names,
+    # is the tenant's.  The tenant is the first parameter of every statement of
+    # the plan (``?1``), so that the join of the entities can name it again.
     if query.ids is None and bbox is None and driver_type is not None:
-        index, where_key = "entity_types t", " WHERE t.tenant = ? AND t.type = ?"
+        index, where_key = "entity_types t", " WHERE t.type = " + _NID_FIRST
         params += [tenant, driver_type]
         id_col = "t.id"
     elif query.ids is None and bbox is None and driver_attr is not None:
         # no type: the entities that have the attribute the q (or attrs) needs
-        index, where_key = "entity_attrs t", " WHERE t.tenant = ? AND t.attr = ?"
+        index, where_key = "entity_attrs t", " WHERE t.attr = " + _NID_FIRST
         params += [tenant, driver_attr]
         id_col = "t.id"
     else:
@@ -338,7 +343,7 @@ def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
     # the index alone is enough to count: the entities table is joined for the rows
     counted = f"FROM {index}{where_key}"
     source = counted if id_col == "e.id" else (
-        f"FROM {index} JOIN entities e ON e.tenant = t.tenant AND e.id = t.id{where_key}")
+        f"FROM {index} JOIN entities e ON e.tenant = ?1 AND e.id = t.id{where_key}")
     if query.ids is not None:
         conds.append("e.id IN (SELECT value FROM json_each(?))")
         params.append(json_list(query.ids))
@@ -359,33 +364,33 @@ def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
     any_of = _type_list(query.type_expr)
     if any_of is not None:
         conds.append(
-            "e.id IN (SELECT id FROM entity_types WHERE tenant = ?"
-            " AND type IN (SELECT value FROM json_each(?)))"
+            "e.id IN (SELECT id FROM entity_types WHERE type IN (SELECT nid FROM names"
+            " WHERE tenant = ? AND name IN (SELECT value FROM json_each(?))))"
         )
         params += [tenant, json_list(any_of)]
     elif query.type_expr is not None and not (
         isinstance(query.type_expr, TypeName) and index.startswith("entity_types")
     ):
-        conds.append(type_sql(query.type_expr, params))
+        conds.append(type_sql(tenant, query.type_expr, params))
     if query.scope_q is not None:
         exact = False
     datasets = query.dataset_ids is not None
     if query.attrs is not None:
         local: list[Any] = []
-        conds.append("(" + " OR ".join(attr_exists(a, local) for a in query.attrs) + ")")
+        conds.append("(" + " OR ".join(attr_exists(tenant, a, local) for a in query.attrs) + ")")
         params += local
     if query.q is not None:
         if datasets:
             exact = False  # only some instances count: leave it all to Python
         else:
-            cond, q_exact = q_sql(query.q, params)
+            cond, q_exact = q_sql(tenant, query.q, params)
             if cond is not None:
                 conds.append(cond)
             exact = exact and q_exact
     if id_col == "t.id":
         # The same row (the join is on tenant and id), but SQLite can now test the
         # conditions on the index row, before it looks the entity up.
-        conds = [_ENTITY_COLUMN.sub(r"t.\1", c) for c in conds]
+        conds = [_ENTITY_ID.sub("t.id", c) for c in conds]
     where = "".join(f" AND {c}" for c in conds)
     sql = f"SELECT e.id, e.version, e.doc {source}{where} ORDER BY {id_col}"
     # a pattern that is a literal prefix is its key range exactly: nothing left to match

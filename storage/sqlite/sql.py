@@ -2,9 +2,9 @@
 
 Every function takes an open ``sqlite3.Connection`` and runs on the thread that
 owns it (the writer thread or a reader thread); nothing here knows about
-asyncio.  Entity documents are orjson BLOBs; the index tables ``entity_types``
-and ``entity_attrs`` are kept in step with every write so that selecting by type
-or by attribute name reads an index instead of the entities table.
+asyncio.  Entity documents are orjson BLOBs; the index tables of ``sqlite_index``
+(``entity_types``, ``entity_attrs``...) are kept in step with every write so that
+selecting by type or by attribute name reads an index instead of the entities table.
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ from . import index as sqlite_index
 from . import stats as sqlite_stats
 from .bulk import Rows
 from .known import StoreConnection
+from .names import NameCache
 
 # 2: the query indexes of sqlite_index (attribute values, R*Tree)
 # 3: entities.version, changed by every write (render caches are keyed by it)
 # 4: entities.expires_at, when the first part of the entity expires (clause 4.22)
 # 5: discovery_stats, the discovery counters kept on write (sqlite_stats)
-SCHEMA_VERSION = 5
+# 6: the index tables keyed by the numbers of sqlite_names (rebuilt on open: index.create)
+SCHEMA_VERSION = 6
 _INDEXES_SINCE = 2
 _STATS_SINCE = 5
 
@@ -50,18 +52,6 @@ CREATE TABLE IF NOT EXISTS entities (
     expires_at INTEGER,
     PRIMARY KEY (tenant, id)
 );
-CREATE TABLE IF NOT EXISTS entity_types (
-    tenant TEXT NOT NULL,
-    type TEXT NOT NULL,
-    id TEXT NOT NULL,
-    PRIMARY KEY (tenant, type, id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS entity_attrs (
-    tenant TEXT NOT NULL,
-    attr TEXT NOT NULL,
-    id TEXT NOT NULL,
-    PRIMARY KEY (tenant, attr, id)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS records (
     tenant TEXT NOT NULL,
     collection TEXT NOT NULL,
@@ -89,6 +79,7 @@ def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     """
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10.0,
                            factory=StoreConnection)
+    conn.names = NameCache()
     conn.execute("PRAGMA busy_timeout = 10000")
     if readonly:
         conn.execute("PRAGMA query_only = ON")

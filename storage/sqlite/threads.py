@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from ngsi_ld.errors import ServiceUnavailable
 
-from . import sql, stats
+from . import names, sql, stats
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,7 @@ class Worker:
             conn.execute("BEGIN IMMEDIATE")
             sql.begin_versions(conn)
             stats.begin(conn)
+            names.begin(conn)
             first = 0
             while first < len(batch):
                 key = batch[first].key
@@ -211,6 +212,7 @@ class Worker:
                 first = last
             stats.flush(conn)  # the discovery counters of every job, summed
             conn.execute("COMMIT")
+            names.committed(conn)
         except Exception as exc:
             log.error("SQLite write transaction failed", exc_info=exc)
             if conn.in_transaction:
@@ -223,6 +225,7 @@ class Worker:
         finally:
             sql.end_versions(conn)
             stats.end(conn)
+            names.end(conn)
         self.batch_count += 1
         self.job_count += len(batch)
         return results
@@ -240,6 +243,7 @@ class Worker:
             raise  # the transaction itself is in doubt: fail the whole batch
         except Exception as exc:
             conn.execute("ROLLBACK TO job")
+            names.rolled_back(conn)  # the job's new names are gone
             self._rolled_back()
             stats.end_job(conn, kept=False)
             outcome: tuple[bool, Any] = (False, exc)
