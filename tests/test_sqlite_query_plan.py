@@ -290,3 +290,22 @@ async def test_a_type_every_holder_of_the_attribute_has_is_not_merged(
     await store.modify(tenant, other["id"], lambda current: None)
     found, total = await store.query_entities(tenant, query, count=True)
     assert total == 11 and [e["id"] for e in found][-1] == both["id"]
+
+
+async def test_one_q_text_under_two_contexts_finds_each_contexts_vocabulary(
+    store: SqliteStore,
+) -> None:
+    # Two requests with the same q but @contexts that expand "on" differently: the
+    # second must not be answered with the plan of the first (AST equality ignores
+    # the expansion of a string).
+    other = "https://other.example/"
+    items = [entity(n, ["T"], {"s": [{"type": "VocabProperty", "vocab": ns + "on"}]})
+             for n, ns in enumerate((NS, other))]
+    tenant = await load(store, items)
+    for ns, wanted in ((NS, items[0]), (other, items[1])):
+        query = resolve_names(EntityQuery(type_expr=parse_type_expr("T"),
+                                          q=parse_q('s=="on"')),
+                              expand, lambda term, ns=ns: ns + term)
+        found, total = await store.query_entities(tenant, query, offset=0, limit=10,
+                                                  count=True)
+        assert found == [wanted] and total == 1

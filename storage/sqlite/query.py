@@ -47,6 +47,7 @@ from ngsi_ld.query import (
     TypeExpr,
     TypeName,
     TypeOr,
+    ValueList,
     bbox_for,
 )
 
@@ -267,12 +268,33 @@ def _shape(query: EntityQuery) -> _Streams | None:
     if _terms(query) > MAX_SQL_TERMS:
         return _TOO_LARGE
     try:
-        return _cached_streams(query)
+        return _cached_streams(query, _vocabs(query.q, []))
     except TypeError:  # an unhashable selector: plan it afresh
         return _streams(query)
 
 
-_cached_streams = lru_cache(maxsize=512)(_streams)
+def _vocabs(expr: Any, found: list[str | None]) -> tuple[str | None, ...]:
+    """The vocabulary expansions of the strings of ``expr``, in order.
+
+    Equality of :class:`~ngsi_ld.query.ast.Text` ignores its expansion, which the
+    streams depend on: two requests with the same q under different @contexts
+    must not share the streams of the first.
+    """
+    if isinstance(expr, And | Or):
+        for term in expr.terms:
+            _vocabs(term, found)
+    elif isinstance(expr, Comparison):
+        value = expr.value
+        for item in value.values if isinstance(value, ValueList) else (value,):
+            if isinstance(item, Text):
+                found.append(item.vocab_iri)
+    return tuple(found)
+
+
+@lru_cache(maxsize=512)
+def _cached_streams(query: EntityQuery, vocabs: tuple[str | None, ...]) -> _Streams | None:
+    """:func:`_streams` of ``query``, kept by the query and its strings' expansions."""
+    return _streams(query)
 
 
 def _without_implied(positives: tuple[Stream, ...], implied: Implied) -> tuple[Stream, ...]:
