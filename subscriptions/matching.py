@@ -193,11 +193,19 @@ class _Slot:
         names = self.names
         # 5.11: with watchedAttributes, an update notifies only if a watched attribute
         # changed (an unequal instance list: a superset of what ``diff`` reports)
+        # (plain loops, not any() over generators: this runs on every update)
         if len(names) <= len(old) + len(new):
-            return any(old.get(name) != new.get(name) for name in names)
-        return any(name in names and new.get(name) != instances
-                   for name, instances in old.items()) or any(
-            name in names and name not in old for name in new)
+            for name in names:  # noqa: SIM110
+                if old.get(name) != new.get(name):
+                    return True
+            return False
+        for name, instances in old.items():
+            if name in names and new.get(name) != instances:
+                return True
+        for name in new:  # noqa: SIM110
+            if name in names and name not in old:
+                return True
+        return False
 
 
 def _attrs(entity: Entity) -> dict[str, Any]:
@@ -256,9 +264,19 @@ class SubscriptionIndex:
                     del table[slot]
 
     def _found(self, tenant: str, entity_id: str, types: Iterable[str]) -> list[_Slot]:
-        found = [self._any.get(tenant), self._by_id.get((tenant, entity_id))]
-        found += [self._by_type.get((tenant, name)) for name in types]
-        return [slot for slot in found if slot is not None]
+        found = []
+        slot = self._any.get(tenant)
+        if slot is not None:
+            found.append(slot)
+        slot = self._by_id.get((tenant, entity_id))
+        if slot is not None:
+            found.append(slot)
+        by_type = self._by_type
+        for name in types:
+            slot = by_type.get((tenant, name))
+            if slot is not None:
+                found.append(slot)
+        return found
 
     def concerns(self, tenant: str, entity_id: str, types: Iterable[str],
                  before: Entity | None = None, after: Entity | None = None) -> bool:
@@ -272,7 +290,10 @@ class SubscriptionIndex:
         if not found or before is None or after is None:
             return bool(found)
         old, new = _attrs(before), _attrs(after)
-        return any(slot.may_notify(old, new) for slot in found)
+        for slot in found:  # noqa: SIM110 (a loop: cheaper than any() on every update)
+            if slot.may_notify(old, new):
+                return True
+        return False
 
     def candidates(self, tenant: str, entity_id: str, types: Iterable[str]) -> set[str]:
         """Keys of the subscriptions that may concern this entity (a superset)."""
