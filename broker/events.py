@@ -3,8 +3,10 @@
 Producers are the entity and batch routes; the subscriptions package listens.
 Listeners must not block: they are called synchronously, in publication order,
 and are expected to enqueue work (a listener that raises is logged and skipped).
-A listener may say which writes can concern it; a write that concerns no
-listener is not diffed at all (most writes, when few subscriptions exist).
+A listener may say which writes can concern it, from the entity's id and types
+and its states before and after; a write that concerns no listener is not
+diffed at all (most writes, when few subscriptions exist or none watches the
+attributes written).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ log = logging.getLogger("broker.events")
 
 
 Listener = Callable[[ChangeEvent], None]
-#: (tenant, entity id, types before and after) -> whether the write may concern a listener
-Concerns = Callable[[str, str, Collection[str]], bool]
+#: (tenant, entity id, types before and after, entity before, entity after) -> whether
+#: the write may concern a listener
+Concerns = Callable[[str, str, Collection[str], Entity | None, Entity | None], bool]
 
 
 class ChangeBus:
@@ -47,7 +50,7 @@ class ChangeBus:
         for entity in (before, after):
             if entity is not None:
                 types.update(entity.get("type", ()))
-        if not any(concerns is None or concerns(tenant, entity_id, types)
+        if not any(concerns is None or concerns(tenant, entity_id, types, before, after)
                    for _, concerns in self._listeners):
             self.skipped += 1
             return

@@ -9,7 +9,7 @@ subscriptions that cannot match it.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -154,26 +154,89 @@ def _index_names(expr: TypeExpr) -> list[str]:
     return [name for term in expr.terms for name in _index_names(term)]
 
 
+class _Slot:
+    """The subscriptions of one index slot, and what they watch.
+
+    ``unwatched``: how many of them watch every attribute (no
+    ``watchedAttributes``); ``names``: how many watch each attribute name.
+    """
+
+    __slots__ = ("keys", "names", "unwatched")
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+        self.unwatched = 0
+        self.names: Counter[str] = Counter()
+
+    def add(self, key: str, watched: frozenset[str] | None) -> None:
+        self.keys.add(key)
+        if watched is None:
+            self.unwatched += 1
+        else:
+            self.names.update(watched)
+
+    def discard(self, key: str, watched: frozenset[str] | None) -> None:
+        self.keys.discard(key)
+        if watched is None:
+            self.unwatched -= 1
+        else:
+            self.names.subtract(watched)
+            for name in watched:
+                if self.names[name] <= 0:
+                    del self.names[name]
+
+    def may_notify(self, old: dict[str, Any], new: dict[str, Any]) -> bool:
+        """Whether an update from attributes ``old`` to ``new`` (the entity exists
+        before and after) can trigger one of these subscriptions."""
+        if self.unwatched:
+            return True
+        names = self.names
+        # 5.11: with watchedAttributes, an update notifies only if a watched attribute
+        # changed (an unequal instance list: a superset of what ``diff`` reports)
+        # (plain loops, not any() over generators: this runs on every update)
+        if len(names) <= len(old) + len(new):
+            for name in names:  # noqa: SIM110
+                if old.get(name) != new.get(name):
+                    return True
+            return False
+        for name, instances in old.items():
+            if name in names and new.get(name) != instances:
+                return True
+        for name in new:  # noqa: SIM110
+            if name in names and name not in old:
+                return True
+        return False
+
+
+def _attrs(entity: Entity) -> dict[str, Any]:
+    attrs = entity.get("attrs")
+    return attrs if isinstance(attrs, dict) else {}
+
+
 class SubscriptionIndex:
     """Subscription keys by tenant and entity id, entity type, or neither (any entity).
 
     A selector with an ``id`` is indexed by that id; any other selector by the
     type names an entity must have one of; a subscription without entities
-    (watchedAttributes only) goes in the tenant's catch-all set.
+    (watchedAttributes only) goes in the tenant's catch-all set.  Each slot also
+    counts the attributes its subscriptions watch, so that an update of
+    attributes none of them watches is known to concern none (:meth:`concerns`)
+    without diffing the entity.
     """
 
     def __init__(self) -> None:
-        self._by_id: dict[tuple[str, str], set[str]] = defaultdict(set)
-        self._by_type: dict[tuple[str, str], set[str]] = defaultdict(set)
-        self._any: dict[str, set[str]] = defaultdict(set)
-        self._slots: dict[str, list[tuple[dict[Any, set[str]], Any]]] = {}
+        self._by_id: dict[tuple[str, str], _Slot] = {}
+        self._by_type: dict[tuple[str, str], _Slot] = {}
+        self._any: dict[str, _Slot] = {}
+        self._slots: dict[str, tuple[frozenset[str] | None,
+                                     list[tuple[dict[Any, _Slot], Any]]]] = {}
 
     def __len__(self) -> int:
         return len(self._slots)
 
     def add(self, key: str, tenant: str, matcher: Matcher) -> None:
         self.remove(key)
-        slots: list[tuple[dict[Any, set[str]], Any]] = []
+        slots: list[tuple[dict[Any, _Slot], Any]] = []
         if not matcher.selectors:
             slots.append((self._any, tenant))
         for selector in matcher.selectors:
@@ -182,29 +245,61 @@ class SubscriptionIndex:
             else:
                 slots += [(self._by_type, (tenant, name))
                           for name in _index_names(selector.types)]
+        # a slot named twice (Room|Room, Room;Room) holds the key and its counts once
+        slots = list({(id(table), slot): (table, slot) for table, slot in slots}.values())
         for table, slot in slots:
-            table[slot].add(key)
-        self._slots[key] = slots
+            found = table.get(slot)
+            if found is None:
+                found = table[slot] = _Slot()
+            found.add(key, matcher.watched)
+        self._slots[key] = (matcher.watched, slots)
 
     def remove(self, key: str) -> None:
-        for table, slot in self._slots.pop(key, ()):
-            keys = table.get(slot)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
+        watched, slots = self._slots.pop(key, (None, []))
+        for table, slot in slots:
+            found = table.get(slot)
+            if found is not None:
+                found.discard(key, watched)
+                if not found.keys:
                     del table[slot]
 
-    def concerns(self, tenant: str, entity_id: str, types: Iterable[str]) -> bool:
-        """Whether any subscription may concern this entity (``candidates`` is not empty)."""
-        return bool(self._any.get(tenant) or self._by_id.get((tenant, entity_id))
-                    or any(self._by_type.get((tenant, name)) for name in types))
+    def _found(self, tenant: str, entity_id: str, types: Iterable[str]) -> list[_Slot]:
+        found = []
+        slot = self._any.get(tenant)
+        if slot is not None:
+            found.append(slot)
+        slot = self._by_id.get((tenant, entity_id))
+        if slot is not None:
+            found.append(slot)
+        by_type = self._by_type
+        for name in types:
+            slot = by_type.get((tenant, name))
+            if slot is not None:
+                found.append(slot)
+        return found
+
+    def concerns(self, tenant: str, entity_id: str, types: Iterable[str],
+                 before: Entity | None = None, after: Entity | None = None) -> bool:
+        """Whether any subscription may concern this entity's write (False: none does).
+
+        Without ``before`` and ``after``, whether ``candidates`` is not empty; with
+        both (an update), also whether one of the candidates watches an attribute
+        whose instances differ between them.
+        """
+        found = self._found(tenant, entity_id, types)
+        if not found or before is None or after is None:
+            return bool(found)
+        old, new = _attrs(before), _attrs(after)
+        for slot in found:  # noqa: SIM110 (a loop: cheaper than any() on every update)
+            if slot.may_notify(old, new):
+                return True
+        return False
 
     def candidates(self, tenant: str, entity_id: str, types: Iterable[str]) -> set[str]:
         """Keys of the subscriptions that may concern this entity (a superset)."""
-        found = set(self._any.get(tenant, ()))
-        found |= self._by_id.get((tenant, entity_id), set())
-        for name in types:
-            found |= self._by_type.get((tenant, name), set())
+        found: set[str] = set()
+        for slot in self._found(tenant, entity_id, types):
+            found |= slot.keys
         return found
 
 

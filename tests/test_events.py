@@ -6,6 +6,7 @@ from collections.abc import Collection
 
 from broker.events import ChangeBus
 from ngsi_ld.changes import ChangeEvent
+from ngsi_ld.model import Entity
 
 T = "https://example.org/T"
 U = "https://example.org/U"
@@ -21,7 +22,8 @@ def test_a_listener_hears_only_the_writes_it_may_concern() -> None:
     heard: list[ChangeEvent] = []
     asked: list[tuple[str, str, set[str]]] = []
 
-    def concerns(tenant: str, entity_id: str, types: Collection[str]) -> bool:
+    def concerns(tenant: str, entity_id: str, types: Collection[str],
+                 before: Entity | None, after: Entity | None) -> bool:
         asked.append((tenant, entity_id, set(types)))
         return T in types
 
@@ -47,3 +49,22 @@ def test_a_listener_without_concerns_hears_every_write_and_no_change_is_no_event
     unsubscribe()
     bus.publish_change("", "urn:x:1", None, entity("urn:x:1", U, 2))
     assert len(heard) == 2 and bus.skipped == 1
+
+
+def test_a_listener_is_asked_with_the_states_before_and_after() -> None:
+    bus = ChangeBus()
+    heard: list[ChangeEvent] = []
+    states: list[tuple[object, object]] = []
+
+    def concerns(tenant: str, entity_id: str, types: Collection[str],
+                 before: Entity | None, after: Entity | None) -> bool:
+        states.append((before, after))
+        # a listener that cares for updates of the value 2 only
+        return after is not None and after["attrs"]["https://example.org/p"][0]["value"] == 2
+
+    bus.subscribe(heard.append, concerns=concerns)
+    first, second = entity("urn:x:1", T, 1), entity("urn:x:1", T, 2)
+    bus.publish_change("", "urn:x:1", None, first)
+    bus.publish_change("", "urn:x:1", first, second)
+    assert states == [(None, first), (first, second)]
+    assert [e.trigger for e in heard] == ["entityUpdated"] and bus.skipped == 1

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from subscriptions_harness import Harness, room
 
+from broker.state import BROKER
 from ngsi_ld.changes import ChangeEvent, diff
 from subscriptions import SubscriptionIndex, compile_matcher, parse_members
 
@@ -131,6 +132,55 @@ def test_index_candidates_include_every_subscription_that_matches(
         index.remove(key)
     assert len(index) == 0 and index.candidates("", change.entity_id, [V + types[0]]) == set()
     assert not index.concerns("", change.entity_id, [V + types[0]])
+
+
+ATTRS = st.dictionaries(st.sampled_from(["t", "h", "p"]), st.integers(0, 2), max_size=3)
+
+
+@given(st.lists(st.one_of(st.none(), st.lists(st.sampled_from(["t", "h", "q"]), min_size=1,
+                                                max_size=2)), min_size=1, max_size=4),
+       ATTRS, ATTRS, st.sampled_from([("Room",), ("Office",), ("Room", "Office")]))
+def test_the_index_skips_an_update_only_when_no_subscription_can_notify(
+        watched: list[list[str] | None], old: dict[str, int], new: dict[str, int],
+        types: tuple[str, ...]) -> None:
+    index = SubscriptionIndex()
+    subs = {}
+    for n, names in enumerate(watched):
+        members: dict[str, Any] = {"entities": [{"type": "Room"}]}
+        if names is not None:
+            members["watchedAttributes"] = sorted(set(names))
+        subs[f"s{n}"] = matcher(**members)
+        index.add(f"s{n}", "", subs[f"s{n}"])
+    before, after = entity(1, ("Room",), **old), entity(1, types, **new)
+    names = [V + t for t in {"Room", *types}]
+    change = diff("", before, after)
+    notified = change is not None and any(m.concerns(change) for m in subs.values())
+    may = index.concerns("", "urn:x:1", names, before, after)
+    assert may or not notified  # never skips a write that notifies
+    if all(w is not None for w in watched) and old.keys() == new.keys() and not any(
+            V + name in subs[f"s{n}"].watched and old[name] != new[name]
+            for n in range(len(watched)) for name in old):
+        assert not may  # no watched attribute changed: nothing to diff
+    for key in subs:
+        index.remove(key)
+    assert not index.concerns("", "urn:x:1", names, before, after) and len(index) == 0
+
+
+async def test_an_update_of_an_unwatched_attribute_is_not_diffed(h: Harness) -> None:
+    await h.manager.create("", {
+        "type": "Subscription", "entities": [{"type": "Room"}], "watchedAttributes": ["humidity"],
+        "notification": {"endpoint": {"uri": h.receiver.url()}}}, None)
+    await h.create(room(1, humidity={"type": "Property", "value": 35}))
+    [created] = await h.receiver.wait_for(1)  # the creation made the humidity
+    assert created.body["data"][0]["humidity"]["value"] == 35
+    bus = h.app[BROKER].service.events
+    skipped, evaluations = bus.skipped, h.manager.evaluations
+    await h.update(room(1)["id"], {"temperature": {"type": "Property", "value": 30}})
+    assert bus.skipped == skipped + 1 and h.manager.evaluations == evaluations
+    await h.update(room(1)["id"], {"humidity": {"type": "Property", "value": 40}})
+    assert bus.skipped == skipped + 1
+    [_, got] = await h.receiver.wait_for(2)
+    assert got.body["data"][0]["humidity"]["value"] == 40
 
 
 @pytest.fixture

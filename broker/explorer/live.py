@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection
 
 from broker.events import ChangeBus
 from ngsi_ld.changes import ChangeEvent
+from ngsi_ld.model import Entity
 
 #: entities a page's buffer holds before it gives up and asks the page to reload
 DEFAULT_LIMIT = 5000
@@ -37,7 +38,8 @@ class PageFeed:
         self._unsubscribe: Callable[[], None] | None = bus.subscribe(self._on_change,
                                                                      self._concerns)
 
-    def _concerns(self, tenant: str, entity_id: str, types: Collection[str]) -> bool:
+    def _concerns(self, tenant: str, entity_id: str, types: Collection[str],
+                  before: Entity | None, after: Entity | None) -> bool:
         return tenant == self.tenant
 
     def _on_change(self, event: ChangeEvent) -> None:
