@@ -38,6 +38,7 @@ from ngsi_ld.temporal import (
 )
 
 from ..temporal import INSTANCE_PREFIX, instance_number, merge_record
+from . import history_packs as packs
 from . import history_rollups as rollups
 from .history_memo import Memo
 
@@ -83,6 +84,7 @@ def create_tables(conn: sqlite3.Connection) -> int:
         if statement.strip():
             conn.execute(statement)
     conn.execute(rollups.SCHEMA)
+    conn.execute(packs.SCHEMA)  # a file of an older version has none: it reads as before
     # Issue 15: instances have no index on their number any more (one index row less a
     # recorded write; the instanceId operations find an instance within its series),
     # and the largest number in use is kept in meta.  A file of an older version has
