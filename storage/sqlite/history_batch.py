@@ -18,6 +18,11 @@ modifiedAt, and reads take it from there (:func:`.history_sql.later`).  On a
 PATCH of one attribute this saved 0.8 of the 2.2 WAL pages the history added.
 The records and series ids read are remembered by the writer between
 transactions (:mod:`.history_memo`).
+
+Issues 18 and 19: a write of :data:`PACK_FROM` instances or more is stored as one
+packed row (:mod:`.history_packs`), without series, instance or rollup rows; the
+same instance rows go into their series later, by :func:`settle` and
+:func:`settle_before`, before anything reads or changes them.
 """
 
 from __future__ import annotations
