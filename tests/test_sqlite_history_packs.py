@@ -21,10 +21,11 @@ from ngsi_ld.temporal import (
     parse_duration,
     recorder_at,
     select,
+    temporal_history,
     to_micros,
 )
 from storage import MemoryStore, SqliteStore, Store
-from storage.temporal import TemporalHistory
+from storage.temporal import TemporalHistory, instance_number
 
 T = "https://example.org/T"
 NAMES = [f"https://example.org/a{n}" for n in range(4)]
@@ -114,7 +115,9 @@ QUERIES = [
 
 # one step: ("put", entity, {attribute: (value, minute offset, dataset, unitCode)}),
 # ("patch", entity, attribute, value, dataset, unitCode), ("delete", entity),
-# ("read", entity)
+# ("read", entity), and the temporal API's: ("post", entity, attribute, value, minute
+# offset) (an upsert: replaces a stored instance of the same observedAt, packed or
+# not), ("drop", entity, attribute) (deleteAttrsTemporal), ("retain", minutes back)
 _value = st.one_of(st.integers(-100, 100), st.floats(-1e3, 1e3, allow_nan=False),
                    st.text(max_size=3), st.none(), st.booleans())
 _dataset = st.sampled_from([None, "urn:d:1"])
@@ -126,6 +129,10 @@ _steps = st.lists(st.one_of(
               st.booleans()),
     st.tuples(st.just("delete"), st.integers(0, 2)),
     st.tuples(st.just("read"), st.integers(0, 2)),
+    st.tuples(st.just("post"), st.integers(0, 2), st.sampled_from(NAMES), _value,
+              st.integers(-3, 3)),
+    st.tuples(st.just("drop"), st.integers(0, 2), st.sampled_from(NAMES)),
+    st.tuples(st.just("retain"), st.integers(0, 4)),
 ), min_size=1, max_size=14)
 
 
@@ -141,6 +148,19 @@ async def run_steps(store: Store, steps: list[Any]) -> None:
             await patch(store, entity_id, name, attribute(value, minute, dataset, unit), minute)
         elif step[0] == "delete":
             await delete(store, entity_id, minute)
+        elif step[0] == "post":
+            _, _, name, value, offset = step
+            # on the half minutes: the stores part ways when an upsert meets two stored
+            # instances of its observedAt (which one it replaces), packed or not
+            inst = attribute(value, max(0, minute + offset))
+            inst["observedAt"] = format_micros(to_micros(inst["observedAt"]) + MINUTE // 2)
+            fragment = {"id": entity_id, "type": [T], "attrs": {name: [inst]}}
+            h = history(store)
+            await h.add_history("", [temporal_history(fragment, at(minute), h.new_instance_id)])
+        elif step[0] == "drop":
+            await history(store).delete_history_attribute("", entity_id, step[2], None, True)
+        elif step[0] == "retain":  # the instances observed (or written) before go
+            await history(store).drop_history_before(START + max(0, minute - step[1]) * MINUTE)
         else:  # a read in between: the SQLite store settles this Entity's packs
             await history(store).read_history("", [entity_id], None, TemporalQuery())
 
@@ -162,13 +182,10 @@ async def test_any_writes_read_back_as_in_the_memory_store(
             got = await read_all(store, ids, query, attrs)
             assert got == await read_all(oracle, ids, query, attrs), (steps, query, attrs)
         last = TemporalQuery("after", START, last_n=1)
-        for entity_id in ids:  # the latest instance of each series: packed or not
+        for entity_id in ids:  # the latest instant of each series: packed or not
             got = await history(store).read_history("", [entity_id], attrs, last, per_series=1)
             want = await history(oracle).read_history("", [entity_id], attrs, last)
-            latest: dict[tuple[str, str], Instance] = {}
-            for inst in sorted(want.get(entity_id, []), key=lambda i: i.observed_at or ""):
-                latest[inst.attribute, inst.dataset_id or ""] = inst
-            assert seen(got.get(entity_id, [])) == seen(list(latest.values()))
+            assert latest(got.get(entity_id, []), last) == latest(want.get(entity_id, []), last)
         records = await history(store).temporal_entities("")
         assert records == await history(oracle).temporal_entities("")
         numbers = [i.instance_id for found in (await history(store).read_history(
@@ -177,6 +194,16 @@ async def test_any_writes_read_back_as_in_the_memory_store(
     finally:
         await store.close()
         await oracle.close()
+
+
+def latest(instances: list[Instance], query: TemporalQuery) -> dict[tuple[str, str], str]:
+    """The latest observedAt of each series in the window of ``query``."""
+    out: dict[tuple[str, str], str] = {}
+    for series in select(instances, query).values():
+        for inst in series:
+            key = (inst.attribute, inst.dataset_id or "")
+            out[key] = max(out.get(key, ""), inst.observed_at or "")
+    return out
 
 
 def table_counts(path: Path) -> dict[str, int]:
@@ -310,5 +337,25 @@ async def test_a_file_without_the_packs_table_opens_and_reads_as_before(
         assert table_counts(path)["temporal_packs"] == 1
         after = await read_all(store, ["urn:e:1"], TemporalQuery())
         assert len(after["urn:e:1"]) == len(before["urn:e:1"]) + 4
+    finally:
+        await store.close()
+
+
+async def test_a_temporal_upsert_replaces_a_packed_instance_of_its_observed_at(
+        tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "b.db")
+    await store.open()
+    try:
+        await replace_entity(store, "urn:e:1", FOUR, 0)  # packed, all observed at minute 0
+        h = history(store)
+        fragment = {"id": "urn:e:1", "type": [T], "attrs": {NAMES[2]: [attribute(99, 0)]}}
+        await h.add_history("", [temporal_history(fragment, at(5), h.new_instance_id)])
+        assert table_counts(tmp_path / "b.db")["temporal_packs"] == 0
+        found = (await h.read_history("", ["urn:e:1"], None, TemporalQuery()))["urn:e:1"]
+        by_name = {i.attribute: i for i in found}
+        assert len(found) == 4  # replaced, not added (5.6.11)
+        assert by_name[NAMES[2]].value == 99
+        assert by_name[NAMES[2]].created_at == DAY  # the replaced instance's createdAt
+        assert sorted(instance_number(i.instance_id) or 0 for i in found) == [1, 2, 3, 4]
     finally:
         await store.close()
