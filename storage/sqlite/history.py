@@ -65,7 +65,9 @@ class SqliteHistory(TemporalHistory):
 
     def open(self, conn: sqlite3.Connection) -> None:
         """On the writer thread at start-up: the tables, and the next instance number."""
-        self._ids = itertools.count(history_sql.create_tables(conn))
+        first = history_sql.create_tables(conn)
+        conn.execute(packs.SCHEMA)  # a file of an older version has none: it reads as before
+        self._ids = itertools.count(first)
 
     def new_instance_id(self) -> str:
         return f"{INSTANCE_PREFIX}{next(self._ids)}"

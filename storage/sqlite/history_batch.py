@@ -40,14 +40,10 @@ from ..temporal import merge_record
 from . import history_packs as packs
 from . import history_rollups as rollups
 from .history_memo import Memo, SeriesKey
-from .history_rows import EncodedHistory
+from .history_rows import PACK_FROM, EncodedHistory
 from .history_sql import _COLUMNS, _record, later, note_iid, series_id
 
-__all__ = ["PACK_FROM", "settle", "settle_before", "write_histories"]
-
-#: instances of one write from which they are packed (:mod:`.history_packs`); a write
-#: of one instance (an attribute's PATCH) keeps its per-series row
-PACK_FROM = 2
+__all__ = ["settle", "settle_before", "write_histories"]
 
 #: entity ids per ``IN (...)`` list: well under SQLite's bound on parameters
 _CHUNK = 500
@@ -115,15 +111,19 @@ def write_histories(conn: sqlite3.Connection, tenant: str, histories: Sequence[E
     single: list[packs.PackedRows] = []
     packed: list[tuple[Any, ...]] = []
     for history in histories:
-        if len(history.rows) >= PACK_FROM:
-            packed.append(packs.pack(tenant, history.entity.entity_id, history.rows))
-        elif history.rows:
-            single.append((history.entity.entity_id, history.rows))
+        size = history.size()
+        if size >= PACK_FROM:
+            packed.append(packs.pack(tenant, history.entity.entity_id, history))
+        elif size:
+            single.append((history.entity.entity_id, history.encode()))
     if packed:
         packs.add(conn, packed)
-        note_iid(conn, max(max(row[2][1] for row in h.rows) for h in histories
-                           if len(h.rows) >= PACK_FROM), memo)
+        note_iid(conn, max(_last_iid(h) for h in histories if h.size() >= PACK_FROM), memo)
     _put_instances(conn, tenant, single, memo)
+
+
+def _last_iid(history: EncodedHistory) -> int:
+    return max([columns[1] for _, _, columns in history.rows] + [r[2] for r in history.raw])
 
 
 def settle(conn: sqlite3.Connection, tenant: str, ids: Sequence[str], memo: Memo) -> None:

@@ -19,12 +19,16 @@ exactly what they saw when every instance had its own row; a history that is
 written much and read little (the usual history) pays for its series only when
 read, and once.
 
-A pack's ``body`` is a JSON array with one array per instance: ``[attribute,
-datasetId or "", t, iid, flags, cre, mod, del, num, value, members]``, the
-columns of :func:`.history_sql.encode` with its two JSON columns inlined as
-JSON (never re-encoded on write).  ``tmin`` is the smallest ``t`` (retention
-settles the packs that have an instance before its cutoff).  A file written
-before this table existed has no packs: it reads as before.
+A pack's ``body`` is a JSON array with one array per instance: an attribute
+instance of the write is ``[attribute, its internal form, iid]`` (checked when
+written, encoded by :func:`.history_sql.encode_internal` when settled: the
+encoding was most of what a recorded write cost once its rows were one); a
+deletion or Scope instance, encoded already, ``[attribute, datasetId or "", t,
+iid, flags, cre, mod, del, num, val, ext]`` (the columns of
+:func:`.history_sql.encode`, ``val`` and ``ext`` as text).  ``tmin`` is the
+smallest ``t`` (retention settles the packs that have an instance before its
+cutoff).  A file written before this table existed has no packs: it reads as
+before.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
+
+from .history_rows import EncodedHistory
+from .history_sql import encode_internal
 
 __all__ = ["SCHEMA", "PackedRows", "delete_entity", "has_packs", "pack", "take", "take_before"]
 
@@ -58,32 +65,37 @@ _CHUNK = 500
 _BATCH = 1000
 
 
-def _body(rows: Sequence[Row]) -> bytes:
-    # val and ext are already JSON (orjson's): spliced in, not encoded again
-    parts = []
-    for attribute, dataset_id, (t, iid, flags, cre, mod, dele, num, val, ext) in rows:
-        head = orjson.dumps([attribute, dataset_id, t, iid, flags, cre, mod, dele, num])
-        parts.append(b"".join((head[:-1], b",", b"null" if val is None else val, b",",
-                               b"null" if ext is None else ext, b"]")))
-    return b"[" + b",".join(parts) + b"]"
+def pack(tenant: str, entity_id: str, written: EncodedHistory) -> tuple[Any, ...]:
+    """The ``temporal_packs`` row of one write's instances (at least one)."""
+    items: list[Any] = [[name, inst, iid] for name, inst, iid, _ in written.raw]
+    items.extend([name, dataset_id, *columns[:7], _text(columns[7]), _text(columns[8])]
+                 for name, dataset_id, columns in written.rows)
+    iids = [r[2] for r in written.raw] + [columns[1] for _, _, columns in written.rows]
+    times = [r[3] for r in written.raw] + [columns[0] for _, _, columns in written.rows]
+    return (tenant, entity_id, min(iids), min(times), orjson.dumps(items))
 
 
-def pack(tenant: str, entity_id: str, rows: Sequence[Row]) -> tuple[Any, ...]:
-    """The ``temporal_packs`` row of one write's instance ``rows`` (at least one)."""
-    return (tenant, entity_id, min(row[2][1] for row in rows),
-            min(row[2][0] for row in rows), _body(rows))
+def _text(column: bytes | None) -> str | None:
+    return None if column is None else column.decode()
 
 
-def _json(value: Any) -> bytes | None:
-    return None if value is None else orjson.dumps(value)
+def _bytes(column: str | None) -> bytes | None:
+    return None if column is None else column.encode()
 
 
 def unpack(body: bytes) -> list[Row]:
-    """The instance rows of a pack's ``body``, as :func:`pack` was given them (a JSON
-    ``null`` value comes back as a NULL ``val``: the same Instance when decoded)."""
-    return [(attribute, dataset_id, (t, iid, flags, cre, mod, dele, num, _json(val), _json(ext)))
-            for attribute, dataset_id, t, iid, flags, cre, mod, dele, num, val, ext
-            in orjson.loads(body)]
+    """The instance rows of a pack's ``body``, its internal forms encoded now (what
+    :func:`.history_sql.encode_internal` gave for them when they were written)."""
+    rows: list[Row] = []
+    for item in orjson.loads(body):
+        if len(item) == 3:
+            name, inst, iid = item
+            rows.append((name, inst.get("datasetId") or "", encode_internal(name, inst, iid)))
+        else:
+            name, dataset_id, *columns = item
+            rows.append((name, dataset_id,
+                         (*columns[:7], _bytes(columns[7]), _bytes(columns[8]))))
+    return rows
 
 
 def add(conn: sqlite3.Connection, packs: Sequence[tuple[Any, ...]]) -> None:
