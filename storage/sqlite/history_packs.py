@@ -42,7 +42,8 @@ import orjson
 from .history_rows import EncodedHistory
 from .history_sql import encode_internal
 
-__all__ = ["SCHEMA", "PackedRows", "delete_entity", "has_packs", "pack", "take", "take_before"]
+__all__ = ["SCHEMA", "PackedRows", "add", "delete_entity", "has_packs", "pack", "take",
+           "take_before", "unpack"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS temporal_packs (
