@@ -123,7 +123,9 @@ def write_histories(conn: sqlite3.Connection, tenant: str, histories: Sequence[E
 
 
 def _last_iid(history: EncodedHistory) -> int:
-    return max([columns[1] for _, _, columns in history.rows] + [r[2] for r in history.raw])
+    numbers: list[int] = [columns[1] for _, _, columns in history.rows]
+    numbers.extend(r[2] for r in history.raw)
+    return max(numbers)
 
 
 def settle(conn: sqlite3.Connection, tenant: str, ids: Sequence[str], memo: Memo) -> None:
