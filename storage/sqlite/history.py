@@ -3,6 +3,12 @@
 Writes run on the store's writer thread (the entity writes record their history in
 their own SAVEPOINT, :meth:`SqliteHistory.record`), reads on its reader threads;
 the SQL is in :mod:`.history_sql` and :mod:`.history_aggregate`.
+
+A write of many attributes stores its instances packed, one row per write
+(:mod:`.history_packs`).  Every operation below that reads or changes instances
+first settles the packs of the Entities it concerns into their series (a write
+job, only when the reader found packs of them), then runs on the series as
+before; retention settles the packs holding instances before its cutoff.
 """
 
 from __future__ import annotations
@@ -22,10 +28,11 @@ from ngsi_ld.temporal import (
 )
 
 from ..temporal import INSTANCE_PREFIX, AggregatedHistory, TemporalHistory, instance_number
+from . import history_packs as packs
 from . import history_rollups as rollups
 from . import history_sql
 from .history_aggregate import aggregate_sql, can_aggregate
-from .history_batch import write_histories
+from .history_batch import settle, settle_before, write_histories
 from .history_memo import Memo
 from .history_rows import EncodedHistory, encoded
 
@@ -33,6 +40,13 @@ __all__ = ["SqliteHistory"]
 
 T = TypeVar("T")
 Run = Callable[[Callable[[sqlite3.Connection], T]], Any]
+
+
+class _Packed:
+    """What a read found instead of its answer: packed instances to settle first."""
+
+
+_PACKED = _Packed()
 
 
 class SqliteHistory(TemporalHistory):
@@ -51,7 +65,9 @@ class SqliteHistory(TemporalHistory):
 
     def open(self, conn: sqlite3.Connection) -> None:
         """On the writer thread at start-up: the tables, and the next instance number."""
-        self._ids = itertools.count(history_sql.create_tables(conn))
+        first = history_sql.create_tables(conn)
+        conn.execute(packs.SCHEMA)  # a file of an older version has none: it reads as before
+        self._ids = itertools.count(first)
 
     def new_instance_id(self) -> str:
         return f"{INSTANCE_PREFIX}{next(self._ids)}"
@@ -78,6 +94,23 @@ class SqliteHistory(TemporalHistory):
                                        for h in histories], stamps, self.memo)
 
     # -- reads --------------------------------------------------------------------------
+    async def _read_settled(self, tenant: str, entity_ids: Sequence[str],
+                            run: Callable[[sqlite3.Connection], T]) -> T:
+        """``run`` on a reader when the Entities ``entity_ids`` have no packed instances;
+        else on the writer, in the transaction that first settles them."""
+        def read(conn: sqlite3.Connection) -> T | _Packed:
+            return _PACKED if packs.has_packs(conn, tenant, entity_ids) else run(conn)
+
+        def settled(conn: sqlite3.Connection) -> T:
+            settle(conn, tenant, entity_ids, self.memo)
+            return run(conn)
+
+        found: T | _Packed = await self._read(read)
+        if isinstance(found, _Packed):
+            result: T = await self._write(settled)
+            return result
+        return found
+
     async def temporal_entities(
         self, tenant: str, *, ids: Sequence[str] | None = None,
         types: Sequence[str] | None = None,
@@ -104,8 +137,7 @@ class SqliteHistory(TemporalHistory):
                 out.setdefault(series[1], []).extend(found)
             return out
 
-        result: dict[str, list[Instance]] = await self._read(run)
-        return result
+        return await self._read_settled(tenant, entity_ids, run)
 
     async def aggregate_history(
         self, tenant: str, entity_ids: Sequence[str], attributes: Sequence[str] | None,
@@ -113,9 +145,8 @@ class SqliteHistory(TemporalHistory):
     ) -> AggregatedHistory | None:
         if not entity_ids or not can_aggregate(query, aggregation):
             return None
-        result: AggregatedHistory | None = await self._read(
-            lambda conn: aggregate_sql(conn, tenant, entity_ids, attributes, query, aggregation))
-        return result
+        return await self._read_settled(tenant, entity_ids, lambda conn: aggregate_sql(
+            conn, tenant, entity_ids, attributes, query, aggregation))
 
     # -- the temporal API's writes ------------------------------------------------------
     def upsert(self, conn: sqlite3.Connection, tenant: str,
@@ -123,6 +154,8 @@ class SqliteHistory(TemporalHistory):
         """On the writer thread, in the caller's transaction: what :meth:`add_history`
         writes (the temporal API's instances, upserted)."""
         self.sync(conn)  # numbered here, in the transaction: no other writer between
+        # an upserted instance replaces a stored one of the same key: packed ones too
+        settle(conn, tenant, [h.entity.entity_id for h in histories], self.memo)
         for history in histories:
             self.memo.forget_entity(tenant, history.entity.entity_id)
             renumbered = replace(history, instances=tuple(
@@ -136,6 +169,7 @@ class SqliteHistory(TemporalHistory):
     async def delete_history(self, tenant: str, entity_id: str) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
             self.memo.forget_entity(tenant, entity_id)
+            packs.delete_entity(conn, tenant, entity_id)
             return history_sql.delete_entity(conn, tenant, entity_id)
 
         found: bool = await self._write(run)
@@ -146,6 +180,7 @@ class SqliteHistory(TemporalHistory):
         delete_all: bool,
     ) -> int:
         def run(conn: sqlite3.Connection) -> int:
+            settle(conn, tenant, [entity_id], self.memo)  # the count includes packed ones
             self.memo.forget_entity(tenant, entity_id)
             return history_sql.delete_attribute(
                 conn, tenant, entity_id, attribute, dataset_id, delete_all)
@@ -159,8 +194,8 @@ class SqliteHistory(TemporalHistory):
         iid = instance_number(instance_id)
         if iid is None:
             return None
-        found: tuple[int, Instance] | None = await self._read(
-            lambda conn: history_sql.find_instance(conn, tenant, entity_id, attribute, iid))
+        found = await self._read_settled(tenant, [entity_id], lambda conn: (
+            history_sql.find_instance(conn, tenant, entity_id, attribute, iid)))
         return None if found is None else found[1]
 
     async def replace_history_instance(self, tenant: str, entity_id: str,
@@ -170,6 +205,7 @@ class SqliteHistory(TemporalHistory):
             return False
 
         def run(conn: sqlite3.Connection) -> bool:
+            settle(conn, tenant, [entity_id], self.memo)
             found = history_sql.find_instance(conn, tenant, entity_id, instance.attribute, iid)
             if found is None:
                 return False
@@ -195,6 +231,7 @@ class SqliteHistory(TemporalHistory):
             return False
 
         def run(conn: sqlite3.Connection) -> bool:
+            settle(conn, tenant, [entity_id], self.memo)
             found = history_sql.find_instance(conn, tenant, entity_id, attribute, iid)
             if found is None:
                 return False
@@ -208,7 +245,10 @@ class SqliteHistory(TemporalHistory):
         return done
 
     async def drop_history_before(self, cutoff: int) -> int:
-        # in batches, so that one sweep never holds the writer for long
+        # in batches, so that one sweep never holds the writer for long; first the packs
+        # holding instances before the cutoff go into their series
+        while await self._write(lambda conn: settle_before(conn, cutoff, self.memo)):
+            pass
         total = 0
         def run(conn: sqlite3.Connection) -> int:
             removed: int = conn.execute(

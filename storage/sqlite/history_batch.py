@@ -18,6 +18,11 @@ modifiedAt, and reads take it from there (:func:`.history_sql.later`).  On a
 PATCH of one attribute this saved 0.8 of the 2.2 WAL pages the history added.
 The records and series ids read are remembered by the writer between
 transactions (:mod:`.history_memo`).
+
+Issues 18 and 19: a write of :data:`PACK_FROM` instances or more is stored as one
+packed row (:mod:`.history_packs`), without series, instance or rollup rows; the
+same instance rows go into their series later, by :func:`settle` and
+:func:`settle_before`, before anything reads or changes them.
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ import orjson
 from ngsi_ld.temporal import EntityRecord
 
 from ..temporal import merge_record
+from . import history_packs as packs
 from . import history_rollups as rollups
 from .history_memo import Memo, SeriesKey
-from .history_rows import EncodedHistory
+from .history_rows import PACK_FROM, EncodedHistory
 from .history_sql import _COLUMNS, _record, later, note_iid, series_id
 
-__all__ = ["write_histories"]
+__all__ = ["settle", "settle_before", "write_histories"]
 
 #: entity ids per ``IN (...)`` list: well under SQLite's bound on parameters
 _CHUNK = 500
@@ -102,7 +108,44 @@ def write_histories(conn: sqlite3.Connection, tenant: str, histories: Sequence[E
     memo.check(conn)
     ids = list(dict.fromkeys(h.entity.entity_id for h in histories))
     _put_records(conn, tenant, ids, histories, stamps or {}, memo)
-    _put_instances(conn, tenant, ids, histories, memo)
+    single: list[packs.PackedRows] = []
+    packed: list[tuple[Any, ...]] = []
+    for history in histories:
+        size = history.size()
+        if size >= PACK_FROM:
+            packed.append(packs.pack(tenant, history.entity.entity_id, history))
+        elif size:
+            single.append((history.entity.entity_id, history.encode()))
+    if packed:
+        packs.add(conn, packed)
+        note_iid(conn, max(_last_iid(h) for h in histories if h.size() >= PACK_FROM), memo)
+    _put_instances(conn, tenant, single, memo)
+
+
+def _last_iid(history: EncodedHistory) -> int:
+    numbers: list[int] = [columns[1] for _, _, columns in history.rows]
+    numbers.extend(r[2] for r in history.raw)
+    return max(numbers)
+
+
+def settle(conn: sqlite3.Connection, tenant: str, ids: Sequence[str], memo: Memo) -> None:
+    """In a write transaction: move the packed instances of the Entities ``ids`` into
+    their series (created if new), with their rollups (:mod:`.history_packs`)."""
+    taken = packs.take(conn, tenant, ids)
+    if taken:
+        memo.check(conn)
+        _put_instances(conn, tenant, taken, memo)
+
+
+def settle_before(conn: sqlite3.Connection, cutoff: int, memo: Memo) -> bool:
+    """In a write transaction: :func:`settle` a batch of the packs that hold an instance
+    before ``cutoff`` (µs), of any tenant; whether any was."""
+    taken = packs.take_before(conn, cutoff)
+    if taken:
+        memo.check(conn)
+    for tenant, rows in taken.items():
+        _put_instances(conn, tenant, rows, memo)
+    return bool(taken)
 
 
 def _stamp_only(stored: EntityRecord | None, merged: EntityRecord, live: str | None) -> bool:
@@ -153,13 +196,12 @@ def _put_records(conn: sqlite3.Connection, tenant: str, ids: list[str],
 
 
 def _known_series(conn: sqlite3.Connection, tenant: str,
-                  histories: Sequence[EncodedHistory], memo: Memo) -> dict[SeriesKey, int]:
-    """The stored series ids of the rows of ``histories`` (new series absent)."""
+                  writes: Sequence[packs.PackedRows], memo: Memo) -> dict[SeriesKey, int]:
+    """The stored series ids of the rows of ``writes`` (new series absent)."""
     sids: dict[SeriesKey, int] = {}
     unknown: list[SeriesKey] = []
-    for history in histories:
-        entity_id = history.entity.entity_id
-        for attribute, dataset_id, _ in history.rows:
+    for entity_id, written in writes:
+        for attribute, dataset_id, _ in written:
             key = (entity_id, attribute, dataset_id)
             sid = memo.sid(tenant, key)
             if sid is None:
@@ -175,15 +217,18 @@ def _known_series(conn: sqlite3.Connection, tenant: str,
     return sids
 
 
-def _put_instances(conn: sqlite3.Connection, tenant: str, ids: list[str],
-                   histories: Sequence[EncodedHistory], memo: Memo) -> None:
-    sids = _known_series(conn, tenant, histories, memo)
+def _put_instances(conn: sqlite3.Connection, tenant: str,
+                   writes: Sequence[packs.PackedRows], memo: Memo) -> None:
+    """The instance rows of ``writes`` (entity id, rows) in their series, with the series
+    that are new and the rollups."""
+    if not writes:
+        return
+    sids = _known_series(conn, tenant, writes, memo)
     new_series: list[tuple[int, str, str, str, str]] = []
     next_sid: int | None = None
     rows: list[tuple[Any, ...]] = []
-    for history in histories:
-        entity_id = history.entity.entity_id
-        for attribute, dataset_id, columns in history.rows:
+    for entity_id, written in writes:
+        for attribute, dataset_id, columns in written:
             key = (entity_id, attribute, dataset_id)
             sid = sids.get(key)
             if sid is None:

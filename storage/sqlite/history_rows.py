@@ -9,21 +9,36 @@ instances are encoded from the internal form without building an
 21-attribute Streetlights: the Instances and their encoding were about 5 µs an
 attribute, 100 µs an entity).  Any other recorder's History is encoded instance
 by instance; both give the same rows.
+
+Issues 18 and 19: a write of :data:`PACK_FROM` instances or more is stored packed
+(:mod:`.history_packs`); its attribute instances are checked here (what their
+encoding would refuse is refused in the write, :func:`.history_sql.check_internal`)
+but kept in their internal form (``raw``), and encoded when the pack is settled
+into its series.  Measured on a 21-attribute entity (``time.process_time``, best
+of 5): encoded and packed 45 µs, checked and packed raw 16.5 µs.  A write of fewer
+instances (a PATCH of one attribute) is encoded at once, as before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ngsi_ld.temporal import EntityRecord, History
 from ngsi_ld.temporal.history import attribute_changes, deletion, entity_record, scope_change
 
 from ..temporal import instance_number
-from .history_sql import encode, encode_internal
+from .history_sql import check_internal, encode, encode_internal
 
-__all__ = ["EncodedHistory", "encode_write", "encoded"]
+__all__ = ["PACK_FROM", "EncodedHistory", "Raw", "encode_write", "encoded"]
+
+#: instances of one write from which they are packed (:mod:`.history_packs`); a write
+#: of one instance (an attribute's PATCH) keeps its per-series row
+PACK_FROM = 2
+
+#: an attribute instance kept in its internal form: (attribute, instance, iid, t)
+Raw = tuple[str, Mapping[str, Any], int, int]
 
 Entity = Mapping[str, Any]
 
@@ -35,6 +50,19 @@ class EncodedHistory:
     entity: EntityRecord
     #: (attribute, datasetId or "", the row's columns but the series: t, iid, flags...)
     rows: list[tuple[str, str, tuple[Any, ...]]]
+    #: the instances of a write to pack, checked, not encoded (see the module docstring)
+    raw: list[Raw] = field(default_factory=list)
+
+    def size(self) -> int:
+        """How many instances the write records."""
+        return len(self.rows) + len(self.raw)
+
+    def encode(self) -> list[tuple[str, str, tuple[Any, ...]]]:
+        """Every instance row, the raw instances encoded."""
+        if not self.raw:
+            return self.rows
+        return self.rows + [(name, inst.get("datasetId") or "", encode_internal(name, inst, iid))
+                            for name, inst, iid, _ in self.raw]
 
 
 def encoded(history: History) -> EncodedHistory:
@@ -58,14 +86,20 @@ def encode_write(before: Entity | None, after: Entity | None, now: str,
     record = entity_record(before, after, now)
     if record is None:
         return None
+    changes = list(attribute_changes(before, after))
+    scope = scope_change(before, after, now, _unnumbered)
+    packed = len(changes) + (scope is not None) >= PACK_FROM
     rows = []
-    for name, inst, deleted in attribute_changes(before, after):
+    raw: list[Raw] = []
+    for name, inst, deleted in changes:
         if deleted:  # rare: the deletion record, as an Instance
             gone = deletion(name, inst, now, "")
             rows.append((name, gone.dataset_id or "", encode(gone, iids())))
+        elif packed:  # refused here if it would not encode; encoded when settled
+            iid = iids()
+            raw.append((name, inst, iid, check_internal(name, inst)))
         else:
             rows.append((name, inst.get("datasetId") or "", encode_internal(name, inst, iids())))
-    scope = scope_change(before, after, now, _unnumbered)
     if scope is not None:
         rows.append((scope.attribute, "", encode(scope, iids())))
-    return EncodedHistory(record, rows)
+    return EncodedHistory(record, rows, raw)

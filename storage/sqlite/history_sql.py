@@ -41,7 +41,8 @@ from ..temporal import INSTANCE_PREFIX, instance_number, merge_record
 from . import history_rollups as rollups
 from .history_memo import Memo
 
-__all__ = ["SCHEMA", "Series", "create_tables", "decode", "encode", "encode_internal",
+__all__ = ["SCHEMA", "Series", "check_internal", "create_tables", "decode", "encode",
+           "encode_internal",
            "entity_record", "later", "max_iid", "note_iid", "read_series", "series_rows",
            "write_history"]
 
@@ -151,6 +152,28 @@ def encode_internal(attribute: str, instance: Mapping[str, Any], iid: int) -> tu
     get = instance.get
     return _columns(iid, kind, value, members, get("observedAt"), get("createdAt"),
                     get("modifiedAt"), get("deletedAt"))
+
+
+def check_internal(attribute: str, instance: Mapping[str, Any]) -> int:
+    """Raise now what :func:`encode_internal` would raise for ``instance`` (a packed write
+    encodes it when it is settled, :mod:`.history_packs`); its ``t``, the instant its
+    row is kept under.  A third of the encoding's cost: no members, no columns."""
+    kind = instance.get("type")
+    if not isinstance(kind, str) or (main := MAIN_MEMBER.get(kind)) is None \
+            or main not in instance:
+        split_internal(attribute, instance)  # raises BadRequestData, as the encoding would
+    get = instance.get
+    # the stamps in the order _columns reads them (the same error first); t as it picks it
+    observed, created, modified, deleted = (
+        None if text is None else _shortest(text)[0]
+        for text in (get("observedAt"), get("createdAt"), get("modifiedAt"), get("deletedAt")))
+    if observed is not None:
+        return observed
+    if modified is not None:
+        return modified
+    if deleted is not None:
+        return deleted
+    return created if created is not None else 0
 
 
 def _columns(iid: int, kind: str, value: Any, members: Mapping[str, Any],
