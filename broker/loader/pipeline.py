@@ -178,7 +178,7 @@ class _Worker:
     async def prepare(self, decoder: Decoder, items: Sequence[tuple[int, Any]],
                       now: str) -> PreparedBatch:
         batch = await prepare_batch(self.expander.expand, self.schemas, decoder, items, now,
-                                    self.mode)
+                                    self.mode, encode=True)
         batch.worker = (os.getpid(), time.process_time())  # for the benchmark
         return batch
 

@@ -26,6 +26,7 @@ from broker.schemas.models import Violation
 from broker.schemas.store import checked
 from ngsi_ld.batch import batch_upsert_mutation
 from ngsi_ld.errors import NgsiLdError
+from ngsi_ld.instances import clone
 from ngsi_ld.model import Entity, Mutation
 from ngsi_ld.operations import keeps_current
 
@@ -42,12 +43,13 @@ class Refused:
 
 @dataclass(slots=True)
 class Ready:
-    """One entity ready to write (orjson bytes, so the writer decodes them in C)."""
+    """One entity ready to write: from a worker as orjson bytes (smaller to send than a
+    pickle, and decoded in C), prepared in-process as the objects themselves."""
 
     number: int
     entity_id: str
-    created: bytes  # the entity as an upsert creates it (when the store has none)
-    expanded: bytes  # the expanded entity (the upsert of an existing one starts from it)
+    created: bytes | Entity  # the entity as an upsert creates it (when the store has none)
+    expanded: bytes | Entity  # the expanded entity (an upsert of an existing one starts there)
     violations: list[Violation] = field(default_factory=list)  # of ``created``
 
 
@@ -72,8 +74,10 @@ def _refused(record: Record, exc: NgsiLdError) -> Refused:
 
 async def prepare_batch(expand: Callable[[Record], Awaitable[Entity]],
                         schemas: ModelSchemas | None, decoder: Decoder,
-                        items: Sequence[tuple[int, Any]], now: str, mode: str) -> PreparedBatch:
-    """Decode, expand, check and stamp ``items`` (``expand``: an Expander's ``expand``)."""
+                        items: Sequence[tuple[int, Any]], now: str, mode: str,
+                        encode: bool = False) -> PreparedBatch:
+    """Decode, expand, check and stamp ``items`` (``expand``: an Expander's ``expand``;
+    ``encode``: the entities as bytes, to send to another process)."""
     batch = PreparedBatch(items[-1][0] if items else 0, len(items), now)
     for number, raw in items:
         record = decoder(number, raw)
@@ -89,8 +93,11 @@ async def prepare_batch(expand: Callable[[Record], Awaitable[Entity]],
             continue
         assert created is not None
         found = schemas.violations(created) if schemas else []
-        batch.ready.append(Ready(number, entity["id"], orjson.dumps(created),
-                                 orjson.dumps(entity), list(found)))
+        if encode:
+            batch.ready.append(Ready(number, entity["id"], orjson.dumps(created),
+                                     orjson.dumps(entity), list(found)))
+        else:
+            batch.ready.append(Ready(number, entity["id"], created, entity, list(found)))
     return batch
 
 
@@ -99,13 +106,23 @@ def ready_mutation(ready: Ready, now: str, mode: str,
     """The store's mutation for one ready entity: what ``batch_upsert_mutation`` of its
     expanded form, checked by ``schemas`` as ``broker.schemas.validating`` does, does."""
 
+    handed = [True]  # an entity prepared in-process: handed out itself, once
+
     def mutation(current: Entity | None) -> Entity | None:
         if current is None:
             if ready.violations:
                 raise SchemaViolation(ready.entity_id, ready.violations)
-            created: Entity = orjson.loads(ready.created)  # a fresh copy at every call
-            return created
-        upsert = batch_upsert_mutation(orjson.loads(ready.expanded), now, mode)
+            created = ready.created
+            if isinstance(created, bytes):
+                fresh: Entity = orjson.loads(created)  # a fresh copy at every call
+                return fresh
+            if handed:  # (as create_entity does)
+                handed.clear()
+                return created
+            return clone(created)
+        expanded = ready.expanded
+        upsert = batch_upsert_mutation(
+            orjson.loads(expanded) if isinstance(expanded, bytes) else expanded, now, mode)
         if schemas:
             upsert = checked(schemas, ready.entity_id, upsert)
         return upsert(current)
