@@ -29,7 +29,7 @@ import orjson
 from tqdm import tqdm
 
 from broker.loader.mapping import MappingError, parse_mapping
-from broker.loader.pipeline import WorkerStopped
+from broker.loader.pipeline import GC_GEN0_THRESHOLD, WorkerStopped
 from broker.loader.prepare import PreparedBatch
 from broker.loader.resume import DEFAULT_DIRECTORY, ResumePoint
 from broker.loader.sinks import HttpSink, LoadAborted, Reject, Sink, StoreSink, preload_directory
@@ -37,8 +37,6 @@ from broker.loader.sources import FORMATS, Source, SourceError, open_source
 from broker.schemas import ModelSchemas, SchemaLoadError
 from broker.smartdatamodels import DIRECTORY as SMART_DATA_MODELS
 
-#: young-generation collections every this many container allocations (broker.cli's value)
-GC_GEN0_THRESHOLD = 50_000
 #: default --jobs: the CPUs this process may use, at most 4 (one writer feeds about 3)
 DEFAULT_JOBS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                           else os.cpu_count() or 1))
@@ -241,6 +239,13 @@ def make_sink(args: argparse.Namespace) -> tuple[Sink, str]:
             f"{url}#{args.tenant}")
 
 
+def tune_gc() -> None:
+    """As the broker does (broker.cli): entities are thousands of short-lived dicts that
+    reference counting frees; at Python's default the cyclic collector took ~15% of a
+    load.  The worker processes do the same (``broker.loader.pipeline``)."""
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def main(argv: Sequence[str] | None = None, out: IO[str] = sys.stdout,
          err: IO[str] = sys.stderr) -> int:
     parser = build_parser()
@@ -256,9 +261,7 @@ def main(argv: Sequence[str] | None = None, out: IO[str] = sys.stdout,
         print(f"ngsi-ld-broker load: {exc}", file=err)
         return 2
     loader = Loader(sink, target, args, err)
-    # As the broker does (broker.cli): entities are thousands of short-lived dicts that
-    # reference counting frees; at Python's default the cyclic collector took ~15% of a load.
-    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+    tune_gc()
     try:
         if args.rejects is not None:
             with args.rejects.open("wb") as rejects:

@@ -25,6 +25,7 @@ allows it) is cached in that worker only.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import pickle
 import signal
@@ -44,6 +45,8 @@ from broker.loader.sources import Decoder
 from broker.schemas import ModelSchemas
 from storage import ContextRecord, MemoryStore
 
+#: young-generation collections every this many container allocations (broker.cli's value)
+GC_GEN0_THRESHOLD = 50_000
 _HEADER = struct.Struct("!Q")  # the length of the pickled frame that follows
 WORKER_MODULE = "broker.loader.worker"
 #: where ``broker`` is imported from: the workers import the same code
@@ -216,6 +219,7 @@ async def _serve(requests: IO[bytes], answers: IO[bytes]) -> None:
 def serve() -> None:
     """The worker process's main: answer batches until the writer ends our input."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the writer stops the load, then us
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])  # as the writer (tune_gc)
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print cannot break a frame
     asyncio.run(_serve(sys.stdin.buffer, answers))
