@@ -9,14 +9,18 @@ Streetlight, AirQualityObserved, WeatherObserved, TrafficFlowObserved, 6 to 15
 attributes each, with their Smart Data Models @context) or of the benchmark
 suite's 3-attribute entity (``--shape small``), then loads it with the
 command's own code into a fresh SQLite store and prints entities per second of
-wall time and per second of this process's CPU time (steadier on a shared
-machine).
+wall time (with the load average: the machine may be shared) and the CPU
+seconds of each process: the writer (this one: its event loop and the store's
+threads) and each worker process preparing batches (``--jobs``), with entities
+per CPU second of the writer (steadier on a shared machine than the wall clock).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
+import os
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -27,7 +31,15 @@ import orjson
 from benchmarks.suite.scenarios import small_entity
 from broker.demo import HONG_KONG, lampposts
 from broker.demo.dataset import lamppost_entities
-from broker.loader import main as load
+from broker.loader import StoreSink
+from broker.loader.command import (
+    DEFAULT_JOBS,
+    Loader,
+    build_parser,
+    make_sink,
+    sources_of,
+    tune_gc,
+)
 from broker.smartdatamodels import DIRECTORY
 
 #: the Smart Data Models examples ``--shape sdm`` repeats (normalized, 21 and 26 attributes)
@@ -106,6 +118,8 @@ def main() -> None:
     parser.add_argument("--examples", type=Path, default=SDM_EXAMPLES,
                         help="the Smart Data Models examples of --shape sdm "
                         "(default ../shared/data/smart-data-models beside the checkout)")
+    parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
+                        help=f"the load's --jobs (default {DEFAULT_JOBS}: 1 writer + workers)")
     parser.add_argument("--model-schemas", action="store_true",
                         help="check the bundled Smart Data Models schemas while loading")
     args = parser.parse_args()
@@ -119,16 +133,24 @@ def main() -> None:
             argv += ["--mapping", str(source.with_suffix(".json"))]
         if args.model_schemas:
             argv += ["--model-schemas", str(DIRECTORY)]
-        out = io.StringIO()
+        argv += ["--jobs", str(args.jobs)]
+        options = build_parser().parse_args(argv)
+        sink, target = make_sink(options)
+        assert isinstance(sink, StoreSink)
+        loader = Loader(sink, target, options, io.StringIO())
+        tune_gc()  # as the command's main does
         wall, cpu = time.perf_counter(), time.process_time()
-        code = load(argv, out=out)
+        summary = asyncio.run(loader.run(sources_of(options)))
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        loaded = int(out.getvalue().split("loaded ")[1].split(" ")[0].replace(",", ""))
-        if code != 0:
-            raise SystemExit(f"the load failed ({code}): {out.getvalue()}")
-    print(f"{loaded:,} entities in {wall:.1f} s: {loaded / wall:,.0f} entities/s "
-          f"(wall), {loaded / cpu:,.0f} entities per CPU second, {args.shape} entities, "
-          f"temporal {args.temporal}"
+        if summary.rejected or summary.loaded != args.count:
+            raise SystemExit(f"the load failed: {summary.text()}")
+    loaded, workers = summary.loaded, sorted(sink.worker_cpu.values())
+    load_average = os.getloadavg()[0]
+    print(f"{loaded:,} entities in {wall:.1f} s: {loaded / wall:,.0f} entities/s (wall, "
+          f"load average {load_average:.1f}); writer {cpu:.2f} CPU s = {loaded / cpu:,.0f} "
+          f"entities per CPU second; workers "
+          + (", ".join(f"{w:.2f}" for w in workers) + " CPU s" if workers else "none")
+          + f"; {args.shape} entities, temporal {args.temporal}, jobs {args.jobs}"
           + (" with schema checks" if args.model_schemas else ""))
 
 

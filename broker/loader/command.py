@@ -5,7 +5,9 @@ a running broker (``--url``, batch upsert) or writes them straight into a store
 (``--store``), shows a progress bar, reports every rejected record with its
 reason (on stderr, and as JSON lines with ``--rejects FILE``), and prints a
 summary.  An interrupted load resumes after the last batch written
-(``broker.loader.resume``).  Exit status: 0 all loaded, 1 some records rejected,
+(``broker.loader.resume``).  Into a store, ``--jobs`` processes share the work:
+worker processes prepare the batches (``broker.loader.pipeline``) and this one
+writes them.  Exit status: 0 all loaded, 1 some records rejected,
 2 the load could not be done (bad arguments, target unreachable).
 """
 
@@ -17,7 +19,8 @@ import gc
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -26,14 +29,19 @@ import orjson
 from tqdm import tqdm
 
 from broker.loader.mapping import MappingError, parse_mapping
+from broker.loader.pipeline import GC_GEN0_THRESHOLD, WorkerStopped
+from broker.loader.prepare import PreparedBatch
 from broker.loader.resume import DEFAULT_DIRECTORY, ResumePoint
 from broker.loader.sinks import HttpSink, LoadAborted, Reject, Sink, StoreSink, preload_directory
 from broker.loader.sources import FORMATS, Source, SourceError, open_source
 from broker.schemas import ModelSchemas, SchemaLoadError
 from broker.smartdatamodels import DIRECTORY as SMART_DATA_MODELS
 
-#: young-generation collections every this many container allocations (broker.cli's value)
-GC_GEN0_THRESHOLD = 50_000
+#: default --jobs: the CPUs this process may use, at most 4 (one writer feeds about 3)
+DEFAULT_JOBS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                          else os.cpu_count() or 1))
+#: files of at most this many batches are prepared in-process: a worker costs ~0.5 s to start
+SMALL_FILE_BATCHES = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ignore the resume point of an interrupted load")
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_DIRECTORY,
                         help=f"where resume points are kept (default {DEFAULT_DIRECTORY})")
+    parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
+                        help="with --store: processes sharing the load; with 2 or more, "
+                        "jobs-1 worker processes decode, expand and check batches while "
+                        "this one writes them; 1: all in this process (default: the CPUs "
+                        f"available, at most 4: {DEFAULT_JOBS} here; files of at most "
+                        f"{SMALL_FILE_BATCHES} batches are always loaded in-process)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -129,57 +143,57 @@ class Loader:
                   "there; --restart loads it all again)", file=self.err)
         bar = tqdm(total=source.total, unit=" entities", desc=source.path.name,
                    disable=self.args.no_progress, file=self.err, initial=done)
-        batch: list[Any] = []
-        self._pending: tuple[asyncio.Task[list[Reject]], list[Any]] | None = None
+        size = self.args.batch_size
+        # a small file is prepared here: starting a worker would cost more than it saves
+        parallel = source.total is None or source.total - done > SMALL_FILE_BATCHES * size
+        ahead = await self.sink.begin(parallel)
+        pending: deque[Awaitable[PreparedBatch]] = deque()
         try:
-            for record in source.records:
-                if record.number <= done:
-                    self.summary.skipped += 1
-                    continue
-                self.summary.read += 1
-                if record.error is not None:
-                    self._report(source, Reject(record, record.error))
-                    bar.update(1)
-                    continue
-                batch.append(record)
-                if len(batch) >= self.args.batch_size:
-                    await self._flush(source, batch, point, bar)
-                    batch = []
-            await self._flush(source, batch, point, bar)
-            await self._settle(source, point, bar)
+            for items in self._batches(source, done, size):
+                pending.append(self.sink.prepare(source.decoder, items, parallel))
+                if len(pending) > ahead:
+                    await self._settle(source, point, bar, pending.popleft())
+            while pending:
+                await self._settle(source, point, bar, pending.popleft())
         finally:
-            if self._pending is not None:  # interrupted: the batch in flight does not count
-                self._pending[0].cancel()
-                self._pending = None
+            for left in pending:  # interrupted: batches not written do not count
+                if isinstance(left, asyncio.Future):
+                    left.cancel()
             bar.close()
         point.clear()
 
-    async def _flush(self, source: Source, batch: list[Any], point: ResumePoint,
-                     bar: tqdm[Any]) -> None:
-        """Start writing ``batch``; then wait for the batch before it.
+    def _batches(self, source: Source, done: int, size: int) -> Iterator[list[tuple[int, Any]]]:
+        """The raw items after the resume point, ``size`` at a time, in file order."""
+        batch: list[tuple[int, Any]] = []
+        for number, raw in source.items:
+            if number <= done:
+                self.summary.skipped += 1
+                continue
+            self.summary.read += 1
+            batch.append((number, raw))
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
-        Two batches are in flight: while the store writes one (on its own thread)
-        or the broker answers it, the next one is parsed and expanded.  Batches
-        are settled in order, so the resume point only ever moves past records
-        whose batch is written.
+    async def _settle(self, source: Source, point: ResumePoint, bar: tqdm[Any],
+                      prepared: Awaitable[PreparedBatch]) -> None:
+        """Write one prepared batch, report its rejects, then move the resume point past it.
+
+        Batches are settled in file order, so the resume point only ever moves past
+        records whose batch is written (or refused).
         """
-        if not batch:
-            return
-        task = asyncio.ensure_future(self.sink.write(batch))
-        await self._settle(source, point, bar)
-        self._pending = (task, batch)
-
-    async def _settle(self, source: Source, point: ResumePoint, bar: tqdm[Any]) -> None:
-        if self._pending is None:
-            return
-        task, batch = self._pending
-        self._pending = None
-        rejects = await task
+        try:
+            batch = await prepared
+        except WorkerStopped as exc:
+            raise LoadAborted(str(exc)) from None
+        rejects = await self.sink.write(batch)
         for reject in rejects:
             self._report(source, reject, bar)
-        self.summary.loaded += len(batch) - len(rejects)
-        point.save(batch[-1].number)
-        bar.update(len(batch))
+        self.summary.loaded += batch.count - len(rejects)
+        point.save(batch.last)
+        bar.update(batch.count)
 
     def _report(self, source: Source, reject: Reject, bar: tqdm[Any] | None = None) -> None:
         self.summary.rejected += 1
@@ -193,7 +207,8 @@ class Loader:
             self.rejects_out.write(orjson.dumps(reject.to_json(str(source.path))) + b"\n")
 
 
-def _sources(args: argparse.Namespace) -> list[Source]:
+def sources_of(args: argparse.Namespace) -> list[Source]:
+    """The files the arguments name, opened (SourceError: one cannot be read)."""
     mapping = None
     if args.mapping is not None:
         try:
@@ -209,17 +224,26 @@ def _sources(args: argparse.Namespace) -> list[Source]:
 def make_sink(args: argparse.Namespace) -> tuple[Sink, str]:
     """The sink the arguments name, and a name of its target (for resume points)."""
     schemas = ModelSchemas.load(args.model_schemas) if args.model_schemas else None
+    workers = args.jobs - 1 if args.jobs > 1 else 0
     preload = preload_directory([SMART_DATA_MODELS, *args.context_dir])
     mode = "update" if args.update else "replace"
     if args.store:
         return (StoreSink(args.store, tenant=args.tenant, mode=mode, schemas=schemas,
                           preload_dir=preload, outbound_allow=args.outbound_allow,
-                          temporal=args.temporal == "on"),
+                          temporal=args.temporal == "on", workers=workers,
+                          schemas_path=args.model_schemas),
                 f"{args.store}#{args.tenant}")
     url = args.url or "http://localhost:1026"
     return (HttpSink(url, tenant=args.tenant, mode=mode, schemas=schemas, preload_dir=preload,
                      token=args.token, outbound_allow=args.outbound_allow),
             f"{url}#{args.tenant}")
+
+
+def tune_gc() -> None:
+    """As the broker does (broker.cli): entities are thousands of short-lived dicts that
+    reference counting frees; at Python's default the cyclic collector took ~15% of a
+    load.  The worker processes do the same (``broker.loader.pipeline``)."""
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def main(argv: Sequence[str] | None = None, out: IO[str] = sys.stdout,
@@ -228,16 +252,16 @@ def main(argv: Sequence[str] | None = None, out: IO[str] = sys.stdout,
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
     try:
-        sources = _sources(args)
+        sources = sources_of(args)
         sink, target = make_sink(args)
     except (SourceError, SchemaLoadError, ValueError) as exc:
         print(f"ngsi-ld-broker load: {exc}", file=err)
         return 2
     loader = Loader(sink, target, args, err)
-    # As the broker does (broker.cli): entities are thousands of short-lived dicts that
-    # reference counting frees; at Python's default the cyclic collector took ~15% of a load.
-    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+    tune_gc()
     try:
         if args.rejects is not None:
             with args.rejects.open("wb") as rejects:

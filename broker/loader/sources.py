@@ -15,6 +15,11 @@ Formats, chosen by the file's extension (or ``--format``):
 
 Records are numbered from 1 in file order (array items, lines, features, CSV
 data rows): the number is what reports and the resume point refer to.
+
+A source is read in two steps so that the second can run in another process
+(``broker.loader.pipeline``): ``items`` are the numbered raw items in file order
+(a line's bytes, a CSV row's cells, an array item or Feature), cheap to read and
+to send; its ``decoder`` (picklable) turns one into a :class:`Record`.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +57,71 @@ class Record:
         entity = self.entity
         return entity.get("id") if isinstance(entity, dict) else None
 
+    @classmethod
+    def named(cls, number: int, entity_id: str | None) -> Record:
+        """A record reduced to its number and id: what a report needs of it once its
+        entity stayed in a worker process."""
+        return cls(number, {"id": entity_id} if entity_id else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Decoder:
+    """How one raw item of a file becomes a record (picklable: workers decode too)."""
+
+    format: str
+    context: Any = None
+    mapping: CsvMapping | None = None
+    header: tuple[str, ...] = ()
+    entity_type: str | None = None
+
+    def __call__(self, number: int, raw: Any) -> Record:
+        if self.format == "jsonl":
+            try:
+                item = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                return Record(number, error=f"not JSON: {exc}")
+            return _entity(number, item, self.context)
+        if self.format == "csv":
+            return self._row(number, raw)
+        if self.format == "geojson":
+            try:
+                entity = feature_entity(raw, self.entity_type)
+            except RowError as exc:
+                return Record(number, error=str(exc))
+            return Record(number, _with_context(entity, self.context))
+        return _entity(number, raw, self.context)
+
+    def _row(self, number: int, cells: list[str]) -> Record:
+        # as csv.DictReader reads a row: missing cells are empty, extra ones refuse it
+        header = self.header
+        if len(cells) > len(header):
+            return Record(number, error="the row has more cells than the header")
+        row = dict(zip(header, cells, strict=False))
+        for name in header[len(cells):]:
+            row[name] = ""
+        assert self.mapping is not None
+        try:
+            return Record(number, self.mapping.entity(row))
+        except RowError as exc:
+            return Record(number, error=str(exc))
+
 
 @dataclass(slots=True)
 class Source:
-    """A file to load: its records (lazily) and how many there are, when known up front."""
+    """A file to load: its numbered raw items (lazily), how to decode them, and how many
+    there are when known up front."""
 
     path: Path
     format: str
     total: int | None
-    records: Iterator[Record]
+    items: Iterator[tuple[int, Any]]
+    decoder: Decoder = field(default_factory=lambda: Decoder("json"))
+
+    @property
+    def records(self) -> Iterator[Record]:
+        """The records, decoded here (in file order)."""
+        decode = self.decoder
+        return (decode(number, raw) for number, raw in self.items)
 
 
 def detect_format(path: Path) -> str:
@@ -88,19 +149,23 @@ def open_source(path: Path, *, fmt: str | None = None, mapping: CsvMapping | Non
     if fmt == "csv":
         if mapping is None:
             raise SourceError(f"{path}: a CSV file needs a mapping file (--mapping)")
-        return Source(path, fmt, _count_lines(path) - 1, _csv(path, mapping))
+        header, rows = _csv(path, mapping)
+        return Source(path, fmt, _count_lines(path) - 1, rows,
+                      Decoder(fmt, mapping=mapping, header=header))
     if fmt == "jsonl":
-        return Source(path, fmt, _count_lines(path), _json_lines(path, context))
+        return Source(path, fmt, _count_lines(path), _json_lines(path),
+                      Decoder(fmt, context=context))
     document = _load_json(path)
     if isinstance(document, dict) and document.get("type") == "FeatureCollection":
         features = document.get("features")
         if not isinstance(features, list):
             raise SourceError(f"{path}: a FeatureCollection needs a features array")
-        return Source(path, "geojson", len(features), _features(features, entity_type, context))
+        return Source(path, "geojson", len(features), enumerate(features, 1),
+                      Decoder("geojson", context=context, entity_type=entity_type))
     if fmt == "geojson":
         raise SourceError(f"{path}: not a GeoJSON FeatureCollection")
     items = document if isinstance(document, list) else [document]
-    return Source(path, fmt, len(items), _items(items, context))
+    return Source(path, fmt, len(items), enumerate(items, 1), Decoder(fmt, context=context))
 
 
 def _load_json(path: Path) -> Any:
@@ -133,34 +198,11 @@ def _entity(number: int, item: Any, context: Any) -> Record:
     return Record(number, _with_context(item, context))
 
 
-def _items(items: list[Any], context: Any) -> Iterator[Record]:
-    for number, item in enumerate(items, 1):
-        yield _entity(number, item, context)
-
-
-def _json_lines(path: Path, context: Any) -> Iterator[Record]:
-    number = 0
+def _json_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     with path.open("rb") as handle:
-        for line in handle:
-            number += 1
-            if not line.strip():
-                continue
-            try:
-                item = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield Record(number, error=f"not JSON: {exc}")
-                continue
-            yield _entity(number, item, context)
-
-
-def _features(features: list[Any], entity_type: str | None, context: Any) -> Iterator[Record]:
-    for number, feature in enumerate(features, 1):
-        try:
-            entity = feature_entity(feature, entity_type)
-        except RowError as exc:
-            yield Record(number, error=str(exc))
-            continue
-        yield Record(number, _with_context(entity, context))
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                yield number, line
 
 
 def feature_entity(feature: Any, entity_type: str | None = None) -> dict[str, Any]:
@@ -190,21 +232,31 @@ def feature_entity(feature: Any, entity_type: str | None = None) -> dict[str, An
     return entity
 
 
-def _csv(path: Path, mapping: CsvMapping) -> Iterator[Record]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle, delimiter=mapping.delimiter, restval="")
-        missing = mapping.columns() - set(reader.fieldnames or ())
-        if missing:
-            raise SourceError(f"{path}: the mapping names columns the file lacks: "
-                              f"{', '.join(sorted(missing))}")
-        for number, row in enumerate(reader, 1):
-            if None in row:
-                yield Record(number, error="the row has more cells than the header")
-                continue
-            try:
-                yield Record(number, mapping.entity(row))
-            except RowError as exc:
-                yield Record(number, error=str(exc))
+def _csv(path: Path, mapping: CsvMapping) -> tuple[tuple[str, ...], Iterator[tuple[int, Any]]]:
+    """The header and the numbered rows (lists of cells) of a CSV file; empty rows skipped
+    and not counted, as csv.DictReader does."""
+    handle = path.open(newline="", encoding="utf-8-sig")
+    reader = csv.reader(handle, delimiter=mapping.delimiter)
+    try:
+        header = tuple(next(reader, ()))
+    except (csv.Error, UnicodeDecodeError) as exc:
+        handle.close()
+        raise SourceError(f"{path}: {exc}") from None
+    missing = mapping.columns() - set(header)
+    if missing:
+        handle.close()
+        raise SourceError(f"{path}: the mapping names columns the file lacks: "
+                          f"{', '.join(sorted(missing))}")
+
+    def rows() -> Iterator[tuple[int, Any]]:
+        with handle:
+            number = 0
+            for cells in reader:
+                if cells:
+                    number += 1
+                    yield number, cells
+
+    return header, rows()
 
 
 def csv_text(header: list[str], rows: list[list[str]], delimiter: str = ",") -> str:

@@ -1,0 +1,130 @@
+"""A batch of raw items made ready for the store, wherever it runs (here or in a worker).
+
+Everything of a load but the store's own work happens here: decoding the raw
+items (``sources.Decoder``: JSON, CSV with its mapping, GeoJSON), expanding
+each entity as the broker would (``sinks.Expander``), the schema check, and the
+entity as a batch upsert creates it (5.6.8: ``batch_upsert_mutation`` on an
+absent entity), stamped with the batch's time.  What comes out is plain data
+(bytes, numbers, strings) that crosses a process boundary cheaply; the writer
+(``sinks.StoreSink``) turns each :class:`Ready` entity into the store's mutation
+(``ready_mutation``): an absent entity takes the prepared bytes as they are, an
+existing one is upserted from the expanded entity as before, so the store ends
+up exactly as with the in-process path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from broker.loader.sources import Decoder, Record
+from broker.schemas import ModelSchemas, SchemaViolation
+from broker.schemas.models import Violation
+from broker.schemas.store import checked
+from ngsi_ld.batch import batch_upsert_mutation
+from ngsi_ld.errors import NgsiLdError
+from ngsi_ld.instances import clone
+from ngsi_ld.model import Entity, Mutation
+from ngsi_ld.operations import keeps_current
+
+
+@dataclass(slots=True)
+class Refused:
+    """A record refused before the store: unreadable, not an entity, or invalid."""
+
+    number: int
+    entity_id: str | None
+    reason: str
+    violations: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Ready:
+    """One entity ready to write: from a worker as orjson bytes (smaller to send than a
+    pickle, and decoded in C), prepared in-process as the objects themselves."""
+
+    number: int
+    entity_id: str
+    created: bytes | Entity  # the entity as an upsert creates it (when the store has none)
+    expanded: bytes | Entity  # the expanded entity (an upsert of an existing one starts there)
+    violations: list[Violation] = field(default_factory=list)  # of ``created``
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """One batch of records, in file order: those refused and those ready to write."""
+
+    last: int  # the number of its last record (the resume point once it is written)
+    count: int  # records it holds
+    now: str  # the time its entities are written at
+    refused: list[Refused] = field(default_factory=list)
+    ready: list[Ready] = field(default_factory=list)  # into a store
+    records: list[Record] = field(default_factory=list)  # to a broker, as read
+    #: the worker process that prepared it and its CPU seconds so far (the benchmark's)
+    worker: tuple[int, float] | None = None
+
+
+def _refused(record: Record, exc: NgsiLdError) -> Refused:
+    violations = exc.violations if isinstance(exc, SchemaViolation) else []
+    return Refused(record.number, record.entity_id, exc.detail, [v.to_json() for v in violations])
+
+
+async def prepare_batch(expand: Callable[[Record], Awaitable[Entity]],
+                        schemas: ModelSchemas | None, decoder: Decoder,
+                        items: Sequence[tuple[int, Any]], now: str, mode: str,
+                        encode: bool = False) -> PreparedBatch:
+    """Decode, expand, check and stamp ``items`` (``expand``: an Expander's ``expand``;
+    ``encode``: the entities as bytes, to send to another process)."""
+    batch = PreparedBatch(items[-1][0] if items else 0, len(items), now)
+    for number, raw in items:
+        record = decoder(number, raw)
+        if record.error is not None:
+            batch.refused.append(Refused(number, None, record.error))
+            continue
+        try:
+            entity: Entity = await expand(record)
+            # 5.6.8 on an absent entity: created, stamped ``now`` (what most loads write)
+            created = batch_upsert_mutation(entity, now, mode)(None)
+        except NgsiLdError as exc:
+            batch.refused.append(_refused(record, exc))
+            continue
+        assert created is not None
+        found = schemas.violations(created) if schemas else []
+        if encode:
+            batch.ready.append(Ready(number, entity["id"], orjson.dumps(created),
+                                     orjson.dumps(entity), list(found)))
+        else:
+            batch.ready.append(Ready(number, entity["id"], created, entity, list(found)))
+    return batch
+
+
+def ready_mutation(ready: Ready, now: str, mode: str,
+                   schemas: ModelSchemas | None) -> Mutation:
+    """The store's mutation for one ready entity: what ``batch_upsert_mutation`` of its
+    expanded form, checked by ``schemas`` as ``broker.schemas.validating`` does, does."""
+
+    handed = [True]  # an entity prepared in-process: handed out itself, once
+
+    def mutation(current: Entity | None) -> Entity | None:
+        if current is None:
+            if ready.violations:
+                raise SchemaViolation(ready.entity_id, ready.violations)
+            created = ready.created
+            if isinstance(created, bytes):
+                fresh: Entity = orjson.loads(created)  # a fresh copy at every call
+                return fresh
+            if handed:  # (as create_entity does)
+                handed.clear()
+                return created
+            return clone(created)
+        expanded = ready.expanded
+        upsert = batch_upsert_mutation(
+            orjson.loads(expanded) if isinstance(expanded, bytes) else expanded, now, mode)
+        if schemas:
+            upsert = checked(schemas, ready.entity_id, upsert)
+        return upsert(current)
+
+    return keeps_current(mutation)

@@ -1,0 +1,288 @@
+"""ngsi-ld-broker load with worker processes (--jobs): the same store, reports and resume
+points as a load done in one process, for every input kind; clean interruption."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from broker.loader import command, main
+from broker.loader.pipeline import WorkerPool
+from broker.loader.sources import csv_text
+from broker.smartdatamodels import DIRECTORY, context_url
+from ngsi_ld.query import EntityQuery
+from ngsi_ld.temporal import TemporalQuery
+from storage import open_store
+
+STAMPS = {"createdAt", "modifiedAt"}
+
+
+def light(number: int, state: str = "on") -> dict[str, Any]:
+    return {"id": f"urn:ngsi-ld:Streetlight:{number}", "type": "Streetlight",
+            "powerState": {"type": "Property", "value": state},
+            "status": {"type": "Property", "value": "ok"},
+            "location": {"type": "GeoProperty",
+                         "value": {"type": "Point", "coordinates": [114.1, 22.3]}},
+            "@context": context_url("Streetlight")}
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["--no-progress", *args], out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _unstamped(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _unstamped(v) for k, v in value.items() if k not in STAMPS}
+    if isinstance(value, list):
+        return [_unstamped(v) for v in value]
+    return value
+
+
+def contents(db: Path) -> tuple[dict[str, Any], dict[str, list[bytes]]]:
+    """The entities stored (without their timestamps) and their history instances."""
+
+    async def read() -> tuple[dict[str, Any], dict[str, list[bytes]]]:
+        store = open_store(f"sqlite:{db}")
+        await store.open()
+        try:
+            entities, _ = await store.query_entities("", EntityQuery())
+            assert store.history is not None
+            ids = [r.entity_id for r in await store.history.temporal_entities("")]
+            found = await store.history.read_history(
+                "", ids, None, TemporalQuery(timeproperty="modifiedAt"))
+            history = {entity_id: sorted(orjson.dumps([i.attribute, i.value, i.dataset_id])
+                                         for i in instances)
+                       for entity_id, instances in found.items()}
+            return {e["id"]: _unstamped(e) for e in entities}, history
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def _kind_files(tmp: Path) -> dict[str, list[str]]:
+    """One file of each input kind, 9 records each with bad ones among them: the
+    arguments that load it."""
+    lights: list[Any] = [light(n) for n in range(1, 10)]
+    lights[3] = "not an entity"
+    lights[6] = {"id": "no-uri", "type": "Streetlight"}
+    jsonl = tmp / "lights.jsonl"
+    jsonl.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in lights[:8]) + b"{broken\n")
+    array = tmp / "lights.json"
+    array.write_bytes(orjson.dumps(lights))
+    features: list[Any] = [
+        {"type": "Feature", "id": f"urn:ngsi-ld:Kiosk:{n}",
+         "geometry": {"type": "Point", "coordinates": [114.1, 22.2 + n / 100]},
+         "properties": {"name": f"kiosk {n}", "open": n % 2 == 0}} for n in range(1, 10)]
+    features[4] = {"type": "Feature", "geometry": None, "properties": {"name": "no id"}}
+    geojson = tmp / "kiosks.geojson"
+    geojson.write_bytes(orjson.dumps({"type": "FeatureCollection", "features": features}))
+    mapping = tmp / "map.json"
+    mapping.write_bytes(orjson.dumps({
+        "type": "AirQualityObserved", "id": "urn:ngsi-ld:AirQualityObserved:{station}",
+        "@context": context_url("AirQualityObserved"),
+        "location": {"longitude": "lon", "latitude": "lat"},
+        "attributes": {"no2": {"column": "no2", "datatype": "number"}}}))
+    rows = [[f"s{n}", "114.1", "22.3", str(n)] for n in range(1, 10)]
+    rows[2][3] = "many"
+    rows[5] = ["s6", "114.1", "22.3", "1", "extra"]
+    csv = tmp / "air.csv"
+    csv.write_text(csv_text(["station", "lon", "lat", "no2"], rows))
+    return {"jsonl": [str(jsonl)], "json": [str(array)],
+            "geojson": [str(geojson), "--type", "Kiosk"],
+            "csv": [str(csv), "--mapping", str(mapping)]}
+
+
+@pytest.mark.parametrize("kind, refused", [("jsonl", 3), ("json", 2), ("geojson", 1),
+                                           ("csv", 2)])
+def test_workers_load_every_kind_as_one_process_does(tmp_path: Path, kind: str,
+                                                    refused: int) -> None:
+    args = _kind_files(tmp_path)[kind]
+    results = {}
+    for jobs in ("1", "3"):
+        db = tmp_path / f"jobs{jobs}.db"
+        rejects = tmp_path / f"rejects{jobs}.jsonl"
+        code, out, err = run(*args, "--store", f"sqlite:{db}", "--batch-size", "2",
+                             "--jobs", jobs, "--rejects", str(rejects),
+                             "--state-dir", str(tmp_path / "state"))
+        assert code == 1, err
+        results[jobs] = (out.split(" in ")[0], out.split("; ", 1)[1], err,
+                         rejects.read_bytes(), contents(db))
+    one, workers = results["1"], results["3"]
+    assert workers == one
+    summary, rest, err, rejects, (entities, _) = workers
+    loaded = 9 - refused
+    assert summary == f"loaded {loaded} entities from 1 file(s)"
+    assert rest.startswith(f"rejected {refused}")
+    numbers = [orjson.loads(line)["record"] for line in rejects.splitlines()]
+    assert numbers == sorted(numbers) and len(numbers) == refused  # reported in file order
+    lines = err.splitlines()
+    assert len(lines) == refused and all(": rejected: " in line for line in lines)
+    assert len(entities) == loaded
+
+
+def test_schema_violations_and_existing_entities_with_workers(tmp_path: Path) -> None:
+    source = tmp_path / "lights.jsonl"
+    items = [light(n, "dazzling" if n in (3, 8) else "on") for n in range(1, 11)]
+    source.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in items))
+    again = tmp_path / "again.jsonl"  # the same entities once more: upserts of existing ones
+    again.write_bytes(b"".join(orjson.dumps(light(n, "off" if n % 2 else "dazzling")) + b"\n"
+                               for n in range(1, 11)))
+    results = {}
+    for jobs in ("1", "2"):
+        db = tmp_path / f"jobs{jobs}.db"
+        for mode in ([], ["--update"]):
+            code, _, err = run(str(source), str(again), *mode, "--store", f"sqlite:{db}",
+                               "--batch-size", "3", "--jobs", jobs, "--model-schemas",
+                               str(DIRECTORY), "--state-dir", str(tmp_path / "state"))
+            assert code == 1
+            results[jobs, bool(mode)] = err, contents(db)
+    assert results["2", False] == results["1", False]
+    assert results["2", True] == results["1", True]
+    err, (entities, history) = results["2", True]
+    assert "lights.jsonl:3 urn:ngsi-ld:Streetlight:3: rejected:" in err
+    assert "again.jsonl:2 urn:ngsi-ld:Streetlight:2: rejected:" in err and "powerState" in err
+    power = "https://smartdatamodels.org/dataModel.Streetlighting/powerState"
+    value = {n: entities[f"urn:ngsi-ld:Streetlight:{n}"]["attrs"][power][0]["value"]
+             for n in (1, 2, 3)}
+    assert value == {1: "off", 2: "on", 3: "off"}  # 2: its second version was refused
+    assert len(history["urn:ngsi-ld:Streetlight:1"]) > len(history["urn:ngsi-ld:Streetlight:2"])
+
+
+def _interrupted_after(batches: int, argv: list[str]) -> tuple[int, str]:
+    """Run the load, stopping it (as Ctrl-C does) once ``batches`` batches are written."""
+    original = command.Loader._settle
+    settled = 0
+
+    async def settle_then_stop(self: Any, *args: Any) -> None:
+        nonlocal settled
+        await original(self, *args)
+        settled += 1
+        if settled == batches:
+            raise KeyboardInterrupt
+
+    command.Loader._settle = settle_then_stop  # type: ignore[method-assign]
+    try:
+        code, out, _ = run(*argv)
+    finally:
+        command.Loader._settle = original  # type: ignore[method-assign]
+    return code, out
+
+
+@settings(max_examples=4, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(count=st.integers(13, 30), batch=st.integers(1, 4), stop=st.integers(1, 3),
+       jobs=st.sampled_from(["2", "3"]))
+def test_an_interrupted_parallel_load_resumes_to_the_same_store(
+        tmp_path_factory: pytest.TempPathFactory, count: int, batch: int, stop: int,
+        jobs: str) -> None:
+    tmp = tmp_path_factory.mktemp("resume")
+    source = tmp / "lights.jsonl"
+    lines = [orjson.dumps(light(n)) for n in range(count)]
+    lines[count // 2] = b"[]"  # a rejected record somewhere in the middle
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    common = [str(source), "--batch-size", str(batch), "--jobs", jobs]
+    code, _, err = run(*common, "--store", f"sqlite:{tmp / 'whole.db'}",
+                       "--state-dir", str(tmp / "s1"))
+    assert code == 1, err
+    resumed = ["--store", f"sqlite:{tmp / 'resumed.db'}", "--state-dir", str(tmp / "s2")]
+    code, out = _interrupted_after(stop, [*common, *resumed])
+    assert code == 2 and "interrupted: run the same command to resume" in out
+    assert list((tmp / "s2").iterdir())  # a resume point was left
+    code, _, err = run(*common, *resumed)
+    written = stop * batch  # stop batches of batch records (the count is larger)
+    assert code == (1 if count // 2 + 1 > written else 0), err  # record count//2+1 is bad
+    assert f"resuming after record {written:,}" in err
+    assert contents(tmp / "resumed.db") == contents(tmp / "whole.db")
+    assert not list((tmp / "s2").iterdir())
+
+
+def test_interrupting_a_parallel_load_stops_its_workers(tmp_path: Path) -> None:
+    started: list[WorkerPool] = []
+    original = WorkerPool.start
+
+    async def start(self: WorkerPool) -> None:
+        await original(self)
+        started.append(self)
+
+    source = tmp_path / "lights.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(light(n)) + b"\n" for n in range(40)))
+    WorkerPool.start = start  # type: ignore[method-assign]
+    try:
+        code, out = _interrupted_after(2, [str(source), "--store", f"sqlite:{tmp_path / 'b.db'}",
+                                           "--batch-size", "2", "--jobs", "3",
+                                           "--state-dir", str(tmp_path / "state")])
+    finally:
+        WorkerPool.start = original  # type: ignore[method-assign]
+    assert code == 2 and "loaded 4 entities" in out
+    (pool,) = started
+    assert pool.processes == 2 and not pool._workers  # closed: every worker has exited
+    entities, _ = contents(tmp_path / "b.db")
+    assert len(entities) >= 4  # the batches written (one in flight may have committed too)
+
+
+def test_a_worker_that_dies_stops_the_load_resumably(tmp_path: Path) -> None:
+    source = tmp_path / "lights.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(light(n)) + b"\n" for n in range(30)))
+    original = WorkerPool.submit
+    submitted = 0
+
+    def submit_then_kill(self: WorkerPool, *args: Any) -> Any:
+        nonlocal submitted
+        submitted += 1
+        if submitted == 4:
+            for worker in self._workers:
+                worker.process.kill()
+        return original(self, *args)
+
+    state = tmp_path / "state"
+    argv = [str(source), "--store", f"sqlite:{tmp_path / 'b.db'}", "--batch-size", "3",
+            "--jobs", "2", "--state-dir", str(state)]
+    WorkerPool.submit = submit_then_kill  # type: ignore[method-assign]
+    try:
+        code, _, err = run(*argv)
+    finally:
+        WorkerPool.submit = original  # type: ignore[method-assign]
+    assert code == 2 and "a worker process stopped" in err
+    code, _, err = run(*argv)
+    assert code == 0 and "resuming after record" in err
+    assert len(contents(tmp_path / "b.db")[0]) == 30
+
+
+def test_ctrl_c_stops_a_parallel_load_cleanly(tmp_path: Path) -> None:
+    """A real SIGINT to the command: summary, resume point, no worker left behind."""
+    source = tmp_path / "lights.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(light(n)) + b"\n" for n in range(20_000)))
+    argv = [sys.executable, "-c", "import sys; from broker.loader import main; "
+            "sys.exit(main(sys.argv[1:]))", str(source), "--store",
+            f"sqlite:{tmp_path / 'b.db'}", "--batch-size", "200", "--jobs", "2",
+            "--state-dir", str(tmp_path / "state")]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          start_new_session=True) as load:
+        assert load.stderr is not None
+        # wait for the progress bar to show written batches, then Ctrl-C (the whole group)
+        seen = b""
+        while b"200/" not in seen and b"400/" not in seen and load.poll() is None:
+            seen += load.stderr.read1(4096)
+        os.killpg(load.pid, signal.SIGINT)
+        out, _ = load.communicate(timeout=120)
+    assert load.returncode == 2, out
+    assert b"interrupted: run the same command to resume" in out
+    time.sleep(0.5)
+    leftover = subprocess.run(["pgrep", "-g", str(load.pid)], capture_output=True)
+    assert leftover.stdout == b""  # no worker process outlived the load
+    assert list((tmp_path / "state").iterdir())
