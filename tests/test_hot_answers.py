@@ -130,3 +130,46 @@ async def test_large_answers_are_not_kept(client: TestClient) -> None:
     for _ in range(3):
         assert (await (await client.get(URL)).json())["note"]["value"] == "x" * 20_000
     assert client.app[HOT].hits == 0
+
+
+async def test_a_write_through_another_store_on_the_file_shows_at_once(tmp_path: Path) -> None:
+    """Two brokers on one file (as two processes): the other's write ends the kept answer."""
+    settings = Settings(store=f"sqlite:///{tmp_path / 'b.db'}")
+    async with TestClient(TestServer(create_app(settings))) as reader, \
+            TestClient(TestServer(create_app(settings))) as writer:
+        assert (await writer.post(E, json=CAR)).status == 201
+        for value in (2, 3, 4):
+            for _ in range(3):
+                got = await (await reader.get(URL)).json()
+                assert got["speed"]["value"] == value - 1
+            patch = {"value": value}
+            assert (await writer.patch(f"{URL}/attrs/speed", json=patch)).status == 204
+        assert (await (await reader.get(URL)).json())["speed"]["value"] == 4
+        assert reader.app[HOT].hits >= 3
+        assert (await writer.delete(URL)).status == 204
+        assert (await reader.get(URL)).status == 404
+
+
+async def test_the_edge_answers_for_kept_answers_too(tmp_path: Path) -> None:
+    """Request ids (echoed or new on every answer), CORS and the metrics of a kept answer."""
+    settings = Settings(store=f"sqlite:///{tmp_path / 'b.db'}", cors_origin="https://app.test")
+    async with TestClient(TestServer(create_app(settings))) as client:
+        assert (await client.post(E, json=CAR)).status == 201
+        ids = set()
+        for _ in range(4):
+            response = await client.get(URL)
+            assert response.status == 200
+            assert response.headers["Access-Control-Allow-Origin"] == "https://app.test"
+            assert "X-Request-Id" in response.headers["Access-Control-Expose-Headers"]
+            ids.add(response.headers["X-Request-Id"])
+        assert len(ids) == 4
+        for _ in range(3):
+            echoed = await client.get(URL, headers={"X-Request-Id": "mine-1"})
+            assert echoed.headers["X-Request-Id"] == "mine-1"
+        # the third and fourth of each request (a request id is part of the request)
+        assert client.app[HOT].hits == 2 + 2
+        metrics = await (await client.get("/metrics")).text()
+        route = f'method="GET",route="{E}/{{entityId}}",status="200"'
+        assert f"ngsi_ld_http_requests_total{{{route}}} 7" in metrics
+        labels = f'method="GET",route="{E}/{{entityId}}"'
+        assert f"ngsi_ld_http_request_duration_seconds_count{{{labels}}} 7" in metrics
