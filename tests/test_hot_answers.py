@@ -173,3 +173,48 @@ async def test_the_edge_answers_for_kept_answers_too(tmp_path: Path) -> None:
         assert f"ngsi_ld_http_requests_total{{{route}}} 7" in metrics
         labels = f'method="GET",route="{E}/{{entityId}}"'
         assert f"ngsi_ld_http_request_duration_seconds_count{{{labels}}} 7" in metrics
+
+
+async def test_a_context_dropped_since_ends_the_kept_answer(tmp_path: Path) -> None:
+    """A kept answer compacted with a hosted @context is not answered once it is deleted."""
+    base = "http://broker.example:1026"
+    settings = Settings(store=f"sqlite:///{tmp_path / 'b.db'}", public_url=base)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        assert (await client.post(E, json=CAR)).status == 201
+        velocity = {"velocity": "https://uri.etsi.org/ngsi-ld/default-context/speed"}
+        posted = await client.post("/ngsi-ld/v1/jsonldContexts", json={"@context": velocity})
+        assert posted.status == 201
+        path = posted.headers["Location"]
+        link = {"Link": f'<{base}{path}>; rel="http://www.w3.org/ns/json-ld#context"; '
+                        'type="application/ld+json"'}
+        for _ in range(3):
+            got = await client.get(URL, headers=link)
+            assert (await got.json())["velocity"]["value"] == 1
+        assert client.app[HOT].hits == 1
+        assert (await client.delete(path)).status == 204
+        after = await client.get(URL, headers=link)
+        assert client.app[HOT].hits == 1
+        assert after.status == 504  # the full path: the document is gone
+        assert (await after.json())["type"].endswith("/LdContextNotAvailable")
+
+
+async def test_an_evicted_context_is_compiled_again_before_a_kept_answer_counts(
+        tmp_path: Path) -> None:
+    """With room for one compiled @context, reading with another evicts the first: the
+    kept answer of the first is then not trusted until it is compiled again."""
+    settings = Settings(store=f"sqlite:///{tmp_path / 'b.db'}", context_cache_size=1)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        assert (await client.post(E, json=CAR)).status == 201
+        core = await client.get(URL)  # the core context: compiled, then evicted below
+        for _ in range(2):
+            assert (await client.get(URL)).status == 200
+        assert client.app[HOT].hits == 1
+        other = {"Link": '<https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.6.jsonld>; '
+                         'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'}
+        assert (await client.get(URL, headers=other)).status == 200
+        again = await client.get(URL)
+        assert client.app[HOT].hits == 1  # not answered from the kept answer
+        assert await again.read() == await core.read()
+        for _ in range(3):  # rendered with the new compilation, kept again, answered twice
+            assert (await client.get(URL)).status == 200
+        assert client.app[HOT].hits == 3

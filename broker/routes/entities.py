@@ -47,7 +47,7 @@ async def retrieve_entity(request: web.Request) -> web.Response:
     response = response_of(reply, call)
     raw_path = request.raw_path
     if call.reusable is not None and reply.body is not None and "?" not in raw_path:
-        request.app[HOT].put((raw_path, request.raw_headers), call,
+        request.app[HOT].put(service, (raw_path, request.raw_headers), call,
                              (reply.body, CIMultiDict(response.headers)), len(reply.body))
     return response
 
