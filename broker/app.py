@@ -5,7 +5,7 @@ the @context resolver, the service (``broker.service``), the expiry sweeper,
 the cluster node, the subscription manager, the routes and the explorer are
 built here and nowhere else; the other modules receive what they need and
 never import this one (``tests/test_import_cycles.py`` keeps it so).  Also
-here: the edge middleware every request passes through (ProblemDetails,
+here: the edge (``edge``) every request passes through (ProblemDetails,
 request ids, tenant echo, metrics, CORS).
 """
 
