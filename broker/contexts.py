@@ -149,6 +149,12 @@ class ContextResolver:
         (a context document invalidated or evicted since makes it False)."""
         return self.compiled.get(cache_key(context, self.core_url)) is ctx
 
+    @property
+    def generation(self) -> int:
+        """Changes whenever a compiled context is dropped or replaced: while it holds,
+        :meth:`still_active` stays True for what it answered True for."""
+        return self.compiled.removals
+
     async def active(self, context: Any) -> ActiveContext:
         """The compiled context for a request's context value (None: core only).
 

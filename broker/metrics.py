@@ -9,24 +9,42 @@ from collections.abc import Callable
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
+class _Route:
+    """What is counted of the requests of one method and route."""
+
+    __slots__ = ("histogram", "seconds", "statuses")
+
+    def __init__(self) -> None:
+        self.statuses: dict[int, int] = {}
+        self.histogram = [0] * (len(BUCKETS) + 1)
+        self.seconds = 0.0
+
+
 class Metrics:
     """Counters by route and status, and latency histograms by route."""
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
-        self._hist: dict[tuple[str, str], list[int]] = {}
-        self._sum: dict[tuple[str, str], float] = defaultdict(float)
+        #: (method, route) -> its counts by status, latency histogram and latency sum:
+        #: one look-up per request (``observe`` runs for every request, issue 19)
+        self._routes: dict[tuple[str, str], _Route] = {}
         self.counters: dict[str, int] = defaultdict(int)
         self.gauges: dict[str, Callable[[], float]] = {}
 
+    @property
+    def requests(self) -> dict[tuple[str, str, int], int]:
+        """Requests counted by (method, route, status)."""
+        return {(method, route, status): count
+                for (method, route), stats in self._routes.items()
+                for status, count in stats.statuses.items()}
+
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests[(method, route, status)] += 1
-        key = (method, route)
-        hist = self._hist.get(key)
-        if hist is None:
-            hist = self._hist[key] = [0] * (len(BUCKETS) + 1)
-        hist[bisect.bisect_left(BUCKETS, seconds)] += 1
-        self._sum[key] += seconds
+        stats = self._routes.get((method, route))
+        if stats is None:
+            stats = self._routes[(method, route)] = _Route()
+        statuses = stats.statuses
+        statuses[status] = statuses.get(status, 0) + 1
+        stats.histogram[bisect.bisect_left(BUCKETS, seconds)] += 1
+        stats.seconds += seconds
 
     def incr(self, name: str, amount: int = 1) -> None:
         """A free counter, exposed as ``ngsi_ld_<name>_total``."""
@@ -50,7 +68,8 @@ class Metrics:
             "# HELP ngsi_ld_http_request_duration_seconds Request latency by method and route.",
             "# TYPE ngsi_ld_http_request_duration_seconds histogram",
         ]
-        for (method, route), hist in sorted(self._hist.items()):
+        for (method, route), stats in sorted(self._routes.items()):
+            hist = stats.histogram
             labels = f'method="{method}",route="{route}"'
             cumulative = 0
             for bound, count in zip(BUCKETS, hist, strict=False):
@@ -63,7 +82,7 @@ class Metrics:
             lines.append(
                 f'ngsi_ld_http_request_duration_seconds_bucket{{{labels},le="+Inf"}} {cumulative}'
             )
-            total = self._sum[(method, route)]
+            total = stats.seconds
             lines.append(f"ngsi_ld_http_request_duration_seconds_sum{{{labels}}} {total}")
             lines.append(f"ngsi_ld_http_request_duration_seconds_count{{{labels}}} {cumulative}")
         for name, value in sorted(self.counters.items()):

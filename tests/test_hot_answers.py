@@ -130,3 +130,91 @@ async def test_large_answers_are_not_kept(client: TestClient) -> None:
     for _ in range(3):
         assert (await (await client.get(URL)).json())["note"]["value"] == "x" * 20_000
     assert client.app[HOT].hits == 0
+
+
+async def test_a_write_through_another_store_on_the_file_shows_at_once(tmp_path: Path) -> None:
+    """Two brokers on one file (as two processes): the other's write ends the kept answer."""
+    settings = Settings(store=f"sqlite:///{tmp_path / 'b.db'}")
+    async with TestClient(TestServer(create_app(settings))) as reader, \
+            TestClient(TestServer(create_app(settings))) as writer:
+        assert (await writer.post(E, json=CAR)).status == 201
+        for value in (2, 3, 4):
+            for _ in range(3):
+                got = await (await reader.get(URL)).json()
+                assert got["speed"]["value"] == value - 1
+            patch = {"value": value}
+            assert (await writer.patch(f"{URL}/attrs/speed", json=patch)).status == 204
+        assert (await (await reader.get(URL)).json())["speed"]["value"] == 4
+        assert reader.app[HOT].hits >= 3
+        assert (await writer.delete(URL)).status == 204
+        assert (await reader.get(URL)).status == 404
+
+
+async def test_the_edge_answers_for_kept_answers_too(tmp_path: Path) -> None:
+    """Request ids (echoed or new on every answer), CORS and the metrics of a kept answer."""
+    settings = Settings(store=f"sqlite:///{tmp_path / 'b.db'}", cors_origin="https://app.test")
+    async with TestClient(TestServer(create_app(settings))) as client:
+        assert (await client.post(E, json=CAR)).status == 201
+        ids = set()
+        for _ in range(4):
+            response = await client.get(URL)
+            assert response.status == 200
+            assert response.headers["Access-Control-Allow-Origin"] == "https://app.test"
+            assert "X-Request-Id" in response.headers["Access-Control-Expose-Headers"]
+            ids.add(response.headers["X-Request-Id"])
+        assert len(ids) == 4
+        for _ in range(3):
+            echoed = await client.get(URL, headers={"X-Request-Id": "mine-1"})
+            assert echoed.headers["X-Request-Id"] == "mine-1"
+        # the third and fourth of each request (a request id is part of the request)
+        assert client.app[HOT].hits == 2 + 2
+        metrics = await (await client.get("/metrics")).text()
+        route = f'method="GET",route="{E}/{{entityId}}",status="200"'
+        assert f"ngsi_ld_http_requests_total{{{route}}} 7" in metrics
+        labels = f'method="GET",route="{E}/{{entityId}}"'
+        assert f"ngsi_ld_http_request_duration_seconds_count{{{labels}}} 7" in metrics
+
+
+async def test_a_context_dropped_since_ends_the_kept_answer(tmp_path: Path) -> None:
+    """A kept answer compacted with a hosted @context is not answered once it is deleted."""
+    base = "http://broker.example:1026"
+    settings = Settings(store=f"sqlite:///{tmp_path / 'b.db'}", public_url=base)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        assert (await client.post(E, json=CAR)).status == 201
+        velocity = {"velocity": "https://uri.etsi.org/ngsi-ld/default-context/speed"}
+        posted = await client.post("/ngsi-ld/v1/jsonldContexts", json={"@context": velocity})
+        assert posted.status == 201
+        path = posted.headers["Location"]
+        link = {"Link": f'<{base}{path}>; rel="http://www.w3.org/ns/json-ld#context"; '
+                        'type="application/ld+json"'}
+        for _ in range(3):
+            got = await client.get(URL, headers=link)
+            assert (await got.json())["velocity"]["value"] == 1
+        assert client.app[HOT].hits == 1
+        assert (await client.delete(path)).status == 204
+        after = await client.get(URL, headers=link)
+        assert client.app[HOT].hits == 1
+        assert after.status == 504  # the full path: the document is gone
+        assert (await after.json())["type"].endswith("/LdContextNotAvailable")
+
+
+async def test_an_evicted_context_is_compiled_again_before_a_kept_answer_counts(
+        tmp_path: Path) -> None:
+    """With room for one compiled @context, reading with another evicts the first: the
+    kept answer of the first is then not trusted until it is compiled again."""
+    settings = Settings(store=f"sqlite:///{tmp_path / 'b.db'}", context_cache_size=1)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        assert (await client.post(E, json=CAR)).status == 201
+        core = await client.get(URL)  # the core context: compiled, then evicted below
+        for _ in range(2):
+            assert (await client.get(URL)).status == 200
+        assert client.app[HOT].hits == 1
+        other = {"Link": '<https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.6.jsonld>; '
+                         'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'}
+        assert (await client.get(URL, headers=other)).status == 200
+        again = await client.get(URL)
+        assert client.app[HOT].hits == 1  # not answered from the kept answer
+        assert await again.read() == await core.read()
+        for _ in range(3):  # rendered with the new compilation, kept again, answered twice
+            assert (await client.get(URL)).status == 200
+        assert client.app[HOT].hits == 3

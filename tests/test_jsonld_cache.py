@@ -95,3 +95,67 @@ def test_never_holds_more_than_maxsize(sequence: list[int], maxsize: int) -> Non
     recent = list(dict.fromkeys(reversed(sequence)))[:maxsize]
     for n in recent:
         assert cache.get(cache_key({f"t{n}": f"https://example.org/{n}"}, CORE)) is not None
+
+
+def test_removals_count_what_was_dropped_or_replaced() -> None:
+    cache = ContextCache(2)
+    cache.get_or_compile(A, DOCS, CORE)
+    cache.get_or_compile(B, DOCS, CORE)
+    assert cache.removals == 0  # new keys drop nothing
+    cache.get_or_compile({"x": "https://example.org/x"}, {}, CORE)
+    assert cache.removals == 1  # A, least recently used, evicted
+    cache.put(cache_key(B, CORE), cache.get_or_compile({"y": "https://example.org/y"}, {}, CORE))
+    assert cache.removals == 3  # the eviction of x, then B's compilation replaced
+    assert cache.invalidate("https://example.org/none") == 0
+    assert cache.removals == 3
+    cache.clear()
+    assert cache.removals == 5
+
+
+_OPS = st.one_of(
+    st.tuples(st.just("compile"), st.integers(0, 4)),
+    st.tuples(st.just("import"), st.sampled_from([A, B])),
+    st.tuples(st.just("invalidate"), st.sampled_from([A, B])),
+    st.tuples(st.just("replace"), st.integers(0, 4)),
+    st.tuples(st.just("clear"), st.just(0)),
+)
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.lists(_OPS, max_size=12), st.lists(_OPS, max_size=12), st.integers(1, 4))
+def test_while_the_removals_hold_every_compilation_seen_is_still_cached(
+        before: list[tuple[str, Any]], after: list[tuple[str, Any]], maxsize: int) -> None:
+    """What a kept answer relies on (broker.service.hot): an unchanged count of removals
+    means every compilation looked up since is still the one cached under its key."""
+    cache = ContextCache(maxsize)
+
+    def value(op: tuple[str, Any]) -> Any:
+        return op[1] if op[0] == "import" else {f"t{op[1]}": f"https://example.org/{op[1]}"}
+
+    def apply(op: tuple[str, Any]) -> None:
+        kind, arg = op
+        if kind in ("compile", "import"):
+            cache.get_or_compile(value(op), DOCS, CORE)
+        elif kind == "invalidate":
+            cache.invalidate(arg)
+        elif kind == "replace":
+            other = ContextCache(1).get_or_compile(value(op), DOCS, CORE)
+            cache.put(cache_key(value(op), CORE), other)
+        else:
+            cache.clear()
+
+    for op in before:
+        apply(op)
+    seen = {}
+    for op in before:
+        if op[0] in ("compile", "import", "replace"):
+            key = cache_key(value(op), CORE)
+            ctx = cache.get(key)
+            if ctx is not None:
+                seen[key] = ctx
+    removals = cache.removals
+    for op in after:
+        apply(op)
+    if cache.removals == removals:
+        for key, ctx in seen.items():
+            assert cache.get(key) is ctx

@@ -47,7 +47,7 @@ async def retrieve_entity(request: web.Request) -> web.Response:
     response = response_of(reply, call)
     raw_path = request.raw_path
     if call.reusable is not None and reply.body is not None and "?" not in raw_path:
-        request.app[HOT].put((raw_path, request.raw_headers), call,
+        request.app[HOT].put(service, (raw_path, request.raw_headers), call,
                              (reply.body, CIMultiDict(response.headers)), len(reply.body))
     return response
 
@@ -67,7 +67,8 @@ def _kept_retrievals(app: web.Application) -> Callable[[Handler], Handler]:
             if "?" not in raw_path:
                 kept = hot.get(broker.service, (raw_path, request.raw_headers))
                 if kept is not None:
-                    return web.Response(body=kept[0], headers=CIMultiDict(kept[1]))
+                    # the Response copies the kept headers: the edge adds its own to the copy
+                    return web.Response(body=kept[0], headers=kept[1])
             return await handler(request)
 
         return kept_or_retrieved

@@ -27,6 +27,9 @@ __all__ = ["HotAnswers"]
 
 T = TypeVar("T")
 
+#: tenant, data_version, request @context, its compilation, resolver generation, answer
+_Entry = tuple[str, Hashable, Any, ActiveContext, int, T]
+
 
 class HotAnswers(Generic[T]):
     """Answers (``T``, the adapter's own form) of reusable reads, bounded, oldest dropped."""
@@ -37,8 +40,9 @@ class HotAnswers(Generic[T]):
         self.size = size
         #: larger answers are not kept: at most ``size * max_body`` bytes held
         self.max_body = max_body
-        # key -> (tenant, data_version, request @context, its compilation, answer)
-        self._entries: dict[Hashable, tuple[str, Hashable, Any, ActiveContext, T]] = {}
+        # key -> (tenant, data_version, request @context, its compilation, the resolver's
+        # generation it was checked under, answer)
+        self._entries: dict[Hashable, _Entry[T]] = {}
         self.hits = 0
 
     def get(self, service: Service, key: Hashable) -> T | None:
@@ -46,23 +50,34 @@ class HotAnswers(Generic[T]):
         entry = self._entries.get(key)
         if entry is None:
             return None
-        tenant, version, context, ctx, answer = entry
-        if (service.store.data_version(tenant) != version
-                or not service.resolver.still_active(context, ctx)
-                or service.sources.serves(tenant)):
+        tenant, version, context, ctx, generation, answer = entry
+        if service.store.data_version(tenant) != version or service.sources.serves(tenant):
             return None
+        resolver = service.resolver
+        if resolver.generation != generation:
+            # a compiled @context was dropped or replaced since: this one, perhaps
+            if not resolver.still_active(context, ctx):
+                return None
+            self._entries[key] = (tenant, version, context, ctx, resolver.generation, answer)
         self.hits += 1
         return answer
 
-    def put(self, key: Hashable, call: Call, answer: T, body_size: int) -> None:
+    def put(self, service: Service, key: Hashable, call: Call, answer: T,
+            body_size: int) -> None:
         """Keep ``answer`` (of a body of ``body_size`` bytes) for ``key`` if the operation
         said ``call`` may be reused."""
         reusable = call.reusable
-        if (reusable is None or call.active is None or call.warnings
+        ctx = call.active
+        if (reusable is None or ctx is None or call.warnings
                 or call.snapshot_used is not None or body_size > self.max_body):
+            return
+        tenant, version, context = reusable
+        resolver = service.resolver
+        # the compilation may have been dropped while the answer was made: checked now,
+        # then only when the resolver's generation moves
+        if not resolver.still_active(context, ctx):
             return
         entries = self._entries
         if len(entries) >= self.size and key not in entries:
             entries.pop(next(iter(entries)))
-        tenant, version, context = reusable
-        entries[key] = (tenant, version, context, call.active, answer)
+        entries[key] = (tenant, version, context, ctx, resolver.generation, answer)

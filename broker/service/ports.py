@@ -54,6 +54,12 @@ class ContextResolving(Protocol):
         """True while ``client_context`` compiles to ``ctx`` (the cached compilation)."""
         ...
 
+    @property
+    def generation(self) -> int:
+        """Changes whenever a cached compilation is dropped or replaced: until it does,
+        ``still_active`` keeps answering True where it did."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:

@@ -42,6 +42,9 @@ class ContextCache:
             raise ValueError("maxsize must be at least 1")
         self.maxsize = maxsize
         self._entries: OrderedDict[bytes, ActiveContext] = OrderedDict()
+        #: how many times a cached compilation was dropped or replaced: while it holds,
+        #: every compilation looked up since is still the one cached under its key
+        self.removals = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -55,10 +58,13 @@ class ContextCache:
 
     def put(self, key: bytes, ctx: ActiveContext) -> None:
         """Cache ``ctx`` under ``key``, evicting the least recently used entry if full."""
+        if self._entries.get(key, ctx) is not ctx:
+            self.removals += 1
         self._entries[key] = ctx
         self._entries.move_to_end(key)
         while len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)
+            self.removals += 1
 
     def get_or_compile(
         self, context_value: Any, documents: Mapping[str, Any], core_url: str
@@ -79,8 +85,10 @@ class ContextCache:
         stale = [key for key, ctx in self._entries.items() if url in ctx.depends_on]
         for key in stale:
             del self._entries[key]
+        self.removals += len(stale)
         return len(stale)
 
     def clear(self) -> None:
         """Drop every compiled context."""
+        self.removals += len(self._entries)
         self._entries.clear()
