@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from cluster_steps import powers, set_power, settle, until
 from mongo_standin import StandInClient
 from notify_receiver import Receiver
 
@@ -133,38 +134,14 @@ async def receiver() -> AsyncIterator[Receiver]:
     await server.close()
 
 
-async def set_power(broker: TestClient, power: int) -> None:
-    reply = await broker.patch(f"{ENTITIES}/urn:ngsi-ld:Lamp:1/attrs", headers=LD,
-                               json={"power": {"type": "Property", "value": power},
-                                     "@context": CTX})
-    assert reply.status == 204, await reply.text()
-
-
-def powers(receiver: Receiver) -> list[int]:
-    return [item["power"]["value"] for body in receiver.bodies("s") for item in body["data"]]
-
-
-async def until(check: Any, seconds: float = 10.0) -> None:
-    """Wait until ``check()`` is true (feeds and deliveries are asynchronous)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not check() and loop.time() < deadline:
-        await asyncio.sleep(0.02)
-
-
-async def settle() -> None:
-    """Long enough for a notification that should not come to arrive, if one were sent."""
-    await asyncio.sleep(0.5)
-
-
 async def test_a_former_owner_writes_no_counters_over_the_new_owners_and_stops_delivering(
         deployment, receiver) -> None:
     a, b = await deployment.broker(), await deployment.broker()
     assert (await a.post(ENTITIES, json=lamp(0), headers=LD)).status == 201
     assert (await a.post(SUBS, json=subscription(receiver.url("s")), headers=LD)).status == 201
     for power in (1, 2):  # delivered by A, the subscription's owner
-        await set_power(a, power)
-    await until(lambda: powers(receiver) == [1, 2])
+        await set_power(a, 1, power)
+    await until(lambda: powers(receiver, "s") == [1, 2])
     await until(lambda: manager(b).document("", SUB) is not None)
     # A pauses (it reads no more of the feed) past its lease (it expires now), and B
     # takes the subscription over
@@ -172,8 +149,8 @@ async def test_a_former_owner_writes_no_counters_over_the_new_owners_and_stops_d
     assert await store(a).acquire_lease(LEASE, node(a).origin, -1)
     await manager(b)._lease_round()
     assert await store(b).lease_holders(SUBSCRIPTION) == {LEASE: node(b).origin}
-    await set_power(b, 3)  # delivered by B
-    await until(lambda: 3 in powers(receiver))
+    await set_power(b, 1, 3)  # delivered by B
+    await until(lambda: 3 in powers(receiver, "s"))
     await manager(b).ledger.flush()
     written = (await store(b).get_record("", "subscriptions", SUB))["notification"]
     mine_b = manager(b).document("", SUB)
@@ -184,10 +161,10 @@ async def test_a_former_owner_writes_no_counters_over_the_new_owners_and_stops_d
     await manager(a).ledger.flush()
     assert (await store(a).get_record("", "subscriptions", SUB))["notification"] == written
     # (B may also send again what A had queued: at least once, subscriptions.pending)
-    await set_power(a, 4)  # written through A: only B, the owner, notifies it
-    await until(lambda: 4 in powers(receiver))
+    await set_power(a, 1, 4)  # written through A: only B, the owner, notifies it
+    await until(lambda: 4 in powers(receiver, "s"))
     await settle()
-    assert powers(receiver).count(4) == 1
+    assert powers(receiver, "s").count(4) == 1
 
 
 async def test_a_change_committed_before_a_subscription_does_not_notify_it(
@@ -195,7 +172,7 @@ async def test_a_change_committed_before_a_subscription_does_not_notify_it(
     a = await deployment.broker()
     b = await deployment.broker(poll_interval=3600.0)  # reads its feed when told to
     assert (await a.post(ENTITIES, json=lamp(0), headers=LD)).status == 201
-    await set_power(a, 1)
+    await set_power(a, 1, 1)
     # created through B, which owns it at once, before B has read A's two changes
     assert (await b.post(SUBS, json=subscription(receiver.url("s")), headers=LD)).status == 201
     assert await store(b).lease_holders(SUBSCRIPTION) == {LEASE: node(b).origin}
@@ -210,9 +187,9 @@ async def test_a_change_committed_before_a_subscription_does_not_notify_it(
 
     await read_through(2)
     await settle()
-    assert powers(receiver) == []  # older than the subscription: not notified
-    await set_power(a, 2)  # after the subscription: notified, through B's feed
+    assert powers(receiver, "s") == []  # older than the subscription: not notified
+    await set_power(a, 1, 2)  # after the subscription: notified, through B's feed
     await read_through(3)
-    await until(lambda: powers(receiver) == [2])
+    await until(lambda: powers(receiver, "s") == [2])
     await settle()
-    assert powers(receiver) == [2]
+    assert powers(receiver, "s") == [2]

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from cluster_steps import powers, set_power, settle, until
 from mongo_standin import StandInClient
 from notify_receiver import Receiver
 
@@ -101,30 +102,6 @@ async def receiver() -> AsyncIterator[Receiver]:
     server = await Receiver().start()
     yield server
     await server.close()
-
-
-async def set_power(broker: TestClient, n: int, power: int) -> None:
-    reply = await broker.patch(f"{ENTITIES}/urn:ngsi-ld:Lamp:{n}/attrs", headers=LD,
-                               json={"power": {"type": "Property", "value": power},
-                                     "@context": CTX})
-    assert reply.status == 204, await reply.text()
-
-
-def powers(receiver: Receiver, path: str) -> list[int]:
-    return [item["power"]["value"] for body in receiver.bodies(path) for item in body["data"]]
-
-
-async def until(check: Any, seconds: float = 10.0) -> None:
-    """Wait until ``check()`` is true (the change stream is asynchronous); no timing asserted."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not check() and loop.time() < deadline:
-        await asyncio.sleep(0.02)
-
-
-async def settle() -> None:
-    """Long enough for a duplicate notification to arrive, if one were sent."""
-    await asyncio.sleep(0.5)
 
 
 async def test_a_write_through_one_broker_is_read_through_the_other(deployment) -> None:
