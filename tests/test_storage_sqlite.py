@@ -20,6 +20,7 @@ from ngsi_ld.model import Change
 from ngsi_ld.query import EntityQuery
 from ngsi_ld.temporal import History, TemporalQuery, history_of_write
 from storage import DEFAULT_TENANT, ContextRecord, Mutation, SqliteStore
+from storage.sqlite.sql import SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 U = "https://example.org/U"
@@ -252,6 +253,24 @@ async def test_open_failure_is_unavailable(tmp_path: Path) -> None:
     s = SqliteStore(tmp_path / "file" / "broker.db")
     with pytest.raises(ServiceUnavailable, match="cannot open"):
         await s.open()
+
+
+
+async def test_a_file_of_a_later_schema_is_not_opened_nor_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "broker.db"
+    s = SqliteStore(path)
+    await s.open()
+    await s.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                     (str(SCHEMA_VERSION + 1),))
+    later = SqliteStore(path)
+    with pytest.raises(ServiceUnavailable, match="later version of the broker"):
+        await later.open()
+    with sqlite3.connect(path) as conn:
+        (version,) = conn.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    assert version == str(SCHEMA_VERSION + 1)
 
 
 CHILD = textwrap.dedent(

@@ -117,12 +117,24 @@ def _retry_locked(conn: sqlite3.Connection, statement: str) -> None:
         delay = min(delay * 2, 0.25)
 
 
+class NewerSchema(sqlite3.DatabaseError):
+    """The file was written by a later version of the broker, with a layout this one
+    does not know: it is not opened (nor its schema version written back)."""
+
+
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create the tables if needed (inside the caller's transaction)."""
     for statement in SCHEMA.split(";"):
         if statement.strip():
             conn.execute(statement)
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if row is not None and int(row[0]) > SCHEMA_VERSION:
+        # A later layout (schema 6 changed the index tables): writing it with this
+        # one's statements would fail request by request; refuse it whole instead.
+        raise NewerSchema(
+            f"the store file is of schema {row[0]}, written by a later version of the"
+            f" broker; this one reads schema {SCHEMA_VERSION} and earlier: upgrade it"
+        )
     columns = {info[1] for info in conn.execute("PRAGMA table_info(entities)")}
     if "version" not in columns:
         # A file of schema 1 or 2: its rows start at version 0, below every new one.
