@@ -26,6 +26,7 @@ from ngsi_ld.expiry import earliest_expiry
 from ..base import Entity
 from ..discovery import StatKey, add_stats, stats_delta
 from ..helpers import entity_attr_names, entity_types
+from ..prepared import PreparedCreation
 from . import index as sqlite_index
 from . import names as sqlite_names
 from . import stats as sqlite_stats
@@ -116,6 +117,20 @@ class Rows:
         # The geometries of an entity are rewritten together.
         self._geo_cleared.append((tenant, entity_id))
         self._boxes.extend((entity_id, *box) for box in sqlite_index.geo_boxes(after))
+
+    def add_prepared(self, created: PreparedCreation) -> None:
+        """Note the write of an entity where there was none, from its prepared rows
+        (:mod:`.prepared`): what :meth:`add` notes for it."""
+        entity_id = created.entity_id
+        self._upserts.append((entity_id, created.doc, created.created, created.modified,
+                              created.expires))
+        if created.types:
+            self._keys_in["entity_types"].extend((key, entity_id) for key in created.types)
+        add_stats(self.stats, dict(created.stats))
+        if created.attrs:
+            self._keys_in["entity_attrs"].extend((key, entity_id) for key in created.attrs)
+        self._values_in.extend(created.values)
+        self._boxes.extend(created.boxes)
 
     def _key_rows(self, table: str, entity_id: str, old: set[str], new: set[str]) -> None:
         # Only the difference is written: most updates change values, not names.

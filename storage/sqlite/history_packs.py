@@ -42,8 +42,8 @@ import orjson
 from .history_rows import EncodedHistory
 from .history_sql import encode_internal
 
-__all__ = ["SCHEMA", "PackedRows", "add", "delete_entity", "has_packs", "pack", "take",
-           "take_before", "unpack"]
+__all__ = ["SCHEMA", "PackedRows", "add", "delete_entity", "has_packs", "pack", "pack_body",
+           "take", "take_before", "unpack"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS temporal_packs (
@@ -68,12 +68,23 @@ _BATCH = 1000
 
 def pack(tenant: str, entity_id: str, written: EncodedHistory) -> tuple[Any, ...]:
     """The ``temporal_packs`` row of one write's instances (at least one)."""
+    if written.prepared is not None:  # a prepared creation's (its only instances)
+        pieces, first, tmin = written.prepared
+        return (tenant, entity_id, first, tmin, pack_body(pieces, first))
     items: list[Any] = [[name, inst, iid] for name, inst, iid, _ in written.raw]
     items.extend([name, dataset_id, *columns[:7], _text(columns[7]), _text(columns[8])]
                  for name, dataset_id, columns in written.rows)
     iids = [r[2] for r in written.raw] + [columns[1] for _, _, columns in written.rows]
     times = [r[3] for r in written.raw] + [columns[0] for _, _, columns in written.rows]
     return (tenant, entity_id, min(iids), min(times), orjson.dumps(items))
+
+
+def pack_body(pieces: Sequence[bytes], first: int) -> bytes:
+    """The ``body`` that :func:`pack` gives for attribute instances encoded up to their
+    numbers (``orjson.dumps([name, instance])`` but its last byte), numbered from
+    ``first`` on: orjson's compact form of ``[[name, instance, iid], ...]``."""
+    return b"[" + b",".join(b"%s,%d]" % (piece, first + n)
+                            for n, piece in enumerate(pieces)) + b"]"
 
 
 def _text(column: bytes | None) -> str | None:
