@@ -8,13 +8,15 @@ pure, without a connection) and the writing process hands it to the store with
 the batch (:class:`PreparedWrites`): an entity that is absent from the store,
 and written once in the batch, is stored from this material; any other goes the
 usual way, through its mutation.  The result is the same rows either way.
+
+Both are named tuples: a batch of them crosses the process boundary as a pickle,
+which rebuilds a named tuple in a quarter of the time of a frozen dataclass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from ngsi_ld.temporal import EntityRecord
 
@@ -24,19 +26,18 @@ from .discovery import StatKey
 __all__ = ["PreparedCreation", "PreparedHistory", "PreparedWrites"]
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedHistory:
+class PreparedHistory(NamedTuple):
     """The history a creation records, but its instance numbers (the store gives them)."""
 
     at: str  # the write's time (the recorder's)
     record: EntityRecord
-    #: each instance of the pack, encoded up to its instance number
-    pieces: tuple[bytes, ...]
+    #: the pack's body, each instance number a ``%d`` (``history_packs.pack_template``)
+    template: bytes
+    size: int  # its instances
     tmin: int  # the earliest instance time (µs)
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedCreation:
+class PreparedCreation(NamedTuple):
     """The rows of one entity written where there was none (see the module docstring)."""
 
     entity_id: str

@@ -18,6 +18,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from operator import itemgetter
+from typing import Any
 
 import orjson
 
@@ -51,8 +52,8 @@ class Rows:
     """What a set of entity writes of one tenant changes in every table (see the module)."""
 
     __slots__ = (
-        "_boxes", "_deleted", "_geo_cleared", "_keys_in", "_keys_out", "_tenant",
-        "_upserts", "_values_in", "_values_out", "stats",
+        "_boxes", "_deleted", "_geo_cleared", "_keys_in", "_keys_out", "_prepared_stats",
+        "_tenant", "_upserts", "_values_in", "_values_out", "stats",
     )
 
     def __init__(self, tenant: str) -> None:
@@ -72,6 +73,8 @@ class Rows:
         self._boxes: list[tuple[str, str, float, float, float, float]] = []
         #: the discovery counters' change (sqlite_stats)
         self.stats: dict[StatKey, int] = {}
+        #: the counters' changes of prepared creations, by tuple: [it, how many]
+        self._prepared_stats: dict[int, list[Any]] = {}
 
     def add(
         self, entity_id: str, before: Entity | None, after: Entity | None,
@@ -126,7 +129,13 @@ class Rows:
                               created.expires))
         if created.types:
             self._keys_in["entity_types"].extend((key, entity_id) for key in created.types)
-        add_stats(self.stats, dict(created.stats))
+        # entities of one type and attributes share their tuple (storage.sqlite.prepared):
+        # counted here, added once each
+        shared = self._prepared_stats.get(id(created.stats))
+        if shared is None:
+            self._prepared_stats[id(created.stats)] = [created.stats, 1]
+        else:
+            shared[1] += 1
         if created.attrs:
             self._keys_in["entity_attrs"].extend((key, entity_id) for key in created.attrs)
         self._values_in.extend(created.values)
@@ -175,6 +184,8 @@ class Rows:
                 rows,
             )
         self._write_boxes(conn)
+        for delta, times in self._prepared_stats.values():
+            add_stats(self.stats, {key: n * times for key, n in delta})
         sqlite_stats.add(conn, tenant, self.stats)
 
     def _names(self, conn: sqlite3.Connection) -> dict[str, int]:

@@ -126,7 +126,8 @@ def _last_iid(history: EncodedHistory) -> int:
     numbers: list[int] = [columns[1] for _, _, columns in history.rows]
     numbers.extend(r[2] for r in history.raw)
     if history.prepared is not None:
-        numbers.append(history.prepared[1] + len(history.prepared[0]) - 1)
+        _, count, first, _ = history.prepared
+        numbers.append(first + count - 1)
     return max(numbers)
 
 

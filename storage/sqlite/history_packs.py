@@ -34,7 +34,7 @@ before.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -43,7 +43,7 @@ from .history_rows import EncodedHistory
 from .history_sql import encode_internal
 
 __all__ = ["SCHEMA", "PackedRows", "add", "delete_entity", "has_packs", "pack", "pack_body",
-           "take", "take_before", "unpack"]
+           "pack_template", "take", "take_before", "unpack"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS temporal_packs (
@@ -69,8 +69,8 @@ _BATCH = 1000
 def pack(tenant: str, entity_id: str, written: EncodedHistory) -> tuple[Any, ...]:
     """The ``temporal_packs`` row of one write's instances (at least one)."""
     if written.prepared is not None:  # a prepared creation's (its only instances)
-        pieces, first, tmin = written.prepared
-        return (tenant, entity_id, first, tmin, pack_body(pieces, first))
+        template, count, first, tmin = written.prepared
+        return (tenant, entity_id, first, tmin, pack_body(template, count, first))
     items: list[Any] = [[name, inst, iid] for name, inst, iid, _ in written.raw]
     items.extend([name, dataset_id, *columns[:7], _text(columns[7]), _text(columns[8])]
                  for name, dataset_id, columns in written.rows)
@@ -79,12 +79,17 @@ def pack(tenant: str, entity_id: str, written: EncodedHistory) -> tuple[Any, ...
     return (tenant, entity_id, min(iids), min(times), orjson.dumps(items))
 
 
-def pack_body(pieces: Sequence[bytes], first: int) -> bytes:
-    """The ``body`` that :func:`pack` gives for attribute instances encoded up to their
-    numbers (``orjson.dumps([name, instance])`` but its last byte), numbered from
-    ``first`` on: orjson's compact form of ``[[name, instance, iid], ...]``."""
-    return b"[" + b",".join(b"%s,%d]" % (piece, first + n)
-                            for n, piece in enumerate(pieces)) + b"]"
+def pack_template(raw: Iterable[tuple[str, Any]]) -> bytes:
+    """The ``body`` of a pack of the attribute instances ``raw`` (attribute, internal
+    form), each instance number left as ``%d``: orjson's compact form of ``[[name,
+    instance, iid], ...]`` (:func:`pack`), its own ``%`` doubled."""
+    return b"[" + b",".join(orjson.dumps([name, inst])[:-1].replace(b"%", b"%%") + b",%d]"
+                            for name, inst in raw) + b"]"
+
+
+def pack_body(template: bytes, count: int, first: int) -> bytes:
+    """A :func:`pack_template`'s body, its ``count`` instances numbered from ``first``."""
+    return template % tuple(range(first, first + count))
 
 
 def _text(column: bytes | None) -> str | None:

@@ -52,13 +52,13 @@ class EncodedHistory:
     rows: list[tuple[str, str, tuple[Any, ...]]]
     #: the instances of a write to pack, checked, not encoded (see the module docstring)
     raw: list[Raw] = field(default_factory=list)
-    #: a prepared creation's pack (:mod:`.prepared`): its instances encoded up to their
-    #: numbers, the first number, the earliest time; the only instances when given
-    prepared: tuple[tuple[bytes, ...], int, int] | None = None
+    #: a prepared creation's pack (:mod:`.prepared`): its body's template, its number of
+    #: instances, the first number, the earliest time; the only instances when given
+    prepared: tuple[bytes, int, int, int] | None = None
 
     def size(self) -> int:
         """How many instances the write records."""
-        return len(self.rows) + len(self.raw) + (len(self.prepared[0]) if self.prepared else 0)
+        return len(self.rows) + len(self.raw) + (self.prepared[1] if self.prepared else 0)
 
     def encode(self) -> list[tuple[str, str, tuple[Any, ...]]]:
         """Every instance row, the raw instances encoded."""

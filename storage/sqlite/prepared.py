@@ -4,14 +4,21 @@
 (:mod:`.history_rows`, :mod:`.history_packs`) compute for the write of an entity
 where there was none; :mod:`.writes` stores it as they would have.  The names
 stay names (the writer numbers them, :mod:`.names`) and the instances are not
-numbered (the writer numbers them): a pack's body is kept as each instance's
-encoding up to its number, completed by :func:`.history_packs.pack_body`.
+numbered (the writer numbers them): a pack's body is kept with its numbers
+left out (:func:`.history_packs.pack_template`).
+
+The names are interned, and the tuples of names and counters that entities
+share (those of one type and attribute set) are one object: a pickle of a batch
+(the worker's answer) writes each once, its reader creates each once (measured:
+the counters' change made anew for each entity were most of what reading a
+prepared batch cost), and the writer adds the counters once per distinct tuple.
 """
 
 from __future__ import annotations
 
+import sys
 from itertools import count
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -23,9 +30,26 @@ from ..discovery import stats_delta
 from ..helpers import entity_attr_names, entity_types
 from ..prepared import PreparedCreation, PreparedHistory
 from . import index as sqlite_index
+from .history_packs import pack_template
 from .history_rows import PACK_FROM, encode_write
 
 __all__ = ["prepare_creation"]
+
+_name = sys.intern
+#: the shared tuples (see the module docstring); emptied when this large
+_SHARED_MAX = 10_000
+_shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+
+T = TypeVar("T", bound=tuple[Any, ...])
+
+
+def _one(value: T) -> T:
+    """``value``, or the equal tuple met before."""
+    if len(_shared) >= _SHARED_MAX:
+        _shared.clear()
+    found: T = _shared.setdefault(value, value)  # type: ignore[assignment]
+    return found
 
 
 def prepare_creation(entity: Entity, doc: bytes | None = None,
@@ -40,18 +64,20 @@ def prepare_creation(entity: Entity, doc: bytes | None = None,
     # as bulk.Rows.add does for a creation
     expires = earliest_expiry(entity) if b'"expiresAt"' in doc else None
     names = sqlite_index.changed_names(None, entity)
-    stats = tuple(stats_delta(None, entity, names).items())
+    stats = _one(tuple(((_name(t), _name(a), kind), n)
+                       for (t, a, kind), n in stats_delta(None, entity, names).items()))
     attrs: tuple[str, ...] = ()
     values: tuple[tuple[str, str, Any, int], ...] = ()
     boxes: tuple[tuple[str, str, float, float, float, float], ...] = ()
     if names:
-        attrs = tuple(entity_attr_names(entity))
-        values = tuple((a, entity_id, v, k) for a, v, k in sqlite_index.value_rows(entity, names))
+        attrs = _one(tuple(map(_name, entity_attr_names(entity))))
+        values = tuple((_name(a), entity_id, v, k)
+                       for a, v, k in sqlite_index.value_rows(entity, names))
         boxes = tuple((entity_id, *box) for box in sqlite_index.geo_boxes(entity))
     return PreparedCreation(
         entity_id, doc, created if isinstance(created, str) else None,
         modified if isinstance(modified, str) else None, expires,
-        tuple(entity_types(entity)), attrs, values, boxes, stats,
+        _one(tuple(map(_name, entity_types(entity)))), attrs, values, boxes, stats,
         None if at is None else _history(entity, at))
 
 
@@ -64,7 +90,7 @@ def _history(entity: Entity, at: str) -> PreparedHistory | None:
         return None
     if written is None or written.rows or len(written.raw) < PACK_FROM:
         return None
-    # orjson's compact form: [name, instance, iid] is [name, instance then ",iid]"
-    pieces = tuple(orjson.dumps([name, inst])[:-1] for name, inst, _, _ in written.raw)
-    return PreparedHistory(at, written.entity, pieces, min(r[3] for r in written.raw))
+    template = pack_template((name, inst) for name, inst, _, _ in written.raw)
+    return PreparedHistory(at, written.entity, template, len(written.raw),
+                           min(r[3] for r in written.raw))
 
