@@ -5,14 +5,18 @@ table, with history or without, among entities that exist already or come twice.
 from __future__ import annotations
 
 import asyncio
+import io
 import sqlite3
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from broker.loader import command, main, sinks
 from broker.loader.prepare import CreationRows, prepare_batch
 from broker.loader.sinks import StoreSink
 from broker.loader.sources import Decoder
@@ -138,3 +142,28 @@ def test_a_first_load_then_a_second_of_the_same_entities_is_stored_the_same(
     assert isinstance(SqliteStore(tmp_path / "x.db"), PreparedWrites)
     # a first load, then the same entities again (existing: the usual path) with new ones
     both(tmp_path, [lights[:20], lights[10:40], lights[:5] + lights[:5]], temporal=True)
+
+
+def test_a_load_with_worker_processes_leaves_the_same_file_with_prepared_rows_or_without(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the same file twice, the second load over the first's store (existing entities
+    # take the usual path); every batch stamped at one time so that both loads compare
+    things = [{"id": f"urn:ngsi-ld:Thing:{n}", "type": "Thing",
+               "temperature": {"type": "Property", "value": n / 3},
+               "name": {"type": "Property", "value": f"thing {n}"},
+               "location": {"type": "GeoProperty",
+                            "value": {"type": "Point", "coordinates": [n / 10, 45.0]}},
+               "@context": "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"}
+              for n in range(60)]
+    source = tmp_path / "things.jsonl"
+    source.write_bytes(b"\n".join(orjson.dumps(t) for t in things[:40] + things[30:]))
+    monkeypatch.setattr(sinks, "now_iso", lambda: NOW)
+    for name, prepared in (("prepared", True), ("usual", False)):
+        monkeypatch.setattr(command, "StoreSink", partial(StoreSink, prepared_rows=prepared))
+        out, err = io.StringIO(), io.StringIO()
+        code = main(["--no-progress", str(source), "--store", f"sqlite:{tmp_path / name}.db",
+                     "--batch-size", "7", "--jobs", "2", "--state-dir",
+                     str(tmp_path / f"state-{name}")], out=out, err=err)
+        assert code == 0, err.getvalue()
+    assert tables(tmp_path / "prepared.db") == tables(tmp_path / "usual.db")
+    assert len(tables(tmp_path / "usual.db")["entities"]) == 60

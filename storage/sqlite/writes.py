@@ -8,6 +8,11 @@ given twice sees its first result); then the net change of each entity is
 written with one ``executemany`` per table (:mod:`.bulk`) and the history of all
 the writes with one per table (:mod:`.history_batch`).  A mutation that raises is
 that write's error: nothing of it is written, the others are.
+
+The loader's batches (``SqliteStore.modify_prepared``) bring the rows of their
+entities as created, prepared in its worker processes (:mod:`.prepared`): an
+entity absent from the store and written once in the batch is stored from them,
+its mutation not called, its names and instance numbers given here.
 """
 
 from __future__ import annotations
