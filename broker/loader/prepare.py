@@ -112,8 +112,9 @@ async def prepare_batch(expand: Callable[[Record], Awaitable[Entity]],
         found = schemas.violations(created) if schemas else []
         if encode:
             doc = orjson.dumps(created)
-            # the rows of what the store decodes (the same JSON values, as it stores them)
-            prepared = (rows.prepare(orjson.loads(doc), doc, now)
+            # from the entity itself, as the store computes its rows when prepared in-process
+            # (the mutation hands it the entity: plain JSON values, as it decodes them)
+            prepared = (rows.prepare(created, doc, now)
                         if rows is not None and not found else None)
             batch.ready.append(Ready(number, entity["id"], doc, orjson.dumps(entity),
                                      list(found), prepared))
