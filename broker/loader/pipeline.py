@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from broker.loader.expander import Expander
-from broker.loader.prepare import PreparedBatch, prepare_batch
+from broker.loader.prepare import CreationRows, PreparedBatch, prepare_batch
 from broker.loader.sources import Decoder
 from broker.schemas import ModelSchemas
 from storage import ContextRecord, MemoryStore
@@ -62,6 +62,8 @@ class WorkerSetup:
     schemas: str | None = None  # --model-schemas
     mode: str = "replace"
     contexts: Sequence[ContextRecord] = field(default_factory=tuple)  # the target store's
+    #: the rows of each creation, prepared for the target store (None: not prepared)
+    rows: CreationRows | None = None
 
 
 class WorkerStopped(Exception):
@@ -171,6 +173,7 @@ class _Worker:
         self.expander = Expander(self.store, setup.preload_dir,
                                  outbound_allow=setup.outbound_allow)
         self.contexts = setup.contexts
+        self.rows = setup.rows
 
     async def open(self) -> None:
         await self.store.open()
@@ -181,7 +184,7 @@ class _Worker:
     async def prepare(self, decoder: Decoder, items: Sequence[tuple[int, Any]],
                       now: str) -> PreparedBatch:
         batch = await prepare_batch(self.expander.expand, self.schemas, decoder, items, now,
-                                    self.mode, encode=True)
+                                    self.mode, encode=True, rows=self.rows)
         batch.worker = (os.getpid(), time.process_time())  # for the benchmark
         return batch
 

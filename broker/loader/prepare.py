@@ -29,6 +29,7 @@ from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.instances import clone
 from ngsi_ld.model import Entity, Mutation
 from ngsi_ld.operations import keeps_current
+from storage.prepared import PreparedCreation
 
 
 @dataclass(slots=True)
@@ -51,6 +52,9 @@ class Ready:
     created: bytes | Entity  # the entity as an upsert creates it (when the store has none)
     expanded: bytes | Entity  # the expanded entity (an upsert of an existing one starts there)
     violations: list[Violation] = field(default_factory=list)  # of ``created``
+    #: what the store writes for ``created`` where it has no such entity (from a worker;
+    #: None: the store runs the mutation)
+    prepared: PreparedCreation | None = None
 
 
 @dataclass(slots=True)
@@ -67,6 +71,18 @@ class PreparedBatch:
     worker: tuple[int, float] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CreationRows:
+    """How a worker prepares the rows of the entities it creates (``storage.prepared``)."""
+
+    #: the store's pure function (``PreparedWrites.prepare``)
+    make: Callable[[Entity, bytes | None, str | None], PreparedCreation]
+    temporal: bool  # the load records history
+
+    def prepare(self, entity: Entity, doc: bytes, now: str) -> PreparedCreation:
+        return self.make(entity, doc, now if self.temporal else None)
+
+
 def _refused(record: Record, exc: NgsiLdError) -> Refused:
     violations = exc.violations if isinstance(exc, SchemaViolation) else []
     return Refused(record.number, record.entity_id, exc.detail, [v.to_json() for v in violations])
@@ -75,9 +91,10 @@ def _refused(record: Record, exc: NgsiLdError) -> Refused:
 async def prepare_batch(expand: Callable[[Record], Awaitable[Entity]],
                         schemas: ModelSchemas | None, decoder: Decoder,
                         items: Sequence[tuple[int, Any]], now: str, mode: str,
-                        encode: bool = False) -> PreparedBatch:
+                        encode: bool = False, rows: CreationRows | None = None) -> PreparedBatch:
     """Decode, expand, check and stamp ``items`` (``expand``: an Expander's ``expand``;
-    ``encode``: the entities as bytes, to send to another process)."""
+    ``encode``: the entities as bytes, to send to another process; ``rows``: the rows
+    each creation stores, prepared too)."""
     batch = PreparedBatch(items[-1][0] if items else 0, len(items), now)
     for number, raw in items:
         record = decoder(number, raw)
@@ -94,8 +111,13 @@ async def prepare_batch(expand: Callable[[Record], Awaitable[Entity]],
         assert created is not None
         found = schemas.violations(created) if schemas else []
         if encode:
-            batch.ready.append(Ready(number, entity["id"], orjson.dumps(created),
-                                     orjson.dumps(entity), list(found)))
+            doc = orjson.dumps(created)
+            # from the entity itself, as the store computes its rows when prepared in-process
+            # (the mutation hands it the entity: plain JSON values, as it decodes them)
+            prepared = (rows.prepare(created, doc, now)
+                        if rows is not None and not found else None)
+            batch.ready.append(Ready(number, entity["id"], doc, orjson.dumps(entity),
+                                     list(found), prepared))
         else:
             batch.ready.append(Ready(number, entity["id"], created, entity, list(found)))
     return batch

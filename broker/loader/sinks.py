@@ -24,7 +24,13 @@ import orjson
 
 from broker.loader.expander import Expander
 from broker.loader.pipeline import WorkerPool, WorkerSetup
-from broker.loader.prepare import PreparedBatch, Refused, prepare_batch, ready_mutation
+from broker.loader.prepare import (
+    CreationRows,
+    PreparedBatch,
+    Refused,
+    prepare_batch,
+    ready_mutation,
+)
 from broker.loader.sources import Decoder, Record
 from broker.schemas import ModelSchemas, SchemaViolation
 from ngsi_ld.errors import NgsiLdError
@@ -32,6 +38,7 @@ from ngsi_ld.jsonld import core_context_url
 from ngsi_ld.temporal import recorder_at
 from ngsi_ld.timeutil import now_iso
 from storage import MemoryStore, open_store
+from storage.prepared import PreparedWrites
 
 UPSERT = "/ngsi-ld/v1/entityOperations/upsert"
 
@@ -123,7 +130,7 @@ class StoreSink:
     def __init__(self, url: str, *, tenant: str = "", mode: str = "replace",
                  schemas: ModelSchemas | None = None, preload_dir: str = "",
                  outbound_allow: str = "", temporal: bool = True, workers: int = 0,
-                 schemas_path: str | None = None) -> None:
+                 schemas_path: str | None = None, prepared_rows: bool = True) -> None:
         # schemas are checked by each entity's mutation (prepare.ready_mutation), as
         # broker.schemas.validating would: most of the check runs where it is prepared
         self.store = open_store(url)
@@ -131,7 +138,11 @@ class StoreSink:
         self.expander = Expander(self.store, preload_dir, outbound_allow=outbound_allow)
         self.tenant, self.mode, self.temporal = tenant, mode, temporal
         self.workers = workers
-        self._setup = WorkerSetup(preload_dir, outbound_allow, schemas_path, mode)
+        # the workers prepare the rows of the entities the store will create, if it can
+        # take them (storage.prepared): the writer then only writes them
+        rows = (CreationRows(self.store.prepare, temporal)
+                if prepared_rows and isinstance(self.store, PreparedWrites) else None)
+        self._setup = WorkerSetup(preload_dir, outbound_allow, schemas_path, mode, rows=rows)
         self._pool: WorkerPool | None = None
         #: CPU seconds of each worker process (by pid) as of its last batch
         self.worker_cpu: dict[int, float] = {}
@@ -172,7 +183,13 @@ class StoreSink:
                                                           self.schemas))
                          for ready in batch.ready]
             recorder = recorder_at(batch.now) if self.temporal and self.store.history else None
-            outcomes = await self.store.modify_many(self.tenant, mutations, record=recorder)
+            prepared = {ready.entity_id: ready.prepared for ready in batch.ready
+                        if ready.prepared is not None}
+            if prepared and isinstance(self.store, PreparedWrites):
+                outcomes = await self.store.modify_prepared(self.tenant, mutations, prepared,
+                                                            record=recorder)
+            else:
+                outcomes = await self.store.modify_many(self.tenant, mutations, record=recorder)
             rejects.extend(_rejected(Record.named(ready.number, ready.entity_id), outcome.error)
                            for ready, outcome in zip(batch.ready, outcomes, strict=True)
                            if outcome.error is not None)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from operator import itemgetter
+from typing import Any
 
 import orjson
 
@@ -26,6 +27,7 @@ from ngsi_ld.expiry import earliest_expiry
 from ..base import Entity
 from ..discovery import StatKey, add_stats, stats_delta
 from ..helpers import entity_attr_names, entity_types
+from ..prepared import PreparedCreation
 from . import index as sqlite_index
 from . import names as sqlite_names
 from . import stats as sqlite_stats
@@ -50,8 +52,8 @@ class Rows:
     """What a set of entity writes of one tenant changes in every table (see the module)."""
 
     __slots__ = (
-        "_boxes", "_deleted", "_geo_cleared", "_keys_in", "_keys_out", "_tenant",
-        "_upserts", "_values_in", "_values_out", "stats",
+        "_boxes", "_deleted", "_geo_cleared", "_keys_in", "_keys_out", "_prepared_stats",
+        "_tenant", "_upserts", "_values_in", "_values_out", "stats",
     )
 
     def __init__(self, tenant: str) -> None:
@@ -71,6 +73,8 @@ class Rows:
         self._boxes: list[tuple[str, str, float, float, float, float]] = []
         #: the discovery counters' change (sqlite_stats)
         self.stats: dict[StatKey, int] = {}
+        #: the counters' changes of prepared creations, by tuple: [it, how many]
+        self._prepared_stats: dict[int, list[Any]] = {}
 
     def add(
         self, entity_id: str, before: Entity | None, after: Entity | None,
@@ -117,6 +121,26 @@ class Rows:
         self._geo_cleared.append((tenant, entity_id))
         self._boxes.extend((entity_id, *box) for box in sqlite_index.geo_boxes(after))
 
+    def add_prepared(self, created: PreparedCreation) -> None:
+        """Note the write of an entity where there was none, from its prepared rows
+        (:mod:`.prepared`): what :meth:`add` notes for it."""
+        entity_id = created.entity_id
+        self._upserts.append((entity_id, created.doc, created.created, created.modified,
+                              created.expires))
+        if created.types:
+            self._keys_in["entity_types"].extend((key, entity_id) for key in created.types)
+        # entities of one type and attributes share their tuple (storage.sqlite.prepared):
+        # counted here, added once each
+        shared = self._prepared_stats.get(id(created.stats))
+        if shared is None:
+            self._prepared_stats[id(created.stats)] = [created.stats, 1]
+        else:
+            shared[1] += 1
+        if created.attrs:
+            self._keys_in["entity_attrs"].extend((key, entity_id) for key in created.attrs)
+        self._values_in.extend(created.values)
+        self._boxes.extend(created.boxes)
+
     def _key_rows(self, table: str, entity_id: str, old: set[str], new: set[str]) -> None:
         # Only the difference is written: most updates change values, not names.
         if old == new:
@@ -160,6 +184,8 @@ class Rows:
                 rows,
             )
         self._write_boxes(conn)
+        for delta, times in self._prepared_stats.values():
+            add_stats(self.stats, {key: n * times for key, n in delta})
         sqlite_stats.add(conn, tenant, self.stats)
 
     def _names(self, conn: sqlite3.Connection) -> dict[str, int]:

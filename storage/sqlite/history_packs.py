@@ -34,7 +34,7 @@ before.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -42,8 +42,8 @@ import orjson
 from .history_rows import EncodedHistory
 from .history_sql import encode_internal
 
-__all__ = ["SCHEMA", "PackedRows", "add", "delete_entity", "has_packs", "pack", "take",
-           "take_before", "unpack"]
+__all__ = ["SCHEMA", "PackedRows", "add", "delete_entity", "has_packs", "pack", "pack_body",
+           "pack_template", "take", "take_before", "unpack"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS temporal_packs (
@@ -68,12 +68,28 @@ _BATCH = 1000
 
 def pack(tenant: str, entity_id: str, written: EncodedHistory) -> tuple[Any, ...]:
     """The ``temporal_packs`` row of one write's instances (at least one)."""
+    if written.prepared is not None:  # a prepared creation's (its only instances)
+        template, count, first, tmin = written.prepared
+        return (tenant, entity_id, first, tmin, pack_body(template, count, first))
     items: list[Any] = [[name, inst, iid] for name, inst, iid, _ in written.raw]
     items.extend([name, dataset_id, *columns[:7], _text(columns[7]), _text(columns[8])]
                  for name, dataset_id, columns in written.rows)
     iids = [r[2] for r in written.raw] + [columns[1] for _, _, columns in written.rows]
     times = [r[3] for r in written.raw] + [columns[0] for _, _, columns in written.rows]
     return (tenant, entity_id, min(iids), min(times), orjson.dumps(items))
+
+
+def pack_template(raw: Iterable[tuple[str, Any]]) -> bytes:
+    """The ``body`` of a pack of the attribute instances ``raw`` (attribute, internal
+    form), each instance number left as ``%d``: orjson's compact form of ``[[name,
+    instance, iid], ...]`` (:func:`pack`), its own ``%`` doubled."""
+    return b"[" + b",".join(orjson.dumps([name, inst])[:-1].replace(b"%", b"%%") + b",%d]"
+                            for name, inst in raw) + b"]"
+
+
+def pack_body(template: bytes, count: int, first: int) -> bytes:
+    """A :func:`pack_template`'s body, its ``count`` instances numbered from ``first``."""
+    return template % tuple(range(first, first + count))
 
 
 def _text(column: bytes | None) -> str | None:

@@ -52,13 +52,18 @@ class EncodedHistory:
     rows: list[tuple[str, str, tuple[Any, ...]]]
     #: the instances of a write to pack, checked, not encoded (see the module docstring)
     raw: list[Raw] = field(default_factory=list)
+    #: a prepared creation's pack (:mod:`.prepared`): its body's template, its number of
+    #: instances, the first number, the earliest time; the only instances when given
+    prepared: tuple[bytes, int, int, int] | None = None
 
     def size(self) -> int:
         """How many instances the write records."""
-        return len(self.rows) + len(self.raw)
+        return len(self.rows) + len(self.raw) + (self.prepared[1] if self.prepared else 0)
 
     def encode(self) -> list[tuple[str, str, tuple[Any, ...]]]:
         """Every instance row, the raw instances encoded."""
+        # a prepared pack holds PACK_FROM instances or more: it is always packed
+        assert self.prepared is None, "a prepared history is packed, never encoded"
         if not self.raw:
             return self.rows
         return self.rows + [(name, inst.get("datasetId") or "", encode_internal(name, inst, iid))

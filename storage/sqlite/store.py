@@ -26,7 +26,7 @@ power loss or OS crash may lose the last transactions.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -54,12 +54,14 @@ from ..discovery import (
     types_from_stats,
 )
 from ..helpers import as_ngsi_error, check_page
+from ..prepared import PreparedCreation
 from ..sharing import CONTEXT, RECORD
 from ..versioned import Versioned, Wanted
 from . import feed, sql, stats
 from .execute import run_query, run_query_versioned
 from .history import SqliteHistory
 from .index import distinct_keys
+from .prepared import prepare_creation
 from .shared import SharedMixin
 from .threads import Worker
 from .wal import WalIndexView
@@ -72,6 +74,8 @@ class SqliteStore(SharedMixin, Store):
     """Entities, tenants and contexts in one SQLite file (see the module docstring)."""
 
     kind = "sqlite"
+    #: storage.prepared.PreparedWrites: a creation's rows, prepared without a connection
+    prepare = staticmethod(prepare_creation)
 
     def __init__(self, path: str | Path, *, readers: int = 2) -> None:
         self.path = Path(path)
@@ -223,11 +227,19 @@ class SqliteStore(SharedMixin, Store):
         record: Recorder | None = None,
     ) -> list[Outcome]:
         """Apply each mutation in order in one transaction, each whole or not at all."""
+        return await self.modify_prepared(tenant, mutations, {}, record=record)
+
+    async def modify_prepared(
+        self, tenant: str, mutations: Sequence[tuple[str, Mutation]],
+        prepared: Mapping[str, PreparedCreation], *, record: Recorder | None = None,
+    ) -> list[Outcome]:
+        """:meth:`modify_many`, the creations of ``prepared`` stored from their rows
+        (:class:`storage.prepared.PreparedWrites`; the loader's)."""
         items = list(mutations)
 
         def run(conn: sqlite3.Connection) -> list[Outcome]:
             results = write_all(conn, tenant, [(i, m, record) for i, m in items],
-                                self._history, self._origin)
+                                self._history, self._origin, prepared)
             return [Outcome(i, change=value) if ok
                     else Outcome(i, error=as_ngsi_error(i, value))
                     for (i, _), (ok, value) in zip(items, results, strict=True)]
@@ -235,7 +247,8 @@ class SqliteStore(SharedMixin, Store):
         if not items:
             return []
         outcomes = await self._write(run)
-        if any(o.change is not None and o.change.after is not None for o in outcomes):
+        if any(o.error is None and (o.change is None or o.change.after is not None)
+               for o in outcomes):
             self._known_tenants.add(tenant)
         return outcomes
 

@@ -8,12 +8,17 @@ given twice sees its first result); then the net change of each entity is
 written with one ``executemany`` per table (:mod:`.bulk`) and the history of all
 the writes with one per table (:mod:`.history_batch`).  A mutation that raises is
 that write's error: nothing of it is written, the others are.
+
+The loader's batches (``SqliteStore.modify_prepared``) bring the rows of their
+entities as created, prepared in its worker processes (:mod:`.prepared`): an
+entity absent from the store and written once in the batch is stored from them,
+its mutation not called, its names and instance numbers given here.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -22,6 +27,7 @@ from ngsi_ld.operations import KEEPS_CURRENT
 from ngsi_ld.temporal import WRITE_TIME, History
 
 from ..base import Change, Entity, Mutation, Recorder
+from ..prepared import PreparedCreation
 from ..sharing import ENTITY
 from . import feed, sql
 from .bulk import Rows
@@ -42,23 +48,59 @@ def _stamp(entity: Entity | None) -> str | None:
     return modified if isinstance(modified, str) else None
 
 
+def _fresh(items: Sequence[Item], docs: Mapping[str, bytes | None],
+           prepared: Mapping[str, PreparedCreation]) -> dict[str, PreparedCreation]:
+    """The prepared creations to store as prepared: of entities absent, written once, and
+    whose recorded history (if any) was prepared at the recorder's time."""
+    seen: dict[str, int] = {}
+    for entity_id, _, _ in items:
+        seen[entity_id] = seen.get(entity_id, 0) + 1
+    fresh = {}
+    for entity_id, _, record in items:
+        created = prepared.get(entity_id)
+        if created is None or docs[entity_id] is not None or seen[entity_id] != 1:
+            continue
+        if record is not None and (created.history is None
+                                   or getattr(record, WRITE_TIME, None) != created.history.at):
+            continue
+        fresh[entity_id] = created
+    return fresh
+
+
 def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
-              history: SqliteHistory, origin: str | None) -> list[Result]:
+              history: SqliteHistory, origin: str | None,
+              prepared: Mapping[str, PreparedCreation] | None = None) -> list[Result]:
     """Apply ``items`` in order in the caller's transaction (see the module docstring);
     ``origin``: this process's name in the change feed of a shared file (None: not
-    shared)."""
+    shared); ``prepared``: creations prepared before (:mod:`storage.prepared`), their
+    result (True, None) when stored as prepared."""
     if len(items) == 1:  # the usual single write: the plain lookup is the cheaper one
         docs = {items[0][0]: sql.read_doc(conn, tenant, items[0][0])}
     else:
         docs = sql.read_docs(conn, tenant, list(dict.fromkeys(i for i, _, _ in items)))
     if origin is not None and any(r is not None for _, _, r in items):
         history.sync(conn)  # processes sharing the file number instances too
+    # a shared file's change feed carries the entities: they go the usual way
+    fresh = _fresh(items, docs, prepared) if prepared and origin is None else {}
     originals: dict[str, Entity | None] = {}
     latest: dict[str, tuple[Entity | None, bytes | None]] = {}
     results: list[Result] = []
     written: set[str] = set()
     histories: list[History | EncodedHistory] = []
+    rows = Rows(tenant)
+    stamps: dict[str, str | None] = {}
     for entity_id, mutation, record in items:
+        created = fresh.get(entity_id) if fresh else None
+        if created is not None:  # stored from its prepared rows, numbered here
+            rows.add_prepared(created)
+            stamps[entity_id] = created.modified
+            results.append((True, None))
+            if record is not None and created.history is not None:
+                prior = created.history
+                numbers = [history.new_instance_number() for _ in range(prior.size)]
+                histories.append(EncodedHistory(prior.record, [], prepared=(
+                    prior.template, prior.size, numbers[0], prior.tmin)))
+            continue
         if entity_id in latest:
             before, raw = latest[entity_id]
         else:
@@ -91,12 +133,12 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
         if origin is not None and (before is not None or after is not None):
             feed.append(conn, origin, tenant, ENTITY, entity_id, before=raw, after=encoded)
     if histories:
-        history.record(conn, tenant, histories, {i: _stamp(latest[i][0]) for i in written})
-    rows = Rows(tenant)
+        stamps.update((i, _stamp(latest[i][0])) for i in written)
+        history.record(conn, tenant, histories, stamps)
     for entity_id in written:
         after, encoded = latest[entity_id]
         rows.add(entity_id, originals[entity_id], after, encoded)
-    if any(latest[i][0] is not None for i in written):
+    if stamps or any(latest[i][0] is not None for i in written):
         sql.insert_tenant(conn, tenant)  # storing an entity makes its tenant exist
     rows.write(conn, sql.next_version)
     return results

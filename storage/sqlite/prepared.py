@@ -1,0 +1,96 @@
+"""The rows of a new entity, computed without a connection (:mod:`storage.prepared`).
+
+:func:`prepare_creation` gives what :class:`.bulk.Rows` and the packed history
+(:mod:`.history_rows`, :mod:`.history_packs`) compute for the write of an entity
+where there was none; :mod:`.writes` stores it as they would have.  The names
+stay names (the writer numbers them, :mod:`.names`) and the instances are not
+numbered (the writer numbers them): a pack's body is kept with its numbers
+left out (:func:`.history_packs.pack_template`).
+
+The names are interned, and the tuples of names and counters that entities
+share (those of one type and attribute set) are one object: a pickle of a batch
+(the worker's answer) writes each once, its reader creates each once (measured:
+the counters' change made anew for each entity were most of what reading a
+prepared batch cost), and the writer adds the counters once per distinct tuple.
+"""
+
+from __future__ import annotations
+
+import sys
+from itertools import count
+from typing import Any, TypeVar
+
+import orjson
+
+from ngsi_ld.errors import NgsiLdError
+from ngsi_ld.expiry import earliest_expiry
+
+from ..base import Entity
+from ..discovery import stats_delta
+from ..helpers import entity_attr_names, entity_types
+from ..prepared import PreparedCreation, PreparedHistory
+from . import index as sqlite_index
+from .history_packs import pack_template
+from .history_rows import PACK_FROM, encode_write
+
+__all__ = ["prepare_creation"]
+
+_name = sys.intern
+#: the shared tuples (see the module docstring); emptied when this large
+_SHARED_MAX = 10_000
+_shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+
+T = TypeVar("T", bound=tuple[Any, ...])
+
+
+def _one(value: T) -> T:
+    """``value``, or the equal tuple met before."""
+    if len(_shared) >= _SHARED_MAX:
+        _shared.clear()
+    found: T = _shared.setdefault(value, value)  # type: ignore[assignment]
+    return found
+
+
+def prepare_creation(entity: Entity, doc: bytes | None = None,
+                     at: str | None = None) -> PreparedCreation:
+    """What storing ``entity`` where there was none writes; ``doc``: its encoding if the
+    caller has it; ``at``: the time of its recorded history (None: none prepared).
+    Pure: the loader's workers call it."""
+    entity_id = entity["id"]
+    if doc is None:
+        doc = orjson.dumps(entity)
+    created, modified = entity.get("createdAt"), entity.get("modifiedAt")
+    # as bulk.Rows.add does for a creation
+    expires = earliest_expiry(entity) if b'"expiresAt"' in doc else None
+    names = sqlite_index.changed_names(None, entity)
+    stats = _one(tuple(((_name(t), _name(a), kind), n)
+                       for (t, a, kind), n in stats_delta(None, entity, names).items()))
+    attrs: tuple[str, ...] = ()
+    values: tuple[tuple[str, str, Any, int], ...] = ()
+    boxes: tuple[tuple[str, str, float, float, float, float], ...] = ()
+    if names:
+        attrs = _one(tuple(map(_name, entity_attr_names(entity))))
+        values = tuple((_name(a), entity_id, v, k)
+                       for a, v, k in sqlite_index.value_rows(entity, names))
+        boxes = tuple((entity_id, *box) for box in sqlite_index.geo_boxes(entity))
+    return PreparedCreation(
+        entity_id, doc, created if isinstance(created, str) else None,
+        modified if isinstance(modified, str) else None, expires,
+        _one(tuple(map(_name, entity_types(entity)))), attrs, values, boxes, stats,
+        None if at is None else _history(entity, at))
+
+
+def _history(entity: Entity, at: str) -> PreparedHistory | None:
+    """The packed history of the creation, when it is one pack of attribute instances
+    (the usual creation); else None (the writer records it the usual way)."""
+    try:
+        written = encode_write(None, entity, at, count(1).__next__)
+    except NgsiLdError:  # refused: the usual way refuses the write
+        return None
+    if written is None or written.rows or len(written.raw) < PACK_FROM:
+        return None
+    template = pack_template((name, inst) for name, inst, _, _ in written.raw)
+    return PreparedHistory(at, written.entity, template, len(written.raw),
+                           min(r[3] for r in written.raw))
+
