@@ -365,7 +365,9 @@ class SubscriptionManager:
         for entity in (event.before, event.after):
             if entity is not None:
                 types.update(entity.get("type", ()))
-        keys = self.index.candidates(event.tenant, event.entity_id, types)
+        state = event.after if event.after is not None else event.before
+        keys = self.index.candidates(event.tenant, event.entity_id, types, state,
+                                     event.attributes)
         if not keys:
             return
         now = time.time()

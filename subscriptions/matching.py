@@ -32,6 +32,7 @@ from ngsi_ld.query import (
 )
 from ngsi_ld.query.regexes import search
 from subscriptions.deletions import lost_an_instance
+from subscriptions.guards import Guard, Guards, guard_of
 from subscriptions.model import DEFAULT_TRIGGERS, q_text
 
 Expand = Callable[[str], str]
@@ -158,25 +159,29 @@ class _Slot:
     """The subscriptions of one index slot, and what they watch.
 
     ``unwatched``: how many of them watch every attribute (no
-    ``watchedAttributes``); ``names``: how many watch each attribute name.
+    ``watchedAttributes``); ``names``: how many watch each attribute name;
+    ``guards``: the keys filed by a condition on the entity (:mod:`.guards`).
     """
 
-    __slots__ = ("keys", "names", "unwatched")
+    __slots__ = ("guards", "keys", "names", "unwatched")
 
     def __init__(self) -> None:
         self.keys: set[str] = set()
         self.unwatched = 0
         self.names: Counter[str] = Counter()
+        self.guards = Guards()
 
-    def add(self, key: str, watched: frozenset[str] | None) -> None:
+    def add(self, key: str, watched: frozenset[str] | None, guard: Guard | None) -> None:
         self.keys.add(key)
+        self.guards.add(key, guard)
         if watched is None:
             self.unwatched += 1
         else:
             self.names.update(watched)
 
-    def discard(self, key: str, watched: frozenset[str] | None) -> None:
+    def discard(self, key: str, watched: frozenset[str] | None, guard: Guard | None) -> None:
         self.keys.discard(key)
+        self.guards.discard(key, guard)
         if watched is None:
             self.unwatched -= 1
         else:
@@ -228,7 +233,7 @@ class SubscriptionIndex:
         self._by_id: dict[tuple[str, str], _Slot] = {}
         self._by_type: dict[tuple[str, str], _Slot] = {}
         self._any: dict[str, _Slot] = {}
-        self._slots: dict[str, tuple[frozenset[str] | None,
+        self._slots: dict[str, tuple[frozenset[str] | None, Guard | None,
                                      list[tuple[dict[Any, _Slot], Any]]]] = {}
 
     def __len__(self) -> int:
@@ -247,19 +252,20 @@ class SubscriptionIndex:
                           for name in _index_names(selector.types)]
         # a slot named twice (Room|Room, Room;Room) holds the key and its counts once
         slots = list({(id(table), slot): (table, slot) for table, slot in slots}.values())
+        guard = guard_of(matcher.selectors, matcher.filters, matcher.watched)
         for table, slot in slots:
             found = table.get(slot)
             if found is None:
                 found = table[slot] = _Slot()
-            found.add(key, matcher.watched)
-        self._slots[key] = (matcher.watched, slots)
+            found.add(key, matcher.watched, guard)
+        self._slots[key] = (matcher.watched, guard, slots)
 
     def remove(self, key: str) -> None:
-        watched, slots = self._slots.pop(key, (None, []))
+        watched, guard, slots = self._slots.pop(key, (None, None, []))
         for table, slot in slots:
             found = table.get(slot)
             if found is not None:
-                found.discard(key, watched)
+                found.discard(key, watched, guard)
                 if not found.keys:
                     del table[slot]
 
@@ -295,11 +301,17 @@ class SubscriptionIndex:
                 return True
         return False
 
-    def candidates(self, tenant: str, entity_id: str, types: Iterable[str]) -> set[str]:
-        """Keys of the subscriptions that may concern this entity (a superset)."""
+    def candidates(self, tenant: str, entity_id: str, types: Iterable[str],
+                   entity: Entity | None = None, changed: Iterable[str] = ()) -> set[str]:
+        """Keys of the subscriptions that may concern this entity (a superset).
+
+        With ``entity`` (the state a change is matched on: after, else before) and
+        the attributes the change touched, only those whose guard they meet
+        (:mod:`.guards`)."""
         found: set[str] = set()
         for slot in self._found(tenant, entity_id, types):
-            found |= slot.keys
+            found |= (slot.keys if entity is None
+                      else slot.guards.selected(entity_id, entity, changed))
         return found
 
 

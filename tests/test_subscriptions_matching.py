@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from subscriptions_harness import Harness, room
 
@@ -203,3 +203,104 @@ async def test_one_update_evaluates_only_the_subscriptions_of_that_entity(h: Har
     assert h.manager.evaluations - before == 1
     [got] = await h.receiver.wait_for(1, "room500")
     assert got.body["data"][0]["id"] == "urn:ngsi-ld:Room:500"
+
+
+NUMBERS = st.one_of(st.integers(0, 3), st.sampled_from([1.0, 2.5, True, "2"]))
+POINTS = st.tuples(st.sampled_from([114.2, 114.2005, 114.23, 113.9]),
+                   st.sampled_from([22.3, 22.3004, 22.31, 22.45]))
+
+
+def _subscription(kind: int, n: int, point: tuple[float, float], metres: int) -> dict[str, Any]:
+    room = [{"type": "Room"}]
+    if kind == 0:
+        return {"entities": room, "q": f"a=={n}"}
+    if kind == 1:
+        return {"entities": room, "q": f"a=={n};b==1"}
+    if kind == 2:
+        return {"entities": [{"type": "Room", "idPattern": f"^urn:x:{n}"}]}
+    if kind == 3:
+        return {"entities": room, "geoQ": {"georel": f"near;maxDistance=={metres}",
+                                           "geometry": "Point", "coordinates": list(point)}}
+    if kind == 4:
+        x, y = point
+        return {"entities": room, "geoQ": {"georel": "within", "geometry": "Polygon",
+                                           "coordinates": [[[x - 0.01, y - 0.01],
+                                                            [x + 0.01, y - 0.01],
+                                                            [x + 0.01, y + 0.01],
+                                                            [x - 0.01, y - 0.01]]]}}
+    if kind == 5:
+        return {"entities": room, "watchedAttributes": ["a" if n % 2 else "h"]}
+    if kind == 6:
+        return {"entities": room, "watchedAttributes": ["h"],
+                "notificationTrigger": ["entityCreated", "entityDeleted", "entityUpdated"]}
+    return {"entities": room, "q": f"a>={n}"}  # open: no guard
+
+
+def _state(n: int, a: Any, point: tuple[float, float] | None,
+           polygon: float | None) -> dict[str, Any]:
+    attrs: dict[str, Any] = {V + "a": [{"type": "Property", "value": a}],
+                             V + "b": [{"type": "Property", "value": 1}]}
+    if point is not None:
+        x, y = point
+        # a polygon of ``polygon`` degrees: 1.0 meets more cells than are looked up
+        geometry = ({"type": "Polygon", "coordinates": [[[x, y], [x + polygon, y],
+                                                         [x, y + polygon], [x, y]]]}
+                    if polygon else {"type": "Point", "coordinates": [x, y]})
+        attrs[V + "location"] = [
+            {"type": "GeoProperty", "value": geometry}]
+    return {"id": f"urn:x:{n}", "type": [V + "Room"], "attrs": attrs}
+
+
+@given(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 12), POINTS,
+                          st.sampled_from([50, 100, 2000, 500_000])), min_size=1, max_size=12),
+       st.integers(0, 12),
+       st.one_of(NUMBERS, st.lists(NUMBERS, max_size=3)), st.one_of(st.none(), POINTS),
+       st.sampled_from([None, 0.002, 1.0]), st.one_of(NUMBERS, st.lists(NUMBERS, max_size=3)),
+       st.booleans(), st.booleans(), st.booleans())
+@settings(max_examples=300)
+def test_the_guards_never_leave_out_a_subscription_that_matches(
+        subs: list[tuple[int, int, tuple[float, float], int]], n: int, a: Any,
+        point: tuple[float, float] | None, polygon: float | None, before_a: Any,
+        deleted: bool, created: bool, h_before: bool) -> None:
+    # subscriptions filed under a q number term, an idPattern prefix or geoQ cells
+    # (subscriptions/guards.py) must still be offered every change that concerns them
+    index = SubscriptionIndex()
+    matchers = {}
+    for k, (kind, m, at, metres) in enumerate(subs):
+        matchers[f"s{k}"] = matcher(**_subscription(kind, m, at, metres))
+        index.add(f"s{k}", "", matchers[f"s{k}"])
+    before = _state(n, before_a, point, polygon)
+    if h_before:  # then deleted by the write: a watched "h" must still be offered it
+        before["attrs"][V + "h"] = [{"type": "Property", "value": 1}]
+    after = None if deleted else _state(n, a, point, polygon)
+    if created:
+        before, after = None, before
+    change = diff("", before, after)
+    if change is None:
+        return
+    state = change.after if change.after is not None else change.before
+    candidates = index.candidates("", change.entity_id, [V + "Room"], state,
+                                  change.attributes)
+    assert {k for k, m in matchers.items() if m.concerns(change)} <= candidates
+    assert candidates <= index.candidates("", change.entity_id, [V + "Room"])
+    for key in matchers:
+        index.remove(key)
+    assert index.candidates("", change.entity_id, [V + "Room"], state,
+                            change.attributes) == set()
+
+
+def test_the_guards_keep_away_what_cannot_match() -> None:
+    index = SubscriptionIndex()
+    for n in range(50):
+        index.add(f"q{n}", "", matcher(entities=[{"type": "Room"}], q=f"a=={n}"))
+        index.add(f"id{n}", "", matcher(entities=[{"type": "Room", "idPattern": f"^urn:y:{n}:"}]))
+        index.add(f"geo{n}", "", matcher(entities=[{"type": "Room"}], geoQ={
+            "georel": "near;maxDistance==100", "geometry": "Point",
+            "coordinates": [114.0 + n * 0.05, 22.3]}))
+    state = _state(7, 7, (114.0 + 3 * 0.05, 22.3), None)
+    state["id"] = "urn:y:12:7"
+    assert index.candidates("", state["id"], [V + "Room"], state) == {"q7", "id12", "geo3"}
+    # a geometry over more cells than are looked up is offered every geoQ subscription
+    wide = _state(7, 7, (114.0, 22.0), 1.0)
+    geo = {k for k in index.candidates("", wide["id"], [V + "Room"], wide) if "geo" in k}
+    assert geo == {f"geo{n}" for n in range(50)}

@@ -24,7 +24,14 @@ from ngsi_ld.query.ast import (
     Uri,
     ValueList,
 )
-from ngsi_ld.query.evaluate import ANY_LANGUAGE, instances, match_geo, match_q, matches
+from ngsi_ld.query.evaluate import (
+    ANY_LANGUAGE,
+    equal_numbers,
+    instances,
+    match_geo,
+    match_q,
+    matches,
+)
 from ngsi_ld.query.geo import (
     GeoQuery,
     bbox_for,
@@ -92,6 +99,7 @@ __all__ = [
     "bbox_for",
     "compile_pattern",
     "distance_m",
+    "equal_numbers",
     "expand_values",
     "format_q",
     "format_type_expr",

@@ -176,6 +176,18 @@ def _term_values(
     return result
 
 
+def equal_numbers(entity: Mapping[str, Any], name: str) -> set[int | float]:
+    """The numbers a term ``name==N`` compares ``N`` with, over every instance of the
+    attribute ``name``: the term (and a q of which it is a top-level conjunct) holds
+    only if ``N`` is one of them (used to index subscriptions by such terms)."""
+    return {
+        value
+        for values in _term_values(entity, AttrPath((name,)), None)
+        for value in values
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
+
+
 # -- comparisons --------------------------------------------------------------------------
 
 
