@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from notify_receiver import Receiver
 
 from broker.app import create_app
 from broker.config import Settings
@@ -18,3 +19,11 @@ async def client() -> AsyncIterator[TestClient]:
     await c.start_server()
     yield c
     await c.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A started notification receiver (tests/notify_receiver.py; modules may define their own)."""
+    server = await Receiver().start()
+    yield server
+    await server.close()

@@ -25,7 +25,6 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from cluster_steps import powers, set_power, settle, until
 from mongo_standin import StandInClient
-from notify_receiver import Receiver
 
 from broker.app import create_app
 from broker.cluster import ClusterNode
@@ -126,12 +125,6 @@ async def deployment(request: pytest.FixtureRequest,
     yield found
     await found.close()
 
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = await Receiver().start()
-    yield server
-    await server.close()
 
 
 async def test_a_former_owner_writes_no_counters_over_the_new_owners_and_stops_delivering(

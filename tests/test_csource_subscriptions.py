@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,6 @@ SUB = "urn:ngsi-ld:Subscription:"
 REG = "urn:ngsi-ld:ContextSourceRegistration:"
 LD = "application/ld+json"
 
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = await Receiver().start()
-    yield r
-    await r.close()
 
 
 def subscription(receiver: Receiver, suffix: str = "1", **extra: Any) -> dict[str, Any]:

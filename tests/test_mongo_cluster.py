@@ -20,7 +20,6 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from cluster_steps import powers, set_power, settle, until
 from mongo_standin import StandInClient
-from notify_receiver import Receiver
 
 from broker.app import create_app
 from broker.config import Settings
@@ -96,12 +95,6 @@ async def deployment(request: pytest.FixtureRequest) -> AsyncIterator[Deployment
     yield found
     await found.close()
 
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = await Receiver().start()
-    yield server
-    await server.close()
 
 
 async def test_a_write_through_one_broker_is_read_through_the_other(deployment) -> None:
