@@ -6,10 +6,12 @@ instances, in any order of writes, reads and changes."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -215,84 +217,78 @@ def table_counts(path: Path) -> dict[str, int]:
 FOUR = {name: [attribute(n, 0)] for n, name in enumerate(NAMES)}
 
 
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """An open store on ``tmp_path / "b.db"`` (where :func:`table_counts` looks)."""
+    opened = SqliteStore(tmp_path / "b.db")
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
 async def test_a_write_of_many_attributes_is_one_row_a_patch_its_series_row(
-        tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "b.db")
-    await store.open()
-    try:
-        await replace_entity(store, "urn:e:1", FOUR, 0)
-        await replace_entity(store, "urn:e:2", FOUR, 0)
-        assert table_counts(tmp_path / "b.db") == {
-            "temporal_packs": 2, "temporal_series": 0, "temporal_instances": 0}
-        await patch(store, "urn:e:1", NAMES[0], attribute(9, 5), 5)
-        assert table_counts(tmp_path / "b.db") == {
-            "temporal_packs": 2, "temporal_series": 1, "temporal_instances": 1}
-        # a read settles the packs of the Entities it reads, and only theirs
-        found = await history(store).read_history("", ["urn:e:1"], [NAMES[0]], TemporalQuery())
-        assert sorted(i.value for i in found["urn:e:1"]) == [0, 9]
-        assert table_counts(tmp_path / "b.db") == {
-            "temporal_packs": 1, "temporal_series": 4, "temporal_instances": 5}
-    finally:
-        await store.close()
+        store: SqliteStore, tmp_path: Path) -> None:
+    await replace_entity(store, "urn:e:1", FOUR, 0)
+    await replace_entity(store, "urn:e:2", FOUR, 0)
+    assert table_counts(tmp_path / "b.db") == {
+        "temporal_packs": 2, "temporal_series": 0, "temporal_instances": 0}
+    await patch(store, "urn:e:1", NAMES[0], attribute(9, 5), 5)
+    assert table_counts(tmp_path / "b.db") == {
+        "temporal_packs": 2, "temporal_series": 1, "temporal_instances": 1}
+    # a read settles the packs of the Entities it reads, and only theirs
+    found = await history(store).read_history("", ["urn:e:1"], [NAMES[0]], TemporalQuery())
+    assert sorted(i.value for i in found["urn:e:1"]) == [0, 9]
+    assert table_counts(tmp_path / "b.db") == {
+        "temporal_packs": 1, "temporal_series": 4, "temporal_instances": 5}
 
 
-async def test_instance_operations_find_packed_instances(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "b.db")
-    await store.open()
-    try:
-        await replace_entity(store, "urn:e:1", FOUR, 0)
+async def test_instance_operations_find_packed_instances(store: SqliteStore) -> None:
+    await replace_entity(store, "urn:e:1", FOUR, 0)
+    await replace_entity(store, "urn:e:1", {
+        name: [attribute(10 + n, 30)] for n, name in enumerate(NAMES)}, 30)
+    h = history(store)
+    # the instanceIds a read gives, found again one by one (packed or not)
+    found = (await h.read_history("", ["urn:e:1"], None, TemporalQuery()))["urn:e:1"]
+    assert len(found) == 8
+    await replace_entity(store, "urn:e:1", FOUR, 60)  # packed again after the read
+    by_value = {(i.attribute, i.value): i for i in found}
+    first = by_value[NAMES[1], 1]
+    assert await h.history_instance("", "urn:e:1", NAMES[1], first.instance_id) == first
+    assert await h.replace_history_instance("", "urn:e:1", replace(first, value=100))
+    assert await h.delete_history_instance("", "urn:e:1", NAMES[2],
+                                           by_value[NAMES[2], 12].instance_id)
+    after = (await h.read_history("", ["urn:e:1"], [NAMES[1], NAMES[2]],
+                                  TemporalQuery()))["urn:e:1"]
+    assert sorted((i.attribute, i.value) for i in after) == [
+        (NAMES[1], 1), (NAMES[1], 11), (NAMES[1], 100), (NAMES[2], 2), (NAMES[2], 2)]
+    await replace_entity(store, "urn:e:1", {
+        name: [attribute(20 + n, 90)] for n, name in enumerate(NAMES)}, 90)
+    assert await h.delete_history_attribute("", "urn:e:1", NAMES[3], None, True) == 4
+    query = TemporalQuery("after", START)
+    aggregation = Aggregation(("totalCount", "sum"), parse_duration("PT1H"))
+    await replace_entity(store, "urn:e:1", FOUR, 120)
+    summed = await h.aggregate_history("", ["urn:e:1"], None, query, aggregation)
+    assert summed is not None  # from the rollups, packed instances counted
+    (series,) = summed["urn:e:1"][NAMES[0]]
+    # observed at minutes 0 (three writes), 30 and 90
+    assert series.results["totalCount"] == [(4, START, START + 60 * MINUTE),
+                                            (1, START + 60 * MINUTE, START + 120 * MINUTE)]
+    assert series.results["sum"] == [(10.0, START, START + 60 * MINUTE),
+                                     (20.0, START + 60 * MINUTE, START + 120 * MINUTE)]
+    await replace_entity(store, "urn:e:2", FOUR, 0)
+    assert await h.delete_history("", "urn:e:2")
+    assert await h.read_history("", ["urn:e:2"], None, TemporalQuery()) == {}
+
+
+async def test_retention_drops_packed_instances_before_the_cutoff(store: SqliteStore) -> None:
+    for minute in (0, 20, 40):
         await replace_entity(store, "urn:e:1", {
-            name: [attribute(10 + n, 30)] for n, name in enumerate(NAMES)}, 30)
-        h = history(store)
-        # the instanceIds a read gives, found again one by one (packed or not)
-        found = (await h.read_history("", ["urn:e:1"], None, TemporalQuery()))["urn:e:1"]
-        assert len(found) == 8
-        await replace_entity(store, "urn:e:1", FOUR, 60)  # packed again after the read
-        by_value = {(i.attribute, i.value): i for i in found}
-        first = by_value[NAMES[1], 1]
-        assert await h.history_instance("", "urn:e:1", NAMES[1], first.instance_id) == first
-        assert await h.replace_history_instance("", "urn:e:1", replace(first, value=100))
-        assert await h.delete_history_instance("", "urn:e:1", NAMES[2],
-                                               by_value[NAMES[2], 12].instance_id)
-        after = (await h.read_history("", ["urn:e:1"], [NAMES[1], NAMES[2]],
-                                      TemporalQuery()))["urn:e:1"]
-        assert sorted((i.attribute, i.value) for i in after) == [
-            (NAMES[1], 1), (NAMES[1], 11), (NAMES[1], 100), (NAMES[2], 2), (NAMES[2], 2)]
-        await replace_entity(store, "urn:e:1", {
-            name: [attribute(20 + n, 90)] for n, name in enumerate(NAMES)}, 90)
-        assert await h.delete_history_attribute("", "urn:e:1", NAMES[3], None, True) == 4
-        query = TemporalQuery("after", START)
-        aggregation = Aggregation(("totalCount", "sum"), parse_duration("PT1H"))
-        await replace_entity(store, "urn:e:1", FOUR, 120)
-        summed = await h.aggregate_history("", ["urn:e:1"], None, query, aggregation)
-        assert summed is not None  # from the rollups, packed instances counted
-        (series,) = summed["urn:e:1"][NAMES[0]]
-        # observed at minutes 0 (three writes), 30 and 90
-        assert series.results["totalCount"] == [(4, START, START + 60 * MINUTE),
-                                                (1, START + 60 * MINUTE, START + 120 * MINUTE)]
-        assert series.results["sum"] == [(10.0, START, START + 60 * MINUTE),
-                                         (20.0, START + 60 * MINUTE, START + 120 * MINUTE)]
-        await replace_entity(store, "urn:e:2", FOUR, 0)
-        assert await h.delete_history("", "urn:e:2")
-        assert await h.read_history("", ["urn:e:2"], None, TemporalQuery()) == {}
-    finally:
-        await store.close()
-
-
-async def test_retention_drops_packed_instances_before_the_cutoff(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "b.db")
-    await store.open()
-    try:
-        for minute in (0, 20, 40):
-            await replace_entity(store, "urn:e:1", {
-                name: [attribute(minute, minute)] for name in NAMES}, minute)
-        h = history(store)
-        assert await h.drop_history_before(START + 30 * MINUTE) == 8
-        left = (await h.read_history("", ["urn:e:1"], None, TemporalQuery()))["urn:e:1"]
-        assert sorted({i.value for i in left}) == [40]
-        assert len(left) == 4
-    finally:
-        await store.close()
+            name: [attribute(minute, minute)] for name in NAMES}, minute)
+    h = history(store)
+    assert await h.drop_history_before(START + 30 * MINUTE) == 8
+    left = (await h.read_history("", ["urn:e:1"], None, TemporalQuery()))["urn:e:1"]
+    assert sorted({i.value for i in left}) == [40]
+    assert len(left) == 4
 
 
 async def test_numbers_of_packed_instances_are_never_given_again(tmp_path: Path) -> None:
@@ -342,20 +338,15 @@ async def test_a_file_without_the_packs_table_opens_and_reads_as_before(
 
 
 async def test_a_temporal_upsert_replaces_a_packed_instance_of_its_observed_at(
-        tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "b.db")
-    await store.open()
-    try:
-        await replace_entity(store, "urn:e:1", FOUR, 0)  # packed, all observed at minute 0
-        h = history(store)
-        fragment = {"id": "urn:e:1", "type": [T], "attrs": {NAMES[2]: [attribute(99, 0)]}}
-        await h.add_history("", [temporal_history(fragment, at(5), h.new_instance_id)])
-        assert table_counts(tmp_path / "b.db")["temporal_packs"] == 0
-        found = (await h.read_history("", ["urn:e:1"], None, TemporalQuery()))["urn:e:1"]
-        by_name = {i.attribute: i for i in found}
-        assert len(found) == 4  # replaced, not added (5.6.11)
-        assert by_name[NAMES[2]].value == 99
-        assert by_name[NAMES[2]].created_at == DAY  # the replaced instance's createdAt
-        assert sorted(instance_number(i.instance_id) or 0 for i in found) == [1, 2, 3, 4]
-    finally:
-        await store.close()
+        store: SqliteStore, tmp_path: Path) -> None:
+    await replace_entity(store, "urn:e:1", FOUR, 0)  # packed, all observed at minute 0
+    h = history(store)
+    fragment = {"id": "urn:e:1", "type": [T], "attrs": {NAMES[2]: [attribute(99, 0)]}}
+    await h.add_history("", [temporal_history(fragment, at(5), h.new_instance_id)])
+    assert table_counts(tmp_path / "b.db")["temporal_packs"] == 0
+    found = (await h.read_history("", ["urn:e:1"], None, TemporalQuery()))["urn:e:1"]
+    by_name = {i.attribute: i for i in found}
+    assert len(found) == 4  # replaced, not added (5.6.11)
+    assert by_name[NAMES[2]].value == 99
+    assert by_name[NAMES[2]].created_at == DAY  # the replaced instance's createdAt
+    assert sorted(instance_number(i.instance_id) or 0 for i in found) == [1, 2, 3, 4]
