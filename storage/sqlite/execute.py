@@ -83,8 +83,12 @@ def run_query_versioned(
             if anchors is not None and ids:
                 known.learn(anchors, offset, ids)
             page = page_versions(conn, known, tenant, ids)
-            wanted_now = [item for item in page if wanted(item.entity_id, item.version)]
-            _read_documents(conn, tenant, wanted_now)
+            wanted_at = [n for n, item in enumerate(page) if wanted(item.entity_id, item.version)]
+            if wanted_at:  # into copies: the connection keeps the items without documents
+                copies = [Versioned(page[n].entity_id, page[n].version) for n in wanted_at]
+                _read_documents(conn, tenant, copies)
+                for n, copy in zip(wanted_at, copies, strict=True):
+                    page[n] = copy
             return page, total
         elif plan.exact and plan.id_pattern is None:
             total = None

@@ -89,8 +89,10 @@ class Known:
     def __init__(self, data_version: int) -> None:
         self.data_version = data_version
         self.facts: dict[Hashable, bool] = {}
-        #: tenant -> entity id -> version
-        self.versions: dict[str, dict[str, int]] = {}
+        #: tenant -> entity id -> the entity at its version, without its document (the
+        #: same object on every page that shows it: never given a document, see
+        #: :func:`page_versions`)
+        self.versions: dict[str, dict[str, Versioned]] = {}
         #: (tenant, the query's identity) -> (the query, its plan, the positions of its
         #: matches read so far): a plan depends only on the query and on answers kept
         #: here (the stream sizes only change by a write); the query is kept so that
@@ -155,27 +157,28 @@ def page_versions(
     """The entities of ``ids`` (in that order) with their versions, in the caller's
     read transaction: the versions ``known`` has, the others in one statement.
 
-    An id without an entity row is left out (the index rows are written with
-    the entity in one transaction, so it does not happen).
+    The items are kept by ``known`` and shared by later pages: the caller must
+    not give them a document (it reads documents into copies).  An id without
+    an entity row is left out (the index rows are written with the entity in
+    one transaction, so it does not happen).
     """
     versions = known.versions.get(tenant)
     if versions is None:
         versions = known.versions[tenant] = {}
     got = [versions.get(entity_id) for entity_id in ids]
     if None in got:
-        missing = [i for i, version in zip(ids, got, strict=True) if version is None]
+        missing = [i for i, item in zip(ids, got, strict=True) if item is None]
         (found,) = conn.execute(
             "SELECT json_group_array(json_array(id, version)) FROM entities"
             " WHERE tenant = ? AND id IN (SELECT value FROM json_each(?))",
             (tenant, orjson.dumps(missing).decode()),
         ).fetchone()
-        pairs: dict[str, int] = dict(orjson.loads(found))
+        pairs = {i: Versioned(i, v) for i, v in orjson.loads(found)}
         if len(versions) + len(pairs) > MAX_VERSIONS:
             versions.clear()
         versions.update(pairs)
         got = [pairs.get(i) if v is None else v for i, v in zip(ids, got, strict=True)]
-    page = [Versioned(i, v) for i, v in zip(ids, got, strict=True) if v is not None]
-    return page
+    return [item for item in got if item is not None]
 
 
 __all__ = [
