@@ -138,7 +138,8 @@ async def test_a_connection_keeps_a_bounded_number_of_positions(
     items = [lamp(n, 2 + n % 2) for n in range(60)]
     tenant = await load(store, items)
     expected = sorted(e["id"] for e in items if matches(e, QUERY))
-    for offset in range(0, 50, 7):
-        assert await _ids(store, tenant, QUERY, offset, 7) == expected[offset:offset + 7]
+    for offset, limit in [(n, 7) for n in range(0, 50, 7)] + [(3, None), (20, 5)]:
+        stop = None if limit is None else offset + limit
+        assert await _ids(store, tenant, QUERY, offset, limit) == expected[offset:stop]
         kept = await store._read(lambda conn: conn.known.anchor_count)
         assert kept <= 12

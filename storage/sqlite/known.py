@@ -119,6 +119,8 @@ class Known:
 
     def learn(self, anchors: Anchors, offset: int, ids: Sequence[str]) -> None:
         """Keep ``ids`` in ``anchors`` from position ``offset``, within the budget."""
+        if len(ids) > MAX_ANCHORS:  # a whole unpaged answer: not worth the memory
+            return
         if self.anchor_count + len(ids) > MAX_ANCHORS:
             for _, _, kept in self.plans.values():
                 kept.positions.clear()
