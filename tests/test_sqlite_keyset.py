@@ -25,6 +25,7 @@ from ngsi_ld.query import EntityQuery, matches, parse_q, parse_type_expr, resolv
 from storage import SqliteStore
 from storage.sqlite import execute as sqlite_exec
 from storage.sqlite import known as sqlite_known
+from storage.sqlite.query import AFTER
 
 #: a statement of keyset paging (the trace shows the values bound)
 KEYSET = re.compile(r"\.id > '")
@@ -143,3 +144,20 @@ async def test_a_connection_keeps_a_bounded_number_of_positions(
         assert await _ids(store, tenant, QUERY, offset, limit) == expected[offset:stop]
         kept = await store._read(lambda conn: conn.known.anchor_count)
         assert kept <= 12
+
+
+async def test_each_index_range_of_a_keyset_page_is_a_seek(store: SqliteStore) -> None:
+    tenant = await load(store, [lamp(n, n % 4) for n in range(40)])
+    await _ids(store, tenant, QUERY, 0, 5)
+
+    def details(conn: Any) -> list[str]:
+        plan = conn.known.plan(tenant, QUERY, lambda: None)
+        params = ["urn:x:004" if p is AFTER else p for p in plan.after_params]
+        rows = conn.execute("EXPLAIN QUERY PLAN " + plan.ids_after_sql,
+                            [*params, 5, 0]).fetchall()
+        return [row[-1] for row in rows]
+
+    # the arms' tables (d: the first stream, s: the others), not the name look-ups
+    searches = [d for d in await store._read(details) if d.startswith(("SEARCH d ", "SEARCH s "))]
+    assert len(searches) == 2  # the two q terms (the type T is implied by them)
+    assert all(re.search(r"\bid>\?", d) for d in searches)
