@@ -59,6 +59,24 @@ def test_cache_size_is_the_sum_of_what_it_holds(puts: list[tuple[int, int]]) -> 
     assert cache.size == sum(len(b) + 200 for b in held if b is not None)
 
 
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 900)), max_size=30),
+       st.lists(st.lists(st.integers(0, 14), max_size=6), max_size=8))
+def test_a_page_asked_at_once_is_each_key_asked_in_turn(
+    puts: list[tuple[int, int]], pages: list[list[int]],
+) -> None:
+    # the same answers, counts and recency (what is dropped next) as get() key by key
+    one, each = RenderCache(max_bytes=4000), RenderCache(max_bytes=4000)
+    for key, size in puts:
+        one.put(key, b"y" * size)
+        each.put(key, b"y" * size)
+    for page in pages:
+        assert one.get_many(list(page)) == [each.get(k) for k in page]
+        one.put(100, b"z" * 700)  # pushes out the least recently used
+        each.put(100, b"z" * 700)
+        assert [k in one for k in range(15)] == [k in each for k in range(15)]
+    assert (one.hits, one.misses) == (each.hits, each.misses)
+
+
 def test_items_larger_than_the_budget_are_not_kept() -> None:
     cache = RenderCache(max_bytes=1000)
     cache.put("big", b"z" * 5000)

@@ -107,3 +107,19 @@ async def test_a_connection_keeps_a_bounded_number_of_versions(
         assert [item.entity_id for item in found] == [e["id"] for e in items][offset:offset + 8]
     sizes = await store._read(lambda conn: len(conn.known.versions[tenant]))
     assert sizes <= 10
+
+
+async def test_the_kept_versions_never_hold_documents(store: SqliteStore) -> None:
+    items = [entity(n, "T", 3) for n in range(12)]
+    tenant = await load(store, items)
+    await _page(store, tenant)  # the versions are kept
+    by_id = {e["id"]: e for e in items}
+    for _ in range(2):  # every document wanted: read into the page, not into what is kept
+        found, _ = await store.query_versioned(tenant, QUERY, lambda i, v: True, limit=50)
+        assert [item.entity for item in found] == [by_id[i] for i in sorted(by_id)]
+    kept = await store._read(lambda conn: list(conn.known.versions[tenant].values()))
+    assert len(kept) == len(items)
+    assert not any(item.has_document for item in kept)
+    # a page wanting nothing carries no document
+    found, _ = await store.query_versioned(tenant, QUERY, lambda i, v: False, limit=50)
+    assert not any(item.has_document for item in found)

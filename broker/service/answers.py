@@ -28,7 +28,7 @@ from ngsi_ld.view import View
 from storage.versioned import Versioned, Wanted
 
 __all__ = [
-    "EMPTY", "entity_reply", "link_only", "live", "render_cached", "rendered_at",
+    "EMPTY", "entity_reply", "link_only", "live", "render_cached", "render_page", "rendered_at",
     "rendered_reply", "uncached",
 ]
 
@@ -51,19 +51,40 @@ def render_cached(
     entity expired (clause 4.22).
     """
     key: Hashable = (tenant, item.entity_id, item.version, view.key, ctx)
-    cache = service.caches.renders
-    body = cache.get(key)
-    if body is None:
-        if not item.has_document:
-            return None
-        entity = item.entity
-        if earliest_expiry(entity) is not None:
-            # 4.22: a transient entity is shown as valid now (None once it expired,
-            # swept or not) and never cached, for what it shows changes with time
-            current = live(entity)
-            return None if current is None else orjson.dumps(view.render(ctx, current))
-        body = orjson.dumps(view.render(ctx, entity))
-        cache.put(key, body)
+    body = service.caches.renders.get(key)
+    return _rendered(service, key, view, ctx, item) if body is None else body
+
+
+def render_page(
+    service: Service, tenant: str, view: View, ctx: ActiveContext, items: list[Versioned]
+) -> list[bytes | None]:
+    """:func:`render_cached` of each of ``items`` (a query's page), the cache asked once."""
+    view_key = view.key
+    keys: list[Hashable] = [(tenant, item.entity_id, item.version, view_key, ctx)
+                            for item in items]
+    bodies = service.caches.renders.get_many(keys)
+    if None in bodies:
+        for n, body in enumerate(bodies):
+            if body is None:
+                bodies[n] = _rendered(service, keys[n], view, ctx, items[n])
+    return bodies
+
+
+def _rendered(
+    service: Service, key: Hashable, view: View, ctx: ActiveContext, item: Versioned
+) -> bytes | None:
+    """The rendering of ``item`` the cache lacks (kept under ``key``); None without a
+    document, or for an entity that expired (clause 4.22)."""
+    if not item.has_document:
+        return None
+    entity = item.entity
+    if earliest_expiry(entity) is not None:
+        # 4.22: a transient entity is shown as valid now (None once it expired,
+        # swept or not) and never cached, for what it shows changes with time
+        current = live(entity)
+        return None if current is None else orjson.dumps(view.render(ctx, current))
+    body = orjson.dumps(view.render(ctx, entity))
+    service.caches.renders.put(key, body)
     return body
 
 

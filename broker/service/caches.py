@@ -77,6 +77,22 @@ class RenderCache:
         self.hits += 1
         return body
 
+    def get_many(self, keys: list[Hashable]) -> list[bytes | None]:
+        """:meth:`get` of each of ``keys``, in one call (a query's page)."""
+        entries = self._entries
+        get, touch = entries.get, entries.move_to_end
+        found: list[bytes | None] = []
+        hits = 0
+        for key in keys:
+            body = get(key)
+            if body is not None:
+                touch(key)
+                hits += 1
+            found.append(body)
+        self.hits += hits
+        self.misses += len(keys) - hits
+        return found
+
     def put(self, key: Hashable, body: bytes) -> None:
         """Keep ``body`` for ``key``, dropping the least recently used over the budget."""
         cost = len(body) + _ENTRY_OVERHEAD
@@ -233,7 +249,10 @@ def exact(body: bytes) -> bytes:
 
 def join_array(parts: list[bytes]) -> bytes:
     """The JSON array of already encoded JSON values."""
-    return b"[" + b",".join(parts) + b"]"
+    if len(parts) < 2:
+        return b"[" + (parts[0] if parts else b"") + b"]"
+    # one copy of the (large) middle parts: only the ends are copied twice
+    return b",".join([b"[" + parts[0], *parts[1:-1], parts[-1] + b"]"])
 
 
 def with_context(body_context: bytes, rendered: bytes) -> bytes:

@@ -27,6 +27,7 @@ from broker.service.answers import (
     entity_reply,
     live,
     render_cached,
+    render_page,
     rendered_reply,
     uncached,
 )
@@ -223,8 +224,8 @@ async def _rendered_page(
     )
     more = offset + limit < total if total is not None else len(items) > limit
     parts = []
-    for item in items[:limit]:
-        body = render_cached(service, tenant, view, ctx, item)
+    shown = items[:limit]
+    for item, body in zip(shown, render_page(service, tenant, view, ctx, shown), strict=True):
         if body is None:  # dropped from the cache since the read: read it again
             again = await store.read_versioned(tenant, item.entity_id)
             body = b"" if again is None else render_cached(service, tenant, view, ctx, again)

@@ -20,8 +20,8 @@ from ngsi_ld.query.regexes import search
 from ..base import Entity
 from ..versioned import Versioned, Wanted
 from .index import stream_size, vocab_used
-from .known import known_of, page_versions
-from .query import Plan, compile_query
+from .known import Anchors, known_of, page_versions
+from .query import AFTER, Plan, compile_query
 from .sql import read_docs
 from .stats import implied
 
@@ -78,12 +78,17 @@ def run_query_versioned(
                 ).fetchone()
             # the page's ids in one row (one step of the statement: the GIL is released
             # and taken again around every step), their versions mostly known already
-            (ids_json,) = conn.execute(
-                plan.ids_page_sql, [*plan.ids_params, -1 if limit is None else limit, offset]
-            ).fetchone()
-            page = page_versions(conn, known, tenant, orjson.loads(ids_json))
-            wanted_now = [item for item in page if wanted(item.entity_id, item.version)]
-            _read_documents(conn, tenant, wanted_now)
+            anchors = known.anchors(tenant, query)
+            ids = _page_ids(conn, plan, anchors, offset, limit)
+            if anchors is not None and ids:
+                known.learn(anchors, offset, ids)
+            page = page_versions(conn, known, tenant, ids)
+            wanted_at = [n for n, item in enumerate(page) if wanted(item.entity_id, item.version)]
+            if wanted_at:  # into copies: the connection keeps the items without documents
+                copies = [Versioned(page[n].entity_id, page[n].version) for n in wanted_at]
+                _read_documents(conn, tenant, copies)
+                for n, copy in zip(wanted_at, copies, strict=True):
+                    page[n] = copy
             return page, total
         elif plan.exact and plan.id_pattern is None:
             total = None
@@ -107,6 +112,26 @@ def run_query_versioned(
         ], total
     finally:
         conn.execute("COMMIT")
+
+
+def _page_ids(
+    conn: sqlite3.Connection, plan: Plan, anchors: Anchors | None, offset: int,
+    limit: int | None,
+) -> list[str]:
+    """The ids of a merge plan's page: after the nearest match this snapshot already
+    placed before ``offset`` when there is one (keyset paging), else by OFFSET."""
+    rows = -1 if limit is None else limit
+    start = None if anchors is None or offset == 0 else anchors.before(offset)
+    if start is None or plan.ids_after_sql is None:
+        assert plan.ids_page_sql is not None
+        sql, params = plan.ids_page_sql, [*plan.ids_params, rows, offset]
+    else:
+        position, after = start
+        params = [after if p is AFTER else p for p in plan.after_params]
+        sql, params = plan.ids_after_sql, [*params, rows, offset - position - 1]
+    (ids_json,) = conn.execute(sql, params).fetchone()
+    ids: list[str] = orjson.loads(ids_json)
+    return ids
 
 
 def _read_documents(conn: sqlite3.Connection, tenant: str, items: list[Versioned]) -> None:

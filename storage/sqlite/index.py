@@ -361,9 +361,13 @@ class Stream:
             where += " AND " + self.cond.replace("v.", f"{alias}.")
         return where
 
-    def select(self, alias: str, tenant: str, params: list[Any]) -> str:
-        """``SELECT alias.id`` of the range of ``tenant`` (ids in order)."""
+    def select(self, alias: str, tenant: str, params: list[Any], after: object = None) -> str:
+        """``SELECT alias.id`` of the range of ``tenant`` (ids in order); with ``after``
+        (a placeholder appended to ``params``), only the ids greater than it."""
         where = self._where(alias, tenant, params)
+        if after is not None:
+            params.append(after)
+            where += f" AND {alias}.id > ?"
         return f"SELECT {alias}.id FROM {self.table} {alias} WHERE {where}"
 
     def exists(self, outer: str, tenant: str, params: list[Any]) -> str:

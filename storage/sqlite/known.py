@@ -10,6 +10,12 @@ that transaction's snapshot: so what a connection learnt is reused as long as
 its data_version holds, and dropped at the first read transaction that sees a
 commit.
 
+The ids a merge plan paged are kept too, by their position in the query's
+order (:class:`Anchors`): a later page of the same query in the same snapshot
+starts its index ranges after the id just before it (keyset paging) instead of
+stepping over ``offset`` rows.  Only the place to start is taken from there;
+the page itself is always read from the database.
+
 Only connections made by ``sqlite_sql.connect`` (:class:`StoreConnection`)
 keep answers; a plain ``sqlite3.Connection`` asks SQLite every time.
 """
@@ -17,7 +23,8 @@ keep answers; a plain ``sqlite3.Connection`` asks SQLite every time.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Hashable
+from bisect import bisect_left, insort
+from collections.abc import Callable, Hashable, Sequence
 
 import orjson
 
@@ -33,6 +40,8 @@ MAX_VERSIONS = 32768
 MAX_FACTS = 4096
 #: most query plans one connection keeps
 MAX_PLANS = 512
+#: most positions of query pages one connection keeps (all queries together)
+MAX_ANCHORS = 8192
 
 
 class StoreConnection(sqlite3.Connection):
@@ -43,20 +52,53 @@ class StoreConnection(sqlite3.Connection):
     names: NameCache | None = None
 
 
+class Anchors:
+    """Ids of one query's matches by their position in id order, as read in one snapshot."""
+
+    __slots__ = ("ids", "positions")
+
+    def __init__(self) -> None:
+        self.positions: list[int] = []  # sorted
+        self.ids: dict[int, str] = {}
+
+    def before(self, offset: int) -> tuple[int, str] | None:
+        """The known position closest below ``offset``, and its id; None if none is."""
+        i = bisect_left(self.positions, offset)
+        if i == 0:
+            return None
+        position = self.positions[i - 1]
+        return position, self.ids[position]
+
+    def learn(self, offset: int, ids: Sequence[str]) -> int:
+        """Keep ``ids`` as the matches from position ``offset`` on; the number of new ones."""
+        known, positions = self.ids, self.positions
+        added = 0
+        for position, entity_id in enumerate(ids, offset):
+            if position not in known:
+                known[position] = entity_id
+                insort(positions, position)
+                added += 1
+        return added
+
+
 class Known:
     """Answers learnt under one data_version of one connection (see the module docstring)."""
 
-    __slots__ = ("data_version", "facts", "plans", "versions")
+    __slots__ = ("anchor_count", "data_version", "facts", "plans", "versions")
 
     def __init__(self, data_version: int) -> None:
         self.data_version = data_version
         self.facts: dict[Hashable, bool] = {}
-        #: tenant -> entity id -> version
-        self.versions: dict[str, dict[str, int]] = {}
-        #: (tenant, the query's identity) -> (the query, its plan): a plan depends only
-        #: on the query and on answers kept here (the stream sizes only change by a
-        #: write); the query is kept so that its identity is not reused meanwhile
-        self.plans: dict[tuple[str, int], tuple[EntityQuery, Plan]] = {}
+        #: tenant -> entity id -> the entity at its version, without its document (the
+        #: same object on every page that shows it: never given a document, see
+        #: :func:`page_versions`)
+        self.versions: dict[str, dict[str, Versioned]] = {}
+        #: (tenant, the query's identity) -> (the query, its plan, the positions of its
+        #: matches read so far): a plan depends only on the query and on answers kept
+        #: here (the stream sizes only change by a write); the query is kept so that
+        #: its identity is not reused meanwhile
+        self.plans: dict[tuple[str, int], tuple[EntityQuery, Plan, Anchors]] = {}
+        self.anchor_count = 0
 
     def plan(self, tenant: str, query: EntityQuery, make: Callable[[], Plan]) -> Plan:
         """The plan kept for ``query``, else ``make()``'s (kept)."""
@@ -66,8 +108,25 @@ class Known:
         plan = make()
         if len(self.plans) >= MAX_PLANS:
             self.plans.clear()
-        self.plans[tenant, id(query)] = (query, plan)
+            self.anchor_count = 0
+        self.plans[tenant, id(query)] = (query, plan, Anchors())
         return plan
+
+    def anchors(self, tenant: str, query: EntityQuery) -> Anchors | None:
+        """The positions read so far of ``query``'s matches (after :meth:`plan`)."""
+        kept = self.plans.get((tenant, id(query)))
+        return kept[2] if kept is not None and kept[0] is query else None
+
+    def learn(self, anchors: Anchors, offset: int, ids: Sequence[str]) -> None:
+        """Keep ``ids`` in ``anchors`` from position ``offset``, within the budget."""
+        if len(ids) > MAX_ANCHORS:  # a whole unpaged answer: not worth the memory
+            return
+        if self.anchor_count + len(ids) > MAX_ANCHORS:
+            for _, _, kept in self.plans.values():
+                kept.positions.clear()
+                kept.ids.clear()
+            self.anchor_count = 0
+        self.anchor_count += anchors.learn(offset, ids)
 
     def fact(self, key: Hashable, ask: Callable[[], bool]) -> bool:
         """The answer kept for ``key``, else ``ask()``'s (kept)."""
@@ -100,30 +159,31 @@ def page_versions(
     """The entities of ``ids`` (in that order) with their versions, in the caller's
     read transaction: the versions ``known`` has, the others in one statement.
 
-    An id without an entity row is left out (the index rows are written with
-    the entity in one transaction, so it does not happen).
+    The items are kept by ``known`` and shared by later pages: the caller must
+    not give them a document (it reads documents into copies).  An id without
+    an entity row is left out (the index rows are written with the entity in
+    one transaction, so it does not happen).
     """
     versions = known.versions.get(tenant)
     if versions is None:
         versions = known.versions[tenant] = {}
     got = [versions.get(entity_id) for entity_id in ids]
     if None in got:
-        missing = [i for i, version in zip(ids, got, strict=True) if version is None]
+        missing = [i for i, item in zip(ids, got, strict=True) if item is None]
         (found,) = conn.execute(
             "SELECT json_group_array(json_array(id, version)) FROM entities"
             " WHERE tenant = ? AND id IN (SELECT value FROM json_each(?))",
             (tenant, orjson.dumps(missing).decode()),
         ).fetchone()
-        pairs: dict[str, int] = dict(orjson.loads(found))
+        pairs = {i: Versioned(i, v) for i, v in orjson.loads(found)}
         if len(versions) + len(pairs) > MAX_VERSIONS:
             versions.clear()
         versions.update(pairs)
         got = [pairs.get(i) if v is None else v for i, v in zip(ids, got, strict=True)]
-    page = [Versioned(i, v) for i, v in zip(ids, got, strict=True) if v is not None]
-    return page
+    return [item for item in got if item is not None]
 
 
 __all__ = [
-    "MAX_FACTS", "MAX_PLANS", "MAX_VERSIONS", "Known", "StoreConnection", "known_of",
-    "page_versions",
+    "MAX_ANCHORS", "MAX_FACTS", "MAX_PLANS", "MAX_VERSIONS", "Anchors", "Known",
+    "StoreConnection", "known_of", "page_versions",
 ]

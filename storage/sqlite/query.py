@@ -66,6 +66,8 @@ Implied = Callable[[str, str], bool]
 MAX_SQL_TERMS = 64
 #: a stream up to this many times the smallest one is merged; a longer one is probed
 MERGE_RATIO = 4
+#: the place of the keyset id in ``Plan.after_params``
+AFTER = object()
 #: the number of the name of the second parameter in the tenant of the first (?1)
 _NID_FIRST = "(SELECT nid FROM names WHERE tenant = ?1 AND name = ?)"
 _ENTITY_ID = re.compile(r"\be\.id\b")
@@ -93,6 +95,10 @@ class Plan:
     count_sql: str | None = None
     #: a merge plan: the page's ids as one JSON array (``ids_params`` + limit, offset)
     ids_page_sql: str | None = None
+    #: the same for the ids after a given one (keyset paging: the parameters are
+    #: ``after_params`` with :data:`AFTER` replaced by that id, + limit, offset)
+    ids_after_sql: str | None = None
+    after_params: tuple[Any, ...] = ()
 
 
 def _type_list(expr: TypeExpr | None) -> list[str] | None:
@@ -185,17 +191,11 @@ def _merge_plan(
     # The first stream carries the lookups of the others; SQLite merges the sorted
     # streams of a compound SELECT with ORDER BY (INTERSECT), reading each in order.
     ids_params: list[Any] = []
-    driver = merged[0].select("d", tenant, ids_params)
-    driver += "".join(" AND " + s.exists("d", tenant, ids_params) for s in probed)
-    driver += "".join(" AND NOT " + s.exists("d", tenant, ids_params) for s in negatives)
-    count_sql = None
-    if len(merged) == 1 and merged[0].table == "attr_values":
-        if not probed and not negatives:
-            # the values of one attribute alone: counted on the index, one id once
-            count_sql = "SELECT COUNT(DISTINCT d.id)" + driver[len("SELECT d.id"):]
-        driver += " GROUP BY d.id"  # several values of one entity, one id
-    arms = [driver] + [s.select("s", tenant, ids_params) for s in merged[1:]]
-    ids_sql = " INTERSECT ".join(arms) + " ORDER BY 1"
+    ids_sql, count_sql = _merged_ids(tenant, merged, probed, negatives, ids_params)
+    # keyset paging: every stream starts after an id (a seek in each index range),
+    # so a page that follows a known position reads ``limit`` rows, not offset + limit
+    after_params: list[Any] = []
+    after_sql, _ = _merged_ids(tenant, merged, probed, negatives, after_params, AFTER)
     entities = "FROM entities e WHERE e.tenant = ? AND e.id IN"
     return Plan(
         f"SELECT e.id, e.version, e.doc {entities} ({ids_sql}) ORDER BY e.id",
@@ -203,7 +203,28 @@ def _merge_plan(
         f"SELECT e.id, e.version {entities} ({ids_sql} LIMIT ? OFFSET ?) ORDER BY e.id",
         count_sql=count_sql,
         ids_page_sql=f"SELECT json_group_array(id) FROM ({ids_sql} LIMIT ? OFFSET ?)",
+        ids_after_sql=f"SELECT json_group_array(id) FROM ({after_sql} LIMIT ? OFFSET ?)",
+        after_params=tuple(after_params),
     )
+
+
+def _merged_ids(
+    tenant: str, merged: tuple[Stream, ...], probed: tuple[Stream, ...],
+    negatives: tuple[Stream, ...], params: list[Any], after: object = None,
+) -> tuple[str, str | None]:
+    """The INTERSECT of the streams in id order (only ids above ``after``'s placeholder
+    when given), and the count of a lone attribute's values when that is the plan."""
+    driver = merged[0].select("d", tenant, params, after)
+    driver += "".join(" AND " + s.exists("d", tenant, params) for s in probed)
+    driver += "".join(" AND NOT " + s.exists("d", tenant, params) for s in negatives)
+    count_sql = None
+    if len(merged) == 1 and merged[0].table == "attr_values":
+        if not probed and not negatives and after is None:
+            # the values of one attribute alone: counted on the index, one id once
+            count_sql = "SELECT COUNT(DISTINCT d.id)" + driver[len("SELECT d.id"):]
+        driver += " GROUP BY d.id"  # several values of one entity, one id
+    arms = [driver] + [s.select("s", tenant, params, after) for s in merged[1:]]
+    return " INTERSECT ".join(arms) + " ORDER BY 1", count_sql
 
 
 def _equal_sizes(stream: Stream) -> int:
@@ -444,6 +465,6 @@ def id_pattern_sql(id_col: str, pattern: str, params: list[Any]) -> list[str]:
 
 
 __all__ = [
-    "MAX_SQL_TERMS", "MERGE_RATIO", "Implied", "Plan", "Size", "VocabUsed", "compile_query",
-    "id_pattern_sql",
+    "AFTER", "MAX_SQL_TERMS", "MERGE_RATIO", "Implied", "Plan", "Size", "VocabUsed",
+    "compile_query", "id_pattern_sql",
 ]
