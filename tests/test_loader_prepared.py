@@ -72,7 +72,7 @@ async def _load(db: Path, batches: list[list[dict[str, Any]]], *, prepared: bool
             for item in batch:
                 number += 1
                 items.append((number, orjson.dumps(item)))
-            ready = await prepare_batch(sink.expander.expand, None, Decoder("jsonl"), items,
+            ready = await prepare_batch(sink.expander, None, Decoder("jsonl"), items,
                                         stamp, "replace", encode=True, rows=rows)
             assert all((r.prepared is not None) == prepared for r in ready.ready)
             await sink.write(ready)

@@ -183,7 +183,7 @@ class _Worker:
 
     async def prepare(self, decoder: Decoder, items: Sequence[tuple[int, Any]],
                       now: str) -> PreparedBatch:
-        batch = await prepare_batch(self.expander.expand, self.schemas, decoder, items, now,
+        batch = await prepare_batch(self.expander, self.schemas, decoder, items, now,
                                     self.mode, encode=True, rows=self.rows)
         batch.worker = (os.getpid(), time.process_time())  # for the benchmark
         return batch

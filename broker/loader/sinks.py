@@ -171,7 +171,7 @@ class StoreSink:
         now = now_iso()  # taken in file order: batches are stamped in the order written
         if parallel and self._pool is not None:
             return self._pool.submit(decoder, items, now)
-        return asyncio.ensure_future(prepare_batch(self.expander.expand, self.schemas,
+        return asyncio.ensure_future(prepare_batch(self.expander, self.schemas,
                                                    decoder, items, now, self.mode))
 
     async def write(self, batch: PreparedBatch) -> list[Reject]:
