@@ -207,11 +207,11 @@ def _fill(parts: _Parts, cells: list[str]) -> str | None:
     out = []
     size = len(cells)
     for part in parts:
-        if part.__class__ is int:
-            cell = cells[part] if part < size else ""  # type: ignore[operator,index]
+        if isinstance(part, int):
+            cell = cells[part] if part < size else ""
             if cell == "":
                 return None
             out.append(cell)
         else:
-            out.append(part)  # type: ignore[arg-type]
+            out.append(part)
     return "".join(out)
