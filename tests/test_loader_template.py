@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +197,16 @@ def test_a_csv_file_loads_with_worker_processes_its_bad_rows_reported(tmp_path: 
     assert "column a: 'hot' is not a number" in report
     assert "(500, 22) is not a longitude and a latitude" in report
     assert len(tables(tmp_path / "x.db")["entities"]) == 28
+
+
+def test_a_prepared_batch_crosses_to_the_writer_unchanged() -> None:
+    # Ready and the history's EntityRecord pickle as calls of their class: every field kept
+    mapping = parse_mapping({"type": "Thing", "id": "urn:ngsi-ld:Thing:{key}",
+                             "attributes": {"temperature": {"column": "a", "datatype": "number"},
+                                            "name": "b", "note": "c", "more": "lon"}})
+    rows = [[str(n), str(n), "b", "c", "d", "", ""] for n in range(12)] + [["x", "hot"]]
+    batch = asyncio.run(_prepare(mapping, rows, compiled=True, temporal=True))
+    assert batch.ready[0].prepared is not None and batch.ready[0].prepared.history is not None
+    copy = pickle.loads(pickle.dumps(batch, pickle.HIGHEST_PROTOCOL))
+    assert copy == batch and copy.ready and copy.refused
+    assert copy.ready[0].prepared.history.record == batch.ready[0].prepared.history.record

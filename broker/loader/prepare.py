@@ -57,6 +57,12 @@ class Ready:
     #: None: the store runs the mutation)
     prepared: PreparedCreation | None = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled as a call of the class: a slots dataclass restores its state in Python,
+        # field by field (measured: twice the cost for a worker's batch of small entities)
+        return Ready, (self.number, self.entity_id, self.created, self.expanded,
+                       self.violations, self.prepared)
+
 
 @dataclass(slots=True)
 class PreparedBatch:
