@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -177,6 +178,7 @@ async def _write(db: Path, mapping: CsvMapping, rows: list[list[str]], *, compil
         await sink.close()
 
 
+@pytest.mark.usefixtures("started_workers")
 def test_a_csv_file_loads_with_worker_processes_its_bad_rows_reported(tmp_path: Path) -> None:
     (tmp_path / "m.json").write_bytes(orjson.dumps({
         "type": "Thing", "id": "urn:ngsi-ld:Thing:{key}",

@@ -169,7 +169,9 @@ class StoreSink:
     def prepare(self, decoder: Decoder, items: list[tuple[int, Any]],
                 parallel: bool) -> Awaitable[PreparedBatch]:
         now = now_iso()  # taken in file order: batches are stamped in the order written
-        if parallel and self._pool is not None:
+        # until a worker has started, batches are prepared here: the writer would
+        # otherwise wait idle for the workers' start-up
+        if parallel and self._pool is not None and self._pool.started:
             return self._pool.submit(decoder, items, now)
         return asyncio.ensure_future(prepare_batch(self.expander, self.schemas,
                                                    decoder, items, now, self.mode))
