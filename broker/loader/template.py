@@ -42,8 +42,9 @@ __all__ = ["RowTemplate", "compile_template"]
 #: names a mapping's attribute cannot take here: entity members, system members and the
 #: GeoProperties of 4.7.1 (the usual way treats them apart)
 _RESERVED = frozenset({"id", "@id", "type", "@type", "scope", "expiresAt", "createdAt",
-                       "modifiedAt", "deletedAt", "@context", "location", "observationSpace",
-                       "operationSpace"}) | PROOF
+                       "modifiedAt", "deletedAt", "@context"}) | PROOF | frozenset(
+    name for term in ("location", "observationSpace", "operationSpace")
+    for name in (term, "https://uri.etsi.org/ngsi-ld/" + term))
 _NULL_BYTES = DELETE.encode()
 _SCALARS = (str, int, float, bool)  # the values whose check is their class alone
 _PROBE_ID = "urn:ngsi-ld:Probe:1"
