@@ -13,6 +13,8 @@ wall time (with the load average: the machine may be shared) and the CPU
 seconds of each process: the writer (this one: its event loop and the store's
 threads) and each worker process preparing batches (``--jobs``), with entities
 per CPU second of the writer (steadier on a shared machine than the wall clock).
+The writer prepares batches itself until a worker has started (a second or so,
+longer on a busy machine): how many it did is printed, since they add to its CPU.
 """
 
 from __future__ import annotations
@@ -150,6 +152,8 @@ def main() -> None:
           f"load average {load_average:.1f}); writer {cpu:.2f} CPU s = {loaded / cpu:,.0f} "
           f"entities per CPU second; workers "
           + (", ".join(f"{w:.2f}" for w in workers) + " CPU s" if workers else "none")
+          + (f" ({sink.before_workers} batches prepared by the writer before a worker "
+             "started)" if sink.before_workers else "")
           + f"; {args.shape} entities, temporal {args.temporal}, jobs {args.jobs}"
           + (" with schema checks" if args.model_schemas else ""))
 

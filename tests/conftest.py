@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -10,6 +11,7 @@ from notify_receiver import Receiver
 
 from broker.app import create_app
 from broker.config import Settings
+from broker.loader.pipeline import WorkerPool
 
 
 @pytest.fixture
@@ -27,3 +29,18 @@ async def receiver() -> AsyncIterator[Receiver]:
     server = await Receiver().start()
     yield server
     await server.close()
+
+
+@pytest.fixture
+def started_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parallel load's workers all started before its first batch: every batch goes to
+    them (the writer prepares batches itself until one has started: a small file might
+    be prepared here whole)."""
+    start = WorkerPool.start
+
+    async def start_and_wait(self: WorkerPool) -> None:
+        await start(self)
+        while not all(worker.started for worker in self._workers):
+            await asyncio.sleep(0.01)
+
+    monkeypatch.setattr(WorkerPool, "start", start_and_wait)

@@ -28,6 +28,9 @@ from storage import open_store
 
 STAMPS = {"createdAt", "modifiedAt"}
 
+#: every batch of these loads to the workers, however small the file
+pytestmark = pytest.mark.usefixtures("started_workers")
+
 
 def light(number: int, state: str = "on") -> dict[str, Any]:
     return {"id": f"urn:ngsi-ld:Streetlight:{number}", "type": "Streetlight",

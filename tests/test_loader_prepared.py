@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broker.loader import command, main, sinks
+from broker.loader.pipeline import WorkerPool
 from broker.loader.prepare import CreationRows, prepare_batch
 from broker.loader.sinks import StoreSink
 from broker.loader.sources import Decoder
@@ -72,7 +73,7 @@ async def _load(db: Path, batches: list[list[dict[str, Any]]], *, prepared: bool
             for item in batch:
                 number += 1
                 items.append((number, orjson.dumps(item)))
-            ready = await prepare_batch(sink.expander.expand, None, Decoder("jsonl"), items,
+            ready = await prepare_batch(sink.expander, None, Decoder("jsonl"), items,
                                         stamp, "replace", encode=True, rows=rows)
             assert all((r.prepared is not None) == prepared for r in ready.ready)
             await sink.write(ready)
@@ -144,6 +145,7 @@ def test_a_first_load_then_a_second_of_the_same_entities_is_stored_the_same(
     both(tmp_path, [lights[:20], lights[10:40], lights[:5] + lights[:5]], temporal=True)
 
 
+@pytest.mark.usefixtures("started_workers")
 def test_a_load_with_worker_processes_leaves_the_same_file_with_prepared_rows_or_without(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # the same file twice, the second load over the first's store (existing entities
@@ -158,12 +160,16 @@ def test_a_load_with_worker_processes_leaves_the_same_file_with_prepared_rows_or
     source = tmp_path / "things.jsonl"
     source.write_bytes(b"\n".join(orjson.dumps(t) for t in things[:40] + things[30:]))
     monkeypatch.setattr(sinks, "now_iso", lambda: NOW)
-    for name, prepared in (("prepared", True), ("usual", False)):
+    # "writer": no worker ever starts, the writer prepares every batch itself
+    for name, prepared in (("prepared", True), ("usual", False), ("writer", True)):
         monkeypatch.setattr(command, "StoreSink", partial(StoreSink, prepared_rows=prepared))
+        if name == "writer":
+            monkeypatch.setattr(WorkerPool, "started", property(lambda _: False))
         out, err = io.StringIO(), io.StringIO()
         code = main(["--no-progress", str(source), "--store", f"sqlite:{tmp_path / name}.db",
                      "--batch-size", "7", "--jobs", "2", "--state-dir",
                      str(tmp_path / f"state-{name}")], out=out, err=err)
         assert code == 0, err.getvalue()
     assert tables(tmp_path / "prepared.db") == tables(tmp_path / "usual.db")
+    assert tables(tmp_path / "writer.db") == tables(tmp_path / "usual.db")
     assert len(tables(tmp_path / "usual.db")["entities"]) == 60

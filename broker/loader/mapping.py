@@ -91,7 +91,7 @@ class CsvMapping:
         entity: dict[str, Any] = {"id": fill(self.id, row), "type": self.type}
         observed = None
         if self.observed_at:
-            observed = _datetime(row.get(self.observed_at, ""), self.observed_at)
+            observed = timestamp(row.get(self.observed_at, ""), self.observed_at)
         for attr in self.attributes:
             cell = row.get(attr.column, "")
             if cell == "":
@@ -147,6 +147,12 @@ def fill(template: str, row: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(cell, template)
 
 
+def template_parts(template: str) -> list[str]:
+    """``template`` split at its placeholders: literal text at even positions, the column
+    names at odd ones (``fill`` joins them with the row's cells)."""
+    return _PLACEHOLDER.split(template)
+
+
 def convert(cell: str, datatype: str, column: str) -> Any:
     """A cell as its datatype; RowError with the column and the reason."""
     text = cell.strip()
@@ -169,7 +175,7 @@ def convert(cell: str, datatype: str, column: str) -> Any:
                 return False
             raise ValueError
         if datatype == "datetime":
-            return {"@type": "DateTime", "@value": _datetime(text, column)}
+            return {"@type": "DateTime", "@value": timestamp(text, column)}
         if datatype == "json":
             return orjson.loads(text)
     except (ValueError, orjson.JSONDecodeError):
@@ -177,7 +183,8 @@ def convert(cell: str, datatype: str, column: str) -> Any:
     raise RowError(f"column {column}: unknown datatype {datatype!r}")
 
 
-def _datetime(text: str, column: str) -> str:
+def timestamp(text: str, column: str) -> str:
+    """A cell as an ISO 8601 date-time with its time zone ("Z" for UTC); RowError if not."""
     try:
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -239,4 +246,5 @@ def _column(name: str, spec: Any) -> Column:
     return Column(name, spec["column"], kind, datatype, unit, template)
 
 
-__all__ = ["Column", "CsvMapping", "MappingError", "RowError", "convert", "fill", "parse_mapping"]
+__all__ = ["Column", "CsvMapping", "MappingError", "RowError", "convert", "fill", "parse_mapping",
+           "template_parts", "timestamp"]

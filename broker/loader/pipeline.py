@@ -10,8 +10,10 @@ out in turn as it reads them and takes the results back in file order
 never waits while a worker has something ready.
 
 A worker is ``python -m broker.loader.worker`` (``serve``): pickled frames on its stdin
-(the setup, then one batch per frame) and its stdout (one prepared batch per
-frame, in the order asked); it stops at the end of its stdin.  It shares
+(the setup, then one batch per frame) and its stdout (an empty frame once it is
+set up, then one prepared batch per frame, in the order asked); it stops at the
+end of its stdin.  Until a worker has started (importing the broker's modules
+takes it a second or so), the writer prepares the batches itself.  It shares
 nothing with the writer (no fork of a process with threads, no main module
 imported again), and it ignores Ctrl-C: the writer stops the load (no batch
 half-written: a batch is one transaction), then the workers (``close``).
@@ -83,6 +85,7 @@ class _Process:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.waiting: deque[asyncio.Future[PreparedBatch]] = deque()
+        self.started = False  # its setup is done (its first frame, empty, came back)
         self.reader = asyncio.ensure_future(self._read())
 
     def send(self, message: object) -> None:
@@ -94,6 +97,8 @@ class _Process:
         assert self.process.stdout is not None
         stdout = self.process.stdout
         try:
+            await stdout.readexactly(_HEADER.size)  # the empty frame: started
+            self.started = True
             while True:
                 (size,) = _HEADER.unpack(await stdout.readexactly(_HEADER.size))
                 answer = pickle.loads(await stdout.readexactly(size))
@@ -143,6 +148,12 @@ class WorkerPool:
             worker.send(self.setup)
             self._workers.append(worker)
 
+    @property
+    def started(self) -> bool:
+        """Whether a worker has started (its imports and setup take a second or so: the
+        writer prepares batches itself until then)."""
+        return any(worker.started for worker in self._workers)
+
     def submit(self, decoder: Decoder, items: Sequence[tuple[int, Any]],
                now: str) -> asyncio.Future[PreparedBatch]:
         """Hand one batch to the next worker in turn; its prepared batch, when ready."""
@@ -183,7 +194,7 @@ class _Worker:
 
     async def prepare(self, decoder: Decoder, items: Sequence[tuple[int, Any]],
                       now: str) -> PreparedBatch:
-        batch = await prepare_batch(self.expander.expand, self.schemas, decoder, items, now,
+        batch = await prepare_batch(self.expander, self.schemas, decoder, items, now,
                                     self.mode, encode=True, rows=self.rows)
         batch.worker = (os.getpid(), time.process_time())  # for the benchmark
         return batch
@@ -206,6 +217,8 @@ async def _serve(requests: IO[bytes], answers: IO[bytes]) -> None:
         return
     worker = _Worker(setup)
     await worker.open()
+    answers.write(_HEADER.pack(0))  # started: an empty frame
+    answers.flush()
     try:
         while (request := _frame(requests)) is not None:
             try:

@@ -146,6 +146,8 @@ class StoreSink:
         self._pool: WorkerPool | None = None
         #: CPU seconds of each worker process (by pid) as of its last batch
         self.worker_cpu: dict[int, float] = {}
+        #: batches of a parallel load prepared here while no worker had started yet
+        self.before_workers = 0
 
     async def begin(self, parallel: bool) -> int:
         if not (parallel and self.workers):
@@ -169,9 +171,13 @@ class StoreSink:
     def prepare(self, decoder: Decoder, items: list[tuple[int, Any]],
                 parallel: bool) -> Awaitable[PreparedBatch]:
         now = now_iso()  # taken in file order: batches are stamped in the order written
+        # until a worker has started, batches are prepared here: the writer would
+        # otherwise wait idle for the workers' start-up
         if parallel and self._pool is not None:
-            return self._pool.submit(decoder, items, now)
-        return asyncio.ensure_future(prepare_batch(self.expander.expand, self.schemas,
+            if self._pool.started:
+                return self._pool.submit(decoder, items, now)
+            self.before_workers += 1
+        return asyncio.ensure_future(prepare_batch(self.expander, self.schemas,
                                                    decoder, items, now, self.mode))
 
     async def write(self, batch: PreparedBatch) -> list[Reject]:

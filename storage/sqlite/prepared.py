@@ -26,7 +26,7 @@ from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.expiry import earliest_expiry
 
 from ..base import Entity
-from ..discovery import stats_delta
+from ..discovery import StatKey, stats_delta
 from ..helpers import entity_attr_names, entity_types
 from ..prepared import PreparedCreation, PreparedHistory
 from . import index as sqlite_index
@@ -39,6 +39,10 @@ _name = sys.intern
 #: the shared tuples (see the module docstring); emptied when this large
 _SHARED_MAX = 10_000
 _shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+#: (types, attribute names, counters' change) by entity shape (``_shape``)
+_Shaped = tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[StatKey, int], ...]]
+_by_shape: dict[tuple[Any, ...], _Shaped] = {}
+_NOT_AN_INSTANCE = object()  # in a shape: an instance that is not a JSON object
 
 
 T = TypeVar("T", bound=tuple[Any, ...])
@@ -63,22 +67,52 @@ def prepare_creation(entity: Entity, doc: bytes | None = None,
     created, modified = entity.get("createdAt"), entity.get("modifiedAt")
     # as bulk.Rows.add does for a creation
     expires = earliest_expiry(entity) if b'"expiresAt"' in doc else None
-    names = sqlite_index.changed_names(None, entity)
-    stats = _one(tuple(((_name(t), _name(a), kind), n)
-                       for (t, a, kind), n in stats_delta(None, entity, names).items()))
-    attrs: tuple[str, ...] = ()
+    key = _shape(entity)
+    try:
+        shaped = _by_shape.get(key) if key is not None else None
+    except TypeError:  # a type or kind that is not a string: not cached
+        key = shaped = None
+    if shaped is None:
+        shaped = _shaped(entity)
+        if key is not None:
+            if len(_by_shape) >= _SHARED_MAX:
+                _by_shape.clear()
+            _by_shape[key] = shaped
+    types, attrs, stats = shaped
     values: tuple[tuple[str, str, Any, int], ...] = ()
     boxes: tuple[tuple[str, str, float, float, float, float], ...] = ()
-    if names:
-        attrs = _one(tuple(map(_name, entity_attr_names(entity))))
+    if attrs:
         values = tuple((_name(a), entity_id, v, k)
-                       for a, v, k in sqlite_index.value_rows(entity, names))
+                       for a, v, k in sqlite_index.value_rows(entity, None))
         boxes = tuple((entity_id, *box) for box in sqlite_index.geo_boxes(entity))
     return PreparedCreation(
         entity_id, doc, created if isinstance(created, str) else None,
-        modified if isinstance(modified, str) else None, expires,
-        _one(tuple(map(_name, entity_types(entity)))), attrs, values, boxes, stats,
-        None if at is None else _history(entity, at))
+        modified if isinstance(modified, str) else None, expires, types, attrs, values, boxes,
+        stats, None if at is None else _history(entity, at))
+
+
+def _shaped(entity: Entity) -> _Shaped:
+    """Its types, attribute names and counters' change: what its shape alone gives."""
+    names = sqlite_index.changed_names(None, entity)
+    stats = _one(tuple(((_name(t), _name(a), kind), n)
+                       for (t, a, kind), n in stats_delta(None, entity, names).items()))
+    attrs = _one(tuple(map(_name, entity_attr_names(entity)))) if names else ()
+    return _one(tuple(map(_name, entity_types(entity)))), attrs, stats
+
+
+def _shape(entity: Entity) -> tuple[Any, ...] | None:
+    """What ``_shaped`` reads of ``entity``: its types, and its attributes' names and the
+    kinds of their instances, in order (None: not in the usual internal form)."""
+    types, attrs = entity.get("type"), entity.get("attrs")
+    if types.__class__ is not list or attrs.__class__ is not dict:
+        return None
+    key: list[Any] = [tuple(types)]
+    for name, instances in attrs.items():
+        if instances.__class__ is not list:
+            return None
+        key.append((name, *[inst.get("type") if inst.__class__ is dict else _NOT_AN_INSTANCE
+                            for inst in instances]))
+    return tuple(key)
 
 
 def _history(entity: Entity, at: str) -> PreparedHistory | None:
