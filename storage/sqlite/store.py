@@ -317,7 +317,7 @@ class SqliteStore(SharedMixin, Store):
 
     async def attribute_names(self, tenant: str) -> list[str]:
         """Every attribute name some entity has, sorted, from the attribute index."""
-        return await self._read(lambda conn: distinct_keys(conn, "entity_attrs", tenant))
+        return await self._read(lambda conn: distinct_keys(conn, "attr_values", tenant))
 
     async def type_summaries(
         self, tenant: str, types: Sequence[str] | None = None
