@@ -116,8 +116,9 @@ class Worker:
         self.job_count = 0
         #: called on the writer thread after each rollback (of a transaction or a job)
         self.rollback_listeners: list[Callable[[], None]] = []
-        #: called on the writer thread after each COMMIT (sqlite_checkpoint)
-        self.commit_listeners: list[Callable[[], None]] = []
+        #: called on the writer thread after each COMMIT, with its connection
+        #: (sqlite_checkpoint)
+        self.commit_listeners: list[Callable[[sqlite3.Connection], None]] = []
         #: the writer connection's ``wal_autocheckpoint`` (None: SQLite's default)
         self.autocheckpoint: int | None = None
 
@@ -220,7 +221,7 @@ class Worker:
             conn.execute("COMMIT")
             names.committed(conn)
             for listener in self.commit_listeners:
-                listener()
+                listener(conn)
         except Exception as exc:
             log.error("SQLite write transaction failed", exc_info=exc)
             if conn.in_transaction:
