@@ -106,7 +106,10 @@ class Checkpointer:
         frames of a transaction or two."""
         if self._copied:
             self._copied = False
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:  # the transaction committed: its writes stand
+                log.exception("SQLite checkpoint failed")
         count = frames(self._header())
         if count is None:
             return
