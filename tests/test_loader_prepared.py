@@ -28,7 +28,7 @@ from storage.sqlite.store import SqliteStore
 NOW = "2026-12-05T03:00:00.000000Z"
 LATER = "2026-12-05T03:00:01.000000Z"
 #: the tables whose rows hold numbers of names or of geometries (resolved when compared)
-_RESOLVED = {"names", "entity_types", "entity_attrs", "attr_values", "geo_rows"}
+_RESOLVED = {"names", "entity_types", "attr_values", "geo_rows"}
 
 
 def tables(db: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -45,9 +45,8 @@ def tables(db: Path) -> dict[str, list[tuple[Any, ...]]]:
             column = ", rowid" if name == "entities" else ""  # the order rows were put in
             found[name] = sorted(conn.execute(f"SELECT *{column} FROM {name}"), key=repr)
         found["names"] = sorted(conn.execute("SELECT tenant, name FROM names"))
-        for table, key in (("entity_types", "type"), ("entity_attrs", "attr")):
-            found[table] = sorted(conn.execute(
-                f"SELECT n.name, t.id FROM {table} t JOIN names n ON n.nid = t.{key}"))
+        found["entity_types"] = sorted(conn.execute(
+            "SELECT n.name, t.id FROM entity_types t JOIN names n ON n.nid = t.type"))
         found["attr_values"] = sorted(conn.execute(
             "SELECT n.name, v.id, v.val, typeof(v.val), v.vocab FROM attr_values v"
             " JOIN names n ON n.nid = v.attr"), key=repr)

@@ -79,9 +79,21 @@ def _items(count: int) -> list[dict[str, Any]]:
     ]
 
 
+def _to_schema_6(path: Path) -> None:
+    """Rewrite the index tables of ``path`` as schema 6 had them: the attribute names
+    of every entity in ``entity_attrs``, no marker rows in ``attr_values``."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE entity_attrs (attr INTEGER NOT NULL, id TEXT NOT NULL,"
+                     " PRIMARY KEY (attr, id)) WITHOUT ROWID")
+        conn.execute("INSERT INTO entity_attrs SELECT DISTINCT attr, id FROM attr_values")
+        conn.execute("DELETE FROM attr_values WHERE typeof(val) = 'blob'")
+        conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+
+
 def _to_text_keyed(path: Path) -> None:
     """Rewrite the index tables of ``path`` as schema 5 had them (text keys), as a
     file written before the dictionary was."""
+    _to_schema_6(path)
     with sqlite3.connect(path) as conn:
         for table, column in (("entity_types", "type"), ("entity_attrs", "attr")):
             rows = conn.execute(
@@ -134,6 +146,43 @@ async def test_a_file_of_the_text_keyed_layout_is_rebuilt_on_open(tmp_path: Path
         (version,) = conn.execute(
             "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         assert int(version) == sql.SCHEMA_VERSION
+
+
+async def test_a_file_of_schema_6_gets_its_attribute_names_folded_on_open(
+        tmp_path: Path) -> None:
+    path = tmp_path / "six.db"
+    # c is a JSON object and d a boolean: attributes with no value to index
+    items = [*_items(40), {**entity(700, "V", a=1), "attrs": {
+        NS + "c": [{"type": "Property", "value": {"x": 1}}],
+        NS + "d": [{"type": "Property", "value": True}]}}]
+    store = SqliteStore(path)
+    await store.open()
+    tenant = await load(store, items)
+    await store.close()
+    _to_schema_6(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM attr_values WHERE typeof(val) = 'blob'"
+                            ).fetchone() == (0,)
+    reopened = SqliteStore(path)
+    await reopened.open()
+    try:
+        assert await _answers(reopened, tenant) == _expected(items)
+        for item in (query(q="c"), query(attrs=["d"]), query("V", "!c"), query(q="c;!b")):
+            found, total = await reopened.query_entities(tenant, item, count=True)
+            ids = sorted(e["id"] for e in items if matches(e, item))
+            assert ([e["id"] for e in found], total) == (ids, len(ids))
+    finally:
+        await reopened.close()
+    with sqlite3.connect(path) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_schema")}
+        assert "entity_attrs" not in tables
+        markers = conn.execute(
+            "SELECT n.name, v.id FROM attr_values v JOIN names n ON n.nid = v.attr"
+            " WHERE typeof(v.val) = 'blob'").fetchall()
+        assert sorted(markers) == [(NS + "c", "urn:x:700"), (NS + "d", "urn:x:700")]
+        (version,) = conn.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        assert int(version) == sql.SCHEMA_VERSION == 7
 
 
 async def test_numbers_survive_vacuum_replace_and_delete(tmp_path: Path) -> None:

@@ -91,21 +91,23 @@ async def test_index_tables_follow_every_write(store: SqliteStore) -> None:
         return current
 
     def index(table: str) -> list[tuple[str, str, str]]:
-        # (tenant, name, id): the key of a row is the number of a name (sqlite_names)
+        # (tenant, name, id): the key of a row is the number of a name (sqlite_names);
+        # the attributes of an entity are its keys in attr_values (values or a marker)
         with sqlite3.connect(store.path) as conn:
-            column = {"entity_types": "type", "entity_attrs": "attr"}[table]
+            column = {"entity_types": "type", "attr_values": "attr"}[table]
             return sorted(conn.execute(
-                f"SELECT n.tenant, n.name, t.id FROM {table} t JOIN names n ON n.nid = t.{column}"
+                f"SELECT DISTINCT n.tenant, n.name, t.id FROM {table} t"
+                f" JOIN names n ON n.nid = t.{column}"
             ).fetchall())
 
     await store.modify("t", e["id"], retype)
     assert index("entity_types") == [("t", U, e["id"])]
-    assert index("entity_attrs") == [
+    assert index("attr_values") == [
         ("t", "https://example.org/p", e["id"]),
         ("t", "https://example.org/r", e["id"]),
     ]
     await store.modify("t", e["id"], lambda current: None)
-    assert index("entity_types") == [] and index("entity_attrs") == []
+    assert index("entity_types") == [] and index("attr_values") == []
 
 
 async def test_group_commit_groups_concurrent_writes(store: SqliteStore) -> None:

@@ -5,6 +5,7 @@
 - ``query``, ``conditions``, ``execute`` — an EntityQuery compiled to SQL and run;
 - ``threads`` — the writer thread that groups concurrent writes into transactions;
 - ``wal`` — the WAL index header that ``data_version`` reads;
+- ``checkpoint`` — the thread that checkpoints the WAL, out of the writer's COMMITs;
 - ``feed`` — the change feed and leases of a store shared by processes.
 """
 

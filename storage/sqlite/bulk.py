@@ -3,8 +3,8 @@
 A batch (``SqliteStore.modify_many``) runs its mutations in Python first, then
 hands the net change of each entity (its state before the batch, its state
 after) to :class:`Rows`, which computes what every table needs (the
-``entities`` row, the differences of the ``entity_types``, ``entity_attrs``
-and ``attr_values`` index rows keyed by the numbers of ``sqlite_names``, the
+``entities`` row, the differences of the ``entity_types`` and ``attr_values``
+index rows keyed by the numbers of ``sqlite_names``, the
 R*Tree boxes, the discovery counters) and writes them table by table: at 100
 Streetlights a request, one statement per table instead of seven per entity.
 A single write is a batch of one.
@@ -26,7 +26,7 @@ from ngsi_ld.expiry import earliest_expiry
 
 from ..base import Entity
 from ..discovery import StatKey, add_stats, stats_delta
-from ..helpers import entity_attr_names, entity_types
+from ..helpers import entity_types
 from ..prepared import PreparedCreation
 from . import index as sqlite_index
 from . import names as sqlite_names
@@ -39,7 +39,7 @@ _UPSERT_ENTITY = (
     " modified_at = excluded.modified_at, version = excluded.version,"
     " expires_at = excluded.expires_at"
 )
-_KEYS = (("entity_types", "type"), ("entity_attrs", "attr"))
+_KEYS = (("entity_types", "type"),)
 #: the version of the next entity written (``sql.next_version``)
 Version = Callable[[sqlite3.Connection], int]
 
@@ -105,9 +105,7 @@ class Rows:
         add_stats(self.stats, stats_delta(before, after, names))
         if not names:
             return
-        self._key_rows("entity_attrs", entity_id,
-                       entity_attr_names(before) if before is not None else set(),
-                       entity_attr_names(after) if after is not None else set())
+        # the attributes' names are in their value rows (sqlite_index.MARKER)
         old = sqlite_index.value_rows(before, names)
         new = sqlite_index.value_rows(after, names)
         self._values_out.extend((a, entity_id, v, k) for a, v, k in old - new)
@@ -136,8 +134,6 @@ class Rows:
             self._prepared_stats[id(created.stats)] = [created.stats, 1]
         else:
             shared[1] += 1
-        if created.attrs:
-            self._keys_in["entity_attrs"].extend((key, entity_id) for key in created.attrs)
         self._values_in.extend(created.values)
         self._boxes.extend(created.boxes)
 

@@ -1,7 +1,7 @@
 """SQL conditions for the selectors the SQLite indexes answer (see ``sqlite_index``).
 
 Each function writes a condition on an ``entities`` row aliased ``e`` (EXISTS
-lookups on ``entity_types``, ``entity_attrs`` and ``attr_values``, correlated
+lookups on ``entity_types`` and ``attr_values``, correlated
 on the id, keyed by the number of the tenant's name in ``sqlite_names``),
 appends its parameters, and says whether the condition is exact
 or only selects a superset that ``ngsi_ld.query.matches`` must narrow.
@@ -51,7 +51,8 @@ def type_sql(tenant: str, expr: TypeExpr, params: list[Any]) -> str:
 
 def attr_exists(tenant: str, name: str, params: list[Any]) -> str:
     params += (tenant, name)
-    return f"EXISTS (SELECT 1 FROM entity_attrs a WHERE a.attr = {NID} AND a.id = e.id)"
+    # an attribute has at least one row, a value or the marker (sqlite_index.MARKER)
+    return f"EXISTS (SELECT 1 FROM attr_values a WHERE a.attr = {NID} AND a.id = e.id)"
 
 
 def _equal(value: Any, params: list[Any]) -> str | None:
@@ -100,7 +101,8 @@ def value_sql(expr: Comparison, params: list[Any]) -> tuple[str | None, bool]:
         return f"(v.val {sql_op} ? AND v.val < '')", True
     if isinstance(value, Text | Uri):
         params.append(value.value)
-        cond = f"(v.val {sql_op} ? AND v.val >= '')"
+        # strings only: not the numbers before them, nor the markers (BLOBs) after
+        cond = f"(v.val {sql_op} ? AND v.val >= '' AND v.val < x'')"
         iri = value.vocab_iri if isinstance(value, Text) else None
         if iri is None or iri == value.value:
             # not exact: the objects of relationships are indexed, and never match (4.9)

@@ -1,15 +1,22 @@
 """The query indexes of the SQLite store: attribute values and an R*Tree of geometries.
 
 Kept in step with every entity write (``sqlite_bulk``; :func:`sync` for one
-entity), on the writer thread.  ``entity_types`` and ``entity_attrs`` hold an
-entity's types and attribute names; they and ``attr_values`` are keyed by the
-number of the name in ``sqlite_names`` (which carries the tenant) and the id:
+entity), on the writer thread.  ``entity_types`` holds an entity's types; it
+and ``attr_values`` are keyed by the number of the name in ``sqlite_names``
+(which carries the tenant) and the id:
 
 * ``attr_values`` holds, per entity and top-level attribute, every number and
   string a q term without sub-attribute, member or key compares against
   (clause 4.9; the same targets as ``ngsi_ld.query.evaluate``).  ``val`` has no
   type affinity, so numbers stay numbers and strings strings (in SQLite every
-  number sorts before every string); ``vocab`` marks VocabProperty IRIs.
+  number sorts before every string, every string before every BLOB); ``vocab``
+  marks VocabProperty IRIs.  An attribute with no such value (a GeoProperty, a
+  JSON object, a boolean) has one row whose ``val`` is :data:`MARKER`, the empty
+  BLOB, which no condition on values selects: so the entities having an
+  attribute are its range of ``attr_values``, id by id (schema 7; before, a
+  table ``entity_attrs`` repeated the attribute names of every entity, and a
+  new Streetlight dirtied its 21 ranges in one more B-tree: about a quarter of
+  the pages of a COMMIT of single creates, benchmarks/README.md).
 * ``geo_rows`` / ``geo_rtree`` hold the bounding box of every attribute instance
   whose value is a GeoJSON geometry (clause 4.10), keyed by tenant, entity and
   attribute: a geo-query reads the boxes that intersect ``bbox_for(query)``.
@@ -32,7 +39,7 @@ import orjson
 from ngsi_ld.instances import MAIN_MEMBER
 
 from ..base import Entity
-from ..helpers import entity_attr_names, entity_types
+from ..helpers import entity_types
 from . import names as sqlite_names
 
 SCHEMA = """
@@ -40,11 +47,6 @@ CREATE TABLE IF NOT EXISTS entity_types (
     type INTEGER NOT NULL,
     id TEXT NOT NULL,
     PRIMARY KEY (type, id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS entity_attrs (
-    attr INTEGER NOT NULL,
-    id TEXT NOT NULL,
-    PRIMARY KEY (attr, id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS attr_values (
     attr INTEGER NOT NULL,
@@ -66,7 +68,11 @@ CREATE INDEX IF NOT EXISTS geo_rows_entity ON geo_rows (tenant, id);
 CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree USING rtree (id, minx, maxx, miny, maxy);
 """
 #: the index tables keyed by a number of ``sqlite_names`` (the layout since schema 6)
-KEYED_TABLES = ("entity_types", "entity_attrs", "attr_values")
+KEYED_TABLES = ("entity_types", "attr_values")
+#: the table of attribute names of schema 6, folded into ``attr_values`` since schema 7
+FOLDED_TABLE = "entity_attrs"
+#: the ``val`` of the row of an attribute that has no value to index (see the module)
+MARKER = b""
 
 _GEOMETRIES = frozenset(
     ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
@@ -164,10 +170,12 @@ def _targets(instance: dict[str, Any]) -> list[Any]:
 
 
 def value_rows(entity: Entity | None, names: set[str] | None = None) -> set[ValueRow]:
-    """The ``attr_values`` rows of an entity (numbers and strings of top-level attributes),
-    of the attributes in ``names`` when given."""
+    """The ``attr_values`` rows of an entity (numbers and strings of top-level attributes,
+    :data:`MARKER` for an attribute that has none), of the attributes in ``names`` when
+    given."""
     rows: set[ValueRow] = set()
     for name, instances in _attributes(entity, names).items():
+        found = len(rows)
         for instance in instances:
             if not isinstance(instance, dict):
                 continue
@@ -177,6 +185,8 @@ def value_rows(entity: Entity | None, names: set[str] | None = None) -> set[Valu
                     rows.add((name, value, vocab))
                 elif isinstance(value, int | float) and not isinstance(value, bool):
                     rows.add((name, sql_number(value), 0))
+        if len(rows) == found:  # nothing to index: the attribute's presence alone
+            rows.add((name, MARKER, 0))
     return rows
 
 
@@ -270,15 +280,25 @@ def text_keyed(conn: sqlite3.Connection) -> bool:
     return "tenant" in columns
 
 
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?",
+                        (name,)).fetchone() is not None
+
+
 def create(conn: sqlite3.Connection, rebuild: bool) -> None:
     """Create the index tables; ``rebuild`` fills them from the stored entities.
 
     Index tables of the text-keyed layout are dropped and rebuilt whatever
-    ``rebuild`` says (a file written before schema 6).
+    ``rebuild`` says (a file written before schema 6), as are those of a file
+    that has the ``entity_attrs`` table (schema 6).
     """
     if text_keyed(conn):
-        for table in KEYED_TABLES:
+        for table in (*KEYED_TABLES, FOLDED_TABLE):
             conn.execute(f"DROP TABLE IF EXISTS {table}")  # its indexes go with it
+        rebuild = True
+    elif _has_table(conn, FOLDED_TABLE):
+        # a file of schema 6: its attribute names go into attr_values (markers)
+        conn.execute(f"DROP TABLE {FOLDED_TABLE}")
         rebuild = True
     sqlite_names.create(conn)
     for statement in SCHEMA.split(";"):
@@ -295,13 +315,11 @@ def create(conn: sqlite3.Connection, rebuild: bool) -> None:
 
 def _rebuild_tenant(conn: sqlite3.Connection, tenant: str) -> None:
     types: list[tuple[str, str]] = []
-    attrs: list[tuple[str, str]] = []
     values: list[tuple[str, str, Any, int]] = []
     rows = conn.execute("SELECT id, doc FROM entities WHERE tenant = ?", (tenant,)).fetchall()
     for entity_id, doc in rows:
         entity = orjson.loads(doc)
         types.extend((t, entity_id) for t in entity_types(entity))
-        attrs.extend((a, entity_id) for a in entity_attr_names(entity))
         values.extend((a, entity_id, v, k) for a, v, k in value_rows(entity))
         for attr, minx, maxx, miny, maxy in geo_boxes(entity):
             cursor = conn.execute(
@@ -312,12 +330,9 @@ def _rebuild_tenant(conn: sqlite3.Connection, tenant: str) -> None:
                 "INSERT INTO geo_rtree (id, minx, maxx, miny, maxy) VALUES (?, ?, ?, ?, ?)",
                 (cursor.lastrowid, minx, maxx, miny, maxy),
             )
-    nids = sqlite_names.ids(
-        conn, tenant, {n for n, _ in types} | {n for n, _ in attrs} | {v[0] for v in values})
+    nids = sqlite_names.ids(conn, tenant, {n for n, _ in types} | {v[0] for v in values})
     conn.executemany("INSERT OR IGNORE INTO entity_types (type, id) VALUES (?, ?)",
                      sorted((nids[n], i) for n, i in types))
-    conn.executemany("INSERT OR IGNORE INTO entity_attrs (attr, id) VALUES (?, ?)",
-                     sorted((nids[n], i) for n, i in attrs))
     conn.executemany(
         "INSERT OR IGNORE INTO attr_values (attr, id, val, vocab) VALUES (?, ?, ?, ?)",
         [(nids[n], i, v, k) for n, i, v, k in values],
@@ -325,7 +340,7 @@ def _rebuild_tenant(conn: sqlite3.Connection, tenant: str) -> None:
 
 
 # -- the indexes as id streams (read side) ---------------------------------------------
-_KEY_COLUMN = {"entity_types": "type", "entity_attrs": "attr", "attr_values": "attr"}
+_KEY_COLUMN = {"entity_types": "type", "attr_values": "attr"}
 #: seconds a size estimate is trusted; a stale one only costs speed, never a wrong answer
 SIZE_TTL = 30.0
 #: sizes are counted up to this (a bounded count); beyond it streams count as equal
@@ -339,8 +354,9 @@ class Stream:
     attribute, or whose attribute has a value satisfying ``cond``.
 
     ``cond`` is a condition on the ``attr_values`` row written with the alias ``v``
-    (``v.val``, ``v.vocab``), ``params`` its parameters.  ``entity_types`` and
-    ``entity_attrs`` hold one row per id; ``attr_values`` may hold several.
+    (``v.val``, ``v.vocab``), ``params`` its parameters; without one, the stream
+    is the entities having the attribute.  ``entity_types`` holds one row per
+    id; ``attr_values`` may hold several.
     """
 
     table: str

@@ -142,7 +142,8 @@ def _term_streams(expr: QExpr, positives: list[Stream], negatives: list[Stream])
     if len(path.names) != 1 or path.member is not None or path.keys:
         return False
     if isinstance(expr, Exists):
-        (negatives if expr.negated else positives).append(Stream("entity_attrs", path.names[0]))
+        # the entities having the attribute: its whole range of attr_values
+        (negatives if expr.negated else positives).append(Stream("attr_values", path.names[0]))
         return True
     params: list[Any] = []
     cond, exact = value_sql(expr, params)
@@ -219,10 +220,15 @@ def _merged_ids(
     driver += "".join(" AND NOT " + s.exists("d", tenant, params) for s in negatives)
     count_sql = None
     if len(merged) == 1 and merged[0].table == "attr_values":
-        if not probed and not negatives and after is None:
+        alone = not probed and not negatives and after is None
+        if alone and merged[0].cond:
             # the values of one attribute alone: counted on the index, one id once
             count_sql = "SELECT COUNT(DISTINCT d.id)" + driver[len("SELECT d.id"):]
         driver += " GROUP BY d.id"  # several values of one entity, one id
+        if alone and not merged[0].cond:
+            # the entities having the attribute: its range in id order, one id once
+            # (no temporary B-tree, which COUNT(DISTINCT) builds)
+            count_sql = f"SELECT COUNT(*) FROM ({driver})"
     arms = [driver] + [s.select("s", tenant, params, after) for s in merged[1:]]
     return " INTERSECT ".join(arms) + " ORDER BY 1", count_sql
 
@@ -368,6 +374,7 @@ def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
     if driver_attr is None and query.attrs is not None and len(query.attrs) == 1:
         driver_attr = query.attrs[0]
     id_col = "e.id"
+    group = ""
     # The index tables have no tenant column: their key, a number of sqlite_names,
     # is the tenant's.  The tenant is the first parameter of every statement of
     # the plan (``?1``), so that the join of the entities can name it again.
@@ -377,9 +384,11 @@ def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
         id_col = "t.id"
     elif query.ids is None and bbox is None and driver_attr is not None:
         # no type: the entities that have the attribute the q (or attrs) needs
-        index, where_key = "entity_attrs t", " WHERE t.attr = " + _NID_FIRST
+        # (one row per value of the attribute, or its marker: one id once, GROUP BY)
+        index, where_key = "attr_values t", " WHERE t.attr = " + _NID_FIRST
         params += [tenant, driver_attr]
         id_col = "t.id"
+        group = " GROUP BY t.id"
     else:
         index, where_key = "entities e", " WHERE e.tenant = ?"
         params.append(tenant)
@@ -435,14 +444,15 @@ def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
         # conditions on the index row, before it looks the entity up.
         conds = [_ENTITY_ID.sub("t.id", c) for c in conds]
     where = "".join(f" AND {c}" for c in conds)
-    sql = f"SELECT e.id, e.version, e.doc {source}{where} ORDER BY {id_col}"
+    sql = f"SELECT e.id, e.version, e.doc {source}{where}{group} ORDER BY {id_col}"
     # a pattern that is a literal prefix is its key range exactly: nothing left to match
     pattern = None if query.id_pattern and is_prefix_only(query.id_pattern) else query.id_pattern
     plan = Plan(sql, params, pattern, exact)
     if exact and pattern is not None:
-        plan.keys_sql = f"SELECT e.id, e.version {source}{where} ORDER BY {id_col}"
+        plan.keys_sql = f"SELECT e.id, e.version {source}{where}{group} ORDER BY {id_col}"
     elif exact:
-        plan.count_sql = f"SELECT COUNT(*) {counted}{where}"
+        plan.count_sql = (f"SELECT COUNT(*) FROM (SELECT 1 {counted}{where}{group})" if group
+                          else f"SELECT COUNT(*) {counted}{where}")
     return plan
 
 

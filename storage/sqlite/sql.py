@@ -3,7 +3,7 @@
 Every function takes an open ``sqlite3.Connection`` and runs on the thread that
 owns it (the writer thread or a reader thread); nothing here knows about
 asyncio.  Entity documents are orjson BLOBs; the index tables of ``sqlite_index``
-(``entity_types``, ``entity_attrs``...) are kept in step with every write so that
+(``entity_types``, ``attr_values``...) are kept in step with every write so that
 selecting by type or by attribute name reads an index instead of the entities table.
 """
 
@@ -29,7 +29,8 @@ from .names import NameCache
 # 4: entities.expires_at, when the first part of the entity expires (clause 4.22)
 # 5: discovery_stats, the discovery counters kept on write (sqlite_stats)
 # 6: the index tables keyed by the numbers of sqlite_names (rebuilt on open: index.create)
-SCHEMA_VERSION = 6
+# 7: entity_attrs folded into attr_values (marker rows; rebuilt on open: index.create)
+SCHEMA_VERSION = 7
 _INDEXES_SINCE = 2
 _STATS_SINCE = 5
 

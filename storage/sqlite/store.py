@@ -25,6 +25,7 @@ power loss or OS crash may lose the last transactions.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from functools import partial
@@ -58,6 +59,7 @@ from ..prepared import PreparedCreation
 from ..sharing import CONTEXT, RECORD
 from ..versioned import Versioned, Wanted
 from . import feed, sql, stats
+from .checkpoint import WRITER_PAGES, Checkpointer
 from .execute import run_query, run_query_versioned
 from .history import SqliteHistory
 from .index import distinct_keys
@@ -84,6 +86,12 @@ class SqliteStore(SharedMixin, Store):
         self._open = False
         self._known_tenants: set[str] = {DEFAULT_TENANT}
         self._wal_index = WalIndexView(self.path)
+        # WAL checkpoints on their own thread, not in the writer's COMMITs; the writer
+        # reads the WAL's size through a view of its own (one view, one thread)
+        self._frames_view = WalIndexView(self.path)
+        self._checkpointer = Checkpointer(self.path, self._frames_view.header)
+        self._writer.commit_listeners.append(self._checkpointer.committed)
+        self._writer.autocheckpoint = WRITER_PAGES
         # Set by share(): changes are also appended to the feed (see sqlite_feed).
         self._origin: str | None = None
         self._history = SqliteHistory(self._read, self._write)
@@ -115,7 +123,9 @@ class SqliteStore(SharedMixin, Store):
             if self._origin is not None:
                 await self._writer.submit(feed.create_tables)
             await self._readers.start()
+            self._checkpointer.start()
         except (OSError, sqlite3.Error) as exc:
+            await asyncio.to_thread(self._checkpointer.stop)
             await self._readers.stop()
             await self._writer.stop()
             raise ServiceUnavailable(f"cannot open the SQLite store {self.path}: {exc}") from exc
@@ -126,9 +136,11 @@ class SqliteStore(SharedMixin, Store):
         if not self._open:
             return
         self._open = False
+        await asyncio.to_thread(self._checkpointer.stop)
         await self._readers.stop()
         await self._writer.stop()
         self._wal_index.close()
+        self._frames_view.close()
 
     async def health(self) -> dict[str, Any]:
         """Run a trivial query on the writer thread; ServiceUnavailable if it fails."""
@@ -305,7 +317,7 @@ class SqliteStore(SharedMixin, Store):
 
     async def attribute_names(self, tenant: str) -> list[str]:
         """Every attribute name some entity has, sorted, from the attribute index."""
-        return await self._read(lambda conn: distinct_keys(conn, "entity_attrs", tenant))
+        return await self._read(lambda conn: distinct_keys(conn, "attr_values", tenant))
 
     async def type_summaries(
         self, tenant: str, types: Sequence[str] | None = None

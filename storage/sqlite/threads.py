@@ -116,6 +116,11 @@ class Worker:
         self.job_count = 0
         #: called on the writer thread after each rollback (of a transaction or a job)
         self.rollback_listeners: list[Callable[[], None]] = []
+        #: called on the writer thread after each COMMIT, with its connection
+        #: (sqlite_checkpoint)
+        self.commit_listeners: list[Callable[[sqlite3.Connection], None]] = []
+        #: the writer connection's ``wal_autocheckpoint`` (None: SQLite's default)
+        self.autocheckpoint: int | None = None
 
     async def start(self) -> None:
         """Start the threads; the first one's connection is open (and the schema made)."""
@@ -161,6 +166,8 @@ class Worker:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sql.connect(self.path, readonly=not self.writer)
             if self.writer:
+                if self.autocheckpoint is not None:
+                    conn.execute(f"PRAGMA wal_autocheckpoint = {int(self.autocheckpoint)}")
                 conn.execute("BEGIN IMMEDIATE")
                 sql.create_schema(conn)
                 conn.execute("COMMIT")
@@ -213,6 +220,8 @@ class Worker:
             stats.flush(conn)  # the discovery counters of every job, summed
             conn.execute("COMMIT")
             names.committed(conn)
+            for listener in self.commit_listeners:
+                listener(conn)
         except Exception as exc:
             log.error("SQLite write transaction failed", exc_info=exc)
             if conn.in_transaction:

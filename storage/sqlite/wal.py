@@ -43,12 +43,19 @@ class _Open:
     users: int = 1
 
     def header(self) -> bytes | None:
-        if self.mapped is None:
-            try:
-                self.mapped = mmap.mmap(self.fd, HEADER_SIZE, access=mmap.ACCESS_READ)
-            except (OSError, ValueError):
-                return None  # too short yet: the descriptor stays open all the same
-        return self.mapped[:HEADER_SIZE]
+        mapped = self.mapped
+        if mapped is None:
+            # under the lock: the event loop and the writer thread (sqlite_checkpoint)
+            # both read headers, and a second mapping left to the garbage collector
+            # would close its duplicate descriptor (see the module docstring)
+            with _LOCK:
+                if self.mapped is None:
+                    try:
+                        self.mapped = mmap.mmap(self.fd, HEADER_SIZE, access=mmap.ACCESS_READ)
+                    except (OSError, ValueError):
+                        return None  # too short yet: the descriptor stays open all the same
+                mapped = self.mapped
+        return mapped[:HEADER_SIZE]
 
 
 #: absolute ``-shm`` path -> its descriptor, shared by the stores of this process
