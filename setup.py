@@ -56,7 +56,7 @@ class OptionalBuildExt(build_ext):
             for output in self.get_outputs():
                 if os.path.exists(output):
                     os.remove(output)
-            self.extensions = []
+            self.extensions.clear()
 
 
 def _remove_in_place() -> None:
