@@ -200,7 +200,7 @@ def _check_geo_name(name: str, inst: dict[str, Any]) -> None:
 def _looks_multi(items: list[Any]) -> bool:
     """An array is a multi-attribute when its items look like attribute instances."""
     return any(
-        isinstance(item, dict) and (_kind_name(item) in KINDS or MAIN_MEMBERS & item.keys())
+        isinstance(item, dict) and (_kind_name(item) in KINDS or item.keys() & MAIN_MEMBERS)
         for item in items
     )
 
@@ -270,7 +270,7 @@ def _instance(
                 return {"type": "GeoProperty", "value": raw}
             if mode.fragment and top:
                 return _members(name, where, None, raw, mode, top, level)
-            stray = sorted((_COMMON | {"objectType"}) & raw.keys())
+            stray = sorted(raw.keys() & (_COMMON | {"objectType"}))
             if stray:
                 raise BadRequestData(f"{where}: has {stray[0]!r} but no value")
             value = main_value(where, "Property", raw, null_in_objects=mode.null_in_objects)

@@ -8,7 +8,7 @@ modified, results are fresh copies.
 from __future__ import annotations
 
 import copy
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 
@@ -89,7 +89,8 @@ def dataset_label(dataset_id: str | None) -> str:
 
 def attrs_of(fragment: Entity) -> dict[str, list[Instance]]:
     """The ``attrs`` of an internal-form entity or fragment, checked for shape."""
-    attrs = fragment.get("attrs") or {}
+    # read untyped: the shape is what this checks (a compiled build trusts annotations)
+    attrs = cast(Any, fragment).get("attrs") or {}
     if not isinstance(attrs, dict):
         raise BadRequestData("attributes must be an object of attribute name to instances")
     for name, instances in attrs.items():
@@ -122,7 +123,7 @@ def reject_nulls(fragment: Entity, operation: str) -> None:
     for name, instances in attrs.items():
         for inst in instances:
             reject_instance_null(name, inst, operation)
-    if fragment.get("scope") in (DELETE, [DELETE]):
+    if cast(Any, fragment).get("scope") in (DELETE, [DELETE]):  # a list, or the Null
         raise BadRequestData(f"{operation} cannot take urn:ngsi-ld:null as scope")
 
 

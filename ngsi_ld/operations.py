@@ -56,7 +56,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ngsi_ld.attribute_ops import delete_attribute, replace_attribute, update_attribute
 from ngsi_ld.errors import AlreadyExists, BadRequestData
@@ -131,8 +131,10 @@ class AttrsMutation:
         return new
 
 
+# A fragment's type and scope may be one string (read untyped: a compiled build
+# checks a value against its annotation, here Entity's list[str]).
 def _types(fragment: Entity) -> list[str]:
-    types = fragment.get("type") or []
+    types = cast(Any, fragment).get("type") or []
     return [types] if isinstance(types, str) else list(types)
 
 
@@ -143,7 +145,7 @@ def _union(first: Iterable[str], second: Iterable[str]) -> list[str]:
 
 
 def _scope(fragment: Entity) -> list[str]:
-    scope = fragment["scope"]
+    scope = cast(Any, fragment)["scope"]
     return [scope] if isinstance(scope, str) else list(scope)
 
 
@@ -361,7 +363,7 @@ def apply_merge(entity: Entity, fragment: Entity, now: str) -> None:
                 existing[index] = merge_instance(existing[index], inst, now, deep=True)
     _add_types(entity, fragment)
     if "scope" in fragment:
-        if fragment["scope"] in (DELETE, [DELETE]):
+        if cast(Any, fragment)["scope"] in (DELETE, [DELETE]):
             entity.pop("scope", None)
         else:
             entity["scope"] = _scope(fragment)

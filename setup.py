@@ -1,0 +1,89 @@
+"""Optional compiled build of the hottest pure modules (issue 19).
+
+The metadata is in setup.cfg.  This file only adds extension modules: with mypyc
+(a build requirement, pyproject.toml) and a C compiler, the modules of
+``COMPILED`` are compiled to C extensions that Python imports in place of their
+``.py`` (same behaviour, less CPU per write: see docs/compiled.md).  When they
+cannot be built (no compiler, no Python headers, mypyc failing on a platform),
+the install goes on with the pure Python modules; ``NGSI_LD_PURE_PYTHON=1``
+builds none (debugging, coverage, editing these modules in an editable install).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+#: pure functions the write paths and the loader's workers spend their Python time in
+#: (parsing and checking a body, expansion, stamping, index rows, discovery counters)
+COMPILED = [
+    "ngsi_ld/attributes.py",
+    "ngsi_ld/entity.py",
+    "ngsi_ld/instances.py",
+    "ngsi_ld/jsonld/active.py",
+    "ngsi_ld/jsonld/compile.py",
+    "ngsi_ld/operations.py",
+    "ngsi_ld/representation.py",
+    "ngsi_ld/values.py",
+    "ngsi_ld/view.py",
+    "storage/discovery.py",
+    "storage/sqlite/bulk.py",
+    "storage/sqlite/index.py",
+    "storage/sqlite/prepared.py",
+]
+
+
+def _warn(message: str) -> None:
+    print(f"ngsi-ld-broker: {message}; installing the pure Python modules", file=sys.stderr)
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that falls back to pure Python when any extension fails to build.
+
+    All or nothing: the modules share one mypyc runtime library, so a partial set
+    could not be imported; what was built before a failure is removed.
+    """
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # CompileError, LinkError, a missing compiler...
+            _warn(f"the compiled modules could not be built ({exc})")
+            for output in self.get_outputs():
+                if os.path.exists(output):
+                    os.remove(output)
+            self.extensions.clear()
+
+
+def _remove_in_place() -> None:
+    """Remove the extensions an earlier editable install built beside the sources:
+    Python would import them in place of the ``.py``."""
+    here = Path(__file__).parent
+    for source in COMPILED:
+        for built in (here / source).parent.glob(Path(source).stem + ".*.so"):
+            built.unlink()
+    for built in here.glob("*__mypyc.*.so"):
+        built.unlink()
+
+
+def ext_modules() -> list:
+    if os.environ.get("NGSI_LD_PURE_PYTHON", "") not in ("", "0"):
+        _remove_in_place()
+        return []
+    try:
+        from mypyc.build import mypycify
+    except ImportError:
+        _warn("mypyc is not installed")
+        return []
+    try:
+        return mypycify(COMPILED, opt_level="3", debug_level="0")
+    except BaseException as exc:  # mypyc reports type errors with SystemExit
+        _warn(f"mypyc failed ({exc!r})")
+        return []
+
+
+setup(ext_modules=ext_modules(), cmdclass={"build_ext": OptionalBuildExt})
