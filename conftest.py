@@ -35,5 +35,5 @@ def pytest_sessionstart(session: pytest.Session) -> None:
              > max(built, so.stat().st_mtime)]
     if stale:
         pytest.exit(f"compiled modules older than their source: {', '.join(map(str, stale))}; "
-                    "rebuild them (pip install -e .) or remove them (NGSI_LD_PURE_PYTHON=1 "
-                    "pip install -e .)", returncode=2)
+                    "rebuild them (NGSI_LD_COMPILE=1 pip install --no-build-isolation -e .) "
+                    "or remove them (pip install -e . without NGSI_LD_COMPILE)", returncode=2)

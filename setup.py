@@ -1,12 +1,17 @@
 """Optional compiled build of the hottest pure modules (issue 19).
 
-The metadata is in setup.cfg.  This file only adds extension modules: with mypyc
-(a build requirement, pyproject.toml) and a C compiler, the modules of
-``COMPILED`` are compiled to C extensions that Python imports in place of their
-``.py`` (same behaviour, less CPU per write: see docs/compiled.md).  When they
-cannot be built (no compiler, no Python headers, mypyc failing on a platform),
-the install goes on with the pure Python modules; ``NGSI_LD_PURE_PYTHON=1``
-builds none (debugging, coverage, editing these modules in an editable install).
+The metadata is in setup.cfg.  This file only adds extension modules, and only
+when asked: with ``NGSI_LD_COMPILE=1``, mypyc installed in the build environment
+and a C compiler, the modules of ``COMPILED`` are compiled to C extensions that
+Python imports in place of their ``.py`` (same behaviour, less CPU in the loader's
+workers and batch writes: see docs/compiled.md).  When they cannot be built (no
+compiler, no Python headers, mypyc failing on a platform) the install goes on with
+the pure Python modules.  Without ``NGSI_LD_COMPILE=1`` (the default) nothing is
+compiled, and the extensions an earlier editable install left beside the sources
+are removed.
+
+Opt-in because it saves nothing measurable on single requests, CI tests the pure
+modules, and a compiled module that lies about a type fails at run time.
 """
 
 from __future__ import annotations
@@ -71,13 +76,14 @@ def _remove_in_place() -> None:
 
 
 def ext_modules() -> list:
-    if os.environ.get("NGSI_LD_PURE_PYTHON", "") not in ("", "0"):
+    if os.environ.get("NGSI_LD_COMPILE", "") in ("", "0"):
         _remove_in_place()
         return []
     try:
         from mypyc.build import mypycify
     except ImportError:
-        _warn("mypyc is not installed")
+        _warn("NGSI_LD_COMPILE is set but mypyc is not installed (pip install mypy,"
+              " then pip install --no-build-isolation)")
         return []
     try:
         return mypycify(COMPILED, opt_level="3", debug_level="0")
