@@ -50,9 +50,11 @@ SCENARIOS = (
 )
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (and its threads) in seconds."""
-    with open(f"/proc/{pid}/stat") as stat:
+def cpu_seconds(pid: int, task: int | None = None) -> float:
+    """User + system CPU time of process ``pid`` (and its threads) in seconds; with
+    ``task``, of that thread alone (the main thread's id is the pid: the event loop)."""
+    path = f"/proc/{pid}/stat" if task is None else f"/proc/{pid}/task/{task}/stat"
+    with open(path) as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -86,22 +88,28 @@ async def measure(url: str, pid: int, chosen: list[WriteScenario], requests: int
             count = max(requests // scenario.per_request, 20)
             await send(session, url, spec, 1, count // 4, "warm")  # warm caches, first writes
             figures = []
+            loop_figures = []
             number = count
             for round_ in range(rounds):
                 await asyncio.sleep(0.3)
-                before = cpu_seconds(pid)
+                before, loop_before = cpu_seconds(pid), cpu_seconds(pid, pid)
                 errors = await send(session, url, spec, number, count, f"r{round_}")
                 used = cpu_seconds(pid) - before
+                loop_used = cpu_seconds(pid, pid) - loop_before
                 number += count
                 figures.append(used / (count * scenario.per_request) * 1e6)
+                loop_figures.append(loop_used / (count * scenario.per_request) * 1e6)
                 if errors:
                     print(f"  {scenario.name}: {errors} errors", file=sys.stderr)
             figures.sort()
+            loop_figures.sort()
             unit = "entity" if scenario.per_request > 1 else "request"
             per_s = 1e6 / figures[len(figures) // 2]
             print(f"{scenario.name:26} {figures[len(figures) // 2]:8.0f} us CPU/{unit} "
                   f"(rounds {', '.join(f'{f:.0f}' for f in figures)}; "
-                  f"{per_s:,.0f} {unit}s per CPU second)", flush=True)
+                  f"{per_s:,.0f} {unit}s per CPU second; event-loop thread "
+                  f"{loop_figures[len(loop_figures) // 2]:.0f} us, rounds "
+                  f"{', '.join(f'{f:.0f}' for f in loop_figures)})", flush=True)
 
 
 def main() -> None:
@@ -114,6 +122,9 @@ def main() -> None:
     parser.add_argument("--broker-arg", action="append", default=[])
     parser.add_argument("--profile", metavar="DIR",
                         help="run the broker under py-spy record, one profile per scenario")
+    parser.add_argument("--gil", action="store_true",
+                        help="with --profile: sample only the thread holding the GIL, at "
+                             "1,000 Hz (the Python work, without the writer's waits)")
     parser.add_argument("--source", metavar="DIR",
                         help="run the broker of this checkout (before/after comparisons)")
     args = parser.parse_args()
@@ -124,7 +135,8 @@ def main() -> None:
                                          args.broker_arg)
             if args.profile:
                 os.makedirs(args.profile, exist_ok=True)
-                command = ["py-spy", "record", "--format", "raw", "--rate", "250", "-o",
+                spy = ["--gil", "--rate", "1000"] if args.gil else ["--rate", "250"]
+                command = ["py-spy", "record", "--format", "raw", *spy, "-o",
                            f"{args.profile}/{scenario.name}.txt", "--", *command]
             env = None
             if args.source:

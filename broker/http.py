@@ -135,9 +135,18 @@ async def read_body(
             f"Content-Type {request.headers.get('Content-Type', '(none)')!r} is not accepted "
             f"here; use {' or '.join(accept_types)}"
         )
-    if request.content_length is not None and request.content_length > max_size:
-        raise PayloadTooLarge(f"request body of {request.content_length} bytes exceeds {max_size}")
-    raw = await _body_bytes(request.content, max_size, request.app.get(BODY_TIMEOUT, 30.0))
+    length = request.content_length
+    if length is not None and length > max_size:
+        raise PayloadTooLarge(f"request body of {length} bytes exceeds {max_size}")
+    content = request.content
+    if content.is_eof():
+        # Small bodies have all arrived with their headers: taken without a coroutine
+        # (every write passes here, issue 19)
+        raw: bytes | bytearray = content.read_nowait(-1)
+        if len(raw) > max_size:
+            raise PayloadTooLarge(f"request body exceeds {max_size} bytes")
+    else:
+        raw = await _body_bytes(content, max_size, request.app.get(BODY_TIMEOUT, 30.0))
     if not raw:
         raise InvalidRequest("the request body is empty")
     try:
