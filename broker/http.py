@@ -32,7 +32,6 @@ from ngsi_ld.headers import (
 from ngsi_ld.prefer import PREFERENCE_APPLIED, _preferences, parse_prefer
 from ngsi_ld.versions import Version
 
-
 _CONTENT_TYPE = istr("Content-Type")
 _LINK = istr("Link")
 
