@@ -139,6 +139,9 @@ def main() -> None:
     parser.add_argument("--broker-arg", action="append", default=[])
     parser.add_argument("--profile", metavar="DIR",
                         help="run the broker under py-spy record, one profile per scenario")
+    parser.add_argument("--gil", action="store_true",
+                        help="with --profile: sample only the thread holding the GIL, at "
+                             "1,000 Hz (the Python work, without the writer's waits)")
     parser.add_argument("--source", metavar="DIR",
                         help="run the broker of this checkout (before/after comparisons)")
     args = parser.parse_args()
@@ -149,7 +152,8 @@ def main() -> None:
                                          args.broker_arg)
             if args.profile:
                 os.makedirs(args.profile, exist_ok=True)
-                command = ["py-spy", "record", "--format", "raw", "--rate", "250", "-o",
+                spy = ["--gil", "--rate", "1000"] if args.gil else ["--rate", "250"]
+                command = ["py-spy", "record", "--format", "raw", *spy, "-o",
                            f"{args.profile}/{scenario.name}.txt", "--", *command]
             env = None
             if args.source:

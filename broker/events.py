@@ -46,12 +46,16 @@ class ChangeBus:
                        after: Entity | None, mark: int | None = None) -> None:
         """Publish the event of one entity write, diffed only if it may concern a listener
         (``mark``: where another process committed it, see ``ChangeEvent.mark``)."""
-        types: set[str] = set()
-        for entity in (before, after):
-            if entity is not None:
-                types.update(entity.get("type", ()))
-        if not any(concerns is None or concerns(tenant, entity_id, types, before, after)
-                   for _, concerns in self._listeners):
+        # every write passes here (issue 19): the types as one set only when they differ
+        # (a write keeps them mostly), and a plain loop rather than any() over a generator
+        old = () if before is None else before.get("type", ())
+        new = () if after is None else after.get("type", ())
+        types: Collection[str] = new if old == new or not old else \
+            (old if not new else {*old, *new})
+        for _, concerns in self._listeners:
+            if concerns is None or concerns(tenant, entity_id, types, before, after):
+                break
+        else:
             self.skipped += 1
             return
         event = diff(tenant, before, after)

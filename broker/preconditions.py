@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from broker.http import GEO_JSON, JSON, LD_JSON, MERGE_PATCH, negotiate
+from broker.http import GEO_JSON, JSON, LD_JSON, MERGE_PATCH, media_type, negotiate
 from ngsi_ld.errors import UnsupportedMediaType
 from ngsi_ld.parameters import OPERATIONS, check_parameters
 
@@ -82,7 +82,7 @@ def checked(handler: Handler, method: str, path: str, operation: str | None) -> 
         return handler
 
     async def with_preconditions(request: web.Request) -> web.StreamResponse:
-        if body_media is not None and request.content_type not in body_media:
+        if body_media is not None and media_type(request) not in body_media:
             raise UnsupportedMediaType(
                 f"Content-Type {request.headers.get('Content-Type', '(none)')!r} is not "
                 f"accepted here; use {' or '.join(body_media)}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from multidict import istr
 
 from broker.http import joined
 from broker.preconditions import checked, options
@@ -37,19 +38,28 @@ AROUND = web.AppKey("around_handlers", list[Wrapper])
 _RESOURCES = web.AppKey("resources_by_path", dict[str, web.Resource])
 
 
+# header names as multidict's istr: looked up without case-folding them on every request
+_TENANT = istr("NGSILD-Tenant")
+_FIWARE_SERVICE = istr("Fiware-Service")
+_ACCEPT = istr("Accept")
+_LINK = istr("Link")
+_PREFER = istr("Prefer")
+_SNAPSHOT = istr(snapshots.HEADER)
+
+
 def call_of(request: web.Request) -> Call:
     """The plain values of ``request`` an operation reads (see :class:`Call`)."""
     headers = request.headers
-    prefer = headers.getall("Prefer", None)
+    prefer = headers.getall(_PREFER, None)
     call = request[CALL] = Call(
         params=request.query,
         headers=headers,
-        ngsild_tenant=joined(headers, "NGSILD-Tenant"),
-        fiware_service=joined(headers, "Fiware-Service"),
-        accept=headers.get("Accept"),
-        link=headers.get("Link"),
+        ngsild_tenant=joined(headers, _TENANT),
+        fiware_service=joined(headers, _FIWARE_SERVICE),
+        accept=headers.get(_ACCEPT),
+        link=headers.get(_LINK),
         prefer=None if prefer is None else ", ".join(prefer),
-        snapshot=headers.get(snapshots.HEADER),
+        snapshot=headers.get(_SNAPSHOT),
         path=request.path,
         # the request target as sent: only answer caches key on it, and building the
         # normalized form (``request.path_qs``) cost more than the rest of the Call

@@ -177,11 +177,17 @@ def _same_instance(instances: list[Instance], instance: Instance) -> Instance | 
     return None if index is None else instances[index]
 
 
-def stamp_entity(new: Entity, now: str, old: Entity | None = None) -> Entity:
+def stamp_entity(new: Entity, now: str, old: Entity | None = None, *,
+                 owned: bool = False) -> Entity:
     """A copy of ``new`` stamped as written at ``now`` over ``old`` (None: created): the
-    entity and its instances keep ``old``'s createdAt (same name and datasetId)."""
+    entity and its instances keep ``old``'s createdAt (same name and datasetId).
+
+    ``owned``: the caller hands ``new`` over (built for this write, shared with
+    nothing that outlives it): its instances are stamped in place, not copied first.
+    """
     attrs_of(new)
-    copy = clone(new)  # one deep copy; the stamping below reuses its values
+    # one deep copy; the stamping below reuses its values
+    copy = new if owned else clone(new)
     out: Entity = {k: v for k, v in copy.items()  # type: ignore[assignment]
                    if k not in STAMPS and k != "attrs"}
     out["createdAt"] = old.get("createdAt", now) if old else now
@@ -196,17 +202,19 @@ def stamp_entity(new: Entity, now: str, old: Entity | None = None) -> Entity:
 
 
 # 5.6.1 Create Entity
-def create_entity(new: Entity, now: str, *, check_nulls: bool = True) -> Mutation:
+def create_entity(new: Entity, now: str, *, check_nulls: bool = True,
+                  owned: bool = False) -> Mutation:
     """5.6.1 Create Entity: refuse an existing id (AlreadyExists), stamp everything ``now``.
 
-    ``check_nulls=False`` is for callers that already refused the NGSI-LD Null.
+    ``check_nulls=False`` is for callers that already refused the NGSI-LD Null;
+    ``owned=True`` for those that hand ``new`` over (see :func:`stamp_entity`).
     """
     entity_id = new.get("id")
     if not isinstance(entity_id, str) or not entity_id:
         raise BadRequestData("the entity to create has no id")
     if check_nulls:
         reject_nulls(new, "create")
-    stamped = stamp_entity(new, now)
+    stamped = stamp_entity(new, now, owned=owned)
     first = [stamped]
 
     def mutation(current: Entity | None) -> Entity | None:

@@ -10,6 +10,7 @@ since the entity was last read means no store read at all.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -63,6 +64,16 @@ WRITE_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "
 # The ids of the entities read lately: a path's id is checked by a regular expression
 # once, not at every read of the entity.
 _checked_id = lru_cache(maxsize=4096)(is_entity_id)
+
+
+#: the characters ``quote(..., safe=":")`` leaves as they are
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~:-]*")
+
+
+def _quoted(entity_id: str) -> str:
+    """``entity_id`` percent-encoded for a path (``:`` kept), as ``quote`` does;
+    most ids need no encoding, and are not walked character by character."""
+    return entity_id if _UNQUOTED.fullmatch(entity_id) else quote(entity_id, safe=":")
 
 
 def check_entity_id(entity_id: str) -> str:
@@ -242,7 +253,10 @@ class _Write:
         return self.service.sources.outcome(self.plan, local if self.local else None, parts)
 
     async def no_content(self) -> Reply:
-        return empty(204, await link_only(self.service, self.body.client_context,
+        client_context = self.body.client_context
+        if client_context is None or client_context.__class__ is str:
+            return Reply(204)  # no inline @context to host and link (``link_only``)
+        return empty(204, await link_only(self.service, client_context,
                                           self.service.tenant_named(self.call)))
 
     async def attrs_result(self, mutation: operations.AttrsMutation) -> Reply:
@@ -262,11 +276,18 @@ async def create_entity(service: Service, call: Call, body: Body) -> Reply:
     write = await _Write.of(service, call, "", body)
     entity = write.entity(body.data)
     write.entity_id = entity["id"]
-    parts = await write.apply("createEntity", operations.create_entity(entity, now_iso()),
+    # the parsed, expanded entity is this write's own: stamped without a copy
+    parts = await write.apply("createEntity",
+                              operations.create_entity(entity, now_iso(), owned=True),
                               create=True, write=entity)
-    location = f"{ENTITIES}/{quote(entity['id'], safe=':')}"
-    reply = empty(201, {"Location": location, **await link_only(service, body.client_context,
-                                                                service.tenant_named(call))})
+    location = f"{ENTITIES}/{_quoted(entity['id'])}"
+    client_context = body.client_context
+    if client_context is None or client_context.__class__ is str:
+        reply = Reply(201, headers={"Location": location})  # no inline @context to host
+    else:
+        reply = empty(201, {"Location": location,
+                            **await link_only(service, client_context,
+                                              service.tenant_named(call))})
     return await write.answer(reply, parts)
 
 
