@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -12,6 +13,7 @@ from notify_receiver import Receiver
 from broker.app import create_app
 from broker.config import Settings
 from broker.loader.pipeline import WorkerPool
+from storage import SqliteStore
 
 
 @pytest.fixture
@@ -44,3 +46,15 @@ def started_workers(monkeypatch: pytest.MonkeyPatch) -> None:
             await asyncio.sleep(0.01)
 
     monkeypatch.setattr(WorkerPool, "start", start_and_wait)
+
+
+@pytest.fixture
+async def one_reader_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """An open SQLite store whose reads all go through one connection, so that what a
+    reading connection keeps (storage/sqlite/known.py) is seen by every read."""
+    backend = SqliteStore(tmp_path / "one-reader.db", readers=1)
+    await backend.open()
+    try:
+        yield backend
+    finally:
+        await backend.close()

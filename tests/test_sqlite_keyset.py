@@ -11,7 +11,6 @@ on the same file), and an unbounded number of kept positions.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +42,8 @@ def put(new: dict[str, Any]) -> Any:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    backend = SqliteStore(tmp_path / "keyset.db", readers=1)  # one connection reads all
-    await backend.open()
-    try:
-        yield backend
-    finally:
-        await backend.close()
+def store(one_reader_store: SqliteStore) -> SqliteStore:
+    return one_reader_store  # one connection reads all (tests/conftest.py)
 
 
 async def _ids(store: SqliteStore, tenant: str, query: EntityQuery, offset: int,
@@ -121,7 +115,7 @@ async def test_a_write_of_another_process_drops_the_known_positions(
     items = [lamp(n, 3) for n in range(10, 30)]
     tenant = await load(store, items)
     assert await _ids(store, tenant, QUERY, 0, 8) == [e["id"] for e in items[:8]]
-    other = SqliteStore(tmp_path / "keyset.db", readers=1)  # its own connections
+    other = SqliteStore(store.path, readers=1)  # its own connections
     await other.open()
     try:
         first = lamp(1, 3)

@@ -8,8 +8,6 @@ sees the write (new versions, a type no longer implied).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,13 +39,8 @@ QUERY = resolve_names(EntityQuery(type_expr=parse_type_expr("T"), q=parse_q('s==
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    backend = SqliteStore(tmp_path / "known.db", readers=1)  # one connection reads all
-    await backend.open()
-    try:
-        yield backend
-    finally:
-        await backend.close()
+def store(one_reader_store: SqliteStore) -> SqliteStore:
+    return one_reader_store  # one connection reads all (tests/conftest.py)
 
 
 async def _page(store: SqliteStore, tenant: str) -> list[tuple[str, int]]:
