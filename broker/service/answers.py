@@ -28,8 +28,8 @@ from ngsi_ld.view import View
 from storage.versioned import Versioned, Wanted
 
 __all__ = [
-    "EMPTY", "entity_reply", "link_only", "live", "render_cached", "render_page", "rendered_at",
-    "rendered_reply", "uncached",
+    "EMPTY", "entity_reply", "inline_context", "link_only", "live", "render_cached",
+    "render_page", "rendered_at", "rendered_reply", "uncached",
 ]
 
 #: an entity a pick reduced to nothing: left out of a query's answer (4.21)
@@ -172,9 +172,15 @@ async def rendered_reply(
     return Reply(200, body, media_type, headers)
 
 
+def inline_context(client_context: Any) -> bool:
+    """True if the request carried an inline @context (not none, not a URL): the one a
+    bodiless answer links to once hosted (see :func:`link_only`)."""
+    return client_context is not None and not isinstance(client_context, str)
+
+
 async def link_only(service: Service, client_context: Any, tenant: str) -> dict[str, str]:
     """Headers for a bodiless answer to a request that carried an inline @context
     (hosted as ImplicitlyCreated for ``tenant``, the tenant the request names)."""
-    if client_context is None or isinstance(client_context, str):
+    if not inline_context(client_context):
         return {}
     return {"Link": link_header(await service.resolver.response_url(client_context, tenant))}

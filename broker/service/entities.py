@@ -20,6 +20,7 @@ from urllib.parse import quote
 from broker.service import entitymaps
 from broker.service.answers import (
     entity_reply,
+    inline_context,
     link_only,
     live,
     render_cached,
@@ -254,8 +255,8 @@ class _Write:
 
     async def no_content(self) -> Reply:
         client_context = self.body.client_context
-        if client_context is None or client_context.__class__ is str:
-            return Reply(204)  # no inline @context to host and link (``link_only``)
+        if not inline_context(client_context):
+            return Reply(204)  # no @context to host and link (skips ``link_only``'s await)
         return empty(204, await link_only(self.service, client_context,
                                           self.service.tenant_named(self.call)))
 
@@ -282,8 +283,8 @@ async def create_entity(service: Service, call: Call, body: Body) -> Reply:
                               create=True, write=entity)
     location = f"{ENTITIES}/{_quoted(entity['id'])}"
     client_context = body.client_context
-    if client_context is None or client_context.__class__ is str:
-        reply = Reply(201, headers={"Location": location})  # no inline @context to host
+    if not inline_context(client_context):
+        reply = Reply(201, headers={"Location": location})  # no @context to host and link
     else:
         reply = empty(201, {"Location": location,
                             **await link_only(service, client_context,
