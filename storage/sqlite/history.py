@@ -66,7 +66,7 @@ class SqliteHistory(TemporalHistory):
     def open(self, conn: sqlite3.Connection) -> None:
         """On the writer thread at start-up: the tables, and the next instance number."""
         first = history_sql.create_tables(conn)
-        conn.execute(packs.SCHEMA)  # a file of an older version has none: it reads as before
+        packs.create(conn)
         self._ids = itertools.count(first)
 
     def new_instance_id(self) -> str:
