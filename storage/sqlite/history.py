@@ -76,6 +76,13 @@ class SqliteHistory(TemporalHistory):
         """The number of a new instance (what :meth:`new_instance_id` names)."""
         return next(self._ids)
 
+    def new_instance_numbers(self, count: int) -> int:
+        """The first of ``count`` consecutive new instance numbers (a prepared pack's)."""
+        first = next(self._ids)
+        if count > 1:
+            self._ids = itertools.count(first + count)
+        return first
+
     def sync(self, conn: sqlite3.Connection) -> None:
         """On the writer thread, in a transaction: continue after the largest instance
         number in the file, which another process sharing it may have raised."""
