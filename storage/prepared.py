@@ -47,8 +47,10 @@ class PreparedCreation(NamedTuple):
     expires: int | None  # its earliest expiry (ms), clause 4.22
     types: tuple[str, ...]
     attrs: tuple[str, ...]  # its attribute names (empty: it has none)
-    #: (attribute, id, value, vocab) rows of the attribute values index
-    values: tuple[tuple[str, str, Any, int], ...]
+    #: its rows of the attribute values index, flat: attribute, value, vocab, attribute,
+    #: value, vocab... (the id is the entity's): one object to pickle and read back,
+    #: not a tuple a row
+    values: tuple[Any, ...]
     #: (id, attribute, minx, maxx, miny, maxy) of its geometries, in index order
     boxes: tuple[tuple[str, str, float, float, float, float], ...]
     stats: tuple[tuple[StatKey, int], ...]  # the discovery counters' change

@@ -350,3 +350,48 @@ async def test_a_temporal_upsert_replaces_a_packed_instance_of_its_observed_at(
     assert by_name[NAMES[2]].value == 99
     assert by_name[NAMES[2]].created_at == DAY  # the replaced instance's createdAt
     assert sorted(instance_number(i.instance_id) or 0 for i in found) == [1, 2, 3, 4]
+
+
+async def test_a_file_of_schema_7_keeps_its_packs_in_the_rowid_table(tmp_path: Path) -> None:
+    path = tmp_path / "b.db"
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await replace_entity(store, "urn:e:1", FOUR, 0)
+        await replace_entity(store, "urn:e:2", FOUR, 5)
+        await replace_entity(store, "urn:e:1", {
+            name: [attribute(10 + n, 10)] for n, name in enumerate(NAMES)}, 10)
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:  # the packs as schema 7 kept them
+        conn.executescript(
+            "ALTER TABLE temporal_packs RENAME TO new_packs;"
+            "CREATE TABLE temporal_packs (tenant TEXT NOT NULL, entity_id TEXT NOT NULL,"
+            " iid INTEGER NOT NULL, tmin INTEGER NOT NULL, body BLOB NOT NULL,"
+            " PRIMARY KEY (tenant, entity_id, iid)) WITHOUT ROWID;"
+            "INSERT INTO temporal_packs SELECT * FROM new_packs; DROP TABLE new_packs;"
+            "UPDATE meta SET value = '7' WHERE key = 'schema_version';")
+        packed = conn.execute("SELECT * FROM temporal_packs ORDER BY iid").fetchall()
+    assert len(packed) == 3
+    reference = SqliteStore(tmp_path / "reference.db")  # the same writes, never converted
+    await reference.open()
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await replace_entity(reference, "urn:e:1", FOUR, 0)
+        await replace_entity(reference, "urn:e:2", FOUR, 5)
+        await replace_entity(reference, "urn:e:1", {
+            name: [attribute(10 + n, 10)] for n, name in enumerate(NAMES)}, 10)
+        with sqlite3.connect(path) as conn:
+            (layout,) = conn.execute("SELECT sql FROM sqlite_schema WHERE type = 'table'"
+                                     " AND name = 'temporal_packs'").fetchone()
+            assert "WITHOUT ROWID" not in layout.upper()
+            assert conn.execute("SELECT * FROM temporal_packs ORDER BY iid").fetchall() == packed
+            assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'"
+                                ).fetchone() == ("8",)
+        for query in (TemporalQuery(), TemporalQuery("after", START + 3 * MINUTE)):
+            assert (await read_all(store, ["urn:e:1", "urn:e:2"], query)
+                    == await read_all(reference, ["urn:e:1", "urn:e:2"], query))
+    finally:
+        await store.close()
+        await reference.close()

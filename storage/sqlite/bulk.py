@@ -52,8 +52,9 @@ class Rows:
     """What a set of entity writes of one tenant changes in every table (see the module)."""
 
     __slots__ = (
-        "_boxes", "_deleted", "_geo_cleared", "_keys_in", "_keys_out", "_prepared_stats",
-        "_tenant", "_upserts", "_values_in", "_values_out", "stats",
+        "_boxes", "_deleted", "_geo_cleared", "_keys_in", "_keys_out", "_prepared_attrs",
+        "_prepared_stats", "_prepared_values", "_tenant", "_upserts", "_values_in",
+        "_values_out", "stats",
     )
 
     def __init__(self, tenant: str) -> None:
@@ -75,6 +76,10 @@ class Rows:
         self.stats: dict[StatKey, int] = {}
         #: the counters' changes of prepared creations, by tuple: [it, how many]
         self._prepared_stats: dict[int, list[Any]] = {}
+        #: the value rows of prepared creations: (id, its flat rows), and their attribute
+        #: names by tuple (entities of one shape share theirs: each read once)
+        self._prepared_values: list[tuple[str, tuple[Any, ...]]] = []
+        self._prepared_attrs: dict[int, tuple[str, ...]] = {}
 
     def add(
         self, entity_id: str, before: Entity | None, after: Entity | None,
@@ -134,7 +139,10 @@ class Rows:
             self._prepared_stats[id(created.stats)] = [created.stats, 1]
         else:
             shared[1] += 1
-        self._values_in.extend(created.values)
+        if created.values:
+            self._prepared_values.append((entity_id, created.values))
+            # every attribute has a value row (a marker at least): these are their names
+            self._prepared_attrs[id(created.attrs)] = created.attrs
         self._boxes.extend(created.boxes)
 
     def _key_rows(self, table: str, entity_id: str, old: set[str], new: set[str]) -> None:
@@ -173,8 +181,13 @@ class Rows:
                 "DELETE FROM attr_values WHERE attr = ? AND id = ? AND val = ? AND vocab = ?",
                 [(nids[a], i, v, k) for a, i, v, k in self._values_out],
             )
-        if self._values_in:
-            rows = sorted([(nids[a], i, v, k) for a, i, v, k in self._values_in], key=_row_key)
+        if self._values_in or self._prepared_values:
+            rows = [(nids[a], i, v, k) for a, i, v, k in self._values_in]
+            for entity_id, flat in self._prepared_values:
+                it = iter(flat)
+                rows.extend([(nids[a], entity_id, v, k)
+                             for a, v, k in zip(it, it, it, strict=True)])
+            rows.sort(key=_row_key)
             conn.executemany(
                 "INSERT OR IGNORE INTO attr_values (attr, id, val, vocab) VALUES (?, ?, ?, ?)",
                 rows,
@@ -188,6 +201,8 @@ class Rows:
         """The numbers of every name the index rows of this batch are keyed by."""
         wanted = {a for a, _, _, _ in self._values_out}
         wanted.update(a for a, _, _, _ in self._values_in)
+        for attrs in self._prepared_attrs.values():
+            wanted.update(attrs)
         for table, _ in _KEYS:
             wanted.update(key for key, _ in self._keys_out[table])
             wanted.update(key for key, _ in self._keys_in[table])

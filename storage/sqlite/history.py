@@ -66,7 +66,7 @@ class SqliteHistory(TemporalHistory):
     def open(self, conn: sqlite3.Connection) -> None:
         """On the writer thread at start-up: the tables, and the next instance number."""
         first = history_sql.create_tables(conn)
-        conn.execute(packs.SCHEMA)  # a file of an older version has none: it reads as before
+        packs.create(conn)
         self._ids = itertools.count(first)
 
     def new_instance_id(self) -> str:
@@ -75,6 +75,13 @@ class SqliteHistory(TemporalHistory):
     def new_instance_number(self) -> int:
         """The number of a new instance (what :meth:`new_instance_id` names)."""
         return next(self._ids)
+
+    def new_instance_numbers(self, count: int) -> int:
+        """The first of ``count`` consecutive new instance numbers (a prepared pack's)."""
+        first = next(self._ids)
+        if count > 1:
+            self._ids = itertools.count(first + count)
+        return first
 
     def sync(self, conn: sqlite3.Connection) -> None:
         """On the writer thread, in a transaction: continue after the largest instance

@@ -17,7 +17,7 @@ prepared batch cost), and the writer adds the counters once per distinct tuple.
 from __future__ import annotations
 
 import sys
-from itertools import count
+from itertools import chain, count
 from typing import Any, TypeVar
 
 import orjson
@@ -79,11 +79,11 @@ def prepare_creation(entity: Entity, doc: bytes | None = None,
                 _by_shape.clear()
             _by_shape[key] = shaped
     types, attrs, stats = shaped
-    values: tuple[tuple[str, str, Any, int], ...] = ()
+    values: tuple[Any, ...] = ()
     boxes: tuple[tuple[str, str, float, float, float, float], ...] = ()
     if attrs:
-        values = tuple((_name(a), entity_id, v, k)
-                       for a, v, k in sqlite_index.value_rows(entity, None))
+        values = tuple(chain.from_iterable(
+            (_name(a), v, k) for a, v, k in sqlite_index.value_rows(entity, None)))
         boxes = tuple((entity_id, *box) for box in sqlite_index.geo_boxes(entity))
     return PreparedCreation(
         entity_id, doc, created if isinstance(created, str) else None,

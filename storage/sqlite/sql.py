@@ -30,7 +30,8 @@ from .names import NameCache
 # 5: discovery_stats, the discovery counters kept on write (sqlite_stats)
 # 6: the index tables keyed by the numbers of sqlite_names (rebuilt on open: index.create)
 # 7: entity_attrs folded into attr_values (marker rows; rebuilt on open: index.create)
-SCHEMA_VERSION = 7
+# 8: temporal_packs a rowid table (converted on open: history_packs.create)
+SCHEMA_VERSION = 8
 _INDEXES_SINCE = 2
 _STATS_SINCE = 5
 

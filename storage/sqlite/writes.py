@@ -97,9 +97,9 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
             results.append((True, None))
             if record is not None and created.history is not None:
                 prior = created.history
-                numbers = [history.new_instance_number() for _ in range(prior.size)]
+                first = history.new_instance_numbers(prior.size)
                 histories.append(EncodedHistory(prior.record, [], prepared=(
-                    prior.template, prior.size, numbers[0], prior.tmin)))
+                    prior.template, prior.size, first, prior.tmin)))
             continue
         if entity_id in latest:
             before, raw = latest[entity_id]
