@@ -169,7 +169,7 @@ async def batch_create(service: Service, call: Call, source: BodySource) -> Repl
     parts = await _distribute(service, call, tenant, "batchCreate",
                               [(e["id"], e, raw) for e, _, raw in entities])
     outcomes = await _apply(service, tenant, [e for e, _, _ in _local(entities, parts)],
-                            lambda e: batch.batch_create_mutation(e, now))
+                            lambda e: batch.batch_create_mutation(e, now, owned=True))
     return _result(outcomes, errors, all_ok_status=201, parts=parts)
 
 
@@ -189,7 +189,8 @@ async def batch_upsert(service: Service, call: Call, source: BodySource) -> Repl
                               [(e["id"], e, raw) for e, _, raw in entities])
     outcomes = await _apply(
         service, tenant, [e for e, _, _ in _local(entities, parts)],
-        lambda e: batch.batch_upsert_mutation(e, now, mode),
+        # each entity was parsed for this batch and is read by nothing after its write
+        lambda e: batch.batch_upsert_mutation(e, now, mode, owned=True),
     )
     created = [
         o.entity_id
