@@ -280,8 +280,6 @@ def _compiled(ctx: ActiveContext, body: dict[str, Any], entity: Entity) -> _Temp
             elif name == "expiresAt":
                 steps.append((_EXPIRES, name, None))
             elif name not in _SYSTEM:
-                if name in PROOF:
-                    return None  # its value is checked as a proof
                 slot = _slot(name, value, expand, top=True)
                 if name in GEO_NAMES and not _all_geo(slot):
                     return None  # 4.7.1: a Property there must hold a geometry
@@ -297,6 +295,8 @@ def _compiled(ctx: ActiveContext, body: dict[str, Any], entity: Entity) -> _Temp
 
 
 def _slot(name: str, raw: Any, expand: _Expand, *, top: bool) -> _Slot:
+    if name in PROOF:
+        raise _Miss  # its value is checked as a proof, at any level
     if raw.__class__ in _SCALARS:
         return _Concise()
     if raw.__class__ is dict:

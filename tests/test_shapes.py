@@ -36,7 +36,7 @@ _NAMES = ["temperature", "name", "brand:model", "https://example.org/x", "refA",
           "twinB", "nothing", "when", "location", "observationSpace", "ngsildproof",
           "unitCode", "id", "value", "@context"]
 _SUB_NAMES = ["accuracy", "temperature", "providedBy", "datasetId", "observedAt", "nothing",
-              "name"]
+              "name", "ngsildproof"]
 _TIMES = st.sampled_from(["2024-01-01T00:00:00Z", "2024-01-01T00:00:00.5Z", "2024-01-01",
                           "yesterday", "2024-01-01T00:00:00+01:00", NULL])
 _URNS = st.sampled_from(["urn:ngsi-ld:Thing:1", "urn:ngsi-ld:Thing:2", "not a uri", NULL, "",
@@ -307,3 +307,14 @@ def test_templates_are_bounded_per_context() -> None:
                 f"a{number}": {"type": "Property", "value": number}}
         assert same_json(parse_expanded(ctx, body), _usual(ctx, body))
     assert len(ctx.shapes) == SHAPES_PER_CONTEXT
+
+
+def test_a_proof_sub_attribute_is_checked_as_a_proof_in_every_entity_of_its_shape() -> None:
+    def body(proof: Any) -> dict[str, Any]:
+        return {"id": "urn:ngsi-ld:Thing:1", "type": "Thing",
+                "temperature": {"type": "Property", "value": 20,
+                                "ngsildproof": {"type": "Property", "value": proof}}}
+
+    assert same_json(parse_expanded(CTX, body({"proof": 1})), _usual(CTX, body({"proof": 1})))
+    refused = _shaped(CTX, body(5))
+    assert refused == _usual(CTX, body(5)) and refused[1]["status"] == 400
