@@ -38,12 +38,16 @@ from ngsi_ld.values import (
 )
 
 __all__ = [
+    "GEO_NAMES",
+    "IGNORED_MEMBERS",
+    "INSTANCE_MEMBERS",
     "KINDS",
     "MAIN_MEMBER",
     "MAX_VALUE_DEPTH",
     "NULL",
     "PROOF",
     "RESERVED_NAMES",
+    "check_member",
     "check_name",
     "is_deletion",
     "is_iri",
@@ -87,6 +91,12 @@ _GEO_NAMES = frozenset(
     for term in ("location", "observationSpace", "operationSpace")
     for name in (term, "https://uri.etsi.org/ngsi-ld/" + term)
 )
+
+#: what ``ngsi_ld.shapes`` reads an instance's members by, as this module does
+IGNORED_MEMBERS = _IGNORED
+#: the members an instance carries besides its main member, none a sub-attribute
+INSTANCE_MEMBERS = _COMMON | {"objectType"} | _SEALED
+GEO_NAMES = _GEO_NAMES
 
 #: Names that cannot be attribute or sub-attribute names (NGSI-LD structural members,
 #: and the core context's non-reified Properties, clause 4.5.1).
@@ -373,6 +383,13 @@ def _member(
         if not valid:
             raise BadRequestData(f"{where}: {key} {val!r} is not a valid entity id or type")
         inst[key] = val
+
+
+def check_member(where: str, name: str, kind: str | None, key: str, val: Any,
+                 inst: dict[str, Any], *, top: bool) -> None:
+    """Check one of ``INSTANCE_MEMBERS`` of an instance and set it on ``inst``, as
+    :func:`parse_attribute` does (BadRequestData if it is not valid there)."""
+    _member(where, name, kind, key, val, inst, top=top)
 
 
 def _check_proof(where: str, inst: dict[str, Any]) -> None:

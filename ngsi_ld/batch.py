@@ -49,29 +49,38 @@ UPDATE_MODES = ("update", "replace")
 
 
 # 5.6.7 Batch Entity Creation
-def batch_create_mutation(new: Entity, now: str) -> Mutation:
-    """One entity of a batch create: as 5.6.1 (AlreadyExists if the id is taken)."""
-    return create_entity(new, now)
+def batch_create_mutation(new: Entity, now: str, *, owned: bool = False) -> Mutation:
+    """One entity of a batch create: as 5.6.1 (AlreadyExists if the id is taken).
+
+    ``owned``: the caller hands ``new`` over (see ``operations.stamp_entity``)."""
+    return create_entity(new, now, owned=owned)
 
 
 # 5.6.8 Batch Entity Upsert
-def batch_upsert_mutation(new: Entity, now: str, mode: str = "replace") -> Mutation:
+def batch_upsert_mutation(new: Entity, now: str, mode: str = "replace", *,
+                          owned: bool = False) -> Mutation:
     """One entity of a batch upsert: created if absent, else replaced or updated per ``mode``.
 
     ``mode`` is the ``options`` value, ``"replace"`` (default) or ``"update"``
-    (InvalidRequest otherwise).
+    (InvalidRequest otherwise).  ``owned``: the caller hands ``new`` over (parsed
+    for this write, read by nothing else afterwards): the first call stamps it in
+    place instead of a deep copy of it (``operations.stamp_entity``).
     """
     if mode not in UPSERT_MODES:
         raise InvalidRequest(f"upsert options must be 'replace' or 'update', not {mode!r}")
     entity_id = _id_of(new)
     reject_nulls(new, "upsert")
     replace = replace_entity(entity_id, new, now, check_nulls=False)
+    # the first call stamps an owned entity in place; a retry starts from a copy of it
+    once = [replace_entity(entity_id, new, now, check_nulls=False, owned=True)] \
+        if owned else []
 
     def mutation(current: Entity | None) -> Entity | None:
+        first = once.pop() if once else None
         if current is None:  # built here: an upsert of an existing entity never pays for it
-            return create_entity(new, now, check_nulls=False)(None)
+            return create_entity(new, now, check_nulls=False, owned=first is not None)(None)
         if mode == "replace":
-            return replace(current)
+            return (first or replace)(current)
         entity = clone(current)
         if apply_append(entity, new, now, UpdateResult(), no_overwrite=False):
             return touch(entity, now)

@@ -399,13 +399,14 @@ def merge_entity(entity_id: str, fragment: Entity, now: str) -> Mutation:
 
 # 5.6.18 Replace Entity
 def replace_entity(
-    entity_id: str, new: Entity, now: str, *, check_nulls: bool = True
+    entity_id: str, new: Entity, now: str, *, check_nulls: bool = True, owned: bool = False
 ) -> Mutation:
     """5.6.18 Replace Entity: types, scope and attributes replaced by ``new``'s.
 
     The entity's createdAt (and that of instances with the same name and
     datasetId) is kept.  ``new["id"]``, when given, must be ``entity_id``
-    (BadRequestData).  Missing entity: ResourceNotFound.
+    (BadRequestData).  Missing entity: ResourceNotFound.  ``owned``: the caller
+    hands ``new`` over and calls the mutation once (see :func:`stamp_entity`).
     """
     if new.get("id", entity_id) != entity_id:
         raise BadRequestData(f"entity id {new.get('id')} does not match {entity_id}")
@@ -415,7 +416,7 @@ def replace_entity(
     def mutation(current: Entity | None) -> Entity | None:
         # Only read (never changed) here, so no private copy of it is needed.
         old = current if current is not None else require_entity(current, entity_id)
-        replaced = stamp_entity(new, now, old)
+        replaced = stamp_entity(new, now, old, owned=owned)
         replaced["id"] = entity_id
         if not replaced.get("type"):
             replaced["type"] = clone(old.get("type", []))

@@ -6,10 +6,10 @@ from broker.contexts import ContextResolver
 from broker.loader.sources import Decoder, Record
 from broker.loader.template import RowTemplate, compile_template
 from broker.outbound import OutboundPolicy
-from ngsi_ld.entity import parse_entity
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity
+from ngsi_ld.shapes import parse_expanded
 from storage import Store
 
 
@@ -30,7 +30,8 @@ class Expander:
         """The internal form of the record's entity; NgsiLdError when it is not valid."""
         entity = dict(record.entity or {})
         ctx = await self.context(entity.pop("@context", None))
-        return ctx.expand_entity(parse_entity(entity))
+        # a file's records mostly share a few shapes: filled in by their templates
+        return parse_expanded(ctx, entity)
 
     async def context(self, context: object) -> ActiveContext:
         """The active context of an entity's ``@context`` member (None: the core one)."""

@@ -15,6 +15,7 @@ up exactly as with the in-process path.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,13 +120,17 @@ async def prepare_batch(expander: Expander, schemas: ModelSchemas | None, decode
             continue
         try:
             entity: Entity = await expander.expand(record)
+            doc = None
+            if encode:  # sent as bytes: encoded before the creation stamps it in place
+                with suppress(TypeError):  # not plain JSON: as before, below
+                    doc = orjson.dumps(entity)
             # 5.6.8 on an absent entity: created, stamped ``now`` (what most loads write)
-            created = batch_upsert_mutation(entity, now, mode)(None)
+            created = batch_upsert_mutation(entity, now, mode, owned=doc is not None)(None)
         except NgsiLdError as exc:
             batch.refused.append(_refused(record, exc))
             continue
         assert created is not None
-        _add_ready(batch, number, entity, None, created, schemas, now, encode, rows)
+        _add_ready(batch, number, entity, doc, created, schemas, now, encode, rows)
     return batch
 
 

@@ -18,12 +18,12 @@ from broker.service.ports import BatchParts
 from broker.service.reply import Reply, empty, json_reply
 from ngsi_ld import batch
 from ngsi_ld.bodies import LD_JSON, Body, item_context
-from ngsi_ld.entity import parse_entity
 from ngsi_ld.errors import BadRequestData, NgsiLdError, ResourceNotFound
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity, Mutation
 from ngsi_ld.operations import AttrsMutation
 from ngsi_ld.params import options_of
+from ngsi_ld.shapes import parse_expanded
 from ngsi_ld.timeutil import now_iso
 from ngsi_ld.view import wants_key_values
 from storage.base import Outcome
@@ -82,8 +82,9 @@ async def _parse_all(
             sent = item
             if isinstance(item, dict) and "@context" in item:
                 item = {k: v for k, v in item.items() if k != "@context"}
-            entity = parse_entity(item, key_values=key_values, require_type=require_type)
-            parsed.append((ctx.expand_entity(entity), ctx, sent))
+            # elements of one shape: all but the first filled in by its template
+            entity = parse_expanded(ctx, item, key_values=key_values, require_type=require_type)
+            parsed.append((entity, ctx, sent))
         except NgsiLdError as exc:
             errors.append(_error(_claimed_id(item), exc))
     return parsed, errors
@@ -168,7 +169,7 @@ async def batch_create(service: Service, call: Call, source: BodySource) -> Repl
     parts = await _distribute(service, call, tenant, "batchCreate",
                               [(e["id"], e, raw) for e, _, raw in entities])
     outcomes = await _apply(service, tenant, [e for e, _, _ in _local(entities, parts)],
-                            lambda e: batch.batch_create_mutation(e, now))
+                            lambda e: batch.batch_create_mutation(e, now, owned=True))
     return _result(outcomes, errors, all_ok_status=201, parts=parts)
 
 
@@ -188,7 +189,8 @@ async def batch_upsert(service: Service, call: Call, source: BodySource) -> Repl
                               [(e["id"], e, raw) for e, _, raw in entities])
     outcomes = await _apply(
         service, tenant, [e for e, _, _ in _local(entities, parts)],
-        lambda e: batch.batch_upsert_mutation(e, now, mode),
+        # each entity was parsed for this batch and is read by nothing after its write
+        lambda e: batch.batch_upsert_mutation(e, now, mode, owned=True),
     )
     created = [
         o.entity_id

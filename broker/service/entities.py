@@ -35,7 +35,7 @@ from broker.service.reply import Reply, empty, json_reply
 from ngsi_ld import attribute_ops, operations
 from ngsi_ld.attributes import parse_attribute
 from ngsi_ld.bodies import GEO_JSON, JSON, LD_JSON, Body
-from ngsi_ld.entity import parse_entity, parse_fragment
+from ngsi_ld.entity import parse_fragment
 from ngsi_ld.errors import BadRequestData, InvalidRequest, NgsiLdError, ResourceNotFound
 from ngsi_ld.federation import LOCAL as LOCAL_SOURCE
 from ngsi_ld.headers import negotiate, parse_link_context
@@ -47,6 +47,7 @@ from ngsi_ld.params import flag, options_of
 from ngsi_ld.prefer import version_applied
 from ngsi_ld.query import EntityQuery, matches_types, parse_type_expr, resolve_names
 from ngsi_ld.representation import to_feature_collection
+from ngsi_ld.shapes import parse_expanded
 from ngsi_ld.timeutil import now_iso
 from ngsi_ld.view import view_of, wants_key_values
 from storage.versioned import versioned
@@ -179,7 +180,8 @@ class _Write:
 
     def entity(self, data: Any) -> Entity:
         """A whole entity body, validated and expanded."""
-        return self.ctx.expand_entity(parse_entity(_object(data), key_values=self.key_values))
+        # the template of its shape where one was compiled (ngsi_ld.shapes)
+        return parse_expanded(self.ctx, _object(data), key_values=self.key_values)
 
     def attribute(self, name: str, *, allow_null: bool,
                   fragment: bool = False) -> tuple[str, Instance]:

@@ -10,7 +10,8 @@ form of docs/architecture.md and nothing else.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, NamedTuple, cast
 
 from ngsi_ld.errors import BadRequestData
@@ -54,6 +55,7 @@ class ActiveContext:
         "definitions",
         "depends_on",
         "response_context",
+        "shapes",
         "user_context",
         "vocab",
     )
@@ -92,6 +94,9 @@ class ActiveContext:
         )
         self._compacted: dict[str, str] = dict(compacted)
         self._memo_size = 0
+        #: the entity shapes compiled against this context (``ngsi_ld.shapes``, which
+        #: bounds it): shape key -> template, or None for a shape the usual way keeps
+        self.shapes: OrderedDict[Hashable, object] = OrderedDict()
 
     @property
     def context_value(self) -> Any:
@@ -109,6 +114,10 @@ class ActiveContext:
         if iri is not None:
             return iri
         return self._expand_slow(term)
+
+    def expand_name(self, name: str) -> str:
+        """Expand one name exactly as :meth:`expand_entity` expands the names it renames."""
+        return self._expanded.get(name) or self._expand_slow(name)
 
     def compact_iri(self, iri: str) -> str:
         """Compact an IRI to a term, a compact IRI or a @vocab-relative word, as pyld would."""

@@ -1,0 +1,359 @@
+"""Entities of one shape parsed and expanded by a template compiled once (issue 19).
+
+The entities of a batch, and the entities of one type in a stream of creates,
+almost always share a *shape*: the same members in the same order, each
+attribute of the same kind with the same members and sub-attributes.  The
+usual way (``parse_entity`` then ``ActiveContext.expand_entity``) classifies
+every member, checks every name and expands it again for each entity.  Here the
+first entity of a shape goes the usual way and leaves a template: the expanded
+names and, per slot, what the usual way checks there.  The following entities
+of that shape only have their values checked and put in place.
+
+It gives exactly what the usual way gives, or nothing: each value is checked by
+the functions the usual way checks it with (``main_value``, ``check_member``,
+``is_entity_id``, ``parse_types``, ``parse_scope``, ``is_utc_datetime``), and
+anything a template does not take exactly (a value refused, a datasetId
+``@none``, a sub-attribute of another form, a concise attribute that is not a
+scalar) is left to the usual way, which then gives its result or its error.
+Shapes the templates do not cover at all (keyValues bodies, geo-named
+Properties, ngsildproof, concise object values) always go the usual way.
+tests/test_shapes.py compares both ways on random entities.
+
+Templates live with their @context (``ActiveContext.shapes``), at most
+``SHAPES_PER_CONTEXT`` of them, the least recently used forgotten first.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from contextlib import suppress
+from typing import Any
+
+from ngsi_ld.attributes import (
+    GEO_NAMES,
+    IGNORED_MEMBERS,
+    INSTANCE_MEMBERS,
+    KINDS,
+    MAIN_MEMBER,
+    PROOF,
+    check_member,
+)
+from ngsi_ld.entity import parse_entity, parse_scope, parse_types
+from ngsi_ld.errors import NgsiLdError
+from ngsi_ld.identifiers import is_entity_id, is_iri
+from ngsi_ld.instances import DELETE
+from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.model import Entity
+from ngsi_ld.timeutil import is_utc_datetime
+from ngsi_ld.values import main_value
+
+__all__ = ["MAX_MEMBERS", "SHAPES_PER_CONTEXT", "parse_expanded"]
+
+#: templates kept per @context (a stream rarely has more than a few shapes)
+SHAPES_PER_CONTEXT = 64
+#: bodies with more members go the usual way (a template holds a slot per member)
+MAX_MEMBERS = 256
+
+_SCALARS = frozenset({str, int, float, bool})  # the values whose check is their class alone
+_SYSTEM = frozenset({"createdAt", "modifiedAt", "deletedAt", "@context"})  # as parse_entity
+_MAPPED = frozenset({"objectType", "valueType", "entityTypeSealed"})  # names expand_entity maps
+_UNSEEN = object()
+
+_Expand = Callable[[str], str]
+
+# what one member of an instance takes (its check, then its place)
+_TIME, _UNIT, _DATASET, _MEMBER, _SUB = range(5)
+# what one member of an entity is
+_ID, _TYPE, _SCOPE, _EXPIRES, _ATTR = range(5)
+
+
+class _Miss(Exception):
+    """This entity is not one the template takes exactly: the usual way decides."""
+
+
+class _Concise:
+    """A concise attribute or sub-attribute given as a bare scalar (4.5.1)."""
+
+    __slots__ = ()
+
+    def fill(self, raw: Any, expand: _Expand) -> dict[str, Any]:
+        if raw.__class__ not in _SCALARS:
+            raise _Miss
+        return {"type": "Property", "value": raw}
+
+
+class _Instance:
+    """A normalized instance: its kind, its members in order, its sub-attributes."""
+
+    __slots__ = ("check_keys", "keys", "kind", "main", "name", "steps", "top", "where")
+
+    def __init__(self, name: str, kind: str, keys: tuple[str, ...], top: bool,
+                 steps: tuple[tuple[str, int, Any], ...]) -> None:
+        self.name = name
+        self.kind = kind
+        self.main = MAIN_MEMBER[kind]
+        self.keys = keys
+        self.top = top
+        self.check_keys = not top  # a top-level attribute's members are in the shape key
+        self.where = f"Attribute {name!r}" if top else f"Sub-attribute {name!r}"
+        self.steps = steps
+
+    def fill(self, raw: Any, expand: _Expand) -> dict[str, Any]:
+        if self.check_keys and (raw.__class__ is not dict or tuple(raw) != self.keys):
+            raise _Miss
+        kind = self.kind
+        if raw["type"] != kind:
+            raise _Miss
+        main = self.main
+        value = raw[main]
+        if kind == "Property":
+            if value.__class__ not in _SCALARS:
+                value = main_value(self.where, kind, value)
+        elif kind != "Relationship" or value.__class__ is not str:
+            value = main_value(self.where, kind, value)
+            if kind == "VocabProperty":
+                value = _names(value, expand)
+        elif not is_entity_id(value):
+            raise _Miss
+        if main == "value" and value.__class__ is dict and "@type" in value:
+            value = dict(value)  # a typed literal: its @type expanded (as expand_entity)
+            value["@type"] = _names(value["@type"], expand)
+        inst: dict[str, Any] = {"type": kind, main: value}
+        sub: dict[str, Any] | None = None
+        for key, op, arg in self.steps:
+            val = raw[key]
+            if op == _SUB:
+                if sub is None:
+                    sub = {}
+                sub[arg[0]] = arg[1].fill(val, expand)
+            elif op == _TIME:
+                if not is_utc_datetime(val):
+                    raise _Miss
+                inst[key] = val
+            elif op == _UNIT:
+                if val.__class__ is not str or not val:
+                    raise _Miss
+                inst[key] = val
+            elif op == _DATASET:
+                if val == "@none":
+                    continue  # 4.5.5.1: the default instance, which has no datasetId
+                if val == DELETE or not is_iri(val):
+                    raise _Miss
+                inst[key] = val
+            else:
+                check_member(self.where, self.name, kind, key, val, inst, top=self.top)
+                if key in _MAPPED:
+                    inst[key] = _names(inst[key], expand)
+        if sub:
+            inst["sub"] = sub
+        return inst
+
+
+class _Multi:
+    """A multi-attribute (4.5.5): normalized instances, datasetIds unique."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: tuple[_Instance, ...]) -> None:
+        self.items = items
+
+    def fill(self, raw: Any, expand: _Expand) -> list[dict[str, Any]]:
+        if len(raw) != len(self.items):
+            raise _Miss
+        out = [item.fill(one, expand) for item, one in zip(self.items, raw, strict=True)]
+        if len({inst.get("datasetId") for inst in out}) != len(out):
+            raise _Miss
+        return out
+
+
+_Slot = _Concise | _Instance | _Multi
+#: what a template meets where the usual way refuses the entity (expand_entity turns
+#: the last three into its own BadRequestData): the usual way then says why
+_FALLBACK = (_Miss, NgsiLdError, TypeError, AttributeError, ValueError)
+
+
+class _Template:
+    """One entity shape compiled against one @context."""
+
+    __slots__ = ("steps",)
+
+    def __init__(self, steps: tuple[tuple[int, str, Any], ...]) -> None:
+        self.steps = steps
+
+    def fill(self, body: dict[str, Any], expand: _Expand) -> Entity:
+        entity_id: str | None = None
+        types: list[str] | None = None
+        scope: list[str] | None = None
+        expires: str | None = None
+        attrs: dict[str, list[dict[str, Any]]] = {}
+        for op, name, arg in self.steps:
+            value = body[name]
+            if op == _ATTR:
+                iri, slot = arg
+                made = slot.fill(value, expand)
+                attrs[iri] = made if made.__class__ is list else [made]
+            elif op == _ID:
+                if not is_entity_id(value) or value == DELETE:
+                    raise _Miss
+                entity_id = value
+            elif op == _TYPE:
+                raw, expanded = arg
+                if value == raw:
+                    types = list(expanded)
+                else:
+                    types = [expand(t) for t in parse_types(value)]
+            elif op == _SCOPE:
+                scope = parse_scope(value)
+            elif not is_utc_datetime(value):  # _EXPIRES
+                raise _Miss
+            else:
+                expires = str(value)
+        entity: Entity = {"id": entity_id}  # type: ignore[typeddict-item]  # in the shape
+        if types is not None:
+            entity["type"] = types
+        if scope:
+            entity["scope"] = scope
+        if expires is not None:
+            entity["expiresAt"] = expires
+        entity["attrs"] = attrs
+        return entity
+
+
+def parse_expanded(ctx: ActiveContext, body: Any, *, key_values: bool = False,
+                   require_type: bool = True) -> Entity:
+    """``ctx.expand_entity(parse_entity(body, ...))``, through the template of the
+    body's shape where there is one (see the module docstring); the same errors."""
+    if key_values or body.__class__ is not dict or len(body) > MAX_MEMBERS:
+        return ctx.expand_entity(parse_entity(body, key_values=key_values,
+                                              require_type=require_type))
+    key = _shape_key(body, require_type)
+    shapes = ctx.shapes
+    template = shapes.get(key, _UNSEEN)
+    if template is _UNSEEN:
+        entity = ctx.expand_entity(parse_entity(body, require_type=require_type))
+        _remember(shapes, key, _compiled(ctx, body, entity))
+        return entity
+    if isinstance(template, _Template):
+        with suppress(KeyError):  # forgotten meanwhile (another thread's shape)
+            shapes.move_to_end(key)
+        try:
+            return template.fill(body, ctx.expand_name)
+        except _FALLBACK:
+            pass
+    return ctx.expand_entity(parse_entity(body, require_type=require_type))
+
+
+def _shape_key(body: dict[str, Any], require_type: bool) -> Hashable:
+    """The members in order, each with its own members (an object) or its class."""
+    parts: list[Any] = [require_type]
+    for name, value in body.items():
+        parts.append(name)
+        parts.append(tuple(value) if value.__class__ is dict else value.__class__)
+    return tuple(parts)
+
+
+def _remember(shapes: OrderedDict[Hashable, object], key: Hashable,
+              template: _Template | None) -> None:
+    shapes[key] = template
+    while len(shapes) > SHAPES_PER_CONTEXT:
+        try:
+            shapes.popitem(last=False)
+        except KeyError:
+            break
+
+
+def _compiled(ctx: ActiveContext, body: dict[str, Any], entity: Entity) -> _Template | None:
+    """The template of ``body``'s shape (``entity``: what the usual way made of it), or
+    None where its shape goes the usual way."""
+    expand = ctx.expand_name
+    steps: list[tuple[int, str, Any]] = []
+    try:
+        for name, value in body.items():
+            if name in ("id", "@id"):
+                steps.append((_ID, name, None))
+            elif name in ("type", "@type"):
+                expanded = tuple(expand(t) for t in parse_types(value))
+                steps.append((_TYPE, name, (_json_copy(value), expanded)))
+            elif name == "scope":
+                steps.append((_SCOPE, name, None))
+            elif name == "expiresAt":
+                steps.append((_EXPIRES, name, None))
+            elif name not in _SYSTEM:
+                slot = _slot(name, value, expand, top=True)
+                if name in GEO_NAMES and not _all_geo(slot):
+                    return None  # 4.7.1: a Property there must hold a geometry
+                steps.append((_ATTR, name, (expand(name), slot)))
+        template = _Template(tuple(steps))
+        # the first entity of the shape made both ways: a template that would not give
+        # exactly what the usual way gave is not kept
+        if not same_json(template.fill(body, expand), entity):
+            return None
+    except _FALLBACK:
+        return None
+    return template
+
+
+def _slot(name: str, raw: Any, expand: _Expand, *, top: bool) -> _Slot:
+    if name in PROOF:
+        raise _Miss  # its value is checked as a proof, at any level
+    if raw.__class__ in _SCALARS:
+        return _Concise()
+    if raw.__class__ is dict:
+        return _instance(name, raw, expand, top=top)
+    if raw.__class__ is list and top and raw:
+        return _Multi(tuple(_instance(name, item, expand, top=True, check_keys=True)
+                            for item in raw))
+    raise _Miss
+
+
+def _instance(name: str, raw: Any, expand: _Expand, *, top: bool,
+              check_keys: bool = False) -> _Instance:
+    kind = raw.get("type") if raw.__class__ is dict else None
+    if kind.__class__ is not str or kind not in KINDS or MAIN_MEMBER[kind] not in raw:
+        raise _Miss  # concise or a fragment: the usual way reads it
+    main = MAIN_MEMBER[kind]
+    steps: list[tuple[str, int, Any]] = []
+    for key, val in raw.items():
+        if key == "type" or key == main or key in IGNORED_MEMBERS:
+            continue
+        if key in ("observedAt", "expiresAt"):
+            steps.append((key, _TIME, None))
+        elif key == "unitCode":
+            steps.append((key, _UNIT, None))
+        elif key == "datasetId" and top:
+            steps.append((key, _DATASET, None))
+        elif key in INSTANCE_MEMBERS:
+            steps.append((key, _MEMBER, None))
+        else:  # the usual way took it, so it is a sub-attribute
+            steps.append((key, _SUB, (expand(key), _slot(key, val, expand, top=False))))
+    made = _Instance(name, kind, tuple(raw), top, tuple(steps))
+    made.check_keys = made.check_keys or check_keys
+    return made
+
+
+def _all_geo(slot: _Slot) -> bool:
+    items = slot.items if isinstance(slot, _Multi) else (slot,)
+    return all(isinstance(item, _Instance) and item.kind == "GeoProperty" for item in items)
+
+
+def _names(names: Any, expand: _Expand) -> Any:
+    if names.__class__ is list:
+        return [expand(n) for n in names]
+    return expand(names)
+
+
+def _json_copy(value: Any) -> Any:
+    return [_json_copy(v) for v in value] if value.__class__ is list else value
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Equal JSON values with their members in the same order and of the same classes
+    (``==`` alone takes ``1`` for ``True`` and ignores the order of members)."""
+    if a.__class__ is not b.__class__:
+        return False
+    if a.__class__ is dict:
+        return list(a) == list(b) and all(same_json(a[k], b[k]) for k in a)
+    if a.__class__ is list:
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
