@@ -206,6 +206,6 @@ async def answer(service: Service, plan: QueryPlan) -> Reply:
     if link is not None:
         headers["Link"] = link
     reply = Reply(200, rendered_body(parts, plan.body_context), view.media_type, headers)
-    if version is not None:
-        answers.put(plan.answer_key, version, ctx, reply)
+    if version is not None:  # the reply is new and only read from now on: kept as it is
+        answers.put(plan.answer_key, version, ctx, reply, copy=False)
     return reply
