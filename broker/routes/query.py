@@ -63,10 +63,7 @@ def _planned(app: web.Application) -> Callable[[Handler], Handler]:
             if plan is None:
                 if not direct.PARAMETERS.issuperset(request.query.keys()):
                     return await handler(request)
-                call = call_of(request)
-                if not direct.of_shape(call.params, call):
-                    return await handler(request)
-                plan = await plans.plan(service, key, call)
+                plan = await plans.plan(service, key, call_of(request))
                 if plan is None:
                     return await handler(request)
             return response_of(await direct.answer(service, plan))

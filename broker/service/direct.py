@@ -41,7 +41,7 @@ from broker.service.entities import READ_MEDIA
 from broker.service.queries import QUERY_OPTIONS, RESULTS_COUNT, query_of, rendered_page
 from broker.service.reply import Reply
 from ngsi_ld.bodies import GEO_JSON, context_in_body
-from ngsi_ld.errors import NotAcceptable
+from ngsi_ld.errors import NgsiLdError, NotAcceptable
 from ngsi_ld.headers import link_header, negotiate, parse_link_context
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.paging import entity_page_links, page_of
@@ -146,6 +146,12 @@ async def _plan_of(service: Service, call: Call) -> QueryPlan | None:
     params = call.params
     if not of_shape(params, call):
         return None
+    try:
+        named = service.tenant_named(call)
+    except NgsiLdError:  # two tenants named: the general path answers, in its order
+        return None
+    if service.sources.serves(named):  # what sources hold is asked on every request
+        return None
     client_context = parse_link_context(call.link)
     resolver = service.resolver
     generation = resolver.generation
@@ -168,8 +174,7 @@ async def _plan_of(service: Service, call: Call) -> QueryPlan | None:
     if context_in_body(media, call.prefer):
         body_context = orjson.dumps(resolver.body_context(client_context))
     else:
-        context_link = link_header(
-            await resolver.response_url(client_context, service.tenant_named(call)))
+        context_link = link_header(await resolver.response_url(client_context, named))
 
     def links(more: bool) -> str | None:
         # Reply.add_links: one Link header, the @context link first
