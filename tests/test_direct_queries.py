@@ -101,7 +101,8 @@ _good_headers = st.fixed_dictionaries({}, optional={
 _any_headers = st.fixed_dictionaries({}, optional={
     "Accept": st.sampled_from(["application/geo+json", "text/plain"]),
     "Link": st.just("<garbage"),
-    "NGSILD-Tenant": st.just("nope"),
+    "NGSILD-Tenant": st.sampled_from(["nope", "t1"]),
+    "Fiware-Service": st.sampled_from(["t1", "other"]),  # with NGSILD-Tenant: one or two
 })
 _headers = st.one_of(_good_headers, _good_headers, _good_headers, _any_headers)
 
