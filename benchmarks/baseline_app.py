@@ -3,9 +3,11 @@
 Every path and method is answered after reading the body; the response has the
 size (``X-Bench-Size``, bytes) and status (``X-Bench-Status``) the request asks
 for, or the ``--size`` / 200 defaults.  Run on the broker's core, it tells how
-much of a scenario's cost is aiohttp itself.
+much of a scenario's cost is aiohttp itself.  It runs on the same kind of event loop
+as the broker it is compared with (``--event-loop``, the broker's option and
+default): a ratio then measures the broker's code, not the loop under it.
 
-    python -m benchmarks.baseline_app --port 18100 [--size 0]
+    python -m benchmarks.baseline_app --port 18100 [--size 0] [--event-loop asyncio]
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from aiohttp import web
+
+from broker.config import EVENT_LOOPS
+from broker.serving import new_loop
 
 
 @lru_cache(maxsize=64)
@@ -52,9 +57,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18100)
     parser.add_argument("--size", type=int, default=0, help="default response body size")
+    parser.add_argument("--event-loop", choices=EVENT_LOOPS, default="uvloop",
+                        help="the event loop (as the broker's --event-loop)")
     args = parser.parse_args(argv)
     web.run_app(make_app(args.size), host=args.host, port=args.port, print=None,
-                access_log=None)
+                access_log=None, loop=new_loop(args.event_loop))
 
 
 if __name__ == "__main__":

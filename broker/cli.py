@@ -61,6 +61,7 @@ def run(settings: Settings) -> None:
         max_connections=settings.max_connections,
         idle_timeout=settings.idle_timeout,
         reuse_port=settings.reuse_port,
+        event_loop=settings.event_loop,
         on_refused=lambda: metrics.incr("connections_refused"),
     )
 

@@ -85,6 +85,17 @@ def _names(text: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(part.strip() for item in items for part in item.split(",") if part.strip())
 
 
+#: --event-loop: libuv's (uvloop, the default where it is installed) or asyncio's own
+EVENT_LOOPS = ("uvloop", "asyncio")
+
+
+def _event_loop(text: str) -> str:
+    loop = text.strip().lower()
+    if loop not in EVENT_LOOPS:
+        raise ValueError(f"unknown event loop {text!r}; one of {', '.join(EVENT_LOOPS)}")
+    return loop
+
+
 def _log_level(text: str) -> str:
     level = text.strip().upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -254,6 +265,15 @@ OPTIONS: tuple[Option, ...] = (
         False,
         _bool,
         "share the port with other broker processes (SO_REUSEPORT), for several workers",
+    ),
+    Option(
+        "event_loop",
+        "--event-loop",
+        "NGSI_LD_EVENT_LOOP",
+        "uvloop",
+        _event_loop,
+        "the event loop serving requests: uvloop (libuv; less CPU a request, asyncio's "
+        "loop where uvloop is not installed) or asyncio",
     ),
     Option(
         "workers",
@@ -506,6 +526,7 @@ class Settings:
     notification_backoff: float = 0.1
     notification_queue_size: int = 10000
     reuse_port: bool = False
+    event_loop: str = "uvloop"
     workers: int = 1
     cluster: bool = False
     cluster_lease_ttl: float = 10.0

@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import re
 from base64 import b64encode
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
 import h11
@@ -83,8 +84,8 @@ class _Connection(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a stream transport: uvloop's implement asyncio.Transport without subclassing it
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.received = True

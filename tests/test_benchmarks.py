@@ -51,7 +51,7 @@ from benchmarks.suite.notify import notified_values, run_notifications
 from benchmarks.suite.openloop import raw_request, response_length, run_open_loop
 from benchmarks.suite.runner import target_met
 from benchmarks.suite.scenarios import BenchContext, Skip
-from benchmarks.suite.servers import broker_commands, free_port
+from benchmarks.suite.servers import baseline_command, broker_commands, event_loop_of, free_port
 from benchmarks.suite.wrk import LUA_SCRIPT, parse_duration_ms
 from broker.app import create_app
 from broker.config import Settings
@@ -587,3 +587,48 @@ async def test_probe_times_the_read_after_each_write(unused_tcp_port: int) -> No
     expected = sum(1 for i in range(200) if dataset_entity(i)["type"] == "Streetlight"
                    and dataset_entity(i)["lanternHeight"]["value"] == 10)
     assert result.count_header == str(expected)
+
+
+@pytest.mark.parametrize(("args", "env", "expected"), [
+    (None, None, "uvloop"),
+    (["--event-loop", "asyncio"], None, "asyncio"),
+    (["--temporal", "off", "--event-loop=asyncio"], None, "asyncio"),
+    (None, "asyncio", "asyncio"),
+    (["--event-loop", "uvloop"], "asyncio", "uvloop"),
+])
+def test_the_baseline_runs_on_the_brokers_event_loop(
+        args: list[str] | None, env: str | None, expected: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if env is None:
+        monkeypatch.delenv("NGSI_LD_EVENT_LOOP", raising=False)
+    else:
+        monkeypatch.setenv("NGSI_LD_EVENT_LOOP", env)
+    kind = event_loop_of(args)
+    assert kind == expected
+    command = baseline_command(18100, None, kind)
+    assert command[command.index("--event-loop") + 1] == expected
+
+
+@pytest.mark.parametrize("kind", ["uvloop", "asyncio"])
+async def test_the_baseline_answers_on_either_event_loop(kind: str) -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *baseline_command(port, None, kind), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE)
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(200):
+                try:
+                    async with session.post(f"http://127.0.0.1:{port}/any/path", data=b"{}",
+                                            headers={"X-Bench-Size": "7"}) as resp:
+                        assert resp.status == 200
+                        assert await resp.read() == b'"xxxxx"'
+                        break
+                except aiohttp.ClientConnectionError:
+                    assert process.returncode is None, await process.stderr.read()  # type: ignore[union-attr]
+                    await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the baseline never answered")
+    finally:
+        process.terminate()
+        await process.wait()

@@ -152,9 +152,11 @@ class Bench:
             os.sched_setaffinity(0, {int(c) for c in self.client_cpus.split(",")})
         port = servers.free_port()
         self.baseline_url = f"http://127.0.0.1:{port}"
+        # the baseline on the broker's kind of event loop: the ratio is the broker's code
+        loop = servers.event_loop_of(self.args.broker_arg)
         self.baseline = servers.start_group(
-            "baseline", [servers.baseline_command(port, self.server_cpus)], self.baseline_url,
-            self.workdir / "baseline.log")
+            "baseline", [servers.baseline_command(port, self.server_cpus, loop)],
+            self.baseline_url, self.workdir / "baseline.log")
         if self.args.url:
             self.base_url = self.args.url.rstrip("/").removesuffix("/ngsi-ld/v1")
             store = "(external broker)"

@@ -161,9 +161,23 @@ def broker_commands(
     return [pinned(command, cpus) for _ in range(workers)]
 
 
-def baseline_command(port: int, cpus: str | None) -> list[str]:
-    """The command starting benchmarks/baseline_app.py."""
-    return pinned([sys.executable, "-m", "benchmarks.baseline_app", "--port", str(port)], cpus)
+def baseline_command(port: int, cpus: str | None, event_loop: str = "uvloop") -> list[str]:
+    """The command starting benchmarks/baseline_app.py on an event loop of ``event_loop``."""
+    return pinned([sys.executable, "-m", "benchmarks.baseline_app", "--port", str(port),
+                   "--event-loop", event_loop], cpus)
+
+
+def event_loop_of(broker_args: Sequence[str] | None) -> str:
+    """The event loop the broker started with ``broker_args`` runs on: its
+    ``--event-loop`` option, else ``NGSI_LD_EVENT_LOOP``, else the default (uvloop)."""
+    args = list(broker_args or ())
+    kind = os.environ.get("NGSI_LD_EVENT_LOOP", "uvloop")
+    for i, arg in enumerate(args):
+        if arg == "--event-loop" and i + 1 < len(args):
+            kind = args[i + 1]
+        elif arg.startswith("--event-loop="):
+            kind = arg.split("=", 1)[1]
+    return kind.strip().lower()
 
 
 async def wait_ready(group: ServerGroup | None, url: str, timeout_s: float = 30.0) -> None:
