@@ -1,25 +1,76 @@
 """Clause 5.7.2 Query Entities over HTTP: ``GET /entities`` and ``POST /entityOperations/query``;
 Purge Entities (5.6.21): ``DELETE /entities``.  Adapters of ``broker.service.queries``
-and ``broker.service.purge``.
+and ``broker.service.purge``; a GET of the common shape is answered from its plan
+(``broker.service.direct``).
 """
 
 from __future__ import annotations
 
-from aiohttp import web
+from collections.abc import Callable
 
-from broker.http import read_body
-from broker.service import purge, queries
+from aiohttp import web
+from multidict import istr
+
+from broker.http import joined, read_body
+from broker.service import direct, entitymaps, purge, queries
+from broker.service.direct import DirectQueries
 from broker.service.entities import ENTITIES
-from broker.state import service_of
-from broker.web import add_route, call_of, response_of
+from broker.state import BROKER, service_of
+from broker.web import Handler, add_route, call_of, response_of
+from ngsi_ld import snapshots
 
 QUERY = "/ngsi-ld/v1/entityOperations/query"
+#: the plans of the GET queries of the common shape (``broker.service.direct``)
+PLANS = web.AppKey("query_plans", DirectQueries)
+
+# header names as multidict's istr: looked up without case-folding them on every request
+_ACCEPT = istr("Accept")
+_LINK = istr("Link")
+_TENANT = istr("NGSILD-Tenant")
+_FIWARE_SERVICE = istr("Fiware-Service")
+_PREFER = istr("Prefer")
+_SNAPSHOT = istr(snapshots.HEADER)
+_ENTITY_MAP = istr(entitymaps.HEADER)
 
 
 # 5.7.2 Query Entities (GET)
 async def query_entities(request: web.Request) -> web.StreamResponse:
     call = call_of(request)
     return response_of(await queries.query_entities(service_of(request), call), call)
+
+
+def _planned(app: web.Application) -> Callable[[Handler], Handler]:
+    """Query Entities answered from the plan of the same request, if it has one.
+
+    Ahead of the preconditions (6.3.4): a plan is only made for a request that
+    passes them (``direct.of_shape``), and they read nothing the plan's key lacks.
+    The key is the request target as sent and the headers that decide the answer
+    besides it; a request with a header that takes it off the shape (Prefer, a
+    Snapshot, an Entity map) goes the general way.
+    """
+    plans = app[PLANS] = DirectQueries()
+    broker = app[BROKER]
+
+    def wrap(handler: Handler) -> Handler:
+        async def planned_or_general(request: web.Request) -> web.StreamResponse:
+            headers = request.headers
+            if _PREFER in headers or _SNAPSHOT in headers or _ENTITY_MAP in headers:
+                return await handler(request)
+            key = (request.raw_path, headers.get(_ACCEPT), headers.get(_LINK),
+                   joined(headers, _TENANT), joined(headers, _FIWARE_SERVICE))
+            service = broker.service
+            plan = plans.kept(service, key)
+            if plan is None:
+                if not direct.PARAMETERS.issuperset(request.query.keys()):
+                    return await handler(request)
+                plan = await plans.plan(service, key, call_of(request))
+                if plan is None:
+                    return await handler(request)
+            return response_of(await direct.answer(service, plan))
+
+        return planned_or_general
+
+    return wrap
 
 
 # 5.7.2 Query Entities (POST /entityOperations/query, the body is a Query 5.2.23)
@@ -37,9 +88,9 @@ async def purge_entities(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    add_route(app, "GET", ENTITIES, query_entities, "queryEntities")
+    add_route(app, "GET", ENTITIES, query_entities, "queryEntities", before=_planned(app))
     add_route(app, "DELETE", ENTITIES, purge_entities, "purgeEntities")
     add_route(app, "POST", QUERY, query_post, "queryEntitiesPost")
 
 
-__all__ = ["QUERY", "setup"]
+__all__ = ["PLANS", "QUERY", "setup"]

@@ -29,7 +29,7 @@ from storage.versioned import Versioned, Wanted
 
 __all__ = [
     "EMPTY", "entity_reply", "inline_context", "link_only", "live", "render_cached",
-    "render_page", "rendered_at", "rendered_reply", "uncached",
+    "render_page", "rendered_at", "rendered_body", "rendered_reply", "uncached",
 ]
 
 #: an entity a pick reduced to nothing: left out of a query's answer (4.21)
@@ -160,16 +160,19 @@ async def rendered_reply(
         else:
             body = b'{"type":"FeatureCollection","features":' + join_array(parts)
             body += b"}" if body_context is None else b',"@context":' + body_context + b"}"
-    elif body_context is not None:
-        if isinstance(parts, bytes):
-            body = with_context(body_context, parts)
-        else:
-            body = join_array([with_context(body_context, part) for part in parts])
     elif isinstance(parts, bytes):
-        body = parts
+        body = parts if body_context is None else with_context(body_context, parts)
     else:
-        body = join_array(parts)
+        body = rendered_body(parts, body_context)
     return Reply(200, body, media_type, headers)
+
+
+def rendered_body(parts: list[bytes], body_context: bytes | None) -> bytes:
+    """The JSON array of encoded entities (JSON or JSON-LD, not GeoJSON), each given the
+    encoded ``body_context`` as its @context when there is one (6.3.5)."""
+    if body_context is None:
+        return join_array(parts)
+    return join_array([with_context(body_context, part) for part in parts])
 
 
 def inline_context(client_context: Any) -> bool:

@@ -156,14 +156,18 @@ class AnswerCache:
         self._entries.move_to_end(key)
         return entry[2]
 
-    def put(self, key: Hashable, version: Hashable, ctx: ActiveContext, reply: Reply) -> None:
+    def put(self, key: Hashable, version: Hashable, ctx: ActiveContext, reply: Reply, *,
+            copy: bool = True) -> None:
+        """Keep ``reply`` (a copy, unless ``copy`` is False: the caller changes it no more)."""
         body = reply.body
         if body is None or len(body) > CACHE_MAX_BODY:
             return
-        self._entries[key] = (version, ctx, reply.frozen())
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+        entries = self._entries
+        if key in entries:
+            entries.move_to_end(key)
+        entries[key] = (version, ctx, reply.frozen() if copy else reply)
+        while len(entries) > self.size:
+            entries.popitem(last=False)
 
 
 class KnownVersions:

@@ -66,6 +66,7 @@ __all__ = [
     "query_of",
     "query_post",
     "query_temporal_entity_map",
+    "rendered_page",
 ]
 
 RESULTS_COUNT = "NGSILD-Results-Count"
@@ -166,7 +167,7 @@ async def answer(
     wants_map = flag(params, "entityMap")
     if (ordering is None and len(queries) == 1 and reads is not None and view.plain
             and not service.sources.serves(tenant) and map_header is None and not wants_map):
-        parts, total, more = await _rendered_page(
+        parts, total, more = await rendered_page(
             service, reads, tenant, queries[0], view, ctx, (offset, limit, count)
         )
         if count:
@@ -206,7 +207,7 @@ async def answer(
     return reply
 
 
-async def _rendered_page(
+async def rendered_page(
     service: Service,
     store: VersionedReads,
     tenant: str,
