@@ -19,7 +19,6 @@ from functools import partial
 from time import perf_counter
 
 from aiohttp import web
-from multidict import istr
 
 from broker import explorer, routes
 from broker.auth import Authentication
@@ -30,7 +29,10 @@ from broker.expiry import ExpirySweeper
 from broker.federation import DistributedSubscriptions, FederatedSources, ForwardingClient
 from broker.http import (
     BODY_TIMEOUT,
+    PREFER,
     PREFERENCE_APPLIED,
+    REQUEST_ID,
+    TENANT,
     ClientGone,
     json_response,
     version_applied,
@@ -68,10 +70,6 @@ CLIENT_CLOSED = 499
 # Request ids: a per-process prefix and a counter; uuid4 per request cost 10% of a GET.
 _REQUEST_IDS = itertools.count(1)
 _REQUEST_PREFIX = os.urandom(4).hex() + "-"
-# header names as multidict's istr: looked up without case-folding them on every request
-_REQUEST_ID = istr("X-Request-Id")
-_TENANT = istr("NGSILD-Tenant")
-_PREFER = istr("Prefer")
 
 
 def problem_response(error: NgsiLdError, headers: dict[str, str] | None = None) -> web.Response:
@@ -108,7 +106,7 @@ def edge(metrics: Metrics, settings: Settings) -> Wrapper:
         async def edge_of(request: web.Request) -> web.StreamResponse:
             started = perf_counter()
             headers = request.headers
-            request_id = headers.get(_REQUEST_ID) or f"{_REQUEST_PREFIX}{next(_REQUEST_IDS):x}"
+            request_id = headers.get(REQUEST_ID) or f"{_REQUEST_PREFIX}{next(_REQUEST_IDS):x}"
             try:
                 # 6.3.4: only a POST, PATCH or PUT may lack its Content-Length
                 bare = length_required(request) if request.method in BODY_METHODS else None
@@ -126,16 +124,16 @@ def edge(metrics: Metrics, settings: Settings) -> Wrapper:
             except Exception as exc:
                 response = _failed(request, exc, request_id, started)
             response_headers = response.headers
-            response_headers[_REQUEST_ID] = request_id
+            response_headers[REQUEST_ID] = request_id
             # the request's state is empty unless a route took a Call from it (a kept
             # answer took none): a lookup of a missing key costs a KeyError
             call = request.get(CALL) if len(request) else None
             if call is not None and call.warnings:  # 6.3.17: error answers carry them too
                 add_warnings(response, call)
-            tenant = headers.get(_TENANT)
+            tenant = headers.get(TENANT)
             if tenant is not None:  # 6.3.14: present in the request, present in the response
-                response_headers[_TENANT] = tenant
-            if _PREFER in headers and response.status == 200 \
+                response_headers[TENANT] = tenant
+            if PREFER in headers and response.status == 200 \
                     and PREFERENCE_APPLIED not in response_headers:
                 # 4.3.6.8: payloads other than Entity data have no version fallbacks, they
                 # conform as they are (entity routes amend and answer the header themselves)

@@ -14,7 +14,7 @@ from aiohttp import ClientPayloadError, StreamReader, web
 from aiohttp.helpers import parse_content_type
 from multidict import CIMultiDictProxy, istr
 
-from ngsi_ld import params, prefer
+from ngsi_ld import params, prefer, snapshots
 from ngsi_ld.bodies import GEO_JSON, JSON, LD_JSON, MERGE_PATCH, Body, request_context
 from ngsi_ld.errors import (
     InvalidRequest,
@@ -32,8 +32,16 @@ from ngsi_ld.headers import (
 from ngsi_ld.prefer import PREFERENCE_APPLIED, _preferences, parse_prefer
 from ngsi_ld.versions import Version
 
-_CONTENT_TYPE = istr("Content-Type")
-_LINK = istr("Link")
+# header names as multidict's istr, shared by the HTTP layer: looked up without
+# case-folding them on every request
+CONTENT_TYPE = istr("Content-Type")
+LINK = istr("Link")
+ACCEPT = istr("Accept")
+PREFER = istr("Prefer")
+TENANT = istr("NGSILD-Tenant")
+FIWARE_SERVICE = istr("Fiware-Service")
+SNAPSHOT = istr(snapshots.HEADER)
+REQUEST_ID = istr("X-Request-Id")
 
 
 def media_type(request: web.Request) -> str:
@@ -45,7 +53,7 @@ def media_type(request: web.Request) -> str:
     ``content_type`` does besides on the first call of every request (it copies the
     header's parameters into the request: a few microseconds of every write, issue 19).
     """
-    raw = request.headers.get(_CONTENT_TYPE)
+    raw = request.headers.get(CONTENT_TYPE)
     return "application/octet-stream" if raw is None else parse_content_type(raw)[0]
 
 
@@ -172,7 +180,7 @@ async def read_body(
         raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
     if not context_rules:
         return Body(data=data, media_type=content_type, client_context=None, link_context=None)
-    link = parse_link_context(request.headers.get(_LINK))
+    link = parse_link_context(request.headers.get(LINK))
     client_context = request_context(data, content_type, link, item_contexts=item_contexts)
     return Body(data=data, media_type=content_type, client_context=client_context,
                 link_context=link)

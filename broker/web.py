@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from multidict import istr
 
-from broker.http import joined
+from broker.http import ACCEPT, FIWARE_SERVICE, LINK, PREFER, SNAPSHOT, TENANT, joined
 from broker.preconditions import checked, options
 from broker.service import Call, Reply
 from ngsi_ld import snapshots
@@ -38,28 +37,19 @@ AROUND = web.AppKey("around_handlers", list[Wrapper])
 _RESOURCES = web.AppKey("resources_by_path", dict[str, web.Resource])
 
 
-# header names as multidict's istr: looked up without case-folding them on every request
-_TENANT = istr("NGSILD-Tenant")
-_FIWARE_SERVICE = istr("Fiware-Service")
-_ACCEPT = istr("Accept")
-_LINK = istr("Link")
-_PREFER = istr("Prefer")
-_SNAPSHOT = istr(snapshots.HEADER)
-
-
 def call_of(request: web.Request) -> Call:
     """The plain values of ``request`` an operation reads (see :class:`Call`)."""
     headers = request.headers
-    prefer = headers.getall(_PREFER, None)
+    prefer = headers.getall(PREFER, None)
     call = request[CALL] = Call(
         params=request.query,
         headers=headers,
-        ngsild_tenant=joined(headers, _TENANT),
-        fiware_service=joined(headers, _FIWARE_SERVICE),
-        accept=headers.get(_ACCEPT),
-        link=headers.get(_LINK),
+        ngsild_tenant=joined(headers, TENANT),
+        fiware_service=joined(headers, FIWARE_SERVICE),
+        accept=headers.get(ACCEPT),
+        link=headers.get(LINK),
         prefer=None if prefer is None else ", ".join(prefer),
-        snapshot=headers.get(_SNAPSHOT),
+        snapshot=headers.get(SNAPSHOT),
         path=request.path,
         # the request target as sent: only answer caches key on it, and building the
         # normalized form (``request.path_qs``) cost more than the rest of the Call

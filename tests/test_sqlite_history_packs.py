@@ -352,15 +352,19 @@ async def test_a_temporal_upsert_replaces_a_packed_instance_of_its_observed_at(
     assert sorted(instance_number(i.instance_id) or 0 for i in found) == [1, 2, 3, 4]
 
 
+async def _three_writes(store: SqliteStore) -> None:
+    await replace_entity(store, "urn:e:1", FOUR, 0)
+    await replace_entity(store, "urn:e:2", FOUR, 5)
+    await replace_entity(store, "urn:e:1", {
+        name: [attribute(10 + n, 10)] for n, name in enumerate(NAMES)}, 10)
+
+
 async def test_a_file_of_schema_7_keeps_its_packs_in_the_rowid_table(tmp_path: Path) -> None:
     path = tmp_path / "b.db"
     store = SqliteStore(path)
     await store.open()
     try:
-        await replace_entity(store, "urn:e:1", FOUR, 0)
-        await replace_entity(store, "urn:e:2", FOUR, 5)
-        await replace_entity(store, "urn:e:1", {
-            name: [attribute(10 + n, 10)] for n, name in enumerate(NAMES)}, 10)
+        await _three_writes(store)
     finally:
         await store.close()
     with sqlite3.connect(path) as conn:  # the packs as schema 7 kept them
@@ -378,10 +382,7 @@ async def test_a_file_of_schema_7_keeps_its_packs_in_the_rowid_table(tmp_path: P
     store = SqliteStore(path)
     await store.open()
     try:
-        await replace_entity(reference, "urn:e:1", FOUR, 0)
-        await replace_entity(reference, "urn:e:2", FOUR, 5)
-        await replace_entity(reference, "urn:e:1", {
-            name: [attribute(10 + n, 10)] for n, name in enumerate(NAMES)}, 10)
+        await _three_writes(reference)
         with sqlite3.connect(path) as conn:
             (layout,) = conn.execute("SELECT sql FROM sqlite_schema WHERE type = 'table'"
                                      " AND name = 'temporal_packs'").fetchone()

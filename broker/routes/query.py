@@ -11,26 +11,18 @@ from collections.abc import Callable
 from aiohttp import web
 from multidict import istr
 
-from broker.http import joined, read_body
+from broker.http import ACCEPT, FIWARE_SERVICE, LINK, PREFER, SNAPSHOT, TENANT, joined, read_body
 from broker.service import direct, entitymaps, purge, queries
 from broker.service.direct import DirectQueries
 from broker.service.entities import ENTITIES
 from broker.state import BROKER, service_of
 from broker.web import Handler, add_route, call_of, response_of
-from ngsi_ld import snapshots
 
 QUERY = "/ngsi-ld/v1/entityOperations/query"
 #: the plans of the GET queries of the common shape (``broker.service.direct``)
 PLANS = web.AppKey("query_plans", DirectQueries)
 
-# header names as multidict's istr: looked up without case-folding them on every request
-_ACCEPT = istr("Accept")
-_LINK = istr("Link")
-_TENANT = istr("NGSILD-Tenant")
-_FIWARE_SERVICE = istr("Fiware-Service")
-_PREFER = istr("Prefer")
-_SNAPSHOT = istr(snapshots.HEADER)
-_ENTITY_MAP = istr(entitymaps.HEADER)
+_ENTITY_MAP = istr(entitymaps.HEADER)  # multidict's istr: no case-folding per request
 
 
 # 5.7.2 Query Entities (GET)
@@ -54,10 +46,10 @@ def _planned(app: web.Application) -> Callable[[Handler], Handler]:
     def wrap(handler: Handler) -> Handler:
         async def planned_or_general(request: web.Request) -> web.StreamResponse:
             headers = request.headers
-            if _PREFER in headers or _SNAPSHOT in headers or _ENTITY_MAP in headers:
+            if PREFER in headers or SNAPSHOT in headers or _ENTITY_MAP in headers:
                 return await handler(request)
-            key = (request.raw_path, headers.get(_ACCEPT), headers.get(_LINK),
-                   joined(headers, _TENANT), joined(headers, _FIWARE_SERVICE))
+            key = (request.raw_path, headers.get(ACCEPT), headers.get(LINK),
+                   joined(headers, TENANT), joined(headers, FIWARE_SERVICE))
             service = broker.service
             plan = plans.kept(service, key)
             if plan is None:
