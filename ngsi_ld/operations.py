@@ -196,7 +196,7 @@ def stamp_entity(new: Entity, now: str, old: Entity | None = None, *,
     attrs: dict[str, list[Instance]] = {}
     for name, instances in (copy.get("attrs") or {}).items():
         before = old_attrs.get(name) or []
-        if len(instances) == 1 and len(before) == 1:
+        if len(instances) == 1 and before.__class__ is list and len(before) == 1:
             # the usual attribute (one instance before and after): _same_instance
             # inlined, a batch replace stamps every attribute of every entity
             inst, prior = instances[0], before[0]
