@@ -196,7 +196,14 @@ def stamp_entity(new: Entity, now: str, old: Entity | None = None, *,
     attrs: dict[str, list[Instance]] = {}
     for name, instances in (copy.get("attrs") or {}).items():
         before = old_attrs.get(name) or []
-        attrs[name] = [restamp_owned(i, _same_instance(before, i), now) for i in instances]
+        if len(instances) == 1 and before.__class__ is list and len(before) == 1:
+            # the usual attribute (one instance before and after): _same_instance
+            # inlined, a batch replace stamps every attribute of every entity
+            inst, prior = instances[0], before[0]
+            same = prior if prior.get("datasetId") == inst.get("datasetId") else None
+            attrs[name] = [restamp_owned(inst, same, now)]
+        else:
+            attrs[name] = [restamp_owned(i, _same_instance(before, i), now) for i in instances]
     out["attrs"] = attrs
     return out
 

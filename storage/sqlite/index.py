@@ -144,6 +144,25 @@ def changed_names(before: Entity | None, after: Entity | None) -> set[str]:
         b = new.get(name, a)
         if a is b:  # the same object, or no such attribute after (already in changed)
             continue
+        if a.__class__ is list and b.__class__ is list and len(a) == 1 == len(b):
+            # the usual attribute, one instance before and after (a batch replace
+            # compares every attribute): _same_indexed inlined, a scalar value compared
+            # at once (about half the time of the calls, measured on a Streetlight)
+            x, y = a[0], b[0]
+            if x.__class__ is dict and y.__class__ is dict:
+                kind = x.get("type")
+                if kind != y.get("type"):
+                    changed.add(name)
+                    continue
+                xv, yv = x.get("value"), y.get("value")
+                if xv.__class__ is not yv.__class__ or not (
+                        xv == yv if xv.__class__ in _SCALARS else _same_json(xv, yv)):
+                    changed.add(name)
+                    continue
+                member = MAIN_MEMBER.get(kind, "value") if isinstance(kind, str) else "value"
+                if member != "value" and not _same_json(x.get(member), y.get(member)):
+                    changed.add(name)
+                continue
         a, b = (a if isinstance(a, list) else [a]), (b if isinstance(b, list) else [b])
         if len(a) != len(b) or not all(map(_same_indexed, a, b)):
             changed.add(name)

@@ -1,0 +1,253 @@
+"""A batch upsert of existing entities on the SQLite writer: its shortcuts change nothing.
+
+The writer compares every attribute of a replaced entity twice (the stamps its
+instances keep, ``ngsi_ld.operations.stamp_entity``; the attributes whose index rows
+may change, ``sqlite_index.changed_names``), with a shortcut for the usual attribute
+of one instance.  The properties: the shortcuts answer what the general comparison
+answers, and any sequence of upserts leaves the tables a fresh store of the final
+entities holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from test_storage_query import NS, attributes, scalars
+
+from ngsi_ld.batch import batch_upsert_mutation
+from ngsi_ld.operations import stamp_entity
+from ngsi_ld.temporal import recorder_at
+from storage import SqliteStore
+from storage.sqlite import index as sqlite_index
+
+NAMES = [NS + a for a in ("a", "b", "c")]
+IDS = ["urn:x:U0", "urn:x:U1", "urn:x:U2"]
+KINDS = ["Property", "Relationship", "GeoProperty", "VocabProperty", "LanguageProperty"]
+#: values that Python finds equal and JSON does not (1 == True == 1.0)
+LOOKALIKES = st.sampled_from([1, True, 1.0, 0, False, "1", None, [1], [True],
+                              {"k": 1}, {"k": True}, {"k": 1.0}])
+
+
+@st.composite
+def odd_instance(draw: st.DrawFn) -> Any:
+    """An instance that may differ from another only where the shortcut looks: its
+    kind, its value, its main member, stamps; now and then not a JSON object."""
+    if draw(st.integers(0, 20)) == 0:
+        return draw(LOOKALIKES)
+    inst: dict[str, Any] = {"type": draw(st.sampled_from(KINDS))}
+    members = draw(st.lists(st.sampled_from(["object", "vocab", "languageMap"]), max_size=1))
+    if draw(st.integers(0, 3)):  # most instances have a value
+        members.append("value")
+    for member in members:
+        inst[member] = draw(LOOKALIKES | scalars)
+    if draw(st.booleans()):
+        inst["modifiedAt"] = draw(st.sampled_from(["2026-01-01T00:00:00Z",
+                                                   "2026-01-02T00:00:00Z"]))
+    return inst
+
+
+one_or_more = st.one_of(
+    st.lists(odd_instance(), min_size=1, max_size=1),
+    st.lists(odd_instance(), max_size=2),
+    odd_instance(),  # not a list: an attribute of a malformed document
+    attributes(),
+)
+
+
+def _general(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    """changed_names without a shortcut: each attribute's instances compared one by one."""
+    old, new = before["attrs"], after["attrs"]
+    changed = set(old.keys() ^ new.keys())
+    for name, a in old.items():
+        b = new.get(name, a)
+        a, b = (a if isinstance(a, list) else [a]), (b if isinstance(b, list) else [b])
+        if len(a) != len(b) or not all(map(sqlite_index._same_indexed, a, b)):
+            changed.add(name)
+    return changed
+
+
+def _twins(value: Any) -> list[Any]:
+    """Values equal to ``value`` in Python and not in JSON (True for 1, [1.0] for [1])."""
+    if value.__class__ in (bool, int, float):
+        return [v for v in (True, 1, 1.0, False, 0, 0.0) if v == value
+                and v.__class__ is not value.__class__]
+    if isinstance(value, list):
+        return [[*value[:n], twin, *value[n + 1:]] for n, item in enumerate(value)
+                for twin in _twins(item)]
+    if isinstance(value, dict):
+        return [{**value, key: twin} for key, item in value.items() for twin in _twins(item)]
+    return []
+
+
+@st.composite
+def rewritten(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Attributes before and after a write: each attribute kept, rewritten with one member
+    changed (often to a lookalike), replaced by another, or dropped; new ones added."""
+    old = draw(st.dictionaries(st.sampled_from(NAMES), one_or_more, max_size=3))
+    new: dict[str, Any] = {}
+    for name, instances in old.items():
+        fate = draw(st.sampled_from(["keep", "tweak", "tweak", "replace", "drop"]))
+        if fate == "keep":
+            new[name] = copy.deepcopy(instances)
+        elif fate == "tweak" and isinstance(instances, list) and instances \
+                and isinstance(instances[0], dict):
+            first = {**instances[0], "modifiedAt": "2026-12-05T10:00:00Z"}
+            member = draw(st.sampled_from(["type", "value", "value", "value", "object", "vocab",
+                                           "languageMap", "modifiedAt"]))
+            twins = _twins(first.get(member))
+            first[member] = draw(st.sampled_from(KINDS) if member == "type"
+                                 else st.sampled_from(twins) if twins else LOOKALIKES)
+            new[name] = [first, *copy.deepcopy(instances[1:])]
+        elif fate != "drop":
+            new[name] = draw(one_or_more)
+    for name in draw(st.lists(st.sampled_from(NAMES), max_size=2)):
+        new.setdefault(name, draw(one_or_more))
+    return old, new
+
+
+def _pair(kind: str, member: str, old: Any, new: Any) -> tuple[Any, Any]:
+    return ({NAMES[0]: [{"type": kind, member: old}]},
+            {NAMES[0]: [{"type": kind, member: new, "modifiedAt": "2026-12-05T10:00:00Z"}]})
+
+
+@settings(max_examples=500, deadline=None)
+@given(rewritten())
+@example(_pair("Property", "value", [1], [True]))
+@example(_pair("Property", "value", {"k": 1}, {"k": 1.0}))
+@example(_pair("Relationship", "object", ["urn:a", 1], ["urn:a", True]))
+@example(_pair("Property", "value", "x", "x"))
+def test_changed_names_is_the_general_comparison(write: tuple[Any, Any]) -> None:
+    old, new = write
+    before, after = {"attrs": old}, {"attrs": new}
+    assert sqlite_index.changed_names(before, after) == _general(before, after)
+    # what the index keeps of the attributes not named is the same before and after
+    kept = set(old) - sqlite_index.changed_names(before, after)
+    assert sqlite_index.value_rows(before, kept) == sqlite_index.value_rows(after, kept)
+    assert sqlite_index.geo_boxes(before, kept) == sqlite_index.geo_boxes(after, kept)
+
+
+DATASETS = st.sampled_from([None, "urn:ds:1", "urn:ds:2"])
+
+
+@st.composite
+def stamped_attribute(draw: st.DrawFn, stamp: str) -> list[dict[str, Any]]:
+    out = []
+    for dataset_id in draw(st.lists(DATASETS, max_size=2, unique=True)):
+        inst: dict[str, Any] = {"type": "Property", "value": draw(scalars)}
+        if dataset_id is not None:
+            inst["datasetId"] = dataset_id
+        if stamp:
+            inst["createdAt"] = inst["modifiedAt"] = stamp
+        out.append(inst)
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(NAMES), stamped_attribute("2026-01-01T00:00:00Z")),
+       st.dictionaries(st.sampled_from(NAMES), stamped_attribute("")))
+def test_replaced_instances_keep_the_creation_of_their_name_and_dataset(
+        old: dict[str, Any], new: dict[str, Any]) -> None:
+    now = "2026-12-05T10:00:00Z"
+    before = {"id": IDS[0], "type": [NS + "T"], "createdAt": "2025-01-01T00:00:00Z",
+              "attrs": old}
+    fragment = {"id": IDS[0], "type": [NS + "T"], "attrs": new}
+    for owned in (False, True):
+        stamped = stamp_entity(copy.deepcopy(fragment), now, before, owned=owned)
+        assert stamped["createdAt"] == "2025-01-01T00:00:00Z"
+        for name, instances in stamped["attrs"].items():
+            for inst in instances:
+                existed = any(i.get("datasetId") == inst.get("datasetId")
+                              for i in old.get(name, []))
+                assert inst["createdAt"] == ("2026-01-01T00:00:00Z" if existed else now)
+                assert inst["modifiedAt"] == now
+
+
+# -- the writer: a sequence of upserts, or the final entities stored at once --------------
+@st.composite
+def upserts(draw: st.DrawFn) -> list[list[dict[str, Any]]]:
+    """Batches of whole entities (a few ids written again and again)."""
+    batches = []
+    for _ in range(draw(st.integers(1, 4))):
+        batch = []
+        for entity_id in draw(st.lists(st.sampled_from(IDS), min_size=1, max_size=3)):
+            batch.append({
+                "id": entity_id,
+                "type": draw(st.lists(st.sampled_from([NS + "T", NS + "V"]), min_size=1,
+                                      max_size=2, unique=True)),
+                "attrs": draw(st.dictionaries(st.sampled_from(NAMES), attributes(),
+                                              max_size=3)),
+            })
+        batches.append(batch)
+    return batches
+
+
+def _tables(path: Path) -> dict[str, list[Any]]:
+    conn = sqlite3.connect(path)
+    try:
+        return {
+            "entities": conn.execute(
+                "SELECT tenant, id, doc, created_at, modified_at, expires_at FROM entities"
+                " ORDER BY 1, 2").fetchall(),
+            "types": conn.execute(
+                "SELECT n.tenant, n.name, t.id FROM entity_types t JOIN names n"
+                " ON n.nid = t.type ORDER BY 1, 2, 3").fetchall(),
+            "values": conn.execute(
+                "SELECT n.tenant, n.name, v.id, v.val, v.vocab FROM attr_values v"
+                " JOIN names n ON n.nid = v.attr ORDER BY 1, 2, 3, 4, 5").fetchall(),
+            "boxes": conn.execute(
+                "SELECT g.tenant, g.id, g.attr, r.minx, r.maxx, r.miny, r.maxy"
+                " FROM geo_rows g JOIN geo_rtree r ON r.id = g.rid"
+                " ORDER BY 1, 2, 3, 4, 5, 6, 7").fetchall(),
+            "stats": conn.execute(
+                "SELECT * FROM discovery_stats WHERE n != 0 ORDER BY 1, 2, 3, 4").fetchall(),
+        }
+    finally:
+        conn.close()
+
+
+async def _store(path: Path, batches: list[list[dict[str, Any]]]) -> None:
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        for number, batch in enumerate(batches):
+            now = f"2026-12-05T10:00:0{number}Z"
+            outcomes = await store.modify_many(
+                "", [(e["id"], batch_upsert_mutation(copy.deepcopy(e), now, owned=True))
+                     for e in batch], record=recorder_at(now))
+            assert all(o.error is None for o in outcomes)
+    finally:
+        await store.close()
+
+
+async def _final(path: Path, entities: list[dict[str, Any]]) -> None:
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        outcomes = await store.modify_many(
+            "", [(e["id"], lambda _, e=e: copy.deepcopy(e)) for e in entities])
+        assert all(o.error is None for o in outcomes)
+    finally:
+        await store.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(upserts())
+def test_upserts_leave_the_tables_of_their_final_entities(
+        batches: list[list[dict[str, Any]]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        written, fresh = Path(tmp) / "upserts.db", Path(tmp) / "fresh.db"
+        asyncio.run(_store(written, batches))
+        conn = sqlite3.connect(written)
+        final = [orjson.loads(doc) for (doc,) in
+                 conn.execute("SELECT doc FROM entities ORDER BY id").fetchall()]
+        conn.close()
+        asyncio.run(_final(fresh, final))
+        assert _tables(written) == _tables(fresh)
