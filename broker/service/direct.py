@@ -144,7 +144,10 @@ def of_shape(params: Params, call: Call) -> bool:
 # order, stopping where the general path leaves the versioned read path
 async def _plan_of(service: Service, call: Call) -> QueryPlan | None:
     params = call.params
-    if not of_shape(params, call):
+    if versioned(service.store) is None or not of_shape(params, call):
+        # a store without versioned reads (MongoDB, memory) is never planned: asked
+        # first, before the request's @context, tenant and query are worked out for
+        # nothing and then again by the general path
         return None
     try:
         named = service.tenant_named(call)
@@ -164,7 +167,7 @@ async def _plan_of(service: Service, call: Call) -> QueryPlan | None:
     query = query_of(service, params, ctx)
     if query.q is not None and linked_depth(query.q):
         return None  # 4.9: Linked Entity terms are resolved against the store each time
-    if ordering_of(params, ctx) is not None or not view.plain or versioned(service.store) is None:
+    if ordering_of(params, ctx) is not None or not view.plain:
         return None
     count = flag(params, "count") or "count" in options_of(params, QUERY_OPTIONS)
     settings = service.settings
