@@ -75,18 +75,9 @@ from ngsi_ld.instances import (
     restamp_owned,
     stamp_new,
     touch,
+    writable_entity,
 )
-from ngsi_ld.model import Entity, Instance, Mutation
-
-#: Set on a mutation that only reads the entity it is given: a store may then pass
-#: the state it decoded for ``before`` instead of a private copy (one decode less).
-KEEPS_CURRENT = "keeps_current"
-
-
-def keeps_current(mutation: Mutation) -> Mutation:
-    """Mark ``mutation`` as never changing the entity it is given (see KEEPS_CURRENT)."""
-    setattr(mutation, KEEPS_CURRENT, True)
-    return mutation
+from ngsi_ld.model import KEEPS_CURRENT, Entity, Instance, Mutation, keeps_current
 
 
 @dataclass(slots=True)
@@ -118,7 +109,13 @@ class UpdateResult:
 
 
 class AttrsMutation:
-    """A mutation that also reports what it wrote: ``.result`` after each call."""
+    """A mutation that also reports what it wrote: ``.result`` after each call.
+
+    Each writes a copy of the entity it is given (:func:`writable_entity` or
+    :func:`require_entity`), never the entity itself: it keeps current (KEEPS_CURRENT).
+    """
+
+    keeps_current = True
 
     def __init__(self, apply: Callable[[Entity | None, UpdateResult], Entity | None]) -> None:
         self._apply = apply
@@ -280,10 +277,10 @@ def update_attributes(entity_id: str, fragment: Entity, now: str) -> AttrsMutati
 
     Missing entity: ResourceNotFound.  Nothing written: the entity is returned as is.
     """
-    attrs_of(fragment)
+    names = tuple(attrs_of(fragment))
 
     def apply(current: Entity | None, result: UpdateResult) -> Entity | None:
-        entity = require_entity(current, entity_id)
+        entity = writable_entity(current, entity_id, names)
         if apply_update(entity, fragment, now, result):
             return touch(entity, now)
         return current
@@ -338,9 +335,10 @@ def append_attributes(
     The fragment's types are added to the entity's.  Missing entity: ResourceNotFound.
     """
     reject_nulls(fragment, "append")
+    names = tuple(attrs_of(fragment))
 
     def apply(current: Entity | None, result: UpdateResult) -> Entity | None:
-        entity = require_entity(current, entity_id)
+        entity = writable_entity(current, entity_id, names)
         if apply_append(entity, fragment, now, result, no_overwrite=no_overwrite):
             return touch(entity, now)
         return current
