@@ -239,6 +239,8 @@ def apply_update(entity: Entity, fragment: Entity, now: str, result: UpdateResul
     (reported in ``result.not_updated`` when there is none).  The fragment's types
     are added; its scope replaces the entity's if the entity has one, else it is
     ignored (and reported as not updated).  Returns True if anything was written.
+    Edited in place: ``entity``, its ``attrs`` and the instance lists of the fragment's
+    attributes, nothing inside them (what :func:`writable_entity` copies).
     """
     changed = False
     attrs = entity.setdefault("attrs", {})
@@ -295,7 +297,8 @@ def apply_append(
     """Add, in place, the fragment's instances, types and scope to ``entity``.
 
     Existing instances are replaced unless ``no_overwrite`` (then reported in
-    ``result.not_updated``).  Returns True if anything was written.
+    ``result.not_updated``).  Returns True if anything was written.  Edited in place
+    as by :func:`apply_update`: ``entity``, its ``attrs``, the fragment's instance lists.
     """
     changed = False
     attrs = entity.setdefault("attrs", {})
