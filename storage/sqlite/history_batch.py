@@ -42,6 +42,7 @@ from . import history_rollups as rollups
 from .history_memo import Memo, SeriesKey
 from .history_rows import PACK_FROM, EncodedHistory
 from .history_sql import _COLUMNS, _record, later, note_iid, series_id
+from .inserts import insert_rows
 
 __all__ = ["settle", "settle_before", "write_histories"]
 
@@ -189,12 +190,12 @@ def _put_records(conn: sqlite3.Connection, tenant: str, ids: list[str],
     for r in stored.values():
         memo.note_record(tenant, r)
     if changed:
-        conn.executemany(_PUT_RECORD, [
+        insert_rows(conn, _PUT_RECORD, [
             (tenant, r.entity_id, orjson.dumps(list(r.types)), r.created_at, r.modified_at,
              r.deleted_at) for r in changed])
     if new_types:
-        conn.executemany(
-            "INSERT OR IGNORE INTO temporal_types (tenant, type, entity_id) VALUES (?, ?, ?)",
+        insert_rows(
+            conn, "INSERT OR IGNORE INTO temporal_types (tenant, type, entity_id) VALUES (?, ?, ?)",
             new_types)
 
 
@@ -244,13 +245,13 @@ def _put_instances(conn: sqlite3.Connection, tenant: str,
                 new_series.append((sid, tenant, *key))
             rows.append((sid, *columns))
     if new_series:
-        conn.executemany(
-            "INSERT INTO temporal_series (sid, tenant, entity_id, attribute, dataset_id)"
+        insert_rows(
+            conn, "INSERT INTO temporal_series (sid, tenant, entity_id, attribute, dataset_id)"
             " VALUES (?, ?, ?, ?, ?)", new_series)
     if rows:
         rows.sort(key=_instance_key)  # in key order: the B-tree is filled page by page
-        conn.executemany(f"INSERT INTO temporal_instances (sid, {_COLUMNS})"
-                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        insert_rows(conn, f"INSERT INTO temporal_instances (sid, {_COLUMNS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         note_iid(conn, max(row[2] for row in rows), memo)
         rollups.add(conn, rows)
     for key, sid in sids.items():
