@@ -16,8 +16,9 @@ _STATEMENTS = (
     "INSERT INTO t (k, a, b) VALUES (?, ?, ?) ON CONFLICT (k) DO UPDATE SET"
     " a = excluded.a, b = excluded.b || t.b",
 )
-_row = st.tuples(st.integers(0, 40), st.one_of(st.integers(), st.text(max_size=3), st.none(),
-                                               st.binary(max_size=2)), st.text(max_size=3))
+_value = st.one_of(st.integers(-(2**63), 2**63 - 1), st.text(max_size=3), st.none(),
+                   st.binary(max_size=2))
+_row = st.tuples(st.integers(0, 40), _value, st.text(max_size=3))
 
 
 def _table(statement: str, rows: list[tuple[object, ...]], many: bool) -> list[tuple[object, ...]]:
