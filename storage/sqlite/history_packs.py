@@ -41,6 +41,7 @@ import orjson
 
 from .history_rows import EncodedHistory
 from .history_sql import encode_internal
+from .inserts import insert_rows
 
 __all__ = ["SCHEMA", "PackedRows", "add", "create", "delete_entity", "has_packs", "pack",
            "pack_body", "pack_template", "take", "take_before", "unpack"]
@@ -138,7 +139,7 @@ def unpack(body: bytes) -> list[Row]:
 
 def add(conn: sqlite3.Connection, packs: Sequence[tuple[Any, ...]]) -> None:
     """Insert rows made by :func:`pack`."""
-    conn.executemany(_INSERT, packs)
+    insert_rows(conn, _INSERT, packs)
 
 
 def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
