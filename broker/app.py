@@ -18,7 +18,7 @@ import os
 from functools import partial
 from time import perf_counter
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from broker import explorer, routes
 from broker.auth import Authentication
@@ -37,7 +37,7 @@ from broker.http import (
     json_response,
     version_applied,
 )
-from broker.metrics import Metrics
+from broker.metrics import Metrics, RouteStats
 from broker.outbound import OutboundPolicy
 from broker.preconditions import BODY_METHODS, length_required
 from broker.retention import RetentionSweeper
@@ -45,7 +45,7 @@ from broker.schemas import ModelSchemas, validating
 from broker.service import Service
 from broker.service.registry import COLLECTION as REGISTRATIONS
 from broker.state import BROKER, CSOURCE_SUBSCRIPTIONS, DISTRIBUTED, MANAGER, Broker, broker_of
-from broker.web import AROUND, CALL, Handler, Wrapper, add_route, add_warnings
+from broker.web import AROUND, CALL, Handler, Wrapper, add_route, add_warnings, twins_last
 from ngsi_ld.errors import BadRequestData, InternalError, NgsiLdError
 from ngsi_ld.source_identity import source_digest
 from ngsi_ld.temporal import parse_duration
@@ -99,8 +99,8 @@ def edge(metrics: Metrics, settings: Settings) -> Wrapper:
     its CPU here (issue 19), so the common case reads as little as it can.
     """
 
-    #: the metrics' name of each route (``_route_name``), found once
-    names: dict[web.AbstractRoute, str] = {}
+    #: the metrics of each route of one method (``_route_name``), found once
+    counted: dict[web.AbstractRoute, RouteStats] = {}
 
     def at_edge(handler: Handler) -> Handler:
         async def edge_of(request: web.Request) -> web.StreamResponse:
@@ -142,10 +142,12 @@ def edge(metrics: Metrics, settings: Settings) -> Wrapper:
             if origin:
                 response_headers.update(_cors(origin))
             route = request.match_info.route
-            name = names.get(route)
-            if name is None:
-                name = names[route] = _route_name(request)
-            metrics.observe(request.method, name, response.status, perf_counter() - started)
+            stats = counted.get(route)
+            if stats is None:
+                stats = metrics.route(request.method, _route_name(request))
+                if route.method != hdrs.METH_ANY:  # the catch-all's method is the request's
+                    counted[route] = stats
+            stats.observe(response.status, perf_counter() - started)
             return response
 
         return edge_of
@@ -382,7 +384,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     if auth is not None:
         app.on_startup.append(auth.start)
         app.on_cleanup.append(auth.close)
-    routes.setup(app)
+    with twins_last(app):
+        routes.setup(app)
     if settings.explorer:
         explorer.setup(app)
     app.router.add_route("*", "/{tail:.*}", at_edge(unmatched), name=UNMATCHED)  # last

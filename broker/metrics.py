@@ -9,8 +9,8 @@ from collections.abc import Callable
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
-class _Route:
-    """What is counted of the requests of one method and route."""
+class RouteStats:
+    """What is counted of the requests of one method and route (:meth:`Metrics.route`)."""
 
     __slots__ = ("histogram", "seconds", "statuses")
 
@@ -19,6 +19,13 @@ class _Route:
         self.histogram = [0] * (len(BUCKETS) + 1)
         self.seconds = 0.0
 
+    def observe(self, status: int, seconds: float) -> None:
+        """Count one request answered with ``status`` in ``seconds``."""
+        statuses = self.statuses
+        statuses[status] = statuses.get(status, 0) + 1
+        self.histogram[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self.seconds += seconds
+
 
 class Metrics:
     """Counters by route and status, and latency histograms by route."""
@@ -26,7 +33,7 @@ class Metrics:
     def __init__(self) -> None:
         #: (method, route) -> its counts by status, latency histogram and latency sum:
         #: one look-up per request (``observe`` runs for every request, issue 19)
-        self._routes: dict[tuple[str, str], _Route] = {}
+        self._routes: dict[tuple[str, str], RouteStats] = {}
         self.counters: dict[str, int] = defaultdict(int)
         self.gauges: dict[str, Callable[[], float]] = {}
 
@@ -37,14 +44,16 @@ class Metrics:
                 for (method, route), stats in self._routes.items()
                 for status, count in stats.statuses.items()}
 
-    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+    def route(self, method: str, route: str) -> RouteStats:
+        """The counts of the requests of ``method`` and ``route``: a caller that serves
+        one route keeps them (the edge, per aiohttp route) and observes on them."""
         stats = self._routes.get((method, route))
         if stats is None:
-            stats = self._routes[(method, route)] = _Route()
-        statuses = stats.statuses
-        statuses[status] = statuses.get(status, 0) + 1
-        stats.histogram[bisect.bisect_left(BUCKETS, seconds)] += 1
-        stats.seconds += seconds
+            stats = self._routes[(method, route)] = RouteStats()
+        return stats
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.route(method, route).observe(status, seconds)
 
     def incr(self, name: str, amount: int = 1) -> None:
         """A free counter, exposed as ``ngsi_ld_<name>_total``."""

@@ -9,7 +9,8 @@ ids, calls the service (``broker.service``), and :func:`response_of` writes the
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 
 from aiohttp import web
 
@@ -19,7 +20,7 @@ from broker.service import Call, Reply
 from ngsi_ld import snapshots
 
 __all__ = ["AROUND", "CALL", "WARNING", "Handler", "Wrapper", "add_route", "add_warnings", "around",
-           "call_of", "response_of"]
+           "call_of", "response_of", "twins_last"]
 
 #: where a request keeps its Call (the edge middleware adds its warnings to error answers)
 CALL = web.RequestKey("ngsi_ld.call", Call)
@@ -35,6 +36,8 @@ Wrapper = Callable[[Handler], Handler]
 AROUND = web.AppKey("around_handlers", list[Wrapper])
 
 _RESOURCES = web.AppKey("resources_by_path", dict[str, web.Resource])
+#: the trailing-slash twins waiting to be registered (:func:`twins_last`)
+_TWINS = web.AppKey("trailing_slash_twins", list[web.Resource])
 
 
 def call_of(request: web.Request) -> Call:
@@ -110,6 +113,38 @@ def add_route(
     for each in (path, path.rstrip("/") + "/"):
         resource = resources.get(each)
         if resource is None:
-            resource = resources[each] = app.router.add_resource(each)
+            resource = resources[each] = _resource(app, each, twin=each != path)
             resource.add_route("OPTIONS", around(app, options))
         resource.add_route(method, around(app, handler))
+
+
+def _resource(app: web.Application, path: str, *, twin: bool) -> web.Resource:
+    """The resource of ``path``, registered now, or (a trailing-slash twin inside
+    :func:`twins_last`) when the routes are all added."""
+    waiting = app.get(_TWINS)
+    if not twin or waiting is None:
+        return app.router.add_resource(path)
+    resource: web.Resource = (web.DynamicResource(path) if "{" in path or "}" in path
+                              else web.PlainResource(path))
+    waiting.append(resource)
+    return resource
+
+
+@contextmanager
+def twins_last(app: web.Application) -> Iterator[None]:
+    """The trailing-slash twins of the routes :func:`add_route` adds inside are
+    registered after them all, on leaving.
+
+    aiohttp tries the resources under a path prefix (every /entities/... one) in the
+    order they were registered: with each twin right after its path, a PATCH of
+    ``/entities/{id}/attrs/{attrId}`` tried six patterns before its own and a GET of
+    ``/entities/{id}`` two (issue 19: 1-2 µs a request).  A path ending with a slash
+    matches no pattern but its twin's, so the order changes no match.
+    """
+    waiting = app[_TWINS] = []
+    try:
+        yield
+    finally:
+        del app[_TWINS]
+        for resource in waiting:
+            app.router.register_resource(resource)

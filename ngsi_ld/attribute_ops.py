@@ -4,7 +4,9 @@ Mutation builders like those of :mod:`ngsi_ld.operations` (which re-exports
 them): each returns a pure function from the current entity to the new one.
 The attribute name is a full IRI; the instance is selected by its datasetId
 (absent: the default instance).  The entity's and the instance's createdAt are
-kept; modifiedAt becomes ``now``.
+kept; modifiedAt becomes ``now``.  Each writes the copy :func:`writable_entity`
+makes of the current entity, replacing what it changes: the current entity is
+never changed (``keeps_current``).
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from ngsi_ld.instances import (
     is_delete,
     merge_instance,
     reject_instance_null,
-    require_entity,
     restamp,
     touch,
+    writable_entity,
 )
-from ngsi_ld.model import Entity, Instance, Mutation
+from ngsi_ld.model import Entity, Instance, Mutation, keeps_current
 
 
 def _locate(entity: Entity, entity_id: str, name: str, dataset_id: str | None) -> int:
@@ -53,7 +55,7 @@ def update_attribute(entity_id: str, name: str, fragment: Instance, now: str) ->
     deletes = is_delete(fragment)
 
     def mutation(current: Entity | None) -> Entity | None:
-        entity = require_entity(current, entity_id)
+        entity = writable_entity(current, entity_id, (name,))
         index = _locate(entity, entity_id, name, dataset_id)
         instances = entity["attrs"][name]
         kind = fragment.get("type")
@@ -70,7 +72,7 @@ def update_attribute(entity_id: str, name: str, fragment: Instance, now: str) ->
         instances[index] = merge_instance(instances[index], fragment, now, deep=False)
         return touch(entity, now)
 
-    return mutation
+    return keeps_current(mutation)
 
 
 # 5.6.19 Replace Attribute
@@ -84,13 +86,13 @@ def replace_attribute(entity_id: str, name: str, instance: Instance, now: str) -
     dataset_id = instance.get("datasetId")
 
     def mutation(current: Entity | None) -> Entity | None:
-        entity = require_entity(current, entity_id)
+        entity = writable_entity(current, entity_id, (name,))
         index = _locate(entity, entity_id, name, dataset_id)
         instances = entity["attrs"][name]
         instances[index] = restamp(instance, instances[index], now)
         return touch(entity, now)
 
-    return mutation
+    return keeps_current(mutation)
 
 
 # 5.6.5 Delete Entity Attribute
@@ -108,7 +110,7 @@ def delete_attribute(
     """
 
     def mutation(current: Entity | None) -> Entity | None:
-        entity = require_entity(current, entity_id)
+        entity = writable_entity(current, entity_id, (name,))
         attrs = entity.get("attrs", {})
         if delete_all:
             if name not in attrs:
@@ -121,7 +123,7 @@ def delete_attribute(
                 del attrs[name]
         return touch(entity, now)
 
-    return mutation
+    return keeps_current(mutation)
 
 
 # 5.6.5 Delete Entity Attribute, the target being scope
@@ -132,12 +134,12 @@ def delete_scope(entity_id: str, now: str) -> Mutation:
     """
 
     def mutation(current: Entity | None) -> Entity | None:
-        entity = require_entity(current, entity_id)
+        entity = writable_entity(current, entity_id, ())
         if entity.pop("scope", None) is None:
             raise ResourceNotFound(f"entity {entity_id} has no scope")
         return touch(entity, now)
 
-    return mutation
+    return keeps_current(mutation)
 
 
 __all__ = ["delete_attribute", "delete_scope", "replace_attribute", "update_attribute"]

@@ -70,8 +70,8 @@ _KIND_OF_MEMBER = {
 }
 # Members an instance may carry besides its main member and sub-attributes.
 _COMMON = frozenset({"observedAt", "unitCode", "datasetId", "expiresAt", "valueType"})
-# Sent by clients but owned by the broker: ignored on input.
-_IGNORED = frozenset({"createdAt", "modifiedAt", "deletedAt", "instanceId"})
+#: sent by clients but owned by the broker: ignored on input
+IGNORED_MEMBERS = frozenset({"createdAt", "modifiedAt", "deletedAt", "instanceId"})
 # 4.5.2.2 and 4.5.3.2, "Prohibited" and "Output Only": members of notifications
 # (showChanges) and of inline Linked Entity retrieval, never valid on input.
 _OUTPUT_ONLY = frozenset({
@@ -85,18 +85,15 @@ _SEALED = frozenset({"entityIdSealed", "entityTypeSealed"})
 PROOF = frozenset({"ngsildproof", "https://uri.etsi.org/ngsi-ld/ngsildproof"})
 # 4.5.3.2 and 4.5.24.2: relationships and raw JSON are unitless.
 _UNITLESS = frozenset({"Relationship", "ListRelationship", "JsonProperty"})
-# 4.7.1: the Properties the core @context defines as GeoProperties.
-_GEO_NAMES = frozenset(
+#: 4.7.1: the Properties the core @context defines as GeoProperties
+GEO_NAMES = frozenset(
     name
     for term in ("location", "observationSpace", "operationSpace")
     for name in (term, "https://uri.etsi.org/ngsi-ld/" + term)
 )
 
-#: what ``ngsi_ld.shapes`` reads an instance's members by, as this module does
-IGNORED_MEMBERS = _IGNORED
 #: the members an instance carries besides its main member, none a sub-attribute
 INSTANCE_MEMBERS = _COMMON | {"objectType"} | _SEALED
-GEO_NAMES = _GEO_NAMES
 
 #: Names that cannot be attribute or sub-attribute names (NGSI-LD structural members,
 #: and the core context's non-reified Properties, clause 4.5.1).
@@ -114,7 +111,7 @@ RESERVED_NAMES = frozenset(
         "objectType",
         "instanceId",
         *_COMMON,
-        *_IGNORED,
+        *IGNORED_MEMBERS,
         *_SEALED,
         *MAIN_MEMBERS,
     }
@@ -190,7 +187,7 @@ def parse_attribute(
         _check_datasets(name, instances)
     else:
         instances = [_instance(name, value, mode, top=True)]
-    if name in _GEO_NAMES:
+    if name in GEO_NAMES:
         for inst in instances:
             _check_geo_name(name, inst)
     return instances
@@ -317,12 +314,12 @@ def _members(
             raise BadRequestData(f"{where}: a {kind} needs the member {main!r}")
     sub: dict[str, Any] = {}
     for key, val in raw.items():
-        if key == "type" or key == main or key in _IGNORED:
+        if key == "type" or key == main or key in IGNORED_MEMBERS:
             continue
         if key in MAIN_MEMBERS:
             raise BadRequestData(f"{where}: {key!r} is not a member of a {kind or 'fragment'}")
         if key in _COMMON or key == "objectType" or key in _SEALED:
-            _member(where, name, kind, key, val, inst, top=top)
+            check_member(where, name, kind, key, val, inst, top=top)
         elif key == "@context":
             # 4.5.1 and 5.5.7: the @context of a request is the body's, never an attribute's
             raise BadRequestData(f"{where}: an attribute cannot carry an embedded @context")
@@ -338,11 +335,12 @@ def _members(
     return inst
 
 
-def _member(
+def check_member(
     where: str, name: str, kind: str | None, key: str, val: Any, inst: dict[str, Any], *,
     top: bool,
 ) -> None:
-    """Check one non-reified member of an instance and set it on ``inst``."""
+    """Check one of ``INSTANCE_MEMBERS`` of an instance and set it on ``inst``, as
+    :func:`parse_attribute` does (BadRequestData if it is not valid there)."""
     if key == "objectType":
         if kind not in ("Relationship", "ListRelationship", None):
             raise BadRequestData(f"{where}: 'objectType' is only allowed on relationships")
@@ -383,13 +381,6 @@ def _member(
         if not valid:
             raise BadRequestData(f"{where}: {key} {val!r} is not a valid entity id or type")
         inst[key] = val
-
-
-def check_member(where: str, name: str, kind: str | None, key: str, val: Any,
-                 inst: dict[str, Any], *, top: bool) -> None:
-    """Check one of ``INSTANCE_MEMBERS`` of an instance and set it on ``inst``, as
-    :func:`parse_attribute` does (BadRequestData if it is not valid there)."""
-    _member(where, name, kind, key, val, inst, top=top)
 
 
 def _check_proof(where: str, inst: dict[str, Any]) -> None:

@@ -2,12 +2,14 @@
 
 Shared by the write operations (``ngsi_ld.operations``, ``ngsi_ld.batch``) and
 the change computation (``ngsi_ld.changes``).  Pure functions; inputs are never
-modified, results are fresh copies.
+modified, results are fresh copies (but :func:`writable_entity`'s, which shares
+what a write of some attributes leaves as it was).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from typing import Any, TypeVar, cast
 
 import orjson
@@ -241,6 +243,30 @@ def require_entity(current: Entity | None, entity_id: str) -> Entity:
     return clone(current)
 
 
+def writable_entity(current: Entity | None, entity_id: str, names: Iterable[str]) -> Entity:
+    """The current entity made ready for a write of the attributes ``names`` only, or
+    ResourceNotFound naming ``entity_id``.
+
+    The entity and its ``attrs`` (if any) are new dicts and the instance lists of ``names`` new
+    lists; every instance, value and other attribute is ``current``'s own, shared.  A
+    write that replaces (never edits in place) what it changes leaves ``current``
+    untouched at the price of a few shallow copies, where :func:`require_entity` copies
+    the whole entity; the attributes it does not write stay the same objects, which
+    the store's and the history's comparisons of before and after skip at once.
+    """
+    if current is None:
+        raise ResourceNotFound(f"entity {entity_id} does not exist")
+    entity = dict(current)
+    attrs = current.get("attrs")
+    if attrs is not None:
+        attrs = entity["attrs"] = dict(attrs)
+        for name in names:
+            instances = attrs.get(name)
+            if instances is not None:
+                attrs[name] = list(instances)
+    return cast(Entity, entity)
+
+
 def touch(entity: Entity, now: str) -> Entity:
     """Set the entity's modifiedAt to ``now`` (something in it was written)."""
     entity["modifiedAt"] = now
@@ -266,4 +292,5 @@ __all__ = [
     "stamp_new",
     "strip_stamps",
     "touch",
+    "writable_entity",
 ]

@@ -9,7 +9,8 @@ terms.  Every package imports these names from here:
 - :class:`Instance` — one attribute instance (clause 4.5.5: at most one without
   ``datasetId``); sub-attributes are a dict name -> one instance;
 - :data:`Mutation` — a pure function from the stored entity (None: absent) to
-  the new one (None: delete it), raising an NgsiLdError to refuse the change;
+  the new one (None: delete it), raising an NgsiLdError to refuse the change
+  (:func:`keeps_current` marks one that never changes the entity it is given);
 - :class:`Change` — what one committed write did: the states before and after.
 
 The TypedDicts document the members and let mypy check the literal ones;
@@ -68,6 +69,16 @@ class Entity(TypedDict, total=False):
 
 Mutation = Callable[[Entity | None], Entity | None]
 
+#: Set on a mutation that only reads the entity it is given: a store may then pass
+#: the state it decoded for ``before`` instead of a private copy (one decode less).
+KEEPS_CURRENT = "keeps_current"
+
+
+def keeps_current(mutation: Mutation) -> Mutation:
+    """Mark ``mutation`` as never changing the entity it is given (see KEEPS_CURRENT)."""
+    setattr(mutation, KEEPS_CURRENT, True)
+    return mutation
+
 
 @dataclass(slots=True)
 class Change:
@@ -78,4 +89,5 @@ class Change:
     after: Entity | None
 
 
-__all__ = ["Change", "Entity", "Instance", "InstanceMembers", "Mutation"]
+__all__ = ["KEEPS_CURRENT", "Change", "Entity", "Instance", "InstanceMembers", "Mutation",
+           "keeps_current"]

@@ -75,18 +75,9 @@ from ngsi_ld.instances import (
     restamp_owned,
     stamp_new,
     touch,
+    writable_entity,
 )
-from ngsi_ld.model import Entity, Instance, Mutation
-
-#: Set on a mutation that only reads the entity it is given: a store may then pass
-#: the state it decoded for ``before`` instead of a private copy (one decode less).
-KEEPS_CURRENT = "keeps_current"
-
-
-def keeps_current(mutation: Mutation) -> Mutation:
-    """Mark ``mutation`` as never changing the entity it is given (see KEEPS_CURRENT)."""
-    setattr(mutation, KEEPS_CURRENT, True)
-    return mutation
+from ngsi_ld.model import KEEPS_CURRENT, Entity, Instance, Mutation, keeps_current
 
 
 @dataclass(slots=True)
@@ -118,7 +109,13 @@ class UpdateResult:
 
 
 class AttrsMutation:
-    """A mutation that also reports what it wrote: ``.result`` after each call."""
+    """A mutation that also reports what it wrote: ``.result`` after each call.
+
+    Each writes a copy of the entity it is given (:func:`writable_entity` or
+    :func:`require_entity`), never the entity itself: it keeps current (KEEPS_CURRENT).
+    """
+
+    keeps_current = True
 
     def __init__(self, apply: Callable[[Entity | None, UpdateResult], Entity | None]) -> None:
         self._apply = apply
@@ -242,6 +239,8 @@ def apply_update(entity: Entity, fragment: Entity, now: str, result: UpdateResul
     (reported in ``result.not_updated`` when there is none).  The fragment's types
     are added; its scope replaces the entity's if the entity has one, else it is
     ignored (and reported as not updated).  Returns True if anything was written.
+    Edited in place: ``entity``, its ``attrs`` and the instance lists of the fragment's
+    attributes, nothing inside them (what :func:`writable_entity` copies).
     """
     changed = False
     attrs = entity.setdefault("attrs", {})
@@ -280,10 +279,10 @@ def update_attributes(entity_id: str, fragment: Entity, now: str) -> AttrsMutati
 
     Missing entity: ResourceNotFound.  Nothing written: the entity is returned as is.
     """
-    attrs_of(fragment)
+    names = tuple(attrs_of(fragment))
 
     def apply(current: Entity | None, result: UpdateResult) -> Entity | None:
-        entity = require_entity(current, entity_id)
+        entity = writable_entity(current, entity_id, names)
         if apply_update(entity, fragment, now, result):
             return touch(entity, now)
         return current
@@ -298,7 +297,8 @@ def apply_append(
     """Add, in place, the fragment's instances, types and scope to ``entity``.
 
     Existing instances are replaced unless ``no_overwrite`` (then reported in
-    ``result.not_updated``).  Returns True if anything was written.
+    ``result.not_updated``).  Returns True if anything was written.  Edited in place
+    as by :func:`apply_update`: ``entity``, its ``attrs``, the fragment's instance lists.
     """
     changed = False
     attrs = entity.setdefault("attrs", {})
@@ -338,9 +338,10 @@ def append_attributes(
     The fragment's types are added to the entity's.  Missing entity: ResourceNotFound.
     """
     reject_nulls(fragment, "append")
+    names = tuple(attrs_of(fragment))
 
     def apply(current: Entity | None, result: UpdateResult) -> Entity | None:
-        entity = require_entity(current, entity_id)
+        entity = writable_entity(current, entity_id, names)
         if apply_append(entity, fragment, now, result, no_overwrite=no_overwrite):
             return touch(entity, now)
         return current

@@ -146,6 +146,26 @@ def entity_stats(entity: Entity | None, names: Collection[str] | None = None) ->
     return Counter(out)
 
 
+def _same_kinds(before: Entity | None, after: Entity | None, names: Collection[str]) -> bool:
+    """True if each attribute of ``names`` has instances of the same kinds, in the same
+    order, before and after: the usual write of a value or two moves no counter (and
+    is told without counting)."""
+    old, new = _attrs_or_none(before), _attrs_or_none(after)
+    if old is None or new is None:
+        return False
+    for name in names:
+        a, b = old.get(name), new.get(name)
+        if a.__class__ is not list or b.__class__ is not list or len(a) != len(b) \
+                or any(_kind(x) != _kind(y) for x, y in zip(a, b, strict=True)):
+            return False
+    return True
+
+
+def _attrs_or_none(entity: Entity | None) -> dict[str, Any] | None:
+    attrs = None if entity is None else entity.get("attrs")
+    return attrs if isinstance(attrs, dict) else None
+
+
 def stats_delta(
     before: Entity | None, after: Entity | None, changed: Collection[str] | None = None
 ) -> dict[StatKey, int]:
@@ -159,7 +179,7 @@ def stats_delta(
         before is None or after is None or before.get("type") != after.get("type")
     ):
         changed = None
-    if changed is not None and not changed:
+    if changed is not None and (not changed or _same_kinds(before, after, changed)):
         return {}
     if before is None:  # a creation: every counter it adds is positive
         return dict(entity_stats(after, changed))

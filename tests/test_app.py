@@ -174,6 +174,35 @@ async def test_paths_no_route_matches_pass_the_edge(client: TestClient) -> None:
     assert 'method="PATCH",route="unmatched",status="405"' in metrics
 
 
+async def test_a_trailing_slash_answers_as_its_path_and_is_tried_last(
+        client: TestClient) -> None:
+    """Every path also answers with a trailing slash (IoT Agents post so), counted under
+    the twin's own route; the twins are registered after every other route, so that a
+    request of a path without one does not try them first (issue 19)."""
+    entity = {"id": "urn:ngsi-ld:T:1", "type": "T", "p": {"type": "Property", "value": 1}}
+    e = "/ngsi-ld/v1/entities"
+    assert (await client.post(e + "/", json=entity)).status == 201
+    patch = {"type": "Property", "value": 2}
+    assert (await client.patch(e + "/urn:ngsi-ld:T:1/attrs/p/", json=patch)).status == 204
+    for path in (e + "/urn:ngsi-ld:T:1", e + "/urn:ngsi-ld:T:1/"):
+        got = await client.get(path, headers={"Accept": "application/json"})
+        assert (await got.json())["p"]["value"] == 2
+    assert [x["id"] for x in await (await client.get(e + "/?type=T")).json()] == [entity["id"]]
+    options = await client.options(e + "/urn:ngsi-ld:T:1/attrs/")
+    assert options.status == 204 and "PATCH" in options.headers["Allow"]
+    assert (await client.delete(e + "/urn:ngsi-ld:T:1/")).status == 204
+    metrics = await (await client.get("/metrics")).text()
+    assert f'method="POST",route="{e}/",status="201"' in metrics
+    assert f'method="PATCH",route="{e}/{{entityId}}/attrs/{{attrId}}/",status="204"' in metrics
+    assert f'method="GET",route="{e}/{{entityId}}",status="200"' in metrics
+    assert f'method="GET",route="{e}/{{entityId}}/",status="200"' in metrics
+    order = [r.canonical for r in client.app.router.resources()]
+    twins = [n for n, path in enumerate(order) if path.endswith("/") and path.rstrip("/") in order]
+    plain = [n for n, path in enumerate(order) if path.startswith("/ngsi-ld/")
+             and not path.endswith("/")]
+    assert twins and max(plain) < min(twins)
+
+
 async def test_a_cors_preflight_of_any_path_is_204() -> None:
     c = await _client(Settings(store="memory:", cors_origin="*"))
     try:

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from broker.app import create_app
 from broker.config import Settings
 from broker.routes.query import PLANS
+from broker.service import direct
 from broker.service.caches import AnswerCache
 from broker.service.direct import DirectQueries
 from broker.state import BROKER
@@ -49,6 +50,7 @@ def general_only() -> Iterator[None]:
         return None
 
     with mock.patch.object(DirectQueries, "kept", lambda *_: None), \
+            mock.patch.object(DirectQueries, "missed", lambda *_: False), \
             mock.patch.object(DirectQueries, "plan", no_plan):
         yield
 
@@ -249,3 +251,99 @@ async def test_headers_off_the_shape_go_the_general_way(client: TestClient) -> N
             assert await _answer(client, QUERY, headers) == general
     assert client.app[PLANS].hits == 0
     assert len(client.app[PLANS]) == 0
+
+
+# -- requests off the shape: tried once, then the general path alone ---------------------
+
+@contextmanager
+def counting(client: TestClient) -> Iterator[dict[str, int]]:
+    """Counts of the plans tried and of the @context resolutions while inside."""
+    counts = {"tried": 0, "resolved": 0}
+    plan_of = direct._plan_of
+    resolver = client.app[BROKER].service.resolver
+    active = resolver.active
+
+    async def tried(*args: Any) -> Any:
+        counts["tried"] += 1
+        return await plan_of(*args)
+
+    async def resolved(*args: Any) -> Any:
+        counts["resolved"] += 1
+        return await active(*args)
+
+    with mock.patch.object(direct, "_plan_of", tried), \
+            mock.patch.object(resolver, "active", resolved):
+        yield counts
+
+
+async def _register(client: TestClient, tenant: dict[str, str]) -> str:
+    registration = {
+        "id": "urn:ngsi-ld:ContextSourceRegistration:off", "type": "ContextSourceRegistration",
+        "information": [{"entities": [{"type": "Lamp"}]}],
+        "endpoint": "http://127.0.0.1:9",  # nobody answers: the answer says so
+    }
+    created = await client.post("/ngsi-ld/v1/csourceRegistrations", json=registration,
+                                headers=tenant)
+    assert created.status == 201
+    return str(created.headers["Location"])
+
+
+@pytest.mark.parametrize(("query", "headers"), [
+    (QUERY, {"Accept": "application/geo+json"}),  # 6.3.15: no GeoJSON plan
+    (QUERY, {"NGSILD-Tenant": "t1", "Fiware-Service": "t2"}),  # two tenants: 400
+    (QUERY, {"NGSILD-Tenant": "served"}),  # a tenant context sources serve
+])
+async def test_a_request_off_the_shape_is_resolved_once(
+        client: TestClient, query: str, headers: dict[str, str]) -> None:
+    car = {"id": "urn:ngsi-ld:Car:1", "type": "Car", "p": {"type": "Property", "value": 3}}
+    assert (await client.post(E, json=car)).status == 201
+    if headers.get("NGSILD-Tenant") == "served":
+        assert (await client.post(E, json=car, headers=headers)).status == 201
+        await _register(client, headers)
+    with general_only(), counting(client) as general_counts:
+        general = await _answer(client, query, headers)
+    with counting(client) as counts:
+        first = await _answer(client, query, headers)
+        assert counts["tried"] == 1
+        resolved_first = counts["resolved"]
+        for _ in range(3):
+            assert await _answer(client, query, headers) == general
+        assert first == general
+    assert counts["tried"] == 1  # then never again
+    # from the second request on, no more resolutions than the general path's alone
+    assert counts["resolved"] - resolved_first == 3 * general_counts["resolved"]
+    assert client.app[PLANS].hits == 0
+
+
+async def test_a_request_off_the_shape_is_tried_again_when_its_sources_go(
+        client: TestClient) -> None:
+    tenant = {"NGSILD-Tenant": "served"}
+    assert (await client.post(E, json=_entity(1, "Lamp", 5, "on"), headers=tenant)).status == 201
+    location = await _register(client, tenant)
+    with counting(client) as counts:
+        for _ in range(2):
+            got = await client.get(QUERY, headers=tenant)
+            assert "NGSILD-Warning" in got.headers  # the source was asked: the general path
+        assert counts["tried"] == 1
+        assert (await client.delete(location, headers=tenant)).status == 204
+        for _ in range(2):
+            got = await client.get(QUERY, headers=tenant)
+            assert [e["id"] for e in await got.json()] == ["urn:ngsi-ld:Lamp:1"]
+            assert "NGSILD-Warning" not in got.headers
+        assert counts["tried"] == 2  # tried again, and planned
+    assert client.app[PLANS].hits == 1
+
+
+async def test_a_request_off_the_shape_is_tried_again_when_its_context_moves(
+        client: TestClient) -> None:
+    posted = await client.post("/ngsi-ld/v1/jsonldContexts", json={"@context": {
+        "height": "https://uri.etsi.org/ngsi-ld/default-context/p"}})
+    link = {"Link": _link(BASE + posted.headers["Location"]), "Accept": "application/geo+json"}
+    with counting(client) as counts:
+        for _ in range(2):
+            assert (await client.get(f"{E}?type=Lamp&q=height>=1", headers=link)).status == 200
+        assert counts["tried"] == 1
+        assert (await client.delete(posted.headers["Location"])).status == 204
+        after = await client.get(f"{E}?type=Lamp&q=height>=1", headers=link)
+        assert after.status == 504  # the general path: the document is gone
+        assert counts["tried"] == 2

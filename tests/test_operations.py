@@ -10,15 +10,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ngsi_ld.errors import AlreadyExists, BadRequestData, ResourceNotFound
+from ngsi_ld.attribute_ops import delete_scope
+from ngsi_ld.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
+from ngsi_ld.instances import require_entity, touch
+from ngsi_ld.model import KEEPS_CURRENT
 from ngsi_ld.operations import (
     DELETE,
+    UpdateResult,
     append_attributes,
+    apply_update,
     create_entity,
     delete_attribute,
     delete_entity,
     merge_entity,
+    replace_attribute,
     replace_entity,
+    update_attribute,
     update_attributes,
 )
 
@@ -342,6 +349,74 @@ def test_operations_never_modify_the_current_entity(
     ):
         mutation(current)
         assert current == snapshot
+
+
+# Instances of several datasetIds, NGSI-LD Nulls, types, scope and expiresAt: what the
+# attribute writes copy (writable_entity) against what a whole private copy gives.
+dataset_ids = st.sampled_from([None, "urn:ngsi-ld:Dataset:a", "urn:ngsi-ld:Dataset:b"])
+instances = st.builds(lambda v, d, sub: {**prop(v), **({"datasetId": d} if d else {}),
+                                         **({"sub": {ACC: prop(sub)}} if sub is not None else {})},
+                      values, dataset_ids, st.none() | values)
+stored_attrs = st.dictionaries(names, st.lists(instances, min_size=1, max_size=3)
+                               .map(lambda xs: list({x.get("datasetId"): x for x in xs}.values())),
+                               max_size=4)
+fragment_instances = st.one_of(instances, dataset_ids.map(
+    lambda d: {"type": "Property", "value": DELETE, **({"datasetId": d} if d else {})}))
+fragments = st.builds(
+    lambda attrs, types, scope, expires: {
+        "attrs": attrs, **({"type": types} if types else {}),
+        **({"scope": scope} if scope else {}), **({"expiresAt": expires} if expires else {})},
+    st.dictionaries(names, st.lists(fragment_instances, min_size=1, max_size=2), max_size=3),
+    st.lists(st.sampled_from([SENSOR, DEVICE]), max_size=2),
+    st.lists(st.sampled_from(["/a", "/b"]), max_size=2),
+    st.sampled_from([None, T2, DELETE]))
+
+
+def _stored(attrs: dict[str, Any], scoped: bool) -> dict[str, Any]:
+    entity = create_entity({"id": EID, "type": [SENSOR], "attrs": attrs,
+                            **({"scope": ["/a"]} if scoped else {})}, T0)(None)
+    assert entity is not None
+    return entity
+
+
+def _outcome(mutation: Callable[[Any], Any], current: Any) -> Any:
+    try:
+        return mutation(current)
+    except NgsiLdError as exc:
+        return type(exc), str(exc)
+
+
+@given(stored_attrs, st.booleans(), fragments, names, instances, dataset_ids)
+def test_attribute_writes_equal_a_write_of_a_private_copy_and_keep_current(
+    attrs: dict[str, Any], scoped: bool, fragment: dict[str, Any], name: str,
+    instance: dict[str, Any], dataset_id: str | None,
+) -> None:
+    current = _stored(attrs, scoped)
+    snapshot = copy.deepcopy(current)
+    for build in (
+        lambda: update_attributes(EID, fragment, T1),
+        lambda: append_attributes(EID, {**fragment, "attrs": {
+            n: [i for i in xs if i["value"] != DELETE] for n, xs in fragment["attrs"].items()},
+            **({"expiresAt": T2} if "expiresAt" in fragment else {})}, T1),
+        lambda: update_attribute(EID, name, instance, T1),
+        lambda: update_attribute(EID, name, {"value": DELETE, **(
+            {"datasetId": dataset_id} if dataset_id else {})}, T1),
+        lambda: replace_attribute(EID, name, instance, T1),
+        lambda: delete_attribute(EID, name, T1, dataset_id=dataset_id),
+        lambda: delete_attribute(EID, name, T1, delete_all=True),
+        lambda: delete_scope(EID, T1),
+    ):
+        mutation = build()
+        assert getattr(mutation, KEEPS_CURRENT, False)
+        written = _outcome(mutation, current)
+        assert current == snapshot  # never changed: a store may pass the entity it keeps
+        assert written == _outcome(build(), copy.deepcopy(current))
+    # the general way of 5.6.2: the fragment applied to a whole private copy
+    whole = require_entity(current, EID)
+    result = UpdateResult()
+    expected = touch(whole, T1) if apply_update(whole, fragment, T1, result) else current
+    mutation = update_attributes(EID, fragment, T1)
+    assert mutation(current) == expected and mutation.result == result
 
 
 def test_create_called_again_gives_an_equal_but_separate_entity() -> None:

@@ -53,8 +53,9 @@ def _planned(app: web.Application) -> Callable[[Handler], Handler]:
             service = broker.service
             plan = plans.kept(service, key)
             if plan is None:
-                if not direct.PARAMETERS.issuperset(request.query.keys()):
-                    return await handler(request)
+                if plans.missed(service, key) \
+                        or not direct.PARAMETERS.issuperset(request.query.keys()):
+                    return await handler(request)  # (off the shape: found once, not again)
                 plan = await plans.plan(service, key, call_of(request))
                 if plan is None:
                     return await handler(request)

@@ -25,12 +25,21 @@ again when the resolver's generation moves: a hosted context deleted, a cached
 one evicted) and no source serves its tenant (checked on every request).  The
 data is never kept in a plan: every answer reads the store, or the answer cache
 of the general path under the same key (``caches.AnswerCache``).
+
+A request found off the shape (GeoJSON, Linked Entity terms in ``q``, a tenant
+sources serve...) is remembered as such by the same key: the same request
+again goes to the general path at once, without a Call or the planner's part
+of the resolution, which the general path would only do again.  What decided
+it is the request itself, the compiled @context and whether sources serve the
+tenant: the memory is dropped when the resolver's generation moves or the
+tenant's sources come or go, and the request is planned again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import orjson
 
@@ -61,6 +70,8 @@ PARAMETERS = frozenset({
     "limit", "offset", "count", "options",
 })
 
+T = TypeVar("T")
+
 
 @dataclass(slots=True)
 class QueryPlan:
@@ -87,13 +98,17 @@ class QueryPlan:
 
 
 class DirectQueries:
-    """Plans of the requests of the shape, by the request as sent; bounded, oldest out."""
+    """Plans of the requests of the shape, by the request as sent; bounded, oldest out.
+    The requests found off the shape are remembered too (:meth:`missed`)."""
 
-    __slots__ = ("_plans", "hits", "size")
+    __slots__ = ("_misses", "_plans", "hits", "size")
 
     def __init__(self, size: int = 1024) -> None:
         self.size = size
         self._plans: dict[Hashable, QueryPlan] = {}
+        #: key -> (the tenant the request names or None, whether sources served it,
+        #: the resolver's generation before it was tried): see :meth:`missed`
+        self._misses: dict[Hashable, tuple[str | None, bool, int]] = {}
         #: requests answered from a plan kept since an earlier one
         self.hits = 0
 
@@ -115,16 +130,44 @@ class DirectQueries:
         self.hits += 1
         return plan
 
+    def missed(self, service: Service, key: Hashable) -> bool:
+        """True when :meth:`plan` found the request of ``key`` off the shape and nothing
+        that decided it moved since (the compiled @context: the resolver's generation;
+        the sources of the tenant): the general path answers it, no plan is tried."""
+        miss = self._misses.get(key)
+        if miss is None:
+            return False
+        tenant, served, generation = miss
+        if generation != service.resolver.generation \
+                or (tenant is not None and service.sources.serves(tenant) != served):
+            del self._misses[key]
+            return False
+        return True
+
     async def plan(self, service: Service, key: Hashable, call: Call) -> QueryPlan | None:
-        """The plan of ``call`` (kept for ``key``), None when it is not of the shape;
-        raises the error the general path answers the request with."""
+        """The plan of ``call`` (kept for ``key``), None when it is not of the shape
+        (remembered: :meth:`missed`); raises the error the general path answers the
+        request with (never remembered)."""
+        generation = service.resolver.generation  # before anything is resolved
         plan = await _plan_of(service, call)
-        if plan is not None:
-            plans = self._plans
-            if len(plans) >= self.size and key not in plans:
-                plans.pop(next(iter(plans)))
-            plans[key] = plan
+        if plan is None:
+            try:
+                tenant: str | None = service.tenant_named(call)
+            except NgsiLdError:  # two tenants named: the general path's 400 every time
+                tenant = None
+            served = tenant is not None and service.sources.serves(tenant)
+            _keep(self._misses, key, (tenant, served, generation), self.size)
+        else:
+            self._misses.pop(key, None)
+            _keep(self._plans, key, plan, self.size)
         return plan
+
+
+def _keep(kept: dict[Hashable, T], key: Hashable, value: T, size: int) -> None:
+    """``kept[key] = value``, the oldest entry dropped first when ``size`` are kept."""
+    if len(kept) >= size and key not in kept:
+        kept.pop(next(iter(kept)))
+    kept[key] = value
 
 
 def of_shape(params: Params, call: Call) -> bool:

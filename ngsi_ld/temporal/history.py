@@ -145,6 +145,8 @@ def attribute_changes(before: Entity | None, after: Entity | None) -> Iterator[C
         return
     for name, instances in new.items():
         previous = old.get(name)
+        if previous is instances:
+            continue  # an attribute the write did not touch, shared with the state before
         if (type(previous) is list and type(instances) is list and len(previous) == 1
                 and len(instances) == 1 and type(was := previous[0]) is dict
                 and type(inst := instances[0]) is dict
