@@ -1,11 +1,12 @@
 """A batch upsert of existing entities on the SQLite writer: its shortcuts change nothing.
 
-The writer compares every attribute of a replaced entity twice (the stamps its
+The writer compares every attribute of a replaced entity three times (the stamps its
 instances keep, ``ngsi_ld.operations.stamp_entity``; the attributes whose index rows
-may change, ``sqlite_index.changed_names``), with a shortcut for the usual attribute
-of one instance.  The properties: the shortcuts answer what the general comparison
-answers, and any sequence of upserts leaves the tables a fresh store of the final
-entities holds.
+may change, ``sqlite_index.changed_names``; the instances its history records,
+``ngsi_ld.temporal.history.attribute_changes``), with a shortcut for the usual
+attribute of one instance.  The properties: the shortcuts answer what the general
+comparison answers, any sequence of upserts leaves the tables a fresh store of the
+final entities holds, and the history the general comparison would have recorded.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from test_storage_query import NS, attributes, scalars
 
 from ngsi_ld.batch import batch_upsert_mutation
 from ngsi_ld.operations import stamp_entity
+from ngsi_ld.temporal import history as temporal_history
 from ngsi_ld.temporal import recorder_at
 from storage import SqliteStore
+from storage.sqlite import history_rows
 from storage.sqlite import index as sqlite_index
 
 NAMES = [NS + a for a in ("a", "b", "c")]
@@ -134,6 +137,47 @@ def test_changed_names_is_the_general_comparison(write: tuple[Any, Any]) -> None
     assert sqlite_index.geo_boxes(before, kept) == sqlite_index.geo_boxes(after, kept)
 
 
+def _general_changes(before: dict[str, Any], after: dict[str, Any]) -> list[Any]:
+    """attribute_changes without a shortcut: every instance compared with the one of its
+    name and datasetId (the last of a datasetId counts), those gone deleted."""
+    def by_dataset(instances: Any) -> dict[Any, Any]:
+        if not isinstance(instances, list):
+            return {}
+        return {i.get("datasetId"): i for i in instances if isinstance(i, dict)}
+
+    old, new = before["attrs"], after["attrs"]
+    changes = []
+    for name, instances in new.items():
+        was, now = by_dataset(old.get(name)), by_dataset(instances)
+        changes.extend((name, inst, False) for key, inst in now.items() if was.get(key) != inst)
+        changes.extend((name, inst, True) for key, inst in was.items() if key not in now)
+    for name, instances in old.items():
+        if name not in new:
+            changes.extend((name, inst, True) for inst in by_dataset(instances).values())
+    return changes
+
+
+def _general_history(before: Any, after: Any) -> Any:
+    return iter(_general_changes(before or {"attrs": {}}, after or {"attrs": {}}))
+
+
+@settings(max_examples=500, deadline=None)
+@given(rewritten())
+@example(({NAMES[0]: [{"type": "Property", "value": 1, "modifiedAt": "2026-01-01T00:00:00Z"}]},
+          {NAMES[0]: [{"type": "Property", "value": 2, "modifiedAt": "2026-01-01T00:00:00Z"}]}))
+@example(({NAMES[0]: [{"type": "Property", "value": 1, "modifiedAt": "2026-01-01T00:00:00Z"}]},
+          {NAMES[0]: [{"type": "Property", "value": 1, "modifiedAt": "2026-01-02T00:00:00Z"}]}))
+@example(({NAMES[0]: [{"type": "Property", "value": 1}]},
+          {NAMES[0]: [{"type": "Property", "value": 1, "datasetId": None}]}))
+@example(({NAMES[0]: [{"type": "Property", "value": 1, "datasetId": "urn:ds:1"}]},
+          {NAMES[0]: [{"type": "Property", "value": 1}]}))
+def test_attribute_changes_are_the_general_comparison(write: tuple[Any, Any]) -> None:
+    old, new = write
+    before, after = {"attrs": old}, {"attrs": new}
+    assert list(temporal_history.attribute_changes(before, after)) == \
+        _general_changes(before, after)
+
+
 DATASETS = st.sampled_from([None, "urn:ds:1", "urn:ds:2"])
 
 
@@ -213,6 +257,16 @@ def _tables(path: Path) -> dict[str, list[Any]]:
         conn.close()
 
 
+def _history(path: Path) -> dict[str, list[Any]]:
+    conn = sqlite3.connect(path)
+    try:
+        return {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3").fetchall()
+                for table in ("temporal_entities", "temporal_series", "temporal_instances",
+                              "temporal_packs")}
+    finally:
+        conn.close()
+
+
 async def _store(path: Path, batches: list[list[dict[str, Any]]]) -> None:
     store = SqliteStore(path)
     await store.open()
@@ -251,3 +305,28 @@ def test_upserts_leave_the_tables_of_their_final_entities(
         conn.close()
         asyncio.run(_final(fresh, final))
         assert _tables(written) == _tables(fresh)
+
+
+def _twice(first: Any, second: Any) -> list[list[dict[str, Any]]]:
+    """One batch writing an entity twice (the same stamps), ``first`` then ``second``."""
+    return [[{"id": IDS[0], "type": [NS + "T"],
+              "attrs": {NAMES[0]: [{"type": "Property", "value": value}]}}
+             for value in (first, second)]]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(upserts())
+@example(_twice(1, 2))
+@example(_twice(1, True))
+def test_upserts_record_the_history_of_the_general_comparison(
+        batches: list[list[dict[str, Any]]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        written, general = Path(tmp) / "upserts.db", Path(tmp) / "general.db"
+        asyncio.run(_store(written, batches))
+        shortcut = history_rows.attribute_changes
+        history_rows.attribute_changes = _general_history  # type: ignore[assignment]
+        try:
+            asyncio.run(_store(general, batches))
+        finally:
+            history_rows.attribute_changes = shortcut
+        assert _history(written) == _history(general)

@@ -145,16 +145,22 @@ def attribute_changes(before: Entity | None, after: Entity | None) -> Iterator[C
         return
     for name, instances in new.items():
         previous = old.get(name)
-        if previous == instances:
-            continue  # the usual case of an attribute the write did not touch
+        if previous is instances:
+            continue  # an attribute the write did not touch, shared with the state before
         if (type(previous) is list and type(instances) is list and len(previous) == 1
-                and len(instances) == 1 and type(previous[0]) is dict
-                and type(instances[0]) is dict
-                and previous[0].get("datasetId") == instances[0].get("datasetId")):
-            # the usual changed attribute (a batch replace, a PATCH): one instance of the
-            # same datasetId before and after, which differ (compared just above)
-            yield name, instances[0], False
+                and len(instances) == 1 and type(was := previous[0]) is dict
+                and type(inst := instances[0]) is dict
+                and was.get("datasetId") == inst.get("datasetId")):
+            # the usual attribute (a batch replace, a PATCH, one untouched): one instance
+            # of the same datasetId before and after, recorded if they differ.  A write
+            # stamps what it writes, so another modifiedAt tells it without comparing
+            # the values (a replaced Streetlight compared each value twice, here and in
+            # the store's index decision).
+            if was.get("modifiedAt") != inst.get("modifiedAt") or was != inst:
+                yield name, inst, False
             continue
+        if previous == instances:
+            continue  # an attribute of several instances the write did not touch
         was, now_has = _by_dataset(previous), _by_dataset(instances)
         for dataset_id, inst in now_has.items():
             if was.get(dataset_id) != inst:
