@@ -22,6 +22,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,17 @@ T = TypeVar("T")
 MAX_BATCH = 500
 
 _STOP = object()
+
+#: How long the writer waits for more jobs once the queue is empty, when its last
+#: batch had several (writes are arriving concurrently): the event loop is likely
+#: still handing over the writes of the requests it is parsing.  It waits again
+#: while each wait brought a job, at most :data:`LINGER_STEPS` times: a batch waits
+#: 2 ms at the most, a write that finds nothing coming one step, and a write after a
+#: batch of one (a lone client's) not at all.  Measured
+#: (``benchmarks.writecpu``, 16 connections): the writer's CPU per small create
+#: 170 -> 155 µs, per Streetlight create 460 -> 420 µs; fewer, larger transactions.
+LINGER_STEP = 0.00025
+LINGER_STEPS = 8
 
 #: the function of a group of jobs (see Job)
 Group = Callable[[sqlite3.Connection, list[Any]], list[tuple[bool, Any]]]
@@ -84,17 +96,28 @@ def _deliver(batch: list[Job], results: list[tuple[bool, Any]]) -> None:
             loop.call_soon_threadsafe(_settle_all, settled)
 
 
-def _take_batch(jobs: queue.SimpleQueue[Any]) -> tuple[list[Job], bool]:
-    """Wait for a job, then drain what else is queued; True when told to stop."""
+def _take_batch(jobs: queue.SimpleQueue[Any], linger: bool = False) -> tuple[list[Job], bool]:
+    """Wait for a job, then drain what else is queued; True when told to stop.
+
+    ``linger``: while jobs keep coming, wait :data:`LINGER_STEP` for more (at most
+    :data:`LINGER_STEPS` times), so that the batch takes the writes the event loop is
+    still handing over (see :data:`LINGER_STEP`)."""
     first = jobs.get()
     if first is _STOP:
         return [], True
     batch = [first]
+    steps = LINGER_STEPS if linger else 0
+    before = 0  # the batch's size at the last wait
     while len(batch) < MAX_BATCH:
         try:
             job = jobs.get_nowait()
         except queue.Empty:
-            break
+            if not steps or len(batch) == before:
+                break  # not lingering, or nothing came while it waited
+            steps -= 1
+            before = len(batch)
+            time.sleep(LINGER_STEP)
+            continue
         if job is _STOP:
             return batch, True
         batch.append(job)
@@ -177,8 +200,10 @@ class Worker:
         ready.set_result(None)
         try:
             stopping = False
+            linger = False
             while not stopping:
-                batch, stopping = _take_batch(self._jobs)
+                batch, stopping = _take_batch(self._jobs, linger)
+                linger = self.writer and len(batch) > 1
                 if batch:
                     results = self._write(conn, batch) if self.writer else self._read(conn, batch)
                     _deliver(batch, results)
