@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import queue
+from pathlib import Path
 from typing import Any
 
 import pytest
+from storage_contract import create, entity
 
+from storage import SqliteStore
 from storage.sqlite import threads
-from storage.sqlite.threads import LINGER_STEPS, _take_batch
+from storage.sqlite.threads import LINGER_FROM, LINGER_STEPS, _take_batch
 
 
 class Arrivals:
@@ -44,11 +48,18 @@ def arrivals(monkeypatch: pytest.MonkeyPatch) -> Any:
     return make
 
 
-def test_a_lingering_writer_takes_what_arrives_while_jobs_keep_coming(arrivals: Any) -> None:
-    jobs = arrivals({0: ["job1"], 1: ["job2", "job3"], 2: ["job4"]})
-    batch, stopping = _take_batch(jobs, linger=True)
+def test_a_lingering_writer_takes_what_arrives_until_its_batch_is_as_large_as_before(
+        arrivals: Any) -> None:
+    jobs = arrivals({0: ["job1"], 1: ["job2", "job3"], 2: ["job4"], 3: ["job5"]})
+    batch, stopping = _take_batch(jobs, expect=5)
     assert batch == ["job0", "job1", "job2", "job3", "job4"] and not stopping
-    assert jobs.waits == 3  # the third wait brought nothing: the batch is complete
+    assert jobs.waits == 2  # five jobs, as many as the batch before: no third wait
+
+
+def test_a_lingering_writer_stops_when_a_wait_brought_nothing(arrivals: Any) -> None:
+    jobs = arrivals({1: ["job1"], 3: ["job2"]})
+    assert _take_batch(jobs, expect=10) == (["job0", "job1"], False)
+    assert jobs.waits == 2
 
 
 def test_a_writer_not_lingering_takes_only_what_is_queued(arrivals: Any) -> None:
@@ -59,10 +70,26 @@ def test_a_writer_not_lingering_takes_only_what_is_queued(arrivals: Any) -> None
 
 def test_lingering_is_bounded(arrivals: Any) -> None:
     jobs = arrivals({n: [f"job{n + 1}"] for n in range(1, 100)})
-    batch, _ = _take_batch(jobs, linger=True)
+    batch, _ = _take_batch(jobs, expect=100)
     assert jobs.waits == LINGER_STEPS and len(batch) == LINGER_STEPS + 1
 
 
 def test_a_stop_that_arrives_while_lingering_ends_the_batch(arrivals: Any) -> None:
     jobs = arrivals({1: ["job1", threads._STOP, "job2"]})
-    assert _take_batch(jobs, linger=True) == (["job0", "job1"], True)
+    assert _take_batch(jobs, expect=10) == (["job0", "job1"], True)
+
+
+async def test_concurrent_writes_after_a_large_batch_all_land(tmp_path: Path) -> None:
+    # the writer lingers after a batch of LINGER_FROM or more: the next ones still land
+    store = SqliteStore(tmp_path / "b.db")
+    await store.open()
+    try:
+        for round_ in range(3):
+            ids = [f"urn:ngsi-ld:T:{round_}-{n}" for n in range(2 * LINGER_FROM)]
+            await asyncio.gather(*(store.modify("t", i, create(entity(i))) for i in ids))
+            await store.modify("t", f"urn:ngsi-ld:T:{round_}-lone", create(
+                entity(f"urn:ngsi-ld:T:{round_}-lone")))
+            for i in [*ids, f"urn:ngsi-ld:T:{round_}-lone"]:
+                assert (await store.get_entity("t", i)) is not None
+    finally:
+        await store.close()

@@ -41,16 +41,20 @@ MAX_BATCH = 500
 
 _STOP = object()
 
-#: How long the writer waits for more jobs once the queue is empty, when its last
-#: batch had several (writes are arriving concurrently): the event loop is likely
-#: still handing over the writes of the requests it is parsing.  It waits again
-#: while each wait brought a job, at most :data:`LINGER_STEPS` times: a batch waits
-#: 2 ms at the most, a write that finds nothing coming one step, and a write after a
-#: batch of one (a lone client's) not at all.  Measured
-#: (``benchmarks.writecpu``, 16 connections): the writer's CPU per small create
-#: 170 -> 155 µs, per Streetlight create 460 -> 420 µs; fewer, larger transactions.
+#: How long the writer waits for more jobs once the queue is empty and its batch is
+#: smaller than the one before, when that one had :data:`LINGER_FROM` jobs or more
+#: (many writes in flight): the event loop is likely still handing over the writes of
+#: the requests it is parsing.  It waits again while each wait brought a job and the
+#: batch is still smaller, at most :data:`LINGER_STEPS` times (2 ms).  A lone client's
+#: write, or a few clients', never waits, nor a batch that has all the writes in
+#: flight (those of every client waiting on it).  Measured (``benchmarks.writecpu``,
+#: 16 connections): the writer's CPU per small create 180 -> 160 µs.
 LINGER_STEP = 0.00025
 LINGER_STEPS = 8
+#: the size of the last batch from which the writer lingers (with two or three writes
+#: at a time, a wait costs the writer and the event loop more than the larger group
+#: saves: measured at two concurrent creates, 280 -> 340 µs of the writer's CPU)
+LINGER_FROM = 4
 
 #: the function of a group of jobs (see Job)
 Group = Callable[[sqlite3.Connection, list[Any]], list[tuple[bool, Any]]]
@@ -96,24 +100,24 @@ def _deliver(batch: list[Job], results: list[tuple[bool, Any]]) -> None:
             loop.call_soon_threadsafe(_settle_all, settled)
 
 
-def _take_batch(jobs: queue.SimpleQueue[Any], linger: bool = False) -> tuple[list[Job], bool]:
+def _take_batch(jobs: queue.SimpleQueue[Any], expect: int = 0) -> tuple[list[Job], bool]:
     """Wait for a job, then drain what else is queued; True when told to stop.
 
-    ``linger``: while jobs keep coming, wait :data:`LINGER_STEP` for more (at most
-    :data:`LINGER_STEPS` times), so that the batch takes the writes the event loop is
-    still handing over (see :data:`LINGER_STEP`)."""
+    ``expect``: the size of the batch before, when the writer lingers
+    (:data:`LINGER_STEP`): while the batch is smaller and jobs keep coming, wait for
+    more."""
     first = jobs.get()
     if first is _STOP:
         return [], True
     batch = [first]
-    steps = LINGER_STEPS if linger else 0
+    steps = LINGER_STEPS
     before = 0  # the batch's size at the last wait
     while len(batch) < MAX_BATCH:
         try:
             job = jobs.get_nowait()
         except queue.Empty:
-            if not steps or len(batch) == before:
-                break  # not lingering, or nothing came while it waited
+            if len(batch) >= expect or len(batch) == before or not steps:
+                break  # as many as before, nothing came while it waited, or long enough
             steps -= 1
             before = len(batch)
             time.sleep(LINGER_STEP)
@@ -200,10 +204,10 @@ class Worker:
         ready.set_result(None)
         try:
             stopping = False
-            linger = False
+            expect = 0
             while not stopping:
-                batch, stopping = _take_batch(self._jobs, linger)
-                linger = self.writer and len(batch) > 1
+                batch, stopping = _take_batch(self._jobs, expect)
+                expect = len(batch) if self.writer and len(batch) >= LINGER_FROM else 0
                 if batch:
                     results = self._write(conn, batch) if self.writer else self._read(conn, batch)
                     _deliver(batch, results)
