@@ -48,12 +48,12 @@ _STOP = object()
 #: batch is still smaller, at most :data:`LINGER_STEPS` times (2 ms).  A lone client's
 #: write, or a few clients', never waits, nor a batch that has all the writes in
 #: flight (those of every client waiting on it).  Measured (``benchmarks.writecpu``,
-#: 16 connections): the writer's CPU per small create 180 -> 160 µs.
+#: 16 connections): the writer's CPU per small create 200 -> 167 µs, per Streetlight
+#: create 507 -> 470 µs (benchmarks/README.md).
 LINGER_STEP = 0.00025
 LINGER_STEPS = 8
 #: the size of the last batch from which the writer lingers (with two or three writes
-#: at a time, a wait costs the writer and the event loop more than the larger group
-#: saves: measured at two concurrent creates, 280 -> 340 µs of the writer's CPU)
+#: in flight a wait adds latency for a group of two or three at the most)
 LINGER_FROM = 4
 
 #: the function of a group of jobs (see Job)
