@@ -123,11 +123,16 @@ def entity_stats(entity: Entity | None, names: Collection[str] | None = None) ->
 
     With ``names``, only those of these attributes, and not the entity counters.
     """
+    return Counter(_counts(entity, names))
+
+
+def _counts(entity: Entity | None, names: Collection[str] | None) -> dict[StatKey, int]:
+    """:func:`entity_stats` in a plain dict (every count positive)."""
+    out: dict[StatKey, int] = {}
     if entity is None:
-        return Counter()
+        return out
     # counted in a plain dict: Counter's += is several times slower (a creation of an
     # 18-attribute entity counts some 60 keys)
-    out: dict[StatKey, int] = {}
     get = out.get
     types = sorted(entity_types(entity))
     if names is None:
@@ -143,7 +148,7 @@ def entity_stats(entity: Entity | None, names: Collection[str] | None = None) ->
             for type_name in types:
                 key = (type_name, name, kind)
                 out[key] = get(key, 0) + 1
-    return Counter(out)
+    return out
 
 
 def _same_kinds(before: Entity | None, after: Entity | None, names: Collection[str]) -> bool:
@@ -182,7 +187,7 @@ def stats_delta(
     if changed is not None and (not changed or _same_kinds(before, after, changed)):
         return {}
     if before is None:  # a creation: every counter it adds is positive
-        return dict(entity_stats(after, changed))
+        return _counts(after, changed)
     delta = entity_stats(after, changed)
     delta.subtract(entity_stats(before, changed))
     return {key: n for key, n in delta.items() if n}

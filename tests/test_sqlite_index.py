@@ -119,3 +119,13 @@ def test_a_number_that_becomes_a_boolean_is_recomputed() -> None:
         after = _entity({NS + "a": [{"type": "Property", "value": new}]})
         assert sqlite_index.changed_names(before, after) == {NS + "a"}, (old, new)
         assert _fresh([before, after]) == _fresh([after]), (old, new)
+
+
+def test_the_box_of_a_point_takes_numbers_only() -> None:
+    def boxes(coordinates: Any) -> list[Any]:
+        point = {"type": "GeoProperty", "value": {"type": "Point", "coordinates": coordinates}}
+        return sqlite_index.geo_boxes(_entity({NS + "location": [point]}))
+
+    assert boxes([2, 41.5]) == [(NS + "location", 2.0, 2.0, 41.5, 41.5)]
+    assert boxes([2.0, 41.5, 7]) == [(NS + "location", 2.0, 2.0, 41.5, 41.5)]  # altitude
+    assert boxes([True, 41.5]) == boxes([2, "41.5"]) == boxes([2]) == boxes([]) == []

@@ -209,11 +209,17 @@ def value_rows(entity: Entity | None, names: set[str] | None = None) -> set[Valu
     return rows
 
 
+#: the classes of a JSON number (bool, an int subclass, is not one)
+_NUMBER = frozenset((int, float))
+
+
 def _extent(coords: Any, box: list[float]) -> bool:
     """Grow ``box`` [minx, maxx, miny, maxy] by every position in ``coords``; False if malformed."""
     if not isinstance(coords, list) or not coords:
         return False
-    if all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords):
+    # a position: the usual Point's (x, y) told without the generator first
+    if (len(coords) == 2 and coords[0].__class__ in _NUMBER and coords[1].__class__ in _NUMBER) \
+            or all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords):
         if len(coords) < 2:
             return False
         x, y = float(coords[0]), float(coords[1])
