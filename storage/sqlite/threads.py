@@ -132,6 +132,15 @@ def _deliver(batch: list[Job], results: list[tuple[bool, Any]]) -> None:
         inbox.post(settled)
 
 
+def _end_read(conn: sqlite3.Connection) -> None:
+    """End the read transaction left open on ``conn``, if any."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.exception("SQLite rollback failed")
+
+
 def _take_batch(jobs: queue.SimpleQueue[Any], expect: int = 0) -> tuple[list[Job], bool]:
     """Wait for a job, then drain what else is queued; True when told to stop.
 
@@ -258,15 +267,32 @@ class Worker:
             conn.close()
 
     def _read(self, conn: sqlite3.Connection, batch: list[Job]) -> list[tuple[bool, Any]]:
+        # A batch of several jobs reads in ONE transaction (the jobs' own are skipped,
+        # sql.ReadTransaction): a BEGIN and a COMMIT per batch, not per query.  Its
+        # snapshot begins after every job of the batch was queued, so each job still
+        # sees all that was committed before it was submitted.
+        shared = len(batch) > 1
         results: list[tuple[bool, Any]] = []
-        for job in batch:
-            try:
-                results.append((True, job.run(conn)))
-            except sqlite3.Error as exc:
-                log.error("SQLite read failed", exc_info=exc)
-                results.append((False, unavailable(exc)))
-            except Exception as exc:
-                results.append((False, exc))
+        try:
+            if shared:
+                conn.execute("BEGIN")
+            for job in batch:
+                try:
+                    results.append((True, job.run(conn)))
+                except sqlite3.Error as exc:
+                    log.error("SQLite read failed", exc_info=exc)
+                    results.append((False, unavailable(exc)))
+                    if shared:  # the rest in their own transactions, the failed one ended
+                        shared = False
+                        _end_read(conn)
+                except Exception as exc:
+                    results.append((False, exc))
+            if shared:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:  # BEGIN or COMMIT failed: the batch's reads are in doubt
+            log.error("SQLite read transaction failed", exc_info=exc)
+            _end_read(conn)
+            results = [(False, unavailable(exc)) for _ in batch]
         self.batch_count += 1
         self.job_count += len(batch)
         return results
