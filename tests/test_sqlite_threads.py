@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from storage_contract import create, entity
 
+from ngsi_ld.errors import ServiceUnavailable
+from ngsi_ld.query import EntityQuery
 from storage import SqliteStore
 from storage.sqlite import threads
 from storage.sqlite.threads import LINGER_FROM, LINGER_STEPS, Inbox, Worker, _take_batch
@@ -184,3 +186,35 @@ def test_a_post_to_a_closed_loop_is_dropped() -> None:
     inbox.post([(future, True, 1)])  # nobody waits: no error
     inbox.post([(future, True, 2)])  # nor the next time
     assert not future.done()
+
+
+async def test_a_failing_read_in_a_batch_leaves_the_others_their_results(
+        readers: Worker) -> None:
+    held = threading.Event()
+    busy = [readers.submit(lambda conn: held.wait(5)) for _ in range(2)]  # both threads
+    one = readers.submit(lambda conn: conn.execute("SELECT 1").fetchone()[0])
+    broken = readers.submit(lambda conn: conn.execute("SELECT * FROM no_such_table"))
+    after = [readers.submit(lambda conn, n=n: conn.execute("SELECT ?", (n,)).fetchone()[0])
+             for n in range(3)]
+    held.set()
+    assert await asyncio.gather(*busy) == [True, True]
+    assert await one == 1
+    with pytest.raises(ServiceUnavailable):
+        await broken
+    assert await asyncio.gather(*after) == [0, 1, 2]
+
+
+async def test_batched_reads_see_every_write_committed_before_them(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        for round_ in range(3):
+            ids = [f"urn:ngsi-ld:T:{round_}-{n}" for n in range(4)]
+            await asyncio.gather(*(store.modify("t", i, create(entity(i))) for i in ids))
+            # many reads queued at once: batches of one transaction each
+            found = await asyncio.gather(*(store.get_entity("t", i) for i in ids * 5))
+            assert all(f is not None for f in found)
+            page, _ = await store.query_entities("t", EntityQuery(), limit=100)
+            assert len(page) == 4 * (round_ + 1)
+    finally:
+        await store.close()
