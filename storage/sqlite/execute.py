@@ -22,7 +22,7 @@ from ..versioned import Versioned, Wanted
 from .index import stream_size, vocab_used
 from .known import Anchors, known_of, page_versions
 from .query import AFTER, Plan, compile_query
-from .sql import read_docs
+from .sql import ReadTransaction, read_docs
 from .stats import implied
 
 
@@ -57,8 +57,7 @@ def run_query_versioned(
     Versions and documents come from the same read transaction as the ids, so a
     cache keyed by the version never serves a stale rendering.
     """
-    conn.execute("BEGIN")
-    try:
+    with ReadTransaction(conn):
         known = known_of(conn)  # starts the snapshot
         # planned in the read transaction: the counters it reads match the rows; the
         # plan and the answers are kept while no commit happens (sqlite_known)
@@ -110,8 +109,6 @@ def run_query_versioned(
         return [
             Versioned(i, v, raw=doc if wanted(i, v) else None) for i, v, doc in rows
         ], total
-    finally:
-        conn.execute("COMMIT")
 
 
 def _page_ids(

@@ -46,6 +46,7 @@ import time
 import orjson
 
 from ..sharing import FeedItem, Fence
+from .sql import ReadTransaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feed (
@@ -106,8 +107,7 @@ def read(
     One read transaction: the position is the head of the same snapshot, so no
     item committed later can fall below it.
     """
-    conn.execute("BEGIN")
-    try:
+    with ReadTransaction(conn):
         rows = conn.execute(
             "SELECT seq, origin, tenant, kind, collection, key, before, after FROM feed"
             " WHERE seq > ? AND origin <> ? ORDER BY seq LIMIT ?",
@@ -115,8 +115,6 @@ def read(
         ).fetchall()
         position = rows[-1][0] if len(rows) == limit else max(head(conn), after)
         first = conn.execute("SELECT min(seq) FROM feed").fetchone()[0]
-    finally:
-        conn.execute("COMMIT")
     missed = max(0, (first or position + 1) - after - 1)
     items = [
         FeedItem(

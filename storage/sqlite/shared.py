@@ -9,6 +9,7 @@ lease changes and fenced writes on the writer, feed and lease reads on a reader.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,9 +29,9 @@ class SharedMixin:
 
     if TYPE_CHECKING:
 
-        async def _write(self, run: Callable[[sqlite3.Connection], T]) -> T: ...
+        def _write(self, run: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]: ...
 
-        async def _read(self, run: Callable[[sqlite3.Connection], T]) -> T: ...
+        def _read(self, run: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]: ...
 
     def share(self, origin: str) -> None:
         """Append every change to the feed under ``origin`` (before ``open``)."""

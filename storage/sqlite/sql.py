@@ -97,6 +97,27 @@ def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
 LOCKED_RETRY_SECONDS = 10.0
 
 
+class ReadTransaction:
+    """Reads of one snapshot: a read transaction, or the one already open (a reader
+    thread runs each batch of jobs in one, ``threads.Worker``).  A class, not a
+    ``contextmanager``: it is on the path of every query."""
+
+    __slots__ = ("_began", "_conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._began = False
+
+    def __enter__(self) -> None:
+        if not self._conn.in_transaction:
+            self._conn.execute("BEGIN")
+            self._began = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._began:
+            self._conn.execute("COMMIT")
+
+
 def _retry_locked(conn: sqlite3.Connection, statement: str) -> None:
     """Run ``statement``, retrying while SQLite answers "database is locked".
 

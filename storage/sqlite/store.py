@@ -149,15 +149,17 @@ class SqliteStore(SharedMixin, Store):
         )
         return {"kind": self.kind, "path": str(self.path), "sqlite": version}
 
-    async def _write(self, run: Callable[[sqlite3.Connection], T]) -> T:
+    # _write and _read give the worker's future (no coroutine of their own: one frame
+    # less per read); a closed store raises when called, the callers await at once
+    def _write(self, run: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         if not self._open:
             raise ServiceUnavailable(f"the SQLite store {self.path} is not open")
-        return await self._writer.submit(run)
+        return self._writer.submit(run)
 
-    async def _read(self, run: Callable[[sqlite3.Connection], T]) -> T:
+    def _read(self, run: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         if not self._open:
             raise ServiceUnavailable(f"the SQLite store {self.path} is not open")
-        return await self._readers.submit(run)
+        return self._readers.submit(run)
 
     # -- tenants -----------------------------------------------------------------
     async def tenant_exists(self, tenant: str) -> bool:
