@@ -1,12 +1,14 @@
 """A batch upsert of existing entities on the SQLite writer: its shortcuts change nothing.
 
-The writer compares every attribute of a replaced entity three times (the stamps its
-instances keep, ``ngsi_ld.operations.stamp_entity``; the attributes whose index rows
-may change, ``sqlite_index.changed_names``; the instances its history records,
-``ngsi_ld.temporal.history.attribute_changes``), with a shortcut for the usual
-attribute of one instance.  The properties: the shortcuts answer what the general
-comparison answers, any sequence of upserts leaves the tables a fresh store of the
-final entities holds, and the history the general comparison would have recorded.
+The writer compares every attribute of a replaced entity twice (the stamps its
+instances keep, ``ngsi_ld.operations.stamp_entity``; then, in one walk,
+``storage.sqlite.attribute_walk.walk``, the attributes whose index rows may change and
+the instances its history records), with a shortcut for the usual attribute of one
+instance.  The properties: the shortcuts answer what the general comparison answers,
+the one walk what the separate functions (``changed_names``,
+``ngsi_ld.temporal.history.attribute_changes``) answer, any sequence of upserts leaves
+the tables a fresh store of the final entities holds, and the tables, the history and
+the Changes (before and after) the separate functions would have given.
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ from typing import Any
 import orjson
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from test_storage_query import NS, attributes, scalars
+from test_storage_query import NS, attributes, entities, scalars
 
 from ngsi_ld.batch import batch_upsert_mutation
 from ngsi_ld.operations import stamp_entity
 from ngsi_ld.temporal import history as temporal_history
 from ngsi_ld.temporal import recorder_at
 from storage import SqliteStore
-from storage.sqlite import history_rows
+from storage.sqlite import attribute_walk, writes
 from storage.sqlite import index as sqlite_index
 
 NAMES = [NS + a for a in ("a", "b", "c")]
@@ -72,7 +74,7 @@ def _general(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
     for name, a in old.items():
         b = new.get(name, a)
         a, b = (a if isinstance(a, list) else [a]), (b if isinstance(b, list) else [b])
-        if len(a) != len(b) or not all(map(sqlite_index._same_indexed, a, b)):
+        if len(a) != len(b) or not all(map(attribute_walk.same_indexed, a, b)):
             changed.add(name)
     return changed
 
@@ -323,10 +325,92 @@ def test_upserts_record_the_history_of_the_general_comparison(
     with tempfile.TemporaryDirectory() as tmp:
         written, general = Path(tmp) / "upserts.db", Path(tmp) / "general.db"
         asyncio.run(_store(written, batches))
-        shortcut = history_rows.attribute_changes
-        history_rows.attribute_changes = _general_history  # type: ignore[assignment]
+        shortcut = writes.walk
+        writes.walk = lambda b, a: (  # type: ignore[assignment]
+            sqlite_index.changed_names(b, a), list(_general_history(b, a)))
         try:
             asyncio.run(_store(general, batches))
         finally:
-            history_rows.attribute_changes = shortcut
+            writes.walk = shortcut
         assert _history(written) == _history(general)
+
+
+# -- the one walk against the separate functions -------------------------------------------
+def _separate(before: Any, after: Any) -> tuple[set[str], list[Any]]:
+    """What the writer asked in two walks before: the index decision, the history."""
+    return (sqlite_index.changed_names(before, after),
+            list(temporal_history.attribute_changes(before, after)))
+
+
+@settings(max_examples=500, deadline=None)
+@given(rewritten(), st.sampled_from(["both", "no before", "no after", "shared"]))
+@example(({}, {NAMES[0]: [{"type": "Property", "value": 1}]}), "both")
+@example(({NAMES[0]: [{"type": "Property", "value": 1}]}, {}), "both")
+@example(({NAMES[0]: [{"type": "Property", "value": 1, "datasetId": "urn:ds:1"}]},
+          {NAMES[0]: [{"type": "Property", "value": 1}]}), "both")
+@example(({NAMES[0]: None}, {NAMES[0]: None, NAMES[1]: None}), "both")
+def test_the_walk_is_the_separate_functions(write: tuple[Any, Any], case: str) -> None:
+    old, new = write
+    if case == "shared":  # attributes the write did not touch are the same objects
+        new = {name: old.get(name, instances) if n % 2 else instances
+               for n, (name, instances) in enumerate(new.items())}
+    before = None if case == "no before" else {"id": IDS[0], "attrs": old}
+    after = None if case == "no after" else {"id": IDS[0], "attrs": new}
+    names, changes = attribute_walk.walk(before, after)
+    assert (names, changes) == _separate(before, after)
+    assert names == _general(before or {"attrs": {}}, after or {"attrs": {}})
+    assert changes == _general_changes(before or {"attrs": {}}, after or {"attrs": {}})
+
+
+@settings(max_examples=200, deadline=None)
+@given(entities(), entities(), st.sampled_from([None, "urn:ds:1"]))
+def test_the_walk_of_a_replacement_is_the_separate_functions(
+        stored: list[dict[str, Any]], fragments: list[dict[str, Any]],
+        dataset_id: str | None) -> None:
+    now = "2026-12-05T10:00:00Z"
+    states = {e["id"]: stamp_entity(e, "2026-01-01T00:00:00Z") for e in stored}
+    for fragment in fragments:
+        if dataset_id is not None:  # an instance of another datasetId than the stored one
+            for instances in fragment["attrs"].values():
+                instances[0]["datasetId"] = dataset_id
+        before = states.get(fragment["id"])
+        after = batch_upsert_mutation(copy.deepcopy(fragment), now)(copy.deepcopy(before))
+        assert attribute_walk.walk(before, after) == _separate(before, after)
+        assert attribute_walk.walk(after, None) == _separate(after, None)
+
+
+async def _store_changes(path: Path, batches: list[list[dict[str, Any]]]) -> list[Any]:
+    """:func:`_store`, the Changes of the writes (before, after) returned."""
+    store = SqliteStore(path)
+    await store.open()
+    changes = []
+    try:
+        for number, batch in enumerate(batches):
+            now = f"2026-12-05T10:00:0{number}Z"
+            outcomes = await store.modify_many(
+                "", [(e["id"], batch_upsert_mutation(copy.deepcopy(e), now, owned=True))
+                     for e in batch], record=recorder_at(now))
+            changes.extend((o.change.before, o.change.after) for o in outcomes
+                           if o.change is not None)
+    finally:
+        await store.close()
+    return changes
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(upserts())
+@example(_twice(1, 2))
+@example(_twice(1, True))
+def test_upserts_through_the_walk_write_what_the_separate_functions_wrote(
+        batches: list[list[dict[str, Any]]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        walked, separate = Path(tmp) / "walked.db", Path(tmp) / "separate.db"
+        changes = asyncio.run(_store_changes(walked, batches))
+        shortcut = writes.walk
+        writes.walk = _separate  # type: ignore[assignment]
+        try:
+            assert asyncio.run(_store_changes(separate, batches)) == changes
+        finally:
+            writes.walk = shortcut
+        assert _tables(walked) == _tables(separate)
+        assert _history(walked) == _history(separate)

@@ -48,7 +48,8 @@ from ngsi_ld.temporal.model import (
 )
 
 __all__ = ["WRITE_TIME", "Change", "Recorder", "attribute_changes", "deletion", "entity_record",
-           "history_of_write", "recorder_at", "scope_change", "scope_instance"]
+           "history_of_write", "instance_changes", "recorder_at", "removed", "scope_change",
+           "scope_instance"]
 
 Entity = Mapping[str, Any]
 
@@ -159,19 +160,30 @@ def attribute_changes(before: Entity | None, after: Entity | None) -> Iterator[C
             if was.get("modifiedAt") != inst.get("modifiedAt") or was != inst:
                 yield name, inst, False
             continue
-        if previous == instances:
-            continue  # an attribute of several instances the write did not touch
-        was, now_has = _by_dataset(previous), _by_dataset(instances)
-        for dataset_id, inst in now_has.items():
-            if was.get(dataset_id) != inst:
-                yield name, inst, False
-        for dataset_id, inst in was.items():
-            if dataset_id not in now_has:
-                yield name, inst, True
+        yield from instance_changes(name, previous, instances)
     for name, instances in old.items():
         if name not in new:
-            for inst in _by_dataset(instances).values():
-                yield name, inst, True
+            yield from removed(name, instances)
+
+
+def instance_changes(name: str, previous: Any, instances: Any) -> Iterator[Change]:
+    """What :func:`attribute_changes` records of the attribute ``name`` that a write took
+    from ``previous`` (None: absent) to ``instances``, instance by instance."""
+    if previous == instances:
+        return  # an attribute of several instances the write did not touch
+    was, now_has = _by_dataset(previous), _by_dataset(instances)
+    for dataset_id, inst in now_has.items():
+        if was.get(dataset_id) != inst:
+            yield name, inst, False
+    for dataset_id, inst in was.items():
+        if dataset_id not in now_has:
+            yield name, inst, True
+
+
+def removed(name: str, instances: Any) -> Iterator[Change]:
+    """The deletion records of the attribute ``name`` a write removed (``instances``)."""
+    for inst in _by_dataset(instances).values():
+        yield name, inst, True
 
 
 def deletion(name: str, inst: Mapping[str, Any], now: str, instance_id: str) -> Instance:

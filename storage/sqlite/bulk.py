@@ -32,6 +32,7 @@ from ..prepared import PreparedCreation
 from . import index as sqlite_index
 from . import names as sqlite_names
 from . import stats as sqlite_stats
+from .attribute_walk import changed_names
 from .inserts import insert_rows
 
 _UPSERT_ENTITY = (
@@ -86,10 +87,11 @@ class Rows:
 
     def add(
         self, entity_id: str, before: Entity | None, after: Entity | None,
-        doc: bytes | None = None,
+        doc: bytes | None = None, names: set[str] | None = None,
     ) -> None:
         """Note the write of one entity from ``before`` to ``after`` (None: absent);
-        ``doc``: ``after`` already encoded, if the caller has it."""
+        ``doc``: ``after`` already encoded, ``names``: its :func:`.attribute_walk.changed_names`,
+        if the caller has them."""
         tenant = self._tenant
         if after is None:
             if before is None:
@@ -109,7 +111,8 @@ class Rows:
             self._key_rows("entity_types", entity_id,
                            entity_types(before) if before is not None else set(),
                            entity_types(after) if after is not None else set())
-        names = sqlite_index.changed_names(before, after)
+        if names is None:
+            names = changed_names(before, after)
         add_stats(self.stats, stats_delta(before, after, names))
         if not names:
             return

@@ -21,12 +21,18 @@ instances (a PATCH of one attribute) is encoded at once, as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ngsi_ld.temporal import EntityRecord, History
-from ngsi_ld.temporal.history import attribute_changes, deletion, entity_record, scope_change
+from ngsi_ld.temporal.history import (
+    Change,
+    attribute_changes,
+    deletion,
+    entity_record,
+    scope_change,
+)
 
 from ..temporal import instance_number
 from .history_sql import check_internal, encode, encode_internal
@@ -85,13 +91,16 @@ def _unnumbered() -> str:
 
 
 def encode_write(before: Entity | None, after: Entity | None, now: str,
-                 iids: Callable[[], int]) -> EncodedHistory | None:
+                 iids: Callable[[], int],
+                 changes: Sequence[Change] | None = None) -> EncodedHistory | None:
     """The rows of ``history_of_write(before, after, now, ...)``, instance numbers from
-    ``iids`` in the same order; None when it records nothing."""
+    ``iids`` in the same order; None when it records nothing.  ``changes``: the
+    ``attribute_changes`` of the two, when the caller has them already."""
     record = entity_record(before, after, now)
     if record is None:
         return None
-    changes = list(attribute_changes(before, after))
+    if changes is None:
+        changes = list(attribute_changes(before, after))
     scope = scope_change(before, after, now, _unnumbered)
     packed = len(changes) + (scope is not None) >= PACK_FROM
     rows = []

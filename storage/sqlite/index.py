@@ -41,6 +41,7 @@ from ngsi_ld.instances import MAIN_MEMBER
 from ..base import Entity
 from ..helpers import entity_types
 from . import names as sqlite_names
+from .attribute_walk import changed_names as changed_names  # sync, the loader's rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entity_types (
@@ -100,73 +101,6 @@ def _attributes(
         n: (i if isinstance(i, list) else [i])
         for n, i in attrs.items() if names is None or n in names
     }
-
-
-def _same_indexed(old: Any, new: Any) -> bool:
-    """Whether two instances give the same index rows: same kind, value and main member."""
-    if old.__class__ is not dict or new.__class__ is not dict:
-        return bool(old == new)
-    kind = old.get("type")
-    if kind != new.get("type") or not _same_json(old.get("value"), new.get("value")):
-        return False
-    member = MAIN_MEMBER.get(kind, "value") if isinstance(kind, str) else "value"
-    return member == "value" or _same_json(old.get(member), new.get(member))
-
-
-_SCALARS = (str, int, float, type(None))
-
-
-def _same_json(old: Any, new: Any) -> bool:
-    """Equal as JSON: Python's ``1 == True`` and ``[1] == [True]`` are not (True is
-    not indexed, 1 is)."""
-    if old.__class__ is not new.__class__:
-        return False
-    if old.__class__ in _SCALARS:
-        return bool(old == new)
-    try:
-        return bool(old == new) and orjson.dumps(old) == orjson.dumps(new)
-    except TypeError:  # not plain JSON (an integer beyond 64 bits): recompute
-        return False
-
-
-def changed_names(before: Entity | None, after: Entity | None) -> set[str]:
-    """The attributes whose index rows may differ between ``before`` and ``after``.
-
-    Most writes change a value or two, or only the timestamps: the rows of the
-    other attributes are neither computed nor compared.
-    """
-    old = before.get("attrs") if before is not None else None
-    new = after.get("attrs") if after is not None else None
-    old = old if isinstance(old, dict) else {}
-    new = new if isinstance(new, dict) else {}
-    changed = old.keys() ^ new.keys()
-    for name, a in old.items():
-        b = new.get(name, a)
-        if a is b:  # the same object, or no such attribute after (already in changed)
-            continue
-        if a.__class__ is list and b.__class__ is list and len(a) == 1 == len(b):
-            # the usual attribute, one instance before and after (a batch replace
-            # compares every attribute): _same_indexed inlined, a scalar value compared
-            # at once (about half the time of the calls, measured on a Streetlight)
-            x, y = a[0], b[0]
-            if x.__class__ is dict and y.__class__ is dict:
-                kind = x.get("type")
-                if kind != y.get("type"):
-                    changed.add(name)
-                    continue
-                xv, yv = x.get("value"), y.get("value")
-                if xv.__class__ is not yv.__class__ or not (
-                        xv == yv if xv.__class__ in _SCALARS else _same_json(xv, yv)):
-                    changed.add(name)
-                    continue
-                member = MAIN_MEMBER.get(kind, "value") if isinstance(kind, str) else "value"
-                if member != "value" and not _same_json(x.get(member), y.get(member)):
-                    changed.add(name)
-                continue
-        a, b = (a if isinstance(a, list) else [a]), (b if isinstance(b, list) else [b])
-        if len(a) != len(b) or not all(map(_same_indexed, a, b)):
-            changed.add(name)
-    return changed
 
 
 def _targets(instance: dict[str, Any]) -> list[Any]:

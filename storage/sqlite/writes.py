@@ -30,6 +30,7 @@ from ..base import Change, Entity, Mutation, Recorder
 from ..prepared import PreparedCreation
 from ..sharing import ENTITY
 from . import feed, sql
+from .attribute_walk import walk
 from .bulk import Rows
 from .history import SqliteHistory
 from .history_rows import EncodedHistory, encode_write
@@ -89,6 +90,8 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
     histories: list[History | EncodedHistory] = []
     rows = Rows(tenant)
     stamps: dict[str, str | None] = {}
+    #: the index decision of a write that the history's walk gave: (before, after, names)
+    walked: dict[str, tuple[Entity | None, Entity | None, set[str]]] = {}
     for entity_id, mutation, record in items:
         created = fresh.get(entity_id) if fresh else None
         if created is not None:  # stored from its prepared rows, numbered here
@@ -120,8 +123,13 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
             if record is not None:
                 # the standard recorder's history is encoded here, without Instances
                 at = getattr(record, WRITE_TIME, None)
-                recorded = (record(before, after, history.new_instance_id) if at is None
-                            else encode_write(before, after, at, history.new_instance_number))
+                if at is None:
+                    recorded = record(before, after, history.new_instance_id)
+                else:  # the index decision and the history's instances in one walk
+                    names, changes = walk(before, after)
+                    walked[entity_id] = (before, after, names)
+                    recorded = encode_write(before, after, at, history.new_instance_number,
+                                            changes)
         except Exception as exc:
             results.append((False, exc))
             continue
@@ -137,7 +145,12 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
         history.record(conn, tenant, histories, stamps)
     for entity_id in written:
         after, encoded = latest[entity_id]
-        rows.add(entity_id, originals[entity_id], after, encoded)
+        before = originals[entity_id]
+        # the walk's names when it compared the same two states (one write of the entity)
+        done = walked.get(entity_id)
+        known = done[2] if done is not None and done[0] is before and done[1] is after \
+            else None
+        rows.add(entity_id, before, after, encoded, known)
     if stamps or any(latest[i][0] is not None for i in written):
         sql.insert_tenant(conn, tenant)  # storing an entity makes its tenant exist
     rows.write(conn, sql.next_version)

@@ -1,0 +1,137 @@
+"""The writer's walk over a written entity's attributes: the index decision and the history.
+
+Two questions the writer asks of every entity written from ``before`` to
+``after``: which attributes' rows of the query indexes may change
+(:func:`changed_names`, :mod:`.index`), and which attribute instances its
+history records (``ngsi_ld.temporal.history.attribute_changes``).  A batch
+upsert of replaced Streetlights asked both of each of their 18 attributes in
+two walks; :func:`walk` answers both in one, sharing the lookups of each
+attribute before and after and the tests of its shape (benchmarks/README.md,
+the section on the one walk).
+
+The index decision: an attribute's rows are compared only when it is not the
+same object before and after; one instance each (the usual attribute) is
+compared on its kind, value and main member as JSON (``1`` and ``True`` index
+differently), anything else instance by instance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ngsi_ld.instances import MAIN_MEMBER
+from ngsi_ld.temporal.history import Change, attribute_changes, instance_changes, removed
+
+from ..base import Entity
+
+__all__ = ["changed_names", "same_indexed", "walk"]
+
+#: the classes of JSON values compared with ``==`` alone
+_SCALARS = (str, int, float, type(None))
+#: an attribute the entity before the write did not have
+_ABSENT: Any = object()
+
+
+def same_indexed(old: Any, new: Any) -> bool:
+    """Whether two instances give the same index rows: same kind, value and main member."""
+    if old.__class__ is not dict or new.__class__ is not dict:
+        return bool(old == new)
+    kind = old.get("type")
+    if kind != new.get("type") or not _same_json(old.get("value"), new.get("value")):
+        return False
+    member = MAIN_MEMBER.get(kind, "value") if isinstance(kind, str) else "value"
+    return member == "value" or _same_json(old.get(member), new.get(member))
+
+
+def _same_json(old: Any, new: Any) -> bool:
+    """Equal as JSON: Python's ``1 == True`` and ``[1] == [True]`` are not (True is
+    not indexed, 1 is)."""
+    if old.__class__ is not new.__class__:
+        return False
+    if old.__class__ in _SCALARS:
+        return bool(old == new)
+    try:
+        return bool(old == new) and orjson.dumps(old) == orjson.dumps(new)
+    except TypeError:  # not plain JSON (an integer beyond 64 bits): recompute
+        return False
+
+
+def changed_names(before: Entity | None, after: Entity | None) -> set[str]:
+    """The attributes whose index rows may differ between ``before`` and ``after``.
+
+    Most writes change a value or two, or only the timestamps: the rows of the
+    other attributes are neither computed nor compared.
+    """
+    return _walk(before, after, None)
+
+
+def walk(before: Entity | None, after: Entity | None) -> tuple[set[str], list[Change]]:
+    """:func:`changed_names` and ``list(attribute_changes(before, after))`` in one walk."""
+    changes: list[Change] = []
+    return _walk(before, after, changes), changes
+
+
+def _walk(before: Entity | None, after: Entity | None, changes: list[Change] | None) -> set[str]:
+    """The changed names; the history's changes appended to ``changes`` unless None."""
+    old = before.get("attrs") if before is not None else None
+    new = after.get("attrs") if after is not None else None
+    if changes is not None and (old.__class__ is not dict or not old
+                                or new.__class__ is not dict):
+        # a creation (the history's own walk over the new attributes), or no attributes
+        changes.extend(attribute_changes(before, after))
+        changes = None
+    old = old if isinstance(old, dict) else {}
+    new = new if isinstance(new, dict) else {}
+    changed = old.keys() ^ new.keys()
+    if not old:
+        return changed
+    if changes is not None and changed:  # the history's deletions come last, in old's order
+        gone = [(name, a) for name, a in old.items() if name not in new]
+    else:
+        gone = []
+    for name, b in new.items():
+        a = old.get(name, _ABSENT)
+        if a is b:  # the same object: an attribute the write did not touch
+            continue
+        if a is _ABSENT:  # a new attribute (already in changed)
+            if changes is not None:
+                changes.extend(instance_changes(name, None, b))
+            continue
+        if a.__class__ is list and b.__class__ is list and len(a) == 1 == len(b):
+            x, y = a[0], b[0]
+            if x.__class__ is dict and y.__class__ is dict:
+                # the usual attribute, one instance before and after (a batch replace
+                # compares every attribute): same_indexed inlined, a scalar value
+                # compared at once
+                kind = x.get("type")
+                if kind != y.get("type"):
+                    changed.add(name)
+                else:
+                    xv, yv = x.get("value"), y.get("value")
+                    if xv.__class__ is not yv.__class__ or not (
+                            xv == yv if xv.__class__ in _SCALARS else _same_json(xv, yv)):
+                        changed.add(name)
+                    else:
+                        member = MAIN_MEMBER.get(kind, "value") if isinstance(kind, str) \
+                            else "value"
+                        if member != "value" and not _same_json(x.get(member), y.get(member)):
+                            changed.add(name)
+                if changes is not None:
+                    if x.get("datasetId") != y.get("datasetId"):
+                        changes.extend(instance_changes(name, a, b))
+                    # attribute_changes' one instance of one datasetId: a write stamps
+                    # what it writes, so another modifiedAt tells it without comparing
+                    elif x.get("modifiedAt") != y.get("modifiedAt") or x != y:
+                        changes.append((name, y, False))
+                continue
+        if changes is not None:
+            changes.extend(instance_changes(name, a, b))
+        a, b = (a if isinstance(a, list) else [a]), (b if isinstance(b, list) else [b])
+        if len(a) != len(b) or not all(map(same_indexed, a, b)):
+            changed.add(name)
+    if changes is not None:
+        for name, a in gone:
+            changes.extend(removed(name, a))
+    return changed
