@@ -45,11 +45,11 @@ __all__ = ["DirectWrites", "append_attrs", "create_entity", "patch_attr", "updat
 
 @dataclass(slots=True)
 class DirectWrites:
-    """Whether writes of the common shape take the short path, and how many did."""
+    """Whether writes of the common shape take the short path, and how many took it."""
 
     #: False: every write takes the general path (what the tests compare it with)
     enabled: bool = True
-    #: writes answered on the short path
+    #: writes that took the short path (whatever they were answered)
     served: int = 0
 
     def tenant(self, service: Service, ngsild_tenant: str | None,
