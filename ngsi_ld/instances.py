@@ -236,11 +236,16 @@ def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def require_entity(current: Entity | None, entity_id: str) -> Entity:
-    """A private copy of the current entity, or ResourceNotFound naming ``entity_id``."""
+def existing_entity(current: Entity | None, entity_id: str) -> Entity:
+    """``current`` itself, or ResourceNotFound naming ``entity_id`` when there is none."""
     if current is None:
         raise ResourceNotFound(f"entity {entity_id} does not exist")
-    return clone(current)
+    return current
+
+
+def require_entity(current: Entity | None, entity_id: str) -> Entity:
+    """A private copy of the current entity, or ResourceNotFound naming ``entity_id``."""
+    return clone(existing_entity(current, entity_id))
 
 
 def writable_entity(current: Entity | None, entity_id: str, names: Iterable[str]) -> Entity:
@@ -254,8 +259,7 @@ def writable_entity(current: Entity | None, entity_id: str, names: Iterable[str]
     the whole entity; the attributes it does not write stay the same objects, which
     the store's and the history's comparisons of before and after skip at once.
     """
-    if current is None:
-        raise ResourceNotFound(f"entity {entity_id} does not exist")
+    current = existing_entity(current, entity_id)
     entity = dict(current)
     attrs = current.get("attrs")
     if attrs is not None:

@@ -217,9 +217,7 @@ def _extent(coords: Any, box: list[float]) -> bool:
     """Grow ``box`` [minx, maxx, miny, maxy] by every position in ``coords``; False if malformed."""
     if not isinstance(coords, list) or not coords:
         return False
-    # a position: the usual Point's (x, y) told without the generator first
-    if (len(coords) == 2 and coords[0].__class__ in _NUMBER and coords[1].__class__ in _NUMBER) \
-            or all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords):
+    if _is_position(coords):
         if len(coords) < 2:
             return False
         x, y = float(coords[0]), float(coords[1])
@@ -227,6 +225,14 @@ def _extent(coords: Any, box: list[float]) -> bool:
         box[2], box[3] = min(box[2], y), max(box[3], y)
         return True
     return all(_extent(c, box) for c in coords)
+
+
+def _is_position(coords: list[Any]) -> bool:
+    """Whether ``coords`` is a GeoJSON position (numbers only, booleans excluded)."""
+    # the usual Point's (x, y) told by two class checks before the general test
+    if len(coords) == 2 and coords[0].__class__ in _NUMBER and coords[1].__class__ in _NUMBER:
+        return True
+    return all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords)
 
 
 def geo_boxes(entity: Entity | None, names: set[str] | None = None) -> list[Box]:
