@@ -1,6 +1,6 @@
 """Event-loop CPU of a single write, in-process: the broker's own part of a request.
 
-    python -m benchmarks.loopcpu                    # update-attr and create-entity
+    python -m benchmarks.loopcpu                    # update-attr, patch-attr, create-entity
     python -m benchmarks.loopcpu --requests 4000 --rounds 7 --scenario update-attr
 
 Builds the broker application on a fresh embedded store (history on, as
@@ -82,6 +82,11 @@ def _update(n: int, uid: str) -> tuple[str, str, bytes]:
             b'{"temperature":{"type":"Property","value":%d}}' % n)
 
 
+def _patch_attr(n: int, uid: str) -> tuple[str, str, bytes]:
+    return ("PATCH", f"{ENTITIES}/urn:ngsi-ld:BenchEntity:{n % POOL}/attrs/temperature",
+            b'{"type":"Property","value":%d}' % n)
+
+
 def _create(n: int, uid: str) -> tuple[str, str, bytes]:
     return ("POST", ENTITIES, orjson.dumps({
         "id": f"urn:ngsi-ld:BenchCreate:{uid}-{n}", "type": "BenchCreate",
@@ -90,7 +95,7 @@ def _create(n: int, uid: str) -> tuple[str, str, bytes]:
 
 
 SCENARIOS: dict[str, Callable[[int, str], tuple[str, str, bytes]]] = {
-    "update-attr": _update, "create-entity": _create}
+    "update-attr": _update, "patch-attr": _patch_attr, "create-entity": _create}
 
 
 def _requests(build: Callable[[int, str], tuple[str, str, bytes]], first: int, count: int,

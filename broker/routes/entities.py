@@ -1,27 +1,35 @@
 """Clauses 5.6 and 5.7.1 over HTTP: /ngsi-ld/v1/entities/{entityId}[/attrs[/{attrId}]].
 
 Adapters only: the path ids and the body are read here, the operation is
-``broker.service.entities``.
+``broker.service.entities``.  Create Entity, Append and Update Entity Attributes
+and Partial Attribute Update of the common shape (:func:`_direct_tenant`) take
+the short path of ``broker.service.direct_writes`` instead, ahead of the
+preconditions, which such a request passes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from multidict import CIMultiDict
 
-from broker.http import read_body
-from broker.service import entities
+from broker.http import CONTENT_TYPE, FIWARE_SERVICE, PREFER, SNAPSHOT, TENANT, joined, read_body
+from broker.service import direct_writes, entities, entitymaps
+from broker.service.core import Service
+from broker.service.direct_writes import DirectWrites
 from broker.service.entities import ENTITIES, check_entity_id
 from broker.service.hot import HotAnswers
+from broker.service.reply import Reply
 from broker.state import BROKER, service_of
 from broker.web import Handler, add_route, call_of, response_of
-from ngsi_ld.bodies import JSON, LD_JSON, MERGE_PATCH
+from ngsi_ld.bodies import JSON, LD_JSON, MERGE_PATCH, Body
 from ngsi_ld.errors import BadRequestData
 
 #: answers of Retrieve Entity by the request as sent: the body and the headers
 HOT = web.AppKey("hot_retrievals", HotAnswers[tuple[bytes, CIMultiDict[str]]])
+#: whether writes of the common shape take the short path, and how many did
+DIRECT = web.AppKey("direct_writes", DirectWrites)
 
 #: 6.3.4: a PATCH body may also be application/merge-patch+json
 PATCH_MEDIA = (JSON, LD_JSON, MERGE_PATCH)
@@ -42,6 +50,69 @@ def _create(app: web.Application) -> Handler:
         return response_of(await entities.create_entity(service, call, body), call)
 
     return create_entity
+
+
+#: a write on the short path: the service, the tenant, the request -> the reply
+DirectWrite = Callable[[Service, str, web.Request], Awaitable[Reply]]
+
+
+def _direct_tenant(direct: DirectWrites, service: Service, request: web.Request) -> str | None:
+    """The tenant of a write of the common shape, else None (the general path).
+
+    The shape: no query parameter (no options, no ``type`` selector), a body of
+    Content-Type ``application/json`` or ``application/ld+json`` as such (so
+    the preconditions of 6.3.4 pass), no ``Prefer``, Snapshot or Entity map
+    header, and a tenant already known that no source serves
+    (:meth:`DirectWrites.tenant`).  A Link header may name any @context.
+    """
+    headers = request.headers
+    if ("?" in request.raw_path or headers.get(CONTENT_TYPE) not in WRITE_MEDIA
+            or PREFER in headers or SNAPSHOT in headers or entitymaps.HEADER in headers):
+        return None
+    return direct.tenant(service, joined(headers, TENANT), joined(headers, FIWARE_SERVICE))
+
+
+def _direct(app: web.Application, write: DirectWrite) -> Callable[[Handler], Handler]:
+    """A write of the common shape answered by ``write``, another by the general path."""
+    direct = app[DIRECT]
+    broker = app[BROKER]
+
+    def wrap(handler: Handler) -> Handler:
+        async def direct_or_general(request: web.Request) -> web.StreamResponse:
+            service = broker.service
+            tenant = _direct_tenant(direct, service, request)
+            if tenant is None:
+                return await handler(request)
+            return response_of(await write(service, tenant, request))
+
+        return direct_or_general
+
+    return wrap
+
+
+async def _direct_create(service: Service, tenant: str, request: web.Request) -> Reply:
+    body = await read_body(request, service.settings.max_body_size, WRITE_MEDIA)
+    return await direct_writes.create_entity(service, tenant, body)
+
+
+def _direct_attrs(operation: Callable[[Service, str, str, Body], Awaitable[Reply]],
+                  media: tuple[str, ...]) -> DirectWrite:
+    """``operation`` (``direct_writes.update_attrs`` or ``append_attrs``) of the
+    request's entity, the body read as the general path reads it (``media``)."""
+
+    async def write(service: Service, tenant: str, request: web.Request) -> Reply:
+        entity_id = _entity_id(request)
+        body = await read_body(request, service.settings.max_body_size, media)
+        return await operation(service, tenant, entity_id, body)
+
+    return write
+
+
+async def _direct_patch_attr(service: Service, tenant: str, request: web.Request) -> Reply:
+    entity_id = _entity_id(request)
+    body = await read_body(request, service.settings.max_body_size, PATCH_MEDIA)
+    attr = request.match_info["attrId"]
+    return await direct_writes.patch_attr(service, tenant, entity_id, attr, body)
 
 
 async def retrieve_entity(request: web.Request) -> web.Response:
@@ -133,17 +204,21 @@ async def missing_entity_id(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     one = ENTITIES + "/{entityId}"
     attr = one + "/attrs/{attrId}"
-    add_route(app, "POST", ENTITIES, _create(app), "createEntity")
+    app[DIRECT] = DirectWrites()
+    add_route(app, "POST", ENTITIES, _create(app), "createEntity",
+              before=_direct(app, _direct_create))
     add_route(app, "GET", one, retrieve_entity, "retrieveEntity",
               before=_kept_retrievals(app))
     add_route(app, "DELETE", one, delete_entity, "deleteEntity")
     add_route(app, "PATCH", one, _write(app, entities.merge_entity, PATCH_MEDIA), "mergeEntity")
     add_route(app, "PUT", one, _write(app, entities.replace_entity), "replaceEntity")
-    add_route(app, "POST", one + "/attrs", _write(app, entities.append_attrs), "appendAttributes")
+    add_route(app, "POST", one + "/attrs", _write(app, entities.append_attrs), "appendAttributes",
+              before=_direct(app, _direct_attrs(direct_writes.append_attrs, WRITE_MEDIA)))
     add_route(app, "PATCH", one + "/attrs", _write(app, entities.update_attrs, PATCH_MEDIA),
-              "updateAttributes")
+              "updateAttributes",
+              before=_direct(app, _direct_attrs(direct_writes.update_attrs, PATCH_MEDIA)))
     add_route(app, "PATCH", attr, _attr_write(app, entities.patch_attr, PATCH_MEDIA),
-              "updateAttribute")
+              "updateAttribute", before=_direct(app, _direct_patch_attr))
     add_route(app, "PUT", attr, _attr_write(app, entities.replace_attr), "replaceAttribute")
     add_route(app, "DELETE", attr, delete_attr, "deleteAttribute")
     # the entity id left out: /entities//attrs/... (PATCH or PUT of /entities/: app.py)

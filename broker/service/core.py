@@ -119,6 +119,11 @@ class Service:
             return await self._snapshot_tenant(call, tenant, call.snapshot.strip(), read)
         return tenant
 
+    def known_tenant(self, tenant: str) -> bool:
+        """True if :meth:`tenant` would answer ``tenant`` (a name ``tenant_name`` gave) at
+        once: the default tenant, or one this service found or created before."""
+        return not tenant or tenant in self._tenants
+
     def tenant_named(self, call: Call) -> str:
         """The tenant ``call`` names, not checked against the store (5.13, 5.15)."""
         return tenant_name(call.ngsild_tenant, call.fiware_service, self.settings.multi_tenancy)

@@ -53,9 +53,10 @@ from ngsi_ld.view import view_of, wants_key_values
 from storage.versioned import versioned
 
 __all__ = [
-    "ENTITIES", "READ_MEDIA", "append_attrs", "check_entity_id", "create_entity",
-    "delete_attr", "delete_entity", "merge_entity", "patch_attr", "replace_attr",
-    "replace_entity", "retrieve_entity", "type_gated", "update_attrs",
+    "ENTITIES", "READ_MEDIA", "append_attrs", "attribute_of", "attrs_result", "check_entity_id",
+    "create_entity", "created", "delete_attr", "delete_entity", "fragment_of", "merge_entity",
+    "no_content", "object_of", "patch_attr", "replace_attr", "replace_entity", "retrieve_entity",
+    "type_gated", "update_attrs",
 ]
 
 ENTITIES = "/ngsi-ld/v1/entities"
@@ -85,7 +86,7 @@ def check_entity_id(entity_id: str) -> str:
     return entity_id
 
 
-def _object(data: Any) -> Any:
+def object_of(data: Any) -> Any:
     """An entity or fragment body is a JSON object: anything else is a malformed request."""
     if not isinstance(data, dict):
         raise InvalidRequest("the request body must be a JSON object")
@@ -133,6 +134,48 @@ def _leaving(mutation: Mutation, names: frozenset[str]) -> Mutation:
     return keeps_current(restricted) if getattr(mutation, KEEPS_CURRENT, False) else restricted
 
 
+def fragment_of(ctx: ActiveContext, data: Any, entity_id: str, *, key_values: bool,
+                allow_null: bool = False, merge: bool = False) -> Entity:
+    """The body ``data`` of a write to entity ``entity_id`` as attributes, validated and
+    expanded (an internal-form fragment)."""
+    parsed = parse_fragment(object_of(data), key_values=key_values, allow_null=allow_null,
+                            merge=merge)
+    if parsed.id is not None and parsed.id != entity_id:
+        raise BadRequestData(
+            f"the body's id {parsed.id!r} differs from the path's {entity_id!r}"
+        )
+    fragment: Entity = {"attrs": parsed.attrs}
+    if parsed.type is not None:
+        fragment["type"] = parsed.type
+    if parsed.scope is not None:
+        fragment["scope"] = parsed.scope
+    if parsed.expires_at is not None:
+        fragment["expiresAt"] = parsed.expires_at
+    return ctx.expand_entity(fragment)
+
+
+def attribute_of(ctx: ActiveContext, data: Any, name: str, *, key_values: bool,
+                 allow_null: bool, fragment: bool = False) -> tuple[str, Instance]:
+    """The body ``data`` as the one instance of attribute ``name``: (expanded name,
+    instance).
+
+    ``fragment``: the body is an Attribute Fragment (5.6.4), type and main
+    member optional.
+    """
+    if name == "scope":
+        # 5.6.4.4 and 5.6.19.4: scope is not an attribute these operations change
+        raise BadRequestData("scope cannot be updated as an attribute; update the entity")
+    if isinstance(data, dict) and "@context" in data:
+        data = {k: v for k, v in data.items() if k != "@context"}  # the body's, not the attr's
+    instances = parse_attribute(
+        name, data, key_values=key_values, allow_null=allow_null, fragment=fragment
+    )
+    if len(instances) != 1:
+        raise BadRequestData("a single attribute instance is expected in the body")
+    ((iri, (instance,)),) = ctx.expand_entity({"attrs": {name: instances}})["attrs"].items()
+    return iri, instance
+
+
 @dataclass(slots=True)
 class _Write:
     """What every write of clause 5.6 starts from: the parsed body and its context."""
@@ -161,50 +204,19 @@ class _Write:
 
     def fragment(self, *, allow_null: bool = False, merge: bool = False) -> Entity:
         """The body as attributes, validated and expanded (an internal-form fragment)."""
-        parsed = parse_fragment(
-            _object(self.body.data), key_values=self.key_values, allow_null=allow_null,
-            merge=merge,
-        )
-        if parsed.id is not None and parsed.id != self.entity_id:
-            raise BadRequestData(
-                f"the body's id {parsed.id!r} differs from the path's {self.entity_id!r}"
-            )
-        fragment: Entity = {"attrs": parsed.attrs}
-        if parsed.type is not None:
-            fragment["type"] = parsed.type
-        if parsed.scope is not None:
-            fragment["scope"] = parsed.scope
-        if parsed.expires_at is not None:
-            fragment["expiresAt"] = parsed.expires_at
-        return self.ctx.expand_entity(fragment)
+        return fragment_of(self.ctx, self.body.data, self.entity_id, key_values=self.key_values,
+                           allow_null=allow_null, merge=merge)
 
     def entity(self, data: Any) -> Entity:
         """A whole entity body, validated and expanded."""
         # the template of its shape where one was compiled (ngsi_ld.shapes)
-        return parse_expanded(self.ctx, _object(data), key_values=self.key_values)
+        return parse_expanded(self.ctx, object_of(data), key_values=self.key_values)
 
     def attribute(self, name: str, *, allow_null: bool,
                   fragment: bool = False) -> tuple[str, Instance]:
-        """The body as the one instance of attribute ``name``: (expanded name, instance).
-
-        ``fragment``: the body is an Attribute Fragment (5.6.4), type and main
-        member optional.
-        """
-        if name == "scope":
-            # 5.6.4.4 and 5.6.19.4: scope is not an attribute these operations change
-            raise BadRequestData("scope cannot be updated as an attribute; update the entity")
-        data = self.body.data
-        if isinstance(data, dict) and "@context" in data:
-            data = {k: v for k, v in data.items() if k != "@context"}  # the body's, not the attr's
-        instances = parse_attribute(
-            name, data, key_values=self.key_values, allow_null=allow_null, fragment=fragment
-        )
-        if len(instances) != 1:
-            raise BadRequestData("a single attribute instance is expected in the body")
-        ((iri, (instance,)),) = self.ctx.expand_entity({"attrs": {name: instances}})[
-            "attrs"
-        ].items()
-        return iri, instance
+        """The body as the one instance of attribute ``name``: (expanded name, instance)."""
+        return attribute_of(self.ctx, self.body.data, name, key_values=self.key_values,
+                            allow_null=allow_null, fragment=fragment)
 
     async def apply(self, operation: str, mutation: Mutation, *, create: bool = False,
                     write: Entity | None = None) -> Sequence[Any] | None:
@@ -256,22 +268,41 @@ class _Write:
         return self.service.sources.outcome(self.plan, local if self.local else None, parts)
 
     async def no_content(self) -> Reply:
-        client_context = self.body.client_context
-        if not inline_context(client_context):
-            return Reply(204)  # no @context to host and link (skips ``link_only``'s await)
-        return empty(204, await link_only(self.service, client_context,
-                                          self.service.tenant_named(self.call)))
+        return await no_content(self.service, self.body.client_context,
+                                self.service.tenant_named(self.call))
 
     async def attrs_result(self, mutation: operations.AttrsMutation) -> Reply:
-        """204 when every attribute was written, else 207 with the UpdateResult (5.2.18)."""
-        result = mutation.result
-        if not result.not_updated:
-            return await self.no_content()
-        # attribute names fully qualified, as the store keeps them (what the ETSI
-        # test purposes of 5.6.3 compare them with)
-        headers = await link_only(self.service, self.body.client_context,
-                                  self.service.tenant_named(self.call))
-        return json_reply(result.to_dict(), status=207, headers=headers)
+        return await attrs_result(self.service, self.body.client_context,
+                                  self.service.tenant_named(self.call), mutation)
+
+
+async def no_content(service: Service, client_context: Any, tenant: str) -> Reply:
+    """204, linking the request's inline @context (hosted for ``tenant``) if it had one."""
+    if not inline_context(client_context):
+        return Reply(204)  # no @context to host and link (skips ``link_only``'s await)
+    return empty(204, await link_only(service, client_context, tenant))
+
+
+async def attrs_result(service: Service, client_context: Any, tenant: str,
+                       mutation: operations.AttrsMutation) -> Reply:
+    """204 when every attribute was written, else 207 with the UpdateResult (5.2.18)."""
+    result = mutation.result
+    if not result.not_updated:
+        return await no_content(service, client_context, tenant)
+    # attribute names fully qualified, as the store keeps them (what the ETSI
+    # test purposes of 5.6.3 compare them with)
+    headers = await link_only(service, client_context, tenant)
+    return json_reply(result.to_dict(), status=207, headers=headers)
+
+
+async def created(service: Service, entity_id: str, client_context: Any, tenant: str) -> Reply:
+    """201 with the new entity's Location, linking the request's inline @context (hosted
+    for ``tenant``) if it had one (5.6.1.4)."""
+    location = f"{ENTITIES}/{_quoted(entity_id)}"
+    if not inline_context(client_context):
+        return Reply(201, headers={"Location": location})  # no @context to host and link
+    return empty(201, {"Location": location,
+                       **await link_only(service, client_context, tenant)})
 
 
 # 5.6.1 Create Entity
@@ -283,14 +314,7 @@ async def create_entity(service: Service, call: Call, body: Body) -> Reply:
     parts = await write.apply("createEntity",
                               operations.create_entity(entity, now_iso(), owned=True),
                               create=True, write=entity)
-    location = f"{ENTITIES}/{_quoted(entity['id'])}"
-    client_context = body.client_context
-    if not inline_context(client_context):
-        reply = Reply(201, headers={"Location": location})  # no @context to host and link
-    else:
-        reply = empty(201, {"Location": location,
-                            **await link_only(service, client_context,
-                                              service.tenant_named(call))})
+    reply = await created(service, entity["id"], body.client_context, service.tenant_named(call))
     return await write.answer(reply, parts)
 
 
@@ -469,7 +493,7 @@ async def merge_entity(service: Service, call: Call, entity_id: str, body: Body)
 # 5.6.18 Replace Entity
 async def replace_entity(service: Service, call: Call, entity_id: str, body: Body) -> Reply:
     write = await _Write.of(service, call, entity_id, body)
-    data = _object(body.data)
+    data = object_of(body.data)
     if "id" not in data and "@id" not in data:
         data = {"id": entity_id, **data}
     entity = write.entity(data)
