@@ -27,7 +27,6 @@ allows it) is cached in that worker only.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import gc
 import os
 import pickle
@@ -38,7 +37,6 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -52,14 +50,6 @@ from storage import ContextRecord, MemoryStore
 #: young-generation collections every this many container allocations (broker.cli's value)
 GC_GEN0_THRESHOLD = 50_000
 _HEADER = struct.Struct("!Q")  # the length of the pickled frame that follows
-#: what the writer's reader of a worker's answers buffers before it stops reading: more
-#: than a prepared batch (a few MB), so that a batch is read in one go (at asyncio's
-#: 64 KiB default, reading paused and resumed at every chunk past 128 KiB: two epoll
-#: changes and a task step a chunk)
-_READ_LIMIT = 1 << 26
-#: the capacity of a worker's answer pipe (Linux; the default 64 KiB made a batch of a
-#: few MB cross in as many reads and wake-ups of the writer)
-_PIPE_SIZE = 1 << 20
 WORKER_MODULE = "broker.loader.worker"
 #: where ``broker`` is imported from: the workers import the same code
 _SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -153,7 +143,7 @@ class WorkerPool:
         for _ in range(self.processes):
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", WORKER_MODULE, stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, env=env, limit=_READ_LIMIT)
+                stdout=asyncio.subprocess.PIPE, env=env)
             worker = _Process(process)
             worker.send(self.setup)
             self._workers.append(worker)
@@ -247,8 +237,5 @@ def serve() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the writer stops the load, then us
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])  # as the writer (tune_gc)
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    if hasattr(fcntl, "F_SETPIPE_SZ"):
-        with suppress(OSError):  # not a pipe, or above the system's pipe-max-size
-            fcntl.fcntl(answers.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print cannot break a frame
     asyncio.run(_serve(sys.stdin.buffer, answers))
