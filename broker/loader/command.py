@@ -168,7 +168,9 @@ class Loader:
                 if isinstance(left, asyncio.Future):
                     left.cancel()
             # those handed to the sink are written anyway: settled, so that the resume
-            # point moves past them (the first that fails ends it, the rest cancelled)
+            # point moves past them.  The first that fails ends it and the rest are
+            # cancelled; one the store had already begun may still commit, and is then
+            # written again on resume (upserts: the same entities, its history twice)
             try:
                 while writing:
                     await self._settle(source, point, bar, writing.popleft())
