@@ -37,7 +37,11 @@ _any_cell = st.one_of(
                      "2026-12-04T10:00:00Z", "2026-12-04T10:00:00+02:00", "2026-12-04T10:00:00",
                      "2026-12-04", "urn:ngsi-ld:Thing:1", "urn:ngsi-ld:null", "not a uri",
                      '{"a": 1}', '{"@type": "DateTime", "@value": "x"}', "[1, 2]", "null",
-                     "99999999999999999999999", "114.2", "22.3", "200", "-91", "%d %s"]),
+                     "99999999999999999999999", "114.2", "22.3", "200", "-91", "%d %s",
+                     # date-times the converter takes but NGSI-LD may not (the template
+                     # checks them as the usual way does, once per distinct cell)
+                     "2026-12-04T10:00:00+05:30:15", "0001-01-01T00:00:00Z",
+                     "2026-12-04T10:00:00.123456789Z", " 2026-12-04T10:00:00Z "]),
     st.text(max_size=5),
     st.integers(-10**3, 10**3).map(str),
 )

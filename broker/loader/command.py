@@ -42,6 +42,8 @@ DEFAULT_JOBS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_
                           else os.cpu_count() or 1))
 #: files of at most this many batches are prepared in-process: a worker costs ~0.5 s to start
 SMALL_FILE_BATCHES = 2
+#: a batch handed to the sink and its write (its rejects, once written)
+Written = tuple[PreparedBatch, asyncio.Future[list[Reject]]]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,19 +148,35 @@ class Loader:
         size = self.args.batch_size
         # a small file is prepared here: starting a worker would cost more than it saves
         parallel = source.total is None or source.total - done > SMALL_FILE_BATCHES * size
-        ahead = await self.sink.begin(parallel)
+        ahead, in_flight = await self.sink.begin(parallel)
         pending: deque[Awaitable[PreparedBatch]] = deque()
+        # handed to the sink, oldest first: where it writes in order, the next batch goes
+        # to it before the one before is settled (reports, resume point), so the store
+        # does not wait for that
+        writing: deque[Written] = deque()
         try:
             for items in self._batches(source, done, size):
                 pending.append(self.sink.prepare(source.decoder, items, parallel))
                 if len(pending) > ahead:
-                    await self._settle(source, point, bar, pending.popleft())
+                    await self._write(source, point, bar, pending.popleft(), writing, in_flight)
             while pending:
-                await self._settle(source, point, bar, pending.popleft())
+                await self._write(source, point, bar, pending.popleft(), writing, in_flight)
+            while writing:
+                await self._settle(source, point, bar, writing.popleft())
         finally:
             for left in pending:  # interrupted: batches not written do not count
                 if isinstance(left, asyncio.Future):
                     left.cancel()
+            # those handed to the sink are written anyway: settled, so that the resume
+            # point moves past them.  The first that fails ends it and the rest are
+            # cancelled; one the store had already begun may still commit, and is then
+            # written again on resume (upserts: the same entities, its history twice)
+            try:
+                while writing:
+                    await self._settle(source, point, bar, writing.popleft())
+            except Exception:  # the load stops with the error that interrupted it
+                for _, write in writing:
+                    write.cancel()
             bar.close()
         point.clear()
 
@@ -177,18 +195,29 @@ class Loader:
         if batch:
             yield batch
 
-    async def _settle(self, source: Source, point: ResumePoint, bar: tqdm[Any],
-                      prepared: Awaitable[PreparedBatch]) -> None:
-        """Write one prepared batch, report its rejects, then move the resume point past it.
-
-        Batches are settled in file order, so the resume point only ever moves past
-        records whose batch is written (or refused).
-        """
+    async def _write(self, source: Source, point: ResumePoint, bar: tqdm[Any],
+                     prepared: Awaitable[PreparedBatch], writing: deque[Written],
+                     in_flight: int) -> None:
+        """Hand one prepared batch to the sink (``writing``: those handed before, in order),
+        then settle the oldest until fewer than ``in_flight`` are left."""
         try:
             batch = await prepared
         except WorkerStopped as exc:
             raise LoadAborted(str(exc)) from None
-        rejects = await self.sink.write(batch)
+        writing.append((batch, asyncio.ensure_future(self.sink.write(batch))))
+        await asyncio.sleep(0)  # its write starts (reaches the store) before we go on
+        while len(writing) >= in_flight:
+            await self._settle(source, point, bar, writing.popleft())
+
+    async def _settle(self, source: Source, point: ResumePoint, bar: tqdm[Any],
+                      written: Written) -> None:
+        """Wait for one batch's write, report its rejects, then move the resume point past it.
+
+        Batches are settled in file order, so the resume point only ever moves past
+        records whose batch is written (or refused).
+        """
+        batch, write = written
+        rejects = await write
         for reject in rejects:
             self._report(source, reject, bar)
         self.summary.loaded += batch.count - len(rejects)

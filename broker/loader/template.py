@@ -10,12 +10,16 @@ parses and expands, and fills only the values of each row.
 
 It must give exactly what the usual way gives, or nothing: every value is
 checked by the same functions the usual way checks it with (``convert``,
-``timestamp``, ``main_value``, ``is_entity_id``, ``is_utc_datetime``); a row
+``timestamp``, ``is_datetime``, ``is_entity_id``, ``is_utc_datetime``); a row
 with anything it does not handle as the usual way does (a refused cell, the
 NGSI-LD Null, a JSON object or array value, an integer beyond 64 bits) is left
 to the usual way, which then accepts it or refuses it with its own reason.
 Mappings it does not compile (a GeoJSON location column, an attribute named as
-a reserved member or a GeoProperty) are left to the usual way whole.
+a reserved member or a GeoProperty) are left to the usual way whole.  Where the
+usual way's check can only pass on what the template built (a Point of two
+finite coordinates in range; a DateTime literal, whose check is ``is_datetime``
+of its text), only that is checked; a column's date-times are converted once
+per distinct cell (a file repeats its times).
 tests/test_loader_template.py compares both ways, row by row and table by table.
 """
 
@@ -34,8 +38,7 @@ from ngsi_ld.identifiers import is_entity_id
 from ngsi_ld.instances import DELETE
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity
-from ngsi_ld.timeutil import is_utc_datetime
-from ngsi_ld.values import main_value
+from ngsi_ld.timeutil import is_datetime, is_utc_datetime
 
 __all__ = ["RowTemplate", "compile_template"]
 
@@ -48,6 +51,8 @@ _RESERVED = frozenset({"id", "@id", "type", "@type", "scope", "expiresAt", "crea
 _NULL_BYTES = DELETE.encode()
 _SCALARS = (str, int, float, bool)  # the values whose check is their class alone
 _PROBE_ID = "urn:ngsi-ld:Probe:1"
+#: distinct cells a column's date-time conversions are kept for
+_STAMPS_KEPT = 4096
 _PROBE_TIME = "2026-01-01T00:00:00Z"
 
 #: a template of ``{column}`` placeholders: literals at even positions, cell indexes at odd
@@ -63,7 +68,32 @@ class _Attribute:
     datatype: str
     unit: str | None
     parts: _Parts | None  # a Relationship's template
-    where: str  # as the usual way names it in its checks
+    stamps: _Stamps | None  # a datetime's conversions
+
+
+class _Stamps:
+    """A column's cells as date-times (``timestamp``; None: refused), each converted once."""
+
+    __slots__ = ("column", "known")
+
+    def __init__(self, column: str) -> None:
+        self.column = column
+        self.known: dict[str, str | None] = {}
+
+    def __call__(self, cell: str) -> str | None:
+        stamp = self.known.get(cell, _UNKNOWN)
+        if stamp is _UNKNOWN:
+            try:
+                stamp = timestamp(cell, self.column)
+            except RowError:
+                stamp = None
+            if len(self.known) >= _STAMPS_KEPT:
+                self.known.clear()
+            self.known[cell] = stamp
+        return stamp  # type: ignore[return-value]
+
+
+_UNKNOWN = object()
 
 
 class RowTemplate:
@@ -76,12 +106,12 @@ class RowTemplate:
         self.types = types
         self.datetime_iri = datetime_iri
         self.id_parts = _parts(mapping.id, index)
-        self.observed = (index[mapping.observed_at], mapping.observed_at) \
+        self.observed = (index[mapping.observed_at], _Stamps(mapping.observed_at)) \
             if mapping.observed_at else None
         self.attributes = tuple(
             _Attribute(iri, index[a.column], a.column, a.kind == "Relationship", a.datatype,
                        a.unit or None, _parts(a.template, index) if a.template else None,
-                       f"Attribute {a.name!r}")
+                       _Stamps(a.column) if a.datatype == "datetime" else None)
             for a, iri in zip(mapping.attributes, iris, strict=False))
         self.location = None
         if mapping.longitude and mapping.latitude:
@@ -100,12 +130,12 @@ class RowTemplate:
             return None
         observed: str | None = None
         if self.observed is not None:
-            index, column = self.observed
-            try:
-                observed = timestamp(cells[index] if index < size else "", column)
-            except RowError:
+            index, stamps = self.observed
+            observed = stamps(cells[index] if index < size else "")
+            if observed is None or not is_utc_datetime(observed):
                 return None
         attrs: dict[str, list[dict[str, Any]]] = {}
+        fresh: dict[str, list[dict[str, Any]]] = {}  # as created: stamped ``now``
         for attr in self.attributes:
             cell = cells[attr.index] if attr.index < size else ""
             if cell == "":
@@ -116,27 +146,26 @@ class RowTemplate:
                 if target is None or not is_entity_id(target):
                     return None
                 inst = {"type": "Relationship", "object": target}
+            elif attr.stamps is not None:  # a datetime: what the usual way checks of it
+                stamp = attr.stamps(cell)
+                if stamp is None or not is_datetime(stamp):
+                    return None
+                inst = {"type": "Property",
+                        "value": {"@type": self.datetime_iri, "@value": stamp}}
             else:
                 try:
                     value = convert(cell, attr.datatype, attr.column)
                 except RowError:
                     return None
-                if attr.datatype == "datetime":
-                    try:
-                        main_value(attr.where, "Property", value)
-                    except NgsiLdError:
-                        return None
-                    value = {"@type": self.datetime_iri, "@value": value["@value"]}
-                elif value.__class__ not in _SCALARS:
+                if value.__class__ not in _SCALARS:
                     return None  # a JSON object, array or null: the usual way checks it
                 inst = {"type": "Property", "value": value}
-                if attr.unit is not None:
-                    inst["unitCode"] = attr.unit
+            if attr.unit is not None and not attr.relationship:
+                inst["unitCode"] = attr.unit
             if observed is not None:
-                if not is_utc_datetime(observed):
-                    return None
                 inst["observedAt"] = observed
             attrs[attr.iri] = [inst]
+            fresh[attr.iri] = [{**inst, "createdAt": now, "modifiedAt": now}]
         if self.location is not None:
             iri, x_index, x_column, y_index, y_column = self.location
             lon = cells[x_index] if x_index < size else ""
@@ -148,12 +177,11 @@ class RowTemplate:
                     return None
                 if not (-180 <= x <= 180 and -90 <= y <= 90):
                     return None
-                geometry = {"type": "Point", "coordinates": [x, y]}
-                try:
-                    main_value("Attribute 'location'", "GeoProperty", geometry)
-                except NgsiLdError:
-                    return None
-                attrs[iri] = [{"type": "GeoProperty", "value": geometry}]
+                # two finite numbers in range: a Point the usual way's check passes
+                point = {"type": "Point", "coordinates": [x, y]}
+                attrs[iri] = [{"type": "GeoProperty", "value": point}]
+                fresh[iri] = [{"type": "GeoProperty", "value": point, "createdAt": now,
+                               "modifiedAt": now}]
         expanded: Entity = {"id": entity_id, "type": list(self.types), "attrs": attrs}
         try:
             doc = orjson.dumps(expanded)
@@ -161,10 +189,8 @@ class RowTemplate:
             return None
         if _NULL_BYTES in doc:
             return None  # the NGSI-LD Null somewhere: the usual way refuses it or not
-        created: Entity = {
-            "id": entity_id, "type": list(self.types), "createdAt": now, "modifiedAt": now,
-            "attrs": {name: [{**inst, "createdAt": now, "modifiedAt": now}
-                             for inst in instances] for name, instances in attrs.items()}}
+        created: Entity = {"id": entity_id, "type": list(self.types), "createdAt": now,
+                           "modifiedAt": now, "attrs": fresh}
         return expanded, doc, created
 
 
