@@ -277,7 +277,7 @@ class Worker:
         results: list[tuple[bool, Any]] = []
         try:
             if shared:
-                conn.execute("BEGIN")
+                sql.begin_read(conn)
             for job in batch:
                 try:
                     results.append((True, job.run(conn)))
