@@ -152,16 +152,15 @@ def known_of(conn: sqlite3.Connection) -> Known:
     statement did yet, so what is kept always describes that snapshot; asked once
     a transaction on a store connection (see the module docstring).
     """
-    store = isinstance(conn, StoreConnection)
-    if store and conn.snapshot is not None and conn.in_transaction:
+    if not isinstance(conn, StoreConnection):
+        return Known(conn.execute("PRAGMA data_version").fetchone()[0])
+    if conn.snapshot is not None and conn.in_transaction:
         return conn.snapshot
     (data_version,) = conn.execute("PRAGMA data_version").fetchone()
-    known = getattr(conn, "known", None)
+    known = conn.known
     if known is None or known.data_version != data_version:
-        known = Known(data_version)
-        if store:
-            conn.known = known
-    if store and conn.in_transaction:
+        known = conn.known = Known(data_version)
+    if conn.in_transaction:
         conn.snapshot = known
     return known
 
