@@ -340,7 +340,7 @@ class Worker:
     def _transaction(self, conn: sqlite3.Connection, units: list[list[Job]], *, bare: bool
                      ) -> list[tuple[bool, Any]] | None:
         """Run ``units`` in one write transaction, each in its SAVEPOINT unless ``bare``
-        (a lone unit, see :data:`_Refused`); None when the bare unit was a group that
+        (a lone unit, see :class:`_Refused`); None when the bare unit was a group that
         failed (rolled back: the caller runs its jobs again, each alone)."""
         results: list[tuple[bool, Any]] = []
         try:
