@@ -7,8 +7,9 @@ Threads, so that no SQLite call ever blocks the event loop:
   commit), each inside its own SAVEPOINT so that a job that fails is rolled
   back alone (a transaction of one job or one group runs without one, and is
   rolled back whole if it fails: ``threads``); the single entity writes of one
-  tenant queued together run as one batch (``writes.write_all``, the path of ``modify_many`` too: one
-  statement per table, a mutation that raises is that write's error alone).
+  tenant queued together run as one batch (``writes.write_all``, the path of
+  ``modify_many`` too: one statement per table, a mutation that raises is that
+  write's error alone).
   A caller's future is resolved only after the COMMIT.  Because
   all writes are serialised there, :meth:`SqliteStore.modify` (read, apply the
   mutation, write) is atomic.
