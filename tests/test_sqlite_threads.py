@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from storage_contract import create, entity
 
-from ngsi_ld.errors import ServiceUnavailable
+from ngsi_ld.errors import BadRequestData, ServiceUnavailable
 from ngsi_ld.query import EntityQuery
 from storage import SqliteStore
-from storage.sqlite import threads
+from storage.discovery import StatKey, add_stats, entity_stats
+from storage.sqlite import sql, threads
 from storage.sqlite.threads import LINGER_FROM, LINGER_STEPS, Inbox, Worker, _take_batch
 
 
@@ -216,5 +217,178 @@ async def test_batched_reads_see_every_write_committed_before_them(tmp_path: Pat
             assert all(f is not None for f in found)
             page, _ = await store.query_entities("t", EntityQuery(), limit=100)
             assert len(page) == 4 * (round_ + 1)
+    finally:
+        await store.close()
+
+
+async def _stored_counters(store: SqliteStore, tenant: str) -> dict[StatKey, int]:
+    """Every row of the tenant's discovery counters, also those at zero or below."""
+    rows = await store._read(lambda conn: conn.execute(
+        "SELECT type, attr, kind, n FROM discovery_stats WHERE tenant = ?", (tenant,)
+    ).fetchall())
+    return {(t, a, k): n for t, a, k, n in rows}
+
+
+async def test_one_transaction_of_many_jobs_counts_and_numbers_only_what_it_kept(
+        tmp_path: Path) -> None:
+    # The version range and the discovery counters are taken and written once per
+    # transaction: a transaction of many jobs, some failing, must leave the counters of
+    # exactly the entities stored, and a distinct version to each write, above those
+    # of every transaction before.
+    store = SqliteStore(tmp_path / "t.db")
+    await store.open()
+    try:
+        old = [entity(f"urn:ngsi-ld:Old:{n}", ["https://example.org/Old"], speed=n)
+               for n in range(3)]
+        await asyncio.gather(*(store.modify("t", e["id"], create(e)) for e in old))
+        earlier = await store.read_versioned("t", old[0]["id"])
+        assert earlier is not None
+        commits = store.commit_count
+        started, held = threading.Event(), threading.Event()
+
+        def hold(conn: Any) -> bool:
+            started.set()
+            return held.wait(5)
+
+        first = store._write(hold)
+        assert await asyncio.to_thread(started.wait, 5)  # the writer is in that job
+
+        def written_then_failed(conn: Any) -> None:  # its rows and counters rolled back
+            sql.write_entity(conn, "t", "urn:ngsi-ld:T:lost", None, entity(
+                "urn:ngsi-ld:T:lost", ["https://example.org/Lost"], lost=1))
+            raise ValueError("after writing")
+
+        def refused(current: Any) -> Any:
+            raise BadRequestData("refused")
+
+        new = [entity(f"urn:ngsi-ld:T:{n}", speed=n, name="x") for n in range(6)]
+        jobs = [
+            *(asyncio.ensure_future(store.modify("t", e["id"], create(e))) for e in new[:3]),
+            asyncio.ensure_future(store._write(written_then_failed)),
+            asyncio.ensure_future(store.modify("t", "urn:ngsi-ld:T:refused", refused)),
+            *(asyncio.ensure_future(store.modify("t", e["id"], lambda current: None))
+              for e in old),
+            *(asyncio.ensure_future(store.modify("t", e["id"], create(e))) for e in new[3:]),
+        ]
+        for _ in range(5):  # every write submitted while the writer is held
+            await asyncio.sleep(0)
+        held.set()
+        assert await first is True
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        assert store.commit_count - commits == 2  # the held job's, then one for the rest
+        assert isinstance(results[3], ValueError)
+        assert isinstance(results[4], BadRequestData)
+        assert not any(isinstance(r, BaseException)
+                       for n, r in enumerate(results) if n not in (3, 4))
+
+        expected: dict[StatKey, int] = {}
+        for e in new:
+            add_stats(expected, entity_stats(e))
+        assert await _stored_counters(store, "t") == expected  # the deleted types' rows gone
+        versions = [await store.read_versioned("t", e["id"]) for e in new]
+        numbers = [v.version for v in versions if v is not None]
+        assert len(set(numbers)) == len(new) and min(numbers) > earlier.version
+        assert await store.get_entity("t", "urn:ngsi-ld:T:lost") is None
+        later = entity("urn:ngsi-ld:T:later")
+        await store.modify("t", later["id"], create(later))
+        after = await store.read_versioned("t", later["id"])
+        assert after is not None and after.version > max(numbers)
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def writer(tmp_path: Path) -> AsyncIterator[Worker]:
+    worker = Worker(tmp_path / "w.db", writer=True)
+    await worker.start()
+    await worker.submit(lambda conn: conn.execute("CREATE TABLE rows (x INTEGER)"))
+    yield worker
+    await worker.stop()
+
+
+def _rows(conn: Any) -> list[int]:
+    return [x for (x,) in conn.execute("SELECT x FROM rows ORDER BY x")]
+
+
+def _insert_then(x: int, error: Exception | None = None) -> Any:
+    def run(conn: Any) -> int:
+        conn.execute("INSERT INTO rows (x) VALUES (?)", (x,))
+        if error is not None:
+            raise error
+        return x
+    return run
+
+
+async def _held(writer: Worker) -> tuple[Any, threading.Event]:
+    """A job that holds the writer until the event is set: what is submitted meanwhile
+    is queued, and taken as one batch."""
+    started, held = threading.Event(), threading.Event()
+
+    def hold(conn: Any) -> bool:
+        started.set()
+        return held.wait(5)
+
+    first = writer.submit(hold)
+    assert await asyncio.to_thread(started.wait, 5)
+    return first, held
+
+
+async def test_a_lone_write_that_fails_leaves_nothing_and_the_next_lands(
+        writer: Worker) -> None:
+    # a transaction of one job runs without a SAVEPOINT: its failure rolls back all
+    commits = writer.batch_count
+    with pytest.raises(KeyError):
+        await writer.submit(_insert_then(1, KeyError("refused")))
+    assert writer.batch_count == commits  # nothing committed
+    assert await writer.submit(_insert_then(2)) == 2
+    assert await writer.submit(_rows) == [2]
+
+
+async def test_a_lone_group_that_fails_runs_each_job_alone(writer: Worker) -> None:
+    def broken_group(conn: Any, items: list[Any]) -> list[tuple[bool, Any]]:
+        for x in items:
+            conn.execute("INSERT INTO rows (x) VALUES (?)", (x + 100,))
+        raise RuntimeError("the group function failed")
+
+    first, held = await _held(writer)
+    jobs = [writer.submit(_insert_then(x, ValueError(x) if x == 2 else None),
+                          group=broken_group, key="k", item=x) for x in range(4)]
+    held.set()
+    assert await first is True
+    outcomes = await asyncio.gather(*jobs, return_exceptions=True)
+    assert outcomes[:2] == [0, 1] and outcomes[3] == 3
+    assert isinstance(outcomes[2], ValueError)
+    assert await writer.submit(_rows) == [0, 1, 3]  # nothing of the group, nor of job 2
+
+
+async def test_a_batch_of_queries_asks_data_version_once_and_sees_later_commits(
+        tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "q.db", readers=1)
+    await store.open()
+    try:
+        asked: list[str] = []
+        await store._read(lambda conn: conn.set_trace_callback(
+            lambda statement: asked.append(statement) if "data_version" in statement else None))
+        ids = [f"urn:ngsi-ld:T:{n}" for n in range(3)]
+        for round_, entity_id in enumerate(ids, 1):
+            await store.modify("t", entity_id, create(entity(entity_id)))
+            started, held = threading.Event(), threading.Event()
+
+            def hold(conn: Any, started: Any = started, held: Any = held) -> bool:
+                started.set()
+                return held.wait(5)
+
+            first = store._read(hold)
+            assert await asyncio.to_thread(started.wait, 5)
+            asked.clear()
+            pages = [asyncio.ensure_future(store.query_entities("t", EntityQuery(), limit=100))
+                     for _ in range(4)]
+            for _ in range(5):
+                await asyncio.sleep(0)
+            held.set()
+            assert await first is True
+            for page, _ in await asyncio.gather(*pages):  # each sees every commit before it
+                assert len(page) == round_
+            assert len(asked) == 1  # one batch, one read transaction, one data_version
     finally:
         await store.close()

@@ -1,7 +1,7 @@
 """The temporal history of the embedded store (:class:`SqliteHistory`).
 
 Writes run on the store's writer thread (the entity writes record their history in
-their own SAVEPOINT, :meth:`SqliteHistory.record`), reads on its reader threads;
+their own SAVEPOINT or transaction, :meth:`SqliteHistory.record`), reads on its reader threads;
 the SQL is in :mod:`.history_sql` and :mod:`.history_aggregate`.
 
 A write of many attributes stores its instances packed, one row per write

@@ -8,7 +8,11 @@ data_version`` of a connection changes whenever another connection committed
 (SQLite, "PRAGMA data_version"), and read inside a transaction it belongs to
 that transaction's snapshot: so what a connection learnt is reused as long as
 its data_version holds, and dropped at the first read transaction that sees a
-commit.
+commit.  Within one read transaction the snapshot, and so its data_version,
+cannot change: a reader's batch of queries (one transaction, ``threads.Worker``)
+asks SQLite once, at its first query, and the next ones take the answer kept
+for the transaction (:attr:`StoreConnection.snapshot`, cleared by
+:func:`~storage.sqlite.sql.begin_read` at every read transaction's BEGIN).
 
 The ids a merge plan paged are kept too, by their position in the query's
 order (:class:`Anchors`): a later page of the same query in the same snapshot
@@ -50,6 +54,9 @@ class StoreConnection(sqlite3.Connection):
 
     known: Known | None = None
     names: NameCache | None = None
+    #: the Known of the open read transaction once :func:`known_of` asked its
+    #: data_version (None: not asked in it yet; ``sql.begin_read`` clears it)
+    snapshot: Known | None = None
 
 
 class Anchors:
@@ -142,14 +149,19 @@ def known_of(conn: sqlite3.Connection) -> Known:
     """The answers of ``conn``'s current snapshot; call inside a read transaction.
 
     Reading ``PRAGMA data_version`` starts the transaction's snapshot if no
-    statement did yet, so what is kept always describes that snapshot.
+    statement did yet, so what is kept always describes that snapshot; asked once
+    a transaction on a store connection (see the module docstring).
     """
+    if not isinstance(conn, StoreConnection):
+        return Known(conn.execute("PRAGMA data_version").fetchone()[0])
+    if conn.snapshot is not None and conn.in_transaction:
+        return conn.snapshot
     (data_version,) = conn.execute("PRAGMA data_version").fetchone()
-    known = getattr(conn, "known", None)
+    known = conn.known
     if known is None or known.data_version != data_version:
-        known = Known(data_version)
-        if isinstance(conn, StoreConnection):
-            conn.known = known
+        known = conn.known = Known(data_version)
+    if conn.in_transaction:
+        conn.snapshot = known
     return known
 
 

@@ -97,6 +97,14 @@ def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
 LOCKED_RETRY_SECONDS = 10.0
 
 
+def begin_read(conn: sqlite3.Connection) -> None:
+    """BEGIN a read transaction on ``conn``: what its connection kept of the snapshot
+    of an earlier one (``known.StoreConnection.snapshot``) is not this one's."""
+    if isinstance(conn, StoreConnection):
+        conn.snapshot = None
+    conn.execute("BEGIN")
+
+
 class ReadTransaction:
     """Reads of one snapshot: a read transaction, or the one already open (a reader
     thread runs each batch of jobs in one, ``threads.Worker``).  A class, not a
@@ -110,7 +118,7 @@ class ReadTransaction:
 
     def __enter__(self) -> None:
         if not self._conn.in_transaction:
-            self._conn.execute("BEGIN")
+            begin_read(self._conn)
             self._began = True
 
     def __exit__(self, *exc: object) -> None:
@@ -240,15 +248,20 @@ def read_versioned(conn: sqlite3.Connection, tenant: str, entity_id: str) -> Ver
 # file hold the write lock in turn, so no two transactions share a T; the versions
 # of an older file (plain counter values) are all below the new ones.
 _SPAN = 1 << 20
-_BUMP_VERSION = "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'entity_version'"
-_VERSION = "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'entity_version'"
+#: one statement, not an UPDATE and a SELECT: each statement of the writer releases the
+#: GIL and takes it back, which a busy event loop makes cost far more than the statement
+_TAKE_VERSION = (
+    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'entity_version'"
+    " RETURNING CAST(value AS INTEGER)"
+)
 #: id(connection) -> [next version, last version] of the open transaction's range
 _clocks: dict[int, list[int]] = {}
 
 
 def _take_counter(conn: sqlite3.Connection) -> int:
-    conn.execute(_BUMP_VERSION)
-    return int(conn.execute(_VERSION).fetchone()[0])
+    # fetchall: the statement runs to its end (a write statement left unfinished on
+    # the connection would hold the transaction's COMMIT)
+    return int(conn.execute(_TAKE_VERSION).fetchall()[0][0])
 
 
 def begin_versions(conn: sqlite3.Connection) -> None:

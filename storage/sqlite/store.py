@@ -5,9 +5,11 @@ Threads, so that no SQLite call ever blocks the event loop:
 * one writer thread owns the only write connection.  Every write is a job on
   its queue; the jobs queued at the same moment run in ONE transaction (group
   commit), each inside its own SAVEPOINT so that a job that fails is rolled
-  back alone; the single entity writes of one tenant queued together run as
-  one batch (``writes.write_all``, the path of ``modify_many`` too: one
-  statement per table, a mutation that raises is that write's error alone).
+  back alone (a transaction of one job or one group runs without one, and is
+  rolled back whole if it fails: ``threads``); the single entity writes of one
+  tenant queued together run as one batch (``writes.write_all``, the path of
+  ``modify_many`` too: one statement per table, a mutation that raises is that
+  write's error alone).
   A caller's future is resolved only after the COMMIT.  Because
   all writes are serialised there, :meth:`SqliteStore.modify` (read, apply the
   mutation, write) is atomic.
