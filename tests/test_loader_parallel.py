@@ -273,7 +273,9 @@ def test_a_worker_that_dies_stops_the_load_resumably(tmp_path: Path) -> None:
 def test_ctrl_c_stops_a_parallel_load_cleanly(tmp_path: Path) -> None:
     """A real SIGINT to the command: summary, resume point, no worker left behind."""
     source = tmp_path / "lights.jsonl"
-    source.write_bytes(b"".join(orjson.dumps(light(n)) + b"\n" for n in range(20_000)))
+    # long enough (seconds even on an idle machine) that the load cannot finish before
+    # the signal reaches it on a busy one
+    source.write_bytes(b"".join(orjson.dumps(light(n)) + b"\n" for n in range(100_000)))
     argv = [sys.executable, "-c", "import sys; from broker.loader import main; "
             "sys.exit(main(sys.argv[1:]))", str(source), "--store",
             f"sqlite:{tmp_path / 'b.db'}", "--batch-size", "200", "--jobs", "2",
