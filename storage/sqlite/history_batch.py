@@ -111,17 +111,15 @@ def write_histories(conn: sqlite3.Connection, tenant: str, histories: Sequence[E
     _put_records(conn, tenant, ids, histories, stamps or {}, memo)
     single: list[packs.PackedRows] = []
     packed: list[tuple[Any, ...]] = []
-    last = 0  # the last instance number packed
     for history in histories:
         size = history.size()
         if size >= PACK_FROM:
             packed.append(packs.pack(tenant, history.entity.entity_id, history))
-            last = max(last, _last_iid(history))
         elif size:
             single.append((history.entity.entity_id, history.encode()))
     if packed:
         packs.add(conn, packed)
-        note_iid(conn, last, memo)
+        note_iid(conn, max(_last_iid(h) for h in histories if h.size() >= PACK_FROM), memo)
     _put_instances(conn, tenant, single, memo)
 
 
