@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -50,6 +51,8 @@ Version = Callable[[sqlite3.Connection], int]
 
 #: the sort key of ``attr_values`` rows, (attr, id): in C, called once a row
 _row_key = itemgetter(0, 1)
+#: the sort key of prepared creations' value rows, (id, flat rows): the id
+_entity_key = itemgetter(0)
 
 
 class Rows:
@@ -137,7 +140,7 @@ class Rows:
         self._upserts.append((entity_id, created.doc, created.created, created.modified,
                               created.expires))
         if created.types:
-            self._keys_in["entity_types"].extend((key, entity_id) for key in created.types)
+            self._keys_in["entity_types"].extend([(key, entity_id) for key in created.types])
         # entities of one type and attributes share their tuple (storage.sqlite.prepared):
         # counted here, added once each
         shared = self._prepared_stats.get(id(created.stats))
@@ -187,18 +190,41 @@ class Rows:
                 "DELETE FROM attr_values WHERE attr = ? AND id = ? AND val = ? AND vocab = ?",
                 [(nids[a], i, v, k) for a, i, v, k in self._values_out],
             )
-        if self._values_in or self._prepared_values:
+        if self._values_in:
             rows = [(nids[a], i, v, k) for a, i, v, k in self._values_in]
-            for entity_id, flat in self._prepared_values:
-                it = iter(flat)
-                rows.extend([(nids[a], entity_id, v, k)
-                             for a, v, k in zip(it, it, it, strict=True)])
+            rows.extend(self._prepared_rows(nids))
             rows.sort(key=_row_key)
             insert_rows(conn, _INSERT_VALUE, rows)
+        elif self._prepared_values:
+            insert_rows(conn, _INSERT_VALUE, self._prepared_rows(nids, in_order=True))
         self._write_boxes(conn)
         for delta, times in self._prepared_stats.values():
             add_stats(self.stats, {key: n * times for key, n in delta})
         sqlite_stats.add(conn, tenant, self.stats)
+
+    def _prepared_rows(self, nids: dict[str, int], *,
+                       in_order: bool = False) -> list[tuple[int, str, object, int]]:
+        """The ``attr_values`` rows of the prepared creations; ``in_order``: sorted as
+        ``sorted(rows, key=_row_key)`` would sort them: the entities in id order, their
+        rows put in one list per name number (two sorts of a few keys, both stable)."""
+        prepared = self._prepared_values
+        if not in_order:
+            rows: list[tuple[int, str, object, int]] = []
+            for entity_id, flat in prepared:
+                it = iter(flat)
+                rows.extend([(nids[a], entity_id, v, k)
+                             for a, v, k in zip(it, it, it, strict=True)])
+            return rows
+        by_name: dict[int, list[tuple[int, str, object, int]]] = {}
+        for entity_id, flat in sorted(prepared, key=_entity_key):
+            it = iter(flat)
+            for a, v, k in zip(it, it, it, strict=True):
+                number = nids[a]
+                same = by_name.get(number)
+                if same is None:
+                    same = by_name[number] = []
+                same.append((number, entity_id, v, k))
+        return list(chain.from_iterable(by_name[number] for number in sorted(by_name)))
 
     def _names(self, conn: sqlite3.Connection) -> dict[str, int]:
         """The numbers of every name the index rows of this batch are keyed by."""

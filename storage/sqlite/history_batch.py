@@ -124,11 +124,11 @@ def write_histories(conn: sqlite3.Connection, tenant: str, histories: Sequence[E
 
 
 def _last_iid(history: EncodedHistory) -> int:
+    if history.prepared is not None:  # a prepared creation's pack: its only instances
+        _, count, first, _ = history.prepared
+        return first + count - 1
     numbers: list[int] = [columns[1] for _, _, columns in history.rows]
     numbers.extend(r[2] for r in history.raw)
-    if history.prepared is not None:
-        _, count, first, _ = history.prepared
-        numbers.append(first + count - 1)
     return max(numbers)
 
 
