@@ -17,6 +17,8 @@ import asyncio
 import copy
 import sqlite3
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -316,6 +318,17 @@ def _twice(first: Any, second: Any) -> list[list[dict[str, Any]]]:
              for value in (first, second)]]
 
 
+@contextmanager
+def _walk_replaced(walk: Callable[[Any, Any], tuple[set[str], list[Any]]]) -> Iterator[None]:
+    """The writer's one walk replaced by ``walk`` (what a property compares it with)."""
+    shortcut = writes.walk
+    writes.walk = walk  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        writes.walk = shortcut
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(upserts())
 @example(_twice(1, 2))
@@ -325,13 +338,9 @@ def test_upserts_record_the_history_of_the_general_comparison(
     with tempfile.TemporaryDirectory() as tmp:
         written, general = Path(tmp) / "upserts.db", Path(tmp) / "general.db"
         asyncio.run(_store(written, batches))
-        shortcut = writes.walk
-        writes.walk = lambda b, a: (  # type: ignore[assignment]
-            sqlite_index.changed_names(b, a), list(_general_history(b, a)))
-        try:
+        with _walk_replaced(lambda b, a: (
+                sqlite_index.changed_names(b, a), list(_general_history(b, a)))):
             asyncio.run(_store(general, batches))
-        finally:
-            writes.walk = shortcut
         assert _history(written) == _history(general)
 
 
@@ -406,11 +415,7 @@ def test_upserts_through_the_walk_write_what_the_separate_functions_wrote(
     with tempfile.TemporaryDirectory() as tmp:
         walked, separate = Path(tmp) / "walked.db", Path(tmp) / "separate.db"
         changes = asyncio.run(_store_changes(walked, batches))
-        shortcut = writes.walk
-        writes.walk = _separate  # type: ignore[assignment]
-        try:
+        with _walk_replaced(_separate):
             assert asyncio.run(_store_changes(separate, batches)) == changes
-        finally:
-            writes.walk = shortcut
         assert _tables(walked) == _tables(separate)
         assert _history(walked) == _history(separate)
