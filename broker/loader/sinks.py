@@ -140,10 +140,13 @@ class StoreSink:
         self.expander = Expander(self.store, preload_dir, outbound_allow=outbound_allow)
         self.tenant, self.mode, self.temporal = tenant, mode, temporal
         self.workers = workers
+        #: the store, if it takes prepared creations (storage.prepared: the embedded
+        #: store, whose one writer thread also takes writes in the order submitted)
+        self._prepared_store = self.store if isinstance(self.store, PreparedWrites) else None
         # the workers prepare the rows of the entities the store will create, if it can
-        # take them (storage.prepared): the writer then only writes them
-        rows = (CreationRows(self.store.prepare, temporal)
-                if prepared_rows and isinstance(self.store, PreparedWrites) else None)
+        # take them: the writer then only writes them
+        rows = (CreationRows(self._prepared_store.prepare, temporal)
+                if prepared_rows and self._prepared_store is not None else None)
         self._setup = WorkerSetup(preload_dir, outbound_allow, schemas_path, mode, rows=rows)
         self._pool: WorkerPool | None = None
         #: CPU seconds of each worker process (by pid) as of its last batch
@@ -162,7 +165,7 @@ class StoreSink:
         # a worker busy with one batch and one waiting each: the writer never waits; the
         # embedded store's one writer thread takes writes in the order submitted, so the
         # next batch waits there while the loader settles the one before
-        return 2 * self.workers, 2 if isinstance(self.store, PreparedWrites) else 1
+        return 2 * self.workers, 2 if self._prepared_store is not None else 1
 
     async def open(self) -> None:
         await self.store.open()
@@ -195,9 +198,9 @@ class StoreSink:
             recorder = recorder_at(batch.now) if self.temporal and self.store.history else None
             prepared = {ready.entity_id: ready.prepared for ready in batch.ready
                         if ready.prepared is not None}
-            if prepared and isinstance(self.store, PreparedWrites):
-                outcomes = await self.store.modify_prepared(self.tenant, mutations, prepared,
-                                                            record=recorder)
+            if prepared and self._prepared_store is not None:
+                outcomes = await self._prepared_store.modify_prepared(
+                    self.tenant, mutations, prepared, record=recorder)
             else:
                 outcomes = await self.store.modify_many(self.tenant, mutations, record=recorder)
             rejects.extend(_rejected(Record.named(ready.number, ready.entity_id), outcome.error)
