@@ -406,6 +406,17 @@ def merge_entity(entity_id: str, fragment: Entity, now: str) -> Mutation:
 
 
 # 5.6.18 Replace Entity
+def replaced_entity(entity_id: str, new: Entity, now: str, old: Entity, *,
+                    owned: bool = False) -> Entity:
+    """``old`` replaced by ``new`` as 5.6.18 does (what :func:`replace_entity`'s mutation
+    returns for an existing ``old``, which is only read); ``owned`` as :func:`stamp_entity`."""
+    replaced = stamp_entity(new, now, old, owned=owned)
+    replaced["id"] = entity_id
+    if not replaced.get("type"):
+        replaced["type"] = clone(old.get("type", []))
+    return replaced
+
+
 def replace_entity(
     entity_id: str, new: Entity, now: str, *, check_nulls: bool = True, owned: bool = False
 ) -> Mutation:
@@ -424,11 +435,7 @@ def replace_entity(
     def mutation(current: Entity | None) -> Entity | None:
         # Only read (never changed) here, so no private copy of it is needed.
         old = current if current is not None else require_entity(current, entity_id)
-        replaced = stamp_entity(new, now, old, owned=owned)
-        replaced["id"] = entity_id
-        if not replaced.get("type"):
-            replaced["type"] = clone(old.get("type", []))
-        return replaced
+        return replaced_entity(entity_id, new, now, old, owned=owned)
 
     return keeps_current(mutation)
 
@@ -451,6 +458,7 @@ __all__ = [
     "merge_entity",
     "replace_attribute",
     "replace_entity",
+    "replaced_entity",
     "stamp_entity",
     "update_attribute",
     "update_attributes",

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.temporal import Instance, history_of_write
 from storage.sqlite.history_rows import EncodedHistory, encode_write, encoded
-from storage.sqlite.history_sql import KINDS, decode, encode
+from storage.sqlite.history_sql import KINDS, check_internal, decode, encode, encode_internal
 
 _STAMPS = st.sampled_from([
     "2026-12-04T10:00:00.000Z", "2026-12-04T10:00:00Z", "2026-12-04T10:00:00.5Z",
@@ -130,3 +130,23 @@ def rows_of(history: Any) -> Any:
     if not isinstance(history, EncodedHistory):
         return history
     return history.entity, sorted(history.encode(), key=lambda row: row[2][1])
+
+
+_ANY_STAMP = st.one_of(_STAMPS, st.sampled_from(["yesterday", "2026-13-01T00:00:00Z", ""]))
+
+
+@given(st.fixed_dictionaries(
+    {"type": st.sampled_from(["Property", "Relationship", "Bogus"]), "value": st.just(1)},
+    optional={"observedAt": _ANY_STAMP, "createdAt": _ANY_STAMP, "modifiedAt": _ANY_STAMP,
+              "deletedAt": _ANY_STAMP}))
+def test_a_packed_instance_is_checked_and_timed_as_its_encoding(inst: dict[str, Any]) -> None:
+    """``check_internal`` (a packed write's instances, their stamps cached together) raises
+    what the encoding raises and gives the time its row is kept under."""
+    def outcome(f: Any) -> Any:
+        try:
+            return f()
+        except BadRequestData as exc:
+            return repr(exc)
+    encoded_t = outcome(lambda: encode_internal("https://example.org/a", inst, 1)[0])
+    for _ in range(2):  # the second time from the cache
+        assert outcome(lambda: check_internal("https://example.org/a", inst)) == encoded_t

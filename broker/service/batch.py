@@ -187,8 +187,12 @@ async def batch_upsert(service: Service, call: Call, source: BodySource) -> Repl
     now = now_iso()
     parts = await _distribute(service, call, tenant, "batchUpsert",
                               [(e["id"], e, raw) for e, _, raw in entities])
+    local = [e for e, _, _ in _local(entities, parts)]
+    # the elements as sent are let go before the write, not held through it (objects
+    # the cyclic collector would walk while the batch is in flight)
+    del entities
     outcomes = await _apply(
-        service, tenant, [e for e, _, _ in _local(entities, parts)],
+        service, tenant, local,
         # each entity was parsed for this batch and is read by nothing after its write
         lambda e: batch.batch_upsert_mutation(e, now, mode, owned=True),
     )

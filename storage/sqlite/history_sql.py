@@ -163,16 +163,19 @@ def check_internal(attribute: str, instance: Mapping[str, Any]) -> int:
             or main not in instance:
         split_internal(attribute, instance)  # raises BadRequestData, as the encoding would
     get = instance.get
-    # the stamps in the order _columns reads them (the same error first); t as it picks it
-    # (unrolled: a generator cost as much as the rest, and this runs for every instance)
-    text = get("observedAt")
-    observed = None if text is None else _shortest(text)[0]
-    text = get("createdAt")
-    created = None if text is None else _shortest(text)[0]
-    text = get("modifiedAt")
-    modified = None if text is None else _shortest(text)[0]
-    text = get("deletedAt")
-    deleted = None if text is None else _shortest(text)[0]
+    return _instant(get("observedAt"), get("createdAt"), get("modifiedAt"), get("deletedAt"))
+
+
+@lru_cache(maxsize=4096)
+def _instant(observed_at: str | None, created_at: str | None, modified_at: str | None,
+             deleted_at: str | None) -> int:
+    """The ``t`` of an instance of these stamps, each checked (BadRequestData) in the
+    order :func:`_columns` reads them.  Cached as a whole: the instances of one write
+    share their stamps (a replaced Streetlight's 18 took four lookups each)."""
+    observed = None if observed_at is None else _shortest(observed_at)[0]
+    created = None if created_at is None else _shortest(created_at)[0]
+    modified = None if modified_at is None else _shortest(modified_at)[0]
+    deleted = None if deleted_at is None else _shortest(deleted_at)[0]
     if observed is not None:
         return observed
     if modified is not None:
