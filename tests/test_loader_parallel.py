@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.loader import command, main
+from broker.loader import command
+from broker.loader.command import main
 from broker.loader.pipeline import WorkerPool
 from broker.loader.sources import csv_text
 from broker.smartdatamodels import DIRECTORY, context_url
@@ -276,7 +277,7 @@ def test_ctrl_c_stops_a_parallel_load_cleanly(tmp_path: Path) -> None:
     # long enough (seconds even on an idle machine) that the load cannot finish before
     # the signal reaches it on a busy one
     source.write_bytes(b"".join(orjson.dumps(light(n)) + b"\n" for n in range(100_000)))
-    argv = [sys.executable, "-c", "import sys; from broker.loader import main; "
+    argv = [sys.executable, "-c", "import sys; from broker.loader.command import main; "
             "sys.exit(main(sys.argv[1:]))", str(source), "--store",
             f"sqlite:{tmp_path / 'b.db'}", "--batch-size", "200", "--jobs", "2",
             "--state-dir", str(tmp_path / "state")]
