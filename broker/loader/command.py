@@ -40,7 +40,8 @@ from broker.smartdatamodels import DIRECTORY as SMART_DATA_MODELS
 #: default --jobs: the CPUs this process may use, at most 4 (one writer feeds about 3)
 DEFAULT_JOBS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                           else os.cpu_count() or 1))
-#: files of at most this many batches are prepared in-process: a worker costs ~0.5 s to start
+#: files of at most this many batches are prepared in-process: a worker costs a fork and a
+#: process to stop (~0.5 s to start where it is spawned, ``broker.loader.pipeline``)
 SMALL_FILE_BATCHES = 2
 #: a batch handed to the sink and its write (its rejects, once written)
 Written = tuple[PreparedBatch, asyncio.Future[list[Reject]]]

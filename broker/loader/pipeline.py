@@ -44,6 +44,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -121,7 +122,8 @@ class _Forked:
 
     def kill(self) -> None:
         if self.returncode is None:  # (a pidfd: never another process that took its pid)
-            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            with suppress(ProcessLookupError):  # it has just exited
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
 
 
 async def _fork(count: int) -> list[_Forked]:
@@ -134,11 +136,13 @@ async def _fork(count: int) -> list[_Forked]:
         from_worker, answers = os.pipe()
         # Ctrl-C held back until the worker ignores it (it would run this process's handler)
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        pid = os.fork()
-        if pid == 0:
-            _forked_main(requests, answers,
-                         [to_worker, from_worker, *(fd for f in forked for fd in f[1:])])
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                _forked_main(requests, answers,
+                             [to_worker, from_worker, *(fd for f in forked for fd in f[1:])])
+        finally:  # (never reached in the worker: it exits in _forked_main)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(requests)
         os.close(answers)
         forked.append((pid, to_worker, from_worker))
