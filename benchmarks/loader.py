@@ -13,8 +13,9 @@ wall time (with the load average: the machine may be shared) and the CPU
 seconds of each process: the writer (this one: its event loop and the store's
 threads) and each worker process preparing batches (``--jobs``), with entities
 per CPU second of the writer (steadier on a shared machine than the wall clock).
-The writer prepares batches itself until a worker has started (a second or so,
-longer on a busy machine): how many it did is printed, since they add to its CPU.
+The writer prepares batches itself until a worker has started (forked workers at
+once; spawned ones, where the writer already runs a thread, take a second or so):
+how many it did is printed, since they add to its CPU.
 """
 
 from __future__ import annotations

@@ -9,10 +9,11 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from broker import demo, loader
+from broker import demo
 from broker.app import BROKER, create_app
 from broker.auth import apikeys
 from broker.config import Settings, load_settings
+from broker.loader import command as load_command
 from broker.logs import setup_logging
 from broker.serving import serve
 from broker.workers import supervise
@@ -27,7 +28,7 @@ GC_GEN0_THRESHOLD = 50_000
 
 #: commands besides serving: ``ngsi-ld-broker load FILE...``, ``ngsi-ld-broker demo``,
 #: ``ngsi-ld-broker api-key NAME TENANT:ROLE...``
-SUBCOMMANDS = {"load": loader.main, "demo": demo.main, "api-key": apikeys.main}
+SUBCOMMANDS = {"load": load_command.main, "demo": demo.main, "api-key": apikeys.main}
 
 
 async def _freeze_startup_objects(app: web.Application) -> None:

@@ -12,7 +12,7 @@ from notify_receiver import Receiver
 
 from broker.app import create_app
 from broker.config import Settings
-from broker.loader.pipeline import WorkerPool
+from broker.loader.pipeline import WorkerPool, WorkerSetup
 from storage import SqliteStore
 
 
@@ -38,14 +38,14 @@ def started_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     """A parallel load's workers all started before its first batch: every batch goes to
     them (the writer prepares batches itself until one has started: a small file might
     be prepared here whole)."""
-    start = WorkerPool.start
+    set_up = WorkerPool.set_up
 
-    async def start_and_wait(self: WorkerPool) -> None:
-        await start(self)
+    async def set_up_and_wait(self: WorkerPool, setup: WorkerSetup) -> None:
+        await set_up(self, setup)
         while not all(worker.started for worker in self._workers):
             await asyncio.sleep(0.01)
 
-    monkeypatch.setattr(WorkerPool, "start", start_and_wait)
+    monkeypatch.setattr(WorkerPool, "set_up", set_up_and_wait)
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.loader import command, main, open_source, parse_mapping
+from broker.loader import command, open_source, parse_mapping
+from broker.loader.command import main
 from broker.loader.mapping import MappingError
 from broker.loader.sources import csv_text
 from broker.smartdatamodels import DIRECTORY, context_url

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.loader import command, main
+from broker.loader import command
+from broker.loader.command import main
 from broker.loader.pipeline import WorkerPool
 from broker.loader.sources import csv_text
 from broker.smartdatamodels import DIRECTORY, context_url
@@ -276,7 +278,7 @@ def test_ctrl_c_stops_a_parallel_load_cleanly(tmp_path: Path) -> None:
     # long enough (seconds even on an idle machine) that the load cannot finish before
     # the signal reaches it on a busy one
     source.write_bytes(b"".join(orjson.dumps(light(n)) + b"\n" for n in range(100_000)))
-    argv = [sys.executable, "-c", "import sys; from broker.loader import main; "
+    argv = [sys.executable, "-c", "import sys; from broker.loader.command import main; "
             "sys.exit(main(sys.argv[1:]))", str(source), "--store",
             f"sqlite:{tmp_path / 'b.db'}", "--batch-size", "200", "--jobs", "2",
             "--state-dir", str(tmp_path / "state")]
@@ -295,3 +297,51 @@ def test_ctrl_c_stops_a_parallel_load_cleanly(tmp_path: Path) -> None:
     leftover = subprocess.run(["pgrep", "-g", str(load.pid)], capture_output=True)
     assert leftover.stdout == b""  # no worker process outlived the load
     assert list((tmp_path / "state").iterdir())
+
+
+def test_workers_forked_or_spawned_load_the_same_store(tmp_path: Path) -> None:
+    """A load's workers are forks of it where it runs no other thread (they start at
+    once), else new interpreters (``python -m broker.loader.worker``): the same store."""
+    source = tmp_path / "lights.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(light(n)) + b"\n" for n in range(40)))
+    pools: list[WorkerPool] = []
+    original = WorkerPool.start
+
+    async def start(self: WorkerPool) -> None:
+        await original(self)
+        pools.append(self)
+
+    results, alone = {}, []
+    WorkerPool.start = start  # type: ignore[method-assign]
+    try:
+        for threaded in (False, True):
+            stop = threading.Event()
+            other = threading.Thread(target=stop.wait)  # e.g. a program embedding the load
+            if threaded:
+                other.start()
+            alone.append(threading.active_count() == 1)
+            try:
+                db = tmp_path / f"threaded-{threaded}.db"
+                code, out, err = run(str(source), "--store", f"sqlite:{db}", "--batch-size",
+                                     "4", "--jobs", "3", "--state-dir", str(tmp_path / "s"))
+            finally:
+                stop.set()
+                if threaded:
+                    other.join()
+            assert code == 0, err
+            results[threaded] = out.split(" in ")[0], contents(db)
+    finally:
+        WorkerPool.start = original  # type: ignore[method-assign]
+    assert [pool.forked for pool in pools] == alone and alone[1] is False
+    assert results[True] == results[False]
+    assert results[True][0] == "loaded 40 entities from 1 file(s)"
+
+
+def test_a_spawned_worker_does_not_load_the_command() -> None:
+    """``python -m broker.loader.worker`` imports what preparing batches needs, not the
+    command (its progress bar, its arguments): it starts sooner."""
+    code = ("import sys, broker.loader.worker; "
+            "print(sorted(m for m in sys.modules if m in ('broker.loader.command', 'tqdm')))")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True)
+    assert found.stdout.strip() == "[]"

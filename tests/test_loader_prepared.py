@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.loader import command, main, sinks
+from broker.loader import command, sinks
+from broker.loader.command import main
 from broker.loader.pipeline import WorkerPool
 from broker.loader.prepare import CreationRows, prepare_batch
 from broker.loader.sinks import StoreSink

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.loader import main
+from broker.loader.command import main
 from broker.loader.expander import Expander
 from broker.loader.mapping import CsvMapping, parse_mapping
 from broker.loader.prepare import CreationRows, PreparedBatch, prepare_batch

@@ -40,7 +40,8 @@ from broker.smartdatamodels import DIRECTORY as SMART_DATA_MODELS
 #: default --jobs: the CPUs this process may use, at most 4 (one writer feeds about 3)
 DEFAULT_JOBS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                           else os.cpu_count() or 1))
-#: files of at most this many batches are prepared in-process: a worker costs ~0.5 s to start
+#: files of at most this many batches are prepared in-process: a worker costs a fork and a
+#: process to stop (~0.5 s to start where it is spawned, ``broker.loader.pipeline``)
 SMALL_FILE_BATCHES = 2
 #: a batch handed to the sink and its write (its rejects, once written)
 Written = tuple[PreparedBatch, asyncio.Future[list[Reject]]]
@@ -116,6 +117,16 @@ class Summary:
         return "; ".join(parts)
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How one file is loaded: where it resumes, and whether in worker processes."""
+
+    source: Source
+    point: ResumePoint
+    done: int  # records written by an earlier, interrupted load
+    parallel: bool
+
+
 class Loader:
     """One run of the command: files in order, batches in order, one sink."""
 
@@ -127,27 +138,34 @@ class Loader:
 
     async def run(self, sources: Sequence[Source]) -> Summary:
         started = time.perf_counter()
-        await self.sink.open()
+        plans = [self._plan(source) for source in sources]
+        # the sink starts its worker processes first if a file is to be prepared in them
+        await self.sink.open(any(plan.parallel for plan in plans))
         try:
-            for source in sources:
-                await self._load(source)
+            for plan in plans:
+                await self._load(plan)
         finally:
             await self.sink.close()
             self.summary.seconds = time.perf_counter() - started
         return self.summary
 
-    async def _load(self, source: Source) -> None:
-        self.summary.files += 1
+    def _plan(self, source: Source) -> _Plan:
         point = ResumePoint.of(source.path, self.target, self.args.state_dir)
         done = 0 if self.args.restart else point.load()
+        # a small file is prepared here: starting a worker would cost more than it saves
+        size = self.args.batch_size
+        parallel = source.total is None or source.total - done > SMALL_FILE_BATCHES * size
+        return _Plan(source, point, done, parallel)
+
+    async def _load(self, plan: _Plan) -> None:
+        source, point, done, parallel = plan.source, plan.point, plan.done, plan.parallel
+        self.summary.files += 1
         if done:
             print(f"{source.path}: resuming after record {done:,} (an earlier load stopped "
                   "there; --restart loads it all again)", file=self.err)
         bar = tqdm(total=source.total, unit=" entities", desc=source.path.name,
                    disable=self.args.no_progress, file=self.err, initial=done)
         size = self.args.batch_size
-        # a small file is prepared here: starting a worker would cost more than it saves
-        parallel = source.total is None or source.total - done > SMALL_FILE_BATCHES * size
         ahead, in_flight = await self.sink.begin(parallel)
         pending: deque[Awaitable[PreparedBatch]] = deque()
         # handed to the sink, oldest first: where it writes in order, the next batch goes

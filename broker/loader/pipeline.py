@@ -9,19 +9,25 @@ out in turn as it reads them and takes the results back in file order
 (``Loader``), a bounded number ahead, so memory stays small and the writer
 never waits while a worker has something ready.
 
-A worker is ``python -m broker.loader.worker`` (``serve``): pickled frames on its stdin
-(the setup, then one batch per frame) and its stdout (an empty frame once it is
-set up, then one prepared batch per frame, in the order asked); it stops at the
-end of its stdin.  Until a worker has started (importing the broker's modules
-takes it a second or so), the writer prepares the batches itself.  It shares
-nothing with the writer (no fork of a process with threads, no main module
-imported again), and it ignores Ctrl-C: the writer stops the load (no batch
-half-written: a batch is one transaction), then the workers (``close``).
+A worker talks over two pipes (``serve``): pickled frames in (the setup, then
+one batch per frame) and out (an empty frame once it is set up, then one
+prepared batch per frame, in the order asked); it stops at the end of its
+input.  Where this process has no other thread yet (the load starts them when
+it opens the store, so the workers are started first), a worker is a fork of
+it: it has the broker's modules already, and answers within milliseconds.
+Otherwise (a thread running, or no ``fork``) it is ``python -m
+broker.loader.worker``, which takes a second or so to import the broker's
+modules; until a worker has started, the writer prepares the batches itself.
+A worker shares nothing with the writer after it started (no fork of a
+process with threads, no main module imported again), and it ignores Ctrl-C:
+the writer stops the load (no batch half-written: a batch is one
+transaction), then the workers (``close``).
 
 Each worker has its own context resolver over a memory store seeded with the
 target store's @context records (hosted and cached contexts are found as in
-the writer); a remote context a worker fetches (where ``--outbound-allow``
-allows it) is cached in that worker only.
+the writer), sent in the setup once the writer has opened the store; a remote
+context a worker fetches (where ``--outbound-allow`` allows it) is cached in
+that worker only.
 """
 
 from __future__ import annotations
@@ -33,13 +39,15 @@ import pickle
 import signal
 import struct
 import sys
+import threading
 import time
 import traceback
 from collections import deque
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from broker.loader.expander import Expander
 from broker.loader.prepare import CreationRows, PreparedBatch, prepare_batch
@@ -51,7 +59,7 @@ from storage import ContextRecord, MemoryStore
 GC_GEN0_THRESHOLD = 50_000
 _HEADER = struct.Struct("!Q")  # the length of the pickled frame that follows
 WORKER_MODULE = "broker.loader.worker"
-#: where ``broker`` is imported from: the workers import the same code
+#: where ``broker`` is imported from: spawned workers import the same code
 _SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -79,13 +87,76 @@ class _Failure:
     text: str
 
 
+class _Forked:
+    """A worker forked from this process (``_fork``): what ``_Process`` uses of an
+    ``asyncio.subprocess.Process``, its exit watched through a pidfd."""
+
+    def __init__(self, pid: int, stdin: asyncio.WriteTransport,
+                 stdout: asyncio.StreamReader) -> None:
+        self.pid, self.stdin, self.stdout = pid, stdin, stdout
+        self.returncode: int | None = None
+        self._pidfd = os.pidfd_open(pid)
+        self._exited = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().add_reader(self._pidfd, self._reap)
+
+    @classmethod
+    async def connect(cls, pid: int, to_worker: int, from_worker: int) -> _Forked:
+        """The worker ``pid``, its input written through ``to_worker`` and its output
+        read from ``from_worker`` (pipe ends this process owns from now on)."""
+        loop = asyncio.get_running_loop()
+        stdout = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdout),
+                                     os.fdopen(from_worker, "rb"))
+        stdin, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(to_worker, "wb"))
+        return cls(pid, stdin, stdout)
+
+    def _reap(self) -> None:  # the pidfd is readable: the worker has exited
+        asyncio.get_running_loop().remove_reader(self._pidfd)
+        _, status = os.waitpid(self.pid, 0)
+        os.close(self._pidfd)
+        self.returncode = os.waitstatus_to_exitcode(status)
+        self._exited.set_result(self.returncode)
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._exited)
+
+    def kill(self) -> None:
+        if self.returncode is None:  # (a pidfd: never another process that took its pid)
+            with suppress(ProcessLookupError):  # it has just exited
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+
+
+async def _fork(count: int) -> list[_Forked]:
+    """``count`` workers forked from this process (which runs no other thread), all
+    forked before any is connected to the event loop: each closes the pipe ends of
+    those forked before it, so that each sees the end of its input when we close it."""
+    forked: list[tuple[int, int, int]] = []  # pid, its input's end and its output's, ours
+    for _ in range(count):
+        requests, to_worker = os.pipe()
+        from_worker, answers = os.pipe()
+        # Ctrl-C held back until the worker ignores it (it would run this process's handler)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            pid = os.fork()
+            if pid == 0:
+                _forked_main(requests, answers,
+                             [to_worker, from_worker, *(fd for f in forked for fd in f[1:])])
+        finally:  # (never reached in the worker: it exits in _forked_main)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        os.close(requests)
+        os.close(answers)
+        forked.append((pid, to_worker, from_worker))
+    return [await _Forked.connect(*worker) for worker in forked]
+
+
 class _Process:
     """One worker process and the batches it was given, answered in that order."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process | _Forked) -> None:
         self.process = process
         self.waiting: deque[asyncio.Future[PreparedBatch]] = deque()
         self.started = False  # its setup is done (its first frame, empty, came back)
+        self.answered = asyncio.Event()  # started, or stopped before it could
         self.reader = asyncio.ensure_future(self._read())
 
     def send(self, message: object) -> None:
@@ -99,6 +170,7 @@ class _Process:
         try:
             await stdout.readexactly(_HEADER.size)  # the empty frame: started
             self.started = True
+            self.answered.set()
             while True:
                 (size,) = _HEADER.unpack(await stdout.readexactly(_HEADER.size))
                 answer = pickle.loads(await stdout.readexactly(size))
@@ -111,6 +183,7 @@ class _Process:
                     future.set_result(answer)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        self.answered.set()
         code = await self.process.wait()
         while self.waiting:
             future = self.waiting.popleft()
@@ -130,28 +203,42 @@ class _Process:
 
 
 class WorkerPool:
-    """``processes`` workers preparing batches (``submit``); ``close`` stops them."""
+    """``processes`` workers preparing batches (``submit``) once ``set_up``; ``close``
+    stops them."""
 
-    def __init__(self, processes: int, setup: WorkerSetup) -> None:
-        self.processes, self.setup = processes, setup
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
         self._workers: list[_Process] = []
         self._turn = 0
+        self.forked = False  # its workers are forks of this process (``start``)
 
     async def start(self) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            [_SOURCE_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])])}
-        for _ in range(self.processes):
-            process = await asyncio.create_subprocess_exec(
+        """Start the worker processes: forks of this one if it runs no other thread
+        (and has ``fork`` and pidfds: Linux), else ``python -m broker.loader.worker``."""
+        self.forked = threading.active_count() == 1 and hasattr(os, "pidfd_open")
+        if self.forked:
+            processes: Sequence[asyncio.subprocess.Process | _Forked] = \
+                await _fork(self.processes)
+        else:
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+                [_SOURCE_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])])}
+            processes = [await asyncio.create_subprocess_exec(
                 sys.executable, "-m", WORKER_MODULE, stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, env=env)
-            worker = _Process(process)
-            worker.send(self.setup)
-            self._workers.append(worker)
+                stdout=asyncio.subprocess.PIPE, env=env) for _ in range(self.processes)]
+        self._workers = [_Process(process) for process in processes]
+
+    async def set_up(self, setup: WorkerSetup) -> None:
+        """Send every worker what it prepares batches with (its first frame); forked
+        workers answer within milliseconds: waited for, so that they take every batch."""
+        for worker in self._workers:
+            worker.send(setup)
+        if self.forked:
+            await asyncio.gather(*(worker.answered.wait() for worker in self._workers))
 
     @property
     def started(self) -> bool:
-        """Whether a worker has started (its imports and setup take a second or so: the
-        writer prepares batches itself until then)."""
+        """Whether a worker has started (set up; a spawned one imports the broker's
+        modules first, a second or so: the writer prepares batches itself until then)."""
         return any(worker.started for worker in self._workers)
 
     def submit(self, decoder: Decoder, items: Sequence[tuple[int, Any]],
@@ -233,9 +320,33 @@ async def _serve(requests: IO[bytes], answers: IO[bytes]) -> None:
 
 
 def serve() -> None:
-    """The worker process's main: answer batches until the writer ends our input."""
+    """``python -m broker.loader.worker``'s main: answer the batches of our stdin on our
+    stdout until the writer ends our input."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the writer stops the load, then us
-    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])  # as the writer (tune_gc)
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print cannot break a frame
-    asyncio.run(_serve(sys.stdin.buffer, answers))
+    _work(sys.stdin.buffer, answers)
+
+
+def _forked_main(requests: int, answers: int, inherited: Sequence[int]) -> NoReturn:
+    """A forked worker's main (``_fork``): never returns to the writer's code it was
+    forked in; ``inherited``: the writer's pipe ends, closed here."""
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the writer stops the load, then us
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.set_wakeup_fd(-1)  # the writer's event loop's, if it had one
+        gc.freeze()  # the writer's objects, inherited: never collected (nor touched) here
+        for fd in inherited:
+            os.close(fd)
+        _work(os.fdopen(requests, "rb"), os.fdopen(answers, "wb"))
+        code = 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)  # nothing of the writer's (buffers, exit handlers) runs here
+
+
+def _work(requests: IO[bytes], answers: IO[bytes]) -> None:
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])  # as the writer (tune_gc)
+    asyncio.run(_serve(requests, answers))

@@ -73,7 +73,10 @@ class Sink(Protocol):
         after the other, in the order handed over)."""
         ...
 
-    async def open(self) -> None: ...
+    async def open(self, parallel: bool = False) -> None:
+        """Ready to write (``parallel``: some file's batches will be prepared in worker
+        processes, if the sink has them: they are started first)."""
+        ...
 
     def prepare(self, decoder: Decoder, items: list[tuple[int, Any]],
                 parallel: bool) -> Awaitable[PreparedBatch]:
@@ -155,25 +158,34 @@ class StoreSink:
         self.before_workers = 0
 
     async def begin(self, parallel: bool) -> tuple[int, int]:
-        if not (parallel and self.workers):
+        if not (parallel and self._pool is not None):
             # one batch at a time: preparing the next while the store writes one made
             # the two threads fight for the GIL (10 to 20% more CPU, slower, measured)
             return 0, 1
-        if self._pool is None:
-            self._pool = WorkerPool(self.workers, self._setup)
-            await self._pool.start()
         # a worker busy with one batch and one waiting each: the writer never waits; the
         # embedded store's one writer thread takes writes in the order submitted, so the
         # next batch waits there while the loader settles the one before
         return 2 * self.workers, 2 if self._prepared_store is not None else 1
 
-    async def open(self) -> None:
-        await self.store.open()
-        await self.expander.resolver.start()
-        if self.tenant:
-            await self.store.ensure_tenant(self.tenant)
-        if self.workers:  # the workers find the store's @context records as we do
-            self._setup = replace(self._setup, contexts=tuple(await self.store.list_contexts()))
+    async def open(self, parallel: bool = False) -> None:
+        if parallel and self.workers:
+            # first: before the store starts its threads, so that the workers can be
+            # forks of this process (ready at once, pipeline.WorkerPool.start)
+            self._pool = WorkerPool(self.workers)
+            await self._pool.start()
+        try:
+            await self.store.open()
+            await self.expander.resolver.start()
+            if self.tenant:
+                await self.store.ensure_tenant(self.tenant)
+            if self._pool is not None:  # they find the store's @context records as we do
+                await self._pool.set_up(replace(
+                    self._setup, contexts=tuple(await self.store.list_contexts())))
+        except BaseException:  # the workers do not outlive a store that did not open
+            if self._pool is not None:
+                pool, self._pool = self._pool, None
+                await pool.close()
+            raise
 
     def prepare(self, decoder: Decoder, items: list[tuple[int, Any]],
                 parallel: bool) -> Awaitable[PreparedBatch]:
@@ -257,7 +269,7 @@ class HttpSink:
                 batch.records.append(record)
         return batch
 
-    async def open(self) -> None:
+    async def open(self, parallel: bool = False) -> None:
         self.session = aiohttp.ClientSession(timeout=self.timeout)
         if self.expander is not None:
             await self.expander.resolver.start()
