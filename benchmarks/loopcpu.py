@@ -1,11 +1,12 @@
 """Event-loop CPU of a single write, in-process: the broker's own part of a request.
 
-    python -m benchmarks.loopcpu                    # update-attr, patch-attr, create-entity
+    python -m benchmarks.loopcpu                    # the four scenarios
     python -m benchmarks.loopcpu --requests 4000 --rounds 7 --scenario update-attr
 
 Builds the broker application on a fresh embedded store (history on, as
 ``python -m benchmarks`` runs it), prepares what the write scenarios prepare
-(the pool of entities, the idle subscription on their type), then hands
+(the pool of entities, the idle subscription on their type, the hosted Streetlight
+@context), then hands
 requests built with aiohttp's ``make_mocked_request`` (the body in a real
 ``StreamReader``) to the application from 16 coroutines, and reads
 ``time.thread_time()`` of the event-loop thread around each round: CPU
@@ -35,10 +36,12 @@ from aiohttp.streams import StreamReader
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from benchmarks.suite.scenarios import STREETLIGHT_CONTEXT, streetlight_body
 from broker.app import create_app
 from broker.config import Settings
 
 ENTITIES = "/ngsi-ld/v1/entities"
+LINK_REL = "http://www.w3.org/ns/json-ld#context"
 POOL = 1000
 CONNECTIONS = 16
 
@@ -62,15 +65,16 @@ class _Stub:
 _STUB = _Stub()
 
 
-def _request(method: str, path: str, body: bytes) -> web.Request:
+def _request(method: str, path: str, body: bytes, link: str | None = None,
+             media: str = "application/json") -> web.Request:
     """A request as aiohttp's server hands it to the application, its body arrived."""
     loop = asyncio.get_running_loop()
     payload = StreamReader(_STUB, 2**16, loop=loop)  # type: ignore[arg-type]
     payload.feed_data(body)
     payload.feed_eof()
     headers = CIMultiDictProxy(CIMultiDict({
-        "Content-Type": "application/json", "Content-Length": str(len(body)),
-        "Host": "localhost"}))
+        "Content-Type": media, "Content-Length": str(len(body)), "Host": "localhost",
+        **({"Link": link} if link else {})}))
     raw = tuple((k.encode(), v.encode()) for k, v in headers.items())
     message = RawRequestMessage(method, path, HttpVersion11, headers, raw, False, None, False,
                                 False, URL(path))
@@ -94,13 +98,21 @@ def _create(n: int, uid: str) -> tuple[str, str, bytes]:
         "status": {"type": "Property", "value": "ok"}}))
 
 
+def _streetlight(n: int, uid: str) -> tuple[str, str, bytes]:
+    return ("POST", ENTITIES,
+            streetlight_body(f"urn:ngsi-ld:Streetlight:bench:{uid}-{n}").encode())
+
+
 SCENARIOS: dict[str, Callable[[int, str], tuple[str, str, bytes]]] = {
-    "update-attr": _update, "patch-attr": _patch_attr, "create-entity": _create}
+    "update-attr": _update, "patch-attr": _patch_attr, "create-entity": _create,
+    "streetlight-create": _streetlight}
 
 
 def _requests(build: Callable[[int, str], tuple[str, str, bytes]], first: int, count: int,
-              uid: str) -> list[web.Request]:
-    return [_request(*build(n, uid)) for n in range(first, first + count)]
+              uid: str, link: str | None) -> list[web.Request]:
+    # the Streetlights are sent with the Link of their hosted @context, as in the suite
+    link = link if build is _streetlight else None
+    return [_request(*build(n, uid), link) for n in range(first, first + count)]
 
 
 async def _send(app: web.Application, requests: list[web.Request]) -> int:
@@ -119,7 +131,8 @@ async def _send(app: web.Application, requests: list[web.Request]) -> int:
     return errors
 
 
-async def _prepare(app: web.Application) -> None:
+async def _prepare(app: web.Application) -> str:
+    """The pool, the idle subscription, the hosted Streetlight @context: its Link."""
     for start in range(0, POOL, 100):
         batch = [{"id": f"urn:ngsi-ld:BenchEntity:{i}", "type": "BenchEntity",
                   "temperature": {"type": "Property", "value": i},
@@ -134,6 +147,13 @@ async def _prepare(app: web.Application) -> None:
     response = await app._handle(_request("POST", "/ngsi-ld/v1/subscriptions",
                                           orjson.dumps(subscription)))
     assert response.status == 201, response.status
+    response = await app._handle(_request("POST", "/ngsi-ld/v1/jsonldContexts",
+                                          STREETLIGHT_CONTEXT.read_bytes(),
+                                          media="application/ld+json"))
+    assert response.status == 201, response.status
+    # hosted at the broker's own URL (``Host: localhost``): resolved without a fetch
+    url = "http://localhost" + response.headers["Location"]
+    return f'<{url}>; rel="{LINK_REL}"; type="application/ld+json"'
 
 
 async def run(scenarios: list[str], requests: int, rounds: int) -> None:
@@ -142,14 +162,15 @@ async def run(scenarios: list[str], requests: int, rounds: int) -> None:
         runner = web.AppRunner(app)
         await runner.setup()
         try:
-            await _prepare(app)
+            link = await _prepare(app)
             for name in scenarios:
                 build = SCENARIOS[name]
-                await _send(app, _requests(build, 0, requests // 2, "warm"))
+                await _send(app, _requests(build, 0, requests // 2, "warm", link))
                 figures: list[float] = []
                 others: list[float] = []
                 for round_ in range(rounds):
-                    sent = _requests(build, requests * (round_ + 1), requests, f"r{round_}")
+                    sent = _requests(build, requests * (round_ + 1), requests, f"r{round_}",
+                                     link)
                     await asyncio.sleep(0.1)
                     before, whole = time.thread_time(), time.process_time()
                     errors = await _send(app, sent)

@@ -335,9 +335,9 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app[BODY_TIMEOUT] = settings.body_timeout
     unsubscribe = service.events.subscribe(manager.on_change, concerns=manager.index.concerns)
     # the notifications a write queued are in the store before it is answered
-    unsettled = service.before_answer(manager.settled)
+    unsettled = service.before_answer(manager.journal)
     # and those of registration subscriptions, before a registration change is answered
-    unsettled_csource = service.before_answer(csource_subs.settled)
+    unsettled_csource = service.before_answer(csource_subs.journal)
 
     async def startup(app: web.Application) -> None:
         await store.open()

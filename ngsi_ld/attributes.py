@@ -51,6 +51,7 @@ __all__ = [
     "check_name",
     "is_deletion",
     "is_iri",
+    "is_null_main",
     "is_term",
     "parse_attribute",
 ]
@@ -304,7 +305,7 @@ def _members(
         inst["type"] = kind
     if main is not None:
         if main in raw:
-            if mode.allow_null and _is_null_main(raw[main]):
+            if mode.allow_null and is_null_main(raw[main]):
                 inst[main] = raw[main]
             else:
                 inst[main] = main_value(
@@ -390,7 +391,9 @@ def _check_proof(where: str, inst: dict[str, Any]) -> None:
         raise BadRequestData(f"{where}: ngsildproof is a Property whose value is a proof object")
 
 
-def _is_null_main(value: Any) -> bool:
+def is_null_main(value: Any) -> bool:
+    """True if ``value``, a main member's, is the NGSI-LD Null asking for a deletion
+    (as itself, in a list, or as a LanguageMap's ``@none``)."""
     if value == NULL or value == [NULL]:
         return True
     return isinstance(value, dict) and value.get("@none") == NULL

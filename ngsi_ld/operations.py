@@ -190,6 +190,10 @@ def stamp_entity(new: Entity, now: str, old: Entity | None = None, *,
     out["createdAt"] = old.get("createdAt", now) if old else now
     out["modifiedAt"] = now
     old_attrs = (old or {}).get("attrs") or {}
+    if not old_attrs:  # a creation (or nothing kept): every instance stamped now
+        out["attrs"] = {name: [restamp_owned(i, None, now) for i in instances]
+                        for name, instances in (copy.get("attrs") or {}).items()}
+        return out
     attrs: dict[str, list[Instance]] = {}
     for name, instances in (copy.get("attrs") or {}).items():
         before = old_attrs.get(name) or []

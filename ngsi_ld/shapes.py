@@ -19,6 +19,11 @@ Shapes the templates do not cover at all (keyValues bodies, geo-named
 Properties, ngsildproof, concise object values) always go the usual way.
 tests/test_shapes.py compares both ways on random entities.
 
+The attributes of an Update Entity Attributes body (5.6.2) have templates of
+their own (:func:`expanded_attrs`): a PATCH stream sends the same few
+attributes over and over.  There the NGSI-LD Null asks for a deletion, which
+the usual way keeps as sent: an instance holding it goes the usual way.
+
 Templates live with their @context (``ActiveContext.shapes``), at most
 ``SHAPES_PER_CONTEXT`` of them, the least recently used forgotten first.
 """
@@ -38,8 +43,9 @@ from ngsi_ld.attributes import (
     MAIN_MEMBER,
     PROOF,
     check_member,
+    is_null_main,
 )
-from ngsi_ld.entity import parse_entity, parse_scope, parse_types
+from ngsi_ld.entity import parse_entity, parse_fragment, parse_scope, parse_types
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.identifiers import is_entity_id, is_iri
 from ngsi_ld.instances import DELETE
@@ -48,7 +54,7 @@ from ngsi_ld.model import Entity
 from ngsi_ld.timeutil import is_utc_datetime
 from ngsi_ld.values import main_value
 
-__all__ = ["MAX_MEMBERS", "SHAPES_PER_CONTEXT", "parse_expanded"]
+__all__ = ["MAX_MEMBERS", "SHAPES_PER_CONTEXT", "expanded_attrs", "parse_expanded"]
 
 #: templates kept per @context (a stream rarely has more than a few shapes)
 SHAPES_PER_CONTEXT = 64
@@ -58,6 +64,10 @@ MAX_MEMBERS = 256
 _SCALARS = frozenset({str, int, float, bool})  # the values whose check is their class alone
 _SYSTEM = frozenset({"createdAt", "modifiedAt", "deletedAt", "@context"})  # as parse_entity
 _MAPPED = frozenset({"objectType", "valueType", "entityTypeSealed"})  # names expand_entity maps
+#: the members of a fragment that are not attributes (an attributes-only body has none)
+_NOT_ATTRS = frozenset({"id", "@id", "type", "@type", "scope", "expiresAt"})
+#: the shape key's first part for the attributes of an update (``require_type`` for entities)
+_ATTRS = "attrs"
 _UNSEEN = object()
 
 _Expand = Callable[[str], str]
@@ -86,10 +96,10 @@ class _Concise:
 class _Instance:
     """A normalized instance: its kind, its members in order, its sub-attributes."""
 
-    __slots__ = ("check_keys", "keys", "kind", "main", "name", "steps", "top", "where")
+    __slots__ = ("check_keys", "keys", "kind", "main", "name", "nulls", "steps", "top", "where")
 
     def __init__(self, name: str, kind: str, keys: tuple[str, ...], top: bool,
-                 steps: tuple[tuple[str, int, Any], ...]) -> None:
+                 steps: tuple[tuple[str, int, Any], ...], nulls: bool) -> None:
         self.name = name
         self.kind = kind
         self.main = MAIN_MEMBER[kind]
@@ -98,6 +108,9 @@ class _Instance:
         self.check_keys = not top  # a top-level attribute's members are in the shape key
         self.where = f"Attribute {name!r}" if top else f"Sub-attribute {name!r}"
         self.steps = steps
+        #: an update's attribute, where the NGSI-LD Null asks for a deletion: such an
+        #: instance the usual way keeps as sent (``parse_attribute``'s ``allow_null``)
+        self.nulls = nulls
 
     def fill(self, raw: Any, expand: _Expand) -> dict[str, Any]:
         if self.check_keys and (raw.__class__ is not dict or tuple(raw) != self.keys):
@@ -107,6 +120,8 @@ class _Instance:
             raise _Miss
         main = self.main
         value = raw[main]
+        if self.nulls and is_null_main(value):
+            raise _Miss
         if kind == "Property":
             if value.__class__ not in _SCALARS:
                 value = main_value(self.where, kind, value)
@@ -174,12 +189,14 @@ _FALLBACK = (_Miss, NgsiLdError, TypeError, AttributeError, ValueError)
 
 
 class _Template:
-    """One entity shape compiled against one @context."""
+    """One entity shape compiled against one @context (``attrs_only``: the attributes of
+    an update, :func:`expanded_attrs`)."""
 
-    __slots__ = ("steps",)
+    __slots__ = ("attrs_only", "steps")
 
-    def __init__(self, steps: tuple[tuple[int, str, Any], ...]) -> None:
+    def __init__(self, steps: tuple[tuple[int, str, Any], ...], attrs_only: bool) -> None:
         self.steps = steps
+        self.attrs_only = attrs_only
 
     def fill(self, body: dict[str, Any], expand: _Expand) -> Entity:
         entity_id: str | None = None
@@ -209,6 +226,8 @@ class _Template:
                 raise _Miss
             else:
                 expires = str(value)
+        if self.attrs_only:
+            return {"attrs": attrs}
         entity: Entity = {"id": entity_id}  # type: ignore[typeddict-item]  # in the shape
         if types is not None:
             entity["type"] = types
@@ -227,13 +246,34 @@ def parse_expanded(ctx: ActiveContext, body: Any, *, key_values: bool = False,
     if key_values or body.__class__ is not dict or len(body) > MAX_MEMBERS:
         return ctx.expand_entity(parse_entity(body, key_values=key_values,
                                               require_type=require_type))
-    key = _shape_key(body, require_type)
+    made = _filled(ctx, body, require_type)
+    return _usual(ctx, body, require_type) if made is None else made
+
+
+# 5.6.2 Update Entity Attributes
+def expanded_attrs(ctx: ActiveContext, body: Any) -> Entity | None:
+    """The attributes of an Update Entity Attributes body made only of attributes, the
+    NGSI-LD Null allowed, expanded: ``{"attrs": ...}`` as
+    ``ctx.expand_entity({"attrs": parse_fragment(body, allow_null=True).attrs})`` makes
+    it, through the template of the body's shape; the same errors.  None where the
+    caller's usual way decides: a body that is not an object or has an id, type, scope
+    or expiresAt, a shape without template, a value its template does not take."""
+    if body.__class__ is not dict or len(body) > MAX_MEMBERS or not _NOT_ATTRS.isdisjoint(body):
+        return None
+    return _filled(ctx, body, _ATTRS)
+
+
+def _filled(ctx: ActiveContext, body: dict[str, Any], mode: bool | str) -> Entity | None:
+    """``body`` through the template of its shape (``mode``: ``require_type`` for an
+    entity, :data:`_ATTRS` for an update's attributes); the first body of a shape is
+    made the usual way, which leaves the template.  None where the usual way decides."""
+    key = _shape_key(body, mode)
     shapes = ctx.shapes
     template = shapes.get(key, _UNSEEN)
     if template is _UNSEEN:
-        entity = ctx.expand_entity(parse_entity(body, require_type=require_type))
-        _remember(shapes, key, _compiled(ctx, body, entity))
-        return entity
+        made = _usual(ctx, body, mode)
+        _remember(shapes, key, _compiled(ctx, body, made, attrs_only=mode == _ATTRS))
+        return made
     if isinstance(template, _Template):
         with suppress(KeyError):  # forgotten meanwhile (another thread's shape)
             shapes.move_to_end(key)
@@ -241,12 +281,19 @@ def parse_expanded(ctx: ActiveContext, body: Any, *, key_values: bool = False,
             return template.fill(body, ctx.expand_name)
         except _FALLBACK:
             pass
-    return ctx.expand_entity(parse_entity(body, require_type=require_type))
+    return None
 
 
-def _shape_key(body: dict[str, Any], require_type: bool) -> Hashable:
+def _usual(ctx: ActiveContext, body: dict[str, Any], mode: bool | str) -> Entity:
+    """What the usual way makes of ``body`` (``mode`` as :func:`_filled`'s)."""
+    if mode == _ATTRS:
+        return ctx.expand_entity({"attrs": parse_fragment(body, allow_null=True).attrs})
+    return ctx.expand_entity(parse_entity(body, require_type=bool(mode)))
+
+
+def _shape_key(body: dict[str, Any], mode: bool | str) -> Hashable:
     """The members in order, each with its own members (an object) or its class."""
-    parts: list[Any] = [require_type]
+    parts: list[Any] = [mode]
     for name, value in body.items():
         parts.append(name)
         parts.append(tuple(value) if value.__class__ is dict else value.__class__)
@@ -263,9 +310,10 @@ def _remember(shapes: OrderedDict[Hashable, object], key: Hashable,
             break
 
 
-def _compiled(ctx: ActiveContext, body: dict[str, Any], entity: Entity) -> _Template | None:
+def _compiled(ctx: ActiveContext, body: dict[str, Any], entity: Entity, *,
+              attrs_only: bool) -> _Template | None:
     """The template of ``body``'s shape (``entity``: what the usual way made of it), or
-    None where its shape goes the usual way."""
+    None where its shape goes the usual way (``attrs_only``: see :class:`_Template`)."""
     expand = ctx.expand_name
     steps: list[tuple[int, str, Any]] = []
     try:
@@ -280,11 +328,11 @@ def _compiled(ctx: ActiveContext, body: dict[str, Any], entity: Entity) -> _Temp
             elif name == "expiresAt":
                 steps.append((_EXPIRES, name, None))
             elif name not in _SYSTEM:
-                slot = _slot(name, value, expand, top=True)
+                slot = _slot(name, value, expand, top=True, nulls=attrs_only)
                 if name in GEO_NAMES and not _all_geo(slot):
                     return None  # 4.7.1: a Property there must hold a geometry
                 steps.append((_ATTR, name, (expand(name), slot)))
-        template = _Template(tuple(steps))
+        template = _Template(tuple(steps), attrs_only)
         # the first entity of the shape made both ways: a template that would not give
         # exactly what the usual way gave is not kept
         if not same_json(template.fill(body, expand), entity):
@@ -294,20 +342,21 @@ def _compiled(ctx: ActiveContext, body: dict[str, Any], entity: Entity) -> _Temp
     return template
 
 
-def _slot(name: str, raw: Any, expand: _Expand, *, top: bool) -> _Slot:
+def _slot(name: str, raw: Any, expand: _Expand, *, top: bool, nulls: bool) -> _Slot:
     if name in PROOF:
         raise _Miss  # its value is checked as a proof, at any level
     if raw.__class__ in _SCALARS:
         return _Concise()
     if raw.__class__ is dict:
-        return _instance(name, raw, expand, top=top)
+        return _instance(name, raw, expand, top=top, nulls=nulls)
     if raw.__class__ is list and top and raw:
-        return _Multi(tuple(_instance(name, item, expand, top=True, check_keys=True)
+        return _Multi(tuple(_instance(name, item, expand, top=True, nulls=nulls,
+                                      check_keys=True)
                             for item in raw))
     raise _Miss
 
 
-def _instance(name: str, raw: Any, expand: _Expand, *, top: bool,
+def _instance(name: str, raw: Any, expand: _Expand, *, top: bool, nulls: bool,
               check_keys: bool = False) -> _Instance:
     kind = raw.get("type") if raw.__class__ is dict else None
     if kind.__class__ is not str or kind not in KINDS or MAIN_MEMBER[kind] not in raw:
@@ -326,8 +375,9 @@ def _instance(name: str, raw: Any, expand: _Expand, *, top: bool,
         elif key in INSTANCE_MEMBERS:
             steps.append((key, _MEMBER, None))
         else:  # the usual way took it, so it is a sub-attribute
-            steps.append((key, _SUB, (expand(key), _slot(key, val, expand, top=False))))
-    made = _Instance(name, kind, tuple(raw), top, tuple(steps))
+            steps.append((key, _SUB, (expand(key), _slot(key, val, expand, top=False,
+                                                         nulls=nulls))))
+    made = _Instance(name, kind, tuple(raw), top, tuple(steps), nulls)
     made.check_keys = made.check_keys or check_keys
     return made
 

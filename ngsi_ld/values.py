@@ -39,6 +39,8 @@ _LANG_STRING = frozenset(
     {"langString", "rdf:langString", "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"}
 )
 _NULL_BYTES = NULL.encode()
+#: the typed literals whose @value is checked (4.6.3), by their short @type
+_LITERAL_CHECKS = {"DateTime": is_datetime, "Date": is_date, "Time": is_time}
 
 
 def is_supported_geometry(value: Any) -> bool:
@@ -153,7 +155,7 @@ def _check_literal(where: str, value: Any) -> None:
     if not isinstance(literal_type, str):
         raise BadRequestData(f"{where}: '@type' of a typed value must be a string")
     short = literal_type.removeprefix("https://uri.etsi.org/ngsi-ld/")
-    check = {"DateTime": is_datetime, "Date": is_date, "Time": is_time}.get(short)
+    check = _LITERAL_CHECKS.get(short)
     if check is not None and not check(value["@value"]):
         raise BadRequestData(f"{where}: {value['@value']!r} is not a valid {short}")
 

@@ -20,8 +20,8 @@ Choices:
 * Delivery counters (``timesSent``...) are written back to the repository at
   most every ``bookkeeping.FLUSH_INTERVAL`` seconds, and at shutdown.
 * Every notification queued is written to the store before the write that
-  queued it is answered (:meth:`SubscriptionManager.settled`, a group commit the
-  service awaits after each commit), removed once handled, and queued again at
+  queued it is answered (the manager's ``journal``, a barrier of the service: a group
+  commit it awaits after each commit that queued one), removed once handled, and queued again at
   start-up: a restart, even a ``kill -9``, resumes them, at least once
   (``subscriptions.pending``).  With several processes on one store, the owner
   of a subscription writes them, and a process that takes a subscription over
@@ -466,11 +466,6 @@ class SubscriptionManager:
     def queued(self) -> int:
         """Notifications waiting to be sent, over every subscription (a gauge)."""
         return sum(len(live.channel) for live in self._live.values())
-
-    async def settled(self) -> None:
-        """Wait until every notification queued so far is in the store (group commit);
-        at once when none was queued since the last write."""
-        await self.journal.settled()
 
     async def _resume(self, only: set[str] | None = None) -> None:
         """Queue again the stored notifications (of the subscriptions ``only`` names)."""

@@ -198,6 +198,11 @@ class Journal(Generic[J]):
         """Nothing to write: every noted notification is written, nothing to remove."""
         return self._saved >= self._noted and not self._removable
 
+    @property
+    def unsettled(self) -> bool:
+        """Notifications noted and not written yet: :meth:`settled` waits for them."""
+        return self._saved < self._noted
+
     async def settled(self) -> None:
         """Wait until every notification noted so far is written.
 

@@ -36,7 +36,7 @@ Choices:
   ``pendingCsourceNotifications``) before the change that queued it is answered,
   by the journal of entity subscriptions (``subscriptions.pending``, with the
   codec ``subscriptions.csource_model.CSOURCE_JOBS``): the registration operations await
-  :meth:`RegistrationSubscriptions.settled` (a barrier of the service), and a
+  :meth:`RegistrationSubscriptions.settled` (its journal is a barrier of the service), and a
   restart, even a ``kill -9``, sends them (at least once).
 """
 

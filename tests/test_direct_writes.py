@@ -74,6 +74,18 @@ _attr_bodies: st.SearchStrategy[Any] = st.sampled_from([
      "velocity": {"type": "Property", "value": 2}},
     {"scope": {"type": "Property", "value": "/a"}},
     {}, [], "text", None,
+    # the shapes above again, other values: an update reads them through a template
+    {"p": {"type": "Property", "value": "urn:ngsi-ld:null"}},
+    {"p": {"type": "Property", "value": ["urn:ngsi-ld:null"]}},
+    {"p": {"type": "Property", "value": 5, "unitCode": "urn:ngsi-ld:null"},
+     "s": {"type": "Property", "value": "off"}},
+    {"p": {"type": "Property", "value": 5, "unitCode": ""},
+     "s": {"type": "Property", "value": "off"}},
+    {"rel": {"type": "Relationship", "object": "urn:ngsi-ld:null"}},
+    {"rel": {"type": "Relationship", "object": "urn:ngsi-ld:Car:2"}},
+    {"p": "urn:ngsi-ld:null"}, {"p": 6},
+    *({"p": {"type": "Property", "value": 5, "q": {"type": "Property", "value": v}}}
+      for v in (1, "urn:ngsi-ld:null", ["urn:ngsi-ld:null"])),
 ])
 _fragment_bodies: st.SearchStrategy[Any] = st.sampled_from([
     {"type": "Property", "value": 8}, {"value": 9}, {"type": "Property", "value": None},
@@ -200,6 +212,20 @@ async def _same_writes(requests: list[tuple[Any, ...]]) -> None:
 @given(st.lists(_requests, min_size=1, max_size=10))
 def test_the_short_path_answers_as_the_general_path(requests: list[tuple[Any, ...]]) -> None:
     asyncio.run(_same_writes(requests))
+
+
+def test_updates_of_one_shape_answer_as_the_general_path() -> None:
+    """A stream of updates of one shape (read through its template on the short path),
+    deletions by the NGSI-LD Null among them, at the top and in a sub-attribute."""
+    null = "urn:ngsi-ld:null"
+    values: list[Any] = [1, null, 2, [null], "x", {"@none": null}, 3]
+    bodies: list[Any] = [{"p": {"type": "Property", "value": v}} for v in values]
+    bodies += [{"p": {"type": "Property", "value": 1, "q": {"type": "Property", "value": v}}}
+               for v in values]
+    bodies += [{"rel": {"type": "Relationship", "object": v}}
+               for v in ("urn:ngsi-ld:Car:1", null, "urn:ngsi-ld:Car:2", "bad")]
+    asyncio.run(_same_writes([(("PATCH", f"{E}/urn:ngsi-ld:Lamp:1/attrs", body),
+                               {"Content-Type": JSON}, "", "json") for body in bodies]))
 
 
 # -- which requests take the short path --------------------------------------------------

@@ -20,13 +20,13 @@ from broker.config import Settings
 
 
 @pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[web.Application]:
+async def prepared(tmp_path: Path) -> AsyncIterator[tuple[web.Application, str]]:
+    """The application as the tool prepares it, and the Link of the hosted @context."""
     app = create_app(Settings(store=f"sqlite:///{tmp_path / 'b.db'}"))
     runner = web.AppRunner(app)
     await runner.setup()
     try:
-        await loopcpu._prepare(app)
-        yield app
+        yield app, await loopcpu._prepare(app)
     finally:
         await runner.cleanup()
 
@@ -39,8 +39,10 @@ async def _entity(app: web.Application, entity_id: str) -> tuple[int, object]:
     return response.status, orjson.loads(body) if isinstance(body, bytes) else None
 
 
-async def test_the_updates_it_sends_are_committed(app: web.Application) -> None:
-    requests = loopcpu._requests(loopcpu.SCENARIOS["update-attr"], 5000, 40, "t")
+async def test_the_updates_it_sends_are_committed(
+        prepared: tuple[web.Application, str]) -> None:
+    app, link = prepared
+    requests = loopcpu._requests(loopcpu.SCENARIOS["update-attr"], 5000, 40, "t", link)
     assert await loopcpu._send(app, requests) == 0
     status, entity = await _entity(app, "urn:ngsi-ld:BenchEntity:17")
     assert status == 200
@@ -49,15 +51,28 @@ async def test_the_updates_it_sends_are_committed(app: web.Application) -> None:
     assert entity["temperature"]["value"] == 5017
 
 
-async def test_the_creations_it_sends_are_created(app: web.Application) -> None:
-    requests = loopcpu._requests(loopcpu.SCENARIOS["create-entity"], 0, 20, "t")
+async def test_the_creations_it_sends_are_created(prepared: tuple[web.Application, str]) -> None:
+    app, link = prepared
+    requests = loopcpu._requests(loopcpu.SCENARIOS["create-entity"], 0, 20, "t", link)
     assert await loopcpu._send(app, requests) == 0
     status, entity = await _entity(app, "urn:ngsi-ld:BenchCreate:t-19")
     assert status == 200
     assert isinstance(entity, dict) and entity["status"]["value"] == "ok"
 
 
-async def test_a_bad_request_counts_as_an_error(app: web.Application) -> None:
+async def test_the_streetlights_it_sends_are_created_with_their_context(
+        prepared: tuple[web.Application, str]) -> None:
+    app, link = prepared
+    requests = loopcpu._requests(loopcpu.SCENARIOS["streetlight-create"], 0, 5, "t", link)
+    assert await loopcpu._send(app, requests) == 0
+    status, entity = await _entity(app, "urn:ngsi-ld:Streetlight:bench:t-4")
+    assert status == 200 and isinstance(entity, dict)
+    # read without the Link: its terms expanded by the hosted @context, not the default one
+    assert "https://smartdatamodels.org/dataModel.Streetlighting/powerState" in entity
+
+
+async def test_a_bad_request_counts_as_an_error(prepared: tuple[web.Application, str]) -> None:
+    app, _ = prepared
     bad = loopcpu._request("PATCH", f"{loopcpu.ENTITIES}/urn:ngsi-ld:BenchEntity:1/attrs",
                            b"{not json")
     assert await loopcpu._send(app, [bad]) == 1

@@ -1,5 +1,6 @@
 """Entity shapes (ngsi_ld.shapes): the template of a shape gives exactly what the usual
-way gives (parse_entity, then expand_entity), or the same ProblemDetails error.
+way gives (parse_entity, then expand_entity; for an update's attributes parse_fragment
+with the NGSI-LD Null allowed, then expand_entity), or the same ProblemDetails error.
 
 Random entities come in runs of one shape: a first entity, then copies of it whose
 leaves are redrawn (good values, bad values, the NGSI-LD Null, other kinds), so that
@@ -15,10 +16,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from benchmarks.suite.scenarios import STREETLIGHT_CONTEXT, STREETLIGHT_EXAMPLE
-from ngsi_ld.entity import parse_entity
+from ngsi_ld.entity import parse_entity, parse_fragment
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.jsonld import ActiveContext, compile_context, core_context_url
-from ngsi_ld.shapes import SHAPES_PER_CONTEXT, parse_expanded, same_json
+from ngsi_ld.shapes import SHAPES_PER_CONTEXT, expanded_attrs, parse_expanded, same_json
 
 _USER_CONTEXT = {
     "temperature": "https://example.org/temperature",
@@ -262,6 +263,61 @@ def test_key_values_and_non_objects_go_the_usual_way(data: st.DataObject,
                                                      body: dict[str, Any]) -> None:
     _check(CTX, body, key_values=True)
     _check(CTX, data.draw(_JSON))
+
+
+def _usual_attrs(ctx: ActiveContext, body: Any) -> Any:
+    try:
+        return ctx.expand_entity({"attrs": parse_fragment(body, allow_null=True).attrs})
+    except NgsiLdError as exc:
+        return exc.__class__, exc.to_problem()
+
+
+def _shaped_attrs(ctx: ActiveContext, body: Any) -> Any:
+    """:func:`expanded_attrs`, the usual way where it declines (as its callers do)."""
+    try:
+        made = expanded_attrs(ctx, body)
+    except NgsiLdError as exc:
+        return exc.__class__, exc.to_problem()
+    return _usual_attrs(ctx, body) if made is None else made
+
+
+def _check_attrs(ctx: ActiveContext, body: Any) -> None:
+    sent = repr(body)
+    usual, shaped = _usual_attrs(ctx, body), _shaped_attrs(ctx, body)
+    assert same_json(shaped, usual) if isinstance(usual, dict) else shaped == usual, body
+    assert repr(body) == sent, "the body was changed"
+
+
+#: the members of an entity that are not attributes
+_NOT_ATTRS = ("id", "@id", "type", "scope", "expiresAt")
+
+
+@given(st.data(), entities(), st.booleans())
+def test_an_updates_attributes_shape_gives_what_the_usual_way_gives(
+        data: st.DataObject, entity: dict[str, Any], attrs_only: bool) -> None:
+    first = {k: v for k, v in entity.items() if k not in _NOT_ATTRS} if attrs_only else entity
+    _check_attrs(CTX, first)
+    for _ in range(4):
+        _check_attrs(CTX, revalued(data.draw, first))
+
+
+def test_an_update_deleting_with_the_null_goes_the_usual_way_in_a_known_shape() -> None:
+    ctx = compile_context(_USER_CONTEXT, {}, core_context_url())
+    shapes = [({"type": "Property", "value": 1}, [NULL]),
+              ({"type": "VocabProperty", "vocab": "when"}, NULL),
+              ({"type": "LanguageProperty", "languageMap": {"@none": "x"}}, {"@none": NULL}),
+              ({"type": "Relationship", "object": "urn:ngsi-ld:Thing:1"}, NULL)]
+    for kept, null in shapes:
+        body = {"temperature": kept}
+        assert same_json(expanded_attrs(ctx, body), _usual_attrs(ctx, body))
+        deleting = {"temperature": {**kept, next(k for k in kept if k != "type"): null}}
+        assert same_json(_shaped_attrs(ctx, deleting), _usual_attrs(ctx, deleting))
+    sub = {"temperature": {"type": "Property", "value": 1,
+                           "accuracy": {"type": "Property", "value": 0.5}}}
+    assert same_json(expanded_attrs(ctx, sub), _usual_attrs(ctx, sub))
+    sub["temperature"]["accuracy"]["value"] = [NULL]
+    assert expanded_attrs(ctx, sub) is None  # the usual way keeps it as sent
+    assert expanded_attrs(ctx, {"id": "urn:ngsi-ld:Thing:1", **sub}) is None
 
 
 def _streetlight_context() -> ActiveContext:

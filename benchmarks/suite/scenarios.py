@@ -182,7 +182,8 @@ async def _streetlight_link(ctx: BenchContext) -> dict[str, str]:
     return {"Link": f"<{ctx.streetlight_link}>; {LINK_REL}"}
 
 
-def _streetlight_body(entity_id: str) -> str:
+def streetlight_body(entity_id: str) -> str:
+    """The Smart Data Models Streetlight example as a JSON body, with id ``entity_id``."""
     entity = orjson.loads(STREETLIGHT_EXAMPLE.read_bytes())
     entity.pop("@context", None)
     entity["id"] = entity_id
@@ -235,7 +236,7 @@ def build_get(accept: str) -> Callable[[BenchContext], Awaitable[RequestSpec]]:
 
 async def build_streetlight_create(ctx: BenchContext) -> RequestSpec:
     link = await _streetlight_link(ctx)
-    body = _streetlight_body("urn:ngsi-ld:Streetlight:bench:__UID__")
+    body = streetlight_body("urn:ngsi-ld:Streetlight:bench:__UID__")
     return RequestSpec("POST", (ENTITIES,), body, headers={"Content-Type": JSON, **link})
 
 
@@ -244,7 +245,7 @@ async def build_streetlight_get(ctx: BenchContext) -> RequestSpec:
     count = min(ctx.pool, 100)
     if "streetlights" not in ctx.prepared:
         await ctx.upsert(
-            [orjson.loads(_streetlight_body(f"urn:ngsi-ld:Streetlight:benchget:{i}"))
+            [orjson.loads(streetlight_body(f"urn:ngsi-ld:Streetlight:benchget:{i}"))
              for i in range(count)],
             headers=link,
         )
@@ -257,7 +258,7 @@ async def build_streetlight_get(ctx: BenchContext) -> RequestSpec:
 async def build_streetlight_batch(ctx: BenchContext) -> RequestSpec:
     link = await _streetlight_link(ctx)
     body = "[" + ",".join(
-        _streetlight_body(f"urn:ngsi-ld:Streetlight:benchbatch:__N__:{k}") for k in range(100)
+        streetlight_body(f"urn:ngsi-ld:Streetlight:benchbatch:__N__:{k}") for k in range(100)
     ) + "]"
     return RequestSpec("POST", (UPSERT,), body, count=10,
                        headers={"Content-Type": JSON, **link})

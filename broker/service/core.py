@@ -25,7 +25,7 @@ Rules kept here, once:
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from broker.config import Settings
 from broker.events import ChangeBus
@@ -33,7 +33,7 @@ from broker.expiry import ExpirySweeper
 from broker.metrics import Metrics
 from broker.service.caches import Caches, KnownVersions, RenderCache
 from broker.service.call import Call
-from broker.service.ports import CommitListener, ContextResolving, NoSources, Sources
+from broker.service.ports import Barrier, CommitListener, ContextResolving, NoSources, Sources
 from broker.service.registry import Registrations
 from ngsi_ld import snapshots
 from ngsi_ld.errors import BadRequestData, NonexistentTenant, ResourceNotFound
@@ -75,7 +75,7 @@ class Service:
         self.expiry: ExpirySweeper | None = None
         self.started = time.time()
         self._listeners: list[CommitListener] = []
-        self._barriers: list[Callable[[], Awaitable[None]]] = []
+        self._barriers: list[Barrier] = []
         self._tenants: set[str] = set()
 
     # -- the temporal history (docs/temporal.md) -----------------------------------------
@@ -144,10 +144,9 @@ class Service:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
-    def before_answer(self, barrier: Callable[[], Awaitable[None]]) -> Callable[[], None]:
-        """Await ``barrier`` after every commit, before the write returns (and is
-        answered); returns the undo.  It is called once per commit and should return
-        at once when the commit made nothing it has to wait for."""
+    def before_answer(self, barrier: Barrier) -> Callable[[], None]:
+        """Await ``barrier`` after every commit while it is unsettled, before the write
+        returns (and is answered); returns the undo."""
         self._barriers.append(barrier)
         return lambda: self._barriers.remove(barrier)
 
@@ -156,7 +155,9 @@ class Service:
         is durable.  The commits call it; so do the operations that change what is
         not an entity (registrations, 5.9) before they answer."""
         for barrier in self._barriers:
-            await barrier()
+            # asked first: most writes queue nothing to wait for (no coroutine then)
+            if barrier.unsettled:
+                await barrier.settled()
 
     def publish(self, tenant: str, change: Change) -> None:
         """Tell the subscriptions what changed (one event per entity write), the expiry

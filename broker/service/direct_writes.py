@@ -16,7 +16,9 @@ resolver, ``fragment_of``/``attribute_of``/``parse_expanded``, the mutations of
 ``ngsi_ld.operations``, :meth:`Service.commit`, the replies of
 ``broker.service.entities``): the same status, headers and ProblemDetails, the
 same change published to the subscriptions (``tests/test_direct_writes.py``
-sends the same requests down both paths and compares).
+sends the same requests down both paths and compares).  An update's body of
+attributes only is read through the template of its shape
+(``ngsi_ld.shapes.expanded_attrs``), which gives what ``fragment_of`` gives.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ngsi_ld import attribute_ops, operations
 from ngsi_ld.bodies import Body
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.headers import tenant_name
-from ngsi_ld.shapes import parse_expanded
+from ngsi_ld.shapes import expanded_attrs, parse_expanded
 from ngsi_ld.timeutil import now_iso
 
 __all__ = ["DirectWrites", "append_attrs", "create_entity", "patch_attr", "update_attrs"]
@@ -84,7 +86,10 @@ async def create_entity(service: Service, tenant: str, body: Body) -> Reply:
 async def update_attrs(service: Service, tenant: str, entity_id: str, body: Body) -> Reply:
     """Update Entity Attributes of the common shape (see the module docstring)."""
     ctx = await service.resolver.active(body.client_context)
-    fragment = fragment_of(ctx, body.data, entity_id, key_values=False, allow_null=True)
+    # a body of attributes only through the template of its shape (fragment_of's result)
+    fragment = expanded_attrs(ctx, body.data)
+    if fragment is None:
+        fragment = fragment_of(ctx, body.data, entity_id, key_values=False, allow_null=True)
     mutation = operations.update_attributes(entity_id, fragment, now_iso())
     await service.commit(tenant, entity_id, mutation)
     return await attrs_result(service, body.client_context, tenant, mutation)

@@ -26,12 +26,26 @@ from ngsi_ld.query.model import EntityQuery
 from ngsi_ld.temporal import Instance, TemporalQuery
 
 __all__ = [
-    "LOCAL", "BatchParts", "CommitListener", "ContextResolving", "Histories", "NoSources",
-    "Plan", "RemoteHistory", "Sources",
+    "LOCAL", "Barrier", "BatchParts", "CommitListener", "ContextResolving", "Histories",
+    "NoSources", "Plan", "RemoteHistory", "Sources",
 ]
 
 #: (tenant, change) of a committed write; must not block (enqueue work instead)
 CommitListener = Callable[[str, Change], None]
+
+
+class Barrier(Protocol):
+    """What a write waits for before it is answered (:meth:`Service.before_answer`)."""
+
+    @property
+    def unsettled(self) -> bool:
+        """True while there is something to wait for (:meth:`settled` would not return
+        at once): every write asks, few have to wait."""
+        ...
+
+    async def settled(self) -> None:
+        """Wait until what the writes so far made is durable."""
+        ...
 
 
 class ContextResolving(Protocol):
