@@ -129,3 +129,36 @@ def test_the_box_of_a_point_takes_numbers_only() -> None:
     assert boxes([2, 41.5]) == [(NS + "location", 2.0, 2.0, 41.5, 41.5)]
     assert boxes([2.0, 41.5, 7]) == [(NS + "location", 2.0, 2.0, 41.5, 41.5)]  # altitude
     assert boxes([True, 41.5]) == boxes([2, "41.5"]) == boxes([2]) == boxes([]) == []
+
+
+_scalar = st.one_of(st.integers(-(2**70), 2**70), st.floats(allow_nan=False), st.text(max_size=3),
+                    st.booleans(), st.none())
+_geometry = st.builds(lambda kind, x, y: {"type": kind, "coordinates": [x, y]},
+                      st.sampled_from(["Point", "Polygon", "Feature", "point"]),
+                      st.floats(-180, 180), st.one_of(st.floats(-90, 90), st.text(max_size=1)))
+_main = st.one_of(_scalar, _geometry, _scalar.map(lambda v: {"@type": "DateTime", "@value": v}),
+                  st.lists(_scalar, max_size=2), st.just({"a": 1}))
+_usual_instance = st.builds(
+    lambda kind, member, value, extra: {"type": kind, **({member: value} if member else {}),
+                                        **extra},
+    st.sampled_from(["Property", "GeoProperty", "Relationship", "VocabProperty",
+                     "LanguageProperty", None]),
+    st.sampled_from(["value", "object", "vocab", None]), _main,
+    st.sampled_from([{}, {"observedAt": "2026-11-22T00:00:00Z"},
+                     {"value": {"type": "Point", "coordinates": [1, 2]}}]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(NAMES), st.one_of(
+    _usual_instance.map(lambda i: [i]), st.lists(_usual_instance, max_size=2),
+    _usual_instance, st.just([3])), max_size=4))
+def test_usual_rows_are_the_value_rows_and_boxes(attrs: dict[str, Any]) -> None:
+    """The one pass of a usual entity's rows (a prepared creation's) gives what
+    value_rows and geo_boxes give, or nothing (they are used)."""
+    usual = sqlite_index.usual_rows(attrs)
+    if usual is not None:
+        rows, boxes = usual
+        flat = [tuple(rows[n:n + 3]) for n in range(0, len(rows), 3)]
+        assert len(flat) == len(set(flat))
+        assert set(flat) == sqlite_index.value_rows(_entity(attrs))
+        assert boxes == sqlite_index.geo_boxes(_entity(attrs))

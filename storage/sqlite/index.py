@@ -188,6 +188,47 @@ def geo_boxes(entity: Entity | None, names: set[str] | None = None) -> list[Box]
     return sorted(set(boxes))
 
 
+#: the instance kinds :func:`usual_rows` takes, and the member each indexes
+_USUAL_MEMBER = {"Property": "value", "GeoProperty": "value", "Relationship": "object"}
+
+
+def usual_rows(attrs: dict[str, Any]) -> tuple[list[Any], list[Box]] | None:
+    """:func:`value_rows` (flat: attribute, value, vocab, attribute...) and
+    :func:`geo_boxes` of an entity's ``attrs`` in one pass, where each attribute is
+    in its usual form: one instance, a Property, GeoProperty or Relationship whose
+    value is a string, a number or a JSON object; None otherwise (those then)."""
+    rows: list[Any] = []
+    boxes: list[Box] = []
+    for name, instances in attrs.items():
+        if instances.__class__ is not list or len(instances) != 1:
+            return None
+        instance = instances[0]
+        if instance.__class__ is not dict:
+            return None
+        member = _USUAL_MEMBER.get(instance.get("type"))  # type: ignore[arg-type]
+        if member is None or (member == "object" and "value" in instance):
+            return None  # (geo_boxes reads any instance's "value")
+        value = instance.get(member, MARKER)  # (no value: the marker row)
+        if value.__class__ is dict:
+            kind = value.get("type")
+            if kind.__class__ is str and kind in _GEOMETRIES and member == "value":
+                box = [float("inf"), float("-inf"), float("inf"), float("-inf")]
+                if _extent(value.get("coordinates"), box):
+                    boxes.append((name, box[0], box[1], box[2], box[3]))
+            value = value.get("@value", MARKER)
+        cls = value.__class__
+        if cls is str or cls is float:
+            rows += (name, value, 0)
+        elif cls is int:
+            rows += (name, sql_number(value), 0)
+        elif cls is bytes or cls is bool or cls is dict or value is None:
+            rows += (name, MARKER, 0)  # (MARKER itself is bytes)
+        else:
+            return None  # a list: its items
+    boxes.sort()
+    return rows, boxes
+
+
 def sync(
     conn: sqlite3.Connection,
     tenant: str,

@@ -82,9 +82,16 @@ def prepare_creation(entity: Entity, doc: bytes | None = None,
     values: tuple[Any, ...] = ()
     boxes: tuple[tuple[str, str, float, float, float, float], ...] = ()
     if attrs:
-        values = tuple(chain.from_iterable(
-            (_name(a), v, k) for a, v, k in sqlite_index.value_rows(entity, None)))
-        boxes = tuple((entity_id, *box) for box in sqlite_index.geo_boxes(entity))
+        usual = sqlite_index.usual_rows(entity["attrs"])
+        if usual is not None:
+            rows = usual[0]
+            rows[::3] = map(_name, rows[::3])
+            values = tuple(rows)
+            boxes = tuple((entity_id, *box) for box in usual[1])
+        else:
+            values = tuple(chain.from_iterable(
+                (_name(a), v, k) for a, v, k in sqlite_index.value_rows(entity, None)))
+            boxes = tuple((entity_id, *box) for box in sqlite_index.geo_boxes(entity))
     return PreparedCreation(
         entity_id, doc, created if isinstance(created, str) else None,
         modified if isinstance(modified, str) else None, expires, types, attrs, values, boxes,
@@ -110,6 +117,10 @@ def _shape(entity: Entity) -> tuple[Any, ...] | None:
     for name, instances in attrs.items():
         if instances.__class__ is not list:
             return None
+        if len(instances) == 1:  # the usual attribute, without a list's comprehension
+            inst = instances[0]
+            key.append((name, inst.get("type") if inst.__class__ is dict else _NOT_AN_INSTANCE))
+            continue
         key.append((name, *[inst.get("type") if inst.__class__ is dict else _NOT_AN_INSTANCE
                             for inst in instances]))
     return tuple(key)
