@@ -116,8 +116,12 @@ def _shape(entity: Entity) -> tuple[Any, ...] | None:
     for name, instances in attrs.items():
         if instances.__class__ is not list:
             return None
-        key.append((name, *[inst.get("type") if inst.__class__ is dict else _NOT_AN_INSTANCE
-                            for inst in instances]))
+        if len(instances) == 1:  # the usual attribute, without a list's comprehension
+            inst = instances[0]
+            key.append((name, inst.get("type") if inst.__class__ is dict else _NOT_AN_INSTANCE))
+        else:
+            key.append((name, *[inst.get("type") if inst.__class__ is dict
+                                else _NOT_AN_INSTANCE for inst in instances]))
     return tuple(key)
 
 
