@@ -95,7 +95,7 @@ class Rows:
     ) -> None:
         """Note the write of one entity from ``before`` to ``after`` (None: absent);
         ``doc``: ``after`` already encoded, ``names``: its :func:`.attribute_walk.changed_names`,
-        if the caller has them."""
+        if the caller has them (a creation's are all its attributes: not read)."""
         tenant = self._tenant
         if after is None:
             if before is None:
