@@ -35,6 +35,7 @@ from . import names as sqlite_names
 from . import stats as sqlite_stats
 from .attribute_walk import changed_names
 from .inserts import insert_rows
+from .prepared import creation_shape
 
 _UPSERT_ENTITY = (
     "INSERT INTO entities (tenant, id, doc, created_at, modified_at, version, expires_at)"
@@ -81,7 +82,7 @@ class Rows:
         self._boxes: list[tuple[str, str, float, float, float, float]] = []
         #: the discovery counters' change (sqlite_stats)
         self.stats: dict[StatKey, int] = {}
-        #: the counters' changes of prepared creations, by tuple: [it, how many]
+        #: the counters' changes of creations, by tuple: [it, how many]
         self._prepared_stats: dict[int, list[Any]] = {}
         #: the value rows of prepared creations: (id, its flat rows), and their attribute
         #: names by tuple (entities of one shape share theirs: each read once)
@@ -94,7 +95,7 @@ class Rows:
     ) -> None:
         """Note the write of one entity from ``before`` to ``after`` (None: absent);
         ``doc``: ``after`` already encoded, ``names``: its :func:`.attribute_walk.changed_names`,
-        if the caller has them."""
+        if the caller has them (a creation's are all its attributes: not read)."""
         tenant = self._tenant
         if after is None:
             if before is None:
@@ -110,6 +111,9 @@ class Rows:
                 entity_id, doc, created if isinstance(created, str) else None,
                 modified if isinstance(modified, str) else None, expires,
             ))
+        if before is None and after is not None:
+            self._add_created(entity_id, after)
+            return
         if before is None or after is None or before.get("type") != after.get("type"):
             self._key_rows("entity_types", entity_id,
                            entity_types(before) if before is not None else set(),
@@ -124,14 +128,35 @@ class Rows:
         new = sqlite_index.value_rows(after, names)
         self._values_out.extend((a, entity_id, v, k) for a, v, k in old - new)
         self._values_in.extend((a, entity_id, v, k) for a, v, k in new - old)
-        if before is None:  # a creation: its boxes are all new (computed once)
-            self._boxes.extend((entity_id, *box) for box in sqlite_index.geo_boxes(after))
-            return
         if sqlite_index.geo_boxes(before, names) == sqlite_index.geo_boxes(after, names):
             return  # the other attributes' boxes did not change either
         # The geometries of an entity are rewritten together.
         self._geo_cleared.append((tenant, entity_id))
         self._boxes.extend((entity_id, *box) for box in sqlite_index.geo_boxes(after))
+
+    def _add_created(self, entity_id: str, after: Entity) -> None:
+        """The index rows and counters of the entity created as ``after``: its types,
+        attribute names and counters' change are its shape's (:func:`.prepared.creation_shape`,
+        computed once a shape), its values and boxes all new."""
+        types, attrs, stats = creation_shape(after)
+        if types:
+            self._keys_in["entity_types"].extend([(key, entity_id) for key in types])
+        self._count_stats(stats)
+        if not attrs:
+            return
+        # the attributes' names are in their value rows (sqlite_index.MARKER)
+        self._values_in.extend([(a, entity_id, v, k)
+                                for a, v, k in sqlite_index.value_rows(after)])
+        self._boxes.extend([(entity_id, *box) for box in sqlite_index.geo_boxes(after)])
+
+    def _count_stats(self, stats: tuple[tuple[StatKey, int], ...]) -> None:
+        """Count a creation's counters' change, a tuple that entities of one shape share
+        (added once each in :meth:`write`)."""
+        shared = self._prepared_stats.get(id(stats))
+        if shared is None:
+            self._prepared_stats[id(stats)] = [stats, 1]
+        else:
+            shared[1] += 1
 
     def add_prepared(self, created: PreparedCreation) -> None:
         """Note the write of an entity where there was none, from its prepared rows
@@ -141,13 +166,8 @@ class Rows:
                               created.expires))
         if created.types:
             self._keys_in["entity_types"].extend([(key, entity_id) for key in created.types])
-        # entities of one type and attributes share their tuple (storage.sqlite.prepared):
-        # counted here, added once each
-        shared = self._prepared_stats.get(id(created.stats))
-        if shared is None:
-            self._prepared_stats[id(created.stats)] = [created.stats, 1]
-        else:
-            shared[1] += 1
+        # entities of one type and attributes share their tuple (storage.sqlite.prepared)
+        self._count_stats(created.stats)
         if created.values:
             self._prepared_values.append((entity_id, created.values))
             # every attribute has a value row (a marker at least): these are their names

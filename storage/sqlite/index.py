@@ -128,19 +128,37 @@ def value_rows(entity: Entity | None, names: set[str] | None = None) -> set[Valu
     given."""
     rows: set[ValueRow] = set()
     for name, instances in _attributes(entity, names).items():
-        found = len(rows)
-        for instance in instances:
-            if not isinstance(instance, dict):
-                continue
-            vocab = 1 if instance.get("type") == "VocabProperty" else 0
-            for value in _targets(instance):
-                if isinstance(value, str):
-                    rows.add((name, value, vocab))
-                elif isinstance(value, int | float) and not isinstance(value, bool):
+        if len(instances) == 1:
+            # the usual attribute: one instance whose main member is a string or a
+            # number, one row (what _add_rows gives it, told by class checks alone)
+            instance = instances[0]
+            kind = instance.get("type") if instance.__class__ is dict else None
+            if kind.__class__ is str and kind != "LanguageProperty":
+                value = instance.get(MAIN_MEMBER.get(kind, "value"))
+                if value.__class__ is str:
+                    rows.add((name, value, 1 if kind == "VocabProperty" else 0))
+                    continue
+                if value.__class__ is int or value.__class__ is float:
                     rows.add((name, sql_number(value), 0))
-        if len(rows) == found:  # nothing to index: the attribute's presence alone
-            rows.add((name, MARKER, 0))
+                    continue
+        _add_rows(rows, name, instances)
     return rows
+
+
+def _add_rows(rows: set[ValueRow], name: str, instances: list[Any]) -> None:
+    """Add the value rows of attribute ``name`` to ``rows`` (:func:`value_rows`)."""
+    found = len(rows)
+    for instance in instances:
+        if not isinstance(instance, dict):
+            continue
+        vocab = 1 if instance.get("type") == "VocabProperty" else 0
+        for value in _targets(instance):
+            if isinstance(value, str):
+                rows.add((name, value, vocab))
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                rows.add((name, sql_number(value), 0))
+    if len(rows) == found:  # nothing to index: the attribute's presence alone
+        rows.add((name, MARKER, 0))
 
 
 #: the classes of a JSON number (bool, an int subclass, is not one)

@@ -33,7 +33,7 @@ from . import index as sqlite_index
 from .history_packs import pack_template
 from .history_rows import PACK_FROM, encode_write
 
-__all__ = ["prepare_creation"]
+__all__ = ["creation_shape", "prepare_creation"]
 
 _name = sys.intern
 #: the shared tuples (see the module docstring); emptied when this large
@@ -67,18 +67,7 @@ def prepare_creation(entity: Entity, doc: bytes | None = None,
     created, modified = entity.get("createdAt"), entity.get("modifiedAt")
     # as bulk.Rows.add does for a creation
     expires = earliest_expiry(entity) if b'"expiresAt"' in doc else None
-    key = _shape(entity)
-    try:
-        shaped = _by_shape.get(key) if key is not None else None
-    except TypeError:  # a type or kind that is not a string: not cached
-        key = shaped = None
-    if shaped is None:
-        shaped = _shaped(entity)
-        if key is not None:
-            if len(_by_shape) >= _SHARED_MAX:
-                _by_shape.clear()
-            _by_shape[key] = shaped
-    types, attrs, stats = shaped
+    types, attrs, stats = creation_shape(entity)
     values: tuple[Any, ...] = ()
     boxes: tuple[tuple[str, str, float, float, float, float], ...] = ()
     if attrs:
@@ -96,6 +85,23 @@ def prepare_creation(entity: Entity, doc: bytes | None = None,
         entity_id, doc, created if isinstance(created, str) else None,
         modified if isinstance(modified, str) else None, expires, types, attrs, values, boxes,
         stats, None if at is None else _history(entity, at))
+
+
+def creation_shape(entity: Entity) -> _Shaped:
+    """The types, attribute names and counters' change of the creation of ``entity``
+    (what its shape alone gives), computed once a shape: the tuples shared."""
+    key = _shape(entity)
+    try:
+        shaped = _by_shape.get(key) if key is not None else None
+    except TypeError:  # a type or kind that is not hashable: not cached
+        key = shaped = None
+    if shaped is None:
+        shaped = _shaped(entity)
+        if key is not None:
+            if len(_by_shape) >= _SHARED_MAX:
+                _by_shape.clear()
+            _by_shape[key] = shaped
+    return shaped
 
 
 def _shaped(entity: Entity) -> _Shaped:
