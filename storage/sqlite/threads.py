@@ -64,16 +64,6 @@ LINGER_STEPS = 8
 #: in flight a wait adds latency for a group of two or three at the most)
 LINGER_FROM = 4
 
-#: the writer connection's page cache, KiB (SQLite's default: 2,000).  A transaction
-#: whose changed pages outgrow the cache writes ("spills") some of them to the WAL
-#: before its COMMIT, and writes them again there when it changes them once more: a
-#: load's batch of 1,000 CSV entities changes ~2,500-5,000 pages (its index rows land
-#: all over the B-trees), so at the default the writer spilled on every batch.
-#: Measured (``benchmarks.loader --shape csv --count 100000``): write calls 17.5 ->
-#: 10.8 an entity, bytes written 35 -> 27 KiB (benchmarks/README.md).  A bound, not an
-#: allocation: the cache grows to it only as pages are read or changed.
-WRITER_CACHE_KIB = 65_536
-
 #: the function of a group of jobs (see Job)
 Group = Callable[[sqlite3.Connection, list[Any]], list[tuple[bool, Any]]]
 
@@ -283,7 +273,6 @@ class Worker:
             if self.writer:
                 if self.autocheckpoint is not None:
                     conn.execute(f"PRAGMA wal_autocheckpoint = {int(self.autocheckpoint)}")
-                conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
                 conn.execute("BEGIN IMMEDIATE")
                 sql.create_schema(conn)
                 conn.execute("COMMIT")
