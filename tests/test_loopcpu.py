@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -39,34 +40,35 @@ async def _entity(app: web.Application, entity_id: str) -> tuple[int, object]:
     return response.status, orjson.loads(body) if isinstance(body, bytes) else None
 
 
+async def _sent_then_read(prepared: tuple[web.Application, str], scenario: str, first: int,
+                          count: int, entity_id: str) -> dict[str, Any]:
+    """Send ``count`` requests of ``scenario`` (all answered without error), then GET one entity."""
+    app, link = prepared
+    requests = loopcpu._requests(loopcpu.SCENARIOS[scenario], first, count, "t", link)
+    assert await loopcpu._send(app, requests) == 0
+    status, entity = await _entity(app, entity_id)
+    assert status == 200 and isinstance(entity, dict)
+    return entity
+
+
 async def test_the_updates_it_sends_are_committed(
         prepared: tuple[web.Application, str]) -> None:
-    app, link = prepared
-    requests = loopcpu._requests(loopcpu.SCENARIOS["update-attr"], 5000, 40, "t", link)
-    assert await loopcpu._send(app, requests) == 0
-    status, entity = await _entity(app, "urn:ngsi-ld:BenchEntity:17")
-    assert status == 200
-    assert isinstance(entity, dict)
+    entity = await _sent_then_read(prepared, "update-attr", 5000, 40,
+                                   "urn:ngsi-ld:BenchEntity:17")
     # updates 5000..5039 go to the entities 0..39 of the pool: 17 got 5017
     assert entity["temperature"]["value"] == 5017
 
 
 async def test_the_creations_it_sends_are_created(prepared: tuple[web.Application, str]) -> None:
-    app, link = prepared
-    requests = loopcpu._requests(loopcpu.SCENARIOS["create-entity"], 0, 20, "t", link)
-    assert await loopcpu._send(app, requests) == 0
-    status, entity = await _entity(app, "urn:ngsi-ld:BenchCreate:t-19")
-    assert status == 200
-    assert isinstance(entity, dict) and entity["status"]["value"] == "ok"
+    entity = await _sent_then_read(prepared, "create-entity", 0, 20,
+                                   "urn:ngsi-ld:BenchCreate:t-19")
+    assert entity["status"]["value"] == "ok"
 
 
 async def test_the_streetlights_it_sends_are_created_with_their_context(
         prepared: tuple[web.Application, str]) -> None:
-    app, link = prepared
-    requests = loopcpu._requests(loopcpu.SCENARIOS["streetlight-create"], 0, 5, "t", link)
-    assert await loopcpu._send(app, requests) == 0
-    status, entity = await _entity(app, "urn:ngsi-ld:Streetlight:bench:t-4")
-    assert status == 200 and isinstance(entity, dict)
+    entity = await _sent_then_read(prepared, "streetlight-create", 0, 5,
+                                   "urn:ngsi-ld:Streetlight:bench:t-4")
     # read without the Link: its terms expanded by the hosted @context, not the default one
     assert "https://smartdatamodels.org/dataModel.Streetlighting/powerState" in entity
 
