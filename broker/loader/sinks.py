@@ -219,7 +219,7 @@ class StoreSink:
             prepared = {ready.entity_id: ready.prepared for ready in batch.ready
                         if ready.prepared is not None}
             try:
-                if self._prepared_store is not None:  # (prepared: its batches' chain)
+                if self._prepared_store is not None:  # its batches are one chain
                     outcomes = await self._prepared_store.modify_prepared(
                         self.tenant, mutations, prepared, record=recorder, chain=self._chain)
                 else:
