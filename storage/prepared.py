@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 from ngsi_ld.temporal import EntityRecord
 
 from .base import Entity, Mutation, Outcome, Recorder
+from .chain import WriteChain
 from .discovery import StatKey
 
 __all__ = ["PreparedCreation", "PreparedHistory", "PreparedWrites"]
@@ -69,9 +70,12 @@ class PreparedWrites(Protocol):
     async def modify_prepared(
         self, tenant: str, mutations: Sequence[tuple[str, Mutation]],
         prepared: Mapping[str, PreparedCreation], *, record: Recorder | None = None,
+        chain: WriteChain | None = None,
     ) -> list[Outcome]:
         """``modify_many``, where an entity of ``prepared`` that the store does not hold
         and that is written once is stored from its prepared rows (its mutation is not
         called: it must create exactly what it was prepared from).  The outcome of such
-        a creation carries no change (its entity is not decoded)."""
+        a creation carries no change (its entity is not decoded).  With ``chain``: the
+        next write of it, not written unless the one before it was
+        (:mod:`storage.chain`; writes are taken in the order submitted)."""
         ...

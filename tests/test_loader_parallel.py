@@ -7,6 +7,7 @@ import asyncio
 import io
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -26,7 +27,8 @@ from broker.loader.sources import csv_text
 from broker.smartdatamodels import DIRECTORY, context_url
 from ngsi_ld.query import EntityQuery
 from ngsi_ld.temporal import TemporalQuery
-from storage import open_store
+from storage import SqliteStore, open_store
+from storage.sqlite import store as sqlite_store
 
 STAMPS = {"createdAt", "modifiedAt"}
 
@@ -270,6 +272,56 @@ def test_a_worker_that_dies_stops_the_load_resumably(tmp_path: Path) -> None:
     code, _, err = run(*argv)
     assert code == 0 and "resuming after record" in err
     assert len(contents(tmp_path / "b.db")[0]) == 30
+
+
+def test_a_batch_after_one_whose_write_failed_is_not_written_and_resumes_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batch 4 (records 10-12) fails in the store once batch 5 is queued behind it on
+    the store's writer: batch 5 is not written either, and the resumed load writes each
+    batch once (the history of every entity has each instance once)."""
+    source = tmp_path / "lights.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(light(n)) + b"\n" for n in range(30)))
+    ids = [light(n)["id"] for n in range(30)]
+    common = [str(source), "--batch-size", "3", "--jobs", "2"]
+    code, _, err = run(*common, "--store", f"sqlite:{tmp_path / 'whole.db'}",
+                       "--state-dir", str(tmp_path / "s1"))
+    assert code == 0, err
+    queued = threading.Event()  # batch 5's write is queued on the writer
+    writes: dict[str, asyncio.Future[Any]] = {}  # by the first id of the batch
+    modify_prepared, write_all = SqliteStore.modify_prepared, sqlite_store.write_all
+
+    async def queue_then_tell(self: SqliteStore, tenant: str, mutations: Any,
+                              *args: Any, **kwargs: Any) -> Any:
+        first = mutations[0][0]
+        if first == ids[9]:  # batch 4 reaches the writer once batch 3 is committed:
+            await writes[ids[6]]  # its transaction then holds no other batch
+            return await modify_prepared(self, tenant, mutations, *args, **kwargs)
+        write = writes[first] = asyncio.ensure_future(
+            modify_prepared(self, tenant, mutations, *args, **kwargs))
+        await asyncio.sleep(0)  # its first step queues its transaction
+        if first == ids[12]:
+            queued.set()
+        return await write
+
+    def fail_batch_4(conn: Any, tenant: str, items: Any, *args: Any) -> Any:
+        if items[0][0] == ids[9]:  # on the writer thread, as batch 4's write starts
+            assert queued.wait(30)
+            raise sqlite3.OperationalError("disk I/O error")
+        return write_all(conn, tenant, items, *args)
+
+    monkeypatch.setattr(SqliteStore, "modify_prepared", queue_then_tell)
+    monkeypatch.setattr(sqlite_store, "write_all", fail_batch_4)
+    argv = [*common, "--store", f"sqlite:{tmp_path / 'b.db'}",
+            "--state-dir", str(tmp_path / "s2")]
+    code, out, err = run(*argv)
+    assert code == 2 and "stopped: the SQLite store failed: disk I/O error" in err
+    assert "loaded 9 entities" in out
+    entities, _ = contents(tmp_path / "b.db")
+    assert sorted(entities) == sorted(ids[:9])  # nothing of batch 5
+    monkeypatch.undo()
+    code, _, err = run(*argv)
+    assert code == 0 and "resuming after record 9" in err
+    assert contents(tmp_path / "b.db") == contents(tmp_path / "whole.db")
 
 
 def test_ctrl_c_stops_a_parallel_load_cleanly(tmp_path: Path) -> None:

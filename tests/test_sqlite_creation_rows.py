@@ -2,7 +2,8 @@
 types, attribute names and discovery counters are taken from a cache by the entity's
 shape (storage.sqlite.prepared.creation_shape); the tables hold what the uncached
 computation gives, for any entity, odd shapes and shapes met before included; and
-value_rows' quick path for the usual attribute gives what its general walk gives."""
+value_rows' quick path for the usual attribute gives what its general walk gives, and
+creation_rows' one pass what value_rows and geo_boxes give."""
 
 from __future__ import annotations
 
@@ -148,3 +149,17 @@ def test_value_rows_are_those_of_the_general_walk_over_every_instance(
     for name, instances in sqlite_index._attributes(entity).items():
         sqlite_index._add_rows(expected, name, instances)
     assert sqlite_index.value_rows(entity) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(_entity)
+def test_a_creations_rows_are_the_value_rows_and_boxes_of_any_entity(
+        entity: dict[str, Any]) -> None:
+    # creation_rows (a prepared creation's rows, and those Rows notes for a creation)
+    # takes one pass where every attribute is usual: odd shapes give the general answer
+    rows, boxes = sqlite_index.creation_rows(entity)
+    it = iter(rows)
+    flat = list(zip(it, it, it, strict=True))
+    assert len(flat) == len(set(flat))
+    assert set(flat) == sqlite_index.value_rows(entity)
+    assert boxes == sqlite_index.geo_boxes(entity)

@@ -152,13 +152,13 @@ _usual_instance = st.builds(
 @given(st.dictionaries(st.sampled_from(NAMES), st.one_of(
     _usual_instance.map(lambda i: [i]), st.lists(_usual_instance, max_size=2),
     _usual_instance, st.just([3])), max_size=4))
-def test_usual_rows_are_the_value_rows_and_boxes(attrs: dict[str, Any]) -> None:
-    """The one pass of a usual entity's rows (a prepared creation's) gives what
-    value_rows and geo_boxes give, or nothing (they are used)."""
-    usual = sqlite_index.usual_rows(attrs)
-    if usual is not None:
-        rows, boxes = usual
-        flat = [tuple(rows[n:n + 3]) for n in range(0, len(rows), 3)]
-        assert len(flat) == len(set(flat))
-        assert set(flat) == sqlite_index.value_rows(_entity(attrs))
-        assert boxes == sqlite_index.geo_boxes(_entity(attrs))
+def test_creation_rows_are_the_value_rows_and_boxes(attrs: dict[str, Any]) -> None:
+    """A creation's rows (a prepared creation's, and a created entity's in a write): the
+    one pass of its usual attributes, or the general functions, give what value_rows
+    and geo_boxes give, each row once."""
+    entity = _entity(attrs)
+    rows, boxes = sqlite_index.creation_rows(entity)
+    flat = [tuple(rows[n:n + 3]) for n in range(0, len(rows), 3)]
+    assert len(rows) % 3 == 0 and len(flat) == len(set(flat))
+    assert set(flat) == sqlite_index.value_rows(entity)
+    assert boxes == sqlite_index.geo_boxes(entity)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from storage_contract import create, entity
 from ngsi_ld.errors import BadRequestData, ServiceUnavailable
 from ngsi_ld.query import EntityQuery
 from storage import SqliteStore
+from storage.chain import BrokenChain, WriteChain
 from storage.discovery import StatKey, add_stats, entity_stats
 from storage.sqlite import sql, threads
 from storage.sqlite.threads import LINGER_FROM, LINGER_STEPS, Inbox, Worker, _take_batch
@@ -359,6 +361,65 @@ async def test_a_lone_group_that_fails_runs_each_job_alone(writer: Worker) -> No
     assert outcomes[:2] == [0, 1] and outcomes[3] == 3
     assert isinstance(outcomes[2], ValueError)
     assert await writer.submit(_rows) == [0, 1, 3]  # nothing of the group, nor of job 2
+
+
+async def test_writes_of_a_chain_land_in_order_in_one_transaction_or_several(
+        writer: Worker) -> None:
+    chain = WriteChain()
+    first, held = await _held(writer)
+    queued = [writer.submit(writer.chained(_insert_then(x), chain)) for x in (1, 2)]
+    held.set()
+    assert await first is True and await asyncio.gather(*queued) == [1, 2]  # one batch
+    assert await writer.submit(writer.chained(_insert_then(3), chain)) == 3  # the next
+    assert await writer.submit(_rows) == [1, 2, 3]
+
+
+async def test_a_write_after_a_failed_one_of_its_chain_is_not_written(writer: Worker) -> None:
+    # queued in the same transaction behind the failed write (its SAVEPOINT rolled back):
+    # the chain's next writes refuse to start, a write of no chain among them lands
+    chain = WriteChain()
+    first, held = await _held(writer)
+    failed = writer.submit(writer.chained(_insert_then(1, KeyError("refused")), chain))
+    after = writer.submit(writer.chained(_insert_then(2), chain))
+    other = writer.submit(_insert_then(3))
+    held.set()
+    assert await first is True
+    with pytest.raises(KeyError):
+        await failed
+    with pytest.raises(BrokenChain):
+        await after
+    assert await other == 3
+    with pytest.raises(BrokenChain):  # and every later one of the chain
+        await writer.submit(writer.chained(_insert_then(4), chain))
+    assert await writer.submit(_rows) == [3]
+
+
+async def test_a_write_whose_predecessors_transaction_rolled_back_is_not_written(
+        writer: Worker) -> None:
+    # the chain's write ran, then its transaction failed (another write's SQLite error);
+    # the next write, queued while that transaction was open, refuses to start
+    chain = WriteChain()
+    failing, fail = threading.Event(), threading.Event()
+
+    def sqlite_fails(conn: Any) -> None:
+        failing.set()
+        fail.wait(5)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    first, held = await _held(writer)
+    ran = writer.submit(writer.chained(_insert_then(1), chain))
+    broken = writer.submit(sqlite_fails)
+    held.set()
+    assert await asyncio.to_thread(failing.wait, 5)
+    after = writer.submit(writer.chained(_insert_then(2), chain))
+    fail.set()
+    assert await first is True
+    for lost in (ran, broken):
+        with pytest.raises(ServiceUnavailable):
+            await lost
+    with pytest.raises(BrokenChain):
+        await after
+    assert await writer.submit(_rows) == []
 
 
 async def test_a_batch_of_queries_asks_data_version_once_and_sees_later_commits(

@@ -187,8 +187,9 @@ class Loader:
                     left.cancel()
             # those handed to the sink are written anyway: settled, so that the resume
             # point moves past them.  The first that fails ends it and the rest are
-            # cancelled; one the store had already begun may still commit, and is then
-            # written again on resume (upserts: the same entities, its history twice)
+            # cancelled; a write after a failed one fails too, nothing of it written,
+            # even where the store had it queued already (sinks.StoreSink): the resume
+            # point stays before the failed one, and a resumed load writes each once
             try:
                 while writing:
                     await self._settle(source, point, bar, writing.popleft())

@@ -5,8 +5,11 @@ into a store in worker processes where the load is large enough,
 ``broker.loader.pipeline``), then write them in order (``write``) and answer
 the records they rejected, each with its reason; a batch either comes back
 (its records written or rejected) or raises :class:`LoadAborted` (broker
-unreachable, server error, a worker process killed), in which case nothing of
-it counts as written and the resume point stays before it.
+unreachable, server error, store failed, a worker process killed), in which
+case nothing of it counts as written and the resume point stays before it.
+Where two writes are in flight (into the embedded store), the second is not
+written if the first failed (``storage.chain``): a resumed load writes each
+batch once.
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ from broker.loader.prepare import (
 )
 from broker.loader.sources import Decoder, Record
 from broker.schemas import ModelSchemas, SchemaViolation
-from ngsi_ld.errors import NgsiLdError
+from ngsi_ld.errors import NgsiLdError, ServiceUnavailable
 from ngsi_ld.jsonld import core_context_url
 from ngsi_ld.temporal import recorder_at
 from ngsi_ld.timeutil import now_iso
 from storage import MemoryStore, open_store
+from storage.chain import WriteChain
 from storage.prepared import PreparedWrites
 
 UPSERT = "/ngsi-ld/v1/entityOperations/upsert"
@@ -70,7 +74,7 @@ class Sink(Protocol):
         """Ready to prepare a file's batches (``parallel``: in worker processes, if the sink
         has them); how many batches to prepare ahead of the one being written, and how
         many writes may be in flight (more than one only where the sink writes them one
-        after the other, in the order handed over)."""
+        after the other, in the order handed over, and none whose predecessor failed)."""
         ...
 
     async def open(self, parallel: bool = False) -> None:
@@ -152,6 +156,9 @@ class StoreSink:
                 if prepared_rows and self._prepared_store is not None else None)
         self._setup = WorkerSetup(preload_dir, outbound_allow, schemas_path, mode, rows=rows)
         self._pool: WorkerPool | None = None
+        #: the batches written into the embedded store, each committed only if the one
+        #: before it was (two are in flight, ``begin``; storage.chain)
+        self._chain = WriteChain()
         #: CPU seconds of each worker process (by pid) as of its last batch
         self.worker_cpu: dict[int, float] = {}
         #: batches of a parallel load prepared here while no worker had started yet
@@ -164,7 +171,8 @@ class StoreSink:
             return 0, 1
         # a worker busy with one batch and one waiting each: the writer never waits; the
         # embedded store's one writer thread takes writes in the order submitted, so the
-        # next batch waits there while the loader settles the one before
+        # next batch waits there while the loader settles the one before (and is not
+        # written if that one failed: self._chain)
         return 2 * self.workers, 2 if self._prepared_store is not None else 1
 
     async def open(self, parallel: bool = False) -> None:
@@ -210,11 +218,15 @@ class StoreSink:
             recorder = recorder_at(batch.now) if self.temporal and self.store.history else None
             prepared = {ready.entity_id: ready.prepared for ready in batch.ready
                         if ready.prepared is not None}
-            if prepared and self._prepared_store is not None:
-                outcomes = await self._prepared_store.modify_prepared(
-                    self.tenant, mutations, prepared, record=recorder)
-            else:
-                outcomes = await self.store.modify_many(self.tenant, mutations, record=recorder)
+            try:
+                if self._prepared_store is not None:  # its batches are one chain
+                    outcomes = await self._prepared_store.modify_prepared(
+                        self.tenant, mutations, prepared, record=recorder, chain=self._chain)
+                else:
+                    outcomes = await self.store.modify_many(self.tenant, mutations,
+                                                            record=recorder)
+            except ServiceUnavailable as exc:  # the store failed (or one before it did)
+                raise LoadAborted(exc.detail) from None
             rejects.extend(_rejected(Record.named(ready.number, ready.entity_id), outcome.error)
                            for ready, outcome in zip(batch.ready, outcomes, strict=True)
                            if outcome.error is not None)

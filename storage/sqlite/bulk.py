@@ -145,9 +145,10 @@ class Rows:
         if not attrs:
             return
         # the attributes' names are in their value rows (sqlite_index.MARKER)
-        self._values_in.extend([(a, entity_id, v, k)
-                                for a, v, k in sqlite_index.value_rows(after)])
-        self._boxes.extend([(entity_id, *box) for box in sqlite_index.geo_boxes(after)])
+        rows, boxes = sqlite_index.creation_rows(after)
+        it = iter(rows)
+        self._values_in.extend([(a, entity_id, v, k) for a, v, k in zip(it, it, it, strict=True)])
+        self._boxes.extend([(entity_id, *box) for box in boxes])
 
     def _count_stats(self, stats: tuple[tuple[StatKey, int], ...]) -> None:
         """Count a creation's counters' change, a tuple that entities of one shape share

@@ -32,6 +32,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -206,15 +207,27 @@ def geo_boxes(entity: Entity | None, names: set[str] | None = None) -> list[Box]
     return sorted(set(boxes))
 
 
-#: the instance kinds :func:`usual_rows` takes, and the member each indexes
+def creation_rows(entity: Entity) -> tuple[list[Any], list[Box]]:
+    """:func:`value_rows` and :func:`geo_boxes` of the entity created as ``entity`` (what
+    the write of an entity where there was none indexes): the rows flat (attribute,
+    value, vocab, attribute...), the boxes sorted.  One pass where every attribute is in
+    its usual form (:func:`_usual_rows`), the general functions otherwise."""
+    attrs = entity.get("attrs")
+    if attrs.__class__ is dict:
+        usual = _usual_rows(attrs)
+        if usual is not None:
+            return usual
+    return list(chain.from_iterable(value_rows(entity))), geo_boxes(entity)
+
+
+#: the instance kinds :func:`_usual_rows` takes, and the member each indexes
 _USUAL_MEMBER = {"Property": "value", "GeoProperty": "value", "Relationship": "object"}
 
 
-def usual_rows(attrs: dict[str, Any]) -> tuple[list[Any], list[Box]] | None:
-    """:func:`value_rows` (flat: attribute, value, vocab, attribute...) and
-    :func:`geo_boxes` of an entity's ``attrs`` in one pass, where each attribute is
-    in its usual form: one instance, a Property, GeoProperty or Relationship whose
-    value is a string, a number or a JSON object; None otherwise (those then)."""
+def _usual_rows(attrs: dict[str, Any]) -> tuple[list[Any], list[Box]] | None:
+    """:func:`creation_rows` of an entity's ``attrs`` in one pass, where each attribute
+    is in its usual form: one instance, a Property, GeoProperty or Relationship whose
+    value is a string, a number or a JSON object; None otherwise."""
     rows: list[Any] = []
     boxes: list[Box] = []
     for name, instances in attrs.items():

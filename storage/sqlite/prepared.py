@@ -17,7 +17,7 @@ prepared batch cost), and the writer adds the counters once per distinct tuple.
 from __future__ import annotations
 
 import sys
-from itertools import chain, count
+from itertools import count
 from typing import Any, TypeVar
 
 import orjson
@@ -71,16 +71,10 @@ def prepare_creation(entity: Entity, doc: bytes | None = None,
     values: tuple[Any, ...] = ()
     boxes: tuple[tuple[str, str, float, float, float, float], ...] = ()
     if attrs:
-        usual = sqlite_index.usual_rows(entity["attrs"])
-        if usual is not None:
-            rows = usual[0]
-            rows[::3] = map(_name, rows[::3])
-            values = tuple(rows)
-            boxes = tuple((entity_id, *box) for box in usual[1])
-        else:
-            values = tuple(chain.from_iterable(
-                (_name(a), v, k) for a, v, k in sqlite_index.value_rows(entity, None)))
-            boxes = tuple((entity_id, *box) for box in sqlite_index.geo_boxes(entity))
+        rows, found = sqlite_index.creation_rows(entity)
+        rows[::3] = map(_name, rows[::3])
+        values = tuple(rows)
+        boxes = tuple([(entity_id, *box) for box in found])
     return PreparedCreation(
         entity_id, doc, created if isinstance(created, str) else None,
         modified if isinstance(modified, str) else None, expires, types, attrs, values, boxes,

@@ -50,6 +50,7 @@ from ..base import (
     Recorder,
     Store,
 )
+from ..chain import WriteChain
 from ..discovery import (
     AttributeSummary,
     TypeSummary,
@@ -248,9 +249,11 @@ class SqliteStore(SharedMixin, Store):
     async def modify_prepared(
         self, tenant: str, mutations: Sequence[tuple[str, Mutation]],
         prepared: Mapping[str, PreparedCreation], *, record: Recorder | None = None,
+        chain: WriteChain | None = None,
     ) -> list[Outcome]:
-        """:meth:`modify_many`, the creations of ``prepared`` stored from their rows
-        (:class:`storage.prepared.PreparedWrites`; the loader's)."""
+        """:meth:`modify_many`, the creations of ``prepared`` stored from their rows, as
+        the next write of ``chain`` if given (:class:`storage.prepared.PreparedWrites`;
+        the loader's)."""
         items = list(mutations)
 
         def run(conn: sqlite3.Connection) -> list[Outcome]:
@@ -262,7 +265,7 @@ class SqliteStore(SharedMixin, Store):
 
         if not items:
             return []
-        outcomes = await self._write(run)
+        outcomes = await self._write(run if chain is None else self._writer.chained(run, chain))
         if any(o.error is None and (o.change is None or o.change.after is not None)
                for o in outcomes):
             self._known_tenants.add(tenant)

@@ -20,6 +20,9 @@ so the batches of several threads that finish while the loop is busy cost it one
 wake-up (uvloop's own wake-up is coalesced by libuv already; asyncio's loop
 writes to its self-pipe at every call).  Measured: batching hand-offs this way
 serves about four times more concurrent reads than a ``ThreadPoolExecutor``.
+A write of a :class:`storage.chain.WriteChain` (:meth:`Worker.chained`) checks,
+as it starts, that the write of the chain before it committed or ran in the
+same transaction; the writer ends each one's link with its transaction.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from typing import Any, TypeVar
 
 from ngsi_ld.errors import ServiceUnavailable
 
+from ..chain import ChainLink, WriteChain
 from . import names, sql, stats
 
 log = logging.getLogger(__name__)
@@ -222,6 +226,8 @@ class Worker:
         self.autocheckpoint: int | None = None
         #: where the results go back to the event loop of the last job submitted
         self._inbox: Inbox | None = None
+        #: the chain links of the jobs done in the open transaction (:meth:`chained`)
+        self._ran: list[ChainLink] = []
 
     async def start(self) -> None:
         """Start the threads; the first one's connection is open (and the schema made)."""
@@ -264,6 +270,24 @@ class Worker:
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.put(Job(run, future, inbox, key if group is not None else None, item, group))
         return future
+
+    def chained(self, run: Callable[[sqlite3.Connection], T],
+                chain: WriteChain) -> Callable[[sqlite3.Connection], T]:
+        """``run`` as the next write of ``chain`` (:mod:`storage.chain`), to submit at
+        once: when it would start on the writer, it raises ``BrokenChain`` (nothing
+        written) unless the write of the chain before it committed or ran in the same
+        transaction."""
+        assert self.writer, "a chain orders writes"
+        link = chain.link()
+
+        def run_chained(conn: sqlite3.Connection) -> T:
+            link.start()
+            value = run(conn)
+            link.ran()
+            self._ran.append(link)  # ended with its transaction (_transaction)
+            return value
+
+        return run_chained
 
     def _main(self, ready: concurrent.futures.Future[None]) -> None:
         try:
@@ -343,6 +367,7 @@ class Worker:
         (a lone unit, see :class:`_Refused`); None when the bare unit was a group that
         failed (rolled back: the caller runs its jobs again, each alone)."""
         results: list[tuple[bool, Any]] = []
+        committed = False  # and its results given as such
         try:
             conn.execute("BEGIN IMMEDIATE")
             sql.begin_versions(conn)
@@ -358,6 +383,7 @@ class Worker:
             names.committed(conn)
             for listener in self.commit_listeners:
                 listener(conn)
+            committed = True
         except _Refused as refused:  # the one unit of a bare transaction failed
             self._roll_back(conn)
             return None if len(units[0]) > 1 else [(False, refused.error)]
@@ -369,6 +395,10 @@ class Worker:
             sql.end_versions(conn)
             stats.end(conn)
             names.end(conn)
+            if self._ran:
+                for link in self._ran:
+                    link.ended(committed)
+                self._ran.clear()
         self.batch_count += 1
         return results
 
