@@ -108,7 +108,8 @@ async def prepare_batch(expander: Expander, schemas: ModelSchemas | None, decode
     template = await expander.template(decoder) \
         if compiled and mode in UPSERT_MODES else None
     for number, raw in items:
-        if template is not None and (made := template.entity(raw, now)) is not None:
+        if template is not None and (cells := decoder.cells(raw)) is not None \
+                and (made := template.entity(cells, now)) is not None:
             expanded, expanded_doc, fresh = made
             if not encode:  # the created entity shares no value with the expanded one
                 fresh = clone(fresh)
