@@ -32,8 +32,8 @@ class PreparedHistory(NamedTuple):
 
     at: str  # the write's time (the recorder's)
     record: EntityRecord
-    #: the pack's body, each instance number a ``%d`` (``history_packs.pack_template``)
-    template: bytes
+    #: the pack's body, its instances numbered by their position (``history_packs``)
+    body: bytes
     size: int  # its instances
     tmin: int  # the earliest instance time (µs)
 

@@ -5,6 +5,7 @@ same entities and prepared rows, and the same store file, table by table."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
 import pickle
 from pathlib import Path
@@ -97,6 +98,13 @@ _mapping = st.builds(
 _rows = st.lists(_row, max_size=12)
 
 
+def _record(cells: list[str]) -> str:
+    """The text of one CSV record (an item of a CSV source)."""
+    out = io.StringIO()
+    csv.writer(out).writerow(cells)
+    return out.getvalue()
+
+
 async def _prepare(mapping: CsvMapping, rows: list[list[str]], *, compiled: bool,
                    temporal: bool) -> PreparedBatch:
     store = MemoryStore()
@@ -106,7 +114,8 @@ async def _prepare(mapping: CsvMapping, rows: list[list[str]], *, compiled: bool
     try:
         return await prepare_batch(
             expander, None, Decoder("csv", mapping=mapping, header=HEADER),
-            list(enumerate(rows, 1)), NOW, "replace", encode=True,
+            [(number, _record(cells)) for number, cells in enumerate(rows, 1)], NOW, "replace",
+            encode=True,
             rows=CreationRows(SqliteStore.prepare, temporal), compiled=compiled)
     finally:
         await expander.resolver.close()
@@ -172,7 +181,8 @@ async def _write(db: Path, mapping: CsvMapping, rows: list[list[str]], *, compil
     await sink.open()
     try:
         decoder = Decoder("csv", mapping=mapping, header=HEADER)
-        numbered = list(enumerate(rows + rows[:3], 1))
+        numbered = [(number, _record(cells))
+                    for number, cells in enumerate(rows + rows[:3], 1)]
         for part in (numbered[:len(rows)], numbered[len(rows):]):
             if part:
                 await sink.write(await prepare_batch(

@@ -5,6 +5,7 @@ instances, in any order of writes, reads and changes."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -396,3 +397,46 @@ async def test_a_file_of_schema_7_keeps_its_packs_in_the_rowid_table(tmp_path: P
     finally:
         await store.close()
         await reference.close()
+
+
+async def test_packs_that_number_each_instance_read_as_those_numbered_by_position(
+        tmp_path: Path) -> None:
+    # a file written before packs numbered their instances by position held [name,
+    # internal form, iid] for each: it reads the same
+    path = tmp_path / "b.db"
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await _three_writes(store)
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        packed = conn.execute("SELECT rowid, iid, body FROM temporal_packs").fetchall()
+        positional = [(rowid, iid, json.loads(body)) for rowid, iid, body in packed
+                      if all(len(item) == 2 for item in json.loads(body))]
+        assert positional  # the usual pack: numbered by position
+        for rowid, iid, items in positional:
+            numbered = [[*item, iid + position] for position, item in enumerate(items)]
+            conn.execute("UPDATE temporal_packs SET body = ? WHERE rowid = ?",
+                         (json.dumps(numbered).encode(), rowid))
+    reference = SqliteStore(tmp_path / "reference.db")
+    await reference.open()
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await _three_writes(reference)
+        for query in (TemporalQuery(), TemporalQuery("after", START + 3 * MINUTE)):
+            assert (await read_all(store, ["urn:e:1", "urn:e:2"], query)
+                    == await read_all(reference, ["urn:e:1", "urn:e:2"], query))
+        assert (await _instance_numbers(store, ["urn:e:1", "urn:e:2"])
+                == await _instance_numbers(reference, ["urn:e:1", "urn:e:2"]))
+    finally:
+        await store.close()
+        await reference.close()
+
+
+async def _instance_numbers(store: Store, ids: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    found = await history(store).read_history("", ids, None, TemporalQuery())
+    return {entity_id: sorted((i.attribute, repr(i.value), instance_number(i.instance_id))
+                              for i in instances)
+            for entity_id, instances in found.items()}

@@ -43,7 +43,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,9 +91,8 @@ class _Forked:
     """A worker forked from this process (``_fork``): what ``_Process`` uses of an
     ``asyncio.subprocess.Process``, its exit watched through a pidfd."""
 
-    def __init__(self, pid: int, stdin: asyncio.WriteTransport,
-                 stdout: asyncio.StreamReader) -> None:
-        self.pid, self.stdin, self.stdout = pid, stdin, stdout
+    def __init__(self, pid: int, stdin: asyncio.WriteTransport, answers: int) -> None:
+        self.pid, self.stdin, self.answers = pid, stdin, answers
         self.returncode: int | None = None
         self._pidfd = os.pidfd_open(pid)
         self._exited = asyncio.get_running_loop().create_future()
@@ -104,11 +103,8 @@ class _Forked:
         """The worker ``pid``, its input written through ``to_worker`` and its output
         read from ``from_worker`` (pipe ends this process owns from now on)."""
         loop = asyncio.get_running_loop()
-        stdout = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdout),
-                                     os.fdopen(from_worker, "rb"))
         stdin, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(to_worker, "wb"))
-        return cls(pid, stdin, stdout)
+        return cls(pid, stdin, from_worker)
 
     def _reap(self) -> None:  # the pidfd is readable: the worker has exited
         asyncio.get_running_loop().remove_reader(self._pidfd)
@@ -149,6 +145,38 @@ async def _fork(count: int) -> list[_Forked]:
     return [await _Forked.connect(*worker) for worker in forked]
 
 
+class _Frames(asyncio.Protocol):
+    """The frames a worker answers, read from its output pipe: each handed whole to
+    ``received``, ``ended`` called at the end of the pipe.
+
+    A prepared batch is megabytes that arrive in chunks of up to 256 KiB: they are kept
+    in a list and joined once (an ``asyncio.StreamReader`` grows a buffer chunk by
+    chunk and pauses and resumes the pipe at every chunk past its limit)."""
+
+    def __init__(self, received: Callable[[memoryview], None],
+                 ended: Callable[[], None]) -> None:
+        self._received, self._ended = received, ended
+        self._chunks: list[bytes] = []
+        self._have = 0  # bytes in _chunks
+        self._size = -1  # the length of the frame being read (-1: its header not read yet)
+
+    def data_received(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._have += len(data)
+        while self._have >= (_HEADER.size if self._size < 0 else self._size):
+            buffer = b"".join(self._chunks)
+            if self._size < 0:
+                (self._size,) = _HEADER.unpack_from(buffer)
+                rest = buffer[_HEADER.size:]
+            else:
+                self._received(memoryview(buffer)[:self._size])
+                rest, self._size = buffer[self._size:], -1
+            self._chunks, self._have = [rest], len(rest)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ended()
+
+
 class _Process:
     """One worker process and the batches it was given, answered in that order."""
 
@@ -157,32 +185,44 @@ class _Process:
         self.waiting: deque[asyncio.Future[PreparedBatch]] = deque()
         self.started = False  # its setup is done (its first frame, empty, came back)
         self.answered = asyncio.Event()  # started, or stopped before it could
+        self._ended = asyncio.get_running_loop().create_future()  # its output ended
         self.reader = asyncio.ensure_future(self._read())
+
+    @classmethod
+    async def connect(cls, process: asyncio.subprocess.Process | _Forked,
+                      answers: int) -> _Process:
+        """``process``, its answers read from the pipe end ``answers`` (ours from now on)."""
+        worker = cls(process)
+        await asyncio.get_running_loop().connect_read_pipe(
+            lambda: _Frames(worker._answer, worker._end), os.fdopen(answers, "rb"))
+        return worker
 
     def send(self, message: object) -> None:
         assert self.process.stdin is not None
         body = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
         self.process.stdin.write(_HEADER.pack(len(body)) + body)
 
-    async def _read(self) -> None:
-        assert self.process.stdout is not None
-        stdout = self.process.stdout
-        try:
-            await stdout.readexactly(_HEADER.size)  # the empty frame: started
+    def _answer(self, frame: memoryview) -> None:
+        if not self.started:  # the empty frame: started
             self.started = True
             self.answered.set()
-            while True:
-                (size,) = _HEADER.unpack(await stdout.readexactly(_HEADER.size))
-                answer = pickle.loads(await stdout.readexactly(size))
-                future = self.waiting.popleft()
-                if future.cancelled():
-                    continue
-                if isinstance(answer, _Failure):
-                    future.set_exception(WorkerStopped(f"a worker process failed: {answer.text}"))
-                else:
-                    future.set_result(answer)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+            return
+        answer = pickle.loads(frame)
+        future = self.waiting.popleft()
+        if future.cancelled():
+            return
+        if isinstance(answer, _Failure):
+            future.set_exception(WorkerStopped(f"a worker process failed: {answer.text}"))
+        else:
+            future.set_result(answer)
+
+    def _end(self) -> None:
+        if not self._ended.done():
+            self._ended.set_result(None)
+
+    async def _read(self) -> None:
+        """Once its output has ended: the batches it did not answer fail."""
+        await self._ended
         self.answered.set()
         code = await self.process.wait()
         while self.waiting:
@@ -217,15 +257,23 @@ class WorkerPool:
         (and has ``fork`` and pidfds: Linux), else ``python -m broker.loader.worker``."""
         self.forked = threading.active_count() == 1 and hasattr(os, "pidfd_open")
         if self.forked:
-            processes: Sequence[asyncio.subprocess.Process | _Forked] = \
-                await _fork(self.processes)
-        else:
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-                [_SOURCE_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])])}
-            processes = [await asyncio.create_subprocess_exec(
-                sys.executable, "-m", WORKER_MODULE, stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, env=env) for _ in range(self.processes)]
-        self._workers = [_Process(process) for process in processes]
+            self._workers = [await _Process.connect(forked, forked.answers)
+                             for forked in await _fork(self.processes)]
+            return
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [_SOURCE_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])])}
+        for _ in range(self.processes):
+            answers, stdout = os.pipe()
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", WORKER_MODULE, stdin=asyncio.subprocess.PIPE,
+                    stdout=stdout, env=env)
+            except BaseException:
+                os.close(answers)
+                raise
+            finally:
+                os.close(stdout)  # the worker's end
+            self._workers.append(await _Process.connect(process, answers))
 
     async def set_up(self, setup: WorkerSetup) -> None:
         """Send every worker what it prepares batches with (its first frame); forked

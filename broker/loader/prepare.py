@@ -7,7 +7,7 @@ entity as a batch upsert creates it (5.6.8: ``batch_upsert_mutation`` on an
 absent entity), stamped with the batch's time.  What comes out is plain data
 (bytes, numbers, strings) that crosses a process boundary cheaply; the writer
 (``sinks.StoreSink``) turns each :class:`Ready` entity into the store's mutation
-(``ready_mutation``): an absent entity takes the prepared bytes as they are, an
+(``ReadyMutation``): an absent entity takes the prepared bytes as they are, an
 existing one is upserted from the expanded entity as before, so the store ends
 up exactly as with the in-process path.
 """
@@ -29,8 +29,8 @@ from broker.schemas.store import checked
 from ngsi_ld.batch import UPSERT_MODES, batch_upsert_mutation
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.instances import clone
-from ngsi_ld.model import Entity, Mutation
-from ngsi_ld.operations import keeps_current
+from ngsi_ld.model import Entity
+from ngsi_ld.operations import KEEPS_CURRENT
 from storage.prepared import PreparedCreation
 
 
@@ -108,7 +108,8 @@ async def prepare_batch(expander: Expander, schemas: ModelSchemas | None, decode
     template = await expander.template(decoder) \
         if compiled and mode in UPSERT_MODES else None
     for number, raw in items:
-        if template is not None and (made := template.entity(raw, now)) is not None:
+        if template is not None and (cells := decoder.cells(raw)) is not None \
+                and (made := template.entity(cells, now)) is not None:
             expanded, expanded_doc, fresh = made
             if not encode:  # the created entity shares no value with the expanded one
                 fresh = clone(fresh)
@@ -153,14 +154,22 @@ def _add_ready(batch: PreparedBatch, number: int, entity: Entity, doc: bytes | N
         batch.ready.append(Ready(number, entity["id"], created, entity, list(found)))
 
 
-def ready_mutation(ready: Ready, now: str, mode: str,
-                   schemas: ModelSchemas | None) -> Mutation:
+class ReadyMutation:
     """The store's mutation for one ready entity: what ``batch_upsert_mutation`` of its
-    expanded form, checked by ``schemas`` as ``broker.schemas.validating`` does, does."""
+    expanded form, checked by ``schemas`` as ``broker.schemas.validating`` does, does.
 
-    handed = [True]  # an entity prepared in-process: handed out itself, once
+    One slotted object an entity (a batch makes a thousand; a closure would be four
+    objects and its KEEPS_CURRENT mark a dict), never changing the entity it is given."""
 
-    def mutation(current: Entity | None) -> Entity | None:
+    __slots__ = ("_handed", "_mode", "_now", "_ready", "_schemas")
+
+    def __init__(self, ready: Ready, now: str, mode: str,
+                 schemas: ModelSchemas | None) -> None:
+        self._ready, self._now, self._mode, self._schemas = ready, now, mode, schemas
+        self._handed = False  # an entity prepared in-process: handed out itself, once
+
+    def __call__(self, current: Entity | None) -> Entity | None:
+        ready = self._ready
         if current is None:
             if ready.violations:
                 raise SchemaViolation(ready.entity_id, ready.violations)
@@ -168,15 +177,17 @@ def ready_mutation(ready: Ready, now: str, mode: str,
             if isinstance(created, bytes):
                 fresh: Entity = orjson.loads(created)  # a fresh copy at every call
                 return fresh
-            if handed:  # (as create_entity does)
-                handed.clear()
+            if not self._handed:  # (as create_entity does)
+                self._handed = True
                 return created
             return clone(created)
         expanded = ready.expanded
         upsert = batch_upsert_mutation(
-            orjson.loads(expanded) if isinstance(expanded, bytes) else expanded, now, mode)
-        if schemas:
-            upsert = checked(schemas, ready.entity_id, upsert)
+            orjson.loads(expanded) if isinstance(expanded, bytes) else expanded, self._now,
+            self._mode)
+        if self._schemas:
+            upsert = checked(self._schemas, ready.entity_id, upsert)
         return upsert(current)
 
-    return keeps_current(mutation)
+
+setattr(ReadyMutation, KEEPS_CURRENT, True)  # it never changes the entity it is given

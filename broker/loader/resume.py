@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -26,6 +26,8 @@ class ResumePoint:
     state: Path
     file: Path
     target: str
+    #: the file's signature, taken once: a load saves its point after every batch
+    _signed: bytes = field(default=b"", repr=False, compare=False)
 
     @classmethod
     def of(cls, file: Path, target: str, directory: Path = DEFAULT_DIRECTORY) -> ResumePoint:
@@ -52,9 +54,12 @@ class ResumePoint:
 
     def save(self, done: int) -> None:
         """Remember that records 1..done are written."""
-        self.state.parent.mkdir(parents=True, exist_ok=True)
+        if not self._signed:
+            self.state.parent.mkdir(parents=True, exist_ok=True)
+            # the object's text without its closing brace: "done" is added at each save
+            self._signed = orjson.dumps(self._signature())[:-1] + b","
         temporary = self.state.with_suffix(".tmp")
-        temporary.write_bytes(orjson.dumps({**self._signature(), "done": done}))
+        temporary.write_bytes(self._signed + b'"done":%d}' % done)
         os.replace(temporary, self.state)
 
     def clear(self) -> None:

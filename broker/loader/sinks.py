@@ -30,9 +30,9 @@ from broker.loader.pipeline import WorkerPool, WorkerSetup
 from broker.loader.prepare import (
     CreationRows,
     PreparedBatch,
+    ReadyMutation,
     Refused,
     prepare_batch,
-    ready_mutation,
 )
 from broker.loader.sources import Decoder, Record
 from broker.schemas import ModelSchemas, SchemaViolation
@@ -140,7 +140,7 @@ class StoreSink:
                  schemas: ModelSchemas | None = None, preload_dir: str = "",
                  outbound_allow: str = "", temporal: bool = True, workers: int = 0,
                  schemas_path: str | None = None, prepared_rows: bool = True) -> None:
-        # schemas are checked by each entity's mutation (prepare.ready_mutation), as
+        # schemas are checked by each entity's mutation (prepare.ReadyMutation), as
         # broker.schemas.validating would: most of the check runs where it is prepared
         self.store = open_store(url)
         self.schemas = schemas
@@ -212,8 +212,8 @@ class StoreSink:
             self.worker_cpu[batch.worker[0]] = batch.worker[1]
         rejects = [_refused(refused) for refused in batch.refused]
         if batch.ready:
-            mutations = [(ready.entity_id, ready_mutation(ready, batch.now, self.mode,
-                                                          self.schemas))
+            mutations = [(ready.entity_id, ReadyMutation(ready, batch.now, self.mode,
+                                                         self.schemas))
                          for ready in batch.ready]
             recorder = recorder_at(batch.now) if self.temporal and self.store.history else None
             prepared = {ready.entity_id: ready.prepared for ready in batch.ready

@@ -18,7 +18,7 @@ data rows): the number is what reports and the resume point refer to.
 
 A source is read in two steps so that the second can run in another process
 (``broker.loader.pipeline``): ``items`` are the numbered raw items in file order
-(a line's bytes, a CSV row's cells, an array item or Feature), cheap to read and
+(a line's bytes, a CSV record's text, an array item or Feature), cheap to read and
 to send; its ``decoder`` (picklable) turns one into a :class:`Record`.
 """
 
@@ -82,7 +82,10 @@ class Decoder:
                 return Record(number, error=f"not JSON: {exc}")
             return _entity(number, item, self.context)
         if self.format == "csv":
-            return self._row(number, raw)
+            cells = self.cells(raw)
+            if cells is None:
+                return Record(number, error="not a CSV row")
+            return self._row(number, cells)
         if self.format == "geojson":
             try:
                 entity = feature_entity(raw, self.entity_type)
@@ -90,6 +93,14 @@ class Decoder:
                 return Record(number, error=str(exc))
             return Record(number, _with_context(entity, self.context))
         return _entity(number, raw, self.context)
+
+    def cells(self, record: str) -> list[str] | None:
+        """The cells of one CSV record's text (an item of a CSV source); None: not CSV."""
+        assert self.mapping is not None
+        try:
+            return _cells(record, self.mapping.delimiter)
+        except csv.Error:
+            return None
 
     def _row(self, number: int, cells: list[str]) -> Record:
         # as csv.DictReader reads a row: missing cells are empty, extra ones refuse it
@@ -233,12 +244,12 @@ def feature_entity(feature: Any, entity_type: str | None = None) -> dict[str, An
 
 
 def _csv(path: Path, mapping: CsvMapping) -> tuple[tuple[str, ...], Iterator[tuple[int, Any]]]:
-    """The header and the numbered rows (lists of cells) of a CSV file; empty rows skipped
-    and not counted, as csv.DictReader does."""
+    """The header and the numbered records (each its text: ``Decoder`` reads its cells)
+    of a CSV file; empty rows skipped and not counted, as csv.DictReader does."""
     handle = path.open(newline="", encoding="utf-8-sig")
-    reader = csv.reader(handle, delimiter=mapping.delimiter)
+    records = _csv_records(handle, mapping.delimiter)
     try:
-        header = tuple(next(reader, ()))
+        header = tuple(_cells(next(records, ""), mapping.delimiter))
     except (csv.Error, UnicodeDecodeError) as exc:
         handle.close()
         raise SourceError(f"{path}: {exc}") from None
@@ -250,13 +261,43 @@ def _csv(path: Path, mapping: CsvMapping) -> tuple[tuple[str, ...], Iterator[tup
 
     def rows() -> Iterator[tuple[int, Any]]:
         with handle:
-            number = 0
-            for cells in reader:
-                if cells:
-                    number += 1
-                    yield number, cells
+            yield from enumerate(records, 1)
 
     return header, rows()
+
+
+#: the lines csv.reader reads as an empty row (skipped)
+_BLANK = frozenset(("\n", "\r\n", "\r"))
+
+
+def _csv_records(lines: Iterator[str], delimiter: str) -> Iterator[str]:
+    """The text of each record of the CSV ``lines`` (a file opened with ``newline=""``:
+    its lines end as csv.reader ends rows), empty rows left out: the records csv.reader
+    reads, each left for a worker to split into cells (``Decoder``), so that the process
+    that writes does not.  A line without a quote is one record; where there is one,
+    csv.reader itself takes the lines of the record (a quoted cell may hold newlines)."""
+    lines = iter(lines)
+    for line in lines:
+        if '"' not in line:
+            if line not in _BLANK:
+                yield line
+            continue
+        taken = [line]
+        if next(csv.reader(_taking(line, lines, taken), delimiter=delimiter), None):
+            yield "".join(taken)
+
+
+def _taking(first: str, lines: Iterator[str], taken: list[str]) -> Iterator[str]:
+    """``first`` then the next of ``lines``, each noted in ``taken``, as they are asked for."""
+    yield first
+    for line in lines:
+        taken.append(line)
+        yield line
+
+
+def _cells(record: str, delimiter: str) -> list[str]:
+    """The cells of one record's text (csv.Error: not CSV)."""
+    return next(csv.reader((record,), delimiter=delimiter), [])
 
 
 def csv_text(header: list[str], rows: list[list[str]], delimiter: str = ",") -> str:

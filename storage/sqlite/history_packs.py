@@ -25,7 +25,13 @@ written, encoded by :func:`.history_sql.encode_internal` when settled: the
 encoding was most of what a recorded write cost once its rows were one); a
 deletion or Scope instance, encoded already, ``[attribute, datasetId or "", t,
 iid, flags, cre, mod, del, num, val, ext]`` (the columns of
-:func:`.history_sql.encode`, ``val`` and ``ext`` as text).  ``tmin`` is the
+:func:`.history_sql.encode`, ``val`` and ``ext`` as text).  The pack of a
+prepared creation (:mod:`.prepared`: made in a loader's worker, before the
+writer gives its instances their numbers, consecutive from the pack's ``iid``)
+holds ``[attribute, its internal form]`` for each, its number the pack's ``iid``
+plus its position in the body, so that the writer stores the body as it comes
+(the pack of any write whose instances are numbered in order takes that form).
+``tmin`` is the
 smallest ``t`` (retention settles the packs that have an instance before its
 cutoff).  A file written before this table existed has no packs: it reads as
 before.
@@ -44,7 +50,7 @@ from .history_sql import encode_internal
 from .inserts import insert_rows
 
 __all__ = ["SCHEMA", "PackedRows", "add", "create", "delete_entity", "has_packs", "pack",
-           "pack_body", "pack_template", "take", "take_before", "unpack"]
+           "prepared_body", "take", "take_before", "unpack"]
 
 # A rowid table (schema 8): a pack is a kilobyte or more, and a WITHOUT ROWID table
 # keeps at most about a quarter of a page of a row in its B-tree, the rest in an
@@ -91,9 +97,14 @@ def create(conn: sqlite3.Connection) -> None:
 def pack(tenant: str, entity_id: str, written: EncodedHistory) -> tuple[Any, ...]:
     """The ``temporal_packs`` row of one write's instances (at least one)."""
     if written.prepared is not None:  # a prepared creation's (its only instances)
-        template, count, first, tmin = written.prepared
-        return (tenant, entity_id, first, tmin, pack_body(template, count, first))
-    items: list[Any] = [[name, inst, iid] for name, inst, iid, _ in written.raw]
+        body, _, first, tmin = written.prepared
+        return (tenant, entity_id, first, tmin, body)
+    raw = written.raw
+    if not written.rows and all(r[2] == raw[0][2] + i for i, r in enumerate(raw)):
+        # numbered in order (a creation's, the usual pack): as a prepared creation's
+        return (tenant, entity_id, raw[0][2], min(r[3] for r in raw),
+                prepared_body((name, inst) for name, inst, _, _ in raw))
+    items: list[Any] = [[name, inst, iid] for name, inst, iid, _ in raw]
     items.extend([name, dataset_id, *columns[:7], _text(columns[7]), _text(columns[8])]
                  for name, dataset_id, columns in written.rows)
     iids = [r[2] for r in written.raw] + [columns[1] for _, _, columns in written.rows]
@@ -101,17 +112,10 @@ def pack(tenant: str, entity_id: str, written: EncodedHistory) -> tuple[Any, ...
     return (tenant, entity_id, min(iids), min(times), orjson.dumps(items))
 
 
-def pack_template(raw: Iterable[tuple[str, Any]]) -> bytes:
-    """The ``body`` of a pack of the attribute instances ``raw`` (attribute, internal
-    form), each instance number left as ``%d``: orjson's compact form of ``[[name,
-    instance, iid], ...]`` (:func:`pack`), its own ``%`` doubled."""
-    return b"[" + b",".join(orjson.dumps([name, inst])[:-1].replace(b"%", b"%%") + b",%d]"
-                            for name, inst in raw) + b"]"
-
-
-def pack_body(template: bytes, count: int, first: int) -> bytes:
-    """A :func:`pack_template`'s body, its ``count`` instances numbered from ``first``."""
-    return template % tuple(range(first, first + count))
+def prepared_body(raw: Iterable[tuple[str, Any]]) -> bytes:
+    """The ``body`` of the pack of a prepared creation's attribute instances ``raw``
+    (attribute, internal form), numbered from the pack's ``iid`` in this order."""
+    return orjson.dumps([[name, inst] for name, inst in raw])
 
 
 def _text(column: bytes | None) -> str | None:
@@ -122,12 +126,17 @@ def _bytes(column: str | None) -> bytes | None:
     return None if column is None else column.encode()
 
 
-def unpack(body: bytes) -> list[Row]:
-    """The instance rows of a pack's ``body``, its internal forms encoded now (what
-    :func:`.history_sql.encode_internal` gave for them when they were written)."""
+def unpack(body: bytes, first: int) -> list[Row]:
+    """The instance rows of a pack's ``body`` (its ``iid``: ``first``), their internal
+    forms encoded now (what :func:`.history_sql.encode_internal` gave for them when they
+    were written)."""
     rows: list[Row] = []
-    for item in orjson.loads(body):
-        if len(item) == 3:
+    for position, item in enumerate(orjson.loads(body)):
+        if len(item) == 2:  # a prepared creation's: numbered by its position
+            name, inst = item
+            rows.append((name, inst.get("datasetId") or "",
+                         encode_internal(name, inst, first + position)))
+        elif len(item) == 3:
             name, inst, iid = item
             rows.append((name, inst.get("datasetId") or "", encode_internal(name, inst, iid)))
         else:
@@ -158,20 +167,20 @@ def has_packs(conn: sqlite3.Connection, tenant: str, ids: Sequence[str]) -> bool
     return False
 
 
-def _grouped(found: Iterator[tuple[str, bytes]]) -> list[PackedRows]:
+def _grouped(found: Iterator[tuple[str, int, bytes]]) -> list[PackedRows]:
     by_entity: dict[str, list[Row]] = {}
-    for entity_id, body in found:
-        by_entity.setdefault(entity_id, []).extend(unpack(body))
+    for entity_id, first, body in found:
+        by_entity.setdefault(entity_id, []).extend(unpack(body, first))
     return list(by_entity.items())
 
 
 def take(conn: sqlite3.Connection, tenant: str, ids: Sequence[str]) -> list[PackedRows]:
     """In a write transaction: remove the packs of the Entities ``ids``; their rows."""
-    taken: list[tuple[str, bytes]] = []
+    taken: list[tuple[str, int, bytes]] = []
     for part in _chunks(list(dict.fromkeys(ids))):
         marks = ",".join("?" * len(part))
         taken.extend(conn.execute(
-            "SELECT entity_id, body FROM temporal_packs WHERE tenant = ?"
+            "SELECT entity_id, iid, body FROM temporal_packs WHERE tenant = ?"
             f" AND entity_id IN ({marks})", (tenant, *part)).fetchall())
         conn.execute(f"DELETE FROM temporal_packs WHERE tenant = ? AND entity_id IN ({marks})",
                      (tenant, *part))
@@ -186,9 +195,9 @@ def take_before(conn: sqlite3.Connection,
                          " WHERE tmin < ? LIMIT ?", (cutoff, _BATCH)).fetchall()
     conn.executemany("DELETE FROM temporal_packs WHERE tenant = ? AND entity_id = ? AND iid = ?",
                      [row[:3] for row in found])
-    by_tenant: dict[str, list[tuple[str, bytes]]] = {}
-    for tenant, entity_id, _, body in found:
-        by_tenant.setdefault(tenant, []).append((entity_id, body))
+    by_tenant: dict[str, list[tuple[str, int, bytes]]] = {}
+    for tenant, entity_id, first, body in found:
+        by_tenant.setdefault(tenant, []).append((entity_id, first, body))
     return {tenant: _grouped(iter(rows)) for tenant, rows in by_tenant.items()}
 
 

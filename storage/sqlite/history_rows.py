@@ -58,7 +58,7 @@ class EncodedHistory:
     rows: list[tuple[str, str, tuple[Any, ...]]]
     #: the instances of a write to pack, checked, not encoded (see the module docstring)
     raw: list[Raw] = field(default_factory=list)
-    #: a prepared creation's pack (:mod:`.prepared`): its body's template, its number of
+    #: a prepared creation's pack (:mod:`.prepared`): its body, its number of
     #: instances, the first number, the earliest time; the only instances when given
     prepared: tuple[bytes, int, int, int] | None = None
 

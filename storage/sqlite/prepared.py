@@ -4,8 +4,8 @@
 (:mod:`.history_rows`, :mod:`.history_packs`) compute for the write of an entity
 where there was none; :mod:`.writes` stores it as they would have.  The names
 stay names (the writer numbers them, :mod:`.names`) and the instances are not
-numbered (the writer numbers them): a pack's body is kept with its numbers
-left out (:func:`.history_packs.pack_template`).
+numbered (the writer numbers them): a pack's body leaves them out, each
+implied by its position (:func:`.history_packs.prepared_body`).
 
 The names are interned, and the tuples of names and counters that entities
 share (those of one type and attribute set) are one object: a pickle of a batch
@@ -30,7 +30,7 @@ from ..discovery import StatKey, stats_delta
 from ..helpers import entity_attr_names, entity_types
 from ..prepared import PreparedCreation, PreparedHistory
 from . import index as sqlite_index
-from .history_packs import pack_template
+from .history_packs import prepared_body
 from .history_rows import PACK_FROM, encode_write
 
 __all__ = ["creation_shape", "prepare_creation"]
@@ -135,7 +135,7 @@ def _history(entity: Entity, at: str) -> PreparedHistory | None:
         return None
     if written is None or written.rows or len(written.raw) < PACK_FROM:
         return None
-    template = pack_template((name, inst) for name, inst, _, _ in written.raw)
-    return PreparedHistory(at, written.entity, template, len(written.raw),
+    body = prepared_body((name, inst) for name, inst, _, _ in written.raw)
+    return PreparedHistory(at, written.entity, body, len(written.raw),
                            min(r[3] for r in written.raw))
 
