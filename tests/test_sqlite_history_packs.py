@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -360,14 +361,40 @@ async def _three_writes(store: SqliteStore) -> None:
         name: [attribute(10 + n, 10)] for n, name in enumerate(NAMES)}, 10)
 
 
-async def test_a_file_of_schema_7_keeps_its_packs_in_the_rowid_table(tmp_path: Path) -> None:
-    path = tmp_path / "b.db"
+async def _three_writes_in(path: Path) -> None:
     store = SqliteStore(path)
     await store.open()
     try:
         await _three_writes(store)
     finally:
         await store.close()
+
+
+@asynccontextmanager
+async def _with_reference(path: Path) -> AsyncIterator[tuple[SqliteStore, SqliteStore]]:
+    """The file ``path`` opened, and beside it a file of the same writes never changed."""
+    reference = SqliteStore(path.with_name("reference.db"))
+    await reference.open()
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await _three_writes(reference)
+        yield store, reference
+    finally:
+        await store.close()
+        await reference.close()
+
+
+async def _assert_reads_alike(store: SqliteStore, reference: SqliteStore) -> None:
+    ids = ["urn:e:1", "urn:e:2"]
+    for query in (TemporalQuery(), TemporalQuery("after", START + 3 * MINUTE)):
+        assert await read_all(store, ids, query) == await read_all(reference, ids, query)
+    assert await _instance_numbers(store, ids) == await _instance_numbers(reference, ids)
+
+
+async def test_a_file_of_schema_7_keeps_its_packs_in_the_rowid_table(tmp_path: Path) -> None:
+    path = tmp_path / "b.db"
+    await _three_writes_in(path)
     with sqlite3.connect(path) as conn:  # the packs as schema 7 kept them
         conn.executescript(
             "ALTER TABLE temporal_packs RENAME TO new_packs;"
@@ -378,12 +405,7 @@ async def test_a_file_of_schema_7_keeps_its_packs_in_the_rowid_table(tmp_path: P
             "UPDATE meta SET value = '7' WHERE key = 'schema_version';")
         packed = conn.execute("SELECT * FROM temporal_packs ORDER BY iid").fetchall()
     assert len(packed) == 3
-    reference = SqliteStore(tmp_path / "reference.db")  # the same writes, never converted
-    await reference.open()
-    store = SqliteStore(path)
-    await store.open()
-    try:
-        await _three_writes(reference)
+    async with _with_reference(path) as (store, reference):
         with sqlite3.connect(path) as conn:
             (layout,) = conn.execute("SELECT sql FROM sqlite_schema WHERE type = 'table'"
                                      " AND name = 'temporal_packs'").fetchone()
@@ -391,12 +413,7 @@ async def test_a_file_of_schema_7_keeps_its_packs_in_the_rowid_table(tmp_path: P
             assert conn.execute("SELECT * FROM temporal_packs ORDER BY iid").fetchall() == packed
             assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'"
                                 ).fetchone() == ("8",)
-        for query in (TemporalQuery(), TemporalQuery("after", START + 3 * MINUTE)):
-            assert (await read_all(store, ["urn:e:1", "urn:e:2"], query)
-                    == await read_all(reference, ["urn:e:1", "urn:e:2"], query))
-    finally:
-        await store.close()
-        await reference.close()
+        await _assert_reads_alike(store, reference)
 
 
 async def test_packs_that_number_each_instance_read_as_those_numbered_by_position(
@@ -404,12 +421,7 @@ async def test_packs_that_number_each_instance_read_as_those_numbered_by_positio
     # a file written before packs numbered their instances by position held [name,
     # internal form, iid] for each: it reads the same
     path = tmp_path / "b.db"
-    store = SqliteStore(path)
-    await store.open()
-    try:
-        await _three_writes(store)
-    finally:
-        await store.close()
+    await _three_writes_in(path)
     with sqlite3.connect(path) as conn:
         packed = conn.execute("SELECT rowid, iid, body FROM temporal_packs").fetchall()
         positional = [(rowid, iid, json.loads(body)) for rowid, iid, body in packed
@@ -419,20 +431,8 @@ async def test_packs_that_number_each_instance_read_as_those_numbered_by_positio
             numbered = [[*item, iid + position] for position, item in enumerate(items)]
             conn.execute("UPDATE temporal_packs SET body = ? WHERE rowid = ?",
                          (json.dumps(numbered).encode(), rowid))
-    reference = SqliteStore(tmp_path / "reference.db")
-    await reference.open()
-    store = SqliteStore(path)
-    await store.open()
-    try:
-        await _three_writes(reference)
-        for query in (TemporalQuery(), TemporalQuery("after", START + 3 * MINUTE)):
-            assert (await read_all(store, ["urn:e:1", "urn:e:2"], query)
-                    == await read_all(reference, ["urn:e:1", "urn:e:2"], query))
-        assert (await _instance_numbers(store, ["urn:e:1", "urn:e:2"])
-                == await _instance_numbers(reference, ["urn:e:1", "urn:e:2"]))
-    finally:
-        await store.close()
-        await reference.close()
+    async with _with_reference(path) as (store, reference):
+        await _assert_reads_alike(store, reference)
 
 
 async def _instance_numbers(store: Store, ids: list[str]) -> dict[str, list[tuple[Any, ...]]]:
