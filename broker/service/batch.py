@@ -7,9 +7,9 @@ copy fails with AlreadyExists and in an upsert the later copy wins (as Orion-LD)
 Success of every entity answers 201 or 204; otherwise 207 with a BatchOperationResult
 (clause 5.2.16: ``success`` ids, ``errors`` with ``entityId`` and a ProblemDetails).
 
-A batch is read and its @contexts resolved first; it is parsed and written
-holding a slot of ``service.batch_gate`` (gate.py), so that the batches waiting
-for the store's writer wait unparsed.
+A batch's bytes are read first; it is decoded, parsed and written holding a slot
+of ``service.batch_gate`` (gate.py), so that the batches waiting for the store's
+writer wait as bytes.
 """
 
 from __future__ import annotations
@@ -37,12 +37,16 @@ __all__ = [
     "BodySource", "batch_create", "batch_delete", "batch_merge", "batch_update", "batch_upsert",
 ]
 
-#: the body, or how to read it: the options are checked before the body is read
-BodySource = Body | Callable[[], Awaitable[Body]]
+#: the body, or how to read it: the options are checked before its bytes are read
+#: (awaited), which give how to decode it (called once its batch's slot is taken)
+BodySource = Body | Callable[[], Awaitable[Callable[[], Body]]]
 
 
-async def _read(source: BodySource) -> Body:
-    return source if isinstance(source, Body) else await source()
+async def _received(source: BodySource) -> Callable[[], Body]:
+    """How to decode the body, once its bytes arrived."""
+    if isinstance(source, Body):
+        return lambda: source
+    return await source()
 
 
 def _error(entity_id: str, error: NgsiLdError) -> dict[str, Any]:
@@ -64,11 +68,10 @@ async def _item_context(service: Service, body: Body, item: Any,
     return shared
 
 
-async def _read_all(service: Service, source: BodySource,
+async def _read_all(service: Service, body: Body,
                     ) -> list[tuple[Any, ActiveContext | NgsiLdError]]:
     """The body's elements, each with its @context, or the error that resolving it
     gave (that element's own error, 5.6.7.4)."""
-    body = await _read(source)
     items = batch.check_items(body.data, service.settings.max_batch_size)
     shared = None
     if body.media_type != LD_JSON:
@@ -180,8 +183,9 @@ def _mode(opts: set[str], default: str) -> str:
 # 5.6.7 Batch Entity Creation
 async def batch_create(service: Service, call: Call, source: BodySource) -> Reply:
     opts = _options(call, frozenset())
-    read = await _read_all(service, source)
+    decode = await _received(source)
     async with service.batch_gate.slot() as slot:
+        read = await _read_all(service, decode())
         entities, errors = _parse_all(read, require_type=True,
                                       key_values=wants_key_values(opts))
         tenant = await service.tenant(call, create=True)
@@ -197,8 +201,9 @@ async def batch_create(service: Service, call: Call, source: BodySource) -> Repl
 async def batch_upsert(service: Service, call: Call, source: BodySource) -> Reply:
     opts = _options(call, frozenset({"replace", "update"}))
     mode = _mode(opts, "replace")
-    read = await _read_all(service, source)
+    decode = await _received(source)
     async with service.batch_gate.slot() as slot:
+        read = await _read_all(service, decode())
         entities, errors = _parse_all(read, require_type=mode == "replace",
                                       key_values=wants_key_values(opts))
         tenant = await service.tenant(call, create=True)
@@ -238,8 +243,9 @@ async def batch_update(service: Service, call: Call, source: BodySource) -> Repl
     no_overwrite = "noOverwrite" in opts
     if no_overwrite and mode == "replace":
         raise BadRequestData("options noOverwrite and replace cannot be used together")
-    read = await _read_all(service, source)
+    decode = await _received(source)
     async with service.batch_gate.slot() as slot:
+        read = await _read_all(service, decode())
         entities, errors = _parse_all(read, require_type=False,
                                       key_values=wants_key_values(opts))
         tenant = await service.tenant(call)
@@ -272,8 +278,9 @@ async def batch_update(service: Service, call: Call, source: BodySource) -> Repl
 # 5.6.20 Batch Entity Merge
 async def batch_merge(service: Service, call: Call, source: BodySource) -> Reply:
     opts = _options(call, frozenset())
-    read = await _read_all(service, source)
+    decode = await _received(source)
     async with service.batch_gate.slot() as slot:
+        read = await _read_all(service, decode())
         entities, errors = _parse_all(read, require_type=False,
                                       key_values=wants_key_values(opts))
         tenant = await service.tenant(call)
@@ -292,7 +299,7 @@ async def batch_delete(service: Service, call: Call, source: BodySource) -> Repl
     The body is a JSON array of ids; it needs no @context whatever its Content-Type
     (ngsildclient posts it as application/ld+json).
     """
-    body = await _read(source)
+    body = (await _received(source))()
     ids = batch.check_items(body.data, service.settings.max_batch_size)
     if not all(isinstance(i, str) for i in ids):
         raise BadRequestData("the body of a batch delete must be a JSON array of entity ids")

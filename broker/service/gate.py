@@ -2,20 +2,22 @@
 
 A batch's entities, once parsed, are some sixty containers each (its
 attributes' instance lists, their dicts) that the cyclic collector tracks until
-the write ends.  The store's writer takes one batch after the other, while the
-event loop, about twice as fast, parses every batch the clients send: with 16
-connections sending batches of 100 Streetlights, six or more parsed batches
-waited for the writer, tens of thousands of live containers that every young
-collection walked (~24 µs of the collector an entity, benchmarks/README.md).
-Parsed only when its write is next, a batch waits as the JSON it was sent
-(mostly dicts of scalars, which the collector does not track).
+the write ends; its JSON as decoded, a dozen more.  The store's writer takes
+one batch after the other, while the event loop, about twice as fast, parses
+every batch the clients send: with 16 connections sending batches of 100
+Streetlights, six or more parsed batches waited for the writer, tens of
+thousands of live containers that every young collection walked
+(benchmarks/README.md).  Decoded only when its write is next, a batch waits as
+the bytes it was sent, which the collector does not track.
 
-So a batch holds a :meth:`BatchGate.slot` from its parse to the end of its local
-write; the store says how many slots are worth having
+So a batch holds a :meth:`BatchGate.slot` from the decoding of its body to the
+end of its local write; the store says how many slots are worth having
 (``Store.batches_in_flight``: for one writer thread, the batch being written and
-the next one).  What may wait on others (a distributed batch's forwarding to its
-Context Sources, which might be this very broker) runs outside the slot
-(:meth:`Slot.outside`); the @contexts are resolved before it is taken.
+the next one).  Its bytes are read before (a client sending slowly holds no
+slot).  What may wait on others, a distributed batch's forwarding to its Context
+Sources (which might be this very broker), runs outside the slot
+(:meth:`Slot.outside`).  A @context not yet cached is fetched holding the slot
+(within the resolver's timeout; the document is kept, a failure remembered a while).
 """
 
 from __future__ import annotations
