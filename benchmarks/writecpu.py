@@ -142,6 +142,9 @@ def main() -> None:
     parser.add_argument("--gil", action="store_true",
                         help="with --profile: sample only the thread holding the GIL, at "
                              "1,000 Hz (the Python work, without the writer's waits)")
+    parser.add_argument("--native", action="store_true",
+                        help="with --profile: native frames too (the cyclic collector, "
+                             "SQLite, orjson)")
     parser.add_argument("--source", metavar="DIR",
                         help="run the broker of this checkout (before/after comparisons)")
     args = parser.parse_args()
@@ -153,6 +156,7 @@ def main() -> None:
             if args.profile:
                 os.makedirs(args.profile, exist_ok=True)
                 spy = ["--gil", "--rate", "1000"] if args.gil else ["--rate", "250"]
+                spy += ["--native"] if args.native else []
                 command = ["py-spy", "record", "--format", "raw", *spy, "-o",
                            f"{args.profile}/{scenario.name}.txt", "--", *command]
             env = None

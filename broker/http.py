@@ -152,6 +152,29 @@ async def read_body(
     the @context rules of each element are the caller's to check, so that one
     element breaking them fails alone (5.6.7.4).
     """
+    raw, content_type = _arrived(request, max_size, accept_types)
+    if raw is None:  # a body still arriving (the larger ones)
+        raw, content_type = await read_bytes(request, max_size, accept_types)
+    return decode_body(request, raw, content_type, context_rules=context_rules,
+                       item_contexts=item_contexts)
+
+
+async def read_bytes(request: web.Request, max_size: int,
+                     accept_types: tuple[str, ...] = (JSON, LD_JSON),
+                     ) -> tuple[bytes | bytearray, str]:
+    """The first half of :func:`read_body`: the body's bytes, its type and size checked,
+    and its media type."""
+    raw, content_type = _arrived(request, max_size, accept_types)
+    if raw is None:
+        raw = await _body_bytes(request.content, max_size, request.app.get(BODY_TIMEOUT, 30.0))
+    return raw, content_type
+
+
+def _arrived(request: web.Request, max_size: int, accept_types: tuple[str, ...],
+             ) -> tuple[bytes | bytearray | None, str]:
+    """The body's type and size checked; its bytes if they all arrived with the headers
+    (small bodies: taken without a coroutine, every write passes here, issue 19), else
+    None; and its media type."""
     if not request.body_exists:
         raise InvalidRequest("the request body is empty")
     content_type = media_type(request).lower()
@@ -164,14 +187,18 @@ async def read_body(
     if length is not None and length > max_size:
         raise PayloadTooLarge(f"request body of {length} bytes exceeds {max_size}")
     content = request.content
-    if content.is_eof():
-        # Small bodies have all arrived with their headers: taken without a coroutine
-        # (every write passes here, issue 19)
-        raw: bytes | bytearray = content.read_nowait(-1)
-        if len(raw) > max_size:
-            raise PayloadTooLarge(f"request body exceeds {max_size} bytes")
-    else:
-        raw = await _body_bytes(content, max_size, request.app.get(BODY_TIMEOUT, 30.0))
+    if not content.is_eof():
+        return None, content_type
+    raw = content.read_nowait(-1)
+    if len(raw) > max_size:
+        raise PayloadTooLarge(f"request body exceeds {max_size} bytes")
+    return raw, content_type
+
+
+def decode_body(request: web.Request, raw: bytes | bytearray, content_type: str, *,
+                context_rules: bool = True, item_contexts: bool = False) -> Body:
+    """The second half of :func:`read_body`: the bytes :func:`read_bytes` gave parsed, the
+    @context located (the arguments as :func:`read_body`'s)."""
     if not raw:
         raise InvalidRequest("the request body is empty")
     try:
@@ -223,6 +250,7 @@ __all__ = [
     "Body",
     "ClientGone",
     "_preferences",
+    "decode_body",
     "flag",
     "joined",
     "json_response",
@@ -235,6 +263,7 @@ __all__ = [
     "prefer_of",
     "preferences",
     "read_body",
+    "read_bytes",
     "requested_version",
     "tenant_of",
     "version_applied",

@@ -62,6 +62,9 @@ class Store(abc.ABC):
 
     #: short name shown by /version and /health ("memory", "sqlite", "mongodb")
     kind: str = "abstract"
+    #: batch writes worth having parsed at once, the others waiting unparsed
+    #: (``broker/service/gate.py``); None: no bound (writes that run side by side)
+    batches_in_flight: int | None = None
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Connect, create the schema; called once at start-up."""

@@ -1,8 +1,9 @@
 """Batch entity operations over HTTP (5.6.7 to 5.6.10, 5.6.20): /ngsi-ld/v1/entityOperations/*.
 
 Adapters of ``broker.service.batch``: the body's @context rules are checked
-element by element there, so the body is read with ``item_contexts``, and only
-once the operation has checked its options.
+element by element there, so the body is decoded with ``item_contexts``; its
+bytes are read once the operation has checked its options, and decoded when the
+operation asks (``batch.BodySource``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from broker.http import read_body
+from broker.http import decode_body, read_bytes
 from broker.service import Call, Reply, Service, batch
 from broker.state import service_of
 from broker.web import Handler, add_route, call_of, response_of
@@ -26,9 +27,9 @@ def _batch(operation: Operation) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         service = service_of(request)
 
-        async def body() -> Body:  # read once the operation checked its options
-            return await read_body(request, service.settings.max_body_size,
-                                   item_contexts=True)
+        async def body() -> Callable[[], Body]:  # read once the options are checked
+            raw, content_type = await read_bytes(request, service.settings.max_body_size)
+            return lambda: decode_body(request, raw, content_type, item_contexts=True)
 
         call = call_of(request)
         return response_of(await operation(service, call, body), call)

@@ -81,6 +81,7 @@ class ValidatingStore(Store):
         self.inner = inner
         self.schemas = schemas
         self.kind = inner.kind
+        self.batches_in_flight = inner.batches_in_flight
 
     def __getattr__(self, name: str) -> Any:
         # optional capabilities of the wrapped store (shared-store feed and leases...)

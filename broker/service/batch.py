@@ -6,6 +6,10 @@ an id that appears twice is written twice, so in a create batch the second
 copy fails with AlreadyExists and in an upsert the later copy wins (as Orion-LD).
 Success of every entity answers 201 or 204; otherwise 207 with a BatchOperationResult
 (clause 5.2.16: ``success`` ids, ``errors`` with ``entityId`` and a ProblemDetails).
+
+A batch's bytes are read first; it is decoded, parsed and written holding a slot
+of ``service.batch_gate`` (gate.py), so that the batches waiting for the store's
+writer wait as bytes.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from broker.service.core import Call, Service
+from broker.service.gate import Slot
 from broker.service.ports import BatchParts
 from broker.service.reply import Reply, empty, json_reply
 from ngsi_ld import batch
@@ -32,12 +37,16 @@ __all__ = [
     "BodySource", "batch_create", "batch_delete", "batch_merge", "batch_update", "batch_upsert",
 ]
 
-#: the body, or how to read it: the options are checked before the body is read
-BodySource = Body | Callable[[], Awaitable[Body]]
+#: the body, or how to read it: the options are checked before its bytes are read
+#: (awaited), which give how to decode it (called once its batch's slot is taken)
+BodySource = Body | Callable[[], Awaitable[Callable[[], Body]]]
 
 
-async def _read(source: BodySource) -> Body:
-    return source if isinstance(source, Body) else await source()
+async def _received(source: BodySource) -> Callable[[], Body]:
+    """How to decode the body, once its bytes arrived."""
+    if isinstance(source, Body):
+        return lambda: source
+    return await source()
 
 
 def _error(entity_id: str, error: NgsiLdError) -> dict[str, Any]:
@@ -59,26 +68,38 @@ async def _item_context(service: Service, body: Body, item: Any,
     return shared
 
 
-async def _parse_all(
-    service: Service,
-    source: BodySource,
+async def _read_all(service: Service, body: Body,
+                    ) -> list[tuple[Any, ActiveContext | NgsiLdError]]:
+    """The body's elements, each with its @context, or the error that resolving it
+    gave (that element's own error, 5.6.7.4)."""
+    items = batch.check_items(body.data, service.settings.max_batch_size)
+    shared = None
+    if body.media_type != LD_JSON:
+        shared = await service.resolver.active(body.client_context)
+    read: list[tuple[Any, ActiveContext | NgsiLdError]] = []
+    for item in items:
+        try:
+            read.append((item, await _item_context(service, body, item, shared)))
+        except NgsiLdError as exc:
+            read.append((item, exc))
+    return read
+
+
+def _parse_all(
+    read: list[tuple[Any, ActiveContext | NgsiLdError]],
     *,
     require_type: bool,
     key_values: bool,
 ) -> tuple[list[tuple[Entity, ActiveContext, Any]], list[dict[str, Any]]]:
-    """Parse and expand every entity of the body, each with its @context and the
-    element as sent; an element that is not valid becomes an error of its own, not a
-    failed batch (5.6.7.4)."""
-    body = await _read(source)
-    items = batch.check_items(body.data, service.settings.max_batch_size)
+    """Parse and expand every element :func:`_read_all` gave, each with its @context and
+    the element as sent; an element that is not valid becomes an error of its own, not
+    a failed batch (5.6.7.4)."""
     parsed: list[tuple[Entity, ActiveContext, Any]] = []
     errors: list[dict[str, Any]] = []
-    shared = None
-    if body.media_type != LD_JSON:
-        shared = await service.resolver.active(body.client_context)
-    for item in items:
+    for item, ctx in read:
         try:
-            ctx = await _item_context(service, body, item, shared)
+            if isinstance(ctx, NgsiLdError):
+                raise ctx
             sent = item
             if isinstance(item, dict) and "@context" in item:
                 item = {k: v for k, v in item.items() if k != "@context"}
@@ -108,12 +129,13 @@ async def _apply(
 
 
 async def _distribute(service: Service, call: Call, tenant: str, operation: str,
-                      items: list[tuple[str, Entity | None, Any]]) -> BatchParts:
+                      items: list[tuple[str, Entity | None, Any]], slot: Slot) -> BatchParts:
     """The batch's entities sent to the sources registered for them (4.3.6): which stay
-    local, and what the sources answered."""
+    local, and what the sources answered (asked outside the batch's ``slot``: a source
+    may be this broker)."""
     if not service.sources.serves(tenant):
         return BatchParts(frozenset(range(len(items))))
-    return await service.sources.forward_batch(tenant, operation, items, call)
+    return await slot.outside(service.sources.forward_batch(tenant, operation, items, call))
 
 
 def _local(parsed: list[tuple[Entity, ActiveContext, Any]], parts: BatchParts,
@@ -161,15 +183,17 @@ def _mode(opts: set[str], default: str) -> str:
 # 5.6.7 Batch Entity Creation
 async def batch_create(service: Service, call: Call, source: BodySource) -> Reply:
     opts = _options(call, frozenset())
-    entities, errors = await _parse_all(
-        service, source, require_type=True, key_values=wants_key_values(opts)
-    )
-    tenant = await service.tenant(call, create=True)
-    now = now_iso()
-    parts = await _distribute(service, call, tenant, "batchCreate",
-                              [(e["id"], e, raw) for e, _, raw in entities])
-    outcomes = await _apply(service, tenant, [e for e, _, _ in _local(entities, parts)],
-                            lambda e: batch.batch_create_mutation(e, now, owned=True))
+    decode = await _received(source)
+    async with service.batch_gate.slot() as slot:
+        read = await _read_all(service, decode())
+        entities, errors = _parse_all(read, require_type=True,
+                                      key_values=wants_key_values(opts))
+        tenant = await service.tenant(call, create=True)
+        now = now_iso()
+        parts = await _distribute(service, call, tenant, "batchCreate",
+                                  [(e["id"], e, raw) for e, _, raw in entities], slot)
+        outcomes = await _apply(service, tenant, [e for e, _, _ in _local(entities, parts)],
+                                lambda e: batch.batch_create_mutation(e, now, owned=True))
     return _result(outcomes, errors, all_ok_status=201, parts=parts)
 
 
@@ -177,25 +201,24 @@ async def batch_create(service: Service, call: Call, source: BodySource) -> Repl
 async def batch_upsert(service: Service, call: Call, source: BodySource) -> Reply:
     opts = _options(call, frozenset({"replace", "update"}))
     mode = _mode(opts, "replace")
-    entities, errors = await _parse_all(
-        service,
-        source,
-        require_type=mode == "replace",
-        key_values=wants_key_values(opts),
-    )
-    tenant = await service.tenant(call, create=True)
-    now = now_iso()
-    parts = await _distribute(service, call, tenant, "batchUpsert",
-                              [(e["id"], e, raw) for e, _, raw in entities])
-    local = [e for e, _, _ in _local(entities, parts)]
-    # the elements as sent are let go before the write, not held through it (objects
-    # the cyclic collector would walk while the batch is in flight)
-    del entities
-    outcomes = await _apply(
-        service, tenant, local,
-        # each entity was parsed for this batch and is read by nothing after its write
-        lambda e: batch.batch_upsert_mutation(e, now, mode, owned=True),
-    )
+    decode = await _received(source)
+    async with service.batch_gate.slot() as slot:
+        read = await _read_all(service, decode())
+        entities, errors = _parse_all(read, require_type=mode == "replace",
+                                      key_values=wants_key_values(opts))
+        tenant = await service.tenant(call, create=True)
+        now = now_iso()
+        parts = await _distribute(service, call, tenant, "batchUpsert",
+                                  [(e["id"], e, raw) for e, _, raw in entities], slot)
+        local = [e for e, _, _ in _local(entities, parts)]
+        # the elements as sent are let go before the write, not held through it (objects
+        # the cyclic collector would walk while the batch is in flight)
+        del read, entities
+        outcomes = await _apply(
+            service, tenant, local,
+            # each entity was parsed for this batch and is read by nothing after its write
+            lambda e: batch.batch_upsert_mutation(e, now, mode, owned=True),
+        )
     created = [
         o.entity_id
         for o in outcomes
@@ -220,27 +243,29 @@ async def batch_update(service: Service, call: Call, source: BodySource) -> Repl
     no_overwrite = "noOverwrite" in opts
     if no_overwrite and mode == "replace":
         raise BadRequestData("options noOverwrite and replace cannot be used together")
-    entities, errors = await _parse_all(
-        service, source, require_type=False, key_values=wants_key_values(opts)
-    )
-    tenant = await service.tenant(call)
-    now = now_iso()
-    parts = await _distribute(service, call, tenant, "batchUpdate",
-                              [(e["id"], e, raw) for e, _, raw in entities])
-    failed: list[Outcome] = []
-    mutations: list[tuple[str, Mutation]] = []
-    contexts: list[ActiveContext] = []
-    for entity, ctx, _ in _local(entities, parts):
-        try:
-            mutation = batch.batch_update_mutation(
-                entity, now, no_overwrite=no_overwrite, mode=mode
-            )
-        except NgsiLdError as exc:
-            failed.append(Outcome(entity_id=entity["id"], error=exc))
-            continue
-        mutations.append((entity["id"], mutation))
-        contexts.append(ctx)
-    outcomes = await service.commit_many(tenant, mutations)
+    decode = await _received(source)
+    async with service.batch_gate.slot() as slot:
+        read = await _read_all(service, decode())
+        entities, errors = _parse_all(read, require_type=False,
+                                      key_values=wants_key_values(opts))
+        tenant = await service.tenant(call)
+        now = now_iso()
+        parts = await _distribute(service, call, tenant, "batchUpdate",
+                                  [(e["id"], e, raw) for e, _, raw in entities], slot)
+        failed: list[Outcome] = []
+        mutations: list[tuple[str, Mutation]] = []
+        contexts: list[ActiveContext] = []
+        for entity, ctx, _ in _local(entities, parts):
+            try:
+                mutation = batch.batch_update_mutation(
+                    entity, now, no_overwrite=no_overwrite, mode=mode
+                )
+            except NgsiLdError as exc:
+                failed.append(Outcome(entity_id=entity["id"], error=exc))
+                continue
+            mutations.append((entity["id"], mutation))
+            contexts.append(ctx)
+        outcomes = await service.commit_many(tenant, mutations)
     for (_, mutation), ctx, outcome in zip(mutations, contexts, outcomes, strict=True):
         if outcome.error is None and isinstance(mutation, AttrsMutation):
             kept = mutation.result.not_updated
@@ -253,15 +278,17 @@ async def batch_update(service: Service, call: Call, source: BodySource) -> Repl
 # 5.6.20 Batch Entity Merge
 async def batch_merge(service: Service, call: Call, source: BodySource) -> Reply:
     opts = _options(call, frozenset())
-    entities, errors = await _parse_all(
-        service, source, require_type=False, key_values=wants_key_values(opts)
-    )
-    tenant = await service.tenant(call)
-    now = now_iso()
-    parts = await _distribute(service, call, tenant, "batchMerge",
-                              [(e["id"], e, raw) for e, _, raw in entities])
-    outcomes = await _apply(service, tenant, [e for e, _, _ in _local(entities, parts)],
-                            lambda e: batch.batch_merge_mutation(e, now))
+    decode = await _received(source)
+    async with service.batch_gate.slot() as slot:
+        read = await _read_all(service, decode())
+        entities, errors = _parse_all(read, require_type=False,
+                                      key_values=wants_key_values(opts))
+        tenant = await service.tenant(call)
+        now = now_iso()
+        parts = await _distribute(service, call, tenant, "batchMerge",
+                                  [(e["id"], e, raw) for e, _, raw in entities], slot)
+        outcomes = await _apply(service, tenant, [e for e, _, _ in _local(entities, parts)],
+                                lambda e: batch.batch_merge_mutation(e, now))
     return _result(outcomes, errors, all_ok_status=204, parts=parts)
 
 
@@ -272,14 +299,15 @@ async def batch_delete(service: Service, call: Call, source: BodySource) -> Repl
     The body is a JSON array of ids; it needs no @context whatever its Content-Type
     (ngsildclient posts it as application/ld+json).
     """
-    body = await _read(source)
+    body = (await _received(source))()
     ids = batch.check_items(body.data, service.settings.max_batch_size)
     if not all(isinstance(i, str) for i in ids):
         raise BadRequestData("the body of a batch delete must be a JSON array of entity ids")
     tenant = await service.tenant(call)
-    parts = await _distribute(service, call, tenant, "batchDelete",
-                              [(i, None, i) for i in ids])
-    local = [i for n, i in enumerate(ids) if n in parts.local]
-    outcomes = await _apply(service, tenant, local, batch.batch_delete_mutation,
-                            id_of=lambda i: i)
+    async with service.batch_gate.slot() as slot:
+        parts = await _distribute(service, call, tenant, "batchDelete",
+                                  [(i, None, i) for i in ids], slot)
+        local = [i for n, i in enumerate(ids) if n in parts.local]
+        outcomes = await _apply(service, tenant, local, batch.batch_delete_mutation,
+                                id_of=lambda i: i)
     return _result(outcomes, [], all_ok_status=204, parts=parts)

@@ -33,6 +33,7 @@ from broker.expiry import ExpirySweeper
 from broker.metrics import Metrics
 from broker.service.caches import Caches, KnownVersions, RenderCache
 from broker.service.call import Call
+from broker.service.gate import BatchGate
 from broker.service.ports import Barrier, CommitListener, ContextResolving, NoSources, Sources
 from broker.service.registry import Registrations
 from ngsi_ld import snapshots
@@ -77,6 +78,8 @@ class Service:
         self._listeners: list[CommitListener] = []
         self._barriers: list[Barrier] = []
         self._tenants: set[str] = set()
+        #: the batch writes between their parse and their write's end (gate.py)
+        self.batch_gate = BatchGate(store.batches_in_flight)
 
     # -- the temporal history (docs/temporal.md) -----------------------------------------
     @property

@@ -79,6 +79,8 @@ class SqliteStore(SharedMixin, Store):
     """Entities, tenants and contexts in one SQLite file (see the module docstring)."""
 
     kind = "sqlite"
+    #: one writer thread: the batch it writes and the next one (broker/service/gate.py)
+    batches_in_flight = 2
     #: storage.prepared.PreparedWrites: a creation's rows, prepared without a connection
     prepare = staticmethod(prepare_creation)
 
