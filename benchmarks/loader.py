@@ -113,7 +113,8 @@ def write_file(path: Path, count: int, shape: str = "demo",
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.loader")
     parser.add_argument("--count", type=int, default=50_000)
-    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="the load's --batch-size (default: the command's)")
     parser.add_argument("--shape", choices=("demo", "small", "sdm", "csv"), default="demo",
                         help="demo: the demo's mix; small: 3 attributes; sdm: the Smart Data "
                         "Models Streetlight and AirQualityObserved examples; csv: 8 columns")
@@ -130,8 +131,9 @@ def main() -> None:
         source = Path(tmp) / ("rows.csv" if args.shape == "csv" else "entities.jsonl")
         write_file(source, args.count, args.shape, args.examples)
         argv = [str(source), "--store", f"sqlite:{tmp}/store/broker.db", "--no-progress",
-                "--batch-size", str(args.batch_size), "--state-dir", f"{tmp}/state",
-                "--temporal", args.temporal]
+                "--state-dir", f"{tmp}/state", "--temporal", args.temporal]
+        if args.batch_size is not None:
+            argv += ["--batch-size", str(args.batch_size)]
         if args.shape == "csv":
             argv += ["--mapping", str(source.with_suffix(".json"))]
         if args.model_schemas:

@@ -31,8 +31,10 @@ from .memory import MemoryStore
 from .sqlite.store import SqliteStore
 
 
-def open_store(url: str) -> Store:
-    """The (unopened) store a storage URL names; ValueError for a URL it cannot serve."""
+def open_store(url: str, *, bulk: bool = False) -> Store:
+    """The (unopened) store a storage URL names; ValueError for a URL it cannot serve.
+    ``bulk``: for a process that loads data in large batches (the embedded store takes
+    a larger page cache)."""
     if not isinstance(url, str) or not url.strip():
         raise ValueError("the storage URL is empty; use memory:, sqlite:PATH or mongodb://...")
     url = url.strip()
@@ -47,7 +49,7 @@ def open_store(url: str) -> Store:
             raise ValueError(f"storage URL {url!r}: memory: takes no path")
         return MemoryStore()
     if scheme == "sqlite":
-        return SqliteStore(_sqlite_path(url, rest))
+        return SqliteStore(_sqlite_path(url, rest), bulk=bulk)
     if scheme in ("mongodb", "mongodb+srv"):
         try:
             from .mongo.store import MongoStore

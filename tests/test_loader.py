@@ -413,3 +413,15 @@ def test_remote_contexts_on_loopback_need_the_outbound_allow_option(tmp_path: Pa
             "attrs"]
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize(("target", "given", "size"), [
+    (["--store", "sqlite:x.db"], [], 4000),  # one store transaction: larger is cheaper a row
+    (["--url", "http://localhost:1026"], [], 1000),  # a broker's usual batch limit
+    (["--store", "sqlite:x.db"], ["--batch-size", "10"], 10),
+])
+def test_the_default_batch_depends_on_the_target(target: list[str], given: list[str],
+                                                 size: int) -> None:
+    args = command.build_parser().parse_args(["f.jsonl", *target, *given])
+    sink, name = command.make_sink(args)
+    assert command.Loader(sink, name, args).size == size

@@ -16,10 +16,11 @@ from storage_contract import create, entity
 
 from ngsi_ld.errors import BadRequestData, ServiceUnavailable
 from ngsi_ld.query import EntityQuery
-from storage import SqliteStore
+from storage import SqliteStore, open_store
 from storage.chain import BrokenChain, WriteChain
 from storage.discovery import StatKey, add_stats, entity_stats
 from storage.sqlite import sql, threads
+from storage.sqlite.store import BULK_CACHE_KIB
 from storage.sqlite.threads import LINGER_FROM, LINGER_STEPS, Inbox, Worker, _take_batch
 
 
@@ -453,3 +454,18 @@ async def test_a_batch_of_queries_asks_data_version_once_and_sees_later_commits(
             assert len(asked) == 1  # one batch, one read transaction, one data_version
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+async def test_a_store_opened_for_a_bulk_load_has_the_larger_writer_cache(
+        tmp_path: Path, bulk: bool) -> None:
+    store = open_store(f"sqlite:{tmp_path / 'b.db'}", bulk=bulk)
+    assert isinstance(store, SqliteStore)
+    await store.open()
+    try:
+        cache = await store._write(lambda conn: conn.execute("PRAGMA cache_size").fetchone()[0])
+        reader = await store._read(lambda conn: conn.execute("PRAGMA cache_size").fetchone()[0])
+    finally:
+        await store.close()
+    assert cache == (-BULK_CACHE_KIB if bulk else reader)  # readers keep SQLite's default
+    assert reader == sqlite3.connect(":memory:").execute("PRAGMA cache_size").fetchone()[0]

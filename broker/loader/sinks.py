@@ -142,7 +142,7 @@ class StoreSink:
                  schemas_path: str | None = None, prepared_rows: bool = True) -> None:
         # schemas are checked by each entity's mutation (prepare.ReadyMutation), as
         # broker.schemas.validating would: most of the check runs where it is prepared
-        self.store = open_store(url)
+        self.store = open_store(url, bulk=True)
         self.schemas = schemas
         self.expander = Expander(self.store, preload_dir, outbound_allow=outbound_allow)
         self.tenant, self.mode, self.temporal = tenant, mode, temporal

@@ -224,6 +224,8 @@ class Worker:
         self.commit_listeners: list[Callable[[sqlite3.Connection], None]] = []
         #: the writer connection's ``wal_autocheckpoint`` (None: SQLite's default)
         self.autocheckpoint: int | None = None
+        #: the writer connection's page cache in KiB (None: SQLite's default, 2 MB)
+        self.cache_kib: int | None = None
         #: where the results go back to the event loop of the last job submitted
         self._inbox: Inbox | None = None
         #: the chain links of the jobs done in the open transaction (:meth:`chained`)
@@ -297,6 +299,8 @@ class Worker:
             if self.writer:
                 if self.autocheckpoint is not None:
                     conn.execute(f"PRAGMA wal_autocheckpoint = {int(self.autocheckpoint)}")
+                if self.cache_kib is not None:
+                    conn.execute(f"PRAGMA cache_size = -{int(self.cache_kib)}")
                 conn.execute("BEGIN IMMEDIATE")
                 sql.create_schema(conn)
                 conn.execute("COMMIT")
