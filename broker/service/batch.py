@@ -138,6 +138,23 @@ async def _distribute(service: Service, call: Call, tenant: str, operation: str,
     return await slot.outside(service.sources.forward_batch(tenant, operation, items, call))
 
 
+async def _received_in(service: Service, call: Call, decode: Callable[[], Body], slot: Slot,
+                       operation: str, opts: set[str], *, require_type: bool,
+                       create: bool = False,
+                       ) -> tuple[list[tuple[Entity, ActiveContext, Any]],
+                                  list[dict[str, Any]], str, BatchParts]:
+    """Within the batch's ``slot``: its elements decoded, their @context resolved and
+    parsed (with the errors of those refused), its tenant, and which elements stay local
+    once those of the sources registered for them were sent there (4.3.6)."""
+    read = await _read_all(service, decode())
+    entities, errors = _parse_all(read, require_type=require_type,
+                                  key_values=wants_key_values(opts))
+    tenant = await service.tenant(call, create=create)
+    parts = await _distribute(service, call, tenant, operation,
+                              [(e["id"], e, raw) for e, _, raw in entities], slot)
+    return entities, errors, tenant, parts
+
+
 def _local(parsed: list[tuple[Entity, ActiveContext, Any]], parts: BatchParts,
            ) -> list[tuple[Entity, ActiveContext, Any]]:
     return [item for i, item in enumerate(parsed) if i in parts.local]
@@ -185,13 +202,9 @@ async def batch_create(service: Service, call: Call, source: BodySource) -> Repl
     opts = _options(call, frozenset())
     decode = await _received(source)
     async with service.batch_gate.slot() as slot:
-        read = await _read_all(service, decode())
-        entities, errors = _parse_all(read, require_type=True,
-                                      key_values=wants_key_values(opts))
-        tenant = await service.tenant(call, create=True)
+        entities, errors, tenant, parts = await _received_in(
+            service, call, decode, slot, "batchCreate", opts, require_type=True, create=True)
         now = now_iso()
-        parts = await _distribute(service, call, tenant, "batchCreate",
-                                  [(e["id"], e, raw) for e, _, raw in entities], slot)
         outcomes = await _apply(service, tenant, [e for e, _, _ in _local(entities, parts)],
                                 lambda e: batch.batch_create_mutation(e, now, owned=True))
     return _result(outcomes, errors, all_ok_status=201, parts=parts)
@@ -203,17 +216,14 @@ async def batch_upsert(service: Service, call: Call, source: BodySource) -> Repl
     mode = _mode(opts, "replace")
     decode = await _received(source)
     async with service.batch_gate.slot() as slot:
-        read = await _read_all(service, decode())
-        entities, errors = _parse_all(read, require_type=mode == "replace",
-                                      key_values=wants_key_values(opts))
-        tenant = await service.tenant(call, create=True)
+        entities, errors, tenant, parts = await _received_in(
+            service, call, decode, slot, "batchUpsert", opts,
+            require_type=mode == "replace", create=True)
         now = now_iso()
-        parts = await _distribute(service, call, tenant, "batchUpsert",
-                                  [(e["id"], e, raw) for e, _, raw in entities], slot)
         local = [e for e, _, _ in _local(entities, parts)]
         # the elements as sent are let go before the write, not held through it (objects
         # the cyclic collector would walk while the batch is in flight)
-        del read, entities
+        del entities
         outcomes = await _apply(
             service, tenant, local,
             # each entity was parsed for this batch and is read by nothing after its write
@@ -245,13 +255,9 @@ async def batch_update(service: Service, call: Call, source: BodySource) -> Repl
         raise BadRequestData("options noOverwrite and replace cannot be used together")
     decode = await _received(source)
     async with service.batch_gate.slot() as slot:
-        read = await _read_all(service, decode())
-        entities, errors = _parse_all(read, require_type=False,
-                                      key_values=wants_key_values(opts))
-        tenant = await service.tenant(call)
+        entities, errors, tenant, parts = await _received_in(
+            service, call, decode, slot, "batchUpdate", opts, require_type=False)
         now = now_iso()
-        parts = await _distribute(service, call, tenant, "batchUpdate",
-                                  [(e["id"], e, raw) for e, _, raw in entities], slot)
         failed: list[Outcome] = []
         mutations: list[tuple[str, Mutation]] = []
         contexts: list[ActiveContext] = []
@@ -280,13 +286,9 @@ async def batch_merge(service: Service, call: Call, source: BodySource) -> Reply
     opts = _options(call, frozenset())
     decode = await _received(source)
     async with service.batch_gate.slot() as slot:
-        read = await _read_all(service, decode())
-        entities, errors = _parse_all(read, require_type=False,
-                                      key_values=wants_key_values(opts))
-        tenant = await service.tenant(call)
+        entities, errors, tenant, parts = await _received_in(
+            service, call, decode, slot, "batchMerge", opts, require_type=False)
         now = now_iso()
-        parts = await _distribute(service, call, tenant, "batchMerge",
-                                  [(e["id"], e, raw) for e, _, raw in entities], slot)
         outcomes = await _apply(service, tenant, [e for e, _, _ in _local(entities, parts)],
                                 lambda e: batch.batch_merge_mutation(e, now))
     return _result(outcomes, errors, all_ok_status=204, parts=parts)
