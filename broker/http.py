@@ -154,7 +154,7 @@ async def read_body(
     """
     raw, content_type = _arrived(request, max_size, accept_types)
     if raw is None:  # a body still arriving (the larger ones)
-        raw, content_type = await read_bytes(request, max_size, accept_types)
+        raw = await _rest(request, max_size)
     return decode_body(request, raw, content_type, context_rules=context_rules,
                        item_contexts=item_contexts)
 
@@ -166,8 +166,13 @@ async def read_bytes(request: web.Request, max_size: int,
     and its media type."""
     raw, content_type = _arrived(request, max_size, accept_types)
     if raw is None:
-        raw = await _body_bytes(request.content, max_size, request.app.get(BODY_TIMEOUT, 30.0))
+        raw = await _rest(request, max_size)
     return raw, content_type
+
+
+async def _rest(request: web.Request, max_size: int) -> bytes | bytearray:
+    """The bytes of a body that had not all arrived with the headers (:func:`_arrived`)."""
+    return await _body_bytes(request.content, max_size, request.app.get(BODY_TIMEOUT, 30.0))
 
 
 def _arrived(request: web.Request, max_size: int, accept_types: tuple[str, ...],
