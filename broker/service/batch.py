@@ -68,38 +68,25 @@ async def _item_context(service: Service, body: Body, item: Any,
     return shared
 
 
-async def _read_all(service: Service, body: Body,
-                    ) -> list[tuple[Any, ActiveContext | NgsiLdError]]:
-    """The body's elements, each with its @context, or the error that resolving it
-    gave (that element's own error, 5.6.7.4)."""
-    items = batch.check_items(body.data, service.settings.max_batch_size)
-    shared = None
-    if body.media_type != LD_JSON:
-        shared = await service.resolver.active(body.client_context)
-    read: list[tuple[Any, ActiveContext | NgsiLdError]] = []
-    for item in items:
-        try:
-            read.append((item, await _item_context(service, body, item, shared)))
-        except NgsiLdError as exc:
-            read.append((item, exc))
-    return read
-
-
-def _parse_all(
-    read: list[tuple[Any, ActiveContext | NgsiLdError]],
+async def _parse_all(
+    service: Service,
+    body: Body,
     *,
     require_type: bool,
     key_values: bool,
 ) -> tuple[list[tuple[Entity, ActiveContext, Any]], list[dict[str, Any]]]:
-    """Parse and expand every element :func:`_read_all` gave, each with its @context and
-    the element as sent; an element that is not valid becomes an error of its own, not
-    a failed batch (5.6.7.4)."""
+    """Parse and expand every entity of the body, each with its @context and the
+    element as sent; an element that is not valid becomes an error of its own, not a
+    failed batch (5.6.7.4)."""
+    items = batch.check_items(body.data, service.settings.max_batch_size)
     parsed: list[tuple[Entity, ActiveContext, Any]] = []
     errors: list[dict[str, Any]] = []
-    for item, ctx in read:
+    shared = None
+    if body.media_type != LD_JSON:
+        shared = await service.resolver.active(body.client_context)
+    for item in items:
         try:
-            if isinstance(ctx, NgsiLdError):
-                raise ctx
+            ctx = await _item_context(service, body, item, shared)
             sent = item
             if isinstance(item, dict) and "@context" in item:
                 item = {k: v for k, v in item.items() if k != "@context"}
@@ -146,9 +133,8 @@ async def _received_in(service: Service, call: Call, decode: Callable[[], Body],
     """Within the batch's ``slot``: its elements decoded, their @context resolved and
     parsed (with the errors of those refused), its tenant, and which elements stay local
     once those of the sources registered for them were sent there (4.3.6)."""
-    read = await _read_all(service, decode())
-    entities, errors = _parse_all(read, require_type=require_type,
-                                  key_values=wants_key_values(opts))
+    entities, errors = await _parse_all(service, decode(), require_type=require_type,
+                                        key_values=wants_key_values(opts))
     tenant = await service.tenant(call, create=create)
     parts = await _distribute(service, call, tenant, operation,
                               [(e["id"], e, raw) for e, _, raw in entities], slot)
