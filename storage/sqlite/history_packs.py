@@ -40,12 +40,12 @@ before.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
 
-from .history_rows import EncodedHistory
+from .history_rows import EncodedHistory, Raw
 from .history_sql import encode_internal
 from .inserts import insert_rows
 
@@ -102,8 +102,7 @@ def pack(tenant: str, entity_id: str, written: EncodedHistory) -> tuple[Any, ...
     raw = written.raw
     if not written.rows and all(r[2] == raw[0][2] + i for i, r in enumerate(raw)):
         # numbered in order (a creation's, the usual pack): as a prepared creation's
-        return (tenant, entity_id, raw[0][2], min(r[3] for r in raw),
-                prepared_body((name, inst) for name, inst, _, _ in raw))
+        return (tenant, entity_id, raw[0][2], min(r[3] for r in raw), prepared_body(raw))
     items: list[Any] = [[name, inst, iid] for name, inst, iid, _ in raw]
     items.extend([name, dataset_id, *columns[:7], _text(columns[7]), _text(columns[8])]
                  for name, dataset_id, columns in written.rows)
@@ -112,10 +111,10 @@ def pack(tenant: str, entity_id: str, written: EncodedHistory) -> tuple[Any, ...
     return (tenant, entity_id, min(iids), min(times), orjson.dumps(items))
 
 
-def prepared_body(raw: Iterable[tuple[str, Any]]) -> bytes:
-    """The ``body`` of the pack of a prepared creation's attribute instances ``raw``
-    (attribute, internal form), numbered from the pack's ``iid`` in this order."""
-    return orjson.dumps([[name, inst] for name, inst in raw])
+def prepared_body(raw: Sequence[Raw]) -> bytes:
+    """The ``body`` of the pack of the attribute instances ``raw`` (of a prepared
+    creation, or numbered in order), numbered from the pack's ``iid`` in this order."""
+    return orjson.dumps([[name, inst] for name, inst, _, _ in raw])
 
 
 def _text(column: bytes | None) -> str | None:

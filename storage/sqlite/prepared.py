@@ -135,7 +135,6 @@ def _history(entity: Entity, at: str) -> PreparedHistory | None:
         return None
     if written is None or written.rows or len(written.raw) < PACK_FROM:
         return None
-    body = prepared_body((name, inst) for name, inst, _, _ in written.raw)
-    return PreparedHistory(at, written.entity, body, len(written.raw),
+    return PreparedHistory(at, written.entity, prepared_body(written.raw), len(written.raw),
                            min(r[3] for r in written.raw))
 
