@@ -2,8 +2,9 @@
 
 The loader hands a store batch N+1 before batch N is settled (two writes in
 flight, ``broker.loader.command``), and moves its resume point past a batch
-once written.  Were N+1 committed although N failed, the resumed load would
-write N+1 again: the same entities, but every instance of their history twice.
+once written.  Were N+1 committed although N failed, the loader, which settles
+the writes in flight before it stops, would move its resume point past N+1: the
+resumed load would never write N.
 A :class:`WriteChain` prevents that: a store whose writer runs writes one after
 the other, in the order submitted (the embedded store's one writer thread,
 :meth:`storage.sqlite.threads.Worker.chained`), gives each write of the chain a
