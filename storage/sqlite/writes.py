@@ -33,6 +33,7 @@ from . import feed, sql
 from .attribute_walk import walk
 from .bulk import Rows
 from .history import SqliteHistory
+from .history_packs import creation_pack
 from .history_rows import EncodedHistory, encode_write
 
 __all__ = ["Item", "Result", "write_all"]
@@ -125,6 +126,13 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
                 at = getattr(record, WRITE_TIME, None)
                 if at is None:
                     recorded = record(before, after, history.new_instance_id)
+                elif before is None and after is not None \
+                        and (made := creation_pack(after, at)) is not None:
+                    # a creation's one pack, made in one pass (a creation's index rows
+                    # are all its attributes': no walk)
+                    entity, body, size, tmin = made
+                    recorded = EncodedHistory(entity, [], prepared=(
+                        body, size, history.new_instance_numbers(size), tmin))
                 else:  # the index decision and the history's instances in one walk
                     names, changes = walk(before, after)
                     walked[entity_id] = (before, after, names)
