@@ -53,10 +53,30 @@ def _instance() -> Any:
     )
 
 
-_attribute = st.one_of(st.lists(_instance(), min_size=1, max_size=1),
+def _usual(kind: str, value: Any, stamps: dict[str, str]) -> dict[str, Any]:
+    """An instance as a write stores it: its kind's main member, its stamps."""
+    member = {"Relationship": "object", "VocabProperty": "vocab",
+              "LanguageProperty": "languageMap"}.get(kind, "value")
+    return {"type": kind, member: value, **stamps}
+
+
+_usual_instance = st.builds(
+    _usual, st.sampled_from(["Property", "Relationship", "GeoProperty", "VocabProperty",
+                             "LanguageProperty"]),
+    st.one_of(st.integers(-3, 3), st.text(max_size=3), st.just({"en": "a"}),
+              st.just({"type": "Point", "coordinates": [1.0, 2.0]})),
+    st.fixed_dictionaries({"createdAt": _STAMP, "modifiedAt": _STAMP},
+                          optional={"observedAt": _STAMP, "datasetId": st.just("urn:ds:1")}))
+_attribute = st.one_of(
+    st.lists(_usual_instance, min_size=1, max_size=1), st.lists(_usual_instance, max_size=3),st.lists(_instance(), min_size=1, max_size=1),
                        st.lists(_instance(), max_size=3),
                        st.sampled_from(["text", 3, [3], {"type": "Property"}]))
-_entity = st.fixed_dictionaries(
+_usual_entity = st.fixed_dictionaries(
+    {"type": st.just(["https://x/T"]), "createdAt": st.just(NOW), "modifiedAt": st.just(NOW),
+     "attrs": st.dictionaries(st.sampled_from(["https://x/a", "https://x/b", "https://x/c"]),
+                              st.lists(_usual_instance, min_size=1, max_size=2),
+                              min_size=2, max_size=3)})
+_odd_entity = st.fixed_dictionaries(
     {"type": st.sampled_from([["https://x/T"], ["https://x/T", "https://x/U"]]),
      "createdAt": _STAMP, "modifiedAt": _STAMP,
      "attrs": st.one_of(
@@ -65,6 +85,7 @@ _entity = st.fixed_dictionaries(
          st.just("attrs"))},
     optional={"scope": st.sampled_from([["/a"], [], "/b"])},
 )
+_entity = st.one_of(_usual_entity, _odd_entity)
 
 
 @settings(max_examples=400, deadline=None)
