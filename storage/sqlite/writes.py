@@ -9,6 +9,11 @@ written with one ``executemany`` per table (:mod:`.bulk`) and the history of all
 the writes with one per table (:mod:`.history_batch`).  A mutation that raises is
 that write's error: nothing of it is written, the others are.
 
+A creation recorded by the standard recorder takes the short way of a prepared one
+where it can: its packed history made in one pass over its attributes
+(:func:`.history_packs.creation_pack`), its value rows kept flat
+(:meth:`.bulk.Rows.add`), without the walk an update needs.
+
 The loader's batches (``SqliteStore.modify_prepared``) bring the rows of their
 entities as created, prepared in its worker processes (:mod:`.prepared`): an
 entity absent from the store and written once in the batch is stored from them,
