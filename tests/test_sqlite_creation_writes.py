@@ -68,9 +68,9 @@ _usual_instance = st.builds(
     st.fixed_dictionaries({"createdAt": _STAMP, "modifiedAt": _STAMP},
                           optional={"observedAt": _STAMP, "datasetId": st.just("urn:ds:1")}))
 _attribute = st.one_of(
-    st.lists(_usual_instance, min_size=1, max_size=1), st.lists(_usual_instance, max_size=3),st.lists(_instance(), min_size=1, max_size=1),
-                       st.lists(_instance(), max_size=3),
-                       st.sampled_from(["text", 3, [3], {"type": "Property"}]))
+    st.lists(_usual_instance, min_size=1, max_size=1), st.lists(_usual_instance, max_size=3),
+    st.lists(_instance(), min_size=1, max_size=1), st.lists(_instance(), max_size=3),
+    st.sampled_from(["text", 3, [3], {"type": "Property"}]))
 _usual_entity = st.fixed_dictionaries(
     {"type": st.just(["https://x/T"]), "createdAt": st.just(NOW), "modifiedAt": st.just(NOW),
      "attrs": st.dictionaries(st.sampled_from(["https://x/a", "https://x/b", "https://x/c"]),
