@@ -1,10 +1,13 @@
-"""The rows of an update on the SQLite writer: the usual update's one pass changes nothing.
+"""A PATCH on the SQLite writer: the shortcuts of the usual update change nothing.
 
 ``storage.sqlite.bulk.Rows.add`` tells the ``attr_values`` rows of an update whose
 changed attributes each keep one instance of one kind with a string or number
 (``storage.sqlite.index.usual_update``, the usual PATCH) without computing the value
 rows, boxes and discovery counters of both states.  The property: for any pair of
-states and any names given, it notes what the general computation notes.
+states and any names given, it notes what the general computation notes.  Likewise
+the Entity record of a write that merges into the one stored before
+(``storage.temporal.merge_record``: the write's own when it is the merge) and the
+types a fragment of attributes only adds (``ngsi_ld.operations``: none).
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from hypothesis import strategies as st
 from test_sqlite_upsert_writer import KINDS, LOOKALIKES, NAMES, rewritten
 from test_storage_query import scalars
 
+from ngsi_ld import operations
+from ngsi_ld.temporal import EntityRecord
 from storage.sqlite import index as sqlite_index
 from storage.sqlite.bulk import Rows
+from storage.temporal import merge_record
 
 TYPES = st.sampled_from([["urn:T"], ["urn:T"], ["urn:T", "urn:U"]])
 MEMBER = {"Property": "value", "GeoProperty": "value", "Relationship": "object",
@@ -91,3 +97,31 @@ def test_the_usual_patch_takes_the_one_pass() -> None:
         assert sqlite_index.usual_update(before, odd, {name}) is None
     relationship = {**after, "attrs": {name: [{"type": "Relationship", "object": "urn:a"}]}}
     assert sqlite_index.usual_update(before, relationship, {name}) is None
+
+
+STAMPS = st.none() | st.sampled_from(["", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"])
+TYPE_TUPLES = st.lists(st.sampled_from(["urn:T", "urn:U"]), max_size=3).map(tuple)
+RECORDS = st.builds(EntityRecord, st.just("urn:x:1"), TYPE_TUPLES, STAMPS, STAMPS, STAMPS)
+
+
+@given(RECORDS, RECORDS)
+def test_merging_a_record_gives_the_merge_of_its_fields(stored: EntityRecord,
+                                                        new: EntityRecord) -> None:
+    # merge_record may hand back ``new`` itself: it equals the record of the merged fields
+    assert merge_record(stored, new) == EntityRecord(
+        new.entity_id, tuple(dict.fromkeys((*stored.types, *new.types))),
+        stored.created_at or new.created_at, new.modified_at or stored.modified_at,
+        new.deleted_at)
+
+
+@given(st.none() | st.just("urn:T") | st.lists(st.sampled_from(["urn:T", "urn:U"]),
+                                               max_size=3),
+       st.none() | st.just("") | st.just("urn:U") | st.lists(st.sampled_from(["urn:T", "urn:U"]),
+                                                            max_size=2))
+def test_a_fragment_adds_the_types_the_union_gives(current: Any, added: Any) -> None:
+    entity: dict[str, Any] = {} if current is None else {"type": current}
+    fragment: dict[str, Any] = {} if added is None else {"type": added}
+    expected = operations._union(current or [], operations._types(fragment))
+    changed = expected != (current or [])
+    assert operations._add_types(entity, fragment) is changed
+    assert entity.get("type") == (expected if changed else current)
