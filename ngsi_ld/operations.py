@@ -148,7 +148,10 @@ def _scope(fragment: Entity) -> list[str]:
 
 def _add_types(entity: Entity, fragment: Entity) -> bool:
     """Add the fragment's entity types (clause 4.16); True if any was new."""
-    types = _union(entity.get("type") or [], _types(fragment))
+    current = entity.get("type")
+    if current.__class__ is list and not cast(Any, fragment).get("type"):
+        return False  # the usual fragment of attributes only: nothing to add
+    types = _union(current or [], _types(fragment))
     if types == (entity.get("type") or []):
         return False
     entity["type"] = types
