@@ -137,13 +137,13 @@ def _pack_now(record: EntityRecord, changes: Sequence[Change],
     :func:`.history_packs.pack`); None for any other.  The body is encoded while the
     write's instances were just walked (encoded later, once the batch's hundred
     entities were walked, its dumps was 3.5 times the entity's own)."""
-    items: list[list[Any]] = []
+    items: list[tuple[str, Any]] = []  # arrays to orjson, as history_packs' lists
     times: list[int] = []
     for name, inst, deleted in changes:
         if deleted:
             return None
         times.append(check_internal(name, inst))  # refused here as encode_write would
-        items.append([name, inst])
+        items.append((name, inst))
     count = len(items)
     return EncodedHistory(record, [], prepared=(orjson.dumps(items), count, block(count),
                                                 min(times)))
