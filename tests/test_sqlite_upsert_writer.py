@@ -8,7 +8,8 @@ instance.  The properties: the shortcuts answer what the general comparison answ
 the one walk what the separate functions (``changed_names``,
 ``ngsi_ld.temporal.history.attribute_changes``) answer, any sequence of upserts leaves
 the tables a fresh store of the final entities holds, and the tables, the history and
-the Changes (before and after) the separate functions would have given.
+the Changes (before and after) the separate functions would have given, and that its
+instances numbered one by one (their pack encoded later) would have given.
 """
 
 from __future__ import annotations
