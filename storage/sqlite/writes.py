@@ -49,13 +49,19 @@ def _stamp(entity: Entity | None) -> str | None:
     return modified if isinstance(modified, str) else None
 
 
-def _fresh(items: Sequence[Item], docs: Mapping[str, bytes | None],
-           prepared: Mapping[str, PreparedCreation]) -> dict[str, PreparedCreation]:
-    """The prepared creations to store as prepared: of entities absent, written once, and
-    whose recorded history (if any) was prepared at the recorder's time."""
+def _writes(items: Sequence[Item]) -> dict[str, int]:
+    """How many writes of each entity ``items`` hold."""
     seen: dict[str, int] = {}
     for entity_id, _, _ in items:
         seen[entity_id] = seen.get(entity_id, 0) + 1
+    return seen
+
+
+def _fresh(items: Sequence[Item], docs: Mapping[str, bytes | None],
+           prepared: Mapping[str, PreparedCreation],
+           seen: Mapping[str, int]) -> dict[str, PreparedCreation]:
+    """The prepared creations to store as prepared: of entities absent, written once, and
+    whose recorded history (if any) was prepared at the recorder's time."""
     fresh = {}
     for entity_id, _, record in items:
         created = prepared.get(entity_id)
@@ -82,7 +88,8 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
     if origin is not None and any(r is not None for _, _, r in items):
         history.sync(conn)  # processes sharing the file number instances too
     # a shared file's change feed carries the entities: they go the usual way
-    fresh = _fresh(items, docs, prepared) if prepared and origin is None else {}
+    seen = _writes(items)
+    fresh = _fresh(items, docs, prepared, seen) if prepared and origin is None else {}
     originals: dict[str, Entity | None] = {}
     latest: dict[str, tuple[Entity | None, bytes | None]] = {}
     results: list[Result] = []
@@ -112,6 +119,7 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
             originals[entity_id] = before
             latest[entity_id] = (before, raw)
         current = None
+        names: set[str] | None = None
         if raw is not None:
             # the mutation gets its own copy unless it promises only to read it
             keeps = getattr(mutation, KEEPS_CURRENT, False)
@@ -129,7 +137,7 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
                     names, changes = walk(before, after)
                     walked[entity_id] = (before, after, names)
                     recorded = encode_write(before, after, at, history.new_instance_number,
-                                            changes)
+                                            changes, history.new_instance_numbers)
         except Exception as exc:
             results.append((False, exc))
             continue
@@ -138,12 +146,16 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
         results.append((True, Change(entity_id, before, after)))
         if recorded is not None:  # the write's history, in its transaction
             histories.append(recorded)
+        if seen[entity_id] == 1:  # its net change: its index rows noted while at hand
+            rows.add(entity_id, before, after, encoded, names)
         if origin is not None and (before is not None or after is not None):
             feed.append(conn, origin, tenant, ENTITY, entity_id, before=raw, after=encoded)
     if histories:
         stamps.update((i, _stamp(latest[i][0])) for i in written)
         history.record(conn, tenant, histories, stamps)
     for entity_id in written:
+        if seen[entity_id] == 1:
+            continue  # noted above
         after, encoded = latest[entity_id]
         before = originals[entity_id]
         # the walk's names when it compared the same two states (one write of the entity)
