@@ -71,16 +71,6 @@ def _claimed_id(item: Any) -> str:
     return claimed if isinstance(claimed, str) else "urn:ngsi-ld:unknown"
 
 
-async def _item_context(service: Service, body: Body, item: Any,
-                        shared: ActiveContext | None) -> ActiveContext:
-    """The @context of one batch element (6.3.5 applied element by element)."""
-    own, client_context = item_context(body.media_type, item)
-    if own:
-        return await service.resolver.active(client_context)
-    assert shared is not None
-    return shared
-
-
 async def _parse_all(
     service: Service,
     body: Body,
@@ -99,7 +89,13 @@ async def _parse_all(
         shared = await service.resolver.active(body.client_context)
     for item in items:
         try:
-            ctx = await _item_context(service, body, item, shared)
+            # 6.3.5 applied element by element: its own @context, or the Link header's
+            own, client_context = item_context(body.media_type, item)
+            if own:
+                ctx = await service.resolver.active(client_context)
+            else:
+                assert shared is not None
+                ctx = shared
             sent = item
             if isinstance(item, dict) and "@context" in item:
                 item = {k: v for k, v in item.items() if k != "@context"}
