@@ -50,27 +50,32 @@ UPDATE_MODES = ("update", "replace")
 
 
 # 5.6.7 Batch Entity Creation
-def batch_create_mutation(new: Entity, now: str, *, owned: bool = False) -> Mutation:
+def batch_create_mutation(new: Entity, now: str, *, owned: bool = False,
+                          check_nulls: bool = True) -> Mutation:
     """One entity of a batch create: as 5.6.1 (AlreadyExists if the id is taken).
 
-    ``owned``: the caller hands ``new`` over (see ``operations.stamp_entity``)."""
-    return create_entity(new, now, owned=owned)
+    ``owned``: the caller hands ``new`` over (see ``operations.stamp_entity``);
+    ``check_nulls=False``: ``new`` is known to be free of the NGSI-LD Null."""
+    return create_entity(new, now, owned=owned, check_nulls=check_nulls)
 
 
 # 5.6.8 Batch Entity Upsert
 def batch_upsert_mutation(new: Entity, now: str, mode: str = "replace", *,
-                          owned: bool = False) -> Mutation:
+                          owned: bool = False, check_nulls: bool = True) -> Mutation:
     """One entity of a batch upsert: created if absent, else replaced or updated per ``mode``.
 
     ``mode`` is the ``options`` value, ``"replace"`` (default) or ``"update"``
     (InvalidRequest otherwise).  ``owned``: the caller hands ``new`` over (parsed
     for this write, read by nothing else afterwards): the first call stamps it in
     place instead of a deep copy of it (``operations.stamp_entity``).
+    ``check_nulls=False``: ``new`` is known to be free of the NGSI-LD Null (as
+    ``shapes.parse_checked`` tells), which is then not looked for again.
     """
     if mode not in UPSERT_MODES:
         raise InvalidRequest(f"upsert options must be 'replace' or 'update', not {mode!r}")
     entity_id = _id_of(new)
-    reject_nulls(new, "upsert")
+    if check_nulls:
+        reject_nulls(new, "upsert")
     return _Upsert(entity_id, new, now, mode == "replace", owned)
 
 

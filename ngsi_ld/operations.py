@@ -148,7 +148,10 @@ def _scope(fragment: Entity) -> list[str]:
 
 def _add_types(entity: Entity, fragment: Entity) -> bool:
     """Add the fragment's entity types (clause 4.16); True if any was new."""
-    types = _union(entity.get("type") or [], _types(fragment))
+    current = entity.get("type")
+    if current.__class__ is list and not cast(Any, fragment).get("type"):
+        return False  # the usual fragment of attributes only: nothing to add
+    types = _union(current or [], _types(fragment))
     if types == (entity.get("type") or []):
         return False
     entity["type"] = types
@@ -180,7 +183,8 @@ def stamp_entity(new: Entity, now: str, old: Entity | None = None, *,
     entity and its instances keep ``old``'s createdAt (same name and datasetId).
 
     ``owned``: the caller hands ``new`` over (built for this write, shared with
-    nothing that outlives it): its instances are stamped in place, not copied first.
+    nothing that outlives it): its instances are stamped in place, not copied first
+    (over ``old``, in its own ``attrs`` and instance lists as well).
     """
     attrs_of(new)
     # one deep copy; the stamping below reuses its values
@@ -194,17 +198,18 @@ def stamp_entity(new: Entity, now: str, old: Entity | None = None, *,
         out["attrs"] = {name: [restamp_owned(i, None, now) for i in instances]
                         for name, instances in (copy.get("attrs") or {}).items()}
         return out
-    attrs: dict[str, list[Instance]] = {}
-    for name, instances in (copy.get("attrs") or {}).items():
+    # the copy's own attrs and instance lists, stamped in place (a batch replace stamps
+    # every attribute of every entity: no new dict and lists for them)
+    attrs: dict[str, list[Instance]] = copy.get("attrs") or {}
+    for name, instances in attrs.items():
         before = old_attrs.get(name) or []
         if len(instances) == 1 and before.__class__ is list and len(before) == 1:
-            # the usual attribute (one instance before and after): _same_instance
-            # inlined, a batch replace stamps every attribute of every entity
+            # the usual attribute (one instance before and after): _same_instance inlined
             inst, prior = instances[0], before[0]
             same = prior if prior.get("datasetId") == inst.get("datasetId") else None
-            attrs[name] = [restamp_owned(inst, same, now)]
+            instances[0] = restamp_owned(inst, same, now)
         else:
-            attrs[name] = [restamp_owned(i, _same_instance(before, i), now) for i in instances]
+            instances[:] = [restamp_owned(i, _same_instance(before, i), now) for i in instances]
     out["attrs"] = attrs
     return out
 

@@ -22,7 +22,13 @@ tests/test_shapes.py compares both ways on random entities.
 The attributes of an Update Entity Attributes body (5.6.2) have templates of
 their own (:func:`expanded_attrs`): a PATCH stream sends the same few
 attributes over and over.  There the NGSI-LD Null asks for a deletion, which
-the usual way keeps as sent: an instance holding it goes the usual way.
+the usual way keeps as sent.
+
+An instance (or sub-attribute) whose main member is the NGSI-LD Null always goes
+the usual way: what a template makes never holds it where
+``instances.reject_nulls`` looks (clause 5.2.1), so the writes that refuse the
+Null need not look again (:func:`parse_checked`).  Create and upsert bodies
+rarely hold it; there it is an error.
 
 Templates live with their @context (``ActiveContext.shapes``), at most
 ``SHAPES_PER_CONTEXT`` of them, the least recently used forgotten first.
@@ -54,7 +60,8 @@ from ngsi_ld.model import Entity
 from ngsi_ld.timeutil import is_utc_datetime
 from ngsi_ld.values import main_value
 
-__all__ = ["MAX_MEMBERS", "SHAPES_PER_CONTEXT", "expanded_attrs", "parse_expanded"]
+__all__ = ["MAX_MEMBERS", "SHAPES_PER_CONTEXT", "expanded_attrs", "parse_checked",
+           "parse_expanded"]
 
 #: templates kept per @context (a stream rarely has more than a few shapes)
 SHAPES_PER_CONTEXT = 64
@@ -74,8 +81,9 @@ _Expand = Callable[[str], str]
 
 # what one member of an instance takes (its check, then its place)
 _TIME, _UNIT, _DATASET, _MEMBER, _SUB = range(5)
-# what one member of an entity is
-_ID, _TYPE, _SCOPE, _EXPIRES, _ATTR = range(5)
+# what one member of an entity is (the two commonest attributes have steps of their own:
+# an instance of nothing but its type and main member, ``_Instance.plain``)
+_ID, _TYPE, _SCOPE, _EXPIRES, _ATTR, _PROPERTY, _RELATIONSHIP = range(7)
 
 
 class _Miss(Exception):
@@ -88,7 +96,7 @@ class _Concise:
     __slots__ = ()
 
     def fill(self, raw: Any, expand: _Expand) -> dict[str, Any]:
-        if raw.__class__ not in _SCALARS:
+        if raw.__class__ not in _SCALARS or raw == DELETE:
             raise _Miss
         return {"type": "Property", "value": raw}
 
@@ -96,10 +104,10 @@ class _Concise:
 class _Instance:
     """A normalized instance: its kind, its members in order, its sub-attributes."""
 
-    __slots__ = ("check_keys", "keys", "kind", "main", "name", "nulls", "steps", "top", "where")
+    __slots__ = ("check_keys", "keys", "kind", "main", "name", "steps", "top", "where")
 
     def __init__(self, name: str, kind: str, keys: tuple[str, ...], top: bool,
-                 steps: tuple[tuple[str, int, Any], ...], nulls: bool) -> None:
+                 steps: tuple[tuple[str, int, Any], ...]) -> None:
         self.name = name
         self.kind = kind
         self.main = MAIN_MEMBER[kind]
@@ -108,9 +116,12 @@ class _Instance:
         self.check_keys = not top  # a top-level attribute's members are in the shape key
         self.where = f"Attribute {name!r}" if top else f"Sub-attribute {name!r}"
         self.steps = steps
-        #: an update's attribute, where the NGSI-LD Null asks for a deletion: such an
-        #: instance the usual way keeps as sent (``parse_attribute``'s ``allow_null``)
-        self.nulls = nulls
+
+    def plain(self) -> bool:
+        """A Property or Relationship attribute of nothing but its type and main member
+        (ignored members aside)."""
+        return self.top and not self.check_keys and not self.steps \
+            and self.kind in ("Property", "Relationship")
 
     def fill(self, raw: Any, expand: _Expand) -> dict[str, Any]:
         if self.check_keys and (raw.__class__ is not dict or tuple(raw) != self.keys):
@@ -119,9 +130,9 @@ class _Instance:
         if raw["type"] != kind:
             raise _Miss
         main = self.main
-        value = raw[main]
-        if self.nulls and is_null_main(value):
-            raise _Miss
+        sent = value = raw[main]
+        if is_null_main(value):
+            raise _Miss  # the NGSI-LD Null: see the module docstring
         if kind == "Property":
             if value.__class__ not in _SCALARS:
                 value = main_value(self.where, kind, value)
@@ -131,6 +142,8 @@ class _Instance:
                 value = _names(value, expand)
         elif not is_entity_id(value):
             raise _Miss
+        if value is not sent and is_null_main(value):
+            raise _Miss  # (an objectList of ``{"object": Null}``)
         if main == "value" and value.__class__ is dict and "@type" in value:
             value = dict(value)  # a typed literal: its @type expanded (as expand_entity)
             value["@type"] = _names(value["@type"], expand)
@@ -206,7 +219,21 @@ class _Template:
         attrs: dict[str, list[dict[str, Any]]] = {}
         for op, name, arg in self.steps:
             value = body[name]
-            if op == _ATTR:
+            # a plain instance whose main member is a scalar (a URI) made here, without
+            # its slot's call; anything else its slot fills, or refuses
+            if op == _PROPERTY:
+                if value["type"] == "Property" and (made := value["value"]).__class__ in _SCALARS \
+                        and made != DELETE:
+                    attrs[arg[0]] = [{"type": "Property", "value": made}]
+                else:
+                    attrs[arg[0]] = [arg[1].fill(value, expand)]
+            elif op == _RELATIONSHIP:
+                if value["type"] == "Relationship" and (made := value["object"]).__class__ is str \
+                        and made != DELETE and is_entity_id(made):
+                    attrs[arg[0]] = [{"type": "Relationship", "object": made}]
+                else:
+                    attrs[arg[0]] = [arg[1].fill(value, expand)]
+            elif op == _ATTR:
                 iri, slot = arg
                 made = slot.fill(value, expand)
                 attrs[iri] = made if made.__class__ is list else [made]
@@ -243,11 +270,20 @@ def parse_expanded(ctx: ActiveContext, body: Any, *, key_values: bool = False,
                    require_type: bool = True) -> Entity:
     """``ctx.expand_entity(parse_entity(body, ...))``, through the template of the
     body's shape where there is one (see the module docstring); the same errors."""
+    return parse_checked(ctx, body, key_values=key_values, require_type=require_type)[0]
+
+
+def parse_checked(ctx: ActiveContext, body: Any, *, key_values: bool = False,
+                  require_type: bool = True) -> tuple[Entity, bool]:
+    """:func:`parse_expanded`'s entity, and whether it is known to be free of the
+    NGSI-LD Null: True for an entity a template made, which
+    ``instances.reject_nulls`` passes (see the module docstring); False where that
+    is still to be checked."""
     if key_values or body.__class__ is not dict or len(body) > MAX_MEMBERS:
         return ctx.expand_entity(parse_entity(body, key_values=key_values,
-                                              require_type=require_type))
+                                              require_type=require_type)), False
     made = _filled(ctx, body, require_type)
-    return _usual(ctx, body, require_type) if made is None else made
+    return (_usual(ctx, body, require_type), False) if made is None else made
 
 
 # 5.6.2 Update Entity Attributes
@@ -260,25 +296,28 @@ def expanded_attrs(ctx: ActiveContext, body: Any) -> Entity | None:
     or expiresAt, a shape without template, a value its template does not take."""
     if body.__class__ is not dict or len(body) > MAX_MEMBERS or not _NOT_ATTRS.isdisjoint(body):
         return None
-    return _filled(ctx, body, _ATTRS)
+    made = _filled(ctx, body, _ATTRS)
+    return None if made is None else made[0]
 
 
-def _filled(ctx: ActiveContext, body: dict[str, Any], mode: bool | str) -> Entity | None:
+def _filled(ctx: ActiveContext, body: dict[str, Any],
+            mode: bool | str) -> tuple[Entity, bool] | None:
     """``body`` through the template of its shape (``mode``: ``require_type`` for an
-    entity, :data:`_ATTRS` for an update's attributes); the first body of a shape is
-    made the usual way, which leaves the template.  None where the usual way decides."""
+    entity, :data:`_ATTRS` for an update's attributes), and whether the template made
+    it (:func:`parse_checked`); the first body of a shape is made the usual way, which
+    leaves the template.  None where the usual way decides."""
     key = _shape_key(body, mode)
     shapes = ctx.shapes
     template = shapes.get(key, _UNSEEN)
     if template is _UNSEEN:
         made = _usual(ctx, body, mode)
         _remember(shapes, key, _compiled(ctx, body, made, attrs_only=mode == _ATTRS))
-        return made
+        return made, False
     if isinstance(template, _Template):
         with suppress(KeyError):  # forgotten meanwhile (another thread's shape)
             shapes.move_to_end(key)
         try:
-            return template.fill(body, ctx.expand_name)
+            return template.fill(body, ctx.expand_name), True
         except _FALLBACK:
             pass
     return None
@@ -328,10 +367,10 @@ def _compiled(ctx: ActiveContext, body: dict[str, Any], entity: Entity, *,
             elif name == "expiresAt":
                 steps.append((_EXPIRES, name, None))
             elif name not in _SYSTEM:
-                slot = _slot(name, value, expand, top=True, nulls=attrs_only)
+                slot = _slot(name, value, expand, top=True)
                 if name in GEO_NAMES and not _all_geo(slot):
                     return None  # 4.7.1: a Property there must hold a geometry
-                steps.append((_ATTR, name, (expand(name), slot)))
+                steps.append((_attr_op(slot), name, (expand(name), slot)))
         template = _Template(tuple(steps), attrs_only)
         # the first entity of the shape made both ways: a template that would not give
         # exactly what the usual way gave is not kept
@@ -342,21 +381,20 @@ def _compiled(ctx: ActiveContext, body: dict[str, Any], entity: Entity, *,
     return template
 
 
-def _slot(name: str, raw: Any, expand: _Expand, *, top: bool, nulls: bool) -> _Slot:
+def _slot(name: str, raw: Any, expand: _Expand, *, top: bool) -> _Slot:
     if name in PROOF:
         raise _Miss  # its value is checked as a proof, at any level
     if raw.__class__ in _SCALARS:
         return _Concise()
     if raw.__class__ is dict:
-        return _instance(name, raw, expand, top=top, nulls=nulls)
+        return _instance(name, raw, expand, top=top)
     if raw.__class__ is list and top and raw:
-        return _Multi(tuple(_instance(name, item, expand, top=True, nulls=nulls,
-                                      check_keys=True)
+        return _Multi(tuple(_instance(name, item, expand, top=True, check_keys=True)
                             for item in raw))
     raise _Miss
 
 
-def _instance(name: str, raw: Any, expand: _Expand, *, top: bool, nulls: bool,
+def _instance(name: str, raw: Any, expand: _Expand, *, top: bool,
               check_keys: bool = False) -> _Instance:
     kind = raw.get("type") if raw.__class__ is dict else None
     if kind.__class__ is not str or kind not in KINDS or MAIN_MEMBER[kind] not in raw:
@@ -375,11 +413,17 @@ def _instance(name: str, raw: Any, expand: _Expand, *, top: bool, nulls: bool,
         elif key in INSTANCE_MEMBERS:
             steps.append((key, _MEMBER, None))
         else:  # the usual way took it, so it is a sub-attribute
-            steps.append((key, _SUB, (expand(key), _slot(key, val, expand, top=False,
-                                                         nulls=nulls))))
-    made = _Instance(name, kind, tuple(raw), top, tuple(steps), nulls)
+            steps.append((key, _SUB, (expand(key), _slot(key, val, expand, top=False))))
+    made = _Instance(name, kind, tuple(raw), top, tuple(steps))
     made.check_keys = made.check_keys or check_keys
     return made
+
+
+def _attr_op(slot: _Slot) -> int:
+    """The step of a top-level attribute of ``slot``'s form."""
+    if isinstance(slot, _Instance) and slot.plain():
+        return _PROPERTY if slot.kind == "Property" else _RELATIONSHIP
+    return _ATTR
 
 
 def _all_geo(slot: _Slot) -> bool:

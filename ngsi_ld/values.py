@@ -57,13 +57,16 @@ def main_value(where: str, kind: str, value: Any, *, null_in_objects: bool = Fal
     """
     if value is None:
         raise BadRequestData(f"{where}: {MAIN_MEMBER[kind]!r} cannot be null")
-    check_depth(where, value)
+    if value.__class__ is not dict and value.__class__ is not list:
+        encoded = None  # nothing nested
+    else:
+        encoded = _depth_checked(where, value)
     if kind == "Property":
         if value.__class__ is dict or value.__class__ is list:
             if value.__class__ is dict:
                 _check_literal(where, value)
             if not null_in_objects:
-                _reject_nested_null(where, value)
+                _reject_nested_null(where, value, encoded)
     elif kind == "GeoProperty":
         return _geometry(where, value)
     elif kind == "Relationship":
@@ -109,13 +112,28 @@ def _geometry(where: str, value: Any) -> Any:
     return value
 
 
-def _reject_nested_null(where: str, value: Any) -> None:
-    """5.5.4: the NGSI-LD Null as a member of an object inside a Property value."""
+def _depth_checked(where: str, value: dict[str, Any] | list[Any]) -> bytes | None:
+    """:func:`check_depth` of ``value``, and its JSON encoding for the checks that follow
+    (None: not plain JSON, an integer beyond 64 bits or past orjson's own nesting limit).
+
+    A value nests no deeper than it has arrays and objects, and each of them opens
+    with a ``[`` or ``{`` in its encoding (more may be inside strings): a value with no
+    more of them than the limit is walked by no Python loop."""
     try:
-        if _NULL_BYTES not in orjson.dumps(value):
-            return  # the common case: one encode, no walk
-    except TypeError:
-        pass  # not plain JSON (an integer beyond 64 bits): walk it
+        encoded = orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is one
+        check_depth(where, value)
+        return None
+    if encoded.count(b"[") + encoded.count(b"{") > MAX_VALUE_DEPTH:
+        check_depth(where, value)
+    return encoded
+
+
+def _reject_nested_null(where: str, value: Any, encoded: bytes | None) -> None:
+    """5.5.4: the NGSI-LD Null as a member of an object inside a Property value
+    (``encoded``: the value's JSON encoding, None if it has none)."""
+    if encoded is not None and _NULL_BYTES not in encoded:
+        return  # the common case: no walk
     stack = [value]
     while stack:
         node = stack.pop()

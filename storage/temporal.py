@@ -54,6 +54,9 @@ def merge_record(stored: EntityRecord | None, new: EntityRecord) -> EntityRecord
     if stored is None:
         return new
     types = tuple(dict.fromkeys((*stored.types, *new.types)))
+    if types == new.types and (stored.created_at or new.created_at) == new.created_at \
+            and new.modified_at:
+        return new  # what the merge gives (the usual write of an entity recorded before)
     return EntityRecord(
         new.entity_id, types, stored.created_at or new.created_at,
         new.modified_at or stored.modified_at, new.deleted_at,

@@ -16,10 +16,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from benchmarks.suite.scenarios import STREETLIGHT_CONTEXT, STREETLIGHT_EXAMPLE
+from ngsi_ld.batch import batch_create_mutation, batch_upsert_mutation
 from ngsi_ld.entity import parse_entity, parse_fragment
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.jsonld import ActiveContext, compile_context, core_context_url
-from ngsi_ld.shapes import SHAPES_PER_CONTEXT, expanded_attrs, parse_expanded, same_json
+from ngsi_ld.shapes import (
+    SHAPES_PER_CONTEXT,
+    expanded_attrs,
+    parse_checked,
+    parse_expanded,
+    same_json,
+)
 
 _USER_CONTEXT = {
     "temperature": "https://example.org/temperature",
@@ -374,3 +381,58 @@ def test_a_proof_sub_attribute_is_checked_as_a_proof_in_every_entity_of_its_shap
     assert same_json(parse_expanded(CTX, body({"proof": 1})), _usual(CTX, body({"proof": 1})))
     refused = _shaped(CTX, body(5))
     assert refused == _usual(CTX, body(5)) and refused[1]["status"] == 400
+
+
+_NOW = "2024-06-01T00:00:00Z"
+
+
+def _written(ctx: ActiveContext, body: Any, require_type: bool, *, checked: bool) -> Any:
+    """What a create and an upsert of ``body`` make of it (or their errors): the entity
+    parsed the usual way and the Null looked for, or (``checked``) as the batch and
+    create routes do, through :func:`parse_checked` and its word on the Null."""
+    try:
+        if checked:
+            entity, null_free = parse_checked(ctx, body, require_type=require_type)
+        else:
+            entity, null_free = ctx.expand_entity(parse_entity(
+                body, require_type=require_type)), False
+    except NgsiLdError as exc:
+        return exc.__class__, exc.to_problem()
+    made = []
+    for build in (lambda e, c: batch_create_mutation(e, _NOW, check_nulls=c),
+                  lambda e, c: batch_upsert_mutation(e, _NOW, check_nulls=c)):
+        try:
+            made.append(build(entity, not null_free)(None))
+        except NgsiLdError as exc:
+            made.append((exc.__class__, exc.to_problem()))
+    return made
+
+
+@given(st.data(), entities(), st.booleans())
+def test_a_write_that_trusts_a_template_on_the_null_refuses_what_the_usual_way_refuses(
+        data: st.DataObject, first: dict[str, Any], require_type: bool) -> None:
+    ctx = compile_context(_USER_CONTEXT, {}, core_context_url())
+    for body in [first] + [revalued(data.draw, first) for _ in range(4)]:
+        usual = _written(ctx, body, require_type, checked=False)
+        checked = _written(ctx, body, require_type, checked=True)
+        assert same_json(checked, usual) if isinstance(usual, list) else checked == usual
+
+
+def test_a_null_in_a_known_shape_goes_the_usual_way_and_is_refused() -> None:
+    ctx = _streetlight_context()
+    assert parse_checked(ctx, _streetlight(0))[1] is False  # the first of its shape
+    assert parse_checked(ctx, _streetlight(1))[1] is True
+    for path, null in ((("powerState", "value"), NULL),
+                       (("refStreetlightGroup", "object"), NULL),
+                       (("municipalityInfo", "value"), [NULL]),
+                       (("municipalityInfo", "deviceInfo", "value"), NULL)):
+        body = _streetlight(2)
+        where = body
+        for key in path[:-1]:
+            where = where[key]
+        where[path[-1]] = null
+        entity, null_free = parse_checked(ctx, body)
+        assert null_free is False and same_json(entity, _usual(ctx, body))
+        refused = _written(ctx, body, True, checked=True)
+        assert refused == _written(ctx, body, True, checked=False)
+        assert all(r[1]["status"] == 400 for r in refused), refused

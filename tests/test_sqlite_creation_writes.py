@@ -1,8 +1,8 @@
 """The writer's short ways for a creation (storage.sqlite.writes.write_all) store what
-the usual ways store: the packed history of a creation made in one pass
-(history_packs.creation_pack) is the pack encode_write and pack give, instance numbers
-included; a file written with it holds, table by table, what one written without it
-holds; the discovery counters written in multi-row statements are those the JSON array
+the usual ways store: the pack of a creation made without the walk
+(history_rows.creation_history) is the one encode_write makes, instance numbers and
+refusals included; a file written with it holds, table by table, what one written
+without it holds; the discovery counters written in multi-row statements are those the JSON array
 statement wrote; the broker's own millisecond stamps read without the general parse
 are the instants it reads."""
 
@@ -26,9 +26,9 @@ from ngsi_ld.temporal import recorder_at
 from ngsi_ld.temporal.instants import format_micros, from_datetime, millis_micros, to_micros
 from ngsi_ld.timeutil import parse_datetime
 from storage.discovery import StatKey
-from storage.sqlite import history_packs, names, sql, stats, writes
+from storage.sqlite import names, sql, stats, writes
 from storage.sqlite.history import SqliteHistory
-from storage.sqlite.history_rows import encode_write
+from storage.sqlite.history_rows import creation_history, encode_write
 from storage.sqlite.history_sql import _shortest
 from tests.test_loader_prepared import tables
 
@@ -90,23 +90,30 @@ _entity = st.one_of(_usual_entity, _odd_entity)
 
 @settings(max_examples=400, deadline=None)
 @given(_entity)
-def test_a_creations_pack_made_in_one_pass_is_the_one_of_its_encoded_history(
+def test_a_creations_pack_without_the_walk_is_the_one_encode_write_makes(
         entity: dict[str, Any]) -> None:
     entity["id"] = "urn:e:1"
-    made = history_packs.creation_pack(entity, NOW)
-    try:
-        written = encode_write(None, entity, NOW, itertools.count(41).__next__)
-    except NgsiLdError:
-        assert made is None  # refused the usual way, with its own instance numbers
-        return
-    if made is None:
+
+    def run(encode: Any) -> Any:
+        numbers = itertools.count(41)
+        blocks: list[int] = []
+
+        def block(count: int) -> int:
+            first = next(numbers)
+            blocks.append(count)
+            for _ in range(count - 1):
+                next(numbers)
+            return first
+        try:
+            return encode(numbers.__next__, block), blocks, next(numbers)
+        except NgsiLdError as exc:  # refused: the numbers taken before it too
+            return repr(exc), blocks, next(numbers)
+
+    quick = run(lambda iids, block: creation_history(entity, NOW, block))
+    if quick[0] is None:
         return  # no claim: the usual way records it
-    assert written is not None and not written.rows and written.prepared is None
-    record, body, size, tmin = made
-    assert record == written.entity and size == len(written.raw)
-    # numbered in order from the first number, as the writer numbers the pack
-    assert [r[2] for r in written.raw] == list(range(41, 41 + size))
-    assert history_packs.pack(TENANT, "urn:e:1", written) == (TENANT, "urn:e:1", 41, tmin, body)
+    usual = run(lambda iids, block: encode_write(None, entity, NOW, iids, None, block))
+    assert quick == usual
 
 
 def _open(path: Path) -> tuple[sqlite3.Connection, SqliteHistory]:
@@ -168,7 +175,7 @@ def test_a_file_of_creations_written_the_short_way_is_the_one_written_the_usual_
     with tempfile.TemporaryDirectory() as tmp:
         short = _write(Path(tmp) / "short.db", batches)
         with pytest.MonkeyPatch.context() as patch:  # every creation the usual way
-            patch.setattr(writes, "creation_pack", lambda entity, now: None)
+            patch.setattr(writes, "creation_history", lambda entity, now, block: None)
             usual = _write(Path(tmp) / "usual.db", batches)
         assert short == usual
         assert tables(Path(tmp) / "short.db") == tables(Path(tmp) / "usual.db")

@@ -12,12 +12,13 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.temporal import Instance, history_of_write
-from storage.sqlite.history_rows import EncodedHistory, encode_write, encoded
+from storage.sqlite.history_packs import pack
+from storage.sqlite.history_rows import PACK_FROM, EncodedHistory, encode_write, encoded
 from storage.sqlite.history_sql import KINDS, check_internal, decode, encode, encode_internal
 
 _STAMPS = st.sampled_from([
@@ -150,3 +151,32 @@ def test_a_packed_instance_is_checked_and_timed_as_its_encoding(inst: dict[str, 
     encoded_t = outcome(lambda: encode_internal("https://example.org/a", inst, 1)[0])
     for _ in range(2):  # the second time from the cache
         assert outcome(lambda: check_internal("https://example.org/a", inst)) == encoded_t
+
+
+@settings(max_examples=400)
+@given(st.one_of(st.none(), _STORED), st.one_of(st.none(), _WRITTEN))
+def test_a_pack_taken_ready_is_the_pack_of_the_numbered_instances(
+    before: dict[str, Any] | None, after: dict[str, Any] | None,
+) -> None:
+    """A write given consecutive numbers at once (``block``) stores the pack row, and
+    takes the numbers, that the instances numbered one by one give; or raises alike."""
+    now = "2026-12-04T11:00:00.789Z"
+
+    def outcome(block: bool) -> Any:
+        numbers = itertools.count(5)
+
+        def take(count: int) -> int:
+            first = next(numbers)
+            for _ in range(count - 1):
+                next(numbers)
+            return first
+        try:
+            written = encode_write(before, after, now, numbers.__next__,
+                                   block=take if block else None)
+        except BadRequestData as exc:
+            return repr(exc)
+        if written is None or written.size() < PACK_FROM:
+            return rows_of(written), next(numbers)
+        return written.entity, pack("t", "urn:ngsi-ld:T:1", written), next(numbers)
+
+    assert outcome(True) == outcome(False)

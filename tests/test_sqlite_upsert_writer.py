@@ -8,7 +8,8 @@ instance.  The properties: the shortcuts answer what the general comparison answ
 the one walk what the separate functions (``changed_names``,
 ``ngsi_ld.temporal.history.attribute_changes``) answer, any sequence of upserts leaves
 the tables a fresh store of the final entities holds, and the tables, the history and
-the Changes (before and after) the separate functions would have given.
+the Changes (before and after) the separate functions would have given, and that its
+instances numbered one by one (their pack encoded later) would have given.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ngsi_ld.operations import stamp_entity
 from ngsi_ld.temporal import history as temporal_history
 from ngsi_ld.temporal import recorder_at
 from storage import SqliteStore
-from storage.sqlite import attribute_walk, writes
+from storage.sqlite import attribute_walk, history_rows, writes
 from storage.sqlite import index as sqlite_index
 
 NAMES = [NS + a for a in ("a", "b", "c")]
@@ -419,3 +420,29 @@ def test_upserts_through_the_walk_write_what_the_separate_functions_wrote(
             assert asyncio.run(_store_changes(separate, batches)) == changes
         assert _tables(walked) == _tables(separate)
         assert _history(walked) == _history(separate)
+
+
+def _numbered_one_by_one(before: Any, after: Any, now: str, iids: Any, changes: Any = None,
+                         block: Any = None) -> Any:
+    """``history_rows.encode_write`` without ``block``: every instance numbered, its pack
+    encoded when the batch's histories are recorded (the writer before the ready pack)."""
+    return history_rows.encode_write(before, after, now, iids, changes)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(upserts())
+@example(_twice(1, 2))
+def test_upserts_with_their_packs_ready_write_what_the_numbered_instances_wrote(
+        batches: list[list[dict[str, Any]]]) -> None:
+    """The writer encodes a replaced entity's pack as it walks it (``block``): the
+    same tables, history and Changes as its instances numbered one by one."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ready, numbered = Path(tmp) / "ready.db", Path(tmp) / "numbered.db"
+        changes = asyncio.run(_store_changes(ready, batches))
+        writes.encode_write = _numbered_one_by_one  # type: ignore[assignment]
+        try:
+            assert asyncio.run(_store_changes(numbered, batches)) == changes
+        finally:
+            writes.encode_write = history_rows.encode_write
+        assert _tables(ready) == _tables(numbered)
+        assert _history(ready) == _history(numbered)

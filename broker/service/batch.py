@@ -15,7 +15,7 @@ writer wait as bytes.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from broker.service.core import Call, Service
 from broker.service.gate import Slot
@@ -28,7 +28,7 @@ from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity, Mutation
 from ngsi_ld.operations import AttrsMutation
 from ngsi_ld.params import options_of
-from ngsi_ld.shapes import parse_expanded
+from ngsi_ld.shapes import parse_checked
 from ngsi_ld.timeutil import now_iso
 from ngsi_ld.view import wants_key_values
 from storage.base import Outcome
@@ -42,6 +42,15 @@ __all__ = [
 BodySource = Body | Callable[[], Awaitable[Callable[[], Body]]]
 
 
+class _Parsed(NamedTuple):
+    """One element of a batch, parsed and expanded."""
+
+    entity: Entity
+    ctx: ActiveContext
+    sent: Any  # the element as sent
+    null_free: bool  # known to be free of the NGSI-LD Null (shapes.parse_checked)
+
+
 async def _received(source: BodySource) -> Callable[[], Body]:
     """How to decode the body, once its bytes arrived."""
     if isinstance(source, Body):
@@ -53,19 +62,13 @@ def _error(entity_id: str, error: NgsiLdError) -> dict[str, Any]:
     return {"entityId": entity_id, "error": error.to_problem()}
 
 
+def _id_of(parsed: _Parsed) -> str:
+    return parsed.entity["id"]
+
+
 def _claimed_id(item: Any) -> str:
     claimed = item.get("id") if isinstance(item, dict) else None
     return claimed if isinstance(claimed, str) else "urn:ngsi-ld:unknown"
-
-
-async def _item_context(service: Service, body: Body, item: Any,
-                        shared: ActiveContext | None) -> ActiveContext:
-    """The @context of one batch element (6.3.5 applied element by element)."""
-    own, client_context = item_context(body.media_type, item)
-    if own:
-        return await service.resolver.active(client_context)
-    assert shared is not None
-    return shared
 
 
 async def _parse_all(
@@ -74,25 +77,32 @@ async def _parse_all(
     *,
     require_type: bool,
     key_values: bool,
-) -> tuple[list[tuple[Entity, ActiveContext, Any]], list[dict[str, Any]]]:
+) -> tuple[list[_Parsed], list[dict[str, Any]]]:
     """Parse and expand every entity of the body, each with its @context and the
     element as sent; an element that is not valid becomes an error of its own, not a
     failed batch (5.6.7.4)."""
     items = batch.check_items(body.data, service.settings.max_batch_size)
-    parsed: list[tuple[Entity, ActiveContext, Any]] = []
+    parsed: list[_Parsed] = []
     errors: list[dict[str, Any]] = []
     shared = None
     if body.media_type != LD_JSON:
         shared = await service.resolver.active(body.client_context)
     for item in items:
         try:
-            ctx = await _item_context(service, body, item, shared)
+            # 6.3.5 applied element by element: its own @context, or the Link header's
+            own, client_context = item_context(body.media_type, item)
+            if own:
+                ctx = await service.resolver.active(client_context)
+            else:
+                assert shared is not None
+                ctx = shared
             sent = item
             if isinstance(item, dict) and "@context" in item:
                 item = {k: v for k, v in item.items() if k != "@context"}
             # elements of one shape: all but the first filled in by its template
-            entity = parse_expanded(ctx, item, key_values=key_values, require_type=require_type)
-            parsed.append((entity, ctx, sent))
+            entity, null_free = parse_checked(ctx, item, key_values=key_values,
+                                              require_type=require_type)
+            parsed.append(_Parsed(entity, ctx, sent, null_free))
         except NgsiLdError as exc:
             errors.append(_error(_claimed_id(item), exc))
     return parsed, errors
@@ -128,8 +138,7 @@ async def _distribute(service: Service, call: Call, tenant: str, operation: str,
 async def _received_in(service: Service, call: Call, decode: Callable[[], Body], slot: Slot,
                        operation: str, opts: set[str], *, require_type: bool,
                        create: bool = False,
-                       ) -> tuple[list[tuple[Entity, ActiveContext, Any]],
-                                  list[dict[str, Any]], str, BatchParts]:
+                       ) -> tuple[list[_Parsed], list[dict[str, Any]], str, BatchParts]:
     """Within the batch's ``slot``: its elements decoded, their @context resolved and
     parsed (with the errors of those refused), its tenant, and which elements stay local
     once those of the sources registered for them were sent there (4.3.6)."""
@@ -137,12 +146,11 @@ async def _received_in(service: Service, call: Call, decode: Callable[[], Body],
                                         key_values=wants_key_values(opts))
     tenant = await service.tenant(call, create=create)
     parts = await _distribute(service, call, tenant, operation,
-                              [(e["id"], e, raw) for e, _, raw in entities], slot)
+                              [(p.entity["id"], p.entity, p.sent) for p in entities], slot)
     return entities, errors, tenant, parts
 
 
-def _local(parsed: list[tuple[Entity, ActiveContext, Any]], parts: BatchParts,
-           ) -> list[tuple[Entity, ActiveContext, Any]]:
+def _local(parsed: list[_Parsed], parts: BatchParts) -> list[_Parsed]:
     return [item for i, item in enumerate(parsed) if i in parts.local]
 
 
@@ -191,8 +199,11 @@ async def batch_create(service: Service, call: Call, source: BodySource) -> Repl
         entities, errors, tenant, parts = await _received_in(
             service, call, decode, slot, "batchCreate", opts, require_type=True, create=True)
         now = now_iso()
-        outcomes = await _apply(service, tenant, [e for e, _, _ in _local(entities, parts)],
-                                lambda e: batch.batch_create_mutation(e, now, owned=True))
+        outcomes = await _apply(
+            service, tenant, _local(entities, parts),
+            lambda p: batch.batch_create_mutation(p.entity, now, owned=True,
+                                                  check_nulls=not p.null_free),
+            _id_of)
     return _result(outcomes, errors, all_ok_status=201, parts=parts)
 
 
@@ -206,14 +217,16 @@ async def batch_upsert(service: Service, call: Call, source: BodySource) -> Repl
             service, call, decode, slot, "batchUpsert", opts,
             require_type=mode == "replace", create=True)
         now = now_iso()
-        local = [e for e, _, _ in _local(entities, parts)]
+        local = [(p.entity, p.null_free) for p in _local(entities, parts)]
         # the elements as sent are let go before the write, not held through it (objects
         # the cyclic collector would walk while the batch is in flight)
         del entities
         outcomes = await _apply(
             service, tenant, local,
             # each entity was parsed for this batch and is read by nothing after its write
-            lambda e: batch.batch_upsert_mutation(e, now, mode, owned=True),
+            lambda e: batch.batch_upsert_mutation(e[0], now, mode, owned=True,
+                                                  check_nulls=not e[1]),
+            lambda e: e[0]["id"],
         )
     created = [
         o.entity_id
@@ -247,7 +260,7 @@ async def batch_update(service: Service, call: Call, source: BodySource) -> Repl
         failed: list[Outcome] = []
         mutations: list[tuple[str, Mutation]] = []
         contexts: list[ActiveContext] = []
-        for entity, ctx, _ in _local(entities, parts):
+        for entity, ctx, _, _ in _local(entities, parts):
             try:
                 mutation = batch.batch_update_mutation(
                     entity, now, no_overwrite=no_overwrite, mode=mode
@@ -275,7 +288,7 @@ async def batch_merge(service: Service, call: Call, source: BodySource) -> Reply
         entities, errors, tenant, parts = await _received_in(
             service, call, decode, slot, "batchMerge", opts, require_type=False)
         now = now_iso()
-        outcomes = await _apply(service, tenant, [e for e, _, _ in _local(entities, parts)],
+        outcomes = await _apply(service, tenant, [p.entity for p in _local(entities, parts)],
                                 lambda e: batch.batch_merge_mutation(e, now))
     return _result(outcomes, errors, all_ok_status=204, parts=parts)
 

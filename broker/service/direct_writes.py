@@ -12,7 +12,7 @@ request of another shape goes down the general path as it is.
 
 The functions here run the steps the general path runs for such a request, in
 its order and through its helpers (the body's @context compiled by the
-resolver, ``fragment_of``/``attribute_of``/``parse_expanded``, the mutations of
+resolver, ``fragment_of``/``attribute_of``/``parse_checked``, the mutations of
 ``ngsi_ld.operations``, :meth:`Service.commit`, the replies of
 ``broker.service.entities``): the same status, headers and ProblemDetails, the
 same change published to the subscriptions (``tests/test_direct_writes.py``
@@ -39,7 +39,7 @@ from ngsi_ld import attribute_ops, operations
 from ngsi_ld.bodies import Body
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.headers import tenant_name
-from ngsi_ld.shapes import expanded_attrs, parse_expanded
+from ngsi_ld.shapes import expanded_attrs, parse_checked
 from ngsi_ld.timeutil import now_iso
 
 __all__ = ["DirectWrites", "append_attrs", "create_entity", "patch_attr", "update_attrs"]
@@ -75,10 +75,11 @@ class DirectWrites:
 async def create_entity(service: Service, tenant: str, body: Body) -> Reply:
     """Create Entity of the common shape in ``tenant`` (see the module docstring)."""
     ctx = await service.resolver.active(body.client_context)
-    entity = parse_expanded(ctx, object_of(body.data), key_values=False)
+    entity, null_free = parse_checked(ctx, object_of(body.data), key_values=False)
     # the parsed, expanded entity is this write's own: stamped without a copy
     await service.commit(tenant, entity["id"],
-                         operations.create_entity(entity, now_iso(), owned=True))
+                         operations.create_entity(entity, now_iso(), owned=True,
+                                                  check_nulls=not null_free))
     return await created(service, entity["id"], body.client_context, tenant)
 
 

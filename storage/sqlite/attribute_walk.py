@@ -84,7 +84,8 @@ def _walk(before: Entity | None, after: Entity | None, changes: list[Change] | N
         changes = None
     old = old if isinstance(old, dict) else {}
     new = new if isinstance(new, dict) else {}
-    changed = old.keys() ^ new.keys()
+    # a replace or an update keeps the names (a comparison builds no set)
+    changed = set() if old.keys() == new.keys() else old.keys() ^ new.keys()
     if not old:
         return changed
     if changes is not None and changed:  # the history's deletions come last, in old's order

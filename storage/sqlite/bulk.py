@@ -118,6 +118,15 @@ class Rows:
             self._key_rows("entity_types", entity_id,
                            entity_types(before) if before is not None else set(),
                            entity_types(after) if after is not None else set())
+            usual = None
+        else:  # types kept: the usual update of values, told in one pass
+            if names is None:
+                names = changed_names(before, after)
+            usual = sqlite_index.usual_update(before, after, names)
+        if usual is not None:  # no box, no counter moved (usual_update)
+            self._values_out.extend([(a, entity_id, v, k) for a, v, k in usual[0]])
+            self._values_in.extend([(a, entity_id, v, k) for a, v, k in usual[1]])
+            return
         if names is None:
             names = changed_names(before, after)
         add_stats(self.stats, stats_delta(before, after, names))

@@ -40,22 +40,17 @@ before.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
 
-from ngsi_ld.errors import NgsiLdError
-from ngsi_ld.temporal import EntityRecord
-from ngsi_ld.temporal.history import entity_record
-
-from .history_rows import PACK_FROM, EncodedHistory, Raw
-from .history_sql import check_internal, encode_internal
+from .history_rows import EncodedHistory, Raw
+from .history_sql import encode_internal
 from .inserts import insert_rows
 
-__all__ = ["SCHEMA", "CreationPack", "PackedRows", "add", "create", "creation_pack",
-           "delete_entity", "has_packs", "pack", "prepared_body", "take", "take_before",
-           "unpack"]
+__all__ = ["SCHEMA", "PackedRows", "add", "create", "delete_entity", "has_packs", "pack",
+           "prepared_body", "take", "take_before", "unpack"]
 
 # A rowid table (schema 8): a pack is a kilobyte or more, and a WITHOUT ROWID table
 # keeps at most about a quarter of a page of a row in its B-tree, the rest in an
@@ -71,9 +66,6 @@ CREATE TABLE IF NOT EXISTS temporal_packs (
 
 #: (attribute, datasetId or "", the columns t, iid, flags, cre, mod, del, num, val, ext)
 Row = tuple[str, str, tuple[Any, ...]]
-#: the packed history of a creation: its Entity record, the pack's body (instances
-#: numbered by position), how many instances, the earliest ``t`` (:func:`creation_pack`)
-CreationPack = tuple[EntityRecord, bytes, int, int]
 #: the rows of the packs of one entity: (entity id, rows)
 PackedRows = tuple[str, list[Row]]
 
@@ -123,45 +115,6 @@ def prepared_body(raw: Sequence[Raw]) -> bytes:
     """The ``body`` of the pack of the attribute instances ``raw`` (of a prepared
     creation, or numbered in order), numbered from the pack's ``iid`` in this order."""
     return orjson.dumps([[name, inst] for name, inst, _, _ in raw])
-
-
-def creation_pack(entity: Mapping[str, Any], now: str) -> CreationPack | None:
-    """What the history of the creation of ``entity`` at ``now`` packs, in one pass over
-    its attributes: the record of ``encode_write(None, entity, now, ...)`` and what
-    :func:`pack` makes of its instances (numbered in order, the body of
-    :func:`prepared_body`).  None where that is not one pack of attribute instances
-    (a Scope, fewer than ``PACK_FROM`` instances), where an attribute is not a list of
-    JSON objects, or where an instance would be refused: the caller records those the
-    usual way, which refuses what it refuses with the same instance numbers taken."""
-    attrs = entity.get("attrs")
-    if attrs.__class__ is not dict or entity.get("scope") is not None:
-        return None
-    items: list[list[Any]] = []
-    tmin = None
-    try:
-        for name, instances in attrs.items():
-            if instances.__class__ is not list:
-                return None
-            if len(instances) == 1:  # the usual attribute
-                chosen = instances
-                if instances[0].__class__ is not dict:
-                    return None
-            else:  # the last instance of a datasetId, as attribute_changes records
-                if any(inst.__class__ is not dict for inst in instances):
-                    return None
-                chosen = list({inst.get("datasetId"): inst for inst in instances}.values())
-            for inst in chosen:
-                t = check_internal(name, inst)
-                if tmin is None or t < tmin:
-                    tmin = t
-                items.append([name, inst])
-    except (NgsiLdError, TypeError):  # refused (or a stamp that is not text)
-        return None
-    if tmin is None or len(items) < PACK_FROM:
-        return None
-    record = entity_record(None, entity, now)
-    assert record is not None, "a creation has its record"
-    return record, orjson.dumps(items), len(items), tmin
 
 
 def _text(column: bytes | None) -> str | None:

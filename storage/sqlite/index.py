@@ -162,6 +162,55 @@ def _add_rows(rows: set[ValueRow], name: str, instances: list[Any]) -> None:
         rows.add((name, MARKER, 0))
 
 
+def usual_update(before: Entity, after: Entity,
+                 names: set[str]) -> tuple[list[ValueRow], list[ValueRow]] | None:
+    """The ``attr_values`` rows an update of the attributes ``names`` deletes and
+    inserts, when each of them has, before and after, one instance of the same kind
+    whose main member is a string or a number and no object ``value``; None for any
+    other update.
+
+    What ``value_rows(before, names) - value_rows(after, names)`` and the converse
+    give such an update, told without the sets; it moves no box (no geometry either
+    side) and, the entity's types kept, no discovery counter (the same kinds).  The
+    usual PATCH of a value or two (issue 19).
+    """
+    old, new = before.get("attrs"), after.get("attrs")
+    if old.__class__ is not dict or new.__class__ is not dict:
+        return None
+    out: list[ValueRow] = []
+    into: list[ValueRow] = []
+    for name in names:
+        was, now = _usual_row(name, old.get(name)), _usual_row(name, new.get(name))
+        if was is None or now is None or was[0] != now[0]:
+            return None
+        if was[1] != now[1]:  # compared as the sets would: 1 and 1.0 are one row
+            out.append(was[1])
+            into.append(now[1])
+    return out, into
+
+
+def _usual_row(name: str, instances: Any) -> tuple[str, ValueRow] | None:
+    """The kind and the one value row of an attribute in the form :func:`usual_update`
+    takes, else None."""
+    if instances.__class__ is not list or len(instances) != 1:
+        return None
+    instance = instances[0]
+    if instance.__class__ is not dict:
+        return None
+    kind = instance.get("type")
+    if kind.__class__ is not str or kind == "LanguageProperty":
+        return None
+    member = MAIN_MEMBER.get(kind, "value")
+    if member != "value" and instance.get("value").__class__ is dict:
+        return None  # what geo_boxes reads: maybe a geometry
+    value = instance.get(member)
+    if value.__class__ is str:
+        return kind, (name, value, 1 if kind == "VocabProperty" else 0)
+    if value.__class__ is int or value.__class__ is float:
+        return kind, (name, sql_number(value), 0)
+    return None
+
+
 #: the classes of a JSON number (bool, an int subclass, is not one)
 _NUMBER = frozenset((int, float))
 

@@ -17,10 +17,12 @@ prepared batch cost), and the writer adds the counters once per distinct tuple.
 from __future__ import annotations
 
 import sys
+from itertools import count
 from typing import Any, TypeVar
 
 import orjson
 
+from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.expiry import earliest_expiry
 
 from ..base import Entity
@@ -28,7 +30,8 @@ from ..discovery import StatKey, stats_delta
 from ..helpers import entity_attr_names, entity_types
 from ..prepared import PreparedCreation, PreparedHistory
 from . import index as sqlite_index
-from .history_packs import creation_pack
+from .history_packs import prepared_body
+from .history_rows import PACK_FROM, encode_write
 
 __all__ = ["creation_shape", "prepare_creation"]
 
@@ -125,7 +128,13 @@ def _shape(entity: Entity) -> tuple[Any, ...] | None:
 
 def _history(entity: Entity, at: str) -> PreparedHistory | None:
     """The packed history of the creation, when it is one pack of attribute instances
-    (the usual creation, :func:`.history_packs.creation_pack`); else None (the writer
-    records it the usual way)."""
-    made = creation_pack(entity, at)
-    return None if made is None else PreparedHistory(at, *made)
+    (the usual creation); else None (the writer records it the usual way)."""
+    try:
+        written = encode_write(None, entity, at, count(1).__next__)
+    except NgsiLdError:  # refused: the usual way refuses the write
+        return None
+    if written is None or written.rows or len(written.raw) < PACK_FROM:
+        return None
+    return PreparedHistory(at, written.entity, prepared_body(written.raw), len(written.raw),
+                           min(r[3] for r in written.raw))
+

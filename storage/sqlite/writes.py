@@ -10,9 +10,9 @@ the writes with one per table (:mod:`.history_batch`).  A mutation that raises i
 that write's error: nothing of it is written, the others are.
 
 A creation recorded by the standard recorder takes the short way of a prepared one
-where it can: its packed history made in one pass over its attributes
-(:func:`.history_packs.creation_pack`), its value rows kept flat
-(:meth:`.bulk.Rows.add`), without the walk an update needs.
+where it can: its pack made ready without the walk an update needs
+(:func:`.history_rows.creation_history`), its value rows kept flat
+(:meth:`.bulk.Rows.add`).
 
 The loader's batches (``SqliteStore.modify_prepared``) bring the rows of their
 entities as created, prepared in its worker processes (:mod:`.prepared`): an
@@ -38,8 +38,7 @@ from . import feed, sql
 from .attribute_walk import walk
 from .bulk import Rows
 from .history import SqliteHistory
-from .history_packs import creation_pack
-from .history_rows import EncodedHistory, encode_write
+from .history_rows import EncodedHistory, creation_history, encode_write
 
 __all__ = ["Item", "Result", "write_all"]
 
@@ -55,13 +54,19 @@ def _stamp(entity: Entity | None) -> str | None:
     return modified if isinstance(modified, str) else None
 
 
-def _fresh(items: Sequence[Item], docs: Mapping[str, bytes | None],
-           prepared: Mapping[str, PreparedCreation]) -> dict[str, PreparedCreation]:
-    """The prepared creations to store as prepared: of entities absent, written once, and
-    whose recorded history (if any) was prepared at the recorder's time."""
+def _writes(items: Sequence[Item]) -> dict[str, int]:
+    """How many writes of each entity ``items`` hold."""
     seen: dict[str, int] = {}
     for entity_id, _, _ in items:
         seen[entity_id] = seen.get(entity_id, 0) + 1
+    return seen
+
+
+def _fresh(items: Sequence[Item], docs: Mapping[str, bytes | None],
+           prepared: Mapping[str, PreparedCreation],
+           seen: Mapping[str, int]) -> dict[str, PreparedCreation]:
+    """The prepared creations to store as prepared: of entities absent, written once, and
+    whose recorded history (if any) was prepared at the recorder's time."""
     fresh = {}
     for entity_id, _, record in items:
         created = prepared.get(entity_id)
@@ -88,7 +93,8 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
     if origin is not None and any(r is not None for _, _, r in items):
         history.sync(conn)  # processes sharing the file number instances too
     # a shared file's change feed carries the entities: they go the usual way
-    fresh = _fresh(items, docs, prepared) if prepared and origin is None else {}
+    seen = _writes(items)
+    fresh = _fresh(items, docs, prepared, seen) if prepared and origin is None else {}
     originals: dict[str, Entity | None] = {}
     latest: dict[str, tuple[Entity | None, bytes | None]] = {}
     results: list[Result] = []
@@ -118,6 +124,7 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
             originals[entity_id] = before
             latest[entity_id] = (before, raw)
         current = None
+        names: set[str] | None = None
         if raw is not None:
             # the mutation gets its own copy unless it promises only to read it
             keeps = getattr(mutation, KEEPS_CURRENT, False)
@@ -131,18 +138,14 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
                 at = getattr(record, WRITE_TIME, None)
                 if at is None:
                     recorded = record(before, after, history.new_instance_id)
-                elif before is None and after is not None \
-                        and (made := creation_pack(after, at)) is not None:
-                    # a creation's one pack, made in one pass (a creation's index rows
-                    # are all its attributes': no walk)
-                    entity, body, size, tmin = made
-                    recorded = EncodedHistory(entity, [], prepared=(
-                        body, size, history.new_instance_numbers(size), tmin))
+                elif before is None and after is not None and (made := creation_history(
+                        after, at, history.new_instance_numbers)) is not None:
+                    recorded = made  # a creation's pack (its index rows: all its attributes')
                 else:  # the index decision and the history's instances in one walk
                     names, changes = walk(before, after)
                     walked[entity_id] = (before, after, names)
                     recorded = encode_write(before, after, at, history.new_instance_number,
-                                            changes)
+                                            changes, history.new_instance_numbers)
         except Exception as exc:
             results.append((False, exc))
             continue
@@ -151,12 +154,16 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
         results.append((True, Change(entity_id, before, after)))
         if recorded is not None:  # the write's history, in its transaction
             histories.append(recorded)
+        if seen[entity_id] == 1:  # its net change: its index rows noted while at hand
+            rows.add(entity_id, before, after, encoded, names)
         if origin is not None and (before is not None or after is not None):
             feed.append(conn, origin, tenant, ENTITY, entity_id, before=raw, after=encoded)
     if histories:
         stamps.update((i, _stamp(latest[i][0])) for i in written)
         history.record(conn, tenant, histories, stamps)
     for entity_id in written:
+        if seen[entity_id] == 1:
+            continue  # noted above
         after, encoded = latest[entity_id]
         before = originals[entity_id]
         # the walk's names when it compared the same two states (one write of the entity)
