@@ -33,10 +33,10 @@ CREATE TABLE IF NOT EXISTS discovery_stats (
 # A tenant's changes in a few multi-row statements, not an executemany of a step per
 # counter, nor the rows as a JSON array read with json_each (the json_extract of each
 # member of each row): a new Streetlight changes 43 counters, written in 121 µs that
-# way, 81 µs in statements of up to 32 rows (measured on a transaction of ten).  A
-# statement holds CHUNK rows, the rest in statements of a power of two rows each: six
+# way, 77-81 µs in statements of up to 32 rows (measured on a transaction of ten).  A
+# statement holds _CHUNK rows, the rest in statements of a power of two rows each: six
 # statement texts, each prepared once.
-CHUNK = 32
+_CHUNK = 32
 _KEYS = (
     "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
     " json_extract(value, '$[2]')"
@@ -49,7 +49,7 @@ _DROP = (
 
 @cache
 def _add_statement(rows: int) -> str:
-    """The upsert of ``rows`` counters' changes (a power of two, at most :data:`CHUNK`)."""
+    """The upsert of ``rows`` counters' changes (a power of two, at most :data:`_CHUNK`)."""
     return ("INSERT INTO discovery_stats (tenant, type, attr, kind, n) VALUES "
             + ", ".join(["(?, ?, ?, ?, ?)"] * rows)
             + " ON CONFLICT (tenant, type, attr, kind) DO UPDATE SET n = n + excluded.n")
@@ -130,7 +130,7 @@ def _write(conn: sqlite3.Connection, tenant: str, delta: dict[StatKey, int]) -> 
     first, total = 0, len(delta)
     while first < total:
         left = total - first
-        rows = CHUNK if left >= CHUNK else 1 << (left.bit_length() - 1)
+        rows = _CHUNK if left >= _CHUNK else 1 << (left.bit_length() - 1)
         conn.execute(_add_statement(rows), params[first * 5:(first + rows) * 5])
         first += rows
     dropped = [list(key) for key, n in delta.items() if n < 0]
