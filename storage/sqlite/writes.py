@@ -9,6 +9,11 @@ written with one ``executemany`` per table (:mod:`.bulk`) and the history of all
 the writes with one per table (:mod:`.history_batch`).  A mutation that raises is
 that write's error: nothing of it is written, the others are.
 
+A creation recorded by the standard recorder takes the short way of a prepared one
+where it can: its pack made ready without the walk an update needs
+(:func:`.history_rows.creation_history`), its value rows kept flat
+(:meth:`.bulk.Rows.add`).
+
 The loader's batches (``SqliteStore.modify_prepared``) bring the rows of their
 entities as created, prepared in its worker processes (:mod:`.prepared`): an
 entity absent from the store and written once in the batch is stored from them,
@@ -33,7 +38,7 @@ from . import feed, sql
 from .attribute_walk import walk
 from .bulk import Rows
 from .history import SqliteHistory
-from .history_rows import EncodedHistory, encode_write
+from .history_rows import EncodedHistory, creation_history, encode_write
 
 __all__ = ["Item", "Result", "write_all"]
 
@@ -133,6 +138,9 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
                 at = getattr(record, WRITE_TIME, None)
                 if at is None:
                     recorded = record(before, after, history.new_instance_id)
+                elif before is None and after is not None and (made := creation_history(
+                        after, at, history.new_instance_numbers)) is not None:
+                    recorded = made  # a creation's pack (its index rows: all its attributes')
                 else:  # the index decision and the history's instances in one walk
                     names, changes = walk(before, after)
                     walked[entity_id] = (before, after, names)
