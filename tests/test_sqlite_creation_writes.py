@@ -1,15 +1,14 @@
 """The writer's short ways for a creation (storage.sqlite.writes.write_all) store what
-the usual ways store: the pack of a creation made without the walk
-(history_rows.creation_history) is the one encode_write makes, instance numbers and
-refusals included; a file written with it holds, table by table, what one written
-without it holds; the discovery counters written in multi-row statements are those the JSON array
-statement wrote; the broker's own millisecond stamps read without the general parse
-are the instants it reads."""
+the usual ways store: a file of creations whose history was encoded without the walk an
+update takes holds, table by table, what one encoded from the walk's changes holds,
+instance numbers and outcomes included; the discovery
+counters written in multi-row statements are those the JSON array statement wrote;
+the broker's own millisecond stamps read without the general parse are the instants
+it reads."""
 
 from __future__ import annotations
 
 import copy
-import itertools
 import re
 import sqlite3
 import tempfile
@@ -27,8 +26,9 @@ from ngsi_ld.temporal.instants import format_micros, from_datetime, millis_micro
 from ngsi_ld.timeutil import parse_datetime
 from storage.discovery import StatKey
 from storage.sqlite import names, sql, stats, writes
+from storage.sqlite.attribute_walk import walk
 from storage.sqlite.history import SqliteHistory
-from storage.sqlite.history_rows import creation_history, encode_write
+from storage.sqlite.history_rows import encode_write
 from storage.sqlite.history_sql import _shortest
 from tests.test_loader_prepared import tables
 
@@ -86,34 +86,6 @@ _odd_entity = st.fixed_dictionaries(
     optional={"scope": st.sampled_from([["/a"], [], "/b"])},
 )
 _entity = st.one_of(_usual_entity, _odd_entity)
-
-
-@settings(max_examples=400, deadline=None)
-@given(_entity)
-def test_a_creations_pack_without_the_walk_is_the_one_encode_write_makes(
-        entity: dict[str, Any]) -> None:
-    entity["id"] = "urn:e:1"
-
-    def run(encode: Any) -> Any:
-        numbers = itertools.count(41)
-        blocks: list[int] = []
-
-        def block(count: int) -> int:
-            first = next(numbers)
-            blocks.append(count)
-            for _ in range(count - 1):
-                next(numbers)
-            return first
-        try:
-            return encode(numbers.__next__, block), blocks, next(numbers)
-        except NgsiLdError as exc:  # refused: the numbers taken before it too
-            return repr(exc), blocks, next(numbers)
-
-    quick = run(lambda iids, block: creation_history(entity, NOW, block))
-    if quick[0] is None:
-        return  # no claim: the usual way records it
-    usual = run(lambda iids, block: encode_write(None, entity, NOW, iids, None, block))
-    assert quick == usual
 
 
 def _open(path: Path) -> tuple[sqlite3.Connection, SqliteHistory]:
@@ -174,8 +146,12 @@ def test_a_file_of_creations_written_the_short_way_is_the_one_written_the_usual_
             entity["id"] = entity_id
     with tempfile.TemporaryDirectory() as tmp:
         short = _write(Path(tmp) / "short.db", batches)
-        with pytest.MonkeyPatch.context() as patch:  # every creation the usual way
-            patch.setattr(writes, "creation_history", lambda entity, now, block: None)
+        with pytest.MonkeyPatch.context() as patch:  # a creation's changes from the walk
+            patch.setattr(writes, "encode_write",
+                          lambda before, after, now, iids, changes=None, block=None:
+                          encode_write(before, after, now, iids,
+                                       walk(before, after)[1] if before is None else changes,
+                                       block))
             usual = _write(Path(tmp) / "usual.db", batches)
         assert short == usual
         assert tables(Path(tmp) / "short.db") == tables(Path(tmp) / "usual.db")

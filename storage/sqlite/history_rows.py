@@ -39,8 +39,7 @@ from ngsi_ld.temporal.history import (
 from ..temporal import instance_number
 from .history_sql import check_internal, encode, encode_internal
 
-__all__ = ["PACK_FROM", "EncodedHistory", "Raw", "creation_history", "encode_write",
-           "encoded"]
+__all__ = ["PACK_FROM", "EncodedHistory", "Raw", "encode_write", "encoded"]
 
 #: instances of one write from which they are packed (:mod:`.history_packs`); a write
 #: of one instance (an attribute's PATCH) keeps its per-series row
@@ -130,27 +129,11 @@ def encode_write(before: Entity | None, after: Entity | None, now: str,
     return EncodedHistory(record, rows, raw)
 
 
-def creation_history(entity: Entity, now: str,
-                     block: Callable[[int], int]) -> EncodedHistory | None:
-    """``encode_write(None, entity, now, ..., block=block)`` where the creation of
-    ``entity`` packs attribute instances only (no Scope, :data:`PACK_FROM` instances or
-    more): its changes taken without the walk an update needs, nor the Scope's
-    comparison; None for any other creation (the caller takes :func:`encode_write`).
-    Refuses what :func:`encode_write` refuses, taking no number either."""
-    if entity.get("scope") is not None:
-        return None
-    changes = list(attribute_changes(None, entity))
-    if len(changes) < PACK_FROM:
-        return None
-    record = entity_record(None, entity, now)
-    assert record is not None, "a creation has its record"
-    return _pack_now(record, changes, block)
-
-
 def _pack_now(record: EntityRecord, changes: Sequence[Change],
               block: Callable[[int], int]) -> EncodedHistory | None:
     """The history of a packed write whose instances are all attribute instances (a
-    replace, an upsert, an update of many attributes: no deletion, no Scope), its pack
+    creation, a replace, an upsert, an update of many attributes: no deletion, no
+    Scope), its pack
     body encoded now, as a prepared creation's (the one form of a pack numbered in order,
     :func:`.history_packs.pack`); None for any other.  The body is encoded while the
     write's instances were just walked (encoded later, once the batch's hundred

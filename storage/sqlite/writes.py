@@ -9,10 +9,9 @@ written with one ``executemany`` per table (:mod:`.bulk`) and the history of all
 the writes with one per table (:mod:`.history_batch`).  A mutation that raises is
 that write's error: nothing of it is written, the others are.
 
-A creation recorded by the standard recorder takes the short way of a prepared one
-where it can: its pack made ready without the walk an update needs
-(:func:`.history_rows.creation_history`), its value rows kept flat
-(:meth:`.bulk.Rows.add`).
+A creation recorded by the standard recorder takes the short way of a prepared one:
+its history encoded without the walk an update needs (its changes are all its
+attributes'), its pack made ready, its value rows kept flat (:meth:`.bulk.Rows.add`).
 
 The loader's batches (``SqliteStore.modify_prepared``) bring the rows of their
 entities as created, prepared in its worker processes (:mod:`.prepared`): an
@@ -38,7 +37,7 @@ from . import feed, sql
 from .attribute_walk import walk
 from .bulk import Rows
 from .history import SqliteHistory
-from .history_rows import EncodedHistory, creation_history, encode_write
+from .history_rows import EncodedHistory, encode_write
 
 __all__ = ["Item", "Result", "write_all"]
 
@@ -102,8 +101,6 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
     histories: list[History | EncodedHistory] = []
     rows = Rows(tenant)
     stamps: dict[str, str | None] = {}
-    #: the index decision of a write that the history's walk gave: (before, after, names)
-    walked: dict[str, tuple[Entity | None, Entity | None, set[str]]] = {}
     for entity_id, mutation, record in items:
         created = fresh.get(entity_id) if fresh else None
         if created is not None:  # stored from its prepared rows, numbered here
@@ -138,12 +135,11 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
                 at = getattr(record, WRITE_TIME, None)
                 if at is None:
                     recorded = record(before, after, history.new_instance_id)
-                elif before is None and after is not None and (made := creation_history(
-                        after, at, history.new_instance_numbers)) is not None:
-                    recorded = made  # a creation's pack (its index rows: all its attributes')
+                elif before is None:  # a creation: no index decision to walk for
+                    recorded = encode_write(None, after, at, history.new_instance_number,
+                                            None, history.new_instance_numbers)
                 else:  # the index decision and the history's instances in one walk
                     names, changes = walk(before, after)
-                    walked[entity_id] = (before, after, names)
                     recorded = encode_write(before, after, at, history.new_instance_number,
                                             changes, history.new_instance_numbers)
         except Exception as exc:
@@ -161,16 +157,10 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
     if histories:
         stamps.update((i, _stamp(latest[i][0])) for i in written)
         history.record(conn, tenant, histories, stamps)
-    for entity_id in written:
-        if seen[entity_id] == 1:
-            continue  # noted above
-        after, encoded = latest[entity_id]
-        before = originals[entity_id]
-        # the walk's names when it compared the same two states (one write of the entity)
-        done = walked.get(entity_id)
-        known = done[2] if done is not None and done[0] is before and done[1] is after \
-            else None
-        rows.add(entity_id, before, after, encoded, known)
+    for entity_id in written:  # an entity written more than once: its net change
+        if seen[entity_id] > 1:
+            after, encoded = latest[entity_id]
+            rows.add(entity_id, originals[entity_id], after, encoded)
     if stamps or any(latest[i][0] is not None for i in written):
         sql.insert_tenant(conn, tenant)  # storing an entity makes its tenant exist
     rows.write(conn, sql.next_version)
