@@ -97,6 +97,11 @@ def test_the_usual_patch_takes_the_one_pass() -> None:
         assert sqlite_index.usual_update(before, odd, {name}) is None
     relationship = {**after, "attrs": {name: [{"type": "Relationship", "object": "urn:a"}]}}
     assert sqlite_index.usual_update(before, relationship, {name}) is None
+    # a geometry beside a Relationship's object (geo_boxes reads it), either side
+    located = {**after, "attrs": {name: [{"type": "Relationship", "object": "urn:b",
+                                          "value": {"type": "Point", "coordinates": [1, 2]}}]}}
+    assert sqlite_index.usual_update(relationship, located, {name}) is None
+    assert sqlite_index.usual_update(located, relationship, {name}) is None
 
 
 STAMPS = st.none() | st.sampled_from(["", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"])
