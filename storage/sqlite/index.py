@@ -129,30 +129,21 @@ def value_rows(entity: Entity | None, names: set[str] | None = None) -> set[Valu
     given."""
     rows: set[ValueRow] = set()
     for name, instances in _attributes(entity, names).items():
-        single = _single_row(name, instances)
-        if single is not None:
-            rows.add(single[1])
-        else:
-            _add_rows(rows, name, instances)
+        if len(instances) == 1:
+            # the usual attribute: one instance whose main member is a string or a
+            # number, one row (what _add_rows gives it, told by class checks alone)
+            instance = instances[0]
+            kind = instance.get("type") if instance.__class__ is dict else None
+            if kind.__class__ is str and kind != "LanguageProperty":
+                value = instance.get(MAIN_MEMBER.get(kind, "value"))
+                if value.__class__ is str:
+                    rows.add((name, value, 1 if kind == "VocabProperty" else 0))
+                    continue
+                if value.__class__ is int or value.__class__ is float:
+                    rows.add((name, sql_number(value), 0))
+                    continue
+        _add_rows(rows, name, instances)
     return rows
-
-
-def _single_row(name: str, instances: Any) -> tuple[str, ValueRow] | None:
-    """The kind and the one value row of the usual attribute: one instance whose main
-    member is a string or a number (what :func:`_add_rows` gives it, told by class
-    checks alone); None for any other."""
-    if instances.__class__ is not list or len(instances) != 1:
-        return None
-    instance = instances[0]
-    kind = instance.get("type") if instance.__class__ is dict else None
-    if kind.__class__ is not str or kind == "LanguageProperty":
-        return None
-    value = instance.get(MAIN_MEMBER.get(kind, "value"))
-    if value.__class__ is str:
-        return kind, (name, value, 1 if kind == "VocabProperty" else 0)
-    if value.__class__ is int or value.__class__ is float:
-        return kind, (name, sql_number(value), 0)
-    return None
 
 
 def _add_rows(rows: set[ValueRow], name: str, instances: list[Any]) -> None:
@@ -189,9 +180,8 @@ def usual_update(before: Entity, after: Entity,
     out: list[ValueRow] = []
     into: list[ValueRow] = []
     for name in names:
-        was, now = _single_row(name, old.get(name)), _single_row(name, new.get(name))
-        if was is None or now is None or was[0] != now[0] \
-                or _maybe_geometry(old[name][0]) or _maybe_geometry(new[name][0]):
+        was, now = _usual_row(name, old.get(name)), _usual_row(name, new.get(name))
+        if was is None or now is None or was[0] != now[0]:
             return None
         if was[1] != now[1]:  # compared as the sets would: 1 and 1.0 are one row
             out.append(was[1])
@@ -199,11 +189,26 @@ def usual_update(before: Entity, after: Entity,
     return out, into
 
 
-def _maybe_geometry(instance: dict[str, Any]) -> bool:
-    """Whether :func:`geo_boxes` may read a geometry in an instance whose main member is
-    not ``value`` (it reads any instance's ``value``)."""
-    return MAIN_MEMBER.get(instance["type"], "value") != "value" \
-        and instance.get("value").__class__ is dict
+def _usual_row(name: str, instances: Any) -> tuple[str, ValueRow] | None:
+    """The kind and the one value row of an attribute in the form :func:`usual_update`
+    takes, else None."""
+    if instances.__class__ is not list or len(instances) != 1:
+        return None
+    instance = instances[0]
+    if instance.__class__ is not dict:
+        return None
+    kind = instance.get("type")
+    if kind.__class__ is not str or kind == "LanguageProperty":
+        return None
+    member = MAIN_MEMBER.get(kind, "value")
+    if member != "value" and instance.get("value").__class__ is dict:
+        return None  # what geo_boxes reads: maybe a geometry
+    value = instance.get(member)
+    if value.__class__ is str:
+        return kind, (name, value, 1 if kind == "VocabProperty" else 0)
+    if value.__class__ is int or value.__class__ is float:
+        return kind, (name, sql_number(value), 0)
+    return None
 
 
 #: the classes of a JSON number (bool, an int subclass, is not one)
