@@ -19,7 +19,14 @@ from ngsi_ld.errors import BadRequestData
 from ngsi_ld.temporal import Instance, history_of_write
 from storage.sqlite.history_packs import pack
 from storage.sqlite.history_rows import PACK_FROM, EncodedHistory, encode_write, encoded
-from storage.sqlite.history_sql import KINDS, check_internal, decode, encode, encode_internal
+from storage.sqlite.history_sql import (
+    KINDS,
+    check_internal,
+    decode,
+    encode,
+    encode_internal,
+    least_checked,
+)
 
 _STAMPS = st.sampled_from([
     "2026-12-04T10:00:00.000Z", "2026-12-04T10:00:00Z", "2026-12-04T10:00:00.5Z",
@@ -151,6 +158,40 @@ def test_a_packed_instance_is_checked_and_timed_as_its_encoding(inst: dict[str, 
     encoded_t = outcome(lambda: encode_internal("https://example.org/a", inst, 1)[0])
     for _ in range(2):  # the second time from the cache
         assert outcome(lambda: check_internal("https://example.org/a", inst)) == encoded_t
+
+
+_CHECKED = st.fixed_dictionaries(
+    {"type": st.sampled_from(["Property", "Property", "Relationship", "Bogus"]),
+     "value": st.just(1)},
+    optional={"observedAt": _ANY_STAMP, "createdAt": _ANY_STAMP, "modifiedAt": _ANY_STAMP,
+              "deletedAt": _ANY_STAMP})
+
+
+@settings(max_examples=300)
+@given(st.lists(_CHECKED, max_size=6), st.booleans())
+def test_the_least_of_a_writes_checks_is_the_least_check(
+    insts: list[dict[str, Any]], shared: bool,
+) -> None:
+    """``least_checked`` (a packed write's instances, the stamps of the instance before
+    not read again) raises what the first failing ``check_internal`` raises, in order,
+    and gives the least time; also when the instances share their stamp objects, as
+    those of one write do."""
+    if shared and insts:  # one write's stamps: the same objects from instance to instance
+        insts = [{**inst, **{k: insts[0][k] for k in ("observedAt", "createdAt",
+                                                       "modifiedAt", "deletedAt")
+                             if k in insts[0]}} for inst in insts]
+    items = [(f"https://example.org/a{n}", inst) for n, inst in enumerate(insts)]
+
+    def outcome(f: Any) -> Any:
+        try:
+            return f()
+        except BadRequestData as exc:
+            return repr(exc)
+
+    def usual() -> Any:
+        times = [check_internal(name, inst) for name, inst in items]
+        return min(times) if times else None
+    assert outcome(lambda: least_checked(items)) == outcome(usual)
 
 
 @settings(max_examples=400)

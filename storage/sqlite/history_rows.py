@@ -37,7 +37,7 @@ from ngsi_ld.temporal.history import (
 )
 
 from ..temporal import instance_number
-from .history_sql import check_internal, encode, encode_internal
+from .history_sql import check_internal, encode, encode_internal, least_checked
 
 __all__ = ["PACK_FROM", "EncodedHistory", "Raw", "encode_write", "encoded"]
 
@@ -139,12 +139,13 @@ def _pack_now(record: EntityRecord, changes: Sequence[Change],
     write's instances were just walked (encoded later, once the batch's hundred
     entities were walked, its dumps was 3.5 times the entity's own)."""
     items: list[tuple[str, Any]] = []  # arrays to orjson, as history_packs' lists
-    times: list[int] = []
     for name, inst, deleted in changes:
         if deleted:
             return None
-        times.append(check_internal(name, inst))  # refused here as encode_write would
         items.append((name, inst))
+    least = least_checked(items)  # refused here as encode_write would
+    if least is None:
+        return None  # no instance (encode_write packs none such)
     count = len(items)
     return EncodedHistory(record, [], prepared=(orjson.dumps(items), count, block(count),
-                                                min(times)))
+                                                least))

@@ -44,8 +44,8 @@ from .history_memo import Memo
 
 __all__ = ["SCHEMA", "Series", "check_internal", "create_tables", "decode", "encode",
            "encode_internal",
-           "entity_record", "later", "max_iid", "note_iid", "read_series", "series_rows",
-           "write_history"]
+           "entity_record", "later", "least_checked", "max_iid", "note_iid", "read_series",
+           "series_rows", "write_history"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS temporal_entities (
@@ -162,12 +162,40 @@ def check_internal(attribute: str, instance: Mapping[str, Any]) -> int:
     """Raise now what :func:`encode_internal` would raise for ``instance`` (a packed write
     encodes it when it is settled, :mod:`.history_packs`); its ``t``, the instant its
     row is kept under.  A third of the encoding's cost: no members, no columns."""
+    _check_kind(attribute, instance)
+    get = instance.get
+    return _instant(get("observedAt"), get("createdAt"), get("modifiedAt"), get("deletedAt"))
+
+
+def least_checked(items: Iterable[tuple[str, Mapping[str, Any]]]) -> int | None:
+    """The least :func:`check_internal` of the (attribute, instance) ``items``, each
+    checked in order (None: no item).  The instances of one write carry the same stamp
+    objects (it stamps all it writes with one text): an instance whose four stamps are
+    those of the one before takes its ``t`` without reading them again (a new
+    Streetlight's 21 checks 14.4 -> 6.6 µs)."""
+    least: int | None = None
+    seen: tuple[Any, ...] = ()
+    for attribute, instance in items:
+        _check_kind(attribute, instance)
+        get = instance.get
+        stamps = (get("observedAt"), get("createdAt"), get("modifiedAt"), get("deletedAt"))
+        if seen and stamps[0] is seen[0] and stamps[1] is seen[1] \
+                and stamps[2] is seen[2] and stamps[3] is seen[3]:
+            continue  # the same objects: the same t, checked already
+        seen = stamps
+        at = _instant(*stamps)
+        if least is None or at < least:
+            least = at
+    return least
+
+
+def _check_kind(attribute: str, instance: Mapping[str, Any]) -> None:
+    """Raise BadRequestData, as the encoding would, for an instance without a known kind
+    or without its kind's main member."""
     kind = instance.get("type")
     if not isinstance(kind, str) or (main := MAIN_MEMBER.get(kind)) is None \
             or main not in instance:
         split_internal(attribute, instance)  # raises BadRequestData, as the encoding would
-    get = instance.get
-    return _instant(get("observedAt"), get("createdAt"), get("modifiedAt"), get("deletedAt"))
 
 
 @lru_cache(maxsize=4096)
