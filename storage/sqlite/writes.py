@@ -27,14 +27,16 @@ from typing import Any
 
 import orjson
 
+from ngsi_ld.batch import REPLACEMENT
 from ngsi_ld.operations import KEEPS_CURRENT
 from ngsi_ld.temporal import WRITE_TIME, History
+from ngsi_ld.temporal.history import Change as HistoryChange
 
 from ..base import Change, Entity, Mutation, Recorder
 from ..prepared import PreparedCreation
 from ..sharing import ENTITY
 from . import feed, sql
-from .attribute_walk import walk
+from .attribute_walk import replace_walk, walk
 from .bulk import Rows
 from .history import SqliteHistory
 from .history_rows import EncodedHistory, encode_write
@@ -122,12 +124,21 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
             latest[entity_id] = (before, raw)
         current = None
         names: set[str] | None = None
+        changes: list[HistoryChange] | None = None
         if raw is not None:
             # the mutation gets its own copy unless it promises only to read it
             keeps = getattr(mutation, KEEPS_CURRENT, False)
             current = before if keeps else orjson.loads(raw)
         try:
-            after = mutation(current)
+            after: Entity | None
+            # a batch upsert's replacement of the entity: stamped and walked in one pass
+            replacing = None if current is None else getattr(mutation, REPLACEMENT, None)
+            replaced = None if replacing is None else replacing(current)
+            if replaced is not None and current is not None:
+                replaced_id, new, now = replaced
+                after, names, changes = replace_walk(replaced_id, new, now, current)
+            else:
+                after = mutation(current)
             encoded = None if after is None else orjson.dumps(after)
             recorded: History | EncodedHistory | None = None
             if record is not None:
@@ -139,7 +150,8 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
                     recorded = encode_write(None, after, at, history.new_instance_number,
                                             None, history.new_instance_numbers)
                 else:  # the index decision and the history's instances in one walk
-                    names, changes = walk(before, after)
+                    if changes is None:
+                        names, changes = walk(before, after)
                     recorded = encode_write(before, after, at, history.new_instance_number,
                                             changes, history.new_instance_numbers)
         except Exception as exc:
