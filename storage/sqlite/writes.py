@@ -37,7 +37,7 @@ from ..prepared import PreparedCreation
 from ..sharing import ENTITY
 from . import feed, sql
 from .attribute_walk import replace_walk, walk
-from .bulk import Rows
+from .bulk import Rows, expiry_of
 from .history import SqliteHistory
 from .history_rows import EncodedHistory, encode_write
 
@@ -159,11 +159,13 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
             continue
         latest[entity_id] = (after, encoded)
         written.add(entity_id)
-        results.append((True, Change(entity_id, before, after)))
+        # when it expires, for its row and the broker's sweeper (which need not look)
+        expires = None if after is None or encoded is None else expiry_of(after, encoded)
+        results.append((True, Change(entity_id, before, after, expires)))
         if recorded is not None:  # the write's history, in its transaction
             histories.append(recorded)
         if seen[entity_id] == 1:  # its net change: its index rows noted while at hand
-            rows.add(entity_id, before, after, encoded, names)
+            rows.add(entity_id, before, after, encoded, names, expires)
         if origin is not None and (before is not None or after is not None):
             feed.append(conn, origin, tenant, ENTITY, entity_id, before=raw, after=encoded)
     if histories:
