@@ -37,7 +37,7 @@ from ngsi_ld.temporal.history import (
 )
 
 from ..temporal import instance_number
-from .history_sql import check_internal, encode, encode_internal
+from .history_sql import check_internal, check_kind, encode, encode_internal, instant
 
 __all__ = ["PACK_FROM", "EncodedHistory", "Raw", "encode_write", "encoded"]
 
@@ -139,12 +139,23 @@ def _pack_now(record: EntityRecord, changes: Sequence[Change],
     write's instances were just walked (encoded later, once the batch's hundred
     entities were walked, its dumps was 3.5 times the entity's own)."""
     items: list[tuple[str, Any]] = []  # arrays to orjson, as history_packs' lists
-    times: list[int] = []
+    earliest = None
+    stamps: tuple[Any, ...] | None = None
+    t = 0
     for name, inst, deleted in changes:
         if deleted:
             return None
-        times.append(check_internal(name, inst))  # refused here as encode_write would
+        # check_internal, refused here as encode_write would; the instances of a write
+        # share their stamps (a replaced entity's all but createdAt): each set read once
+        check_kind(name, inst)
+        get = inst.get
+        now_stamps = (get("observedAt"), get("createdAt"), get("modifiedAt"), get("deletedAt"))
+        if now_stamps != stamps:
+            stamps, t = now_stamps, instant(*now_stamps)
+        if earliest is None or t < earliest:
+            earliest = t
         items.append((name, inst))
     count = len(items)
+    assert earliest is not None, "a packed write records instances"
     return EncodedHistory(record, [], prepared=(orjson.dumps(items), count, block(count),
-                                                min(times)))
+                                                earliest))

@@ -42,10 +42,9 @@ from ..temporal import INSTANCE_PREFIX, instance_number, merge_record
 from . import history_rollups as rollups
 from .history_memo import Memo
 
-__all__ = ["SCHEMA", "Series", "check_internal", "create_tables", "decode", "encode",
-           "encode_internal",
-           "entity_record", "later", "max_iid", "note_iid", "read_series", "series_rows",
-           "write_history"]
+__all__ = ["SCHEMA", "Series", "check_internal", "check_kind", "create_tables", "decode",
+           "encode", "encode_internal", "entity_record", "instant", "later", "max_iid",
+           "note_iid", "read_series", "series_rows", "write_history"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS temporal_entities (
@@ -162,16 +161,22 @@ def check_internal(attribute: str, instance: Mapping[str, Any]) -> int:
     """Raise now what :func:`encode_internal` would raise for ``instance`` (a packed write
     encodes it when it is settled, :mod:`.history_packs`); its ``t``, the instant its
     row is kept under.  A third of the encoding's cost: no members, no columns."""
+    check_kind(attribute, instance)
+    get = instance.get
+    return instant(get("observedAt"), get("createdAt"), get("modifiedAt"), get("deletedAt"))
+
+
+def check_kind(attribute: str, instance: Mapping[str, Any]) -> None:
+    """Raise what :func:`encode_internal` would raise for the kind and main member of
+    ``instance`` (:func:`check_internal` without its stamps)."""
     kind = instance.get("type")
     if not isinstance(kind, str) or (main := MAIN_MEMBER.get(kind)) is None \
             or main not in instance:
         split_internal(attribute, instance)  # raises BadRequestData, as the encoding would
-    get = instance.get
-    return _instant(get("observedAt"), get("createdAt"), get("modifiedAt"), get("deletedAt"))
 
 
 @lru_cache(maxsize=4096)
-def _instant(observed_at: str | None, created_at: str | None, modified_at: str | None,
+def instant(observed_at: str | None, created_at: str | None, modified_at: str | None,
              deleted_at: str | None) -> int:
     """The ``t`` of an instance of these stamps, each checked (BadRequestData) in the
     order :func:`_columns` reads them.  Cached as a whole: the instances of one write
