@@ -9,6 +9,11 @@ two walks; :func:`walk` answers both in one, sharing the lookups of each
 attribute before and after and the tests of its shape (benchmarks/README.md,
 the section on the one walk).
 
+A batch upsert's replacement of an entity it finds (``ngsi_ld.batch``'s mutation
+hands it over, :data:`~ngsi_ld.batch.REPLACEMENT`) is stamped in the same pass
+(:func:`replace_walk`): the usual attribute stamped as ``stamp_entity`` stamps it and
+compared at once, every other attribute by the usual functions.
+
 The index decision: an attribute's rows are compared only when it is not the
 same object before and after; one instance each (the usual attribute) is
 compared on its kind, value and main member as JSON (``1`` and ``True`` index

@@ -9,6 +9,11 @@ written with one ``executemany`` per table (:mod:`.bulk`) and the history of all
 the writes with one per table (:mod:`.history_batch`).  A mutation that raises is
 that write's error: nothing of it is written, the others are.
 
+A batch upsert replacing an entity that exists is stamped and walked in one pass
+(:func:`.attribute_walk.replace_walk`); each Change tells when what it wrote expires
+(``Change.expires``, from the byte search of the ``entities`` row), so that the
+broker's sweeper need not walk it.
+
 A creation recorded by the standard recorder takes the short way of a prepared one:
 its history encoded without the walk an update needs (its changes are all its
 attributes'), its pack made ready, its value rows kept flat (:meth:`.bulk.Rows.add`).
