@@ -24,6 +24,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from types import EllipsisType
 from typing import Any
 
 from broker.events import ChangeBus
@@ -90,9 +91,11 @@ class ExpirySweeper:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def note(self, entity: Mapping[str, Any] | None) -> None:
-        """A write stored ``entity``: wake the task sooner if a part of it expires sooner."""
-        at = earliest_expiry(entity)
+    def note(self, entity: Mapping[str, Any] | None,
+             expires: int | EllipsisType | None = ...) -> None:
+        """A write stored ``entity``: wake the task sooner if a part of it expires sooner;
+        ``expires``: when that is, if the store told it (``Change.expires``)."""
+        at = earliest_expiry(entity) if expires is ... else expires
         if at is not None and at < self._next:
             self._next = at
             self._wake.set()

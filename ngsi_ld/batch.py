@@ -46,6 +46,9 @@ from ngsi_ld.operations import (
 )
 
 UPSERT_MODES = ("replace", "update")
+#: the method of a batch upsert's mutation that hands its replacement of an existing
+#: entity to a caller that computes it (:meth:`_Upsert.replacement`)
+REPLACEMENT = "replacement"
 UPDATE_MODES = ("update", "replace")
 
 
@@ -110,6 +113,17 @@ class _Upsert:
         if apply_append(entity, new, now, UpdateResult(), no_overwrite=False):
             return touch(entity, now)
         return current
+
+    def replacement(self, current: Entity | None) -> tuple[str, Entity, str] | None:
+        """(entity id, new, now) when this call on ``current`` would be the first and
+        replace it by an owned ``new``: what ``replaced_entity(*it, current, owned=True)``
+        returns is then the call's result, which the caller computes (the SQLite writer
+        stamps and compares each attribute in one pass); None otherwise (the call as
+        usual).  Given, the entity is no longer owned (a retry starts from a copy)."""
+        if current is None or not self._replace or not self._owned:
+            return None
+        self._owned = False
+        return self._entity_id, self._new, self._now
 
 
 setattr(_Upsert, KEEPS_CURRENT, True)  # it never changes the entity it is given
@@ -241,6 +255,7 @@ def check_batch(
 
 
 __all__ = [
+    "REPLACEMENT",
     "UPDATE_MODES",
     "UPSERT_MODES",
     "batch_create_mutation",

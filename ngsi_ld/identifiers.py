@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 __all__ = ["is_entity_id", "is_iri", "is_term"]
 
@@ -58,7 +59,21 @@ def is_iri(value: object) -> bool:
 
 def is_entity_id(value: object) -> bool:
     """True for a URI that may name an Entity: :func:`is_iri`, and not a script URI."""
+    if value.__class__ is str and len(value) <= _KEPT:
+        return _entity_id(value)
+    return _is_entity_id(value)
+
+
+#: the longest id whose answer is kept: the ids of a batch and the objects of its
+#: Relationships recur (the same devices, groups, models), each checked ~1 µs
+_KEPT = 256
+
+
+def _is_entity_id(value: object) -> bool:
     return is_iri(value) and not str(value)[:11].lower().startswith(_SCRIPT_SCHEMES)
+
+
+_entity_id = lru_cache(maxsize=8192)(_is_entity_id)
 
 
 def _visible(char: str) -> bool:

@@ -21,7 +21,8 @@ renderings hold parts of an entity.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import EllipsisType
 from typing import Any, TypedDict
 
 
@@ -87,6 +88,9 @@ class Change:
     entity_id: str
     before: Entity | None
     after: Entity | None
+    #: when the first part of ``after`` expires (ms since the epoch; None: nothing does),
+    #: if the store worked it out as it wrote it (clause 4.22); ``...``: not told
+    expires: int | EllipsisType | None = field(default=..., compare=False)
 
 
 __all__ = ["KEEPS_CURRENT", "Change", "Entity", "Instance", "InstanceMembers", "Mutation",

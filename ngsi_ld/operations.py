@@ -202,16 +202,22 @@ def stamp_entity(new: Entity, now: str, old: Entity | None = None, *,
     # every attribute of every entity: no new dict and lists for them)
     attrs: dict[str, list[Instance]] = copy.get("attrs") or {}
     for name, instances in attrs.items():
-        before = old_attrs.get(name) or []
-        if len(instances) == 1 and before.__class__ is list and len(before) == 1:
-            # the usual attribute (one instance before and after): _same_instance inlined
-            inst, prior = instances[0], before[0]
-            same = prior if prior.get("datasetId") == inst.get("datasetId") else None
-            instances[0] = restamp_owned(inst, same, now)
-        else:
-            instances[:] = [restamp_owned(i, _same_instance(before, i), now) for i in instances]
+        stamp_instances(instances, old_attrs.get(name) or [], now)
     out["attrs"] = attrs
     return out
+
+
+def stamp_instances(instances: list[Instance], before: Any, now: str) -> None:
+    """The owned ``instances`` of an attribute stamped in place as written at ``now``
+    over its instances ``before`` (each keeps the createdAt of the one of its datasetId),
+    as :func:`stamp_entity` does for each attribute over an old entity."""
+    if len(instances) == 1 and before.__class__ is list and len(before) == 1:
+        # the usual attribute (one instance before and after): _same_instance inlined
+        inst, prior = instances[0], before[0]
+        same = prior if prior.get("datasetId") == inst.get("datasetId") else None
+        instances[0] = restamp_owned(inst, same, now)
+    else:
+        instances[:] = [restamp_owned(i, _same_instance(before, i), now) for i in instances]
 
 
 # 5.6.1 Create Entity
@@ -469,6 +475,7 @@ __all__ = [
     "replace_entity",
     "replaced_entity",
     "stamp_entity",
+    "stamp_instances",
     "update_attribute",
     "update_attributes",
 ]

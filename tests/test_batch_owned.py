@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_storage_query import entities
 
-from ngsi_ld.batch import batch_create_mutation, batch_upsert_mutation
+from ngsi_ld.batch import REPLACEMENT, batch_create_mutation, batch_upsert_mutation
 from ngsi_ld.entity import parse_entity
 from ngsi_ld.instances import clone, touch
 from ngsi_ld.model import KEEPS_CURRENT, Entity, Mutation
@@ -96,3 +96,16 @@ def test_the_upsert_is_the_composition_of_the_operations(
             assert same_json(made, composed(clone(current) if current is not None else None))
             if current is not None:  # it only read the entity it was given
                 assert same_json(given_state, current)
+
+
+def test_an_upsert_hands_over_only_its_first_replacement_of_an_owned_entity() -> None:
+    now = "2026-12-05T10:00:00Z"
+    stored = {"id": "urn:x:1", "type": ["https://example.org/T"], "attrs": {}}
+    new = {"id": "urn:x:1", "type": ["https://example.org/T"], "attrs": {}}
+    replacing = getattr(batch_upsert_mutation(new, now, owned=True), REPLACEMENT)
+    assert replacing(None) is None  # absent: created by the call
+    assert replacing(stored) == ("urn:x:1", new, now)
+    assert replacing(stored) is None  # handed over once: no longer owned
+    for mutation in (batch_upsert_mutation(dict(new), now),  # not owned
+                     batch_upsert_mutation(dict(new), now, "update", owned=True)):
+        assert getattr(mutation, REPLACEMENT)(stored) is None

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.app import BROKER, create_app
 from broker.config import Settings
 from broker.events import ChangeBus
 from broker.expiry import ExpirySweeper, now_millis
+from ngsi_ld.batch import batch_upsert_mutation
 from ngsi_ld.changes import ChangeEvent
 from ngsi_ld.expiry import earliest_expiry, expire, expiry_millis, without_expired
 from ngsi_ld.operations import create_entity
 from ngsi_ld.timeutil import iso_millis
-from storage import DEFAULT_TENANT, MemoryStore
+from storage import DEFAULT_TENANT, MemoryStore, SqliteStore
 
 P = "https://example.org/p"
 Q = "https://example.org/q"
@@ -153,6 +155,51 @@ async def test_a_noted_write_wakes_the_sweeper() -> None:
         assert await store.get_entity(DEFAULT_TENANT, transient["id"]) is None
     finally:
         await sweeper.close()
+
+
+async def test_an_expiry_told_by_the_store_wakes_the_sweeper() -> None:
+    store, bus = MemoryStore(), ChangeBus()
+    deleted = asyncio.Event()
+    bus.subscribe(lambda e: deleted.set() if e.trigger == "entityDeleted" else None)
+    sweeper = ExpirySweeper(store, bus, idle=3600)
+    sweeper.start()
+    try:
+        await asyncio.sleep(0)  # the first sweep finds nothing and waits an hour
+        transient = {**entity(p=[prop(1)]), "expiresAt": PAST}
+        await _stored(store, transient)
+        sweeper.note({}, ms(PAST))  # told, not looked for in the entity
+        await asyncio.wait_for(deleted.wait(), 30)
+    finally:
+        await sweeper.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.dictionaries(st.sampled_from([P, Q]), st.lists(
+    st.builds(_instance, st.integers(-9, 9), times, times), min_size=1, max_size=1)),
+                          times), min_size=1, max_size=4))
+def test_the_sqlite_store_tells_when_what_it_wrote_expires(
+        writes: list[tuple[dict[str, Any], str | None]]) -> None:
+    async def run(path: Path) -> None:
+        store = SqliteStore(path)
+        await store.open()
+        try:
+            for number, (attrs, at) in enumerate(writes):
+                new = entity(**attrs) if at is None else {**entity(**attrs), "expiresAt": at}
+                now = f"2026-01-01T00:00:0{number}Z"
+                batch = await store.modify_many(DEFAULT_TENANT, [
+                    (new["id"], batch_upsert_mutation(new, now)),
+                    ("urn:ngsi-ld:T:2", batch_upsert_mutation({**new, "id": "urn:ngsi-ld:T:2"},
+                                                              now))])
+                single = await store.modify(DEFAULT_TENANT, "urn:ngsi-ld:T:3",
+                                            batch_upsert_mutation(new, now))
+                for change in [o.change for o in batch] + [single]:
+                    assert change is not None
+                    assert change.expires == earliest_expiry(change.after)
+        finally:
+            await store.close()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(run(Path(tmp) / "x.db"))
 
 
 # -- reads before the sweep ------------------------------------------------------------------

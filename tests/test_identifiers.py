@@ -89,3 +89,23 @@ async def test_script_and_nul_ids_are_400_over_http(client: TestClient) -> None:
                                  headers={"Content-Type": "application/json"},
                                  data=b'{"id": "urn:ngsi-ld:A\\u0000B", "type": "Vehicle"}')
     assert response.status == 400
+
+
+class _Text(str):
+    """A str of another class: never taken from (nor put in) the kept answers."""
+
+
+@given(st.one_of(
+    st.text(max_size=300),
+    st.builds(lambda s, r: s + r, st.sampled_from(["urn:", "JavaScript:", "http://", "x"]),
+              st.text(max_size=300)),
+    st.integers(), st.none()))
+def test_an_entity_id_is_answered_alike_kept_or_not(value: object) -> None:
+    def usual(v: object) -> bool:
+        return is_iri(v) and not str(v)[:11].lower().startswith(("javascript:", "vbscript:"))
+
+    expected = usual(value)
+    assert is_entity_id(value) is expected
+    assert is_entity_id(value) is expected  # the kept answer
+    if isinstance(value, str):
+        assert is_entity_id(_Text(value)) is expected

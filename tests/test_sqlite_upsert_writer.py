@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from test_storage_query import NS, attributes, entities, scalars
 
 from ngsi_ld.batch import batch_upsert_mutation
-from ngsi_ld.operations import stamp_entity
+from ngsi_ld.operations import replaced_entity, stamp_entity
 from ngsi_ld.temporal import history as temporal_history
 from ngsi_ld.temporal import recorder_at
 from storage import SqliteStore
@@ -325,9 +325,22 @@ def _walk_replaced(walk: Callable[[Any, Any], tuple[set[str], list[Any]]]) -> It
     shortcut = writes.walk
     writes.walk = walk  # type: ignore[assignment]
     try:
-        yield
+        with _unfused():  # a replacement walked by ``walk`` too
+            yield
     finally:
         writes.walk = shortcut
+
+
+@contextmanager
+def _unfused() -> Iterator[None]:
+    """The writer without its one pass over a replacement (``replace_walk``): the
+    mutation called, then the walk, as for any other write."""
+    method = writes.REPLACEMENT
+    writes.REPLACEMENT = "no such method"
+    try:
+        yield
+    finally:
+        writes.REPLACEMENT = method
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -446,3 +459,100 @@ def test_upserts_with_their_packs_ready_write_what_the_numbered_instances_wrote(
             writes.encode_write = history_rows.encode_write
         assert _tables(ready) == _tables(numbered)
         assert _history(ready) == _history(numbered)
+
+
+# -- a replacement stamped and walked in one pass ------------------------------------------
+def _outcome(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except Exception as exc:  # what either way raises: the same class and message
+        return type(exc), str(exc)
+
+
+def _usual_replacement(entity_id: str, new: Any, now: str, old: Any) -> Any:
+    after = replaced_entity(entity_id, new, now, old, owned=True)
+    return (after, *attribute_walk.walk(old, after))
+
+
+STAMP = st.sampled_from(["2026-12-05T10:00:00Z", "2026-01-01T00:00:00Z"])
+
+
+@st.composite
+def replacements(draw: st.DrawFn) -> tuple[Any, Any, str]:
+    """A stored entity and a fragment replacing it: odd attributes (not lists, not
+    objects, sub-attributes, stamps sent), now and then stamped as written at ``now``."""
+    old, new = draw(rewritten())
+    now = draw(STAMP)
+    for instances in old.values():
+        for inst in instances if isinstance(instances, list) else []:
+            if isinstance(inst, dict) and draw(st.booleans()):
+                inst["createdAt"] = inst["modifiedAt"] = draw(STAMP)
+            if isinstance(inst, dict) and draw(st.integers(0, 5)) == 0:
+                inst["sub"] = {NAMES[2]: {"type": "Property", "value": 1}}
+            if isinstance(inst, dict) and (dataset_id := draw(DATASETS)) is not None:
+                inst["datasetId"] = dataset_id
+    for instances in new.values():
+        for inst in instances if isinstance(instances, list) else []:
+            if isinstance(inst, dict):
+                inst.pop("modifiedAt", None)
+                if (dataset_id := draw(DATASETS)) is not None:
+                    inst["datasetId"] = dataset_id
+                if draw(st.integers(0, 5)) == 0:
+                    inst["sub"] = draw(st.sampled_from(
+                        [{NAMES[2]: {"type": "Property", "value": 1}}, {NAMES[2]: 1}]))
+                if draw(st.integers(0, 8)) == 0:
+                    inst[draw(st.sampled_from(["createdAt", "modifiedAt"]))] = now
+    before = {"id": IDS[0], "type": [NS + "T"], "createdAt": "2025-01-01T00:00:00Z",
+              "modifiedAt": "2025-01-02T00:00:00Z",
+              "attrs": draw(st.sampled_from([old, old, old, {}, None, [1]]))}
+    fragment: dict[str, Any] = {"attrs": draw(st.sampled_from([new, new, new, {}, [1]]))}
+    if draw(st.booleans()):
+        fragment = {"id": IDS[0], "type": [NS + "V"], **fragment}
+    return before, fragment, now
+
+
+@settings(max_examples=1000, deadline=None)
+@given(replacements())
+@example(({"attrs": {NAMES[0]: [{"type": "Property", "value": 1, "createdAt": "c",
+                                  "modifiedAt": "2026-12-05T10:00:00Z"}]}},
+          {"attrs": {NAMES[0]: [{"type": "Property", "value": 1}]}}, "2026-12-05T10:00:00Z"))
+@example(({"attrs": {NAMES[0]: [1]}},
+          {"attrs": {NAMES[0]: [{"type": "Property", "value": 1}]}}, "2026-12-05T10:00:00Z"))
+@example(({"attrs": {NAMES[0]: [{"type": "Property", "value": 1}]}},
+          {"attrs": {NAMES[0]: [{"type": "Property", "value": True}],
+                     NAMES[1]: [{"type": "Property", "value": 1, "sub": {NAMES[2]: 1}}]}},
+          "2026-12-05T10:00:00Z"))
+def test_a_replacement_in_one_pass_is_the_mutation_then_the_walk(
+        write: tuple[Any, Any, str]) -> None:
+    before, fragment, now = write
+    fused_new, usual_new = copy.deepcopy(fragment), copy.deepcopy(fragment)
+    fused = _outcome(lambda: attribute_walk.replace_walk(IDS[0], fused_new, now,
+                                                         copy.deepcopy(before)))
+    usual = _outcome(lambda: _usual_replacement(IDS[0], usual_new, now, copy.deepcopy(before)))
+    assert fused == usual
+    if isinstance(fused, tuple) and isinstance(fused[0], dict):  # the same bytes stored
+        assert orjson.dumps(fused[0]) == orjson.dumps(usual[0])
+    assert fused_new == usual_new  # the owned fragment stamped alike, even when refused
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(upserts())
+@example(_twice(1, 2))
+@example([[{"id": IDS[0], "type": [NS + "T"],
+            "attrs": {NAMES[0]: [{"type": "Property", "value": 1}]}}]] * 2)
+def test_upserts_in_one_pass_write_what_the_mutation_and_the_walk_wrote(
+        batches: list[list[dict[str, Any]]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        fused, usual = Path(tmp) / "fused.db", Path(tmp) / "usual.db"
+        changes = asyncio.run(_store_changes(fused, batches))
+        with _unfused():
+            assert asyncio.run(_store_changes(usual, batches)) == changes
+        assert _tables(fused) == _tables(usual)
+        assert _history(fused) == _history(usual)
+        conn_f, conn_u = sqlite3.connect(fused), sqlite3.connect(usual)
+        try:  # the stored documents byte for byte
+            query = "SELECT id, doc FROM entities ORDER BY id"
+            assert conn_f.execute(query).fetchall() == conn_u.execute(query).fetchall()
+        finally:
+            conn_f.close()
+            conn_u.close()

@@ -167,7 +167,7 @@ class Service:
         sweeper what may expire (clause 4.22), and the commit listeners."""
         self.events.publish_change(tenant, change.entity_id, change.before, change.after)
         if self.expiry is not None and change.after is not None:
-            self.expiry.note(change.after)
+            self.expiry.note(change.after, change.expires)
         for listener in self._listeners:
             listener(tenant, change)
 

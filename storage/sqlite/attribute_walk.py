@@ -9,6 +9,11 @@ two walks; :func:`walk` answers both in one, sharing the lookups of each
 attribute before and after and the tests of its shape (benchmarks/README.md,
 the section on the one walk).
 
+A batch upsert's replacement of an entity it finds (``ngsi_ld.batch``'s mutation
+hands it over, :data:`~ngsi_ld.batch.REPLACEMENT`) is stamped in the same pass
+(:func:`replace_walk`): the usual attribute stamped as ``stamp_entity`` stamps it and
+compared at once, every other attribute by the usual functions.
+
 The index decision: an attribute's rows are compared only when it is not the
 same object before and after; one instance each (the usual attribute) is
 compared on its kind, value and main member as JSON (``1`` and ``True`` index
@@ -21,12 +26,13 @@ from typing import Any
 
 import orjson
 
-from ngsi_ld.instances import MAIN_MEMBER
+from ngsi_ld.instances import MAIN_MEMBER, attrs_of
+from ngsi_ld.operations import replaced_entity, stamp_instances
 from ngsi_ld.temporal.history import Change, attribute_changes, instance_changes, removed
 
 from ..base import Entity
 
-__all__ = ["changed_names", "same_indexed", "walk"]
+__all__ = ["changed_names", "replace_walk", "same_indexed", "walk"]
 
 #: the classes of JSON values compared with ``==`` alone
 _SCALARS = (str, int, float, type(None))
@@ -100,12 +106,95 @@ def _walk(before: Entity | None, after: Entity | None, changes: list[Change] | N
             if changes is not None:
                 changes.extend(instance_changes(name, None, b))
             continue
-        if a.__class__ is list and b.__class__ is list and len(a) == 1 == len(b):
+        _attribute(name, a, b, changed, changes)
+    if changes is not None:
+        for name, a in gone:
+            changes.extend(removed(name, a))
+    return changed
+
+
+def _attribute(name: str, a: Any, b: Any, changed: set[str],
+               changes: list[Change] | None) -> None:
+    """An attribute the write rewrote, ``a`` before and ``b`` after, compared: its name
+    added to ``changed`` if its index rows may differ, its history's changes appended to
+    ``changes`` (unless None)."""
+    if a.__class__ is list and b.__class__ is list and len(a) == 1 == len(b):
+        x, y = a[0], b[0]
+        if x.__class__ is dict and y.__class__ is dict:
+            # the usual attribute, one instance before and after (a batch replace
+            # compares every attribute): same_indexed inlined, a scalar value
+            # compared at once
+            kind = x.get("type")
+            if kind != y.get("type"):
+                changed.add(name)
+            else:
+                xv, yv = x.get("value"), y.get("value")
+                if xv.__class__ is not yv.__class__ or not (
+                        xv == yv if xv.__class__ in _SCALARS else _same_json(xv, yv)):
+                    changed.add(name)
+                else:
+                    member = MAIN_MEMBER.get(kind, "value") if isinstance(kind, str) \
+                        else "value"
+                    if member != "value" and not _same_json(x.get(member), y.get(member)):
+                        changed.add(name)
+            if changes is not None:
+                if x.get("datasetId") != y.get("datasetId"):
+                    changes.extend(instance_changes(name, a, b))
+                # attribute_changes' one instance of one datasetId: a write stamps
+                # what it writes, so another modifiedAt tells it without comparing
+                elif x.get("modifiedAt") != y.get("modifiedAt") or x != y:
+                    changes.append((name, y, False))
+            return
+    _compare(name, a, b, changed, changes)
+
+
+def _compare(name: str, a: Any, b: Any, changed: set[str], changes: list[Change] | None) -> None:
+    """An attribute other than the usual one (one instance before and after) compared
+    instance by instance: its name added to ``changed`` if its index rows may differ, its
+    history's changes appended to ``changes`` (unless None)."""
+    if changes is not None:
+        changes.extend(instance_changes(name, a, b))
+    a, b = (a if isinstance(a, list) else [a]), (b if isinstance(b, list) else [b])
+    if len(a) != len(b) or not all(map(same_indexed, a, b)):
+        changed.add(name)
+
+
+def replace_walk(entity_id: str, new: Entity, now: str,
+                 old: Entity) -> tuple[Entity, set[str], list[Change]]:
+    """``replaced_entity(entity_id, new, now, old, owned=True)`` and :func:`walk` of
+    ``old`` and it, the usual attribute stamped and compared in one pass (a batch upsert
+    replaces every attribute of the entities it finds; three passes over them were
+    ~2.3 µs an attribute).  ``new`` is owned: stamped in place, as the usual path does,
+    and what it raises is raised (ngsi_ld's checks, in their order)."""
+    old_attrs = old.get("attrs")
+    attrs = new.get("attrs")
+    if old_attrs.__class__ is not dict or not old_attrs or attrs.__class__ is not dict:
+        # nothing to keep (stamped as created) or no attributes: the usual passes
+        after = replaced_entity(entity_id, new, now, old, owned=True)
+        return (after, *walk(old, after))
+    attrs_of(new)  # its shape checked first, as stamp_entity does
+    # the entity's own members stamped as usual, without its attributes (stamped below)
+    shell: Entity = {k: v for k, v in new.items() if k != "attrs"}  # type: ignore[assignment]
+    kept: Entity = {k: v for k, v in old.items() if k != "attrs"}  # type: ignore[assignment]
+    after = replaced_entity(entity_id, shell, now, kept, owned=True)
+    after["attrs"] = attrs
+    changes: list[Change] = []
+    changed = set() if old_attrs.keys() == attrs.keys() else old_attrs.keys() ^ attrs.keys()
+    for name, b in attrs.items():
+        a = old_attrs.get(name, _ABSENT)
+        if a is _ABSENT:  # a new attribute: its instances stamped as created
+            stamp_instances(b, [], now)
+            changes.extend(instance_changes(name, None, b))
+            continue
+        if len(b) == 1 and a.__class__ is list and len(a) == 1:
             x, y = a[0], b[0]
-            if x.__class__ is dict and y.__class__ is dict:
-                # the usual attribute, one instance before and after (a batch replace
-                # compares every attribute): same_indexed inlined, a scalar value
-                # compared at once
+            if x.__class__ is dict and "sub" not in y and "createdAt" not in y \
+                    and "modifiedAt" not in y:
+                # the usual attribute: stamp_entity's and _walk's shortcuts in one
+                dataset = x.get("datasetId")
+                same = dataset == y.get("datasetId")
+                y["createdAt"] = x.get("createdAt", now) if same and x else now
+                y["modifiedAt"] = now
                 kind = x.get("type")
                 if kind != y.get("type"):
                     changed.add(name)
@@ -119,20 +208,14 @@ def _walk(before: Entity | None, after: Entity | None, changes: list[Change] | N
                             else "value"
                         if member != "value" and not _same_json(x.get(member), y.get(member)):
                             changed.add(name)
-                if changes is not None:
-                    if x.get("datasetId") != y.get("datasetId"):
-                        changes.extend(instance_changes(name, a, b))
-                    # attribute_changes' one instance of one datasetId: a write stamps
-                    # what it writes, so another modifiedAt tells it without comparing
-                    elif x.get("modifiedAt") != y.get("modifiedAt") or x != y:
-                        changes.append((name, y, False))
+                if not same:
+                    changes.extend(instance_changes(name, a, b))
+                elif x.get("modifiedAt") != now or x != y:
+                    changes.append((name, y, False))
                 continue
-        if changes is not None:
-            changes.extend(instance_changes(name, a, b))
-        a, b = (a if isinstance(a, list) else [a]), (b if isinstance(b, list) else [b])
-        if len(a) != len(b) or not all(map(same_indexed, a, b)):
-            changed.add(name)
-    if changes is not None:
-        for name, a in gone:
+        stamp_instances(b, a or [], now)  # any other attribute: both steps as usual
+        _attribute(name, a, b, changed, changes)
+    for name, a in old_attrs.items():  # the history's deletions come last, in old's order
+        if name not in attrs:
             changes.extend(removed(name, a))
-    return changed
+    return after, changed, changes

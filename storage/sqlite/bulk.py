@@ -20,6 +20,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from itertools import chain
 from operator import itemgetter
+from types import EllipsisType
 from typing import Any
 
 import orjson
@@ -54,6 +55,13 @@ Version = Callable[[sqlite3.Connection], int]
 _row_key = itemgetter(0, 1)
 #: the sort key of prepared creations' value rows, (id, flat rows): the id
 _entity_key = itemgetter(0)
+
+
+def expiry_of(entity: Entity, doc: bytes) -> int | None:
+    """When the first part of ``entity`` (encoded: ``doc``) expires, clause 4.22 (the
+    ``expires_at`` column, the ``Change.expires`` of its write)."""
+    # most entities are not transient, which one byte search tells
+    return earliest_expiry(entity) if b'"expiresAt"' in doc else None
 
 
 class Rows:
@@ -92,10 +100,12 @@ class Rows:
     def add(
         self, entity_id: str, before: Entity | None, after: Entity | None,
         doc: bytes | None = None, names: set[str] | None = None,
+        expires: int | EllipsisType | None = ...,
     ) -> None:
         """Note the write of one entity from ``before`` to ``after`` (None: absent);
         ``doc``: ``after`` already encoded, ``names``: its :func:`.attribute_walk.changed_names`,
-        if the caller has them (a creation's are all its attributes: not read)."""
+        ``expires``: its :func:`expiry_of`, if the caller has them (a creation's names are
+        all its attributes: not read)."""
         tenant = self._tenant
         if after is None:
             if before is None:
@@ -105,8 +115,8 @@ class Rows:
             created, modified = after.get("createdAt"), after.get("modifiedAt")
             if doc is None:
                 doc = orjson.dumps(after)
-            # clause 4.22: most entities are not transient, which one byte search tells
-            expires = earliest_expiry(after) if b'"expiresAt"' in doc else None
+            if expires is ...:
+                expires = expiry_of(after, doc)
             self._upserts.append((
                 entity_id, doc, created if isinstance(created, str) else None,
                 modified if isinstance(modified, str) else None, expires,

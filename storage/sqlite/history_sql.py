@@ -169,9 +169,10 @@ def check_internal(attribute: str, instance: Mapping[str, Any]) -> int:
 
 def least_checked(items: Iterable[tuple[str, Mapping[str, Any]]]) -> int | None:
     """The least :func:`check_internal` of the (attribute, instance) ``items``, each
-    checked in order (None: no item).  The instances of one write carry the same stamp
-    objects (it stamps all it writes with one text): an instance whose four stamps are
-    those of the one before takes its ``t`` without reading them again (a new
+    checked in order (None: no item).  The instances of one write carry the same stamps
+    (it stamps all it writes with one text; a replaced entity's differ in createdAt
+    only where an attribute is new): an instance whose four stamps equal those of the
+    one before takes its ``t`` without reading them again (a new
     Streetlight's 21 checks 14.4 -> 6.6 µs)."""
     least: int | None = None
     seen: tuple[Any, ...] = ()
@@ -179,9 +180,8 @@ def least_checked(items: Iterable[tuple[str, Mapping[str, Any]]]) -> int | None:
         _check_kind(attribute, instance)
         get = instance.get
         stamps = (get("observedAt"), get("createdAt"), get("modifiedAt"), get("deletedAt"))
-        if seen and stamps[0] is seen[0] and stamps[1] is seen[1] \
-                and stamps[2] is seen[2] and stamps[3] is seen[3]:
-            continue  # the same objects: the same t, checked already
+        if stamps == seen:
+            continue  # the same stamps (mostly the same objects): the same t, checked
         seen = stamps
         at = _instant(*stamps)
         if least is None or at < least:

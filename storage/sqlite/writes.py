@@ -9,6 +9,11 @@ written with one ``executemany`` per table (:mod:`.bulk`) and the history of all
 the writes with one per table (:mod:`.history_batch`).  A mutation that raises is
 that write's error: nothing of it is written, the others are.
 
+A batch upsert replacing an entity that exists is stamped and walked in one pass
+(:func:`.attribute_walk.replace_walk`); each Change tells when what it wrote expires
+(``Change.expires``, from the byte search of the ``entities`` row), so that the
+broker's sweeper need not walk it.
+
 A creation recorded by the standard recorder takes the short way of a prepared one:
 its history encoded without the walk an update needs (its changes are all its
 attributes'), its pack made ready, its value rows kept flat (:meth:`.bulk.Rows.add`).
@@ -27,15 +32,17 @@ from typing import Any
 
 import orjson
 
+from ngsi_ld.batch import REPLACEMENT
 from ngsi_ld.operations import KEEPS_CURRENT
 from ngsi_ld.temporal import WRITE_TIME, History
+from ngsi_ld.temporal.history import Change as HistoryChange
 
 from ..base import Change, Entity, Mutation, Recorder
 from ..prepared import PreparedCreation
 from ..sharing import ENTITY
 from . import feed, sql
-from .attribute_walk import walk
-from .bulk import Rows
+from .attribute_walk import replace_walk, walk
+from .bulk import Rows, expiry_of
 from .history import SqliteHistory
 from .history_rows import EncodedHistory, encode_write
 
@@ -122,12 +129,21 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
             latest[entity_id] = (before, raw)
         current = None
         names: set[str] | None = None
+        changes: list[HistoryChange] | None = None
         if raw is not None:
             # the mutation gets its own copy unless it promises only to read it
             keeps = getattr(mutation, KEEPS_CURRENT, False)
             current = before if keeps else orjson.loads(raw)
         try:
-            after = mutation(current)
+            after: Entity | None
+            # a batch upsert's replacement of the entity: stamped and walked in one pass
+            replacing = None if current is None else getattr(mutation, REPLACEMENT, None)
+            replaced = None if replacing is None else replacing(current)
+            if replaced is not None and current is not None:
+                replaced_id, new, now = replaced
+                after, names, changes = replace_walk(replaced_id, new, now, current)
+            else:
+                after = mutation(current)
             encoded = None if after is None else orjson.dumps(after)
             recorded: History | EncodedHistory | None = None
             if record is not None:
@@ -139,7 +155,8 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
                     recorded = encode_write(None, after, at, history.new_instance_number,
                                             None, history.new_instance_numbers)
                 else:  # the index decision and the history's instances in one walk
-                    names, changes = walk(before, after)
+                    if changes is None:
+                        names, changes = walk(before, after)
                     recorded = encode_write(before, after, at, history.new_instance_number,
                                             changes, history.new_instance_numbers)
         except Exception as exc:
@@ -147,11 +164,13 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
             continue
         latest[entity_id] = (after, encoded)
         written.add(entity_id)
-        results.append((True, Change(entity_id, before, after)))
+        # when it expires, for its row and the broker's sweeper (which need not look)
+        expires = None if after is None or encoded is None else expiry_of(after, encoded)
+        results.append((True, Change(entity_id, before, after, expires)))
         if recorded is not None:  # the write's history, in its transaction
             histories.append(recorded)
         if seen[entity_id] == 1:  # its net change: its index rows noted while at hand
-            rows.add(entity_id, before, after, encoded, names)
+            rows.add(entity_id, before, after, encoded, names, expires)
         if origin is not None and (before is not None or after is not None):
             feed.append(conn, origin, tenant, ENTITY, entity_id, before=raw, after=encoded)
     if histories:
