@@ -87,12 +87,12 @@ class Service:
         """The store's temporal history when ``--temporal`` is on, else None."""
         return self.store.history if self.settings.temporal else None
 
-    def recorder(self) -> Recorder | None:
-        """What every write records (4.5.6 to 4.5.8), at the time of the commit; None
-        when no history is kept."""
+    def recorder(self, at: str | None = None) -> Recorder | None:
+        """What every write records (4.5.6 to 4.5.8), at ``at`` (default: now, the time of
+        the commit); None when no history is kept."""
         if self.history is None:
             return None
-        return recorder_at(now_iso())
+        return recorder_at(now_iso() if at is None else at)
 
     # the caches tests and tools look at
     @property
@@ -173,7 +173,7 @@ class Service:
 
     async def commit(self, tenant: str, entity_id: str, mutation: Mutation, *,
                      store: Store | None = None, record: bool = True,
-                     posted: Sequence[History] = ()) -> Change:
+                     posted: Sequence[History] = (), at: str | None = None) -> Change:
         """Write one entity through the store (atomically) with its history, and publish
         its change.
 
@@ -182,9 +182,10 @@ class Service:
         removed whatever a model schema requires).  ``record``: False for a write
         whose history is already recorded (the temporal API's).  ``posted``: the
         history the temporal API posted, written with the entity (one transaction on
-        the embedded store, see :meth:`Store.modify`).
+        the embedded store, see :meth:`Store.modify`).  ``at``: the time the mutation
+        stamps, recorded as the write's time (one clock read a write; default: now).
         """
-        recorder = self.recorder() if record else None
+        recorder = self.recorder(at) if record else None
         change = await (store or self.store).modify(tenant, entity_id, mutation,
                                                     record=recorder, posted=posted)
         self.publish(tenant, change)
