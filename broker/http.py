@@ -205,15 +205,23 @@ def _sized(request: web.Request, max_size: int) -> bytes | bytearray | None:
     return raw
 
 
-async def read_typed(request: web.Request, max_size: int, content_type: str) -> Body:
+def typed_body(request: web.Request, max_size: int, content_type: str) -> Body | None:
     """:func:`read_body` of a request whose Content-Type header is ``content_type``, one of
-    the types accepted, as it is (no parameters, lower case): not parsed again."""
+    the types accepted, as it is (no parameters, lower case: not parsed again), when its
+    bytes all arrived with the headers (read without a coroutine); else None, and
+    :func:`read_typed` reads it."""
     if not request.body_exists:
         raise InvalidRequest("the request body is empty")
     raw = _sized(request, max_size)
-    if raw is None:
-        raw = await _rest(request, max_size)
-    return decode_body(request, raw, content_type)
+    return None if raw is None else decode_body(request, raw, content_type)
+
+
+async def read_typed(request: web.Request, max_size: int, content_type: str) -> Body:
+    """:func:`typed_body` of a body still arriving too."""
+    body = typed_body(request, max_size, content_type)
+    if body is None:
+        body = decode_body(request, await _rest(request, max_size), content_type)
+    return body
 
 
 def decode_body(request: web.Request, raw: bytes | bytearray, content_type: str, *,
@@ -288,5 +296,6 @@ __all__ = [
     "read_typed",
     "requested_version",
     "tenant_of",
+    "typed_body",
     "version_applied",
 ]

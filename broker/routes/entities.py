@@ -23,6 +23,7 @@ from broker.http import (
     joined,
     read_body,
     read_typed,
+    typed_body,
 )
 from broker.service import direct_writes, entities, entitymaps
 from broker.service.core import Service
@@ -100,14 +101,18 @@ def _direct(app: web.Application, write: DirectWrite) -> Callable[[Handler], Han
     return wrap
 
 
+def _arrived_body(service: Service, request: web.Request) -> Body | None:
+    # the Content-Type is one of WRITE_MEDIA as it is (_direct_tenant): not parsed again;
+    # a body that arrived with the headers is read without a coroutine (else None)
+    return typed_body(request, service.settings.max_body_size, request.headers[CONTENT_TYPE])
+
+
 def _direct_body(service: Service, request: web.Request) -> Awaitable[Body]:
-    # the Content-Type is one of WRITE_MEDIA as it is (_direct_tenant): not parsed again
-    return read_typed(request, service.settings.max_body_size,
-                            request.headers[CONTENT_TYPE])
+    return read_typed(request, service.settings.max_body_size, request.headers[CONTENT_TYPE])
 
 
 async def _direct_create(service: Service, tenant: str, request: web.Request) -> Reply:
-    body = await _direct_body(service, request)
+    body = _arrived_body(service, request) or await _direct_body(service, request)
     return await direct_writes.create_entity(service, tenant, body)
 
 
@@ -118,7 +123,7 @@ def _direct_attrs(operation: Callable[[Service, str, str, Body], Awaitable[Reply
 
     async def write(service: Service, tenant: str, request: web.Request) -> Reply:
         entity_id = _entity_id(request)
-        body = await _direct_body(service, request)
+        body = _arrived_body(service, request) or await _direct_body(service, request)
         return await operation(service, tenant, entity_id, body)
 
     return write
@@ -126,7 +131,7 @@ def _direct_attrs(operation: Callable[[Service, str, str, Body], Awaitable[Reply
 
 async def _direct_patch_attr(service: Service, tenant: str, request: web.Request) -> Reply:
     entity_id = _entity_id(request)
-    body = await _direct_body(service, request)
+    body = _arrived_body(service, request) or await _direct_body(service, request)
     attr = request.match_info["attrId"]
     return await direct_writes.patch_attr(service, tenant, entity_id, attr, body)
 
