@@ -101,19 +101,28 @@ def _direct(app: web.Application, write: DirectWrite) -> Callable[[Handler], Han
     return wrap
 
 
-def _arrived_body(service: Service, request: web.Request) -> Body | None:
-    # the Content-Type is one of WRITE_MEDIA as it is (_direct_tenant): not parsed again;
-    # a body that arrived with the headers is read without a coroutine (else None)
-    return typed_body(request, service.settings.max_body_size, request.headers[CONTENT_TYPE])
+def _written(operation: Callable[..., Awaitable[Reply]], service: Service,
+             request: web.Request, *args: str) -> Awaitable[Reply]:
+    """``operation(service, *args, body)`` of the request's body: called at once when the
+    body arrived with the headers (no coroutine of its own between the route and the
+    operation: every write passes here, issue 19), else once it has arrived.  The
+    Content-Type is one of WRITE_MEDIA as it is (:func:`_direct_tenant`): not parsed again.
+    """
+    body = typed_body(request, service.settings.max_body_size, request.headers[CONTENT_TYPE])
+    if body is None:
+        return _when_read(operation, service, request, args)
+    return operation(service, *args, body)
 
 
-def _direct_body(service: Service, request: web.Request) -> Awaitable[Body]:
-    return read_typed(request, service.settings.max_body_size, request.headers[CONTENT_TYPE])
+async def _when_read(operation: Callable[..., Awaitable[Reply]], service: Service,
+                     request: web.Request, args: tuple[str, ...]) -> Reply:
+    body = await read_typed(request, service.settings.max_body_size,
+                            request.headers[CONTENT_TYPE])
+    return await operation(service, *args, body)
 
 
-async def _direct_create(service: Service, tenant: str, request: web.Request) -> Reply:
-    body = _arrived_body(service, request) or await _direct_body(service, request)
-    return await direct_writes.create_entity(service, tenant, body)
+def _direct_create(service: Service, tenant: str, request: web.Request) -> Awaitable[Reply]:
+    return _written(direct_writes.create_entity, service, request, tenant)
 
 
 def _direct_attrs(operation: Callable[[Service, str, str, Body], Awaitable[Reply]],
@@ -121,19 +130,16 @@ def _direct_attrs(operation: Callable[[Service, str, str, Body], Awaitable[Reply
     """``operation`` (``direct_writes.update_attrs`` or ``append_attrs``) of the
     request's entity."""
 
-    async def write(service: Service, tenant: str, request: web.Request) -> Reply:
-        entity_id = _entity_id(request)
-        body = _arrived_body(service, request) or await _direct_body(service, request)
-        return await operation(service, tenant, entity_id, body)
+    def write(service: Service, tenant: str, request: web.Request) -> Awaitable[Reply]:
+        return _written(operation, service, request, tenant, _entity_id(request))
 
     return write
 
 
-async def _direct_patch_attr(service: Service, tenant: str, request: web.Request) -> Reply:
+def _direct_patch_attr(service: Service, tenant: str, request: web.Request) -> Awaitable[Reply]:
     entity_id = _entity_id(request)
-    body = _arrived_body(service, request) or await _direct_body(service, request)
-    attr = request.match_info["attrId"]
-    return await direct_writes.patch_attr(service, tenant, entity_id, attr, body)
+    return _written(direct_writes.patch_attr, service, request, tenant, entity_id,
+                    request.match_info["attrId"])
 
 
 async def retrieve_entity(request: web.Request) -> web.Response:

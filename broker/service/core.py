@@ -155,12 +155,20 @@ class Service:
 
     async def settle(self) -> None:
         """Await every barrier (:meth:`before_answer`): what a committed change queued
-        is durable.  The commits call it; so do the operations that change what is
-        not an entity (registrations, 5.9) before they answer."""
+        is durable.  The commits call it (when :meth:`unsettled`); so do the operations
+        that change what is not an entity (registrations, 5.9) before they answer."""
         for barrier in self._barriers:
             # asked first: most writes queue nothing to wait for (no coroutine then)
             if barrier.unsettled:
                 await barrier.settled()
+
+    def unsettled(self) -> bool:
+        """True if a barrier has something to wait for: most writes have none, and
+        create no coroutine to settle (issue 19)."""
+        for barrier in self._barriers:  # noqa: SIM110 (a loop: cheaper than any())
+            if barrier.unsettled:
+                return True
+        return False
 
     def publish(self, tenant: str, change: Change) -> None:
         """Tell the subscriptions what changed (one event per entity write), the expiry
@@ -189,7 +197,8 @@ class Service:
         change = await (store or self.store).modify(tenant, entity_id, mutation,
                                                     record=recorder, posted=posted)
         self.publish(tenant, change)
-        await self.settle()
+        if self.unsettled():
+            await self.settle()
         return change
 
     async def commit_many(
@@ -202,5 +211,6 @@ class Service:
         for outcome in outcomes:
             if outcome.change is not None:
                 self.publish(tenant, outcome.change)
-        await self.settle()
+        if self.unsettled():
+            await self.settle()
         return outcomes
