@@ -147,7 +147,12 @@ class ContextResolver:
     def still_active(self, context: Any, ctx: ActiveContext) -> bool:
         """True while ``context`` compiles to ``ctx``: the cached compilation is that one
         (a context document invalidated or evicted since makes it False)."""
-        return self.compiled.get(cache_key(context, self.core_url)) is ctx
+        return self.kept(context) is ctx
+
+    def kept(self, context: Any) -> ActiveContext | None:
+        """The compiled context of ``context`` if it is kept (what :meth:`active` answers
+        at once), else None: a write on a short path reads it without a coroutine."""
+        return self.compiled.get(cache_key(context, self.core_url))
 
     @property
     def generation(self) -> int:

@@ -188,16 +188,40 @@ def _arrived(request: web.Request, max_size: int, accept_types: tuple[str, ...],
             f"Content-Type {request.headers.get('Content-Type', '(none)')!r} is not accepted "
             f"here; use {' or '.join(accept_types)}"
         )
+    return _sized(request, max_size), content_type
+
+
+def _sized(request: web.Request, max_size: int) -> bytes | bytearray | None:
+    """The body's size checked; its bytes if they all arrived with the headers, else None."""
     length = request.content_length
     if length is not None and length > max_size:
         raise PayloadTooLarge(f"request body of {length} bytes exceeds {max_size}")
     content = request.content
     if not content.is_eof():
-        return None, content_type
+        return None
     raw = content.read_nowait(-1)
     if len(raw) > max_size:
         raise PayloadTooLarge(f"request body exceeds {max_size} bytes")
-    return raw, content_type
+    return raw
+
+
+def typed_body(request: web.Request, max_size: int, content_type: str) -> Body | None:
+    """:func:`read_body` of a request whose Content-Type header is ``content_type``, one of
+    the types accepted, as it is (no parameters, lower case: not parsed again), when its
+    bytes all arrived with the headers (read without a coroutine); else None, and
+    :func:`read_typed` reads it."""
+    if not request.body_exists:
+        raise InvalidRequest("the request body is empty")
+    raw = _sized(request, max_size)
+    return None if raw is None else decode_body(request, raw, content_type)
+
+
+async def read_typed(request: web.Request, max_size: int, content_type: str) -> Body:
+    """:func:`typed_body` of a body still arriving too."""
+    body = typed_body(request, max_size, content_type)
+    if body is None:
+        body = decode_body(request, await _rest(request, max_size), content_type)
+    return body
 
 
 def decode_body(request: web.Request, raw: bytes | bytearray, content_type: str, *,
@@ -269,7 +293,9 @@ __all__ = [
     "preferences",
     "read_body",
     "read_bytes",
+    "read_typed",
     "requested_version",
     "tenant_of",
+    "typed_body",
     "version_applied",
 ]

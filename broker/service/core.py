@@ -87,12 +87,12 @@ class Service:
         """The store's temporal history when ``--temporal`` is on, else None."""
         return self.store.history if self.settings.temporal else None
 
-    def recorder(self) -> Recorder | None:
-        """What every write records (4.5.6 to 4.5.8), at the time of the commit; None
-        when no history is kept."""
+    def recorder(self, at: str | None = None) -> Recorder | None:
+        """What every write records (4.5.6 to 4.5.8), at ``at`` (default: now, the time of
+        the commit); None when no history is kept."""
         if self.history is None:
             return None
-        return recorder_at(now_iso())
+        return recorder_at(now_iso() if at is None else at)
 
     # the caches tests and tools look at
     @property
@@ -155,12 +155,20 @@ class Service:
 
     async def settle(self) -> None:
         """Await every barrier (:meth:`before_answer`): what a committed change queued
-        is durable.  The commits call it; so do the operations that change what is
-        not an entity (registrations, 5.9) before they answer."""
+        is durable.  The commits call it (when :meth:`unsettled`); so do the operations
+        that change what is not an entity (registrations, 5.9) before they answer."""
         for barrier in self._barriers:
             # asked first: most writes queue nothing to wait for (no coroutine then)
             if barrier.unsettled:
                 await barrier.settled()
+
+    def unsettled(self) -> bool:
+        """True if a barrier has something to wait for: most writes have none, and
+        create no coroutine to settle (issue 19)."""
+        for barrier in self._barriers:  # noqa: SIM110 (a loop: cheaper than any())
+            if barrier.unsettled:
+                return True
+        return False
 
     def publish(self, tenant: str, change: Change) -> None:
         """Tell the subscriptions what changed (one event per entity write), the expiry
@@ -173,7 +181,7 @@ class Service:
 
     async def commit(self, tenant: str, entity_id: str, mutation: Mutation, *,
                      store: Store | None = None, record: bool = True,
-                     posted: Sequence[History] = ()) -> Change:
+                     posted: Sequence[History] = (), at: str | None = None) -> Change:
         """Write one entity through the store (atomically) with its history, and publish
         its change.
 
@@ -182,13 +190,15 @@ class Service:
         removed whatever a model schema requires).  ``record``: False for a write
         whose history is already recorded (the temporal API's).  ``posted``: the
         history the temporal API posted, written with the entity (one transaction on
-        the embedded store, see :meth:`Store.modify`).
+        the embedded store, see :meth:`Store.modify`).  ``at``: the time the mutation
+        stamps, recorded as the write's time (one clock read a write; default: now).
         """
-        recorder = self.recorder() if record else None
+        recorder = self.recorder(at) if record else None
         change = await (store or self.store).modify(tenant, entity_id, mutation,
                                                     record=recorder, posted=posted)
         self.publish(tenant, change)
-        await self.settle()
+        if self.unsettled():
+            await self.settle()
         return change
 
     async def commit_many(
@@ -201,5 +211,6 @@ class Service:
         for outcome in outcomes:
             if outcome.change is not None:
                 self.publish(tenant, outcome.change)
-        await self.settle()
+        if self.unsettled():
+            await self.settle()
         return outcomes

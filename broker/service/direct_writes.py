@@ -31,8 +31,10 @@ from broker.service.entities import (
     attrs_result,
     created,
     fragment_of,
+    location_of,
     no_content,
     object_of,
+    unlinked,
 )
 from broker.service.reply import Reply
 from ngsi_ld import attribute_ops, operations
@@ -61,11 +63,17 @@ class DirectWrites:
         which also answers a bad or unknown name, in its order)."""
         if not self.enabled:
             return None
-        try:
-            tenant = tenant_name(ngsild_tenant, fiware_service, service.settings.multi_tenancy)
-        except NgsiLdError:
-            return None
-        if not service.known_tenant(tenant) or service.sources.serves(tenant):
+        if ngsild_tenant is None and fiware_service is None:
+            tenant = ""  # the default tenant (what tenant_name gives), always known
+        else:
+            try:
+                tenant = tenant_name(ngsild_tenant, fiware_service,
+                                     service.settings.multi_tenancy)
+            except NgsiLdError:
+                return None
+            if not service.known_tenant(tenant):
+                return None
+        if service.sources.serves(tenant):
             return None
         self.served += 1
         return tenant
@@ -74,35 +82,44 @@ class DirectWrites:
 # 5.6.1 Create Entity
 async def create_entity(service: Service, tenant: str, body: Body) -> Reply:
     """Create Entity of the common shape in ``tenant`` (see the module docstring)."""
-    ctx = await service.resolver.active(body.client_context)
+    # a kept compiled context read without a coroutine (every write has one)
+    context, resolver = body.client_context, service.resolver
+    ctx = resolver.kept(context) or await resolver.active(context)
     entity, null_free = parse_checked(ctx, object_of(body.data), key_values=False)
+    now = now_iso()
     # the parsed, expanded entity is this write's own: stamped without a copy
     await service.commit(tenant, entity["id"],
-                         operations.create_entity(entity, now_iso(), owned=True,
-                                                  check_nulls=not null_free))
-    return await created(service, entity["id"], body.client_context, tenant)
+                         operations.create_entity(entity, now, owned=True,
+                                                  check_nulls=not null_free), at=now)
+    return unlinked(context, 201, location_of(entity["id"])) \
+        or await created(service, entity["id"], context, tenant)
 
 
 # 5.6.2 Update Entity Attributes
 async def update_attrs(service: Service, tenant: str, entity_id: str, body: Body) -> Reply:
     """Update Entity Attributes of the common shape (see the module docstring)."""
-    ctx = await service.resolver.active(body.client_context)
+    context, resolver = body.client_context, service.resolver
+    ctx = resolver.kept(context) or await resolver.active(context)
     # a body of attributes only through the template of its shape (fragment_of's result)
     fragment = expanded_attrs(ctx, body.data)
     if fragment is None:
         fragment = fragment_of(ctx, body.data, entity_id, key_values=False, allow_null=True)
-    mutation = operations.update_attributes(entity_id, fragment, now_iso())
-    await service.commit(tenant, entity_id, mutation)
-    return await attrs_result(service, body.client_context, tenant, mutation)
+    now = now_iso()
+    mutation = operations.update_attributes(entity_id, fragment, now)
+    await service.commit(tenant, entity_id, mutation, at=now)
+    return (None if mutation.result.not_updated else unlinked(context, 204)) \
+        or await attrs_result(service, context, tenant, mutation)
 
 
 # 5.6.3 Append Entity Attributes
 async def append_attrs(service: Service, tenant: str, entity_id: str, body: Body) -> Reply:
     """Append Entity Attributes of the common shape: no ``noOverwrite`` option."""
-    ctx = await service.resolver.active(body.client_context)
+    context, resolver = body.client_context, service.resolver
+    ctx = resolver.kept(context) or await resolver.active(context)
     fragment = fragment_of(ctx, body.data, entity_id, key_values=False)
-    mutation = operations.append_attributes(entity_id, fragment, now_iso(), no_overwrite=False)
-    await service.commit(tenant, entity_id, mutation)
+    now = now_iso()
+    mutation = operations.append_attributes(entity_id, fragment, now, no_overwrite=False)
+    await service.commit(tenant, entity_id, mutation, at=now)
     return await attrs_result(service, body.client_context, tenant, mutation)
 
 
@@ -110,9 +127,11 @@ async def append_attrs(service: Service, tenant: str, entity_id: str, body: Body
 async def patch_attr(service: Service, tenant: str, entity_id: str, attr: str,
                      body: Body) -> Reply:
     """Partial Attribute Update of the common shape (see the module docstring)."""
-    ctx = await service.resolver.active(body.client_context)
+    context, resolver = body.client_context, service.resolver
+    ctx = resolver.kept(context) or await resolver.active(context)
     name, fragment = attribute_of(ctx, body.data, attr, key_values=False, allow_null=True,
                                   fragment=True)
+    now = now_iso()
     await service.commit(tenant, entity_id,
-                         attribute_ops.update_attribute(entity_id, name, fragment, now_iso()))
-    return await no_content(service, body.client_context, tenant)
+                         attribute_ops.update_attribute(entity_id, name, fragment, now), at=now)
+    return unlinked(context, 204) or await no_content(service, context, tenant)

@@ -54,9 +54,9 @@ from storage.versioned import versioned
 
 __all__ = [
     "ENTITIES", "READ_MEDIA", "append_attrs", "attribute_of", "attrs_result", "check_entity_id",
-    "create_entity", "created", "delete_attr", "delete_entity", "fragment_of", "merge_entity",
-    "no_content", "object_of", "patch_attr", "replace_attr", "replace_entity", "retrieve_entity",
-    "type_gated", "update_attrs",
+    "create_entity", "created", "delete_attr", "delete_entity", "fragment_of", "location_of",
+    "merge_entity", "no_content", "object_of", "patch_attr", "replace_attr", "replace_entity",
+    "retrieve_entity", "type_gated", "unlinked", "update_attrs",
 ]
 
 ENTITIES = "/ngsi-ld/v1/entities"
@@ -276,11 +276,19 @@ class _Write:
                                   self.service.tenant_named(self.call), mutation)
 
 
+def unlinked(client_context: Any, status: int, headers: dict[str, str] | None = None,
+             ) -> Reply | None:
+    """The bodiless reply of a write whose request carried no inline @context: nothing to
+    host and link, answered without an await (every write: issue 19); else None."""
+    if inline_context(client_context):
+        return None
+    return Reply(status) if headers is None else Reply(status, headers=headers)
+
+
 async def no_content(service: Service, client_context: Any, tenant: str) -> Reply:
     """204, linking the request's inline @context (hosted for ``tenant``) if it had one."""
-    if not inline_context(client_context):
-        return Reply(204)  # no @context to host and link (skips ``link_only``'s await)
-    return empty(204, await link_only(service, client_context, tenant))
+    return unlinked(client_context, 204) \
+        or empty(204, await link_only(service, client_context, tenant))
 
 
 async def attrs_result(service: Service, client_context: Any, tenant: str,
@@ -295,14 +303,16 @@ async def attrs_result(service: Service, client_context: Any, tenant: str,
     return json_reply(result.to_dict(), status=207, headers=headers)
 
 
+def location_of(entity_id: str) -> dict[str, str]:
+    """The Location header of the entity ``entity_id`` created (5.6.1.4)."""
+    return {"Location": f"{ENTITIES}/{_quoted(entity_id)}"}
+
+
 async def created(service: Service, entity_id: str, client_context: Any, tenant: str) -> Reply:
     """201 with the new entity's Location, linking the request's inline @context (hosted
     for ``tenant``) if it had one (5.6.1.4)."""
-    location = f"{ENTITIES}/{_quoted(entity_id)}"
-    if not inline_context(client_context):
-        return Reply(201, headers={"Location": location})  # no @context to host and link
-    return empty(201, {"Location": location,
-                       **await link_only(service, client_context, tenant)})
+    return unlinked(client_context, 201, location_of(entity_id)) or empty(
+        201, {**location_of(entity_id), **await link_only(service, client_context, tenant)})
 
 
 # 5.6.1 Create Entity

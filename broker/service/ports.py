@@ -68,6 +68,11 @@ class ContextResolving(Protocol):
         """True while ``client_context`` compiles to ``ctx`` (the cached compilation)."""
         ...
 
+    def kept(self, client_context: Any) -> ActiveContext | None:
+        """The cached compilation of ``client_context`` (what :meth:`active` answers at
+        once), or None."""
+        ...
+
     @property
     def generation(self) -> int:
         """Changes whenever a cached compilation is dropped or replaced: until it does,
