@@ -12,6 +12,8 @@ that write's error: nothing of it is written, the others are.
 A creation recorded by the standard recorder takes the short way of a prepared one:
 its history encoded without the walk an update needs (its changes are all its
 attributes'), its pack made ready, its value rows kept flat (:meth:`.bulk.Rows.add`).
+An update that is its entity's only write here and records one attribute instance (a
+PATCH of one attribute) hands its history as a :class:`.history_rows.OneInstance`.
 
 The loader's batches (``SqliteStore.modify_prepared``) bring the rows of their
 entities as created, prepared in its worker processes (:mod:`.prepared`): an
@@ -37,7 +39,7 @@ from . import feed, sql
 from .attribute_walk import walk
 from .bulk import Rows
 from .history import SqliteHistory
-from .history_rows import EncodedHistory, encode_write
+from .history_rows import EncodedHistory, OneInstance, encode_write, one_instance
 
 __all__ = ["Item", "Result", "write_all"]
 
@@ -98,7 +100,7 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
     latest: dict[str, tuple[Entity | None, bytes | None]] = {}
     results: list[Result] = []
     written: set[str] = set()
-    histories: list[History | EncodedHistory] = []
+    histories: list[History | EncodedHistory | OneInstance] = []
     rows = Rows(tenant)
     stamps: dict[str, str | None] = {}
     for entity_id, mutation, record in items:
@@ -129,7 +131,7 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
         try:
             after = mutation(current)
             encoded = None if after is None else orjson.dumps(after)
-            recorded: History | EncodedHistory | None = None
+            recorded: History | EncodedHistory | OneInstance | None = None
             if record is not None:
                 # the standard recorder's history is encoded here, without Instances
                 at = getattr(record, WRITE_TIME, None)
@@ -140,8 +142,12 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
                                             None, history.new_instance_numbers)
                 else:  # the index decision and the history's instances in one walk
                     names, changes = walk(before, after)
-                    recorded = encode_write(before, after, at, history.new_instance_number,
-                                            changes, history.new_instance_numbers)
+                    if after is not None and seen[entity_id] == 1:  # maybe a usual PATCH
+                        recorded = one_instance(before, after, at, history.new_instance_number,
+                                                changes)
+                    if recorded is None:
+                        recorded = encode_write(before, after, at, history.new_instance_number,
+                                                changes, history.new_instance_numbers)
         except Exception as exc:
             results.append((False, exc))
             continue
