@@ -52,9 +52,42 @@ def test_versions_stay_distinct_across_transactions_savepoints_and_connections(
         for k in range(3):
             sql.write_entity(conn, "", f"urn:w:{n}:{k}", None, _entity(f"urn:w:{n}:{k}", k))
         conn.execute("COMMIT")
-        sql.end_versions(conn)
+        sql.end_versions(conn, committed=True)
         seen = [v for (v,) in first.execute("SELECT version FROM entities ORDER BY rowid")]
     assert len(seen) == 18 and len(set(seen)) == 18 and seen == sorted(seen)
+
+
+def test_a_writer_keeps_its_range_of_versions_until_a_rollback_or_another_writer(
+        tmp_path: Path) -> None:
+    path = tmp_path / "v.db"
+    conn, other = sql.connect(path, readonly=False), sql.connect(path, readonly=False)
+    conn.execute("BEGIN IMMEDIATE")
+    sql.create_schema(conn)
+    conn.execute("COMMIT")
+
+    def transaction(writer: sqlite3.Connection, n: int, commit: bool = True) -> None:
+        writer.execute("BEGIN IMMEDIATE")
+        sql.begin_versions(writer)
+        sql.write_entity(writer, "", f"urn:v:{n}", None, _entity(f"urn:v:{n}", n))
+        writer.execute("COMMIT" if commit else "ROLLBACK")
+        sql.end_versions(writer, committed=commit)
+
+    def counter() -> int:
+        return int(conn.execute("SELECT value FROM meta WHERE key = 'entity_version'")
+                   .fetchone()[0])
+
+    transaction(conn, 0)
+    taken = counter()
+    transaction(conn, 1)  # the same range: the counter is not taken again
+    assert counter() == taken
+    transaction(conn, 2, commit=False)  # a rollback: the next transaction takes a new T
+    transaction(conn, 3)
+    assert counter() == taken + 1
+    transaction(other, 4)  # another writer committed: a new T, above the other's
+    transaction(conn, 5)
+    assert counter() == taken + 3
+    versions = [v for (v,) in conn.execute("SELECT version FROM entities ORDER BY rowid")]
+    assert len(set(versions)) == 5 and versions == sorted(versions)
 
 
 def test_a_rolled_back_write_leaves_no_version_behind(tmp_path: Path) -> None:

@@ -48,8 +48,8 @@ from ngsi_ld.temporal.model import (
 )
 
 __all__ = ["WRITE_TIME", "Change", "Recorder", "attribute_changes", "deletion", "entity_record",
-           "history_of_write", "instance_changes", "recorder_at", "removed", "scope_change",
-           "scope_instance"]
+           "history_of_write", "instance_changes", "live_record", "recorder_at", "removed",
+           "scope_change", "scope_instance"]
 
 Entity = Mapping[str, Any]
 
@@ -100,17 +100,19 @@ def history_of_write(
 def entity_record(before: Entity | None, after: Entity | None, now: str) -> EntityRecord | None:
     """The Entity record of the write from ``before`` to ``after`` at ``now`` (None:
     neither exists)."""
-    if before is None and after is None:
+    if after is not None:
+        return EntityRecord(*live_record(after, now))
+    if before is None:
         return None
-    current = after if after is not None else before
-    assert current is not None
-    return EntityRecord(
-        entity_id=str(current.get("id", "")),
-        types=tuple(current.get("type") or ()),
-        created_at=current.get("createdAt"),
-        modified_at=now if after is None else after.get("modifiedAt", now),
-        deleted_at=now if after is None else None,
-    )
+    return EntityRecord(str(before.get("id", "")), tuple(before.get("type") or ()),
+                        before.get("createdAt"), now, now)
+
+
+def live_record(after: Entity, now: str) -> tuple[str, tuple[str, ...], Any, Any]:
+    """(id, types, createdAt, modifiedAt) of the Entity record of a write that leaves
+    ``after`` (:func:`entity_record`, whose deletedAt is then None)."""
+    return (str(after.get("id", "")), tuple(after.get("type") or ()), after.get("createdAt"),
+            after.get("modifiedAt", now))
 
 
 def _attrs(entity: Entity | None) -> Mapping[str, Any]:

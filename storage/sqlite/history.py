@@ -34,7 +34,7 @@ from . import history_sql
 from .history_aggregate import aggregate_sql, can_aggregate
 from .history_batch import settle, settle_before, write_histories
 from .history_memo import Memo
-from .history_rows import EncodedHistory, encoded
+from .history_rows import EncodedHistory, OneInstance, encoded
 
 __all__ = ["SqliteHistory"]
 
@@ -91,13 +91,13 @@ class SqliteHistory(TemporalHistory):
             self._ids = itertools.count(last + 1)
 
     def record(self, conn: sqlite3.Connection, tenant: str,
-               histories: Sequence[History | EncodedHistory],
+               histories: Sequence[History | EncodedHistory | OneInstance],
                stamps: Mapping[str, str | None] | None = None) -> None:
         """On the writer thread, in the writes' transaction: what writes record, in the
         order they were made (one write or a batch's), as Histories or already encoded
-        (:mod:`.history_rows`); ``stamps``: the modifiedAt of each written entity's row
-        after them (None: deleted)."""
-        write_histories(conn, tenant, [h if isinstance(h, EncodedHistory) else encoded(h)
+        (:mod:`.history_rows`; a OneInstance its entity's only one); ``stamps``: the
+        modifiedAt of each written entity's row after them (None: deleted)."""
+        write_histories(conn, tenant, [h if not isinstance(h, History) else encoded(h)
                                        for h in histories], stamps, self.memo)
 
     # -- reads --------------------------------------------------------------------------

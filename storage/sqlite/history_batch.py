@@ -23,6 +23,12 @@ Issues 18 and 19: a write of :data:`PACK_FROM` instances or more is stored as on
 packed row (:mod:`.history_packs`), without series, instance or rollup rows; the
 same instance rows go into their series later, by :func:`settle` and
 :func:`settle_before`, before anything reads or changes them.
+
+Issue 19: the history of a PATCH of one attribute comes as a
+:class:`~.history_rows.OneInstance`; when the memo knows its Entity's stored record,
+which the write would leave alone (:func:`_stamp_only`), and its series id, its
+instance row is written as it is, without the record's merge and the series' lookup;
+otherwise it goes the general way.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from ..temporal import merge_record
 from . import history_packs as packs
 from . import history_rollups as rollups
 from .history_memo import Memo, SeriesKey
-from .history_rows import PACK_FROM, EncodedHistory
+from .history_rows import PACK_FROM, EncodedHistory, OneInstance
 from .history_sql import _COLUMNS, _record, later, note_iid, series_id
 from .inserts import insert_rows
 
@@ -92,7 +98,8 @@ def _stored_series(conn: sqlite3.Connection, tenant: str,
     return found
 
 
-def write_histories(conn: sqlite3.Connection, tenant: str, histories: Sequence[EncodedHistory],
+def write_histories(conn: sqlite3.Connection, tenant: str,
+                    histories: Sequence[EncodedHistory | OneInstance],
                     stamps: Mapping[str, str | None] | None = None,
                     memo: Memo | None = None) -> None:
     """Record ``histories`` (in the order of their writes) in the caller's transaction:
@@ -102,25 +109,53 @@ def write_histories(conn: sqlite3.Connection, tenant: str, histories: Sequence[E
     after these writes (None: the entity is gone).  A record that would only take
     that modifiedAt is not written: its reads take the live Entity's (``history_sql``).
     ``memo``: the stored records and series ids the writer remembers (:mod:`.history_memo`).
+    A :class:`~.history_rows.OneInstance` must be its entity's only history here.
     """
     if not histories:
         return
     memo = Memo() if memo is None else memo
     memo.check(conn)
-    ids = list(dict.fromkeys(h.entity.entity_id for h in histories))
-    _put_records(conn, tenant, ids, histories, stamps or {}, memo)
-    single: list[packs.PackedRows] = []
-    packed: list[tuple[Any, ...]] = []
+    stamps = stamps or {}
+    ready: list[tuple[Any, ...]] = []  # rows of one-instance updates, their series known
+    general: list[EncodedHistory] = []
     for history in histories:
-        size = history.size()
-        if size >= PACK_FROM:
-            packed.append(packs.pack(tenant, history.entity.entity_id, history))
-        elif size:
-            single.append((history.entity.entity_id, history.encode()))
-    if packed:
-        packs.add(conn, packed)
-        note_iid(conn, max(_last_iid(h) for h in histories if h.size() >= PACK_FROM), memo)
-    _put_instances(conn, tenant, single, memo)
+        if isinstance(history, OneInstance):
+            row = _quick_row(tenant, history, stamps, memo)
+            if row is not None:
+                ready.append(row)
+                continue
+            history = history.general()
+        general.append(history)
+    single: list[packs.PackedRows] = []
+    if general:
+        ids = list(dict.fromkeys(h.entity.entity_id for h in general))
+        _put_records(conn, tenant, ids, general, stamps, memo)
+        packed: list[tuple[Any, ...]] = []
+        for history in general:
+            size = history.size()
+            if size >= PACK_FROM:
+                packed.append(packs.pack(tenant, history.entity.entity_id, history))
+            elif size:
+                single.append((history.entity.entity_id, history.encode()))
+        if packed:
+            packs.add(conn, packed)
+            note_iid(conn, max(_last_iid(h) for h in general if h.size() >= PACK_FROM), memo)
+    _put_instances(conn, tenant, single, memo, ready)
+
+
+def _quick_row(tenant: str, history: OneInstance, stamps: Mapping[str, str | None],
+               memo: Memo) -> tuple[Any, ...] | None:
+    """The instance row of a one-instance update when it is all the update writes: its
+    stored record known and left alone (what :func:`_put_records` would tell of the
+    record ``history.general()`` holds), its series id known; else None."""
+    entity_id = history.entity_id
+    stored = memo.record(tenant, entity_id)
+    if stored is None or not history.modified_at or not _only_stamp(
+            stored, history.types, history.created_at, history.modified_at,
+            stamps.get(entity_id)):
+        return None
+    sid = memo.sid(tenant, (entity_id, history.attribute, history.dataset_id))
+    return None if sid is None else (sid, *history.columns)
 
 
 def _last_iid(history: EncodedHistory) -> int:
@@ -155,9 +190,15 @@ def settle_before(conn: sqlite3.Connection, cutoff: int, memo: Memo) -> bool:
 def _stamp_only(stored: EntityRecord | None, merged: EntityRecord, live: str | None) -> bool:
     """Whether ``merged`` differs from ``stored`` in its modifiedAt alone, and a read of
     the stored record gives ``merged``'s as the live Entity's (the later one)."""
-    return (stored is not None and live is not None and merged.modified_at == live
-            and stored.deleted_at is None and merged.deleted_at is None
-            and merged.types == stored.types and merged.created_at == stored.created_at
+    return (stored is not None and merged.deleted_at is None
+            and _only_stamp(stored, merged.types, merged.created_at, merged.modified_at, live))
+
+
+def _only_stamp(stored: EntityRecord, types: tuple[str, ...], created: Any, modified: Any,
+                live: str | None) -> bool:
+    """:func:`_stamp_only` of a live record of these fields (its deletedAt None)."""
+    return (live is not None and modified == live and stored.deleted_at is None
+            and types == stored.types and created == stored.created_at
             and later(stored.modified_at, live) == live)
 
 
@@ -222,15 +263,16 @@ def _known_series(conn: sqlite3.Connection, tenant: str,
 
 
 def _put_instances(conn: sqlite3.Connection, tenant: str,
-                   writes: Sequence[packs.PackedRows], memo: Memo) -> None:
+                   writes: Sequence[packs.PackedRows], memo: Memo,
+                   ready: Sequence[tuple[Any, ...]] = ()) -> None:
     """The instance rows of ``writes`` (entity id, rows) in their series, with the series
-    that are new and the rollups."""
-    if not writes:
+    that are new and the rollups; ``ready``: rows of known series, written with them."""
+    if not writes and not ready:
         return
-    sids = _known_series(conn, tenant, writes, memo)
+    sids = _known_series(conn, tenant, writes, memo) if writes else {}
     new_series: list[tuple[int, str, str, str, str]] = []
     next_sid: int | None = None
-    rows: list[tuple[Any, ...]] = []
+    rows: list[tuple[Any, ...]] = list(ready)
     for entity_id, written in writes:
         for attribute, dataset_id, columns in written:
             key = (entity_id, attribute, dataset_id)

@@ -17,6 +17,13 @@ but kept in their internal form (``raw``), and encoded when the pack is settled
 into its series.  Measured on a 21-attribute entity (``time.process_time``, best
 of 5): encoded and packed 45 µs, checked and packed raw 16.5 µs.  A write of fewer
 instances (a PATCH of one attribute) is encoded at once, as before.
+
+Issue 19: an update of a live entity that records one attribute instance and no
+Scope (the usual PATCH) is kept as a :class:`OneInstance`: its instance row and the
+fields of its Entity record, without the record itself.  When the writer's memo knows
+its series and shows that the record would not be written (only its modifiedAt
+moves, :mod:`.history_batch`), the row is all it writes; else it becomes the
+:class:`EncodedHistory` :func:`encode_write` gives (:meth:`OneInstance.general`).
 """
 
 from __future__ import annotations
@@ -33,13 +40,15 @@ from ngsi_ld.temporal.history import (
     attribute_changes,
     deletion,
     entity_record,
+    live_record,
     scope_change,
 )
 
 from ..temporal import instance_number
 from .history_sql import check_internal, encode, encode_internal, least_checked
 
-__all__ = ["PACK_FROM", "EncodedHistory", "Raw", "encode_write", "encoded"]
+__all__ = ["PACK_FROM", "EncodedHistory", "OneInstance", "Raw", "encode_write", "encoded",
+           "one_instance"]
 
 #: instances of one write from which they are packed (:mod:`.history_packs`); a write
 #: of one instance (an attribute's PATCH) keeps its per-series row
@@ -77,6 +86,44 @@ class EncodedHistory:
             return self.rows
         return self.rows + [(name, inst.get("datasetId") or "", encode_internal(name, inst, iid))
                             for name, inst, iid, _ in self.raw]
+
+
+@dataclass(slots=True)
+class OneInstance:
+    """The history of an update of a live entity that records one attribute instance,
+    no Scope (see the module docstring): what :func:`encode_write` would give, its
+    Entity record in fields."""
+
+    entity_id: str
+    types: tuple[str, ...]
+    created_at: Any
+    modified_at: Any
+    attribute: str
+    #: the datasetId or ""
+    dataset_id: str
+    #: the row's columns but the series: t, iid, flags...
+    columns: tuple[Any, ...]
+
+    def general(self) -> EncodedHistory:
+        """The same history as an :class:`EncodedHistory` (its record built)."""
+        record = EntityRecord(self.entity_id, self.types, self.created_at, self.modified_at)
+        return EncodedHistory(record, [(self.attribute, self.dataset_id, self.columns)])
+
+
+def one_instance(before: Entity, after: Entity, now: str, iids: Callable[[], int],
+                 changes: Sequence[Change]) -> OneInstance | None:
+    """``encode_write(before, after, now, iids, changes)`` as a :class:`OneInstance`
+    when ``changes`` (the update's ``attribute_changes``) are one attribute instance
+    written and the Scope is unchanged; else None, no number taken from ``iids``."""
+    if len(changes) != 1:
+        return None
+    name, inst, deleted = changes[0]
+    if deleted or scope_change(before, after, now, _unnumbered) is not None:
+        return None
+    # numbered before it is encoded, as encode_write numbers it (a refusal keeps the gap)
+    iid = iids()
+    return OneInstance(*live_record(after, now), name, inst.get("datasetId") or "",
+                       encode_internal(name, inst, iid))
 
 
 def encoded(history: History) -> EncodedHistory:

@@ -57,6 +57,9 @@ class StoreConnection(sqlite3.Connection):
     #: the Known of the open read transaction once :func:`known_of` asked its
     #: data_version (None: not asked in it yet; ``sql.begin_read`` clears it)
     snapshot: Known | None = None
+    #: a writer's range of entity versions, [next, last, the data_version it was
+    #: used under], kept from one committed transaction to the next (``sql.begin_versions``)
+    clock: list[int] | None = None
 
 
 class Anchors:

@@ -241,12 +241,15 @@ def read_versioned(conn: sqlite3.Connection, tenant: str, entity_id: str) -> Ver
     return Versioned(entity_id, rows[0][0], raw=rows[0][1]) if rows else None
 
 
-# Versions.  The counter in ``meta`` numbers write transactions: the writer takes
-# the next number T once per transaction (begin_versions, outside any savepoint, so
-# a job rolled back to its savepoint cannot give T back while T is in use), and the
-# transaction's writes get T * 2**20 + 1, + 2, ...  Several processes writing one
-# file hold the write lock in turn, so no two transactions share a T; the versions
-# of an older file (plain counter values) are all below the new ones.
+# Versions.  The counter in ``meta`` numbers ranges of versions: a writer takes the
+# next number T (begin_versions, outside any savepoint, so a job rolled back to its
+# savepoint cannot give T back while T is in use), and its writes get T * 2**20 + 1,
+# + 2, ..., in this transaction and the next ones as long as they commit (issue 19:
+# the counter's UPDATE was a statement and a page of every transaction); a rollback
+# may give T back, so the next transaction takes a new one.  Several processes writing
+# one file take their T from the one counter, so no two writers share a T; the
+# versions of an older file (plain counter values) are all below the new ones.  An
+# entity's version is only compared for equality (a kept answer still current).
 _SPAN = 1 << 20
 #: one statement, not an UPDATE and a SELECT: each statement of the writer releases the
 #: GIL and takes it back, which a busy event loop makes cost far more than the statement
@@ -254,7 +257,7 @@ _TAKE_VERSION = (
     "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'entity_version'"
     " RETURNING CAST(value AS INTEGER)"
 )
-#: id(connection) -> [next version, last version] of the open transaction's range
+#: id(connection) -> [next version, last version, ...] of the open transaction's range
 _clocks: dict[int, list[int]] = {}
 
 
@@ -265,14 +268,28 @@ def _take_counter(conn: sqlite3.Connection) -> int:
 
 
 def begin_versions(conn: sqlite3.Connection) -> None:
-    """Reserve the version range of the transaction just begun on ``conn``."""
-    base = _take_counter(conn) * _SPAN
-    _clocks[id(conn)] = [base + 1, base + _SPAN - 1]
+    """Reserve the version range of the transaction just begun on ``conn``: the rest of
+    the range its earlier transactions took and committed when no other connection
+    committed since (versions keep growing across the writers of a shared file), else a
+    new one."""
+    if not isinstance(conn, StoreConnection):
+        base = _take_counter(conn) * _SPAN
+        _clocks[id(conn)] = [base + 1, base + _SPAN - 1]
+        return
+    (seen,) = conn.execute("PRAGMA data_version").fetchone()
+    clock = conn.clock
+    if clock is None or clock[0] > clock[1] or clock[2] != seen:
+        base = _take_counter(conn) * _SPAN
+        clock = conn.clock = [base + 1, base + _SPAN - 1, seen]
+    _clocks[id(conn)] = clock
 
 
-def end_versions(conn: sqlite3.Connection) -> None:
-    """The transaction on ``conn`` is over (committed or rolled back)."""
+def end_versions(conn: sqlite3.Connection, committed: bool = False) -> None:
+    """The transaction on ``conn`` is over: its range is kept for the next one if it
+    ``committed`` (a rollback may have given back the counter's number)."""
     _clocks.pop(id(conn), None)
+    if not committed and isinstance(conn, StoreConnection):
+        conn.clock = None
 
 
 def next_version(conn: sqlite3.Connection) -> int:

@@ -396,7 +396,7 @@ class Worker:
             self._roll_back(conn)
             return [(False, unavailable(exc)) for unit in units for _ in unit]
         finally:
-            sql.end_versions(conn)
+            sql.end_versions(conn, committed)
             stats.end(conn)
             names.end(conn)
             if self._ran:

@@ -17,6 +17,8 @@ broker's sweeper need not walk it.
 A creation recorded by the standard recorder takes the short way of a prepared one:
 its history encoded without the walk an update needs (its changes are all its
 attributes'), its pack made ready, its value rows kept flat (:meth:`.bulk.Rows.add`).
+An update that is its entity's only write here and records one attribute instance (a
+PATCH of one attribute) hands its history as a :class:`.history_rows.OneInstance`.
 
 The loader's batches (``SqliteStore.modify_prepared``) bring the rows of their
 entities as created, prepared in its worker processes (:mod:`.prepared`): an
@@ -44,7 +46,7 @@ from . import feed, sql
 from .attribute_walk import replace_walk, walk
 from .bulk import Rows, expiry_of
 from .history import SqliteHistory
-from .history_rows import EncodedHistory, encode_write
+from .history_rows import EncodedHistory, OneInstance, encode_write, one_instance
 
 __all__ = ["Item", "Result", "write_all"]
 
@@ -105,7 +107,7 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
     latest: dict[str, tuple[Entity | None, bytes | None]] = {}
     results: list[Result] = []
     written: set[str] = set()
-    histories: list[History | EncodedHistory] = []
+    histories: list[History | EncodedHistory | OneInstance] = []
     rows = Rows(tenant)
     stamps: dict[str, str | None] = {}
     for entity_id, mutation, record in items:
@@ -145,7 +147,7 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
             else:
                 after = mutation(current)
             encoded = None if after is None else orjson.dumps(after)
-            recorded: History | EncodedHistory | None = None
+            recorded: History | EncodedHistory | OneInstance | None = None
             if record is not None:
                 # the standard recorder's history is encoded here, without Instances
                 at = getattr(record, WRITE_TIME, None)
@@ -157,8 +159,12 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
                 else:  # the index decision and the history's instances in one walk
                     if changes is None:
                         names, changes = walk(before, after)
-                    recorded = encode_write(before, after, at, history.new_instance_number,
-                                            changes, history.new_instance_numbers)
+                    if after is not None and seen[entity_id] == 1:  # maybe a usual PATCH
+                        recorded = one_instance(before, after, at, history.new_instance_number,
+                                                changes)
+                    if recorded is None:
+                        recorded = encode_write(before, after, at, history.new_instance_number,
+                                                changes, history.new_instance_numbers)
         except Exception as exc:
             results.append((False, exc))
             continue
