@@ -140,7 +140,10 @@ async def test_a_sweep_deletes_what_expired_and_publishes_the_deletions() -> Non
     assert sweeper.swept == 2
 
 
-async def test_a_noted_write_wakes_the_sweeper() -> None:
+@pytest.mark.parametrize("told", [False, True], ids=["noted-entity", "expiry-told"])
+async def test_a_noted_write_wakes_the_sweeper(told: bool) -> None:
+    # noted with the written entity (the sweeper looks for its expiry), or with the
+    # expiry the store told (the SQLite writer's Change.expires)
     store, bus = MemoryStore(), ChangeBus()
     deleted = asyncio.Event()
     bus.subscribe(lambda e: deleted.set() if e.trigger == "entityDeleted" else None)
@@ -150,25 +153,12 @@ async def test_a_noted_write_wakes_the_sweeper() -> None:
         await asyncio.sleep(0)  # the first sweep finds nothing and waits an hour
         transient = {**entity(p=[prop(1)]), "expiresAt": PAST}
         await _stored(store, transient)
-        sweeper.note(transient)
+        if told:
+            sweeper.note({}, ms(PAST))  # told, not looked for in the entity
+        else:
+            sweeper.note(transient)
         await asyncio.wait_for(deleted.wait(), 30)
         assert await store.get_entity(DEFAULT_TENANT, transient["id"]) is None
-    finally:
-        await sweeper.close()
-
-
-async def test_an_expiry_told_by_the_store_wakes_the_sweeper() -> None:
-    store, bus = MemoryStore(), ChangeBus()
-    deleted = asyncio.Event()
-    bus.subscribe(lambda e: deleted.set() if e.trigger == "entityDeleted" else None)
-    sweeper = ExpirySweeper(store, bus, idle=3600)
-    sweeper.start()
-    try:
-        await asyncio.sleep(0)  # the first sweep finds nothing and waits an hour
-        transient = {**entity(p=[prop(1)]), "expiresAt": PAST}
-        await _stored(store, transient)
-        sweeper.note({}, ms(PAST))  # told, not looked for in the entity
-        await asyncio.wait_for(deleted.wait(), 30)
     finally:
         await sweeper.close()
 

@@ -98,6 +98,24 @@ def _open(path: Path) -> tuple[sqlite3.Connection, SqliteHistory]:
     return conn, history
 
 
+def write_transaction(conn: sqlite3.Connection, history: SqliteHistory,
+                      items: list[Any]) -> list[Any]:
+    """``items`` written in one transaction, framed as the writer thread frames it;
+    ``write_all``'s results."""
+    conn.execute("BEGIN IMMEDIATE")
+    sql.begin_versions(conn)
+    stats.begin(conn)
+    names.begin(conn)
+    results = writes.write_all(conn, TENANT, items, history, None)
+    stats.flush(conn)
+    conn.execute("COMMIT")
+    names.committed(conn)
+    sql.end_versions(conn, committed=True)
+    stats.end(conn)
+    names.end(conn)
+    return results
+
+
 def _creation(entity: dict[str, Any]) -> Any:
     def mutation(current: Any) -> Any:
         if current is not None:
@@ -114,17 +132,7 @@ def _write(path: Path, batches: list[list[tuple[str, dict[str, Any]]]]) -> list[
     try:
         for batch in batches:
             items = [(i, _creation(e), recorder_at(NOW)) for i, e in batch]
-            conn.execute("BEGIN IMMEDIATE")
-            sql.begin_versions(conn)
-            stats.begin(conn)
-            names.begin(conn)
-            results = writes.write_all(conn, TENANT, items, history, None)
-            stats.flush(conn)
-            conn.execute("COMMIT")
-            names.committed(conn)
-            sql.end_versions(conn)
-            stats.end(conn)
-            names.end(conn)
+            results = write_transaction(conn, history, items)
             outcomes.extend(type(value).__name__ if not ok else value.after is not None
                             for ok, value in results)
     finally:

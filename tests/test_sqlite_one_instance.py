@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 from ngsi_ld.errors import ResourceNotFound
 from ngsi_ld.temporal import recorder_at
-from storage.sqlite import history_batch, names, sql, stats, writes
+from storage.sqlite import history_batch, writes
 from storage.sqlite.history_rows import OneInstance
 from tests.test_loader_prepared import tables
-from tests.test_sqlite_creation_writes import _open
+from tests.test_sqlite_creation_writes import _open, write_transaction
 
 TENANT = "t"
 _NOW = st.sampled_from(["2026-12-05T03:00:00.123Z", "2026-12-05T03:00:01.500Z",
@@ -118,17 +118,7 @@ def _run(path: Path, transactions: list[list[tuple[str, str, Any]]],
             if drop:
                 history.memo.forget()
             items = [(i, m, recorder_at(now)) for i, now, m in writes_]
-            conn.execute("BEGIN IMMEDIATE")
-            sql.begin_versions(conn)
-            stats.begin(conn)
-            names.begin(conn)
-            results = writes.write_all(conn, TENANT, items, history, None)
-            stats.flush(conn)
-            conn.execute("COMMIT")
-            names.committed(conn)
-            sql.end_versions(conn)
-            stats.end(conn)
-            names.end(conn)
+            results = write_transaction(conn, history, items)
             outcomes.extend(type(value).__name__ if not ok else value.after
                             for ok, value in results)
         memo = history.memo

@@ -51,6 +51,20 @@ def same_indexed(old: Any, new: Any) -> bool:
     return member == "value" or _same_json(old.get(member), new.get(member))
 
 
+def _same_instance(x: dict[str, Any], y: dict[str, Any]) -> bool:
+    """:func:`same_indexed` of two instance objects, a scalar value compared at once
+    (the usual attribute of a write: one call, not three)."""
+    kind = x.get("type")
+    if kind != y.get("type"):
+        return False
+    xv, yv = x.get("value"), y.get("value")
+    if xv.__class__ is not yv.__class__ or not (
+            xv == yv if xv.__class__ in _SCALARS else _same_json(xv, yv)):
+        return False
+    member = MAIN_MEMBER.get(kind, "value") if isinstance(kind, str) else "value"
+    return member == "value" or _same_json(x.get(member), y.get(member))
+
+
 def _same_json(old: Any, new: Any) -> bool:
     """Equal as JSON: Python's ``1 == True`` and ``[1] == [True]`` are not (True is
     not indexed, 1 is)."""
@@ -122,21 +136,9 @@ def _attribute(name: str, a: Any, b: Any, changed: set[str],
         x, y = a[0], b[0]
         if x.__class__ is dict and y.__class__ is dict:
             # the usual attribute, one instance before and after (a batch replace
-            # compares every attribute): same_indexed inlined, a scalar value
-            # compared at once
-            kind = x.get("type")
-            if kind != y.get("type"):
+            # compares every attribute): a scalar value compared at once
+            if not _same_instance(x, y):
                 changed.add(name)
-            else:
-                xv, yv = x.get("value"), y.get("value")
-                if xv.__class__ is not yv.__class__ or not (
-                        xv == yv if xv.__class__ in _SCALARS else _same_json(xv, yv)):
-                    changed.add(name)
-                else:
-                    member = MAIN_MEMBER.get(kind, "value") if isinstance(kind, str) \
-                        else "value"
-                    if member != "value" and not _same_json(x.get(member), y.get(member)):
-                        changed.add(name)
             if changes is not None:
                 if x.get("datasetId") != y.get("datasetId"):
                     changes.extend(instance_changes(name, a, b))
@@ -195,19 +197,8 @@ def replace_walk(entity_id: str, new: Entity, now: str,
                 same = dataset == y.get("datasetId")
                 y["createdAt"] = x.get("createdAt", now) if same and x else now
                 y["modifiedAt"] = now
-                kind = x.get("type")
-                if kind != y.get("type"):
+                if not _same_instance(x, y):
                     changed.add(name)
-                else:
-                    xv, yv = x.get("value"), y.get("value")
-                    if xv.__class__ is not yv.__class__ or not (
-                            xv == yv if xv.__class__ in _SCALARS else _same_json(xv, yv)):
-                        changed.add(name)
-                    else:
-                        member = MAIN_MEMBER.get(kind, "value") if isinstance(kind, str) \
-                            else "value"
-                        if member != "value" and not _same_json(x.get(member), y.get(member)):
-                            changed.add(name)
                 if not same:
                     changes.extend(instance_changes(name, a, b))
                 elif x.get("modifiedAt") != now or x != y:
