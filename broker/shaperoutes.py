@@ -35,10 +35,6 @@ _VARIABLE = re.compile(r"\{([_a-zA-Z][_a-zA-Z0-9]*)\}")
 #: what a resource's pattern holds for each such variable (``DynamicResource.GOOD``)
 _DEFAULT_GROUP = ">[^{}/]+)"
 
-#: a resource's segments: each a literal, or None for a variable (its name apart)
-Segments = tuple[str | None, ...]
-
-
 class _Shape:
     """One resource under the prefix: its segments, variables and routes by method."""
 
