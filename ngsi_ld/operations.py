@@ -345,7 +345,7 @@ def _replaced_usual(current: Entity, name: str, inst: Instance, now: str) -> Ent
     their general steps (one write in two of the embedded store's writer, issue 19);
     None for any other entity (the general way)."""
     attrs = current.get("attrs")
-    old = None if attrs is None else attrs.get(name)
+    old = attrs.get(name) if attrs.__class__ is dict else None
     if old.__class__ is not list or len(old) != 1 or old[0].get("datasetId") is not None \
             or current.get("type").__class__ is not list:
         return None
