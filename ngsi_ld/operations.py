@@ -56,7 +56,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from math import isfinite
 from typing import Any, cast
 
 from ngsi_ld.attribute_ops import delete_attribute, replace_attribute, update_attribute
@@ -74,6 +73,7 @@ from ngsi_ld.instances import (
     require_entity,
     restamp,
     restamp_owned,
+    scalar_members,
     stamp_new,
     touch,
     writable_entity,
@@ -313,15 +313,11 @@ def update_attributes(entity_id: str, fragment: Entity, now: str) -> AttrsMutati
     return AttrsMutation(apply)
 
 
-#: what a member of an instance the quick way copies may hold: a shallow copy is a deep one
-#: (and a finite float, which :func:`clone`'s JSON round trip keeps as it is)
-_SCALARS = (str, int, bool, type(None))
-
-
 def _usual_instance(fragment: Entity, names: tuple[str, ...]) -> tuple[str, Instance] | None:
     """The name and instance of a fragment of the usual PATCH (one attribute, one instance
-    without datasetId, sub-attributes or stamps, of scalar members only, no NGSI-LD Null,
-    nothing but ``attrs``), which :func:`_replaced_usual` may write; else None."""
+    without datasetId, sub-attributes or stamps, of scalar members, no NGSI-LD Null
+    (:func:`scalar_members`), nothing but ``attrs``), which :func:`_replaced_usual` may
+    write; else None."""
     if len(names) != 1 or len(fragment) != 1:
         return None
     instances = cast(Any, fragment)["attrs"][names[0]]
@@ -329,12 +325,8 @@ def _usual_instance(fragment: Entity, names: tuple[str, ...]) -> tuple[str, Inst
         return None
     inst = instances[0]
     if "datasetId" in inst or "sub" in inst or "createdAt" in inst or "modifiedAt" in inst \
-            or is_delete(inst):
+            or not scalar_members(inst):
         return None
-    for value in inst.values():
-        if value.__class__ not in _SCALARS and not (value.__class__ is float
-                                                    and isfinite(value)):
-            return None
     return names[0], inst
 
 
