@@ -334,9 +334,9 @@ def _replaced_usual(current: Entity, name: str, inst: Instance, now: str) -> Ent
     """5.6.2.4 for the usual PATCH (:func:`_usual_instance`) of an entity whose attribute
     ``name`` is one instance without datasetId and whose types are a list: what
     :func:`writable_entity` then :func:`apply_update` and :func:`touch` give, without
-    their general steps (one write in two of the embedded store's writer, issue 19);
-    None for any other entity (the general way)."""
-    attrs = current.get("attrs")
+    their general steps (the usual PATCH of one attribute, on the store's writer: issue
+    19); None for any other entity (the general way)."""
+    attrs: Any = cast(Any, current).get("attrs")  # read untyped: its shape is checked here
     old = attrs.get(name) if attrs.__class__ is dict else None
     if old.__class__ is not list or len(old) != 1 or old[0].get("datasetId") is not None \
             or current.get("type").__class__ is not list:
@@ -344,11 +344,11 @@ def _replaced_usual(current: Entity, name: str, inst: Instance, now: str) -> Ent
     new = dict(inst)  # scalar members: a private copy, as restamp's clone makes it
     new["createdAt"] = old[0].get("createdAt", now)
     new["modifiedAt"] = now
-    entity = dict(current)
+    entity: dict[str, Any] = dict(current)
     written = entity["attrs"] = dict(attrs)
     written[name] = [new]
     entity["modifiedAt"] = now
-    return entity
+    return cast(Entity, entity)
 
 
 # 5.6.3 Append Entity Attributes
