@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
+from math import isfinite
 from typing import Any, TypeVar, cast
 
 import orjson
@@ -37,6 +38,23 @@ MAIN_MEMBER: dict[str, str] = {
 MAIN_MEMBERS = frozenset(MAIN_MEMBER.values())
 _KIND_MEMBERS = MAIN_MEMBERS | {"objectType"}
 STAMPS = ("createdAt", "modifiedAt")
+
+
+#: the classes of JSON scalars a shallow copy copies as :func:`clone` does
+_SCALARS = (str, int, bool, type(None))
+
+
+def scalar_members(instance: Instance) -> bool:
+    """Whether every member of ``instance`` is a JSON scalar that :func:`clone` keeps as it
+    is (a finite float: its round trip makes infinities null), none the NGSI-LD Null: a
+    shallow copy of it is then what a clone gives (the usual attribute of a write)."""
+    for value in instance.values():
+        if value.__class__ not in _SCALARS:
+            if value.__class__ is not float or not isfinite(value):
+                return False
+        elif value == DELETE:
+            return False
+    return True
 
 
 def clone(value: _Json) -> _Json:
@@ -187,8 +205,17 @@ def merge_instance(old: Instance, fragment: Instance, now: str, *, deep: bool) -
     (merge) or replaced whole (partial attribute update).  A fragment of another
     kind drops the old kind's main member.
     """
-    merged = clone({k: v for k, v in old.items() if k not in STAMPS})
     new_kind = fragment.get("type")
+    if (new_kind is None or new_kind == old.get("type")) and "sub" not in fragment \
+            and "sub" not in old and scalar_members(fragment) and scalar_members(old):
+        # the usual instance and fragment (no sub-attribute, Null, object or kind change):
+        # the steps below without their copies (issue 19)
+        out = {k: v for k, v in old.items() if k not in STAMPS}
+        for member, value in fragment.items():
+            if member not in STAMPS and member != "datasetId":
+                out[member] = value
+        return restamp_owned(out, old, now)
+    merged = clone({k: v for k, v in old.items() if k not in STAMPS})
     if new_kind is not None and new_kind != old.get("type"):
         for member in _KIND_MEMBERS:
             merged.pop(member, None)
@@ -293,6 +320,7 @@ __all__ = [
     "require_entity",
     "restamp",
     "restamp_owned",
+    "scalar_members",
     "stamp_new",
     "strip_stamps",
     "touch",

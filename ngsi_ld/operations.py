@@ -73,6 +73,7 @@ from ngsi_ld.instances import (
     require_entity,
     restamp,
     restamp_owned,
+    scalar_members,
     stamp_new,
     touch,
     writable_entity,
@@ -297,12 +298,57 @@ def update_attributes(entity_id: str, fragment: Entity, now: str) -> AttrsMutati
     names = tuple(attrs_of(fragment))
 
     def apply(current: Entity | None, result: UpdateResult) -> Entity | None:
+        # the usual PATCH told on the writer, not on the event loop that built the mutation
+        usual = _usual_instance(fragment, names) if current is not None else None
+        if usual is not None and current is not None:
+            quick = _replaced_usual(current, usual[0], usual[1], now)
+            if quick is not None:
+                result.updated.append(usual[0])
+                return quick
         entity = writable_entity(current, entity_id, names)
         if apply_update(entity, fragment, now, result):
             return touch(entity, now)
         return current
 
     return AttrsMutation(apply)
+
+
+def _usual_instance(fragment: Entity, names: tuple[str, ...]) -> tuple[str, Instance] | None:
+    """The name and instance of a fragment of the usual PATCH (one attribute, one instance
+    without datasetId, sub-attributes or stamps, of scalar members, no NGSI-LD Null
+    (:func:`scalar_members`), nothing but ``attrs``), which :func:`_replaced_usual` may
+    write; else None."""
+    if len(names) != 1 or len(fragment) != 1:
+        return None
+    instances = cast(Any, fragment)["attrs"][names[0]]
+    if len(instances) != 1:
+        return None
+    inst = instances[0]
+    if "datasetId" in inst or "sub" in inst or "createdAt" in inst or "modifiedAt" in inst \
+            or not scalar_members(inst):
+        return None
+    return names[0], inst
+
+
+def _replaced_usual(current: Entity, name: str, inst: Instance, now: str) -> Entity | None:
+    """5.6.2.4 for the usual PATCH (:func:`_usual_instance`) of an entity whose attribute
+    ``name`` is one instance without datasetId and whose types are a list: what
+    :func:`writable_entity` then :func:`apply_update` and :func:`touch` give, without
+    their general steps (the usual PATCH of one attribute, on the store's writer: issue
+    19); None for any other entity (the general way)."""
+    attrs: Any = cast(Any, current).get("attrs")  # read untyped: its shape is checked here
+    old = attrs.get(name) if attrs.__class__ is dict else None
+    if old.__class__ is not list or len(old) != 1 or old[0].get("datasetId") is not None \
+            or current.get("type").__class__ is not list:
+        return None
+    new = dict(inst)  # scalar members: a private copy, as restamp's clone makes it
+    new["createdAt"] = old[0].get("createdAt", now)
+    new["modifiedAt"] = now
+    entity: dict[str, Any] = dict(current)
+    written = entity["attrs"] = dict(attrs)
+    written[name] = [new]
+    entity["modifiedAt"] = now
+    return cast(Entity, entity)
 
 
 # 5.6.3 Append Entity Attributes

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ngsi_ld import instances
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.instances import (
     DELETE,
@@ -137,3 +140,53 @@ def test_reject_nulls_finds_the_null_at_any_depth_and_only_as_a_main_member() ->
     reject_nulls({"attrs": {ACC: [{"type": "Property", "value": 2**70}]}}, "create")
     with pytest.raises(BadRequestData, match=ACC):
         reject_nulls({"attrs": {ACC: [{"type": "Property", "value": DELETE, "n": 2**70}]}}, "x")
+
+
+# A merge of scalar members (the usual Partial Attribute Update) is made without the copies
+# of the general way: the same instance as the general way gives, for instances and
+# fragments of every shape around it (sub-attributes, Nulls, objects, kind changes, stamps).
+_scalars = st.one_of(st.integers(min_value=-(2**70), max_value=2**70), st.text(max_size=3),
+                     st.booleans(), st.floats(allow_nan=False), st.none(), st.just(DELETE))
+_member_values = st.one_of(_scalars, _scalars, st.builds(lambda: {"a": 1, "b": DELETE}),
+                           st.builds(lambda: [1]),
+                           st.builds(lambda: {ACC: {"type": "Property", "value": 1}}))
+_members = st.dictionaries(
+    st.sampled_from(["value", "object", "unitCode", "observedAt", "datasetId", "createdAt",
+                     "modifiedAt", "sub"]), _member_values, max_size=4)
+_kinds = st.sampled_from([None, "Property", "Relationship", "LanguageProperty"])
+_merged_instances = st.builds(
+    lambda kind, members: {**({"type": kind} if kind else {}), **members}, _kinds, _members)
+#: most of them the usual shape: scalar members, maybe a datasetId, stamped or not
+_usual_members = st.dictionaries(
+    st.sampled_from(["value", "object", "unitCode", "observedAt", "datasetId", "sub"]), _scalars,
+    max_size=3)
+_usual_instances = st.builds(
+    lambda kind, members, stamped: {**({"type": kind} if kind else {}), **members,
+                                    **({"createdAt": T0, "modifiedAt": T0} if stamped else {})},
+    _kinds, _usual_members, st.booleans())
+
+
+@given(st.one_of(_usual_instances, _merged_instances),
+       st.one_of(_usual_instances, _merged_instances), st.booleans())
+def test_a_merge_of_scalar_members_equals_the_general_one(
+    old: dict[str, Any], fragment: dict[str, Any], deep: bool,
+) -> None:
+    before, given_fragment = copy.deepcopy(old), copy.deepcopy(fragment)
+
+    def outcome() -> Any:
+        try:
+            return merge_instance(old, fragment, T1, deep=deep)
+        except Exception as exc:  # a malformed instance: the same refusal either way
+            return type(exc)
+
+    merged = outcome()
+    # every merge the general way
+    with patch.object(instances, "scalar_members", lambda instance: False):
+        assert outcome() == merged
+    assert old == before and fragment == given_fragment
+    if isinstance(merged, dict):  # the merge's own: editing it leaves its inputs as they were
+        for member, value in merged.items():
+            if member not in ("createdAt", "modifiedAt") and isinstance(value, dict | list):
+                value.clear()
+        merged["value"] = "edited"
+        assert old == before and fragment == given_fragment

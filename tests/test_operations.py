@@ -434,3 +434,72 @@ def test_replace_without_types_keeps_a_copy_of_the_current_types() -> None:
     assert replaced is not None and replaced["type"] == current["type"]
     replaced["type"].append(DEVICE)
     assert current["type"] == [SENSOR]
+
+
+# The usual PATCH of 5.6.2 (one attribute, one instance without datasetId, scalar
+# members) is written without the general steps: the same entity and UpdateResult as
+# the fragment applied to a whole private copy, for entities of every shape around it.
+scalars = st.one_of(st.integers(min_value=-(2**70), max_value=2**70), st.text(max_size=4),
+                    st.booleans(), st.floats(allow_nan=False), st.none())
+members = st.dictionaries(st.sampled_from(["unitCode", "observedAt", "object", "languageMap",
+                                           "datasetId", "createdAt", "sub"]),
+                          st.one_of(scalars, st.just({ACC: prop(1)}), st.just([1, 2]),
+                                    st.just(DELETE)), max_size=2)
+usual_instances = st.builds(
+    lambda kind, value, extra: {"type": kind, "value": value, **extra},
+    st.sampled_from(["Property", "Relationship", "LanguageProperty", "VocabProperty"]),
+    st.one_of(scalars, scalars, st.just(DELETE), st.just({"a": 1}), st.just([1])),
+    st.one_of(st.just({}), st.dictionaries(st.sampled_from(["unitCode", "observedAt"]), scalars),
+              members))
+plain_instances = st.builds(
+    lambda v, created: {"type": "Property", "value": v,
+                        **({"createdAt": T0, "modifiedAt": T0} if created else {})},
+    values, st.booleans())
+stored_instances = st.one_of(instances, st.just({}), plain_instances)
+stored_types = st.sampled_from([[SENSOR], [SENSOR, DEVICE], SENSOR, None])
+
+
+@given(st.dictionaries(names, st.lists(stored_instances, min_size=0, max_size=2), max_size=3),
+       st.one_of(st.none(), plain_instances.map(lambda i: [i]),
+                 st.lists(stored_instances, max_size=2)),
+       stored_types, names, usual_instances, st.booleans())
+def test_the_usual_update_equals_the_general_one(
+    attrs: dict[str, Any], own: list[dict[str, Any]] | None, types: Any, name: str,
+    instance: dict[str, Any], bare: bool,
+) -> None:
+    if own is not None:  # the attribute written, as the entity has it
+        attrs = {**attrs, name: own}
+    current: dict[str, Any] = {"id": EID, **({"type": types} if types is not None else {}),
+                               "createdAt": T0, "modifiedAt": T0,
+                               **({} if bare and not attrs else {"attrs": attrs})}
+    snapshot = copy.deepcopy(current)
+    fragment = {"attrs": {name: [instance]}}
+    fragment_copy = copy.deepcopy(fragment)
+    whole = copy.deepcopy(current)
+    result = UpdateResult()
+    expected = touch(whole, T1) if apply_update(whole, copy.deepcopy(fragment), T1, result) \
+        else current
+    mutation = update_attributes(EID, fragment, T1)
+    written = mutation(current)
+    assert written == expected and mutation.result == result
+    assert current == snapshot and fragment == fragment_copy
+    # the written instance is the write's own: editing it leaves the fragment as it was
+    kept = [id(i) for xs in (current.get("attrs") or {}).values() for i in xs]
+    for inst in (written or {}).get("attrs", {}).get(name, []):
+        if id(inst) not in kept:  # written, not an instance of current's shared
+            for member in inst.values():  # nothing in it shared with the fragment either
+                if isinstance(member, dict | list):
+                    member.clear()
+            inst["value"] = "edited"
+    assert fragment == fragment_copy and current == snapshot
+    # called again (a retry of the write), the same outcome
+    assert mutation(current) == expected
+
+
+def test_the_usual_update_keeps_the_created_at_and_the_other_attributes() -> None:
+    current = created(temp=[prop(1, unitCode="CEL")], hum=[prop(50)])
+    new = update_attributes(EID, {"attrs": {TEMP: [prop(2)]}}, T1)(current)
+    assert new is not None
+    assert new["attrs"][TEMP] == [{**prop(2), "createdAt": T0, "modifiedAt": T1}]
+    assert new["attrs"][HUM] is current["attrs"][HUM]
+    assert new["modifiedAt"] == T1 and new["createdAt"] == T0
