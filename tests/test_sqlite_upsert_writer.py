@@ -9,7 +9,9 @@ the one walk what the separate functions (``changed_names``,
 ``ngsi_ld.temporal.history.attribute_changes``) answer, any sequence of upserts leaves
 the tables a fresh store of the final entities holds, and the tables, the history and
 the Changes (before and after) the separate functions would have given, and that its
-instances numbered one by one (their pack encoded later) would have given.
+instances numbered one by one (their pack encoded later) would have given.  A replaced
+entity stamped and walked in one pass (``replace_walk``) gives what the mutation then
+the walk give, and the least time it tells its pack is what the pack's check gives.
 """
 
 from __future__ import annotations

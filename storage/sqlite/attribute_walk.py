@@ -12,7 +12,9 @@ the section on the one walk).
 A batch upsert's replacement of an entity it finds (``ngsi_ld.batch``'s mutation
 hands it over, :data:`~ngsi_ld.batch.REPLACEMENT`) is stamped in the same pass
 (:func:`replace_walk`): the usual attribute stamped as ``stamp_entity`` stamps it and
-compared at once, every other attribute by the usual functions.
+compared at once, every other attribute by the usual functions; the same pass tells
+whether the history's pack check (``history_sql.check_internal``) accepts its
+instances, so that the pack is not checked in a second pass.
 
 The index decision: an attribute's rows are compared only when it is not the
 same object before and after; one instance each (the usual attribute) is
