@@ -9,7 +9,9 @@ the one walk what the separate functions (``changed_names``,
 ``ngsi_ld.temporal.history.attribute_changes``) answer, any sequence of upserts leaves
 the tables a fresh store of the final entities holds, and the tables, the history and
 the Changes (before and after) the separate functions would have given, and that its
-instances numbered one by one (their pack encoded later) would have given.
+instances numbered one by one (their pack encoded later) would have given.  A replaced
+entity stamped and walked in one pass (``replace_walk``) gives what the mutation then
+the walk give, and the least time it tells its pack is what the pack's check gives.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from hypothesis import strategies as st
 from test_storage_query import NS, attributes, entities, scalars
 
 from ngsi_ld.batch import batch_upsert_mutation
+from ngsi_ld.instances import MAIN_MEMBER
 from ngsi_ld.operations import replaced_entity, stamp_entity
 from ngsi_ld.temporal import history as temporal_history
 from ngsi_ld.temporal import recorder_at
 from storage import SqliteStore
-from storage.sqlite import attribute_walk, history_rows, writes
+from storage.sqlite import attribute_walk, history_rows, history_sql, writes
 from storage.sqlite import index as sqlite_index
 
 NAMES = [NS + a for a in ("a", "b", "c")]
@@ -436,7 +439,7 @@ def test_upserts_through_the_walk_write_what_the_separate_functions_wrote(
 
 
 def _numbered_one_by_one(before: Any, after: Any, now: str, iids: Any, changes: Any = None,
-                         block: Any = None) -> Any:
+                         block: Any = None, least: Any = None) -> Any:
     """``history_rows.encode_write`` without ``block``: every instance numbered, its pack
     encoded when the batch's histories are recorded (the writer before the ready pack)."""
     return history_rows.encode_write(before, after, now, iids, changes)
@@ -474,6 +477,13 @@ def _usual_replacement(entity_id: str, new: Any, now: str, old: Any) -> Any:
     return (after, *attribute_walk.walk(old, after))
 
 
+def _least(changes: list[Any]) -> Any:
+    """What the pack's check of ``changes`` gives: the least ``t``, or what it raises."""
+    if any(deleted for _, _, deleted in changes):
+        return "a deletion"
+    return _outcome(lambda: history_sql.least_checked([(n, i) for n, i, _ in changes]))
+
+
 STAMP = st.sampled_from(["2026-12-05T10:00:00Z", "2026-01-01T00:00:00Z"])
 
 
@@ -487,6 +497,8 @@ def replacements(draw: st.DrawFn) -> tuple[Any, Any, str]:
         for inst in instances if isinstance(instances, list) else []:
             if isinstance(inst, dict) and draw(st.booleans()):
                 inst["createdAt"] = inst["modifiedAt"] = draw(STAMP)
+                if draw(st.integers(0, 8)) == 0:  # a createdAt the history refuses
+                    inst["createdAt"] = draw(st.sampled_from(["not a time", 1]))
             if isinstance(inst, dict) and draw(st.integers(0, 5)) == 0:
                 inst["sub"] = {NAMES[2]: {"type": "Property", "value": 1}}
             if isinstance(inst, dict) and (dataset_id := draw(DATASETS)) is not None:
@@ -502,6 +514,11 @@ def replacements(draw: st.DrawFn) -> tuple[Any, Any, str]:
                         [{NAMES[2]: {"type": "Property", "value": 1}}, {NAMES[2]: 1}]))
                 if draw(st.integers(0, 8)) == 0:
                     inst[draw(st.sampled_from(["createdAt", "modifiedAt"]))] = now
+                if draw(st.integers(0, 6)) == 0:  # other times, kept or refused
+                    inst[draw(st.sampled_from(["observedAt", "deletedAt"]))] = draw(
+                        st.sampled_from([now, "2026-01-01T00:00:00Z", "not a time"]))
+                if draw(st.integers(0, 10)) == 0:  # a kind the history refuses
+                    inst["type"] = draw(st.sampled_from(["NoSuchKind", 1]))
     before = {"id": IDS[0], "type": [NS + "T"], "createdAt": "2025-01-01T00:00:00Z",
               "modifiedAt": "2025-01-02T00:00:00Z",
               "attrs": draw(st.sampled_from([old, old, old, {}, None, [1]]))}
@@ -524,15 +541,85 @@ def replacements(draw: st.DrawFn) -> tuple[Any, Any, str]:
           "2026-12-05T10:00:00Z"))
 def test_a_replacement_in_one_pass_is_the_mutation_then_the_walk(
         write: tuple[Any, Any, str]) -> None:
-    before, fragment, now = write
+    _one_pass_is_the_mutation_then_the_walk(*write)
+
+
+@st.composite
+def usual_replacements(draw: st.DrawFn) -> tuple[Any, Any, str]:
+    """A stored entity of usual attributes (one stamped instance each) and a fragment
+    replacing them by one instance each: now and then of another kind or datasetId,
+    without its main member, with a sub-attribute, with a time of its own or refused
+    (what the pack's check looks at)."""
+    now = draw(STAMP)
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
+    for name in draw(st.lists(st.sampled_from(NAMES), min_size=1, unique=True)):
+        kind = draw(st.sampled_from(KINDS))
+        value = draw(LOOKALIKES | scalars)
+        x = {"type": kind, MAIN_MEMBER[kind]: value, "createdAt": draw(
+            STAMP | st.sampled_from(["not a time", 1])), "modifiedAt": draw(STAMP)}
+        y = {"type": kind, MAIN_MEMBER[kind]: draw(st.just(value) | LOOKALIKES)}
+        odd = draw(st.sampled_from(["", "", "", "", "type", "main", "time", "sub",
+                                    "dataset"]))
+        if odd == "type":
+            y["type"] = draw(st.sampled_from([*KINDS, "NoSuchKind", 1]))
+        elif odd == "main":
+            del y[MAIN_MEMBER[kind]]
+        elif odd == "time":
+            y[draw(st.sampled_from(["observedAt", "deletedAt"]))] = draw(
+                st.sampled_from([now, "2026-01-01T00:00:00Z", "not a time"]))
+        elif odd == "sub":
+            y["sub"] = {NAMES[2]: {"type": "Property", "value": draw(LOOKALIKES)}}
+        elif odd == "dataset":
+            y["datasetId"] = "urn:ds:1"
+        old[name], new[name] = [x], [y]
+    before = {"id": IDS[0], "type": [NS + "T"], "createdAt": "2025-01-01T00:00:00Z",
+              "modifiedAt": "2025-01-02T00:00:00Z", "attrs": old}
+    return before, {"attrs": new}, now
+
+
+@settings(max_examples=500, deadline=None)
+@given(usual_replacements())
+def test_a_usual_replacement_in_one_pass_is_the_mutation_then_the_walk(
+        write: tuple[Any, Any, str]) -> None:
+    _one_pass_is_the_mutation_then_the_walk(*write)
+
+
+def _one_pass_is_the_mutation_then_the_walk(before: Any, fragment: Any, now: str) -> None:
+    """``replace_walk`` gives what the mutation then the walk give (or raises alike),
+    and the least time it tells is what the pack's check of its changes gives."""
     fused_new, usual_new = copy.deepcopy(fragment), copy.deepcopy(fragment)
     fused = _outcome(lambda: attribute_walk.replace_walk(IDS[0], fused_new, now,
                                                          copy.deepcopy(before)))
     usual = _outcome(lambda: _usual_replacement(IDS[0], usual_new, now, copy.deepcopy(before)))
-    assert fused == usual
-    if isinstance(fused, tuple) and isinstance(fused[0], dict):  # the same bytes stored
-        assert orjson.dumps(fused[0]) == orjson.dumps(usual[0])
+    if isinstance(fused, tuple) and isinstance(fused[0], dict):
+        *fused, least = fused
+        assert tuple(fused) == usual
+        assert orjson.dumps(fused[0]) == orjson.dumps(usual[0])  # the same bytes stored
+        # the least t it tells is what the pack's check of the changes gives (never
+        # told where that check would refuse one, or for no change)
+        assert least is None or least == _least(usual[2])
+    else:
+        assert fused == usual
     assert fused_new == usual_new  # the owned fragment stamped alike, even when refused
+
+
+def test_a_usual_replacement_tells_the_least_time_of_its_pack() -> None:
+    """Every attribute usual (one instance before and after, one a sub-attribute): the
+    pack's check is told, not made again."""
+    old = {"type": "Property", "value": 1, "createdAt": "2026-01-01T00:00:00Z",
+           "modifiedAt": "2026-01-01T00:00:00Z"}
+    before = {"id": IDS[0], "type": [NS + "T"], "createdAt": "2026-01-01T00:00:00Z",
+              "modifiedAt": "2026-01-01T00:00:00Z",
+              "attrs": {NAMES[0]: [old], NAMES[1]: [{**old, "sub": {NAMES[2]: {**old}}}]}}
+    fragment = {"attrs": {NAMES[0]: [{"type": "Property", "value": 2}],
+                          NAMES[1]: [{"type": "Property", "value": 1,
+                                      "sub": {NAMES[2]: {"type": "Property", "value": 1}}}]}}
+    now = "2026-12-05T10:00:00.123Z"
+    _, names, changes, least = attribute_walk.replace_walk(IDS[0], fragment, now, before)
+    assert names == {NAMES[0]}
+    assert [name for name, _, _ in changes] == NAMES[:2]
+    assert least == history_sql.least_checked([(n, i) for n, i, _ in changes]) is not None
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

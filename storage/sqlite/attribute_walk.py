@@ -12,7 +12,9 @@ the section on the one walk).
 A batch upsert's replacement of an entity it finds (``ngsi_ld.batch``'s mutation
 hands it over, :data:`~ngsi_ld.batch.REPLACEMENT`) is stamped in the same pass
 (:func:`replace_walk`): the usual attribute stamped as ``stamp_entity`` stamps it and
-compared at once, every other attribute by the usual functions.
+compared at once, every other attribute by the usual functions; the same pass tells
+whether the history's pack check (``history_sql.check_internal``) accepts its
+instances, so that the pack is not checked in a second pass.
 
 The index decision: an attribute's rows are compared only when it is not the
 same object before and after; one instance each (the usual attribute) is
@@ -26,11 +28,12 @@ from typing import Any
 
 import orjson
 
-from ngsi_ld.instances import MAIN_MEMBER, attrs_of
+from ngsi_ld.instances import MAIN_MEMBER, attrs_of, restamp_owned
 from ngsi_ld.operations import replaced_entity, stamp_instances
 from ngsi_ld.temporal.history import Change, attribute_changes, instance_changes, removed
 
 from ..base import Entity
+from .history_sql import stamps_instant
 
 __all__ = ["changed_names", "replace_walk", "same_indexed", "walk"]
 
@@ -51,18 +54,35 @@ def same_indexed(old: Any, new: Any) -> bool:
     return member == "value" or _same_json(old.get(member), new.get(member))
 
 
-def _same_instance(x: dict[str, Any], y: dict[str, Any]) -> bool:
-    """:func:`same_indexed` of two instance objects, a scalar value compared at once
-    (the usual attribute of a write: one call, not three)."""
-    kind = x.get("type")
-    if kind != y.get("type"):
-        return False
+def _usual(name: str, a: list[Any], b: list[Any], changed: set[str],
+           changes: list[Change] | None) -> bool:
+    """The usual attribute, one instance object ``a[0]`` before and ``b[0]`` after (a
+    batch replace compares every attribute), in one call: its name added to ``changed``
+    if its index rows may differ (:func:`same_indexed`, a scalar value compared at once),
+    its history's change appended to ``changes`` (unless None).  Whether that change,
+    if any, is one a pack's check accepts as to its kind (``history_sql._check_kind``:
+    a known kind and its main member, told here from the kind just read; no observedAt
+    or deletedAt, so that ``history_sql.stamps_instant`` tells the rest)."""
+    x, y = a[0], b[0]
+    kind = y.get("type")
+    main = MAIN_MEMBER.get(kind) if isinstance(kind, str) else None
     xv, yv = x.get("value"), y.get("value")
-    if xv.__class__ is not yv.__class__ or not (
-            xv == yv if xv.__class__ in _SCALARS else _same_json(xv, yv)):
+    if kind != x.get("type") or xv.__class__ is not yv.__class__ or not (
+            xv == yv if xv.__class__ in _SCALARS else _same_json(xv, yv)) or (
+            main is not None and main != "value" and not _same_json(x.get(main), y.get(main))):
+        changed.add(name)
+    if changes is None:
+        return True
+    if x.get("datasetId") != y.get("datasetId"):
+        changes.extend(instance_changes(name, a, b))
         return False
-    member = MAIN_MEMBER.get(kind, "value") if isinstance(kind, str) else "value"
-    return member == "value" or _same_json(x.get(member), y.get(member))
+    # attribute_changes' one instance of one datasetId: a write stamps what it writes,
+    # so another modifiedAt tells it without comparing
+    if x.get("modifiedAt") != y.get("modifiedAt") or x != y:
+        changes.append((name, y, False))
+        return main is not None and main in y and "observedAt" not in y \
+            and "deletedAt" not in y
+    return True
 
 
 def _same_json(old: Any, new: Any) -> bool:
@@ -135,17 +155,7 @@ def _attribute(name: str, a: Any, b: Any, changed: set[str],
     if a.__class__ is list and b.__class__ is list and len(a) == 1 == len(b):
         x, y = a[0], b[0]
         if x.__class__ is dict and y.__class__ is dict:
-            # the usual attribute, one instance before and after (a batch replace
-            # compares every attribute): a scalar value compared at once
-            if not _same_instance(x, y):
-                changed.add(name)
-            if changes is not None:
-                if x.get("datasetId") != y.get("datasetId"):
-                    changes.extend(instance_changes(name, a, b))
-                # attribute_changes' one instance of one datasetId: a write stamps
-                # what it writes, so another modifiedAt tells it without comparing
-                elif x.get("modifiedAt") != y.get("modifiedAt") or x != y:
-                    changes.append((name, y, False))
+            _usual(name, a, b, changed, changes)
             return
     _compare(name, a, b, changed, changes)
 
@@ -162,18 +172,23 @@ def _compare(name: str, a: Any, b: Any, changed: set[str], changes: list[Change]
 
 
 def replace_walk(entity_id: str, new: Entity, now: str,
-                 old: Entity) -> tuple[Entity, set[str], list[Change]]:
+                 old: Entity) -> tuple[Entity, set[str], list[Change], int | None]:
     """``replaced_entity(entity_id, new, now, old, owned=True)`` and :func:`walk` of
     ``old`` and it, the usual attribute stamped and compared in one pass (a batch upsert
     replaces every attribute of the entities it finds; three passes over them were
     ~2.3 µs an attribute).  ``new`` is owned: stamped in place, as the usual path does,
-    and what it raises is raised (ngsi_ld's checks, in their order)."""
+    and what it raises is raised (ngsi_ld's checks, in their order).
+
+    Fourth: the least ``t`` of the history's changes when each is an instance of the
+    usual attribute that the check of its pack accepts (:func:`_usual`,
+    ``history_sql.stamps_instant``: told where its kind is read and its stamps set, the
+    pack needs no second pass over them), else None."""
     old_attrs = old.get("attrs")
     attrs = new.get("attrs")
     if old_attrs.__class__ is not dict or not old_attrs or attrs.__class__ is not dict:
         # nothing to keep (stamped as created) or no attributes: the usual passes
         after = replaced_entity(entity_id, new, now, old, owned=True)
-        return (after, *walk(old, after))
+        return (after, *walk(old, after), None)
     attrs_of(new)  # its shape checked first, as stamp_entity does
     # the entity's own members stamped as usual, without its attributes (stamped below)
     shell: Entity = {k: v for k, v in new.items() if k != "attrs"}  # type: ignore[assignment]
@@ -182,31 +197,43 @@ def replace_walk(entity_id: str, new: Entity, now: str,
     after["attrs"] = attrs
     changes: list[Change] = []
     changed = set() if old_attrs.keys() == attrs.keys() else old_attrs.keys() ^ attrs.keys()
+    least: int | None = None
+    checked = True  # every change so far an instance the pack's check accepts (least)
+    created: Any = _ABSENT  # the last createdAt it accepted
     for name, b in attrs.items():
         a = old_attrs.get(name, _ABSENT)
         if a is _ABSENT:  # a new attribute: its instances stamped as created
             stamp_instances(b, [], now)
             changes.extend(instance_changes(name, None, b))
+            checked = False
             continue
-        if len(b) == 1 and a.__class__ is list and len(a) == 1:
-            x, y = a[0], b[0]
-            if x.__class__ is dict and "sub" not in y and "createdAt" not in y \
-                    and "modifiedAt" not in y:
-                # the usual attribute: stamp_entity's and _walk's shortcuts in one
-                dataset = x.get("datasetId")
-                same = dataset == y.get("datasetId")
+        if len(b) == 1 and a.__class__ is list and len(a) == 1 and (x := a[0]).__class__ is dict:
+            # the usual attribute: stamp_entity's and _walk's shortcuts in one
+            y = b[0]
+            same = x.get("datasetId") == y.get("datasetId")
+            if "sub" in y or "createdAt" in y or "modifiedAt" in y:
+                # stamped as stamp_instances stamps it (its sub-attributes compared)
+                y = b[0] = restamp_owned(y, x if same else None, now)
+            else:
                 y["createdAt"] = x.get("createdAt", now) if same and x else now
                 y["modifiedAt"] = now
-                if not _same_instance(x, y):
-                    changed.add(name)
-                if not same:
-                    changes.extend(instance_changes(name, a, b))
-                elif x.get("modifiedAt") != now or x != y:
-                    changes.append((name, y, False))
-                continue
+            if not _usual(name, a, b, changed, changes):
+                checked = False
+            elif checked and y["createdAt"] != created:  # its t: the stamps checked
+                at = stamps_instant(y["createdAt"], now)
+                if at is None:
+                    checked = False
+                else:
+                    created = y["createdAt"]
+                    least = at if least is None or at < least else least
+            continue
         stamp_instances(b, a or [], now)  # any other attribute: both steps as usual
+        count = len(changes)
         _attribute(name, a, b, changed, changes)
+        checked = checked and len(changes) == count
     for name, a in old_attrs.items():  # the history's deletions come last, in old's order
         if name not in attrs:
             changes.extend(removed(name, a))
-    return after, changed, changes
+            checked = False
+    # every instance stamped now: least is now's, unless nothing is recorded
+    return after, changed, changes, least if checked and changes else None

@@ -143,12 +143,15 @@ def _unnumbered() -> str:
 def encode_write(before: Entity | None, after: Entity | None, now: str,
                  iids: Callable[[], int],
                  changes: Sequence[Change] | None = None,
-                 block: Callable[[int], int] | None = None) -> EncodedHistory | None:
+                 block: Callable[[int], int] | None = None,
+                 least: int | None = None) -> EncodedHistory | None:
     """The rows of ``history_of_write(before, after, now, ...)``, instance numbers from
     ``iids`` in the same order; None when it records nothing.  ``changes``: the
     ``attribute_changes`` of the two, when the caller has them already.  ``block``: the
     first of ``count`` consecutive numbers (``iids``' sequence), if the caller can give
-    them: a write that packs attribute instances only takes its pack ready (below)."""
+    them: a write that packs attribute instances only takes its pack ready (below).
+    ``least``: the least :func:`.history_sql.check_internal` of ``changes``, every one an
+    attribute instance the caller checked (:func:`.attribute_walk.replace_walk`)."""
     record = entity_record(before, after, now)
     if record is None:
         return None
@@ -157,7 +160,7 @@ def encode_write(before: Entity | None, after: Entity | None, now: str,
     scope = scope_change(before, after, now, _unnumbered)
     packed = len(changes) + (scope is not None) >= PACK_FROM
     if packed and scope is None and block is not None:
-        ready = _pack_now(record, changes, block)
+        ready = _pack_now(record, changes, block, least)
         if ready is not None:
             return ready
     rows = []
@@ -176,21 +179,26 @@ def encode_write(before: Entity | None, after: Entity | None, now: str,
     return EncodedHistory(record, rows, raw)
 
 
-def _pack_now(record: EntityRecord, changes: Sequence[Change],
-              block: Callable[[int], int]) -> EncodedHistory | None:
+def _pack_now(record: EntityRecord, changes: Sequence[Change], block: Callable[[int], int],
+              least: int | None = None) -> EncodedHistory | None:
     """The history of a packed write whose instances are all attribute instances (a
     creation, a replace, an upsert, an update of many attributes: no deletion, no
     Scope), its pack
     body encoded now, as a prepared creation's (the one form of a pack numbered in order,
     :func:`.history_packs.pack`); None for any other.  The body is encoded while the
     write's instances were just walked (encoded later, once the batch's hundred
-    entities were walked, its dumps was 3.5 times the entity's own)."""
-    items: list[tuple[str, Any]] = []  # arrays to orjson, as history_packs' lists
-    for name, inst, deleted in changes:
-        if deleted:
-            return None
-        items.append((name, inst))
-    least = least_checked(items)  # refused here as encode_write would
+    entities were walked, its dumps was 3.5 times the entity's own).  ``least``: as
+    :func:`encode_write`'s (the instances then not checked again)."""
+    items: list[tuple[str, Any]]  # arrays to orjson, as history_packs' lists
+    if least is not None:  # attribute instances, checked by the caller
+        items = [(name, inst) for name, inst, _ in changes]
+    else:
+        items = []
+        for name, inst, deleted in changes:
+            if deleted:
+                return None
+            items.append((name, inst))
+        least = least_checked(items)  # refused here as encode_write would
     if least is None:
         return None  # no instance (encode_write packs none such)
     count = len(items)

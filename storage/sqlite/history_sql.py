@@ -45,7 +45,7 @@ from .history_memo import Memo
 __all__ = ["SCHEMA", "Series", "check_internal", "create_tables", "decode", "encode",
            "encode_internal",
            "entity_record", "later", "least_checked", "max_iid", "note_iid", "read_series",
-           "series_rows", "write_history"]
+           "series_rows", "stamps_instant", "write_history"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS temporal_entities (
@@ -196,6 +196,17 @@ def _check_kind(attribute: str, instance: Mapping[str, Any]) -> None:
     if not isinstance(kind, str) or (main := MAIN_MEMBER.get(kind)) is None \
             or main not in instance:
         split_internal(attribute, instance)  # raises BadRequestData, as the encoding would
+
+
+def stamps_instant(created: Any, modified: Any) -> int | None:
+    """The ``t`` :func:`check_internal` gives an instance of a known kind with its main
+    member, stamped ``created`` and ``modified``, without observedAt or deletedAt (a
+    replaced attribute, :mod:`.attribute_walk`); None where it would raise (it is then
+    checked again, and raises in its place, in its order)."""
+    try:
+        return _instant(None, created, modified, None)
+    except Exception:  # a stamp refused (or not even text)
+        return None
 
 
 @lru_cache(maxsize=4096)

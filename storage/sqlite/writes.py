@@ -132,6 +132,7 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
         current = None
         names: set[str] | None = None
         changes: list[HistoryChange] | None = None
+        least: int | None = None  # the least t of changes, told by the one pass
         if raw is not None:
             # the mutation gets its own copy unless it promises only to read it
             keeps = getattr(mutation, KEEPS_CURRENT, False)
@@ -143,7 +144,7 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
             replaced = None if replacing is None else replacing(current)
             if replaced is not None and current is not None:
                 replaced_id, new, now = replaced
-                after, names, changes = replace_walk(replaced_id, new, now, current)
+                after, names, changes, least = replace_walk(replaced_id, new, now, current)
             else:
                 after = mutation(current)
             encoded = None if after is None else orjson.dumps(after)
@@ -164,7 +165,7 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
                                                 changes)
                     if recorded is None:
                         recorded = encode_write(before, after, at, history.new_instance_number,
-                                                changes, history.new_instance_numbers)
+                                                changes, history.new_instance_numbers, least)
         except Exception as exc:
             results.append((False, exc))
             continue
