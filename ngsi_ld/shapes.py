@@ -38,7 +38,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from contextlib import suppress
 from typing import Any
 
 from ngsi_ld.attributes import (
@@ -53,12 +52,13 @@ from ngsi_ld.attributes import (
 )
 from ngsi_ld.entity import parse_entity, parse_fragment, parse_scope, parse_types
 from ngsi_ld.errors import NgsiLdError
+from ngsi_ld.geojson import is_plain_point
 from ngsi_ld.identifiers import is_entity_id, is_iri
 from ngsi_ld.instances import DELETE
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity
 from ngsi_ld.timeutil import is_utc_datetime
-from ngsi_ld.values import main_value
+from ngsi_ld.values import kept_as_sent, literal_check, main_value
 
 __all__ = ["MAX_MEMBERS", "SHAPES_PER_CONTEXT", "expanded_attrs", "parse_checked",
            "parse_expanded"]
@@ -81,9 +81,10 @@ _Expand = Callable[[str], str]
 
 # what one member of an instance takes (its check, then its place)
 _TIME, _UNIT, _DATASET, _MEMBER, _SUB = range(5)
-# what one member of an entity is (the two commonest attributes have steps of their own:
-# an instance of nothing but its type and main member, ``_Instance.plain``)
-_ID, _TYPE, _SCOPE, _EXPIRES, _ATTR, _PROPERTY, _RELATIONSHIP = range(7)
+# what one member of an entity is (the commonest attributes have steps of their own: an
+# instance of nothing but its type and main member, ``_Instance.plain``, a Property, a
+# Relationship, or one whose main member has a quick check, ``_Instance.quick``)
+_ID, _TYPE, _SCOPE, _EXPIRES, _ATTR, _PROPERTY, _RELATIONSHIP, _QUICK = range(8)
 
 
 class _Miss(Exception):
@@ -104,10 +105,11 @@ class _Concise:
 class _Instance:
     """A normalized instance: its kind, its members in order, its sub-attributes."""
 
-    __slots__ = ("check_keys", "keys", "kind", "main", "name", "steps", "top", "where")
+    __slots__ = ("check_keys", "keys", "kind", "main", "name", "quick", "steps", "top",
+                 "where")
 
     def __init__(self, name: str, kind: str, keys: tuple[str, ...], top: bool,
-                 steps: tuple[tuple[str, int, Any], ...]) -> None:
+                 steps: tuple[tuple[str, int, Any], ...], quick: _Quick | None) -> None:
         self.name = name
         self.kind = kind
         self.main = MAIN_MEMBER[kind]
@@ -116,12 +118,11 @@ class _Instance:
         self.check_keys = not top  # a top-level attribute's members are in the shape key
         self.where = f"Attribute {name!r}" if top else f"Sub-attribute {name!r}"
         self.steps = steps
+        self.quick = quick
 
     def plain(self) -> bool:
-        """A Property or Relationship attribute of nothing but its type and main member
-        (ignored members aside)."""
-        return self.top and not self.check_keys and not self.steps \
-            and self.kind in ("Property", "Relationship")
+        """An attribute of nothing but its type and main member (ignored members aside)."""
+        return self.top and not self.check_keys and not self.steps
 
     def fill(self, raw: Any, expand: _Expand) -> dict[str, Any]:
         if self.check_keys and (raw.__class__ is not dict or tuple(raw) != self.keys):
@@ -130,23 +131,10 @@ class _Instance:
         if raw["type"] != kind:
             raise _Miss
         main = self.main
-        sent = value = raw[main]
-        if is_null_main(value):
-            raise _Miss  # the NGSI-LD Null: see the module docstring
-        if kind == "Property":
-            if value.__class__ not in _SCALARS:
-                value = main_value(self.where, kind, value)
-        elif kind != "Relationship" or value.__class__ is not str:
-            value = main_value(self.where, kind, value)
-            if kind == "VocabProperty":
-                value = _names(value, expand)
-        elif not is_entity_id(value):
-            raise _Miss
-        if value is not sent and is_null_main(value):
-            raise _Miss  # (an objectList of ``{"object": Null}``)
-        if main == "value" and value.__class__ is dict and "@type" in value:
-            value = dict(value)  # a typed literal: its @type expanded (as expand_entity)
-            value["@type"] = _names(value["@type"], expand)
+        sent = raw[main]
+        quick = self.quick
+        if quick is None or (value := quick(sent)) is None:
+            value = self._value(sent, expand)
         inst: dict[str, Any] = {"type": kind, main: value}
         sub: dict[str, Any] | None = None
         for key, op, arg in self.steps:
@@ -176,6 +164,77 @@ class _Instance:
         if sub:
             inst["sub"] = sub
         return inst
+
+    def _value(self, sent: Any, expand: _Expand) -> Any:
+        """The main member ``sent``, checked and made as the usual way makes it."""
+        kind = self.kind
+        value = sent
+        if is_null_main(value):
+            raise _Miss  # the NGSI-LD Null: see the module docstring
+        if kind == "Property":
+            if value.__class__ not in _SCALARS:
+                value = main_value(self.where, kind, value)
+        elif kind != "Relationship" or value.__class__ is not str:
+            value = main_value(self.where, kind, value)
+            if kind == "VocabProperty":
+                value = _names(value, expand)
+        elif not is_entity_id(value):
+            raise _Miss
+        if value is not sent and is_null_main(value):
+            raise _Miss  # (an objectList of ``{"object": Null}``)
+        if self.main == "value" and value.__class__ is dict and "@type" in value:
+            value = dict(value)  # a typed literal: its @type expanded (as expand_entity)
+            value["@type"] = _names(value["@type"], expand)
+        return value
+
+
+#: a main value checked as of the form its slot's first one had (:func:`_quick`)
+_Quick = Callable[[Any], Any]
+
+
+class _Literal:
+    """A typed literal of one ``@type`` (4.6.3), its ``@value`` a string."""
+
+    __slots__ = ("check", "expanded", "sent")
+
+    def __init__(self, sent: str, expanded: str, check: Callable[[Any], bool] | None) -> None:
+        self.sent = sent
+        self.expanded = expanded
+        self.check = check
+
+    def __call__(self, value: Any) -> Any:
+        if value.__class__ is dict and len(value) == 2 and value.get("@type") == self.sent:
+            text = value.get("@value")
+            if text.__class__ is str and text != DELETE and (
+                    self.check is None or self.check(text)):
+                made = dict(value)
+                made["@type"] = self.expanded
+                return made
+        return None
+
+
+def _point(value: Any) -> Any:
+    return value if is_plain_point(value) else None
+
+
+def _kept(value: Any) -> Any:
+    return value if kept_as_sent(value) else None
+
+
+def _quick(kind: str, sample: Any, expand: _Expand) -> _Quick | None:
+    """A check of main values of the form of ``sample`` (the first entity's): it gives
+    what :meth:`_Instance._value` gives for a value of that form that passes the usual
+    checks, and None for any other value (which :meth:`_Instance._value` then takes);
+    None where the form has no such check."""
+    if kind == "GeoProperty":
+        return _point if is_plain_point(sample) else None
+    if kind != "Property":
+        return None
+    if sample.__class__ is dict and len(sample) == 2 and "@value" in sample:
+        literal_type = sample.get("@type")
+        if literal_type.__class__ is str and literal_type != DELETE:
+            return _Literal(literal_type, expand(literal_type), literal_check(literal_type))
+    return _kept if kept_as_sent(sample) else None
 
 
 class _Multi:
@@ -233,6 +292,13 @@ class _Template:
                     attrs[arg[0]] = [{"type": "Relationship", "object": made}]
                 else:
                     attrs[arg[0]] = [arg[1].fill(value, expand)]
+            elif op == _QUICK:
+                iri, slot = arg
+                if value["type"] == slot.kind and (made := slot.quick(value[slot.main])) \
+                        is not None:
+                    attrs[iri] = [{"type": slot.kind, slot.main: made}]
+                else:
+                    attrs[iri] = [slot.fill(value, expand)]
             elif op == _ATTR:
                 iri, slot = arg
                 made = slot.fill(value, expand)
@@ -314,8 +380,10 @@ def _filled(ctx: ActiveContext, body: dict[str, Any],
         _remember(shapes, key, _compiled(ctx, body, made, attrs_only=mode == _ATTRS))
         return made, False
     if isinstance(template, _Template):
-        with suppress(KeyError):  # forgotten meanwhile (another thread's shape)
+        try:  # noqa: SIM105 (contextlib.suppress: a context manager object each entity)
             shapes.move_to_end(key)
+        except KeyError:  # forgotten meanwhile (another thread's shape)
+            pass
         try:
             return template.fill(body, ctx.expand_name), True
         except _FALLBACK:
@@ -331,12 +399,9 @@ def _usual(ctx: ActiveContext, body: dict[str, Any], mode: bool | str) -> Entity
 
 
 def _shape_key(body: dict[str, Any], mode: bool | str) -> Hashable:
-    """The members in order, each with its own members (an object) or its class."""
-    parts: list[Any] = [mode]
-    for name, value in body.items():
-        parts.append(name)
-        parts.append(tuple(value) if value.__class__ is dict else value.__class__)
-    return tuple(parts)
+    """The members' names in order, and the members of each (an object) or its class."""
+    return mode, tuple(body), tuple([tuple(value) if value.__class__ is dict else value.__class__
+                                     for value in body.values()])
 
 
 def _remember(shapes: OrderedDict[Hashable, object], key: Hashable,
@@ -414,7 +479,7 @@ def _instance(name: str, raw: Any, expand: _Expand, *, top: bool,
             steps.append((key, _MEMBER, None))
         else:  # the usual way took it, so it is a sub-attribute
             steps.append((key, _SUB, (expand(key), _slot(key, val, expand, top=False))))
-    made = _Instance(name, kind, tuple(raw), top, tuple(steps))
+    made = _Instance(name, kind, tuple(raw), top, tuple(steps), _quick(kind, raw[main], expand))
     made.check_keys = made.check_keys or check_keys
     return made
 
@@ -422,7 +487,12 @@ def _instance(name: str, raw: Any, expand: _Expand, *, top: bool,
 def _attr_op(slot: _Slot) -> int:
     """The step of a top-level attribute of ``slot``'s form."""
     if isinstance(slot, _Instance) and slot.plain():
-        return _PROPERTY if slot.kind == "Property" else _RELATIONSHIP
+        if slot.quick is not None:
+            return _QUICK
+        if slot.kind == "Property":
+            return _PROPERTY
+        if slot.kind == "Relationship":
+            return _RELATIONSHIP
     return _ATTR
 
 
