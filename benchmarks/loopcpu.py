@@ -11,8 +11,8 @@ requests built with aiohttp's ``make_mocked_request`` (the body in a real
 ``StreamReader``) to the application from 16 coroutines, and reads
 ``time.thread_time()`` of the event-loop thread around each round: CPU
 microseconds per request (per entity of a batch upsert) from routing to the answer
-object, without aiohttp's HTTP parse and write and without the writer thread's work (its own thread, shown
-apart: ``time.process_time()`` less the event loop's).
+object, without aiohttp's HTTP parse and write and without the writer thread's work
+(its own thread, shown apart: ``time.process_time()`` less the event loop's).
 The median of the rounds is printed.  Nothing else on the machine shows in
 this figure but cache and frequency effects, so before/after pairs of a change
 (``--source`` a ``git archive`` copy, through ``PYTHONPATH``) agree to a few

@@ -182,8 +182,8 @@ def test_the_examples_values_take_the_quick_checks() -> None:
     CTX.shapes.clear()
     parse_checked(CTX, _example())
     template = next(iter(CTX.shapes.values()))
-    quick = {name: arg[1].quick for _, name, arg in template.steps  # type: ignore[union-attr]
-             if isinstance(arg, tuple) and hasattr(arg[1], "quick")}
+    quick = {name: getattr(slot, "quick", None)
+             for _, name, _, slot in template.steps}  # type: ignore[union-attr]
     assert all(quick[name] is not None for name in _QUICK), quick
     body = _example()
     assert parse_checked(CTX, body)[1]  # made by the template
