@@ -183,7 +183,7 @@ def test_the_examples_values_take_the_quick_checks() -> None:
     parse_checked(CTX, _example())
     template = next(iter(CTX.shapes.values()))
     quick = {name: getattr(slot, "quick", None)
-             for _, name, _, slot in template.steps}  # type: ignore[union-attr]
+             for _, name, _, slot in template.steps}  # type: ignore[attr-defined]
     assert all(quick[name] is not None for name in _QUICK), quick
     body = _example()
     assert parse_checked(CTX, body)[1]  # made by the template
