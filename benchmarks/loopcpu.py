@@ -1,6 +1,6 @@
-"""Event-loop CPU of a single write, in-process: the broker's own part of a request.
+"""Event-loop CPU of a write, in-process: the broker's own part of a request.
 
-    python -m benchmarks.loopcpu                    # the four scenarios
+    python -m benchmarks.loopcpu                    # the five scenarios
     python -m benchmarks.loopcpu --requests 4000 --rounds 7 --scenario update-attr
 
 Builds the broker application on a fresh embedded store (history on, as
@@ -10,9 +10,9 @@ Builds the broker application on a fresh embedded store (history on, as
 requests built with aiohttp's ``make_mocked_request`` (the body in a real
 ``StreamReader``) to the application from 16 coroutines, and reads
 ``time.thread_time()`` of the event-loop thread around each round: CPU
-microseconds per request from routing to the answer object, without aiohttp's
-HTTP parse and write and without the writer thread's work (its own thread, shown
-apart: ``time.process_time()`` less the event loop's).
+microseconds per request (per entity of a batch upsert) from routing to the answer
+object, without aiohttp's HTTP parse and write and without the writer thread's work
+(its own thread, shown apart: ``time.process_time()`` less the event loop's).
 The median of the rounds is printed.  Nothing else on the machine shows in
 this figure but cache and frequency effects, so before/after pairs of a change
 (``--source`` a ``git archive`` copy, through ``PYTHONPATH``) agree to a few
@@ -42,7 +42,9 @@ from broker.config import Settings
 
 ENTITIES = "/ngsi-ld/v1/entities"
 LINK_REL = "http://www.w3.org/ns/json-ld#context"
+UPSERT = "/ngsi-ld/v1/entityOperations/upsert"
 POOL = 1000
+BATCH = 100
 CONNECTIONS = 16
 
 
@@ -103,15 +105,24 @@ def _streetlight(n: int, uid: str) -> tuple[str, str, bytes]:
             streetlight_body(f"urn:ngsi-ld:Streetlight:bench:{uid}-{n}").encode())
 
 
+def _streetlight_batch(n: int, uid: str) -> tuple[str, str, bytes]:
+    # 100 Streetlights of 10 rotating id sets (as the suite's): replaced once they exist
+    return ("POST", UPSERT, b"[" + b",".join(
+        streetlight_body(f"urn:ngsi-ld:Streetlight:benchbatch:{n % 10}:{k}").encode()
+        for k in range(BATCH)) + b"]")
+
+
 SCENARIOS: dict[str, Callable[[int, str], tuple[str, str, bytes]]] = {
     "update-attr": _update, "patch-attr": _patch_attr, "create-entity": _create,
-    "streetlight-create": _streetlight}
+    "streetlight-create": _streetlight, "streetlight-batch-upsert": _streetlight_batch}
+#: the entities of a request, where it is not one (the figures are per entity)
+PER_REQUEST = {"streetlight-batch-upsert": BATCH}
 
 
 def _requests(build: Callable[[int, str], tuple[str, str, bytes]], first: int, count: int,
               uid: str, link: str | None) -> list[web.Request]:
     # the Streetlights are sent with the Link of their hosted @context, as in the suite
-    link = link if build is _streetlight else None
+    link = link if build in (_streetlight, _streetlight_batch) else None
     return [_request(*build(n, uid), link) for n in range(first, first + count)]
 
 
@@ -165,21 +176,24 @@ async def run(scenarios: list[str], requests: int, rounds: int) -> None:
             link = await _prepare(app)
             for name in scenarios:
                 build = SCENARIOS[name]
-                await _send(app, _requests(build, 0, requests // 2, "warm", link))
+                per = PER_REQUEST.get(name, 1)
+                count = max(requests // per, 1)
+                await _send(app, _requests(build, 0, max(count // 2, 10), "warm", link))
                 figures: list[float] = []
                 others: list[float] = []
                 for round_ in range(rounds):
-                    sent = _requests(build, requests * (round_ + 1), requests, f"r{round_}",
-                                     link)
+                    sent = _requests(build, count * (round_ + 1), count, f"r{round_}", link)
                     await asyncio.sleep(0.1)
                     before, whole = time.thread_time(), time.process_time()
                     errors = await _send(app, sent)
-                    loop_us = (time.thread_time() - before) * 1e6 / requests
+                    loop_us = (time.thread_time() - before) * 1e6 / (count * per)
                     figures.append(loop_us)
-                    others.append((time.process_time() - whole) * 1e6 / requests - loop_us)
+                    others.append((time.process_time() - whole) * 1e6 / (count * per)
+                                  - loop_us)
                     if errors:
                         print(f"  {name}: {errors} errors")
-                print(f"{name:16} event loop {statistics.median(figures):6.1f} us/request "
+                unit = "entity" if per > 1 else "request"
+                print(f"{name:16} event loop {statistics.median(figures):6.1f} us/{unit} "
                       f"(rounds {', '.join(f'{f:.0f}' for f in sorted(figures))}); other "
                       f"threads {statistics.median(others):6.1f} (rounds "
                       f"{', '.join(f'{f:.0f}' for f in sorted(others))})", flush=True)

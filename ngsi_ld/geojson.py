@@ -13,7 +13,7 @@ from typing import Any
 
 from ngsi_ld.errors import BadRequestData
 
-__all__ = ["GEOMETRY_TYPES", "is_geometry", "validate_geometry"]
+__all__ = ["GEOMETRY_TYPES", "is_geometry", "is_plain_point", "validate_geometry"]
 
 GEOMETRY_TYPES = frozenset(
     {
@@ -52,6 +52,23 @@ def is_geometry(obj: Any) -> bool:
     if kind == "GeometryCollection":
         return "geometries" in obj
     return kind in _DEPTH and "coordinates" in obj
+
+
+def is_plain_point(obj: Any) -> bool:
+    """True if ``obj`` is a Point of nothing but its ``type`` and ``coordinates`` that
+    :func:`validate_geometry` accepts (the commonest geometry, checked without its
+    walk); False for anything else, which :func:`validate_geometry` then judges."""
+    if obj.__class__ is not dict or len(obj) != 2 or obj.get("type") != "Point":
+        return False
+    pos = obj.get("coordinates")
+    if pos.__class__ is not list or not 2 <= len(pos) <= 3:
+        return False
+    for n in pos:  # bool is a subclass of int: a class test excludes it
+        if n.__class__ is not float and n.__class__ is not int:
+            return False
+    # NaN fails every comparison, an infinite longitude or latitude its range
+    return -180 <= pos[0] <= 180 and -90 <= pos[1] <= 90 and (
+        len(pos) == 2 or pos[2].__class__ is int or math.isfinite(pos[2]))
 
 
 def validate_geometry(obj: Any, *, where: str = "geometry") -> None:

@@ -19,6 +19,17 @@ Shapes the templates do not cover at all (keyValues bodies, geo-named
 Properties, ngsildproof, concise object values) always go the usual way.
 tests/test_shapes.py compares both ways on random entities.
 
+A body finds its template by its members' names and classes; each attribute's
+own members are checked by its slot as it is filled (compared in order where
+their order tells in the result, else counted, each of them read).  Where the
+attributes under one such key have other members than its first body's, the
+key says so and the shapes under it are told apart by their attributes' members
+too.  A main value of the form the first body had there (a typed literal of its
+@type, a plain GeoJSON Point, a JSON object that is no typed literal) is tested
+at once (``values.literal_check``, ``geojson.is_plain_point``,
+``values.kept_as_sent``) rather than encoded and walked by ``main_value``; a value
+of any other form is checked the usual way.
+
 The attributes of an Update Entity Attributes body (5.6.2) have templates of
 their own (:func:`expanded_attrs`): a PATCH stream sends the same few
 attributes over and over.  There the NGSI-LD Null asks for a deletion, which
@@ -38,7 +49,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from contextlib import suppress
 from typing import Any
 
 from ngsi_ld.attributes import (
@@ -53,12 +63,13 @@ from ngsi_ld.attributes import (
 )
 from ngsi_ld.entity import parse_entity, parse_fragment, parse_scope, parse_types
 from ngsi_ld.errors import NgsiLdError
+from ngsi_ld.geojson import is_plain_point
 from ngsi_ld.identifiers import is_entity_id, is_iri
 from ngsi_ld.instances import DELETE
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity
 from ngsi_ld.timeutil import is_utc_datetime
-from ngsi_ld.values import main_value
+from ngsi_ld.values import kept_as_sent, literal_check, main_value
 
 __all__ = ["MAX_MEMBERS", "SHAPES_PER_CONTEXT", "expanded_attrs", "parse_checked",
            "parse_expanded"]
@@ -76,14 +87,18 @@ _NOT_ATTRS = frozenset({"id", "@id", "type", "@type", "scope", "expiresAt"})
 #: the shape key's first part for the attributes of an update (``require_type`` for entities)
 _ATTRS = "attrs"
 _UNSEEN = object()
+#: what the shapes hold under a key of names and classes whose bodies' attributes have
+#: other members than its first one's: they are told apart by :func:`_members_key`
+_MIXED = object()
 
 _Expand = Callable[[str], str]
 
 # what one member of an instance takes (its check, then its place)
 _TIME, _UNIT, _DATASET, _MEMBER, _SUB = range(5)
-# what one member of an entity is (the two commonest attributes have steps of their own:
-# an instance of nothing but its type and main member, ``_Instance.plain``)
-_ID, _TYPE, _SCOPE, _EXPIRES, _ATTR, _PROPERTY, _RELATIONSHIP = range(7)
+# what one member of an entity is (the commonest attributes have steps of their own: an
+# instance of nothing but its type and main member, ``_Instance.plain``, a Property, a
+# Relationship, or one whose main member has a quick check, ``_Instance.quick``)
+_ID, _TYPE, _SCOPE, _EXPIRES, _ATTR, _PROPERTY, _RELATIONSHIP, _QUICK = range(8)
 
 
 class _Miss(Exception):
@@ -104,49 +119,52 @@ class _Concise:
 class _Instance:
     """A normalized instance: its kind, its members in order, its sub-attributes."""
 
-    __slots__ = ("check_keys", "keys", "kind", "main", "name", "steps", "top", "where")
+    __slots__ = ("check_keys", "keys", "kind", "literal", "main", "name", "quick", "steps",
+                 "top", "where")
 
     def __init__(self, name: str, kind: str, keys: tuple[str, ...], top: bool,
-                 steps: tuple[tuple[str, int, Any], ...]) -> None:
+                 steps: tuple[tuple[str, int, Any], ...],
+                 quick: tuple[_Quick, str | None] | None) -> None:
         self.name = name
         self.kind = kind
         self.main = MAIN_MEMBER[kind]
         self.keys = keys
         self.top = top
-        self.check_keys = not top  # a top-level attribute's members are in the shape key
+        # a sub-attribute's members, and a top-level attribute's whose order tells in what
+        # it makes (two members or more besides type and main member) or which it does not
+        # all read (ignored members), are compared in order; a top-level attribute's other
+        # members counted (its fill reads each of them, and makes the same in any order)
+        self.check_keys = not top or len(steps) > 1 or len(keys) != len(steps) + 2
         self.where = f"Attribute {name!r}" if top else f"Sub-attribute {name!r}"
         self.steps = steps
+        #: a test of main values of the form the first one had (:func:`_quick`), and for
+        #: typed literals their @type expanded
+        self.quick: _Quick | None = None
+        self.literal: str | None = None
+        if quick is not None:
+            self.quick, self.literal = quick
 
     def plain(self) -> bool:
-        """A Property or Relationship attribute of nothing but its type and main member
-        (ignored members aside)."""
-        return self.top and not self.check_keys and not self.steps \
-            and self.kind in ("Property", "Relationship")
+        """An attribute of nothing but its type and main member (ignored members aside)."""
+        return self.top and not self.check_keys and not self.steps
 
     def fill(self, raw: Any, expand: _Expand) -> dict[str, Any]:
-        if self.check_keys and (raw.__class__ is not dict or tuple(raw) != self.keys):
+        if self.check_keys:
+            if raw.__class__ is not dict or tuple(raw) != self.keys:
+                raise _Miss
+        elif raw.__class__ is not dict or len(raw) != len(self.keys):
             raise _Miss
         kind = self.kind
         if raw["type"] != kind:
             raise _Miss
         main = self.main
-        sent = value = raw[main]
-        if is_null_main(value):
-            raise _Miss  # the NGSI-LD Null: see the module docstring
-        if kind == "Property":
-            if value.__class__ not in _SCALARS:
-                value = main_value(self.where, kind, value)
-        elif kind != "Relationship" or value.__class__ is not str:
-            value = main_value(self.where, kind, value)
-            if kind == "VocabProperty":
-                value = _names(value, expand)
-        elif not is_entity_id(value):
-            raise _Miss
-        if value is not sent and is_null_main(value):
-            raise _Miss  # (an objectList of ``{"object": Null}``)
-        if main == "value" and value.__class__ is dict and "@type" in value:
-            value = dict(value)  # a typed literal: its @type expanded (as expand_entity)
-            value["@type"] = _names(value["@type"], expand)
+        value = raw[main]
+        quick = self.quick
+        if quick is not None and quick(value):
+            if self.literal is not None:
+                value = {**value, "@type": self.literal}
+        else:
+            value = self._value(value, expand)
         inst: dict[str, Any] = {"type": kind, main: value}
         sub: dict[str, Any] | None = None
         for key, op, arg in self.steps:
@@ -177,6 +195,61 @@ class _Instance:
             inst["sub"] = sub
         return inst
 
+    def _value(self, sent: Any, expand: _Expand) -> Any:
+        """The main member ``sent``, checked and made as the usual way makes it."""
+        kind = self.kind
+        value = sent
+        if is_null_main(value):
+            raise _Miss  # the NGSI-LD Null: see the module docstring
+        if kind == "Property":
+            if value.__class__ not in _SCALARS:
+                value = main_value(self.where, kind, value)
+        elif kind != "Relationship" or value.__class__ is not str:
+            value = main_value(self.where, kind, value)
+            if kind == "VocabProperty":
+                value = _names(value, expand)
+        elif not is_entity_id(value):
+            raise _Miss
+        if value is not sent and is_null_main(value):
+            raise _Miss  # (an objectList of ``{"object": Null}``)
+        if self.main == "value" and value.__class__ is dict and "@type" in value:
+            value = dict(value)  # a typed literal: its @type expanded (as expand_entity)
+            value["@type"] = _names(value["@type"], expand)
+        return value
+
+
+#: a test of main values of one form (:func:`_quick`)
+_Quick = Callable[[Any], bool]
+
+
+def _literal(literal_type: str) -> _Quick:
+    """The test of typed literals of ``literal_type`` (4.6.3) whose @value is a string."""
+    check = literal_check(literal_type)
+
+    def test(value: Any) -> bool:
+        if value.__class__ is dict and len(value) == 2 and value.get("@type") == literal_type:
+            text = value.get("@value")
+            return text.__class__ is str and text != DELETE and (check is None or check(text))
+        return False
+
+    return test
+
+
+def _quick(kind: str, sample: Any, expand: _Expand) -> tuple[_Quick, str | None] | None:
+    """A test of main values of the form of ``sample`` (the first entity's): true of a
+    value of that form that passes the usual checks, which keep it as it is (a typed
+    literal: its @type expanded, the second item); false of any other value, which
+    :meth:`_Instance._value` then takes.  None where the form has no such test."""
+    if kind == "GeoProperty":
+        return (is_plain_point, None) if is_plain_point(sample) else None
+    if kind != "Property":
+        return None
+    if sample.__class__ is dict and len(sample) == 2 and "@value" in sample:
+        literal_type = sample.get("@type")
+        if literal_type.__class__ is str and literal_type != DELETE:
+            return _literal(literal_type), expand(literal_type)
+    return (kept_as_sent, None) if kept_as_sent(sample) else None
+
 
 class _Multi:
     """A multi-attribute (4.5.5): normalized instances, datasetIds unique."""
@@ -197,19 +270,22 @@ class _Multi:
 
 _Slot = _Concise | _Instance | _Multi
 #: what a template meets where the usual way refuses the entity (expand_entity turns
-#: the last three into its own BadRequestData): the usual way then says why
-_FALLBACK = (_Miss, NgsiLdError, TypeError, AttributeError, ValueError)
+#: TypeError, AttributeError and ValueError into its own BadRequestData), or where an
+#: attribute lacks a member of the template's (KeyError): the usual way then decides
+_FALLBACK = (_Miss, NgsiLdError, TypeError, AttributeError, ValueError, KeyError)
 
 
 class _Template:
     """One entity shape compiled against one @context (``attrs_only``: the attributes of
     an update, :func:`expanded_attrs`)."""
 
-    __slots__ = ("attrs_only", "steps")
+    __slots__ = ("attrs_only", "members", "steps")
 
-    def __init__(self, steps: tuple[tuple[int, str, Any], ...], attrs_only: bool) -> None:
+    def __init__(self, steps: tuple[tuple[int, str, Any, Any], ...], attrs_only: bool) -> None:
         self.steps = steps
         self.attrs_only = attrs_only
+        #: the :func:`_members_key` of its first body
+        self.members: tuple[Any, ...] = ()
 
     def fill(self, body: dict[str, Any], expand: _Expand) -> Entity:
         entity_id: str | None = None
@@ -217,24 +293,34 @@ class _Template:
         scope: list[str] | None = None
         expires: str | None = None
         attrs: dict[str, list[dict[str, Any]]] = {}
-        for op, name, arg in self.steps:
+        for op, name, iri, slot in self.steps:
             value = body[name]
-            # a plain instance whose main member is a scalar (a URI) made here, without
-            # its slot's call; anything else its slot fills, or refuses
+            # a plain instance whose main member is a scalar (a URI), or of the form its
+            # slot tests quickly, made here, without its slot's call; anything else its
+            # slot fills, or refuses
             if op == _PROPERTY:
-                if value["type"] == "Property" and (made := value["value"]).__class__ in _SCALARS \
-                        and made != DELETE:
-                    attrs[arg[0]] = [{"type": "Property", "value": made}]
+                if len(value) == 2 and value["type"] == "Property" \
+                        and (made := value["value"]).__class__ in _SCALARS \
+                        and (made.__class__ is not str or made != DELETE):
+                    attrs[iri] = [{"type": "Property", "value": made}]
                 else:
-                    attrs[arg[0]] = [arg[1].fill(value, expand)]
+                    attrs[iri] = [slot.fill(value, expand)]
             elif op == _RELATIONSHIP:
-                if value["type"] == "Relationship" and (made := value["object"]).__class__ is str \
+                if len(value) == 2 and value["type"] == "Relationship" \
+                        and (made := value["object"]).__class__ is str \
                         and made != DELETE and is_entity_id(made):
-                    attrs[arg[0]] = [{"type": "Relationship", "object": made}]
+                    attrs[iri] = [{"type": "Relationship", "object": made}]
                 else:
-                    attrs[arg[0]] = [arg[1].fill(value, expand)]
+                    attrs[iri] = [slot.fill(value, expand)]
+            elif op == _QUICK:
+                if len(value) == 2 and value["type"] == slot.kind \
+                        and slot.quick(made := value[slot.main]):
+                    if slot.literal is not None:
+                        made = {**made, "@type": slot.literal}
+                    attrs[iri] = [{"type": slot.kind, slot.main: made}]
+                else:
+                    attrs[iri] = [slot.fill(value, expand)]
             elif op == _ATTR:
-                iri, slot = arg
                 made = slot.fill(value, expand)
                 attrs[iri] = made if made.__class__ is list else [made]
             elif op == _ID:
@@ -242,7 +328,7 @@ class _Template:
                     raise _Miss
                 entity_id = value
             elif op == _TYPE:
-                raw, expanded = arg
+                raw, expanded = iri, slot
                 if value == raw:
                     types = list(expanded)
                 else:
@@ -306,20 +392,35 @@ def _filled(ctx: ActiveContext, body: dict[str, Any],
     entity, :data:`_ATTRS` for an update's attributes), and whether the template made
     it (:func:`parse_checked`); the first body of a shape is made the usual way, which
     leaves the template.  None where the usual way decides."""
-    key = _shape_key(body, mode)
     shapes = ctx.shapes
+    key = _shape_key(body, mode)
     template = shapes.get(key, _UNSEEN)
+    if template is _MIXED:
+        key = _members_key(body, mode)
+        template = shapes.get(key, _UNSEEN)
     if template is _UNSEEN:
         made = _usual(ctx, body, mode)
-        _remember(shapes, key, _compiled(ctx, body, made, attrs_only=mode == _ATTRS))
+        template = _compiled(ctx, body, made, attrs_only=mode == _ATTRS)
+        if template is not None:
+            template.members = _members_key(body, mode)
+        elif key[-1] is not _MIXED:  # other attribute members under this key may fit one
+            _remember(shapes, key, _MIXED)
+            key = _members_key(body, mode)
+        _remember(shapes, key, template)
         return made, False
     if isinstance(template, _Template):
-        with suppress(KeyError):  # forgotten meanwhile (another thread's shape)
+        try:  # noqa: SIM105 (contextlib.suppress: a context manager object each entity)
             shapes.move_to_end(key)
+        except KeyError:  # forgotten meanwhile (another thread's shape)
+            pass
         try:
             return template.fill(body, ctx.expand_name), True
         except _FALLBACK:
-            pass
+            # a body whose attributes have other members than the template's first one:
+            # from now on the shapes under this key are told apart by them
+            if key[-1] is not _MIXED and _members_key(body, mode) != template.members:
+                shapes[key] = _MIXED
+                return _filled(ctx, body, mode)
     return None
 
 
@@ -330,17 +431,23 @@ def _usual(ctx: ActiveContext, body: dict[str, Any], mode: bool | str) -> Entity
     return ctx.expand_entity(parse_entity(body, require_type=bool(mode)))
 
 
-def _shape_key(body: dict[str, Any], mode: bool | str) -> Hashable:
-    """The members in order, each with its own members (an object) or its class."""
-    parts: list[Any] = [mode]
-    for name, value in body.items():
-        parts.append(name)
-        parts.append(tuple(value) if value.__class__ is dict else value.__class__)
-    return tuple(parts)
+def _shape_key(body: dict[str, Any], mode: bool | str) -> tuple[Any, ...]:
+    """The members' names in order and their classes (an attribute's own members are
+    checked by its slot as it is filled: :class:`_Instance`)."""
+    return mode, tuple(body), tuple(map(type, body.values()))
+
+
+def _members_key(body: dict[str, Any], mode: bool | str) -> tuple[Any, ...]:
+    """The members' names in order, and the members of each (an object) or its class:
+    the key of a shape whose :func:`_shape_key` other shapes share."""
+    return mode, tuple(body), tuple([tuple(value) if value.__class__ is dict else value.__class__
+                                     for value in body.values()]), _MIXED
 
 
 def _remember(shapes: OrderedDict[Hashable, object], key: Hashable,
-              template: _Template | None) -> None:
+              template: object) -> None:
+    """``template`` (a template, None: the usual way, or :data:`_MIXED`) kept under
+    ``key``, the least recently used forgotten beyond :data:`SHAPES_PER_CONTEXT`."""
     shapes[key] = template
     while len(shapes) > SHAPES_PER_CONTEXT:
         try:
@@ -354,23 +461,25 @@ def _compiled(ctx: ActiveContext, body: dict[str, Any], entity: Entity, *,
     """The template of ``body``'s shape (``entity``: what the usual way made of it), or
     None where its shape goes the usual way (``attrs_only``: see :class:`_Template`)."""
     expand = ctx.expand_name
-    steps: list[tuple[int, str, Any]] = []
+    # (what a step is, the member's name, and for an attribute its expanded name and its
+    # slot, for the type the type as sent and expanded)
+    steps: list[tuple[int, str, Any, Any]] = []
     try:
         for name, value in body.items():
             if name in ("id", "@id"):
-                steps.append((_ID, name, None))
+                steps.append((_ID, name, None, None))
             elif name in ("type", "@type"):
                 expanded = tuple(expand(t) for t in parse_types(value))
-                steps.append((_TYPE, name, (_json_copy(value), expanded)))
+                steps.append((_TYPE, name, _json_copy(value), expanded))
             elif name == "scope":
-                steps.append((_SCOPE, name, None))
+                steps.append((_SCOPE, name, None, None))
             elif name == "expiresAt":
-                steps.append((_EXPIRES, name, None))
+                steps.append((_EXPIRES, name, None, None))
             elif name not in _SYSTEM:
                 slot = _slot(name, value, expand, top=True)
                 if name in GEO_NAMES and not _all_geo(slot):
                     return None  # 4.7.1: a Property there must hold a geometry
-                steps.append((_attr_op(slot), name, (expand(name), slot)))
+                steps.append((_attr_op(slot), name, expand(name), slot))
         template = _Template(tuple(steps), attrs_only)
         # the first entity of the shape made both ways: a template that would not give
         # exactly what the usual way gave is not kept
@@ -414,7 +523,7 @@ def _instance(name: str, raw: Any, expand: _Expand, *, top: bool,
             steps.append((key, _MEMBER, None))
         else:  # the usual way took it, so it is a sub-attribute
             steps.append((key, _SUB, (expand(key), _slot(key, val, expand, top=False))))
-    made = _Instance(name, kind, tuple(raw), top, tuple(steps))
+    made = _Instance(name, kind, tuple(raw), top, tuple(steps), _quick(kind, raw[main], expand))
     made.check_keys = made.check_keys or check_keys
     return made
 
@@ -422,7 +531,12 @@ def _instance(name: str, raw: Any, expand: _Expand, *, top: bool,
 def _attr_op(slot: _Slot) -> int:
     """The step of a top-level attribute of ``slot``'s form."""
     if isinstance(slot, _Instance) and slot.plain():
-        return _PROPERTY if slot.kind == "Property" else _RELATIONSHIP
+        if slot.quick is not None:
+            return _QUICK
+        if slot.kind == "Property":
+            return _PROPERTY
+        if slot.kind == "Relationship":
+            return _RELATIONSHIP
     return _ATTR
 
 

@@ -10,6 +10,7 @@ BadRequestData naming the attribute.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -25,6 +26,8 @@ __all__ = [
     "MAX_VALUE_DEPTH",
     "check_depth",
     "is_supported_geometry",
+    "kept_as_sent",
+    "literal_check",
     "main_value",
     "object_list",
     "object_type",
@@ -40,7 +43,10 @@ _LANG_STRING = frozenset(
 )
 _NULL_BYTES = NULL.encode()
 #: the typed literals whose @value is checked (4.6.3), by their short @type
-_LITERAL_CHECKS = {"DateTime": is_datetime, "Date": is_date, "Time": is_time}
+_LITERAL_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "DateTime": is_datetime, "Date": is_date, "Time": is_time}
+#: the prefix a typed literal's @type may have expanded (its short name checked)
+_CORE_PREFIX = "https://uri.etsi.org/ngsi-ld/"
 
 
 def is_supported_geometry(value: Any) -> bool:
@@ -112,19 +118,48 @@ def _geometry(where: str, value: Any) -> Any:
     return value
 
 
+def kept_as_sent(value: Any) -> bool:
+    """True if :func:`main_value` keeps the Property value ``value``, an array or an
+    object that is no typed literal (neither ``@type`` nor ``@value``), as it is, told
+    from its encoding alone: no more arrays and objects in it than
+    :data:`MAX_VALUE_DEPTH` and no NGSI-LD Null; False where :func:`main_value` decides
+    (a value of another form, or one it must walk)."""
+    if value.__class__ is dict:
+        if "@type" in value or "@value" in value:
+            return False
+    elif value.__class__ is not list:
+        return False
+    try:
+        encoded = orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is one
+        return False
+    return _shallow(encoded) and _NULL_BYTES not in encoded
+
+
+def literal_check(literal_type: str) -> Callable[[Any], bool] | None:
+    """The test :func:`main_value` makes of the ``@value`` of a typed literal whose
+    ``@type`` is ``literal_type`` (4.6.3: DateTime, Date, Time), None for a type whose
+    value it does not test."""
+    return _LITERAL_CHECKS.get(literal_type.removeprefix(_CORE_PREFIX))
+
+
+def _shallow(encoded: bytes) -> bool:
+    """Whether a value of this JSON encoding surely nests no deeper than the limit: a
+    value nests no deeper than it has arrays and objects, and each of them opens with a
+    ``[`` or ``{`` (more may be inside strings)."""
+    return encoded.count(b"[") + encoded.count(b"{") <= MAX_VALUE_DEPTH
+
+
 def _depth_checked(where: str, value: dict[str, Any] | list[Any]) -> bytes | None:
     """:func:`check_depth` of ``value``, and its JSON encoding for the checks that follow
     (None: not plain JSON, an integer beyond 64 bits or past orjson's own nesting limit).
-
-    A value nests no deeper than it has arrays and objects, and each of them opens
-    with a ``[`` or ``{`` in its encoding (more may be inside strings): a value with no
-    more of them than the limit is walked by no Python loop."""
+    A value :func:`_shallow` tells is walked by no Python loop."""
     try:
         encoded = orjson.dumps(value)
     except TypeError:  # orjson.JSONEncodeError is one
         check_depth(where, value)
         return None
-    if encoded.count(b"[") + encoded.count(b"{") > MAX_VALUE_DEPTH:
+    if not _shallow(encoded):
         check_depth(where, value)
     return encoded
 
@@ -172,9 +207,9 @@ def _check_literal(where: str, value: Any) -> None:
         return
     if not isinstance(literal_type, str):
         raise BadRequestData(f"{where}: '@type' of a typed value must be a string")
-    short = literal_type.removeprefix("https://uri.etsi.org/ngsi-ld/")
-    check = _LITERAL_CHECKS.get(short)
+    check = literal_check(literal_type)
     if check is not None and not check(value["@value"]):
+        short = literal_type.removeprefix(_CORE_PREFIX)
         raise BadRequestData(f"{where}: {value['@value']!r} is not a valid {short}")
 
 

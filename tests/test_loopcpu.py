@@ -73,6 +73,15 @@ async def test_the_streetlights_it_sends_are_created_with_their_context(
     assert "https://smartdatamodels.org/dataModel.Streetlighting/powerState" in entity
 
 
+async def test_the_batches_it_sends_create_then_replace_their_streetlights(
+        prepared: tuple[web.Application, str]) -> None:
+    # requests 3 and 13 carry the same 100 ids: the second replaces them
+    entity = await _sent_then_read(prepared, "streetlight-batch-upsert", 3, 11,
+                                   "urn:ngsi-ld:Streetlight:benchbatch:3:99")
+    assert "https://smartdatamodels.org/dataModel.Streetlighting/powerState" in entity
+    assert loopcpu.PER_REQUEST["streetlight-batch-upsert"] == loopcpu.BATCH == 100
+
+
 async def test_a_bad_request_counts_as_an_error(prepared: tuple[web.Application, str]) -> None:
     app, _ = prepared
     bad = loopcpu._request("PATCH", f"{loopcpu.ENTITIES}/urn:ngsi-ld:BenchEntity:1/attrs",

@@ -265,6 +265,63 @@ def test_a_shape_gives_what_the_usual_way_gives(data: st.DataObject, first: dict
         _check(CTX, revalued(data.draw, first), require_type=require_type)
 
 
+@st.composite
+def remembered(draw: st.DrawFn, first: dict[str, Any]) -> dict[str, Any]:
+    """A body of ``first``'s members' names and classes whose attributes (objects) are
+    drawn anew now and then: other members, other kinds, the same members in another
+    order, or the same with other values."""
+    body = {}
+    for name, value in first.items():
+        choice = draw(st.integers(0, 5)) if isinstance(value, dict) else 0
+        if choice == 1:
+            value = dict(reversed(list(value.items())))
+        elif choice == 2:
+            value = revalued(draw, value)
+        elif choice >= 3:
+            value = draw(instances(choice > 3))
+        body[name] = value if isinstance(value, dict) else first[name]
+    return body
+
+
+@given(st.data(), entities(), st.booleans())
+def test_bodies_of_one_key_with_other_attribute_members_give_what_the_usual_way_gives(
+        data: st.DataObject, first: dict[str, Any], attrs_only: bool) -> None:
+    ctx = compile_context(_USER_CONTEXT, {}, core_context_url())
+    if attrs_only:
+        first = {k: v for k, v in first.items() if k not in _NOT_ATTRS}
+    for body in [first] + [data.draw(remembered(first)) for _ in range(6)]:
+        if attrs_only:
+            _check_attrs(ctx, body)
+        else:
+            _check(ctx, body)
+
+
+def test_attribute_members_the_fill_would_not_tell_apart_go_their_own_way() -> None:
+    """Under one key of names and classes: a member ignored in the first body and another
+    one later (counted alike), two members after the main one in another order (their
+    order is the result's), an attribute of another kind."""
+    ctx = compile_context(_USER_CONTEXT, {}, core_context_url())
+
+    def body(temperature: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
+        return {"id": "urn:ngsi-ld:Thing:1", "type": "Thing", "temperature": temperature,
+                "brand:model": model}
+
+    when = "2024-01-01T00:00:00Z"
+    first = body({"type": "Property", "value": 1, "createdAt": when},
+                 {"type": "Property", "value": 2, "observedAt": when, "unitCode": "CEL"})
+    for made in (first,
+                 body({"type": "Property", "value": 1, "observedAt": when},
+                      {"type": "Property", "value": 2, "observedAt": when, "unitCode": "CEL"}),
+                 body({"type": "Property", "value": 1, "createdAt": when},
+                      {"type": "Property", "value": 2, "unitCode": "CEL", "observedAt": when}),
+                 body({"type": "Relationship", "object": "urn:ngsi-ld:Thing:2",
+                       "createdAt": when},
+                      {"type": "Property", "value": 2, "observedAt": when, "unitCode": "CEL"}),
+                 first):
+        _check(ctx, made)
+        assert parse_checked(ctx, made)[1], "made by a template of its own members"
+
+
 @given(st.data(), entities())
 def test_key_values_and_non_objects_go_the_usual_way(data: st.DataObject,
                                                      body: dict[str, Any]) -> None:
