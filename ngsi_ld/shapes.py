@@ -28,7 +28,8 @@ too.  A main value of the form the first body had there (a typed literal of its
 @type, a plain GeoJSON Point, a JSON object that is no typed literal) is tested
 at once (``values.literal_check``, ``geojson.is_plain_point``,
 ``values.kept_as_sent``) rather than encoded and walked by ``main_value``; a value
-of any other form is checked the usual way.
+of any other form is checked the usual way.  The slots, one attribute's form each,
+are :mod:`ngsi_ld.shape_slots`.
 
 The attributes of an Update Entity Attributes body (5.6.2) have templates of
 their own (:func:`expanded_attrs`): a PATCH stream sends the same few
@@ -48,28 +49,18 @@ Templates live with their @context (``ActiveContext.shapes``), at most
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Any
 
-from ngsi_ld.attributes import (
-    GEO_NAMES,
-    IGNORED_MEMBERS,
-    INSTANCE_MEMBERS,
-    KINDS,
-    MAIN_MEMBER,
-    PROOF,
-    check_member,
-    is_null_main,
-)
+from ngsi_ld.attributes import GEO_NAMES
 from ngsi_ld.entity import parse_entity, parse_fragment, parse_scope, parse_types
 from ngsi_ld.errors import NgsiLdError
-from ngsi_ld.geojson import is_plain_point
-from ngsi_ld.identifiers import is_entity_id, is_iri
+from ngsi_ld.identifiers import is_entity_id
 from ngsi_ld.instances import DELETE
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity
+from ngsi_ld.shape_slots import SCALARS, Expand, Instance, Miss, Multi, Slot, make_slot
 from ngsi_ld.timeutil import is_utc_datetime
-from ngsi_ld.values import kept_as_sent, literal_check, main_value
 
 __all__ = ["MAX_MEMBERS", "SHAPES_PER_CONTEXT", "expanded_attrs", "parse_checked",
            "parse_expanded"]
@@ -79,9 +70,7 @@ SHAPES_PER_CONTEXT = 64
 #: bodies with more members go the usual way (a template holds a slot per member)
 MAX_MEMBERS = 256
 
-_SCALARS = frozenset({str, int, float, bool})  # the values whose check is their class alone
 _SYSTEM = frozenset({"createdAt", "modifiedAt", "deletedAt", "@context"})  # as parse_entity
-_MAPPED = frozenset({"objectType", "valueType", "entityTypeSealed"})  # names expand_entity maps
 #: the members of a fragment that are not attributes (an attributes-only body has none)
 _NOT_ATTRS = frozenset({"id", "@id", "type", "@type", "scope", "expiresAt"})
 #: the shape key's first part for the attributes of an update (``require_type`` for entities)
@@ -91,188 +80,16 @@ _UNSEEN = object()
 #: other members than its first one's: they are told apart by :func:`_members_key`
 _MIXED = object()
 
-_Expand = Callable[[str], str]
-
-# what one member of an instance takes (its check, then its place)
-_TIME, _UNIT, _DATASET, _MEMBER, _SUB = range(5)
 # what one member of an entity is (the commonest attributes have steps of their own: an
-# instance of nothing but its type and main member, ``_Instance.plain``, a Property, a
-# Relationship, or one whose main member has a quick check, ``_Instance.quick``)
+# instance of nothing but its type and main member, ``Instance.plain``, a Property, a
+# Relationship, or one whose main member has a quick check, ``Instance.quick``)
 _ID, _TYPE, _SCOPE, _EXPIRES, _ATTR, _PROPERTY, _RELATIONSHIP, _QUICK = range(8)
 
 
-class _Miss(Exception):
-    """This entity is not one the template takes exactly: the usual way decides."""
-
-
-class _Concise:
-    """A concise attribute or sub-attribute given as a bare scalar (4.5.1)."""
-
-    __slots__ = ()
-
-    def fill(self, raw: Any, expand: _Expand) -> dict[str, Any]:
-        if raw.__class__ not in _SCALARS or raw == DELETE:
-            raise _Miss
-        return {"type": "Property", "value": raw}
-
-
-class _Instance:
-    """A normalized instance: its kind, its members in order, its sub-attributes."""
-
-    __slots__ = ("check_keys", "keys", "kind", "literal", "main", "name", "quick", "steps",
-                 "top", "where")
-
-    def __init__(self, name: str, kind: str, keys: tuple[str, ...], top: bool,
-                 steps: tuple[tuple[str, int, Any], ...],
-                 quick: tuple[_Quick, str | None] | None) -> None:
-        self.name = name
-        self.kind = kind
-        self.main = MAIN_MEMBER[kind]
-        self.keys = keys
-        self.top = top
-        # a sub-attribute's members, and a top-level attribute's whose order tells in what
-        # it makes (two members or more besides type and main member) or which it does not
-        # all read (ignored members), are compared in order; a top-level attribute's other
-        # members counted (its fill reads each of them, and makes the same in any order)
-        self.check_keys = not top or len(steps) > 1 or len(keys) != len(steps) + 2
-        self.where = f"Attribute {name!r}" if top else f"Sub-attribute {name!r}"
-        self.steps = steps
-        #: a test of main values of the form the first one had (:func:`_quick`), and for
-        #: typed literals their @type expanded
-        self.quick: _Quick | None = None
-        self.literal: str | None = None
-        if quick is not None:
-            self.quick, self.literal = quick
-
-    def plain(self) -> bool:
-        """An attribute of nothing but its type and main member (ignored members aside)."""
-        return self.top and not self.check_keys and not self.steps
-
-    def fill(self, raw: Any, expand: _Expand) -> dict[str, Any]:
-        if self.check_keys:
-            if raw.__class__ is not dict or tuple(raw) != self.keys:
-                raise _Miss
-        elif raw.__class__ is not dict or len(raw) != len(self.keys):
-            raise _Miss
-        kind = self.kind
-        if raw["type"] != kind:
-            raise _Miss
-        main = self.main
-        value = raw[main]
-        quick = self.quick
-        if quick is not None and quick(value):
-            if self.literal is not None:
-                value = {**value, "@type": self.literal}
-        else:
-            value = self._value(value, expand)
-        inst: dict[str, Any] = {"type": kind, main: value}
-        sub: dict[str, Any] | None = None
-        for key, op, arg in self.steps:
-            val = raw[key]
-            if op == _SUB:
-                if sub is None:
-                    sub = {}
-                sub[arg[0]] = arg[1].fill(val, expand)
-            elif op == _TIME:
-                if not is_utc_datetime(val):
-                    raise _Miss
-                inst[key] = val
-            elif op == _UNIT:
-                if val.__class__ is not str or not val:
-                    raise _Miss
-                inst[key] = val
-            elif op == _DATASET:
-                if val == "@none":
-                    continue  # 4.5.5.1: the default instance, which has no datasetId
-                if val == DELETE or not is_iri(val):
-                    raise _Miss
-                inst[key] = val
-            else:
-                check_member(self.where, self.name, kind, key, val, inst, top=self.top)
-                if key in _MAPPED:
-                    inst[key] = _names(inst[key], expand)
-        if sub:
-            inst["sub"] = sub
-        return inst
-
-    def _value(self, sent: Any, expand: _Expand) -> Any:
-        """The main member ``sent``, checked and made as the usual way makes it."""
-        kind = self.kind
-        value = sent
-        if is_null_main(value):
-            raise _Miss  # the NGSI-LD Null: see the module docstring
-        if kind == "Property":
-            if value.__class__ not in _SCALARS:
-                value = main_value(self.where, kind, value)
-        elif kind != "Relationship" or value.__class__ is not str:
-            value = main_value(self.where, kind, value)
-            if kind == "VocabProperty":
-                value = _names(value, expand)
-        elif not is_entity_id(value):
-            raise _Miss
-        if value is not sent and is_null_main(value):
-            raise _Miss  # (an objectList of ``{"object": Null}``)
-        if self.main == "value" and value.__class__ is dict and "@type" in value:
-            value = dict(value)  # a typed literal: its @type expanded (as expand_entity)
-            value["@type"] = _names(value["@type"], expand)
-        return value
-
-
-#: a test of main values of one form (:func:`_quick`)
-_Quick = Callable[[Any], bool]
-
-
-def _literal(literal_type: str) -> _Quick:
-    """The test of typed literals of ``literal_type`` (4.6.3) whose @value is a string."""
-    check = literal_check(literal_type)
-
-    def test(value: Any) -> bool:
-        if value.__class__ is dict and len(value) == 2 and value.get("@type") == literal_type:
-            text = value.get("@value")
-            return text.__class__ is str and text != DELETE and (check is None or check(text))
-        return False
-
-    return test
-
-
-def _quick(kind: str, sample: Any, expand: _Expand) -> tuple[_Quick, str | None] | None:
-    """A test of main values of the form of ``sample`` (the first entity's): true of a
-    value of that form that passes the usual checks, which keep it as it is (a typed
-    literal: its @type expanded, the second item); false of any other value, which
-    :meth:`_Instance._value` then takes.  None where the form has no such test."""
-    if kind == "GeoProperty":
-        return (is_plain_point, None) if is_plain_point(sample) else None
-    if kind != "Property":
-        return None
-    if sample.__class__ is dict and len(sample) == 2 and "@value" in sample:
-        literal_type = sample.get("@type")
-        if literal_type.__class__ is str and literal_type != DELETE:
-            return _literal(literal_type), expand(literal_type)
-    return (kept_as_sent, None) if kept_as_sent(sample) else None
-
-
-class _Multi:
-    """A multi-attribute (4.5.5): normalized instances, datasetIds unique."""
-
-    __slots__ = ("items",)
-
-    def __init__(self, items: tuple[_Instance, ...]) -> None:
-        self.items = items
-
-    def fill(self, raw: Any, expand: _Expand) -> list[dict[str, Any]]:
-        if len(raw) != len(self.items):
-            raise _Miss
-        out = [item.fill(one, expand) for item, one in zip(self.items, raw, strict=True)]
-        if len({inst.get("datasetId") for inst in out}) != len(out):
-            raise _Miss
-        return out
-
-
-_Slot = _Concise | _Instance | _Multi
 #: what a template meets where the usual way refuses the entity (expand_entity turns
 #: TypeError, AttributeError and ValueError into its own BadRequestData), or where an
 #: attribute lacks a member of the template's (KeyError): the usual way then decides
-_FALLBACK = (_Miss, NgsiLdError, TypeError, AttributeError, ValueError, KeyError)
+_FALLBACK = (Miss, NgsiLdError, TypeError, AttributeError, ValueError, KeyError)
 
 
 class _Template:
@@ -287,7 +104,7 @@ class _Template:
         #: the :func:`_members_key` of its first body
         self.members: tuple[Any, ...] = ()
 
-    def fill(self, body: dict[str, Any], expand: _Expand) -> Entity:
+    def fill(self, body: dict[str, Any], expand: Expand) -> Entity:
         entity_id: str | None = None
         types: list[str] | None = None
         scope: list[str] | None = None
@@ -300,7 +117,7 @@ class _Template:
             # slot fills, or refuses
             if op == _PROPERTY:
                 if len(value) == 2 and value["type"] == "Property" \
-                        and (made := value["value"]).__class__ in _SCALARS \
+                        and (made := value["value"]).__class__ in SCALARS \
                         and (made.__class__ is not str or made != DELETE):
                     attrs[iri] = [{"type": "Property", "value": made}]
                 else:
@@ -325,7 +142,7 @@ class _Template:
                 attrs[iri] = made if made.__class__ is list else [made]
             elif op == _ID:
                 if not is_entity_id(value) or value == DELETE:
-                    raise _Miss
+                    raise Miss
                 entity_id = value
             elif op == _TYPE:
                 raw, expanded = iri, slot
@@ -336,7 +153,7 @@ class _Template:
             elif op == _SCOPE:
                 scope = parse_scope(value)
             elif not is_utc_datetime(value):  # _EXPIRES
-                raise _Miss
+                raise Miss
             else:
                 expires = str(value)
         if self.attrs_only:
@@ -433,7 +250,7 @@ def _usual(ctx: ActiveContext, body: dict[str, Any], mode: bool | str) -> Entity
 
 def _shape_key(body: dict[str, Any], mode: bool | str) -> tuple[Any, ...]:
     """The members' names in order and their classes (an attribute's own members are
-    checked by its slot as it is filled: :class:`_Instance`)."""
+    checked by its slot as it is filled: :class:`Instance`)."""
     return mode, tuple(body), tuple(map(type, body.values()))
 
 
@@ -476,7 +293,7 @@ def _compiled(ctx: ActiveContext, body: dict[str, Any], entity: Entity, *,
             elif name == "expiresAt":
                 steps.append((_EXPIRES, name, None, None))
             elif name not in _SYSTEM:
-                slot = _slot(name, value, expand, top=True)
+                slot = make_slot(name, value, expand, top=True)
                 if name in GEO_NAMES and not _all_geo(slot):
                     return None  # 4.7.1: a Property there must hold a geometry
                 steps.append((_attr_op(slot), name, expand(name), slot))
@@ -490,47 +307,9 @@ def _compiled(ctx: ActiveContext, body: dict[str, Any], entity: Entity, *,
     return template
 
 
-def _slot(name: str, raw: Any, expand: _Expand, *, top: bool) -> _Slot:
-    if name in PROOF:
-        raise _Miss  # its value is checked as a proof, at any level
-    if raw.__class__ in _SCALARS:
-        return _Concise()
-    if raw.__class__ is dict:
-        return _instance(name, raw, expand, top=top)
-    if raw.__class__ is list and top and raw:
-        return _Multi(tuple(_instance(name, item, expand, top=True, check_keys=True)
-                            for item in raw))
-    raise _Miss
-
-
-def _instance(name: str, raw: Any, expand: _Expand, *, top: bool,
-              check_keys: bool = False) -> _Instance:
-    kind = raw.get("type") if raw.__class__ is dict else None
-    if kind.__class__ is not str or kind not in KINDS or MAIN_MEMBER[kind] not in raw:
-        raise _Miss  # concise or a fragment: the usual way reads it
-    main = MAIN_MEMBER[kind]
-    steps: list[tuple[str, int, Any]] = []
-    for key, val in raw.items():
-        if key == "type" or key == main or key in IGNORED_MEMBERS:
-            continue
-        if key in ("observedAt", "expiresAt"):
-            steps.append((key, _TIME, None))
-        elif key == "unitCode":
-            steps.append((key, _UNIT, None))
-        elif key == "datasetId" and top:
-            steps.append((key, _DATASET, None))
-        elif key in INSTANCE_MEMBERS:
-            steps.append((key, _MEMBER, None))
-        else:  # the usual way took it, so it is a sub-attribute
-            steps.append((key, _SUB, (expand(key), _slot(key, val, expand, top=False))))
-    made = _Instance(name, kind, tuple(raw), top, tuple(steps), _quick(kind, raw[main], expand))
-    made.check_keys = made.check_keys or check_keys
-    return made
-
-
-def _attr_op(slot: _Slot) -> int:
+def _attr_op(slot: Slot) -> int:
     """The step of a top-level attribute of ``slot``'s form."""
-    if isinstance(slot, _Instance) and slot.plain():
+    if isinstance(slot, Instance) and slot.plain():
         if slot.quick is not None:
             return _QUICK
         if slot.kind == "Property":
@@ -540,15 +319,9 @@ def _attr_op(slot: _Slot) -> int:
     return _ATTR
 
 
-def _all_geo(slot: _Slot) -> bool:
-    items = slot.items if isinstance(slot, _Multi) else (slot,)
-    return all(isinstance(item, _Instance) and item.kind == "GeoProperty" for item in items)
-
-
-def _names(names: Any, expand: _Expand) -> Any:
-    if names.__class__ is list:
-        return [expand(n) for n in names]
-    return expand(names)
+def _all_geo(slot: Slot) -> bool:
+    items = slot.items if isinstance(slot, Multi) else (slot,)
+    return all(isinstance(item, Instance) and item.kind == "GeoProperty" for item in items)
 
 
 def _json_copy(value: Any) -> Any:

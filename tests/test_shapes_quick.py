@@ -1,4 +1,4 @@
-"""The quick checks of a template's main values (ngsi_ld.shapes ``_Instance.quick``): a
+"""The quick checks of a template's main values (ngsi_ld.shape_slots ``Instance.quick``): a
 Streetlight-like body gives through its template what the usual way gives (the entity,
 or the same ProblemDetails, as each element of a batch answers it), whatever its typed
 literals, its location Point and its object values hold, malformed ones included; and
