@@ -68,7 +68,6 @@ from .history import SqliteHistory
 from .index import distinct_keys
 from .prepared import prepare_creation
 from .shared import SharedMixin
-from .states import States
 from .threads import Worker
 from .wal import WalIndexView
 from .writes import Result, write_all
@@ -112,11 +111,6 @@ class SqliteStore(SharedMixin, Store):
         self._origin: str | None = None
         self._history = SqliteHistory(self._read, self._write)
         self._writer.rollback_listeners.append(self._history.memo.forget)
-        # the states the writer updated last, used for the next writes of their entities
-        # while their rows hold what it wrote (storage/sqlite/states.py)
-        self.states = States()
-        self._writer.commit_listeners.append(self.states.committed)
-        self._writer.rollback_listeners.append(self.states.rolled_back)
 
     @property
     def history(self) -> SqliteHistory:
@@ -217,7 +211,7 @@ class SqliteStore(SharedMixin, Store):
         if posted:
             self._history.upsert(conn, tenant, posted)
         ((ok, value),) = write_all(conn, tenant, [(entity_id, mutation, record)],
-                                   self._history, self._origin, states=self.states)
+                                   self._history, self._origin)
         if not ok:
             raise value
         change: Change = value
@@ -228,7 +222,7 @@ class SqliteStore(SharedMixin, Store):
         # written as one batch (storage/sqlite/writes.py); see Worker.submit.
         tenant = jobs[0][0]
         return write_all(conn, tenant, [item for _, item in jobs], self._history,
-                         self._origin, states=self.states)
+                         self._origin)
 
     async def due_expiries(self, now: int, limit: int) -> list[tuple[str, str]]:
         """The entities a part of which expired at ``now`` (ms), earliest first."""
@@ -276,7 +270,7 @@ class SqliteStore(SharedMixin, Store):
 
         def run(conn: sqlite3.Connection) -> list[Outcome]:
             results = write_all(conn, tenant, [(i, m, record) for i, m in items],
-                                self._history, self._origin, prepared, self.states)
+                                self._history, self._origin, prepared)
             return [Outcome(i, change=value) if ok
                     else Outcome(i, error=as_ngsi_error(i, value))
                     for (i, _), (ok, value) in zip(items, results, strict=True)]

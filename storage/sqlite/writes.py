@@ -24,10 +24,6 @@ The loader's batches (``SqliteStore.modify_prepared``) bring the rows of their
 entities as created, prepared in its worker processes (:mod:`.prepared`): an
 entity absent from the store and written once in the batch is stored from them,
 its mutation not called, its names and instance numbers given here.
-
-The state of an entity before its write is the writer's kept state when the row
-holds the bytes it kept (:mod:`.states`), else the decode of the row; each update
-written is kept, each deletion and creation from prepared rows let go.
 """
 
 from __future__ import annotations
@@ -51,7 +47,6 @@ from .attribute_walk import replace_walk, walk
 from .bulk import Rows, expiry_of
 from .history import SqliteHistory
 from .history_rows import EncodedHistory, OneInstance, encode_write, one_instance
-from .states import States
 
 __all__ = ["Item", "Result", "write_all"]
 
@@ -94,13 +89,11 @@ def _fresh(items: Sequence[Item], docs: Mapping[str, bytes | None],
 
 def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
               history: SqliteHistory, origin: str | None,
-              prepared: Mapping[str, PreparedCreation] | None = None,
-              states: States | None = None) -> list[Result]:
+              prepared: Mapping[str, PreparedCreation] | None = None) -> list[Result]:
     """Apply ``items`` in order in the caller's transaction (see the module docstring);
     ``origin``: this process's name in the change feed of a shared file (None: not
     shared); ``prepared``: creations prepared before (:mod:`storage.prepared`), their
-    result (True, None) when stored as prepared; ``states``: the writer's kept states
-    (:mod:`.states`; None: every state decoded)."""
+    result (True, None) when stored as prepared."""
     if len(items) == 1:  # the usual single write: the plain lookup is the cheaper one
         docs = {items[0][0]: sql.read_doc(conn, tenant, items[0][0])}
     else:
@@ -133,13 +126,7 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
             before, raw = latest[entity_id]
         else:
             raw = docs[entity_id]
-            before = None
-            if raw is not None:
-                # the state kept when the row holds what was kept, else its decode
-                if states is not None:
-                    before = states.get(tenant, entity_id, raw)
-                if before is None:
-                    before = orjson.loads(raw)
+            before = None if raw is None else orjson.loads(raw)
             originals[entity_id] = before
             latest[entity_id] = (before, raw)
         current = None
@@ -203,22 +190,4 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
     if stamps or any(latest[i][0] is not None for i in written):
         sql.insert_tenant(conn, tenant)  # storing an entity makes its tenant exist
     rows.write(conn, sql.next_version)
-    if states is not None:
-        _keep(states, tenant, written, originals, latest, fresh)
     return results
-
-
-def _keep(states: States, tenant: str, written: set[str],
-          originals: Mapping[str, Entity | None],
-          latest: Mapping[str, tuple[Entity | None, bytes | None]],
-          fresh: Mapping[str, PreparedCreation]) -> None:
-    """The states written kept for the next writes: each entity updated (stored before
-    and after), the others let go (a creation is not kept: see :mod:`.states`)."""
-    for entity_id in written:
-        after, encoded = latest[entity_id]
-        if after is not None and encoded is not None and originals[entity_id] is not None:
-            states.keep(tenant, entity_id, after, encoded)
-        else:
-            states.drop(tenant, entity_id)
-    for entity_id in fresh:
-        states.drop(tenant, entity_id)
