@@ -488,7 +488,7 @@ def find_instance(conn: sqlite3.Connection, tenant: str, entity_id: str, attribu
 
 #: the ``temporal_types`` rows of one entity (?2) of a tenant (?1).  The key is (tenant,
 #: type, entity_id): a plain ``WHERE tenant = ? AND entity_id = ?`` reads every row of the
-#: tenant (3.1 ms an entity at 31,000 rows, benchmarks/README.md "schemacost"), so the
+#: tenant (~3 ms an entity at 31,000 rows, benchmarks/README.md "schemacost"), so the
 #: tenant's types are walked one seek each (the next type after the last, a loose index
 #: scan) and the entity's row of each type is a lookup.  The rows deleted are the same:
 #: ``type >= ''`` holds for every row (a TEXT column stores text or BLOBs, both from '' up).
