@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from benchmarks.suite.scenarios import STREETLIGHT_CONTEXT, STREETLIGHT_EXAMPLE
 from ngsi_ld.batch import batch_create_mutation, batch_upsert_mutation
-from ngsi_ld.operations import create_entity
 from ngsi_ld.entity import parse_entity, parse_fragment
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.jsonld import ActiveContext, compile_context, core_context_url
+from ngsi_ld.operations import create_entity
 from ngsi_ld.shapes import (
     SHAPES_PER_CONTEXT,
     expanded_attrs,
