@@ -195,27 +195,32 @@ def _created(after: Entity, now: str, block: Callable[[int], int]) -> EncodedHis
     (issue 19): :data:`PACK_FROM` attributes or more, each one instance object, no
     Scope.  Its pack made in one walk of the attributes, each instance checked as it is
     met (``attribute_changes`` then :func:`_pack_now`'s ``least_checked`` walked them
-    twice, in the same order: the same instance refused first, the same error); None for
-    any other creation, which goes the general way."""
+    twice); None for any other creation, and for one an instance of which is refused:
+    the general way then raises, in its own order (a creation that turns out to record
+    fewer instances is encoded at once, numbering them as it goes)."""
     attrs = after.get("attrs")
     if attrs.__class__ is not dict or len(attrs) < PACK_FROM or "scope" in after:
         return None
     items: list[tuple[str, Any]] = []
     least = 0
     seen: tuple[Any, ...] = ()
-    for name, instances in attrs.items():
-        if instances.__class__ is not list or len(instances) != 1 \
-                or (inst := instances[0]).__class__ is not dict:
-            return None  # several instances, or none, or another form: the general way
-        _check_kind(name, inst)
-        get = inst.get
-        stamps = (get("observedAt"), get("createdAt"), get("modifiedAt"), get("deletedAt"))
-        if stamps != seen:  # as least_checked: the stamps of the one before, its t
-            at = _instant(*stamps)
-            if not seen or at < least:
-                least = at
-            seen = stamps
-        items.append((name, inst))
+    try:
+        for name, instances in attrs.items():
+            if instances.__class__ is not list or len(instances) != 1 \
+                    or (inst := instances[0]).__class__ is not dict:
+                return None  # several instances, or none, or another form: the general way
+            _check_kind(name, inst)
+            get = inst.get
+            stamps = (get("observedAt"), get("createdAt"), get("modifiedAt"),
+                      get("deletedAt"))
+            if stamps != seen:  # as least_checked: the stamps of the one before, its t
+                at = _instant(*stamps)
+                if not seen or at < least:
+                    least = at
+                seen = stamps
+            items.append((name, inst))
+    except Exception:  # refused: by the general way, where and as it refuses it
+        return None
     count = len(items)
     return EncodedHistory(EntityRecord(*live_record(after, now)), [], prepared=(
         orjson.dumps(items), count, block(count), least))
