@@ -110,6 +110,9 @@ class _Template:
         scope: list[str] | None = None
         expires: str | None = None
         attrs: dict[str, list[dict[str, Any]]] = {}
+        # a creation (``now``): the plain instances made here come stamped, the slots'
+        # are stamped at the end (filled: the attributes other than plain instances)
+        filled: dict[str, list[dict[str, Any]]] | None = None if now is None else {}
         for op, name, iri, slot in self.steps:
             value = body[name]
             # a plain instance whose main member is a scalar (a URI), or of the form its
@@ -119,43 +122,53 @@ class _Template:
                 if len(value) == 2 and value["type"] == "Property" \
                         and (made := value["value"]).__class__ in SCALARS \
                         and (made.__class__ is not str or made != DELETE):
-                    attrs[iri] = [{"type": "Property", "value": made}]
-                else:
-                    attrs[iri] = [slot.fill(value, expand)]
+                    attrs[iri] = [{"type": "Property", "value": made} if filled is None else
+                                  {"type": "Property", "value": made, "createdAt": now,
+                                   "modifiedAt": now}]
+                    continue
+                attrs[iri] = [slot.fill(value, expand)]
             elif op == _RELATIONSHIP:
                 if len(value) == 2 and value["type"] == "Relationship" \
                         and (made := value["object"]).__class__ is str \
                         and made != DELETE and is_entity_id(made):
-                    attrs[iri] = [{"type": "Relationship", "object": made}]
-                else:
-                    attrs[iri] = [slot.fill(value, expand)]
+                    attrs[iri] = [{"type": "Relationship", "object": made} if filled is None
+                                  else {"type": "Relationship", "object": made,
+                                        "createdAt": now, "modifiedAt": now}]
+                    continue
+                attrs[iri] = [slot.fill(value, expand)]
             elif op == _QUICK:
                 if len(value) == 2 and value["type"] == slot.kind \
                         and slot.quick(made := value[slot.main]):
                     if slot.literal is not None:
                         made = {**made, "@type": slot.literal}
-                    attrs[iri] = [{"type": slot.kind, slot.main: made}]
-                else:
-                    attrs[iri] = [slot.fill(value, expand)]
+                    attrs[iri] = [{"type": slot.kind, slot.main: made} if filled is None else
+                                  {"type": slot.kind, slot.main: made, "createdAt": now,
+                                   "modifiedAt": now}]
+                    continue
+                attrs[iri] = [slot.fill(value, expand)]
             elif op == _ATTR:
                 made = slot.fill(value, expand)
                 attrs[iri] = made if made.__class__ is list else [made]
-            elif op == _ID:
-                if not is_entity_id(value) or value == DELETE:
-                    raise Miss
-                entity_id = value
-            elif op == _TYPE:
-                raw, expanded = iri, slot
-                if value == raw:
-                    types = list(expanded)
-                else:
-                    types = [expand(t) for t in parse_types(value)]
-            elif op == _SCOPE:
-                scope = parse_scope(value)
-            elif not is_utc_datetime(value):  # _EXPIRES
-                raise Miss
             else:
-                expires = str(value)
+                if op == _ID:
+                    if not is_entity_id(value) or value == DELETE:
+                        raise Miss
+                    entity_id = value
+                elif op == _TYPE:
+                    raw, expanded = iri, slot
+                    if value == raw:
+                        types = list(expanded)
+                    else:
+                        types = [expand(t) for t in parse_types(value)]
+                elif op == _SCOPE:
+                    scope = parse_scope(value)
+                elif not is_utc_datetime(value):  # _EXPIRES
+                    raise Miss
+                else:
+                    expires = str(value)
+                continue
+            if filled is not None:  # an attribute its slot filled
+                filled[iri] = attrs[iri]
         if self.attrs_only:
             return {"attrs": attrs}
         entity: Entity = {"id": entity_id}  # type: ignore[typeddict-item]  # in the shape
@@ -165,8 +178,9 @@ class _Template:
             entity["scope"] = scope
         if expires is not None:
             entity["expiresAt"] = expires
-        if now is not None:  # created at ``now``: stamped as operations.stamp_entity stamps
-            _stamp_created(attrs, now)
+        if filled is not None and now is not None:
+            # created at ``now``: stamped as operations.stamp_entity stamps
+            _stamp_created(filled, now)
             entity["createdAt"] = now
             entity["modifiedAt"] = now
         entity["attrs"] = attrs
