@@ -5,6 +5,7 @@
     python -m benchmarks.writecpu --broker-arg=--temporal --broker-arg=off
     python -m benchmarks.writecpu --profile /tmp/prof   # py-spy raw profiles per scenario
     python -m benchmarks.writecpu --source /work/main   # the broker of another checkout
+    taskset -c 1 python -m benchmarks.writecpu --cpus 0 # the broker on one core, as the suite
 
 Starts ``python -m broker`` on a fresh embedded store, prepares what the
 scenarios of ``python -m benchmarks`` prepare (the pool of 1,000 entities, the

@@ -42,6 +42,10 @@ the usual way: what a template makes never holds it where
 Null need not look again (:func:`parse_checked`).  Create and upsert bodies
 rarely hold it; there it is an error.
 
+A Create Entity (5.6.1) hands its time to :func:`parse_checked`: an entity a template
+makes then comes stamped as ``operations.stamp_entity`` would stamp it, the plain
+instances in the dict literal that makes them (issue 19).
+
 Templates live with their @context (``ActiveContext.shapes``), at most
 ``SHAPES_PER_CONTEXT`` of them, the least recently used forgotten first.
 """
