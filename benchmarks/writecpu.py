@@ -5,6 +5,7 @@
     python -m benchmarks.writecpu --broker-arg=--temporal --broker-arg=off
     python -m benchmarks.writecpu --profile /tmp/prof   # py-spy raw profiles per scenario
     python -m benchmarks.writecpu --source /work/main   # the broker of another checkout
+    taskset -c 1 python -m benchmarks.writecpu --cpus 0 # the broker on one core, as the suite
 
 Starts ``python -m broker`` on a fresh embedded store, prepares what the
 scenarios of ``python -m benchmarks`` prepare (the pool of 1,000 entities, the
@@ -145,14 +146,17 @@ def main() -> None:
     parser.add_argument("--native", action="store_true",
                         help="with --profile: native frames too (the cyclic collector, "
                              "SQLite, orjson)")
+    parser.add_argument("--cpus", metavar="LIST",
+                        help="run the broker under taskset -c LIST (e.g. 0: one core, as "
+                             "python -m benchmarks pins it; its threads then share the core)")
     parser.add_argument("--source", metavar="DIR",
                         help="run the broker of this checkout (before/after comparisons)")
     args = parser.parse_args()
     chosen = [s for s in SCENARIOS if not args.scenario or any(p in s.name for p in args.scenario)]
     for scenario in chosen:
         with tempfile.TemporaryDirectory() as tmp:
-            (command,) = broker_commands(args.port, f"sqlite:{tmp}/broker.db", 1, None,
-                                         args.broker_arg)
+            (command,) = broker_commands(args.port, f"sqlite:{tmp}/broker.db", 1,
+                                         args.cpus, args.broker_arg)
             if args.profile:
                 os.makedirs(args.profile, exist_ok=True)
                 spy = ["--gil", "--rate", "1000"] if args.gil else ["--rate", "250"]

@@ -223,25 +223,29 @@ def stamp_instances(instances: list[Instance], before: Any, now: str) -> None:
 
 # 5.6.1 Create Entity
 def create_entity(new: Entity, now: str, *, check_nulls: bool = True,
-                  owned: bool = False) -> Mutation:
+                  owned: bool = False, stamped: bool = False) -> Mutation:
     """5.6.1 Create Entity: refuse an existing id (AlreadyExists), stamp everything ``now``.
 
     ``check_nulls=False`` is for callers that already refused the NGSI-LD Null;
-    ``owned=True`` for those that hand ``new`` over (see :func:`stamp_entity`).
+    ``owned=True`` for those that hand ``new`` over (see :func:`stamp_entity`);
+    ``stamped=True`` for those that hand it over stamped already, as
+    ``stamp_entity(new, now, owned=True)`` stamps it (``shapes.parse_checked``'s
+    ``now``).
     """
     entity_id = new.get("id")
     if not isinstance(entity_id, str) or not entity_id:
         raise BadRequestData("the entity to create has no id")
     if check_nulls:
         reject_nulls(new, "create")
-    stamped = stamp_entity(new, now, owned=owned)
-    first = [stamped]
+    if not stamped:
+        new = stamp_entity(new, now, owned=owned)
+    first = [new]
 
     def mutation(current: Entity | None) -> Entity | None:
         if current is not None:
             raise AlreadyExists(f"entity {entity_id} already exists")
         # The first call hands out the stamped copy itself; a retry gets a fresh copy.
-        return first.pop() if first else clone(stamped)
+        return first.pop() if first else clone(new)
 
     return keeps_current(mutation)
 

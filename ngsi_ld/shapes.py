@@ -42,6 +42,10 @@ the usual way: what a template makes never holds it where
 Null need not look again (:func:`parse_checked`).  Create and upsert bodies
 rarely hold it; there it is an error.
 
+A Create Entity (5.6.1) hands its time to :func:`parse_checked`: an entity a template
+makes then comes stamped as ``operations.stamp_entity`` would stamp it, the plain
+instances in the dict literal that makes them (issue 19).
+
 Templates live with their @context (``ActiveContext.shapes``), at most
 ``SHAPES_PER_CONTEXT`` of them, the least recently used forgotten first.
 """
@@ -56,7 +60,7 @@ from ngsi_ld.attributes import GEO_NAMES
 from ngsi_ld.entity import parse_entity, parse_fragment, parse_scope, parse_types
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.identifiers import is_entity_id
-from ngsi_ld.instances import DELETE
+from ngsi_ld.instances import DELETE, restamp_owned
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity
 from ngsi_ld.shape_slots import SCALARS, Expand, Instance, Miss, Multi, Slot, make_slot
@@ -104,12 +108,15 @@ class _Template:
         #: the :func:`_members_key` of its first body
         self.members: tuple[Any, ...] = ()
 
-    def fill(self, body: dict[str, Any], expand: Expand) -> Entity:
+    def fill(self, body: dict[str, Any], expand: Expand, now: str | None = None) -> Entity:
         entity_id: str | None = None
         types: list[str] | None = None
         scope: list[str] | None = None
         expires: str | None = None
         attrs: dict[str, list[dict[str, Any]]] = {}
+        # a creation (``now``): the plain instances made here come stamped, the slots'
+        # are stamped at the end (filled: the attributes other than plain instances)
+        filled: dict[str, list[dict[str, Any]]] | None = None if now is None else {}
         for op, name, iri, slot in self.steps:
             value = body[name]
             # a plain instance whose main member is a scalar (a URI), or of the form its
@@ -119,43 +126,53 @@ class _Template:
                 if len(value) == 2 and value["type"] == "Property" \
                         and (made := value["value"]).__class__ in SCALARS \
                         and (made.__class__ is not str or made != DELETE):
-                    attrs[iri] = [{"type": "Property", "value": made}]
-                else:
-                    attrs[iri] = [slot.fill(value, expand)]
+                    attrs[iri] = [{"type": "Property", "value": made} if filled is None else
+                                  {"type": "Property", "value": made, "createdAt": now,
+                                   "modifiedAt": now}]
+                    continue
+                attrs[iri] = [slot.fill(value, expand)]
             elif op == _RELATIONSHIP:
                 if len(value) == 2 and value["type"] == "Relationship" \
                         and (made := value["object"]).__class__ is str \
                         and made != DELETE and is_entity_id(made):
-                    attrs[iri] = [{"type": "Relationship", "object": made}]
-                else:
-                    attrs[iri] = [slot.fill(value, expand)]
+                    attrs[iri] = [{"type": "Relationship", "object": made} if filled is None
+                                  else {"type": "Relationship", "object": made,
+                                        "createdAt": now, "modifiedAt": now}]
+                    continue
+                attrs[iri] = [slot.fill(value, expand)]
             elif op == _QUICK:
                 if len(value) == 2 and value["type"] == slot.kind \
                         and slot.quick(made := value[slot.main]):
                     if slot.literal is not None:
                         made = {**made, "@type": slot.literal}
-                    attrs[iri] = [{"type": slot.kind, slot.main: made}]
-                else:
-                    attrs[iri] = [slot.fill(value, expand)]
+                    attrs[iri] = [{"type": slot.kind, slot.main: made} if filled is None else
+                                  {"type": slot.kind, slot.main: made, "createdAt": now,
+                                   "modifiedAt": now}]
+                    continue
+                attrs[iri] = [slot.fill(value, expand)]
             elif op == _ATTR:
                 made = slot.fill(value, expand)
                 attrs[iri] = made if made.__class__ is list else [made]
-            elif op == _ID:
-                if not is_entity_id(value) or value == DELETE:
-                    raise Miss
-                entity_id = value
-            elif op == _TYPE:
-                raw, expanded = iri, slot
-                if value == raw:
-                    types = list(expanded)
-                else:
-                    types = [expand(t) for t in parse_types(value)]
-            elif op == _SCOPE:
-                scope = parse_scope(value)
-            elif not is_utc_datetime(value):  # _EXPIRES
-                raise Miss
             else:
-                expires = str(value)
+                if op == _ID:
+                    if not is_entity_id(value) or value == DELETE:
+                        raise Miss
+                    entity_id = value
+                elif op == _TYPE:
+                    raw, expanded = iri, slot
+                    if value == raw:
+                        types = list(expanded)
+                    else:
+                        types = [expand(t) for t in parse_types(value)]
+                elif op == _SCOPE:
+                    scope = parse_scope(value)
+                elif not is_utc_datetime(value):  # _EXPIRES
+                    raise Miss
+                else:
+                    expires = str(value)
+                continue
+            if filled is not None:  # an attribute its slot filled
+                filled[iri] = attrs[iri]
         if self.attrs_only:
             return {"attrs": attrs}
         entity: Entity = {"id": entity_id}  # type: ignore[typeddict-item]  # in the shape
@@ -165,8 +182,25 @@ class _Template:
             entity["scope"] = scope
         if expires is not None:
             entity["expiresAt"] = expires
+        if filled is not None and now is not None:
+            # created at ``now``: stamped as operations.stamp_entity stamps
+            _stamp_created(filled, now)
+            entity["createdAt"] = now
+            entity["modifiedAt"] = now
         entity["attrs"] = attrs
         return entity
+
+
+def _stamp_created(attrs: dict[str, list[dict[str, Any]]], now: str) -> None:
+    """The instances a template just made (its own) stamped as created at ``now``, as
+    ``restamp_owned(instance, None, now)`` stamps each, most without its call."""
+    for instances in attrs.values():
+        for n, inst in enumerate(instances):
+            if "sub" in inst or "createdAt" in inst or "modifiedAt" in inst:
+                instances[n] = restamp_owned(inst, None, now)
+            else:  # restamp_owned's own common case, inline
+                inst["createdAt"] = now
+                inst["modifiedAt"] = now
 
 
 def parse_expanded(ctx: ActiveContext, body: Any, *, key_values: bool = False,
@@ -177,15 +211,19 @@ def parse_expanded(ctx: ActiveContext, body: Any, *, key_values: bool = False,
 
 
 def parse_checked(ctx: ActiveContext, body: Any, *, key_values: bool = False,
-                  require_type: bool = True) -> tuple[Entity, bool]:
+                  require_type: bool = True, now: str | None = None) -> tuple[Entity, bool]:
     """:func:`parse_expanded`'s entity, and whether it is known to be free of the
     NGSI-LD Null: True for an entity a template made, which
     ``instances.reject_nulls`` passes (see the module docstring); False where that
-    is still to be checked."""
+    is still to be checked.
+
+    ``now`` (a creation's time, 5.6.1): an entity a template made (True) comes stamped
+    as ``operations.stamp_entity(entity, now, owned=True)`` stamps it, in the same
+    pass (issue 19); one made the usual way (False) is not stamped."""
     if key_values or body.__class__ is not dict or len(body) > MAX_MEMBERS:
         return ctx.expand_entity(parse_entity(body, key_values=key_values,
                                               require_type=require_type)), False
-    made = _filled(ctx, body, require_type)
+    made = _filled(ctx, body, require_type, now)
     return (_usual(ctx, body, require_type), False) if made is None else made
 
 
@@ -203,12 +241,13 @@ def expanded_attrs(ctx: ActiveContext, body: Any) -> Entity | None:
     return None if made is None else made[0]
 
 
-def _filled(ctx: ActiveContext, body: dict[str, Any],
-            mode: bool | str) -> tuple[Entity, bool] | None:
+def _filled(ctx: ActiveContext, body: dict[str, Any], mode: bool | str,
+            now: str | None = None) -> tuple[Entity, bool] | None:
     """``body`` through the template of its shape (``mode``: ``require_type`` for an
     entity, :data:`_ATTRS` for an update's attributes), and whether the template made
-    it (:func:`parse_checked`); the first body of a shape is made the usual way, which
-    leaves the template.  None where the usual way decides."""
+    it (:func:`parse_checked`; stamped at ``now`` if given); the first body of a shape
+    is made the usual way, which leaves the template.  None where the usual way
+    decides."""
     shapes = ctx.shapes
     key = _shape_key(body, mode)
     template = shapes.get(key, _UNSEEN)
@@ -231,13 +270,13 @@ def _filled(ctx: ActiveContext, body: dict[str, Any],
         except KeyError:  # forgotten meanwhile (another thread's shape)
             pass
         try:
-            return template.fill(body, ctx.expand_name), True
+            return template.fill(body, ctx.expand_name, now), True
         except _FALLBACK:
             # a body whose attributes have other members than the template's first one:
             # from now on the shapes under this key are told apart by them
             if key[-1] is not _MIXED and _members_key(body, mode) != template.members:
                 shapes[key] = _MIXED
-                return _filled(ctx, body, mode)
+                return _filled(ctx, body, mode, now)
     return None
 
 

@@ -20,6 +20,7 @@ from ngsi_ld.batch import batch_create_mutation, batch_upsert_mutation
 from ngsi_ld.entity import parse_entity, parse_fragment
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.jsonld import ActiveContext, compile_context, core_context_url
+from ngsi_ld.operations import create_entity
 from ngsi_ld.shapes import (
     SHAPES_PER_CONTEXT,
     expanded_attrs,
@@ -493,3 +494,44 @@ def test_a_null_in_a_known_shape_goes_the_usual_way_and_is_refused() -> None:
         refused = _written(ctx, body, True, checked=True)
         assert refused == _written(ctx, body, True, checked=False)
         assert all(r[1]["status"] == 400 for r in refused), refused
+
+
+def _created(ctx: ActiveContext, body: Any, *, stamped: bool) -> Any:
+    """What Create Entity (5.6.1) stores of ``body`` at :data:`_NOW`, or its error: the
+    entity parsed the usual way then stamped by the mutation, or (``stamped``) as the
+    create route does, through :func:`parse_checked` stamping a template's entity."""
+    try:
+        if stamped:
+            entity, made = parse_checked(ctx, body, now=_NOW)
+            mutation = create_entity(entity, _NOW, owned=True, check_nulls=not made,
+                                     stamped=made)
+        else:
+            entity = ctx.expand_entity(parse_entity(body))
+            mutation = create_entity(entity, _NOW)
+        return mutation(None)
+    except NgsiLdError as exc:
+        return exc.__class__, exc.to_problem()
+
+
+@given(st.data(), entities())
+def test_a_created_entity_stamped_by_its_template_is_what_the_usual_create_stores(
+        data: st.DataObject, first: dict[str, Any]) -> None:
+    ctx = compile_context(_USER_CONTEXT, {}, core_context_url())
+    for body in [first] + [data.draw(remembered(first)) for _ in range(2)] \
+            + [revalued(data.draw, first) for _ in range(3)]:
+        sent = repr(body)
+        usual = _created(ctx, body, stamped=False)
+        stamped = _created(ctx, body, stamped=True)
+        assert same_json(stamped, usual) if isinstance(usual, dict) else stamped == usual
+        assert repr(body) == sent, "the body was changed"
+
+
+def test_a_streetlight_made_by_its_template_comes_stamped() -> None:
+    ctx = _streetlight_context()
+    first, made = parse_checked(ctx, _streetlight(0), now=_NOW)
+    assert made is False and "createdAt" not in first  # the usual way: stamped later
+    second, made = parse_checked(ctx, _streetlight(1), now=_NOW)
+    assert made is True and second["createdAt"] == second["modifiedAt"] == _NOW
+    assert all(i["createdAt"] == _NOW for instances in second["attrs"].values()
+               for i in instances)
+    assert same_json(second, _created(ctx, _streetlight(1), stamped=False))

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from ngsi_ld.errors import AlreadyExists, NgsiLdError
 from ngsi_ld.temporal import recorder_at
+from ngsi_ld.temporal.history import attribute_changes
 from ngsi_ld.temporal.instants import format_micros, from_datetime, millis_micros, to_micros
 from ngsi_ld.timeutil import parse_datetime
 from storage.discovery import StatKey
@@ -163,6 +164,65 @@ def test_a_file_of_creations_written_the_short_way_is_the_one_written_the_usual_
             usual = _write(Path(tmp) / "usual.db", batches)
         assert short == usual
         assert tables(Path(tmp) / "short.db") == tables(Path(tmp) / "usual.db")
+
+
+def _encoded(entity: dict[str, Any], *, general: bool) -> Any:
+    """What :func:`encode_write` records of the creation of ``entity`` (numbered from 1),
+    and the numbers it took; or its error.  ``general``: from the changes of the general
+    way (``attribute_changes``) rather than its own walk of a usual creation."""
+    numbers = iter(range(1, 1000))
+    taken: list[int] = []
+
+    def iids() -> int:
+        taken.append(next(numbers))
+        return taken[-1]
+
+    def block(count: int) -> int:
+        first = iids()
+        for _ in range(count - 1):
+            iids()
+        return first
+
+    try:
+        changes = list(attribute_changes(None, entity)) if general else None
+        return encode_write(None, entity, NOW, iids, changes, block), taken
+    except NgsiLdError as exc:
+        return exc.__class__, exc.to_problem()
+
+
+#: creations of one instance an attribute (the usual ones), now and then of an odd kind, a
+#: kind without its main member or an odd stamp
+_single_entity = st.fixed_dictionaries(
+    {"type": st.just(["https://x/T"]), "createdAt": st.just(NOW), "modifiedAt": st.just(NOW),
+     "attrs": st.dictionaries(st.sampled_from(["https://x/a", "https://x/b", "https://x/c"]),
+                              st.lists(st.one_of(_usual_instance, _instance()), min_size=1,
+                                       max_size=1), min_size=1, max_size=3)},
+    optional={"scope": st.sampled_from([["/a"], []])})
+
+
+@settings(max_examples=300)
+@given(st.one_of(_entity, _single_entity))
+def test_a_creations_history_in_one_walk_is_what_the_general_way_encodes(
+        entity: dict[str, Any]) -> None:
+    entity["id"] = "urn:e:1"
+    sent = copy.deepcopy(entity)
+    assert _encoded(entity, general=False) == _encoded(entity, general=True)
+    assert entity == sent  # nothing stamped or changed in place
+
+
+def test_a_usual_creations_history_is_one_pack_of_its_instances_with_their_least_time(
+        ) -> None:
+    entity = {"id": "urn:e:1", "type": ["https://x/T"], "createdAt": NOW, "modifiedAt": NOW,
+              "attrs": {"https://x/a": [_usual("Property", 1, {"createdAt": NOW,
+                                                                "modifiedAt": NOW})],
+                        "https://x/b": [_usual("Property", 2, {
+                            "createdAt": NOW, "modifiedAt": NOW,
+                            "observedAt": "2026-12-05T02:00:00Z"})]}}
+    history, taken = _encoded(entity, general=False)
+    assert history.prepared is not None and taken == [1, 2] and not history.rows
+    body, count, first, least = history.prepared
+    assert orjson.loads(body) == [[name, inst[0]] for name, inst in entity["attrs"].items()]
+    assert (count, first, least) == (2, 1, to_micros("2026-12-05T02:00:00Z"))
 
 
 # -- the discovery counters ----------------------------------------------------------

@@ -85,12 +85,14 @@ async def create_entity(service: Service, tenant: str, body: Body) -> Reply:
     # a kept compiled context read without a coroutine (every write has one)
     context, resolver = body.client_context, service.resolver
     ctx = resolver.kept(context) or await resolver.active(context)
-    entity, null_free = parse_checked(ctx, object_of(body.data), key_values=False)
     now = now_iso()
-    # the parsed, expanded entity is this write's own: stamped without a copy
+    # a template's entity comes stamped at ``now`` and free of the Null (its own parse);
+    # one made the usual way is this write's own too: stamped without a copy
+    entity, made = parse_checked(ctx, object_of(body.data), key_values=False, now=now)
     await service.commit(tenant, entity["id"],
                          operations.create_entity(entity, now, owned=True,
-                                                  check_nulls=not null_free), at=now)
+                                                  check_nulls=not made, stamped=made),
+                         at=now)
     return unlinked(context, 201, location_of(entity["id"])) \
         or await created(service, entity["id"], context, tenant)
 
