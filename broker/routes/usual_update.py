@@ -76,8 +76,12 @@ def usual_update(broker: Broker, direct: DirectWrites,
             # 6.3.5: an object without @context takes the Link header's (or the core's)
             context = link if data.__class__ is dict and "@context" not in data \
                 else request_context(data, JSON, link)
-            return response_of(await direct_writes.update_attrs(
-                service, "", entity_id, Body(data, JSON, context, link)))
+            reply = await direct_writes.update_attrs(service, "", entity_id,
+                                                     Body(data, JSON, context, link))
+            if reply.status == 204 and reply.body is None and reply.content_type is None \
+                    and not reply.headers:
+                return web.Response(status=204)  # what response_of makes of it
+            return response_of(reply)
 
         return usual_or_other
 
