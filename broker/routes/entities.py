@@ -4,7 +4,9 @@ Adapters only: the path ids and the body are read here, the operation is
 ``broker.service.entities``.  Create Entity, Append and Update Entity Attributes
 and Partial Attribute Update of the common shape (:func:`_direct_tenant`) take
 the short path of ``broker.service.direct_writes`` instead, ahead of the
-preconditions, which such a request passes.
+preconditions, which such a request passes; the usual Update Entity Attributes
+(a device's PATCH of a reading) is read on a shorter one still
+(``broker.routes.usual_update``).
 """
 
 from __future__ import annotations
