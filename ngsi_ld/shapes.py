@@ -34,7 +34,9 @@ are :mod:`ngsi_ld.shape_slots`.
 The attributes of an Update Entity Attributes body (5.6.2) have templates of
 their own (:func:`expanded_attrs`): a PATCH stream sends the same few
 attributes over and over.  There the NGSI-LD Null asks for a deletion, which
-the usual way keeps as sent.
+the usual way keeps as sent.  A body of one attribute whose template makes a
+plain Property or Relationship at once also has a lane (kept under the
+attribute's name): the plain instance of that kind is made without the key.
 
 An instance (or sub-attribute) whose main member is the NGSI-LD Null always goes
 the usual way: what a template makes never holds it where
