@@ -205,12 +205,20 @@ def _sized(request: web.Request, max_size: int) -> bytes | bytearray | None:
     return raw
 
 
+def sized_body(request: web.Request, max_size: int) -> bytes | bytearray | None:
+    """The bytes of the request's body, its size checked, when they all arrived with the
+    headers (read without a coroutine); else None.  No body: InvalidRequest."""
+    if not request.body_exists:
+        raise InvalidRequest("the request body is empty")
+    return _sized(request, max_size)
+
+
 def typed_body(request: web.Request, max_size: int, content_type: str) -> Body | None:
     """:func:`read_body` of a request whose Content-Type header is ``content_type``, one of
     the types accepted, as it is (no parameters, lower case: not parsed again), when its
     bytes all arrived with the headers (read without a coroutine); else None, and
     :func:`read_typed` reads it."""
-    if not request.body_exists:
+    if not request.body_exists:  # sized_body's steps, without a call more (every write)
         raise InvalidRequest("the request body is empty")
     raw = _sized(request, max_size)
     return None if raw is None else decode_body(request, raw, content_type)
@@ -228,18 +236,23 @@ def decode_body(request: web.Request, raw: bytes | bytearray, content_type: str,
                 context_rules: bool = True, item_contexts: bool = False) -> Body:
     """The second half of :func:`read_body`: the bytes :func:`read_bytes` gave parsed, the
     @context located (the arguments as :func:`read_body`'s)."""
-    if not raw:
-        raise InvalidRequest("the request body is empty")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+    data = decoded(raw)
     if not context_rules:
         return Body(data=data, media_type=content_type, client_context=None, link_context=None)
     link = parse_link_context(request.headers.get(LINK))
     client_context = request_context(data, content_type, link, item_contexts=item_contexts)
     return Body(data=data, media_type=content_type, client_context=client_context,
                 link_context=link)
+
+
+def decoded(raw: bytes | bytearray) -> Any:
+    """The JSON value of a request body's bytes; none or not JSON: InvalidRequest."""
+    if not raw:
+        raise InvalidRequest("the request body is empty")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
 
 
 def json_response(
@@ -280,6 +293,7 @@ __all__ = [
     "ClientGone",
     "_preferences",
     "decode_body",
+    "decoded",
     "flag",
     "joined",
     "json_response",
@@ -295,6 +309,7 @@ __all__ = [
     "read_bytes",
     "read_typed",
     "requested_version",
+    "sized_body",
     "tenant_of",
     "typed_body",
     "version_applied",

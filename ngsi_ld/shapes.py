@@ -34,7 +34,9 @@ are :mod:`ngsi_ld.shape_slots`.
 The attributes of an Update Entity Attributes body (5.6.2) have templates of
 their own (:func:`expanded_attrs`): a PATCH stream sends the same few
 attributes over and over.  There the NGSI-LD Null asks for a deletion, which
-the usual way keeps as sent.
+the usual way keeps as sent.  A body of one attribute whose template makes a
+plain Property or Relationship at once also has a lane (kept under the
+attribute's name): the plain instance of that kind is made without the key.
 
 An instance (or sub-attribute) whose main member is the NGSI-LD Null always goes
 the usual way: what a template makes never holds it where
@@ -54,7 +56,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, cast
 
 from ngsi_ld.attributes import GEO_NAMES
 from ngsi_ld.entity import parse_entity, parse_fragment, parse_scope, parse_types
@@ -237,8 +239,58 @@ def expanded_attrs(ctx: ActiveContext, body: Any) -> Entity | None:
     or expiresAt, a shape without template, a value its template does not take."""
     if body.__class__ is not dict or len(body) > MAX_MEMBERS or not _NOT_ATTRS.isdisjoint(body):
         return None
+    if len(body) == 1:  # the usual PATCH: one attribute, most often a plain instance
+        ((name, value),) = body.items()
+        lane = ctx.shapes.get(name)  # under a str: the attribute's lane (_learn)
+        if lane is not None:
+            plain = _plain(cast(tuple[str, str, str], lane), value)
+            if plain is not None:
+                return plain
+        return _one_attr(ctx, body, name, learn=lane is None)
     made = _filled(ctx, body, _ATTRS)
     return None if made is None else made[0]
+
+
+def _one_attr(ctx: ActiveContext, body: dict[str, Any], name: str, *,
+              learn: bool) -> Entity | None:
+    """:func:`expanded_attrs` of a body of the one attribute ``name`` through its template,
+    and its lane learnt from the template (``learn``) when that made it."""
+    made = _filled(ctx, body, _ATTRS)
+    if made is None:
+        return None
+    if learn and made[1]:
+        _learn(ctx.shapes, body, name)
+    return made[0]
+
+
+def _plain(lane: tuple[str, str, str], value: Any) -> Entity | None:
+    """The attributes of a body of one attribute whose lane is ``lane`` (its kind, main
+    member and expanded name), when ``value`` is the plain instance its template's step
+    makes at once (:meth:`_Template.fill`): what that template makes of the body; else
+    None (the template decides)."""
+    kind, main, iri = lane
+    if value.__class__ is not dict or len(value) != 2 or value.get("type") != kind:
+        return None
+    made = value.get(main)
+    if made.__class__ not in SCALARS or made == DELETE:
+        return None
+    if main == "object" and (made.__class__ is not str or not is_entity_id(made)):
+        return None
+    return {"attrs": {iri: [{"type": kind, main: made}]}}
+
+
+def _learn(shapes: OrderedDict[Hashable, object], body: dict[str, Any], name: str) -> None:
+    """The lane of a body of the one attribute ``name`` (:func:`expanded_attrs`), kept under
+    the name itself (a str: no shape's key, which are tuples) when the template of its
+    shape makes a plain Property or Relationship there at once (its one step's kind)."""
+    template = shapes.get(_shape_key(body, _ATTRS))
+    if not isinstance(template, _Template) or len(template.steps) != 1:
+        return
+    op, _, iri, _ = template.steps[0]
+    if op == _PROPERTY:
+        _remember(shapes, name, ("Property", "value", iri))
+    elif op == _RELATIONSHIP:
+        _remember(shapes, name, ("Relationship", "object", iri))
 
 
 def _filled(ctx: ActiveContext, body: dict[str, Any], mode: bool | str,

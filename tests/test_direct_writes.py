@@ -125,6 +125,7 @@ _any_headers = st.fixed_dictionaries({}, optional={
     "Fiware-Service": st.sampled_from(["t1", "other"]),  # with NGSILD-Tenant: one or two
     "Prefer": st.just("ngsi-ld=1.8"),
     "NGSILD-Snapshot": st.just("urn:ngsi-ld:Snapshot:none"),
+    "NGSILD-EntityMap": st.just("urn:ngsi-ld:EntityMap:none"),
 })
 _queries = st.sampled_from(["", "", "", "?options=keyValues", "?type=Lamp", "?type=Car",
                             "?options=noOverwrite", "?bogus=1"])
@@ -147,6 +148,9 @@ async def _broker(tmp: str, name: str, short: bool) -> tuple[TestClient, str]:
         lamp = {"id": "urn:ngsi-ld:Lamp:1", "type": "Lamp",
                 "p": {"type": "Property", "value": 1}}
         assert (await client.post(E, json=lamp, headers=tenant)).status == 201
+    # one entity in t1 alone: a write to the wrong tenant is another answer
+    lamp2 = {"id": "urn:ngsi-ld:Lamp:2", "type": "Lamp", "p": {"type": "Property", "value": 2}}
+    assert (await client.post(E, json=lamp2, headers={"NGSILD-Tenant": "t1"})).status == 201
     return client, created.headers["Link"]
 
 
@@ -169,11 +173,13 @@ async def _stored(client: TestClient) -> list[Any]:
 
 
 def _of_shape(query: str, headers: dict[str, str]) -> bool:
-    """Whether a request takes the short path: no query, a JSON or JSON-LD body, no Prefer
-    or Snapshot header, the default tenant or one known (t1) named alone."""
+    """Whether a request takes the short path: no query, a JSON or JSON-LD body, no Prefer,
+    Snapshot or Entity map header, the default tenant (named "" or not) or one known (t1)
+    named alone."""
     names = {headers[h].lower() for h in ("NGSILD-Tenant", "Fiware-Service") if h in headers}
     return (not query and headers.get("Content-Type") in (JSON, LD)
-            and not {"Prefer", "NGSILD-Snapshot"} & set(headers) and names <= {"t1"})
+            and not {"Prefer", "NGSILD-Snapshot", "NGSILD-EntityMap"} & set(headers)
+            and names <= {"t1", ""})
 
 
 async def _same_writes(requests: list[tuple[Any, ...]]) -> None:
@@ -226,6 +232,37 @@ def test_updates_of_one_shape_answer_as_the_general_path() -> None:
                for v in ("urn:ngsi-ld:Car:1", null, "urn:ngsi-ld:Car:2", "bad")]
     asyncio.run(_same_writes([(("PATCH", f"{E}/urn:ngsi-ld:Lamp:1/attrs", body),
                                {"Content-Type": JSON}, "", "json") for body in bodies]))
+
+
+#: a PATCH of /attrs as most are sent (broker.routes.usual_update), or with one thing more
+_usual_headers = st.sampled_from([
+    {"Content-Type": JSON}, {"Content-Type": JSON}, {"Content-Type": JSON},
+    {"Content-Type": JSON, "Link": _link(CORE)}, {"Content-Type": JSON, "Link": "hosted"},
+    {"Content-Type": JSON, "Link": "<garbage"}, {"Content-Type": LD},
+    {"Content-Type": JSON, "NGSILD-Tenant": "t1"}, {"Content-Type": JSON, "NGSILD-Tenant": "t1"},
+    {"Content-Type": JSON, "NGSILD-Tenant": ""}, {"Content-Type": JSON, "Fiware-Service": "t1"},
+    {"Content-Type": JSON, "Fiware-Service": "t1"}, {"Content-Type": JSON, "Prefer": "x=1"},
+    {"Content-Type": JSON, "NGSILD-Snapshot": "urn:ngsi-ld:Snapshot:none"},
+    {"Content-Type": JSON, "NGSILD-EntityMap": "urn:ngsi-ld:EntityMap:none"},
+    {"Content-Type": "application/json; charset=utf-8"}, {"Content-Type": "Application/JSON"},
+    {"Content-Type": "application/merge-patch+json"}, {}])
+_usual_bodies = st.one_of(_attr_bodies, st.sampled_from([
+    {"@context": CORE, "p": {"type": "Property", "value": 5}},
+    {"p": {"type": "Property", "value": 6}}, {"p": {"type": "Property", "value": "x"}},
+    {"rel": {"type": "Relationship", "object": "urn:ngsi-ld:Car:3"}}]))
+_usual_updates = st.tuples(
+    st.tuples(st.just("PATCH"), _ids.map(lambda i: f"{E}/{i}/attrs"), _usual_bodies),
+    _usual_headers, st.sampled_from(["", "", "", "?type=Lamp", "?bogus=1"]),
+    st.sampled_from(["json", "json", "json", "raw"]))
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])  # each example: two brokers
+@given(st.lists(_usual_updates, min_size=1, max_size=12))
+def test_usual_updates_answer_as_the_general_path(requests: list[tuple[Any, ...]]) -> None:
+    """The usual PATCH of /attrs (its own short path) and the same with one header or
+    parameter more, bad bodies and entity ids among them."""
+    asyncio.run(_same_writes(requests))
 
 
 # -- which requests take the short path --------------------------------------------------

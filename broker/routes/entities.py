@@ -4,7 +4,9 @@ Adapters only: the path ids and the body are read here, the operation is
 ``broker.service.entities``.  Create Entity, Append and Update Entity Attributes
 and Partial Attribute Update of the common shape (:func:`_direct_tenant`) take
 the short path of ``broker.service.direct_writes`` instead, ahead of the
-preconditions, which such a request passes.
+preconditions, which such a request passes; the usual Update Entity Attributes
+(a device's PATCH of a reading) is read on a shorter one still
+(``broker.routes.usual_update``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from broker.http import (
     read_typed,
     typed_body,
 )
+from broker.routes.usual_update import usual_update
 from broker.service import direct_writes, entities, entitymaps
 from broker.service.core import Service
 from broker.service.direct_writes import DirectWrites
@@ -244,9 +247,11 @@ def setup(app: web.Application) -> None:
     add_route(app, "PUT", one, _write(app, entities.replace_entity), "replaceEntity")
     add_route(app, "POST", one + "/attrs", _write(app, entities.append_attrs), "appendAttributes",
               before=_direct(app, _direct_attrs(direct_writes.append_attrs)))
+    # the usual PATCH on the shortest path (usual_update), any other on the short one
     add_route(app, "PATCH", one + "/attrs", _write(app, entities.update_attrs, PATCH_MEDIA),
               "updateAttributes",
-              before=_direct(app, _direct_attrs(direct_writes.update_attrs)))
+              before=usual_update(app[BROKER], app[DIRECT],
+                                  _direct(app, _direct_attrs(direct_writes.update_attrs))))
     add_route(app, "PATCH", attr, _attr_write(app, entities.patch_attr, PATCH_MEDIA),
               "updateAttribute", before=_direct(app, _direct_patch_attr))
     add_route(app, "PUT", attr, _attr_write(app, entities.replace_attr), "replaceAttribute")
