@@ -506,8 +506,11 @@ def _created(ctx: ActiveContext, body: Any, *, stamped: bool) -> Any:
             mutation = create_entity(entity, _NOW, owned=True, check_nulls=not made,
                                      stamped=made)
         else:
+            # the parsed entity is the request's own, as the create route had it before
+            # (``owned``: no orjson copy, which would turn a non-finite float into null;
+            # such floats never come from a decoded body, and the store encodes both alike)
             entity = ctx.expand_entity(parse_entity(body))
-            mutation = create_entity(entity, _NOW)
+            mutation = create_entity(entity, _NOW, owned=True)
         return mutation(None)
     except NgsiLdError as exc:
         return exc.__class__, exc.to_problem()
