@@ -14,10 +14,9 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_shapes import shaped_attrs, usual_attrs
 
-from ngsi_ld.entity import parse_fragment
-from ngsi_ld.errors import NgsiLdError
-from ngsi_ld.jsonld import ActiveContext, compile_context, core_context_url
+from ngsi_ld.jsonld import compile_context, core_context_url
 from ngsi_ld.shapes import expanded_attrs, same_json
 
 _CONTEXT = {"temperature": "https://example.org/temperature",
@@ -66,21 +65,6 @@ def _instances(draw: st.DrawFn, kind: str) -> Any:
     return draw(_mains)
 
 
-def _usual(ctx: ActiveContext, body: Any) -> Any:
-    try:
-        return ctx.expand_entity({"attrs": parse_fragment(body, allow_null=True).attrs})
-    except NgsiLdError as exc:
-        return exc.__class__, exc.to_problem()
-
-
-def _shaped(ctx: ActiveContext, body: Any) -> Any:
-    try:
-        made = expanded_attrs(ctx, body)
-    except NgsiLdError as exc:
-        return exc.__class__, exc.to_problem()
-    return _usual(ctx, body) if made is None else made
-
-
 @st.composite
 def _streams(draw: st.DrawFn) -> list[tuple[str, Any]]:
     """A stream of one-attribute bodies: runs of one name and kind (so its template and
@@ -102,7 +86,7 @@ def test_one_attribute_updates_give_what_the_usual_way_gives(
     for name, instance in bodies:
         body = {name: instance}
         sent = repr(body)
-        usual, shaped = _usual(ctx, body), _shaped(ctx, body)
+        usual, shaped = usual_attrs(ctx, body), shaped_attrs(ctx, body)
         assert same_json(shaped, usual) if isinstance(usual, dict) else shaped == usual, body
         assert repr(body) == sent, "the body was changed"
 
@@ -114,18 +98,18 @@ def test_a_stream_of_one_attribute_goes_through_its_lane() -> None:
     iri = "https://example.org/temperature"
     for value in (1, 2, "x", 2.5, False):
         body = {"temperature": {"type": "Property", "value": value}}
-        assert same_json(expanded_attrs(ctx, body), _usual(ctx, body))
+        assert same_json(expanded_attrs(ctx, body), usual_attrs(ctx, body))
     assert ctx.shapes.get("temperature") == ("Property", "value", iri)
     for other in ({"type": "Property", "value": NULL}, {"type": "Property", "value": [1]},
                   {"type": "Property", "value": 3, "unitCode": "CEL"},
                   {"type": "Relationship", "object": "urn:ngsi-ld:Car:1"},
                   {"value": 4, "type": "Property"}):
         body = {"temperature": other}
-        assert same_json(_shaped(ctx, body), _usual(ctx, body)), body
+        assert same_json(shaped_attrs(ctx, body), usual_attrs(ctx, body)), body
     rel = {"rel": {"type": "Relationship", "object": "urn:ngsi-ld:Car:1"}}
     for _ in range(2):
-        assert same_json(expanded_attrs(ctx, rel), _usual(ctx, rel))
+        assert same_json(expanded_attrs(ctx, rel), usual_attrs(ctx, rel))
     assert ctx.shapes.get("rel") is not None
     for target in ("not a uri", NULL, 5):
         body = {"rel": {"type": "Relationship", "object": target}}
-        assert same_json(_shaped(ctx, body), _usual(ctx, body)), body
+        assert same_json(shaped_attrs(ctx, body), usual_attrs(ctx, body)), body

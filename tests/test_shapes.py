@@ -330,25 +330,25 @@ def test_key_values_and_non_objects_go_the_usual_way(data: st.DataObject,
     _check(CTX, data.draw(_JSON))
 
 
-def _usual_attrs(ctx: ActiveContext, body: Any) -> Any:
+def usual_attrs(ctx: ActiveContext, body: Any) -> Any:
     try:
         return ctx.expand_entity({"attrs": parse_fragment(body, allow_null=True).attrs})
     except NgsiLdError as exc:
         return exc.__class__, exc.to_problem()
 
 
-def _shaped_attrs(ctx: ActiveContext, body: Any) -> Any:
+def shaped_attrs(ctx: ActiveContext, body: Any) -> Any:
     """:func:`expanded_attrs`, the usual way where it declines (as its callers do)."""
     try:
         made = expanded_attrs(ctx, body)
     except NgsiLdError as exc:
         return exc.__class__, exc.to_problem()
-    return _usual_attrs(ctx, body) if made is None else made
+    return usual_attrs(ctx, body) if made is None else made
 
 
 def _check_attrs(ctx: ActiveContext, body: Any) -> None:
     sent = repr(body)
-    usual, shaped = _usual_attrs(ctx, body), _shaped_attrs(ctx, body)
+    usual, shaped = usual_attrs(ctx, body), shaped_attrs(ctx, body)
     assert same_json(shaped, usual) if isinstance(usual, dict) else shaped == usual, body
     assert repr(body) == sent, "the body was changed"
 
@@ -374,12 +374,12 @@ def test_an_update_deleting_with_the_null_goes_the_usual_way_in_a_known_shape() 
               ({"type": "Relationship", "object": "urn:ngsi-ld:Thing:1"}, NULL)]
     for kept, null in shapes:
         body = {"temperature": kept}
-        assert same_json(expanded_attrs(ctx, body), _usual_attrs(ctx, body))
+        assert same_json(expanded_attrs(ctx, body), usual_attrs(ctx, body))
         deleting = {"temperature": {**kept, next(k for k in kept if k != "type"): null}}
-        assert same_json(_shaped_attrs(ctx, deleting), _usual_attrs(ctx, deleting))
+        assert same_json(shaped_attrs(ctx, deleting), usual_attrs(ctx, deleting))
     sub = {"temperature": {"type": "Property", "value": 1,
                            "accuracy": {"type": "Property", "value": 0.5}}}
-    assert same_json(expanded_attrs(ctx, sub), _usual_attrs(ctx, sub))
+    assert same_json(expanded_attrs(ctx, sub), usual_attrs(ctx, sub))
     sub["temperature"]["accuracy"]["value"] = [NULL]
     assert expanded_attrs(ctx, sub) is None  # the usual way keeps it as sent
     assert expanded_attrs(ctx, {"id": "urn:ngsi-ld:Thing:1", **sub}) is None
