@@ -63,8 +63,9 @@ def call_of(request: web.Request) -> Call:
 
 def response_of(reply: Reply, call: Call | None = None) -> web.Response:
     """The aiohttp response of ``reply``; a read answered from a Snapshot names it (6.3.22)."""
+    # no headers: None, not an empty dict aiohttp would copy (every 204 of a write)
     response = web.Response(status=reply.status, body=reply.body,
-                            content_type=reply.content_type, headers=reply.headers)
+                            content_type=reply.content_type, headers=reply.headers or None)
     if call is not None and call.snapshot_used is not None and reply.status < 400:
         response.headers[snapshots.HEADER] = call.snapshot_used
     if call is not None:

@@ -15,7 +15,7 @@ A request of any other shape is handed, as it is, to the short path of the
 route (``broker.routes.entities``), which decides it in its order; a body that
 is not an object without ``@context`` (what the @context rules of 6.3.5 look
 at) goes on as ``broker.http.decode_body`` makes it.  So the answers, errors
-and changes are those of that path (``tests/test_usual_update.py`` compares).
+and changes are those of that path (``tests/test_direct_writes.py`` compares).
 """
 
 from __future__ import annotations
@@ -78,9 +78,6 @@ def usual_update(broker: Broker, direct: DirectWrites,
                 else request_context(data, JSON, link)
             reply = await direct_writes.update_attrs(service, "", entity_id,
                                                      Body(data, JSON, context, link))
-            if reply.status == 204 and reply.body is None and reply.content_type is None \
-                    and not reply.headers:
-                return web.Response(status=204)  # what response_of makes of it
             return response_of(reply)
 
         return usual_or_other
