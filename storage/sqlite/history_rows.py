@@ -45,14 +45,7 @@ from ngsi_ld.temporal.history import (
 )
 
 from ..temporal import instance_number
-from .history_sql import (
-    _check_kind,
-    _instant,
-    check_internal,
-    encode,
-    encode_internal,
-    least_checked,
-)
+from .history_sql import check_internal, encode, encode_internal, least_checked
 
 __all__ = ["PACK_FROM", "EncodedHistory", "OneInstance", "Raw", "encode_write", "encoded",
            "one_instance"]
@@ -193,33 +186,25 @@ def encode_write(before: Entity | None, after: Entity | None, now: str,
 def _created(after: Entity, now: str, block: Callable[[int], int]) -> EncodedHistory | None:
     """:func:`encode_write`'s history of the creation of ``after`` when it is the usual one
     (issue 19): :data:`PACK_FROM` attributes or more, each one instance object, no
-    Scope.  Its pack made in one walk of the attributes, each instance checked as it is
-    met (``attribute_changes`` then :func:`_pack_now`'s ``least_checked`` walked them
-    twice); None for any other creation, and for one an instance of which is refused:
-    the general way then raises, in its own order (a creation that turns out to record
-    fewer instances is encoded at once, numbering them as it goes)."""
+    Scope.  Its pack made of the attributes' instances as they are, checked by
+    ``least_checked`` (without the ``attribute_changes`` :func:`_pack_now` reads); None
+    for any other creation, and for one an instance of which is refused: the general
+    way then raises, in its own order (a creation that turns out to record fewer
+    instances is encoded at once, numbering them as it goes)."""
     attrs = after.get("attrs")
     if attrs.__class__ is not dict or len(attrs) < PACK_FROM or "scope" in after:
         return None
     items: list[tuple[str, Any]] = []
-    least = 0
-    seen: tuple[Any, ...] = ()
+    for name, instances in attrs.items():
+        if instances.__class__ is not list or len(instances) != 1 \
+                or (inst := instances[0]).__class__ is not dict:
+            return None  # several instances, or none, or another form: the general way
+        items.append((name, inst))
     try:
-        for name, instances in attrs.items():
-            if instances.__class__ is not list or len(instances) != 1 \
-                    or (inst := instances[0]).__class__ is not dict:
-                return None  # several instances, or none, or another form: the general way
-            _check_kind(name, inst)
-            get = inst.get
-            stamps = (get("observedAt"), get("createdAt"), get("modifiedAt"),
-                      get("deletedAt"))
-            if stamps != seen:  # as least_checked: the stamps of the one before, its t
-                at = _instant(*stamps)
-                if not seen or at < least:
-                    least = at
-                seen = stamps
-            items.append((name, inst))
+        least = least_checked(items)
     except Exception:  # refused: by the general way, where and as it refuses it
+        return None
+    if least is None:  # no item (never: PACK_FROM items or more)
         return None
     count = len(items)
     return EncodedHistory(EntityRecord(*live_record(after, now)), [], prepared=(
