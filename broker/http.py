@@ -218,9 +218,7 @@ def typed_body(request: web.Request, max_size: int, content_type: str) -> Body |
     the types accepted, as it is (no parameters, lower case: not parsed again), when its
     bytes all arrived with the headers (read without a coroutine); else None, and
     :func:`read_typed` reads it."""
-    if not request.body_exists:  # sized_body's steps, without a call more (every write)
-        raise InvalidRequest("the request body is empty")
-    raw = _sized(request, max_size)
+    raw = sized_body(request, max_size)
     return None if raw is None else decode_body(request, raw, content_type)
 
 
