@@ -9,7 +9,12 @@ Success of every entity answers 201 or 204; otherwise 207 with a BatchOperationR
 
 A batch's bytes are read first; it is decoded, parsed and written holding a slot
 of ``service.batch_gate`` (gate.py), so that the batches waiting for the store's
-writer wait as bytes.
+writer wait as bytes.  A body decoded here from its bytes lets each element go as
+soon as it is parsed (issue 19): the element is then freed while it is still in
+the CPU's caches, and the next element's entity is made in the memory it leaves,
+rather than the whole decoded body (~1.5 MB for 100 Streetlights) freed cold after
+the write.  The elements as sent are needed again only where Context Sources
+serve the tenant (4.3.6); the body is then decoded again from its bytes.
 """
 
 from __future__ import annotations
@@ -47,15 +52,24 @@ class _Parsed(NamedTuple):
 
     entity: Entity
     ctx: ActiveContext
-    sent: Any  # the element as sent
+    place: int  # where the element is in the body's array
     null_free: bool  # known to be free of the NGSI-LD Null (shapes.parse_checked)
 
 
-async def _received(source: BodySource) -> Callable[[], Body]:
+class _Decoder(NamedTuple):
+    """How to decode a batch's body, and whether each call decodes it afresh (from its
+    bytes: the elements of what it gives may be let go as they are parsed) or gives
+    the same body again (one given decoded)."""
+
+    decode: Callable[[], Body]
+    fresh: bool
+
+
+async def _received(source: BodySource) -> _Decoder:
     """How to decode the body, once its bytes arrived."""
     if isinstance(source, Body):
-        return lambda: source
-    return await source()
+        return _Decoder(lambda: source, False)
+    return _Decoder(await source(), True)
 
 
 def _error(entity_id: str, error: NgsiLdError) -> dict[str, Any]:
@@ -77,17 +91,21 @@ async def _parse_all(
     *,
     require_type: bool,
     key_values: bool,
+    consume: bool = False,
 ) -> tuple[list[_Parsed], list[dict[str, Any]]]:
-    """Parse and expand every entity of the body, each with its @context and the
-    element as sent; an element that is not valid becomes an error of its own, not a
-    failed batch (5.6.7.4)."""
+    """Parse and expand every entity of the body, each with its @context and its place
+    in the body; an element that is not valid becomes an error of its own, not a
+    failed batch (5.6.7.4).  ``consume``: the body's array is this call's to empty,
+    each element let go once parsed (see the module docstring)."""
     items = batch.check_items(body.data, service.settings.max_batch_size)
     parsed: list[_Parsed] = []
     errors: list[dict[str, Any]] = []
     shared = None
     if body.media_type != LD_JSON:
         shared = await service.resolver.active(body.client_context)
-    for item in items:
+    for place, item in enumerate(items):
+        if consume:
+            items[place] = None
         try:
             # 6.3.5 applied element by element: its own @context, or the Link header's
             own, client_context = item_context(body.media_type, item)
@@ -96,13 +114,12 @@ async def _parse_all(
             else:
                 assert shared is not None
                 ctx = shared
-            sent = item
             if isinstance(item, dict) and "@context" in item:
                 item = {k: v for k, v in item.items() if k != "@context"}
             # elements of one shape: all but the first filled in by its template
             entity, null_free = parse_checked(ctx, item, key_values=key_values,
                                               require_type=require_type)
-            parsed.append(_Parsed(entity, ctx, sent, null_free))
+            parsed.append(_Parsed(entity, ctx, place, null_free))
         except NgsiLdError as exc:
             errors.append(_error(_claimed_id(item), exc))
     return parsed, errors
@@ -125,28 +142,38 @@ async def _apply(
     return failed + await service.commit_many(tenant, mutations)
 
 
-async def _distribute(service: Service, call: Call, tenant: str, operation: str,
-                      items: list[tuple[str, Entity | None, Any]], slot: Slot) -> BatchParts:
-    """The batch's entities sent to the sources registered for them (4.3.6): which stay
+async def _distribute(service: Service, call: Call, tenant: str, operation: str, count: int,
+                      items: Callable[[], list[tuple[str, Entity | None, Any]]],
+                      slot: Slot) -> BatchParts:
+    """The batch's ``count`` entities (``items``: each one's id, entity and element as
+    sent, asked only here) sent to the sources registered for them (4.3.6): which stay
     local, and what the sources answered (asked outside the batch's ``slot``: a source
     may be this broker)."""
     if not service.sources.serves(tenant):
-        return BatchParts(frozenset(range(len(items))))
-    return await slot.outside(service.sources.forward_batch(tenant, operation, items, call))
+        return BatchParts(frozenset(range(count)))
+    return await slot.outside(service.sources.forward_batch(tenant, operation, items(), call))
 
 
-async def _received_in(service: Service, call: Call, decode: Callable[[], Body], slot: Slot,
+def _as_sent(parsed: list[_Parsed], decoder: _Decoder) -> list[tuple[str, Entity | None, Any]]:
+    """Each parsed element's id, entity and element as sent (the body decoded again where
+    the parse let its elements go)."""
+    sent = decoder.decode().data
+    return [(p.entity["id"], p.entity, sent[p.place]) for p in parsed]
+
+
+async def _received_in(service: Service, call: Call, decoder: _Decoder, slot: Slot,
                        operation: str, opts: set[str], *, require_type: bool,
                        create: bool = False,
                        ) -> tuple[list[_Parsed], list[dict[str, Any]], str, BatchParts]:
     """Within the batch's ``slot``: its elements decoded, their @context resolved and
     parsed (with the errors of those refused), its tenant, and which elements stay local
     once those of the sources registered for them were sent there (4.3.6)."""
-    entities, errors = await _parse_all(service, decode(), require_type=require_type,
-                                        key_values=wants_key_values(opts))
+    entities, errors = await _parse_all(service, decoder.decode(), require_type=require_type,
+                                        key_values=wants_key_values(opts),
+                                        consume=decoder.fresh)
     tenant = await service.tenant(call, create=create)
-    parts = await _distribute(service, call, tenant, operation,
-                              [(p.entity["id"], p.entity, p.sent) for p in entities], slot)
+    parts = await _distribute(service, call, tenant, operation, len(entities),
+                              lambda: _as_sent(entities, decoder), slot)
     return entities, errors, tenant, parts
 
 
@@ -194,10 +221,10 @@ def _mode(opts: set[str], default: str) -> str:
 # 5.6.7 Batch Entity Creation
 async def batch_create(service: Service, call: Call, source: BodySource) -> Reply:
     opts = _options(call, frozenset())
-    decode = await _received(source)
+    decoder = await _received(source)
     async with service.batch_gate.slot() as slot:
         entities, errors, tenant, parts = await _received_in(
-            service, call, decode, slot, "batchCreate", opts, require_type=True, create=True)
+            service, call, decoder, slot, "batchCreate", opts, require_type=True, create=True)
         now = now_iso()
         outcomes = await _apply(
             service, tenant, _local(entities, parts),
@@ -211,10 +238,10 @@ async def batch_create(service: Service, call: Call, source: BodySource) -> Repl
 async def batch_upsert(service: Service, call: Call, source: BodySource) -> Reply:
     opts = _options(call, frozenset({"replace", "update"}))
     mode = _mode(opts, "replace")
-    decode = await _received(source)
+    decoder = await _received(source)
     async with service.batch_gate.slot() as slot:
         entities, errors, tenant, parts = await _received_in(
-            service, call, decode, slot, "batchUpsert", opts,
+            service, call, decoder, slot, "batchUpsert", opts,
             require_type=mode == "replace", create=True)
         now = now_iso()
         local = [(p.entity, p.null_free) for p in _local(entities, parts)]
@@ -252,10 +279,10 @@ async def batch_update(service: Service, call: Call, source: BodySource) -> Repl
     no_overwrite = "noOverwrite" in opts
     if no_overwrite and mode == "replace":
         raise BadRequestData("options noOverwrite and replace cannot be used together")
-    decode = await _received(source)
+    decoder = await _received(source)
     async with service.batch_gate.slot() as slot:
         entities, errors, tenant, parts = await _received_in(
-            service, call, decode, slot, "batchUpdate", opts, require_type=False)
+            service, call, decoder, slot, "batchUpdate", opts, require_type=False)
         now = now_iso()
         failed: list[Outcome] = []
         mutations: list[tuple[str, Mutation]] = []
@@ -283,10 +310,10 @@ async def batch_update(service: Service, call: Call, source: BodySource) -> Repl
 # 5.6.20 Batch Entity Merge
 async def batch_merge(service: Service, call: Call, source: BodySource) -> Reply:
     opts = _options(call, frozenset())
-    decode = await _received(source)
+    decoder = await _received(source)
     async with service.batch_gate.slot() as slot:
         entities, errors, tenant, parts = await _received_in(
-            service, call, decode, slot, "batchMerge", opts, require_type=False)
+            service, call, decoder, slot, "batchMerge", opts, require_type=False)
         now = now_iso()
         outcomes = await _apply(service, tenant, [p.entity for p in _local(entities, parts)],
                                 lambda e: batch.batch_merge_mutation(e, now))
@@ -300,14 +327,14 @@ async def batch_delete(service: Service, call: Call, source: BodySource) -> Repl
     The body is a JSON array of ids; it needs no @context whatever its Content-Type
     (ngsildclient posts it as application/ld+json).
     """
-    body = (await _received(source))()
+    body = (await _received(source)).decode()
     ids = batch.check_items(body.data, service.settings.max_batch_size)
     if not all(isinstance(i, str) for i in ids):
         raise BadRequestData("the body of a batch delete must be a JSON array of entity ids")
     tenant = await service.tenant(call)
     async with service.batch_gate.slot() as slot:
-        parts = await _distribute(service, call, tenant, "batchDelete",
-                                  [(i, None, i) for i in ids], slot)
+        parts = await _distribute(service, call, tenant, "batchDelete", len(ids),
+                                  lambda: [(i, None, i) for i in ids], slot)
         local = [i for n, i in enumerate(ids) if n in parts.local]
         outcomes = await _apply(service, tenant, local, batch.batch_delete_mutation,
                                 id_of=lambda i: i)
