@@ -105,10 +105,11 @@ def bind_plainly() -> None:
     formatted and dropped, then for the value's ``__conform__``, and binds the value
     as it was.  A usual PATCH binds five such parameters (its document, NULL columns
     of its rows and history row), a small create five, a Streetlight create seven:
-    ~0.3 µs each (~2,400 instructions).  Registered adapters that give each value back as it is (``bytes``
-    gives an exact ``bytes`` itself) end the look-up at the first step: the values
-    bound, hence the rows stored and read, are the same (issue 19).  The registry is
-    the process's; these two adapters change no value, for any connection."""
+    ~0.3 µs each (~2,400 instructions).  Registered adapters that give each value
+    back as it is (``bytes`` gives an exact ``bytes`` itself) end the look-up at its
+    first step: the values bound, hence the rows stored and read, are the same
+    (issue 19).  The registry is the process's; these two adapters change no value,
+    for any connection."""
     sqlite3.register_adapter(bytes, bytes)
     sqlite3.register_adapter(type(None), _null)
 
