@@ -92,7 +92,8 @@ def test_the_plain_adapters_give_each_value_back_itself() -> None:
 
 EXPIRES = st.sampled_from(["2030-01-01T00:00:00Z", "2029-06-01T12:00:00.250Z"])
 INSTANCE = st.fixed_dictionaries(
-    {"type": st.just("Property"), "value": st.one_of(st.integers(), st.text(max_size=12))},
+    {"type": st.just("Property"),
+     "value": st.one_of(st.integers(-2**63, 2**63 - 1), st.text(max_size=12))},
     optional={"expiresAt": EXPIRES,
               "note": st.fixed_dictionaries({"type": st.just("Property"),
                                              "value": st.text(max_size=12)},
