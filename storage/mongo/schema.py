@@ -115,7 +115,7 @@ def to_document(entity: Entity, version: int) -> dict[str, Any]:
     doc["version"] = version
     doc["writeId"] = uuid.uuid4().hex
     # clause 4.22: most entities are not transient, which one byte search tells
-    expires = earliest_expiry(plain) if b'"expiresAt"' in encoded else None
+    expires = earliest_expiry(plain) if encoded.find(b'"expiresAt"') >= 0 else None
     if expires is not None:
         doc[EXPIRY] = expires
     return doc

@@ -60,8 +60,10 @@ _entity_key = itemgetter(0)
 def expiry_of(entity: Entity, doc: bytes) -> int | None:
     """When the first part of ``entity`` (encoded: ``doc``) expires, clause 4.22 (the
     ``expires_at`` column, the ``Change.expires`` of its write)."""
-    # most entities are not transient, which one byte search tells
-    return earliest_expiry(entity) if b'"expiresAt"' in doc else None
+    # most entities are not transient, which one byte search tells (find, not ``in``:
+    # ``bytes in bytes`` first tries the operand as an integer, and formats and drops
+    # a TypeError each time, ~1,800 instructions in CPython 3.11)
+    return earliest_expiry(entity) if doc.find(b'"expiresAt"') >= 0 else None
 
 
 class Rows:

@@ -66,7 +66,7 @@ def prepare_creation(entity: Entity, doc: bytes | None = None,
         doc = orjson.dumps(entity)
     created, modified = entity.get("createdAt"), entity.get("modifiedAt")
     # as bulk.Rows.add does for a creation
-    expires = earliest_expiry(entity) if b'"expiresAt"' in doc else None
+    expires = earliest_expiry(entity) if doc.find(b'"expiresAt"') >= 0 else None
     types, attrs, stats = creation_shape(entity)
     values: tuple[Any, ...] = ()
     boxes: tuple[tuple[str, str, float, float, float, float], ...] = ()
