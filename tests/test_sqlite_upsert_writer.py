@@ -536,9 +536,21 @@ def replacements(draw: st.DrawFn) -> tuple[Any, Any, str]:
     before = {"id": IDS[0], "type": [NS + "T"], "createdAt": "2025-01-01T00:00:00Z",
               "modifiedAt": "2025-01-02T00:00:00Z",
               "attrs": draw(st.sampled_from([old, old, old, {}, None, [1]]))}
+    for key in draw(st.lists(st.sampled_from(["type", "createdAt"]), unique=True, max_size=2)):
+        del before[key]  # now and then an entity stored without its types or createdAt
     fragment: dict[str, Any] = {"attrs": draw(st.sampled_from([new, new, new, {}, [1]]))}
     if draw(st.booleans()):
         fragment = {"id": IDS[0], "type": [NS + "V"], **fragment}
+    # the entity's own members: its types absent or empty, a scope, stamps sent, in any
+    # order of keys (the stored bytes keep the order the usual stamping gives)
+    extra = draw(st.dictionaries(st.sampled_from(["type", "scope", "createdAt",
+                                                  "modifiedAt", "id"]),
+                                 st.sampled_from([[], [NS + "W"], "/a", now, IDS[0]]),
+                                 max_size=3))
+    fragment.update(extra)
+    if draw(st.booleans()):
+        keys = draw(st.permutations(list(fragment)))
+        fragment = {key: fragment[key] for key in keys}
     return before, fragment, now
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from ngsi_ld.instances import MAIN_MEMBER, attrs_of, restamp_owned
+from ngsi_ld.instances import MAIN_MEMBER, STAMPS, attrs_of, clone, restamp_owned
 from ngsi_ld.operations import replaced_entity, stamp_instances
 from ngsi_ld.temporal.history import Change, attribute_changes, instance_changes, removed
 
@@ -190,11 +190,16 @@ def replace_walk(entity_id: str, new: Entity, now: str,
         after = replaced_entity(entity_id, new, now, old, owned=True)
         return (after, *walk(old, after), None)
     attrs_of(new)  # its shape checked first, as stamp_entity does
-    # the entity's own members stamped as usual, without its attributes (stamped below)
-    shell: Entity = {k: v for k, v in new.items() if k != "attrs"}  # type: ignore[assignment]
-    kept: Entity = {k: v for k, v in old.items() if k != "attrs"}  # type: ignore[assignment]
-    after = replaced_entity(entity_id, shell, now, kept, owned=True)
+    # the entity's own members stamped as replaced_entity stamps them, in its order of
+    # keys (the stored bytes), its attributes stamped below
+    after: Entity = {k: v for k, v in new.items()  # type: ignore[assignment]
+                     if k not in STAMPS and k != "attrs"}
+    after["createdAt"] = old.get("createdAt", now)
+    after["modifiedAt"] = now
     after["attrs"] = attrs
+    after["id"] = entity_id
+    if not after.get("type"):
+        after["type"] = clone(old.get("type", []))
     changes: list[Change] = []
     changed = set() if old_attrs.keys() == attrs.keys() else old_attrs.keys() ^ attrs.keys()
     least: int | None = None
