@@ -189,7 +189,12 @@ def replace_walk(entity_id: str, new: Entity, now: str,
         # nothing to keep (stamped as created) or no attributes: the usual passes
         after = replaced_entity(entity_id, new, now, old, owned=True)
         return (after, *walk(old, after), None)
-    attrs_of(new)  # its shape checked first, as stamp_entity does
+    for instances in attrs.values():  # its shape checked first, as stamp_entity does:
+        # attrs_of's checks, the usual attribute (one instance object) told at once
+        if instances.__class__ is not list or len(instances) != 1 \
+                or instances[0].__class__ is not dict:
+            attrs_of(new)
+            break
     # the entity's own members stamped as replaced_entity stamps them, in its order of
     # keys (the stored bytes), its attributes stamped below
     after: Entity = {k: v for k, v in new.items()  # type: ignore[assignment]
