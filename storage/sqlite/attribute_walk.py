@@ -187,8 +187,8 @@ def replace_walk(entity_id: str, new: Entity, now: str,
     attrs = new.get("attrs")
     if old_attrs.__class__ is not dict or not old_attrs or attrs.__class__ is not dict:
         # nothing to keep (stamped as created) or no attributes: the usual passes
-        after = replaced_entity(entity_id, new, now, old, owned=True)
-        return (after, *walk(old, after), None)
+        replaced = replaced_entity(entity_id, new, now, old, owned=True)
+        return (replaced, *walk(old, replaced), None)
     for instances in attrs.values():  # its shape checked first, as stamp_entity does:
         # attrs_of's checks, the usual attribute (one instance object) told at once
         if instances.__class__ is not list or len(instances) != 1 \
@@ -197,8 +197,7 @@ def replace_walk(entity_id: str, new: Entity, now: str,
             break
     # the entity's own members stamped as replaced_entity stamps them, in its order of
     # keys (the stored bytes), its attributes stamped below
-    after: Entity = {k: v for k, v in new.items()  # type: ignore[assignment]
-                     if k not in STAMPS and k != "attrs"}
+    after: Entity = {k: v for k, v in new.items() if k not in STAMPS and k != "attrs"}
     after["createdAt"] = old.get("createdAt", now)
     after["modifiedAt"] = now
     after["attrs"] = attrs

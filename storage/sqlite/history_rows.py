@@ -222,7 +222,7 @@ def _whole(attrs: Any, changes: Sequence[tuple[Any, ...]]) -> bool:
     so that the entity's document encodes them as a pack's body would."""
     if attrs.__class__ is not dict or len(attrs) != len(changes):
         return False
-    for change, (name, instances) in zip(changes, attrs.items()):
+    for change, (name, instances) in zip(changes, attrs.items(), strict=True):
         if change[0] != name or instances.__class__ is not list or len(instances) != 1 \
                 or instances[0] is not change[1]:
             return False
