@@ -197,7 +197,8 @@ def replace_walk(entity_id: str, new: Entity, now: str,
             break
     # the entity's own members stamped as replaced_entity stamps them, in its order of
     # keys (the stored bytes), its attributes stamped below
-    after: Entity = {k: v for k, v in new.items() if k not in STAMPS and k != "attrs"}
+    after: Entity = {k: v for k, v in new.items()  # type: ignore[assignment]
+                     if k not in STAMPS and k != "attrs"}
     after["createdAt"] = old.get("createdAt", now)
     after["modifiedAt"] = now
     after["attrs"] = attrs
