@@ -24,6 +24,7 @@ from broker.loader.sinks import StoreSink
 from broker.loader.sources import Decoder
 from broker.smartdatamodels import DIRECTORY
 from storage.prepared import PreparedWrites
+from storage.sqlite.history_packs import unpack
 from storage.sqlite.store import SqliteStore
 
 NOW = "2026-12-05T03:00:00.000000Z"
@@ -34,7 +35,9 @@ _RESOLVED = {"names", "entity_types", "attr_values", "geo_rows"}
 
 def tables(db: Path, versions: bool = True) -> dict[str, list[tuple[Any, ...]]]:
     """Every table of the file, its rows sorted; names and boxes by what they number;
-    without the version numbers of the writer's transactions unless ``versions``."""
+    without the version numbers of the writer's transactions unless ``versions``; a
+    history pack by the instance rows it holds (``history_packs.unpack``: its body an
+    entity's document or an array of instances, schema 9, reads the same)."""
     conn = sqlite3.connect(db)
     try:
         found = {}
@@ -49,6 +52,10 @@ def tables(db: Path, versions: bool = True) -> dict[str, list[tuple[Any, ...]]]:
         if not versions:  # how many batches one transaction took: the writer's timing
             found["entities"] = [row[:5] + row[6:] for row in found["entities"]]
             found["meta"] = [row for row in found["meta"] if row[0] != "entity_version"]
+        if "temporal_packs" in found:
+            found["temporal_packs"] = sorted(
+                ((*row[:4], unpack(row[4], row[2])) for row in found["temporal_packs"]),
+                key=repr)
         found["names"] = sorted(conn.execute("SELECT tenant, name FROM names"))
         found["entity_types"] = sorted(conn.execute(
             "SELECT n.name, t.id FROM entity_types t JOIN names n ON n.nid = t.type"))

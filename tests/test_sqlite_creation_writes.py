@@ -157,10 +157,10 @@ def test_a_file_of_creations_written_the_short_way_is_the_one_written_the_usual_
         short = _write(Path(tmp) / "short.db", batches)
         with pytest.MonkeyPatch.context() as patch:  # a creation's changes from the walk
             patch.setattr(writes, "encode_write",
-                          lambda before, after, now, iids, changes=None, block=None:
+                          lambda before, after, now, iids, changes=None, block=None, doc=None:
                           encode_write(before, after, now, iids,
                                        walk(before, after)[1] if before is None else changes,
-                                       block))
+                                       block, doc=doc))
             usual = _write(Path(tmp) / "usual.db", batches)
         assert short == usual
         assert tables(Path(tmp) / "short.db") == tables(Path(tmp) / "usual.db")

@@ -29,6 +29,7 @@ from ngsi_ld.temporal import (
     to_micros,
 )
 from storage import MemoryStore, SqliteStore, Store
+from storage.sqlite.sql import SCHEMA_VERSION
 from storage.temporal import TemporalHistory, instance_number
 
 T = "https://example.org/T"
@@ -412,7 +413,7 @@ async def test_a_file_of_schema_7_keeps_its_packs_in_the_rowid_table(tmp_path: P
             assert "WITHOUT ROWID" not in layout.upper()
             assert conn.execute("SELECT * FROM temporal_packs ORDER BY iid").fetchall() == packed
             assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'"
-                                ).fetchone() == ("8",)
+                                ).fetchone() == (str(SCHEMA_VERSION),)
         await _assert_reads_alike(store, reference)
 
 
@@ -424,13 +425,41 @@ async def test_packs_that_number_each_instance_read_as_those_numbered_by_positio
     await _three_writes_in(path)
     with sqlite3.connect(path) as conn:
         packed = conn.execute("SELECT rowid, iid, body FROM temporal_packs").fetchall()
-        positional = [(rowid, iid, json.loads(body)) for rowid, iid, body in packed
-                      if all(len(item) == 2 for item in json.loads(body))]
+        positional = [(rowid, iid, _positional(json.loads(body))) for rowid, iid, body in packed]
+        positional = [(rowid, iid, items) for rowid, iid, items in positional
+                      if all(len(item) == 2 for item in items)]
         assert positional  # the usual pack: numbered by position
         for rowid, iid, items in positional:
             numbered = [[*item, iid + position] for position, item in enumerate(items)]
             conn.execute("UPDATE temporal_packs SET body = ? WHERE rowid = ?",
                          (json.dumps(numbered).encode(), rowid))
+    async with _with_reference(path) as (store, reference):
+        await _assert_reads_alike(store, reference)
+
+
+def _positional(body: Any) -> list[Any]:
+    """A pack's items as schema 8 wrote them: its entity's document (schema 9) as the
+    array of ``[attribute, instance]`` of its instances in order; an array as it is."""
+    if isinstance(body, dict):
+        return [[name, inst] for name, instances in body["attrs"].items() for inst in instances]
+    return list(body)
+
+
+async def test_packs_of_schema_8_read_as_the_documents_that_replaced_them(
+        tmp_path: Path) -> None:
+    # schema 8 packed the usual write's instances as [[attribute, instance], ...]; schema
+    # 9 stores the entity's document instead: a file of either reads the same
+    path = tmp_path / "b.db"
+    await _three_writes_in(path)
+    with sqlite3.connect(path) as conn:
+        packed = conn.execute("SELECT rowid, body FROM temporal_packs").fetchall()
+        documents = [(rowid, json.loads(body)) for rowid, body in packed
+                     if body.startswith(b"{")]
+        assert documents  # the usual pack is its entity's document
+        for rowid, document in documents:
+            conn.execute("UPDATE temporal_packs SET body = ? WHERE rowid = ?",
+                         (json.dumps(_positional(document)).encode(), rowid))
+        conn.execute("UPDATE meta SET value = '8' WHERE key = 'schema_version'")
     async with _with_reference(path) as (store, reference):
         await _assert_reads_alike(store, reference)
 

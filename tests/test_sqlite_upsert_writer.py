@@ -265,14 +265,27 @@ def _tables(path: Path) -> dict[str, list[Any]]:
         conn.close()
 
 
-def _history(path: Path) -> dict[str, list[Any]]:
+def _history(path: Path, *, positional: bool = False) -> dict[str, list[Any]]:
+    """The history's tables; ``positional``: each pack's body as the instances it holds
+    in order (``[attribute, instance]``, numbered by position), whichever form it took
+    (an entity's document, schema 9, or an array)."""
     conn = sqlite3.connect(path)
     try:
-        return {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3").fetchall()
-                for table in ("temporal_entities", "temporal_series", "temporal_instances",
-                              "temporal_packs")}
+        found = {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3").fetchall()
+                 for table in ("temporal_entities", "temporal_series", "temporal_instances",
+                               "temporal_packs")}
     finally:
         conn.close()
+    if positional:
+        found["temporal_packs"] = [(*row[:4], _instances(orjson.loads(row[4])))
+                                   for row in found["temporal_packs"]]
+    return found
+
+
+def _instances(body: Any) -> Any:
+    if isinstance(body, dict):  # an entity's document: its instances in order
+        return [[name, inst] for name, instances in body["attrs"].items() for inst in instances]
+    return body
 
 
 async def _store(path: Path, batches: list[list[dict[str, Any]]]) -> None:
@@ -439,7 +452,7 @@ def test_upserts_through_the_walk_write_what_the_separate_functions_wrote(
 
 
 def _numbered_one_by_one(before: Any, after: Any, now: str, iids: Any, changes: Any = None,
-                         block: Any = None, least: Any = None) -> Any:
+                         block: Any = None, least: Any = None, doc: Any = None) -> Any:
     """``history_rows.encode_write`` without ``block``: every instance numbered, its pack
     encoded when the batch's histories are recorded (the writer before the ready pack)."""
     return history_rows.encode_write(before, after, now, iids, changes)
@@ -461,7 +474,8 @@ def test_upserts_with_their_packs_ready_write_what_the_numbered_instances_wrote(
         finally:
             writes.encode_write = history_rows.encode_write
         assert _tables(ready) == _tables(numbered)
-        assert _history(ready) == _history(numbered)
+        # the same instances; the ready pack of a whole replacement is its document
+        assert _history(ready, positional=True) == _history(numbered, positional=True)
 
 
 # -- a replacement stamped and walked in one pass ------------------------------------------
@@ -522,9 +536,21 @@ def replacements(draw: st.DrawFn) -> tuple[Any, Any, str]:
     before = {"id": IDS[0], "type": [NS + "T"], "createdAt": "2025-01-01T00:00:00Z",
               "modifiedAt": "2025-01-02T00:00:00Z",
               "attrs": draw(st.sampled_from([old, old, old, {}, None, [1]]))}
+    for key in draw(st.lists(st.sampled_from(["type", "createdAt"]), unique=True, max_size=2)):
+        del before[key]  # now and then an entity stored without its types or createdAt
     fragment: dict[str, Any] = {"attrs": draw(st.sampled_from([new, new, new, {}, [1]]))}
     if draw(st.booleans()):
         fragment = {"id": IDS[0], "type": [NS + "V"], **fragment}
+    # the entity's own members: its types absent or empty, a scope, stamps sent, in any
+    # order of keys (the stored bytes keep the order the usual stamping gives)
+    extra = draw(st.dictionaries(st.sampled_from(["type", "scope", "createdAt",
+                                                  "modifiedAt", "id"]),
+                                 st.sampled_from([[], [NS + "W"], "/a", now, IDS[0]]),
+                                 max_size=3))
+    fragment.update(extra)
+    if draw(st.booleans()):
+        keys = draw(st.permutations(list(fragment)))
+        fragment = {key: fragment[key] for key in keys}
     return before, fragment, now
 
 

@@ -144,16 +144,18 @@ def encode_write(before: Entity | None, after: Entity | None, now: str,
                  iids: Callable[[], int],
                  changes: Sequence[Change] | None = None,
                  block: Callable[[int], int] | None = None,
-                 least: int | None = None) -> EncodedHistory | None:
+                 least: int | None = None, doc: bytes | None = None) -> EncodedHistory | None:
     """The rows of ``history_of_write(before, after, now, ...)``, instance numbers from
     ``iids`` in the same order; None when it records nothing.  ``changes``: the
     ``attribute_changes`` of the two, when the caller has them already.  ``block``: the
     first of ``count`` consecutive numbers (``iids``' sequence), if the caller can give
     them: a write that packs attribute instances only takes its pack ready (below).
     ``least``: the least :func:`.history_sql.check_internal` of ``changes``, every one an
-    attribute instance the caller checked (:func:`.attribute_walk.replace_walk`)."""
+    attribute instance the caller checked (:func:`.attribute_walk.replace_walk`).
+    ``doc``: ``after`` encoded (its ``entities`` row), if the caller has it: a pack of
+    exactly its instances takes it as its body (:mod:`.history_packs`, schema 9)."""
     if before is None and after is not None and changes is None and block is not None:
-        created = _created(after, now, block)  # the usual creation, in one walk
+        created = _created(after, now, block, doc)  # the usual creation, in one walk
         if created is not None:
             return created
     record = entity_record(before, after, now)
@@ -164,7 +166,8 @@ def encode_write(before: Entity | None, after: Entity | None, now: str,
     scope = scope_change(before, after, now, _unnumbered)
     packed = len(changes) + (scope is not None) >= PACK_FROM
     if packed and scope is None and block is not None:
-        ready = _pack_now(record, changes, block, least)
+        ready = _pack_now(record, changes, block, least,
+                          None if doc is None or after is None else (doc, after.get("attrs")))
         if ready is not None:
             return ready
     rows = []
@@ -183,14 +186,16 @@ def encode_write(before: Entity | None, after: Entity | None, now: str,
     return EncodedHistory(record, rows, raw)
 
 
-def _created(after: Entity, now: str, block: Callable[[int], int]) -> EncodedHistory | None:
+def _created(after: Entity, now: str, block: Callable[[int], int],
+             doc: bytes | None = None) -> EncodedHistory | None:
     """:func:`encode_write`'s history of the creation of ``after`` when it is the usual one
     (issue 19): :data:`PACK_FROM` attributes or more, each one instance object, no
     Scope.  Its pack made of the attributes' instances as they are, checked by
     ``least_checked`` (without the ``attribute_changes`` :func:`_pack_now` reads); None
     for any other creation, and for one an instance of which is refused: the general
     way then raises, in its own order (a creation that turns out to record fewer
-    instances is encoded at once, numbering them as it goes)."""
+    instances is encoded at once, numbering them as it goes).  ``doc``: ``after``
+    encoded, the pack's body when given (its instances are the pack's, in order)."""
     attrs = after.get("attrs")
     if attrs.__class__ is not dict or len(attrs) < PACK_FROM or "scope" in after:
         return None
@@ -208,11 +213,25 @@ def _created(after: Entity, now: str, block: Callable[[int], int]) -> EncodedHis
         return None
     count = len(items)
     return EncodedHistory(EntityRecord(*live_record(after, now)), [], prepared=(
-        orjson.dumps(items), count, block(count), least))
+        orjson.dumps(items) if doc is None else doc, count, block(count), least))
+
+
+def _whole(attrs: Any, changes: Sequence[tuple[Any, ...]]) -> bool:
+    """Whether the attribute instances of ``changes`` (name, instance, ...) are exactly
+    those of ``attrs`` (an entity's), one an attribute, in its order: the same objects,
+    so that the entity's document encodes them as a pack's body would."""
+    if attrs.__class__ is not dict or len(attrs) != len(changes):
+        return False
+    for change, (name, instances) in zip(changes, attrs.items(), strict=True):
+        if change[0] != name or instances.__class__ is not list or len(instances) != 1 \
+                or instances[0] is not change[1]:
+            return False
+    return True
 
 
 def _pack_now(record: EntityRecord, changes: Sequence[Change], block: Callable[[int], int],
-              least: int | None = None) -> EncodedHistory | None:
+              least: int | None = None,
+              written: tuple[bytes, Any] | None = None) -> EncodedHistory | None:
     """The history of a packed write whose instances are all attribute instances (a
     creation, a replace, an upsert, an update of many attributes: no deletion, no
     Scope), its pack
@@ -220,8 +239,15 @@ def _pack_now(record: EntityRecord, changes: Sequence[Change], block: Callable[[
     :func:`.history_packs.pack`); None for any other.  The body is encoded while the
     write's instances were just walked (encoded later, once the batch's hundred
     entities were walked, its dumps was 3.5 times the entity's own).  ``least``: as
-    :func:`encode_write`'s (the instances then not checked again)."""
+    :func:`encode_write`'s (the instances then not checked again).  ``written``: the
+    entity's document and its ``attrs``, the body when the changes are exactly its
+    instances (:func:`_whole`)."""
+    whole = written is not None and _whole(written[1], changes)
     items: list[tuple[str, Any]]  # arrays to orjson, as history_packs' lists
+    if least is not None and whole and written is not None:
+        # attribute instances, checked by the caller: the document is the body
+        count = len(changes)
+        return EncodedHistory(record, [], prepared=(written[0], count, block(count), least))
     if least is not None:  # attribute instances, checked by the caller
         items = [(name, inst) for name, inst, _ in changes]
     else:
@@ -234,5 +260,5 @@ def _pack_now(record: EntityRecord, changes: Sequence[Change], block: Callable[[
     if least is None:
         return None  # no instance (encode_write packs none such)
     count = len(items)
-    return EncodedHistory(record, [], prepared=(orjson.dumps(items), count, block(count),
-                                                least))
+    body = written[0] if whole and written is not None else orjson.dumps(items)
+    return EncodedHistory(record, [], prepared=(body, count, block(count), least))

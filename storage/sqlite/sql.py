@@ -31,7 +31,8 @@ from .names import NameCache
 # 6: the index tables keyed by the numbers of sqlite_names (rebuilt on open: index.create)
 # 7: entity_attrs folded into attr_values (marker rows; rebuilt on open: index.create)
 # 8: temporal_packs a rowid table (converted on open: history_packs.create)
-SCHEMA_VERSION = 8
+# 9: a pack's body may be its entity's document (history_packs; older packs read as before)
+SCHEMA_VERSION = 9
 _INDEXES_SINCE = 2
 _STATS_SINCE = 5
 

@@ -156,7 +156,7 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
                     recorded = record(before, after, history.new_instance_id)
                 elif before is None:  # a creation: no index decision to walk for
                     recorded = encode_write(None, after, at, history.new_instance_number,
-                                            None, history.new_instance_numbers)
+                                            None, history.new_instance_numbers, doc=encoded)
                 else:  # the index decision and the history's instances in one walk
                     if changes is None:
                         names, changes = walk(before, after)
@@ -165,7 +165,8 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
                                                 changes)
                     if recorded is None:
                         recorded = encode_write(before, after, at, history.new_instance_number,
-                                                changes, history.new_instance_numbers, least)
+                                                changes, history.new_instance_numbers, least,
+                                                doc=encoded)
         except Exception as exc:
             results.append((False, exc))
             continue
