@@ -12,6 +12,7 @@ import copy
 import re
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,10 +167,9 @@ def test_a_file_of_creations_written_the_short_way_is_the_one_written_the_usual_
         assert tables(Path(tmp) / "short.db") == tables(Path(tmp) / "usual.db")
 
 
-def _encoded(entity: dict[str, Any], *, general: bool) -> Any:
-    """What :func:`encode_write` records of the creation of ``entity`` (numbered from 1),
-    and the numbers it took; or its error.  ``general``: from the changes of the general
-    way (``attribute_changes``) rather than its own walk of a usual creation."""
+def numbering() -> tuple[list[int], Callable[[], int], Callable[[int], int]]:
+    """Instance numbers from 1 as the writer takes them: the numbers taken, the one-number
+    taker (``iids``) and the block taker (``block(count)``: the first of ``count``)."""
     numbers = iter(range(1, 1000))
     taken: list[int] = []
 
@@ -183,6 +183,14 @@ def _encoded(entity: dict[str, Any], *, general: bool) -> Any:
             iids()
         return first
 
+    return taken, iids, block
+
+
+def _encoded(entity: dict[str, Any], *, general: bool) -> Any:
+    """What :func:`encode_write` records of the creation of ``entity`` (numbered from 1),
+    and the numbers it took; or its error.  ``general``: from the changes of the general
+    way (``attribute_changes``) rather than its own walk of a usual creation."""
+    taken, iids, block = numbering()
     try:
         changes = list(attribute_changes(None, entity)) if general else None
         return encode_write(None, entity, NOW, iids, changes, block), taken

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -421,20 +421,13 @@ async def test_packs_that_number_each_instance_read_as_those_numbered_by_positio
         tmp_path: Path) -> None:
     # a file written before packs numbered their instances by position held [name,
     # internal form, iid] for each: it reads the same
-    path = tmp_path / "b.db"
-    await _three_writes_in(path)
-    with sqlite3.connect(path) as conn:
-        packed = conn.execute("SELECT rowid, iid, body FROM temporal_packs").fetchall()
-        positional = [(rowid, iid, _positional(json.loads(body))) for rowid, iid, body in packed]
-        positional = [(rowid, iid, items) for rowid, iid, items in positional
-                      if all(len(item) == 2 for item in items)]
-        assert positional  # the usual pack: numbered by position
-        for rowid, iid, items in positional:
-            numbered = [[*item, iid + position] for position, item in enumerate(items)]
-            conn.execute("UPDATE temporal_packs SET body = ? WHERE rowid = ?",
-                         (json.dumps(numbered).encode(), rowid))
-    async with _with_reference(path) as (store, reference):
-        await _assert_reads_alike(store, reference)
+    def numbered(iid: int, body: bytes) -> list[Any] | None:
+        items = _positional(json.loads(body))
+        if not all(len(item) == 2 for item in items):
+            return None
+        return [[*item, iid + position] for position, item in enumerate(items)]
+
+    await _rewritten_packs_read_alike(tmp_path / "b.db", numbered)  # numbered by position
 
 
 def _positional(body: Any) -> list[Any]:
@@ -449,17 +442,30 @@ async def test_packs_of_schema_8_read_as_the_documents_that_replaced_them(
         tmp_path: Path) -> None:
     # schema 8 packed the usual write's instances as [[attribute, instance], ...]; schema
     # 9 stores the entity's document instead: a file of either reads the same
-    path = tmp_path / "b.db"
+    def arrays(iid: int, body: bytes) -> list[Any] | None:
+        return _positional(json.loads(body)) if body.startswith(b"{") else None
+
+    # the usual pack is its entity's document
+    await _rewritten_packs_read_alike(tmp_path / "b.db", arrays, schema="8")
+
+
+async def _rewritten_packs_read_alike(
+        path: Path, rewrite: Callable[[int, bytes], list[Any] | None],
+        schema: str | None = None) -> None:
+    """Three writes in ``path``, each pack's body then replaced by what ``rewrite(iid,
+    body)`` gives (None: kept; at least one rewritten), the file marked of ``schema``
+    when given: the store reads what the reference store reads."""
     await _three_writes_in(path)
     with sqlite3.connect(path) as conn:
-        packed = conn.execute("SELECT rowid, body FROM temporal_packs").fetchall()
-        documents = [(rowid, json.loads(body)) for rowid, body in packed
-                     if body.startswith(b"{")]
-        assert documents  # the usual pack is its entity's document
-        for rowid, document in documents:
+        packed = conn.execute("SELECT rowid, iid, body FROM temporal_packs").fetchall()
+        rewritten = [(rowid, rewrite(iid, body)) for rowid, iid, body in packed]
+        rewritten = [(rowid, items) for rowid, items in rewritten if items is not None]
+        assert rewritten
+        for rowid, items in rewritten:
             conn.execute("UPDATE temporal_packs SET body = ? WHERE rowid = ?",
-                         (json.dumps(_positional(document)).encode(), rowid))
-        conn.execute("UPDATE meta SET value = '8' WHERE key = 'schema_version'")
+                         (json.dumps(items).encode(), rowid))
+        if schema is not None:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (schema,))
     async with _with_reference(path) as (store, reference):
         await _assert_reads_alike(store, reference)
 

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_sqlite_creation_writes import numbering
 from test_sqlite_upsert_writer import IDS, NS, replacements, rewritten, usual_replacements
 
 from ngsi_ld.errors import NgsiLdError
@@ -30,19 +31,7 @@ def _history(before: Any, after: Any, now: str, changes: Any, least: Any,
              doc: bytes | None) -> Any:
     """What ``encode_write`` records (a pack as the instance rows it unpacks to), and the
     instance numbers it took; or its error."""
-    numbers = iter(range(1, 1000))
-    taken: list[int] = []
-
-    def iids() -> int:
-        taken.append(next(numbers))
-        return taken[-1]
-
-    def block(count: int) -> int:
-        first = iids()
-        for _ in range(count - 1):
-            iids()
-        return first
-
+    taken, iids, block = numbering()
     try:
         found = history_rows.encode_write(before, after, now, iids, changes, block, least,
                                           doc=doc)
