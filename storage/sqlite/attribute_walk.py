@@ -229,7 +229,10 @@ def replace_walk(entity_id: str, new: Entity, now: str,
                 y["modifiedAt"] = now
             # _usual(name, a, b, changed, changes) inline (a call and the lookups of what
             # was just read were a fifth of the pass): y's datasetId is x's when same,
-            # its modifiedAt now
+            # its modifiedAt now.  The index test below is _usual's, copied on purpose:
+            # one function for both cost +3.4% of the writer's instructions per replaced
+            # Streetlight (callgrind, benchmarks/README.md 2026-12-06 14:50); the one-pass
+            # property (tests/test_sqlite_upsert_writer.py) fails when the copies differ
             kind = y.get("type")
             main = MAIN_MEMBER.get(kind) if isinstance(kind, str) else None
             xv, yv = x.get("value"), y.get("value")
