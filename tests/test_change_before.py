@@ -29,6 +29,8 @@ from test_subscriptions_matching import V, entity, matcher
 
 from broker.events import ChangeBus
 from broker.routes.subscriptions import MANAGER
+from broker.schemas.models import ModelSchemas
+from broker.schemas.store import ValidatingStore
 from ngsi_ld.batch import batch_upsert_mutation
 from ngsi_ld.changes import ChangeEvent
 from ngsi_ld.model import Change, Entity
@@ -116,6 +118,17 @@ def test_the_hint_changes_nothing_the_store_writes_or_answers(
         # a Change compares by its states: read after the other's (decoding it)
         assert asyncio.run(_written(hinted, batches, _hint(answer, seed), deletes)) == expected
         assert _tables(hinted) == _tables(usual)
+
+
+def test_a_validating_store_hands_the_hint_to_the_store_that_writes(tmp_path: Path) -> None:
+    inner = SqliteStore(tmp_path / "broker.db")
+    outer = ValidatingStore(inner, ModelSchemas({}))
+
+    def hint(tenant: str, entity_id: str, types: Collection[str]) -> bool:
+        return False
+
+    outer.wants_before = hint  # as the service sets it (model schemas on)
+    assert inner.wants_before is hint and outer.wants_before is hint
 
 
 # -- the bus: the same events from a Change decoded or not -------------------------------
