@@ -7,6 +7,13 @@ A listener may say which writes can concern it, from the entity's id and types
 and its states before and after; a write that concerns no listener is not
 diffed at all (most writes, when few subscriptions exist or none watches the
 attributes written).
+
+Asked with neither state (``None``, ``None``), a listener's ``concerns`` tells whether
+any write of that entity and those types may concern it: a superset of its answer for
+any states.  The store's writer asks the bus that (:meth:`ChangeBus.may_concern`,
+``Store.wants_before``) to tell whether to hand the state before a write over
+decoded or as the bytes it read (``Change.stored``); a change handed over as bytes
+is published without decoding them when no listener may be concerned.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import logging
 from collections.abc import Callable, Collection
 
 from ngsi_ld.changes import ChangeEvent, diff
-from ngsi_ld.model import Entity
+from ngsi_ld.model import Change, Entity
 
 log = logging.getLogger("broker.events")
 
@@ -41,6 +48,30 @@ class ChangeBus:
         entry = (listener, concerns)
         self._listeners.append(entry)
         return lambda: self._listeners.remove(entry)
+
+    def may_concern(self, tenant: str, entity_id: str, types: Collection[str]) -> bool:
+        """Whether a write of this entity, of these types before or after, may concern a
+        listener (see the module docstring).  Called from the store's writer thread as
+        well: it only reads, and a listener added meanwhile finds the state before
+        decoded when it reads it (``Change.before``)."""
+        for _, concerns in tuple(self._listeners):
+            if concerns is None or concerns(tenant, entity_id, types, None, None):
+                return True
+        return False
+
+    def publish_written(self, tenant: str, change: Change) -> None:
+        """:meth:`publish_change` of a store's ``change``, its state before decoded only
+        if a listener may be concerned (``Change.stored``)."""
+        if not change.decoded:
+            old = change.before_types
+            after = change.after
+            new = () if after is None else after.get("type", ())
+            types: Collection[str] = new if old == new or not old else \
+                (old if not new else {*old, *new})
+            if not self.may_concern(tenant, change.entity_id, types):
+                self.skipped += 1
+                return
+        self.publish_change(tenant, change.entity_id, change.before, change.after)
 
     def publish_change(self, tenant: str, entity_id: str, before: Entity | None,
                        after: Entity | None, mark: int | None = None) -> None:

@@ -14,7 +14,7 @@ batch is one transaction where the backend allows it.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,9 @@ DEFAULT_TENANT = ""
 #: source of fresh instanceIds; the History it returns is written in that
 #: transaction (None: nothing to record).
 Recorder = Callable[[Entity | None, Entity | None, InstanceIds], History | None]
+#: (tenant, entity id, types before or after) -> whether the write's ``before`` may be
+#: read (:attr:`Store.wants_before`)
+WantsBefore = Callable[[str, str, Collection[str]], bool]
 
 if TYPE_CHECKING:
     from .temporal import TemporalHistory
@@ -65,6 +68,12 @@ class Store(abc.ABC):
     #: batch writes worth having parsed at once, the others waiting unparsed
     #: (``broker/service/gate.py``); None: no bound (writes that run side by side)
     batches_in_flight: int | None = None
+    #: whether a write of (tenant, entity id, its types before or after) may have its
+    #: ``Change.before`` read (the service's change bus tells); a store may then hand
+    #: the state before over as the bytes it read (``Change.stored``), decoded only if
+    #: read.  A hint: called from the store's threads, it may be wrong either way.
+    #: None: every change's ``before`` handed over decoded.
+    wants_before: WantsBefore | None = None
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Connect, create the schema; called once at start-up."""
@@ -240,5 +249,5 @@ class Store(abc.ABC):
 
 __all__ = [
     "DEFAULT_TENANT", "AttributeSummary", "Change", "ContextRecord", "Entity", "Mutation",
-    "Outcome", "Recorder", "Store", "TypeSummary",
+    "Outcome", "Recorder", "Store", "TypeSummary", "WantsBefore",
 ]

@@ -32,6 +32,7 @@ from storage.base import (
     Recorder,
     Store,
     TypeSummary,
+    WantsBefore,
 )
 from storage.temporal import TemporalHistory
 from storage.versioned import Versioned, Wanted, versioned
@@ -86,6 +87,15 @@ class ValidatingStore(Store):
     def __getattr__(self, name: str) -> Any:
         # optional capabilities of the wrapped store (shared-store feed and leases...)
         return getattr(self.inner, name)
+
+    @property
+    def wants_before(self) -> WantsBefore | None:
+        """The wrapped store's hint (``Store.wants_before``): the writes are its own."""
+        return self.inner.wants_before
+
+    @wants_before.setter
+    def wants_before(self, hint: WantsBefore | None) -> None:
+        self.inner.wants_before = hint
 
     # -- writes: checked ---------------------------------------------------------------
     async def modify(self, tenant: str, entity_id: str, mutation: Mutation, *,

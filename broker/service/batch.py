@@ -258,7 +258,7 @@ async def batch_upsert(service: Service, call: Call, source: BodySource) -> Repl
     created = [
         o.entity_id
         for o in outcomes
-        if o.change is not None and o.change.before is None and o.error is None
+        if o.change is not None and not o.change.existed and o.error is None
     ]
     if errors or parts.errors or any(o.error is not None for o in outcomes):
         return _result(outcomes, errors, all_ok_status=204, parts=parts)

@@ -80,6 +80,9 @@ class Service:
         self._tenants: set[str] = set()
         #: the batch writes between their parse and their write's end (gate.py)
         self.batch_gate = BatchGate(store.batches_in_flight)
+        # the store hands a change's state before over as bytes when no listener of
+        # this bus may read it (Change.stored): decoded on the event loop only if read
+        store.wants_before = self.events.may_concern
 
     # -- the temporal history (docs/temporal.md) -----------------------------------------
     @property
@@ -173,7 +176,7 @@ class Service:
     def publish(self, tenant: str, change: Change) -> None:
         """Tell the subscriptions what changed (one event per entity write), the expiry
         sweeper what may expire (clause 4.22), and the commit listeners."""
-        self.events.publish_change(tenant, change.entity_id, change.before, change.after)
+        self.events.publish_written(tenant, change)
         if self.expiry is not None and change.after is not None:
             self.expiry.note(change.after, change.expires)
         for listener in self._listeners:

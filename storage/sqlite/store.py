@@ -211,7 +211,7 @@ class SqliteStore(SharedMixin, Store):
         if posted:
             self._history.upsert(conn, tenant, posted)
         ((ok, value),) = write_all(conn, tenant, [(entity_id, mutation, record)],
-                                   self._history, self._origin)
+                                   self._history, self._origin, wants=self.wants_before)
         if not ok:
             raise value
         change: Change = value
@@ -222,7 +222,7 @@ class SqliteStore(SharedMixin, Store):
         # written as one batch (storage/sqlite/writes.py); see Worker.submit.
         tenant = jobs[0][0]
         return write_all(conn, tenant, [item for _, item in jobs], self._history,
-                         self._origin)
+                         self._origin, wants=self.wants_before)
 
     async def due_expiries(self, now: int, limit: int) -> list[tuple[str, str]]:
         """The entities a part of which expired at ``now`` (ms), earliest first."""
@@ -270,7 +270,7 @@ class SqliteStore(SharedMixin, Store):
 
         def run(conn: sqlite3.Connection) -> list[Outcome]:
             results = write_all(conn, tenant, [(i, m, record) for i, m in items],
-                                self._history, self._origin, prepared)
+                                self._history, self._origin, prepared, self.wants_before)
             return [Outcome(i, change=value) if ok
                     else Outcome(i, error=as_ngsi_error(i, value))
                     for (i, _), (ok, value) in zip(items, results, strict=True)]

@@ -39,7 +39,7 @@ from ngsi_ld.operations import KEEPS_CURRENT
 from ngsi_ld.temporal import WRITE_TIME, History
 from ngsi_ld.temporal.history import Change as HistoryChange
 
-from ..base import Change, Entity, Mutation, Recorder
+from ..base import Change, Entity, Mutation, Recorder, WantsBefore
 from ..prepared import PreparedCreation
 from ..sharing import ENTITY
 from . import feed, sql
@@ -60,6 +60,19 @@ def _stamp(entity: Entity | None) -> str | None:
     """The modifiedAt that the entities row of ``entity`` holds (bulk.Rows)."""
     modified = None if entity is None else entity.get("modifiedAt")
     return modified if isinstance(modified, str) else None
+
+
+def _wanted(wants: WantsBefore, tenant: str, entity_id: str, before: Entity,
+            after: Entity | None) -> bool:
+    """``wants`` asked of a write from ``before`` to ``after``, with the types the change
+    bus reads (``ChangeBus.publish_written``); a hint that raises is a yes."""
+    old = before.get("type", ())
+    new = () if after is None else after.get("type", ())
+    types = new if old == new or not old else (old if not new else {*old, *new})
+    try:
+        return wants(tenant, entity_id, types)
+    except Exception:
+        return True
 
 
 def _writes(items: Sequence[Item]) -> dict[str, int]:
@@ -89,11 +102,14 @@ def _fresh(items: Sequence[Item], docs: Mapping[str, bytes | None],
 
 def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
               history: SqliteHistory, origin: str | None,
-              prepared: Mapping[str, PreparedCreation] | None = None) -> list[Result]:
+              prepared: Mapping[str, PreparedCreation] | None = None,
+              wants: WantsBefore | None = None) -> list[Result]:
     """Apply ``items`` in order in the caller's transaction (see the module docstring);
     ``origin``: this process's name in the change feed of a shared file (None: not
     shared); ``prepared``: creations prepared before (:mod:`storage.prepared`), their
-    result (True, None) when stored as prepared."""
+    result (True, None) when stored as prepared; ``wants``: whether a write's state
+    before may be read (``Store.wants_before``; None: yes), else its Change holds the
+    bytes read (``Change.stored``) and the decoded state is freed here."""
     if len(items) == 1:  # the usual single write: the plain lookup is the cheaper one
         docs = {items[0][0]: sql.read_doc(conn, tenant, items[0][0])}
     else:
@@ -127,7 +143,8 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
         else:
             raw = docs[entity_id]
             before = None if raw is None else orjson.loads(raw)
-            originals[entity_id] = before
+            if seen[entity_id] > 1:  # its net change is noted from its first state
+                originals[entity_id] = before
             latest[entity_id] = (before, raw)
         current = None
         names: set[str] | None = None
@@ -174,7 +191,15 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
         written.add(entity_id)
         # when it expires, for its row and the broker's sweeper (which need not look)
         expires = None if after is None or encoded is None else expiry_of(after, encoded)
-        results.append((True, Change(entity_id, before, after, expires)))
+        if before is not None and raw is not None and wants is not None \
+                and raw is docs[entity_id] and not _wanted(wants, tenant, entity_id, before, after):
+            # nobody is likely to read the state before: the bytes read are handed over
+            # (decoded if read after all) and the decoded state is freed here, hot
+            # rather than on the event loop (benchmarks/README.md, upsertbefore)
+            results.append((True, Change.stored(entity_id, raw, before.get("type", ()),
+                                                after, expires)))
+        else:
+            results.append((True, Change(entity_id, before, after, expires)))
         if recorded is not None:  # the write's history, in its transaction
             histories.append(recorded)
         if seen[entity_id] == 1:  # its net change: its index rows noted while at hand
