@@ -80,7 +80,6 @@ from ngsi_ld.instances import (
 )
 from ngsi_ld.model import KEEPS_CURRENT, Entity, Instance, Mutation, keeps_current
 
-
 #: The attribute a mutation's last call wrote the usual way (:func:`_replaced_usual`:
 #: the entity and its ``attrs`` shallow copies of the one it was given, that attribute
 #: alone replaced by a new list of one new instance, ``modifiedAt`` set, every other
@@ -522,10 +521,10 @@ def replace_entity(
 __all__ = [
     "DELETE",
     "KEEPS_CURRENT",
+    "USUAL",
     "AttrsMutation",
     "Mutation",
     "NotUpdated",
-    "USUAL",
     "UpdateResult",
     "append_attributes",
     "apply_append",

@@ -162,21 +162,24 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
                                             None, history.new_instance_numbers, doc=encoded)
                 else:  # the index decision and the history's instances in one walk
                     usual = getattr(mutation, USUAL, None)
+                    lane = None
                     if usual is not None and after is not None and current is before \
                             and seen[entity_id] == 1:  # the usual PATCH: from its attribute
                         lane = usual_patch(before, after, usual, at,
                                            history.new_instance_number)
-                        if lane is not None:
-                            names, recorded = lane
-                    if recorded is None and changes is None:
-                        names, changes = walk(before, after)
-                    if recorded is None and after is not None and seen[entity_id] == 1:
-                        recorded = one_instance(before, after, at, history.new_instance_number,
-                                                changes)  # maybe a usual PATCH
-                    if recorded is None:
-                        recorded = encode_write(before, after, at, history.new_instance_number,
-                                                changes, history.new_instance_numbers, least,
-                                                doc=encoded)
+                    if lane is not None:
+                        names, recorded = lane
+                    else:
+                        if changes is None:
+                            names, changes = walk(before, after)
+                        if after is not None and seen[entity_id] == 1:  # maybe a usual PATCH
+                            recorded = one_instance(before, after, at,
+                                                    history.new_instance_number, changes)
+                        if recorded is None:
+                            recorded = encode_write(before, after, at,
+                                                    history.new_instance_number, changes,
+                                                    history.new_instance_numbers, least,
+                                                    doc=encoded)
         except Exception as exc:
             results.append((False, exc))
             continue
