@@ -80,6 +80,13 @@ from ngsi_ld.instances import (
 )
 from ngsi_ld.model import KEEPS_CURRENT, Entity, Instance, Mutation, keeps_current
 
+#: The attribute a mutation's last call wrote the usual way (:func:`_replaced_usual`:
+#: the entity and its ``attrs`` shallow copies of the one it was given, that attribute
+#: alone replaced by a new list of one new instance, ``modifiedAt`` set, every other
+#: member the same object), else None: a store's writer may then tell what the write
+#: changed from that attribute alone (storage/sqlite/usual_patch.py; issue 19).
+USUAL = "usual_attribute"
+
 
 @dataclass(slots=True)
 class NotUpdated:
@@ -121,9 +128,12 @@ class AttrsMutation:
     def __init__(self, apply: Callable[[Entity | None, UpdateResult], Entity | None]) -> None:
         self._apply = apply
         self.result = UpdateResult()
+        #: the attribute of the last call's usual write (see USUAL), else None
+        self.usual_attribute: str | None = None
 
     def __call__(self, current: Entity | None) -> Entity | None:
         result = UpdateResult()
+        self.usual_attribute = None
         new = self._apply(current, result)
         self.result = result
         return new
@@ -298,6 +308,7 @@ def update_attributes(entity_id: str, fragment: Entity, now: str) -> AttrsMutati
     """5.6.2 Update Entity Attributes: instances replaced or appended, Nulls delete.
 
     Missing entity: ResourceNotFound.  Nothing written: the entity is returned as is.
+    A usual write (:func:`_replaced_usual`) is told on the mutation (:data:`USUAL`).
     """
     names = tuple(attrs_of(fragment))
 
@@ -308,13 +319,15 @@ def update_attributes(entity_id: str, fragment: Entity, now: str) -> AttrsMutati
             quick = _replaced_usual(current, usual[0], usual[1], now)
             if quick is not None:
                 result.updated.append(usual[0])
+                mutation.usual_attribute = usual[0]  # the writer's lane may take it (USUAL)
                 return quick
         entity = writable_entity(current, entity_id, names)
         if apply_update(entity, fragment, now, result):
             return touch(entity, now)
         return current
 
-    return AttrsMutation(apply)
+    mutation = AttrsMutation(apply)
+    return mutation
 
 
 def _usual_instance(fragment: Entity, names: tuple[str, ...]) -> tuple[str, Instance] | None:
@@ -508,6 +521,7 @@ def replace_entity(
 __all__ = [
     "DELETE",
     "KEEPS_CURRENT",
+    "USUAL",
     "AttrsMutation",
     "Mutation",
     "NotUpdated",

@@ -35,7 +35,7 @@ from ngsi_ld.temporal.history import Change, attribute_changes, instance_changes
 from ..base import Entity
 from .history_sql import stamps_instant
 
-__all__ = ["changed_names", "replace_walk", "same_indexed", "walk"]
+__all__ = ["changed_names", "replace_walk", "same_indexed", "usual_names", "walk"]
 
 #: the classes of JSON values compared with ``==`` alone
 _SCALARS = (str, int, float, type(None))
@@ -105,6 +105,15 @@ def changed_names(before: Entity | None, after: Entity | None) -> set[str]:
     other attributes are neither computed nor compared.
     """
     return _walk(before, after, None)
+
+
+def usual_names(name: str, a: list[Any], b: list[Any]) -> set[str]:
+    """:func:`changed_names` of a write that replaced the attribute ``name`` alone (its
+    one instance object ``a[0]`` before, a new one ``b[0]`` after, every other attribute
+    the same object): ``{name}`` if its index rows may differ, else empty."""
+    changed: set[str] = set()
+    _usual(name, a, b, changed, None)
+    return changed
 
 
 def walk(before: Entity | None, after: Entity | None) -> tuple[set[str], list[Change]]:

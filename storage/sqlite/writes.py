@@ -18,7 +18,9 @@ A creation recorded by the standard recorder takes the short way of a prepared o
 its history encoded without the walk an update needs (its changes are all its
 attributes'), its pack made ready, its value rows kept flat (:meth:`.bulk.Rows.add`).
 An update that is its entity's only write here and records one attribute instance (a
-PATCH of one attribute) hands its history as a :class:`.history_rows.OneInstance`.
+PATCH of one attribute) hands its history as a :class:`.history_rows.OneInstance`; the
+usual PATCH (its mutation marked, ``ngsi_ld.operations.USUAL``) tells it and its index
+decision from its attribute alone (:mod:`.usual_patch`), without the walk.
 
 The loader's batches (``SqliteStore.modify_prepared``) bring the rows of their
 entities as created, prepared in its worker processes (:mod:`.prepared`): an
@@ -35,7 +37,7 @@ from typing import Any
 import orjson
 
 from ngsi_ld.batch import REPLACEMENT
-from ngsi_ld.operations import KEEPS_CURRENT
+from ngsi_ld.operations import KEEPS_CURRENT, USUAL
 from ngsi_ld.temporal import WRITE_TIME, History
 from ngsi_ld.temporal.history import Change as HistoryChange
 
@@ -47,6 +49,7 @@ from .attribute_walk import replace_walk, walk
 from .bulk import Rows, expiry_of
 from .history import SqliteHistory
 from .history_rows import EncodedHistory, OneInstance, encode_write, one_instance
+from .usual_patch import usual_patch
 
 __all__ = ["Item", "Result", "write_all"]
 
@@ -175,15 +178,25 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
                     recorded = encode_write(None, after, at, history.new_instance_number,
                                             None, history.new_instance_numbers, doc=encoded)
                 else:  # the index decision and the history's instances in one walk
-                    if changes is None:
-                        names, changes = walk(before, after)
-                    if after is not None and seen[entity_id] == 1:  # maybe a usual PATCH
-                        recorded = one_instance(before, after, at, history.new_instance_number,
-                                                changes)
-                    if recorded is None:
-                        recorded = encode_write(before, after, at, history.new_instance_number,
-                                                changes, history.new_instance_numbers, least,
-                                                doc=encoded)
+                    usual = getattr(mutation, USUAL, None)
+                    lane = None
+                    if usual is not None and after is not None and current is before \
+                            and seen[entity_id] == 1:  # the usual PATCH: from its attribute
+                        lane = usual_patch(before, after, usual, at,
+                                           history.new_instance_number)
+                    if lane is not None:
+                        names, recorded = lane
+                    else:
+                        if changes is None:
+                            names, changes = walk(before, after)
+                        if after is not None and seen[entity_id] == 1:  # maybe a usual PATCH
+                            recorded = one_instance(before, after, at,
+                                                    history.new_instance_number, changes)
+                        if recorded is None:
+                            recorded = encode_write(before, after, at,
+                                                    history.new_instance_number, changes,
+                                                    history.new_instance_numbers, least,
+                                                    doc=encoded)
         except Exception as exc:
             results.append((False, exc))
             continue
