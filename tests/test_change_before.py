@@ -24,17 +24,15 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from subscriptions_harness import Harness, room
-from test_sqlite_upsert_writer import _tables, upserts
+from test_sqlite_upsert_writer import _tables, upsert_batches, upserts
 from test_subscriptions_matching import V, entity, matcher
 
 from broker.events import ChangeBus
 from broker.routes.subscriptions import MANAGER
 from broker.schemas.models import ModelSchemas
 from broker.schemas.store import ValidatingStore
-from ngsi_ld.batch import batch_upsert_mutation
 from ngsi_ld.changes import ChangeEvent
 from ngsi_ld.model import Change, Entity
-from ngsi_ld.temporal import recorder_at
 from storage import SqliteStore
 from subscriptions import SubscriptionIndex
 
@@ -91,11 +89,7 @@ async def _written(path: Path, batches: list[list[dict[str, Any]]], hint: Any,
     await store.open()
     seen: list[Any] = []
     try:
-        for number, batch in enumerate(batches):
-            now = f"2026-12-05T10:00:0{number}Z"
-            outcomes = await store.modify_many(
-                "", [(e["id"], batch_upsert_mutation(copy.deepcopy(e), now, owned=True))
-                     for e in batch], record=recorder_at(now))
+        for outcomes in await upsert_batches(store, batches):
             seen.extend((o.entity_id, o.error, o.change and o.change.existed,
                          o.change and list(o.change.before_types), o.change) for o in outcomes)
         for entity_id in deletes:  # a deletion: after None, its before read or not

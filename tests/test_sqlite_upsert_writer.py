@@ -35,7 +35,7 @@ from ngsi_ld.instances import MAIN_MEMBER
 from ngsi_ld.operations import replaced_entity, stamp_entity
 from ngsi_ld.temporal import history as temporal_history
 from ngsi_ld.temporal import recorder_at
-from storage import SqliteStore
+from storage import Outcome, SqliteStore
 from storage.sqlite import attribute_walk, history_rows, history_sql, writes
 from storage.sqlite import index as sqlite_index
 
@@ -288,15 +288,24 @@ def _instances(body: Any) -> Any:
     return body
 
 
+async def upsert_batches(store: SqliteStore,
+                         batches: list[list[dict[str, Any]]]) -> list[list[Outcome]]:
+    """Each batch upserted through ``store`` as the batch operation does, a second apart;
+    the outcomes of each."""
+    done = []
+    for number, batch in enumerate(batches):
+        now = f"2026-12-05T10:00:0{number}Z"
+        done.append(await store.modify_many(
+            "", [(e["id"], batch_upsert_mutation(copy.deepcopy(e), now, owned=True))
+                 for e in batch], record=recorder_at(now)))
+    return done
+
+
 async def _store(path: Path, batches: list[list[dict[str, Any]]]) -> None:
     store = SqliteStore(path)
     await store.open()
     try:
-        for number, batch in enumerate(batches):
-            now = f"2026-12-05T10:00:0{number}Z"
-            outcomes = await store.modify_many(
-                "", [(e["id"], batch_upsert_mutation(copy.deepcopy(e), now, owned=True))
-                     for e in batch], record=recorder_at(now))
+        for outcomes in await upsert_batches(store, batches):
             assert all(o.error is None for o in outcomes)
     finally:
         await store.close()
