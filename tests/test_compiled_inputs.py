@@ -1,0 +1,126 @@
+"""Malformed and unusual attribute values through the write paths whose modules
+``setup.py`` may compile (``COMPILED``, docs/compiled.md): the templates of the loop's
+parse (``ngsi_ld.shapes``, ``shape_slots``), the GeoJSON and identifier checks, and
+the embedded store's writer (``storage.sqlite.attribute_walk``, ``history_rows``,
+``history_sql``).
+
+A compiled module trusts its annotations and raises ``TypeError`` where Python went
+on: a 500 for the user.  Whatever the values (integers beyond 64 bits, floats,
+booleans, nested arrays and objects, Points with bad coordinates, stamps and
+datasetIds of the wrong type), each request answers what the in-memory store's
+broker answers (the writer's modules are the embedded store's alone), never a 500,
+and the entity and its history read back the same.  The suite runs this on the
+pure and on the compiled build (``compiled modules (setup.py): N`` in its header).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from broker.app import create_app
+from broker.config import Settings
+
+V1 = "/ngsi-ld/v1"
+CTX = {"@context": "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.9.jsonld"}
+LD = {"Content-Type": "application/ld+json"}
+_STAMPS = st.sampled_from(["2026-12-06T10:00:00Z", "2026-12-06T10:00:00.123456Z",
+                           "2026-12-06T12:00:00+02:00", "2026-12-06", "yesterday", ""])
+_SCALARS = st.one_of(
+    st.integers(), st.integers(min_value=-(2**53), max_value=2**53),
+    st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.text(max_size=6))
+_REFUSED = st.sampled_from([None, "urn:ngsi-ld:null", {}, []])
+_JSON = st.recursive(st.one_of(_SCALARS, _SCALARS, _REFUSED), lambda inner: st.one_of(
+    st.lists(inner, max_size=3),
+    st.dictionaries(st.sampled_from(["type", "coordinates", "value", "@value", "x"]), inner,
+                    max_size=3)), max_leaves=6)
+_POINTS = st.builds(lambda coordinates: {"type": "Point", "coordinates": coordinates},
+                    st.one_of(st.lists(_SCALARS, max_size=3),
+                              st.lists(st.floats(-200, 200), min_size=2, max_size=2), _SCALARS))
+
+
+@st.composite
+def attributes(draw: st.DrawFn) -> Any:
+    """An attribute as a body may hold it: usual, unusual or malformed."""
+    # mostly well-formed, so that most writes reach the store
+    kind = draw(st.sampled_from(["Property"] * 4 + ["Relationship", "GeoProperty"] * 2
+                                + ["other", "bare"]))
+    if kind == "bare":
+        return draw(_JSON)
+    if kind == "Relationship":
+        attr: dict[str, Any] = {"type": kind, "object": draw(st.one_of(
+            st.just("urn:ngsi-ld:Thing:1"), st.just(["urn:ngsi-ld:Thing:1"]), _JSON))}
+    elif kind == "GeoProperty":
+        attr = {"type": kind, "value": draw(st.one_of(_POINTS, _JSON))}
+    else:
+        attr = {"type": "Property" if kind == "Property" else draw(_JSON),
+                "value": draw(_JSON)}
+    for member, values in (("observedAt", st.one_of(_STAMPS, _SCALARS)),
+                           ("datasetId", st.one_of(st.just("urn:ngsi-ld:ds:1"), _SCALARS)),
+                           ("unitCode", st.one_of(st.just("CEL"), _SCALARS)),
+                           ("sub", attributes())):
+        if draw(st.integers(0, 7)) == 0:
+            attr[member] = draw(values)
+    return attr
+
+
+_NAMES = st.sampled_from(["level", "location", "owner", "status"])
+_BODIES = st.dictionaries(_NAMES, attributes(), max_size=3)
+
+
+def _entity(eid: str, attrs: dict[str, Any]) -> dict[str, Any]:
+    return {"id": eid, "type": "Lamp", **attrs, **CTX}
+
+
+async def _answers(store: str, first: dict[str, Any], second: dict[str, Any],
+                   patch: dict[str, Any]) -> list[Any]:
+    """Every answer of a run of writes and reads: statuses, and the bodies of the reads."""
+    client = TestClient(TestServer(create_app(Settings(store=store))))
+    await client.start_server()
+    out: list[Any] = []
+    try:
+        ids = ["urn:ngsi-ld:Lamp:1", "urn:ngsi-ld:Lamp:2"]
+        for eid in ids:  # the second of a shape goes through its template
+            response = await client.post(f"{V1}/entities", json=_entity(eid, first), headers=LD)
+            out.append(("create", response.status))
+        # the found entities replaced by the writer's walk, twice (learnt, then known)
+        for attrs in (second, first):
+            response = await client.post(f"{V1}/entityOperations/upsert", headers=LD,
+                                         json=[_entity(eid, attrs) for eid in ids])
+            out.append(("upsert", response.status, await response.text()))
+        for eid in ids:  # one attribute: the PATCH lane learnt, then taken
+            response = await client.patch(f"{V1}/entities/{eid}/attrs", json=patch)
+            out.append(("patch", response.status))
+        for eid in ids:
+            for path in ("entities", "temporal/entities"):
+                response = await client.get(f"{V1}/{path}/{eid}")
+                out.append((path, response.status, await response.json()))
+    finally:
+        await client.close()
+    return out
+
+
+def _no_server_error(answers: list[Any]) -> None:
+    for answer in answers:
+        assert answer[1] < 500, answer
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(_BODIES, _BODIES, st.dictionaries(_NAMES, attributes(), min_size=1, max_size=1))
+def test_unusual_values_answer_as_the_memory_store_does_and_never_a_500(
+        first: dict[str, Any], second: dict[str, Any], patch: dict[str, Any]) -> None:
+    async def both() -> tuple[list[Any], list[Any]]:
+        with tempfile.TemporaryDirectory() as tmp:
+            embedded = await _answers(f"sqlite://{tmp}/t.db", first, second, patch)
+        return embedded, await _answers("memory:", first, second, patch)
+
+    embedded, memory = asyncio.run(both())
+    _no_server_error(embedded)
+    _no_server_error(memory)
+    assert embedded == memory
