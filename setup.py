@@ -24,29 +24,19 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 #: pure functions the write paths and the loader's workers spend their Python time in
-#: (parsing and checking a body, its shape's template, expansion, stamping, index rows,
-#: discovery counters; the writer's walk over a replaced entity and its history rows)
+#: (parsing and checking a body, expansion, stamping, index rows, discovery counters)
 COMPILED = [
     "ngsi_ld/attributes.py",
     "ngsi_ld/entity.py",
-    "ngsi_ld/geojson.py",
-    "ngsi_ld/identifiers.py",
     "ngsi_ld/instances.py",
     "ngsi_ld/jsonld/active.py",
     "ngsi_ld/jsonld/compile.py",
     "ngsi_ld/operations.py",
     "ngsi_ld/representation.py",
-    "ngsi_ld/shape_slots.py",
-    "ngsi_ld/shapes.py",
-    "ngsi_ld/temporal/history.py",
-    "ngsi_ld/timeutil.py",
     "ngsi_ld/values.py",
     "ngsi_ld/view.py",
     "storage/discovery.py",
-    "storage/sqlite/attribute_walk.py",
     "storage/sqlite/bulk.py",
-    "storage/sqlite/history_rows.py",
-    "storage/sqlite/history_sql.py",
     "storage/sqlite/index.py",
     "storage/sqlite/prepared.py",
 ]
