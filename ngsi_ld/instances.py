@@ -94,15 +94,18 @@ def strip_stamps(instance: Any) -> Any:
     return out
 
 
-def find_instance(instances: list[Instance], dataset_id: str | None) -> int | None:
-    """Index of the instance with ``dataset_id`` (None: the default instance), or None."""
+def find_instance(instances: list[Instance], dataset_id: object) -> int | None:
+    """Index of the instance with ``dataset_id`` (None: the default instance), or None.
+
+    ``object``: the datasetId as an instance holds it, checked or not (a model function
+    may be handed an unchecked one; compiled, a narrower annotation raises TypeError)."""
     for i, inst in enumerate(instances):
         if inst.get("datasetId") == dataset_id:
             return i
     return None
 
 
-def dataset_label(dataset_id: str | None) -> str:
+def dataset_label(dataset_id: object) -> str:
     """Human wording of an instance selector for error details."""
     return "the default instance" if dataset_id is None else f"datasetId {dataset_id}"
 

@@ -159,11 +159,13 @@ def _scope(fragment: Entity) -> list[str]:
 
 def _add_types(entity: Entity, fragment: Entity) -> bool:
     """Add the fragment's entity types (clause 4.16); True if any was new."""
-    current = entity.get("type")
+    # Any: the stored type as it is (a str too, where Python went on; compiled, the
+    # TypedDict's list | None would raise TypeError)
+    current = cast(Any, entity).get("type")
     if current.__class__ is list and not cast(Any, fragment).get("type"):
         return False  # the usual fragment of attributes only: nothing to add
     types = _union(current or [], _types(fragment))
-    if types == (entity.get("type") or []):
+    if types == (current or []):
         return False
     entity["type"] = types
     return True
@@ -356,7 +358,7 @@ def _replaced_usual(current: Entity, name: str, inst: Instance, now: str) -> Ent
     attrs: Any = cast(Any, current).get("attrs")  # read untyped: its shape is checked here
     old = attrs.get(name) if attrs.__class__ is dict else None
     if old.__class__ is not list or len(old) != 1 or old[0].get("datasetId") is not None \
-            or current.get("type").__class__ is not list:
+            or cast(Any, current).get("type").__class__ is not list:
         return None
     new = dict(inst)  # scalar members: a private copy, as restamp's clone makes it
     new["createdAt"] = old[0].get("createdAt", now)
