@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Collection
 
 from ngsi_ld.changes import ChangeEvent, diff
-from ngsi_ld.model import Change, Entity
+from ngsi_ld.model import Change, Entity, written_types
 
 log = logging.getLogger("broker.events")
 
@@ -63,11 +63,9 @@ class ChangeBus:
         """:meth:`publish_change` of a store's ``change``, its state before decoded only
         if a listener may be concerned (``Change.stored``)."""
         if not change.decoded:
-            old = change.before_types
             after = change.after
-            new = () if after is None else after.get("type", ())
-            types: Collection[str] = new if old == new or not old else \
-                (old if not new else {*old, *new})
+            types = written_types(change.before_types,
+                                  () if after is None else after.get("type", ()))
             if not self.may_concern(tenant, change.entity_id, types):
                 self.skipped += 1
                 return
@@ -77,12 +75,10 @@ class ChangeBus:
                        after: Entity | None, mark: int | None = None) -> None:
         """Publish the event of one entity write, diffed only if it may concern a listener
         (``mark``: where another process committed it, see ``ChangeEvent.mark``)."""
-        # every write passes here (issue 19): the types as one set only when they differ
-        # (a write keeps them mostly), and a plain loop rather than any() over a generator
-        old = () if before is None else before.get("type", ())
-        new = () if after is None else after.get("type", ())
-        types: Collection[str] = new if old == new or not old else \
-            (old if not new else {*old, *new})
+        # every write passes here (issue 19): a plain loop rather than any() over a
+        # generator
+        types = written_types(() if before is None else before.get("type", ()),
+                              () if after is None else after.get("type", ()))
         for _, concerns in self._listeners:
             if concerns is None or concerns(tenant, entity_id, types, before, after):
                 break

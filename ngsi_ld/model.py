@@ -20,7 +20,7 @@ renderings hold parts of an entity.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from types import EllipsisType
 from typing import Any, TypedDict
 
@@ -80,6 +80,13 @@ def keeps_current(mutation: Mutation) -> Mutation:
     """Mark ``mutation`` as never changing the entity it is given (see KEEPS_CURRENT)."""
     setattr(mutation, KEEPS_CURRENT, True)
     return mutation
+
+
+def written_types(old: Collection[str], new: Collection[str]) -> Collection[str]:
+    """The types a write touches, from the entity's types before (``old``) and after
+    (``new``; ``()`` for none): one set only when they differ (a write keeps them
+    mostly), else one of them as it is."""
+    return new if old == new or not old else (old if not new else {*old, *new})
 
 
 class Change:
@@ -159,4 +166,4 @@ class Change:
 
 
 __all__ = ["KEEPS_CURRENT", "Change", "Entity", "Instance", "InstanceMembers", "Mutation",
-           "keeps_current"]
+           "keeps_current", "written_types"]

@@ -37,6 +37,7 @@ from typing import Any
 import orjson
 
 from ngsi_ld.batch import REPLACEMENT
+from ngsi_ld.model import written_types
 from ngsi_ld.operations import KEEPS_CURRENT, USUAL
 from ngsi_ld.temporal import WRITE_TIME, History
 from ngsi_ld.temporal.history import Change as HistoryChange
@@ -69,9 +70,8 @@ def _wanted(wants: WantsBefore, tenant: str, entity_id: str, before: Entity,
             after: Entity | None) -> bool:
     """``wants`` asked of a write from ``before`` to ``after``, with the types the change
     bus reads (``ChangeBus.publish_written``); a hint that raises is a yes."""
-    old = before.get("type", ())
-    new = () if after is None else after.get("type", ())
-    types = new if old == new or not old else (old if not new else {*old, *new})
+    types = written_types(before.get("type", ()),
+                          () if after is None else after.get("type", ()))
     try:
         return wants(tenant, entity_id, types)
     except Exception:
