@@ -94,7 +94,7 @@ def strip_stamps(instance: Any) -> Any:
     return out
 
 
-def find_instance(instances: list[Instance], dataset_id: object) -> int | None:
+def find_instance(instances: list[Any], dataset_id: object) -> int | None:
     """Index of the instance with ``dataset_id`` (None: the default instance), or None.
 
     ``object``: the datasetId as an instance holds it, checked or not (a model function

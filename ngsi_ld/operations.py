@@ -185,7 +185,9 @@ def _set_expiry(entity: Entity, fragment: Entity) -> bool:
     return True
 
 
-def _same_instance(instances: list[Instance], instance: Instance) -> Instance | None:
+def _same_instance(instances: Any, instance: Any) -> Instance | None:
+    # Any: an attribute's instances as stored or sent, read as Python reads them
+    # (compiled, list[Instance] would raise TypeError before any check)
     index = find_instance(instances, instance.get("datasetId")) if instances else None
     return None if index is None else instances[index]
 
@@ -206,21 +208,24 @@ def stamp_entity(new: Entity, now: str, old: Entity | None = None, *,
                    if k not in STAMPS and k != "attrs"}
     out["createdAt"] = old.get("createdAt", now) if old else now
     out["modifiedAt"] = now
-    old_attrs = (old or {}).get("attrs") or {}
+    # read as they are (compiled, a TypedDict's .get() checks its declared type)
+    old_doc: Any = old or {}
+    old_attrs: Any = old_doc.get("attrs") or {}
     if not old_attrs:  # a creation (or nothing kept): every instance stamped now
         out["attrs"] = {name: [restamp_owned(i, None, now) for i in instances]
                         for name, instances in (copy.get("attrs") or {}).items()}
         return out
     # the copy's own attrs and instance lists, stamped in place (a batch replace stamps
     # every attribute of every entity: no new dict and lists for them)
-    attrs: dict[str, list[Instance]] = copy.get("attrs") or {}
+    copy_doc: Any = copy
+    attrs: Any = copy_doc.get("attrs") or {}
     for name, instances in attrs.items():
         stamp_instances(instances, old_attrs.get(name) or [], now)
     out["attrs"] = attrs
     return out
 
 
-def stamp_instances(instances: list[Instance], before: Any, now: str) -> None:
+def stamp_instances(instances: Any, before: Any, now: str) -> None:
     """The owned ``instances`` of an attribute stamped in place as written at ``now``
     over its instances ``before`` (each keeps the createdAt of the one of its datasetId),
     as :func:`stamp_entity` does for each attribute over an old entity."""
@@ -492,8 +497,11 @@ def replaced_entity(entity_id: str, new: Entity, now: str, old: Entity, *,
     returns for an existing ``old``, which is only read); ``owned`` as :func:`stamp_entity`."""
     replaced = stamp_entity(new, now, old, owned=owned)
     replaced["id"] = entity_id
-    if not replaced.get("type"):
-        replaced["type"] = clone(old.get("type", []))
+    # read as they are (compiled, a TypedDict's .get() checks its declared type)
+    replaced_doc: Any = replaced
+    if not replaced_doc.get("type"):
+        old_doc: Any = old
+        replaced["type"] = clone(old_doc.get("type", []))
     return replaced
 
 

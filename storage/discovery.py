@@ -62,7 +62,8 @@ ALL = ""
 
 def _attributes(entity: Entity) -> dict[str, list[Any]]:
     # an attribute without instances is no attribute (the model never stores one)
-    attrs = entity.get("attrs")
+    doc: Any = entity  # read as it is (compiled, a TypedDict's .get() checks its type)
+    attrs = doc.get("attrs")
     if not isinstance(attrs, dict):
         return {}
     found = {name: insts if isinstance(insts, list) else [insts] for name, insts in attrs.items()}
@@ -167,7 +168,8 @@ def _same_kinds(before: Entity | None, after: Entity | None, names: Collection[s
 
 
 def _attrs_or_none(entity: Entity | None) -> dict[str, Any] | None:
-    attrs = None if entity is None else entity.get("attrs")
+    doc: Any = entity  # read as it is (compiled, a TypedDict's .get() checks its type)
+    attrs = None if doc is None else doc.get("attrs")
     return attrs if isinstance(attrs, dict) else None
 
 
@@ -180,8 +182,10 @@ def stats_delta(
     ``changed``: the only attributes whose instances may differ, for a write that
     kept the entity's types (most writes change a value or two).
     """
+    old_doc: Any = before  # read as they are (compiled, a TypedDict's .get() checks)
+    new_doc: Any = after
     if changed is not None and (
-        before is None or after is None or before.get("type") != after.get("type")
+        before is None or after is None or old_doc.get("type") != new_doc.get("type")
     ):
         changed = None
     if changed is not None and (not changed or _same_kinds(before, after, changed)):

@@ -63,8 +63,13 @@ def _noted(before: dict[str, Any], after: dict[str, Any], names: set[str] | None
     rows = Rows("t")
     rows.add("urn:x:1", before, after, None, None if names is None else set(names))
     return {slot: (Counter(value) if isinstance(value, list) else value)
-            for slot in Rows.__slots__ if not slot.startswith("_prepared")
-            for value in [getattr(rows, slot)]}
+            for slot in _ROW_FIELDS for value in [getattr(rows, slot)]}
+
+
+#: what a Rows notes: its fields, read from the class (a compiled class has no
+#: __slots__: its fields are descriptors as a slotted class's are), methods aside
+_ROW_FIELDS = [name for name in dir(Rows)
+               if not name.startswith(("__", "_prepared")) and not callable(getattr(Rows, name))]
 
 
 @settings(max_examples=800, deadline=None)

@@ -126,7 +126,9 @@ class Rows:
         if before is None and after is not None:
             self._add_created(entity_id, after)
             return
-        if before is None or after is None or before.get("type") != after.get("type"):
+        old_doc: Any = before  # read as they are (compiled, a TypedDict's .get() checks)
+        new_doc: Any = after
+        if before is None or after is None or old_doc.get("type") != new_doc.get("type"):
             self._key_rows("entity_types", entity_id,
                            entity_types(before) if before is not None else set(),
                            entity_types(after) if after is not None else set())

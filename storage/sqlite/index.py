@@ -95,7 +95,8 @@ def sql_number(value: int | float) -> int | float:
 def _attributes(
     entity: Entity | None, names: set[str] | None = None
 ) -> dict[str, list[Any]]:
-    attrs = entity.get("attrs") if entity is not None else None
+    doc: Any = entity  # read as it is: compiled, the TypedDict's .get() checks its type
+    attrs = doc.get("attrs") if doc is not None else None
     if not isinstance(attrs, dict):
         return {}
     return {
@@ -174,7 +175,9 @@ def usual_update(before: Entity, after: Entity,
     side) and, the entity's types kept, no discovery counter (the same kinds).  The
     usual PATCH of a value or two (issue 19).
     """
-    old, new = before.get("attrs"), after.get("attrs")
+    old_doc: Any = before  # read as they are (compiled, a TypedDict's .get() checks)
+    new_doc: Any = after
+    old, new = old_doc.get("attrs"), new_doc.get("attrs")
     if old.__class__ is not dict or new.__class__ is not dict:
         return None
     out: list[ValueRow] = []
@@ -261,7 +264,8 @@ def creation_rows(entity: Entity) -> tuple[list[Any], list[Box]]:
     the write of an entity where there was none indexes): the rows flat (attribute,
     value, vocab, attribute...), the boxes sorted.  One pass where every attribute is in
     its usual form (:func:`_usual_rows`), the general functions otherwise."""
-    attrs = entity.get("attrs")
+    doc: Any = entity  # read as it is (compiled, a TypedDict's .get() checks its type)
+    attrs = doc.get("attrs")
     if attrs.__class__ is dict:
         usual = _usual_rows(attrs)
         if usual is not None:

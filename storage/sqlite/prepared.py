@@ -110,7 +110,8 @@ def _shaped(entity: Entity) -> _Shaped:
 def _shape(entity: Entity) -> tuple[Any, ...] | None:
     """What ``_shaped`` reads of ``entity``: its types, and its attributes' names and the
     kinds of their instances, in order (None: not in the usual internal form)."""
-    types, attrs = entity.get("type"), entity.get("attrs")
+    doc: Any = entity  # read as it is: compiled, the TypedDict's .get() checks its type
+    types, attrs = doc.get("type"), doc.get("attrs")
     if types.__class__ is not list or attrs.__class__ is not dict:
         return None
     key: list[Any] = [tuple(types)]
