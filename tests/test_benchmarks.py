@@ -50,7 +50,7 @@ from benchmarks.suite.latency import count_probe, run_probe
 from benchmarks.suite.notify import notified_values, run_notifications
 from benchmarks.suite.openloop import raw_request, response_length, run_open_loop
 from benchmarks.suite.runner import target_met
-from benchmarks.suite.scenarios import BenchContext, Skip
+from benchmarks.suite.scenarios import BenchContext, Skip, streetlight_body
 from benchmarks.suite.servers import baseline_command, broker_commands, event_loop_of, free_port
 from benchmarks.suite.wrk import LUA_SCRIPT, parse_duration_ms
 from broker.app import create_app
@@ -453,6 +453,22 @@ def test_report_shows_figures_ratio_and_skips() -> None:
     assert data["results"][0]["ratio"] == pytest.approx(0.5)
     assert data["results"][1]["ratio"] is None
     assert data["meta"] == {"date": "d"}
+
+
+
+@given(st.integers(1, 10**9), st.integers(1, 10**9))
+def test_each_streetlight_report_carries_a_new_reading(i: int, j: int) -> None:
+    # the batch upsert's template: request i reports powerConsumption i, the rest of
+    # the Smart Data Models example as it is (a replacement of what is stored is not
+    # what the scenario measures)
+    template = streetlight_body("urn:ngsi-ld:Streetlight:b:__N__", "__I__")
+    plain = orjson.loads(streetlight_body("urn:ngsi-ld:Streetlight:b:3"))
+    sent = orjson.loads(render_template(template, 3, "u", i))
+    assert sent["powerConsumption"] == {**plain["powerConsumption"], "value": i}
+    assert {k: v for k, v in sent.items() if k != "powerConsumption"} == {
+        k: v for k, v in plain.items() if k != "powerConsumption"}
+    same = render_template(template, 3, "u", i) == render_template(template, 3, "u", j)
+    assert same == (i == j)
 
 
 # --- data sets ------------------------------------------------------------------------
