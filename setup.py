@@ -10,8 +10,9 @@ the pure Python modules.  Without ``NGSI_LD_COMPILE=1`` (the default) nothing is
 compiled, and the extensions an earlier editable install left beside the sources
 are removed.
 
-Opt-in because it saves nothing measurable on single requests, CI tests the pure
-modules, and a compiled module that lies about a type fails at run time.
+Opt-in because it saves little on single requests, the build needs mypy, a C compiler
+and minutes, and a compiled module that lies about a type fails at run time (CI builds
+these modules in a temporary copy and runs the tests that exercise them: .ci/compiled).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 #: pure functions the write paths and the loader's workers spend their Python time in
-#: (parsing and checking a body, expansion, stamping, index rows, discovery counters)
+#: (parsing and checking a body, its shape templates, expansion, stamping, the writer's
+#: walk, history and index rows, discovery counters); each measured (docs/compiled.md)
 COMPILED = [
     "ngsi_ld/attributes.py",
     "ngsi_ld/entity.py",
