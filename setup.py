@@ -10,8 +10,9 @@ the pure Python modules.  Without ``NGSI_LD_COMPILE=1`` (the default) nothing is
 compiled, and the extensions an earlier editable install left beside the sources
 are removed.
 
-Opt-in because it saves nothing measurable on single requests, CI tests the pure
-modules, and a compiled module that lies about a type fails at run time.
+Opt-in because it saves little on single requests, the build needs mypy, a C compiler
+and minutes, and a compiled module that lies about a type fails at run time (CI builds
+these modules in a temporary copy and runs the tests that exercise them: .ci/compiled).
 """
 
 from __future__ import annotations
@@ -24,19 +25,29 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 #: pure functions the write paths and the loader's workers spend their Python time in
-#: (parsing and checking a body, expansion, stamping, index rows, discovery counters)
+#: (parsing and checking a body, its shape templates, expansion, stamping, the writer's
+#: walk, history and index rows, discovery counters); each measured (docs/compiled.md)
 COMPILED = [
     "ngsi_ld/attributes.py",
     "ngsi_ld/entity.py",
+    "ngsi_ld/geojson.py",
+    "ngsi_ld/identifiers.py",
     "ngsi_ld/instances.py",
     "ngsi_ld/jsonld/active.py",
     "ngsi_ld/jsonld/compile.py",
     "ngsi_ld/operations.py",
     "ngsi_ld/representation.py",
+    "ngsi_ld/shape_slots.py",
+    "ngsi_ld/shapes.py",
+    "ngsi_ld/temporal/history.py",
+    "ngsi_ld/timeutil.py",
     "ngsi_ld/values.py",
     "ngsi_ld/view.py",
     "storage/discovery.py",
+    "storage/sqlite/attribute_walk.py",
     "storage/sqlite/bulk.py",
+    "storage/sqlite/history_rows.py",
+    "storage/sqlite/history_sql.py",
     "storage/sqlite/index.py",
     "storage/sqlite/prepared.py",
 ]

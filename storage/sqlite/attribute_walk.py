@@ -124,15 +124,20 @@ def walk(before: Entity | None, after: Entity | None) -> tuple[set[str], list[Ch
 
 def _walk(before: Entity | None, after: Entity | None, changes: list[Change] | None) -> set[str]:
     """The changed names; the history's changes appended to ``changes`` unless None."""
-    old = before.get("attrs") if before is not None else None
-    new = after.get("attrs") if after is not None else None
-    if changes is not None and (old.__class__ is not dict or not old
-                                or new.__class__ is not dict):
+    # read as they are, through Any (compiled, the TypedDict's .get() is checked against
+    # dict[str, list[Instance]] and so is each value iterated: TypeError where Python
+    # goes on); checked below, then typed dict[str, Any]
+    old_doc: Any = before
+    new_doc: Any = after
+    old_read: Any = old_doc.get("attrs") if old_doc is not None else None
+    new_read: Any = new_doc.get("attrs") if new_doc is not None else None
+    if changes is not None and (old_read.__class__ is not dict or not old_read
+                                or new_read.__class__ is not dict):
         # a creation (the history's own walk over the new attributes), or no attributes
         changes.extend(attribute_changes(before, after))
         changes = None
-    old = old if isinstance(old, dict) else {}
-    new = new if isinstance(new, dict) else {}
+    old: dict[str, Any] = old_read if isinstance(old_read, dict) else {}
+    new: dict[str, Any] = new_read if isinstance(new_read, dict) else {}
     # a replace or an update keeps the names (a comparison builds no set)
     changed = set() if old.keys() == new.keys() else old.keys() ^ new.keys()
     if not old:
@@ -192,12 +197,18 @@ def replace_walk(entity_id: str, new: Entity, now: str,
     usual attribute that the check of its pack accepts (:func:`_usual`,
     ``history_sql.stamps_instant``: told where its kind is read and its stamps set, the
     pack needs no second pass over them), else None."""
-    old_attrs = old.get("attrs")
-    attrs = new.get("attrs")
-    if old_attrs.__class__ is not dict or not old_attrs or attrs.__class__ is not dict:
+    # read as they are, through Any (compiled, the TypedDict's .get() and each value
+    # iterated are checked: TypeError where Python goes on); typed once checked
+    old_doc: Any = old
+    new_doc: Any = new
+    old_read: Any = old_doc.get("attrs")
+    new_read: Any = new_doc.get("attrs")
+    if old_read.__class__ is not dict or not old_read or new_read.__class__ is not dict:
         # nothing to keep (stamped as created) or no attributes: the usual passes
         replaced = replaced_entity(entity_id, new, now, old, owned=True)
         return (replaced, *walk(old, replaced), None)
+    old_attrs: dict[str, Any] = old_read
+    attrs: dict[str, Any] = new_read
     for instances in attrs.values():  # its shape checked first, as stamp_entity does:
         # attrs_of's checks, the usual attribute (one instance object) told at once
         if instances.__class__ is not list or len(instances) != 1 \
@@ -206,14 +217,16 @@ def replace_walk(entity_id: str, new: Entity, now: str,
             break
     # the entity's own members stamped as replaced_entity stamps them, in its order of
     # keys (the stored bytes), its attributes stamped below
-    after: Entity = {k: v for k, v in new.items()  # type: ignore[assignment]
-                     if k not in STAMPS and k != "attrs"}
-    after["createdAt"] = old.get("createdAt", now)
-    after["modifiedAt"] = now
-    after["attrs"] = attrs
-    after["id"] = entity_id
-    if not after.get("type"):
-        after["type"] = clone(old.get("type", []))
+    # (read through Any: compiled, a TypedDict's .get() is checked against its type)
+    after_doc: dict[str, Any] = {k: v for k, v in new_doc.items()
+                                 if k not in STAMPS and k != "attrs"}
+    after_doc["createdAt"] = old_doc.get("createdAt", now)
+    after_doc["modifiedAt"] = now
+    after_doc["attrs"] = attrs
+    after_doc["id"] = entity_id
+    if not after_doc.get("type"):
+        after_doc["type"] = clone(old_doc.get("type", []))
+    after: Entity = after_doc  # type: ignore[assignment]
     changes: list[Change] = []
     changed = set() if old_attrs.keys() == attrs.keys() else old_attrs.keys() ^ attrs.keys()
     least: int | None = None
