@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -309,13 +310,13 @@ async def test_pause_and_resume(h: Harness) -> None:
 
 
 async def test_expiry(h: Harness) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    soon = (datetime.now(UTC) + timedelta(seconds=0.5)).isoformat()
-    sub_id = await h.subscribe(on_rooms(h, expiresAt=soon))
+    # 3 s for the subscription, the create and its notification before the expiry (a
+    # loaded machine took more than 0.5 s), then a wait until just past it
+    ends = datetime.now(UTC) + timedelta(seconds=3)
+    sub_id = await h.subscribe(on_rooms(h, expiresAt=ends.isoformat()))
     await h.create(room(1))
     await h.receiver.wait_for(1)
-    await asyncio.sleep(0.6)
+    await asyncio.sleep((ends - datetime.now(UTC)).total_seconds() + 0.1)
     assert (await h.subscription(sub_id))["status"] == "expired"
     await h.update(ROOM1, {"temperature": {"type": "Property", "value": 5}})
     await quiet(h)
