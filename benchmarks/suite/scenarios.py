@@ -182,10 +182,6 @@ async def _streetlight_link(ctx: BenchContext) -> dict[str, str]:
     return {"Link": f"<{ctx.streetlight_link}>; {LINK_REL}"}
 
 
-#: a marker value of ``powerConsumption``, replaced by a placeholder in the JSON text
-_POWER = 918_273_645_546_372_819
-
-
 def streetlight_body(entity_id: str, power: str | None = None) -> str:
     """The Smart Data Models Streetlight example as a JSON body, with id ``entity_id``.
 
@@ -197,8 +193,9 @@ def streetlight_body(entity_id: str, power: str | None = None) -> str:
     entity["id"] = entity_id
     if power is None:
         return orjson.dumps(entity).decode()
-    entity["powerConsumption"]["value"] = _POWER
-    return orjson.dumps(entity).decode().replace(str(_POWER), power, 1)
+    # the placeholder encoded as a string, then unquoted: the rendered value is a number
+    entity["powerConsumption"]["value"] = power
+    return orjson.dumps(entity).decode().replace(f'"{power}"', power, 1)
 
 
 # 5.6.1 Create Entity
