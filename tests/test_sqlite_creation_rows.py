@@ -163,3 +163,22 @@ def test_a_creations_rows_are_the_value_rows_and_boxes_of_any_entity(
     assert len(flat) == len(set(flat))
     assert set(flat) == sqlite_index.value_rows(entity)
     assert boxes == sqlite_index.geo_boxes(entity)
+
+
+class _Name(str):
+    """A str subclass: equal to, and hashing as, the plain str it holds."""
+
+
+def test_names_of_a_str_subclass_in_a_shape_never_met_are_written_as_plain_names() -> None:
+    # the shape cache interns names on a miss; sys.intern refuses str subclasses, which
+    # failed the whole batch (a shape of its own, so the cache has not seen it)
+    conn, expected = _database(), _database()
+    odd = {"type": [_Name("SubclassedThing")], "attrs": {
+        _Name("subclassedName"): [{"type": _Name("Property"), "value": 1}],
+        "plainName": [{"type": "Relationship", "object": "urn:x"}]}}
+    rows = Rows(TENANT)
+    rows.add("urn:e:0", None, odd, doc=b"{}")
+    rows.write(conn, sql.next_version)
+    _uncached(expected, [odd])
+    assert _tables(conn) == _tables(expected)
+    assert ("SubclassedThing", "urn:e:0") in _tables(conn)["entity_types"]

@@ -35,7 +35,13 @@ from .history_rows import PACK_FROM, encode_write
 
 __all__ = ["creation_shape", "prepare_creation"]
 
-_name = sys.intern
+
+def _name(name: str) -> str:
+    """``name`` interned; a str subclass as the plain str it equals (``sys.intern``
+    refuses subclasses: one such name failed its whole transaction)."""
+    return sys.intern(name if name.__class__ is str else str.__str__(name))
+
+
 #: the shared tuples (see the module docstring); emptied when this large
 _SHARED_MAX = 10_000
 _shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}
