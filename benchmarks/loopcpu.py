@@ -106,9 +106,10 @@ def _streetlight(n: int, uid: str) -> tuple[str, str, bytes]:
 
 
 def _streetlight_batch(n: int, uid: str) -> tuple[str, str, bytes]:
-    # 100 Streetlights of 10 rotating id sets (as the suite's): replaced once they exist
+    # 100 Streetlights of 10 rotating id sets (as the suite's): replaced once they exist,
+    # each request reporting a new powerConsumption (its number), as the suite's does
     return ("POST", UPSERT, b"[" + b",".join(
-        streetlight_body(f"urn:ngsi-ld:Streetlight:benchbatch:{n % 10}:{k}").encode()
+        streetlight_body(f"urn:ngsi-ld:Streetlight:benchbatch:{n % 10}:{k}", str(n)).encode()
         for k in range(BATCH)) + b"]")
 
 

@@ -79,6 +79,9 @@ async def test_the_batches_it_sends_create_then_replace_their_streetlights(
     entity = await _sent_then_read(prepared, "streetlight-batch-upsert", 3, 11,
                                    "urn:ngsi-ld:Streetlight:benchbatch:3:99")
     assert "https://smartdatamodels.org/dataModel.Streetlighting/powerState" in entity
+    # each request reports a new reading (its number), as the suite's scenario does
+    power = entity["https://smartdatamodels.org/dataModel.Streetlighting/powerConsumption"]
+    assert power["value"] == 13
     assert loopcpu.PER_REQUEST["streetlight-batch-upsert"] == loopcpu.BATCH == 100
 
 
