@@ -24,10 +24,34 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
-#: pure functions the write paths and the loader's workers spend their Python time in
-#: (parsing and checking a body, its shape templates, expansion, stamping, the writer's
-#: walk, history and index rows, discovery counters); each measured (docs/compiled.md)
+#: the modules the hot requests spend their own Python time in (docs/compiled.md): the
+#: model (parsing and checking a body, its shape templates, expansion, stamping, the
+#: history's changes), the embedded store's writer (walk, index, creation and history
+#: rows, packs, the usual PATCH's lane, the writer loop, counters), the query's
+#: conditions, the service's write and query lanes, the subscription matcher and the
+#: HTTP edge of entities; measured as a group (benchmarks/README.md, "(issue 19,
+#: compiledall)").  Left pure, though mypyc compiles them: storage/sqlite/known.py
+#: (subclasses sqlite3.Connection: a native subclass crashes the connection's init),
+#: sql.py (subclasses sqlite3.DatabaseError), store.py (its ``prepare`` staticmethod
+#: must pickle for the loader's workers), query/scope.py (a non-str scope must be a
+#: 400, not a TypeError), storage/sqlite/query.py (the query-plan properties failed),
+#: broker/shaperoutes.py (subclasses aiohttp's AbstractResource: its routing test failed),
+#: and four whose calls tests watch by monkeypatching (writes.py, history_batch.py,
+#: execute.py, broker/service/direct.py)
 COMPILED = [
+    "broker/http.py",
+    "broker/routes/batch.py",
+    "broker/routes/entities.py",
+    "broker/routes/query.py",
+    "broker/routes/usual_update.py",
+    "broker/service/answers.py",
+    "broker/service/batch.py",
+    "broker/service/caches.py",
+    "broker/service/core.py",
+    "broker/service/direct_writes.py",
+    "broker/service/entities.py",
+    "broker/service/hot.py",
+    "broker/service/queries.py",
     "ngsi_ld/attributes.py",
     "ngsi_ld/entity.py",
     "ngsi_ld/geojson.py",
@@ -40,16 +64,26 @@ COMPILED = [
     "ngsi_ld/shape_slots.py",
     "ngsi_ld/shapes.py",
     "ngsi_ld/temporal/history.py",
+    "ngsi_ld/temporal/model.py",
     "ngsi_ld/timeutil.py",
     "ngsi_ld/values.py",
     "ngsi_ld/view.py",
     "storage/discovery.py",
     "storage/sqlite/attribute_walk.py",
     "storage/sqlite/bulk.py",
+    "storage/sqlite/conditions.py",
+    "storage/sqlite/history_memo.py",
+    "storage/sqlite/history_packs.py",
     "storage/sqlite/history_rows.py",
     "storage/sqlite/history_sql.py",
     "storage/sqlite/index.py",
+    "storage/sqlite/inserts.py",
+    "storage/sqlite/names.py",
     "storage/sqlite/prepared.py",
+    "storage/sqlite/stats.py",
+    "storage/sqlite/threads.py",
+    "storage/sqlite/usual_patch.py",
+    "subscriptions/matching.py",
 ]
 
 
