@@ -455,7 +455,6 @@ def test_report_shows_figures_ratio_and_skips() -> None:
     assert data["meta"] == {"date": "d"}
 
 
-
 @given(st.integers(1, 10**9), st.integers(1, 10**9))
 def test_each_streetlight_report_carries_a_new_reading(i: int, j: int) -> None:
     # the batch upsert's template: request i reports powerConsumption i, the rest of
