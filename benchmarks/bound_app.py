@@ -51,6 +51,7 @@ ENTITIES = "/ngsi-ld/v1/entities"
 UPSERT = "/ngsi-ld/v1/entityOperations/upsert"
 _READ_DOCS = ("SELECT id, doc FROM entities WHERE tenant = '' AND id IN"
               " (SELECT value FROM json_each(?))")
+_READ_DOC = "SELECT doc FROM entities WHERE tenant = '' AND id = ?"
 _READ_RECORDS = ("SELECT entity_id, types, created, modified, deleted FROM temporal_entities"
                  " WHERE tenant = '' AND entity_id IN (SELECT value FROM json_each(?))")
 _PUT_TYPE = "INSERT OR IGNORE INTO temporal_types (tenant, type, entity_id) VALUES (?, ?, ?)"
@@ -68,6 +69,15 @@ class Features:
     value_index: bool = True
     geo: bool = True
     attrs: bool = True
+
+
+def _read_docs(conn: Any, ids: list[str]) -> dict[str, bytes]:
+    """The stored documents of ``ids`` (absent ones left out), read as the broker does:
+    one id by the key, several in one statement."""
+    if len(ids) == 1:
+        row = conn.execute(_READ_DOC, ids).fetchone()
+        return {} if row is None else {ids[0]: row[0]}
+    return dict(conn.execute(_READ_DOCS, (orjson.dumps(ids).decode(),)))
 
 
 def _after(doc: bytes, mark: bytes) -> bytes:
@@ -101,8 +111,9 @@ class BoundWriter:
 
     def creates(self, conn: Any, items: list[tuple[Creation, str]]) -> list[tuple[bool, int]]:
         """New entities (one transaction's): 201 each, 409 for an id taken."""
-        listed = orjson.dumps([entity_id for _, entity_id in items]).decode()
-        taken = {row[0] for row in conn.execute(_READ_DOCS, (listed,))}
+        self.memo.check(conn)
+        ids = [entity_id for _, entity_id in items]
+        taken = set(_read_docs(conn, ids))
         made, results = [], []
         for creation, entity_id in items:
             if entity_id in taken:
@@ -112,7 +123,7 @@ class BoundWriter:
             made.append((creation, entity_id))
             results.append((True, 201))
         if made:
-            self.write_creations(conn, made, listed)
+            self.write_creations(conn, made, orjson.dumps([i for _, i in made]).decode())
         return results
 
     def write_creations(self, conn: Any, made: list[tuple[Creation, str]],
@@ -160,7 +171,8 @@ class BoundWriter:
     def updates(self, conn: Any, items: list[tuple[str, bytes]]) -> list[tuple[bool, int]]:
         """The PATCH of one attribute of existing entities: 204 each, 404 if absent."""
         update = self.samples.update
-        docs = dict(conn.execute(_READ_DOCS, (orjson.dumps([i for i, _ in items]).decode(),)))
+        self.memo.check(conn)
+        docs = _read_docs(conn, [entity_id for entity_id, _ in items])
         now = time.time_ns() // 1000
         results, instances, entities, deleted, inserted = [], [], [], [], []
         for entity_id, value in items:
@@ -195,8 +207,8 @@ class BoundWriter:
     def upsert(self, conn: Any, ids: list[str], reading: bytes) -> list[str]:
         """A batch of Streetlights reporting ``reading``: the ids created (the others
         replaced)."""
-        listed = orjson.dumps(ids).decode()
-        docs = dict(conn.execute(_READ_DOCS, (listed,)))
+        self.memo.check(conn)
+        docs = _read_docs(conn, ids)
         created = [entity_id for entity_id in ids if entity_id not in docs]
         if created:  # the first request of an id set
             creation = self.samples.batch_creation
