@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import tempfile
 import time
@@ -90,6 +91,23 @@ def left_share(scenario: Scenario, bound: float | None, baseline: float | None) 
     return 1 - needed / bound if needed else None
 
 
+def left_share_cpu(scenario: Scenario, bound_us: float | None,
+                   baseline_us: float | None) -> float | None:
+    """:func:`left_share` from CPU time a request (or entity) instead of rates: the
+    target's CPU budget (``baseline / T``, or ``1 / rate``) less the bound's, as a share
+    of the budget.  Steadier than rates on a shared machine (servers pinned to one core:
+    their threads' CPU time is the core's time)."""
+    target = scenario.target
+    if target is None or not bound_us:
+        return None
+    budgets = []
+    if target.min_rate:
+        budgets.append(1e6 / target.min_rate)
+    if target.min_ratio and baseline_us:
+        budgets.append(baseline_us / target.min_ratio)
+    return 1 - bound_us / min(budgets) if budgets else None
+
+
 class BoundBench(Bench):
     """The suite's run (baseline and broker started and pinned) with the bounds beside."""
 
@@ -135,23 +153,35 @@ class BoundBench(Bench):
                     notes.append(f"bound {variant} answered {resp.status}, the broker {status}")
         urls = {"broker": self.base_url, "baseline": self.baseline_url,
                 **{variant: group.url for variant, group in self.bounds.items()}}
+        groups = {"broker": self.broker, "baseline": self.baseline, **self.bounds}
         runs: dict[str, list[WrkResult]] = {name: [] for name in urls}
+        cpu: dict[str, list[float]] = {name: [] for name in urls}
         sized = {"X-Bench-Size": str(size), "X-Bench-Status": str(status)}
         for _ in range(self.plan.repeat):
             for name, url in urls.items():
-                runs[name].append(await self.wrk(
-                    url, spec, scenario.name, scenario.connections,
-                    sized if name == "baseline" else None, duration=self.plan.duration))
+                before = _cpu(groups[name])
+                run = await self.wrk(url, spec, scenario.name, scenario.connections,
+                                     sized if name == "baseline" else None,
+                                     duration=self.plan.duration)
+                runs[name].append(run)
+                if run.requests:  # the server's CPU a request (or entity), all threads
+                    cpu[name].append(1e6 * (_cpu(groups[name]) - before)
+                                     / (run.requests * scenario.per_request))
         rates = {name: median_run(r).rate * scenario.per_request for name, r in runs.items()}
         result = ScenarioResult(scenario.name, description=scenario.description,
                                 unit=scenario.unit, rate=rates["broker"],
                                 baseline_rate=rates["baseline"],
                                 target=scenario.target.text if scenario.target else "")
         result.errors = sum(r.errors for rs in runs.values() for r in rs)
+        cpu_us = {n: statistics.median(c) if c else None for n, c in cpu.items()}
         result.extra = {
             "rates": rates,
             "all_rates": {n: [x.rate * scenario.per_request for x in r] for n, r in runs.items()},
+            "cpu_us": cpu_us,
+            "all_cpu_us": cpu,
             "errors": {n: sum(x.errors for x in r) for n, r in runs.items()},
+            "left_share_cpu": {n: left_share_cpu(scenario, cpu_us[n], cpu_us["baseline"])
+                               for n in (*self.bounds, "broker")},
             "left_share": {n: left_share(scenario, rates[n], rates["baseline"])
                            for n in (*self.bounds, "broker")},
             "notes": notes}
@@ -168,21 +198,25 @@ class BoundBench(Bench):
         return results
 
 
+def _cpu(group: servers.ServerGroup | None) -> float:
+    """CPU seconds the group's processes used so far (user and system, every thread)."""
+    return 0.0 if group is None else sum(filter(None, map(servers.cpu_seconds, group.pids)))
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
-def _us(rate: float | None, per_request: int) -> str:
-    return "-" if not rate else f"{1e6 * per_request / rate:,.0f}"
+def _us(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
 
 
-def render_table(results: Sequence[ScenarioResult], variants: Sequence[str],
-                 scenarios: Sequence[Scenario]) -> str:
+def render_table(results: Sequence[ScenarioResult], variants: Sequence[str]) -> str:
     """The Markdown table: rates, ratios, and the share of the target left to the broker."""
-    per = {s.name: s for s in scenarios}
     head = ["scenario", "target", "baseline", "broker (ratio)",
-            *[f"bound {v} (ratio)" for v in variants], "left to the broker's code (full)",
-            "µs a request: broker, bound full"]
+            *[f"bound {v} (ratio)" for v in variants],
+            "left to the broker's code (full): by rate, by CPU",
+            "CPU µs a request (entity): baseline, broker, bound full"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for result in results:
         rates: dict[str, float] = result.extra["rates"]
@@ -191,9 +225,10 @@ def render_table(results: Sequence[ScenarioResult], variants: Sequence[str],
                  f"{rates['broker']:,.0f} ({_pct(rates['broker'] / base if base else None)})"]
         cells += [f"{rates[v]:,.0f} ({_pct(rates[v] / base if base else None)}, left "
                   f"{_pct(result.extra['left_share'][v])})" for v in variants]
-        per_request = per[result.name].per_request
-        cells += [_pct(result.extra["left_share"].get("full")),
-                  f"{_us(rates['broker'], per_request)}, {_us(rates.get('full'), per_request)}"]
+        cpu = result.extra["cpu_us"]
+        cells += [f"{_pct(result.extra['left_share'].get('full'))}, "
+                  f"{_pct(result.extra['left_share_cpu'].get('full'))}",
+                  f"{_us(cpu['baseline'])}, {_us(cpu['broker'])}, {_us(cpu.get('full'))}"]
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"- {r.name}: {n}" for r in results for n in r.extra["notes"]]
     errors = [f"- {r.name}: errors {r.extra['errors']}" for r in results if r.errors]
@@ -215,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"benchmarks.bound: {exc}", file=sys.stderr)
         return 2
     meta: dict[str, Any] = dict(bench.meta, rounds=bench.plan.repeat)
-    table = render_table(results, variants, bench.plan.scenarios)
+    table = render_table(results, variants)
     header = (f"# Bound of the write scenarios, {meta.get('date')}\n\n{meta.get('machine')}; "
               f"{meta.get('pinning')}; {bench.plan.repeat} rounds of {bench.plan.duration:g} s "
               f"a server, medians; generator ceiling {meta.get('generator_ceiling')}\n\n")

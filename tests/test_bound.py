@@ -24,7 +24,7 @@ from aiohttp.test_utils import TestServer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchmarks.bound import left_share
+from benchmarks.bound import left_share, left_share_cpu
 from benchmarks.bound_app import Features, features_of, make_app
 from benchmarks.bound_rows import cut, prepare
 from benchmarks.suite.datasets import DatasetLoader
@@ -218,6 +218,9 @@ def test_the_share_left_to_the_broker(target: Target, bound: float, baseline: fl
     scenario = Scenario("s", "", no_spec, target=target)
     share = left_share(scenario, bound, baseline)
     assert share == pytest.approx(left) if left is not None else share is None
+    # the same from CPU time: a core's microseconds a request are 1e6 / its rate
+    share = left_share_cpu(scenario, 1e6 / bound, 1e6 / baseline)
+    assert share == pytest.approx(left) if left is not None else share is None
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed")
@@ -236,5 +239,6 @@ def test_the_bound_command_runs_end_to_end(tmp_path: Path) -> None:
                                               "no-value-index", "no-geo-index", "no-attr-index"}
         assert row["extra"]["notes"] == []
         assert all(rate > 0 for rate in row["extra"]["rates"].values())
+        assert all(us > 0 for us in row["extra"]["cpu_us"].values())
     table = (tmp_path / "bound-latest.md").read_text()
     assert all(f"| {name} |" in table for name in rows)
