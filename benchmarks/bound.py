@@ -11,7 +11,7 @@ and the share of the target's time per request that the bound leaves to the brok
 own code: ``1 - target / bound`` (a ratio target: ``1 - T x baseline / bound``); at
 or below zero, no broker code can reach the target with that store work.
 
-    python -m benchmarks.bound --rounds 3 [--quick] [--variant full --variant no-history]
+    python -m benchmarks.bound --rounds 3 [--quick] [--no-history] [--variant no-geo-index]
 """
 
 from __future__ import annotations
@@ -51,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=float,
                         help="seconds a run (default 4, quick 2, smoke 1)")
     parser.add_argument("--variant", action="append", choices=VARIANTS, default=[],
-                        help="bound variants to run (repeatable; default all)")
+                        help="bound variants to run besides full (repeatable; default all)")
+    for flag in VARIANT_FLAGS:  # --no-history ...: the same as --variant no-history
+        parser.add_argument(f"--{flag}", action="append_const", const=flag, dest="variant",
+                            help=f"run the bound variant {flag} (besides full)")
     parser.add_argument("--scenario", action="append", choices=SCENARIOS, default=[],
                         help="scenarios to run (repeatable; default the four)")
     parser.add_argument("--server-cpus", default="0", help="CPUs of the servers")
@@ -237,7 +240,7 @@ def render_table(results: Sequence[ScenarioResult], variants: Sequence[str]) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    variants = list(dict.fromkeys(args.variant or VARIANTS))
+    variants = list(dict.fromkeys(["full", *args.variant] if args.variant else VARIANTS))
     try:
         with tempfile.TemporaryDirectory(prefix="ngsi-ld-bound-") as tmp:
             bench = BoundBench(suite_args(args), Path(tmp), variants)
