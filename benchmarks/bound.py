@@ -38,11 +38,13 @@ from benchmarks.suite.wrk import WrkError, WrkResult
 
 SCENARIOS = ("create-entity", "update-attr", "streetlight-create", "streetlight-batch-upsert")
 VARIANTS = ("full", *VARIANT_FLAGS)
+DESCRIPTION = ("How fast the write scenarios could be served with the broker's store work "
+               "and next to no Python of its own, beside the broker and the baseline.")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bound",
-                                     description=__doc__.splitlines()[0])
+                                     description=DESCRIPTION)
     parser.add_argument("--rounds", type=int, help="runs of each server a scenario, "
                         "alternated, median kept (default 3, smoke 1)")
     parser.add_argument("--quick", action="store_true", help="2 s a run, a pool of 200")
