@@ -205,7 +205,7 @@ class BoundBench(Bench):
 
 def _cpu(group: servers.ServerGroup | None) -> float:
     """CPU seconds the group's processes used so far (user and system, every thread)."""
-    return 0.0 if group is None else sum(filter(None, map(servers.cpu_seconds, group.pids)))
+    return 0.0 if group is None else servers.total_cpu_seconds(group.pids)
 
 
 def _pct(value: float | None) -> str:

@@ -219,22 +219,24 @@ class BoundWriter:
         now = time.time_ns() // 1000
         value = POWER_MARK + reading + b","
         number = orjson.loads(reading)
-        first = self._iids(conn, replacement.iids * len(replaced)) if replaced else 0
+        history = self.features.history and bool(replaced)
+        first = self._iids(conn, replacement.iids * len(replaced)) if history else 0
         packs, entities, deleted, inserted = [], [], [], []
         for entity_id in replaced:
             doc = replacement.doc.render(entity_id.encode(), value)
-            packs.append(("", entity_id, first, now, doc))
-            first += replacement.iids
+            if history:
+                packs.append(("", entity_id, first, now, doc))
+                first += replacement.iids
             entities.append(("", entity_id, doc, replacement.created_at,
                              replacement.modified_at, next_version(conn), None))
             before = _after(docs[entity_id], POWER_MARK)
-            if before != reading:
+            if self.features.attrs and before != reading:
                 deleted.append((replacement.attr, entity_id, orjson.loads(before), 0))
                 inserted.append((replacement.attr, entity_id, number, 0))
-        if self.features.history and packs:
+        if packs:
             insert_rows(conn, _INSERT_PACK, packs)
         insert_rows(conn, _UPSERT_ENTITY, entities)
-        if self.features.attrs and deleted:
+        if deleted:
             conn.executemany(_DELETE_VALUE, deleted)
             insert_rows(conn, _INSERT_VALUE, sorted(inserted, key=_row_key))
         return created

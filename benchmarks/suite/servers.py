@@ -75,6 +75,11 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def total_cpu_seconds(pids: Sequence[int]) -> float:
+    """CPU time the processes ``pids`` have used in all (those gone count nothing)."""
+    return sum(filter(None, map(cpu_seconds, pids)))
+
+
 async def wait_quiet(pids: Sequence[int], *, busy: float = 0.05, step_s: float = 0.2,
                      timeout_s: float = 10.0) -> None:
     """Wait until the processes use less than ``busy`` of a CPU (or ``timeout_s`` passed).
@@ -83,10 +88,10 @@ async def wait_quiet(pids: Sequence[int], *, busy: float = 0.05, step_s: float =
     (requests still queued when wrk stopped) must not be charged to the next.
     """
     deadline = time.monotonic() + timeout_s
-    before = sum(filter(None, map(cpu_seconds, pids)))
+    before = total_cpu_seconds(pids)
     while time.monotonic() < deadline:
         await asyncio.sleep(step_s)
-        after = sum(filter(None, map(cpu_seconds, pids)))
+        after = total_cpu_seconds(pids)
         if after - before < busy * step_s:
             return
         before = after
