@@ -42,7 +42,7 @@ from storage.sqlite import stats
 from storage.sqlite.bulk import _INSERT_VALUE, _UPSERT_ENTITY
 from storage.sqlite.history_batch import _PUT_RECORD
 from storage.sqlite.history_memo import Memo
-from storage.sqlite.history_packs import _INSERT as _INSERT_PACK
+from storage.sqlite.history_packs import add as add_packs
 from storage.sqlite.history_sql import _COLUMNS, max_iid, note_iid, series_id
 from storage.sqlite.inserts import insert_rows
 from storage.sqlite.sql import next_version
@@ -93,7 +93,8 @@ class BoundWriter:
     def __init__(self, samples: Samples, features: Features) -> None:
         self.samples = samples
         self.features = features
-        self.memo = Memo()  # the instance numbers reserved in meta, as the broker's
+        # the instance numbers reserved in meta and the packs' compression, as the broker's
+        self.memo = Memo()
         self.next_iid = 0
         self.sids: dict[str, int] = {}  # the broker's memo of series ids
 
@@ -143,7 +144,7 @@ class BoundWriter:
             for (c, entity_id), doc in zip(made, docs, strict=True):
                 packs.append(("", entity_id, first, now, doc))
                 first += c.iids
-            insert_rows(conn, _INSERT_PACK, packs)
+            add_packs(conn, packs, self.memo.packs)  # compressed as the broker's
         insert_rows(conn, _UPSERT_ENTITY, [
             ("", entity_id, doc, c.created_at, c.modified_at, next_version(conn), c.expires_at)
             for (c, entity_id), doc in zip(made, docs, strict=True)])
@@ -234,7 +235,7 @@ class BoundWriter:
                 deleted.append((replacement.attr, entity_id, orjson.loads(before), 0))
                 inserted.append((replacement.attr, entity_id, number, 0))
         if packs:
-            insert_rows(conn, _INSERT_PACK, packs)
+            add_packs(conn, packs, self.memo.packs)  # compressed as the broker's
         insert_rows(conn, _UPSERT_ENTITY, entities)
         if deleted:
             conn.executemany(_DELETE_VALUE, deleted)

@@ -35,6 +35,7 @@ from benchmarks.suite.spec import RequestSpec
 from broker.app import create_app
 from broker.config import Settings
 from storage.discovery import StatKey, stats_delta
+from storage.sqlite.pack_codec import decode as decode_packs
 
 #: ids of the samples: as long as wrk's ``__UID__`` (``run_id`` "w" run "-" thread "-" n)
 PREP_UIDS = ("b0undpr3w1-0-90001", "b0undpr3w1-0-90002")
@@ -203,9 +204,10 @@ def read_creation(conn: sqlite3.Connection, entity_id: str, next_id: str) -> Cre
                           " WHERE tenant = '' AND entity_id = ?", key).fetchone()
     record_types = [r[0] for r in conn.execute(
         "SELECT type FROM temporal_types WHERE tenant = '' AND entity_id = ?", key)]
-    (body,) = conn.execute("SELECT body FROM temporal_packs WHERE tenant = '' AND"
-                           " entity_id = ?", key).fetchone()
-    if bytes(body) != doc:
+    (stored,) = conn.execute("SELECT body FROM temporal_packs WHERE tenant = '' AND"
+                             " entity_id = ?", key).fetchone()
+    (body,) = decode_packs(conn, [bytes(stored)])
+    if body != doc:
         raise RuntimeError("the broker's pack of a creation is not its document: the bound "
                            "writes them as schema 9 does (storage/sqlite/history_packs.py)")
     return Creation(

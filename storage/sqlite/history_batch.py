@@ -138,7 +138,7 @@ def write_histories(conn: sqlite3.Connection, tenant: str,
             elif size:
                 single.append((history.entity.entity_id, history.encode()))
         if packed:
-            packs.add(conn, packed)
+            packs.add(conn, packed, memo.packs)
             note_iid(conn, max(_last_iid(h) for h in general if h.size() >= PACK_FROM), memo)
     _put_instances(conn, tenant, single, memo, ready)
 

@@ -40,7 +40,8 @@ a replaced Streetlight's writer).  A body that is an array reads as before.
 ``tmin`` is the
 smallest ``t`` (retention settles the packs that have an instance before its
 cutoff).  A file written before this table existed has no packs: it reads as
-before.
+before.  Schema 10: a body may be stored as a zstd frame of a dictionary trained on
+the file's own packs (:mod:`.pack_codec`); it is decoded when taken.
 """
 
 from __future__ import annotations
@@ -51,9 +52,11 @@ from typing import Any
 
 import orjson
 
+from . import pack_codec
 from .history_rows import EncodedHistory, Raw
 from .history_sql import encode_internal
 from .inserts import insert_rows
+from .pack_codec import PackCodec, decode
 
 __all__ = ["SCHEMA", "PackedRows", "add", "create", "delete_entity", "has_packs", "pack",
            "prepared_body", "take", "take_before", "unpack"]
@@ -98,6 +101,7 @@ def create(conn: sqlite3.Connection) -> None:
         conn.execute("DROP TABLE temporal_packs_7")
     else:
         conn.execute(SCHEMA)
+    pack_codec.create(conn)
 
 
 def pack(tenant: str, entity_id: str, written: EncodedHistory) -> tuple[Any, ...]:
@@ -155,9 +159,11 @@ def unpack(body: bytes, first: int) -> list[Row]:
     return rows
 
 
-def add(conn: sqlite3.Connection, packs: Sequence[tuple[Any, ...]]) -> None:
-    """Insert rows made by :func:`pack`."""
-    insert_rows(conn, _INSERT, packs)
+def add(conn: sqlite3.Connection, packs: Sequence[tuple[Any, ...]],
+        codec: PackCodec | None = None) -> None:
+    """Insert rows made by :func:`pack`, their bodies compressed by ``codec`` when it
+    has a dictionary (:mod:`.pack_codec`; None: as they are)."""
+    insert_rows(conn, _INSERT, packs if codec is None else codec.encode(conn, packs))
 
 
 def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -176,9 +182,11 @@ def has_packs(conn: sqlite3.Connection, tenant: str, ids: Sequence[str]) -> bool
     return False
 
 
-def _grouped(found: Iterator[tuple[str, int, bytes]]) -> list[PackedRows]:
+def _grouped(conn: sqlite3.Connection, found: Sequence[tuple[str, int, bytes]]
+             ) -> list[PackedRows]:
+    bodies = decode(conn, [body for _, _, body in found])
     by_entity: dict[str, list[Row]] = {}
-    for entity_id, first, body in found:
+    for (entity_id, first, _), body in zip(found, bodies, strict=True):
         by_entity.setdefault(entity_id, []).extend(unpack(body, first))
     return list(by_entity.items())
 
@@ -193,7 +201,7 @@ def take(conn: sqlite3.Connection, tenant: str, ids: Sequence[str]) -> list[Pack
             f" AND entity_id IN ({marks})", (tenant, *part)).fetchall())
         conn.execute(f"DELETE FROM temporal_packs WHERE tenant = ? AND entity_id IN ({marks})",
                      (tenant, *part))
-    return _grouped(iter(taken))
+    return _grouped(conn, taken)
 
 
 def take_before(conn: sqlite3.Connection,
@@ -207,7 +215,7 @@ def take_before(conn: sqlite3.Connection,
     by_tenant: dict[str, list[tuple[str, int, bytes]]] = {}
     for tenant, entity_id, first, body in found:
         by_tenant.setdefault(tenant, []).append((entity_id, first, body))
-    return {tenant: _grouped(iter(rows)) for tenant, rows in by_tenant.items()}
+    return {tenant: _grouped(conn, rows) for tenant, rows in by_tenant.items()}
 
 
 def delete_entity(conn: sqlite3.Connection, tenant: str, entity_id: str) -> None:

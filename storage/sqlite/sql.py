@@ -32,7 +32,8 @@ from .names import NameCache
 # 7: entity_attrs folded into attr_values (marker rows; rebuilt on open: index.create)
 # 8: temporal_packs a rowid table (converted on open: history_packs.create)
 # 9: a pack's body may be its entity's document (history_packs; older packs read as before)
-SCHEMA_VERSION = 9
+# 10: a pack's body may be a zstd frame of a dictionary in pack_dicts (pack_codec)
+SCHEMA_VERSION = 10
 _INDEXES_SINCE = 2
 _STATS_SINCE = 5
 
