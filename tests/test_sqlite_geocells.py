@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from contextlib import closing
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ def test_the_ranges_of_a_box_hold_the_cell_of_every_point_inside(
     ranges = cover(x, y, x + w, y + h)
     assert len(ranges) <= RANGES
     assert all(first <= last for first, last in ranges)
-    assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:], strict=False))  # in order
+    assert all(a[1] < b[0] for a, b in pairwise(ranges))  # in order
     px, py = min(x + fx * w, x + w), min(y + fy * h, y + h)
     for point in ((px, py), (x, y), (x + w, y + h), (x, y + h), (x + w, y)):
         if in_domain(*point):
