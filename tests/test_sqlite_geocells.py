@@ -27,7 +27,7 @@ from ngsi_ld.errors import BadRequestData
 from ngsi_ld.query import EntityQuery, matches, parse_geo_query, resolve_names
 from storage import SqliteStore
 from storage.sqlite import index as sqlite_index
-from storage.sqlite.geocells import RANGES, cover, in_domain, point_cell
+from storage.sqlite.geocells import RANGES, cover, in_domain, point_cell, quantized_box
 
 NS = "https://example.org/"
 LOC, OTHER = NS + "loc", NS + "where"
@@ -52,7 +52,7 @@ extent = st.floats(0, 1) | st.sampled_from([0.0, 1e-9, 1e-6, 1e-3, 0.5, 30.0, 40
 def test_the_ranges_of_a_box_hold_the_cell_of_every_point_inside(
     x: float, y: float, w: float, h: float, fx: float, fy: float
 ) -> None:
-    ranges = cover(x, y, x + w, y + h)
+    ranges, box = cover(x, y, x + w, y + h), quantized_box(x, y, x + w, y + h)
     assert len(ranges) <= RANGES
     assert all(first <= last for first, last in ranges)
     assert all(a[1] < b[0] for a, b in pairwise(ranges))  # in order
@@ -61,12 +61,16 @@ def test_the_ranges_of_a_box_hold_the_cell_of_every_point_inside(
         if in_domain(*point):
             cell = point_cell(*point)
             assert any(first <= cell <= last for first, last in ranges), point
+            # and its coordinates' bytes, which SQLite tests, in the box's
+            assert box is not None, point
+            assert box[0] <= cell[8:12] <= box[1] and box[2] <= cell[12:] <= box[3], point
 
 
 def test_a_box_that_misses_the_domain_has_no_ranges() -> None:
     assert cover(181, 0, 200, 10) == cover(0, 91, 10, 95) == []
     assert cover(float("nan"), 0, 1, 1) == []
-    assert cover(-180, -90, 180, 90) == [(bytes(8), b"\xff" * 8)]
+    assert quantized_box(181, 0, 200, 10) is None
+    assert cover(-180, -90, 180, 90) == [(bytes(16), b"\xff" * 16)]
 
 
 # -- random entities, geometries and geo-queries ------------------------------------------
@@ -250,9 +254,7 @@ def _as_schema_9(path: Path) -> None:
 
 def _decoded(cell: bytes) -> tuple[float, float]:
     """A point of the cell (its lower corner), for the boxes of :func:`_as_schema_9`."""
-    code = int.from_bytes(cell, "big")
-    qx = sum(((code >> (2 * b)) & 1) << b for b in range(32))
-    qy = sum(((code >> (2 * b + 1)) & 1) << b for b in range(32))
+    qx, qy = int.from_bytes(cell[8:12], "big"), int.from_bytes(cell[12:], "big")
     return qx * 360.0 / 2**32 - 180.0, qy * 180.0 / 2**32 - 90.0
 
 

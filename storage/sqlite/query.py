@@ -53,7 +53,7 @@ from ngsi_ld.query import (
 
 from ..helpers import is_prefix_only, literal_prefix, prefix_upper_bound, required_literal
 from .conditions import attr_exists, json_list, q_sql, type_sql, value_sql
-from .geocells import cover
+from .geocells import cover, quantized_box
 from .index import Stream
 from .names import NID
 
@@ -462,16 +462,18 @@ def _geo_sql(tenant: str, geoproperty: str, bbox: tuple[float, float, float, flo
              " WHERE r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?"
              " AND g.tenant = ? AND g.attr = ?")
     params += [maxx, minx, maxy, miny, tenant, geoproperty]
-    ranges = cover(minx, miny, maxx, maxy)
-    if not ranges:
+    ranges, box = cover(minx, miny, maxx, maxy), quantized_box(minx, miny, maxx, maxy)
+    if not ranges or box is None:
         return f"e.id IN ({boxes})"
-    # each range one seek of attr_values_value (attr, val, id), the ranges the outer loop
+    # each range one seek of attr_values_value (attr, val, id), the ranges the outer
+    # loop; its rows outside the box dropped on the cell's coordinates (sqlite_geocells)
     cells = ("SELECT v.id FROM (VALUES " + ", ".join(["(?, ?)"] * len(ranges)) + ") c"
              f" CROSS JOIN attr_values v WHERE v.attr = {NID}"
-             " AND v.val >= c.column1 AND v.val <= c.column2")
+             " AND v.val >= c.column1 AND v.val <= c.column2"
+             " AND substr(v.val, 9, 4) BETWEEN ? AND ? AND substr(v.val, 13, 4) BETWEEN ? AND ?")
     for first, last in ranges:
         params += (first, last)
-    params += (tenant, geoproperty)
+    params += (tenant, geoproperty, *box)
     return f"e.id IN ({boxes} UNION ALL {cells})"
 
 
