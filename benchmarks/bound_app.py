@@ -14,7 +14,8 @@ above the baseline is aiohttp's request reading plus this store work.
 
 Options price the schema's features: ``--no-history`` (no ``temporal_*`` rows),
 ``--no-value-index`` (no ``attr_values_value`` index), ``--no-geo-index`` (no
-``geo_rows`` nor R*Tree rows), ``--no-attr-index`` (no ``attr_values`` rows).
+``geo_rows`` nor R*Tree rows, the Points' value rows markers, not cells),
+``--no-attr-index`` (no ``attr_values`` rows).
 
     python -m benchmarks.bound_app --port 18200 --store /tmp/bound.db [--pool 1000]
 """
@@ -153,7 +154,8 @@ class BoundWriter:
         if features.attrs:
             insert_rows(conn, _INSERT_VALUE, sorted(
                 [(attr, entity_id, val, vocab) for c, entity_id in made
-                 for attr, val, vocab in c.values], key=_row_key))
+                 for attr, val, vocab in (c.values if features.geo
+                                          else c.values_without_cells)], key=_row_key))
         if features.geo and any(c.boxes for c, _ in made):
             (rid,) = conn.execute("SELECT COALESCE(MAX(rid), 0) FROM geo_rows").fetchone()
             rows, boxes = [], []

@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from benchmarks.suite.spec import RequestSpec
 from broker.app import create_app
 from broker.config import Settings
 from storage.discovery import StatKey, stats_delta
+from storage.sqlite.index import MARKER
 from storage.sqlite.pack_codec import decode as decode_packs
 
 #: ids of the samples: as long as wrk's ``__UID__`` (``run_id`` "w" run "-" thread "-" n)
@@ -88,6 +90,13 @@ class Creation:
     record_types: list[str]  # temporal_types (the pack's body is the document, schema 9)
     iids: int  # instance numbers a creation takes
     stats: dict[StatKey, int]  # what it adds to the discovery counters
+
+    @cached_property
+    def values_without_cells(self) -> list[tuple[int, Any, int]]:
+        """``values`` as the broker would write them without the Points' cells
+        (``--no-geo-index``): each cell (a non-empty BLOB, storage/sqlite/geocells.py)
+        the marker of its attribute."""
+        return [(a, MARKER if isinstance(v, bytes) else v, k) for a, v, k in self.values]
 
 
 @dataclass(frozen=True)

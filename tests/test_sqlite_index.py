@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from test_storage_query import ATTRS, NS, attributes
 
 from storage.sqlite import index as sqlite_index
+from storage.sqlite.geocells import point_cell
 
 NAMES = [NS + a for a in ATTRS]
 ENTITY_ID = "urn:x:A0"
@@ -121,14 +122,23 @@ def test_a_number_that_becomes_a_boolean_is_recomputed() -> None:
         assert _fresh([before, after]) == _fresh([after]), (old, new)
 
 
-def test_the_box_of_a_point_takes_numbers_only() -> None:
-    def boxes(coordinates: Any) -> list[Any]:
-        point = {"type": "GeoProperty", "value": {"type": "Point", "coordinates": coordinates}}
-        return sqlite_index.geo_boxes(_entity({NS + "location": [point]}))
+def test_the_index_of_a_point_takes_numbers_only() -> None:
+    location = NS + "location"
 
-    assert boxes([2, 41.5]) == [(NS + "location", 2.0, 2.0, 41.5, 41.5)]
-    assert boxes([2.0, 41.5, 7]) == [(NS + "location", 2.0, 2.0, 41.5, 41.5)]  # altitude
-    assert boxes([True, 41.5]) == boxes([2, "41.5"]) == boxes([2]) == boxes([]) == []
+    def indexed(coordinates: Any) -> tuple[list[Any], set[Any]]:
+        point = {"type": "GeoProperty", "value": {"type": "Point", "coordinates": coordinates}}
+        entity = _entity({location: [point]})
+        return sqlite_index.geo_boxes(entity), sqlite_index.value_rows(entity)
+
+    # a Point of the lon/lat domain: the cell in its value row, no box (schema 11)
+    cell = point_cell(2.0, 41.5)
+    assert indexed([2, 41.5]) == ([], {(location, cell, 0)})
+    assert indexed([2.0, 41.5, 7]) == ([], {(location, cell, 0)})  # altitude
+    # outside the domain: its box and the marker, as before
+    assert indexed([200, 41.5]) == ([(location, 200.0, 200.0, 41.5, 41.5)],
+                                    {(location, sqlite_index.MARKER, 0)})
+    for malformed in ([True, 41.5], [2, "41.5"], [2], []):
+        assert indexed(malformed) == ([], {(location, sqlite_index.MARKER, 0)}), malformed
 
 
 _scalar = st.one_of(st.integers(-(2**70), 2**70), st.floats(allow_nan=False), st.text(max_size=3),

@@ -30,7 +30,7 @@ from test_sqlite_history_packs import (
 
 from ngsi_ld.temporal import TemporalQuery
 from storage import MemoryStore, SqliteStore
-from storage.sqlite import pack_codec
+from storage.sqlite import pack_codec, sql
 from storage.sqlite.pack_codec import PackCodec, PackDecodeError, decode
 
 _INSERT = "INSERT INTO temporal_packs (tenant, entity_id, iid, tmin, body) VALUES (?, ?, ?, ?, ?)"
@@ -228,7 +228,7 @@ async def test_a_file_of_schema_9_opens_and_reads_its_packs(tmp_path: Path) -> N
         await store.close()
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'"
-                            ).fetchone() == ("10",)
+                            ).fetchone() == (str(sql.SCHEMA_VERSION),)
 
 
 def test_a_writer_about_to_train_takes_the_dictionary_another_trained_meanwhile(

@@ -20,6 +20,8 @@ and ``attr_values`` are keyed by the number of the name in ``sqlite_names``
 * ``geo_rows`` / ``geo_rtree`` hold the bounding box of every attribute instance
   whose value is a GeoJSON geometry (clause 4.10), keyed by tenant, entity and
   attribute: a geo-query reads the boxes that intersect ``bbox_for(query)``.
+  Except a Point of the lon/lat domain: its ``attr_values`` row is its cell
+  (``sqlite_geocells``, schema 11), not the marker, and it has no box.
 
 On the read side, :class:`Stream` is one index range read as ids in id order
 (the entities of a type, having an attribute, or whose attribute values satisfy
@@ -43,6 +45,7 @@ from ..base import Entity
 from ..helpers import entity_types
 from . import names as sqlite_names
 from .attribute_walk import changed_names as changed_names  # sync, the loader's rows
+from .geocells import in_domain, point_cell
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entity_types (
@@ -136,7 +139,11 @@ def value_rows(entity: Entity | None, names: set[str] | None = None) -> set[Valu
             instance = instances[0]
             kind = instance.get("type") if instance.__class__ is dict else None
             if kind.__class__ is str and kind != "LanguageProperty":
-                value = instance.get(MAIN_MEMBER.get(kind, "value"))
+                member = MAIN_MEMBER.get(kind, "value")
+                value = instance.get(member)
+                if member != "value" and instance.get("value").__class__ is dict:
+                    _add_rows(rows, name, instances)  # maybe a Point: its cell
+                    continue
                 if value.__class__ is str:
                     rows.add((name, value, 1 if kind == "VocabProperty" else 0))
                     continue
@@ -159,6 +166,12 @@ def _add_rows(rows: set[ValueRow], name: str, instances: list[Any]) -> None:
                 rows.add((name, value, vocab))
             elif isinstance(value, int | float) and not isinstance(value, bool):
                 rows.add((name, sql_number(value), 0))
+        # what geo_boxes reads: a Point of the domain is the cell of this row instead
+        geometry = instance.get("value")
+        if isinstance(geometry, dict):
+            cell = _point_cell(geometry)
+            if cell is not None:
+                rows.add((name, cell, 0))
     if len(rows) == found:  # nothing to index: the attribute's presence alone
         rows.add((name, MARKER, 0))
 
@@ -240,9 +253,22 @@ def _is_position(coords: list[Any]) -> bool:
     return all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords)
 
 
+def _point_cell(value: dict[str, Any]) -> bytes | None:
+    """The cell (:func:`.geocells.point_cell`) of a geometry that is a Point of the
+    lon/lat domain, which :func:`geo_boxes` would box; None for any other value."""
+    if value.get("type") != "Point":
+        return None
+    coords = value.get("coordinates")
+    if not isinstance(coords, list) or len(coords) < 2 or not _is_position(coords):
+        return None
+    x, y = float(coords[0]), float(coords[1])  # as _extent reads them
+    return point_cell(x, y) if in_domain(x, y) else None
+
+
 def geo_boxes(entity: Entity | None, names: set[str] | None = None) -> list[Box]:
     """The bounding box of every attribute instance whose value is a GeoJSON geometry
-    (of the attributes in ``names`` when given)."""
+    (of the attributes in ``names`` when given), but a Point of the lon/lat domain:
+    its cell is its value row (:func:`value_rows`)."""
     boxes: list[Box] = []
     for name, instances in _attributes(entity, names).items():
         for instance in instances:
@@ -252,6 +278,8 @@ def geo_boxes(entity: Entity | None, names: set[str] | None = None) -> list[Box]
             kind = value.get("type")
             # any JSON object is a Property value: its "type" may be a list or object
             if kind.__class__ is not str or kind not in _GEOMETRIES:
+                continue
+            if _point_cell(value) is not None:
                 continue
             box = [float("inf"), float("-inf"), float("inf"), float("-inf")]
             if _extent(value.get("coordinates"), box):
@@ -296,6 +324,10 @@ def _usual_rows(attrs: dict[str, Any]) -> tuple[list[Any], list[Box]] | None:
         if value.__class__ is dict:
             kind = value.get("type")
             if kind.__class__ is str and kind in _GEOMETRIES and member == "value":
+                cell = _point_cell(value)
+                if cell is not None:  # a Point of the domain: its cell, no box
+                    rows += (name, cell, 0)
+                    continue
                 box = [float("inf"), float("-inf"), float("inf"), float("-inf")]
                 if _extent(value.get("coordinates"), box):
                     boxes.append((name, box[0], box[1], box[2], box[3]))

@@ -53,7 +53,9 @@ from ngsi_ld.query import (
 
 from ..helpers import is_prefix_only, literal_prefix, prefix_upper_bound, required_literal
 from .conditions import attr_exists, json_list, q_sql, type_sql, value_sql
+from .geocells import cover, quantized_box
 from .index import Stream
+from .names import NID
 
 Size = Callable[[Stream], int]
 #: whether some value of the attribute ``attr`` is a VocabProperty expanding to ``iri``
@@ -401,14 +403,7 @@ def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
         params.append(json_list(query.ids))
     if bbox is not None:
         assert query.geo_q is not None
-        minx, miny, maxx, maxy = bbox
-        conds.append(
-            # CROSS JOIN: the R*Tree must be the outer loop, not the tenant's rows
-            "e.id IN (SELECT g.id FROM geo_rtree r CROSS JOIN geo_rows g ON g.rid = r.id"
-            " WHERE r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?"
-            " AND g.tenant = ? AND g.attr = ?)"
-        )
-        params += [maxx, minx, maxy, miny, tenant, query.geo_q.geoproperty]
+        conds.append(_geo_sql(tenant, query.geo_q.geoproperty, bbox, params))
     if query.geo_q is not None:
         exact = False  # the box only bounds the matches
     if query.id_pattern is not None:
@@ -454,6 +449,32 @@ def _nested_plan(tenant: str, query: EntityQuery) -> Plan:
         plan.count_sql = (f"SELECT COUNT(*) FROM (SELECT 1 {counted}{where}{group})" if group
                           else f"SELECT COUNT(*) {counted}{where}")
     return plan
+
+
+def _geo_sql(tenant: str, geoproperty: str, bbox: tuple[float, float, float, float],
+             params: list[Any]) -> str:
+    """The condition on ``e.id``: its ``geoproperty`` may meet ``bbox`` (a superset of the
+    matches, clause 4.10): a box of the R*Tree meets it, or a Point's cell (its value
+    row, ``sqlite_geocells``) is in one of the ranges covering it."""
+    minx, miny, maxx, maxy = bbox
+    # CROSS JOIN: the R*Tree must be the outer loop, not the tenant's rows
+    boxes = ("SELECT g.id FROM geo_rtree r CROSS JOIN geo_rows g ON g.rid = r.id"
+             " WHERE r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?"
+             " AND g.tenant = ? AND g.attr = ?")
+    params += [maxx, minx, maxy, miny, tenant, geoproperty]
+    ranges, box = cover(minx, miny, maxx, maxy), quantized_box(minx, miny, maxx, maxy)
+    if not ranges or box is None:
+        return f"e.id IN ({boxes})"
+    # each range one seek of attr_values_value (attr, val, id), the ranges the outer
+    # loop; its rows outside the box dropped on the cell's coordinates (sqlite_geocells)
+    cells = ("SELECT v.id FROM (VALUES " + ", ".join(["(?, ?)"] * len(ranges)) + ") c"
+             f" CROSS JOIN attr_values v WHERE v.attr = {NID}"
+             " AND v.val >= c.column1 AND v.val <= c.column2"
+             " AND substr(v.val, 9, 4) BETWEEN ? AND ? AND substr(v.val, 13, 4) BETWEEN ? AND ?")
+    for first, last in ranges:
+        params += (first, last)
+    params += (tenant, geoproperty, *box)
+    return f"e.id IN ({boxes} UNION ALL {cells})"
 
 
 def id_pattern_sql(id_col: str, pattern: str, params: list[Any]) -> list[str]:

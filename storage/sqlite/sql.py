@@ -33,8 +33,10 @@ from .names import NameCache
 # 8: temporal_packs a rowid table (converted on open: history_packs.create)
 # 9: a pack's body may be its entity's document (history_packs; older packs read as before)
 # 10: a pack's body may be a zstd frame of a dictionary in pack_dicts (pack_codec)
-SCHEMA_VERSION = 10
-_INDEXES_SINCE = 2
+# 11: a Point of the lon/lat domain indexed by the cell in its attr_values row, not in
+#     the R*Tree (sqlite_geocells; the indexes rebuilt on open: index.create)
+SCHEMA_VERSION = 11
+_CELLS_SINCE = 11
 _STATS_SINCE = 5
 
 SCHEMA = """
@@ -206,8 +208,9 @@ def create_schema(conn: sqlite3.Connection) -> None:
         " WHERE expires_at IS NOT NULL"
     )
     conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('entity_version', '0')")
-    # A file written before schema 2: its entities are not in the query indexes yet.
-    sqlite_index.create(conn, rebuild=row is not None and int(row[0]) < _INDEXES_SINCE)
+    # A file written before schema 2: its entities are not in the query indexes yet;
+    # before schema 11: its Points are boxes of the R*Tree, their rows markers.
+    sqlite_index.create(conn, rebuild=row is not None and int(row[0]) < _CELLS_SINCE)
     # A file written before schema 5: its entities are not counted yet.
     sqlite_stats.create(conn, rebuild=row is not None and int(row[0]) < _STATS_SINCE)
     conn.execute(
