@@ -176,7 +176,15 @@ async def run_steps(store: Store, steps: list[Any]) -> None:
                                                  max_size=2, unique=True))
 async def test_any_writes_read_back_as_in_the_memory_store(
         tmp_path_factory: Any, steps: list[Any], attrs: list[str] | None) -> None:
-    oracle, store = MemoryStore(), SqliteStore(tmp_path_factory.mktemp("p") / "b.db")
+    await reads_as_in_the_memory_store(SqliteStore(tmp_path_factory.mktemp("p") / "b.db"),
+                                       steps, attrs)
+
+
+async def reads_as_in_the_memory_store(store: SqliteStore, steps: list[Any],
+                                       attrs: list[str] | None) -> None:
+    """Run ``steps`` on ``store`` (opened and closed here) and on a memory store; every
+    read of the history answers alike."""
+    oracle = MemoryStore()
     await oracle.open()
     await store.open()
     try:

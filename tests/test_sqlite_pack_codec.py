@@ -18,18 +18,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_sqlite_history_packs import (
     NAMES,
-    QUERIES,
     _steps,
     attribute,
     entity,
     history,
-    read_all,
+    reads_as_in_the_memory_store,
     replace_entity,
-    run_steps,
 )
 
 from ngsi_ld.temporal import TemporalQuery
-from storage import MemoryStore, SqliteStore
+from storage import SqliteStore
 from storage.sqlite import pack_codec, sql
 from storage.sqlite.pack_codec import PackCodec, PackDecodeError, decode
 
@@ -158,21 +156,7 @@ async def test_compressed_packs_read_back_as_in_the_memory_store(
         tmp_path_factory: Any, steps: list[Any], attrs: list[str] | None) -> None:
     path = tmp_path_factory.mktemp("z") / "b.db"
     prime(path)
-    oracle, store = MemoryStore(), SqliteStore(path)
-    await oracle.open()
-    await store.open()
-    try:
-        await run_steps(oracle, steps)
-        await run_steps(store, steps)
-        ids = [f"urn:e:{n}" for n in range(3)]
-        for query in QUERIES:
-            got = await read_all(store, ids, query, attrs)
-            assert got == await read_all(oracle, ids, query, attrs), (steps, query, attrs)
-        assert await history(store).temporal_entities("") == \
-            await history(oracle).temporal_entities("")
-    finally:
-        await store.close()
-        await oracle.close()
+    await reads_as_in_the_memory_store(SqliteStore(path), steps, attrs)
 
 
 async def test_a_store_compresses_its_packs_and_reads_them_after_a_restart(
