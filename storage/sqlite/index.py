@@ -253,16 +253,23 @@ def _is_position(coords: list[Any]) -> bool:
     return all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords)
 
 
-def _point_cell(value: dict[str, Any]) -> bytes | None:
-    """The cell (:func:`.geocells.point_cell`) of a geometry that is a Point of the
-    lon/lat domain, which :func:`geo_boxes` would box; None for any other value."""
+def _domain_point(value: dict[str, Any]) -> tuple[float, float] | None:
+    """(x, y) of a geometry that is a Point of the lon/lat domain (indexed by its cell,
+    not boxed); None for any other value."""
     if value.get("type") != "Point":
         return None
     coords = value.get("coordinates")
     if not isinstance(coords, list) or len(coords) < 2 or not _is_position(coords):
         return None
     x, y = float(coords[0]), float(coords[1])  # as _extent reads them
-    return point_cell(x, y) if in_domain(x, y) else None
+    return (x, y) if in_domain(x, y) else None
+
+
+def _point_cell(value: dict[str, Any]) -> bytes | None:
+    """The cell (:func:`.geocells.point_cell`) of a :func:`_domain_point`; None for any
+    other value."""
+    point = _domain_point(value)
+    return None if point is None else point_cell(point[0], point[1])
 
 
 def geo_boxes(entity: Entity | None, names: set[str] | None = None) -> list[Box]:
@@ -279,7 +286,7 @@ def geo_boxes(entity: Entity | None, names: set[str] | None = None) -> list[Box]
             # any JSON object is a Property value: its "type" may be a list or object
             if kind.__class__ is not str or kind not in _GEOMETRIES:
                 continue
-            if _point_cell(value) is not None:
+            if _domain_point(value) is not None:  # its cell is its value row
                 continue
             box = [float("inf"), float("-inf"), float("inf"), float("-inf")]
             if _extent(value.get("coordinates"), box):

@@ -101,16 +101,18 @@ class PackCodec:
                 return list(rows)
         compress = self._compressor.compress
         out: list[tuple[object, ...]] = []
+        framed = False
         for row in rows:
             body = row[-1]
             if isinstance(body, bytes | bytearray | memoryview) and len(body) >= MIN_SIZE:
                 frame = compress(body)
                 if len(frame) < len(body):
                     out.append((*row[:-1], frame))
+                    framed = True
                     continue
             out.append(row)
-        # rule 3: the dictionary's row in this transaction (a no-op when there)
-        conn.execute(_INSERT, (self._id, self._dict))
+        if framed:  # rule 3: the dictionary's row in this transaction (a no-op when there)
+            conn.execute(_INSERT, (self._id, self._dict))
         return out
 
     def _prepare(self, conn: sqlite3.Connection, rows: Iterable[tuple[object, ...]]) -> None:
