@@ -63,9 +63,7 @@ class ChangeBus:
         """:meth:`publish_change` of a store's ``change``, its state before decoded only
         if a listener may be concerned (``Change.stored``)."""
         if not change.decoded:
-            after = change.after
-            types = written_types(change.before_types,
-                                  () if after is None else after.get("type", ()))
+            types = written_types(change.before_types, change.after_types)
             if not self.may_concern(tenant, change.entity_id, types):
                 self.skipped += 1
                 return

@@ -96,7 +96,7 @@ class _Upsert:
     def __init__(self, entity_id: str, new: Entity, now: str, replace: bool,
                  owned: bool) -> None:
         self._entity_id = entity_id
-        self._new = new
+        self._new: Entity | None = new
         self._now = now
         self._replace = replace
         self._owned = owned
@@ -105,6 +105,8 @@ class _Upsert:
         # the first call stamps an owned entity in place; a retry starts from a copy of it
         owned, self._owned = self._owned, False
         new, now = self._new, self._now
+        if new is None:
+            raise RuntimeError("the entity of this upsert was handed over (replacement)")
         if current is None:  # 5.6.1: stamped as created
             return stamp_entity(new, now, owned=owned)
         if self._replace:  # 5.6.18, the current entity only read
@@ -119,11 +121,17 @@ class _Upsert:
         replace it by an owned ``new``: what ``replaced_entity(*it, current, owned=True)``
         returns is then the call's result, which the caller computes (the SQLite writer
         stamps and compares each attribute in one pass); None otherwise (the call as
-        usual).  Given, the entity is no longer owned (a retry starts from a copy)."""
-        if current is None or not self._replace or not self._owned:
+        usual).  Given, the entity is the caller's: the mutation lets go of it, so that
+        the caller's thread may free it once written (the batch's parsed entities were
+        freed by the event loop after the batch, cold: benchmarks/README.md, slcut), and
+        it cannot be called again (its one caller, the SQLite writer, never does: a
+        write job runs once)."""
+        new = self._new
+        if current is None or not self._replace or not self._owned or new is None:
             return None
         self._owned = False
-        return self._entity_id, self._new, self._now
+        self._new = None
+        return self._entity_id, new, self._now
 
 
 setattr(_Upsert, KEEPS_CURRENT, True)  # it never changes the entity it is given

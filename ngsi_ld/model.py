@@ -97,10 +97,14 @@ class Change:
     then decoded the first time ``before`` is read, so that a reader that does come
     (a subscription created while the write was in flight, a commit listener) reads
     the same state.  A batch upsert of 100 Streetlights freed each decoded ``before``
-    on the event loop, cold, ~8 µs an entity (benchmarks/README.md).
+    on the event loop, cold, ~8 µs an entity (benchmarks/README.md).  ``after`` may be
+    handed over the same way, as the bytes the store wrote (:meth:`stored`'s
+    ``after_stored``), so that the decoded state is freed by the store's thread that
+    just wrote it, hot, rather than by the event loop (benchmarks/README.md, slcut).
     """
 
-    __slots__ = ("_before", "_stored", "_types", "after", "entity_id", "expires")
+    __slots__ = ("_after", "_after_stored", "_after_types", "_before", "_stored", "_types",
+                 "entity_id", "expires")
     __hash__ = None  # type: ignore[assignment]  # compared by value, as a dataclass
 
     def __init__(self, entity_id: str, before: Entity | None, after: Entity | None,
@@ -109,7 +113,9 @@ class Change:
         self._before = before
         self._stored: bytes | None = None
         self._types: list[str] | tuple[()] = ()
-        self.after = after
+        self._after = after
+        self._after_stored: bytes | None = None
+        self._after_types: list[str] | tuple[()] = ()
         #: when the first part of ``after`` expires (ms since the epoch; None: nothing
         #: does), if the store worked it out as it wrote it (clause 4.22); ``...``: not
         #: told
@@ -117,12 +123,19 @@ class Change:
 
     @classmethod
     def stored(cls, entity_id: str, stored: bytes, types: list[str] | tuple[()],
-               after: Entity | None, expires: int | EllipsisType | None = ...) -> Change:
+               after: Entity | None, expires: int | EllipsisType | None = ..., *,
+               after_stored: bytes | None = None,
+               after_types: list[str] | tuple[()] = ()) -> Change:
         """The change whose ``before`` is the entity encoded as ``stored`` (JSON), with
-        the types ``types`` (its ``type``, or ``()`` without one), decoded when read."""
+        the types ``types`` (its ``type``, or ``()`` without one), decoded when read.
+        ``after_stored``: ``after`` (then None) given the same way, the entity the
+        write stored encoded as these bytes, with the types ``after_types``."""
         change = cls(entity_id, None, after, expires)
         change._stored = stored
         change._types = types
+        if after_stored is not None:
+            change._after_stored = after_stored
+            change._after_types = after_types
         return change
 
     @property
@@ -133,6 +146,15 @@ class Change:
             self._before = orjson.loads(stored)
             self._stored = None
         return self._before
+
+    @property
+    def after(self) -> Entity | None:
+        """The entity after the write (None: absent, deleted)."""
+        stored = self._after_stored
+        if stored is not None:
+            self._after = orjson.loads(stored)
+            self._after_stored = None
+        return self._after
 
     @property
     def decoded(self) -> bool:
@@ -146,6 +168,12 @@ class Change:
         return self._stored is not None or self._before is not None
 
     @property
+    def exists(self) -> bool:
+        """Whether the entity exists after the write (``after`` is not None), told
+        without decoding it."""
+        return self._after_stored is not None or self._after is not None
+
+    @property
     def before_types(self) -> list[str] | tuple[()]:
         """``before``'s ``type`` (``()`` when absent or without one), told without
         decoding it."""
@@ -153,6 +181,15 @@ class Change:
             return self._types
         before = self._before
         return () if before is None else before.get("type", ())
+
+    @property
+    def after_types(self) -> list[str] | tuple[()]:
+        """``after``'s ``type`` (``()`` when absent or without one), told without
+        decoding it."""
+        if self._after_stored is not None:
+            return self._after_types
+        after = self._after
+        return () if after is None else after.get("type", ())
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Change):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import sys
 import tempfile
 import threading
 from collections.abc import Collection
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from subscriptions_harness import Harness, room
@@ -31,6 +33,7 @@ from broker.events import ChangeBus
 from broker.routes.subscriptions import MANAGER
 from broker.schemas.models import ModelSchemas
 from broker.schemas.store import ValidatingStore
+from ngsi_ld.batch import batch_upsert_mutation
 from ngsi_ld.changes import ChangeEvent
 from ngsi_ld.model import Change, Entity
 from storage import SqliteStore
@@ -65,6 +68,25 @@ def test_a_stored_change_reads_as_the_decoded_one(before: Entity | None,
     assert stored.before_types == decoded.before_types == before.get("type", ())
     assert stored == decoded and repr(stored) == repr(decoded)
     assert stored.decoded and stored.before == before and stored.before is stored.before
+    if after is None:
+        return
+    # both states handed over as bytes (a batch replacement nobody may read: slcut)
+    both = Change.stored("urn:x:1", orjson.dumps(before), before.get("type", ()), None, 5,
+                         after_stored=orjson.dumps(after), after_types=after.get("type", ()))
+    assert both.existed and both.exists and not both.decoded
+    assert both.after_types == decoded.after_types == after.get("type", ())
+    assert both == decoded and repr(both) == repr(decoded)
+    assert both.after == after and both.after is both.after and both.exists
+    assert both.after_types == after.get("type", ())
+
+
+@given(STATES)
+def test_a_change_tells_whether_the_entity_exists_after_without_decoding(
+        after: Entity | None) -> None:
+    after = _typeless(after)
+    plain = Change("urn:x:1", None, after)
+    assert plain.exists == (after is not None)
+    assert plain.after_types == (() if after is None else after.get("type", ()))
 
 
 # -- the store: the same writes and answers whatever the hint says -----------------------
@@ -114,6 +136,40 @@ def test_the_hint_changes_nothing_the_store_writes_or_answers(
         assert _tables(hinted) == _tables(usual)
 
 
+async def test_a_replaced_entity_is_let_go_by_the_writer_when_nobody_may_read_it(
+        tmp_path: Path) -> None:
+    """The hint says no: the write's Change holds both states as bytes, the mutation lets
+    go of the entity it was given, and nothing the store keeps holds that entity once
+    written (the writer thread frees it: benchmarks/README.md, slcut)."""
+    store = SqliteStore(tmp_path / "broker.db")
+    store.wants_before = lambda tenant, entity_id, types: False
+    await store.open()
+    try:
+        first = {"id": "urn:x:1", "type": ["Room"],
+                 "attrs": {"t": [{"type": "Property", "value": 1}]}}
+        (created,) = await upsert_batches(store, [[first]])
+        assert created[0].change is not None and not created[0].change.existed
+        new: Any = {"id": "urn:x:1", "type": ["Room"],
+                    "attrs": {"t": [{"type": "Property", "value": 2}]}}
+        attrs = new["attrs"]  # the replacement's after holds them
+        held, held_attrs = sys.getrefcount(new), sys.getrefcount(attrs)
+        mutation = batch_upsert_mutation(new, "2026-12-07T10:00:00Z", owned=True)
+        (outcome,) = await store.modify_many("", [("urn:x:1", mutation)])
+        change = outcome.change
+        assert change is not None and outcome.error is None
+        # let go by the mutation, the writer and the Change (after as bytes)
+        assert sys.getrefcount(new) == held and sys.getrefcount(attrs) == held_attrs
+        assert change.existed and change.exists and change.after_types == ["Room"]
+        assert not change.decoded  # nothing decoded yet
+        assert change.after == await store.get_entity("", "urn:x:1")
+        assert change.after["attrs"]["t"][0]["value"] == 2  # type: ignore[index]
+        assert mutation.replacement({"id": "urn:x:1"}) is None  # handed over once
+        with pytest.raises(RuntimeError):
+            mutation({"id": "urn:x:1"})
+    finally:
+        await store.close()
+
+
 def test_a_validating_store_hands_the_hint_to_the_store_that_writes(tmp_path: Path) -> None:
     inner = SqliteStore(tmp_path / "broker.db")
     outer = ValidatingStore(inner, ModelSchemas({}))
@@ -153,6 +209,21 @@ def test_the_bus_hears_the_same_from_a_stored_change(
     assert heard["stored"] == heard["decoded"]
     assert buses["stored"].skipped == buses["decoded"].skipped
     assert stored.decoded == may  # decoded only when a listener may be concerned
+    if after is not None:  # after handed over as bytes too: the same events, types read
+        both = Change.stored("urn:x:1", orjson.dumps(before), before.get("type", ()), None,
+                             after_stored=orjson.dumps(after),
+                             after_types=after.get("type", ()))
+        heard["both"] = []
+        bus, index = ChangeBus(), SubscriptionIndex()
+        for n, name in enumerate(subscribed):
+            index.add(f"s{n}", "", matcher(entities=[{"type": name}],
+                                           watchedAttributes=["t"]))
+        bus.subscribe(heard["both"].append, index.concerns)
+        if page:
+            bus.subscribe(heard["both"].append, lambda t, *_: t == "t1")
+        bus.publish_written(tenant, both)
+        assert heard["both"] == heard["decoded"]
+        assert bus.skipped == buses["decoded"].skipped
     if tenant == "" and any(V + name in before.get("type", ()) for name in subscribed):
         assert stored.decoded  # a subscription on its type before: it was read
 

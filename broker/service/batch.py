@@ -134,11 +134,16 @@ async def _apply(
 ) -> list[Outcome]:
     mutations: list[tuple[str, Mutation]] = []
     failed: list[Outcome] = []
-    for entity in entities:
+    for place, entity in enumerate(entities):
+        # each element let go once its mutation holds it: the store's writer may then
+        # free an entity it was handed as soon as it is written (ngsi_ld.batch's
+        # REPLACEMENT), not the event loop after the batch (benchmarks/README.md, slcut)
+        entities[place] = None
         try:
             mutations.append((id_of(entity), build(entity)))
         except NgsiLdError as exc:
             failed.append(Outcome(entity_id=id_of(entity), error=exc))
+    entity = None
     return failed + await service.commit_many(tenant, mutations)
 
 

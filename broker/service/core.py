@@ -177,8 +177,10 @@ class Service:
         """Tell the subscriptions what changed (one event per entity write), the expiry
         sweeper what may expire (clause 4.22), and the commit listeners."""
         self.events.publish_written(tenant, change)
-        if self.expiry is not None and change.after is not None:
-            self.expiry.note(change.after, change.expires)
+        if self.expiry is not None and change.exists:
+            # an expiry the store told needs no entity (nor the decode of one it handed
+            # over as bytes, ngsi_ld.model.Change)
+            self.expiry.note(change.after if change.expires is ... else None, change.expires)
         for listener in self._listeners:
             listener(tenant, change)
 

@@ -278,7 +278,7 @@ class SqliteStore(SharedMixin, Store):
         if not items:
             return []
         outcomes = await self._write(run if chain is None else self._writer.chained(run, chain))
-        if any(o.error is None and (o.change is None or o.change.after is not None)
+        if any(o.error is None and (o.change is None or o.change.exists)
                for o in outcomes):
             self._known_tenants.add(tenant)
         return outcomes

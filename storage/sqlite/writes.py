@@ -12,7 +12,10 @@ that write's error: nothing of it is written, the others are.
 A batch upsert replacing an entity that exists is stamped and walked in one pass
 (:func:`.attribute_walk.replace_walk`); each Change tells when what it wrote expires
 (``Change.expires``, from the byte search of the ``entities`` row), so that the
-broker's sweeper need not walk it.
+broker's sweeper need not walk it.  When nobody is likely to read the states of such a
+write (``Store.wants_before``), its Change holds both as the bytes read and written, and
+the decoded states, the entity the batch parsed included (the mutation lets go of it),
+are freed here as soon as its rows are noted, hot, rather than by the event loop.
 
 A creation recorded by the standard recorder takes the short way of a prepared one:
 its history encoded without the walk an update needs (its changes are all its
@@ -58,6 +61,11 @@ __all__ = ["Item", "Result", "write_all"]
 Item = tuple[str, Mutation, Recorder | None]
 #: (True, the Change) or (False, what the mutation raised)
 Result = tuple[bool, Any]
+
+
+#: what ``write_all`` keeps of an entity whose states it handed over (an entity, not
+#: None: it is stored)
+_HANDED: Entity = {}
 
 
 def _stamp(entity: Entity | None) -> str | None:
@@ -129,6 +137,8 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
     histories: list[History | EncodedHistory | OneInstance] = []
     rows = Rows(tenant)
     stamps: dict[str, str | None] = {}
+    #: the modifiedAt of the entities whose states were handed over as bytes (below)
+    handed: dict[str, str | None] = {}
     for entity_id, mutation, record in items:
         created = fresh.get(entity_id) if fresh else None
         if created is not None:  # stored from its prepared rows, numbered here
@@ -204,17 +214,22 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
         written.add(entity_id)
         # when it expires, for its row and the broker's sweeper (which need not look)
         expires = None if after is None or encoded is None else expiry_of(after, encoded)
-        if replaced is not None and before is not None and raw is not None \
-                and wants is not None and raw is docs[entity_id] \
-                and not _wanted(wants, tenant, entity_id, before, after):
-            # nobody is likely to read the state before: the bytes read are handed over
-            # (decoded if read after all) and the decoded state is freed here, hot
-            # rather than on the event loop (benchmarks/README.md, upsertbefore).  Asked
-            # of a batch replacement only, whose after shares nothing with before: a
-            # PATCH's after shares all but one attribute, so the hint (~2-3 µs of the
-            # writer) freed almost nothing there
-            results.append((True, Change.stored(entity_id, raw, before.get("type", ()),
-                                                after, expires)))
+        hand = replaced is not None and before is not None and raw is not None \
+            and wants is not None and raw is docs[entity_id] \
+            and not _wanted(wants, tenant, entity_id, before, after)
+        if hand:
+            # nobody is likely to read the states: the bytes read and written are
+            # handed over (decoded if read after all) and the decoded states are freed
+            # here, hot rather than on the event loop (benchmarks/README.md,
+            # upsertbefore for before, slcut for after).  Asked of a batch replacement
+            # only, whose after shares nothing with before: a PATCH's after shares all
+            # but one attribute, so the hint (~2-3 µs of the writer) freed almost
+            # nothing there.  (A replacement's states and bytes are all there: hand.)
+            assert before is not None and raw is not None
+            assert after is not None and encoded is not None
+            results.append((True, Change.stored(
+                entity_id, raw, before.get("type", ()), None, expires,
+                after_stored=encoded, after_types=after.get("type", ()))))
         else:
             results.append((True, Change(entity_id, before, after, expires)))
         if recorded is not None:  # the write's history, in its transaction
@@ -223,8 +238,16 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
             rows.add(entity_id, before, after, encoded, names, expires)
         if origin is not None and (before is not None or after is not None):
             feed.append(conn, origin, tenant, ENTITY, entity_id, before=raw, after=encoded)
+        if hand and seen[entity_id] == 1:
+            # its last use here: its stamp kept, the states let go (the entity the
+            # batch parsed too: the mutation handed it over, ngsi_ld.batch.REPLACEMENT)
+            handed[entity_id] = _stamp(after)
+            latest[entity_id] = (_HANDED, encoded)
+            before = current = after = replaced = changes = recorded = None
+            del new  # bound: a replacement's
     if histories:
-        stamps.update((i, _stamp(latest[i][0])) for i in written)
+        stamps.update((i, handed[i] if i in handed else _stamp(latest[i][0]))
+                      for i in written)
         history.record(conn, tenant, histories, stamps)
     for entity_id in written:  # an entity written more than once: its net change
         if seen[entity_id] > 1:
