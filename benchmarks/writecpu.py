@@ -169,7 +169,8 @@ def main() -> None:
             proc = subprocess.Popen(command, cwd=args.source, env=env)
             try:
                 url = f"http://127.0.0.1:{args.port}"
-                asyncio.run(wait_ready(None, url + "/health"))
+                # a broker started under py-spy imports far slower (each sample stops it)
+                asyncio.run(wait_ready(None, url + "/health", 180.0 if args.profile else 30.0))
                 pid = proc.pid
                 if args.profile:  # py-spy's child is the broker
                     time.sleep(0.5)

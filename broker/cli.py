@@ -16,6 +16,7 @@ from broker.config import Settings, load_settings
 from broker.loader import command as load_command
 from broker.logs import setup_logging
 from broker.serving import serve
+from broker.threadsched import apply as apply_thread_scheduling
 from broker.workers import supervise
 
 log = logging.getLogger("broker")
@@ -41,6 +42,8 @@ async def _freeze_startup_objects(app: web.Application) -> None:
 def run(settings: Settings) -> None:
     """Serve the broker until interrupted."""
     setup_logging(settings.log_level, settings.log_json)
+    # before any thread is started (the store's, the executors'): they inherit it
+    apply_thread_scheduling(settings.thread_scheduling)
     try:
         app = create_app(settings)
     except ValueError as exc:  # a store URL the broker cannot serve
