@@ -42,12 +42,13 @@ async def _freeze_startup_objects(app: web.Application) -> None:
 def run(settings: Settings) -> None:
     """Serve the broker until interrupted."""
     setup_logging(settings.log_level, settings.log_json)
-    # before any thread is started (the store's, the executors'): they inherit it
-    apply_thread_scheduling(settings.thread_scheduling)
     try:
         app = create_app(settings)
     except ValueError as exc:  # a store URL the broker cannot serve
         raise SystemExit(f"ngsi-ld-broker: {exc}") from None
+    # before any thread is started (the store's at start-up, the executors'): they
+    # inherit it; making the app starts none
+    apply_thread_scheduling(settings.thread_scheduling)
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
     app.on_startup.append(_freeze_startup_objects)  # after the store and contexts loaded
     log.info(

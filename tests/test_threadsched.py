@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from broker.cli import main
 from broker.config import load_settings
 from broker.threadsched import THREAD_SCHEDULING, apply
 from conformance.process import BrokerProcess
@@ -33,12 +34,13 @@ def _on_a_thread(work: Callable[[], Any]) -> Any:
 
 
 def _policies_after(kind: str, start: int | None = None) -> tuple[bool, int, int]:
-    """On a thread (first set to ``start``, if given): ``apply(kind)``, that thread's
-    policy after it and the policy of a thread it then starts."""
+    """On a thread first set to ``start`` (``SCHED_OTHER`` if None: the policy of this
+    process may be another, its tests' brokers started under it): ``apply(kind)``, that
+    thread's policy after it and the policy of a thread it then starts."""
 
     def work() -> tuple[bool, int, int]:
-        if start is not None:
-            os.sched_setscheduler(0, start, os.sched_param(0))
+        os.sched_setscheduler(0, os.SCHED_OTHER if start is None else start,
+                              os.sched_param(0))
         changed = apply(kind)
         child = _on_a_thread(lambda: os.sched_getscheduler(0))
         return changed, os.sched_getscheduler(0), child
@@ -65,6 +67,17 @@ def test_an_operators_policy_is_kept() -> None:
     assert _policies_after("batch", start=BATCH) == (False, BATCH, BATCH)
     idle = os.SCHED_IDLE  # settable without privilege, as SCHED_BATCH
     assert _policies_after("batch", start=idle) == (False, idle, idle)
+
+
+@needs_batch
+def test_a_broker_that_cannot_start_leaves_the_policy_as_it_was() -> None:
+    def work() -> int:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        with pytest.raises(SystemExit):
+            main(["--store", "postgres://nowhere/x", "--port", "0"])
+        return os.sched_getscheduler(0)
+
+    assert _on_a_thread(work) == os.SCHED_OTHER
 
 
 def test_the_option() -> None:
