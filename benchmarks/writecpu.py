@@ -160,6 +160,10 @@ def main() -> None:
             if args.profile:
                 os.makedirs(args.profile, exist_ok=True)
                 spy = ["--gil", "--rate", "1000"] if args.gil else ["--rate", "250"]
+                # sampled without stopping it: a broker under SCHED_BATCH (broker.threadsched)
+                # stopped and resumed at each sample waits for py-spy's own time slice on a
+                # shared core each time, and did not finish starting in 180 s
+                spy += ["--nonblocking"]
                 spy += ["--native"] if args.native else []
                 command = ["py-spy", "record", "--format", "raw", *spy, "-o",
                            f"{args.profile}/{scenario.name}.txt", "--", *command]
