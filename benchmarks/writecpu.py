@@ -160,6 +160,10 @@ def main() -> None:
             if args.profile:
                 os.makedirs(args.profile, exist_ok=True)
                 spy = ["--gil", "--rate", "1000"] if args.gil else ["--rate", "250"]
+                # sampled without stopping it: a broker under SCHED_BATCH (broker.threadsched)
+                # stopped and resumed at each sample waits for py-spy's own time slice on a
+                # shared core each time, and did not finish starting in 180 s
+                spy += ["--nonblocking"]
                 spy += ["--native"] if args.native else []
                 command = ["py-spy", "record", "--format", "raw", *spy, "-o",
                            f"{args.profile}/{scenario.name}.txt", "--", *command]
@@ -169,7 +173,8 @@ def main() -> None:
             proc = subprocess.Popen(command, cwd=args.source, env=env)
             try:
                 url = f"http://127.0.0.1:{args.port}"
-                asyncio.run(wait_ready(None, url + "/health"))
+                # a broker started under py-spy imports far slower (each sample stops it)
+                asyncio.run(wait_ready(None, url + "/health", 180.0 if args.profile else 30.0))
                 pid = proc.pid
                 if args.profile:  # py-spy's child is the broker
                     time.sleep(0.5)

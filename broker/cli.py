@@ -16,6 +16,7 @@ from broker.config import Settings, load_settings
 from broker.loader import command as load_command
 from broker.logs import setup_logging
 from broker.serving import serve
+from broker.threadsched import apply as apply_thread_scheduling
 from broker.workers import supervise
 
 log = logging.getLogger("broker")
@@ -45,6 +46,9 @@ def run(settings: Settings) -> None:
         app = create_app(settings)
     except ValueError as exc:  # a store URL the broker cannot serve
         raise SystemExit(f"ngsi-ld-broker: {exc}") from None
+    # before any thread is started (the store's at start-up, the executors'): they
+    # inherit it; making the app starts none
+    apply_thread_scheduling(settings.thread_scheduling)
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
     app.on_startup.append(_freeze_startup_objects)  # after the store and contexts loaded
     log.info(

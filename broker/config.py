@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from broker.outbound import parse_networks
+from broker.threadsched import THREAD_SCHEDULING
 from ngsi_ld.errors import NgsiLdError
 from ngsi_ld.temporal import parse_duration
 
@@ -94,6 +95,14 @@ def _event_loop(text: str) -> str:
     if loop not in EVENT_LOOPS:
         raise ValueError(f"unknown event loop {text!r}; one of {', '.join(EVENT_LOOPS)}")
     return loop
+
+
+def _thread_scheduling(text: str) -> str:
+    kind = text.strip().lower()
+    if kind not in THREAD_SCHEDULING:
+        raise ValueError(f"unknown thread scheduling {text!r}; one of "
+                         f"{', '.join(THREAD_SCHEDULING)}")
+    return kind
 
 
 def _log_level(text: str) -> str:
@@ -274,6 +283,16 @@ OPTIONS: tuple[Option, ...] = (
         _event_loop,
         "the event loop serving requests: uvloop (libuv; less CPU a request, asyncio's "
         "loop where uvloop is not installed) or asyncio",
+    ),
+    Option(
+        "thread_scheduling",
+        "--thread-scheduling",
+        "NGSI_LD_THREAD_SCHEDULING",
+        "batch",
+        _thread_scheduling,
+        "how Linux schedules the broker's threads: batch (SCHED_BATCH: a woken thread "
+        "does not preempt the running one, fewer switches between the event loop and "
+        "the store's threads) or normal (the policy it was started with)",
     ),
     Option(
         "workers",
@@ -527,6 +546,7 @@ class Settings:
     notification_queue_size: int = 10000
     reuse_port: bool = False
     event_loop: str = "uvloop"
+    thread_scheduling: str = "batch"
     workers: int = 1
     cluster: bool = False
     cluster_lease_ttl: float = 10.0
