@@ -38,6 +38,8 @@ from aiohttp import web
 from benchmarks.bound_rows import POWER_MARK, TEMPERATURE_MARK, Creation, Samples, prepare
 from broker.config import EVENT_LOOPS
 from broker.serving import new_loop
+from broker.threadsched import THREAD_SCHEDULING
+from broker.threadsched import apply as apply_thread_scheduling
 from storage import SqliteStore
 from storage.sqlite import stats
 from storage.sqlite.bulk import _INSERT_VALUE, _UPSERT_ENTITY
@@ -354,10 +356,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--pool", type=int, default=1000,
                         help="entities update-attr rotates over (the suite's pool)")
     parser.add_argument("--event-loop", choices=EVENT_LOOPS, default="uvloop")
+    parser.add_argument("--thread-scheduling", choices=THREAD_SCHEDULING, default="batch",
+                        help="as the broker's option (its default): the bound's loop and "
+                             "store threads share a core as the broker's do")
     for flag in VARIANT_FLAGS:
         parser.add_argument(f"--{flag}", action="append_const", const=flag, dest="flags",
                             default=[])
     args = parser.parse_args(argv)
+    apply_thread_scheduling(args.thread_scheduling)  # before any thread starts
     loop = new_loop(args.event_loop)
     asyncio.set_event_loop(loop)
     web.run_app(make_app(args.store, args.pool, features_of(args.flags)), host=args.host,
