@@ -356,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--pool", type=int, default=1000,
                         help="entities update-attr rotates over (the suite's pool)")
     parser.add_argument("--event-loop", choices=EVENT_LOOPS, default="uvloop")
-    parser.add_argument("--thread-scheduling", choices=THREAD_SCHEDULING, default="batch",
+    parser.add_argument("--thread-scheduling", choices=THREAD_SCHEDULING, default="normal",
                         help="as the broker's option (its default): the bound's loop and "
                              "store threads share a core as the broker's do")
     for flag in VARIANT_FLAGS:
