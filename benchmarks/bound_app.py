@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from operator import itemgetter
@@ -36,7 +36,7 @@ import orjson
 from aiohttp import web
 
 from benchmarks.bound_rows import POWER_MARK, TEMPERATURE_MARK, Creation, Samples, prepare
-from broker.config import EVENT_LOOPS
+from broker.config import EVENT_LOOPS, load_settings
 from broker.serving import new_loop
 from broker.threadsched import THREAD_SCHEDULING
 from broker.threadsched import apply as apply_thread_scheduling
@@ -348,21 +348,31 @@ def features_of(flags: Sequence[str]) -> Features:
     return Features(**{VARIANT_FLAGS[flag]: False for flag in flags})
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """The bound application's command line; ``environ``: the environment its
+    defaults are read from as the broker reads its own (None: this process's)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18200)
     parser.add_argument("--store", type=Path, required=True, help="a new store file")
     parser.add_argument("--pool", type=int, default=1000,
                         help="entities update-attr rotates over (the suite's pool)")
-    parser.add_argument("--event-loop", choices=EVENT_LOOPS, default="uvloop")
-    parser.add_argument("--thread-scheduling", choices=THREAD_SCHEDULING, default="normal",
+    # the broker's defaults and environment (NGSI_LD_EVENT_LOOP, ...): the bound serves
+    # as a broker started the same way would
+    broker = load_settings([], environ)
+    parser.add_argument("--event-loop", choices=EVENT_LOOPS, default=broker.event_loop)
+    parser.add_argument("--thread-scheduling", choices=THREAD_SCHEDULING,
+                        default=broker.thread_scheduling,
                         help="as the broker's option (its default): the bound's loop and "
                              "store threads share a core as the broker's do")
     for flag in VARIANT_FLAGS:
         parser.add_argument(f"--{flag}", action="append_const", const=flag, dest="flags",
                             default=[])
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     apply_thread_scheduling(args.thread_scheduling)  # before any thread starts
     loop = new_loop(args.event_loop)
     asyncio.set_event_loop(loop)

@@ -25,7 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from benchmarks.bound import left_share, left_share_cpu
-from benchmarks.bound_app import Features, features_of, make_app
+from benchmarks.bound_app import Features, build_parser, features_of, make_app
 from benchmarks.bound_rows import cut, prepare
 from benchmarks.suite.datasets import DatasetLoader
 from benchmarks.suite.scenarios import (
@@ -250,6 +250,23 @@ def test_the_share_left_to_the_broker(target: Target, bound: float, baseline: fl
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed")
+@pytest.mark.parametrize(("environ", "loop", "scheduling"), [
+    ({}, Settings().event_loop, Settings().thread_scheduling),
+    ({"NGSI_LD_THREAD_SCHEDULING": "normal", "NGSI_LD_EVENT_LOOP": "asyncio"}, "asyncio",
+     "normal"),
+    ({"NGSI_LD_THREAD_SCHEDULING": "batch"}, Settings().event_loop, "batch"),
+])
+def test_the_bound_serves_as_the_broker_would_by_default(
+        environ: dict[str, str], loop: str, scheduling: str) -> None:
+    """Without flags, the bound takes the broker's defaults and environment: its event
+    loop and thread scheduling are those of a broker started beside it."""
+    args = build_parser(environ).parse_args(["--store", "bound.db"])
+    assert (args.event_loop, args.thread_scheduling) == (loop, scheduling)
+    flagged = build_parser(environ).parse_args(
+        ["--store", "bound.db", "--thread-scheduling", "normal", "--event-loop", "uvloop"])
+    assert (flagged.event_loop, flagged.thread_scheduling) == ("uvloop", "normal")
+
+
 def test_the_bound_command_runs_end_to_end(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.bound", "--smoke", "--output", str(tmp_path)],
