@@ -288,12 +288,11 @@ OPTIONS: tuple[Option, ...] = (
         "thread_scheduling",
         "--thread-scheduling",
         "NGSI_LD_THREAD_SCHEDULING",
-        "normal",
+        "batch",
         _thread_scheduling,
-        "how Linux schedules the broker's threads: normal (the policy it was started "
-        "with) or batch (SCHED_BATCH: a woken thread does not preempt the running one, "
-        "fewer switches between the event loop and the store's threads: less CPU a write "
-        "on a shared core, a few ms more latency when the core is busy)",
+        "how Linux schedules the broker's threads: batch (SCHED_BATCH: a woken thread "
+        "does not preempt the running one, fewer switches between the event loop and the "
+        "store's threads: less CPU a write) or normal (the policy it was started with)",
     ),
     Option(
         "workers",
@@ -547,7 +546,7 @@ class Settings:
     notification_queue_size: int = 10000
     reuse_port: bool = False
     event_loop: str = "uvloop"
-    thread_scheduling: str = "normal"
+    thread_scheduling: str = "batch"
     workers: int = 1
     cluster: bool = False
     cluster_lease_ttl: float = 10.0

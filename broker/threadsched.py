@@ -21,11 +21,14 @@ the machine either (it runs at that one's next block or tick, a few ms at most).
 Any thread may choose it, no privilege needed.  Measured (benchmarks/README.md,
 "createcut"): single creates and PATCHes served pinned to one core.
 
-``normal``, the default, keeps the policy the process was started with (``chrt``,
-systemd's ``CPUSchedulingPolicy=``).  ``batch`` is opt-in: served (wrk, 2026-12-07
-08:07-08:21 UTC, one run each) it gave creates and PATCHes a point of ratio, within
-the runs' noise, and their open-loop p50 rose 0.3-0.7 ms (the wake-up no longer cuts
-in), the type+q query 35% against 37%: not a default on that evidence.
+``batch`` is the default.  Served pinned to one core (wrk, 2026-12-07 09:45-10:08 UTC,
+three alternated pairs each, benchmarks/README.md) it gave creates +2.6 points of ratio
+(~27% -> ~30%), PATCHes +5 (~36% -> ~41%), Streetlight creates +1, the type+q query +1
+and GET about the same; the open-loop p50 of a PATCH rose ~0.3 ms at a 13% higher
+offered rate, its p99 did not.  (One run each way on 08:07-08:21 had not told them
+apart.)  ``normal`` keeps the policy the process was started with (``chrt``,
+systemd's ``CPUSchedulingPolicy=``), for a host where the broker shares its cores with
+latency-sensitive processes.
 """
 
 from __future__ import annotations

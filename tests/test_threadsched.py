@@ -82,10 +82,10 @@ def test_a_broker_that_cannot_start_leaves_the_policy_as_it_was() -> None:
 
 def test_the_option() -> None:
     assert THREAD_SCHEDULING == ("batch", "normal")
-    assert load_settings([]).thread_scheduling == "normal"
-    assert load_settings(["--thread-scheduling", " Batch"]).thread_scheduling == "batch"
-    assert load_settings([], {"NGSI_LD_THREAD_SCHEDULING": "batch"}).thread_scheduling \
-        == "batch"
+    assert load_settings([]).thread_scheduling == "batch"
+    assert load_settings(["--thread-scheduling", " Normal"]).thread_scheduling == "normal"
+    assert load_settings([], {"NGSI_LD_THREAD_SCHEDULING": "normal"}).thread_scheduling \
+        == "normal"
     with pytest.raises(SystemExit):
         load_settings(["--thread-scheduling", "fifo"])
 
