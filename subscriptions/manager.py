@@ -47,7 +47,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ngsi_ld.changes import ChangeEvent
-from ngsi_ld.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
+from ngsi_ld.errors import AlreadyExists, NgsiLdError, ResourceNotFound
 from ngsi_ld.model import Entity
 from ngsi_ld.query import EntityQuery
 from ngsi_ld.timeutil import now_iso, parse_datetime
@@ -59,6 +59,8 @@ from subscriptions.matching import SubscriptionIndex, compile_matcher
 from subscriptions.model import (
     DEFAULT_TRIGGERS,
     MIN_TIME_INTERVAL,
+    check_creation,
+    check_fragment,
     check_subscription,
     merge_fragment,
     parse_members,
@@ -146,9 +148,7 @@ class SubscriptionManager:
         ctx = await self.resolver.active(context)
         now = now_iso()
         members = parse_members(data, ctx.expand_term, parse_datetime(now), partial=False)
-        for required in ("type", "notification"):
-            if required not in members:
-                raise BadRequestData(f"a subscription needs {required!r}")
+        check_creation(members)
         sub_id = members.pop("id", None) or f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
         if sub_key(tenant, sub_id) in self._live or await self.repository.get(tenant, sub_id):
             raise AlreadyExists(f"subscription {sub_id} already exists")
@@ -208,11 +208,7 @@ class SubscriptionManager:
         ctx = await self.resolver.active(context)
         now = now_iso()
         fragment = parse_members(data, ctx.expand_term, parse_datetime(now), partial=True)
-        if fragment.pop("id", sub_id) != sub_id:
-            raise BadRequestData("the fragment's id differs from the subscription's")
-        fragment.pop("type", None)
-        if not fragment:
-            raise BadRequestData("the fragment has no member to update")
+        check_fragment(fragment, sub_id)
         doc = merge_fragment(live.doc, fragment)
         doc.setdefault("notificationTrigger", list(DEFAULT_TRIGGERS))  # removed: the default
         if "q" in fragment:

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from ngsi_ld.errors import AlreadyExists, BadRequestData, ResourceNotFound
+from ngsi_ld.errors import AlreadyExists, ResourceNotFound
 from ngsi_ld.federation import Registration, RegistrationQuery, render_registration, trigger_reason
 from ngsi_ld.timeutil import now_iso, parse_datetime
 from subscriptions import pending, state
@@ -64,7 +64,7 @@ from subscriptions.csource_model import (
 )
 from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery
 from subscriptions.live import sub_key
-from subscriptions.model import MIN_TIME_INTERVAL, merge_fragment
+from subscriptions.model import MIN_TIME_INTERVAL, check_creation, check_fragment, merge_fragment
 from subscriptions.notification import notification_headers
 from subscriptions.ports import ContextResolving, Counters
 from subscriptions.repository import Repository, repository_for
@@ -170,9 +170,7 @@ class RegistrationSubscriptions:
         now = now_iso()
         members = parse_csource_members(data, ctx.expand_term, parse_datetime(now),
                                         partial=False)
-        for required in ("type", "notification"):
-            if required not in members:
-                raise BadRequestData(f"a subscription needs {required!r}")
+        check_creation(members)
         sub_id = members.pop("id", None) or f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
         if sub_key(tenant, sub_id) in self._live or await self.repository.get(tenant, sub_id):
             raise AlreadyExists(f"subscription {sub_id} already exists")
@@ -209,11 +207,7 @@ class RegistrationSubscriptions:
         now = now_iso()
         fragment = parse_csource_members(data, ctx.expand_term, parse_datetime(now),
                                          partial=True)
-        if fragment.pop("id", sub_id) != sub_id:
-            raise BadRequestData("the fragment's id differs from the subscription's")
-        fragment.pop("type", None)
-        if not fragment:
-            raise BadRequestData("the fragment has no member to update")
+        check_fragment(fragment, sub_id)
         doc = merge_fragment(live.doc, fragment)
         if "q" in fragment or "csf" in fragment:
             doc["_context"] = context
