@@ -116,7 +116,7 @@ class SubscriptionManager:
         self.ledger.start()
         if not shared:
             await self._resume()
-        self._persister = loop.create_task(self._persist_loop())
+        self._persister = loop.create_task(self.journal.keep_written())
         if shared:
             await self._lease_round()  # resumes the records of what it gained
             self._leaser = loop.create_task(self._lease_loop())
@@ -484,12 +484,6 @@ class SubscriptionManager:
             if not held.intersection(job.records):  # not queued here already
                 live.channel.offer(job)
         return offer
-
-    async def _persist_loop(self) -> None:
-        while True:
-            await asyncio.sleep(pending.PERSIST_INTERVAL)
-            if not self.journal.idle:
-                await self.journal.flush()
 
 
 __all__ = ["SubscriptionManager"]

@@ -145,7 +145,7 @@ class RegistrationSubscriptions:
                 log.exception("registration subscription %s could not be resumed", doc.get("id"))
         self.ledger.start()
         await self._resume()
-        self._persister = asyncio.get_running_loop().create_task(self._persist_loop())
+        self._persister = asyncio.get_running_loop().create_task(self.journal.keep_written())
 
     async def close(self) -> None:
         """Stop workers and timers, write back the counters (the delivery is not ours)."""
@@ -416,12 +416,6 @@ class RegistrationSubscriptions:
             log.info("registration subscription %s (tenant %r): %d pending notification(s) "
                      "resumed", sub_id, tenant, count)
         await self.journal.flush()
-
-    async def _persist_loop(self) -> None:
-        while True:
-            await asyncio.sleep(pending.PERSIST_INTERVAL)
-            if not self.journal.idle:
-                await self.journal.flush()
 
     @staticmethod
     def _relevant(live: CsourceLive, registration: Registration) -> Registration:
