@@ -54,7 +54,7 @@ from ngsi_ld.timeutil import now_iso, parse_datetime
 from subscriptions import pending, state
 from subscriptions.bookkeeping import Ledger
 from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery
-from subscriptions.live import FEED_MARK, Job, Live, merge_jobs, sub_key
+from subscriptions.live import FEED_MARK, Job, Live, halt, merge_jobs, sub_key
 from subscriptions.matching import SubscriptionIndex, compile_matcher
 from subscriptions.model import (
     DEFAULT_TRIGGERS,
@@ -346,13 +346,7 @@ class SubscriptionManager:
         if self._live.get(key) is live:
             del self._live[key]
             self.index.remove(key)
-        live.deleted = True
-        if live.flush is not None:
-            live.flush.cancel()
-        if live.periodic is not None:
-            live.periodic.cancel()
-        if not keep_channel:
-            await live.channel.close()
+        await halt(live, keep_channel=keep_channel)
 
     # -- matching (5.11) ---------------------------------------------------------------
     def on_change(self, event: ChangeEvent) -> None:

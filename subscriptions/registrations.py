@@ -63,7 +63,7 @@ from subscriptions.csource_model import (
     parse_csource_members,
 )
 from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery
-from subscriptions.live import sub_key
+from subscriptions.live import halt, sub_key
 from subscriptions.model import MIN_TIME_INTERVAL, check_creation, check_fragment, merge_fragment
 from subscriptions.notification import notification_headers
 from subscriptions.ports import ContextResolving, Counters
@@ -286,13 +286,7 @@ class RegistrationSubscriptions:
         key = sub_key(live.tenant, live.id)
         if self._live.get(key) is live:
             del self._live[key]
-        live.deleted = True
-        if live.flush is not None:
-            live.flush.cancel()
-        if live.periodic is not None:
-            live.periodic.cancel()
-        if not keep_channel:
-            await live.channel.close()
+        await halt(live, keep_channel=keep_channel)
 
     # -- matching (5.11.7) -----------------------------------------------------------------
     def _matching(self, live: CsourceLive) -> list[Registration]:
