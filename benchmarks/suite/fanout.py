@@ -15,18 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from benchmarks.suite.notify import notified_values
+from benchmarks.suite.notify import Notified, notified_values
 from benchmarks.suite.openloop import run_open_loop
 from benchmarks.suite.scenarios import JSON, BenchContext, Skip
 from benchmarks.suite.servers import free_port
 from benchmarks.suite.spec import RequestSpec
-from benchmarks.suite.stats import summarize
 
 SUBSCRIPTIONS = "/ngsi-ld/v1/subscriptions"
 ENTITIES = "/ngsi-ld/v1/entities"
@@ -85,23 +84,11 @@ def noise_subscription(j: int) -> dict[str, Any]:
     return {"entities": fan, "geoQ": _near(far, 100)}
 
 
-@dataclass
-class FanoutResult:
+@dataclass(kw_only=True)
+class FanoutResult(Notified):
     subscriptions: int
-    rate: float
-    sent: int = 0
-    update_errors: int = 0
     spurious: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
-    duration_s: float = 0.0
     setup_s: float = 0.0
-
-    @property
-    def lost(self) -> int:
-        return max(0, self.sent - self.update_errors - len(self.latencies_ms))
-
-    def summary(self) -> dict[str, float | None]:
-        return summarize(self.latencies_ms)
 
 
 async def _post_all(ctx: BenchContext, bodies: list[bytes], concurrency: int = 16) -> None:
@@ -123,7 +110,7 @@ async def _post_all(ctx: BenchContext, bodies: list[bytes], concurrency: int = 1
 async def run_fanout(ctx: BenchContext, *, subscriptions: int, rate: float,
                      duration_s: float, grace_s: float = 5.0) -> FanoutResult:
     """Create the subscriptions and entities, update at ``rate``, collect notifications."""
-    result = FanoutResult(subscriptions, rate)
+    result = FanoutResult(subscriptions=subscriptions, rate=rate)
     clock: dict[str, float] = {}
     seen: set[int] = set()
     done = asyncio.Event()

@@ -25,13 +25,12 @@ NOTIFY_TYPE = "BenchNotify"
 POOL = 100
 
 
-@dataclass
-class NotifyResult:
-    """What the receiver saw."""
+@dataclass(kw_only=True)
+class Notified:
+    """Updates sent at ``rate`` a second and the notifications a receiver timed for them
+    (this scenario's and the fan-out's, ``benchmarks.suite.fanout``)."""
 
     rate: float
-    #: updates/s the broker carried in a closed loop with the subscription notifying
-    saturation: float | None = None
     sent: int = 0
     update_errors: int = 0
     latencies_ms: list[float] = field(default_factory=list)
@@ -39,10 +38,19 @@ class NotifyResult:
 
     @property
     def lost(self) -> int:
+        """Updates accepted whose notification never came."""
         return max(0, self.sent - self.update_errors - len(self.latencies_ms))
 
     def summary(self) -> dict[str, float | None]:
         return summarize(self.latencies_ms)
+
+
+@dataclass(kw_only=True)
+class NotifyResult(Notified):
+    """What the receiver saw."""
+
+    #: updates/s the broker carried in a closed loop with the subscription notifying
+    saturation: float | None = None
 
 
 def notified_values(payload: Any) -> list[int]:
