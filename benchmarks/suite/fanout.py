@@ -13,7 +13,6 @@ Latency runs from the update's scheduled send to its notification's arrival;
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from benchmarks.suite.notify import Notified, notified_values
+from benchmarks.suite.notify import Arrivals, Notified
 from benchmarks.suite.openloop import run_open_loop
 from benchmarks.suite.scenarios import JSON, BenchContext, Skip
 from benchmarks.suite.servers import free_port
@@ -111,19 +110,11 @@ async def run_fanout(ctx: BenchContext, *, subscriptions: int, rate: float,
                      duration_s: float, grace_s: float = 5.0) -> FanoutResult:
     """Create the subscriptions and entities, update at ``rate``, collect notifications."""
     result = FanoutResult(subscriptions=subscriptions, rate=rate)
-    clock: dict[str, float] = {}
-    seen: set[int] = set()
-    done = asyncio.Event()
+    arrivals = Arrivals(result)
 
     async def live(request: web.Request) -> web.Response:
         now = time.perf_counter()
-        start = clock.get("start")
-        for value in notified_values(orjson.loads(await request.read())):
-            if start is not None and value >= 1 and value not in seen:
-                seen.add(value)
-                result.latencies_ms.append((now - start - (value - 1) / rate) * 1000)
-        if result.sent and len(seen) >= result.sent - result.update_errors:
-            done.set()
+        arrivals.note(orjson.loads(await request.read()), now)
         return web.Response(status=200)
 
     async def noise(request: web.Request) -> web.Response:
@@ -162,17 +153,11 @@ async def run_fanout(ctx: BenchContext, *, subscriptions: int, rate: float,
                       for j in range(PER_GROUP) for g in range(GROUPS))
         spec = RequestSpec("PATCH", paths, '{"temperature":{"type":"Property","value":__I__}}',
                            headers={"Content-Type": JSON})
-
-        def on_start(start: float) -> None:
-            clock["start"] = start
-
         updates = await run_open_loop(ctx.base_url, spec, rate=rate, duration_s=duration_s,
-                                      run_id=run, on_start=on_start)
+                                      run_id=run, on_start=arrivals.started)
         result.sent, result.update_errors = updates.sent, updates.errors
         result.duration_s = updates.duration_s
-        if len(seen) < result.sent - result.update_errors:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), grace_s)
+        await arrivals.wait(grace_s)
     finally:
         await runner.cleanup()
     return result
