@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from mongo_standin import StandInClient
+from mongo_standin import OneServer, StandInClient
 from sharing_contract import LeaseContract, NodeContract
 
 from storage.base import ContextRecord
@@ -37,19 +37,14 @@ def lamp(power: int, n: int = 1) -> dict[str, Any]:
             "attrs": {"https://ex.org/power": [{"type": "Property", "value": power}]}}
 
 
-class Server:
+class Server(OneServer):
     """One stand-in client for every store (one server), or the real replica set."""
 
     def __init__(self, kind: str) -> None:
+        super().__init__()
         self.kind = kind
-        self.client: StandInClient | None = None
         self.database = f"ngsild_test_{uuid.uuid4().hex[:12]}"
         self.stores: list[MongoStore] = []
-
-    def factory(self, url: str, **options: Any) -> StandInClient:
-        if self.client is None:
-            self.client = StandInClient(url, **options)
-        return self.client
 
     async def store(self, origin: str) -> MongoStore:
         if self.kind == "mongodb-stand-in":
