@@ -11,25 +11,14 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import orjson
 from pyld import jsonld
 
+from benchmarks.suite.scenarios import STREETLIGHT_CONTEXT, STREETLIGHT_EXAMPLE
 from ngsi_ld.jsonld import bundled_document, compile_context, core_context_url
 
-# shared/ sits beside the repository checkout (as in CI) or at /work/shared.
-_SDM = next(
-    (
-        base / "shared" / "data" / "smart-data-models"
-        for base in (Path(__file__).resolve().parents[2], Path("/work"))
-        if (base / "shared" / "data" / "smart-data-models").is_dir()
-    ),
-    Path("/work/shared/data/smart-data-models"),
-)
-_EXAMPLE = _SDM / "Streetlight" / "example-normalized.jsonld"
-_CONTEXT = _SDM / "dataModel.Streetlighting.context.jsonld"
 _CONTEXT_URL = "https://example.org/contexts/streetlighting.jsonld"
 _MEMBERS = {
     "type", "value", "object", "objectType", "observedAt", "unitCode", "datasetId",
@@ -81,8 +70,8 @@ def main(argv: list[str] | None = None) -> float:
     fast_iterations, pyld_iterations = (300, 30) if args.quick else (50_000, 500)
 
     core_url = core_context_url()
-    documents = {_CONTEXT_URL: orjson.loads(_CONTEXT.read_bytes())}
-    document = orjson.loads(_EXAMPLE.read_bytes())
+    documents = {_CONTEXT_URL: orjson.loads(STREETLIGHT_CONTEXT.read_bytes())}
+    document = orjson.loads(STREETLIGHT_EXAMPLE.read_bytes())
     document["@context"] = [_CONTEXT_URL, core_url]
     entity = to_internal(document)
     ctx = compile_context(_CONTEXT_URL, documents, core_url)

@@ -23,7 +23,6 @@ The node also trims feed items older than ``RETENTION`` seconds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -32,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from broker.events import ChangeBus
+from broker.tasks import stop
 from storage.sharing import CONTEXT, ENTITY, RECORD, FeedItem, SharedStore
 
 log = logging.getLogger("broker.cluster")
@@ -88,11 +88,8 @@ class ClusterNode:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await stop(task)
 
     async def catch_up(self) -> int:
         """Handle everything the feed holds now; how many items."""

@@ -28,6 +28,7 @@ from types import EllipsisType
 from typing import Any
 
 from broker.events import ChangeBus
+from broker.tasks import stop
 from ngsi_ld.expiry import earliest_expiry, expire
 from ngsi_ld.model import Change, Mutation
 from ngsi_ld.timeutil import iso_millis
@@ -86,10 +87,7 @@ class ExpirySweeper:
     async def close(self) -> None:
         """Stop the task (at shutdown)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop(task)
 
     def note(self, entity: Mapping[str, Any] | None,
              expires: int | EllipsisType | None = ...) -> None:

@@ -9,9 +9,9 @@ so that a sweep never holds its writer for long.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from broker.tasks import stop
 from ngsi_ld.temporal import Duration, retention_cutoff
 from ngsi_ld.timeutil import now_iso
 from storage.temporal import TemporalHistory
@@ -57,8 +57,5 @@ class RetentionSweeper:
 
     async def close(self) -> None:
         """Stop sweeping."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await stop(task)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from conformance.threaded import QuietHandler, ThreadedServer
 
 
 class ContextServer:
@@ -17,7 +18,7 @@ class ContextServer:
         self.delay: dict[str, float] = {}
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 server.hits[self.path] = server.hits.get(self.path, 0) + 1
                 if self.path in server.delay:
@@ -34,19 +35,12 @@ class ContextServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer((host, 0), Handler)
-        self._httpd.daemon_threads = True
-        self.base = f"http://{host}:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = ThreadedServer(host, Handler)
+        self.base = f"http://{host}:{self._server.port}"
 
     def add(self, path: str, document: Any) -> str:
         self.documents[path] = document
         return self.base + path
 
     def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._server.close()

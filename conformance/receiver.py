@@ -13,8 +13,9 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from conformance.threaded import QuietHandler, ThreadedServer
 
 
 @dataclass
@@ -34,7 +35,7 @@ class NotificationReceiver:
         self._cond = threading.Condition()
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
@@ -50,14 +51,8 @@ class NotificationReceiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer((host, 0), Handler)
-        self._httpd.daemon_threads = True
-        self.base = f"http://{advertised}:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = ThreadedServer(host, Handler)
+        self.base = f"http://{advertised}:{self._server.port}"
 
     def url(self, path: str) -> str:
         return f"{self.base}/{path}"
@@ -81,5 +76,4 @@ class NotificationReceiver:
                 self._cond.wait(remaining)
 
     def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._server.close()

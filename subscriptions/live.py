@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ngsi_ld.changes import ChangeEvent
 from ngsi_ld.model import Entity
@@ -78,9 +78,33 @@ def merge_jobs(first: Job, then: Job) -> Job | None:
     return Job(events=first.events + then.events, records=first.records + then.records)
 
 
+class Stoppable(Protocol):
+    """A subscription of either kind as stopping it sees it (:class:`Live`, and
+    ``subscriptions.registrations.CsourceLive``)."""
+
+    deleted: bool
+    flush: asyncio.TimerHandle | None
+    periodic: asyncio.Task[None] | None
+    channel: Channel
+
+
+async def halt(live: Stoppable, *, keep_channel: bool = False) -> None:
+    """Stop what a subscription has running: it is marked deleted (a worker or timer
+    that wakes finds it so), its throttling flush and periodic task are cancelled and,
+    unless ``keep_channel`` (an update hands the queue on to the new version), its
+    queue is closed."""
+    live.deleted = True
+    if live.flush is not None:
+        live.flush.cancel()
+    if live.periodic is not None:
+        live.periodic.cancel()
+    if not keep_channel:
+        await live.channel.close()
+
+
 def sub_key(tenant: str, sub_id: str) -> str:
     """The key of a subscription across tenants (index, queues, write-back)."""
     return f"{tenant}\x00{sub_id}"
 
 
-__all__ = ["FEED_MARK", "Job", "Live", "merge_jobs", "sub_key"]
+__all__ = ["FEED_MARK", "Job", "Live", "Stoppable", "halt", "merge_jobs", "sub_key"]

@@ -47,18 +47,20 @@ from collections.abc import Callable
 from typing import Any
 
 from ngsi_ld.changes import ChangeEvent
-from ngsi_ld.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
+from ngsi_ld.errors import AlreadyExists, NgsiLdError, ResourceNotFound
 from ngsi_ld.model import Entity
 from ngsi_ld.query import EntityQuery
 from ngsi_ld.timeutil import now_iso, parse_datetime
 from subscriptions import pending, state
 from subscriptions.bookkeeping import Ledger
 from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery
-from subscriptions.live import FEED_MARK, Job, Live, merge_jobs, sub_key
+from subscriptions.live import FEED_MARK, Job, Live, halt, merge_jobs, sub_key
 from subscriptions.matching import SubscriptionIndex, compile_matcher
 from subscriptions.model import (
     DEFAULT_TRIGGERS,
     MIN_TIME_INTERVAL,
+    check_creation,
+    check_fragment,
     check_subscription,
     merge_fragment,
     parse_members,
@@ -114,7 +116,7 @@ class SubscriptionManager:
         self.ledger.start()
         if not shared:
             await self._resume()
-        self._persister = loop.create_task(self._persist_loop())
+        self._persister = loop.create_task(self.journal.keep_written())
         if shared:
             await self._lease_round()  # resumes the records of what it gained
             self._leaser = loop.create_task(self._lease_loop())
@@ -146,9 +148,7 @@ class SubscriptionManager:
         ctx = await self.resolver.active(context)
         now = now_iso()
         members = parse_members(data, ctx.expand_term, parse_datetime(now), partial=False)
-        for required in ("type", "notification"):
-            if required not in members:
-                raise BadRequestData(f"a subscription needs {required!r}")
+        check_creation(members)
         sub_id = members.pop("id", None) or f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
         if sub_key(tenant, sub_id) in self._live or await self.repository.get(tenant, sub_id):
             raise AlreadyExists(f"subscription {sub_id} already exists")
@@ -208,11 +208,7 @@ class SubscriptionManager:
         ctx = await self.resolver.active(context)
         now = now_iso()
         fragment = parse_members(data, ctx.expand_term, parse_datetime(now), partial=True)
-        if fragment.pop("id", sub_id) != sub_id:
-            raise BadRequestData("the fragment's id differs from the subscription's")
-        fragment.pop("type", None)
-        if not fragment:
-            raise BadRequestData("the fragment has no member to update")
+        check_fragment(fragment, sub_id)
         doc = merge_fragment(live.doc, fragment)
         doc.setdefault("notificationTrigger", list(DEFAULT_TRIGGERS))  # removed: the default
         if "q" in fragment:
@@ -350,13 +346,7 @@ class SubscriptionManager:
         if self._live.get(key) is live:
             del self._live[key]
             self.index.remove(key)
-        live.deleted = True
-        if live.flush is not None:
-            live.flush.cancel()
-        if live.periodic is not None:
-            live.periodic.cancel()
-        if not keep_channel:
-            await live.channel.close()
+        await halt(live, keep_channel=keep_channel)
 
     # -- matching (5.11) ---------------------------------------------------------------
     def on_change(self, event: ChangeEvent) -> None:
@@ -488,12 +478,6 @@ class SubscriptionManager:
             if not held.intersection(job.records):  # not queued here already
                 live.channel.offer(job)
         return offer
-
-    async def _persist_loop(self) -> None:
-        while True:
-            await asyncio.sleep(pending.PERSIST_INTERVAL)
-            if not self.journal.idle:
-                await self.journal.flush()
 
 
 __all__ = ["SubscriptionManager"]

@@ -344,6 +344,29 @@ def check_subscription(doc: dict[str, Any]) -> None:
                                  "used together")
 
 
+# 5.2.12: type and notification are mandatory (entity and registration subscriptions)
+def check_creation(members: dict[str, Any]) -> None:
+    """BadRequestData unless the parsed members of a subscription to create (5.8.1,
+    5.11.2) have a ``type`` and a ``notification``; an update's fragment need not."""
+    for required in ("type", "notification"):
+        if required not in members:
+            raise BadRequestData(f"a subscription needs {required!r}")
+
+
+# 5.8.2.4, 5.11.3.4: the fragment of an update
+def check_fragment(fragment: dict[str, Any], sub_id: str) -> None:
+    """Reduce the parsed fragment of an update of ``sub_id`` to the members it replaces.
+
+    Its ``id``, if given, must be the subscription's (else BadRequestData); ``id`` and
+    ``type`` go, since neither changes; BadRequestData when no member is left.
+    """
+    if fragment.pop("id", sub_id) != sub_id:
+        raise BadRequestData("the fragment's id differs from the subscription's")
+    fragment.pop("type", None)
+    if not fragment:
+        raise BadRequestData("the fragment has no member to update")
+
+
 def merge_fragment(doc: dict[str, Any], fragment: dict[str, Any]) -> dict[str, Any]:
     """5.8.2.4 Update Subscription: each member of the fragment replaces the stored one,
     ``notification`` included (a NotificationParams without an endpoint is then refused

@@ -237,6 +237,14 @@ class Journal(Generic[J]):
             finally:
                 self._saved = max(self._saved, noted)
 
+    async def keep_written(self) -> None:
+        """Every ``PERSIST_INTERVAL`` seconds, write what no request waited for (removals,
+        notifications a timer queued); runs until cancelled."""
+        while True:
+            await asyncio.sleep(PERSIST_INTERVAL)
+            if not self.idle:
+                await self.flush()
+
 
 async def resume(journal: Journal[J], stored: list[Stored[J]],
                  offer: dict[tuple[str, str], Any]) -> list[tuple[str, str, int]]:

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from ngsi_ld.errors import AlreadyExists, BadRequestData, ResourceNotFound
+from ngsi_ld.errors import AlreadyExists, ResourceNotFound
 from ngsi_ld.federation import Registration, RegistrationQuery, render_registration, trigger_reason
 from ngsi_ld.timeutil import now_iso, parse_datetime
 from subscriptions import pending, state
@@ -63,8 +63,8 @@ from subscriptions.csource_model import (
     parse_csource_members,
 )
 from subscriptions.delivery import QUEUE_SIZE, Channel, Delivery
-from subscriptions.live import sub_key
-from subscriptions.model import MIN_TIME_INTERVAL, merge_fragment
+from subscriptions.live import halt, sub_key
+from subscriptions.model import MIN_TIME_INTERVAL, check_creation, check_fragment, merge_fragment
 from subscriptions.notification import notification_headers
 from subscriptions.ports import ContextResolving, Counters
 from subscriptions.repository import Repository, repository_for
@@ -145,7 +145,7 @@ class RegistrationSubscriptions:
                 log.exception("registration subscription %s could not be resumed", doc.get("id"))
         self.ledger.start()
         await self._resume()
-        self._persister = asyncio.get_running_loop().create_task(self._persist_loop())
+        self._persister = asyncio.get_running_loop().create_task(self.journal.keep_written())
 
     async def close(self) -> None:
         """Stop workers and timers, write back the counters (the delivery is not ours)."""
@@ -170,9 +170,7 @@ class RegistrationSubscriptions:
         now = now_iso()
         members = parse_csource_members(data, ctx.expand_term, parse_datetime(now),
                                         partial=False)
-        for required in ("type", "notification"):
-            if required not in members:
-                raise BadRequestData(f"a subscription needs {required!r}")
+        check_creation(members)
         sub_id = members.pop("id", None) or f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
         if sub_key(tenant, sub_id) in self._live or await self.repository.get(tenant, sub_id):
             raise AlreadyExists(f"subscription {sub_id} already exists")
@@ -209,11 +207,7 @@ class RegistrationSubscriptions:
         now = now_iso()
         fragment = parse_csource_members(data, ctx.expand_term, parse_datetime(now),
                                          partial=True)
-        if fragment.pop("id", sub_id) != sub_id:
-            raise BadRequestData("the fragment's id differs from the subscription's")
-        fragment.pop("type", None)
-        if not fragment:
-            raise BadRequestData("the fragment has no member to update")
+        check_fragment(fragment, sub_id)
         doc = merge_fragment(live.doc, fragment)
         if "q" in fragment or "csf" in fragment:
             doc["_context"] = context
@@ -292,13 +286,7 @@ class RegistrationSubscriptions:
         key = sub_key(live.tenant, live.id)
         if self._live.get(key) is live:
             del self._live[key]
-        live.deleted = True
-        if live.flush is not None:
-            live.flush.cancel()
-        if live.periodic is not None:
-            live.periodic.cancel()
-        if not keep_channel:
-            await live.channel.close()
+        await halt(live, keep_channel=keep_channel)
 
     # -- matching (5.11.7) -----------------------------------------------------------------
     def _matching(self, live: CsourceLive) -> list[Registration]:
@@ -422,12 +410,6 @@ class RegistrationSubscriptions:
             log.info("registration subscription %s (tenant %r): %d pending notification(s) "
                      "resumed", sub_id, tenant, count)
         await self.journal.flush()
-
-    async def _persist_loop(self) -> None:
-        while True:
-            await asyncio.sleep(pending.PERSIST_INTERVAL)
-            if not self.journal.idle:
-                await self.journal.flush()
 
     @staticmethod
     def _relevant(live: CsourceLive, registration: Registration) -> Registration:

@@ -159,6 +159,21 @@ class StandInClient:
             raise ServerSelectionTimeoutError("stand-in: no server reachable (go_down)")
 
 
+class OneServer:
+    """One stand-in server every store (broker process) of a test connects to: its
+    ``factory`` (a store's ``client_factory``) hands each the same :class:`StandInClient`,
+    made by the first call with ``options`` (e.g. ``version``, ``standalone``)."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.client: StandInClient | None = None
+
+    def factory(self, url: str, **kw: Any) -> StandInClient:
+        if self.client is None:
+            self.client = StandInClient(url, **self.options, **kw)
+        return self.client
+
+
 class StandInDatabase:
     """Stands in for ``AsyncDatabase``."""
 
@@ -592,6 +607,6 @@ def _geo_applies(path: str, ops: dict[str, Any], doc: dict[str, Any]) -> bool:
 
 
 __all__ = [
-    "Call", "StandInChangeStream", "StandInClient", "StandInCollection", "StandInCursor",
-    "StandInDatabase",
+    "Call", "OneServer", "StandInChangeStream", "StandInClient", "StandInCollection",
+    "StandInCursor", "StandInDatabase",
 ]

@@ -1,5 +1,6 @@
-"""Leases every SharedStore must grant the same way (storage/sharing.py), whatever the
-backend: two stores on one file or one server play two broker processes.
+"""What every SharedStore must do the same way (storage/sharing.py), whatever the
+backend: grant leases, and feed the changes a ClusterNode (broker/cluster.py) publishes.
+Two stores on one file or one server play two broker processes.
 
 Subclasses provide the ``pair`` fixture: two open stores sharing their data, one
 per process (tests/test_sqlite_feed.py, tests/test_mongo_feed.py).
@@ -8,10 +9,23 @@ per process (tests/test_sqlite_feed.py, tests/test_mongo_feed.py).
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import replace
 from typing import Any
 
+from broker.cluster import ClusterNode
+from broker.events import ChangeBus
+from ngsi_ld.changes import ChangeEvent, diff
+from storage.base import ContextRecord
 from storage.sharing import Fence
 from subscriptions.ownership import LeaseOwner
+
+LAMP = "urn:ngsi-ld:Lamp:1"
+
+
+def _lamp(power: int) -> dict[str, Any]:
+    return {"id": LAMP, "type": ["https://ex.org/Lamp"],
+            "attrs": {"https://ex.org/power": [{"type": "Property", "value": power}]}}
 
 
 class LeaseContract:
@@ -75,3 +89,46 @@ class LeaseContract:
         await b.delete_record("t", "subscriptions", sub)
         assert not await a.put_fenced("t", "subscriptions", sub, {"id": sub}, again)
         assert await b.get_record("t", "subscriptions", sub) is None
+
+
+class NodeContract:
+    """The cluster node over the feed: other processes' changes on the local bus."""
+
+    async def test_the_node_publishes_other_processes_changes_on_the_local_bus(
+            self, pair: tuple[Any, Any]) -> None:
+        a, b = pair
+        bus = ChangeBus()
+        events: list[ChangeEvent] = []
+        bus.subscribe(events.append)
+        records: list[tuple[str, str]] = []
+        contexts: list[str] = []
+
+        async def on_record(tenant: str, key: str) -> None:
+            records.append((tenant, key))
+
+        node = ClusterNode(b, bus, contexts.append, origin="b", poll_interval=0.01)
+        node.on_record("subscriptions", on_record)
+        await node.begin()
+        node.start()
+        before = await a.feed_mark()
+        try:
+            await a.modify("", LAMP, lambda _: _lamp(1))
+            await a.modify("", LAMP, lambda _: _lamp(2))
+            await b.modify("", LAMP, lambda _: _lamp(3))  # B's own: not echoed
+            await a.put_record("", "subscriptions", "urn:s:1", {"id": "urn:s:1"})
+            await a.put_record("", "registrations", "urn:r:1", {"id": "urn:r:1"})
+            await a.delete_context("http://nothing")  # nothing deleted: no item
+            await a.put_context(ContextRecord("http://x/c", "Hosted", {"@context": {}}, "2026"))
+            deadline = time.monotonic() + 10
+            while not contexts and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+        finally:
+            await node.close()
+        # each with the mark of its commit: after a mark read before, in commit order
+        assert [replace(e, mark=None) for e in events] == [
+            diff("", None, _lamp(1)), diff("", _lamp(1), _lamp(2))]
+        first, second = (event.mark for event in events)
+        assert first is not None and second is not None
+        assert before < first < second <= await a.feed_mark()
+        assert records == [("", "urn:s:1")] and contexts == ["http://x/c"]
+        assert node.received == 5

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import shutil
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -562,42 +563,35 @@ def test_target_met_combines_what_the_scenario_measures() -> None:
     assert target_met(rss, ScenarioResult(rss.name, rss_mb=None)) is None
 
 
-async def _bench_context(session: aiohttp.ClientSession, base_url: str) -> BenchContext:
-    return BenchContext(base_url, "t", session, DatasetLoader(base_url))
-
-
-async def test_fanout_against_this_broker_notifies_each_update_once(
-    unused_tcp_port: int,
-) -> None:
+@pytest.fixture
+async def this_broker(unused_tcp_port: int) -> AsyncIterator[BenchContext]:
+    """A benchmark context against this broker (memory store), served on a local port."""
     settings = Settings(store="memory:", outbound_allow="127.0.0.0/8")  # a local receiver
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    base_url = f"http://127.0.0.1:{unused_tcp_port}"
     try:
         async with aiohttp.ClientSession() as session:
-            ctx = await _bench_context(session, f"http://127.0.0.1:{unused_tcp_port}")
-            result = await run_fanout(ctx, subscriptions=60, rate=50, duration_s=0.4,
-                                      grace_s=3.0)
+            yield BenchContext(base_url, "t", session, DatasetLoader(base_url))
     finally:
         await runner.cleanup()
+
+
+async def test_fanout_against_this_broker_notifies_each_update_once(
+    this_broker: BenchContext,
+) -> None:
+    result = await run_fanout(this_broker, subscriptions=60, rate=50, duration_s=0.4,
+                              grace_s=3.0)
     # every update matched exactly one of the five live subscriptions, no noise one
     assert result.sent == 20 and result.update_errors == 0
     assert result.lost == 0 and len(result.latencies_ms) == 20
     assert result.spurious == 0
 
 
-async def test_probe_times_the_read_after_each_write(unused_tcp_port: int) -> None:
-    settings = Settings(store="memory:", outbound_allow="127.0.0.0/8")  # a local receiver
-    runner = web.AppRunner(create_app(settings), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            ctx = await _bench_context(session, f"http://127.0.0.1:{unused_tcp_port}")
-            await ctx.loader.ensure(200)
-            result = await run_probe(ctx, count_probe(200), samples=5)
-    finally:
-        await runner.cleanup()
+async def test_probe_times_the_read_after_each_write(this_broker: BenchContext) -> None:
+    await this_broker.loader.ensure(200)
+    result = await run_probe(this_broker, count_probe(200), samples=5)
     assert len(result.latencies_ms) == 5 and result.errors == 0
     expected = sum(1 for i in range(200) if dataset_entity(i)["type"] == "Streetlight"
                    and dataset_entity(i)["lanternHeight"]["value"] == 10)

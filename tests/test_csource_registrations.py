@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from fuzz_json import JSON_VALUES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -308,12 +309,6 @@ async def test_expired_registration_goes(expiring: TestClient) -> None:
 
 
 # every bad input is a ProblemDetails, never a 500, and never half stored
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                 max_size=3),
-    max_leaves=6)
 MEMBERS = st.sampled_from([
     "information", "mode", "operations", "endpoint", "management", "contextSourceInfo",
     "tenant", "scope", "location", "observationInterval", "managementInterval", "expiresAt",

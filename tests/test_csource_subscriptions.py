@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from fuzz_json import JSON_VALUES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from notify_receiver import Receiver
@@ -275,12 +276,6 @@ async def test_subscriptions_survive_a_restart(tmp_path: Path, receiver: Receive
             await client.close()
 
 
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                 max_size=3),
-    max_leaves=6)
 MEMBERS = st.sampled_from([
     "entities", "watchedAttributes", "q", "csf", "geoQ", "scopeQ", "temporalQ", "isActive",
     "expiresAt", "throttling", "timeInterval", "jsonldContext", "notification", "extra"])

@@ -64,17 +64,24 @@ class Federation:
         return str(server.make_url("")).rstrip("/")
 
 
-@pytest.fixture
-async def fed() -> AsyncIterator[Federation]:
-    # a source's default timeout far above what a loaded test machine takes to answer on
-    # loopback (2 s lost answers under a load of 10); tests of the timeout set their own
-    app = create_app(Settings(store="memory:", forward_timeout=10.0, outbound_allow="127.0.0.0/8"))
+async def started_hub(settings: Settings) -> tuple[TestClient, MemoryRegistrations]:
+    """A hub broker, started, whose registrations are held in memory (tests put them)."""
+    app = create_app(settings)
     registry = MemoryRegistrations()
     sources = app[BROKER].service.sources
     assert isinstance(sources, FederatedSources)
     sources.registrations = registry
     hub = TestClient(TestServer(app))
     await hub.start_server()
+    return hub, registry
+
+
+@pytest.fixture
+async def fed() -> AsyncIterator[Federation]:
+    # a source's default timeout far above what a loaded test machine takes to answer on
+    # loopback (2 s lost answers under a load of 10); tests of the timeout set their own
+    hub, registry = await started_hub(
+        Settings(store="memory:", forward_timeout=10.0, outbound_allow="127.0.0.0/8"))
     federation = Federation(hub, registry)
     yield federation
     for server in federation.servers:
@@ -373,13 +380,8 @@ async def test_the_outbound_policy_keeps_forwarded_requests_off_loopback() -> No
     mock.router.add_route("*", "/{tail:.*}", source)
     server = TestServer(mock)
     await server.start_server()
-    app = create_app(Settings(store="memory:", forward_timeout=2.0))  # the default policy
-    registry = MemoryRegistrations()
-    sources = app[BROKER].service.sources
-    assert isinstance(sources, FederatedSources)
-    sources.registrations = registry
-    hub = TestClient(TestServer(app))
-    await hub.start_server()
+    hub, registry = await started_hub(
+        Settings(store="memory:", forward_timeout=2.0))  # the default policy
     try:
         await hub.post("/ngsi-ld/v1/entities", json=lamp(1), headers=JSON)
         port = server.port

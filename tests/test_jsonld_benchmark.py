@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from benchmarks import micro_jsonld
+from benchmarks.suite.scenarios import STREETLIGHT_EXAMPLE
 
 
 def test_quick_run_prints_both_rates(capsys: pytest.CaptureFixture[str]) -> None:
-    if not micro_jsonld._EXAMPLE.is_file():
+    if not STREETLIGHT_EXAMPLE.is_file():
         pytest.skip("Smart Data Models examples not available")
     micro_jsonld.main(["--quick"])
     out = capsys.readouterr().out

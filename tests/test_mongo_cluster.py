@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from cluster_steps import powers, set_power, settle, until
-from mongo_standin import StandInClient
+from mongo_standin import OneServer
 
 from broker.app import create_app
 from broker.config import Settings
@@ -46,20 +46,15 @@ def subscription(sub_id: str, url: str) -> dict[str, Any]:
             "notification": {"endpoint": {"uri": url}}, "@context": CTX}
 
 
-class Deployment:
+class Deployment(OneServer):
     """Broker instances on one server (one stand-in client, or the real replica set)."""
 
     def __init__(self, kind: str) -> None:
+        super().__init__()
         self.kind = kind
         self.database = f"ngsild_test_{uuid.uuid4().hex[:12]}"
-        self.client: StandInClient | None = None
         self.brokers: list[TestClient] = []
         self.stores: list[MongoStore] = []
-
-    def factory(self, url: str, **options: Any) -> StandInClient:
-        if self.client is None:
-            self.client = StandInClient(url, **options)
-        return self.client
 
     async def broker(self) -> TestClient:
         url = MONGODB_URL if self.kind == "mongodb-real" else "mongodb://stand-in/"

@@ -13,16 +13,12 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
-from mongo_standin import StandInClient
-from sharing_contract import LeaseContract
+from mongo_standin import OneServer, StandInClient
+from sharing_contract import LeaseContract, NodeContract
 
-from broker.cluster import ClusterNode
-from broker.events import ChangeBus
-from ngsi_ld.changes import ChangeEvent, diff
 from storage.base import ContextRecord
 from storage.mongo import MongoStore
 from storage.mongo.feed import SharingUnsupported, watch_pipeline
@@ -41,19 +37,14 @@ def lamp(power: int, n: int = 1) -> dict[str, Any]:
             "attrs": {"https://ex.org/power": [{"type": "Property", "value": power}]}}
 
 
-class Server:
+class Server(OneServer):
     """One stand-in client for every store (one server), or the real replica set."""
 
     def __init__(self, kind: str) -> None:
+        super().__init__()
         self.kind = kind
-        self.client: StandInClient | None = None
         self.database = f"ngsild_test_{uuid.uuid4().hex[:12]}"
         self.stores: list[MongoStore] = []
-
-    def factory(self, url: str, **options: Any) -> StandInClient:
-        if self.client is None:
-            self.client = StandInClient(url, **options)
-        return self.client
 
     async def store(self, origin: str) -> MongoStore:
         if self.kind == "mongodb-stand-in":
@@ -200,44 +191,12 @@ async def test_a_deletion_lost_to_the_other_process_is_fed_once(pair) -> None:
     assert [(i.key, i.before, i.after) for i in items] == [(LAMP, lamp(1), None)]
 
 
-async def test_the_node_publishes_other_processes_changes_on_the_local_bus(pair) -> None:
-    a, b = pair
-    bus = ChangeBus()
-    events: list[ChangeEvent] = []
-    bus.subscribe(events.append)
-    records: list[tuple[str, str]] = []
-    contexts: list[str] = []
-
-    async def on_record(tenant: str, key: str) -> None:
-        records.append((tenant, key))
-
-    node = ClusterNode(b, bus, contexts.append, origin="b", poll_interval=0.01)
-    node.on_record("subscriptions", on_record)
-    await node.begin()
-    node.start()
-    before = await a.feed_mark()
-    try:
-        await a.modify("", LAMP, lambda _: lamp(1))
-        await a.modify("", LAMP, lambda _: lamp(2))
-        await b.modify("", LAMP, lambda _: lamp(3))  # B's own: not echoed
-        await a.put_record("", "subscriptions", "urn:s:1", {"id": "urn:s:1"})
-        await a.put_context(ContextRecord("http://x/c", "Hosted", {"@context": {}}, "2026"))
-        deadline = time.monotonic() + 10
-        while not contexts and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-    finally:
-        await node.close()
-    # each with the mark of its commit: after a mark read before, in commit order
-    assert [replace(e, mark=None) for e in events] == [
-        diff("", None, lamp(1)), diff("", lamp(1), lamp(2))]
-    first, second = (event.mark for event in events)
-    assert first is not None and second is not None
-    assert before < first < second <= await a.feed_mark()
-    assert records == [("", "urn:s:1")] and contexts == ["http://x/c"]
-
-
 class TestMongoLeases(LeaseContract):
     """The lease contract (tests/sharing_contract.py) on this backend's ``pair``."""
+
+
+class TestMongoNode(NodeContract):
+    """The cluster node's contract (tests/sharing_contract.py) on this backend's ``pair``."""
 
 
 async def test_the_lease_writes_are_conditional() -> None:

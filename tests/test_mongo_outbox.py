@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from mongo_standin import StandInClient
+from mongo_standin import OneServer
 
 from ngsi_ld.temporal import History, Instance, TemporalQuery, history_of_write
 from storage.mongo import MongoStore
@@ -31,16 +31,7 @@ def record(before: Any, after: Any, new_id: Any) -> Any:
     return history_of_write(before, after, "2026-01-01T00:00:01Z", new_id)
 
 
-class Server:
-    def __init__(self, **options: Any) -> None:
-        self.options = options
-        self.client: StandInClient | None = None
-
-    def factory(self, url: str, **kw: Any) -> StandInClient:
-        if self.client is None:
-            self.client = StandInClient(url, **self.options, **kw)
-        return self.client
-
+class Server(OneServer):
     async def store(self) -> MongoStore:
         store = MongoStore("mongodb://stand-in/o", client_factory=self.factory)
         await store.open()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mongo_standin import Call, StandInClient
+from mongo_standin import Call, OneServer
 from storage_contract import U, add_attr, create, delete, entity, fresh_tenant, put
 from test_mongo_filters import entities as random_entities
 from test_mongo_filters import queries as random_queries
@@ -36,16 +36,9 @@ def q(text: str) -> QExpr:
     return resolve_names(parse_q(text), lambda name: "https://example.org/" + name)
 
 
-class Server:
-    """One stand-in server shared by every store (broker process) of a test."""
-
-    def __init__(self) -> None:
-        self.client: StandInClient | None = None
-
-    def factory(self, url: str, **options: Any) -> StandInClient:
-        if self.client is None:
-            self.client = StandInClient(url, **options)
-        return self.client
+class Server(OneServer):
+    """One stand-in server shared by every store (broker process) of a test, its calls
+    recorded."""
 
     @property
     def calls(self) -> list[Call]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
-from mongo_standin import StandInClient
+from mongo_standin import OneServer
 from notify_receiver import Receiver
 from subscriptions_harness import Harness, RecordMemoryStore, room
 
@@ -196,15 +196,10 @@ def test_jobs_survive_their_json_form(job: Job) -> None:
 
 
 async def test_mongodb_keeps_pending_notifications_through_the_same_interface() -> None:
-    client: list[StandInClient] = []
-
-    def factory(url: str, **options: Any) -> StandInClient:
-        if not client:
-            client.append(StandInClient(url, **options))
-        return client[0]
+    server = OneServer()
 
     async def mongo() -> MongoStore:
-        return MongoStore("mongodb://h/orion", client_factory=factory)
+        return MongoStore("mongodb://h/orion", client_factory=server.factory)
 
     first = await mongo()
     await first.open()

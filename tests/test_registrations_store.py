@@ -18,7 +18,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mongo_standin import StandInClient
+from mongo_standin import OneServer
 
 from broker.app import create_app
 from broker.config import Settings
@@ -43,18 +43,6 @@ def reg(suffix: str, **extra: Any) -> Registration:
         **extra,
     }
     return parse_registration(doc, expand, NOW)
-
-
-class OneServer:
-    """A stand-in MongoDB server every store of a test connects to."""
-
-    def __init__(self) -> None:
-        self.client: StandInClient | None = None
-
-    def factory(self, url: str, **options: Any) -> StandInClient:
-        if self.client is None:
-            self.client = StandInClient(url, **options)
-        return self.client
 
 
 @pytest.fixture(params=["memory", "sqlite", "mongodb-stand-in"])

@@ -18,7 +18,6 @@ from broker.config import Settings
 from broker.contexts import ContextResolver
 from broker.service import (
     LOCAL,
-    BatchParts,
     Call,
     NoSources,
     Plan,
@@ -31,7 +30,6 @@ from broker.service import (
 )
 from ngsi_ld.bodies import JSON, Body
 from ngsi_ld.errors import BadRequestData, NonexistentTenant, ResourceNotFound
-from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Change, Entity
 from ngsi_ld.params import QueryParams
 from ngsi_ld.query import EntityQuery
@@ -177,8 +175,9 @@ async def test_batch_upsert_and_purge(service: Service) -> None:
     assert decoded(await queries.query_entities(service, call(type="Room"))) == []
 
 
-class FakeSources:
-    """Context sources holding one more Room, and a remote attribute of the local one."""
+class FakeSources(NoSources):
+    """Context sources holding one more Room, and a remote attribute of the local one
+    (what it does not override: as without sources)."""
 
     def __init__(self) -> None:
         self.forwarded: list[tuple[str, str]] = []
@@ -224,15 +223,6 @@ class FakeSources:
 
     def holders(self, answers: Sequence[Any]) -> dict[str, list[str]]:
         return {"source": [e["id"] for e in answers]}
-
-    async def forward_batch(self, tenant: str, operation: str,
-                            items: Sequence[tuple[str, Entity | None, Any]],
-                            call: Call) -> BatchParts:
-        return BatchParts(frozenset(range(len(items))))
-
-    async def discover(self, tenant: str, operation: str, call: Call,
-                       name: str | None = None) -> Sequence[tuple[Any, ActiveContext]]:
-        return ()
 
 
 async def test_the_sources_seam_merges_remote_answers(sqlite_service: Service) -> None:

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sharing_contract import LeaseContract
+from sharing_contract import LeaseContract, NodeContract
 
-from broker.cluster import ClusterNode
-from broker.events import ChangeBus
-from ngsi_ld.changes import ChangeEvent, diff
 from storage import SqliteStore
 from storage.base import ContextRecord
 from storage.sharing import CONTEXT, ENTITY, RECORD, shared
@@ -89,40 +84,5 @@ class TestSqliteLeases(LeaseContract):
     """The lease contract (tests/sharing_contract.py) on this backend's ``pair``."""
 
 
-async def test_the_node_publishes_other_processes_changes_on_the_local_bus(pair) -> None:
-    a, b = pair
-    bus = ChangeBus()
-    events: list[ChangeEvent] = []
-    bus.subscribe(events.append)
-    records: list[tuple[str, str]] = []
-    contexts: list[str] = []
-
-    async def on_record(tenant: str, key: str) -> None:
-        records.append((tenant, key))
-
-    node = ClusterNode(b, bus, contexts.append, origin="b", poll_interval=0.01)
-    node.on_record("subscriptions", on_record)
-    await node.begin()
-    node.start()
-    before = await a.feed_mark()
-    try:
-        await a.modify("", "urn:ngsi-ld:Lamp:1", lambda _: lamp(1))
-        await a.modify("", "urn:ngsi-ld:Lamp:1", lambda _: lamp(2))
-        await b.modify("", "urn:ngsi-ld:Lamp:1", lambda _: lamp(3))  # B's own: not echoed
-        await a.put_record("", "subscriptions", "urn:s:1", {"id": "urn:s:1"})
-        await a.put_record("", "registrations", "urn:r:1", {"id": "urn:r:1"})
-        await a.delete_context("http://nothing")  # nothing deleted: no item
-        await a.put_context(ContextRecord("http://x/c", "Hosted", {"@context": {}}, "2026"))
-        deadline = time.monotonic() + 5
-        while not contexts and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-    finally:
-        await node.close()
-    # each with the mark of its commit: after a mark read before, in commit order
-    assert [replace(e, mark=None) for e in events] == [
-        diff("", None, lamp(1)), diff("", lamp(1), lamp(2))]
-    first, second = (event.mark for event in events)
-    assert first is not None and second is not None
-    assert before < first < second <= await a.feed_mark()
-    assert records == [("", "urn:s:1")] and contexts == ["http://x/c"]
-    assert node.received == 5
+class TestSqliteNode(NodeContract):
+    """The cluster node's contract (tests/sharing_contract.py) on this backend's ``pair``."""

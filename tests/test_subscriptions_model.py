@@ -18,6 +18,7 @@ from subscriptions import (
     parse_members,
     status_of,
 )
+from subscriptions.model import check_creation, check_fragment
 from subscriptions.state import record_attempt, record_failure, record_success
 
 VOCAB = "https://example.org/vocab/"
@@ -55,6 +56,21 @@ def test_names_are_expanded_for_storage() -> None:
                                               "pick": ["id", "temperature"]}),
                            expand, NOW, partial=False)
     assert picked["notification"]["pick"] == ["id", VOCAB + "temperature"]
+
+
+def test_a_creation_needs_type_and_notification_and_a_fragment_a_member() -> None:
+    check_creation(parse_members(full(), expand, NOW, partial=False))
+    for missing in ("type", "notification"):
+        members = {k: v for k, v in full().items() if k != missing}
+        with pytest.raises(BadRequestData, match=missing):
+            check_creation(parse_members(members, expand, NOW, partial=True))
+    fragment = {"id": "urn:s:1", "type": "Subscription", "throttling": 5}
+    check_fragment(fragment, "urn:s:1")
+    assert fragment == {"throttling": 5}  # id and type never change
+    with pytest.raises(BadRequestData, match="id differs"):
+        check_fragment({"id": "urn:s:2", "throttling": 5}, "urn:s:1")
+    with pytest.raises(BadRequestData, match="no member"):
+        check_fragment({"id": "urn:s:1", "type": "Subscription"}, "urn:s:1")
 
 
 def test_simplified_is_stored_as_key_values() -> None:

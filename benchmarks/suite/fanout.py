@@ -13,20 +13,18 @@ Latency runs from the update's scheduled send to its notification's arrival;
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from benchmarks.suite.notify import notified_values
+from benchmarks.suite.notify import Arrivals, Notified
 from benchmarks.suite.openloop import run_open_loop
 from benchmarks.suite.scenarios import JSON, BenchContext, Skip
 from benchmarks.suite.servers import free_port
 from benchmarks.suite.spec import RequestSpec
-from benchmarks.suite.stats import summarize
 
 SUBSCRIPTIONS = "/ngsi-ld/v1/subscriptions"
 ENTITIES = "/ngsi-ld/v1/entities"
@@ -85,23 +83,11 @@ def noise_subscription(j: int) -> dict[str, Any]:
     return {"entities": fan, "geoQ": _near(far, 100)}
 
 
-@dataclass
-class FanoutResult:
+@dataclass(kw_only=True)
+class FanoutResult(Notified):
     subscriptions: int
-    rate: float
-    sent: int = 0
-    update_errors: int = 0
     spurious: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
-    duration_s: float = 0.0
     setup_s: float = 0.0
-
-    @property
-    def lost(self) -> int:
-        return max(0, self.sent - self.update_errors - len(self.latencies_ms))
-
-    def summary(self) -> dict[str, float | None]:
-        return summarize(self.latencies_ms)
 
 
 async def _post_all(ctx: BenchContext, bodies: list[bytes], concurrency: int = 16) -> None:
@@ -123,20 +109,12 @@ async def _post_all(ctx: BenchContext, bodies: list[bytes], concurrency: int = 1
 async def run_fanout(ctx: BenchContext, *, subscriptions: int, rate: float,
                      duration_s: float, grace_s: float = 5.0) -> FanoutResult:
     """Create the subscriptions and entities, update at ``rate``, collect notifications."""
-    result = FanoutResult(subscriptions, rate)
-    clock: dict[str, float] = {}
-    seen: set[int] = set()
-    done = asyncio.Event()
+    result = FanoutResult(subscriptions=subscriptions, rate=rate)
+    arrivals = Arrivals(result)
 
     async def live(request: web.Request) -> web.Response:
         now = time.perf_counter()
-        start = clock.get("start")
-        for value in notified_values(orjson.loads(await request.read())):
-            if start is not None and value >= 1 and value not in seen:
-                seen.add(value)
-                result.latencies_ms.append((now - start - (value - 1) / rate) * 1000)
-        if result.sent and len(seen) >= result.sent - result.update_errors:
-            done.set()
+        arrivals.note(orjson.loads(await request.read()), now)
         return web.Response(status=200)
 
     async def noise(request: web.Request) -> web.Response:
@@ -175,17 +153,11 @@ async def run_fanout(ctx: BenchContext, *, subscriptions: int, rate: float,
                       for j in range(PER_GROUP) for g in range(GROUPS))
         spec = RequestSpec("PATCH", paths, '{"temperature":{"type":"Property","value":__I__}}',
                            headers={"Content-Type": JSON})
-
-        def on_start(start: float) -> None:
-            clock["start"] = start
-
         updates = await run_open_loop(ctx.base_url, spec, rate=rate, duration_s=duration_s,
-                                      run_id=run, on_start=on_start)
+                                      run_id=run, on_start=arrivals.started)
         result.sent, result.update_errors = updates.sent, updates.errors
         result.duration_s = updates.duration_s
-        if len(seen) < result.sent - result.update_errors:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), grace_s)
+        await arrivals.wait(grace_s)
     finally:
         await runner.cleanup()
     return result

@@ -25,13 +25,12 @@ NOTIFY_TYPE = "BenchNotify"
 POOL = 100
 
 
-@dataclass
-class NotifyResult:
-    """What the receiver saw."""
+@dataclass(kw_only=True)
+class Notified:
+    """Updates sent at ``rate`` a second and the notifications a receiver timed for them
+    (this scenario's and the fan-out's, ``benchmarks.suite.fanout``)."""
 
     rate: float
-    #: updates/s the broker carried in a closed loop with the subscription notifying
-    saturation: float | None = None
     sent: int = 0
     update_errors: int = 0
     latencies_ms: list[float] = field(default_factory=list)
@@ -39,10 +38,19 @@ class NotifyResult:
 
     @property
     def lost(self) -> int:
+        """Updates accepted whose notification never came."""
         return max(0, self.sent - self.update_errors - len(self.latencies_ms))
 
     def summary(self) -> dict[str, float | None]:
         return summarize(self.latencies_ms)
+
+
+@dataclass(kw_only=True)
+class NotifyResult(Notified):
+    """What the receiver saw."""
+
+    #: updates/s the broker carried in a closed loop with the subscription notifying
+    saturation: float | None = None
 
 
 def notified_values(payload: Any) -> list[int]:
@@ -60,6 +68,41 @@ def notified_values(payload: Any) -> list[int]:
         if isinstance(value, int | float) and not isinstance(value, bool):
             values.append(int(value))
     return values
+
+
+class Arrivals:
+    """Times the notifications of updates sent at ``result.rate`` a second: update i
+    (from 1) carries the value i and was due at start + (i - 1) / rate; the first
+    notification of each value goes into ``result.latencies_ms``."""
+
+    def __init__(self, result: Notified) -> None:
+        self.result = result
+        #: when update 1 was due (``time.perf_counter``), once the open loop started
+        self.start: float | None = None
+        self.seen: set[int] = set()
+        self._all = asyncio.Event()
+
+    def started(self, start: float) -> None:
+        """The open loop's ``on_start``."""
+        self.start = start
+
+    def note(self, payload: Any, now: float) -> None:
+        """A notification (its decoded body) received at ``now``."""
+        result, start = self.result, self.start
+        for value in notified_values(payload):
+            if start is not None and value >= 1 and value not in self.seen:
+                self.seen.add(value)
+                result.latencies_ms.append((now - start - (value - 1) / result.rate) * 1000)
+        if result.sent and len(self.seen) >= result.sent - result.update_errors:
+            self._all.set()
+
+    async def wait(self, grace_s: float) -> None:
+        """Once the updates are sent: wait, ``grace_s`` at most, for the notifications
+        of those the broker accepted still to come."""
+        result = self.result
+        if len(self.seen) < result.sent - result.update_errors:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all.wait(), grace_s)
 
 
 Saturate = Callable[[RequestSpec], Awaitable[float]]
@@ -80,9 +123,7 @@ async def run_notifications(
     Raises Skip when the broker has no subscriptions (probe answered 4xx/5xx).
     """
     result = NotifyResult(rate=rate)
-    clock: dict[str, float] = {}  # "start": when update 1 was due
-    seen: set[int] = set()
-    done = asyncio.Event()
+    arrivals = Arrivals(result)
 
     async def receive(request: web.Request) -> web.Response:
         now = time.perf_counter()
@@ -90,14 +131,7 @@ async def run_notifications(
             payload = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
             return web.Response(status=400)
-        start = clock.get("start")
-        for value in notified_values(payload):
-            # Update i (from 1) carries value i and was due at start + (i - 1) / rate.
-            if start is not None and value >= 1 and value not in seen:
-                seen.add(value)
-                result.latencies_ms.append((now - start - (value - 1) / rate) * 1000)
-        if result.sent and len(seen) >= result.sent - result.update_errors:
-            done.set()
+        arrivals.note(payload, now)
         return web.Response(status=200)
 
     app = web.Application()
@@ -151,18 +185,12 @@ async def run_notifications(
             await asyncio.sleep(1.0)  # the notifications of that burst drain
             if settle is not None:
                 await settle()
-
-        def started(start: float) -> None:
-            clock["start"] = start
-
         updates = await run_open_loop(ctx.base_url, spec, rate=rate, duration_s=duration_s,
-                                      run_id=ctx.run_id, on_start=started)
+                                      run_id=ctx.run_id, on_start=arrivals.started)
         result.sent = updates.sent
         result.update_errors = updates.errors
         result.duration_s = updates.duration_s
-        if len(seen) < result.sent - result.update_errors:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), grace_s)
+        await arrivals.wait(grace_s)
     finally:
         if subscription_url:
             try:

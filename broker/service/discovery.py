@@ -44,8 +44,8 @@ __all__ = [
 ]
 
 MEDIA = (JSON, LD_JSON)
-#: what a discovery read computes, given (media, client context, compiled context, tenant)
-_Compute = Callable[[str, Any, ActiveContext, str], Awaitable[Reply]]
+#: what a discovery read answers (its body's data), given (compiled context, tenant)
+_Compute = Callable[[ActiveContext, str], Awaitable[Any]]
 
 
 def _list_id(kind: str) -> str:
@@ -98,7 +98,8 @@ def attribute(ctx: ActiveContext, summary: AttributeSummary) -> dict[str, Any]:
 
 
 async def _while_unchanged(service: Service, call: Call, compute: _Compute) -> Reply:
-    """``compute``'s answer, kept while the store's data_version holds."""
+    """``compute``'s answer in the media the client accepts, kept while the store's
+    data_version holds."""
     ctx = await service.resolver.active(parse_link_context(call.link))
     tenant = await service.tenant(call, read=True)
     version = service.store.data_version(tenant)  # before the summaries are read
@@ -109,7 +110,9 @@ async def _while_unchanged(service: Service, call: Call, compute: _Compute) -> R
         media = negotiate(call.accept, MEDIA)
         client_context = parse_link_context(call.link)
         ctx = await service.resolver.active(client_context)
-        return await compute(media, client_context, ctx, await service.tenant(call, read=True))
+        data = await compute(ctx, await service.tenant(call, read=True))
+        return await entity_reply(service, data, media, client_context,
+                                  tenant=service.tenant_named(call))
 
     key = (tenant, call.path_qs, call.accept or "", call.link or "", call.prefer or "")
     return await service.caches.summaries.serve(key, version, ctx, answer)
@@ -174,27 +177,23 @@ async def _distinct_attributes(service: Service, call: Call, tenant: str, operat
 
 # 5.7.5 Retrieve Available Entity Types, 5.7.6 Retrieve Details of Available Entity Types
 async def list_types(service: Service, call: Call) -> Reply:
-    async def compute(media: str, client_context: Any, ctx: ActiveContext, tenant: str) -> Reply:
-        data: Any
+    async def compute(ctx: ActiveContext, tenant: str) -> Any:
         if flag(call.params, "details"):
             remote = await _remote(service, call, tenant, "retrieveEntityTypeDetails")
             summaries = discovered.merge_types(await service.store.type_summaries(tenant),
                                                discovered.type_summaries(remote))
-            data = [entity_type(ctx, s) for s in summaries]
-        else:
-            remote = await _remote(service, call, tenant, "retrieveEntityTypes")
-            names = set(await service.store.type_names(tenant)) | discovered.type_names(remote)
-            data = {"id": _list_id("EntityTypeList"), "type": "EntityTypeList",
-                    "typeList": _compact(ctx, names)}
-        return await entity_reply(service, data, media, client_context,
-                                  tenant=service.tenant_named(call))
+            return [entity_type(ctx, s) for s in summaries]
+        remote = await _remote(service, call, tenant, "retrieveEntityTypes")
+        names = set(await service.store.type_names(tenant)) | discovered.type_names(remote)
+        return {"id": _list_id("EntityTypeList"), "type": "EntityTypeList",
+                "typeList": _compact(ctx, names)}
 
     return await _while_unchanged(service, call, compute)
 
 
 # 5.7.7 Retrieve Available Entity Type Information
 async def type_info(service: Service, call: Call, type_name: str) -> Reply:
-    async def compute(media: str, client_context: Any, ctx: ActiveContext, tenant: str) -> Reply:
+    async def compute(ctx: ActiveContext, tenant: str) -> Any:
         expanded = ctx.expand_term(type_name)
         operation = "retrieveEntityTypeInfo"
         remote = await _remote(service, call, tenant, operation, type_name)
@@ -207,16 +206,14 @@ async def type_info(service: Service, call: Call, type_name: str) -> Reply:
             found[0].entity_count = await _distinct(
                 service, call, tenant, operation, expanded,
                 EntityQuery(type_expr=TypeName(expanded)), _entities, found[0].entity_count)
-        return await entity_reply(service, entity_type_info(ctx, found[0]), media, client_context,
-                                  tenant=service.tenant_named(call))
+        return entity_type_info(ctx, found[0])
 
     return await _while_unchanged(service, call, compute)
 
 
 # 5.7.8 Retrieve Available Attributes, 5.7.9 Retrieve Details of Available Attributes
 async def list_attributes(service: Service, call: Call) -> Reply:
-    async def compute(media: str, client_context: Any, ctx: ActiveContext, tenant: str) -> Reply:
-        data: Any
+    async def compute(ctx: ActiveContext, tenant: str) -> Any:
         if flag(call.params, "details"):
             operation = "retrieveAttrTypeDetails"
             remote = await _remote(service, call, tenant, operation)
@@ -226,22 +223,19 @@ async def list_attributes(service: Service, call: Call) -> Reply:
             if theirs:
                 await _distinct_attributes(service, call, tenant, operation, summaries, local,
                                            theirs)
-            data = [attribute(ctx, s) for s in summaries]
-        else:
-            remote = await _remote(service, call, tenant, "retrieveAttrTypes")
-            names = set(await service.store.attribute_names(tenant)) | \
-                discovered.attribute_names(remote)
-            data = {"id": _list_id("AttributeList"), "type": "AttributeList",
-                    "attributeList": _compact(ctx, names)}
-        return await entity_reply(service, data, media, client_context,
-                                  tenant=service.tenant_named(call))
+            return [attribute(ctx, s) for s in summaries]
+        remote = await _remote(service, call, tenant, "retrieveAttrTypes")
+        names = set(await service.store.attribute_names(tenant)) | \
+            discovered.attribute_names(remote)
+        return {"id": _list_id("AttributeList"), "type": "AttributeList",
+                "attributeList": _compact(ctx, names)}
 
     return await _while_unchanged(service, call, compute)
 
 
 # 5.7.10 Retrieve Available Attribute Information
 async def attribute_info(service: Service, call: Call, name: str) -> Reply:
-    async def compute(media: str, client_context: Any, ctx: ActiveContext, tenant: str) -> Reply:
+    async def compute(ctx: ActiveContext, tenant: str) -> Any:
         expanded = ctx.expand_term(name)
         operation = "retrieveAttrTypeInfo"
         remote = await _remote(service, call, tenant, operation, name)
@@ -251,7 +245,6 @@ async def attribute_info(service: Service, call: Call, name: str) -> Reply:
         if not found:
             raise ResourceNotFound(f"no entity has an attribute {name}")
         await _distinct_attributes(service, call, tenant, operation, found, local, theirs)
-        return await entity_reply(service, attribute(ctx, found[0]), media, client_context,
-                                  tenant=service.tenant_named(call))
+        return attribute(ctx, found[0])
 
     return await _while_unchanged(service, call, compute)

@@ -33,12 +33,12 @@ of it going.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Protocol
 
+from broker.tasks import stop
 from ngsi_ld.federation import (
     Registration,
     RegistrationQuery,
@@ -142,10 +142,7 @@ class Registrations:
             self._timer.cancel()
             self._timer = None
         for task in (self._flusher, self._sweeping):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop(task)
         await self.flush()
 
     # -- reads (the Registry Protocol) ---------------------------------------------------
