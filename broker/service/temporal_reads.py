@@ -262,8 +262,16 @@ async def _records(history: TemporalHistory, tenant: str,
     for selector in selectors:
         bare = EntityQuery(ids=selector.ids, id_pattern=selector.id_pattern,
                            type_expr=selector.type_expr)
-        for record in await history.temporal_entities(
-                tenant, ids=selector.ids, types=_plain_types(selector.type_expr)):
+        types = _plain_types(selector.type_expr)
+        found = await history.temporal_entities(tenant, ids=selector.ids, types=types)
+        if types is not None and selector.id_pattern is None:
+            # the store selected by ids and by these names exactly as the match would
+            # (one of the names among the record's types): 100,000 Streetlights matched
+            # again here were two thirds of a query's event loop time
+            for record in found:
+                chosen.setdefault(record.entity_id, record)
+            continue
+        for record in found:
             entity = {"id": record.entity_id, "type": list(record.types), "attrs": {}}
             if record.entity_id not in chosen and matches(entity, bare):
                 chosen[record.entity_id] = record
