@@ -79,6 +79,7 @@ COMPILED = [
     "storage/sqlite/index.py",
     "storage/sqlite/inserts.py",
     "storage/sqlite/names.py",
+    "storage/sqlite/pack_signature.py",
     "storage/sqlite/prepared.py",
     "storage/sqlite/stats.py",
     "storage/sqlite/threads.py",

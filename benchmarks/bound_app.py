@@ -145,7 +145,7 @@ class BoundWriter:
             first = self._iids(conn, sum(c.iids for c, _ in made))
             packs = []
             for (c, entity_id), doc in zip(made, docs, strict=True):
-                packs.append(("", entity_id, first, now, doc))
+                packs.append(("", entity_id, first, now, c.sig, doc))
                 first += c.iids
             add_packs(conn, packs, self.memo.packs)  # compressed as the broker's
         insert_rows(conn, _UPSERT_ENTITY, [
@@ -230,7 +230,7 @@ class BoundWriter:
         for entity_id in replaced:
             doc = replacement.doc.render(entity_id.encode(), value)
             if history:
-                packs.append(("", entity_id, first, now, doc))
+                packs.append(("", entity_id, first, now, replacement.sig, doc))
                 first += replacement.iids
             entities.append(("", entity_id, doc, replacement.created_at,
                              replacement.modified_at, next_version(conn), None))

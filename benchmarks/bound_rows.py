@@ -90,6 +90,7 @@ class Creation:
     record_types: list[str]  # temporal_types (the pack's body is the document, schema 9)
     iids: int  # instance numbers a creation takes
     stats: dict[StatKey, int]  # what it adds to the discovery counters
+    sig: int | None  # its pack's signature of attribute names (schema 12)
 
     @cached_property
     def values_without_cells(self) -> list[tuple[int, Any, int]]:
@@ -120,6 +121,7 @@ class Replacement:
     iids: int  # instance numbers a replacement takes
     created_at: str
     modified_at: str
+    sig: int | None  # its pack's signature of attribute names (schema 12)
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,13 @@ def _first_iid(conn: sqlite3.Connection, entity_id: str) -> int:
                             " entity_id = ?", (entity_id,)).fetchone()[0])
 
 
+def _last_sig(conn: sqlite3.Connection, entity_id: str) -> int | None:
+    """The signature of the latest pack of ``entity_id`` (schema 12)."""
+    (sig,) = conn.execute("SELECT sig FROM temporal_packs WHERE tenant = '' AND"
+                          " entity_id = ? ORDER BY iid DESC LIMIT 1", (entity_id,)).fetchone()
+    return None if sig is None else int(sig)
+
+
 def read_creation(conn: sqlite3.Connection, entity_id: str, next_id: str) -> Creation:
     """The rows of the created ``entity_id`` (``next_id``: the creation after it)."""
     doc, created, modified, expires = _doc(conn, entity_id)
@@ -223,7 +232,7 @@ def read_creation(conn: sqlite3.Connection, entity_id: str, next_id: str) -> Cre
         cut(doc, entity_id.encode()), created, modified, expires, types,
         [tuple(v) for v in values], boxes, (bytes(record[0]), *record[1:]), record_types,
         _first_iid(conn, next_id) - _first_iid(conn, entity_id),
-        stats_delta(None, orjson.loads(doc)))
+        stats_delta(None, orjson.loads(doc)), _last_sig(conn, entity_id))
 
 
 def read_update(conn: sqlite3.Connection, entity_id: str, value: str) -> Update:
@@ -248,4 +257,5 @@ def read_replacement(conn: sqlite3.Connection, entity_id: str, next_id: str) -> 
         ("https://smartdatamodels.org/dataModel.Streetlighting/powerConsumption",)).fetchone()
     reading = POWER_MARK + str(BATCH_REPLACE).encode() + b","
     return Replacement(cut(doc, entity_id.encode(), reading), int(attr),
-                       _first_iid(conn, next_id) - _first_iid(conn, entity_id), created, modified)
+                       _first_iid(conn, next_id) - _first_iid(conn, entity_id), created, modified,
+                       _last_sig(conn, entity_id))

@@ -36,6 +36,9 @@ class PreparedHistory(NamedTuple):
     body: bytes
     size: int  # its instances
     tmin: int  # the earliest instance time (µs)
+    #: the signature of its attribute names (``storage.sqlite.pack_signature``; None:
+    #: unknown, the pack may hold any)
+    sig: int | None = None
 
 
 class PreparedCreation(NamedTuple):

@@ -54,7 +54,7 @@ def tables(db: Path, versions: bool = True) -> dict[str, list[tuple[Any, ...]]]:
             found["meta"] = [row for row in found["meta"] if row[0] != "entity_version"]
         if "temporal_packs" in found:
             found["temporal_packs"] = sorted(
-                ((*row[:4], unpack(row[4], row[2])) for row in found["temporal_packs"]),
+                ((*row[:5], unpack(row[5], row[2])) for row in found["temporal_packs"]),
                 key=repr)
         found["names"] = sorted(conn.execute("SELECT tenant, name FROM names"))
         found["entity_types"] = sorted(conn.execute(

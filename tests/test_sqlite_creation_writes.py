@@ -32,6 +32,7 @@ from storage.sqlite.attribute_walk import walk
 from storage.sqlite.history import SqliteHistory
 from storage.sqlite.history_rows import encode_write
 from storage.sqlite.history_sql import _shortest
+from storage.sqlite.pack_signature import signature
 from tests.test_loader_prepared import tables
 
 TENANT = "t"
@@ -228,9 +229,10 @@ def test_a_usual_creations_history_is_one_pack_of_its_instances_with_their_least
                             "observedAt": "2026-12-05T02:00:00Z"})]}}
     history, taken = _encoded(entity, general=False)
     assert history.prepared is not None and taken == [1, 2] and not history.rows
-    body, count, first, least = history.prepared
+    body, count, first, least, sig = history.prepared
     assert orjson.loads(body) == [[name, inst[0]] for name, inst in entity["attrs"].items()]
     assert (count, first, least) == (2, 1, to_micros("2026-12-05T02:00:00Z"))
+    assert sig == signature(["https://x/a", "https://x/b"])  # schema 12
 
 
 # -- the discovery counters ----------------------------------------------------------

@@ -277,7 +277,7 @@ def _history(path: Path, *, positional: bool = False) -> dict[str, list[Any]]:
     finally:
         conn.close()
     if positional:
-        found["temporal_packs"] = [(*row[:4], _instances(orjson.loads(row[4])))
+        found["temporal_packs"] = [(*row[:5], _instances(orjson.loads(row[5])))
                                    for row in found["temporal_packs"]]
     return found
 

@@ -43,6 +43,7 @@ from ngsi_ld.query import EntityQuery, matches
 from ngsi_ld.query.body import post_queries
 from ngsi_ld.query.linked import linked_depth
 from ngsi_ld.query.selectors import resolve, type_selector
+from ngsi_ld.query.typeexpr import TypeExpr, TypeName, TypeOr, type_names
 from ngsi_ld.temporal import (
     SCOPE,
     AggregatedSeries,
@@ -240,14 +241,37 @@ async def _query(service: Service, history: TemporalHistory, call: Call, ctx: Ac
                               tenant=service.tenant_named(call))
 
 
+def _plain_types(expr: TypeExpr | None) -> list[str] | None:
+    """The type names of a selector that is a name or a disjunction of names (an Entity
+    of any of them matches: the store selects them); None for any other (matched here)."""
+    if expr is None:
+        return None
+    if isinstance(expr, TypeName):
+        return [expr.name]
+    if isinstance(expr, TypeOr) and all(isinstance(t, TypeName) for t in expr.terms):
+        return type_names(expr)
+    return None
+
+
 async def _records(history: TemporalHistory, tenant: str,
                    selectors: Sequence[EntityQuery]) -> list[EntityRecord]:
-    """The Entity records any selector selects by id, idPattern and type, by id."""
+    """The Entity records any selector selects by id, idPattern and type, by id (the
+    store chooses by the type names of a plain selector, then every selector is
+    matched here)."""
     chosen: dict[str, EntityRecord] = {}
     for selector in selectors:
         bare = EntityQuery(ids=selector.ids, id_pattern=selector.id_pattern,
                            type_expr=selector.type_expr)
-        for record in await history.temporal_entities(tenant, ids=selector.ids):
+        types = _plain_types(selector.type_expr)
+        found = await history.temporal_entities(tenant, ids=selector.ids, types=types)
+        if types is not None and selector.id_pattern is None:
+            # the store selected by ids and by these names exactly as the match would
+            # (one of the names among the record's types): 100,000 Streetlights matched
+            # again here were two thirds of a query's event loop time
+            for record in found:
+                chosen.setdefault(record.entity_id, record)
+            continue
+        for record in found:
             entity = {"id": record.entity_id, "type": list(record.types), "attrs": {}}
             if record.entity_id not in chosen and matches(entity, bare):
                 chosen[record.entity_id] = record

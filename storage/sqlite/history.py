@@ -20,6 +20,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from ngsi_ld.temporal import (
+    SCOPE,
     Aggregation,
     EntityRecord,
     History,
@@ -102,15 +103,32 @@ class SqliteHistory(TemporalHistory):
 
     # -- reads --------------------------------------------------------------------------
     async def _read_settled(self, tenant: str, entity_ids: Sequence[str],
-                            run: Callable[[sqlite3.Connection], T]) -> T:
-        """``run`` on a reader when the Entities ``entity_ids`` have no packed instances;
-        else on the writer, in the transaction that first settles them."""
+                            run: Callable[[sqlite3.Connection, Sequence[str]], T],
+                            attributes: Sequence[str] | None = None) -> T:
+        """``run`` on a reader when the Entities ``entity_ids`` have no packed instances
+        the read needs; else on the writer, in the transaction that first settles them.
+
+        ``attributes`` (None: all): the read's; it needs the packs that may hold one of
+        them or the Scope (:mod:`.history_packs`, schema 12), the others stay packed, and
+        ``run`` is given only the Entities with a series of one of them (a query by
+        type and attrs over 100,000 Entities reads the hundred that have the attribute:
+        the others' instances of it, none, are not part of its answer, 5.7.4.4)."""
+        names = None if attributes is None else [*attributes, SCOPE]
+        bits = None if names is None else packs.signature(names)
+
+        def narrowed(conn: sqlite3.Connection) -> Sequence[str]:
+            if names is None:
+                return entity_ids
+            return history_sql.with_series(conn, tenant, entity_ids, names)
+
         def read(conn: sqlite3.Connection) -> T | _Packed:
-            return _PACKED if packs.has_packs(conn, tenant, entity_ids) else run(conn)
+            if packs.has_packs(conn, tenant, entity_ids, bits):
+                return _PACKED
+            return run(conn, narrowed(conn))
 
         def settled(conn: sqlite3.Connection) -> T:
-            settle(conn, tenant, entity_ids, self.memo)
-            return run(conn)
+            settle(conn, tenant, entity_ids, self.memo, bits)
+            return run(conn, narrowed(conn))
 
         found: T | _Packed = await self._read(read)
         if isinstance(found, _Packed):
@@ -137,14 +155,16 @@ class SqliteHistory(TemporalHistory):
         if not entity_ids:
             return {}
 
-        def run(conn: sqlite3.Connection) -> dict[str, list[Instance]]:
+        def run(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, list[Instance]]:
             out: dict[str, list[Instance]] = {}
-            for series in history_sql.series_rows(conn, tenant, entity_ids, attributes):
+            if not ids:
+                return out
+            for series in history_sql.series_rows(conn, tenant, ids, attributes):
                 found = history_sql.read_series(conn, series, query, per_series)
                 out.setdefault(series[1], []).extend(found)
             return out
 
-        return await self._read_settled(tenant, entity_ids, run)
+        return await self._read_settled(tenant, entity_ids, run, attributes)
 
     async def aggregate_history(
         self, tenant: str, entity_ids: Sequence[str], attributes: Sequence[str] | None,
@@ -152,8 +172,8 @@ class SqliteHistory(TemporalHistory):
     ) -> AggregatedHistory | None:
         if not entity_ids or not can_aggregate(query, aggregation):
             return None
-        return await self._read_settled(tenant, entity_ids, lambda conn: aggregate_sql(
-            conn, tenant, entity_ids, attributes, query, aggregation))
+        return await self._read_settled(tenant, entity_ids, lambda conn, ids: aggregate_sql(
+            conn, tenant, ids, attributes, query, aggregation), attributes)
 
     # -- the temporal API's writes ------------------------------------------------------
     def upsert(self, conn: sqlite3.Connection, tenant: str,
@@ -201,7 +221,7 @@ class SqliteHistory(TemporalHistory):
         iid = instance_number(instance_id)
         if iid is None:
             return None
-        found = await self._read_settled(tenant, [entity_id], lambda conn: (
+        found = await self._read_settled(tenant, [entity_id], lambda conn, _: (
             history_sql.find_instance(conn, tenant, entity_id, attribute, iid)))
         return None if found is None else found[1]
 

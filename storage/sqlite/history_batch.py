@@ -160,17 +160,20 @@ def _quick_row(tenant: str, history: OneInstance, stamps: Mapping[str, str | Non
 
 def _last_iid(history: EncodedHistory) -> int:
     if history.prepared is not None:  # a prepared creation's pack: its only instances
-        _, count, first, _ = history.prepared
+        _, count, first, _, _ = history.prepared
         return first + count - 1
     numbers: list[int] = [columns[1] for _, _, columns in history.rows]
     numbers.extend(r[2] for r in history.raw)
     return max(numbers)
 
 
-def settle(conn: sqlite3.Connection, tenant: str, ids: Sequence[str], memo: Memo) -> None:
+def settle(conn: sqlite3.Connection, tenant: str, ids: Sequence[str], memo: Memo,
+           bits: int | None = None) -> None:
     """In a write transaction: move the packed instances of the Entities ``ids`` into
-    their series (created if new), with their rollups (:mod:`.history_packs`)."""
-    taken = packs.take(conn, tenant, ids)
+    their series (created if new), with their rollups (:mod:`.history_packs`); with
+    ``bits``, only the packs that may hold an attribute of that signature
+    (:func:`.history_packs.signature`; what a read of those attributes needs)."""
+    taken = packs.take(conn, tenant, ids, bits)
     if taken:
         memo.check(conn)
         _put_instances(conn, tenant, taken, memo)

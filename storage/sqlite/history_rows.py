@@ -46,6 +46,7 @@ from ngsi_ld.temporal.history import (
 
 from ..temporal import instance_number
 from .history_sql import check_internal, encode, encode_internal, least_checked
+from .pack_signature import signature
 
 __all__ = ["PACK_FROM", "EncodedHistory", "OneInstance", "Raw", "encode_write", "encoded",
            "one_instance"]
@@ -71,8 +72,9 @@ class EncodedHistory:
     raw: list[Raw] = field(default_factory=list)
     #: a pack ready to store (a prepared creation's, :mod:`.prepared`, or one encoded by
     #: :func:`encode_write` at once): its body, its number of instances, the first
-    #: number, the earliest time; the only instances when given
-    prepared: tuple[bytes, int, int, int] | None = None
+    #: number, the earliest time, the signature of its attribute names
+    #: (:func:`.history_packs.signature`; None: unknown); the only instances when given
+    prepared: tuple[bytes, int, int, int, int | None] | None = None
 
     def size(self) -> int:
         """How many instances the write records."""
@@ -213,7 +215,8 @@ def _created(after: Entity, now: str, block: Callable[[int], int],
         return None
     count = len(items)
     return EncodedHistory(EntityRecord(*live_record(after, now)), [], prepared=(
-        orjson.dumps(items) if doc is None else doc, count, block(count), least))
+        orjson.dumps(items) if doc is None else doc, count, block(count), least,
+        signature(attrs)))
 
 
 def _whole(attrs: Any, changes: Sequence[tuple[Any, ...]]) -> bool:
@@ -247,7 +250,8 @@ def _pack_now(record: EntityRecord, changes: Sequence[Change], block: Callable[[
     if least is not None and whole and written is not None:
         # attribute instances, checked by the caller: the document is the body
         count = len(changes)
-        return EncodedHistory(record, [], prepared=(written[0], count, block(count), least))
+        return EncodedHistory(record, [], prepared=(written[0], count, block(count), least,
+                                                    signature(written[1])))
     if least is not None:  # attribute instances, checked by the caller
         items = [(name, inst) for name, inst, _ in changes]
     else:
@@ -261,4 +265,5 @@ def _pack_now(record: EntityRecord, changes: Sequence[Change], block: Callable[[
         return None  # no instance (encode_write packs none such)
     count = len(items)
     body = written[0] if whole and written is not None else orjson.dumps(items)
-    return EncodedHistory(record, [], prepared=(body, count, block(count), least))
+    return EncodedHistory(record, [], prepared=(body, count, block(count), least,
+                                                signature([name for name, _ in items])))

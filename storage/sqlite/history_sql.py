@@ -45,7 +45,7 @@ from .history_memo import Memo
 __all__ = ["SCHEMA", "Series", "check_internal", "create_tables", "decode", "encode",
            "encode_internal",
            "entity_record", "later", "least_checked", "max_iid", "note_iid", "read_series",
-           "series_rows", "stamps_instant", "write_history"]
+           "series_rows", "stamps_instant", "with_series", "write_history"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS temporal_entities (
@@ -450,6 +450,27 @@ def series_rows(conn: sqlite3.Connection, tenant: str, entity_ids: Sequence[str]
     rows = conn.execute("SELECT sid, entity_id, attribute, dataset_id FROM temporal_series"
                         f" WHERE {' AND '.join(where)} ORDER BY sid", args)
     return [(sid, eid, attr, ds or None) for sid, eid, attr, ds in rows]
+
+
+#: entity ids per ``IN (...)`` list: well under SQLite's bound on parameters
+_CHUNK = 500
+
+
+def with_series(conn: sqlite3.Connection, tenant: str, entity_ids: Sequence[str],
+                attributes: Sequence[str]) -> list[str]:
+    """The Entities of ``entity_ids`` (in their order) that have a series of one of
+    ``attributes``: the only ones a read of those attributes finds instances of once
+    their packs are settled (by the ``UNIQUE`` index of the series, ``_CHUNK`` ids a
+    statement)."""
+    found: set[str] = set()
+    names = ",".join("?" * len(attributes))
+    for first in range(0, len(entity_ids), _CHUNK):
+        part = entity_ids[first:first + _CHUNK]
+        found.update(eid for (eid,) in conn.execute(
+            "SELECT DISTINCT entity_id FROM temporal_series WHERE tenant = ?"
+            f" AND entity_id IN ({','.join('?' * len(part))}) AND attribute IN ({names})",
+            (tenant, *part, *attributes)))
+    return [eid for eid in entity_ids if eid in found]
 
 
 def read_series(conn: sqlite3.Connection, series: Series, query: TemporalQuery,

@@ -32,6 +32,7 @@ from ..prepared import PreparedCreation, PreparedHistory
 from . import index as sqlite_index
 from .history_packs import prepared_body
 from .history_rows import PACK_FROM, encode_write
+from .pack_signature import signature
 
 __all__ = ["creation_shape", "prepare_creation"]
 
@@ -143,5 +144,5 @@ def _history(entity: Entity, at: str) -> PreparedHistory | None:
     if written is None or written.rows or len(written.raw) < PACK_FROM:
         return None
     return PreparedHistory(at, written.entity, prepared_body(written.raw), len(written.raw),
-                           min(r[3] for r in written.raw))
+                           min(r[3] for r in written.raw), signature(r[0] for r in written.raw))
 

@@ -35,7 +35,9 @@ from .names import NameCache
 # 10: a pack's body may be a zstd frame of a dictionary in pack_dicts (pack_codec)
 # 11: a Point of the lon/lat domain indexed by the cell in its attr_values row, not in
 #     the R*Tree (sqlite_geocells; the indexes rebuilt on open: index.create)
-SCHEMA_VERSION = 11
+# 12: temporal_packs.sig, the signature of a pack's attribute names (pack_signature;
+#     added on open by history_packs.create, older packs NULL: settled by any read)
+SCHEMA_VERSION = 12
 _CELLS_SINCE = 11
 _STATS_SINCE = 5
 
