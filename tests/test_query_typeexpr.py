@@ -12,6 +12,7 @@ from ngsi_ld.query import (
     TypeExpr,
     TypeName,
     TypeOr,
+    any_of_names,
     format_type_expr,
     matches_types,
     parse_type_expr,
@@ -78,3 +79,17 @@ def test_garbage_only_raises_bad_request_data(text: str) -> None:
         assert exc.detail.startswith("invalid type")
     else:
         assert parse_type_expr(format_type_expr(expr)) == expr
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ("A", ["A"]),
+    ("A,B", ["A", "B"]),
+    ("A|B|C", ["A", "B", "C"]),
+    ("A;B", None),
+    ("(A;B)|C", None),
+    ("A|(B;C)", None),
+])
+def test_any_of_names_gives_the_names_of_a_plain_disjunction_only(
+        text: str, names: list[str] | None) -> None:
+    assert any_of_names(parse_type_expr(text)) == names
+    assert any_of_names(None) is None

@@ -43,7 +43,7 @@ from ngsi_ld.query import EntityQuery, matches
 from ngsi_ld.query.body import post_queries
 from ngsi_ld.query.linked import linked_depth
 from ngsi_ld.query.selectors import resolve, type_selector
-from ngsi_ld.query.typeexpr import TypeExpr, TypeName, TypeOr, type_names
+from ngsi_ld.query.typeexpr import any_of_names
 from ngsi_ld.temporal import (
     SCOPE,
     AggregatedSeries,
@@ -241,18 +241,6 @@ async def _query(service: Service, history: TemporalHistory, call: Call, ctx: Ac
                               tenant=service.tenant_named(call))
 
 
-def _plain_types(expr: TypeExpr | None) -> list[str] | None:
-    """The type names of a selector that is a name or a disjunction of names (an Entity
-    of any of them matches: the store selects them); None for any other (matched here)."""
-    if expr is None:
-        return None
-    if isinstance(expr, TypeName):
-        return [expr.name]
-    if isinstance(expr, TypeOr) and all(isinstance(t, TypeName) for t in expr.terms):
-        return type_names(expr)
-    return None
-
-
 async def _records(history: TemporalHistory, tenant: str,
                    selectors: Sequence[EntityQuery]) -> list[EntityRecord]:
     """The Entity records any selector selects by id, idPattern and type, by id (the
@@ -262,7 +250,7 @@ async def _records(history: TemporalHistory, tenant: str,
     for selector in selectors:
         bare = EntityQuery(ids=selector.ids, id_pattern=selector.id_pattern,
                            type_expr=selector.type_expr)
-        types = _plain_types(selector.type_expr)
+        types = any_of_names(selector.type_expr)
         found = await history.temporal_entities(tenant, ids=selector.ids, types=types)
         if types is not None and selector.id_pattern is None:
             # the store selected by ids and by these names exactly as the match would

@@ -54,6 +54,17 @@ def type_names(expr: TypeExpr) -> list[str]:
     return [name for term in expr.terms for name in type_names(term)]
 
 
+def any_of_names(expr: TypeExpr | None) -> list[str] | None:
+    """The names of ``expr`` when it is a name or a disjunction of names (``A|B|C``: an
+    entity of any of them is selected), in order; None for any other expression (a
+    store selects by these names in one index lookup, the others are matched)."""
+    if isinstance(expr, TypeName):
+        return [expr.name]
+    if isinstance(expr, TypeOr) and all(isinstance(t, TypeName) for t in expr.terms):
+        return type_names(expr)
+    return None
+
+
 def matches_types(expr: TypeExpr, entity_types: str | Iterable[str]) -> bool:
     """True if an entity with these types is selected by ``expr``."""
     types = {entity_types} if isinstance(entity_types, str) else set(entity_types)

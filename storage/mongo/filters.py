@@ -53,9 +53,9 @@ from ngsi_ld.query import (
     TypeAnd,
     TypeExpr,
     TypeName,
-    TypeOr,
     Uri,
     ValueList,
+    any_of_names,
 )
 
 from .geo import geo_filter
@@ -127,8 +127,9 @@ def type_filter(expr: TypeExpr) -> Filter:
     if isinstance(expr, TypeName):
         return {"type": expr.name}
     parts = [type_filter(t) for t in expr.terms]
-    if isinstance(expr, TypeOr) and all(isinstance(t, TypeName) for t in expr.terms):
-        return {"type": {"$in": [t.name for t in expr.terms if isinstance(t, TypeName)]}}
+    names = any_of_names(expr)
+    if names is not None:  # A|B|C
+        return {"type": {"$in": names}}
     return _and(parts) if isinstance(expr, TypeAnd) else _or(parts)
 
 

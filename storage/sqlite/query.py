@@ -48,6 +48,7 @@ from ngsi_ld.query import (
     TypeName,
     TypeOr,
     ValueList,
+    any_of_names,
     bbox_for,
 )
 
@@ -105,9 +106,8 @@ class Plan:
 
 def _type_list(expr: TypeExpr | None) -> list[str] | None:
     """The names of ``A|B|C`` (any of these types), else None."""
-    if isinstance(expr, TypeOr) and all(isinstance(t, TypeName) for t in expr.terms):
-        return sorted({t.name for t in expr.terms if isinstance(t, TypeName)})
-    return None
+    names = any_of_names(expr) if isinstance(expr, TypeOr) else None
+    return None if names is None else sorted(set(names))
 
 
 def _driver_type(expr: TypeExpr | None) -> str | None:
