@@ -68,7 +68,6 @@ from .history_rows import EncodedHistory, Raw
 from .history_sql import encode_internal
 from .inserts import insert_rows
 from .pack_codec import PackCodec, decode
-from .pack_signature import bit as _bit
 from .pack_signature import signature
 
 __all__ = ["SCHEMA", "PackedRows", "add", "create", "delete_entity", "has_packs", "pack",
@@ -132,14 +131,11 @@ def pack(tenant: str, entity_id: str, written: EncodedHistory) -> tuple[Any, ...
         body, _, first, tmin, sig = written.prepared
         return (tenant, entity_id, first, tmin, sig, body)
     raw = written.raw
-    sig = 0
-    for r in raw:
-        sig |= _bit(r[0])
+    sig = signature(r[0] for r in raw)
     if not written.rows and all(r[2] == raw[0][2] + i for i, r in enumerate(raw)):
         # numbered in order (a creation's, the usual pack): as a prepared creation's
         return (tenant, entity_id, raw[0][2], min(r[3] for r in raw), sig, prepared_body(raw))
-    for name, _, _ in written.rows:
-        sig |= _bit(name)
+    sig |= signature(name for name, _, _ in written.rows)
     items: list[Any] = [[name, inst, iid] for name, inst, iid, _ in raw]
     items.extend([name, dataset_id, *columns[:7], _text(columns[7]), _text(columns[8])]
                  for name, dataset_id, columns in written.rows)
