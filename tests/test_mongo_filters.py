@@ -175,7 +175,7 @@ def test_range_applies_both_bounds_to_one_element() -> None:
     flt, exact = _filter(q=Comparison(AttrPath((P,)), "==", Range(Number(1), Number(5))))
     both = {"$gte": 1, "$lte": 5}
     assert exact and _value_branch(flt)["$and"][1]["$or"][:2] == [
-        {"value": {"$elemMatch": both}},
+        {"value": {"$elemMatch": {**both, "$not": {"$type": "array"}}}},
         {"$and": [{"value": {"$not": {"$type": "array"}}}, {"value": both}]},
     ]
 
@@ -405,3 +405,19 @@ def test_language_values_compare_in_any_language() -> None:
         assert compiled.exact
         assert filter_applies(compiled.filter, to_document(entity, 1)) is expected
         assert matches(entity, query) is expected
+
+
+def test_range_never_reaches_into_a_list_inside_a_list() -> None:
+    """4.9 reads one level of list: ``p==-2..-2`` holds on ``json: [-2]`` and not on
+    ``json: [[-2]]`` (found by Hypothesis: the stand-in looked inside the inner list)."""
+    query = EntityQuery(q=Comparison(AttrPath((P,)), "==", Range(Number(-2), Number(-2))))
+    compiled = compile_query(query)
+    assert compiled.exact
+    for json, expected in (([-2], True), ([[-2]], False), (-2, True), ([[-2], 5], False)):
+        entity = {
+            "id": "urn:e:1",
+            "type": [T],
+            "attrs": {P: [{"type": "JsonProperty", "json": json, "datasetId": "urn:d1"}]},
+        }
+        assert matches(entity, query) is expected, json
+        assert filter_applies(compiled.filter, to_document(entity, 1)) is expected, json

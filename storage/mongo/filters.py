@@ -71,6 +71,7 @@ _NOT_VALUE_KINDS = [*_OTHER_MEMBERS, "LanguageProperty"]
 _RELATIONSHIPS = ("Relationship", "ListRelationship")
 _MONGO_OPS = {"==": "$eq", ">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte"}
 _NEGATED = {"!=": "==", "!~=": "~="}
+_NOT_A_LIST: Filter = {"$not": {"$type": "array"}}
 
 MATCH_ALL: Filter = {}
 
@@ -223,8 +224,11 @@ def _matches_value(path: str, cond: Filter, is_range: bool) -> Filter:
     alternatives: list[Filter] = []
     for target in (path, path + ".@value"):
         if is_range:
-            # both bounds on one element of a list, or on a value that is not a list
-            alternatives.append({target: {"$elemMatch": cond}})
+            # both bounds on one element of a list, or on a value that is not a list; an
+            # element that is itself a list never compares (4.9, as the evaluator reads
+            # one level of list): MongoDB's $elemMatch already compares such an element
+            # as a whole, the guard says so to every engine (mongomock looks inside it)
+            alternatives.append({target: {"$elemMatch": {**cond, **_NOT_A_LIST}}})
             alternatives.append({"$and": [{target: {"$not": {"$type": "array"}}}, {target: cond}]})
         else:
             alternatives.append({target: cond})
