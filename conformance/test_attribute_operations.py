@@ -3,6 +3,8 @@ Attribute Fragments, the NGSI-LD Null (5.5.4, 5.5.8, 5.5.12) and the ngsildproof
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from conformance.client import Client, entity_path
@@ -58,7 +60,7 @@ def test_a_missing_entity_id_is_bad_request_data(client: Client, method: str, pa
     ("DELETE", "/attrs/name", None),
 ])
 def test_a_type_selector_gates_attribute_operations(
-    client: Client, uid: str, method: str, suffix: str, body: dict | None
+    client: Client, uid: str, method: str, suffix: str, body: dict[str, Any] | None
 ) -> None:
     entity_id = _building(client, uid)
     path = entity_path(entity_id) + suffix
@@ -110,7 +112,7 @@ def test_partial_update_cannot_change_the_attribute_type(client: Client, uid: st
     ("street", {"type": "LanguageProperty", "languageMap": {"@none": NULL}}),
 ])
 def test_partial_update_with_the_null_deletes_the_attribute(
-    client: Client, uid: str, attr: str, fragment: dict
+    client: Client, uid: str, attr: str, fragment: dict[str, Any]
 ) -> None:
     entity_id = _building(client, uid, street={"type": "LanguageProperty",
                                                "languageMap": {"fr": "Grand Place"}})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ from conformance.data import (
 )
 
 
-def _uris(objects: list) -> list[str]:
+def _uris(objects: list[Any]) -> list[str]:
     return [o["object"] if isinstance(o, dict) else o for o in objects]
 
 
@@ -392,7 +393,7 @@ def test_inline_context_round_trip_as_ld_json(client: Client, uid: str) -> None:
     {"type": "NotAGeometry", "coordinates": [1, 2]},
 ])
 def test_object_values_with_any_type_member_are_kept(
-    client: Client, uid: str, value: dict
+    client: Client, uid: str, value: dict[str, Any]
 ) -> None:
     """A Property's value may be any JSON object, even one whose "type" is not a string."""
     entity_id = eid("Thing", uid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -52,7 +53,7 @@ def test_add_a_bare_array_of_contexts(client: Client, uid: str, broker_url: str)
     assert reply.status == 201, reply.raw
     location = reply.header("Location") or ""
     assert client.get(location).json == {"@context": contexts}
-    entity = {"id": f"urn:ngsi-ld:Car:{uid}a", "type": "Car",
+    entity: dict[str, Any] = {"id": f"urn:ngsi-ld:Car:{uid}a", "type": "Car",
               "speed": {"type": "Property", "value": 1}}
     made = client.post("/ngsi-ld/v1/entities", entity,
                        headers={"Link": link(broker_url + location)})
@@ -139,7 +140,7 @@ def test_a_hosted_context_is_private_to_its_tenant(client: Client, uid: str) -> 
 @pytest.mark.clause("5.13.4")
 def test_hosted_context_url_resolves_locally(client: Client, uid: str, broker_url: str) -> None:
     location = _add(client, uid)
-    entity = {
+    entity: dict[str, Any] = {
         "id": f"urn:ngsi-ld:Car:{uid}",
         "type": "Car",
         "speed": {"type": "Property", "value": 80},
@@ -155,8 +156,9 @@ def test_an_empty_hosted_context_is_usable(client: Client, uid: str, broker_url:
     reply = client.post(BASE, {"@context": []})
     assert reply.status == 201, reply.raw
     hosted = broker_url + (reply.header("Location") or "")
-    entity = {"id": f"urn:ngsi-ld:Car:{uid}e", "type": "Car", "speed": {"type": "Property",
-                                                                         "value": 80}}
+    entity: dict[str, Any] = {
+        "id": f"urn:ngsi-ld:Car:{uid}e", "type": "Car", "speed": {"type": "Property", "value": 80}
+    }
     made = client.post("/ngsi-ld/v1/entities", entity, headers={"Link": link(hosted)})
     assert made.status == 201, made.raw
     found = client.get("/ngsi-ld/v1/entities?type=Car&q=speed==80", headers={"Link": link(hosted)})
@@ -177,7 +179,7 @@ def test_cached_context_reload_and_delete(
 ) -> None:
     path = f"/cached-{uid}.jsonld"
     url = context_server.add(path, {"@context": {"speed": "https://example.org/v1/speed"}})
-    entity = {
+    entity: dict[str, Any] = {
         "id": f"urn:ngsi-ld:Car:{uid}",
         "type": "Car",
         "speed": {"type": "Property", "value": 1},
@@ -205,7 +207,7 @@ def test_a_failed_reload_is_504_and_keeps_the_cached_context(
 ) -> None:
     path = f"/reload-{uid}-{type(broken).__name__}.jsonld"
     url = context_server.add(path, {"@context": {"speed": "https://example.org/v1/speed"}})
-    entity = {"id": f"urn:ngsi-ld:Car:{uid}{type(broken).__name__}", "type": "Car",
+    entity: dict[str, Any] = {"id": f"urn:ngsi-ld:Car:{uid}{type(broken).__name__}", "type": "Car",
               "speed": {"type": "Property", "value": 1}}
     assert client.post("/ngsi-ld/v1/entities", entity, headers={"Link": link(url)}).status == 201
     if broken is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -31,7 +32,7 @@ def made(client: Client) -> Iterator[list[str]]:
         client.delete(path)
 
 
-def snapshot(client: Client, made: list[str], body: dict) -> str:
+def snapshot(client: Client, made: list[str], body: dict[str, Any]) -> str:
     reply = client.post(SNAPSHOTS, {"type": "Snapshot", **body})
     assert reply.status == 201, reply.raw
     location = reply.header("Location") or ""
@@ -106,5 +107,5 @@ def test_update_clone_delete_and_purge(client: Client, uid: str, made: list[str]
                           "temporalQ": {"timerel": "after", "timeAt": "2020-01-01T00:00:00Z"}}]},
     {"snapshotQueries": [{"type": "Query", "q": "speed>>"}]},
 ])
-def test_an_invalid_snapshot_is_bad_request_data(client: Client, body: dict) -> None:
+def test_an_invalid_snapshot_is_bad_request_data(client: Client, body: dict[str, Any]) -> None:
     assert is_problem(client.post(SNAPSHOTS, {"type": "Snapshot", **body}), 400, BAD_DATA)

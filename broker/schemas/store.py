@@ -35,7 +35,7 @@ from storage.base import (
     WantsBefore,
 )
 from storage.temporal import TemporalHistory
-from storage.versioned import Versioned, Wanted, versioned
+from storage.versioned import Versioned, VersionedReads, Wanted, versioned
 
 #: violations listed in the ``detail`` text (all of them are in ``violations``)
 DETAIL_LIMIT = 5
@@ -205,14 +205,18 @@ class ValidatingStore(Store):
 class ValidatingVersionedStore(ValidatingStore):
     """A ValidatingStore around a store with versioned reads (they stay available)."""
 
+    def __init__(self, inner: Store, schemas: ModelSchemas, reads: VersionedReads) -> None:
+        super().__init__(inner, schemas)
+        self._reads = reads
+
     async def read_versioned(self, tenant: str, entity_id: str) -> Versioned | None:
-        return await self.inner.read_versioned(tenant, entity_id)  # type: ignore[attr-defined]
+        return await self._reads.read_versioned(tenant, entity_id)
 
     async def query_versioned(
         self, tenant: str, query: EntityQuery, wanted: Wanted, *, offset: int = 0,
         limit: int | None = None, count: bool = False,
     ) -> tuple[list[Versioned], int | None]:
-        return await self.inner.query_versioned(  # type: ignore[attr-defined]
+        return await self._reads.query_versioned(
             tenant, query, wanted, offset=offset, limit=limit, count=count
         )
 
@@ -221,6 +225,7 @@ def validating(store: Store, schemas: ModelSchemas | None) -> Store:
     """``store`` checking writes against ``schemas`` (unchanged when there are none)."""
     if not schemas:
         return store
-    if versioned(store) is not None:
-        return ValidatingVersionedStore(store, schemas)
+    reads = versioned(store)
+    if reads is not None:
+        return ValidatingVersionedStore(store, schemas, reads)
     return ValidatingStore(store, schemas)
