@@ -203,6 +203,24 @@ class TemporalContract:
         new = by_time[to_micros("2020-08-01T12:03:00Z")]
         assert new.value == 121 and new.instance_id == old.instance_id
 
+    async def test_one_request_with_two_instances_of_one_key_keeps_the_later(
+        self, store: Store
+    ) -> None:
+        """5.6.11: instances of one key are one observation, in one request as across two
+        (found by tests/test_store_agreement.py: SQLite and MongoDB kept both)."""
+        tenant = fresh_tenant()
+        h = history(store)
+        at = "2020-08-01T12:03:00Z"
+        body = {"id": "urn:e:1", "type": [T], "attrs": {P: [
+            {"type": "Property", "value": 1, "observedAt": at},
+            {"type": "Property", "value": 5, "observedAt": "2020-08-01T12:04:00Z"},
+            {"type": "Property", "value": 2, "observedAt": "2020-08-01T12:03:00.000Z"}]}}
+        for _ in range(2):  # into an empty history, then onto the stored instances
+            await h.add_history(tenant, [temporal_history(body, DAY, h.new_instance_id)])
+            found = (await h.read_history(tenant, ["urn:e:1"], None, TemporalQuery()))["urn:e:1"]
+            observed = sorted((to_micros(i.observed_at or ""), i.value) for i in found)
+            assert [value for _, value in observed] == [2, 5]
+
     async def test_instances_are_found_patched_and_deleted_by_id(self, store: Store) -> None:
         tenant = fresh_tenant()
         h = history(store)

@@ -48,6 +48,7 @@ from ngsi_ld.temporal import (
     Instance,
     TemporalQuery,
     to_micros,
+    upsert,
 )
 
 from ..temporal import (
@@ -227,7 +228,9 @@ class MongoHistory(TemporalHistory):
                 "modified": merged.modified_at, "deleted": merged.deleted_at}, upsert=True)
             coll = await self._instances(tenant)
             docs = []
-            for inst in history.instances:
+            # 5.6.11: two instances of one key in the request are one, the later
+            incoming = upsert((), history.instances) if upserting else history.instances
+            for inst in incoming:
                 iid = instance_number(inst.instance_id)
                 assert iid is not None, "instanceIds of new instances come from the store"
                 doc = self._document(tenant, entity_id, inst, iid)

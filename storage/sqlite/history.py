@@ -26,6 +26,7 @@ from ngsi_ld.temporal import (
     History,
     Instance,
     TemporalQuery,
+    upsert as upsert_instances,
 )
 
 from ..temporal import INSTANCE_PREFIX, AggregatedHistory, TemporalHistory, instance_number
@@ -185,8 +186,10 @@ class SqliteHistory(TemporalHistory):
         settle(conn, tenant, [h.entity.entity_id for h in histories], self.memo)
         for history in histories:
             self.memo.forget_entity(tenant, history.entity.entity_id)
+            # 5.6.11: two instances of one key in the request are one, the later
             renumbered = replace(history, instances=tuple(
-                replace(i, instance_id=self.new_instance_id()) for i in history.instances))
+                replace(i, instance_id=self.new_instance_id())
+                for i in upsert_instances((), history.instances)))
             history_sql.write_history(conn, tenant, renumbered, upserting=True,
                                       memo=self.memo)
 

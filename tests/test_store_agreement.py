@@ -1,0 +1,265 @@
+"""Brokers on the memory store, on SQLite and on MongoDB, given the same random sequence
+of writes over HTTP, answer every read alike.
+
+MongoDB is the in-memory stand-in of tests/mongo_standin.py (not MongoDB: its filters
+are mongomock's), or a real server when ``NGSI_LD_TEST_MONGODB_URL`` is set.
+
+A Hypothesis state machine drives them through creates, PATCHes (one attribute, several,
+merge), appends (with and without ``noOverwrite``), replacements, attribute and entity
+deletes, batch operations and temporal additions, on a few entity ids so that the
+operations meet.  After each step all answered with the same status, and all give the
+same entity (by id, by query on type and q, counted, in other representations) and the
+same history of an attribute, plain and aggregated (values and observedAt: the system
+times of two brokers differ).  The SQLite and MongoDB stores take shorter lanes than
+the memory store for many writes (a PATCH of one attribute, creations prepared at once,
+packed history, answers kept between writes): this is where a lane that writes or reads
+something else than the general path shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from mongo_standin import StandInClient
+
+from broker.app import create_app
+from broker.config import Settings
+from storage import MongoStore, Store
+
+ENTITIES = "/ngsi-ld/v1/entities"
+#: sequences tried (``NGSI_LD_AGREEMENT_EXAMPLES=500`` searches further)
+EXAMPLES = int(os.environ.get("NGSI_LD_AGREEMENT_EXAMPLES", "25"))
+MONGODB_URL = os.environ.get("NGSI_LD_TEST_MONGODB_URL")
+IDS = [f"urn:ngsi-ld:Lamp:{n}" for n in range(4)]
+NAMES = ["a", "b", "c"]
+#: attributes whose history is read back (temporal values, the times left out)
+TIME_KEYS = {"modifiedAt", "createdAt", "instanceId"}
+#: times a write may give as observedAt (the history's time axis, the same in both)
+OBSERVED = [f"2026-01-0{day}T0{hour}:00:00Z" for day in (1, 2) for hour in (1, 2)]
+
+ids = st.sampled_from(IDS)
+names = st.sampled_from(NAMES)
+types = st.sampled_from(["Lamp", "Post"])
+values = st.one_of(st.integers(-3, 3), st.sampled_from(["x", "y"]), st.booleans())
+
+
+@st.composite
+def attributes(draw: st.DrawFn) -> dict[str, Any]:
+    """An attribute: a Property (maybe of a dataset), or a Relationship."""
+    if draw(st.integers(0, 5)) == 0:
+        return {"type": "Relationship", "object": draw(st.sampled_from(IDS))}
+    attr: dict[str, Any] = {"type": "Property", "value": draw(values)}
+    if draw(st.integers(0, 4)) == 0:
+        attr["datasetId"] = "urn:ngsi-ld:Dataset:1"
+    if draw(st.integers(0, 2)) == 0:
+        attr["observedAt"] = draw(st.sampled_from(OBSERVED))
+    return attr
+
+
+fragments = st.dictionaries(names, attributes(), min_size=1, max_size=3)
+
+
+def _without_times(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _without_times(v) for k, v in node.items() if k not in TIME_KEYS}
+    if isinstance(node, list):
+        items = [_without_times(v) for v in node]
+        # instances of one time may come in either order from two stores
+        return sorted(items, key=lambda v: orjson.dumps(v, option=orjson.OPT_SORT_KEYS))
+    return node
+
+
+def _mongo_store() -> MongoStore:
+    if MONGODB_URL is not None:
+        return MongoStore(MONGODB_URL, database=f"ngsild_test_{uuid.uuid4().hex[:12]}")
+    return MongoStore("mongodb://stand-in/agreement", client_factory=StandInClient)
+
+
+class Brokers(RuleBasedStateMachine):
+    """The memory broker is the reference; the SQLite and MongoDB brokers are checked."""
+
+    directory = ""
+    runs = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.tmp = Path(Brokers.directory) / f"run{Brokers.runs}"
+        Brokers.runs += 1
+        self.tmp.mkdir()
+        self.mongo = _mongo_store()
+        self.clients = [
+            self._run(self._start(Settings(store="memory:"))),
+            self._run(self._start(Settings(store=f"sqlite:///{self.tmp}/broker.db"))),
+            self._run(self._start(Settings(store="mongodb://agreement"), self.mongo)),
+        ]
+
+    def _run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    @staticmethod
+    async def _start(config: Settings, store: Store | None = None) -> TestClient:
+        client = TestClient(TestServer(create_app(config, store)))
+        await client.start_server()
+        return client
+
+    def teardown(self) -> None:
+        if MONGODB_URL is not None:
+            self._run(self.mongo.drop_databases())
+        for client in self.clients:
+            self._run(client.close())
+        self.loop.close()
+
+    async def _all(self, method: str, path: str, body: Any = None) -> list[tuple[int, Any]]:
+        answers = []
+        for client in self.clients:
+            data = None if body is None else orjson.dumps(body)
+            headers = {"Content-Type": "application/json"} if body is not None else {}
+            async with client.request(method, path, data=data, headers=headers) as resp:
+                raw = await resp.read()
+                answers.append((resp.status, orjson.loads(raw) if raw else None))
+        return answers
+
+    def write(self, method: str, path: str, body: Any = None) -> None:
+        (mine, reply), *others = self._run(self._all(method, path, body))
+        for backend, (theirs, other) in zip(("sqlite", "mongodb"), others, strict=True):
+            assert mine == theirs, (backend, method, path, body, reply, other)
+            if mine == 207:  # a batch's result: the same entities failed and succeeded
+                assert reply == other, (backend, method, path, body)
+
+    def read(self, path: str) -> None:
+        (mine, reply), *others = self._run(self._all("GET", path))
+        for backend, (theirs, other) in zip(("sqlite", "mongodb"), others, strict=True):
+            assert mine == theirs, (backend, path, reply, other)
+            assert _without_times(reply) == _without_times(other), (backend, path)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    @initialize(kinds=st.lists(types, min_size=len(IDS), max_size=len(IDS)),
+                attrs=st.lists(fragments, min_size=len(IDS), max_size=len(IDS)))
+    def create_all(self, kinds: list[str], attrs: list[dict[str, Any]]) -> None:
+        """Every id exists at first, so that the first writes meet an entity."""
+        for entity_id, kind, fragment in zip(IDS, kinds, attrs, strict=True):
+            self.create(entity_id, kind, fragment)
+
+    @rule(entity_id=ids, name=names, value=values)
+    def patch_usual(self, entity_id: str, name: str, value: Any) -> None:
+        """The usual PATCH of an IoT Agent: one attribute, one plain value."""
+        self.write("PATCH", f"{ENTITIES}/{entity_id}/attrs",
+                   {name: {"type": "Property", "value": value}})
+
+    @rule(entity_id=ids, kind=types, attrs=fragments)
+    def create(self, entity_id: str, kind: str, attrs: dict[str, Any]) -> None:
+        self.write("POST", ENTITIES, {"id": entity_id, "type": kind, **attrs})
+
+    @rule(entity_id=ids, name=names, attr=attributes())
+    def patch_one(self, entity_id: str, name: str, attr: dict[str, Any]) -> None:
+        self.write("PATCH", f"{ENTITIES}/{entity_id}/attrs/{name}", attr)
+
+    @rule(entity_id=ids, attrs=fragments)
+    def patch_several(self, entity_id: str, attrs: dict[str, Any]) -> None:
+        self.write("PATCH", f"{ENTITIES}/{entity_id}/attrs", attrs)
+
+    @rule(entity_id=ids, attrs=fragments)
+    def merge(self, entity_id: str, attrs: dict[str, Any]) -> None:
+        self.write("PATCH", f"{ENTITIES}/{entity_id}", attrs)
+
+    @rule(entity_id=ids, attrs=fragments, keep=st.booleans())
+    def append(self, entity_id: str, attrs: dict[str, Any], keep: bool) -> None:
+        options = "?options=noOverwrite" if keep else ""
+        self.write("POST", f"{ENTITIES}/{entity_id}/attrs{options}", attrs)
+
+    @rule(entity_id=ids, kind=types, attrs=fragments)
+    def replace(self, entity_id: str, kind: str, attrs: dict[str, Any]) -> None:
+        self.write("PUT", f"{ENTITIES}/{entity_id}", {"type": kind, **attrs})
+
+    @rule(entity_id=ids, name=names)
+    def delete_attr(self, entity_id: str, name: str) -> None:
+        self.write("DELETE", f"{ENTITIES}/{entity_id}/attrs/{name}")
+
+    @rule(entity_id=ids)
+    def delete(self, entity_id: str) -> None:
+        self.write("DELETE", f"{ENTITIES}/{entity_id}")
+
+    @rule(batch=st.lists(st.tuples(ids, types, fragments), min_size=1, max_size=3,
+                         unique_by=lambda item: item[0]),
+          mode=st.sampled_from(["update", "replace"]))
+    def upsert(self, batch: list[tuple[str, str, dict[str, Any]]], mode: str) -> None:
+        body = [{"id": entity_id, "type": kind, **attrs} for entity_id, kind, attrs in batch]
+        self.write("POST", f"/ngsi-ld/v1/entityOperations/upsert?options={mode}", body)
+
+    @rule(batch=st.lists(st.tuples(ids, types, fragments), min_size=1, max_size=3),
+          operation=st.sampled_from(["create", "update", "update?options=noOverwrite"]))
+    def batch(self, batch: list[tuple[str, str, dict[str, Any]]], operation: str) -> None:
+        body = [{"id": entity_id, "type": kind, **attrs} for entity_id, kind, attrs in batch]
+        self.write("POST", f"/ngsi-ld/v1/entityOperations/{operation}", body)
+
+    @rule(chosen=st.lists(ids, min_size=1, max_size=2))
+    def batch_delete(self, chosen: list[str]) -> None:
+        self.write("POST", "/ngsi-ld/v1/entityOperations/delete", chosen)
+
+    @rule(entity_id=ids, name=names,
+          readings=st.lists(st.tuples(st.integers(-3, 3), st.sampled_from(OBSERVED)),
+                            min_size=1, max_size=3))
+    def add_history(self, entity_id: str, name: str, readings: list[tuple[int, str]]) -> None:
+        """5.6.12 Add Attributes to a Temporal Representation: instances of past times."""
+        instances = [{"type": "Property", "value": value, "observedAt": at}
+                     for value, at in readings]
+        self.write("POST", f"/ngsi-ld/v1/temporal/entities/{entity_id}/attrs",
+                   {name: instances})
+
+    # -- reads ----------------------------------------------------------------------------
+
+    @invariant()
+    def the_same_entities(self) -> None:
+        self.read(f"{ENTITIES}?type=Lamp,Post&limit=100&count=true")
+        self.read(f"{ENTITIES}?type=Lamp&q=a>0|b==%22x%22&limit=100")
+
+    @rule(entity_id=ids)
+    def the_same_entity(self, entity_id: str) -> None:
+        self.read(f"{ENTITIES}/{entity_id}")
+
+    @rule(entity_id=ids, name=names)
+    def the_same_history(self, entity_id: str, name: str) -> None:
+        self.read(f"/ngsi-ld/v1/temporal/entities/{entity_id}?attrs={name}")
+
+    @rule(name=names)
+    def the_same_histories(self, name: str) -> None:
+        self.read(f"/ngsi-ld/v1/temporal/entities?type=Lamp,Post&attrs={name}&limit=100")
+
+    @rule(name=names, period=st.sampled_from(["PT1H", "P1D"]))
+    def the_same_aggregates(self, name: str, period: str) -> None:
+        self.read(
+            f"/ngsi-ld/v1/temporal/entities?type=Lamp,Post&attrs={name}&limit=100"
+            "&options=aggregatedValues&aggrMethods=totalCount,distinctCount,sum,avg,min,max"
+            f"&aggrPeriodDuration={period}&timerel=before&timeAt=2026-02-01T00:00:00Z"
+        )
+
+    @rule(name=names, shape=st.sampled_from(["keyValues", "concise"]))
+    def the_same_shapes(self, name: str, shape: str) -> None:
+        self.read(f"{ENTITIES}?type=Lamp,Post&attrs={name}&options={shape}&limit=100")
+        self.read(f"{ENTITIES}?type=Lamp,Post&datasetId=urn:ngsi-ld:Dataset:1&limit=100")
+
+
+def test_the_brokers_of_every_store_agree(tmp_path: Path) -> None:
+    Brokers.directory = str(tmp_path)
+    Brokers.runs = 0
+    machine = Brokers.TestCase
+    machine.settings = settings(
+        max_examples=EXAMPLES, stateful_step_count=25, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    machine().runTest()
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
