@@ -3,7 +3,8 @@
 It is **not MongoDB**: it lets the backend's own code paths (encoding, filters,
 conditional writes, batches, retries, fault handling) run in CI, where no
 MongoDB server can be installed.  Documents live in mongomock collections, whose
-matching engine evaluates the non-geo part of filters; the geo operators the
+matching engine evaluates the non-geo part of filters (its ``$eq``, ``$ne``, ``$in``
+and ``$nin`` made to compare as BSON does: tests/mongo_standin_match.py); the geo operators the
 backend sends (``$nearSphere``, ``$geoWithin``, ``$geoIntersects`` and ``$not``
 of it, as top-level fields) are evaluated here with shapely on the plane, not on
 the sphere as MongoDB does.  ``bulk_write`` is implemented here (mongomock's does
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import mongomock
+from mongo_standin_match import install
 from mongo_standin_sessions import StandInSession
 from mongo_standin_streams import ChangeLog, StandInChangeStream, watch
 from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
@@ -47,6 +49,8 @@ from pymongo.errors import (
 from ngsi_ld.query.geo import distance_m, entity_shape
 
 _GEO_OPERATORS = ("$nearSphere", "$geoWithin", "$geoIntersects", "$not")
+
+install()  # mongomock compares booleans with numbers: not as MongoDB
 
 
 @dataclass(slots=True)

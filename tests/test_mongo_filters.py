@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mongo_standin_match import install
 from mongomock.filtering import filter_applies
 
 from ngsi_ld.query import (
@@ -58,6 +59,8 @@ Q = "https://example.org/q.v2"  # a dot inside the IRI
 S = "https://example.org/sub"
 T, U = "https://example.org/T", "https://example.org/U"
 ENC_P = "https://example%2Eorg/p"
+
+install()  # mongomock compares booleans with numbers: not as MongoDB
 
 
 # -- pinned filter documents -------------------------------------------------------------------

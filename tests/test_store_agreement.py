@@ -53,20 +53,34 @@ types = st.sampled_from(["Lamp", "Post"])
 values = st.one_of(st.integers(-3, 3), st.sampled_from(["x", "y"]), st.booleans())
 
 
+POINTS = [[114.17, 22.3], [114.18, 22.31], [113.0, 22.0]]
+
+
 @st.composite
 def attributes(draw: st.DrawFn) -> dict[str, Any]:
-    """An attribute: a Property (maybe of a dataset), or a Relationship."""
-    if draw(st.integers(0, 5)) == 0:
+    """An attribute: a Property (maybe of a dataset, observed, with a sub-attribute),
+    a Relationship, a LanguageProperty or a GeoProperty."""
+    kind = draw(st.integers(0, 9))
+    if kind == 0:
         return {"type": "Relationship", "object": draw(st.sampled_from(IDS))}
+    if kind == 1:
+        return {"type": "LanguageProperty",
+                "languageMap": {"en": draw(st.sampled_from(["x", "y"])), "zh": "燈"}}
+    if kind == 2:
+        return {"type": "GeoProperty",
+                "value": {"type": "Point", "coordinates": draw(st.sampled_from(POINTS))}}
     attr: dict[str, Any] = {"type": "Property", "value": draw(values)}
     if draw(st.integers(0, 4)) == 0:
         attr["datasetId"] = "urn:ngsi-ld:Dataset:1"
     if draw(st.integers(0, 2)) == 0:
         attr["observedAt"] = draw(st.sampled_from(OBSERVED))
+    if draw(st.integers(0, 4)) == 0:
+        attr["unit"] = {"type": "Property", "value": draw(values)}
     return attr
 
 
 fragments = st.dictionaries(names, attributes(), min_size=1, max_size=3)
+scopes = st.sampled_from(["/HK/Kowloon", "/HK/Central", "/SZ"])
 
 
 def _without_times(node: Any) -> Any:
@@ -158,9 +172,13 @@ class Brokers(RuleBasedStateMachine):
         self.write("PATCH", f"{ENTITIES}/{entity_id}/attrs",
                    {name: {"type": "Property", "value": value}})
 
-    @rule(entity_id=ids, kind=types, attrs=fragments)
-    def create(self, entity_id: str, kind: str, attrs: dict[str, Any]) -> None:
-        self.write("POST", ENTITIES, {"id": entity_id, "type": kind, **attrs})
+    @rule(entity_id=ids, kind=types, attrs=fragments, scope=st.none() | scopes)
+    def create(self, entity_id: str, kind: str, attrs: dict[str, Any],
+               scope: str | None = None) -> None:
+        body = {"id": entity_id, "type": kind, **attrs}
+        if scope is not None:
+            body["scope"] = scope
+        self.write("POST", ENTITIES, body)
 
     @rule(entity_id=ids, name=names, attr=attributes())
     def patch_one(self, entity_id: str, name: str, attr: dict[str, Any]) -> None:
@@ -218,6 +236,16 @@ class Brokers(RuleBasedStateMachine):
         self.write("POST", f"/ngsi-ld/v1/temporal/entities/{entity_id}/attrs",
                    {name: instances})
 
+    @rule(entity_id=ids, name=names, every=st.booleans())
+    def delete_history_attr(self, entity_id: str, name: str, every: bool) -> None:
+        """5.6.13 Delete Attribute from a Temporal Representation."""
+        options = "?deleteAll=true" if every else ""
+        self.write("DELETE", f"/ngsi-ld/v1/temporal/entities/{entity_id}/attrs/{name}{options}")
+
+    @rule(entity_id=ids)
+    def delete_history(self, entity_id: str) -> None:
+        self.write("DELETE", f"/ngsi-ld/v1/temporal/entities/{entity_id}")
+
     # -- reads ----------------------------------------------------------------------------
 
     @invariant()
@@ -244,6 +272,20 @@ class Brokers(RuleBasedStateMachine):
             "&options=aggregatedValues&aggrMethods=totalCount,distinctCount,sum,avg,min,max"
             f"&aggrPeriodDuration={period}&timerel=before&timeAt=2026-02-01T00:00:00Z"
         )
+
+    @rule(scope=st.sampled_from(["/HK/%23", "/HK/Kowloon", "/SZ,/HK/Central"]))
+    def the_same_scopes(self, scope: str) -> None:
+        self.read(f"{ENTITIES}?type=Lamp,Post&scopeQ={scope}&limit=100")
+
+    @rule(name=names, distance=st.sampled_from([100, 2000, 200000]))
+    def the_same_places(self, name: str, distance: int) -> None:
+        self.read(f"{ENTITIES}?type=Lamp,Post&geoproperty={name}&georel=near;maxDistance=="
+                  f"{distance}&geometry=Point&coordinates=[114.17,22.3]&limit=100")
+
+    @rule(query=st.sampled_from(["a.unit==1", "b[en]==%22x%22", "c~=%22x%22", "!a",
+                                 "a==-3..0;b!=true", "c==%22urn:ngsi-ld:Lamp:1%22"]))
+    def the_same_q(self, query: str) -> None:
+        self.read(f"{ENTITIES}?type=Lamp,Post&q={query}&limit=100&count=true")
 
     @rule(name=names, shape=st.sampled_from(["keyValues", "concise"]))
     def the_same_shapes(self, name: str, shape: str) -> None:
