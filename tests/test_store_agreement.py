@@ -236,6 +236,16 @@ class Brokers(RuleBasedStateMachine):
         self.write("POST", f"/ngsi-ld/v1/temporal/entities/{entity_id}/attrs",
                    {name: instances})
 
+    @rule(entity_id=ids, name=names, attr=attributes())
+    def replace_attr(self, entity_id: str, name: str, attr: dict[str, Any]) -> None:
+        """5.6.19 Replace Attribute."""
+        self.write("PUT", f"{ENTITIES}/{entity_id}/attrs/{name}", attr)
+
+    @rule(batch=st.lists(st.tuples(ids, fragments), min_size=1, max_size=3))
+    def batch_merge(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        body = [{"id": entity_id, **attrs} for entity_id, attrs in batch]
+        self.write("POST", "/ngsi-ld/v1/entityOperations/merge", body)
+
     @rule(entity_id=ids, name=names, every=st.booleans())
     def delete_history_attr(self, entity_id: str, name: str, every: bool) -> None:
         """5.6.13 Delete Attribute from a Temporal Representation."""
@@ -286,6 +296,11 @@ class Brokers(RuleBasedStateMachine):
                                  "a==-3..0;b!=true", "c==%22urn:ngsi-ld:Lamp:1%22"]))
     def the_same_q(self, query: str) -> None:
         self.read(f"{ENTITIES}?type=Lamp,Post&q={query}&limit=100&count=true")
+
+    @rule(entity_id=ids, name=names)
+    def the_same_picks(self, entity_id: str, name: str) -> None:
+        self.read(f"{ENTITIES}/{entity_id}?pick=id,{name}&options=sysAttrs")
+        self.read(f"{ENTITIES}?type=Lamp,Post&omit={name}&limit=100")
 
     @rule(name=names, shape=st.sampled_from(["keyValues", "concise"]))
     def the_same_shapes(self, name: str, shape: str) -> None:
