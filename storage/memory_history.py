@@ -77,6 +77,12 @@ class MemoryHistory(TemporalHistory):
             records = [r for r in records if wanted.intersection(r.types)]
         return sorted(records, key=lambda r: r.entity_id)
 
+    async def entities_with(self, tenant: str, attributes: Sequence[str]) -> set[str] | None:
+        """Exactly those with an instance of one of ``attributes`` or of the Scope."""
+        wanted = {*attributes, SCOPE}
+        return {entity_id for entity_id, evolution in self._tenants.get(tenant, {}).items()
+                if any(i.attribute in wanted for i in evolution.instances)}
+
     async def read_history(
         self, tenant: str, entity_ids: Sequence[str], attributes: Sequence[str] | None,
         query: TemporalQuery, per_series: int | None = None,

@@ -79,6 +79,16 @@ class TemporalHistory(abc.ABC):
         """The records of the Entities with a temporal evolution, sorted by id: those of
         ``ids`` when given, and having one of ``types`` when given (expanded names)."""
 
+    async def entities_with(self, tenant: str, attributes: Sequence[str]) -> set[str] | None:
+        """The ids of the Entities whose history may hold an instance of one of
+        ``attributes`` (expanded names) or of the Scope: every Entity of which
+        :meth:`read_history` or :meth:`aggregate_history` of those attributes finds an
+        instance is among them (more may be); None when the store cannot tell without
+        reading every Entity's (a query by attrs then reads the records it selects, as
+        before).  A query of some attributes over many Entities of a type, few of which
+        have them, reads only these (5.7.4.4: the others are not part of its answer)."""
+        return None
+
     @abc.abstractmethod
     async def read_history(
         self, tenant: str, entity_ids: Sequence[str], attributes: Sequence[str] | None,

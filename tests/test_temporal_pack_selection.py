@@ -3,7 +3,13 @@
 batch-upserted without the attribute asked, the query by type and attrs (plain,
 aggregated, counted, paged, by POST) answers what it answers once every pack is
 settled, and leaves the packs without the attribute packed; a file of schema 11
-opens, upgrades and answers the same."""
+opens, upgrades and answers the same.
+
+Schema 13: such a query reads only the records of the Entities that may have the
+attributes (a series of one of them by the series' index by attribute, a pack whose
+signature meets theirs by the packs' index by signature:
+``TemporalHistory.entities_with``); it answers what the general path answers, every
+history backend tells a superset of the Entities with those attributes."""
 
 from __future__ import annotations
 
@@ -11,10 +17,18 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from mongo_standin import StandInClient
 
 from broker.app import create_app
 from broker.config import Settings
+from ngsi_ld.temporal import SCOPE, EntityRecord, History, Instance
+from storage import MemoryStore, SqliteStore
+from storage.base import Store
+from storage.mongo import MongoStore
+from storage.sqlite import history_packs, history_sql
+from storage.sqlite.history import SqliteHistory
 from storage.sqlite.sql import SCHEMA_VERSION
 
 LD = {"Content-Type": "application/ld+json"}
@@ -44,6 +58,14 @@ QUERIES = [
     f"type=Streetlight,Sensor&attrs=pm10,status&{WINDOW}&format=temporalValues",
     f"type=Streetlight&attrs=status&{WINDOW}&count=true&limit=5",
     f"type=(Streetlight|Sensor)&attrs=pm10&{WINDOW}&count=true",
+    # schema 13: ids and idPattern among the Entities with the attribute; a q filter
+    # (the general path); a type expression matched in Python
+    f"id={PACKED[0]},{WITHOUT[0]},{PATCHED[1]},{SCOPED}&type=Streetlight&attrs=pm10"
+    f"&{WINDOW}",
+    f"idPattern=.*:(p01|s02|w03)$&type=Streetlight&attrs=pm10,status&{WINDOW}&count=true",
+    f"type=Streetlight&attrs=pm10&q=pm10>2&{WINDOW}",
+    f"type=Streetlight;Streetlight&attrs=pm10&{WINDOW}&aggrMethods=max"
+    "&aggrPeriodDuration=PT1H&format=aggregatedValues",
 ]
 
 
@@ -97,11 +119,14 @@ async def answers(client: TestClient) -> list[tuple[int, dict[str, str], Any]]:
         headers = {k: v for k, v in response.headers.items()
                    if k in ("NGSILD-Results-Count", "Content-Range")}
         out.append((response.status, headers, await response.json()))
-    response = await client.post(f"{V1}/temporal/entityOperations/query", json={
-        "type": "Query", "entities": [{"type": "Streetlight"}], "attrs": ["pm10"],
-        "temporalQ": {"timerel": "between", "timeAt": f"{DAY}T00:00:00Z",
-                      "endTimeAt": "2026-01-02T00:00:00Z"}, "@context": CORE}, headers=LD)
-    out.append((response.status, {}, await response.json()))
+    for entities in ([{"type": "Streetlight"}],
+                     [{"type": "Sensor"}, {"id": PATCHED[0], "type": "Streetlight"},
+                      {"idPattern": ".*:w0.*", "type": "Streetlight"}]):
+        response = await client.post(f"{V1}/temporal/entityOperations/query", json={
+            "type": "Query", "entities": entities, "attrs": ["pm10"],
+            "temporalQ": {"timerel": "between", "timeAt": f"{DAY}T00:00:00Z",
+                          "endTimeAt": "2026-01-02T00:00:00Z"}, "@context": CORE}, headers=LD)
+        out.append((response.status, {}, await response.json()))
     return out
 
 
@@ -187,3 +212,152 @@ async def test_a_file_of_schema_11_upgrades_and_answers_the_same(tmp_path: Path)
         assert columns[-1] == "sig"  # added at open, after the body
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'"
                             ).fetchone() == (str(SCHEMA_VERSION),)
+    with sqlite3.connect(path) as conn:  # schema 13's indexes, created at open
+        indexes = {name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_schema WHERE type = 'index'")}
+        assert {"temporal_series_attribute", "temporal_packs_sig"} <= indexes
+
+
+async def test_a_file_of_schema_12_gets_the_indexes_and_answers_the_same(
+        tmp_path: Path) -> None:
+    reference, path = tmp_path / "r.db", tmp_path / "t.db"
+    for target in (reference, path):
+        client = await started(target)
+        try:
+            await write_all(client)
+        finally:
+            await client.close()
+    with sqlite3.connect(path) as conn:  # as schema 12 left it: neither index
+        conn.executescript(
+            "DROP INDEX temporal_series_attribute; DROP INDEX temporal_packs_sig;"
+            "UPDATE meta SET value = '12' WHERE key = 'schema_version';")
+    results = []
+    for target in (reference, path):
+        client = await started(target)
+        try:
+            results.append(await answers(client))
+        finally:
+            await client.close()
+    assert results[0] == results[1]
+    with sqlite3.connect(path) as conn:
+        indexes = {name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_schema WHERE type = 'index'")}
+        assert {"temporal_series_attribute", "temporal_packs_sig"} <= indexes
+
+
+async def test_a_query_by_attrs_reads_only_the_records_of_entities_with_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The records read are those of the Entities with pm10 (in series or packs) or a
+    Scope, never the 40 without; and every answer is the general path's (the store
+    saying it cannot tell), before and after the packs are settled."""
+    path = tmp_path / "t.db"
+    read: list[set[str] | None] = []
+    original = SqliteHistory.temporal_entities
+
+    async def spied(self: SqliteHistory, tenant: str, *, ids: Any = None,
+                    types: Any = None) -> Any:
+        read.append(None if ids is None else set(ids))
+        return await original(self, tenant, ids=ids, types=types)
+
+    monkeypatch.setattr(SqliteHistory, "temporal_entities", spied)
+    client = await started(path)
+    try:
+        await write_all(client)
+        narrowed = await answers(client)
+        assert len(read) == len(QUERIES) + 4  # one a selector
+        for n in (0, 1, 2, 3, 4, 7, 8, 11, 12, 13, 14, 15):  # pm10 alone, without q
+            ids = read[n]
+            assert ids is not None and not ids & set(WITHOUT), QUERIES[n:n + 1]
+            assert ids <= {*PACKED, *PATCHED, SCOPED, OTHER}
+        assert read[5] is not None and read[5] >= set(WITHOUT)  # status: in their packs
+        assert read[8] == {PACKED[0], PATCHED[1], SCOPED}  # the ids asked that may have it
+        assert read[10] is None  # q: every record of the type, as before
+        assert PATCHED[0] in read[0] and PACKED[0] in read[0]  # series, packs
+        assert SCOPED in read[0]  # the Scope is read with any attrs (5.7.4.4)
+
+        async def cannot_tell(self: SqliteHistory, tenant: str,
+                              attributes: Any) -> set[str] | None:
+            return None
+
+        monkeypatch.setattr(SqliteHistory, "entities_with", cannot_tell)
+        assert await answers(client) == narrowed
+        await settle_all(client)
+        assert await answers(client) == narrowed
+        monkeypatch.undo()
+        assert await answers(client) == narrowed
+    finally:
+        await client.close()
+
+
+def test_the_indexes_find_what_the_reads_of_every_row_find(tmp_path: Path) -> None:
+    """``with_packs`` gives the Entities ``has_packs`` finds one by one, for signatures
+    met by some packs, all, none, and NULL ones; ``with_attribute`` those with a series
+    of the attribute."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
+    history_sql.create_tables(conn)
+    history_packs.create(conn)
+    names = [f"https://example.org/a{n}" for n in range(12)]
+    ids = [f"urn:e:{n}" for n in range(30)]
+    rows = []
+    for n, entity_id in enumerate(ids):
+        for k in range(n % 3):  # none, one or two packs, of varied names
+            held = names[(n + k) % 12:(n + k) % 12 + 1 + n % 4]
+            sig = None if n == 7 else history_packs.signature(held)
+            rows.append(("t" if n == 10 else "", entity_id, n * 10 + k, 0, sig, b"[]"))
+        if n % 5 == 0:
+            conn.execute("INSERT INTO temporal_series (tenant, entity_id, attribute)"
+                         " VALUES ('', ?, ?)", (entity_id, names[n % 12]))
+    history_packs.add(conn, rows)
+    for asked in ([names[0]], names[3:5], [SCOPE], names, ["https://example.org/none"]):
+        bits = history_packs.signature(asked)
+        one_by_one = {e for e in ids if history_packs.has_packs(conn, "", [e], bits)}
+        assert history_packs.with_packs(conn, "", bits) == one_by_one
+        assert "urn:e:7" in one_by_one  # its pack's signature unknown
+        with_series = set(history_sql.with_series(conn, "", ids, asked))
+        assert history_sql.with_attribute(conn, "", asked) == with_series
+    assert history_packs.with_packs(conn, "t", history_packs.signature(names)) == {"urn:e:10"}
+
+
+@pytest.fixture(params=["memory", "sqlite", "mongodb"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    backend: Store
+    if request.param == "memory":
+        backend = MemoryStore()
+    elif request.param == "sqlite":
+        backend = SqliteStore(tmp_path / "h.db")
+    else:
+        backend = MongoStore("mongodb://stand-in/h", client_factory=StandInClient)
+    await backend.open()
+    yield backend
+    await backend.close()
+
+
+async def test_every_history_tells_the_entities_with_an_attribute(store: Store) -> None:
+    """``entities_with``: None, or at least every Entity with an instance of one of the
+    attributes or of the Scope (the embedded and memory histories: exactly those)."""
+    history = store.history
+    assert history is not None
+    pm10, status = "https://example.org/pm10", "https://example.org/status"
+
+    def written(entity_id: str, *attributes: str) -> History:
+        record = EntityRecord(entity_id, ("https://example.org/T",), "2026-01-01T00:00:00Z",
+                              "2026-01-01T00:00:00Z")
+        return History(record, tuple(
+            Instance(name, history.new_instance_id(), "Property", n,
+                     observed_at=f"2026-01-01T00:00:0{n}Z")
+            for n, name in enumerate(attributes)))
+
+    await history.add_history("", [written("urn:e:1", pm10, status),
+                                   written("urn:e:2", status),
+                                   written("urn:e:3", SCOPE),
+                                   written("urn:e:4", pm10)])
+    await history.add_history("other", [written("urn:e:5", pm10)])
+    found = await history.entities_with("", [pm10])
+    if isinstance(store, MongoStore):
+        assert found is None
+        return
+    assert found == {"urn:e:1", "urn:e:3", "urn:e:4"}
+    assert await history.entities_with("", [status]) == {"urn:e:1", "urn:e:2", "urn:e:3"}
+    assert await history.entities_with("", ["https://example.org/none"]) == {"urn:e:3"}
+    assert await history.entities_with("other", [pm10]) == {"urn:e:5"}

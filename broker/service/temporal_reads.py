@@ -208,12 +208,13 @@ async def _query(service: Service, history: TemporalHistory, call: Call, ctx: Ac
     order = params.get("orderBy")
     descending = parse_temporal_order(order) if order is not None else False
     tenant = await service.tenant(call, read=True)
+    remote = await _remote(service, call, tenant, "queryTemporal", read)
     # an Entity deleted from the current state keeps its evolution, retrieved by id
     # (5.7.3, ETSI 422_07_03), but a query selects the Entities that exist (see
     # docs/temporal.md, phase 2 readings)
-    records = [r for r in await _records(history, tenant, read.selectors)
+    records = [r for r in await _records(history, tenant, read.selectors,
+                                         _attribute_side(read, remote))
                if r.deleted_at is None]
-    remote = await _remote(service, call, tenant, "queryTemporal", read)
     records = _with_remote(records, remote)
     if descending:
         records.reverse()
@@ -241,17 +242,39 @@ async def _query(service: Service, history: TemporalHistory, call: Call, ctx: Ac
                               tenant=service.tenant_named(call))
 
 
+def _attribute_side(read: _Read, remote: _Federated) -> list[str] | None:
+    """The attributes whose Entities alone a query may read (None: every Entity its
+    selectors select).  5.7.4.4: with ``attrs``, an Entity without an instance of one
+    of them in the window is not part of the answer; the store's read of those
+    attributes returns the Scope's instances too, so an Entity with a Scope only is
+    read as before (:meth:`~storage.temporal.TemporalHistory.entities_with` includes
+    it).  Not when instances decide the selection (q, geoQ, scopeQ: the general path
+    is kept for those), nor with registered sources (their Entities are merged with
+    the local records, which must all be there)."""
+    if read.attrs is None or read.filtered or remote:
+        return None
+    return read.attrs
+
+
 async def _records(history: TemporalHistory, tenant: str,
-                   selectors: Sequence[EntityQuery]) -> list[EntityRecord]:
+                   selectors: Sequence[EntityQuery],
+                   attributes: Sequence[str] | None = None) -> list[EntityRecord]:
     """The Entity records any selector selects by id, idPattern and type, by id (the
     store chooses by the type names of a plain selector, then every selector is
-    matched here)."""
+    matched here); with ``attributes``, only among the Entities the store says may have
+    an instance of one of them (:meth:`~storage.temporal.TemporalHistory.entities_with`:
+    a query by type and attrs over 100,000 Entities of the type, a hundred of which
+    have the attribute, reads a hundred records, not 100,000)."""
     chosen: dict[str, EntityRecord] = {}
+    having = None if attributes is None else await history.entities_with(tenant, attributes)
     for selector in selectors:
         bare = EntityQuery(ids=selector.ids, id_pattern=selector.id_pattern,
                            type_expr=selector.type_expr)
         types = any_of_names(selector.type_expr)
-        found = await history.temporal_entities(tenant, ids=selector.ids, types=types)
+        ids = selector.ids
+        if having is not None:
+            ids = list(having) if ids is None else [i for i in ids if i in having]
+        found = await history.temporal_entities(tenant, ids=ids, types=types)
         if types is not None and selector.id_pattern is None:
             # the store selected by ids and by these names exactly as the match would
             # (one of the names among the record's types): 100,000 Streetlights matched

@@ -267,6 +267,13 @@ class MongoHistory(TemporalHistory):
             docs = await self._coll(tenant, RECORDS).find(flt, sort=[("_id", 1)]).to_list()
         return [_record(doc) for doc in docs]
 
+    async def entities_with(self, tenant: str, attributes: Sequence[str]) -> set[str] | None:
+        """None: the instances' only index leads by Entity, ``(e, a, t)``, so the
+        Entities with an attribute are found only by reading every Entity's (a
+        ``distinct`` on ``a`` walks the whole index); the query reads its records, as
+        before."""
+        return None
+
     async def read_history(
         self, tenant: str, entity_ids: Sequence[str], attributes: Sequence[str] | None,
         query: TemporalQuery, per_series: int | None = None,

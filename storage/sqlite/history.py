@@ -149,6 +149,22 @@ class SqliteHistory(TemporalHistory):
             lambda conn: history_sql.records(conn, tenant, chosen, wanted))
         return result
 
+    async def entities_with(self, tenant: str, attributes: Sequence[str]) -> set[str] | None:
+        """Schema 13: the Entities with a series of one of ``attributes`` or the Scope (the
+        series' index by attribute) and those with a pack whose signature meets theirs
+        or is unknown (the packs' index by signature): what :meth:`_read_settled` would
+        narrow any set of Entities to, found without reading a record or a pack of the
+        others."""
+        names = [*attributes, SCOPE]
+        bits = packs.signature(names)
+
+        def run(conn: sqlite3.Connection) -> set[str]:
+            return history_sql.with_attribute(conn, tenant, names) | packs.with_packs(
+                conn, tenant, bits)
+
+        found: set[str] = await self._read(run)
+        return found
+
     async def read_history(
         self, tenant: str, entity_ids: Sequence[str], attributes: Sequence[str] | None,
         query: TemporalQuery, per_series: int | None = None,

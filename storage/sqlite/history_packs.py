@@ -53,6 +53,11 @@ them in one transaction, millions of instance rows, and answered nothing in 10 s
 pack left packed holds no instance of the attributes read (a false positive of the
 signature only settles a pack early); every other read or change settles all the packs
 of its Entities as before.
+
+Schema 13: the packs are indexed by signature (``temporal_packs_sig``), so that the
+Entities with a pack that may hold some attributes are found without reading the packs
+of the others (:func:`with_packs`; a query by attrs reads only the records of those and
+of the Entities with a series of them).
 """
 
 from __future__ import annotations
@@ -70,8 +75,9 @@ from .inserts import insert_rows
 from .pack_codec import PackCodec, decode
 from .pack_signature import signature
 
-__all__ = ["SCHEMA", "PackedRows", "add", "create", "delete_entity", "has_packs", "pack",
-           "prepared_body", "signature", "take", "take_before", "unpack"]
+__all__ = ["BY_SIGNATURE", "SCHEMA", "PackedRows", "add", "create", "delete_entity",
+           "has_packs", "pack", "prepared_body", "signature", "take", "take_before", "unpack",
+           "with_packs"]
 
 # A rowid table (schema 8): a pack is a kilobyte or more, and a WITHOUT ROWID table
 # keeps at most about a quarter of a page of a row in its B-tree, the rest in an
@@ -86,6 +92,24 @@ CREATE TABLE IF NOT EXISTS temporal_packs (
     tmin INTEGER NOT NULL, sig INTEGER, body BLOB NOT NULL,
     PRIMARY KEY (tenant, entity_id, iid))
 """
+
+# Schema 13: the packs by signature, so that a read of some attributes finds the packs
+# that may hold them without reading every pack (:func:`with_packs`).  The packs of one
+# signature are in the order of their rowids, which grow: a new pack's entry goes to
+# the end of its signature's range (a batch of Streetlights, one signature, dirties one
+# page of it); not keyed by entity, which would scatter a batch's entries.
+BY_SIGNATURE = "CREATE INDEX IF NOT EXISTS temporal_packs_sig ON temporal_packs (tenant, sig)"
+
+#: the distinct signatures of a tenant's packs meeting ?2, a seek each (a loose scan of
+#: ``temporal_packs_sig``: a file has few distinct signatures, the packs of one kind of
+#: write share theirs); NULL (a pack of schema 11 or before) is not among them
+_MEETING = (
+    "WITH RECURSIVE s(v) AS ("
+    "SELECT (SELECT min(sig) FROM temporal_packs WHERE tenant = ?1)"
+    " UNION ALL SELECT (SELECT min(sig) FROM temporal_packs WHERE tenant = ?1 AND sig > s.v)"
+    " FROM s WHERE s.v IS NOT NULL)"
+    " SELECT v FROM s WHERE v IS NOT NULL AND v & ?2 != 0"
+)
 
 #: (attribute, datasetId or "", the columns t, iid, flags, cre, mod, del, num, val, ext)
 Row = tuple[str, str, tuple[Any, ...]]
@@ -122,6 +146,7 @@ def create(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE temporal_packs ADD COLUMN sig INTEGER")
     else:
         conn.execute(SCHEMA)
+    conn.execute(BY_SIGNATURE)
     pack_codec.create(conn)
 
 
@@ -214,6 +239,22 @@ def has_packs(conn: sqlite3.Connection, tenant: str, ids: Sequence[str],
                 (tenant, *part, *extra)).fetchone() is not None:
             return True
     return False
+
+
+def with_packs(conn: sqlite3.Connection, tenant: str, bits: int) -> set[str]:
+    """The Entities with a pack that may hold an attribute of :func:`signature` ``bits``
+    (those :func:`has_packs` finds with ``bits``), by the index of the packs'
+    signatures: a seek per distinct signature, then the packs of those meeting."""
+    found = {eid for (eid,) in conn.execute(
+        "SELECT entity_id FROM temporal_packs INDEXED BY temporal_packs_sig"
+        " WHERE tenant = ? AND sig IS NULL", (tenant,))}
+    meeting = [sig for (sig,) in conn.execute(_MEETING, (tenant, bits))]
+    for first in range(0, len(meeting), _CHUNK):
+        part = meeting[first:first + _CHUNK]
+        found.update(eid for (eid,) in conn.execute(
+            "SELECT entity_id FROM temporal_packs INDEXED BY temporal_packs_sig"
+            f" WHERE tenant = ? AND sig IN ({','.join('?' * len(part))})", (tenant, *part)))
+    return found
 
 
 def _grouped(conn: sqlite3.Connection, found: Sequence[tuple[str, int, bytes]]

@@ -37,7 +37,10 @@ from .names import NameCache
 #     the R*Tree (sqlite_geocells; the indexes rebuilt on open: index.create)
 # 12: temporal_packs.sig, the signature of a pack's attribute names (pack_signature;
 #     added on open by history_packs.create, older packs NULL: settled by any read)
-SCHEMA_VERSION = 12
+# 13: the indexes temporal_series_attribute (tenant, attribute) and temporal_packs_sig
+#     (tenant, sig): a query by attrs reads the Entities that may have them (created on
+#     open by history_sql.create_tables and history_packs.create)
+SCHEMA_VERSION = 13
 _CELLS_SINCE = 11
 _STATS_SINCE = 5
 
