@@ -26,6 +26,8 @@ from ngsi_ld.temporal import (
     History,
     Instance,
     TemporalQuery,
+)
+from ngsi_ld.temporal import (
     upsert as upsert_instances,
 )
 
