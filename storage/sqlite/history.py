@@ -27,9 +27,7 @@ from ngsi_ld.temporal import (
     Instance,
     TemporalQuery,
 )
-from ngsi_ld.temporal import (
-    upsert as upsert_instances,
-)
+from ngsi_ld.temporal import upsert as upsert_instances
 
 from ..temporal import INSTANCE_PREFIX, AggregatedHistory, TemporalHistory, instance_number
 from . import history_packs as packs
