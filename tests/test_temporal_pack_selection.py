@@ -14,8 +14,9 @@ history backend tells a superset of the Entities with those attributes."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -30,6 +31,8 @@ from storage.mongo import MongoStore
 from storage.sqlite import history_packs, history_sql
 from storage.sqlite.history import SqliteHistory
 from storage.sqlite.sql import SCHEMA_VERSION
+
+T = TypeVar("T")
 
 LD = {"Content-Type": "application/ld+json"}
 CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
@@ -130,6 +133,19 @@ async def answers(client: TestClient) -> list[tuple[int, dict[str, str], Any]]:
     return out
 
 
+async def on_each(paths: tuple[Path, ...], step: Callable[[TestClient], Awaitable[T]]
+                  ) -> list[T]:
+    """``step`` on a broker started on each file in turn (stopped after it)."""
+    results = []
+    for path in paths:
+        client = await started(path)
+        try:
+            results.append(await step(client))
+        finally:
+            await client.close()
+    return results
+
+
 def packed_ids(path: Path) -> set[str]:
     with sqlite3.connect(path) as conn:
         return {eid for (eid,) in conn.execute("SELECT DISTINCT entity_id FROM temporal_packs")}
@@ -183,12 +199,7 @@ async def test_packs_without_the_attribute_asked_stay_packed(tmp_path: Path) -> 
 
 async def test_a_file_of_schema_11_upgrades_and_answers_the_same(tmp_path: Path) -> None:
     reference, path = tmp_path / "r.db", tmp_path / "t.db"
-    for target in (reference, path):
-        client = await started(target)
-        try:
-            await write_all(client)
-        finally:
-            await client.close()
+    await on_each((reference, path), write_all)
     with sqlite3.connect(path) as conn:  # the packs as schema 11 kept them: no sig
         assert conn.execute("SELECT count(*) FROM temporal_packs").fetchone()[0] > 40
         conn.executescript(
@@ -199,13 +210,7 @@ async def test_a_file_of_schema_11_upgrades_and_answers_the_same(tmp_path: Path)
             "INSERT INTO temporal_packs SELECT tenant, entity_id, iid, tmin, body"
             " FROM new_packs; DROP TABLE new_packs;"
             "UPDATE meta SET value = '11' WHERE key = 'schema_version';")
-    results = []
-    for target in (reference, path):
-        client = await started(target)
-        try:
-            results.append(await answers(client))
-        finally:
-            await client.close()
+    results = await on_each((reference, path), answers)
     assert results[0] == results[1]
     with sqlite3.connect(path) as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(temporal_packs)")]
@@ -221,23 +226,12 @@ async def test_a_file_of_schema_11_upgrades_and_answers_the_same(tmp_path: Path)
 async def test_a_file_of_schema_12_gets_the_indexes_and_answers_the_same(
         tmp_path: Path) -> None:
     reference, path = tmp_path / "r.db", tmp_path / "t.db"
-    for target in (reference, path):
-        client = await started(target)
-        try:
-            await write_all(client)
-        finally:
-            await client.close()
+    await on_each((reference, path), write_all)
     with sqlite3.connect(path) as conn:  # as schema 12 left it: neither index
         conn.executescript(
             "DROP INDEX temporal_series_attribute; DROP INDEX temporal_packs_sig;"
             "UPDATE meta SET value = '12' WHERE key = 'schema_version';")
-    results = []
-    for target in (reference, path):
-        client = await started(target)
-        try:
-            results.append(await answers(client))
-        finally:
-            await client.close()
+    results = await on_each((reference, path), answers)
     assert results[0] == results[1]
     with sqlite3.connect(path) as conn:
         indexes = {name for (name,) in conn.execute(
