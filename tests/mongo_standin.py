@@ -255,9 +255,10 @@ class StandInCollection:
         docs = list(self._coll.find(rest, sort=sort))
         return [d for d in docs if all(_geo_applies(path, op, d) for path, op in geo)]
 
-    async def find_one(self, flt: dict[str, Any], *args: Any, **kw: Any) -> dict[str, Any] | None:
-        await self._enter("find_one", flt, *args, **kw)
-        found = self._select(flt)
+    async def find_one(self, flt: dict[str, Any], *args: Any, sort: Any = None,
+                       **kw: Any) -> dict[str, Any] | None:
+        await self._enter("find_one", flt, *args, sort=sort, **kw)
+        found = self._select(flt, sort)
         return found[0] if found else None
 
     def find(

@@ -221,6 +221,25 @@ class TemporalContract:
             observed = sorted((to_micros(i.observed_at or ""), i.value) for i in found)
             assert [value for _, value in observed] == [2, 5]
 
+    async def test_of_several_stored_instances_of_one_key_the_newest_is_replaced(
+        self, store: Store
+    ) -> None:
+        """5.6.11 onto two ordinary writes observed at one instant (a merge keeps the
+        attribute's observedAt): the newest is corrected, the older stays (found by
+        tests/test_store_agreement.py: SQLite replaced the older, MongoDB either)."""
+        tenant = fresh_tenant()
+        h = history(store)
+        for value in (1, 2):
+            await write(store, tenant, reading("urn:e:1", value, 3), "urn:e:1")
+        stored = (await h.read_history(tenant, ["urn:e:1"], None, TemporalQuery()))["urn:e:1"]
+        newest = next(i for i in stored if i.value == 2)
+        body = {"id": "urn:e:1", "type": [T], "attrs": {P: [
+            {"type": "Property", "value": 9, "observedAt": newest.observed_at}]}}
+        await h.add_history(tenant, [temporal_history(body, DAY, h.new_instance_id)])
+        found = (await h.read_history(tenant, ["urn:e:1"], None, TemporalQuery()))["urn:e:1"]
+        assert sorted(i.value for i in found) == [1, 9], found
+        assert next(i for i in found if i.value == 9).instance_id == newest.instance_id
+
     async def test_instances_are_found_patched_and_deleted_by_id(self, store: Store) -> None:
         tenant = fresh_tenant()
         h = history(store)

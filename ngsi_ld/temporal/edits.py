@@ -8,7 +8,10 @@ stores implement in their own query language.
 - 5.6.11 and 5.6.12 (:func:`upsert`): an incoming instance replaces the stored one
   of the same series observed at the same instant (ETSI 008_01 posts a corrected
   value for an existing observedAt and expects one instance, not two); it keeps
-  the stored instanceId and createdAt.  Every other instance is added.
+  the stored instanceId and createdAt.  Every other instance is added.  Ordinary
+  writes may have recorded several instances of one key (a merge keeps the
+  attribute's observedAt): the newest of them, the value the Entity showed last,
+  is the one replaced.
 - 5.6.14 (:func:`patch_instance`): the members the fragment has replace the
   instance's; a new kind needs its main member; the instanceId stays (ETSI
   016_01); modifiedAt becomes the time of the correction.
@@ -46,7 +49,8 @@ _FIXED = frozenset({"instanceId", "createdAt", "modifiedAt", "deletedAt", "datas
 def upsert(stored: Sequence[Instance], incoming: Sequence[Instance]) -> list[Instance]:
     """The instances of a series-mixed history after adding ``incoming`` (5.6.11):
     same key (series, observedAt instant), same instance, corrected; the order is
-    the stored one, new instances after it."""
+    the stored one (the order of recording), new instances after it."""
+    # several stored instances of one key: the last one recorded wins the position
     position = {inst.key: i for i, inst in enumerate(stored) if inst.key is not None}
     out = list(stored)
     for inst in incoming:

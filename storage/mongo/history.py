@@ -235,8 +235,10 @@ class MongoHistory(TemporalHistory):
                 assert iid is not None, "instanceIds of new instances come from the store"
                 doc = self._document(tenant, entity_id, inst, iid)
                 if upserting and inst.observed_at is not None:
+                    # of several stored instances of the key, the newest (ngsi_ld.temporal.upsert)
                     old = await coll.find_one({"e": entity_id, "a": inst.attribute,
-                                               "d": inst.dataset_id, "t": doc["t"], "o": True})
+                                               "d": inst.dataset_id, "t": doc["t"], "o": True},
+                                              sort=[("_id", -1)])
                     if old is not None:
                         kept = _instance(old)
                         doc = self._document(tenant, entity_id, replace(

@@ -427,7 +427,8 @@ def series_id(conn: sqlite3.Connection, tenant: str, entity_id: str, attribute: 
 def write_history(conn: sqlite3.Connection, tenant: str, history: History, *,
                   upserting: bool = False, memo: Memo | None = None) -> None:
     """Record ``history``; ``upserting`` (the temporal API, 5.6.11): an instance with the
-    key of a stored one replaces it, keeping its instanceId and createdAt; ``memo``: the
+    key of a stored one replaces it (of several, the newest), keeping its instanceId and
+    createdAt; ``memo``: the
     writer's (its instance-number reservation)."""
     _put_record(conn, tenant, history.entity)
     rows = []
@@ -443,7 +444,7 @@ def write_history(conn: sqlite3.Connection, tenant: str, history: History, *,
         if upserting and inst.observed_at is not None:
             old = conn.execute(
                 "SELECT iid, cre, mod FROM temporal_instances WHERE sid = ? AND t = ?"
-                " AND flags & 1", (sid, columns[0])).fetchone()
+                " AND flags & 1 ORDER BY iid DESC LIMIT 1", (sid, columns[0])).fetchone()
             if old is not None:
                 conn.execute("DELETE FROM temporal_instances WHERE sid = ? AND t = ? AND iid = ?",
                              (sid, columns[0], old[0]))
