@@ -221,3 +221,43 @@ async def test_a_read_with_last_n_is_cut_by_mongodb_where_it_can(version) -> Non
         assert sent == ["find"]  # every instance: the service cuts
         assert len(values) == 12
     await store.close()
+
+
+async def test_the_records_keep_the_attributes_a_query_by_attrs_reads_first(
+    store: MongoStore,
+) -> None:
+    """``entities_with`` asks the records' ``attrs`` index (one entry per attribute an
+    Entity's history has had), never the instances; a record written before ``attrs``
+    was kept says nothing, so it stays a candidate of every query, and a later write
+    does not make it claim only the new names."""
+    def entity(entity_id: str, *names: str) -> Any:
+        return {"id": entity_id, "type": ["urn:T"], "attrs": {
+            name: [{"type": "Property", "value": 1}] for name in names}}
+
+    for entity_id, names in (("urn:e:1", ("urn:p",)), ("urn:e:2", ("urn:q",)),
+                             ("urn:e:1", ("urn:p", "urn:r"))):
+        written_entity = entity(entity_id, *names)
+        await store.modify("", entity_id, lambda _, e=written_entity: e,
+                           record=record_at("2026-01-01T00:00:01Z"))
+    client: Any = store.client
+    indexes = [c.args for c in client.calls
+               if c.method == "create_index" and c.collection == "temporal_entities"]
+    assert indexes == [([("attrs", 1)],)]
+    written = [c.args[1] for c in client.calls
+               if c.method == "replace_one" and c.collection == "temporal_entities"]
+    assert [doc["attrs"] for doc in written] == [["urn:p"], ["urn:q"], ["urn:p", "urn:r"]]
+    history = store.history
+    assert history is not None
+    calls(store, "")
+    assert await history.entities_with("", ["urn:r"]) == {"urn:e:1"}
+    (asked,) = calls(store, "find")
+    assert (asked.collection, asked.args[0]) == ("temporal_entities", {
+        "$or": [{"attrs": {"$in": ["urn:r", SCOPE]}}, {"attrs": {"$exists": False}}]})
+    # a record of an older version: no attrs
+    records = client._mock[asked.database]["temporal_entities"]
+    records.update_one({"_id": "urn:e:2"}, {"$unset": {"attrs": ""}})
+    assert await history.entities_with("", ["urn:r"]) == {"urn:e:1", "urn:e:2"}
+    await store.modify("", "urn:e:2", lambda _: entity("urn:e:2", "urn:s"),
+                       record=record_at("2026-01-01T00:00:02Z"))
+    assert "attrs" not in records.find_one({"_id": "urn:e:2"})
+    assert await history.entities_with("", ["urn:p"]) == {"urn:e:1", "urn:e:2"}

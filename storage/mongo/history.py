@@ -3,7 +3,9 @@
 Per tenant database, two collections:
 
 - ``temporal_entities``: the Entity records (``_id`` the entity id, ``types``,
-  ``created``, ``modified``, ``deleted``);
+  ``created``, ``modified``, ``deleted``, and ``attrs``, the names of the attributes
+  the Entity's history has had, indexed: what a query by attrs reads first; a record
+  written before ``attrs`` was kept has none and is read by every such query);
 - ``temporal_instances``: one document per instance: ``_id`` its number (the
   instanceId is ``urn:ngsi-ld:Instance:<_id>``), ``e``/``a``/``d`` its entity,
   attribute and datasetId, ``t`` its time in µs (observedAt, else when it was
@@ -68,6 +70,8 @@ __all__ = [
 ]
 
 RECORDS = "temporal_entities"
+#: the records' index of the attributes their Entity's history has had (multikey)
+ATTRS_INDEX: list[tuple[str, Any]] = [("attrs", 1)]
 #: the first MongoDB with ``$topN``
 TOP_N_VERSION = (5, 2)
 NUMERIC_METHODS = frozenset({"totalCount", "sum", "avg", "min", "max", "stddev", "sumsq"})
@@ -104,6 +108,17 @@ def _instance(doc: dict[str, Any]) -> Instance:
     return Instance(doc["a"], f"{INSTANCE_PREFIX}{doc['_id']}", own["kind"], own["value"],
                     own["datasetId"], own["observedAt"], own["createdAt"], own["modifiedAt"],
                     own["deletedAt"], own["members"])
+
+
+def _held(stored: dict[str, Any] | None, instances: Sequence[Instance]) -> list[str] | None:
+    """The record's ``attrs`` after a write of ``instances``: what it had and theirs
+    (never fewer: a deleted attribute's Entity stays a candidate, which the read then
+    drops); None when the stored record does not say (written before ``attrs``: its
+    older instances' names are unknown, so it stays a candidate of every query)."""
+    if stored is not None and "attrs" not in stored:
+        return None
+    had = () if stored is None else stored["attrs"]
+    return sorted({*had, *(inst.attribute for inst in instances)})
 
 
 def _record(doc: dict[str, Any]) -> EntityRecord:
@@ -204,6 +219,8 @@ class MongoHistory(TemporalHistory):
     async def _instances(self, tenant: str) -> Any:
         if tenant not in self._series:
             self._series[tenant] = await layout.prepare(self._db(tenant), await self.version())
+            with faults("history collection"):
+                await self._coll(tenant, RECORDS).create_index(ATTRS_INDEX)
         return self._coll(tenant, INSTANCES)
 
     def _document(self, tenant: str, entity_id: str, inst: Instance,
@@ -223,30 +240,34 @@ class MongoHistory(TemporalHistory):
         with faults("history write"):
             stored = await records.find_one({"_id": entity_id})
             merged = merge_record(None if stored is None else _record(stored), history.entity)
-            await records.replace_one({"_id": entity_id}, {
-                "_id": entity_id, "types": list(merged.types), "created": merged.created_at,
-                "modified": merged.modified_at, "deleted": merged.deleted_at}, upsert=True)
             coll = await self._instances(tenant)
+            doc: dict[str, Any] = {
+                "_id": entity_id, "types": list(merged.types), "created": merged.created_at,
+                "modified": merged.modified_at, "deleted": merged.deleted_at}
+            held = _held(stored, history.instances)
+            if held is not None:
+                doc["attrs"] = held
+            await records.replace_one({"_id": entity_id}, doc, upsert=True)
             docs = []
             # 5.6.11: two instances of one key in the request are one, the later
             incoming = upsert((), history.instances) if upserting else history.instances
             for inst in incoming:
                 iid = instance_number(inst.instance_id)
                 assert iid is not None, "instanceIds of new instances come from the store"
-                doc = self._document(tenant, entity_id, inst, iid)
+                made = self._document(tenant, entity_id, inst, iid)
                 if upserting and inst.observed_at is not None:
                     # of several stored instances of the key, the newest (ngsi_ld.temporal.upsert)
                     old = await coll.find_one({"e": entity_id, "a": inst.attribute,
-                                               "d": inst.dataset_id, "t": doc["t"], "o": True},
+                                               "d": inst.dataset_id, "t": made["t"], "o": True},
                                               sort=[("_id", -1)])
                     if old is not None:
                         kept = _instance(old)
-                        doc = self._document(tenant, entity_id, replace(
+                        made = self._document(tenant, entity_id, replace(
                             inst, created_at=kept.created_at or inst.created_at), old["_id"])
                         await layout.replace(coll, self._series[tenant],
-                                             {"_id": old["_id"], "e": entity_id}, doc)
+                                             {"_id": old["_id"], "e": entity_id}, made)
                         continue
-                docs.append(doc)
+                docs.append(made)
             if docs and recovering:
                 found = await coll.find({"e": entity_id, "_id": {"$in": [d["_id"] for d in docs]}},
                                         {"_id": 1}).to_list()
@@ -270,11 +291,15 @@ class MongoHistory(TemporalHistory):
         return [_record(doc) for doc in docs]
 
     async def entities_with(self, tenant: str, attributes: Sequence[str]) -> set[str] | None:
-        """None: the instances' only index leads by Entity, ``(e, a, t)``, so the
-        Entities with an attribute are found only by reading every Entity's (a
-        ``distinct`` on ``a`` walks the whole index); the query reads its records, as
-        before."""
-        return None
+        """By the records' ``attrs`` index (the instances' only index leads by Entity,
+        ``(e, a, t)``, so asking them would walk it whole): those whose history has had
+        one of ``attributes`` or the Scope, and those whose record does not say."""
+        await self._instances(tenant)  # the index, on a process's first read
+        flt = {"$or": [{"attrs": {"$in": [*attributes, SCOPE]}},
+                       {"attrs": {"$exists": False}}]}
+        with faults("history read"):
+            docs = await self._coll(tenant, RECORDS).find(flt, {"_id": 1}).to_list()
+        return {doc["_id"] for doc in docs}
 
     async def read_history(
         self, tenant: str, entity_ids: Sequence[str], attributes: Sequence[str] | None,
