@@ -3,6 +3,7 @@ pipeline (on the stand-in of tests/mongo_standin.py, which records every call)."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,7 +21,7 @@ from ngsi_ld.temporal import (
 )
 from storage.mongo import MongoStore
 from storage.mongo.history import aggregation_pipeline, instance_document, series_cut_pipeline
-from storage.temporal import INSTANCE_PREFIX
+from storage.temporal import INSTANCE_PREFIX, EntityRecord, History
 
 DAY = to_micros("2026-01-01T00:00:00Z")
 
@@ -117,8 +118,8 @@ async def test_a_write_records_its_history_and_indexes_the_instances(
     assert doc["n"] == 3
     assert doc.get("s") == ({"e": "urn:e:1", "a": "urn:p", "d": None} if series else None)
     records = [c for c in client.calls if c.collection == "temporal_entities"]
-    assert records[-1].method == "replace_one"
-    assert records[-1].args[1]["types"] == ["urn:T"]
+    assert records[-1].method == "update_one"
+    assert records[-1].args[1]["$addToSet"]["types"] == {"$each": ["urn:T"]}
 
 
 async def test_an_existing_collection_keeps_its_kind() -> None:
@@ -243,9 +244,10 @@ async def test_the_records_keep_the_attributes_a_query_by_attrs_reads_first(
     indexes = [c.args for c in client.calls
                if c.method == "create_index" and c.collection == "temporal_entities"]
     assert indexes == [([("attrs", 1)],)]
-    written = [c.args[1] for c in client.calls
-               if c.method == "replace_one" and c.collection == "temporal_entities"]
-    assert [doc["attrs"] for doc in written] == [["urn:p"], ["urn:q"], ["urn:p", "urn:r"]]
+    written = [c.args[1]["$addToSet"] for c in client.calls
+               if c.method == "update_one" and c.collection == "temporal_entities"]
+    assert [grow["attrs"] for grow in written] == [
+        {"$each": ["urn:p"]}, {"$each": ["urn:q"]}, {"$each": ["urn:r"]}]
     history = store.history
     assert history is not None
     calls(store, "")
@@ -255,9 +257,33 @@ async def test_the_records_keep_the_attributes_a_query_by_attrs_reads_first(
         "$or": [{"attrs": {"$in": ["urn:r", SCOPE]}}, {"attrs": {"$exists": False}}]})
     # a record of an older version: no attrs
     records = client._mock[asked.database]["temporal_entities"]
+    assert records.find_one({"_id": "urn:e:1"})["attrs"] == ["urn:p", "urn:r"]
     records.update_one({"_id": "urn:e:2"}, {"$unset": {"attrs": ""}})
     assert await history.entities_with("", ["urn:r"]) == {"urn:e:1", "urn:e:2"}
     await store.modify("", "urn:e:2", lambda _: entity("urn:e:2", "urn:s"),
                        record=record_at("2026-01-01T00:00:02Z"))
     assert "attrs" not in records.find_one({"_id": "urn:e:2"})
     assert await history.entities_with("", ["urn:p"]) == {"urn:e:1", "urn:e:2"}
+
+
+async def test_two_histories_of_one_entity_recorded_at_once_both_count(
+    store: MongoStore,
+) -> None:
+    """Two processes (here two tasks) recording writes of one Entity at the same time:
+    the record's types and attrs grow on the server ($addToSet), so neither write's
+    names are lost, as a read-then-replace of the record would lose one."""
+    history = store.history
+    assert history is not None
+
+    def written(kind: str, name: str) -> History:
+        record = EntityRecord("urn:e:1", (kind,), "2026-01-01T00:00:00Z",
+                              "2026-01-01T00:00:00Z")
+        return History(record, (Instance(name, history.new_instance_id(), "Property", 1,
+                                         observed_at="2026-01-01T00:00:01Z"),))
+
+    await asyncio.gather(history.add_history("", [written("urn:T", "urn:p")]),
+                         history.add_history("", [written("urn:U", "urn:q")]))
+    assert await history.entities_with("", ["urn:p"]) == {"urn:e:1"}
+    assert await history.entities_with("", ["urn:q"]) == {"urn:e:1"}
+    (record,) = await history.temporal_entities("", ids=["urn:e:1"])
+    assert sorted(record.types) == ["urn:T", "urn:U"]

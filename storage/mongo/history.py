@@ -4,8 +4,10 @@ Per tenant database, two collections:
 
 - ``temporal_entities``: the Entity records (``_id`` the entity id, ``types``,
   ``created``, ``modified``, ``deleted``, and ``attrs``, the names of the attributes
-  the Entity's history has had, indexed: what a query by attrs reads first; a record
-  written before ``attrs`` was kept has none and is read by every such query);
+  the Entity's history has had, indexed: what a query by attrs reads first; never
+  fewer: a deleted attribute's Entity stays a candidate, which the read drops; a
+  record written before ``attrs`` was kept has none, its older instances' names are
+  unknown, and every such query reads it);
 - ``temporal_instances``: one document per instance: ``_id`` its number (the
   instanceId is ``urn:ngsi-ld:Instance:<_id>``), ``e``/``a``/``d`` its entity,
   attribute and datasetId, ``t`` its time in µs (observedAt, else when it was
@@ -108,17 +110,6 @@ def _instance(doc: dict[str, Any]) -> Instance:
     return Instance(doc["a"], f"{INSTANCE_PREFIX}{doc['_id']}", own["kind"], own["value"],
                     own["datasetId"], own["observedAt"], own["createdAt"], own["modifiedAt"],
                     own["deletedAt"], own["members"])
-
-
-def _held(stored: dict[str, Any] | None, instances: Sequence[Instance]) -> list[str] | None:
-    """The record's ``attrs`` after a write of ``instances``: what it had and theirs
-    (never fewer: a deleted attribute's Entity stays a candidate, which the read then
-    drops); None when the stored record does not say (written before ``attrs``: its
-    older instances' names are unknown, so it stays a candidate of every query)."""
-    if stored is not None and "attrs" not in stored:
-        return None
-    had = () if stored is None else stored["attrs"]
-    return sorted({*had, *(inst.attribute for inst in instances)})
 
 
 def _record(doc: dict[str, Any]) -> EntityRecord:
@@ -241,13 +232,15 @@ class MongoHistory(TemporalHistory):
             stored = await records.find_one({"_id": entity_id})
             merged = merge_record(None if stored is None else _record(stored), history.entity)
             coll = await self._instances(tenant)
-            doc: dict[str, Any] = {
-                "_id": entity_id, "types": list(merged.types), "created": merged.created_at,
-                "modified": merged.modified_at, "deleted": merged.deleted_at}
-            held = _held(stored, history.instances)
-            if held is not None:
-                doc["attrs"] = held
-            await records.replace_one({"_id": entity_id}, doc, upsert=True)
+            # types and attrs grow by $addToSet: two processes recording writes of one
+            # Entity at once both add theirs (a read-then-replace would lose one)
+            grow: dict[str, Any] = {"types": {"$each": list(history.entity.types)}}
+            if stored is None or "attrs" in stored:
+                grow["attrs"] = {"$each": sorted({inst.attribute for inst in history.instances})}
+            await records.update_one({"_id": entity_id}, {
+                "$set": {"created": merged.created_at, "modified": merged.modified_at,
+                         "deleted": merged.deleted_at},
+                "$addToSet": grow}, upsert=True)
             docs = []
             # 5.6.11: two instances of one key in the request are one, the later
             incoming = upsert((), history.instances) if upserting else history.instances
