@@ -428,8 +428,7 @@ def write_history(conn: sqlite3.Connection, tenant: str, history: History, *,
                   upserting: bool = False, memo: Memo | None = None) -> None:
     """Record ``history``; ``upserting`` (the temporal API, 5.6.11): an instance with the
     key of a stored one replaces it (of several, the newest), keeping its instanceId and
-    createdAt; ``memo``: the
-    writer's (its instance-number reservation)."""
+    createdAt; ``memo``: the writer's (its instance-number reservation)."""
     _put_record(conn, tenant, history.entity)
     rows = []
     entity_id = history.entity.entity_id
