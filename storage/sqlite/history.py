@@ -115,20 +115,23 @@ class SqliteHistory(TemporalHistory):
         type and attrs over 100,000 Entities reads the hundred that have the attribute:
         the others' instances of it, none, are not part of its answer, 5.7.4.4)."""
         names = None if attributes is None else [*attributes, SCOPE]
-        bits = None if names is None else packs.signature(names)
 
         def narrowed(conn: sqlite3.Connection) -> Sequence[str]:
             if names is None:
                 return entity_ids
             return history_sql.with_series(conn, tenant, entity_ids, names)
 
+        def holding(conn: sqlite3.Connection) -> packs.Holding | None:
+            # in the transaction that uses it: a write may add names to a signature
+            return None if names is None else packs.Holding(conn, names)
+
         def read(conn: sqlite3.Connection) -> T | _Packed:
-            if packs.has_packs(conn, tenant, entity_ids, bits):
+            if packs.has_packs(conn, tenant, entity_ids, holding(conn)):
                 return _PACKED
             return run(conn, narrowed(conn))
 
         def settled(conn: sqlite3.Connection) -> T:
-            settle(conn, tenant, entity_ids, self.memo, bits)
+            settle(conn, tenant, entity_ids, self.memo, holding(conn))
             return run(conn, narrowed(conn))
 
         found: T | _Packed = await self._read(read)
@@ -151,16 +154,15 @@ class SqliteHistory(TemporalHistory):
 
     async def entities_with(self, tenant: str, attributes: Sequence[str]) -> set[str] | None:
         """Schema 13: the Entities with a series of one of ``attributes`` or the Scope (the
-        series' index by attribute) and those with a pack whose signature meets theirs
-        or is unknown (the packs' index by signature): what :meth:`_read_settled` would
-        narrow any set of Entities to, found without reading a record or a pack of the
-        others."""
+        series' index by attribute) and those with a pack that may hold one of them
+        (:class:`.history_packs.Holding`: the packs' index by signature, schema 14 the
+        names of each signature): what :meth:`_read_settled` would narrow any set of
+        Entities to, found without reading a record or a pack of the others."""
         names = [*attributes, SCOPE]
-        bits = packs.signature(names)
 
         def run(conn: sqlite3.Connection) -> set[str]:
             return history_sql.with_attribute(conn, tenant, names) | packs.with_packs(
-                conn, tenant, bits)
+                conn, tenant, packs.Holding(conn, names))
 
         found: set[str] = await self._read(run)
         return found
