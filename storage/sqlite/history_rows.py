@@ -28,7 +28,7 @@ moves, :mod:`.history_batch`), the row is all it writes; else it becomes the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +75,7 @@ class EncodedHistory:
     #: number, the earliest time, the signature of its attribute names
     #: (:func:`.history_packs.signature`; None: unknown) and those names (all of them,
     #: or more: schema 14, :mod:`.pack_names`); the only instances when given
-    prepared: tuple[bytes, int, int, int, int | None, Collection[str]] | None = None
+    prepared: tuple[bytes, int, int, int, int | None, tuple[str, ...]] | None = None
 
     def size(self) -> int:
         """How many instances the write records."""
@@ -266,6 +266,6 @@ def _pack_now(record: EntityRecord, changes: Sequence[Change], block: Callable[[
         return None  # no instance (encode_write packs none such)
     count = len(items)
     body = written[0] if whole and written is not None else orjson.dumps(items)
-    names = [name for name, _ in items]
+    names = tuple([name for name, _ in items])
     return EncodedHistory(record, [], prepared=(body, count, block(count), least,
                                                 signature(names), names))
