@@ -28,9 +28,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from mongo_standin import StandInClient
 
+import storage.sqlite.history
 from broker.app import create_app
 from broker.config import Settings
-from ngsi_ld.temporal import SCOPE, EntityRecord, History, Instance
+from ngsi_ld.temporal import SCOPE, EntityRecord, History, Instance, TemporalQuery
 from storage import MemoryStore, SqliteStore
 from storage.base import Store
 from storage.mongo import MongoStore
@@ -308,7 +309,7 @@ async def test_a_query_by_attrs_reads_only_the_records_of_entities_with_them(
 
 
 def test_the_indexes_find_what_the_reads_of_every_row_find(tmp_path: Path) -> None:
-    """``with_packs`` gives the Entities ``has_packs`` finds one by one, for signatures
+    """``with_packs`` gives the Entities ``packed`` finds one by one, for signatures
     met by some packs, all, none, and NULL ones; ``with_attribute`` those with a series
     of the attribute."""
     conn = sqlite3.connect(":memory:", isolation_level=None)
@@ -333,7 +334,8 @@ def test_the_indexes_find_what_the_reads_of_every_row_find(tmp_path: Path) -> No
                                if (sig := rows_sig(rows, ids[n], n * 10 + k)) is not None])
     for asked in ([names[0]], names[3:5], [SCOPE], names, ["https://example.org/none"]):
         holding = history_packs.Holding(conn, asked)
-        one_by_one = {e for e in ids if history_packs.has_packs(conn, "", [e], holding)}
+        one_by_one = {e for e in ids if history_packs.packed(conn, "", [e], holding)}
+        assert set(history_packs.packed(conn, "", ids, holding)) == one_by_one
         assert history_packs.with_packs(conn, "", holding) == one_by_one
         assert "urn:e:7" in one_by_one  # its pack's signature unknown
         with_series = set(history_sql.with_series(conn, "", ids, asked))
@@ -371,7 +373,7 @@ def test_a_signature_s_names_tell_the_packs_that_hold_a_name_of_its_bits() -> No
 
     def holding(*asked: str) -> set[str]:
         found = history_packs.with_packs(conn, "", history_packs.Holding(conn, asked))
-        one_by_one = {e for e, _ in written if history_packs.has_packs(
+        one_by_one = {e for e, _ in written if history_packs.packed(
             conn, "", [e], history_packs.Holding(conn, asked))}
         assert found == one_by_one
         return found
@@ -444,6 +446,58 @@ async def test_a_query_of_a_name_that_shares_a_bit_answers_as_the_general_path(
         assert {e["id"] for e in before[1]} >= set(AIR)  # by NO2
     finally:
         await client.close()
+
+
+async def test_a_read_of_many_entities_packs_settles_them_in_bounded_transactions(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More than ``SETTLE_CHUNK`` Entities with packs the read needs: settled in
+    transactions of at most that many, then read on a reader; a pack written between
+    two of them is settled too (on the writer, with the read), and the answer is what
+    the same read gives afterwards."""
+    path = tmp_path / "t.db"
+    await on_each((path,), write_all)
+    monkeypatch.setattr(storage.sqlite.history, "SETTLE_CHUNK", 8)
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        history = store.history
+        assert isinstance(history, SqliteHistory)
+        with sqlite3.connect(path) as conn:
+            names = {n for row in pack_names.rows(conn) for n in orjson.loads(row[1])}
+        (status,) = [n for n in names if n.endswith("/status")]
+        ids = [*WITHOUT, *PACKED, *PATCHED, SCOPED, LOOKALIKE]
+        settled: list[int] = []
+        original_settle, original_write = storage.sqlite.history.settle, history._write
+
+        def counted(conn: sqlite3.Connection, tenant: str, part: Any, *args: Any) -> None:
+            settled.append(len(part))
+            original_settle(conn, tenant, part, *args)
+
+        late = EntityRecord(WITHOUT[0], ("https://uri.etsi.org/ngsi-ld/default-context/"
+                                         "Streetlight",), "2026-01-01T00:00:00Z",
+                            "2026-01-01T05:00:00Z")
+
+        async def writing(job: Any) -> Any:
+            result = await original_write(job)
+            if len(settled) == 2:  # between the second chunk and the third: a pack
+                await original_write(lambda conn: history.record(conn, "", [History(
+                    late, tuple(Instance(name, history.new_instance_id(), "Property", 99,
+                                         observed_at="2026-01-01T05:00:00Z")
+                                for name in (status, status + "2")))]))
+            return result
+
+        monkeypatch.setattr(storage.sqlite.history, "settle", counted)
+        history._write = writing  # type: ignore[method-assign]
+        found = await history.read_history("", ids, [status], TemporalQuery())
+        # the 46 with packs of status (PATCHED's hold pm10 alone), 8 a transaction,
+        # then the late pack, settled with the read (the ids it was asked of)
+        assert settled == [8, 8, 8, 8, 8, 6, len(ids)]
+        assert 99 in [i.value for i in found[WITHOUT[0]]]
+        history._write = original_write  # type: ignore[method-assign]
+        assert await history.read_history("", ids, [status], TemporalQuery()) == found
+        assert len(settled) == 7  # nothing left to settle
+    finally:
+        await store.close()
 
 
 @pytest.fixture(params=["memory", "sqlite", "mongodb"])

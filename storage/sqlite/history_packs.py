@@ -47,7 +47,7 @@ Schema 12: ``sig``, the pack's *signature*, tells which attributes it may hold w
 decoding it: bit ``crc32(name) % 63`` of each attribute name of its instances
 (:func:`signature`); NULL (a pack of an older file, the column added at open) may hold
 any.  A read of some attributes settles only the packs whose signature meets theirs
-(:func:`has_packs`, :func:`take` with a :class:`Holding`): a query by type and attrs over 100,000
+(:func:`packed`, :func:`take` with a :class:`Holding`): a query by type and attrs over 100,000
 batch-upserted Streetlights (packs without the attribute asked) settled every one of
 them in one transaction, millions of instance rows, and answered nothing in 10 s.  A
 pack left packed holds no instance of the attributes read (a false positive of the
@@ -62,7 +62,7 @@ of the Entities with a series of them).
 Schema 14: the names of each signature are kept beside it (:mod:`.pack_names`), so
 that a pack whose signature meets the names read only by a shared bit (``PM10`` and
 ``pm10``) is known to hold none of them.  Which packs may hold some attributes is one
-rule, :class:`Holding`, used by :func:`has_packs`, :func:`take` and :func:`with_packs`.
+rule, :class:`Holding`, used by :func:`packed`, :func:`take` and :func:`with_packs`.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ from .pack_codec import PackCodec, decode
 from .pack_signature import signature
 
 __all__ = ["BY_SIGNATURE", "SCHEMA", "Holding", "PackedRows", "add", "create", "delete_entity",
-           "has_packs", "names", "pack", "prepared_body", "signature", "take", "take_before",
+           "names", "pack", "packed", "prepared_body", "signature", "take", "take_before",
            "unpack", "with_packs"]
 
 # A rowid table (schema 8): a pack is a kilobyte or more, and a WITHOUT ROWID table
@@ -272,23 +272,24 @@ def _meets(holding: Holding | None) -> tuple[str, tuple[int, ...]]:
     return ("", ()) if holding is None else holding.sql()
 
 
-def has_packs(conn: sqlite3.Connection, tenant: str, ids: Sequence[str],
-              holding: Holding | None = None) -> bool:
-    """Whether any of the Entities ``ids`` has packed instances (a read: settle first);
-    with ``holding``, packs that may hold one of its attributes."""
+def packed(conn: sqlite3.Connection, tenant: str, ids: Sequence[str],
+           holding: Holding | None = None) -> list[str]:
+    """The Entities of ``ids`` that have packed instances (a read: settle them first);
+    with ``holding``, packs that may hold one of its attributes.  One probe an Entity,
+    ended by its first such pack."""
     meets, extra = _meets(holding)
-    for part in _chunks(list(ids)):
-        if conn.execute(
-                "SELECT 1 FROM temporal_packs WHERE tenant = ?"
-                f" AND entity_id IN ({','.join('?' * len(part))}){meets} LIMIT 1",
-                (tenant, *part, *extra)).fetchone() is not None:
-            return True
-    return False
+    found: list[str] = []
+    for part in _chunks(list(dict.fromkeys(ids))):
+        found.extend(eid for (eid,) in conn.execute(
+            "SELECT value FROM json_each(?) WHERE EXISTS (SELECT 1 FROM temporal_packs"
+            f" WHERE tenant = ? AND entity_id = value{meets})",
+            (orjson.dumps(part).decode(), tenant, *extra)))
+    return found
 
 
 def with_packs(conn: sqlite3.Connection, tenant: str, holding: Holding) -> set[str]:
     """The Entities with a pack that may hold one of the attributes of ``holding``
-    (those :func:`has_packs` finds with it), by the index of the packs' signatures: a
+    (those :func:`packed` finds with it), by the index of the packs' signatures: a
     seek per distinct signature meeting its bits, then the packs of those it holds."""
     found = {eid for (eid,) in conn.execute(
         "SELECT entity_id FROM temporal_packs INDEXED BY temporal_packs_sig"
