@@ -63,7 +63,8 @@ class Memo:
         """In a write transaction, before using the memo: forget everything if another
         connection committed to the file since the last check."""
         (version,) = conn.execute("PRAGMA data_version").fetchone()
-        if version != self._version or len(self._records) + len(self._series) > LIMIT:
+        if version != self._version or len(self._records) + len(self._series) + len(
+                self.pack_names) > LIMIT:
             self.forget()
             self._version = version
 

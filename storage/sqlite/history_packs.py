@@ -243,27 +243,43 @@ class Holding:
     (:func:`.pack_names.excluded`).  Made in the transaction that uses it (a reader's
     snapshot, or the writer's transaction), since a later write may add names to a
     signature.  The one statement of the rule: :meth:`sql` for a statement on the
-    packs, :meth:`holds` for a signature read (:func:`with_packs`)."""
+    packs, :meth:`holds` for a signature read (:func:`with_packs`).
 
-    __slots__ = ("_excluded", "bits", "excluded")
+    The names of the signatures are read once, when first needed: a read whose
+    Entities have no pack meeting the bits (the usual read) never reads them."""
+
+    __slots__ = ("_conn", "_excluded", "_names", "bits")
 
     def __init__(self, conn: sqlite3.Connection, names: Collection[str]) -> None:
+        self._conn = conn
+        self._names = names
         self.bits = signature(names)
-        #: the signatures that meet ``bits`` but whose packs hold none of the names
-        self.excluded = pack_names.excluded(conn, self.bits, names)
-        self._excluded = frozenset(self.excluded)
+        self._excluded: frozenset[int] | None = None
+
+    @property
+    def excluded(self) -> frozenset[int]:
+        """The signatures that meet ``bits`` but whose packs hold none of the names."""
+        if self._excluded is None:
+            self._excluded = frozenset(pack_names.excluded(self._conn, self.bits, self._names))
+        return self._excluded
 
     def holds(self, sig: int | None) -> bool:
         """Whether a pack of signature ``sig`` may hold one of the names."""
-        return sig is None or (sig & self.bits != 0 and sig not in self._excluded)
+        return sig is None or (sig & self.bits != 0 and sig not in self.excluded)
+
+    def meeting_sql(self) -> tuple[str, tuple[int, ...]]:
+        """The condition (`` AND ...``) on ``temporal_packs`` of the packs that
+        :meth:`holds` or whose signature is excluded (the bits alone), its arguments."""
+        return " AND (sig IS NULL OR sig & ? != 0)", (self.bits,)
 
     def sql(self) -> tuple[str, tuple[int, ...]]:
         """The condition (`` AND ...``) on ``temporal_packs`` of :meth:`holds`, and its
         arguments."""
-        if not self.excluded:
-            return " AND (sig IS NULL OR sig & ? != 0)", (self.bits,)
+        excluded = sorted(self.excluded)
+        if not excluded:
+            return self.meeting_sql()
         return (" AND (sig IS NULL OR sig & ? != 0 AND sig NOT IN"
-                f" ({','.join('?' * len(self.excluded))}))", (self.bits, *self.excluded))
+                f" ({','.join('?' * len(excluded))}))", (self.bits, *excluded))
 
 
 def _meets(holding: Holding | None) -> tuple[str, tuple[int, ...]]:
@@ -275,9 +291,19 @@ def _meets(holding: Holding | None) -> tuple[str, tuple[int, ...]]:
 def packed(conn: sqlite3.Connection, tenant: str, ids: Sequence[str],
            holding: Holding | None = None) -> list[str]:
     """The Entities of ``ids`` that have packed instances (a read: settle them first);
-    with ``holding``, packs that may hold one of its attributes.  One probe an Entity,
-    ended by its first such pack."""
-    meets, extra = _meets(holding)
+    with ``holding``, packs that may hold one of its attributes: first by its bits alone,
+    then, if some have packs meeting them, by the whole rule (the names of the
+    signatures read only then).  One probe an Entity, ended by its first such pack."""
+    if holding is None:
+        return _packed(conn, tenant, ids, "", ())
+    found = _packed(conn, tenant, ids, *holding.meeting_sql())
+    if found and holding.excluded:
+        found = _packed(conn, tenant, found, *holding.sql())
+    return found
+
+
+def _packed(conn: sqlite3.Connection, tenant: str, ids: Sequence[str], meets: str,
+            extra: tuple[int, ...]) -> list[str]:
     found: list[str] = []
     for part in _chunks(list(dict.fromkeys(ids))):
         found.extend(eid for (eid,) in conn.execute(
