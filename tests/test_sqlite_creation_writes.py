@@ -229,10 +229,11 @@ def test_a_usual_creations_history_is_one_pack_of_its_instances_with_their_least
                             "observedAt": "2026-12-05T02:00:00Z"})]}}
     history, taken = _encoded(entity, general=False)
     assert history.prepared is not None and taken == [1, 2] and not history.rows
-    body, count, first, least, sig = history.prepared
+    body, count, first, least, sig, names = history.prepared
     assert orjson.loads(body) == [[name, inst[0]] for name, inst in entity["attrs"].items()]
     assert (count, first, least) == (2, 1, to_micros("2026-12-05T02:00:00Z"))
     assert sig == signature(["https://x/a", "https://x/b"])  # schema 12
+    assert names == ("https://x/a", "https://x/b")  # schema 14
 
 
 # -- the discovery counters ----------------------------------------------------------

@@ -182,7 +182,7 @@ async def test_a_file_of_schema_6_gets_its_attribute_names_folded_on_open(
         assert sorted(markers) == [(NS + "c", "urn:x:700"), (NS + "d", "urn:x:700")]
         (version,) = conn.execute(
             "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        assert int(version) == sql.SCHEMA_VERSION == 13
+        assert int(version) == sql.SCHEMA_VERSION == 14
 
 
 async def test_numbers_survive_vacuum_replace_and_delete(tmp_path: Path) -> None:

@@ -41,9 +41,9 @@ def _history(before: Any, after: Any, now: str, changes: Any, least: Any,
         return type(exc), str(exc)
     if found is None or found.prepared is None:
         return found, taken
-    body, count, first, tmin, sig = found.prepared
+    body, count, first, tmin, sig, names = found.prepared
     return (found.entity, found.rows, found.raw, history_packs.unpack(body, first), count, first,
-            tmin, sig), taken
+            tmin, sig, set(names)), taken
 
 
 def _alike(before: Any, after: Any, now: str, changes: Any, least: Any) -> None:

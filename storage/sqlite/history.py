@@ -44,11 +44,20 @@ T = TypeVar("T")
 Run = Callable[[Callable[[sqlite3.Connection], T]], Any]
 
 
+#: Entities whose packs one writer transaction settles at most when a read needs those
+#: of more (each transaction committed: the writes between them wait for one chunk, not
+#: for all; a chunk's packs decoded at once, not all of them)
+SETTLE_CHUNK = 500
+
+
 class _Packed:
-    """What a read found instead of its answer: packed instances to settle first."""
+    """What a read found instead of its answer: the Entities with packed instances it
+    needs, to settle first."""
 
+    __slots__ = ("ids",)
 
-_PACKED = _Packed()
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
 
 
 class SqliteHistory(TemporalHistory):
@@ -108,6 +117,11 @@ class SqliteHistory(TemporalHistory):
                             attributes: Sequence[str] | None = None) -> T:
         """``run`` on a reader when the Entities ``entity_ids`` have no packed instances
         the read needs; else on the writer, in the transaction that first settles them.
+        When more than :data:`SETTLE_CHUNK` Entities have such packs, theirs are first
+        settled in transactions of that many Entities each, then the read is tried again
+        on a reader: it answers there, or (packs written meanwhile) on the writer after
+        settling those.  Either way ``run`` reads one snapshot in which every instance
+        the read needs is in its series: what the read would have seen at that instant.
 
         ``attributes`` (None: all): the read's; it needs the packs that may hold one of
         them or the Scope (:mod:`.history_packs`, schema 12), the others stay packed, and
@@ -115,23 +129,34 @@ class SqliteHistory(TemporalHistory):
         type and attrs over 100,000 Entities reads the hundred that have the attribute:
         the others' instances of it, none, are not part of its answer, 5.7.4.4)."""
         names = None if attributes is None else [*attributes, SCOPE]
-        bits = None if names is None else packs.signature(names)
 
         def narrowed(conn: sqlite3.Connection) -> Sequence[str]:
             if names is None:
                 return entity_ids
             return history_sql.with_series(conn, tenant, entity_ids, names)
 
+        def holding(conn: sqlite3.Connection) -> packs.Holding | None:
+            # in the transaction that uses it: a write may add names to a signature
+            return None if names is None else packs.Holding(conn, names)
+
         def read(conn: sqlite3.Connection) -> T | _Packed:
-            if packs.has_packs(conn, tenant, entity_ids, bits):
-                return _PACKED
+            found = packs.packed(conn, tenant, entity_ids, holding(conn))
+            if found:
+                return _Packed(found)
             return run(conn, narrowed(conn))
 
         def settled(conn: sqlite3.Connection) -> T:
-            settle(conn, tenant, entity_ids, self.memo, bits)
+            settle(conn, tenant, entity_ids, self.memo, holding(conn))
             return run(conn, narrowed(conn))
 
+        def settled_part(part: Sequence[str]) -> Callable[[sqlite3.Connection], None]:
+            return lambda conn: settle(conn, tenant, part, self.memo, holding(conn))
+
         found: T | _Packed = await self._read(read)
+        if isinstance(found, _Packed) and len(found.ids) > SETTLE_CHUNK:
+            for first in range(0, len(found.ids), SETTLE_CHUNK):
+                await self._write(settled_part(found.ids[first:first + SETTLE_CHUNK]))
+            found = await self._read(read)
         if isinstance(found, _Packed):
             result: T = await self._write(settled)
             return result
@@ -151,16 +176,15 @@ class SqliteHistory(TemporalHistory):
 
     async def entities_with(self, tenant: str, attributes: Sequence[str]) -> set[str] | None:
         """Schema 13: the Entities with a series of one of ``attributes`` or the Scope (the
-        series' index by attribute) and those with a pack whose signature meets theirs
-        or is unknown (the packs' index by signature): what :meth:`_read_settled` would
-        narrow any set of Entities to, found without reading a record or a pack of the
-        others."""
+        series' index by attribute) and those with a pack that may hold one of them
+        (:class:`.history_packs.Holding`: the packs' index by signature, schema 14 the
+        names of each signature): what :meth:`_read_settled` would narrow any set of
+        Entities to, found without reading a record or a pack of the others."""
         names = [*attributes, SCOPE]
-        bits = packs.signature(names)
 
         def run(conn: sqlite3.Connection) -> set[str]:
             return history_sql.with_attribute(conn, tenant, names) | packs.with_packs(
-                conn, tenant, bits)
+                conn, tenant, packs.Holding(conn, names))
 
         found: set[str] = await self._read(run)
         return found

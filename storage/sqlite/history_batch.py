@@ -34,7 +34,7 @@ otherwise it goes the general way.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -45,6 +45,7 @@ from ngsi_ld.temporal import EntityRecord
 from ..temporal import merge_record
 from . import history_packs as packs
 from . import history_rollups as rollups
+from . import pack_names
 from .history_memo import Memo, SeriesKey
 from .history_rows import PACK_FROM, EncodedHistory, OneInstance
 from .history_sql import _COLUMNS, _record, later, note_iid, series_id
@@ -131,13 +132,18 @@ def write_histories(conn: sqlite3.Connection, tenant: str,
         ids = list(dict.fromkeys(h.entity.entity_id for h in general))
         _put_records(conn, tenant, ids, general, stamps, memo)
         packed: list[tuple[Any, ...]] = []
+        named: list[Collection[str]] = []
         for history in general:
             size = history.size()
             if size >= PACK_FROM:
                 packed.append(packs.pack(tenant, history.entity.entity_id, history))
+                named.append(packs.names(history))
             elif size:
                 single.append((history.entity.entity_id, history.encode()))
         if packed:
+            # schema 14: the names of a new signature, in the packs' transaction
+            pack_names.note(conn, memo.pack_names,
+                            zip([row[4] for row in packed], named, strict=True))
             packs.add(conn, packed, memo.packs)
             note_iid(conn, max(_last_iid(h) for h in general if h.size() >= PACK_FROM), memo)
     _put_instances(conn, tenant, single, memo, ready)
@@ -160,7 +166,7 @@ def _quick_row(tenant: str, history: OneInstance, stamps: Mapping[str, str | Non
 
 def _last_iid(history: EncodedHistory) -> int:
     if history.prepared is not None:  # a prepared creation's pack: its only instances
-        _, count, first, _, _ = history.prepared
+        _, count, first, _, _, _ = history.prepared
         return first + count - 1
     numbers: list[int] = [columns[1] for _, _, columns in history.rows]
     numbers.extend(r[2] for r in history.raw)
@@ -168,12 +174,12 @@ def _last_iid(history: EncodedHistory) -> int:
 
 
 def settle(conn: sqlite3.Connection, tenant: str, ids: Sequence[str], memo: Memo,
-           bits: int | None = None) -> None:
+           holding: packs.Holding | None = None) -> None:
     """In a write transaction: move the packed instances of the Entities ``ids`` into
     their series (created if new), with their rollups (:mod:`.history_packs`); with
-    ``bits``, only the packs that may hold an attribute of that signature
-    (:func:`.history_packs.signature`; what a read of those attributes needs)."""
-    taken = packs.take(conn, tenant, ids, bits)
+    ``holding``, only the packs that may hold one of its attributes (what a read of
+    those attributes needs)."""
+    taken = packs.take(conn, tenant, ids, holding)
     if taken:
         memo.check(conn)
         _put_instances(conn, tenant, taken, memo)

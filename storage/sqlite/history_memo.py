@@ -16,6 +16,8 @@ file (another process sharing it, a loader).  So the writer keeps them here:
 - ``reserved``: the instance numbers up to it are this writer's to give (the
   ``meta`` row it raised, :func:`.history_sql.note_iid`), so a write numbered below
   it leaves ``meta`` alone; forgotten (0) with the rest.
+- ``pack_names``: the names of each pack signature the file holds (schema 14,
+  :mod:`.pack_names`), forgotten with the rest (read again from the file as needed);
 - ``packs``: how this writer compresses packs (:mod:`.pack_codec`), never forgotten:
   its dictionary stays valid (every transaction that uses it stores it).
 
@@ -43,7 +45,7 @@ SeriesKey = tuple[str, str, str]
 class Memo:
     """The stored records and series ids of one store's file, for its writer thread."""
 
-    __slots__ = ("_records", "_series", "_version", "packs", "reserved")
+    __slots__ = ("_records", "_series", "_version", "pack_names", "packs", "reserved")
 
     def __init__(self) -> None:
         self._records: dict[tuple[str, str], EntityRecord] = {}
@@ -52,6 +54,8 @@ class Memo:
         self._version: int | None = None
         #: the largest instance number this writer reserved in ``meta`` (0: unknown)
         self.reserved = 0
+        #: the names of each pack signature in the file (None: any), :mod:`.pack_names`
+        self.pack_names: dict[int, frozenset[str] | None] = {}
         #: the compression of the packs this writer stores
         self.packs = PackCodec()
 
@@ -59,7 +63,8 @@ class Memo:
         """In a write transaction, before using the memo: forget everything if another
         connection committed to the file since the last check."""
         (version,) = conn.execute("PRAGMA data_version").fetchone()
-        if version != self._version or len(self._records) + len(self._series) > LIMIT:
+        if version != self._version or len(self._records) + len(self._series) + len(
+                self.pack_names) > LIMIT:
             self.forget()
             self._version = version
 
@@ -67,6 +72,7 @@ class Memo:
         """Forget everything (a rollback, another writer)."""
         self._records.clear()
         self._series.clear()
+        self.pack_names.clear()
         self.reserved = 0
 
     def forget_entity(self, tenant: str, entity_id: str) -> None:

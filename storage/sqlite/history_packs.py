@@ -47,7 +47,7 @@ Schema 12: ``sig``, the pack's *signature*, tells which attributes it may hold w
 decoding it: bit ``crc32(name) % 63`` of each attribute name of its instances
 (:func:`signature`); NULL (a pack of an older file, the column added at open) may hold
 any.  A read of some attributes settles only the packs whose signature meets theirs
-(:func:`has_packs`, :func:`take` with ``bits``): a query by type and attrs over 100,000
+(:func:`packed`, :func:`take` with a :class:`Holding`): a query by type and attrs over 100,000
 batch-upserted Streetlights (packs without the attribute asked) settled every one of
 them in one transaction, millions of instance rows, and answered nothing in 10 s.  A
 pack left packed holds no instance of the attributes read (a false positive of the
@@ -58,26 +58,31 @@ Schema 13: the packs are indexed by signature (``temporal_packs_sig``), so that 
 Entities with a pack that may hold some attributes are found without reading the packs
 of the others (:func:`with_packs`; a query by attrs reads only the records of those and
 of the Entities with a series of them).
+
+Schema 14: the names of each signature are kept beside it (:mod:`.pack_names`), so
+that a pack whose signature meets the names read only by a shared bit (``PM10`` and
+``pm10``) is known to hold none of them.  Which packs may hold some attributes is one
+rule, :class:`Holding`, used by :func:`packed`, :func:`take` and :func:`with_packs`.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 import orjson
 
-from . import pack_codec
+from . import pack_codec, pack_names
 from .history_rows import EncodedHistory, Raw
 from .history_sql import encode_internal
 from .inserts import insert_rows
 from .pack_codec import PackCodec, decode
 from .pack_signature import signature
 
-__all__ = ["BY_SIGNATURE", "SCHEMA", "PackedRows", "add", "create", "delete_entity",
-           "has_packs", "pack", "prepared_body", "signature", "take", "take_before", "unpack",
-           "with_packs"]
+__all__ = ["BY_SIGNATURE", "SCHEMA", "Holding", "PackedRows", "add", "create", "delete_entity",
+           "names", "pack", "packed", "prepared_body", "signature", "take", "take_before",
+           "unpack", "with_packs"]
 
 # A rowid table (schema 8): a pack is a kilobyte or more, and a WITHOUT ROWID table
 # keeps at most about a quarter of a page of a row in its B-tree, the rest in an
@@ -147,13 +152,14 @@ def create(conn: sqlite3.Connection) -> None:
     else:
         conn.execute(SCHEMA)
     conn.execute(BY_SIGNATURE)
+    pack_names.create(conn)
     pack_codec.create(conn)
 
 
 def pack(tenant: str, entity_id: str, written: EncodedHistory) -> tuple[Any, ...]:
     """The ``temporal_packs`` row of one write's instances (at least one)."""
     if written.prepared is not None:  # a prepared creation's (its only instances)
-        body, _, first, tmin, sig = written.prepared
+        body, _, first, tmin, sig, _ = written.prepared
         return (tenant, entity_id, first, tmin, sig, body)
     raw = written.raw
     sig = signature(r[0] for r in raw)
@@ -167,6 +173,17 @@ def pack(tenant: str, entity_id: str, written: EncodedHistory) -> tuple[Any, ...
     iids = [r[2] for r in written.raw] + [columns[1] for _, _, columns in written.rows]
     times = [r[3] for r in written.raw] + [columns[0] for _, _, columns in written.rows]
     return (tenant, entity_id, min(iids), min(times), sig, orjson.dumps(items))
+
+
+def names(written: EncodedHistory) -> Collection[str]:
+    """The attribute names of the instances of the pack of ``written`` (:func:`pack`;
+    a prepared pack's may name more: its entity's attributes), for the row of its
+    signature (:func:`.pack_names.note`)."""
+    if written.prepared is not None:
+        return written.prepared[5]
+    found = {r[0] for r in written.raw}
+    found.update(name for name, _, _ in written.rows)
+    return found
 
 
 def prepared_body(raw: Sequence[Raw]) -> bytes:
@@ -219,36 +236,92 @@ def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
         yield ids[first:first + _CHUNK]
 
 
-def _meets(bits: int | None) -> tuple[str, tuple[int, ...]]:
-    """The SQL condition (and its argument) of the packs that may hold an instance of
-    the attributes of signature ``bits`` (None: every pack)."""
-    if bits is None:
-        return "", ()
-    return " AND (sig IS NULL OR sig & ? != 0)", (bits,)
+class Holding:
+    """The packs that may hold an instance of one of some attribute names (schemas 12
+    and 14): those whose signature is NULL (not known), or meets the names' bits and is
+    not one of the signatures whose names are known to include none of them
+    (:func:`.pack_names.excluded`).  Made in the transaction that uses it (a reader's
+    snapshot, or the writer's transaction), since a later write may add names to a
+    signature.  The one statement of the rule: :meth:`sql` for a statement on the
+    packs, :meth:`holds` for a signature read (:func:`with_packs`).
+
+    The names of the signatures are read once, when first needed: a read whose
+    Entities have no pack meeting the bits (the usual read) never reads them."""
+
+    __slots__ = ("_conn", "_excluded", "_names", "bits")
+
+    def __init__(self, conn: sqlite3.Connection, names: Collection[str]) -> None:
+        self._conn = conn
+        self._names = names
+        self.bits = signature(names)
+        self._excluded: frozenset[int] | None = None
+
+    @property
+    def excluded(self) -> frozenset[int]:
+        """The signatures that meet ``bits`` but whose packs hold none of the names."""
+        if self._excluded is None:
+            self._excluded = frozenset(pack_names.excluded(self._conn, self.bits, self._names))
+        return self._excluded
+
+    def holds(self, sig: int | None) -> bool:
+        """Whether a pack of signature ``sig`` may hold one of the names."""
+        return sig is None or (sig & self.bits != 0 and sig not in self.excluded)
+
+    def meeting_sql(self) -> tuple[str, tuple[int, ...]]:
+        """The condition (`` AND ...``) on ``temporal_packs`` of the packs that
+        :meth:`holds` or whose signature is excluded (the bits alone), its arguments."""
+        return " AND (sig IS NULL OR sig & ? != 0)", (self.bits,)
+
+    def sql(self) -> tuple[str, tuple[int, ...]]:
+        """The condition (`` AND ...``) on ``temporal_packs`` of :meth:`holds`, and its
+        arguments."""
+        excluded = sorted(self.excluded)
+        if not excluded:
+            return self.meeting_sql()
+        return (" AND (sig IS NULL OR sig & ? != 0 AND sig NOT IN"
+                f" ({','.join('?' * len(excluded))}))", (self.bits, *excluded))
 
 
-def has_packs(conn: sqlite3.Connection, tenant: str, ids: Sequence[str],
-              bits: int | None = None) -> bool:
-    """Whether any of the Entities ``ids`` has packed instances (a read: settle first);
-    with ``bits``, packs that may hold an attribute of that :func:`signature`."""
-    meets, extra = _meets(bits)
-    for part in _chunks(list(ids)):
-        if conn.execute(
-                "SELECT 1 FROM temporal_packs WHERE tenant = ?"
-                f" AND entity_id IN ({','.join('?' * len(part))}){meets} LIMIT 1",
-                (tenant, *part, *extra)).fetchone() is not None:
-            return True
-    return False
+def _meets(holding: Holding | None) -> tuple[str, tuple[int, ...]]:
+    """The SQL condition (and its arguments) of the packs of ``holding`` (None: every
+    pack)."""
+    return ("", ()) if holding is None else holding.sql()
 
 
-def with_packs(conn: sqlite3.Connection, tenant: str, bits: int) -> set[str]:
-    """The Entities with a pack that may hold an attribute of :func:`signature` ``bits``
-    (those :func:`has_packs` finds with ``bits``), by the index of the packs'
-    signatures: a seek per distinct signature, then the packs of those meeting."""
+def packed(conn: sqlite3.Connection, tenant: str, ids: Sequence[str],
+           holding: Holding | None = None) -> list[str]:
+    """The Entities of ``ids`` that have packed instances (a read: settle them first);
+    with ``holding``, packs that may hold one of its attributes: first by its bits alone,
+    then, if some have packs meeting them, by the whole rule (the names of the
+    signatures read only then).  One probe an Entity, ended by its first such pack."""
+    if holding is None:
+        return _packed(conn, tenant, ids, "", ())
+    found = _packed(conn, tenant, ids, *holding.meeting_sql())
+    if found and holding.excluded:
+        found = _packed(conn, tenant, found, *holding.sql())
+    return found
+
+
+def _packed(conn: sqlite3.Connection, tenant: str, ids: Sequence[str], meets: str,
+            extra: tuple[int, ...]) -> list[str]:
+    found: list[str] = []
+    for part in _chunks(list(dict.fromkeys(ids))):
+        found.extend(eid for (eid,) in conn.execute(
+            "SELECT value FROM json_each(?) WHERE EXISTS (SELECT 1 FROM temporal_packs"
+            f" WHERE tenant = ? AND entity_id = value{meets})",
+            (orjson.dumps(part).decode(), tenant, *extra)))
+    return found
+
+
+def with_packs(conn: sqlite3.Connection, tenant: str, holding: Holding) -> set[str]:
+    """The Entities with a pack that may hold one of the attributes of ``holding``
+    (those :func:`packed` finds with it), by the index of the packs' signatures: a
+    seek per distinct signature meeting its bits, then the packs of those it holds."""
     found = {eid for (eid,) in conn.execute(
         "SELECT entity_id FROM temporal_packs INDEXED BY temporal_packs_sig"
         " WHERE tenant = ? AND sig IS NULL", (tenant,))}
-    meeting = [sig for (sig,) in conn.execute(_MEETING, (tenant, bits))]
+    meeting = [sig for (sig,) in conn.execute(_MEETING, (tenant, holding.bits))
+               if holding.holds(sig)]
     for first in range(0, len(meeting), _CHUNK):
         part = meeting[first:first + _CHUNK]
         found.update(eid for (eid,) in conn.execute(
@@ -267,10 +340,10 @@ def _grouped(conn: sqlite3.Connection, found: Sequence[tuple[str, int, bytes]]
 
 
 def take(conn: sqlite3.Connection, tenant: str, ids: Sequence[str],
-         bits: int | None = None) -> list[PackedRows]:
-    """In a write transaction: remove the packs of the Entities ``ids`` (with ``bits``:
-    those that may hold an attribute of that :func:`signature`); their rows."""
-    meets, extra = _meets(bits)
+         holding: Holding | None = None) -> list[PackedRows]:
+    """In a write transaction: remove the packs of the Entities ``ids`` (with
+    ``holding``: those that may hold one of its attributes); their rows."""
+    meets, extra = _meets(holding)
     taken: list[tuple[str, int, bytes]] = []
     for part in _chunks(list(dict.fromkeys(ids))):
         marks = ",".join("?" * len(part))

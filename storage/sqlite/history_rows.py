@@ -73,8 +73,9 @@ class EncodedHistory:
     #: a pack ready to store (a prepared creation's, :mod:`.prepared`, or one encoded by
     #: :func:`encode_write` at once): its body, its number of instances, the first
     #: number, the earliest time, the signature of its attribute names
-    #: (:func:`.history_packs.signature`; None: unknown); the only instances when given
-    prepared: tuple[bytes, int, int, int, int | None] | None = None
+    #: (:func:`.history_packs.signature`; None: unknown) and those names (all of them,
+    #: or more: schema 14, :mod:`.pack_names`); the only instances when given
+    prepared: tuple[bytes, int, int, int, int | None, tuple[str, ...]] | None = None
 
     def size(self) -> int:
         """How many instances the write records."""
@@ -216,7 +217,7 @@ def _created(after: Entity, now: str, block: Callable[[int], int],
     count = len(items)
     return EncodedHistory(EntityRecord(*live_record(after, now)), [], prepared=(
         orjson.dumps(items) if doc is None else doc, count, block(count), least,
-        signature(attrs)))
+        signature(attrs), tuple(attrs)))
 
 
 def _whole(attrs: Any, changes: Sequence[tuple[Any, ...]]) -> bool:
@@ -251,7 +252,7 @@ def _pack_now(record: EntityRecord, changes: Sequence[Change], block: Callable[[
         # attribute instances, checked by the caller: the document is the body
         count = len(changes)
         return EncodedHistory(record, [], prepared=(written[0], count, block(count), least,
-                                                    signature(written[1])))
+                                                    signature(written[1]), tuple(written[1])))
     if least is not None:  # attribute instances, checked by the caller
         items = [(name, inst) for name, inst, _ in changes]
     else:
@@ -265,5 +266,6 @@ def _pack_now(record: EntityRecord, changes: Sequence[Change], block: Callable[[
         return None  # no instance (encode_write packs none such)
     count = len(items)
     body = written[0] if whole and written is not None else orjson.dumps(items)
+    names = tuple([name for name, _ in items])
     return EncodedHistory(record, [], prepared=(body, count, block(count), least,
-                                                signature([name for name, _ in items])))
+                                                signature(names), names))

@@ -40,7 +40,9 @@ from .names import NameCache
 # 13: the indexes temporal_series_attribute (tenant, attribute) and temporal_packs_sig
 #     (tenant, sig): a query by attrs reads the Entities that may have them (created on
 #     open by history_sql.create_tables and history_packs.create)
-SCHEMA_VERSION = 13
+# 14: temporal_pack_names, the attribute names of each pack signature (pack_names;
+#     created on open by history_packs.create, the signatures of older packs NULL: any)
+SCHEMA_VERSION = 14
 _CELLS_SINCE = 11
 _STATS_SINCE = 5
 

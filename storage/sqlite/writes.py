@@ -149,7 +149,7 @@ def write_all(conn: sqlite3.Connection, tenant: str, items: Sequence[Item],
                 prior = created.history
                 first = history.new_instance_numbers(prior.size)
                 histories.append(EncodedHistory(prior.record, [], prepared=(
-                    prior.body, prior.size, first, prior.tmin, prior.sig)))
+                    prior.body, prior.size, first, prior.tmin, prior.sig, created.attrs)))
             continue
         if entity_id in latest:
             before, raw = latest[entity_id]
