@@ -42,6 +42,24 @@ def test_near_point_900_metres_away() -> None:
     assert not geo_matches(near("near;minDistance==1000"), target)
 
 
+def test_a_geometry_across_the_opposite_meridian_is_not_split_around_the_point() -> None:
+    """A square by longitude 0 is 20,000 km from a point at 180, not 0 (found by the
+    SQLite geo cells test: its vertices wrapped one by one spanned the whole width);
+    across the antimeridian the nearest turn counts."""
+    square = {"type": "Polygon", "coordinates": [[
+        [-1e-07, 0], [9.99e-05, 0], [9.99e-05, 0.0001], [-1e-07, 0.0001], [-1e-07, 0]]]}
+    assert distance_m(180.0, 0.0, entity_shape(square)) == pytest.approx(
+        math.pi * EARTH_RADIUS_M, rel=1e-4)
+    query = parse_geo_query("near;maxDistance==1", "Polygon", square["coordinates"], "loc")
+    assert not geo_matches(query, {"type": "Point", "coordinates": [180.0, 0.0]})
+    wide = {"type": "LineString", "coordinates": [[-170, 0], [170, 0]]}  # through 0
+    assert distance_m(179.0, 0.0, entity_shape(wide)) == pytest.approx(
+        haversine_m(179.0, 0.0, 170.0, 0.0), rel=1e-3)
+    east = {"type": "LineString", "coordinates": [[179.9, 0], [179.8, 0.1]]}
+    assert distance_m(-179.5, 0.0, entity_shape(east)) == pytest.approx(
+        haversine_m(-179.5, 0.0, 179.9, 0.0), rel=1e-3)
+
+
 def test_haversine_against_a_known_distance() -> None:
     # Hong Kong (Statue Square) to Macau (Senado Square) is about 64 km
     assert haversine_m(114.1600, 22.2810, 113.5405, 22.1935) == pytest.approx(64_400, rel=0.02)

@@ -14,7 +14,9 @@ distances are great-circle distances in metres (haversine, mean Earth radius):
 * 0 when a polygon of the entity contains the reference point;
 * otherwise the nearest point of the entity geometry is found in a local
   equirectangular projection centred on the reference point (x scaled by the
-  cosine of its latitude), and the haversine distance to that point is used.
+  cosine of its latitude), and the haversine distance to that point is used;
+  the geometry is moved whole by turns of 360 degrees of longitude (the copies
+  within half a turn of the point, the nearest kept), never split.
   This is accurate to well under 1 % for distances up to a few hundred km.
 """
 
@@ -275,16 +277,27 @@ def distance_m(lon: float, lat: float, geom: BaseGeometry) -> float:
     if geom.geom_type in ("Polygon", "MultiPolygon") and geom.covers(Point(lon, lat)):
         return 0.0
     scale = max(math.cos(math.radians(lat)), 1e-6)
+    # One shift of 360 degrees for the whole geometry, never one per vertex: wrapped
+    # vertex by vertex, a geometry across the point's opposite meridian is split over
+    # the whole width and seems to surround the point (a square by 0 degrees "near" a
+    # point at 180).  The copies one turn either side of it are candidates too.
+    first = float(shapely.get_coordinates(geom)[0, 0]) - lon
+    shift = (first + 180.0) % 360.0 - 180.0 - first
+    best = math.inf
+    west, _, east, _ = geom.bounds
+    for turn in (shift - 360.0, shift, shift + 360.0):
+        if west + turn - lon > 180.0 or east + turn - lon < -180.0:
+            continue  # this copy lies wholly over half the world away
 
-    def project(coords: np.ndarray) -> np.ndarray:
-        out = coords.copy()
-        out[:, 0] = ((coords[:, 0] - lon + 180.0) % 360.0 - 180.0) * scale
-        out[:, 1] = coords[:, 1] - lat
-        return out
+        def project(coords: np.ndarray, turn: float = turn) -> np.ndarray:
+            out = coords.copy()
+            out[:, 0] = (coords[:, 0] - lon + turn) * scale
+            out[:, 1] = coords[:, 1] - lat
+            return out
 
-    projected = shapely.transform(geom, project)
-    nearest = nearest_points(projected, Point(0.0, 0.0))[0]
-    return haversine_m(lon, lat, lon + nearest.x / scale, lat + nearest.y)
+        nearest = nearest_points(shapely.transform(geom, project), Point(0.0, 0.0))[0]
+        best = min(best, haversine_m(lon, lat, lon + nearest.x / scale, lat + nearest.y))
+    return best
 
 
 def _vertices(geom: BaseGeometry) -> list[tuple[float, float]]:
