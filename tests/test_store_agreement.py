@@ -204,12 +204,17 @@ class Brokers(RuleBasedStateMachine):
 
     # -- writes ---------------------------------------------------------------------------
 
-    @initialize(kinds=st.lists(types, min_size=len(IDS), max_size=len(IDS)),
-                attrs=st.lists(fragments, min_size=len(IDS), max_size=len(IDS)))
+    @initialize(kinds=st.lists(types, min_size=2 * len(IDS), max_size=2 * len(IDS)),
+                attrs=st.lists(fragments, min_size=2 * len(IDS), max_size=2 * len(IDS)))
     def create_all(self, kinds: list[str], attrs: list[dict[str, Any]]) -> None:
-        """Every id exists at first, so that the first writes meet an entity."""
-        for entity_id, kind, fragment in zip(IDS, kinds, attrs, strict=True):
-            self.create(entity_id, kind, fragment)
+        """Every id exists at first, in the default tenant and in the second one, so that
+        the first writes meet an entity wherever they go."""
+        for tenant, start in (("second", len(IDS)), ("", 0)):
+            self.tenant = tenant
+            chosen = zip(kinds[start:start + len(IDS)], attrs[start:start + len(IDS)],
+                         strict=True)
+            for entity_id, (kind, fragment) in zip(IDS, chosen, strict=True):
+                self.create(entity_id, kind, fragment)
 
     @rule(entity_id=ids, name=names, value=values)
     def patch_usual(self, entity_id: str, name: str, value: Any) -> None:
