@@ -454,6 +454,20 @@ class Brokers(RuleBasedStateMachine):
         self.read(f"/ngsi-ld/v1/temporal/entities/{entity_id}?{params}")
         self.read(f"/ngsi-ld/v1/temporal/entities?type=Lamp,Post&{params}&limit=100")
 
+    @rule(select=st.sampled_from([f"id={IDS[1]},{IDS[3]}", "idPattern=.*:[12]$",
+                                  f"type=Post&id={IDS[0]},{IDS[2]}",
+                                  "type=Lamp&idPattern=.*:[03]$"]),
+          query=st.none() | st.sampled_from(["a>0", "b==%22x%22|c", "a.unit"]))
+    def the_same_selections(self, select: str, query: str | None) -> None:
+        """Entities and histories chosen by id, idPattern and type, maybe filtered by q."""
+        if "type=" not in select:
+            select += "&type=Lamp,Post"
+        if query is not None:
+            select += f"&q={query}"
+        self.read(f"{ENTITIES}?{select}&limit=100&count=true")
+        self.read(f"/ngsi-ld/v1/temporal/entities?{select}&limit=100"
+                  "&timerel=after&timeAt=2026-01-01T01:30:00Z")
+
     @rule(name=names, method=st.sampled_from(["totalCount", "distinctCount", "sum", "min",
                                               "max", "avg"]),
           when=st.sampled_from(["timerel=after&timeAt=2026-01-01T01:30:00Z",
