@@ -5,17 +5,21 @@ MongoDB is the in-memory stand-in of tests/mongo_standin.py (not MongoDB: its fi
 are mongomock's), or a real server when ``NGSI_LD_TEST_MONGODB_URL`` is set.
 
 A Hypothesis state machine drives them through creates, PATCHes (one attribute, several,
-merge), appends (with and without ``noOverwrite``), replacements, attribute and entity
-deletes, batch operations and temporal additions, on a few entity ids so that the
-operations meet.  After each step all answered with the same status, and all give the
-same entity (by id, by query on type and q, counted, in other representations) and the
-same history of an attribute, plain and aggregated (values and observedAt: the system
-times of two brokers differ).  The SQLite and MongoDB stores take shorter lanes than
-the memory store for many writes (a PATCH of one attribute, creations prepared at once,
-packed history, answers kept between writes): this is where a lane that writes or reads
-something else than the general path shows.
+merge), appends (with and without ``noOverwrite``), replacements, attribute deletes (of
+a datasetId, every instance) and entity deletes, batch operations (update with
+``replace`` or ``noOverwrite``, upsert with ``update`` or ``replace``), temporal
+creations and additions, temporal instance PATCH and DELETE and temporal deletes, on a
+few entity ids in two tenants so that the operations meet.  After each step all
+answered with the same status, and all give the same entity (by id, by query on type,
+id, idPattern, q, scopeQ, geometry, ordered and paged, counted, in other
+representations), the same discovery answers (types and attributes) and the same
+history of an attribute: plain, within a time window, the last N, as temporalValues and
+aggregated (values and observedAt: the system times of two brokers differ).  The SQLite
+and MongoDB stores take shorter lanes than the memory store for many writes (a PATCH of
+one attribute, creations prepared at once, packed history, answers kept between
+writes): this is where a lane that writes or reads something else than the general
+path shows.
 """
-
 from __future__ import annotations
 
 import asyncio
