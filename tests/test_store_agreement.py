@@ -57,7 +57,10 @@ OBSERVED = [f"2026-01-0{day}T0{hour}:00:00Z" for day in (1, 2) for hour in (1, 2
 ids = st.sampled_from(IDS)
 names = st.sampled_from(NAMES)
 types = st.sampled_from(["Lamp", "Post"])
-values = st.one_of(st.integers(-3, 3), st.sampled_from(["x", "y"]), st.booleans())
+#: plain values mostly; now and then a float, a JSON object or an array
+values = st.one_of(st.integers(-3, 3), st.sampled_from(["x", "y"]), st.booleans(),
+                   st.sampled_from([0.5, 2.0, -1.25, {"x": 1}, [1, "x"], {"y": [2]}]))
+DATASETS = ["urn:ngsi-ld:Dataset:1", "urn:ngsi-ld:Dataset:2"]
 
 
 POINTS = [[114.17, 22.3], [114.18, 22.31], [113.0, 22.0]]
@@ -78,7 +81,7 @@ def attributes(draw: st.DrawFn) -> dict[str, Any]:
                 "value": {"type": "Point", "coordinates": draw(st.sampled_from(POINTS))}}
     attr: dict[str, Any] = {"type": "Property", "value": draw(values)}
     if draw(st.integers(0, 4)) == 0:
-        attr["datasetId"] = "urn:ngsi-ld:Dataset:1"
+        attr["datasetId"] = draw(st.sampled_from(DATASETS))
     if draw(st.integers(0, 2)) == 0:
         attr["observedAt"] = draw(st.sampled_from(OBSERVED))
     if draw(st.integers(0, 4)) == 0:
@@ -344,11 +347,12 @@ class Brokers(RuleBasedStateMachine):
         self.agree(method, f"{path}/<instance {position}>", body,
                    self._run(self._each(requests)))
 
-    @rule(entity_id=ids, name=names, dataset=st.booleans(), every=st.booleans())
-    def delete_attr_instances(self, entity_id: str, name: str, dataset: bool,
+    @rule(entity_id=ids, name=names, dataset=st.none() | st.sampled_from(DATASETS),
+          every=st.booleans())
+    def delete_attr_instances(self, entity_id: str, name: str, dataset: str | None,
                               every: bool) -> None:
         """5.6.5 Delete Attribute: of a datasetId, or every instance (deleteAll)."""
-        options = ["datasetId=urn:ngsi-ld:Dataset:1"] if dataset else []
+        options = [] if dataset is None else [f"datasetId={dataset}"]
         if every:
             options.append("deleteAll=true")
         self.write("DELETE", f"{ENTITIES}/{entity_id}/attrs/{name}?{'&'.join(options)}")
@@ -410,7 +414,8 @@ class Brokers(RuleBasedStateMachine):
                                  "a==-3..0;b!=true", "c==%22urn:ngsi-ld:Lamp:1%22",
                                  "a.unit>0|b.unit", "c.observedAt>=2026-01-01T02:00:00Z",
                                  "a.datasetId==%22urn:ngsi-ld:Dataset:1%22", "b.unit!=1",
-                                 "a<=1;(b==%22y%22|c)"]))
+                                 "a<=1;(b==%22y%22|c)", "a[x]==1", "b[y]", "c>0.5",
+                                 "a==%22x%22,%22y%22", "b.datasetId"]))
     def the_same_q(self, query: str) -> None:
         self.read(f"{ENTITIES}?type=Lamp,Post&q={query}&limit=100&count=true")
 
