@@ -445,6 +445,9 @@ class Brokers(RuleBasedStateMachine):
         self.read(f"{ENTITIES}?type=Lamp,Post&orderBy={order}&limit={limit}&offset={offset}"
                   "&count=true", _as_is)
         self.read(f"{ENTITIES}?type=Lamp,Post&attrs={name}&orderBy=id&limit=100", _as_is)
+        # without orderBy every store pages in id order (keyset paging on SQLite)
+        self.read(f"{ENTITIES}?type=Lamp,Post&limit={limit}&offset={offset}&count=true",
+                  _as_is)
 
     @rule(entity_id=ids, name=names,
           when=st.sampled_from(["timerel=before&timeAt=2026-01-01T02:00:00Z",
