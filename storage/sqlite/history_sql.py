@@ -530,8 +530,8 @@ def read_series(conn: sqlite3.Connection, series: Series, query: TemporalQuery,
                 # they came in (the instances of one instant in the order recorded)
                 sql += " ORDER BY t DESC, iid DESC LIMIT ?"
                 args.append(per_series)
-                rows = conn.execute(sql, args).fetchall()
-                return [decode(attribute, dataset_id, row) for row in reversed(rows)]
+                rows: list[Any] = conn.execute(sql, args).fetchall()
+                return [decode(attribute, dataset_id, row) for row in rows[::-1]]
             sql += " ORDER BY t, iid LIMIT ?"
             args.append(per_series)
     return [decode(attribute, dataset_id, row) for row in conn.execute(sql, args)]
