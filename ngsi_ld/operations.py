@@ -459,7 +459,13 @@ def apply_merge(entity: Entity, fragment: Entity, now: str) -> None:
                     if not existing:
                         del attrs[name]
             elif index is None:
-                attrs[name] = [*existing, merge_instance({}, inst, now, deep=True)]
+                # 5.6.17.4: an Attribute with no match (name and datasetId) is added as
+                # given, its datasetId too (merge_instance keeps the one of the instance
+                # merged into, and here there is none)
+                added = merge_instance({}, inst, now, deep=True)
+                if inst.get("datasetId") is not None:
+                    added["datasetId"] = inst["datasetId"]
+                attrs[name] = [*existing, added]
             else:
                 existing[index] = merge_instance(existing[index], inst, now, deep=True)
     _add_types(entity, fragment)

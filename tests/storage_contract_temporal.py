@@ -372,6 +372,22 @@ class TemporalContract:
         part = paginate([select(cut.get("urn:e:1", []), query)], query, limit)
         assert whole == part
 
+    @pytest.mark.parametrize("per_series", [None, 2, 3])
+    async def test_last_n_of_instances_of_one_instant_are_the_newest(
+        self, store: Store, per_series: int | None
+    ) -> None:
+        """lastN over instances observed at one instant (a merge keeps the attribute's
+        observedAt): ties keep the order the instances came in (``select``), so the
+        last N are the newest recorded (found by tests/test_store_agreement.py)."""
+        tenant = fresh_tenant()
+        for value in (1, 2, 3):
+            await write(store, tenant, reading("urn:e:1", value, 3), "urn:e:1")
+        query = TemporalQuery(last_n=2)
+        found = await history(store).read_history(tenant, ["urn:e:1"], None, query,
+                                                  per_series=per_series)
+        page = paginate([select(found.get("urn:e:1", []), query)], query, 5)
+        assert [i.value for i in page.entities[0][P]] == [2, 3]
+
     async def test_aggregations_follow_corrections_and_retention(self, store: Store) -> None:
         tenant = fresh_tenant()
         h = history(store)

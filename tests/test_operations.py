@@ -233,6 +233,21 @@ def test_merge_null_deletes_attribute_member_sub_attribute_and_scope() -> None:
     }
 
 
+def test_merge_adds_an_attribute_of_a_dataset_with_its_dataset_id() -> None:
+    """5.6.17.4: an Attribute the entity lacks (or an instance of a datasetId it lacks)
+    is added with its datasetId; it was added as the default instance (found by
+    tests/test_store_agreement.py reading an entity after a merge)."""
+    current = created(temp=[prop(20)])
+    patch = sensor(temp=[prop(21, datasetId="urn:ngsi-ld:Dataset:1")],
+                   hum=[prop(40, datasetId="urn:ngsi-ld:Dataset:2")])
+    new = merge_entity(EID, patch, T1)(current)
+    assert new is not None
+    assert [(i["value"], i.get("datasetId")) for i in new["attrs"][TEMP]] == [
+        (20, None), (21, "urn:ngsi-ld:Dataset:1")]
+    assert [(i["value"], i.get("datasetId")) for i in new["attrs"][HUM]] == [
+        (40, "urn:ngsi-ld:Dataset:2")]
+
+
 def test_merge_kind_change_drops_old_main_member() -> None:
     current = created(temp=[prop(20)])
     patch = sensor(temp=[{"type": "Relationship", "object": "urn:ngsi-ld:X:1"}])

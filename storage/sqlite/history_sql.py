@@ -523,7 +523,15 @@ def read_series(conn: sqlite3.Connection, series: Series, query: TemporalQuery,
             sql += " AND t < ?"
             args.append(query.upper)
         if per_series is not None:
-            sql += f" ORDER BY t {'DESC' if query.last_n is not None else 'ASC'} LIMIT ?"
+            if query.last_n is not None:
+                # the last ones: the key (t, iid) backwards, the newest of an instant
+                # first, given back oldest first as ``select`` keeps ties in the order
+                # they came in (the instances of one instant in the order recorded)
+                sql += " ORDER BY t DESC, iid DESC LIMIT ?"
+                args.append(per_series)
+                rows: list[Any] = conn.execute(sql, args).fetchall()
+                return [decode(attribute, dataset_id, row) for row in rows[::-1]]
+            sql += " ORDER BY t, iid LIMIT ?"
             args.append(per_series)
     return [decode(attribute, dataset_id, row) for row in conn.execute(sql, args)]
 
