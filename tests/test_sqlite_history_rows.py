@@ -218,6 +218,7 @@ def test_a_pack_taken_ready_is_the_pack_of_the_numbered_instances(
             return repr(exc)
         if written is None or written.size() < PACK_FROM:
             return rows_of(written), next(numbers)
-        return written.entity, pack("t", "urn:ngsi-ld:T:1", written), next(numbers)
+        row, names = pack("t", "urn:ngsi-ld:T:1", written)
+        return written.entity, row, set(names), next(numbers)
 
     assert outcome(True) == outcome(False)

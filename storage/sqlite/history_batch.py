@@ -132,18 +132,18 @@ def write_histories(conn: sqlite3.Connection, tenant: str,
         ids = list(dict.fromkeys(h.entity.entity_id for h in general))
         _put_records(conn, tenant, ids, general, stamps, memo)
         packed: list[tuple[Any, ...]] = []
-        named: list[Collection[str]] = []
+        named: list[tuple[int | None, Collection[str]]] = []  # (signature, names) of each pack
         for history in general:
             size = history.size()
             if size >= PACK_FROM:
-                packed.append(packs.pack(tenant, history.entity.entity_id, history))
-                named.append(packs.names(history))
+                row, names = packs.pack(tenant, history.entity.entity_id, history)
+                packed.append(row)
+                named.append((row[4], names))
             elif size:
                 single.append((history.entity.entity_id, history.encode()))
         if packed:
             # schema 14: the names of a new signature, in the packs' transaction
-            pack_names.note(conn, memo.pack_names,
-                            zip([row[4] for row in packed], named, strict=True))
+            pack_names.note(conn, memo.pack_names, named)
             packs.add(conn, packed, memo.packs)
             note_iid(conn, max(_last_iid(h) for h in general if h.size() >= PACK_FROM), memo)
     _put_instances(conn, tenant, single, memo, ready)

@@ -81,7 +81,7 @@ from .pack_codec import PackCodec, decode
 from .pack_signature import signature
 
 __all__ = ["BY_SIGNATURE", "SCHEMA", "Holding", "PackedRows", "add", "create", "delete_entity",
-           "names", "pack", "packed", "prepared_body", "signature", "take", "take_before",
+           "pack", "packed", "prepared_body", "signature", "take", "take_before",
            "unpack", "with_packs"]
 
 # A rowid table (schema 8): a pack is a kilobyte or more, and a WITHOUT ROWID table
@@ -156,34 +156,31 @@ def create(conn: sqlite3.Connection) -> None:
     pack_codec.create(conn)
 
 
-def pack(tenant: str, entity_id: str, written: EncodedHistory) -> tuple[Any, ...]:
-    """The ``temporal_packs`` row of one write's instances (at least one)."""
+def pack(tenant: str, entity_id: str,
+         written: EncodedHistory) -> tuple[tuple[Any, ...], Collection[str]]:
+    """The ``temporal_packs`` row of one write's instances (at least one), and the
+    attribute names of those instances, for the row of its signature
+    (:func:`.pack_names.note`; a prepared pack's may name more: its entity's
+    attributes)."""
     if written.prepared is not None:  # a prepared creation's (its only instances)
-        body, _, first, tmin, sig, _ = written.prepared
-        return (tenant, entity_id, first, tmin, sig, body)
+        body, _, first, tmin, sig, names = written.prepared
+        return (tenant, entity_id, first, tmin, sig, body), names
     raw = written.raw
-    sig = signature(r[0] for r in raw)
+    found = {r[0] for r in raw}
+    sig = signature(found)
     if not written.rows and all(r[2] == raw[0][2] + i for i, r in enumerate(raw)):
         # numbered in order (a creation's, the usual pack): as a prepared creation's
-        return (tenant, entity_id, raw[0][2], min(r[3] for r in raw), sig, prepared_body(raw))
-    sig |= signature(name for name, _, _ in written.rows)
+        return ((tenant, entity_id, raw[0][2], min(r[3] for r in raw), sig,
+                 prepared_body(raw)), found)
+    more = {name for name, _, _ in written.rows}
+    sig |= signature(more)
+    found |= more
     items: list[Any] = [[name, inst, iid] for name, inst, iid, _ in raw]
     items.extend([name, dataset_id, *columns[:7], _text(columns[7]), _text(columns[8])]
                  for name, dataset_id, columns in written.rows)
     iids = [r[2] for r in written.raw] + [columns[1] for _, _, columns in written.rows]
     times = [r[3] for r in written.raw] + [columns[0] for _, _, columns in written.rows]
-    return (tenant, entity_id, min(iids), min(times), sig, orjson.dumps(items))
-
-
-def names(written: EncodedHistory) -> Collection[str]:
-    """The attribute names of the instances of the pack of ``written`` (:func:`pack`;
-    a prepared pack's may name more: its entity's attributes), for the row of its
-    signature (:func:`.pack_names.note`)."""
-    if written.prepared is not None:
-        return written.prepared[5]
-    found = {r[0] for r in written.raw}
-    found.update(name for name, _, _ in written.rows)
-    return found
+    return (tenant, entity_id, min(iids), min(times), sig, orjson.dumps(items)), found
 
 
 def prepared_body(raw: Sequence[Raw]) -> bytes:
