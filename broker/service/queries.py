@@ -88,7 +88,8 @@ def query_of(service: Service, params: Params, ctx: ActiveContext) -> EntityQuer
 
 # 5.7.2 Query Entities (GET)
 async def query_entities(service: Service, call: Call) -> Reply:
-    """The answer of ``GET /entities``, from the answer cache while nothing changed."""
+    """The answer of ``GET /entities``, from the answer cache while nothing changed
+    (unless the request says ``Cache-Control: no-cache``: ``Call.fresh``)."""
     client_context = parse_link_context(call.link)
     ctx = call.active = await service.resolver.active(client_context)
     tenant = await service.tenant(call, read=True)
@@ -119,7 +120,7 @@ async def query_entities(service: Service, call: Call) -> Reply:
         return await answer(service, call, tenant, [query], view, ctx, client_context, ordering)
 
     key = (tenant, call.path_qs, call.accept or "", call.link or "", call.prefer or "")
-    return await service.caches.answers.serve(key, version, ctx, compute)
+    return await service.caches.answers.serve(key, version, ctx, compute, fresh=call.fresh)
 
 
 # 5.7.2 Query Entities (POST /entityOperations/query, the body is a Query 5.2.23)
