@@ -98,6 +98,9 @@ class SourceAnswer:
     #: what the source was asked, and whether it gave the ids only (ids-first paging)
     request: SourceRequest | None = None
     ids_only: bool = False
+    #: ids-first paging: the ids of the matches the source gave that are counted and
+    #: ordered but not read (every id while ``ids_only``, then those outside the page)
+    unread: Sequence[str] = ()
 
 
 @dataclass

@@ -260,13 +260,13 @@ async def _page(
     ordered = await every_match(service, call, tenant, queries,
                                  None if count else offset + limit + 1)
     total = len(ordered)
-    return ordered[offset:offset + limit], total, offset + limit < total
+    return list(ordered[offset:offset + limit]), total, offset + limit < total
 
 
 async def every_match(service: Service, call: Call, tenant: str,
                       queries: Sequence[EntityQuery], limit: int | None = None,
                       holders: dict[str, list[str]] | None = None, *,
-                      whole: bool = False) -> list[Entity]:
+                      whole: bool = False) -> Sequence[Entity]:
     """Every entity the queries select (OR-ed), by id, merged with the sources' answers;
     ``holders`` is told who answered which (``@none``: this broker), for Entity maps.
 
@@ -284,13 +284,18 @@ async def every_match(service: Service, call: Call, tenant: str,
             local, _ = await service.store.query_entities(tenant, query, limit=limit)
         if holders is not None:
             holders.setdefault(LOCAL_SOURCE, []).extend(e["id"] for e in local)
+        found: Sequence[Entity] = local
         if plan is not None and plan.remote:
             answers = await sources.fetch(tenant, operation, query, plan, call, local)
-            local = sources.merge(plan, local, answers)
+            found = sources.merge(plan, local, answers)
             if holders is not None:
                 for source, ids in sources.holders(answers).items():
                     holders.setdefault(source, []).extend(ids)
-        merged.update((e["id"], e) for e in local)
+            if len(queries) == 1:
+                # the merge answers each entity once, by id (``Sources.merge``): a page
+                # far into a distributed query has hundreds, not indexed and sorted again
+                return found
+        merged.update((e["id"], e) for e in found)
         if limit is not None and len(merged) >= limit:
             break
     return [merged[i] for i in sorted(merged)]
@@ -367,7 +372,7 @@ async def _new_map_page(
         key = await string_key(ordering.collation)
         entities = order_entities(entities, ordering, key)
     total = len(entities)
-    return entities[offset:offset + limit], total, offset + limit < total, \
+    return list(entities[offset:offset + limit]), total, offset + limit < total, \
         entitymaps.location(entity_map.id)
 
 
