@@ -1,6 +1,7 @@
-"""The pieces of ids-first paging (broker.federation.reads): a merged answer whose entities
-outside the page are made only when asked for (``Paged``), and the ids of a ``pick=id``
-answer read without an object each (``wire.raw_ids``)."""
+"""The pieces of a hub's page (broker.federation.reads): a merged answer whose entities
+outside the page are made only when asked for (``Paged``), the ids of a ``pick=id``
+answer read without an object each (``wire.raw_ids``), the sources' entities expanded
+once by their content (``expansions.Expansions``)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from broker.federation.expansions import Expansions
 from broker.federation.reads import Paged
-from broker.federation.wire import InvalidAnswer, raw_entities, raw_ids
+from broker.federation.wire import InvalidAnswer, RawEntity, expand_raw, raw_entities, raw_ids
 from ngsi_ld.errors import BadRequestData
-from ngsi_ld.jsonld import ActiveContext
+from ngsi_ld.jsonld import ActiveContext, compile_context, core_context_url
 
 
 def _entity(i: int) -> dict[str, Any]:
@@ -96,3 +98,53 @@ async def test_raw_ids_needs_a_usable_context() -> None:
         await raw_entities(body, link, _Resolver(), None, many=True)
     with pytest.raises(InvalidAnswer):
         await raw_ids(body, link, _Resolver(), None)
+
+
+def _streetlight(i: int, power: float = 10.0) -> dict[str, Any]:
+    return {"id": f"urn:ngsi-ld:Streetlight:{i}", "type": "Streetlight",
+            "powerState": {"type": "Property", "value": "on"},
+            "powerConsumption": {"type": "Property", "value": power, "unitCode": "WTT",
+                                 "observedAt": "2026-11-01T00:00:00.000Z"},
+            "location": {"type": "GeoProperty",
+                         "value": {"type": "Point", "coordinates": [114.1, 22.3]}}}
+
+
+async def test_an_entity_seen_again_is_the_same_expansion_in_a_new_copy() -> None:
+    ctx = compile_context(None, {}, core_context_url("1.8"))
+    expansions = Expansions()
+    first = expansions.expand(RawEntity("urn:ngsi-ld:Streetlight:1", _streetlight(1), ctx))
+    again = expansions.expand(RawEntity("urn:ngsi-ld:Streetlight:1", _streetlight(1), ctx))
+    assert (expansions.misses, expansions.hits) == (1, 1)
+    assert again == first == expand_raw(RawEntity("urn:ngsi-ld:Streetlight:1",
+                                                  _streetlight(1), ctx))
+    assert again is not first
+    assert again["attrs"] is not first["attrs"]  # nothing shared between two answers
+    # another content, another @context compilation: expanded afresh
+    changed = expansions.expand(RawEntity("urn:ngsi-ld:Streetlight:1",
+                                          _streetlight(1, 11.0), ctx))
+    assert changed != first
+    other = compile_context({"ex": "https://example.org/"}, {}, core_context_url("1.8"))
+    expansions.expand(RawEntity("urn:ngsi-ld:Streetlight:1", _streetlight(1), other))
+    assert (expansions.misses, expansions.hits) == (3, 1)
+
+
+async def test_an_invalid_entity_is_refused_every_time() -> None:
+    ctx = compile_context(None, {}, core_context_url("1.8"))
+    expansions = Expansions()
+    bad = {"id": "urn:ngsi-ld:Streetlight:1", "type": "Streetlight", "p": {"type": "Nope"}}
+    for _ in range(2):
+        with pytest.raises(InvalidAnswer):
+            expansions.expand(RawEntity(bad["id"], bad, ctx))
+    assert (expansions.misses, expansions.hits) == (2, 0)
+
+
+async def test_the_oldest_is_dropped_and_a_large_one_not_kept() -> None:
+    ctx = compile_context(None, {}, core_context_url("1.8"))
+    expansions = Expansions(size=2, max_bytes=600)
+    for i in (1, 2, 3, 3, 1):
+        expansions.expand(RawEntity(f"urn:ngsi-ld:Streetlight:{i}", _streetlight(i), ctx))
+    assert (expansions.misses, expansions.hits) == (4, 1)  # 1 was dropped for 3
+    large = {**_streetlight(9), "note": {"type": "Property", "value": "x" * 600}}
+    for _ in range(2):
+        expansions.expand(RawEntity(large["id"], large, ctx))
+    assert (expansions.misses, expansions.hits) == (6, 1)

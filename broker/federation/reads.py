@@ -35,7 +35,6 @@ from broker.federation.client import Outgoing, header
 from broker.federation.wire import (
     InvalidAnswer,
     RawEntity,
-    expand_raw,
     purge_request,
     raw_entities,
     raw_ids,
@@ -104,7 +103,7 @@ class Paged(Sequence[Entity]):
         if isinstance(index, slice):
             start, stop, step = index.indices(len(self))
             first = len(self._before)
-            if step == 1 and start == first and stop <= first + len(self._page):
+            if step == 1 and first == start <= stop <= first + len(self._page):
                 return self._page[:stop - first]
             return [self[i] for i in range(start, stop, step)]
         if index < 0:
@@ -323,7 +322,7 @@ class Reads(SourcesBase):
             for source, item, auxiliary in by_id.get(entity_id, ()):
                 if isinstance(item, RawEntity):
                     try:
-                        item = expand_raw(item)
+                        item = self.expansions.expand(item)
                     except InvalidAnswer:
                         invalid.add(source)
                         continue
