@@ -268,8 +268,8 @@ def _decode(body: bytes) -> Any:
 class RawEntity(NamedTuple):
     """An entity as a source answered it (JSON, checked to be an object with an id) and
     the @context it is written in: expanded only if it is used (:func:`expand_raw`).
-    A named tuple: one is made for every entity a source answers, a frozen dataclass's
-    construction cost three times as much."""
+    A named tuple: one is made for every entity a source answers, and a frozen
+    dataclass's construction cost about twice as much."""
 
     id: str
     item: dict[str, Any]
