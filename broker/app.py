@@ -41,6 +41,7 @@ from broker.metrics import Metrics, RouteStats
 from broker.outbound import OutboundPolicy
 from broker.preconditions import BODY_METHODS, length_required
 from broker.retention import RetentionSweeper
+from broker.routes.entities import HOT
 from broker.schemas import ModelSchemas, validating
 from broker.service import Service
 from broker.service.registry import COLLECTION as REGISTRATIONS
@@ -386,6 +387,12 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         app.on_cleanup.append(auth.close)
     with twins_last(app):
         routes.setup(app)
+    # requests answered from kept answers: what Cache-Control: no-cache (RFC 9111
+    # 5.2.1.4) turns off is seen here
+    caches, hot = service.caches, app[HOT]
+    metrics.counted("kept_query_answers_served", lambda: caches.answers.hits)
+    metrics.counted("kept_discovery_answers_served", lambda: caches.summaries.hits)
+    metrics.counted("kept_retrievals_served", lambda: hot.hits)
     if settings.explorer:
         explorer.setup(app)
     app.router.add_route("*", "/{tail:.*}", at_edge(unmatched), name=UNMATCHED)  # last

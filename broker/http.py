@@ -26,6 +26,7 @@ from ngsi_ld.headers import (
     TENANT_HEADERS,
     link_header,
     negotiate,
+    no_cache,
     parse_link_context,
     tenant_name,
 )
@@ -41,6 +42,7 @@ PREFER = istr("Prefer")
 TENANT = istr("NGSILD-Tenant")
 FIWARE_SERVICE = istr("Fiware-Service")
 SNAPSHOT = istr(snapshots.HEADER)
+CACHE_CONTROL = istr("Cache-Control")
 REQUEST_ID = istr("X-Request-Id")
 
 
@@ -89,6 +91,12 @@ def tenant_of(request: web.Request, multi_tenancy: bool) -> str:
     headers = request.headers
     return tenant_name(joined(headers, "NGSILD-Tenant"), joined(headers, "Fiware-Service"),
                        multi_tenancy)
+
+
+def fresh_asked(headers: CIMultiDictProxy[str]) -> bool:
+    """Whether the request's ``Cache-Control`` (every field line) asks ``no-cache``
+    (RFC 9111 5.2.1.4): no kept answer may serve it."""
+    return no_cache(joined(headers, CACHE_CONTROL))
 
 
 def joined(headers: CIMultiDictProxy[str], name: str) -> str | None:
@@ -280,6 +288,7 @@ def options(request: web.Request, allowed: frozenset[str]) -> set[str]:
 
 __all__ = [
     "BODY_TIMEOUT",
+    "CACHE_CONTROL",
     "CONTEXT_REL",
     "GEO_JSON",
     "JSON",
@@ -293,6 +302,7 @@ __all__ = [
     "decode_body",
     "decoded",
     "flag",
+    "fresh_asked",
     "joined",
     "json_response",
     "link_header",

@@ -36,6 +36,8 @@ class Metrics:
         self._routes: dict[tuple[str, str], RouteStats] = {}
         self.counters: dict[str, int] = defaultdict(int)
         self.gauges: dict[str, Callable[[], float]] = {}
+        #: counters kept by their owner (a cache's hits), read when rendered
+        self.read_counters: dict[str, Callable[[], int]] = {}
 
     @property
     def requests(self) -> dict[tuple[str, str, int], int]:
@@ -58,6 +60,11 @@ class Metrics:
     def incr(self, name: str, amount: int = 1) -> None:
         """A free counter, exposed as ``ngsi_ld_<name>_total``."""
         self.counters[name] += amount
+
+    def counted(self, name: str, read: Callable[[], int]) -> None:
+        """A counter its owner keeps, read when the metrics are rendered, exposed as
+        ``ngsi_ld_<name>_total``."""
+        self.read_counters[name] = read
 
     def gauge(self, name: str, read: Callable[[], float]) -> None:
         """A value read when the metrics are rendered, exposed as ``ngsi_ld_<name>``."""
@@ -94,7 +101,8 @@ class Metrics:
             total = stats.seconds
             lines.append(f"ngsi_ld_http_request_duration_seconds_sum{{{labels}}} {total}")
             lines.append(f"ngsi_ld_http_request_duration_seconds_count{{{labels}}} {cumulative}")
-        for name, value in sorted(self.counters.items()):
+        counters = {**self.counters, **{n: read() for n, read in self.read_counters.items()}}
+        for name, value in sorted(counters.items()):
             lines.append(f"# TYPE ngsi_ld_{name}_total counter")
             lines.append(f"ngsi_ld_{name}_total {value}")
         for name, read in sorted(self.gauges.items()):

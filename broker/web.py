@@ -14,7 +14,17 @@ from contextlib import contextmanager
 
 from aiohttp import web
 
-from broker.http import ACCEPT, FIWARE_SERVICE, LINK, PREFER, SNAPSHOT, TENANT, joined
+from broker.http import (
+    ACCEPT,
+    CACHE_CONTROL,
+    FIWARE_SERVICE,
+    LINK,
+    PREFER,
+    SNAPSHOT,
+    TENANT,
+    fresh_asked,
+    joined,
+)
 from broker.preconditions import checked, options
 from broker.service import Call, Reply
 from ngsi_ld import snapshots
@@ -58,6 +68,8 @@ def call_of(request: web.Request) -> Call:
         # normalized form (``request.path_qs``) cost more than the rest of the Call
         path_qs=request.raw_path,
     )
+    if CACHE_CONTROL in headers:
+        call.fresh = fresh_asked(headers)
     return call
 
 

@@ -3,6 +3,7 @@
 6.3.4 Accept negotiation (:func:`negotiate`), 6.3.5 the @context Link header
 (:func:`parse_link_context`, :func:`link_header`) and 6.3.14 tenants
 (:func:`tenant_name`): each reads header values, none needs a request object.
+Beside them, HTTP's own ``Cache-Control`` of a request (:func:`no_cache`, RFC 9111).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from ngsi_ld.bodies import LD_JSON
 from ngsi_ld.errors import BadRequestData, NoMultiTenantSupport, NotAcceptable
 
 __all__ = [
-    "CONTEXT_REL", "TENANT_HEADERS", "link_header", "negotiate", "parse_link_context",
-    "tenant_name",
+    "CONTEXT_REL", "TENANT_HEADERS", "link_header", "negotiate", "no_cache",
+    "parse_link_context", "tenant_name",
 ]
 
 CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
@@ -26,6 +27,21 @@ _TENANT_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
 # 6.3.5: Link: <url>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"
 _LINK_RE = re.compile(r"^\s*<([^>]*)>\s*((?:;\s*[A-Za-z*-]+\s*=\s*(?:\"[^\"]*\"|[^;,\s]+)\s*)*)$")
 _PARAM_RE = re.compile(r";\s*([A-Za-z*-]+)\s*=\s*(\"[^\"]*\"|[^;,\s]+)")
+
+
+# RFC 9111 5.2.1.4: the request directive no-cache, "the client prefers that a stored
+# response not be used to satisfy the request without successful validation"
+def no_cache(value: str | None) -> bool:
+    """True when a request's ``Cache-Control`` value (its field lines joined by ``,``)
+    holds the ``no-cache`` directive; directive names are case-insensitive (RFC 9111
+    5.2) and an argument is ignored, as a request's no-cache has none."""
+    if not value:
+        return False
+    for directive in value.split(","):
+        name = directive.split("=", 1)[0].strip()
+        if name.lower() == "no-cache":
+            return True
+    return False
 
 
 def link_header(url: str) -> str:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from broker.federation.client import ForwardingClient, Incoming, header
+from broker.federation.expansions import Expansions
 from broker.federation.registry import RegistrationSource
 from broker.federation.wire import (
     RawEntity,
@@ -98,6 +99,9 @@ class SourceAnswer:
     #: what the source was asked, and whether it gave the ids only (ids-first paging)
     request: SourceRequest | None = None
     ids_only: bool = False
+    #: ids-first paging: the ids of the matches the source gave that are counted and
+    #: ordered but not read (every id while ``ids_only``, then those outside the page)
+    unread: Sequence[str] = ()
 
 
 @dataclass
@@ -175,6 +179,8 @@ class SourcesBase:
         self.clock = clock
         #: registration id -> monotonic time before which it is not contacted (5.2.34 cooldown)
         self._cooling: dict[str, float] = {}
+        #: the sources' entities expanded before, by their content (not their answers)
+        self.expansions = Expansions()
 
     def serves(self, tenant: str) -> bool:
         """True once ``tenant`` has a registration: until then its fast paths stay (a

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, overload
 from urllib.parse import urljoin
 
 from broker.federation.base import (
@@ -35,9 +35,9 @@ from broker.federation.client import Outgoing, header
 from broker.federation.wire import (
     InvalidAnswer,
     RawEntity,
-    expand_raw,
     purge_request,
     raw_entities,
+    raw_ids,
     read_request,
 )
 from broker.service.call import Call
@@ -59,7 +59,7 @@ from ngsi_ld.model import Entity
 from ngsi_ld.params import Params, QueryParams, flag
 from ngsi_ld.query import EntityQuery, matches
 
-__all__ = ["Reads"]
+__all__ = ["Paged", "Reads"]
 
 #: 5.5.9.3, 6.3.23: the header naming an Entity map
 ENTITY_MAP = "NGSILD-EntityMap"
@@ -75,6 +75,57 @@ def _with_maps(outgoing: Outgoing, registration: Registration, call: Call, *,
     if first and call.source_maps is not None and outgoing.method == "GET":
         return replace(outgoing, url=outgoing.url + "&entityMap=true")
     return outgoing
+
+
+class Paged(Sequence[Entity]):
+    """The merged answer of a page (``Fetched.page``): the page's entities between the
+    ids of the matches before and after it, which are counted and ordered but never
+    shown, so neither read nor expanded.  Their entities (the id alone) are made only
+    if asked for: the page cut from the answer (``answer[offset:offset + limit]``) is
+    the page's entities as they are, while a page far into the query has hundreds of
+    ids before it."""
+
+    __slots__ = ("_after", "_before", "_page")
+
+    def __init__(self, before: list[str], page: list[Entity], after: list[str]) -> None:
+        self._before, self._page, self._after = before, page, after
+
+    def __len__(self) -> int:
+        return len(self._before) + len(self._page) + len(self._after)
+
+    @overload
+    def __getitem__(self, index: int) -> Entity: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Entity]: ...
+
+    def __getitem__(self, index: int | slice) -> Entity | list[Entity]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            first = len(self._before)
+            if step == 1 and first == start <= stop <= first + len(self._page):
+                return self._page[:stop - first]
+            return [self[i] for i in range(start, stop, step)]
+        if index < 0:
+            index += len(self)
+        first = len(self._before)
+        if index < 0 or index >= len(self):
+            raise IndexError(index)
+        if index < first:
+            return _unread(self._before[index])
+        if index < first + len(self._page):
+            return self._page[index - first]
+        return _unread(self._after[index - first - len(self._page)])
+
+    def __iter__(self) -> Iterator[Entity]:
+        yield from map(_unread, self._before)
+        yield from self._page
+        yield from map(_unread, self._after)
+
+
+def _unread(entity_id: str) -> Entity:
+    """The entity of an id outside the page of a merged answer (``Paged``)."""
+    return {"id": entity_id, "type": [], "attrs": {}}
 
 
 class Reads(SourcesBase):
@@ -131,21 +182,26 @@ class Reads(SourcesBase):
         every = {e["id"] for e in local}
         for answer in answers:
             every.update(raw.id for raw in answer.entities)
+            every.update(answer.unread)
         in_page = set(sorted(every)[offset:offset + limit])
 
         async def complete(index: int, answer: SourceAnswer) -> None:
             request = answer.request
-            wanted = tuple(raw.id for raw in answer.entities if raw.id in in_page)
-            if not answer.ids_only or request is None or not wanted:
+            if not answer.ids_only or request is None:
+                return
+            wanted = tuple(i for i in answer.unread if i in in_page)
+            if not wanted:
                 return
             narrowed = replace(request, ids=wanted, id_pattern=None)
             full, warnings = await self._read_one(tenant, narrowed, ctx, context_url, via,
                                                   call, params, len(wanted), agent)
             call.warnings.extend(warnings)
             found = {raw.id: raw for raw in full.entities} if full is not None else {}
-            answers[index] = replace(answer, ids_only=False, entities=[
-                found.get(raw.id, raw) for raw in answer.entities
-                if raw.id not in in_page or raw.id in found])
+            # a page's id the source no longer holds (gone since it gave the ids) is left
+            # out; the others stay counted and ordered, unread
+            answers[index] = replace(
+                answer, ids_only=False, entities=[found[i] for i in wanted if i in found],
+                unread=[i for i in answer.unread if i not in in_page])
 
         await asyncio.gather(*(complete(i, a) for i, a in enumerate(answers)))
 
@@ -186,6 +242,7 @@ class Reads(SourcesBase):
         deadline = time.monotonic() + self._deadline(registration)
         many = request.operation != "retrieveEntity"
         entities: list[RawEntity] = []
+        ids: list[str] = []  # of an ids-only read
         offset = 0
         relayed: list[str] = []
         while True:
@@ -200,35 +257,43 @@ class Reads(SourcesBase):
                 own = header(incoming.headers, ENTITY_MAP)
                 if own:  # 5.2.39: the source's own map, linked from the one made here
                     call.source_maps[registration.id] = urljoin(outgoing.url, own)
-            if ids_only and incoming.status == 400 and not entities:
+            if ids_only and incoming.status == 400 and not ids:
                 # a source without pick (4.21, v1.8): asked for the entities themselves
                 return await self._read_one(tenant, request, ctx, context_url, via, call,
                                             params, window, agent)
             relayed += relayed_warnings(incoming)
-            if incoming.status == 404 and not entities:
+            if incoming.status == 404 and not entities and not ids:
                 self._delivered(tenant, registration, True)
                 return None, relayed  # 6.3.17: not abnormal
             problem = answer_problem(registration, incoming, agent)
-            page: list[RawEntity] = []
+            got = 0
             if problem is None:
                 try:
-                    page = await raw_entities(incoming.body, incoming.headers, self.resolver,
-                                              context_url, many=many)
+                    if ids_only:
+                        page_ids = await raw_ids(incoming.body, incoming.headers,
+                                                 self.resolver, context_url)
+                        ids += page_ids
+                        got = len(page_ids)
+                    else:
+                        page = await raw_entities(incoming.body, incoming.headers,
+                                                  self.resolver, context_url, many=many)
+                        entities += page
+                        got = len(page)
                 except InvalidAnswer:
                     problem = source_warning(registration, agent, status=incoming.status,
                                              invalid=True)
             if problem is not None:
                 self._delivered(tenant, registration, False)
                 return None, [*relayed, problem]
-            entities += page
-            offset += len(page)
-            if not many or size is None or len(page) < size or offset >= window:
+            offset += got
+            if not many or size is None or got < size or offset >= window:
                 break
         self._delivered(tenant, registration, True)
         return SourceAnswer(registration.id, request.auxiliary, entities, request,
-                            ids_only), relayed
+                            ids_only, ids), relayed
 
-    def merge(self, plan: Plan, local: Sequence[Entity], answers: Sequence[Any]) -> list[Entity]:
+    def merge(self, plan: Plan, local: Sequence[Entity],
+              answers: Sequence[Any]) -> Sequence[Entity]:
         job = plan.remote[0]
         assert isinstance(job, ReadJob)
         fetched = next((a for a in answers if isinstance(a, Fetched)), None)
@@ -237,27 +302,27 @@ class Reads(SourcesBase):
         by_id: dict[str, list[tuple[str, Entity | RawEntity, bool]]] = {}
         for entity in local:
             by_id.setdefault(entity["id"], []).append((LOCAL_SOURCE, entity, False))
+        unread: set[str] = set()  # ids-first paging: ids counted and ordered, not read
         for answer in fetched.answers if fetched is not None else ():
             for raw in answer.entities:
                 by_id.setdefault(raw.id, []).append((answer.source, raw, answer.auxiliary))
-        ids = sorted(by_id)
-        wanted: set[str] | None = None
+            unread.update(answer.unread)
+        ids = sorted(unread.union(by_id) if unread else by_id)
+        before: list[str] = []
+        after: list[str] = []
         if fetched is not None and fetched.page is not None:
             offset, limit = fetched.page
-            wanted = set(ids[offset:offset + limit])
+            before, after = ids[:offset], ids[offset + limit:]
+            ids = ids[offset:offset + limit]
         now = self.clock()
         invalid: set[str] = set()
         merged: list[Entity] = []
         for entity_id in ids:
-            if wanted is not None and entity_id not in wanted:
-                # outside the page: counted and ordered, never shown, so not expanded
-                merged.append({"id": entity_id, "type": [], "attrs": {}})
-                continue
             fragments: list[Fragment] = []
-            for source, item, auxiliary in by_id[entity_id]:
+            for source, item, auxiliary in by_id.get(entity_id, ()):
                 if isinstance(item, RawEntity):
                     try:
-                        item = expand_raw(item)
+                        item = self.expansions.expand(item)
                     except InvalidAnswer:
                         invalid.add(source)
                         continue
@@ -274,6 +339,8 @@ class Reads(SourcesBase):
                                       status=200, invalid=True)
                 if text:
                     fetched.warnings.append(text)
+        if before or after:
+            return Paged(before, merged, after)
         if (job.split or job.refilter) and job.query is not None:
             query = job.query
             merged = [e for e in merged if matches(e, query)]
@@ -284,7 +351,9 @@ class Reads(SourcesBase):
         for fetched in answers:
             if isinstance(fetched, Fetched):
                 for answer in fetched.answers:
-                    out.setdefault(answer.source, []).extend(e.id for e in answer.entities)
+                    held = out.setdefault(answer.source, [])
+                    held.extend(e.id for e in answer.entities)
+                    held.extend(answer.unread)
         return out
 
     # -- writes ------------------------------------------------------------------------------

@@ -152,7 +152,10 @@ async def retrieve_entity(request: web.Request) -> web.Response:
     reply = await entities.retrieve_entity(service, call, entity_id)
     response = response_of(reply, call)
     raw_path = request.raw_path
-    if call.reusable is not None and reply.body is not None and "?" not in raw_path:
+    # a request with Cache-Control: no-cache (RFC 9111 5.2.1.4) is not kept: kept under
+    # its headers, the answer could only serve that same request, which refuses it
+    if call.reusable is not None and reply.body is not None and "?" not in raw_path \
+            and not call.fresh:
         request.app[HOT].put(service, (raw_path, request.raw_headers), call,
                              (reply.body, CIMultiDict(response.headers)), len(reply.body))
     return response
@@ -162,7 +165,9 @@ def _kept_retrievals(app: web.Application) -> Callable[[Handler], Handler]:
     """Retrieve Entity answered from the kept answer of the same request, if any.
 
     Ahead of the preconditions: the request as sent (its path and every header)
-    passed them when its answer was kept, and they depend on nothing else.
+    passed them when its answer was kept, and they depend on nothing else.  A
+    request with ``Cache-Control: no-cache`` finds nothing: none is kept under its
+    headers (``retrieve_entity``).
     """
     hot = app[HOT] = HotAnswers()
     broker = app[BROKER]

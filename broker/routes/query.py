@@ -11,7 +11,18 @@ from collections.abc import Callable
 from aiohttp import web
 from multidict import istr
 
-from broker.http import ACCEPT, FIWARE_SERVICE, LINK, PREFER, SNAPSHOT, TENANT, joined, read_body
+from broker.http import (
+    ACCEPT,
+    CACHE_CONTROL,
+    FIWARE_SERVICE,
+    LINK,
+    PREFER,
+    SNAPSHOT,
+    TENANT,
+    fresh_asked,
+    joined,
+    read_body,
+)
 from broker.service import direct, entitymaps, purge, queries
 from broker.service.direct import DirectQueries
 from broker.service.entities import ENTITIES
@@ -38,7 +49,8 @@ def _planned(app: web.Application) -> Callable[[Handler], Handler]:
     passes them (``direct.of_shape``), and they read nothing the plan's key lacks.
     The key is the request target as sent and the headers that decide the answer
     besides it; a request with a header that takes it off the shape (Prefer, a
-    Snapshot, an Entity map) goes the general way.
+    Snapshot, an Entity map) goes the general way.  ``Cache-Control: no-cache``
+    (RFC 9111 5.2.1.4) keeps the plan (a parse, no data) but not the kept answer.
     """
     plans = app[PLANS] = DirectQueries()
     broker = app[BROKER]
@@ -59,7 +71,8 @@ def _planned(app: web.Application) -> Callable[[Handler], Handler]:
                 plan = await plans.plan(service, key, call_of(request))
                 if plan is None:
                     return await handler(request)
-            return response_of(await direct.answer(service, plan))
+            fresh = CACHE_CONTROL in headers and fresh_asked(headers)
+            return response_of(await direct.answer(service, plan, fresh=fresh))
 
         return planned_or_general
 

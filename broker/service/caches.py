@@ -129,6 +129,8 @@ class AnswerCache:
         # key -> (data version, ActiveContext, reply)
         self._entries: OrderedDict[Hashable, tuple[Hashable, ActiveContext, Reply]] = \
             OrderedDict()
+        #: requests answered from a kept reply (``GET /metrics``: observable by clients)
+        self.hits = 0
 
     async def serve(
         self,
@@ -136,13 +138,17 @@ class AnswerCache:
         version: Hashable | None,
         ctx: ActiveContext,
         compute: Callable[[], Awaitable[Reply]],
+        *,
+        fresh: bool = False,
     ) -> Reply:
         """The reply kept for ``key`` if ``version`` (read before ``compute`` runs) still
         holds, else ``compute()``'s, kept for the next time; with no version (the store
-        cannot tell) always computed."""
+        cannot tell) always computed.  ``fresh`` (the request's ``Cache-Control:
+        no-cache``, RFC 9111 5.2.1.4) computes it in any case: the new reply replaces
+        the kept one, as a validated response would."""
         if version is None:
             return await compute()
-        kept = self.get(key, version, ctx)
+        kept = None if fresh else self.get(key, version, ctx)
         if kept is not None:
             return kept
         reply = await compute()
@@ -154,6 +160,7 @@ class AnswerCache:
         if entry is None or entry[0] != version or entry[1] is not ctx:
             return None
         self._entries.move_to_end(key)
+        self.hits += 1
         return entry[2]
 
     def put(self, key: Hashable, version: Hashable, ctx: ActiveContext, reply: Reply, *,

@@ -51,6 +51,9 @@ class Call:
     #: store's data_version and the compiled @context (``broker.service.hot``): the
     #: tenant, the data_version read before the answer, the request's @context value
     reusable: tuple[str, Hashable, Any] | None = None
+    #: RFC 9111 5.2.1.4: the request's ``Cache-Control: no-cache``: no kept answer
+    #: (``caches.AnswerCache``, ``hot``) serves it, the answer is computed afresh
+    fresh: bool = False
 
     @property
     def via(self) -> tuple[str, ...]:

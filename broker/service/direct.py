@@ -235,13 +235,15 @@ async def _plan_of(service: Service, call: Call) -> QueryPlan | None:
     )
 
 
-async def answer(service: Service, plan: QueryPlan) -> Reply:
-    """The answer of a request of ``plan``: what ``queries.query_entities`` answers."""
+async def answer(service: Service, plan: QueryPlan, *, fresh: bool = False) -> Reply:
+    """The answer of a request of ``plan``: what ``queries.query_entities`` answers;
+    ``fresh`` (``Cache-Control: no-cache``, RFC 9111 5.2.1.4) reads the store even when
+    the answer cache holds the answer (the plan is no answer: it holds no data)."""
     tenant, ctx = plan.tenant, plan.ctx
     answers = service.caches.answers
     store = service.store
     version = store.data_version(tenant)  # before the query runs
-    if version is not None:
+    if version is not None and not fresh:
         kept = answers.get(plan.answer_key, version, ctx)
         if kept is not None:
             return kept

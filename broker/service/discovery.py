@@ -115,7 +115,7 @@ async def _while_unchanged(service: Service, call: Call, compute: _Compute) -> R
                                   tenant=service.tenant_named(call))
 
     key = (tenant, call.path_qs, call.accept or "", call.link or "", call.prefer or "")
-    return await service.caches.summaries.serve(key, version, ctx, answer)
+    return await service.caches.summaries.serve(key, version, ctx, answer, fresh=call.fresh)
 
 
 async def _remote(service: Service, call: Call, tenant: str, operation: str,

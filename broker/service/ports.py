@@ -174,8 +174,10 @@ class Sources(Protocol):
         ``local`` is what the broker found itself (a page of a query is cut from both)."""
         ...
 
-    def merge(self, plan: Plan, local: Sequence[Entity], answers: Sequence[Any]) -> list[Entity]:
-        """One entity per id (sorted by id) from the local entities and the answers."""
+    def merge(self, plan: Plan, local: Sequence[Entity],
+              answers: Sequence[Any]) -> Sequence[Entity]:
+        """One entity per id (sorted by id) from the local entities and the answers
+        (the entities outside a page may be made only when asked for)."""
         ...
 
     def holders(self, answers: Sequence[Any]) -> dict[str, list[str]]:

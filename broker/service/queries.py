@@ -88,7 +88,8 @@ def query_of(service: Service, params: Params, ctx: ActiveContext) -> EntityQuer
 
 # 5.7.2 Query Entities (GET)
 async def query_entities(service: Service, call: Call) -> Reply:
-    """The answer of ``GET /entities``, from the answer cache while nothing changed."""
+    """The answer of ``GET /entities``, from the answer cache while nothing changed
+    (unless the request says ``Cache-Control: no-cache``: ``Call.fresh``)."""
     client_context = parse_link_context(call.link)
     ctx = call.active = await service.resolver.active(client_context)
     tenant = await service.tenant(call, read=True)
@@ -119,7 +120,7 @@ async def query_entities(service: Service, call: Call) -> Reply:
         return await answer(service, call, tenant, [query], view, ctx, client_context, ordering)
 
     key = (tenant, call.path_qs, call.accept or "", call.link or "", call.prefer or "")
-    return await service.caches.answers.serve(key, version, ctx, compute)
+    return await service.caches.answers.serve(key, version, ctx, compute, fresh=call.fresh)
 
 
 # 5.7.2 Query Entities (POST /entityOperations/query, the body is a Query 5.2.23)
@@ -259,13 +260,13 @@ async def _page(
     ordered = await every_match(service, call, tenant, queries,
                                  None if count else offset + limit + 1)
     total = len(ordered)
-    return ordered[offset:offset + limit], total, offset + limit < total
+    return list(ordered[offset:offset + limit]), total, offset + limit < total
 
 
 async def every_match(service: Service, call: Call, tenant: str,
                       queries: Sequence[EntityQuery], limit: int | None = None,
                       holders: dict[str, list[str]] | None = None, *,
-                      whole: bool = False) -> list[Entity]:
+                      whole: bool = False) -> Sequence[Entity]:
     """Every entity the queries select (OR-ed), by id, merged with the sources' answers;
     ``holders`` is told who answered which (``@none``: this broker), for Entity maps.
 
@@ -283,13 +284,18 @@ async def every_match(service: Service, call: Call, tenant: str,
             local, _ = await service.store.query_entities(tenant, query, limit=limit)
         if holders is not None:
             holders.setdefault(LOCAL_SOURCE, []).extend(e["id"] for e in local)
+        found: Sequence[Entity] = local
         if plan is not None and plan.remote:
             answers = await sources.fetch(tenant, operation, query, plan, call, local)
-            local = sources.merge(plan, local, answers)
+            found = sources.merge(plan, local, answers)
             if holders is not None:
                 for source, ids in sources.holders(answers).items():
                     holders.setdefault(source, []).extend(ids)
-        merged.update((e["id"], e) for e in local)
+            if len(queries) == 1:
+                # the merge answers each entity once, by id (``Sources.merge``): a page
+                # far into a distributed query has hundreds, not indexed and sorted again
+                return found
+        merged.update((e["id"], e) for e in found)
         if limit is not None and len(merged) >= limit:
             break
     return [merged[i] for i in sorted(merged)]
@@ -366,7 +372,7 @@ async def _new_map_page(
         key = await string_key(ordering.collation)
         entities = order_entities(entities, ordering, key)
     total = len(entities)
-    return entities[offset:offset + limit], total, offset + limit < total, \
+    return list(entities[offset:offset + limit]), total, offset + limit < total, \
         entitymaps.location(entity_map.id)
 
 
