@@ -134,10 +134,13 @@ def _instance_at(body: Any, name: str, position: int) -> str | None:
     return chosen if isinstance(chosen, str) else None
 
 
-def _mongo_store() -> MongoStore:
+def _mongo_store(database: str, standin: StandInClient) -> MongoStore:
+    """The MongoDB store of ``database`` (on the stand-in ``standin`` unless a server is
+    given): a second one on the same finds what the first wrote."""
     if MONGODB_URL is not None:
-        return MongoStore(MONGODB_URL, database=f"ngsild_test_{uuid.uuid4().hex[:12]}")
-    return MongoStore("mongodb://stand-in/agreement", client_factory=StandInClient)
+        return MongoStore(MONGODB_URL, database=database)
+    return MongoStore("mongodb://stand-in/agreement", database=database,
+                      client_factory=lambda *_, **__: standin)
 
 
 class WritingBrokers(RuleBasedStateMachine):
@@ -154,12 +157,28 @@ class WritingBrokers(RuleBasedStateMachine):
         self.tmp = Path(tempfile.mkdtemp(prefix="agreement-"))
         #: the tenant the steps now write and read ('' is the default tenant)
         self.tenant = ""
-        self.mongo = _mongo_store()
+        self.database = f"ngsild_test_{uuid.uuid4().hex[:12]}"
+        self.standin = StandInClient()
+        self.mongo = _mongo_store(self.database, self.standin)
         self.clients = [
             self._run(self._start(self.configure("memory:"))),
-            self._run(self._start(self.configure(f"sqlite:///{self.tmp}/broker.db"))),
+            self._run(self._start(self.configure(self._sqlite))),
             self._run(self._start(self.configure("mongodb://agreement"), self.mongo)),
         ]
+
+    @property
+    def _sqlite(self) -> str:
+        return f"sqlite:///{self.tmp}/broker.db"
+
+    def restart_stored(self) -> None:
+        """Stop the SQLite and MongoDB brokers and start them again on what they stored
+        (the memory broker, whose store is gone with it, goes on)."""
+        for n in (1, 2):
+            self._run(self.clients[n].close())
+        self.clients[1] = self._run(self._start(self.configure(self._sqlite)))
+        self.mongo = _mongo_store(self.database, self.standin)
+        self.clients[2] = self._run(self._start(self.configure("mongodb://agreement"),
+                                                self.mongo))
 
     def configure(self, store: str) -> Settings:
         """The settings of the broker on ``store`` (a subclass may add some)."""

@@ -311,6 +311,23 @@ class NotifiedBrokers(WritingBrokers):
                 self._normal_subscription(number, other), (backend, reply, other)
 
     @rule()
+    def restart(self) -> None:
+        """The SQLite and MongoDB brokers restarted: the subscriptions they load from
+        their store (5.8: a subscription lasts until deleted or expired) read as the
+        memory broker's, which kept them in memory, and notify as before."""
+        self._run(self._settle())
+        self.restart_stored()
+        written = self.tenant
+        try:
+            for tenant in {tenant for tenant, _ in self.subscribed.values()}:
+                self.tenant = tenant
+                self.the_same_subscriptions()
+        finally:
+            self.tenant = written
+        for which in range(len(self.subscribed)):
+            self.the_same_subscription(which)
+
+    @rule()
     def the_same_subscriptions(self) -> None:
         """5.8.4 Query Subscriptions of the tenant now written."""
         answers = self._run(self._all("GET", f"{SUBSCRIPTIONS}?limit=100"))
