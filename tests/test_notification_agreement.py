@@ -23,6 +23,8 @@ grouped into notifications depends on timing, not on the store (subscriptions.ma
 """
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -273,6 +275,21 @@ class NotifiedBrokers(WritingBrokers):
             return
         answers = self._on_each(number, "PATCH", body=fragment)
         assert len({status for status, _ in answers}) == 1, (fragment, answers)
+        self.the_same_subscription(which)
+
+    @rule(which=st.integers(0, MOST))
+    def expire(self, which: int) -> None:
+        """5.2.12 expiresAt: a subscription that expires (in half a second, the same
+        instant on the three) is expired alike, notifies nothing more, and reads alike
+        (after a restart too)."""
+        number = self._chosen(which)
+        if number is None:
+            return
+        soon = datetime.now(UTC) + timedelta(seconds=0.5)
+        at = soon.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        answers = self._on_each(number, "PATCH", body={"expiresAt": at})
+        assert [status for status, _ in answers] == [204] * len(answers), answers
+        time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.05)
         self.the_same_subscription(which)
 
     @rule(which=st.integers(0, MOST))
