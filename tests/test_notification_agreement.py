@@ -64,7 +64,7 @@ names_list = st.lists(names, min_size=1, max_size=3, unique=True)
 def geo_queries(draw: st.DrawFn) -> dict[str, Any]:
     """5.2.13 GeoQuery: near a point of tests/agreement_brokers.POINTS or within a
     polygon around two of them, on one of the attribute names."""
-    where = draw(st.sampled_from([
+    where: dict[str, Any] = draw(st.sampled_from([
         {"georel": "near;maxDistance==2000", "geometry": "Point", "coordinates": [114.17, 22.3]},
         {"georel": "near;minDistance==5000", "geometry": "Point", "coordinates": [114.17, 22.3]},
         {"georel": "within", "geometry": "Polygon", "coordinates": AROUND},
@@ -238,7 +238,7 @@ class NotifiedBrokers(WritingBrokers):
         statuses = {status for status, _ in answers}
         assert len(statuses) == 1, (body, answers)
         if statuses != {201}:
-            return  # refused alike (a ProblemDetails, see the agreement above)
+            return  # refused by all three
         listed = self._run(self._all("GET", f"{SUBSCRIPTIONS}?limit=100"))
         sub_ids = []
         for (_, subs), known in zip(listed, self._known(), strict=True):
@@ -252,14 +252,14 @@ class NotifiedBrokers(WritingBrokers):
         return [{ids[n] for tenant, ids in self.subscribed.values() if tenant == self.tenant}
                 for n in range(len(self.clients))]
 
-    def _on_each(self, number: int, method: str, suffix: str = "",
-                 body: Any = None) -> list[tuple[int, Any]]:
+    def _on_each(self, number: int, method: str, body: Any = None) -> list[tuple[int, Any]]:
         """A request about subscription ``number`` to each broker, in its tenant."""
         tenant, sub_ids = self.subscribed[number]
         written, self.tenant = self.tenant, tenant
         try:
-            return self._run(self._each([(method, f"{SUBSCRIPTIONS}/{sub_id}{suffix}", body)
-                                         for sub_id in sub_ids]))
+            answers: list[tuple[int, Any]] = self._run(self._each(
+                [(method, f"{SUBSCRIPTIONS}/{sub_id}", body) for sub_id in sub_ids]))
+            return answers
         finally:
             self.tenant = written
 
