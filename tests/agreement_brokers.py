@@ -275,6 +275,18 @@ class WritingBrokers(RuleBasedStateMachine):
     def merge(self, entity_id: str, attrs: dict[str, Any]) -> None:
         self.write("PATCH", f"{ENTITIES}/{entity_id}", attrs)
 
+    @rule(entity_id=ids, gone=st.lists(names, min_size=1, max_size=2, unique=True),
+          attrs=fragments, plain=st.booleans())
+    def merge_null(self, entity_id: str, gone: list[str], attrs: dict[str, Any],
+                   plain: bool) -> None:
+        """5.6.17 Merge Entity: an attribute whose value is "urn:ngsi-ld:null" is
+        deleted (given as the value, or as the attribute in short: 4.5.20)."""
+        nulls: dict[str, Any] = {
+            name: "urn:ngsi-ld:null" if plain else {"type": "Property",
+                                                   "value": "urn:ngsi-ld:null"}
+            for name in gone}
+        self.write("PATCH", f"{ENTITIES}/{entity_id}", {**attrs, **nulls})
+
     @rule(entity_id=ids, attrs=fragments, keep=st.booleans())
     def append(self, entity_id: str, attrs: dict[str, Any], keep: bool) -> None:
         options = "?options=noOverwrite" if keep else ""
