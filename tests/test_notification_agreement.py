@@ -23,6 +23,7 @@ grouped into notifications depends on timing, not on the store (subscriptions.ma
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,11 +31,14 @@ from typing import Any
 import orjson
 import pytest
 from agreement_brokers import (
+    ENTITIES,
     EXAMPLES,
     IDS,
     TIME_KEYS,
     WritingBrokers,
+    ids,
     names,
+    values,
 )
 from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, settings
@@ -44,6 +48,7 @@ from notify_receiver import Receiver
 
 from broker.config import Settings
 from broker.routes.subscriptions import MANAGER
+from broker.state import BROKER
 
 SUBSCRIPTIONS = "/ngsi-ld/v1/subscriptions"
 TRIGGERS = ["entityCreated", "entityUpdated", "entityDeleted", "attributeCreated",
@@ -207,6 +212,39 @@ class NotifiedBrokers(WritingBrokers):
         mine, *others = got
         for backend, theirs in zip(("sqlite", "mongodb"), others, strict=True):
             assert mine == theirs, (backend, method, path, body, self.tenant, mine, theirs)
+
+    @rule(entity_id=ids, name=names, value=values, whole=st.booleans())
+    def transient(self, entity_id: str, name: str, value: Any, whole: bool) -> None:
+        """4.22 Transient entities and attributes: an attribute (or the whole entity,
+        merged with an ``expiresAt``) expires in a moment; each broker's sweeper removes
+        it through its store (``Store.due_expiries``) and its subscribers are told of
+        the deletion as of any other."""
+        soon = datetime.now(UTC) + timedelta(seconds=0.3)
+        at = soon.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        attr = {"type": "Property", "value": value}
+        if whole:
+            self.write("PATCH", f"{ENTITIES}/{entity_id}", {name: attr, "expiresAt": at})
+        else:
+            self.write("PATCH", f"{ENTITIES}/{entity_id}", {name: {**attr, "expiresAt": at}})
+        time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()))
+        self._run(self._swept(int(soon.timestamp() * 1000)))
+        self.notified_alike("sweep", f"{ENTITIES}/{entity_id}", None)
+        self.read(f"{ENTITIES}/{entity_id}")
+
+    async def _swept(self, due: int) -> None:
+        """Each broker's sweeper removed what expired at ``due`` (ms since the epoch)."""
+        for _ in range(100):
+            waiting = False
+            for client in self.clients:
+                assert isinstance(client.server, TestServer)
+                store = client.server.app[BROKER].service.store
+                waiting = waiting or bool(await store.due_expiries(due, 1))
+            if not waiting:
+                # the sweeper publishes the change once the store wrote it: its turn
+                await asyncio.sleep(0.05)
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("what expired was not swept within 5 s")
 
     # -- subscriptions ----------------------------------------------------------------
 
