@@ -5,9 +5,9 @@ The plumbing and the writes of the agreement tests (tests/test_store_agreement.p
 where they must read alike, and tests/test_notification_agreement.py, where their
 subscribers must be notified alike): :class:`WritingBrokers` starts the three brokers,
 sends each request to all three and checks that they answered alike; its rules are the
-writes (creates, PATCHes, merges, appends, replacements, attribute and entity deletes,
-batch operations, temporal writes, instance edits, the tenant switched), on a few entity
-ids so that the operations meet.  A subclass adds what it compares.
+writes (creates, PATCHes, merges, also deleting with urn:ngsi-ld:null, appends,
+replacements, attribute and entity deletes, batch operations, temporal writes, instance
+edits, the tenant switched), on a few entity ids so that the operations meet.  A subclass adds what it compares.
 
 MongoDB is the in-memory stand-in of tests/mongo_standin.py (not MongoDB: its filters
 are mongomock's), or a real server when ``NGSI_LD_TEST_MONGODB_URL`` is set.

@@ -11,8 +11,11 @@ the state after is what is notified (``attributes``, ``format``, ``sysAttrs``,
 
 The writes are those of tests/agreement_brokers.py (every kind, batches, temporal writes,
 two tenants); the rules here create random subscriptions on all three brokers (each
-broker's notifications go to a receiver of its own, at a path per subscription), PATCH
-and DELETE them, and read them back (one by one and listed).  After every write each
+broker's notifications go to a receiver of its own, at a path per subscription), PATCH,
+expire and DELETE them, read them back (one by one and listed, status and ``timesSent``
+included), restart the SQLite and MongoDB brokers on what they stored (subscriptions and
+counters loaded back), and let attributes and entities expire (4.22: each store's
+sweeper removes them).  After every write each
 broker's subscription manager is drained (every notification queued by the write has
 been answered by the receiver), and the three must have sent the same notifications:
 per subscription, the same entities.  Normalised: the subscription ids each broker
@@ -20,6 +23,8 @@ minted are mapped to the rule's own number, the endpoint to its path, the times 
 sets (createdAt, modifiedAt, deletedAt, notifiedAt...) are left out, and the entities
 of a write are compared as a multiset: how changes that queue up behind a delivery are
 grouped into notifications depends on timing, not on the store (subscriptions.manager).
+(So the order in which one write's changes of one entity were notified, a batch naming
+it twice, is not compared.)
 """
 from __future__ import annotations
 
