@@ -7,7 +7,8 @@ subscribers must be notified alike): :class:`WritingBrokers` starts the three br
 sends each request to all three and checks that they answered alike; its rules are the
 writes (creates, PATCHes, merges, also deleting with urn:ngsi-ld:null, appends,
 replacements, attribute and entity deletes, batch operations, temporal writes, instance
-edits, the tenant switched), on a few entity ids so that the operations meet.  A subclass adds what it compares.
+edits, the tenant switched), on a few entity ids so that the operations meet.  A
+subclass adds what it compares.
 
 MongoDB is the in-memory stand-in of tests/mongo_standin.py (not MongoDB: its filters
 are mongomock's), or a real server when ``NGSI_LD_TEST_MONGODB_URL`` is set.
