@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -29,8 +27,8 @@ from pathlib import Path
 import aiohttp
 
 from benchmarks.suite.federation import FED_TENANT, LOCAL_TENANT, PATHS, start_federation
-from benchmarks.suite.servers import broker_commands, wait_ready
-from benchmarks.writecpu import cpu_seconds
+from benchmarks.suite.servers import broker_commands
+from benchmarks.writecpu import cpu_seconds, served
 
 __all__ = ["main"]
 
@@ -100,19 +98,9 @@ def main() -> None:
         if args.profile:
             command = ["py-spy", "record", "--format", "raw", "--rate", "250",
                        "--nonblocking", "-o", args.profile, "--", *command]
-        env = {**os.environ, "PYTHONPATH": args.source} if args.source else None
-        proc = subprocess.Popen(command, cwd=args.source, env=env)
-        try:
-            url = f"http://127.0.0.1:{args.port}"
-            asyncio.run(wait_ready(None, url + "/health", 180.0 if args.profile else 30.0))
-            pid = proc.pid
-            if args.profile:  # py-spy's child is the hub
-                time.sleep(0.5)
-                pid = int(subprocess.check_output(["pgrep", "-P", str(proc.pid)]).split()[0])
+        with served(command, args.port, args.source,
+                    profiled=bool(args.profile)) as (url, pid):
             asyncio.run(_measure(url, pid, args, Path(tmp)))
-        finally:
-            proc.send_signal(2)
-            proc.wait(timeout=60)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import aiohttp
@@ -130,6 +132,29 @@ async def measure(url: str, pid: int, chosen: list[WriteScenario], requests: int
                   f" (writer rounds {', '.join(f'{w:.0f}' for _, w in splits)})", flush=True)
 
 
+@contextmanager
+def served(command: list[str], port: int, source: str | None, *,
+           profiled: bool = False) -> Iterator[tuple[str, int]]:
+    """The broker of ``command`` started (from checkout ``source`` if given) and ready:
+    its URL and the pid to measure (py-spy's child when ``profiled``: the command runs
+    under ``py-spy record``); stopped by SIGINT on exit, which makes py-spy write its
+    profile."""
+    env = {**os.environ, "PYTHONPATH": source} if source else None
+    proc = subprocess.Popen(command, cwd=source, env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        # a broker started under py-spy imports far slower (each sample stops it)
+        asyncio.run(wait_ready(None, url + "/health", 180.0 if profiled else 30.0))
+        pid = proc.pid
+        if profiled:  # py-spy's child is the broker
+            time.sleep(0.5)
+            pid = int(subprocess.check_output(["pgrep", "-P", str(proc.pid)]).split()[0])
+        yield url, pid
+    finally:
+        proc.send_signal(2)  # SIGINT: py-spy writes its profile, the broker stops
+        proc.wait(timeout=60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.writecpu")
     parser.add_argument("--requests", type=int, default=3000,
@@ -167,22 +192,9 @@ def main() -> None:
                 spy += ["--native"] if args.native else []
                 command = ["py-spy", "record", "--format", "raw", *spy, "-o",
                            f"{args.profile}/{scenario.name}.txt", "--", *command]
-            env = None
-            if args.source:
-                env = {**os.environ, "PYTHONPATH": args.source}
-            proc = subprocess.Popen(command, cwd=args.source, env=env)
-            try:
-                url = f"http://127.0.0.1:{args.port}"
-                # a broker started under py-spy imports far slower (each sample stops it)
-                asyncio.run(wait_ready(None, url + "/health", 180.0 if args.profile else 30.0))
-                pid = proc.pid
-                if args.profile:  # py-spy's child is the broker
-                    time.sleep(0.5)
-                    pid = int(subprocess.check_output(["pgrep", "-P", str(proc.pid)]).split()[0])
+            with served(command, args.port, args.source,
+                        profiled=bool(args.profile)) as (url, pid):
                 asyncio.run(measure(url, pid, [scenario], args.requests, args.rounds))
-            finally:
-                proc.send_signal(2)  # SIGINT: py-spy writes its profile, the broker stops
-                proc.wait(timeout=60)
 
 
 if __name__ == "__main__":
