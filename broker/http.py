@@ -95,8 +95,9 @@ def tenant_of(request: web.Request, multi_tenancy: bool) -> str:
 
 def fresh_asked(headers: CIMultiDictProxy[str]) -> bool:
     """Whether the request's ``Cache-Control`` (every field line) asks ``no-cache``
-    (RFC 9111 5.2.1.4): no kept answer may serve it."""
-    return no_cache(joined(headers, CACHE_CONTROL))
+    (RFC 9111 5.2.1.4): no kept answer may serve it.  The usual request has no
+    ``Cache-Control``: told by one lookup, before any joining."""
+    return CACHE_CONTROL in headers and no_cache(joined(headers, CACHE_CONTROL))
 
 
 def joined(headers: CIMultiDictProxy[str], name: str) -> str | None:

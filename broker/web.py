@@ -16,7 +16,6 @@ from aiohttp import web
 
 from broker.http import (
     ACCEPT,
-    CACHE_CONTROL,
     FIWARE_SERVICE,
     LINK,
     PREFER,
@@ -67,9 +66,8 @@ def call_of(request: web.Request) -> Call:
         # the request target as sent: only answer caches key on it, and building the
         # normalized form (``request.path_qs``) cost more than the rest of the Call
         path_qs=request.raw_path,
+        fresh=fresh_asked(headers),
     )
-    if CACHE_CONTROL in headers:
-        call.fresh = fresh_asked(headers)
     return call
 
 

@@ -13,7 +13,6 @@ from multidict import istr
 
 from broker.http import (
     ACCEPT,
-    CACHE_CONTROL,
     FIWARE_SERVICE,
     LINK,
     PREFER,
@@ -71,8 +70,8 @@ def _planned(app: web.Application) -> Callable[[Handler], Handler]:
                 plan = await plans.plan(service, key, call_of(request))
                 if plan is None:
                     return await handler(request)
-            fresh = CACHE_CONTROL in headers and fresh_asked(headers)
-            return response_of(await direct.answer(service, plan, fresh=fresh))
+            return response_of(await direct.answer(service, plan,
+                                                   fresh=fresh_asked(headers)))
 
         return planned_or_general
 
