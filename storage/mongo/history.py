@@ -62,7 +62,7 @@ from ..temporal import (
     AggregatedHistory,
     TemporalHistory,
     instance_number,
-    merge_record,
+    merge_times,
 )
 from . import history_layout as layout
 from .history_layout import INSTANCES
@@ -239,7 +239,8 @@ class MongoHistory(TemporalHistory):
         entity_id = history.entity.entity_id
         with faults("history write"):
             stored = await records.find_one({"_id": entity_id})
-            merged = merge_record(None if stored is None else _record(stored), history.entity)
+            created, modified, deleted = merge_times(
+                None if stored is None else _record(stored), history.entity)
             coll = await self._instances(tenant)
             # types and attrs grow by $addToSet: two processes recording writes of one
             # Entity at once both add theirs (a read-then-replace would lose one)
@@ -247,8 +248,7 @@ class MongoHistory(TemporalHistory):
             if stored is None or "attrs" in stored:
                 grow.update(grow_names(history))
             await records.update_one({"_id": entity_id}, {
-                "$set": {"created": merged.created_at, "modified": merged.modified_at,
-                         "deleted": merged.deleted_at},
+                "$set": {"created": created, "modified": modified, "deleted": deleted},
                 "$addToSet": grow}, upsert=True)
             late = stored is not None and "attrs" not in stored
             docs = []
