@@ -25,10 +25,11 @@ from ngsi_ld.temporal import (
     History,
     Instance,
     TemporalQuery,
+    upsert,
 )
 
 __all__ = ["INSTANCE_PREFIX", "AggregatedHistory", "RecordTimes", "TemporalHistory",
-           "instance_number", "merge_record", "merge_times"]
+           "instance_number", "merge_record", "merge_times", "one_per_key"]
 
 #: the prefix of the instanceIds the stores allocate (4.5.7: a URI)
 INSTANCE_PREFIX = "urn:ngsi-ld:Instance:"
@@ -45,6 +46,15 @@ def instance_number(instance_id: str) -> int | None:
     if not digits.isdigit() or len(digits) > 19 or int(digits) >= 2**63:
         return None  # not one of ours: an int64 (SQLite, MongoDB) holds them all
     return int(digits)
+
+
+def one_per_key(instances: Sequence[Instance]) -> list[Instance]:
+    """What a temporal add (5.6.11) records of one Entity's posted ``instances``: two
+    of one key (series, observedAt) in the request are one, the later (at the
+    first's place), as :func:`ngsi_ld.temporal.upsert` makes them of stored ones.  A
+    store that upserts the request's instances one by one against what it holds
+    (SQLite, MongoDB) would otherwise keep both: it calls this first."""
+    return upsert((), instances)
 
 
 #: (createdAt, modifiedAt, deletedAt) of an Entity record

@@ -54,7 +54,6 @@ from ngsi_ld.temporal import (
     Instance,
     TemporalQuery,
     to_micros,
-    upsert,
 )
 
 from ..temporal import (
@@ -63,6 +62,7 @@ from ..temporal import (
     TemporalHistory,
     instance_number,
     merge_times,
+    one_per_key,
 )
 from . import history_layout as layout
 from .history_layout import INSTANCES
@@ -252,8 +252,7 @@ class MongoHistory(TemporalHistory):
                 "$addToSet": grow}, upsert=True)
             late = stored is not None and "attrs" not in stored
             docs = []
-            # 5.6.11: two instances of one key in the request are one, the later
-            incoming = upsert((), history.instances) if upserting else history.instances
+            incoming = one_per_key(history.instances) if upserting else history.instances
             for inst in incoming:
                 iid = instance_number(inst.instance_id)
                 assert iid is not None, "instanceIds of new instances come from the store"
