@@ -25,10 +25,11 @@ from ngsi_ld.temporal import (
     History,
     Instance,
     TemporalQuery,
+    upsert,
 )
 
-__all__ = ["INSTANCE_PREFIX", "AggregatedHistory", "TemporalHistory", "instance_number",
-           "merge_record"]
+__all__ = ["INSTANCE_PREFIX", "AggregatedHistory", "RecordTimes", "TemporalHistory",
+           "instance_number", "merge_record", "merge_times", "one_per_key"]
 
 #: the prefix of the instanceIds the stores allocate (4.5.7: a URI)
 INSTANCE_PREFIX = "urn:ngsi-ld:Instance:"
@@ -47,20 +48,41 @@ def instance_number(instance_id: str) -> int | None:
     return int(digits)
 
 
+def one_per_key(instances: Sequence[Instance]) -> list[Instance]:
+    """What a temporal add (5.6.11) records of one Entity's posted ``instances``: two
+    of one key (series, observedAt) in the request are one, the later (at the
+    first's place), as :func:`ngsi_ld.temporal.upsert` makes them of stored ones.  A
+    store that upserts the request's instances one by one against what it holds
+    (SQLite, MongoDB) would otherwise keep both: it calls this first."""
+    return upsert((), instances)
+
+
+#: (createdAt, modifiedAt, deletedAt) of an Entity record
+RecordTimes = tuple[str | None, str | None, str | None]
+
+
+def merge_times(stored: EntityRecord | None, new: EntityRecord) -> RecordTimes:
+    """The times of the Entity record after a write: the first createdAt, the latest
+    modifiedAt, and deletedAt as the write says (a re-creation clears it).  What a
+    store whose types grow on the server (MongoDB's ``$addToSet``) merges itself."""
+    if stored is None:
+        return new.created_at, new.modified_at, new.deleted_at
+    return (stored.created_at or new.created_at, new.modified_at or stored.modified_at,
+            new.deleted_at)
+
+
 def merge_record(stored: EntityRecord | None, new: EntityRecord) -> EntityRecord:
     """The Entity record after a write: the types it has had (a later write adds its
-    types, ETSI 5611_01_01), the first createdAt, the latest modifiedAt, and
-    deletedAt as the write says (a re-creation clears it)."""
+    types, ETSI 5611_01_01) and the times :func:`merge_times` gives."""
     if stored is None:
         return new
     types = tuple(dict.fromkeys((*stored.types, *new.types)))
-    if types == new.types and (stored.created_at or new.created_at) == new.created_at \
-            and new.modified_at:
-        return new  # what the merge gives (the usual write of an entity recorded before)
-    return EntityRecord(
-        new.entity_id, types, stored.created_at or new.created_at,
-        new.modified_at or stored.modified_at, new.deleted_at,
-    )
+    if types == new.types and new.modified_at \
+            and (stored.created_at or new.created_at) == new.created_at:
+        # what the merge gives (the usual write of an entity recorded before), told
+        # without the times' tuple (70 ns of 440 a call, measured)
+        return new
+    return EntityRecord(new.entity_id, types, *merge_times(stored, new))
 
 
 class TemporalHistory(abc.ABC):

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from mongo_standin import Call, StandInClient
+from mongo_standin import Call, OneServer, StandInClient
 
 from ngsi_ld.temporal import (
     SCOPE,
@@ -287,3 +287,122 @@ async def test_two_histories_of_one_entity_recorded_at_once_both_count(
     assert await history.entities_with("", ["urn:q"]) == {"urn:e:1"}
     (record,) = await history.temporal_entities("", ids=["urn:e:1"])
     assert sorted(record.types) == ["urn:T", "urn:U"]
+
+
+def _entity_of(entity_id: str, *names: str) -> Any:
+    return {"id": entity_id, "type": ["urn:T"], "attrs": {
+        name: [{"type": "Property", "value": 1, "observedAt": "2026-01-01T00:00:00Z"}]
+        for name in names}}
+
+
+async def _answer(store: MongoStore, name: str) -> set[str]:
+    """The Entities a query by attrs ``name`` answers with (candidates, then their read)."""
+    history = store.history
+    candidates = await history.entities_with("", [name])
+    assert candidates is not None
+    found = await history.read_history("", sorted(candidates), [name],
+                                       TemporalQuery(None, None, None))
+    return {e for e, insts in found.items() if any(i.attribute == name for i in insts)}
+
+
+async def test_records_of_an_older_version_get_their_attrs_when_a_store_starts() -> None:
+    """A record written before ``attrs`` was kept is given them, from its instances,
+    when a store (another process here: a second store on the same server) starts:
+    once, by rounds, only where still missing; a query by attrs then no longer reads
+    it, and answers as before."""
+    server = OneServer()
+    first = MongoStore("mongodb://stand-in/h", client_factory=server.factory)
+    await first.open()
+    client: Any = first.client
+    for entity_id, names in (("urn:e:1", ("urn:p",)), ("urn:e:2", ("urn:q", "urn:r")),
+                             ("urn:e:3", ("urn:p",))):
+        written = _entity_of(entity_id, *names)
+        await first.modify("", entity_id, lambda _, e=written: e,
+                           record=record_at("2026-01-01T00:00:01Z"))
+    records = client._mock["h"]["temporal_entities"]
+    records.update_many({"_id": {"$in": ["urn:e:1", "urn:e:2"]}}, {"$unset": {"attrs": ""}})
+    before = await _answer(first, "urn:r")
+    assert before == {"urn:e:2"}
+    assert await first.history.entities_with("", ["urn:r"]) == {"urn:e:1", "urn:e:2"}
+
+    client.calls.clear()
+    second = MongoStore("mongodb://stand-in/h", client_factory=server.factory)
+    await second.open()
+    sent = [(c.method, c.collection, c.args, c.kwargs.get("limit")) for c in client.calls
+            if c.collection in ("temporal_entities", "temporal_instances")
+            and c.method in ("find", "aggregate", "bulk_write")]
+    old = ({"attrs": {"$exists": False}},)
+    asked = [{"$match": {"e": {"$in": ["urn:e:1", "urn:e:2"]}}},
+             {"$group": {"_id": "$e", "a": {"$addToSet": "$a"}}}]
+
+    def set_missing(entity_id: str, attrs: list[str]) -> Any:
+        return ("update_one", {"filter": {"_id": entity_id, "attrs": {"$exists": False}},
+                               "update": {"$set": {"attrs": attrs}}, "upsert": False})
+
+    assert sent == [
+        ("find", "temporal_entities", old, 500),
+        ("aggregate", "temporal_instances", (asked,), None),
+        ("bulk_write", "temporal_entities",
+         ([set_missing("urn:e:1", ["urn:p"]), set_missing("urn:e:2", ["urn:q", "urn:r"])],),
+         None),
+        ("aggregate", "temporal_instances", (asked,), None),  # nothing new: no second write
+        ("find", "temporal_entities", old, 500),
+    ]
+    assert records.find_one({"_id": "urn:e:2"})["attrs"] == ["urn:q", "urn:r"]
+    assert await second.history.entities_with("", ["urn:r"]) == {"urn:e:2"}
+    assert await _answer(second, "urn:r") == before
+    # idempotent: the next start asks once and writes nothing
+    client.calls.clear()
+    assert await second.history.backfill_attrs("") == 0
+    assert [c.method for c in client.calls if c.collection == "temporal_entities"] == ["find"]
+    await second.close()
+
+
+async def test_a_write_racing_the_backfill_adds_its_names(store: MongoStore) -> None:
+    """A write that read a record without ``attrs`` does not add its names (they would
+    look like the whole list); if a backfill set ``attrs`` meanwhile, from instances
+    asked before this write's were inserted, the write adds its names after its
+    insert, guarded on ``attrs`` being set; and a backfill finding instances inserted
+    between its ``$set`` and its second ask adds them."""
+    client: Any = store.client
+    await store.modify("", "urn:e:1", lambda _: _entity_of("urn:e:1", "urn:p"),
+                       record=record_at("2026-01-01T00:00:01Z"))
+    records = client._mock["h"]["temporal_entities"]
+    records.update_one({"_id": "urn:e:1"}, {"$unset": {"attrs": ""}})
+    enter = client._enter
+
+    async def backfill_meanwhile(method: str, database: str, collection: str, *rest: Any,
+                                 **kw: Any) -> None:
+        if (method, collection) == ("insert_many", "temporal_instances"):
+            records.update_one({"_id": "urn:e:1"}, {"$set": {"attrs": ["urn:p"]}})
+        await enter(method, database, collection, *rest, **kw)
+
+    client._enter = backfill_meanwhile
+    client.calls.clear()
+    await store.modify("", "urn:e:1", lambda _: _entity_of("urn:e:1", "urn:p", "urn:s"),
+                       record=record_at("2026-01-01T00:00:02Z"))
+    client._enter = enter
+    guarded = [c.args for c in client.calls
+               if c.method == "update_one" and c.collection == "temporal_entities"][-1]
+    assert guarded == ({"_id": "urn:e:1", "attrs": {"$exists": True}},
+                       {"$addToSet": {"attrs": {"$each": ["urn:s"]}}})
+    assert records.find_one({"_id": "urn:e:1"})["attrs"] == ["urn:p", "urn:s"]
+
+    # the backfill's second ask: an instance inserted after its first
+    records.update_one({"_id": "urn:e:1"}, {"$unset": {"attrs": ""}})
+    history = store.history
+    asked = history._attribute_names
+    rounds = 0
+
+    async def insert_after_first(tenant: str, ids: list[str]) -> dict[str, list[str]]:
+        nonlocal rounds
+        rounds += 1
+        if rounds == 2:
+            await history.record("", History(
+                EntityRecord("urn:e:1", ("urn:T",), None, "2026-01-01T00:00:03Z"),
+                (Instance("urn:t", history.new_instance_id(), "Property", 1),)))
+        return await asked(tenant, ids)
+
+    history._attribute_names = insert_after_first  # type: ignore[method-assign]
+    assert await history.backfill_attrs("") == 1
+    assert records.find_one({"_id": "urn:e:1"})["attrs"] == ["urn:p", "urn:s", "urn:t"]

@@ -6,8 +6,9 @@ Per tenant database, two collections:
   ``created``, ``modified``, ``deleted``, and ``attrs``, the names of the attributes
   the Entity's history has had, indexed: what a query by attrs reads first; never
   fewer: a deleted attribute's Entity stays a candidate, which the read drops; a
-  record written before ``attrs`` was kept has none, its older instances' names are
-  unknown, and every such query reads it);
+  record written before ``attrs`` was kept gets them once, at the store's start, from
+  its instances (:meth:`MongoHistory.backfill_attrs`); until then it has none, and
+  every such query reads it);
 - ``temporal_instances``: one document per instance: ``_id`` its number (the
   instanceId is ``urn:ngsi-ld:Instance:<_id>``), ``e``/``a``/``d`` its entity,
   attribute and datasetId, ``t`` its time in µs (observedAt, else when it was
@@ -42,6 +43,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from pymongo import UpdateOne
 
 from ngsi_ld.temporal import (
     SCOPE,
@@ -52,7 +54,6 @@ from ngsi_ld.temporal import (
     Instance,
     TemporalQuery,
     to_micros,
-    upsert,
 )
 
 from ..temporal import (
@@ -60,7 +61,8 @@ from ..temporal import (
     AggregatedHistory,
     TemporalHistory,
     instance_number,
-    merge_record,
+    merge_times,
+    one_per_key,
 )
 from . import history_layout as layout
 from .history_layout import INSTANCES
@@ -74,6 +76,8 @@ __all__ = [
 RECORDS = "temporal_entities"
 #: the records' index of the attributes their Entity's history has had (multikey)
 ATTRS_INDEX: list[tuple[str, Any]] = [("attrs", 1)]
+#: the records given their ``attrs`` per round of :meth:`MongoHistory.backfill_attrs`
+BACKFILL_BATCH = 500
 #: the first MongoDB with ``$topN``
 TOP_N_VERSION = (5, 2)
 NUMERIC_METHODS = frozenset({"totalCount", "sum", "avg", "min", "max", "stddev", "sumsq"})
@@ -181,6 +185,11 @@ def _result(method: str, row: dict[str, Any]) -> Any:
     return float(row[key])
 
 
+def grow_names(history: History) -> dict[str, Any]:
+    """The ``$addToSet`` of a record's ``attrs`` by ``history``'s attribute names."""
+    return {"attrs": {"$each": sorted({inst.attribute for inst in history.instances})}}
+
+
 class MongoHistory(TemporalHistory):
     """Temporal evolutions in the tenant databases (see the module docstring)."""
 
@@ -230,20 +239,20 @@ class MongoHistory(TemporalHistory):
         entity_id = history.entity.entity_id
         with faults("history write"):
             stored = await records.find_one({"_id": entity_id})
-            merged = merge_record(None if stored is None else _record(stored), history.entity)
+            created, modified, deleted = merge_times(
+                None if stored is None else _record(stored), history.entity)
             coll = await self._instances(tenant)
             # types and attrs grow by $addToSet: two processes recording writes of one
             # Entity at once both add theirs (a read-then-replace would lose one)
             grow: dict[str, Any] = {"types": {"$each": list(history.entity.types)}}
             if stored is None or "attrs" in stored:
-                grow["attrs"] = {"$each": sorted({inst.attribute for inst in history.instances})}
+                grow.update(grow_names(history))
             await records.update_one({"_id": entity_id}, {
-                "$set": {"created": merged.created_at, "modified": merged.modified_at,
-                         "deleted": merged.deleted_at},
+                "$set": {"created": created, "modified": modified, "deleted": deleted},
                 "$addToSet": grow}, upsert=True)
+            late = stored is not None and "attrs" not in stored
             docs = []
-            # 5.6.11: two instances of one key in the request are one, the later
-            incoming = upsert((), history.instances) if upserting else history.instances
+            incoming = one_per_key(history.instances) if upserting else history.instances
             for inst in incoming:
                 iid = instance_number(inst.instance_id)
                 assert iid is not None, "instanceIds of new instances come from the store"
@@ -268,6 +277,50 @@ class MongoHistory(TemporalHistory):
                 docs = [doc for doc in docs if doc["_id"] not in done]
             if docs:
                 await coll.insert_many(docs)
+            if late:
+                # the record had no attrs when read: if a backfill gave it some since,
+                # they may miss these instances' names (backfill_attrs's race)
+                await records.update_one({"_id": entity_id, "attrs": {"$exists": True}},
+                                         {"$addToSet": grow_names(history)})
+
+    async def backfill_attrs(self, tenant: str) -> int:
+        """Give the records written before ``attrs`` was kept their ``attrs``: the
+        names of their instances' attributes; how many records were given them.
+
+        Idempotent, by rounds of :data:`BACKFILL_BATCH` records (one find, one
+        aggregation, two bulk writes a round), and safe beside other processes
+        writing or backfilling: ``attrs`` is set only where still missing, then the
+        instances are asked again and their names added (``$addToSet``).  A write
+        that read the record before the ``$set`` and inserts its instances after the
+        first ask is then seen by the second ask, or, inserting after that, adds its
+        names itself (:meth:`record` adds them when it finds ``attrs`` set since)."""
+        records = self._coll(tenant, RECORDS)
+        done = 0
+        with faults("history attrs backfill"):
+            while True:
+                old = await records.find({"attrs": {"$exists": False}}, {"_id": 1},
+                                         limit=BACKFILL_BATCH).to_list()
+                if not old:
+                    return done
+                ids = [doc["_id"] for doc in old]
+                names = await self._attribute_names(tenant, ids)
+                await records.bulk_write([
+                    UpdateOne({"_id": i, "attrs": {"$exists": False}},
+                              {"$set": {"attrs": names.get(i, [])}}) for i in ids],
+                    ordered=False)
+                again = await self._attribute_names(tenant, ids)
+                fresh = [UpdateOne({"_id": i}, {"$addToSet": {"attrs": {"$each": again[i]}}})
+                         for i in ids if set(again.get(i, ())) - set(names.get(i, ()))]
+                if fresh:
+                    await records.bulk_write(fresh, ordered=False)
+                done += len(ids)
+
+    async def _attribute_names(self, tenant: str, ids: list[str]) -> dict[str, list[str]]:
+        """entity id -> the sorted names of its instances' attributes."""
+        pipeline = [{"$match": {"e": {"$in": ids}}},
+                    {"$group": {"_id": "$e", "a": {"$addToSet": "$a"}}}]
+        rows = await (await (await self._instances(tenant)).aggregate(pipeline)).to_list()
+        return {row["_id"]: sorted(row["a"]) for row in rows}
 
     # -- reads --------------------------------------------------------------------------
     async def temporal_entities(

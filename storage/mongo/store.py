@@ -155,8 +155,9 @@ class MongoStore(SharedMixin, DiscoveryMixin, RecordsMixin, Store):
         with faults("start-up"):
             await self.client.admin.command("ping")
         await self._ensure_indexes(DEFAULT_TENANT)
-        for tenant in await self._every_tenant():  # history a stopped process left behind
-            await self._outbox.recover(tenant)
+        for tenant in await self._every_tenant():
+            await self._outbox.recover(tenant)  # history a stopped process left behind
+            await self._history.backfill_attrs(tenant)  # records of an older version
         log.info("MongoDB store ready at %s, database %s", redact(self.settings.url), self.database)
 
     async def _keep_trying(self) -> None:

@@ -27,9 +27,14 @@ from ngsi_ld.temporal import (
     Instance,
     TemporalQuery,
 )
-from ngsi_ld.temporal import upsert as upsert_instances
 
-from ..temporal import INSTANCE_PREFIX, AggregatedHistory, TemporalHistory, instance_number
+from ..temporal import (
+    INSTANCE_PREFIX,
+    AggregatedHistory,
+    TemporalHistory,
+    instance_number,
+    one_per_key,
+)
 from . import history_packs as packs
 from . import history_rollups as rollups
 from . import history_sql
@@ -226,10 +231,9 @@ class SqliteHistory(TemporalHistory):
         settle(conn, tenant, [h.entity.entity_id for h in histories], self.memo)
         for history in histories:
             self.memo.forget_entity(tenant, history.entity.entity_id)
-            # 5.6.11: two instances of one key in the request are one, the later
             renumbered = replace(history, instances=tuple(
                 replace(i, instance_id=self.new_instance_id())
-                for i in upsert_instances((), history.instances)))
+                for i in one_per_key(history.instances)))
             history_sql.write_history(conn, tenant, renumbered, upserting=True,
                                       memo=self.memo)
 
