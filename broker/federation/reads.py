@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any, overload
 from urllib.parse import urljoin
 
@@ -170,7 +171,8 @@ class Reads(SourcesBase):
             await self._fill_page(tenant, answers, local, page, ctx, context_url, via, call,
                                   params, job.alias)
         registrations = {r.registration.id: r.registration for r in job.plan.requests}
-        return (Fetched(answers, page, call.warnings, job.alias, registrations),)
+        return (Fetched(answers, page, call.warnings, job.alias, registrations,
+                        call.rendering),)
 
     async def _fill_page(self, tenant: str, answers: list[SourceAnswer],
                          local: Sequence[Entity], page: tuple[int, int], ctx: Any,
@@ -317,9 +319,36 @@ class Reads(SourcesBase):
         now = self.clock()
         invalid: set[str] = set()
         merged: list[Entity] = []
+        # a source's entity shown as it is (the only fragment of its id, no claim, no
+        # filter here) may be rendered from the rendering kept of its content
+        # (broker.service.source_renders)
+        rendering = fetched.rendering if fetched is not None and not job.plan.claims \
+            and not job.split and not job.refilter else None
+        expansions = self.expansions
         for entity_id in ids:
+            parties: Sequence[tuple[str, Entity | RawEntity, bool]] = by_id.get(entity_id, ())
+            single = parties[0][1] if rendering is not None and len(parties) == 1 else None
+            if rendering is not None and isinstance(single, RawEntity):
+                source = parties[0][0]
+                key = expansions.key(single)
+                kept = expansions.rendered(key, rendering.view_key, rendering.ctx)
+                if kept is not None:
+                    merged.append(rendering.stand_in(*kept))
+                    continue
+                try:
+                    entity = expansions.expand(single, key)
+                except InvalidAnswer:
+                    invalid.add(source)
+                    continue
+                # without claims, ``visible`` shows every party's entity as it is
+                if not expiring(entity):
+                    rendering.offer(entity, partial(expansions.keep_rendering, key,
+                                                    rendering.view_key, rendering.ctx))
+                    merged.append(entity)
+                    continue
+                parties = [(source, entity, parties[0][2])]
             fragments: list[Fragment] = []
-            for source, item, auxiliary in by_id.get(entity_id, ()):
+            for source, item, auxiliary in parties:
                 if isinstance(item, RawEntity):
                     try:
                         item = self.expansions.expand(item)
