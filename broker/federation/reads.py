@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from functools import partial
+from itertools import pairwise
 from typing import Any, overload
 from urllib.parse import urljoin
 
@@ -60,7 +61,7 @@ from ngsi_ld.model import Entity
 from ngsi_ld.params import Params, QueryParams, flag
 from ngsi_ld.query import EntityQuery, matches
 
-__all__ = ["Paged", "Reads"]
+__all__ = ["Paged", "Reads", "sorted_union"]
 
 #: 5.5.9.3, 6.3.23: the header naming an Entity map
 ENTITY_MAP = "NGSILD-EntityMap"
@@ -124,6 +125,20 @@ class Paged(Sequence[Entity]):
         yield from map(_unread, self._after)
 
 
+def sorted_union(*parts: Iterable[str]) -> list[str]:
+    """The ids of ``parts``, each once, sorted (``sorted(set().union(*parts))``).
+
+    Each party answers its ids sorted (by id, the merged order), so their
+    concatenation is a few sorted runs, which Timsort merges in linear time, and
+    the ids met twice are neighbours; a set's order is random, and sorting it
+    compares n log n pairs of long ids with a common prefix (five times the time
+    for the thousand ids of a page far into a query).  The order of the parts only
+    decides the speed, never the result."""
+    every = [entity_id for part in parts for entity_id in part]
+    every.sort()
+    return every[:1] + [b for a, b in pairwise(every) if a != b]
+
+
 def _unread(entity_id: str) -> Entity:
     """The entity of an id outside the page of a merged answer (``Paged``)."""
     return {"id": entity_id, "type": [], "attrs": {}}
@@ -181,11 +196,10 @@ class Reads(SourcesBase):
         """The second step of an ids-first read: the page's ids (local and remote, merged
         by id) asked of the sources that hold them, by id, with every attribute."""
         offset, limit = page
-        every = {e["id"] for e in local}
-        for answer in answers:
-            every.update(raw.id for raw in answer.entities)
-            every.update(answer.unread)
-        in_page = set(sorted(every)[offset:offset + limit])
+        every = sorted_union([e["id"] for e in local],
+                             *([raw.id for raw in a.entities] for a in answers),
+                             *(a.unread for a in answers))
+        in_page = set(every[offset:offset + limit])
 
         async def complete(index: int, answer: SourceAnswer) -> None:
             request = answer.request
@@ -304,12 +318,12 @@ class Reads(SourcesBase):
         by_id: dict[str, list[tuple[str, Entity | RawEntity, bool]]] = {}
         for entity in local:
             by_id.setdefault(entity["id"], []).append((LOCAL_SOURCE, entity, False))
-        unread: set[str] = set()  # ids-first paging: ids counted and ordered, not read
+        unread: list[Sequence[str]] = []  # ids-first paging: ids counted and ordered, not read
         for answer in fetched.answers if fetched is not None else ():
             for raw in answer.entities:
                 by_id.setdefault(raw.id, []).append((answer.source, raw, answer.auxiliary))
-            unread.update(answer.unread)
-        ids = sorted(unread.union(by_id) if unread else by_id)
+            unread.append(answer.unread)
+        ids = sorted_union(by_id, *unread)
         before: list[str] = []
         after: list[str] = []
         if fetched is not None and fetched.page is not None:
