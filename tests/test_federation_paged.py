@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from broker.federation.expansions import Expansions
-from broker.federation.reads import Paged
+from broker.federation.reads import Paged, sorted_union
 from broker.federation.wire import InvalidAnswer, RawEntity, expand_raw, raw_entities, raw_ids
 from ngsi_ld.errors import BadRequestData
 from ngsi_ld.jsonld import ActiveContext, compile_context, core_context_url
@@ -46,6 +46,15 @@ def test_paged_is_the_list_it_stands_for(before: int, page: int, after: int,
         paged[len(whole)]
     with pytest.raises(IndexError):
         paged[-len(whole) - 1]
+
+
+@given(st.lists(st.lists(st.text("ab:", max_size=4), max_size=30), max_size=4),
+       st.booleans())
+def test_sorted_union_is_the_sorted_set_of_every_id(parts: list[list[str]],
+                                                    runs: bool) -> None:
+    if runs:  # as the parties answer: each sorted
+        parts = [sorted(part) for part in parts]
+    assert sorted_union(*parts) == sorted(set().union(*parts))
 
 
 _CTX = cast(ActiveContext, object())  # only carried along, never used here

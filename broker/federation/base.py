@@ -18,6 +18,7 @@ from broker.federation.wire import (
 )
 from broker.service.call import Call
 from broker.service.ports import ContextResolving
+from broker.service.source_renders import PageRendering
 from ngsi_ld.federation import (
     QUERY,
     RETRIEVE,
@@ -114,6 +115,9 @@ class Fetched:
     warnings: list[str]
     agent: str
     registrations: dict[str, Registration]
+    #: the renderings of the page the merge may stand in or offer (the request's
+    #: ``Call.rendering``; None: the merged entities are rendered as ever)
+    rendering: PageRendering | None = None
 
 
 @dataclass(frozen=True)

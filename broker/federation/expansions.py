@@ -15,39 +15,62 @@ value JSON cannot carry as it is) is not kept.  It is not an answer: what the
 source answers is asked on every request, only the parse of an entity already
 seen is saved (as the render cache saves the rendering of an entity version
 stored here).
+
+Beside an expansion kept, the renderings of the entity shown to clients (by
+View and client @context, at most ``render_views`` of them) are kept when the
+page's render offers them (``broker.service.source_renders``): a later page
+showing the same content the same way stands the kept bytes in for the entity,
+neither decoded nor rendered.  They go with the expansion they belong to.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-
 import orjson
 
 from broker.federation.wire import RawEntity, expand_raw
+from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity
 
-__all__ = ["Expansions"]
+__all__ = ["Expansions", "Key"]
+
+#: what the expansion and the renderings of a source's entity are kept by
+#: (:meth:`Expansions.key`)
+Key = tuple[bytes, ActiveContext]
 
 
 class Expansions:
     """Expanded entities by (content, @context), the oldest dropped first; bounded in
-    count and by the size of an entity kept."""
+    count and by the size of an entity kept; with their renderings kept beside them."""
 
-    __slots__ = ("_entries", "hits", "max_bytes", "misses", "size")
+    __slots__ = ("_entries", "_renders", "hits", "max_bytes", "misses", "render_views",
+                 "rendered_hits", "size")
 
-    def __init__(self, size: int = 4096, max_bytes: int = 16 * 1024) -> None:
+    def __init__(self, size: int = 4096, max_bytes: int = 16 * 1024,
+                 render_views: int = 4) -> None:
         self.size = size
         #: a larger entity is expanded every time: at most ``size * max_bytes`` held
         self.max_bytes = max_bytes
-        self._entries: dict[Hashable, bytes] = {}
+        #: renderings kept an entity (View and client @context); 0: none
+        self.render_views = render_views
+        self._entries: dict[Key, bytes] = {}
+        #: content key -> (View key, client @context) -> (the entity's id, its rendering)
+        self._renders: dict[Key, dict[tuple[int, ActiveContext], tuple[str, bytes]]] = {}
         self.hits = 0
         self.misses = 0
+        self.rendered_hits = 0
 
-    def expand(self, raw: RawEntity) -> Entity:
+    @staticmethod
+    def key(raw: RawEntity) -> Key:
+        """What an expansion (and a rendering) of ``raw`` is kept by: the JSON the source
+        sent (as orjson writes the parsed object) and its compiled @context."""
+        return (orjson.dumps(raw.item), raw.ctx)
+
+    def expand(self, raw: RawEntity, key: Key | None = None) -> Entity:
         """``expand_raw(raw)``, from the kept expansion of the same content if any
-        (InvalidAnswer as ``expand_raw``: an invalid entity is never kept)."""
-        sent = orjson.dumps(raw.item)
-        key = (sent, raw.ctx)
+        (InvalidAnswer as ``expand_raw``: an invalid entity is never kept); ``key`` is
+        :meth:`key` of ``raw`` when the caller has it."""
+        if key is None:
+            key = self.key(raw)
         kept = self._entries.get(key)
         if kept is not None:
             self.hits += 1
@@ -55,6 +78,7 @@ class Expansions:
             return entity
         self.misses += 1
         entity = expand_raw(raw)
+        sent = key[0]
         if len(sent) <= self.max_bytes:
             try:
                 encoded = orjson.dumps(entity)
@@ -63,6 +87,29 @@ class Expansions:
             if orjson.loads(encoded) == entity:
                 entries = self._entries
                 if len(entries) >= self.size:
-                    del entries[next(iter(entries))]
+                    oldest = next(iter(entries))
+                    del entries[oldest]
+                    self._renders.pop(oldest, None)
                 entries[key] = encoded
         return entity
+
+    def rendered(self, key: Key, view_key: int,
+                 ctx: ActiveContext) -> tuple[str, bytes] | None:
+        """The kept rendering of the content ``key`` for the View and client @context:
+        (the entity's id, its JSON), or None."""
+        views = self._renders.get(key)
+        if views is None:
+            return None
+        found = views.get((view_key, ctx))
+        if found is not None:
+            self.rendered_hits += 1
+        return found
+
+    def keep_rendering(self, key: Key, view_key: int, ctx: ActiveContext,
+                       entity_id: str, body: bytes) -> None:
+        """Keep the rendering of the content ``key`` (whose expansion is kept: else not)."""
+        if key not in self._entries or len(body) > self.max_bytes:
+            return
+        views = self._renders.setdefault(key, {})
+        if len(views) < self.render_views:
+            views[(view_key, ctx)] = (entity_id, body)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.params import Params, QueryParams
+
+if TYPE_CHECKING:
+    from broker.service.source_renders import PageRendering
 
 __all__ = ["Call"]
 
@@ -54,6 +57,9 @@ class Call:
     #: RFC 9111 5.2.1.4: the request's ``Cache-Control: no-cache``: no kept answer
     #: (``caches.AnswerCache``, ``hot``) serves it, the answer is computed afresh
     fresh: bool = False
+    #: set by a query whose page may be rendered from the renderings kept of the
+    #: sources' entities (``broker.service.source_renders``), for the merge to fill
+    rendering: PageRendering | None = None
 
     @property
     def via(self) -> tuple[str, ...]:

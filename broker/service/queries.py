@@ -35,7 +35,8 @@ from broker.service.core import Call, Service
 from broker.service.entities import READ_MEDIA
 from broker.service.linked import render_entities, resolve_linked_q
 from broker.service.reply import Reply, json_reply
-from ngsi_ld.bodies import GEO_JSON, Body
+from broker.service.source_renders import PageRendering
+from ngsi_ld.bodies import GEO_JSON, Body, context_in_body
 from ngsi_ld.errors import BadRequestData, TooManyResults
 from ngsi_ld.federation import LOCAL as LOCAL_SOURCE
 from ngsi_ld.federation import Pager, TemporalQuery, parse_temporal_query, render_entity_map
@@ -177,6 +178,7 @@ async def answer(
                                      prefer=prefer, tenant=service.tenant_named(call))
     else:
         status = 200
+        rendering: PageRendering | None = None
         if map_header is not None:  # 5.5.9.3: the pages walk the Entity map
             found, total, more = await _map_page(service, call, tenant, queries, offset,
                                                  limit, count, map_header)
@@ -187,20 +189,32 @@ async def answer(
             headers[entitymaps.HEADER] = location
             status = 201
         else:
+            if (ordering is None and view.plain and view.media_type != GEO_JSON
+                    and not context_in_body(view.media_type, prefer)
+                    and service.sources.serves(tenant)):
+                # the sources' entities may be rendered from their kept renderings
+                rendering = call.rendering = PageRendering(view.key, ctx)
             found, total, more = await _page(service, call, tenant, queries, ordering, offset,
                                              limit, count)
+            call.rendering = None
         # 4.22: nothing expired is shown
         found = [e for e in (live(entity) for entity in found) if e is not None]
-        # 4.5.23: the page's Linked Entities (inline, or appended when flat)
-        rendered = await render_entities(store, tenant, view, ctx, found)
-        # 4.21: an entity a pick reduced to nothing is left out
-        data: Any = [item for item in rendered.entities if item]
+        data: Any
+        altered = False
+        if rendering is not None and rendering.used:
+            data = rendering.render(view, ctx, found)
+        else:
+            # 4.5.23: the page's Linked Entities (inline, or appended when flat)
+            rendered = await render_entities(store, tenant, view, ctx, found)
+            altered = rendered.altered
+            # 4.21: an entity a pick reduced to nothing is left out
+            data = [item for item in rendered.entities if item]
         if view.media_type == GEO_JSON:
             data = to_feature_collection(data)  # entity_reply gives it its @context
         if count:
             headers[RESULTS_COUNT] = str(total)
         reply = await entity_reply(service, data, view.media_type, client_context,
-                                   status=203 if rendered.altered and status == 200 else status,
+                                   status=203 if altered and status == 200 else status,
                                    headers=headers, prefer=prefer,
                                    tenant=service.tenant_named(call))
     reply.add_links(entity_page_links(call.path, params, offset, limit, more,
