@@ -157,3 +157,43 @@ async def test_the_oldest_is_dropped_and_a_large_one_not_kept() -> None:
     for _ in range(2):
         expansions.expand(RawEntity(large["id"], large, ctx))
     assert (expansions.misses, expansions.hits) == (6, 1)
+
+
+async def test_what_is_kept_stays_within_its_budget_in_bytes() -> None:
+    """The expansions and renderings held never pass the budget: the oldest entries go
+    first (an expanded entity is longer than the JSON it came from)."""
+    ctx = compile_context(None, {}, core_context_url("1.8"))
+    one = Expansions()
+    raw = RawEntity("urn:ngsi-ld:Streetlight:0", _streetlight(0), ctx)
+    one.expand(raw)
+    per_entity = one.held
+    assert per_entity > len(Expansions.key(raw)[0])  # the key and its longer expansion
+    plain = Expansions(budget=2 * per_entity + 10)
+    for i in range(4):
+        plain.expand(RawEntity(f"urn:ngsi-ld:Streetlight:{i}", _streetlight(i), ctx))
+        assert plain.held <= plain.budget
+    for i in (3, 2, 1):
+        plain.expand(RawEntity(f"urn:ngsi-ld:Streetlight:{i}", _streetlight(i), ctx))
+    assert (plain.misses, plain.hits) == (5, 2)  # 1 was dropped for 3, 0 for 2
+    expansions = Expansions(budget=3 * per_entity + 100)
+    keys = []
+    for i in range(6):
+        raw = RawEntity(f"urn:ngsi-ld:Streetlight:{i}", _streetlight(i), ctx)
+        key = Expansions.key(raw)
+        keys.append(key)
+        expansions.expand(raw, key)
+        assert expansions.held <= expansions.budget
+        expansions.keep_rendering(key, 1, ctx, raw.id, b"x" * 40)
+        assert expansions.held <= expansions.budget
+    # the newest entries are kept with their renderings, the oldest were dropped
+    assert expansions.rendered(keys[-1], 1, ctx) == ("urn:ngsi-ld:Streetlight:5", b"x" * 40)
+    assert expansions.rendered(keys[0], 1, ctx) is None
+    expansions.expand(RawEntity("urn:ngsi-ld:Streetlight:0", _streetlight(0), ctx))
+    assert expansions.misses == 7 and expansions.hits == 0
+    # a rendering that does not fit beside its own entity is not kept
+    tight = Expansions(budget=per_entity + 10)
+    raw = RawEntity("urn:ngsi-ld:Streetlight:0", _streetlight(0), ctx)
+    key = Expansions.key(raw)
+    tight.expand(raw, key)
+    tight.keep_rendering(key, 1, ctx, raw.id, b"x" * 40)
+    assert tight.rendered(key, 1, ctx) is None and tight.held == per_entity

@@ -21,6 +21,11 @@ View and client @context, at most ``render_views`` of them) are kept when the
 page's render offers them (``broker.service.source_renders``): a later page
 showing the same content the same way stands the kept bytes in for the entity,
 neither decoded nor rendered.  They go with the expansion they belong to.
+
+What is held is bounded in bytes as well as in count (``budget``: the JSON
+each entry is kept by, its expansion and its renderings; an expanded entity is
+longer than the JSON it came from, the IRIs being longer than the terms), the
+oldest entries dropped first to make room.
 """
 
 from __future__ import annotations
@@ -40,16 +45,20 @@ Key = tuple[bytes, ActiveContext]
 
 class Expansions:
     """Expanded entities by (content, @context), the oldest dropped first; bounded in
-    count and by the size of an entity kept; with their renderings kept beside them."""
+    count, in bytes and by the size of an entity kept; with their renderings kept
+    beside them."""
 
-    __slots__ = ("_entries", "_renders", "hits", "max_bytes", "misses", "render_views",
-                 "rendered_hits", "size")
+    __slots__ = ("_entries", "_renders", "budget", "held", "hits", "max_bytes", "misses",
+                 "render_views", "rendered_hits", "size")
 
     def __init__(self, size: int = 4096, max_bytes: int = 16 * 1024,
-                 render_views: int = 4) -> None:
+                 render_views: int = 4, budget: int = 32 * 1024 * 1024) -> None:
         self.size = size
-        #: a larger entity is expanded every time: at most ``size * max_bytes`` held
+        #: a larger entity (as the source sent it) is expanded every time
         self.max_bytes = max_bytes
+        #: the bytes held at most (keys, expansions and renderings), and held now
+        self.budget = budget
+        self.held = 0
         #: renderings kept an entity (View and client @context); 0: none
         self.render_views = render_views
         self._entries: dict[Key, bytes] = {}
@@ -84,14 +93,20 @@ class Expansions:
                 encoded = orjson.dumps(entity)
             except TypeError:  # not JSON: expanded every time
                 return entity
-            if orjson.loads(encoded) == entity:
+            cost = len(sent) + len(encoded)
+            if cost <= self.budget and orjson.loads(encoded) == entity:
                 entries = self._entries
-                if len(entries) >= self.size:
-                    oldest = next(iter(entries))
-                    del entries[oldest]
-                    self._renders.pop(oldest, None)
+                while entries and (len(entries) >= self.size or self.held + cost > self.budget):
+                    self._drop(next(iter(entries)))
                 entries[key] = encoded
+                self.held += cost
         return entity
+
+    def _drop(self, key: Key) -> None:
+        """Forget the expansion kept by ``key`` and its renderings."""
+        self.held -= len(key[0]) + len(self._entries.pop(key))
+        for _, body in self._renders.pop(key, {}).values():
+            self.held -= len(body)
 
     def rendered(self, key: Key, view_key: int,
                  ctx: ActiveContext) -> tuple[str, bytes] | None:
@@ -111,5 +126,13 @@ class Expansions:
         if key not in self._entries or len(body) > self.max_bytes:
             return
         views = self._renders.setdefault(key, {})
-        if len(views) < self.render_views:
-            views[(view_key, ctx)] = (entity_id, body)
+        if len(views) >= self.render_views or (view_key, ctx) in views:
+            return
+        entries = self._entries
+        while self.held + len(body) > self.budget:
+            oldest = next(iter(entries))
+            if oldest == key:
+                return  # the rest is this entity's own: its rendering is not kept
+            self._drop(oldest)
+        views[(view_key, ctx)] = (entity_id, body)
+        self.held += len(body)

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from broker.expiry import now_millis
-from broker.service.caches import join_array, with_context
+from broker.service.caches import EMPTY, join_array, with_context
 from broker.service.core import Service
 from broker.service.reply import Reply, json_reply
 from ngsi_ld.bodies import GEO_JSON, context_in_body
@@ -31,10 +31,6 @@ __all__ = [
     "EMPTY", "entity_reply", "inline_context", "link_only", "live", "render_cached",
     "render_page", "rendered_at", "rendered_body", "rendered_reply", "uncached",
 ]
-
-#: an entity a pick reduced to nothing: left out of a query's answer (4.21)
-EMPTY = b"{}"
-
 
 def live(entity: Entity) -> Entity | None:
     """The entity as valid now (clause 4.22): None if it expired, else without the

@@ -41,6 +41,9 @@ CACHE_ENTRIES = 256
 CACHE_MAX_BODY = 256 * 1024
 #: per-entry bookkeeping counted on top of the body (key tuple, dict slot)
 _ENTRY_OVERHEAD = 200
+#: the rendering of an entity a pick reduced to nothing: left out of a query's
+#: answer (4.21)
+EMPTY = b"{}"
 
 
 class RenderCache:
@@ -274,7 +277,8 @@ def with_context(body_context: bytes, rendered: bytes) -> bytes:
 
 
 __all__ = [
-    "DEFAULT_MAX_BYTES", "AnswerCache", "Caches", "KnownVersions", "Parsers", "RenderCache",
+    "DEFAULT_MAX_BYTES", "EMPTY", "AnswerCache", "Caches", "KnownVersions", "Parsers",
+    "RenderCache",
     "exact",
     "join_array", "with_context",
 ]

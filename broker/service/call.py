@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from broker.service.source_renders import PageRendering
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.params import Params, QueryParams
-
-if TYPE_CHECKING:
-    from broker.service.source_renders import PageRendering
 
 __all__ = ["Call"]
 

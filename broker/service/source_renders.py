@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from broker.service.answers import EMPTY
+from broker.service.caches import EMPTY
 from ngsi_ld.expiry import earliest_expiry
 from ngsi_ld.jsonld import ActiveContext
 from ngsi_ld.model import Entity
