@@ -287,12 +287,13 @@ class Reads(SourcesBase):
                 try:
                     if ids_only:
                         page_ids = await raw_ids(incoming.body, incoming.headers,
-                                                 self.resolver, context_url)
+                                                 self.resolver, context_url, self.parsed)
                         ids += page_ids
                         got = len(page_ids)
                     else:
                         page = await raw_entities(incoming.body, incoming.headers,
-                                                  self.resolver, context_url, many=many)
+                                                  self.resolver, context_url, many=many,
+                                                  parsed=self.parsed)
                         entities += page
                         got = len(page)
                 except InvalidAnswer:

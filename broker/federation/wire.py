@@ -14,12 +14,13 @@ caller turns into a 111 warning.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import orjson
 
 from broker.federation.client import Outgoing, header
+from broker.federation.parsed import EntitiesReading, ParsedAnswers
 from broker.service.ports import ContextResolving
 from ngsi_ld.entity import parse_entity
 from ngsi_ld.errors import NgsiLdError
@@ -265,15 +266,47 @@ def _decode(body: bytes) -> Any:
         raise InvalidAnswer(f"not JSON: {exc}") from None
 
 
-class RawEntity(NamedTuple):
+class RawEntity:
     """An entity as a source answered it (JSON, checked to be an object with an id) and
     the @context it is written in: expanded only if it is used (:func:`expand_raw`).
-    A named tuple: one is made for every entity a source answers, and a frozen
-    dataclass's construction cost about twice as much."""
 
-    id: str
-    item: dict[str, Any]
-    ctx: ActiveContext
+    ``item`` is the decoded JSON; ``sent`` that JSON as ``orjson`` writes the parsed
+    object (what :meth:`Expansions.key <broker.federation.expansions.Expansions.key>`
+    keys it by).  Either may be given and the other is made from it when first asked
+    for: an answer read before (:class:`~broker.federation.parsed.ParsedAnswers`)
+    gives ``sent`` only, and ``item`` is then decoded for this entity alone, shared
+    with no other answer.  A class with slots: one is made for every entity a source
+    answers, and a frozen dataclass's construction cost about twice as much."""
+
+    __slots__ = ("_item", "_sent", "ctx", "id")
+
+    def __init__(self, id: str, item: dict[str, Any] | None, ctx: ActiveContext,
+                 sent: bytes | None = None) -> None:
+        if item is None and sent is None:
+            raise ValueError("a RawEntity needs its item or its JSON")
+        self.id = id
+        self._item = item
+        self.ctx = ctx
+        self._sent = sent
+
+    @property
+    def item(self) -> dict[str, Any]:
+        """The entity's JSON, decoded (once for this object)."""
+        item = self._item
+        if item is None:
+            item = self._item = orjson.loads(self._sent)  # type: ignore[arg-type]
+        return item
+
+    @property
+    def sent(self) -> bytes:
+        """The entity's JSON as orjson writes the parsed object (made once)."""
+        sent = self._sent
+        if sent is None:
+            sent = self._sent = orjson.dumps(self._item)
+        return sent
+
+    def __repr__(self) -> str:
+        return f"RawEntity({self.id!r}, ctx={self.ctx!r})"
 
 
 def expand_raw(raw: RawEntity) -> Entity:
@@ -285,14 +318,17 @@ def expand_raw(raw: RawEntity) -> Entity:
 
 
 async def raw_entities(body: bytes, headers: Mapping[str, str], resolver: ContextResolving,
-                       asked_context: str | None, *, many: bool) -> list[RawEntity]:
+                       asked_context: str | None, *, many: bool,
+                       parsed: ParsedAnswers | None = None) -> list[RawEntity]:
     """The entities of a source's answer with their @context (InvalidAnswer if not JSON
     entities).  The @context is the answer's own: inline for ``application/ld+json``
-    (per entity), else the Link header, else the one the request sent."""
-    data = _decode(body)
-    # a query answered by one entity object rather than an array of one is read as such
-    # (lenient in what is accepted: the ETSI context source mock answers so, D010_03)
-    items = data if many and isinstance(data, list) else [data]
+    (per entity), else the Link header, else the one the request sent.  ``parsed``:
+    the answers read before, by their bytes (the body is then decoded only if new)."""
+    reading = parsed.entities(body, many) if parsed is not None else None
+    if reading is None:
+        reading = _read_entities(body, many)
+        if parsed is not None:
+            parsed.keep_entities(body, many, reading)
     content_type = header(headers, "Content-Type") or ""
     link = header(headers, "Link")
     try:
@@ -300,45 +336,71 @@ async def raw_entities(body: bytes, headers: Mapping[str, str], resolver: Contex
     except NgsiLdError:
         linked = None
     default = linked if linked is not None else asked_context
-    contexts: dict[str, ActiveContext] = {}
+    own = "ld+json" in content_type or linked is None  # an inline @context is used
+    contexts: dict[tuple[bool, str | None], ActiveContext] = {}
     out: list[RawEntity] = []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-            raise InvalidAnswer("an entity must be a JSON object with an id")
-        context: Any = default
-        if "@context" in item:
-            item = dict(item)
-            inline = item.pop("@context")
-            if "ld+json" in content_type or linked is None:
-                context = inline
-        key = context if isinstance(context, str) else orjson.dumps(context).decode()
+    for entity_id, sent, inline in reading:
+        # the @context of the entity: (True, the inline one's JSON) or (False, the default)
+        key = (True, inline) if inline is not None and own else (False, default)
         ctx = contexts.get(key)
         if ctx is None:
+            context: Any = orjson.loads(key[1]) if key[0] else key[1]  # type: ignore[arg-type]
             try:
                 ctx = contexts[key] = await resolver.active(context)
             except NgsiLdError as exc:
                 raise InvalidAnswer(f"its @context cannot be used: {exc}") from None
-        out.append(RawEntity(item["id"], item, ctx))
+        out.append(RawEntity(entity_id, None, ctx, sent))
     return out
 
 
+def _read_entities(body: bytes, many: bool) -> EntitiesReading:
+    """The entities of an answer as :class:`ParsedAnswers` keeps them: (id, JSON without
+    the ``@context`` member, that member's text or None) each (InvalidAnswer if the
+    answer is not JSON objects with an id)."""
+    data = _decode(body)
+    # a query answered by one entity object rather than an array of one is read as such
+    # (lenient in what is accepted: the ETSI context source mock answers so, D010_03)
+    items = data if many and isinstance(data, list) else [data]
+    out: list[tuple[str, bytes, str | None]] = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise InvalidAnswer("an entity must be a JSON object with an id")
+        inline: str | None = None
+        if "@context" in item:
+            item = dict(item)
+            context = item.pop("@context")
+            inline = orjson.dumps(context).decode()
+        out.append((item["id"], orjson.dumps(item), inline))
+    return tuple(out)
+
+
 async def raw_ids(body: bytes, headers: Mapping[str, str], resolver: ContextResolving,
-                  asked_context: str | None) -> list[str]:
+                  asked_context: str | None,
+                  parsed: ParsedAnswers | None = None) -> list[str]:
     """The ids of a source's answer to a query with ``pick=id`` (4.21), in its order,
     checked as :func:`raw_entities` checks the entities of any answer (InvalidAnswer if
     not JSON objects with an id, or if the answer's @context cannot be used), without
-    an object made for each: a page far into a distributed query reads hundreds."""
-    data = _decode(body)
-    items = data if isinstance(data, list) else [data]
-    try:  # of JSON values, only an object has members: a list or a scalar is a TypeError
-        ids = [item["id"] for item in items]
-    except (TypeError, KeyError):
-        raise InvalidAnswer("an entity must be a JSON object with an id") from None
-    if not all(type(i) is str for i in ids):
-        raise InvalidAnswer("an entity must be a JSON object with an id")
-    if any("@context" in item for item in items):  # JSON-LD: an @context an entity
-        return [raw.id for raw in await raw_entities(body, headers, resolver,
-                                                     asked_context, many=True)]
+    an object made for each: a page far into a distributed query reads hundreds.
+    ``parsed``: the answers read before, by their bytes (the body is then decoded only
+    if new)."""
+    kept = parsed.ids(body) if parsed is not None else None
+    if kept is not None:
+        ids = list(kept)
+    else:
+        data = _decode(body)
+        items = data if isinstance(data, list) else [data]
+        try:  # of JSON values, only an object has members: a list or a scalar is a TypeError
+            ids = [item["id"] for item in items]
+        except (TypeError, KeyError):
+            raise InvalidAnswer("an entity must be a JSON object with an id") from None
+        if not all(type(i) is str for i in ids):
+            raise InvalidAnswer("an entity must be a JSON object with an id")
+        if any("@context" in item for item in items):  # JSON-LD: an @context an entity
+            return [raw.id for raw in await raw_entities(body, headers, resolver,
+                                                         asked_context, many=True,
+                                                         parsed=parsed)]
+        if parsed is not None:
+            parsed.keep_ids(body, tuple(ids))
     if ids:  # the answer's @context is resolved as for its entities
         link = header(headers, "Link")
         try:
