@@ -13,9 +13,10 @@ caller turns into a 111 warning.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 import orjson
 
@@ -35,8 +36,8 @@ from ngsi_ld.query.scope import ScopeAnd, ScopeExpr, ScopeOr, ScopeTerm
 
 __all__ = [
     "API", "READ_PASSED", "InvalidAnswer", "RawEntity", "base_url", "compact_type_expr",
-    "expand_raw", "filter_params", "purge_request", "raw_entities", "raw_ids", "read_entities",
-    "read_request", "restrict_body", "write_method",
+    "expand_raw", "filter_params", "purge_request", "query_string", "raw_entities", "raw_ids",
+    "read_entities", "read_request", "restrict_body", "write_method",
 ]
 
 API = "/ngsi-ld/v1"
@@ -58,6 +59,32 @@ _WRITE_METHODS = {
 
 class InvalidAnswer(Exception):
     """A source answered something that is not the NGSI-LD payload asked for (111)."""
+
+
+#: what ``urllib.parse.quote_plus`` leaves as it is in ASCII text (its always-safe
+#: characters), and the characters replaced apart ("%" first, " " last)
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~% ")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.~-]")
+
+
+def _quote_plus(text: str) -> str:
+    """``quote_plus(text)``: for ASCII text by a ``str.replace`` for each character to
+    escape (done in C) rather than a Python call for each byte, as ``quote_plus`` does
+    (a forwarded query names 50 ids and more, each with ``:``)."""
+    if not text.isascii():
+        return quote_plus(text)
+    if _UNSAFE.search(text) is None:
+        return text
+    if "%" in text:  # first: the escapes written after bring their own "%"
+        text = text.replace("%", "%25")
+    for char in set(text) - _SAFE:
+        text = text.replace(char, f"%{ord(char):02X}")
+    return text.replace(" ", "+")  # last: after any "+" of the text was escaped
+
+
+def query_string(pairs: Iterable[tuple[str, str]]) -> str:
+    """``urllib.parse.urlencode(pairs)`` of str pairs, the same text, faster."""
+    return "&".join(f"{_quote_plus(name)}={_quote_plus(value)}" for name, value in pairs)
 
 
 def base_url(endpoint: str) -> str:
@@ -179,7 +206,7 @@ def read_request(
         paging.append(("limit", str(limit)))
     if count:
         paging.append(("count", "true"))
-    url = f"{base}/entities?{urlencode(selectors + query + paging)}"
+    url = f"{base}/entities?{query_string(selectors + query + paging)}"
     return Outgoing("GET", url, outbound.headers, None, timeout)
 
 
@@ -231,7 +258,7 @@ def _query_post(request: SourceRequest, outbound: Outbound, ctx: ActiveContext,
         paging.append(("limit", str(limit)))
     if count:
         paging.append(("count", "true"))
-    url = f"{base}/entityOperations/query?{urlencode(query + paging)}"
+    url = f"{base}/entityOperations/query?{query_string(query + paging)}"
     return Outgoing("POST", url, outbound.headers, orjson.dumps(body), timeout)
 
 
