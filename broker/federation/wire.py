@@ -21,7 +21,7 @@ from urllib.parse import quote, quote_plus, urlencode
 import orjson
 
 from broker.federation.client import Outgoing, header
-from broker.federation.parsed import EntitiesReading, ParsedAnswers
+from broker.federation.parsed import ParsedAnswers
 from broker.service.ports import ContextResolving
 from ngsi_ld.entity import parse_entity
 from ngsi_ld.errors import NgsiLdError
@@ -351,11 +351,22 @@ async def raw_entities(body: bytes, headers: Mapping[str, str], resolver: Contex
     entities).  The @context is the answer's own: inline for ``application/ld+json``
     (per entity), else the Link header, else the one the request sent.  ``parsed``:
     the answers read before, by their bytes (the body is then decoded only if new)."""
-    reading = parsed.entities(body, many) if parsed is not None else None
-    if reading is None:
-        reading = _read_entities(body, many)
+    kept = parsed.entities(body, many) if parsed is not None else None
+    # (id, the decoded entity or None, its JSON or None, its inline @context's JSON)
+    entries: Iterable[tuple[str, dict[str, Any] | None, bytes | None, str | None]]
+    if kept is not None:
+        entries = ((entity_id, None, sent, inline) for entity_id, sent, inline in kept)
+    else:
+        items = _read_entities(body, many)
         if parsed is not None:
-            parsed.keep_entities(body, many, reading)
+            sent = [orjson.dumps(item) for _, item, _ in items]
+            parsed.keep_entities(body, many, tuple(
+                (entity_id, json, inline)
+                for (entity_id, _, inline), json in zip(items, sent, strict=True)))
+            entries = ((entity_id, item, json, inline)
+                       for (entity_id, item, inline), json in zip(items, sent, strict=True))
+        else:
+            entries = ((entity_id, item, None, inline) for entity_id, item, inline in items)
     content_type = header(headers, "Content-Type") or ""
     link = header(headers, "Link")
     try:
@@ -366,7 +377,7 @@ async def raw_entities(body: bytes, headers: Mapping[str, str], resolver: Contex
     own = "ld+json" in content_type or linked is None  # an inline @context is used
     contexts: dict[tuple[bool, str | None], ActiveContext] = {}
     out: list[RawEntity] = []
-    for entity_id, sent, inline in reading:
+    for entity_id, item, json, inline in entries:
         # the @context of the entity: (True, the inline one's JSON) or (False, the default)
         key = (True, inline) if inline is not None and own else (False, default)
         ctx = contexts.get(key)
@@ -376,29 +387,28 @@ async def raw_entities(body: bytes, headers: Mapping[str, str], resolver: Contex
                 ctx = contexts[key] = await resolver.active(context)
             except NgsiLdError as exc:
                 raise InvalidAnswer(f"its @context cannot be used: {exc}") from None
-        out.append(RawEntity(entity_id, None, ctx, sent))
+        out.append(RawEntity(entity_id, item, ctx, json))
     return out
 
 
-def _read_entities(body: bytes, many: bool) -> EntitiesReading:
-    """The entities of an answer as :class:`ParsedAnswers` keeps them: (id, JSON without
-    the ``@context`` member, that member's text or None) each (InvalidAnswer if the
-    answer is not JSON objects with an id)."""
+def _read_entities(body: bytes, many: bool) -> list[tuple[str, dict[str, Any], str | None]]:
+    """The entities of an answer: (id, the entity without its ``@context`` member, that
+    member's JSON or None) each (InvalidAnswer if the answer is not JSON objects with an
+    id)."""
     data = _decode(body)
     # a query answered by one entity object rather than an array of one is read as such
     # (lenient in what is accepted: the ETSI context source mock answers so, D010_03)
     items = data if many and isinstance(data, list) else [data]
-    out: list[tuple[str, bytes, str | None]] = []
+    out: list[tuple[str, dict[str, Any], str | None]] = []
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
             raise InvalidAnswer("an entity must be a JSON object with an id")
         inline: str | None = None
         if "@context" in item:
             item = dict(item)
-            context = item.pop("@context")
-            inline = orjson.dumps(context).decode()
-        out.append((item["id"], orjson.dumps(item), inline))
-    return tuple(out)
+            inline = orjson.dumps(item.pop("@context")).decode()
+        out.append((item["id"], item, inline))
+    return out
 
 
 async def raw_ids(body: bytes, headers: Mapping[str, str], resolver: ContextResolving,
