@@ -12,6 +12,7 @@ from typing import Any
 
 from broker.federation.client import ForwardingClient, Incoming, header
 from broker.federation.expansions import Expansions
+from broker.federation.parsed import ParsedAnswers
 from broker.federation.registry import RegistrationSource
 from broker.federation.wire import (
     RawEntity,
@@ -185,6 +186,8 @@ class SourcesBase:
         self._cooling: dict[str, float] = {}
         #: the sources' entities expanded before, by their content (not their answers)
         self.expansions = Expansions()
+        #: the sources' answers read before, by their bytes (not their answers)
+        self.parsed = ParsedAnswers()
 
     def serves(self, tenant: str) -> bool:
         """True once ``tenant`` has a registration: until then its fast paths stay (a

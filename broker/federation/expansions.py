@@ -71,8 +71,9 @@ class Expansions:
     @staticmethod
     def key(raw: RawEntity) -> Key:
         """What an expansion (and a rendering) of ``raw`` is kept by: the JSON the source
-        sent (as orjson writes the parsed object) and its compiled @context."""
-        return (orjson.dumps(raw.item), raw.ctx)
+        sent (as orjson writes the parsed object, ``RawEntity.sent``) and its compiled
+        @context."""
+        return (raw.sent, raw.ctx)
 
     def expand(self, raw: RawEntity, key: Key | None = None) -> Entity:
         """``expand_raw(raw)``, from the kept expansion of the same content if any

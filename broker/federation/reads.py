@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from functools import partial
-from itertools import pairwise
 from typing import Any, overload
 from urllib.parse import urljoin
 
@@ -133,10 +132,15 @@ def sorted_union(*parts: Iterable[str]) -> list[str]:
     the ids met twice are neighbours; a set's order is random, and sorting it
     compares n log n pairs of long ids with a common prefix (five times the time
     for the thousand ids of a page far into a query).  The order of the parts only
-    decides the speed, never the result."""
-    every = [entity_id for part in parts for entity_id in part]
+    decides the speed, never the result.  The ids met twice are dropped by
+    ``dict.fromkeys`` (it keeps the first of equal keys, in order), in C: a Python
+    walk over the neighbours cost about half as much again (125-140 against 75-90 µs
+    for two lists of 1,001 ids)."""
+    every: list[str] = []
+    for part in parts:
+        every.extend(part)
     every.sort()
-    return every[:1] + [b for a, b in pairwise(every) if a != b]
+    return list(dict.fromkeys(every))
 
 
 def _unread(entity_id: str) -> Entity:
@@ -287,12 +291,13 @@ class Reads(SourcesBase):
                 try:
                     if ids_only:
                         page_ids = await raw_ids(incoming.body, incoming.headers,
-                                                 self.resolver, context_url)
+                                                 self.resolver, context_url, self.parsed)
                         ids += page_ids
                         got = len(page_ids)
                     else:
                         page = await raw_entities(incoming.body, incoming.headers,
-                                                  self.resolver, context_url, many=many)
+                                                  self.resolver, context_url, many=many,
+                                                  parsed=self.parsed)
                         entities += page
                         got = len(page)
                 except InvalidAnswer:

@@ -13,13 +13,15 @@ caller turns into a 111 warning.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
-from urllib.parse import quote, urlencode
+from typing import Any
+from urllib.parse import quote, quote_plus, urlencode
 
 import orjson
 
 from broker.federation.client import Outgoing, header
+from broker.federation.parsed import ParsedAnswers
 from broker.service.ports import ContextResolving
 from ngsi_ld.entity import parse_entity
 from ngsi_ld.errors import NgsiLdError
@@ -34,8 +36,8 @@ from ngsi_ld.query.scope import ScopeAnd, ScopeExpr, ScopeOr, ScopeTerm
 
 __all__ = [
     "API", "READ_PASSED", "InvalidAnswer", "RawEntity", "base_url", "compact_type_expr",
-    "expand_raw", "filter_params", "purge_request", "raw_entities", "raw_ids", "read_entities",
-    "read_request", "restrict_body", "write_method",
+    "expand_raw", "filter_params", "purge_request", "query_string", "raw_entities", "raw_ids",
+    "read_entities", "read_request", "restrict_body", "write_method",
 ]
 
 API = "/ngsi-ld/v1"
@@ -57,6 +59,32 @@ _WRITE_METHODS = {
 
 class InvalidAnswer(Exception):
     """A source answered something that is not the NGSI-LD payload asked for (111)."""
+
+
+#: what ``urllib.parse.quote_plus`` leaves as it is in ASCII text (its always-safe
+#: characters), and the characters replaced apart ("%" first, " " last)
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~% ")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.~-]")
+
+
+def _quote_plus(text: str) -> str:
+    """``quote_plus(text)``: for ASCII text by a ``str.replace`` for each character to
+    escape (done in C) rather than a Python call for each byte, as ``quote_plus`` does
+    (a forwarded query names 50 ids and more, each with ``:``)."""
+    if not text.isascii():
+        return quote_plus(text)
+    if _UNSAFE.search(text) is None:
+        return text
+    if "%" in text:  # first: the escapes written after bring their own "%"
+        text = text.replace("%", "%25")
+    for char in set(text) - _SAFE:
+        text = text.replace(char, f"%{ord(char):02X}")
+    return text.replace(" ", "+")  # last: after any "+" of the text was escaped
+
+
+def query_string(pairs: Iterable[tuple[str, str]]) -> str:
+    """``urllib.parse.urlencode(pairs)`` of str pairs, the same text, faster."""
+    return "&".join(f"{_quote_plus(name)}={_quote_plus(value)}" for name, value in pairs)
 
 
 def base_url(endpoint: str) -> str:
@@ -178,7 +206,7 @@ def read_request(
         paging.append(("limit", str(limit)))
     if count:
         paging.append(("count", "true"))
-    url = f"{base}/entities?{urlencode(selectors + query + paging)}"
+    url = f"{base}/entities?{query_string(selectors + query + paging)}"
     return Outgoing("GET", url, outbound.headers, None, timeout)
 
 
@@ -230,7 +258,7 @@ def _query_post(request: SourceRequest, outbound: Outbound, ctx: ActiveContext,
         paging.append(("limit", str(limit)))
     if count:
         paging.append(("count", "true"))
-    url = f"{base}/entityOperations/query?{urlencode(query + paging)}"
+    url = f"{base}/entityOperations/query?{query_string(query + paging)}"
     return Outgoing("POST", url, outbound.headers, orjson.dumps(body), timeout)
 
 
@@ -265,15 +293,47 @@ def _decode(body: bytes) -> Any:
         raise InvalidAnswer(f"not JSON: {exc}") from None
 
 
-class RawEntity(NamedTuple):
+class RawEntity:
     """An entity as a source answered it (JSON, checked to be an object with an id) and
     the @context it is written in: expanded only if it is used (:func:`expand_raw`).
-    A named tuple: one is made for every entity a source answers, and a frozen
-    dataclass's construction cost about twice as much."""
 
-    id: str
-    item: dict[str, Any]
-    ctx: ActiveContext
+    ``item`` is the decoded JSON; ``sent`` that JSON as ``orjson`` writes the parsed
+    object (what :meth:`Expansions.key <broker.federation.expansions.Expansions.key>`
+    keys it by).  Either may be given and the other is made from it when first asked
+    for: an answer read before (:class:`~broker.federation.parsed.ParsedAnswers`)
+    gives ``sent`` only, and ``item`` is then decoded for this entity alone, shared
+    with no other answer.  A class with slots: one is made for every entity a source
+    answers, and a frozen dataclass's construction cost about twice as much."""
+
+    __slots__ = ("_item", "_sent", "ctx", "id")
+
+    def __init__(self, id: str, item: dict[str, Any] | None, ctx: ActiveContext,
+                 sent: bytes | None = None) -> None:
+        if item is None and sent is None:
+            raise ValueError("a RawEntity needs its item or its JSON")
+        self.id = id
+        self._item = item
+        self.ctx = ctx
+        self._sent = sent
+
+    @property
+    def item(self) -> dict[str, Any]:
+        """The entity's JSON, decoded (once for this object)."""
+        item = self._item
+        if item is None:
+            item = self._item = orjson.loads(self._sent)  # type: ignore[arg-type]
+        return item
+
+    @property
+    def sent(self) -> bytes:
+        """The entity's JSON as orjson writes the parsed object (made once)."""
+        sent = self._sent
+        if sent is None:
+            sent = self._sent = orjson.dumps(self._item)
+        return sent
+
+    def __repr__(self) -> str:
+        return f"RawEntity({self.id!r}, ctx={self.ctx!r})"
 
 
 def expand_raw(raw: RawEntity) -> Entity:
@@ -285,14 +345,28 @@ def expand_raw(raw: RawEntity) -> Entity:
 
 
 async def raw_entities(body: bytes, headers: Mapping[str, str], resolver: ContextResolving,
-                       asked_context: str | None, *, many: bool) -> list[RawEntity]:
+                       asked_context: str | None, *, many: bool,
+                       parsed: ParsedAnswers | None = None) -> list[RawEntity]:
     """The entities of a source's answer with their @context (InvalidAnswer if not JSON
     entities).  The @context is the answer's own: inline for ``application/ld+json``
-    (per entity), else the Link header, else the one the request sent."""
-    data = _decode(body)
-    # a query answered by one entity object rather than an array of one is read as such
-    # (lenient in what is accepted: the ETSI context source mock answers so, D010_03)
-    items = data if many and isinstance(data, list) else [data]
+    (per entity), else the Link header, else the one the request sent.  ``parsed``:
+    the answers read before, by their bytes (the body is then decoded only if new)."""
+    kept = parsed.entities(body, many) if parsed is not None else None
+    # (id, the decoded entity or None, its JSON or None, its inline @context's JSON)
+    entries: Iterable[tuple[str, dict[str, Any] | None, bytes | None, str | None]]
+    if kept is not None:
+        entries = ((entity_id, None, sent, inline) for entity_id, sent, inline in kept)
+    else:
+        items = _read_entities(body, many)
+        if parsed is not None:
+            sent = [orjson.dumps(item) for _, item, _ in items]
+            parsed.keep_entities(body, many, tuple(
+                (entity_id, json, inline)
+                for (entity_id, _, inline), json in zip(items, sent, strict=True)))
+            entries = ((entity_id, item, json, inline)
+                       for (entity_id, item, inline), json in zip(items, sent, strict=True))
+        else:
+            entries = ((entity_id, item, None, inline) for entity_id, item, inline in items)
     content_type = header(headers, "Content-Type") or ""
     link = header(headers, "Link")
     try:
@@ -300,45 +374,70 @@ async def raw_entities(body: bytes, headers: Mapping[str, str], resolver: Contex
     except NgsiLdError:
         linked = None
     default = linked if linked is not None else asked_context
-    contexts: dict[str, ActiveContext] = {}
+    own = "ld+json" in content_type or linked is None  # an inline @context is used
+    contexts: dict[tuple[bool, str | None], ActiveContext] = {}
     out: list[RawEntity] = []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-            raise InvalidAnswer("an entity must be a JSON object with an id")
-        context: Any = default
-        if "@context" in item:
-            item = dict(item)
-            inline = item.pop("@context")
-            if "ld+json" in content_type or linked is None:
-                context = inline
-        key = context if isinstance(context, str) else orjson.dumps(context).decode()
+    for entity_id, item, json, inline in entries:
+        # the @context of the entity: (True, the inline one's JSON) or (False, the default)
+        key = (True, inline) if inline is not None and own else (False, default)
         ctx = contexts.get(key)
         if ctx is None:
+            context: Any = orjson.loads(key[1]) if key[0] else key[1]  # type: ignore[arg-type]
             try:
                 ctx = contexts[key] = await resolver.active(context)
             except NgsiLdError as exc:
                 raise InvalidAnswer(f"its @context cannot be used: {exc}") from None
-        out.append(RawEntity(item["id"], item, ctx))
+        out.append(RawEntity(entity_id, item, ctx, json))
+    return out
+
+
+def _read_entities(body: bytes, many: bool) -> list[tuple[str, dict[str, Any], str | None]]:
+    """The entities of an answer: (id, the entity without its ``@context`` member, that
+    member's JSON or None) each (InvalidAnswer if the answer is not JSON objects with an
+    id)."""
+    data = _decode(body)
+    # a query answered by one entity object rather than an array of one is read as such
+    # (lenient in what is accepted: the ETSI context source mock answers so, D010_03)
+    items = data if many and isinstance(data, list) else [data]
+    out: list[tuple[str, dict[str, Any], str | None]] = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise InvalidAnswer("an entity must be a JSON object with an id")
+        inline: str | None = None
+        if "@context" in item:
+            item = dict(item)
+            inline = orjson.dumps(item.pop("@context")).decode()
+        out.append((item["id"], item, inline))
     return out
 
 
 async def raw_ids(body: bytes, headers: Mapping[str, str], resolver: ContextResolving,
-                  asked_context: str | None) -> list[str]:
+                  asked_context: str | None,
+                  parsed: ParsedAnswers | None = None) -> list[str]:
     """The ids of a source's answer to a query with ``pick=id`` (4.21), in its order,
     checked as :func:`raw_entities` checks the entities of any answer (InvalidAnswer if
     not JSON objects with an id, or if the answer's @context cannot be used), without
-    an object made for each: a page far into a distributed query reads hundreds."""
-    data = _decode(body)
-    items = data if isinstance(data, list) else [data]
-    try:  # of JSON values, only an object has members: a list or a scalar is a TypeError
-        ids = [item["id"] for item in items]
-    except (TypeError, KeyError):
-        raise InvalidAnswer("an entity must be a JSON object with an id") from None
-    if not all(type(i) is str for i in ids):
-        raise InvalidAnswer("an entity must be a JSON object with an id")
-    if any("@context" in item for item in items):  # JSON-LD: an @context an entity
-        return [raw.id for raw in await raw_entities(body, headers, resolver,
-                                                     asked_context, many=True)]
+    an object made for each: a page far into a distributed query reads hundreds.
+    ``parsed``: the answers read before, by their bytes (the body is then decoded only
+    if new)."""
+    kept = parsed.ids(body) if parsed is not None else None
+    if kept is not None:
+        ids = list(kept)
+    else:
+        data = _decode(body)
+        items = data if isinstance(data, list) else [data]
+        try:  # of JSON values, only an object has members: a list or a scalar is a TypeError
+            ids = [item["id"] for item in items]
+        except (TypeError, KeyError):
+            raise InvalidAnswer("an entity must be a JSON object with an id") from None
+        if not all(type(i) is str for i in ids):
+            raise InvalidAnswer("an entity must be a JSON object with an id")
+        if any("@context" in item for item in items):  # JSON-LD: an @context an entity
+            return [raw.id for raw in await raw_entities(body, headers, resolver,
+                                                         asked_context, many=True,
+                                                         parsed=parsed)]
+        if parsed is not None:
+            parsed.keep_ids(body, tuple(ids))
     if ids:  # the answer's @context is resolved as for its entities
         link = header(headers, "Link")
         try:
